@@ -1,0 +1,104 @@
+/* nde nn: dense feed-forward networks whose parameters are a view into the flat vector theta.
+ *
+ * A network is a chain of dense layers z = W x + b, a = act(z).  Layer l stores W (out x in,
+ * row-major) followed by b (out) in theta, the order of PyTorch's nn.Linear, so weights move
+ * between the two unchanged.  Every pass works on a batch of B rows at once: inputs X are B x in
+ * and outputs Y are B x out, row-major.  Passes allocate nothing: scratch space lives in an
+ * nde_net_ws sized for a maximum batch when it is created.
+ */
+#ifndef NDE_NN_H
+#define NDE_NN_H
+
+#include <stddef.h>
+
+#include "nde/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  NDE_ACT_IDENTITY = 0,
+  NDE_ACT_TANH,
+  NDE_ACT_RELU,     /* derivative at 0 taken as 0 */
+  NDE_ACT_SOFTPLUS, /* log(1 + e^z), evaluated without overflow */
+  NDE_ACT_SIGMOID,
+  NDE_ACT_GELU, /* tanh form: 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) */
+  NDE_ACT_RBF,  /* exp(-z^2) */
+  NDE_ACT_COUNT
+} nde_act;
+
+/* Name of an activation ("tanh", ...), or NULL for an invalid value. */
+const char *nde_act_name(nde_act a);
+/* Look up an activation by name; NDE_ERR_ARG when unknown. */
+nde_status nde_act_from_name(const char *name, nde_act *out);
+
+/* Elementwise activation and its derivative on n values (y = act(z), dy = act'(z)); dy may be
+ * NULL.  Exposed for tests and for the model tape. */
+void nde_act_eval(nde_act a, size_t n, const double *z, double *y, double *dy);
+
+typedef enum {
+  NDE_INIT_GLOROT_UNIFORM = 0, /* U(-a, a), a = sqrt(6 / (in + out)) */
+  NDE_INIT_GLOROT_NORMAL,      /* N(0, 2 / (in + out)) */
+  NDE_INIT_HE,                 /* N(0, 2 / in) */
+  NDE_INIT_NORMAL              /* N(0, sigma^2) */
+} nde_init;
+
+typedef struct nde_net nde_net;
+
+/* Create a network of n_layers dense layers.  widths has n_layers + 1 entries (input width,
+ * then each layer's output width), acts has n_layers entries.  Widths must be in
+ * [1, NDE_NET_MAX_WIDTH].  *out is set to NULL on failure. */
+#define NDE_NET_MAX_WIDTH 65536
+#define NDE_NET_MAX_LAYERS 64
+nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, nde_net **out);
+void nde_net_destroy(nde_net **net);
+
+int nde_net_n_layers(const nde_net *net);
+int nde_net_n_in(const nde_net *net);
+int nde_net_n_out(const nde_net *net);
+/* Width of layer boundary l in [0, n_layers] (0 = input). */
+int nde_net_width(const nde_net *net, int l);
+nde_act nde_net_act(const nde_net *net, int layer);
+/* Number of parameters (sum over layers of out * in + out). */
+size_t nde_net_n_params(const nde_net *net);
+/* Offset of layer l's W and of its b inside the network's parameter block. */
+size_t nde_net_weight_offset(const nde_net *net, int layer);
+size_t nde_net_bias_offset(const nde_net *net, int layer);
+
+/* Fill the network's parameter block theta (nde_net_n_params doubles): weights by the scheme,
+ * biases zero.  sigma is used by NDE_INIT_NORMAL only.  Draws from rng in a fixed order. */
+nde_status nde_net_init(const nde_net *net, nde_init scheme, double sigma, nde_rng *rng,
+                        double *theta);
+
+/* Scratch for passes on at most max_batch rows. */
+typedef struct nde_net_ws nde_net_ws;
+nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out);
+void nde_net_ws_destroy(nde_net_ws **ws);
+
+/* Number of doubles a forward pass on B rows can save for a later VJP at the same input (the
+ * pre-activations and activations of every layer). */
+size_t nde_net_cache_size(const nde_net *net, int B);
+
+/* Forward: Y = net(X) on B rows (1 <= B <= the workspace's max_batch).  When cache is non-NULL
+ * it receives nde_net_cache_size(net, B) doubles for nde_net_vjp. */
+void nde_net_forward(const nde_net *net, const double *theta, int B, const double *X, double *Y,
+                     double *cache, nde_net_ws *ws);
+
+/* Vector-Jacobian product at input X with output cotangent dY (B x out):
+ *   gX      = dY^T dY/dX            (B x in, OVERWRITTEN; may be NULL to skip)
+ *   gtheta += sum over rows of dY^T dY/dtheta   (ACCUMULATED; may be NULL to skip)
+ * cache is what nde_net_forward saved at the same X and theta, or NULL to recompute it. */
+void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X,
+                 const double *dY, const double *cache, double *gX, double *gtheta,
+                 nde_net_ws *ws);
+
+/* Jacobian-vector product: JV = dY/dX . V + dY/dtheta . Vtheta (B x out, overwritten).  V is
+ * B x in (NULL means zero), Vtheta a tangent of the parameter block (NULL means zero). */
+void nde_net_jvp(const nde_net *net, const double *theta, int B, const double *X, const double *V,
+                 const double *Vtheta, double *JV, nde_net_ws *ws);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
