@@ -14,6 +14,16 @@ void nde_test_check_close(double a, double b, double tol, const char *sa, const 
   }
 }
 
+void nde_test_check_rel(double a, double b, double tol, double floor, const char *sa,
+                        const char *sb, const char *file, int line) {
+  double scale = fmax(floor, fmax(fabs(a), fabs(b)));
+  if (!(fabs(a - b) <= tol * scale)) {
+    print_error("%s:%d: %s = %.17g and %s = %.17g: relative difference %.3g > %.3g\n", file,
+                line, sa, a, sb, b, fabs(a - b) / scale, tol);
+    _fail(file, line);
+  }
+}
+
 double nde_test_rel_err(size_t n, const double *a, const double *b, double floor) {
   double d = 0, na = 0, nb = 0;
   for (size_t i = 0; i < n; i++) {

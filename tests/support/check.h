@@ -17,6 +17,12 @@
 void nde_test_check_close(double a, double b, double tol, const char *sa, const char *sb,
                           const char *file, int line);
 
+/* |a - b| <= tol * max(|a|, |b|, floor): a relative comparison for values of any scale. */
+#define check_rel(a, b, tol, floor) \
+  nde_test_check_rel((a), (b), (tol), (floor), #a, #b, __FILE__, __LINE__)
+void nde_test_check_rel(double a, double b, double tol, double floor, const char *sa,
+                        const char *sb, const char *file, int line);
+
 /* Relative error of two vectors in the 2-norm: |a - b| / max(|a|, |b|, floor). */
 double nde_test_rel_err(size_t n, const double *a, const double *b, double floor);
 
