@@ -1,0 +1,154 @@
+/* Elementwise activations and their derivatives: identity, tanh, relu, softplus = log(1 + e^z),
+ * sigmoid = 1 / (1 + e^-z), gelu = z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (Hendrycks &
+ * Gimpel 2016, tanh form), rbf = exp(-z^2).  Loops are written branch-free so gcc vectorises them. */
+#include <math.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+/* With glibc on x86-64 the loops below call the vector variants of exp, expm1 and log1p from
+ * libmvec (glibc declares them itself only under -ffast-math).  Their accuracy is a few ulp, the
+ * same class as the scalar libm functions. */
+#if defined(NDE_HAVE_LIBMVEC) && defined(__GNUC__) && defined(__x86_64__)
+extern double exp(double) __attribute__((__simd__("notinbranch")));
+extern double expm1(double) __attribute__((__simd__("notinbranch")));
+extern double log1p(double) __attribute__((__simd__("notinbranch")));
+#endif
+
+#define GELU_C 0.7978845608028654 /* sqrt(2 / pi) */
+#define GELU_K 0.044715
+
+static const char *const act_names[NDE_ACT_COUNT] = {
+    [NDE_ACT_IDENTITY] = "identity", [NDE_ACT_TANH] = "tanh",       [NDE_ACT_RELU] = "relu",
+    [NDE_ACT_SOFTPLUS] = "softplus", [NDE_ACT_SIGMOID] = "sigmoid", [NDE_ACT_GELU] = "gelu",
+    [NDE_ACT_RBF] = "rbf"};
+
+const char *nde_act_name(nde_act a) {
+  if ((int)a < 0 || a >= NDE_ACT_COUNT) return NULL;
+  return act_names[a];
+}
+
+nde_status nde_act_from_name(const char *name, nde_act *out) {
+  if (!name || !out) return NDE_ERR_ARG;
+  for (int a = 0; a < NDE_ACT_COUNT; a++) {
+    if (strcmp(name, act_names[a]) == 0) {
+      *out = (nde_act)a;
+      return NDE_OK;
+    }
+  }
+  return NDE_ERR_ARG;
+}
+
+/* tanh(z) = sign(z) * (-f / (2 + f)) with f = expm1(-2|z|) in (-1, 0]: never overflows, keeps
+ * full relative accuracy near 0, and vectorises through libmvec's expm1 (about 1.3x faster than
+ * libmvec's tanh and 3x faster than scalar tanh here).  Measured maximum relative error against
+ * long double tanhl: 4.4e-16 (tests/nn/test_act.c checks it). */
+static inline double tanh_fast(double z) {
+  double f = expm1(-2.0 * fabs(z));
+  return copysign(-f / (2.0 + f), z);
+}
+
+void nde__act_forward(nde_act a, size_t n, const double *restrict z, double *restrict y) {
+  switch (a) {
+    case NDE_ACT_IDENTITY:
+      memcpy(y, z, n * sizeof *y);
+      break;
+    case NDE_ACT_TANH:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) y[i] = tanh_fast(z[i]);
+      break;
+    case NDE_ACT_RELU:
+      /* z < 0 rather than fmax so that NaN propagates. */
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) y[i] = z[i] < 0.0 ? 0.0 : z[i];
+      break;
+    case NDE_ACT_SOFTPLUS:
+      /* max(z, 0) + log1p(e^-|z|): the exponent is never positive. */
+#pragma omp simd
+      for (size_t i = 0; i < n; i++)
+        y[i] = 0.5 * z[i] + 0.5 * fabs(z[i]) + log1p(exp(-fabs(z[i])));
+      break;
+    case NDE_ACT_SIGMOID:
+      /* e^-z may overflow to inf for z < -709, giving the correct limit 0. */
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) y[i] = 1.0 / (1.0 + exp(-z[i]));
+      break;
+    case NDE_ACT_GELU:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) {
+        double x = z[i];
+        y[i] = 0.5 * x * (1.0 + tanh_fast(GELU_C * (x + GELU_K * x * x * x)));
+      }
+      break;
+    case NDE_ACT_RBF:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) y[i] = exp(-z[i] * z[i]);
+      break;
+    default:
+      break;
+  }
+}
+
+/* sigma' = e / (1 + e)^2 with e = e^-|z| (sigma' is even): accurate in both tails, where
+ * y (1 - y) would lose all relative accuracy. */
+static inline double sigmoid_deriv(double z) {
+  double e = exp(-fabs(z));
+  return e / ((1.0 + e) * (1.0 + e));
+}
+
+/* gelu' = (1 + t) / 2 + z/2 (1 - t^2) sqrt(2/pi) (1 + 3 k z^2), t = tanh(sqrt(2/pi)(z + k z^3)). */
+static inline double gelu_deriv(double z) {
+  double t = tanh_fast(GELU_C * (z + GELU_K * z * z * z));
+  return 0.5 * (1.0 + t) + 0.5 * z * ((1.0 - t) * (1.0 + t)) * GELU_C * (1.0 + 3.0 * GELU_K * z * z);
+}
+
+/* One loop per activation, with and without the multiplier v. */
+#define DMUL_LOOP(expr)                                                 \
+  do {                                                                  \
+    if (v) {                                                            \
+      _Pragma("omp simd") for (size_t i = 0; i < n; i++) {              \
+        out[i] = v[i] * (expr);                                         \
+      }                                                                 \
+    } else {                                                            \
+      _Pragma("omp simd") for (size_t i = 0; i < n; i++) out[i] = expr; \
+    }                                                                   \
+  } while (0)
+
+void nde__act_dmul(nde_act a, size_t n, const double *restrict z, const double *restrict y,
+                   const double *restrict v, double *restrict out) {
+  switch (a) {
+    case NDE_ACT_IDENTITY:
+      if (v)
+        memcpy(out, v, n * sizeof *out);
+      else
+        for (size_t i = 0; i < n; i++) out[i] = 1.0;
+      break;
+    case NDE_ACT_TANH:
+      /* 1 - y^2 as (1 - y)(1 + y): 1 - y is exact for |y| >= 1/2. */
+      DMUL_LOOP((1.0 - y[i]) * (1.0 + y[i]));
+      break;
+    case NDE_ACT_RELU:
+      DMUL_LOOP(z[i] > 0.0 ? 1.0 : 0.0);
+      break;
+    case NDE_ACT_SOFTPLUS:
+      DMUL_LOOP(1.0 / (1.0 + exp(-z[i])));
+      break;
+    case NDE_ACT_SIGMOID:
+      DMUL_LOOP(sigmoid_deriv(z[i]));
+      break;
+    case NDE_ACT_GELU:
+      DMUL_LOOP(gelu_deriv(z[i]));
+      break;
+    case NDE_ACT_RBF:
+      DMUL_LOOP(-2.0 * z[i] * y[i]);
+      break;
+    default:
+      break;
+  }
+}
+
+void nde_act_eval(nde_act a, size_t n, const double *z, double *y, double *dy) {
+  if (!z || !y || (int)a < 0 || a >= NDE_ACT_COUNT) return;
+  nde__act_forward(a, n, z, y);
+  if (dy) nde__act_dmul(a, n, z, y, NULL, dy);
+}

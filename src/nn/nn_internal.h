@@ -1,0 +1,17 @@
+/* Internal interface of the nn layer shared between act.c and net.c. */
+#ifndef NDE_NN_INTERNAL_H
+#define NDE_NN_INTERNAL_H
+
+#include <stddef.h>
+
+#include "nde/nn.h"
+
+/* y = act(z) on n values.  z and y must not overlap. */
+void nde__act_forward(nde_act a, size_t n, const double *z, double *y);
+
+/* out = act'(z) * v elementwise (v == NULL means v = 1), given y = act(z) from the forward pass
+ * so that tanh, rbf and relu need no transcendental call.  No two of the arrays may overlap. */
+void nde__act_dmul(nde_act a, size_t n, const double *z, const double *y, const double *v,
+                   double *out);
+
+#endif

@@ -1,0 +1,260 @@
+/* Networks: the PyTorch parameter layout against a hand computation, initialisation
+ * (determinism, Glorot bound, sample variances), and rejection of invalid arguments. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "nde/nn.h"
+
+/* 2 -> 3 tanh -> 2 identity with weights chosen by hand, rows of W distinct and asymmetric. */
+static const double hand_theta[17] = {
+    /* W1 (3 x 2), row-major */ 0.5, -1.25, 2.0, 0.75, -0.3, 0.1,
+    /* b1 */ 0.1, -0.2, 0.05,
+    /* W2 (2 x 3) */ 1.5, -0.5, 0.25, -2.0, 0.6, 1.1,
+    /* b2 */ 0.3, -0.7};
+
+static void hand_net(const double *x, double *y) {
+  double a0 = tanh(0.5 * x[0] - 1.25 * x[1] + 0.1);
+  double a1 = tanh(2.0 * x[0] + 0.75 * x[1] - 0.2);
+  double a2 = tanh(-0.3 * x[0] + 0.1 * x[1] + 0.05);
+  y[0] = 1.5 * a0 - 0.5 * a1 + 0.25 * a2 + 0.3;
+  y[1] = -2.0 * a0 + 0.6 * a1 + 1.1 * a2 - 0.7;
+}
+
+static void forward_matches_a_hand_computation_in_pytorch_layout(void **state) {
+  (void)state;
+  int widths[3] = {2, 3, 2};
+  nde_act acts[2] = {NDE_ACT_TANH, NDE_ACT_IDENTITY};
+  nde_net *net = NULL;
+  nde_net_ws *ws = NULL;
+  assert_int_equal(nde_net_create(2, widths, acts, &net), NDE_OK);
+  assert_int_equal(nde_net_n_params(net), 17);
+  assert_int_equal(nde_net_weight_offset(net, 0), 0);
+  assert_int_equal(nde_net_bias_offset(net, 0), 6);
+  assert_int_equal(nde_net_weight_offset(net, 1), 9);
+  assert_int_equal(nde_net_bias_offset(net, 1), 15);
+  assert_int_equal(nde_net_n_layers(net), 2);
+  assert_int_equal(nde_net_n_in(net), 2);
+  assert_int_equal(nde_net_n_out(net), 2);
+  assert_int_equal(nde_net_width(net, 1), 3);
+  assert_int_equal(nde_net_act(net, 0), NDE_ACT_TANH);
+  assert_int_equal(nde_net_act(net, 1), NDE_ACT_IDENTITY);
+  assert_int_equal(nde_net_cache_size(net, 5), 5 * 2 * (3 + 2));
+
+  /* B = 1 and 2 (row loops) and B = 9 (dgemm), each row checked against the hand formula. */
+  enum { BMAX = 9 };
+  assert_int_equal(nde_net_ws_create(net, BMAX, &ws), NDE_OK);
+  nde_rng rng;
+  nde_rng_seed(&rng, 5);
+  double X[BMAX * 2], Y[BMAX * 2], ref[2];
+  nde_test_fill(&rng, BMAX * 2, -1.9, 2.3, X);
+  const int batches[3] = {1, 2, BMAX};
+  for (int t = 0; t < 3; t++) {
+    int B = batches[t];
+    memset(Y, 0, sizeof Y);
+    nde_net_forward(net, hand_theta, B, X, Y, NULL, ws);
+    for (int r = 0; r < B; r++) {
+      hand_net(X + 2 * r, ref);
+      check_close(Y[2 * r], ref[0], 1e-14);
+      check_close(Y[2 * r + 1], ref[1], 1e-14);
+    }
+  }
+  nde_net_ws_destroy(&ws);
+  nde_net_destroy(&net);
+  assert_null(ws);
+  assert_null(net);
+}
+
+static void forward_saves_preactivations_and_activations_in_the_cache(void **state) {
+  (void)state;
+  int widths[3] = {2, 3, 2};
+  nde_act acts[2] = {NDE_ACT_TANH, NDE_ACT_IDENTITY};
+  nde_net *net = NULL;
+  nde_net_ws *ws = NULL;
+  assert_int_equal(nde_net_create(2, widths, acts, &net), NDE_OK);
+  assert_int_equal(nde_net_ws_create(net, 1, &ws), NDE_OK);
+  double x[2] = {0.8125, -1.4375}, y[2], cache[10];
+  for (int i = 0; i < 10; i++) cache[i] = NAN;
+  nde_net_forward(net, hand_theta, 1, x, y, cache, ws);
+  double z0 = 0.5 * x[0] - 1.25 * x[1] + 0.1;
+  check_close(cache[0], z0, 1e-15);
+  check_close(cache[3], tanh(z0), 1e-15);
+  check_close(cache[8], y[0], 0);
+  check_close(cache[9], y[1], 0);
+  nde_net_ws_destroy(&ws);
+  nde_net_destroy(&net);
+}
+
+static nde_net *make_net(int n_layers, const int *widths, nde_act act) {
+  nde_act acts[NDE_NET_MAX_LAYERS];
+  for (int l = 0; l < n_layers; l++) acts[l] = act;
+  nde_net *net = NULL;
+  assert_int_equal(nde_net_create(n_layers, widths, acts, &net), NDE_OK);
+  return net;
+}
+
+static void init_is_deterministic_given_the_seed(void **state) {
+  (void)state;
+  int widths[4] = {3, 17, 11, 2};
+  nde_net *net = make_net(3, widths, NDE_ACT_TANH);
+  size_t n = nde_net_n_params(net);
+  double a[512], b[512], c[512];
+  assert_true(n <= 512);
+  for (int s = 0; s < 4; s++) {
+    nde_rng r1, r2, r3;
+    nde_rng_seed(&r1, 1234);
+    nde_rng_seed(&r2, 1234);
+    nde_rng_seed(&r3, 1235);
+    assert_int_equal(nde_net_init(net, (nde_init)s, 0.37, &r1, a), NDE_OK);
+    assert_int_equal(nde_net_init(net, (nde_init)s, 0.37, &r2, b), NDE_OK);
+    assert_int_equal(nde_net_init(net, (nde_init)s, 0.37, &r3, c), NDE_OK);
+    assert_memory_equal(a, b, n * sizeof *a);
+    assert_memory_equal(&r1, &r2, sizeof r1);
+    assert_memory_not_equal(a, c, n * sizeof *a);
+    /* A second draw from the advanced generator gives new weights. */
+    assert_int_equal(nde_net_init(net, (nde_init)s, 0.37, &r1, b), NDE_OK);
+    assert_memory_not_equal(a, b, n * sizeof *a);
+  }
+  nde_net_destroy(&net);
+}
+
+/* Sample mean and variance of layer l's weights; checks its biases are zero. */
+static void weight_stats(const nde_net *net, const double *theta, int l, double *mean,
+                         double *var, double *maxabs) {
+  size_t nw = (size_t)nde_net_width(net, l) * (size_t)nde_net_width(net, l + 1);
+  const double *w = theta + nde_net_weight_offset(net, l);
+  double s = 0, s2 = 0, m = 0;
+  for (size_t i = 0; i < nw; i++) {
+    s += w[i];
+    m = fmax(m, fabs(w[i]));
+  }
+  s /= (double)nw;
+  for (size_t i = 0; i < nw; i++) s2 += (w[i] - s) * (w[i] - s);
+  *mean = s;
+  *var = s2 / (double)(nw - 1);
+  *maxabs = m;
+  const double *b = theta + nde_net_bias_offset(net, l);
+  for (int j = 0; j < nde_net_width(net, l + 1); j++) assert_true(b[j] == 0.0);
+}
+
+static void init_schemes_have_their_documented_scale_and_zero_biases(void **state) {
+  (void)state;
+  int widths[3] = {300, 200, 100};
+  nde_net *net = make_net(2, widths, NDE_ACT_RELU);
+  size_t n = nde_net_n_params(net);
+  double *theta = test_malloc(n * sizeof *theta);
+  nde_rng rng;
+  nde_rng_seed(&rng, 99);
+  for (int s = 0; s < 4; s++) {
+    for (size_t i = 0; i < n; i++) theta[i] = 7.5; /* biases must be overwritten with zeros */
+    double sigma = 0.0625;
+    assert_int_equal(nde_net_init(net, (nde_init)s, sigma, &rng, theta), NDE_OK);
+    for (int l = 0; l < 2; l++) {
+      double in = widths[l], out = widths[l + 1], mean, var, maxabs, expect;
+      weight_stats(net, theta, l, &mean, &var, &maxabs);
+      switch ((nde_init)s) {
+        case NDE_INIT_GLOROT_UNIFORM: {
+          double a = sqrt(6.0 / (in + out));
+          assert_true(maxabs <= a);
+          assert_true(maxabs > 0.99 * a); /* the whole interval is used */
+          expect = a * a / 3.0;
+          break;
+        }
+        case NDE_INIT_GLOROT_NORMAL: expect = 2.0 / (in + out); break;
+        case NDE_INIT_HE: expect = 2.0 / in; break;
+        default: expect = sigma * sigma; break;
+      }
+      /* At least 20000 samples: the variance estimate has relative sd <= 1%, so 5% is 5 sd. */
+      if (fabs(var / expect - 1.0) > 0.05 || fabs(mean) > 5.0 * sqrt(expect / (in * out))) {
+        print_error("scheme %d layer %d: mean %.4g, variance %.6g, expected %.6g\n", s, l, mean,
+                    var, expect);
+        fail();
+      }
+    }
+  }
+  test_free(theta);
+  nde_net_destroy(&net);
+}
+
+static void invalid_arguments_are_rejected(void **state) {
+  (void)state;
+  int ok_w[3] = {2, 4, 1};
+  nde_act ok_a[2] = {NDE_ACT_TANH, NDE_ACT_IDENTITY};
+  nde_net *net = (nde_net *)&ok_w; /* must be reset to NULL on failure */
+  assert_int_equal(nde_net_create(2, ok_w, ok_a, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(0, ok_w, ok_a, &net), NDE_ERR_ARG);
+  assert_null(net);
+  assert_int_equal(nde_net_create(NDE_NET_MAX_LAYERS + 1, ok_w, ok_a, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(-1, ok_w, ok_a, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, NULL, ok_a, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, ok_w, NULL, &net), NDE_ERR_ARG);
+  int zero_w[3] = {2, 0, 1}, big_w[3] = {2, NDE_NET_MAX_WIDTH + 1, 1}, neg_w[3] = {-3, 4, 1};
+  assert_int_equal(nde_net_create(2, zero_w, ok_a, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, big_w, ok_a, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, neg_w, ok_a, &net), NDE_ERR_ARG);
+  nde_act bad_a[2] = {NDE_ACT_TANH, NDE_ACT_COUNT};
+  assert_int_equal(nde_net_create(2, ok_w, bad_a, &net), NDE_ERR_ARG);
+  assert_null(net);
+  int max_w[2] = {NDE_NET_MAX_WIDTH, 1};
+  assert_int_equal(nde_net_create(1, max_w, ok_a, &net), NDE_OK);
+  nde_net_destroy(&net);
+
+  assert_int_equal(nde_net_create(2, ok_w, ok_a, &net), NDE_OK);
+  nde_net_ws *ws = NULL;
+  assert_int_equal(nde_net_ws_create(net, 0, &ws), NDE_ERR_ARG);
+  assert_int_equal(nde_net_ws_create(net, -4, &ws), NDE_ERR_ARG);
+  assert_int_equal(nde_net_ws_create(NULL, 4, &ws), NDE_ERR_ARG);
+  assert_int_equal(nde_net_ws_create(net, 4, NULL), NDE_ERR_ARG);
+  assert_null(ws);
+  assert_int_equal(nde_net_cache_size(net, 0), 0);
+  assert_int_equal(nde_net_cache_size(NULL, 3), 0);
+
+  double theta[17];
+  nde_rng rng;
+  nde_rng_seed(&rng, 3);
+  assert_int_equal(nde_net_init(NULL, NDE_INIT_HE, 0, &rng, theta), NDE_ERR_ARG);
+  assert_int_equal(nde_net_init(net, NDE_INIT_HE, 0, NULL, theta), NDE_ERR_ARG);
+  assert_int_equal(nde_net_init(net, NDE_INIT_HE, 0, &rng, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_net_init(net, (nde_init)4, 0, &rng, theta), NDE_ERR_ARG);
+  assert_int_equal(nde_net_init(net, NDE_INIT_NORMAL, -0.5, &rng, theta), NDE_ERR_ARG);
+  assert_int_equal(nde_net_init(net, NDE_INIT_NORMAL, NAN, &rng, theta), NDE_ERR_ARG);
+  assert_int_equal(nde_net_init(net, NDE_INIT_HE, 0, &rng, theta), NDE_OK);
+
+  /* Passes return nothing: a batch beyond the workspace leaves NaN in the output. */
+  assert_int_equal(nde_net_ws_create(net, 2, &ws), NDE_OK);
+  double X[6] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, Y[3] = {0, 0, 0}, gX[6] = {0};
+  nde_net_forward(net, theta, 3, X, Y, NULL, ws);
+  for (int i = 0; i < 3; i++) assert_true(isnan(Y[i]));
+  nde_net_forward(net, theta, 2, X, Y, NULL, ws);
+  assert_true(isfinite(Y[0]) && isfinite(Y[1]));
+  nde_net_forward(net, theta, 1, X, Y, NULL, NULL);
+  assert_true(isnan(Y[0]));
+  nde_net_vjp(net, theta, 3, X, Y, NULL, gX, NULL, ws);
+  for (int i = 0; i < 6; i++) assert_true(isnan(gX[i]));
+  nde_net_jvp(net, NULL, 1, X, X, NULL, Y, ws);
+  assert_true(isnan(Y[0]));
+
+  /* Queries out of range. */
+  assert_int_equal(nde_net_width(net, 3), 0);
+  assert_int_equal(nde_net_width(net, -1), 0);
+  assert_int_equal(nde_net_act(net, 2), NDE_ACT_COUNT);
+  assert_int_equal(nde_net_n_params(NULL), 0);
+
+  nde_net_ws_destroy(&ws);
+  nde_net_ws_destroy(NULL);
+  nde_net_destroy(&net);
+  nde_net_destroy(&net);
+  nde_net_destroy(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(forward_matches_a_hand_computation_in_pytorch_layout),
+      cmocka_unit_test(forward_saves_preactivations_and_activations_in_the_cache),
+      cmocka_unit_test(init_is_deterministic_given_the_seed),
+      cmocka_unit_test(init_schemes_have_their_documented_scale_and_zero_biases),
+      cmocka_unit_test(invalid_arguments_are_rejected),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
