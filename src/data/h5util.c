@@ -223,8 +223,17 @@ void nde__data_err_out(const nde__err *e, nde_data_error *out) {
   snprintf(out->msg, sizeof out->msg, "%s", e && e->status != NDE_OK ? nde__err_msg(e) : "");
 }
 
+const char *nde__fmt_double(char *buf, size_t n, double x) {
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, n, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) break;
+  }
+  return buf;
+}
+
 nde_status nde__check_times(nde__err *e, const char *file, const char *dset, size_t n,
                             const double *t) {
+  char a[40], b[40];
   for (size_t i = 0; i < n; i++) {
     if (!isfinite(t[i]))
       return nde__errf(e, NDE_ERR_DATA,
@@ -233,8 +242,9 @@ nde_status nde__check_times(nde__err *e, const char *file, const char *dset, siz
     if (i > 0 && !(t[i] > t[i - 1]))
       return nde__errf(e, NDE_ERR_DATA,
                        "%s:%s: times not strictly increasing at index %zu (expected t[%zu] > "
-                       "t[%zu] = %.17g, got t[%zu] = %.17g)",
-                       file, dset, i, i, i - 1, t[i - 1], i, t[i]);
+                       "t[%zu] = %s, got t[%zu] = %s)",
+                       file, dset, i, i, i - 1, nde__fmt_double(a, sizeof a, t[i - 1]), i,
+                       nde__fmt_double(b, sizeof b, t[i]));
   }
   return NDE_OK;
 }

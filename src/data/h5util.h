@@ -36,6 +36,9 @@ void nde__h5_join(char *buf, size_t n, const char *group, const char *leaf);
 nde_status nde__h5_read_strings(hid_t id, bool is_attr, size_t *n, char ***strs, char *why,
                                 size_t whylen);
 
+/* The shortest of %.15g, %.16g, %.17g that reads back as x. */
+const char *nde__fmt_double(char *buf, size_t n, double x);
+
 /* Copy a handle's error into the caller's struct (NULL-safe). */
 void nde__data_err_out(const nde__err *e, nde_data_error *out);
 

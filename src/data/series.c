@@ -74,8 +74,9 @@ static nde_status reserve(loader *L, const char *dset, size_t rows, size_t cols)
       !nde__add_size(L->bytes, b, &total) || total > L->max_bytes)
     return nde__errf(L->err, NDE_ERR_DATA,
                      "%s:%s: too large to load (expected at most %zu bytes in memory, got [%zu, "
-                     "%zu] float64 values on top of %zu bytes already loaded)",
-                     L->file, dset, L->max_bytes, rows, cols, L->bytes);
+                     "%zu] float64 values%s)",
+                     L->file, dset, L->max_bytes, rows, cols,
+                     L->bytes ? " on top of the series already loaded" : "");
   L->bytes = total;
   return NDE_OK;
 }
@@ -205,8 +206,8 @@ static nde_status read_names(loader *L, hid_t yds, const char *dset, raw_series 
   nde_status st = nde__h5_read_strings(a, true, &n, &r->names, why, sizeof why);
   H5Aclose(a);
   if (st != NDE_OK)
-    return nde__errf(L->err, st, "%s:%s: attribute state_names unreadable (%s)", L->file, dset,
-                     why);
+    return nde__errf(L->err, st, "%s:%s: attribute state_names %s (%s)", L->file, dset,
+                     st == NDE_ERR_DATA ? "has the wrong type" : "is unreadable", why);
   if (n != r->d)
     return nde__errf(L->err, NDE_ERR_DATA,
                      "%s:%s: attribute state_names has %zu names (expected %zu, one per column)",
