@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "fixture.h"
@@ -288,6 +289,12 @@ static void hdf5_prints_nothing_on_a_bad_file(void **state) {
   hsize_t n = N;
   H5Dclose(fx_dataset(h, "t", H5T_IEEE_F64LE, 1, &n, H5T_NATIVE_DOUBLE, T));
   H5Fclose(h);
+  /* A file cut short after its superblock: HDF5 itself fails deep inside. */
+  const char *cut = fx_path(f->dir, "cut.h5");
+  h = fx_create(cut);
+  assert_int_equal(fx_series(h, NULL, N, 2, T, Y), 0);
+  H5Fclose(h);
+  assert_int_equal(truncate(cut, 600), 0);
   char missing[4200], err_text[4096];
   snprintf(missing, sizeof missing, "%s:/nowhere", path);
   const char *states[1] = {"x"};
@@ -304,7 +311,11 @@ static void hdf5_prints_nothing_on_a_bad_file(void **state) {
   double x;
   nde_status s4 = nde_reader_get_doubles(r, "/no/such/thing", 1, &x);
   nde_reader_destroy(&r);
+  nde_status s5 = nde_data_open(cut, 1, states, NULL, &d, &e);
   fx_stderr_end(err_text, sizeof err_text);
+  assert_int_equal(s5, NDE_ERR_IO);
+  assert_non_null(strstr(e.msg, "cut.h5"));
+  assert_non_null(strstr(e.msg, "(HDF5: "));
   H5Eget_auto2(H5E_DEFAULT, &after_fn, &after_data);
   assert_int_equal(s1, NDE_ERR_DATA);
   assert_int_equal(s2, NDE_ERR_DATA);
