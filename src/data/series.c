@@ -54,8 +54,11 @@ typedef struct loader {
 
 nde_data_opts nde_data_opts_default(void) {
   nde_data_opts o;
+#if SIZE_MAX > 0xFFFFFFFFu
   o.max_bytes = (size_t)1 << 32;
-  if (o.max_bytes == 0) o.max_bytes = SIZE_MAX; /* 32-bit size_t */
+#else
+  o.max_bytes = SIZE_MAX;
+#endif
   return o;
 }
 
