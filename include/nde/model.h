@@ -74,6 +74,158 @@ typedef struct nde_rhs_counts {
 nde_rhs_counts nde_rhs_get_counts(const nde_rhs *rhs);
 void nde_rhs_reset_counts(nde_rhs *rhs);
 
+/* ---- the .nde language ---- */
+
+/* A model compiled from a .nde file (the grammar is docs/language.md): its states, parameters
+ * and networks, the layout of the flat parameter vector theta, and a tape that evaluates f, its
+ * VJP and its JVP on a batch of states.
+ *
+ * theta holds only learnable things, in declaration order (parameters and nets interleaved as
+ * declared): a learnable scalar parameter takes one entry, stored in an unconstrained form (see
+ * nde_param_transform); a net takes nde_net_n_params entries in the nn layer's layout (per layer W
+ * out x in row-major, then b).  Fixed parameters are constants of the tape and not in theta.
+ * Vector state components are named "y[1]", "y[2]", ... (indices are 1-based in the language).
+ *
+ * A model is immutable once loaded; it may be shared by any number of right-hand sides and read
+ * from several threads. */
+#include "nde/nn.h"
+
+typedef struct nde_model nde_model;
+
+/* Limits checked before anything is allocated; exceeding one is an NDE_ERR_LIMIT error with a
+ * message at the offending place. */
+#define NDE_MODEL_MAX_FILE_BYTES (1u << 20) /* source text size */
+#define NDE_MODEL_MAX_DEPTH 64              /* expression nesting */
+#define NDE_MODEL_MAX_STATE 4096            /* total state components n */
+#define NDE_MODEL_MAX_WIDTH 4096            /* net layer width, vector size */
+#define NDE_MODEL_MAX_NETS 64
+#define NDE_MODEL_MAX_TAPE 100000 /* tape instructions */
+
+/* Compile a model from source text (len bytes; need not be NUL-terminated).  filename is used
+ * in messages only (NULL: "<string>").  *out receives a handle whenever memory allows, also on
+ * failure, so that nde_model_errmsg can be read; destroy it in every case.  A handle from a
+ * failed load has no states, parameters or nets.
+ * Returns NDE_OK; NDE_ERR_PARSE (syntax, including bad number literals); NDE_ERR_MODEL (names,
+ * sizes, equations, cycles); NDE_ERR_LIMIT; NDE_ERR_NOMEM; NDE_ERR_ARG (src or out NULL). */
+nde_status nde_model_load_string(const char *src, size_t len, const char *filename,
+                                 nde_model **out);
+/* Read and compile a file.  As nde_model_load_string; NDE_ERR_IO when it cannot be read. */
+nde_status nde_model_load_file(const char *path, nde_model **out);
+/* Release a model (NULL-safe; nulls *model).  Right-hand sides made from it keep their own
+ * reference and stay valid. */
+void nde_model_destroy(nde_model **model);
+
+/* The messages of a failed load, one per problem (the first error plus a few more, no
+ * cascades), each "FILE:LINE:COL: error: what" followed by the offending line and a caret line;
+ * notes ("FILE:LINE:COL: note: ...") point at related places, e.g. a first declaration.  Empty
+ * string after a successful load.  Owned by the model. */
+const char *nde_model_errmsg(const nde_model *model);
+
+/* The same messages one by one, for tools and tests. */
+typedef struct nde_model_diag {
+  int is_note;             /* 0: error, 1: note attached to the preceding error */
+  int line, col;           /* 1-based; col counts characters (UTF-8 aware) */
+  const char *message;     /* without the "FILE:LINE:COL: error: " prefix */
+  const char *source_line; /* the offending line, without its newline */
+} nde_model_diag;
+int nde_model_n_diags(const nde_model *model);
+/* Diagnostic i in [0, n_diags); NDE_ERR_ARG when out of range.  Strings owned by the model. */
+nde_status nde_model_get_diag(const nde_model *model, int i, nde_model_diag *out);
+
+const char *nde_model_filename(const nde_model *model);
+/* The source text the model was compiled from (NUL-terminated, owned by the model). */
+const char *nde_model_source(const nde_model *model);
+
+/* ---- states ---- */
+/* Number of declared states (a vector state counts once) and the width n of a state row. */
+int nde_model_n_states(const nde_model *model);
+int nde_model_state_dim(const nde_model *model);
+typedef struct nde_model_state_info {
+  const char *name;     /* as declared: "x", "y" */
+  int size;             /* 1 for a scalar, k for "state y[k]" */
+  int is_vector;        /* declared with [k] (even k = 1) */
+  int offset;           /* first column in a state row */
+  int has_initial;      /* initial values given in the file */
+  const double *initial; /* size values (zeros when not given) */
+} nde_model_state_info;
+nde_status nde_model_get_state(const nde_model *model, int i, nde_model_state_info *out);
+/* Name of state column j in [0, n): "x", or "y[2]" for a component of a vector state; NULL when
+ * out of range. */
+const char *nde_model_component_name(const nde_model *model, int j);
+/* Column of a component name ("x", "y[2]"), or -1. */
+int nde_model_find_component(const nde_model *model, const char *name);
+/* Fill u0 (n values) with the declared initial values (0 where none was given).  Returns the
+ * number of components that had no declared initial value. */
+int nde_model_initial_state(const nde_model *model, double *u0);
+
+/* ---- parameters and the layout of theta ---- */
+typedef enum {
+  NDE_TRANSFORM_NONE = 0, /* theta entry = value */
+  NDE_TRANSFORM_LOG,      /* "positive": theta entry s, value = exp(s) */
+  NDE_TRANSFORM_LOGIT     /* "in [lo, hi]": theta entry s, value = lo + (hi - lo) / (1 + exp(-s)) */
+} nde_param_transform;
+
+typedef struct nde_model_param_info {
+  const char *name;
+  double value;  /* the value written in the file (natural space) */
+  int learnable; /* 0 for "fixed" */
+  int positive;  /* declared "positive" */
+  int bounded;   /* declared "in [lo, hi]" */
+  double lo, hi; /* bounds when bounded */
+  nde_param_transform transform; /* how theta stores it (NONE for fixed) */
+  size_t offset; /* index in theta when learnable, else (size_t)-1 */
+  int line;      /* declaration line */
+} nde_model_param_info;
+/* Scalar parameters in declaration order, fixed ones included. */
+int nde_model_n_params(const nde_model *model);
+nde_status nde_model_get_param(const nde_model *model, int i, nde_model_param_info *out);
+/* Index of a parameter by name, or -1. */
+int nde_model_find_param(const nde_model *model, const char *name);
+/* Natural value of parameter i for the given theta (the declared value when fixed). */
+double nde_model_param_value(const nde_model *model, int i, const double *theta);
+/* Store a natural value for learnable parameter i into theta (inverse transform).  NDE_ERR_ARG
+ * when i is fixed or out of range, or value is outside the parameter's domain. */
+nde_status nde_model_set_param(const nde_model *model, int i, double value, double *theta);
+
+typedef struct nde_model_net_info {
+  const char *name;
+  const nde_net *net; /* owned by the model: widths, activations, passes */
+  size_t offset;      /* first theta entry of its block */
+  size_t n_params;
+  nde_init init;      /* initialisation scheme from the file (default glorot uniform) */
+  double init_sigma;  /* for NDE_INIT_NORMAL */
+} nde_model_net_info;
+int nde_model_n_nets(const nde_model *model);
+nde_status nde_model_get_net(const nde_model *model, int i, nde_model_net_info *out);
+int nde_model_find_net(const nde_model *model, const char *name);
+
+/* The layout of theta: n_layout entries in theta order, each a learnable parameter (length 1)
+ * or a net's block. */
+typedef enum { NDE_LAYOUT_PARAM = 0, NDE_LAYOUT_NET } nde_layout_kind;
+typedef struct nde_model_layout_entry {
+  const char *name;
+  nde_layout_kind kind;
+  size_t offset, length;
+  nde_param_transform transform; /* NONE for nets */
+  int index;                     /* index for nde_model_get_param / nde_model_get_net */
+} nde_model_layout_entry;
+size_t nde_model_n_theta(const nde_model *model);
+int nde_model_n_layout(const nde_model *model);
+nde_status nde_model_get_layout(const nde_model *model, int i, nde_model_layout_entry *out);
+
+/* Initial theta (nde_model_n_theta values): learnable parameters at their declared values
+ * (transformed), nets by their init schemes, drawing from one nde_rng seeded with seed, nets in
+ * declaration order. */
+nde_status nde_model_init_theta(const nde_model *model, uint64_t seed, double *theta);
+
+/* A right-hand side evaluating the compiled tape on batches of up to max_batch rows.  The rhs
+ * holds its own workspaces (so it must not be called from two threads at once; make one per
+ * thread) and a reference to the model.  cache_per_row is the number of doubles f saves per row
+ * for vjp.  Callbacks return 0, or 1 (recoverable) when a value is not finite (log or sqrt of a
+ * negative number, overflow), and never fail fatally.
+ * Returns NDE_OK, NDE_ERR_ARG (max_batch < 1 or a failed model), NDE_ERR_NOMEM. */
+nde_status nde_model_create_rhs(nde_model *model, int max_batch, nde_rhs **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,354 @@
+/* Internal structures of the .nde language: tokens, syntax tree, diagnostics, the compiled tape
+ * and the model object.  Shared by lang_*.c and tape_*.c only. */
+#ifndef NDE_MODEL_LANG_H
+#define NDE_MODEL_LANG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/internal.h"
+#include "nde/model.h"
+#include "nde/nn.h"
+
+/* ---- diagnostics ---- */
+
+#define NDE__MAX_ERRORS 6 /* errors kept; later ones are counted, not shown */
+
+typedef struct nde__pos {
+  int line, col; /* 1-based; col in characters */
+  int offset;    /* byte offset in the source */
+} nde__pos;
+
+typedef struct nde__diag {
+  bool is_note;
+  nde__pos pos;
+  char *message;
+  char *source_line;
+} nde__diag;
+
+typedef struct nde__diags {
+  const char *file;
+  const char *src;
+  size_t len;
+  nde__diag *items;
+  int n, cap;
+  int n_errors;      /* all errors reported, shown or not */
+  int last_line;     /* line of the last syntax error (one per line: no cascades) */
+  nde_status status; /* first error's status */
+  bool nomem;
+} nde__diags;
+
+/* Record an error (returns false when it was dropped because too many were shown). */
+bool nde__diag_error(nde__diags *d, nde_status st, nde__pos pos, const char *fmt, ...)
+    NDE__PRINTF(4, 5);
+/* A note attached to the last error shown (dropped when that error was). */
+void nde__diag_note(nde__diags *d, nde__pos pos, const char *fmt, ...) NDE__PRINTF(3, 4);
+void nde__diags_free(nde__diags *d);
+/* Format all diagnostics into one malloc'd string (NULL on no memory). */
+char *nde__diags_format(const nde__diags *d);
+
+/* ---- tokens ---- */
+
+typedef enum {
+  NDE__TK_EOF = 0,
+  NDE__TK_NEWLINE,
+  NDE__TK_IDENT,
+  NDE__TK_NUMBER,
+  NDE__TK_LPAREN,
+  NDE__TK_RPAREN,
+  NDE__TK_LBRACKET,
+  NDE__TK_RBRACKET,
+  NDE__TK_COMMA,
+  NDE__TK_COLON,
+  NDE__TK_ASSIGN,
+  NDE__TK_PLUS,
+  NDE__TK_MINUS,
+  NDE__TK_STAR,
+  NDE__TK_SLASH,
+  NDE__TK_CARET,
+  NDE__TK_ARROW
+} nde__tk;
+
+typedef struct nde__token {
+  nde__tk kind;
+  nde__pos pos;
+  const char *text; /* points into the source */
+  int len;
+  double num;  /* NUMBER */
+  bool is_int; /* NUMBER written without '.' or exponent */
+} nde__token;
+
+/* Split src into tokens (always ends with NEWLINE, EOF).  Bad characters and bad number
+ * literals are reported to d; the tokens stay usable (a bad number reads as 0). */
+nde_status nde__lex(const char *src, size_t len, nde__diags *d, nde__token **out, int *n_out);
+
+/* ---- syntax tree ---- */
+
+typedef enum {
+  NDE__E_NUM,
+  NDE__E_NAME,
+  NDE__E_CALL,  /* function or net call: args */
+  NDE__E_INDEX, /* a[index] */
+  NDE__E_LIST,  /* [a, b, ...] concatenation */
+  NDE__E_NEG,
+  NDE__E_ADD,
+  NDE__E_SUB,
+  NDE__E_MUL,
+  NDE__E_DIV,
+  NDE__E_POW
+} nde__ekind;
+
+typedef struct nde__expr {
+  nde__ekind kind;
+  nde__pos pos; /* the operator, name or literal */
+  int a, b;     /* children (expression indices) or -1 */
+  int args, n_args; /* CALL/LIST: range in the argument index array */
+  const char *name; /* NAME/CALL: points into the source */
+  int name_len;
+  double num;   /* NUM */
+  bool is_int;  /* NUM */
+  long index;   /* INDEX: the 1-based index as written */
+  nde__pos index_pos;
+  int height; /* tree height (bounded so that recursion over it stays shallow) */
+  /* filled by the checker */
+  int sym;      /* NAME/CALL: symbol index, -1 for a builtin function or t */
+  int func;     /* CALL of a builtin: nde__func, else -1 */
+  int size;     /* 0 when unknown (after an error) */
+} nde__expr;
+
+typedef struct nde__state_decl {
+  const char *name;
+  int name_len;
+  nde__pos pos;
+  int size;
+  bool is_vector;
+  bool has_init;
+  double *init; /* size values */
+  int n_init;   /* number of values written */
+  nde__pos init_pos;
+  int equation; /* index into equations, -1 */
+  int offset;
+} nde__state_decl;
+
+typedef struct nde__param_decl {
+  const char *name;
+  int name_len;
+  nde__pos pos;
+  double value;
+  nde__pos value_pos;
+  bool fixed, positive, bounded;
+  double lo, hi;
+  nde__pos flag_pos;
+} nde__param_decl;
+
+#define NDE__NET_MAX_LAYERS 64
+typedef struct nde__net_decl {
+  const char *name;
+  int name_len;
+  nde__pos pos;
+  int n_layers;
+  int widths[NDE__NET_MAX_LAYERS + 1];
+  nde__pos width_pos[NDE__NET_MAX_LAYERS + 1];
+  nde_act acts[NDE__NET_MAX_LAYERS];
+  nde_init init;
+  double sigma;
+} nde__net_decl;
+
+typedef struct nde__assign {
+  const char *name;
+  int name_len;
+  nde__pos pos;
+  int expr;
+  int state; /* equations: the state index, -1 when unknown */
+} nde__assign;
+
+typedef enum {
+  NDE__SYM_STATE,
+  NDE__SYM_PARAM,
+  NDE__SYM_NET,
+  NDE__SYM_INTER
+} nde__symkind;
+
+typedef struct nde__sym {
+  nde__symkind kind;
+  int index; /* into the matching declaration array */
+  const char *name;
+  int name_len;
+  nde__pos pos;
+} nde__sym;
+
+typedef struct nde__ast {
+  nde__expr *exprs;
+  int n_exprs, cap_exprs;
+  int *args;
+  int n_args, cap_args;
+  nde__state_decl *states;
+  int n_states, cap_states;
+  nde__param_decl *params;
+  int n_params, cap_params;
+  nde__net_decl *nets;
+  int n_nets, cap_nets;
+  nde__assign *inters; /* intermediates "u = ..." */
+  int n_inters, cap_inters;
+  nde__assign *eqs; /* equations "dx/dt = ..." */
+  int n_eqs, cap_eqs;
+  /* the declaration order of params and nets (the theta order): +p for param p, -(k+1) for net k */
+  int *decl_order;
+  int n_decl, cap_decl;
+  /* filled by the checker */
+  nde__sym *syms;
+  int n_syms, cap_syms;
+  int *sym_hash; /* open addressing over syms, -1 empty */
+  int hash_cap;
+  int n_state_total;
+  int *inter_order; /* intermediates in dependency order (cycles left out) */
+  int n_inter_order;
+} nde__ast;
+
+nde_status nde__parse(const nde__token *toks, int n_toks, nde__diags *d, nde__ast *ast);
+void nde__ast_free(nde__ast *ast);
+/* Resolve names, compute sizes, match equations to states, find cycles. */
+nde_status nde__check(nde__ast *ast, nde__diags *d);
+/* Symbol lookup by name (after nde__check built the table); -1 when absent. */
+int nde__sym_find(const nde__ast *ast, const char *name, int len);
+
+/* Builtin functions (all elementwise, one argument). */
+typedef enum {
+  NDE__F_EXP,
+  NDE__F_LOG,
+  NDE__F_SQRT,
+  NDE__F_SIN,
+  NDE__F_COS,
+  NDE__F_TANH,
+  NDE__F_ABS,
+  NDE__F_COUNT
+} nde__func;
+extern const char *const nde__func_names[NDE__F_COUNT];
+
+/* ---- the tape ---- */
+
+typedef enum {
+  NDE__OP_PARAM,       /* out = theta[k] */
+  NDE__OP_PARAM_EXP,   /* out = exp(theta[k]) */
+  NDE__OP_PARAM_LOGIT, /* out = lo + (hi - lo) sigmoid(theta[k]) */
+  NDE__OP_TIME,        /* out = t */
+  NDE__OP_COPY,
+  NDE__OP_NEG,
+  NDE__OP_EXP,
+  NDE__OP_LOG,
+  NDE__OP_SQRT,
+  NDE__OP_SIN,
+  NDE__OP_COS,
+  NDE__OP_TANH,
+  NDE__OP_ABS,
+  NDE__OP_POWI, /* out = a^n, n = iarg */
+  NDE__OP_ADD,
+  NDE__OP_SUB,
+  NDE__OP_MUL,
+  NDE__OP_DIV,
+  NDE__OP_POW, /* out = a^b = exp(b log a) */
+  NDE__OP_CONCAT,
+  NDE__OP_NET,
+  NDE__OP_COUNT
+} nde__op;
+
+/* Where a slot's values live: the arenas of one evaluation. */
+typedef enum {
+  NDE__AR_UNIF = 0, /* uniform over rows: params, t, constants (one row) */
+  NDE__AR_VARY,     /* per row: B x width at per-row offset off (base + off * B) */
+  NDE__AR_U,        /* the input states U (B x n) */
+  NDE__AR_DU,       /* the output dU (B x n) */
+  NDE__AR_COUNT
+} nde__arena;
+
+/* A value of the tape: a B x width block (or 1 x width when uniform) in an arena, possibly a
+ * column view of another slot (rs = row stride of the parent). */
+typedef struct nde__slot {
+  uint8_t arena;
+  bool varying; /* differs between rows */
+  bool active;  /* depends on U or theta (has a derivative) */
+  bool constant; /* known at compile time (value in the uniform arena) */
+  int width;
+  size_t off; /* UNIF: absolute; VARY: per-row offset (times B); U/DU: 0 */
+  int col;    /* column offset inside the row */
+  int rs;     /* row stride (0 for uniform) */
+} nde__slot;
+
+typedef struct nde__instr {
+  uint8_t op;
+  int out;
+  int a, b;   /* operand slots, -1 */
+  int iarg;   /* POWI exponent; PARAM theta index; NET net index; CONCAT first operand */
+  int n_ops;  /* CONCAT operand count */
+  double lo, hi; /* PARAM_LOGIT bounds */
+  size_t cache_off; /* NET: per-row offset of the net cache in the slot's arena */
+} nde__instr;
+
+typedef struct nde__tape {
+  nde__slot *slots;
+  int n_slots, cap_slots;
+  nde__instr *code; /* uniform instructions first, then varying */
+  int n_code, cap_code;
+  int n_unif_code;  /* code[0 .. n_unif_code) produce uniform values */
+  int *concat_ops;  /* operand lists of CONCAT */
+  int n_concat_ops, cap_concat_ops;
+  double *unif_init; /* uniform arena at rest: constants filled, others 0 */
+  size_t unif_size;
+  size_t vary_per_row; /* per-row doubles of the varying arena (values and net caches) */
+  int max_net_in;      /* widest net input (scratch for net VJPs) */
+  int n_state;
+} nde__tape;
+
+void nde__tape_free(nde__tape *tape);
+
+/* ---- the model ---- */
+
+typedef struct nde__param {
+  char *name;
+  nde_model_param_info info;
+} nde__param;
+
+typedef struct nde__netm {
+  char *name;
+  nde_net *net;
+  size_t offset;
+  nde_init init;
+  double sigma;
+} nde__netm;
+
+typedef struct nde__statem {
+  char *name;
+  nde_model_state_info info;
+  double *initial;
+} nde__statem;
+
+struct nde_model {
+  int refs;
+  nde_status status;
+  char *file;
+  char *src;
+  size_t src_len;
+  nde__diags diags;
+  char *errmsg;
+  nde__statem *states;
+  int n_states;
+  int n_state_total;
+  char **comp_names;
+  nde__param *params;
+  int n_params;
+  nde__netm *nets;
+  int n_nets;
+  nde_model_layout_entry *layout;
+  int n_layout;
+  size_t n_theta;
+  nde__tape tape;
+};
+
+/* Build the tape, params, nets and layout from a checked syntax tree. */
+nde_status nde__compile(const nde__ast *ast, nde__diags *d, nde_model *m);
+/* Keep/release a model reference (the rhs holds one). */
+void nde__model_retain(nde_model *m);
+void nde__model_release(nde_model *m);
+
+#endif

@@ -1,0 +1,582 @@
+/* Compiler of the .nde language: a checked syntax tree becomes the model's states, parameters,
+ * nets, the layout of theta, and a flat tape over batched slots.  Values that are the same in
+ * every row (parameters, t, constants) are "uniform" and computed once per call; constants are
+ * folded at compile time; indexing is a column view (no instruction); an equation's last
+ * arithmetic instruction writes straight into dU. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lang.h"
+#include "tape.h"
+
+typedef struct comp {
+  const nde__ast *A;
+  nde__diags *d;
+  nde_model *m;
+  nde__tape *T;
+  nde__instr *ucode, *vcode; /* uniform and varying instructions, merged at the end */
+  int n_u, cap_u, n_v, cap_v;
+  int *param_slot;  /* per parameter decl: slot, -1 not yet made */
+  int *inter_slot;  /* per intermediate: slot */
+  int *vproducer;   /* per slot: index in vcode that wrote it, -1 */
+  int *uses;        /* per slot: number of instructions reading it */
+  int cap_meta;
+  int time_slot;
+  bool fail;        /* no memory, or a limit */
+  nde_status st;
+} comp;
+
+static char *dupn(const char *s, int n) {
+  char *r = malloc((size_t)n + 1);
+  if (r) {
+    memcpy(r, s, (size_t)n);
+    r[n] = '\0';
+  }
+  return r;
+}
+
+/* ---- slots ---- */
+
+static int new_slot(comp *C, nde__slot s) {
+  nde__tape *T = C->T;
+  if (T->n_slots == T->cap_slots) {
+    int cap = T->cap_slots ? 2 * T->cap_slots : 64;
+    nde__slot *p = realloc(T->slots, (size_t)cap * sizeof *p);
+    int *pr = realloc(C->vproducer, (size_t)cap * sizeof *pr);
+    if (pr) C->vproducer = pr;
+    int *us = realloc(C->uses, (size_t)cap * sizeof *us);
+    if (us) C->uses = us;
+    if (!p || !pr || !us) {
+      if (p) T->slots = p;
+      C->fail = true;
+      C->st = NDE_ERR_NOMEM;
+      return -1;
+    }
+    T->slots = p;
+    T->cap_slots = cap;
+  }
+  C->vproducer[T->n_slots] = -1;
+  C->uses[T->n_slots] = 0;
+  T->slots[T->n_slots] = s;
+  return T->n_slots++;
+}
+
+/* An owned slot of the given width: in the varying arena (per row) or the uniform one. */
+static int owned_slot(comp *C, int width, bool varying, bool active) {
+  nde__slot s = {0};
+  s.width = width;
+  s.varying = varying;
+  s.active = active;
+  if (varying) {
+    s.arena = NDE__AR_VARY;
+    s.off = C->T->vary_per_row;
+    s.rs = width;
+    C->T->vary_per_row += (size_t)width;
+  } else {
+    s.arena = NDE__AR_UNIF;
+    s.off = C->T->unif_size;
+    s.rs = 0;
+    C->T->unif_size += (size_t)width;
+  }
+  return new_slot(C, s);
+}
+
+static bool grow_unif_init(comp *C) {
+  nde__tape *T = C->T;
+  double *p = realloc(T->unif_init, (T->unif_size ? T->unif_size : 1) * sizeof *p);
+  if (!p) {
+    C->fail = true;
+    C->st = NDE_ERR_NOMEM;
+    return false;
+  }
+  T->unif_init = p;
+  return true;
+}
+
+static int const_slot(comp *C, int width, double v) {
+  size_t old = C->T->unif_size;
+  int s = owned_slot(C, width, false, false);
+  if (s < 0 || !grow_unif_init(C)) return -1;
+  for (size_t i = old; i < C->T->unif_size; i++) C->T->unif_init[i] = v;
+  C->T->slots[s].constant = true;
+  return s;
+}
+
+static int view_slot(comp *C, int parent, int col, int width) {
+  nde__slot s = C->T->slots[parent];
+  s.col += col;
+  s.width = width;
+  return new_slot(C, s);
+}
+
+/* ---- instructions ---- */
+
+static int emit(comp *C, nde__instr in) {
+  nde__tape *T = C->T;
+  const nde__slot *o = &T->slots[in.out];
+  if (C->n_u + C->n_v + 1 > NDE_MODEL_MAX_TAPE) {
+    if (!C->fail)
+      nde__diag_error(C->d, NDE_ERR_LIMIT, (nde__pos){1, 1, 0},
+                      "the model needs more than %d tape instructions", NDE_MODEL_MAX_TAPE);
+    C->fail = true;
+    C->st = NDE_ERR_LIMIT;
+    return -1;
+  }
+  nde__instr **code = o->varying ? &C->vcode : &C->ucode;
+  int *n = o->varying ? &C->n_v : &C->n_u;
+  int *cap = o->varying ? &C->cap_v : &C->cap_u;
+  if (*n == *cap) {
+    int c = *cap ? 2 * *cap : 64;
+    nde__instr *p = realloc(*code, (size_t)c * sizeof *p);
+    if (!p) {
+      C->fail = true;
+      C->st = NDE_ERR_NOMEM;
+      return -1;
+    }
+    *code = p;
+    *cap = c;
+  }
+  if (in.a >= 0) C->uses[in.a]++;
+  if (in.b >= 0) C->uses[in.b]++;
+  if (o->varying) C->vproducer[in.out] = *n;
+  (*code)[(*n)++] = in;
+  return in.out;
+}
+
+static nde__instr instr(nde__op op, int out, int a, int b) {
+  nde__instr in;
+  memset(&in, 0, sizeof in);
+  in.op = (uint8_t)op;
+  in.out = out;
+  in.a = a;
+  in.b = b;
+  return in;
+}
+
+/* Make the output slot of an op on the operands and emit it; folded when all are constant. */
+static int op_result(comp *C, nde__instr in, int width) {
+  if (C->fail) return -1;
+  const nde__slot *sa = in.a >= 0 ? &C->T->slots[in.a] : NULL;
+  const nde__slot *sb = in.b >= 0 ? &C->T->slots[in.b] : NULL;
+  bool varying = (sa && sa->varying) || (sb && sb->varying);
+  bool active = (sa && sa->active) || (sb && sb->active);
+  bool constant = (!sa || sa->constant) && (!sb || sb->constant) && (sa || sb);
+  if (constant) {
+    int s = const_slot(C, width, 0.0);
+    if (s < 0) return -1;
+    in.out = s;
+    double *bases[NDE__AR_COUNT] = {C->T->unif_init, NULL, NULL, NULL};
+    nde__exec_const(C->T, &in, bases);
+    return s;
+  }
+  in.out = owned_slot(C, width, varying, active);
+  if (in.out < 0) return -1;
+  return emit(C, in);
+}
+
+static int compile_expr(comp *C, int e);
+
+static int param_slot(comp *C, int p) {
+  if (C->param_slot[p] >= 0) return C->param_slot[p];
+  const nde_model_param_info *pi = &C->m->params[p].info;
+  int s;
+  if (!pi->learnable) {
+    s = const_slot(C, 1, pi->value);
+  } else {
+    s = owned_slot(C, 1, false, true);
+    if (s < 0) return -1;
+    nde__instr in = instr(pi->transform == NDE_TRANSFORM_LOG ? NDE__OP_PARAM_EXP
+                          : pi->transform == NDE_TRANSFORM_LOGIT ? NDE__OP_PARAM_LOGIT
+                                                                 : NDE__OP_PARAM,
+                          s, -1, -1);
+    in.iarg = (int)pi->offset;
+    in.lo = pi->lo;
+    in.hi = pi->hi;
+    if (emit(C, in) < 0) return -1;
+  }
+  C->param_slot[p] = s;
+  return s;
+}
+
+/* Whether a slot is a block of whole rows that a net can read (B x width, contiguous). */
+static bool contiguous(const nde__slot *s) {
+  return s->col == 0 && (s->rs == s->width || s->rs == 0);
+}
+
+/* The input of a net call or a list: one slot of the concatenated arguments. */
+static int concat(comp *C, const int *args, int n) {
+  nde__tape *T = C->T;
+  if (n < 1) return -1;
+  int *slots = malloc((size_t)n * sizeof *slots);
+  if (!slots) {
+    C->fail = true;
+    C->st = NDE_ERR_NOMEM;
+    return -1;
+  }
+  int width = 0;
+  bool varying = false, active = false, constant = true;
+  for (int i = 0; i < n; i++) {
+    slots[i] = compile_expr(C, args[i]);
+    if (slots[i] < 0) {
+      free(slots);
+      return -1;
+    }
+    const nde__slot *s = &T->slots[slots[i]];
+    width += s->width;
+    varying = varying || s->varying;
+    active = active || s->active;
+    constant = constant && s->constant;
+  }
+  int result = -1;
+  if (n == 1) {
+    result = slots[0];
+    goto done;
+  }
+  /* Views of consecutive columns that cover a whole slot are that slot (U(x, y) reads U). */
+  {
+    const nde__slot *s0 = &T->slots[slots[0]];
+    bool whole = s0->col == 0;
+    int col = 0;
+    for (int i = 0; i < n && whole; i++) {
+      const nde__slot *s = &T->slots[slots[i]];
+      whole = s->arena == s0->arena && s->off == s0->off && s->rs == s0->rs && s->col == col &&
+              s->varying;
+      col += s->width;
+    }
+    if (whole && col == s0->rs) {
+      nde__slot full = *s0;
+      full.width = col;
+      result = new_slot(C, full);
+      goto done;
+    }
+  }
+  if (T->n_concat_ops + n > T->cap_concat_ops) {
+    int cap = 2 * (T->n_concat_ops + n) + 16;
+    int *p = realloc(T->concat_ops, (size_t)cap * sizeof *p);
+    if (!p) {
+      C->fail = true;
+      C->st = NDE_ERR_NOMEM;
+      goto done;
+    }
+    T->concat_ops = p;
+    T->cap_concat_ops = cap;
+  }
+  nde__instr in = instr(NDE__OP_CONCAT, -1, -1, -1);
+  in.iarg = T->n_concat_ops;
+  in.n_ops = n;
+  for (int i = 0; i < n; i++) {
+    T->concat_ops[T->n_concat_ops++] = slots[i];
+    C->uses[slots[i]]++;
+  }
+  if (constant) {
+    result = const_slot(C, width, 0.0);
+    if (result < 0) goto done;
+    in.out = result;
+    double *bases[NDE__AR_COUNT] = {T->unif_init, NULL, NULL, NULL};
+    nde__exec_const(T, &in, bases);
+    goto done;
+  }
+  in.out = owned_slot(C, width, varying, active);
+  if (in.out >= 0) result = emit(C, in);
+done:
+  free(slots);
+  return result;
+}
+
+static int compile_net_call(comp *C, const nde__expr *x, int net) {
+  nde__tape *T = C->T;
+  int in_slot = concat(C, C->A->args + x->args, x->n_args);
+  if (in_slot < 0) return -1;
+  if (!contiguous(&T->slots[in_slot]) ) {
+    /* A single view that is not whole rows (e.g. net(y[2]) on a vector): copy it. */
+    nde__instr cp = instr(NDE__OP_COPY, -1, in_slot, -1);
+    in_slot = op_result(C, cp, T->slots[in_slot].width);
+    if (in_slot < 0) return -1;
+  }
+  const nde_net *nn = C->m->nets[net].net;
+  const nde__slot *si = &T->slots[in_slot];
+  bool varying = si->varying;
+  nde__instr in = instr(NDE__OP_NET, -1, in_slot, -1);
+  in.iarg = net;
+  int n_in = nde_net_n_in(nn);
+  if (n_in > T->max_net_in) T->max_net_in = n_in;
+  size_t per_row = nde__net_cache_per_row(nn);
+  if (varying) {
+    in.cache_off = T->vary_per_row;
+    T->vary_per_row += per_row;
+  } else {
+    in.cache_off = T->unif_size;
+    T->unif_size += nde_net_cache_size(nn, 1);
+  }
+  in.out = owned_slot(C, nde_net_n_out(nn), varying, true);
+  if (in.out < 0) return -1;
+  return emit(C, in);
+}
+
+static bool int_literal(const nde__ast *A, int e, long *n) {
+  const nde__expr *x = &A->exprs[e];
+  double sign = 1;
+  if (x->kind == NDE__E_NEG) {
+    sign = -1;
+    x = &A->exprs[x->a];
+  }
+  if (x->kind != NDE__E_NUM) return false;
+  double v = sign * x->num;
+  if (v != floor(v) || fabs(v) > 1024) return false;
+  *n = (long)v;
+  return true;
+}
+
+static int compile_expr(comp *C, int e) {
+  if (C->fail) return -1;
+  const nde__ast *A = C->A;
+  const nde__expr *x = &A->exprs[e];
+  switch (x->kind) {
+    case NDE__E_NUM: return const_slot(C, 1, x->num);
+    case NDE__E_NAME: {
+      if (x->sym < 0) { /* t */
+        if (C->time_slot < 0) {
+          int s = owned_slot(C, 1, false, false);
+          if (s < 0) return -1;
+          C->time_slot = emit(C, instr(NDE__OP_TIME, s, -1, -1));
+        }
+        return C->time_slot;
+      }
+      const nde__sym *y = &A->syms[x->sym];
+      switch (y->kind) {
+        case NDE__SYM_STATE: {
+          const nde__state_decl *st = &A->states[y->index];
+          return view_slot(C, 0, st->offset, st->size);
+        }
+        case NDE__SYM_PARAM: return param_slot(C, y->index);
+        case NDE__SYM_INTER: return C->inter_slot[y->index];
+        case NDE__SYM_NET: break;
+      }
+      return -1;
+    }
+    case NDE__E_CALL: {
+      if (x->func < 0) return compile_net_call(C, x, A->syms[x->sym].index);
+      int a = compile_expr(C, A->args[x->args]);
+      if (a < 0) return -1;
+      static const nde__op fops[NDE__F_COUNT] = {NDE__OP_EXP, NDE__OP_LOG, NDE__OP_SQRT, NDE__OP_SIN,
+                                                 NDE__OP_COS, NDE__OP_TANH, NDE__OP_ABS};
+      return op_result(C, instr(fops[x->func], -1, a, -1), x->size);
+    }
+    case NDE__E_INDEX: {
+      int a = compile_expr(C, x->a);
+      if (a < 0) return -1;
+      return view_slot(C, a, (int)x->index - 1, 1);
+    }
+    case NDE__E_LIST: return concat(C, A->args + x->args, x->n_args);
+    case NDE__E_NEG: {
+      int a = compile_expr(C, x->a);
+      if (a < 0) return -1;
+      return op_result(C, instr(NDE__OP_NEG, -1, a, -1), x->size);
+    }
+    case NDE__E_POW: {
+      long n;
+      int a = compile_expr(C, x->a);
+      if (a < 0) return -1;
+      if (int_literal(A, x->b, &n)) {
+        if (n == 1 && C->T->slots[a].width == x->size) return a;
+        if (n == 0) return const_slot(C, x->size, 1.0);
+        nde__instr in = instr(NDE__OP_POWI, -1, a, -1);
+        in.iarg = (int)n;
+        return op_result(C, in, x->size);
+      }
+      int b = compile_expr(C, x->b);
+      if (b < 0) return -1;
+      return op_result(C, instr(NDE__OP_POW, -1, a, b), x->size);
+    }
+    case NDE__E_ADD:
+    case NDE__E_SUB:
+    case NDE__E_MUL:
+    case NDE__E_DIV: {
+      int a = compile_expr(C, x->a);
+      if (a < 0) return -1;
+      int b = compile_expr(C, x->b);
+      if (b < 0) return -1;
+      nde__op op = x->kind == NDE__E_ADD   ? NDE__OP_ADD
+                   : x->kind == NDE__E_SUB ? NDE__OP_SUB
+                   : x->kind == NDE__E_MUL ? NDE__OP_MUL
+                                           : NDE__OP_DIV;
+      return op_result(C, instr(op, -1, a, b), x->size);
+    }
+  }
+  return -1;
+}
+
+/* An equation: dU[:, offset .. offset + size) = the right-hand side. */
+static void compile_equation(comp *C, const nde__assign *q) {
+  const nde__state_decl *st = &C->A->states[q->state];
+  int s = compile_expr(C, q->expr);
+  if (s < 0) return;
+  int target = view_slot(C, 1, st->offset, st->size);
+  if (target < 0) return;
+  int p = C->vproducer[s];
+  if (p >= 0 && C->uses[s] == 0 && C->vcode[p].out == s && C->T->slots[s].width == st->size) {
+    nde__op op = (nde__op)C->vcode[p].op;
+    /* These ops need only their operands in the reverse sweep, so their result may live in
+     * dU, which the VJP does not see. */
+    if (op == NDE__OP_ADD || op == NDE__OP_SUB || op == NDE__OP_MUL || op == NDE__OP_DIV ||
+        op == NDE__OP_NEG) {
+      C->vcode[p].out = target;
+      C->uses[s] = -1; /* orphaned */
+      return;
+    }
+  }
+  nde__instr in = instr(NDE__OP_COPY, target, s, -1);
+  emit(C, in);
+}
+
+/* ---- model tables ---- */
+
+static nde_status build_tables(comp *C) {
+  const nde__ast *A = C->A;
+  nde_model *m = C->m;
+  m->n_states = A->n_states;
+  m->n_state_total = A->n_state_total;
+  m->states = calloc((size_t)A->n_states + 1, sizeof *m->states);
+  m->comp_names = calloc((size_t)A->n_state_total + 1, sizeof *m->comp_names);
+  m->params = calloc((size_t)A->n_params + 1, sizeof *m->params);
+  m->nets = calloc((size_t)A->n_nets + 1, sizeof *m->nets);
+  m->layout = calloc((size_t)A->n_decl + 1, sizeof *m->layout);
+  if (!m->states || !m->comp_names || !m->params || !m->nets || !m->layout) return NDE_ERR_NOMEM;
+  for (int i = 0; i < A->n_states; i++) {
+    const nde__state_decl *sd = &A->states[i];
+    nde__statem *s = &m->states[i];
+    s->name = dupn(sd->name, sd->name_len);
+    s->initial = calloc((size_t)sd->size, sizeof(double));
+    if (!s->name || !s->initial) return NDE_ERR_NOMEM;
+    if (sd->has_init) memcpy(s->initial, sd->init, (size_t)sd->size * sizeof(double));
+    s->info = (nde_model_state_info){s->name, sd->size, sd->is_vector, sd->offset, sd->has_init, s->initial};
+    for (int k = 0; k < sd->size; k++) {
+      char buf[32];
+      int extra = sd->is_vector ? snprintf(buf, sizeof buf, "[%d]", k + 1) : 0;
+      char *nm = malloc((size_t)sd->name_len + (size_t)extra + 1);
+      if (!nm) return NDE_ERR_NOMEM;
+      memcpy(nm, sd->name, (size_t)sd->name_len);
+      if (extra) memcpy(nm + sd->name_len, buf, (size_t)extra);
+      nm[sd->name_len + extra] = '\0';
+      m->comp_names[sd->offset + k] = nm;
+    }
+  }
+  size_t off = 0;
+  for (int i = 0; i < A->n_params; i++) {
+    const nde__param_decl *pd = &A->params[i];
+    nde__param *p = &m->params[i];
+    p->name = dupn(pd->name, pd->name_len);
+    if (!p->name) return NDE_ERR_NOMEM;
+    nde_model_param_info *pi = &p->info;
+    pi->name = p->name;
+    pi->value = pd->value;
+    pi->learnable = !pd->fixed;
+    pi->positive = pd->positive;
+    pi->bounded = pd->bounded;
+    pi->lo = pd->bounded ? pd->lo : (pd->positive ? 0 : -INFINITY);
+    pi->hi = pd->bounded ? pd->hi : INFINITY;
+    pi->transform = pd->fixed ? NDE_TRANSFORM_NONE
+                    : pd->positive ? NDE_TRANSFORM_LOG
+                    : pd->bounded ? NDE_TRANSFORM_LOGIT
+                                  : NDE_TRANSFORM_NONE;
+    pi->offset = (size_t)-1;
+    pi->line = pd->pos.line;
+  }
+  for (int i = 0; i < A->n_nets; i++) {
+    const nde__net_decl *nd = &A->nets[i];
+    nde__netm *n = &m->nets[i];
+    n->name = dupn(nd->name, nd->name_len);
+    if (!n->name) return NDE_ERR_NOMEM;
+    nde_status st = nde_net_create(nd->n_layers, nd->widths, nd->acts, &n->net);
+    if (st != NDE_OK) return st;
+    n->init = nd->init;
+    n->sigma = nd->sigma;
+  }
+  /* theta: learnable parameters and nets in declaration order. */
+  for (int k = 0; k < A->n_decl; k++) {
+    int code = A->decl_order[k];
+    nde_model_layout_entry *L = &m->layout[m->n_layout];
+    if (code >= 0) {
+      nde__param *p = &m->params[code];
+      if (!p->info.learnable) continue;
+      p->info.offset = off;
+      *L = (nde_model_layout_entry){p->name, NDE_LAYOUT_PARAM, off, 1, p->info.transform, code};
+      off += 1;
+    } else {
+      int ni = -code - 1;
+      nde__netm *n = &m->nets[ni];
+      size_t np = nde_net_n_params(n->net);
+      n->offset = off;
+      *L = (nde_model_layout_entry){n->name, NDE_LAYOUT_NET, off, np, NDE_TRANSFORM_NONE, ni};
+      if (!nde__add_size(off, np, &off) || off > (size_t)INT32_MAX) {
+        nde__diag_error(C->d, NDE_ERR_LIMIT, A->nets[ni].pos, "the model has too many parameters");
+        return NDE_ERR_LIMIT;
+      }
+    }
+    m->n_layout++;
+  }
+  m->n_theta = off;
+  return NDE_OK;
+}
+
+nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
+  comp C;
+  memset(&C, 0, sizeof C);
+  C.A = A;
+  C.d = d;
+  C.m = m;
+  C.T = &m->tape;
+  C.time_slot = -1;
+  C.st = NDE_OK;
+  nde_status st = build_tables(&C);
+  if (st != NDE_OK) return st;
+  nde__tape *T = C.T;
+  T->n_state = A->n_state_total;
+  C.param_slot = malloc(((size_t)A->n_params + 1) * sizeof *C.param_slot);
+  C.inter_slot = malloc(((size_t)A->n_inters + 1) * sizeof *C.inter_slot);
+  if (!C.param_slot || !C.inter_slot) {
+    st = NDE_ERR_NOMEM;
+    goto done;
+  }
+  for (int i = 0; i < A->n_params; i++) C.param_slot[i] = -1;
+  for (int i = 0; i < A->n_inters; i++) C.inter_slot[i] = -1;
+  /* Slot 0 is U and slot 1 is dU (B x n each, outside the arenas). */
+  nde__slot u = {NDE__AR_U, true, true, false, A->n_state_total, 0, 0, A->n_state_total};
+  nde__slot du = {NDE__AR_DU, true, true, false, A->n_state_total, 0, 0, A->n_state_total};
+  new_slot(&C, u);
+  new_slot(&C, du);
+  /* Intermediates in the dependency order the checker found (no cycles). */
+  for (int k = 0; k < A->n_inter_order && !C.fail; k++) {
+    int i = A->inter_order[k];
+    C.inter_slot[i] = compile_expr(&C, A->inters[i].expr);
+  }
+  for (int e = 0; e < A->n_eqs && !C.fail; e++) compile_equation(&C, &A->eqs[e]);
+  if (C.fail) {
+    st = C.st != NDE_OK ? C.st : NDE_ERR_NOMEM;
+    goto done;
+  }
+  if (!grow_unif_init(&C)) {
+    st = NDE_ERR_NOMEM;
+    goto done;
+  }
+  /* Uniform code first, then varying. */
+  T->code = malloc(((size_t)C.n_u + C.n_v + 1) * sizeof *T->code);
+  if (!T->code) {
+    st = NDE_ERR_NOMEM;
+    goto done;
+  }
+  if (C.n_u) memcpy(T->code, C.ucode, (size_t)C.n_u * sizeof *T->code);
+  if (C.n_v) memcpy(T->code + C.n_u, C.vcode, (size_t)C.n_v * sizeof *T->code);
+  T->n_code = C.n_u + C.n_v;
+  T->n_unif_code = C.n_u;
+done:
+  free(C.ucode);
+  free(C.vcode);
+  free(C.param_slot);
+  free(C.inter_slot);
+  free(C.vproducer);
+  free(C.uses);
+  return st;
+}
