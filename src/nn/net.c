@@ -1,11 +1,8 @@
 /* Dense networks on a batch of B rows: Z_l = A_{l-1} W_l^T + b_l, A_l = act_l(Z_l), with the
  * reverse pass dZ = dA .* act'(Z), gW += dZ^T A_{l-1}, gb += colsum dZ, dA_{l-1} = dZ W and the
  * forward-tangent pass dZ = dA_{l-1} W^T + A_{l-1} dW^T + db.  cblas_dgemm for larger batches. */
-#include <assert.h>
 #include <cblas.h>
-#include <limits.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
