@@ -45,6 +45,10 @@ bool nde__diag_error(nde__diags *d, nde_status st, nde__pos pos, const char *fmt
 /* A note attached to the last error shown (dropped when that error was). */
 void nde__diag_note(nde__diags *d, nde__pos pos, const char *fmt, ...) NDE__PRINTF(3, 4);
 void nde__diags_free(nde__diags *d);
+/* Whether a syntax error was already reported on this line (one message per line). */
+bool nde__diag_line_has_error(const nde__diags *d, int line);
+/* Order the kept messages by place (each note stays after its error). */
+void nde__diags_sort(nde__diags *d);
 /* Format all diagnostics into one malloc'd string (NULL on no memory). */
 char *nde__diags_format(const nde__diags *d);
 

@@ -65,6 +65,13 @@ static const char *kind_word(nde__symkind k) {
   return "a name";
 }
 
+/* Characters (not bytes) of a UTF-8 name. */
+static int n_chars(const char *s, int n) {
+  int k = 0;
+  for (int i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
+  return k;
+}
+
 /* Optimal string alignment distance (edits and adjacent transpositions), capped at 3. */
 static int distance(const char *a, int na, const char *b, int nb) {
   if (na > 64 || nb > 64 || abs(na - nb) > 2) return 3;
@@ -93,7 +100,7 @@ static const char *closest(const checker *C, const char *name, int len, bool cal
     const nde__sym *y = &C->A->syms[s];
     if (callable != (y->kind == NDE__SYM_NET)) continue;
     int dd = distance(name, len, y->name, y->name_len);
-    if (dd < best && dd < len) {
+    if (dd < best && dd < n_chars(name, len)) {
       best = dd;
       hit = y->name;
       hit_len = y->name_len;
@@ -103,7 +110,7 @@ static const char *closest(const checker *C, const char *name, int len, bool cal
     for (int f = 0; f < NDE__F_COUNT; f++) {
       int fl = (int)strlen(nde__func_names[f]);
       int dd = distance(name, len, nde__func_names[f], fl);
-      if (dd < best && dd < len) {
+      if (dd < best && dd < n_chars(name, len)) {
         best = dd;
         hit = nde__func_names[f];
         hit_len = fl;
@@ -245,7 +252,7 @@ static void check_equations(checker *C) {
         int best = q->name_len <= 3 ? 2 : 3;
         for (int i = 0; i < A->n_states; i++) {
           int dd = distance(q->name, q->name_len, A->states[i].name, A->states[i].name_len);
-          if (dd < best && dd < q->name_len) {
+          if (dd < best && dd < n_chars(q->name, q->name_len)) {
             best = dd;
             hint = A->states[i].name;
             hl = A->states[i].name_len;

@@ -80,6 +80,42 @@ void nde__diag_note(nde__diags *d, nde__pos pos, const char *fmt, ...) {
   va_end(ap);
 }
 
+bool nde__diag_line_has_error(const nde__diags *d, int line) {
+  if (d->last_line == line) return true;
+  for (int i = 0; i < d->n; i++)
+    if (!d->items[i].is_note && d->items[i].pos.line == line) return true;
+  return false;
+}
+
+static bool before(nde__pos a, nde__pos b) {
+  return a.line < b.line || (a.line == b.line && a.col < b.col);
+}
+
+void nde__diags_sort(nde__diags *d) {
+  /* Insertion sort of groups (an error and its notes); there are at most a few. */
+  for (int i = 1; i < d->n; i++) {
+    if (d->items[i].is_note) continue;
+    int end = i + 1;
+    while (end < d->n && d->items[end].is_note) end++;
+    int j = i;
+    while (j > 0) {
+      int g = j - 1;
+      while (g > 0 && d->items[g].is_note) g--;
+      if (!before(d->items[i].pos, d->items[g].pos)) break;
+      j = g;
+    }
+    if (j < i) {
+      int len = end - i;
+      nde__diag tmp[NDE__MAX_ERRORS * 4];
+      if (len > (int)(sizeof tmp / sizeof *tmp)) continue;
+      memcpy(tmp, d->items + i, (size_t)len * sizeof *tmp);
+      memmove(d->items + j + len, d->items + j, (size_t)(i - j) * sizeof *tmp);
+      memcpy(d->items + j, tmp, (size_t)len * sizeof *tmp);
+    }
+    i = end - 1;
+  }
+}
+
 void nde__diags_free(nde__diags *d) {
   for (int i = 0; i < d->n; i++) {
     free(d->items[i].message);

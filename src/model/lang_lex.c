@@ -164,7 +164,7 @@ nde_status nde__lex(const char *src, size_t len, nde__diags *d, nde__token **out
         }
         break;
       default:
-        if (d->last_line != pos.line) {
+        if (!nde__diag_line_has_error(d, pos.line)) {
           if (c >= 0x20 && c < 0x7f)
             nde__diag_error(d, NDE_ERR_PARSE, pos, "unexpected character '%c'", c);
           else

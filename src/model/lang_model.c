@@ -130,6 +130,7 @@ nde_status nde_model_load_string(const char *src, size_t len, const char *filena
   }
   if (st != NDE_OK) clear_tables(m);
   m->status = st;
+  nde__diags_sort(&m->diags);
   m->errmsg = nde__diags_format(&m->diags);
   if (!m->errmsg) {
     model_free(m);

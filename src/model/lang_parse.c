@@ -59,7 +59,7 @@ static const char *tk_name(nde__tk k) {
 /* "unexpected X (expected WHAT)", once per line. */
 static void unexpected(parser *P, const nde__token *t, const char *what) {
   P->failed = true;
-  if (P->d->last_line == t->pos.line) return;
+  if (nde__diag_line_has_error(P->d, t->pos.line)) return;
   P->d->last_line = t->pos.line;
   if (t->kind == NDE__TK_IDENT || t->kind == NDE__TK_NUMBER)
     nde__diag_error(P->d, NDE_ERR_PARSE, t->pos, "unexpected %s '%.*s' (expected %s)",
@@ -72,7 +72,7 @@ static void unexpected(parser *P, const nde__token *t, const char *what) {
 static void limit_error(parser *P, nde__pos pos, const char *fmt, int lim) NDE__PRINTF(3, 0);
 static void limit_error(parser *P, nde__pos pos, const char *fmt, int lim) {
   P->failed = true;
-  if (P->d->last_line == pos.line) return;
+  if (nde__diag_line_has_error(P->d, pos.line)) return;
   P->d->last_line = pos.line;
   nde__diag_error(P->d, NDE_ERR_LIMIT, pos, fmt, lim);
 }
@@ -247,7 +247,7 @@ static int parse_primary(parser *P) {
       if (parse_list(P, NDE__TK_RBRACKET, "',' or ']'", &first, &count) < 0) return -1;
       if (count == 0) {
         P->failed = true;
-        if (P->d->last_line != t->pos.line) {
+        if (!nde__diag_line_has_error(P->d, t->pos.line)) {
           P->d->last_line = t->pos.line;
           nde__diag_error(P->d, NDE_ERR_PARSE, t->pos, "empty list '[]' (expected at least one value)");
         }
@@ -296,7 +296,13 @@ static int parse_power(parser *P) {
   int e = parse_postfix(P);
   if (e >= 0 && peek(P)->kind == NDE__TK_CARET) {
     const nde__token *op = next(P);
+    if (++P->depth > NDE_MODEL_MAX_DEPTH) {
+      limit_error(P, peek(P)->pos, "expression nested deeper than %d levels", NDE_MODEL_MAX_DEPTH);
+      P->depth--;
+      return -1;
+    }
     int r = parse_unary(P);
+    P->depth--;
     if (r < 0) return -1;
     e = new_expr(P, NDE__E_POW, op->pos, e, r);
   }
@@ -306,24 +312,17 @@ static int parse_power(parser *P) {
 /* unary := '-' unary | '+' unary | power   (so -x^2 = -(x^2)) */
 static int parse_unary(parser *P) {
   const nde__token *t = peek(P);
+  if (t->kind != NDE__TK_MINUS && t->kind != NDE__TK_PLUS) return parse_power(P);
+  next(P);
   if (++P->depth > NDE_MODEL_MAX_DEPTH) {
-    limit_error(P, t->pos, "expression nested deeper than %d levels", NDE_MODEL_MAX_DEPTH);
+    limit_error(P, peek(P)->pos, "expression nested deeper than %d levels", NDE_MODEL_MAX_DEPTH);
     P->depth--;
     return -1;
   }
-  int e;
-  if (t->kind == NDE__TK_MINUS) {
-    next(P);
-    int a = parse_unary(P);
-    e = a < 0 ? -1 : new_expr(P, NDE__E_NEG, t->pos, a, -1);
-  } else if (t->kind == NDE__TK_PLUS) {
-    next(P);
-    e = parse_unary(P);
-  } else {
-    e = parse_power(P);
-  }
+  int a = parse_unary(P);
   P->depth--;
-  return e;
+  if (a < 0 || t->kind == NDE__TK_PLUS) return a;
+  return new_expr(P, NDE__E_NEG, t->pos, a, -1);
 }
 
 static int parse_term(parser *P) {

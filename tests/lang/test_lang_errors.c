@@ -1,0 +1,232 @@
+/* One test per class of model error: the status, the exact line, column and message of the
+ * first diagnostic (and of its note), the caret display, and that one mistake gives one
+ * message. */
+#include <stdlib.h>
+
+#include "lang_util.h"
+
+typedef struct ecase {
+  const char *name;
+  const char *src;
+  nde_status status;
+  int line, col;
+  const char *message;
+  int note_line, note_col; /* 0: no note expected */
+  const char *note;
+} ecase;
+
+static const ecase cases[] = {
+    {"unexpected token", "state x\ndx/dt = x + * 2\n", NDE_ERR_PARSE, 2, 13,
+     "unexpected '*' (expected an expression)", 0, 0, NULL},
+    {"unexpected end of line", "state x\ndx/dt = exp(x\n", NDE_ERR_PARSE, 2, 14,
+     "unexpected end of line (expected ',' or ')')", 0, 0, NULL},
+    {"statement that is not one", "state x\nx + 1\ndx/dt = x\n", NDE_ERR_PARSE, 2, 1,
+     "unexpected name 'x' (expected a declaration (state, param, net), an equation dx/dt = ... or name = ...)",
+     0, 0, NULL},
+    {"unknown name with a hint", "state x\nparam alpha = 1\ndx/dt = alpah*x\n", NDE_ERR_MODEL, 3, 9,
+     "unknown name 'alpah' (did you mean 'alpha'?)", 0, 0, NULL},
+    {"unknown name without a hint", "state x\ndx/dt = zeta*x\n", NDE_ERR_MODEL, 2, 9,
+     "unknown name 'zeta'", 0, 0, NULL},
+    {"unknown function with a hint", "state x\ndx/dt = sine(x)\n", NDE_ERR_MODEL, 2, 9,
+     "unknown function or net 'sine' (did you mean 'sin'?)", 0, 0, NULL},
+    {"duplicate declaration", "state x\nparam x = 1\ndx/dt = x\n", NDE_ERR_MODEL, 2, 7,
+     "'x' is already declared (as a state)", 1, 7, "'x' was first declared here"},
+    {"duplicate net and intermediate", "state x\nnet U : 1 -> 1\nU = 2*x\ndx/dt = U(x)\n",
+     NDE_ERR_MODEL, 3, 1, "'U' is already declared (as a net)", 2, 5, "'U' was first declared here"},
+    {"reserved name", "state t\ndt/dt = 1\n", NDE_ERR_MODEL, 1, 7,
+     "'t' is a reserved name (the time)", 0, 0, NULL},
+    {"state without an equation", "state x, y\ndx/dt = y\n", NDE_ERR_MODEL, 1, 10,
+     "state 'y' has no equation (expected a line 'dy/dt = ...')", 0, 0, NULL},
+    {"state with two equations", "state x\ndx/dt = 1\ndx/dt = 2\n", NDE_ERR_MODEL, 3, 2,
+     "second equation for state 'x'", 2, 2, "the first equation for 'x' is here"},
+    {"equation for an unknown state", "state x\ndx/dt = x\ndz/dt = x\n", NDE_ERR_MODEL, 3, 2,
+     "equation for unknown state 'z'", 0, 0, NULL},
+    {"equation for a parameter", "state x\nparam k = 1\ndx/dt = x\ndk/dt = x\n", NDE_ERR_MODEL, 4, 2,
+     "equation for 'k', which is a parameter, not a state", 0, 0, NULL},
+    {"net input size mismatch", "state x, y\nnet U : 2 -> 3 tanh -> 2\nu = U(x)\ndx/dt = u[1]\ndy/dt = u[2]\n",
+     NDE_ERR_MODEL, 3, 5, "net 'U' takes 2 inputs, got 1", 0, 0, NULL},
+    {"net output size mismatch", "state y[2]\nnet f : 2 -> 3 tanh -> 3\ndy/dt = f(y)\n", NDE_ERR_MODEL,
+     3, 9, "net 'f' gives 3 outputs but state 'y' has size 2", 0, 0, NULL},
+    {"elementwise size mismatch", "state y[2], z[3]\ndy/dt = y\ndz/dt = z + y\n", NDE_ERR_MODEL, 3, 11,
+     "sizes do not match in '+': 3 on the left, 2 on the right (expected equal sizes, or a scalar on one side)",
+     0, 0, NULL},
+    {"unknown activation", "state x\nnet U : 1 -> 4 tanhh -> 1\ndx/dt = U(x)\n", NDE_ERR_MODEL, 2, 16,
+     "unknown activation 'tanhh' (expected identity, tanh, relu, softplus, sigmoid, gelu or rbf)", 0, 0,
+     NULL},
+    {"index out of range", "state x, y\nnet U : 2 -> 2\nu = U(x, y)\ndx/dt = u[3]\ndy/dt = u[2]\n",
+     NDE_ERR_MODEL, 4, 11, "index 3 out of range for u[1..2] (indices are 1-based)", 0, 0, NULL},
+    {"index zero", "state y[2]\ndy/dt = [y[0], y[1]]\n", NDE_ERR_MODEL, 2, 12,
+     "index 0 out of range for y[1..2] (indices are 1-based)", 0, 0, NULL},
+    {"cycle among intermediates", "state x\na = b + x\nb = 2*c\nc = a\ndx/dt = a\n", NDE_ERR_MODEL, 2, 1,
+     "cycle among intermediates: a -> b -> c -> a", 0, 0, NULL},
+    {"bad number literal", "state x\ndx/dt = 1.2.3*x\n", NDE_ERR_PARSE, 2, 9,
+     "bad number literal '1.2.3' (a second decimal point)", 0, 0, NULL},
+    {"bad exponent", "state x\ndx/dt = 1e+*x\n", NDE_ERR_PARSE, 2, 9,
+     "bad number literal '1e+' (expected digits after the exponent)", 0, 0, NULL},
+    {"number glued to a name", "state x\ndx/dt = 2x\n", NDE_ERR_PARSE, 2, 9,
+     "bad number literal '2x' (a name cannot start with a digit)", 0, 0, NULL},
+    {"number too large", "state x\ndx/dt = 1e999*x\n", NDE_ERR_PARSE, 2, 9,
+     "bad number literal '1e999' (too large for a double)", 0, 0, NULL},
+    {"positive parameter that is not", "state x\nparam k = -0.5 (positive)\ndx/dt = k*x\n", NDE_ERR_MODEL,
+     2, 11, "positive parameter 'k' has value -0.5 (expected > 0)", 0, 0, NULL},
+    {"value outside its bounds", "state x\nparam k = 3 (in [0, 1])\ndx/dt = k*x\n", NDE_ERR_MODEL, 2, 11,
+     "parameter 'k' has value 3 outside its bounds (0, 1) (expected strictly inside)", 0, 0, NULL},
+    {"wrong number of arguments", "state x\ndx/dt = exp(x, x)\n", NDE_ERR_MODEL, 2, 9,
+     "'exp' takes 1 argument, got 2", 0, 0, NULL},
+    {"a parameter called like a function", "state x\nparam k = 2\ndx/dt = k(x + 1)\n", NDE_ERR_MODEL, 3, 9,
+     "'k' is a parameter, not a function or net (write k*(...) for a product)", 0, 0, NULL},
+    {"a net used as a value", "state x\nnet U : 1 -> 1\ndx/dt = U*x\n", NDE_ERR_MODEL, 3, 9,
+     "'U' is a net: call it with its inputs, e.g. U(x)", 0, 0, NULL},
+    {"no state", "param k = 1\n", NDE_ERR_MODEL, 1, 1,
+     "the model declares no state (expected e.g. 'state x, y')", 0, 0, NULL},
+    {"columns count characters", "state α\ndα/dt = -β*α\n", NDE_ERR_MODEL, 2, 10, "unknown name 'β'", 0, 0,
+     NULL},
+    /* limits, checked before anything is allocated */
+    {"state size limit", "state y[5000]\ndy/dt = y\n", NDE_ERR_LIMIT, 1, 9,
+     "state size is larger than the limit of 4096", 0, 0, NULL},
+    {"layer width limit", "state x\nnet U : 1 -> 100000 -> 1\ndx/dt = U(x)\n", NDE_ERR_LIMIT, 2, 14,
+     "layer width 100000 of net 'U' is larger than the limit of 4096", 0, 0, NULL},
+    {"state count limit", "state a[3000], b[2000]\nda/dt = a\ndb/dt = b\n", NDE_ERR_LIMIT, 1, 16,
+     "more than 4096 state components (the limit of a model)", 0, 0, NULL},
+};
+#define N_CASES (sizeof cases / sizeof *cases)
+
+static void check_case(const ecase *c) {
+  nde_model *m = NULL;
+  nde_status st = nde_model_load_string(c->src, strlen(c->src), "bad.nde", &m);
+  assert_non_null(m);
+  if (st != c->status) print_error("%s: status %s, expected %s\n", c->name, nde_status_str(st), nde_status_str(c->status));
+  assert_int_equal(st, c->status);
+  nde_model_diag d;
+  assert_true(nde_model_n_diags(m) >= 1);
+  assert_int_equal(nde_model_get_diag(m, 0, &d), NDE_OK);
+  if (d.line != c->line || d.col != c->col || strcmp(d.message, c->message) != 0)
+    print_error("%s: got %d:%d: %s\n", c->name, d.line, d.col, d.message);
+  assert_int_equal(d.is_note, 0);
+  assert_string_equal(d.message, c->message);
+  assert_int_equal(d.line, c->line);
+  assert_int_equal(d.col, c->col);
+  if (c->note) {
+    assert_true(nde_model_n_diags(m) >= 2);
+    assert_int_equal(nde_model_get_diag(m, 1, &d), NDE_OK);
+    assert_int_equal(d.is_note, 1);
+    assert_string_equal(d.message, c->note);
+    assert_int_equal(d.line, c->note_line);
+    assert_int_equal(d.col, c->note_col);
+  } else if (nde_model_n_diags(m) >= 2) {
+    assert_int_equal(nde_model_get_diag(m, 1, &d), NDE_OK);
+    assert_int_equal(d.is_note, 0);
+  }
+  /* A failed model has nothing to offer but its messages. */
+  assert_int_equal(nde_model_state_dim(m), 0);
+  assert_int_equal(nde_model_n_theta(m), 0);
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_model_create_rhs(m, 1, &rhs), NDE_ERR_ARG);
+  nde_model_destroy(&m);
+}
+
+static void test_case(void **state) { check_case(*state); }
+
+static void test_message_shows_the_line_and_a_caret(void **state) {
+  (void)state;
+  const char *src = "state x\nparam alpha = 1\ndx/dt = alpah*x\n";
+  nde_model *m = NULL;
+  assert_int_equal(nde_model_load_string(src, strlen(src), "lv.nde", &m), NDE_ERR_MODEL);
+  assert_string_equal(nde_model_errmsg(m),
+                      "lv.nde:3:9: error: unknown name 'alpah' (did you mean 'alpha'?)\n"
+                      "    3 | dx/dt = alpah*x\n"
+                      "      |         ^\n");
+  nde_model_destroy(&m);
+}
+
+/* Three independent mistakes: three messages, in order, none caused by another. */
+static void test_each_mistake_gives_one_message(void **state) {
+  (void)state;
+  const char *src =
+      "state x, y\n"
+      "param k = 1 (fixd)\n"    /* a syntax error silences the rest of its line */
+      "dx/dt = (x + ) * k * *\n"
+      "dy/dt = 1.5.5 + $\n";
+  nde_model *m = NULL;
+  assert_int_equal(nde_model_load_string(src, strlen(src), "m.nde", &m), NDE_ERR_PARSE);
+  assert_int_equal(nde_model_n_diags(m), 3);
+  nde_model_diag d;
+  const int lines[3] = {2, 3, 4}, cols[3] = {14, 14, 9};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(nde_model_get_diag(m, i, &d), NDE_OK);
+    assert_int_equal(d.line, lines[i]);
+    assert_int_equal(d.col, cols[i]);
+  }
+  nde_model_destroy(&m);
+  /* An unknown name used many times is reported where it is used, but only a few are shown. */
+  const char *many = "state x\ndx/dt = a+b+c+d+e+f+g+h+i\n";
+  assert_int_equal(nde_model_load_string(many, strlen(many), "m.nde", &m), NDE_ERR_MODEL);
+  assert_int_equal(nde_model_n_diags(m), 6);
+  assert_non_null(strstr(nde_model_errmsg(m), "m.nde: 3 more errors not shown\n"));
+  nde_model_destroy(&m);
+}
+
+static void test_nesting_deeper_than_the_limit_is_refused(void **state) {
+  (void)state;
+  char src[512] = "state x\ndx/dt = ";
+  size_t k = strlen(src);
+  for (int i = 0; i < 100; i++) src[k++] = '(';
+  src[k++] = 'x';
+  for (int i = 0; i < 100; i++) src[k++] = ')';
+  src[k++] = '\n';
+  src[k] = '\0';
+  nde_model *m = NULL;
+  assert_int_equal(nde_model_load_string(src, k, "deep.nde", &m), NDE_ERR_LIMIT);
+  nde_model_diag d;
+  assert_int_equal(nde_model_get_diag(m, 0, &d), NDE_OK);
+  assert_string_equal(d.message, "expression nested deeper than 64 levels");
+  assert_int_equal(d.line, 2);
+  assert_int_equal(d.col, 9 + 64);
+  nde_model_destroy(&m);
+  /* A long flat chain is fine up to its own limit. */
+  char *chain = malloc(20000);
+  strcpy(chain, "state x\ndx/dt = x");
+  for (int i = 0; i < 2000; i++) strcat(chain, "+x");
+  strcat(chain, "\n");
+  assert_int_equal(nde_model_load_string(chain, strlen(chain), "long.nde", &m), NDE_ERR_LIMIT);
+  assert_int_equal(nde_model_get_diag(m, 0, &d), NDE_OK);
+  assert_string_equal(d.message, "expression is too long (more than 1000 operations in a chain)");
+  nde_model_destroy(&m);
+  free(chain);
+}
+
+static void test_file_larger_than_the_limit_is_refused(void **state) {
+  (void)state;
+  size_t n = NDE_MODEL_MAX_FILE_BYTES + 10;
+  char *big = malloc(n);
+  memset(big, '#', n);
+  nde_model *m = NULL;
+  assert_int_equal(nde_model_load_string(big, n, "big.nde", &m), NDE_ERR_LIMIT);
+  assert_string_equal(nde_model_errmsg(m),
+                      "big.nde:1:1: error: file is 1048586 bytes, more than the limit of 1048576\n"
+                      "    1 | \n"
+                      "      | ^\n");
+  nde_model_destroy(&m);
+  free(big);
+}
+
+static void test_missing_file_is_an_io_error(void **state) {
+  (void)state;
+  nde_model *m = NULL;
+  assert_int_equal(nde_model_load_file("/nonexistent/model.nde", &m), NDE_ERR_IO);
+  assert_string_equal(nde_model_errmsg(m), "/nonexistent/model.nde: cannot read: No such file or directory\n");
+  nde_model_destroy(&m);
+  assert_null(m);
+}
+
+int main(void) {
+  struct CMUnitTest tests[N_CASES + 5];
+  for (size_t i = 0; i < N_CASES; i++)
+    tests[i] = (struct CMUnitTest){cases[i].name, test_case, NULL, NULL, (void *)&cases[i]};
+  tests[N_CASES] = (struct CMUnitTest)cmocka_unit_test(test_message_shows_the_line_and_a_caret);
+  tests[N_CASES + 1] = (struct CMUnitTest)cmocka_unit_test(test_each_mistake_gives_one_message);
+  tests[N_CASES + 2] = (struct CMUnitTest)cmocka_unit_test(test_nesting_deeper_than_the_limit_is_refused);
+  tests[N_CASES + 3] = (struct CMUnitTest)cmocka_unit_test(test_file_larger_than_the_limit_is_refused);
+  tests[N_CASES + 4] = (struct CMUnitTest)cmocka_unit_test(test_missing_file_is_an_io_error);
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
