@@ -1,0 +1,116 @@
+/* nde check MODEL.nde: compile a model and print what it declares (states with initial
+ * values, parameters with values and flags, nets with shapes, the layout of theta), or its
+ * errors with exit code 2. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nde/model.h"
+
+/* The shortest decimal that reads back as the same double (0.9, not 0.90000000000000002). */
+static const char *num(double v, char buf[32]) {
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, 32, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  return buf;
+}
+
+static void print_summary(const nde_model *m) {
+  char b[32];
+  printf("%s: ok\n", nde_model_filename(m));
+  int ns = nde_model_n_states(m);
+  printf("states (%d, %d component%s):\n", ns, nde_model_state_dim(m),
+         nde_model_state_dim(m) == 1 ? "" : "s");
+  for (int i = 0; i < ns; i++) {
+    nde_model_state_info s;
+    nde_model_get_state(m, i, &s);
+    if (s.is_vector)
+      printf("  %s[%d]", s.name, s.size);
+    else
+      printf("  %s", s.name);
+    if (s.has_initial) {
+      printf(" = ");
+      if (s.is_vector) printf("[");
+      for (int k = 0; k < s.size; k++) printf("%s%s", k ? ", " : "", num(s.initial[k], b));
+      if (s.is_vector) printf("]");
+    } else {
+      printf("  (no initial value)");
+    }
+    printf("\n");
+  }
+  int np = nde_model_n_params(m);
+  printf("parameters (%d):\n", np);
+  for (int i = 0; i < np; i++) {
+    nde_model_param_info p;
+    nde_model_get_param(m, i, &p);
+    printf("  %s = %s", p.name, num(p.value, b));
+    if (!p.learnable) printf("  fixed");
+    if (p.positive) printf("  positive");
+    if (p.bounded) printf("  in [%s, ", num(p.lo, b));
+    if (p.bounded) printf("%s]", num(p.hi, b));
+    if (p.learnable)
+      printf("  theta[%zu]%s", p.offset,
+             p.transform == NDE_TRANSFORM_LOG     ? " = log(value)"
+             : p.transform == NDE_TRANSFORM_LOGIT ? " = logit((value - lo) / (hi - lo))"
+                                                  : "");
+    printf("\n");
+  }
+  int nn = nde_model_n_nets(m);
+  printf("nets (%d):\n", nn);
+  for (int i = 0; i < nn; i++) {
+    nde_model_net_info n;
+    nde_model_get_net(m, i, &n);
+    printf("  %s : %d", n.name, nde_net_width(n.net, 0));
+    for (int l = 0; l < nde_net_n_layers(n.net); l++) {
+      printf(" -> %d", nde_net_width(n.net, l + 1));
+      if (nde_net_act(n.net, l) != NDE_ACT_IDENTITY) printf(" %s", nde_act_name(nde_net_act(n.net, l)));
+    }
+    const char *init = n.init == NDE_INIT_HE ? "he" : n.init == NDE_INIT_NORMAL ? "normal" : "glorot";
+    printf("  (%zu parameters, theta[%zu..%zu], init %s", n.n_params, n.offset,
+           n.offset + n.n_params - 1, init);
+    if (n.init == NDE_INIT_NORMAL) printf("(%s)", num(n.init_sigma, b));
+    printf(")\n");
+  }
+  printf("learnable parameters: %zu\n", nde_model_n_theta(m));
+}
+
+int nde_cmd_check(int argc, char **argv) {
+  const char *path = NULL;
+  int quiet = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      printf("usage: nde check [--quiet] MODEL.nde\n"
+             "Compile MODEL.nde and print its states, parameters, nets and the number of\n"
+             "learnable parameters; exit 2 with the errors when the file is wrong.\n");
+      return NDE_EXIT_OK;
+    }
+    if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+      quiet = 1;
+    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+      nde_cli_error("check: unknown option '%s' (expected --quiet or a model file)", argv[i]);
+      return NDE_EXIT_INPUT;
+    } else if (path) {
+      nde_cli_error("check: more than one model file given ('%s' and '%s')", path, argv[i]);
+      return NDE_EXIT_INPUT;
+    } else {
+      path = argv[i];
+    }
+  }
+  if (!path) {
+    nde_cli_error("check: no model file given (usage: nde check MODEL.nde)");
+    return NDE_EXIT_INPUT;
+  }
+  nde_model *m = NULL;
+  nde_status st = nde_model_load_file(path, &m);
+  int code;
+  if (st != NDE_OK) {
+    code = nde_cli_report_model(m, st);
+  } else {
+    if (!quiet) print_summary(m);
+    code = NDE_EXIT_OK;
+  }
+  nde_model_destroy(&m);
+  return code;
+}
