@@ -2,9 +2,11 @@
  *   dx/dt = alpha x + U1(x, y),  dy/dt = -delta y + U2(x, y),  U = 2 -> 5 -> 5 -> 5 -> 2 (rbf)
  * to synthetic data from the full model (alpha, beta, gamma, delta) = (1.3, 0.9, 0.8, 1.8),
  * u0 = (0.44249296, 4.6280594), t in [0, 5] every 0.25, 5e-3 relative noise (Rackauckas et al.
- * 2020), with Adam and the exact discrete-adjoint gradient of RK4.  Prints the loss as it falls.
+ * 2020), with the exact discrete-adjoint gradient of RK4 and the training loop of nde/train.h:
+ * multiple shooting with Adam, then Adam and L-BFGS on the whole trajectory.  Prints the loss
+ * as it falls.
  *
- * usage: fit_lv_ude [iterations] [seed] */
+ * usage: fit_lv_ude [SCHEDULE] [SEED] [SHOOT_INTERVAL] [SHOOT_WEIGHT] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +14,6 @@
 #include <time.h>
 
 #include "cmodels.h"
-#include "nde/grad.h"
 #include "nde/train.h"
 
 #define N_OBS 21
@@ -53,13 +54,21 @@ static int fail(const char *what, nde_status st, const char *msg) {
   return 1;
 }
 
+static int progress(void *ctx, const nde_train_progress *p) {
+  (void)ctx;
+  if (p->event)
+    printf("  phase %d iter %6ld: %s\n", p->phase + 1, p->iter, p->event);
+  else
+    printf("  phase %d iter %6ld  loss %.4e  |grad| %.3e\n", p->phase + 1, p->iter, p->loss,
+           p->grad_norm);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  const int iters = argc > 1 ? atoi(argv[1]) : 3000;
+  const char *schedule = argc > 1 ? argv[1] : "shoot:adam:3000@0.02,shoot:lbfgs:1000,lbfgs:1000";
   const unsigned long long seed = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
-  if (iters < 1) {
-    fprintf(stderr, "usage: fit_lv_ude [iterations >= 1] [seed]\n");
-    return 2;
-  }
+  const int shoot = argc > 3 ? atoi(argv[3]) : 4;
+  const double shoot_weight = argc > 4 ? atof(argv[4]) : 10.0;
   double t[N_OBS], obs[N_OBS * 2];
   const double u0[2] = {0.44249296, 4.6280594};
   for (int k = 0; k < N_OBS; k++) t[k] = 0.25 * k;
@@ -78,6 +87,8 @@ int main(int argc, char **argv) {
   const double p_true[4] = {1.3, 0.9, 0.8, 1.8};
   st = nde_solver_solve(ts, p_true, 1, u0, N_OBS, t, obs, NULL);
   if (st != NDE_OK) return fail("truth solve", st, nde_solver_errmsg(ts));
+  nde_solver_destroy(&ts);
+  nde_rhs_destroy(&truth);
   nde_rng rng;
   nde_rng_seed(&rng, seed);
   double mean[2] = {0, 0};
@@ -90,56 +101,57 @@ int main(int argc, char **argv) {
   nde_cmodel m;
   st = nde_cmodel_lv_ude(1, &m);
   if (st != NDE_OK) return fail("UDE model", st, "");
-  double *theta = calloc(m.n_theta, sizeof *theta), *g = calloc(m.n_theta, sizeof *g);
-  if (!theta || !g) return fail("allocation", NDE_ERR_NOMEM, "");
+  double *theta = calloc(m.n_theta, sizeof *theta);
+  if (!theta) return fail("allocation", NDE_ERR_NOMEM, "");
   st = nde_net_init(m.net, NDE_INIT_GLOROT_UNIFORM, 0, &rng, theta);
+  if (st != NDE_OK) return fail("init", st, "");
   so.dt = 0.05;
-  nde_solver *s = NULL;
-  if (st == NDE_OK) st = nde_solver_create(m.rhs, &so, 1, &s);
-  nde_grad *gr = NULL;
-  if (st == NDE_OK) st = nde_grad_create(s, NULL, &gr);
-  nde_adam_opts ao = nde_adam_opts_default();
-  ao.lr = 0.01;
-  nde_adam *adam = NULL;
-  if (st == NDE_OK) st = nde_adam_create(m.n_theta, &ao, &adam);
-  if (st != NDE_OK) return fail("setup", st, "");
-  nde_obs_loss loss = {obs, NULL, 1, 0};
-
+  const nde_fit_series series = {N_OBS, t, obs, u0};
+  nde_fit_opts fo = nde_fit_opts_default();
+  fo.shoot_interval = shoot;
+  fo.shoot_weight = shoot_weight;
+  nde_fit *fit = NULL;
+  st = nde_fit_create(m.rhs, &so, NULL, 1, &series, &fo, &fit);
+  if (st != NDE_OK) return fail("fit", st, "invalid fit options");
+  nde_fit_phase ph[NDE_MAX_PHASES];
+  int nph;
+  char err[256];
+  st = nde_fit_schedule_parse(schedule, 0.01, ph, &nph, err, sizeof err);
+  if (st != NDE_OK) return fail("schedule", st, err);
+  double *x = calloc(nde_fit_n_x(fit, 1), sizeof *x);
+  if (!x) return fail("allocation", NDE_ERR_NOMEM, "");
+  st = nde_fit_init_x(fit, theta, x);
+  if (st != NDE_OK) return fail("init", st, nde_fit_errmsg(fit));
+  nde_train_opts to = nde_train_opts_default();
+  to.phases = ph;
+  to.n_phases = nph;
+  to.seed = seed;
+  to.progress = progress;
+  to.progress_every = 500;
+  nde_train *tr = NULL;
+  st = nde_train_create(fit, &to, x, &tr);
+  if (st != NDE_OK) return fail("train", st, "invalid training options");
   printf("Fitting the Lotka-Volterra UDE (%zu network parameters) to %d noisy observations\n",
          m.n_theta, N_OBS);
-  printf("%8s  %12s  %10s\n", "iter", "MSE", "|grad|");
+  printf("schedule %s; multiple shooting segments of %d intervals\n", schedule, shoot);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  double L = NAN;
-  for (int it = 0; it <= iters; it++) {
-    nde_grad_stats gs;
-    st = nde_grad_eval(gr, theta, 1, u0, N_OBS, t, nde_obs_loss_eval, &loss, &L, g, NULL, NULL,
-                       &gs);
-    if (st != NDE_OK) return fail("gradient", st, nde_grad_errmsg(gr));
-    if (gs.forward.reason != NDE_REASON_NONE) {
-      fprintf(stderr, "fit_lv_ude: solve stopped at t = %g: %s\n", gs.forward.t_stop,
-              nde_stop_reason_str(gs.forward.reason));
-      return 3;
-    }
-    if (it % (iters / 10 > 0 ? iters / 10 : 1) == 0 || it == iters) {
-      double gn = 0;
-      for (size_t i = 0; i < m.n_theta; i++) gn += g[i] * g[i];
-      printf("%8d  %12.4e  %10.3e\n", it, L, sqrt(gn));
-    }
-    if (it < iters) nde_adam_step(adam, theta, g);
-  }
+  nde_train_reason why;
+  st = nde_train_run(tr, &why);
+  if (st != NDE_OK) return fail("training", st, nde_train_errmsg(tr));
   clock_gettime(CLOCK_MONOTONIC, &t1);
   const double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+  double L;
+  st = nde_fit_eval(fit, nde_train_x(tr), 0, NULL, &L, NULL, NULL);
+  if (st != NDE_OK) return fail("final loss", st, nde_fit_errmsg(fit));
   const double noise_var = 0.5 * (pow(5e-3 * mean[0], 2) + pow(5e-3 * mean[1], 2));
-  printf("final MSE %.4e (noise variance %.2e) after %d iterations in %.2f s (%.0f it/s)\n", L,
-         noise_var, iters, secs, iters / secs);
-  nde_adam_destroy(&adam);
-  nde_grad_destroy(&gr);
-  nde_solver_destroy(&s);
-  nde_solver_destroy(&ts);
-  nde_rhs_destroy(&truth);
+  printf("final MSE %.4e = %.2f x the noise variance %.2e, %zu iterations in %.2f s%s\n", L,
+         L / noise_var, noise_var, nde_train_history(tr, NULL), secs,
+         why == NDE_TRAIN_DIVERGED ? " (stopped: diverged)" : "");
+  nde_train_destroy(&tr);
+  nde_fit_destroy(&fit);
   nde_cmodel_destroy(&m);
+  free(x);
   free(theta);
-  free(g);
-  return 0;
+  return why == NDE_TRAIN_DIVERGED ? 3 : 0;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "nde/core.h"
+#include "nde/grad.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +44,155 @@ long nde_adam_get_step(const nde_adam *a);
 size_t nde_adam_state_size(const nde_adam *a);
 void nde_adam_get_state(const nde_adam *a, double *state);
 nde_status nde_adam_set_state(nde_adam *a, const double *state);
+
+/* ---- the fit objective: a model against time series ----
+ *
+ * The optimised vector x is theta, then (with learn_u0) the initial state of every series, then
+ * (in multiple-shooting phases) the start state of every segment after the first:
+ *   x = [ theta (n_theta) | u0 of each series (n_series x n) | segment starts (n_seg x n) ].
+ * Loss: L = s * sum over observed entries w_i (y - o)^2 (+ the continuity penalty of multiple
+ * shooting), s = 1 / (number of observed entries) for the mean (default) or 1 for the sum.
+ * Multiple shooting splits each series into segments of shoot_interval observation intervals;
+ * segment j > 0 starts from its own learnable state S_j, and the penalty
+ * shoot_weight * s * sum_j |Y_{j-1}(end) - S_j|^2 ties the pieces together. */
+
+typedef struct nde_fit_series {
+  int n_obs;         /* observation times (>= 2) */
+  const double *t;   /* n_obs strictly increasing times (borrowed) */
+  const double *obs; /* n_obs x n observations in the model's state order, NaN = missing */
+  const double *u0;  /* n: the initial state at t[0] (fixed, or the start value if learnable) */
+} nde_fit_series;
+
+typedef struct nde_fit_opts {
+  int loss_sum;        /* 0 (default): mean over observed entries; 1: sum */
+  int scale_by_std;    /* weight state i by 1 / var_i of its observed values (mixed magnitudes) */
+  int log_space;       /* compare log(y) with log(o) (positive data) */
+  int learn_u0;        /* the initial states are learnable (appended to x) */
+  int shoot_interval;  /* multiple shooting: observation intervals per segment (0: off) */
+  double shoot_weight; /* continuity penalty weight; default 10 */
+  int batch_series;    /* minibatch over series: series per evaluation (0: all) */
+  int batch_time;      /* minibatch over windows: intervals per window (0: whole series) */
+  int batch_windows;   /* windows per series per evaluation (default 4 when batch_time > 0) */
+} nde_fit_opts;
+
+nde_fit_opts nde_fit_opts_default(void);
+
+typedef struct nde_fit nde_fit;
+
+/* The fit objective of rhs (borrowed) over n_series series (their arrays are borrowed and must
+ * outlive the objective), integrated by a solver with sopts and differentiated by gopts (NULL
+ * for defaults).  Statuses: NDE_ERR_ARG (with a message: a series with fewer than 2 times,
+ * a minibatch larger than the data, windows that need a fully observed start row, ...),
+ * NDE_ERR_NOMEM. */
+nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_grad_opts *gopts,
+                          int n_series, const nde_fit_series *series, const nde_fit_opts *opts,
+                          nde_fit **out);
+void nde_fit_destroy(nde_fit **f);
+const char *nde_fit_errmsg(const nde_fit *f);
+
+/* Length of x without and with the multiple-shooting segment starts. */
+size_t nde_fit_n_x(const nde_fit *f, int shooting);
+size_t nde_fit_n_theta(const nde_fit *f);
+
+/* Fill x (nde_fit_n_x(f, 1) doubles) from theta: the series' u0, and each segment start from
+ * the observation at that time where observed, else from the model's solution at theta. */
+nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x);
+
+typedef struct nde_fit_info {
+  nde_solve_stats stop;  /* the first solve that stopped early (reason != NONE), else zeros */
+  double data_loss;      /* the misfit part of L */
+  double penalty;        /* the continuity part of L (multiple shooting) */
+  long n_solves;
+} nde_fit_info;
+
+/* L(x) and g = dL/dx (length nde_fit_n_x(f, shooting); may be NULL).  rng draws the minibatch
+ * (NULL: the whole data).  A solve that stops early is an outcome: NDE_OK with L = NaN and
+ * info->stop set.  Statuses: NDE_ERR_ARG, NDE_ERR_CALLBACK, NDE_ERR_NUMERIC. */
+nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng, double *L,
+                        double *g, nde_fit_info *info);
+
+/* The model's trajectory for series k at its observation times from x (n_obs x n). */
+nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y);
+
+/* ---- the training loop: a schedule of optimiser phases with a divergence guard ---- */
+
+typedef enum { NDE_OPT_ADAM = 0, NDE_OPT_LBFGS } nde_optimizer;
+
+typedef struct nde_fit_phase {
+  nde_optimizer opt;
+  long iters;   /* iterations of this phase */
+  double lr;    /* Adam learning rate (ignored by L-BFGS) */
+  int shooting; /* use multiple shooting in this phase */
+} nde_fit_phase;
+
+#define NDE_MAX_PHASES 16
+
+/* Parse a schedule such as "shoot:adam:3000@0.05,adam:2000@0.01,lbfgs:1000": comma-separated
+ * phases [shoot:]OPTIMIZER:ITERS[@LR], lr defaulting to default_lr.  On failure writes a message
+ * (naming the offending phase and what was expected) into err. */
+nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_phase *phases,
+                                  int *n_phases, char *err, size_t err_len);
+
+typedef struct nde_train_progress {
+  int phase;
+  long iter;        /* iterations done in this phase */
+  long total_iter;  /* iterations done in all phases */
+  long total_iters; /* iterations planned in all phases */
+  double loss;
+  double grad_norm;
+  double lr;
+  const char *event; /* NULL, or a sentence such as "step rejected: non-finite loss; lr 0.05" */
+} nde_train_progress;
+
+typedef enum {
+  NDE_TRAIN_DONE = 0,   /* every phase ran to its end (or L-BFGS converged) */
+  NDE_TRAIN_STOPPED,    /* the progress callback asked to stop (e.g. on SIGINT) */
+  NDE_TRAIN_DIVERGED    /* max_failures consecutive rejected steps */
+} nde_train_reason;
+
+typedef struct nde_train nde_train;
+
+typedef struct nde_train_opts {
+  const nde_fit_phase *phases; /* copied */
+  int n_phases;
+  uint64_t seed;               /* minibatch draws */
+  int max_failures;            /* consecutive rejected steps before giving up; default 8 */
+  double lr_backoff;           /* lr multiplier after a rejected step; default 0.5 */
+  long checkpoint_every;       /* iterations between checkpoints and L-BFGS restarts; default 200 */
+  /* Called every progress_every iterations and on events; return non-zero to stop. */
+  int (*progress)(void *ctx, const nde_train_progress *p);
+  void *progress_ctx;
+  long progress_every; /* default 100 */
+  /* Called at every checkpoint boundary; the state is consistent there (resuming from it is
+   * bit-identical to not stopping).  Return non-zero to abort with NDE_ERR_IO. */
+  int (*checkpoint)(void *ctx, nde_train *t);
+  void *checkpoint_ctx;
+  long test_nan_eval; /* testing hook: evaluation number N (1-based) returns NaN; 0 off */
+} nde_train_opts;
+
+nde_train_opts nde_train_opts_default(void);
+
+/* A training run of fit (borrowed) from x0 (nde_fit_n_x(fit, 1) doubles). */
+nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const double *x0,
+                            nde_train **out);
+void nde_train_destroy(nde_train **t);
+const char *nde_train_errmsg(const nde_train *t);
+
+/* Run from the current state to the end of the schedule (or a stop).  Statuses: errors of the
+ * objective (NDE_ERR_CALLBACK ...), NDE_ERR_IO when the checkpoint callback fails. */
+nde_status nde_train_run(nde_train *t, nde_train_reason *reason);
+
+/* The current best-known (last accepted) x, nde_fit_n_x(fit, 1) doubles. */
+const double *nde_train_x(const nde_train *t);
+/* Loss history: one entry per iteration (the loss at the accepted point). */
+size_t nde_train_history(const nde_train *t, const double **loss);
+
+/* The complete resumable state as one flat vector of doubles (x, optimiser moments, phase,
+ * iteration, learning rate, failure count, RNG words, history).  Restoring it into a train made
+ * with the same fit and options continues bit for bit. */
+size_t nde_train_state_size(const nde_train *t);
+void nde_train_get_state(const nde_train *t, double *state);
+nde_status nde_train_set_state(nde_train *t, const double *state, size_t len);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,341 @@
+/* The fit objective and the training loop: the objective's gradient (parameters, learnable
+ * initial states, multiple-shooting start states, per-state scaling, log space) against
+ * finite differences; the divergence guard restores x and the optimiser state bit for bit;
+ * a run stopped and resumed from its state ends bit-identical to an uninterrupted one; the
+ * schedule parser names what is wrong. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cmodels.h"
+#include "nde/train.h"
+
+#define K 13
+
+typedef struct world {
+  nde_cmodel m;
+  double t[2][K], obs[2][K * 2], u0[2][2];
+  nde_fit_series series[2];
+  double *theta;
+} world;
+
+static void make_world(world *w) {
+  memset(w, 0, sizeof *w);
+  assert_int_equal(nde_cmodel_lv_ude(1, &w->m), NDE_OK);
+  nde_rng rng;
+  nde_rng_seed(&rng, 4242);
+  w->theta = calloc(w->m.n_theta, sizeof(double));
+  assert_int_equal(nde_net_init(w->m.net, NDE_INIT_GLOROT_UNIFORM, 0, &rng, w->theta), NDE_OK);
+  for (int s = 0; s < 2; s++) {
+    w->u0[s][0] = 0.44 + 0.31 * s;
+    w->u0[s][1] = 4.63 - 1.7 * s;
+    for (int k = 0; k < K; k++) {
+      w->t[s][k] = 0.25 * k + 0.013 * s * k;
+      w->obs[s][2 * k] = w->u0[s][0] * (1 + 0.4 * sin(1.3 * w->t[s][k]));
+      w->obs[s][2 * k + 1] = w->u0[s][1] * exp(-0.3 * w->t[s][k]) + 0.02 * nde_rng_normal(&rng);
+    }
+    w->obs[s][2 * 5 + 1] = NAN; /* a missing value */
+    w->series[s] = (nde_fit_series){K, w->t[s], w->obs[s], w->u0[s]};
+  }
+}
+
+static void free_world(world *w) {
+  free(w->theta);
+  nde_cmodel_destroy(&w->m);
+}
+
+static void check_gradient(const nde_fit_opts *fo, int shooting) {
+  world w;
+  make_world(&w);
+  nde_solver_opts so = nde_solver_opts_default();
+  so.dt = 0.05;
+  nde_fit *f = NULL;
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, fo, &f), NDE_OK);
+  const size_t nx = nde_fit_n_x(f, shooting);
+  double *x = calloc(nde_fit_n_x(f, 1), sizeof(double)), *g = calloc(nx, sizeof(double));
+  double *xp = calloc(nde_fit_n_x(f, 1), sizeof(double)), *d = calloc(nx, sizeof(double));
+  assert_int_equal(nde_fit_init_x(f, w.theta, x), NDE_OK);
+  /* Move the start states off the data so that the continuity penalty is active. */
+  for (size_t i = w.m.n_theta; i < nde_fit_n_x(f, 1); i++) x[i] *= 1.07;
+  double L;
+  nde_fit_info info;
+  assert_int_equal(nde_fit_eval(f, x, shooting, NULL, &L, g, &info), NDE_OK);
+  assert_true(isfinite(L));
+  if (shooting) assert_true(info.penalty > 0);
+  nde_rng rng;
+  nde_rng_seed(&rng, 99);
+  for (int trial = 0; trial < 3; trial++) {
+    for (size_t i = 0; i < nx; i++) d[i] = nde_rng_normal(&rng);
+    const double eps = 1e-4, off[4] = {-2, -1, 1, 2};
+    double Lv[4];
+    for (int j = 0; j < 4; j++) {
+      memcpy(xp, x, nde_fit_n_x(f, 1) * sizeof(double));
+      for (size_t i = 0; i < nx; i++) xp[i] += off[j] * eps * d[i];
+      assert_int_equal(nde_fit_eval(f, xp, shooting, NULL, &Lv[j], NULL, NULL), NDE_OK);
+    }
+    const double fd = (Lv[0] - 8 * Lv[1] + 8 * Lv[2] - Lv[3]) / (12 * eps);
+    check_rel(nde_test_dot(nx, g, d), fd, 1e-7, 1e-8);
+  }
+  free(x);
+  free(g);
+  free(xp);
+  free(d);
+  nde_fit_destroy(&f);
+  free_world(&w);
+}
+
+static void objective_gradient_matches_finite_differences(void **state) {
+  (void)state;
+  nde_fit_opts fo = nde_fit_opts_default();
+  check_gradient(&fo, 0);
+}
+
+static void learnable_initial_states_and_std_scaling_have_exact_gradients(void **state) {
+  (void)state;
+  nde_fit_opts fo = nde_fit_opts_default();
+  fo.learn_u0 = 1;
+  fo.scale_by_std = 1;
+  fo.loss_sum = 1;
+  check_gradient(&fo, 0);
+}
+
+static void multiple_shooting_gradient_includes_start_states_and_penalty(void **state) {
+  (void)state;
+  nde_fit_opts fo = nde_fit_opts_default();
+  fo.shoot_interval = 3;
+  fo.shoot_weight = 7.3;
+  fo.learn_u0 = 1;
+  check_gradient(&fo, 1);
+}
+
+static void log_space_loss_gradient_matches_finite_differences(void **state) {
+  (void)state;
+  nde_fit_opts fo = nde_fit_opts_default();
+  fo.log_space = 1;
+  fo.shoot_interval = 4;
+  check_gradient(&fo, 1);
+}
+
+/* ---- the training loop ---- */
+
+typedef struct recorder {
+  double states[64][1024];
+  size_t len[64];
+  int n;
+  long stop_at;
+  int events;
+} recorder;
+
+static int rec_checkpoint(void *ctx, nde_train *t) {
+  recorder *r = ctx;
+  if (r->n < 64) {
+    r->len[r->n] = nde_train_state_size(t);
+    assert_true(r->len[r->n] <= 1024);
+    nde_train_get_state(t, r->states[r->n]);
+    r->n++;
+  }
+  return 0;
+}
+
+static int rec_progress(void *ctx, const nde_train_progress *p) {
+  recorder *r = ctx;
+  if (p->event) r->events++;
+  return r->stop_at > 0 && p->total_iter >= r->stop_at;
+}
+
+static nde_train *make_train(nde_fit *f, const double *x0, const char *schedule, recorder *r,
+                             long nan_eval) {
+  static nde_fit_phase ph[NDE_MAX_PHASES];
+  int nph;
+  char err[200];
+  assert_int_equal(nde_fit_schedule_parse(schedule, 0.01, ph, &nph, err, sizeof err), NDE_OK);
+  nde_train_opts to = nde_train_opts_default();
+  to.phases = ph;
+  to.n_phases = nph;
+  to.seed = 7;
+  to.checkpoint_every = 1;
+  to.progress_every = 1;
+  to.checkpoint = rec_checkpoint;
+  to.checkpoint_ctx = r;
+  to.progress = rec_progress;
+  to.progress_ctx = r;
+  to.test_nan_eval = nan_eval;
+  nde_train *t = NULL;
+  assert_int_equal(nde_train_create(f, &to, x0, &t), NDE_OK);
+  return t;
+}
+
+static void injected_nan_restores_theta_and_adam_state_bit_for_bit(void **state) {
+  (void)state;
+  world w;
+  make_world(&w);
+  nde_solver_opts so = nde_solver_opts_default();
+  so.dt = 0.05;
+  nde_fit *f = NULL;
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f), NDE_OK);
+  const size_t nx = nde_fit_n_x(f, 1);
+  double *x0 = calloc(nx, sizeof(double));
+  assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
+  recorder *ref = calloc(1, sizeof *ref), *hit = calloc(1, sizeof *hit);
+  nde_train_reason why;
+  nde_train *a = make_train(f, x0, "adam:6@0.03", ref, 0);
+  assert_int_equal(nde_train_run(a, &why), NDE_OK);
+  /* Evaluation 5 is the one after the 4th step: it is rejected. */
+  nde_train *b = make_train(f, x0, "adam:6@0.03", hit, 5);
+  assert_int_equal(nde_train_run(b, &why), NDE_OK);
+  assert_int_equal(why, NDE_TRAIN_DONE);
+  assert_int_equal(hit->events, 1);
+  const double *hr, *rr;
+  assert_int_equal(nde_train_history(b, &hr), 6);
+  nde_train_history(a, &rr);
+  /* Before the rejection: the same path. */
+  assert_memory_equal(hr, rr, 4 * sizeof(double));
+  assert_memory_equal(hit->states[2], ref->states[2], hit->len[2] * sizeof(double));
+  /* After it: the loss at the restored point is exactly the loss of evaluation 4. */
+  assert_true(hr[4] == rr[3]);
+  /* And the step taken from there is Adam from the restored (m, v, step) with half the rate. */
+  /* State layout: header, x, x_good, Adam now, Adam before the step, history (3 entries). */
+  const size_t as = 2 * nx + 1, hdr = ref->len[2] - 2 * nx - 2 * as - 3;
+  double *x3 = ref->states[2] + hdr; /* x after 3 steps (checkpoint after iteration 3) */
+  nde_adam_opts ao = nde_adam_opts_default();
+  ao.lr = 0.015;
+  nde_adam *ad = NULL;
+  assert_int_equal(nde_adam_create(nx, &ao, &ad), NDE_OK);
+  assert_int_equal(nde_adam_set_state(ad, ref->states[2] + hdr + 2 * nx), NDE_OK);
+  double *xe = calloc(nx, sizeof(double)), *g = calloc(nx, sizeof(double)), L;
+  memcpy(xe, x3, nx * sizeof(double));
+  assert_int_equal(nde_fit_eval(f, xe, 0, NULL, &L, g, NULL), NDE_OK);
+  nde_adam_step(ad, xe, g);
+  /* Checkpoint 3 follows the 4th (rejected) step; checkpoint 4 follows the step redone. */
+  assert_memory_equal(hit->states[4] + hdr, xe, nx * sizeof(double));
+  free(xe);
+  free(g);
+  nde_adam_destroy(&ad);
+  nde_train_destroy(&a);
+  nde_train_destroy(&b);
+  free(ref);
+  free(hit);
+  free(x0);
+  nde_fit_destroy(&f);
+  free_world(&w);
+}
+
+static void persistent_nan_stops_as_diverged_keeping_the_last_good_point(void **state) {
+  (void)state;
+  world w;
+  make_world(&w);
+  nde_fit *f = NULL;
+  nde_solver_opts so = nde_solver_opts_default();
+  so.dt = 0.05;
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f), NDE_OK);
+  /* An initial point that cannot be evaluated: every evaluation is rejected. */
+  const size_t nx = nde_fit_n_x(f, 1);
+  double *x0 = calloc(nx, sizeof(double));
+  for (size_t i = 0; i < nx; i++) x0[i] = NAN;
+  recorder *r = calloc(1, sizeof *r);
+  nde_train *t = make_train(f, x0, "adam:10@0.01", r, 0);
+  nde_train_reason why;
+  assert_int_equal(nde_train_run(t, &why), NDE_OK);
+  assert_int_equal(why, NDE_TRAIN_DIVERGED);
+  assert_int_equal(r->events, 9); /* max_failures = 8: the ninth rejection stops */
+  for (size_t i = 0; i < nx; i++) assert_true(isnan(nde_train_x(t)[i]));
+  nde_train_destroy(&t);
+  free(r);
+  free(x0);
+  nde_fit_destroy(&f);
+  free_world(&w);
+}
+
+static void resumed_run_is_bit_identical_to_an_uninterrupted_one(void **state) {
+  (void)state;
+  world w;
+  make_world(&w);
+  nde_solver_opts so = nde_solver_opts_default();
+  so.dt = 0.05;
+  nde_fit_opts fo = nde_fit_opts_default();
+  fo.shoot_interval = 4;
+  fo.batch_series = 1; /* minibatches: the RNG state must be resumed too */
+  nde_fit *f = NULL;
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, &fo, &f), NDE_OK);
+  const size_t nx = nde_fit_n_x(f, 1);
+  double *x0 = calloc(nx, sizeof(double));
+  assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
+  const char *sched = "shoot:adam:12@0.02,adam:6@0.01,lbfgs:8";
+  const long stops[3] = {5, 15, 22}; /* inside the shooting phase, the Adam phase, L-BFGS */
+  recorder *full = calloc(1, sizeof *full);
+  nde_train *a = make_train(f, x0, sched, full, 0);
+  nde_train_reason why;
+  assert_int_equal(nde_train_run(a, &why), NDE_OK);
+  const size_t done = nde_train_history(a, NULL);
+  assert_true(done > 22);
+  for (int sidx = 0; sidx < 3; sidx++) {
+    recorder *part = calloc(1, sizeof *part), *rest = calloc(1, sizeof *rest);
+    part->stop_at = stops[sidx];
+    nde_train *b = make_train(f, x0, sched, part, 0);
+    assert_int_equal(nde_train_run(b, &why), NDE_OK);
+    assert_int_equal(why, NDE_TRAIN_STOPPED);
+    const size_t len = nde_train_state_size(b);
+    double *saved = calloc(len, sizeof(double));
+    nde_train_get_state(b, saved);
+    nde_train_destroy(&b);
+    nde_train *c = make_train(f, x0, sched, rest, 0);
+    assert_int_equal(nde_train_set_state(c, saved, len), NDE_OK);
+    assert_int_equal(nde_train_run(c, &why), NDE_OK);
+    assert_int_equal(why, NDE_TRAIN_DONE);
+    assert_int_equal(nde_train_history(c, NULL), done);
+    assert_memory_equal(nde_train_x(c), nde_train_x(a), nx * sizeof(double));
+    /* A state of the wrong length is refused with a message. */
+    assert_int_equal(nde_train_set_state(c, saved, len - 1), NDE_ERR_ARG);
+    assert_non_null(strstr(nde_train_errmsg(c), "wrong length"));
+    nde_train_destroy(&c);
+    free(saved);
+    free(part);
+    free(rest);
+  }
+  nde_train_destroy(&a);
+  free(full);
+  free(x0);
+  nde_fit_destroy(&f);
+  free_world(&w);
+}
+
+static void schedule_parser_names_the_bad_phase(void **state) {
+  (void)state;
+  nde_fit_phase ph[NDE_MAX_PHASES];
+  int n;
+  char err[256];
+  assert_int_equal(
+      nde_fit_schedule_parse("shoot:adam:3000@0.02,shoot:lbfgs:1000,lbfgs:1000", 0.1, ph, &n, err,
+                             sizeof err),
+      NDE_OK);
+  assert_int_equal(n, 3);
+  assert_true(ph[0].shooting && ph[0].opt == NDE_OPT_ADAM && ph[0].iters == 3000);
+  check_close(ph[0].lr, 0.02, 0);
+  assert_true(ph[1].shooting && ph[1].opt == NDE_OPT_LBFGS && !ph[2].shooting);
+  check_close(ph[2].lr, 0.1, 0);
+  assert_int_equal(nde_fit_schedule_parse("adam:10,sgd:5", 0.1, ph, &n, err, sizeof err),
+                   NDE_ERR_ARG);
+  assert_non_null(strstr(err, "phase 2"));
+  assert_non_null(strstr(err, "unknown optimiser 'sgd'"));
+  assert_int_equal(nde_fit_schedule_parse("adam:ten", 0.1, ph, &n, err, sizeof err), NDE_ERR_ARG);
+  assert_non_null(strstr(err, "bad iteration count 'ten'"));
+  assert_int_equal(nde_fit_schedule_parse("adam:10@-1", 0.1, ph, &n, err, sizeof err),
+                   NDE_ERR_ARG);
+  assert_non_null(strstr(err, "bad learning rate"));
+  assert_int_equal(nde_fit_schedule_parse("", 0.1, ph, &n, err, sizeof err), NDE_ERR_ARG);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(objective_gradient_matches_finite_differences),
+      cmocka_unit_test(learnable_initial_states_and_std_scaling_have_exact_gradients),
+      cmocka_unit_test(multiple_shooting_gradient_includes_start_states_and_penalty),
+      cmocka_unit_test(log_space_loss_gradient_matches_finite_differences),
+      cmocka_unit_test(injected_nan_restores_theta_and_adam_state_bit_for_bit),
+      cmocka_unit_test(persistent_nan_stops_as_diverged_keeping_the_last_good_point),
+      cmocka_unit_test(resumed_run_is_bit_identical_to_an_uninterrupted_one),
+      cmocka_unit_test(schedule_parser_names_the_bad_phase),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
