@@ -16,8 +16,12 @@ enum {
 };
 
 /* X(name, one-line description) */
-#define NDE_CLI_COMMANDS(X) \
-  X(check, "check a model file and print its states, parameters and nets")
+#define NDE_CLI_COMMANDS(X)                                                            \
+  X(check, "check a model file and print its states, parameters and nets")             \
+  X(simulate, "integrate a model and write synthetic data (HDF5), optionally noisy")  \
+  X(fit, "fit a model to time series and write a result file")                       \
+  X(grad, "print the loss and its gradient at given parameters (checks, timing)")    \
+  X(inspect, "describe what a data or result file holds")
 
 #define NDE_CLI_DECLARE(name, help) int nde_cmd_##name(int argc, char **argv);
 NDE_CLI_COMMANDS(NDE_CLI_DECLARE)

@@ -1,0 +1,202 @@
+/* Option parsing, model and data loading, and progress display shared by the subcommands. */
+#include "cli_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void print_help(const char *usage, const nde_arg *opts, int n_opts) {
+  printf("usage: %s\n\noptions:\n", usage);
+  for (int i = 0; i < n_opts; i++) {
+    char left[64];
+    if (opts[i].kind == NDE_ARG_FLAG)
+      snprintf(left, sizeof left, "%s", opts[i].name);
+    else
+      snprintf(left, sizeof left, "%s %s", opts[i].name, opts[i].meta ? opts[i].meta : "X");
+    printf("  %-26s %s\n", left, opts[i].help);
+  }
+}
+
+static int set_value(nde_arg *a, const char *v) {
+  char *end;
+  errno = 0;
+  switch (a->kind) {
+    case NDE_ARG_STR:
+      *(const char **)a->dest = v;
+      return 0;
+    case NDE_ARG_DOUBLE: {
+      double d = strtod(v, &end);
+      if (end == v || *end || errno || !isfinite(d)) {
+        nde_cli_error("%s: expected a number, got '%s'", a->name, v);
+        return NDE_EXIT_INPUT;
+      }
+      *(double *)a->dest = d;
+      return 0;
+    }
+    case NDE_ARG_LONG: {
+      long l = strtol(v, &end, 10);
+      if (end == v || *end || errno) {
+        nde_cli_error("%s: expected a whole number, got '%s'", a->name, v);
+        return NDE_EXIT_INPUT;
+      }
+      *(long *)a->dest = l;
+      return 0;
+    }
+    case NDE_ARG_FLAG:
+      break;
+  }
+  return NDE_EXIT_INTERNAL;
+}
+
+int nde_cli_parse(const char *usage, int argc, char **argv, nde_arg *opts, int n_opts,
+                  const char **pos, int min_pos, int max_pos, int *n_pos) {
+  *n_pos = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+      print_help(usage, opts, n_opts);
+      return NDE_EXIT_OK;
+    }
+    if (s[0] == '-' && s[1] == '-' && s[2]) {
+      const char *eq = strchr(s, '=');
+      size_t len = eq ? (size_t)(eq - s) : strlen(s);
+      nde_arg *a = NULL;
+      for (int k = 0; k < n_opts; k++)
+        if (strlen(opts[k].name) == len && !strncmp(opts[k].name, s, len)) a = &opts[k];
+      if (!a) {
+        nde_cli_error("unknown option '%.*s' (see %s --help)", (int)len, s, argv[0]);
+        return NDE_EXIT_INPUT;
+      }
+      if (a->seen) {
+        nde_cli_error("option %s given twice", a->name);
+        return NDE_EXIT_INPUT;
+      }
+      a->seen = 1;
+      if (a->kind == NDE_ARG_FLAG) {
+        if (eq) {
+          nde_cli_error("option %s takes no value (got '%s')", a->name, eq + 1);
+          return NDE_EXIT_INPUT;
+        }
+        *(int *)a->dest = 1;
+        continue;
+      }
+      const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!v) {
+        nde_cli_error("option %s needs a value (%s)", a->name, a->meta ? a->meta : "X");
+        return NDE_EXIT_INPUT;
+      }
+      int rc = set_value(a, v);
+      if (rc) return rc;
+      continue;
+    }
+    if (s[0] == '-' && s[1] && !(s[1] >= '0' && s[1] <= '9') && strcmp(s, "-o") != 0) {
+      nde_cli_error("unknown option '%s' (see %s --help)", s, argv[0]);
+      return NDE_EXIT_INPUT;
+    }
+    if (!strcmp(s, "-o")) { /* short form of --out */
+      nde_arg *a = NULL;
+      for (int k = 0; k < n_opts; k++)
+        if (!strcmp(opts[k].name, "--out")) a = &opts[k];
+      if (!a || i + 1 >= argc) {
+        nde_cli_error(a ? "option -o needs a file name" : "option -o is not used by %s", argv[0]);
+        return NDE_EXIT_INPUT;
+      }
+      a->seen = 1;
+      *(const char **)a->dest = argv[++i];
+      continue;
+    }
+    if (*n_pos == max_pos) {
+      nde_cli_error("unexpected argument '%s' (usage: %s)", s, usage);
+      return NDE_EXIT_INPUT;
+    }
+    pos[(*n_pos)++] = s;
+  }
+  if (*n_pos < min_pos) {
+    nde_cli_error("missing arguments (usage: %s)", usage);
+    return NDE_EXIT_INPUT;
+  }
+  return -1;
+}
+
+int nde_cli_load_model(const char *path, nde_model **out) {
+  nde_status st = nde_model_load_file(path, out);
+  if (st == NDE_OK) return 0;
+  int rc = nde_cli_report_model(*out, st);
+  nde_model_destroy(out);
+  return rc;
+}
+
+const char **nde_cli_component_names(const nde_model *m) {
+  const int n = nde_model_state_dim(m);
+  const char **names = calloc((size_t)n, sizeof *names);
+  if (!names) return NULL;
+  for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
+  return names;
+}
+
+int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out) {
+  const char **names = nde_cli_component_names(m);
+  if (!names) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_data_error err;
+  nde_data_opts o = nde_data_opts_default();
+  nde_status st = nde_data_open(path, (size_t)nde_model_state_dim(m), names, &o, out, &err);
+  free(names);
+  if (st == NDE_OK) return 0;
+  nde_cli_error("%s", err.msg);
+  return nde_cli_exit_code(st);
+}
+
+double nde_cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void nde_cli_progress_init(nde_cli_progress *p, int quiet) {
+  p->tty = isatty(fileno(stderr));
+  p->quiet = quiet;
+  p->t_start = nde_cli_now();
+  p->line_open = 0;
+}
+
+void nde_cli_progress_line(nde_cli_progress *p, const char *fmt, ...) {
+  if (p->quiet) return;
+  va_list ap;
+  va_start(ap, fmt);
+  if (p->tty) {
+    fputs("\r\033[K", stderr);
+    vfprintf(stderr, fmt, ap);
+    p->line_open = 1;
+  } else {
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+  }
+  va_end(ap);
+  fflush(stderr);
+}
+
+void nde_cli_progress_note(nde_cli_progress *p, const char *fmt, ...) {
+  if (p->quiet) return;
+  nde_cli_progress_end(p);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+void nde_cli_progress_end(nde_cli_progress *p) {
+  if (p->line_open) {
+    fputc('\n', stderr);
+    p->line_open = 0;
+  }
+}

@@ -1,0 +1,65 @@
+/* Helpers shared by the nde subcommands: strict option parsing, loading a model and a data file
+ * with one clear message on failure, and progress display (an updating line on a terminal,
+ * plain periodic lines otherwise). */
+#ifndef NDE_CLI_COMMON_H
+#define NDE_CLI_COMMON_H
+
+#include <stdio.h>
+
+#include "nde/data.h"
+#include "nde/model.h"
+
+typedef enum { NDE_ARG_FLAG, NDE_ARG_STR, NDE_ARG_DOUBLE, NDE_ARG_LONG } nde_arg_kind;
+
+typedef struct nde_arg {
+  const char *name;  /* "--lr" */
+  nde_arg_kind kind;
+  void *dest;        /* int * (FLAG: set to 1), const char **, double *, long * */
+  const char *meta;  /* placeholder in the help, e.g. "RATE" */
+  const char *help;
+  int seen;          /* set by the parser */
+} nde_arg;
+
+/* Parse argv[1..argc-1] (argv[0] is the command name): options of the table, as "--name VALUE"
+ * or "--name=VALUE", and positional arguments into pos (at most max_pos).  Numbers must be
+ * complete and finite.  Returns -1 to go on; otherwise the exit code to return (0 after --help,
+ * 2 after an error message naming the option and what was expected). */
+int nde_cli_parse(const char *usage, int argc, char **argv, nde_arg *opts, int n_opts,
+                  const char **pos, int min_pos, int max_pos, int *n_pos);
+
+/* Load a model file; on failure print its diagnostics and return the exit code (else 0). */
+int nde_cli_load_model(const char *path, nde_model **out);
+
+/* The names of the model's state components ("x", "y[1]", ...); free with free(). */
+const char **nde_cli_component_names(const nde_model *m);
+
+/* Open DATA.h5[:/group] for the model's states; on failure print the message, return the exit
+ * code (else 0). */
+int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
+
+/* Progress output: on a terminal one updating line on stderr; otherwise a plain line per call
+ * (callers rate-limit); nothing with quiet. */
+typedef struct nde_cli_progress {
+  int tty;
+  int quiet;
+  double t_start;
+  int line_open;
+} nde_cli_progress;
+
+void nde_cli_progress_init(nde_cli_progress *p, int quiet);
+/* Seconds since an arbitrary origin (monotonic). */
+double nde_cli_now(void);
+void nde_cli_progress_line(nde_cli_progress *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* A line that stays (an event or a final summary), ending any updating line first. */
+void nde_cli_progress_note(nde_cli_progress *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void nde_cli_progress_end(nde_cli_progress *p);
+
+#endif
