@@ -1,5 +1,6 @@
 /* Internal interface of the solve layer, shared with the grad layer: Butcher tableaux, the
- * trajectory store written by the forward pass, and the single-step kernel. */
+ * generic explicit Runge-Kutta kernel and adaptive driver, the trajectory store written by the
+ * forward pass, and the CVODE adapter's entry points. */
 #ifndef NDE_SOLVE_INTERNAL_H
 #define NDE_SOLVE_INTERNAL_H
 
@@ -9,7 +10,10 @@
 #define NDE__MAX_STAGES 7
 
 /* An explicit Runge-Kutta method: stages U_i = u + h sum_{j<i} a_ij K_j, K_i = f(t + c_i h, U_i),
- * u' = u + h sum_i b_i K_i.  A is s x s row-major, strictly lower triangular. */
+ * u' = u + h sum_i b_i K_i.  A is s x s row-major, strictly lower triangular.  Adaptive methods
+ * add the error weights e = b - bhat (err = h sum_i e_i K_i, of order emb_order + 1), a FSAL
+ * flag (the last stage is f at u', reused as the next step's first stage) and a continuous
+ * extension u(t + th h) = u + h sum_i bth_i(th) K_i. */
 typedef struct nde__tableau {
   const char *name;
   int s;
@@ -17,57 +21,159 @@ typedef struct nde__tableau {
   const double *A;
   const double *b;
   const double *c;
+  const double *e; /* NULL for fixed-step-only methods */
+  int emb_order;
+  int fsal;
+  const double *d;                            /* dense-output coefficients (Hairer's d_i) */
+  void (*dense)(double th, double *bth);      /* bth_i(th) for i < s, or NULL */
 } nde__tableau;
 
 const nde__tableau *nde__tableau_lookup(const char *name);
 
+/* ---- the generic kernel: any system dz/dt = F(t, z) of N unknowns ---- */
+
+/* F at stage `stage` of the current step (stage -1: an evaluation outside a step).  Returns
+ * 0 ok, > 0 recoverable, < 0 fatal, as the model's callbacks. */
+typedef int (*nde__sys_fn)(void *ctx, int stage, double t, const double *z, double *dz);
+
+/* Stages 0..ns-1 of one explicit RK step of size h (any sign) from z at t: K (ns x N)
+ * receives the stage derivatives and Z (ns x N) the stage inputs; znew = z + h sum b_i K_i.
+ * With k1_known, K[0] already holds F(t, z) (FSAL) and is not re-evaluated.  For a FSAL tableau
+ * the last stage input is computed with the same arithmetic as znew, so it equals znew bit for
+ * bit.  Returns F's first non-zero code. */
+int nde__erk_step(const nde__tableau *tab, int ns, size_t N, nde__sys_fn F, void *ctx, double t,
+                  double h, const double *z, int k1_known, double *K, double *Z, double *znew);
+
+/* What the adaptive driver reports back after integrating to its end time (or stopping). */
+typedef struct nde__adapt {
+  /* configuration */
+  const nde__tableau *tab;
+  size_t N;     /* unknowns */
+  size_t N_err; /* the error norm covers z[0 .. N_err) (a seminorm when N_err < N) */
+  nde_solver_opts o;
+  int stiff_test; /* run Hairer's stiffness test (forward solves) */
+  /* workspace, capacity N each (K, Z: s x N) */
+  double *K, *Z, *znew;
+  /* state carried across calls (an adjoint keeps its step size across observation jumps) */
+  double h;     /* the next step size to try (signed); 0: choose automatically */
+  double facold;
+  int k1_valid; /* K[0] holds F at the current (t, z) */
+  int last_rejected;
+  int in_last_step; /* set while on_accept runs on the step that lands on t1 */
+  int stiff_hits, nonstiff_run;
+  /* counters and outcome */
+  long n_steps, n_rejected, n_retries;
+  nde_stop_reason reason;
+  double t_stop, h_last;
+  long bad_index; /* first non-finite entry of z or F, or -1 */
+} nde__adapt;
+
+/* Allocate the workspace for up to N_cap unknowns. */
+nde_status nde__adapt_init(nde__adapt *a, const nde__tableau *tab, size_t N_cap);
+void nde__adapt_free(nde__adapt *a);
+/* Start a new integration of N unknowns (error on the first N_err); resets counters and h
+ * (h = o.h0 * direction, or automatic when o.h0 == 0). */
+void nde__adapt_begin(nde__adapt *a, size_t N, size_t N_err, const nde_solver_opts *o,
+                      int stiff_test);
+
+/* Called after each accepted step [t, t + h] before z is overwritten by znew: K and Z hold its
+ * stages.  A non-zero return stops the integration and is passed back. */
+typedef int (*nde__accept_fn)(void *ctx, double t, double h, const double *z, const double *znew,
+                              const double *K, const double *Z);
+
+/* Integrate z from t0 to t1 (either direction), landing on t1 exactly, with error control,
+ * PI step-size control, FSAL and retries after recoverable failures or non-finite values.
+ * Returns 0 (a->reason says whether t1 was reached), F's fatal code (< 0), or on_accept's. */
+int nde__adapt_run(nde__adapt *a, nde__sys_fn F, void *ctx, nde__accept_fn on_accept,
+                   void *actx, double t0, double t1, double *z);
+
+/* ---- the trajectory store ---- */
+
 /* What the forward pass keeps for a gradient. */
 typedef enum {
   NDE__STORE_NONE = 0, /* plain simulation */
-  NDE__STORE_STAGES,   /* every stage input and the RHS cache: fastest backward pass */
-  NDE__STORE_STEPS     /* only each step's start state: stages recomputed backward */
+  NDE__STORE_STAGES,   /* every stage input and the RHS cache: fastest discrete adjoint */
+  NDE__STORE_STEPS,    /* only each step's start state: stages recomputed backward */
+  NDE__STORE_DENSE,    /* the continuous extension of each step (5 x B x n, Hairer's r1..r5) */
+  NDE__STORE_GRID      /* only the step grid (t, h): a fixed-step backsolve retraces it */
 } nde__store_mode;
 
-/* The forward trajectory: one record per accepted step.  Capacity grows when a longer grid is
- * solved (amortised; repeated solves on the same grid allocate nothing). */
+/* The forward trajectory: one record per accepted step, and where each observation fell.
+ * Capacity grows when a longer grid is solved (amortised; repeated solves on the same grid
+ * allocate nothing). */
 typedef struct nde__traj {
   nde__store_mode mode;
   int B;
+  int ns;         /* stages per step */
   long n_steps;
   long cap_steps;
   double *t;      /* step start times */
   double *h;      /* step sizes */
   int *obs_end;   /* index of the observation reached at the end of the step, or -1 */
-  size_t u_len;   /* doubles per step in U: s*B*n (STAGES) or B*n (STEPS) */
-  size_t c_len;   /* doubles per step in cache: s*B*cache_per_row (STAGES) or 0 */
+  size_t u_len;   /* doubles per step in U: ns*B*n (STAGES), B*n (STEPS), 5*B*n (DENSE) */
+  size_t c_len;   /* doubles per step in cache: ns*B*cache_per_row (STAGES) or 0 */
   size_t u_cap, c_cap;
   double *U;
   double *cache;
+  /* observation k >= 1 lies in step obs_step[k] at fraction obs_theta[k] of it (1: its end) */
+  int *obs_step;
+  double *obs_theta;
+  int obs_cap;
 } nde__traj;
+
+/* u at time t from the DENSE store (B x n into u); *cursor is a step index hint (any value is
+ * valid; monotone sweeps cost O(1) per call). */
+void nde__traj_dense_eval(const nde__traj *tr, size_t bn, double t, long *cursor, double *u);
+
+/* ---- the solver handle ---- */
+
+typedef enum { NDE__KIND_FIXED = 0, NDE__KIND_ADAPTIVE, NDE__KIND_CVODE } nde__kind;
+
+struct nde__cv; /* the CVODE adapter (cvode.c) */
 
 struct nde_solver {
   nde_rhs *rhs;
   nde_solver_opts opts;
-  const nde__tableau *tab;
+  const nde__tableau *tab; /* explicit methods; NULL for CVODE */
+  nde__kind kind;
+  int ns_run; /* stages evaluated per step (a FSAL method under fixed steps skips its last) */
   int max_batch;
   int n;
   size_t cache_per_row;
   double *K;  /* s x max_batch x n stage derivatives */
-  double *Us; /* max_batch x n stage input scratch */
+  double *Us; /* s x max_batch x n stage inputs */
   double *u;  /* max_batch x n current state */
+  double *ccache; /* s x max_batch x cache_per_row: stage caches of the step being tried */
+  nde__adapt adapt;
+  struct nde__cv *cv;
   nde__traj traj;
   nde__err err;
 };
 
-/* One explicit RK step from u (B x n) at t with step h into u_out (may alias u).  When Ustore is
- * non-NULL it receives the s stage inputs (s x B x n); when cstore is non-NULL, the s stage
- * caches (s x B x cache_per_row).  Returns the callback's code (0 ok). */
+/* One explicit RK step of the model from u (B x n) at t with step h into u_out (may alias u).
+ * When Ustore is non-NULL it receives the ns_run stage inputs (ns_run x B x n); when cstore is
+ * non-NULL, the stage caches (ns_run x B x cache_per_row).  Returns the callback's code. */
 int nde__rk_step(nde_solver *s, const double *theta, double t, double h, int B, const double *u,
                  double *u_out, double *Ustore, double *cstore);
 
-/* Forward solve that records the trajectory in s->traj with the given mode. */
+/* Forward solve that records the trajectory in s->traj with the given mode (explicit methods;
+ * CVODE solves go through nde__cvode_* in cvode.c). */
 nde_status nde__solver_run(nde_solver *s, const double *theta, int B, const double *U0, int n_obs,
                            const double *t_obs, double *Y, nde__store_mode mode,
                            nde_solve_stats *stats);
+
+/* Shared argument checks of a solve; returns NDE_OK or an NDE_ERR_ARG with the message set. */
+nde_status nde__solve_check_args(nde_solver *s, const double *theta, int B, const double *U0,
+                                 int n_obs, const double *t_obs, const double *Y);
+/* Grow a double array to hold at least need entries (geometric growth); 0 ok, -1 no memory. */
+int nde__grow(double **p, size_t *cap, size_t need);
+/* First non-finite entry of x, or -1. */
+long nde__first_nonfinite(size_t len, const double *x);
+
+/* CVODE forward solve (cvode.c).  Statuses as nde_solver_solve. */
+nde_status nde__cvode_solve(nde_solver *s, const double *theta, int B, const double *U0,
+                            int n_obs, const double *t_obs, double *Y, nde_solve_stats *stats);
+nde_status nde__cvode_create(nde_solver *s);
+void nde__cvode_destroy(struct nde__cv **cv);
 
 #endif

@@ -1,5 +1,7 @@
-/* The solver handle, the batched explicit Runge-Kutta kernel and the fixed-step solve loop that
- * lands on every observation time and records the trajectory for the gradient layer. */
+/* The solver handle, the model's explicit Runge-Kutta step, and the two explicit solve loops:
+ * fixed steps that land on every observation time, and adaptive steps (dopri5) whose output at
+ * the observation times comes from the continuous extension.  Both record the trajectory store
+ * the gradient layer reads.  CVODE solves live in cvode.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,23 @@ nde_solver_opts nde_solver_opts_default(void) {
   o.steps_per_interval = 1;
   o.max_steps = 1000000;
   o.dt_snap = 1e-9;
+  o.rtol = 1e-6;
+  o.atol = 1e-9;
+  o.h0 = 0.0;
+  o.h_min = 0.0;
+  o.h_max = 0.0;
+  o.fixed_step = 0;
+  o.safety = 0.9;
+  o.fac_min = 0.2;
+  o.fac_max = 10.0;
+  o.pi_beta = 0.04;
+  o.max_retries = 10;
+  o.retry_shrink = 0.25;
+  o.stiff_test_after = 1000;
+  o.stiff_test_count = 15;
+  o.stiff_bound = 3.25;
+  o.cvode_linsol = "band";
+  o.cvode_max_order = 0;
   return o;
 }
 
@@ -22,12 +41,26 @@ const char *nde_stop_reason_str(nde_stop_reason r) {
     case NDE_REASON_NONE: return "reached the final time";
     case NDE_REASON_NONFINITE: return "the state became NaN or infinite";
     case NDE_REASON_RHS_RECOVERABLE:
-      return "the right-hand side reported a recoverable failure that a fixed-step method cannot "
-             "retry";
+      return "the right-hand side reported a recoverable failure that could not be retried";
     case NDE_REASON_MAX_STEPS: return "the step budget was used up";
-    case NDE_REASON_STEP_UNDERFLOW: return "the step size became too small";
+    case NDE_REASON_STEP_UNDERFLOW:
+      return "the step size became too small (the solution may blow up here)";
+    case NDE_REASON_RHS_FAILED:
+      return "the right-hand side kept failing or giving non-finite values although the step "
+             "was reduced";
+    case NDE_REASON_STIFF_SUSPECTED:
+      return "the problem appears to be stiff (an implicit method such as cvode-bdf is needed)";
+    case NDE_REASON_NEWTON_FAILED: return "the Newton iteration failed to converge repeatedly";
+    case NDE_REASON_ERR_TEST_FAILED:
+      return "the error test failed repeatedly (the step size could not be reduced enough)";
   }
   return "unknown reason";
+}
+
+int nde_solver_method_known(const char *name) {
+  for (const char *const *m = nde_solver_method_names(); *m; m++)
+    if (name && strcmp(*m, name) == 0) return 1;
+  return 0;
 }
 
 static void traj_free(nde__traj *tr) {
@@ -36,6 +69,8 @@ static void traj_free(nde__traj *tr) {
   free(tr->obs_end);
   free(tr->U);
   free(tr->cache);
+  free(tr->obs_step);
+  free(tr->obs_theta);
   memset(tr, 0, sizeof *tr);
 }
 
@@ -45,9 +80,49 @@ void nde_solver_destroy(nde_solver **sp) {
   free(s->K);
   free(s->Us);
   free(s->u);
+  free(s->ccache);
+  nde__adapt_free(&s->adapt);
+  nde__cvode_destroy(&s->cv);
   traj_free(&s->traj);
   free(s);
   *sp = NULL;
+}
+
+static nde_status check_opts(nde_solver *s) {
+  const nde_solver_opts *o = &s->opts;
+  if (s->kind == NDE__KIND_FIXED) {
+    if (!(o->dt > 0.0) && o->steps_per_interval < 1)
+      return nde__errf(&s->err, NDE_ERR_ARG,
+                       "fixed-step method needs dt > 0 or steps_per_interval >= 1 (got dt = %g, "
+                       "steps_per_interval = %d)",
+                       o->dt, o->steps_per_interval);
+    if (!isfinite(o->dt) || o->max_steps < 1 || !(o->dt_snap >= 0.0) || o->dt_snap >= 1.0)
+      return nde__errf(&s->err, NDE_ERR_ARG,
+                       "invalid solver options (dt = %g, max_steps = %ld, dt_snap = %g)", o->dt,
+                       o->max_steps, o->dt_snap);
+    return NDE_OK;
+  }
+  if (!(o->rtol >= 0 && o->atol >= 0 && o->rtol + o->atol > 0) || !isfinite(o->rtol) ||
+      !isfinite(o->atol))
+    return nde__errf(&s->err, NDE_ERR_ARG,
+                     "tolerances must be >= 0, finite and not both 0 (got rtol = %g, atol = %g)",
+                     o->rtol, o->atol);
+  if (o->max_steps < 1 || !(o->h0 >= 0) || !(o->h_min >= 0) || !(o->h_max >= 0) ||
+      !isfinite(o->h0) || !isfinite(o->h_max))
+    return nde__errf(&s->err, NDE_ERR_ARG,
+                     "invalid solver options (max_steps = %ld, h0 = %g, h_min = %g, h_max = %g)",
+                     o->max_steps, o->h0, o->h_min, o->h_max);
+  if (s->kind == NDE__KIND_ADAPTIVE &&
+      (!(o->safety > 0 && o->safety <= 1) || !(o->fac_min > 0 && o->fac_min <= 1) ||
+       !(o->fac_max >= 1) || !(o->pi_beta >= 0 && o->pi_beta < 0.2) || o->max_retries < 0 ||
+       !(o->retry_shrink > 0 && o->retry_shrink < 1) || o->stiff_test_after < 0 ||
+       o->stiff_test_count < 1 || !(o->stiff_bound > 0)))
+    return nde__errf(&s->err, NDE_ERR_ARG,
+                     "invalid step-size control options (safety = %g, fac_min = %g, fac_max = %g, "
+                     "pi_beta = %g, max_retries = %d, retry_shrink = %g, stiffness test %ld/%d/%g)",
+                     o->safety, o->fac_min, o->fac_max, o->pi_beta, o->max_retries,
+                     o->retry_shrink, o->stiff_test_after, o->stiff_test_count, o->stiff_bound);
+  return NDE_OK;
 }
 
 nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_batch,
@@ -69,34 +144,44 @@ nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_
                    max_batch, info->max_batch);
     goto fail;
   }
-  s->tab = nde__tableau_lookup(s->opts.method);
-  if (!s->tab) {
-    st = nde__errf(&s->err, NDE_ERR_ARG, "unknown solver method '%s' (expected euler or rk4)",
-                   s->opts.method ? s->opts.method : "(null)");
-    goto fail;
+  const char *m = s->opts.method ? s->opts.method : "(null)";
+  if (strncmp(m, "cvode-", 6) == 0 && nde_solver_method_known(m)) {
+    s->kind = NDE__KIND_CVODE;
+  } else {
+    s->tab = nde__tableau_lookup(s->opts.method);
+    if (!s->tab) {
+      st = nde__errf(&s->err, NDE_ERR_ARG,
+                     "unknown solver method '%s' (expected euler, rk4, dopri5, cvode-adams or "
+                     "cvode-bdf)",
+                     m);
+      goto fail;
+    }
+    s->kind = s->tab->e && !s->opts.fixed_step ? NDE__KIND_ADAPTIVE : NDE__KIND_FIXED;
+    /* Under fixed steps a FSAL method's last stage (f at the new state) is not needed. */
+    s->ns_run = s->kind == NDE__KIND_FIXED && s->tab->fsal ? s->tab->s - 1 : s->tab->s;
   }
-  if (!(s->opts.dt > 0.0) && s->opts.steps_per_interval < 1) {
-    st = nde__errf(&s->err, NDE_ERR_ARG,
-                   "fixed-step method needs dt > 0 or steps_per_interval >= 1 (got dt = %g, "
-                   "steps_per_interval = %d)",
-                   s->opts.dt, s->opts.steps_per_interval);
-    goto fail;
-  }
-  if (!isfinite(s->opts.dt) || s->opts.max_steps < 1 || !(s->opts.dt_snap >= 0.0) ||
-      s->opts.dt_snap >= 1.0) {
-    st = nde__errf(&s->err, NDE_ERR_ARG,
-                   "invalid solver options (dt = %g, max_steps = %ld, dt_snap = %g)", s->opts.dt,
-                   s->opts.max_steps, s->opts.dt_snap);
-    goto fail;
-  }
+  st = check_opts(s);
+  if (st != NDE_OK) goto fail;
+  st = NDE_ERR_NOMEM;
   size_t bn;
   if (!nde__mul_size((size_t)max_batch, (size_t)s->n, &bn)) goto fail;
-  size_t kn;
-  if (!nde__mul_size(bn, (size_t)s->tab->s, &kn)) goto fail;
-  s->K = nde__dalloc(kn);
-  s->Us = nde__dalloc(bn);
   s->u = nde__dalloc(bn);
-  if (!s->K || !s->Us || !s->u) goto fail;
+  if (!s->u) goto fail;
+  if (s->kind == NDE__KIND_CVODE) {
+    st = nde__cvode_create(s);
+    if (st != NDE_OK) goto fail;
+  } else {
+    size_t kn, sc;
+    if (!nde__mul_size(bn, (size_t)s->tab->s, &kn) ||
+        !nde__mul_size((size_t)max_batch * (size_t)s->tab->s, s->cache_per_row, &sc))
+      goto fail;
+    s->K = nde__dalloc(kn);
+    s->Us = nde__dalloc(kn);
+    s->ccache = nde__dalloc(sc);
+    if (!s->K || !s->Us || !s->ccache) goto fail;
+    if (s->kind == NDE__KIND_ADAPTIVE && nde__adapt_init(&s->adapt, s->tab, bn) != NDE_OK)
+      goto fail;
+  }
   *out = s;
   return NDE_OK;
 fail:
@@ -109,43 +194,31 @@ const char *nde_solver_errmsg(const nde_solver *s) { return nde__err_msg(s ? &s-
 const nde_solver_opts *nde_solver_get_opts(const nde_solver *s) { return &s->opts; }
 nde_rhs *nde_solver_get_rhs(const nde_solver *s) { return s->rhs; }
 
-int nde__rk_step(nde_solver *s, const double *theta, double t, double h, int B, const double *u,
-                 double *u_out, double *Ustore, double *cstore) {
-  const nde__tableau *tab = s->tab;
-  const size_t bn = (size_t)B * (size_t)s->n;
-  const size_t bc = (size_t)B * s->cache_per_row;
-  for (int i = 0; i < tab->s; i++) {
-    double *Ui = Ustore ? Ustore + (size_t)i * bn : s->Us;
-    const double *stage_in = u;
-    if (i > 0 || Ustore) {
-      memcpy(Ui, u, bn * sizeof *Ui);
-      for (int j = 0; j < i; j++) {
-        const double a = h * tab->A[i * tab->s + j];
-        if (a == 0.0) continue;
-        const double *Kj = s->K + (size_t)j * bn;
-        for (size_t q = 0; q < bn; q++) Ui[q] += a * Kj[q];
-      }
-      stage_in = Ui;
-    }
-    int rc = nde_rhs_f(s->rhs, t + tab->c[i] * h, B, stage_in, theta, s->K + (size_t)i * bn,
-                       cstore ? cstore + (size_t)i * bc : NULL);
-    if (rc != 0) return rc;
-  }
-  /* u_out may alias u: accumulate the increment first. */
-  double *inc = s->Us;
-  memset(inc, 0, bn * sizeof *inc);
-  for (int i = 0; i < tab->s; i++) {
-    const double bi = h * tab->b[i];
-    if (bi == 0.0) continue;
-    const double *Ki = s->K + (size_t)i * bn;
-    for (size_t q = 0; q < bn; q++) inc[q] += bi * Ki[q];
-  }
-  for (size_t q = 0; q < bn; q++) u_out[q] = u[q] + inc[q];
-  return 0;
+/* The model as a system for the generic kernel: B rows of n, stage caches into cstore. */
+typedef struct model_sys {
+  nde_solver *s;
+  const double *theta;
+  int B;
+  double *cstore; /* ns x B x cache_per_row, or NULL */
+} model_sys;
+
+static int model_F(void *ctx, int stage, double t, const double *z, double *dz) {
+  model_sys *m = ctx;
+  double *c = m->cstore && stage >= 0
+                  ? m->cstore + (size_t)stage * (size_t)m->B * m->s->cache_per_row
+                  : NULL;
+  return nde_rhs_f(m->s->rhs, t, m->B, z, m->theta, dz, c);
 }
 
-/* Grow a double array to hold at least need entries (geometric growth). */
-static int grow(double **p, size_t *cap, size_t need) {
+int nde__rk_step(nde_solver *s, const double *theta, double t, double h, int B, const double *u,
+                 double *u_out, double *Ustore, double *cstore) {
+  model_sys m = {s, theta, B, cstore};
+  const size_t bn = (size_t)B * (size_t)s->n;
+  return nde__erk_step(s->tab, s->ns_run, bn, model_F, &m, t, h, u, 0, s->K,
+                       Ustore ? Ustore : s->Us, u_out);
+}
+
+int nde__grow(double **p, size_t *cap, size_t need) {
   if (need <= *cap) return 0;
   size_t nc = *cap ? *cap : 64;
   while (nc < need) {
@@ -176,54 +249,77 @@ static int traj_reserve(nde__traj *tr, long k) {
     tr->cap_steps = nc;
   }
   size_t need;
-  if (!nde__mul_size((size_t)k + 1, tr->u_len, &need) || grow(&tr->U, &tr->u_cap, need)) return -1;
+  if (!nde__mul_size((size_t)k + 1, tr->u_len, &need) || nde__grow(&tr->U, &tr->u_cap, need))
+    return -1;
   if (tr->c_len) {
-    if (!nde__mul_size((size_t)k + 1, tr->c_len, &need) || grow(&tr->cache, &tr->c_cap, need))
+    if (!nde__mul_size((size_t)k + 1, tr->c_len, &need) ||
+        nde__grow(&tr->cache, &tr->c_cap, need))
       return -1;
   }
   return 0;
 }
 
-/* First non-finite entry of x (B x n), or -1. */
-static long first_nonfinite(size_t len, const double *x) {
+static int traj_reserve_obs(nde__traj *tr, int n_obs) {
+  if (n_obs <= tr->obs_cap) return 0;
+  int *o = realloc(tr->obs_step, (size_t)n_obs * sizeof *o);
+  if (!o) return -1;
+  tr->obs_step = o;
+  double *th = realloc(tr->obs_theta, (size_t)n_obs * sizeof *th);
+  if (!th) return -1;
+  tr->obs_theta = th;
+  tr->obs_cap = n_obs;
+  return 0;
+}
+
+long nde__first_nonfinite(size_t len, const double *x) {
   for (size_t q = 0; q < len; q++)
     if (!isfinite(x[q])) return (long)q;
   return -1;
 }
 
-nde_status nde__solver_run(nde_solver *s, const double *theta, int B, const double *U0, int n_obs,
-                           const double *t_obs, double *Y, nde__store_mode mode,
-                           nde_solve_stats *stats) {
-  nde_solve_stats local;
-  if (!stats) stats = &local;
-  memset(stats, 0, sizeof *stats);
-  stats->bad_row = stats->bad_state = -1;
+void nde__traj_dense_eval(const nde__traj *tr, size_t bn, double t, long *cursor, double *u) {
+  long j = *cursor;
+  if (j < 0) j = 0;
+  if (j >= tr->n_steps) j = tr->n_steps - 1;
+  while (j > 0 && t < tr->t[j]) j--;
+  while (j + 1 < tr->n_steps && t >= tr->t[j + 1]) j++;
+  *cursor = j;
+  const double th = (t - tr->t[j]) / tr->h[j], th1 = 1.0 - th;
+  const double *r = tr->U + (size_t)j * tr->u_len;
+  const double *r1 = r, *r2 = r + bn, *r3 = r + 2 * bn, *r4 = r + 3 * bn, *r5 = r + 4 * bn;
+  for (size_t q = 0; q < bn; q++)
+    u[q] = r1[q] + th * (r2[q] + th1 * (r3[q] + th * (r4[q] + th1 * r5[q])));
+}
+
+nde_status nde__solve_check_args(nde_solver *s, const double *theta, int B, const double *U0,
+                                 int n_obs, const double *t_obs, const double *Y) {
   if (!theta && nde_rhs_get_info(s->rhs)->n_theta > 0)
     return nde__errf(&s->err, NDE_ERR_ARG, "parameter vector is NULL");
   if (B < 1 || B > s->max_batch)
     return nde__errf(&s->err, NDE_ERR_ARG, "batch size %d outside [1, %d]", B, s->max_batch);
   if (!U0 || !t_obs || !Y || n_obs < 1)
     return nde__errf(&s->err, NDE_ERR_ARG, "solve needs U0, t_obs, Y and n_obs >= 1");
+  if (!isfinite(t_obs[0]))
+    return nde__errf(&s->err, NDE_ERR_ARG, "the initial time t[0] = %g is not finite", t_obs[0]);
   for (int k = 0; k + 1 < n_obs; k++)
     if (!(t_obs[k + 1] > t_obs[k]) || !isfinite(t_obs[k + 1]))
       return nde__errf(&s->err, NDE_ERR_ARG,
                        "observation times must be finite and strictly increasing (t[%d] = %.17g, "
                        "t[%d] = %.17g)",
                        k, t_obs[k], k + 1, t_obs[k + 1]);
+  return NDE_OK;
+}
+
+/* ---- fixed steps ---- */
+
+static nde_status run_fixed(nde_solver *s, const double *theta, int B, const double *U0,
+                            int n_obs, const double *t_obs, double *Y, nde__store_mode mode,
+                            nde_solve_stats *stats, double *t_reached, int *k_done_out) {
   const int n = s->n;
   const size_t bn = (size_t)B * (size_t)n;
-  const int ns = s->tab->s;
   nde__traj *tr = &s->traj;
-  tr->mode = mode;
-  tr->B = B;
-  tr->n_steps = 0;
-  tr->u_len = mode == NDE__STORE_STAGES ? (size_t)ns * bn : mode == NDE__STORE_STEPS ? bn : 0;
-  tr->c_len = mode == NDE__STORE_STAGES ? (size_t)ns * (size_t)B * s->cache_per_row : 0;
-
-  const nde_rhs_counts c0 = nde_rhs_get_counts(s->rhs);
   double *u = s->u;
   memcpy(u, U0, bn * sizeof *u);
-  memcpy(Y, U0, bn * sizeof *Y);
   nde_status st = NDE_OK;
   int k_done = 0;
   double t = t_obs[0];
@@ -262,7 +358,7 @@ nde_status nde__solver_run(nde_solver *s, const double *theta, int B, const doub
         if (mode == NDE__STORE_STAGES) {
           Ust = tr->U + (size_t)tr->n_steps * tr->u_len;
           if (tr->c_len) cst = tr->cache + (size_t)tr->n_steps * tr->c_len;
-        } else {
+        } else if (mode == NDE__STORE_STEPS) {
           memcpy(tr->U + (size_t)tr->n_steps * tr->u_len, u, bn * sizeof *u);
         }
       }
@@ -278,7 +374,7 @@ nde_status nde__solver_run(nde_solver *s, const double *theta, int B, const doub
         t = ta;
         break;
       }
-      long bad = first_nonfinite(bn, u);
+      long bad = nde__first_nonfinite(bn, u);
       if (bad >= 0) {
         stats->reason = NDE_REASON_NONFINITE;
         stats->bad_row = (int)(bad / n);
@@ -292,9 +388,176 @@ nde_status nde__solver_run(nde_solver *s, const double *theta, int B, const doub
     }
     if (stats->reason != NDE_REASON_NONE) break;
     memcpy(Y + (size_t)(k + 1) * bn, u, bn * sizeof *u);
+    tr->obs_step[k + 1] = (int)(tr->n_steps - 1);
+    tr->obs_theta[k + 1] = 1.0;
     k_done = k + 1;
   }
 done:
+  *t_reached = t;
+  *k_done_out = k_done;
+  return st;
+}
+
+/* ---- adaptive steps ---- */
+
+typedef struct fwd_ctx {
+  nde_solver *s;
+  nde__store_mode mode;
+  int B;
+  int n_obs, next_obs; /* the next observation to write */
+  const double *t_obs;
+  double *Y;
+  nde_status st;
+} fwd_ctx;
+
+static int fwd_accept(void *ctx, double t, double h, const double *z, const double *znew,
+                      const double *K, const double *Z) {
+  fwd_ctx *c = ctx;
+  nde_solver *s = c->s;
+  nde__traj *tr = &s->traj;
+  const nde__tableau *tab = s->tab;
+  const int ns = tab->s;
+  const size_t bn = (size_t)c->B * (size_t)s->n;
+  const size_t bc = (size_t)c->B * s->cache_per_row;
+  const long j = tr->n_steps;
+  if (c->mode != NDE__STORE_NONE) {
+    if (traj_reserve(tr, j)) {
+      c->st = nde__errf(&s->err, NDE_ERR_NOMEM, "out of memory storing step %ld of the trajectory",
+                        j);
+      return -1;
+    }
+    tr->t[j] = t;
+    tr->h[j] = h;
+    tr->obs_end[j] = -1;
+    double *U = tr->U + (size_t)j * tr->u_len;
+    if (c->mode == NDE__STORE_STAGES) {
+      memcpy(U, Z, (size_t)ns * bn * sizeof *U);
+      if (tr->c_len) memcpy(tr->cache + (size_t)j * tr->c_len, s->ccache, tr->c_len * sizeof *U);
+    } else if (c->mode == NDE__STORE_STEPS) {
+      memcpy(U, z, bn * sizeof *U);
+    } else if (c->mode == NDE__STORE_DENSE) {
+      /* Hairer's r1..r5 of the continuous extension (see tableaux.c). */
+      double *r1 = U, *r2 = U + bn, *r3 = U + 2 * bn, *r4 = U + 3 * bn, *r5 = U + 4 * bn;
+      const double *K1 = K, *Ks = K + (size_t)(ns - 1) * bn;
+      for (size_t q = 0; q < bn; q++) {
+        r1[q] = z[q];
+        r2[q] = znew[q] - z[q];
+        r3[q] = h * K1[q] - r2[q];
+        r4[q] = r2[q] - h * Ks[q] - r3[q];
+        double d = 0.0;
+        for (int i = 0; i < ns; i++) d += tab->d[i] * K[(size_t)i * bn + q];
+        r5[q] = h * d;
+      }
+    }
+  }
+  /* Observations inside (t, t + h]: the continuous extension, or the new state at the end. */
+  while (c->next_obs < c->n_obs) {
+    const int k = c->next_obs;
+    const double tk = c->t_obs[k];
+    const int at_end = (s->adapt.in_last_step && k == c->n_obs - 1) || tk == t + h;
+    if (!at_end && tk >= t + h) break;
+    double *Yk = c->Y + (size_t)k * bn;
+    double th = 1.0;
+    if (at_end) {
+      memcpy(Yk, znew, bn * sizeof *Yk);
+    } else {
+      double bth[NDE__MAX_STAGES];
+      th = (tk - t) / h;
+      tab->dense(th, bth);
+      memcpy(Yk, z, bn * sizeof *Yk);
+      for (int i = 0; i < ns; i++) {
+        const double w = h * bth[i];
+        const double *Ki = K + (size_t)i * bn;
+        for (size_t q = 0; q < bn; q++) Yk[q] += w * Ki[q];
+      }
+    }
+    if (c->mode != NDE__STORE_NONE) {
+      if (at_end) tr->obs_end[j] = k;
+      tr->obs_step[k] = (int)j;
+      tr->obs_theta[k] = th;
+    }
+    c->next_obs++;
+  }
+  if (c->mode != NDE__STORE_NONE) tr->n_steps++;
+  /* FSAL: the last stage's cache is the next step's first. */
+  if (tab->fsal && s->cache_per_row && c->mode == NDE__STORE_STAGES)
+    memcpy(s->ccache, s->ccache + (size_t)(ns - 1) * bc, bc * sizeof *s->ccache);
+  return 0;
+}
+
+static nde_status run_adaptive(nde_solver *s, const double *theta, int B, const double *U0,
+                               int n_obs, const double *t_obs, double *Y, nde__store_mode mode,
+                               nde_solve_stats *stats, double *t_reached, int *k_done) {
+  const size_t bn = (size_t)B * (size_t)s->n;
+  nde__adapt *a = &s->adapt;
+  double *u = s->u;
+  memcpy(u, U0, bn * sizeof *u);
+  nde__adapt_begin(a, bn, bn, &s->opts, 1);
+  model_sys m = {s, theta, B, mode == NDE__STORE_STAGES && s->cache_per_row ? s->ccache : NULL};
+  fwd_ctx c = {s, mode, B, n_obs, 1, t_obs, Y, NDE_OK};
+  int rc = nde__adapt_run(a, model_F, &m, fwd_accept, &c, t_obs[0], t_obs[n_obs - 1], u);
+  stats->n_steps = a->n_steps;
+  stats->n_rejected = a->n_rejected;
+  stats->h_last = a->h_last;
+  *t_reached = a->t_stop;
+  *k_done = c.next_obs - 1;
+  if (c.st != NDE_OK) return c.st;
+  if (rc < 0)
+    return nde__errf(&s->err, NDE_ERR_CALLBACK,
+                     "right-hand side returned fatal code %d at t = %.17g (step size %.3g)", rc,
+                     a->t_stop, a->h_last);
+  stats->reason = a->reason;
+  if (a->bad_index >= 0) {
+    stats->bad_row = (int)(a->bad_index / s->n);
+    stats->bad_state = (int)(a->bad_index % s->n);
+  }
+  return NDE_OK;
+}
+
+nde_status nde__solver_run(nde_solver *s, const double *theta, int B, const double *U0, int n_obs,
+                           const double *t_obs, double *Y, nde__store_mode mode,
+                           nde_solve_stats *stats) {
+  nde_solve_stats local;
+  if (!stats) stats = &local;
+  memset(stats, 0, sizeof *stats);
+  stats->bad_row = stats->bad_state = -1;
+  nde_status st = nde__solve_check_args(s, theta, B, U0, n_obs, t_obs, Y);
+  if (st != NDE_OK) return st;
+  if (s->kind == NDE__KIND_CVODE) {
+    if (mode != NDE__STORE_NONE)
+      return nde__errf(&s->err, NDE_ERR_UNSUPPORTED,
+                       "CVODE solves keep no explicit trajectory store");
+    return nde__cvode_solve(s, theta, B, U0, n_obs, t_obs, Y, stats);
+  }
+  const int n = s->n;
+  const size_t bn = (size_t)B * (size_t)n;
+  const int ns = s->ns_run;
+  nde__traj *tr = &s->traj;
+  tr->mode = mode;
+  tr->B = B;
+  tr->ns = ns;
+  tr->n_steps = 0;
+  tr->u_len = mode == NDE__STORE_STAGES  ? (size_t)ns * bn
+              : mode == NDE__STORE_STEPS ? bn
+              : mode == NDE__STORE_DENSE ? 5 * bn
+                                         : 0;
+  tr->c_len = mode == NDE__STORE_STAGES ? (size_t)ns * (size_t)B * s->cache_per_row : 0;
+  if (mode == NDE__STORE_DENSE && !s->tab->dense)
+    return nde__errf(&s->err, NDE_ERR_UNSUPPORTED, "method '%s' has no continuous extension",
+                     s->tab->name);
+  if (traj_reserve_obs(tr, n_obs))
+    return nde__errf(&s->err, NDE_ERR_NOMEM, "out of memory for %d observations", n_obs);
+  tr->obs_step[0] = -1;
+  tr->obs_theta[0] = 0.0;
+
+  const nde_rhs_counts c0 = nde_rhs_get_counts(s->rhs);
+  memcpy(Y, U0, bn * sizeof *Y);
+  double t = t_obs[0];
+  int k_done = 0;
+  if (s->kind == NDE__KIND_FIXED)
+    st = run_fixed(s, theta, B, U0, n_obs, t_obs, Y, mode, stats, &t, &k_done);
+  else
+    st = run_adaptive(s, theta, B, U0, n_obs, t_obs, Y, mode, stats, &t, &k_done);
   for (int k = k_done + 1; k < n_obs; k++)
     for (size_t q = 0; q < bn; q++) Y[(size_t)k * bn + q] = NAN;
   stats->t_stop = t;
