@@ -299,7 +299,9 @@ typedef struct nde__tape {
   int n_concat_ops, cap_concat_ops;
   double *unif_init; /* uniform arena at rest: constants filled, others 0 */
   size_t unif_size;
-  size_t vary_per_row; /* per-row doubles of the varying arena (values and net caches) */
+  size_t vary_per_row; /* per-row doubles of the varying arena (values, then net caches) */
+  size_t vary_values_per_row; /* the values part: the only part with adjoints */
+  size_t vary_cache_per_row;  /* net caches (offsets relative to the values part while compiling) */
   int max_net_in;      /* widest net input (scratch for net VJPs) */
   int n_state;
 } nde__tape;

@@ -304,8 +304,8 @@ static int compile_net_call(comp *C, const nde__expr *x, int net) {
   if (n_in > T->max_net_in) T->max_net_in = n_in;
   size_t per_row = nde__net_cache_per_row(nn);
   if (varying) {
-    in.cache_off = T->vary_per_row;
-    T->vary_per_row += per_row;
+    in.cache_off = T->vary_cache_per_row; /* moved behind the values at the end */
+    T->vary_cache_per_row += per_row;
   } else {
     in.cache_off = T->unif_size;
     T->unif_size += nde_net_cache_size(nn, 1);
@@ -561,6 +561,11 @@ nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
     st = NDE_ERR_NOMEM;
     goto done;
   }
+  /* The varying arena: values first (they have adjoints, zeroed per VJP), then net caches. */
+  T->vary_values_per_row = T->vary_per_row;
+  T->vary_per_row += T->vary_cache_per_row;
+  for (int k = 0; k < C.n_v; k++)
+    if (C.vcode[k].op == NDE__OP_NET) C.vcode[k].cache_off += T->vary_values_per_row;
   /* Uniform code first, then varying. */
   T->code = malloc(((size_t)C.n_u + C.n_v + 1) * sizeof *T->code);
   if (!T->code) {

@@ -121,29 +121,64 @@ static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double 
   nde__op op = (nde__op)in->op;
   if (is_unary(op)) {
     opnd a = operand(T, in->a, w, V, NULL, B);
-    for (int r = 0; r < R; r++) {
-      const double *pa = a.p + r * a.rs;
-      double *po = O + r * ors;
-      for (int c = 0; c < w; c++) {
-        double d;
-        po[c] = unary(op, in->iarg, pa[c * a.cs], &d);
-      }
+    const int n = in->iarg;
+    /* The switch is outside the loops; w == 1 (a scalar per row) is one loop over rows. */
+#define EW1(EXPR)                                                              \
+  do {                                                                         \
+    if (w == 1) {                                                              \
+      for (int r = 0; r < R; r++) {                                            \
+        const double x = a.p[r * a.rs];                                        \
+        O[r * ors] = (EXPR);                                                   \
+      }                                                                        \
+    } else {                                                                   \
+      for (int r = 0; r < R; r++)                                              \
+        for (int c = 0; c < w; c++) {                                          \
+          const double x = a.p[r * a.rs + c * a.cs];                           \
+          O[r * ors + c] = (EXPR);                                             \
+        }                                                                      \
+    }                                                                          \
+  } while (0)
+    switch (op) {
+      case NDE__OP_COPY: EW1(x); break;
+      case NDE__OP_NEG: EW1(-x); break;
+      case NDE__OP_EXP: EW1(exp(x)); break;
+      case NDE__OP_LOG: EW1(log(x)); break;
+      case NDE__OP_SQRT: EW1(sqrt(x)); break;
+      case NDE__OP_SIN: EW1(sin(x)); break;
+      case NDE__OP_COS: EW1(cos(x)); break;
+      case NDE__OP_TANH: EW1(tanh(x)); break;
+      case NDE__OP_ABS: EW1(fabs(x)); break;
+      case NDE__OP_POWI: EW1(n == 2 ? x * x : ipow(x, n)); break;
+      default: break;
     }
+#undef EW1
     return;
   }
   if (is_binary(op)) {
     opnd a = operand(T, in->a, w, V, NULL, B), b = operand(T, in->b, w, V, NULL, B);
-    for (int r = 0; r < R; r++) {
-      const double *pa = a.p + r * a.rs, *pb = b.p + r * b.rs;
-      double *po = O + r * ors;
-      switch (op) {
-        case NDE__OP_ADD: for (int c = 0; c < w; c++) po[c] = pa[c * a.cs] + pb[c * b.cs]; break;
-        case NDE__OP_SUB: for (int c = 0; c < w; c++) po[c] = pa[c * a.cs] - pb[c * b.cs]; break;
-        case NDE__OP_MUL: for (int c = 0; c < w; c++) po[c] = pa[c * a.cs] * pb[c * b.cs]; break;
-        case NDE__OP_DIV: for (int c = 0; c < w; c++) po[c] = pa[c * a.cs] / pb[c * b.cs]; break;
-        default: for (int c = 0; c < w; c++) po[c] = pow(pa[c * a.cs], pb[c * b.cs]); break;
-      }
+#define EW2(EXPR)                                                              \
+  do {                                                                         \
+    if (w == 1) {                                                              \
+      for (int r = 0; r < R; r++) {                                            \
+        const double x = a.p[r * a.rs], y = b.p[r * b.rs];                     \
+        O[r * ors] = (EXPR);                                                   \
+      }                                                                        \
+    } else {                                                                   \
+      for (int r = 0; r < R; r++)                                              \
+        for (int c = 0; c < w; c++) {                                          \
+          const double x = a.p[r * a.rs + c * a.cs], y = b.p[r * b.rs + c * b.cs]; \
+          O[r * ors + c] = (EXPR);                                             \
+        }                                                                      \
+    }                                                                          \
+  } while (0)
+    switch (op) {
+      case NDE__OP_ADD: EW2(x + y); break;
+      case NDE__OP_SUB: EW2(x - y); break;
+      case NDE__OP_MUL: EW2(x * y); break;
+      case NDE__OP_DIV: EW2(x / y); break;
+      default: EW2(pow(x, y)); break;
     }
+#undef EW2
     return;
   }
   switch (op) {
@@ -214,6 +249,20 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
   }
   if (is_binary(op)) {
     opnd a = operand(T, in->a, w, V, G, B), b = operand(T, in->b, w, V, G, B);
+    if (w == 1 && op != NDE__OP_POW && op != NDE__OP_DIV) {
+      /* One loop over rows for the common scalar case. */
+      const double sb = op == NDE__OP_SUB ? -1.0 : 1.0;
+      const bool mul = op == NDE__OP_MUL;
+      if (a.g) {
+        if (mul) for (int r = 0; r < R; r++) a.g[r * a.rs] += GO[r * ors] * b.p[r * b.rs];
+        else for (int r = 0; r < R; r++) a.g[r * a.rs] += GO[r * ors];
+      }
+      if (b.g) {
+        if (mul) for (int r = 0; r < R; r++) b.g[r * b.rs] += GO[r * ors] * a.p[r * a.rs];
+        else for (int r = 0; r < R; r++) b.g[r * b.rs] += sb * GO[r * ors];
+      }
+      return;
+    }
     for (int r = 0; r < R; r++) {
       const double *pa = a.p + r * a.rs, *pb = b.p + r * b.rs, *go = GO + r * ors;
       double *ga = a.g ? a.g + r * a.rs : NULL, *gb = b.g ? b.g + r * b.rs : NULL;
@@ -375,7 +424,7 @@ static int tape_vjp(void *ctx, double t, int B, const double *U, const double *t
   double *V[NDE__AR_COUNT] = {X->unif, cache ? (double *)cache : X->vary, (double *)U, X->du_scratch};
   int k0 = cache ? T->n_unif_code : T->n_code;
   for (int k = 0; k < k0; k++) fwd(X, T, &T->code[k], V, B, t, theta, true);
-  memset(X->vadj, 0, T->vary_per_row * (size_t)B * sizeof(double));
+  memset(X->vadj, 0, T->vary_values_per_row * (size_t)B * sizeof(double));
   if (gtheta) memset(X->uadj, 0, T->unif_size * sizeof(double));
   double *G[NDE__AR_COUNT] = {gtheta ? X->uadj : NULL, X->vadj, gU, (double *)L};
   for (int k = T->n_code - 1; k >= T->n_unif_code; k--) {
@@ -388,7 +437,11 @@ static int tape_vjp(void *ctx, double t, int B, const double *U, const double *t
       if (T->slots[in->out].active) rev(X, T, in, V, G, B, theta, gtheta);
     }
   if (gU && !all_finite((size_t)B * X->n, gU)) return 1;
-  if (gtheta && !all_finite(X->m->n_theta, gtheta)) return 1;
+  if (gtheta)
+    for (int i = 0; i < X->m->n_params; i++) {
+      size_t o = X->m->params[i].info.offset;
+      if (X->m->params[i].info.learnable && !isfinite(gtheta[o])) return 1;
+    }
   return 0;
 }
 
