@@ -4,10 +4,33 @@
  * L and dL/dY.  The gradient methods inject dL/dY_k into the adjoint at each observation time
  * t_k and return dL/dtheta and, optionally, dL/dU0.
  *
- * Methods (by name):
- *   "discrete"  backpropagation through the steps of an explicit Runge-Kutta solve: the exact
- *               gradient of the discretised loss.  Keeps every stage (fast) or, with
- *               recompute = 1, only each step's start state, redoing the stages backward.
+ * Methods (by name, nde_grad_opts.method):
+ *   "discrete"  backpropagation through the accepted steps of an explicit Runge-Kutta solve
+ *               (euler, rk4, dopri5; step sizes held fixed, observations read from dopri5's
+ *               continuous extension differentiated too): the exact gradient of the discretised
+ *               loss.  Keeps every stage (fast) or, with recompute = 1, only each step's start
+ *               state, redoing the stages backward.
+ *   "backsolve" the continuous adjoint of Chen et al. (2018): from lambda(T) = dL/du(T) integrate
+ *               backward  u' = f,  lambda' = -lambda^T df/du,  mu' = -lambda^T df/dtheta,
+ *               adding dL/du(t_k) to lambda at each observation; mu(t_0) = dL/dtheta and
+ *               lambda(t_0) = dL/dU0.  Every solver: euler/rk4 retrace their step grid backward,
+ *               dopri5 integrates the augmented system adaptively (keeping its step size across
+ *               observation jumps), CVODE integrates (u, lambda) with mu as a quadrature.  The
+ *               backward u is re-integrated, so it is unstable for dissipative problems.
+ *   "interp"    the same adjoint ODE with u(t) read from the stored forward solution: dopri5's
+ *               continuous extension, or CVODES's adjoint module for cvode-* (checkpoints every
+ *               checkpoint_steps steps with Hermite or polynomial interpolation, mu as a backward
+ *               quadrature, CVodeReInitB + CVodeQuadReInitB at every observation jump).
+ *   "forward"   CVODES forward sensitivities s_j = du/dtheta_j (and du/dU0 when gU0 is wanted):
+ *               n_theta (+ B n) extra ODEs; for models with few parameters.  cvode-* only.
+ *   "auto"      discrete for euler/rk4/dopri5; for cvode-*: forward when n_theta (+ B n when
+ *               gU0 is wanted) <= auto_forward_max_params, else interp.  Measured with
+ *               benchmarks/bench_adjoint.c: the built-in solvers' discrete adjoint was the
+ *               fastest at equal accuracy on every benchmark problem; with CVODE, interp beat
+ *               backsolve everywhere and forward won only for a handful of parameters.
+ * Continuous adjoints control the error of the backward solve with rtol/atol (0: the solver's);
+ * with seminorm = 1 the error norm leaves mu out (Kidger et al. 2021, "Hey, that's not an ODE"):
+ * mu feeds back into nothing, so its error does not need to restrict the step size.
  */
 #ifndef NDE_GRAD_H
 #define NDE_GRAD_H
@@ -42,16 +65,27 @@ int nde_obs_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, doubl
                       double *dLdY);
 
 typedef struct nde_grad_opts {
-  const char *method; /* "discrete" (default) */
+  const char *method; /* "discrete" (default), "backsolve", "interp", "forward" or "auto" */
   int recompute;      /* discrete: keep only step states and recompute stages (less memory) */
+  /* continuous adjoints (backsolve, interp) */
+  double rtol, atol;  /* backward tolerances; 0 (default): the solver's rtol / atol */
+  int seminorm;       /* 1 (default): mu (the parameter adjoint) is left out of the error norm */
+  /* CVODES adjoint (interp with cvode-*) */
+  long checkpoint_steps;   /* steps between checkpoints; default 100 */
+  const char *interp;      /* "hermite" (default) or "polynomial" */
+  int auto_forward_max_params; /* auto: forward sensitivities up to this many; default 8 */
 } nde_grad_opts;
+
+/* Names of the gradient methods, NULL-terminated (static storage). */
+const char *const *nde_grad_method_names(void);
 
 nde_grad_opts nde_grad_opts_default(void);
 
 typedef struct nde_grad nde_grad;
 
 /* A gradient evaluator on a solver (borrowed: it must outlive the evaluator).  Statuses:
- * NDE_ERR_ARG (unknown method, or a method the solver does not support), NDE_ERR_NOMEM. */
+ * NDE_ERR_ARG (unknown method, or a method the solver does not support: discrete and forward
+ * need an explicit method resp. cvode-*, interp needs dopri5 or cvode-*), NDE_ERR_NOMEM. */
 nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_grad **out);
 void nde_grad_destroy(nde_grad **g);
 const char *nde_grad_errmsg(const nde_grad *g);
@@ -59,6 +93,11 @@ const char *nde_grad_errmsg(const nde_grad *g);
 typedef struct nde_grad_stats {
   nde_solve_stats forward; /* the forward solve; reason != NDE_REASON_NONE means no gradient */
   long n_vjp;              /* VJP calls of the backward pass */
+  /* The backward solve of a continuous adjoint (steps, f calls, reason; zero for discrete and
+   * forward).  A backward solve that stops early is an outcome like a forward one: NDE_OK, L
+   * is set, gradients are NaN and backward.reason says why. */
+  nde_solve_stats backward;
+  const char *method;      /* the method used (what "auto" chose); static string */
 } nde_grad_stats;
 
 /* Loss and gradient at theta from U0 (B x n) over t_obs[0..n_obs-1].

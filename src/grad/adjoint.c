@@ -1,0 +1,174 @@
+/* The built-in continuous adjoint (Chen et al. 2018, "Neural Ordinary Differential Equations"):
+ * backward from t_{K-1} to t_0,
+ *   u' = f(t, u),   lambda' = -lambda^T df/du,   mu' = -lambda^T df/dtheta,
+ * with lambda(t_k) += dL/dY_k at every observation; mu(t_0) = dL/dtheta, lambda(t_0) = dL/dU0.
+ * "backsolve" integrates z = (u, lambda, mu); "interp" integrates z = (lambda, mu) with u(t)
+ * from the forward dense output.  Fixed-step methods retrace their forward grid with the same
+ * tableau; dopri5 integrates adaptively and keeps its step size and controller state across the
+ * observation jumps, re-evaluating only the first stage after each jump.  With the seminorm
+ * (Kidger et al. 2021) mu is left out of the error norm. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+nde_status nde__adjoint_builtin_init(nde_grad *g) {
+  nde_solver *s = g->solver;
+  size_t bn, N, sN;
+  if (!nde__mul_size((size_t)s->max_batch, (size_t)g->n, &bn) ||
+      !nde__add_size(2 * bn, g->P, &N) || !nde__mul_size(N, (size_t)s->tab->s, &sN))
+    return NDE_ERR_NOMEM;
+  if (s->kind == NDE__KIND_ADAPTIVE) {
+    if (nde__adapt_init(&g->adapt, s->tab, N) != NDE_OK) return NDE_ERR_NOMEM;
+  } else {
+    g->K = nde__dalloc(sN);
+    g->Z = nde__dalloc(sN);
+    g->znew = nde__dalloc(N);
+    if (!g->K || !g->Z || !g->znew) return NDE_ERR_NOMEM;
+  }
+  g->z = nde__dalloc(N);
+  g->ubuf = nde__dalloc(bn);
+  g->fc = nde__dalloc((size_t)s->max_batch * (g->cache_per_row ? g->cache_per_row : 1));
+  if (!g->z || !g->ubuf || !g->fc) return NDE_ERR_NOMEM;
+  return NDE_OK;
+}
+
+void nde__adjoint_builtin_free(nde_grad *g) {
+  nde__adapt_free(&g->adapt);
+  free(g->K);
+  free(g->Z);
+  free(g->znew);
+  free(g->z);
+  free(g->ubuf);
+  free(g->fc);
+}
+
+typedef struct adj_sys {
+  nde_grad *g;
+  const double *theta;
+  int B;
+  size_t bn;
+  int backsolve;
+  int want_theta;
+  long cursor; /* dense-store step hint */
+  int fail_code;
+} adj_sys;
+
+/* dz = F(t, z) of the augmented backward system. */
+static int adj_F(void *ctx, int stage, double t, const double *z, double *dz) {
+  (void)stage;
+  adj_sys *a = ctx;
+  nde_grad *g = a->g;
+  nde_solver *s = g->solver;
+  const size_t bn = a->bn;
+  const double *u, *lam;
+  double *dlam, *dmu;
+  const double *cache = NULL;
+  if (a->backsolve) {
+    u = z;
+    lam = z + bn;
+    dlam = dz + bn;
+    dmu = dz + 2 * bn;
+    /* f and the VJP at the same point: f's cache saves the VJP its forward pass. */
+    int rc = nde_rhs_f(s->rhs, t, a->B, u, a->theta, dz, g->cache_per_row ? g->fc : NULL);
+    if (rc != 0) return rc;
+    if (g->cache_per_row) cache = g->fc;
+  } else {
+    nde__traj_dense_eval(&s->traj, bn, t, &a->cursor, g->ubuf);
+    u = g->ubuf;
+    lam = z;
+    dlam = dz;
+    dmu = dz + bn;
+  }
+  memset(dlam, 0, bn * sizeof *dlam);
+  if (a->want_theta) memset(dmu, 0, g->P * sizeof *dmu);
+  int rc = nde_rhs_vjp(s->rhs, t, a->B, u, a->theta, lam, cache, dlam,
+                       a->want_theta ? dmu : NULL);
+  if (rc != 0) return rc;
+  for (size_t q = 0; q < bn; q++) dlam[q] = -dlam[q];
+  if (a->want_theta)
+    for (size_t i = 0; i < g->P; i++) dmu[i] = -dmu[i];
+  return 0;
+}
+
+nde_status nde__adjoint_builtin(nde_grad *g, const double *theta, int B, int n_obs,
+                                const double *t_obs, double *gtheta, double *gU0,
+                                nde_grad_stats *stats) {
+  nde_solver *s = g->solver;
+  const nde__traj *tr = &s->traj;
+  const size_t bn = (size_t)B * (size_t)g->n;
+  const int backsolve = tr->mode != NDE__STORE_DENSE;
+  const int want_theta = gtheta != NULL;
+  const size_t off = backsolve ? bn : 0; /* where lambda starts in z */
+  const size_t N = off + bn + (want_theta ? g->P : 0);
+  adj_sys sys = {g, theta, B, bn, backsolve, want_theta, tr->n_steps - 1, 0};
+  const nde_rhs_counts c0 = nde_rhs_get_counts(s->rhs);
+  nde_solve_stats *bs = &stats->backward;
+  double *z = g->z;
+  double *lam = z + off, *mu = z + off + bn;
+  if (backsolve) memcpy(z, g->Y + (size_t)(n_obs - 1) * bn, bn * sizeof *z);
+  memcpy(lam, g->dLdY + (size_t)(n_obs - 1) * bn, bn * sizeof *lam);
+  if (want_theta) memset(mu, 0, g->P * sizeof *mu);
+  int rc = 0;
+  bs->t_stop = t_obs[n_obs - 1];
+  if (s->kind == NDE__KIND_ADAPTIVE) {
+    nde_solver_opts o = s->opts;
+    if (g->opts.rtol > 0) o.rtol = g->opts.rtol;
+    if (g->opts.atol > 0) o.atol = g->opts.atol;
+    o.h0 = 0.0;
+    nde__adapt *a = &g->adapt;
+    nde__adapt_begin(a, N, g->opts.seminorm ? off + bn : N, &o, 0);
+    for (int k = n_obs - 1; k >= 1; k--) {
+      rc = nde__adapt_run(a, adj_F, &sys, NULL, NULL, t_obs[k], t_obs[k - 1], z);
+      bs->t_stop = a->t_stop;
+      bs->h_last = a->h_last;
+      if (rc != 0 || a->reason != NDE_REASON_NONE) break;
+      if (k - 1 == 0) break; /* dL/dY_0 = dL/dU0 directly: added below */
+      const double *d = g->dLdY + (size_t)(k - 1) * bn;
+      for (size_t q = 0; q < bn; q++) lam[q] += d[q];
+      /* lambda jumped: the first stage is re-evaluated, the step size is kept. */
+      a->k1_valid = 0;
+    }
+    bs->n_steps = a->n_steps;
+    bs->n_rejected = a->n_rejected;
+    bs->reason = rc == 0 ? a->reason : NDE_REASON_NONE;
+    if (a->bad_index >= 0) {
+      bs->bad_row = (int)((a->bad_index % bn) / (size_t)g->n);
+      bs->bad_state = (int)(a->bad_index % g->n);
+    }
+  } else {
+    /* Fixed steps: the forward grid in reverse, with the same tableau. */
+    const int ns = s->ns_run;
+    for (long j = tr->n_steps - 1; j >= 0 && rc == 0; j--) {
+      const double t1 = tr->t[j] + tr->h[j];
+      if (tr->obs_end[j] >= 0 && tr->obs_end[j] != n_obs - 1) {
+        const double *d = g->dLdY + (size_t)tr->obs_end[j] * bn;
+        for (size_t q = 0; q < bn; q++) lam[q] += d[q];
+      }
+      rc = nde__erk_step(s->tab, ns, N, adj_F, &sys, t1, -tr->h[j], z, 0, g->K, g->Z, z);
+      bs->n_steps++;
+      bs->t_stop = tr->t[j];
+      bs->h_last = -tr->h[j];
+      if (rc == 0 && nde__first_nonfinite(N, z) >= 0) bs->reason = NDE_REASON_NONFINITE;
+      if (bs->reason != NDE_REASON_NONE) break;
+    }
+    if (rc > 0) bs->reason = NDE_REASON_RHS_RECOVERABLE;
+  }
+  const nde_rhs_counts c1 = nde_rhs_get_counts(s->rhs);
+  bs->n_rhs = c1.f - c0.f;
+  stats->n_vjp = c1.vjp - c0.vjp;
+  if (rc < 0)
+    return nde__errf(&g->err, NDE_ERR_CALLBACK,
+                     "right-hand side returned fatal code %d in the backward solve near t = %.17g",
+                     rc, bs->t_stop);
+  if (bs->reason != NDE_REASON_NONE) {
+    nde__grad_nan(g->P, bn, gtheta, gU0);
+    return NDE_OK;
+  }
+  if (gU0) {
+    for (size_t q = 0; q < bn; q++) gU0[q] = lam[q] + g->dLdY[q];
+  }
+  if (gtheta) memcpy(gtheta, mu, g->P * sizeof *gtheta);
+  return NDE_OK;
+}
