@@ -55,6 +55,9 @@ typedef struct nde_data_opts {
 
 nde_data_opts nde_data_opts_default(void);
 
+/* Version of the HDF5 library in use, e.g. "1.10.8" (static storage; for provenance). */
+const char *nde_data_hdf5_version(void);
+
 /* One observed trajectory.  All pointers are views owned by the nde_data they came from. */
 typedef struct nde_traj {
   const char *name;         /* HDF5 path of the series' group: "/" or e.g. "/run1" */

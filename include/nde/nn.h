@@ -28,6 +28,11 @@ typedef enum {
   NDE_ACT_COUNT
 } nde_act;
 
+/* The BLAS in use and its build configuration, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...", and the
+ * number of threads it runs (for provenance and benchmarks). */
+const char *nde_nn_blas_config(void);
+int nde_nn_blas_threads(void);
+
 /* Name of an activation ("tanh", ...), or NULL for an invalid value. */
 const char *nde_act_name(nde_act a);
 /* Look up an activation by name; NDE_ERR_ARG when unknown. */

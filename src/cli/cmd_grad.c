@@ -1,9 +1,203 @@
-/* nde grad: placeholder until its implementation lands. */
+/* nde grad MODEL.nde DATA.h5: the loss of the model against the data at given parameters and its
+ * gradient, printed as "loss V" and "grad_norm V" lines (and with --repeat N the median time of
+ * one gradient), for checking gradient methods against each other and against other tools. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "cli_common.h"
+#include "nde/train.h"
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
 
 int nde_cmd_grad(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  nde_cli_error("grad: not implemented yet");
-  return NDE_EXIT_INTERNAL;
+  const char *solver = "rk4", *grad = "discrete", *init = NULL, *out = NULL, *loss = "mean";
+  double dt = 0, rtol = 1e-6, atol = 1e-8;
+  long steps = 0, seed = 1, repeat = 0, max_steps = 1000000;
+  nde_arg opts[] = {
+      {"--solver", NDE_ARG_STR, &solver, "NAME", "integrator (default rk4)", 0},
+      {"--dt", NDE_ARG_DOUBLE, &dt, "H", "fixed step size", 0},
+      {"--steps-per-interval", NDE_ARG_LONG, &steps, "N",
+       "equal steps between observations (default 5 when --dt is not given)", 0},
+      {"--rtol", NDE_ARG_DOUBLE, &rtol, "R", "relative tolerance of adaptive solvers (1e-6)", 0},
+      {"--atol", NDE_ARG_DOUBLE, &atol, "A", "absolute tolerance of adaptive solvers (1e-8)", 0},
+      {"--max-steps", NDE_ARG_LONG, &max_steps, "N", "step budget of one solve (1000000)", 0},
+      {"--grad", NDE_ARG_STR, &grad, "METHOD", "gradient method (default discrete)", 0},
+      {"--init", NDE_ARG_STR, &init, "FILE.h5", "parameters from /params/theta of a file", 0},
+      {"--seed", NDE_ARG_LONG, &seed, "N", "seed of the initial parameters without --init (1)", 0},
+      {"--loss", NDE_ARG_STR, &loss, "mean|sum", "reduction of the squared error (mean)", 0},
+      {"--repeat", NDE_ARG_LONG, &repeat, "N", "time N gradients and print the median", 0},
+      {"--out", NDE_ARG_STR, &out, "FILE.h5", "save /grad, /params/theta and the loss", 0},
+  };
+  const char *pos[2];
+  int n_pos;
+  int rc = nde_cli_parse("nde grad MODEL.nde DATA.h5[:/GROUP] [options]", argc, argv, opts,
+                         (int)(sizeof opts / sizeof *opts), pos, 2, 2, &n_pos);
+  if (rc >= 0) return rc;
+  if (strcmp(loss, "mean") && strcmp(loss, "sum")) {
+    nde_cli_error("--loss: expected mean or sum, got '%s'", loss);
+    return NDE_EXIT_INPUT;
+  }
+  if (dt < 0 || steps < 0 || seed < 0 || repeat < 0 || !(rtol > 0) || !(atol > 0) ||
+      max_steps < 1) {
+    nde_cli_error("numeric options must be positive (--dt, --steps-per-interval, --seed, "
+                  "--repeat, --rtol, --atol, --max-steps)");
+    return NDE_EXIT_INPUT;
+  }
+  if (dt == 0 && steps == 0) steps = 5;
+  nde_model *model = NULL;
+  nde_data *data = NULL;
+  nde_rhs *rhs = NULL;
+  nde_fit *fit = NULL;
+  nde_fit_series *series = NULL;
+  double *u0s = NULL, *theta = NULL, *g = NULL, *times = NULL, *model_u0 = NULL;
+  rc = nde_cli_load_model(pos[0], &model);
+  if (rc) goto done;
+  rc = nde_cli_open_data(pos[1], model, &data);
+  if (rc) goto done;
+  const int n = nde_model_state_dim(model);
+  const size_t n_theta = nde_model_n_theta(model), n_traj = nde_data_n_traj(data);
+  series = calloc(n_traj, sizeof *series);
+  u0s = calloc(n_traj * (size_t)n, sizeof *u0s);
+  theta = calloc(n_theta + 1, sizeof *theta);
+  model_u0 = calloc((size_t)n, sizeof *model_u0);
+  if (!series || !u0s || !theta || !model_u0) {
+    nde_cli_error("out of memory");
+    rc = NDE_EXIT_IO;
+    goto done;
+  }
+  const int has_init = nde_model_initial_state(model, model_u0);
+  for (size_t k = 0; k < n_traj; k++) {
+    const nde_traj *tr = nde_data_traj(data, k);
+    for (int j = 0; j < n; j++) {
+      double v = tr->y[j];
+      if (isnan(v) && !has_init) {
+        nde_cli_error("%s: state '%s' is not observed at t = %g and the model gives no initial "
+                      "value",
+                      pos[1], nde_model_component_name(model, j), tr->t[0]);
+        rc = NDE_EXIT_INPUT;
+        goto done;
+      }
+      u0s[k * (size_t)n + (size_t)j] = isnan(v) ? model_u0[j] : v;
+    }
+    series[k] = (nde_fit_series){(int)tr->n, tr->t, tr->y, u0s + k * (size_t)n};
+  }
+  if (init) {
+    nde_data_error err;
+    size_t nt;
+    double *th = NULL;
+    nde_status st = nde_read_theta(init, &nt, &th, &err);
+    if (st != NDE_OK) {
+      nde_cli_error("%s", err.msg);
+      rc = nde_cli_exit_code(st);
+      goto done;
+    }
+    if (nt != n_theta) {
+      nde_cli_error("%s:/params/theta: expected %zu values for model %s, got %zu", init, n_theta,
+                    pos[0], nt);
+      free(th);
+      rc = NDE_EXIT_INPUT;
+      goto done;
+    }
+    memcpy(theta, th, n_theta * sizeof *theta);
+    free(th);
+  } else {
+    nde_model_init_theta(model, (uint64_t)seed, theta);
+  }
+  nde_status st = nde_model_create_rhs(model, 1, &rhs);
+  if (st != NDE_OK) {
+    nde_cli_error("%s: %s", pos[0], nde_model_errmsg(model));
+    rc = nde_cli_exit_code(st);
+    goto done;
+  }
+  nde_solver_opts so = nde_solver_opts_default();
+  so.method = solver;
+  so.dt = dt;
+  so.steps_per_interval = (int)steps;
+  so.max_steps = max_steps;
+  nde_grad_opts go = nde_grad_opts_default();
+  go.method = grad;
+  nde_fit_opts fo = nde_fit_opts_default();
+  fo.loss_sum = !strcmp(loss, "sum");
+  st = nde_fit_create(rhs, &so, &go, (int)n_traj, series, &fo, &fit);
+  if (st != NDE_OK) {
+    nde_cli_error("%s", fit ? nde_fit_errmsg(fit) : "invalid solver or gradient options (see nde "
+                                                   "grad --help)");
+    rc = nde_cli_exit_code(st);
+    goto done;
+  }
+  g = calloc(n_theta + 1, sizeof *g);
+  times = calloc((size_t)repeat + 1, sizeof *times);
+  if (!g || !times) {
+    nde_cli_error("out of memory");
+    rc = NDE_EXIT_IO;
+    goto done;
+  }
+  double L;
+  nde_fit_info info;
+  st = nde_fit_eval(fit, theta, 0, NULL, &L, g, &info);
+  if (st != NDE_OK) {
+    nde_cli_error("%s", nde_fit_errmsg(fit));
+    rc = nde_cli_exit_code(st);
+    goto done;
+  }
+  if (info.stop.reason != NDE_REASON_NONE) {
+    nde_cli_error("solver stopped at t = %.6g after %ld steps: %s", info.stop.t_stop,
+                  info.stop.n_steps, nde_stop_reason_str(info.stop.reason));
+    rc = NDE_EXIT_NUMERIC;
+    goto done;
+  }
+  double gn = 0;
+  for (size_t i = 0; i < n_theta; i++) gn += g[i] * g[i];
+  printf("loss %.17g\ngrad_norm %.17g\n", L, sqrt(gn));
+  if (repeat > 0) {
+    for (long i = 0; i < repeat; i++) {
+      const double t0 = nde_cli_now();
+      nde_fit_eval(fit, theta, 0, NULL, &L, g, NULL);
+      times[i] = nde_cli_now() - t0;
+    }
+    qsort(times, (size_t)repeat, sizeof *times, cmp_double);
+    printf("time_per_grad_s %.6e\n", times[repeat / 2]);
+  }
+  if (out) {
+    nde_data_error err;
+    nde_writer *w = NULL;
+    size_t dims[1] = {n_theta};
+    st = nde_writer_create(out, &w, &err);
+    if (st != NDE_OK) {
+      nde_cli_error("%s", err.msg);
+      rc = nde_cli_exit_code(st);
+      goto done;
+    }
+    if ((st = nde_writer_put_doubles(w, "/grad", 1, dims, g)) != NDE_OK ||
+        (st = nde_writer_put_doubles(w, "/params/theta", 1, dims, theta)) != NDE_OK ||
+        (st = nde_writer_set_attr_double(w, "/", "loss", L)) != NDE_OK ||
+        (st = nde_writer_set_attr_string(w, "/", "format", "nde-grad")) != NDE_OK ||
+        (st = nde_writer_set_attr_string(w, "/", "grad_method", grad)) != NDE_OK ||
+        (st = nde_writer_commit(w)) != NDE_OK) {
+      nde_cli_error("%s", nde_writer_errmsg(w));
+      nde_writer_destroy(&w);
+      rc = nde_cli_exit_code(st);
+      goto done;
+    }
+    nde_writer_destroy(&w);
+  }
+  rc = NDE_EXIT_OK;
+done:
+  nde_fit_destroy(&fit);
+  nde_rhs_destroy(&rhs);
+  nde_data_destroy(&data);
+  nde_model_destroy(&model);
+  free(series);
+  free(u0s);
+  free(theta);
+  free(g);
+  free(times);
+  free(model_u0);
+  return rc;
 }

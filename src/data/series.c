@@ -52,6 +52,13 @@ typedef struct loader {
   size_t n_state;
 } loader;
 
+const char *nde_data_hdf5_version(void) {
+  static const char v[] = H5_VERS_INFO;
+  /* H5_VERS_INFO reads "HDF5 library version: 1.10.8": keep the number. */
+  const char *p = strstr(v, ": ");
+  return p ? p + 2 : v;
+}
+
 nde_data_opts nde_data_opts_default(void) {
   nde_data_opts o;
 #if SIZE_MAX > 0xFFFFFFFFu

@@ -413,3 +413,6 @@ void nde_net_jvp(const nde_net *net, const double *theta, int B, const double *X
   else
     memset(JV, 0, n_out * sizeof *JV);
 }
+
+const char *nde_nn_blas_config(void) { return openblas_get_config(); }
+int nde_nn_blas_threads(void) { return openblas_get_num_threads(); }
