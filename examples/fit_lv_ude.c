@@ -111,8 +111,9 @@ int main(int argc, char **argv) {
   fo.shoot_interval = shoot;
   fo.shoot_weight = shoot_weight;
   nde_fit *fit = NULL;
-  st = nde_fit_create(m.rhs, &so, NULL, 1, &series, &fo, &fit);
-  if (st != NDE_OK) return fail("fit", st, "invalid fit options");
+  nde_error ferr;
+  st = nde_fit_create(m.rhs, &so, NULL, 1, &series, &fo, &fit, &ferr);
+  if (st != NDE_OK) return fail("fit", st, ferr.msg);
   nde_fit_phase ph[NDE_MAX_PHASES];
   int nph;
   char err[256];

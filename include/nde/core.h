@@ -41,6 +41,14 @@ typedef enum {
 /* Static English description of a status; never NULL (unknown codes give "unknown status"). */
 const char *nde_status_str(nde_status s);
 
+/* The detailed message of a failed constructor, which has no handle to keep it on: constructors
+ * that can fail for a reason the caller should read take an nde_error * (may be NULL). */
+#define NDE_ERROR_MSG_MAX 1024
+typedef struct nde_error {
+  nde_status status;
+  char msg[NDE_ERROR_MSG_MAX];
+} nde_error;
+
 /* Whether an object passed to a constructor is borrowed (caller keeps and destroys it) or taken
  * (nde destroys it with the new object). */
 typedef enum { NDE_BORROW = 0, NDE_TAKE = 1 } nde_ownership;

@@ -81,12 +81,12 @@ typedef struct nde_fit nde_fit;
 
 /* The fit objective of rhs (borrowed) over n_series series (their arrays are borrowed and must
  * outlive the objective), integrated by a solver with sopts and differentiated by gopts (NULL
- * for defaults).  Statuses: NDE_ERR_ARG (with a message: a series with fewer than 2 times,
- * a minibatch larger than the data, windows that need a fully observed start row, ...),
- * NDE_ERR_NOMEM. */
+ * for defaults).  Statuses: NDE_ERR_ARG (an unknown solver or gradient method, a series with
+ * fewer than 2 times, a minibatch larger than the data, windows that need a fully observed start
+ * row, ...), NDE_ERR_NOMEM; the message goes to err (may be NULL). */
 nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_grad_opts *gopts,
                           int n_series, const nde_fit_series *series, const nde_fit_opts *opts,
-                          nde_fit **out);
+                          nde_fit **out, nde_error *err);
 void nde_fit_destroy(nde_fit **f);
 const char *nde_fit_errmsg(const nde_fit *f);
 

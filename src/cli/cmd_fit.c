@@ -228,7 +228,7 @@ int nde_cmd_fit(int argc, char **argv) {
     nde_status st = nde_read_theta(init, &nt, &th, &err);
     if (st != NDE_OK) {
       nde_cli_error("%s", err.msg);
-      rc = nde_cli_exit_code(st);
+      rc = nde_cli_input_exit(st);
       goto done;
     }
     if (nt != n_theta) {
@@ -269,9 +269,10 @@ int nde_cmd_fit(int argc, char **argv) {
   fo.batch_series = (int)batch_series;
   fo.batch_time = (int)batch_time;
   fo.batch_windows = (int)batch_windows;
-  st = nde_fit_create(rhs, &so, &go, (int)n_traj, series, &fo, &fit);
+  nde_error ferr;
+  st = nde_fit_create(rhs, &so, &go, (int)n_traj, series, &fo, &fit, &ferr);
   if (st != NDE_OK) {
-    nde_cli_error("%s", fit ? nde_fit_errmsg(fit) : "invalid solver, gradient or fit options");
+    nde_cli_error("%s", ferr.msg);
     rc = nde_cli_exit_code(st);
     goto done;
   }

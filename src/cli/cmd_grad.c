@@ -94,7 +94,7 @@ int nde_cmd_grad(int argc, char **argv) {
     nde_status st = nde_read_theta(init, &nt, &th, &err);
     if (st != NDE_OK) {
       nde_cli_error("%s", err.msg);
-      rc = nde_cli_exit_code(st);
+      rc = nde_cli_input_exit(st);
       goto done;
     }
     if (nt != n_theta) {
@@ -124,10 +124,10 @@ int nde_cmd_grad(int argc, char **argv) {
   go.method = grad;
   nde_fit_opts fo = nde_fit_opts_default();
   fo.loss_sum = !strcmp(loss, "sum");
-  st = nde_fit_create(rhs, &so, &go, (int)n_traj, series, &fo, &fit);
+  nde_error ferr;
+  st = nde_fit_create(rhs, &so, &go, (int)n_traj, series, &fo, &fit, &ferr);
   if (st != NDE_OK) {
-    nde_cli_error("%s", fit ? nde_fit_errmsg(fit) : "invalid solver or gradient options (see nde "
-                                                   "grad --help)");
+    nde_cli_error("%s", ferr.msg);
     rc = nde_cli_exit_code(st);
     goto done;
   }

@@ -176,7 +176,7 @@ int nde_fit_file_read_state(const char *path, double **state, size_t *len, char 
   nde_status st = nde_reader_open(path, &r, &err);
   if (st != NDE_OK) {
     nde_cli_error("%s", err.msg);
-    return nde_cli_exit_code(st);
+    return nde_cli_input_exit(st);
   }
   int rank;
   size_t dims[8];

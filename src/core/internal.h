@@ -29,6 +29,9 @@ void nde__err_clear(nde__err *e);
 /* The message of e, or the static status text when no detail was recorded. */
 const char *nde__err_msg(const nde__err *e);
 
+/* Copy e's status and message into out (may be NULL). */
+void nde__err_export(const nde__err *e, nde_error *out);
+
 /* Overflow-checked size arithmetic: return false when the result does not fit. */
 bool nde__mul_size(size_t a, size_t b, size_t *out);
 bool nde__add_size(size_t a, size_t b, size_t *out);

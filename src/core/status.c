@@ -39,6 +39,12 @@ void nde__err_clear(nde__err *e) {
   }
 }
 
+void nde__err_export(const nde__err *e, nde_error *out) {
+  if (!out) return;
+  out->status = e ? e->status : NDE_ERR_ARG;
+  snprintf(out->msg, sizeof out->msg, "%s", nde__err_msg(e));
+}
+
 const char *nde__err_msg(const nde__err *e) {
   if (!e) return nde_status_str(NDE_ERR_ARG);
   if (e->msg[0]) return e->msg;

@@ -129,12 +129,20 @@ static int n_segments(const nde_fit *f, int n_obs) {
 
 nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_grad_opts *gopts,
                           int n_series, const nde_fit_series *series, const nde_fit_opts *opts,
-                          nde_fit **out) {
-  if (!out) return NDE_ERR_ARG;
+                          nde_fit **out, nde_error *err) {
+  nde__err e0 = {NDE_ERR_ARG, "fit needs a model, an output pointer and at least one series"};
+  if (!out || !rhs || n_series < 1 || !series) {
+    nde__err_export(&e0, err);
+    if (out) *out = NULL;
+    return NDE_ERR_ARG;
+  }
   *out = NULL;
-  if (!rhs || n_series < 1 || !series) return NDE_ERR_ARG;
   nde_fit *f = calloc(1, sizeof *f);
-  if (!f) return NDE_ERR_NOMEM;
+  if (!f) {
+    e0 = (nde__err){NDE_ERR_NOMEM, "out of memory"};
+    nde__err_export(&e0, err);
+    return NDE_ERR_NOMEM;
+  }
   nde_status st = NDE_ERR_NOMEM;
   f->rhs = rhs;
   f->o = opts ? *opts : nde_fit_opts_default();
@@ -221,21 +229,43 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->dnext = nde__dalloc((size_t)n);
   f->Y = nde__dalloc((size_t)f->max_obs * (size_t)n);
   if (!f->pieces || !f->gth || !f->gu || !f->dnext || !f->Y) goto fail;
+  /* The solver's own constructor keeps no message when it fails: name a bad method here. */
+  if (sopts && sopts->method) {
+    const char *const *names = nde_solver_method_names();
+    int known = 0;
+    char list[256] = "";
+    for (int i = 0; names[i]; i++) {
+      known |= strcmp(names[i], sopts->method) == 0;
+      if (strlen(list) + strlen(names[i]) + 3 < sizeof list) {
+        if (i) strcat(list, ", ");
+        strcat(list, names[i]);
+      }
+    }
+    if (!known) {
+      st = nde__errf(&f->err, NDE_ERR_ARG, "unknown solver method '%s' (expected one of: %s)",
+                     sopts->method, list);
+      goto fail;
+    }
+  }
   st = nde_solver_create(rhs, sopts, 1, &f->solver);
   if (st != NDE_OK) {
-    nde__errf(&f->err, st, "%s", nde_solver_errmsg(f->solver));
+    nde__errf(&f->err, st, "the solver options were refused (%s)", nde_status_str(st));
     goto fail;
   }
   st = nde_grad_create(f->solver, gopts, &f->grad);
   if (st != NDE_OK) {
-    nde__errf(&f->err, st, "%s", nde_grad_errmsg(f->grad));
+    nde__errf(&f->err, st,
+              "gradient method '%s' is unknown or does not work with solver '%s' (%s)",
+              gopts && gopts->method ? gopts->method : "discrete",
+              sopts && sopts->method ? sopts->method : "rk4", nde_status_str(st));
     goto fail;
   }
   *out = f;
   return NDE_OK;
 fail:
-  if (st == NDE_ERR_NOMEM && !f->err.msg[0]) nde__errf(&f->err, st, "out of memory");
-  /* The message lives on the object being destroyed: the caller gets the status only. */
+  if (!f->err.msg[0]) nde__errf(&f->err, st, "%s", st == NDE_ERR_NOMEM ? "out of memory"
+                                                                         : nde_status_str(st));
+  nde__err_export(&f->err, err);
   nde_fit_destroy(&f);
   return st;
 }

@@ -51,7 +51,7 @@ static void check_gradient(const nde_fit_opts *fo, int shooting) {
   nde_solver_opts so = nde_solver_opts_default();
   so.dt = 0.05;
   nde_fit *f = NULL;
-  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, fo, &f), NDE_OK);
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, fo, &f, NULL), NDE_OK);
   const size_t nx = nde_fit_n_x(f, shooting);
   double *x = calloc(nde_fit_n_x(f, 1), sizeof(double)), *g = calloc(nx, sizeof(double));
   double *xp = calloc(nde_fit_n_x(f, 1), sizeof(double)), *d = calloc(nx, sizeof(double));
@@ -173,7 +173,7 @@ static void injected_nan_restores_theta_and_adam_state_bit_for_bit(void **state)
   nde_solver_opts so = nde_solver_opts_default();
   so.dt = 0.05;
   nde_fit *f = NULL;
-  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f), NDE_OK);
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f, NULL), NDE_OK);
   const size_t nx = nde_fit_n_x(f, 1);
   double *x0 = calloc(nx, sizeof(double));
   assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
@@ -228,7 +228,7 @@ static void persistent_nan_stops_as_diverged_keeping_the_last_good_point(void **
   nde_fit *f = NULL;
   nde_solver_opts so = nde_solver_opts_default();
   so.dt = 0.05;
-  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f), NDE_OK);
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f, NULL), NDE_OK);
   /* An initial point that cannot be evaluated: every evaluation is rejected. */
   const size_t nx = nde_fit_n_x(f, 1);
   double *x0 = calloc(nx, sizeof(double));
@@ -257,7 +257,7 @@ static void resumed_run_is_bit_identical_to_an_uninterrupted_one(void **state) {
   fo.shoot_interval = 4;
   fo.batch_series = 1; /* minibatches: the RNG state must be resumed too */
   nde_fit *f = NULL;
-  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, &fo, &f), NDE_OK);
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, &fo, &f, NULL), NDE_OK);
   const size_t nx = nde_fit_n_x(f, 1);
   double *x0 = calloc(nx, sizeof(double));
   assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);

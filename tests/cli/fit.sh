@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# End-to-end tests of `nde fit` and `nde grad`: acceptance fits on the shipped data, resume after
+# kill -9 / an interrupted write / SIGINT, the divergence guard, determinism, and bad input.
+# usage: fit.sh NDE H5TOOL SOURCE_ROOT CASE
+set -u
+NDE=$1 H5=$2 ROOT=$3 CASE=$4
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+DATA=$ROOT/data/lotka_volterra.h5
+UDE=$ROOT/models/lotka_volterra_ude.nde
+fail() { echo "FAIL: $*" >&2; exit 1; }
+theta() { "$H5" get "$1" /params/theta; }
+
+case $CASE in
+ude_reaches_noise_level)
+  # The README's main job: the UDE fit must reach a mean squared error below 10x the variance
+  # of the noise recorded in the data file.
+  "$NDE" fit "$UDE" "$DATA" -o "$T/fit.h5" --quiet || fail "nde fit exited $?"
+  loss=$("$H5" attr "$T/fit.h5" /train final_loss)
+  [ "$("$H5" attr "$T/fit.h5" / status)" = done ] || fail "status is not done"
+  read -r s1 s2 < <("$H5" noise "$DATA" | tr '\n' ' ')
+  awk -v L="$loss" -v a="$s1" -v b="$s2" 'BEGIN {
+    v = (a*a + b*b) / 2; printf "final MSE %.4e, noise variance %.4e, ratio %.2f\n", L, v, L/v;
+    exit !(L < 10*v) }' || fail "MSE not below 10x the noise variance"
+  ;;
+lv_known_model_recovers_parameters)
+  "$NDE" fit "$ROOT/tests/cli/lotka_volterra_off.nde" "$DATA" -o "$T/fit.h5" --quiet \
+    --optim adam:300@0.05,lbfgs:300 || fail "nde fit exited $?"
+  for p in alpha:1.3 beta:0.9 gamma:0.8 delta:1.8; do
+    v=$("$H5" get "$T/fit.h5" "/params/values/${p%%:*}")
+    awk -v v="$v" -v t="${p##*:}" -v n="${p%%:*}" 'BEGIN {
+      e = (v - t) / t; printf "%s = %.5f (truth %s, error %+.2f%%)\n", n, v, t, 100*e;
+      exit !(e < 0.02 && e > -0.02) }' || fail "${p%%:*} not within 2%"
+  done
+  ;;
+resume_after_kill_is_bit_identical)
+  SCHED="shoot:adam:300@0.02,shoot:lbfgs:200,lbfgs:200"
+  common=(--optim "$SCHED" --checkpoint-every 100 --checkpoint-seconds 0 --quiet)
+  "$NDE" fit "$UDE" "$DATA" -o "$T/straight.h5" "${common[@]}" || fail "straight run"
+  # Killed right after the 3rd checkpoint (as kill -9 would), then resumed.
+  NDE_TEST_ABORT_AFTER_CHECKPOINT=3 "$NDE" fit "$UDE" "$DATA" -o "$T/a.h5" "${common[@]}"
+  [ $? -eq 137 ] || fail "the abort hook did not stop the run"
+  [ "$("$H5" attr "$T/a.h5" / iteration)" = 300 ] || fail "checkpoint 3 is not at iteration 300"
+  "$NDE" fit "$UDE" "$DATA" -o "$T/a.h5" "${common[@]}" --resume "$T/a.h5" || fail "resume a"
+  [ "$(theta "$T/a.h5")" = "$(theta "$T/straight.h5")" ] || fail "resumed theta differs"
+  # Killed while writing the 4th checkpoint: the 3rd stays valid and resuming from it agrees.
+  NDE_TEST_ABORT_DURING_CHECKPOINT=4 "$NDE" fit "$UDE" "$DATA" -o "$T/b.h5" "${common[@]}"
+  [ $? -eq 137 ] || fail "the abort-during-write hook did not stop the run"
+  [ "$("$H5" attr "$T/b.h5" / iteration)" = 300 ] || fail "the previous checkpoint was damaged"
+  "$NDE" fit "$UDE" "$DATA" -o "$T/b.h5" "${common[@]}" --resume "$T/b.h5" || fail "resume b"
+  [ "$(theta "$T/b.h5")" = "$(theta "$T/straight.h5")" ] || fail "theta after resume b differs"
+  # A real SIGKILL at an arbitrary moment, once a checkpoint exists.
+  LONG=(--optim "adam:6000@0.01" --checkpoint-every 100 --checkpoint-seconds 0 --quiet)
+  "$NDE" fit "$UDE" "$DATA" -o "$T/long.h5" "${LONG[@]}" || fail "long straight run"
+  "$NDE" fit "$UDE" "$DATA" -o "$T/c.h5" "${LONG[@]}" & pid=$!
+  for _ in $(seq 200); do [ -f "$T/c.h5" ] && break; sleep 0.01; done
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  if [ -f "$T/c.h5" ]; then
+    "$NDE" fit "$UDE" "$DATA" -o "$T/c.h5" "${LONG[@]}" --resume "$T/c.h5" || fail "resume c"
+    [ "$(theta "$T/c.h5")" = "$(theta "$T/long.h5")" ] || fail "theta after kill -9 differs"
+  fi
+  echo "resumed runs match the uninterrupted ones bit for bit"
+  ;;
+sigint_writes_a_checkpoint_and_exits_130)
+  LONG=(--optim "adam:200000@0.01" --checkpoint-every 100 --checkpoint-seconds 0 --quiet)
+  "$NDE" fit "$UDE" "$DATA" -o "$T/s.h5" "${LONG[@]}" & pid=$!
+  for _ in $(seq 300); do [ -f "$T/s.h5" ] && break; sleep 0.01; done
+  kill -INT $pid
+  wait $pid; rc=$?
+  [ $rc -eq 130 ] || fail "exit code $rc after SIGINT (expected 130)"
+  [ "$("$H5" attr "$T/s.h5" / status)" = interrupted ] || fail "status is not interrupted"
+  ls "$T" | grep -q tmp && fail "a temporary file was left behind"
+  echo "SIGINT: exit 130, checkpoint at iteration $("$H5" attr "$T/s.h5" / iteration)"
+  ;;
+guard_rejects_an_injected_nan_and_goes_on)
+  NDE_TEST_NAN_EVAL=40 "$NDE" fit "$UDE" "$DATA" -o "$T/g.h5" --optim adam:100@0.01 \
+    2>"$T/err" >/dev/null || fail "nde fit exited $?"
+  grep -q "step rejected: non-finite loss or gradient; learning rate now 0.005" "$T/err" \
+    || { cat "$T/err"; fail "no rejection message"; }
+  [ "$("$H5" attr "$T/g.h5" / status)" = done ] || fail "status is not done"
+  ;;
+same_seed_gives_identical_results)
+  for s in 1 1 2; do
+    "$NDE" fit "$UDE" "$DATA" -o "$T/d$s-$RANDOM.h5" --optim shoot:adam:200,lbfgs:50 --seed $s \
+      --batch-series 1 --quiet || fail "fit"
+  done
+  a=($T/d1-*.h5) b=($T/d2-*.h5)
+  [ "$(theta "${a[0]}")" = "$(theta "${a[1]}")" ] || fail "same seed, different theta"
+  [ "$(theta "${a[0]}")" != "$(theta "${b[0]}")" ] || fail "different seed, same theta"
+  ;;
+grad_prints_loss_and_norm)
+  out=$("$NDE" grad "$UDE" "$DATA" --repeat 5) || fail "nde grad exited $?"
+  echo "$out" | grep -Eq '^loss [0-9.e+-]+$' || fail "no loss line"
+  echo "$out" | grep -Eq '^grad_norm [0-9.e+-]+$' || fail "no grad_norm line"
+  echo "$out" | grep -Eq '^time_per_grad_s [0-9.e+-]+$' || fail "no timing line"
+  "$NDE" grad "$UDE" "$DATA" --out "$T/g.h5" >/dev/null || fail "--out"
+  [ "$("$H5" get "$T/g.h5" /grad | wc -l)" = 87 ] || fail "gradient length"
+  ;;
+bad_input_exits_2_with_a_message_and_writes_nothing)
+  expect() { # expected-code message-fragment args...
+    local code=$1 frag=$2; shift 2
+    "$NDE" "$@" -o "$T/out.h5" >/dev/null 2>"$T/err"; local rc=$?
+    [ $rc -eq "$code" ] || { cat "$T/err"; fail "'$*' exited $rc, expected $code"; }
+    grep -qF -- "$frag" "$T/err" || { cat "$T/err"; fail "'$*': message lacks '$frag'"; }
+    [ $(grep -c . "$T/err") -le 8 ] || fail "'$*': more than a short message"
+    [ -e "$T/out.h5" ] && fail "'$*' wrote a result file"
+    ls -a "$T" | grep -q '\.tmp' && fail "'$*' left a temporary file"
+    return 0
+  }
+  echo "not hdf5" > "$T/text.h5"
+  expect 2 "missing.h5" fit "$UDE" "$T/missing.h5"
+  expect 2 "text.h5" fit "$UDE" "$T/text.h5"
+  expect 2 "unknown optimiser 'sgd'" fit "$UDE" "$DATA" --optim adam:10,sgd:5
+  expect 2 "expected a number, got 'fast'" fit "$UDE" "$DATA" --lr fast
+  expect 2 "unknown option '--bogus'" fit "$UDE" "$DATA" --bogus
+  expect 2 "none.h5: cannot open" fit "$UDE" "$DATA" --resume "$T/none.h5"
+  expect 2 "none.h5: cannot open" fit "$UDE" "$DATA" --init "$T/none.h5"
+  expect 2 "unknown solver method 'rk7'" fit "$UDE" "$DATA" --solver rk7
+  "$NDE" fit "$ROOT/models/lotka_volterra.nde" "$DATA" -o "$T/lv.h5" --optim lbfgs:2 --quiet \
+    || fail "short fit"
+  expect 2 "/params/theta: expected 87 values" fit "$UDE" "$DATA" --init "$T/lv.h5"
+  expect 2 "different model" fit "$UDE" "$DATA" --resume "$T/lv.h5"
+  ;;
+*)
+  fail "unknown case $CASE"
+  ;;
+esac
