@@ -184,6 +184,9 @@ nde_status nde_train_run(nde_train *t, nde_train_reason *reason);
 
 /* The current best-known (last accepted) x, nde_fit_n_x(fit, 1) doubles. */
 const double *nde_train_x(const nde_train *t);
+/* Number of objective evaluations so far (Adam: one per iteration plus rejected ones; L-BFGS:
+ * one per line-search trial). */
+long nde_train_n_evals(const nde_train *t);
 /* Loss history: one entry per iteration (the loss at the accepted point). */
 size_t nde_train_history(const nde_train *t, const double **loss);
 

@@ -65,6 +65,7 @@ void nde_train_destroy(nde_train **tp) {
 
 const char *nde_train_errmsg(const nde_train *t) { return nde__err_msg(t ? &t->err : NULL); }
 const double *nde_train_x(const nde_train *t) { return t->x_good; }
+long nde_train_n_evals(const nde_train *t) { return t->evals; }
 
 size_t nde_train_history(const nde_train *t, const double **loss) {
   if (loss) *loss = t->hist;
