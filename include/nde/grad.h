@@ -71,7 +71,7 @@ typedef struct nde_grad_opts {
   double rtol, atol;  /* backward tolerances; 0 (default): the solver's rtol / atol */
   int seminorm;       /* 1 (default): mu (the parameter adjoint) is left out of the error norm */
   /* CVODES adjoint (interp with cvode-*) */
-  long checkpoint_steps;   /* steps between checkpoints; default 100 */
+  long checkpoint_steps;   /* steps between checkpoints; default 100 (>= 2 for polynomial) */
   const char *interp;      /* "hermite" (default) or "polynomial" */
   int auto_forward_max_params; /* auto: forward sensitivities up to this many; default 8 */
 } nde_grad_opts;

@@ -129,6 +129,13 @@ nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_gr
                    g->opts.interp ? g->opts.interp : "(null)");
     goto fail;
   }
+  if (strcmp(g->opts.interp, "polynomial") == 0 && g->opts.checkpoint_steps < 2) {
+    /* CVODES 6.4 reads outside its polynomial history with one step per checkpoint. */
+    st = nde__errf(&g->err, NDE_ERR_ARG,
+                   "polynomial interpolation needs checkpoint_steps >= 2 (got %ld)",
+                   g->opts.checkpoint_steps);
+    goto fail;
+  }
   g->n = solver->n;
   g->P = nde_rhs_get_info(solver->rhs)->n_theta;
   g->cache_per_row = solver->cache_per_row;

@@ -38,12 +38,15 @@ int nde__erk_step(const nde__tableau *tab, int ns, size_t N, nde__sys_fn F, void
     memmove(znew, Z + (size_t)(s - 1) * N, N * sizeof *znew);
     return 0;
   }
-  if (znew != z) memcpy(znew, z, N * sizeof *znew);
-  for (int j = 0; j < s; j++) {
-    const double bj = h * tab->b[j];
-    if (bj == 0.0) continue;
-    const double *Kj = K + (size_t)j * N;
-    for (size_t q = 0; q < N; q++) znew[q] += bj * Kj[q];
+  /* The increment first, then the state (znew may alias z): the arithmetic of the fixed-step
+   * kernel before dopri5 arrived, so euler/rk4 results stay bit for bit. */
+  double hb[NDE__MAX_STAGES];
+  for (int j = 0; j < s; j++) hb[j] = h * tab->b[j];
+  for (size_t q = 0; q < N; q++) {
+    double inc = 0.0;
+    for (int j = 0; j < s; j++)
+      if (hb[j] != 0.0) inc += hb[j] * K[(size_t)j * N + q];
+    znew[q] = z[q] + inc;
   }
   return 0;
 }

@@ -59,7 +59,7 @@ static int cv_rhs(sunrealtype t, N_Vector y, N_Vector ydot, void *data) {
 
 /* The block-diagonal Jacobian: column j of every block from one batched JVP with V = e_j in
  * every row.  With transpose, the blocks of -J^T (the adjoint's Jacobian) are written instead. */
-static int fill_band(nde__cv *cv, double t, const double *u, SUNMatrix J, int transpose) {
+int nde__cv_fill_band(nde__cv *cv, double t, const double *u, SUNMatrix J, int transpose) {
   nde_solver *s = cv->s;
   const int n = s->n, B = cv->B;
   const size_t bn = (size_t)B * (size_t)n;
@@ -87,7 +87,7 @@ static int cv_jac(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J, void *dat
   (void)t1;
   (void)t2;
   (void)t3;
-  return fill_band(data, t, N_VGetArrayPointer(y), J, 0);
+  return nde__cv_fill_band(data, t, N_VGetArrayPointer(y), J, 0);
 }
 
 static int cv_jtimes(N_Vector v, N_Vector Jv, sunrealtype t, N_Vector y, N_Vector fy, void *data,
@@ -290,6 +290,11 @@ nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, d
       goto out;
     }
     *k_done = k;
+    if (cv->obs_hook && cv->obs_hook(cv, k, t_obs[k], cv->hctx) != 0) {
+      st = nde__errf(&s->err, NDE_ERR_INTERNAL, "reading the solution at t = %.17g failed: %s",
+                     t_obs[k], cv->msg);
+      goto out;
+    }
   }
 out:;
   long v = 0;

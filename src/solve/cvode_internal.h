@@ -32,6 +32,10 @@ typedef struct nde__cv {
   long n_recov;    /* recoverable failures (codes > 0, non-finite f) since the last step */
   long bad_index;  /* the first non-finite entry of f seen in this call, or -1 */
   char msg[512];   /* the last message SUNDIALS reported */
+  /* Called after the output at each observation t_k, k >= 1 (e.g. to read sensitivities);
+   * non-zero stops the march with NDE_ERR_INTERNAL.  NULL: none. */
+  int (*obs_hook)(struct nde__cv *cv, int k, double tk, void *hctx);
+  void *hctx;
 } nde__cv;
 
 /* Translate a model callback's code for SUNDIALS: 0 -> 0, > 0 -> 1 (recoverable: CVODE
@@ -53,6 +57,9 @@ nde_status nde__cv_attach_linsol(nde__cv *cv, void *mem, int B, N_Vector y, SUNM
  * Numerical failures become stats->reason; *k_done is the last observation reached. */
 nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, double *Y,
                          nde_solve_stats *stats, int *k_done);
+/* Fill the band matrix J with the block-diagonal Jacobian df/du at (t, u) from n batched JVPs
+ * (transpose: the blocks of -df/du^T, the adjoint's Jacobian).  Returns a translated code. */
+int nde__cv_fill_band(nde__cv *cv, double t, const double *u, SUNMatrix J, int transpose);
 /* The reason for a CVODE failure flag, or NDE_REASON_NONE with *st set for a hard error. */
 nde_stop_reason nde__cv_reason(nde__cv *cv, int flag, nde_status *st);
 /* Install the message-recording error handler on a CVODES memory (forward or backward). */
