@@ -252,6 +252,8 @@ typedef enum {
   NDE__OP_MUL,
   NDE__OP_DIV,
   NDE__OP_POW, /* out = a^b = exp(b log a) */
+  NDE__OP_MULADD, /* out = lo * a * b + hi * c, c = iarg (a fused product and sum) */
+  NDE__OP_NOP,    /* removed while compiling */
   NDE__OP_CONCAT,
   NDE__OP_NET,
   NDE__OP_COUNT

@@ -24,6 +24,7 @@ typedef struct comp {
   int *uses;        /* per slot: number of instructions reading it */
   int cap_meta;
   int time_slot;
+  bool *named;      /* per slot: an intermediate's value (may have later uses) */
   bool fail;        /* no memory, or a limit */
   nde_status st;
 } comp;
@@ -48,7 +49,9 @@ static int new_slot(comp *C, nde__slot s) {
     if (pr) C->vproducer = pr;
     int *us = realloc(C->uses, (size_t)cap * sizeof *us);
     if (us) C->uses = us;
-    if (!p || !pr || !us) {
+    bool *nm = realloc(C->named, (size_t)cap * sizeof *nm);
+    if (nm) C->named = nm;
+    if (!p || !pr || !us || !nm) {
       if (p) T->slots = p;
       C->fail = true;
       C->st = NDE_ERR_NOMEM;
@@ -59,6 +62,7 @@ static int new_slot(comp *C, nde__slot s) {
   }
   C->vproducer[T->n_slots] = -1;
   C->uses[T->n_slots] = 0;
+  C->named[T->n_slots] = false;
   T->slots[T->n_slots] = s;
   return T->n_slots++;
 }
@@ -315,6 +319,41 @@ static int compile_net_call(comp *C, const nde__expr *x, int net) {
   return emit(C, in);
 }
 
+/* a*b + c, a*b - c, c + a*b and c - a*b where the product is an unnamed varying temporary of
+ * the same width: one MULADD instead of a MUL and an ADD (half the passes over the batch, one
+ * temporary less).  Returns the result slot, -1 on failure, -2 when it does not apply. */
+static int fuse_muladd(comp *C, int a, int b, bool sub, int width) {
+  nde__tape *T = C->T;
+  int prod = -1, other = -1;
+  double sp = 1, sc = 1;
+  for (int side = 0; side < 2 && prod < 0; side++) {
+    int s = side == 0 ? a : b;
+    int p = C->vproducer[s];
+    if (p < 0 || C->named[s] || C->uses[s] != 0 || C->vcode[p].out != s ||
+        C->vcode[p].op != NDE__OP_MUL || T->slots[s].width != width)
+      continue;
+    prod = s;
+    other = side == 0 ? b : a;
+    sp = (side == 1 && sub) ? -1.0 : 1.0;
+    sc = (side == 0 && sub) ? -1.0 : 1.0;
+  }
+  if (prod < 0) return -2;
+  nde__instr *mul = &C->vcode[C->vproducer[prod]];
+  nde__instr in = instr(NDE__OP_MULADD, -1, mul->a, mul->b);
+  in.iarg = other;
+  in.lo = sp;
+  in.hi = sc;
+  /* The product's MUL is dropped; its operands are now read by the MULADD. */
+  C->uses[mul->a]--;
+  C->uses[mul->b]--;
+  mul->op = NDE__OP_NOP;
+  C->vproducer[prod] = -1;
+  C->uses[other]++;
+  in.out = owned_slot(C, width, true, true);
+  if (in.out < 0) return -1;
+  return emit(C, in);
+}
+
 static bool int_literal(const nde__ast *A, int e, long *n) {
   const nde__expr *x = &A->exprs[e];
   double sign = 1;
@@ -402,6 +441,10 @@ static int compile_expr(comp *C, int e) {
                    : x->kind == NDE__E_SUB ? NDE__OP_SUB
                    : x->kind == NDE__E_MUL ? NDE__OP_MUL
                                            : NDE__OP_DIV;
+      if (op == NDE__OP_ADD || op == NDE__OP_SUB) {
+        int f = fuse_muladd(C, a, b, op == NDE__OP_SUB, x->size);
+        if (f != -2) return f;
+      }
       return op_result(C, instr(op, -1, a, b), x->size);
     }
   }
@@ -421,7 +464,7 @@ static void compile_equation(comp *C, const nde__assign *q) {
     /* These ops need only their operands in the reverse sweep, so their result may live in
      * dU, which the VJP does not see. */
     if (op == NDE__OP_ADD || op == NDE__OP_SUB || op == NDE__OP_MUL || op == NDE__OP_DIV ||
-        op == NDE__OP_NEG) {
+        op == NDE__OP_NEG || op == NDE__OP_MULADD) {
       C->vcode[p].out = target;
       C->uses[s] = -1; /* orphaned */
       return;
@@ -551,6 +594,7 @@ nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
   for (int k = 0; k < A->n_inter_order && !C.fail; k++) {
     int i = A->inter_order[k];
     C.inter_slot[i] = compile_expr(&C, A->inters[i].expr);
+    if (C.inter_slot[i] >= 0) C.named[C.inter_slot[i]] = true;
   }
   for (int e = 0; e < A->n_eqs && !C.fail; e++) compile_equation(&C, &A->eqs[e]);
   if (C.fail) {
@@ -573,8 +617,9 @@ nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
     goto done;
   }
   if (C.n_u) memcpy(T->code, C.ucode, (size_t)C.n_u * sizeof *T->code);
-  if (C.n_v) memcpy(T->code + C.n_u, C.vcode, (size_t)C.n_v * sizeof *T->code);
-  T->n_code = C.n_u + C.n_v;
+  T->n_code = C.n_u;
+  for (int k = 0; k < C.n_v; k++)
+    if (C.vcode[k].op != NDE__OP_NOP) T->code[T->n_code++] = C.vcode[k];
   T->n_unif_code = C.n_u;
 done:
   free(C.ucode);
@@ -583,5 +628,6 @@ done:
   free(C.inter_slot);
   free(C.vproducer);
   free(C.uses);
+  free(C.named);
   return st;
 }

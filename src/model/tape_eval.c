@@ -182,6 +182,20 @@ static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double 
     return;
   }
   switch (op) {
+    case NDE__OP_MULADD: {
+      opnd a = operand(T, in->a, w, V, NULL, B), b = operand(T, in->b, w, V, NULL, B);
+      opnd c = operand(T, in->iarg, w, V, NULL, B);
+      const double sp = in->lo, sc = in->hi;
+      if (w == 1) {
+        for (int r = 0; r < R; r++) O[r * ors] = sp * a.p[r * a.rs] * b.p[r * b.rs] + sc * c.p[r * c.rs];
+      } else {
+        for (int r = 0; r < R; r++)
+          for (int k = 0; k < w; k++)
+            O[r * ors + k] = sp * a.p[r * a.rs + k * a.cs] * b.p[r * b.rs + k * b.cs] +
+                             sc * c.p[r * c.rs + k * c.cs];
+      }
+      return;
+    }
     case NDE__OP_PARAM:
     case NDE__OP_PARAM_EXP:
     case NDE__OP_PARAM_LOGIT: {
@@ -285,6 +299,20 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
     return;
   }
   switch (op) {
+    case NDE__OP_MULADD: {
+      opnd a = operand(T, in->a, w, V, G, B), b = operand(T, in->b, w, V, G, B);
+      opnd c = operand(T, in->iarg, w, V, G, B);
+      const double sp = in->lo, sc = in->hi;
+      for (int r = 0; r < R; r++)
+        for (int k = 0; k < w; k++) {
+          const double g = GO[r * ors + k];
+          const size_t ia = r * a.rs + k * a.cs, ib = r * b.rs + k * b.cs;
+          if (a.g) a.g[ia] += sp * g * b.p[ib];
+          if (b.g) b.g[ib] += sp * g * a.p[ia];
+          if (c.g) c.g[r * c.rs + k * c.cs] += sc * g;
+        }
+      return;
+    }
     case NDE__OP_PARAM:
     case NDE__OP_PARAM_EXP:
     case NDE__OP_PARAM_LOGIT: {
@@ -365,6 +393,17 @@ static void tan_step(const tctx *X, const nde__tape *T, const nde__instr *in, do
     return;
   }
   switch (op) {
+    case NDE__OP_MULADD: {
+      opnd a = operand(T, in->a, w, V, D, B), b = operand(T, in->b, w, V, D, B);
+      opnd c = operand(T, in->iarg, w, V, D, B);
+      for (int r = 0; r < R; r++)
+        for (int k = 0; k < w; k++) {
+          const size_t ia = r * a.rs + k * a.cs, ib = r * b.rs + k * b.cs, ic = r * c.rs + k * c.cs;
+          DO[r * ors + k] = in->lo * ((a.g ? a.g[ia] * b.p[ib] : 0.0) + (b.g ? a.p[ia] * b.g[ib] : 0.0)) +
+                            in->hi * (c.g ? c.g[ic] : 0.0);
+        }
+      return;
+    }
     case NDE__OP_PARAM:
     case NDE__OP_PARAM_EXP:
     case NDE__OP_PARAM_LOGIT: {

@@ -38,6 +38,8 @@ static const gcase cases[] = {
     {HEAD "dx/dt = tanh(x*p + y)\n" REST, -2, 2},
     {HEAD "dx/dt = abs(x - y) + abs(p)\n" REST, -2, 2},
     {HEAD "dx/dt = x*sin(t) + t*p\n" REST, -2, 2},
+    /* fused products and sums (a*b + c, c - a*b, on scalars and vectors) */
+    {HEAD "dx/dt = y - x*p + z[1]*x\n" "dy/dt = x*y - q\ndz/dt = z*x - z*r + [y, x, p]*z\n", -2, 2},
     /* indexing, concatenation and nets */
     {HEAD "w = N(x, z*y)\ndx/dt = w[1]*w[2] + z[3]\n" REST, -2, 2},
     {HEAD "w = N([z, x])\ndx/dt = w[2] - w[1]\n" REST, -2, 2},
