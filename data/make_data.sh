@@ -1,0 +1,34 @@
+#!/bin/sh
+# Make the data sets in data/ with `nde simulate`.  Run from the repository root:
+#   data/make_data.sh BUILD_DIR [OUT_DIR]
+# BUILD_DIR holds the built nde (BUILD_DIR/src/cli/nde); OUT_DIR defaults to data/.  The same
+# nde version, seed and flags give the same /t and /y bit for bit (tests/cli/make_data.sh checks).
+set -eu
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: data/make_data.sh BUILD_DIR [OUT_DIR]" >&2
+  exit 2
+fi
+nde=$1/src/cli/nde
+out=${2:-data}
+[ -x "$nde" ] || { echo "make_data.sh: $nde not found (build it first: ninja -C $1)" >&2; exit 2; }
+[ -f models/lotka_volterra.nde ] || { echo "make_data.sh: run from the repository root" >&2; exit 2; }
+mkdir -p "$out"
+
+# Lotka-Volterra truth of Rackauckas et al. (2020): alpha=1.3 beta=0.9 gamma=0.8 delta=1.8 from
+# u0 = (0.44249296, 4.6280594), t in [0, 5] every 0.25 (21 points), Gaussian noise with std
+# 5e-3 x mean(|state|) per state.  RK4 with 10 steps per output interval (h = 0.025).
+"$nde" simulate models/lotka_volterra.nde -o "$out/lotka_volterra.h5" \
+  --param alpha=1.3,beta=0.9,gamma=0.8,delta=1.8 --u0 x=0.44249296,y=4.6280594 \
+  --t0 0 --t1 5 --dt-out 0.25 --noise 5e-3 --seed 2020 --solver rk4 --steps-per-interval 10
+
+# The same system and noise recipe on t in [0, 10] (41 points) for forecasts beyond [0, 5].  The
+# noise std is 5e-3 x the mean over [0, 10], so values differ slightly from the file above.
+"$nde" simulate models/lotka_volterra.nde -o "$out/lotka_volterra_long.h5" \
+  --param alpha=1.3,beta=0.9,gamma=0.8,delta=1.8 --u0 x=0.44249296,y=4.6280594 \
+  --t0 0 --t1 10 --dt-out 0.25 --noise 5e-3 --seed 2020 --solver rk4 --steps-per-interval 10
+
+# The spiral of torchdiffeq's ode_demo: dy/dt = (y^3) A, A = [[-0.1, 2], [-2, -0.1]], y0 = (2, 0),
+# 1000 equally spaced points on [0, 25] (as torch.linspace), no noise.  RK4 with 10 steps per
+# output interval (h = 0.0025).
+"$nde" simulate models/spiral_truth.nde -o "$out/spiral.h5" \
+  --t0 0 --t1 25 --points 1000 --solver rk4 --steps-per-interval 10
