@@ -194,9 +194,63 @@ static void fill_nan(double *x, int B, int width) {
 
 /* ---- dense kernels: one layer on B rows ---- */
 
+/* The single-row kernels below are written once for any narrow input width and specialised for
+ * in = 1..4 by inlining with a constant, so that gcc vectorises them along the outputs. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+/* One row, in <= 4: z = b + W x (from_b) or z += W x, the products added in order k = 0, 1, ...
+ * (a dot product this short does not vectorise; the outputs do). */
+static ALWAYS_INLINE void row_affine_narrow(const int in, const int from_b, int out,
+                                            const double *restrict W, const double *restrict b,
+                                            const double *restrict x, double *restrict z) {
+  const double x0 = x[0], x1 = in > 1 ? x[1] : 0.0, x2 = in > 2 ? x[2] : 0.0,
+               x3 = in > 3 ? x[3] : 0.0;
+#pragma omp simd
+  for (int j = 0; j < out; j++) {
+    const double *w = W + (size_t)j * (size_t)in;
+    double s = from_b ? b[j] : z[j];
+    s += w[0] * x0;
+    if (in > 1) s += w[1] * x1;
+    if (in > 2) s += w[2] * x2;
+    if (in > 3) s += w[3] * x3;
+    z[j] = s;
+  }
+}
+
+/* One row: z = b + W x (from_b) or z += W x. */
+static void row_affine(int in, int out, const double *restrict W, const double *restrict b,
+                       const double *restrict x, double *restrict z, int from_b) {
+  switch (in * 2 + (from_b != 0)) {
+    case 2: row_affine_narrow(1, 0, out, W, b, x, z); return;
+    case 3: row_affine_narrow(1, 1, out, W, b, x, z); return;
+    case 4: row_affine_narrow(2, 0, out, W, b, x, z); return;
+    case 5: row_affine_narrow(2, 1, out, W, b, x, z); return;
+    case 6: row_affine_narrow(3, 0, out, W, b, x, z); return;
+    case 7: row_affine_narrow(3, 1, out, W, b, x, z); return;
+    case 8: row_affine_narrow(4, 0, out, W, b, x, z); return;
+    case 9: row_affine_narrow(4, 1, out, W, b, x, z); return;
+    default: break;
+  }
+  for (int j = 0; j < out; j++) {
+    const double *restrict w = W + (size_t)j * in;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int k = 0; k < in; k++) s += w[k] * x[k];
+    z[j] = (from_b ? b[j] : z[j]) + s;
+  }
+}
+
 /* Z = [Z if acc] + [b if b] + X W^T, X is B x in, W is out x in, Z is B x out. */
 static void affine(int B, int in, int out, const double *restrict W, const double *restrict b,
                    const double *restrict X, double *restrict Z, int acc) {
+  if (!use_gemm(B, in, out) && b && !acc) {
+    row_affine(in, out, W, b, X, Z, 1);
+    return;
+  }
   if (!acc) {
     for (int r = 0; r < B; r++) {
       if (b)
@@ -211,77 +265,120 @@ static void affine(int B, int in, int out, const double *restrict W, const doubl
       for (int j = 0; j < out; j++) z[j] += b[j];
     }
   }
-  if (use_gemm(B, in, out)) {
+  if (use_gemm(B, in, out))
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0, X, in, W, in, 1.0, Z,
                 out);
-    return;
+  else
+    row_affine(in, out, W, NULL, X, Z, 0);
+}
+
+/* One row, in <= 4, all in one pass over the outputs: gb += dz, gW += dz x^T (with_p) and
+ * gx = W^T dz (with_x), the last as one vectorised sum per input. */
+static ALWAYS_INLINE void row_vjp_narrow(const int in, const int with_p, const int with_x,
+                                         int out, const double *restrict dz,
+                                         const double *restrict x, const double *restrict W,
+                                         double *restrict gW, double *restrict gb,
+                                         double *restrict gx) {
+  const double x0 = x[0], x1 = in > 1 ? x[1] : 0.0, x2 = in > 2 ? x[2] : 0.0,
+               x3 = in > 3 ? x[3] : 0.0;
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+  for (int j = 0; j < out; j++) {
+    const double d = dz[j];
+    if (with_p) {
+      double *g = gW + (size_t)j * (size_t)in;
+      gb[j] += d;
+      g[0] += d * x0;
+      if (in > 1) g[1] += d * x1;
+      if (in > 2) g[2] += d * x2;
+      if (in > 3) g[3] += d * x3;
+    }
+    if (with_x) {
+      const double *w = W + (size_t)j * (size_t)in;
+      s0 += d * w[0];
+      if (in > 1) s1 += d * w[1];
+      if (in > 2) s2 += d * w[2];
+      if (in > 3) s3 += d * w[3];
+    }
   }
-  for (int r = 0; r < B; r++) {
-    const double *restrict x = X + (size_t)r * in;
-    double *restrict z = Z + (size_t)r * out;
-    if (in <= 4) {
-      /* Narrow inputs: a dot product is too short to vectorise; go along the outputs. */
-      for (int k = 0; k < in; k++) {
-        double xk = x[k];
+  if (with_x) {
+    gx[0] = s0;
+    if (in > 1) gx[1] = s1;
+    if (in > 2) gx[2] = s2;
+    if (in > 3) gx[3] = s3;
+  }
+}
+
+#define ROW_VJP_NARROW(in)                                                \
+  do {                                                                    \
+    if (gW && gx)                                                         \
+      row_vjp_narrow(in, 1, 1, out, dz, x, W, gW, gb, gx);                \
+    else if (gW)                                                          \
+      row_vjp_narrow(in, 1, 0, out, dz, x, W, gW, gb, gx);                \
+    else                                                                  \
+      row_vjp_narrow(in, 0, 1, out, dz, x, W, gW, gb, gx);                \
+    return;                                                               \
+  } while (0)
+
+/* One row: gW += dz x^T and gb += dz (when gW, gb are non-NULL), gx = W^T dz (when gx is
+ * non-NULL).  gx does not depend on whether the parameter cotangents are asked for. */
+static void row_vjp(int in, int out, const double *restrict dz, const double *restrict x,
+                    const double *restrict W, double *restrict gW, double *restrict gb,
+                    double *restrict gx) {
+  if (!gW && !gx) return;
+  switch (in) {
+    case 1: ROW_VJP_NARROW(1);
+    case 2: ROW_VJP_NARROW(2);
+    case 3: ROW_VJP_NARROW(3);
+    case 4: ROW_VJP_NARROW(4);
+    default: break;
+  }
+  if (gW) {
 #pragma omp simd
-        for (int j = 0; j < out; j++) z[j] += W[(size_t)j * in + k] * xk;
+    for (int j = 0; j < out; j++) gb[j] += dz[j];
+  }
+  if (gx) memset(gx, 0, (size_t)in * sizeof *gx);
+  for (int j = 0; j < out; j++) {
+    const double d = dz[j];
+    const double *restrict w = W + (size_t)j * in;
+    double *restrict g = gW ? gW + (size_t)j * in : NULL;
+    if (gW && gx) {
+#pragma omp simd
+      for (int k = 0; k < in; k++) {
+        g[k] += d * x[k];
+        gx[k] += d * w[k];
       }
+    } else if (gW) {
+#pragma omp simd
+      for (int k = 0; k < in; k++) g[k] += d * x[k];
     } else {
-      for (int j = 0; j < out; j++) {
-        const double *restrict w = W + (size_t)j * in;
-        double s = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (int k = 0; k < in; k++) s += w[k] * x[k];
-        z[j] += s;
-      }
+#pragma omp simd
+      for (int k = 0; k < in; k++) gx[k] += d * w[k];
     }
   }
 }
 
-/* gW += dZ^T X and gb += column sums of dZ. */
-static void grad_params(int B, int in, int out, const double *restrict dZ,
-                        const double *restrict X, double *restrict gW, double *restrict gb) {
-  for (int r = 0; r < B; r++) {
-    const double *restrict d = dZ + (size_t)r * out;
-#pragma omp simd
-    for (int j = 0; j < out; j++) gb[j] += d[j];
+/* Reverse pass through one layer's affine map: gW += dZ^T X and gb += column sums of dZ (when
+ * gW and gb are non-NULL), gX = dZ W (overwritten, when gX is non-NULL). */
+static void affine_vjp(int B, int in, int out, const double *restrict dZ,
+                       const double *restrict X, const double *restrict W, double *restrict gW,
+                       double *restrict gb, double *restrict gX) {
+  if (!use_gemm(B, in, out)) {
+    row_vjp(in, out, dZ, X, W, gW, gb, gX);
+    return;
   }
-  if (use_gemm(B, in, out)) {
+  if (gW) {
+    for (int r = 0; r < B; r++) {
+      const double *restrict d = dZ + (size_t)r * out;
+#pragma omp simd
+      for (int j = 0; j < out; j++) gb[j] += d[j];
+    }
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1.0, dZ, out, X, in, 1.0, gW,
                 in);
-    return;
   }
-  for (int r = 0; r < B; r++) {
-    const double *restrict d = dZ + (size_t)r * out;
-    const double *restrict x = X + (size_t)r * in;
-    for (int j = 0; j < out; j++) {
-      double *restrict g = gW + (size_t)j * in;
-      double dj = d[j];
-#pragma omp simd
-      for (int k = 0; k < in; k++) g[k] += dj * x[k];
-    }
-  }
-}
-
-/* gX = dZ W (overwritten): B x in. */
-static void grad_input(int B, int in, int out, const double *restrict dZ,
-                       const double *restrict W, double *restrict gX) {
-  if (use_gemm(B, in, out)) {
+  if (gX)
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0, dZ, out, W, in, 0.0,
                 gX, in);
-    return;
-  }
-  for (int r = 0; r < B; r++) {
-    const double *restrict d = dZ + (size_t)r * out;
-    double *restrict g = gX + (size_t)r * in;
-    memset(g, 0, (size_t)in * sizeof *g);
-    for (int j = 0; j < out; j++) {
-      const double *restrict w = W + (size_t)j * in;
-      double dj = d[j];
-#pragma omp simd
-      for (int k = 0; k < in; k++) g[k] += dj * w[k];
-    }
-  }
 }
 
 /* ---- passes ---- */
@@ -350,14 +447,11 @@ void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X
       nde__act_dmul(net->acts[l], n, Z, A, dA, d);
       dZ = d;
     }
-    if (gtheta) grad_params(B, in, out, dZ, A_in, gtheta + net->w_off[l], gtheta + net->b_off[l]);
-    if (l > 0) {
-      double *d = dZ == ws->buf[0] ? ws->buf[1] : ws->buf[0];
-      grad_input(B, in, out, dZ, W, d);
-      dA = d;
-    } else if (gX) {
-      grad_input(B, in, out, dZ, W, gX);
-    }
+    double *gW = gtheta ? gtheta + net->w_off[l] : NULL;
+    double *gb = gtheta ? gtheta + net->b_off[l] : NULL;
+    double *gin = l > 0 ? (dZ == ws->buf[0] ? ws->buf[1] : ws->buf[0]) : gX;
+    affine_vjp(B, in, out, dZ, A_in, W, gW, gb, gin);
+    dA = gin;
   }
 }
 
