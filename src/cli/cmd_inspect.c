@@ -295,20 +295,21 @@ static int describe_data(const char *path, nde_reader *r) {
   int shown_header = 0;
   for (size_t k = 0; k < nt; k++) {
     const char *g = nde_data_traj(d, k)->name;
-    if (k > 0 && !strcmp(g, "/")) continue;
+    const int root = g[0] == '/' && g[1] == '\0';
+    if (k > 0 && root) continue;
     int any = 0;
     for (int i = 0; known_attrs[i]; i++) any |= nde_reader_has_attr(r, g, known_attrs[i]);
     any |= nde_reader_has_attr(r, g, "model_source");
     if (!any) continue;
     if (!shown_header) printf("\nprovenance:\n");
     shown_header = 1;
-    if (strcmp(g, "/")) printf("  series %s:\n", g);
-    print_attrs(r, g, strcmp(g, "/") ? "    " : "  ");
+    if (!root) printf("  series %s:\n", g);
+    print_attrs(r, g, root ? "  " : "    ");
     char *src = NULL;
     if (nde_reader_has_attr(r, g, "model_source") &&
         nde_reader_get_attr_string(r, g, "model_source", &src) == NDE_OK) {
-      printf("%smodel source:\n", strcmp(g, "/") ? "    " : "  ");
-      print_text_lines(strcmp(g, "/") ? "      | " : "    | ", src, 6);
+      printf("%smodel source:\n", root ? "  " : "    ");
+      print_text_lines(root ? "    | " : "      | ", src, 6);
       free(src);
     }
   }
