@@ -25,9 +25,12 @@
  *               n_theta (+ B n) extra ODEs; for models with few parameters.  cvode-* only.
  *   "auto"      discrete for euler/rk4/dopri5; for cvode-*: forward when n_theta (+ B n when
  *               gU0 is wanted) <= auto_forward_max_params, else interp.  Measured with
- *               benchmarks/bench_adjoint.c: the built-in solvers' discrete adjoint was the
- *               fastest at equal accuracy on every benchmark problem; with CVODE, interp beat
- *               backsolve everywhere and forward won only for a handful of parameters.
+ *               benchmarks/bench_adjoint.c (spiral 1000/30 observations, LV UDE): the discrete
+ *               adjoint was the fastest on every problem (dopri5+discrete 5-15x faster than
+ *               dopri5+interp; interp more accurate on the long spiral), and with CVODE interp
+ *               and backsolve cost the same while forward was 5-30x slower at 87-152
+ *               parameters.  The forward threshold (8) is not measured: a small-P case is not
+ *               in the benchmark yet.
  * Continuous adjoints control the error of the backward solve with rtol/atol (0: the solver's);
  * with seminorm = 1 the error norm leaves mu out (Kidger et al. 2021, "Hey, that's not an ODE"):
  * mu feeds back into nothing, so its error does not need to restrict the step size.
