@@ -37,6 +37,10 @@ void nde_cli_error(const char *fmt, ...)
 /* The exit code for a library status. */
 int nde_cli_exit_code(nde_status st);
 
+/* The exit code for a failure to read an input file: 2 (bad input) for a missing or unreadable
+ * file too, since it is the user's to fix; other statuses map as nde_cli_exit_code. */
+int nde_cli_input_exit(nde_status st);
+
 /* Print a failed model load: each problem as "nde: error: FILE:LINE:COL: what" followed by the
  * offending line and a caret.  Returns the exit code. */
 struct nde_model;

@@ -124,17 +124,12 @@ int nde_cli_parse(const char *usage, int argc, char **argv, nde_arg *opts, int n
   return -1;
 }
 
-int nde_cli_input_exit(nde_status st) {
-  return st == NDE_ERR_IO || st == NDE_ERR_NOMEM ? NDE_EXIT_INPUT : nde_cli_exit_code(st);
-}
-
 int nde_cli_load_model(const char *path, nde_model **out) {
   nde_status st = nde_model_load_file(path, out);
   if (st == NDE_OK) return 0;
   int rc = nde_cli_report_model(*out, st);
   nde_model_destroy(out);
-  /* An input file that cannot be read (missing, a directory) is bad input, not an I/O fault. */
-  return st == NDE_ERR_IO ? NDE_EXIT_INPUT : rc;
+  return rc;
 }
 
 const char **nde_cli_component_names(const nde_model *m) {

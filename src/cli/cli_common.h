@@ -27,10 +27,6 @@ typedef struct nde_arg {
 int nde_cli_parse(const char *usage, int argc, char **argv, nde_arg *opts, int n_opts,
                   const char **pos, int min_pos, int max_pos, int *n_pos);
 
-/* The exit code for a failure to read an input file: always 2 (bad input), since a missing or
- * unreadable input is the user's to fix; other statuses map as nde_cli_exit_code. */
-int nde_cli_input_exit(nde_status st);
-
 /* Load a model file; on failure print its diagnostics and return the exit code (else 0): 2 for
  * anything wrong with the input, an unreadable file included. */
 int nde_cli_load_model(const char *path, nde_model **out);

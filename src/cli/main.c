@@ -42,6 +42,10 @@ int nde_cli_exit_code(nde_status st) {
   }
 }
 
+int nde_cli_input_exit(nde_status st) {
+  return st == NDE_ERR_IO || st == NDE_ERR_NOMEM ? NDE_EXIT_INPUT : nde_cli_exit_code(st);
+}
+
 int nde_cli_report_model(const struct nde_model *m, nde_status st) {
   int n = nde_model_n_diags(m);
   if (n == 0) {
@@ -50,7 +54,7 @@ int nde_cli_report_model(const struct nde_model *m, nde_status st) {
     size_t len = strlen(msg);
     while (len > 0 && msg[len - 1] == '\n') len--;
     nde_cli_error("%.*s", (int)len, len ? msg : nde_status_str(st));
-    return nde_cli_exit_code(st);
+    return nde_cli_input_exit(st);
   }
   for (int i = 0; i < n; i++) {
     nde_model_diag d;
@@ -66,7 +70,7 @@ int nde_cli_report_model(const struct nde_model *m, nde_status st) {
     while (more > all && more[-1] != '\n') more--;
     fprintf(stderr, "nde: %s", more);
   }
-  return nde_cli_exit_code(st);
+  return nde_cli_input_exit(st);
 }
 
 static void usage(FILE *f) {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # `nde check`: exit 0 and a summary on every shipped model, exit 2 with FILE:LINE:COL messages
-# on a bad file, exit 4 on a missing file, exit 2 on bad usage.
+# on a bad file, exit 2 on a missing file (bad input, as every command), exit 2 on bad usage.
 # usage: check.sh NDE MODELS_DIR
 set -u
 nde=$1
@@ -34,7 +34,7 @@ first=$(head -n 1 "$tmp/err")
 
 "$nde" check "$tmp/missing.nde" >/dev/null 2>"$tmp/err"
 code=$?
-[ $code -eq 4 ] || fail "missing file: exit $code, expected 4"
+[ $code -eq 2 ] || fail "missing file: exit $code, expected 2"
 grep -q "^nde: error: $tmp/missing.nde: cannot read: " "$tmp/err" || fail "missing file message: $(cat "$tmp/err")"
 
 "$nde" check >/dev/null 2>&1
