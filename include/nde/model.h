@@ -226,6 +226,61 @@ nde_status nde_model_init_theta(const nde_model *model, uint64_t seed, double *t
  * Returns NDE_OK, NDE_ERR_ARG (max_batch < 1 or a failed model), NDE_ERR_NOMEM. */
 nde_status nde_model_create_rhs(nde_model *model, int max_batch, nde_rhs **out);
 
+/* ---- source-level views of a model: net calls, probes, export (src/model/lang_probe.c) ----
+ * For nde discover and nde export: where the nets are called in the source, the values of
+ * expressions written in the language at given states, and the model as C or as equations. */
+
+/* One call of a net in the source, e.g. "U(x, y)". */
+typedef struct nde_model_net_call {
+  int net;                     /* index for nde_model_get_net */
+  int line, col;               /* place of the net's name in the call (1-based) */
+  size_t begin, end;           /* byte range [begin, end) of the call "U(x, y)" in the source */
+  size_t args_begin, args_end; /* byte range of the argument text "x, y" */
+} nde_model_net_call;
+
+/* The net calls of a loaded model in source order.  *calls is malloc'ed (free()); *n may be 0
+ * (then *calls is NULL).  Returns NDE_OK, NDE_ERR_ARG (a failed model), NDE_ERR_NOMEM. */
+nde_status nde_model_net_calls(const nde_model *model, int *n, nde_model_net_call **calls);
+
+/* Byte range [begin, end) of the line that declares net i, its newline included. */
+nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *begin, size_t *end);
+
+/* A probe evaluates extra expressions, written in the model's language over its names (states,
+ * parameters, intermediates, nets, t), at given states: e.g. "U(x, y)", "x*y", "sin(x)".  It
+ * compiles the model's source with the expressions appended, so theta has the same layout. */
+typedef struct nde_probe nde_probe;
+
+/* Compile a probe for n_expr expressions on batches of up to max_batch rows.  On a bad
+ * expression returns NDE_ERR_PARSE or NDE_ERR_MODEL with err->msg "expression 'TEXT': what"
+ * (err may be NULL).  Also NDE_ERR_ARG, NDE_ERR_NOMEM. */
+nde_status nde_probe_create(const nde_model *model, int n_expr, const char *const *exprs,
+                            int max_batch, nde_probe **out, nde_error *err);
+void nde_probe_destroy(nde_probe **probe);
+/* Size of expression i (1 for a scalar) and the total width of one output row. */
+int nde_probe_width(const nde_probe *probe, int i);
+int nde_probe_total_width(const nde_probe *probe);
+/* OUT (B x total width, row-major; expression i at the columns after those of 0..i-1) = the
+ * expressions at time t, states U (B x n) and theta.  Returns the tape's value: 0, or 1 when a
+ * value is not finite.  B must not exceed max_batch (-1 otherwise).  Allocates nothing. */
+int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, const double *theta,
+                   double *OUT);
+
+/* The right-hand side at theta as a standalone C11 source file (weights and parameter values
+ * embedded, only <math.h> needed), defining
+ *     #define PREFIX_N_STATE n
+ *     extern const char *const PREFIX_state_names[n];
+ *     int PREFIX_rhs(double t, const double *u, double *du);   0 ok, 1 a value is not finite
+ * prefix must be a C identifier.  *text is malloc'ed (free()).  NDE_ERR_ARG, NDE_ERR_NOMEM. */
+nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
+                              char **text);
+
+typedef enum { NDE_FORMAT_TEXT = 0, NDE_FORMAT_LATEX } nde_format;
+/* The intermediates and equations of the model, one per line (LaTeX: an aligned environment),
+ * with parameter names replaced by their values at theta when substitute is set, else followed by
+ * the parameter values.  Net calls stay calls.  *text is malloc'ed (free()). */
+nde_status nde_model_format_equations(const nde_model *model, const double *theta,
+                                      nde_format format, int substitute, char **text);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,859 @@
+/* Source-level views of a compiled model, for discovery and export: the places where nets are
+ * called, probes (the values of extra expressions in the model's language at given states, by
+ * compiling the source with those expressions appended as an extra state's equation), the model
+ * as standalone C with the trained weights embedded, and its equations as text or LaTeX.
+ * Everything here reads the syntax tree of the model's own source text again; nothing changes
+ * the model. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lang.h"
+
+/* ---- a growing string ---- */
+
+typedef struct sbuf {
+  char *s;
+  size_t n, cap;
+  bool nomem;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) NDE__PRINTF(2, 3);
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+  if (b->nomem) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = b->cap - b->n;
+    int k = vsnprintf(b->s ? b->s + b->n : NULL, room, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+      b->nomem = true;
+      return;
+    }
+    if ((size_t)k < room) {
+      b->n += (size_t)k;
+      return;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->n <= (size_t)k) cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+      b->nomem = true;
+      return;
+    }
+    b->s = s;
+    b->cap = cap;
+  }
+}
+
+static void sb_put(sbuf *b, const char *s, size_t len) { sb_printf(b, "%.*s", (int)len, s); }
+
+/* The shortest %.{p}g that reads back as v (so 0.9 prints as 0.9). */
+static void sb_num(sbuf *b, double v) {
+  char tmp[40];
+  for (int p = 1; p <= 17; p++) {
+    snprintf(tmp, sizeof tmp, "%.*g", p, v);
+    if (strtod(tmp, NULL) == v) break;
+  }
+  sb_printf(b, "%s", tmp);
+}
+
+/* ---- the checked syntax tree of a model's source ---- */
+
+typedef struct parsed {
+  nde__diags d;
+  nde__ast ast;
+} parsed;
+
+static void parsed_free(parsed *p) {
+  nde__ast_free(&p->ast);
+  nde__diags_free(&p->d);
+}
+
+static nde_status parse_source(const char *src, size_t len, parsed *p) {
+  memset(p, 0, sizeof *p);
+  p->d.file = "<probe>";
+  p->d.src = src;
+  p->d.len = len;
+  nde__token *toks = NULL;
+  int n_toks = 0;
+  nde_status st = nde__lex(src, len, &p->d, &toks, &n_toks);
+  if (st == NDE_OK) st = nde__parse(toks, n_toks, &p->d, &p->ast);
+  if (st == NDE_OK && p->d.n_errors == 0) st = nde__check(&p->ast, &p->d);
+  if (st == NDE_OK && p->d.n_errors) st = p->d.status;
+  if (p->d.nomem) st = NDE_ERR_NOMEM;
+  free(toks);
+  return st;
+}
+
+static bool is_net_call(const nde__ast *A, const nde__expr *x) {
+  return x->kind == NDE__E_CALL && x->func < 0 && x->sym >= 0 && x->sym < A->n_syms &&
+         A->syms[x->sym].kind == NDE__SYM_NET;
+}
+
+static int cmp_call(const void *a, const void *b) {
+  const nde_model_net_call *x = a, *y = b;
+  return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+nde_status nde_model_net_calls(const nde_model *model, int *n, nde_model_net_call **calls) {
+  if (!model || !n || !calls || model->status != NDE_OK) return NDE_ERR_ARG;
+  *n = 0;
+  *calls = NULL;
+  parsed p;
+  nde_status st = parse_source(model->src, model->src_len, &p);
+  if (st != NDE_OK) {
+    parsed_free(&p);
+    return st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
+  }
+  const nde__ast *A = &p.ast;
+  int count = 0;
+  for (int e = 0; e < A->n_exprs; e++) count += is_net_call(A, &A->exprs[e]);
+  nde_model_net_call *c = count ? calloc((size_t)count, sizeof *c) : NULL;
+  if (count && !c) {
+    parsed_free(&p);
+    return NDE_ERR_NOMEM;
+  }
+  int k = 0;
+  for (int e = 0; e < A->n_exprs; e++) {
+    const nde__expr *x = &A->exprs[e];
+    if (!is_net_call(A, x)) continue;
+    nde_model_net_call *q = &c[k++];
+    q->net = A->syms[x->sym].index;
+    q->line = x->pos.line;
+    q->col = x->pos.col;
+    q->begin = (size_t)x->pos.offset;
+    /* The call ends at the parenthesis matching the one after the name (a statement is one
+     * line and the language has no strings, so counting parentheses is exact). */
+    size_t i = q->begin + (size_t)x->name_len;
+    while (i < model->src_len && model->src[i] != '(') i++;
+    q->args_begin = i + 1;
+    int depth = 0;
+    for (; i < model->src_len; i++) {
+      if (model->src[i] == '(') depth++;
+      if (model->src[i] == ')' && --depth == 0) break;
+    }
+    q->args_end = i;
+    q->end = i < model->src_len ? i + 1 : i;
+  }
+  qsort(c, (size_t)count, sizeof *c, cmp_call);
+  parsed_free(&p);
+  *n = count;
+  *calls = c;
+  return NDE_OK;
+}
+
+nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *begin,
+                                    size_t *end) {
+  if (!model || !begin || !end || model->status != NDE_OK || net < 0 || net >= model->n_nets)
+    return NDE_ERR_ARG;
+  parsed p;
+  nde_status st = parse_source(model->src, model->src_len, &p);
+  if (st == NDE_OK && net >= p.ast.n_nets) st = NDE_ERR_INTERNAL;
+  if (st == NDE_OK) {
+    size_t b = (size_t)p.ast.nets[net].pos.offset, e = b;
+    while (b > 0 && model->src[b - 1] != '\n') b--;
+    while (e < model->src_len && model->src[e] != '\n') e++;
+    if (e < model->src_len) e++;
+    *begin = b;
+    *end = e;
+  }
+  parsed_free(&p);
+  return st == NDE_OK || st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
+}
+
+/* ---- probes ---- */
+
+#define PROBE_NAME "nde__probe"
+
+struct nde_probe {
+  nde_model *model; /* the source with the probe state appended */
+  nde_rhs *rhs;
+  int n_expr;
+  int *width;
+  int total;
+  int n;            /* states of the original model */
+  int max_batch;
+  double *U, *dU;   /* max_batch x (n + total) */
+};
+
+void nde_probe_destroy(nde_probe **probe) {
+  if (!probe || !*probe) return;
+  nde_probe *p = *probe;
+  nde_rhs_destroy(&p->rhs);
+  nde_model_destroy(&p->model);
+  free(p->width);
+  free(p->U);
+  free(p->dU);
+  free(p);
+  *probe = NULL;
+}
+
+int nde_probe_width(const nde_probe *probe, int i) {
+  return probe && i >= 0 && i < probe->n_expr ? probe->width[i] : 0;
+}
+int nde_probe_total_width(const nde_probe *probe) { return probe ? probe->total : 0; }
+
+static int count_lines(const char *s, size_t len) {
+  int k = 1;
+  for (size_t i = 0; i < len; i++) k += s[i] == '\n';
+  return k;
+}
+
+static nde_status set_err(nde_error *err, nde_status st, const char *fmt, ...) NDE__PRINTF(3, 4);
+static nde_status set_err(nde_error *err, nde_status st, const char *fmt, ...) {
+  if (err) {
+    err->status = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+  }
+  return st;
+}
+
+nde_status nde_probe_create(const nde_model *model, int n_expr, const char *const *exprs,
+                            int max_batch, nde_probe **out, nde_error *err) {
+  if (err) {
+    err->status = NDE_OK;
+    err->msg[0] = '\0';
+  }
+  if (!out) return set_err(err, NDE_ERR_ARG, "nde_probe_create: out is NULL");
+  *out = NULL;
+  if (!model || model->status != NDE_OK || n_expr < 1 || !exprs || max_batch < 1)
+    return set_err(err, NDE_ERR_ARG, "nde_probe_create: needs a loaded model, expressions and max_batch >= 1");
+  for (int i = 0; i < n_expr; i++) {
+    if (!exprs[i] || strchr(exprs[i], '\n') || strchr(exprs[i], '#'))
+      return set_err(err, NDE_ERR_PARSE, "expression '%s': expected one line without comments",
+                     exprs[i] ? exprs[i] : "(null)");
+  }
+  nde_probe *p = calloc(1, sizeof *p);
+  sbuf b = {0};
+  parsed ps;
+  memset(&ps, 0, sizeof ps);
+  nde_status st = NDE_ERR_NOMEM;
+  if (!p) goto fail;
+  p->n_expr = n_expr;
+  p->n = model->n_state_total;
+  p->max_batch = max_batch;
+  p->width = calloc((size_t)n_expr, sizeof *p->width);
+  if (!p->width) goto fail;
+
+  /* 1. The size of every expression, from the checker, with each as an intermediate. */
+  const int base_line = count_lines(model->src, model->src_len) + 1;
+  sb_put(&b, model->src, model->src_len);
+  sb_printf(&b, "\n");
+  for (int i = 0; i < n_expr; i++) sb_printf(&b, PROBE_NAME "_%d = %s\n", i, exprs[i]);
+  if (b.nomem) goto fail;
+  st = parse_source(b.s, b.n, &ps);
+  if (st != NDE_OK) {
+    if (st == NDE_ERR_NOMEM) goto fail;
+    for (int k = 0; k < ps.d.n; k++) {
+      const nde__diag *g = &ps.d.items[k];
+      if (g->is_note) continue;
+      int i = g->pos.line - base_line;
+      if (i >= 0 && i < n_expr) {
+        /* The column inside the expression: after "nde__probe_I = ". */
+        char head[40];
+        int hl = snprintf(head, sizeof head, PROBE_NAME "_%d = ", i);
+        int col = g->pos.col - hl;
+        set_err(err, st, "expression '%s', column %d: %s", exprs[i], col > 0 ? col : 1,
+                g->message);
+      } else {
+        set_err(err, st, "expression appended to the model: %s", g->message);
+      }
+      break;
+    }
+    goto fail;
+  }
+  for (int i = 0; i < n_expr; i++) {
+    char name[40];
+    int nl = snprintf(name, sizeof name, PROBE_NAME "_%d", i);
+    for (int k = 0; k < ps.ast.n_inters; k++) {
+      const nde__assign *q = &ps.ast.inters[k];
+      if (q->name_len == nl && memcmp(q->name, name, (size_t)nl) == 0)
+        p->width[i] = ps.ast.exprs[q->expr].size;
+    }
+    if (p->width[i] < 1) {
+      st = set_err(err, NDE_ERR_INTERNAL, "expression '%s': no size", exprs[i]);
+      goto fail;
+    }
+    p->total += p->width[i];
+  }
+  parsed_free(&ps);
+
+  /* 2. The model with one more vector state whose derivative is the list of expressions. */
+  b.n = 0;
+  sb_put(&b, model->src, model->src_len);
+  sb_printf(&b, "\nstate " PROBE_NAME "[%d]\nd" PROBE_NAME "/dt = [", p->total);
+  for (int i = 0; i < n_expr; i++) sb_printf(&b, "%s(%s)", i ? ", " : "", exprs[i]);
+  sb_printf(&b, "]\n");
+  st = NDE_ERR_NOMEM;
+  if (b.nomem) goto fail;
+  st = nde_model_load_string(b.s, b.n, model->file, &p->model);
+  if (st != NDE_OK) {
+    if (p->model) set_err(err, st, "probe model: %s", nde_model_errmsg(p->model));
+    goto fail;
+  }
+  if (p->model->n_theta != model->n_theta || p->model->n_state_total != p->n + p->total ||
+      nde_model_find_component(p->model, PROBE_NAME "[1]") != p->n) {
+    st = set_err(err, NDE_ERR_INTERNAL, "probe model: layout differs from the model's");
+    goto fail;
+  }
+  st = nde_model_create_rhs(p->model, max_batch, &p->rhs);
+  if (st != NDE_OK) goto fail;
+  size_t cells = (size_t)max_batch * (size_t)(p->n + p->total);
+  p->U = nde__dalloc(cells);
+  p->dU = nde__dalloc(cells);
+  st = NDE_ERR_NOMEM;
+  if (!p->U || !p->dU) goto fail;
+  free(b.s);
+  *out = p;
+  return NDE_OK;
+fail:
+  if (st == NDE_ERR_NOMEM) set_err(err, st, "out of memory");
+  parsed_free(&ps);
+  free(b.s);
+  nde_probe_destroy(&p);
+  return st;
+}
+
+int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, const double *theta,
+                   double *OUT) {
+  if (!probe || B < 1 || B > probe->max_batch || !U || !OUT) return -1;
+  const int n = probe->n, w = n + probe->total;
+  for (int r = 0; r < B; r++) {
+    memcpy(probe->U + (size_t)r * w, U + (size_t)r * n, (size_t)n * sizeof *U);
+    memset(probe->U + (size_t)r * w + n, 0, (size_t)probe->total * sizeof *U);
+  }
+  int rc = nde_rhs_f(probe->rhs, t, B, probe->U, theta, probe->dU, NULL);
+  for (int r = 0; r < B; r++)
+    memcpy(OUT + (size_t)r * probe->total, probe->dU + (size_t)r * w + n,
+           (size_t)probe->total * sizeof *OUT);
+  return rc;
+}
+
+/* ---- C export ---- */
+
+typedef struct cgen {
+  const nde_model *m;
+  const nde__ast *A;
+  const double *theta;
+  const char *prefix;
+  sbuf *b;
+  int next;     /* next temporary number */
+  int *inter_v; /* temporary of each intermediate */
+} cgen;
+
+static bool int_exponent(const nde__ast *A, int e, long *n) {
+  const nde__expr *x = &A->exprs[e];
+  double sign = 1;
+  if (x->kind == NDE__E_NEG) {
+    sign = -1;
+    x = &A->exprs[x->a];
+  }
+  if (x->kind != NDE__E_NUM) return false;
+  double v = sign * x->num;
+  if (v != floor(v) || fabs(v) > 1024) return false;
+  *n = (long)v;
+  return true;
+}
+
+/* Emit code computing expression e into a new temporary vK (an array or a pointer of e's size);
+ * returns K. */
+static int cg_expr(cgen *g, int e);
+
+static int cg_temp(cgen *g, int size) {
+  int k = g->next++;
+  sb_printf(g->b, "  double v%d[%d];\n", k, size);
+  return k;
+}
+
+/* Element i (a loop variable name) of temporary k of the given size (broadcast when 1). */
+#define EL(k, size) (size) == 1 ? "0" : "i"
+
+static int cg_expr(cgen *g, int e) {
+  const nde__ast *A = g->A;
+  const nde__expr *x = &A->exprs[e];
+  sbuf *b = g->b;
+  const int n = x->size;
+  switch (x->kind) {
+    case NDE__E_NUM: {
+      int k = g->next++;
+      sb_printf(b, "  const double v%d[1] = {", k);
+      sb_num(b, x->num);
+      sb_printf(b, "};\n");
+      return k;
+    }
+    case NDE__E_NAME: {
+      int k;
+      if (x->sym < 0) {
+        k = g->next++;
+        sb_printf(b, "  const double v%d[1] = {t};\n", k);
+        return k;
+      }
+      const nde__sym *y = &A->syms[x->sym];
+      switch (y->kind) {
+        case NDE__SYM_STATE:
+          k = g->next++;
+          sb_printf(b, "  const double *v%d = u + %d; /* %.*s */\n", k, A->states[y->index].offset,
+                    y->name_len, y->name);
+          return k;
+        case NDE__SYM_PARAM:
+          k = g->next++;
+          sb_printf(b, "  const double v%d[1] = {%s_params[%d]}; /* %.*s */\n", k, g->prefix,
+                    y->index, y->name_len, y->name);
+          return k;
+        case NDE__SYM_INTER: return g->inter_v[y->index];
+        case NDE__SYM_NET: return -1;
+      }
+      return -1;
+    }
+    case NDE__E_CALL: {
+      if (x->func < 0) {
+        const int net = A->syms[x->sym].index;
+        const int n_in = A->nets[net].widths[0];
+        int in = cg_temp(g, n_in), off = 0;
+        for (int a = 0; a < x->n_args; a++) {
+          int ea = A->args[x->args + a], sa = A->exprs[ea].size;
+          int ka = cg_expr(g, ea);
+          sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[%d + i] = v%d[i];\n", sa, in, off, ka);
+          off += sa;
+        }
+        int k = cg_temp(g, n);
+        sb_printf(b, "  %s_net_%d(v%d, v%d); /* %.*s */\n", g->prefix, net, in, k, x->name_len,
+                  x->name);
+        return k;
+      }
+      static const char *const fn[NDE__F_COUNT] = {"exp", "log", "sqrt", "sin", "cos",
+                                                   "tanh", "fabs"};
+      int a = cg_expr(g, A->args[x->args]);
+      int k = cg_temp(g, n);
+      sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = %s(v%d[i]);\n", n, k, fn[x->func], a);
+      return k;
+    }
+    case NDE__E_INDEX: {
+      int a = cg_expr(g, x->a);
+      int k = g->next++;
+      sb_printf(b, "  const double *v%d = v%d + %ld;\n", k, a, x->index - 1);
+      return k;
+    }
+    case NDE__E_LIST: {
+      int k = cg_temp(g, n), off = 0;
+      for (int a = 0; a < x->n_args; a++) {
+        int ea = A->args[x->args + a], sa = A->exprs[ea].size;
+        int ka = cg_expr(g, ea);
+        sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[%d + i] = v%d[i];\n", sa, k, off, ka);
+        off += sa;
+      }
+      return k;
+    }
+    case NDE__E_NEG: {
+      int a = cg_expr(g, x->a);
+      int k = cg_temp(g, n);
+      sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = -v%d[i];\n", n, k, a);
+      return k;
+    }
+    case NDE__E_POW: {
+      long p;
+      int a = cg_expr(g, x->a);
+      int sa = A->exprs[x->a].size;
+      if (int_exponent(A, x->b, &p)) {
+        int k = cg_temp(g, n);
+        sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = %s_ipow(v%d[%s], %ld);\n", n, k,
+                  g->prefix, a, EL(a, sa), p);
+        return k;
+      }
+      int c = cg_expr(g, x->b);
+      int sc = A->exprs[x->b].size;
+      int k = cg_temp(g, n);
+      sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = exp(v%d[%s] * log(v%d[%s]));\n", n,
+                k, c, EL(c, sc), a, EL(a, sa));
+      return k;
+    }
+    case NDE__E_ADD:
+    case NDE__E_SUB:
+    case NDE__E_MUL:
+    case NDE__E_DIV: {
+      const char *op = x->kind == NDE__E_ADD ? "+" : x->kind == NDE__E_SUB ? "-"
+                       : x->kind == NDE__E_MUL ? "*" : "/";
+      int a = cg_expr(g, x->a), c = cg_expr(g, x->b);
+      int sa = A->exprs[x->a].size, sc = A->exprs[x->b].size;
+      int k = cg_temp(g, n);
+      sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = v%d[%s] %s v%d[%s];\n", n, k, a,
+                EL(a, sa), op, c, EL(c, sc));
+      return k;
+    }
+  }
+  return -1;
+}
+
+static const char *const c_support =
+    "static double %s_ipow(double x, long n) {\n"
+    "  unsigned long k = (unsigned long)(n < 0 ? -n : n);\n"
+    "  double r = 1.0, b = x;\n"
+    "  while (k) {\n"
+    "    if (k & 1ul) r *= b;\n"
+    "    b *= b;\n"
+    "    k >>= 1;\n"
+    "  }\n"
+    "  return n < 0 ? 1.0 / r : r;\n"
+    "}\n\n"
+    "/* Activations as nde computes them (src/nn/act.c). */\n"
+    "static double %s_act(int a, double z) {\n"
+    "  double f;\n"
+    "  switch (a) {\n"
+    "    case 1: f = expm1(-2.0 * fabs(z)); return copysign(-f / (2.0 + f), z); /* tanh */\n"
+    "    case 2: return z < 0.0 ? 0.0 : z;                                      /* relu */\n"
+    "    case 3: return 0.5 * z + 0.5 * fabs(z) + log1p(exp(-fabs(z)));         /* softplus */\n"
+    "    case 4: return 1.0 / (1.0 + exp(-z));                                  /* sigmoid */\n"
+    "    case 5: /* gelu, tanh form */\n"
+    "      f = expm1(-2.0 * fabs(0.7978845608028654 * (z + 0.044715 * z * z * z)));\n"
+    "      return 0.5 * z * (1.0 + copysign(-f / (2.0 + f), z));\n"
+    "    case 6: return exp(-z * z);                                            /* rbf */\n"
+    "    default: return z;                                                     /* identity */\n"
+    "  }\n"
+    "}\n\n"
+    "/* A dense network: per layer y = act(W x + b), W out x in row-major, then b. */\n"
+    "static void %s_dense(int n_layers, const int *widths, const int *acts, const double *p,\n"
+    "                     const double *x, double *y, double *s0, double *s1) {\n"
+    "  const double *in = x;\n"
+    "  for (int l = 0; l < n_layers; l++) {\n"
+    "    const int ni = widths[l], no = widths[l + 1];\n"
+    "    const double *W = p, *bias = p + (long)no * ni;\n"
+    "    double *o = l == n_layers - 1 ? y : (l %% 2 ? s1 : s0);\n"
+    "    for (int r = 0; r < no; r++) {\n"
+    "      double s = 0.0;\n"
+    "      for (int c = 0; c < ni; c++) s += W[(long)r * ni + c] * in[c];\n"
+    "      o[r] = %s_act(acts[l], s + bias[r]);\n"
+    "    }\n"
+    "    p = bias + no;\n"
+    "    in = o;\n"
+    "  }\n"
+    "}\n\n";
+
+nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
+                              char **text) {
+  if (!model || !text || !prefix || model->status != NDE_OK || (!theta && model->n_theta))
+    return NDE_ERR_ARG;
+  *text = NULL;
+  if (!prefix[0] || !(prefix[0] == '_' || (prefix[0] >= 'a' && prefix[0] <= 'z') ||
+                      (prefix[0] >= 'A' && prefix[0] <= 'Z')))
+    return NDE_ERR_ARG;
+  for (const char *c = prefix; *c; c++)
+    if (!(*c == '_' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+      return NDE_ERR_ARG;
+  parsed ps;
+  nde_status st = parse_source(model->src, model->src_len, &ps);
+  if (st != NDE_OK) {
+    parsed_free(&ps);
+    return st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
+  }
+  const nde__ast *A = &ps.ast;
+  sbuf b = {0};
+  const char *P = prefix;
+  const int n = model->n_state_total;
+  sb_printf(&b,
+            "/* The right-hand side du/dt = f(t, u) of the model %s, with its trained parameters,\n"
+            " * exported by nde %s (nde export --c).  Standalone C11: needs only <math.h> (link -lm).\n"
+            " *\n"
+            " *   int %s_rhs(double t, const double *u, double *du);\n"
+            " *     u   the state, %s_N_STATE values in the order of %s_state_names (read only)\n"
+            " *     du  receives f(t, u), %s_N_STATE values (must not overlap u)\n"
+            " *     returns 0, or 1 when a value is not finite (e.g. log of a negative number)\n"
+            " *\n"
+            " * The model's source:\n",
+            model->file, nde_version(), P, P, P, P);
+  for (size_t i = 0; i < model->src_len;) {
+    size_t e = i;
+    while (e < model->src_len && model->src[e] != '\n') e++;
+    sb_printf(&b, " *   ");
+    for (size_t j = i; j < e; j++) {
+      /* Keep the comment closed whatever the source holds. */
+      if (model->src[j] == '/' && j > i && model->src[j - 1] == '*') sb_printf(&b, " ");
+      sb_put(&b, model->src + j, 1);
+    }
+    sb_printf(&b, "\n");
+    i = e + 1;
+  }
+  sb_printf(&b, " */\n#include <math.h>\n\n#define %s_N_STATE %d\n\n", P, n);
+  sb_printf(&b, "const char *const %s_state_names[%d] = {", P, n);
+  for (int j = 0; j < n; j++) sb_printf(&b, "%s\"%s\"", j ? ", " : "", model->comp_names[j]);
+  sb_printf(&b, "};\n\nint %s_rhs(double t, const double *u, double *du);\n\n", P);
+  /* Parameters in natural units (fixed ones as written). */
+  if (model->n_params) {
+    sb_printf(&b, "static const double %s_params[%d] = {\n", P, model->n_params);
+    for (int i = 0; i < model->n_params; i++) {
+      sb_printf(&b, "  ");
+      sb_num(&b, nde_model_param_value(model, i, theta));
+      sb_printf(&b, ", /* %s */\n", model->params[i].name);
+    }
+    sb_printf(&b, "};\n\n");
+  }
+  sb_printf(&b, c_support, P, P, P, P);
+  for (int k = 0; k < model->n_nets; k++) {
+    const nde__netm *nm = &model->nets[k];
+    const int L = nde_net_n_layers(nm->net);
+    int maxw = 1;
+    sb_printf(&b, "/* net %s */\nstatic const int %s_net_%d_widths[%d] = {", nm->name, P, k, L + 1);
+    for (int l = 0; l <= L; l++) {
+      int w = nde_net_width(nm->net, l);
+      if (w > maxw) maxw = w;
+      sb_printf(&b, "%s%d", l ? ", " : "", w);
+    }
+    sb_printf(&b, "};\nstatic const int %s_net_%d_acts[%d] = {", P, k, L);
+    for (int l = 0; l < L; l++) sb_printf(&b, "%s%d", l ? ", " : "", (int)nde_net_act(nm->net, l));
+    size_t np = nde_net_n_params(nm->net);
+    sb_printf(&b, "};\nstatic const double %s_net_%d_theta[%zu] = {", P, k, np);
+    for (size_t i = 0; i < np; i++) {
+      sb_printf(&b, "%s", i % 4 ? " " : "\n  ");
+      sb_num(&b, theta[nm->offset + i]);
+      sb_printf(&b, ",");
+    }
+    sb_printf(&b,
+              "\n};\nstatic void %s_net_%d(const double *x, double *y) {\n"
+              "  double s0[%d], s1[%d];\n"
+              "  %s_dense(%d, %s_net_%d_widths, %s_net_%d_acts, %s_net_%d_theta, x, y, s0, s1);\n"
+              "}\n\n",
+              P, k, maxw, maxw, P, L, P, k, P, k, P, k);
+  }
+  sb_printf(&b, "int %s_rhs(double t, const double *u, double *du) {\n  (void)t;\n", P);
+  cgen g = {model, A, theta, P, &b, 0, NULL};
+  g.inter_v = calloc((size_t)A->n_inters + 1, sizeof *g.inter_v);
+  if (!g.inter_v) b.nomem = true;
+  for (int k = 0; k < A->n_inter_order && !b.nomem; k++) {
+    int i = A->inter_order[k];
+    sb_printf(&b, "  /* %.*s */\n", A->inters[i].name_len, A->inters[i].name);
+    g.inter_v[i] = cg_expr(&g, A->inters[i].expr);
+  }
+  for (int e = 0; e < A->n_eqs && !b.nomem; e++) {
+    const nde__assign *q = &A->eqs[e];
+    const nde__state_decl *sd = &A->states[q->state];
+    sb_printf(&b, "  /* d%.*s/dt */\n", sd->name_len, sd->name);
+    int v = cg_expr(&g, q->expr);
+    int sv = A->exprs[q->expr].size;
+    sb_printf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%s];\n", sd->size, sd->offset,
+              v, EL(v, sv));
+  }
+  sb_printf(&b,
+            "  for (int i = 0; i < %d; i++)\n    if (!isfinite(du[i])) return 1;\n  return 0;\n}\n",
+            n);
+  free(g.inter_v);
+  parsed_free(&ps);
+  if (b.nomem) {
+    free(b.s);
+    return NDE_ERR_NOMEM;
+  }
+  *text = b.s;
+  return NDE_OK;
+}
+
+/* ---- equations as text or LaTeX ---- */
+
+typedef struct fmt {
+  const nde_model *m;
+  const nde__ast *A;
+  const double *theta;
+  nde_format f;
+  int substitute;
+  sbuf *b;
+} fmt;
+
+enum { PREC_ADD = 1, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM };
+
+static int prec_of(const nde__expr *x) {
+  switch (x->kind) {
+    case NDE__E_ADD:
+    case NDE__E_SUB: return PREC_ADD;
+    case NDE__E_MUL:
+    case NDE__E_DIV: return PREC_MUL;
+    case NDE__E_NEG: return PREC_NEG;
+    case NDE__E_POW: return PREC_POW;
+    case NDE__E_NUM: return x->num < 0 ? PREC_NEG : PREC_ATOM;
+    default: return PREC_ATOM;
+  }
+}
+
+static const char *const greek[] = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
+    "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega"};
+
+static void fmt_name(fmt *F, const char *s, int len) {
+  if (F->f == NDE_FORMAT_TEXT) {
+    sb_put(F->b, s, (size_t)len);
+    return;
+  }
+  for (size_t g = 0; g < sizeof greek / sizeof *greek; g++)
+    if ((int)strlen(greek[g]) == len && memcmp(greek[g], s, (size_t)len) == 0) {
+      sb_printf(F->b, "\\%s", greek[g]);
+      return;
+    }
+  if (len == 1) {
+    sb_put(F->b, s, 1);
+    return;
+  }
+  sb_printf(F->b, "\\mathrm{");
+  for (int i = 0; i < len; i++) {
+    if (s[i] == '_') sb_printf(F->b, "\\_");
+    else sb_put(F->b, s + i, 1);
+  }
+  sb_printf(F->b, "}");
+}
+
+static void fmt_expr(fmt *F, int e, int parent);
+
+static void fmt_args(fmt *F, const nde__expr *x) {
+  for (int a = 0; a < x->n_args; a++) {
+    if (a) sb_printf(F->b, ", ");
+    fmt_expr(F, F->A->args[x->args + a], 0);
+  }
+}
+
+static void fmt_expr(fmt *F, int e, int parent) {
+  const nde__ast *A = F->A;
+  const nde__expr *x = &A->exprs[e];
+  sbuf *b = F->b;
+  const bool tex = F->f == NDE_FORMAT_LATEX;
+  const int p = prec_of(x);
+  const bool paren = p < parent;
+  if (paren) sb_printf(b, tex ? "\\left(" : "(");
+  switch (x->kind) {
+    case NDE__E_NUM: sb_num(b, x->num); break;
+    case NDE__E_NAME:
+      if (x->sym >= 0 && A->syms[x->sym].kind == NDE__SYM_PARAM && F->substitute) {
+        double v = nde_model_param_value(F->m, A->syms[x->sym].index, F->theta);
+        if (v < 0 && !paren && parent > PREC_ADD) sb_printf(b, tex ? "\\left(" : "(");
+        sb_num(b, v);
+        if (v < 0 && !paren && parent > PREC_ADD) sb_printf(b, tex ? "\\right)" : ")");
+      } else {
+        fmt_name(F, x->name, x->name_len);
+      }
+      break;
+    case NDE__E_CALL:
+      if (x->func < 0) {
+        fmt_name(F, x->name, x->name_len);
+        sb_printf(b, tex ? "\\left(" : "(");
+        fmt_args(F, x);
+        sb_printf(b, tex ? "\\right)" : ")");
+      } else if (tex && x->func == NDE__F_SQRT) {
+        sb_printf(b, "\\sqrt{");
+        fmt_args(F, x);
+        sb_printf(b, "}");
+      } else if (tex && x->func == NDE__F_ABS) {
+        sb_printf(b, "\\left|");
+        fmt_args(F, x);
+        sb_printf(b, "\\right|");
+      } else {
+        sb_printf(b, "%s%s%s", tex ? "\\" : "", nde__func_names[x->func], tex ? "\\left(" : "(");
+        fmt_args(F, x);
+        sb_printf(b, tex ? "\\right)" : ")");
+      }
+      break;
+    case NDE__E_INDEX:
+      fmt_expr(F, x->a, PREC_ATOM);
+      sb_printf(b, tex ? "_{%ld}" : "[%ld]", x->index);
+      break;
+    case NDE__E_LIST:
+      sb_printf(b, tex ? "\\left[" : "[");
+      fmt_args(F, x);
+      sb_printf(b, tex ? "\\right]" : "]");
+      break;
+    case NDE__E_NEG:
+      sb_printf(b, "-");
+      fmt_expr(F, x->a, PREC_NEG);
+      break;
+    case NDE__E_POW:
+      fmt_expr(F, x->a, PREC_ATOM);
+      if (tex) {
+        sb_printf(b, "^{");
+        fmt_expr(F, x->b, 0);
+        sb_printf(b, "}");
+      } else {
+        sb_printf(b, "^");
+        fmt_expr(F, x->b, PREC_NEG);
+      }
+      break;
+    case NDE__E_DIV:
+      if (tex) {
+        sb_printf(b, "\\frac{");
+        fmt_expr(F, x->a, 0);
+        sb_printf(b, "}{");
+        fmt_expr(F, x->b, 0);
+        sb_printf(b, "}");
+        break;
+      }
+      /* fall through */
+    case NDE__E_ADD:
+    case NDE__E_SUB:
+    case NDE__E_MUL: {
+      fmt_expr(F, x->a, p);
+      const char *op = x->kind == NDE__E_ADD ? " + " : x->kind == NDE__E_SUB ? " - "
+                       : x->kind == NDE__E_DIV ? "/" : tex ? " \\, " : "*";
+      sb_printf(b, "%s", op);
+      /* The right operand of - and / binds tighter: a - (b + c), a/(b*c). */
+      fmt_expr(F, x->b, x->kind == NDE__E_SUB || x->kind == NDE__E_DIV ? p + 1 : p);
+      break;
+    }
+  }
+  if (paren) sb_printf(b, tex ? "\\right)" : ")");
+}
+
+nde_status nde_model_format_equations(const nde_model *model, const double *theta,
+                                      nde_format format, int substitute, char **text) {
+  if (!model || !text || model->status != NDE_OK || (!theta && model->n_theta) ||
+      (format != NDE_FORMAT_TEXT && format != NDE_FORMAT_LATEX))
+    return NDE_ERR_ARG;
+  *text = NULL;
+  parsed ps;
+  nde_status st = parse_source(model->src, model->src_len, &ps);
+  if (st != NDE_OK) {
+    parsed_free(&ps);
+    return st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
+  }
+  const nde__ast *A = &ps.ast;
+  sbuf b = {0};
+  fmt F = {model, A, theta, format, substitute, &b};
+  const bool tex = format == NDE_FORMAT_LATEX;
+  if (tex) sb_printf(&b, "\\begin{aligned}\n");
+  for (int k = 0; k < A->n_inter_order; k++) {
+    const nde__assign *q = &A->inters[A->inter_order[k]];
+    sb_printf(&b, "%s", tex ? "  " : "");
+    fmt_name(&F, q->name, q->name_len);
+    sb_printf(&b, tex ? " &= " : " = ");
+    fmt_expr(&F, q->expr, 0);
+    sb_printf(&b, tex ? " \\\\\n" : "\n");
+  }
+  for (int e = 0; e < A->n_eqs; e++) {
+    const nde__assign *q = &A->eqs[e];
+    const nde__state_decl *sd = &A->states[q->state];
+    if (tex) {
+      sb_printf(&b, "  \\frac{d");
+      fmt_name(&F, sd->name, sd->name_len);
+      sb_printf(&b, "}{dt} &= ");
+    } else {
+      sb_printf(&b, "d%.*s/dt = ", sd->name_len, sd->name);
+    }
+    fmt_expr(&F, q->expr, 0);
+    sb_printf(&b, tex && e + 1 < A->n_eqs ? " \\\\\n" : "\n");
+  }
+  if (tex) sb_printf(&b, "\\end{aligned}\n");
+  if (!substitute && model->n_params) {
+    sb_printf(&b, tex ? "%% where " : "where ");
+    for (int i = 0; i < model->n_params; i++) {
+      sb_printf(&b, "%s%s = ", i ? ", " : "", model->params[i].name);
+      sb_num(&b, nde_model_param_value(model, i, theta));
+    }
+    sb_printf(&b, "\n");
+  }
+  parsed_free(&ps);
+  if (b.nomem) {
+    free(b.s);
+    return NDE_ERR_NOMEM;
+  }
+  *text = b.s;
+  return NDE_OK;
+}
