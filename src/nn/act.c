@@ -2,6 +2,7 @@
  * sigmoid = 1 / (1 + e^-z), gelu = z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (Hendrycks &
  * Gimpel 2016, tanh form), rbf = exp(-z^2).  Loops are written branch-free so gcc vectorises them. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "nn_internal.h"
@@ -128,7 +129,8 @@ void nde__act_dmul(nde_act a, size_t n, const double *restrict z, const double *
       DMUL_LOOP((1.0 - y[i]) * (1.0 + y[i]));
       break;
     case NDE_ACT_RELU:
-      DMUL_LOOP(z[i] > 0.0 ? 1.0 : 0.0);
+      /* y > 0 exactly when z > 0 (NaN and -0 included). */
+      DMUL_LOOP(y[i] > 0.0 ? 1.0 : 0.0);
       break;
     case NDE_ACT_SOFTPLUS:
       DMUL_LOOP(1.0 / (1.0 + exp(-z[i])));
@@ -145,6 +147,10 @@ void nde__act_dmul(nde_act a, size_t n, const double *restrict z, const double *
     default:
       break;
   }
+}
+
+bool nde__act_needs_z(nde_act a) {
+  return a == NDE_ACT_SOFTPLUS || a == NDE_ACT_SIGMOID || a == NDE_ACT_GELU || a == NDE_ACT_RBF;
 }
 
 void nde_act_eval(nde_act a, size_t n, const double *z, double *y, double *dy) {

@@ -28,16 +28,24 @@ struct nde_net {
   size_t w_off[NDE_NET_MAX_LAYERS];
   size_t b_off[NDE_NET_MAX_LAYERS];
   size_t n_params;
-  int max_width;  /* largest width over all boundaries, input included */
-  size_t sum_out; /* sum of the layers' output widths */
+  int max_width;    /* largest width over all boundaries, input included */
+  size_t cache_row; /* doubles of cache per row */
+  /* Per-row offsets in the cache of layer l's A_l and Z_l (NO_Z when Z_l is not kept). */
+  size_t a_off[NDE_NET_MAX_LAYERS];
+  size_t z_off[NDE_NET_MAX_LAYERS];
 };
 
-/* The cache (or the workspace's own copy of it) holds, per layer, Z_l then A_l, each B x out. */
+/* The cache keeps, per layer, what the reverse pass reads: A_l (B x out), and before it Z_l only
+ * for the activations whose derivative needs it (nde__act_needs_z); for the identity Z_l = A_l is
+ * stored once.  The 2-50-2 tanh network keeps 52 doubles per row instead of 104. */
+#define NO_Z SIZE_MAX
+
 struct nde_net_ws {
   int max_batch;
   int max_width;
-  size_t sum_out;
-  double *cache; /* 2 * max_batch * sum_out */
+  size_t cache_row;
+  double *cache;  /* max_batch * cache_row */
+  double *zbuf;   /* max_batch * max_width: pre-activations that the cache does not keep */
   double *buf[2]; /* max_batch * max_width each: cotangents and tangents */
 };
 
@@ -56,7 +64,7 @@ nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, 
   if (!net) return NDE_ERR_NOMEM;
   net->n_layers = n_layers;
   net->max_width = widths[0];
-  size_t off = 0, sum_out = 0;
+  size_t off = 0, crow = 0;
   for (int l = 0; l < n_layers; l++) {
     size_t in = (size_t)widths[l], nout = (size_t)widths[l + 1], nw;
     net->widths[l] = widths[l];
@@ -64,12 +72,19 @@ nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, 
     net->w_off[l] = off;
     if (!nde__mul_size(nout, in, &nw) || !nde__add_size(off, nw, &off)) goto limit;
     net->b_off[l] = off;
-    if (!nde__add_size(off, nout, &off) || !nde__add_size(sum_out, nout, &sum_out)) goto limit;
+    if (!nde__add_size(off, nout, &off)) goto limit;
+    net->z_off[l] = NO_Z;
+    if (nde__act_needs_z(acts[l])) {
+      net->z_off[l] = crow;
+      if (!nde__add_size(crow, nout, &crow)) goto limit;
+    }
+    net->a_off[l] = crow;
+    if (!nde__add_size(crow, nout, &crow)) goto limit;
     if (widths[l + 1] > net->max_width) net->max_width = widths[l + 1];
   }
   net->widths[n_layers] = widths[n_layers];
   net->n_params = off;
-  net->sum_out = sum_out;
+  net->cache_row = crow;
   *out = net;
   return NDE_OK;
 limit:
@@ -142,7 +157,7 @@ nde_status nde_net_init(const nde_net *net, nde_init scheme, double sigma, nde_r
 
 size_t nde_net_cache_size(const nde_net *net, int B) {
   size_t n;
-  if (!net || B < 1 || !nde__mul_size(2 * net->sum_out, (size_t)B, &n)) return 0;
+  if (!net || B < 1 || !nde__mul_size(net->cache_row, (size_t)B, &n)) return 0;
   return n;
 }
 
@@ -158,11 +173,12 @@ nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out
   if (!ws) return NDE_ERR_NOMEM;
   ws->max_batch = max_batch;
   ws->max_width = net->max_width;
-  ws->sum_out = net->sum_out;
+  ws->cache_row = net->cache_row;
   ws->cache = nde__dalloc(n_cache);
+  ws->zbuf = nde__dalloc(n_buf);
   ws->buf[0] = nde__dalloc(n_buf);
   ws->buf[1] = nde__dalloc(n_buf);
-  if (!ws->cache || !ws->buf[0] || !ws->buf[1]) {
+  if (!ws->cache || !ws->zbuf || !ws->buf[0] || !ws->buf[1]) {
     nde_net_ws_destroy(&ws);
     return NDE_ERR_NOMEM;
   }
@@ -173,6 +189,7 @@ nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out
 void nde_net_ws_destroy(nde_net_ws **ws) {
   if (!ws || !*ws) return;
   free((*ws)->cache);
+  free((*ws)->zbuf);
   free((*ws)->buf[0]);
   free((*ws)->buf[1]);
   free(*ws);
@@ -182,7 +199,7 @@ void nde_net_ws_destroy(nde_net_ws **ws) {
 /* Whether ws was sized for net and B rows. */
 static int ws_fits(const nde_net *net, int B, const nde_net_ws *ws) {
   return net && ws && B >= 1 && B <= ws->max_batch && net->max_width <= ws->max_width &&
-         net->sum_out <= ws->sum_out;
+         net->cache_row <= ws->cache_row;
 }
 
 /* The passes return void, so invalid arguments (a caller's bug) leave NaN in the output where
@@ -383,26 +400,41 @@ static void affine_vjp(int B, int in, int out, const double *restrict dZ,
 
 /* ---- passes ---- */
 
-/* Start of layer l's Z inside a cache for B rows. */
-static const double *cache_z(const nde_net *net, int B, const double *cache, int l) {
-  size_t off = 0;
-  for (int i = 0; i < l; i++) off += 2 * (size_t)net->widths[i + 1];
-  return cache + off * (size_t)B;
+/* Layer l's A_l inside a cache for B rows. */
+static double *cache_a(const nde_net *net, int B, const double *cache, int l) {
+  return (double *)cache + net->a_off[l] * (size_t)B;
 }
 
-/* Run the network on X, storing Z_l and A_l of every layer in cache. */
+/* Layer l's Z_l inside a cache for B rows, or NULL when the cache does not keep it. */
+static double *cache_z(const nde_net *net, int B, const double *cache, int l) {
+  if (net->z_off[l] == NO_Z) return NULL;
+  return (double *)cache + net->z_off[l] * (size_t)B;
+}
+
+/* Layer l on B rows of A_in: A_l into the cache, Z_l into the cache when kept, else into zbuf
+ * (valid until the next layer).  Returns Z_l. */
+static const double *layer_forward(const nde_net *net, int l, const double *theta, int B,
+                                   const double *A_in, double *cache, double *zbuf) {
+  int in = net->widths[l], out = net->widths[l + 1];
+  double *A = cache_a(net, B, cache, l), *Z = cache_z(net, B, cache, l);
+  const double *W = theta + net->w_off[l], *b = theta + net->b_off[l];
+  if (net->acts[l] == NDE_ACT_IDENTITY) {
+    affine(B, in, out, W, b, A_in, A, 0);
+    return A;
+  }
+  if (!Z) Z = zbuf;
+  affine(B, in, out, W, b, A_in, Z, 0);
+  nde__act_forward(net->acts[l], (size_t)B * (size_t)out, Z, A);
+  return Z;
+}
+
+/* Run the network on X, filling cache. */
 static void forward_into(const nde_net *net, const double *theta, int B, const double *X,
-                         double *cache) {
+                         double *cache, double *zbuf) {
   const double *A_in = X;
-  double *Z = cache;
   for (int l = 0; l < net->n_layers; l++) {
-    int in = net->widths[l], out = net->widths[l + 1];
-    size_t n = (size_t)B * (size_t)out;
-    double *A = Z + n;
-    affine(B, in, out, theta + net->w_off[l], theta + net->b_off[l], A_in, Z, 0);
-    nde__act_forward(net->acts[l], n, Z, A);
-    A_in = A;
-    Z = A + n;
+    layer_forward(net, l, theta, B, A_in, cache, zbuf);
+    A_in = cache_a(net, B, cache, l);
   }
 }
 
@@ -413,10 +445,9 @@ void nde_net_forward(const nde_net *net, const double *theta, int B, const doubl
     return;
   }
   double *c = cache ? cache : ws->cache;
-  forward_into(net, theta, B, X, c);
-  int L = net->n_layers, out = net->widths[L];
-  const double *A = cache_z(net, B, c, L - 1) + (size_t)B * (size_t)out;
-  memcpy(Y, A, (size_t)B * (size_t)out * sizeof *Y);
+  forward_into(net, theta, B, X, c, ws->zbuf);
+  int L = net->n_layers;
+  memcpy(Y, cache_a(net, B, c, L - 1), (size_t)B * (size_t)net->widths[L] * sizeof *Y);
 }
 
 void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X,
@@ -428,7 +459,7 @@ void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X
   }
   if (!gX && !gtheta) return;
   if (!cache) {
-    forward_into(net, theta, B, X, ws->cache);
+    forward_into(net, theta, B, X, ws->cache, ws->zbuf);
     cache = ws->cache;
   }
 
@@ -437,8 +468,8 @@ void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X
   for (int l = net->n_layers - 1; l >= 0; l--) {
     int in = net->widths[l], out = net->widths[l + 1];
     size_t n = (size_t)B * (size_t)out;
-    const double *Z = cache_z(net, B, cache, l), *A = Z + n;
-    const double *A_in = l > 0 ? Z - (size_t)B * (size_t)in : X;
+    const double *Z = cache_z(net, B, cache, l), *A = cache_a(net, B, cache, l);
+    const double *A_in = l > 0 ? cache_a(net, B, cache, l - 1) : X;
     const double *W = theta + net->w_off[l];
 
     const double *dZ = dA;
@@ -469,14 +500,12 @@ void nde_net_jvp(const nde_net *net, const double *theta, int B, const double *X
 
   /* T is the tangent of the current layer's input (NULL: zero), TZ that of its pre-activation. */
   const double *A_in = X, *T = V;
-  double *Z = ws->cache;
   for (int l = 0; l < L; l++) {
     int in = net->widths[l], out = net->widths[l + 1];
     size_t n = (size_t)B * (size_t)out;
-    double *A = Z + n;
-    const double *W = theta + net->w_off[l], *b = theta + net->b_off[l];
-    affine(B, in, out, W, b, A_in, Z, 0);
-    nde__act_forward(net->acts[l], n, Z, A);
+    const double *Z = layer_forward(net, l, theta, B, A_in, ws->cache, ws->zbuf);
+    const double *A = cache_a(net, B, ws->cache, l);
+    const double *W = theta + net->w_off[l];
 
     double *TZ = T == ws->buf[0] ? ws->buf[1] : ws->buf[0];
     const double *db = Vtheta ? Vtheta + net->b_off[l] : NULL;
@@ -499,7 +528,6 @@ void nde_net_jvp(const nde_net *net, const double *theta, int B, const double *X
       T = TA;
     }
     A_in = A;
-    Z = A + n;
   }
   size_t n_out = (size_t)B * (size_t)net->widths[L];
   if (T)

@@ -40,7 +40,8 @@ static void forward_matches_a_hand_computation_in_pytorch_layout(void **state) {
   assert_int_equal(nde_net_width(net, 1), 3);
   assert_int_equal(nde_net_act(net, 0), NDE_ACT_TANH);
   assert_int_equal(nde_net_act(net, 1), NDE_ACT_IDENTITY);
-  assert_int_equal(nde_net_cache_size(net, 5), 5 * 2 * (3 + 2));
+  /* tanh and identity layers keep their activations only. */
+  assert_int_equal(nde_net_cache_size(net, 5), 5 * (3 + 2));
 
   /* B = 1 and 2 (row loops) and B = 9 (dgemm), each row checked against the hand formula. */
   enum { BMAX = 9 };
@@ -66,22 +67,40 @@ static void forward_matches_a_hand_computation_in_pytorch_layout(void **state) {
   assert_null(net);
 }
 
-static void forward_saves_preactivations_and_activations_in_the_cache(void **state) {
+static void forward_saves_what_the_vjp_reads_in_the_cache(void **state) {
   (void)state;
+  /* tanh then identity: the activations of both layers, no pre-activation. */
   int widths[3] = {2, 3, 2};
   nde_act acts[2] = {NDE_ACT_TANH, NDE_ACT_IDENTITY};
   nde_net *net = NULL;
   nde_net_ws *ws = NULL;
   assert_int_equal(nde_net_create(2, widths, acts, &net), NDE_OK);
   assert_int_equal(nde_net_ws_create(net, 1, &ws), NDE_OK);
-  double x[2] = {0.8125, -1.4375}, y[2], cache[10];
-  for (int i = 0; i < 10; i++) cache[i] = NAN;
+  assert_int_equal(nde_net_cache_size(net, 1), 5);
+  double x[2] = {0.8125, -1.4375}, y[2], cache[12];
+  for (int i = 0; i < 12; i++) cache[i] = NAN;
   nde_net_forward(net, hand_theta, 1, x, y, cache, ws);
   double z0 = 0.5 * x[0] - 1.25 * x[1] + 0.1;
+  check_close(cache[0], tanh(z0), 1e-15);
+  check_close(cache[3], y[0], 0);
+  check_close(cache[4], y[1], 0);
+  assert_true(isnan(cache[5])); /* nothing written past the reported size */
+  nde_net_ws_destroy(&ws);
+  nde_net_destroy(&net);
+
+  /* rbf's derivative -2 z exp(-z^2) needs z as well: Z then A for that layer. */
+  nde_act acts_rbf[2] = {NDE_ACT_RBF, NDE_ACT_IDENTITY};
+  assert_int_equal(nde_net_create(2, widths, acts_rbf, &net), NDE_OK);
+  assert_int_equal(nde_net_ws_create(net, 1, &ws), NDE_OK);
+  assert_int_equal(nde_net_cache_size(net, 1), 8);
+  assert_int_equal(nde_net_cache_size(net, 3), 24);
+  for (int i = 0; i < 12; i++) cache[i] = NAN;
+  nde_net_forward(net, hand_theta, 1, x, y, cache, ws);
   check_close(cache[0], z0, 1e-15);
-  check_close(cache[3], tanh(z0), 1e-15);
-  check_close(cache[8], y[0], 0);
-  check_close(cache[9], y[1], 0);
+  check_close(cache[3], exp(-z0 * z0), 1e-15);
+  check_close(cache[6], y[0], 0);
+  check_close(cache[7], y[1], 0);
+  assert_true(isnan(cache[8]));
   nde_net_ws_destroy(&ws);
   nde_net_destroy(&net);
 }
@@ -251,7 +270,7 @@ static void invalid_arguments_are_rejected(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(forward_matches_a_hand_computation_in_pytorch_layout),
-      cmocka_unit_test(forward_saves_preactivations_and_activations_in_the_cache),
+      cmocka_unit_test(forward_saves_what_the_vjp_reads_in_the_cache),
       cmocka_unit_test(init_is_deterministic_given_the_seed),
       cmocka_unit_test(init_schemes_have_their_documented_scale_and_zero_biases),
       cmocka_unit_test(invalid_arguments_are_rejected),
