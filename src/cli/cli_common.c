@@ -200,3 +200,33 @@ void nde_cli_progress_end(nde_cli_progress *p) {
     p->line_open = 0;
   }
 }
+
+void nde_cli_stop_message(char *buf, size_t len, const char *solver, const nde_solve_stats *s) {
+  const int implicit = solver && !strcmp(solver, "cvode-bdf");
+  const char *hint = "";
+  switch (s->reason) {
+    case NDE_REASON_STIFF_SUSPECTED:
+      hint = ": rerun with --solver cvode-bdf";
+      break;
+    case NDE_REASON_MAX_STEPS:
+    case NDE_REASON_STEP_UNDERFLOW:
+      hint = implicit ? "; the solution may blow up here, or need a larger --max-steps"
+                      : "; the problem may be stiff: try --solver cvode-bdf";
+      break;
+    case NDE_REASON_NONFINITE:
+    case NDE_REASON_RHS_FAILED:
+    case NDE_REASON_RHS_RECOVERABLE:
+      hint = "; the solution left the model's domain or blew up: check the parameters, or try a "
+             "smaller step or an adaptive --solver dopri5";
+      break;
+    case NDE_REASON_NEWTON_FAILED:
+    case NDE_REASON_ERR_TEST_FAILED:
+      hint = "; try a smaller --rtol, or --solver dopri5 if the problem is not stiff";
+      break;
+    case NDE_REASON_NONE:
+      break;
+  }
+  snprintf(buf, len, "solver %s stopped at t = %.6g after %ld steps (step size %.3g): %s%s",
+           solver ? solver : "", s->t_stop, s->n_steps, s->h_last, nde_stop_reason_str(s->reason),
+           hint);
+}

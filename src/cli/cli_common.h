@@ -8,6 +8,7 @@
 
 #include "nde/data.h"
 #include "nde/model.h"
+#include "nde/solve.h"
 
 typedef enum { NDE_ARG_FLAG, NDE_ARG_STR, NDE_ARG_DOUBLE, NDE_ARG_LONG } nde_arg_kind;
 
@@ -37,6 +38,11 @@ const char **nde_cli_component_names(const nde_model *m);
 /* Open DATA.h5[:/group] for the model's states; on failure print the message, return the exit
  * code (else 0). */
 int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
+
+/* One sentence on a solve that stopped early, with what to try: e.g. "solver dopri5 stopped at
+ * t = 0.93 after 10000 steps (step size 1.2e-09): the step budget was used up; the problem may be
+ * stiff: try --solver cvode-bdf".  Writes into buf (len bytes). */
+void nde_cli_stop_message(char *buf, size_t len, const char *solver, const nde_solve_stats *s);
 
 /* Progress output: on a terminal one updating line on stderr; otherwise a plain line per call
  * (callers rate-limit); nothing with quiet. */

@@ -90,20 +90,23 @@ static char *join_args(int argc, char **argv) {
 int nde_cmd_fit(int argc, char **argv) {
   const char *out = "fit.h5", *solver = "rk4", *grad = "discrete", *schedule = DEFAULT_SCHEDULE;
   const char *init = NULL, *resume = NULL, *scale = "none", *loss = "mean";
-  double dt = 0, lr = 0.01, shoot_weight = 10, rtol = 1e-6, atol = 1e-8, ckpt_seconds = 10;
+  double dt = 0, lr = 0.01, shoot_weight = 10, rtol = 1e-6, atol = 1e-9, ckpt_seconds = 10, h0 = 0;
   long steps = 0, seed = 1, shoot = 4, batch_series = 0, batch_time = 0, batch_windows = 4;
   long max_failures = 8, ckpt_every = 200, progress_every = 500, max_steps = 1000000;
   int learn_u0 = 0, log_loss = 0, quiet = 0;
   nde_arg opts[] = {
       {"--out", NDE_ARG_STR, &out, "FIT.h5", "result file (default fit.h5); also -o", 0},
-      {"--solver", NDE_ARG_STR, &solver, "NAME", "integrator: euler, rk4 (default rk4)", 0},
+      {"--solver", NDE_ARG_STR, &solver, "NAME",
+       "integrator: euler, rk4, dopri5, cvode-adams, cvode-bdf (default rk4)", 0},
       {"--dt", NDE_ARG_DOUBLE, &dt, "H", "fixed step size (last step of an interval shortened)", 0},
       {"--steps-per-interval", NDE_ARG_LONG, &steps, "N",
        "equal steps between observations (default 5 when --dt is not given)", 0},
       {"--rtol", NDE_ARG_DOUBLE, &rtol, "R", "relative tolerance of adaptive solvers (1e-6)", 0},
-      {"--atol", NDE_ARG_DOUBLE, &atol, "A", "absolute tolerance of adaptive solvers (1e-8)", 0},
+      {"--atol", NDE_ARG_DOUBLE, &atol, "A", "absolute tolerance of adaptive solvers (1e-9)", 0},
+      {"--h0", NDE_ARG_DOUBLE, &h0, "H", "first step of adaptive solvers (0: automatic)", 0},
       {"--max-steps", NDE_ARG_LONG, &max_steps, "N", "step budget of one solve (1000000)", 0},
-      {"--grad", NDE_ARG_STR, &grad, "METHOD", "gradient method (default discrete)", 0},
+      {"--grad", NDE_ARG_STR, &grad, "METHOD",
+       "discrete, backsolve, interp, forward or auto (default discrete)", 0},
       {"--optim", NDE_ARG_STR, &schedule, "SCHEDULE",
        "phases [shoot:]adam|lbfgs:ITERS[@LR], comma-separated (default " DEFAULT_SCHEDULE ")", 0},
       {"--lr", NDE_ARG_DOUBLE, &lr, "RATE", "learning rate of phases without @LR (0.01)", 0},
@@ -146,7 +149,7 @@ int nde_cmd_fit(int argc, char **argv) {
   }
   if (dt < 0 || steps < 0 || seed < 0 || shoot < 0 || shoot_weight < 0 || batch_series < 0 ||
       batch_time < 0 || batch_windows < 1 || max_failures < 0 || ckpt_every < 1 ||
-      progress_every < 1 || ckpt_seconds < 0 || !(lr > 0) || !(rtol > 0) || !(atol > 0) || max_steps < 1) {
+      progress_every < 1 || ckpt_seconds < 0 || !(lr > 0) || !(rtol > 0) || !(atol > 0) || h0 < 0 || max_steps < 1) {
     nde_cli_error("numeric options must be positive (--dt, --steps-per-interval, --seed, "
                   "--shoot-interval, --shoot-weight, --batch-*, --max-failures, --lr, --rtol, "
                   "--atol, --checkpoint-every, --progress-every, --max-steps)");
@@ -257,6 +260,9 @@ int nde_cmd_fit(int argc, char **argv) {
   so.dt = dt;
   so.steps_per_interval = (int)steps;
   so.max_steps = max_steps;
+  so.rtol = rtol;
+  so.atol = atol;
+  so.h0 = h0;
   nde_grad_opts go = nde_grad_opts_default();
   go.method = grad;
   nde_fit_opts fo = nde_fit_opts_default();

@@ -17,17 +17,20 @@ static int cmp_double(const void *a, const void *b) {
 
 int nde_cmd_grad(int argc, char **argv) {
   const char *solver = "rk4", *grad = "discrete", *init = NULL, *out = NULL, *loss = "mean";
-  double dt = 0, rtol = 1e-6, atol = 1e-8;
+  double dt = 0, rtol = 1e-6, atol = 1e-9, h0 = 0;
   long steps = 0, seed = 1, repeat = 0, max_steps = 1000000;
   nde_arg opts[] = {
-      {"--solver", NDE_ARG_STR, &solver, "NAME", "integrator (default rk4)", 0},
+      {"--solver", NDE_ARG_STR, &solver, "NAME",
+       "integrator: euler, rk4, dopri5, cvode-adams, cvode-bdf (default rk4)", 0},
       {"--dt", NDE_ARG_DOUBLE, &dt, "H", "fixed step size", 0},
       {"--steps-per-interval", NDE_ARG_LONG, &steps, "N",
        "equal steps between observations (default 5 when --dt is not given)", 0},
       {"--rtol", NDE_ARG_DOUBLE, &rtol, "R", "relative tolerance of adaptive solvers (1e-6)", 0},
-      {"--atol", NDE_ARG_DOUBLE, &atol, "A", "absolute tolerance of adaptive solvers (1e-8)", 0},
+      {"--atol", NDE_ARG_DOUBLE, &atol, "A", "absolute tolerance of adaptive solvers (1e-9)", 0},
+      {"--h0", NDE_ARG_DOUBLE, &h0, "H", "first step of adaptive solvers (0: automatic)", 0},
       {"--max-steps", NDE_ARG_LONG, &max_steps, "N", "step budget of one solve (1000000)", 0},
-      {"--grad", NDE_ARG_STR, &grad, "METHOD", "gradient method (default discrete)", 0},
+      {"--grad", NDE_ARG_STR, &grad, "METHOD",
+       "discrete, backsolve, interp, forward or auto (default discrete)", 0},
       {"--init", NDE_ARG_STR, &init, "FILE.h5", "parameters from /params/theta of a file", 0},
       {"--seed", NDE_ARG_LONG, &seed, "N", "seed of the initial parameters without --init (1)", 0},
       {"--loss", NDE_ARG_STR, &loss, "mean|sum", "reduction of the squared error (mean)", 0},
@@ -43,7 +46,7 @@ int nde_cmd_grad(int argc, char **argv) {
     nde_cli_error("--loss: expected mean or sum, got '%s'", loss);
     return NDE_EXIT_INPUT;
   }
-  if (dt < 0 || steps < 0 || seed < 0 || repeat < 0 || !(rtol > 0) || !(atol > 0) ||
+  if (dt < 0 || steps < 0 || seed < 0 || repeat < 0 || !(rtol > 0) || !(atol > 0) || h0 < 0 ||
       max_steps < 1) {
     nde_cli_error("numeric options must be positive (--dt, --steps-per-interval, --seed, "
                   "--repeat, --rtol, --atol, --max-steps)");
@@ -120,6 +123,9 @@ int nde_cmd_grad(int argc, char **argv) {
   so.dt = dt;
   so.steps_per_interval = (int)steps;
   so.max_steps = max_steps;
+  so.rtol = rtol;
+  so.atol = atol;
+  so.h0 = h0;
   nde_grad_opts go = nde_grad_opts_default();
   go.method = grad;
   nde_fit_opts fo = nde_fit_opts_default();
@@ -147,8 +153,9 @@ int nde_cmd_grad(int argc, char **argv) {
     goto done;
   }
   if (info.stop.reason != NDE_REASON_NONE) {
-    nde_cli_error("solver stopped at t = %.6g after %ld steps: %s", info.stop.t_stop,
-                  info.stop.n_steps, nde_stop_reason_str(info.stop.reason));
+    char msg[512];
+    nde_cli_stop_message(msg, sizeof msg, solver, &info.stop);
+    nde_cli_error("%s", msg);
     rc = NDE_EXIT_NUMERIC;
     goto done;
   }

@@ -575,8 +575,10 @@ int nde_cmd_simulate(int argc, char **argv) {
   }
   if (stats.reason != NDE_REASON_NONE) {
     char b[NDE_CLI_NUM_MAX];
-    nde_cli_error("simulation stopped at t = %s: %s", nde_cli_num(stats.t_stop, b),
-                  nde_stop_reason_str(stats.reason));
+    char msg[512];
+    (void)b;
+    nde_cli_stop_message(msg, sizeof msg, so.method, &stats);
+    nde_cli_error("simulation stopped: %s", msg);
     code = NDE_EXIT_NUMERIC;
     goto done;
   }

@@ -6,7 +6,8 @@
  * learning rate is multiplied by lr_backoff, and after max_failures rejections in a row the run
  * stops as diverged, keeping the last accepted x.
  * L-BFGS runs in chunks of checkpoint_every iterations, each restarted from the current x, so a
- * run resumed from a checkpoint takes exactly the same path as one that never stopped. */
+ * run resumed from a checkpoint takes exactly the same path as one that never stopped; a chunk
+ * whose line search fails after making progress is restarted the same way. */
 #include <lbfgs.h>
 #include <math.h>
 #include <stdio.h>
@@ -301,6 +302,9 @@ static nde_status run_lbfgs(nde_train *t, const nde_fit_phase *ph, nde_train_rea
       break;
     }
     if (ret != LBFGSERR_MAXIMUMITERATION && ret < 0) {
+      /* A failed line search after progress usually means stale curvature pairs: restart from
+       * the last accepted point with fresh memory.  Without progress, the phase is over. */
+      if (t->iter > before) continue;
       snprintf(t->event, sizeof t->event, "L-BFGS phase ended early: %s", lbfgs_reason(ret));
       report(t, fx, NULL, 0, t->event);
       t->iter = ph->iters;
