@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "nde/train.h"
 
 static void print_help(const char *usage, const nde_arg *opts, int n_opts) {
   printf("usage: %s\n\noptions:\n", usage);
@@ -229,4 +230,80 @@ void nde_cli_stop_message(char *buf, size_t len, const char *solver, const nde_s
   snprintf(buf, len, "solver %s stopped at t = %.6g after %ld steps (step size %.3g): %s%s",
            solver ? solver : "", s->t_stop, s->n_steps, s->h_last, nde_stop_reason_str(s->reason),
            hint);
+}
+
+int nde_cli_series(const char *data_path, const nde_model *m, const nde_data *d,
+                   nde_fit_series **series_out, double **u0s_out) {
+  const int n = nde_model_state_dim(m);
+  const size_t n_traj = nde_data_n_traj(d);
+  nde_fit_series *series = calloc(n_traj, sizeof *series);
+  double *u0s = calloc(n_traj * (size_t)n + 1, sizeof *u0s);
+  double *model_u0 = calloc((size_t)n + 1, sizeof *model_u0);
+  int rc = 0;
+  if (!series || !u0s || !model_u0) {
+    nde_cli_error("out of memory");
+    rc = NDE_EXIT_IO;
+    goto done;
+  }
+  const int has_init = nde_model_initial_state(m, model_u0);
+  for (size_t k = 0; k < n_traj && !rc; k++) {
+    const nde_traj *tr = nde_data_traj(d, k);
+    if (tr->n < 2) {
+      nde_cli_error("%s:%s/t: a series needs at least 2 observation times (got %zu)", data_path,
+                    strcmp(tr->name, "/") ? tr->name : "", tr->n);
+      rc = NDE_EXIT_INPUT;
+      break;
+    }
+    for (int j = 0; j < n; j++) {
+      double v = tr->y[j];
+      if (isnan(v) && !has_init) {
+        nde_cli_error("%s: state '%s' is not observed at t = %g and the model gives no initial "
+                      "value (expected 'state %s = VALUE' in the model, or data at t0)",
+                      data_path, nde_model_component_name(m, j), tr->t[0],
+                      nde_model_component_name(m, j));
+        rc = NDE_EXIT_INPUT;
+        break;
+      }
+      u0s[k * (size_t)n + (size_t)j] = isnan(v) ? model_u0[j] : v;
+    }
+    series[k] = (nde_fit_series){(int)tr->n, tr->t, tr->y, u0s + k * (size_t)n};
+  }
+done:
+  free(model_u0);
+  if (rc) {
+    free(series);
+    free(u0s);
+    series = NULL;
+    u0s = NULL;
+  }
+  *series_out = series;
+  *u0s_out = u0s;
+  return rc;
+}
+
+int nde_cli_theta(const char *init, const nde_model *m, const char *model_path, uint64_t seed,
+                  double *theta) {
+  const size_t n_theta = nde_model_n_theta(m);
+  if (!init) {
+    if (nde_model_init_theta(m, seed, theta) == NDE_OK) return 0;
+    nde_cli_error("%s: cannot initialise the parameters", model_path);
+    return NDE_EXIT_INTERNAL;
+  }
+  nde_data_error err;
+  size_t nt;
+  double *th = NULL;
+  nde_status st = nde_read_theta(init, &nt, &th, &err);
+  if (st != NDE_OK) {
+    nde_cli_error("%s", err.msg);
+    return nde_cli_input_exit(st);
+  }
+  if (nt != n_theta) {
+    nde_cli_error("%s:/params/theta: expected %zu values for model %s, got %zu", init, n_theta,
+                  model_path, nt);
+    free(th);
+    return NDE_EXIT_INPUT;
+  }
+  memcpy(theta, th, n_theta * sizeof *theta);
+  free(th);
+  return 0;
 }

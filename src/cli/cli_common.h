@@ -39,6 +39,20 @@ const char **nde_cli_component_names(const nde_model *m);
  * code (else 0). */
 int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
 
+/* The series of a data file as the fit objective reads them: *series (n_traj entries) and *u0s
+ * (n_traj x n initial states: each series' first row, where a state is unobserved the model
+ * file's initial value).  Free both with free().  Returns 0 or prints the message and returns the
+ * exit code. */
+struct nde_fit_series;
+int nde_cli_series(const char *data_path, const nde_model *m, const nde_data *d,
+                   struct nde_fit_series **series, double **u0s);
+
+/* Fill theta (nde_model_n_theta values) from /params/theta of init (length checked against the
+ * model) or, with init NULL, from the model's initialisation with seed.  Returns 0 or prints the
+ * message and returns the exit code. */
+int nde_cli_theta(const char *init, const nde_model *m, const char *model_path, uint64_t seed,
+                  double *theta);
+
 /* One sentence on a solve that stopped early, with what to try: e.g. "solver dopri5 stopped at
  * t = 0.93 after 10000 steps (step size 1.2e-09): the step budget was used up; the problem may be
  * stiff: try --solver cvode-bdf".  Writes into buf (len bytes). */

@@ -179,75 +179,18 @@ int nde_cmd_fit(int argc, char **argv) {
   if (rc) goto done;
   rc = nde_cli_open_data(pos[1], model, &data);
   if (rc) goto done;
-  const int n = nde_model_state_dim(model);
   const size_t n_theta = nde_model_n_theta(model);
   const size_t n_traj = nde_data_n_traj(data);
 
-  /* Each series starts from its first observed row; states unobserved there take the model
-   * file's initial values. */
-  series = calloc(n_traj, sizeof *series);
-  u0s = calloc(n_traj * (size_t)n, sizeof *u0s);
-  theta = calloc(n_theta ? n_theta : 1, sizeof *theta);
-  if (!series || !u0s || !theta) {
+  theta = calloc(n_theta + 1, sizeof *theta);
+  if (!theta) {
     nde_cli_error("out of memory");
     rc = NDE_EXIT_IO;
     goto done;
   }
-  double *model_u0 = calloc((size_t)n, sizeof *model_u0);
-  const int has_init = model_u0 && nde_model_initial_state(model, model_u0);
-  for (size_t k = 0; k < n_traj; k++) {
-    const nde_traj *tr = nde_data_traj(data, k);
-    if (tr->n < 2) {
-      nde_cli_error("%s:%s/t: a series needs at least 2 observation times (got %zu)", pos[1],
-                    strcmp(tr->name, "/") ? tr->name : "", tr->n);
-      rc = NDE_EXIT_INPUT;
-      free(model_u0);
-      goto done;
-    }
-    for (int j = 0; j < n; j++) {
-      double v = tr->y[j];
-      if (isnan(v)) {
-        if (!has_init) {
-          nde_cli_error("%s: state '%s' is not observed at t = %g and the model gives no initial "
-                        "value (expected 'state %s = VALUE' in the model, or data at t0)",
-                        pos[1], nde_model_component_name(model, j), tr->t[0],
-                        nde_model_component_name(model, j));
-          rc = NDE_EXIT_INPUT;
-          free(model_u0);
-          goto done;
-        }
-        v = model_u0[j];
-      }
-      u0s[k * (size_t)n + (size_t)j] = v;
-    }
-    series[k] = (nde_fit_series){(int)tr->n, tr->t, tr->y, u0s + k * (size_t)n};
-  }
-  free(model_u0);
-
-  if (init) {
-    nde_data_error err;
-    size_t nt;
-    double *th = NULL;
-    nde_status st = nde_read_theta(init, &nt, &th, &err);
-    if (st != NDE_OK) {
-      nde_cli_error("%s", err.msg);
-      rc = nde_cli_input_exit(st);
-      goto done;
-    }
-    if (nt != n_theta) {
-      nde_cli_error("%s:/params/theta: expected %zu values for model %s, got %zu", init, n_theta,
-                    pos[0], nt);
-      free(th);
-      rc = NDE_EXIT_INPUT;
-      goto done;
-    }
-    memcpy(theta, th, n_theta * sizeof *theta);
-    free(th);
-  } else if (nde_model_init_theta(model, (uint64_t)seed, theta) != NDE_OK) {
-    nde_cli_error("%s: cannot initialise the parameters", pos[0]);
-    rc = NDE_EXIT_INTERNAL;
-    goto done;
-  }
+  rc = nde_cli_series(pos[1], model, data, &series, &u0s);
+  if (!rc) rc = nde_cli_theta(init, model, pos[0], (uint64_t)seed, theta);
+  if (rc) goto done;
 
   nde_status st = nde_model_create_rhs(model, 1, &rhs);
   if (st != NDE_OK) {

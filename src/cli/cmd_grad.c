@@ -58,60 +58,21 @@ int nde_cmd_grad(int argc, char **argv) {
   nde_rhs *rhs = NULL;
   nde_fit *fit = NULL;
   nde_fit_series *series = NULL;
-  double *u0s = NULL, *theta = NULL, *g = NULL, *times = NULL, *model_u0 = NULL;
+  double *u0s = NULL, *theta = NULL, *g = NULL, *times = NULL;
   rc = nde_cli_load_model(pos[0], &model);
   if (rc) goto done;
   rc = nde_cli_open_data(pos[1], model, &data);
   if (rc) goto done;
-  const int n = nde_model_state_dim(model);
   const size_t n_theta = nde_model_n_theta(model), n_traj = nde_data_n_traj(data);
-  series = calloc(n_traj, sizeof *series);
-  u0s = calloc(n_traj * (size_t)n, sizeof *u0s);
   theta = calloc(n_theta + 1, sizeof *theta);
-  model_u0 = calloc((size_t)n, sizeof *model_u0);
-  if (!series || !u0s || !theta || !model_u0) {
+  if (!theta) {
     nde_cli_error("out of memory");
     rc = NDE_EXIT_IO;
     goto done;
   }
-  const int has_init = nde_model_initial_state(model, model_u0);
-  for (size_t k = 0; k < n_traj; k++) {
-    const nde_traj *tr = nde_data_traj(data, k);
-    for (int j = 0; j < n; j++) {
-      double v = tr->y[j];
-      if (isnan(v) && !has_init) {
-        nde_cli_error("%s: state '%s' is not observed at t = %g and the model gives no initial "
-                      "value",
-                      pos[1], nde_model_component_name(model, j), tr->t[0]);
-        rc = NDE_EXIT_INPUT;
-        goto done;
-      }
-      u0s[k * (size_t)n + (size_t)j] = isnan(v) ? model_u0[j] : v;
-    }
-    series[k] = (nde_fit_series){(int)tr->n, tr->t, tr->y, u0s + k * (size_t)n};
-  }
-  if (init) {
-    nde_data_error err;
-    size_t nt;
-    double *th = NULL;
-    nde_status st = nde_read_theta(init, &nt, &th, &err);
-    if (st != NDE_OK) {
-      nde_cli_error("%s", err.msg);
-      rc = nde_cli_input_exit(st);
-      goto done;
-    }
-    if (nt != n_theta) {
-      nde_cli_error("%s:/params/theta: expected %zu values for model %s, got %zu", init, n_theta,
-                    pos[0], nt);
-      free(th);
-      rc = NDE_EXIT_INPUT;
-      goto done;
-    }
-    memcpy(theta, th, n_theta * sizeof *theta);
-    free(th);
-  } else {
-    nde_model_init_theta(model, (uint64_t)seed, theta);
-  }
+  rc = nde_cli_series(pos[1], model, data, &series, &u0s);
+  if (!rc) rc = nde_cli_theta(init, model, pos[0], (uint64_t)seed, theta);
+  if (rc) goto done;
   nde_status st = nde_model_create_rhs(model, 1, &rhs);
   if (st != NDE_OK) {
     nde_cli_error("%s: %s", pos[0], nde_model_errmsg(model));
@@ -205,6 +166,5 @@ done:
   free(theta);
   free(g);
   free(times);
-  free(model_u0);
   return rc;
 }
