@@ -238,6 +238,25 @@ static ALWAYS_INLINE void row_affine_narrow(const int in, const int from_b, int 
   }
 }
 
+/* One row, out <= 4 and any in: the out dot products in one pass over x. */
+static ALWAYS_INLINE void row_affine_short(const int out, const int from_b, int in,
+                                           const double *restrict W, const double *restrict b,
+                                           const double *restrict x, double *restrict z) {
+  const double *w0 = W, *w1 = W + (out > 1 ? in : 0), *w2 = W + (out > 2 ? 2 * in : 0),
+               *w3 = W + (out > 3 ? 3 * in : 0);
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+  for (int k = 0; k < in; k++) {
+    const double xk = x[k];
+    s0 += w0[k] * xk;
+    if (out > 1) s1 += w1[k] * xk;
+    if (out > 2) s2 += w2[k] * xk;
+    if (out > 3) s3 += w3[k] * xk;
+  }
+  const double s[4] = {s0, s1, s2, s3};
+  for (int j = 0; j < out; j++) z[j] = (from_b ? b[j] : z[j]) + s[j];
+}
+
 /* One row: z = b + W x (from_b) or z += W x. */
 static void row_affine(int in, int out, const double *restrict W, const double *restrict b,
                        const double *restrict x, double *restrict z, int from_b) {
@@ -250,6 +269,17 @@ static void row_affine(int in, int out, const double *restrict W, const double *
     case 7: row_affine_narrow(3, 1, out, W, b, x, z); return;
     case 8: row_affine_narrow(4, 0, out, W, b, x, z); return;
     case 9: row_affine_narrow(4, 1, out, W, b, x, z); return;
+    default: break;
+  }
+  switch (out * 2 + (from_b != 0)) {
+    case 2: row_affine_short(1, 0, in, W, b, x, z); return;
+    case 3: row_affine_short(1, 1, in, W, b, x, z); return;
+    case 4: row_affine_short(2, 0, in, W, b, x, z); return;
+    case 5: row_affine_short(2, 1, in, W, b, x, z); return;
+    case 6: row_affine_short(3, 0, in, W, b, x, z); return;
+    case 7: row_affine_short(3, 1, in, W, b, x, z); return;
+    case 8: row_affine_short(4, 0, in, W, b, x, z); return;
+    case 9: row_affine_short(4, 1, in, W, b, x, z); return;
     default: break;
   }
   for (int j = 0; j < out; j++) {
@@ -337,6 +367,45 @@ static ALWAYS_INLINE void row_vjp_narrow(const int in, const int with_p, const i
     return;                                                               \
   } while (0)
 
+/* One row, out <= 4 and any in, in one pass over the inputs: gW += dz x^T (with_p) and
+ * gx = W^T dz (with_x), each gx[k] summed over j in order as in the general loop below. */
+static ALWAYS_INLINE void row_vjp_short(const int out, const int with_p, const int with_x,
+                                        int in, const double *restrict dz,
+                                        const double *restrict x, const double *restrict W,
+                                        double *restrict gW, double *restrict gx) {
+  const double d0 = dz[0], d1 = out > 1 ? dz[1] : 0.0, d2 = out > 2 ? dz[2] : 0.0,
+               d3 = out > 3 ? dz[3] : 0.0;
+#pragma omp simd
+  for (int k = 0; k < in; k++) {
+    if (with_p) {
+      const double xk = x[k];
+      gW[k] += d0 * xk;
+      if (out > 1) gW[(size_t)in + k] += d1 * xk;
+      if (out > 2) gW[2 * (size_t)in + k] += d2 * xk;
+      if (out > 3) gW[3 * (size_t)in + k] += d3 * xk;
+    }
+    if (with_x) {
+      double g = 0.0;
+      g += d0 * W[k];
+      if (out > 1) g += d1 * W[(size_t)in + k];
+      if (out > 2) g += d2 * W[2 * (size_t)in + k];
+      if (out > 3) g += d3 * W[3 * (size_t)in + k];
+      gx[k] = g;
+    }
+  }
+}
+
+#define ROW_VJP_SHORT(out)                                   \
+  do {                                                       \
+    if (gW && gx)                                            \
+      row_vjp_short(out, 1, 1, in, dz, x, W, gW, gx);        \
+    else if (gW)                                             \
+      row_vjp_short(out, 1, 0, in, dz, x, W, gW, gx);        \
+    else                                                     \
+      row_vjp_short(out, 0, 1, in, dz, x, W, gW, gx);        \
+    return;                                                  \
+  } while (0)
+
 /* One row: gW += dz x^T and gb += dz (when gW, gb are non-NULL), gx = W^T dz (when gx is
  * non-NULL).  gx does not depend on whether the parameter cotangents are asked for. */
 static void row_vjp(int in, int out, const double *restrict dz, const double *restrict x,
@@ -353,6 +422,13 @@ static void row_vjp(int in, int out, const double *restrict dz, const double *re
   if (gW) {
 #pragma omp simd
     for (int j = 0; j < out; j++) gb[j] += dz[j];
+  }
+  switch (out) {
+    case 1: ROW_VJP_SHORT(1);
+    case 2: ROW_VJP_SHORT(2);
+    case 3: ROW_VJP_SHORT(3);
+    case 4: ROW_VJP_SHORT(4);
+    default: break;
   }
   if (gx) memset(gx, 0, (size_t)in * sizeof *gx);
   for (int j = 0; j < out; j++) {
