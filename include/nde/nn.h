@@ -81,8 +81,10 @@ typedef struct nde_net_ws nde_net_ws;
 nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out);
 void nde_net_ws_destroy(nde_net_ws **ws);
 
-/* Number of doubles a forward pass on B rows can save for a later VJP at the same input (the
- * pre-activations and activations of every layer). */
+/* Number of doubles a forward pass on B rows can save for a later VJP at the same input: what
+ * the reverse pass reads (each layer's activations, and its pre-activations where the
+ * activation's derivative needs them).  It is B times the size for one row; the layout is
+ * internal, so size caches only through this function.  0 for B < 1 or a NULL net. */
 size_t nde_net_cache_size(const nde_net *net, int B);
 
 /* Forward: Y = net(X) on B rows (1 <= B <= the workspace's max_batch).  When cache is non-NULL
