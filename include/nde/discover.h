@@ -67,6 +67,11 @@ nde_stlsq_opts nde_stlsq_opts_default(void);
 nde_status nde_stlsq(int m, int p, const double *Theta, const double *y, double lambda,
                      const nde_stlsq_opts *opts, double *xi, nde_error *err);
 
+/* Ridge least squares of y on the columns j with support[j] != 0 only (the refit of a chosen
+ * support); xi receives p coefficients, 0 off the support.  Errors as nde_stlsq. */
+nde_status nde_lstsq_support(int m, int p, const double *Theta, const double *y,
+                             const int *support, double ridge, double *xi, nde_error *err);
+
 /* Model selection over a threshold sweep. */
 typedef enum { NDE_CRIT_BIC = 0, NDE_CRIT_AIC } nde_criterion;
 

@@ -21,7 +21,8 @@ enum {
   X(simulate, "integrate a model and write synthetic data (HDF5), optionally noisy")  \
   X(fit, "fit a model to time series and write a result file")                       \
   X(grad, "print the loss and its gradient at given parameters (checks, timing)")    \
-  X(inspect, "describe what a data or result file holds")
+  X(inspect, "describe what a data or result file holds") \
+  X(discover, "read equations off the trained networks of a result file (STLSQ)")
 
 #define NDE_CLI_DECLARE(name, help) int nde_cmd_##name(int argc, char **argv);
 NDE_CLI_COMMANDS(NDE_CLI_DECLARE)

@@ -176,6 +176,23 @@ nde_status nde_stlsq(int m, int p, const double *Theta, const double *y, double 
   return st;
 }
 
+nde_status nde_lstsq_support(int m, int p, const double *Theta, const double *y,
+                             const int *support, double ridge, double *xi, nde_error *err) {
+  if (!support || !xi || !(ridge >= 0))
+    return fail(err, NDE_ERR_ARG, "sparse regression: bad support or ridge");
+  ws w;
+  nde_status st = ws_init(&w, m, p, Theta, y, err);
+  if (st != NDE_OK) return st;
+  double *z = nde__dalloc((size_t)p);
+  if (!z) st = fail(err, NDE_ERR_NOMEM, "sparse regression: out of memory");
+  for (int j = 0; j < p; j++) w.active[j] = support[j] && w.scale[j] > 0;
+  if (st == NDE_OK) st = ridge_fit(&w, ridge, z, err);
+  if (st == NDE_OK) to_units(&w, z, xi);
+  free(z);
+  ws_free(&w);
+  return st;
+}
+
 nde_status nde_stlsq_sweep(int m, int p, const double *Theta, const double *y, int n_thr,
                            const double *thr, const nde_stlsq_opts *opts, nde_criterion crit,
                            nde_sweep_point *pts, double *XI, int *chosen, nde_error *err) {
