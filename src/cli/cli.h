@@ -22,7 +22,8 @@ enum {
   X(fit, "fit a model to time series and write a result file")                       \
   X(grad, "print the loss and its gradient at given parameters (checks, timing)")    \
   X(inspect, "describe what a data or result file holds") \
-  X(discover, "read equations off the trained networks of a result file (STLSQ)")
+  X(discover, "read equations off the trained networks of a result file (STLSQ)") \
+  X(forecast, "integrate a fitted model beyond the data; score it against held-out data")
 
 #define NDE_CLI_DECLARE(name, help) int nde_cmd_##name(int argc, char **argv);
 NDE_CLI_COMMANDS(NDE_CLI_DECLARE)

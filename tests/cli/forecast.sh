@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# End-to-end tests of `nde forecast` and the plots: after the README's walkthrough (UDE fit,
+# discover, refit), forecasting to t = 10 against a noise-free simulation of the truth, the refit
+# discovered model's RMSE is at least 10x smaller than the pure-network UDE's; the forecast file
+# is data nde reads back; CSV, any solver, plots; bad input exits 2.
+# usage: forecast.sh NDE H5TOOL SOURCE_ROOT CASE
+set -u
+NDE=$1 H5=$2 ROOT=$3 CASE=$4
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+DATA=$ROOT/data/lotka_volterra.h5
+UDE=$ROOT/models/lotka_volterra_ude.nde
+fail() { echo "FAIL: $*" >&2; exit 1; }
+rmse() { # overall RMSE from the per-state attributes of a forecast file
+  awk -v a="$("$H5" attr "$1" / rmse_x)" -v b="$("$H5" attr "$1" / rmse_y)" \
+    'BEGIN { printf "%.6e", sqrt((a*a + b*b) / 2) }'
+}
+cd "$T" || exit 1
+
+case $CASE in
+refit_discovered_model_forecasts_10x_better_than_the_ude)
+  # The README walkthrough, command for command.
+  "$NDE" fit "$UDE" "$DATA" -o fit.h5 --quiet || fail "fit"
+  "$NDE" discover fit.h5 --quiet > /dev/null || fail "discover"
+  "$NDE" fit lotka_volterra_ude_discovered.nde "$DATA" -o refit.h5 --quiet || fail "refit"
+  "$NDE" simulate "$ROOT/models/lotka_volterra.nde" -o truth.h5 --t0 0 --t1 10 --dt-out 0.1 \
+    --quiet || fail "simulate"
+  "$NDE" forecast fit.h5 --t1 10 --data truth.h5 -o forecast_ude.h5 || fail "forecast ude"
+  "$NDE" forecast refit.h5 --t1 10 --data truth.h5 -o forecast.h5 --plot forecast.svg \
+    || fail "forecast refit"
+  a=$(rmse forecast_ude.h5) b=$(rmse forecast.h5)
+  awk -v a="$a" -v b="$b" 'BEGIN { printf "RMSE to t = 10: UDE %s, refit discovered model %s, ratio %.3g\n", a, b, a/b;
+    exit !(a >= 10*b) }' || fail "the discovered model is not 10x better"
+  # The shipped long data (noisy truth on [0, 10]) tells the same story.
+  "$NDE" forecast refit.h5 --t1 10 --data "$ROOT/data/lotka_volterra_long.h5" -o long.h5 \
+    --quiet || fail "forecast against the long data"
+  echo "RMSE against data/lotka_volterra_long.h5: $(rmse long.h5)"
+  [ "$("$H5" attr forecast.h5 / horizon)" = nan ] || fail "refit forecast has a finite horizon"
+  ;;
+forecast_is_data_that_nde_reads_back)
+  "$NDE" fit "$UDE" "$DATA" -o fit.h5 --quiet --optim shoot:adam:300@0.02 || fail "fit"
+  "$NDE" forecast fit.h5 --t1 3 --dt-out 0.5 -o f.h5 --quiet || fail "forecast h5"
+  [ "$("$H5" get f.h5 /t | tr '\n' ' ')" = "0 0.5 1 1.5 2 2.5 3 " ] || fail "time grid"
+  "$NDE" inspect f.h5 | grep -q "7 times on \[0, 3\]" || fail "inspect does not read the forecast"
+  "$NDE" fit "$UDE" f.h5 -o refit.h5 --quiet --optim adam:3 || fail "fit does not read the forecast"
+  # The same forecast as CSV, with any solver the library knows.
+  "$NDE" forecast fit.h5 --t1 3 --dt-out 0.5 -o f.csv --quiet || fail "forecast csv"
+  [ "$(head -1 f.csv)" = "t,x,y" ] || fail "CSV header"
+  [ "$(wc -l < f.csv)" = 8 ] || fail "CSV rows"
+  first=$("$H5" get f.h5 /y | sed -n 13,14p | tr '\n' ' ')
+  for s in dopri5 cvode-bdf cvode-adams; do
+    "$NDE" forecast fit.h5 --t1 3 --dt-out 0.5 --solver $s --dt 0.001 --rtol 1e-9 --atol 1e-11 \
+      -o f_$s.h5 --quiet || fail "solver $s"
+    other=$("$H5" get f_$s.h5 /y | sed -n 13,14p | tr '\n' ' ')
+    awk -v a="$first" -v b="$other" -v s=$s 'BEGIN { split(a, x, " "); split(b, y, " ");
+      e = 0; for (i = 1; i <= 2; i++) { d = (x[i] - y[i]) / x[i]; if (d < 0) d = -d; if (d > e) e = d }
+      printf "%s vs rk4 at t = 3: relative difference %.2e\n", s, e; exit !(e < 2e-3) }' \
+      || fail "$s disagrees with rk4"
+  done
+  # From the last fitted state and from a given state.
+  "$NDE" forecast fit.h5 --from-last --t1 8 -o last.h5 --quiet || fail "--from-last"
+  [ "$("$H5" get last.h5 /t | head -1)" = 5 ] || fail "--from-last does not start at t = 5"
+  "$NDE" forecast fit.h5 --u0 x=1.25,y=2.5 --t1 1 -o u0.h5 --quiet || fail "--u0"
+  [ "$("$H5" get u0.h5 /y | head -2 | tr '\n' ' ')" = "1.25 2.5 " ] || fail "--u0 not used"
+  ;;
+plots_are_svg_and_png)
+  "$NDE" fit "$UDE" "$DATA" -o fit.h5 --quiet --optim shoot:adam:300@0.02 || fail "fit"
+  "$NDE" forecast fit.h5 --t1 8 --data "$ROOT/data/lotka_volterra_long.h5" -o f.h5 \
+    --plot f.svg --quiet || fail "svg plot"
+  "$NDE" forecast fit.h5 --t1 8 -o f.h5 --plot f.png --quiet || fail "png plot"
+  head -c 5 f.svg | grep -q '<?xml' || fail "not an SVG"
+  [ "$(head -c 4 f.png | od -An -tx1 | tr -d ' \n')" = 89504e47 ] || fail "not a PNG"
+  [ "$(stat -c %s f.png)" -gt 10000 ] || fail "PNG suspiciously small"
+  ;;
+bad_input_exits_2_with_a_message)
+  expect() { # expect CODE PATTERN -- command...
+    code=$1 pat=$2; shift 3
+    "$@" > o.txt 2> e.txt; rc=$?
+    [ $rc -eq "$code" ] || { cat e.txt; fail "exit $rc, expected $code: $*"; }
+    grep -q -- "$pat" e.txt || { cat e.txt; fail "message '$pat' missing: $*"; }
+  }
+  "$NDE" fit "$UDE" "$DATA" -o fit.h5 --quiet --optim adam:5 || fail "short fit"
+  expect 2 "--t1 is required" -- "$NDE" forecast fit.h5 -o f.h5
+  expect 2 "output file is required" -- "$NDE" forecast fit.h5 --t1 3
+  expect 2 "is not after the start time" -- "$NDE" forecast fit.h5 --t1 -1 -o f.h5
+  expect 2 "unknown method 'rk5'" -- "$NDE" forecast fit.h5 --t1 3 --solver rk5 -o f.h5
+  expect 2 "'z' is not a state" -- "$NDE" forecast fit.h5 --t1 3 --u0 z=1 -o f.h5
+  expect 2 "must end in .svg or .png" -- "$NDE" forecast fit.h5 --t1 3 --plot f.pdf -o f.h5
+  expect 2 "holds 1 fitted series" -- "$NDE" forecast fit.h5 --t1 3 --series 2 -o f.h5
+  expect 2 "expected a result file of nde fit" -- "$NDE" forecast "$DATA" --t1 3 -o f.h5
+  expect 2 "nope.h5" -- "$NDE" forecast fit.h5 --t1 3 --data nope.h5 -o f.h5
+  [ -e f.h5 ] && fail "a forecast was written on bad input"
+  ;;
+*) fail "unknown case $CASE" ;;
+esac
+echo "ok: $CASE"
