@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of `nde fit` and `nde grad`: acceptance fits on the shipped data, resume after
 # kill -9 / an interrupted write / SIGINT, the divergence guard, determinism, and bad input.
-# usage: fit.sh NDE H5TOOL SOURCE_ROOT CASE
+# usage: fit.sh NDE H5TOOL SOURCE_ROOT CASE [BADFILES]
 set -u
-NDE=$1 H5=$2 ROOT=$3 CASE=$4
+NDE=$1 H5=$2 ROOT=$3 CASE=$4 BADFILES=${5:-}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 DATA=$ROOT/data/lotka_volterra.h5
@@ -120,6 +120,15 @@ bad_input_exits_2_with_a_message_and_writes_nothing)
     || fail "short fit"
   expect 2 "/params/theta: expected 87 values" fit "$UDE" "$DATA" --init "$T/lv.h5"
   expect 2 "different model" fit "$UDE" "$DATA" --resume "$T/lv.h5"
+  # Every class of bad data file (made by tests/cli/badfiles.c) through nde fit and nde grad.
+  mkdir "$T/bad"
+  "$BADFILES" "$T/bad" > "$T/list" || fail "badfiles"
+  while IFS='|' read -r file frag; do
+    expect 2 "$frag" fit "$UDE" "$file"
+    expect 2 "$(basename "$file")" grad "$UDE" "$file"
+    echo "$(basename "$file"): $(head -1 "$T/err")"
+  done < "$T/list"
+  expect 2 ":/nosuchgroup" fit "$UDE" "$DATA:/nosuchgroup"
   ;;
 *)
   fail "unknown case $CASE"
