@@ -492,7 +492,7 @@ static int cg_expr(cgen *g, int e) {
 }
 
 static const char *const c_support =
-    "static double %s_ipow(double x, long n) {\n"
+    "static inline double %s_ipow(double x, long n) {\n"
     "  unsigned long k = (unsigned long)(n < 0 ? -n : n);\n"
     "  double r = 1.0, b = x;\n"
     "  while (k) {\n"
@@ -503,7 +503,7 @@ static const char *const c_support =
     "  return n < 0 ? 1.0 / r : r;\n"
     "}\n\n"
     "/* Activations as nde computes them (src/nn/act.c). */\n"
-    "static double %s_act(int a, double z) {\n"
+    "static inline double %s_act(int a, double z) {\n"
     "  double f;\n"
     "  switch (a) {\n"
     "    case 1: f = expm1(-2.0 * fabs(z)); return copysign(-f / (2.0 + f), z); /* tanh */\n"
@@ -518,7 +518,7 @@ static const char *const c_support =
     "  }\n"
     "}\n\n"
     "/* A dense network: per layer y = act(W x + b), W out x in row-major, then b. */\n"
-    "static void %s_dense(int n_layers, const int *widths, const int *acts, const double *p,\n"
+    "static inline void %s_dense(int n_layers, const int *widths, const int *acts, const double *p,\n"
     "                     const double *x, double *y, double *s0, double *s1) {\n"
     "  const double *in = x;\n"
     "  for (int l = 0; l < n_layers; l++) {\n"
