@@ -139,7 +139,7 @@ nde_status nde_model_net_calls(const nde_model *model, int *n, nde_model_net_cal
     q->args_end = i;
     q->end = i < model->src_len ? i + 1 : i;
   }
-  qsort(c, (size_t)count, sizeof *c, cmp_call);
+  if (count > 1) qsort(c, (size_t)count, sizeof *c, cmp_call);
   parsed_free(&p);
   *n = count;
   *calls = c;

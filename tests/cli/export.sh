@@ -6,6 +6,8 @@
 # usage: export.sh NDE H5TOOL EXPORT_REF SOURCE_ROOT CASE
 set -u
 NDE=$1 H5=$2 REF=$3 ROOT=$4 CASE=$5
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+NDE=$(abs "$NDE") H5=$(abs "$H5") REF=$(abs "$REF")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 DATA=$ROOT/data/lotka_volterra.h5

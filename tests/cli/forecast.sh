@@ -6,6 +6,8 @@
 # usage: forecast.sh NDE H5TOOL SOURCE_ROOT CASE
 set -u
 NDE=$1 H5=$2 ROOT=$3 CASE=$4
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+NDE=$(abs "$NDE") H5=$(abs "$H5")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 DATA=$ROOT/data/lotka_volterra.h5
