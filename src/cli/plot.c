@@ -311,6 +311,17 @@ int nde_plot_fit_file(const char *plot_path, const char *fit_path) {
   }
   const nde_traj *ft = nde_data_traj(r.fitted, 0);
   nde_plot_series fs = {"fitted", ft->n, ft->t, ft->y}, ds = {"data", 0, NULL, NULL};
+  /* Smooth curves: the fitted model integrated from its fitted initial state on a fine grid, the
+   * way it was fitted (falls back to the curves at the data times). */
+  enum { FINE = 400 };
+  double *FT = calloc(FINE, sizeof *FT), *FY = calloc((size_t)FINE * (size_t)r.n, sizeof *FY);
+  if (FT && FY && ft->n > 1) {
+    for (int i = 0; i < FINE; i++)
+      FT[i] = ft->t[0] + (ft->t[ft->n - 1] - ft->t[0]) * i / (FINE - 1.0);
+    double h = r.dt > 0 ? r.dt : (ft->t[1] - ft->t[0]) / (r.steps_per_interval > 0 ? (double)r.steps_per_interval : 5.0), t_stop;
+    if (nde_fit_result_integrate(&r, NULL, NULL, h, 1, 0, 0, r.u0, FINE, FT, FY, &t_stop) == 0)
+      fs = (nde_plot_series){"fitted", FINE, FT, FY};
+  }
   layer L[2];
   int k = 0;
   if (data) {
@@ -320,6 +331,8 @@ int nde_plot_fit_file(const char *plot_path, const char *fit_path) {
   }
   L[k++] = (layer){&fs, STYLE_LINE};
   rc = render(plot_path, r.model, L, k, r.history, r.n_history, "nde fit");
+  free(FT);
+  free(FY);
   nde_data_destroy(&data);
   nde_fit_result_free(&r);
   return rc;
