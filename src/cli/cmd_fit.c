@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cli_common.h"
 #include "fit_file.h"
+#include "plot.h"
 #include "nde/train.h"
 
 #define DEFAULT_SCHEDULE "shoot:adam:3000@0.02,shoot:lbfgs:1000,lbfgs:1000"
@@ -89,7 +90,7 @@ static char *join_args(int argc, char **argv) {
 
 int nde_cmd_fit(int argc, char **argv) {
   const char *out = "fit.h5", *solver = "rk4", *grad = "discrete", *schedule = DEFAULT_SCHEDULE;
-  const char *init = NULL, *resume = NULL, *scale = "none", *loss = "mean";
+  const char *init = NULL, *resume = NULL, *scale = "none", *loss = "mean", *plot = NULL;
   double dt = 0, lr = 0.01, shoot_weight = 10, rtol = 1e-6, atol = 1e-9, ckpt_seconds = 10, h0 = 0;
   long steps = 0, seed = 1, shoot = 4, batch_series = 0, batch_time = 0, batch_windows = 4;
   long max_failures = 8, ckpt_every = 200, progress_every = 500, max_steps = 1000000;
@@ -132,6 +133,8 @@ int nde_cmd_fit(int argc, char **argv) {
        "write the checkpoint at a resume point only if S seconds passed since the last (10)", 0},
       {"--progress-every", NDE_ARG_LONG, &progress_every, "N",
        "iterations between progress lines when not on a terminal (500)", 0},
+      {"--plot", NDE_ARG_STR, &plot, "FILE.svg|png",
+       "draw the data, the fitted curves and the loss history", 0},
       {"--quiet", NDE_ARG_FLAG, &quiet, NULL, "no progress output", 0},
   };
   const char *pos[2];
@@ -345,6 +348,7 @@ int nde_cmd_fit(int argc, char **argv) {
     }
     printf("result written to %s\n", out);
   }
+  if (plot && (rc = nde_plot_fit_file(plot, out)) != 0) goto done;
   rc = NDE_EXIT_OK;
 done:
   nde_train_destroy(&train);

@@ -88,6 +88,15 @@ same_seed_gives_identical_results)
   [ "$(theta "${a[0]}")" = "$(theta "${a[1]}")" ] || fail "same seed, different theta"
   [ "$(theta "${a[0]}")" != "$(theta "${b[0]}")" ] || fail "different seed, same theta"
   ;;
+plot_draws_the_fit)
+  "$NDE" fit "$UDE" "$DATA" -o "$T/p.h5" --optim shoot:adam:300,lbfgs:100 --quiet \
+    --plot "$T/fit.svg" || fail "nde fit --plot exited $?"
+  grep -q "<svg" "$T/fit.svg" || fail "no SVG written"
+  [ "$(grep -c "<path" "$T/fit.svg")" -ge 5 ] || fail "the figure has too few curves"
+  "$NDE" fit "$UDE" "$DATA" -o "$T/q.h5" --optim adam:10 --quiet --plot "$T/fit.png" \
+    || fail "png"
+  head -c 8 "$T/fit.png" | od -An -c | grep -q "P   N   G" || fail "not a PNG"
+  ;;
 grad_prints_loss_and_norm)
   out=$("$NDE" grad "$UDE" "$DATA" --repeat 5) || fail "nde grad exited $?"
   echo "$out" | grep -Eq '^loss [0-9.e+-]+$' || fail "no loss line"
