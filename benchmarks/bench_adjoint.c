@@ -59,12 +59,12 @@ static int eval(problem *p, const pair *pr, double rtol, double atol, int reps_m
       o.steps_per_interval = 1;
   }
   nde_solver *s = NULL;
-  if (nde_solver_create(p->m.rhs, &o, 1, &s) != NDE_OK) return -1;
+  if (nde_solver_create(p->m.rhs, &o, 1, &s, NULL) != NDE_OK) return -1;
   nde_grad_opts go = nde_grad_opts_default();
   go.method = pr->method;
   go.seminorm = pr->seminorm;
   nde_grad *gr = NULL;
-  if (nde_grad_create(s, &go, &gr) != NDE_OK) {
+  if (nde_grad_create(s, &go, &gr, NULL) != NDE_OK) {
     fprintf(stderr, "%s\n", nde_grad_errmsg(gr));
     nde_solver_destroy(&s);
     return -1;
@@ -127,7 +127,7 @@ static int setup(problem *p) {
   o.rtol = 1e-10;
   o.atol = 1e-12;
   nde_solver *s = NULL;
-  nde_solver_create(p->m.rhs, &o, 1, &s);
+  nde_solver_create(p->m.rhs, &o, 1, &s, NULL);
   nde_solve_stats st;
   nde_solver_solve(s, th2, 1, p->U0, p->K, p->t, p->obs, &st);
   nde_solver_destroy(&s);

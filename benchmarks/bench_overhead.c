@@ -109,8 +109,8 @@ int main(void) {
   nde_solver_opts so = nde_solver_opts_default();
   so.method = "rk4";
   so.steps_per_interval = 1;
-  nde_status st = nde_solver_create(m.rhs, &so, 1, &solver);
-  if (st == NDE_OK) st = nde_grad_create(solver, NULL, &grad);
+  nde_status st = nde_solver_create(m.rhs, &so, 1, &solver, NULL);
+  if (st == NDE_OK) st = nde_grad_create(solver, NULL, &grad, NULL);
   hand = spiral_hand_create(N_OBS);
   if (st != NDE_OK || !hand) {
     fprintf(stderr, "bench_overhead: setup failed: %s\n", nde_status_str(st));

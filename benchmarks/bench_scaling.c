@@ -165,8 +165,8 @@ static int run_case(const scase *c, int is_target) {
   nde_solver_opts so = nde_solver_opts_default();
   so.method = "rk4";
   so.steps_per_interval = N_STEPS / (N_OBS - 1);
-  nde_status st = nde_solver_create(m.rhs, &so, B, &solver);
-  if (st == NDE_OK) st = nde_grad_create(solver, NULL, &grad);
+  nde_status st = nde_solver_create(m.rhs, &so, B, &solver, NULL);
+  if (st == NDE_OK) st = nde_grad_create(solver, NULL, &grad, NULL);
   if (st != NDE_OK) {
     fprintf(stderr, "bench_scaling: setup failed: %s\n", nde_status_str(st));
     goto done;

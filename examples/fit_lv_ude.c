@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
   nde_solver_opts so = nde_solver_opts_default();
   so.dt = 0.01;
   nde_solver *ts = NULL;
-  st = nde_solver_create(truth, &so, 1, &ts);
+  st = nde_solver_create(truth, &so, 1, &ts, NULL);
   if (st != NDE_OK) return fail("truth solver", st, nde_solver_errmsg(ts));
   const double p_true[4] = {1.3, 0.9, 0.8, 1.8};
   st = nde_solver_solve(ts, p_true, 1, u0, N_OBS, t, obs, NULL);

@@ -89,7 +89,8 @@ typedef struct nde_grad nde_grad;
 /* A gradient evaluator on a solver (borrowed: it must outlive the evaluator).  Statuses:
  * NDE_ERR_ARG (unknown method, or a method the solver does not support: discrete and forward
  * need an explicit method resp. cvode-*, interp needs dopri5 or cvode-*), NDE_ERR_NOMEM. */
-nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_grad **out);
+nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_grad **out,
+                           nde_error *err);
 void nde_grad_destroy(nde_grad **g);
 const char *nde_grad_errmsg(const nde_grad *g);
 

@@ -117,7 +117,7 @@ typedef struct nde_solver nde_solver;
  * rows (<= the rhs's max_batch).  opts may be NULL for the defaults.  Statuses: NDE_ERR_ARG
  * (unknown method, bad option; message names it), NDE_ERR_NOMEM. */
 nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_batch,
-                             nde_solver **out);
+                             nde_solver **out, nde_error *err);
 void nde_solver_destroy(nde_solver **s);
 
 /* Last detailed error message of this solver. */

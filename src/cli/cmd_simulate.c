@@ -560,7 +560,7 @@ int nde_cmd_simulate(int argc, char **argv) {
     code = nde_cli_exit_code(st);
     goto done;
   }
-  if ((st = nde_solver_create(rhs, &so, 1, &solver)) != NDE_OK) {
+  if ((st = nde_solver_create(rhs, &so, 1, &solver, NULL)) != NDE_OK) {
     nde_cli_error("--solver %s: %s", a.solver,
                   solver ? nde_solver_errmsg(solver) : nde_status_str(st));
     code = nde_cli_exit_code(st);

@@ -151,7 +151,7 @@ int nde_fit_result_integrate(const nde_fit_result *r, nde_model *model, const ch
   o.max_steps = 100000000;
   int rc = 0;
   nde_status st = nde_model_create_rhs(model ? model : r->model, 1, &rhs);
-  if (st == NDE_OK) st = nde_solver_create(rhs, &o, 1, &s);
+  if (st == NDE_OK) st = nde_solver_create(rhs, &o, 1, &s, NULL);
   if (st != NDE_OK) {
     nde_cli_error("%s", s ? nde_solver_errmsg(s) : nde_status_str(st));
     rc = nde_cli_exit_code(st);

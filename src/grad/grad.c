@@ -67,13 +67,21 @@ static const char *gm_name(nde__gmethod m) {
                                   : "forward";
 }
 
-nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_grad **out) {
+nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_grad **out,
+                           nde_error *err) {
   nde_status st = NDE_ERR_NOMEM;
-  if (!out) return NDE_ERR_ARG;
-  *out = NULL;
-  if (!solver) return NDE_ERR_ARG;
+  nde__err e0 = {NDE_ERR_ARG, "a gradient evaluator needs a solver and an output pointer"};
+  if (out) *out = NULL;
+  if (!out || !solver) {
+    nde__err_export(&e0, err);
+    return NDE_ERR_ARG;
+  }
   nde_grad *g = calloc(1, sizeof *g);
-  if (!g) return NDE_ERR_NOMEM;
+  if (!g) {
+    e0 = (nde__err){NDE_ERR_NOMEM, "out of memory creating the gradient evaluator"};
+    nde__err_export(&e0, err);
+    return NDE_ERR_NOMEM;
+  }
   g->solver = solver;
   g->opts = opts ? *opts : nde_grad_opts_default();
   const char *m = g->opts.method ? g->opts.method : "(null)";
@@ -171,6 +179,7 @@ nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_gr
   return NDE_OK;
 fail:
   if (st == NDE_ERR_NOMEM) nde__errf(&g->err, st, "out of memory creating the gradient evaluator");
+  nde__err_export(&g->err, err);
   {
     nde_status keep = st;
     nde_grad_destroy(&g);

@@ -126,13 +126,20 @@ static nde_status check_opts(nde_solver *s) {
 }
 
 nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_batch,
-                             nde_solver **out) {
+                             nde_solver **out, nde_error *err) {
   nde_status st = NDE_ERR_NOMEM;
-  if (!out) return NDE_ERR_ARG;
-  *out = NULL;
-  if (!rhs) return NDE_ERR_ARG;
+  nde__err e0 = {NDE_ERR_ARG, "a solver needs a right-hand side and an output pointer"};
+  if (out) *out = NULL;
+  if (!out || !rhs) {
+    nde__err_export(&e0, err);
+    return NDE_ERR_ARG;
+  }
   nde_solver *s = calloc(1, sizeof *s);
-  if (!s) return NDE_ERR_NOMEM;
+  if (!s) {
+    e0 = (nde__err){NDE_ERR_NOMEM, "out of memory creating the solver"};
+    nde__err_export(&e0, err);
+    return NDE_ERR_NOMEM;
+  }
   s->opts = opts ? *opts : nde_solver_opts_default();
   const nde_rhs_info *info = nde_rhs_get_info(rhs);
   s->rhs = rhs;
@@ -186,6 +193,7 @@ nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_
   return NDE_OK;
 fail:
   if (st == NDE_ERR_NOMEM) nde__errf(&s->err, st, "out of memory creating the solver");
+  nde__err_export(&s->err, err);
   nde_solver_destroy(&s);
   return st;
 }

@@ -229,35 +229,11 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->dnext = nde__dalloc((size_t)n);
   f->Y = nde__dalloc((size_t)f->max_obs * (size_t)n);
   if (!f->pieces || !f->gth || !f->gu || !f->dnext || !f->Y) goto fail;
-  /* The solver's own constructor keeps no message when it fails: name a bad method here. */
-  if (sopts && sopts->method) {
-    const char *const *names = nde_solver_method_names();
-    int known = 0;
-    char list[256] = "";
-    for (int i = 0; names[i]; i++) {
-      known |= strcmp(names[i], sopts->method) == 0;
-      if (strlen(list) + strlen(names[i]) + 3 < sizeof list) {
-        if (i) strcat(list, ", ");
-        strcat(list, names[i]);
-      }
-    }
-    if (!known) {
-      st = nde__errf(&f->err, NDE_ERR_ARG, "unknown solver method '%s' (expected one of: %s)",
-                     sopts->method, list);
-      goto fail;
-    }
-  }
-  st = nde_solver_create(rhs, sopts, 1, &f->solver);
+  nde_error sub;
+  st = nde_solver_create(rhs, sopts, 1, &f->solver, &sub);
+  if (st == NDE_OK) st = nde_grad_create(f->solver, gopts, &f->grad, &sub);
   if (st != NDE_OK) {
-    nde__errf(&f->err, st, "the solver options were refused (%s)", nde_status_str(st));
-    goto fail;
-  }
-  st = nde_grad_create(f->solver, gopts, &f->grad);
-  if (st != NDE_OK) {
-    nde__errf(&f->err, st,
-              "gradient method '%s' is unknown or does not work with solver '%s' (%s)",
-              gopts && gopts->method ? gopts->method : "discrete",
-              sopts && sopts->method ? sopts->method : "rk4", nde_status_str(st));
+    nde__errf(&f->err, st, "%s", sub.msg);
     goto fail;
   }
   *out = f;

@@ -81,9 +81,9 @@ static void train_lv(uint64_t seed, double *theta_out) {
   nde_solver_opts so = nde_solver_opts_default();
   so.dt = 0.05;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(m.rhs, &so, 1, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(m.rhs, &so, 1, &s, NULL), NDE_OK);
   nde_grad *gr = NULL;
-  assert_int_equal(nde_grad_create(s, NULL, &gr), NDE_OK);
+  assert_int_equal(nde_grad_create(s, NULL, &gr, NULL), NDE_OK);
   double t[11], obs[22];
   const double u0[2] = {0.44249296, 4.6280594};
   for (int k = 0; k < 11; k++) {

@@ -55,7 +55,7 @@ static lin_run lin_solve(nde_solver_opts o, int n_obs, double t0, double t1) {
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, &o, 3, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(rhs, &o, 3, &s, NULL), NDE_OK);
   double *t = calloc((size_t)n_obs, sizeof *t), *Y = calloc((size_t)n_obs * 3, sizeof *Y);
   for (int k = 0; k < n_obs; k++) t[k] = t0 + (t1 - t0) * k / (n_obs - 1.0) + (k % 3) * 1e-3 * (k > 0 && k < n_obs - 1);
   lin_run r;
@@ -199,7 +199,7 @@ static nde_status rob_solve_to(nde_solver_opts o, int B, int n_obs, double *Y,
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, &o, B, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(rhs, &o, B, &s, NULL), NDE_OK);
   double t[8] = {0.0}, U0[12];
   for (int k = 1; k < 8; k++) t[k] = 0.4 * pow(10.0, k - 1);
   for (int b = 0; b < B; b++) {
@@ -306,7 +306,7 @@ static void blow_up_stops_every_adaptive_solver_just_before_the_singularity(void
     nde_solver_opts o = nde_solver_opts_default();
     o.method = methods[m];
     nde_solver *s = NULL;
-    assert_int_equal(nde_solver_create(rhs, &o, 1, &s), NDE_OK);
+    assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
     const double th = 1.0, u0 = 1.0, t[3] = {0.0, 0.5, 2.0};
     double Y[3];
     nde_solve_stats st;
@@ -383,7 +383,7 @@ static fl_run flaky_solve(const char *method, double t_from, long n_fail, int co
   nde_solver_opts o = nde_solver_opts_default();
   o.method = method;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, &o, 2, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(rhs, &o, 2, &s, NULL), NDE_OK);
   const double th = 0.73, u0[2] = {1.25, -0.5}, t[4] = {0, 0.5, 1.0, 2.0};
   r.st = nde_solver_solve(s, &th, 2, u0, 4, t, r.Y, &r.stats);
   r.failed = f.calls_failed;
@@ -450,7 +450,7 @@ static void a_domain_boundary_in_time_ends_in_a_step_size_underflow(void **state
     nde_solver_opts o = nde_solver_opts_default();
     o.method = adaptive_methods[m];
     nde_solver *s = NULL;
-    assert_int_equal(nde_solver_create(rhs, &o, 1, &s), NDE_OK);
+    assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
     const double th = 0.73, u0 = 1.25, t[3] = {0, 0.5, 2.0};
     double Y[3];
     nde_solve_stats st;
@@ -491,7 +491,7 @@ static void the_step_budget_counts_the_whole_solve(void **state) {
     nde_rhs *rhs = NULL;
     assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
     nde_solver *s = NULL;
-    assert_int_equal(nde_solver_create(rhs, &o, 1, &s), NDE_OK);
+    assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
     double t[21], Y[21];
     for (int k = 0; k < 21; k++) t[k] = 0.5 * k;
     assert_int_equal(nde_solver_solve(s, lin_th, 1, lin_u0, 21, t, Y, &r.st), NDE_OK);
@@ -515,11 +515,11 @@ static void bad_adaptive_options_are_rejected_with_a_message(void **state) {
   o.method = "dopri5";
   o.rtol = -1e-3;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, &o, 1, &s), NDE_ERR_ARG);
+  assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_ERR_ARG);
   o.rtol = 1e-6;
   o.method = "cvode-bdf";
   o.cvode_linsol = "lu";
-  assert_int_equal(nde_solver_create(rhs, &o, 1, &s), NDE_ERR_ARG);
+  assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_ERR_ARG);
   assert_null(s);
   assert_true(nde_solver_method_known("cvode-adams"));
   assert_false(nde_solver_method_known("cvode"));

@@ -56,7 +56,7 @@ static run solve_broken(double t_fail, int code, long max_steps) {
   o.dt = 0.1;
   o.max_steps = max_steps;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, &o, 2, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(rhs, &o, 2, &s, NULL), NDE_OK);
   const double th = 0.73, u0[2] = {1.25, -0.5}, t[5] = {0, 0.5, 1.0, 1.5, 2.0};
   r.st = nde_solver_solve(s, &th, 2, u0, 5, t, r.Y, &r.stats);
   strncpy(r.msg, nde_solver_errmsg(s), sizeof r.msg - 1);
@@ -111,9 +111,9 @@ static void gradient_of_a_failed_solve_is_nan_with_the_reason(void **state) {
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&br_ops, &b, NDE_BORROW, &info, &rhs), NDE_OK);
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, NULL, 1, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(rhs, NULL, 1, &s, NULL), NDE_OK);
   nde_grad *g = NULL;
-  assert_int_equal(nde_grad_create(s, NULL, &g), NDE_OK);
+  assert_int_equal(nde_grad_create(s, NULL, &g, NULL), NDE_OK);
   const double th = 0.73, u0 = 1.25, t[3] = {0, 0.4, 0.8}, obs[3] = {1, 1, 1};
   nde_obs_loss lo = {obs, NULL, 1, 0};
   double L, gth, gu;

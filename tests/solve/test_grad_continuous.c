@@ -29,7 +29,7 @@ static double tight_loss(world *w, const double *theta, const double *U0) {
   o.rtol = 1e-12;
   o.atol = 1e-14;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(w->m.rhs, &o, B_ROWS, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(w->m.rhs, &o, B_ROWS, &s, NULL), NDE_OK);
   double *Y = calloc((size_t)w->K * w->NU, sizeof *Y), L;
   nde_solve_stats st;
   assert_int_equal(nde_solver_solve(s, theta, B_ROWS, U0, w->K, w->t, Y, &st), NDE_OK);
@@ -76,7 +76,7 @@ static void make_world(world *w, const char *model) {
   o.method = "dopri5";
   o.rtol = 1e-10;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(w->m.rhs, &o, B_ROWS, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(w->m.rhs, &o, B_ROWS, &s, NULL), NDE_OK);
   assert_int_equal(nde_solver_solve(s, th2, B_ROWS, w->U0, w->K, w->t, w->obs, NULL), NDE_OK);
   nde_solver_destroy(&s);
   free(th2);
@@ -127,11 +127,11 @@ static result run(world *w, const char *solver, const char *method, double rtol,
   o.atol = 1e-3 * rtol;
   if (strcmp(solver, "rk4") == 0) o.dt = 0.01;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(w->m.rhs, &o, B_ROWS, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(w->m.rhs, &o, B_ROWS, &s, NULL), NDE_OK);
   nde_grad_opts go = gopt ? *gopt : nde_grad_opts_default();
   go.method = method;
   nde_grad *g = NULL;
-  nde_status st = nde_grad_create(s, &go, &g);
+  nde_status st = nde_grad_create(s, &go, &g, NULL);
   if (st != NDE_OK) print_error("%s/%s: %s\n", solver, method, g ? nde_grad_errmsg(g) : "");
   assert_int_equal(st, NDE_OK);
   result r;
@@ -266,11 +266,11 @@ static void unsupported_pairs_are_rejected_with_a_message(void **state) {
     nde_solver_opts o = nde_solver_opts_default();
     o.method = bad[c].solver;
     nde_solver *s = NULL;
-    assert_int_equal(nde_solver_create(m.rhs, &o, 1, &s), NDE_OK);
+    assert_int_equal(nde_solver_create(m.rhs, &o, 1, &s, NULL), NDE_OK);
     nde_grad_opts go = nde_grad_opts_default();
     go.method = bad[c].method;
     nde_grad *g = NULL;
-    assert_int_equal(nde_grad_create(s, &go, &g), NDE_ERR_ARG);
+    assert_int_equal(nde_grad_create(s, &go, &g, NULL), NDE_ERR_ARG);
     assert_null(g);
     nde_solver_destroy(&s);
   }

@@ -61,7 +61,7 @@ static void build(setup *S, const problem *p) {
   nde_solver_opts o = nde_solver_opts_default();
   o.method = p->method;
   o.dt = strcmp(p->method, "euler") == 0 ? 0.02 : 0.05;
-  assert_int_equal(nde_solver_create(S->m.rhs, &o, 4, &S->s), NDE_OK);
+  assert_int_equal(nde_solver_create(S->m.rhs, &o, 4, &S->s, NULL), NDE_OK);
   assert_int_equal(nde_solver_solve(S->s, th2, S->B, S->U0, S->K, S->t, S->obs, NULL), NDE_OK);
   free(th2);
   S->obs[(size_t)3 * S->B * S->n + 1] = NAN;
@@ -70,7 +70,7 @@ static void build(setup *S, const problem *p) {
   S->loss.mean = 1;
   nde_grad_opts go = nde_grad_opts_default();
   go.recompute = p->recompute;
-  assert_int_equal(nde_grad_create(S->s, &go, &S->g), NDE_OK);
+  assert_int_equal(nde_grad_create(S->s, &go, &S->g, NULL), NDE_OK);
 }
 
 static void teardown_setup(setup *S) {

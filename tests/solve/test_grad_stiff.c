@@ -139,11 +139,11 @@ static double loss_with(setup *S, const char *gm, double rtol, const double *the
   o.rtol = rtol;
   o.atol = 1e-6 * rtol;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(S->rhs, &o, 1, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(S->rhs, &o, 1, &s, NULL), NDE_OK);
   nde_grad_opts go = nde_grad_opts_default();
   go.method = gm;
   nde_grad *gr = NULL;
-  assert_int_equal(nde_grad_create(s, &go, &gr), NDE_OK);
+  assert_int_equal(nde_grad_create(s, &go, &gr, NULL), NDE_OK);
   double L;
   nde_status st = nde_grad_eval(gr, theta, 1, S->U0, K_OBS, S->t, nde_obs_loss_eval, &S->loss,
                                 &L, g, NULL, NULL, gs);

@@ -40,7 +40,7 @@ static double max_error(const char *method, int steps) {
   o.method = method;
   o.steps_per_interval = steps;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, &o, 3, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(rhs, &o, 3, &s, NULL), NDE_OK);
   const double th[2] = {-0.7132, 1.4418};
   const double u0[3] = {0.3871, -1.2093, 2.0411};
   const double t[3] = {0.1234, 0.9021, 2.3187};
@@ -94,7 +94,7 @@ static void step_size_mode_lands_on_every_observation_time(void **state) {
   nde_solver_opts o = nde_solver_opts_default();
   o.dt = 0.05;
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, &o, 1, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
   /* 0.25 / 0.05 is 5 in exact arithmetic but not in floating point: exactly 5 steps expected;
    * 0.33 needs 7 steps, the last shortened to 0.03. */
   const double t[3] = {0.0, 0.25, 0.58};
@@ -119,11 +119,14 @@ static void unknown_method_and_bad_times_are_rejected_with_a_message(void **stat
   nde_solver_opts o = nde_solver_opts_default();
   o.method = "rk5";
   nde_solver *s = NULL;
-  assert_int_equal(nde_solver_create(rhs, &o, 1, &s), NDE_ERR_ARG);
+  nde_error e;
+  assert_int_equal(nde_solver_create(rhs, &o, 1, &s, &e), NDE_ERR_ARG);
   assert_null(s);
+  assert_int_equal(e.status, NDE_ERR_ARG);
+  assert_non_null(strstr(e.msg, "unknown solver method 'rk5'"));
   o.method = "rk4";
-  assert_int_equal(nde_solver_create(rhs, &o, 2, &s), NDE_ERR_ARG); /* batch above the model's */
-  assert_int_equal(nde_solver_create(rhs, &o, 1, &s), NDE_OK);
+  assert_int_equal(nde_solver_create(rhs, &o, 2, &s, NULL), NDE_ERR_ARG); /* batch above the model's */
+  assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
   const double t[3] = {0.0, 0.5, 0.5};
   const double th[2] = {-0.5, 0.0};
   const double u0 = 1.0;
