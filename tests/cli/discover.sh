@@ -3,7 +3,7 @@
 # README's UDE fit, discovery keeps exactly the x*y term in each output of U with coefficients
 # within 10 % of -0.9 and +0.8, the refit of the discovered model recovers beta and gamma within
 # 2 %, the result holds for several fit seeds, and bad input exits 2 with one message.
-# usage: discover.sh NDE H5TOOL SOURCE_ROOT CASE
+# usage: discover.sh NDE H5CHECK SOURCE_ROOT CASE
 set -u
 NDE=$1 H5=$2 ROOT=$3 CASE=$4
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }

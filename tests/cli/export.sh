@@ -3,7 +3,7 @@
 # -std=c11 -Wall -Wextra -pedantic -Werror, only -lm) and matches nde's f to 1e-12 at 200 states,
 # for the UDE (rbf network), the discovered model, and the other shipped models (tanh, gelu...,
 # vector states, functions); --text and --latex print the equations; bad input exits 2.
-# usage: export.sh NDE H5TOOL EXPORT_REF SOURCE_ROOT CASE
+# usage: export.sh NDE H5CHECK EXPORT_REF SOURCE_ROOT CASE
 set -u
 NDE=$1 H5=$2 REF=$3 ROOT=$4 CASE=$5
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }

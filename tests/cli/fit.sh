@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of `nde fit` and `nde grad`: acceptance fits on the shipped data, resume after
 # kill -9 / an interrupted write / SIGINT, the divergence guard, determinism, and bad input.
-# usage: fit.sh NDE H5TOOL SOURCE_ROOT CASE [BADFILES]
+# usage: fit.sh NDE H5CHECK SOURCE_ROOT CASE [BADFILES]
 set -u
 NDE=$1 H5=$2 ROOT=$3 CASE=$4 BADFILES=${5:-}
 T=$(mktemp -d)

@@ -3,7 +3,7 @@
 # discover, refit), forecasting to t = 10 against a noise-free simulation of the truth, the refit
 # discovered model's RMSE is at least 10x smaller than the pure-network UDE's; the forecast file
 # is data nde reads back; CSV, any solver, plots; bad input exits 2.
-# usage: forecast.sh NDE H5TOOL SOURCE_ROOT CASE
+# usage: forecast.sh NDE H5CHECK SOURCE_ROOT CASE
 set -u
 NDE=$1 H5=$2 ROOT=$3 CASE=$4
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }

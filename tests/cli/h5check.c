@@ -11,6 +11,9 @@
  *                                         delta (default 1.3 0.9 0.8 1.8)
  *   h5check mkresult FILE.h5               a small result file (/params/theta, values, history)
  *   h5check mkbatch FILE.h5                two series in groups, one NaN, one unobserved column
+ *   h5check attr FILE.h5 OBJECT NAME       a scalar attribute (string or number)
+ *   h5check has FILE.h5 PATH               exit 0 if the object exists, 1 if not
+ *   h5check noise FILE.h5                  the noise_std a data file records, one per state
  */
 #include <math.h>
 #include <stdio.h>
@@ -226,13 +229,56 @@ static int cmd_mkbatch(const char *path) {
   return bad;
 }
 
+static int cmd_attr(const char *file, const char *obj, const char *name) {
+  nde_reader *r = open_or_die(file);
+  char *str = NULL;
+  double d;
+  int rc = 0;
+  if (nde_reader_get_attr_string(r, obj, name, &str) == NDE_OK) {
+    printf("%s\n", str);
+    free(str);
+  } else if (nde_reader_get_attr_double(r, obj, name, &d) == NDE_OK) {
+    printf("%.17g\n", d);
+  } else {
+    fprintf(stderr, "h5check: no attribute %s on %s\n", name, obj);
+    rc = 2;
+  }
+  nde_reader_destroy(&r);
+  return rc;
+}
+
+static int cmd_has(const char *file, const char *path) {
+  nde_reader *r = open_or_die(file);
+  const int rc = nde_reader_kind(r, path) == NDE_H5_NONE;
+  nde_reader_destroy(&r);
+  return rc;
+}
+
+static int cmd_noise(const char *file) {
+  nde_data_error e;
+  nde_data *d = NULL;
+  nde_data_opts o = nde_data_opts_default();
+  if (nde_data_open(file, 0, NULL, &o, &d, &e) != NDE_OK) {
+    fprintf(stderr, "h5check: %s\n", e.msg);
+    return 2;
+  }
+  const nde_traj *tr = nde_data_traj(d, 0);
+  for (size_t j = 0; j < nde_data_n_state(d); j++)
+    printf("%.17g\n", tr->noise_std ? tr->noise_std[j] : 0.0);
+  nde_data_destroy(&d);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "attr")) return cmd_attr(argv[2], argv[3], argv[4]);
+  if (argc == 4 && !strcmp(argv[1], "has")) return cmd_has(argv[2], argv[3]);
+  if (argc == 3 && !strcmp(argv[1], "noise")) return cmd_noise(argv[2]);
   if (argc >= 5 && !strcmp(argv[1], "same")) return cmd_same(argc - 2, argv + 2);
   if (argc >= 6 && !strcmp(argv[1], "close")) return cmd_close(argc - 2, argv + 2);
   if (argc == 4 && !strcmp(argv[1], "get")) return cmd_get(argc - 2, argv + 2);
   if (argc >= 5 && !strcmp(argv[1], "ref")) return cmd_ref(argc - 2, argv + 2);
   if (argc == 3 && !strcmp(argv[1], "mkresult")) return cmd_mkresult(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "mkbatch")) return cmd_mkbatch(argv[2]);
-  fprintf(stderr, "usage: h5check same|close|get|ref|mkresult|mkbatch ... (see the source)\n");
+  fprintf(stderr, "usage: h5check same|close|get|ref|mkresult|mkbatch|attr|has|noise ... (see the source)\n");
   return 2;
 }

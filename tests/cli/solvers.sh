@@ -2,7 +2,7 @@
 # The adaptive and stiff solvers from the command line: Robertson's stiff system (cvode-bdf matches
 # the reference, dopri5 stops with the stiffness message and exit 3), a blow-up stopped by every
 # solver with a reason, and nde grad agreeing across solver x gradient-method pairs.
-# usage: solvers.sh NDE H5TOOL SOURCE_ROOT CASE
+# usage: solvers.sh NDE H5CHECK SOURCE_ROOT CASE
 set -u
 NDE=$1 H5=$2 ROOT=$3 CASE=$4
 T=$(mktemp -d)
