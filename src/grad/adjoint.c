@@ -30,7 +30,9 @@ nde_status nde__adjoint_builtin_init(nde_grad *g) {
   g->z = nde__dalloc(N);
   g->ubuf = nde__dalloc(bn);
   g->fc = nde__dalloc((size_t)s->max_batch * (g->cache_per_row ? g->cache_per_row : 1));
-  if (!g->z || !g->ubuf || !g->fc) return NDE_ERR_NOMEM;
+  g->fcu = nde__dalloc(bn);
+  g->fcf = nde__dalloc(bn);
+  if (!g->z || !g->ubuf || !g->fc || !g->fcu || !g->fcf) return NDE_ERR_NOMEM;
   return NDE_OK;
 }
 
@@ -42,6 +44,8 @@ void nde__adjoint_builtin_free(nde_grad *g) {
   free(g->z);
   free(g->ubuf);
   free(g->fc);
+  free(g->fcu);
+  free(g->fcf);
 }
 
 typedef struct adj_sys {
@@ -53,26 +57,50 @@ typedef struct adj_sys {
   int want_theta;
   long cursor; /* dense-store step hint */
   int fail_code;
+  const nde__adapt *ad; /* the adaptive driver (NULL under fixed steps) */
+  unsigned mu_skip;     /* stages whose mu part no later computation reads */
+  int jump_follows;     /* lambda jumps at the end of the current interval */
+  int fc_valid;         /* g->fc holds f's cache at (fc_t, g->fcu); backsolve: g->fcf is f */
+  double fc_t;
 } adj_sys;
 
-/* dz = F(t, z) of the augmented backward system. */
+/* dz = F(t, z) of the augmented backward system.  z holds -mu rather than mu (the sign is put
+ * back at the end), which saves negating the parameter cotangent at every stage. */
 static int adj_F(void *ctx, int stage, double t, const double *z, double *dz) {
-  (void)stage;
   adj_sys *a = ctx;
   nde_grad *g = a->g;
   nde_solver *s = g->solver;
   const size_t bn = a->bn;
+  const int last_stage = s->tab ? s->tab->s - 1 : -1;
   const double *u, *lam;
   double *dlam, *dmu;
   const double *cache = NULL;
+  int want_mu = a->want_theta && !(stage >= 0 && (a->mu_skip >> stage & 1u));
+  /* The FSAL stage of a step that ends on an observation is re-evaluated after the jump: only
+   * its lambda part is read (the step's error), and f's cache is kept for the re-evaluation. */
+  const int keep = g->cache_per_row && a->ad && s->tab->fsal && stage == last_stage &&
+                   a->ad->in_last_step && a->jump_follows;
+  if (keep) want_mu = 0;
   if (a->backsolve) {
     u = z;
     lam = z + bn;
     dlam = dz + bn;
     dmu = dz + 2 * bn;
-    /* f and the VJP at the same point: f's cache saves the VJP its forward pass. */
-    int rc = nde_rhs_f(s->rhs, t, a->B, u, a->theta, dz, g->cache_per_row ? g->fc : NULL);
-    if (rc != 0) return rc;
+    if (g->cache_per_row && stage == 0 && a->fc_valid && t == a->fc_t &&
+        memcmp(u, g->fcu, bn * sizeof *u) == 0) {
+      memcpy(dz, g->fcf, bn * sizeof *dz);
+    } else {
+      /* f and the VJP at the same point: f's cache saves the VJP its forward pass. */
+      int rc = nde_rhs_f(s->rhs, t, a->B, u, a->theta, dz, g->cache_per_row ? g->fc : NULL);
+      if (rc != 0) return rc;
+      a->fc_valid = 0;
+      if (keep) {
+        memcpy(g->fcu, u, bn * sizeof *u);
+        memcpy(g->fcf, dz, bn * sizeof *dz);
+        a->fc_t = t;
+        a->fc_valid = 1;
+      }
+    }
     if (g->cache_per_row) cache = g->fc;
   } else {
     nde__traj_dense_eval(&s->traj, bn, t, &a->cursor, g->ubuf);
@@ -80,15 +108,23 @@ static int adj_F(void *ctx, int stage, double t, const double *z, double *dz) {
     lam = z;
     dlam = dz;
     dmu = dz + bn;
+    if (keep) {
+      int rc = nde_rhs_f(s->rhs, t, a->B, u, a->theta, dlam, g->fc);
+      if (rc != 0) return rc;
+      memcpy(g->fcu, u, bn * sizeof *u);
+      a->fc_t = t;
+      a->fc_valid = 1;
+      cache = g->fc;
+    } else if (stage == 0 && a->fc_valid && t == a->fc_t &&
+               memcmp(u, g->fcu, bn * sizeof *u) == 0) {
+      cache = g->fc;
+    }
   }
   memset(dlam, 0, bn * sizeof *dlam);
-  if (a->want_theta) memset(dmu, 0, g->P * sizeof *dmu);
-  int rc = nde_rhs_vjp(s->rhs, t, a->B, u, a->theta, lam, cache, dlam,
-                       a->want_theta ? dmu : NULL);
+  if (want_mu) memset(dmu, 0, g->P * sizeof *dmu);
+  int rc = nde_rhs_vjp(s->rhs, t, a->B, u, a->theta, lam, cache, dlam, want_mu ? dmu : NULL);
   if (rc != 0) return rc;
   for (size_t q = 0; q < bn; q++) dlam[q] = -dlam[q];
-  if (a->want_theta)
-    for (size_t i = 0; i < g->P; i++) dmu[i] = -dmu[i];
   return 0;
 }
 
@@ -102,7 +138,7 @@ nde_status nde__adjoint_builtin(nde_grad *g, const double *theta, int B, int n_o
   const int want_theta = gtheta != NULL;
   const size_t off = backsolve ? bn : 0; /* where lambda starts in z */
   const size_t N = off + bn + (want_theta ? g->P : 0);
-  adj_sys sys = {g, theta, B, bn, backsolve, want_theta, tr->n_steps - 1, 0};
+  adj_sys sys = {g, theta, B, bn, backsolve, want_theta, tr->n_steps - 1, 0, NULL, 0u, 0, 0, 0.0};
   const nde_rhs_counts c0 = nde_rhs_get_counts(s->rhs);
   nde_solve_stats *bs = &stats->backward;
   double *z = g->z;
@@ -119,7 +155,15 @@ nde_status nde__adjoint_builtin(nde_grad *g, const double *theta, int B, int n_o
     o.h0 = 0.0;
     nde__adapt *a = &g->adapt;
     nde__adapt_begin(a, N, g->opts.seminorm ? off + bn : N, &o, 0);
+    a->N_dep = off + bn; /* mu is a quadrature */
+    sys.ad = a;
+    /* With the seminorm a stage without weight in the step or its error is read by nothing but
+     * lambda's stage inputs (dopri5's second). */
+    if (g->opts.seminorm)
+      for (int j = 0; j < s->tab->s - (s->tab->fsal ? 1 : 0); j++)
+        if (s->tab->b[j] == 0.0 && s->tab->e[j] == 0.0) sys.mu_skip |= 1u << j;
     for (int k = n_obs - 1; k >= 1; k--) {
+      sys.jump_follows = k > 1;
       rc = nde__adapt_run(a, adj_F, &sys, NULL, NULL, t_obs[k], t_obs[k - 1], z);
       bs->t_stop = a->t_stop;
       bs->h_last = a->h_last;
@@ -140,6 +184,8 @@ nde_status nde__adjoint_builtin(nde_grad *g, const double *theta, int B, int n_o
   } else {
     /* Fixed steps: the forward grid in reverse, with the same tableau. */
     const int ns = s->ns_run;
+    for (int j = 0; j < ns; j++)
+      if (s->tab->b[j] == 0.0) sys.mu_skip |= 1u << j;
     for (long j = tr->n_steps - 1; j >= 0 && rc == 0; j--) {
       const double t1 = tr->t[j] + tr->h[j];
       if (tr->obs_end[j] >= 0 && tr->obs_end[j] != n_obs - 1) {
@@ -169,6 +215,7 @@ nde_status nde__adjoint_builtin(nde_grad *g, const double *theta, int B, int n_o
   if (gU0) {
     for (size_t q = 0; q < bn; q++) gU0[q] = lam[q] + g->dLdY[q];
   }
-  if (gtheta) memcpy(gtheta, mu, g->P * sizeof *gtheta);
+  if (gtheta)
+    for (size_t i = 0; i < g->P; i++) gtheta[i] = -mu[i];
   return NDE_OK;
 }

@@ -35,6 +35,7 @@ struct nde_grad {
   double *z, *znew, *K, *Z; /* fixed-step backsolve: z, znew (N), K, Z (s x N) */
   double *ubuf;  /* max_batch x n: u(t) from the dense store */
   double *fc;    /* max_batch x cache_per_row: f's cache for the VJP at the same point */
+  double *fcu, *fcf; /* max_batch x n: the point of fc, and f there (kept across a jump) */
   struct nde__gcv *cv;
 };
 

@@ -17,25 +17,40 @@
  * positive tests (Hairer's DOPRI5). */
 #define NDE__STIFF_CLEAR_RUN 6
 
-int nde__erk_step(const nde__tableau *tab, int ns, size_t N, nde__sys_fn F, void *ctx, double t,
-                  double h, const double *z, int k1_known, double *K, double *Z, double *znew) {
+/* The kernel of nde__erk_step on a system whose unknowns z[N_dep .. N) are quadratures: F does
+ * not read them, so their stage inputs are not formed (Z holds only the first N_dep of each
+ * stage) and they enter only the new state. */
+static int erk_step_q(const nde__tableau *tab, int ns, size_t N, size_t N_dep, nde__sys_fn F,
+                      void *ctx, double t, double h, const double *z, int k1_known, double *K,
+                      double *Z, double *znew) {
   const int s = tab->s;
   for (int i = 0; i < ns; i++) {
     double *Zi = Z + (size_t)i * N;
-    if (Zi != z) memcpy(Zi, z, N * sizeof *Zi);
+    if (Zi != z) memcpy(Zi, z, N_dep * sizeof *Zi);
     for (int j = 0; j < i; j++) {
       const double a = h * tab->A[i * s + j];
       if (a == 0.0) continue;
       const double *Kj = K + (size_t)j * N;
-      for (size_t q = 0; q < N; q++) Zi[q] += a * Kj[q];
+      for (size_t q = 0; q < N_dep; q++) Zi[q] += a * Kj[q];
     }
     if (i == 0 && k1_known) continue;
     int rc = F(ctx, i, t + tab->c[i] * h, Zi, K + (size_t)i * N);
     if (rc != 0) return rc;
   }
   if (tab->fsal && ns == s) {
-    /* The last stage's input was computed with the weights b: it is the new state. */
-    memmove(znew, Z + (size_t)(s - 1) * N, N * sizeof *znew);
+    /* The last stage's input was computed with the weights b: it is the new state.  The
+     * quadratures get the same arithmetic. */
+    const int l = s - 1;
+    memmove(znew, Z + (size_t)l * N, N_dep * sizeof *znew);
+    if (N_dep < N) {
+      if (znew != z) memcpy(znew + N_dep, z + N_dep, (N - N_dep) * sizeof *znew);
+      for (int j = 0; j < l; j++) {
+        const double a = h * tab->A[l * s + j];
+        if (a == 0.0) continue;
+        const double *Kj = K + (size_t)j * N;
+        for (size_t q = N_dep; q < N; q++) znew[q] += a * Kj[q];
+      }
+    }
     return 0;
   }
   /* The increment first, then the state (znew may alias z): the arithmetic of the fixed-step
@@ -49,6 +64,11 @@ int nde__erk_step(const nde__tableau *tab, int ns, size_t N, nde__sys_fn F, void
     znew[q] = z[q] + inc;
   }
   return 0;
+}
+
+int nde__erk_step(const nde__tableau *tab, int ns, size_t N, nde__sys_fn F, void *ctx, double t,
+                  double h, const double *z, int k1_known, double *K, double *Z, double *znew) {
+  return erk_step_q(tab, ns, N, N, F, ctx, t, h, z, k1_known, K, Z, znew);
 }
 
 nde_status nde__adapt_init(nde__adapt *a, const nde__tableau *tab, size_t N_cap) {
@@ -77,6 +97,7 @@ void nde__adapt_begin(nde__adapt *a, size_t N, size_t N_err, const nde_solver_op
                       int stiff_test) {
   a->N = N;
   a->N_err = N_err ? N_err : N;
+  a->N_dep = N;
   a->o = *o;
   a->stiff_test = stiff_test && o->stiff_test_after > 0 && a->tab->fsal;
   a->h = 0.0;
@@ -133,24 +154,38 @@ static int initial_step(nde__adapt *a, nde__sys_fn F, void *ctx, double t, doubl
 /* The error norm of a step; non-finite (with a->bad_index set) when znew or err is. */
 static double error_norm(nde__adapt *a, double h, const double *z) {
   const nde__tableau *tab = a->tab;
-  const size_t N = a->N;
+  const size_t N = a->N, N_err = a->N_err;
   const double *znew = a->znew;
   double sum = 0.0;
-  for (size_t q = 0; q < N; q++) {
+  for (size_t q = 0; q < N_err; q++) {
     double e = 0.0;
-    for (int j = 0; j < tab->s; j++) e += tab->e[j] * a->K[(size_t)j * N + q];
+    for (int j = 0; j < tab->s; j++)
+      if (tab->e[j] != 0.0) e += tab->e[j] * a->K[(size_t)j * N + q];
     e *= h;
     if (!isfinite(znew[q]) || !isfinite(e)) {
       a->bad_index = (long)q;
       return NAN;
     }
-    if (q < a->N_err) {
-      const double sc = a->o.atol + a->o.rtol * fmax(fabs(z[q]), fabs(znew[q]));
-      const double r = e / sc;
-      sum += r * r;
+    const double sc = a->o.atol + a->o.rtol * fmax(fabs(z[q]), fabs(znew[q]));
+    const double r = e / sc;
+    sum += r * r;
+  }
+  /* Outside the norm only finiteness matters: a non-finite stage shows in znew (the FSAL stage
+   * in the next step's).  0 * x is NaN exactly when x is not finite; four sums vectorise. */
+  if (N_err < N) {
+    double probe[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t q = N_err;
+    for (; q + 4 <= N; q += 4)
+      for (int l = 0; l < 4; l++) probe[l] += 0.0 * znew[q + (size_t)l];
+    for (; q < N; q++) probe[0] += 0.0 * znew[q];
+    if (!isfinite(probe[0] + probe[1] + probe[2] + probe[3])) {
+      for (q = N_err; q < N; q++)
+        if (!isfinite(znew[q])) break;
+      a->bad_index = (long)q;
+      return NAN;
     }
   }
-  return sqrt(sum / (double)a->N_err);
+  return sqrt(sum / (double)N_err);
 }
 
 /* Hairer's stiffness test after an accepted step: |h lambda| ~ h |K_s - K_{s-1}| /
@@ -228,7 +263,8 @@ int nde__adapt_run(nde__adapt *a, nde__sys_fn F, void *ctx, nde__accept_fn on_ac
       last = 1;
     }
     a->h_last = h;
-    int rc = nde__erk_step(tab, tab->s, N, F, ctx, t, h, z, 1, a->K, a->Z, a->znew);
+    a->in_last_step = last;
+    int rc = erk_step_q(tab, tab->s, N, a->N_dep, F, ctx, t, h, z, 1, a->K, a->Z, a->znew);
     if (rc < 0) {
       a->t_stop = t;
       return rc;
@@ -262,7 +298,6 @@ int nde__adapt_run(nde__adapt *a, nde__sys_fn F, void *ctx, nde__accept_fn on_ac
     a->n_steps++;
     const int stiff = stiffness_test(a, h);
     if (on_accept) {
-      a->in_last_step = last;
       rc = on_accept(actx, t, h, z, a->znew, a->K, a->Z);
       if (rc != 0) {
         a->t_stop = t;

@@ -50,6 +50,8 @@ typedef struct nde__adapt {
   const nde__tableau *tab;
   size_t N;     /* unknowns */
   size_t N_err; /* the error norm covers z[0 .. N_err) (a seminorm when N_err < N) */
+  size_t N_dep; /* F reads only z[0 .. N_dep); the rest are quadratures, which are left out of
+                 * the stage inputs Z (N after nde__adapt_begin; set it after begin) */
   nde_solver_opts o;
   int stiff_test; /* run Hairer's stiffness test (forward solves) */
   /* workspace, capacity N each (K, Z: s x N) */
@@ -59,7 +61,7 @@ typedef struct nde__adapt {
   double facold;
   int k1_valid; /* K[0] holds F at the current (t, z) */
   int last_rejected;
-  int in_last_step; /* set while on_accept runs on the step that lands on t1 */
+  int in_last_step; /* set while the step that lands on t1 is tried and on_accept runs on it */
   int stiff_hits, nonstiff_run;
   /* counters and outcome */
   long n_steps, n_rejected, n_retries;
