@@ -18,6 +18,11 @@ typedef struct tctx {
   double *unif, *uadj, *utan;
   double *vary, *vadj, *vtan;
   double *du_scratch, *zeros, *gx;
+  /* Runs [lo, lo + len) of per-row offsets of the varying arena whose adjoints the reverse
+   * sweep reads or accumulates; only these are zeroed (slots of instructions removed while
+   * compiling keep their place in the arena but have no adjoint). */
+  size_t *zruns;
+  int n_zruns;
 } tctx;
 
 /* One operand of an instruction: values (and adjoint or tangent) with strides. */
@@ -303,6 +308,13 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       opnd a = operand(T, in->a, w, V, G, B), b = operand(T, in->b, w, V, G, B);
       opnd c = operand(T, in->iarg, w, V, G, B);
       const double sp = in->lo, sc = in->hi;
+      if (w == 1) {
+        /* The common scalar case (alpha*x + u[1]): one tight loop per operand with an adjoint. */
+        if (a.g) for (int r = 0; r < R; r++) a.g[r * a.rs] += sp * GO[r * ors] * b.p[r * b.rs];
+        if (b.g) for (int r = 0; r < R; r++) b.g[r * b.rs] += sp * GO[r * ors] * a.p[r * a.rs];
+        if (c.g) for (int r = 0; r < R; r++) c.g[r * c.rs] += sc * GO[r * ors];
+        return;
+      }
       for (int r = 0; r < R; r++)
         for (int k = 0; k < w; k++) {
           const double g = GO[r * ors + k];
@@ -344,9 +356,16 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       nde_net_vjp(nm->net, theta + nm->offset, R, V[si->arena] + slot_off(si, B), GO, cache,
                   gin ? X->gx : NULL, gtheta ? gtheta + nm->offset : NULL, X->nws[in->iarg]);
       if (gin) {
-        int win = si->width;
-        for (int r = 0; r < R; r++)
-          for (int c = 0; c < win; c++) gin[r * (size_t)si->rs + c] += X->gx[r * win + c];
+        const int win = si->width;
+        const double *gx = X->gx;
+        if (si->rs == win) {
+          /* A whole block (the state U itself): one flat loop. */
+          const size_t len = (size_t)R * (size_t)win;
+          for (size_t q = 0; q < len; q++) gin[q] += gx[q];
+        } else {
+          for (int r = 0; r < R; r++)
+            for (int c = 0; c < win; c++) gin[r * (size_t)si->rs + c] += gx[r * win + c];
+        }
       }
       return;
     }
@@ -439,10 +458,17 @@ static void tan_step(const tctx *X, const nde__tape *T, const nde__instr *in, do
 
 /* ---- the rhs callbacks ---- */
 
+/* 0 * inf and 0 * nan are nan, so the sum is 0 exactly when every x is finite.  Eight
+ * independent sums: one sum is a chain of n dependent additions, which at B = 64 cost as much
+ * as the rest of the tape's own work (the compiler may not reassociate it). */
 static int all_finite(size_t n, const double *x) {
-  double s = 0;
-  for (size_t i = 0; i < n; i++) s += x[i] * 0.0;
-  return s == 0.0; /* 0 * inf and 0 * nan are nan */
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) s[j] += x[i + j] * 0.0;
+  for (; i < n; i++) r += x[i] * 0.0;
+  for (int j = 0; j < 8; j++) r += s[j];
+  return r == 0.0;
 }
 
 static int tape_f(void *ctx, double t, int B, const double *U, const double *theta, double *dU,
@@ -463,7 +489,8 @@ static int tape_vjp(void *ctx, double t, int B, const double *U, const double *t
   double *V[NDE__AR_COUNT] = {X->unif, cache ? (double *)cache : X->vary, (double *)U, X->du_scratch};
   int k0 = cache ? T->n_unif_code : T->n_code;
   for (int k = 0; k < k0; k++) fwd(X, T, &T->code[k], V, B, t, theta, true);
-  memset(X->vadj, 0, T->vary_values_per_row * (size_t)B * sizeof(double));
+  for (int k = 0; k < X->n_zruns; k++)
+    memset(X->vadj + X->zruns[2 * k] * (size_t)B, 0, X->zruns[2 * k + 1] * (size_t)B * sizeof(double));
   if (gtheta) memset(X->uadj, 0, T->unif_size * sizeof(double));
   double *G[NDE__AR_COUNT] = {gtheta ? X->uadj : NULL, X->vadj, gU, (double *)L};
   for (int k = T->n_code - 1; k >= T->n_unif_code; k--) {
@@ -510,11 +537,58 @@ static void tape_destroy(void *ctx) {
   free(X->du_scratch);
   free(X->zeros);
   free(X->gx);
+  free(X->zruns);
   nde__model_release(X->m);
   free(X);
 }
 
 size_t nde__net_cache_per_row(const nde_net *net) { return nde_net_cache_size(net, 1); }
+
+/* Mark the per-row offsets of the varying arena that slot s lives in (its whole parent row). */
+static void mark_vary(const nde__tape *T, int s, bool *used) {
+  if (s < 0) return;
+  const nde__slot *sl = &T->slots[s];
+  if (sl->arena != NDE__AR_VARY || !sl->active) return;
+  const size_t span = (size_t)(sl->rs > sl->width ? sl->rs : sl->width);
+  for (size_t q = 0; q < span && sl->off + q < T->vary_values_per_row; q++) used[sl->off + q] = true;
+}
+
+/* The runs of varying-arena offsets that carry adjoints: every slot the varying code writes or reads. */
+static nde_status zero_runs(tctx *X) {
+  const nde__tape *T = X->T;
+  const size_t n = T->vary_values_per_row;
+  if (n == 0) return NDE_OK;
+  bool *used = calloc(n, sizeof *used);
+  if (!used) return NDE_ERR_NOMEM;
+  for (int k = T->n_unif_code; k < T->n_code; k++) {
+    const nde__instr *in = &T->code[k];
+    mark_vary(T, in->out, used);
+    if (in->op == NDE__OP_NOP) continue;
+    mark_vary(T, in->a, used);
+    mark_vary(T, in->b, used);
+    if (in->op == NDE__OP_MULADD) mark_vary(T, in->iarg, used);
+    if (in->op == NDE__OP_CONCAT)
+      for (int j = 0; j < in->n_ops; j++) mark_vary(T, T->concat_ops[in->iarg + j], used);
+  }
+  X->zruns = malloc(n * 2 * sizeof *X->zruns);
+  if (!X->zruns) {
+    free(used);
+    return NDE_ERR_NOMEM;
+  }
+  for (size_t q = 0; q < n;) {
+    if (!used[q]) {
+      q++;
+      continue;
+    }
+    size_t lo = q;
+    while (q < n && used[q]) q++;
+    X->zruns[2 * X->n_zruns] = lo;
+    X->zruns[2 * X->n_zruns + 1] = q - lo;
+    X->n_zruns++;
+  }
+  free(used);
+  return NDE_OK;
+}
 
 nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out) {
   const nde__tape *T = &m->tape;
@@ -555,6 +629,8 @@ nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out) {
   if (!X->unif || !X->uadj || !X->utan || !X->vary || !X->vadj || !X->vtan || !X->du_scratch ||
       !X->zeros || !X->gx)
     goto fail;
+  st = zero_runs(X);
+  if (st != NDE_OK) goto fail;
   if (T->unif_size) memcpy(X->unif, T->unif_init, T->unif_size * sizeof(double));
   nde_rhs_ops ops = {tape_f, tape_vjp, tape_jvp, tape_destroy};
   nde_rhs_info info = {T->n_state, m->n_theta, max_batch, T->vary_per_row};
