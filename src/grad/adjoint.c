@@ -76,11 +76,12 @@ static int adj_F(void *ctx, int stage, double t, const double *z, double *dz) {
   double *dlam, *dmu;
   const double *cache = NULL;
   int want_mu = a->want_theta && !(stage >= 0 && (a->mu_skip >> stage & 1u));
-  /* The FSAL stage of a step that ends on an observation is re-evaluated after the jump: only
-   * its lambda part is read (the step's error), and f's cache is kept for the re-evaluation. */
+  /* The FSAL stage of a step that ends on an observation is re-evaluated after the jump, and
+   * f's cache is kept for that.  Its mu part is read only by the step's error estimate: with the
+   * seminorm by nothing, without it by the error of mu (so it must be computed). */
   const int keep = g->cache_per_row && a->ad && s->tab->fsal && stage == last_stage &&
                    a->ad->in_last_step && a->jump_follows;
-  if (keep) want_mu = 0;
+  if (keep && g->opts.seminorm) want_mu = 0;
   if (a->backsolve) {
     u = z;
     lam = z + bn;
