@@ -307,3 +307,58 @@ int nde_cli_theta(const char *init, const nde_model *m, const char *model_path, 
   free(th);
   return 0;
 }
+
+int nde_cli_check_long(const char *option, long v, long min) {
+  if (v >= min) return 0;
+  nde_cli_error("%s: expected a whole number >= %ld, got %ld", option, min, v);
+  return NDE_EXIT_INPUT;
+}
+
+int nde_cli_check_double(const char *option, double v, double min, int strict) {
+  if (strict ? v > min : v >= min) return 0;
+  nde_cli_error("%s: expected a number %s %g, got %g", option, strict ? ">" : ">=", min, v);
+  return NDE_EXIT_INPUT;
+}
+
+nde_cli_solve_args nde_cli_solve_args_default(void) {
+  nde_cli_solve_args a = {"rk4", "discrete", 0.0, 1e-6, 1e-9, 0.0, 0, 1000000};
+  return a;
+}
+
+int nde_cli_solve_opts(const nde_cli_solve_args *a, nde_solver_opts *so, nde_grad_opts *go) {
+  int rc = nde_cli_check_double("--dt", a->dt, 0, 0);
+  if (!rc) rc = nde_cli_check_long("--steps-per-interval", a->steps, 0);
+  if (!rc) rc = nde_cli_check_double("--rtol", a->rtol, 0, 1);
+  if (!rc) rc = nde_cli_check_double("--atol", a->atol, 0, 1);
+  if (!rc) rc = nde_cli_check_double("--h0", a->h0, 0, 0);
+  if (!rc) rc = nde_cli_check_long("--max-steps", a->max_steps, 1);
+  if (rc) return rc;
+  *so = nde_solver_opts_default();
+  so->method = a->solver;
+  so->dt = a->dt;
+  so->steps_per_interval = a->dt == 0 && a->steps == 0 ? 5 : (int)a->steps;
+  so->max_steps = a->max_steps;
+  so->rtol = a->rtol;
+  so->atol = a->atol;
+  so->h0 = a->h0;
+  *go = nde_grad_opts_default();
+  go->method = a->grad;
+  return 0;
+}
+
+int nde_cli_make_fit(nde_model *m, const char *model_path, const nde_solver_opts *so,
+                     const nde_grad_opts *go, const nde_fit_opts *fo, int n_series,
+                     const nde_fit_series *series, nde_rhs **rhs, nde_fit **fit) {
+  nde_status st = nde_model_create_rhs(m, 1, rhs);
+  if (st != NDE_OK) {
+    nde_cli_error("%s: %s", model_path, nde_model_errmsg(m));
+    return nde_cli_exit_code(st);
+  }
+  nde_error err;
+  st = nde_fit_create(*rhs, so, go, n_series, series, fo, fit, &err);
+  if (st != NDE_OK) {
+    nde_cli_error("%s", err.msg);
+    return nde_cli_exit_code(st);
+  }
+  return 0;
+}

@@ -9,6 +9,7 @@
 #include "nde/data.h"
 #include "nde/model.h"
 #include "nde/solve.h"
+#include "nde/train.h"
 
 typedef enum { NDE_ARG_FLAG, NDE_ARG_STR, NDE_ARG_DOUBLE, NDE_ARG_LONG } nde_arg_kind;
 
@@ -39,13 +40,55 @@ const char **nde_cli_component_names(const nde_model *m);
  * code (else 0). */
 int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
 
+/* Range checks for numeric options: print "OPTION: expected ..., got V" and return 2 when v is
+ * out of range (below min, or not above min when strict), else 0. */
+int nde_cli_check_long(const char *option, long v, long min);
+int nde_cli_check_double(const char *option, double v, double min, int strict);
+
+/* The solver and gradient options shared by the commands that solve and differentiate a model
+ * against data (fit, grad): one table block, one validation, one translation. */
+typedef struct nde_cli_solve_args {
+  const char *solver, *grad;
+  double dt, rtol, atol, h0;
+  long steps, max_steps;
+} nde_cli_solve_args;
+
+nde_cli_solve_args nde_cli_solve_args_default(void);
+
+/* Rows of an nde_arg table for the fields of a (an nde_cli_solve_args lvalue). */
+#define NDE_CLI_SOLVE_ARGS(a)                                                                  \
+  {"--solver", NDE_ARG_STR, &(a).solver, "NAME",                                               \
+   "integrator: euler, rk4, dopri5, cvode-adams, cvode-bdf (default rk4)", 0},                 \
+      {"--dt", NDE_ARG_DOUBLE, &(a).dt, "H",                                                   \
+       "fixed step size (the last step of an interval is shortened)", 0},                      \
+      {"--steps-per-interval", NDE_ARG_LONG, &(a).steps, "N",                                  \
+       "equal steps between observations (default 5 when --dt is not given)", 0},             \
+      {"--rtol", NDE_ARG_DOUBLE, &(a).rtol, "R", "relative tolerance of adaptive solvers (1e-6)", \
+       0},                                                                                     \
+      {"--atol", NDE_ARG_DOUBLE, &(a).atol, "A", "absolute tolerance of adaptive solvers (1e-9)", \
+       0},                                                                                     \
+      {"--h0", NDE_ARG_DOUBLE, &(a).h0, "H", "first step of adaptive solvers (0: automatic)", 0}, \
+      {"--max-steps", NDE_ARG_LONG, &(a).max_steps, "N", "step budget of one solve (1000000)",  \
+       0},                                                                                     \
+      {"--grad", NDE_ARG_STR, &(a).grad, "METHOD",                                             \
+       "discrete, backsolve, interp, forward or auto (default discrete)", 0}
+
+/* Check the values (naming the offending option) and fill so and go (which point into a for
+ * the method names).  Returns 0 or prints the message and returns 2. */
+int nde_cli_solve_opts(const nde_cli_solve_args *a, nde_solver_opts *so, nde_grad_opts *go);
+
+/* The model's right-hand side (batch 1) and the fit objective over the series.  Returns 0 or
+ * prints the message (the solver's or the objective's own) and returns the exit code. */
+int nde_cli_make_fit(nde_model *m, const char *model_path, const nde_solver_opts *so,
+                     const nde_grad_opts *go, const nde_fit_opts *fo, int n_series,
+                     const nde_fit_series *series, nde_rhs **rhs, nde_fit **fit);
+
 /* The series of a data file as the fit objective reads them: *series (n_traj entries) and *u0s
  * (n_traj x n initial states: each series' first row, where a state is unobserved the model
  * file's initial value).  Free both with free().  Returns 0 or prints the message and returns the
  * exit code. */
-struct nde_fit_series;
 int nde_cli_series(const char *data_path, const nde_model *m, const nde_data *d,
-                   struct nde_fit_series **series, double **u0s);
+                   nde_fit_series **series, double **u0s);
 
 /* Fill theta (nde_model_n_theta values) from /params/theta of init (length checked against the
  * model) or, with init NULL, from the model's initialisation with seed.  Returns 0 or prints the

@@ -89,25 +89,16 @@ static char *join_args(int argc, char **argv) {
 }
 
 int nde_cmd_fit(int argc, char **argv) {
-  const char *out = "fit.h5", *solver = "rk4", *grad = "discrete", *schedule = DEFAULT_SCHEDULE;
+  const char *out = "fit.h5", *schedule = DEFAULT_SCHEDULE;
   const char *init = NULL, *resume = NULL, *scale = "none", *loss = "mean", *plot = NULL;
-  double dt = 0, lr = 0.01, shoot_weight = 10, rtol = 1e-6, atol = 1e-9, ckpt_seconds = 10, h0 = 0;
-  long steps = 0, seed = 1, shoot = 4, batch_series = 0, batch_time = 0, batch_windows = 4;
-  long max_failures = 8, ckpt_every = 200, progress_every = 500, max_steps = 1000000;
+  nde_cli_solve_args solve = nde_cli_solve_args_default();
+  double lr = 0.01, shoot_weight = 10, ckpt_seconds = 10;
+  long seed = 1, shoot = 4, batch_series = 0, batch_time = 0, batch_windows = 4;
+  long max_failures = 8, ckpt_every = 200, progress_every = 500;
   int learn_u0 = 0, log_loss = 0, quiet = 0;
   nde_arg opts[] = {
       {"--out", NDE_ARG_STR, &out, "FIT.h5", "result file (default fit.h5); also -o", 0},
-      {"--solver", NDE_ARG_STR, &solver, "NAME",
-       "integrator: euler, rk4, dopri5, cvode-adams, cvode-bdf (default rk4)", 0},
-      {"--dt", NDE_ARG_DOUBLE, &dt, "H", "fixed step size (last step of an interval shortened)", 0},
-      {"--steps-per-interval", NDE_ARG_LONG, &steps, "N",
-       "equal steps between observations (default 5 when --dt is not given)", 0},
-      {"--rtol", NDE_ARG_DOUBLE, &rtol, "R", "relative tolerance of adaptive solvers (1e-6)", 0},
-      {"--atol", NDE_ARG_DOUBLE, &atol, "A", "absolute tolerance of adaptive solvers (1e-9)", 0},
-      {"--h0", NDE_ARG_DOUBLE, &h0, "H", "first step of adaptive solvers (0: automatic)", 0},
-      {"--max-steps", NDE_ARG_LONG, &max_steps, "N", "step budget of one solve (1000000)", 0},
-      {"--grad", NDE_ARG_STR, &grad, "METHOD",
-       "discrete, backsolve, interp, forward or auto (default discrete)", 0},
+      NDE_CLI_SOLVE_ARGS(solve),
       {"--optim", NDE_ARG_STR, &schedule, "SCHEDULE",
        "phases [shoot:]adam|lbfgs:ITERS[@LR], comma-separated (default " DEFAULT_SCHEDULE ")", 0},
       {"--lr", NDE_ARG_DOUBLE, &lr, "RATE", "learning rate of phases without @LR (0.01)", 0},
@@ -150,15 +141,21 @@ int nde_cmd_fit(int argc, char **argv) {
     nde_cli_error("--loss: expected mean or sum, got '%s'", loss);
     return NDE_EXIT_INPUT;
   }
-  if (dt < 0 || steps < 0 || seed < 0 || shoot < 0 || shoot_weight < 0 || batch_series < 0 ||
-      batch_time < 0 || batch_windows < 1 || max_failures < 0 || ckpt_every < 1 ||
-      progress_every < 1 || ckpt_seconds < 0 || !(lr > 0) || !(rtol > 0) || !(atol > 0) || h0 < 0 || max_steps < 1) {
-    nde_cli_error("numeric options must be positive (--dt, --steps-per-interval, --seed, "
-                  "--shoot-interval, --shoot-weight, --batch-*, --max-failures, --lr, --rtol, "
-                  "--atol, --checkpoint-every, --progress-every, --max-steps)");
-    return NDE_EXIT_INPUT;
-  }
-  if (dt == 0 && steps == 0) steps = 5;
+  nde_solver_opts so;
+  nde_grad_opts go;
+  rc = nde_cli_solve_opts(&solve, &so, &go);
+  if (!rc) rc = nde_cli_check_double("--lr", lr, 0, 1);
+  if (!rc) rc = nde_cli_check_long("--seed", seed, 0);
+  if (!rc) rc = nde_cli_check_long("--shoot-interval", shoot, 0);
+  if (!rc) rc = nde_cli_check_double("--shoot-weight", shoot_weight, 0, 0);
+  if (!rc) rc = nde_cli_check_long("--batch-series", batch_series, 0);
+  if (!rc) rc = nde_cli_check_long("--batch-time", batch_time, 0);
+  if (!rc) rc = nde_cli_check_long("--batch-windows", batch_windows, 1);
+  if (!rc) rc = nde_cli_check_long("--max-failures", max_failures, 0);
+  if (!rc) rc = nde_cli_check_long("--checkpoint-every", ckpt_every, 1);
+  if (!rc) rc = nde_cli_check_double("--checkpoint-seconds", ckpt_seconds, 0, 0);
+  if (!rc) rc = nde_cli_check_long("--progress-every", progress_every, 1);
+  if (rc) return rc;
 
   nde_fit_phase phases[NDE_MAX_PHASES];
   int n_phases;
@@ -195,22 +192,6 @@ int nde_cmd_fit(int argc, char **argv) {
   if (!rc) rc = nde_cli_theta(init, model, pos[0], (uint64_t)seed, theta);
   if (rc) goto done;
 
-  nde_status st = nde_model_create_rhs(model, 1, &rhs);
-  if (st != NDE_OK) {
-    nde_cli_error("%s: %s", pos[0], nde_model_errmsg(model));
-    rc = nde_cli_exit_code(st);
-    goto done;
-  }
-  nde_solver_opts so = nde_solver_opts_default();
-  so.method = solver;
-  so.dt = dt;
-  so.steps_per_interval = (int)steps;
-  so.max_steps = max_steps;
-  so.rtol = rtol;
-  so.atol = atol;
-  so.h0 = h0;
-  nde_grad_opts go = nde_grad_opts_default();
-  go.method = grad;
   nde_fit_opts fo = nde_fit_opts_default();
   fo.loss_sum = !strcmp(loss, "sum");
   fo.scale_by_std = !strcmp(scale, "std");
@@ -221,13 +202,8 @@ int nde_cmd_fit(int argc, char **argv) {
   fo.batch_series = (int)batch_series;
   fo.batch_time = (int)batch_time;
   fo.batch_windows = (int)batch_windows;
-  nde_error ferr;
-  st = nde_fit_create(rhs, &so, &go, (int)n_traj, series, &fo, &fit, &ferr);
-  if (st != NDE_OK) {
-    nde_cli_error("%s", ferr.msg);
-    rc = nde_cli_exit_code(st);
-    goto done;
-  }
+  rc = nde_cli_make_fit(model, pos[0], &so, &go, &fo, (int)n_traj, series, &rhs, &fit);
+  if (rc) goto done;
   if (any_shoot && shoot == 0) {
     nde_cli_error("--optim uses shoot: phases but --shoot-interval is 0");
     rc = NDE_EXIT_INPUT;
@@ -260,7 +236,7 @@ int nde_cmd_fit(int argc, char **argv) {
   to.checkpoint = on_checkpoint;
   to.checkpoint_ctx = &r;
   to.test_nan_eval = env_long("NDE_TEST_NAN_EVAL");
-  st = nde_train_create(fit, &to, x0, &train);
+  nde_status st = nde_train_create(fit, &to, x0, &train);
   if (st != NDE_OK) {
     nde_cli_error("invalid training options");
     rc = nde_cli_exit_code(st);
@@ -286,7 +262,8 @@ int nde_cmd_fit(int argc, char **argv) {
   }
   cmdline = join_args(argc, argv);
   r.ff = (nde_fit_file){out, "running", model, data, fit, train, cmdline ? cmdline : "nde fit",
-                        schedule, solver, grad, dt, steps, (uint64_t)seed, NAN, 0};
+                        schedule, solve.solver, solve.grad, so.dt, so.steps_per_interval,
+                        (uint64_t)seed, NAN, 0};
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

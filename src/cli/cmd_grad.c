@@ -16,21 +16,11 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int nde_cmd_grad(int argc, char **argv) {
-  const char *solver = "rk4", *grad = "discrete", *init = NULL, *out = NULL, *loss = "mean";
-  double dt = 0, rtol = 1e-6, atol = 1e-9, h0 = 0;
-  long steps = 0, seed = 1, repeat = 0, max_steps = 1000000;
+  const char *init = NULL, *out = NULL, *loss = "mean";
+  nde_cli_solve_args sa = nde_cli_solve_args_default();
+  long seed = 1, repeat = 0;
   nde_arg opts[] = {
-      {"--solver", NDE_ARG_STR, &solver, "NAME",
-       "integrator: euler, rk4, dopri5, cvode-adams, cvode-bdf (default rk4)", 0},
-      {"--dt", NDE_ARG_DOUBLE, &dt, "H", "fixed step size", 0},
-      {"--steps-per-interval", NDE_ARG_LONG, &steps, "N",
-       "equal steps between observations (default 5 when --dt is not given)", 0},
-      {"--rtol", NDE_ARG_DOUBLE, &rtol, "R", "relative tolerance of adaptive solvers (1e-6)", 0},
-      {"--atol", NDE_ARG_DOUBLE, &atol, "A", "absolute tolerance of adaptive solvers (1e-9)", 0},
-      {"--h0", NDE_ARG_DOUBLE, &h0, "H", "first step of adaptive solvers (0: automatic)", 0},
-      {"--max-steps", NDE_ARG_LONG, &max_steps, "N", "step budget of one solve (1000000)", 0},
-      {"--grad", NDE_ARG_STR, &grad, "METHOD",
-       "discrete, backsolve, interp, forward or auto (default discrete)", 0},
+      NDE_CLI_SOLVE_ARGS(sa),
       {"--init", NDE_ARG_STR, &init, "FILE.h5", "parameters from /params/theta of a file", 0},
       {"--seed", NDE_ARG_LONG, &seed, "N", "seed of the initial parameters without --init (1)", 0},
       {"--loss", NDE_ARG_STR, &loss, "mean|sum", "reduction of the squared error (mean)", 0},
@@ -46,13 +36,12 @@ int nde_cmd_grad(int argc, char **argv) {
     nde_cli_error("--loss: expected mean or sum, got '%s'", loss);
     return NDE_EXIT_INPUT;
   }
-  if (dt < 0 || steps < 0 || seed < 0 || repeat < 0 || !(rtol > 0) || !(atol > 0) || h0 < 0 ||
-      max_steps < 1) {
-    nde_cli_error("numeric options must be positive (--dt, --steps-per-interval, --seed, "
-                  "--repeat, --rtol, --atol, --max-steps)");
-    return NDE_EXIT_INPUT;
-  }
-  if (dt == 0 && steps == 0) steps = 5;
+  nde_solver_opts so;
+  nde_grad_opts go;
+  rc = nde_cli_solve_opts(&sa, &so, &go);
+  if (!rc) rc = nde_cli_check_long("--seed", seed, 0);
+  if (!rc) rc = nde_cli_check_long("--repeat", repeat, 0);
+  if (rc) return rc;
   nde_model *model = NULL;
   nde_data *data = NULL;
   nde_rhs *rhs = NULL;
@@ -73,31 +62,10 @@ int nde_cmd_grad(int argc, char **argv) {
   rc = nde_cli_series(pos[1], model, data, &series, &u0s);
   if (!rc) rc = nde_cli_theta(init, model, pos[0], (uint64_t)seed, theta);
   if (rc) goto done;
-  nde_status st = nde_model_create_rhs(model, 1, &rhs);
-  if (st != NDE_OK) {
-    nde_cli_error("%s: %s", pos[0], nde_model_errmsg(model));
-    rc = nde_cli_exit_code(st);
-    goto done;
-  }
-  nde_solver_opts so = nde_solver_opts_default();
-  so.method = solver;
-  so.dt = dt;
-  so.steps_per_interval = (int)steps;
-  so.max_steps = max_steps;
-  so.rtol = rtol;
-  so.atol = atol;
-  so.h0 = h0;
-  nde_grad_opts go = nde_grad_opts_default();
-  go.method = grad;
   nde_fit_opts fo = nde_fit_opts_default();
   fo.loss_sum = !strcmp(loss, "sum");
-  nde_error ferr;
-  st = nde_fit_create(rhs, &so, &go, (int)n_traj, series, &fo, &fit, &ferr);
-  if (st != NDE_OK) {
-    nde_cli_error("%s", ferr.msg);
-    rc = nde_cli_exit_code(st);
-    goto done;
-  }
+  rc = nde_cli_make_fit(model, pos[0], &so, &go, &fo, (int)n_traj, series, &rhs, &fit);
+  if (rc) goto done;
   g = calloc(n_theta + 1, sizeof *g);
   times = calloc((size_t)repeat + 1, sizeof *times);
   if (!g || !times) {
@@ -107,7 +75,7 @@ int nde_cmd_grad(int argc, char **argv) {
   }
   double L;
   nde_fit_info info;
-  st = nde_fit_eval(fit, theta, 0, NULL, &L, g, &info);
+  nde_status st = nde_fit_eval(fit, theta, 0, NULL, &L, g, &info);
   if (st != NDE_OK) {
     nde_cli_error("%s", nde_fit_errmsg(fit));
     rc = nde_cli_exit_code(st);
@@ -115,7 +83,7 @@ int nde_cmd_grad(int argc, char **argv) {
   }
   if (info.stop.reason != NDE_REASON_NONE) {
     char msg[512];
-    nde_cli_stop_message(msg, sizeof msg, solver, &info.stop);
+    nde_cli_stop_message(msg, sizeof msg, sa.solver, &info.stop);
     nde_cli_error("%s", msg);
     rc = NDE_EXIT_NUMERIC;
     goto done;
@@ -146,7 +114,7 @@ int nde_cmd_grad(int argc, char **argv) {
         (st = nde_writer_put_doubles(w, "/params/theta", 1, dims, theta)) != NDE_OK ||
         (st = nde_writer_set_attr_double(w, "/", "loss", L)) != NDE_OK ||
         (st = nde_writer_set_attr_string(w, "/", "format", "nde-grad")) != NDE_OK ||
-        (st = nde_writer_set_attr_string(w, "/", "grad_method", grad)) != NDE_OK ||
+        (st = nde_writer_set_attr_string(w, "/", "grad_method", sa.grad)) != NDE_OK ||
         (st = nde_writer_commit(w)) != NDE_OK) {
       nde_cli_error("%s", nde_writer_errmsg(w));
       nde_writer_destroy(&w);

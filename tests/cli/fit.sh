@@ -122,6 +122,10 @@ bad_input_exits_2_with_a_message_and_writes_nothing)
   expect 2 "unknown optimiser 'sgd'" fit "$UDE" "$DATA" --optim adam:10,sgd:5
   expect 2 "expected a number, got 'fast'" fit "$UDE" "$DATA" --lr fast
   expect 2 "unknown option '--bogus'" fit "$UDE" "$DATA" --bogus
+  expect 2 "--rtol: expected a number > 0, got -1" fit "$UDE" "$DATA" --rtol -1
+  expect 2 "--batch-windows: expected a whole number >= 1, got 0" fit "$UDE" "$DATA" --batch-windows 0
+  expect 2 "--repeat: expected a whole number >= 0, got -3" grad "$UDE" "$DATA" --repeat -3
+  expect 2 "--max-steps: expected a whole number >= 1, got 0" grad "$UDE" "$DATA" --max-steps 0
   expect 2 "none.h5: cannot open" fit "$UDE" "$DATA" --resume "$T/none.h5"
   expect 2 "none.h5: cannot open" fit "$UDE" "$DATA" --init "$T/none.h5"
   expect 2 "unknown solver method 'rk7'" fit "$UDE" "$DATA" --solver rk7
