@@ -8,40 +8,16 @@
 #include <string.h>
 
 #include "check.h"
+#include "linear_ode.h"
 #include "nde/solve.h"
 
-/* ---- du/dt = a u + c cos(t), theta = (a, c): known solution ---- */
+/* ---- du/dt = a u + c cos(t) (tests/support/linear_ode.h): known solution ---- */
 
-static int lin_f(void *ctx, double t, int B, const double *U, const double *th, double *dU,
-                 double *cache) {
-  (void)ctx;
-  (void)cache;
-  for (int b = 0; b < B; b++) dU[b] = th[0] * U[b] + th[1] * cos(t);
-  return 0;
-}
-
-static int lin_vjp(void *ctx, double t, int B, const double *U, const double *th, const double *L,
-                   const double *cache, double *gU, double *gth) {
-  (void)ctx;
-  (void)cache;
-  for (int b = 0; b < B; b++) {
-    if (gU) gU[b] += th[0] * L[b];
-    if (gth) {
-      gth[0] += L[b] * U[b];
-      gth[1] += L[b] * cos(t);
-    }
-  }
-  return 0;
-}
-
-static const double lin_th[2] = {-0.7132, 1.4418};
-static const double lin_u0[3] = {0.3871, -1.2093, 2.0411};
+static const double *const lin_th = nde_test_linear_theta;
+static const double *const lin_u0 = nde_test_linear_u0;
 
 static double lin_exact(double t0, double u0, double t) {
-  const double a = lin_th[0], c = lin_th[1];
-  const double pa = -a * c / (1 + a * a), pb = c / (1 + a * a);
-  const double cst = (u0 - pa * cos(t0) - pb * sin(t0)) * exp(-a * t0);
-  return pa * cos(t) + pb * sin(t) + cst * exp(a * t);
+  return nde_test_linear_exact(lin_th, t0, u0, t);
 }
 
 typedef struct lin_run {
@@ -50,7 +26,7 @@ typedef struct lin_run {
 } lin_run;
 
 static lin_run lin_solve(nde_solver_opts o, int n_obs, double t0, double t1) {
-  const nde_rhs_ops ops = {lin_f, lin_vjp, NULL, NULL};
+  const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 3, 0};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
@@ -486,7 +462,7 @@ static void the_step_budget_counts_the_whole_solve(void **state) {
     o.rtol = 1e-10;
     o.max_steps = 40;
     lin_run r;
-    const nde_rhs_ops ops = {lin_f, lin_vjp, NULL, NULL};
+    const nde_rhs_ops ops = nde_test_linear_ops;
     const nde_rhs_info info = {1, 2, 1, 0};
     nde_rhs *rhs = NULL;
     assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
@@ -507,7 +483,7 @@ static void the_step_budget_counts_the_whole_solve(void **state) {
 
 static void bad_adaptive_options_are_rejected_with_a_message(void **state) {
   (void)state;
-  const nde_rhs_ops ops = {lin_f, lin_vjp, NULL, NULL};
+  const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 1, 0};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);

@@ -5,34 +5,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "linear_ode.h"
 #include "nde/solve.h"
 
-/* theta = (a, c). */
-static int lin_f(void *ctx, double t, int B, const double *U, const double *th, double *dU,
-                 double *cache) {
-  (void)ctx;
-  (void)cache;
-  for (int b = 0; b < B; b++) dU[b] = th[0] * U[b] + th[1] * cos(t);
-  return 0;
-}
-
-static int lin_vjp(void *ctx, double t, int B, const double *U, const double *th, const double *L,
-                   const double *cache, double *gU, double *gth) {
-  (void)ctx;
-  (void)cache;
-  for (int b = 0; b < B; b++) {
-    if (gU) gU[b] += th[0] * L[b];
-    if (gth) {
-      gth[0] += L[b] * U[b];
-      gth[1] += L[b] * cos(t);
-    }
-  }
-  return 0;
-}
-
-
 static double max_error(const char *method, int steps) {
-  const nde_rhs_ops ops = {lin_f, lin_vjp, NULL, NULL};
+  const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 3, 0};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
@@ -41,8 +18,7 @@ static double max_error(const char *method, int steps) {
   o.steps_per_interval = steps;
   nde_solver *s = NULL;
   assert_int_equal(nde_solver_create(rhs, &o, 3, &s, NULL), NDE_OK);
-  const double th[2] = {-0.7132, 1.4418};
-  const double u0[3] = {0.3871, -1.2093, 2.0411};
+  const double *th = nde_test_linear_theta, *u0 = nde_test_linear_u0;
   const double t[3] = {0.1234, 0.9021, 2.3187};
   double Y[9];
   nde_solve_stats st;
@@ -51,14 +27,8 @@ static double max_error(const char *method, int steps) {
   assert_int_equal(st.n_steps, 2L * steps);
   double err = 0;
   for (int k = 1; k < 3; k++)
-    for (int b = 0; b < 3; b++) {
-      /* exact() starts at t = 0; shift the start to t[0]. */
-      const double pa = -th[0] * th[1] / (1 + th[0] * th[0]);
-      const double pb = th[1] / (1 + th[0] * th[0]);
-      const double cst = (u0[b] - pa * cos(t[0]) - pb * sin(t[0])) * exp(-th[0] * t[0]);
-      const double ex = pa * cos(t[k]) + pb * sin(t[k]) + cst * exp(th[0] * t[k]);
-      err = fmax(err, fabs(Y[k * 3 + b] - ex));
-    }
+    for (int b = 0; b < 3; b++)
+      err = fmax(err, fabs(Y[k * 3 + b] - nde_test_linear_exact(th, t[0], u0[b], t[k])));
   nde_solver_destroy(&s);
   nde_rhs_destroy(&rhs);
   return err;
@@ -87,7 +57,7 @@ static void rk4_converges_with_order_four(void **state) {
 
 static void step_size_mode_lands_on_every_observation_time(void **state) {
   (void)state;
-  const nde_rhs_ops ops = {lin_f, lin_vjp, NULL, NULL};
+  const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 1, 0};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
@@ -112,7 +82,7 @@ static void step_size_mode_lands_on_every_observation_time(void **state) {
 
 static void unknown_method_and_bad_times_are_rejected_with_a_message(void **state) {
   (void)state;
-  const nde_rhs_ops ops = {lin_f, lin_vjp, NULL, NULL};
+  const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 1, 0};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
