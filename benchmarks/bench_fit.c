@@ -33,9 +33,9 @@ static int run(const char *name, const char *schedule, nde_fit *fit, nde_fit *fu
                const double *x0, double grad_s, double noise_var) {
   nde_fit_phase ph[NDE_MAX_PHASES];
   int nph;
-  char err[256];
-  if (nde_fit_schedule_parse(schedule, 0.01, ph, &nph, err, sizeof err) != NDE_OK) {
-    fprintf(stderr, "bench_fit: %s\n", err);
+  nde_error err;
+  if (nde_fit_schedule_parse(schedule, 0.01, ph, &nph, &err) != NDE_OK) {
+    fprintf(stderr, "bench_fit: %s\n", err.msg);
     return 1;
   }
   nde_train_opts to = nde_train_opts_default();
@@ -43,7 +43,7 @@ static int run(const char *name, const char *schedule, nde_fit *fit, nde_fit *fu
   to.n_phases = nph;
   to.seed = 1;
   nde_train *t = NULL;
-  if (nde_train_create(fit, &to, x0, &t) != NDE_OK) return 1;
+  if (nde_train_create(fit, &to, x0, &t, NULL) != NDE_OK) return 1;
   const double t0 = now();
   nde_train_reason why;
   if (nde_train_run(t, &why) != NDE_OK) return 1;
@@ -63,13 +63,13 @@ static int run(const char *name, const char *schedule, nde_fit *fit, nde_fit *fu
 
 int main(void) {
   nde_model *m = NULL;
-  if (nde_model_load_file(NDE_SOURCE_DIR "/models/lotka_volterra_ude.nde", &m) != NDE_OK) {
+  if (nde_model_load_file(NDE_SOURCE_DIR "/models/lotka_volterra_ude.nde", &m, NULL) != NDE_OK) {
     fprintf(stderr, "bench_fit: %s\n", nde_model_errmsg(m));
     return 1;
   }
   const char *names[2] = {"x", "y"};
   nde_data *d = NULL;
-  nde_data_error de;
+  nde_error de;
   nde_data_opts dopts = nde_data_opts_default();
   if (nde_data_open(NDE_SOURCE_DIR "/data/lotka_volterra.h5", 2, names, &dopts, &d, &de) !=
       NDE_OK) {
@@ -79,7 +79,7 @@ int main(void) {
   const nde_traj *tr = nde_data_traj(d, 0);
   const nde_fit_series series = {(int)tr->n, tr->t, tr->y, tr->y};
   nde_rhs *rhs = NULL;
-  nde_model_create_rhs(m, 1, &rhs);
+  nde_model_create_rhs(m, 1, &rhs, NULL);
   const size_t P = nde_model_n_theta(m);
   double *theta = calloc(P, sizeof *theta), *g = calloc(P + 64, sizeof *g);
   nde_model_init_theta(m, 1, theta);

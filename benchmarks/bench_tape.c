@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   const double targets[2] = {1.5, 1.1};
   const long iters[2] = {200000, 4000};
   nde_model *m = NULL;
-  if (nde_model_load_file(path, &m) != NDE_OK) {
+  if (nde_model_load_file(path, &m, NULL) != NDE_OK) {
     fprintf(stderr, "%s", nde_model_errmsg(m));
     return 1;
   }
@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
     const int B = batches[k];
     nde_rhs *tape = NULL;
     nde_cmodel cm;
-    if (nde_model_create_rhs(m, B, &tape) != NDE_OK || nde_cmodel_lv_ude(B, &cm) != NDE_OK) return 1;
+    if (nde_model_create_rhs(m, B, &tape, NULL) != NDE_OK || nde_cmodel_lv_ude(B, &cm) != NDE_OK) return 1;
     const size_t P = nde_model_n_theta(m), N = (size_t)B * 2;
     double *theta = calloc(P, sizeof *theta), *U = calloc(N, sizeof *U), *L = calloc(N, sizeof *L);
     nde_model_init_theta(m, 17, theta);

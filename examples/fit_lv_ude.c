@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   const nde_rhs_ops lv_ops = {lv_f, lv_vjp, NULL, NULL};
   const nde_rhs_info lv_info = {2, 4, 1, 0};
   nde_rhs *truth = NULL;
-  nde_status st = nde_rhs_create(&lv_ops, NULL, NDE_BORROW, &lv_info, &truth);
+  nde_status st = nde_rhs_create(&lv_ops, NULL, NDE_BORROW, &lv_info, &truth, NULL);
   if (st != NDE_OK) return fail("truth model", st, "");
   nde_solver_opts so = nde_solver_opts_default();
   so.dt = 0.01;
@@ -116,9 +116,9 @@ int main(int argc, char **argv) {
   if (st != NDE_OK) return fail("fit", st, ferr.msg);
   nde_fit_phase ph[NDE_MAX_PHASES];
   int nph;
-  char err[256];
-  st = nde_fit_schedule_parse(schedule, 0.01, ph, &nph, err, sizeof err);
-  if (st != NDE_OK) return fail("schedule", st, err);
+  nde_error err;
+  st = nde_fit_schedule_parse(schedule, 0.01, ph, &nph, &err);
+  if (st != NDE_OK) return fail("schedule", st, err.msg);
   double *x = calloc(nde_fit_n_x(fit, 1), sizeof *x);
   if (!x) return fail("allocation", NDE_ERR_NOMEM, "");
   st = nde_fit_init_x(fit, theta, x);
@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
   to.progress = progress;
   to.progress_every = 500;
   nde_train *tr = NULL;
-  st = nde_train_create(fit, &to, x, &tr);
+  st = nde_train_create(fit, &to, x, &tr, NULL);
   if (st != NDE_OK) return fail("train", st, "invalid training options");
   printf("Fitting the Lotka-Volterra UDE (%zu network parameters) to %d noisy observations\n",
          m.n_theta, N_OBS);

@@ -8,8 +8,19 @@
 #ifndef NDE_CORE_H
 #define NDE_CORE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "nde/version.h"
+
+/* Every public function is declared with NDE_API: the library is built with hidden visibility,
+ * so only these symbols are exported from libnde.so. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NDE_API __attribute__((visibility("default")))
+#else
+#define NDE_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +50,7 @@ typedef enum {
 } nde_status;
 
 /* Static English description of a status; never NULL (unknown codes give "unknown status"). */
-const char *nde_status_str(nde_status s);
+NDE_API const char *nde_status_str(nde_status s);
 
 /* The detailed message of a failed constructor, which has no handle to keep it on: constructors
  * that can fail for a reason the caller should read take an nde_error * (may be NULL). */
@@ -60,15 +71,50 @@ typedef struct nde_rng {
   uint64_t s[4];
 } nde_rng;
 
-void nde_rng_seed(nde_rng *r, uint64_t seed);
-uint64_t nde_rng_u64(nde_rng *r);
+NDE_API void nde_rng_seed(nde_rng *r, uint64_t seed);
+NDE_API uint64_t nde_rng_u64(nde_rng *r);
 /* Uniform on [0, 1) with 53 random bits. */
-double nde_rng_uniform(nde_rng *r);
+NDE_API double nde_rng_uniform(nde_rng *r);
 /* Standard normal by the Marsaglia polar method (consumes a variable number of draws). */
-double nde_rng_normal(nde_rng *r);
+NDE_API double nde_rng_normal(nde_rng *r);
 
-/* Library version string, e.g. "0.1.0". */
-const char *nde_version(void);
+/* Library version string of the library actually linked, e.g. "0.2.0" (compare with the
+ * NDE_VERSION_* macros of the headers compiled against). */
+NDE_API const char *nde_version(void);
+
+/* Release memory that an nde function returned to the caller (strings, arrays, lists: every
+ * "release with nde_free" in the headers).  NULL is allowed. */
+NDE_API void nde_free(void *p);
+
+/* A growable string (for messages, generated source text, command lines).  Start from
+ * NDE_STR_INIT; data is NUL-terminated whenever len > 0 or after any append.  When an append
+ * runs out of memory, failed is set and later appends do nothing.  Release with
+ * nde_str_release (which leaves an empty string). */
+typedef struct nde_str {
+  char *data;  /* the text (read only; NULL while empty) */
+  size_t len;  /* bytes, without the terminating NUL */
+  size_t cap;  /* internal */
+  int failed;  /* an append ran out of memory */
+} nde_str;
+#define NDE_STR_INIT {NULL, 0, 0, 0}
+
+NDE_API void nde_str_add(nde_str *s, const char *text, size_t len);
+NDE_API void nde_str_adds(nde_str *s, const char *text);
+NDE_API void nde_str_addf(nde_str *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+NDE_API void nde_str_vaddf(nde_str *s, const char *fmt, va_list ap);
+/* Hand the text over to the caller (release with nde_free; "" for an empty string, NULL when an
+ * append failed) and leave s empty. */
+NDE_API char *nde_str_take(nde_str *s);
+NDE_API void nde_str_release(nde_str *s);
+
+/* The shortest decimal text that reads back as exactly x ("0.1", "1e-300", "nan", "inf"); buf
+ * needs NDE_NUM_MAX bytes.  Returns buf. */
+#define NDE_NUM_MAX 32
+NDE_API char *nde_num_str(double x, char *buf);
 
 #ifdef __cplusplus
 }

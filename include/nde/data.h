@@ -10,7 +10,7 @@
  *
  * Errors.  Every call returns an nde_status.  Calls on a handle keep the one-line message on the
  * handle (nde_writer_errmsg, nde_reader_errmsg); calls that create a handle write it into an
- * nde_data_error the caller passes (may be NULL).  Messages read
+ * nde_error the caller passes (may be NULL; status NDE_OK and msg empty after success).  Messages read
  *     FILE:/DATASET: what (expected ..., got ...)
  * with 0-based indices (as h5dump and h5py count).  Statuses: NDE_ERR_ARG (a caller bug: NULL
  * pointer, bad rank), NDE_ERR_IO (the file cannot be opened, created, synced or renamed),
@@ -32,16 +32,8 @@
 extern "C" {
 #endif
 
-#define NDE_DATA_MSG_MAX 1024
 /* Highest dataset rank the generic reader and writer handle. */
 #define NDE_DATA_MAX_RANK 8
-
-/* Detail of a failed call that had no handle to keep it.  status is NDE_OK and msg empty after
- * success. */
-typedef struct nde_data_error {
-  nde_status status;
-  char msg[NDE_DATA_MSG_MAX];
-} nde_data_error;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Reading time series                                                                          */
@@ -53,10 +45,10 @@ typedef struct nde_data_opts {
   size_t max_bytes;
 } nde_data_opts;
 
-nde_data_opts nde_data_opts_default(void);
+NDE_API nde_data_opts nde_data_opts_default(void);
 
 /* Version of the HDF5 library in use, e.g. "1.10.8" (static storage; for provenance). */
-const char *nde_data_hdf5_version(void);
+NDE_API const char *nde_data_hdf5_version(void);
 
 /* One observed trajectory.  All pointers are views owned by the nde_data they came from. */
 typedef struct nde_traj {
@@ -95,24 +87,24 @@ typedef struct nde_data nde_data;
  *   err          receives the message on failure; may be NULL.
  * Returns NDE_OK, NDE_ERR_IO (missing or unreadable file), NDE_ERR_DATA (every violation of the
  * convention: see docs/data-format.md), NDE_ERR_NOMEM, NDE_ERR_ARG. */
-nde_status nde_data_open(const char *path, size_t n_state, const char *const *state_names,
-                         const nde_data_opts *opts, nde_data **out, nde_data_error *err);
-void nde_data_destroy(nde_data **data);
+NDE_API nde_status nde_data_open(const char *path, size_t n_state, const char *const *state_names,
+                         const nde_data_opts *opts, nde_data **out, nde_error *err);
+NDE_API void nde_data_destroy(nde_data **data);
 
 /* The file path as given (without the ":/group" selector). */
-const char *nde_data_file(const nde_data *data);
-size_t nde_data_n_traj(const nde_data *data);
+NDE_API const char *nde_data_file(const nde_data *data);
+NDE_API size_t nde_data_n_traj(const nde_data *data);
 /* Trajectory k (0 <= k < n_traj); series of a file of groups come in group-name order. */
-const nde_traj *nde_data_traj(const nde_data *data, size_t k);
-size_t nde_data_n_state(const nde_data *data);
+NDE_API const nde_traj *nde_data_traj(const nde_data *data, size_t k);
+NDE_API size_t nde_data_n_state(const nde_data *data);
 /* Name of state j: the caller's name, or the file's column name in inspection mode. */
-const char *nde_data_state_name(const nde_data *data, size_t j);
+NDE_API const char *nde_data_state_name(const nde_data *data, size_t j);
 /* [n_state] statistics per state over all trajectories. */
-const nde_state_stats *nde_data_stats(const nde_data *data);
+NDE_API const nde_state_stats *nde_data_stats(const nde_data *data);
 /* Totals over all trajectories: observation times, observed values, missing (NaN) values. */
-size_t nde_data_n_times(const nde_data *data);
-size_t nde_data_n_obs(const nde_data *data);
-size_t nde_data_n_nan(const nde_data *data);
+NDE_API size_t nde_data_n_times(const nde_data *data);
+NDE_API size_t nde_data_n_obs(const nde_data *data);
+NDE_API size_t nde_data_n_nan(const nde_data *data);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Atomic writer                                                                                */
@@ -123,12 +115,12 @@ typedef struct nde_writer nde_writer;
 /* Start writing path: creates a temporary file ".NAME.tmp-XXXXXX" next to it.  An existing file
  * at path is left untouched until nde_writer_commit.  NDE_ERR_IO when the directory does not exist
  * or is not writable. */
-nde_status nde_writer_create(const char *path, nde_writer **out, nde_data_error *err);
+NDE_API nde_status nde_writer_create(const char *path, nde_writer **out, nde_error *err);
 /* Without a successful commit, closes and removes the temporary file (the target is untouched).
  * Accepts NULL and *w == NULL; sets *w to NULL. */
-void nde_writer_destroy(nde_writer **w);
+NDE_API void nde_writer_destroy(nde_writer **w);
 /* Message of the last failure (or "success"). */
-const char *nde_writer_errmsg(const nde_writer *w);
+NDE_API const char *nde_writer_errmsg(const nde_writer *w);
 
 /* The first failing call makes the writer failed: later calls return the same status without
  * doing anything, and commit removes the temporary file and returns it.  Paths inside the file
@@ -136,25 +128,25 @@ const char *nde_writer_errmsg(const nde_writer *w);
  * already exists is NDE_ERR_ARG. */
 
 /* A float64 dataset of rank 0..NDE_DATA_MAX_RANK with dims[rank] (row-major x). */
-nde_status nde_writer_put_doubles(nde_writer *w, const char *path, int rank, const size_t *dims,
+NDE_API nde_status nde_writer_put_doubles(nde_writer *w, const char *path, int rank, const size_t *dims,
                                   const double *x);
-nde_status nde_writer_put_int64s(nde_writer *w, const char *path, int rank, const size_t *dims,
+NDE_API nde_status nde_writer_put_int64s(nde_writer *w, const char *path, int rank, const size_t *dims,
                                  const int64_t *x);
 /* uint64 datasets hold bit patterns such as RNG states exactly. */
-nde_status nde_writer_put_uint64s(nde_writer *w, const char *path, int rank, const size_t *dims,
+NDE_API nde_status nde_writer_put_uint64s(nde_writer *w, const char *path, int rank, const size_t *dims,
                                   const uint64_t *x);
 /* A scalar UTF-8 string dataset (model source text, command line). */
-nde_status nde_writer_put_string(nde_writer *w, const char *path, const char *text);
+NDE_API nde_status nde_writer_put_string(nde_writer *w, const char *path, const char *text);
 /* A 1-D dataset of n UTF-8 strings (parameter names). */
-nde_status nde_writer_put_strings(nde_writer *w, const char *path, size_t n,
+NDE_API nde_status nde_writer_put_strings(nde_writer *w, const char *path, size_t n,
                                   const char *const *strs);
 /* Scalar attributes on the object at obj ("/" is the root); a missing obj is created as a group,
  * an existing attribute of that name is replaced. */
-nde_status nde_writer_set_attr_string(nde_writer *w, const char *obj, const char *name,
+NDE_API nde_status nde_writer_set_attr_string(nde_writer *w, const char *obj, const char *name,
                                       const char *value);
-nde_status nde_writer_set_attr_double(nde_writer *w, const char *obj, const char *name,
+NDE_API nde_status nde_writer_set_attr_double(nde_writer *w, const char *obj, const char *name,
                                       double value);
-nde_status nde_writer_set_attr_int64(nde_writer *w, const char *obj, const char *name,
+NDE_API nde_status nde_writer_set_attr_int64(nde_writer *w, const char *obj, const char *name,
                                      int64_t value);
 
 /* A time series in the convention of docs/data-format.md. */
@@ -169,11 +161,11 @@ typedef struct nde_series {
 
 /* Write /GROUP/t and /GROUP/y (group NULL or "/" for the root) with their attributes, after
  * checking the series as nde_data_open would (NDE_ERR_DATA with the same messages). */
-nde_status nde_writer_put_series(nde_writer *w, const char *group, const nde_series *s);
+NDE_API nde_status nde_writer_put_series(nde_writer *w, const char *group, const nde_series *s);
 
 /* Close the temporary file, fsync it, rename it over the target and fsync the directory.  On
  * failure the temporary file is removed and the target is untouched. */
-nde_status nde_writer_commit(nde_writer *w);
+NDE_API nde_status nde_writer_commit(nde_writer *w);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Generic reader (result files)                                                                */
@@ -183,34 +175,34 @@ typedef struct nde_reader nde_reader;
 
 typedef enum { NDE_H5_NONE = 0, NDE_H5_GROUP, NDE_H5_DATASET, NDE_H5_OTHER } nde_h5_kind;
 
-nde_status nde_reader_open(const char *path, nde_reader **out, nde_data_error *err);
-void nde_reader_destroy(nde_reader **r);
-const char *nde_reader_errmsg(const nde_reader *r);
-const char *nde_reader_file(const nde_reader *r);
+NDE_API nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err);
+NDE_API void nde_reader_destroy(nde_reader **r);
+NDE_API const char *nde_reader_errmsg(const nde_reader *r);
+NDE_API const char *nde_reader_file(const nde_reader *r);
 
 /* What path names in the file (NDE_H5_NONE when nothing, including a missing parent group). */
-nde_h5_kind nde_reader_kind(nde_reader *r, const char *path);
+NDE_API nde_h5_kind nde_reader_kind(nde_reader *r, const char *path);
 /* Rank and dims (dims has room for NDE_DATA_MAX_RANK) of the dataset at path. */
-nde_status nde_reader_shape(nde_reader *r, const char *path, int *rank, size_t *dims);
+NDE_API nde_status nde_reader_shape(nde_reader *r, const char *path, int *rank, size_t *dims);
 /* Read all n elements of a numeric dataset (integer or float; converted to double) into x.  n must
  * equal the dataset's element count (NDE_ERR_DATA otherwise, with both counts). */
-nde_status nde_reader_get_doubles(nde_reader *r, const char *path, size_t n, double *x);
+NDE_API nde_status nde_reader_get_doubles(nde_reader *r, const char *path, size_t n, double *x);
 /* Same for integer datasets (NDE_ERR_DATA for any other type class). */
-nde_status nde_reader_get_int64s(nde_reader *r, const char *path, size_t n, int64_t *x);
-nde_status nde_reader_get_uint64s(nde_reader *r, const char *path, size_t n, uint64_t *x);
+NDE_API nde_status nde_reader_get_int64s(nde_reader *r, const char *path, size_t n, int64_t *x);
+NDE_API nde_status nde_reader_get_uint64s(nde_reader *r, const char *path, size_t n, uint64_t *x);
 /* A scalar string dataset (fixed or variable length); *text is malloc'ed, release with free(). */
-nde_status nde_reader_get_string(nde_reader *r, const char *path, char **text);
+NDE_API nde_status nde_reader_get_string(nde_reader *r, const char *path, char **text);
 /* A 1-D string dataset: *strs is one malloc'ed block holding *n pointers and the texts; release
  * it with a single free(). */
-nde_status nde_reader_get_strings(nde_reader *r, const char *path, size_t *n, char ***strs);
+NDE_API nde_status nde_reader_get_strings(nde_reader *r, const char *path, size_t *n, char ***strs);
 /* Whether obj has attribute name (0 or 1; 0 when obj does not exist). */
-int nde_reader_has_attr(nde_reader *r, const char *obj, const char *name);
+NDE_API int nde_reader_has_attr(nde_reader *r, const char *obj, const char *name);
 /* Scalar attributes; *value of get_attr_string is malloc'ed, release with free(). */
-nde_status nde_reader_get_attr_string(nde_reader *r, const char *obj, const char *name,
+NDE_API nde_status nde_reader_get_attr_string(nde_reader *r, const char *obj, const char *name,
                                       char **value);
-nde_status nde_reader_get_attr_double(nde_reader *r, const char *obj, const char *name,
+NDE_API nde_status nde_reader_get_attr_double(nde_reader *r, const char *obj, const char *name,
                                       double *value);
-nde_status nde_reader_get_attr_int64(nde_reader *r, const char *obj, const char *name,
+NDE_API nde_status nde_reader_get_attr_int64(nde_reader *r, const char *obj, const char *name,
                                      int64_t *value);
 
 /* One object met by nde_reader_visit.  Views valid during the callback only. */
@@ -225,13 +217,13 @@ typedef struct nde_h5_object {
 
 /* Call visit for every group and dataset below the root, in name order (for `nde inspect`).  A
  * non-zero return from visit stops the walk early; the call still returns NDE_OK. */
-nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const nde_h5_object *obj),
+NDE_API nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const nde_h5_object *obj),
                             void *ctx);
 
 /* Read /params/theta (rank 0 or 1, numeric, all finite) from a result file, or from any HDF5 file
  * that holds it.  *theta is malloc'ed ([*n]); release with free().  NDE_ERR_IO / NDE_ERR_DATA as
  * for the reader, with the first non-finite index. */
-nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_data_error *err);
+NDE_API nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error *err);
 
 #ifdef __cplusplus
 }

@@ -29,11 +29,11 @@ typedef struct nde_library_opts {
   const char *const *user;
 } nde_library_opts;
 
-nde_library_opts nde_library_opts_default(void);
+NDE_API nde_library_opts nde_library_opts_default(void);
 
 /* Read a library spec "poly:D[,sin][,cos][,exp][,noconst]" into o (user terms untouched).
  * NDE_ERR_ARG with err->msg naming the bad item and what was expected. */
-nde_status nde_library_opts_parse(const char *spec, nde_library_opts *o, nde_error *err);
+NDE_API nde_status nde_library_opts_parse(const char *spec, nde_library_opts *o, nde_error *err);
 
 /* The terms of the library over n components named names ("x", "y[2]") as expressions of the
  * model language, in a fixed order: 1, monomials by degree (x, y, x^2, x*y, y^2, ...), sin, cos,
@@ -41,7 +41,7 @@ nde_status nde_library_opts_parse(const char *spec, nde_library_opts *o, nde_err
  * NDE_ERR_ARG (degree < 0 or > 8, empty library), NDE_ERR_LIMIT (more than
  * NDE_LIBRARY_MAX_TERMS terms), NDE_ERR_NOMEM. */
 #define NDE_LIBRARY_MAX_TERMS 4096
-nde_status nde_library_terms(int n, const char *const *names, const nde_library_opts *o,
+NDE_API nde_status nde_library_terms(int n, const char *const *names, const nde_library_opts *o,
                              int *n_terms, char ***terms, nde_error *err);
 
 /* ---- sparse regression ---- */
@@ -54,7 +54,7 @@ typedef struct nde_stlsq_opts {
   int max_iter; /* threshold/refit rounds (default 25) */
 } nde_stlsq_opts;
 
-nde_stlsq_opts nde_stlsq_opts_default(void);
+NDE_API nde_stlsq_opts nde_stlsq_opts_default(void);
 
 /* One STLSQ solution of y ~ Theta xi at threshold lambda.
  *   m, p    rows (samples) and columns (terms); Theta is m x p row-major, y has m values
@@ -64,12 +64,12 @@ nde_stlsq_opts nde_stlsq_opts_default(void);
  * Columns that are zero on every row are never selected.  Allocates its workspace once.
  * Returns NDE_OK, NDE_ERR_ARG (sizes, non-finite values), NDE_ERR_NUMERIC (LAPACK failed),
  * NDE_ERR_NOMEM; the message goes to err (may be NULL). */
-nde_status nde_stlsq(int m, int p, const double *Theta, const double *y, double lambda,
+NDE_API nde_status nde_stlsq(int m, int p, const double *Theta, const double *y, double lambda,
                      const nde_stlsq_opts *opts, double *xi, nde_error *err);
 
 /* Ridge least squares of y on the columns j with support[j] != 0 only (the refit of a chosen
  * support); xi receives p coefficients, 0 off the support.  Errors as nde_stlsq. */
-nde_status nde_lstsq_support(int m, int p, const double *Theta, const double *y,
+NDE_API nde_status nde_lstsq_support(int m, int p, const double *Theta, const double *y,
                              const int *support, double ridge, double *xi, nde_error *err);
 
 /* Model selection over a threshold sweep. */
@@ -86,7 +86,7 @@ typedef struct nde_sweep_point {
 /* STLSQ at each of the n_thr thresholds thr (increasing).  pts[n_thr] and XI[n_thr x p] receive
  * each solution.  *chosen receives the index of the point with the smallest criterion (the
  * first such, i.e. the smallest threshold giving that model).  Errors as nde_stlsq. */
-nde_status nde_stlsq_sweep(int m, int p, const double *Theta, const double *y, int n_thr,
+NDE_API nde_status nde_stlsq_sweep(int m, int p, const double *Theta, const double *y, int n_thr,
                            const double *thr, const nde_stlsq_opts *opts, nde_criterion crit,
                            nde_sweep_point *pts, double *XI, int *chosen, nde_error *err);
 
@@ -95,7 +95,7 @@ nde_status nde_stlsq_sweep(int m, int p, const double *Theta, const double *y, i
 /* Draw N states uniformly in the box spanned by the n_pts points P (n_pts x n, row-major),
  * widened on each side by margin times its width in every component, into OUT (N x n).  A
  * component with zero width gets the margin of its absolute value (or of 1 when it is 0). */
-void nde_sample_box(size_t n_pts, int n, const double *P, double margin, size_t N, nde_rng *rng,
+NDE_API void nde_sample_box(size_t n_pts, int n, const double *P, double margin, size_t N, nde_rng *rng,
                     double *OUT);
 
 #ifdef __cplusplus

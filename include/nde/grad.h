@@ -64,7 +64,7 @@ typedef struct nde_obs_loss {
 } nde_obs_loss;
 
 /* nde_loss_fn for nde_obs_loss (pass a const nde_obs_loss * as ctx). */
-int nde_obs_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, double *L,
+NDE_API int nde_obs_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, double *L,
                       double *dLdY);
 
 typedef struct nde_grad_opts {
@@ -80,19 +80,19 @@ typedef struct nde_grad_opts {
 } nde_grad_opts;
 
 /* Names of the gradient methods, NULL-terminated (static storage). */
-const char *const *nde_grad_method_names(void);
+NDE_API const char *const *nde_grad_method_names(void);
 
-nde_grad_opts nde_grad_opts_default(void);
+NDE_API nde_grad_opts nde_grad_opts_default(void);
 
 typedef struct nde_grad nde_grad;
 
 /* A gradient evaluator on a solver (borrowed: it must outlive the evaluator).  Statuses:
  * NDE_ERR_ARG (unknown method, or a method the solver does not support: discrete and forward
  * need an explicit method resp. cvode-*, interp needs dopri5 or cvode-*), NDE_ERR_NOMEM. */
-nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_grad **out,
+NDE_API nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_grad **out,
                            nde_error *err);
-void nde_grad_destroy(nde_grad **g);
-const char *nde_grad_errmsg(const nde_grad *g);
+NDE_API void nde_grad_destroy(nde_grad **g);
+NDE_API const char *nde_grad_errmsg(const nde_grad *g);
 
 typedef struct nde_grad_stats {
   nde_solve_stats forward; /* the forward solve; reason != NDE_REASON_NONE means no gradient */
@@ -112,7 +112,7 @@ typedef struct nde_grad_stats {
  * A forward solve that stops early is an outcome, not an error: the call returns NDE_OK, sets
  * stats->forward.reason, L = NaN and fills gtheta/gU0 with NaN.  Statuses: NDE_ERR_ARG,
  * NDE_ERR_NOMEM, NDE_ERR_CALLBACK (fatal RHS), NDE_ERR_NUMERIC (the loss function failed). */
-nde_status nde_grad_eval(nde_grad *g, const double *theta, int B, const double *U0, int n_obs,
+NDE_API nde_status nde_grad_eval(nde_grad *g, const double *theta, int B, const double *U0, int n_obs,
                          const double *t_obs, nde_loss_fn loss, void *loss_ctx, double *L,
                          double *gtheta, double *gU0, double *Y, nde_grad_stats *stats);
 

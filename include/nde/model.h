@@ -50,20 +50,21 @@ typedef struct nde_rhs_info {
 typedef struct nde_rhs nde_rhs;
 
 /* Wrap an ops table.  ops is copied; ctx is borrowed or taken per own.  f and vjp are required.
- * *out is NULL on failure (and ctx is destroyed if it was taken). */
-nde_status nde_rhs_create(const nde_rhs_ops *ops, void *ctx, nde_ownership own,
-                          const nde_rhs_info *info, nde_rhs **out);
-void nde_rhs_destroy(nde_rhs **rhs);
+ * *out is NULL on failure (and ctx is destroyed if it was taken); err (may be NULL) receives the
+ * message.  Statuses: NDE_ERR_ARG, NDE_ERR_NOMEM. */
+NDE_API nde_status nde_rhs_create(const nde_rhs_ops *ops, void *ctx, nde_ownership own,
+                                  const nde_rhs_info *info, nde_rhs **out, nde_error *err);
+NDE_API void nde_rhs_destroy(nde_rhs **rhs);
 
-const nde_rhs_info *nde_rhs_get_info(const nde_rhs *rhs);
-int nde_rhs_has_jvp(const nde_rhs *rhs);
+NDE_API const nde_rhs_info *nde_rhs_get_info(const nde_rhs *rhs);
+NDE_API int nde_rhs_has_jvp(const nde_rhs *rhs);
 
 /* Calls through the table, counted (see nde_rhs_counts).  Return the callback's value. */
-int nde_rhs_f(nde_rhs *rhs, double t, int B, const double *U, const double *theta, double *dU,
+NDE_API int nde_rhs_f(nde_rhs *rhs, double t, int B, const double *U, const double *theta, double *dU,
               double *cache);
-int nde_rhs_vjp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,
+NDE_API int nde_rhs_vjp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,
                 const double *L, const double *cache, double *gU, double *gtheta);
-int nde_rhs_jvp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,
+NDE_API int nde_rhs_jvp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,
                 const double *V, const double *Vtheta, double *JV);
 
 /* Number of f, vjp and jvp calls (each counted once per call, whatever B) since creation or the
@@ -71,8 +72,8 @@ int nde_rhs_jvp(nde_rhs *rhs, double t, int B, const double *U, const double *th
 typedef struct nde_rhs_counts {
   long f, vjp, jvp;
 } nde_rhs_counts;
-nde_rhs_counts nde_rhs_get_counts(const nde_rhs *rhs);
-void nde_rhs_reset_counts(nde_rhs *rhs);
+NDE_API nde_rhs_counts nde_rhs_get_counts(const nde_rhs *rhs);
+NDE_API void nde_rhs_reset_counts(nde_rhs *rhs);
 
 /* ---- the .nde language ---- */
 
@@ -102,24 +103,25 @@ typedef struct nde_model nde_model;
 #define NDE_MODEL_MAX_TAPE 100000 /* tape instructions */
 
 /* Compile a model from source text (len bytes; need not be NUL-terminated).  filename is used
- * in messages only (NULL: "<string>").  *out receives a handle whenever memory allows, also on
- * failure, so that nde_model_errmsg can be read; destroy it in every case.  A handle from a
- * failed load has no states, parameters or nets.
+ * in messages only (NULL: "<string>").  On failure err (may be NULL) receives the first message,
+ * "FILE:LINE:COL: error: what", and *out still receives a handle whenever memory allows, so that
+ * every message (nde_model_errmsg) and the structured diagnostics can be read; destroy it in
+ * every case.  A handle from a failed load has no states, parameters or nets.
  * Returns NDE_OK; NDE_ERR_PARSE (syntax, including bad number literals); NDE_ERR_MODEL (names,
  * sizes, equations, cycles); NDE_ERR_LIMIT; NDE_ERR_NOMEM; NDE_ERR_ARG (src or out NULL). */
-nde_status nde_model_load_string(const char *src, size_t len, const char *filename,
-                                 nde_model **out);
+NDE_API nde_status nde_model_load_string(const char *src, size_t len, const char *filename,
+                                         nde_model **out, nde_error *err);
 /* Read and compile a file.  As nde_model_load_string; NDE_ERR_IO when it cannot be read. */
-nde_status nde_model_load_file(const char *path, nde_model **out);
+NDE_API nde_status nde_model_load_file(const char *path, nde_model **out, nde_error *err);
 /* Release a model (NULL-safe; nulls *model).  Right-hand sides made from it keep their own
  * reference and stay valid. */
-void nde_model_destroy(nde_model **model);
+NDE_API void nde_model_destroy(nde_model **model);
 
 /* The messages of a failed load, one per problem (the first error plus a few more, no
  * cascades), each "FILE:LINE:COL: error: what" followed by the offending line and a caret line;
  * notes ("FILE:LINE:COL: note: ...") point at related places, e.g. a first declaration.  Empty
  * string after a successful load.  Owned by the model. */
-const char *nde_model_errmsg(const nde_model *model);
+NDE_API const char *nde_model_errmsg(const nde_model *model);
 
 /* The same messages one by one, for tools and tests. */
 typedef struct nde_model_diag {
@@ -128,18 +130,18 @@ typedef struct nde_model_diag {
   const char *message;     /* without the "FILE:LINE:COL: error: " prefix */
   const char *source_line; /* the offending line, without its newline */
 } nde_model_diag;
-int nde_model_n_diags(const nde_model *model);
+NDE_API int nde_model_n_diags(const nde_model *model);
 /* Diagnostic i in [0, n_diags); NDE_ERR_ARG when out of range.  Strings owned by the model. */
-nde_status nde_model_get_diag(const nde_model *model, int i, nde_model_diag *out);
+NDE_API nde_status nde_model_get_diag(const nde_model *model, int i, nde_model_diag *out);
 
-const char *nde_model_filename(const nde_model *model);
+NDE_API const char *nde_model_filename(const nde_model *model);
 /* The source text the model was compiled from (NUL-terminated, owned by the model). */
-const char *nde_model_source(const nde_model *model);
+NDE_API const char *nde_model_source(const nde_model *model);
 
 /* ---- states ---- */
 /* Number of declared states (a vector state counts once) and the width n of a state row. */
-int nde_model_n_states(const nde_model *model);
-int nde_model_state_dim(const nde_model *model);
+NDE_API int nde_model_n_states(const nde_model *model);
+NDE_API int nde_model_state_dim(const nde_model *model);
 typedef struct nde_model_state_info {
   const char *name;     /* as declared: "x", "y" */
   int size;             /* 1 for a scalar, k for "state y[k]" */
@@ -148,15 +150,15 @@ typedef struct nde_model_state_info {
   int has_initial;      /* initial values given in the file */
   const double *initial; /* size values (zeros when not given) */
 } nde_model_state_info;
-nde_status nde_model_get_state(const nde_model *model, int i, nde_model_state_info *out);
+NDE_API nde_status nde_model_get_state(const nde_model *model, int i, nde_model_state_info *out);
 /* Name of state column j in [0, n): "x", or "y[2]" for a component of a vector state; NULL when
  * out of range. */
-const char *nde_model_component_name(const nde_model *model, int j);
+NDE_API const char *nde_model_component_name(const nde_model *model, int j);
 /* Column of a component name ("x", "y[2]"), or -1. */
-int nde_model_find_component(const nde_model *model, const char *name);
+NDE_API int nde_model_find_component(const nde_model *model, const char *name);
 /* Fill u0 (n values) with the declared initial values (0 where none was given).  Returns the
  * number of components that had no declared initial value. */
-int nde_model_initial_state(const nde_model *model, double *u0);
+NDE_API int nde_model_initial_state(const nde_model *model, double *u0);
 
 /* ---- parameters and the layout of theta ---- */
 typedef enum {
@@ -177,15 +179,15 @@ typedef struct nde_model_param_info {
   int line;      /* declaration line */
 } nde_model_param_info;
 /* Scalar parameters in declaration order, fixed ones included. */
-int nde_model_n_params(const nde_model *model);
-nde_status nde_model_get_param(const nde_model *model, int i, nde_model_param_info *out);
+NDE_API int nde_model_n_params(const nde_model *model);
+NDE_API nde_status nde_model_get_param(const nde_model *model, int i, nde_model_param_info *out);
 /* Index of a parameter by name, or -1. */
-int nde_model_find_param(const nde_model *model, const char *name);
+NDE_API int nde_model_find_param(const nde_model *model, const char *name);
 /* Natural value of parameter i for the given theta (the declared value when fixed). */
-double nde_model_param_value(const nde_model *model, int i, const double *theta);
+NDE_API double nde_model_param_value(const nde_model *model, int i, const double *theta);
 /* Store a natural value for learnable parameter i into theta (inverse transform).  NDE_ERR_ARG
  * when i is fixed or out of range, or value is outside the parameter's domain. */
-nde_status nde_model_set_param(const nde_model *model, int i, double value, double *theta);
+NDE_API nde_status nde_model_set_param(const nde_model *model, int i, double value, double *theta);
 
 typedef struct nde_model_net_info {
   const char *name;
@@ -195,9 +197,9 @@ typedef struct nde_model_net_info {
   nde_init init;      /* initialisation scheme from the file (default glorot uniform) */
   double init_sigma;  /* for NDE_INIT_NORMAL */
 } nde_model_net_info;
-int nde_model_n_nets(const nde_model *model);
-nde_status nde_model_get_net(const nde_model *model, int i, nde_model_net_info *out);
-int nde_model_find_net(const nde_model *model, const char *name);
+NDE_API int nde_model_n_nets(const nde_model *model);
+NDE_API nde_status nde_model_get_net(const nde_model *model, int i, nde_model_net_info *out);
+NDE_API int nde_model_find_net(const nde_model *model, const char *name);
 
 /* The layout of theta: n_layout entries in theta order, each a learnable parameter (length 1)
  * or a net's block. */
@@ -209,22 +211,24 @@ typedef struct nde_model_layout_entry {
   nde_param_transform transform; /* NONE for nets */
   int index;                     /* index for nde_model_get_param / nde_model_get_net */
 } nde_model_layout_entry;
-size_t nde_model_n_theta(const nde_model *model);
-int nde_model_n_layout(const nde_model *model);
-nde_status nde_model_get_layout(const nde_model *model, int i, nde_model_layout_entry *out);
+NDE_API size_t nde_model_n_theta(const nde_model *model);
+NDE_API int nde_model_n_layout(const nde_model *model);
+NDE_API nde_status nde_model_get_layout(const nde_model *model, int i, nde_model_layout_entry *out);
 
 /* Initial theta (nde_model_n_theta values): learnable parameters at their declared values
  * (transformed), nets by their init schemes, drawing from one nde_rng seeded with seed, nets in
  * declaration order. */
-nde_status nde_model_init_theta(const nde_model *model, uint64_t seed, double *theta);
+NDE_API nde_status nde_model_init_theta(const nde_model *model, uint64_t seed, double *theta);
 
 /* A right-hand side evaluating the compiled tape on batches of up to max_batch rows.  The rhs
  * holds its own workspaces (so it must not be called from two threads at once; make one per
  * thread) and a reference to the model.  cache_per_row is the number of doubles f saves per row
  * for vjp.  Callbacks return 0, or 1 (recoverable) when a value is not finite (log or sqrt of a
  * negative number, overflow), and never fail fatally.
- * Returns NDE_OK, NDE_ERR_ARG (max_batch < 1 or a failed model), NDE_ERR_NOMEM. */
-nde_status nde_model_create_rhs(nde_model *model, int max_batch, nde_rhs **out);
+ * Returns NDE_OK, NDE_ERR_ARG (max_batch < 1 or a failed model), NDE_ERR_NOMEM; err (may be
+ * NULL) receives the message. */
+NDE_API nde_status nde_model_create_rhs(nde_model *model, int max_batch, nde_rhs **out,
+                                        nde_error *err);
 
 /* ---- source-level views of a model: net calls, probes, export (src/model/lang_probe.c) ----
  * For nde discover and nde export: where the nets are called in the source, the values of
@@ -240,10 +244,10 @@ typedef struct nde_model_net_call {
 
 /* The net calls of a loaded model in source order.  *calls is malloc'ed (free()); *n may be 0
  * (then *calls is NULL).  Returns NDE_OK, NDE_ERR_ARG (a failed model), NDE_ERR_NOMEM. */
-nde_status nde_model_net_calls(const nde_model *model, int *n, nde_model_net_call **calls);
+NDE_API nde_status nde_model_net_calls(const nde_model *model, int *n, nde_model_net_call **calls);
 
 /* Byte range [begin, end) of the line that declares net i, its newline included. */
-nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *begin, size_t *end);
+NDE_API nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *begin, size_t *end);
 
 /* A probe evaluates extra expressions, written in the model's language over its names (states,
  * parameters, intermediates, nets, t), at given states: e.g. "U(x, y)", "x*y", "sin(x)".  It
@@ -253,16 +257,16 @@ typedef struct nde_probe nde_probe;
 /* Compile a probe for n_expr expressions on batches of up to max_batch rows.  On a bad
  * expression returns NDE_ERR_PARSE or NDE_ERR_MODEL with err->msg "expression 'TEXT': what"
  * (err may be NULL).  Also NDE_ERR_ARG, NDE_ERR_NOMEM. */
-nde_status nde_probe_create(const nde_model *model, int n_expr, const char *const *exprs,
+NDE_API nde_status nde_probe_create(const nde_model *model, int n_expr, const char *const *exprs,
                             int max_batch, nde_probe **out, nde_error *err);
-void nde_probe_destroy(nde_probe **probe);
+NDE_API void nde_probe_destroy(nde_probe **probe);
 /* Size of expression i (1 for a scalar) and the total width of one output row. */
-int nde_probe_width(const nde_probe *probe, int i);
-int nde_probe_total_width(const nde_probe *probe);
+NDE_API int nde_probe_width(const nde_probe *probe, int i);
+NDE_API int nde_probe_total_width(const nde_probe *probe);
 /* OUT (B x total width, row-major; expression i at the columns after those of 0..i-1) = the
  * expressions at time t, states U (B x n) and theta.  Returns the tape's value: 0, or 1 when a
  * value is not finite.  B must not exceed max_batch (-1 otherwise).  Allocates nothing. */
-int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, const double *theta,
+NDE_API int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, const double *theta,
                    double *OUT);
 
 /* The right-hand side at theta as a standalone C11 source file (weights and parameter values
@@ -271,14 +275,14 @@ int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, const dou
  *     extern const char *const PREFIX_state_names[n];
  *     int PREFIX_rhs(double t, const double *u, double *du);   0 ok, 1 a value is not finite
  * prefix must be a C identifier.  *text is malloc'ed (free()).  NDE_ERR_ARG, NDE_ERR_NOMEM. */
-nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
+NDE_API nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
                               char **text);
 
 typedef enum { NDE_FORMAT_TEXT = 0, NDE_FORMAT_LATEX } nde_format;
 /* The intermediates and equations of the model, one per line (LaTeX: an aligned environment),
  * with parameter names replaced by their values at theta when substitute is set, else followed by
  * the parameter values.  Net calls stay calls.  *text is malloc'ed (free()). */
-nde_status nde_model_format_equations(const nde_model *model, const double *theta,
+NDE_API nde_status nde_model_format_equations(const nde_model *model, const double *theta,
                                       nde_format format, int substitute, char **text);
 
 #ifdef __cplusplus

@@ -30,17 +30,17 @@ typedef enum {
 
 /* The BLAS in use and its build configuration, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...", and the
  * number of threads it runs (for provenance and benchmarks). */
-const char *nde_nn_blas_config(void);
-int nde_nn_blas_threads(void);
+NDE_API const char *nde_nn_blas_config(void);
+NDE_API int nde_nn_blas_threads(void);
 
 /* Name of an activation ("tanh", ...), or NULL for an invalid value. */
-const char *nde_act_name(nde_act a);
+NDE_API const char *nde_act_name(nde_act a);
 /* Look up an activation by name; NDE_ERR_ARG when unknown. */
-nde_status nde_act_from_name(const char *name, nde_act *out);
+NDE_API nde_status nde_act_from_name(const char *name, nde_act *out);
 
 /* Elementwise activation and its derivative on n values (y = act(z), dy = act'(z)); dy may be
  * NULL.  Exposed for tests and for the model tape. */
-void nde_act_eval(nde_act a, size_t n, const double *z, double *y, double *dy);
+NDE_API void nde_act_eval(nde_act a, size_t n, const double *z, double *y, double *dy);
 
 typedef enum {
   NDE_INIT_GLOROT_UNIFORM = 0, /* U(-a, a), a = sqrt(6 / (in + out)) */
@@ -53,56 +53,58 @@ typedef struct nde_net nde_net;
 
 /* Create a network of n_layers dense layers.  widths has n_layers + 1 entries (input width,
  * then each layer's output width), acts has n_layers entries.  Widths must be in
- * [1, NDE_NET_MAX_WIDTH].  *out is set to NULL on failure. */
+ * [1, NDE_NET_MAX_WIDTH].  *out is set to NULL on failure and err (may be NULL) receives the
+ * message.  Statuses: NDE_ERR_ARG, NDE_ERR_LIMIT, NDE_ERR_NOMEM. */
 #define NDE_NET_MAX_WIDTH 65536
 #define NDE_NET_MAX_LAYERS 64
-nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, nde_net **out);
-void nde_net_destroy(nde_net **net);
+NDE_API nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts,
+                                  nde_net **out, nde_error *err);
+NDE_API void nde_net_destroy(nde_net **net);
 
-int nde_net_n_layers(const nde_net *net);
-int nde_net_n_in(const nde_net *net);
-int nde_net_n_out(const nde_net *net);
+NDE_API int nde_net_n_layers(const nde_net *net);
+NDE_API int nde_net_n_in(const nde_net *net);
+NDE_API int nde_net_n_out(const nde_net *net);
 /* Width of layer boundary l in [0, n_layers] (0 = input). */
-int nde_net_width(const nde_net *net, int l);
-nde_act nde_net_act(const nde_net *net, int layer);
+NDE_API int nde_net_width(const nde_net *net, int l);
+NDE_API nde_act nde_net_act(const nde_net *net, int layer);
 /* Number of parameters (sum over layers of out * in + out). */
-size_t nde_net_n_params(const nde_net *net);
+NDE_API size_t nde_net_n_params(const nde_net *net);
 /* Offset of layer l's W and of its b inside the network's parameter block. */
-size_t nde_net_weight_offset(const nde_net *net, int layer);
-size_t nde_net_bias_offset(const nde_net *net, int layer);
+NDE_API size_t nde_net_weight_offset(const nde_net *net, int layer);
+NDE_API size_t nde_net_bias_offset(const nde_net *net, int layer);
 
 /* Fill the network's parameter block theta (nde_net_n_params doubles): weights by the scheme,
  * biases zero.  sigma is used by NDE_INIT_NORMAL only.  Draws from rng in a fixed order. */
-nde_status nde_net_init(const nde_net *net, nde_init scheme, double sigma, nde_rng *rng,
+NDE_API nde_status nde_net_init(const nde_net *net, nde_init scheme, double sigma, nde_rng *rng,
                         double *theta);
 
 /* Scratch for passes on at most max_batch rows. */
 typedef struct nde_net_ws nde_net_ws;
-nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out);
-void nde_net_ws_destroy(nde_net_ws **ws);
+NDE_API nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out);
+NDE_API void nde_net_ws_destroy(nde_net_ws **ws);
 
 /* Number of doubles a forward pass on B rows can save for a later VJP at the same input: what
  * the reverse pass reads (each layer's activations, and its pre-activations where the
  * activation's derivative needs them).  It is B times the size for one row; the layout is
  * internal, so size caches only through this function.  0 for B < 1 or a NULL net. */
-size_t nde_net_cache_size(const nde_net *net, int B);
+NDE_API size_t nde_net_cache_size(const nde_net *net, int B);
 
 /* Forward: Y = net(X) on B rows (1 <= B <= the workspace's max_batch).  When cache is non-NULL
  * it receives nde_net_cache_size(net, B) doubles for nde_net_vjp. */
-void nde_net_forward(const nde_net *net, const double *theta, int B, const double *X, double *Y,
+NDE_API void nde_net_forward(const nde_net *net, const double *theta, int B, const double *X, double *Y,
                      double *cache, nde_net_ws *ws);
 
 /* Vector-Jacobian product at input X with output cotangent dY (B x out):
  *   gX      = dY^T dY/dX            (B x in, OVERWRITTEN; may be NULL to skip)
  *   gtheta += sum over rows of dY^T dY/dtheta   (ACCUMULATED; may be NULL to skip)
  * cache is what nde_net_forward saved at the same X and theta, or NULL to recompute it. */
-void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X,
+NDE_API void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X,
                  const double *dY, const double *cache, double *gX, double *gtheta,
                  nde_net_ws *ws);
 
 /* Jacobian-vector product: JV = dY/dX . V + dY/dtheta . Vtheta (B x out, overwritten).  V is
  * B x in (NULL means zero), Vtheta a tangent of the parameter block (NULL means zero). */
-void nde_net_jvp(const nde_net *net, const double *theta, int B, const double *X, const double *V,
+NDE_API void nde_net_jvp(const nde_net *net, const double *theta, int B, const double *X, const double *V,
                  const double *Vtheta, double *JV, nde_net_ws *ws);
 
 #ifdef __cplusplus

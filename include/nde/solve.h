@@ -78,10 +78,10 @@ typedef struct nde_solver_opts {
   int cvode_max_order; /* 0: CVODE's default (12 Adams, 5 BDF) */
 } nde_solver_opts;
 
-nde_solver_opts nde_solver_opts_default(void);
+NDE_API nde_solver_opts nde_solver_opts_default(void);
 
 /* Names of the registered methods, NULL-terminated (static storage). */
-const char *const *nde_solver_method_names(void);
+NDE_API const char *const *nde_solver_method_names(void);
 
 typedef enum {
   NDE_REASON_NONE = 0,        /* reached the last observation time */
@@ -97,7 +97,7 @@ typedef enum {
 } nde_stop_reason;
 
 /* Static English text of a reason (a sentence fragment that follows "the solver stopped: "). */
-const char *nde_stop_reason_str(nde_stop_reason r);
+NDE_API const char *nde_stop_reason_str(nde_stop_reason r);
 
 typedef struct nde_solve_stats {
   nde_stop_reason reason;
@@ -116,22 +116,22 @@ typedef struct nde_solver nde_solver;
 /* Create a solver for rhs (borrowed: it must outlive the solver) on batches of up to max_batch
  * rows (<= the rhs's max_batch).  opts may be NULL for the defaults.  Statuses: NDE_ERR_ARG
  * (unknown method, bad option; message names it), NDE_ERR_NOMEM. */
-nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_batch,
+NDE_API nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_batch,
                              nde_solver **out, nde_error *err);
-void nde_solver_destroy(nde_solver **s);
+NDE_API void nde_solver_destroy(nde_solver **s);
 
 /* Last detailed error message of this solver. */
-const char *nde_solver_errmsg(const nde_solver *s);
-const nde_solver_opts *nde_solver_get_opts(const nde_solver *s);
-nde_rhs *nde_solver_get_rhs(const nde_solver *s);
+NDE_API const char *nde_solver_errmsg(const nde_solver *s);
+NDE_API const nde_solver_opts *nde_solver_get_opts(const nde_solver *s);
+NDE_API nde_rhs *nde_solver_get_rhs(const nde_solver *s);
 
 /* Whether a method name is known (1) or not (0). */
-int nde_solver_method_known(const char *name);
+NDE_API int nde_solver_method_known(const char *name);
 
 /* Solve from U0 (B x n) at t_obs[0] through t_obs[1..n_obs-1] (strictly increasing), writing
  * Y (n_obs x B x n; Y[0] = U0).  stats may be NULL.  Statuses: NDE_ERR_ARG, NDE_ERR_NOMEM (the
  * trajectory store grows on first use of a longer grid), NDE_ERR_CALLBACK (fatal callback). */
-nde_status nde_solver_solve(nde_solver *s, const double *theta, int B, const double *U0,
+NDE_API nde_status nde_solver_solve(nde_solver *s, const double *theta, int B, const double *U0,
                             int n_obs, const double *t_obs, double *Y, nde_solve_stats *stats);
 
 #ifdef __cplusplus

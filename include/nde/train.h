@@ -22,28 +22,29 @@ typedef struct nde_adam_opts {
   double eps;   /* default 1e-8 */
 } nde_adam_opts;
 
-nde_adam_opts nde_adam_opts_default(void);
+NDE_API nde_adam_opts nde_adam_opts_default(void);
 
 typedef struct nde_adam nde_adam;
 
 /* Adam on n parameters.  Statuses: NDE_ERR_ARG (n == 0, lr <= 0, betas outside [0, 1), eps
- * <= 0), NDE_ERR_NOMEM. */
-nde_status nde_adam_create(size_t n, const nde_adam_opts *opts, nde_adam **out);
-void nde_adam_destroy(nde_adam **a);
+ * <= 0), NDE_ERR_NOMEM; err (may be NULL) receives the message. */
+NDE_API nde_status nde_adam_create(size_t n, const nde_adam_opts *opts, nde_adam **out,
+                                   nde_error *err);
+NDE_API void nde_adam_destroy(nde_adam **a);
 
 /* One update of theta (n) with gradient g (n). */
-void nde_adam_step(nde_adam *a, double *theta, const double *g);
+NDE_API void nde_adam_step(nde_adam *a, double *theta, const double *g);
 
-double nde_adam_get_lr(const nde_adam *a);
-void nde_adam_set_lr(nde_adam *a, double lr);
+NDE_API double nde_adam_get_lr(const nde_adam *a);
+NDE_API void nde_adam_set_lr(nde_adam *a, double lr);
 /* Number of steps taken. */
-long nde_adam_get_step(const nde_adam *a);
+NDE_API long nde_adam_get_step(const nde_adam *a);
 
 /* The optimiser state as 2 n + 1 doubles (m, v, step count), for checkpoints: restoring it
  * continues bit for bit. */
-size_t nde_adam_state_size(const nde_adam *a);
-void nde_adam_get_state(const nde_adam *a, double *state);
-nde_status nde_adam_set_state(nde_adam *a, const double *state);
+NDE_API size_t nde_adam_state_size(const nde_adam *a);
+NDE_API void nde_adam_get_state(const nde_adam *a, double *state);
+NDE_API nde_status nde_adam_set_state(nde_adam *a, const double *state);
 
 /* ---- the fit objective: a model against time series ----
  *
@@ -75,7 +76,7 @@ typedef struct nde_fit_opts {
   int batch_windows;   /* windows per series per evaluation (default 4 when batch_time > 0) */
 } nde_fit_opts;
 
-nde_fit_opts nde_fit_opts_default(void);
+NDE_API nde_fit_opts nde_fit_opts_default(void);
 
 typedef struct nde_fit nde_fit;
 
@@ -84,19 +85,19 @@ typedef struct nde_fit nde_fit;
  * for defaults).  Statuses: NDE_ERR_ARG (an unknown solver or gradient method, a series with
  * fewer than 2 times, a minibatch larger than the data, windows that need a fully observed start
  * row, ...), NDE_ERR_NOMEM; the message goes to err (may be NULL). */
-nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_grad_opts *gopts,
+NDE_API nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_grad_opts *gopts,
                           int n_series, const nde_fit_series *series, const nde_fit_opts *opts,
                           nde_fit **out, nde_error *err);
-void nde_fit_destroy(nde_fit **f);
-const char *nde_fit_errmsg(const nde_fit *f);
+NDE_API void nde_fit_destroy(nde_fit **f);
+NDE_API const char *nde_fit_errmsg(const nde_fit *f);
 
 /* Length of x without and with the multiple-shooting segment starts. */
-size_t nde_fit_n_x(const nde_fit *f, int shooting);
-size_t nde_fit_n_theta(const nde_fit *f);
+NDE_API size_t nde_fit_n_x(const nde_fit *f, int shooting);
+NDE_API size_t nde_fit_n_theta(const nde_fit *f);
 
 /* Fill x (nde_fit_n_x(f, 1) doubles) from theta: the series' u0, and each segment start from
  * the observation at that time where observed, else from the model's solution at theta. */
-nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x);
+NDE_API nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x);
 
 typedef struct nde_fit_info {
   nde_solve_stats stop;  /* the first solve that stopped early (reason != NONE), else zeros */
@@ -108,11 +109,11 @@ typedef struct nde_fit_info {
 /* L(x) and g = dL/dx (length nde_fit_n_x(f, shooting); may be NULL).  rng draws the minibatch
  * (NULL: the whole data).  A solve that stops early is an outcome: NDE_OK with L = NaN and
  * info->stop set.  Statuses: NDE_ERR_ARG, NDE_ERR_CALLBACK, NDE_ERR_NUMERIC. */
-nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng, double *L,
+NDE_API nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng, double *L,
                         double *g, nde_fit_info *info);
 
 /* The model's trajectory for series k at its observation times from x (n_obs x n). */
-nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y);
+NDE_API nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y);
 
 /* ---- the training loop: a schedule of optimiser phases with a divergence guard ---- */
 
@@ -128,10 +129,10 @@ typedef struct nde_fit_phase {
 #define NDE_MAX_PHASES 16
 
 /* Parse a schedule such as "shoot:adam:3000@0.05,adam:2000@0.01,lbfgs:1000": comma-separated
- * phases [shoot:]OPTIMIZER:ITERS[@LR], lr defaulting to default_lr.  On failure writes a message
- * (naming the offending phase and what was expected) into err. */
-nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_phase *phases,
-                                  int *n_phases, char *err, size_t err_len);
+ * phases [shoot:]OPTIMIZER:ITERS[@LR], lr defaulting to default_lr.  On failure (NDE_ERR_ARG)
+ * err (may be NULL) receives a message naming the offending phase and what was expected. */
+NDE_API nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_phase *phases,
+                                          int *n_phases, nde_error *err);
 
 typedef struct nde_train_progress {
   int phase;
@@ -170,32 +171,34 @@ typedef struct nde_train_opts {
   long test_nan_eval; /* testing hook: evaluation number N (1-based) returns NaN; 0 off */
 } nde_train_opts;
 
-nde_train_opts nde_train_opts_default(void);
+NDE_API nde_train_opts nde_train_opts_default(void);
 
-/* A training run of fit (borrowed) from x0 (nde_fit_n_x(fit, 1) doubles). */
-nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const double *x0,
-                            nde_train **out);
-void nde_train_destroy(nde_train **t);
-const char *nde_train_errmsg(const nde_train *t);
+/* A training run of fit (borrowed) from x0 (nde_fit_n_x(fit, 1) doubles).  Statuses:
+ * NDE_ERR_ARG (bad options, an empty schedule, nothing learnable), NDE_ERR_NOMEM; err (may be
+ * NULL) receives the message. */
+NDE_API nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const double *x0,
+                                    nde_train **out, nde_error *err);
+NDE_API void nde_train_destroy(nde_train **t);
+NDE_API const char *nde_train_errmsg(const nde_train *t);
 
 /* Run from the current state to the end of the schedule (or a stop).  Statuses: errors of the
  * objective (NDE_ERR_CALLBACK ...), NDE_ERR_IO when the checkpoint callback fails. */
-nde_status nde_train_run(nde_train *t, nde_train_reason *reason);
+NDE_API nde_status nde_train_run(nde_train *t, nde_train_reason *reason);
 
 /* The current best-known (last accepted) x, nde_fit_n_x(fit, 1) doubles. */
-const double *nde_train_x(const nde_train *t);
+NDE_API const double *nde_train_x(const nde_train *t);
 /* Number of objective evaluations so far (Adam: one per iteration plus rejected ones; L-BFGS:
  * one per line-search trial). */
-long nde_train_n_evals(const nde_train *t);
+NDE_API long nde_train_n_evals(const nde_train *t);
 /* Loss history: one entry per iteration (the loss at the accepted point). */
-size_t nde_train_history(const nde_train *t, const double **loss);
+NDE_API size_t nde_train_history(const nde_train *t, const double **loss);
 
 /* The complete resumable state as one flat vector of doubles (x, optimiser moments, phase,
  * iteration, learning rate, failure count, RNG words, history).  Restoring it into a train made
  * with the same fit and options continues bit for bit. */
-size_t nde_train_state_size(const nde_train *t);
-void nde_train_get_state(const nde_train *t, double *state);
-nde_status nde_train_set_state(nde_train *t, const double *state, size_t len);
+NDE_API size_t nde_train_state_size(const nde_train *t);
+NDE_API void nde_train_get_state(const nde_train *t, double *state);
+NDE_API nde_status nde_train_set_state(nde_train *t, const double *state, size_t len);
 
 #ifdef __cplusplus
 }

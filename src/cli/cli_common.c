@@ -126,7 +126,7 @@ int nde_cli_parse(const char *usage, int argc, char **argv, nde_arg *opts, int n
 }
 
 int nde_cli_load_model(const char *path, nde_model **out) {
-  nde_status st = nde_model_load_file(path, out);
+  nde_status st = nde_model_load_file(path, out, NULL);
   if (st == NDE_OK) return 0;
   int rc = nde_cli_report_model(*out, st);
   nde_model_destroy(out);
@@ -147,7 +147,7 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out) {
     nde_cli_error("out of memory");
     return NDE_EXIT_IO;
   }
-  nde_data_error err;
+  nde_error err;
   nde_data_opts o = nde_data_opts_default();
   nde_status st = nde_data_open(path, (size_t)nde_model_state_dim(m), names, &o, out, &err);
   free(names);
@@ -289,7 +289,7 @@ int nde_cli_theta(const char *init, const nde_model *m, const char *model_path, 
     nde_cli_error("%s: cannot initialise the parameters", model_path);
     return NDE_EXIT_INTERNAL;
   }
-  nde_data_error err;
+  nde_error err;
   size_t nt;
   double *th = NULL;
   nde_status st = nde_read_theta(init, &nt, &th, &err);
@@ -349,7 +349,7 @@ int nde_cli_solve_opts(const nde_cli_solve_args *a, nde_solver_opts *so, nde_gra
 int nde_cli_make_fit(nde_model *m, const char *model_path, const nde_solver_opts *so,
                      const nde_grad_opts *go, const nde_fit_opts *fo, int n_series,
                      const nde_fit_series *series, nde_rhs **rhs, nde_fit **fit) {
-  nde_status st = nde_model_create_rhs(m, 1, rhs);
+  nde_status st = nde_model_create_rhs(m, 1, rhs, NULL);
   if (st != NDE_OK) {
     nde_cli_error("%s: %s", model_path, nde_model_errmsg(m));
     return nde_cli_exit_code(st);

@@ -103,7 +103,7 @@ int nde_cmd_check(int argc, char **argv) {
     return NDE_EXIT_INPUT;
   }
   nde_model *m = NULL;
-  nde_status st = nde_model_load_file(path, &m);
+  nde_status st = nde_model_load_file(path, &m, NULL);
   int code;
   if (st != NDE_OK) {
     code = nde_cli_report_model(m, st);

@@ -133,7 +133,7 @@ static char *candidate_source(const char *src, const nde_model_net_call *cl, int
 static double trajectory_sse(const nde_fit_result *r, const char *text, size_t *n_vals) {
   nde_model *cm = NULL;
   *n_vals = 0;
-  if (nde_model_load_string(text, strlen(text), "candidate", &cm) != NDE_OK) {
+  if (nde_model_load_string(text, strlen(text), "candidate", &cm, NULL) != NDE_OK) {
     nde_model_destroy(&cm);
     return INFINITY;
   }
@@ -666,7 +666,7 @@ int nde_cmd_discover(int argc, char **argv) {
 #undef EMIT
     /* The result must compile: a check before anything is written. */
     nde_model *dm = NULL;
-    nde_status st = nde_model_load_string(src_out, len, "discovered model", &dm);
+    nde_status st = nde_model_load_string(src_out, len, "discovered model", &dm, NULL);
     if (st != NDE_OK) {
       nde_cli_error("internal: the discovered model does not compile: %s",
                     dm ? nde_model_errmsg(dm) : nde_status_str(st));

@@ -159,9 +159,9 @@ int nde_cmd_fit(int argc, char **argv) {
 
   nde_fit_phase phases[NDE_MAX_PHASES];
   int n_phases;
-  char perr[256];
-  if (nde_fit_schedule_parse(schedule, lr, phases, &n_phases, perr, sizeof perr) != NDE_OK) {
-    nde_cli_error("--optim: %s", perr);
+  nde_error perr;
+  if (nde_fit_schedule_parse(schedule, lr, phases, &n_phases, &perr) != NDE_OK) {
+    nde_cli_error("--optim: %s", perr.msg);
     return NDE_EXIT_INPUT;
   }
   int any_shoot = 0;
@@ -236,7 +236,7 @@ int nde_cmd_fit(int argc, char **argv) {
   to.checkpoint = on_checkpoint;
   to.checkpoint_ctx = &r;
   to.test_nan_eval = env_long("NDE_TEST_NAN_EVAL");
-  nde_status st = nde_train_create(fit, &to, x0, &train);
+  nde_status st = nde_train_create(fit, &to, x0, &train, NULL);
   if (st != NDE_OK) {
     nde_cli_error("invalid training options");
     rc = nde_cli_exit_code(st);

@@ -233,7 +233,7 @@ int nde_cmd_forecast(int argc, char **argv) {
     }
     f = NULL;
   } else {
-    nde_data_error derr;
+    nde_error derr;
     nde_status st = nde_writer_create(out, &w, &derr);
     if (st != NDE_OK) {
       nde_cli_error("%s", derr.msg);

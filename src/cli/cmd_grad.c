@@ -101,7 +101,7 @@ int nde_cmd_grad(int argc, char **argv) {
     printf("time_per_grad_s %.6e\n", times[repeat / 2]);
   }
   if (out) {
-    nde_data_error err;
+    nde_error err;
     nde_writer *w = NULL;
     size_t dims[1] = {n_theta};
     st = nde_writer_create(out, &w, &err);

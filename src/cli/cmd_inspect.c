@@ -237,7 +237,7 @@ static void describe_spacing(const nde_traj *tr) {
 
 static int describe_data(const char *path, nde_reader *r) {
   nde_data *d = NULL;
-  nde_data_error err;
+  nde_error err;
   nde_data_opts o = nde_data_opts_default();
   nde_status st = nde_data_open(path, 0, NULL, &o, &d, &err);
   if (st != NDE_OK) {
@@ -391,7 +391,7 @@ int nde_cmd_inspect(int argc, char **argv) {
   const char *path = pos[0];
 
   nde_reader *r = NULL;
-  nde_data_error err;
+  nde_error err;
   nde_status st = nde_reader_open(path, &r, &err);
   if (st != NDE_OK) {
     nde_cli_error("%s", err.msg);

@@ -89,7 +89,7 @@ static int check_times(const char *path, const double *t, long n) {
 
 /* /t of an HDF5 file. */
 static int times_from_h5(const char *path, double **t, long *n) {
-  nde_data_error err;
+  nde_error err;
   nde_reader *r = NULL;
   nde_status st = nde_reader_open(path, &r, &err);
   if (st != NDE_OK) {
@@ -342,7 +342,7 @@ static int write_file(const sim_args *a, int argc, char **argv, const nde_model 
   char *cmd = nde_cli_command_line(argc, argv);
   char *params = describe_params(m, theta), *state = describe_state(m, u0);
   nde_writer *w = NULL;
-  nde_data_error err;
+  nde_error err;
   int code = 0;
   if (!names || !cmd || !params || !state) {
     nde_cli_error("out of memory");
@@ -488,7 +488,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   double *t = NULL, *theta = NULL, *u0 = NULL, *Y = NULL, *noise_std = NULL, *init = NULL;
   char *u0_list = NULL, *param_list = NULL;
   long n_t = 0;
-  nde_status st = nde_model_load_file(a.model_path, &m);
+  nde_status st = nde_model_load_file(a.model_path, &m, NULL);
   if (st != NDE_OK) {
     nde_cli_report_model(m, st);
     code = nde_cli_input_exit(st);
@@ -512,7 +512,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   nde_model_initial_state(m, u0);
   if (a.init) {
     size_t n_init = 0;
-    nde_data_error err;
+    nde_error err;
     st = nde_read_theta(a.init, &n_init, &init, &err);
     if (st != NDE_OK) {
       nde_cli_error("--init: %s", err.msg);
@@ -555,7 +555,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   }
   if (opts[O_RTOL].seen) so.rtol = a.rtol;
   if (opts[O_ATOL].seen) so.atol = a.atol;
-  if ((st = nde_model_create_rhs(m, 1, &rhs)) != NDE_OK) {
+  if ((st = nde_model_create_rhs(m, 1, &rhs, NULL)) != NDE_OK) {
     nde_cli_error("%s: cannot build the right-hand side (%s)", a.model_path, nde_status_str(st));
     code = nde_cli_exit_code(st);
     goto done;

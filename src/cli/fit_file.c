@@ -19,7 +19,7 @@
   } while (0)
 
 int nde_fit_file_write(const nde_fit_file *ff, int test_abort_midway) {
-  nde_data_error err;
+  nde_error err;
   nde_writer *w = NULL;
   nde_status st = nde_writer_create(ff->path, &w, &err);
   if (st != NDE_OK) {
@@ -169,7 +169,7 @@ fail:
 }
 
 int nde_fit_file_read_state(const char *path, double **state, size_t *len, char **source) {
-  nde_data_error err;
+  nde_error err;
   nde_reader *r = NULL;
   *state = NULL;
   *source = NULL;

@@ -31,7 +31,7 @@ static int bad(nde_fit_result *r, nde_reader **rd, const char *what) {
 int nde_fit_result_read(const char *path, int need_fitted, nde_fit_result *r) {
   memset(r, 0, sizeof *r);
   r->path = path;
-  nde_data_error err;
+  nde_error err;
   nde_reader *rd = NULL;
   nde_status st = nde_reader_open(path, &rd, &err);
   if (st != NDE_OK) {
@@ -48,7 +48,7 @@ int nde_fit_result_read(const char *path, int need_fitted, nde_fit_result *r) {
     filename = NULL;
   char label[1100];
   snprintf(label, sizeof label, "%s:/model/source", path);
-  st = nde_model_load_string(source, strlen(source), filename ? filename : label, &r->model);
+  st = nde_model_load_string(source, strlen(source), filename ? filename : label, &r->model, NULL);
   free(source);
   free(filename);
   if (st != NDE_OK) {
@@ -150,7 +150,7 @@ int nde_fit_result_integrate(const nde_fit_result *r, nde_model *model, const ch
   if (atol > 0) o.atol = atol;
   o.max_steps = 100000000;
   int rc = 0;
-  nde_status st = nde_model_create_rhs(model ? model : r->model, 1, &rhs);
+  nde_status st = nde_model_create_rhs(model ? model : r->model, 1, &rhs, NULL);
   if (st == NDE_OK) st = nde_solver_create(rhs, &o, 1, &s, NULL);
   if (st != NDE_OK) {
     nde_cli_error("%s", s ? nde_solver_errmsg(s) : nde_status_str(st));

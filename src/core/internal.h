@@ -29,6 +29,10 @@ void nde__err_clear(nde__err *e);
 /* The message of e, or the static status text when no detail was recorded. */
 const char *nde__err_msg(const nde__err *e);
 
+/* Write status and a printf-formatted message into a constructor's nde_error (may be NULL);
+ * returns status.  For constructors that fail before they have a handle. */
+nde_status nde__fail(nde_error *out, nde_status status, const char *fmt, ...) NDE__PRINTF(3, 4);
+
 /* Copy e's status and message into out (may be NULL). */
 void nde__err_export(const nde__err *e, nde_error *out);
 

@@ -32,6 +32,17 @@ nde_status nde__errf(nde__err *e, nde_status status, const char *fmt, ...) {
   return status;
 }
 
+nde_status nde__fail(nde_error *out, nde_status status, const char *fmt, ...) {
+  if (out) {
+    va_list ap;
+    va_start(ap, fmt);
+    out->status = status;
+    vsnprintf(out->msg, sizeof out->msg, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
+
 void nde__err_clear(nde__err *e) {
   if (e) {
     e->status = NDE_OK;

@@ -217,7 +217,7 @@ out:
   return st;
 }
 
-void nde__data_err_out(const nde__err *e, nde_data_error *out) {
+void nde__data_err_out(const nde__err *e, nde_error *out) {
   if (!out) return;
   out->status = e ? e->status : NDE_OK;
   snprintf(out->msg, sizeof out->msg, "%s", e && e->status != NDE_OK ? nde__err_msg(e) : "");

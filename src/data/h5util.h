@@ -40,7 +40,7 @@ nde_status nde__h5_read_strings(hid_t id, bool is_attr, size_t *n, char ***strs,
 const char *nde__fmt_double(char *buf, size_t n, double x);
 
 /* Copy a handle's error into the caller's struct (NULL-safe). */
-void nde__data_err_out(const nde__err *e, nde_data_error *out);
+void nde__data_err_out(const nde__err *e, nde_error *out);
 
 /* Checks shared by nde_data_open and nde_writer_put_series.  file and dset name the place in
  * messages ("DATA.h5", "/run1/t"). */

@@ -21,7 +21,7 @@ static nde_status fail_h5(nde_reader *r, nde_status st, const char *obj, const c
   return nde__errf(&r->err, st, "%s:%s: %s (HDF5: %s)", r->path, obj, what, h5);
 }
 
-nde_status nde_reader_open(const char *path, nde_reader **out, nde_data_error *err) {
+nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err) {
   nde__err e;
   nde__err_clear(&e);
   nde_status st;
@@ -433,7 +433,7 @@ nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const nde_h5_
   return st;
 }
 
-nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_data_error *err) {
+nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error *err) {
   nde_reader *r = NULL;
   nde_status st;
   if (!n || !theta) {

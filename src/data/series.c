@@ -585,7 +585,7 @@ static nde_status check_file(nde__err *e, const char *file) {
 }
 
 nde_status nde_data_open(const char *path, size_t n_state, const char *const *state_names,
-                         const nde_data_opts *opts, nde_data **out, nde_data_error *err) {
+                         const nde_data_opts *opts, nde_data **out, nde_error *err) {
   nde__err e;
   nde__err_clear(&e);
   nde__h5quiet q;

@@ -46,7 +46,7 @@ static void abort_tmp(nde_writer *w) {
   w->done = 1;
 }
 
-nde_status nde_writer_create(const char *path, nde_writer **out, nde_data_error *err) {
+nde_status nde_writer_create(const char *path, nde_writer **out, nde_error *err) {
   nde__err e;
   nde__err_clear(&e);
   nde__h5quiet q;

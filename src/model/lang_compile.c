@@ -532,7 +532,7 @@ static nde_status build_tables(comp *C) {
     nde__netm *n = &m->nets[i];
     n->name = dupn(nd->name, nd->name_len);
     if (!n->name) return NDE_ERR_NOMEM;
-    nde_status st = nde_net_create(nd->n_layers, nd->widths, nd->acts, &n->net);
+    nde_status st = nde_net_create(nd->n_layers, nd->widths, nd->acts, &n->net, NULL);
     if (st != NDE_OK) return st;
     n->init = nd->init;
     n->sigma = nd->sigma;

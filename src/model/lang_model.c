@@ -98,20 +98,28 @@ static nde_status compile_source(nde_model *m) {
   return st;
 }
 
+/* The first line of a failed load's messages into err. */
+static nde_status export_first(const nde_model *m, nde_status st, nde_error *err) {
+  if (!err || st == NDE_OK) return st;
+  const char *msg = m && m->errmsg ? m->errmsg : nde_status_str(st);
+  size_t len = strcspn(msg, "\n");
+  return nde__fail(err, st, "%.*s", (int)(len < 1000 ? len : 1000), msg);
+}
+
 nde_status nde_model_load_string(const char *src, size_t len, const char *filename,
-                                 nde_model **out) {
-  if (!out) return NDE_ERR_ARG;
+                                 nde_model **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_model_load_string: no output pointer");
   *out = NULL;
-  if (!src) return NDE_ERR_ARG;
+  if (!src) return nde__fail(err, NDE_ERR_ARG, "nde_model_load_string: no source text");
   nde_model *m = calloc(1, sizeof *m);
-  if (!m) return NDE_ERR_NOMEM;
+  if (!m) return nde__fail(err, NDE_ERR_NOMEM, "out of memory loading a model");
   m->refs = 1;
   m->file = dupstr(filename ? filename : "<string>");
   size_t keep = len > NDE_MODEL_MAX_FILE_BYTES ? 0 : len;
   m->src = malloc(keep + 1);
   if (!m->file || !m->src) {
     model_free(m);
-    return NDE_ERR_NOMEM;
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory loading a model");
   }
   memcpy(m->src, src, keep);
   m->src[keep] = '\0';
@@ -134,16 +142,16 @@ nde_status nde_model_load_string(const char *src, size_t len, const char *filena
   m->errmsg = nde__diags_format(&m->diags);
   if (!m->errmsg) {
     model_free(m);
-    return NDE_ERR_NOMEM;
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory loading a model");
   }
   *out = m;
-  return st;
+  return export_first(m, st, err);
 }
 
-nde_status nde_model_load_file(const char *path, nde_model **out) {
-  if (!out) return NDE_ERR_ARG;
+nde_status nde_model_load_file(const char *path, nde_model **out, nde_error *errp) {
+  if (!out) return nde__fail(errp, NDE_ERR_ARG, "nde_model_load_file: no output pointer");
   *out = NULL;
-  if (!path) return NDE_ERR_ARG;
+  if (!path) return nde__fail(errp, NDE_ERR_ARG, "nde_model_load_file: no path");
   FILE *f = fopen(path, "rb");
   char *buf = NULL;
   size_t n = 0;
@@ -156,7 +164,7 @@ nde_status nde_model_load_file(const char *path, nde_model **out) {
   buf = malloc(NDE_MODEL_MAX_FILE_BYTES + 2);
   if (!buf) {
     fclose(f);
-    return NDE_ERR_NOMEM;
+    return nde__fail(errp, NDE_ERR_NOMEM, "out of memory loading a model");
   }
   n = fread(buf, 1, NDE_MODEL_MAX_FILE_BYTES + 1, f);
   if (ferror(f)) {
@@ -172,13 +180,14 @@ nde_status nde_model_load_file(const char *path, nde_model **out) {
     }
   }
   fclose(f);
-  nde_status st = nde_model_load_string(buf, n, path, out);
+  nde_status st = nde_model_load_string(buf, n, path, out, errp);
   free(buf);
   return st;
 io_fail:
   free(buf);
   {
     /* A handle that carries the message, like any failed load. */
+    nde__fail(errp, NDE_ERR_IO, "%s: cannot read: %s", path, strerror(err));
     nde_model *m = calloc(1, sizeof *m);
     if (!m) return NDE_ERR_NOMEM;
     m->refs = 1;
@@ -317,9 +326,12 @@ nde_status nde_model_init_theta(const nde_model *m, uint64_t seed, double *theta
   return NDE_OK;
 }
 
-nde_status nde_model_create_rhs(nde_model *m, int max_batch, nde_rhs **out) {
-  if (!out) return NDE_ERR_ARG;
+nde_status nde_model_create_rhs(nde_model *m, int max_batch, nde_rhs **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_model_create_rhs: no output pointer");
   *out = NULL;
-  if (!m || m->status != NDE_OK || max_batch < 1) return NDE_ERR_ARG;
-  return nde__tape_rhs_create(m, max_batch, out);
+  if (!m || m->status != NDE_OK)
+    return nde__fail(err, NDE_ERR_ARG, "a right-hand side needs a model that loaded without errors");
+  if (max_batch < 1)
+    return nde__fail(err, NDE_ERR_ARG, "max_batch must be >= 1 (got %d)", max_batch);
+  return nde__tape_rhs_create(m, max_batch, out, err);
 }

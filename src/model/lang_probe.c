@@ -293,7 +293,7 @@ nde_status nde_probe_create(const nde_model *model, int n_expr, const char *cons
   sb_printf(&b, "]\n");
   st = NDE_ERR_NOMEM;
   if (b.nomem) goto fail;
-  st = nde_model_load_string(b.s, b.n, model->file, &p->model);
+  st = nde_model_load_string(b.s, b.n, model->file, &p->model, NULL);
   if (st != NDE_OK) {
     if (p->model) set_err(err, st, "probe model: %s", nde_model_errmsg(p->model));
     goto fail;
@@ -303,7 +303,7 @@ nde_status nde_probe_create(const nde_model *model, int n_expr, const char *cons
     st = set_err(err, NDE_ERR_INTERNAL, "probe model: layout differs from the model's");
     goto fail;
   }
-  st = nde_model_create_rhs(p->model, max_batch, &p->rhs);
+  st = nde_model_create_rhs(p->model, max_batch, &p->rhs, NULL);
   if (st != NDE_OK) goto fail;
   size_t cells = (size_t)max_batch * (size_t)(p->n + p->total);
   p->U = nde__dalloc(cells);

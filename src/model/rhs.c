@@ -1,6 +1,7 @@
 /* The right-hand-side handle: an ops table, its context and evaluation counters. */
 #include <stdlib.h>
 
+#include "core/internal.h"
 #include "nde/model.h"
 
 struct nde_rhs {
@@ -12,18 +13,19 @@ struct nde_rhs {
 };
 
 nde_status nde_rhs_create(const nde_rhs_ops *ops, void *ctx, nde_ownership own,
-                          const nde_rhs_info *info, nde_rhs **out) {
+                          const nde_rhs_info *info, nde_rhs **out, nde_error *err) {
   nde_status st = NDE_OK;
   nde_rhs *r = NULL;
-  if (!out) return NDE_ERR_ARG;
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_rhs_create: no output pointer");
   *out = NULL;
   if (!ops || !info || !ops->f || !ops->vjp || info->n_state < 1 || info->max_batch < 1) {
-    st = NDE_ERR_ARG;
+    st = nde__fail(err, NDE_ERR_ARG,
+                   "a right-hand side needs f and vjp callbacks, n_state >= 1 and max_batch >= 1");
     goto fail;
   }
   r = calloc(1, sizeof *r);
   if (!r) {
-    st = NDE_ERR_NOMEM;
+    st = nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the right-hand side");
     goto fail;
   }
   r->ops = *ops;

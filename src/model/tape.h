@@ -12,6 +12,6 @@ void nde__exec_const(const nde__tape *T, const nde__instr *in, double *const bas
 size_t nde__net_cache_per_row(const nde_net *net);
 
 /* The rhs of a compiled model (takes a reference to the model). */
-nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out);
+nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out, nde_error *err);
 
 #endif

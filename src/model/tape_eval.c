@@ -590,11 +590,11 @@ static nde_status zero_runs(tctx *X) {
   return NDE_OK;
 }
 
-nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out) {
+nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out, nde_error *err) {
   const nde__tape *T = &m->tape;
   size_t nv, nu = T->unif_size ? T->unif_size : 1, ns;
   tctx *X = calloc(1, sizeof *X);
-  if (!X) return NDE_ERR_NOMEM;
+  if (!X) return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the right-hand side");
   nde__model_retain(m);
   X->m = m;
   X->T = T;
@@ -634,8 +634,9 @@ nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out) {
   if (T->unif_size) memcpy(X->unif, T->unif_init, T->unif_size * sizeof(double));
   nde_rhs_ops ops = {tape_f, tape_vjp, tape_jvp, tape_destroy};
   nde_rhs_info info = {T->n_state, m->n_theta, max_batch, T->vary_per_row};
-  return nde_rhs_create(&ops, X, NDE_TAKE, &info, out);
+  return nde_rhs_create(&ops, X, NDE_TAKE, &info, out, err);
 fail:
   tape_destroy(X);
-  return st;
+  return nde__fail(err, st, "%s creating the right-hand side (batch of %d rows)",
+                   nde_status_str(st), max_batch);
 }

@@ -51,17 +51,24 @@ struct nde_net_ws {
 
 /* ---- construction and queries ---- */
 
-nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, nde_net **out) {
-  if (!out) return NDE_ERR_ARG;
+nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, nde_net **out,
+                          nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_net_create: no output pointer");
   *out = NULL;
-  if (!widths || !acts || n_layers < 1 || n_layers > NDE_NET_MAX_LAYERS) return NDE_ERR_ARG;
+  if (!widths || !acts || n_layers < 1 || n_layers > NDE_NET_MAX_LAYERS)
+    return nde__fail(err, NDE_ERR_ARG, "a network needs 1 to %d layers (got %d)",
+                     NDE_NET_MAX_LAYERS, n_layers);
   for (int l = 0; l <= n_layers; l++)
-    if (widths[l] < 1 || widths[l] > NDE_NET_MAX_WIDTH) return NDE_ERR_ARG;
+    if (widths[l] < 1 || widths[l] > NDE_NET_MAX_WIDTH)
+      return nde__fail(err, NDE_ERR_ARG, "width %d of the network is %d (expected 1 to %d)", l,
+                       widths[l], NDE_NET_MAX_WIDTH);
   for (int l = 0; l < n_layers; l++)
-    if ((int)acts[l] < 0 || acts[l] >= NDE_ACT_COUNT) return NDE_ERR_ARG;
+    if ((int)acts[l] < 0 || acts[l] >= NDE_ACT_COUNT)
+      return nde__fail(err, NDE_ERR_ARG, "layer %d has an unknown activation (%d)", l + 1,
+                       (int)acts[l]);
 
   nde_net *net = calloc(1, sizeof *net);
-  if (!net) return NDE_ERR_NOMEM;
+  if (!net) return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating a network");
   net->n_layers = n_layers;
   net->max_width = widths[0];
   size_t off = 0, crow = 0;
@@ -89,7 +96,7 @@ nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, 
   return NDE_OK;
 limit:
   free(net);
-  return NDE_ERR_LIMIT;
+  return nde__fail(err, NDE_ERR_LIMIT, "the network has more parameters than memory can address");
 }
 
 void nde_net_destroy(nde_net **net) {

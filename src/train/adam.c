@@ -27,22 +27,27 @@ void nde_adam_destroy(nde_adam **ap) {
   *ap = NULL;
 }
 
-nde_status nde_adam_create(size_t n, const nde_adam_opts *opts, nde_adam **out) {
-  if (!out) return NDE_ERR_ARG;
+nde_status nde_adam_create(size_t n, const nde_adam_opts *opts, nde_adam **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_adam_create: no output pointer");
   *out = NULL;
   nde_adam_opts o = opts ? *opts : nde_adam_opts_default();
-  if (n == 0 || !(o.lr > 0) || !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) ||
+  if (n == 0)
+    return nde__fail(err, NDE_ERR_ARG, "nothing to optimise: the model has no learnable values");
+  if (!(o.lr > 0) || !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) ||
       !(o.eps > 0))
-    return NDE_ERR_ARG;
+    return nde__fail(err, NDE_ERR_ARG,
+                     "invalid Adam options (expected lr > 0, betas in [0, 1), eps > 0; got lr %g, "
+                     "beta1 %g, beta2 %g, eps %g)",
+                     o.lr, o.beta1, o.beta2, o.eps);
   nde_adam *a = calloc(1, sizeof *a);
-  if (!a) return NDE_ERR_NOMEM;
+  if (!a) return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the Adam optimiser");
   a->n = n;
   a->o = o;
   a->m = nde__dalloc(n);
   a->v = nde__dalloc(n);
   if (!a->m || !a->v) {
     nde_adam_destroy(&a);
-    return NDE_ERR_NOMEM;
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the Adam optimiser");
   }
   *out = a;
   return NDE_OK;

@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/internal.h"
 #include "nde/train.h"
 
 nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_phase *phases,
-                                  int *n_phases, char *err, size_t err_len) {
-  if (!spec || !phases || !n_phases) return NDE_ERR_ARG;
+                                  int *n_phases, nde_error *err) {
+  if (!spec || !phases || !n_phases) return nde__fail(err, NDE_ERR_ARG, "no schedule");
   *n_phases = 0;
   const char *p = spec;
   int k = 0;
@@ -17,10 +18,8 @@ nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_p
     size_t len = end ? (size_t)(end - p) : strlen(p);
     char item[128];
     if (len == 0 || len >= sizeof item || k == NDE_MAX_PHASES) {
-      if (err)
-        snprintf(err, err_len, "schedule phase %d ('%.*s'): %s", k + 1, (int)(len < 60 ? len : 60),
+      return nde__fail(err, NDE_ERR_ARG, "schedule phase %d ('%.*s'): %s", k + 1, (int)(len < 60 ? len : 60),
                  p, k == NDE_MAX_PHASES ? "too many phases (at most 16)" : "empty or too long");
-      return NDE_ERR_ARG;
     }
     memcpy(item, p, len);
     item[len] = '\0';
@@ -37,28 +36,22 @@ nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_p
     else if (strcmp(s, "lbfgs") == 0)
       ph.opt = NDE_OPT_LBFGS;
     else {
-      if (err)
-        snprintf(err, err_len,
+      return nde__fail(err, NDE_ERR_ARG,
                  "schedule phase %d ('%s'): unknown optimiser '%s' (expected adam or lbfgs, as "
                  "in shoot:adam:3000@0.05,adam:2000,lbfgs:1000)",
                  k + 1, item, s);
-      return NDE_ERR_ARG;
     }
     if (!colon) {
-      if (err)
-        snprintf(err, err_len, "schedule phase %d: missing iteration count (expected %s:N)", k + 1,
+      return nde__fail(err, NDE_ERR_ARG, "schedule phase %d: missing iteration count (expected %s:N)", k + 1,
                  s);
-      return NDE_ERR_ARG;
     }
     char *num = colon + 1, *q;
     errno = 0;
     long it = strtol(num, &q, 10);
     if (q == num || it < 0 || errno || (*q && *q != '@')) {
-      if (err)
-        snprintf(err, err_len,
+      return nde__fail(err, NDE_ERR_ARG,
                  "schedule phase %d: bad iteration count '%s' (expected a whole number >= 0)",
                  k + 1, num);
-      return NDE_ERR_ARG;
     }
     ph.iters = it;
     if (*q == '@') {
@@ -66,11 +59,9 @@ nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_p
       errno = 0;
       double lr = strtod(q + 1, &r);
       if (r == q + 1 || *r || errno || !(lr > 0)) {
-        if (err)
-          snprintf(err, err_len,
+        return nde__fail(err, NDE_ERR_ARG,
                    "schedule phase %d: bad learning rate '%s' (expected a number > 0)", k + 1,
                    q + 1);
-        return NDE_ERR_ARG;
       }
       ph.lr = lr;
     }
@@ -78,8 +69,7 @@ nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_p
     p = end ? end + 1 : p + len;
   }
   if (k == 0) {
-    if (err) snprintf(err, err_len, "empty schedule (expected e.g. adam:5000,lbfgs:1000)");
-    return NDE_ERR_ARG;
+    return nde__fail(err, NDE_ERR_ARG, "empty schedule (expected e.g. adam:5000,lbfgs:1000)");
   }
   *n_phases = k;
   return NDE_OK;

@@ -74,15 +74,27 @@ size_t nde_train_history(const nde_train *t, const double **loss) {
 }
 
 nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const double *x0,
-                            nde_train **out) {
-  if (!out) return NDE_ERR_ARG;
+                            nde_train **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_train_create: no output pointer");
   *out = NULL;
-  if (!fit || !x0 || !opts || opts->n_phases < 1 || opts->n_phases > NDE_MAX_PHASES ||
-      !opts->phases || opts->max_failures < 0 || !(opts->lr_backoff > 0 && opts->lr_backoff < 1) ||
+  if (!fit || !x0 || !opts)
+    return nde__fail(err, NDE_ERR_ARG, "training needs an objective, a start point and options");
+  if (opts->n_phases < 1 || opts->n_phases > NDE_MAX_PHASES || !opts->phases)
+    return nde__fail(err, NDE_ERR_ARG, "a schedule needs 1 to %d phases (got %d)", NDE_MAX_PHASES,
+                     opts->n_phases);
+  if (opts->max_failures < 0 || !(opts->lr_backoff > 0 && opts->lr_backoff < 1) ||
       opts->checkpoint_every < 1 || opts->progress_every < 1)
-    return NDE_ERR_ARG;
+    return nde__fail(err, NDE_ERR_ARG,
+                     "invalid training options (expected max_failures >= 0, lr_backoff in (0, 1), "
+                     "checkpoint_every >= 1, progress_every >= 1; got %d, %g, %ld, %ld)",
+                     opts->max_failures, opts->lr_backoff, opts->checkpoint_every,
+                     opts->progress_every);
+  if (nde_fit_n_x(fit, 0) == 0)
+    return nde__fail(err, NDE_ERR_ARG,
+                     "nothing to fit: the model has no learnable values (declare a parameter "
+                     "without (fixed), a net, or use --learn-u0)");
   nde_train *t = calloc(1, sizeof *t);
-  if (!t) return NDE_ERR_NOMEM;
+  if (!t) return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the training run");
   t->fit = fit;
   t->o = *opts;
   memcpy(t->phases, opts->phases, (size_t)opts->n_phases * sizeof *opts->phases);
@@ -90,7 +102,9 @@ nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const doub
   for (int p = 0; p < opts->n_phases; p++)
     if (t->phases[p].iters < 0 || (t->phases[p].opt == NDE_OPT_ADAM && !(t->phases[p].lr > 0))) {
       nde_train_destroy(&t);
-      return NDE_ERR_ARG;
+      return nde__fail(err, NDE_ERR_ARG,
+                       "schedule phase %d: expected iterations >= 0 and (Adam) a learning rate > 0",
+                       p + 1);
     }
   t->nx = nde_fit_n_x(fit, 1);
   t->x = nde__dalloc(t->nx);
@@ -99,7 +113,7 @@ nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const doub
   t->adam_good = nde__dalloc(2 * t->nx + 1);
   if (!t->x || !t->x_good || !t->g || !t->adam_good) {
     nde_train_destroy(&t);
-    return NDE_ERR_NOMEM;
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the training run");
   }
   memcpy(t->x, x0, t->nx * sizeof *t->x);
   memcpy(t->x_good, x0, t->nx * sizeof *t->x);
@@ -163,8 +177,9 @@ static nde_status run_adam(nde_train *t, const nde_fit_phase *ph, nde_train_reas
   if (!t->adam) {
     nde_adam_opts ao = nde_adam_opts_default();
     ao.lr = t->lr;
-    nde_status st = nde_adam_create(n, &ao, &t->adam);
-    if (st != NDE_OK) return nde__errf(&t->err, st, "cannot create the Adam optimiser");
+    nde_error sub;
+    nde_status st = nde_adam_create(n, &ao, &t->adam, &sub);
+    if (st != NDE_OK) return nde__errf(&t->err, st, "%s", sub.msg);
     t->adam_n = n;
     nde_adam_get_state(t->adam, t->adam_good);
   }
@@ -405,7 +420,7 @@ nde_status nde_train_set_state(nde_train *t, const double *s, size_t len) {
   if (an) {
     nde_adam_opts ao = nde_adam_opts_default();
     ao.lr = t->lr;
-    if (nde_adam_create(an, &ao, &t->adam) != NDE_OK || nde_adam_set_state(t->adam, p) != NDE_OK)
+    if (nde_adam_create(an, &ao, &t->adam, NULL) != NDE_OK || nde_adam_set_state(t->adam, p) != NDE_OK)
       return nde__errf(&t->err, NDE_ERR_ARG, "the saved optimiser state is corrupt");
     memcpy(t->adam_good, p + as, as * sizeof *p);
     t->adam_n = an;

@@ -22,14 +22,14 @@ int main(int argc, char **argv) {
     return 2;
   }
   nde_model *m = NULL;
-  if (nde_model_load_string(src, strlen(src), "fit", &m) != NDE_OK) return 2;
+  if (nde_model_load_string(src, strlen(src), "fit", &m, NULL) != NDE_OK) return 2;
   const size_t nt = nde_model_n_theta(m);
   const int n = nde_model_state_dim(m);
   double *theta = calloc(nt + 1, sizeof *theta), *u = calloc((size_t)n, sizeof *u),
          *du = calloc((size_t)n, sizeof *du);
   if (nde_reader_get_doubles(r, "/params/theta", nt, theta) != NDE_OK) return 2;
   nde_rhs *rhs = NULL;
-  if (nde_model_create_rhs(m, 1, &rhs) != NDE_OK) return 2;
+  if (nde_model_create_rhs(m, 1, &rhs, NULL) != NDE_OK) return 2;
   double t;
   while (scanf("%lf", &t) == 1) {
     for (int j = 0; j < n; j++)

@@ -42,7 +42,7 @@ static double *read_all(nde_reader *r, const char *path, size_t *n) {
 
 static nde_reader *open_or_die(const char *path) {
   nde_reader *r = NULL;
-  nde_data_error err;
+  nde_error err;
   if (nde_reader_open(path, &r, &err) != NDE_OK) {
     fprintf(stderr, "h5check: %s\n", err.msg);
     exit(2);
@@ -185,7 +185,7 @@ static int put_all(nde_writer *w, nde_status st, const char *what) {
 
 static int cmd_mkresult(const char *path) {
   nde_writer *w = NULL;
-  nde_data_error err;
+  nde_error err;
   if (nde_writer_create(path, &w, &err) != NDE_OK) {
     fprintf(stderr, "h5check: %s\n", err.msg);
     return 2;
@@ -213,7 +213,7 @@ static int cmd_mkresult(const char *path) {
 
 static int cmd_mkbatch(const char *path) {
   nde_writer *w = NULL;
-  nde_data_error err;
+  nde_error err;
   if (nde_writer_create(path, &w, &err) != NDE_OK) {
     fprintf(stderr, "h5check: %s\n", err.msg);
     return 2;
@@ -255,7 +255,7 @@ static int cmd_has(const char *file, const char *path) {
 }
 
 static int cmd_noise(const char *file) {
-  nde_data_error e;
+  nde_error e;
   nde_data *d = NULL;
   nde_data_opts o = nde_data_opts_default();
   if (nde_data_open(file, 0, NULL, &o, &d, &e) != NDE_OK) {

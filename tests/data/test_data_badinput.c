@@ -34,7 +34,7 @@ static const char *const NAMES[2] = {"x", "y"};
 /* Open path with the states x, y, expect status, and require every needle in the message. */
 static void expect_fail(const char *path, nde_status want, const char *const *needles) {
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   nde_status st = nde_data_open(path, 2, STATES, NULL, &d, &e);
   if (getenv("NDE_TEST_SHOW")) fprintf(stderr, "%s\n", e.msg);
   if (st != want) print_error("status %s, message: %s\n", nde_status_str(st), e.msg);
@@ -280,7 +280,7 @@ static void sizes_whose_product_overflows_are_refused(void **state) {
   nde_data_opts o = nde_data_opts_default();
   o.max_bytes = SIZE_MAX; /* only the overflow check can stop it */
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_data_open(p, 2, STATES, &o, &d, &e), NDE_ERR_DATA);
   assert_non_null(strstr(e.msg, ":/y: too large to load"));
 }
@@ -325,7 +325,7 @@ static void the_writer_refuses_a_bad_series_with_the_same_message(void **state) 
   (void)state;
   const char *p = fx_path(dir, "out.h5");
   nde_writer *w = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_writer_create(p, &w, &e), NDE_OK);
   double y[N * 2];
   memcpy(y, Y, sizeof y);

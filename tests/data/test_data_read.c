@@ -35,7 +35,7 @@ static const double T[N] = {0.0, 0.25, 0.5, 0.8125, 1.0, 1.375, 2.0};
 static const double Y[N * 2] = {0.4425, 4.628, 0.5031, 3.941,  0.6172, 3.3375, 0.8219,
                                 2.7093, 1.0347, 2.3341, 1.6023, 1.7359, 2.9386, 1.2127};
 
-static void assert_ok(nde_status st, const nde_data_error *e) {
+static void assert_ok(nde_status st, const nde_error *e) {
   if (st != NDE_OK) print_error("unexpected failure: %s\n", e->msg);
   assert_int_equal(st, NDE_OK);
 }
@@ -46,7 +46,7 @@ static void a_series_written_by_nde_reads_back_in_the_models_state_order(void **
   const char *cols[2] = {"prey", "predator"};
   const double noise[2] = {0.0053, 0.0131};
   nde_writer *w = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_ok(nde_writer_create(path, &w, &e), &e);
   nde_series s = {N, 2, T, Y, cols, noise};
   assert_int_equal(nde_writer_put_series(w, NULL, &s), NDE_OK);
@@ -122,7 +122,7 @@ static void float32_data_is_accepted_and_converted(void **state) {
 
   const char *states[2] = {"x", "y"};
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_ok(nde_data_open(path, 2, states, NULL, &d, &e), &e);
   const nde_traj *tr = nde_data_traj(d, 0);
   for (size_t i = 0; i < 2 * N; i++) {
@@ -146,7 +146,7 @@ static void without_state_names_columns_map_in_declaration_order(void **state) {
   H5Fclose(h);
   const char *states[2] = {"u", "v"};
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_ok(nde_data_open(path, 2, states, NULL, &d, &e), &e);
   const nde_traj *tr = nde_data_traj(d, 0);
   assert_int_equal(tr->col[0], 0);
@@ -165,7 +165,7 @@ static void fixed_length_space_padded_names_match_vector_components(void **state
   H5Fclose(h);
   const char *states[2] = {"y[1]", "y[2]"};
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_ok(nde_data_open(path, 2, states, NULL, &d, &e), &e);
   const nde_traj *tr = nde_data_traj(d, 0);
   assert_int_equal(tr->col[0], 1);
@@ -194,7 +194,7 @@ static void a_file_of_groups_is_a_batch_in_group_name_order(void **state) {
   make_groups(path);
   const char *states[2] = {"x", "z"};
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_ok(nde_data_open(path, 2, states, NULL, &d, &e), &e);
   assert_int_equal(nde_data_n_traj(d), 2);
   const nde_traj *a = nde_data_traj(d, 0), *b = nde_data_traj(d, 1);
@@ -223,7 +223,7 @@ static void a_group_selector_loads_that_series_alone(void **state) {
   snprintf(sel, sizeof sel, "%s:/run_b", file);
   const char *states[1] = {"x"};
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_ok(nde_data_open(sel, 1, states, NULL, &d, &e), &e);
   assert_int_equal(nde_data_n_traj(d), 1);
   assert_string_equal(nde_data_traj(d, 0)->name, "/run_b");
@@ -241,7 +241,7 @@ static void writer_groups_round_trip_with_selection(void **state) {
   fx *f = *state;
   const char *path = fx_path(f->dir, "w.h5");
   nde_writer *w = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_ok(nde_writer_create(path, &w, &e), &e);
   const char *names[2] = {"a", "b"};
   nde_series s1 = {N, 2, T, Y, names, NULL};
@@ -266,7 +266,7 @@ static void inspection_mode_takes_the_files_own_columns(void **state) {
   assert_int_equal(fx_series(h, NULL, N, 2, T, Y), 0);
   H5Fclose(h);
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_ok(nde_data_open(path, 0, NULL, NULL, &d, &e), &e);
   assert_int_equal(nde_data_n_state(d), 2);
   assert_string_equal(nde_data_state_name(d, 0), "column 1");
@@ -299,7 +299,7 @@ static void hdf5_prints_nothing_on_a_bad_file(void **state) {
   snprintf(missing, sizeof missing, "%s:/nowhere", path);
   const char *states[1] = {"x"};
   nde_data *d = NULL;
-  nde_data_error e;
+  nde_error e;
   H5E_auto2_t before_fn = NULL, after_fn = NULL;
   void *before_data = NULL, *after_data = NULL;
   H5Eget_auto2(H5E_DEFAULT, &before_fn, &before_data);

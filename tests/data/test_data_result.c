@@ -33,7 +33,7 @@ static const char *SOURCE = "state x, y\nparam alpha = 1.3\ndx/dt = alpha * x\nd
 
 static void write_result(const char *path, double first) {
   nde_writer *w = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_writer_create(path, &w, &e), NDE_OK);
   double theta[5];
   memcpy(theta, THETA, sizeof theta);
@@ -69,7 +69,7 @@ static void a_result_file_round_trips_every_kind_of_value(void **state) {
   write_result(path, THETA[0]);
   assert_int_equal(fx_dir_count(dir), 1);
   nde_reader *r = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_reader_open(path, &r, &e), NDE_OK);
   assert_string_equal(nde_reader_file(r), path);
   assert_int_equal(nde_reader_kind(r, "/params"), NDE_H5_GROUP);
@@ -157,7 +157,7 @@ static void theta_is_read_from_a_file_made_by_another_tool(void **state) {
   H5Fclose(h);
   size_t len = 0;
   double *theta = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_read_theta(path, &len, &theta, &e), NDE_OK);
   assert_int_equal(len, 5);
   for (int i = 0; i < 5; i++) assert_true(theta[i] == (double)th[i]);
@@ -174,7 +174,7 @@ static void theta_errors_name_the_file_and_index(void **state) {
   (void)state;
   size_t len = 99;
   double *theta = (double *)1;
-  nde_data_error e;
+  nde_error e;
   const char *none = fx_path(dir, "none.h5");
   H5Fclose(fx_create(none));
   assert_int_equal(nde_read_theta(none, &len, &theta, &e), NDE_ERR_DATA);
@@ -236,7 +236,7 @@ static void the_walk_lists_every_object_in_name_order(void **state) {
 static void read_theta0(const char *path, double *first) {
   size_t n;
   double *theta = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_read_theta(path, &n, &theta, &e), NDE_OK);
   *first = theta[0];
   free(theta);
@@ -251,7 +251,7 @@ static void a_failed_write_leaves_the_previous_file_and_no_temporary(void **stat
 
   /* Half written, then a call fails: the writer is failed from then on. */
   nde_writer *w = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_writer_create(path, &w, &e), NDE_OK);
   assert_int_equal(fx_dir_count(dir), 2); /* the target and the temporary file */
   size_t n = 5;
@@ -286,7 +286,7 @@ static void a_commit_that_cannot_rename_removes_its_temporary(void **state) {
   (void)state;
   const char *path = fx_path(dir, "target");
   nde_writer *w = NULL;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_writer_create(path, &w, &e), NDE_OK);
   /* Someone makes the target a non-empty directory before the commit. */
   assert_int_equal(mkdir(path, 0700), 0);
@@ -307,7 +307,7 @@ static void a_writer_into_a_missing_directory_is_an_io_error(void **state) {
   (void)state;
   const char *path = fx_path(dir, "no/such/dir/out.h5");
   nde_writer *w = (nde_writer *)1;
-  nde_data_error e;
+  nde_error e;
   assert_int_equal(nde_writer_create(path, &w, &e), NDE_ERR_IO);
   assert_null(w);
   assert_non_null(strstr(e.msg, "out.h5: cannot create (directory"));

@@ -141,7 +141,7 @@ static const char LV[] =
 static void probe_matches_the_network_and_the_terms(void **state) {
   (void)state;
   nde_model *m = NULL;
-  assert_int_equal(nde_model_load_string(LV, sizeof LV - 1, "lv.nde", &m), NDE_OK);
+  assert_int_equal(nde_model_load_string(LV, sizeof LV - 1, "lv.nde", &m, NULL), NDE_OK);
   size_t nt = nde_model_n_theta(m);
   double *theta = malloc(nt * sizeof *theta);
   assert_int_equal(nde_model_init_theta(m, 11, theta), NDE_OK);
@@ -200,7 +200,7 @@ static void probe_matches_the_network_and_the_terms(void **state) {
 static void equations_print_as_text_and_latex(void **state) {
   (void)state;
   nde_model *m = NULL;
-  assert_int_equal(nde_model_load_string(LV, sizeof LV - 1, "lv.nde", &m), NDE_OK);
+  assert_int_equal(nde_model_load_string(LV, sizeof LV - 1, "lv.nde", &m, NULL), NDE_OK);
   double *theta = calloc(nde_model_n_theta(m), sizeof *theta);
   assert_int_equal(nde_model_set_param(m, 1, 0.875, theta), NDE_OK);
   char *txt = NULL;

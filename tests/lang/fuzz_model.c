@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nde_model *m = NULL;
-  nde_status st = nde_model_load_string((const char *)data, size, "fuzz.nde", &m);
+  nde_status st = nde_model_load_string((const char *)data, size, "fuzz.nde", &m, NULL);
   if (!m) return 0;
   /* The message is always a string; touch all of it. */
   volatile size_t len = strlen(nde_model_errmsg(m));
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   const int B = 3;
   nde_rhs *rhs = NULL;
-  if (nde_model_create_rhs(m, B, &rhs) != NDE_OK) {
+  if (nde_model_create_rhs(m, B, &rhs, NULL) != NDE_OK) {
     nde_model_destroy(&m);
     return 0;
   }

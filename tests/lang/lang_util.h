@@ -11,7 +11,7 @@
 
 static inline nde_model *load_ok(const char *src) {
   nde_model *m = NULL;
-  nde_status st = nde_model_load_string(src, strlen(src), "test.nde", &m);
+  nde_status st = nde_model_load_string(src, strlen(src), "test.nde", &m, NULL);
   if (st != NDE_OK) {
     print_error("model did not compile (%s):\n%s", nde_status_str(st), nde_model_errmsg(m));
     nde_model_destroy(&m);
@@ -24,7 +24,7 @@ static inline nde_model *load_model_file(const char *name) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", NDE_MODELS_DIR, name);
   nde_model *m = NULL;
-  nde_status st = nde_model_load_file(path, &m);
+  nde_status st = nde_model_load_file(path, &m, NULL);
   if (st != NDE_OK) {
     print_error("%s did not compile (%s):\n%s", path, nde_status_str(st), nde_model_errmsg(m));
     nde_model_destroy(&m);

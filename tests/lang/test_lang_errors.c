@@ -93,7 +93,7 @@ static const ecase cases[] = {
 
 static void check_case(const ecase *c) {
   nde_model *m = NULL;
-  nde_status st = nde_model_load_string(c->src, strlen(c->src), "bad.nde", &m);
+  nde_status st = nde_model_load_string(c->src, strlen(c->src), "bad.nde", &m, NULL);
   assert_non_null(m);
   if (st != c->status) print_error("%s: status %s, expected %s\n", c->name, nde_status_str(st), nde_status_str(c->status));
   assert_int_equal(st, c->status);
@@ -121,7 +121,7 @@ static void check_case(const ecase *c) {
   assert_int_equal(nde_model_state_dim(m), 0);
   assert_int_equal(nde_model_n_theta(m), 0);
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_model_create_rhs(m, 1, &rhs), NDE_ERR_ARG);
+  assert_int_equal(nde_model_create_rhs(m, 1, &rhs, NULL), NDE_ERR_ARG);
   nde_model_destroy(&m);
 }
 
@@ -131,7 +131,7 @@ static void test_message_shows_the_line_and_a_caret(void **state) {
   (void)state;
   const char *src = "state x\nparam alpha = 1\ndx/dt = alpah*x\n";
   nde_model *m = NULL;
-  assert_int_equal(nde_model_load_string(src, strlen(src), "lv.nde", &m), NDE_ERR_MODEL);
+  assert_int_equal(nde_model_load_string(src, strlen(src), "lv.nde", &m, NULL), NDE_ERR_MODEL);
   assert_string_equal(nde_model_errmsg(m),
                       "lv.nde:3:9: error: unknown name 'alpah' (did you mean 'alpha'?)\n"
                       "    3 | dx/dt = alpah*x\n"
@@ -148,7 +148,7 @@ static void test_each_mistake_gives_one_message(void **state) {
       "dx/dt = (x + ) * k * *\n"
       "dy/dt = 1.5.5 + $\n";
   nde_model *m = NULL;
-  assert_int_equal(nde_model_load_string(src, strlen(src), "m.nde", &m), NDE_ERR_PARSE);
+  assert_int_equal(nde_model_load_string(src, strlen(src), "m.nde", &m, NULL), NDE_ERR_PARSE);
   assert_int_equal(nde_model_n_diags(m), 3);
   nde_model_diag d;
   const int lines[3] = {2, 3, 4}, cols[3] = {14, 14, 9};
@@ -160,7 +160,7 @@ static void test_each_mistake_gives_one_message(void **state) {
   nde_model_destroy(&m);
   /* An unknown name used many times is reported where it is used, but only a few are shown. */
   const char *many = "state x\ndx/dt = a+b+c+d+e+f+g+h+i\n";
-  assert_int_equal(nde_model_load_string(many, strlen(many), "m.nde", &m), NDE_ERR_MODEL);
+  assert_int_equal(nde_model_load_string(many, strlen(many), "m.nde", &m, NULL), NDE_ERR_MODEL);
   assert_int_equal(nde_model_n_diags(m), 6);
   assert_non_null(strstr(nde_model_errmsg(m), "m.nde: 3 more errors not shown\n"));
   nde_model_destroy(&m);
@@ -176,7 +176,7 @@ static void test_nesting_deeper_than_the_limit_is_refused(void **state) {
   src[k++] = '\n';
   src[k] = '\0';
   nde_model *m = NULL;
-  assert_int_equal(nde_model_load_string(src, k, "deep.nde", &m), NDE_ERR_LIMIT);
+  assert_int_equal(nde_model_load_string(src, k, "deep.nde", &m, NULL), NDE_ERR_LIMIT);
   nde_model_diag d;
   assert_int_equal(nde_model_get_diag(m, 0, &d), NDE_OK);
   assert_string_equal(d.message, "expression nested deeper than 64 levels");
@@ -188,7 +188,7 @@ static void test_nesting_deeper_than_the_limit_is_refused(void **state) {
   strcpy(chain, "state x\ndx/dt = x");
   for (int i = 0; i < 2000; i++) strcat(chain, "+x");
   strcat(chain, "\n");
-  assert_int_equal(nde_model_load_string(chain, strlen(chain), "long.nde", &m), NDE_ERR_LIMIT);
+  assert_int_equal(nde_model_load_string(chain, strlen(chain), "long.nde", &m, NULL), NDE_ERR_LIMIT);
   assert_int_equal(nde_model_get_diag(m, 0, &d), NDE_OK);
   assert_string_equal(d.message, "expression is too long (more than 1000 operations in a chain)");
   nde_model_destroy(&m);
@@ -201,7 +201,7 @@ static void test_file_larger_than_the_limit_is_refused(void **state) {
   char *big = malloc(n);
   memset(big, '#', n);
   nde_model *m = NULL;
-  assert_int_equal(nde_model_load_string(big, n, "big.nde", &m), NDE_ERR_LIMIT);
+  assert_int_equal(nde_model_load_string(big, n, "big.nde", &m, NULL), NDE_ERR_LIMIT);
   assert_string_equal(nde_model_errmsg(m),
                       "big.nde:1:1: error: file is 1048586 bytes, more than the limit of 1048576\n"
                       "    1 | \n"
@@ -213,7 +213,7 @@ static void test_file_larger_than_the_limit_is_refused(void **state) {
 static void test_missing_file_is_an_io_error(void **state) {
   (void)state;
   nde_model *m = NULL;
-  assert_int_equal(nde_model_load_file("/nonexistent/model.nde", &m), NDE_ERR_IO);
+  assert_int_equal(nde_model_load_file("/nonexistent/model.nde", &m, NULL), NDE_ERR_IO);
   assert_string_equal(nde_model_errmsg(m), "/nonexistent/model.nde: cannot read: No such file or directory\n");
   nde_model_destroy(&m);
   assert_null(m);

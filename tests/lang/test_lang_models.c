@@ -57,7 +57,7 @@ static void test_lv_ude_matches_the_hand_written_c_model(void **state) {
   assert_int_equal(nde_cmodel_lv_ude(16, &cm), NDE_OK);
   assert_int_equal(cm.n_theta, 87);
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_model_create_rhs(m, 16, &rhs), NDE_OK);
+  assert_int_equal(nde_model_create_rhs(m, 16, &rhs, NULL), NDE_OK);
   double theta[87];
   assert_int_equal(nde_model_init_theta(m, 2024, theta), NDE_OK);
   /* Non-zero biases, so that every parameter matters. */
@@ -78,7 +78,7 @@ static void test_spiral_matches_the_hand_written_c_model(void **state) {
   nde_cmodel cm;
   assert_int_equal(nde_cmodel_spiral(9, &cm), NDE_OK);
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_model_create_rhs(m, 9, &rhs), NDE_OK);
+  assert_int_equal(nde_model_create_rhs(m, 9, &rhs, NULL), NDE_OK);
   size_t P = nde_model_n_theta(m);
   assert_int_equal(P, cm.n_theta);
   double *theta = calloc(P, sizeof *theta);
@@ -151,7 +151,7 @@ static void test_lotka_volterra_has_four_log_parameters(void **state) {
   }
   /* f is the Lotka-Volterra field at the truth. */
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_model_create_rhs(m, 1, &rhs), NDE_OK);
+  assert_int_equal(nde_model_create_rhs(m, 1, &rhs, NULL), NDE_OK);
   const double U[2] = {0.734, 2.218};
   double f[2];
   assert_int_equal(nde_rhs_f(rhs, 0.0, 1, U, theta, f, NULL), 0);
@@ -227,7 +227,7 @@ static void test_log_of_a_negative_state_is_recoverable(void **state) {
   (void)state;
   nde_model *m = load_ok("state x\ndx/dt = log(x) + sqrt(x)\n");
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_model_create_rhs(m, 2, &rhs), NDE_OK);
+  assert_int_equal(nde_model_create_rhs(m, 2, &rhs, NULL), NDE_OK);
   double U[2] = {1.5, -0.5}, f[2], L[2] = {1, 1}, gU[2] = {0}, JV[2], V[2] = {1, 1};
   assert_int_equal(nde_rhs_f(rhs, 0, 2, U, NULL, f, NULL), 1);
   assert_int_equal(nde_rhs_vjp(rhs, 0, 2, U, NULL, L, NULL, gU, NULL), 1);
@@ -244,14 +244,14 @@ static void test_rhs_outlives_its_model(void **state) {
   (void)state;
   nde_model *m = load_ok("state x = 2\nparam k = 0.5 (positive)\ndx/dt = -k*x\n");
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_model_create_rhs(m, 1, &rhs), NDE_OK);
+  assert_int_equal(nde_model_create_rhs(m, 1, &rhs, NULL), NDE_OK);
   nde_model_destroy(&m);
   assert_null(m);
   double x = 2, f, th = log(0.5);
   assert_int_equal(nde_rhs_f(rhs, 0, 1, &x, &th, &f, NULL), 0);
   check_close(f, -1.0, 1e-15);
   nde_rhs_destroy(&rhs);
-  assert_int_equal(nde_model_create_rhs(NULL, 1, &rhs), NDE_ERR_ARG);
+  assert_int_equal(nde_model_create_rhs(NULL, 1, &rhs, NULL), NDE_ERR_ARG);
 }
 
 int main(void) {

@@ -64,7 +64,7 @@ static void fill_theta(const nde_model *m, nde_rng *rng, double *theta) {
 static void run_case(const gcase *c, int B) {
   nde_model *m = load_ok(c->src);
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_model_create_rhs(m, 8, &rhs), NDE_OK);
+  assert_int_equal(nde_model_create_rhs(m, 8, &rhs, NULL), NDE_OK);
   const int n = nde_model_state_dim(m);
   const size_t P = nde_model_n_theta(m), N = (size_t)B * n;
   const double t = 0.8173, h = 1e-6;
@@ -145,7 +145,7 @@ static void test_abs_kink_has_zero_derivative(void **state) {
   (void)state;
   nde_model *m = load_ok("state x, y\ndx/dt = abs(x)\ndy/dt = abs(y - 1.5)\n");
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_model_create_rhs(m, 2, &rhs), NDE_OK);
+  assert_int_equal(nde_model_create_rhs(m, 2, &rhs, NULL), NDE_OK);
   const double U[4] = {0.0, 1.5, -0.0, 1.5}, L[4] = {1.25, -0.75, 2.5, 3.0};
   double f[4], gU[4] = {0}, JV[4];
   const double V[4] = {1.0, 1.0, -1.0, 2.0};

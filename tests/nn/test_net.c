@@ -28,7 +28,7 @@ static void forward_matches_a_hand_computation_in_pytorch_layout(void **state) {
   nde_act acts[2] = {NDE_ACT_TANH, NDE_ACT_IDENTITY};
   nde_net *net = NULL;
   nde_net_ws *ws = NULL;
-  assert_int_equal(nde_net_create(2, widths, acts, &net), NDE_OK);
+  assert_int_equal(nde_net_create(2, widths, acts, &net, NULL), NDE_OK);
   assert_int_equal(nde_net_n_params(net), 17);
   assert_int_equal(nde_net_weight_offset(net, 0), 0);
   assert_int_equal(nde_net_bias_offset(net, 0), 6);
@@ -74,7 +74,7 @@ static void forward_saves_what_the_vjp_reads_in_the_cache(void **state) {
   nde_act acts[2] = {NDE_ACT_TANH, NDE_ACT_IDENTITY};
   nde_net *net = NULL;
   nde_net_ws *ws = NULL;
-  assert_int_equal(nde_net_create(2, widths, acts, &net), NDE_OK);
+  assert_int_equal(nde_net_create(2, widths, acts, &net, NULL), NDE_OK);
   assert_int_equal(nde_net_ws_create(net, 1, &ws), NDE_OK);
   assert_int_equal(nde_net_cache_size(net, 1), 5);
   double x[2] = {0.8125, -1.4375}, y[2], cache[12];
@@ -90,7 +90,7 @@ static void forward_saves_what_the_vjp_reads_in_the_cache(void **state) {
 
   /* rbf's derivative -2 z exp(-z^2) needs z as well: Z then A for that layer. */
   nde_act acts_rbf[2] = {NDE_ACT_RBF, NDE_ACT_IDENTITY};
-  assert_int_equal(nde_net_create(2, widths, acts_rbf, &net), NDE_OK);
+  assert_int_equal(nde_net_create(2, widths, acts_rbf, &net, NULL), NDE_OK);
   assert_int_equal(nde_net_ws_create(net, 1, &ws), NDE_OK);
   assert_int_equal(nde_net_cache_size(net, 1), 8);
   assert_int_equal(nde_net_cache_size(net, 3), 24);
@@ -109,7 +109,7 @@ static nde_net *make_net(int n_layers, const int *widths, nde_act act) {
   nde_act acts[NDE_NET_MAX_LAYERS];
   for (int l = 0; l < n_layers; l++) acts[l] = act;
   nde_net *net = NULL;
-  assert_int_equal(nde_net_create(n_layers, widths, acts, &net), NDE_OK);
+  assert_int_equal(nde_net_create(n_layers, widths, acts, &net, NULL), NDE_OK);
   return net;
 }
 
@@ -201,25 +201,25 @@ static void invalid_arguments_are_rejected(void **state) {
   int ok_w[3] = {2, 4, 1};
   nde_act ok_a[2] = {NDE_ACT_TANH, NDE_ACT_IDENTITY};
   nde_net *net = (nde_net *)&ok_w; /* must be reset to NULL on failure */
-  assert_int_equal(nde_net_create(2, ok_w, ok_a, NULL), NDE_ERR_ARG);
-  assert_int_equal(nde_net_create(0, ok_w, ok_a, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, ok_w, ok_a, NULL, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(0, ok_w, ok_a, &net, NULL), NDE_ERR_ARG);
   assert_null(net);
-  assert_int_equal(nde_net_create(NDE_NET_MAX_LAYERS + 1, ok_w, ok_a, &net), NDE_ERR_ARG);
-  assert_int_equal(nde_net_create(-1, ok_w, ok_a, &net), NDE_ERR_ARG);
-  assert_int_equal(nde_net_create(2, NULL, ok_a, &net), NDE_ERR_ARG);
-  assert_int_equal(nde_net_create(2, ok_w, NULL, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(NDE_NET_MAX_LAYERS + 1, ok_w, ok_a, &net, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(-1, ok_w, ok_a, &net, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, NULL, ok_a, &net, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, ok_w, NULL, &net, NULL), NDE_ERR_ARG);
   int zero_w[3] = {2, 0, 1}, big_w[3] = {2, NDE_NET_MAX_WIDTH + 1, 1}, neg_w[3] = {-3, 4, 1};
-  assert_int_equal(nde_net_create(2, zero_w, ok_a, &net), NDE_ERR_ARG);
-  assert_int_equal(nde_net_create(2, big_w, ok_a, &net), NDE_ERR_ARG);
-  assert_int_equal(nde_net_create(2, neg_w, ok_a, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, zero_w, ok_a, &net, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, big_w, ok_a, &net, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, neg_w, ok_a, &net, NULL), NDE_ERR_ARG);
   nde_act bad_a[2] = {NDE_ACT_TANH, NDE_ACT_COUNT};
-  assert_int_equal(nde_net_create(2, ok_w, bad_a, &net), NDE_ERR_ARG);
+  assert_int_equal(nde_net_create(2, ok_w, bad_a, &net, NULL), NDE_ERR_ARG);
   assert_null(net);
   int max_w[2] = {NDE_NET_MAX_WIDTH, 1};
-  assert_int_equal(nde_net_create(1, max_w, ok_a, &net), NDE_OK);
+  assert_int_equal(nde_net_create(1, max_w, ok_a, &net, NULL), NDE_OK);
   nde_net_destroy(&net);
 
-  assert_int_equal(nde_net_create(2, ok_w, ok_a, &net), NDE_OK);
+  assert_int_equal(nde_net_create(2, ok_w, ok_a, &net, NULL), NDE_OK);
   nde_net_ws *ws = NULL;
   assert_int_equal(nde_net_ws_create(net, 0, &ws), NDE_ERR_ARG);
   assert_int_equal(nde_net_ws_create(net, -4, &ws), NDE_ERR_ARG);

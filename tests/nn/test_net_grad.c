@@ -56,7 +56,7 @@ static double *alloc(size_t n) { return test_calloc(n ? n : 1, sizeof(double)); 
 
 static void setup(fixture *f, const stack *s, uint64_t seed) {
   memset(f, 0, sizeof *f);
-  assert_int_equal(nde_net_create(s->n_layers, s->widths, s->acts, &f->net), NDE_OK);
+  assert_int_equal(nde_net_create(s->n_layers, s->widths, s->acts, &f->net, NULL), NDE_OK);
   assert_int_equal(nde_net_ws_create(f->net, BMAX, &f->ws), NDE_OK);
   f->n_in = nde_net_n_in(f->net);
   f->n_out = nde_net_n_out(f->net);

@@ -13,7 +13,7 @@ static void first_steps_match_the_textbook_formula(void **state) {
   (void)state;
   nde_adam_opts o = {0.0371, 0.87, 0.991, 1e-7};
   nde_adam *a = NULL;
-  assert_int_equal(nde_adam_create(2, &o, &a), NDE_OK);
+  assert_int_equal(nde_adam_create(2, &o, &a, NULL), NDE_OK);
   double th[2] = {0.4821, -1.337}, ref[2] = {0.4821, -1.337}, m[2] = {0}, v[2] = {0};
   for (int step = 1; step <= 3; step++) {
     const double g[2] = {0.913 * step - 0.2, -2.19 + 0.31 * step};
@@ -33,8 +33,8 @@ static void first_steps_match_the_textbook_formula(void **state) {
 static void saved_state_continues_bit_for_bit(void **state) {
   (void)state;
   nde_adam *a = NULL, *b = NULL;
-  assert_int_equal(nde_adam_create(3, NULL, &a), NDE_OK);
-  assert_int_equal(nde_adam_create(3, NULL, &b), NDE_OK);
+  assert_int_equal(nde_adam_create(3, NULL, &a, NULL), NDE_OK);
+  assert_int_equal(nde_adam_create(3, NULL, &b, NULL), NDE_OK);
   double th[3] = {1.1, -0.3, 2.7};
   for (int k = 0; k < 7; k++) {
     const double g[3] = {th[0] - 0.2, 3 * th[1], sin(th[2])};
@@ -61,12 +61,12 @@ static void invalid_options_are_rejected(void **state) {
   (void)state;
   nde_adam *a = NULL;
   nde_adam_opts o = nde_adam_opts_default();
-  assert_int_equal(nde_adam_create(0, &o, &a), NDE_ERR_ARG);
+  assert_int_equal(nde_adam_create(0, &o, &a, NULL), NDE_ERR_ARG);
   o.beta2 = 1.0;
-  assert_int_equal(nde_adam_create(4, &o, &a), NDE_ERR_ARG);
+  assert_int_equal(nde_adam_create(4, &o, &a, NULL), NDE_ERR_ARG);
   o = nde_adam_opts_default();
   o.lr = -1;
-  assert_int_equal(nde_adam_create(4, &o, &a), NDE_ERR_ARG);
+  assert_int_equal(nde_adam_create(4, &o, &a, NULL), NDE_ERR_ARG);
   assert_null(a);
 }
 
@@ -95,7 +95,7 @@ static void train_lv(uint64_t seed, double *theta_out) {
   nde_adam_opts ao = nde_adam_opts_default();
   ao.lr = 0.01;
   nde_adam *a = NULL;
-  assert_int_equal(nde_adam_create(m.n_theta, &ao, &a), NDE_OK);
+  assert_int_equal(nde_adam_create(m.n_theta, &ao, &a, NULL), NDE_OK);
   double L0 = 0, L = 0;
   for (int it = 0; it < 50; it++) {
     assert_int_equal(

@@ -29,7 +29,7 @@ static lin_run lin_solve(nde_solver_opts o, int n_obs, double t0, double t1) {
   const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 3, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver *s = NULL;
   assert_int_equal(nde_solver_create(rhs, &o, 3, &s, NULL), NDE_OK);
   double *t = calloc((size_t)n_obs, sizeof *t), *Y = calloc((size_t)n_obs * 3, sizeof *Y);
@@ -173,7 +173,7 @@ static nde_status rob_solve_to(nde_solver_opts o, int B, int n_obs, double *Y,
   const nde_rhs_ops ops = {rob_f, rob_vjp, rob_jvp, NULL};
   const nde_rhs_info info = {3, 3, 4, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver *s = NULL;
   assert_int_equal(nde_solver_create(rhs, &o, B, &s, NULL), NDE_OK);
   double t[8] = {0.0}, U0[12];
@@ -277,7 +277,7 @@ static void blow_up_stops_every_adaptive_solver_just_before_the_singularity(void
   const nde_rhs_ops ops = {sq_f, sq_vjp, sq_jvp, NULL};
   const nde_rhs_info info = {1, 1, 1, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   for (int m = 0; m < 3; m++) {
     nde_solver_opts o = nde_solver_opts_default();
     o.method = methods[m];
@@ -355,7 +355,7 @@ static fl_run flaky_solve(const char *method, double t_from, long n_fail, int co
   const nde_rhs_ops ops = {fl_f, fl_vjp, fl_jvp, NULL};
   const nde_rhs_info info = {1, 1, 2, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, &f, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, &f, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
   o.method = method;
   nde_solver *s = NULL;
@@ -422,7 +422,7 @@ static void a_domain_boundary_in_time_ends_in_a_step_size_underflow(void **state
     const nde_rhs_ops ops = {fl_f, fl_vjp, fl_jvp, NULL};
     const nde_rhs_info info = {1, 1, 1, 0};
     nde_rhs *rhs = NULL;
-    assert_int_equal(nde_rhs_create(&ops, &f, NDE_BORROW, &info, &rhs), NDE_OK);
+    assert_int_equal(nde_rhs_create(&ops, &f, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
     nde_solver_opts o = nde_solver_opts_default();
     o.method = adaptive_methods[m];
     nde_solver *s = NULL;
@@ -465,7 +465,7 @@ static void the_step_budget_counts_the_whole_solve(void **state) {
     const nde_rhs_ops ops = nde_test_linear_ops;
     const nde_rhs_info info = {1, 2, 1, 0};
     nde_rhs *rhs = NULL;
-    assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
+    assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
     nde_solver *s = NULL;
     assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
     double t[21], Y[21];
@@ -486,7 +486,7 @@ static void bad_adaptive_options_are_rejected_with_a_message(void **state) {
   const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 1, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
   o.method = "dopri5";
   o.rtol = -1e-3;

@@ -51,7 +51,7 @@ static run solve_broken(double t_fail, int code, long max_steps) {
   broken b = {t_fail, code};
   const nde_rhs_info info = {1, 1, 2, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&br_ops, &b, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&br_ops, &b, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
   o.dt = 0.1;
   o.max_steps = max_steps;
@@ -109,7 +109,7 @@ static void gradient_of_a_failed_solve_is_nan_with_the_reason(void **state) {
   broken b = {0.42, 3};
   const nde_rhs_info info = {1, 1, 1, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&br_ops, &b, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&br_ops, &b, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver *s = NULL;
   assert_int_equal(nde_solver_create(rhs, NULL, 1, &s, NULL), NDE_OK);
   nde_grad *g = NULL;

@@ -104,7 +104,7 @@ static void build(setup *S) {
   srob *c = calloc(1, sizeof *c);
   const int widths[3] = {3, 4, 1};
   const nde_act acts[2] = {NDE_ACT_TANH, NDE_ACT_IDENTITY};
-  assert_int_equal(nde_net_create(2, widths, acts, &c->net), NDE_OK);
+  assert_int_equal(nde_net_create(2, widths, acts, &c->net, NULL), NDE_OK);
   assert_int_equal(nde_net_ws_create(c->net, 1, &c->ws), NDE_OK);
   S->P = nde_net_n_params(c->net);
   nde_rhs_ops ops = {sr_f, sr_vjp, sr_jvp, sr_destroy};
@@ -114,7 +114,7 @@ static void build(setup *S) {
   nde_rng_seed(&rng, 1966);
   assert_int_equal(nde_net_init(c->net, NDE_INIT_GLOROT_NORMAL, 0, &rng, S->theta), NDE_OK);
   for (size_t i = 0; i < S->P; i++) S->theta[i] += 0.05 * nde_rng_normal(&rng); /* biases too */
-  assert_int_equal(nde_rhs_create(&ops, c, NDE_TAKE, &info, &S->rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, c, NDE_TAKE, &info, &S->rhs, NULL), NDE_OK);
   const double t[K_OBS] = {0, 0.04, 0.4, 4, 40, 400};
   memcpy(S->t, t, sizeof t);
   S->U0[0] = 1.0;

@@ -12,7 +12,7 @@ static double max_error(const char *method, int steps) {
   const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 3, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
   o.method = method;
   o.steps_per_interval = steps;
@@ -60,7 +60,7 @@ static void step_size_mode_lands_on_every_observation_time(void **state) {
   const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 1, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
   o.dt = 0.05;
   nde_solver *s = NULL;
@@ -85,7 +85,7 @@ static void unknown_method_and_bad_times_are_rejected_with_a_message(void **stat
   const nde_rhs_ops ops = nde_test_linear_ops;
   const nde_rhs_info info = {1, 2, 1, 0};
   nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs), NDE_OK);
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
   o.method = "rk5";
   nde_solver *s = NULL;

@@ -106,7 +106,7 @@ static nde_status cm_make(kind k, int n_layers, const int *widths, const nde_act
   if (!c) return NDE_ERR_NOMEM;
   c->k = k;
   c->n = widths[0];
-  nde_status st = nde_net_create(n_layers, widths, acts, &c->net);
+  nde_status st = nde_net_create(n_layers, widths, acts, &c->net, NULL);
   if (st == NDE_OK) st = nde_net_ws_create(c->net, max_batch, &c->ws);
   if (st != NDE_OK) {
     cm_destroy(c);
@@ -124,7 +124,7 @@ static nde_status cm_make(kind k, int n_layers, const int *widths, const nde_act
   info.cache_per_row = nde_net_cache_size(c->net, 1);
   out->net = c->net;
   out->n_theta = info.n_theta;
-  return nde_rhs_create(&cm_ops, c, NDE_TAKE, &info, &out->rhs);
+  return nde_rhs_create(&cm_ops, c, NDE_TAKE, &info, &out->rhs, NULL);
 }
 
 nde_status nde_cmodel_spiral(int max_batch, nde_cmodel *out) {

@@ -148,8 +148,8 @@ static nde_train *make_train(nde_fit *f, const double *x0, const char *schedule,
                              long nan_eval) {
   static nde_fit_phase ph[NDE_MAX_PHASES];
   int nph;
-  char err[200];
-  assert_int_equal(nde_fit_schedule_parse(schedule, 0.01, ph, &nph, err, sizeof err), NDE_OK);
+  nde_error err;
+  assert_int_equal(nde_fit_schedule_parse(schedule, 0.01, ph, &nph, &err), NDE_OK);
   nde_train_opts to = nde_train_opts_default();
   to.phases = ph;
   to.n_phases = nph;
@@ -162,7 +162,7 @@ static nde_train *make_train(nde_fit *f, const double *x0, const char *schedule,
   to.progress_ctx = r;
   to.test_nan_eval = nan_eval;
   nde_train *t = NULL;
-  assert_int_equal(nde_train_create(f, &to, x0, &t), NDE_OK);
+  assert_int_equal(nde_train_create(f, &to, x0, &t, NULL), NDE_OK);
   return t;
 }
 
@@ -201,7 +201,7 @@ static void injected_nan_restores_theta_and_adam_state_bit_for_bit(void **state)
   nde_adam_opts ao = nde_adam_opts_default();
   ao.lr = 0.015;
   nde_adam *ad = NULL;
-  assert_int_equal(nde_adam_create(nx, &ao, &ad), NDE_OK);
+  assert_int_equal(nde_adam_create(nx, &ao, &ad, NULL), NDE_OK);
   assert_int_equal(nde_adam_set_state(ad, ref->states[2] + hdr + 2 * nx), NDE_OK);
   double *xe = calloc(nx, sizeof(double)), *g = calloc(nx, sizeof(double)), L;
   memcpy(xe, x3, nx * sizeof(double));
@@ -304,26 +304,25 @@ static void schedule_parser_names_the_bad_phase(void **state) {
   (void)state;
   nde_fit_phase ph[NDE_MAX_PHASES];
   int n;
-  char err[256];
+  nde_error err;
   assert_int_equal(
-      nde_fit_schedule_parse("shoot:adam:3000@0.02,shoot:lbfgs:1000,lbfgs:1000", 0.1, ph, &n, err,
-                             sizeof err),
+      nde_fit_schedule_parse("shoot:adam:3000@0.02,shoot:lbfgs:1000,lbfgs:1000", 0.1, ph, &n, &err),
       NDE_OK);
   assert_int_equal(n, 3);
   assert_true(ph[0].shooting && ph[0].opt == NDE_OPT_ADAM && ph[0].iters == 3000);
   check_close(ph[0].lr, 0.02, 0);
   assert_true(ph[1].shooting && ph[1].opt == NDE_OPT_LBFGS && !ph[2].shooting);
   check_close(ph[2].lr, 0.1, 0);
-  assert_int_equal(nde_fit_schedule_parse("adam:10,sgd:5", 0.1, ph, &n, err, sizeof err),
+  assert_int_equal(nde_fit_schedule_parse("adam:10,sgd:5", 0.1, ph, &n, &err),
                    NDE_ERR_ARG);
-  assert_non_null(strstr(err, "phase 2"));
-  assert_non_null(strstr(err, "unknown optimiser 'sgd'"));
-  assert_int_equal(nde_fit_schedule_parse("adam:ten", 0.1, ph, &n, err, sizeof err), NDE_ERR_ARG);
-  assert_non_null(strstr(err, "bad iteration count 'ten'"));
-  assert_int_equal(nde_fit_schedule_parse("adam:10@-1", 0.1, ph, &n, err, sizeof err),
+  assert_non_null(strstr(err.msg, "phase 2"));
+  assert_non_null(strstr(err.msg, "unknown optimiser 'sgd'"));
+  assert_int_equal(nde_fit_schedule_parse("adam:ten", 0.1, ph, &n, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "bad iteration count 'ten'"));
+  assert_int_equal(nde_fit_schedule_parse("adam:10@-1", 0.1, ph, &n, &err),
                    NDE_ERR_ARG);
-  assert_non_null(strstr(err, "bad learning rate"));
-  assert_int_equal(nde_fit_schedule_parse("", 0.1, ph, &n, err, sizeof err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "bad learning rate"));
+  assert_int_equal(nde_fit_schedule_parse("", 0.1, ph, &n, &err), NDE_ERR_ARG);
 }
 
 int main(void) {
