@@ -45,6 +45,11 @@ typedef struct nde_rhs_info {
   size_t n_theta;       /* length of the flat parameter vector */
   int max_batch;        /* the largest B the callbacks accept */
   size_t cache_per_row; /* doubles f may save per row for vjp (0: no cache) */
+  /* Structural dependencies, n x n row-major: dep[i * n + j] != 0 when f_i may depend on u_j.
+   * NULL means unknown (every f_i may depend on every u_j).  Borrowed: it must live as long as
+   * the rhs (nde_rhs_create copies the pointer, not the matrix).  Structure-preserving
+   * integrators read it to find a separable split q' = F(p), p' = G(q). */
+  const unsigned char *dep;
 } nde_rhs_info;
 
 typedef struct nde_rhs nde_rhs;
