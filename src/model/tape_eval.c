@@ -633,7 +633,7 @@ nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out, nde_
   if (st != NDE_OK) goto fail;
   if (T->unif_size) memcpy(X->unif, T->unif_init, T->unif_size * sizeof(double));
   nde_rhs_ops ops = {tape_f, tape_vjp, tape_jvp, tape_destroy};
-  nde_rhs_info info = {T->n_state, m->n_theta, max_batch, T->vary_per_row};
+  nde_rhs_info info = {T->n_state, m->n_theta, max_batch, T->vary_per_row, NULL};
   return nde_rhs_create(&ops, X, NDE_TAKE, &info, out, err);
 fail:
   tape_destroy(X);

@@ -27,7 +27,7 @@ typedef struct lin_run {
 
 static lin_run lin_solve(nde_solver_opts o, int n_obs, double t0, double t1) {
   const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 3, 0};
+  const nde_rhs_info info = {1, 2, 3, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver *s = NULL;
@@ -171,7 +171,7 @@ static const double rob_ref[7][3] = {
 static nde_status rob_solve_to(nde_solver_opts o, int B, int n_obs, double *Y,
                                nde_solve_stats *st) {
   const nde_rhs_ops ops = {rob_f, rob_vjp, rob_jvp, NULL};
-  const nde_rhs_info info = {3, 3, 4, 0};
+  const nde_rhs_info info = {3, 3, 4, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver *s = NULL;
@@ -275,7 +275,7 @@ static void blow_up_stops_every_adaptive_solver_just_before_the_singularity(void
   (void)state;
   const char *methods[] = {"dopri5", "cvode-adams", "cvode-bdf"};
   const nde_rhs_ops ops = {sq_f, sq_vjp, sq_jvp, NULL};
-  const nde_rhs_info info = {1, 1, 1, 0};
+  const nde_rhs_info info = {1, 1, 1, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   for (int m = 0; m < 3; m++) {
@@ -353,7 +353,7 @@ static fl_run flaky_solve(const char *method, double t_from, long n_fail, int co
   memset(&r, 0, sizeof r);
   flaky f = {t_from, n_fail, code, 1, 0};
   const nde_rhs_ops ops = {fl_f, fl_vjp, fl_jvp, NULL};
-  const nde_rhs_info info = {1, 1, 2, 0};
+  const nde_rhs_info info = {1, 1, 2, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, &f, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
@@ -420,7 +420,7 @@ static void a_domain_boundary_in_time_ends_in_a_step_size_underflow(void **state
   for (int m = 0; m < 3; m++) {
     flaky f = {0.7, -1, 1, 0, 0};
     const nde_rhs_ops ops = {fl_f, fl_vjp, fl_jvp, NULL};
-    const nde_rhs_info info = {1, 1, 1, 0};
+    const nde_rhs_info info = {1, 1, 1, 0, NULL};
     nde_rhs *rhs = NULL;
     assert_int_equal(nde_rhs_create(&ops, &f, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
     nde_solver_opts o = nde_solver_opts_default();
@@ -463,7 +463,7 @@ static void the_step_budget_counts_the_whole_solve(void **state) {
     o.max_steps = 40;
     lin_run r;
     const nde_rhs_ops ops = nde_test_linear_ops;
-    const nde_rhs_info info = {1, 2, 1, 0};
+    const nde_rhs_info info = {1, 2, 1, 0, NULL};
     nde_rhs *rhs = NULL;
     assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
     nde_solver *s = NULL;
@@ -484,7 +484,7 @@ static void the_step_budget_counts_the_whole_solve(void **state) {
 static void bad_adaptive_options_are_rejected_with_a_message(void **state) {
   (void)state;
   const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 1, 0};
+  const nde_rhs_info info = {1, 2, 1, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();

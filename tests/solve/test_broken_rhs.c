@@ -49,7 +49,7 @@ static run solve_broken(double t_fail, int code, long max_steps) {
   run r;
   memset(&r, 0, sizeof r);
   broken b = {t_fail, code};
-  const nde_rhs_info info = {1, 1, 2, 0};
+  const nde_rhs_info info = {1, 1, 2, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&br_ops, &b, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
@@ -107,7 +107,7 @@ static void step_budget_counts_the_whole_solve(void **state) {
 static void gradient_of_a_failed_solve_is_nan_with_the_reason(void **state) {
   (void)state;
   broken b = {0.42, 3};
-  const nde_rhs_info info = {1, 1, 1, 0};
+  const nde_rhs_info info = {1, 1, 1, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&br_ops, &b, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver *s = NULL;

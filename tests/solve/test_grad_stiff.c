@@ -108,7 +108,7 @@ static void build(setup *S) {
   assert_int_equal(nde_net_ws_create(c->net, 1, &c->ws), NDE_OK);
   S->P = nde_net_n_params(c->net);
   nde_rhs_ops ops = {sr_f, sr_vjp, sr_jvp, sr_destroy};
-  nde_rhs_info info = {3, S->P, 1, 0};
+  nde_rhs_info info = {3, S->P, 1, 0, NULL};
   S->theta = calloc(S->P, sizeof(double));
   nde_rng rng;
   nde_rng_seed(&rng, 1966);

@@ -10,7 +10,7 @@
 
 static double max_error(const char *method, int steps) {
   const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 3, 0};
+  const nde_rhs_info info = {1, 2, 3, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
@@ -58,7 +58,7 @@ static void rk4_converges_with_order_four(void **state) {
 static void step_size_mode_lands_on_every_observation_time(void **state) {
   (void)state;
   const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 1, 0};
+  const nde_rhs_info info = {1, 2, 1, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
@@ -83,7 +83,7 @@ static void step_size_mode_lands_on_every_observation_time(void **state) {
 static void unknown_method_and_bad_times_are_rejected_with_a_message(void **state) {
   (void)state;
   const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 1, 0};
+  const nde_rhs_info info = {1, 2, 1, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();

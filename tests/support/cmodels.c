@@ -120,7 +120,7 @@ static nde_status cm_make(kind k, int n_layers, const int *widths, const nde_act
     cm_destroy(c);
     return NDE_ERR_NOMEM;
   }
-  nde_rhs_info info = {c->n, nde_net_n_params(c->net), max_batch, 0};
+  nde_rhs_info info = {c->n, nde_net_n_params(c->net), max_batch, 0, NULL};
   info.cache_per_row = nde_net_cache_size(c->net, 1);
   out->net = c->net;
   out->n_theta = info.n_theta;
