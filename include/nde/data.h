@@ -205,6 +205,12 @@ NDE_API nde_status nde_reader_get_attr_double(nde_reader *r, const char *obj, co
 NDE_API nde_status nde_reader_get_attr_int64(nde_reader *r, const char *obj, const char *name,
                                      int64_t *value);
 
+/* The names of every attribute of obj, in name order: *names is one block of *n pointers (then a
+ * NULL) and the texts; release it with a single nde_free.  NDE_ERR_DATA when obj does not
+ * exist. */
+NDE_API nde_status nde_reader_attr_names(nde_reader *r, const char *obj, size_t *n,
+                                         char ***names);
+
 /* One object met by nde_reader_visit.  Views valid during the callback only. */
 typedef struct nde_h5_object {
   const char *path;   /* "/params/theta" */

@@ -5,8 +5,10 @@
  * dynamical systems", PNAS 113:3932), with ridge on normalised columns and least squares through
  * LAPACK (dgelsd), a threshold sweep and model selection by an information criterion.
  *
- * The layer knows models only through their component names: evaluating the terms and the
- * networks at sample states is the model layer's nde_probe.
+ * The regression layer knows models only through their component names: evaluating the terms
+ * and the networks at sample states is the model layer's nde_probe.  The discovery pipeline on a
+ * fitted model (sampling, candidates, selection by trajectory predictions, the discovered model)
+ * is at the end of this header.
  */
 #ifndef NDE_DISCOVER_H
 #define NDE_DISCOVER_H
@@ -14,6 +16,7 @@
 #include <stddef.h>
 
 #include "nde/core.h"
+#include "nde/result.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -97,6 +100,92 @@ NDE_API nde_status nde_stlsq_sweep(int m, int p, const double *Theta, const doub
  * component with zero width gets the margin of its absolute value (or of 1 when it is 0). */
 NDE_API void nde_sample_box(size_t n_pts, int n, const double *P, double margin, size_t N, nde_rng *rng,
                     double *OUT);
+
+/* ---- discovery on a fitted model ---- */
+
+typedef struct nde_discover_opts {
+  /* Comma-separated names of the nets to explain; NULL: every net the model calls. */
+  const char *nets;
+  /* Candidate terms (nde_library_opts_parse; user terms are copied at create). */
+  nde_library_opts library;
+  long points;          /* samples along each fitted trajectory; default 200 */
+  long samples;         /* extra samples uniform in the box around them; default 0 */
+  double margin;        /* the box extends margin times its width beyond them; default 0.1 */
+  uint64_t seed;        /* of the box samples; default 1 */
+  double threshold;     /* >= 0: one STLSQ threshold instead of the sweep; default -1 (sweep) */
+  int n_thresholds;     /* sweep points, geometric on [1e-3, 1]; default 41 */
+  nde_criterion criterion; /* model selection; default BIC */
+  double ridge;         /* ridge weight on normalised columns; default 1e-6 */
+} nde_discover_opts;
+
+NDE_API nde_discover_opts nde_discover_opts_default(void);
+
+typedef struct nde_discovery nde_discovery;
+
+/* Step 1: the net calls to explain (one output per component of each), the candidate terms and a
+ * probe of both.  r is borrowed and must outlive the discovery.  Statuses: NDE_ERR_ARG (an
+ * unknown net, a model without nets, bad options, a vector-valued term), NDE_ERR_PARSE /
+ * NDE_ERR_MODEL (a term that does not compile; message names it), NDE_ERR_NOMEM. */
+NDE_API nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *o,
+                                        nde_discovery **out, nde_error *err);
+NDE_API void nde_discovery_destroy(nde_discovery **d);
+/* Step 2: samples along every fitted series (the fitted model integrated from its fitted initial
+ * state over the series' span) and in the box, with the net outputs and the terms there.
+ * NDE_ERR_NUMERIC when the model cannot be integrated or is not finite at a sample. */
+NDE_API nde_status nde_discovery_sample(nde_discovery *d, nde_error *err);
+NDE_API size_t nde_discovery_n_samples(const nde_discovery *d);
+/* The sample states, n_samples x n (owned by the discovery). */
+NDE_API const double *nde_discovery_samples(const nde_discovery *d);
+/* Step 3: the candidate models of every output: the distinct supports of the STLSQ sweep (each
+ * refitted by ridge least squares on its support) and every one-term model.  Samples first when
+ * step 2 was not called. */
+NDE_API nde_status nde_discovery_candidates(nde_discovery *d, nde_error *err);
+/* Step 4: each candidate replaces its output in the model and predicts one observation interval
+ * at a time from the fitted curves, with the fit's settings; the criterion of the squared errors
+ * (N ln(SSE/N) + k ln N for BIC, 2k for AIC) chooses.  Runs the earlier steps when needed. */
+NDE_API nde_status nde_discovery_select(nde_discovery *d, nde_error *err);
+/* All four steps. */
+NDE_API nde_status nde_discover(const nde_result *r, const nde_discover_opts *o,
+                                nde_discovery **out, nde_error *err);
+
+/* The candidate terms (expressions in the model language). */
+NDE_API int nde_discovery_n_terms(const nde_discovery *d);
+NDE_API const char *nde_discovery_term(const nde_discovery *d, int j);
+
+/* The outputs explained: a component of a net call. */
+typedef struct nde_discovery_output {
+  const char *net;   /* the net's name */
+  int component;     /* 0-based output component */
+  const char *args;  /* the call's argument text in the source (args_len bytes, not terminated) */
+  int args_len;
+  int line;          /* of the call */
+  int n_candidates;
+  int chosen;        /* index of the chosen candidate; -1 before selection */
+} nde_discovery_output;
+NDE_API int nde_discovery_n_outputs(const nde_discovery *d);
+NDE_API nde_status nde_discovery_get_output(const nde_discovery *d, int i,
+                                            nde_discovery_output *out);
+
+typedef struct nde_discovery_candidate {
+  int n_terms;
+  double threshold;  /* the first sweep threshold giving it; NaN for a one-term model */
+  double ridge;
+  double rel_error;  /* regression residual relative to the network output */
+  double traj_rms;   /* RMS of the one-interval prediction errors (after selection; else NaN) */
+  double crit;       /* the criterion (after selection; else NaN) */
+  const double *xi;  /* coefficients, one per term (0 off the support); owned by the discovery */
+} nde_discovery_candidate;
+NDE_API nde_status nde_discovery_get_candidate(const nde_discovery *d, int output, int k,
+                                               nde_discovery_candidate *out);
+/* Candidate k of an output as an equation: "-0.921*x*y" (pretty = 0: model-language syntax) or
+ * "−0.921·x·y" (pretty = 1: for display).  Release with nde_free; NULL on bad
+ * indices or no memory. */
+NDE_API char *nde_discovery_equation(const nde_discovery *d, int output, int k, int pretty);
+/* The discovered model: the source with every explained call replaced by its chosen terms and
+ * each net declaration by the coefficients as learnable parameters, after a comment listing the
+ * equations.  It is compiled before it is returned (NDE_ERR_INTERNAL if it does not).  *text:
+ * release with nde_free.  NDE_ERR_ARG before selection. */
+NDE_API nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_error *err);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,8 @@
  *   grad      gradients of a loss through a solve                  nde/grad.h
  *   train     the fit objective, optimisers, the training loop     nde/train.h
  *   data      HDF5 time series and atomic writes                   nde/data.h
- *   discover  candidate terms and sparse regression                nde/discover.h
+ *   result    the fitted model, fit driver, forecasts, scores      nde/result.h
+ *   discover  candidate terms, sparse regression, the pipeline     nde/discover.h
  */
 #ifndef NDE_NDE_H
 #define NDE_NDE_H
@@ -19,6 +20,7 @@
 #include "nde/grad.h"
 #include "nde/train.h"
 #include "nde/data.h"
+#include "nde/result.h"
 #include "nde/discover.h"
 
 #endif

@@ -80,6 +80,9 @@ NDE_API nde_fit_opts nde_fit_opts_default(void);
 
 typedef struct nde_fit nde_fit;
 
+/* The largest number of series one objective takes. */
+#define NDE_FIT_MAX_SERIES (1 << 24)
+
 /* The fit objective of rhs (borrowed) over n_series series (their arrays are borrowed and must
  * outlive the objective), integrated by a solver with sopts and differentiated by gopts (NULL
  * for defaults).  Statuses: NDE_ERR_ARG (an unknown solver or gradient method, a series with
@@ -136,20 +139,31 @@ NDE_API nde_status nde_fit_schedule_parse(const char *spec, double default_lr, n
 
 typedef struct nde_train_progress {
   int phase;
+  int shooting;     /* the phase optimises the multiple-shooting objective (not the trajectory loss) */
   long iter;        /* iterations done in this phase */
   long total_iter;  /* iterations done in all phases */
   long total_iters; /* iterations planned in all phases */
-  double loss;
+  double loss;      /* the phase's objective at the accepted point */
   double grad_norm;
   double lr;
+  double score;     /* the latest score (validation loss, or the full trajectory loss), NaN before
+                     * the first */
   const char *event; /* NULL, or a sentence such as "step rejected: non-finite loss; lr 0.05" */
 } nde_train_progress;
 
 typedef enum {
   NDE_TRAIN_DONE = 0,   /* every phase ran to its end (or L-BFGS converged) */
   NDE_TRAIN_STOPPED,    /* the progress callback asked to stop (e.g. on SIGINT) */
-  NDE_TRAIN_DIVERGED    /* max_failures consecutive rejected steps */
+  NDE_TRAIN_DIVERGED,   /* max_failures consecutive rejected steps */
+  NDE_TRAIN_FAILED,     /* the accepted point itself cannot be evaluated (a non-finite loss or
+                         * gradient, or a solve that stops, without any step to undo): a problem
+                         * of the model, the data or the solver, not of the learning rate;
+                         * nde_train_last_stop says what stopped */
+  NDE_TRAIN_EARLY_STOP  /* the score did not improve for `patience` scoring points */
 } nde_train_reason;
+
+/* Static English text of a reason. */
+NDE_API const char *nde_train_reason_str(nde_train_reason r);
 
 typedef struct nde_train nde_train;
 
@@ -159,16 +173,23 @@ typedef struct nde_train_opts {
   uint64_t seed;               /* minibatch draws */
   int max_failures;            /* consecutive rejected steps before giving up; default 8 */
   double lr_backoff;           /* lr multiplier after a rejected step; default 0.5 */
-  long checkpoint_every;       /* iterations between checkpoints and L-BFGS restarts; default 200 */
+  long checkpoint_every;       /* iterations between resume points (checkpoints, L-BFGS restarts
+                                * and scoring); default 200 */
+  /* The score that decides which iterate is kept: evaluated at every resume point and at the
+   * end of every phase, on the whole data without shooting or minibatches.  score_fit is the
+   * objective to score with (a validation objective over held-out series or times, with the
+   * same x layout as fit), or NULL for fit itself (the full trajectory loss).  Lower is better. */
+  nde_fit *score_fit;
+  /* Stop when the score has not improved for this many scoring points in a row (0: never). */
+  int patience;
   /* Called every progress_every iterations and on events; return non-zero to stop. */
   int (*progress)(void *ctx, const nde_train_progress *p);
   void *progress_ctx;
   long progress_every; /* default 100 */
-  /* Called at every checkpoint boundary; the state is consistent there (resuming from it is
+  /* Called at every resume point; the state is consistent there (resuming from it is
    * bit-identical to not stopping).  Return non-zero to abort with NDE_ERR_IO. */
   int (*checkpoint)(void *ctx, nde_train *t);
   void *checkpoint_ctx;
-  long test_nan_eval; /* testing hook: evaluation number N (1-based) returns NaN; 0 off */
 } nde_train_opts;
 
 NDE_API nde_train_opts nde_train_opts_default(void);
@@ -181,24 +202,48 @@ NDE_API nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, co
 NDE_API void nde_train_destroy(nde_train **t);
 NDE_API const char *nde_train_errmsg(const nde_train *t);
 
-/* Run from the current state to the end of the schedule (or a stop).  Statuses: errors of the
- * objective (NDE_ERR_CALLBACK ...), NDE_ERR_IO when the checkpoint callback fails. */
+/* Run from the current state to the end of the schedule (or a stop).  The outcome is *reason;
+ * statuses are errors only: errors of the objective (NDE_ERR_CALLBACK, NDE_ERR_NOMEM ...), and
+ * NDE_ERR_IO when the checkpoint callback fails.  Running a finished run again does nothing and
+ * returns NDE_TRAIN_DONE (see nde_train_finished). */
 NDE_API nde_status nde_train_run(nde_train *t, nde_train_reason *reason);
+/* 1 when every phase has run to its end (nothing is left to do). */
+NDE_API int nde_train_finished(const nde_train *t);
+/* 1 when the current state is a resume point: resuming from it continues bit for bit.  Always
+ * true in Adam phases; in L-BFGS phases only between chunks (liblbfgs keeps its curvature pairs
+ * to itself), so a run stopped inside a chunk should be resumed from the previous resume point. */
+NDE_API int nde_train_at_resume_point(const nde_train *t);
 
-/* The current best-known (last accepted) x, nde_fit_n_x(fit, 1) doubles. */
+/* The last accepted x (nde_fit_n_x(fit, 1) doubles). */
 NDE_API const double *nde_train_x(const nde_train *t);
+/* The kept iterate: the accepted point with the lowest score so far (*x NULL before the first
+ * scoring point), its score, and the total iteration count at which it was accepted. */
+NDE_API void nde_train_best(const nde_train *t, const double **x, double *score, long *iter);
+/* The latest evaluation of the current accepted point that failed: which solve stopped, and
+ * where (reason NDE_REASON_NONE for a non-finite loss or gradient without a stop, including a
+ * failed backward pass). */
+NDE_API const nde_solve_stats *nde_train_last_stop(const nde_train *t);
 /* Number of objective evaluations so far (Adam: one per iteration plus rejected ones; L-BFGS:
- * one per line-search trial). */
+ * one per line-search trial), without scoring evaluations. */
 NDE_API long nde_train_n_evals(const nde_train *t);
-/* Loss history: one entry per iteration (the loss at the accepted point). */
+/* Loss history: one entry per iteration (the phase's objective at the accepted point). */
 NDE_API size_t nde_train_history(const nde_train *t, const double **loss);
+/* The loss-history length at the end of each phase (-1 for phases not ended yet); returns the
+ * number of phases. */
+NDE_API int nde_train_phase_ends(const nde_train *t, const long **ends);
+/* Score history: one entry per scoring point, with the total iteration count of each. */
+NDE_API size_t nde_train_scores(const nde_train *t, const double **score, const long **iter);
 
-/* The complete resumable state as one flat vector of doubles (x, optimiser moments, phase,
- * iteration, learning rate, failure count, RNG words, history).  Restoring it into a train made
- * with the same fit and options continues bit for bit. */
+/* The complete resumable state: a flat vector of doubles (x, the kept iterate, optimiser
+ * moments, phase, iteration, learning rate, failure count, histories) and NDE_TRAIN_STATE_WORDS
+ * 64-bit words (the RNG state, kept as integers).  Restoring both into a train made with the
+ * same fit and options continues bit for bit.  Statuses of set_state: NDE_ERR_ARG with a message
+ * when the state does not match (length, layout, corrupt values). */
+#define NDE_TRAIN_STATE_WORDS 4
 NDE_API size_t nde_train_state_size(const nde_train *t);
-NDE_API void nde_train_get_state(const nde_train *t, double *state);
-NDE_API nde_status nde_train_set_state(nde_train *t, const double *state, size_t len);
+NDE_API void nde_train_get_state(const nde_train *t, double *state, uint64_t *words);
+NDE_API nde_status nde_train_set_state(nde_train *t, const double *state, size_t len,
+                                       const uint64_t *words);
 
 #ifdef __cplusplus
 }

@@ -1,10 +1,15 @@
-/* The nde program: its subcommands and the helpers they share (messages and exit codes).
- * A subcommand is a function nde_cmd_NAME(argc, argv) in its own cmd_NAME.c; adding one is one
- * line in NDE_CLI_COMMANDS below (and its file in meson.build). */
+/* The nde program: its subcommands and what they share (argument parsing, messages and exit
+ * codes, loading models and data, progress).  A subcommand is nde_cmd_NAME(argc, argv) in its
+ * own cmd_NAME.c; adding one is one line in NDE_CLI_COMMANDS (and its file in meson.build).  The
+ * program reaches the library only through include/nde/. */
 #ifndef NDE_CLI_H
 #define NDE_CLI_H
 
-#include "nde/core.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nde/nde.h"
 
 /* Exit codes (shared/STYLE.md). */
 enum {
@@ -16,19 +21,21 @@ enum {
 };
 
 /* X(name, one-line description) */
-#define NDE_CLI_COMMANDS(X)                                                            \
-  X(check, "check a model file and print its states, parameters and nets")             \
-  X(simulate, "integrate a model and write synthetic data (HDF5), optionally noisy")  \
-  X(fit, "fit a model to time series and write a result file")                       \
-  X(grad, "print the loss and its gradient at given parameters (checks, timing)")    \
-  X(inspect, "describe what a data or result file holds") \
-  X(discover, "read equations off the trained networks of a result file (STLSQ)") \
-  X(forecast, "integrate a fitted model beyond the data; score it against held-out data") \
+#define NDE_CLI_COMMANDS(X)                                                                  \
+  X(check, "check a model file and print its states, parameters and nets")                   \
+  X(simulate, "integrate a model and write synthetic data (HDF5), optionally noisy")         \
+  X(fit, "fit a model to time series and write a result file")                               \
+  X(grad, "print the loss and its gradient at given parameters (checks, timing)")           \
+  X(inspect, "describe what a data or result file holds")                                   \
+  X(discover, "read equations off the trained networks of a result file (STLSQ)")           \
+  X(forecast, "integrate a fitted model beyond the data; score it against held-out data")   \
   X(export, "the learned model as standalone C, LaTeX or text equations")
 
 #define NDE_CLI_DECLARE(name, help) int nde_cmd_##name(int argc, char **argv);
 NDE_CLI_COMMANDS(NDE_CLI_DECLARE)
 #undef NDE_CLI_DECLARE
+
+/* ---- messages and exit codes ---- */
 
 /* "nde: error: <message>" on stderr (one line; a newline is added). */
 void nde_cli_error(const char *fmt, ...)
@@ -36,17 +43,129 @@ void nde_cli_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
-
 /* The exit code for a library status. */
 int nde_cli_exit_code(nde_status st);
-
-/* The exit code for a failure to read an input file: 2 (bad input) for a missing or unreadable
- * file too, since it is the user's to fix; other statuses map as nde_cli_exit_code. */
+/* The exit code for a failure to read an input: 2 (bad input) for a missing or unreadable file
+ * too, since it is the user's to fix; other statuses as nde_cli_exit_code. */
 int nde_cli_input_exit(nde_status st);
-
-/* Print a failed model load: each problem as "nde: error: FILE:LINE:COL: what" followed by the
+/* Print err's message and return the exit code for its status (input: as nde_cli_input_exit). */
+int nde_cli_fail(const nde_error *err, int input);
+/* Print a failed model load: each problem as "nde: error: FILE:LINE:COL: what" with the
  * offending line and a caret.  Returns the exit code. */
-struct nde_model;
-int nde_cli_report_model(const struct nde_model *m, nde_status st);
+int nde_cli_report_model(const nde_model *m, nde_status st);
+
+/* ---- options ---- */
+
+typedef enum {
+  NDE_ARG_FLAG,   /* int, set to 1 */
+  NDE_ARG_STR,    /* const char * */
+  NDE_ARG_DOUBLE, /* double in [lo, hi] (lo excluded with NDE_ARG_GT) */
+  NDE_ARG_INT,    /* int in [lo, hi] */
+  NDE_ARG_LONG,   /* long in [lo, hi] */
+  NDE_ARG_U64     /* uint64_t in [lo, hi] */
+} nde_arg_kind;
+
+enum { NDE_ARG_GT = 1, /* the lower bound is excluded */
+       NDE_ARG_NODEFAULT = 2 /* the help shows no default */ };
+
+typedef struct nde_arg {
+  const char *name; /* "--lr" */
+  nde_arg_kind kind;
+  void *dest;       /* holds the default before parsing; the help prints it */
+  const char *meta; /* placeholder in the help, e.g. "RATE" */
+  const char *help;
+  double lo, hi;    /* range of numeric options (inclusive unless NDE_ARG_GT) */
+  int flags;
+  int seen;         /* set by the parser */
+} nde_arg;
+
+/* Rows of a table (the range fields are 0 for strings and flags). */
+#define NDE_FLAG(name, dest, help) {name, NDE_ARG_FLAG, dest, NULL, help, 0, 0, 0, 0}
+#define NDE_STR(name, dest, meta, help) {name, NDE_ARG_STR, dest, meta, help, 0, 0, 0, 0}
+#define NDE_NUM(name, kind, dest, meta, help, lo, hi, flags) \
+  {name, kind, dest, meta, help, lo, hi, flags, 0}
+
+/* Parse argv[1..argc-1] (argv[0] is the command name): options of the table, as "--name VALUE"
+ * or "--name=VALUE" (-o is --out), and positional arguments into pos (at most max_pos).
+ * Numbers must be complete, finite and in range; an option given twice is an error.  Returns -1
+ * to go on; otherwise the exit code (0 after --help, 2 after an error message naming the option,
+ * what was expected and what was given). */
+int nde_cli_parse(const char *usage, int argc, char **argv, nde_arg *opts, int n_opts,
+                  const char **pos, int min_pos, int max_pos, int *n_pos);
+/* The table entry of an option (NULL when absent). */
+nde_arg *nde_cli_opt(nde_arg *opts, int n_opts, const char *name);
+
+/* The solver and gradient options of every command that integrates (fit, grad, simulate,
+ * forecast): table rows writing straight into library option structs, so the defaults and the
+ * help numbers are the library's. */
+#define NDE_CLI_N_SOLVER_ARGS 7
+void nde_cli_solver_args(nde_arg *rows, nde_solver_opts *so);
+void nde_cli_grad_arg(nde_arg *row, nde_grad_opts *go);
+/* Check the solver/gradient choice against the registries and the options given together
+ * (--dt with --steps-per-interval).  Prints the message; returns 0 or the exit code. */
+int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_grad_opts *go);
+
+/* ---- inputs and outputs ---- */
+
+/* Load a model file; on failure print its diagnostics and return the exit code (else 0). */
+int nde_cli_load_model(const char *path, nde_model **out);
+/* The names of the model's state components ("x", "y[1]", ...): free with free(). */
+const char **nde_cli_component_names(const nde_model *m);
+/* Open DATA.h5[:/group] for the model's states; on failure print the message, return the exit
+ * code (else 0). */
+int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
+/* An output path checked before any work: not an input (inputs NULL-terminated), not an
+ * existing non-regular file, in an existing directory.  Prints and returns 2/4, else 0. */
+int nde_cli_check_output(const char *option, const char *out, const char *const *inputs);
+
+/* "x=0.4,y=4.6" into u (components by name; vector parts as y[2]).  Returns 0 or prints the
+ * message (naming opt) and returns 2. */
+int nde_cli_parse_state(const char *opt, const char *spec, const nde_model *m, double *u);
+/* "beta=0.9,gamma=1" (natural units) into theta.  Returns 0 or prints and returns 2. */
+int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, double *theta);
+/* theta (nde_model_n_theta values) from FILE.h5: /params/theta of a result or any file, the
+ * length checked against the model before reading; parameters given by name (/params/values/NAME)
+ * override.  Returns 0 or prints and returns the exit code. */
+int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, double *theta);
+
+/* Output times: t0 + i dt_out up to t1 (dt_out > 0; a last point within 1e-9 dt_out of t1 is t1),
+ * or `points` equally spaced on [t0, t1]; or the times of a file (one per line, blank lines and
+ * '#' comments skipped, or /t of an HDF5 file).  At least 2, strictly increasing, at most
+ * NDE_CLI_MAX_TIMES.  *t malloc'ed.  Returns 0 or prints and returns the exit code. */
+#define NDE_CLI_MAX_TIMES 100000000L
+int nde_cli_grid_uniform(double t0, double t1, double dt_out, long points, double **t, long *n);
+int nde_cli_times_file(const char *path, double **t, long *n);
+
+/* The command line as one string ("nde fit ..."), for provenance: free with nde_free. */
+char *nde_cli_command_line(int argc, char **argv);
+/* Whether path ends with suffix. */
+int nde_cli_ends_with(const char *path, const char *suffix);
+
+/* ---- progress ---- */
+
+/* On a terminal one updating line on stderr; otherwise plain lines (callers rate-limit);
+ * nothing with quiet. */
+typedef struct nde_cli_progress {
+  int tty;
+  int quiet;
+  double t_start;
+  int line_open;
+} nde_cli_progress;
+
+void nde_cli_progress_init(nde_cli_progress *p, int quiet);
+/* Seconds since an arbitrary origin (monotonic). */
+double nde_cli_now(void);
+void nde_cli_progress_line(nde_cli_progress *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* A line that stays (an event, a summary), ending any updating line first. */
+void nde_cli_progress_note(nde_cli_progress *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void nde_cli_progress_end(nde_cli_progress *p);
 
 #endif

@@ -1,128 +1,76 @@
-/* Option parsing, model and data loading, and progress display shared by the subcommands. */
-#include "cli_common.h"
-
+/* What the subcommands share besides option parsing: messages and exit codes, loading models,
+ * data and parameters with one clear message on failure, output checks before any work, and the
+ * progress display (an updating line on a terminal, plain lines otherwise). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "nde/train.h"
 
-static void print_help(const char *usage, const nde_arg *opts, int n_opts) {
-  printf("usage: %s\n\noptions:\n", usage);
-  for (int i = 0; i < n_opts; i++) {
-    char left[64];
-    if (opts[i].kind == NDE_ARG_FLAG)
-      snprintf(left, sizeof left, "%s", opts[i].name);
-    else
-      snprintf(left, sizeof left, "%s %s", opts[i].name, opts[i].meta ? opts[i].meta : "X");
-    printf("  %-26s %s\n", left, opts[i].help);
+void nde_cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("nde: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int nde_cli_exit_code(nde_status st) {
+  switch (st) {
+    case NDE_OK: return NDE_EXIT_OK;
+    case NDE_ERR_ARG:
+    case NDE_ERR_LIMIT:
+    case NDE_ERR_PARSE:
+    case NDE_ERR_MODEL:
+    case NDE_ERR_DATA: return NDE_EXIT_INPUT;
+    case NDE_ERR_IO:
+    case NDE_ERR_NOMEM: return NDE_EXIT_IO;
+    case NDE_ERR_NUMERIC:
+    case NDE_ERR_CALLBACK: return NDE_EXIT_NUMERIC;
+    default: return NDE_EXIT_INTERNAL;
   }
 }
 
-static int set_value(nde_arg *a, const char *v) {
-  char *end;
-  errno = 0;
-  switch (a->kind) {
-    case NDE_ARG_STR:
-      *(const char **)a->dest = v;
-      return 0;
-    case NDE_ARG_DOUBLE: {
-      double d = strtod(v, &end);
-      if (end == v || *end || errno || !isfinite(d)) {
-        nde_cli_error("%s: expected a number, got '%s'", a->name, v);
-        return NDE_EXIT_INPUT;
-      }
-      *(double *)a->dest = d;
-      return 0;
-    }
-    case NDE_ARG_LONG: {
-      long l = strtol(v, &end, 10);
-      if (end == v || *end || errno) {
-        nde_cli_error("%s: expected a whole number, got '%s'", a->name, v);
-        return NDE_EXIT_INPUT;
-      }
-      *(long *)a->dest = l;
-      return 0;
-    }
-    case NDE_ARG_FLAG:
-      break;
-  }
-  return NDE_EXIT_INTERNAL;
+int nde_cli_input_exit(nde_status st) {
+  return st == NDE_ERR_IO ? NDE_EXIT_INPUT : nde_cli_exit_code(st);
 }
 
-int nde_cli_parse(const char *usage, int argc, char **argv, nde_arg *opts, int n_opts,
-                  const char **pos, int min_pos, int max_pos, int *n_pos) {
-  *n_pos = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *s = argv[i];
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-      print_help(usage, opts, n_opts);
-      return NDE_EXIT_OK;
-    }
-    if (s[0] == '-' && s[1] == '-' && s[2]) {
-      const char *eq = strchr(s, '=');
-      size_t len = eq ? (size_t)(eq - s) : strlen(s);
-      nde_arg *a = NULL;
-      for (int k = 0; k < n_opts; k++)
-        if (strlen(opts[k].name) == len && !strncmp(opts[k].name, s, len)) a = &opts[k];
-      if (!a) {
-        nde_cli_error("unknown option '%.*s' (see %s --help)", (int)len, s, argv[0]);
-        return NDE_EXIT_INPUT;
-      }
-      if (a->seen) {
-        nde_cli_error("option %s given twice", a->name);
-        return NDE_EXIT_INPUT;
-      }
-      a->seen = 1;
-      if (a->kind == NDE_ARG_FLAG) {
-        if (eq) {
-          nde_cli_error("option %s takes no value (got '%s')", a->name, eq + 1);
-          return NDE_EXIT_INPUT;
-        }
-        *(int *)a->dest = 1;
-        continue;
-      }
-      const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-      if (!v) {
-        nde_cli_error("option %s needs a value (%s)", a->name, a->meta ? a->meta : "X");
-        return NDE_EXIT_INPUT;
-      }
-      int rc = set_value(a, v);
-      if (rc) return rc;
-      continue;
-    }
-    if (s[0] == '-' && s[1] && !(s[1] >= '0' && s[1] <= '9') && strcmp(s, "-o") != 0) {
-      nde_cli_error("unknown option '%s' (see %s --help)", s, argv[0]);
-      return NDE_EXIT_INPUT;
-    }
-    if (!strcmp(s, "-o")) { /* short form of --out */
-      nde_arg *a = NULL;
-      for (int k = 0; k < n_opts; k++)
-        if (!strcmp(opts[k].name, "--out")) a = &opts[k];
-      if (!a || i + 1 >= argc) {
-        nde_cli_error(a ? "option -o needs a file name" : "option -o is not used by %s", argv[0]);
-        return NDE_EXIT_INPUT;
-      }
-      a->seen = 1;
-      *(const char **)a->dest = argv[++i];
-      continue;
-    }
-    if (*n_pos == max_pos) {
-      nde_cli_error("unexpected argument '%s' (usage: %s)", s, usage);
-      return NDE_EXIT_INPUT;
-    }
-    pos[(*n_pos)++] = s;
+int nde_cli_fail(const nde_error *err, int input) {
+  nde_cli_error("%s", err->msg[0] ? err->msg : nde_status_str(err->status));
+  return input ? nde_cli_input_exit(err->status) : nde_cli_exit_code(err->status);
+}
+
+int nde_cli_report_model(const nde_model *m, nde_status st) {
+  const int n = m ? nde_model_n_diags(m) : 0;
+  if (n == 0) {
+    /* No place in the file (unreadable, no memory): the message names the file. */
+    const char *msg = m ? nde_model_errmsg(m) : nde_status_str(st);
+    size_t len = strlen(msg);
+    while (len > 0 && msg[len - 1] == '\n') len--;
+    nde_cli_error("%.*s", (int)len, len ? msg : nde_status_str(st));
+    return nde_cli_input_exit(st);
   }
-  if (*n_pos < min_pos) {
-    nde_cli_error("missing arguments (usage: %s)", usage);
-    return NDE_EXIT_INPUT;
+  for (int i = 0; i < n; i++) {
+    nde_model_diag d;
+    if (nde_model_get_diag(m, i, &d) != NDE_OK) continue;
+    fprintf(stderr, "nde: %s: %s:%d:%d: %s\n", d.is_note ? "note" : "error", nde_model_filename(m),
+            d.line, d.col, d.message);
+    fprintf(stderr, "%5d | %s\n      | %*s^\n", d.line, d.source_line, d.col - 1, "");
   }
-  return -1;
+  /* The summary line of errors not shown, if any, is the last line of the full message. */
+  const char *all = nde_model_errmsg(m);
+  const char *more = strstr(all, " more error");
+  if (more) {
+    while (more > all && more[-1] != '\n') more--;
+    fprintf(stderr, "nde: %s", more);
+  }
+  return nde_cli_input_exit(st);
 }
 
 int nde_cli_load_model(const char *path, nde_model **out) {
@@ -135,7 +83,7 @@ int nde_cli_load_model(const char *path, nde_model **out) {
 
 const char **nde_cli_component_names(const nde_model *m) {
   const int n = nde_model_state_dim(m);
-  const char **names = calloc((size_t)n, sizeof *names);
+  const char **names = calloc((size_t)n + 1, sizeof *names);
   if (!names) return NULL;
   for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
   return names;
@@ -151,9 +99,298 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out) {
   nde_data_opts o = nde_data_opts_default();
   nde_status st = nde_data_open(path, (size_t)nde_model_state_dim(m), names, &o, out, &err);
   free(names);
-  if (st == NDE_OK) return 0;
-  nde_cli_error("%s", err.msg);
-  return nde_cli_input_exit(st);
+  return st == NDE_OK ? 0 : nde_cli_fail(&err, 1);
+}
+
+/* The file part of "FILE.h5:/group". */
+static char *file_part(const char *path) {
+  nde_str s = NDE_STR_INIT;
+  struct stat sb;
+  const char *sel = stat(path, &sb) == 0 ? NULL : strstr(path, ":/");
+  nde_str_add(&s, path, sel ? (size_t)(sel - path) : strlen(path));
+  return nde_str_take(&s);
+}
+
+int nde_cli_check_output(const char *option, const char *out, const char *const *inputs) {
+  if (!out || !*out) {
+    nde_cli_error("%s: the output file name is empty (expected a path)", option);
+    return NDE_EXIT_INPUT;
+  }
+  struct stat so;
+  const int exists = stat(out, &so) == 0;
+  if (exists && !S_ISREG(so.st_mode)) {
+    nde_cli_error("%s: exists and is not a regular file (expected a new or regular file for %s)",
+                  out, option);
+    return NDE_EXIT_INPUT;
+  }
+  for (int i = 0; exists && inputs && inputs[i]; i++) {
+    char *f = file_part(inputs[i]);
+    struct stat si;
+    const int same = f && stat(f, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino;
+    nde_free(f);
+    if (same) {
+      nde_cli_error("%s: is also an input (%s); writing it would destroy the input (expected "
+                    "another file for %s)",
+                    out, inputs[i], option);
+      return NDE_EXIT_INPUT;
+    }
+  }
+  /* The directory must exist and be writable now, not after the work is done. */
+  nde_str dir = NDE_STR_INIT;
+  const char *slash = strrchr(out, '/');
+  if (slash) nde_str_add(&dir, out, slash == out ? 1 : (size_t)(slash - out));
+  else nde_str_adds(&dir, ".");
+  int rc = 0;
+  struct stat sd;
+  if (dir.failed) {
+    nde_cli_error("out of memory");
+    rc = NDE_EXIT_IO;
+  } else if (stat(dir.data, &sd) != 0 || !S_ISDIR(sd.st_mode)) {
+    nde_cli_error("%s: the directory %s does not exist (expected an existing directory for %s)",
+                  out, dir.data, option);
+    rc = NDE_EXIT_IO;
+  } else if (access(dir.data, W_OK) != 0) {
+    nde_cli_error("%s: cannot write in the directory %s (%s; expected a writable directory for "
+                  "%s)", out, dir.data, strerror(errno), option);
+    rc = NDE_EXIT_IO;
+  }
+  nde_str_release(&dir);
+  return rc;
+}
+
+/* Calls item(ctx, name, value) for each NAME=VALUE of a comma-separated list; a name may appear
+ * once.  Errors name the option. */
+static int parse_list(const char *opt, const char *spec,
+                      int (*item)(void *ctx, const char *name, double v), void *ctx) {
+  nde_str names = NDE_STR_INIT; /* the names seen, each followed by a NUL */
+  int rc = 0, count = 0;
+  const char *p = spec;
+  while (!rc && *p) {
+    size_t len = strcspn(p, ",");
+    const char *eq = memchr(p, '=', len);
+    count++;
+    if (!eq || eq == p) {
+      nde_cli_error("%s: expected NAME=VALUE items separated by commas, got '%.*s'", opt,
+                    (int)len, p);
+      rc = NDE_EXIT_INPUT;
+      break;
+    }
+    nde_str name = NDE_STR_INIT, val = NDE_STR_INIT;
+    size_t nl = (size_t)(eq - p);
+    while (nl > 0 && p[nl - 1] == ' ') nl--;
+    const char *nb = p;
+    while (*nb == ' ' && nb < eq) nb++, nl--;
+    nde_str_add(&name, nb, nl);
+    nde_str_add(&val, eq + 1, len - (size_t)(eq - p) - 1);
+    if (name.failed || val.failed) {
+      nde_cli_error("out of memory");
+      rc = NDE_EXIT_IO;
+    } else {
+      for (size_t at = 0; at < names.len && !rc; at += strlen(names.data + at) + 1)
+        if (!strcmp(names.data + at, name.data)) {
+          nde_cli_error("%s: %s is given twice (expected each name once)", opt, name.data);
+          rc = NDE_EXIT_INPUT;
+        }
+      char *end;
+      errno = 0;
+      const double v = strtod(val.data ? val.data : "", &end);
+      if (!rc && (!val.data || end == val.data || *end || !isfinite(v) ||
+                  (errno && errno != ERANGE))) {
+        nde_cli_error("%s: %s: expected a finite number, got '%s'", opt, name.data,
+                      val.data ? val.data : "");
+        rc = NDE_EXIT_INPUT;
+      }
+      if (!rc) rc = item(ctx, name.data, v);
+      nde_str_add(&names, name.data, name.len + 1);
+    }
+    nde_str_release(&name);
+    nde_str_release(&val);
+    p += len;
+    if (*p == ',') p++;
+  }
+  if (!rc && !count) {
+    nde_cli_error("%s: expected NAME=VALUE items separated by commas, got nothing", opt);
+    rc = NDE_EXIT_INPUT;
+  }
+  nde_str_release(&names);
+  return rc;
+}
+
+typedef struct assign {
+  const char *opt;
+  const nde_model *m;
+  double *dest;
+} assign;
+
+static void list_names(const nde_model *m, int params, nde_str *s) {
+  const int n = params ? nde_model_n_params(m) : nde_model_state_dim(m);
+  for (int i = 0; i < n; i++) {
+    nde_model_param_info p;
+    if (params) nde_model_get_param(m, i, &p);
+    nde_str_addf(s, "%s%s", i ? ", " : "", params ? p.name : nde_model_component_name(m, i));
+  }
+}
+
+static int set_state(void *vctx, const char *name, double v) {
+  assign *c = vctx;
+  const int j = nde_model_find_component(c->m, name);
+  if (j < 0) {
+    nde_str s = NDE_STR_INIT;
+    list_names(c->m, 0, &s);
+    nde_cli_error("%s: '%s' is not a state component of %s (expected one of %s)", c->opt, name,
+                  nde_model_filename(c->m), s.data ? s.data : "");
+    nde_str_release(&s);
+    return NDE_EXIT_INPUT;
+  }
+  c->dest[j] = v;
+  return 0;
+}
+
+static int set_param(void *vctx, const char *name, double v) {
+  assign *c = vctx;
+  const int i = nde_model_find_param(c->m, name);
+  if (i < 0) {
+    nde_str s = NDE_STR_INIT;
+    list_names(c->m, 1, &s);
+    if (nde_model_n_params(c->m) == 0)
+      nde_cli_error("%s: '%s' is not a parameter of %s (it declares no parameters)", c->opt, name,
+                    nde_model_filename(c->m));
+    else
+      nde_cli_error("%s: '%s' is not a parameter of %s (expected one of %s)", c->opt, name,
+                    nde_model_filename(c->m), s.data ? s.data : "");
+    nde_str_release(&s);
+    return NDE_EXIT_INPUT;
+  }
+  nde_model_param_info p;
+  nde_model_get_param(c->m, i, &p);
+  if (!p.learnable) {
+    nde_cli_error("%s: %s is fixed in %s (line %d) and cannot be overridden (expected a learnable "
+                  "parameter; remove '(fixed)' there to vary it)",
+                  c->opt, name, nde_model_filename(c->m), p.line);
+    return NDE_EXIT_INPUT;
+  }
+  if (nde_model_set_param(c->m, i, v, c->dest) != NDE_OK) {
+    char b[NDE_NUM_MAX], lo[NDE_NUM_MAX], hi[NDE_NUM_MAX];
+    if (p.bounded)
+      nde_cli_error("%s: %s = %s is outside its bounds (expected a value in (%s, %s))", c->opt,
+                    name, nde_num_str(v, b), nde_num_str(p.lo, lo), nde_num_str(p.hi, hi));
+    else
+      nde_cli_error("%s: %s = %s is outside its domain (expected a %s value)", c->opt, name,
+                    nde_num_str(v, b), p.positive ? "positive" : "valid");
+    return NDE_EXIT_INPUT;
+  }
+  return 0;
+}
+
+int nde_cli_parse_state(const char *opt, const char *spec, const nde_model *m, double *u) {
+  assign c = {opt, m, u};
+  return parse_list(opt, spec, set_state, &c);
+}
+
+int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, double *theta) {
+  assign c = {opt, m, theta};
+  return parse_list(opt, spec, set_param, &c);
+}
+
+int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, double *theta) {
+  const size_t n_theta = nde_model_n_theta(m);
+  nde_error err;
+  nde_reader *r = NULL;
+  nde_status st = nde_reader_open(path, &r, &err);
+  if (st != NDE_OK) {
+    nde_cli_error("%s: %s", opt, err.msg);
+    return nde_cli_input_exit(st);
+  }
+  int rc = 0, rank = 0, any = 0;
+  size_t dims[NDE_DATA_MAX_RANK];
+  if (nde_reader_kind(r, "/params/theta") == NDE_H5_DATASET) {
+    size_t count = 1;
+    any = 1;
+    if (nde_reader_shape(r, "/params/theta", &rank, dims) != NDE_OK || rank > 1) {
+      nde_cli_error("%s: %s:/params/theta: expected a vector of %zu values", opt, path, n_theta);
+      rc = NDE_EXIT_INPUT;
+      goto done;
+    }
+    if (rank == 1) count = dims[0];
+    /* The length first: a huge declared size is refused before anything is read. */
+    if (count != n_theta) {
+      nde_cli_error("%s: %s:/params/theta: expected %zu values for the model %s, got %zu", opt,
+                    path, n_theta, nde_model_filename(m), count);
+      rc = NDE_EXIT_INPUT;
+      goto done;
+    }
+    if (nde_reader_get_doubles(r, "/params/theta", n_theta, theta) != NDE_OK) {
+      nde_cli_error("%s: %s", opt, nde_reader_errmsg(r));
+      rc = NDE_EXIT_INPUT;
+      goto done;
+    }
+    for (size_t i = 0; i < n_theta; i++)
+      if (!isfinite(theta[i])) {
+        nde_cli_error("%s: %s:/params/theta: value %zu is not finite (expected finite "
+                      "parameters)", opt, path, i);
+        rc = NDE_EXIT_INPUT;
+        goto done;
+      }
+    /* The layout the file records must be the model's: same names in the same places. */
+    if (nde_reader_kind(r, "/params/layout/names") == NDE_H5_DATASET) {
+      size_t nl = 0;
+      char **names = NULL;
+      if (nde_reader_get_strings(r, "/params/layout/names", &nl, &names) == NDE_OK) {
+        int same = nl == (size_t)nde_model_n_layout(m);
+        for (size_t i = 0; same && i < nl; i++) {
+          nde_model_layout_entry e;
+          same = nde_model_get_layout(m, (int)i, &e) == NDE_OK && !strcmp(e.name, names[i]);
+        }
+        free(names);
+        if (!same) {
+          nde_cli_error("%s: %s:/params/layout: the parameters were made for another model "
+                        "(their names or order differ from %s)",
+                        opt, path, nde_model_filename(m));
+          rc = NDE_EXIT_INPUT;
+          goto done;
+        }
+      }
+    }
+  }
+  /* Parameters by name, in natural units. */
+  for (int i = 0; i < nde_model_n_params(m); i++) {
+    nde_model_param_info p;
+    nde_model_get_param(m, i, &p);
+    nde_str place = NDE_STR_INIT;
+    nde_str_addf(&place, "/params/values/%s", p.name);
+    if (!place.failed && nde_reader_kind(r, place.data) == NDE_H5_DATASET && p.learnable) {
+      double v;
+      any = 1;
+      if (nde_reader_get_doubles(r, place.data, 1, &v) != NDE_OK ||
+          nde_model_set_param(m, i, v, theta) != NDE_OK) {
+        nde_cli_error("%s: %s:%s: expected one value in the domain of %s", opt, path, place.data,
+                      p.name);
+        rc = NDE_EXIT_INPUT;
+      }
+    }
+    nde_str_release(&place);
+    if (rc) goto done;
+  }
+  if (!any) {
+    nde_cli_error("%s: %s:/params/theta: no such dataset, nor /params/values/NAME (expected the "
+                  "parameters of the model)", opt, path);
+    rc = NDE_EXIT_INPUT;
+  }
+done:
+  nde_reader_destroy(&r);
+  return rc;
+}
+
+char *nde_cli_command_line(int argc, char **argv) {
+  nde_str s = NDE_STR_INIT;
+  nde_str_adds(&s, "nde");
+  for (int i = 0; i < argc; i++) nde_str_addf(&s, " %s", argv[i]);
+  return nde_str_take(&s);
+}
+
+int nde_cli_ends_with(const char *s, const char *suffix) {
+  const size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
 double nde_cli_now(void) {
@@ -200,165 +437,4 @@ void nde_cli_progress_end(nde_cli_progress *p) {
     fputc('\n', stderr);
     p->line_open = 0;
   }
-}
-
-void nde_cli_stop_message(char *buf, size_t len, const char *solver, const nde_solve_stats *s) {
-  const int implicit = solver && !strcmp(solver, "cvode-bdf");
-  const char *hint = "";
-  switch (s->reason) {
-    case NDE_REASON_STIFF_SUSPECTED:
-      hint = ": rerun with --solver cvode-bdf";
-      break;
-    case NDE_REASON_MAX_STEPS:
-    case NDE_REASON_STEP_UNDERFLOW:
-      hint = implicit ? "; the solution may blow up here, or need a larger --max-steps"
-                      : "; the problem may be stiff: try --solver cvode-bdf";
-      break;
-    case NDE_REASON_NONFINITE:
-    case NDE_REASON_RHS_FAILED:
-    case NDE_REASON_RHS_RECOVERABLE:
-      hint = "; the solution left the model's domain or blew up: check the parameters, or try a "
-             "smaller step or an adaptive --solver dopri5";
-      break;
-    case NDE_REASON_NEWTON_FAILED:
-    case NDE_REASON_ERR_TEST_FAILED:
-      hint = "; try a smaller --rtol, or --solver dopri5 if the problem is not stiff";
-      break;
-    case NDE_REASON_NONE:
-      break;
-  }
-  snprintf(buf, len, "solver %s stopped at t = %.6g after %ld steps (step size %.3g): %s%s",
-           solver ? solver : "", s->t_stop, s->n_steps, s->h_last, nde_stop_reason_str(s->reason),
-           hint);
-}
-
-int nde_cli_series(const char *data_path, const nde_model *m, const nde_data *d,
-                   nde_fit_series **series_out, double **u0s_out) {
-  const int n = nde_model_state_dim(m);
-  const size_t n_traj = nde_data_n_traj(d);
-  nde_fit_series *series = calloc(n_traj, sizeof *series);
-  double *u0s = calloc(n_traj * (size_t)n + 1, sizeof *u0s);
-  double *model_u0 = calloc((size_t)n + 1, sizeof *model_u0);
-  int rc = 0;
-  if (!series || !u0s || !model_u0) {
-    nde_cli_error("out of memory");
-    rc = NDE_EXIT_IO;
-    goto done;
-  }
-  const int has_init = nde_model_initial_state(m, model_u0);
-  for (size_t k = 0; k < n_traj && !rc; k++) {
-    const nde_traj *tr = nde_data_traj(d, k);
-    if (tr->n < 2) {
-      nde_cli_error("%s:%s/t: a series needs at least 2 observation times (got %zu)", data_path,
-                    strcmp(tr->name, "/") ? tr->name : "", tr->n);
-      rc = NDE_EXIT_INPUT;
-      break;
-    }
-    for (int j = 0; j < n; j++) {
-      double v = tr->y[j];
-      if (isnan(v) && !has_init) {
-        nde_cli_error("%s: state '%s' is not observed at t = %g and the model gives no initial "
-                      "value (expected 'state %s = VALUE' in the model, or data at t0)",
-                      data_path, nde_model_component_name(m, j), tr->t[0],
-                      nde_model_component_name(m, j));
-        rc = NDE_EXIT_INPUT;
-        break;
-      }
-      u0s[k * (size_t)n + (size_t)j] = isnan(v) ? model_u0[j] : v;
-    }
-    series[k] = (nde_fit_series){(int)tr->n, tr->t, tr->y, u0s + k * (size_t)n};
-  }
-done:
-  free(model_u0);
-  if (rc) {
-    free(series);
-    free(u0s);
-    series = NULL;
-    u0s = NULL;
-  }
-  *series_out = series;
-  *u0s_out = u0s;
-  return rc;
-}
-
-int nde_cli_theta(const char *init, const nde_model *m, const char *model_path, uint64_t seed,
-                  double *theta) {
-  const size_t n_theta = nde_model_n_theta(m);
-  if (!init) {
-    if (nde_model_init_theta(m, seed, theta) == NDE_OK) return 0;
-    nde_cli_error("%s: cannot initialise the parameters", model_path);
-    return NDE_EXIT_INTERNAL;
-  }
-  nde_error err;
-  size_t nt;
-  double *th = NULL;
-  nde_status st = nde_read_theta(init, &nt, &th, &err);
-  if (st != NDE_OK) {
-    nde_cli_error("%s", err.msg);
-    return nde_cli_input_exit(st);
-  }
-  if (nt != n_theta) {
-    nde_cli_error("%s:/params/theta: expected %zu values for model %s, got %zu", init, n_theta,
-                  model_path, nt);
-    free(th);
-    return NDE_EXIT_INPUT;
-  }
-  memcpy(theta, th, n_theta * sizeof *theta);
-  free(th);
-  return 0;
-}
-
-int nde_cli_check_long(const char *option, long v, long min) {
-  if (v >= min) return 0;
-  nde_cli_error("%s: expected a whole number >= %ld, got %ld", option, min, v);
-  return NDE_EXIT_INPUT;
-}
-
-int nde_cli_check_double(const char *option, double v, double min, int strict) {
-  if (strict ? v > min : v >= min) return 0;
-  nde_cli_error("%s: expected a number %s %g, got %g", option, strict ? ">" : ">=", min, v);
-  return NDE_EXIT_INPUT;
-}
-
-nde_cli_solve_args nde_cli_solve_args_default(void) {
-  nde_cli_solve_args a = {"rk4", "discrete", 0.0, 1e-6, 1e-9, 0.0, 0, 1000000};
-  return a;
-}
-
-int nde_cli_solve_opts(const nde_cli_solve_args *a, nde_solver_opts *so, nde_grad_opts *go) {
-  int rc = nde_cli_check_double("--dt", a->dt, 0, 0);
-  if (!rc) rc = nde_cli_check_long("--steps-per-interval", a->steps, 0);
-  if (!rc) rc = nde_cli_check_double("--rtol", a->rtol, 0, 1);
-  if (!rc) rc = nde_cli_check_double("--atol", a->atol, 0, 1);
-  if (!rc) rc = nde_cli_check_double("--h0", a->h0, 0, 0);
-  if (!rc) rc = nde_cli_check_long("--max-steps", a->max_steps, 1);
-  if (rc) return rc;
-  *so = nde_solver_opts_default();
-  so->method = a->solver;
-  so->dt = a->dt;
-  so->steps_per_interval = a->dt == 0 && a->steps == 0 ? 5 : (int)a->steps;
-  so->max_steps = a->max_steps;
-  so->rtol = a->rtol;
-  so->atol = a->atol;
-  so->h0 = a->h0;
-  *go = nde_grad_opts_default();
-  go->method = a->grad;
-  return 0;
-}
-
-int nde_cli_make_fit(nde_model *m, const char *model_path, const nde_solver_opts *so,
-                     const nde_grad_opts *go, const nde_fit_opts *fo, int n_series,
-                     const nde_fit_series *series, nde_rhs **rhs, nde_fit **fit) {
-  nde_status st = nde_model_create_rhs(m, 1, rhs, NULL);
-  if (st != NDE_OK) {
-    nde_cli_error("%s: %s", model_path, nde_model_errmsg(m));
-    return nde_cli_exit_code(st);
-  }
-  nde_error err;
-  st = nde_fit_create(*rhs, so, go, n_series, series, fo, fit, &err);
-  if (st != NDE_OK) {
-    nde_cli_error("%s", err.msg);
-    return nde_cli_exit_code(st);
-  }
-  return 0;
 }

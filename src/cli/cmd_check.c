@@ -6,19 +6,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "nde/model.h"
-
-/* The shortest decimal that reads back as the same double (0.9, not 0.90000000000000002). */
-static const char *num(double v, char buf[32]) {
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(buf, 32, "%.*g", prec, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  return buf;
-}
 
 static void print_summary(const nde_model *m) {
-  char b[32];
+  char b[NDE_NUM_MAX];
   printf("%s: ok\n", nde_model_filename(m));
   int ns = nde_model_n_states(m);
   printf("states (%d, %d component%s):\n", ns, nde_model_state_dim(m),
@@ -33,7 +23,7 @@ static void print_summary(const nde_model *m) {
     if (s.has_initial) {
       printf(" = ");
       if (s.is_vector) printf("[");
-      for (int k = 0; k < s.size; k++) printf("%s%s", k ? ", " : "", num(s.initial[k], b));
+      for (int k = 0; k < s.size; k++) printf("%s%s", k ? ", " : "", nde_num_str(s.initial[k], b));
       if (s.is_vector) printf("]");
     } else {
       printf("  (no initial value)");
@@ -45,11 +35,11 @@ static void print_summary(const nde_model *m) {
   for (int i = 0; i < np; i++) {
     nde_model_param_info p;
     nde_model_get_param(m, i, &p);
-    printf("  %s = %s", p.name, num(p.value, b));
+    printf("  %s = %s", p.name, nde_num_str(p.value, b));
     if (!p.learnable) printf("  fixed");
     if (p.positive) printf("  positive");
-    if (p.bounded) printf("  in [%s, ", num(p.lo, b));
-    if (p.bounded) printf("%s]", num(p.hi, b));
+    if (p.bounded) printf("  in [%s, ", nde_num_str(p.lo, b));
+    if (p.bounded) printf("%s]", nde_num_str(p.hi, b));
     if (p.learnable)
       printf("  theta[%zu]%s", p.offset,
              p.transform == NDE_TRANSFORM_LOG     ? " = log(value)"
@@ -70,7 +60,7 @@ static void print_summary(const nde_model *m) {
     const char *init = n.init == NDE_INIT_HE ? "he" : n.init == NDE_INIT_NORMAL ? "normal" : "glorot";
     printf("  (%zu parameters, theta[%zu..%zu], init %s", n.n_params, n.offset,
            n.offset + n.n_params - 1, init);
-    if (n.init == NDE_INIT_NORMAL) printf("(%s)", num(n.init_sigma, b));
+    if (n.init == NDE_INIT_NORMAL) printf("(%s)", nde_num_str(n.init_sigma, b));
     printf(")\n");
   }
   printf("learnable parameters: %zu\n", nde_model_n_theta(m));

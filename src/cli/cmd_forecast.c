@@ -1,300 +1,381 @@
-/* nde forecast FIT.h5 --t1 T: integrate the learned model of a result file beyond the data, from
- * the fitted initial state (or --u0, or the last observed state), on an output grid, with any
- * solver; write the forecast as a time series in the data convention (HDF5, so nde fit and nde
- * inspect read it back) or as CSV.  With --data HELD_OUT.h5: per-state RMSE against held-out
- * observations and the horizon where the error first exceeds a threshold. */
+/* nde forecast FIT.h5 --t1 T -o OUT.h5|OUT.csv: integrate the fitted model of a result file on an
+ * output grid (fine by default) from a chosen start: the fitted initial state of a series, the
+ * fitted trajectory at --t0 or at its last time, or a given --u0.  With --data HELD_OUT.h5 every
+ * held-out series is predicted from its own first observed row and scored (per-state RMSE,
+ * horizon).  Writes HDF5 in the data convention (nde inspect and nde fit read it back) or CSV. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "cli_common.h"
-#include "cli_sim.h"
-#include "fit_result.h"
 #include "plot.h"
 
-#define USAGE "nde forecast FIT.h5 --t1 T -o OUT.h5|OUT.csv [options]"
+#define USAGE "nde forecast FIT.h5 [--t1 T] -o OUT.h5|OUT.csv [options]"
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t a = strlen(s), b = strlen(suffix);
-  return a >= b && strcmp(s + a - b, suffix) == 0;
+/* One forecast: a name, the start, the grid and the solution. */
+typedef struct forecast {
+  char *name;
+  double t0;
+  size_t N;
+  double *T, *Y;
+  nde_solve_stats stop;
+} forecast;
+
+/* The output grid from t0 to t1 every dt_out, t1 included. */
+static int make_grid(double t0, double t1, double dt_out, forecast *f) {
+  const double steps = (t1 - t0) / dt_out;
+  if (!(steps <= 1e7)) {
+    nde_cli_error("--dt-out: %g gives more than 10^7 outputs on [%g, %g]", dt_out, t0, t1);
+    return NDE_EXIT_INPUT;
+  }
+  size_t N = (size_t)floor(steps + 1e-9) + 1;
+  if (fabs(t0 + (double)(N - 1) * dt_out - t1) > 1e-9 * dt_out) N++;
+  f->T = calloc(N, sizeof *f->T);
+  if (!f->T) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  for (size_t i = 0; i < N; i++) f->T[i] = t0 + (double)i * dt_out;
+  f->T[N - 1] = t1;
+  f->N = N;
+  f->t0 = t0;
+  return 0;
 }
 
-/* "x=0.4,y=4.6" into u0 (components by name). */
-static int parse_u0(const char *spec, const nde_model *m, double *u0) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", spec);
-  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-    char *eq = strchr(tok, '=');
-    if (!eq) {
-      nde_cli_error("--u0: '%s' is not NAME=VALUE", tok);
-      return NDE_EXIT_INPUT;
+static int run_forecast(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
+                        forecast *f) {
+  const int n = nde_model_state_dim(nde_result_model(r));
+  f->Y = calloc(f->N * (size_t)n, sizeof *f->Y);
+  if (!f->Y) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_error err;
+  nde_status st = nde_result_integrate(r, start, f->N, f->T, so, f->Y, &f->stop, &err);
+  if (st != NDE_OK) return nde_cli_fail(&err, 0);
+  return 0;
+}
+
+static int write_csv(const char *out, const nde_model *m, const forecast *f, int nf) {
+  FILE *fp = fopen(out, "w");
+  if (!fp) {
+    nde_cli_error("%s: cannot be created", out);
+    return NDE_EXIT_IO;
+  }
+  const int n = nde_model_state_dim(m);
+  char b[NDE_NUM_MAX];
+  fprintf(fp, "%st", nf > 1 ? "series," : "");
+  for (int j = 0; j < n; j++) fprintf(fp, ",%s", nde_model_component_name(m, j));
+  fprintf(fp, "\n");
+  for (int k = 0; k < nf; k++)
+    for (size_t i = 0; i < f[k].N; i++) {
+      if (nf > 1) fprintf(fp, "%s,", f[k].name);
+      fprintf(fp, "%s", nde_num_str(f[k].T[i], b));
+      for (int j = 0; j < n; j++)
+        fprintf(fp, ",%s", nde_num_str(f[k].Y[i * (size_t)n + (size_t)j], b));
+      fprintf(fp, "\n");
     }
-    *eq = '\0';
-    int j = nde_model_find_component(m, tok);
-    char *end;
-    double v = strtod(eq + 1, &end);
-    if (j < 0) {
-      nde_cli_error("--u0: '%s' is not a state of the model (expected names as nde check lists them)", tok);
-      return NDE_EXIT_INPUT;
-    }
-    if (end == eq + 1 || *end || !isfinite(v)) {
-      nde_cli_error("--u0: '%s' is not a finite number (for %s)", eq + 1, tok);
-      return NDE_EXIT_INPUT;
-    }
-    u0[j] = v;
+  if (fclose(fp) != 0) {
+    nde_cli_error("%s: write failed", out);
+    return NDE_EXIT_IO;
   }
   return 0;
 }
 
+static int write_h5(const char *out, const char *fit_path, const nde_result *r, const forecast *f,
+                    int nf, const nde_score *score, const char *held, double tol, const char *cmd,
+                    const char *solver) {
+  const nde_model *m = nde_result_model(r);
+  const int n = nde_model_state_dim(m);
+  const char **names = nde_cli_component_names(m);
+  nde_error err;
+  nde_writer *w = NULL;
+  if (!names) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_status st = nde_writer_create(out, &w, &err);
+  if (st != NDE_OK) {
+    free(names);
+    return nde_cli_fail(&err, 0);
+  }
+  for (int k = 0; k < nf && st == NDE_OK; k++) {
+    nde_series s = {f[k].N, (size_t)n, f[k].T, f[k].Y, names, NULL};
+    const char *g = nf > 1 ? f[k].name : "/";
+    st = nde_writer_put_series(w, g, &s);
+    if (st == NDE_OK && score) {
+      nde_series_score sc;
+      nde_score_get(score, k, &sc);
+      st = nde_writer_set_attr_double(w, g, "rmse", sc.rmse_all);
+      if (st == NDE_OK) st = nde_writer_set_attr_double(w, g, "horizon", sc.horizon);
+      for (int j = 0; j < n && st == NDE_OK; j++) {
+        nde_str an = NDE_STR_INIT;
+        nde_str_addf(&an, "rmse_%s", names[j]);
+        st = an.failed ? NDE_ERR_NOMEM : nde_writer_set_attr_double(w, g, an.data, sc.rmse[j]);
+        nde_str_release(&an);
+      }
+    }
+  }
+  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "command_line", cmd);
+  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "forecast_of", fit_path);
+  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "solver", solver);
+  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
+  if (st == NDE_OK) st = nde_writer_put_string(w, "/model/source", nde_model_source(m));
+  if (held && st == NDE_OK) {
+    st = nde_writer_set_attr_string(w, "/", "held_out_data", held);
+    if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "horizon_tol", tol);
+    if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "rmse", nde_score_rmse(score));
+  }
+  if (st == NDE_OK) st = nde_writer_commit(w);
+  int rc = 0;
+  if (st != NDE_OK) {
+    nde_cli_error("%s", nde_writer_errmsg(w));
+    rc = nde_cli_exit_code(st);
+  }
+  nde_writer_destroy(&w);
+  free(names);
+  return rc;
+}
+
+static void print_scores(const nde_score *score, const nde_model *m, const char *held, double tol,
+                         int fitted) {
+  const int n = nde_model_state_dim(m);
+  printf("forecast error against %s, each series from %s:\n", held,
+         fitted ? "the fitted trajectory of the series it continues" : "its own first observed row");
+  for (int k = 0; k < nde_score_n_series(score); k++) {
+    nde_series_score sc;
+    nde_score_get(score, k, &sc);
+    printf("  series %s (t in [%g, %g]): rmse %.6e", sc.name, sc.t0, sc.t1, sc.rmse_all);
+    for (int j = 0; j < n; j++)
+      if (sc.count[j]) printf(", %s %.4e", nde_model_component_name(m, j), sc.rmse[j]);
+    if (isnan(sc.horizon))
+      printf("; the error stays within %g x each state's std\n", tol);
+    else
+      printf("; horizon %g (the error first exceeds %g x a state's std)\n", sc.horizon, tol);
+    if (sc.stop.reason != NDE_REASON_NONE)
+      printf("    the prediction stopped at t = %g: %s\n", sc.stop.t_stop,
+             nde_stop_reason_str(sc.stop.reason));
+  }
+  printf("  rmse all %.6e\n", nde_score_rmse(score));
+}
+
 int nde_cmd_forecast(int argc, char **argv) {
-  const char *out = NULL, *u0_spec = NULL, *solver = NULL, *held = NULL, *plot = NULL;
-  double t0 = NAN, t1 = NAN, dt_out = 0, dt = 0, rtol = 0, atol = 0, tol = 0.1;
-  long series = 1;
-  int from_last = 0, quiet = 0;
-  nde_arg opts[] = {
-      {"--t1", NDE_ARG_DOUBLE, &t1, "T", "forecast up to T (required)", 0},
-      {"--t0", NDE_ARG_DOUBLE, &t0, "T0", "start time (default: the series' first time)", 0},
-      {"--dt-out", NDE_ARG_DOUBLE, &dt_out, "H", "output every H (default: the data's spacing)", 0},
-      {"--series", NDE_ARG_LONG, &series, "K", "start from fitted series K (1-based, default 1)", 0},
-      {"--u0", NDE_ARG_STR, &u0_spec, "x=V,...", "start from this state (overrides components)", 0},
-      {"--from-last", NDE_ARG_FLAG, &from_last, NULL,
-       "start from the last fitted state of the series, at its time", 0},
-      {"--solver", NDE_ARG_STR, &solver, "NAME", "integrator (default: the fit's)", 0},
-      {"--dt", NDE_ARG_DOUBLE, &dt, "H", "fixed step (default: the fit's step)", 0},
-      {"--rtol", NDE_ARG_DOUBLE, &rtol, "R", "relative tolerance of adaptive solvers", 0},
-      {"--atol", NDE_ARG_DOUBLE, &atol, "A", "absolute tolerance of adaptive solvers", 0},
-      {"--data", NDE_ARG_STR, &held, "HELD_OUT.h5", "score the forecast against these data", 0},
-      {"--horizon-tol", NDE_ARG_DOUBLE, &tol, "E",
-       "the horizon is where |error| first exceeds E x the state's std in the data (0.1)", 0},
-      {"--plot", NDE_ARG_STR, &plot, "FILE.svg|png", "plot data, fitted and forecast curves", 0},
-      {"--out", NDE_ARG_STR, &out, "OUT.h5|OUT.csv", "output file (also -o); required", 0},
-      {"--quiet", NDE_ARG_FLAG, &quiet, NULL, "print nothing on success", 0},
+  const char *out = NULL, *u0_spec = NULL, *held = NULL, *plot = NULL, *start_kind = "row";
+  double t0 = 0, t1 = 0, dt_out = 0;
+  int series = 1, from_last = 0, quiet = 0;
+  nde_solver_opts so = nde_solver_opts_default();
+  nde_score_opts sco = nde_score_opts_default();
+  nde_arg opts[32];
+  int n = 0;
+  const nde_arg head[] = {
+      NDE_NUM("--t1", NDE_ARG_DOUBLE, &t1, "T", "forecast up to T (with --data: default each "
+              "series' last time)", -1e300, 1e300, NDE_ARG_NODEFAULT),
+      NDE_NUM("--t0", NDE_ARG_DOUBLE, &t0, "T0", "start from the fitted trajectory at T0 (default: "
+              "the series' first time)", -1e300, 1e300, NDE_ARG_NODEFAULT),
+      NDE_NUM("--dt-out", NDE_ARG_DOUBLE, &dt_out, "H", "output spacing (0: the fit's step, a fine "
+              "grid)", 0, 1e300, 0),
+      NDE_NUM("--series", NDE_ARG_INT, &series, "K", "start from fitted series K (1-based)", 1,
+              NDE_FIT_MAX_SERIES, 0),
+      NDE_STR("--u0", &u0_spec, "x=V,...", "start from this state (overrides components)"),
+      NDE_FLAG("--from-last", &from_last, "start from the fitted trajectory at its last time"),
+      NDE_STR("--data", &held, "HELD_OUT.h5", "predict and score every held-out series"),
+      NDE_STR("--start", &start_kind, "row|fitted",
+              "with --data: start each series from its first row, or from the fitted trajectory "
+              "of the series it continues"),
+      NDE_NUM("--horizon-tol", NDE_ARG_DOUBLE, &sco.horizon_tol, "E",
+              "the horizon is where |error| first exceeds E x the state's std", 0, 1e300,
+              NDE_ARG_GT),
+      NDE_STR("--plot", &plot, "FILE.svg|png|pdf", "plot data, fitted and forecast curves"),
+      NDE_STR("--out", &out, "OUT.h5|OUT.csv", "output file (also -o); required"),
+      NDE_FLAG("--quiet", &quiet, "print nothing on success"),
   };
+  memcpy(opts, head, sizeof head);
+  n = (int)(sizeof head / sizeof *head);
+  nde_cli_solver_args(opts + n, &so);
+  n += NDE_CLI_N_SOLVER_ARGS;
   const char *pos[1];
   int n_pos;
-  int rc = nde_cli_parse(USAGE, argc, argv, opts, (int)(sizeof opts / sizeof *opts), pos, 1, 1,
-                         &n_pos);
+  int rc = nde_cli_parse(USAGE, argc, argv, opts, n, pos, 1, 1, &n_pos);
   if (rc >= 0) return rc;
+  const int t1_seen = nde_cli_opt(opts, n, "--t1")->seen, t0_seen = nde_cli_opt(opts, n, "--t0")->seen;
+  int solver_seen = 0;
+  for (int i = (int)(sizeof head / sizeof *head); i < n; i++) solver_seen |= opts[i].seen;
   if (!out) {
     nde_cli_error("an output file is required (-o OUT.h5 or OUT.csv)");
     return NDE_EXIT_INPUT;
   }
-  if (!opts[0].seen) {
+  if (!held && !t1_seen) {
     nde_cli_error("--t1 is required (the end of the forecast)");
     return NDE_EXIT_INPUT;
   }
-  if (dt_out < 0 || dt < 0 || rtol < 0 || atol < 0 || !(tol > 0) || series < 1) {
-    nde_cli_error("bad option value: --dt-out, --dt, --rtol, --atol must be >= 0, --horizon-tol > 0, --series >= 1");
+  if (held && (t0_seen || u0_spec || from_last || nde_cli_opt(opts, n, "--series")->seen)) {
+    nde_cli_error("--data predicts every held-out series from its own first row: --t0, --u0, "
+                  "--from-last and --series cannot be combined with it");
     return NDE_EXIT_INPUT;
   }
-  if (plot && !ends_with(plot, ".svg") && !ends_with(plot, ".png")) {
-    nde_cli_error("--plot: '%s' must end in .svg or .png", plot);
+  if (strcmp(start_kind, "row") && strcmp(start_kind, "fitted")) {
+    nde_cli_error("--start: expected row or fitted, got '%s'", start_kind);
     return NDE_EXIT_INPUT;
   }
-  nde_fit_result r;
-  rc = nde_fit_result_read(pos[0], 1, &r);
-  if (rc) return rc;
-  const int n = r.n;
-  nde_data *hd = NULL;
-  double *T = NULL, *Y = NULL, *u0 = calloc((size_t)n, sizeof *u0), *HY = NULL, *rmse = NULL;
-  size_t *cnt = NULL;
-  const char **names = nde_cli_component_names(r.model);
-  nde_writer *w = NULL;
-  FILE *f = NULL;
-  char *cmd = nde_cli_command_line(argc, argv);
-  if (!u0 || !names || !cmd) goto nomem;
-  if ((size_t)series > r.n_series) {
-    nde_cli_error("--series: %s holds %zu fitted series, got %ld", pos[0], r.n_series, series);
-    rc = NDE_EXIT_INPUT;
-    goto done;
+  sco.start_fitted = !strcmp(start_kind, "fitted");
+  if (from_last && t0_seen) {
+    nde_cli_error("--from-last and --t0 both give the start time (expected at most one)");
+    return NDE_EXIT_INPUT;
   }
-  const nde_traj *tr = nde_data_traj(r.fitted, (size_t)series - 1);
-  double start = tr->t[0];
-  memcpy(u0, r.u0 + (size_t)(series - 1) * n, (size_t)n * sizeof *u0);
-  if (from_last) {
-    start = tr->t[tr->n - 1];
-    memcpy(u0, tr->y + (tr->n - 1) * (size_t)n, (size_t)n * sizeof *u0);
+  if (plot && !nde_cli_ends_with(plot, ".svg") && !nde_cli_ends_with(plot, ".png") &&
+      !nde_cli_ends_with(plot, ".pdf")) {
+    nde_cli_error("--plot: '%s' must end in .svg, .png or .pdf", plot);
+    return NDE_EXIT_INPUT;
   }
-  if (!isnan(t0)) start = t0;
-  if (u0_spec && (rc = parse_u0(u0_spec, r.model, u0))) goto done;
-  if (!(t1 > start)) {
-    nde_cli_error("--t1: %g is not after the start time %g", t1, start);
-    rc = NDE_EXIT_INPUT;
-    goto done;
-  }
-  if (dt_out == 0) dt_out = tr->n > 1 ? tr->t[1] - tr->t[0] : (t1 - start) / 100;
-  const double steps = (t1 - start) / dt_out;
-  if (steps > 1e7) {
-    nde_cli_error("--dt-out: %g gives more than 10^7 outputs on [%g, %g]", dt_out, start, t1);
-    rc = NDE_EXIT_INPUT;
-    goto done;
-  }
-  size_t N = (size_t)floor(steps + 1e-9) + 1;
-  int last_extra = fabs(start + (double)(N - 1) * dt_out - t1) > 1e-9 * dt_out;
-  if (last_extra) N++;
-  T = calloc(N, sizeof *T);
-  Y = calloc(N * (size_t)n, sizeof *Y);
-  if (!T || !Y) goto nomem;
-  for (size_t i = 0; i < N; i++) T[i] = start + (double)i * dt_out;
-  T[N - 1] = t1;
-  /* The fit's step by default: the learned model is the one integrated the way it was fitted. */
-  if (dt == 0) dt = r.dt > 0 ? r.dt : (tr->n > 1 ? (tr->t[1] - tr->t[0]) / (r.steps_per_interval > 0 ? (double)r.steps_per_interval : 5.0) : dt_out);
-  rc = nde_fit_result_integrate(&r, NULL, solver, dt, 1, rtol, atol, u0, N, T, Y, NULL);
-  if (rc) goto done;
+  if (solver_seen && (rc = nde_cli_check_solver(opts, n, &so, NULL))) return rc;
+  const char *inputs[] = {pos[0], held, NULL};
+  if ((rc = nde_cli_check_output("--out", out, inputs))) return rc;
 
-  /* Scores against held-out data. */
-  double horizon = NAN;
+  nde_result *r = NULL;
+  nde_data *hd = NULL;
+  nde_score *score = NULL;
+  forecast *fc = NULL;
+  int nf = 0;
+  double *u = NULL;
+  char *cmd = nde_cli_command_line(argc, argv);
+  nde_error err;
+  nde_status st = nde_result_open(pos[0], &r, &err);
+  if (st != NDE_OK) {
+    rc = nde_cli_fail(&err, 1);
+    goto done;
+  }
+  const nde_model *m = nde_result_model(r);
+  const int ns = nde_model_state_dim(m);
+  /* The fit's settings unless the command line gives a solver option. */
+  nde_solver_opts run_so = nde_result_settings(r)->solver;
+  if (solver_seen) {
+    if (nde_cli_opt(opts, n, "--solver")->seen) run_so.method = so.method;
+    if (nde_cli_opt(opts, n, "--dt")->seen) run_so.dt = so.dt;
+    if (nde_cli_opt(opts, n, "--steps-per-interval")->seen) {
+      run_so.steps_per_interval = so.steps_per_interval;
+      run_so.dt = 0;
+    }
+    if (nde_cli_opt(opts, n, "--rtol")->seen) run_so.rtol = so.rtol;
+    if (nde_cli_opt(opts, n, "--atol")->seen) run_so.atol = so.atol;
+    if (nde_cli_opt(opts, n, "--h0")->seen) run_so.h0 = so.h0;
+    if (nde_cli_opt(opts, n, "--max-steps")->seen) run_so.max_steps = so.max_steps;
+    if (run_so.dt == 0 && !nde_cli_opt(opts, n, "--steps-per-interval")->seen)
+      run_so.dt = nde_result_step(r);
+  }
+  const nde_solver_opts *use_so = solver_seen ? &run_so : NULL;
+  if (series > nde_result_n_series(r)) {
+    nde_cli_error("--series: %s holds %d fitted series, got %d", pos[0], nde_result_n_series(r),
+                  series);
+    rc = NDE_EXIT_INPUT;
+    goto done;
+  }
+  nde_result_series se;
+  nde_result_get_series(r, series - 1, &se);
+  /* A fine output grid by default: the fit's step, or a tenth of the data spacing. */
+  if (dt_out == 0) {
+    dt_out = nde_result_step(r);
+    if (!(dt_out > 0)) dt_out = (se.t[se.n_obs - 1] - se.t[0]) / (double)(se.n_obs - 1) / 10;
+  }
   if (held) {
-    rc = nde_cli_open_data(held, r.model, &hd);
-    if (rc) goto done;
-    const nde_traj *ht = nde_data_traj(hd, 0);
-    const nde_state_stats *hs = nde_data_stats(hd);
-    size_t a = 0;
-    while (a < ht->n && ht->t[a] < start) a++;
-    size_t nh = 0;
-    while (a + nh < ht->n && ht->t[a + nh] <= t1 * (1 + 1e-12)) nh++;
-    if (nh < 2) {
-      nde_cli_error("%s:/t: fewer than 2 held-out times in [%g, %g] (expected data over the forecast)",
-                    held, start, t1);
+    if ((rc = nde_cli_open_data(held, m, &hd))) goto done;
+    sco.solver = use_so;
+    st = nde_result_score(r, hd, &sco, &score, &err);
+    if (st != NDE_OK) {
+      rc = nde_cli_fail(&err, 0);
+      goto done;
+    }
+    nf = nde_score_n_series(score);
+    fc = calloc((size_t)nf, sizeof *fc);
+    if (!fc) goto nomem;
+    for (int k = 0; k < nf; k++) {
+      nde_series_score sc;
+      nde_score_get(score, k, &sc);
+      const double end = t1_seen ? t1 : sc.t1;
+      if (!(end > sc.t0)) {
+        nde_cli_error("--t1: %g is not after the first time %g of held-out series %s", end, sc.t0,
+                      sc.name);
+        rc = NDE_EXIT_INPUT;
+        goto done;
+      }
+      nde_str name = NDE_STR_INIT;
+      nde_str_adds(&name, sc.name);
+      if (!(fc[k].name = nde_str_take(&name))) goto nomem;
+      if ((rc = make_grid(sc.t0, end, dt_out, &fc[k]))) goto done;
+      nde_start start = {NDE_START_STATE, 0, sc.t0, sc.u0};
+      if ((rc = run_forecast(r, &start, use_so, &fc[k]))) goto done;
+    }
+  } else {
+    nf = 1;
+    fc = calloc(1, sizeof *fc);
+    u = calloc((size_t)ns, sizeof *u);
+    if (!fc || !u) goto nomem;
+    nde_start start = {NDE_START_FITTED, series - 1, 0.0, NULL};
+    if (from_last) start = (nde_start){NDE_START_AT_TIME, series - 1, se.t[se.n_obs - 1], NULL};
+    if (t0_seen) start = (nde_start){NDE_START_AT_TIME, series - 1, t0, NULL};
+    if (u0_spec) {
+      /* The state the start stands for, then the given components. */
+      double ts;
+      st = nde_result_start_state(r, &start, &ts, u, &err);
+      if (st != NDE_OK) {
+        rc = nde_cli_fail(&err, 0);
+        goto done;
+      }
+      if ((rc = nde_cli_parse_state("--u0", u0_spec, m, u))) goto done;
+      start = (nde_start){NDE_START_STATE, 0, ts, u};
+    }
+    double ts;
+    st = nde_result_start_state(r, &start, &ts, u, &err);
+    if (st != NDE_OK) {
+      rc = nde_cli_fail(&err, 0);
+      goto done;
+    }
+    if (!(t1 > ts)) {
+      nde_cli_error("--t1: %g is not after the start time %g", t1, ts);
       rc = NDE_EXIT_INPUT;
       goto done;
     }
-    double *HT = calloc(nh + 1, sizeof *HT);
-    HY = calloc((nh + 1) * (size_t)n, sizeof *HY);
-    rmse = calloc((size_t)n, sizeof *rmse);
-    cnt = calloc((size_t)n, sizeof *cnt);
-    if (!HT || !HY || !rmse || !cnt) {
-      free(HT);
-      goto nomem;
-    }
-    /* The forecast at the held-out times: from the start state, the first time being start. */
-    HT[0] = start;
-    size_t off = ht->t[a] > start ? 1 : 0;
-    for (size_t i = 0; i < nh; i++) HT[off + i] = ht->t[a + i];
-    rc = nde_fit_result_integrate(&r, NULL, solver, dt, 1, rtol, atol, u0, nh + off, HT, HY, NULL);
-    free(HT);
-    if (rc) goto done;
-    for (size_t i = 0; i < nh; i++) {
-      double worst = 0;
-      for (int j = 0; j < n; j++) {
-        double d = ht->y[(a + i) * (size_t)n + (size_t)j];
-        if (!isfinite(d)) continue;
-        double e = HY[(off + i) * (size_t)n + (size_t)j] - d;
-        rmse[j] += e * e;
-        cnt[j]++;
-        double sd = hs[j].std > 0 ? hs[j].std : 1.0;
-        if (fabs(e) / sd > worst) worst = fabs(e) / sd;
-      }
-      if (isnan(horizon) && worst > tol) horizon = ht->t[a + i];
-    }
-    for (int j = 0; j < n; j++) rmse[j] = cnt[j] ? sqrt(rmse[j] / (double)cnt[j]) : NAN;
-    if (!quiet) {
-      printf("forecast error against %s (t in [%g, %g]):\n", held, start, t1);
-      double all = 0;
-      size_t call = 0;
-      for (int j = 0; j < n; j++) {
-        if (!cnt[j]) continue;
-        printf("  rmse %-10s %.6e  (%zu values)\n", names[j], rmse[j], cnt[j]);
-        all += rmse[j] * rmse[j] * (double)cnt[j];
-        call += cnt[j];
-      }
-      printf("  rmse %-10s %.6e\n", "all", call ? sqrt(all / (double)call) : NAN);
-      if (isnan(horizon))
-        printf("  horizon    the error stays within %g x each state's std up to t = %g\n", tol, t1);
-      else
-        printf("  horizon    %g (the first time the error exceeds %g x a state's std)\n", horizon, tol);
-    }
-  }
-
-  /* Output: CSV by extension, else HDF5 in the data convention. */
-  if (ends_with(out, ".csv")) {
-    f = fopen(out, "w");
-    if (!f) {
-      nde_cli_error("%s: cannot be created", out);
-      rc = NDE_EXIT_IO;
-      goto done;
-    }
-    fprintf(f, "t");
-    for (int j = 0; j < n; j++) fprintf(f, ",%s", names[j]);
-    fprintf(f, "\n");
-    char b[NDE_CLI_NUM_MAX];
-    for (size_t i = 0; i < N; i++) {
-      fprintf(f, "%s", nde_cli_num(T[i], b));
-      for (int j = 0; j < n; j++) fprintf(f, ",%s", nde_cli_num(Y[i * (size_t)n + (size_t)j], b));
-      fprintf(f, "\n");
-    }
-    if (fclose(f) != 0) {
-      f = NULL;
-      nde_cli_error("%s: write failed", out);
-      rc = NDE_EXIT_IO;
-      goto done;
-    }
-    f = NULL;
-  } else {
-    nde_error derr;
-    nde_status st = nde_writer_create(out, &w, &derr);
-    if (st != NDE_OK) {
-      nde_cli_error("%s", derr.msg);
-      rc = nde_cli_exit_code(st);
-      goto done;
-    }
-    nde_series s = {N, (size_t)n, T, Y, names, NULL};
-    st = nde_writer_put_series(w, "/", &s);
-    if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "command_line", cmd);
-    if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "forecast_of", pos[0]);
-    if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "solver", solver ? solver : r.solver);
-    if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
-    if (st == NDE_OK) st = nde_writer_put_string(w, "/model/source", nde_model_source(r.model));
-    if (held) {
-      if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "held_out_data", held);
-      if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "horizon", horizon);
-      if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "horizon_tol", tol);
-      for (int j = 0; j < n && st == NDE_OK; j++) {
-        char an[256];
-        snprintf(an, sizeof an, "rmse_%s", names[j]);
-        st = nde_writer_set_attr_double(w, "/", an, rmse[j]);
-      }
-    }
-    if (st == NDE_OK) st = nde_writer_commit(w);
-    if (st != NDE_OK) {
-      nde_cli_error("%s", nde_writer_errmsg(w));
-      rc = nde_cli_exit_code(st);
+    if ((rc = make_grid(ts, t1, dt_out, &fc[0]))) goto done;
+    if ((rc = run_forecast(r, &start, use_so, &fc[0]))) goto done;
+    if (fc[0].stop.reason != NDE_REASON_NONE) {
+      char msg[600];
+      nde_cli_error("the forecast stopped: %s",
+                    nde_stop_message(run_so.method, &fc[0].stop, msg, sizeof msg));
+      rc = NDE_EXIT_NUMERIC;
       goto done;
     }
   }
+  if (held && !quiet) print_scores(score, m, held, sco.horizon_tol, sco.start_fitted);
+  if (nde_cli_ends_with(out, ".csv")) rc = write_csv(out, m, fc, nf);
+  else
+    rc = write_h5(out, pos[0], r, fc, nf, score, held, sco.horizon_tol, cmd ? cmd : "nde forecast",
+                  run_so.method);
+  if (rc) goto done;
   if (plot) {
-    nde_plot_series fc = {"forecast", N, T, Y};
-    nde_plot_series ho = {"held-out data", 0, NULL, NULL};
-    if (hd) {
-      const nde_traj *ht = nde_data_traj(hd, 0);
-      ho = (nde_plot_series){"held-out data", ht->n, ht->t, ht->y};
-    }
-    nde_plot_series fit_curve = {"fitted", tr->n, tr->t, tr->y};
-    rc = nde_plot_forecast(plot, r.model, &fit_curve, &fc, hd ? &ho : NULL);
-    if (rc) goto done;
+    nde_plot_forecast_in pin = {r, nde_result_provenance(r, "data_file"),
+                                held ? nde_result_find_series(r, fc[0].name) : series - 1,
+                                fc[0].t0, fc[0].N, fc[0].T, fc[0].Y, hd};
+    if ((rc = nde_plot_forecast(plot, &pin))) goto done;
   }
   if (!quiet)
-    printf("forecast of %s from t = %g to %g (%zu outputs) written to %s\n", pos[0], start, t1, N,
-           out);
+    printf("forecast of %s (%d series, from t = %g, %zu outputs%s) written to %s\n", pos[0], nf,
+           fc[0].t0, fc[0].N, nf > 1 ? " for the first" : "", out);
   rc = 0;
   goto done;
 nomem:
   nde_cli_error("out of memory");
   rc = NDE_EXIT_IO;
 done:
-  if (f) fclose(f);
-  nde_writer_destroy(&w);
+  for (int k = 0; fc && k < nf; k++) {
+    nde_free(fc[k].name);
+    free(fc[k].T);
+    free(fc[k].Y);
+  }
+  free(fc);
+  free(u);
+  nde_free(cmd);
+  nde_score_destroy(&score);
   nde_data_destroy(&hd);
-  free(cmd);
-  free(names);
-  free(T);
-  free(Y);
-  free(HY);
-  free(u0);
-  free(rmse);
-  free(cnt);
-  nde_fit_result_free(&r);
+  nde_result_destroy(&r);
   return rc;
 }

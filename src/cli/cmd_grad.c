@@ -1,136 +1,144 @@
-/* nde grad MODEL.nde DATA.h5: the loss of the model against the data at given parameters and its
- * gradient, printed as "loss V" and "grad_norm V" lines (and with --repeat N the median time of
- * one gradient), for checking gradient methods against each other and against other tools. */
+/* nde grad MODEL.nde DATA.h5: the trajectory loss of the model against the data at given
+ * parameters and its gradient (nde_problem_loss), printed as "loss V" and "grad_norm V" lines
+ * (and with --repeat N the median time of one gradient), for checking gradient methods against
+ * each other and against other tools.  A non-finite loss or gradient is a numerical failure. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "cli_common.h"
-#include "nde/train.h"
+
+#define USAGE "nde grad MODEL.nde DATA.h5[:/GROUP] [options]"
 
 static int cmp_double(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
+static int save(const char *out, size_t n, const double *g, const double *theta, double L,
+                const char *method) {
+  nde_error err;
+  nde_writer *w = NULL;
+  size_t dims[1] = {n};
+  nde_status st = nde_writer_create(out, &w, &err);
+  if (st != NDE_OK) return nde_cli_fail(&err, 0);
+  if ((st = nde_writer_put_doubles(w, "/grad", 1, dims, g)) != NDE_OK ||
+      (st = nde_writer_put_doubles(w, "/params/theta", 1, dims, theta)) != NDE_OK ||
+      (st = nde_writer_set_attr_double(w, "/", "loss", L)) != NDE_OK ||
+      (st = nde_writer_set_attr_string(w, "/", "format", "nde-grad")) != NDE_OK ||
+      (st = nde_writer_set_attr_string(w, "/", "grad_method", method)) != NDE_OK ||
+      (st = nde_writer_commit(w)) != NDE_OK) {
+    nde_cli_error("%s", nde_writer_errmsg(w));
+    nde_writer_destroy(&w);
+    return nde_cli_exit_code(st);
+  }
+  nde_writer_destroy(&w);
+  return 0;
+}
+
 int nde_cmd_grad(int argc, char **argv) {
-  const char *init = NULL, *out = NULL, *loss = "mean";
-  nde_cli_solve_args sa = nde_cli_solve_args_default();
-  long seed = 1, repeat = 0;
-  nde_arg opts[] = {
-      NDE_CLI_SOLVE_ARGS(sa),
-      {"--init", NDE_ARG_STR, &init, "FILE.h5", "parameters from /params/theta of a file", 0},
-      {"--seed", NDE_ARG_LONG, &seed, "N", "seed of the initial parameters without --init (1)", 0},
-      {"--loss", NDE_ARG_STR, &loss, "mean|sum", "reduction of the squared error (mean)", 0},
-      {"--repeat", NDE_ARG_LONG, &repeat, "N", "time N gradients and print the median", 0},
-      {"--out", NDE_ARG_STR, &out, "FILE.h5", "save /grad, /params/theta and the loss", 0},
+  nde_result_fit_opts fo = nde_result_fit_opts_default();
+  const char *init = NULL, *out = NULL, *loss = "mean", *param = NULL;
+  long repeat = 0;
+  nde_arg opts[32];
+  int n = 0;
+  nde_cli_solver_args(opts, &fo.solver);
+  n += NDE_CLI_N_SOLVER_ARGS;
+  nde_cli_grad_arg(opts + n++, &fo.grad);
+  const nde_arg more[] = {
+      NDE_STR("--init", &init, "FILE.h5", "parameters from /params/theta of a file"),
+      NDE_STR("--param", &param, "p=V,...", "parameter values in natural units"),
+      NDE_NUM("--seed", NDE_ARG_U64, &fo.seed, "N", "seed of the initial parameters", 0,
+              9007199254740992.0, 0),
+      NDE_STR("--loss", &loss, "mean|sum", "reduction of the squared error"),
+      NDE_NUM("--repeat", NDE_ARG_LONG, &repeat, "N", "time N gradients and print the median", 0,
+              1e9, 0),
+      NDE_STR("--out", &out, "FILE.h5", "save /grad, /params/theta and the loss"),
   };
+  memcpy(opts + n, more, sizeof more);
+  n += (int)(sizeof more / sizeof *more);
   const char *pos[2];
   int n_pos;
-  int rc = nde_cli_parse("nde grad MODEL.nde DATA.h5[:/GROUP] [options]", argc, argv, opts,
-                         (int)(sizeof opts / sizeof *opts), pos, 2, 2, &n_pos);
+  int rc = nde_cli_parse(USAGE, argc, argv, opts, n, pos, 2, 2, &n_pos);
   if (rc >= 0) return rc;
   if (strcmp(loss, "mean") && strcmp(loss, "sum")) {
     nde_cli_error("--loss: expected mean or sum, got '%s'", loss);
     return NDE_EXIT_INPUT;
   }
-  nde_solver_opts so;
-  nde_grad_opts go;
-  rc = nde_cli_solve_opts(&sa, &so, &go);
-  if (!rc) rc = nde_cli_check_long("--seed", seed, 0);
-  if (!rc) rc = nde_cli_check_long("--repeat", repeat, 0);
-  if (rc) return rc;
+  if ((rc = nde_cli_check_solver(opts, n, &fo.solver, &fo.grad))) return rc;
+  const char *inputs[] = {pos[0], pos[1], init, NULL};
+  if (out && (rc = nde_cli_check_output("--out", out, inputs))) return rc;
+  fo.objective.loss_sum = !strcmp(loss, "sum");
+  fo.objective.shoot_interval = 0;
   nde_model *model = NULL;
   nde_data *data = NULL;
-  nde_rhs *rhs = NULL;
-  nde_fit *fit = NULL;
-  nde_fit_series *series = NULL;
-  double *u0s = NULL, *theta = NULL, *g = NULL, *times = NULL;
-  rc = nde_cli_load_model(pos[0], &model);
-  if (rc) goto done;
-  rc = nde_cli_open_data(pos[1], model, &data);
-  if (rc) goto done;
-  const size_t n_theta = nde_model_n_theta(model), n_traj = nde_data_n_traj(data);
+  nde_problem *p = NULL;
+  double *theta = NULL, *g = NULL, *times = NULL;
+  nde_error err;
+  if ((rc = nde_cli_load_model(pos[0], &model)) || (rc = nde_cli_open_data(pos[1], model, &data)))
+    goto done;
+  const size_t n_theta = nde_model_n_theta(model);
   theta = calloc(n_theta + 1, sizeof *theta);
-  if (!theta) {
+  g = calloc(n_theta + 1, sizeof *g);
+  times = calloc((size_t)repeat + 1, sizeof *times);
+  if (!theta || !g || !times) {
     nde_cli_error("out of memory");
     rc = NDE_EXIT_IO;
     goto done;
   }
-  rc = nde_cli_series(pos[1], model, data, &series, &u0s);
-  if (!rc) rc = nde_cli_theta(init, model, pos[0], (uint64_t)seed, theta);
-  if (rc) goto done;
-  nde_fit_opts fo = nde_fit_opts_default();
-  fo.loss_sum = !strcmp(loss, "sum");
-  rc = nde_cli_make_fit(model, pos[0], &so, &go, &fo, (int)n_traj, series, &rhs, &fit);
-  if (rc) goto done;
-  g = calloc(n_theta + 1, sizeof *g);
-  times = calloc((size_t)repeat + 1, sizeof *times);
-  if (!g || !times) {
-    nde_cli_error("out of memory");
-    rc = NDE_EXIT_IO;
+  nde_model_init_theta(model, fo.seed, theta);
+  if (init && (rc = nde_cli_read_theta("--init", init, model, theta))) goto done;
+  if (param && (rc = nde_cli_parse_params("--param", param, model, theta))) goto done;
+  nde_status st = nde_problem_create(model, data, &fo, &p, &err);
+  if (st != NDE_OK) {
+    rc = nde_cli_fail(&err, 0);
     goto done;
   }
   double L;
   nde_fit_info info;
-  nde_status st = nde_fit_eval(fit, theta, 0, NULL, &L, g, &info);
+  st = nde_problem_loss(p, theta, &L, g, &info);
   if (st != NDE_OK) {
-    nde_cli_error("%s", nde_fit_errmsg(fit));
+    nde_cli_error("%s", nde_problem_errmsg(p));
     rc = nde_cli_exit_code(st);
     goto done;
   }
   if (info.stop.reason != NDE_REASON_NONE) {
-    char msg[512];
-    nde_cli_stop_message(msg, sizeof msg, sa.solver, &info.stop);
-    nde_cli_error("%s", msg);
+    char msg[600];
+    nde_cli_error("%s", nde_stop_message(fo.solver.method, &info.stop, msg, sizeof msg));
     rc = NDE_EXIT_NUMERIC;
     goto done;
   }
   double gn = 0;
-  for (size_t i = 0; i < n_theta; i++) gn += g[i] * g[i];
+  size_t bad = n_theta;
+  for (size_t i = 0; i < n_theta; i++) {
+    gn += g[i] * g[i];
+    if (!isfinite(g[i]) && bad == n_theta) bad = i;
+  }
   printf("loss %.17g\ngrad_norm %.17g\n", L, sqrt(gn));
+  if (!isfinite(L) || bad < n_theta) {
+    nde_cli_error("%s is not finite (%s) at these parameters: the solution or its adjoint "
+                  "blew up (check the parameters, the step and the solver)",
+                  isfinite(L) ? "the gradient" : "the loss",
+                  isfinite(L) ? "a non-finite component" : "non-finite loss");
+    rc = NDE_EXIT_NUMERIC;
+    goto done;
+  }
   if (repeat > 0) {
     for (long i = 0; i < repeat; i++) {
       const double t0 = nde_cli_now();
-      nde_fit_eval(fit, theta, 0, NULL, &L, g, NULL);
+      nde_problem_loss(p, theta, &L, g, NULL);
       times[i] = nde_cli_now() - t0;
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_double);
     printf("time_per_grad_s %.6e\n", times[repeat / 2]);
   }
-  if (out) {
-    nde_error err;
-    nde_writer *w = NULL;
-    size_t dims[1] = {n_theta};
-    st = nde_writer_create(out, &w, &err);
-    if (st != NDE_OK) {
-      nde_cli_error("%s", err.msg);
-      rc = nde_cli_exit_code(st);
-      goto done;
-    }
-    if ((st = nde_writer_put_doubles(w, "/grad", 1, dims, g)) != NDE_OK ||
-        (st = nde_writer_put_doubles(w, "/params/theta", 1, dims, theta)) != NDE_OK ||
-        (st = nde_writer_set_attr_double(w, "/", "loss", L)) != NDE_OK ||
-        (st = nde_writer_set_attr_string(w, "/", "format", "nde-grad")) != NDE_OK ||
-        (st = nde_writer_set_attr_string(w, "/", "grad_method", sa.grad)) != NDE_OK ||
-        (st = nde_writer_commit(w)) != NDE_OK) {
-      nde_cli_error("%s", nde_writer_errmsg(w));
-      nde_writer_destroy(&w);
-      rc = nde_cli_exit_code(st);
-      goto done;
-    }
-    nde_writer_destroy(&w);
-  }
+  if (out && (rc = save(out, n_theta, g, theta, L, fo.grad.method))) goto done;
   rc = NDE_EXIT_OK;
 done:
-  nde_fit_destroy(&fit);
-  nde_rhs_destroy(&rhs);
+  nde_problem_destroy(&p);
   nde_data_destroy(&data);
   nde_model_destroy(&model);
-  free(series);
-  free(u0s);
   free(theta);
   free(g);
   free(times);

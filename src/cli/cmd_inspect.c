@@ -1,26 +1,16 @@
-/* nde inspect FILE.h5: say in words what an HDF5 file holds.  A time-series file (docs/data-format.md)
- * is summarised per series and per state (counts, missing values, mean/std/min/max, recorded noise)
- * with its provenance; a result file (/params/theta) by its attributes, parameters, loss history
- * and contents; any other HDF5 file by a listing of its groups and datasets. */
+/* nde inspect FILE.h5: say in words what an HDF5 file holds.  A time-series file
+ * (docs/data-format.md) is summarised per series and per state (counts, missing values,
+ * mean/std/min/max, recorded noise) with its provenance; a result file of nde fit is opened
+ * through the result layer (status, parameters, settings, series, histories) and listed with
+ * every attribute it holds; any other HDF5 file by a listing of its groups and datasets. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "cli_common.h"
-#include "cli_sim.h"
-#include "nde/data.h"
 
 #define USAGE "nde inspect [--list] FILE.h5"
-
-/* Scalar attributes shown wherever they are found (the reader reads attributes by name). */
-static const char *const known_attrs[] = {
-    "created_by", "status", "reason", "message", "command_line", "model_file", "init", "solver",
-    "solver_step", "method", "dt", "steps_per_interval", "rtol", "atol", "seed", "noise",
-    "parameters", "initial_state", "optim", "lr", "iterations", "final_loss", "loss", "time_s",
-    "threads", "nde_version", "hdf5_version", "sundials_version", "openblas_version",
-    "description", "units", NULL};
 
 typedef struct object {
   char *path;
@@ -50,7 +40,9 @@ static int collect(void *ctx, const nde_h5_object *obj) {
     L->cap = cap;
   }
   object *o = &L->o[L->n];
-  if (!(o->path = strdup(obj->path))) {
+  nde_str p = NDE_STR_INIT;
+  nde_str_adds(&p, obj->path);
+  if (!(o->path = nde_str_take(&p))) {
     L->nomem = 1;
     return 1;
   }
@@ -64,14 +56,8 @@ static int collect(void *ctx, const nde_h5_object *obj) {
 }
 
 static void listing_free(listing *L) {
-  for (size_t i = 0; i < L->n; i++) free(L->o[i].path);
+  for (size_t i = 0; i < L->n; i++) nde_free(L->o[i].path);
   free(L->o);
-}
-
-static const object *find(const listing *L, const char *path) {
-  for (size_t i = 0; i < L->n; i++)
-    if (!strcmp(L->o[i].path, path)) return &L->o[i];
-  return NULL;
 }
 
 static int is_numeric(const object *o) {
@@ -125,41 +111,43 @@ static void print_text_lines(const char *indent, const char *text, int max_lines
   }
 }
 
-/* Print the known scalar attributes of obj, one per line; returns how many were found. */
+
+
+/* Every attribute of obj, one per line: strings (first line of long ones), integers, numbers. */
 static int print_attrs(nde_reader *r, const char *obj, const char *indent) {
-  int found = 0;
-  char b[NDE_CLI_NUM_MAX];
-  for (int i = 0; known_attrs[i]; i++) {
-    const char *name = known_attrs[i];
-    if (!nde_reader_has_attr(r, obj, name)) continue;
+  size_t n = 0;
+  char **names = NULL;
+  if (nde_reader_attr_names(r, obj, &n, &names) != NDE_OK) return 0;
+  char b[NDE_NUM_MAX];
+  for (size_t i = 0; i < n; i++) {
+    const char *name = names[i];
     char *s = NULL;
     double d;
     int64_t k;
     if (nde_reader_get_attr_string(r, obj, name, &s) == NDE_OK) {
-      if (strchr(s, '\n')) {
-        printf("%s%s: ", indent, name);
-        print_first_line(s, 72);
-        printf("\n");
-      } else {
-        printf("%s%s: %s\n", indent, name, s);
-      }
+      printf("%s%s: ", indent, name);
+      if (strchr(s, '\n')) print_first_line(s, 72);
+      else printf("%s", s);
+      printf("\n");
       free(s);
     } else if (nde_reader_get_attr_int64(r, obj, name, &k) == NDE_OK) {
       printf("%s%s: %lld\n", indent, name, (long long)k);
     } else if (nde_reader_get_attr_double(r, obj, name, &d) == NDE_OK) {
-      printf("%s%s: %s\n", indent, name, nde_cli_num(d, b));
+      printf("%s%s: %s\n", indent, name, nde_num_str(d, b));
     } else {
       printf("%s%s: (not a scalar)\n", indent, name);
     }
-    found++;
   }
-  return found;
+  nde_free(names);
+  return (int)n;
 }
 
-/* One line per group and dataset, with small values shown. */
+/* One line per group and dataset, with small values and every attribute shown. */
 static void print_contents(nde_reader *r, const listing *L) {
-  char b[NDE_CLI_NUM_MAX];
+  char b[NDE_NUM_MAX];
   printf("contents:\n");
+  printf("  /\n");
+  print_attrs(r, "/", "    @");
   for (size_t i = 0; i < L->n; i++) {
     const object *o = &L->o[i];
     int depth = 0;
@@ -171,13 +159,20 @@ static void print_contents(nde_reader *r, const listing *L) {
     } else if (o->kind == NDE_H5_DATASET) {
       printf("  ");
       print_shape(o);
-      size_t n = n_elems(o);
-      if (is_numeric(o) && n >= 1 && n <= 6) {
+      const size_t n = n_elems(o);
+      uint64_t w[6];
+      if (!strcmp(o->type, "uint64") && n >= 1 && n <= 6 &&
+          nde_reader_get_uint64s(r, o->path, n, w) == NDE_OK) {
+        printf(" = ");
+        if (o->rank) printf("[");
+        for (size_t k = 0; k < n; k++) printf("%s%llu", k ? ", " : "", (unsigned long long)w[k]);
+        if (o->rank) printf("]");
+      } else if (is_numeric(o) && n >= 1 && n <= 6) {
         double v[6];
         if (nde_reader_get_doubles(r, o->path, n, v) == NDE_OK) {
           printf(" = ");
           if (o->rank) printf("[");
-          for (size_t k = 0; k < n; k++) printf("%s%s", k ? ", " : "", nde_cli_num(v[k], b));
+          for (size_t k = 0; k < n; k++) printf("%s%s", k ? ", " : "", nde_num_str(v[k], b));
           if (o->rank) printf("]");
         }
       } else if (!strcmp(o->type, "string") && o->rank == 0) {
@@ -201,26 +196,22 @@ static void print_contents(nde_reader *r, const listing *L) {
       printf("  (other object)\n");
     }
     if (o->n_attrs > 0) {
-      char indent[64];
-      snprintf(indent, sizeof indent, "  %*s  @", 2 * depth, "");
-      int found = print_attrs(r, o->path, indent);
-      if (found < o->n_attrs)
-        printf("%s(%d other attribute%s)\n", indent, o->n_attrs - found,
-               o->n_attrs - found == 1 ? "" : "s");
+      nde_str indent = NDE_STR_INIT;
+      nde_str_addf(&indent, "  %*s  @", 2 * depth, "");
+      print_attrs(r, o->path, indent.data ? indent.data : "  @");
+      nde_str_release(&indent);
     }
   }
 }
 
-/* ---- time-series files ---- */
-
 static void describe_spacing(const nde_traj *tr) {
-  char b0[NDE_CLI_NUM_MAX], b1[NDE_CLI_NUM_MAX];
+  char b0[NDE_NUM_MAX], b1[NDE_NUM_MAX];
   printf("%zu time%s", tr->n, tr->n == 1 ? "" : "s");
   if (tr->n == 1) {
-    printf(" at t = %s", nde_cli_num(tr->t[0], b0));
+    printf(" at t = %s", nde_num_str(tr->t[0], b0));
     return;
   }
-  printf(" on [%s, %s], ", nde_cli_num(tr->t[0], b0), nde_cli_num(tr->t[tr->n - 1], b1));
+  printf(" on [%s, %s], ", nde_num_str(tr->t[0], b0), nde_num_str(tr->t[tr->n - 1], b1));
   double h = (tr->t[tr->n - 1] - tr->t[0]) / (double)(tr->n - 1), lo = INFINITY, hi = -INFINITY;
   for (size_t i = 1; i < tr->n; i++) {
     double d = tr->t[i] - tr->t[i - 1];
@@ -234,6 +225,7 @@ static void describe_spacing(const nde_traj *tr) {
   else
     printf("non-uniform spacing from %.6g to %.6g", lo, hi);
 }
+
 
 static int describe_data(const char *path, nde_reader *r) {
   nde_data *d = NULL;
@@ -297,25 +289,24 @@ static int describe_data(const char *path, nde_reader *r) {
     const char *g = nde_data_traj(d, k)->name;
     const int root = g[0] == '/' && g[1] == '\0';
     if (k > 0 && root) continue;
-    int any = 0;
-    for (int i = 0; known_attrs[i]; i++) any |= nde_reader_has_attr(r, g, known_attrs[i]);
-    any |= nde_reader_has_attr(r, g, "model_source");
-    if (!any) continue;
+    size_t n_attr = 0;
+    char **an = NULL;
+    if (nde_reader_attr_names(r, g, &n_attr, &an) != NDE_OK) n_attr = 0;
+    nde_free(an);
+    if (!n_attr) continue;
     if (!shown_header) printf("\nprovenance:\n");
     shown_header = 1;
     if (!root) printf("  series %s:\n", g);
     print_attrs(r, g, root ? "  " : "    ");
-    char *src = NULL;
-    if (nde_reader_has_attr(r, g, "model_source") &&
-        nde_reader_get_attr_string(r, g, "model_source", &src) == NDE_OK) {
-      printf("%smodel source:\n", root ? "  " : "    ");
-      print_text_lines(root ? "    | " : "      | ", src, 6);
-      free(src);
-    }
   }
-  if (strcmp(nde_data_traj(d, 0)->name, "/") && nde_reader_has_attr(r, "/", "command_line")) {
-    printf("\nfile attributes:\n");
-    print_attrs(r, "/", "  ");
+  if (strcmp(nde_data_traj(d, 0)->name, "/")) {
+    size_t n_attr = 0;
+    char **an = NULL;
+    if (nde_reader_attr_names(r, "/", &n_attr, &an) == NDE_OK && n_attr) {
+      printf("\nfile attributes:\n");
+      print_attrs(r, "/", "  ");
+    }
+    nde_free(an);
   }
   nde_data_destroy(&d);
   return NDE_EXIT_OK;
@@ -323,80 +314,68 @@ static int describe_data(const char *path, nde_reader *r) {
 
 /* ---- result files ---- */
 
-static void describe_result(const char *path, nde_reader *r, const listing *L) {
-  char b[NDE_CLI_NUM_MAX];
-  const object *th = find(L, "/params/theta");
-  printf("%s: result file, /params/theta holds %zu parameter value%s\n", path, n_elems(th),
-         n_elems(th) == 1 ? "" : "s");
-  print_attrs(r, "/", "  ");
-
-  /* Parameters by name: scalars under /params/values. */
-  int header = 0;
-  for (size_t i = 0; i < L->n; i++) {
-    const object *o = &L->o[i];
-    if (strncmp(o->path, "/params/values/", 15) || strchr(o->path + 15, '/') || !is_numeric(o) ||
-        n_elems(o) != 1)
-      continue;
-    double v;
-    if (nde_reader_get_doubles(r, o->path, 1, &v) != NDE_OK) continue;
-    if (!header) printf("parameters:\n");
-    header = 1;
-    printf("  %s = %s\n", o->path + 15, nde_cli_num(v, b));
+static void describe_result(const char *path, const nde_result *res) {
+  const nde_model *m = nde_result_model(res);
+  const nde_result_fit_opts *s = nde_result_settings(res);
+  const nde_result_kept k = nde_result_get_kept(res);
+  char b[NDE_NUM_MAX];
+  printf("%s: result of nde fit, status %s: %s\n", path, nde_fit_status_str(nde_result_status(res)),
+         nde_result_message(res));
+  printf("  model %s: %d state component%s, %zu learnable values\n", nde_model_filename(m),
+         nde_model_state_dim(m), nde_model_state_dim(m) == 1 ? "" : "s", nde_result_n_theta(res));
+  printf("  %ld iterations in %.3g s; kept %s iterate (iteration %ld), trajectory loss %s",
+         nde_result_iterations(res), nde_result_seconds(res), k.is_best ? "the best-scored" : "the last",
+         k.iteration, nde_num_str(k.loss, b));
+  printf(" (last iterate %s)\n", nde_num_str(k.last_loss, b));
+  printf("parameters:\n");
+  for (int i = 0; i < nde_model_n_params(m); i++) {
+    nde_model_param_info pi;
+    nde_model_get_param(m, i, &pi);
+    printf("  %-12s = %s%s\n", pi.name, nde_num_str(nde_result_param(res, i), b),
+           pi.learnable ? "" : "  (fixed)");
   }
-
-  /* Loss history: the last entry of /train/history (or its loss column/dataset). */
-  static const char *const hist[] = {"/train/history/loss", "/train/history", "/train/loss",
-                                     "/history/loss", "/history", NULL};
-  for (int h = 0; hist[h]; h++) {
-    const object *o = find(L, hist[h]);
-    if (!o || !is_numeric(o) || o->rank < 1 || o->rank > 2 || o->dims[0] == 0) continue;
-    size_t n = n_elems(o), rows = o->dims[0];
-    double *v = malloc(n * sizeof *v);
-    if (v && nde_reader_get_doubles(r, o->path, n, v) == NDE_OK) {
-      size_t last = o->rank == 1 ? rows - 1 : (rows - 1) * o->dims[1];
-      printf("loss history (%s): %zu entr%s, first %s", o->path, rows, rows == 1 ? "y" : "ies",
-             nde_cli_num(v[0], b));
-      printf(", final %s\n", nde_cli_num(v[last], b));
-    }
-    free(v);
-    break;
+  for (int i = 0; i < nde_model_n_nets(m); i++) {
+    nde_model_net_info ni;
+    nde_model_get_net(m, i, &ni);
+    printf("  net %-8s %zu weights\n", ni.name, ni.n_params);
   }
-
-  /* The model the result belongs to: first lines of its source. */
-  static const char *const src_paths[] = {"/model/source", "/model_source", "/model", NULL};
-  for (int k = 0; src_paths[k]; k++) {
-    const object *o = find(L, src_paths[k]);
-    char *s = NULL;
-    if (!o || o->kind != NDE_H5_DATASET || strcmp(o->type, "string") || o->rank != 0) continue;
-    if (nde_reader_get_string(r, o->path, &s) == NDE_OK) {
-      printf("model source (%s):\n", o->path);
-      print_text_lines("  | ", s, 6);
-      free(s);
-    }
-    break;
+  printf("series (%d):\n", nde_result_n_series(res));
+  for (int q = 0; q < nde_result_n_series(res) && q < 20; q++) {
+    nde_result_series se;
+    nde_result_get_series(res, q, &se);
+    printf("  %s: %zu times on [%s, ", se.name, se.n_obs, nde_num_str(se.t[0], b));
+    printf("%s], fitted initial state", nde_num_str(se.t[se.n_obs - 1], b));
+    for (int j = 0; j < nde_model_state_dim(m); j++)
+      printf(" %s=%s", nde_model_component_name(m, j), nde_num_str(se.u0[j], b));
+    printf("\n");
   }
+  if (nde_result_n_series(res) > 20) printf("  ... (%d more)\n", nde_result_n_series(res) - 20);
+  printf("settings: solver %s, grad %s, schedule %s, seed %llu\n", s->solver.method,
+         s->grad.method, s->schedule, (unsigned long long)s->seed);
+  const double *h;
+  const size_t nh = nde_result_history(res, &h);
+  if (nh) printf("loss history: %zu entries, first %s", nh, nde_num_str(h[0], b));
+  if (nh) printf(", final %s\n", nde_num_str(h[nh - 1], b));
+  printf("model source:\n");
+  print_text_lines("  | ", nde_model_source(m), 6);
   printf("\n");
-  print_contents(r, L);
 }
 
 int nde_cmd_inspect(int argc, char **argv) {
   int list = 0;
   nde_arg opts[] = {
-      {"--list", NDE_ARG_FLAG, &list, NULL, "also list every group and dataset of a data file", 0},
+      NDE_FLAG("--list", &list, "also list every group and dataset of a data file"),
   };
   const char *pos[1];
   int n_pos;
   int code = nde_cli_parse(USAGE, argc, argv, opts, 1, pos, 1, 1, &n_pos);
   if (code >= 0) return code;
   const char *path = pos[0];
-
   nde_reader *r = NULL;
+  nde_result *res = NULL;
   nde_error err;
   nde_status st = nde_reader_open(path, &r, &err);
-  if (st != NDE_OK) {
-    nde_cli_error("%s", err.msg);
-    return nde_cli_input_exit(st);
-  }
+  if (st != NDE_OK) return nde_cli_fail(&err, 1);
   listing L = {0};
   st = nde_reader_visit(r, collect, &L);
   if (st != NDE_OK || L.nomem) {
@@ -404,22 +383,34 @@ int nde_cmd_inspect(int argc, char **argv) {
     code = L.nomem ? NDE_EXIT_IO : nde_cli_input_exit(st);
     goto done;
   }
-
-  const object *th = find(&L, "/params/theta");
-  int series_root = find(&L, "/t") || find(&L, "/y");
+  char *fmt = NULL;
+  const int is_result = nde_reader_get_attr_string(r, "/", "format", &fmt) == NDE_OK &&
+                        !strcmp(fmt, "nde-fit");
+  free(fmt);
+  const int series_root = nde_reader_kind(r, "/t") != NDE_H5_NONE ||
+                          nde_reader_kind(r, "/y") != NDE_H5_NONE;
   /* A batch: every entry of the root is a group holding t or y. */
   int n_top = 0, n_series = 0;
   for (size_t i = 0; i < L.n; i++) {
     const char *p = L.o[i].path;
     if (strchr(p + 1, '/')) continue;
     n_top++;
-    char tp[1024], yp[1024];
-    snprintf(tp, sizeof tp, "%s/t", p);
-    snprintf(yp, sizeof yp, "%s/y", p);
-    n_series += L.o[i].kind == NDE_H5_GROUP && (find(&L, tp) || find(&L, yp));
+    nde_str tp = NDE_STR_INIT, yp = NDE_STR_INIT;
+    nde_str_addf(&tp, "%s/t", p);
+    nde_str_addf(&yp, "%s/y", p);
+    n_series += L.o[i].kind == NDE_H5_GROUP && tp.data && yp.data &&
+                (nde_reader_kind(r, tp.data) != NDE_H5_NONE || nde_reader_kind(r, yp.data) != NDE_H5_NONE);
+    nde_str_release(&tp);
+    nde_str_release(&yp);
   }
-  if (th && th->kind == NDE_H5_DATASET) {
-    describe_result(path, r, &L);
+  if (is_result) {
+    st = nde_result_open(path, &res, &err);
+    if (st != NDE_OK) {
+      code = nde_cli_fail(&err, 1);
+      goto done;
+    }
+    describe_result(path, res);
+    print_contents(r, &L);
     code = NDE_EXIT_OK;
   } else if (series_root || (n_top > 0 && n_series == n_top)) {
     code = describe_data(path, r);
@@ -429,15 +420,14 @@ int nde_cmd_inspect(int argc, char **argv) {
     }
   } else {
     printf("%s: HDF5 file, neither nde time-series data (no /t and /y at the root or in its "
-           "groups) nor an nde result (no /params/theta)\n",
+           "groups) nor a result of nde fit (no format attribute 'nde-fit')\n",
            path);
-    if (L.n == 0)
-      printf("contents: empty\n");
-    else
-      print_contents(r, &L);
+    if (L.n == 0) printf("contents: empty\n");
+    else print_contents(r, &L);
     code = NDE_EXIT_OK;
   }
 done:
+  nde_result_destroy(&res);
   listing_free(&L);
   nde_reader_destroy(&r);
   return code;

@@ -1,7 +1,9 @@
-/* Figures with cairo (an SVG or PNG surface chosen by the file's extension): a panel of the states
- * against time, with one colour per state (data as circles, fitted curves as solid lines, forecasts
- * dashed, held-out data as crosses), and for fits a panel of the loss history on a log scale.
- * Axes get "nice" ticks (1, 2, 5 x 10^k), as a scientist expects to paste into a report. */
+/* Figures with cairo (an SVG, PNG or PDF surface chosen by the file's extension).  A panel per
+ * series of the states against time, one colour per state: data as circles, the model as solid
+ * lines on a fine grid, forecasts dashed from a marked start, held-out data as crosses; for a
+ * fit, a panel of the loss history on a log scale with the phase boundaries.  Axes get "nice"
+ * ticks (1, 2, 5 x 10^k), as a scientist expects to paste into a report. */
+#include <cairo-pdf.h>
 #include <cairo-svg.h>
 #include <cairo.h>
 #include <math.h>
@@ -10,13 +12,14 @@
 #include <string.h>
 
 #include "cli.h"
-#include "cli_common.h"
-#include "fit_result.h"
 #include "plot.h"
 
-#define FIG_W 820.0
 #define PI 3.14159265358979323846
-#define FIG_H 560.0
+#define FIG_W 900.0
+#define PANEL_H 240.0
+#define LOSS_H 200.0
+#define MAX_PANELS 9
+#define FINE 400
 
 static const double palette[][3] = {{0.12, 0.47, 0.71}, {0.84, 0.15, 0.16}, {0.17, 0.63, 0.17},
                                     {0.58, 0.40, 0.74}, {1.00, 0.50, 0.05}, {0.55, 0.34, 0.29},
@@ -24,15 +27,26 @@ static const double palette[][3] = {{0.12, 0.47, 0.71}, {0.84, 0.15, 0.16}, {0.1
 
 typedef struct panel {
   double x, y, w, h;     /* device box of the plotting area */
-  double x0, x1, y0, y1; /* data ranges */
+  double x0, x1, y0, y1; /* data ranges (y in log10 when logy) */
   int logy;
 } panel;
 
+typedef enum { STYLE_LINE, STYLE_DASH, STYLE_DOT, STYLE_CROSS } style;
+
+/* A set of curves over time: n rows of t and y (n x the model's state width; NaN = absent). */
+typedef struct curves {
+  const char *label;
+  size_t n;
+  const double *t, *y;
+  style st;
+} curves;
+
 static double px(const panel *p, double x) { return p->x + (x - p->x0) / (p->x1 - p->x0) * p->w; }
+static double yval(const panel *p, double y) { return p->logy ? log10(y) : y; }
 static double py(const panel *p, double y) {
-  if (p->logy) y = log10(y);
-  return p->y + p->h - (y - p->y0) / (p->y1 - p->y0) * p->h;
+  return p->y + p->h - (yval(p, y) - p->y0) / (p->y1 - p->y0) * p->h;
 }
+static int usable(const panel *p, double y) { return isfinite(y) && (!p->logy || y > 0); }
 
 static double nice_step(double range, int target) {
   double raw = range / target, mag = pow(10, floor(log10(raw))), f = raw / mag;
@@ -50,50 +64,51 @@ static void widen(double *lo, double *hi) {
   *hi += m;
 }
 
-static void axes(cairo_t *cr, panel *p, const char *xlabel, const char *ylabel, const char *title) {
+static void axes(cairo_t *cr, const panel *p, const char *xlabel, const char *ylabel,
+                 const char *title) {
   cairo_set_source_rgb(cr, 0, 0, 0);
   cairo_set_line_width(cr, 1);
   cairo_rectangle(cr, p->x, p->y, p->w, p->h);
   cairo_stroke(cr);
   cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, 11);
+  cairo_set_font_size(cr, 10);
   char buf[64];
   cairo_text_extents_t te;
-  double sx = nice_step(p->x1 - p->x0, 8);
+  double sx = nice_step(p->x1 - p->x0, 6);
   for (double v = ceil(p->x0 / sx) * sx; v <= p->x1 + 1e-9 * sx; v += sx) {
     double X = px(p, v);
     cairo_move_to(cr, X, p->y + p->h);
-    cairo_line_to(cr, X, p->y + p->h - 5);
+    cairo_line_to(cr, X, p->y + p->h - 4);
     cairo_stroke(cr);
     snprintf(buf, sizeof buf, "%g", fabs(v) < 1e-12 * sx ? 0.0 : v);
     cairo_text_extents(cr, buf, &te);
-    cairo_move_to(cr, X - te.width / 2, p->y + p->h + 15);
+    cairo_move_to(cr, X - te.width / 2, p->y + p->h + 13);
     cairo_show_text(cr, buf);
   }
-  double sy = p->logy ? 1 : nice_step(p->y1 - p->y0, 6);
+  double sy = p->logy ? fmax(1, round(nice_step(p->y1 - p->y0, 5))) : nice_step(p->y1 - p->y0, 5);
   for (double v = ceil(p->y0 / sy) * sy; v <= p->y1 + 1e-9 * sy; v += sy) {
     double Y = p->y + p->h - (v - p->y0) / (p->y1 - p->y0) * p->h;
     cairo_move_to(cr, p->x, Y);
-    cairo_line_to(cr, p->x + 5, Y);
+    cairo_line_to(cr, p->x + 4, Y);
     cairo_stroke(cr);
     if (p->logy) snprintf(buf, sizeof buf, "1e%g", v);
     else snprintf(buf, sizeof buf, "%g", fabs(v) < 1e-12 * sy ? 0.0 : v);
     cairo_text_extents(cr, buf, &te);
-    cairo_move_to(cr, p->x - te.width - 6, Y + te.height / 2);
+    cairo_move_to(cr, p->x - te.width - 5, Y + te.height / 2);
     cairo_show_text(cr, buf);
   }
   cairo_text_extents(cr, xlabel, &te);
-  cairo_move_to(cr, p->x + p->w / 2 - te.width / 2, p->y + p->h + 32);
+  cairo_move_to(cr, p->x + p->w / 2 - te.width / 2, p->y + p->h + 27);
   cairo_show_text(cr, xlabel);
   cairo_save(cr);
-  cairo_move_to(cr, p->x - 48, p->y + p->h / 2);
+  cairo_move_to(cr, p->x - 44, p->y + p->h / 2);
   cairo_rotate(cr, -PI / 2);
   cairo_text_extents(cr, ylabel, &te);
   cairo_rel_move_to(cr, -te.width / 2, 0);
   cairo_show_text(cr, ylabel);
   cairo_restore(cr);
-  cairo_set_font_size(cr, 13);
-  cairo_move_to(cr, p->x, p->y - 8);
+  cairo_set_font_size(cr, 12);
+  cairo_move_to(cr, p->x, p->y - 7);
   cairo_show_text(cr, title);
 }
 
@@ -102,238 +117,333 @@ static void color(cairo_t *cr, int j) {
   cairo_set_source_rgb(cr, c[0], c[1], c[2]);
 }
 
-typedef enum { STYLE_LINE, STYLE_DASH, STYLE_DOT, STYLE_CROSS } style;
+static void mark(cairo_t *cr, style st, double X, double Y) {
+  if (st == STYLE_DOT) {
+    cairo_new_sub_path(cr);
+    cairo_arc(cr, X, Y, 2.8, 0, 2 * PI);
+    cairo_stroke(cr);
+  } else {
+    cairo_move_to(cr, X - 3, Y - 3);
+    cairo_line_to(cr, X + 3, Y + 3);
+    cairo_move_to(cr, X - 3, Y + 3);
+    cairo_line_to(cr, X + 3, Y - 3);
+    cairo_stroke(cr);
+  }
+}
 
-static void draw(cairo_t *cr, const panel *p, const nde_plot_series *s, int n, int j, style st) {
+static void draw(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
   color(cr, j);
-  cairo_set_line_width(cr, st == STYLE_LINE || st == STYLE_DASH ? 1.8 : 1.2);
-  if (st == STYLE_DASH) {
-    const double d[2] = {7, 4};
+  cairo_set_line_width(cr, c->st == STYLE_LINE || c->st == STYLE_DASH ? 1.6 : 1.1);
+  if (c->st == STYLE_DASH) {
+    const double d[2] = {6, 4};
     cairo_set_dash(cr, d, 2, 0);
   }
   int pen = 0;
-  for (size_t i = 0; i < s->n; i++) {
-    double v = s->y[i * (size_t)n + (size_t)j], t = s->t[i];
-    if (!isfinite(v) || t < p->x0 || t > p->x1) {
+  for (size_t i = 0; i < c->n; i++) {
+    const double v = c->y[i * (size_t)n + (size_t)j], t = c->t[i];
+    if (!usable(p, v) || t < p->x0 || t > p->x1) {
       pen = 0;
       continue;
     }
-    double X = px(p, t), Y = py(p, v);
-    if (st == STYLE_DOT) {
-      cairo_new_sub_path(cr);
-      cairo_arc(cr, X, Y, 3, 0, 2 * PI);
-      cairo_stroke(cr);
-    } else if (st == STYLE_CROSS) {
-      cairo_move_to(cr, X - 3, Y - 3);
-      cairo_line_to(cr, X + 3, Y + 3);
-      cairo_move_to(cr, X - 3, Y + 3);
-      cairo_line_to(cr, X + 3, Y - 3);
-      cairo_stroke(cr);
+    const double X = px(p, t), Y = py(p, v);
+    if (c->st == STYLE_DOT || c->st == STYLE_CROSS) {
+      mark(cr, c->st, X, Y);
     } else {
       if (pen) cairo_line_to(cr, X, Y);
       else cairo_move_to(cr, X, Y);
       pen = 1;
     }
   }
-  if (st == STYLE_LINE || st == STYLE_DASH) cairo_stroke(cr);
+  if (c->st == STYLE_LINE || c->st == STYLE_DASH) cairo_stroke(cr);
   cairo_set_dash(cr, NULL, 0, 0);
 }
 
-static void range(const nde_plot_series *s, int n, double *t0, double *t1, double *y0, double *y1) {
-  if (!s) return;
-  for (size_t i = 0; i < s->n; i++) {
-    if (s->t[i] < *t0) *t0 = s->t[i];
-    if (s->t[i] > *t1) *t1 = s->t[i];
+static void range(const curves *c, int n, panel *p, double *y0, double *y1) {
+  for (size_t i = 0; i < c->n; i++) {
+    if (c->t[i] < p->x0) p->x0 = c->t[i];
+    if (c->t[i] > p->x1) p->x1 = c->t[i];
     for (int j = 0; j < n; j++) {
-      double v = s->y[i * (size_t)n + (size_t)j];
-      if (!isfinite(v)) continue;
-      if (v < *y0) *y0 = v;
-      if (v > *y1) *y1 = v;
+      const double v = c->y[i * (size_t)n + (size_t)j];
+      if (!usable(p, v)) continue;
+      *y0 = fmin(*y0, yval(p, v));
+      *y1 = fmax(*y1, yval(p, v));
     }
   }
 }
 
-/* The states panel plus an optional loss panel; sets (series, style) pairs. */
-typedef struct layer {
-  const nde_plot_series *s;
-  style st;
-} layer;
-
-static int render(const char *path, const nde_model *m, const layer *L, int n_layers,
-                  const double *loss, size_t n_loss, const char *title) {
-  const size_t len = strlen(path);
-  const int svg = len > 4 && strcmp(path + len - 4, ".svg") == 0;
-  const int png = len > 4 && strcmp(path + len - 4, ".png") == 0;
-  if (!svg && !png) {
-    nde_cli_error("--plot: '%s' must end in .svg or .png", path);
-    return NDE_EXIT_INPUT;
-  }
+/* One panel of curves; a forecast that runs away must not squash the data: dashed curves widen
+ * the range by at most the others' own height on each side.  mark_t: a vertical line (NaN: none). */
+static void draw_panel(cairo_t *cr, panel *P, const nde_model *m, const curves *L, int n_layers,
+                       const char *title, double mark_t) {
   const int n = nde_model_state_dim(m);
-  cairo_surface_t *sf = svg ? cairo_svg_surface_create(path, FIG_W, FIG_H)
-                            : cairo_image_surface_create(CAIRO_FORMAT_ARGB32, (int)FIG_W, (int)FIG_H);
-  if (cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS) {
-    nde_cli_error("%s: cannot be created (%s)", path, cairo_status_to_string(cairo_surface_status(sf)));
-    cairo_surface_destroy(sf);
-    return NDE_EXIT_IO;
-  }
-  cairo_t *cr = cairo_create(sf);
-  cairo_set_source_rgb(cr, 1, 1, 1);
-  cairo_paint(cr);
-  const double top_h = n_loss ? 300 : FIG_H - 110;
-  panel P = {80, 40, FIG_W - 230, top_h, INFINITY, -INFINITY, INFINITY, -INFINITY, 0};
-  /* A forecast that runs away must not squash the data: its values widen the range by at most
-   * the data's own height on each side. */
+  P->x0 = P->y0 = INFINITY;
+  P->x1 = P->y1 = -INFINITY;
   for (int k = 0; k < n_layers; k++)
-    if (L[k].st != STYLE_DASH) range(L[k].s, n, &P.x0, &P.x1, &P.y0, &P.y1);
+    if (L[k].st != STYLE_DASH) range(&L[k], n, P, &P->y0, &P->y1);
   for (int k = 0; k < n_layers; k++) {
     if (L[k].st != STYLE_DASH) continue;
     double a = INFINITY, b = -INFINITY;
-    range(L[k].s, n, &P.x0, &P.x1, &a, &b);
-    if (P.y1 >= P.y0) {
-      double h = P.y1 - P.y0;
-      a = fmax(a, P.y0 - h);
-      b = fmin(b, P.y1 + h);
+    range(&L[k], n, P, &a, &b);
+    if (P->y1 >= P->y0) {
+      const double h = P->y1 - P->y0;
+      a = fmax(a, P->y0 - h);
+      b = fmin(b, P->y1 + h);
     }
-    P.y0 = fmin(P.y0, a);
-    P.y1 = fmax(P.y1, b);
+    P->y0 = fmin(P->y0, a);
+    P->y1 = fmax(P->y1, b);
   }
-  if (!(P.x1 > P.x0)) widen(&P.x0, &P.x1);
-  widen(&P.y0, &P.y1);
-  axes(cr, &P, "t", "state", title);
+  if (!(P->x1 > P->x0)) widen(&P->x0, &P->x1);
+  widen(&P->y0, &P->y1);
+  axes(cr, P, "t", P->logy ? "state (log scale)" : "state", title);
   cairo_save(cr);
-  cairo_rectangle(cr, P.x, P.y, P.w, P.h);
+  cairo_rectangle(cr, P->x, P->y, P->w, P->h);
   cairo_clip(cr);
   for (int k = 0; k < n_layers; k++)
-    for (int j = 0; j < n; j++) draw(cr, &P, L[k].s, n, j, L[k].st);
+    for (int j = 0; j < n; j++) draw(cr, P, &L[k], n, j);
+  if (isfinite(mark_t) && mark_t >= P->x0 && mark_t <= P->x1) {
+    cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+    cairo_set_line_width(cr, 1);
+    const double d[2] = {2, 3};
+    cairo_set_dash(cr, d, 2, 0);
+    cairo_move_to(cr, px(P, mark_t), P->y);
+    cairo_line_to(cr, px(P, mark_t), P->y + P->h);
+    cairo_stroke(cr);
+    cairo_set_dash(cr, NULL, 0, 0);
+  }
   cairo_restore(cr);
-  /* Legend: states by colour, kinds by mark. */
+}
+
+/* Legend at (x, y): states by colour, kinds of curves by mark. */
+static void legend(cairo_t *cr, double x, double y, const nde_model *m, const curves *L,
+                   int n_layers, int start_mark) {
   cairo_set_font_size(cr, 11);
-  double ly = P.y + 10;
-  for (int j = 0; j < n; j++, ly += 18) {
+  for (int j = 0; j < nde_model_state_dim(m) && j < 24; j++, y += 17) {
     color(cr, j);
-    cairo_rectangle(cr, P.x + P.w + 15, ly - 8, 10, 10);
+    cairo_rectangle(cr, x, y - 8, 10, 10);
     cairo_fill(cr);
     cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_move_to(cr, P.x + P.w + 32, ly + 1);
+    cairo_move_to(cr, x + 16, y + 1);
     cairo_show_text(cr, nde_model_component_name(m, j));
   }
-  ly += 8;
-  for (int k = 0; k < n_layers; k++, ly += 18) {
+  y += 8;
+  for (int k = 0; k < n_layers; k++, y += 17) {
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-    cairo_set_line_width(cr, 1.5);
-    double X = P.x + P.w + 20, Y = ly - 3;
-    if (L[k].st == STYLE_DOT) {
-      cairo_new_sub_path(cr);
-      cairo_arc(cr, X, Y, 3, 0, 2 * PI);
-      cairo_stroke(cr);
-    } else if (L[k].st == STYLE_CROSS) {
-      cairo_move_to(cr, X - 3, Y - 3);
-      cairo_line_to(cr, X + 3, Y + 3);
-      cairo_move_to(cr, X - 3, Y + 3);
-      cairo_line_to(cr, X + 3, Y - 3);
-      cairo_stroke(cr);
+    cairo_set_line_width(cr, 1.4);
+    const double X = x + 5, Y = y - 3;
+    if (L[k].st == STYLE_DOT || L[k].st == STYLE_CROSS) {
+      mark(cr, L[k].st, X, Y);
     } else {
       if (L[k].st == STYLE_DASH) {
         const double d[2] = {5, 3};
         cairo_set_dash(cr, d, 2, 0);
       }
-      cairo_move_to(cr, X - 8, Y);
-      cairo_line_to(cr, X + 8, Y);
+      cairo_move_to(cr, X - 7, Y);
+      cairo_line_to(cr, X + 7, Y);
       cairo_stroke(cr);
       cairo_set_dash(cr, NULL, 0, 0);
     }
-    cairo_move_to(cr, P.x + P.w + 32, ly + 1);
-    cairo_show_text(cr, L[k].s->label);
+    cairo_move_to(cr, x + 16, y + 1);
+    cairo_show_text(cr, L[k].label);
   }
-  if (n_loss) {
-    panel Q = {80, top_h + 110, FIG_W - 230, FIG_H - top_h - 170, 0, (double)n_loss, INFINITY,
-               -INFINITY, 1};
-    for (size_t i = 0; i < n_loss; i++)
-      if (loss[i] > 0 && isfinite(loss[i])) {
-        Q.y0 = fmin(Q.y0, log10(loss[i]));
-        Q.y1 = fmax(Q.y1, log10(loss[i]));
-      }
-    widen(&Q.y0, &Q.y1);
-    Q.y0 = floor(Q.y0);
-    Q.y1 = ceil(Q.y1);
-    axes(cr, &Q, "iteration", "loss", "loss history");
-    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    cairo_set_line_width(cr, 1.2);
-    int pen = 0;
-    for (size_t i = 0; i < n_loss; i++) {
-      if (!(loss[i] > 0) || !isfinite(loss[i])) {
-        pen = 0;
-        continue;
-      }
-      double X = px(&Q, (double)i), Y = py(&Q, loss[i]);
-      if (pen) cairo_line_to(cr, X, Y);
-      else cairo_move_to(cr, X, Y);
-      pen = 1;
+  if (start_mark) {
+    cairo_move_to(cr, x + 16, y + 1);
+    cairo_show_text(cr, "(dotted: forecast start)");
+  }
+}
+
+/* The loss history with the phase boundaries. */
+static void loss_panel(cairo_t *cr, panel *Q, const nde_result *r) {
+  const double *loss;
+  const size_t n_loss = nde_result_history(r, &loss);
+  Q->x0 = 0;
+  Q->x1 = n_loss > 1 ? (double)n_loss : 1;
+  Q->y0 = INFINITY;
+  Q->y1 = -INFINITY;
+  Q->logy = 1;
+  for (size_t i = 0; i < n_loss; i++)
+    if (loss[i] > 0 && isfinite(loss[i])) {
+      Q->y0 = fmin(Q->y0, log10(loss[i]));
+      Q->y1 = fmax(Q->y1, log10(loss[i]));
     }
+  widen(&Q->y0, &Q->y1);
+  Q->y0 = floor(Q->y0);
+  Q->y1 = ceil(Q->y1);
+  axes(cr, Q, "iteration", "loss", "loss history (each phase's own objective; dotted: phase ends)");
+  cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+  cairo_set_line_width(cr, 1.2);
+  int pen = 0;
+  for (size_t i = 0; i < n_loss; i++) {
+    if (!(loss[i] > 0) || !isfinite(loss[i])) {
+      pen = 0;
+      continue;
+    }
+    const double X = px(Q, (double)i), Y = py(Q, loss[i]);
+    if (pen) cairo_line_to(cr, X, Y);
+    else cairo_move_to(cr, X, Y);
+    pen = 1;
+  }
+  cairo_stroke(cr);
+  const long *ends;
+  const int np = nde_result_phase_ends(r, &ends);
+  cairo_set_source_rgb(cr, 0.5, 0.5, 0.5);
+  const double d[2] = {2, 3};
+  cairo_set_dash(cr, d, 2, 0);
+  for (int k = 0; k + 1 < np; k++) {
+    if (ends[k] <= 0 || (double)ends[k] >= Q->x1) continue;
+    cairo_move_to(cr, px(Q, (double)ends[k]), Q->y);
+    cairo_line_to(cr, px(Q, (double)ends[k]), Q->y + Q->h);
     cairo_stroke(cr);
   }
-  cairo_destroy(cr);
-  cairo_surface_flush(sf);
+  cairo_set_dash(cr, NULL, 0, 0);
+}
+
+typedef struct figure {
+  cairo_surface_t *sf;
+  cairo_t *cr;
+  int png;
+  const char *path;
+} figure;
+
+static int figure_open(figure *f, const char *path, double h) {
+  memset(f, 0, sizeof *f);
+  f->path = path;
+  const int svg = nde_cli_ends_with(path, ".svg"), pdf = nde_cli_ends_with(path, ".pdf");
+  f->png = nde_cli_ends_with(path, ".png");
+  if (!svg && !pdf && !f->png) {
+    nde_cli_error("--plot: '%s' must end in .svg, .png or .pdf", path);
+    return NDE_EXIT_INPUT;
+  }
+  f->sf = svg ? cairo_svg_surface_create(path, FIG_W, h)
+          : pdf ? cairo_pdf_surface_create(path, FIG_W, h)
+                : cairo_image_surface_create(CAIRO_FORMAT_ARGB32, (int)FIG_W, (int)h);
+  if (cairo_surface_status(f->sf) != CAIRO_STATUS_SUCCESS) {
+    nde_cli_error("%s: cannot be created (%s)", path,
+                  cairo_status_to_string(cairo_surface_status(f->sf)));
+    cairo_surface_destroy(f->sf);
+    return NDE_EXIT_IO;
+  }
+  f->cr = cairo_create(f->sf);
+  cairo_set_source_rgb(f->cr, 1, 1, 1);
+  cairo_paint(f->cr);
+  return 0;
+}
+
+static int figure_close(figure *f) {
+  cairo_destroy(f->cr);
+  cairo_surface_flush(f->sf);
   cairo_status_t cs = CAIRO_STATUS_SUCCESS;
-  if (png) cs = cairo_surface_write_to_png(sf, path);
-  cairo_surface_finish(sf);
-  if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_status(sf);
-  cairo_surface_destroy(sf);
+  if (f->png) cs = cairo_surface_write_to_png(f->sf, f->path);
+  cairo_surface_finish(f->sf);
+  if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_status(f->sf);
+  cairo_surface_destroy(f->sf);
   if (cs != CAIRO_STATUS_SUCCESS) {
-    nde_cli_error("%s: cannot be written (%s)", path, cairo_status_to_string(cs));
+    nde_cli_error("%s: cannot be written (%s)", f->path, cairo_status_to_string(cs));
     return NDE_EXIT_IO;
   }
   return 0;
 }
 
-int nde_plot_forecast(const char *path, const nde_model *model, const nde_plot_series *fitted,
-                      const nde_plot_series *forecast, const nde_plot_series *held) {
-  layer L[3];
-  int k = 0;
-  if (held && held->n) L[k++] = (layer){held, STYLE_CROSS};
-  if (fitted && fitted->n) L[k++] = (layer){fitted, STYLE_LINE};
-  L[k++] = (layer){forecast, STYLE_DASH};
-  return render(path, model, L, k, NULL, 0, "nde forecast");
+/* The fitted model of series k on a fine grid over [a, b] (fixed-step methods take the fit's
+ * step): *t and *y malloc'ed; 0 points when it cannot be integrated. */
+static size_t fine_curve(const nde_result *r, int k, double a, double b, double **t, double **y) {
+  const int n = nde_model_state_dim(nde_result_model(r));
+  *t = calloc(FINE, sizeof **t);
+  *y = calloc((size_t)FINE * (size_t)n, sizeof **y);
+  if (!*t || !*y || !(b > a)) return 0;
+  for (int i = 0; i < FINE; i++) (*t)[i] = a + (b - a) * i / (FINE - 1.0);
+  nde_start start = {NDE_START_FITTED, k, 0.0, NULL};
+  nde_solve_stats ss;
+  if (nde_result_integrate(r, &start, FINE, *t, NULL, *y, &ss, NULL) != NDE_OK) return 0;
+  return FINE;
 }
 
-int nde_plot_fit_file(const char *plot_path, const char *fit_path) {
-  nde_fit_result r;
-  int rc = nde_fit_result_read(fit_path, 1, &r);
+/* The data of the fit, when the file is still where it was. */
+static nde_data *open_quietly(const char *path, const nde_model *m) {
+  if (!path) return NULL;
+  const char **names = nde_cli_component_names(m);
+  nde_data *d = NULL;
+  nde_data_opts o = nde_data_opts_default();
+  if (!names || nde_data_open(path, (size_t)nde_model_state_dim(m), names, &o, &d, NULL) != NDE_OK)
+    d = NULL;
+  free(names);
+  return d;
+}
+
+static const nde_traj *traj_named(const nde_data *d, const char *name) {
+  for (size_t k = 0; d && k < nde_data_n_traj(d); k++)
+    if (!strcmp(nde_data_traj(d, k)->name, name)) return nde_data_traj(d, k);
+  return NULL;
+}
+
+int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
+  const nde_model *m = nde_result_model(r);
+  const int S = nde_result_n_series(r), shown = S < MAX_PANELS ? S : MAX_PANELS;
+  const int cols = shown < 3 ? shown : 3, rows = (shown + cols - 1) / cols;
+  const double H = 60 + rows * (PANEL_H + 60) + LOSS_H + 70;
+  const int logy = nde_result_settings(r)->objective.log_space;
+  figure f;
+  int rc = figure_open(&f, path, H);
   if (rc) return rc;
-  nde_data *data = NULL;
-  if (r.data_file) {
-    /* The data the fit saw, when the file is still where it was; else the curves alone. */
-    const char **names = nde_cli_component_names(r.model);
-    nde_data_opts o = nde_data_opts_default();
-    if (names && nde_data_open(r.data_file, (size_t)r.n, names, &o, &data, NULL) != NDE_OK)
-      data = NULL;
-    free(names);
+  nde_data *data = open_quietly(data_path, m);
+  const double pw = (FIG_W - 220) / cols;
+  curves L[2];
+  int nl = 0;
+  for (int k = 0; k < shown; k++) {
+    nde_result_series se;
+    nde_result_get_series(r, k, &se);
+    double *T = NULL, *Y = NULL;
+    const size_t nf = fine_curve(r, k, se.t[0], se.t[se.n_obs - 1], &T, &Y);
+    nl = 0;
+    const nde_traj *tr = traj_named(data, se.name);
+    if (tr) L[nl++] = (curves){"data", tr->n, tr->t, tr->y, STYLE_DOT};
+    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE};
+    panel P = {70 + (k % cols) * pw, 40 + (k / cols) * (PANEL_H + 60), pw - 75, PANEL_H, 0, 0, 0,
+               0, logy};
+    char title[160];
+    snprintf(title, sizeof title, "series %.120s", se.name);
+    draw_panel(f.cr, &P, m, L, nl, title, NAN);
+    free(T);
+    free(Y);
   }
-  const nde_traj *ft = nde_data_traj(r.fitted, 0);
-  nde_plot_series fs = {"fitted", ft->n, ft->t, ft->y}, ds = {"data", 0, NULL, NULL};
-  /* Smooth curves: the fitted model integrated from its fitted initial state on a fine grid, the
-   * way it was fitted (falls back to the curves at the data times). */
-  enum { FINE = 400 };
-  double *FT = calloc(FINE, sizeof *FT), *FY = calloc((size_t)FINE * (size_t)r.n, sizeof *FY);
-  if (FT && FY && ft->n > 1) {
-    for (int i = 0; i < FINE; i++)
-      FT[i] = ft->t[0] + (ft->t[ft->n - 1] - ft->t[0]) * i / (FINE - 1.0);
-    double h = r.dt > 0 ? r.dt : (ft->t[1] - ft->t[0]) / (r.steps_per_interval > 0 ? (double)r.steps_per_interval : 5.0), t_stop;
-    if (nde_fit_result_integrate(&r, NULL, NULL, h, 1, 0, 0, r.u0, FINE, FT, FY, &t_stop) == 0)
-      fs = (nde_plot_series){"fitted", FINE, FT, FY};
+  legend(f.cr, FIG_W - 140, 50, m, L, nl, 0);
+  if (S > shown) {
+    char note[96];
+    snprintf(note, sizeof note, "(%d of %d series shown)", shown, S);
+    cairo_move_to(f.cr, FIG_W - 140, 50 + 17 * (nde_model_state_dim(m) + 4));
+    cairo_show_text(f.cr, note);
   }
-  layer L[2];
-  int k = 0;
-  if (data) {
-    const nde_traj *dt = nde_data_traj(data, 0);
-    ds = (nde_plot_series){"data", dt->n, dt->t, dt->y};
-    L[k++] = (layer){&ds, STYLE_DOT};
-  }
-  L[k++] = (layer){&fs, STYLE_LINE};
-  rc = render(plot_path, r.model, L, k, r.history, r.n_history, "nde fit");
-  free(FT);
-  free(FY);
+  panel Q = {70, H - LOSS_H - 60, FIG_W - 290, LOSS_H, 0, 0, 0, 0, 1};
+  loss_panel(f.cr, &Q, r);
   nde_data_destroy(&data);
-  nde_fit_result_free(&r);
-  return rc;
+  return figure_close(&f);
+}
+
+int nde_plot_forecast(const char *path, const nde_plot_forecast_in *in) {
+  const nde_result *r = in->r;
+  const nde_model *m = nde_result_model(r);
+  figure f;
+  int rc = figure_open(&f, path, 420);
+  if (rc) return rc;
+  nde_data *data = open_quietly(in->data_path, m);
+  curves L[4];
+  int nl = 0;
+  double *T = NULL, *Y = NULL;
+  const nde_traj *held = in->held ? nde_data_traj(in->held, 0) : NULL;
+  if (in->series >= 0) {
+    nde_result_series se;
+    nde_result_get_series(r, in->series, &se);
+    const nde_traj *tr = traj_named(data, se.name);
+    if (tr) L[nl++] = (curves){"training data", tr->n, tr->t, tr->y, STYLE_DOT};
+    const size_t nf = fine_curve(r, in->series, se.t[0], se.t[se.n_obs - 1], &T, &Y);
+    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE};
+  }
+  if (held) L[nl++] = (curves){"held-out data", held->n, held->t, held->y, STYLE_CROSS};
+  L[nl++] = (curves){"forecast", in->n, in->t, in->y, STYLE_DASH};
+  panel P = {70, 40, FIG_W - 290, 300, 0, 0, 0, 0, nde_result_settings(r)->objective.log_space};
+  draw_panel(f.cr, &P, m, L, nl, "nde forecast", in->t_start);
+  legend(f.cr, FIG_W - 200, 50, m, L, nl, 1);
+  free(T);
+  free(Y);
+  nde_data_destroy(&data);
+  return figure_close(&f);
 }

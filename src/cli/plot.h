@@ -1,30 +1,27 @@
-/* Figures for nde fit --plot and nde forecast --plot, drawn with cairo (SVG or PNG by the file's
- * extension): the states against time (data as points, model curves as lines) and, for a fit,
- * the loss history on a log scale. */
+/* Figures for nde fit --plot and nde forecast --plot, drawn with cairo (SVG, PNG or PDF by the
+ * file's extension): every series in its own panel (data as points, the model on a fine grid as
+ * lines, forecasts dashed from a marked start, held-out data as crosses), a log axis for
+ * log-space fits, and for a fit the loss history with the phase boundaries. */
 #ifndef NDE_CLI_PLOT_H
 #define NDE_CLI_PLOT_H
 
-#include <stddef.h>
+#include "nde/nde.h"
 
-#include "nde/model.h"
+/* The fit figure: the data of data_path (when it can still be read; else the curves alone) and
+ * the fitted model of every series integrated on a fine grid, and the loss history.  Returns 0,
+ * or prints the message and returns the exit code (2 bad extension, 4 cannot write). */
+int nde_plot_fit(const char *path, const nde_result *r, const char *data_path);
 
-/* A set of curves over time: n rows of t and y (n x the model's state width, NaN = absent). */
-typedef struct nde_plot_series {
-  const char *label;
-  size_t n;
-  const double *t;
-  const double *y;
-} nde_plot_series;
-
-/* The forecast figure: fitted curves (lines), the forecast (dashed), held-out data (points; may be
- * NULL).  Returns 0, or prints the message and returns the exit code (2 for a bad extension, 4
- * when the file cannot be written). */
-int nde_plot_forecast(const char *path, const nde_model *model, const nde_plot_series *fitted,
-                      const nde_plot_series *forecast, const nde_plot_series *held);
-
-/* The fit figure from a result file: the data of the fit (points, read from the file named by
- * /provenance data_file when it can be), the fitted curves, and the loss history.  This is the
- * hook of nde fit --plot: call it after the result file is written.  Returns as above. */
-int nde_plot_fit_file(const char *plot_path, const char *fit_path);
+/* The forecast figure of one series. */
+typedef struct nde_plot_forecast_in {
+  const nde_result *r;
+  const char *data_path;  /* the training data (points), or NULL */
+  int series;             /* the fitted series whose fitted curve is drawn, or -1 */
+  double t_start;         /* where the forecast starts (marked) */
+  size_t n;               /* the forecast: n times and n x n_state values */
+  const double *t, *y;
+  const nde_data *held;   /* held-out data (crosses), or NULL */
+} nde_plot_forecast_in;
+int nde_plot_forecast(const char *path, const nde_plot_forecast_in *in);
 
 #endif

@@ -8,13 +8,12 @@ static int no_plots(const char *path) {
   return NDE_EXIT_INPUT;
 }
 
-int nde_plot_forecast(const char *path, const nde_model *model, const nde_plot_series *fitted,
-                      const nde_plot_series *forecast, const nde_plot_series *held) {
-  (void)model, (void)fitted, (void)forecast, (void)held;
+int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
+  (void)r, (void)data_path;
   return no_plots(path);
 }
 
-int nde_plot_fit_file(const char *plot_path, const char *fit_path) {
-  (void)fit_path;
-  return no_plots(plot_path);
+int nde_plot_forecast(const char *path, const nde_plot_forecast_in *in) {
+  (void)in;
+  return no_plots(path);
 }

@@ -481,3 +481,69 @@ out:
   nde_reader_destroy(&r);
   return st;
 }
+
+/* ---- attribute names (for nde inspect: every attribute a file holds) ---- */
+
+typedef struct name_list {
+  nde_str text; /* the names, each followed by its NUL */
+  size_t n;
+} name_list;
+
+static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, void *ctx) {
+  (void)loc, (void)info;
+  name_list *L = ctx;
+  nde_str_add(&L->text, name, strlen(name) + 1);
+  L->n++;
+  return L->text.failed ? -1 : 0;
+}
+
+nde_status nde_reader_attr_names(nde_reader *r, const char *obj, size_t *n, char ***names) {
+  if (!r || !obj || !n || !names) return NDE_ERR_ARG;
+  *n = 0;
+  *names = NULL;
+  nde__h5quiet q;
+  nde__h5_quiet_begin(&q);
+  name_list L = {NDE_STR_INIT, 0};
+  nde_status st = NDE_OK;
+  if (nde__h5_kind(r->file, obj) == NDE_H5_NONE) {
+    st = nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: no such object", r->path, obj);
+    goto out;
+  }
+  hid_t o = H5Oopen(r->file, obj, H5P_DEFAULT);
+  if (o < 0) {
+    st = fail_h5(r, NDE_ERR_IO, obj, "cannot open");
+    goto out;
+  }
+  hsize_t idx = 0;
+  herr_t rc = H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &L);
+  H5Oclose(o);
+  if (rc < 0 || L.text.failed) {
+    st = L.text.failed ? nde__errf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path)
+                       : fail_h5(r, NDE_ERR_IO, obj, "cannot list the attributes");
+    goto out;
+  }
+  /* One block: the pointers, then the texts. */
+  size_t bytes;
+  if (!nde__mul_size(L.n + 1, sizeof(char *), &bytes) || !nde__add_size(bytes, L.text.len, &bytes)) {
+    st = nde__errf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path);
+    goto out;
+  }
+  char **block = malloc(bytes);
+  if (!block) {
+    st = nde__errf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path);
+    goto out;
+  }
+  char *p = (char *)(block + L.n + 1);
+  if (L.text.len) memcpy(p, L.text.data, L.text.len);
+  for (size_t i = 0; i < L.n; i++) {
+    block[i] = p;
+    p += strlen(p) + 1;
+  }
+  block[L.n] = NULL;
+  *names = block;
+  *n = L.n;
+out:
+  nde_str_release(&L.text);
+  nde__h5_quiet_end(&q);
+  return st;
+}

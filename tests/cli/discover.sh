@@ -85,7 +85,7 @@ bad_input_exits_2_with_a_message)
   expect 2 "unknown item 'tan'" -- "$NDE" discover "$T/fit.h5" --library poly:2,tan
   expect 2 "expression 'x\*z', column 3: unknown name 'z'" -- "$NDE" discover "$T/fit.h5" --terms 'x*z'
   expect 2 "expected bic or aic" -- "$NDE" discover "$T/fit.h5" --criterion mdl
-  expect 2 "points must be >= 2" -- "$NDE" discover "$T/fit.h5" --points 1
+  expect 2 "--points: expected a whole number in \\[2, 1000000\\], got .1." -- "$NDE" discover "$T/fit.h5" --points 1
   ls "$T"/*discovered* 2>/dev/null && fail "a discovered model was written on bad input"
   # A model without networks: nothing to discover.
   "$NDE" fit "$ROOT/models/lotka_volterra.nde" "$DATA" -o "$T/lv.h5" --quiet --optim adam:5 || fail "lv fit"

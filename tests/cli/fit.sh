@@ -75,7 +75,7 @@ sigint_writes_a_checkpoint_and_exits_130)
 guard_rejects_an_injected_nan_and_goes_on)
   NDE_TEST_NAN_EVAL=40 "$NDE" fit "$UDE" "$DATA" -o "$T/g.h5" --optim adam:100@0.01 \
     2>"$T/err" >/dev/null || fail "nde fit exited $?"
-  grep -q "step rejected: non-finite loss or gradient; learning rate now 0.005" "$T/err" \
+  grep -q "step rejected: the loss or its gradient is not finite; learning rate now 0.005" "$T/err" \
     || { cat "$T/err"; fail "no rejection message"; }
   [ "$("$H5" attr "$T/g.h5" / status)" = done ] || fail "status is not done"
   ;;
@@ -122,13 +122,13 @@ bad_input_exits_2_with_a_message_and_writes_nothing)
   expect 2 "unknown optimiser 'sgd'" fit "$UDE" "$DATA" --optim adam:10,sgd:5
   expect 2 "expected a number, got 'fast'" fit "$UDE" "$DATA" --lr fast
   expect 2 "unknown option '--bogus'" fit "$UDE" "$DATA" --bogus
-  expect 2 "--rtol: expected a number > 0, got -1" fit "$UDE" "$DATA" --rtol -1
-  expect 2 "--batch-windows: expected a whole number >= 1, got 0" fit "$UDE" "$DATA" --batch-windows 0
-  expect 2 "--repeat: expected a whole number >= 0, got -3" grad "$UDE" "$DATA" --repeat -3
-  expect 2 "--max-steps: expected a whole number >= 1, got 0" grad "$UDE" "$DATA" --max-steps 0
+  expect 2 "--rtol: expected a number in [1e-15, 0.5], got '-1'" fit "$UDE" "$DATA" --rtol -1
+  expect 2 "--batch-windows: expected a whole number in [1, 1000000], got '0'" fit "$UDE" "$DATA" --batch-windows 0
+  expect 2 "--repeat: expected a whole number in [0, 1000000000], got '-3'" grad "$UDE" "$DATA" --repeat -3
+  expect 2 "--max-steps: expected a whole number in [1, 1e+15], got '0'" grad "$UDE" "$DATA" --max-steps 0
   expect 2 "none.h5: cannot open" fit "$UDE" "$DATA" --resume "$T/none.h5"
   expect 2 "none.h5: cannot open" fit "$UDE" "$DATA" --init "$T/none.h5"
-  expect 2 "unknown solver method 'rk7'" fit "$UDE" "$DATA" --solver rk7
+  expect 2 "--solver: unknown method 'rk7'" fit "$UDE" "$DATA" --solver rk7
   "$NDE" fit "$ROOT/models/lotka_volterra.nde" "$DATA" -o "$T/lv.h5" --optim lbfgs:2 --quiet \
     || fail "short fit"
   expect 2 "/params/theta: expected 87 values" fit "$UDE" "$DATA" --init "$T/lv.h5"

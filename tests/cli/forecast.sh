@@ -37,7 +37,31 @@ refit_discovered_model_forecasts_10x_better_than_the_ude)
   "$NDE" forecast refit.h5 --t1 10 --data "$ROOT/data/lotka_volterra_long.h5" -o long.h5 \
     --quiet || fail "forecast against the long data"
   echo "RMSE against data/lotka_volterra_long.h5: $(rmse long.h5)"
-  [ "$("$H5" attr forecast.h5 / horizon)" = nan ] || fail "refit forecast has a finite horizon"
+  # Held-out data that continue the training series: started from the fitted trajectory (the start
+  # the parameters were fitted with), the refit model stays within 0.1 std up to t = 10.
+  "$NDE" forecast refit.h5 --t1 10 --data truth.h5 --start fitted -o cont.h5 --quiet \
+    || fail "forecast from the fitted start"
+  echo "RMSE from the fitted start: $(rmse cont.h5)"
+  [ "$("$H5" attr cont.h5 / horizon)" = nan ] || fail "refit forecast has a finite horizon"
+  awk -v a="$(rmse cont.h5)" 'BEGIN { exit !(a < 3e-2) }' || fail "fitted-start RMSE"
+  ;;
+held_out_series_start_from_their_own_first_row)
+  # Issue 9: held-out series from other initial states are each predicted from their own first row
+  # (they used to start from training series 1: RMSE 1.28 where the right start gives 7e-3).
+  LV=$ROOT/models/lotka_volterra.nde
+  "$NDE" fit "$LV" "$DATA" -o fit.h5 --quiet || fail "fit the known model"
+  "$NDE" simulate "$LV" -o held.h5 --t1 5 --dt-out 0.25 --u0 x=1.7,y=2.2 --noise 1e-3 --seed 9 \
+    --quiet || fail "held-out data"
+  "$NDE" forecast fit.h5 --data held.h5 -o f.h5 > out.txt || fail "forecast"
+  cat out.txt
+  grep -q "each series from its own first observed row" out.txt || fail "start not said"
+  a=$("$H5" attr f.h5 / rmse)
+  awk -v a="$a" 'BEGIN { printf "held-out RMSE %s\n", a; exit !(a < 2e-2) }' || fail "RMSE $a"
+  # From the training series' fitted start (the old behaviour) the prediction is far off.
+  "$NDE" forecast fit.h5 --data held.h5 --start fitted -o g.h5 --quiet || fail "fitted start"
+  b=$("$H5" attr g.h5 / rmse)
+  awk -v a="$a" -v b="$b" 'BEGIN { printf "from the fitted start instead: RMSE %s\n", b; exit !(b > 10 * a) }' \
+    || fail "the fitted start is not worse"
   ;;
 forecast_is_data_that_nde_reads_back)
   "$NDE" fit "$UDE" "$DATA" -o fit.h5 --quiet --optim shoot:adam:300@0.02 || fail "fit"
@@ -87,7 +111,14 @@ bad_input_exits_2_with_a_message)
   expect 2 "is not after the start time" -- "$NDE" forecast fit.h5 --t1 -1 -o f.h5
   expect 2 "unknown method 'rk5'" -- "$NDE" forecast fit.h5 --t1 3 --solver rk5 -o f.h5
   expect 2 "'z' is not a state" -- "$NDE" forecast fit.h5 --t1 3 --u0 z=1 -o f.h5
-  expect 2 "must end in .svg or .png" -- "$NDE" forecast fit.h5 --t1 3 --plot f.pdf -o f.h5
+  expect 2 "must end in .svg, .png or .pdf" -- "$NDE" forecast fit.h5 --t1 3 --plot f.gif -o f.h5
+  expect 2 "expected row or fitted" -- "$NDE" forecast fit.h5 --data "$DATA" --start first -o f.h5
+  expect 2 "cannot be combined" -- "$NDE" forecast fit.h5 --data "$DATA" --t0 1 -o f.h5
+  expect 2 "is also an input" -- "$NDE" forecast fit.h5 --t1 3 -o fit.h5
+  # A foreign or old file names what is missing.
+  "$H5" mkresult old.h5 || fail "mkresult"
+  expect 2 "old.h5:/ attribute format: not 'nde-fit' (expected a result file of nde fit" -- \
+    "$NDE" forecast old.h5 --t1 3 -o f.h5
   expect 2 "holds 1 fitted series" -- "$NDE" forecast fit.h5 --t1 3 --series 2 -o f.h5
   expect 2 "expected a result file of nde fit" -- "$NDE" forecast "$DATA" --t1 3 -o f.h5
   expect 2 "nope.h5" -- "$NDE" forecast fit.h5 --t1 3 --data nope.h5 -o f.h5

@@ -117,15 +117,23 @@ grep -q '^series /run2: 2 times on \[0, 1\], uniform spacing 1; 1 of 2 states ob
 grep -Eq '^x +4 +1 +1\.5 +0\.540062 +0\.75 +2$' "$tmp/out" || fail "batch x stats: $(cat "$tmp/out")"
 grep -Eq '^y +3 +0 +3\.5 +1 +2\.5 +4\.5$' "$tmp/out" || fail "batch y stats: $(cat "$tmp/out")"
 
-# inspect: a result file.
-"$nde" inspect "$tmp/fit.h5" >"$tmp/out" 2>"$tmp/err" || fail "inspect result: exit $? ($(cat "$tmp/err"))"
-grep -q "^$tmp/fit.h5: result file, /params/theta holds 4 parameter values$" "$tmp/out" || fail "result header: $(cat "$tmp/out")"
-grep -q '^  status: converged$' "$tmp/out" || fail "result status"
-grep -q '^  alpha = 1.3$' "$tmp/out" || fail "result parameters"
-grep -q '^loss history (/train/history): 5 entries, first 3.75, final 0.0123456$' "$tmp/out" || fail "result history: $(cat "$tmp/out")"
-grep -q '^  | # a test model$' "$tmp/out" || fail "result model source"
+# inspect: a result file of nde fit, described through the result layer, with every attribute it
+# holds listed; a file that only looks like one (hand-made) is described as plain HDF5.
+"$nde" fit "$lv" "$root/data/lotka_volterra.h5" -o "$tmp/real.h5" --optim lbfgs:5 --quiet \
+  || fail "a short fit for inspect"
+"$nde" inspect "$tmp/real.h5" >"$tmp/out" 2>"$tmp/err" || fail "inspect result: exit $? ($(cat "$tmp/err"))"
+grep -q "^$tmp/real.h5: result of nde fit, status done: " "$tmp/out" || fail "result header: $(cat "$tmp/out")"
+grep -Eq '^  alpha +=' "$tmp/out" || fail "result parameters: $(cat "$tmp/out")"
+grep -q '^loss history: 5 entries, first ' "$tmp/out" || fail "result history: $(cat "$tmp/out")"
+grep -q '^  | # Lotka' "$tmp/out" || fail "result model source: $(cat "$tmp/out")"
+for a in '@format: nde-fit' '@schema_version: 2' '@solver: rk4' '@schedule: lbfgs:5' '@seed: 1' \
+         '@steps_per_interval: 5' '@command_line: nde fit ' '@hdf5_version: ' '@is_best: ' '@seconds: '; do
+  grep -qF -- "$a" "$tmp/out" || fail "inspect result lacks attribute '$a': $(cat "$tmp/out")"
+done
+"$nde" inspect "$tmp/fit.h5" >"$tmp/out" 2>"$tmp/err" || fail "inspect hand-made: exit $?"
+grep -q "^$tmp/fit.h5: HDF5 file, neither nde time-series data" "$tmp/out" || fail "hand-made header: $(cat "$tmp/out")"
 grep -q '^    theta  float64 \[4\] = \[0.262364264467491, ' "$tmp/out" \
-  && grep -q '^      alpha  float64 scalar = 1.3$' "$tmp/out" || fail "result contents: $(cat "$tmp/out")"
+  && grep -q '^      alpha  float64 scalar = 1.3$' "$tmp/out" || fail "hand-made contents: $(cat "$tmp/out")"
 
 # inspect: any other HDF5 file, and files that are not HDF5.
 "$nde" inspect "$tmp/times.txt" >"$tmp/out" 2>"$tmp/err"

@@ -69,7 +69,7 @@ fit_runs_with_an_adaptive_solver_and_adjoint)
     awk -v v="$v" -v t="${p##*:}" 'BEGIN { e = (v - t) / t; exit !(e < 0.02 && e > -0.02) }' \
       || fail "${p%%:*} = $v not within 2% of ${p##*:}"
   done
-  [ "$("$H5" attr "$T/f.h5" /provenance solver)" = dopri5 ] || fail "provenance solver"
+  [ "$("$H5" attr "$T/f.h5" /settings solver)" = dopri5 ] || fail "settings solver"
   ;;
 *)
   fail "unknown case $CASE"

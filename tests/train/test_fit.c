@@ -10,6 +10,7 @@
 #include "check.h"
 #include "cmodels.h"
 #include "nde/train.h"
+#include "train/internal.h"
 
 #define K 13
 
@@ -121,6 +122,7 @@ static void log_space_loss_gradient_matches_finite_differences(void **state) {
 
 typedef struct recorder {
   double states[64][1024];
+  uint64_t words[64][NDE_TRAIN_STATE_WORDS];
   size_t len[64];
   int n;
   long stop_at;
@@ -132,7 +134,7 @@ static int rec_checkpoint(void *ctx, nde_train *t) {
   if (r->n < 64) {
     r->len[r->n] = nde_train_state_size(t);
     assert_true(r->len[r->n] <= 1024);
-    nde_train_get_state(t, r->states[r->n]);
+    nde_train_get_state(t, r->states[r->n], r->words[r->n]);
     r->n++;
   }
   return 0;
@@ -160,9 +162,9 @@ static nde_train *make_train(nde_fit *f, const double *x0, const char *schedule,
   to.checkpoint_ctx = r;
   to.progress = rec_progress;
   to.progress_ctx = r;
-  to.test_nan_eval = nan_eval;
   nde_train *t = NULL;
   assert_int_equal(nde_train_create(f, &to, x0, &t, NULL), NDE_OK);
+  nde__train_set_test_nan_eval(t, nan_eval);
   return t;
 }
 
@@ -195,14 +197,15 @@ static void injected_nan_restores_theta_and_adam_state_bit_for_bit(void **state)
   /* After it: the loss at the restored point is exactly the loss of evaluation 4. */
   assert_true(hr[4] == rr[3]);
   /* And the step taken from there is Adam from the restored (m, v, step) with half the rate. */
-  /* State layout: header, x, x_good, Adam now, Adam before the step, history (3 entries). */
-  const size_t as = 2 * nx + 1, hdr = ref->len[2] - 2 * nx - 2 * as - 3;
+  /* State layout: header and phase ends, x, x_good, x_best, Adam now, Adam before the step,
+   * history (3 entries), scores and their iterations (3 each). */
+  const size_t as = 2 * nx + 1, hdr = ref->len[2] - 3 * nx - 2 * as - 3 - 6;
   double *x3 = ref->states[2] + hdr; /* x after 3 steps (checkpoint after iteration 3) */
   nde_adam_opts ao = nde_adam_opts_default();
   ao.lr = 0.015;
   nde_adam *ad = NULL;
   assert_int_equal(nde_adam_create(nx, &ao, &ad, NULL), NDE_OK);
-  assert_int_equal(nde_adam_set_state(ad, ref->states[2] + hdr + 2 * nx), NDE_OK);
+  assert_int_equal(nde_adam_set_state(ad, ref->states[2] + hdr + 3 * nx), NDE_OK);
   double *xe = calloc(nx, sizeof(double)), *g = calloc(nx, sizeof(double)), L;
   memcpy(xe, x3, nx * sizeof(double));
   assert_int_equal(nde_fit_eval(f, xe, 0, NULL, &L, g, NULL), NDE_OK);
@@ -221,7 +224,7 @@ static void injected_nan_restores_theta_and_adam_state_bit_for_bit(void **state)
   free_world(&w);
 }
 
-static void persistent_nan_stops_as_diverged_keeping_the_last_good_point(void **state) {
+static void a_start_that_cannot_be_evaluated_fails_at_once(void **state) {
   (void)state;
   world w;
   make_world(&w);
@@ -229,17 +232,124 @@ static void persistent_nan_stops_as_diverged_keeping_the_last_good_point(void **
   nde_solver_opts so = nde_solver_opts_default();
   so.dt = 0.05;
   assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f, NULL), NDE_OK);
-  /* An initial point that cannot be evaluated: every evaluation is rejected. */
+  /* No step to undo: halving the learning rate cannot help, for Adam or L-BFGS. */
   const size_t nx = nde_fit_n_x(f, 1);
   double *x0 = calloc(nx, sizeof(double));
   for (size_t i = 0; i < nx; i++) x0[i] = NAN;
+  const char *const scheds[2] = {"adam:10@0.01", "lbfgs:10"};
+  for (int k = 0; k < 2; k++) {
+    recorder *r = calloc(1, sizeof *r);
+    nde_train *t = make_train(f, x0, scheds[k], r, 0);
+    nde_train_reason why;
+    assert_int_equal(nde_train_run(t, &why), NDE_OK);
+    assert_int_equal(why, NDE_TRAIN_FAILED);
+    assert_int_equal(r->events, 1);
+    assert_int_equal(nde_train_history(t, NULL), 0);
+    const double *xb;
+    nde_train_best(t, &xb, NULL, NULL);
+    assert_null(xb);
+    nde_train_destroy(&t);
+    free(r);
+  }
+  free(x0);
+  nde_fit_destroy(&f);
+  free_world(&w);
+}
+
+/* du/dt = -k u with k = theta[0]; the right-hand side fails (recoverably) for k > 2, so every step
+ * that leaves k <= 2 is rejected while the accepted point stays valid. */
+static int clamp_f(void *ctx, double t, int B, const double *U, const double *th, double *dU,
+                   double *cache) {
+  (void)ctx, (void)t, (void)cache;
+  if (th[0] > 2) return 1;
+  for (int b = 0; b < B; b++) dU[b] = -th[0] * U[b];
+  return 0;
+}
+
+static int clamp_vjp(void *ctx, double t, int B, const double *U, const double *th,
+                     const double *L, const double *cache, double *gU, double *gth) {
+  (void)ctx, (void)t, (void)cache;
+  for (int b = 0; b < B; b++) {
+    if (gU) gU[b] += -th[0] * L[b];
+    if (gth) gth[0] += -U[b] * L[b];
+  }
+  return 0;
+}
+
+static void steps_that_keep_failing_diverge_keeping_the_last_good_point(void **state) {
+  (void)state;
+  const nde_rhs_ops ops = {clamp_f, clamp_vjp, NULL, NULL};
+  const nde_rhs_info info = {1, 1, 1, 0, NULL};
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+  /* Data from k = 3 pull k upwards, past the domain. */
+  double t[6], obs[6], u0 = 1.0;
+  for (int i = 0; i < 6; i++) {
+    t[i] = 0.2 * i;
+    obs[i] = exp(-3.0 * t[i]);
+  }
+  nde_fit_series se = {6, t, obs, &u0};
+  nde_solver_opts so = nde_solver_opts_default();
+  so.steps_per_interval = 4;
+  nde_fit *f = NULL;
+  assert_int_equal(nde_fit_create(rhs, &so, NULL, 1, &se, NULL, &f, NULL), NDE_OK);
+  double x0[1] = {1.999};
   recorder *r = calloc(1, sizeof *r);
-  nde_train *t = make_train(f, x0, "adam:10@0.01", r, 0);
+  nde_fit_phase ph = {NDE_OPT_ADAM, 50, 1.0, 0};
+  nde_train_opts to = nde_train_opts_default();
+  to.phases = &ph;
+  to.n_phases = 1;
+  to.max_failures = 3;
+  to.progress = rec_progress;
+  to.progress_ctx = r;
+  nde_train *tr = NULL;
+  assert_int_equal(nde_train_create(f, &to, x0, &tr, NULL), NDE_OK);
+  nde_train_reason why;
+  assert_int_equal(nde_train_run(tr, &why), NDE_OK);
+  assert_int_equal(why, NDE_TRAIN_DIVERGED);
+  assert_int_equal(r->events, 4); /* max_failures = 3: the fourth rejection stops */
+  assert_true(nde_train_x(tr)[0] <= 2.0);
+  assert_true(nde_train_last_stop(tr)->reason == NDE_REASON_RHS_RECOVERABLE);
+  nde_train_destroy(&tr);
+  free(r);
+  nde_fit_destroy(&f);
+  nde_rhs_destroy(&rhs);
+}
+
+static void the_best_scored_iterate_is_kept_and_scores_follow_resume_points(void **state) {
+  (void)state;
+  world w;
+  make_world(&w);
+  nde_solver_opts so = nde_solver_opts_default();
+  so.dt = 0.05;
+  nde_fit *f = NULL;
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f, NULL), NDE_OK);
+  const size_t nx = nde_fit_n_x(f, 1);
+  double *x0 = calloc(nx, sizeof(double));
+  assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
+  recorder *r = calloc(1, sizeof *r);
+  /* A learning rate far too large: the loss goes up after a few steps. */
+  nde_train *t = make_train(f, x0, "adam:12@0.5", r, 0);
   nde_train_reason why;
   assert_int_equal(nde_train_run(t, &why), NDE_OK);
-  assert_int_equal(why, NDE_TRAIN_DIVERGED);
-  assert_int_equal(r->events, 9); /* max_failures = 8: the ninth rejection stops */
-  for (size_t i = 0; i < nx; i++) assert_true(isnan(nde_train_x(t)[i]));
+  const double *sc, *xb;
+  const long *si;
+  const size_t ns = nde_train_scores(t, &sc, &si);
+  assert_int_equal(ns, 12); /* checkpoint_every = 1: every iteration is scored */
+  size_t ib = 0;
+  for (size_t i = 1; i < ns; i++)
+    if (sc[i] < sc[ib]) ib = i;
+  double best;
+  long it;
+  nde_train_best(t, &xb, &best, &it);
+  assert_non_null(xb);
+  assert_true(best == sc[ib]);
+  assert_int_equal(it, si[ib]);
+  /* The kept point's score is the full objective there. */
+  double L;
+  assert_int_equal(nde_fit_eval(f, xb, 0, NULL, &L, NULL, NULL), NDE_OK);
+  assert_true(L == best);
+  assert_true(best <= sc[ns - 1]);
   nde_train_destroy(&t);
   free(r);
   free(x0);
@@ -277,16 +387,19 @@ static void resumed_run_is_bit_identical_to_an_uninterrupted_one(void **state) {
     assert_int_equal(why, NDE_TRAIN_STOPPED);
     const size_t len = nde_train_state_size(b);
     double *saved = calloc(len, sizeof(double));
-    nde_train_get_state(b, saved);
+    uint64_t words[NDE_TRAIN_STATE_WORDS];
+    nde_train_get_state(b, saved, words);
+    /* With one-iteration L-BFGS chunks every stop is at a resume point. */
+    assert_true(nde_train_at_resume_point(b));
     nde_train_destroy(&b);
     nde_train *c = make_train(f, x0, sched, rest, 0);
-    assert_int_equal(nde_train_set_state(c, saved, len), NDE_OK);
+    assert_int_equal(nde_train_set_state(c, saved, len, words), NDE_OK);
     assert_int_equal(nde_train_run(c, &why), NDE_OK);
     assert_int_equal(why, NDE_TRAIN_DONE);
     assert_int_equal(nde_train_history(c, NULL), done);
     assert_memory_equal(nde_train_x(c), nde_train_x(a), nx * sizeof(double));
     /* A state of the wrong length is refused with a message. */
-    assert_int_equal(nde_train_set_state(c, saved, len - 1), NDE_ERR_ARG);
+    assert_int_equal(nde_train_set_state(c, saved, len - 1, words), NDE_ERR_ARG);
     assert_non_null(strstr(nde_train_errmsg(c), "wrong length"));
     nde_train_destroy(&c);
     free(saved);
@@ -332,7 +445,9 @@ int main(void) {
       cmocka_unit_test(multiple_shooting_gradient_includes_start_states_and_penalty),
       cmocka_unit_test(log_space_loss_gradient_matches_finite_differences),
       cmocka_unit_test(injected_nan_restores_theta_and_adam_state_bit_for_bit),
-      cmocka_unit_test(persistent_nan_stops_as_diverged_keeping_the_last_good_point),
+      cmocka_unit_test(a_start_that_cannot_be_evaluated_fails_at_once),
+      cmocka_unit_test(steps_that_keep_failing_diverge_keeping_the_last_good_point),
+      cmocka_unit_test(the_best_scored_iterate_is_kept_and_scores_follow_resume_points),
       cmocka_unit_test(resumed_run_is_bit_identical_to_an_uninterrupted_one),
       cmocka_unit_test(schedule_parser_names_the_bad_phase),
   };

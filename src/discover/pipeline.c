@@ -1,0 +1,750 @@
+/* Discovery on a fitted model: read the missing physics off its networks as equations.
+ *
+ *   create      which net calls to explain, the candidate terms, a probe of the calls and terms;
+ *   sample      states along the fitted trajectories (the learned model integrated densely from
+ *               the fitted initial states) and optionally in a box around them, with the net
+ *               outputs and the terms evaluated there;
+ *   candidates  per output component, the supports an STLSQ threshold sweep visits (refitted) and
+ *               every one-term model (Brunton, Proctor & Kutz 2016);
+ *   select      each candidate replaces its output in the model and is scored by an information
+ *               criterion of one-interval trajectory predictions against the fitted curves
+ *               (Mangan et al. 2017; the last step of Rackauckas et al. 2020);
+ *   model text  the model with every explained call replaced by its chosen terms, the
+ *               coefficients as learnable parameters, ready to be refitted.
+ * Every text is built with nde_str from the model's own structure (the places of its net calls
+ * and declarations), never in buffers sized by guesswork. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "nde/discover.h"
+
+#define BATCH 256
+#define MAX_THRESHOLDS 1000
+
+typedef struct cand {
+  double threshold, ridge;
+  int n_terms;
+  double rel_error; /* regression residual relative to the network output */
+  double sse, crit; /* trajectory misfit and its criterion */
+  double n_vals;
+  double *xi;       /* p coefficients */
+} cand;
+
+typedef struct output {
+  int call;      /* index into calls */
+  int component; /* 0-based */
+  int col;       /* column of the probe's output row */
+  cand *c;
+  int n_c, cap_c;
+  int chosen;
+} output;
+
+struct nde_discovery {
+  const nde_result *r;
+  const nde_model *m;
+  nde_discover_opts o;
+  char **user;         /* copies of the user terms */
+  nde_model_net_call *calls;
+  int n_calls;
+  int *sel;            /* calls to explain */
+  int n_sel;
+  char **terms;        /* candidate terms (one malloc'ed block) */
+  int p;
+  nde_probe *probe;
+  int *call_width;
+  output *out;
+  int n_out;
+  size_t n_s;          /* samples */
+  double *S, *St;      /* n_s x n states, n_s times */
+  double *Theta;       /* n_s x p term values */
+  double *V;           /* n_s x W probe outputs */
+  int W, col_terms;
+  int stage;           /* 0 created, 1 sampled, 2 candidates, 3 selected */
+};
+
+nde_discover_opts nde_discover_opts_default(void) {
+  nde_discover_opts o;
+  memset(&o, 0, sizeof o);
+  o.library = nde_library_opts_default();
+  o.points = 200;
+  o.samples = 0;
+  o.margin = 0.1;
+  o.seed = 1;
+  o.threshold = -1;
+  o.n_thresholds = 41;
+  o.criterion = NDE_CRIT_BIC;
+  o.ridge = 1e-6;
+  return o;
+}
+
+void nde_discovery_destroy(nde_discovery **dp) {
+  if (!dp || !*dp) return;
+  nde_discovery *d = *dp;
+  if (d->user)
+    for (int i = 0; i < d->o.library.n_user; i++) free(d->user[i]);
+  free(d->user);
+  free(d->calls);
+  free(d->sel);
+  free(d->terms);
+  nde_probe_destroy(&d->probe);
+  free(d->call_width);
+  for (int i = 0; d->out && i < d->n_out; i++) {
+    for (int k = 0; k < d->out[i].n_c; k++) free(d->out[i].c[k].xi);
+    free(d->out[i].c);
+  }
+  free(d->out);
+  free(d->S);
+  free(d->St);
+  free(d->Theta);
+  free(d->V);
+  free(d);
+  *dp = NULL;
+}
+
+static char *call_text(const nde_discovery *d, int c) {
+  const char *src = nde_model_source(d->m);
+  nde_str s = NDE_STR_INIT;
+  nde_str_add(&s, src + d->calls[c].begin, d->calls[c].end - d->calls[c].begin);
+  return nde_str_take(&s);
+}
+
+nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *opts,
+                                nde_discovery **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_discovery_create: no output pointer");
+  *out = NULL;
+  if (!r) return nde__fail(err, NDE_ERR_ARG, "discovery needs a result");
+  nde_discover_opts o = opts ? *opts : nde_discover_opts_default();
+  if (o.points < 2 || o.points > 1000000 || o.samples < 0 || o.samples > 10000000 ||
+      !(o.margin >= 0) || !(o.ridge >= 0) || (o.threshold < 0 && (o.n_thresholds < 1 ||
+                                                                  o.n_thresholds > MAX_THRESHOLDS)))
+    return nde__fail(err, NDE_ERR_ARG,
+                     "invalid discovery options (expected points in [2, 1e6], samples in [0, 1e7], "
+                     "margin >= 0, ridge >= 0, 1 to %d thresholds; got %ld, %ld, %g, %g, %d)",
+                     MAX_THRESHOLDS, o.points, o.samples, o.margin, o.ridge, o.n_thresholds);
+  nde_discovery *d = calloc(1, sizeof *d);
+  if (!d) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  d->r = r;
+  d->m = nde_result_model(r);
+  d->o = o;
+  const nde_model *m = d->m;
+  const int n = nde_model_state_dim(m);
+  nde_status st = NDE_OK;
+  const char **names = NULL;
+  char **exprs = NULL;
+  /* Copies of the user terms, so the caller's strings need not outlive the discovery. */
+  if (o.library.n_user > 0) {
+    d->user = calloc((size_t)o.library.n_user, sizeof *d->user);
+    if (!d->user) goto nomem;
+    for (int i = 0; i < o.library.n_user; i++) {
+      nde_str s = NDE_STR_INIT;
+      nde_str_adds(&s, o.library.user[i]);
+      if (!(d->user[i] = nde_str_take(&s))) goto nomem;
+    }
+    d->o.library.user = (const char *const *)d->user;
+  }
+  d->o.nets = NULL; /* only read here */
+  if ((st = nde_model_net_calls(m, &d->n_calls, &d->calls)) != NDE_OK) goto nomem;
+  d->sel = calloc((size_t)d->n_calls + 1, sizeof *d->sel);
+  if (!d->sel) goto nomem;
+  if (o.nets) {
+    /* Every listed name must be a net of the model. */
+    const char *p = o.nets;
+    while (*p) {
+      size_t len = strcspn(p, ",");
+      nde_str name = NDE_STR_INIT;
+      nde_str_add(&name, p, len);
+      if (name.failed) goto nomem;
+      const int k = len ? nde_model_find_net(m, name.data) : -1;
+      if (k < 0) {
+        st = nde__fail(err, NDE_ERR_ARG, "'%s' is not a net of the model (expected one of its "
+                       "nets)", name.data ? name.data : "");
+        nde_str_release(&name);
+        goto fail;
+      }
+      nde_str_release(&name);
+      for (int c = 0; c < d->n_calls; c++)
+        if (d->calls[c].net == k) d->sel[c] = 1;
+      p += len;
+      if (*p == ',') p++;
+    }
+  } else {
+    for (int c = 0; c < d->n_calls; c++) d->sel[c] = 1;
+  }
+  for (int c = 0; c < d->n_calls; c++) d->n_sel += d->sel[c];
+  if (d->n_sel == 0) {
+    st = nde__fail(err, NDE_ERR_ARG, "the model calls no network (nothing to discover)");
+    goto fail;
+  }
+  names = calloc((size_t)n + 1, sizeof *names);
+  if (!names) goto nomem;
+  for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
+  if ((st = nde_library_terms(n, names, &d->o.library, &d->p, &d->terms, err)) != NDE_OK) goto fail;
+  /* Probe expressions: the selected calls as written, then the terms. */
+  exprs = calloc((size_t)(d->n_sel + d->p), sizeof *exprs);
+  d->call_width = calloc((size_t)d->n_calls + 1, sizeof *d->call_width);
+  if (!exprs || !d->call_width) goto nomem;
+  int k = 0;
+  for (int c = 0; c < d->n_calls; c++)
+    if (d->sel[c] && !(exprs[k++] = call_text(d, c))) goto nomem;
+  for (int j = 0; j < d->p; j++) exprs[d->n_sel + j] = d->terms[j];
+  if ((st = nde_probe_create(m, d->n_sel + d->p, (const char *const *)exprs, BATCH, &d->probe,
+                             err)) != NDE_OK)
+    goto fail;
+  for (int j = 0; j < d->p; j++)
+    if (nde_probe_width(d->probe, d->n_sel + j) != 1) {
+      st = nde__fail(err, NDE_ERR_ARG, "term '%s' is a vector of %d values (expected a scalar)",
+                     d->terms[j], nde_probe_width(d->probe, d->n_sel + j));
+      goto fail;
+    }
+  /* One output per component of each selected call. */
+  k = 0;
+  int col = 0;
+  for (int c = 0; c < d->n_calls; c++) {
+    if (!d->sel[c]) continue;
+    d->call_width[c] = nde_probe_width(d->probe, k++);
+    d->n_out += d->call_width[c];
+  }
+  d->W = nde_probe_total_width(d->probe);
+  d->out = calloc((size_t)d->n_out, sizeof *d->out);
+  if (!d->out) goto nomem;
+  int q = 0;
+  for (int c = 0; c < d->n_calls; c++) {
+    if (!d->sel[c]) continue;
+    for (int comp = 0; comp < d->call_width[c]; comp++, q++)
+      d->out[q] = (output){c, comp, col + comp, NULL, 0, 0, -1};
+    col += d->call_width[c];
+  }
+  d->col_terms = col;
+  goto done;
+nomem:
+  st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+fail:
+  nde_discovery_destroy(&d);
+done:
+  if (exprs)
+    for (int i = 0; i < (d ? d->n_sel : 0); i++) free(exprs[i]);
+  free(exprs);
+  free(names);
+  if (st == NDE_OK) *out = d;
+  return st;
+}
+
+nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
+  if (!d) return nde__fail(err, NDE_ERR_ARG, "no discovery");
+  const nde_result *r = d->r;
+  const int n = nde_model_state_dim(d->m), S = nde_result_n_series(r);
+  const size_t pts = (size_t)d->o.points, n_traj = (size_t)S * pts;
+  d->n_s = n_traj + (size_t)d->o.samples;
+  free(d->S);
+  free(d->St);
+  free(d->V);
+  free(d->Theta);
+  d->S = nde__dalloc(d->n_s * (size_t)n);
+  d->St = nde__dalloc(d->n_s);
+  d->V = nde__dalloc(d->n_s * (size_t)d->W);
+  d->Theta = nde__dalloc(d->n_s * (size_t)d->p);
+  if (!d->S || !d->St || !d->V || !d->Theta) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  /* The learned model integrated densely along every fitted series. */
+  for (int k = 0; k < S; k++) {
+    nde_result_series se;
+    nde_result_get_series(r, k, &se);
+    const double t0 = se.t[0], t1 = se.t[se.n_obs - 1];
+    double *T = d->St + (size_t)k * pts;
+    for (size_t i = 0; i < pts; i++) T[i] = t0 + (t1 - t0) * (double)i / (double)(pts - 1);
+    nde_start start = {NDE_START_FITTED, k, 0.0, NULL};
+    nde_solve_stats ss;
+    nde_status st = nde_result_integrate(r, &start, pts, T, NULL, d->S + (size_t)k * pts * n, &ss,
+                                         err);
+    if (st != NDE_OK) return st;
+    if (ss.reason != NDE_REASON_NONE) {
+      char msg[600];
+      return nde__fail(err, NDE_ERR_NUMERIC, "the fitted model of series %s cannot be integrated "
+                       "over its span: %s", se.name,
+                       nde_stop_message(nde_result_settings(r)->solver.method, &ss, msg,
+                                        sizeof msg));
+    }
+  }
+  if (d->o.samples > 0) {
+    nde_rng rng;
+    nde_rng_seed(&rng, d->o.seed);
+    nde_sample_box(n_traj, n, d->S, d->o.margin, (size_t)d->o.samples, &rng,
+                   d->S + n_traj * (size_t)n);
+    for (size_t i = n_traj; i < d->n_s; i++) d->St[i] = d->St[0];
+  }
+  for (size_t i = 0; i < d->n_s; i++)
+    /* One time per call: box samples share the first time (autonomous models need no more). */
+    if (nde_probe_eval(d->probe, d->St[i], 1, d->S + i * (size_t)n, nde_result_theta(r),
+                       d->V + i * (size_t)d->W) != 0)
+      return nde__fail(err, NDE_ERR_NUMERIC,
+                       "the model is not finite at sample %zu (t = %g): lower the margin", i,
+                       d->St[i]);
+  for (size_t i = 0; i < d->n_s; i++)
+    for (int j = 0; j < d->p; j++)
+      d->Theta[i * (size_t)d->p + (size_t)j] =
+          d->V[i * (size_t)d->W + (size_t)d->col_terms + (size_t)j];
+  d->stage = 1;
+  return NDE_OK;
+}
+
+size_t nde_discovery_n_samples(const nde_discovery *d) { return d ? d->n_s : 0; }
+const double *nde_discovery_samples(const nde_discovery *d) { return d ? d->S : NULL; }
+
+/* Add a candidate with the coefficients of a support refitted by ridge least squares, unless the
+ * support is already there.  *added tells which. */
+static nde_status add_candidate(nde_discovery *d, output *o, const double *y, const int *support,
+                                double threshold, int *added, nde_error *err) {
+  const int p = d->p;
+  *added = 0;
+  for (int e = 0; e < o->n_c; e++) {
+    int same = 1;
+    for (int j = 0; j < p && same; j++) same = (support[j] != 0) == (o->c[e].xi[j] != 0);
+    if (same) return NDE_OK;
+  }
+  if (o->n_c == o->cap_c) {
+    int cap = o->cap_c ? 2 * o->cap_c : 16;
+    cand *c = realloc(o->c, (size_t)cap * sizeof *c);
+    if (!c) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    o->c = c;
+    o->cap_c = cap;
+  }
+  cand *c = &o->c[o->n_c];
+  memset(c, 0, sizeof *c);
+  if (!(c->xi = nde__dalloc((size_t)p))) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  nde_status st = nde_lstsq_support((int)d->n_s, p, d->Theta, y, support, d->o.ridge, c->xi, err);
+  if (st != NDE_OK) {
+    free(c->xi);
+    return st;
+  }
+  double rss = 0, yy = 0;
+  int k = 0;
+  for (int j = 0; j < p; j++) k += c->xi[j] != 0;
+  for (size_t i = 0; i < d->n_s; i++) {
+    double res = y[i];
+    for (int j = 0; j < p; j++) res -= d->Theta[i * (size_t)p + (size_t)j] * c->xi[j];
+    rss += res * res;
+    yy += y[i] * y[i];
+  }
+  c->threshold = threshold;
+  c->ridge = d->o.ridge;
+  c->n_terms = k;
+  c->rel_error = yy > 0 ? sqrt(rss / yy) : 0;
+  c->sse = c->crit = NAN;
+  c->n_vals = 0;
+  o->n_c++;
+  *added = 1;
+  return NDE_OK;
+}
+
+nde_status nde_discovery_candidates(nde_discovery *d, nde_error *err) {
+  if (!d) return nde__fail(err, NDE_ERR_ARG, "no discovery");
+  if (d->stage < 1) {
+    nde_status st = nde_discovery_sample(d, err);
+    if (st != NDE_OK) return st;
+  }
+  const int p = d->p;
+  const int sweep = d->o.threshold < 0, n_thr = sweep ? d->o.n_thresholds : 1;
+  double *thr = nde__dalloc((size_t)n_thr), *XI = nde__dalloc((size_t)n_thr * (size_t)p);
+  double *y = nde__dalloc(d->n_s);
+  int *support = calloc((size_t)p + 1, sizeof *support);
+  nde_sweep_point *pts = calloc((size_t)n_thr, sizeof *pts);
+  nde_status st = NDE_OK;
+  if (!thr || !XI || !y || !support || !pts) {
+    st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  /* Thresholds geometric in 1e-3 .. 1. */
+  if (!sweep) thr[0] = d->o.threshold;
+  else
+    for (int s = 0; s < n_thr; s++)
+      thr[s] = n_thr == 1 ? 1e-3 : 1e-3 * pow(10.0, 3.0 * s / (n_thr - 1));
+  for (int q = 0; q < d->n_out; q++) {
+    output *o = &d->out[q];
+    for (int k = 0; k < o->n_c; k++) free(o->c[k].xi);
+    o->n_c = 0;
+    o->chosen = -1;
+    for (size_t i = 0; i < d->n_s; i++) y[i] = d->V[i * (size_t)d->W + (size_t)o->col];
+    int unused;
+    const nde_stlsq_opts so = {d->o.ridge, 25};
+    st = nde_stlsq_sweep((int)d->n_s, p, d->Theta, y, n_thr, thr, &so, d->o.criterion, pts, XI,
+                         &unused, err);
+    if (st != NDE_OK) goto done;
+    /* The distinct supports the sweep visits, refitted, then every one-term model: on
+     * near-collinear trajectory samples the sweep can jump from several terms straight past the
+     * right single term. */
+    for (int s = 0; s < n_thr; s++) {
+      for (int j = 0; j < p; j++) support[j] = XI[(size_t)s * (size_t)p + (size_t)j] != 0;
+      int added;
+      if ((st = add_candidate(d, o, y, support, thr[s], &added, err)) != NDE_OK) goto done;
+    }
+    for (int j1 = 0; j1 < p && sweep; j1++) {
+      for (int j = 0; j < p; j++) support[j] = j == j1;
+      int added;
+      if ((st = add_candidate(d, o, y, support, NAN, &added, err)) != NDE_OK) goto done;
+    }
+  }
+  d->stage = 2;
+done:
+  free(thr);
+  free(XI);
+  free(y);
+  free(support);
+  free(pts);
+  return st;
+}
+
+/* The model with output `component` of call c replaced by xi . terms (numbers inline) and its
+ * other outputs still read from the net: a candidate whose theta layout is the model's own. */
+static char *candidate_source(const nde_discovery *d, int c, int component, const double *xi) {
+  const char *src = nde_model_source(d->m);
+  const nde_model_net_call *cl = &d->calls[c];
+  nde_str s = NDE_STR_INIT;
+  nde_str_add(&s, src, cl->begin);
+  nde_str_adds(&s, "[");
+  for (int q = 0; q < d->call_width[c]; q++) {
+    if (q) nde_str_adds(&s, ", ");
+    if (q != component) {
+      nde_str_add(&s, src + cl->begin, cl->end - cl->begin);
+      nde_str_addf(&s, "[%d]", q + 1);
+      continue;
+    }
+    int any = 0;
+    for (int j = 0; j < d->p; j++)
+      if (xi[j] != 0) {
+        nde_str_addf(&s, "%s(%.17g)*(%s)", any ? " + " : "", xi[j], d->terms[j]);
+        any = 1;
+      }
+    if (!any) nde_str_adds(&s, "0");
+  }
+  nde_str_adds(&s, "]");
+  nde_str_adds(&s, src + cl->end);
+  return nde_str_take(&s);
+}
+
+/* Squared differences between a candidate model's one-interval predictions and the fitted
+ * curves: from every fitted state y(t_k), integrate to t_{k+1} with the fit's settings and
+ * compare with y(t_{k+1}).  Short horizons judge the vector field along the data without the
+ * phase drift a small coefficient error builds up over a whole orbit.  INFINITY when the
+ * candidate does not compile or a prediction stops. */
+static double trajectory_sse(const nde_discovery *d, const char *text, const double *const *fitted,
+                             double *n_vals) {
+  const nde_result *r = d->r;
+  const int n = nde_model_state_dim(d->m);
+  nde_model *cm = NULL;
+  nde_rhs *rhs = NULL;
+  nde_solver *s = NULL;
+  double sse = 0, Y[2 * 64], *Yp = Y;
+  *n_vals = 0;
+  if (nde_model_load_string(text, strlen(text), "candidate", &cm, NULL) != NDE_OK ||
+      nde_model_create_rhs(cm, 1, &rhs, NULL) != NDE_OK ||
+      nde_solver_create(rhs, &nde_result_settings(r)->solver, 1, &s, NULL) != NDE_OK) {
+    sse = INFINITY;
+    goto done;
+  }
+  if (n > 64 && !(Yp = nde__dalloc(2 * (size_t)n))) {
+    sse = INFINITY;
+    goto done;
+  }
+  for (int k = 0; k < nde_result_n_series(r) && isfinite(sse); k++) {
+    nde_result_series se;
+    nde_result_get_series(r, k, &se);
+    const double *F = fitted[k];
+    for (size_t i = 0; i + 1 < se.n_obs && isfinite(sse); i++) {
+      const double *y0 = F + i * (size_t)n, *y1 = y0 + n;
+      int ok = 1;
+      for (int j = 0; j < n; j++) ok &= isfinite(y0[j]) != 0;
+      if (!ok) continue;
+      nde_solve_stats ss;
+      if (nde_solver_solve(s, nde_result_theta(r), 1, y0, 2, se.t + i, Yp, &ss) != NDE_OK ||
+          ss.reason != NDE_REASON_NONE) {
+        sse = INFINITY;
+        break;
+      }
+      for (int j = 0; j < n; j++) {
+        if (!isfinite(y1[j])) continue;
+        const double e = Yp[n + j] - y1[j];
+        sse += e * e;
+        (*n_vals)++;
+      }
+    }
+  }
+done:
+  if (Yp != Y) free(Yp);
+  nde_solver_destroy(&s);
+  nde_rhs_destroy(&rhs);
+  nde_model_destroy(&cm);
+  return isfinite(sse) ? sse : INFINITY;
+}
+
+nde_status nde_discovery_select(nde_discovery *d, nde_error *err) {
+  if (!d) return nde__fail(err, NDE_ERR_ARG, "no discovery");
+  if (d->stage < 2) {
+    nde_status st = nde_discovery_candidates(d, err);
+    if (st != NDE_OK) return st;
+  }
+  const nde_result *r = d->r;
+  const int n = nde_model_state_dim(d->m), S = nde_result_n_series(r);
+  double **fitted = calloc((size_t)S, sizeof *fitted);
+  nde_status st = NDE_OK;
+  if (!fitted) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  /* The fitted curves at the data times, as the fit computed them. */
+  for (int k = 0; k < S && st == NDE_OK; k++) {
+    nde_result_series se;
+    nde_result_get_series(r, k, &se);
+    if (!(fitted[k] = nde__dalloc(se.n_obs * (size_t)n))) {
+      st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+      break;
+    }
+    nde_start start = {NDE_START_FITTED, k, 0.0, NULL};
+    nde_solve_stats ss;
+    st = nde_result_integrate(r, &start, se.n_obs, se.t, NULL, fitted[k], &ss, err);
+  }
+  /* BIC rather than AIC by default: its ln N per term prefers the sparser law unless a term
+   * clearly improves the trajectories; the regression residual alone would reward terms that
+   * copy the network's own errors between the observations. */
+  for (int q = 0; q < d->n_out && st == NDE_OK; q++) {
+    output *o = &d->out[q];
+    double best = INFINITY;
+    o->chosen = 0;
+    for (int e = 0; e < o->n_c; e++) {
+      cand *c = &o->c[e];
+      char *text = candidate_source(d, o->call, o->component, c->xi);
+      if (!text) {
+        st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+        break;
+      }
+      c->sse = trajectory_sse(d, text, (const double *const *)fitted, &c->n_vals);
+      nde_free(text);
+      const double N = c->n_vals > 0 ? c->n_vals : 1, k = (double)c->n_terms;
+      c->crit = isfinite(c->sse) ? N * log(fmax(c->sse, 1e-300) / N) +
+                                       (d->o.criterion == NDE_CRIT_AIC ? 2.0 * k : k * log(N))
+                                 : INFINITY;
+      if (c->crit < best) {
+        best = c->crit;
+        o->chosen = e;
+      }
+    }
+  }
+  for (int k = 0; k < S; k++) free(fitted[k]);
+  free(fitted);
+  if (st == NDE_OK) d->stage = 3;
+  return st;
+}
+
+nde_status nde_discover(const nde_result *r, const nde_discover_opts *o, nde_discovery **out,
+                        nde_error *err) {
+  nde_status st = nde_discovery_create(r, o, out, err);
+  if (st == NDE_OK) st = nde_discovery_select(*out, err);
+  if (st != NDE_OK) nde_discovery_destroy(out);
+  return st;
+}
+
+int nde_discovery_n_outputs(const nde_discovery *d) { return d ? d->n_out : 0; }
+int nde_discovery_n_terms(const nde_discovery *d) { return d ? d->p : 0; }
+const char *nde_discovery_term(const nde_discovery *d, int j) {
+  return d && j >= 0 && j < d->p ? d->terms[j] : NULL;
+}
+
+nde_status nde_discovery_get_output(const nde_discovery *d, int i, nde_discovery_output *out) {
+  if (!d || !out || i < 0 || i >= d->n_out) return NDE_ERR_ARG;
+  const output *o = &d->out[i];
+  const nde_model_net_call *cl = &d->calls[o->call];
+  nde_model_net_info ni;
+  nde_model_get_net(d->m, cl->net, &ni);
+  *out = (nde_discovery_output){ni.name, o->component, nde_model_source(d->m) + cl->args_begin,
+                                (int)(cl->args_end - cl->args_begin), cl->line, o->n_c, o->chosen};
+  return NDE_OK;
+}
+
+nde_status nde_discovery_get_candidate(const nde_discovery *d, int i, int k,
+                                       nde_discovery_candidate *out) {
+  if (!d || !out || i < 0 || i >= d->n_out || k < 0 || k >= d->out[i].n_c) return NDE_ERR_ARG;
+  const cand *c = &d->out[i].c[k];
+  const double rms = isnan(c->sse) ? NAN
+                     : c->n_vals > 0 && isfinite(c->sse) ? sqrt(c->sse / c->n_vals)
+                                                         : INFINITY;
+  *out = (nde_discovery_candidate){c->n_terms, c->threshold, c->ridge, c->rel_error, rms, c->crit,
+                                   c->xi};
+  return NDE_OK;
+}
+
+char *nde_discovery_equation(const nde_discovery *d, int i, int k, int pretty) {
+  if (!d || i < 0 || i >= d->n_out || k < 0 || k >= d->out[i].n_c) return NULL;
+  const double *xi = d->out[i].c[k].xi;
+  nde_str s = NDE_STR_INIT;
+  int first = 1;
+  for (int j = 0; j < d->p; j++) {
+    if (xi[j] == 0.0) continue;
+    const double c = xi[j];
+    const int one = !strcmp(d->terms[j], "1");
+    if (pretty) {
+      /* U+2212 minus, U+00B7 middle dot. */
+      nde_str_adds(&s, c < 0 ? (first ? "\xe2\x88\x92" : " \xe2\x88\x92 ") : (first ? "" : " + "));
+      nde_str_addf(&s, "%.4g", fabs(c));
+      if (!one) {
+        nde_str_adds(&s, "\xc2\xb7");
+        for (const char *t = d->terms[j]; *t; t++)
+          if (*t == '*') nde_str_adds(&s, "\xc2\xb7");
+          else nde_str_add(&s, t, 1);
+      }
+    } else {
+      if (first) nde_str_addf(&s, "%.6g", c);
+      else nde_str_addf(&s, " %s %.6g", c < 0 ? "-" : "+", fabs(c));
+      if (!one) nde_str_addf(&s, "*%s", d->terms[j]);
+    }
+    first = 0;
+  }
+  if (first) nde_str_adds(&s, "0");
+  return nde_str_take(&s);
+}
+
+/* A parameter name for term j of output `comp` of a net: "U1_xy", "U2_x2y", "U1_c" (constant),
+ * "U1_t3" (a term with characters a name cannot hold). */
+static void coef_name(nde_str *s, const char *net, int comp, int j, const char *term) {
+  nde_str_addf(s, "%s%d_", net, comp + 1);
+  if (!strcmp(term, "1")) {
+    nde_str_adds(s, "c");
+    return;
+  }
+  nde_str part = NDE_STR_INIT;
+  int plain = 1;
+  for (const char *c = term; *c; c++) {
+    if (isalnum((unsigned char)*c) || *c == '_') nde_str_add(&part, c, 1);
+    else if (!strchr("*^[]()", *c)) plain = 0;
+  }
+  if (plain && part.len > 0 && part.len <= 48) nde_str_add(s, part.data, part.len);
+  else nde_str_addf(s, "t%d", j + 1);
+  nde_str_release(&part);
+}
+
+/* Whether name occurs in text as a whole word. */
+static int has_word(const char *text, const char *name) {
+  const size_t len = strlen(name);
+  for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
+    const int before = p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+    const int after = isalnum((unsigned char)p[len]) || p[len] == '_';
+    if (!before && !after) return 1;
+  }
+  return 0;
+}
+
+/* The coefficient's parameter name for output q, term j (numbering the call when a net is called
+ * more than once, and avoiding names the source already uses). */
+static void param_name(const nde_discovery *d, nde_str *s, int q, int j) {
+  const output *o = &d->out[q];
+  const nde_model_net_call *cl = &d->calls[o->call];
+  nde_model_net_info ni;
+  nde_model_get_net(d->m, cl->net, &ni);
+  int nth = 0, total = 0;
+  for (int c = 0; c < d->n_calls; c++)
+    if (d->sel[c] && d->calls[c].net == cl->net) {
+      total++;
+      if (c <= o->call) nth++;
+    }
+  const size_t start = s->len;
+  coef_name(s, ni.name, o->component, j, d->terms[j]);
+  if (total > 1) nde_str_addf(s, "_call%d", nth);
+  if (!s->failed && has_word(nde_model_source(d->m), s->data + start)) nde_str_adds(s, "_d");
+}
+
+nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_error *err) {
+  if (!text) return nde__fail(err, NDE_ERR_ARG, "no output pointer");
+  *text = NULL;
+  if (!d || d->stage < 3)
+    return nde__fail(err, NDE_ERR_ARG, "the discovered model needs a selection first");
+  const nde_model *m = d->m;
+  const char *src = nde_model_source(m);
+  const size_t src_len = strlen(src);
+  nde_str s = NDE_STR_INIT;
+  nde_str_adds(&s, "# Discovered by nde discover (STLSQ, ");
+  nde_str_adds(&s, d->o.threshold >= 0 ? "fixed threshold" : d->o.criterion == NDE_CRIT_AIC ? "AIC" : "BIC");
+  nde_str_adds(&s, "):\n");
+  for (int q = 0; q < d->n_out; q++) {
+    nde_discovery_output oi;
+    nde_discovery_get_output(d, q, &oi);
+    char *eq = nde_discovery_equation(d, q, d->out[q].chosen, 0);
+    nde_str_addf(&s, "#   %s[%d](%.*s) ~ %s\n", oi.net, oi.component + 1, oi.args_len, oi.args,
+                 eq ? eq : "?");
+    nde_free(eq);
+  }
+  nde_str_adds(&s, "# Refine the coefficients with: nde fit THIS_FILE DATA.h5 -o refit.h5\n");
+  /* Edits in source order: net declarations (replaced by the coefficients) and calls. */
+  size_t at = 0;
+  for (;;) {
+    size_t best = (size_t)-1, best_end = 0;
+    int kind = 0, which = -1;
+    for (int k = 0; k < nde_model_n_nets(m); k++) {
+      int used = 0;
+      for (int c = 0; c < d->n_calls; c++) used |= d->sel[c] && d->calls[c].net == k;
+      size_t b, e;
+      if (!used || nde_model_net_decl_range(m, k, &b, &e) != NDE_OK) continue;
+      if (b >= at && b < best) {
+        best = b;
+        best_end = e;
+        kind = 1;
+        which = k;
+      }
+    }
+    for (int c = 0; c < d->n_calls; c++)
+      if (d->sel[c] && d->calls[c].begin >= at && d->calls[c].begin < best) {
+        best = d->calls[c].begin;
+        best_end = d->calls[c].end;
+        kind = 2;
+        which = c;
+      }
+    if (which < 0) break;
+    nde_str_add(&s, src + at, best - at);
+    if (kind == 1) {
+      nde_model_net_info ni;
+      nde_model_get_net(m, which, &ni);
+      nde_str_addf(&s, "# net %s replaced by its discovered terms:\n", ni.name);
+      for (int q = 0; q < d->n_out; q++) {
+        if (d->calls[d->out[q].call].net != which) continue;
+        const double *xi = d->out[q].c[d->out[q].chosen].xi;
+        for (int j = 0; j < d->p; j++) {
+          if (xi[j] == 0) continue;
+          nde_str_adds(&s, "param ");
+          param_name(d, &s, q, j);
+          nde_str_addf(&s, " = %.10g\n", xi[j]);
+        }
+      }
+    } else {
+      nde_str_adds(&s, "[");
+      for (int q = 0; q < d->n_out; q++) {
+        if (d->out[q].call != which) continue;
+        if (d->out[q].component) nde_str_adds(&s, ", ");
+        const double *xi = d->out[q].c[d->out[q].chosen].xi;
+        int any = 0;
+        for (int j = 0; j < d->p; j++) {
+          if (xi[j] == 0) continue;
+          if (any) nde_str_adds(&s, " + ");
+          param_name(d, &s, q, j);
+          if (strcmp(d->terms[j], "1")) nde_str_addf(&s, "*(%s)", d->terms[j]);
+          any = 1;
+        }
+        if (!any) nde_str_adds(&s, "0");
+      }
+      nde_str_adds(&s, "]");
+    }
+    at = best_end;
+  }
+  nde_str_add(&s, src + at, src_len - at);
+  if (s.failed) {
+    nde_str_release(&s);
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  }
+  /* The result must compile: checked before anyone writes it. */
+  nde_model *dm = NULL;
+  nde_error sub;
+  nde_status st = nde_model_load_string(s.data, s.len, "discovered model", &dm, &sub);
+  nde_model_destroy(&dm);
+  if (st != NDE_OK) {
+    nde_str_release(&s);
+    return nde__fail(err, NDE_ERR_INTERNAL, "the discovered model does not compile: %s", sub.msg);
+  }
+  *text = nde_str_take(&s);
+  return *text ? NDE_OK : nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+}

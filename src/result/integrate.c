@@ -1,0 +1,407 @@
+/* The fitted model on any grid: the start a forecast means (a fitted initial state, the fitted
+ * trajectory at a time, a given state), integration with the fit's own settings, scoring against
+ * held-out series each started from its own first row, and simulation of a model with noise. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A right-hand side and a solver for one integration. */
+typedef struct integ {
+  nde_rhs *rhs;
+  nde_solver *s;
+} integ;
+
+static void integ_free(integ *I) {
+  nde_solver_destroy(&I->s);
+  nde_rhs_destroy(&I->rhs);
+}
+
+static nde_status integ_make(integ *I, nde_model *m, const nde_solver_opts *o, nde_error *err) {
+  memset(I, 0, sizeof *I);
+  nde_status st = nde_model_create_rhs(m, 1, &I->rhs, err);
+  if (st == NDE_OK) st = nde_solver_create(I->rhs, o, 1, &I->s, err);
+  if (st != NDE_OK) integ_free(I);
+  return st;
+}
+
+/* Check the output grid: finite, strictly increasing, none before t0. */
+static nde_status check_grid(double t0, size_t n_times, const double *times, nde_error *err) {
+  if (n_times < 1 || !times) return nde__fail(err, NDE_ERR_ARG, "no output times");
+  for (size_t i = 0; i < n_times; i++) {
+    if (!isfinite(times[i]))
+      return nde__fail(err, NDE_ERR_ARG, "output time %zu is not finite", i);
+    if (i && !(times[i] > times[i - 1]))
+      return nde__fail(err, NDE_ERR_ARG,
+                       "output times must increase strictly (time %zu = %.17g after %.17g)", i,
+                       times[i], times[i - 1]);
+  }
+  if (times[0] < t0)
+    return nde__fail(err, NDE_ERR_ARG, "the first output time %.17g is before the start %.17g",
+                     times[0], t0);
+  return NDE_OK;
+}
+
+/* Integrate from u0 at t0 to every time of times (t0 <= times[0]); Y is n_times x n. */
+static nde_status integ_run(integ *I, const double *theta, double t0, const double *u0,
+                            size_t n_times, const double *times, double *Y,
+                            nde_solve_stats *stats, nde_error *err) {
+  const int n = nde_rhs_get_info(I->rhs)->n_state;
+  const int prepend = times[0] > t0;
+  const size_t N = n_times + (size_t)prepend;
+  if (N > (size_t)2147483647) return nde__fail(err, NDE_ERR_ARG, "too many output times");
+  double *T = (double *)times, *Z = Y;
+  if (prepend) {
+    T = nde__dalloc(N);
+    Z = nde__dalloc(N * (size_t)n);
+    if (!T || !Z) {
+      free(T);
+      free(Z);
+      return nde__fail(err, NDE_ERR_NOMEM, "out of memory for %zu output times", N);
+    }
+    T[0] = t0;
+    memcpy(T + 1, times, n_times * sizeof *T);
+  }
+  nde_status st = nde_solver_solve(I->s, theta, 1, u0, (int)N, T, Z, stats);
+  if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(I->s));
+  if (prepend) {
+    if (st == NDE_OK) memcpy(Y, Z + n, n_times * (size_t)n * sizeof *Y);
+    free(T);
+    free(Z);
+  }
+  return st;
+}
+
+/* The fit's settings for an output grid: fixed-step methods use the fit's steps per interval on
+ * the fitted series' own times (reproducing the fitted curves exactly), else the fit's step. */
+static nde_solver_opts settings_for(const nde_result *r, const nde_solver_opts *user, int series,
+                                    size_t n_times, const double *times) {
+  if (user) return *user;
+  nde_solver_opts o = r->settings.solver;
+  if (nde__method_adaptive(o.method) || o.dt > 0) return o;
+  const int same = series >= 0 && series < r->n_series && r->series[series].n_obs == n_times &&
+                   !memcmp(r->series[series].t, times, n_times * sizeof *times);
+  if (!same) o.dt = nde_result_step(r);
+  return o;
+}
+
+nde_status nde_result_start_state(const nde_result *r, const nde_start *start, double *t0,
+                                  double *u0, nde_error *err) {
+  if (!r || !start || !t0 || !u0) return nde__fail(err, NDE_ERR_ARG, "no result or start");
+  const int n = nde_model_state_dim(r->model);
+  if (start->kind == NDE_START_STATE) {
+    if (!start->u || !isfinite(start->t))
+      return nde__fail(err, NDE_ERR_ARG, "a start state needs a finite time and a state");
+    for (int j = 0; j < n; j++)
+      if (!isfinite(start->u[j]))
+        return nde__fail(err, NDE_ERR_ARG, "start state component %s is not finite",
+                         nde_model_component_name(r->model, j));
+    *t0 = start->t;
+    memcpy(u0, start->u, (size_t)n * sizeof *u0);
+    return NDE_OK;
+  }
+  const int k = start->series;
+  if (k < 0 || k >= r->n_series)
+    return nde__fail(err, NDE_ERR_ARG, "series %d does not exist (the result holds %d)", k + 1,
+                     r->n_series);
+  const nde__rseries *se = &r->series[k];
+  if (start->kind == NDE_START_FITTED) {
+    *t0 = se->t[0];
+    memcpy(u0, se->u0, (size_t)n * sizeof *u0);
+    return NDE_OK;
+  }
+  if (start->kind != NDE_START_AT_TIME) return nde__fail(err, NDE_ERR_ARG, "unknown start kind");
+  const double a = se->t[0], b = se->t[se->n_obs - 1], t = start->t;
+  if (!(t >= a && t <= b))
+    return nde__fail(err, NDE_ERR_ARG,
+                     "start time %.17g is outside the fitted span [%.17g, %.17g] of series %s "
+                     "(expected a time the fit covers, or a given start state)",
+                     t, a, b, se->name);
+  *t0 = t;
+  if (t == a) {
+    memcpy(u0, se->u0, (size_t)n * sizeof *u0);
+    return NDE_OK;
+  }
+  nde_start fitted = {NDE_START_FITTED, k, 0.0, NULL};
+  nde_solve_stats ss;
+  double *Y = nde__dalloc((size_t)n);
+  if (!Y) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  nde_status st = nde_result_integrate(r, &fitted, 1, &t, NULL, Y, &ss, err);
+  if (st == NDE_OK && ss.reason != NDE_REASON_NONE) {
+    char msg[600];
+    st = nde__fail(err, NDE_ERR_NUMERIC, "the fitted trajectory of series %s does not reach "
+                   "t = %g: %s", se->name, t,
+                   nde_stop_message(r->settings.solver.method, &ss, msg, sizeof msg));
+  }
+  if (st == NDE_OK) memcpy(u0, Y, (size_t)n * sizeof *u0);
+  free(Y);
+  return st;
+}
+
+nde_status nde_result_integrate(const nde_result *r, const nde_start *start, size_t n_times,
+                                const double *times, const nde_solver_opts *solver, double *Y,
+                                nde_solve_stats *stats, nde_error *err) {
+  if (!r || !start || !Y) return nde__fail(err, NDE_ERR_ARG, "no result, start or output");
+  const int n = nde_model_state_dim(r->model);
+  double t0;
+  double *u0 = nde__dalloc((size_t)n);
+  if (!u0) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  nde_solve_stats local;
+  if (!stats) stats = &local;
+  memset(stats, 0, sizeof *stats);
+  nde_status st = nde_result_start_state(r, start, &t0, u0, err);
+  if (st == NDE_OK) st = check_grid(t0, n_times, times, err);
+  if (st == NDE_OK) {
+    const int series = start->kind == NDE_START_FITTED ? start->series : -1;
+    nde_solver_opts o = settings_for(r, solver, series, n_times, times);
+    integ I;
+    st = integ_make(&I, r->model, &o, err);
+    if (st == NDE_OK) st = integ_run(&I, r->theta, t0, u0, n_times, times, Y, stats, err);
+    integ_free(&I);
+  }
+  free(u0);
+  return st;
+}
+
+/* ---- scoring ---- */
+
+struct nde_score {
+  int n_series, n;
+  nde_series_score *s;
+  char **names;
+  double *u0, *rmse;
+  size_t *count;
+  double rmse_all;
+};
+
+nde_score_opts nde_score_opts_default(void) {
+  nde_score_opts o = {0.1, NULL, 0};
+  return o;
+}
+
+void nde_score_destroy(nde_score **sp) {
+  if (!sp || !*sp) return;
+  nde_score *s = *sp;
+  for (int k = 0; k < s->n_series; k++) free(s->names ? s->names[k] : NULL);
+  free(s->names);
+  free(s->s);
+  free(s->u0);
+  free(s->rmse);
+  free(s->count);
+  free(s);
+  *sp = NULL;
+}
+
+int nde_score_n_series(const nde_score *s) { return s ? s->n_series : 0; }
+double nde_score_rmse(const nde_score *s) { return s ? s->rmse_all : NAN; }
+
+nde_status nde_score_get(const nde_score *s, int k, nde_series_score *out) {
+  if (!s || !out || k < 0 || k >= s->n_series) return NDE_ERR_ARG;
+  *out = s->s[k];
+  return NDE_OK;
+}
+
+/* The fitted trajectory of the fitted series that a held-out series continues, at its first time. */
+static nde_status held_start_fitted(const nde_result *r, const nde_traj *tr, double *u0,
+                                    nde_error *err) {
+  int k = nde_result_find_series(r, tr->name);
+  if (k < 0 && r->n_series == 1) k = 0;
+  if (k < 0)
+    return nde__fail(err, NDE_ERR_DATA,
+                     "held-out series %s has no fitted series of the same name to start from "
+                     "(expected one of the fit's series, or the start from its first row)",
+                     tr->name);
+  nde_start at = {NDE_START_AT_TIME, k, tr->t[0], NULL};
+  double t0;
+  return nde_result_start_state(r, &at, &t0, u0, err);
+}
+
+/* The start of a held-out series: its first row, completed. */
+static nde_status held_start(const nde_result *r, const nde_data *held, const nde_traj *tr,
+                             double *u0, nde_error *err) {
+  const nde_model *m = r->model;
+  const int n = nde_model_state_dim(m);
+  int missing = 0;
+  for (int j = 0; j < n; j++) missing |= isnan(tr->y[j]);
+  memcpy(u0, tr->y, (size_t)n * sizeof *u0);
+  if (!missing) return NDE_OK;
+  /* The fitted trajectory of the series of the same name (or the first) at that time. */
+  double *fit = nde__dalloc((size_t)n);
+  nde_status st = NDE_OK;
+  int have_fit = 0;
+  if (!fit) {
+    st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  int k = nde_result_find_series(r, tr->name);
+  if (k < 0) k = 0;
+  const nde__rseries *se = &r->series[k];
+  if (tr->t[0] >= se->t[0] && tr->t[0] <= se->t[se->n_obs - 1]) {
+    nde_start at = {NDE_START_AT_TIME, k, tr->t[0], NULL};
+    double t0;
+    have_fit = nde_result_start_state(r, &at, &t0, fit, NULL) == NDE_OK;
+  }
+  for (int i = 0; i < nde_model_n_states(m); i++) {
+    nde_model_state_info si;
+    nde_model_get_state(m, i, &si);
+    for (int c = 0; c < si.size; c++) {
+      const int j = si.offset + c;
+      if (!isnan(u0[j])) continue;
+      if (have_fit) u0[j] = fit[j];
+      else if (si.has_initial) u0[j] = si.initial[c];
+      else {
+        st = nde__fail(err, NDE_ERR_DATA,
+                       "%s:%s/y: state '%s' is not observed at the first time t = %g, the fitted "
+                       "trajectories do not cover that time and the model gives no initial "
+                       "value (expected a value in the first row)",
+                       nde_data_file(held) ? nde_data_file(held) : "held-out data",
+                       strcmp(tr->name, "/") ? tr->name : "", nde_model_component_name(m, j),
+                       tr->t[0]);
+        goto done;
+      }
+    }
+  }
+done:
+  free(fit);
+  return st;
+}
+
+nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde_score_opts *opts,
+                            nde_score **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_result_score: no output pointer");
+  *out = NULL;
+  if (!r || !held) return nde__fail(err, NDE_ERR_ARG, "scoring needs a result and data");
+  const nde_score_opts o = opts ? *opts : nde_score_opts_default();
+  if (!(o.horizon_tol > 0))
+    return nde__fail(err, NDE_ERR_ARG, "horizon_tol must be > 0 (got %g)", o.horizon_tol);
+  const int n = nde_model_state_dim(r->model);
+  if (nde_data_n_state(held) != (size_t)n)
+    return nde__fail(err, NDE_ERR_ARG, "the held-out data were not opened for the model's states");
+  const int S = (int)nde_data_n_traj(held);
+  nde_score *s = calloc(1, sizeof *s);
+  if (!s) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  s->n_series = S;
+  s->n = n;
+  s->s = calloc((size_t)S, sizeof *s->s);
+  s->names = calloc((size_t)S, sizeof *s->names);
+  s->u0 = nde__dalloc((size_t)S * (size_t)n);
+  s->rmse = nde__dalloc((size_t)S * (size_t)n);
+  s->count = calloc((size_t)S * (size_t)n + 1, sizeof *s->count);
+  nde_status st = NDE_OK;
+  double *Y = NULL;
+  if (!s->s || !s->names || !s->u0 || !s->rmse || !s->count) {
+    st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  const nde_state_stats *hs = nde_data_stats(held);
+  double all = 0;
+  size_t n_all = 0;
+  for (int k = 0; k < S; k++) {
+    const nde_traj *tr = nde_data_traj(held, (size_t)k);
+    nde_series_score *sc = &s->s[k];
+    double *u0 = s->u0 + (size_t)k * (size_t)n, *rm = s->rmse + (size_t)k * (size_t)n;
+    size_t *cnt = s->count + (size_t)k * (size_t)n;
+    size_t len = strlen(tr->name) + 1;
+    if (!(s->names[k] = malloc(len))) {
+      st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    memcpy(s->names[k], tr->name, len);
+    *sc = (nde_series_score){s->names[k], tr->t[0], tr->t[tr->n - 1], u0, rm, cnt, NAN, NAN, {0}};
+    st = o.start_fitted ? held_start_fitted(r, tr, u0, err) : held_start(r, held, tr, u0, err);
+    if (st != NDE_OK) goto done;
+    free(Y);
+    Y = nde__dalloc(tr->n * (size_t)n);
+    if (!Y) {
+      st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    nde_start start = {NDE_START_STATE, 0, tr->t[0], u0};
+    if ((st = nde_result_integrate(r, &start, tr->n, tr->t, o.solver, Y, &sc->stop, err)) != NDE_OK)
+      goto done;
+    double se_all = 0;
+    size_t c_all = 0;
+    for (size_t i = 0; i < tr->n; i++) {
+      double worst = 0;
+      int any = 0;
+      for (int j = 0; j < n; j++) {
+        const double d = tr->y[i * (size_t)n + (size_t)j], y = Y[i * (size_t)n + (size_t)j];
+        if (isnan(d) || !isfinite(y)) continue;
+        const double e = y - d;
+        rm[j] += e * e;
+        cnt[j]++;
+        const double sd = hs[j].std > 0 ? hs[j].std : 1.0;
+        if (fabs(e) / sd > worst) worst = fabs(e) / sd;
+        any = 1;
+      }
+      if (isnan(sc->horizon) && any && worst > o.horizon_tol) sc->horizon = tr->t[i];
+    }
+    if (sc->stop.reason != NDE_REASON_NONE && isnan(sc->horizon)) sc->horizon = sc->stop.t_stop;
+    for (int j = 0; j < n; j++) {
+      se_all += rm[j];
+      c_all += cnt[j];
+      rm[j] = cnt[j] ? sqrt(rm[j] / (double)cnt[j]) : NAN;
+    }
+    sc->rmse_all = c_all ? sqrt(se_all / (double)c_all) : NAN;
+    all += se_all;
+    n_all += c_all;
+  }
+  s->rmse_all = n_all ? sqrt(all / (double)n_all) : NAN;
+done:
+  free(Y);
+  if (st != NDE_OK) nde_score_destroy(&s);
+  *out = s;
+  return st;
+}
+
+/* ---- simulation ---- */
+
+nde_sim_opts nde_sim_opts_default(void) {
+  nde_sim_opts o;
+  memset(&o, 0, sizeof o);
+  o.solver = nde_solver_opts_default();
+  o.solver.steps_per_interval = 10;
+  o.seed = 1;
+  return o;
+}
+
+nde_status nde_simulate(nde_model *model, const double *theta, const double *u0, size_t n_times,
+                        const double *times, const nde_sim_opts *opts, double *Y,
+                        double *noise_std, nde_solve_stats *stats, nde_error *err) {
+  if (!model || !u0 || !times || !Y)
+    return nde__fail(err, NDE_ERR_ARG, "simulation needs a model, u0, times and an output");
+  if (!theta && nde_model_n_theta(model) > 0)
+    return nde__fail(err, NDE_ERR_ARG, "simulation needs the parameters theta");
+  const nde_sim_opts o = opts ? *opts : nde_sim_opts_default();
+  if (!(o.noise >= 0) || !isfinite(o.noise))
+    return nde__fail(err, NDE_ERR_ARG, "the noise level must be >= 0 (got %g)", o.noise);
+  const int n = nde_model_state_dim(model);
+  nde_status st = check_grid(times[0], n_times, times, err);
+  if (st != NDE_OK) return st;
+  nde_solve_stats local;
+  if (!stats) stats = &local;
+  integ I;
+  if ((st = integ_make(&I, model, &o.solver, err)) != NDE_OK) return st;
+  st = integ_run(&I, theta, times[0], u0, n_times, times, Y, stats, err);
+  integ_free(&I);
+  if (noise_std)
+    for (int j = 0; j < n; j++) noise_std[j] = 0.0;
+  if (st != NDE_OK || stats->reason != NDE_REASON_NONE || !(o.noise > 0)) return st;
+  /* std_j = noise * mean_i |y_ij|; one normal draw per value in row-major order. */
+  nde_rng rng;
+  nde_rng_seed(&rng, o.seed);
+  double *sd = nde__dalloc((size_t)n);
+  if (!sd) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  for (int j = 0; j < n; j++) {
+    double s = 0;
+    for (size_t i = 0; i < n_times; i++) s += fabs(Y[i * (size_t)n + (size_t)j]);
+    sd[j] = o.noise * s / (double)n_times;
+  }
+  for (size_t i = 0; i < n_times; i++)
+    for (int j = 0; j < n; j++) Y[i * (size_t)n + (size_t)j] += sd[j] * nde_rng_normal(&rng);
+  if (noise_std) memcpy(noise_std, sd, (size_t)n * sizeof *sd);
+  free(sd);
+  return NDE_OK;
+}

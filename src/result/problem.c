@@ -1,0 +1,299 @@
+/* A model bound to data: the series of a data set as the fit objective reads them, each with its
+ * initial state (its first observed row, completed by the model's declared initial values), the
+ * right-hand side, and the objective.  Also the default options of a fit and the sentence that
+ * explains a solver's stop. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct nde_problem {
+  nde_model *model;
+  const nde_data *data;
+  nde_rhs *rhs;
+  nde_fit *fit;
+  int n_series;
+  nde_fit_series *series;
+  double *u0s;  /* n_series x n */
+  double *x;    /* scratch: theta then learned initial states */
+  double *gx;
+  nde__err err;
+};
+
+nde_result_fit_opts nde_result_fit_opts_default(void) {
+  nde_result_fit_opts o;
+  memset(&o, 0, sizeof o);
+  o.solver = nde_solver_opts_default();
+  o.solver.steps_per_interval = 5;
+  o.grad = nde_grad_opts_default();
+  o.grad.method = "auto";
+  o.objective = nde_fit_opts_default();
+  o.objective.shoot_interval = 4;
+  o.schedule = NDE_DEFAULT_SCHEDULE;
+  o.lr = 0.01;
+  o.seed = 1;
+  o.max_failures = 8;
+  o.checkpoint_every = 200;
+  o.checkpoint_seconds = 10;
+  o.progress_every = 100;
+  return o;
+}
+
+static const char *find_name(const char *name, const char *const *names) {
+  for (; name && *names; names++)
+    if (!strcmp(*names, name)) return *names;
+  return NULL;
+}
+
+static void list_names(const char *const *names, char *buf, size_t len) {
+  size_t k = 0;
+  buf[0] = '\0';
+  for (int i = 0; names[i] && k + 1 < len; i++)
+    k += (size_t)snprintf(buf + k, len - k, "%s%s", i ? ", " : "", names[i]);
+}
+
+int nde__method_adaptive(const char *m) {
+  return m && (!strcmp(m, "dopri5") || !strncmp(m, "cvode-", 6));
+}
+
+int nde__method_implicit(const char *m) { return m && !strcmp(m, "cvode-bdf"); }
+
+nde_status nde__canon_settings(nde_solver_opts *so, nde_grad_opts *go, nde_error *err) {
+  static const char *const linsols[] = {"band", "gmres", NULL};
+  static const char *const interps[] = {"hermite", "polynomial", NULL};
+  char names[256];
+  const char *m = find_name(so->method, nde_solver_method_names());
+  if (!m) {
+    list_names(nde_solver_method_names(), names, sizeof names);
+    return nde__fail(err, NDE_ERR_ARG, "unknown solver '%s' (expected one of %s)",
+                     so->method ? so->method : "(none)", names);
+  }
+  so->method = m;
+  const char *ls = find_name(so->cvode_linsol ? so->cvode_linsol : "band", linsols);
+  if (!ls)
+    return nde__fail(err, NDE_ERR_ARG, "unknown CVODE linear solver '%s' (expected band or gmres)",
+                     so->cvode_linsol);
+  so->cvode_linsol = ls;
+  const char *g = find_name(go->method, nde_grad_method_names());
+  if (!g) {
+    list_names(nde_grad_method_names(), names, sizeof names);
+    return nde__fail(err, NDE_ERR_ARG, "unknown gradient method '%s' (expected one of %s)",
+                     go->method ? go->method : "(none)", names);
+  }
+  go->method = g;
+  const char *ip = find_name(go->interp ? go->interp : "hermite", interps);
+  if (!ip)
+    return nde__fail(err, NDE_ERR_ARG,
+                     "unknown CVODES interpolation '%s' (expected hermite or polynomial)",
+                     go->interp);
+  go->interp = ip;
+  return NDE_OK;
+}
+
+char *nde_stop_message(const char *solver, const nde_solve_stats *s, char *buf, size_t len) {
+  const int implicit = nde__method_implicit(solver), adaptive = nde__method_adaptive(solver);
+  const char *hint = "";
+  switch (s->reason) {
+    case NDE_REASON_STIFF_SUSPECTED:
+      hint = ": rerun with an implicit solver (--solver cvode-bdf)";
+      break;
+    case NDE_REASON_MAX_STEPS:
+      hint = !adaptive ? "; raise the step budget (--max-steps) or take fewer steps "
+                         "(--steps-per-interval, --dt)"
+             : implicit ? "; the solution may blow up here, or raise the step budget "
+                          "(--max-steps)"
+                        : "; the problem may be stiff (try --solver cvode-bdf), or raise the step "
+                          "budget (--max-steps)";
+      break;
+    case NDE_REASON_STEP_UNDERFLOW:
+      hint = implicit ? "; the solution may blow up here"
+                      : "; the solution may blow up here, or the problem is stiff (try --solver "
+                        "cvode-bdf)";
+      break;
+    case NDE_REASON_NONFINITE:
+    case NDE_REASON_RHS_FAILED:
+    case NDE_REASON_RHS_RECOVERABLE:
+      hint = "; the solution left the model's domain or blew up: check the parameters and the "
+             "initial state, or try a smaller step or an adaptive solver";
+      break;
+    case NDE_REASON_NEWTON_FAILED:
+    case NDE_REASON_ERR_TEST_FAILED:
+      hint = "; try a smaller rtol, or dopri5 if the problem is not stiff";
+      break;
+    default:
+      break;
+  }
+  snprintf(buf, len, "solver %s stopped at t = %.6g after %ld steps (step size %.3g): %s%s",
+           solver ? solver : "?", s->t_stop, s->n_steps, s->h_last,
+           nde_stop_reason_str(s->reason), hint);
+  return buf;
+}
+
+void nde_problem_destroy(nde_problem **pp) {
+  if (!pp || !*pp) return;
+  nde_problem *p = *pp;
+  nde_fit_destroy(&p->fit);
+  nde_rhs_destroy(&p->rhs);
+  free(p->series);
+  free(p->u0s);
+  free(p->x);
+  free(p->gx);
+  free(p);
+  *pp = NULL;
+}
+
+const char *nde_problem_errmsg(const nde_problem *p) { return nde__err_msg(p ? &p->err : NULL); }
+size_t nde_problem_n_theta(const nde_problem *p) { return nde_model_n_theta(p->model); }
+nde_fit *nde_problem_objective(nde_problem *p) { return p->fit; }
+
+const double *nde_problem_u0(const nde_problem *p, int k) {
+  if (!p || k < 0 || k >= p->n_series) return NULL;
+  return p->u0s + (size_t)k * (size_t)nde_model_state_dim(p->model);
+}
+
+/* "FILE:/GROUP/y" (or "FILE:/y") for messages. */
+static void y_place(const nde_data *d, const nde_traj *tr, char *buf, size_t len) {
+  snprintf(buf, len, "%s:%s/y", nde_data_file(d) ? nde_data_file(d) : "data",
+           strcmp(tr->name, "/") ? tr->name : "");
+}
+
+/* The declared initial value of every component, and whether it was declared. */
+static nde_status declared_initial(const nde_model *m, double *val, unsigned char *has) {
+  for (int i = 0; i < nde_model_n_states(m); i++) {
+    nde_model_state_info si;
+    if (nde_model_get_state(m, i, &si) != NDE_OK) return NDE_ERR_INTERNAL;
+    for (int c = 0; c < si.size; c++) {
+      val[si.offset + c] = si.has_initial ? si.initial[c] : 0.0;
+      has[si.offset + c] = (unsigned char)(si.has_initial != 0);
+    }
+  }
+  return NDE_OK;
+}
+
+/* The rule: first observed row, completed by the declared initial values. */
+static nde_status initial_states(nde_problem *p) {
+  const nde_model *m = p->model;
+  const int n = nde_model_state_dim(m);
+  double *decl = nde__dalloc((size_t)n);
+  unsigned char *has = calloc((size_t)n + 1, 1);
+  nde_status st = NDE_OK;
+  if (!decl || !has) {
+    st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  if ((st = declared_initial(m, decl, has)) != NDE_OK) goto done;
+  for (int k = 0; k < p->n_series; k++) {
+    const nde_traj *tr = nde_data_traj(p->data, (size_t)k);
+    for (int j = 0; j < n; j++) {
+      const double v = tr->y[j];
+      if (isnan(v) && !has[j]) {
+        char place[1200];
+        y_place(p->data, tr, place, sizeof place);
+        st = nde__errf(&p->err, NDE_ERR_DATA,
+                       "%s: state '%s' is not observed at the first time t = %g and the model "
+                       "gives it no initial value (expected a value in the first row, or "
+                       "'state %s = VALUE' in the model)",
+                       place, nde_model_component_name(m, j), tr->t[0],
+                       nde_model_component_name(m, j));
+        goto done;
+      }
+      p->u0s[(size_t)k * (size_t)n + (size_t)j] = isnan(v) ? decl[j] : v;
+    }
+  }
+done:
+  free(decl);
+  free(has);
+  return st;
+}
+
+nde_status nde_problem_create(nde_model *model, const nde_data *data,
+                              const nde_result_fit_opts *opts, nde_problem **out,
+                              nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_problem_create: no output pointer");
+  *out = NULL;
+  if (!model || !data)
+    return nde__fail(err, NDE_ERR_ARG, "a problem needs a model and data");
+  nde_result_fit_opts o = opts ? *opts : nde_result_fit_opts_default();
+  nde_status st = nde__canon_settings(&o.solver, &o.grad, err);
+  if (st != NDE_OK) return st;
+  const size_t n_traj = nde_data_n_traj(data);
+  const int n = nde_model_state_dim(model);
+  if (n_traj < 1 || n_traj > (size_t)NDE_FIT_MAX_SERIES)
+    return nde__fail(err, NDE_ERR_DATA, "%s: %zu series (expected 1 to %d)",
+                     nde_data_file(data) ? nde_data_file(data) : "data", n_traj,
+                     NDE_FIT_MAX_SERIES);
+  if (nde_data_n_state(data) != (size_t)n)
+    return nde__fail(err, NDE_ERR_ARG,
+                     "the data were opened for %zu states, the model has %d (open the data with "
+                     "the model's component names)",
+                     nde_data_n_state(data), n);
+  nde_problem *p = calloc(1, sizeof *p);
+  if (!p) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  p->model = model;
+  p->data = data;
+  p->n_series = (int)n_traj;
+  p->series = calloc(n_traj, sizeof *p->series);
+  p->u0s = nde__dalloc(n_traj * (size_t)n);
+  const size_t nx = nde_model_n_theta(model) + n_traj * (size_t)n;
+  p->x = nde__dalloc(nx);
+  p->gx = nde__dalloc(nx);
+  if (!p->series || !p->u0s || !p->x || !p->gx) {
+    st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (int k = 0; k < p->n_series; k++) {
+    const nde_traj *tr = nde_data_traj(data, (size_t)k);
+    char place[1200];
+    y_place(data, tr, place, sizeof place);
+    if (tr->n < 2) {
+      st = nde__errf(&p->err, NDE_ERR_DATA,
+                     "%.*s/t: a series needs at least 2 observation times (got %zu)",
+                     (int)(strlen(place) - 2), place, tr->n);
+      goto fail;
+    }
+    if (o.objective.log_space)
+      for (size_t q = 0; q < tr->n * (size_t)n; q++)
+        if (tr->y[q] <= 0) {
+          const int j = (int)(q % (size_t)n);
+          st = nde__errf(&p->err, NDE_ERR_DATA,
+                         "%s: value %g of state '%s' at row %zu (t = %g) is not positive "
+                         "(expected positive data for a log-space loss)",
+                         place, tr->y[q], nde_model_component_name(model, j), q / (size_t)n,
+                         tr->t[q / (size_t)n]);
+          goto fail;
+        }
+    p->series[k] = (nde_fit_series){(int)tr->n, tr->t, tr->y,
+                                    p->u0s + (size_t)k * (size_t)n};
+  }
+  if ((st = initial_states(p)) != NDE_OK) goto fail;
+  nde_error sub;
+  st = nde_model_create_rhs(model, 1, &p->rhs, &sub);
+  if (st == NDE_OK)
+    st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_series, p->series, &o.objective, &p->fit,
+                        &sub);
+  if (st != NDE_OK) {
+    nde__errf(&p->err, st, "%s", sub.msg);
+    goto fail;
+  }
+  *out = p;
+  return NDE_OK;
+fail:
+  nde__err_export(&p->err, err);
+  nde_problem_destroy(&p);
+  return st;
+}
+
+nde_status nde_problem_loss(nde_problem *p, const double *theta, double *L, double *g,
+                            nde_fit_info *info) {
+  if (!p || !theta || !L) return NDE_ERR_ARG;
+  const size_t nt = nde_model_n_theta(p->model), nx = nde_fit_n_x(p->fit, 0);
+  memcpy(p->x, theta, nt * sizeof *p->x);
+  /* Learned initial states sit after theta: here they are the series' own. */
+  if (nx > nt) memcpy(p->x + nt, p->u0s, (nx - nt) * sizeof *p->x);
+  nde_status st = nde_fit_eval(p->fit, p->x, 0, NULL, L, g ? p->gx : NULL, info);
+  if (st != NDE_OK) return nde__errf(&p->err, st, "%s", nde_fit_errmsg(p->fit));
+  if (g) memcpy(g, p->gx, nt * sizeof *g);
+  return NDE_OK;
+}
