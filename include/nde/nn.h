@@ -101,7 +101,9 @@ NDE_API nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_
 NDE_API void nde_net_ws_destroy(nde_net_ws **ws);
 /* Scratch for every pass above and for the second-order pass nde_net_vjp_tangent on at most
  * max_batch rows.  On top of what nde_net_ws_create allocates it keeps, per row, the stacked
- * values and tangents of every layer (about 4 x the sum of the widths, doubles).  Statuses:
+ * values and tangents of every boundary (2 x the sum of all widths), act' and act'' . Zdot of
+ * every non-identity layer (2 x its width) and three stacked buffers (6 x the largest width)
+ * doubles: 902 per row for 2 -> 64 -> 64 -> 1 with two hidden activations.  Statuses:
  * NDE_ERR_ARG, NDE_ERR_LIMIT, NDE_ERR_NOMEM, NDE_ERR_UNSUPPORTED when the net has an activation
  * that nde_act_allows_second_order refuses. */
 NDE_API nde_status nde_net_ws_create_second_order(const nde_net *net, int max_batch,
@@ -148,11 +150,12 @@ NDE_API void nde_net_jvp(const nde_net *net, const double *theta, int B, const d
  *
  * Inputs: theta (n_params), X (B x in) and, when any of gX, gtheta, gXdot, gthetadot is asked
  * for, dY (B x out) are required.  Xdot (B x in), thetadot (n_params) and dYdot (B x out) may
- * each be NULL, meaning zero.  Every output may be NULL to skip it (what no requested output
- * needs is not computed).  ws must come from nde_net_ws_create_second_order for this net (or one
- * of the same shape) with max_batch >= B.  Allocates nothing; rows run as dgemm on the stacked
- * values and tangents (2B rows) where the first-order passes use dgemm, and as loops for a
- * single row through a small layer.
+ * each be NULL, meaning zero.  Every output may be NULL to skip it: with none of the four
+ * cotangent outputs the reverse sweep is skipped, and a NULL gtheta, gthetadot, gX or gXdot
+ * saves its products (the tangent forward sweep always runs).  ws must come from
+ * nde_net_ws_create_second_order for this net (or one of the same shape) with max_batch >= B.
+ * Allocates nothing; rows run as dgemm on the stacked values and tangents (2B rows) where the
+ * first-order passes use dgemm, and as loops for a single row through a small layer.
  *
  * Returns NDE_OK; NDE_ERR_UNSUPPORTED when an activation is refused (relu, see
  * nde_act_allows_second_order); NDE_ERR_ARG for a NULL net, theta, X, needed dY, a B outside
