@@ -1,6 +1,7 @@
-/* Elementwise activations and their derivatives: identity, tanh, relu, softplus = log(1 + e^z),
- * sigmoid = 1 / (1 + e^-z), gelu = z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (Hendrycks &
- * Gimpel 2016, tanh form), rbf = exp(-z^2).  Loops are written branch-free so gcc vectorises them. */
+/* Elementwise activations and their first and second derivatives: identity, tanh, relu,
+ * softplus = log(1 + e^z), sigmoid = 1 / (1 + e^-z), gelu = z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715
+ * z^3))) (Hendrycks & Gimpel 2016, tanh form), rbf = exp(-z^2).  Loops are written branch-free so
+ * gcc vectorises them. */
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -149,6 +150,91 @@ void nde__act_dmul(nde_act a, size_t n, const double *restrict z, const double *
   }
 }
 
+/* Second derivatives, each written so that it keeps its relative accuracy in the tails:
+ *   tanh''     = -2 y (1 - y^2)
+ *   softplus'' = sigmoid' = e / (1 + e)^2,             e = e^-|z|
+ *   sigmoid''  = sigmoid' (1 - 2 sigmoid) = sigmoid' * (-sign(z)) (1 - e) / (1 + e),
+ *                with 1 - e = -expm1(-|z|) exact near z = 0
+ *   gelu''     = (1 - t^2) (u' - z t u'^2 + z u'' / 2),  u = sqrt(2/pi) (z + k z^3), t = tanh(u)
+ *   rbf''      = (4 z^2 - 2) y
+ *   relu''     = 0 (everywhere but the kink, where it does not exist). */
+static inline void gelu_deriv12(double z, double *d1, double *d2) {
+  /* 1 - t^2 = 4 e / (2 + f)^2 with f = expm1(-2|u|), e = exp(-2|u|): (1 - t)(1 + t) would
+   * lose the relative accuracy of gelu'' where t is near +-1.  Where it underflows to 0 the
+   * bracket may be inf - inf; gelu'' is then 0 (NaN still propagates). */
+  double u = GELU_C * (z + GELU_K * z * z * z);
+  double f = expm1(-2.0 * fabs(u)), e = exp(-2.0 * fabs(u)), t = copysign(-f / (2.0 + f), u);
+  double u1 = GELU_C * (1.0 + 3.0 * GELU_K * z * z), u2 = 6.0 * GELU_C * GELU_K * z;
+  double s = 4.0 * e / ((2.0 + f) * (2.0 + f));
+  *d1 = gelu_deriv(z);
+  *d2 = s == 0.0 ? 0.0 : s * (u1 - z * t * u1 * u1 + 0.5 * z * u2);
+}
+
+void nde__act_d12(nde_act a, size_t n, const double *restrict z, const double *restrict y,
+                  double *restrict d1, double *restrict d2) {
+  switch (a) {
+    case NDE_ACT_IDENTITY:
+      for (size_t i = 0; i < n; i++) d1[i] = 1.0, d2[i] = 0.0;
+      break;
+    case NDE_ACT_TANH:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) {
+        double s = (1.0 - y[i]) * (1.0 + y[i]);
+        d1[i] = s;
+        d2[i] = -2.0 * y[i] * s;
+      }
+      break;
+    case NDE_ACT_RELU:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) {
+        d1[i] = y[i] > 0.0 ? 1.0 : 0.0;
+        d2[i] = 0.0;
+      }
+      break;
+    case NDE_ACT_SOFTPLUS:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) {
+        d1[i] = 1.0 / (1.0 + exp(-z[i]));
+        d2[i] = sigmoid_deriv(z[i]);
+      }
+      break;
+    case NDE_ACT_SIGMOID:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) {
+        double e = exp(-fabs(z[i])), m = expm1(-fabs(z[i]));
+        double s = e / ((1.0 + e) * (1.0 + e));
+        d1[i] = s;
+        d2[i] = s * copysign(-m / (1.0 + e), -z[i]);
+      }
+      break;
+    case NDE_ACT_GELU:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) {
+        double a1, a2;
+        gelu_deriv12(z[i], &a1, &a2);
+        d1[i] = a1;
+        d2[i] = a2;
+      }
+      break;
+    case NDE_ACT_RBF:
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) {
+        d1[i] = -2.0 * z[i] * y[i];
+        /* 4 z (z y) - 2 y rather than (4 z^2 - 2) y: z^2 may overflow where y is already 0. */
+        d2[i] = 4.0 * z[i] * (z[i] * y[i]) - 2.0 * y[i];
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+/* relu'' is zero wherever it exists: a gradient field built from relu is piecewise constant and its
+ * derivatives say nothing about the function, so second-order passes refuse it. */
+int nde_act_allows_second_order(nde_act a) {
+  return (int)a >= 0 && a < NDE_ACT_COUNT && a != NDE_ACT_RELU;
+}
+
 bool nde__act_needs_z(nde_act a) {
   return a == NDE_ACT_SOFTPLUS || a == NDE_ACT_SIGMOID || a == NDE_ACT_GELU || a == NDE_ACT_RBF;
 }
@@ -157,4 +243,10 @@ void nde_act_eval(nde_act a, size_t n, const double *z, double *y, double *dy) {
   if (!z || !y || (int)a < 0 || a >= NDE_ACT_COUNT) return;
   nde__act_forward(a, n, z, y);
   if (dy) nde__act_dmul(a, n, z, y, NULL, dy);
+}
+
+void nde_act_eval2(nde_act a, size_t n, const double *z, double *y, double *dy, double *d2y) {
+  if (!z || !y || !dy || !d2y || (int)a < 0 || a >= NDE_ACT_COUNT) return;
+  nde__act_forward(a, n, z, y);
+  nde__act_d12(a, n, z, y, dy, d2y);
 }

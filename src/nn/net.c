@@ -1,6 +1,8 @@
 /* Dense networks on a batch of B rows: Z_l = A_{l-1} W_l^T + b_l, A_l = act_l(Z_l), with the
  * reverse pass dZ = dA .* act'(Z), gW += dZ^T A_{l-1}, gb += colsum dZ, dA_{l-1} = dZ W and the
- * forward-tangent pass dZ = dA_{l-1} W^T + A_{l-1} dW^T + db.  cblas_dgemm for larger batches. */
+ * forward-tangent pass dZ = dA_{l-1} W^T + A_{l-1} dW^T + db.  cblas_dgemm for larger batches.
+ * The second-order pass (forward over reverse) differentiates the reverse pass once more along a
+ * tangent; its equations are next to nde_net_vjp_tangent below. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -33,6 +35,14 @@ struct nde_net {
   /* Per-row offsets in the cache of layer l's A_l and Z_l (NO_Z when Z_l is not kept). */
   size_t a_off[NDE_NET_MAX_LAYERS];
   size_t z_off[NDE_NET_MAX_LAYERS];
+  /* Second-order scratch, per row (see nde_net_vjp_tangent): boundary l's stacked value and
+   * tangent [A; Adot] (2 x width), layer l's act' and act'' * Zdot (NO_Z for the identity), the
+   * stacked pre-activations and two stacked cotangent buffers (2 x max_width each). */
+  size_t so_f_off[NDE_NET_MAX_LAYERS + 1];
+  size_t so_s1_off[NDE_NET_MAX_LAYERS];
+  size_t so_q_off[NDE_NET_MAX_LAYERS];
+  size_t so_zz_off, so_r_off[2];
+  size_t so_row;
 };
 
 /* The cache keeps, per layer, what the reverse pass reads: A_l (B x out), and before it Z_l only
@@ -47,6 +57,8 @@ struct nde_net_ws {
   double *cache;  /* max_batch * cache_row */
   double *zbuf;   /* max_batch * max_width: pre-activations that the cache does not keep */
   double *buf[2]; /* max_batch * max_width each: cotangents and tangents */
+  size_t so_row;  /* doubles per row of so, 0 for a first-order workspace */
+  double *so;     /* max_batch * so_row: the second-order pass's stacked layers */
 };
 
 /* ---- construction and queries ---- */
@@ -92,6 +104,25 @@ nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, 
   net->widths[n_layers] = widths[n_layers];
   net->n_params = off;
   net->cache_row = crow;
+
+  size_t srow = 0, w2;
+  for (int l = 0; l <= n_layers; l++) {
+    net->so_f_off[l] = srow;
+    if (!nde__add_size(srow, 2 * (size_t)widths[l], &srow)) goto limit;
+  }
+  for (int l = 0; l < n_layers; l++) {
+    net->so_s1_off[l] = net->so_q_off[l] = NO_Z;
+    if (acts[l] == NDE_ACT_IDENTITY) continue;
+    net->so_s1_off[l] = srow;
+    net->so_q_off[l] = srow + (size_t)widths[l + 1];
+    if (!nde__add_size(srow, 2 * (size_t)widths[l + 1], &srow)) goto limit;
+  }
+  w2 = 2 * (size_t)net->max_width;
+  net->so_zz_off = srow;
+  net->so_r_off[0] = srow + w2;
+  net->so_r_off[1] = srow + 2 * w2;
+  if (!nde__add_size(srow, 3 * w2, &srow)) goto limit;
+  net->so_row = srow;
   *out = net;
   return NDE_OK;
 limit:
@@ -120,6 +151,13 @@ nde_act nde_net_act(const nde_net *net, int layer) {
 }
 
 size_t nde_net_n_params(const nde_net *net) { return net ? net->n_params : 0; }
+
+int nde_net_allows_second_order(const nde_net *net) {
+  if (!net) return 0;
+  for (int l = 0; l < net->n_layers; l++)
+    if (!nde_act_allows_second_order(net->acts[l])) return 0;
+  return 1;
+}
 
 size_t nde_net_weight_offset(const nde_net *net, int layer) {
   if (!net || layer < 0 || layer >= net->n_layers) return 0;
@@ -168,13 +206,16 @@ size_t nde_net_cache_size(const nde_net *net, int B) {
   return n;
 }
 
-nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out) {
+static nde_status ws_create(const nde_net *net, int max_batch, int second_order,
+                            nde_net_ws **out) {
   if (!out) return NDE_ERR_ARG;
   *out = NULL;
   if (!net || max_batch < 1) return NDE_ERR_ARG;
-  size_t n_cache = nde_net_cache_size(net, max_batch), n_buf;
+  if (second_order && !nde_net_allows_second_order(net)) return NDE_ERR_UNSUPPORTED;
+  size_t n_cache = nde_net_cache_size(net, max_batch), n_buf, n_so = 0;
   if (n_cache == 0 || !nde__mul_size((size_t)max_batch, (size_t)net->max_width, &n_buf))
     return NDE_ERR_LIMIT;
+  if (second_order && !nde__mul_size((size_t)max_batch, net->so_row, &n_so)) return NDE_ERR_LIMIT;
 
   nde_net_ws *ws = calloc(1, sizeof *ws);
   if (!ws) return NDE_ERR_NOMEM;
@@ -185,12 +226,24 @@ nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out
   ws->zbuf = nde__dalloc(n_buf);
   ws->buf[0] = nde__dalloc(n_buf);
   ws->buf[1] = nde__dalloc(n_buf);
-  if (!ws->cache || !ws->zbuf || !ws->buf[0] || !ws->buf[1]) {
+  if (second_order) {
+    ws->so_row = net->so_row;
+    ws->so = nde__dalloc(n_so);
+  }
+  if (!ws->cache || !ws->zbuf || !ws->buf[0] || !ws->buf[1] || (second_order && !ws->so)) {
     nde_net_ws_destroy(&ws);
     return NDE_ERR_NOMEM;
   }
   *out = ws;
   return NDE_OK;
+}
+
+nde_status nde_net_ws_create(const nde_net *net, int max_batch, nde_net_ws **out) {
+  return ws_create(net, max_batch, 0, out);
+}
+
+nde_status nde_net_ws_create_second_order(const nde_net *net, int max_batch, nde_net_ws **out) {
+  return ws_create(net, max_batch, 1, out);
 }
 
 void nde_net_ws_destroy(nde_net_ws **ws) {
@@ -199,6 +252,7 @@ void nde_net_ws_destroy(nde_net_ws **ws) {
   free((*ws)->zbuf);
   free((*ws)->buf[0]);
   free((*ws)->buf[1]);
+  free((*ws)->so);
   free(*ws);
   *ws = NULL;
 }
@@ -617,6 +671,219 @@ void nde_net_jvp(const nde_net *net, const double *theta, int B, const double *X
     memcpy(JV, T, n_out * sizeof *JV);
   else
     memset(JV, 0, n_out * sizeof *JV);
+}
+
+/* ---- second order: forward over reverse ----
+ *
+ * The tangent of the forward and reverse passes along (Xdot, thetadot, dYdot), with
+ * s1 = act'(Z_l), s2 = act''(Z_l) and G_l the cotangent of A_l (G_L = dY, Gdot_L = dYdot):
+ *   Zdot_l = Adot_{l-1} W^T + A_{l-1} Wdot^T + bdot,      Adot_l = s1 .* Zdot_l
+ *   D_l    = G_l .* s1,                                   Ddot_l = Gdot_l .* s1 + G_l .* s2 .* Zdot_l
+ *   gW    += D^T A_{l-1},   gb += colsum D,               G_{l-1} = D W
+ *   gWdot += Ddot^T A_{l-1} + D^T Adot_{l-1},  gbdot += colsum Ddot,
+ *                                                         Gdot_{l-1} = Ddot W + D Wdot
+ * Values and tangents are kept stacked as 2B rows, [A; Adot] forward and [Ddot; D] backward, so
+ * that the products with W are one dgemm on 2B rows each way and gWdot is one dgemm of inner
+ * dimension 2B: [Ddot; D]^T [A; Adot] = Ddot^T A + D^T Adot. */
+
+/* Stacked layer input F = [A; Adot] (2B x in) to stacked pre-activations T = [Z; Zdot]. */
+static void affine_pair(int B, int in, int out, const double *W, const double *b,
+                        const double *Wd, const double *bd, const double *F, double *T) {
+  const size_t nin = (size_t)B * in, nout = (size_t)B * out;
+  if (!use_gemm(B, in, out)) {
+    affine(B, in, out, W, b, F, T, 0);
+    affine(B, in, out, W, NULL, F + nin, T + nout, 0);
+    if (Wd) affine(B, in, out, Wd, bd, F, T + nout, 1);
+    return;
+  }
+  for (int r = 0; r < B; r++) {
+    memcpy(T + (size_t)r * out, b, (size_t)out * sizeof *T);
+    if (bd)
+      memcpy(T + nout + (size_t)r * out, bd, (size_t)out * sizeof *T);
+    else
+      memset(T + nout + (size_t)r * out, 0, (size_t)out * sizeof *T);
+  }
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2 * B, out, in, 1.0, F, in, W, in, 1.0, T,
+              out);
+  if (Wd)
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0, F, in, Wd, in, 1.0,
+                T + nout, out);
+}
+
+/* Stacked cotangents R = [Ddot; D] (2B x out) back through W: gtan = Ddot W + D Wd and
+ * gval = D W (B x in each, overwritten; either may be NULL).  x is the layer's input row, which
+ * the single-row kernels read but do not use here. */
+static void input_vjp_pair(int B, int in, int out, const double *R, const double *W,
+                           const double *Wd, const double *x, double *gtan, double *gval) {
+  const size_t nout = (size_t)B * out;
+  const double *D = R + nout;
+  if (!use_gemm(B, in, out)) {
+    if (gtan) {
+      row_vjp(in, out, R, x, W, NULL, NULL, gtan);
+      if (Wd) {
+        for (int j = 0; j < out; j++) {
+          const double d = D[j];
+          const double *restrict w = Wd + (size_t)j * in;
+#pragma omp simd
+          for (int k = 0; k < in; k++) gtan[k] += d * w[k];
+        }
+      }
+    }
+    if (gval) row_vjp(in, out, D, x, W, NULL, NULL, gval);
+    return;
+  }
+  if (gtan && gval && gval == gtan + (size_t)B * in) {
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2 * B, in, out, 1.0, R, out, W, in,
+                0.0, gtan, in);
+  } else {
+    if (gtan)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0, R, out, W, in, 0.0,
+                  gtan, in);
+    if (gval)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0, D, out, W, in, 0.0,
+                  gval, in);
+  }
+  if (gtan && Wd)
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0, D, out, Wd, in, 1.0,
+                gtan, in);
+}
+
+/* Tangent parameter cotangents: gWd += Ddot^T A + D^T Adot, gbd += colsum Ddot, with
+ * R = [Ddot; D] (2B x out) and F = [A; Adot] (2B x in). */
+static void param_vjp_pair(int B, int in, int out, const double *R, const double *F,
+                           const double *W, double *gWd, double *gbd) {
+  const size_t nout = (size_t)B * out;
+  if (!use_gemm(B, in, out)) {
+    const double *D = R + nout, *Ad = F + (size_t)B * in;
+    row_vjp(in, out, R, F, W, gWd, gbd, NULL);
+    for (int j = 0; j < out; j++) {
+      const double d = D[j];
+      double *restrict g = gWd + (size_t)j * in;
+#pragma omp simd
+      for (int k = 0; k < in; k++) g[k] += d * Ad[k];
+    }
+    return;
+  }
+  for (int r = 0; r < B; r++) {
+    const double *restrict d = R + (size_t)r * out;
+#pragma omp simd
+    for (int j = 0; j < out; j++) gbd[j] += d[j];
+  }
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, 2 * B, 1.0, R, out, F, in, 1.0,
+              gWd, in);
+}
+
+static double *so_at(const nde_net_ws *ws, size_t off, int B) { return ws->so + off * (size_t)B; }
+
+nde_status nde_net_vjp_tangent(const nde_net *net, const double *theta, int B, const double *X,
+                               const double *Xdot, const double *thetadot, const double *dY,
+                               const double *dYdot, double *Y, double *Ydot, double *gX,
+                               double *gtheta, double *gXdot, double *gthetadot, nde_net_ws *ws) {
+  const int reverse = gX || gtheta || gXdot || gthetadot;
+  nde_status st = NDE_OK;
+  if (!ws_fits(net, B, ws) || !ws->so || net->so_row > ws->so_row || !theta || !X ||
+      (reverse && !dY))
+    st = NDE_ERR_ARG;
+  else if (!nde_net_allows_second_order(net))
+    st = NDE_ERR_UNSUPPORTED;
+  if (st != NDE_OK) {
+    if (net) {
+      fill_nan(Y, B, nde_net_n_out(net));
+      fill_nan(Ydot, B, nde_net_n_out(net));
+      fill_nan(gX, B, nde_net_n_in(net));
+      fill_nan(gXdot, B, nde_net_n_in(net));
+    }
+    return st;
+  }
+
+  const int L = net->n_layers;
+  /* Forward: stacked [A_l; Adot_l] for every boundary, act' and act'' * Zdot per layer. */
+  {
+    const size_t nin = (size_t)B * net->widths[0];
+    double *F0 = so_at(ws, net->so_f_off[0], B);
+    memcpy(F0, X, nin * sizeof *F0);
+    if (Xdot)
+      memcpy(F0 + nin, Xdot, nin * sizeof *F0);
+    else
+      memset(F0 + nin, 0, nin * sizeof *F0);
+  }
+  for (int l = 0; l < L; l++) {
+    const int in = net->widths[l], out = net->widths[l + 1];
+    const size_t n = (size_t)B * out;
+    const double *Fin = so_at(ws, net->so_f_off[l], B);
+    double *F = so_at(ws, net->so_f_off[l + 1], B);
+    const nde_act act = net->acts[l];
+    double *T = act == NDE_ACT_IDENTITY ? F : so_at(ws, net->so_zz_off, B);
+    affine_pair(B, in, out, theta + net->w_off[l], theta + net->b_off[l],
+                thetadot ? thetadot + net->w_off[l] : NULL,
+                thetadot ? thetadot + net->b_off[l] : NULL, Fin, T);
+    if (act == NDE_ACT_IDENTITY) continue;
+    double *restrict S1 = so_at(ws, net->so_s1_off[l], B), *restrict Q = so_at(ws, net->so_q_off[l], B);
+    nde__act_forward(act, n, T, F);
+    nde__act_d12(act, n, T, F, S1, Q);
+    const double *restrict Td = T + n;
+    double *restrict Fd = F + n;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+      Fd[i] = S1[i] * Td[i];
+      Q[i] *= Td[i];
+    }
+  }
+  {
+    const size_t nout = (size_t)B * net->widths[L];
+    const double *FL = so_at(ws, net->so_f_off[L], B);
+    if (Y) memcpy(Y, FL, nout * sizeof *Y);
+    if (Ydot) memcpy(Ydot, FL + nout, nout * sizeof *Ydot);
+  }
+  if (!reverse) return NDE_OK;
+
+  /* Reverse: R is the stacked cotangent [Gdot_l; G_l] of A_l, in one of two buffers. */
+  double *buf[2] = {so_at(ws, net->so_r_off[0], B), so_at(ws, net->so_r_off[1], B)};
+  double *R = buf[0];
+  {
+    const size_t nout = (size_t)B * net->widths[L];
+    if (dYdot)
+      memcpy(R, dYdot, nout * sizeof *R);
+    else
+      memset(R, 0, nout * sizeof *R);
+    memcpy(R + nout, dY, nout * sizeof *R);
+  }
+  for (int l = L - 1; l >= 0; l--) {
+    const int in = net->widths[l], out = net->widths[l + 1];
+    const size_t n = (size_t)B * out;
+    const double *W = theta + net->w_off[l];
+    const double *Fin = so_at(ws, net->so_f_off[l], B);
+
+    /* [Ddot; D] from [Gdot; G]. */
+    double *Rd = R;
+    if (net->acts[l] != NDE_ACT_IDENTITY) {
+      Rd = R == buf[0] ? buf[1] : buf[0];
+      const double *restrict S1 = so_at(ws, net->so_s1_off[l], B);
+      const double *restrict Q = so_at(ws, net->so_q_off[l], B);
+      const double *restrict Gd = R, *restrict G = R + n;
+      double *restrict Dd = Rd, *restrict D = Rd + n;
+#pragma omp simd
+      for (size_t i = 0; i < n; i++) {
+        Dd[i] = Gd[i] * S1[i] + G[i] * Q[i];
+        D[i] = G[i] * S1[i];
+      }
+    }
+    if (gtheta)
+      affine_vjp(B, in, out, Rd + n, Fin, W, gtheta + net->w_off[l], gtheta + net->b_off[l],
+                 NULL);
+    if (gthetadot)
+      param_vjp_pair(B, in, out, Rd, Fin, W, gthetadot + net->w_off[l],
+                     gthetadot + net->b_off[l]);
+    const double *Wd = thetadot ? thetadot + net->w_off[l] : NULL;
+    if (l > 0) {
+      double *next = Rd == buf[0] ? buf[1] : buf[0];
+      input_vjp_pair(B, in, out, Rd, W, Wd, Fin, next, next + (size_t)B * in);
+      R = next;
+    } else {
+      input_vjp_pair(B, in, out, Rd, W, Wd, Fin, gXdot, gX);
+    }
+  }
+  return NDE_OK;
 }
 
 const char *nde_nn_blas_config(void) { return openblas_get_config(); }

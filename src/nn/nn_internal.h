@@ -16,6 +16,10 @@ void nde__act_forward(nde_act a, size_t n, const double *z, double *y);
 void nde__act_dmul(nde_act a, size_t n, const double *z, const double *y, const double *v,
                    double *out);
 
+/* d1 = act'(z) and d2 = act''(z) on n values, given y = act(z).  z is read for every activation
+ * but identity, tanh and relu.  No two of the arrays may overlap. */
+void nde__act_d12(nde_act a, size_t n, const double *z, const double *y, double *d1, double *d2);
+
 /* Whether act' needs z besides y = act(z): false for identity, tanh and relu, whose derivative
  * is a function of y, so a network keeps only y for its reverse pass. */
 bool nde__act_needs_z(nde_act a);

@@ -1,6 +1,7 @@
-/* Activations: names, derivatives against central finite differences on high-entropy points,
- * the relu kink by definition, overflow-safe tails, NaN propagation, and the accuracy of the
- * expm1-based tanh against long double tanhl. */
+/* Activations: names, first and second derivatives against central finite differences and
+ * against independent formulas on high-entropy points, the relu kink by definition, which
+ * activations second-order passes accept, overflow-safe tails, NaN propagation, and the accuracy
+ * of the expm1-based tanh against long double tanhl. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +79,122 @@ static void every_activation_matches_its_formula_and_finite_differences(void **s
     nde_act_eval((nde_act)a, N_POINTS, z, y2, NULL);
     assert_memory_equal(y, y2, sizeof y);
   }
+}
+
+/* Second derivatives, written independently of src/nn/act.c (long double, textbook forms). */
+static double ref_act2(nde_act a, double z) {
+  long double x = z;
+  switch (a) {
+    case NDE_ACT_IDENTITY: return 0;
+    case NDE_ACT_TANH: {
+      long double t = tanhl(x);
+      return (double)(-2 * t * (1 - t * t));
+    }
+    case NDE_ACT_RELU: return 0;
+    case NDE_ACT_SOFTPLUS:
+    case NDE_ACT_SIGMOID: {
+      long double s = 1 / (1 + expl(-x)), d = s * (1 - s);
+      return (double)(a == NDE_ACT_SOFTPLUS ? d : d * (1 - 2 * s));
+    }
+    case NDE_ACT_GELU: {
+      /* g = x Phi~(x) with Phi~ = (1 + tanh u) / 2: g'' = 2 Phi~' + x Phi~''. */
+      long double c = sqrtl(2 / 3.14159265358979323846264338327950288L), k = 0.044715L;
+      long double u = c * (x + k * x * x * x), up = c * (1 + 3 * k * x * x), upp = 6 * c * k * x;
+      long double sech2 = 1 / (coshl(u) * coshl(u));
+      long double P1 = 0.5L * sech2 * up;
+      long double P2 = 0.5L * (-2 * tanhl(u) * sech2 * up * up + sech2 * upp);
+      return (double)(2 * P1 + x * P2);
+    }
+    case NDE_ACT_RBF: return (double)((4 * x * x - 2) * expl(-x * x));
+    default: return NAN;
+  }
+}
+
+/* For every activation in the enum (a new one is tested without touching this test): y and dy of
+ * nde_act_eval2 equal nde_act_eval's, d2y matches the central difference of dy and the
+ * reference formula (dy to rounding: the loops may round differently).  relu's points stay away from its kink, where d2y = 0 holds on both sides. */
+static void every_activation_has_a_second_derivative_matching_finite_differences(void **state) {
+  (void)state;
+  nde_rng rng;
+  nde_rng_seed(&rng, 61803);
+  static double z[N_POINTS], y[N_POINTS], dy[N_POINTS], d2[N_POINTS], y1[N_POINTS],
+      dy1[N_POINTS], zp[N_POINTS], zm[N_POINTS], dp[N_POINTS], dm[N_POINTS], tmp[N_POINTS];
+  nde_test_fill(&rng, N_POINTS, -5.3, 4.9, z);
+  const double h = 1e-5;
+  for (int a = 0; a < NDE_ACT_COUNT; a++) {
+    for (int i = 0; i < N_POINTS; i++) {
+      if (a == NDE_ACT_RELU && fabs(z[i]) < 10 * h) z[i] += 0.41;
+      zp[i] = z[i] + h;
+      zm[i] = z[i] - h;
+    }
+    for (int i = 0; i < N_POINTS; i++) d2[i] = NAN;
+    nde_act_eval2((nde_act)a, N_POINTS, z, y, dy, d2);
+    nde_act_eval((nde_act)a, N_POINTS, z, y1, dy1);
+    assert_memory_equal(y, y1, sizeof y);
+    nde_act_eval((nde_act)a, N_POINTS, zp, tmp, dp);
+    nde_act_eval((nde_act)a, N_POINTS, zm, tmp, dm);
+    double worst_fd = 0, worst_ref = 0;
+    for (int i = 0; i < N_POINTS; i++) {
+      double fd = (dp[i] - dm[i]) / (2 * h), ref = ref_act2((nde_act)a, z[i]);
+      double e1 = fabs(dy[i] - dy1[i]) / fmax(1, fabs(dy1[i]));
+      double efd = fabs(fd - d2[i]) / fmax(1, fabs(d2[i]));
+      double eref = fabs(ref - d2[i]) / fmax(1, fabs(ref));
+      worst_fd = fmax(worst_fd, efd);
+      worst_ref = fmax(worst_ref, eref);
+      if (!(e1 <= 1e-14) || !(efd <= 1e-8) || !(eref <= 1e-14)) {
+        print_error("%s at z = %.17g: dy = %.17g (eval %.17g), d2y = %.17g (fd %.17g, ref %.17g)\n",
+                    nde_act_name((nde_act)a), z[i], dy[i], dy1[i], d2[i], fd, ref);
+        fail();
+      }
+    }
+    print_message("%-9s d2y: max error %.2g against finite differences, %.2g against the formula\n",
+                  nde_act_name((nde_act)a), worst_fd, worst_ref);
+  }
+}
+
+/* The second derivatives keep their relative accuracy where they are tiny (the tails). */
+static void second_derivatives_keep_relative_accuracy_in_the_tails(void **state) {
+  (void)state;
+  double z[4] = {30.5, -30.5, 700.25, -700.25}, y[4], dy[4], d2[4];
+  nde_act_eval2(NDE_ACT_SIGMOID, 4, z, y, dy, d2);
+  double e = exp(-30.5), d = e / ((1 + e) * (1 + e)), dd = d * (1 - e) / (1 + e);
+  check_rel(d2[0], -dd, 1e-15, 0);
+  check_rel(d2[1], dd, 1e-15, 0);
+  assert_true(d2[2] <= 0.0 && d2[2] > -1e-300 && d2[3] >= 0.0 && d2[3] < 1e-300);
+  nde_act_eval2(NDE_ACT_SOFTPLUS, 4, z, y, dy, d2);
+  check_rel(d2[0], d, 1e-15, 0);
+  check_rel(d2[1], d, 1e-15, 0);
+  for (int i = 0; i < 4; i++) assert_true(isfinite(d2[i]));
+  /* Small z: sigmoid'' = -z/8 + O(z^3) without cancellation. */
+  double s[2] = {3.25e-9, -3.25e-9};
+  nde_act_eval2(NDE_ACT_SIGMOID, 2, s, y, dy, d2);
+  check_rel(d2[0], -3.25e-9 / 8, 1e-8, 0);
+  check_rel(d2[1], 3.25e-9 / 8, 1e-8, 0);
+  /* Far out (an overflowing cubic in gelu, underflowing exponentials) they are 0, not NaN. */
+  double t[4] = {1e200, -1e200, 800.5, -800.5};
+  for (int a = 0; a < NDE_ACT_COUNT; a++) {
+    nde_act_eval2((nde_act)a, 4, t, y, dy, d2);
+    for (int i = 0; i < 4; i++) {
+      if (!(fabs(d2[i]) < 1e-300)) {
+        print_error("%s''(%g) = %g\n", nde_act_name((nde_act)a), t[i], d2[i]);
+        fail();
+      }
+    }
+  }
+}
+
+/* Second-order passes accept every smooth activation and refuse relu, whose second derivative
+ * is zero almost everywhere. */
+static void second_order_passes_accept_every_activation_but_relu(void **state) {
+  (void)state;
+  for (int a = 0; a < NDE_ACT_COUNT; a++)
+    assert_int_equal(nde_act_allows_second_order((nde_act)a), a != NDE_ACT_RELU);
+  assert_int_equal(nde_act_allows_second_order(NDE_ACT_COUNT), 0);
+  assert_int_equal(nde_act_allows_second_order((nde_act)-1), 0);
+  /* NULL arrays: nothing written, no crash. */
+  double z[1] = {0.7}, y[1] = {-3}, d[1] = {-3};
+  nde_act_eval2(NDE_ACT_TANH, 1, z, y, d, NULL);
+  assert_true(y[0] == -3 && d[0] == -3);
 }
 
 static void relu_at_zero_is_zero_with_derivative_zero(void **state) {
@@ -168,6 +285,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(names_round_trip_and_unknown_names_are_rejected),
       cmocka_unit_test(every_activation_matches_its_formula_and_finite_differences),
+      cmocka_unit_test(every_activation_has_a_second_derivative_matching_finite_differences),
+      cmocka_unit_test(second_derivatives_keep_relative_accuracy_in_the_tails),
+      cmocka_unit_test(second_order_passes_accept_every_activation_but_relu),
       cmocka_unit_test(relu_at_zero_is_zero_with_derivative_zero),
       cmocka_unit_test(softplus_and_sigmoid_tails_do_not_overflow),
       cmocka_unit_test(nan_inputs_propagate_through_every_activation),
