@@ -66,6 +66,8 @@ typedef struct nde_result_fit_opts {
   int keep_last;         /* keep the final iterate instead of the best-scored one; default 0 */
   int patience;          /* stop when the score has not improved for this many scoring points
                           * (resume points); 0 (default): never */
+  int phase_patience;    /* end a phase whose loss stalls (nde_train_opts); default 2, 0: never */
+  double phase_tol;      /* relative progress that counts; default 1e-6 */
   /* Start: theta0 (nde_problem_n_theta values) or NULL for the model's initialisation with seed. */
   const double *theta0;
   /* Continue this checkpoint (nde_result_open of an interrupted fit): the model, the data and

@@ -49,7 +49,8 @@ NDE_API nde_status nde_adam_set_state(nde_adam *a, const double *state);
 /* ---- the fit objective: a model against time series ----
  *
  * The optimised vector x is theta, then (with learn_u0) the initial state of every series, then
- * (in multiple-shooting phases) the start state of every segment after the first:
+ * (in multiple-shooting phases) the start state of every segment after the first, each state
+ * divided by its scale (see scale_states):
  *   x = [ theta (n_theta) | u0 of each series (n_series x n) | segment starts (n_seg x n) ].
  * Loss: L = s * sum over observed entries w_i (y - o)^2 (+ the continuity penalty of multiple
  * shooting), s = 1 / (number of observed entries) for the mean (default) or 1 for the sum.
@@ -74,6 +75,11 @@ typedef struct nde_fit_opts {
   int batch_series;    /* minibatch over series: series per evaluation (0: all) */
   int batch_time;      /* minibatch over windows: intervals per window (0: whole series) */
   int batch_windows;   /* windows per series per evaluation (default 4 when batch_time > 0) */
+  /* Learned states in x (initial states, multiple-shooting starts) are stored divided by their
+   * own size (the observation at that time, or the initial state; at least 1e-3 of the state's
+   * root mean square), so that one optimiser step moves a concentration of 1e-5 as much,
+   * relatively, as one of 1 (default 1; 0: unscaled). */
+  int scale_states;
 } nde_fit_opts;
 
 NDE_API nde_fit_opts nde_fit_opts_default(void);
@@ -114,6 +120,10 @@ typedef struct nde_fit_info {
  * info->stop set.  Statuses: NDE_ERR_ARG, NDE_ERR_CALLBACK, NDE_ERR_NUMERIC. */
 NDE_API nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng, double *L,
                         double *g, nde_fit_info *info);
+
+/* The initial state of series k (n values) that x stands for: the learned one (unscaled) with
+ * learn_u0, else the series' own. */
+NDE_API nde_status nde_fit_u0(const nde_fit *f, const double *x, int k, double *u0);
 
 /* The model's trajectory for series k at its observation times from x (n_obs x n). */
 NDE_API nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y);
@@ -182,6 +192,12 @@ typedef struct nde_train_opts {
   nde_fit *score_fit;
   /* Stop when the score has not improved for this many scoring points in a row (0: never). */
   int patience;
+  /* A phase ends early (the schedule moves on) when its own loss has not improved by a relative
+   * phase_tol between resume points, phase_patience times in a row: an Adam phase that has
+   * reached the noise floor gains nothing from its remaining iterations.  0: never; defaults
+   * 2 and 1e-6. */
+  int phase_patience;
+  double phase_tol;
   /* Called every progress_every iterations and on events; return non-zero to stop. */
   int (*progress)(void *ctx, const nde_train_progress *p);
   void *progress_ctx;

@@ -129,6 +129,11 @@ int nde_cmd_fit(int argc, char **argv) {
       NDE_FLAG("--keep-last", &keep_last, "keep the final iterate, not the best-scored one"),
       NDE_NUM("--patience", NDE_ARG_INT, &fo.patience, "N",
               "stop when the score has not improved for N resume points (0: never)", 0, 1e9, 0),
+      NDE_NUM("--phase-patience", NDE_ARG_INT, &fo.phase_patience, "N",
+              "end a phase whose loss improved by less than --phase-tol over N resume points "
+              "(0: never)", 0, 1e9, 0),
+      NDE_NUM("--phase-tol", NDE_ARG_DOUBLE, &fo.phase_tol, "R",
+              "relative improvement of a phase's loss that counts as progress", 0, 1, 0),
       NDE_NUM("--progress-every", NDE_ARG_LONG, &progress_every, "N",
               "iterations between progress lines when not on a terminal", 1, 1e12, 0),
       NDE_STR("--plot", &plot, "FILE.svg|png|pdf", "draw the data, the fitted curves and the loss"),

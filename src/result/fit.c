@@ -142,12 +142,16 @@ static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_resul
   DIFF_NUM(objective.batch_series, "the series per minibatch")
   DIFF_NUM(objective.batch_time, "the minibatch window")
   DIFF_NUM(objective.batch_windows, "the windows per series")
+  DIFF_NUM(objective.scale_states, "the scaling of learned states")
   DIFF_STR(schedule, "the schedule")
   DIFF_NUM(lr, "the learning rate")
   DIFF_NUM(seed, "the seed")
   DIFF_NUM(max_failures, "the failure limit")
   DIFF_NUM(checkpoint_every, "the resume-point interval")
   DIFF_NUM(keep_last, "keep-last")
+  DIFF_NUM(patience, "the patience")
+  DIFF_NUM(phase_patience, "the phase patience")
+  DIFF_NUM(phase_tol, "the phase tolerance")
 #undef DIFF_NUM
 #undef DIFF_STR
   return NULL;
@@ -161,7 +165,6 @@ static nde_status update_result(driver *D, int snapshot_state) {
   nde_train *t = D->train;
   nde_fit *fit = nde_problem_objective(D->p);
   const size_t nt = r->n_theta, nx = nde_fit_n_x(fit, 1);
-  const int n = nde_model_state_dim(r->model);
   const double *x = nde_train_x(t), *xb;
   double best_score;
   long best_iter;
@@ -171,8 +174,7 @@ static nde_status update_result(driver *D, int snapshot_state) {
   memcpy(r->theta_last, x, nt * sizeof *x);
   memcpy(r->theta, xk, nt * sizeof *x);
   if (r->settings.objective.learn_u0)
-    for (int k = 0; k < r->n_series; k++)
-      memcpy(r->series[k].u0, xk + nt + (size_t)k * (size_t)n, (size_t)n * sizeof *x);
+    for (int k = 0; k < r->n_series; k++) nde_fit_u0(fit, xk, k, r->series[k].u0);
   if (!r->x) {
     r->x = nde__dalloc(nx);
     if (!r->x) return NDE_ERR_NOMEM;
@@ -376,6 +378,8 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   to.progress_ctx = o.progress_ctx;
   to.progress_every = o.progress_every > 0 ? o.progress_every : 100;
   to.patience = o.patience;
+  to.phase_patience = o.phase_patience;
+  to.phase_tol = o.phase_tol;
   to.checkpoint = on_checkpoint;
   to.checkpoint_ctx = &D;
   if ((st = nde_train_create(fit, &to, x0, &D.train, err)) != NDE_OK) goto done;

@@ -37,6 +37,8 @@ nde_result_fit_opts nde_result_fit_opts_default(void) {
   o.max_failures = 8;
   o.checkpoint_every = 200;
   o.checkpoint_seconds = 10;
+  o.phase_patience = 2;
+  o.phase_tol = 1e-6;
   o.progress_every = 100;
   return o;
 }

@@ -63,6 +63,7 @@ static const field settings_fields[] = {
     {"batch_series", F_INT, OFF(objective.batch_series)},
     {"batch_time", F_INT, OFF(objective.batch_time)},
     {"batch_windows", F_INT, OFF(objective.batch_windows)},
+    {"scale_states", F_INT, OFF(objective.scale_states)},
     {"schedule", F_STR, OFF(schedule)},
     {"lr", F_DOUBLE, OFF(lr)},
     {"seed", F_U64, OFF(seed)},
@@ -70,6 +71,8 @@ static const field settings_fields[] = {
     {"checkpoint_every", F_LONG, OFF(checkpoint_every)},
     {"keep_last", F_INT, OFF(keep_last)},
     {"patience", F_INT, OFF(patience)},
+    {"phase_patience", F_INT, OFF(phase_patience)},
+    {"phase_tol", F_DOUBLE, OFF(phase_tol)},
     {"command_line", F_STR, OFF(command_line)},
     {"data_label", F_STR, OFF(data_label)},
 };

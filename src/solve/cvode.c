@@ -248,11 +248,12 @@ nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, d
   nde_status st = NDE_OK;
   *k_done = 0;
   CVodeSetStopTime(cv->mem, t_obs[n_obs - 1]);
-  /* One step at a time: the budget counts every step of the solve, and a step that no longer
-   * advances t in floating point (0.1 |h| <= eps |t|, CVODE itself would go on shrinking h) is a
-   * step-size underflow.  Outputs come from CVODE's interpolant (CVodeGetDky). */
+  /* One step at a time: the budget counts every step of the solve, and steps that no longer
+   * advance t in floating point (0.1 |h| <= eps |t|, ten in a row; CVODE itself would go on
+   * shrinking h) are a step-size underflow.  Outputs come from CVODE's interpolant (CVodeGetDky). */
   CVodeSetMaxNumSteps(cv->mem, -1 /* no per-call limit: counted here */);
   double t = t_obs[0];
+  int n_tiny = 0; /* consecutive steps with 0.1 |h| <= eps |t| */
   for (int k = 1; k < n_obs && stats->reason == NDE_REASON_NONE; k++) {
     while (t < t_obs[k]) {
       long nst = 0;
@@ -275,7 +276,11 @@ nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, d
       cv->n_recov = 0;
       double hl = 0;
       CVodeGetLastStep(cv->mem, &hl);
-      if (fabs(hl) <= s->opts.h_min || 0.1 * fabs(hl) <= fabs(t) * DBL_EPSILON) {
+      /* A step that barely advances t is an underflow only when it persists: CVODE's first step
+       * estimate at a large t0 can be that small (the sensitivities' fast transients) and grows
+       * by orders of magnitude in the next steps (CVODE warns only after mxhnil = 10 such steps). */
+      n_tiny = 0.1 * fabs(hl) <= fabs(t) * DBL_EPSILON ? n_tiny + 1 : 0;
+      if (fabs(hl) <= s->opts.h_min || n_tiny >= NDE__CV_MAX_TINY_STEPS) {
         stats->reason = NDE_REASON_STEP_UNDERFLOW;
         break;
       }

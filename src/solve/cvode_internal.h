@@ -65,4 +65,8 @@ nde_stop_reason nde__cv_reason(nde__cv *cv, int flag, nde_status *st);
 /* Install the message-recording error handler on a CVODES memory (forward or backward). */
 void nde__cv_quiet(nde__cv *cv, void *mem);
 
+/* Consecutive steps that barely advance t (0.1 |h| <= eps |t|) before a solve stops with a
+ * step-size underflow. */
+#define NDE__CV_MAX_TINY_STEPS 10
+
 #endif

@@ -32,6 +32,9 @@ struct nde_fit {
   int n_series;
   nde_fit_series *series;
   double *w;         /* per-state weights */
+  double *rms;       /* per-state root mean square of the observed values (1 when none) */
+  double *scale;     /* per entry of the learned states in x (after theta): S = scale * x */
+  double *ustart, *snext; /* scratch: a piece's start state and the next start, unscaled */
   int max_obs;
   long n_seg_extra;  /* shooting segment starts (after the first of each series) */
   long *seg_first;   /* per series: index of its first shooting start state */
@@ -90,6 +93,7 @@ nde_fit_opts nde_fit_opts_default(void) {
   memset(&o, 0, sizeof o);
   o.shoot_weight = 10.0;
   o.batch_windows = 4;
+  o.scale_states = 1;
   return o;
 }
 
@@ -100,6 +104,10 @@ void nde_fit_destroy(nde_fit **fp) {
   nde_solver_destroy(&f->solver);
   free(f->series);
   free(f->w);
+  free(f->rms);
+  free(f->scale);
+  free(f->ustart);
+  free(f->snext);
   free(f->seg_first);
   free(f->pieces);
   free(f->order);
@@ -125,6 +133,16 @@ size_t nde_fit_n_x(const nde_fit *f, int shooting) {
 static int n_segments(const nde_fit *f, int n_obs) {
   if (f->o.shoot_interval <= 0) return 1;
   return (n_obs - 2) / f->o.shoot_interval + 1;
+}
+
+static long u0_offset(const nde_fit *f, int s) {
+  return f->o.learn_u0 ? (long)f->n_theta + (long)s * f->n : -1;
+}
+
+static long seg_offset(const nde_fit *f, int s, int j) {
+  /* start state of segment j >= 1 of series s */
+  long base = (long)f->n_theta + (f->o.learn_u0 ? (long)f->n_series * f->n : 0);
+  return base + (f->seg_first[s] + j - 1) * f->n;
 }
 
 nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_grad_opts *gopts,
@@ -165,7 +183,11 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->seg_first = calloc((size_t)n_series, sizeof *f->seg_first);
   f->order = calloc((size_t)n_series, sizeof *f->order);
   f->w = nde__dalloc((size_t)n);
-  if (!f->series || !f->seg_first || !f->order || !f->w) goto fail;
+  f->rms = nde__dalloc((size_t)n);
+  f->ustart = nde__dalloc((size_t)n);
+  f->snext = nde__dalloc((size_t)n);
+  if (!f->series || !f->seg_first || !f->order || !f->w || !f->rms || !f->ustart || !f->snext)
+    goto fail;
   memcpy(f->series, series, (size_t)n_series * sizeof *series);
   long max_pieces = 0;
   for (int s = 0; s < n_series; s++) {
@@ -202,7 +224,20 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
     f->n_seg_extra += nseg - 1;
     max_pieces += nseg > f->o.batch_windows ? nseg : f->o.batch_windows;
   }
-  /* Per-state weights: 1 / variance of the observed values, when asked for. */
+  /* Per-state weights: 1 / variance of the observed values, when asked for; and the root mean
+   * square of each state's observed values (1 for a state never observed or always 0). */
+  for (int i = 0; i < n; i++) {
+    double ss = 0;
+    long cs = 0;
+    for (int s2 = 0; s2 < n_series; s2++)
+      for (int k = 0; k < series[s2].n_obs; k++) {
+        const double o = series[s2].obs[(size_t)k * n + i];
+        if (isnan(o)) continue;
+        ss += o * o;
+        cs++;
+      }
+    f->rms[i] = cs && ss > 0 && isfinite(ss) ? sqrt(ss / (double)cs) : 1.0;
+  }
   for (int i = 0; i < n; i++) {
     f->w[i] = 1.0;
     if (!f->o.scale_by_std) continue;
@@ -222,6 +257,33 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
       if (var > 0) f->w[i] = 1.0 / var;
     }
   }
+  /* The scale of every learned state in x: its own size (the observation at that time, or the
+   * series' initial state; the state's RMS where unobserved), at least 1e-3 of the state's RMS, so
+   * that one optimiser step moves every start state by a similar relative amount: 1e-5 as much
+   * as 1.  Without scaling (scale_states = 0) every scale is 1. */
+  const size_t n_learn = nde_fit_n_x(f, 1) - f->n_theta;
+  f->scale = nde__dalloc(n_learn);
+  if (!f->scale) goto fail;
+  for (size_t q = 0; q < n_learn; q++) f->scale[q] = 1.0;
+  if (f->o.scale_states)
+    for (int s2 = 0; s2 < n_series; s2++) {
+      const nde_fit_series *se = &series[s2];
+      for (int i = 0; i < n && f->o.learn_u0; i++)
+        f->scale[(size_t)s2 * (size_t)n + (size_t)i] = fmax(fabs(se->u0[i]), 1e-3 * f->rms[i]);
+      const int nseg = n_segments(f, se->n_obs);
+      for (int j = 1; j < nseg; j++) {
+        const int a = j * f->o.shoot_interval, b = j + 1 == nseg ? se->n_obs - 1 : a + f->o.shoot_interval;
+        for (int i = 0; i < n; i++) {
+          double m = 0;
+          for (int k = a; k <= b; k++) {
+            const double o = se->obs[(size_t)k * (size_t)n + (size_t)i];
+            if (!isnan(o) && fabs(o) > m) m = fabs(o);
+          }
+          f->scale[(size_t)(seg_offset(f, s2, j) - (long)f->n_theta) + (size_t)i] =
+              fmax(m > 0 ? m : f->rms[i], 1e-3 * f->rms[i]);
+        }
+      }
+    }
   f->cap_pieces = max_pieces;
   f->pieces = calloc((size_t)max_pieces, sizeof *f->pieces);
   f->gth = nde__dalloc(f->n_theta);
@@ -244,16 +306,6 @@ fail:
   nde__err_export(&f->err, err);
   nde_fit_destroy(&f);
   return st;
-}
-
-static long u0_offset(const nde_fit *f, int s) {
-  return f->o.learn_u0 ? (long)f->n_theta + (long)s * f->n : -1;
-}
-
-static long seg_offset(const nde_fit *f, int s, int j) {
-  /* start state of segment j >= 1 of series s */
-  long base = (long)f->n_theta + (f->o.learn_u0 ? (long)f->n_series * f->n : 0);
-  return base + (f->seg_first[s] + j - 1) * f->n;
 }
 
 /* The pieces of one evaluation; returns how many. */
@@ -328,9 +380,17 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
   for (long p = 0; p < np; p++) {
     const piece *pc = &f->pieces[p];
     const nde_fit_series *se = &f->series[pc->series];
-    const double *u0 = pc->x_start >= 0 ? x + pc->x_start : pc->u_fixed;
+    const double *u0 = pc->u_fixed;
+    if (pc->x_start >= 0) {
+      const double *sc = f->scale + (pc->x_start - (long)f->n_theta);
+      for (int i = 0; i < n; i++) f->ustart[i] = sc[i] * x[pc->x_start + i];
+      u0 = f->ustart;
+    }
+    if (pc->x_next >= 0)
+      for (int i = 0; i < n; i++)
+        f->snext[i] = f->scale[pc->x_next - (long)f->n_theta + i] * x[pc->x_next + i];
     piece_loss pl = {f, se->obs + (size_t)pc->a * n, pc->include_a, scale,
-                     pc->x_next >= 0 ? x + pc->x_next : NULL, f->o.shoot_weight * scale,
+                     pc->x_next >= 0 ? f->snext : NULL, f->o.shoot_weight * scale,
                      f->dnext, 0, 0};
     double Lp;
     nde_grad_stats gs;
@@ -350,19 +410,29 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
     if (!g) continue;
     for (size_t i = 0; i < f->n_theta; i++) g[i] += f->gth[i];
     if (pc->x_start >= 0)
-      for (int i = 0; i < n; i++) g[pc->x_start + i] += f->gu[i];
+      for (int i = 0; i < n; i++)
+        g[pc->x_start + i] += f->scale[pc->x_start - (long)f->n_theta + i] * f->gu[i];
     if (pc->x_next >= 0)
-      for (int i = 0; i < n; i++) g[pc->x_next + i] += f->dnext[i];
+      for (int i = 0; i < n; i++)
+        g[pc->x_next + i] += f->scale[pc->x_next - (long)f->n_theta + i] * f->dnext[i];
   }
+  return NDE_OK;
+}
+
+nde_status nde_fit_u0(const nde_fit *f, const double *x, int k, double *u0) {
+  if (!f || !x || !u0 || k < 0 || k >= f->n_series) return NDE_ERR_ARG;
+  for (int i = 0; i < f->n; i++)
+    u0[i] = f->o.learn_u0 ? f->scale[u0_offset(f, k) - (long)f->n_theta + i] * x[u0_offset(f, k) + i]
+                          : f->series[k].u0[i];
   return NDE_OK;
 }
 
 nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y) {
   if (!f || !x || !Y || k < 0 || k >= f->n_series) return NDE_ERR_ARG;
   const nde_fit_series *se = &f->series[k];
-  const double *u0 = f->o.learn_u0 ? x + u0_offset(f, k) : se->u0;
+  nde_fit_u0(f, x, k, f->ustart);
   nde_solve_stats ss;
-  nde_status st = nde_solver_solve(f->solver, x, 1, u0, se->n_obs, se->t, Y, &ss);
+  nde_status st = nde_solver_solve(f->solver, x, 1, f->ustart, se->n_obs, se->t, Y, &ss);
   if (st != NDE_OK) return nde__errf(&f->err, st, "%s", nde_solver_errmsg(f->solver));
   return NDE_OK;
 }
@@ -373,7 +443,9 @@ nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x) {
   memcpy(x, theta, f->n_theta * sizeof *x);
   for (int s = 0; s < f->n_series; s++) {
     const nde_fit_series *se = &f->series[s];
-    if (f->o.learn_u0) memcpy(x + u0_offset(f, s), se->u0, (size_t)n * sizeof *x);
+    if (f->o.learn_u0)
+      for (int i = 0; i < n; i++)
+        x[u0_offset(f, s) + i] = se->u0[i] / f->scale[u0_offset(f, s) - (long)f->n_theta + i];
     const int nseg = n_segments(f, se->n_obs);
     if (nseg < 2) continue;
     nde_status st = nde_fit_predict(f, x, s, f->Y);
@@ -383,7 +455,8 @@ nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x) {
       double *S = x + seg_offset(f, s, j);
       for (int i = 0; i < n; i++) {
         const double o = se->obs[(size_t)a * n + i];
-        S[i] = isnan(o) ? f->Y[(size_t)a * n + i] : o;
+        S[i] = (isnan(o) ? f->Y[(size_t)a * n + i] : o) /
+               f->scale[seg_offset(f, s, j) - (long)f->n_theta + i];
         if (!isfinite(S[i])) S[i] = 0.0; /* the model's solution blew up: start from zero */
       }
     }

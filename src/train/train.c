@@ -52,6 +52,10 @@ struct nde_train {
   double best_score;
   long best_iter;
   int since_best;   /* scoring points since the best one */
+  double phase_best; /* the lowest loss of this phase at its previous resume points */
+  double phase_l0;  /* the phase's first loss (NaN before) */
+  size_t chunk_start; /* history length at the previous resume point */
+  int stall;        /* resume points in a row without relative progress phase_tol */
   nde_solve_stats stop;
   int stop_requested;
   int in_chunk;     /* inside an L-BFGS chunk: not a resume point */
@@ -66,6 +70,8 @@ nde_train_opts nde_train_opts_default(void) {
   o.lr_backoff = 0.5;
   o.checkpoint_every = 200;
   o.progress_every = 100;
+  o.phase_tol = 1e-6;
+  o.phase_patience = 2;
   return o;
 }
 
@@ -139,7 +145,8 @@ nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const doub
     return nde__fail(err, NDE_ERR_ARG, "a schedule needs 1 to %d phases (got %d)", NDE_MAX_PHASES,
                      opts->n_phases);
   if (opts->max_failures < 0 || !(opts->lr_backoff > 0 && opts->lr_backoff < 1) ||
-      opts->checkpoint_every < 1 || opts->progress_every < 1 || opts->patience < 0)
+      opts->checkpoint_every < 1 || opts->progress_every < 1 || opts->patience < 0 ||
+      opts->phase_patience < 0 || !(opts->phase_tol >= 0))
     return nde__fail(err, NDE_ERR_ARG,
                      "invalid training options (expected max_failures >= 0, lr_backoff in (0, 1), "
                      "checkpoint_every >= 1, progress_every >= 1, patience >= 0; got %d, %g, %ld, "
@@ -181,6 +188,8 @@ nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const doub
   memcpy(t->x_good, x0, t->nx * sizeof *t->x);
   t->at_good = 1;
   t->best_score = NAN;
+  t->phase_best = INFINITY;
+  t->phase_l0 = NAN;
   for (int p = 0; p < NDE_MAX_PHASES; p++) t->phase_end[p] = -1;
   t->stop.bad_row = t->stop.bad_state = -1;
   nde_rng_seed(&t->rng, opts->seed);
@@ -298,12 +307,40 @@ static nde_status score_point(nde_train *t, int *stop) {
   return NDE_OK;
 }
 
+/* Whether the phase stopped making progress: the lowest loss since the previous resume point is
+ * not phase_tol times the phase's first loss below the phase's lowest before, at phase_patience
+ * resume points in a row.  Measured against the first loss, so that a loss falling towards 0 on
+ * exact data (every relative step still large) counts as converged.  Then the phase ends. */
+static void check_stall(nde_train *t) {
+  double lo = INFINITY;
+  if (t->chunk_start < t->n_hist && isnan(t->phase_l0)) t->phase_l0 = t->hist[t->chunk_start];
+  for (size_t i = t->chunk_start; i < t->n_hist; i++)
+    if (t->hist[i] < lo) lo = t->hist[i];
+  t->chunk_start = t->n_hist;
+  if (!isfinite(lo)) return;
+  if (isfinite(t->phase_best) && !(lo < t->phase_best - t->o.phase_tol * fabs(t->phase_l0)))
+    t->stall++;
+  else
+    t->stall = 0;
+  if (lo < t->phase_best) t->phase_best = lo;
+  if (t->o.phase_patience > 0 && t->stall >= t->o.phase_patience &&
+      t->phase < t->o.n_phases && t->iter < t->phases[t->phase].iters) {
+    snprintf(t->event, sizeof t->event,
+             "phase %d ends early: its loss improved by less than %g of its first value over %d "
+             "resume points",
+             t->phase + 1, t->o.phase_tol, t->o.phase_patience);
+    report(t, lo, NULL, 0, t->event);
+    t->iter = t->phases[t->phase].iters;
+  }
+}
+
 /* A resume point: score, then let the caller write a checkpoint. */
 static nde_status resume_point(nde_train *t, nde_train_reason *reason) {
   int stop = 0;
   nde_status st = score_point(t, &stop);
   if (st != NDE_OK) return st;
   if (stop) *reason = NDE_TRAIN_EARLY_STOP;
+  check_stall(t);
   if (t->o.checkpoint && t->o.checkpoint(t->o.checkpoint_ctx, t) != 0)
     return nde__errf(&t->err, NDE_ERR_IO, "writing the checkpoint failed");
   return NDE_OK;
@@ -537,6 +574,10 @@ nde_status nde_train_run(nde_train *t, nde_train_reason *reason) {
     t->adam_n = 0;
     t->iter = 0;
     t->fails = 0;
+    t->stall = 0;
+    t->phase_best = INFINITY;
+    t->phase_l0 = NAN;
+    t->chunk_start = t->n_hist;
     t->phase++;
     if (t->phase < t->o.n_phases) t->lr = t->phases[t->phase].lr;
     /* The end of an L-BFGS phase is a resume point, taken at the start of the next phase so that
@@ -552,7 +593,8 @@ nde_status nde_train_run(nde_train *t, nde_train_reason *reason) {
 /* ---- resumable state ---- */
 
 enum { S_VERSION, S_NX, S_PHASE, S_ITER, S_LR, S_FAILS, S_AT_GOOD, S_EVALS, S_ADAM_N, S_NHIST,
-       S_NSCORES, S_HAVE_BEST, S_BEST_SCORE, S_BEST_ITER, S_SINCE_BEST, S_HEADER };
+       S_NSCORES, S_HAVE_BEST, S_BEST_SCORE, S_BEST_ITER, S_SINCE_BEST, S_PHASE_BEST,
+       S_CHUNK_START, S_STALL, S_PHASE_L0, S_HEADER };
 #define STATE_VERSION 2.0
 
 size_t nde_train_state_size(const nde_train *t) {
@@ -580,6 +622,10 @@ void nde_train_get_state(const nde_train *t, double *s, uint64_t *words) {
   s[S_BEST_SCORE] = t->best_score;
   s[S_BEST_ITER] = (double)t->best_iter;
   s[S_SINCE_BEST] = t->since_best;
+  s[S_PHASE_BEST] = t->phase_best;
+  s[S_CHUNK_START] = (double)t->chunk_start;
+  s[S_STALL] = t->stall;
+  s[S_PHASE_L0] = t->phase_l0;
   double *p = s + S_HEADER;
   for (int k = 0; k < t->o.n_phases; k++) *p++ = (double)t->phase_end[k];
   memcpy(p, t->x, t->nx * sizeof *p);
@@ -629,6 +675,11 @@ nde_status nde_train_set_state(nde_train *t, const double *s, size_t len, const 
   t->best_score = s[S_BEST_SCORE];
   t->best_iter = (long)s[S_BEST_ITER];
   t->since_best = (int)s[S_SINCE_BEST];
+  t->phase_best = s[S_PHASE_BEST];
+  t->chunk_start = (size_t)s[S_CHUNK_START];
+  t->stall = (int)s[S_STALL];
+  t->phase_l0 = s[S_PHASE_L0];
+  if (t->chunk_start > hn) return nde__errf(&t->err, NDE_ERR_ARG, "the saved training state is corrupt");
   memcpy(t->rng.s, words, sizeof t->rng.s);
   const double *p = s + S_HEADER;
   for (int k = 0; k < t->o.n_phases; k++) t->phase_end[k] = (long)*p++;

@@ -328,8 +328,16 @@ static void the_best_scored_iterate_is_kept_and_scores_follow_resume_points(void
   double *x0 = calloc(nx, sizeof(double));
   assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
   recorder *r = calloc(1, sizeof *r);
-  /* A learning rate far too large: the loss goes up after a few steps. */
-  nde_train *t = make_train(f, x0, "adam:12@0.5", r, 0);
+  /* A learning rate far too large: the loss goes up after a few steps (and the phase would end
+   * early for lack of progress: that is another test). */
+  static nde_fit_phase ph1[1] = {{NDE_OPT_ADAM, 12, 0.5, 0}};
+  nde_train_opts to = nde_train_opts_default();
+  to.phases = ph1;
+  to.n_phases = 1;
+  to.checkpoint_every = 1;
+  to.phase_patience = 0;
+  nde_train *t = NULL;
+  assert_int_equal(nde_train_create(f, &to, x0, &t, NULL), NDE_OK);
   nde_train_reason why;
   assert_int_equal(nde_train_run(t, &why), NDE_OK);
   const double *sc, *xb;
