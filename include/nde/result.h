@@ -68,6 +68,16 @@ typedef struct nde_result_fit_opts {
                           * (resume points); 0 (default): never */
   int phase_patience;    /* end a phase whose loss stalls (nde_train_opts); default 2, 0: never */
   double phase_tol;      /* relative progress that counts; default 1e-6 */
+  /* Validation (at most one): the trailing fraction validate_tail of every series' observations
+   * (integrated from the series' start, not fitted), or the last validate_series series of the
+   * data (held out whole).  The validation loss is the score: it decides the kept iterate and
+   * the patience.  Default 0 and 0: no validation, the score is the full training loss. */
+  double validate_tail;
+  int validate_series;
+  /* The noise standard deviation of each state (n values, NaN for unknown), or NULL for the
+   * data's recorded noise_std; with it the loss is reported against the noise level.  Borrowed
+   * for the call (a result keeps a copy). */
+  const double *noise_std;
   /* Start: theta0 (nde_problem_n_theta values) or NULL for the model's initialisation with seed. */
   const double *theta0;
   /* Continue this checkpoint (nde_result_open of an interrupted fit): the model, the data and
@@ -108,8 +118,15 @@ NDE_API const char *nde_problem_errmsg(const nde_problem *p);
 /* Length of θ (the model's learnable values) and of the optimised vector x (θ, then learned
  * initial states, then multiple-shooting starts; nde/train.h). */
 NDE_API size_t nde_problem_n_theta(const nde_problem *p);
-/* The objective (owned by the problem), for nde_fit_eval and nde_train_create. */
+/* The objective (owned by the problem), for nde_fit_eval and nde_train_create: over the training
+ * series (without held-out series and trailing parts). */
 NDE_API nde_fit *nde_problem_objective(nde_problem *p);
+/* The validation objective (same theta layout; no regularisation, no shooting), or NULL when the
+ * options ask for no validation. */
+NDE_API nde_fit *nde_problem_validation(nde_problem *p);
+/* The training loss the true model would have under the known noise (mean or sum of w_i sigma_i^2
+ * over the observed values), or NaN when a state's noise is unknown or the loss is in log space. */
+NDE_API double nde_problem_noise_loss(const nde_problem *p);
 /* The initial state of series k (n values) by the rule above; NULL when out of range. */
 NDE_API const double *nde_problem_u0(const nde_problem *p, int k);
 /* The trajectory loss (no shooting, no minibatch) at θ and its gradient dL/dθ (n_theta values,
@@ -163,6 +180,10 @@ NDE_API nde_fit_status nde_result_status(const nde_result *r);
 /* A sentence on the outcome: "every phase ran to its end", or for a failure what stopped and
  * what to try.  Owned by the result. */
 NDE_API const char *nde_result_message(const nde_result *r);
+/* A sentence when the loss is far from the noise level (below 0.25 or above 4 times the loss the
+ * true model would have): a model interpolating the noise, or one that cannot describe the data
+ * or stopped early; "" otherwise or when the noise is unknown.  Owned by the result. */
+NDE_API const char *nde_result_warning(const nde_result *r);
 /* The kept θ (n values); the vector of the last accepted iterate too. */
 NDE_API size_t nde_result_n_theta(const nde_result *r);
 NDE_API const double *nde_result_theta(const nde_result *r);
@@ -175,8 +196,11 @@ typedef struct nde_result_kept {
   int is_best;       /* 1: the best-scored iterate; 0: the last one (keep_last, or nothing scored) */
   long iteration;    /* total iteration count of the kept iterate */
   double score;      /* its score (trajectory loss, or validation loss); NaN for the last */
-  double loss;       /* the trajectory loss at the kept θ */
-  double last_loss;  /* the trajectory loss at the last accepted θ */
+  double loss;       /* the training data's trajectory loss at the kept θ (no regularisation) */
+  double last_loss;  /* the same at the last accepted θ */
+  double validation; /* the validation loss at the kept θ (NaN without validation) */
+  double noise_loss; /* the loss the true model would have under the known noise (NaN unknown) */
+  double noise_ratio; /* loss / noise_loss: about 1 at the noise level */
 } nde_result_kept;
 NDE_API nde_result_kept nde_result_get_kept(const nde_result *r);
 

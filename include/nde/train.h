@@ -63,6 +63,8 @@ typedef struct nde_fit_series {
   const double *t;   /* n_obs strictly increasing times (borrowed) */
   const double *obs; /* n_obs x n observations in the model's state order, NaN = missing */
   const double *u0;  /* n: the initial state at t[0] (fixed, or the start value if learnable) */
+  int loss_from;     /* observations before this index are integrated through but not in the
+                      * loss (validation on the trailing part of a series); 0: all */
 } nde_fit_series;
 
 typedef struct nde_fit_opts {
@@ -80,6 +82,10 @@ typedef struct nde_fit_opts {
    * root mean square), so that one optimiser step moves a concentration of 1e-5 as much,
    * relatively, as one of 1 (default 1; 0: unscaled). */
   int scale_states;
+  /* Regularisation of the entries of theta with reg_mask[i] != 0 (borrowed, n_theta bytes; NULL:
+   * none), typically the network weights: L += l2 sum theta_i^2 + l1 sum |theta_i|. */
+  const unsigned char *reg_mask;
+  double l2, l1;
 } nde_fit_opts;
 
 NDE_API nde_fit_opts nde_fit_opts_default(void);
@@ -100,6 +106,9 @@ NDE_API nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, co
 NDE_API void nde_fit_destroy(nde_fit **f);
 NDE_API const char *nde_fit_errmsg(const nde_fit *f);
 
+/* The per-state weights of the loss (n values: 1, or 1/variance with scale_by_std). */
+NDE_API const double *nde_fit_weights(const nde_fit *f);
+
 /* Length of x without and with the multiple-shooting segment starts. */
 NDE_API size_t nde_fit_n_x(const nde_fit *f, int shooting);
 NDE_API size_t nde_fit_n_theta(const nde_fit *f);
@@ -112,6 +121,7 @@ typedef struct nde_fit_info {
   nde_solve_stats stop;  /* the first solve that stopped early (reason != NONE), else zeros */
   double data_loss;      /* the misfit part of L */
   double penalty;        /* the continuity part of L (multiple shooting) */
+  double regularization; /* the l2/l1 part of L */
   long n_solves;
 } nde_fit_info;
 
@@ -187,8 +197,9 @@ typedef struct nde_train_opts {
                                 * and scoring); default 200 */
   /* The score that decides which iterate is kept: evaluated at every resume point and at the
    * end of every phase, on the whole data without shooting or minibatches.  score_fit is the
-   * objective to score with (a validation objective over held-out series or times, with the
-   * same x layout as fit), or NULL for fit itself (the full trajectory loss).  Lower is better. */
+   * objective to score with (a validation objective over held-out series or times: the same
+   * theta, and either no learned initial states or the training's own, which lead x), or NULL
+   * for fit itself (the full trajectory loss).  Lower is better. */
   nde_fit *score_fit;
   /* Stop when the score has not improved for this many scoring points in a row (0: never). */
   int patience;

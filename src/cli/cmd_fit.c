@@ -20,6 +20,7 @@ typedef struct run {
   nde_cli_progress prog;
   long every;
   double t_last;
+  int validating;
 } run;
 
 static int on_progress(void *ctx, const nde_train_progress *p) {
@@ -32,11 +33,13 @@ static int on_progress(void *ctx, const nde_train_progress *p) {
     const double rate = el > 0 ? (double)p->total_iter / el : 0.0;
     const double eta = rate > 0 ? (double)(p->total_iters - p->total_iter) / rate : 0.0;
     if (r->prog.tty ? now - r->t_last > 0.1 : p->total_iter % r->every == 0) {
+      char val[48] = "";
+      if (r->validating) snprintf(val, sizeof val, "  validation %.4e", p->score);
       nde_cli_progress_line(&r->prog,
-                            "iter %6ld/%ld  phase %d (%s)  loss %.4e  |grad| %.3e  %6.0f it/s  "
+                            "iter %6ld/%ld  phase %d (%s)  loss %.4e%s  |grad| %.3e  %6.0f it/s  "
                             "ETA %.0f s",
                             p->total_iter, p->total_iters, p->phase + 1,
-                            p->shooting ? "shooting objective" : "trajectory loss", p->loss,
+                            p->shooting ? "shooting objective" : "trajectory loss", p->loss, val,
                             p->grad_norm, rate, eta);
       r->t_last = now;
     }
@@ -53,6 +56,15 @@ static void print_summary(const nde_result *res, const char *out) {
   printf("  trajectory loss %.6e (%s squared error) at the kept parameters: %s (iteration %ld)\n",
          k.loss, s->objective.loss_sum ? "summed" : "mean",
          k.is_best ? "the best scored iterate" : "the last iterate", k.iteration);
+  if (isfinite(k.validation))
+    printf("  validation loss %.6e on the held-out %s (it chose the kept iterate)\n", k.validation,
+           s->validate_series ? "series" : "trailing observations");
+  if (isfinite(k.noise_ratio))
+    printf("  that is %.3g times the loss the true model would have under the known noise "
+           "(%.4e)\n", k.noise_ratio, k.noise_loss);
+  if (s->objective.l2 > 0 || s->objective.l1 > 0)
+    printf("  network weights regularised: l2 %g, l1 %g (not in the losses above)\n",
+           s->objective.l2, s->objective.l1);
   if (k.is_best && isfinite(k.last_loss) && k.last_loss > k.loss)
     printf("  the final iterate is worse (trajectory loss %.6e): the best one is kept "
            "(--keep-last keeps the final one)\n",
@@ -80,13 +92,57 @@ static void print_summary(const nde_result *res, const char *out) {
       printf("\n");
     }
   }
+  if (*nde_result_warning(res)) printf("warning: %s\n", nde_result_warning(res));
   printf("result written to %s\n", out);
+}
+
+/* --validate tail:F | series:K */
+static int parse_validate(const char *spec, nde_result_fit_opts *fo) {
+  char *end;
+  if (!strncmp(spec, "tail:", 5)) {
+    fo->validate_tail = strtod(spec + 5, &end);
+    if (end != spec + 5 && !*end && fo->validate_tail > 0 && fo->validate_tail < 1) return 0;
+  } else if (!strncmp(spec, "series:", 7)) {
+    const long k = strtol(spec + 7, &end, 10);
+    if (end != spec + 7 && !*end && k >= 1 && k <= NDE_FIT_MAX_SERIES) {
+      fo->validate_series = (int)k;
+      return 0;
+    }
+  }
+  nde_cli_error("--validate: expected tail:F with F in (0, 1) (the trailing fraction of every "
+                "series) or series:K with K >= 1 (the last K series), got '%s'",
+                spec);
+  return NDE_EXIT_INPUT;
+}
+
+/* --noise-std S (every state) or x=S,y=S (by state). */
+static int parse_noise(const char *spec, const nde_model *m, double *sd) {
+  const int n = nde_model_state_dim(m);
+  char *end;
+  const double v = strtod(spec, &end);
+  if (end != spec && !*end) {
+    if (!(v > 0) || !isfinite(v)) {
+      nde_cli_error("--noise-std: expected a standard deviation > 0, got '%s'", spec);
+      return NDE_EXIT_INPUT;
+    }
+    for (int j = 0; j < n; j++) sd[j] = v;
+    return 0;
+  }
+  for (int j = 0; j < n; j++) sd[j] = NAN;
+  int rc = nde_cli_parse_state("--noise-std", spec, m, sd);
+  for (int j = 0; !rc && j < n; j++)
+    if (!isnan(sd[j]) && !(sd[j] > 0)) {
+      nde_cli_error("--noise-std: %s: expected a standard deviation > 0, got %g",
+                    nde_model_component_name(m, j), sd[j]);
+      rc = NDE_EXIT_INPUT;
+    }
+  return rc;
 }
 
 int nde_cmd_fit(int argc, char **argv) {
   nde_result_fit_opts fo = nde_result_fit_opts_default();
   const char *out = "fit.h5", *init = NULL, *resume = NULL, *scale = "none", *loss = "mean";
-  const char *plot = NULL, *param = NULL;
+  const char *plot = NULL, *param = NULL, *validate = NULL, *noise = NULL;
   int learn_u0 = 0, log_loss = 0, quiet = 0, keep_last = 0;
   long progress_every = 500;
   nde_arg opts[64];
@@ -127,6 +183,15 @@ int nde_cmd_fit(int argc, char **argv) {
       NDE_NUM("--checkpoint-seconds", NDE_ARG_DOUBLE, &fo.checkpoint_seconds, "S",
               "write the checkpoint at a resume point only if S seconds passed", 0, 1e12, 0),
       NDE_FLAG("--keep-last", &keep_last, "keep the final iterate, not the best-scored one"),
+      NDE_STR("--validate", &validate, "tail:F|series:K",
+              "hold out the trailing fraction F of every series, or the last K series: the "
+              "validation loss chooses the kept iterate"),
+      NDE_NUM("--l2", NDE_ARG_DOUBLE, &fo.objective.l2, "W",
+              "weight decay: W x the sum of squared network weights in the objective", 0, 1e12, 0),
+      NDE_NUM("--l1", NDE_ARG_DOUBLE, &fo.objective.l1, "W",
+              "W x the sum of absolute network weights in the objective", 0, 1e12, 0),
+      NDE_STR("--noise-std", &noise, "S|x=S,...",
+              "the noise standard deviation (default: noise_std recorded in the data)"),
       NDE_NUM("--patience", NDE_ARG_INT, &fo.patience, "N",
               "stop when the score has not improved for N resume points (0: never)", 0, 1e9, 0),
       NDE_NUM("--phase-patience", NDE_ARG_INT, &fo.phase_patience, "N",
@@ -172,16 +237,27 @@ int nde_cmd_fit(int argc, char **argv) {
   fo.objective.log_space = log_loss;
   fo.objective.learn_u0 = learn_u0;
   fo.keep_last = keep_last;
+  if (validate && (rc = parse_validate(validate, &fo))) return rc;
 
   nde_model *model = NULL;
   nde_data *data = NULL;
   nde_result *res = NULL, *ck = NULL;
-  double *theta = NULL;
+  double *theta = NULL, *noise_sd = NULL;
   char *cmdline = NULL;
   nde_error err;
   if ((rc = nde_cli_load_model(pos[0], &model)) || (rc = nde_cli_open_data(pos[1], model, &data)))
     goto done;
   const size_t n_theta = nde_model_n_theta(model);
+  noise_sd = calloc((size_t)nde_model_state_dim(model), sizeof *noise_sd);
+  if (!noise_sd) {
+    nde_cli_error("out of memory");
+    rc = NDE_EXIT_IO;
+    goto done;
+  }
+  if (noise) {
+    if ((rc = parse_noise(noise, model, noise_sd))) goto done;
+    fo.noise_std = noise_sd;
+  }
   if (init || param) {
     theta = calloc(n_theta + 1, sizeof *theta);
     if (!theta) {
@@ -214,6 +290,7 @@ int nde_cmd_fit(int argc, char **argv) {
   fo.progress = on_progress;
   fo.progress_ctx = &r;
   fo.progress_every = 1;
+  r.validating = fo.validate_tail > 0 || fo.validate_series > 0;
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -263,6 +340,7 @@ done:
   nde_data_destroy(&data);
   nde_model_destroy(&model);
   free(theta);
+  free(noise_sd);
   nde_free(cmdline);
   return rc;
 }

@@ -152,6 +152,10 @@ static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_resul
   DIFF_NUM(patience, "the patience")
   DIFF_NUM(phase_patience, "the phase patience")
   DIFF_NUM(phase_tol, "the phase tolerance")
+  DIFF_NUM(validate_tail, "the validation tail")
+  DIFF_NUM(validate_series, "the validation series")
+  DIFF_NUM(objective.l2, "the l2 weight")
+  DIFF_NUM(objective.l1, "the l1 weight")
 #undef DIFF_NUM
 #undef DIFF_STR
   return NULL;
@@ -279,6 +283,45 @@ static nde_status outcome_message(driver *D, nde_train_reason why) {
   return st;
 }
 
+/* The losses of the kept and of the last iterate for the summary: the training data's trajectory
+ * loss (without regularisation), the validation loss, and how the loss compares with the noise. */
+static nde_status kept_losses(driver *D) {
+  nde_result *r = D->r;
+  nde_fit *fit = nde_problem_objective(D->p), *vfit = nde_problem_validation(D->p);
+  const double *xb, *x = nde_train_x(D->train);
+  nde_train_best(D->train, &xb, NULL, NULL);
+  const double *xk = xb && !r->settings.keep_last ? xb : x;
+  nde_fit_info info;
+  double L;
+  if (nde_fit_eval(fit, xk, 0, NULL, &L, NULL, &info) == NDE_OK)
+    r->kept.loss = isfinite(L) ? info.data_loss : NAN;
+  if (nde_fit_eval(fit, x, 0, NULL, &L, NULL, &info) == NDE_OK)
+    r->kept.last_loss = isfinite(L) ? info.data_loss : NAN;
+  if (vfit && nde_fit_eval(vfit, xk, 0, NULL, &L, NULL, &info) == NDE_OK) r->kept.validation = L;
+  r->kept.noise_loss = nde_problem_noise_loss(D->p);
+  r->kept.noise_ratio = r->kept.loss / r->kept.noise_loss;
+  const double q = r->kept.noise_ratio;
+  if (!isfinite(q)) return NDE_OK;
+  nde_str w = NDE_STR_INIT;
+  if (q < 0.25)
+    nde_str_addf(&w, "the loss is %.3g times the noise level: the model interpolates the noise "
+                     "(%zu learnable values); expect poor forecasts and discovery, and use more "
+                     "data, validation (--validate), regularisation (--l2) or a smaller network",
+                 q, nde_fit_n_x(fit, 0));
+  else if (q > 4)
+    nde_str_addf(&w, "the loss is %.3g times the noise level: the model does not describe the "
+                     "data, or the fit stopped early; check the model, the schedule and the "
+                     "starting values",
+                 q);
+  else
+    return NDE_OK;
+  char *m = nde_str_take(&w);
+  if (!m) return NDE_ERR_NOMEM;
+  free(r->warning);
+  r->warning = m;
+  return NDE_OK;
+}
+
 static nde_fit_status status_of(nde_train_reason why) {
   switch (why) {
     case NDE_TRAIN_DONE: return NDE_FIT_DONE;
@@ -349,6 +392,21 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
     goto done;
   }
   D.r->data_hash = nde__data_hash(data);
+  /* The noise level: given, or recorded in the data (the first series that records it). */
+  {
+    const int n = nde_model_state_dim(model);
+    const double *sd = o.noise_std;
+    for (size_t k = 0; !sd && k < nde_data_n_traj(data); k++) sd = nde_data_traj(data, k)->noise_std;
+    if (sd) {
+      D.r->noise_std = nde__dalloc((size_t)n);
+      if (!D.r->noise_std) {
+        st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+        goto done;
+      }
+      memcpy(D.r->noise_std, sd, (size_t)n * sizeof *sd);
+      D.r->settings.noise_std = D.r->noise_std;
+    }
+  }
 
   const size_t nt = nde_model_n_theta(model);
   theta = nde__dalloc(nt);
@@ -378,6 +436,7 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   to.progress_ctx = o.progress_ctx;
   to.progress_every = o.progress_every > 0 ? o.progress_every : 100;
   to.patience = o.patience;
+  to.score_fit = nde_problem_validation(D.p);
   to.phase_patience = o.phase_patience;
   to.phase_tol = o.phase_tol;
   to.checkpoint = on_checkpoint;
@@ -463,12 +522,7 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
     goto done;
   }
   D.r->status = status_of(why);
-  /* The trajectory loss of the kept and of the last iterate, for the summary. */
-  nde_fit_info info;
-  double L;
-  if (nde_problem_loss(D.p, D.r->theta, &L, NULL, &info) == NDE_OK) D.r->kept.loss = L;
-  if (nde_problem_loss(D.p, D.r->theta_last, &L, NULL, &info) == NDE_OK) D.r->kept.last_loss = L;
-  if ((st = outcome_message(&D, why)) != NDE_OK) {
+  if ((st = kept_losses(&D)) != NDE_OK || (st = outcome_message(&D, why)) != NDE_OK) {
     nde__fail(err, st, "out of memory");
     goto done;
   }

@@ -25,6 +25,8 @@ struct nde_result {
   nde_result_fit_opts settings;
   char *schedule_buf, *command_line_buf, *data_label_buf;
   size_t n_theta;
+  double *noise_std;  /* n: the noise std per state (NaN unknown), or NULL when none is known */
+  char *warning;      /* a sentence on the loss against the noise level, or NULL */
   double *theta;      /* kept */
   double *theta_last; /* last accepted */
   int n_series;

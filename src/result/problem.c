@@ -12,11 +12,15 @@
 struct nde_problem {
   nde_model *model;
   const nde_data *data;
-  nde_rhs *rhs;
-  nde_fit *fit;
-  int n_series;
-  nde_fit_series *series;
+  nde_rhs *rhs, *vrhs;
+  nde_fit *fit;      /* the training objective */
+  nde_fit *vfit;     /* the validation objective, or NULL */
+  int n_series;      /* series of the data */
+  int n_train, n_val;
+  nde_fit_series *series; /* training series, then validation series */
   double *u0s;  /* n_series x n */
+  unsigned char *reg_mask;
+  double noise_loss; /* the expected training loss of the truth under the known noise, or NaN */
   double *x;    /* scratch: theta then learned initial states */
   double *gx;
   nde__err err;
@@ -39,6 +43,8 @@ nde_result_fit_opts nde_result_fit_opts_default(void) {
   o.checkpoint_seconds = 10;
   o.phase_patience = 2;
   o.phase_tol = 1e-6;
+  o.validate_tail = 0;
+  o.validate_series = 0;
   o.progress_every = 100;
   return o;
 }
@@ -137,7 +143,10 @@ void nde_problem_destroy(nde_problem **pp) {
   if (!pp || !*pp) return;
   nde_problem *p = *pp;
   nde_fit_destroy(&p->fit);
+  nde_fit_destroy(&p->vfit);
   nde_rhs_destroy(&p->rhs);
+  nde_rhs_destroy(&p->vrhs);
+  free(p->reg_mask);
   free(p->series);
   free(p->u0s);
   free(p->x);
@@ -149,6 +158,8 @@ void nde_problem_destroy(nde_problem **pp) {
 const char *nde_problem_errmsg(const nde_problem *p) { return nde__err_msg(p ? &p->err : NULL); }
 size_t nde_problem_n_theta(const nde_problem *p) { return nde_model_n_theta(p->model); }
 nde_fit *nde_problem_objective(nde_problem *p) { return p->fit; }
+nde_fit *nde_problem_validation(nde_problem *p) { return p->vfit; }
+double nde_problem_noise_loss(const nde_problem *p) { return p->noise_loss; }
 
 const double *nde_problem_u0(const nde_problem *p, int k) {
   if (!p || k < 0 || k >= p->n_series) return NULL;
@@ -245,6 +256,24 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
     goto fail;
   }
+  if (o.validate_tail < 0 || o.validate_tail >= 1 || o.validate_series < 0 ||
+      (o.validate_tail > 0 && o.validate_series > 0) || o.validate_series >= p->n_series) {
+    st = nde__errf(&p->err, NDE_ERR_ARG,
+                   "validation: expected a trailing fraction in [0, 1) or a number of held-out "
+                   "series below the %d series, not both (got tail %g, series %d)",
+                   p->n_series, o.validate_tail, o.validate_series);
+    goto fail;
+  }
+  /* Training series first; the last validate_series series are the validation series, or with
+   * validate_tail every series is validated on its trailing observations. */
+  p->n_train = p->n_series - o.validate_series;
+  p->n_val = o.validate_series > 0 ? o.validate_series : o.validate_tail > 0 ? p->n_series : 0;
+  free(p->series);
+  p->series = calloc((size_t)(p->n_train + p->n_val) + 1, sizeof *p->series);
+  if (!p->series) {
+    st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
   for (int k = 0; k < p->n_series; k++) {
     const nde_traj *tr = nde_data_traj(data, (size_t)k);
     char place[1200];
@@ -266,18 +295,88 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
                          tr->t[q / (size_t)n]);
           goto fail;
         }
-    p->series[k] = (nde_fit_series){(int)tr->n, tr->t, tr->y,
-                                    p->u0s + (size_t)k * (size_t)n};
+    double *u0 = p->u0s + (size_t)k * (size_t)n;
+    const nde_fit_series whole = {(int)tr->n, tr->t, tr->y, u0, 0};
+    if (o.validate_tail > 0) {
+      /* The first m observations train; every later one validates (integrated from t[0]). */
+      const int m = (int)tr->n - (int)ceil(o.validate_tail * (double)(tr->n - 1));
+      if (m < 2 || m >= (int)tr->n) {
+        st = nde__errf(&p->err, NDE_ERR_DATA,
+                       "%.*s/t: %zu times cannot be split into a training part (at least 2) and "
+                       "a trailing validation part (fraction %g)",
+                       (int)(strlen(place) - 2), place, tr->n, o.validate_tail);
+        goto fail;
+      }
+      p->series[k] = whole;
+      p->series[k].n_obs = m;
+      p->series[p->n_train + k] = whole;
+      p->series[p->n_train + k].loss_from = m;
+    } else if (k < p->n_train) {
+      p->series[k] = whole;
+    } else {
+      p->series[k] = whole; /* a held-out series: validation only */
+    }
   }
   if ((st = initial_states(p)) != NDE_OK) goto fail;
+  /* The networks' parameters are what regularisation shrinks. */
+  p->reg_mask = calloc(nde_model_n_theta(model) + 1, 1);
+  if (!p->reg_mask) {
+    st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (int i = 0; i < nde_model_n_layout(model); i++) {
+    nde_model_layout_entry e;
+    if (nde_model_get_layout(model, i, &e) == NDE_OK && e.kind == NDE_LAYOUT_NET)
+      memset(p->reg_mask + e.offset, 1, e.length);
+  }
+  o.objective.reg_mask = p->reg_mask;
   nde_error sub;
   st = nde_model_create_rhs(model, 1, &p->rhs, &sub);
   if (st == NDE_OK)
-    st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_series, p->series, &o.objective, &p->fit,
+    st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_train, p->series, &o.objective, &p->fit,
                         &sub);
+  if (st == NDE_OK && p->n_val > 0) {
+    /* The validation objective: the trajectory loss on the held-out observations, without
+     * regularisation; it reads theta and (tail validation) the learned initial states of the
+     * same series. */
+    nde_fit_opts vo = o.objective;
+    vo.reg_mask = NULL;
+    vo.shoot_interval = 0;
+    vo.batch_series = vo.batch_time = 0;
+    if (o.validate_series > 0) vo.learn_u0 = 0;
+    st = nde_model_create_rhs(model, 1, &p->vrhs, &sub);
+    if (st == NDE_OK)
+      st = nde_fit_create(p->vrhs, &o.solver, &o.grad, p->n_val, p->series + p->n_train, &vo,
+                          &p->vfit, &sub);
+  }
   if (st != NDE_OK) {
     nde__errf(&p->err, st, "%s", sub.msg);
     goto fail;
+  }
+  /* The loss the truth would have under the known noise (when every observed state's noise is
+   * known), for "how far from the noise level". */
+  p->noise_loss = NAN;
+  if (!o.objective.log_space) {
+    double acc = 0;
+    long cnt = 0;
+    int known = 1;
+    const double *w = nde_fit_weights(p->fit);
+    for (int k = 0; k < p->n_train && known; k++) {
+      const nde_traj *tr = nde_data_traj(data, (size_t)k);
+      const nde_fit_series *se = &p->series[k];
+      for (int q = 0; q < se->n_obs && known; q++)
+        for (int j = 0; j < n; j++) {
+          if (isnan(se->obs[(size_t)q * (size_t)n + (size_t)j])) continue;
+          const double sd = o.noise_std ? o.noise_std[j] : tr->noise_std ? tr->noise_std[j] : NAN;
+          if (!isfinite(sd)) {
+            known = 0;
+            break;
+          }
+          acc += w[j] * sd * sd;
+          cnt++;
+        }
+    }
+    if (known && cnt) p->noise_loss = o.objective.loss_sum ? acc : acc / (double)cnt;
   }
   *out = p;
   return NDE_OK;

@@ -34,6 +34,7 @@ nde_result *nde__result_new(const nde_model *model, nde_error *err) {
   }
   r->settings = nde_result_fit_opts_default();
   r->kept.score = r->kept.last_loss = r->kept.loss = NAN;
+  r->kept.noise_loss = r->kept.noise_ratio = r->kept.validation = NAN;
   r->kept.iteration = -1;
   for (int p = 0; p < NDE_MAX_PHASES; p++) r->phase_end[p] = -1;
   const char *src = nde_model_source(model);
@@ -80,6 +81,9 @@ nde_status nde__result_set_settings(nde_result *r, const nde_result_fit_opts *o,
   s.checkpoint_path = NULL;
   s.progress = NULL;
   s.progress_ctx = NULL;
+  s.objective.reg_mask = NULL;
+  /* The noise std is the result's own copy (r->noise_std), set by whoever knows it. */
+  s.noise_std = r->noise_std;
   r->settings = s;
   return NDE_OK;
 }
@@ -130,6 +134,8 @@ void nde_result_destroy(nde_result **rp) {
   }
   free(r->series);
   free(r->message);
+  free(r->warning);
+  free(r->noise_std);
   free(r->hist);
   free(r->scores);
   free(r->score_iter);
@@ -147,6 +153,7 @@ void nde_result_destroy(nde_result **rp) {
 const nde_model *nde_result_model(const nde_result *r) { return r->model; }
 nde_fit_status nde_result_status(const nde_result *r) { return r->status; }
 const char *nde_result_message(const nde_result *r) { return r->message ? r->message : ""; }
+const char *nde_result_warning(const nde_result *r) { return r->warning ? r->warning : ""; }
 size_t nde_result_n_theta(const nde_result *r) { return r->n_theta; }
 const double *nde_result_theta(const nde_result *r) { return r->theta; }
 const double *nde_result_theta_last(const nde_result *r) { return r->theta_last; }

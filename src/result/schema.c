@@ -73,6 +73,10 @@ static const field settings_fields[] = {
     {"patience", F_INT, OFF(patience)},
     {"phase_patience", F_INT, OFF(phase_patience)},
     {"phase_tol", F_DOUBLE, OFF(phase_tol)},
+    {"validate_tail", F_DOUBLE, OFF(validate_tail)},
+    {"validate_series", F_INT, OFF(validate_series)},
+    {"l2", F_DOUBLE, OFF(objective.l2)},
+    {"l1", F_DOUBLE, OFF(objective.l1)},
     {"command_line", F_STR, OFF(command_line)},
     {"data_label", F_STR, OFF(data_label)},
 };
@@ -228,6 +232,10 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
   TRY(nde_writer_set_attr_double(w, "/params/kept", "score", r->kept.score));
   TRY(nde_writer_set_attr_double(w, "/params/kept", "loss", r->kept.loss));
   TRY(nde_writer_set_attr_double(w, "/params/kept", "last_loss", r->kept.last_loss));
+  TRY(nde_writer_set_attr_double(w, "/params/kept", "validation", r->kept.validation));
+  TRY(nde_writer_set_attr_double(w, "/params/kept", "noise_loss", r->kept.noise_loss));
+  TRY(nde_writer_set_attr_double(w, "/params/kept", "noise_ratio", r->kept.noise_ratio));
+  if (r->warning) TRY(nde_writer_set_attr_string(w, "/", "warning", r->warning));
 #ifdef NDE_TEST_HOOKS
   if (abort_midway) _exit(137); /* as if killed while writing */
 #else
@@ -235,6 +243,10 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
 #endif
 
   TRY(put_settings(w, &r->settings));
+  if (r->noise_std) {
+    dims[0] = (size_t)nde_model_state_dim(m);
+    TRY(nde_writer_put_doubles(w, "/settings/noise_std", 1, dims, r->noise_std));
+  }
 
   /* Series: names, times (concatenated) and fitted initial states. */
   size_t total = 0;
@@ -485,6 +497,22 @@ static nde_status read_result(rd *R, nde_result **out) {
   nde_reader_get_attr_double(h, "/params/kept", "score", &r->kept.score);
   nde_reader_get_attr_double(h, "/params/kept", "loss", &r->kept.loss);
   nde_reader_get_attr_double(h, "/params/kept", "last_loss", &r->kept.last_loss);
+  nde_reader_get_attr_double(h, "/params/kept", "validation", &r->kept.validation);
+  nde_reader_get_attr_double(h, "/params/kept", "noise_loss", &r->kept.noise_loss);
+  nde_reader_get_attr_double(h, "/params/kept", "noise_ratio", &r->kept.noise_ratio);
+  if (nde_reader_has_attr(h, "/", "warning")) {
+    char *wm = NULL;
+    if (nde_reader_get_attr_string(h, "/", "warning", &wm) == NDE_OK) r->warning = wm;
+  }
+  if (nde_reader_kind(h, "/settings/noise_std") == NDE_H5_DATASET) {
+    r->noise_std = nde__dalloc((size_t)n);
+    if (!r->noise_std) {
+      st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    if ((st = get_vec(R, "/settings/noise_std", (size_t)n, r->noise_std)) != NDE_OK) goto done;
+    r->settings.noise_std = r->noise_std;
+  }
 
   /* Series. */
   size_t S = 0, total = 0, dummy;

@@ -17,7 +17,8 @@ typedef struct piece {
   int a, b;        /* observation indices: starts at t[a], ends at t[b] */
   long x_start;    /* offset in x of its learnable start state, or -1 */
   long x_next;     /* offset in x of the next segment's start (penalty), or -1 */
-  int include_a;   /* the observation at t[a] is part of the misfit */
+  int skip;        /* leading observations of the piece not in the misfit (t[a] and, with
+                    * loss_from, those before it) */
   const double *u_fixed; /* the start state when it is not learnable */
 } piece;
 
@@ -48,7 +49,7 @@ struct nde_fit {
 typedef struct piece_loss {
   const nde_fit *f;
   const double *obs; /* the observations from index a */
-  int include_first;
+  int skip;
   double scale;
   const double *next; /* the next segment's start state, or NULL */
   double pen_scale;
@@ -67,7 +68,7 @@ static int piece_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, 
       const size_t q = (size_t)k * (size_t)n + (size_t)i;
       const double o = pl->obs[q];
       if (dLdY) dLdY[q] = 0.0;
-      if ((k == 0 && !pl->include_first) || isnan(o)) continue;
+      if (k < pl->skip || isnan(o)) continue;
       const double y = Y[q];
       const double r = f->o.log_space ? log(y) - log(o) : y - o;
       data += f->w[i] * r * r;
@@ -121,6 +122,7 @@ void nde_fit_destroy(nde_fit **fp) {
 
 const char *nde_fit_errmsg(const nde_fit *f) { return nde__err_msg(f ? &f->err : NULL); }
 size_t nde_fit_n_theta(const nde_fit *f) { return f->n_theta; }
+const double *nde_fit_weights(const nde_fit *f) { return f->w; }
 
 size_t nde_fit_n_x(const nde_fit *f, int shooting) {
   size_t nx = f->n_theta;
@@ -169,6 +171,11 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->n_theta = info->n_theta;
   f->n_series = n_series;
   const int n = f->n;
+  if (!(f->o.l2 >= 0) || !(f->o.l1 >= 0) || !isfinite(f->o.l2) || !isfinite(f->o.l1)) {
+    st = nde__errf(&f->err, NDE_ERR_ARG, "regularisation weights must be >= 0 (got l2 %g, l1 %g)",
+                   f->o.l2, f->o.l1);
+    goto fail;
+  }
   if (f->o.shoot_interval < 0 || f->o.batch_series < 0 || f->o.batch_time < 0 ||
       f->o.batch_series > n_series || !(f->o.shoot_weight >= 0) ||
       (f->o.batch_time > 0 && f->o.batch_windows < 1)) {
@@ -192,6 +199,11 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   long max_pieces = 0;
   for (int s = 0; s < n_series; s++) {
     const nde_fit_series *se = &series[s];
+    if (se->loss_from < 0 || se->loss_from >= se->n_obs) {
+      st = nde__errf(&f->err, NDE_ERR_ARG, "series %d: loss_from %d outside [0, %d)", s + 1,
+                     se->loss_from, se->n_obs);
+      goto fail;
+    }
     if (se->n_obs < 2 || !se->t || !se->obs || !se->u0) {
       st = nde__errf(&f->err, NDE_ERR_ARG, "series %d needs at least 2 observation times (has %d)",
                      s + 1, se->n_obs);
@@ -335,7 +347,8 @@ static long make_pieces(nde_fit *f, int shooting, nde_rng *rng) {
           for (int i = 0; i < f->n; i++) full &= !isnan(se->obs[(size_t)a * f->n + i]);
           if (full) break;
         }
-        piece p = {s, a, a + f->o.batch_time, -1, -1, 0, se->obs + (size_t)a * f->n};
+        const int from = se->loss_from - a;
+        piece p = {s, a, a + f->o.batch_time, -1, -1, from > 1 ? from : 1, se->obs + (size_t)a * f->n};
         f->pieces[np++] = p;
       }
       continue;
@@ -348,7 +361,8 @@ static long make_pieces(nde_fit *f, int shooting, nde_rng *rng) {
       p.b = j + 1 == nseg ? se->n_obs - 1 : (j + 1) * f->o.shoot_interval;
       p.x_start = j == 0 ? u0_offset(f, s) : seg_offset(f, s, j);
       p.x_next = j + 1 < nseg ? seg_offset(f, s, j + 1) : -1;
-      p.include_a = j == 0;
+      const int from = se->loss_from - p.a, lead = j == 0 ? 0 : 1;
+      p.skip = from > lead ? from : lead;
       p.u_fixed = se->u0;
       f->pieces[np++] = p;
     }
@@ -371,7 +385,7 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
   for (long p = 0; p < np; p++) {
     const piece *pc = &f->pieces[p];
     const double *obs = f->series[pc->series].obs;
-    for (int k = pc->include_a ? pc->a : pc->a + 1; k <= pc->b; k++)
+    for (int k = pc->a + pc->skip; k <= pc->b; k++)
       for (int i = 0; i < n; i++) count += !isnan(obs[(size_t)k * n + i]);
   }
   const double scale = f->o.loss_sum || count == 0 ? 1.0 : 1.0 / (double)count;
@@ -389,7 +403,7 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
     if (pc->x_next >= 0)
       for (int i = 0; i < n; i++)
         f->snext[i] = f->scale[pc->x_next - (long)f->n_theta + i] * x[pc->x_next + i];
-    piece_loss pl = {f, se->obs + (size_t)pc->a * n, pc->include_a, scale,
+    piece_loss pl = {f, se->obs + (size_t)pc->a * n, pc->skip, scale,
                      pc->x_next >= 0 ? f->snext : NULL, f->o.shoot_weight * scale,
                      f->dnext, 0, 0};
     double Lp;
@@ -415,6 +429,19 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
     if (pc->x_next >= 0)
       for (int i = 0; i < n; i++)
         g[pc->x_next + i] += f->scale[pc->x_next - (long)f->n_theta + i] * f->dnext[i];
+  }
+  /* Regularisation of the masked entries of theta (network weights): l2 sum th^2 + l1 sum |th|,
+   * with the subgradient 0 at 0 for l1. */
+  if (f->o.reg_mask && (f->o.l2 > 0 || f->o.l1 > 0)) {
+    double r = 0;
+    for (size_t i = 0; i < f->n_theta; i++) {
+      if (!f->o.reg_mask[i]) continue;
+      const double th = x[i];
+      r += f->o.l2 * th * th + f->o.l1 * fabs(th);
+      if (g) g[i] += 2.0 * f->o.l2 * th + f->o.l1 * (th > 0 ? 1.0 : th < 0 ? -1.0 : 0.0);
+    }
+    info->regularization = r;
+    *L += r;
   }
   return NDE_OK;
 }

@@ -157,10 +157,11 @@ nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const doub
     return nde__fail(err, NDE_ERR_ARG,
                      "nothing to fit: the model has no learnable values (declare a parameter "
                      "without (fixed), a net, or learn the initial states)");
-  if (opts->score_fit && nde_fit_n_x(opts->score_fit, 0) != nde_fit_n_x(fit, 0))
+  if (opts->score_fit && (nde_fit_n_x(opts->score_fit, 0) > nde_fit_n_x(fit, 0) ||
+                         nde_fit_n_theta(opts->score_fit) != nde_fit_n_theta(fit)))
     return nde__fail(err, NDE_ERR_ARG,
                      "the scoring objective has %zu optimised values, the training objective %zu "
-                     "(expected the same layout)",
+                     "(expected the same theta and at most the training's initial states)",
                      nde_fit_n_x(opts->score_fit, 0), nde_fit_n_x(fit, 0));
   for (int p = 0; p < opts->n_phases; p++)
     if (opts->phases[p].iters < 0 ||
