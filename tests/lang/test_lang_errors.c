@@ -21,7 +21,7 @@ static const ecase cases[] = {
     {"unexpected end of line", "state x\ndx/dt = exp(x\n", NDE_ERR_PARSE, 2, 14,
      "unexpected end of line (expected ',' or ')')", 0, 0, NULL},
     {"statement that is not one", "state x\nx + 1\ndx/dt = x\n", NDE_ERR_PARSE, 2, 1,
-     "unexpected name 'x' (expected a declaration (state, param, net), an equation dx/dt = ... or name = ...)",
+     "unexpected name 'x' (expected a declaration (state, param, net, input, const, observe), an equation dx/dt = ... or name = ...)",
      0, 0, NULL},
     {"unknown name with a hint", "state x\nparam alpha = 1\ndx/dt = alpah*x\n", NDE_ERR_MODEL, 3, 9,
      "unknown name 'alpah' (did you mean 'alpha'?)", 0, 0, NULL},

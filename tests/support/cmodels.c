@@ -97,7 +97,7 @@ static int cm_jvp(void *ctx, double t, int B, const double *U, const double *the
   return 0;
 }
 
-static const nde_rhs_ops cm_ops = {cm_f, cm_vjp, cm_jvp, cm_destroy};
+static const nde_rhs_ops cm_ops = {.f = cm_f, .vjp = cm_vjp, .jvp = cm_jvp, .destroy = cm_destroy};
 
 static nde_status cm_make(kind k, int n_layers, const int *widths, const nde_act *acts,
                           int max_batch, nde_cmodel *out) {
