@@ -699,7 +699,7 @@ static int parse_assign(parser *P, bool observed) {
     return -1;
   }
   if (peek(P)->kind == NDE__TK_SLASH && observed) {
-    unexpected(P, peek(P), "'=' (observables read observe NAME = expression)");
+    unexpected(P, peek(P), "'=' in observe NAME = expression");
     return -1;
   }
   if (peek(P)->kind == NDE__TK_SLASH) {
