@@ -354,6 +354,12 @@ nde_status nde__compile_tape(const nde__ast *ast, nde__diags *d, const nde_model
                              const nde__output *outs, int n_outs, int n_out_cols,
                              nde__tape *T);
 
+/* The intermediates some expressions need: nde__mark_needed sets need[i] for the
+ * intermediates expression expr names; nde__close_needed adds everything those need in turn.
+ * need has one entry per intermediate. */
+void nde__mark_needed(const nde__ast *ast, int expr, bool *need);
+void nde__close_needed(const nde__ast *ast, bool *need);
+
 /* Structural dependencies of a tape's outputs on its U columns: dep[i * n_state + j] != 0
  * when output column i may depend on U column j (values, not only derivatives: comparisons
  * and steps count).  dep has n_out x n_state entries. */

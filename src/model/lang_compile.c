@@ -707,6 +707,17 @@ static void mark_needed(const nde__ast *A, int e, bool *need) {
   for (int i = 0; i < x->n_args; i++) mark_needed(A, A->args[x->args + i], need);
 }
 
+void nde__close_needed(const nde__ast *A, bool *need) {
+  /* The checker's order has dependencies first, so a sweep from the end reaches every
+   * dependency of a needed intermediate. */
+  for (int k = A->n_inter_order - 1; k >= 0; k--) {
+    int i = A->inter_order[k];
+    if (need[i]) mark_needed(A, A->inters[i].expr, need);
+  }
+}
+
+void nde__mark_needed(const nde__ast *A, int expr, bool *need) { mark_needed(A, expr, need); }
+
 nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *m,
                              const nde__output *outs, int n_outs, int n_out_cols, nde__tape *T) {
   comp C;
@@ -739,14 +750,9 @@ nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *
   nde__slot du = {NDE__AR_DU, true, true, false, n_out_cols, 0, 0, n_out_cols};
   new_slot(&C, u);
   new_slot(&C, du);
-  /* The intermediates the outputs need: the checker's order has dependencies first, so a
-   * sweep from the end reaches every dependency of a needed intermediate. */
   for (int k = 0; k < n_outs; k++)
     if (outs[k].expr >= 0) mark_needed(A, outs[k].expr, need);
-  for (int k = A->n_inter_order - 1; k >= 0; k--) {
-    int i = A->inter_order[k];
-    if (need[i]) mark_needed(A, A->inters[i].expr, need);
-  }
+  nde__close_needed(A, need);
   for (int k = 0; k < A->n_inter_order && !C.fail; k++) {
     int i = A->inter_order[k];
     if (!need[i]) continue;

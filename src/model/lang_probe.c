@@ -597,9 +597,14 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
   nde_str_addf(&b, "int %s_rhs(double t, const double *u, double *du) {\n  (void)t;\n", P);
   cgen g = {model, A, theta, P, &b, 0, NULL};
   g.inter_v = calloc((size_t)A->n_inters + 1, sizeof *g.inter_v);
-  if (!g.inter_v) b.failed = 1;
+  /* Only the intermediates the equations need (observables alone would be unused code). */
+  bool *need = calloc((size_t)A->n_inters + 1, sizeof *need);
+  if (!g.inter_v || !need) b.failed = 1;
+  for (int e = 0; e < A->n_eqs && need; e++) nde__mark_needed(A, A->eqs[e].expr, need);
+  if (need) nde__close_needed(A, need);
   for (int k = 0; k < A->n_inter_order && !b.failed; k++) {
     int i = A->inter_order[k];
+    if (!need[i]) continue;
     nde_str_addf(&b, "  /* %.*s */\n", A->inters[i].name_len, A->inters[i].name);
     g.inter_v[i] = cg_expr(&g, A->inters[i].expr);
   }
@@ -616,6 +621,7 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
             "  for (int i = 0; i < %d; i++)\n    if (!isfinite(du[i])) return 1;\n  return 0;\n}\n",
             n);
   free(g.inter_v);
+  free(need);
   parsed_free(&ps);
   *text = nde_str_take(&b);
   return *text ? NDE_OK : NDE_ERR_NOMEM;
@@ -818,7 +824,7 @@ nde_status nde_model_format_equations(const nde_model *model, const double *thet
   if (tex) nde_str_addf(&b, "\\begin{aligned}\n");
   for (int k = 0; k < A->n_inter_order; k++) {
     const nde__assign *q = &A->inters[A->inter_order[k]];
-    nde_str_addf(&b, "%s", tex ? "  " : "");
+    nde_str_addf(&b, "%s", tex ? "  " : q->observed ? "observe " : "");
     fmt_name(&F, q->name, q->name_len);
     nde_str_addf(&b, tex ? " &= " : " = ");
     fmt_expr(&F, q->expr, 0);
@@ -846,6 +852,13 @@ nde_status nde_model_format_equations(const nde_model *model, const double *thet
       else add_num(&b, nde_model_param_value(model, i, theta));
     }
     nde_str_addf(&b, "\n");
+  } else if (substitute && model->n_sp > 0) {
+    /* Per-series parameters stay names: say what they are. */
+    nde_str_addf(&b, tex ? "%% where " : "where ");
+    for (int i = 0, k = 0; i < model->n_params; i++)
+      if (model->params[i].info.per_series)
+        nde_str_addf(&b, "%s%s", k++ ? ", " : "", model->params[i].name);
+    nde_str_addf(&b, " %s per series\n", model->n_sp > 1 ? "are" : "is");
   }
   parsed_free(&ps);
   *text = nde_str_take(&b);

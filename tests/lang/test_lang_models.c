@@ -163,7 +163,8 @@ static void test_lotka_volterra_has_four_log_parameters(void **state) {
 
 static void test_every_shipped_model_compiles(void **state) {
   (void)state;
-  const char *files[] = {"lotka_volterra.nde", "lotka_volterra_ude.nde", "spiral.nde", "pendulum.nde"};
+  const char *files[] = {"lotka_volterra.nde", "lotka_volterra_ude.nde", "spiral.nde", "pendulum.nde",
+                         "robertson.nde", "spiral_truth.nde", "heated_room.nde"};
   for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
     nde_model *m = load_model_file(files[i]);
     double *u0 = calloc((size_t)nde_model_state_dim(m), sizeof *u0);
@@ -320,8 +321,53 @@ static void test_dependency_of_a_wide_model(void **state) {
   nde_model_destroy(&m);
 }
 
+/* Equations as text and LaTeX show the new constructs; the C export leaves out what the
+ * equations do not need and refuses models that read data per series. */
+static void test_equations_and_export_of_the_new_constructs(void **state) {
+  (void)state;
+  nde_model *m = load_ok("state y, z\nparam k = 0.75 (positive)\nconst g = 1.5\n"
+                         "observe s = min(z, 1)\n"
+                         "dy/dt = clamp(y, -0.5, z) - k*step(z - 1) + ifelse(y > 2.5, -g, 0.25)\n"
+                         "dz/dt = max(y, z) * (y <= z) - (z >= 3)\n");
+  double th[1] = {log(0.75)};
+  char *text = NULL;
+  assert_int_equal(nde_model_format_equations(m, th, NDE_FORMAT_TEXT, 0, &text), NDE_OK);
+  assert_string_equal(text, "observe s = min(z, 1)\n"
+                            "dy/dt = clamp(y, -0.5, z) - k*step(z - 1) + ifelse(y > 2.5, -g, 0.25)\n"
+                            "dz/dt = max(y, z)*(y <= z) - (z >= 3)\n"
+                            "where k = 0.75\n");
+  free(text);
+  assert_int_equal(nde_model_format_equations(m, th, NDE_FORMAT_TEXT, 1, &text), NDE_OK);
+  assert_non_null(strstr(text, "ifelse(y > 2.5, -1.5, 0.25)"));
+  assert_non_null(strstr(text, "- 0.75*step(z - 1)"));
+  free(text);
+  assert_int_equal(nde_model_format_equations(m, th, NDE_FORMAT_LATEX, 0, &text), NDE_OK);
+  assert_non_null(strstr(text, "\\operatorname{clamp}\\left(y, -0.5, z\\right)"));
+  assert_non_null(strstr(text, "\\max\\left(y, z\\right) \\, \\left(y \\le z\\right)"));
+  free(text);
+  assert_int_equal(nde_model_export_c(m, th, "mdl", &text), NDE_OK);
+  assert_non_null(strstr(text, "mdl_clamp("));
+  assert_null(strstr(text, "/* s */")); /* the observable is not computed */
+  free(text);
+  nde_model_destroy(&m);
+  m = load_model_file("heated_room.nde");
+  double *th2 = calloc(nde_model_n_theta_full(m, 1), sizeof *th2);
+  assert_int_equal(nde_model_export_c(m, th2, "mdl", &text), NDE_ERR_UNSUPPORTED);
+  assert_null(text);
+  assert_int_equal(nde_model_format_equations(m, th2, NDE_FORMAT_TEXT, 1, &text), NDE_OK);
+  assert_non_null(strstr(text, "-k*(T - T_out)"));
+  assert_non_null(strstr(text, "where k is per series\n"));
+  free(text);
+  assert_int_equal(nde_model_format_equations(m, th2, NDE_FORMAT_TEXT, 0, &text), NDE_OK);
+  assert_non_null(strstr(text, "where k = (per series), c = "));
+  free(text);
+  free(th2);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_equations_and_export_of_the_new_constructs),
       cmocka_unit_test(test_dependency_matrix_follows_the_tape),
       cmocka_unit_test(test_dependency_of_a_wide_model),
       cmocka_unit_test(test_lv_ude_matches_the_hand_written_c_model),
