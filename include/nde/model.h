@@ -105,8 +105,8 @@ NDE_API void nde_rhs_reset_counts(nde_rhs *rhs);
 
 /* Bind the rows of the following calls to series: row r (r < B) belongs to series
  * series_of_row[r]; series_of_row NULL puts rows 0 .. B-1 in series 0.  The map is copied.
- * Until the first call every row up to max_batch is in series 0.  A compiled model's rhs then
- * refuses (fatal, < 0) calls with more than B rows.  Per-series values of a row (measured
+ * Before the first nde_rhs_set_rows every row up to max_batch is in series 0; after it, a
+ * compiled model's rhs refuses (fatal, < 0) calls with more than B rows.  Per-series values of a row (measured
  * inputs, constants from data, per-series parameters) are those of its series.
  * Returns NDE_OK; NDE_ERR_ARG when B is not in [1, max_batch], a series is negative, or (for a
  * compiled model) a series is not below the n_series the rhs was created for.  A table without
@@ -124,7 +124,9 @@ NDE_API size_t nde_rhs_breakpoints(const nde_rhs *rhs, double t0, double t1, siz
 
 /* A second rhs computing bit for bit what rhs computes (same table, same bound data and row
  * map, same info), with its own workspaces and counters, so that another thread can use it.
- * Destroy it with nde_rhs_destroy; it does not depend on rhs staying alive.
+ * Destroy it with nde_rhs_destroy; it does not depend on rhs staying alive.  rhs is only read:
+ * several threads may clone the same rhs at once (a compiled model's clone only reads; a C
+ * table's clone must too).
  * Returns NDE_OK; NDE_ERR_UNSUPPORTED when the table has no clone; NDE_ERR_NOMEM; NDE_ERR_ARG
  * (rhs or out NULL).  *out is NULL on failure; err (may be NULL) receives the message. */
 NDE_API nde_status nde_rhs_clone(const nde_rhs *rhs, nde_rhs **out, nde_error *err);
