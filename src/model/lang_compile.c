@@ -447,7 +447,13 @@ static int compile_expr(comp *C, int e) {
           return view_slot(C, 0, st->offset, st->size);
         }
         case NDE__SYM_PARAM: return param_slot(C, y->index);
-        case NDE__SYM_INTER: return C->inter_slot[y->index];
+        case NDE__SYM_INTER:
+          /* Every intermediate an output reaches was compiled before it (nde__close_needed). */
+          if (C->inter_slot[y->index] < 0 && !C->fail) {
+            C->fail = true;
+            C->st = NDE_ERR_INTERNAL;
+          }
+          return C->inter_slot[y->index];
         case NDE__SYM_INPUT: return input_slot(C, y->index);
         case NDE__SYM_CONST: return const_value_slot(C, y->index);
         case NDE__SYM_NET: break;
