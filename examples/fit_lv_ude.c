@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
   for (int k = 0; k < N_OBS; k++) t[k] = 0.25 * k;
 
   /* Synthetic data: the full model with RK4 at h = 0.01, plus noise of 5e-3 x each state's mean. */
-  const nde_rhs_ops lv_ops = {lv_f, lv_vjp, NULL, NULL};
+  const nde_rhs_ops lv_ops = {.f = lv_f, .vjp = lv_vjp, .jvp = NULL, .destroy = NULL};
   const nde_rhs_info lv_info = {2, 4, 1, 0, NULL};
   nde_rhs *truth = NULL;
   nde_status st = nde_rhs_create(&lv_ops, NULL, NDE_BORROW, &lv_info, &truth, NULL);

@@ -6,9 +6,16 @@
  * compiled .nde tape and hand-written C callbacks implement the same table, so every solver and
  * gradient method works on either.
  *
+ * Rows of one batch may belong to different series (trajectories with their own measured
+ * inputs, constants and per-series parameters): nde_rhs_set_rows binds each row to its series
+ * before the calls.
+ *
  * Callback return values: 0 ok; > 0 recoverable (a non-finite value, a state outside the
  * model's domain: an adaptive solver retries with a smaller step); < 0 fatal (the solve stops
  * with NDE_ERR_CALLBACK).
+ *
+ * Threads: an rhs keeps workspaces, so it is used by one thread at a time; make one per thread
+ * (nde_rhs_clone).  Different rhs's, even of one model, may run on different threads at once.
  */
 #ifndef NDE_MODEL_H
 #define NDE_MODEL_H
@@ -38,11 +45,26 @@ typedef struct nde_rhs_ops {
              const double *Vtheta, double *JV);
   /* Release ctx; called by nde_rhs_destroy when the rhs took ownership.  May be NULL. */
   void (*destroy)(void *ctx);
+  /* Bind rows to series for the following calls: row r < B belongs to series
+   * series_of_row[r] (checked to be >= 0 by nde_rhs_set_rows; the callback checks its upper
+   * bound).  Read during the call only.  Returns NDE_OK or NDE_ERR_ARG.  May be NULL: the
+   * rhs has nothing per series and accepts any map. */
+  nde_status (*set_rows)(void *ctx, int B, const int *series_of_row);
+  /* Times strictly between t0 and t1 (either order) where f jumps for the rows bound now,
+   * ordered from t0 towards t1; writes at most max of them to out and returns how many there
+   * are.  May be NULL: f has no jumps. */
+  size_t (*breakpoints)(void *ctx, double t0, double t1, size_t max, double *out);
+  /* A new context that computes exactly what ctx computes (same model, same bound data,
+   * same row map) with its own workspaces, for another thread.  ctx is only read.  Returns
+   * NDE_OK, NDE_ERR_NOMEM.  May be NULL (nde_rhs_clone then reports NDE_ERR_UNSUPPORTED);
+   * a table with clone needs destroy. */
+  nde_status (*clone)(void *ctx, void **out);
 } nde_rhs_ops;
 
 typedef struct nde_rhs_info {
   int n_state;          /* n, the width of one state row */
-  size_t n_theta;       /* length of the flat parameter vector */
+  size_t n_theta;       /* length of the flat parameter vector the callbacks read (for a
+                           compiled model: nde_model_n_theta_full for its series) */
   int max_batch;        /* the largest B the callbacks accept */
   size_t cache_per_row; /* doubles f may save per row for vjp (0: no cache) */
   /* Structural dependencies, n x n row-major: dep[i * n + j] != 0 when f_i may depend on u_j.
@@ -54,7 +76,8 @@ typedef struct nde_rhs_info {
 
 typedef struct nde_rhs nde_rhs;
 
-/* Wrap an ops table.  ops is copied; ctx is borrowed or taken per own.  f and vjp are required.
+/* Wrap an ops table.  ops is copied; ctx is borrowed or taken per own.  f and vjp are required
+ * (and destroy when clone is given).  info is copied (the dep matrix it points to is borrowed).
  * *out is NULL on failure (and ctx is destroyed if it was taken); err (may be NULL) receives the
  * message.  Statuses: NDE_ERR_ARG, NDE_ERR_NOMEM. */
 NDE_API nde_status nde_rhs_create(const nde_rhs_ops *ops, void *ctx, nde_ownership own,
@@ -80,20 +103,54 @@ typedef struct nde_rhs_counts {
 NDE_API nde_rhs_counts nde_rhs_get_counts(const nde_rhs *rhs);
 NDE_API void nde_rhs_reset_counts(nde_rhs *rhs);
 
+/* Bind the rows of the following calls to series: row r (r < B) belongs to series
+ * series_of_row[r]; series_of_row NULL puts rows 0 .. B-1 in series 0.  The map is copied.
+ * Before the first nde_rhs_set_rows every row up to max_batch is in series 0; after it, a
+ * compiled model's rhs refuses (fatal, < 0) calls with more than B rows.  Per-series values of a row (measured
+ * inputs, constants from data, per-series parameters) are those of its series.
+ * Returns NDE_OK; NDE_ERR_ARG when B is not in [1, max_batch], a series is negative, or (for a
+ * compiled model) a series is not below the n_series the rhs was created for.  A table without
+ * set_rows accepts every valid map. */
+NDE_API nde_status nde_rhs_set_rows(nde_rhs *rhs, int B, const int *series_of_row);
+
+/* The times strictly between t0 and t1 (t0 > t1 is allowed: a backward solve) where f jumps
+ * for the rows bound now: for a compiled model, where a measured input with step
+ * interpolation of one of those rows' series changes its value (a solver should stop there).
+ * Kinks of linear and cubic inputs are not reported.  Ordered from t0 towards t1, without
+ * repeats; at most max are written to out (out may be NULL when max is 0).  Returns the number
+ * of such times, which may exceed max.  0 for a table without breakpoints. */
+NDE_API size_t nde_rhs_breakpoints(const nde_rhs *rhs, double t0, double t1, size_t max,
+                                   double *out);
+
+/* A second rhs computing bit for bit what rhs computes (same table, same bound data and row
+ * map, same info), with its own workspaces and counters, so that another thread can use it.
+ * Destroy it with nde_rhs_destroy; it does not depend on rhs staying alive.  rhs is only read:
+ * several threads may clone the same rhs at once (a compiled model's clone only reads; a C
+ * table's clone must too).
+ * Returns NDE_OK; NDE_ERR_UNSUPPORTED when the table has no clone; NDE_ERR_NOMEM; NDE_ERR_ARG
+ * (rhs or out NULL).  *out is NULL on failure; err (may be NULL) receives the message. */
+NDE_API nde_status nde_rhs_clone(const nde_rhs *rhs, nde_rhs **out, nde_error *err);
+
 /* ---- the .nde language ---- */
 
-/* A model compiled from a .nde file (the grammar is docs/language.md): its states, parameters
- * and networks, the layout of the flat parameter vector theta, and a tape that evaluates f, its
- * VJP and its JVP on a batch of states.
+/* A model compiled from a .nde file (the grammar is docs/language.md): its states, parameters,
+ * nets, measured inputs, constants and observables, the layout of the flat parameter vector
+ * theta, and a tape that evaluates f, its VJP and its JVP on a batch of states.
  *
- * theta holds only learnable things, in declaration order (parameters and nets interleaved as
- * declared): a learnable scalar parameter takes one entry, stored in an unconstrained form (see
- * nde_param_transform); a net takes nde_net_n_params entries in the nn layer's layout (per layer W
- * out x in row-major, then b).  Fixed parameters are constants of the tape and not in theta.
- * Vector state components are named "y[1]", "y[2]", ... (indices are 1-based in the language).
+ * theta holds only learnable things.  The shared part (nde_model_n_theta entries) comes first,
+ * in declaration order (parameters and nets interleaved as declared): a learnable scalar
+ * parameter takes one entry, stored in an unconstrained form (see nde_param_transform); a net
+ * takes nde_net_n_params entries in the nn layer's layout (per layer W out x in row-major,
+ * then b).  Parameters declared "per series" (n_sp = nde_model_n_series_params of them) have
+ * one value per series, in a block after the shared part: the full theta for S series has
+ * n_theta + S * n_sp entries, series-major, the k-th per-series parameter of series s at
+ * n_theta + s * n_sp + k (stored in its unconstrained form too).  Fixed parameters and
+ * constants are not in theta.  Vector state components are named "y[1]", "y[2]", ...
+ * (indices are 1-based in the language).
  *
- * A model is immutable once loaded; it may be shared by any number of right-hand sides and read
- * from several threads. */
+ * A model is immutable once loaded: it may be shared by any number of right-hand sides,
+ * observers and probes, which may be created, used and destroyed on different threads at the
+ * same time (the reference count is atomic); each of those is used by one thread at a time. */
 #include "nde/nn.h"
 
 typedef struct nde_model nde_model;
@@ -180,19 +237,35 @@ typedef struct nde_model_param_info {
   int bounded;   /* declared "in [lo, hi]" */
   double lo, hi; /* bounds when bounded */
   nde_param_transform transform; /* how theta stores it (NONE for fixed) */
-  size_t offset; /* index in theta when learnable, else (size_t)-1 */
+  size_t offset; /* shared: index in theta when learnable, else (size_t)-1; per series: the
+                    index k in a series' block (theta[n_theta + s * n_sp + k]) */
   int line;      /* declaration line */
+  int per_series; /* declared "per series": one value per series (always learnable) */
 } nde_model_param_info;
-/* Scalar parameters in declaration order, fixed ones included. */
+/* Scalar parameters in declaration order, fixed and per-series ones included. */
 NDE_API int nde_model_n_params(const nde_model *model);
 NDE_API nde_status nde_model_get_param(const nde_model *model, int i, nde_model_param_info *out);
 /* Index of a parameter by name, or -1. */
 NDE_API int nde_model_find_param(const nde_model *model, const char *name);
-/* Natural value of parameter i for the given theta (the declared value when fixed). */
+/* Natural value of parameter i for the given theta (the declared value when fixed).  NaN for a
+ * per-series parameter (use nde_model_param_value_series) or i out of range. */
 NDE_API double nde_model_param_value(const nde_model *model, int i, const double *theta);
 /* Store a natural value for learnable parameter i into theta (inverse transform).  NDE_ERR_ARG
- * when i is fixed or out of range, or value is outside the parameter's domain. */
+ * when i is fixed, per series or out of range, or value is outside the parameter's domain. */
 NDE_API nde_status nde_model_set_param(const nde_model *model, int i, double value, double *theta);
+
+/* Number of per-series parameters n_sp (the size of one series' block of theta). */
+NDE_API int nde_model_n_series_params(const nde_model *model);
+/* Length of the full theta for n_series series: n_theta + n_series * n_sp. */
+NDE_API size_t nde_model_n_theta_full(const nde_model *model, int n_series);
+/* Natural value of parameter i in series s, read from a full theta: a per-series parameter's
+ * own entry, or the shared value of any other parameter.  NaN when i or s (< 0) is invalid. */
+NDE_API double nde_model_param_value_series(const nde_model *model, int i, const double *theta,
+                                            int s);
+/* Store a natural value for per-series parameter i of series s into a full theta.
+ * NDE_ERR_ARG when i is not a per-series parameter, s < 0, or value is outside its domain. */
+NDE_API nde_status nde_model_set_param_series(const nde_model *model, int i, int s, double value,
+                                              double *theta);
 
 typedef struct nde_model_net_info {
   const char *name;
@@ -222,18 +295,152 @@ NDE_API nde_status nde_model_get_layout(const nde_model *model, int i, nde_model
 
 /* Initial theta (nde_model_n_theta values): learnable parameters at their declared values
  * (transformed), nets by their init schemes, drawing from one nde_rng seeded with seed, nets in
- * declaration order. */
+ * declaration order.  Returns NDE_OK; NDE_ERR_ARG (a failed model, theta NULL). */
 NDE_API nde_status nde_model_init_theta(const nde_model *model, uint64_t seed, double *theta);
+/* Initial full theta for n_series series (nde_model_n_theta_full values): the shared part as
+ * nde_model_init_theta, then every series' block at the declared values (transformed).
+ * Returns NDE_OK; NDE_ERR_ARG (a failed model, n_series < 1, theta NULL). */
+NDE_API nde_status nde_model_init_theta_full(const nde_model *model, uint64_t seed, int n_series,
+                                             double *theta);
 
-/* A right-hand side evaluating the compiled tape on batches of up to max_batch rows.  The rhs
- * holds its own workspaces (so it must not be called from two threads at once; make one per
- * thread) and a reference to the model.  cache_per_row is the number of doubles f saves per row
- * for vjp.  Callbacks return 0, or 1 (recoverable) when a value is not finite (log or sqrt of a
- * negative number, overflow), and never fail fatally.
- * Returns NDE_OK, NDE_ERR_ARG (max_batch < 1 or a failed model), NDE_ERR_NOMEM; err (may be
- * NULL) receives the message. */
+/* ---- measured inputs, constants and observables ---- */
+
+/* How a measured input is interpolated between its samples (t_k, u_k):
+ *   LINEAR  piecewise linear (the default)
+ *   CUBIC   monotone C1 piecewise cubic Hermite with Fritsch-Carlson slopes (1980): between
+ *           two samples it stays between their values (no overshoot)
+ *   STEP    zero-order hold, right-continuous: u_k on [t_k, t_{k+1})
+ * A single sample is a constant.  Outside [t_0, t_{n-1}] an input declared "hold" keeps the
+ * end value; any other input is undefined there, and evaluating it is a fatal callback error. */
+typedef enum { NDE_INTERP_LINEAR = 0, NDE_INTERP_CUBIC, NDE_INTERP_STEP } nde_interp;
+
+typedef struct nde_model_input_info {
+  const char *name;
+  nde_interp interp;
+  int hold;     /* declared "hold": the end values hold outside the data's time span */
+  int line;     /* declaration line */
+} nde_model_input_info;
+/* Measured inputs in declaration order (the order of an input series' columns). */
+NDE_API int nde_model_n_inputs(const nde_model *model);
+/* Input i in [0, n_inputs); NDE_ERR_ARG when out of range.  Strings owned by the model. */
+NDE_API nde_status nde_model_get_input(const nde_model *model, int i, nde_model_input_info *out);
+/* Index of an input by name, or -1. */
+NDE_API int nde_model_find_input(const nde_model *model, const char *name);
+
+typedef struct nde_model_const_info {
+  const char *name;
+  int from_data; /* declared "(from data)": one value per series, bound when an rhs is made */
+  double value;  /* the written value of a plain constant (NaN when from data) */
+  int column;    /* from data: the column in a series' row of constants; else -1 */
+  int line;      /* declaration line */
+} nde_model_const_info;
+/* Constants in declaration order, plain and from data. */
+NDE_API int nde_model_n_consts(const nde_model *model);
+/* Constants from data: the width of a series' row of constants. */
+NDE_API int nde_model_n_data_consts(const nde_model *model);
+/* Constant i in [0, n_consts); NDE_ERR_ARG when out of range.  Strings owned by the model. */
+NDE_API nde_status nde_model_get_const(const nde_model *model, int i, nde_model_const_info *out);
+/* Index of a constant by name, or -1. */
+NDE_API int nde_model_find_const(const nde_model *model, const char *name);
+
+/* Observables ("observe NAME = EXPR", scalars) in declaration order. */
+NDE_API int nde_model_n_observables(const nde_model *model);
+/* Name of observable i, or NULL when out of range (owned by the model). */
+NDE_API const char *nde_model_observable_name(const nde_model *model, int i);
+
+/* The structural dependencies of the right-hand side: dep (n x n, row-major, written) gets
+ * dep[i * n + j] = 1 when f_i may depend on u_j, else 0, propagated through the tape (a net's
+ * outputs depend on all of its inputs; comparisons and steps count as dependencies).  The same
+ * matrix is every compiled rhs's nde_rhs_info.dep.  Returns NDE_OK; NDE_ERR_ARG (a failed
+ * model, dep NULL). */
+NDE_API nde_status nde_model_dependency(const nde_model *model, unsigned char *dep);
+
+/* ---- right-hand sides and observers of a compiled model ---- */
+
+/* The measured inputs of one series: n >= 1 samples at strictly increasing finite times t[n],
+ * and the values u[n x m] (row-major: at each time the model's m inputs in declaration
+ * order), all finite. */
+typedef struct nde_input_series {
+  size_t n;
+  const double *t;
+  const double *u;
+} nde_input_series;
+
+/* What a right-hand side or an observer is made for.  Start from nde_model_rhs_opts_default(). */
+typedef struct nde_model_rhs_opts {
+  int max_batch;  /* largest B of a call (default 1) */
+  int n_series;   /* series the rows may belong to (default 1) */
+  /* [n_series] measured inputs, one entry per series; required when the model declares
+   * inputs, else ignored (may be NULL). */
+  const nde_input_series *inputs;
+  /* [n_series x n_data_consts] row-major: the constants from data of each series; required
+   * when the model declares such constants, else ignored (may be NULL). */
+  const double *consts;
+} nde_model_rhs_opts;
+NDE_API nde_model_rhs_opts nde_model_rhs_opts_default(void);
+
+/* A right-hand side evaluating the compiled tape on batches of up to o->max_batch rows whose
+ * series are below o->n_series.  Everything o points to is copied (the caller may free it
+ * afterwards); interpolation coefficients are computed here, so that the callbacks allocate
+ * nothing.  The rhs holds its own workspaces (it must not be called from two threads at once;
+ * clone it for another thread) and a reference to the model.  Its info: n_theta is the full
+ * length nde_model_n_theta_full(model, n_series); cache_per_row the doubles f saves per row
+ * for vjp; dep the model's dependency matrix.  Rows start in series 0 (nde_rhs_set_rows).
+ * Callbacks return 0; 1 (recoverable) when a value is not finite (log or sqrt of a negative
+ * number, overflow); < 0 (fatal) when B exceeds max_batch or the bound rows, or a measured
+ * input without "hold" is evaluated outside its series' time span (fits check the spans of
+ * their data before solving).  Constants from data and measured inputs have no derivative;
+ * derivatives through expressions that contain them are exact.
+ * Returns NDE_OK; NDE_ERR_ARG (a failed model, max_batch or n_series < 1, inputs or constants
+ * missing although the model declares them, a series with no samples, times not strictly
+ * increasing, a value not finite: the message names the input, series and sample);
+ * NDE_ERR_NOMEM.  err (may be NULL) receives the message. */
+NDE_API nde_status nde_model_create_rhs_opts(nde_model *model, const nde_model_rhs_opts *o,
+                                             nde_rhs **out, nde_error *err);
+
+/* nde_model_create_rhs_opts for one series, no data and the given max_batch (so NDE_ERR_ARG
+ * for a model that declares inputs or constants from data). */
 NDE_API nde_status nde_model_create_rhs(nde_model *model, int max_batch, nde_rhs **out,
                                         nde_error *err);
+
+/* An observer evaluates K named quantities of a compiled model on a batch of states: each a
+ * state component ("x", "y[2]") or an observable ("observe h = ..."), whose expression may use
+ * states, parameters (per-series ones too), intermediates, inputs, constants and t.  Data
+ * columns are matched to these names.  Its derivatives are exact, like the rhs's; it holds
+ * workspaces (one thread at a time) and a reference to the model. */
+typedef struct nde_observer nde_observer;
+
+/* Make an observer of the K names (copied) for batches and series as in o, with the binding
+ * rules of nde_model_create_rhs_opts (o NULL: the defaults).  Returns NDE_OK; NDE_ERR_ARG (an
+ * unknown name, K < 1, bad options or data; the message names it); NDE_ERR_NOMEM.  err may be
+ * NULL. */
+NDE_API nde_status nde_model_create_observer(nde_model *model, const nde_model_rhs_opts *o, int K,
+                                             const char *const *names, nde_observer **out,
+                                             nde_error *err);
+/* Release an observer (NULL-safe; nulls *o). */
+NDE_API void nde_observer_destroy(nde_observer **o);
+/* 1 when every quantity is a state component: H[:, k] is then U's column
+ * nde_model_find_component(names[k]), and callers may read U instead of evaluating. */
+NDE_API int nde_observer_is_identity(const nde_observer *o);
+/* Number of quantities K. */
+NDE_API int nde_observer_n_outputs(const nde_observer *o);
+/* As nde_rhs_set_rows. */
+NDE_API nde_status nde_observer_set_rows(nde_observer *o, int B, const int *series_of_row);
+/* H (B x K, written) = the quantities at time t, states U (B x n) and the full theta.
+ * Returns 0; 1 when a value is not finite; < 0 (fatal) as the rhs callbacks.  Allocates
+ * nothing. */
+NDE_API int nde_observer_eval(nde_observer *o, double t, int B, const double *U,
+                              const double *theta, double *H);
+/* Given cotangents LH (B x K): gU (B x n) += LH^T dH/dU per row, gtheta (full length) += the
+ * sum over rows of LH^T dH/dtheta; either may be NULL to skip.  Returns as
+ * nde_observer_eval. */
+NDE_API int nde_observer_vjp(nde_observer *o, double t, int B, const double *U,
+                             const double *theta, const double *LH, double *gU, double *gtheta);
+/* JH (B x K, written) = dH/dU . V + dH/dtheta . Vtheta; V (B x n) or Vtheta (full length) may
+ * be NULL, meaning zero.  Returns as nde_observer_eval. */
+NDE_API int nde_observer_jvp(nde_observer *o, double t, int B, const double *U,
+                             const double *theta, const double *V, const double *Vtheta,
+                             double *JH);
 
 /* ---- source-level views of a model: net calls, probes, export (src/model/lang_probe.c) ----
  * For nde discover and nde export: where the nets are called in the source, the values of
@@ -255,13 +462,18 @@ NDE_API nde_status nde_model_net_calls(const nde_model *model, int *n, nde_model
 NDE_API nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *begin, size_t *end);
 
 /* A probe evaluates extra expressions, written in the model's language over its names (states,
- * parameters, intermediates, nets, t), at given states: e.g. "U(x, y)", "x*y", "sin(x)".  It
- * compiles the model's source with the expressions appended, so theta has the same layout. */
+ * parameters, intermediates, nets, constants, t), at given states: e.g. "U(x, y)", "x*y",
+ * "sin(x)".  The expressions are compiled against the model's own tables (a tape whose outputs
+ * are the expressions, with only the intermediates they need), so theta has the same layout.
+ * A probe binds no data: expressions that need measured inputs or constants from data are
+ * refused (use an observer); per-series parameters read series 0 of a full theta.  It holds
+ * a reference to the model and workspaces (one thread at a time). */
 typedef struct nde_probe nde_probe;
 
 /* Compile a probe for n_expr expressions on batches of up to max_batch rows.  On a bad
- * expression returns NDE_ERR_PARSE or NDE_ERR_MODEL with err->msg "expression 'TEXT': what"
- * (err may be NULL).  Also NDE_ERR_ARG, NDE_ERR_NOMEM. */
+ * expression returns NDE_ERR_PARSE or NDE_ERR_MODEL with err->msg "expression 'TEXT', column
+ * C: what" (err may be NULL).  Also NDE_ERR_ARG (a failed model, bad arguments, expressions
+ * that need bound data), NDE_ERR_NOMEM. */
 NDE_API nde_status nde_probe_create(const nde_model *model, int n_expr, const char *const *exprs,
                             int max_batch, nde_probe **out, nde_error *err);
 NDE_API void nde_probe_destroy(nde_probe **probe);
@@ -270,7 +482,7 @@ NDE_API int nde_probe_width(const nde_probe *probe, int i);
 NDE_API int nde_probe_total_width(const nde_probe *probe);
 /* OUT (B x total width, row-major; expression i at the columns after those of 0..i-1) = the
  * expressions at time t, states U (B x n) and theta.  Returns the tape's value: 0, or 1 when a
- * value is not finite.  B must not exceed max_batch (-1 otherwise).  Allocates nothing. */
+ * value is not finite.  B must be in [1, max_batch] (-1 otherwise).  Allocates nothing. */
 NDE_API int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, const double *theta,
                    double *OUT);
 
@@ -279,14 +491,17 @@ NDE_API int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, c
  *     #define PREFIX_N_STATE n
  *     extern const char *const PREFIX_state_names[n];
  *     int PREFIX_rhs(double t, const double *u, double *du);   0 ok, 1 a value is not finite
- * prefix must be a C identifier.  *text is malloc'ed (free()).  NDE_ERR_ARG, NDE_ERR_NOMEM. */
+ * prefix must be a C identifier.  *text is malloc'ed (free()).  NDE_ERR_ARG, NDE_ERR_NOMEM;
+ * NDE_ERR_UNSUPPORTED for a model with per-series parameters, measured inputs or constants
+ * from data (the exported function has no series to read them from). */
 NDE_API nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
                               char **text);
 
 typedef enum { NDE_FORMAT_TEXT = 0, NDE_FORMAT_LATEX } nde_format;
 /* The intermediates and equations of the model, one per line (LaTeX: an aligned environment),
- * with parameter names replaced by their values at theta when substitute is set, else followed by
- * the parameter values.  Net calls stay calls.  *text is malloc'ed (free()). */
+ * with parameter names (and plain constants) replaced by their values at theta when substitute
+ * is set, else followed by the parameter values.  Net calls, inputs, constants from data and
+ * per-series parameters stay names.  *text is malloc'ed (free()). */
 NDE_API nde_status nde_model_format_equations(const nde_model *model, const double *theta,
                                       nde_format format, int substitute, char **text);
 

@@ -3,6 +3,7 @@
 #ifndef NDE_MODEL_LANG_H
 #define NDE_MODEL_LANG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include "core/internal.h"
 #include "nde/model.h"
 #include "nde/nn.h"
+#include "ops.h"
 
 /* ---- diagnostics ---- */
 
@@ -71,7 +73,11 @@ typedef enum {
   NDE__TK_STAR,
   NDE__TK_SLASH,
   NDE__TK_CARET,
-  NDE__TK_ARROW
+  NDE__TK_ARROW,
+  NDE__TK_LT, /* < */
+  NDE__TK_LE, /* <= */
+  NDE__TK_GT, /* > */
+  NDE__TK_GE  /* >= */
 } nde__tk;
 
 typedef struct nde__token {
@@ -100,7 +106,11 @@ typedef enum {
   NDE__E_SUB,
   NDE__E_MUL,
   NDE__E_DIV,
-  NDE__E_POW
+  NDE__E_POW,
+  NDE__E_LT, /* comparisons: 1 or 0, derivative zero */
+  NDE__E_LE,
+  NDE__E_GT,
+  NDE__E_GE
 } nde__ekind;
 
 typedef struct nde__expr {
@@ -141,10 +151,30 @@ typedef struct nde__param_decl {
   nde__pos pos;
   double value;
   nde__pos value_pos;
-  bool fixed, positive, bounded;
+  bool fixed, positive, bounded, per_series;
   double lo, hi;
-  nde__pos flag_pos;
+  nde__pos flag_pos;   /* of 'positive' or 'in' */
+  nde__pos fixed_pos;  /* of 'fixed' */
+  nde__pos series_pos; /* of 'per series' */
 } nde__param_decl;
+
+/* input NAME, ... (options): a measured input, interpolated per series. */
+typedef struct nde__input_decl {
+  const char *name;
+  int name_len;
+  nde__pos pos;
+  nde_interp interp;
+  bool hold;
+} nde__input_decl;
+
+/* const NAME = VALUE, or const NAME (from data): one value per series. */
+typedef struct nde__const_decl {
+  const char *name;
+  int name_len;
+  nde__pos pos;
+  bool from_data;
+  double value;
+} nde__const_decl;
 
 #define NDE__NET_MAX_LAYERS 64
 typedef struct nde__net_decl {
@@ -164,14 +194,17 @@ typedef struct nde__assign {
   int name_len;
   nde__pos pos;
   int expr;
-  int state; /* equations: the state index, -1 when unknown */
+  int state;     /* equations: the state index, -1 when unknown */
+  bool observed; /* intermediates: declared with 'observe' (an observable) */
 } nde__assign;
 
 typedef enum {
   NDE__SYM_STATE,
   NDE__SYM_PARAM,
   NDE__SYM_NET,
-  NDE__SYM_INTER
+  NDE__SYM_INTER,
+  NDE__SYM_INPUT,
+  NDE__SYM_CONST
 } nde__symkind;
 
 typedef struct nde__sym {
@@ -193,7 +226,11 @@ typedef struct nde__ast {
   int n_params, cap_params;
   nde__net_decl *nets;
   int n_nets, cap_nets;
-  nde__assign *inters; /* intermediates "u = ..." */
+  nde__input_decl *inputs;
+  int n_inputs, cap_inputs;
+  nde__const_decl *consts;
+  int n_consts, cap_consts;
+  nde__assign *inters; /* intermediates "u = ..." and observables "observe h = ..." */
   int n_inters, cap_inters;
   nde__assign *eqs; /* equations "dx/dt = ..." */
   int n_eqs, cap_eqs;
@@ -217,47 +254,29 @@ nde_status nde__check(nde__ast *ast, nde__diags *d);
 /* Symbol lookup by name (after nde__check built the table); -1 when absent. */
 int nde__sym_find(const nde__ast *ast, const char *name, int len);
 
-/* Builtin functions (all elementwise, one argument). */
+/* Built-in functions (ops.h). */
 typedef enum {
-  NDE__F_EXP,
-  NDE__F_LOG,
-  NDE__F_SQRT,
-  NDE__F_SIN,
-  NDE__F_COS,
-  NDE__F_TANH,
-  NDE__F_ABS,
+#define NDE__FUNC_ENUM(id, name, arity) NDE__F_##id,
+  NDE__FUNC_LIST(NDE__FUNC_ENUM)
+#undef NDE__FUNC_ENUM
   NDE__F_COUNT
 } nde__func;
 extern const char *const nde__func_names[NDE__F_COUNT];
+extern const int nde__func_arity[NDE__F_COUNT];
 
 /* ---- the tape ---- */
 
+/* Instructions (ops.h). */
 typedef enum {
-  NDE__OP_PARAM,       /* out = theta[k] */
-  NDE__OP_PARAM_EXP,   /* out = exp(theta[k]) */
-  NDE__OP_PARAM_LOGIT, /* out = lo + (hi - lo) sigmoid(theta[k]) */
-  NDE__OP_TIME,        /* out = t */
-  NDE__OP_COPY,
-  NDE__OP_NEG,
-  NDE__OP_EXP,
-  NDE__OP_LOG,
-  NDE__OP_SQRT,
-  NDE__OP_SIN,
-  NDE__OP_COS,
-  NDE__OP_TANH,
-  NDE__OP_ABS,
-  NDE__OP_POWI, /* out = a^n, n = iarg */
-  NDE__OP_ADD,
-  NDE__OP_SUB,
-  NDE__OP_MUL,
-  NDE__OP_DIV,
-  NDE__OP_POW, /* out = a^b = exp(b log a) */
-  NDE__OP_MULADD, /* out = lo * a * b + hi * c, c = iarg (a fused product and sum) */
-  NDE__OP_NOP,    /* removed while compiling */
-  NDE__OP_CONCAT,
-  NDE__OP_NET,
+#define NDE__OP_ENUM(id, kind) NDE__OP_##id,
+  NDE__OP_LIST(NDE__OP_ENUM)
+#undef NDE__OP_ENUM
   NDE__OP_COUNT
 } nde__op;
+
+typedef enum { NDE__K_UNARY, NDE__K_UNARY0, NDE__K_BINARY, NDE__K_BINARY0, NDE__K_SPECIAL } nde__opkind;
+extern const uint8_t nde__op_kind[NDE__OP_COUNT];
+extern const char *const nde__op_names[NDE__OP_COUNT];
 
 /* Where a slot's values live: the arenas of one evaluation. */
 typedef enum {
@@ -285,11 +304,18 @@ typedef struct nde__instr {
   uint8_t op;
   int out;
   int a, b;   /* operand slots, -1 */
-  int iarg;   /* POWI exponent; PARAM theta index; NET net index; CONCAT first operand */
+  int iarg;   /* POWI exponent; PARAM theta index; SPARAM index in the per-series block;
+                 INPUT input index; DCONST column; NET net index; CONCAT first operand;
+                 MULADD and IFELSE the third operand slot */
   int n_ops;  /* CONCAT operand count */
-  double lo, hi; /* PARAM_LOGIT bounds */
+  double lo, hi; /* PARAM_LOGIT bounds; MULADD signs */
   size_t cache_off; /* NET: per-row offset of the net cache in the slot's arena */
 } nde__instr;
+
+/* The third operand slot of an instruction (MULADD, IFELSE), or -1. */
+static inline int nde__third(const nde__instr *in) {
+  return (in->op == NDE__OP_MULADD || in->op == NDE__OP_IFELSE) ? in->iarg : -1;
+}
 
 typedef struct nde__tape {
   nde__slot *slots;
@@ -305,10 +331,42 @@ typedef struct nde__tape {
   size_t vary_values_per_row; /* the values part: the only part with adjoints */
   size_t vary_cache_per_row;  /* net caches (offsets relative to the values part while compiling) */
   int max_net_in;      /* widest net input (scratch for net VJPs) */
-  int n_state;
+  int n_state;         /* width of a row of U */
+  int n_out;           /* width of a row of the output (dU for a right-hand side) */
+  bool uses_inputs;    /* has INPUT instructions */
+  bool uses_series;    /* has SPARAM, INPUT or DCONST instructions (reads the row map) */
 } nde__tape;
 
 void nde__tape_free(nde__tape *tape);
+
+/* One output of a tape: columns [col, col + size) of the output row receive expression expr,
+ * or (expr < 0) the state column ucol. */
+typedef struct nde__output {
+  int expr;
+  int ucol;
+  int col, size;
+} nde__output;
+
+/* Compile a tape with the given outputs from a checked syntax tree, against the tables of the
+ * model m (parameters, nets, inputs, constants), which must have been built from the same
+ * source.  Only the intermediates the outputs need are compiled. */
+nde_status nde__compile_tape(const nde__ast *ast, nde__diags *d, const nde_model *m,
+                             const nde__output *outs, int n_outs, int n_out_cols,
+                             nde__tape *T);
+
+/* The intermediates some expressions need: nde__mark_needed sets need[i] for the
+ * intermediates expression expr names; nde__close_needed adds everything those need in turn.
+ * need has one entry per intermediate. */
+void nde__mark_needed(const nde__ast *ast, int expr, bool *need);
+void nde__close_needed(const nde__ast *ast, bool *need);
+
+/* Structural dependencies of a tape's outputs on its U columns: dep[i * n_state + j] != 0
+ * when output column i may depend on U column j (values, not only derivatives: comparisons
+ * and steps count).  dep has n_out x n_state entries. */
+nde_status nde__tape_dependency(const nde__tape *T, unsigned char *dep);
+
+/* Number of instructions of op in the model's right-hand-side tape (for tests). */
+int nde__model_count_op(const nde_model *m, int op);
 
 /* ---- the model ---- */
 
@@ -331,8 +389,18 @@ typedef struct nde__statem {
   double *initial;
 } nde__statem;
 
+typedef struct nde__inputm {
+  char *name;
+  nde_model_input_info info;
+} nde__inputm;
+
+typedef struct nde__constm {
+  char *name;
+  nde_model_const_info info;
+} nde__constm;
+
 struct nde_model {
-  int refs;
+  atomic_int refs; /* the handle and every rhs, observer and probe made from it */
   nde_status status;
   char *file;
   char *src;
@@ -345,18 +413,34 @@ struct nde_model {
   char **comp_names;
   nde__param *params;
   int n_params;
+  int n_sp; /* per-series parameters: the block of each series in the full theta */
   nde__netm *nets;
   int n_nets;
+  nde__inputm *inputs;
+  int n_inputs;
+  nde__constm *consts;
+  int n_consts;
+  int n_data_consts; /* consts from data: the columns of a series' constants row */
+  char **obs_names;  /* observables in declaration order */
+  int n_obs;
   nde_model_layout_entry *layout;
   int n_layout;
   size_t n_theta;
-  nde__tape tape;
+  nde__tape tape;     /* the right-hand side */
+  unsigned char *dep; /* n x n structural dependencies of the right-hand side */
 };
 
-/* Build the tape, params, nets and layout from a checked syntax tree. */
+/* Build the model's tables (states, parameters, nets, inputs, constants, observables, the
+ * layout of theta) and its right-hand-side tape from a checked syntax tree. */
 nde_status nde__compile(const nde__ast *ast, nde__diags *d, nde_model *m);
-/* Keep/release a model reference (the rhs holds one). */
+/* Keep/release a model reference (every rhs, observer and probe holds one).  Atomic: models
+ * may be shared across threads. */
 void nde__model_retain(nde_model *m);
 void nde__model_release(nde_model *m);
+
+/* Lex, parse and check source text (for views of a model that need its syntax tree again).
+ * d->file, d->src and d->len are set here; free with nde__ast_free and nde__diags_free. */
+nde_status nde__parse_source(const char *src, size_t len, const char *file, nde__diags *d,
+                             nde__ast *ast);
 
 #endif

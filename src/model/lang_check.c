@@ -1,7 +1,7 @@
 /* Checker of the .nde language: the symbol table (duplicates reported at both places), names
  * (unknown ones with the closest known name as a hint), one equation per state, cycles among
  * intermediates, and the size of every expression (elementwise with scalar broadcasting, net
- * inputs and outputs, 1-based indices). */
+ * inputs and outputs, 1-based indices, the arity of built-in functions, scalar observables). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +9,18 @@
 
 #include "lang.h"
 
-const char *const nde__func_names[NDE__F_COUNT] = {"exp", "log", "sqrt", "sin", "cos", "tanh", "abs"};
+const char *const nde__func_names[NDE__F_COUNT] = {
+#define NDE__FUNC_NAME(id, name, arity) name,
+    NDE__FUNC_LIST(NDE__FUNC_NAME)
+#undef NDE__FUNC_NAME
+};
+const int nde__func_arity[NDE__F_COUNT] = {
+#define NDE__FUNC_ARITY(id, name, arity) arity,
+    NDE__FUNC_LIST(NDE__FUNC_ARITY)
+#undef NDE__FUNC_ARITY
+};
 
-static const char *const reserved[] = {"state", "param", "net", "t"};
+static const char *const reserved[] = {"state", "param", "net", "input", "const", "observe", "t"};
 
 typedef struct checker {
   nde__ast *A;
@@ -61,6 +70,8 @@ static const char *kind_word(nde__symkind k) {
     case NDE__SYM_PARAM: return "a parameter";
     case NDE__SYM_NET: return "a net";
     case NDE__SYM_INTER: return "an intermediate";
+    case NDE__SYM_INPUT: return "an input";
+    case NDE__SYM_CONST: return "a constant";
   }
   return "a name";
 }
@@ -160,7 +171,7 @@ static int by_offset(const void *a, const void *b) {
 
 static bool build_symbols(checker *C) {
   nde__ast *A = C->A;
-  size_t n = (size_t)A->n_states + A->n_params + A->n_nets + A->n_inters;
+  size_t n = (size_t)A->n_states + A->n_params + A->n_nets + A->n_inters + A->n_inputs + A->n_consts;
   size_t cap = 16;
   while (cap < 2 * n) cap *= 2;
   A->syms = malloc((n ? n : 1) * sizeof *A->syms);
@@ -178,6 +189,8 @@ static bool build_symbols(checker *C) {
   for (int i = 0; i < A->n_params; i++) refs[k++] = (decl_ref){A->params[i].pos.offset, NDE__SYM_PARAM, i};
   for (int i = 0; i < A->n_nets; i++) refs[k++] = (decl_ref){A->nets[i].pos.offset, NDE__SYM_NET, i};
   for (int i = 0; i < A->n_inters; i++) refs[k++] = (decl_ref){A->inters[i].pos.offset, NDE__SYM_INTER, i};
+  for (int i = 0; i < A->n_inputs; i++) refs[k++] = (decl_ref){A->inputs[i].pos.offset, NDE__SYM_INPUT, i};
+  for (int i = 0; i < A->n_consts; i++) refs[k++] = (decl_ref){A->consts[i].pos.offset, NDE__SYM_CONST, i};
   qsort(refs, n, sizeof *refs, by_offset);
   for (size_t i = 0; i < n; i++) {
     const char *name = NULL;
@@ -188,6 +201,8 @@ static bool build_symbols(checker *C) {
       case NDE__SYM_PARAM: name = A->params[refs[i].index].name; len = A->params[refs[i].index].name_len; pos = A->params[refs[i].index].pos; break;
       case NDE__SYM_NET: name = A->nets[refs[i].index].name; len = A->nets[refs[i].index].name_len; pos = A->nets[refs[i].index].pos; break;
       case NDE__SYM_INTER: name = A->inters[refs[i].index].name; len = A->inters[refs[i].index].name_len; pos = A->inters[refs[i].index].pos; break;
+      case NDE__SYM_INPUT: name = A->inputs[refs[i].index].name; len = A->inputs[refs[i].index].name_len; pos = A->inputs[refs[i].index].pos; break;
+      case NDE__SYM_CONST: name = A->consts[refs[i].index].name; len = A->consts[refs[i].index].name_len; pos = A->consts[refs[i].index].pos; break;
     }
     add_sym(C, refs[i].kind, refs[i].index, name, len, pos);
   }
@@ -222,7 +237,11 @@ static void check_params(checker *C) {
   for (int i = 0; i < C->A->n_params; i++) {
     const nde__param_decl *p = &C->A->params[i];
     int nl = p->name_len;
-    if (p->positive && p->bounded) {
+    if (p->per_series && p->fixed) {
+      nde__diag_error(C->d, NDE_ERR_MODEL, p->series_pos,
+                      "parameter '%.*s' is both 'fixed' and 'per series' (for a known value per "
+                      "series use 'const %.*s (from data)')", nl, p->name, nl, p->name);
+    } else if (p->positive && p->bounded) {
       nde__diag_error(C->d, NDE_ERR_MODEL, p->flag_pos,
                       "parameter '%.*s' is both 'positive' and 'in [lo, hi]' (use one)", nl, p->name);
     } else if (p->positive && !(p->value > 0)) {
@@ -433,6 +452,8 @@ static int size_of_name(checker *C, nde__expr *x) {
   switch (y->kind) {
     case NDE__SYM_STATE: return A->states[y->index].size;
     case NDE__SYM_PARAM: return 1;
+    case NDE__SYM_INPUT: return 1;
+    case NDE__SYM_CONST: return 1;
     case NDE__SYM_INTER: return C->inter_size[y->index];
     case NDE__SYM_NET:
       nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "'%.*s' is a net: call it with its inputs, e.g. %.*s(x)",
@@ -446,20 +467,40 @@ static int size_of_call(checker *C, nde__expr *x) {
   nde__ast *A = C->A;
   long total = 0;
   bool unknown = false;
+  int sizes[3] = {0, 0, 0};
   for (int i = 0; i < x->n_args; i++) {
     int s = size_of(C, A->args[x->args + i]);
     if (s == 0) unknown = true;
+    if (i < 3) sizes[i] = s;
     total += s;
   }
   int f = builtin_func(x->name, x->name_len);
   if (f >= 0) {
     x->func = f;
-    if (x->n_args != 1) {
-      nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "'%.*s' takes 1 argument, got %d", x->name_len,
-                      x->name, x->n_args);
+    const int arity = nde__func_arity[f];
+    if (x->n_args != arity) {
+      nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "'%.*s' takes %d argument%s, got %d",
+                      x->name_len, x->name, arity, arity == 1 ? "" : "s", x->n_args);
       return 0;
     }
-    return unknown ? 0 : (int)total;
+    if (unknown) return 0;
+    /* Elementwise over the arguments: equal sizes, or scalars broadcast. */
+    int w = 1;
+    for (int i = 0; i < arity; i++) w = sizes[i] > w ? sizes[i] : w;
+    for (int i = 0; i < arity; i++)
+      if (sizes[i] != w && sizes[i] != 1) {
+        if (arity == 2)
+          nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                          "sizes of the arguments of '%.*s' do not match: %d and %d (expected "
+                          "equal sizes, or a scalar)", x->name_len, x->name, sizes[0], sizes[1]);
+        else
+          nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                          "sizes of the arguments of '%.*s' do not match: %d, %d and %d "
+                          "(expected equal sizes, or scalars)", x->name_len, x->name, sizes[0],
+                          sizes[1], sizes[2]);
+        return 0;
+      }
+    return w;
   }
   int s = nde__sym_find(A, x->name, x->name_len);
   if (s < 0) {
@@ -491,6 +532,10 @@ static const char *op_text(nde__ekind k) {
     case NDE__E_MUL: return "*";
     case NDE__E_DIV: return "/";
     case NDE__E_POW: return "^";
+    case NDE__E_LT: return "<";
+    case NDE__E_LE: return "<=";
+    case NDE__E_GT: return ">";
+    case NDE__E_GE: return ">=";
     default: return "?";
   }
 }
@@ -538,7 +583,11 @@ static int size_of(checker *C, int e) {
     case NDE__E_SUB:
     case NDE__E_MUL:
     case NDE__E_DIV:
-    case NDE__E_POW: {
+    case NDE__E_POW:
+    case NDE__E_LT:
+    case NDE__E_LE:
+    case NDE__E_GT:
+    case NDE__E_GE: {
       int sa = size_of(C, x->a), sb = size_of(C, x->b);
       if (sa == 0 || sb == 0) break;
       if (sa != sb && sa != 1 && sb != 1) {
@@ -560,6 +609,11 @@ static void check_sizes(checker *C) {
   for (int k = 0; k < C->A->n_inter_order; k++) {
     int i = C->A->inter_order[k];
     C->inter_size[i] = C->inter_bad[i] ? 0 : size_of(C, A->inters[i].expr);
+    const nde__assign *q = &A->inters[i];
+    if (q->observed && C->inter_size[i] > 1)
+      nde__diag_error(C->d, NDE_ERR_MODEL, q->pos,
+                      "observable '%.*s' has size %d (expected a scalar: one observe line per "
+                      "quantity)", q->name_len, q->name, C->inter_size[i]);
   }
   for (int e = 0; e < A->n_eqs; e++) {
     nde__assign *q = &A->eqs[e];

@@ -1,8 +1,12 @@
-/* Compiler of the .nde language: a checked syntax tree becomes the model's states, parameters,
- * nets, the layout of theta, and a flat tape over batched slots.  Values that are the same in
- * every row (parameters, t, constants) are "uniform" and computed once per call; constants are
- * folded at compile time; indexing is a column view (no instruction); an equation's last
- * arithmetic instruction writes straight into dU. */
+/* Compiler of the .nde language: a checked syntax tree becomes the model's tables (states,
+ * parameters, nets, inputs, constants, observables, the layout of theta) and flat tapes over
+ * batched slots: the right-hand side, whose outputs are the equations, and on request tapes
+ * with other outputs (observers, probes).  Values that are the same in every row (shared
+ * parameters, t, constants) are "uniform" and computed once per call; values bound per series
+ * (per-series parameters, measured inputs, constants from data) vary per row; constants are
+ * folded at compile time; indexing is a column view (no instruction); an output's last
+ * arithmetic instruction writes straight into the output block; only the intermediates an
+ * output needs are compiled. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +18,13 @@
 typedef struct comp {
   const nde__ast *A;
   nde__diags *d;
-  nde_model *m;
+  const nde_model *m;
   nde__tape *T;
   nde__instr *ucode, *vcode; /* uniform and varying instructions, merged at the end */
   int n_u, cap_u, n_v, cap_v;
   int *param_slot;  /* per parameter decl: slot, -1 not yet made */
+  int *input_slot;  /* per input: slot, -1 */
+  int *const_slot;  /* per constant: slot, -1 */
   int *inter_slot;  /* per intermediate: slot */
   int *vproducer;   /* per slot: index in vcode that wrote it, -1 */
   int *uses;        /* per slot: number of instructions reading it */
@@ -144,6 +150,7 @@ static int emit(comp *C, nde__instr in) {
   }
   if (in.a >= 0) C->uses[in.a]++;
   if (in.b >= 0) C->uses[in.b]++;
+  if (nde__third(&in) >= 0) C->uses[nde__third(&in)]++;
   if (o->varying) C->vproducer[in.out] = *n;
   (*code)[(*n)++] = in;
   return in.out;
@@ -159,14 +166,21 @@ static nde__instr instr(nde__op op, int out, int a, int b) {
   return in;
 }
 
-/* Make the output slot of an op on the operands and emit it; folded when all are constant. */
+/* Make the output slot of an op on the operands and emit it; folded when all are constant.
+ * The output has a derivative when an operand it depends on differentiably has one (not for
+ * ops of zero derivative, nor through the condition of ifelse). */
 static int op_result(comp *C, nde__instr in, int width) {
   if (C->fail) return -1;
   const nde__slot *sa = in.a >= 0 ? &C->T->slots[in.a] : NULL;
   const nde__slot *sb = in.b >= 0 ? &C->T->slots[in.b] : NULL;
-  bool varying = (sa && sa->varying) || (sb && sb->varying);
-  bool active = (sa && sa->active) || (sb && sb->active);
-  bool constant = (!sa || sa->constant) && (!sb || sb->constant) && (sa || sb);
+  const nde__slot *sc = nde__third(&in) >= 0 ? &C->T->slots[nde__third(&in)] : NULL;
+  const uint8_t kind = nde__op_kind[in.op];
+  bool varying = (sa && sa->varying) || (sb && sb->varying) || (sc && sc->varying);
+  bool active = (sa && sa->active) || (sb && sb->active) ||
+                (sc && sc->active && in.op != NDE__OP_IFELSE);
+  if (kind == NDE__K_UNARY0 || kind == NDE__K_BINARY0) active = false;
+  bool constant = (!sa || sa->constant) && (!sb || sb->constant) && (!sc || sc->constant) &&
+                  (sa || sb);
   if (constant) {
     int s = const_slot(C, width, 0.0);
     if (s < 0) return -1;
@@ -188,6 +202,19 @@ static int param_slot(comp *C, int p) {
   int s;
   if (!pi->learnable) {
     s = const_slot(C, 1, pi->value);
+  } else if (pi->per_series) {
+    /* One value per row, read at the row's series. */
+    s = owned_slot(C, 1, true, true);
+    if (s < 0) return -1;
+    nde__instr in = instr(pi->transform == NDE_TRANSFORM_LOG ? NDE__OP_SPARAM_EXP
+                          : pi->transform == NDE_TRANSFORM_LOGIT ? NDE__OP_SPARAM_LOGIT
+                                                                 : NDE__OP_SPARAM,
+                          s, -1, -1);
+    in.iarg = (int)pi->offset;
+    in.lo = pi->lo;
+    in.hi = pi->hi;
+    if (emit(C, in) < 0) return -1;
+    C->T->uses_series = true;
   } else {
     s = owned_slot(C, 1, false, true);
     if (s < 0) return -1;
@@ -202,6 +229,36 @@ static int param_slot(comp *C, int p) {
   }
   C->param_slot[p] = s;
   return s;
+}
+
+/* A measured input: per row, no derivative. */
+static int input_slot(comp *C, int i) {
+  if (C->input_slot[i] >= 0) return C->input_slot[i];
+  int s = owned_slot(C, 1, true, false);
+  if (s < 0) return -1;
+  nde__instr in = instr(NDE__OP_INPUT, s, -1, -1);
+  in.iarg = i;
+  if (emit(C, in) < 0) return -1;
+  C->T->uses_inputs = C->T->uses_series = true;
+  return C->input_slot[i] = s;
+}
+
+/* A constant: folded when written in the file, per row when from data. */
+static int const_value_slot(comp *C, int c) {
+  if (C->const_slot[c] >= 0) return C->const_slot[c];
+  const nde_model_const_info *ci = &C->m->consts[c].info;
+  int s;
+  if (!ci->from_data) {
+    s = const_slot(C, 1, ci->value);
+  } else {
+    s = owned_slot(C, 1, true, false);
+    if (s < 0) return -1;
+    nde__instr in = instr(NDE__OP_DCONST, s, -1, -1);
+    in.iarg = ci->column;
+    if (emit(C, in) < 0) return -1;
+    C->T->uses_series = true;
+  }
+  return C->const_slot[c] = s;
 }
 
 /* Whether a slot is a block of whole rows that a net can read (B x width, contiguous). */
@@ -390,18 +447,50 @@ static int compile_expr(comp *C, int e) {
           return view_slot(C, 0, st->offset, st->size);
         }
         case NDE__SYM_PARAM: return param_slot(C, y->index);
-        case NDE__SYM_INTER: return C->inter_slot[y->index];
+        case NDE__SYM_INTER:
+          /* Every intermediate an output reaches was compiled before it (nde__close_needed). */
+          if (C->inter_slot[y->index] < 0 && !C->fail) {
+            C->fail = true;
+            C->st = NDE_ERR_INTERNAL;
+          }
+          return C->inter_slot[y->index];
+        case NDE__SYM_INPUT: return input_slot(C, y->index);
+        case NDE__SYM_CONST: return const_value_slot(C, y->index);
         case NDE__SYM_NET: break;
       }
       return -1;
     }
     case NDE__E_CALL: {
       if (x->func < 0) return compile_net_call(C, x, A->syms[x->sym].index);
-      int a = compile_expr(C, A->args[x->args]);
-      if (a < 0) return -1;
-      static const nde__op fops[NDE__F_COUNT] = {NDE__OP_EXP, NDE__OP_LOG, NDE__OP_SQRT, NDE__OP_SIN,
-                                                 NDE__OP_COS, NDE__OP_TANH, NDE__OP_ABS};
-      return op_result(C, instr(fops[x->func], -1, a, -1), x->size);
+      int arg[3] = {-1, -1, -1};
+      for (int i = 0; i < x->n_args && i < 3; i++) {
+        arg[i] = compile_expr(C, A->args[x->args + i]);
+        if (arg[i] < 0) return -1;
+      }
+      switch ((nde__func)x->func) {
+        case NDE__F_MIN: return op_result(C, instr(NDE__OP_MIN, -1, arg[0], arg[1]), x->size);
+        case NDE__F_MAX: return op_result(C, instr(NDE__OP_MAX, -1, arg[0], arg[1]), x->size);
+        case NDE__F_CLAMP: {
+          /* clamp(x, lo, hi) = min(max(x, lo), hi): the derivative in x is 1 on [lo, hi]. */
+          const int w1 = C->T->slots[arg[0]].width > C->T->slots[arg[1]].width
+                             ? C->T->slots[arg[0]].width : C->T->slots[arg[1]].width;
+          int lo = op_result(C, instr(NDE__OP_MAX, -1, arg[0], arg[1]), w1);
+          if (lo < 0) return -1;
+          return op_result(C, instr(NDE__OP_MIN, -1, lo, arg[2]), x->size);
+        }
+        case NDE__F_IFELSE: {
+          nde__instr in = instr(NDE__OP_IFELSE, -1, arg[1], arg[2]);
+          in.iarg = arg[0];
+          return op_result(C, in, x->size);
+        }
+        default: {
+          static const nde__op unary_op[NDE__F_COUNT] = {
+              [NDE__F_EXP] = NDE__OP_EXP, [NDE__F_LOG] = NDE__OP_LOG, [NDE__F_SQRT] = NDE__OP_SQRT,
+              [NDE__F_SIN] = NDE__OP_SIN, [NDE__F_COS] = NDE__OP_COS, [NDE__F_TANH] = NDE__OP_TANH,
+              [NDE__F_ABS] = NDE__OP_ABS, [NDE__F_STEP] = NDE__OP_STEP};
+          return op_result(C, instr(unary_op[x->func], -1, arg[0], -1), x->size);
+        }
+      }
     }
     case NDE__E_INDEX: {
       int a = compile_expr(C, x->a);
@@ -429,6 +518,20 @@ static int compile_expr(comp *C, int e) {
       if (b < 0) return -1;
       return op_result(C, instr(NDE__OP_POW, -1, a, b), x->size);
     }
+    case NDE__E_LT:
+    case NDE__E_LE:
+    case NDE__E_GT:
+    case NDE__E_GE: {
+      int a = compile_expr(C, x->a);
+      if (a < 0) return -1;
+      int b = compile_expr(C, x->b);
+      if (b < 0) return -1;
+      nde__op op = x->kind == NDE__E_LT   ? NDE__OP_LT
+                   : x->kind == NDE__E_LE ? NDE__OP_LE
+                   : x->kind == NDE__E_GT ? NDE__OP_GT
+                                          : NDE__OP_GE;
+      return op_result(C, instr(op, -1, a, b), x->size);
+    }
     case NDE__E_ADD:
     case NDE__E_SUB:
     case NDE__E_MUL:
@@ -451,20 +554,21 @@ static int compile_expr(comp *C, int e) {
   return -1;
 }
 
-/* An equation: dU[:, offset .. offset + size) = the right-hand side. */
-static void compile_equation(comp *C, const nde__assign *q) {
-  const nde__state_decl *st = &C->A->states[q->state];
-  int s = compile_expr(C, q->expr);
+/* An output: columns [col, col + size) of the output block = an expression or a state column. */
+static void compile_output(comp *C, const nde__output *q) {
+  int s = q->expr >= 0 ? compile_expr(C, q->expr) : view_slot(C, 0, q->ucol, 1);
   if (s < 0) return;
-  int target = view_slot(C, 1, st->offset, st->size);
+  int target = view_slot(C, 1, q->col, q->size);
   if (target < 0) return;
   int p = C->vproducer[s];
-  if (p >= 0 && C->uses[s] == 0 && C->vcode[p].out == s && C->T->slots[s].width == st->size) {
+  if (q->expr >= 0 && p >= 0 && C->uses[s] == 0 && C->vcode[p].out == s &&
+      C->T->slots[s].width == q->size) {
     nde__op op = (nde__op)C->vcode[p].op;
     /* These ops need only their operands in the reverse sweep, so their result may live in
-     * dU, which the VJP does not see. */
+     * the output block, which the VJP does not see. */
     if (op == NDE__OP_ADD || op == NDE__OP_SUB || op == NDE__OP_MUL || op == NDE__OP_DIV ||
-        op == NDE__OP_NEG || op == NDE__OP_MULADD) {
+        op == NDE__OP_NEG || op == NDE__OP_MULADD || op == NDE__OP_MIN || op == NDE__OP_MAX ||
+        op == NDE__OP_IFELSE) {
       C->vcode[p].out = target;
       C->uses[s] = -1; /* orphaned */
       return;
@@ -476,17 +580,22 @@ static void compile_equation(comp *C, const nde__assign *q) {
 
 /* ---- model tables ---- */
 
-static nde_status build_tables(comp *C) {
-  const nde__ast *A = C->A;
-  nde_model *m = C->m;
+static nde_status build_tables(const nde__ast *A, nde__diags *d, nde_model *m) {
   m->n_states = A->n_states;
   m->n_state_total = A->n_state_total;
   m->states = calloc((size_t)A->n_states + 1, sizeof *m->states);
   m->comp_names = calloc((size_t)A->n_state_total + 1, sizeof *m->comp_names);
   m->params = calloc((size_t)A->n_params + 1, sizeof *m->params);
   m->nets = calloc((size_t)A->n_nets + 1, sizeof *m->nets);
+  m->inputs = calloc((size_t)A->n_inputs + 1, sizeof *m->inputs);
+  m->consts = calloc((size_t)A->n_consts + 1, sizeof *m->consts);
   m->layout = calloc((size_t)A->n_decl + 1, sizeof *m->layout);
-  if (!m->states || !m->comp_names || !m->params || !m->nets || !m->layout) return NDE_ERR_NOMEM;
+  int n_obs = 0;
+  for (int i = 0; i < A->n_inters; i++) n_obs += A->inters[i].observed;
+  m->obs_names = calloc((size_t)n_obs + 1, sizeof *m->obs_names);
+  if (!m->states || !m->comp_names || !m->params || !m->nets || !m->inputs || !m->consts ||
+      !m->layout || !m->obs_names)
+    return NDE_ERR_NOMEM;
   for (int i = 0; i < A->n_states; i++) {
     const nde__state_decl *sd = &A->states[i];
     nde__statem *s = &m->states[i];
@@ -506,7 +615,7 @@ static nde_status build_tables(comp *C) {
       m->comp_names[sd->offset + k] = nm;
     }
   }
-  size_t off = 0;
+  m->n_params = A->n_params;
   for (int i = 0; i < A->n_params; i++) {
     const nde__param_decl *pd = &A->params[i];
     nde__param *p = &m->params[i];
@@ -526,7 +635,11 @@ static nde_status build_tables(comp *C) {
                                   : NDE_TRANSFORM_NONE;
     pi->offset = (size_t)-1;
     pi->line = pd->pos.line;
+    pi->per_series = pd->per_series;
+    /* Per-series parameters take the next index of a series' block, in declaration order. */
+    if (pd->per_series) pi->offset = (size_t)m->n_sp++;
   }
+  m->n_nets = A->n_nets;
   for (int i = 0; i < A->n_nets; i++) {
     const nde__net_decl *nd = &A->nets[i];
     nde__netm *n = &m->nets[i];
@@ -537,13 +650,37 @@ static nde_status build_tables(comp *C) {
     n->init = nd->init;
     n->sigma = nd->sigma;
   }
-  /* theta: learnable parameters and nets in declaration order. */
+  m->n_inputs = A->n_inputs;
+  for (int i = 0; i < A->n_inputs; i++) {
+    const nde__input_decl *id = &A->inputs[i];
+    nde__inputm *in = &m->inputs[i];
+    in->name = dupn(id->name, id->name_len);
+    if (!in->name) return NDE_ERR_NOMEM;
+    in->info = (nde_model_input_info){in->name, id->interp, id->hold, id->pos.line};
+  }
+  m->n_consts = A->n_consts;
+  for (int i = 0; i < A->n_consts; i++) {
+    const nde__const_decl *cd = &A->consts[i];
+    nde__constm *c = &m->consts[i];
+    c->name = dupn(cd->name, cd->name_len);
+    if (!c->name) return NDE_ERR_NOMEM;
+    c->info = (nde_model_const_info){c->name, cd->from_data, cd->from_data ? NAN : cd->value,
+                                     cd->from_data ? m->n_data_consts++ : -1, cd->pos.line};
+  }
+  for (int i = 0; i < A->n_inters; i++) {
+    if (!A->inters[i].observed) continue;
+    char *nm = dupn(A->inters[i].name, A->inters[i].name_len);
+    if (!nm) return NDE_ERR_NOMEM;
+    m->obs_names[m->n_obs++] = nm;
+  }
+  /* theta: learnable shared parameters and nets in declaration order. */
+  size_t off = 0;
   for (int k = 0; k < A->n_decl; k++) {
     int code = A->decl_order[k];
     nde_model_layout_entry *L = &m->layout[m->n_layout];
     if (code >= 0) {
       nde__param *p = &m->params[code];
-      if (!p->info.learnable) continue;
+      if (!p->info.learnable || p->info.per_series) continue;
       p->info.offset = off;
       *L = (nde_model_layout_entry){p->name, NDE_LAYOUT_PARAM, off, 1, p->info.transform, code};
       off += 1;
@@ -554,7 +691,7 @@ static nde_status build_tables(comp *C) {
       n->offset = off;
       *L = (nde_model_layout_entry){n->name, NDE_LAYOUT_NET, off, np, NDE_TRANSFORM_NONE, ni};
       if (!nde__add_size(off, np, &off) || off > (size_t)INT32_MAX) {
-        nde__diag_error(C->d, NDE_ERR_LIMIT, A->nets[ni].pos, "the model has too many parameters");
+        nde__diag_error(d, NDE_ERR_LIMIT, A->nets[ni].pos, "the model has too many parameters");
         return NDE_ERR_LIMIT;
       }
     }
@@ -564,39 +701,71 @@ static nde_status build_tables(comp *C) {
   return NDE_OK;
 }
 
-nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
+/* ---- tapes ---- */
+
+/* Mark the intermediates expression e names (not their own dependencies). */
+static void mark_needed(const nde__ast *A, int e, bool *need) {
+  const nde__expr *x = &A->exprs[e];
+  if (x->kind == NDE__E_NAME && x->sym >= 0 && A->syms[x->sym].kind == NDE__SYM_INTER)
+    need[A->syms[x->sym].index] = true;
+  if (x->a >= 0) mark_needed(A, x->a, need);
+  if (x->b >= 0) mark_needed(A, x->b, need);
+  for (int i = 0; i < x->n_args; i++) mark_needed(A, A->args[x->args + i], need);
+}
+
+void nde__close_needed(const nde__ast *A, bool *need) {
+  /* The checker's order has dependencies first, so a sweep from the end reaches every
+   * dependency of a needed intermediate. */
+  for (int k = A->n_inter_order - 1; k >= 0; k--) {
+    int i = A->inter_order[k];
+    if (need[i]) mark_needed(A, A->inters[i].expr, need);
+  }
+}
+
+void nde__mark_needed(const nde__ast *A, int expr, bool *need) { mark_needed(A, expr, need); }
+
+nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *m,
+                             const nde__output *outs, int n_outs, int n_out_cols, nde__tape *T) {
   comp C;
   memset(&C, 0, sizeof C);
+  memset(T, 0, sizeof *T);
   C.A = A;
   C.d = d;
   C.m = m;
-  C.T = &m->tape;
+  C.T = T;
   C.time_slot = -1;
   C.st = NDE_OK;
-  nde_status st = build_tables(&C);
-  if (st != NDE_OK) return st;
-  nde__tape *T = C.T;
+  nde_status st = NDE_OK;
   T->n_state = A->n_state_total;
+  T->n_out = n_out_cols;
   C.param_slot = malloc(((size_t)A->n_params + 1) * sizeof *C.param_slot);
+  C.input_slot = malloc(((size_t)A->n_inputs + 1) * sizeof *C.input_slot);
+  C.const_slot = malloc(((size_t)A->n_consts + 1) * sizeof *C.const_slot);
   C.inter_slot = malloc(((size_t)A->n_inters + 1) * sizeof *C.inter_slot);
-  if (!C.param_slot || !C.inter_slot) {
+  bool *need = calloc((size_t)A->n_inters + 1, sizeof *need);
+  if (!C.param_slot || !C.input_slot || !C.const_slot || !C.inter_slot || !need) {
     st = NDE_ERR_NOMEM;
     goto done;
   }
   for (int i = 0; i < A->n_params; i++) C.param_slot[i] = -1;
+  for (int i = 0; i < A->n_inputs; i++) C.input_slot[i] = -1;
+  for (int i = 0; i < A->n_consts; i++) C.const_slot[i] = -1;
   for (int i = 0; i < A->n_inters; i++) C.inter_slot[i] = -1;
-  /* Slot 0 is U and slot 1 is dU (B x n each, outside the arenas). */
+  /* Slot 0 is U (B x n) and slot 1 the output block (B x n_out), outside the arenas. */
   nde__slot u = {NDE__AR_U, true, true, false, A->n_state_total, 0, 0, A->n_state_total};
-  nde__slot du = {NDE__AR_DU, true, true, false, A->n_state_total, 0, 0, A->n_state_total};
+  nde__slot du = {NDE__AR_DU, true, true, false, n_out_cols, 0, 0, n_out_cols};
   new_slot(&C, u);
   new_slot(&C, du);
-  /* Intermediates in the dependency order the checker found (no cycles). */
+  for (int k = 0; k < n_outs; k++)
+    if (outs[k].expr >= 0) mark_needed(A, outs[k].expr, need);
+  nde__close_needed(A, need);
   for (int k = 0; k < A->n_inter_order && !C.fail; k++) {
     int i = A->inter_order[k];
+    if (!need[i]) continue;
     C.inter_slot[i] = compile_expr(&C, A->inters[i].expr);
     if (C.inter_slot[i] >= 0) C.named[C.inter_slot[i]] = true;
   }
-  for (int e = 0; e < A->n_eqs && !C.fail; e++) compile_equation(&C, &A->eqs[e]);
+  for (int k = 0; k < n_outs && !C.fail; k++) compile_output(&C, &outs[k]);
   if (C.fail) {
     st = C.st != NDE_OK ? C.st : NDE_ERR_NOMEM;
     goto done;
@@ -625,9 +794,36 @@ done:
   free(C.ucode);
   free(C.vcode);
   free(C.param_slot);
+  free(C.input_slot);
+  free(C.const_slot);
   free(C.inter_slot);
   free(C.vproducer);
   free(C.uses);
   free(C.named);
+  free(need);
   return st;
+}
+
+nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
+  nde_status st = build_tables(A, d, m);
+  if (st != NDE_OK) return st;
+  nde__output *outs = malloc(((size_t)A->n_eqs + 1) * sizeof *outs);
+  if (!outs) return NDE_ERR_NOMEM;
+  for (int e = 0; e < A->n_eqs; e++) {
+    const nde__state_decl *sd = &A->states[A->eqs[e].state];
+    outs[e] = (nde__output){A->eqs[e].expr, -1, sd->offset, sd->size};
+  }
+  st = nde__compile_tape(A, d, m, outs, A->n_eqs, A->n_state_total, &m->tape);
+  free(outs);
+  if (st != NDE_OK) return st;
+  const size_t n = (size_t)A->n_state_total;
+  m->dep = malloc(n * n + 1);
+  if (!m->dep) return NDE_ERR_NOMEM;
+  return nde__tape_dependency(&m->tape, m->dep);
+}
+
+int nde__model_count_op(const nde_model *m, int op) {
+  int k = 0;
+  for (int i = 0; i < m->tape.n_code; i++) k += m->tape.code[i].op == op;
+  return k;
 }

@@ -1,6 +1,6 @@
 /* Lexer of the .nde language: names (ASCII letters, digits, '_' and any UTF-8 letters such as
- * α), numbers (123, 1.5, 2e-3, .5), punctuation, "->", newlines (statement ends) and '#'
- * comments.  Columns count characters, not bytes, so carets line up under UTF-8 text. */
+ * α), numbers (123, 1.5, 2e-3, .5), punctuation, "->", comparisons (< <= > >=), newlines
+ * (statement ends) and '#' comments.  Columns count characters, not bytes, so carets line up under UTF-8 text. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -156,6 +156,14 @@ nde_status nde__lex(const char *src, size_t len, nde__diags *d, nde__token **out
       case '*': kind = NDE__TK_STAR; break;
       case '/': kind = NDE__TK_SLASH; break;
       case '^': kind = NDE__TK_CARET; break;
+      case '<':
+      case '>':
+        kind = c == '<' ? NDE__TK_LT : NDE__TK_GT;
+        if (L.i + 1 < L.len && L.s[L.i + 1] == '=') {
+          adv(&L);
+          kind = c == '<' ? NDE__TK_LE : NDE__TK_GE;
+        }
+        break;
       case '-':
         kind = NDE__TK_MINUS;
         if (L.i + 1 < L.len && L.s[L.i + 1] == '>') {

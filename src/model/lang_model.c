@@ -1,5 +1,6 @@
 /* The compiled model: loading (lex -> parse -> check -> compile), accessors for states,
- * parameters, nets and the layout of theta, initial theta, and the rhs made from the tape. */
+ * parameters (shared and per series), nets, inputs, constants, observables and the layout of
+ * theta, initial theta, and the rhs made from the tape. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -35,9 +36,11 @@ static void model_free(nde_model *m) {
   free(m);
 }
 
-void nde__model_retain(nde_model *m) { m->refs++; }
+/* Relaxed increments suffice (a new reference is made from one the caller holds); the last
+ * release must see every other thread's use of the model before freeing it. */
+void nde__model_retain(nde_model *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
 void nde__model_release(nde_model *m) {
-  if (m && --m->refs == 0) model_free(m);
+  if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) model_free(m);
 }
 
 void nde_model_destroy(nde_model **model) {
@@ -62,38 +65,66 @@ static void clear_tables(nde_model *m) {
       free(m->nets[i].name);
       nde_net_destroy(&m->nets[i].net);
     }
+  if (m->inputs)
+    for (int i = 0; i < m->n_inputs; i++) free(m->inputs[i].name);
+  if (m->consts)
+    for (int i = 0; i < m->n_consts; i++) free(m->consts[i].name);
+  if (m->obs_names)
+    for (int i = 0; i < m->n_obs; i++) free(m->obs_names[i]);
   free(m->states);
   free(m->comp_names);
   free(m->params);
   free(m->nets);
+  free(m->inputs);
+  free(m->consts);
+  free(m->obs_names);
   free(m->layout);
+  free(m->dep);
   m->states = NULL;
   m->comp_names = NULL;
   m->params = NULL;
   m->nets = NULL;
+  m->inputs = NULL;
+  m->consts = NULL;
+  m->obs_names = NULL;
   m->layout = NULL;
+  m->dep = NULL;
   m->n_states = m->n_state_total = m->n_params = m->n_nets = m->n_layout = 0;
+  m->n_sp = m->n_inputs = m->n_consts = m->n_data_consts = m->n_obs = 0;
   m->n_theta = 0;
   nde__tape_free(&m->tape);
 }
 
-static nde_status compile_source(nde_model *m) {
+/* Lex, parse and (on a syntactically clean text: no cascades) check. */
+static nde_status front_end(const char *src, size_t len, nde__diags *d, nde__ast *ast) {
   nde__token *toks = NULL;
   int n_toks = 0;
+  nde_status st = nde__lex(src, len, d, &toks, &n_toks);
+  if (st == NDE_OK) st = nde__parse(toks, n_toks, d, ast);
+  if (st == NDE_OK && d->n_errors == 0) st = nde__check(ast, d);
+  if (st == NDE_OK && d->n_errors) st = d->status;
+  if (d->nomem) st = NDE_ERR_NOMEM;
+  free(toks);
+  return st;
+}
+
+nde_status nde__parse_source(const char *src, size_t len, const char *file, nde__diags *d,
+                             nde__ast *ast) {
+  memset(d, 0, sizeof *d);
+  memset(ast, 0, sizeof *ast);
+  d->file = file;
+  d->src = src;
+  d->len = len;
+  return front_end(src, len, d, ast);
+}
+
+static nde_status compile_source(nde_model *m) {
   nde__ast ast;
   memset(&ast, 0, sizeof ast);
-  nde_status st = nde__lex(m->src, m->src_len, &m->diags, &toks, &n_toks);
-  if (st == NDE_OK) st = nde__parse(toks, n_toks, &m->diags, &ast);
-  /* Names and sizes are checked only on a syntactically clean file (no cascades). */
-  if (st == NDE_OK && m->diags.n_errors == 0) st = nde__check(&ast, &m->diags);
-  if (st == NDE_OK && m->diags.n_errors == 0) {
-    m->n_params = ast.n_params;
-    m->n_nets = ast.n_nets;
-    st = nde__compile(&ast, &m->diags, m);
-  }
+  nde_status st = front_end(m->src, m->src_len, &m->diags, &ast);
+  if (st == NDE_OK) st = nde__compile(&ast, &m->diags, m);
   if (st == NDE_OK && m->diags.n_errors) st = m->diags.status;
   if (m->diags.nomem) st = NDE_ERR_NOMEM;
-  free(toks);
   nde__ast_free(&ast);
   return st;
 }
@@ -113,7 +144,7 @@ nde_status nde_model_load_string(const char *src, size_t len, const char *filena
   if (!src) return nde__fail(err, NDE_ERR_ARG, "nde_model_load_string: no source text");
   nde_model *m = calloc(1, sizeof *m);
   if (!m) return nde__fail(err, NDE_ERR_NOMEM, "out of memory loading a model");
-  m->refs = 1;
+  atomic_init(&m->refs, 1);
   m->file = dupstr(filename ? filename : "<string>");
   size_t keep = len > NDE_MODEL_MAX_FILE_BYTES ? 0 : len;
   m->src = malloc(keep + 1);
@@ -190,7 +221,7 @@ io_fail:
     nde__fail(errp, NDE_ERR_IO, "%s: cannot read: %s", path, strerror(err));
     nde_model *m = calloc(1, sizeof *m);
     if (!m) return NDE_ERR_NOMEM;
-    m->refs = 1;
+    atomic_init(&m->refs, 1);
     m->status = NDE_ERR_IO;
     m->file = dupstr(path);
     m->src = dupstr("");
@@ -255,11 +286,8 @@ int nde_model_find_param(const nde_model *m, const char *name) {
   return -1;
 }
 
-double nde_model_param_value(const nde_model *m, int i, const double *theta) {
-  if (i < 0 || i >= m->n_params) return NAN;
-  const nde_model_param_info *p = &m->params[i].info;
-  if (!p->learnable) return p->value;
-  double s = theta[p->offset];
+/* The natural value of a stored (unconstrained) entry s. */
+static double natural(const nde_model_param_info *p, double s) {
   switch (p->transform) {
     case NDE_TRANSFORM_LOG: return exp(s);
     case NDE_TRANSFORM_LOGIT: return p->lo + (p->hi - p->lo) / (1.0 + exp(-s));
@@ -267,24 +295,58 @@ double nde_model_param_value(const nde_model *m, int i, const double *theta) {
   }
 }
 
-nde_status nde_model_set_param(const nde_model *m, int i, double value, double *theta) {
-  if (i < 0 || i >= m->n_params || !theta) return NDE_ERR_ARG;
-  const nde_model_param_info *p = &m->params[i].info;
-  if (!p->learnable || !isfinite(value)) return NDE_ERR_ARG;
+/* The stored entry of a natural value (inverse transform); NDE_ERR_ARG outside the domain. */
+static nde_status stored(const nde_model_param_info *p, double value, double *out) {
+  if (!isfinite(value)) return NDE_ERR_ARG;
   switch (p->transform) {
     case NDE_TRANSFORM_LOG:
       if (!(value > 0)) return NDE_ERR_ARG;
-      theta[p->offset] = log(value);
-      break;
+      *out = log(value);
+      return NDE_OK;
     case NDE_TRANSFORM_LOGIT: {
       if (!(value > p->lo && value < p->hi)) return NDE_ERR_ARG;
       double q = (value - p->lo) / (p->hi - p->lo);
-      theta[p->offset] = log(q / (1.0 - q));
-      break;
+      *out = log(q / (1.0 - q));
+      return NDE_OK;
     }
-    default: theta[p->offset] = value;
+    default: *out = value; return NDE_OK;
   }
-  return NDE_OK;
+}
+
+double nde_model_param_value(const nde_model *m, int i, const double *theta) {
+  if (i < 0 || i >= m->n_params) return NAN;
+  const nde_model_param_info *p = &m->params[i].info;
+  if (!p->learnable) return p->value;
+  if (p->per_series) return NAN;
+  return natural(p, theta[p->offset]);
+}
+
+nde_status nde_model_set_param(const nde_model *m, int i, double value, double *theta) {
+  if (i < 0 || i >= m->n_params || !theta) return NDE_ERR_ARG;
+  const nde_model_param_info *p = &m->params[i].info;
+  if (!p->learnable || p->per_series) return NDE_ERR_ARG;
+  return stored(p, value, &theta[p->offset]);
+}
+
+int nde_model_n_series_params(const nde_model *m) { return m->n_sp; }
+
+size_t nde_model_n_theta_full(const nde_model *m, int n_series) {
+  return m->n_theta + (size_t)(n_series > 0 ? n_series : 0) * (size_t)m->n_sp;
+}
+
+double nde_model_param_value_series(const nde_model *m, int i, const double *theta, int s) {
+  if (i < 0 || i >= m->n_params || s < 0) return NAN;
+  const nde_model_param_info *p = &m->params[i].info;
+  if (!p->per_series) return nde_model_param_value(m, i, theta);
+  return natural(p, theta[m->n_theta + (size_t)s * (size_t)m->n_sp + p->offset]);
+}
+
+nde_status nde_model_set_param_series(const nde_model *m, int i, int s, double value,
+                                      double *theta) {
+  if (i < 0 || i >= m->n_params || s < 0 || !theta) return NDE_ERR_ARG;
+  const nde_model_param_info *p = &m->params[i].info;
+  if (!p->per_series) return NDE_ERR_ARG;
+  return stored(p, value, &theta[m->n_theta + (size_t)s * (size_t)m->n_sp + p->offset]);
 }
 
 int nde_model_n_nets(const nde_model *m) { return m->n_nets; }
@@ -326,12 +388,71 @@ nde_status nde_model_init_theta(const nde_model *m, uint64_t seed, double *theta
   return NDE_OK;
 }
 
-nde_status nde_model_create_rhs(nde_model *m, int max_batch, nde_rhs **out, nde_error *err) {
-  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_model_create_rhs: no output pointer");
+nde_status nde_model_init_theta_full(const nde_model *m, uint64_t seed, int n_series,
+                                     double *theta) {
+  if (!m || m->status != NDE_OK || n_series < 1 || !theta) return NDE_ERR_ARG;
+  nde_status st = nde_model_init_theta(m, seed, theta);
+  for (int i = 0; i < m->n_params && st == NDE_OK; i++) {
+    if (!m->params[i].info.per_series) continue;
+    for (int s = 0; s < n_series && st == NDE_OK; s++)
+      st = nde_model_set_param_series(m, i, s, m->params[i].info.value, theta);
+  }
+  return st;
+}
+
+int nde_model_n_inputs(const nde_model *m) { return m->n_inputs; }
+nde_status nde_model_get_input(const nde_model *m, int i, nde_model_input_info *out) {
+  if (!out || i < 0 || i >= m->n_inputs) return NDE_ERR_ARG;
+  *out = m->inputs[i].info;
+  return NDE_OK;
+}
+int nde_model_find_input(const nde_model *m, const char *name) {
+  for (int i = 0; i < m->n_inputs; i++)
+    if (!strcmp(m->inputs[i].name, name)) return i;
+  return -1;
+}
+
+int nde_model_n_consts(const nde_model *m) { return m->n_consts; }
+int nde_model_n_data_consts(const nde_model *m) { return m->n_data_consts; }
+nde_status nde_model_get_const(const nde_model *m, int i, nde_model_const_info *out) {
+  if (!out || i < 0 || i >= m->n_consts) return NDE_ERR_ARG;
+  *out = m->consts[i].info;
+  return NDE_OK;
+}
+int nde_model_find_const(const nde_model *m, const char *name) {
+  for (int i = 0; i < m->n_consts; i++)
+    if (!strcmp(m->consts[i].name, name)) return i;
+  return -1;
+}
+
+int nde_model_n_observables(const nde_model *m) { return m->n_obs; }
+const char *nde_model_observable_name(const nde_model *m, int i) {
+  return i >= 0 && i < m->n_obs ? m->obs_names[i] : NULL;
+}
+
+nde_status nde_model_dependency(const nde_model *m, unsigned char *dep) {
+  if (!m || m->status != NDE_OK || !dep || !m->dep) return NDE_ERR_ARG;
+  memcpy(dep, m->dep, (size_t)m->n_state_total * (size_t)m->n_state_total);
+  return NDE_OK;
+}
+
+nde_model_rhs_opts nde_model_rhs_opts_default(void) {
+  nde_model_rhs_opts o = {1, 1, NULL, NULL};
+  return o;
+}
+
+nde_status nde_model_create_rhs_opts(nde_model *m, const nde_model_rhs_opts *o, nde_rhs **out,
+                                     nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_model_create_rhs_opts: no output pointer");
   *out = NULL;
   if (!m || m->status != NDE_OK)
     return nde__fail(err, NDE_ERR_ARG, "a right-hand side needs a model that loaded without errors");
-  if (max_batch < 1)
-    return nde__fail(err, NDE_ERR_ARG, "max_batch must be >= 1 (got %d)", max_batch);
-  return nde__tape_rhs_create(m, max_batch, out, err);
+  if (!o) return nde__fail(err, NDE_ERR_ARG, "nde_model_create_rhs_opts: no options");
+  return nde__tape_rhs_create(m, o, out, err);
+}
+
+nde_status nde_model_create_rhs(nde_model *m, int max_batch, nde_rhs **out, nde_error *err) {
+  nde_model_rhs_opts o = nde_model_rhs_opts_default();
+  o.max_batch = max_batch;
+  return nde_model_create_rhs_opts(m, &o, out, err);
 }

@@ -52,6 +52,10 @@ static const char *tk_name(nde__tk k) {
     case NDE__TK_SLASH: return "'/'";
     case NDE__TK_CARET: return "'^'";
     case NDE__TK_ARROW: return "'->'";
+    case NDE__TK_LT: return "'<'";
+    case NDE__TK_LE: return "'<='";
+    case NDE__TK_GT: return "'>'";
+    case NDE__TK_GE: return "'>='";
   }
   return "token";
 }
@@ -336,7 +340,7 @@ static int parse_term(parser *P) {
   return e;
 }
 
-static int parse_expr(parser *P) {
+static int parse_sum(parser *P) {
   if (++P->depth > NDE_MODEL_MAX_DEPTH) {
     limit_error(P, peek(P)->pos, "expression nested deeper than %d levels", NDE_MODEL_MAX_DEPTH);
     P->depth--;
@@ -353,6 +357,35 @@ static int parse_expr(parser *P) {
     e = new_expr(P, op->kind == NDE__TK_PLUS ? NDE__E_ADD : NDE__E_SUB, op->pos, e, r);
   }
   P->depth--;
+  return e;
+}
+
+static bool is_comparison(nde__tk k) {
+  return k == NDE__TK_LT || k == NDE__TK_LE || k == NDE__TK_GT || k == NDE__TK_GE;
+}
+
+/* expr := sum [ ('<' | '<=' | '>' | '>=') sum ]   (comparisons bind loosest and do not chain) */
+static int parse_expr(parser *P) {
+  int e = parse_sum(P);
+  if (e < 0 || !is_comparison(peek(P)->kind)) return e;
+  const nde__token *op = next(P);
+  int r = parse_sum(P);
+  if (r < 0) return -1;
+  nde__ekind k = op->kind == NDE__TK_LT   ? NDE__E_LT
+                 : op->kind == NDE__TK_LE ? NDE__E_LE
+                 : op->kind == NDE__TK_GT ? NDE__E_GT
+                                          : NDE__E_GE;
+  e = new_expr(P, k, op->pos, e, r);
+  if (e >= 0 && is_comparison(peek(P)->kind)) {
+    const nde__token *t = peek(P);
+    P->failed = true;
+    if (!nde__diag_line_has_error(P->d, t->pos.line)) {
+      P->d->last_line = t->pos.line;
+      nde__diag_error(P->d, NDE_ERR_PARSE, t->pos,
+                      "comparisons do not chain (write (a < b) * (b < c) for both)");
+    }
+    return -1;
+  }
   return e;
 }
 
@@ -474,7 +507,8 @@ static int parse_state(parser *P) {
   }
 }
 
-/* param := NAME '=' signed ['(' flag {',' flag} ')'];  flag := fixed | positive | in [lo, hi] */
+/* param := NAME '=' signed ['(' flag {',' flag} ')'];
+ * flag := fixed | positive | in [lo, hi] | per series */
 static int parse_param(parser *P) {
   nde__ast *A = P->ast;
   const nde__token *nm = peek(P);
@@ -497,6 +531,16 @@ static int parse_param(parser *P) {
       if (is_word(f, "fixed")) {
         next(P);
         pd.fixed = true;
+        pd.fixed_pos = f->pos;
+      } else if (is_word(f, "per")) {
+        next(P);
+        if (!is_word(peek(P), "series")) {
+          unexpected(P, peek(P), "'series' after 'per'");
+          return -1;
+        }
+        next(P);
+        pd.per_series = true;
+        pd.series_pos = f->pos;
       } else if (is_word(f, "positive")) {
         next(P);
         pd.positive = true;
@@ -512,7 +556,7 @@ static int parse_param(parser *P) {
         if (!parse_signed(P, &pd.hi, &p)) return -1;
         if (!expect(P, NDE__TK_RBRACKET, "']'")) return -1;
       } else {
-        unexpected(P, f, "'fixed', 'positive' or 'in [lo, hi]'");
+        unexpected(P, f, "'fixed', 'positive', 'in [lo, hi]' or 'per series'");
         return -1;
       }
       if (peek(P)->kind == NDE__TK_COMMA) {
@@ -640,14 +684,24 @@ static int parse_net(parser *P) {
   return 0;
 }
 
-/* assignment := NAME '=' expr   |   equation := 'd'NAME '/' 'dt' '=' expr */
-static int parse_assign(parser *P) {
+/* assignment := NAME '=' expr   |   equation := 'd'NAME '/' 'dt' '=' expr
+ * observable := 'observe' NAME '=' expr   (observed; the keyword is already read) */
+static int parse_assign(parser *P, bool observed) {
   nde__ast *A = P->ast;
   const nde__token *nm = next(P);
   bool is_eq = false;
   nde__assign as;
   memset(&as, 0, sizeof as);
   as.state = -1;
+  as.observed = observed;
+  if (nm->kind != NDE__TK_IDENT) {
+    unexpected(P, nm, "an observable's name");
+    return -1;
+  }
+  if (peek(P)->kind == NDE__TK_SLASH && observed) {
+    unexpected(P, peek(P), "'=' in observe NAME = expression");
+    return -1;
+  }
   if (peek(P)->kind == NDE__TK_SLASH) {
     next(P);
     if (!(nm->len >= 2 && nm->text[0] == 'd') || !is_word(peek(P), "dt")) {
@@ -681,6 +735,146 @@ static int parse_assign(parser *P) {
   return 0;
 }
 
+/* input := NAME {',' NAME} ['(' option {',' option} ')'];  option := linear | cubic | step | hold */
+static int parse_input(parser *P) {
+  nde__ast *A = P->ast;
+  const int first = A->n_inputs;
+  for (;;) {
+    const nde__token *nm = peek(P);
+    if (nm->kind != NDE__TK_IDENT) {
+      unexpected(P, nm, "an input name");
+      return -1;
+    }
+    next(P);
+    GROW(A->inputs, A->n_inputs, A->cap_inputs);
+    nde__input_decl *in = &A->inputs[A->n_inputs++];
+    memset(in, 0, sizeof *in);
+    in->name = nm->text;
+    in->name_len = nm->len;
+    in->pos = nm->pos;
+    in->interp = NDE_INTERP_LINEAR;
+    if (peek(P)->kind != NDE__TK_COMMA) break;
+    next(P);
+  }
+  nde_interp interp = NDE_INTERP_LINEAR;
+  bool hold = false;
+  const nde__token *chosen = NULL;
+  if (peek(P)->kind == NDE__TK_LPAREN) {
+    next(P);
+    for (;;) {
+      const nde__token *o = peek(P);
+      const int k = is_word(o, "linear") ? (int)NDE_INTERP_LINEAR
+                    : is_word(o, "cubic") ? (int)NDE_INTERP_CUBIC
+                    : is_word(o, "step")  ? (int)NDE_INTERP_STEP
+                                          : -1;
+      if (is_word(o, "hold")) {
+        next(P);
+        hold = true;
+      } else if (k >= 0) {
+        next(P);
+        if (chosen) {
+          P->failed = true;
+          nde__diag_error(P->d, NDE_ERR_MODEL, o->pos,
+                          "'%.*s' after '%.*s' (an input has one interpolation: linear, cubic or step)",
+                          o->len, o->text, chosen->len, chosen->text);
+          return -1;
+        }
+        chosen = o;
+        interp = (nde_interp)k;
+      } else {
+        unexpected(P, o, "'linear', 'cubic', 'step' or 'hold'");
+        return -1;
+      }
+      if (peek(P)->kind == NDE__TK_COMMA) {
+        next(P);
+        continue;
+      }
+      break;
+    }
+    if (!expect(P, NDE__TK_RPAREN, "',' or ')'")) return -1;
+  }
+  if (!end_of_statement(P)) return -1;
+  for (int i = first; i < A->n_inputs; i++) {
+    A->inputs[i].interp = interp;
+    A->inputs[i].hold = hold;
+  }
+  return 0;
+}
+
+/* const := item {',' item} ['(' 'from' 'data' ')'];  item := NAME ['=' signed]
+ * Every item has a value, or none has and the line ends with (from data). */
+static int parse_const(parser *P) {
+  nde__ast *A = P->ast;
+  const int first = A->n_consts;
+  nde__pos value_pos[64];
+  bool has_value[64];
+  for (;;) {
+    const nde__token *nm = peek(P);
+    if (nm->kind != NDE__TK_IDENT) {
+      unexpected(P, nm, "a constant's name");
+      return -1;
+    }
+    next(P);
+    if (A->n_consts - first >= 64) {
+      limit_error(P, nm->pos, "more than %d constants on one line", 64);
+      return -1;
+    }
+    GROW(A->consts, A->n_consts, A->cap_consts);
+    nde__const_decl *c = &A->consts[A->n_consts++];
+    memset(c, 0, sizeof *c);
+    c->name = nm->text;
+    c->name_len = nm->len;
+    c->pos = nm->pos;
+    const int k = A->n_consts - 1 - first;
+    has_value[k] = false;
+    if (peek(P)->kind == NDE__TK_ASSIGN) {
+      next(P);
+      if (!parse_signed(P, &c->value, &value_pos[k])) return -1;
+      has_value[k] = true;
+    }
+    if (peek(P)->kind != NDE__TK_COMMA) break;
+    next(P);
+  }
+  bool from_data = false;
+  if (peek(P)->kind == NDE__TK_LPAREN) {
+    next(P);
+    if (!is_word(peek(P), "from")) {
+      unexpected(P, peek(P), "'from data'");
+      return -1;
+    }
+    next(P);
+    if (!is_word(peek(P), "data")) {
+      unexpected(P, peek(P), "'data' after 'from'");
+      return -1;
+    }
+    next(P);
+    if (!expect(P, NDE__TK_RPAREN, "')'")) return -1;
+    from_data = true;
+  }
+  if (!end_of_statement(P)) return -1;
+  for (int i = first; i < A->n_consts; i++) {
+    nde__const_decl *c = &A->consts[i];
+    const int k = i - first;
+    c->from_data = from_data;
+    if (from_data && has_value[k]) {
+      P->failed = true;
+      nde__diag_error(P->d, NDE_ERR_MODEL, value_pos[k],
+                      "constant '%.*s' is from data and cannot have a value in the file",
+                      c->name_len, c->name);
+      return -1;
+    }
+    if (!from_data && !has_value[k]) {
+      P->failed = true;
+      nde__diag_error(P->d, NDE_ERR_MODEL, c->pos,
+                      "constant '%.*s' has no value (expected 'const %.*s = 1.5' or "
+                      "'const %.*s (from data)')",
+                      c->name_len, c->name, c->name_len, c->name, c->name_len, c->name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static void statement(parser *P) {
   const nde__token *t = peek(P);
   P->failed = false;
@@ -694,11 +888,22 @@ static void statement(parser *P) {
   } else if (is_word(t, "net") && peek2(P)->kind == NDE__TK_IDENT) {
     next(P);
     parse_net(P);
+  } else if (is_word(t, "input") && peek2(P)->kind == NDE__TK_IDENT) {
+    next(P);
+    parse_input(P);
+  } else if (is_word(t, "const") && peek2(P)->kind == NDE__TK_IDENT) {
+    next(P);
+    parse_const(P);
+  } else if (is_word(t, "observe") && peek2(P)->kind == NDE__TK_IDENT) {
+    next(P);
+    parse_assign(P, true);
   } else if (t->kind == NDE__TK_IDENT &&
              (peek2(P)->kind == NDE__TK_ASSIGN || peek2(P)->kind == NDE__TK_SLASH)) {
-    parse_assign(P);
+    parse_assign(P, false);
   } else {
-    unexpected(P, t, "a declaration (state, param, net), an equation dx/dt = ... or name = ...");
+    unexpected(P, t,
+               "a declaration (state, param, net, input, const, observe), an equation dx/dt = ... "
+               "or name = ...");
   }
 }
 
@@ -721,6 +926,8 @@ void nde__ast_free(nde__ast *ast) {
   free(ast->states);
   free(ast->params);
   free(ast->nets);
+  free(ast->inputs);
+  free(ast->consts);
   free(ast->inters);
   free(ast->eqs);
   free(ast->decl_order);

@@ -11,54 +11,14 @@
 #include <string.h>
 
 #include "lang.h"
+#include "tape.h"
 
-/* ---- a growing string ---- */
+/* ---- text ---- */
 
-typedef struct sbuf {
-  char *s;
-  size_t n, cap;
-  bool nomem;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) NDE__PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-  if (b->nomem) return;
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    size_t room = b->cap - b->n;
-    int k = vsnprintf(b->s ? b->s + b->n : NULL, room, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-      b->nomem = true;
-      return;
-    }
-    if ((size_t)k < room) {
-      b->n += (size_t)k;
-      return;
-    }
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->n <= (size_t)k) cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s) {
-      b->nomem = true;
-      return;
-    }
-    b->s = s;
-    b->cap = cap;
-  }
-}
-
-static void sb_put(sbuf *b, const char *s, size_t len) { sb_printf(b, "%.*s", (int)len, s); }
-
-/* The shortest %.{p}g that reads back as v (so 0.9 prints as 0.9). */
-static void sb_num(sbuf *b, double v) {
-  char tmp[40];
-  for (int p = 1; p <= 17; p++) {
-    snprintf(tmp, sizeof tmp, "%.*g", p, v);
-    if (strtod(tmp, NULL) == v) break;
-  }
-  sb_printf(b, "%s", tmp);
+/* The shortest text that reads back as v (so 0.9 prints as 0.9). */
+static void add_num(nde_str *b, double v) {
+  char buf[NDE_NUM_MAX];
+  nde_str_adds(b, nde_num_str(v, buf));
 }
 
 /* ---- the checked syntax tree of a model's source ---- */
@@ -74,19 +34,7 @@ static void parsed_free(parsed *p) {
 }
 
 static nde_status parse_source(const char *src, size_t len, parsed *p) {
-  memset(p, 0, sizeof *p);
-  p->d.file = "<probe>";
-  p->d.src = src;
-  p->d.len = len;
-  nde__token *toks = NULL;
-  int n_toks = 0;
-  nde_status st = nde__lex(src, len, &p->d, &toks, &n_toks);
-  if (st == NDE_OK) st = nde__parse(toks, n_toks, &p->d, &p->ast);
-  if (st == NDE_OK && p->d.n_errors == 0) st = nde__check(&p->ast, &p->d);
-  if (st == NDE_OK && p->d.n_errors) st = p->d.status;
-  if (p->d.nomem) st = NDE_ERR_NOMEM;
-  free(toks);
-  return st;
+  return nde__parse_source(src, len, "<probe>", &p->d, &p->ast);
 }
 
 static bool is_net_call(const nde__ast *A, const nde__expr *x) {
@@ -170,24 +118,21 @@ nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *beg
 #define PROBE_NAME "nde__probe"
 
 struct nde_probe {
-  nde_model *model; /* the source with the probe state appended */
-  nde_rhs *rhs;
+  nde_model *model; /* a reference */
+  nde__tape tape;   /* outputs: the expressions, side by side */
+  nde__tctx *X;
   int n_expr;
   int *width;
   int total;
-  int n;            /* states of the original model */
-  int max_batch;
-  double *U, *dU;   /* max_batch x (n + total) */
 };
 
 void nde_probe_destroy(nde_probe **probe) {
   if (!probe || !*probe) return;
   nde_probe *p = *probe;
-  nde_rhs_destroy(&p->rhs);
-  nde_model_destroy(&p->model);
+  nde__tctx_destroy(p->X);
+  nde__tape_free(&p->tape);
+  nde__model_release(p->model);
   free(p->width);
-  free(p->U);
-  free(p->dU);
   free(p);
   *probe = NULL;
 }
@@ -203,52 +148,44 @@ static int count_lines(const char *s, size_t len) {
   return k;
 }
 
-static nde_status set_err(nde_error *err, nde_status st, const char *fmt, ...) NDE__PRINTF(3, 4);
-static nde_status set_err(nde_error *err, nde_status st, const char *fmt, ...) {
-  if (err) {
-    err->status = st;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
-
 nde_status nde_probe_create(const nde_model *model, int n_expr, const char *const *exprs,
                             int max_batch, nde_probe **out, nde_error *err) {
   if (err) {
     err->status = NDE_OK;
     err->msg[0] = '\0';
   }
-  if (!out) return set_err(err, NDE_ERR_ARG, "nde_probe_create: out is NULL");
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_probe_create: out is NULL");
   *out = NULL;
   if (!model || model->status != NDE_OK || n_expr < 1 || !exprs || max_batch < 1)
-    return set_err(err, NDE_ERR_ARG, "nde_probe_create: needs a loaded model, expressions and max_batch >= 1");
+    return nde__fail(err, NDE_ERR_ARG, "nde_probe_create: needs a loaded model, expressions and max_batch >= 1");
   for (int i = 0; i < n_expr; i++) {
     if (!exprs[i] || strchr(exprs[i], '\n') || strchr(exprs[i], '#'))
-      return set_err(err, NDE_ERR_PARSE, "expression '%s': expected one line without comments",
-                     exprs[i] ? exprs[i] : "(null)");
+      return nde__fail(err, NDE_ERR_PARSE, "expression '%s': expected one line without comments",
+                       exprs[i] ? exprs[i] : "(null)");
   }
   nde_probe *p = calloc(1, sizeof *p);
-  sbuf b = {0};
+  nde_str b = NDE_STR_INIT;
   parsed ps;
   memset(&ps, 0, sizeof ps);
+  nde__output *outs = NULL;
   nde_status st = NDE_ERR_NOMEM;
   if (!p) goto fail;
+  /* The model is immutable; only its reference count changes. */
+  p->model = (nde_model *)model;
+  nde__model_retain(p->model);
   p->n_expr = n_expr;
-  p->n = model->n_state_total;
-  p->max_batch = max_batch;
   p->width = calloc((size_t)n_expr, sizeof *p->width);
-  if (!p->width) goto fail;
+  outs = calloc((size_t)n_expr, sizeof *outs);
+  if (!p->width || !outs) goto fail;
 
-  /* 1. The size of every expression, from the checker, with each as an intermediate. */
+  /* The model's source with each expression appended as an intermediate: the same states,
+   * parameters and nets in the same order, so theta has the model's layout. */
   const int base_line = count_lines(model->src, model->src_len) + 1;
-  sb_put(&b, model->src, model->src_len);
-  sb_printf(&b, "\n");
-  for (int i = 0; i < n_expr; i++) sb_printf(&b, PROBE_NAME "_%d = %s\n", i, exprs[i]);
-  if (b.nomem) goto fail;
-  st = parse_source(b.s, b.n, &ps);
+  nde_str_add(&b, model->src, model->src_len);
+  nde_str_addf(&b, "\n");
+  for (int i = 0; i < n_expr; i++) nde_str_addf(&b, PROBE_NAME "_%d = %s\n", i, exprs[i]);
+  if (b.failed) goto fail;
+  st = parse_source(b.data, b.len, &ps);
   if (st != NDE_OK) {
     if (st == NDE_ERR_NOMEM) goto fail;
     for (int k = 0; k < ps.d.n; k++) {
@@ -260,13 +197,18 @@ nde_status nde_probe_create(const nde_model *model, int n_expr, const char *cons
         char head[40];
         int hl = snprintf(head, sizeof head, PROBE_NAME "_%d = ", i);
         int col = g->pos.col - hl;
-        set_err(err, st, "expression '%s', column %d: %s", exprs[i], col > 0 ? col : 1,
-                g->message);
+        nde__fail(err, st, "expression '%s', column %d: %s", exprs[i], col > 0 ? col : 1,
+                  g->message);
       } else {
-        set_err(err, st, "expression appended to the model: %s", g->message);
+        nde__fail(err, st, "expression appended to the model: %s", g->message);
       }
       break;
     }
+    goto fail;
+  }
+  if (ps.ast.n_params != model->n_params || ps.ast.n_nets != model->n_nets ||
+      ps.ast.n_inputs != model->n_inputs || ps.ast.n_consts != model->n_consts) {
+    st = nde__fail(err, NDE_ERR_INTERNAL, "probe: the model's declarations changed");
     goto fail;
   }
   for (int i = 0; i < n_expr; i++) {
@@ -274,66 +216,49 @@ nde_status nde_probe_create(const nde_model *model, int n_expr, const char *cons
     int nl = snprintf(name, sizeof name, PROBE_NAME "_%d", i);
     for (int k = 0; k < ps.ast.n_inters; k++) {
       const nde__assign *q = &ps.ast.inters[k];
-      if (q->name_len == nl && memcmp(q->name, name, (size_t)nl) == 0)
+      if (q->name_len == nl && memcmp(q->name, name, (size_t)nl) == 0) {
         p->width[i] = ps.ast.exprs[q->expr].size;
+        outs[i] = (nde__output){q->expr, -1, p->total, p->width[i]};
+      }
     }
     if (p->width[i] < 1) {
-      st = set_err(err, NDE_ERR_INTERNAL, "expression '%s': no size", exprs[i]);
+      st = nde__fail(err, NDE_ERR_INTERNAL, "expression '%s': no size", exprs[i]);
       goto fail;
     }
     p->total += p->width[i];
   }
-  parsed_free(&ps);
-
-  /* 2. The model with one more vector state whose derivative is the list of expressions. */
-  b.n = 0;
-  sb_put(&b, model->src, model->src_len);
-  sb_printf(&b, "\nstate " PROBE_NAME "[%d]\nd" PROBE_NAME "/dt = [", p->total);
-  for (int i = 0; i < n_expr; i++) sb_printf(&b, "%s(%s)", i ? ", " : "", exprs[i]);
-  sb_printf(&b, "]\n");
-  st = NDE_ERR_NOMEM;
-  if (b.nomem) goto fail;
-  st = nde_model_load_string(b.s, b.n, model->file, &p->model, NULL);
+  st = nde__compile_tape(&ps.ast, &ps.d, model, outs, n_expr, p->total, &p->tape);
   if (st != NDE_OK) {
-    if (p->model) set_err(err, st, "probe model: %s", nde_model_errmsg(p->model));
+    nde__fail(err, st, "%s compiling the expressions", nde_status_str(st));
     goto fail;
   }
-  if (p->model->n_theta != model->n_theta || p->model->n_state_total != p->n + p->total ||
-      nde_model_find_component(p->model, PROBE_NAME "[1]") != p->n) {
-    st = set_err(err, NDE_ERR_INTERNAL, "probe model: layout differs from the model's");
-    goto fail;
-  }
-  st = nde_model_create_rhs(p->model, max_batch, &p->rhs, NULL);
+  for (int k = 0; k < p->tape.n_code; k++)
+    if (p->tape.code[k].op == NDE__OP_INPUT || p->tape.code[k].op == NDE__OP_DCONST) {
+      st = nde__fail(err, NDE_ERR_ARG,
+                     "the expressions use measured inputs or constants from data, which a probe "
+                     "does not bind (use an observer)");
+      goto fail;
+    }
+  st = nde__tctx_create(p->model, &p->tape, NULL, max_batch, &p->X);
   if (st != NDE_OK) goto fail;
-  size_t cells = (size_t)max_batch * (size_t)(p->n + p->total);
-  p->U = nde__dalloc(cells);
-  p->dU = nde__dalloc(cells);
-  st = NDE_ERR_NOMEM;
-  if (!p->U || !p->dU) goto fail;
-  free(b.s);
+  parsed_free(&ps);
+  nde_str_release(&b);
+  free(outs);
   *out = p;
   return NDE_OK;
 fail:
-  if (st == NDE_ERR_NOMEM) set_err(err, st, "out of memory");
+  if (st == NDE_ERR_NOMEM) nde__fail(err, st, "out of memory");
   parsed_free(&ps);
-  free(b.s);
+  nde_str_release(&b);
+  free(outs);
   nde_probe_destroy(&p);
   return st;
 }
 
 int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, const double *theta,
                    double *OUT) {
-  if (!probe || B < 1 || B > probe->max_batch || !U || !OUT) return -1;
-  const int n = probe->n, w = n + probe->total;
-  for (int r = 0; r < B; r++) {
-    memcpy(probe->U + (size_t)r * w, U + (size_t)r * n, (size_t)n * sizeof *U);
-    memset(probe->U + (size_t)r * w + n, 0, (size_t)probe->total * sizeof *U);
-  }
-  int rc = nde_rhs_f(probe->rhs, t, B, probe->U, theta, probe->dU, NULL);
-  for (int r = 0; r < B; r++)
-    memcpy(OUT + (size_t)r * probe->total, probe->dU + (size_t)r * w + n,
-           (size_t)probe->total * sizeof *OUT);
-  return rc;
+  if (!probe || !U || !OUT) return -1;
+  return nde__tctx_f(probe->X, t, B, U, theta, OUT, NULL);
 }
 
 /* ---- C export ---- */
@@ -343,7 +268,7 @@ typedef struct cgen {
   const nde__ast *A;
   const double *theta;
   const char *prefix;
-  sbuf *b;
+  nde_str *b;
   int next;     /* next temporary number */
   int *inter_v; /* temporary of each intermediate */
 } cgen;
@@ -368,7 +293,7 @@ static int cg_expr(cgen *g, int e);
 
 static int cg_temp(cgen *g, int size) {
   int k = g->next++;
-  sb_printf(g->b, "  double v%d[%d];\n", k, size);
+  nde_str_addf(g->b, "  double v%d[%d];\n", k, size);
   return k;
 }
 
@@ -378,36 +303,44 @@ static int cg_temp(cgen *g, int size) {
 static int cg_expr(cgen *g, int e) {
   const nde__ast *A = g->A;
   const nde__expr *x = &A->exprs[e];
-  sbuf *b = g->b;
+  nde_str *b = g->b;
   const int n = x->size;
   switch (x->kind) {
     case NDE__E_NUM: {
       int k = g->next++;
-      sb_printf(b, "  const double v%d[1] = {", k);
-      sb_num(b, x->num);
-      sb_printf(b, "};\n");
+      nde_str_addf(b, "  const double v%d[1] = {", k);
+      add_num(b, x->num);
+      nde_str_addf(b, "};\n");
       return k;
     }
     case NDE__E_NAME: {
       int k;
       if (x->sym < 0) {
         k = g->next++;
-        sb_printf(b, "  const double v%d[1] = {t};\n", k);
+        nde_str_addf(b, "  const double v%d[1] = {t};\n", k);
         return k;
       }
       const nde__sym *y = &A->syms[x->sym];
       switch (y->kind) {
         case NDE__SYM_STATE:
           k = g->next++;
-          sb_printf(b, "  const double *v%d = u + %d; /* %.*s */\n", k, A->states[y->index].offset,
+          nde_str_addf(b, "  const double *v%d = u + %d; /* %.*s */\n", k, A->states[y->index].offset,
                     y->name_len, y->name);
           return k;
         case NDE__SYM_PARAM:
           k = g->next++;
-          sb_printf(b, "  const double v%d[1] = {%s_params[%d]}; /* %.*s */\n", k, g->prefix,
+          nde_str_addf(b, "  const double v%d[1] = {%s_params[%d]}; /* %.*s */\n", k, g->prefix,
                     y->index, y->name_len, y->name);
           return k;
         case NDE__SYM_INTER: return g->inter_v[y->index];
+        case NDE__SYM_CONST:
+          /* Only plain constants reach here (export refuses constants from data). */
+          k = g->next++;
+          nde_str_addf(b, "  const double v%d[1] = {", k);
+          add_num(b, g->m->consts[y->index].info.value);
+          nde_str_addf(b, "}; /* %.*s */\n", y->name_len, y->name);
+          return k;
+        case NDE__SYM_INPUT:
         case NDE__SYM_NET: return -1;
       }
       return -1;
@@ -420,25 +353,38 @@ static int cg_expr(cgen *g, int e) {
         for (int a = 0; a < x->n_args; a++) {
           int ea = A->args[x->args + a], sa = A->exprs[ea].size;
           int ka = cg_expr(g, ea);
-          sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[%d + i] = v%d[i];\n", sa, in, off, ka);
+          nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[%d + i] = v%d[i];\n", sa, in, off, ka);
           off += sa;
         }
         int k = cg_temp(g, n);
-        sb_printf(b, "  %s_net_%d(v%d, v%d); /* %.*s */\n", g->prefix, net, in, k, x->name_len,
+        nde_str_addf(b, "  %s_net_%d(v%d, v%d); /* %.*s */\n", g->prefix, net, in, k, x->name_len,
                   x->name);
         return k;
       }
-      static const char *const fn[NDE__F_COUNT] = {"exp", "log", "sqrt", "sin", "cos",
-                                                   "tanh", "fabs"};
-      int a = cg_expr(g, A->args[x->args]);
+      /* Built-ins, elementwise over arguments that may be broadcast scalars. */
+      static const char *const fn[NDE__F_COUNT] = {
+          [NDE__F_EXP] = "exp", [NDE__F_LOG] = "log", [NDE__F_SQRT] = "sqrt", [NDE__F_SIN] = "sin",
+          [NDE__F_COS] = "cos", [NDE__F_TANH] = "tanh", [NDE__F_ABS] = "fabs", [NDE__F_STEP] = "step",
+          [NDE__F_MIN] = "min", [NDE__F_MAX] = "max", [NDE__F_CLAMP] = "clamp",
+          [NDE__F_IFELSE] = "ifelse"};
+      const bool own = x->func >= NDE__F_STEP; /* defined in the exported file */
+      int a[3], sa[3];
+      for (int i = 0; i < x->n_args && i < 3; i++) {
+        a[i] = cg_expr(g, A->args[x->args + i]);
+        sa[i] = A->exprs[A->args[x->args + i]].size;
+      }
       int k = cg_temp(g, n);
-      sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = %s(v%d[i]);\n", n, k, fn[x->func], a);
+      nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[i] = %s%s%s(", n, k, own ? g->prefix : "",
+                   own ? "_" : "", fn[x->func]);
+      for (int i = 0; i < x->n_args && i < 3; i++)
+        nde_str_addf(b, "%sv%d[%s]", i ? ", " : "", a[i], EL(a[i], sa[i]));
+      nde_str_addf(b, ");\n");
       return k;
     }
     case NDE__E_INDEX: {
       int a = cg_expr(g, x->a);
       int k = g->next++;
-      sb_printf(b, "  const double *v%d = v%d + %ld;\n", k, a, x->index - 1);
+      nde_str_addf(b, "  const double *v%d = v%d + %ld;\n", k, a, x->index - 1);
       return k;
     }
     case NDE__E_LIST: {
@@ -446,7 +392,7 @@ static int cg_expr(cgen *g, int e) {
       for (int a = 0; a < x->n_args; a++) {
         int ea = A->args[x->args + a], sa = A->exprs[ea].size;
         int ka = cg_expr(g, ea);
-        sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[%d + i] = v%d[i];\n", sa, k, off, ka);
+        nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[%d + i] = v%d[i];\n", sa, k, off, ka);
         off += sa;
       }
       return k;
@@ -454,7 +400,7 @@ static int cg_expr(cgen *g, int e) {
     case NDE__E_NEG: {
       int a = cg_expr(g, x->a);
       int k = cg_temp(g, n);
-      sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = -v%d[i];\n", n, k, a);
+      nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[i] = -v%d[i];\n", n, k, a);
       return k;
     }
     case NDE__E_POW: {
@@ -463,15 +409,28 @@ static int cg_expr(cgen *g, int e) {
       int sa = A->exprs[x->a].size;
       if (int_exponent(A, x->b, &p)) {
         int k = cg_temp(g, n);
-        sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = %s_ipow(v%d[%s], %ld);\n", n, k,
+        nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[i] = %s_ipow(v%d[%s], %ld);\n", n, k,
                   g->prefix, a, EL(a, sa), p);
         return k;
       }
       int c = cg_expr(g, x->b);
       int sc = A->exprs[x->b].size;
       int k = cg_temp(g, n);
-      sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = exp(v%d[%s] * log(v%d[%s]));\n", n,
+      nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[i] = exp(v%d[%s] * log(v%d[%s]));\n", n,
                 k, c, EL(c, sc), a, EL(a, sa));
+      return k;
+    }
+    case NDE__E_LT:
+    case NDE__E_LE:
+    case NDE__E_GT:
+    case NDE__E_GE: {
+      const char *fnc = x->kind == NDE__E_LT ? "lt" : x->kind == NDE__E_LE ? "le"
+                        : x->kind == NDE__E_GT ? "gt" : "ge";
+      int a = cg_expr(g, x->a), c = cg_expr(g, x->b);
+      int sa = A->exprs[x->a].size, sc = A->exprs[x->b].size;
+      int k = cg_temp(g, n);
+      nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[i] = %s_%s(v%d[%s], v%d[%s]);\n", n, k,
+                   g->prefix, fnc, a, EL(a, sa), c, EL(c, sc));
       return k;
     }
     case NDE__E_ADD:
@@ -483,7 +442,7 @@ static int cg_expr(cgen *g, int e) {
       int a = cg_expr(g, x->a), c = cg_expr(g, x->b);
       int sa = A->exprs[x->a].size, sc = A->exprs[x->b].size;
       int k = cg_temp(g, n);
-      sb_printf(b, "  for (int i = 0; i < %d; i++) v%d[i] = v%d[%s] %s v%d[%s];\n", n, k, a,
+      nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[i] = v%d[%s] %s v%d[%s];\n", n, k, a,
                 EL(a, sa), op, c, EL(c, sc));
       return k;
     }
@@ -502,6 +461,19 @@ static const char *const c_support =
     "  }\n"
     "  return n < 0 ? 1.0 / r : r;\n"
     "}\n\n"
+    "/* step, min, max, clamp, ifelse and comparisons as nde computes them (NaN stays NaN). */\n"
+    "static inline double %s_step(double x) { return x >= 0 ? 1.0 : x < 0 ? 0.0 : x; }\n"
+    "static inline double %s_min(double x, double y) { return x <= y ? x : y < x ? y : x + y; }\n"
+    "static inline double %s_max(double x, double y) { return x >= y ? x : y > x ? y : x + y; }\n"
+    "static inline double %s_clamp(double x, double lo, double hi) {\n"
+    "  double m = x >= lo ? x : lo > x ? lo : x + lo;\n"
+    "  return m <= hi ? m : hi < m ? hi : m + hi;\n"
+    "}\n"
+    "static inline double %s_ifelse(double c, double a, double b) { return c == 0 ? b : c == c ? a : c; }\n"
+    "static inline double %s_lt(double x, double y) { return x < y ? 1.0 : x >= y ? 0.0 : x + y; }\n"
+    "static inline double %s_le(double x, double y) { return x <= y ? 1.0 : x > y ? 0.0 : x + y; }\n"
+    "static inline double %s_gt(double x, double y) { return y < x ? 1.0 : y >= x ? 0.0 : x + y; }\n"
+    "static inline double %s_ge(double x, double y) { return y <= x ? 1.0 : y > x ? 0.0 : x + y; }\n\n"
     "/* Activations as nde computes them (src/nn/act.c). */\n"
     "static inline double %s_act(int a, double z) {\n"
     "  double f;\n"
@@ -546,6 +518,8 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
   for (const char *c = prefix; *c; c++)
     if (!(*c == '_' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
       return NDE_ERR_ARG;
+  /* The exported function has no series, inputs or data to read. */
+  if (model->n_sp > 0 || model->n_inputs > 0 || model->n_data_consts > 0) return NDE_ERR_UNSUPPORTED;
   parsed ps;
   nde_status st = parse_source(model->src, model->src_len, &ps);
   if (st != NDE_OK) {
@@ -553,10 +527,10 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
     return st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
   }
   const nde__ast *A = &ps.ast;
-  sbuf b = {0};
+  nde_str b = NDE_STR_INIT;
   const char *P = prefix;
   const int n = model->n_state_total;
-  sb_printf(&b,
+  nde_str_addf(&b,
             "/* The right-hand side du/dt = f(t, u) of the model %s, with its trained parameters,\n"
             " * exported by nde %s (nde export --c).  Standalone C11: needs only <math.h> (link -lm).\n"
             " *\n"
@@ -570,85 +544,87 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
   for (size_t i = 0; i < model->src_len;) {
     size_t e = i;
     while (e < model->src_len && model->src[e] != '\n') e++;
-    sb_printf(&b, " *   ");
+    nde_str_addf(&b, " *   ");
     for (size_t j = i; j < e; j++) {
       /* Keep the comment closed whatever the source holds. */
-      if (model->src[j] == '/' && j > i && model->src[j - 1] == '*') sb_printf(&b, " ");
-      sb_put(&b, model->src + j, 1);
+      if (model->src[j] == '/' && j > i && model->src[j - 1] == '*') nde_str_addf(&b, " ");
+      nde_str_add(&b, model->src + j, 1);
     }
-    sb_printf(&b, "\n");
+    nde_str_addf(&b, "\n");
     i = e + 1;
   }
-  sb_printf(&b, " */\n#include <math.h>\n\n#define %s_N_STATE %d\n\n", P, n);
-  sb_printf(&b, "const char *const %s_state_names[%d] = {", P, n);
-  for (int j = 0; j < n; j++) sb_printf(&b, "%s\"%s\"", j ? ", " : "", model->comp_names[j]);
-  sb_printf(&b, "};\n\nint %s_rhs(double t, const double *u, double *du);\n\n", P);
+  nde_str_addf(&b, " */\n#include <math.h>\n\n#define %s_N_STATE %d\n\n", P, n);
+  nde_str_addf(&b, "const char *const %s_state_names[%d] = {", P, n);
+  for (int j = 0; j < n; j++) nde_str_addf(&b, "%s\"%s\"", j ? ", " : "", model->comp_names[j]);
+  nde_str_addf(&b, "};\n\nint %s_rhs(double t, const double *u, double *du);\n\n", P);
   /* Parameters in natural units (fixed ones as written). */
   if (model->n_params) {
-    sb_printf(&b, "static const double %s_params[%d] = {\n", P, model->n_params);
+    nde_str_addf(&b, "static const double %s_params[%d] = {\n", P, model->n_params);
     for (int i = 0; i < model->n_params; i++) {
-      sb_printf(&b, "  ");
-      sb_num(&b, nde_model_param_value(model, i, theta));
-      sb_printf(&b, ", /* %s */\n", model->params[i].name);
+      nde_str_addf(&b, "  ");
+      add_num(&b, nde_model_param_value(model, i, theta));
+      nde_str_addf(&b, ", /* %s */\n", model->params[i].name);
     }
-    sb_printf(&b, "};\n\n");
+    nde_str_addf(&b, "};\n\n");
   }
-  sb_printf(&b, c_support, P, P, P, P);
+  nde_str_addf(&b, c_support, P, P, P, P, P, P, P, P, P, P, P, P, P);
   for (int k = 0; k < model->n_nets; k++) {
     const nde__netm *nm = &model->nets[k];
     const int L = nde_net_n_layers(nm->net);
     int maxw = 1;
-    sb_printf(&b, "/* net %s */\nstatic const int %s_net_%d_widths[%d] = {", nm->name, P, k, L + 1);
+    nde_str_addf(&b, "/* net %s */\nstatic const int %s_net_%d_widths[%d] = {", nm->name, P, k, L + 1);
     for (int l = 0; l <= L; l++) {
       int w = nde_net_width(nm->net, l);
       if (w > maxw) maxw = w;
-      sb_printf(&b, "%s%d", l ? ", " : "", w);
+      nde_str_addf(&b, "%s%d", l ? ", " : "", w);
     }
-    sb_printf(&b, "};\nstatic const int %s_net_%d_acts[%d] = {", P, k, L);
-    for (int l = 0; l < L; l++) sb_printf(&b, "%s%d", l ? ", " : "", (int)nde_net_act(nm->net, l));
+    nde_str_addf(&b, "};\nstatic const int %s_net_%d_acts[%d] = {", P, k, L);
+    for (int l = 0; l < L; l++) nde_str_addf(&b, "%s%d", l ? ", " : "", (int)nde_net_act(nm->net, l));
     size_t np = nde_net_n_params(nm->net);
-    sb_printf(&b, "};\nstatic const double %s_net_%d_theta[%zu] = {", P, k, np);
+    nde_str_addf(&b, "};\nstatic const double %s_net_%d_theta[%zu] = {", P, k, np);
     for (size_t i = 0; i < np; i++) {
-      sb_printf(&b, "%s", i % 4 ? " " : "\n  ");
-      sb_num(&b, theta[nm->offset + i]);
-      sb_printf(&b, ",");
+      nde_str_addf(&b, "%s", i % 4 ? " " : "\n  ");
+      add_num(&b, theta[nm->offset + i]);
+      nde_str_addf(&b, ",");
     }
-    sb_printf(&b,
+    nde_str_addf(&b,
               "\n};\nstatic void %s_net_%d(const double *x, double *y) {\n"
               "  double s0[%d], s1[%d];\n"
               "  %s_dense(%d, %s_net_%d_widths, %s_net_%d_acts, %s_net_%d_theta, x, y, s0, s1);\n"
               "}\n\n",
               P, k, maxw, maxw, P, L, P, k, P, k, P, k);
   }
-  sb_printf(&b, "int %s_rhs(double t, const double *u, double *du) {\n  (void)t;\n", P);
+  nde_str_addf(&b, "int %s_rhs(double t, const double *u, double *du) {\n  (void)t;\n", P);
   cgen g = {model, A, theta, P, &b, 0, NULL};
   g.inter_v = calloc((size_t)A->n_inters + 1, sizeof *g.inter_v);
-  if (!g.inter_v) b.nomem = true;
-  for (int k = 0; k < A->n_inter_order && !b.nomem; k++) {
+  /* Only the intermediates the equations need (observables alone would be unused code). */
+  bool *need = calloc((size_t)A->n_inters + 1, sizeof *need);
+  if (!g.inter_v || !need) b.failed = 1;
+  for (int e = 0; e < A->n_eqs && need; e++) nde__mark_needed(A, A->eqs[e].expr, need);
+  if (need) nde__close_needed(A, need);
+  for (int k = 0; k < A->n_inter_order && !b.failed; k++) {
     int i = A->inter_order[k];
-    sb_printf(&b, "  /* %.*s */\n", A->inters[i].name_len, A->inters[i].name);
+    if (!need[i]) continue;
+    nde_str_addf(&b, "  /* %.*s */\n", A->inters[i].name_len, A->inters[i].name);
     g.inter_v[i] = cg_expr(&g, A->inters[i].expr);
   }
-  for (int e = 0; e < A->n_eqs && !b.nomem; e++) {
+  for (int e = 0; e < A->n_eqs && !b.failed; e++) {
     const nde__assign *q = &A->eqs[e];
     const nde__state_decl *sd = &A->states[q->state];
-    sb_printf(&b, "  /* d%.*s/dt */\n", sd->name_len, sd->name);
+    nde_str_addf(&b, "  /* d%.*s/dt */\n", sd->name_len, sd->name);
     int v = cg_expr(&g, q->expr);
     int sv = A->exprs[q->expr].size;
-    sb_printf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%s];\n", sd->size, sd->offset,
+    nde_str_addf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%s];\n", sd->size, sd->offset,
               v, EL(v, sv));
   }
-  sb_printf(&b,
+  nde_str_addf(&b,
             "  for (int i = 0; i < %d; i++)\n    if (!isfinite(du[i])) return 1;\n  return 0;\n}\n",
             n);
   free(g.inter_v);
+  free(need);
   parsed_free(&ps);
-  if (b.nomem) {
-    free(b.s);
-    return NDE_ERR_NOMEM;
-  }
-  *text = b.s;
-  return NDE_OK;
+  *text = nde_str_take(&b);
+  return *text ? NDE_OK : NDE_ERR_NOMEM;
 }
 
 /* ---- equations as text or LaTeX ---- */
@@ -659,10 +635,10 @@ typedef struct fmt {
   const double *theta;
   nde_format f;
   int substitute;
-  sbuf *b;
+  nde_str *b;
 } fmt;
 
-enum { PREC_ADD = 1, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM };
+enum { PREC_CMP = 1, PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM };
 
 static int prec_of(const nde__expr *x) {
   switch (x->kind) {
@@ -673,6 +649,10 @@ static int prec_of(const nde__expr *x) {
     case NDE__E_NEG: return PREC_NEG;
     case NDE__E_POW: return PREC_POW;
     case NDE__E_NUM: return x->num < 0 ? PREC_NEG : PREC_ATOM;
+    case NDE__E_LT:
+    case NDE__E_LE:
+    case NDE__E_GT:
+    case NDE__E_GE: return PREC_CMP;
     default: return PREC_ATOM;
   }
 }
@@ -684,31 +664,31 @@ static const char *const greek[] = {
 
 static void fmt_name(fmt *F, const char *s, int len) {
   if (F->f == NDE_FORMAT_TEXT) {
-    sb_put(F->b, s, (size_t)len);
+    nde_str_add(F->b, s, (size_t)len);
     return;
   }
   for (size_t g = 0; g < sizeof greek / sizeof *greek; g++)
     if ((int)strlen(greek[g]) == len && memcmp(greek[g], s, (size_t)len) == 0) {
-      sb_printf(F->b, "\\%s", greek[g]);
+      nde_str_addf(F->b, "\\%s", greek[g]);
       return;
     }
   if (len == 1) {
-    sb_put(F->b, s, 1);
+    nde_str_add(F->b, s, 1);
     return;
   }
-  sb_printf(F->b, "\\mathrm{");
+  nde_str_addf(F->b, "\\mathrm{");
   for (int i = 0; i < len; i++) {
-    if (s[i] == '_') sb_printf(F->b, "\\_");
-    else sb_put(F->b, s + i, 1);
+    if (s[i] == '_') nde_str_addf(F->b, "\\_");
+    else nde_str_add(F->b, s + i, 1);
   }
-  sb_printf(F->b, "}");
+  nde_str_addf(F->b, "}");
 }
 
 static void fmt_expr(fmt *F, int e, int parent);
 
 static void fmt_args(fmt *F, const nde__expr *x) {
   for (int a = 0; a < x->n_args; a++) {
-    if (a) sb_printf(F->b, ", ");
+    if (a) nde_str_addf(F->b, ", ");
     fmt_expr(F, F->A->args[x->args + a], 0);
   }
 }
@@ -716,19 +696,26 @@ static void fmt_args(fmt *F, const nde__expr *x) {
 static void fmt_expr(fmt *F, int e, int parent) {
   const nde__ast *A = F->A;
   const nde__expr *x = &A->exprs[e];
-  sbuf *b = F->b;
+  nde_str *b = F->b;
   const bool tex = F->f == NDE_FORMAT_LATEX;
   const int p = prec_of(x);
   const bool paren = p < parent;
-  if (paren) sb_printf(b, tex ? "\\left(" : "(");
+  if (paren) nde_str_addf(b, tex ? "\\left(" : "(");
   switch (x->kind) {
-    case NDE__E_NUM: sb_num(b, x->num); break;
+    case NDE__E_NUM: add_num(b, x->num); break;
     case NDE__E_NAME:
-      if (x->sym >= 0 && A->syms[x->sym].kind == NDE__SYM_PARAM && F->substitute) {
+      if (x->sym >= 0 && A->syms[x->sym].kind == NDE__SYM_CONST && F->substitute &&
+          !F->m->consts[A->syms[x->sym].index].info.from_data) {
+        const double v = F->m->consts[A->syms[x->sym].index].info.value;
+        if (v < 0 && !paren && parent > PREC_ADD) nde_str_addf(b, tex ? "\\left(" : "(");
+        add_num(b, v);
+        if (v < 0 && !paren && parent > PREC_ADD) nde_str_addf(b, tex ? "\\right)" : ")");
+      } else if (x->sym >= 0 && A->syms[x->sym].kind == NDE__SYM_PARAM && F->substitute &&
+                 !F->m->params[A->syms[x->sym].index].info.per_series) {
         double v = nde_model_param_value(F->m, A->syms[x->sym].index, F->theta);
-        if (v < 0 && !paren && parent > PREC_ADD) sb_printf(b, tex ? "\\left(" : "(");
-        sb_num(b, v);
-        if (v < 0 && !paren && parent > PREC_ADD) sb_printf(b, tex ? "\\right)" : ")");
+        if (v < 0 && !paren && parent > PREC_ADD) nde_str_addf(b, tex ? "\\left(" : "(");
+        add_num(b, v);
+        if (v < 0 && !paren && parent > PREC_ADD) nde_str_addf(b, tex ? "\\right)" : ")");
       } else {
         fmt_name(F, x->name, x->name_len);
       }
@@ -736,54 +723,70 @@ static void fmt_expr(fmt *F, int e, int parent) {
     case NDE__E_CALL:
       if (x->func < 0) {
         fmt_name(F, x->name, x->name_len);
-        sb_printf(b, tex ? "\\left(" : "(");
+        nde_str_addf(b, tex ? "\\left(" : "(");
         fmt_args(F, x);
-        sb_printf(b, tex ? "\\right)" : ")");
+        nde_str_addf(b, tex ? "\\right)" : ")");
       } else if (tex && x->func == NDE__F_SQRT) {
-        sb_printf(b, "\\sqrt{");
+        nde_str_addf(b, "\\sqrt{");
         fmt_args(F, x);
-        sb_printf(b, "}");
+        nde_str_addf(b, "}");
       } else if (tex && x->func == NDE__F_ABS) {
-        sb_printf(b, "\\left|");
+        nde_str_addf(b, "\\left|");
         fmt_args(F, x);
-        sb_printf(b, "\\right|");
+        nde_str_addf(b, "\\right|");
+      } else if (tex && (x->func == NDE__F_STEP || x->func == NDE__F_CLAMP || x->func == NDE__F_IFELSE)) {
+        nde_str_addf(b, "\\operatorname{%s}\\left(", nde__func_names[x->func]);
+        fmt_args(F, x);
+        nde_str_addf(b, "\\right)");
       } else {
-        sb_printf(b, "%s%s%s", tex ? "\\" : "", nde__func_names[x->func], tex ? "\\left(" : "(");
+        nde_str_addf(b, "%s%s%s", tex ? "\\" : "", nde__func_names[x->func], tex ? "\\left(" : "(");
         fmt_args(F, x);
-        sb_printf(b, tex ? "\\right)" : ")");
+        nde_str_addf(b, tex ? "\\right)" : ")");
       }
       break;
     case NDE__E_INDEX:
       fmt_expr(F, x->a, PREC_ATOM);
-      sb_printf(b, tex ? "_{%ld}" : "[%ld]", x->index);
+      nde_str_addf(b, tex ? "_{%ld}" : "[%ld]", x->index);
       break;
     case NDE__E_LIST:
-      sb_printf(b, tex ? "\\left[" : "[");
+      nde_str_addf(b, tex ? "\\left[" : "[");
       fmt_args(F, x);
-      sb_printf(b, tex ? "\\right]" : "]");
+      nde_str_addf(b, tex ? "\\right]" : "]");
       break;
     case NDE__E_NEG:
-      sb_printf(b, "-");
+      nde_str_addf(b, "-");
       fmt_expr(F, x->a, PREC_NEG);
       break;
     case NDE__E_POW:
       fmt_expr(F, x->a, PREC_ATOM);
       if (tex) {
-        sb_printf(b, "^{");
+        nde_str_addf(b, "^{");
         fmt_expr(F, x->b, 0);
-        sb_printf(b, "}");
+        nde_str_addf(b, "}");
       } else {
-        sb_printf(b, "^");
+        nde_str_addf(b, "^");
         fmt_expr(F, x->b, PREC_NEG);
       }
       break;
+    case NDE__E_LT:
+    case NDE__E_LE:
+    case NDE__E_GT:
+    case NDE__E_GE: {
+      static const char *const text_op[4] = {" < ", " <= ", " > ", " >= "};
+      static const char *const tex_op[4] = {" < ", " \\le ", " > ", " \\ge "};
+      const int k = x->kind - NDE__E_LT;
+      fmt_expr(F, x->a, p + 1);
+      nde_str_addf(b, "%s", tex ? tex_op[k] : text_op[k]);
+      fmt_expr(F, x->b, p + 1);
+      break;
+    }
     case NDE__E_DIV:
       if (tex) {
-        sb_printf(b, "\\frac{");
+        nde_str_addf(b, "\\frac{");
         fmt_expr(F, x->a, 0);
-        sb_printf(b, "}{");
+        nde_str_addf(b, "}{");
         fmt_expr(F, x->b, 0);
-        sb_printf(b, "}");
+        nde_str_addf(b, "}");
         break;
       }
       /* fall through */
@@ -793,13 +796,13 @@ static void fmt_expr(fmt *F, int e, int parent) {
       fmt_expr(F, x->a, p);
       const char *op = x->kind == NDE__E_ADD ? " + " : x->kind == NDE__E_SUB ? " - "
                        : x->kind == NDE__E_DIV ? "/" : tex ? " \\, " : "*";
-      sb_printf(b, "%s", op);
+      nde_str_addf(b, "%s", op);
       /* The right operand of - and / binds tighter: a - (b + c), a/(b*c). */
       fmt_expr(F, x->b, x->kind == NDE__E_SUB || x->kind == NDE__E_DIV ? p + 1 : p);
       break;
     }
   }
-  if (paren) sb_printf(b, tex ? "\\right)" : ")");
+  if (paren) nde_str_addf(b, tex ? "\\right)" : ")");
 }
 
 nde_status nde_model_format_equations(const nde_model *model, const double *theta,
@@ -815,45 +818,49 @@ nde_status nde_model_format_equations(const nde_model *model, const double *thet
     return st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
   }
   const nde__ast *A = &ps.ast;
-  sbuf b = {0};
+  nde_str b = NDE_STR_INIT;
   fmt F = {model, A, theta, format, substitute, &b};
   const bool tex = format == NDE_FORMAT_LATEX;
-  if (tex) sb_printf(&b, "\\begin{aligned}\n");
+  if (tex) nde_str_addf(&b, "\\begin{aligned}\n");
   for (int k = 0; k < A->n_inter_order; k++) {
     const nde__assign *q = &A->inters[A->inter_order[k]];
-    sb_printf(&b, "%s", tex ? "  " : "");
+    nde_str_addf(&b, "%s", tex ? "  " : q->observed ? "observe " : "");
     fmt_name(&F, q->name, q->name_len);
-    sb_printf(&b, tex ? " &= " : " = ");
+    nde_str_addf(&b, tex ? " &= " : " = ");
     fmt_expr(&F, q->expr, 0);
-    sb_printf(&b, tex ? " \\\\\n" : "\n");
+    nde_str_addf(&b, tex ? " \\\\\n" : "\n");
   }
   for (int e = 0; e < A->n_eqs; e++) {
     const nde__assign *q = &A->eqs[e];
     const nde__state_decl *sd = &A->states[q->state];
     if (tex) {
-      sb_printf(&b, "  \\frac{d");
+      nde_str_addf(&b, "  \\frac{d");
       fmt_name(&F, sd->name, sd->name_len);
-      sb_printf(&b, "}{dt} &= ");
+      nde_str_addf(&b, "}{dt} &= ");
     } else {
-      sb_printf(&b, "d%.*s/dt = ", sd->name_len, sd->name);
+      nde_str_addf(&b, "d%.*s/dt = ", sd->name_len, sd->name);
     }
     fmt_expr(&F, q->expr, 0);
-    sb_printf(&b, tex && e + 1 < A->n_eqs ? " \\\\\n" : "\n");
+    nde_str_addf(&b, tex && e + 1 < A->n_eqs ? " \\\\\n" : "\n");
   }
-  if (tex) sb_printf(&b, "\\end{aligned}\n");
+  if (tex) nde_str_addf(&b, "\\end{aligned}\n");
   if (!substitute && model->n_params) {
-    sb_printf(&b, tex ? "%% where " : "where ");
+    nde_str_addf(&b, tex ? "%% where " : "where ");
     for (int i = 0; i < model->n_params; i++) {
-      sb_printf(&b, "%s%s = ", i ? ", " : "", model->params[i].name);
-      sb_num(&b, nde_model_param_value(model, i, theta));
+      nde_str_addf(&b, "%s%s = ", i ? ", " : "", model->params[i].name);
+      if (model->params[i].info.per_series) nde_str_addf(&b, "(per series)");
+      else add_num(&b, nde_model_param_value(model, i, theta));
     }
-    sb_printf(&b, "\n");
+    nde_str_addf(&b, "\n");
+  } else if (substitute && model->n_sp > 0) {
+    /* Per-series parameters stay names: say what they are. */
+    nde_str_addf(&b, tex ? "%% where " : "where ");
+    for (int i = 0, k = 0; i < model->n_params; i++)
+      if (model->params[i].info.per_series)
+        nde_str_addf(&b, "%s%s", k++ ? ", " : "", model->params[i].name);
+    nde_str_addf(&b, " %s per series\n", model->n_sp > 1 ? "are" : "is");
   }
   parsed_free(&ps);
-  if (b.nomem) {
-    free(b.s);
-    return NDE_ERR_NOMEM;
-  }
-  *text = b.s;
-  return NDE_OK;
+  *text = nde_str_take(&b);
+  return *text ? NDE_OK : NDE_ERR_NOMEM;
 }

@@ -1,4 +1,5 @@
-/* The right-hand-side handle: an ops table, its context and evaluation counters. */
+/* The right-hand-side handle: an ops table, its context and evaluation counters; the optional
+ * members (row map, breakpoints, clone) answer for tables that do not have them. */
 #include <stdlib.h>
 
 #include "core/internal.h"
@@ -21,6 +22,10 @@ nde_status nde_rhs_create(const nde_rhs_ops *ops, void *ctx, nde_ownership own,
   if (!ops || !info || !ops->f || !ops->vjp || info->n_state < 1 || info->max_batch < 1) {
     st = nde__fail(err, NDE_ERR_ARG,
                    "a right-hand side needs f and vjp callbacks, n_state >= 1 and max_batch >= 1");
+    goto fail;
+  }
+  if (ops->clone && !ops->destroy) {
+    st = nde__fail(err, NDE_ERR_ARG, "a right-hand side with a clone callback needs destroy");
     goto fail;
   }
   r = calloc(1, sizeof *r);
@@ -73,4 +78,29 @@ int nde_rhs_jvp(nde_rhs *rhs, double t, int B, const double *U, const double *th
 nde_rhs_counts nde_rhs_get_counts(const nde_rhs *rhs) { return rhs->counts; }
 void nde_rhs_reset_counts(nde_rhs *rhs) {
   rhs->counts.f = rhs->counts.vjp = rhs->counts.jvp = 0;
+}
+
+nde_status nde_rhs_set_rows(nde_rhs *rhs, int B, const int *series_of_row) {
+  if (!rhs || B < 1 || B > rhs->info.max_batch) return NDE_ERR_ARG;
+  if (series_of_row)
+    for (int r = 0; r < B; r++)
+      if (series_of_row[r] < 0) return NDE_ERR_ARG;
+  return rhs->ops.set_rows ? rhs->ops.set_rows(rhs->ctx, B, series_of_row) : NDE_OK;
+}
+
+size_t nde_rhs_breakpoints(const nde_rhs *rhs, double t0, double t1, size_t max, double *out) {
+  if (!rhs || !rhs->ops.breakpoints) return 0;
+  return rhs->ops.breakpoints(rhs->ctx, t0, t1, out ? max : 0, out);
+}
+
+nde_status nde_rhs_clone(const nde_rhs *rhs, nde_rhs **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_rhs_clone: no output pointer");
+  *out = NULL;
+  if (!rhs) return nde__fail(err, NDE_ERR_ARG, "nde_rhs_clone: no right-hand side");
+  if (!rhs->ops.clone)
+    return nde__fail(err, NDE_ERR_UNSUPPORTED, "this right-hand side cannot be cloned (its ops table has no clone)");
+  void *ctx = NULL;
+  nde_status st = rhs->ops.clone(rhs->ctx, &ctx);
+  if (st != NDE_OK) return nde__fail(err, st, "%s cloning the right-hand side", nde_status_str(st));
+  return nde_rhs_create(&rhs->ops, ctx, NDE_TAKE, &rhs->info, out, err);
 }

@@ -1,29 +1,60 @@
-/* Evaluation of the compiled tape on a batch of B states: f (forward sweep), VJP (forward
- * values, or the ones f cached, then a reverse sweep accumulating adjoints) and JVP (a forward
- * sweep carrying tangents).  Elementwise kernels read operands through row and column strides,
- * so uniform values (stride 0 over rows) and scalars (stride 0 over columns) broadcast, and
- * their adjoints sum over what they were broadcast to.  Net calls run the nn layer's batched
- * passes.  Nothing here allocates. */
+/* Evaluation of a compiled tape on a batch of B rows: f (forward sweep), VJP (forward values,
+ * or the ones f cached, then a reverse sweep accumulating adjoints) and JVP (a forward sweep
+ * carrying tangents).  Elementwise kernels read operands through row and column strides, so
+ * uniform values (stride 0 over rows) and scalars (stride 0 over columns) broadcast, and their
+ * adjoints sum over what they were broadcast to.  Net calls run the nn layer's batched passes.
+ * Values bound per series (per-series parameters, measured inputs, constants from data) are
+ * read per row through the row -> series map.  Nothing here allocates. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tape.h"
 
-typedef struct tctx {
+const uint8_t nde__op_kind[NDE__OP_COUNT] = {
+#define NDE__OP_KIND(id, kind) NDE__K_##kind,
+    NDE__OP_LIST(NDE__OP_KIND)
+#undef NDE__OP_KIND
+};
+const char *const nde__op_names[NDE__OP_COUNT] = {
+#define NDE__OP_NAME(id, kind) #id,
+    NDE__OP_LIST(NDE__OP_NAME)
+#undef NDE__OP_NAME
+};
+
+/* The row -> series map and what is derived from it. */
+typedef struct rowmap {
+  int B;         /* rows bound */
+  int *series;   /* [max_batch] */
+  int n_uniq;    /* distinct series among the rows */
+  int *uniq;     /* [max_batch] the distinct series, in order of first row */
+  int *row_uniq; /* [max_batch] index in uniq of each row */
+  int *mark;     /* [n_series] scratch for set_rows, all -1 at rest */
+} rowmap;
+
+struct nde__tctx {
   nde_model *m;
   const nde__tape *T;
-  int max_batch, n;
+  nde__bound *bd;
+  int max_batch, n, n_out, n_series;
+  size_t n_theta_full;
   nde_net_ws **nws;
   double *unif, *uadj, *utan;
   double *vary, *vadj, *vtan;
   double *du_scratch, *zeros, *gx;
+  double *inval; /* [max_batch] input values of the distinct series */
+  rowmap rows;
+  int *fatal;    /* &fatal_flag: set through the const context by an instruction that cannot
+                    be evaluated (an input out of span) */
+  int fatal_flag;
+  bool *step_used; /* [n_inputs] step inputs the tape reads (for breakpoints) */
   /* Runs [lo, lo + len) of per-row offsets of the varying arena whose adjoints the reverse
    * sweep reads or accumulates; only these are zeroed (slots of instructions removed while
    * compiling keep their place in the arena but have no adjoint). */
   size_t *zruns;
   int n_zruns;
-} tctx;
+};
+typedef struct nde__tctx tctx;
 
 /* One operand of an instruction: values (and adjoint or tangent) with strides. */
 typedef struct opnd {
@@ -50,6 +81,17 @@ static inline opnd operand(const nde__tape *T, int slot, int w, double *const V[
 
 static inline double sigmoid(double s) { return 1.0 / (1.0 + exp(-s)); }
 
+/* Heaviside with step(0) = 1 (right-continuous, like step inputs); NaN stays NaN. */
+static inline double step(double x) { return x >= 0 ? 1.0 : x < 0 ? 0.0 : x; }
+/* min and max select an operand: a tie selects a.  NaN in either gives NaN. */
+static inline double vmin(double x, double y) { return x <= y ? x : y < x ? y : x + y; }
+static inline double vmax(double x, double y) { return x >= y ? x : y > x ? y : x + y; }
+/* Comparisons give 1 or 0; NaN in either gives NaN (so a non-finite state is not hidden). */
+static inline double vlt(double x, double y) { return x < y ? 1.0 : x >= y ? 0.0 : x + y; }
+static inline double vle(double x, double y) { return x <= y ? 1.0 : x > y ? 0.0 : x + y; }
+/* ifelse: c != 0 selects a, c == 0 selects b, NaN c gives NaN. */
+static inline double vsel(double c, double a, double b) { return c == 0 ? b : c == c ? a : c; }
+
 static inline double ipow(double x, int n) {
   unsigned k = (unsigned)(n < 0 ? -n : n);
   double r = 1.0, b = x;
@@ -75,6 +117,8 @@ static inline double unary(nde__op op, int n, double a, double *d) {
     /* abs: the derivative at the kink 0 is taken as 0 (a subgradient). */
     case NDE__OP_ABS: *d = a > 0 ? 1.0 : a < 0 ? -1.0 : 0.0; return fabs(a);
     case NDE__OP_POWI: *d = n * ipow(a, n - 1); return ipow(a, n);
+    /* step: the derivative is 0 everywhere (the jump at 0 has no derivative). */
+    case NDE__OP_STEP: *d = 0; return step(a);
     default: *d = 0; return 0;
   }
 }
@@ -93,20 +137,30 @@ static inline double binary(nde__op op, double a, double b, double *da, double *
       *db = a == 0.0 ? 0.0 : p * log(a);
       return p;
     }
+    case NDE__OP_MIN: *da = a <= b; *db = 1.0 - *da; return vmin(a, b);
+    case NDE__OP_MAX: *da = a >= b; *db = 1.0 - *da; return vmax(a, b);
+    case NDE__OP_LT: *da = *db = 0; return vlt(a, b);
+    case NDE__OP_LE: *da = *db = 0; return vle(a, b);
+    case NDE__OP_GT: *da = *db = 0; return vlt(b, a);
+    case NDE__OP_GE: *da = *db = 0; return vle(b, a);
     default: *da = *db = 0; return 0;
   }
 }
 
-static bool is_unary(nde__op op) {
-  return op == NDE__OP_COPY || op == NDE__OP_NEG || (op >= NDE__OP_EXP && op <= NDE__OP_POWI);
+static inline bool is_unary(nde__op op) {
+  return nde__op_kind[op] == NDE__K_UNARY || nde__op_kind[op] == NDE__K_UNARY0;
 }
-static bool is_binary(nde__op op) { return op >= NDE__OP_ADD && op <= NDE__OP_POW; }
+static inline bool is_binary(nde__op op) {
+  return nde__op_kind[op] == NDE__K_BINARY || nde__op_kind[op] == NDE__K_BINARY0;
+}
 
 /* Parameter value and d value / d theta_k. */
 static inline double param_value(const nde__instr *in, double s, double *d) {
   switch ((nde__op)in->op) {
-    case NDE__OP_PARAM_EXP: { double v = exp(s); *d = v; return v; }
-    case NDE__OP_PARAM_LOGIT: {
+    case NDE__OP_PARAM_EXP:
+    case NDE__OP_SPARAM_EXP: { double v = exp(s); *d = v; return v; }
+    case NDE__OP_PARAM_LOGIT:
+    case NDE__OP_SPARAM_LOGIT: {
       double g = sigmoid(s);
       *d = (in->hi - in->lo) * g * (1.0 - g);
       return in->lo + (in->hi - in->lo) * g;
@@ -154,6 +208,7 @@ static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       case NDE__OP_TANH: EW1(tanh(x)); break;
       case NDE__OP_ABS: EW1(fabs(x)); break;
       case NDE__OP_POWI: EW1(n == 2 ? x * x : ipow(x, n)); break;
+      case NDE__OP_STEP: EW1(step(x)); break;
       default: break;
     }
 #undef EW1
@@ -181,7 +236,14 @@ static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       case NDE__OP_SUB: EW2(x - y); break;
       case NDE__OP_MUL: EW2(x * y); break;
       case NDE__OP_DIV: EW2(x / y); break;
-      default: EW2(pow(x, y)); break;
+      case NDE__OP_POW: EW2(pow(x, y)); break;
+      case NDE__OP_MIN: EW2(vmin(x, y)); break;
+      case NDE__OP_MAX: EW2(vmax(x, y)); break;
+      case NDE__OP_LT: EW2(vlt(x, y)); break;
+      case NDE__OP_LE: EW2(vle(x, y)); break;
+      case NDE__OP_GT: EW2(vlt(y, x)); break;
+      case NDE__OP_GE: EW2(vle(y, x)); break;
+      default: break;
     }
 #undef EW2
     return;
@@ -201,11 +263,45 @@ static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       }
       return;
     }
+    case NDE__OP_IFELSE: {
+      opnd a = operand(T, in->a, w, V, NULL, B), b = operand(T, in->b, w, V, NULL, B);
+      opnd c = operand(T, in->iarg, w, V, NULL, B);
+      for (int r = 0; r < R; r++)
+        for (int k = 0; k < w; k++)
+          O[r * ors + k] = vsel(c.p[r * c.rs + k * c.cs], a.p[r * a.rs + k * a.cs], b.p[r * b.rs + k * b.cs]);
+      return;
+    }
     case NDE__OP_PARAM:
     case NDE__OP_PARAM_EXP:
     case NDE__OP_PARAM_LOGIT: {
       double d;
       O[0] = param_value(in, theta[in->iarg], &d);
+      return;
+    }
+    case NDE__OP_SPARAM:
+    case NDE__OP_SPARAM_EXP:
+    case NDE__OP_SPARAM_LOGIT: {
+      const double *block = theta + X->m->n_theta + in->iarg;
+      const size_t stride = (size_t)X->m->n_sp;
+      double d;
+      for (int r = 0; r < R; r++)
+        O[r * ors] = param_value(in, block[(size_t)X->rows.series[r] * stride], &d);
+      return;
+    }
+    case NDE__OP_INPUT: {
+      /* Interpolate once per distinct series, then spread over the rows. */
+      const nde__curve *curves = X->bd->curves + in->iarg;
+      const size_t stride = (size_t)X->bd->n_inputs;
+      for (int q = 0; q < X->rows.n_uniq; q++)
+        if (nde__curve_eval(&curves[(size_t)X->rows.uniq[q] * stride], t, &X->inval[q]) != 0)
+          *X->fatal = 1;
+      for (int r = 0; r < R; r++) O[r * ors] = X->inval[X->rows.row_uniq[r]];
+      return;
+    }
+    case NDE__OP_DCONST: {
+      const double *c = X->bd->consts + in->iarg;
+      const size_t stride = (size_t)X->bd->n_consts;
+      for (int r = 0; r < R; r++) O[r * ors] = c[(size_t)X->rows.series[r] * stride];
       return;
     }
     case NDE__OP_TIME: O[0] = t; return;
@@ -268,7 +364,7 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
   }
   if (is_binary(op)) {
     opnd a = operand(T, in->a, w, V, G, B), b = operand(T, in->b, w, V, G, B);
-    if (w == 1 && op != NDE__OP_POW && op != NDE__OP_DIV) {
+    if (w == 1 && (op == NDE__OP_ADD || op == NDE__OP_SUB || op == NDE__OP_MUL)) {
       /* One loop over rows for the common scalar case. */
       const double sb = op == NDE__OP_SUB ? -1.0 : 1.0;
       const bool mul = op == NDE__OP_MUL;
@@ -325,6 +421,21 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
         }
       return;
     }
+    case NDE__OP_IFELSE: {
+      opnd a = operand(T, in->a, w, V, G, B), b = operand(T, in->b, w, V, G, B);
+      opnd c = operand(T, in->iarg, w, V, NULL, B);
+      for (int r = 0; r < R; r++)
+        for (int k = 0; k < w; k++) {
+          const double cv = c.p[r * c.rs + k * c.cs], g = GO[r * ors + k];
+          /* The condition has no derivative; NaN conditions pass none either way. */
+          if (cv != 0 && cv == cv) {
+            if (a.g) a.g[r * a.rs + k * a.cs] += g;
+          } else if (cv == 0) {
+            if (b.g) b.g[r * b.rs + k * b.cs] += g;
+          }
+        }
+      return;
+    }
     case NDE__OP_PARAM:
     case NDE__OP_PARAM_EXP:
     case NDE__OP_PARAM_LOGIT: {
@@ -332,6 +443,20 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       if (!gtheta) return;
       (void)param_value(in, theta[in->iarg], &d);
       gtheta[in->iarg] += GO[0] * d;
+      return;
+    }
+    case NDE__OP_SPARAM:
+    case NDE__OP_SPARAM_EXP:
+    case NDE__OP_SPARAM_LOGIT: {
+      /* Each row's adjoint goes to its own series' entry. */
+      if (!gtheta) return;
+      const size_t base = X->m->n_theta + (size_t)in->iarg, stride = (size_t)X->m->n_sp;
+      for (int r = 0; r < R; r++) {
+        const size_t q = base + (size_t)X->rows.series[r] * stride;
+        double d;
+        (void)param_value(in, theta[q], &d);
+        gtheta[q] += GO[r * ors] * d;
+      }
       return;
     }
     case NDE__OP_CONCAT: {
@@ -423,12 +548,35 @@ static void tan_step(const tctx *X, const nde__tape *T, const nde__instr *in, do
         }
       return;
     }
+    case NDE__OP_IFELSE: {
+      opnd a = operand(T, in->a, w, V, D, B), b = operand(T, in->b, w, V, D, B);
+      opnd c = operand(T, in->iarg, w, V, NULL, B);
+      for (int r = 0; r < R; r++)
+        for (int k = 0; k < w; k++) {
+          const double cv = c.p[r * c.rs + k * c.cs];
+          const double ta = a.g ? a.g[r * a.rs + k * a.cs] : 0.0, tb = b.g ? b.g[r * b.rs + k * b.cs] : 0.0;
+          DO[r * ors + k] = vsel(cv, ta, tb);
+        }
+      return;
+    }
     case NDE__OP_PARAM:
     case NDE__OP_PARAM_EXP:
     case NDE__OP_PARAM_LOGIT: {
       double d;
       (void)param_value(in, theta[in->iarg], &d);
       DO[0] = vtheta ? vtheta[in->iarg] * d : 0.0;
+      return;
+    }
+    case NDE__OP_SPARAM:
+    case NDE__OP_SPARAM_EXP:
+    case NDE__OP_SPARAM_LOGIT: {
+      const size_t base = X->m->n_theta + (size_t)in->iarg, stride = (size_t)X->m->n_sp;
+      for (int r = 0; r < R; r++) {
+        const size_t q = base + (size_t)X->rows.series[r] * stride;
+        double d;
+        (void)param_value(in, theta[q], &d);
+        DO[r * ors] = vtheta ? vtheta[q] * d : 0.0;
+      }
       return;
     }
     case NDE__OP_CONCAT: {
@@ -456,7 +604,7 @@ static void tan_step(const tctx *X, const nde__tape *T, const nde__instr *in, do
   }
 }
 
-/* ---- the rhs callbacks ---- */
+/* ---- the callbacks ---- */
 
 /* 0 * inf and 0 * nan are nan, so the sum is 0 exactly when every x is finite.  Eight
  * independent sums: one sum is a chain of n dependent additions, which at B = 64 cost as much
@@ -471,24 +619,33 @@ static int all_finite(size_t n, const double *x) {
   return r == 0.0;
 }
 
-static int tape_f(void *ctx, double t, int B, const double *U, const double *theta, double *dU,
-                  double *cache) {
-  const tctx *X = ctx;
-  const nde__tape *T = X->T;
-  if (B < 1 || B > X->max_batch) return -1;
-  double *V[NDE__AR_COUNT] = {X->unif, cache ? cache : X->vary, (double *)U, dU};
-  for (int k = 0; k < T->n_code; k++) fwd(X, T, &T->code[k], V, B, t, theta, true);
-  return all_finite((size_t)B * X->n, dU) ? 0 : 1;
+/* Whether B rows can be evaluated: within the workspaces and the bound row map. */
+static inline bool batch_ok(const tctx *X, int B) {
+  return B >= 1 && B <= X->max_batch && B <= X->rows.B;
 }
 
-static int tape_vjp(void *ctx, double t, int B, const double *U, const double *theta,
-                    const double *L, const double *cache, double *gU, double *gtheta) {
-  const tctx *X = ctx;
+int nde__tctx_f(void *ctx, double t, int B, const double *U, const double *theta, double *dU,
+                double *cache) {
+  tctx *X = ctx;
   const nde__tape *T = X->T;
-  if (B < 1 || B > X->max_batch) return -1;
+  if (!batch_ok(X, B)) return -1;
+  double *V[NDE__AR_COUNT] = {X->unif, cache ? cache : X->vary, (double *)U, dU};
+  X->fatal_flag = 0;
+  for (int k = 0; k < T->n_code; k++) fwd(X, T, &T->code[k], V, B, t, theta, true);
+  if (X->fatal_flag) return -1;
+  return all_finite((size_t)B * X->n_out, dU) ? 0 : 1;
+}
+
+int nde__tctx_vjp(void *ctx, double t, int B, const double *U, const double *theta,
+                  const double *L, const double *cache, double *gU, double *gtheta) {
+  tctx *X = ctx;
+  const nde__tape *T = X->T;
+  if (!batch_ok(X, B)) return -1;
   double *V[NDE__AR_COUNT] = {X->unif, cache ? (double *)cache : X->vary, (double *)U, X->du_scratch};
   int k0 = cache ? T->n_unif_code : T->n_code;
+  X->fatal_flag = 0;
   for (int k = 0; k < k0; k++) fwd(X, T, &T->code[k], V, B, t, theta, true);
+  if (X->fatal_flag) return -1;
   for (int k = 0; k < X->n_zruns; k++)
     memset(X->vadj + X->zruns[2 * k] * (size_t)B, 0, X->zruns[2 * k + 1] * (size_t)B * sizeof(double));
   if (gtheta) memset(X->uadj, 0, T->unif_size * sizeof(double));
@@ -503,26 +660,100 @@ static int tape_vjp(void *ctx, double t, int B, const double *U, const double *t
       if (T->slots[in->out].active) rev(X, T, in, V, G, B, theta, gtheta);
     }
   if (gU && !all_finite((size_t)B * X->n, gU)) return 1;
-  if (gtheta)
-    for (int i = 0; i < X->m->n_params; i++) {
-      size_t o = X->m->params[i].info.offset;
-      if (X->m->params[i].info.learnable && !isfinite(gtheta[o])) return 1;
+  if (gtheta) {
+    const nde_model *m = X->m;
+    for (int i = 0; i < m->n_params; i++) {
+      const nde_model_param_info *p = &m->params[i].info;
+      if (!p->learnable) continue;
+      if (!p->per_series) {
+        if (!isfinite(gtheta[p->offset])) return 1;
+        continue;
+      }
+      for (int q = 0; q < X->rows.n_uniq; q++)
+        if (!isfinite(gtheta[m->n_theta + (size_t)X->rows.uniq[q] * (size_t)m->n_sp + p->offset]))
+          return 1;
     }
+  }
   return 0;
 }
 
-static int tape_jvp(void *ctx, double t, int B, const double *U, const double *theta,
-                    const double *V_, const double *Vtheta, double *JV) {
-  const tctx *X = ctx;
+int nde__tctx_jvp(void *ctx, double t, int B, const double *U, const double *theta,
+                  const double *V_, const double *Vtheta, double *JV) {
+  tctx *X = ctx;
   const nde__tape *T = X->T;
-  if (B < 1 || B > X->max_batch) return -1;
+  if (!batch_ok(X, B)) return -1;
   double *V[NDE__AR_COUNT] = {X->unif, X->vary, (double *)U, X->du_scratch};
   double *D[NDE__AR_COUNT] = {X->utan, X->vtan, V_ ? (double *)V_ : X->zeros, JV};
+  X->fatal_flag = 0;
   for (int k = 0; k < T->n_code; k++) tan_step(X, T, &T->code[k], V, D, B, t, theta, Vtheta);
-  return all_finite((size_t)B * X->n, JV) ? 0 : 1;
+  if (X->fatal_flag) return -1;
+  return all_finite((size_t)B * X->n_out, JV) ? 0 : 1;
 }
 
-static void tape_destroy(void *ctx) {
+nde_status nde__tctx_set_rows(void *ctx, int B, const int *series_of_row) {
+  tctx *X = ctx;
+  rowmap *R = &X->rows;
+  if (B < 1 || B > X->max_batch) return NDE_ERR_ARG;
+  if (series_of_row)
+    for (int r = 0; r < B; r++)
+      if (series_of_row[r] < 0 || series_of_row[r] >= X->n_series) return NDE_ERR_ARG;
+  R->B = B;
+  R->n_uniq = 0;
+  for (int r = 0; r < B; r++) {
+    const int s = series_of_row ? series_of_row[r] : 0;
+    R->series[r] = s;
+    if (R->mark[s] < 0) {
+      R->mark[s] = R->n_uniq;
+      R->uniq[R->n_uniq++] = s;
+    }
+    R->row_uniq[r] = R->mark[s];
+  }
+  for (int q = 0; q < R->n_uniq; q++) R->mark[R->uniq[q]] = -1;
+  return NDE_OK;
+}
+
+/* The first jump of curve c strictly after lo (ascending) or strictly before hi (descending);
+ * +inf / -inf when none. */
+static double next_jump(const nde__curve *c, double from, bool up) {
+  size_t a = 0, b = c->n_jumps;
+  /* The first jump whose time is > from (up) or >= from (down). */
+  while (a < b) {
+    const size_t mid = a + (b - a) / 2;
+    const double tm = c->t[c->jumps[mid]];
+    if (up ? tm <= from : tm < from) a = mid + 1;
+    else b = mid;
+  }
+  if (up) return a < c->n_jumps ? c->t[c->jumps[a]] : INFINITY;
+  return a > 0 ? c->t[c->jumps[a - 1]] : -INFINITY;
+}
+
+size_t nde__tctx_breakpoints(void *ctx, double t0, double t1, size_t max, double *out) {
+  const tctx *X = ctx;
+  if (!X->bd || !X->bd->curves || !X->step_used || !(t0 == t0) || !(t1 == t1)) return 0;
+  const bool up = t1 >= t0;
+  const int ni = X->bd->n_inputs;
+  size_t count = 0;
+  double cur = t0;
+  /* Merge the jump lists of the step inputs of the bound series, one time per pass. */
+  for (;;) {
+    double best = up ? INFINITY : -INFINITY;
+    for (int q = 0; q < X->rows.n_uniq; q++)
+      for (int i = 0; i < ni; i++) {
+        if (!X->step_used[i]) continue;
+        const double tj = next_jump(&X->bd->curves[(size_t)X->rows.uniq[q] * (size_t)ni + (size_t)i], cur, up);
+        if (up ? tj < best : tj > best) best = tj;
+      }
+    if (up ? !(best < t1) : !(best > t1)) break;
+    if (count < max) out[count] = best;
+    count++;
+    cur = best;
+  }
+  return count;
+}
+
+size_t nde__tctx_n_theta(const nde__tctx *X) { return X->n_theta_full; }
+
+void nde__tctx_destroy(void *ctx) {
   tctx *X = ctx;
   if (!X) return;
   if (X->nws)
@@ -537,7 +768,14 @@ static void tape_destroy(void *ctx) {
   free(X->du_scratch);
   free(X->zeros);
   free(X->gx);
+  free(X->inval);
+  free(X->rows.series);
+  free(X->rows.uniq);
+  free(X->rows.row_uniq);
+  free(X->rows.mark);
+  free(X->step_used);
   free(X->zruns);
+  nde__bound_release(X->bd);
   nde__model_release(X->m);
   free(X);
 }
@@ -566,7 +804,7 @@ static nde_status zero_runs(tctx *X) {
     if (in->op == NDE__OP_NOP) continue;
     mark_vary(T, in->a, used);
     mark_vary(T, in->b, used);
-    if (in->op == NDE__OP_MULADD) mark_vary(T, in->iarg, used);
+    mark_vary(T, nde__third(in), used);
     if (in->op == NDE__OP_CONCAT)
       for (int j = 0; j < in->n_ops; j++) mark_vary(T, T->concat_ops[in->iarg + j], used);
   }
@@ -590,19 +828,27 @@ static nde_status zero_runs(tctx *X) {
   return NDE_OK;
 }
 
-nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out, nde_error *err) {
-  const nde__tape *T = &m->tape;
-  size_t nv, nu = T->unif_size ? T->unif_size : 1, ns;
+nde_status nde__tctx_create(nde_model *m, const nde__tape *T, nde__bound *bd, int max_batch,
+                            nde__tctx **out) {
+  *out = NULL;
+  size_t nv, nu = T->unif_size ? T->unif_size : 1, ns, no;
   tctx *X = calloc(1, sizeof *X);
-  if (!X) return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the right-hand side");
+  if (!X) return NDE_ERR_NOMEM;
   nde__model_retain(m);
   X->m = m;
   X->T = T;
+  if (bd) nde__bound_retain(bd);
+  X->bd = bd;
   X->max_batch = max_batch;
   X->n = T->n_state;
+  X->n_out = T->n_out;
+  X->n_series = bd ? bd->n_series : 1;
+  X->n_theta_full = m->n_theta + (size_t)X->n_series * (size_t)m->n_sp;
+  X->fatal = &X->fatal_flag;
   nde_status st = NDE_ERR_NOMEM;
   if (!nde__mul_size(T->vary_per_row ? T->vary_per_row : 1, (size_t)max_batch, &nv) ||
-      !nde__mul_size((size_t)T->n_state, (size_t)max_batch, &ns))
+      !nde__mul_size((size_t)T->n_state, (size_t)max_batch, &ns) ||
+      !nde__mul_size((size_t)(T->n_out ? T->n_out : 1), (size_t)max_batch, &no))
     goto fail;
   X->nws = calloc((size_t)m->n_nets + 1, sizeof *X->nws);
   if (!X->nws) goto fail;
@@ -623,20 +869,64 @@ nde_status nde__tape_rhs_create(nde_model *m, int max_batch, nde_rhs **out, nde_
   X->vary = nde__dalloc(nv);
   X->vadj = nde__dalloc(nv);
   X->vtan = nde__dalloc(nv);
-  X->du_scratch = nde__dalloc(ns);
+  X->du_scratch = nde__dalloc(no);
   X->zeros = nde__dalloc(ns);
   X->gx = nde__dalloc((size_t)(T->max_net_in ? T->max_net_in : 1) * (size_t)max_batch);
+  X->inval = nde__dalloc((size_t)max_batch);
+  X->rows.series = calloc((size_t)max_batch, sizeof(int));
+  X->rows.uniq = calloc((size_t)max_batch, sizeof(int));
+  X->rows.row_uniq = calloc((size_t)max_batch, sizeof(int));
+  X->rows.mark = malloc((size_t)X->n_series * sizeof(int));
+  X->step_used = calloc((size_t)m->n_inputs + 1, sizeof *X->step_used);
   if (!X->unif || !X->uadj || !X->utan || !X->vary || !X->vadj || !X->vtan || !X->du_scratch ||
-      !X->zeros || !X->gx)
+      !X->zeros || !X->gx || !X->inval || !X->rows.series || !X->rows.uniq || !X->rows.row_uniq ||
+      !X->rows.mark || !X->step_used)
     goto fail;
+  for (int s = 0; s < X->n_series; s++) X->rows.mark[s] = -1;
   st = zero_runs(X);
   if (st != NDE_OK) goto fail;
   if (T->unif_size) memcpy(X->unif, T->unif_init, T->unif_size * sizeof(double));
-  nde_rhs_ops ops = {tape_f, tape_vjp, tape_jvp, tape_destroy};
-  nde_rhs_info info = {T->n_state, m->n_theta, max_batch, T->vary_per_row, NULL};
-  return nde_rhs_create(&ops, X, NDE_TAKE, &info, out, err);
+  for (int k = 0; k < T->n_code; k++)
+    if (T->code[k].op == NDE__OP_INPUT && m->inputs[T->code[k].iarg].info.interp == NDE_INTERP_STEP)
+      X->step_used[T->code[k].iarg] = true;
+  /* Every row starts in series 0. */
+  nde__tctx_set_rows(X, max_batch, NULL);
+  *out = X;
+  return NDE_OK;
 fail:
-  tape_destroy(X);
-  return nde__fail(err, st, "%s creating the right-hand side (batch of %d rows)",
-                   nde_status_str(st), max_batch);
+  nde__tctx_destroy(X);
+  return st;
+}
+
+nde_status nde__tctx_clone(void *ctx, void **out) {
+  const tctx *X = ctx;
+  tctx *Y = NULL;
+  *out = NULL;
+  nde_status st = nde__tctx_create(X->m, X->T, X->bd, X->max_batch, &Y);
+  if (st != NDE_OK) return st;
+  /* The same row map. */
+  Y->rows.B = X->rows.B;
+  Y->rows.n_uniq = X->rows.n_uniq;
+  memcpy(Y->rows.series, X->rows.series, (size_t)X->max_batch * sizeof(int));
+  memcpy(Y->rows.uniq, X->rows.uniq, (size_t)X->max_batch * sizeof(int));
+  memcpy(Y->rows.row_uniq, X->rows.row_uniq, (size_t)X->max_batch * sizeof(int));
+  *out = Y;
+  return NDE_OK;
+}
+
+nde_status nde__tape_rhs_create(nde_model *m, const nde_model_rhs_opts *o, nde_rhs **out,
+                                nde_error *err) {
+  nde__bound *bd = NULL;
+  tctx *X = NULL;
+  nde_status st = nde__bound_create(m, o, &bd, err);
+  if (st != NDE_OK) return st;
+  st = nde__tctx_create(m, &m->tape, bd, o->max_batch, &X);
+  nde__bound_release(bd);
+  if (st != NDE_OK)
+    return nde__fail(err, st, "%s creating the right-hand side (batch of %d rows, %d series)",
+                     nde_status_str(st), o->max_batch, o->n_series);
+  nde_rhs_ops ops = {nde__tctx_f, nde__tctx_vjp, nde__tctx_jvp, nde__tctx_destroy,
+                     nde__tctx_set_rows, nde__tctx_breakpoints, nde__tctx_clone};
+  nde_rhs_info info = {m->n_state_total, X->n_theta_full, o->max_batch, m->tape.vary_per_row, m->dep};
+  return nde_rhs_create(&ops, X, NDE_TAKE, &info, out, err);
 }

@@ -163,7 +163,8 @@ static void test_lotka_volterra_has_four_log_parameters(void **state) {
 
 static void test_every_shipped_model_compiles(void **state) {
   (void)state;
-  const char *files[] = {"lotka_volterra.nde", "lotka_volterra_ude.nde", "spiral.nde", "pendulum.nde"};
+  const char *files[] = {"lotka_volterra.nde", "lotka_volterra_ude.nde", "spiral.nde", "pendulum.nde",
+                         "robertson.nde", "spiral_truth.nde", "heated_room.nde"};
   for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
     nde_model *m = load_model_file(files[i]);
     double *u0 = calloc((size_t)nde_model_state_dim(m), sizeof *u0);
@@ -254,8 +255,121 @@ static void test_rhs_outlives_its_model(void **state) {
   assert_int_equal(nde_model_create_rhs(NULL, 1, &rhs, NULL), NDE_ERR_ARG);
 }
 
+/* dep of a model (n x n) against the expected pattern, through nde_model_dependency and the
+ * rhs's info alike. */
+static void check_dep(nde_model *m, const unsigned char *want) {
+  const int n = nde_model_state_dim(m);
+  unsigned char *dep = malloc((size_t)n * n);
+  assert_int_equal(nde_model_dependency(m, dep), NDE_OK);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++) {
+      if (dep[i * n + j] != want[i * n + j])
+        print_error("dep[%s][%s] = %d, expected %d\n", nde_model_component_name(m, i),
+                    nde_model_component_name(m, j), dep[i * n + j], want[i * n + j]);
+      assert_int_equal(dep[i * n + j], want[i * n + j]);
+    }
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_model_create_rhs(m, 1, &rhs, NULL), NDE_OK);
+  assert_non_null(nde_rhs_get_info(rhs)->dep);
+  assert_memory_equal(nde_rhs_get_info(rhs)->dep, dep, (size_t)n * n);
+  nde_rhs_destroy(&rhs);
+  free(dep);
+}
+
+static void test_dependency_matrix_follows_the_tape(void **state) {
+  (void)state;
+  /* Lotka-Volterra: every equation reads both states. */
+  nde_model *m = load_model_file("lotka_volterra.nde");
+  const unsigned char lv[4] = {1, 1, 1, 1};
+  check_dep(m, lv);
+  nde_model_destroy(&m);
+  /* A separable pendulum: q' = p, p' = -sin(q). */
+  m = load_ok("state q, p\nparam k = 1.5 (positive)\ndq/dt = p\ndp/dt = -k*sin(q)\n");
+  const unsigned char sep[4] = {0, 1, 1, 0};
+  check_dep(m, sep);
+  nde_model_destroy(&m);
+  /* A net's outputs depend on all of its inputs, and on nothing else. */
+  m = load_ok("state a, b, c\nnet N : 2 -> 4 tanh -> 2\nw = N(a, b)\nda/dt = w[1]\ndb/dt = w[2]*2\n"
+              "dc/dt = -c\n");
+  const unsigned char net[9] = {1, 1, 0, 1, 1, 0, 0, 0, 1};
+  check_dep(m, net);
+  nde_model_destroy(&m);
+  /* Vectors componentwise; broadcast scalars reach every component; comparisons, steps and
+   * ifelse conditions count; inputs, constants and per-series values do not. */
+  m = load_ok("state z[3], x, y\nparam s = 1 (per series)\nconst g = 2\n"
+              "dz/dt = z*x + [y, 0, 1]*s\ndx/dt = z[2] + g\ndy/dt = step(x) + ifelse(z[3] > 0, 1, 2)\n");
+  const unsigned char vec[25] = {1, 0, 0, 1, 1,  0, 1, 0, 1, 0,  0, 0, 1, 1, 0,
+                                 0, 1, 0, 0, 0,  0, 0, 1, 1, 0};
+  check_dep(m, vec);
+  nde_model_destroy(&m);
+  /* The UDE: a net of both states in both equations. */
+  m = load_model_file("lotka_volterra_ude.nde");
+  check_dep(m, lv);
+  nde_model_destroy(&m);
+}
+
+/* A model wider than 64 states: the propagation runs in words of 64 columns. */
+static void test_dependency_of_a_wide_model(void **state) {
+  (void)state;
+  nde_model *m = load_ok("state y[150], s\ndy/dt = y*s\nds/dt = y[130] + y[3]\n");
+  const int n = 151;
+  unsigned char *want = calloc((size_t)n * n, 1);
+  for (int i = 0; i < 150; i++) want[i * n + i] = want[i * n + 150] = 1;
+  want[150 * n + 129] = want[150 * n + 2] = 1;
+  check_dep(m, want);
+  free(want);
+  nde_model_destroy(&m);
+}
+
+/* Equations as text and LaTeX show the new constructs; the C export leaves out what the
+ * equations do not need and refuses models that read data per series. */
+static void test_equations_and_export_of_the_new_constructs(void **state) {
+  (void)state;
+  nde_model *m = load_ok("state y, z\nparam k = 0.75 (positive)\nconst g = 1.5\n"
+                         "observe s = min(z, 1)\n"
+                         "dy/dt = clamp(y, -0.5, z) - k*step(z - 1) + ifelse(y > 2.5, -g, 0.25)\n"
+                         "dz/dt = max(y, z) * (y <= z) - (z >= 3)\n");
+  double th[1] = {log(0.75)};
+  char *text = NULL;
+  assert_int_equal(nde_model_format_equations(m, th, NDE_FORMAT_TEXT, 0, &text), NDE_OK);
+  assert_string_equal(text, "observe s = min(z, 1)\n"
+                            "dy/dt = clamp(y, -0.5, z) - k*step(z - 1) + ifelse(y > 2.5, -g, 0.25)\n"
+                            "dz/dt = max(y, z)*(y <= z) - (z >= 3)\n"
+                            "where k = 0.75\n");
+  free(text);
+  assert_int_equal(nde_model_format_equations(m, th, NDE_FORMAT_TEXT, 1, &text), NDE_OK);
+  assert_non_null(strstr(text, "ifelse(y > 2.5, -1.5, 0.25)"));
+  assert_non_null(strstr(text, "- 0.75*step(z - 1)"));
+  free(text);
+  assert_int_equal(nde_model_format_equations(m, th, NDE_FORMAT_LATEX, 0, &text), NDE_OK);
+  assert_non_null(strstr(text, "\\operatorname{clamp}\\left(y, -0.5, z\\right)"));
+  assert_non_null(strstr(text, "\\max\\left(y, z\\right) \\, \\left(y \\le z\\right)"));
+  free(text);
+  assert_int_equal(nde_model_export_c(m, th, "mdl", &text), NDE_OK);
+  assert_non_null(strstr(text, "mdl_clamp("));
+  assert_null(strstr(text, "/* s */")); /* the observable is not computed */
+  free(text);
+  nde_model_destroy(&m);
+  m = load_model_file("heated_room.nde");
+  double *th2 = calloc(nde_model_n_theta_full(m, 1), sizeof *th2);
+  assert_int_equal(nde_model_export_c(m, th2, "mdl", &text), NDE_ERR_UNSUPPORTED);
+  assert_null(text);
+  assert_int_equal(nde_model_format_equations(m, th2, NDE_FORMAT_TEXT, 1, &text), NDE_OK);
+  assert_non_null(strstr(text, "-k*(T - T_out)"));
+  assert_non_null(strstr(text, "where k is per series\n"));
+  free(text);
+  assert_int_equal(nde_model_format_equations(m, th2, NDE_FORMAT_TEXT, 0, &text), NDE_OK);
+  assert_non_null(strstr(text, "where k = (per series), c = "));
+  free(text);
+  free(th2);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_equations_and_export_of_the_new_constructs),
+      cmocka_unit_test(test_dependency_matrix_follows_the_tape),
+      cmocka_unit_test(test_dependency_of_a_wide_model),
       cmocka_unit_test(test_lv_ude_matches_the_hand_written_c_model),
       cmocka_unit_test(test_spiral_matches_the_hand_written_c_model),
       cmocka_unit_test(test_lv_ude_layout_is_the_net_block),

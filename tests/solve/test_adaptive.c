@@ -170,7 +170,7 @@ static const double rob_ref[7][3] = {
 
 static nde_status rob_solve_to(nde_solver_opts o, int B, int n_obs, double *Y,
                                nde_solve_stats *st) {
-  const nde_rhs_ops ops = {rob_f, rob_vjp, rob_jvp, NULL};
+  const nde_rhs_ops ops = {.f = rob_f, .vjp = rob_vjp, .jvp = rob_jvp, .destroy = NULL};
   const nde_rhs_info info = {3, 3, 4, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
@@ -274,7 +274,7 @@ static int sq_jvp(void *ctx, double t, int B, const double *U, const double *th,
 static void blow_up_stops_every_adaptive_solver_just_before_the_singularity(void **state) {
   (void)state;
   const char *methods[] = {"dopri5", "cvode-adams", "cvode-bdf"};
-  const nde_rhs_ops ops = {sq_f, sq_vjp, sq_jvp, NULL};
+  const nde_rhs_ops ops = {.f = sq_f, .vjp = sq_vjp, .jvp = sq_jvp, .destroy = NULL};
   const nde_rhs_info info = {1, 1, 1, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
@@ -352,7 +352,7 @@ static fl_run flaky_solve(const char *method, double t_from, long n_fail, int co
   fl_run r;
   memset(&r, 0, sizeof r);
   flaky f = {t_from, n_fail, code, 1, 0};
-  const nde_rhs_ops ops = {fl_f, fl_vjp, fl_jvp, NULL};
+  const nde_rhs_ops ops = {.f = fl_f, .vjp = fl_vjp, .jvp = fl_jvp, .destroy = NULL};
   const nde_rhs_info info = {1, 1, 2, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, &f, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
@@ -419,7 +419,7 @@ static void a_domain_boundary_in_time_ends_in_a_step_size_underflow(void **state
   /* f fails at every t >= 0.7: steps creep up to 0.7 and the step size underflows there. */
   for (int m = 0; m < 3; m++) {
     flaky f = {0.7, -1, 1, 0, 0};
-    const nde_rhs_ops ops = {fl_f, fl_vjp, fl_jvp, NULL};
+    const nde_rhs_ops ops = {.f = fl_f, .vjp = fl_vjp, .jvp = fl_jvp, .destroy = NULL};
     const nde_rhs_info info = {1, 1, 1, 0, NULL};
     nde_rhs *rhs = NULL;
     assert_int_equal(nde_rhs_create(&ops, &f, NDE_BORROW, &info, &rhs, NULL), NDE_OK);

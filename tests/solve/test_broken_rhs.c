@@ -36,7 +36,7 @@ static int br_vjp(void *ctx, double t, int B, const double *U, const double *th,
   return 0;
 }
 
-static const nde_rhs_ops br_ops = {br_f, br_vjp, NULL, NULL};
+static const nde_rhs_ops br_ops = {.f = br_f, .vjp = br_vjp, .jvp = NULL, .destroy = NULL};
 
 typedef struct run {
   nde_status st;

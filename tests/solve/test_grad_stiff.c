@@ -107,7 +107,7 @@ static void build(setup *S) {
   assert_int_equal(nde_net_create(2, widths, acts, &c->net, NULL), NDE_OK);
   assert_int_equal(nde_net_ws_create(c->net, 1, &c->ws), NDE_OK);
   S->P = nde_net_n_params(c->net);
-  nde_rhs_ops ops = {sr_f, sr_vjp, sr_jvp, sr_destroy};
+  nde_rhs_ops ops = {.f = sr_f, .vjp = sr_vjp, .jvp = sr_jvp, .destroy = sr_destroy};
   nde_rhs_info info = {3, S->P, 1, 0, NULL};
   S->theta = calloc(S->P, sizeof(double));
   nde_rng rng;

@@ -10,6 +10,9 @@ typedef enum { KIND_SPIRAL, KIND_LV, KIND_MLP } kind;
 typedef struct cm {
   kind k;
   int n;
+  int n_layers, max_batch;
+  int widths[5];
+  nde_act acts[4];
   nde_net *net;
   nde_net_ws *ws;
   double *X;  /* max_batch x n: the network input */
@@ -97,15 +100,18 @@ static int cm_jvp(void *ctx, double t, int B, const double *U, const double *the
   return 0;
 }
 
-static const nde_rhs_ops cm_ops = {cm_f, cm_vjp, cm_jvp, cm_destroy};
-
-static nde_status cm_make(kind k, int n_layers, const int *widths, const nde_act *acts,
-                          int max_batch, nde_cmodel *out) {
-  memset(out, 0, sizeof *out);
+/* A context of the given kind and layers with its own network and workspaces. */
+static nde_status cm_new(kind k, int n_layers, const int *widths, const nde_act *acts, int max_batch,
+                         cm **out) {
+  *out = NULL;
   cm *c = calloc(1, sizeof *c);
   if (!c) return NDE_ERR_NOMEM;
   c->k = k;
   c->n = widths[0];
+  c->n_layers = n_layers;
+  c->max_batch = max_batch;
+  memcpy(c->widths, widths, (size_t)(n_layers + 1) * sizeof *widths);
+  memcpy(c->acts, acts, (size_t)n_layers * sizeof *acts);
   nde_status st = nde_net_create(n_layers, widths, acts, &c->net, NULL);
   if (st == NDE_OK) st = nde_net_ws_create(c->net, max_batch, &c->ws);
   if (st != NDE_OK) {
@@ -120,6 +126,28 @@ static nde_status cm_make(kind k, int n_layers, const int *widths, const nde_act
     cm_destroy(c);
     return NDE_ERR_NOMEM;
   }
+  *out = c;
+  return NDE_OK;
+}
+
+/* The same model with fresh workspaces (the network is rebuilt from its widths). */
+static nde_status cm_clone(void *ctx, void **out) {
+  const cm *c = ctx;
+  cm *d = NULL;
+  nde_status st = cm_new(c->k, c->n_layers, c->widths, c->acts, c->max_batch, &d);
+  *out = d;
+  return st;
+}
+
+static const nde_rhs_ops cm_ops = {.f = cm_f, .vjp = cm_vjp, .jvp = cm_jvp, .destroy = cm_destroy,
+                                   .clone = cm_clone};
+
+static nde_status cm_make(kind k, int n_layers, const int *widths, const nde_act *acts,
+                          int max_batch, nde_cmodel *out) {
+  memset(out, 0, sizeof *out);
+  cm *c = NULL;
+  nde_status st = cm_new(k, n_layers, widths, acts, max_batch, &c);
+  if (st != NDE_OK) return st;
   nde_rhs_info info = {c->n, nde_net_n_params(c->net), max_batch, 0, NULL};
   info.cache_per_row = nde_net_cache_size(c->net, 1);
   out->net = c->net;

@@ -5,7 +5,8 @@
  *   LV UDE:   dx/dt = alpha x + U1(x, y), dy/dt = -delta y + U2(x, y),
  *             U = 2 -> 5 rbf -> 5 rbf -> 5 rbf -> 2 (87 parameters), alpha = 1.3, delta = 1.8
  *   mlp:      dy/dt = NN(y), NN = D -> H tanh -> H tanh -> D (the scaling benchmark)
- * theta is the network's parameter block (nn layout: per layer W then b). */
+ * theta is the network's parameter block (nn layout: per layer W then b).  Each table has a
+ * clone (a fresh network and workspaces) and no per-series values. */
 #ifndef NDE_TEST_CMODELS_H
 #define NDE_TEST_CMODELS_H
 

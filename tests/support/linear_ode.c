@@ -26,7 +26,7 @@ static int lin_vjp(void *ctx, double t, int B, const double *U, const double *th
   return 0;
 }
 
-const nde_rhs_ops nde_test_linear_ops = {lin_f, lin_vjp, NULL, NULL};
+const nde_rhs_ops nde_test_linear_ops = {.f = lin_f, .vjp = lin_vjp, .jvp = NULL, .destroy = NULL};
 const double nde_test_linear_theta[2] = {-0.7132, 1.4418};
 const double nde_test_linear_u0[3] = {0.3871, -1.2093, 2.0411};
 
