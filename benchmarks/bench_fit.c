@@ -77,7 +77,7 @@ int main(void) {
     return 1;
   }
   const nde_traj *tr = nde_data_traj(d, 0);
-  const nde_fit_series series = {(int)tr->n, tr->t, tr->y, tr->y, 0};
+  const nde_fit_series series = {(int)tr->n, tr->t, tr->y, tr->y, 0, 0};
   nde_rhs *rhs = NULL;
   nde_model_create_rhs(m, 1, &rhs, NULL);
   const size_t P = nde_model_n_theta(m);

@@ -106,7 +106,7 @@ int main(int argc, char **argv) {
   st = nde_net_init(m.net, NDE_INIT_GLOROT_UNIFORM, 0, &rng, theta);
   if (st != NDE_OK) return fail("init", st, "");
   so.dt = 0.05;
-  const nde_fit_series series = {N_OBS, t, obs, u0, 0};
+  const nde_fit_series series = {N_OBS, t, obs, u0, 0, 0};
   nde_fit_opts fo = nde_fit_opts_default();
   fo.shoot_interval = shoot;
   fo.shoot_weight = shoot_weight;

@@ -188,8 +188,11 @@ NDE_API const char *nde_result_warning(const nde_result *r);
 NDE_API size_t nde_result_n_theta(const nde_result *r);
 NDE_API const double *nde_result_theta(const nde_result *r);
 NDE_API const double *nde_result_theta_last(const nde_result *r);
-/* Natural value of the model's parameter i (nde_model_get_param order) at the kept θ. */
+/* Natural value of the model's parameter i (nde_model_get_param order) at the kept θ; NaN for a
+ * per-series parameter, whose value for series s is nde_result_param_series (which also answers
+ * shared parameters, for any s). */
 NDE_API double nde_result_param(const nde_result *r, int i);
+NDE_API double nde_result_param_series(const nde_result *r, int i, int s);
 
 /* Which iterate was kept, and how it compares with the last one. */
 typedef struct nde_result_kept {
@@ -249,7 +252,8 @@ typedef enum {
 
 typedef struct nde_start {
   nde_start_kind kind;
-  int series;      /* FITTED, AT_TIME (0-based) */
+  int series;      /* FITTED, AT_TIME: the fitted series (0-based); STATE: the series whose
+                    * per-series parameter values (and bound data) the integration uses */
   double t;        /* AT_TIME, STATE */
   const double *u; /* STATE */
 } nde_start;
@@ -297,6 +301,7 @@ typedef struct nde_series_score {
   double horizon;          /* NaN when the error stays within the tolerance */
   nde_solve_stats stop;    /* reason != NONE: the prediction stopped (errors after it count as
                             * missing, and horizon is the stop time) */
+  int series;              /* the fitted series whose per-series values it used */
 } nde_series_score;
 
 typedef struct nde_score nde_score;

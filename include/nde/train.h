@@ -65,6 +65,9 @@ typedef struct nde_fit_series {
   const double *u0;  /* n: the initial state at t[0] (fixed, or the start value if learnable) */
   int loss_from;     /* observations before this index are integrated through but not in the
                       * loss (validation on the trailing part of a series); 0: all */
+  int id;            /* the series' index in the right-hand side's binding (per-series
+                      * parameters, inputs, constants): the objective calls nde_rhs_set_rows with
+                      * it before each solve of the series */
 } nde_fit_series;
 
 typedef struct nde_fit_opts {

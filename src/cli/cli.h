@@ -121,12 +121,15 @@ int nde_cli_check_output(const char *option, const char *out, const char *const 
 /* "x=0.4,y=4.6" into u (components by name; vector parts as y[2]).  Returns 0 or prints the
  * message (naming opt) and returns 2. */
 int nde_cli_parse_state(const char *opt, const char *spec, const nde_model *m, double *u);
-/* "beta=0.9,gamma=1" (natural units) into theta.  Returns 0 or prints and returns 2. */
-int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, double *theta);
-/* theta (nde_model_n_theta values) from FILE.h5: /params/theta of a result or any file, the
- * length checked against the model before reading; parameters given by name (/params/values/NAME)
- * override.  Returns 0 or prints and returns the exit code. */
-int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, double *theta);
+/* "beta=0.9,gamma=1" (natural units) into theta (nde_model_n_theta_full(m, n_series) values; a
+ * per-series parameter gets the value for every series).  Returns 0 or prints and returns 2. */
+int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, int n_series,
+                         double *theta);
+/* theta (nde_model_n_theta_full(m, n_series) values) from FILE.h5: /params/theta of a result or
+ * any file, the length checked against the model before reading; shared parameters given by name
+ * (/params/values/NAME) override.  Returns 0 or prints and returns the exit code. */
+int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, int n_series,
+                       double *theta);
 
 /* Output times: t0 + i dt_out up to t1 (dt_out > 0; a last point within 1e-9 dt_out of t1 is t1),
  * or `points` equally spaced on [t0, t1]; or the times of a file (one per line, blank lines and

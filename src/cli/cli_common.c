@@ -220,6 +220,7 @@ typedef struct assign {
   const char *opt;
   const nde_model *m;
   double *dest;
+  int n_series; /* per-series parameters: the value goes to every series */
 } assign;
 
 static void list_names(const nde_model *m, int params, nde_str *s) {
@@ -269,7 +270,13 @@ static int set_param(void *vctx, const char *name, double v) {
                   c->opt, name, nde_model_filename(c->m), p.line);
     return NDE_EXIT_INPUT;
   }
-  if (nde_model_set_param(c->m, i, v, c->dest) != NDE_OK) {
+  nde_status st = NDE_OK;
+  if (p.per_series)
+    for (int s = 0; s < c->n_series && st == NDE_OK; s++)
+      st = nde_model_set_param_series(c->m, i, s, v, c->dest);
+  else
+    st = nde_model_set_param(c->m, i, v, c->dest);
+  if (st != NDE_OK) {
     char b[NDE_NUM_MAX], lo[NDE_NUM_MAX], hi[NDE_NUM_MAX];
     if (p.bounded)
       nde_cli_error("%s: %s = %s is outside its bounds (expected a value in (%s, %s))", c->opt,
@@ -283,17 +290,19 @@ static int set_param(void *vctx, const char *name, double v) {
 }
 
 int nde_cli_parse_state(const char *opt, const char *spec, const nde_model *m, double *u) {
-  assign c = {opt, m, u};
+  assign c = {opt, m, u, 1};
   return parse_list(opt, spec, set_state, &c);
 }
 
-int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, double *theta) {
-  assign c = {opt, m, theta};
+int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, int n_series,
+                         double *theta) {
+  assign c = {opt, m, theta, n_series};
   return parse_list(opt, spec, set_param, &c);
 }
 
-int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, double *theta) {
-  const size_t n_theta = nde_model_n_theta(m);
+int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, int n_series,
+                       double *theta) {
+  const size_t n_theta = nde_model_n_theta_full(m, n_series);
   nde_error err;
   nde_reader *r = NULL;
   nde_status st = nde_reader_open(path, &r, &err);
@@ -358,7 +367,8 @@ int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, do
     nde_model_get_param(m, i, &p);
     nde_str place = NDE_STR_INIT;
     nde_str_addf(&place, "/params/values/%s", p.name);
-    if (!place.failed && nde_reader_kind(r, place.data) == NDE_H5_DATASET && p.learnable) {
+    if (!place.failed && nde_reader_kind(r, place.data) == NDE_H5_DATASET && p.learnable &&
+        !p.per_series) {
       double v;
       any = 1;
       if (nde_reader_get_doubles(r, place.data, 1, &v) != NDE_OK ||

@@ -51,13 +51,13 @@ int nde_cmd_export(int argc, char **argv) {
   if (nde_cli_ends_with(pos[0], ".nde")) {
     rc = nde_cli_load_model(pos[0], &model);
     if (rc) return rc;
-    own_theta = calloc(nde_model_n_theta(model) + 1, sizeof *own_theta);
+    own_theta = calloc(nde_model_n_theta_full(model, 1) + 1, sizeof *own_theta);
     if (!own_theta) {
       nde_model_destroy(&model);
       nde_cli_error("out of memory");
       return NDE_EXIT_IO;
     }
-    nde_model_init_theta(model, seed, own_theta);
+    nde_model_init_theta_full(model, seed, 1, own_theta);
     theta = own_theta;
     m = model;
   } else {

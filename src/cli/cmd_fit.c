@@ -73,6 +73,16 @@ static void print_summary(const nde_result *res, const char *out) {
   for (int i = 0; i < nde_model_n_params(m); i++) {
     nde_model_param_info pi;
     if (nde_model_get_param(m, i, &pi) != NDE_OK) continue;
+    if (pi.per_series) {
+      printf("  %-12s (per series):", pi.name);
+      for (int k2 = 0; k2 < nde_result_n_series(res); k2++) {
+        nde_result_series se;
+        nde_result_get_series(res, k2, &se);
+        printf(" %s %s", se.name, nde_num_str(nde_result_param_series(res, i, k2), b));
+      }
+      printf("\n");
+      continue;
+    }
     printf("  %-12s = %s%s\n", pi.name, nde_num_str(nde_result_param(res, i), b),
            pi.learnable ? "" : "  (fixed)");
   }
@@ -247,7 +257,8 @@ int nde_cmd_fit(int argc, char **argv) {
   nde_error err;
   if ((rc = nde_cli_load_model(pos[0], &model)) || (rc = nde_cli_open_data(pos[1], model, &data)))
     goto done;
-  const size_t n_theta = nde_model_n_theta(model);
+  const int n_ser = (int)nde_data_n_traj(data);
+  const size_t n_theta = nde_model_n_theta_full(model, n_ser);
   noise_sd = calloc((size_t)nde_model_state_dim(model), sizeof *noise_sd);
   if (!noise_sd) {
     nde_cli_error("out of memory");
@@ -265,9 +276,9 @@ int nde_cmd_fit(int argc, char **argv) {
       rc = NDE_EXIT_IO;
       goto done;
     }
-    nde_model_init_theta(model, fo.seed, theta);
-    if (init && (rc = nde_cli_read_theta("--init", init, model, theta))) goto done;
-    if (param && (rc = nde_cli_parse_params("--param", param, model, theta))) goto done;
+    nde_model_init_theta_full(model, fo.seed, n_ser, theta);
+    if (init && (rc = nde_cli_read_theta("--init", init, model, n_ser, theta))) goto done;
+    if (param && (rc = nde_cli_parse_params("--param", param, model, n_ser, theta))) goto done;
     fo.theta0 = theta;
   }
   if (resume) {

@@ -302,7 +302,7 @@ int nde_cmd_forecast(int argc, char **argv) {
       nde_str_adds(&name, sc.name);
       if (!(fc[k].name = nde_str_take(&name))) goto nomem;
       if ((rc = make_grid(sc.t0, end, dt_out, &fc[k]))) goto done;
-      nde_start start = {NDE_START_STATE, 0, sc.t0, sc.u0};
+      nde_start start = {NDE_START_STATE, sc.series, sc.t0, sc.u0};
       if ((rc = run_forecast(r, &start, use_so, &fc[k]))) goto done;
     }
   } else {
@@ -322,7 +322,7 @@ int nde_cmd_forecast(int argc, char **argv) {
         goto done;
       }
       if ((rc = nde_cli_parse_state("--u0", u0_spec, m, u))) goto done;
-      start = (nde_start){NDE_START_STATE, 0, ts, u};
+      start = (nde_start){NDE_START_STATE, series - 1, ts, u};
     }
     double ts;
     st = nde_result_start_state(r, &start, &ts, u, &err);

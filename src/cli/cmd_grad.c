@@ -78,7 +78,8 @@ int nde_cmd_grad(int argc, char **argv) {
   nde_error err;
   if ((rc = nde_cli_load_model(pos[0], &model)) || (rc = nde_cli_open_data(pos[1], model, &data)))
     goto done;
-  const size_t n_theta = nde_model_n_theta(model);
+  const int n_ser = (int)nde_data_n_traj(data);
+  const size_t n_theta = nde_model_n_theta_full(model, n_ser);
   theta = calloc(n_theta + 1, sizeof *theta);
   g = calloc(n_theta + 1, sizeof *g);
   times = calloc((size_t)repeat + 1, sizeof *times);
@@ -87,9 +88,9 @@ int nde_cmd_grad(int argc, char **argv) {
     rc = NDE_EXIT_IO;
     goto done;
   }
-  nde_model_init_theta(model, fo.seed, theta);
-  if (init && (rc = nde_cli_read_theta("--init", init, model, theta))) goto done;
-  if (param && (rc = nde_cli_parse_params("--param", param, model, theta))) goto done;
+  nde_model_init_theta_full(model, fo.seed, n_ser, theta);
+  if (init && (rc = nde_cli_read_theta("--init", init, model, n_ser, theta))) goto done;
+  if (param && (rc = nde_cli_parse_params("--param", param, model, n_ser, theta))) goto done;
   nde_status st = nde_problem_create(model, data, &fo, &p, &err);
   if (st != NDE_OK) {
     rc = nde_cli_fail(&err, 0);

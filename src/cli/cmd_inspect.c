@@ -331,6 +331,16 @@ static void describe_result(const char *path, const nde_result *res) {
   for (int i = 0; i < nde_model_n_params(m); i++) {
     nde_model_param_info pi;
     nde_model_get_param(m, i, &pi);
+    if (pi.per_series) {
+      printf("  %-12s (per series):", pi.name);
+      for (int k2 = 0; k2 < nde_result_n_series(res); k2++) {
+        nde_result_series se;
+        nde_result_get_series(res, k2, &se);
+        printf(" %s %s", se.name, nde_num_str(nde_result_param_series(res, i, k2), b));
+      }
+      printf("\n");
+      continue;
+    }
     printf("  %-12s = %s%s\n", pi.name, nde_num_str(nde_result_param(res, i), b),
            pi.learnable ? "" : "  (fixed)");
   }

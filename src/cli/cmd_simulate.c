@@ -164,7 +164,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   long n_t = 0;
   if ((code = nde_cli_load_model(a.model_path, &m))) goto done;
   const int ns = nde_model_state_dim(m);
-  const size_t n_theta = nde_model_n_theta(m);
+  const size_t n_theta = nde_model_n_theta_full(m, 1);
   code = times_path ? nde_cli_times_file(times_path, &t, &n_t)
                     : nde_cli_grid_uniform(t0, t1, seen_dt ? dt_out : 0, points, &t, &n_t);
   if (code) goto done;
@@ -178,10 +178,10 @@ int nde_cmd_simulate(int argc, char **argv) {
     goto done;
   }
   nde_model_initial_state(m, u0);
-  nde_model_init_theta(m, so.seed, theta);
-  if (a.init && (code = nde_cli_read_theta("--init", a.init, m, theta))) goto done;
+  nde_model_init_theta_full(m, so.seed, 1, theta);
+  if (a.init && (code = nde_cli_read_theta("--init", a.init, m, 1, theta))) goto done;
   if (u0_spec && (code = nde_cli_parse_state("--u0", u0_spec, m, u0))) goto done;
-  if (param && (code = nde_cli_parse_params("--param", param, m, theta))) goto done;
+  if (param && (code = nde_cli_parse_params("--param", param, m, 1, theta))) goto done;
   a.noise = so.noise;
   a.seed = so.seed;
   a.method = so.solver.method;

@@ -376,7 +376,7 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   st = nde_problem_create(model, data, &o, &D.p, err);
   if (st != NDE_OK) goto done;
   nde_fit *fit = nde_problem_objective(D.p);
-  D.r = nde__result_new(model, err);
+  D.r = nde__result_new(model, (int)nde_data_n_traj(data), err);
   if (!D.r) {
     st = err ? err->status : NDE_ERR_NOMEM;
     goto done;
@@ -408,7 +408,7 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
     }
   }
 
-  const size_t nt = nde_model_n_theta(model);
+  const size_t nt = nde_problem_n_theta(D.p);
   theta = nde__dalloc(nt);
   x0 = nde__dalloc(nde_fit_n_x(fit, 1));
   if (!theta || !x0) {
@@ -417,7 +417,8 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   }
   if (o.theta0) {
     memcpy(theta, o.theta0, nt * sizeof *theta);
-  } else if ((st = nde_model_init_theta(model, o.seed, theta)) != NDE_OK) {
+  } else if ((st = nde_model_init_theta_full(model, o.seed, (int)nde_data_n_traj(data), theta)) !=
+             NDE_OK) {
     nde__fail(err, st, "%s: cannot initialise the parameters", nde_model_filename(model));
     goto done;
   }

@@ -19,9 +19,13 @@ static void integ_free(integ *I) {
   nde_rhs_destroy(&I->rhs);
 }
 
-static nde_status integ_make(integ *I, nde_model *m, const nde_solver_opts *o, nde_error *err) {
+/* For n_series series (per-series parameters); the rows are bound to series 0 until integ_run. */
+static nde_status integ_make(integ *I, nde_model *m, int n_series, const nde_solver_opts *o,
+                             nde_error *err) {
   memset(I, 0, sizeof *I);
-  nde_status st = nde_model_create_rhs(m, 1, &I->rhs, err);
+  nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+  ro.n_series = n_series;
+  nde_status st = nde_model_create_rhs_opts(m, &ro, &I->rhs, err);
   if (st == NDE_OK) st = nde_solver_create(I->rhs, o, 1, &I->s, err);
   if (st != NDE_OK) integ_free(I);
   return st;
@@ -44,10 +48,13 @@ static nde_status check_grid(double t0, size_t n_times, const double *times, nde
   return NDE_OK;
 }
 
-/* Integrate from u0 at t0 to every time of times (t0 <= times[0]); Y is n_times x n. */
-static nde_status integ_run(integ *I, const double *theta, double t0, const double *u0,
+/* Integrate series `series` (its per-series values) from u0 at t0 to every time of times
+ * (t0 <= times[0]); Y is n_times x n. */
+static nde_status integ_run(integ *I, int series, const double *theta, double t0, const double *u0,
                             size_t n_times, const double *times, double *Y,
                             nde_solve_stats *stats, nde_error *err) {
+  nde_status st = nde_rhs_set_rows(I->rhs, 1, &series);
+  if (st != NDE_OK) return nde__fail(err, st, "cannot bind series %d", series);
   const int n = nde_rhs_get_info(I->rhs)->n_state;
   const int prepend = times[0] > t0;
   const size_t N = n_times + (size_t)prepend;
@@ -64,7 +71,7 @@ static nde_status integ_run(integ *I, const double *theta, double t0, const doub
     T[0] = t0;
     memcpy(T + 1, times, n_times * sizeof *T);
   }
-  nde_status st = nde_solver_solve(I->s, theta, 1, u0, (int)N, T, Z, stats);
+  st = nde_solver_solve(I->s, theta, 1, u0, (int)N, T, Z, stats);
   if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(I->s));
   if (prepend) {
     if (st == NDE_OK) memcpy(Y, Z + n, n_times * (size_t)n * sizeof *Y);
@@ -157,8 +164,12 @@ nde_status nde_result_integrate(const nde_result *r, const nde_start *start, siz
     const int series = start->kind == NDE_START_FITTED ? start->series : -1;
     nde_solver_opts o = settings_for(r, solver, series, n_times, times);
     integ I;
-    st = integ_make(&I, r->model, &o, err);
-    if (st == NDE_OK) st = integ_run(&I, r->theta, t0, u0, n_times, times, Y, stats, err);
+    st = integ_make(&I, r->model, r->n_series, &o, err);
+    if (st == NDE_OK && (start->series < 0 || start->series >= r->n_series))
+      st = nde__fail(err, NDE_ERR_ARG, "series %d does not exist (the result holds %d)",
+                     start->series + 1, r->n_series);
+    if (st == NDE_OK)
+      st = integ_run(&I, start->series, r->theta, t0, u0, n_times, times, Y, stats, err);
     integ_free(&I);
   }
   free(u0);
@@ -309,7 +320,7 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
       goto done;
     }
     memcpy(s->names[k], tr->name, len);
-    *sc = (nde_series_score){s->names[k], tr->t[0], tr->t[tr->n - 1], u0, rm, cnt, NAN, NAN, {0}};
+    *sc = (nde_series_score){s->names[k], tr->t[0], tr->t[tr->n - 1], u0, rm, cnt, NAN, NAN, {0}, 0};
     st = o.start_fitted ? held_start_fitted(r, tr, u0, err) : held_start(r, held, tr, u0, err);
     if (st != NDE_OK) goto done;
     free(Y);
@@ -318,7 +329,18 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
       st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
       goto done;
     }
-    nde_start start = {NDE_START_STATE, 0, tr->t[0], u0};
+    /* Per-series values: those of the fitted series of the same name (or of the only one). */
+    int ks = nde_result_find_series(r, tr->name);
+    if (ks < 0 && (r->n_series == 1 || nde_model_n_series_params(r->model) == 0)) ks = 0;
+    if (ks < 0) {
+      st = nde__fail(err, NDE_ERR_DATA,
+                     "held-out series %s: no fitted series of that name, so no values of the "
+                     "per-series parameters (expected the name of a fitted series)",
+                     tr->name);
+      goto done;
+    }
+    sc->series = ks;
+    nde_start start = {NDE_START_STATE, ks, tr->t[0], u0};
     if ((st = nde_result_integrate(r, &start, tr->n, tr->t, o.solver, Y, &sc->stop, err)) != NDE_OK)
       goto done;
     double se_all = 0;
@@ -383,8 +405,8 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   nde_solve_stats local;
   if (!stats) stats = &local;
   integ I;
-  if ((st = integ_make(&I, model, &o.solver, err)) != NDE_OK) return st;
-  st = integ_run(&I, theta, times[0], u0, n_times, times, Y, stats, err);
+  if ((st = integ_make(&I, model, 1, &o.solver, err)) != NDE_OK) return st;
+  st = integ_run(&I, 0, theta, times[0], u0, n_times, times, Y, stats, err);
   integ_free(&I);
   if (noise_std)
     for (int j = 0; j < n; j++) noise_std[j] = 0.0;

@@ -53,9 +53,9 @@ struct nde_result {
   int n_prov;
 };
 
-/* A new empty result owning a copy of model (recompiled from its source).  NULL on no memory
- * (err set). */
-nde_result *nde__result_new(const nde_model *model, nde_error *err);
+/* A new empty result owning a copy of model (recompiled from its source), with theta sized for
+ * n_series series (per-series parameters).  NULL on no memory (err set). */
+nde_result *nde__result_new(const nde_model *model, int n_series, nde_error *err);
 /* Replace the settings by a copy of o (strings copied or canonicalised). */
 nde_status nde__result_set_settings(nde_result *r, const nde_result_fit_opts *o, nde_error *err);
 /* Set (replace) a provenance value; copies both strings. */

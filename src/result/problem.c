@@ -156,7 +156,9 @@ void nde_problem_destroy(nde_problem **pp) {
 }
 
 const char *nde_problem_errmsg(const nde_problem *p) { return nde__err_msg(p ? &p->err : NULL); }
-size_t nde_problem_n_theta(const nde_problem *p) { return nde_model_n_theta(p->model); }
+size_t nde_problem_n_theta(const nde_problem *p) {
+  return nde_model_n_theta_full(p->model, p->n_series);
+}
 nde_fit *nde_problem_objective(nde_problem *p) { return p->fit; }
 nde_fit *nde_problem_validation(nde_problem *p) { return p->vfit; }
 double nde_problem_noise_loss(const nde_problem *p) { return p->noise_loss; }
@@ -249,7 +251,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   p->n_series = (int)n_traj;
   p->series = calloc(n_traj, sizeof *p->series);
   p->u0s = nde__dalloc(n_traj * (size_t)n);
-  const size_t nx = nde_model_n_theta(model) + n_traj * (size_t)n;
+  const size_t nx = nde_model_n_theta_full(model, (int)n_traj) + n_traj * (size_t)n;
   p->x = nde__dalloc(nx);
   p->gx = nde__dalloc(nx);
   if (!p->series || !p->u0s || !p->x || !p->gx) {
@@ -296,7 +298,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
           goto fail;
         }
     double *u0 = p->u0s + (size_t)k * (size_t)n;
-    const nde_fit_series whole = {(int)tr->n, tr->t, tr->y, u0, 0};
+    const nde_fit_series whole = {(int)tr->n, tr->t, tr->y, u0, 0, k};
     if (o.validate_tail > 0) {
       /* The first m observations train; every later one validates (integrated from t[0]). */
       const int m = (int)tr->n - (int)ceil(o.validate_tail * (double)(tr->n - 1));
@@ -319,7 +321,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   }
   if ((st = initial_states(p)) != NDE_OK) goto fail;
   /* The networks' parameters are what regularisation shrinks. */
-  p->reg_mask = calloc(nde_model_n_theta(model) + 1, 1);
+  p->reg_mask = calloc(nde_model_n_theta_full(model, p->n_series) + 1, 1);
   if (!p->reg_mask) {
     st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
     goto fail;
@@ -330,8 +332,16 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
       memset(p->reg_mask + e.offset, 1, e.length);
   }
   o.objective.reg_mask = p->reg_mask;
+  if (o.validate_series > 0 && nde_model_n_series_params(model) > 0) {
+    st = nde__errf(&p->err, NDE_ERR_ARG,
+                   "held-out series have no fitted values of the per-series parameters: validate "
+                   "on the trailing part of every series instead (tail:F)");
+    goto fail;
+  }
   nde_error sub;
-  st = nde_model_create_rhs(model, 1, &p->rhs, &sub);
+  nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+  ro.n_series = p->n_series;
+  st = nde_model_create_rhs_opts(model, &ro, &p->rhs, &sub);
   if (st == NDE_OK)
     st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_train, p->series, &o.objective, &p->fit,
                         &sub);
@@ -344,7 +354,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     vo.shoot_interval = 0;
     vo.batch_series = vo.batch_time = 0;
     if (o.validate_series > 0) vo.learn_u0 = 0;
-    st = nde_model_create_rhs(model, 1, &p->vrhs, &sub);
+    st = nde_model_create_rhs_opts(model, &ro, &p->vrhs, &sub);
     if (st == NDE_OK)
       st = nde_fit_create(p->vrhs, &o.solver, &o.grad, p->n_val, p->series + p->n_train, &vo,
                           &p->vfit, &sub);
@@ -389,7 +399,7 @@ fail:
 nde_status nde_problem_loss(nde_problem *p, const double *theta, double *L, double *g,
                             nde_fit_info *info) {
   if (!p || !theta || !L) return NDE_ERR_ARG;
-  const size_t nt = nde_model_n_theta(p->model), nx = nde_fit_n_x(p->fit, 0);
+  const size_t nt = nde_problem_n_theta(p), nx = nde_fit_n_x(p->fit, 0);
   memcpy(p->x, theta, nt * sizeof *p->x);
   /* Learned initial states sit after theta: here they are the series' own. */
   if (nx > nt) memcpy(p->x + nt, p->u0s, (nx - nt) * sizeof *p->x);

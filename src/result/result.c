@@ -26,7 +26,7 @@ const char *nde_fit_status_str(nde_fit_status s) {
   return "unknown";
 }
 
-nde_result *nde__result_new(const nde_model *model, nde_error *err) {
+nde_result *nde__result_new(const nde_model *model, int n_series, nde_error *err) {
   nde_result *r = calloc(1, sizeof *r);
   if (!r) {
     nde__fail(err, NDE_ERR_NOMEM, "out of memory creating a result");
@@ -44,7 +44,7 @@ nde_result *nde__result_new(const nde_model *model, nde_error *err) {
     nde_result_destroy(&r);
     return NULL;
   }
-  r->n_theta = nde_model_n_theta(r->model);
+  r->n_theta = nde_model_n_theta_full(r->model, n_series);
   r->theta = nde__dalloc(r->n_theta);
   r->theta_last = nde__dalloc(r->n_theta);
   if (!r->theta || !r->theta_last) {
@@ -165,6 +165,14 @@ double nde_result_seconds(const nde_result *r) { return r->seconds; }
 
 double nde_result_param(const nde_result *r, int i) {
   return nde_model_param_value(r->model, i, r->theta);
+}
+
+double nde_result_param_series(const nde_result *r, int i, int s) {
+  nde_model_param_info pi;
+  if (nde_model_get_param(r->model, i, &pi) != NDE_OK) return NAN;
+  if (!pi.per_series) return nde_model_param_value(r->model, i, r->theta);
+  if (s < 0 || s >= r->n_series) return NAN;
+  return nde_model_param_value_series(r->model, i, r->theta, s);
 }
 
 nde_status nde_result_get_series(const nde_result *r, int k, nde_result_series *out) {

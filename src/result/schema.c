@@ -197,8 +197,22 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
       st = NDE_ERR_NOMEM;
       goto fail;
     }
-    const double v = nde_model_param_value(m, i, r->theta);
-    st = nde_writer_put_doubles(w, p, 0, dims, &v);
+    if (pi.per_series) {
+      double *v = nde__dalloc((size_t)r->n_series);
+      if (!v) {
+        nde_free(p);
+        st = NDE_ERR_NOMEM;
+        goto fail;
+      }
+      for (int k = 0; k < r->n_series; k++) v[k] = nde_model_param_value_series(m, i, r->theta, k);
+      dims[0] = (size_t)r->n_series;
+      st = nde_writer_put_doubles(w, p, 1, dims, v);
+      free(v);
+      if (st == NDE_OK) st = nde_writer_set_attr_int64(w, p, "per_series", 1);
+    } else {
+      const double v = nde_model_param_value(m, i, r->theta);
+      st = nde_writer_put_doubles(w, p, 0, dims, &v);
+    }
     if (st == NDE_OK) st = nde_writer_set_attr_int64(w, p, "learnable", pi.learnable);
     if (st == NDE_OK) st = nde_writer_set_attr_int64(w, p, "positive", pi.positive);
     if (st == NDE_OK && pi.bounded) st = nde_writer_set_attr_double(w, p, "lo", pi.lo);
@@ -460,7 +474,14 @@ static nde_status read_result(rd *R, nde_result **out) {
   st = nde_model_load_string(source, strlen(source), filename ? filename : label.data, &model, err);
   nde_str_release(&label);
   if (st != NDE_OK) goto done;
-  r = nde__result_new(model, err);
+  size_t S = 0, total = 0, dummy;
+  if (nde_reader_kind(h, "/series/names") != NDE_H5_DATASET ||
+      nde_reader_get_strings(h, "/series/names", &S, &snames) != NDE_OK || S < 1 ||
+      S > (size_t)NDE_FIT_MAX_SERIES) {
+    st = missing(R, "/series/names", "missing or empty");
+    goto done;
+  }
+  r = nde__result_new(model, (int)S, err);
   if (!r) {
     st = err ? err->status : NDE_ERR_NOMEM;
     goto done;
@@ -515,13 +536,6 @@ static nde_status read_result(rd *R, nde_result **out) {
   }
 
   /* Series. */
-  size_t S = 0, total = 0, dummy;
-  if (nde_reader_kind(h, "/series/names") != NDE_H5_DATASET ||
-      nde_reader_get_strings(h, "/series/names", &S, &snames) != NDE_OK || S < 1 ||
-      S > (size_t)NDE_FIT_MAX_SERIES) {
-    st = missing(R, "/series/names", "missing or empty");
-    goto done;
-  }
   nobs = calloc(S, sizeof *nobs);
   u0 = nde__dalloc(S * (size_t)n);
   if (!nobs || !u0) {

@@ -408,7 +408,9 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
                      f->dnext, 0, 0};
     double Lp;
     nde_grad_stats gs;
-    nde_status st = nde_grad_eval(f->grad, x, 1, u0, pc->b - pc->a + 1, se->t + pc->a,
+    nde_status st = nde_rhs_set_rows(f->rhs, 1, &se->id);
+    if (st != NDE_OK) return nde__errf(&f->err, st, "binding series %d failed", se->id);
+    st = nde_grad_eval(f->grad, x, 1, u0, pc->b - pc->a + 1, se->t + pc->a,
                                   piece_loss_eval, &pl, &Lp, g ? f->gth : NULL,
                                   g && pc->x_start >= 0 ? f->gu : NULL, NULL, &gs);
     info->n_solves++;
@@ -459,7 +461,9 @@ nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y) {
   const nde_fit_series *se = &f->series[k];
   nde_fit_u0(f, x, k, f->ustart);
   nde_solve_stats ss;
-  nde_status st = nde_solver_solve(f->solver, x, 1, f->ustart, se->n_obs, se->t, Y, &ss);
+  nde_status st = nde_rhs_set_rows(f->rhs, 1, &se->id);
+  if (st != NDE_OK) return nde__errf(&f->err, st, "binding series %d failed", se->id);
+  st = nde_solver_solve(f->solver, x, 1, f->ustart, se->n_obs, se->t, Y, &ss);
   if (st != NDE_OK) return nde__errf(&f->err, st, "%s", nde_solver_errmsg(f->solver));
   return NDE_OK;
 }

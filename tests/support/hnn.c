@@ -112,8 +112,8 @@ static int plain_jvp(void *ctx, double t, int B, const double *U, const double *
   return 0;
 }
 
-static const nde_rhs_ops hnn_ops = {hnn_f, hnn_vjp, hnn_jvp, hnn_destroy};
-static const nde_rhs_ops plain_ops = {plain_f, plain_vjp, plain_jvp, hnn_destroy};
+static const nde_rhs_ops hnn_ops = {.f = hnn_f, .vjp = hnn_vjp, .jvp = hnn_jvp, .destroy = hnn_destroy};
+static const nde_rhs_ops plain_ops = {.f = plain_f, .vjp = plain_vjp, .jvp = plain_jvp, .destroy = hnn_destroy};
 
 static nde_status make(int plain, int d, int hidden, nde_act act, int max_batch,
                        nde_cmodel *out) {

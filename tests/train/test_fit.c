@@ -37,7 +37,7 @@ static void make_world(world *w) {
       w->obs[s][2 * k + 1] = w->u0[s][1] * exp(-0.3 * w->t[s][k]) + 0.02 * nde_rng_normal(&rng);
     }
     w->obs[s][2 * 5 + 1] = NAN; /* a missing value */
-    w->series[s] = (nde_fit_series){K, w->t[s], w->obs[s], w->u0[s], 0};
+    w->series[s] = (nde_fit_series){K, w->t[s], w->obs[s], w->u0[s], 0, s};
   }
 }
 
@@ -278,7 +278,7 @@ static int clamp_vjp(void *ctx, double t, int B, const double *U, const double *
 
 static void steps_that_keep_failing_diverge_keeping_the_last_good_point(void **state) {
   (void)state;
-  const nde_rhs_ops ops = {clamp_f, clamp_vjp, NULL, NULL};
+  const nde_rhs_ops ops = {.f = clamp_f, .vjp = clamp_vjp};
   const nde_rhs_info info = {1, 1, 1, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
@@ -288,7 +288,7 @@ static void steps_that_keep_failing_diverge_keeping_the_last_good_point(void **s
     t[i] = 0.2 * i;
     obs[i] = exp(-3.0 * t[i]);
   }
-  nde_fit_series se = {6, t, obs, &u0, 0};
+  nde_fit_series se = {6, t, obs, &u0, 0, 0};
   nde_solver_opts so = nde_solver_opts_default();
   so.steps_per_interval = 4;
   nde_fit *f = NULL;

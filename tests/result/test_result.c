@@ -1,0 +1,374 @@
+/* The result layer from C: the data -> series rule (an unobserved state takes the model's declared
+ * initial value, and is an error without one), a fit saved and opened again (settings, theta,
+ * series, histories, the training state), integration from every kind of start (the fitted curves
+ * reproduced bit for bit), held-out scoring from each series' own first row, per-series
+ * parameters fitted jointly, and every step of discovery callable on its own, with user terms of
+ * any length. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "nde/nde.h"
+
+#define LV_SRC                                                     \
+  "state x = 0.44249296, y = 4.6280594\n"                          \
+  "param alpha = 1.3 (positive)\nparam beta = 0.9 (positive)\n"    \
+  "param gamma = 0.8 (positive)\nparam delta = 1.8 (positive)\n"   \
+  "dx/dt = alpha*x - beta*x*y\ndy/dt = gamma*x*y - delta*y\n"
+
+static char tmpdir[256];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/nde_test_result_XXXXXX");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *path_of(const char *name) {
+  static char buf[4][400];
+  static int k = 0;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+  return buf[k];
+}
+
+static nde_model *load(const char *src) {
+  nde_model *m = NULL;
+  nde_error err;
+  if (nde_model_load_string(src, strlen(src), "test.nde", &m, &err) != NDE_OK)
+    fail_msg("model: %s", err.msg);
+  return m;
+}
+
+/* Data files: series of the model m at theta from u0s, named groups (or the root for one). */
+static void write_data(const char *file, nde_model *m, const double *theta, int S,
+                       const char *const *groups, const double *u0s, int n_t, double dt,
+                       const double *nan_at_first) {
+  const int n = nde_model_state_dim(m);
+  nde_writer *w = NULL;
+  assert_int_equal(nde_writer_create(file, &w, NULL), NDE_OK);
+  const char *names[8];
+  for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
+  double *t = calloc((size_t)n_t, sizeof *t), *Y = calloc((size_t)n_t * n, sizeof *Y);
+  for (int i = 0; i < n_t; i++) t[i] = dt * i;
+  for (int s = 0; s < S; s++) {
+    nde_sim_opts so = nde_sim_opts_default();
+    nde_solve_stats ss;
+    assert_int_equal(nde_simulate(m, theta, u0s + s * n, (size_t)n_t, t, &so, Y, NULL, &ss, NULL),
+                     NDE_OK);
+    assert_int_equal(ss.reason, NDE_REASON_NONE);
+    if (nan_at_first)
+      for (int j = 0; j < n; j++)
+        if (isnan(nan_at_first[j])) Y[j] = NAN;
+    nde_series se = {(size_t)n_t, (size_t)n, t, Y, names, NULL};
+    assert_int_equal(nde_writer_put_series(w, groups ? groups[s] : "/", &se), NDE_OK);
+  }
+  assert_int_equal(nde_writer_commit(w), NDE_OK);
+  nde_writer_destroy(&w);
+  free(t);
+  free(Y);
+}
+
+static nde_data *open_data(const char *file, const nde_model *m) {
+  const char *names[8];
+  for (int j = 0; j < nde_model_state_dim(m); j++) names[j] = nde_model_component_name(m, j);
+  nde_data *d = NULL;
+  nde_error err;
+  if (nde_data_open(file, (size_t)nde_model_state_dim(m), names, NULL, &d, &err) != NDE_OK)
+    fail_msg("data: %s", err.msg);
+  return d;
+}
+
+static void unobserved_state_takes_the_declared_initial_value_or_is_refused(void **state) {
+  (void)state;
+  /* Issue 9: the test was inverted: data with an unobserved state were refused when the model
+   * declares the initial value, and silently started at 0 when it does not. */
+  nde_model *m = load(LV_SRC);
+  double theta[4];
+  nde_model_init_theta(m, 1, theta);
+  const double u0[2] = {0.7, 2.9}, hole[2] = {0.0, NAN};
+  write_data(path_of("hole.h5"), m, theta, 1, NULL, u0, 9, 0.25, hole);
+  nde_data *d = open_data(path_of("hole.h5"), m);
+  nde_problem *p = NULL;
+  nde_error err;
+  assert_int_equal(nde_problem_create(m, d, NULL, &p, &err), NDE_OK);
+  /* x from the data's first row, y from the model's declaration. */
+  assert_true(nde_problem_u0(p, 0)[0] == 0.7);
+  assert_true(nde_problem_u0(p, 0)[1] == 4.6280594);
+  nde_problem_destroy(&p);
+  /* The same model without an initial value for y: an error naming it. */
+  const char *src2 =
+      "state x = 0.44249296\nstate y\nparam alpha = 1.3 (positive)\nparam beta = 0.9 (positive)\n"
+      "param gamma = 0.8 (positive)\nparam delta = 1.8 (positive)\n"
+      "dx/dt = alpha*x - beta*x*y\ndy/dt = gamma*x*y - delta*y\n";
+  nde_model *m2 = load(src2);
+  assert_int_equal(nde_problem_create(m2, d, NULL, &p, &err), NDE_ERR_DATA);
+  assert_null(p);
+  assert_non_null(strstr(err.msg, "state 'y' is not observed at the first time"));
+  assert_non_null(strstr(err.msg, "hole.h5:/y"));
+  nde_model_destroy(&m2);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+static nde_result *short_fit(nde_model *m, nde_data *d, const char *out) {
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "shoot:adam:60@0.01,lbfgs:30";
+  o.checkpoint_every = 20;
+  o.checkpoint_path = out;
+  o.checkpoint_seconds = 0;
+  o.command_line = "test";
+  nde_result *r = NULL;
+  nde_error err;
+  if (nde_result_fit(m, d, &o, &r, &err) != NDE_OK) fail_msg("fit: %s", err.msg);
+  return r;
+}
+
+static void a_saved_result_opens_with_everything_it_holds(void **state) {
+  (void)state;
+  nde_model *m = load(LV_SRC);
+  double theta[4];
+  nde_model_init_theta(m, 1, theta);
+  const double u0[4] = {0.44, 4.63, 1.7, 2.2};
+  const char *groups[2] = {"/run1", "/run2"};
+  write_data(path_of("two.h5"), m, theta, 2, groups, u0, 11, 0.3, NULL);
+  nde_data *d = open_data(path_of("two.h5"), m);
+  /* Start away from the truth. */
+  nde_result *r = short_fit(m, d, path_of("fit.h5"));
+  assert_int_equal(nde_result_status(r), NDE_FIT_DONE);
+  nde_result *q = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_open(path_of("fit.h5"), &q, &err), NDE_OK);
+  assert_int_equal(nde_result_n_theta(q), 4);
+  assert_memory_equal(nde_result_theta(q), nde_result_theta(r), 4 * sizeof(double));
+  assert_memory_equal(nde_result_theta_last(q), nde_result_theta_last(r), 4 * sizeof(double));
+  assert_int_equal(nde_result_n_series(q), 2);
+  nde_result_series a, b;
+  assert_int_equal(nde_result_get_series(q, 1, &a), NDE_OK);
+  assert_int_equal(nde_result_get_series(r, 1, &b), NDE_OK);
+  assert_string_equal(a.name, "/run2");
+  assert_int_equal(a.n_obs, 11);
+  assert_memory_equal(a.t, b.t, 11 * sizeof(double));
+  assert_memory_equal(a.u0, b.u0, 2 * sizeof(double));
+  assert_int_equal(nde_result_find_series(q, "/run1"), 0);
+  const double *h1, *h2;
+  assert_int_equal(nde_result_history(q, &h1), nde_result_history(r, &h2));
+  assert_memory_equal(h1, h2, nde_result_history(r, NULL) * sizeof(double));
+  const nde_result_fit_opts *s = nde_result_settings(q);
+  assert_string_equal(s->solver.method, "rk4");
+  assert_int_equal(s->solver.steps_per_interval, 5);
+  assert_string_equal(s->schedule, "shoot:adam:60@0.01,lbfgs:30");
+  assert_string_equal(s->command_line, "test");
+  assert_string_equal(nde_result_provenance(q, "nde_version"), nde_version());
+  const nde_result_kept k1 = nde_result_get_kept(q), k2 = nde_result_get_kept(r);
+  assert_true(k1.iteration == k2.iteration && k1.loss == k2.loss && k1.is_best == k2.is_best);
+  const long *pe;
+  assert_int_equal(nde_result_phase_ends(q, &pe), 2);
+  assert_int_equal(pe[0], 60);
+  /* The fitted curves are what integrating from the fitted start on the data times gives. */
+  double Y[22], Z[22];
+  nde_start st = {NDE_START_FITTED, 1, 0, NULL};
+  nde_solve_stats ss;
+  assert_int_equal(nde_result_integrate(q, &st, 11, a.t, NULL, Y, &ss, NULL), NDE_OK);
+  nde_reader *rd = NULL;
+  assert_int_equal(nde_reader_open(path_of("fit.h5"), &rd, NULL), NDE_OK);
+  assert_int_equal(nde_reader_get_doubles(rd, "/fitted/run2/y", 22, Z), NDE_OK);
+  nde_reader_destroy(&rd);
+  assert_memory_equal(Y, Z, sizeof Y);
+  /* The fitted trajectory at a time inside its span is the start it stands for. */
+  nde_start at = {NDE_START_AT_TIME, 1, a.t[4], NULL};
+  double t0, u[2];
+  assert_int_equal(nde_result_start_state(q, &at, &t0, u, NULL), NDE_OK);
+  check_rel(u[0], Y[8], 1e-9, 1e-12);
+  check_rel(u[1], Y[9], 1e-9, 1e-12);
+  at.t = 99;
+  assert_int_equal(nde_result_start_state(q, &at, &t0, u, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "outside the fitted span"));
+  nde_result_destroy(&q);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+static void an_old_or_foreign_file_names_what_is_missing(void **state) {
+  (void)state;
+  nde_writer *w = NULL;
+  assert_int_equal(nde_writer_create(path_of("old.h5"), &w, NULL), NDE_OK);
+  size_t dims[1] = {2};
+  const double th[2] = {1, 2};
+  assert_int_equal(nde_writer_put_doubles(w, "/params/theta", 1, dims, th), NDE_OK);
+  assert_int_equal(nde_writer_commit(w), NDE_OK);
+  nde_writer_destroy(&w);
+  nde_result *r = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_open(path_of("old.h5"), &r, &err), NDE_ERR_DATA);
+  assert_null(r);
+  assert_non_null(strstr(err.msg, "old.h5:/ attribute format: not 'nde-fit'"));
+  assert_int_equal(nde_result_open(path_of("none.h5"), &r, &err), NDE_ERR_IO);
+}
+
+static void held_out_series_start_from_their_own_first_row(void **state) {
+  (void)state;
+  nde_model *m = load(LV_SRC);
+  double theta[4];
+  nde_model_init_theta(m, 1, theta);
+  const double u0[2] = {0.44249296, 4.6280594}, u1[2] = {1.7, 2.2};
+  write_data(path_of("train.h5"), m, theta, 1, NULL, u0, 21, 0.25, NULL);
+  write_data(path_of("held.h5"), m, theta, 1, NULL, u1, 21, 0.25, NULL);
+  nde_data *d = open_data(path_of("train.h5"), m), *h = open_data(path_of("held.h5"), m);
+  nde_result *r = short_fit(m, d, NULL);
+  nde_score *sc = NULL;
+  assert_int_equal(nde_result_score(r, h, NULL, &sc, NULL), NDE_OK);
+  nde_series_score s0;
+  assert_int_equal(nde_score_get(sc, 0, &s0), NDE_OK);
+  assert_true(s0.u0[0] == 1.7 && s0.u0[1] == 2.2);
+  const double own = nde_score_rmse(sc);
+  nde_score_destroy(&sc);
+  /* From the training series' fitted start instead (the old behaviour): far worse. */
+  nde_score_opts so = nde_score_opts_default();
+  so.start_fitted = 1;
+  assert_int_equal(nde_result_score(r, h, &so, &sc, NULL), NDE_OK);
+  printf("held-out RMSE from its own first row %.3g, from the fitted start %.3g\n", own,
+         nde_score_rmse(sc));
+  assert_true(own < 0.05);
+  assert_true(nde_score_rmse(sc) > 10 * own);
+  nde_score_destroy(&sc);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_data_destroy(&h);
+  nde_model_destroy(&m);
+}
+
+static void per_series_parameters_are_fitted_jointly(void **state) {
+  (void)state;
+  const char *truth = "state x = 1\nparam k = 1 (positive, per series)\nparam c = 0.3\n"
+                      "dx/dt = -k*x + c\n";
+  nde_model *m = load(truth);
+  /* Two series with k = 0.7 and 1.9, shared c = 0.3. */
+  const int S = 2;
+  double theta[3];
+  assert_int_equal(nde_model_n_theta_full(m, S), 3);
+  assert_int_equal(nde_model_init_theta_full(m, 1, S, theta), NDE_OK);
+  const int ik = nde_model_find_param(m, "k");
+  assert_int_equal(nde_model_set_param_series(m, ik, 0, 0.7, theta), NDE_OK);
+  assert_int_equal(nde_model_set_param_series(m, ik, 1, 1.9, theta), NDE_OK);
+  const char *groups[2] = {"/a", "/b"};
+  nde_writer *w = NULL;
+  assert_int_equal(nde_writer_create(path_of("ps.h5"), &w, NULL), NDE_OK);
+  const char *names[1] = {"x"};
+  for (int s = 0; s < S; s++) {
+    double t[15], y[15];
+    for (int i = 0; i < 15; i++) {
+      const double k = s ? 1.9 : 0.7;
+      t[i] = 0.2 * i;
+      y[i] = 0.3 / k + (1 - 0.3 / k) * exp(-k * t[i]);
+    }
+    nde_series se = {15, 1, t, y, names, NULL};
+    assert_int_equal(nde_writer_put_series(w, groups[s], &se), NDE_OK);
+  }
+  assert_int_equal(nde_writer_commit(w), NDE_OK);
+  nde_writer_destroy(&w);
+  nde_data *d = open_data(path_of("ps.h5"), m);
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "lbfgs:200";
+  o.solver.steps_per_interval = 20;
+  nde_result *r = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_OK);
+  assert_int_equal(nde_result_n_theta(r), 3);
+  check_rel(nde_result_param_series(r, ik, 0), 0.7, 1e-4, 1e-12);
+  check_rel(nde_result_param_series(r, ik, 1), 1.9, 1e-4, 1e-12);
+  check_rel(nde_result_param(r, nde_model_find_param(m, "c")), 0.3, 1e-4, 1e-12);
+  assert_true(isnan(nde_result_param(r, ik)));
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+static void discovery_steps_are_library_calls(void **state) {
+  (void)state;
+  const char *ude = "state x = 0.44249296, y = 4.6280594\n"
+                    "param alpha = 1.3 (fixed)\nparam delta = 1.8 (fixed)\n"
+                    "net U : 2 -> 5 rbf -> 5 rbf -> 5 rbf -> 2\nu = U(x, y)\n"
+                    "dx/dt = alpha*x + u[1]\ndy/dt = -delta*y + u[2]\n";
+  nde_model *m = load(ude);
+  const char *names[2] = {"x", "y"};
+  nde_data *d = NULL;
+  assert_int_equal(nde_data_open(NDE_SOURCE_DIR "/data/lotka_volterra.h5", 2, names, NULL, &d,
+                                 NULL),
+                   NDE_OK);
+  nde_result *r = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_fit(m, d, NULL, &r, &err), NDE_OK);
+  nde_discover_opts o = nde_discover_opts_default();
+  nde_discovery *dd = NULL;
+  assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_OK);
+  assert_int_equal(nde_discovery_n_outputs(dd), 2);
+  assert_int_equal(nde_discovery_n_terms(dd), 10); /* 1, x, y, x^2, xy, y^2, ... degree 3 */
+  assert_int_equal(nde_discovery_sample(dd, &err), NDE_OK);
+  assert_int_equal(nde_discovery_n_samples(dd), 200);
+  assert_int_equal(nde_discovery_candidates(dd, &err), NDE_OK);
+  nde_discovery_output oi;
+  assert_int_equal(nde_discovery_get_output(dd, 0, &oi), NDE_OK);
+  assert_true(oi.n_candidates > 5);
+  assert_int_equal(oi.chosen, -1);
+  char *text = NULL;
+  assert_int_equal(nde_discovery_model_text(dd, &text, &err), NDE_ERR_ARG);
+  assert_int_equal(nde_discovery_select(dd, &err), NDE_OK);
+  for (int q = 0; q < 2; q++) {
+    assert_int_equal(nde_discovery_get_output(dd, q, &oi), NDE_OK);
+    nde_discovery_candidate c;
+    assert_int_equal(nde_discovery_get_candidate(dd, q, oi.chosen, &c), NDE_OK);
+    char *eq = nde_discovery_equation(dd, q, oi.chosen, 0);
+    printf("U[%d] ~ %s\n", q + 1, eq);
+    assert_int_equal(c.n_terms, 1);
+    assert_true(c.xi[4] != 0); /* the x*y term */
+    check_rel(c.xi[4], q == 0 ? -0.9 : 0.8, 0.05, 1e-12);
+    nde_free(eq);
+  }
+  assert_int_equal(nde_discovery_model_text(dd, &text, &err), NDE_OK);
+  assert_non_null(strstr(text, "param U1_xy ="));
+  nde_free(text);
+  nde_discovery_destroy(&dd);
+  /* A user term of any length: the texts are grown, never written into guessed buffers
+   * (issue 9: --terms "sin(x)*y<12000 spaces>" overflowed the heap). */
+  size_t len = 12000 + 16;
+  char *long_term = malloc(len);
+  strcpy(long_term, "sin(x)*y");
+  memset(long_term + 8, ' ', 12000);
+  long_term[8 + 12000] = '\0';
+  const char *user[1] = {long_term};
+  o.library.n_user = 1;
+  o.library.user = user;
+  o.points = 20;
+  assert_int_equal(nde_discover(r, &o, &dd, &err), NDE_OK);
+  assert_int_equal(nde_discovery_model_text(dd, &text, &err), NDE_OK);
+  nde_free(text);
+  nde_discovery_destroy(&dd);
+  free(long_term);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
+      cmocka_unit_test(a_saved_result_opens_with_everything_it_holds),
+      cmocka_unit_test(an_old_or_foreign_file_names_what_is_missing),
+      cmocka_unit_test(held_out_series_start_from_their_own_first_row),
+      cmocka_unit_test(per_series_parameters_are_fitted_jointly),
+      cmocka_unit_test(discovery_steps_are_library_calls),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
