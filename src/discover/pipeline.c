@@ -223,11 +223,11 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
 nomem:
   st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
 fail:
-  nde_discovery_destroy(&d);
 done:
   if (exprs)
-    for (int i = 0; i < (d ? d->n_sel : 0); i++) free(exprs[i]);
+    for (int i = 0; i < d->n_sel; i++) free(exprs[i]);
   free(exprs);
+  if (st != NDE_OK) nde_discovery_destroy(&d);
   free(names);
   if (st == NDE_OK) *out = d;
   return st;
