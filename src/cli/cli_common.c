@@ -224,6 +224,9 @@ void nde_cli_stop_message(char *buf, size_t len, const char *solver, const nde_s
     case NDE_REASON_ERR_TEST_FAILED:
       hint = "; try a smaller --rtol, or --solver dopri5 if the problem is not stiff";
       break;
+    case NDE_REASON_TOO_MUCH_ACCURACY:
+      hint = ": raise --rtol or --atol";
+      break;
     case NDE_REASON_NONE:
       break;
   }
