@@ -57,6 +57,8 @@ typedef struct nde__gcv {
   const double *theta;
   int B;
   size_t bn;
+  /* the backward pass's current piece: the model is evaluated at t clamped to [tlo, thi] */
+  double tlo, thi;
   /* f's cache keyed by (t, u) */
   int key_valid;
   double key_t;
@@ -83,11 +85,17 @@ static const double *cached_forward(nde__gcv *c, double t, const double *u, int 
   return c->fcache;
 }
 
+/* t clamped to the backward pass's current piece. */
+static double bclamp(const nde__gcv *c, double t) {
+  return t < c->tlo ? c->tlo : t > c->thi ? c->thi : t;
+}
+
 /* out = -(lam^T df/du) (gu) or -(lam^T df/dtheta) (gtheta); the other is skipped. */
 static int neg_vjp(nde__cv *cv, nde__gcv *c, double t, const double *u, const double *lam,
                    double *gu, double *gth) {
   nde_grad *g = c->g;
   int rc;
+  t = bclamp(c, t);
   const double *cache = cached_forward(c, t, u, &rc);
   if (rc != 0) return nde__cv_code(cv, rc, t);
   if (gu) memset(gu, 0, c->bn * sizeof *gu);
@@ -124,7 +132,7 @@ static int jacB(sunrealtype t, N_Vector y, N_Vector yB, N_Vector fyB, SUNMatrix 
   (void)t2;
   (void)t3;
   nde__gcv *c = data;
-  return nde__cv_fill_band(&c->fa, t, N_VGetArrayPointer(y), JB, 1);
+  return nde__cv_fill_band(&c->fa, bclamp(c, t), N_VGetArrayPointer(y), JB, 1);
 }
 
 static int jtimesB(N_Vector vB, N_Vector JvB, sunrealtype t, N_Vector y, N_Vector yB,
@@ -235,14 +243,29 @@ static nde_status interp_backward(nde__gcv *c, int n_obs, const double *t_obs, d
   cv->n_recov = 0;
   c->key_valid = 0;
   double t = T;
-  for (int k = n_obs - 1; k >= 1; k--) {
-    const long left = g->solver->opts.max_steps - bs->n_steps;
+  /* Backward through the pieces between the nodes: observation times (lambda jumps) and
+   * breakpoints (f jumps), with a cold restart of the backward problem at each.  CVodeB may
+   * step past a node and interpolate back: the model is evaluated at times clamped to the
+   * piece, so such a step sees the piece's own f continued. */
+  const nde_solver *s = g->solver;
+  const double t0 = t_obs[0];
+  double tb = T;
+  long ibp = (long)nde__bp_after(s, tb) - 1;
+  if (ibp >= 0 && s->bp[ibp] == tb) ibp--;
+  int k = n_obs - 1;
+  for (;;) {
+    const double bp = ibp >= 0 && s->bp[ibp] > t0 ? s->bp[ibp] : -INFINITY;
+    const double ta = t_obs[k - 1] > bp ? t_obs[k - 1] : bp;
+    c->thi = nde__piece_tmax(s, tb);
+    c->tlo = ta == bp ? ta : -INFINITY;
+    c->key_valid = 0;
+    const long left = s->opts.max_steps - bs->n_steps;
     if (left <= 0) {
       bs->reason = NDE_REASON_MAX_STEPS;
       break;
     }
     CVodeSetMaxNumStepsB(mem, c->which, left);
-    int flag = CVodeB(mem, t_obs[k - 1], CV_NORMAL);
+    int flag = CVodeB(mem, ta, CV_NORMAL);
     backward_stats(bmem, bs);
     if (flag < 0) {
       /* CVodeGetB after a failed CVodeB returns stale data with success: stop here. */
@@ -254,14 +277,21 @@ static nde_status interp_backward(nde__gcv *c, int n_obs, const double *t_obs, d
     if (CVodeGetB(mem, c->which, &t, c->yB) != CV_SUCCESS ||
         (g->P && CVodeGetQuadB(mem, c->which, &t, c->qB) != CV_SUCCESS))
       return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeGetB failed: %s", cv->msg);
-    if (k - 1 == 0) break;
-    const double *d = g->dLdY + (size_t)(k - 1) * bn;
-    for (size_t q = 0; q < bn; q++) lam[q] += d[q];
+    if (ta == t0) break;
+    if (ta == t_obs[k - 1]) {
+      k--;
+      const double *d = g->dLdY + (size_t)k * bn;
+      for (size_t q = 0; q < bn; q++) lam[q] += d[q];
+    }
+    if (ta == bp) ibp--;
     /* Both re-initialisations: CVodeReInitB does not reset the quadrature. */
-    if (CVodeReInitB(mem, c->which, t_obs[k - 1], c->yB) != CV_SUCCESS ||
+    if (CVodeReInitB(mem, c->which, ta, c->yB) != CV_SUCCESS ||
         (g->P && CVodeQuadReInitB(mem, c->which, c->qB) != CV_SUCCESS))
       return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeReInitB failed: %s", cv->msg);
+    tb = ta;
   }
+  c->tlo = -INFINITY;
+  c->thi = INFINITY;
   bs->t_stop = t;
   if (st != NDE_OK) return nde__errf(&g->err, st, "%s", nde_solver_errmsg(g->solver));
   if (bs->reason != NDE_REASON_NONE) {
@@ -282,6 +312,7 @@ static int bs_rhs(sunrealtype t, N_Vector z, N_Vector zdot, void *data) {
   const double *u = N_VGetArrayPointer(z);
   double *du = N_VGetArrayPointer(zdot);
   int rc;
+  t = bclamp(c, t);
   cached_forward(c, t, u, &rc);
   if (rc != 0) return nde__cv_code(c->bcv, rc, t);
   if (g->cache_per_row) {
@@ -371,18 +402,31 @@ static nde_status backsolve_backward(nde__gcv *c, int n_obs, const double *t_obs
   cv->n_recov = 0;
   c->key_valid = 0;
   double t = T;
-  for (int k = n_obs - 1; k >= 1; k--) {
-    if (CVodeReInit(c->bmem, t_obs[k], c->zb) != CV_SUCCESS ||
+  /* Backward through the pieces between observation times and breakpoints, with a stop time
+   * and a re-initialisation at each node. */
+  const nde_solver *s = g->solver;
+  const double t0 = t_obs[0];
+  double tb = T;
+  long ibp = (long)nde__bp_after(s, tb) - 1;
+  if (ibp >= 0 && s->bp[ibp] == tb) ibp--;
+  int k = n_obs - 1;
+  for (;;) {
+    const double bp = ibp >= 0 && s->bp[ibp] > t0 ? s->bp[ibp] : -INFINITY;
+    const double ta = t_obs[k - 1] > bp ? t_obs[k - 1] : bp;
+    c->thi = nde__piece_tmax(s, tb);
+    c->tlo = ta == bp ? ta : -INFINITY;
+    c->key_valid = 0;
+    if (CVodeReInit(c->bmem, tb, c->zb) != CV_SUCCESS ||
         (g->P && CVodeQuadReInit(c->bmem, c->qb) != CV_SUCCESS))
       return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeReInit failed: %s", cv->msg);
-    CVodeSetStopTime(c->bmem, t_obs[k - 1]);
-    const long left = g->solver->opts.max_steps - bs->n_steps;
+    CVodeSetStopTime(c->bmem, ta);
+    const long left = s->opts.max_steps - bs->n_steps;
     if (left <= 0) {
       bs->reason = NDE_REASON_MAX_STEPS;
       break;
     }
     CVodeSetMaxNumSteps(c->bmem, left);
-    int flag = CVode(c->bmem, t_obs[k - 1], c->zb, &t, CV_NORMAL);
+    int flag = CVode(c->bmem, ta, c->zb, &t, CV_NORMAL);
     backward_stats(c->bmem, bs);
     if (flag < 0) {
       bs->reason = nde__cv_reason(cv, flag, &st);
@@ -391,10 +435,17 @@ static nde_status backsolve_backward(nde__gcv *c, int n_obs, const double *t_obs
     }
     if (g->P && CVodeGetQuad(c->bmem, &t, c->qb) != CV_SUCCESS)
       return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeGetQuad failed: %s", cv->msg);
-    if (k - 1 == 0) break;
-    const double *d = g->dLdY + (size_t)(k - 1) * bn;
-    for (size_t q = 0; q < bn; q++) z[bn + q] += d[q];
+    if (ta == t0) break;
+    if (ta == t_obs[k - 1]) {
+      k--;
+      const double *d = g->dLdY + (size_t)k * bn;
+      for (size_t q = 0; q < bn; q++) z[bn + q] += d[q];
+    }
+    if (ta == bp) ibp--;
+    tb = ta;
   }
+  c->tlo = -INFINITY;
+  c->thi = INFINITY;
   bs->t_stop = t;
   if (bs->reason != NDE_REASON_NONE) {
     nde__grad_nan(g->P, bn, gtheta, gU0);
@@ -442,6 +493,15 @@ static int sens_hook(nde__cv *cv, int k, double tk, void *hctx) {
   return 0;
 }
 
+/* At a breakpoint: read the sensitivities before the forward memory is re-initialised, and
+ * re-initialise them with it after. */
+static int sens_restart(nde__cv *cv, double tb, int after, void *hctx) {
+  nde__gcv *c = hctx;
+  double t = tb;
+  if (!after) return CVodeGetSens(cv->mem, &t, c->yS) == CV_SUCCESS ? 0 : -1;
+  return CVodeSensReInit(cv->mem, CV_STAGGERED, c->yS) == CV_SUCCESS ? 0 : -1;
+}
+
 static void free_sens(nde__gcv *c) {
   if (c->yS) N_VDestroyVectorArray(c->yS, c->Ns);
   if (c->NLSS) SUNNonlinSolFree(c->NLSS);
@@ -486,6 +546,8 @@ nde_status nde__gcv_create(nde_grad *g) {
   if (st == NDE_OK) st = nde__cv_init(&c->fs, s);
   if (st != NDE_OK) return nde__errf(&g->err, st, "%s", nde_solver_errmsg(s));
   c->bcv = &c->fa;
+  c->tlo = -INFINITY;
+  c->thi = INFINITY;
   const size_t bn = (size_t)s->max_batch * (size_t)g->n;
   c->key_u = nde__dalloc(bn);
   c->fscratch = nde__dalloc(bn);
@@ -577,6 +639,7 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
       if (CVodeSensReInit(cv->mem, CV_STAGGERED, c->yS) != CV_SUCCESS)
         return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeSensReInit failed: %s", cv->msg);
       cv->obs_hook = sens_hook;
+      cv->restart_hook = sens_restart;
       cv->hctx = c;
       CVodeSetUserData(cv->mem, cv);
     } else if (c->Ns) {
@@ -587,6 +650,7 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
   int k_done = 0;
   if (n_obs > 1) st = nde__cv_march(cv, adj, n_obs, t_obs, g->Y, &stats->forward, &k_done);
   cv->obs_hook = NULL;
+  cv->restart_hook = NULL;
   for (int k = k_done + 1; k < n_obs; k++)
     for (size_t q = 0; q < bn; q++) g->Y[(size_t)k * bn + q] = NAN;
   const nde_rhs_counts c1 = nde_rhs_get_counts(s->rhs);
