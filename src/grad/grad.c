@@ -190,7 +190,7 @@ nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_gr
     supported_phrase(sm, list, sizeof list);
     st = nde__errf(&g->err, NDE_ERR_ARG,
                    "gradient method '%s' does not work with solver '%s' (it needs %s); with %s "
-                   "use %s or auto",
+                   "use %s (or auto)",
                    m, sm->info.name, solvers, sm->info.name, list);
     goto fail;
   } else if (d->needs_dense && solver->kind == NDE__KIND_FIXED) {
