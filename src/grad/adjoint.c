@@ -66,7 +66,7 @@ typedef struct adj_sys {
   int jump_follows;     /* lambda jumps at the end of the current interval */
   int fc_valid;         /* g->fc holds f's cache at (fc_t, g->fcu); backsolve: g->fcf is f */
   double fc_t;
-  double tmax;          /* the current piece's evaluation limit (nde__clamp_t) */
+  nde__span span;       /* the current piece (nde__clamp_t) */
 } adj_sys;
 
 /* dz = F(t, z) of the augmented backward system.  z holds -mu rather than mu (the sign is put
@@ -76,7 +76,7 @@ static int adj_F(void *ctx, int stage, double t, const double *z, double *dz) {
   nde_grad *g = a->g;
   nde_solver *s = g->solver;
   const size_t bn = a->bn;
-  t = nde__clamp_t(t, a->tmax);
+  t = nde__clamp_t(t, a->span);
   const int last_stage = s->tab ? s->tab->s - 1 : -1;
   const double *u, *lam;
   double *dlam, *dmu;
@@ -147,7 +147,7 @@ static int split_adj_op(adj_sys *a, double t, unsigned char moved, double c, dou
   double *u = z, *lam = z + bn, *mu = z + 2 * bn;
   double *F = g->K, *L = g->K + bn, *gU = g->K + 2 * bn;
   const double *cache = g->cache_per_row ? g->fc : NULL;
-  t = nde__clamp_t(t, a->tmax);
+  t = nde__clamp_t(t, a->span);
   int rc = nde_rhs_f(s->rhs, t, a->B, u, a->theta, F, g->cache_per_row ? g->fc : NULL);
   if (rc != 0) return rc;
   for (int b = 0; b < a->B; b++)
@@ -195,7 +195,7 @@ nde_status nde__adjoint_builtin(nde_grad *g, const double *theta, int B, int n_o
   const size_t off = backsolve ? bn : 0; /* where lambda starts in z */
   const size_t N = off + bn + (want_theta ? g->P : 0);
   adj_sys sys = {g,  theta, B, bn, backsolve, want_theta, tr->n_steps - 1, 0, NULL, 0u, 0, 0,
-                 0.0, INFINITY};
+                 0.0, NDE__SPAN_ALL};
   const nde_rhs_counts c0 = nde_rhs_get_counts(s->rhs);
   nde_solve_stats *bs = &stats->backward;
   double *z = g->z;
@@ -230,7 +230,7 @@ nde_status nde__adjoint_builtin(nde_grad *g, const double *theta, int B, int n_o
     for (;;) {
       const double bp = ibp >= 0 && s->bp[ibp] > t0 ? s->bp[ibp] : -INFINITY;
       const double ta = t_obs[k - 1] > bp ? t_obs[k - 1] : bp;
-      sys.tmax = nde__piece_tmax(s, tb);
+      sys.span = nde__piece_span(s, ta, tb);
       sys.jump_follows = ta > t0;
       rc = nde__adapt_run(a, adj_F, &sys, NULL, NULL, tb, ta, z);
       bs->t_stop = a->t_stop;
@@ -265,7 +265,7 @@ nde_status nde__adjoint_builtin(nde_grad *g, const double *theta, int B, int n_o
         const double *d = g->dLdY + (size_t)tr->obs_end[j] * bn;
         for (size_t q = 0; q < bn; q++) lam[q] += d[q];
       }
-      sys.tmax = tr->tmax[j];
+      sys.span = tr->span[j];
       if (s->method->family == NDE__FAM_SPLIT)
         rc = split_adj_step(&sys, tr->t[j], tr->h[j], z);
       else

@@ -256,8 +256,9 @@ static nde_status interp_backward(nde__gcv *c, int n_obs, const double *t_obs, d
   for (;;) {
     const double bp = ibp >= 0 && s->bp[ibp] > t0 ? s->bp[ibp] : -INFINITY;
     const double ta = t_obs[k - 1] > bp ? t_obs[k - 1] : bp;
-    c->thi = nde__piece_tmax(s, tb);
-    c->tlo = ta == bp ? ta : -INFINITY;
+    const nde__span span = nde__piece_span(s, ta, tb);
+    c->tlo = span.lo;
+    c->thi = span.hi;
     c->key_valid = 0;
     const long left = s->opts.max_steps - bs->n_steps;
     if (left <= 0) {
@@ -413,8 +414,9 @@ static nde_status backsolve_backward(nde__gcv *c, int n_obs, const double *t_obs
   for (;;) {
     const double bp = ibp >= 0 && s->bp[ibp] > t0 ? s->bp[ibp] : -INFINITY;
     const double ta = t_obs[k - 1] > bp ? t_obs[k - 1] : bp;
-    c->thi = nde__piece_tmax(s, tb);
-    c->tlo = ta == bp ? ta : -INFINITY;
+    const nde__span span = nde__piece_span(s, ta, tb);
+    c->tlo = span.lo;
+    c->thi = span.hi;
     c->key_valid = 0;
     if (CVodeReInit(c->bmem, tb, c->zb) != CV_SUCCESS ||
         (g->P && CVodeQuadReInit(c->bmem, c->qb) != CV_SUCCESS))

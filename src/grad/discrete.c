@@ -35,7 +35,7 @@
  * state and leaves as that of its start state; gtheta accumulates.  With dense, W holds the
  * stage cotangents of the observations inside the step. */
 static int erk_step_back(nde_grad *g, const double *theta, int B, double t, double h,
-                         double tmax, const double *U, const double *cache, int dense,
+                         nde__span span, const double *U, const double *cache, int dense,
                          double *gtheta) {
   nde_solver *s = g->solver;
   const nde__tableau *tab = s->tab;
@@ -66,7 +66,7 @@ static int erk_step_back(nde_grad *g, const double *theta, int B, double t, doub
       for (size_t q = 0; q < bn; q++) Ki[q] += a * Um[q];
     }
     memset(Ui_bar, 0, bn * sizeof *Ui_bar);
-    int rc = nde_rhs_vjp(s->rhs, nde__clamp_t(t + tab->c[i] * h, tmax), B, U + (size_t)i * bn,
+    int rc = nde_rhs_vjp(s->rhs, nde__clamp_t(t + tab->c[i] * h, span), B, U + (size_t)i * bn,
                          theta, Ki, cache ? cache + (size_t)i * bc : NULL, Ui_bar, gtheta);
     if (rc != 0) return rc;
   }
@@ -104,23 +104,23 @@ static int split_vjp(nde_grad *g, const double *theta, int B, double t, const do
 
 /* Backward through one step of a splitting method; g->pend carries a deferred first kick. */
 static int split_step_back(nde_grad *g, const double *theta, int B, double t, double h,
-                           double tmax, const double *U, const double *cache, int fresh,
+                           nde__span span, const double *U, const double *cache, int fresh,
                            double *gtheta) {
   const nde__split *sp = g->solver->method->split;
   const size_t bn = (size_t)B * (size_t)g->n;
   double tk[NDE__SPLIT_MAX + 1], td[NDE__SPLIT_MAX + 1];
   nde__split_times(sp, t, h, tk, td);
   for (int i = sp->m; i >= 1; i--) {
-    int rc = split_vjp(g, theta, B, nde__clamp_t(tk[i], tmax), U, cache, 2 * i, 1,
+    int rc = split_vjp(g, theta, B, nde__clamp_t(tk[i], span), U, cache, 2 * i, 1,
                        sp->kick[i] * h, i == sp->m ? g->pend : NULL, gtheta);
     if (rc != 0) return rc;
-    rc = split_vjp(g, theta, B, nde__clamp_t(td[i], tmax), U, cache, 2 * i - 1, 0,
+    rc = split_vjp(g, theta, B, nde__clamp_t(td[i], span), U, cache, 2 * i - 1, 0,
                    sp->drift[i] * h, NULL, gtheta);
     if (rc != 0) return rc;
   }
   if (fresh) {
     memset(g->pend, 0, bn * sizeof *g->pend);
-    return split_vjp(g, theta, B, nde__clamp_t(tk[0], tmax), U, cache, 0, 1, sp->kick[0] * h,
+    return split_vjp(g, theta, B, nde__clamp_t(tk[0], span), U, cache, 0, 1, sp->kick[0] * h,
                      NULL, gtheta);
   }
   /* The first kick used the previous step's last f: its VJP joins that one. */
@@ -233,12 +233,12 @@ nde_status nde__discrete_backward(nde_grad *g, const double *theta, int B, int n
       if (fam == NDE__FAM_SPLIT) {
         memcpy(g->utmp, u0, bn * sizeof *u0);
         s->g_valid = 0;
-        rc = nde__split_step(s, theta, tr->t[j], h, tr->tmax[j], B, g->utmp, g->Ust, cst, &fresh);
+        rc = nde__split_step(s, theta, tr->t[j], h, tr->span[j], B, g->utmp, g->Ust, cst, &fresh);
       } else if (fam == NDE__FAM_IMPLICIT) {
         rc = nde__midpoint_step(s, theta, tr->t[j], h, B, u0, g->utmp, g->Ust, &newton_failed);
         cst = NULL;
       } else {
-        rc = nde__rk_step(s, theta, tr->t[j], h, tr->tmax[j], B, u0, g->utmp, g->Ust, cst);
+        rc = nde__rk_step(s, theta, tr->t[j], h, tr->span[j], B, u0, g->utmp, g->Ust, cst);
       }
       if (rc < 0) {
         st = nde__errf(&g->err, NDE_ERR_CALLBACK,
@@ -257,11 +257,11 @@ nde_status nde__discrete_backward(nde_grad *g, const double *theta, int B, int n
     }
     int rc, failed = 0;
     if (fam == NDE__FAM_SPLIT)
-      rc = split_step_back(g, theta, B, tr->t[j], h, tr->tmax[j], U, cache, fresh, gtheta);
+      rc = split_step_back(g, theta, B, tr->t[j], h, tr->span[j], U, cache, fresh, gtheta);
     else if (fam == NDE__FAM_IMPLICIT)
       rc = midpoint_step_back(g, theta, B, tr->t[j], h, U, gtheta, &failed);
     else
-      rc = erk_step_back(g, theta, B, tr->t[j], h, tr->tmax[j], U, cache, dense, gtheta);
+      rc = erk_step_back(g, theta, B, tr->t[j], h, tr->span[j], U, cache, dense, gtheta);
     bs->h_last = -h;
     if (rc < 0) {
       st = nde__errf(&g->err, NDE_ERR_CALLBACK,

@@ -274,8 +274,11 @@ nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, d
   /* The current piece ends at tstop: the next breakpoint, or the last observation time. */
   size_t ib = adj ? s->n_bp : nde__bp_after(s, t_obs[0]);
   double tstop = ib < s->n_bp && s->bp[ib] < tend ? s->bp[ib] : tend;
-  cv->tmin = -INFINITY;
-  cv->tmax = adj ? INFINITY : nde__piece_tmax(s, tstop);
+  if (!adj) {
+    const nde__span sp = nde__piece_span(s, t_obs[0], tstop);
+    cv->tmin = sp.lo;
+    cv->tmax = sp.hi;
+  }
   CVodeSetStopTime(cv->mem, tstop);
   /* One step at a time: the budget counts every step of the solve, and a step that no longer
    * advances t in floating point (0.1 |h| <= eps |t|, CVODE itself would go on shrinking h) is a
@@ -314,7 +317,9 @@ nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, d
       }
       ib++;
       tstop = ib < s->n_bp && s->bp[ib] < tend ? s->bp[ib] : tend;
-      cv->tmax = nde__piece_tmax(s, tstop);
+      const nde__span sp = nde__piece_span(s, t, tstop);
+      cv->tmin = sp.lo;
+      cv->tmax = sp.hi;
       CVodeSetStopTime(cv->mem, tstop);
       continue;
     }
@@ -360,6 +365,7 @@ out:;
     stats->bad_row = (int)(cv->bad_index / s->n);
     stats->bad_state = (int)(cv->bad_index % s->n);
   }
+  cv->tmin = -INFINITY;
   cv->tmax = INFINITY;
   return st;
 }

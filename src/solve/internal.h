@@ -4,6 +4,8 @@
 #ifndef NDE_SOLVE_INTERNAL_H
 #define NDE_SOLVE_INTERNAL_H
 
+#include <math.h>
+
 #include "core/internal.h"
 #include "nde/solve.h"
 
@@ -148,7 +150,7 @@ typedef struct nde__traj {
   long cap_steps;
   double *t;      /* step start times */
   double *h;      /* step sizes */
-  double *tmax;   /* the latest time f is evaluated at in the step (see nde__clamp_t) */
+  struct nde__span *span; /* the piece between breakpoints each step lies in (nde__clamp_t) */
   int *obs_end;   /* index of the observation reached at the end of the step, or -1 */
   unsigned char *fresh; /* split methods: the step's first kick evaluated f itself (no FSAL) */
   /* U per step: ERK STAGES the ns stage inputs; SPLIT STAGES the 2m+1 evaluation points (slot
@@ -214,19 +216,29 @@ struct nde_solver {
   nde__err err;
 };
 
-/* The time at which f is evaluated for a stage at t inside a piece whose f is continuous up to
- * tmax (the largest double below the breakpoint that ends the piece, or +inf). */
-static inline double nde__clamp_t(double t, double tmax) { return t > tmax ? tmax : t; }
-/* tmax of a piece that ends at t1: the largest double below t1 when t1 is a breakpoint. */
-double nde__piece_tmax(const nde_solver *s, double t1);
+/* The times at which f is evaluated inside a piece [a, b] between breakpoints: lo = a when a
+ * is a breakpoint (f is right-continuous there), else -inf; hi = the largest double below b
+ * when b is a breakpoint, else +inf.  A method that evaluates f outside the step (yoshida4's
+ * kicks) or an integrator that steps past the piece's end (CVODES backward) sees the piece's
+ * own f continued at its ends. */
+typedef struct nde__span {
+  double lo, hi;
+} nde__span;
+static inline double nde__clamp_t(double t, nde__span sp) {
+  return t < sp.lo ? sp.lo : t > sp.hi ? sp.hi : t;
+}
+/* The span of the piece [a, b]. */
+nde__span nde__piece_span(const nde_solver *s, double a, double b);
+/* No breakpoints: every time as it is. */
+#define NDE__SPAN_ALL ((nde__span){-INFINITY, INFINITY})
 /* Index of the first breakpoint > t (n_bp when none). */
 size_t nde__bp_after(const nde_solver *s, double t);
 
 /* One explicit RK step of the model from u (B x n) at t with step h into u_out (may alias u),
- * stage times clamped to tmax.  When Ustore is non-NULL it receives the ns_run stage inputs
+ * stage times clamped to span.  When Ustore is non-NULL it receives the ns_run stage inputs
  * (ns_run x B x n); when cstore is non-NULL, the stage caches (ns_run x B x cache_per_row).
  * Returns the callback's code. */
-int nde__rk_step(nde_solver *s, const double *theta, double t, double h, double tmax, int B,
+int nde__rk_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
                  const double *u, double *u_out, double *Ustore, double *cstore);
 
 /* ---- splitting methods (split.c) ---- */
@@ -235,11 +247,11 @@ int nde__rk_step(nde_solver *s, const double *theta, double t, double h, double 
  * when there is none. */
 nde_status nde__split_detect(nde_solver *s, const char *const *state_names);
 /* One step of the splitting method from u (B x n, updated in place) at t with step h, kick and
- * drift times clamped to tmax.  The first kick reuses s->K (the last kick's f) when g_valid
+ * drift times clamped to span.  The first kick reuses s->K (the last kick's f) when g_valid
  * (FSAL), else evaluates f; *fresh says which.  With Ustore (ns_run x B x n) and cstore, the
  * evaluation points and caches are stored (slot 0 only when fresh).  Returns the callback's
  * code; on return g_valid says whether s->K holds f at the step's last kick. */
-int nde__split_step(nde_solver *s, const double *theta, double t, double h, double tmax, int B,
+int nde__split_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
                     double *u, double *Ustore, double *cstore, int *fresh);
 /* Kick and drift times of step [t, t + h]: tk[i] (i = 0..m) and td[i] (i = 1..m). */
 void nde__split_times(const nde__split *sp, double t, double h, double *tk, double *td);

@@ -73,7 +73,7 @@ int nde_solver_method_known(const char *name) {
 static void traj_free(nde__traj *tr) {
   free(tr->t);
   free(tr->h);
-  free(tr->tmax);
+  free(tr->span);
   free(tr->fresh);
   free(tr->obs_end);
   free(tr->U);
@@ -292,21 +292,28 @@ size_t nde__bp_after(const nde_solver *s, double t) {
   return lo;
 }
 
-double nde__piece_tmax(const nde_solver *s, double t1) {
-  const size_t i = nde__bp_after(s, t1);
-  return i > 0 && s->bp[i - 1] == t1 ? nextafter(t1, -INFINITY) : INFINITY;
+static int is_bp(const nde_solver *s, double t) {
+  const size_t i = nde__bp_after(s, t);
+  return i > 0 && s->bp[i - 1] == t;
+}
+
+nde__span nde__piece_span(const nde_solver *s, double a, double b) {
+  nde__span sp = NDE__SPAN_ALL;
+  if (is_bp(s, a)) sp.lo = a;
+  if (is_bp(s, b)) sp.hi = nextafter(b, -INFINITY);
+  return sp;
 }
 const nde_solver_opts *nde_solver_get_opts(const nde_solver *s) { return &s->opts; }
 nde_rhs *nde_solver_get_rhs(const nde_solver *s) { return s->rhs; }
 
 /* The model as a system for the generic kernel: B rows of n, stage caches into cstore, stage
- * times clamped to the piece's tmax. */
+ * times clamped to the piece's span. */
 typedef struct model_sys {
   nde_solver *s;
   const double *theta;
   int B;
   double *cstore; /* ns x B x cache_per_row, or NULL */
-  double tmax;
+  nde__span span;
 } model_sys;
 
 static int model_F(void *ctx, int stage, double t, const double *z, double *dz) {
@@ -314,12 +321,12 @@ static int model_F(void *ctx, int stage, double t, const double *z, double *dz) 
   double *c = m->cstore && stage >= 0
                   ? m->cstore + (size_t)stage * (size_t)m->B * m->s->cache_per_row
                   : NULL;
-  return nde_rhs_f(m->s->rhs, nde__clamp_t(t, m->tmax), m->B, z, m->theta, dz, c);
+  return nde_rhs_f(m->s->rhs, nde__clamp_t(t, m->span), m->B, z, m->theta, dz, c);
 }
 
-int nde__rk_step(nde_solver *s, const double *theta, double t, double h, double tmax, int B,
+int nde__rk_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
                  const double *u, double *u_out, double *Ustore, double *cstore) {
-  model_sys m = {s, theta, B, cstore, tmax};
+  model_sys m = {s, theta, B, cstore, span};
   const size_t bn = (size_t)B * (size_t)s->n;
   return nde__erk_step(s->tab, s->ns_run, bn, model_F, &m, t, h, u, 0, s->K,
                        Ustore ? Ustore : s->Us, u_out);
@@ -350,9 +357,9 @@ static int traj_reserve(nde__traj *tr, long k) {
     double *h = realloc(tr->h, (size_t)nc * sizeof *h);
     if (!h) return -1;
     tr->h = h;
-    double *tm = realloc(tr->tmax, (size_t)nc * sizeof *tm);
-    if (!tm) return -1;
-    tr->tmax = tm;
+    nde__span *sp = realloc(tr->span, (size_t)nc * sizeof *sp);
+    if (!sp) return -1;
+    tr->span = sp;
     int *o = realloc(tr->obs_end, (size_t)nc * sizeof *o);
     if (!o) return -1;
     tr->obs_end = o;
@@ -427,14 +434,14 @@ nde_status nde__solve_check_args(nde_solver *s, const double *theta, int B, cons
 
 /* One fixed step of the solver's method from u (in place).  Returns the callback's code;
  * *newton_failed for implicit-midpoint, *fresh for splitting methods. */
-static int fixed_step(nde_solver *s, const double *theta, double ta, double h, double tmax, int B,
+static int fixed_step(nde_solver *s, const double *theta, double ta, double h, nde__span span, int B,
                       double *u, double *Ust, double *cst, int *fresh, int *newton_failed) {
   switch (s->method->family) {
-    case NDE__FAM_SPLIT: return nde__split_step(s, theta, ta, h, tmax, B, u, Ust, cst, fresh);
+    case NDE__FAM_SPLIT: return nde__split_step(s, theta, ta, h, span, B, u, Ust, cst, fresh);
     case NDE__FAM_IMPLICIT:
       /* f at the midpoint only: never at a breakpoint that ends the step. */
       return nde__midpoint_step(s, theta, ta, h, B, u, u, Ust, newton_failed);
-    default: return nde__rk_step(s, theta, ta, h, tmax, B, u, u, Ust, cst);
+    default: return nde__rk_step(s, theta, ta, h, span, B, u, u, Ust, cst);
   }
 }
 
@@ -467,14 +474,14 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
   s->g_valid = 0;
   size_t ib = nde__bp_after(s, t_obs[0]);
   for (int k = 0; k + 1 < n_obs && stats->reason == NDE_REASON_NONE; k++) {
-    const double T0 = t_obs[k], T1 = t_obs[k + 1], span = T1 - T0;
+    const double T0 = t_obs[k], T1 = t_obs[k + 1];
     /* The interval in pieces between the breakpoints inside it. */
     for (double a = T0; stats->reason == NDE_REASON_NONE;) {
       const double b = ib < s->n_bp && s->bp[ib] < T1 ? s->bp[ib] : T1;
       const int at_bp = ib < s->n_bp && s->bp[ib] == b;
-      const double tmax = at_bp ? nextafter(b, -INFINITY) : INFINITY;
+      const nde__span span = nde__piece_span(s, a, b);
       double hn;
-      const double md = piece_steps(&s->opts, b - a, span, &hn);
+      const double md = piece_steps(&s->opts, b - a, T1 - T0, &hn);
       /* Never more steps than the budget allows: the budget check below ends the solve. */
       const long left = s->opts.max_steps - stats->n_steps;
       const long m = md > (double)left ? left + 1 : (long)md;
@@ -505,7 +512,7 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
           }
           tr->t[js] = ta;
           tr->h[js] = h;
-          tr->tmax[js] = tmax;
+          tr->span[js] = span;
           tr->obs_end[js] = j + 1 == m && b == T1 ? k + 1 : -1;
           if (mode == NDE__STORE_STAGES) {
             Ust = tr->U + (size_t)js * tr->u_len;
@@ -515,7 +522,7 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
           }
         }
         int fresh = 1, newton_failed = 0;
-        int rc = fixed_step(s, theta, ta, h, tmax, B, u, Ust, cst, &fresh, &newton_failed);
+        int rc = fixed_step(s, theta, ta, h, span, B, u, Ust, cst, &fresh, &newton_failed);
         if (mode != NDE__STORE_NONE) tr->fresh[js] = (unsigned char)fresh;
         if (rc < 0) {
           st = nde__errf(&s->err, NDE_ERR_CALLBACK,
@@ -571,7 +578,8 @@ typedef struct fwd_ctx {
   const double *t_obs;
   double *Y;
   nde_status st;
-  double t_end, tmax; /* the current piece's end and its evaluation limit */
+  double t_end;    /* the current piece's end */
+  nde__span span;  /* and its span */
 } fwd_ctx;
 
 static int fwd_accept(void *ctx, double t, double h, const double *z, const double *znew,
@@ -592,7 +600,7 @@ static int fwd_accept(void *ctx, double t, double h, const double *z, const doub
     }
     tr->t[j] = t;
     tr->h[j] = h;
-    tr->tmax[j] = c->tmax;
+    tr->span[j] = c->span;
     tr->fresh[j] = 1;
     tr->obs_end[j] = -1;
     double *U = tr->U + (size_t)j * tr->u_len;
@@ -660,8 +668,8 @@ static nde_status run_adaptive(nde_solver *s, const double *theta, int B, const 
   memcpy(u, U0, bn * sizeof *u);
   nde__adapt_begin(a, bn, bn, &s->opts, 1);
   model_sys m = {s, theta, B, mode == NDE__STORE_STAGES && s->cache_per_row ? s->ccache : NULL,
-                 INFINITY};
-  fwd_ctx c = {s, mode, B, n_obs, 1, t_obs, Y, NDE_OK, 0.0, INFINITY};
+                 NDE__SPAN_ALL};
+  fwd_ctx c = {s, mode, B, n_obs, 1, t_obs, Y, NDE_OK, 0.0, NDE__SPAN_ALL};
   /* Piece by piece between the breakpoints: each piece ends on its breakpoint with f evaluated
    * just before it; after it the first stage is evaluated anew and the step size is kept. */
   const double tend = t_obs[n_obs - 1];
@@ -670,7 +678,7 @@ static nde_status run_adaptive(nde_solver *s, const double *theta, int B, const 
   int rc = 0;
   for (;;) {
     const double b = ib < s->n_bp && s->bp[ib] < tend ? s->bp[ib] : tend;
-    m.tmax = c.tmax = nde__piece_tmax(s, b);
+    m.span = c.span = nde__piece_span(s, a0, b);
     c.t_end = b;
     rc = nde__adapt_run(a, model_F, &m, fwd_accept, &c, a0, b, u);
     if (rc != 0 || a->reason != NDE_REASON_NONE || b == tend) break;

@@ -98,7 +98,7 @@ static void update(int B, int n, const unsigned char *is_p, unsigned char which,
   }
 }
 
-int nde__split_step(nde_solver *s, const double *theta, double t, double h, double tmax, int B,
+int nde__split_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
                     double *u, double *Ustore, double *cstore, int *fresh) {
   const nde__split *sp = s->method->split;
   const int n = s->n, m = sp->m;
@@ -112,19 +112,19 @@ int nde__split_step(nde_solver *s, const double *theta, double t, double h, doub
   int rc;
   if (!reuse) {
     if (Ustore) memcpy(Ustore, u, bn * sizeof *u);
-    rc = nde_rhs_f(s->rhs, nde__clamp_t(tk[0], tmax), B, u, theta, G, cstore);
+    rc = nde_rhs_f(s->rhs, nde__clamp_t(tk[0], span), B, u, theta, G, cstore);
     if (rc != 0) return rc;
   }
   update(B, n, s->is_p, 1, sp->kick[0] * h, G, u);
   for (int i = 1; i <= m; i++) {
     const int sd = 2 * i - 1, sk = 2 * i;
     if (Ustore) memcpy(Ustore + (size_t)sd * bn, u, bn * sizeof *u);
-    rc = nde_rhs_f(s->rhs, nde__clamp_t(td[i], tmax), B, u, theta, F,
+    rc = nde_rhs_f(s->rhs, nde__clamp_t(td[i], span), B, u, theta, F,
                    cstore ? cstore + (size_t)sd * bc : NULL);
     if (rc != 0) return rc;
     update(B, n, s->is_p, 0, sp->drift[i] * h, F, u);
     if (Ustore) memcpy(Ustore + (size_t)sk * bn, u, bn * sizeof *u);
-    rc = nde_rhs_f(s->rhs, nde__clamp_t(tk[i], tmax), B, u, theta, G,
+    rc = nde_rhs_f(s->rhs, nde__clamp_t(tk[i], span), B, u, theta, G,
                    cstore ? cstore + (size_t)sk * bc : NULL);
     if (rc != 0) return rc;
     update(B, n, s->is_p, 1, sp->kick[i] * h, G, u);

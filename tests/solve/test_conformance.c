@@ -9,7 +9,9 @@
  *   - every method on an adaptive solver matches the continuous gradient (a tight reference, and
  *     finite differences of a tight solve) within a few multiples of the tolerance.
  * The continuous reference is dopri5 + interp at rtol 1e-12; every method is compared with it in
- * full (every theta entry), i.e. the methods are checked against each other too. */
+ * full (every theta entry), i.e. the methods are checked against each other too.  The suite runs
+ * twice: on the smooth problem, and with a step input switching on at t = 0.9137 and declared
+ * as a breakpoint (so every method must stay exact or within tolerance through the jump). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,9 @@
 
 typedef struct world {
   nde_rhs *rhs;
+  nde_test_nlsplit ctx;
+  int n_bp;
+  double bp[2];
   double t[N_OBS], obs[N_OBS * NU];
   nde_obs_loss loss;
   double dth[P], du[NU];
@@ -54,6 +59,7 @@ static result run(world *w, nde_solver_opts o, const char *method, const double 
   nde_error e;
   if (nde_solver_create(w->rhs, &o, B_ROWS, &s, &e) != NDE_OK) print_error("%s\n", e.msg);
   assert_non_null(s);
+  assert_int_equal(nde_solver_set_breakpoints(s, (size_t)w->n_bp, w->bp), NDE_OK);
   nde_grad_opts go = nde_grad_opts_default();
   go.method = method;
   nde_grad *g = NULL;
@@ -88,16 +94,29 @@ static void finite_differences(world *w, nde_solver_opts o, double eps, double *
   *fd_u = (Lu[0] - 8 * Lu[1] + 8 * Lu[2] - Lu[3]) / (12 * eps);
 }
 
-static void make_world(world *w) {
+static void make_world(world *w, int jump) {
   memset(w, 0, sizeof *w);
-  assert_int_equal(nde_test_nlsplit_rhs(NULL, B_ROWS, &w->rhs), NDE_OK);
+  if (jump) {
+    /* The step input switches on between observations; the second breakpoint (at an
+     * observation time, where nothing jumps) restarts the methods there too. */
+    w->ctx.jump = 1;
+    w->ctx.t_jump = 0.9137;
+    /* f then depends on t only through the step input: yoshida4's kicks outside its step
+     * (evaluated at the breakpoint, within the piece) stay exact; see solve.h. */
+    w->ctx.no_forcing = 1;
+    w->n_bp = 2;
+    w->bp[0] = 0.9137;
+  }
+  assert_int_equal(nde_test_nlsplit_rhs(&w->ctx, B_ROWS, &w->rhs), NDE_OK);
   for (int k = 0; k < N_OBS; k++) w->t[k] = 2.4 * k / (N_OBS - 1.0) + 0.017 * sin(2.3 * k) * (k > 0);
+  w->bp[1] = w->t[4];
   /* Observations: the solution under perturbed parameters, one entry missing. */
   double th2[P];
   for (int i = 0; i < P; i++) th2[i] = nde_test_nlsplit_theta[i] * (1.0 + 0.15 * cos(1.7 * i));
   nde_solver *s = NULL;
   nde_solver_opts o = solver_opts("dopri5", 0.0, 1e-11);
   assert_int_equal(nde_solver_create(w->rhs, &o, B_ROWS, &s, NULL), NDE_OK);
+  assert_int_equal(nde_solver_set_breakpoints(s, (size_t)w->n_bp, w->bp), NDE_OK);
   assert_int_equal(nde_solver_solve(s, th2, B_ROWS, nde_test_nlsplit_u0, N_OBS, w->t, w->obs, NULL),
                    NDE_OK);
   nde_solver_destroy(&s);
@@ -126,10 +145,9 @@ static double ref_err(const world *w, const result *r) {
               nde_test_rel_err(NU, r->gu, w->ref_u, 1e-300));
 }
 
-static void every_solver_and_supported_method_matches_the_reference(void **state) {
-  (void)state;
+static void check_every_pair(int jump) {
   world w;
-  make_world(&w);
+  make_world(&w, jump);
   int checked = 0;
   for (int i = 0; i < nde_solver_method_count(); i++) {
     const nde_solver_method_info *si = nde_solver_method_at(i);
@@ -182,9 +200,22 @@ static void every_solver_and_supported_method_matches_the_reference(void **state
   nde_rhs_destroy(&w.rhs);
 }
 
+static void every_solver_and_supported_method_matches_the_reference(void **state) {
+  (void)state;
+  check_every_pair(0);
+}
+
+static void every_solver_and_supported_method_stays_exact_or_within_tolerance_through_a_jump(
+    void **state) {
+  (void)state;
+  check_every_pair(1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_solver_and_supported_method_matches_the_reference),
+      cmocka_unit_test(
+          every_solver_and_supported_method_stays_exact_or_within_tolerance_through_a_jump),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

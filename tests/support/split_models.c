@@ -131,10 +131,14 @@ static const unsigned char nl_dep[16] = {
     1, 0, 1, 0, /* p2' <- q1, q2 */
 };
 
-static const nde_test_nlsplit nl_plain = {0, 0.0, NDE_TEST_FAIL_NONE, 0.0};
+static const nde_test_nlsplit nl_plain = {0, 0.0, 0, NDE_TEST_FAIL_NONE, 0.0};
 
 static double step_input(const nde_test_nlsplit *c, double t) {
   return c->jump && t >= c->t_jump ? 1.0 : 0.0;
+}
+
+static double forcing(const nde_test_nlsplit *c, double t) {
+  return c->no_forcing ? 0.0 : cos(1.3 * t);
 }
 
 static int nl_fails(const nde_test_nlsplit *c, double t) {
@@ -153,7 +157,7 @@ static int nl_f(void *ctx, double t, int B, const double *U, const double *th, d
     d[0] = th[0] * u[1] + th[1] * tanh(u[3]);
     d[1] = -th[3] * sin(u[0]) + th[4] * u[2] + th[7] * H;
     d[2] = u[3] * (1.0 + th[2] * u[1]);
-    d[3] = -th[5] * u[2] * u[2] * u[2] + th[4] * u[0] + th[6] * cos(1.3 * t);
+    d[3] = -th[5] * u[2] * u[2] * u[2] + th[4] * u[0] + th[6] * forcing(c, t);
   }
   return 0;
 }
@@ -183,7 +187,7 @@ static int nl_vjp(void *ctx, double t, int B, const double *U, const double *th,
       gth[3] += -sin(u[0]) * l[1];
       gth[4] += u[2] * l[1] + u[0] * l[3];
       gth[5] += -u[2] * u[2] * u[2] * l[3];
-      gth[6] += cos(1.3 * t) * l[3];
+      gth[6] += forcing(c, t) * l[3];
       gth[7] += H * l[1];
       if (fail == 2) gth[0] = NAN;
     }
@@ -213,7 +217,7 @@ static int nl_jvp(void *ctx, double t, int B, const double *U, const double *th,
       j[0] += Vth[0] * u[1] + Vth[1] * th3;
       j[1] += -Vth[3] * sin(u[0]) + Vth[4] * u[2] + Vth[7] * H;
       j[2] += u[3] * Vth[2] * u[1];
-      j[3] += -Vth[5] * u[2] * u[2] * u[2] + Vth[4] * u[0] + Vth[6] * cos(1.3 * t);
+      j[3] += -Vth[5] * u[2] * u[2] * u[2] + Vth[4] * u[0] + Vth[6] * forcing(c, t);
     }
   }
   return 0;

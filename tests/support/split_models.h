@@ -31,6 +31,7 @@ typedef enum {
 typedef struct nde_test_nlsplit {
   int jump;      /* the step input th7 H(t - t_jump) is on */
   double t_jump;
+  int no_forcing; /* drop th6 cos(1.3 t): f depends on t only through the step input */
   nde_test_fail fail;
   double fail_t;
 } nde_test_nlsplit;
