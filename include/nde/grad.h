@@ -59,10 +59,12 @@
  * built-in continuous adjoints stop and restart at them backward (dopri5: a new first stage,
  * the step size kept), CVODE's backsolve stops at them and re-initialises, CVODES's adjoint
  * (interp) re-initialises its backward problem at them, and forward sensitivities are
- * re-initialised with the forward problem.  Under interp with cvode-* the forward pass
- * (CVodeF) integrates through the breakpoints under error control: CVODES recomputes the
- * forward solution between checkpoints with only the final stop time, so a restart there
- * could not be reproduced.
+ * re-initialised with the forward problem.  interp with cvode-* and breakpoints inside the
+ * solve runs the forward pass without recording (restarting at the breakpoints and keeping u
+ * there) and records each piece between breakpoints anew during the backward pass, last piece
+ * first, because CVODES can neither restart inside a recording nor reproduce a restart when it
+ * recomputes between checkpoints: the forward work is done twice, and the recording's steps
+ * count in backward.n_steps.
  *
  * Outcomes, not errors: a forward or backward solve that stops early (step budget, step-size
  * underflow, a recoverable callback failure that persists, a non-finite adjoint, a Newton

@@ -72,8 +72,8 @@ nde_status nde__cv_attach_linsol(nde__cv *cv, void *mem, int B, N_Vector y, SUNM
  * restart_hook runs; under CVodeF it integrates through them (CVODES re-runs the forward
  * problem between checkpoints with only the final stop time, so a re-initialisation or an
  * extra stop time would not be reproduced and the recomputed steps could overrun its
- * per-checkpoint storage).  Numerical failures become stats->reason; *k_done is the last
- * observation reached. */
+ * per-checkpoint storage; the gradient layer records piece by piece instead).  Numerical
+ * failures become stats->reason; *k_done is the last observation reached. */
 nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, double *Y,
                          nde_solve_stats *stats, int *k_done);
 /* Fill the band matrix J with the block-diagonal Jacobian df/du at (t, u) from n batched JVPs
