@@ -271,8 +271,10 @@ nde_status nde_solver_set_breakpoints(nde_solver *s, size_t n, const double *t) 
     s->bp = b;
     s->bp_cap = n;
   }
-  if (n) memcpy(s->bp, t, n * sizeof *t);
-  qsort(s->bp, n, sizeof *s->bp, cmp_double);
+  if (n) {
+    memcpy(s->bp, t, n * sizeof *t);
+    qsort(s->bp, n, sizeof *s->bp, cmp_double);
+  }
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
     if (k == 0 || s->bp[i] != s->bp[k - 1]) s->bp[k++] = s->bp[i];
