@@ -12,6 +12,7 @@
  * The seminorm is the quadrature's error control switched off.  The backward right-hand side and
  * the quadrature are called separately at the same (t, u(t)): the network's forward pass (f's
  * cache) is kept keyed by (t, u) and each VJP asks only for the cotangent it needs. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,14 @@ fail:
                    cv->msg);
 }
 
+/* The smallest step of a backward CVODE solve over [t0, T]: the solver's h_min, and at least a
+ * few units of round-off in t.  CVODE would otherwise go on shrinking its step where the model
+ * keeps failing (a boundary in time) until the step budget is used up; at this floor its error
+ * test or nonlinear iteration fails instead, which is reported as a reason. */
+static double min_step(const nde_solver *s, double t0, double T) {
+  return fmax(s->opts.h_min, 16.0 * DBL_EPSILON * fmax(fabs(t0), fabs(T)));
+}
+
 static void backward_stats(void *bmem, nde_solve_stats *bs) {
   long v = 0;
   CVodeGetNumSteps(bmem, &v);
@@ -317,6 +326,7 @@ static nde_status interp_backward(nde__gcv *c, int n_obs, const double *t_obs, c
     }
     cv->cb_code = 0;
     cv->n_recov = 0;
+    CVodeSetMinStepB(mem, c->which, min_step(s, t0, T));
     /* Backward through the piece, node by node (observation times: lambda jumps), with a cold
      * restart at each.  CVodeB may step past a node and interpolate back: the model is
      * evaluated at times clamped to the piece, so such a step sees the piece's f continued. */
@@ -338,7 +348,10 @@ static nde_status interp_backward(nde__gcv *c, int n_obs, const double *t_obs, c
         /* CVodeGetB after a failed CVodeB returns stale data with success: stop here. */
         bs->reason = nde__cv_reason(cv, flag, &st);
         CVodeGetCurrentTime(bmem, &t);
-        if (st == NDE_OK && bs->reason == NDE_REASON_NONE) bs->reason = NDE_REASON_NEWTON_FAILED;
+        if (st != NDE_OK)
+          st = nde__errf(&g->err, st, "%s", nde_solver_errmsg(g->solver));
+        else if (bs->reason == NDE_REASON_NONE)
+          bs->reason = NDE_REASON_NEWTON_FAILED;
         break;
       }
       if (CVodeGetB(mem, c->which, &t, c->yB) != CV_SUCCESS ||
@@ -493,6 +506,7 @@ static nde_status backsolve_backward(nde__gcv *c, int n_obs, const double *t_obs
         (g->P && CVodeQuadReInit(c->bmem, c->qb) != CV_SUCCESS))
       return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeReInit failed: %s", cv->msg);
     CVodeSetStopTime(c->bmem, ta);
+    CVodeSetMinStep(c->bmem, min_step(s, t0, T));
     const long left = s->opts.max_steps - bs->n_steps;
     if (left <= 0) {
       bs->reason = NDE_REASON_MAX_STEPS;
@@ -548,6 +562,9 @@ static int sens_rhs(int Ns, sunrealtype t, N_Vector y, N_Vector ydot, N_Vector *
                          N_VGetArrayPointer(ySdot[j]));
     if (is_theta) c->eth[j] = 0.0;
     if (rc != 0) return nde__cv_code(cv, rc, t);
+    /* A non-finite sensitivity derivative is a recoverable failure, as a non-finite f is. */
+    if (nde__first_nonfinite(c->bn, N_VGetArrayPointer(ySdot[j])) >= 0)
+      return nde__cv_code(cv, 1, t);
   }
   return 0;
 }

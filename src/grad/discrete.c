@@ -137,7 +137,8 @@ static int split_step_back(nde_grad *g, const double *theta, int B, double t, do
 /* ---- implicit midpoint ---- */
 
 /* Backward through one implicit-midpoint step whose store holds w, the LU factors and pivots.
- * Returns the VJP's code; *failed when the refinement did not converge. */
+ * Returns the VJP's code; *failed = 1 when the refinement did not converge, 2 when the VJP gave
+ * non-finite values. */
 static int midpoint_step_back(nde_grad *g, const double *theta, int B, double t, double h,
                               const double *store, double *gtheta, int *failed) {
   nde_solver *s = g->solver;
@@ -162,15 +163,16 @@ static int midpoint_step_back(nde_grad *g, const double *theta, int B, double t,
     if (gtheta) memset(g->gtmp, 0, g->P * sizeof *g->gtmp);
     int rc = nde_rhs_vjp(s->rhs, tm, B, w, theta, y, NULL, JTy, gtheta ? g->gtmp : NULL);
     if (rc != 0) return rc;
+    if (nde__first_nonfinite(bn, JTy) >= 0 ||
+        (gtheta && nde__first_nonfinite(g->P, g->gtmp) >= 0)) {
+      *failed = 2;
+      return 0;
+    }
     double rmax = 0.0, scale = bmax;
     for (size_t q = 0; q < bn; q++) {
       r[q] = rhs[q] - y[q] + c * JTy[q];
       rmax = fmax(rmax, fabs(r[q]));
       scale = fmax(scale, fmax(fabs(y[q]), fabs(c * JTy[q])));
-    }
-    if (!isfinite(rmax)) {
-      *failed = 1;
-      return 0;
     }
     if (rmax <= 16.0 * DBL_EPSILON * scale) break;
     /* y += M_LU^-T r (r's storage is free again once the correction is formed). */
@@ -269,7 +271,9 @@ nde_status nde__discrete_backward(nde_grad *g, const double *theta, int B, int n
       break;
     }
     if (rc > 0 || failed) {
-      bs->reason = rc > 0 ? NDE_REASON_RHS_RECOVERABLE : NDE_REASON_NEWTON_FAILED;
+      bs->reason = rc > 0        ? NDE_REASON_RHS_RECOVERABLE
+                   : failed == 2 ? NDE_REASON_NONFINITE
+                                 : NDE_REASON_NEWTON_FAILED;
       bs->t_stop = tr->t[j] + h;
       break;
     }

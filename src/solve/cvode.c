@@ -70,6 +70,7 @@ int nde__cv_fill_band(nde__cv *cv, double t, const double *u, SUNMatrix J, int t
     for (int b = 0; b < B; b++) cv->V[(size_t)b * n + j] = 1.0;
     int rc = nde_rhs_jvp(s->rhs, t, B, u, cv->theta, cv->V, NULL, cv->JV);
     if (rc != 0) return nde__cv_code(cv, rc, t);
+    if (nde__first_nonfinite(bn, cv->JV) >= 0) return nde__cv_code(cv, 1, t);
     for (int b = 0; b < B; b++)
       for (int i = 0; i < n; i++) {
         const sunindextype r = (sunindextype)b * n + i, c = (sunindextype)b * n + j;
@@ -222,7 +223,7 @@ nde_stop_reason nde__cv_reason(nde__cv *cv, int flag, nde_status *st) {
    * reporting recoverable failures are the right-hand side's. */
   if (cv->n_recov > 0 && (flag == CV_CONV_FAILURE || flag == CV_ERR_FAILURE ||
                           flag == CV_NLS_FAIL || flag == CV_REPTD_RHSFUNC_ERR ||
-                          flag == CV_UNREC_RHSFUNC_ERR))
+                          flag == CV_UNREC_RHSFUNC_ERR || flag == CV_FWD_FAIL))
     return NDE_REASON_RHS_FAILED;
   switch (flag) {
     case CV_TOO_MUCH_WORK: return NDE_REASON_MAX_STEPS;
@@ -232,10 +233,21 @@ nde_stop_reason nde__cv_reason(nde__cv *cv, int flag, nde_status *st) {
     case CV_LSOLVE_FAIL:
     case CV_NLS_FAIL:
     case CV_NLS_SETUP_FAIL: return NDE_REASON_NEWTON_FAILED;
+    /* The model's f, or the sensitivity and quadrature right-hand sides built from its JVP and
+     * VJP (forward sensitivities, the adjoint's mu), failed recoverably. */
     case CV_FIRST_RHSFUNC_ERR:
+    case CV_FIRST_QRHSFUNC_ERR:
+    case CV_FIRST_SRHSFUNC_ERR:
+    case CV_FIRST_QSRHSFUNC_ERR:
       return cv->bad_index >= 0 ? NDE_REASON_NONFINITE : NDE_REASON_RHS_RECOVERABLE;
     case CV_REPTD_RHSFUNC_ERR:
-    case CV_UNREC_RHSFUNC_ERR: return NDE_REASON_RHS_FAILED;
+    case CV_UNREC_RHSFUNC_ERR:
+    case CV_REPTD_QRHSFUNC_ERR:
+    case CV_UNREC_QRHSFUNC_ERR:
+    case CV_REPTD_SRHSFUNC_ERR:
+    case CV_UNREC_SRHSFUNC_ERR:
+    case CV_REPTD_QSRHSFUNC_ERR:
+    case CV_UNREC_QSRHSFUNC_ERR: return NDE_REASON_RHS_FAILED;
     case CV_TOO_MUCH_ACC: return NDE_REASON_TOO_MUCH_ACCURACY;
     case CV_MEM_FAIL:
       *st = nde__errf(&s->err, NDE_ERR_NOMEM, "CVODE ran out of memory");

@@ -110,7 +110,7 @@ static void adaptive_solvers_stop_at_a_breakpoint_instead_of_rejecting_steps(voi
 
 static double nl_error(const nde_solver_method_info *mi, int steps, int with_bp,
                        const double *ref) {
-  nde_test_nlsplit ctx = {1, NL_JUMP, 1, NDE_TEST_FAIL_NONE, 0.0};
+  nde_test_nlsplit ctx = {1, NL_JUMP, 1, NDE_TEST_FAIL_NONE, 0.0, 0};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_test_nlsplit_rhs(&ctx, 2, &rhs), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();
@@ -138,7 +138,7 @@ static double nl_error(const nde_solver_method_info *mi, int steps, int with_bp,
 static void fixed_step_methods_keep_their_order_through_a_breakpoint(void **state) {
   (void)state;
   /* Reference: dopri5 at rtol 1e-13 with the breakpoint. */
-  nde_test_nlsplit ctx = {1, NL_JUMP, 1, NDE_TEST_FAIL_NONE, 0.0};
+  nde_test_nlsplit ctx = {1, NL_JUMP, 1, NDE_TEST_FAIL_NONE, 0.0, 0};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_test_nlsplit_rhs(&ctx, 2, &rhs), NDE_OK);
   nde_solver_opts o = nde_solver_opts_default();

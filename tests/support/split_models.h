@@ -20,12 +20,12 @@
 
 #include "nde/model.h"
 
-/* How nlsplit's derivatives fail (fail_t: at every t <= fail_t). */
+/* How nlsplit's VJP (and, with fail_jvp, its JVP) fails: at every t <= fail_t. */
 typedef enum {
   NDE_TEST_FAIL_NONE = 0,
-  NDE_TEST_FAIL_RECOVERABLE, /* the VJP and JVP return 1 */
-  NDE_TEST_FAIL_NAN,         /* the VJP writes NaN into its input cotangent */
-  NDE_TEST_FAIL_FATAL        /* the VJP and JVP return -3 */
+  NDE_TEST_FAIL_RECOVERABLE, /* return 1 */
+  NDE_TEST_FAIL_NAN,         /* the VJP writes NaN into its cotangents (the JVP into JV) */
+  NDE_TEST_FAIL_FATAL        /* return -3 */
 } nde_test_fail;
 
 typedef struct nde_test_nlsplit {
@@ -34,6 +34,7 @@ typedef struct nde_test_nlsplit {
   int no_forcing; /* drop th6 cos(1.3 t): f depends on t only through the step input */
   nde_test_fail fail;
   double fail_t;
+  int fail_jvp; /* the JVP fails as the VJP does (else it never fails) */
 } nde_test_nlsplit;
 
 /* Create the rhs (ctx borrowed: it must outlive the rhs; NULL for nlsplit means no jump, no
