@@ -26,7 +26,13 @@
  *                   q += d h F(t + d h / 2, p) each evaluate the whole f and use half of it
  *                   (so a step costs 2 m evaluations of f for m drifts: 2 for leapfrog, 6 for
  *                   yoshida4; the kick at the end of a step is reused as the next step's first,
- *                   FSAL).  Fixed steps like rk4.
+ *                   FSAL).  Fixed steps like rk4.  Time moves with the drifts: kicks at
+ *                   t + h (d_1 + ... + d_i), drifts at the middle of their span, which keeps
+ *                   the order for f depending on t; yoshida4's negative middle drift puts two
+ *                   kicks outside the step (t + 1.35 h, t - 0.35 h): next to a breakpoint they
+ *                   are evaluated at the breakpoint, inside the piece, which is exact when f
+ *                   depends on t within a piece only through step inputs and costs O(h^2) in
+ *                   those steps when it also varies smoothly with t.
  *   "implicit-midpoint"  u' = u + h f(t + h/2, (u + u')/2) (order 2, symplectic for every
  *                   Hamiltonian, conserves every quadratic invariant).  Fixed steps like rk4;
  *                   each step solves w = u + (h/2) f(t + h/2, w) by Newton's method from w = u
@@ -49,8 +55,16 @@
  * max(|u_i|, |u'_i|)), CVODE its WRMS norm over the B n entries.  A row is then integrated with
  * the steps its hardest sibling needs, and its error is controlled only on average with the
  * others (a row alone in a stiff or fast region can carry up to sqrt(B) times the error it would
- * have alone).  Measured on the LV UDE with 16 rows from different initial states
- * (benchmarks/bench_batch.c): see the numbers there and in the report of nde_solver_solve below.
+ * have alone), and a stop (step budget, non-finite value, ...) in one row stops every row.
+ * Measured on the LV UDE with 16 rows from initial states spread over [0.3, 4]^2, 21
+ * observations on [0, 5], rtol 1e-6 (benchmarks/bench_batch.c, release build, one thread): the
+ * batch took the steps of one row (dopri5 36 steps against 571 for the rows one by one,
+ * cvode-bdf 112 against 1848), with a per-row error no larger than alone (dopri5 max 3.3e-6
+ * against 4.5e-6, cvode-bdf 2.8e-4 against 6.2e-4), in 0.55x the time of the rows one by one
+ * for a dopri5 solve, 0.63x for its discrete gradient, 0.25x for a cvode-bdf solve and 0.18x for
+ * its interp gradient.  Recommended: batch rows that behave alike (pieces of one series, series
+ * of one experiment); solve rows one by one when one of them may need far smaller steps or fail
+ * (a blow-up, a stiff region) where the others do not.
  *
  * Breakpoints (nde_solver_set_breakpoints) are times where f may jump (step inputs).  Every
  * method stops at them and restarts on the far side: fixed-step methods end a step there,
