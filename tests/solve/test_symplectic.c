@@ -2,13 +2,15 @@
  * symplectic methods' energy error stays bounded (its maximum over the last tenth of the run is
  * no larger than over the first tenth) while RK4's drifts; implicit midpoint conserves the
  * quadratic invariant of the harmonic oscillator to round-off.  Constant steps: the observation
- * times are equally spaced and each interval gets the same number of steps. */
+ * times are equally spaced and each interval gets the same number of steps.  implicit-midpoint
+ * without a JVP (Jacobian from difference quotients) gives the same solution and an exact
+ * gradient; a Newton iteration that cannot converge ends the solve with a reason. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "nde/solve.h"
+#include "nde/grad.h"
 #include "split_models.h"
 
 typedef struct drift {
@@ -102,10 +104,110 @@ static void implicit_midpoint_conserves_the_quadratic_invariant(void **state) {
   nde_rhs_destroy(&rhs);
 }
 
+
+/* The oscillator without its JVP: implicit-midpoint's Newton matrix from difference quotients. */
+static int osc_f_only(void *ctx, double t, int B, const double *U, const double *th, double *dU,
+                      double *cache) {
+  nde_rhs *full = ctx;
+  (void)cache;
+  return nde_rhs_f(full, t, B, U, th, dU, NULL);
+}
+static int osc_vjp_only(void *ctx, double t, int B, const double *U, const double *th,
+                        const double *L, const double *cache, double *gU, double *gth) {
+  (void)cache;
+  return nde_rhs_vjp(ctx, t, B, U, th, L, NULL, gU, gth);
+}
+
+static void implicit_midpoint_without_a_jvp_uses_difference_quotients_and_stays_exact(
+    void **state) {
+  (void)state;
+  nde_rhs *full = NULL, *nojvp = NULL;
+  assert_int_equal(nde_test_nlsplit_rhs(NULL, 2, &full), NDE_OK);
+  const nde_rhs_ops ops = {osc_f_only, osc_vjp_only, NULL, NULL};
+  const nde_rhs_info info = {4, 8, 2, 0, NULL};
+  assert_int_equal(nde_rhs_create(&ops, full, NDE_BORROW, &info, &nojvp, NULL), NDE_OK);
+  assert_false(nde_rhs_has_jvp(nojvp));
+  nde_solver_opts o = nde_solver_opts_default();
+  o.method = "implicit-midpoint";
+  o.dt = 0.05;
+  const double t[4] = {0.0, 0.7, 1.3, 2.2};
+  double Y[2][32];
+  nde_solver *s[2] = {NULL, NULL};
+  nde_rhs *rhs[2] = {full, nojvp};
+  for (int v = 0; v < 2; v++) {
+    assert_int_equal(nde_solver_create(rhs[v], &o, 2, &s[v], NULL), NDE_OK);
+    nde_solve_stats st;
+    assert_int_equal(nde_solver_solve(s[v], nde_test_nlsplit_theta, 2, nde_test_nlsplit_u0, 4, t,
+                                      Y[v], &st),
+                     NDE_OK);
+    assert_int_equal(st.reason, NDE_REASON_NONE);
+  }
+  const double d = nde_test_rel_err(32, Y[0], Y[1], 1e-300);
+  print_message("implicit-midpoint with JVP against difference quotients: %.1e\n", d);
+  assert_true(d < 1e-12);
+  /* The discrete adjoint needs only VJPs and the stored factors: still exact. */
+  nde_grad *g = NULL;
+  assert_int_equal(nde_grad_create(s[1], NULL, &g, NULL), NDE_OK);
+  double obs[32];
+  for (int q = 0; q < 32; q++) obs[q] = 0.2 * cos(0.9 * q);
+  nde_obs_loss lo = {obs, NULL, 1, 0};
+  double L, gth[8], dir[8], tp[8], Lp[4];
+  assert_int_equal(nde_grad_eval(g, nde_test_nlsplit_theta, 2, nde_test_nlsplit_u0, 4, t,
+                                 nde_obs_loss_eval, &lo, &L, gth, NULL, NULL, NULL),
+                   NDE_OK);
+  for (int i = 0; i < 8; i++) dir[i] = sin(2.1 * i + 0.3);
+  const double eps = 1e-4, off[4] = {-2, -1, 1, 2};
+  for (int j = 0; j < 4; j++) {
+    for (int i = 0; i < 8; i++) tp[i] = nde_test_nlsplit_theta[i] + off[j] * eps * dir[i];
+    assert_int_equal(nde_grad_eval(g, tp, 2, nde_test_nlsplit_u0, 4, t, nde_obs_loss_eval, &lo,
+                                   &Lp[j], NULL, NULL, NULL, NULL),
+                     NDE_OK);
+  }
+  const double fd = (Lp[0] - 8 * Lp[1] + 8 * Lp[2] - Lp[3]) / (12 * eps);
+  print_message("without JVP: adjoint %.12e, finite differences %.12e\n", nde_test_dot(8, gth, dir),
+                fd);
+  check_rel(nde_test_dot(8, gth, dir), fd, 1e-8, 1e-8);
+  nde_grad_destroy(&g);
+  nde_solver_destroy(&s[0]);
+  nde_solver_destroy(&s[1]);
+  nde_rhs_destroy(&nojvp);
+  nde_rhs_destroy(&full);
+}
+
+static void a_newton_iteration_that_cannot_converge_ends_the_solve_with_a_reason(void **state) {
+  (void)state;
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_test_nlsplit_rhs(NULL, 2, &rhs), NDE_OK);
+  nde_solver_opts o = nde_solver_opts_default();
+  o.method = "implicit-midpoint";
+  o.dt = 0.1;
+  o.newton_max_iter = 1; /* one Newton step cannot also show convergence */
+  nde_solver *s = NULL;
+  assert_int_equal(nde_solver_create(rhs, &o, 2, &s, NULL), NDE_OK);
+  const double t[3] = {0.25, 0.9, 1.7};
+  double Y[24];
+  nde_solve_stats st;
+  assert_int_equal(nde_solver_solve(s, nde_test_nlsplit_theta, 2, nde_test_nlsplit_u0, 3, t, Y,
+                                    &st),
+                   NDE_OK);
+  print_message("newton_max_iter = 1: %s at t = %g\n", nde_stop_reason_str(st.reason), st.t_stop);
+  assert_int_equal(st.reason, NDE_REASON_NEWTON_FAILED);
+  check_close(st.t_stop, 0.25, 0.0);
+  assert_true(isnan(Y[8]) && isnan(Y[16]));
+  nde_solver_destroy(&s);
+  o.newton_max_iter = 0;
+  nde_error e;
+  assert_int_equal(nde_solver_create(rhs, &o, 2, &s, &e), NDE_ERR_ARG);
+  assert_non_null(strstr(e.msg, "newton_max_iter"));
+  nde_rhs_destroy(&rhs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(symplectic_methods_keep_the_pendulum_energy_bounded_and_rk4_does_not),
       cmocka_unit_test(implicit_midpoint_conserves_the_quadratic_invariant),
+      cmocka_unit_test(implicit_midpoint_without_a_jvp_uses_difference_quotients_and_stays_exact),
+      cmocka_unit_test(a_newton_iteration_that_cannot_converge_ends_the_solve_with_a_reason),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
