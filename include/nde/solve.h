@@ -26,7 +26,8 @@
  *                   q += d h F(t + d h / 2, p) each evaluate the whole f and use half of it
  *                   (so a step costs 2 m evaluations of f for m drifts: 2 for leapfrog, 6 for
  *                   yoshida4; the kick at the end of a step is reused as the next step's first,
- *                   FSAL).  Fixed steps like rk4.  Time moves with the drifts: kicks at
+ *                   FSAL; a model that could evaluate F and G separately would need half the
+ *                   work).  Fixed steps like rk4.  Time moves with the drifts: kicks at
  *                   t + h (d_1 + ... + d_i), drifts at the middle of their span, which keeps
  *                   the order for f depending on t; yoshida4's negative middle drift puts two
  *                   kicks outside the step (t + 1.35 h, t - 0.35 h): next to a breakpoint they
