@@ -12,6 +12,7 @@
  * The seminorm is the quadrature's error control switched off.  The backward right-hand side and
  * the quadrature are called separately at the same (t, u(t)): the network's forward pass (f's
  * cache) is kept keyed by (t, u) and each VJP asks only for the cotangent it needs. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,11 @@ typedef struct nde__gcv {
   const double *theta;
   int B;
   size_t bn;
+  /* the backward pass's current piece: the model is evaluated at t clamped to [tlo, thi] */
+  double tlo, thi;
+  /* interp with breakpoints: u at each breakpoint inside the solve (n_ubp x B n) */
+  double *ubp;
+  size_t ubp_cap, n_ubp;
   /* f's cache keyed by (t, u) */
   int key_valid;
   double key_t;
@@ -83,11 +89,17 @@ static const double *cached_forward(nde__gcv *c, double t, const double *u, int 
   return c->fcache;
 }
 
+/* t clamped to the backward pass's current piece. */
+static double bclamp(const nde__gcv *c, double t) {
+  return t < c->tlo ? c->tlo : t > c->thi ? c->thi : t;
+}
+
 /* out = -(lam^T df/du) (gu) or -(lam^T df/dtheta) (gtheta); the other is skipped. */
 static int neg_vjp(nde__cv *cv, nde__gcv *c, double t, const double *u, const double *lam,
                    double *gu, double *gth) {
   nde_grad *g = c->g;
   int rc;
+  t = bclamp(c, t);
   const double *cache = cached_forward(c, t, u, &rc);
   if (rc != 0) return nde__cv_code(cv, rc, t);
   if (gu) memset(gu, 0, c->bn * sizeof *gu);
@@ -124,7 +136,7 @@ static int jacB(sunrealtype t, N_Vector y, N_Vector yB, N_Vector fyB, SUNMatrix 
   (void)t2;
   (void)t3;
   nde__gcv *c = data;
-  return nde__cv_fill_band(&c->fa, t, N_VGetArrayPointer(y), JB, 1);
+  return nde__cv_fill_band(&c->fa, bclamp(c, t), N_VGetArrayPointer(y), JB, 1);
 }
 
 static int jtimesB(N_Vector vB, N_Vector JvB, sunrealtype t, N_Vector y, N_Vector yB,
@@ -201,6 +213,14 @@ fail:
                    cv->msg);
 }
 
+/* The smallest step of a backward CVODE solve over [t0, T]: the solver's h_min, and at least a
+ * few units of round-off in t.  CVODE would otherwise go on shrinking its step where the model
+ * keeps failing (a boundary in time) until the step budget is used up; at this floor its error
+ * test or nonlinear iteration fails instead, which is reported as a reason. */
+static double min_step(const nde_solver *s, double t0, double T) {
+  return fmax(s->opts.h_min, 16.0 * DBL_EPSILON * fmax(fabs(t0), fabs(T)));
+}
+
 static void backward_stats(void *bmem, nde_solve_stats *bs) {
   long v = 0;
   CVodeGetNumSteps(bmem, &v);
@@ -209,61 +229,156 @@ static void backward_stats(void *bmem, nde_solve_stats *bs) {
   bs->n_rejected += v;
 }
 
-static nde_status interp_backward(nde__gcv *c, int n_obs, const double *t_obs, double rtol,
-                                  double atol, double *gtheta, double *gU0,
-                                  nde_grad_stats *stats) {
+/* Record the forward problem on the piece [a, b] from u_a under CVodeF (checkpoints for the
+ * backward pass), with f evaluated within the piece: the pieces between breakpoints are
+ * recorded one at a time because CVODES cannot re-initialise in the middle of a recording.
+ * Its steps count towards the backward pass's budget and statistics. */
+static nde_status record_piece(nde__gcv *c, double a, double b, const double *u_a,
+                               nde_solve_stats *bs) {
   nde_grad *g = c->g;
   nde__cv *cv = &c->fa;
-  const size_t bn = c->bn;
-  nde_solve_stats *bs = &stats->backward;
+  const nde_solver *s = g->solver;
   nde_status st = NDE_OK;
-  const double T = t_obs[n_obs - 1];
-  if (!c->adj_ready) {
-    /* Created lazily so that CVodeInitB sees the forward memory's final time. */
-    st = setup_adj(c, T, rtol, atol);
-    if (st != NDE_OK) return st;
-  }
-  double *lam = N_VGetArrayPointer(c->yB), *mu = N_VGetArrayPointer(c->qB);
-  memcpy(lam, g->dLdY + (size_t)(n_obs - 1) * bn, bn * sizeof *lam);
-  N_VConst(0.0, c->qB);
-  void *mem = cv->mem;
-  void *bmem = CVodeGetAdjCVodeBmem(mem, c->which);
-  if (CVodeReInitB(mem, c->which, T, c->yB) != CV_SUCCESS ||
-      (g->P && CVodeQuadReInitB(mem, c->which, c->qB) != CV_SUCCESS))
-    return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeReInitB failed: %s", cv->msg);
-  cv->cb_code = 0;
-  cv->n_recov = 0;
-  c->key_valid = 0;
-  double t = T;
-  for (int k = n_obs - 1; k >= 1; k--) {
-    const long left = g->solver->opts.max_steps - bs->n_steps;
-    if (left <= 0) {
+  memcpy(N_VGetArrayPointer(cv->y), u_a, c->bn * sizeof *u_a);
+  if (CVodeReInit(cv->mem, a, cv->y) != CV_SUCCESS || CVodeAdjReInit(cv->mem) != CV_SUCCESS)
+    return nde__errf(&g->err, NDE_ERR_INTERNAL, "re-initialising CVODES at t = %.17g failed: %s",
+                     a, cv->msg);
+  CVodeSetStopTime(cv->mem, b);
+  double t = a;
+  while (t < b) {
+    long nst = 0;
+    CVodeGetNumSteps(cv->mem, &nst);
+    if (bs->n_steps + nst >= s->opts.max_steps) {
       bs->reason = NDE_REASON_MAX_STEPS;
       break;
     }
-    CVodeSetMaxNumStepsB(mem, c->which, left);
-    int flag = CVodeB(mem, t_obs[k - 1], CV_NORMAL);
-    backward_stats(bmem, bs);
+    int ncheck = 0;
+    const int flag = CVodeF(cv->mem, b, cv->y, &t, CV_ONE_STEP, &ncheck);
     if (flag < 0) {
-      /* CVodeGetB after a failed CVodeB returns stale data with success: stop here. */
       bs->reason = nde__cv_reason(cv, flag, &st);
-      CVodeGetCurrentTime(bmem, &t);
-      if (st == NDE_OK && bs->reason == NDE_REASON_NONE) bs->reason = NDE_REASON_NEWTON_FAILED;
+      CVodeGetCurrentTime(cv->mem, &t);
+      bs->t_stop = t;
+      if (st != NDE_OK) return nde__errf(&g->err, st, "%s", nde_solver_errmsg(g->solver));
       break;
     }
-    if (CVodeGetB(mem, c->which, &t, c->yB) != CV_SUCCESS ||
-        (g->P && CVodeGetQuadB(mem, c->which, &t, c->qB) != CV_SUCCESS))
-      return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeGetB failed: %s", cv->msg);
-    if (k - 1 == 0) break;
-    const double *d = g->dLdY + (size_t)(k - 1) * bn;
-    for (size_t q = 0; q < bn; q++) lam[q] += d[q];
-    /* Both re-initialisations: CVodeReInitB does not reset the quadrature. */
-    if (CVodeReInitB(mem, c->which, t_obs[k - 1], c->yB) != CV_SUCCESS ||
-        (g->P && CVodeQuadReInitB(mem, c->which, c->qB) != CV_SUCCESS))
-      return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeReInitB failed: %s", cv->msg);
   }
+  long nst = 0;
+  CVodeGetNumSteps(cv->mem, &nst);
+  bs->n_steps += nst;
+  return NDE_OK;
+}
+
+/* The breakpoints strictly inside (t0, t1): indices [*i0, *i1) of s->bp. */
+static void inner_breakpoints(const nde_solver *s, double t0, double t1, size_t *i0, size_t *i1) {
+  *i0 = nde__bp_after(s, t0);
+  *i1 = *i0;
+  while (*i1 < s->n_bp && s->bp[*i1] < t1) (*i1)++;
+}
+
+/* The backward pass of interp.  Without breakpoints the forward pass recorded the whole solve;
+ * with them (pieces = 1) it ran without recording, kept u at each breakpoint in c->ubp, and
+ * each piece is recorded anew here, last piece first, before its backward pass. */
+static nde_status interp_backward(nde__gcv *c, int n_obs, const double *t_obs, const double *U0,
+                                  int pieces, double rtol, double atol, double *gtheta,
+                                  double *gU0, nde_grad_stats *stats) {
+  nde_grad *g = c->g;
+  nde__cv *cv = &c->fa;
+  const nde_solver *s = g->solver;
+  const size_t bn = c->bn;
+  nde_solve_stats *bs = &stats->backward;
+  nde_status st = NDE_OK;
+  const double t0 = t_obs[0], T = t_obs[n_obs - 1];
+  size_t i0 = 0, i1 = 0;
+  if (pieces) inner_breakpoints(s, t0, T, &i0, &i1);
+  const long n_pieces = (long)(i1 - i0) + 1;
+  double *lam = NULL, *mu = NULL;
+  double t = T;
+  int k = n_obs - 1;
+  for (long p = n_pieces - 1; p >= 0 && bs->reason == NDE_REASON_NONE; p--) {
+    const double a = p == 0 ? t0 : s->bp[i0 + (size_t)p - 1];
+    const double b = p == n_pieces - 1 ? T : s->bp[i0 + (size_t)p];
+    const nde__span piece = nde__piece_span(s, a, b);
+    if (pieces) {
+      /* The recomputations inside CVodeB must evaluate this piece's f too. */
+      cv->tmin = piece.lo;
+      cv->tmax = piece.hi;
+      st = record_piece(c, a, b, p == 0 ? U0 : c->ubp + (size_t)(p - 1) * bn, bs);
+      if (st != NDE_OK || bs->reason != NDE_REASON_NONE) break;
+    }
+    if (!c->adj_ready) {
+      /* Created lazily so that CVodeInitB sees the recorded final time. */
+      st = setup_adj(c, b, rtol, atol);
+      if (st != NDE_OK) break;
+    }
+    void *mem = cv->mem;
+    void *bmem = CVodeGetAdjCVodeBmem(mem, c->which);
+    if (!lam) {
+      lam = N_VGetArrayPointer(c->yB);
+      mu = N_VGetArrayPointer(c->qB);
+      memcpy(lam, g->dLdY + (size_t)(n_obs - 1) * bn, bn * sizeof *lam);
+      N_VConst(0.0, c->qB);
+    }
+    /* Both re-initialisations at every restart: CVodeReInitB does not reset the quadrature. */
+    if (CVodeReInitB(mem, c->which, b, c->yB) != CV_SUCCESS ||
+        (g->P && CVodeQuadReInitB(mem, c->which, c->qB) != CV_SUCCESS)) {
+      st = nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeReInitB failed: %s", cv->msg);
+      break;
+    }
+    cv->cb_code = 0;
+    cv->n_recov = 0;
+    CVodeSetMinStepB(mem, c->which, min_step(s, t0, T));
+    /* Backward through the piece, node by node (observation times: lambda jumps), with a cold
+     * restart at each.  CVodeB may step past a node and interpolate back: the model is
+     * evaluated at times clamped to the piece, so such a step sees the piece's f continued. */
+    for (double tb = b;;) {
+      const double ta = t_obs[k - 1] > a ? t_obs[k - 1] : a;
+      const nde__span span = nde__piece_span(s, ta, tb);
+      c->tlo = span.lo;
+      c->thi = span.hi;
+      c->key_valid = 0;
+      const long left = s->opts.max_steps - bs->n_steps;
+      if (left <= 0) {
+        bs->reason = NDE_REASON_MAX_STEPS;
+        break;
+      }
+      CVodeSetMaxNumStepsB(mem, c->which, left);
+      int flag = CVodeB(mem, ta, CV_NORMAL);
+      backward_stats(bmem, bs);
+      if (flag < 0) {
+        /* CVodeGetB after a failed CVodeB returns stale data with success: stop here. */
+        bs->reason = nde__cv_reason(cv, flag, &st);
+        CVodeGetCurrentTime(bmem, &t);
+        if (st != NDE_OK)
+          st = nde__errf(&g->err, st, "%s", nde_solver_errmsg(g->solver));
+        else if (bs->reason == NDE_REASON_NONE)
+          bs->reason = NDE_REASON_NEWTON_FAILED;
+        break;
+      }
+      if (CVodeGetB(mem, c->which, &t, c->yB) != CV_SUCCESS ||
+          (g->P && CVodeGetQuadB(mem, c->which, &t, c->qB) != CV_SUCCESS)) {
+        st = nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeGetB failed: %s", cv->msg);
+        break;
+      }
+      if (ta == t_obs[k - 1]) {
+        k--;
+        if (k == 0) break; /* dL/dY_0 = dL/dU0 directly: added below */
+        const double *d = g->dLdY + (size_t)k * bn;
+        for (size_t q = 0; q < bn; q++) lam[q] += d[q];
+      }
+      if (ta == a) break;
+      if (CVodeReInitB(mem, c->which, ta, c->yB) != CV_SUCCESS ||
+          (g->P && CVodeQuadReInitB(mem, c->which, c->qB) != CV_SUCCESS)) {
+        st = nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeReInitB failed: %s", cv->msg);
+        break;
+      }
+      tb = ta;
+    }
+    if (st != NDE_OK) break;
+  }
+  cv->tmin = c->tlo = -INFINITY;
+  cv->tmax = c->thi = INFINITY;
   bs->t_stop = t;
-  if (st != NDE_OK) return nde__errf(&g->err, st, "%s", nde_solver_errmsg(g->solver));
+  if (st != NDE_OK) return st;
   if (bs->reason != NDE_REASON_NONE) {
     nde__grad_nan(g->P, bn, gtheta, gU0);
     return NDE_OK;
@@ -282,6 +397,7 @@ static int bs_rhs(sunrealtype t, N_Vector z, N_Vector zdot, void *data) {
   const double *u = N_VGetArrayPointer(z);
   double *du = N_VGetArrayPointer(zdot);
   int rc;
+  t = bclamp(c, t);
   cached_forward(c, t, u, &rc);
   if (rc != 0) return nde__cv_code(c->bcv, rc, t);
   if (g->cache_per_row) {
@@ -371,18 +487,33 @@ static nde_status backsolve_backward(nde__gcv *c, int n_obs, const double *t_obs
   cv->n_recov = 0;
   c->key_valid = 0;
   double t = T;
-  for (int k = n_obs - 1; k >= 1; k--) {
-    if (CVodeReInit(c->bmem, t_obs[k], c->zb) != CV_SUCCESS ||
+  /* Backward through the pieces between observation times and breakpoints, with a stop time
+   * and a re-initialisation at each node. */
+  const nde_solver *s = g->solver;
+  const double t0 = t_obs[0];
+  double tb = T;
+  long ibp = (long)nde__bp_after(s, tb) - 1;
+  if (ibp >= 0 && s->bp[ibp] == tb) ibp--;
+  int k = n_obs - 1;
+  for (;;) {
+    const double bp = ibp >= 0 && s->bp[ibp] > t0 ? s->bp[ibp] : -INFINITY;
+    const double ta = t_obs[k - 1] > bp ? t_obs[k - 1] : bp;
+    const nde__span span = nde__piece_span(s, ta, tb);
+    c->tlo = span.lo;
+    c->thi = span.hi;
+    c->key_valid = 0;
+    if (CVodeReInit(c->bmem, tb, c->zb) != CV_SUCCESS ||
         (g->P && CVodeQuadReInit(c->bmem, c->qb) != CV_SUCCESS))
       return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeReInit failed: %s", cv->msg);
-    CVodeSetStopTime(c->bmem, t_obs[k - 1]);
-    const long left = g->solver->opts.max_steps - bs->n_steps;
+    CVodeSetStopTime(c->bmem, ta);
+    CVodeSetMinStep(c->bmem, min_step(s, t0, T));
+    const long left = s->opts.max_steps - bs->n_steps;
     if (left <= 0) {
       bs->reason = NDE_REASON_MAX_STEPS;
       break;
     }
     CVodeSetMaxNumSteps(c->bmem, left);
-    int flag = CVode(c->bmem, t_obs[k - 1], c->zb, &t, CV_NORMAL);
+    int flag = CVode(c->bmem, ta, c->zb, &t, CV_NORMAL);
     backward_stats(c->bmem, bs);
     if (flag < 0) {
       bs->reason = nde__cv_reason(cv, flag, &st);
@@ -391,10 +522,17 @@ static nde_status backsolve_backward(nde__gcv *c, int n_obs, const double *t_obs
     }
     if (g->P && CVodeGetQuad(c->bmem, &t, c->qb) != CV_SUCCESS)
       return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeGetQuad failed: %s", cv->msg);
-    if (k - 1 == 0) break;
-    const double *d = g->dLdY + (size_t)(k - 1) * bn;
-    for (size_t q = 0; q < bn; q++) z[bn + q] += d[q];
+    if (ta == t0) break;
+    if (ta == t_obs[k - 1]) {
+      k--;
+      const double *d = g->dLdY + (size_t)k * bn;
+      for (size_t q = 0; q < bn; q++) z[bn + q] += d[q];
+    }
+    if (ta == bp) ibp--;
+    tb = ta;
   }
+  c->tlo = -INFINITY;
+  c->thi = INFINITY;
   bs->t_stop = t;
   if (bs->reason != NDE_REASON_NONE) {
     nde__grad_nan(g->P, bn, gtheta, gU0);
@@ -424,6 +562,9 @@ static int sens_rhs(int Ns, sunrealtype t, N_Vector y, N_Vector ydot, N_Vector *
                          N_VGetArrayPointer(ySdot[j]));
     if (is_theta) c->eth[j] = 0.0;
     if (rc != 0) return nde__cv_code(cv, rc, t);
+    /* A non-finite sensitivity derivative is a recoverable failure, as a non-finite f is. */
+    if (nde__first_nonfinite(c->bn, N_VGetArrayPointer(ySdot[j])) >= 0)
+      return nde__cv_code(cv, 1, t);
   }
   return 0;
 }
@@ -439,6 +580,23 @@ static int sens_hook(nde__cv *cv, int k, double tk, void *hctx) {
     N_VDestroy(v);
     if (flag != CV_SUCCESS) return -1;
   }
+  return 0;
+}
+
+/* At a breakpoint: read the sensitivities before the forward memory is re-initialised, and
+ * re-initialise them with it after. */
+static int sens_restart(nde__cv *cv, double tb, int after, void *hctx) {
+  nde__gcv *c = hctx;
+  double t = tb;
+  if (!after) return CVodeGetSens(cv->mem, &t, c->yS) == CV_SUCCESS ? 0 : -1;
+  return CVodeSensReInit(cv->mem, CV_STAGGERED, c->yS) == CV_SUCCESS ? 0 : -1;
+}
+
+/* At a breakpoint of an interp forward pass run piece by piece: keep u there. */
+static int keep_state(nde__cv *cv, double tb, int after, void *hctx) {
+  (void)tb;
+  nde__gcv *c = hctx;
+  if (!after) memcpy(c->ubp + c->n_ubp++ * c->bn, N_VGetArrayPointer(cv->y), c->bn * sizeof(double));
   return 0;
 }
 
@@ -486,6 +644,8 @@ nde_status nde__gcv_create(nde_grad *g) {
   if (st == NDE_OK) st = nde__cv_init(&c->fs, s);
   if (st != NDE_OK) return nde__errf(&g->err, st, "%s", nde_solver_errmsg(s));
   c->bcv = &c->fa;
+  c->tlo = -INFINITY;
+  c->thi = INFINITY;
   const size_t bn = (size_t)s->max_batch * (size_t)g->n;
   c->key_u = nde__dalloc(bn);
   c->fscratch = nde__dalloc(bn);
@@ -509,6 +669,7 @@ void nde__gcv_destroy(nde_grad *g) {
   nde__cv_free(&c->fa);
   nde__cv_free(&c->fs);
   free(c->S);
+  free(c->ubp);
   free(c->key_u);
   free(c->fscratch);
   free(c->fcache);
@@ -539,7 +700,7 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
   nde__cv *cv = m == NDE__GM_FORWARD ? &c->fs : &c->fa;
   st = nde__cv_prepare(cv, B, theta, t_obs[0], U0);
   if (st != NDE_OK) return nde__errf(&g->err, st, "%s", nde_solver_errmsg(s));
-  int adj = 0;
+  int adj = 0, pieces = 0;
   cv->obs_hook = NULL;
   if (want && m == NDE__GM_INTERP) {
     if (c->fa_gen != cv->generation) {
@@ -555,7 +716,19 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
         return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeAdjInit failed: %s", cv->msg);
       c->adj_inited = 1;
     }
-    adj = 1;
+    size_t i0, i1;
+    inner_breakpoints(s, t_obs[0], t_obs[n_obs - 1], &i0, &i1);
+    pieces = i1 > i0;
+    if (pieces) {
+      /* Run without recording, keeping u at each breakpoint (see interp_backward). */
+      size_t need;
+      if (!nde__mul_size(i1 - i0, bn, &need) || nde__grow(&c->ubp, &c->ubp_cap, need))
+        return nde__errf(&g->err, NDE_ERR_NOMEM, "out of memory for %zu breakpoints", i1 - i0);
+      c->n_ubp = 0;
+      cv->restart_hook = keep_state;
+      cv->hctx = c;
+    }
+    adj = !pieces;
   } else if (m == NDE__GM_FORWARD) {
     if (c->fs_gen != cv->generation) {
       free_sens(c); /* the memory was rebuilt: its sensitivities went with it */
@@ -577,6 +750,7 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
       if (CVodeSensReInit(cv->mem, CV_STAGGERED, c->yS) != CV_SUCCESS)
         return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeSensReInit failed: %s", cv->msg);
       cv->obs_hook = sens_hook;
+      cv->restart_hook = sens_restart;
       cv->hctx = c;
       CVodeSetUserData(cv->mem, cv);
     } else if (c->Ns) {
@@ -587,6 +761,7 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
   int k_done = 0;
   if (n_obs > 1) st = nde__cv_march(cv, adj, n_obs, t_obs, g->Y, &stats->forward, &k_done);
   cv->obs_hook = NULL;
+  cv->restart_hook = NULL;
   for (int k = k_done + 1; k < n_obs; k++)
     for (size_t q = 0; q < bn; q++) g->Y[(size_t)k * bn + q] = NAN;
   const nde_rhs_counts c1 = nde_rhs_get_counts(s->rhs);
@@ -603,7 +778,7 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
   if (!want) return NDE_OK;
   /* Backward. */
   if (m == NDE__GM_INTERP) {
-    st = interp_backward(c, n_obs, t_obs, rtol, atol, gtheta, gU0, stats);
+    st = interp_backward(c, n_obs, t_obs, U0, pieces, rtol, atol, gtheta, gU0, stats);
   } else if (m == NDE__GM_BACKSOLVE) {
     st = backsolve_backward(c, n_obs, t_obs, rtol, atol, gtheta, gU0, stats);
   } else {

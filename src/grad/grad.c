@@ -1,28 +1,118 @@
-/* Gradient evaluator: runs the forward solve with the store its method needs, evaluates the loss
- * and runs the method's backward pass (dispatch); and the discrete adjoint.
- *
- * Discrete adjoint of an explicit Runge-Kutta step (u' = u + h sum_i b_i K_i,
- * K_i = f(t + c_i h, U_i), U_i = u + h sum_{j<i} a_ij K_j): with lambda the cotangent of u',
- *   Kbar_i = h b_i lambda + h sum_{m>i} a_mi Ubar_m + W_i,   Ubar_i = Kbar_i^T df/du(U_i),
- *   thetabar += Kbar_i^T df/dtheta(U_i),                      lambda <- lambda + sum_i Ubar_i,
- * taken for i = s..1 and the steps in reverse; dL/dY_k is added to lambda at each observation at
- * a step's end, and an observation inside a step, Y_k = u + h sum_i bth_i(theta_k) K_i (dopri5's
- * continuous extension), adds W_i = h bth_i dL/dY_k and dL/dY_k to the step's start cotangent. */
+/* The gradient evaluator: the registry of gradient methods and which solver methods each
+ * supports, the choice of "auto", and the evaluation (forward solve with the store the method
+ * needs, the loss, the method's backward pass).  The discrete adjoint is in discrete.c, the
+ * built-in continuous adjoints in adjoint.c, the CVODES methods in cvodes.c. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-static const char *const gm_names[] = {"discrete", "backsolve", "interp", "forward", "auto",
-                                       NULL};
+#define FAM(f) (1u << (f))
+
+/* The registry, in order of preference (nde_grad_default_method takes the first a solver
+ * supports): X(name, description, exact, continuous, id, families, needs_dense). */
+#define NDE__GMETHODS(X)                                                                        \
+  X("discrete",                                                                                 \
+    "backpropagation through the solver's steps: the exact gradient of the discretised loss",   \
+    1, 0, NDE__GM_DISCRETE, FAM(NDE__FAM_ERK) | FAM(NDE__FAM_SPLIT) | FAM(NDE__FAM_IMPLICIT), 0) \
+  X("interp",                                                                                   \
+    "continuous adjoint with u(t) from the stored forward solution (dense output, CVODES "      \
+    "checkpoints)",                                                                             \
+    0, 1, NDE__GM_INTERP, FAM(NDE__FAM_ERK) | FAM(NDE__FAM_CVODE), 1)                           \
+  X("backsolve",                                                                                \
+    "continuous adjoint integrating u backward with the adjoint (Chen et al. 2018)", 0, 1,      \
+    NDE__GM_BACKSOLVE, FAM(NDE__FAM_ERK) | FAM(NDE__FAM_SPLIT) | FAM(NDE__FAM_CVODE), 0)        \
+  X("forward", "CVODES forward sensitivities du/dtheta (and du/dU0), for few parameters", 0, 1, \
+    NDE__GM_FORWARD, FAM(NDE__FAM_CVODE), 0)
+
+#define NDE__GM_ENTRY(name, desc, exact, cont, id, fams, dense) \
+  {{name, desc, exact, cont}, id, fams, dense},
+static const nde__gmdef gmethods[] = {NDE__GMETHODS(NDE__GM_ENTRY)};
+#undef NDE__GM_ENTRY
+#define N_GMETHODS ((int)(sizeof gmethods / sizeof gmethods[0]))
+
+#define NDE__GM_NAME(name, ...) name,
+static const char *const gm_names[] = {NDE__GMETHODS(NDE__GM_NAME) "auto", NULL};
+#undef NDE__GM_NAME
 
 const char *const *nde_grad_method_names(void) { return gm_names; }
+int nde_grad_method_count(void) { return N_GMETHODS; }
+
+const nde_grad_method_info *nde_grad_method_at(int i) {
+  return i >= 0 && i < N_GMETHODS ? &gmethods[i].info : NULL;
+}
+
+static const nde__gmdef *gm_lookup(const char *name) {
+  if (!name) return NULL;
+  for (int i = 0; i < N_GMETHODS; i++)
+    if (strcmp(gmethods[i].info.name, name) == 0) return &gmethods[i];
+  return NULL;
+}
+
+static const nde__gmdef *gm_by_id(nde__gmethod id) {
+  for (int i = 0; i < N_GMETHODS; i++)
+    if (gmethods[i].id == id) return &gmethods[i];
+  return NULL;
+}
+
+const nde_grad_method_info *nde_grad_method_find(const char *name) {
+  const nde__gmdef *d = gm_lookup(name);
+  return d ? &d->info : NULL;
+}
+
+static int gm_supports(const nde__gmdef *d, const nde__method *sm) {
+  return (d->families & FAM(sm->family)) && (!d->needs_dense || sm->info.dense_output);
+}
+
+int nde_grad_method_supported(const char *grad_method, const char *solver_method) {
+  const nde__method *sm = nde__method_lookup(solver_method);
+  if (!sm || !grad_method) return 0;
+  if (strcmp(grad_method, "auto") == 0) return 1;
+  const nde__gmdef *d = gm_lookup(grad_method);
+  return d && gm_supports(d, sm);
+}
+
+static const nde__gmdef *gm_default(const nde__method *sm) {
+  for (int i = 0; i < N_GMETHODS; i++)
+    if (gm_supports(&gmethods[i], sm)) return &gmethods[i];
+  return NULL;
+}
+
+const char *nde_grad_default_method(const char *solver_method) {
+  const nde__method *sm = nde__method_lookup(solver_method);
+  const nde__gmdef *d = sm ? gm_default(sm) : NULL;
+  return d ? d->info.name : NULL;
+}
+
+/* "a, b or c": the gradient methods solver method sm supports (or, sm NULL, every one). */
+static void supported_phrase(const nde__method *sm, char *buf, size_t len) {
+  const char *names[N_GMETHODS + 1];
+  int k = 0;
+  for (int i = 0; i < N_GMETHODS; i++)
+    if (!sm || gm_supports(&gmethods[i], sm)) names[k++] = gmethods[i].info.name;
+  names[k] = NULL;
+  nde__names_phrase(names, "or", buf, len);
+}
+
+/* "a, b or c": the solver methods gradient method d supports. */
+static void solvers_phrase(const nde__gmdef *d, char *buf, size_t len) {
+  const int n = nde_solver_method_count();
+  const char *names[64];
+  int k = 0;
+  for (int i = 0; i < n && k < 63; i++) {
+    const nde__method *sm = nde__method_lookup(nde_solver_method_at(i)->name);
+    if (gm_supports(d, sm)) names[k++] = sm->info.name;
+  }
+  names[k] = NULL;
+  nde__names_phrase(names, "or", buf, len);
+}
 
 nde_grad_opts nde_grad_opts_default(void) {
   nde_grad_opts o;
   memset(&o, 0, sizeof o);
-  o.method = "discrete";
+  o.method = "auto";
   o.rtol = 0.0;
   o.atol = 0.0;
   o.seminorm = 1;
@@ -44,6 +134,8 @@ void nde_grad_destroy(nde_grad **gp) {
   free(g->Ust);
   free(g->cst);
   free(g->utmp);
+  free(g->pend);
+  free(g->gtmp);
   nde__adjoint_builtin_free(g);
   nde__gcv_destroy(g);
   free(g);
@@ -55,16 +147,11 @@ const char *nde_grad_errmsg(const nde_grad *g) { return nde__err_msg(g ? &g->err
 nde__gmethod nde__grad_pick(const nde_grad *g, int want_gU0) {
   if (!g->is_auto) return g->method;
   const nde_solver *s = g->solver;
-  if (s->kind != NDE__KIND_CVODE) return NDE__GM_DISCRETE;
-  size_t ns = g->P + (want_gU0 ? (size_t)s->max_batch * (size_t)g->n : 0);
-  return ns <= (size_t)g->opts.auto_forward_max_params ? NDE__GM_FORWARD : NDE__GM_INTERP;
-}
-
-static const char *gm_name(nde__gmethod m) {
-  return m == NDE__GM_DISCRETE    ? "discrete"
-         : m == NDE__GM_BACKSOLVE ? "backsolve"
-         : m == NDE__GM_INTERP    ? "interp"
-                                  : "forward";
+  if (s->kind == NDE__KIND_CVODE) {
+    size_t ns = g->P + (want_gU0 ? (size_t)s->max_batch * (size_t)g->n : 0);
+    if (ns <= (size_t)g->opts.auto_forward_max_params) return NDE__GM_FORWARD;
+  }
+  return gm_default(s->method)->id;
 }
 
 nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_grad **out,
@@ -86,45 +173,34 @@ nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_gr
   g->opts = opts ? *opts : nde_grad_opts_default();
   const char *m = g->opts.method ? g->opts.method : "(null)";
   const int cvode = solver->kind == NDE__KIND_CVODE;
-  if (strcmp(m, "discrete") == 0)
-    g->method = NDE__GM_DISCRETE;
-  else if (strcmp(m, "backsolve") == 0)
-    g->method = NDE__GM_BACKSOLVE;
-  else if (strcmp(m, "interp") == 0)
-    g->method = NDE__GM_INTERP;
-  else if (strcmp(m, "forward") == 0)
-    g->method = NDE__GM_FORWARD;
-  else if (strcmp(m, "auto") == 0)
+  const nde__method *sm = solver->method;
+  const nde__gmdef *d = gm_lookup(m);
+  char list[256];
+  if (strcmp(m, "auto") == 0) {
     g->is_auto = 1;
-  else {
-    st = nde__errf(&g->err, NDE_ERR_ARG,
-                   "unknown gradient method '%s' (expected discrete, backsolve, interp, forward "
-                   "or auto)",
-                   m);
+    g->opts.method = "auto";
+  } else if (!d) {
+    supported_phrase(NULL, list, sizeof list);
+    st = nde__errf(&g->err, NDE_ERR_ARG, "unknown gradient method '%s' (expected %s or auto)", m,
+                   list);
     goto fail;
-  }
-  const char *sm = solver->opts.method;
-  if (!g->is_auto) {
-    if (g->method == NDE__GM_DISCRETE && cvode) {
-      st = nde__errf(&g->err, NDE_ERR_ARG,
-                     "gradient method 'discrete' needs an explicit solver (euler, rk4, dopri5), "
-                     "not '%s': use interp, backsolve or forward",
-                     sm);
-      goto fail;
-    }
-    if (g->method == NDE__GM_FORWARD && !cvode) {
-      st = nde__errf(&g->err, NDE_ERR_ARG,
-                     "gradient method 'forward' needs cvode-adams or cvode-bdf, not '%s'", sm);
-      goto fail;
-    }
-    if (g->method == NDE__GM_INTERP && !cvode &&
-        !(solver->kind == NDE__KIND_ADAPTIVE && solver->tab->dense)) {
-      st = nde__errf(&g->err, NDE_ERR_ARG,
-                     "gradient method 'interp' needs a solver with a continuous extension "
-                     "(dopri5) or cvode-*, not '%s'",
-                     sm);
-      goto fail;
-    }
+  } else if (!gm_supports(d, sm)) {
+    char solvers[256];
+    solvers_phrase(d, solvers, sizeof solvers);
+    supported_phrase(sm, list, sizeof list);
+    st = nde__errf(&g->err, NDE_ERR_ARG,
+                   "gradient method '%s' does not work with solver '%s' (it needs %s); with %s "
+                   "use %s (or auto)",
+                   m, sm->info.name, solvers, sm->info.name, list);
+    goto fail;
+  } else if (d->needs_dense && solver->kind == NDE__KIND_FIXED) {
+    st = nde__errf(&g->err, NDE_ERR_ARG,
+                   "gradient method '%s' needs solver '%s' to run adaptively (fixed_step = 0)",
+                   m, sm->info.name);
+    goto fail;
+  } else {
+    g->method = d->id;
+    g->opts.method = d->info.name;
   }
   if (!(g->opts.rtol >= 0) || !(g->opts.atol >= 0) || g->opts.checkpoint_steps < 1 ||
       !g->opts.interp ||
@@ -154,24 +230,32 @@ nde_status nde_grad_create(nde_solver *solver, const nde_grad_opts *opts, nde_gr
     return NDE_OK;
   }
   st = NDE_ERR_NOMEM;
-  g->ns = solver->tab->s;
-  size_t bn, sbn, sbc;
+  /* Evaluations per step (and at least the three B n buffers of implicit-midpoint's
+   * transposed solve). */
+  g->ns = solver->ns_run;
+  if (solver->tab && solver->tab->s > g->ns) g->ns = solver->tab->s;
+  if (g->ns < 3) g->ns = 3;
+  size_t bn, sbn, sbc, ust;
   if (!nde__mul_size((size_t)solver->max_batch, (size_t)g->n, &bn) ||
       !nde__mul_size(bn, (size_t)g->ns, &sbn) ||
-      !nde__mul_size((size_t)solver->max_batch * (size_t)g->ns, g->cache_per_row, &sbc))
+      !nde__mul_size((size_t)solver->max_batch * (size_t)g->ns, g->cache_per_row, &sbc) ||
+      !nde__mul_size(bn, (size_t)g->n + 2, &ust))
     goto fail;
+  if (ust < sbn) ust = sbn;
   g->lam = nde__dalloc(bn);
   g->Kbar = nde__dalloc(bn);
   g->Ubar = nde__dalloc(sbn);
   g->W = nde__dalloc(sbn);
-  if (!g->lam || !g->Kbar || !g->Ubar || !g->W) goto fail;
+  g->pend = nde__dalloc(bn);
+  g->gtmp = nde__dalloc(g->P);
+  if (!g->lam || !g->Kbar || !g->Ubar || !g->W || !g->pend || !g->gtmp) goto fail;
   if (g->opts.recompute) {
-    g->Ust = nde__dalloc(sbn);
+    g->Ust = nde__dalloc(ust);
     g->cst = nde__dalloc(sbc);
     g->utmp = nde__dalloc(bn);
     if (!g->Ust || !g->cst || !g->utmp) goto fail;
   }
-  if (g->is_auto || g->method == NDE__GM_BACKSOLVE || g->method == NDE__GM_INTERP) {
+  if (g->method == NDE__GM_BACKSOLVE || g->method == NDE__GM_INTERP) {
     st = nde__adjoint_builtin_init(g);
     if (st != NDE_OK) goto fail;
   }
@@ -185,113 +269,6 @@ fail:
     nde_grad_destroy(&g);
     return keep;
   }
-}
-
-/* Backward pass through one recorded step: lam (B x n) enters as the cotangent of the step's end
- * state and leaves as that of its start state; gtheta accumulates.  With dense, W holds the
- * stage cotangents of the observations inside the step. */
-static int discrete_step_back(nde_grad *g, const double *theta, int B, double t, double h,
-                              const double *U, const double *cache, int dense, double *gtheta) {
-  nde_solver *s = g->solver;
-  const nde__tableau *tab = s->tab;
-  const int ns = s->ns_run, S = tab->s;
-  const size_t bn = (size_t)B * (size_t)g->n;
-  const size_t bc = (size_t)B * g->cache_per_row;
-  for (int i = ns - 1; i >= 0; i--) {
-    double *Ki = g->Kbar;
-    double *Ui_bar = g->Ubar + (size_t)i * bn;
-    int any = tab->b[i] != 0.0 || dense;
-    for (int m = i + 1; m < ns && !any; m++) any = tab->A[m * S + i] != 0.0;
-    if (!any) {
-      /* No path from this stage to anything observed (dopri5's FSAL stage without an output
-       * inside the step): its cotangent is zero. */
-      memset(Ui_bar, 0, bn * sizeof *Ui_bar);
-      continue;
-    }
-    const double wb = h * tab->b[i];
-    for (size_t q = 0; q < bn; q++) Ki[q] = wb * g->lam[q];
-    if (dense) {
-      const double *Wi = g->W + (size_t)i * bn;
-      for (size_t q = 0; q < bn; q++) Ki[q] += Wi[q];
-    }
-    for (int m = i + 1; m < ns; m++) {
-      const double a = h * tab->A[m * S + i];
-      if (a == 0.0) continue;
-      const double *Um = g->Ubar + (size_t)m * bn;
-      for (size_t q = 0; q < bn; q++) Ki[q] += a * Um[q];
-    }
-    memset(Ui_bar, 0, bn * sizeof *Ui_bar);
-    int rc = nde_rhs_vjp(s->rhs, t + tab->c[i] * h, B, U + (size_t)i * bn, theta, Ki,
-                         cache ? cache + (size_t)i * bc : NULL, Ui_bar, gtheta);
-    if (rc != 0) return rc;
-  }
-  for (int i = 0; i < ns; i++) {
-    const double *Ui_bar = g->Ubar + (size_t)i * bn;
-    for (size_t q = 0; q < bn; q++) g->lam[q] += Ui_bar[q];
-  }
-  return 0;
-}
-
-static nde_status discrete_backward(nde_grad *g, const double *theta, int B, int n_obs,
-                                    double *gtheta, long *n_vjp) {
-  nde_solver *s = g->solver;
-  const nde__traj *tr = &s->traj;
-  const nde__tableau *tab = s->tab;
-  const int ns = s->ns_run;
-  const size_t bn = (size_t)B * (size_t)g->n;
-  const long v0 = nde_rhs_get_counts(s->rhs).vjp;
-  memset(g->lam, 0, bn * sizeof *g->lam);
-  int k = n_obs - 1;
-  for (long j = tr->n_steps - 1; j >= 0; j--) {
-    const double h = tr->h[j];
-    int dense = 0;
-    for (; k >= 1 && tr->obs_step[k] == j; k--) {
-      const double *d = g->dLdY + (size_t)k * bn;
-      if (tr->obs_theta[k] == 1.0) {
-        for (size_t q = 0; q < bn; q++) g->lam[q] += d[q];
-        continue;
-      }
-      double bth[NDE__MAX_STAGES];
-      tab->dense(tr->obs_theta[k], bth);
-      if (!dense) memset(g->W, 0, (size_t)ns * bn * sizeof *g->W);
-      dense = 1;
-      for (int i = 0; i < ns; i++) {
-        const double w = h * bth[i];
-        double *Wi = g->W + (size_t)i * bn;
-        for (size_t q = 0; q < bn; q++) Wi[q] += w * d[q];
-      }
-    }
-    const double *U, *cache = NULL;
-    if (tr->mode == NDE__STORE_STAGES) {
-      U = tr->U + (size_t)j * tr->u_len;
-      if (tr->c_len) cache = tr->cache + (size_t)j * tr->c_len;
-    } else {
-      /* Recompute the stages of step j from its stored start state. */
-      int rc = nde__rk_step(s, theta, tr->t[j], h, B, tr->U + (size_t)j * tr->u_len, g->utmp,
-                            g->Ust, g->cache_per_row ? g->cst : NULL);
-      if (rc != 0)
-        return nde__errf(&g->err, NDE_ERR_CALLBACK,
-                         "right-hand side failed (code %d) recomputing step at t = %.17g", rc,
-                         tr->t[j]);
-      U = g->Ust;
-      if (g->cache_per_row) cache = g->cst;
-    }
-    int rc = discrete_step_back(g, theta, B, tr->t[j], h, U, cache, dense, gtheta);
-    if (rc != 0)
-      return nde__errf(&g->err, NDE_ERR_CALLBACK,
-                       "right-hand side VJP failed (code %d) at t = %.17g", rc, tr->t[j]);
-    if (dense) {
-      /* Observations of this step read Y_k = u + ...: their cotangents reach u directly. */
-      for (int kk = k + 1; kk < n_obs && tr->obs_step[kk] == j; kk++) {
-        if (tr->obs_theta[kk] == 1.0) continue;
-        const double *d = g->dLdY + (size_t)kk * bn;
-        for (size_t q = 0; q < bn; q++) g->lam[q] += d[q];
-      }
-    }
-  }
-  for (size_t q = 0; q < bn; q++) g->lam[q] += g->dLdY[q];
-  *n_vjp = nde_rhs_get_counts(s->rhs).vjp - v0;
-  return NDE_OK;
 }
 
 int nde__grad_grow_y(nde_grad *g, size_t need) {
@@ -330,35 +307,52 @@ nde_status nde_grad_eval(nde_grad *g, const double *theta, int B, const double *
   if (!nde__mul_size((size_t)n_obs, bn, &ylen) || nde__grad_grow_y(g, ylen))
     return nde__errf(&g->err, NDE_ERR_NOMEM, "out of memory for %d observations", n_obs);
   const nde__gmethod m = nde__grad_pick(g, gU0 != NULL);
-  stats->method = gm_name(m);
+  stats->method = gm_by_id(m)->info.name;
+  nde_status st;
   if (s->kind == NDE__KIND_CVODE) {
-    nde_status st = nde__gcv_eval(g, m, theta, B, U0, n_obs, t_obs, loss, loss_ctx, L, gtheta,
-                                  gU0, stats);
+    st = nde__gcv_eval(g, m, theta, B, U0, n_obs, t_obs, loss, loss_ctx, L, gtheta, gU0, stats);
     if (Y && st == NDE_OK) memcpy(Y, g->Y, ylen * sizeof *Y);
-    return st;
+  } else {
+    const nde__store_mode mode = m == NDE__GM_DISCRETE
+                                     ? (g->opts.recompute ? NDE__STORE_STEPS : NDE__STORE_STAGES)
+                                 : m == NDE__GM_INTERP ? NDE__STORE_DENSE
+                                                       : NDE__STORE_GRID;
+    st = nde__solver_run(s, theta, B, U0, n_obs, t_obs, g->Y,
+                         (gtheta || gU0) ? mode : NDE__STORE_NONE, &stats->forward);
+    if (st != NDE_OK) return nde__errf(&g->err, st, "%s", nde_solver_errmsg(s));
+    if (Y) memcpy(Y, g->Y, ylen * sizeof *Y);
+    if (stats->forward.reason != NDE_REASON_NONE) {
+      *L = NAN;
+      nde__grad_nan(n_theta, bn, gtheta, gU0);
+      return NDE_OK;
+    }
+    if (loss(loss_ctx, n_obs, B, g->n, g->Y, L, g->dLdY) != 0)
+      return nde__errf(&g->err, NDE_ERR_NUMERIC, "the loss function failed");
+    if (!gtheta && !gU0) return NDE_OK;
+    if (m != NDE__GM_DISCRETE) {
+      st = nde__adjoint_builtin(g, theta, B, n_obs, t_obs, gtheta, gU0, stats);
+    } else {
+      /* gtheta may be NULL when only dL/dU0 is wanted; the VJP then skips the parameter part. */
+      if (gtheta) memset(gtheta, 0, n_theta * sizeof *gtheta);
+      st = nde__discrete_backward(g, theta, B, n_obs, gtheta, stats);
+      if (st == NDE_OK && gU0) memcpy(gU0, g->lam, bn * sizeof *gU0);
+    }
   }
-  const nde__store_mode mode = m == NDE__GM_DISCRETE
-                                   ? (g->opts.recompute ? NDE__STORE_STEPS : NDE__STORE_STAGES)
-                               : m == NDE__GM_INTERP ? NDE__STORE_DENSE
-                                                     : NDE__STORE_GRID;
-  nde_status st = nde__solver_run(s, theta, B, U0, n_obs, t_obs, g->Y,
-                                  (gtheta || gU0) ? mode : NDE__STORE_NONE, &stats->forward);
-  if (st != NDE_OK) return nde__errf(&g->err, st, "%s", nde_solver_errmsg(s));
-  if (Y) memcpy(Y, g->Y, ylen * sizeof *Y);
-  if (stats->forward.reason != NDE_REASON_NONE) {
-    *L = NAN;
-    nde__grad_nan(n_theta, bn, gtheta, gU0);
-    return NDE_OK;
+  if (st != NDE_OK || stats->forward.reason != NDE_REASON_NONE || (!gtheta && !gU0)) return st;
+  /* Every method: a backward pass that stopped, or that ended in non-finite values, leaves NaN
+   * gradients and the reason (a NaN in a quadrature such as mu is seen only here). */
+  nde_solve_stats *bs = &stats->backward;
+  if (bs->reason == NDE_REASON_NONE) {
+    long bad = gU0 ? nde__first_nonfinite(bn, gU0) : -1;
+    if (bad >= 0) {
+      bs->bad_row = (int)(bad / g->n);
+      bs->bad_state = (int)(bad % g->n);
+    }
+    if (bad >= 0 || (gtheta && nde__first_nonfinite(n_theta, gtheta) >= 0)) {
+      bs->reason = NDE_REASON_NONFINITE;
+      bs->t_stop = t_obs[0];
+    }
   }
-  if (loss(loss_ctx, n_obs, B, g->n, g->Y, L, g->dLdY) != 0)
-    return nde__errf(&g->err, NDE_ERR_NUMERIC, "the loss function failed");
-  if (!gtheta && !gU0) return NDE_OK;
-  if (m != NDE__GM_DISCRETE)
-    return nde__adjoint_builtin(g, theta, B, n_obs, t_obs, gtheta, gU0, stats);
-  /* gtheta may be NULL when only dL/dU0 is wanted; the VJP then skips the parameter part. */
-  if (gtheta) memset(gtheta, 0, n_theta * sizeof *gtheta);
-  st = discrete_backward(g, theta, B, n_obs, gtheta, &stats->n_vjp);
-  if (st != NDE_OK) return st;
-  if (gU0) memcpy(gU0, g->lam, bn * sizeof *gU0);
+  if (bs->reason != NDE_REASON_NONE) nde__grad_nan(n_theta, bn, gtheta, gU0);
   return NDE_OK;
 }

@@ -72,7 +72,7 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
  * interpolation.  Returns NDE_ERR_ARG with a message listing the known names. */
 nde_status nde__canon_settings(nde_solver_opts *so, nde_grad_opts *go, nde_error *err);
 
-/* Properties of a solver method by name (until the solve layer's registry answers them). */
+/* Properties of a solver method by name, from the solve layer's registry (0 for unknown names). */
 int nde__method_adaptive(const char *method);
 int nde__method_implicit(const char *method);
 

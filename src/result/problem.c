@@ -63,10 +63,14 @@ static void list_names(const char *const *names, char *buf, size_t len) {
 }
 
 int nde__method_adaptive(const char *m) {
-  return m && (!strcmp(m, "dopri5") || !strncmp(m, "cvode-", 6));
+  const nde_solver_method_info *mi = nde_solver_method_find(m);
+  return mi && mi->adaptive;
 }
 
-int nde__method_implicit(const char *m) { return m && !strcmp(m, "cvode-bdf"); }
+int nde__method_implicit(const char *m) {
+  const nde_solver_method_info *mi = nde_solver_method_find(m);
+  return mi && mi->implicit;
+}
 
 nde_status nde__canon_settings(nde_solver_opts *so, nde_grad_opts *go, nde_error *err) {
   static const char *const linsols[] = {"band", "gmres", NULL};
@@ -128,7 +132,11 @@ char *nde_stop_message(const char *solver, const nde_solve_stats *s, char *buf, 
       break;
     case NDE_REASON_NEWTON_FAILED:
     case NDE_REASON_ERR_TEST_FAILED:
-      hint = "; try a smaller rtol, or dopri5 if the problem is not stiff";
+      hint = implicit ? "; try a smaller step or --rtol, or dopri5 if the problem is not stiff"
+                      : "; try a smaller step or --rtol";
+      break;
+    case NDE_REASON_TOO_MUCH_ACCURACY:
+      hint = ": raise --rtol or --atol";
       break;
     default:
       break;

@@ -45,7 +45,7 @@ static int cv_rhs(sunrealtype t, N_Vector y, N_Vector ydot, void *data) {
   nde__cv *cv = data;
   nde_solver *s = cv->s;
   double *dy = N_VGetArrayPointer(ydot);
-  int rc = nde_rhs_f(s->rhs, t, cv->B, N_VGetArrayPointer(y), cv->theta, dy, NULL);
+  int rc = nde_rhs_f(s->rhs, nde__cv_t(cv, t), cv->B, N_VGetArrayPointer(y), cv->theta, dy, NULL);
   if (rc == 0) {
     long bad = nde__first_nonfinite((size_t)cv->B * (size_t)s->n, dy);
     if (bad >= 0) {
@@ -64,11 +64,13 @@ int nde__cv_fill_band(nde__cv *cv, double t, const double *u, SUNMatrix J, int t
   const int n = s->n, B = cv->B;
   const size_t bn = (size_t)B * (size_t)n;
   SUNMatZero(J);
+  t = nde__cv_t(cv, t);
   for (int j = 0; j < n; j++) {
     memset(cv->V, 0, bn * sizeof *cv->V);
     for (int b = 0; b < B; b++) cv->V[(size_t)b * n + j] = 1.0;
     int rc = nde_rhs_jvp(s->rhs, t, B, u, cv->theta, cv->V, NULL, cv->JV);
     if (rc != 0) return nde__cv_code(cv, rc, t);
+    if (nde__first_nonfinite(bn, cv->JV) >= 0) return nde__cv_code(cv, 1, t);
     for (int b = 0; b < B; b++)
       for (int i = 0; i < n; i++) {
         const sunindextype r = (sunindextype)b * n + i, c = (sunindextype)b * n + j;
@@ -95,7 +97,7 @@ static int cv_jtimes(N_Vector v, N_Vector Jv, sunrealtype t, N_Vector y, N_Vecto
   (void)fy;
   (void)tmp;
   nde__cv *cv = data;
-  int rc = nde_rhs_jvp(cv->s->rhs, t, cv->B, N_VGetArrayPointer(y), cv->theta,
+  int rc = nde_rhs_jvp(cv->s->rhs, nde__cv_t(cv, t), cv->B, N_VGetArrayPointer(y), cv->theta,
                        N_VGetArrayPointer(v), NULL, N_VGetArrayPointer(Jv));
   return nde__cv_code(cv, rc, t);
 }
@@ -123,7 +125,9 @@ nde_status nde__cv_init(nde__cv *cv, nde_solver *s) {
   memset(cv, 0, sizeof *cv);
   cv->s = s;
   cv->bad_index = -1;
-  cv->lmm = strcmp(s->opts.method, "cvode-adams") == 0 ? CV_ADAMS : CV_BDF;
+  cv->tmin = -INFINITY;
+  cv->tmax = INFINITY;
+  cv->lmm = s->method->cvode_bdf ? CV_BDF : CV_ADAMS;
   const char *ls = s->opts.cvode_linsol ? s->opts.cvode_linsol : "band";
   if (strcmp(ls, "gmres") == 0)
     cv->gmres = 1;
@@ -168,6 +172,9 @@ nde_status nde__cv_prepare(nde__cv *cv, int B, const double *theta, double t0, c
   cv->n_recov = 0;
   cv->bad_index = -1;
   cv->msg[0] = 0;
+  cv->tmin = -INFINITY;
+  cv->tmax = INFINITY;
+  cv->nst_base = cv->netf_base = cv->ncf_base = 0;
   const sunindextype N = (sunindextype)B * s->n;
   if (cv->B == B && cv->mem) {
     memcpy(N_VGetArrayPointer(cv->y), U0, (size_t)N * sizeof(double));
@@ -216,7 +223,7 @@ nde_stop_reason nde__cv_reason(nde__cv *cv, int flag, nde_status *st) {
    * reporting recoverable failures are the right-hand side's. */
   if (cv->n_recov > 0 && (flag == CV_CONV_FAILURE || flag == CV_ERR_FAILURE ||
                           flag == CV_NLS_FAIL || flag == CV_REPTD_RHSFUNC_ERR ||
-                          flag == CV_UNREC_RHSFUNC_ERR))
+                          flag == CV_UNREC_RHSFUNC_ERR || flag == CV_FWD_FAIL))
     return NDE_REASON_RHS_FAILED;
   switch (flag) {
     case CV_TOO_MUCH_WORK: return NDE_REASON_MAX_STEPS;
@@ -226,19 +233,47 @@ nde_stop_reason nde__cv_reason(nde__cv *cv, int flag, nde_status *st) {
     case CV_LSOLVE_FAIL:
     case CV_NLS_FAIL:
     case CV_NLS_SETUP_FAIL: return NDE_REASON_NEWTON_FAILED;
+    /* The model's f, or the sensitivity and quadrature right-hand sides built from its JVP and
+     * VJP (forward sensitivities, the adjoint's mu), failed recoverably. */
     case CV_FIRST_RHSFUNC_ERR:
+    case CV_FIRST_QRHSFUNC_ERR:
+    case CV_FIRST_SRHSFUNC_ERR:
+    case CV_FIRST_QSRHSFUNC_ERR:
       return cv->bad_index >= 0 ? NDE_REASON_NONFINITE : NDE_REASON_RHS_RECOVERABLE;
     case CV_REPTD_RHSFUNC_ERR:
-    case CV_UNREC_RHSFUNC_ERR: return NDE_REASON_RHS_FAILED;
-    case CV_TOO_MUCH_ACC: return NDE_REASON_STEP_UNDERFLOW;
+    case CV_UNREC_RHSFUNC_ERR:
+    case CV_REPTD_QRHSFUNC_ERR:
+    case CV_UNREC_QRHSFUNC_ERR:
+    case CV_REPTD_SRHSFUNC_ERR:
+    case CV_UNREC_SRHSFUNC_ERR:
+    case CV_REPTD_QSRHSFUNC_ERR:
+    case CV_UNREC_QSRHSFUNC_ERR: return NDE_REASON_RHS_FAILED;
+    case CV_TOO_MUCH_ACC: return NDE_REASON_TOO_MUCH_ACCURACY;
     case CV_MEM_FAIL:
       *st = nde__errf(&s->err, NDE_ERR_NOMEM, "CVODE ran out of memory");
       return NDE_REASON_NONE;
-    default:
+    default: {
+      /* The name is malloc'ed by SUNDIALS (NULL when it ran out of memory). */
+      char *name = CVodeGetReturnFlagName(flag);
       *st = nde__errf(&s->err, NDE_ERR_NUMERIC, "CVODE failed (%s): %s",
-                      CVodeGetReturnFlagName(flag), cv->msg);
+                      name ? name : "unknown flag", cv->msg);
+      free(name);
       return NDE_REASON_NONE;
+    }
   }
+}
+
+/* Add the memory's counters to the bases before a re-initialisation resets them. */
+static void cv_bank_counters(nde__cv *cv) {
+  long v = 0;
+  CVodeGetNumSteps(cv->mem, &v);
+  cv->nst_base += v;
+  v = 0;
+  CVodeGetNumErrTestFails(cv->mem, &v);
+  cv->netf_base += v;
+  v = 0;
+  CVodeGetNumNonlinSolvConvFails(cv->mem, &v);
+  cv->ncf_base += v;
 }
 
 nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, double *Y,
@@ -247,75 +282,108 @@ nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, d
   const size_t bn = (size_t)cv->B * (size_t)s->n;
   nde_status st = NDE_OK;
   *k_done = 0;
-  CVodeSetStopTime(cv->mem, t_obs[n_obs - 1]);
+  const double tend = t_obs[n_obs - 1];
+  /* The current piece ends at tstop: the next breakpoint, or the last observation time. */
+  size_t ib = adj ? s->n_bp : nde__bp_after(s, t_obs[0]);
+  double tstop = ib < s->n_bp && s->bp[ib] < tend ? s->bp[ib] : tend;
+  if (!adj) {
+    const nde__span sp = nde__piece_span(s, t_obs[0], tstop);
+    cv->tmin = sp.lo;
+    cv->tmax = sp.hi;
+  }
+  CVodeSetStopTime(cv->mem, tstop);
   /* One step at a time: the budget counts every step of the solve, and steps that no longer
    * advance t in floating point (0.1 |h| <= eps |t|, ten in a row; CVODE itself would go on
    * shrinking h) are a step-size underflow.  Outputs come from CVODE's interpolant (CVodeGetDky). */
   CVodeSetMaxNumSteps(cv->mem, -1 /* no per-call limit: counted here */);
   double t = t_obs[0];
   int n_tiny = 0; /* consecutive steps with 0.1 |h| <= eps |t| */
-  for (int k = 1; k < n_obs && stats->reason == NDE_REASON_NONE; k++) {
-    while (t < t_obs[k]) {
-      long nst = 0;
-      CVodeGetNumSteps(cv->mem, &nst);
-      if (nst >= s->opts.max_steps) {
-        stats->reason = NDE_REASON_MAX_STEPS;
-        break;
+  for (int k = 1; k < n_obs;) {
+    if (t >= t_obs[k]) {
+      N_Vector yk = N_VMake_Serial((sunindextype)bn, Y + (size_t)k * bn, cv->ctx);
+      int flag = yk ? CVodeGetDky(cv->mem, t_obs[k], 0, yk) : CV_MEM_FAIL;
+      if (yk) N_VDestroy(yk);
+      if (flag != CV_SUCCESS) {
+        st = nde__errf(&s->err, NDE_ERR_INTERNAL, "CVodeGetDky failed at t = %.17g: %s",
+                       t_obs[k], cv->msg);
+        goto out;
       }
-      int ncheck = 0, flag;
-      if (adj)
-        flag = CVodeF(cv->mem, t_obs[k], cv->y, &t, CV_ONE_STEP, &ncheck);
-      else
-        flag = CVode(cv->mem, t_obs[k], cv->y, &t, CV_ONE_STEP);
-      if (flag < 0) {
-        stats->reason = nde__cv_reason(cv, flag, &st);
-        CVodeGetCurrentTime(cv->mem, &t);
-        if (st != NDE_OK) goto out;
-        break;
+      *k_done = k;
+      if (cv->obs_hook && cv->obs_hook(cv, k, t_obs[k], cv->hctx) != 0) {
+        st = nde__errf(&s->err, NDE_ERR_INTERNAL, "reading the solution at t = %.17g failed: %s",
+                       t_obs[k], cv->msg);
+        goto out;
       }
-      cv->n_recov = 0;
-      double hl = 0;
-      CVodeGetLastStep(cv->mem, &hl);
-      /* A step that barely advances t is an underflow only when it persists: CVODE's first step
-       * estimate at a large t0 can be that small (the sensitivities' fast transients) and grows
-       * by orders of magnitude in the next steps (CVODE warns only after mxhnil = 10 such steps). */
-      n_tiny = 0.1 * fabs(hl) <= fabs(t) * DBL_EPSILON ? n_tiny + 1 : 0;
-      if (fabs(hl) <= s->opts.h_min || n_tiny >= NDE__CV_MAX_TINY_STEPS) {
-        stats->reason = NDE_REASON_STEP_UNDERFLOW;
-        break;
-      }
+      k++;
+      continue;
     }
-    if (stats->reason != NDE_REASON_NONE) break;
-    N_Vector yk = N_VMake_Serial((sunindextype)bn, Y + (size_t)k * bn, cv->ctx);
-    int flag = yk ? CVodeGetDky(cv->mem, t_obs[k], 0, yk) : CV_MEM_FAIL;
-    if (yk) N_VDestroy(yk);
-    if (flag != CV_SUCCESS) {
-      st = nde__errf(&s->err, NDE_ERR_INTERNAL, "CVodeGetDky failed at t = %.17g: %s", t_obs[k],
-                     cv->msg);
-      goto out;
+    if (t == tstop && tstop < tend) {
+      /* A breakpoint: f jumps here, so CVODE starts afresh (order 1, a new initial step) from
+       * the solution at t, which cv->y holds. */
+      cv_bank_counters(cv);
+      if ((cv->restart_hook && cv->restart_hook(cv, t, 0, cv->hctx) != 0) ||
+          CVodeReInit(cv->mem, t, cv->y) != CV_SUCCESS ||
+          (cv->restart_hook && cv->restart_hook(cv, t, 1, cv->hctx) != 0)) {
+        st = nde__errf(&s->err, NDE_ERR_INTERNAL, "restarting CVODE at the breakpoint %.17g "
+                       "failed: %s", t, cv->msg);
+        goto out;
+      }
+      ib++;
+      tstop = ib < s->n_bp && s->bp[ib] < tend ? s->bp[ib] : tend;
+      const nde__span sp = nde__piece_span(s, t, tstop);
+      cv->tmin = sp.lo;
+      cv->tmax = sp.hi;
+      CVodeSetStopTime(cv->mem, tstop);
+      continue;
     }
-    *k_done = k;
-    if (cv->obs_hook && cv->obs_hook(cv, k, t_obs[k], cv->hctx) != 0) {
-      st = nde__errf(&s->err, NDE_ERR_INTERNAL, "reading the solution at t = %.17g failed: %s",
-                     t_obs[k], cv->msg);
-      goto out;
+    long nst = 0;
+    CVodeGetNumSteps(cv->mem, &nst);
+    if (cv->nst_base + nst >= s->opts.max_steps) {
+      stats->reason = NDE_REASON_MAX_STEPS;
+      break;
+    }
+    int ncheck = 0, flag;
+    if (adj)
+      flag = CVodeF(cv->mem, t_obs[k], cv->y, &t, CV_ONE_STEP, &ncheck);
+    else
+      flag = CVode(cv->mem, t_obs[k], cv->y, &t, CV_ONE_STEP);
+    if (flag < 0) {
+      stats->reason = nde__cv_reason(cv, flag, &st);
+      CVodeGetCurrentTime(cv->mem, &t);
+      if (st != NDE_OK) goto out;
+      break;
+    }
+    cv->n_recov = 0;
+    double hl = 0;
+    CVodeGetLastStep(cv->mem, &hl);
+    /* A step that barely advances t is an underflow only when it persists: CVODE's first step
+     * estimate at a large t0 can be that small (the sensitivities' fast transients) and grows by
+     * orders of magnitude in the next steps (CVODE warns only after mxhnil = 10 such steps). */
+    n_tiny = 0.1 * fabs(hl) <= fabs(t) * DBL_EPSILON ? n_tiny + 1 : 0;
+    if (fabs(hl) <= s->opts.h_min || n_tiny >= NDE__CV_MAX_TINY_STEPS) {
+      stats->reason = NDE_REASON_STEP_UNDERFLOW;
+      break;
     }
   }
 out:;
   long v = 0;
   double h = 0;
   CVodeGetNumSteps(cv->mem, &v);
-  stats->n_steps = v;
+  stats->n_steps = cv->nst_base + v;
+  v = 0;
   CVodeGetNumErrTestFails(cv->mem, &v);
-  stats->n_rejected = v;
+  stats->n_rejected = cv->netf_base + v;
+  v = 0;
   CVodeGetNumNonlinSolvConvFails(cv->mem, &v);
-  stats->n_rejected += v;
+  stats->n_rejected += cv->ncf_base + v;
   if (CVodeGetCurrentStep(cv->mem, &h) == CV_SUCCESS) stats->h_last = h;
   stats->t_stop = t;
   if (cv->bad_index >= 0 && stats->reason != NDE_REASON_NONE) {
     stats->bad_row = (int)(cv->bad_index / s->n);
     stats->bad_state = (int)(cv->bad_index % s->n);
   }
+  cv->tmin = -INFINITY;
+  cv->tmax = INFINITY;
   return st;
 }
 

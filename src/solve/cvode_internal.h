@@ -35,8 +35,22 @@ typedef struct nde__cv {
   /* Called after the output at each observation t_k, k >= 1 (e.g. to read sensitivities);
    * non-zero stops the march with NDE_ERR_INTERNAL.  NULL: none. */
   int (*obs_hook)(struct nde__cv *cv, int k, double tk, void *hctx);
+  /* Called at a breakpoint tb before (after = 0) and after (after = 1) the memory is
+   * re-initialised there (e.g. to read and re-initialise sensitivities); non-zero stops the
+   * march with NDE_ERR_INTERNAL.  NULL: none. */
+  int (*restart_hook)(struct nde__cv *cv, double tb, int after, void *hctx);
   void *hctx;
+  /* The model's f, JVPs and Jacobians are evaluated at t clamped to [tmin, tmax]: the current
+   * piece between breakpoints (see nde__clamp_t). */
+  double tmin, tmax;
+  /* Counters of the memory before its last re-initialisation at a breakpoint (this solve). */
+  long nst_base, netf_base, ncf_base;
 } nde__cv;
+
+/* t clamped to the adapter's current piece. */
+static inline double nde__cv_t(const nde__cv *cv, double t) {
+  return t < cv->tmin ? cv->tmin : t > cv->tmax ? cv->tmax : t;
+}
 
 /* Translate a model callback's code for SUNDIALS: 0 -> 0, > 0 -> 1 (recoverable: CVODE
  * retries with a smaller step), < 0 -> -1 (fatal).  Records the first fatal code and counts
@@ -54,11 +68,17 @@ nde_status nde__cv_attach_linsol(nde__cv *cv, void *mem, int B, N_Vector y, SUNM
                                  SUNLinearSolver *LS, int transpose);
 /* March through the observation times writing Y (n_obs x B x n; Y[0] must hold U0), with the
  * step budget counting the whole solve.  adj: use CVodeF (checkpoints for the adjoint).
- * Numerical failures become stats->reason; *k_done is the last observation reached. */
+ * Breakpoints: without adj, CVODE stops at each (a stop time), is re-initialised there and
+ * restart_hook runs; under CVodeF it integrates through them (CVODES re-runs the forward
+ * problem between checkpoints with only the final stop time, so a re-initialisation or an
+ * extra stop time would not be reproduced and the recomputed steps could overrun its
+ * per-checkpoint storage; the gradient layer records piece by piece instead).  Numerical
+ * failures become stats->reason; *k_done is the last observation reached. */
 nde_status nde__cv_march(nde__cv *cv, int adj, int n_obs, const double *t_obs, double *Y,
                          nde_solve_stats *stats, int *k_done);
 /* Fill the band matrix J with the block-diagonal Jacobian df/du at (t, u) from n batched JVPs
- * (transpose: the blocks of -df/du^T, the adjoint's Jacobian).  Returns a translated code. */
+ * (transpose: the blocks of -df/du^T, the adjoint's Jacobian), t clamped by nde__cv_t.
+ * Returns a translated code. */
 int nde__cv_fill_band(nde__cv *cv, double t, const double *u, SUNMatrix J, int transpose);
 /* The reason for a CVODE failure flag, or NDE_REASON_NONE with *st set for a hard error. */
 nde_stop_reason nde__cv_reason(nde__cv *cv, int flag, nde_status *st);

@@ -4,10 +4,16 @@
 #ifndef NDE_SOLVE_INTERNAL_H
 #define NDE_SOLVE_INTERNAL_H
 
+#include <math.h>
+
 #include "core/internal.h"
 #include "nde/solve.h"
 
 #define NDE__MAX_STAGES 7
+
+/* The smallest rtol accepted with atol = 0: a relative error of a few units of round-off
+ * (2.2e-16) cannot be controlled. */
+#define NDE__RTOL_MIN 1e-15
 
 /* An explicit Runge-Kutta method: stages U_i = u + h sum_{j<i} a_ij K_j, K_i = f(t + c_i h, U_i),
  * u' = u + h sum_i b_i K_i.  A is s x s row-major, strictly lower triangular.  Adaptive methods
@@ -29,6 +35,39 @@ typedef struct nde__tableau {
 } nde__tableau;
 
 const nde__tableau *nde__tableau_lookup(const char *name);
+
+/* A splitting method for q' = F(t, p), p' = G(t, q): m drifts and m + 1 kicks,
+ *   K_0 D_1 K_1 D_2 ... D_m K_m,   K_i: p += kick[i] h G(t_i, q),   D_i: q += drift[i] h F(.., p)
+ * with the kick times t_i = t + h (drift[1] + ... + drift[i]) and each drift evaluated at the
+ * middle of its time span.  drift[0] is unused.  sum drift = 1, sum kick = 1. */
+#define NDE__SPLIT_MAX 4
+typedef struct nde__split {
+  int m;
+  double kick[NDE__SPLIT_MAX + 1];
+  double drift[NDE__SPLIT_MAX + 1];
+} nde__split;
+
+/* How a method is run (the registry's private half). */
+typedef enum {
+  NDE__FAM_ERK = 0,  /* explicit Runge-Kutta tableau */
+  NDE__FAM_SPLIT,    /* kick-drift composition on a separable split */
+  NDE__FAM_IMPLICIT, /* implicit midpoint with Newton */
+  NDE__FAM_CVODE     /* SUNDIALS CVODE(S) */
+} nde__family;
+
+typedef struct nde__method {
+  nde_solver_method_info info;
+  nde__family family;
+  const char *tableau; /* ERK: name for nde__tableau_lookup */
+  const nde__split *split;
+  int cvode_bdf;       /* CVODE: 1 BDF + Newton, 0 Adams + fixed point */
+} nde__method;
+
+/* The registry entry of a method name, or NULL. */
+const nde__method *nde__method_lookup(const char *name);
+/* names (NULL-terminated) as a phrase for messages, "a, b, c or d" (last_word "or"), into buf
+ * (truncated to len bytes). */
+void nde__names_phrase(const char *const *names, const char *last_word, char *buf, size_t len);
 
 /* ---- the generic kernel: any system dz/dt = F(t, z) of N unknowns ---- */
 
@@ -111,7 +150,13 @@ typedef struct nde__traj {
   long cap_steps;
   double *t;      /* step start times */
   double *h;      /* step sizes */
+  struct nde__span *span; /* the piece between breakpoints each step lies in (nde__clamp_t) */
   int *obs_end;   /* index of the observation reached at the end of the step, or -1 */
+  unsigned char *fresh; /* split methods: the step's first kick evaluated f itself (no FSAL) */
+  /* U per step: ERK STAGES the ns stage inputs; SPLIT STAGES the 2m+1 evaluation points (slot
+   * 0: the first kick's, used when fresh); IMPLICIT STAGES the Newton solution w (B n), the LU
+   * factors of I - h/2 J at the last Newton iterate (B n n) and their pivots (B n, as doubles);
+   * STEPS: the start state; DENSE: Hairer's r1..r5. */
   size_t u_len;   /* doubles per step in U: ns*B*n (STAGES), B*n (STEPS), 5*B*n (DENSE) */
   size_t c_len;   /* doubles per step in cache: ns*B*cache_per_row (STAGES) or 0 */
   size_t u_cap, c_cap;
@@ -133,12 +178,23 @@ typedef enum { NDE__KIND_FIXED = 0, NDE__KIND_ADAPTIVE, NDE__KIND_CVODE } nde__k
 
 struct nde__cv; /* the CVODE adapter (cvode.c) */
 
+/* Newton workspace of implicit-midpoint (implicit.c), sized for max_batch rows. */
+typedef struct nde__newton {
+  double *F;   /* B n: f at the iterate */
+  double *R;   /* B n: residual, then the Newton correction */
+  double *J;   /* B n n: per-row Jacobian, factored in place (row-major, LU with pivots) */
+  int *piv;    /* B n */
+  double *V, *JV, *wp; /* B n: JVP direction and product, perturbed point (difference quotients) */
+} nde__newton;
+
 struct nde_solver {
   nde_rhs *rhs;
   nde_solver_opts opts;
-  const nde__tableau *tab; /* explicit methods; NULL for CVODE */
+  const nde__method *method;
+  const nde__tableau *tab; /* explicit Runge-Kutta methods; NULL otherwise */
   nde__kind kind;
-  int ns_run; /* stages evaluated per step (a FSAL method under fixed steps skips its last) */
+  int ns_run; /* f evaluations stored per step: ERK stages (a FSAL method under fixed steps
+               * skips its last), 2m+1 for a splitting method, 1 for implicit-midpoint */
   int max_batch;
   int n;
   size_t cache_per_row;
@@ -146,17 +202,73 @@ struct nde_solver {
   double *Us; /* s x max_batch x n stage inputs */
   double *u;  /* max_batch x n current state */
   double *ccache; /* s x max_batch x cache_per_row: stage caches of the step being tried */
+  /* splitting methods: which components are p (kicked: 1) and q (drifted: 0), and the f of the
+   * last kick (its p part is the next step's first kick when g_valid: FSAL) */
+  unsigned char *is_p;
+  int g_valid;
+  nde__newton nw;
+  /* breakpoints, sorted and distinct */
+  double *bp;
+  size_t n_bp, bp_cap;
   nde__adapt adapt;
   struct nde__cv *cv;
   nde__traj traj;
   nde__err err;
 };
 
-/* One explicit RK step of the model from u (B x n) at t with step h into u_out (may alias u).
- * When Ustore is non-NULL it receives the ns_run stage inputs (ns_run x B x n); when cstore is
- * non-NULL, the stage caches (ns_run x B x cache_per_row).  Returns the callback's code. */
-int nde__rk_step(nde_solver *s, const double *theta, double t, double h, int B, const double *u,
-                 double *u_out, double *Ustore, double *cstore);
+/* The times at which f is evaluated inside a piece [a, b] between breakpoints: lo = a when a
+ * is a breakpoint (f is right-continuous there), else -inf; hi = the largest double below b
+ * when b is a breakpoint, else +inf.  A method that evaluates f outside the step (yoshida4's
+ * kicks) or an integrator that steps past the piece's end (CVODES backward) sees the piece's
+ * own f continued at its ends. */
+typedef struct nde__span {
+  double lo, hi;
+} nde__span;
+static inline double nde__clamp_t(double t, nde__span sp) {
+  return t < sp.lo ? sp.lo : t > sp.hi ? sp.hi : t;
+}
+/* The span of the piece [a, b]. */
+nde__span nde__piece_span(const nde_solver *s, double a, double b);
+/* No breakpoints: every time as it is. */
+#define NDE__SPAN_ALL ((nde__span){-INFINITY, INFINITY})
+/* Index of the first breakpoint > t (n_bp when none). */
+size_t nde__bp_after(const nde_solver *s, double t);
+
+/* One explicit RK step of the model from u (B x n) at t with step h into u_out (may alias u),
+ * stage times clamped to span.  When Ustore is non-NULL it receives the ns_run stage inputs
+ * (ns_run x B x n); when cstore is non-NULL, the stage caches (ns_run x B x cache_per_row).
+ * Returns the callback's code. */
+int nde__rk_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
+                 const double *u, double *u_out, double *Ustore, double *cstore);
+
+/* ---- splitting methods (split.c) ---- */
+
+/* Find the split of the rhs's dependency matrix into s->is_p; NDE_ERR_ARG with the message set
+ * when there is none. */
+nde_status nde__split_detect(nde_solver *s, const char *const *state_names);
+/* One step of the splitting method from u (B x n, updated in place) at t with step h, kick and
+ * drift times clamped to span.  The first kick reuses s->K (the last kick's f) when g_valid
+ * (FSAL), else evaluates f; *fresh says which.  With Ustore (ns_run x B x n) and cstore, the
+ * evaluation points and caches are stored (slot 0 only when fresh).  Returns the callback's
+ * code; on return g_valid says whether s->K holds f at the step's last kick. */
+int nde__split_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
+                    double *u, double *Ustore, double *cstore, int *fresh);
+/* Kick and drift times of step [t, t + h]: tk[i] (i = 0..m) and td[i] (i = 1..m). */
+void nde__split_times(const nde__split *sp, double t, double h, double *tk, double *td);
+
+/* ---- implicit midpoint (implicit.c) ---- */
+
+/* One implicit-midpoint step from u (B x n) at t with step h into u_out (may alias u).  With
+ * store (u_len doubles: w, LU, pivots) the Newton solution and the last factorisation are kept.
+ * Returns the callback's code (a recoverable one or a non-finite f: > 0); *newton_failed is set
+ * when the iteration did not converge or met a singular matrix. */
+int nde__midpoint_step(nde_solver *s, const double *theta, double t, double h, int B,
+                       const double *u, double *u_out, double *store, int *newton_failed);
+/* Solve (I - h/2 J)^T y = b per row with the stored LU factors (LU: B n n, pivots: B n). */
+void nde__midpoint_solve_t(int B, int n, const double *LU, const double *piv, const double *b,
+                           double *y);
+nde_status nde__newton_init(nde__newton *nw, int max_batch, int n);
+void nde__newton_free(nde__newton *nw);
 
 /* Forward solve that records the trajectory in s->traj with the given mode (explicit methods;
  * CVODE solves go through nde__cvode_* in cvode.c). */

@@ -1,7 +1,8 @@
-/* The solver handle, the model's explicit Runge-Kutta step, and the two explicit solve loops:
- * fixed steps that land on every observation time, and adaptive steps (dopri5) whose output at
- * the observation times comes from the continuous extension.  Both record the trajectory store
- * the gradient layer reads.  CVODE solves live in cvode.c. */
+/* The solver handle, breakpoints, the model's explicit Runge-Kutta step, and the two built-in
+ * solve loops: fixed steps (explicit Runge-Kutta, splitting methods, implicit midpoint) that land
+ * on every observation time and breakpoint, and adaptive steps (dopri5) whose output at the
+ * observation times comes from the continuous extension and which restart at breakpoints.  Both
+ * record the trajectory store the gradient layer reads.  CVODE solves live in cvode.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,9 @@ nde_solver_opts nde_solver_opts_default(void) {
   o.stiff_bound = 3.25;
   o.cvode_linsol = "band";
   o.cvode_max_order = 0;
+  o.newton_tol = 1e-10;
+  o.newton_max_iter = 10;
+  o.state_names = NULL;
   return o;
 }
 
@@ -50,9 +54,12 @@ const char *nde_stop_reason_str(nde_stop_reason r) {
              "was reduced";
     case NDE_REASON_STIFF_SUSPECTED:
       return "the problem appears to be stiff (an implicit method such as cvode-bdf is needed)";
-    case NDE_REASON_NEWTON_FAILED: return "the Newton iteration failed to converge repeatedly";
+    case NDE_REASON_NEWTON_FAILED: return "the Newton iteration failed to converge";
     case NDE_REASON_ERR_TEST_FAILED:
       return "the error test failed repeatedly (the step size could not be reduced enough)";
+    case NDE_REASON_TOO_MUCH_ACCURACY:
+      return "the tolerances ask for more accuracy than double precision can give (raise rtol "
+             "or atol)";
   }
   return "unknown reason";
 }
@@ -66,6 +73,8 @@ int nde_solver_method_known(const char *name) {
 static void traj_free(nde__traj *tr) {
   free(tr->t);
   free(tr->h);
+  free(tr->span);
+  free(tr->fresh);
   free(tr->obs_end);
   free(tr->U);
   free(tr->cache);
@@ -81,6 +90,9 @@ void nde_solver_destroy(nde_solver **sp) {
   free(s->Us);
   free(s->u);
   free(s->ccache);
+  free(s->is_p);
+  free(s->bp);
+  nde__newton_free(&s->nw);
   nde__adapt_free(&s->adapt);
   nde__cvode_destroy(&s->cv);
   traj_free(&s->traj);
@@ -100,6 +112,12 @@ static nde_status check_opts(nde_solver *s) {
       return nde__errf(&s->err, NDE_ERR_ARG,
                        "invalid solver options (dt = %g, max_steps = %ld, dt_snap = %g)", o->dt,
                        o->max_steps, o->dt_snap);
+    if (s->method->family == NDE__FAM_IMPLICIT &&
+        (!(o->newton_tol > 0.0 && o->newton_tol < 1.0) || o->newton_max_iter < 1))
+      return nde__errf(&s->err, NDE_ERR_ARG,
+                       "invalid Newton options for %s (newton_tol = %g, newton_max_iter = %d; "
+                       "expected 0 < newton_tol < 1 and newton_max_iter >= 1)",
+                       s->method->info.name, o->newton_tol, o->newton_max_iter);
     return NDE_OK;
   }
   if (!(o->rtol >= 0 && o->atol >= 0 && o->rtol + o->atol > 0) || !isfinite(o->rtol) ||
@@ -107,6 +125,13 @@ static nde_status check_opts(nde_solver *s) {
     return nde__errf(&s->err, NDE_ERR_ARG,
                      "tolerances must be >= 0, finite and not both 0 (got rtol = %g, atol = %g)",
                      o->rtol, o->atol);
+  /* A relative error below a few units of round-off cannot be controlled: CVODE stops with
+   * CV_TOO_MUCH_ACC, dopri5 shrinks its step until it underflows. */
+  if (o->rtol >= 1.0 || (o->atol == 0.0 && o->rtol < NDE__RTOL_MIN))
+    return nde__errf(&s->err, NDE_ERR_ARG,
+                     "tolerances that double precision cannot meet (rtol = %g, atol = %g): rtol "
+                     "must be below 1, and at least %g when atol is 0",
+                     o->rtol, o->atol, NDE__RTOL_MIN);
   if (o->max_steps < 1 || !(o->h0 >= 0) || !(o->h_min >= 0) || !(o->h_max >= 0) ||
       !isfinite(o->h0) || !isfinite(o->h_max))
     return nde__errf(&s->err, NDE_ERR_ARG,
@@ -151,24 +176,43 @@ nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_
                    max_batch, info->max_batch);
     goto fail;
   }
-  const char *m = s->opts.method ? s->opts.method : "(null)";
-  if (strncmp(m, "cvode-", 6) == 0 && nde_solver_method_known(m)) {
-    s->kind = NDE__KIND_CVODE;
-  } else {
-    s->tab = nde__tableau_lookup(s->opts.method);
-    if (!s->tab) {
-      st = nde__errf(&s->err, NDE_ERR_ARG,
-                     "unknown solver method '%s' (expected euler, rk4, dopri5, cvode-adams or "
-                     "cvode-bdf)",
-                     m);
-      goto fail;
-    }
-    s->kind = s->tab->e && !s->opts.fixed_step ? NDE__KIND_ADAPTIVE : NDE__KIND_FIXED;
-    /* Under fixed steps a FSAL method's last stage (f at the new state) is not needed. */
-    s->ns_run = s->kind == NDE__KIND_FIXED && s->tab->fsal ? s->tab->s - 1 : s->tab->s;
+  const nde__method *me = nde__method_lookup(s->opts.method);
+  if (!me) {
+    char list[256];
+    nde__names_phrase(nde_solver_method_names(), "or", list, sizeof list);
+    st = nde__errf(&s->err, NDE_ERR_ARG, "unknown solver method '%s' (expected %s)",
+                   s->opts.method ? s->opts.method : "(null)", list);
+    goto fail;
+  }
+  s->method = me;
+  s->opts.method = me->info.name; /* static storage: the caller's string may go away */
+  int slots = 1; /* evaluations held in K and Us */
+  switch (me->family) {
+    case NDE__FAM_CVODE: s->kind = NDE__KIND_CVODE; break;
+    case NDE__FAM_ERK:
+      s->tab = nde__tableau_lookup(me->tableau);
+      s->kind = me->info.adaptive && !s->opts.fixed_step ? NDE__KIND_ADAPTIVE : NDE__KIND_FIXED;
+      /* Under fixed steps a FSAL method's last stage (f at the new state) is not needed. */
+      s->ns_run = s->kind == NDE__KIND_FIXED && s->tab->fsal ? s->tab->s - 1 : s->tab->s;
+      slots = s->tab->s;
+      break;
+    case NDE__FAM_SPLIT:
+      s->kind = NDE__KIND_FIXED;
+      s->ns_run = 2 * me->split->m + 1;
+      slots = 2; /* the last kick's f (FSAL) and the current evaluation */
+      break;
+    case NDE__FAM_IMPLICIT:
+      s->kind = NDE__KIND_FIXED;
+      s->ns_run = 1;
+      break;
   }
   st = check_opts(s);
   if (st != NDE_OK) goto fail;
+  if (me->info.needs_split) {
+    st = nde__split_detect(s, s->opts.state_names);
+    if (st != NDE_OK) goto fail;
+  }
+  s->opts.state_names = NULL; /* borrowed for the messages above only */
   st = NDE_ERR_NOMEM;
   size_t bn;
   if (!nde__mul_size((size_t)max_batch, (size_t)s->n, &bn)) goto fail;
@@ -179,14 +223,17 @@ nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_
     if (st != NDE_OK) goto fail;
   } else {
     size_t kn, sc;
-    if (!nde__mul_size(bn, (size_t)s->tab->s, &kn) ||
-        !nde__mul_size((size_t)max_batch * (size_t)s->tab->s, s->cache_per_row, &sc))
+    const int nc = s->ns_run > slots ? s->ns_run : slots;
+    if (!nde__mul_size(bn, (size_t)slots, &kn) ||
+        !nde__mul_size((size_t)max_batch * (size_t)nc, s->cache_per_row, &sc))
       goto fail;
     s->K = nde__dalloc(kn);
     s->Us = nde__dalloc(kn);
     s->ccache = nde__dalloc(sc);
     if (!s->K || !s->Us || !s->ccache) goto fail;
     if (s->kind == NDE__KIND_ADAPTIVE && nde__adapt_init(&s->adapt, s->tab, bn) != NDE_OK)
+      goto fail;
+    if (me->family == NDE__FAM_IMPLICIT && nde__newton_init(&s->nw, max_batch, s->n) != NDE_OK)
       goto fail;
   }
   *out = s;
@@ -199,15 +246,76 @@ fail:
 }
 
 const char *nde_solver_errmsg(const nde_solver *s) { return nde__err_msg(s ? &s->err : NULL); }
+const nde_solver_method_info *nde_solver_get_method(const nde_solver *s) {
+  return s ? &s->method->info : NULL;
+}
+
+/* ---- breakpoints ---- */
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+nde_status nde_solver_set_breakpoints(nde_solver *s, size_t n, const double *t) {
+  if (!s) return NDE_ERR_ARG;
+  if (n > 0 && !t)
+    return nde__errf(&s->err, NDE_ERR_ARG, "breakpoints: %zu times but no array", n);
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(t[i]))
+      return nde__errf(&s->err, NDE_ERR_ARG, "breakpoint %zu is not finite (%g)", i, t[i]);
+  if (n > s->bp_cap) {
+    double *b = malloc(n * sizeof *b);
+    if (!b) return nde__errf(&s->err, NDE_ERR_NOMEM, "out of memory for %zu breakpoints", n);
+    free(s->bp);
+    s->bp = b;
+    s->bp_cap = n;
+  }
+  if (n) {
+    memcpy(s->bp, t, n * sizeof *t);
+    qsort(s->bp, n, sizeof *s->bp, cmp_double);
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (k == 0 || s->bp[i] != s->bp[k - 1]) s->bp[k++] = s->bp[i];
+  s->n_bp = k;
+  return NDE_OK;
+}
+
+size_t nde__bp_after(const nde_solver *s, double t) {
+  size_t lo = 0, hi = s->n_bp;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (s->bp[mid] <= t)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int is_bp(const nde_solver *s, double t) {
+  const size_t i = nde__bp_after(s, t);
+  return i > 0 && s->bp[i - 1] == t;
+}
+
+nde__span nde__piece_span(const nde_solver *s, double a, double b) {
+  nde__span sp = NDE__SPAN_ALL;
+  if (is_bp(s, a)) sp.lo = a;
+  if (is_bp(s, b)) sp.hi = nextafter(b, -INFINITY);
+  return sp;
+}
 const nde_solver_opts *nde_solver_get_opts(const nde_solver *s) { return &s->opts; }
 nde_rhs *nde_solver_get_rhs(const nde_solver *s) { return s->rhs; }
 
-/* The model as a system for the generic kernel: B rows of n, stage caches into cstore. */
+/* The model as a system for the generic kernel: B rows of n, stage caches into cstore, stage
+ * times clamped to the piece's span. */
 typedef struct model_sys {
   nde_solver *s;
   const double *theta;
   int B;
   double *cstore; /* ns x B x cache_per_row, or NULL */
+  nde__span span;
 } model_sys;
 
 static int model_F(void *ctx, int stage, double t, const double *z, double *dz) {
@@ -215,12 +323,12 @@ static int model_F(void *ctx, int stage, double t, const double *z, double *dz) 
   double *c = m->cstore && stage >= 0
                   ? m->cstore + (size_t)stage * (size_t)m->B * m->s->cache_per_row
                   : NULL;
-  return nde_rhs_f(m->s->rhs, t, m->B, z, m->theta, dz, c);
+  return nde_rhs_f(m->s->rhs, nde__clamp_t(t, m->span), m->B, z, m->theta, dz, c);
 }
 
-int nde__rk_step(nde_solver *s, const double *theta, double t, double h, int B, const double *u,
-                 double *u_out, double *Ustore, double *cstore) {
-  model_sys m = {s, theta, B, cstore};
+int nde__rk_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
+                 const double *u, double *u_out, double *Ustore, double *cstore) {
+  model_sys m = {s, theta, B, cstore, span};
   const size_t bn = (size_t)B * (size_t)s->n;
   return nde__erk_step(s->tab, s->ns_run, bn, model_F, &m, t, h, u, 0, s->K,
                        Ustore ? Ustore : s->Us, u_out);
@@ -251,9 +359,15 @@ static int traj_reserve(nde__traj *tr, long k) {
     double *h = realloc(tr->h, (size_t)nc * sizeof *h);
     if (!h) return -1;
     tr->h = h;
+    nde__span *sp = realloc(tr->span, (size_t)nc * sizeof *sp);
+    if (!sp) return -1;
+    tr->span = sp;
     int *o = realloc(tr->obs_end, (size_t)nc * sizeof *o);
     if (!o) return -1;
     tr->obs_end = o;
+    unsigned char *f = realloc(tr->fresh, (size_t)nc * sizeof *f);
+    if (!f) return -1;
+    tr->fresh = f;
     tr->cap_steps = nc;
   }
   size_t need;
@@ -320,6 +434,34 @@ nde_status nde__solve_check_args(nde_solver *s, const double *theta, int B, cons
 
 /* ---- fixed steps ---- */
 
+/* One fixed step of the solver's method from u (in place).  Returns the callback's code;
+ * *newton_failed for implicit-midpoint, *fresh for splitting methods. */
+static int fixed_step(nde_solver *s, const double *theta, double ta, double h, nde__span span, int B,
+                      double *u, double *Ust, double *cst, int *fresh, int *newton_failed) {
+  switch (s->method->family) {
+    case NDE__FAM_SPLIT: return nde__split_step(s, theta, ta, h, span, B, u, Ust, cst, fresh);
+    case NDE__FAM_IMPLICIT:
+      /* f at the midpoint only: never at a breakpoint that ends the step. */
+      return nde__midpoint_step(s, theta, ta, h, B, u, u, Ust, newton_failed);
+    default: return nde__rk_step(s, theta, ta, h, span, B, u, u, Ust, cst);
+  }
+}
+
+/* The steps of a piece of length len inside an observation interval of length span, as a
+ * double (it can exceed any integer type) and their size. */
+static double piece_steps(const nde_solver_opts *o, double len, double span, double *hn) {
+  double m;
+  if (o->dt > 0.0) {
+    m = ceil(len / o->dt - o->dt_snap);
+    *hn = o->dt;
+  } else {
+    m = ceil((double)o->steps_per_interval * (len / span) - o->dt_snap);
+    if (m < 1) m = 1;
+    *hn = len / m;
+  }
+  return m < 1 ? 1 : m;
+}
+
 static nde_status run_fixed(nde_solver *s, const double *theta, int B, const double *U0,
                             int n_obs, const double *t_obs, double *Y, nde__store_mode mode,
                             nde_solve_stats *stats, double *t_reached, int *k_done_out) {
@@ -331,68 +473,90 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
   nde_status st = NDE_OK;
   int k_done = 0;
   double t = t_obs[0];
+  s->g_valid = 0;
+  size_t ib = nde__bp_after(s, t_obs[0]);
   for (int k = 0; k + 1 < n_obs && stats->reason == NDE_REASON_NONE; k++) {
-    const double T0 = t_obs[k], T1 = t_obs[k + 1], span = T1 - T0;
-    long m;
-    double hn;
-    if (s->opts.dt > 0.0) {
-      double r = span / s->opts.dt;
-      m = (long)ceil(r - s->opts.dt_snap);
-      if (m < 1) m = 1;
-      hn = s->opts.dt;
-    } else {
-      m = s->opts.steps_per_interval;
-      hn = span / (double)m;
-    }
-    for (long j = 0; j < m; j++) {
-      const double ta = T0 + (double)j * hn;
-      const double tb = j + 1 == m ? T1 : T0 + (double)(j + 1) * hn;
-      const double h = tb - ta;
-      stats->h_last = h;
-      if (stats->n_steps >= s->opts.max_steps) {
-        stats->reason = NDE_REASON_MAX_STEPS;
-        break;
-      }
-      double *Ust = NULL, *cst = NULL;
-      if (mode != NDE__STORE_NONE) {
-        if (traj_reserve(tr, tr->n_steps)) {
-          st = nde__errf(&s->err, NDE_ERR_NOMEM, "out of memory storing step %ld of the trajectory",
-                         tr->n_steps);
+    const double T0 = t_obs[k], T1 = t_obs[k + 1];
+    /* The interval in pieces between the breakpoints inside it. */
+    for (double a = T0; stats->reason == NDE_REASON_NONE;) {
+      const double b = ib < s->n_bp && s->bp[ib] < T1 ? s->bp[ib] : T1;
+      const int at_bp = ib < s->n_bp && s->bp[ib] == b;
+      const nde__span span = nde__piece_span(s, a, b);
+      double hn;
+      const double md = piece_steps(&s->opts, b - a, T1 - T0, &hn);
+      /* Never more steps than the budget allows: the budget check below ends the solve. */
+      const long left = s->opts.max_steps - stats->n_steps;
+      const long m = md > (double)left ? left + 1 : (long)md;
+      for (long j = 0; j < m; j++) {
+        const double ta = a + (double)j * hn;
+        const double tb = j + 1 == m ? b : a + (double)(j + 1) * hn;
+        const double h = tb - ta;
+        stats->h_last = h;
+        if (stats->n_steps >= s->opts.max_steps) {
+          stats->reason = NDE_REASON_MAX_STEPS;
+          t = ta;
+          break;
+        }
+        if (!(h > 0.0)) {
+          /* dt below the resolution of t here: t + dt == t. */
+          stats->reason = NDE_REASON_STEP_UNDERFLOW;
+          stats->h_last = hn;
+          t = ta;
+          break;
+        }
+        double *Ust = NULL, *cst = NULL;
+        const long js = tr->n_steps;
+        if (mode != NDE__STORE_NONE) {
+          if (traj_reserve(tr, js)) {
+            st = nde__errf(&s->err, NDE_ERR_NOMEM,
+                           "out of memory storing step %ld of the trajectory", js);
+            goto done;
+          }
+          tr->t[js] = ta;
+          tr->h[js] = h;
+          tr->span[js] = span;
+          tr->obs_end[js] = j + 1 == m && b == T1 ? k + 1 : -1;
+          if (mode == NDE__STORE_STAGES) {
+            Ust = tr->U + (size_t)js * tr->u_len;
+            if (tr->c_len) cst = tr->cache + (size_t)js * tr->c_len;
+          } else if (mode == NDE__STORE_STEPS) {
+            memcpy(tr->U + (size_t)js * tr->u_len, u, bn * sizeof *u);
+          }
+        }
+        int fresh = 1, newton_failed = 0;
+        int rc = fixed_step(s, theta, ta, h, span, B, u, Ust, cst, &fresh, &newton_failed);
+        if (mode != NDE__STORE_NONE) tr->fresh[js] = (unsigned char)fresh;
+        if (rc < 0) {
+          st = nde__errf(&s->err, NDE_ERR_CALLBACK,
+                         "right-hand side returned fatal code %d at t = %.17g (step size %.3g)",
+                         rc, ta, h);
           goto done;
         }
-        tr->t[tr->n_steps] = ta;
-        tr->h[tr->n_steps] = h;
-        tr->obs_end[tr->n_steps] = j + 1 == m ? k + 1 : -1;
-        if (mode == NDE__STORE_STAGES) {
-          Ust = tr->U + (size_t)tr->n_steps * tr->u_len;
-          if (tr->c_len) cst = tr->cache + (size_t)tr->n_steps * tr->c_len;
-        } else if (mode == NDE__STORE_STEPS) {
-          memcpy(tr->U + (size_t)tr->n_steps * tr->u_len, u, bn * sizeof *u);
+        if (rc > 0 || newton_failed) {
+          stats->reason = rc > 0 ? NDE_REASON_RHS_RECOVERABLE : NDE_REASON_NEWTON_FAILED;
+          t = ta;
+          break;
         }
+        long bad = nde__first_nonfinite(bn, u);
+        if (bad >= 0) {
+          stats->reason = NDE_REASON_NONFINITE;
+          stats->bad_row = (int)(bad / n);
+          stats->bad_state = (int)(bad % n);
+          t = ta;
+          break;
+        }
+        stats->n_steps++;
+        if (mode != NDE__STORE_NONE) tr->n_steps++;
+        t = tb;
       }
-      int rc = nde__rk_step(s, theta, ta, h, B, u, u, Ust, cst);
-      if (rc < 0) {
-        st = nde__errf(&s->err, NDE_ERR_CALLBACK,
-                       "right-hand side returned fatal code %d at t = %.17g (step size %.3g)", rc,
-                       ta, h);
-        goto done;
+      if (stats->reason != NDE_REASON_NONE) break;
+      if (at_bp) {
+        /* f jumps here: the next step's first evaluation is its own (no FSAL). */
+        s->g_valid = 0;
+        ib++;
       }
-      if (rc > 0) {
-        stats->reason = NDE_REASON_RHS_RECOVERABLE;
-        t = ta;
-        break;
-      }
-      long bad = nde__first_nonfinite(bn, u);
-      if (bad >= 0) {
-        stats->reason = NDE_REASON_NONFINITE;
-        stats->bad_row = (int)(bad / n);
-        stats->bad_state = (int)(bad % n);
-        t = ta;
-        break;
-      }
-      stats->n_steps++;
-      if (mode != NDE__STORE_NONE) tr->n_steps++;
-      t = tb;
+      if (b == T1) break;
+      a = b;
     }
     if (stats->reason != NDE_REASON_NONE) break;
     memcpy(Y + (size_t)(k + 1) * bn, u, bn * sizeof *u);
@@ -416,6 +580,8 @@ typedef struct fwd_ctx {
   const double *t_obs;
   double *Y;
   nde_status st;
+  double t_end;    /* the current piece's end */
+  nde__span span;  /* and its span */
 } fwd_ctx;
 
 static int fwd_accept(void *ctx, double t, double h, const double *z, const double *znew,
@@ -436,6 +602,8 @@ static int fwd_accept(void *ctx, double t, double h, const double *z, const doub
     }
     tr->t[j] = t;
     tr->h[j] = h;
+    tr->span[j] = c->span;
+    tr->fresh[j] = 1;
     tr->obs_end[j] = -1;
     double *U = tr->U + (size_t)j * tr->u_len;
     if (c->mode == NDE__STORE_STAGES) {
@@ -462,7 +630,7 @@ static int fwd_accept(void *ctx, double t, double h, const double *z, const doub
   while (c->next_obs < c->n_obs) {
     const int k = c->next_obs;
     const double tk = c->t_obs[k];
-    const int at_end = (s->adapt.in_last_step && k == c->n_obs - 1) || tk == t + h;
+    const int at_end = (s->adapt.in_last_step && tk == c->t_end) || tk == t + h;
     if (!at_end && tk >= t + h) break;
     double *Yk = c->Y + (size_t)k * bn;
     double th = 1.0;
@@ -501,9 +669,25 @@ static nde_status run_adaptive(nde_solver *s, const double *theta, int B, const 
   double *u = s->u;
   memcpy(u, U0, bn * sizeof *u);
   nde__adapt_begin(a, bn, bn, &s->opts, 1);
-  model_sys m = {s, theta, B, mode == NDE__STORE_STAGES && s->cache_per_row ? s->ccache : NULL};
-  fwd_ctx c = {s, mode, B, n_obs, 1, t_obs, Y, NDE_OK};
-  int rc = nde__adapt_run(a, model_F, &m, fwd_accept, &c, t_obs[0], t_obs[n_obs - 1], u);
+  model_sys m = {s, theta, B, mode == NDE__STORE_STAGES && s->cache_per_row ? s->ccache : NULL,
+                 NDE__SPAN_ALL};
+  fwd_ctx c = {s, mode, B, n_obs, 1, t_obs, Y, NDE_OK, 0.0, NDE__SPAN_ALL};
+  /* Piece by piece between the breakpoints: each piece ends on its breakpoint with f evaluated
+   * just before it; after it the first stage is evaluated anew and the step size is kept. */
+  const double tend = t_obs[n_obs - 1];
+  size_t ib = nde__bp_after(s, t_obs[0]);
+  double a0 = t_obs[0];
+  int rc = 0;
+  for (;;) {
+    const double b = ib < s->n_bp && s->bp[ib] < tend ? s->bp[ib] : tend;
+    m.span = c.span = nde__piece_span(s, a0, b);
+    c.t_end = b;
+    rc = nde__adapt_run(a, model_F, &m, fwd_accept, &c, a0, b, u);
+    if (rc != 0 || a->reason != NDE_REASON_NONE || b == tend) break;
+    a->k1_valid = 0;
+    a0 = b;
+    ib++;
+  }
   stats->n_steps = a->n_steps;
   stats->n_rejected = a->n_rejected;
   stats->h_last = a->h_last;
@@ -545,14 +729,17 @@ nde_status nde__solver_run(nde_solver *s, const double *theta, int B, const doub
   tr->B = B;
   tr->ns = ns;
   tr->n_steps = 0;
-  tr->u_len = mode == NDE__STORE_STAGES  ? (size_t)ns * bn
+  const int implicit = s->method->family == NDE__FAM_IMPLICIT;
+  tr->u_len = mode == NDE__STORE_STAGES  ? (implicit ? bn * (size_t)(n + 2) : (size_t)ns * bn)
               : mode == NDE__STORE_STEPS ? bn
               : mode == NDE__STORE_DENSE ? 5 * bn
                                          : 0;
-  tr->c_len = mode == NDE__STORE_STAGES ? (size_t)ns * (size_t)B * s->cache_per_row : 0;
-  if (mode == NDE__STORE_DENSE && !s->tab->dense)
+  tr->c_len = mode == NDE__STORE_STAGES && !implicit
+                  ? (size_t)ns * (size_t)B * s->cache_per_row
+                  : 0;
+  if (mode == NDE__STORE_DENSE && !(s->tab && s->tab->dense))
     return nde__errf(&s->err, NDE_ERR_UNSUPPORTED, "method '%s' has no continuous extension",
-                     s->tab->name);
+                     s->method->info.name);
   if (traj_reserve_obs(tr, n_obs))
     return nde__errf(&s->err, NDE_ERR_NOMEM, "out of memory for %d observations", n_obs);
   tr->obs_step[0] = -1;

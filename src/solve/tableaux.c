@@ -1,5 +1,5 @@
-/* Butcher tableaux of the explicit Runge-Kutta methods and the registry that names every solver
- * method.  Euler (order 1); classic RK4 (Kutta 1901, order 4); Dormand-Prince 5(4) with its
+/* Butcher tableaux of the explicit Runge-Kutta methods (the method registry, methods.c, names
+ * them).  Euler (order 1); classic RK4 (Kutta 1901, order 4); Dormand-Prince 5(4) with its
  * embedded 4th-order estimate, first-same-as-last stage and 4th-order continuous extension
  * (Dormand & Prince 1980; Hairer, Norsett & Wanner, Solving ODEs I, 2nd ed., sec. II.5-II.6). */
 #include <string.h>
@@ -56,9 +56,6 @@ static const nde__tableau tableaux[] = {
     {"dopri5", 7, 5, dp_A, dp_b, dp_c, dp_e, 4, 1, dp_d, dp_dense},
 };
 
-static const char *const method_names[] = {"euler", "rk4", "dopri5", "cvode-adams", "cvode-bdf",
-                                           NULL};
-
 const nde__tableau *nde__tableau_lookup(const char *name) {
   if (!name) return NULL;
   for (size_t i = 0; i < sizeof tableaux / sizeof tableaux[0]; i++)
@@ -66,4 +63,3 @@ const nde__tableau *nde__tableau_lookup(const char *name) {
   return NULL;
 }
 
-const char *const *nde_solver_method_names(void) { return method_names; }

@@ -11,6 +11,18 @@
 #include "linear_ode.h"
 #include "nde/solve.h"
 
+/* The adaptive methods of the registry (a new one is checked here without changing this file). */
+static const char *adaptive_methods[16];
+static int n_adaptive;
+
+static int collect_adaptive_methods(void **state) {
+  (void)state;
+  n_adaptive = 0;
+  for (int i = 0; i < nde_solver_method_count() && n_adaptive < 16; i++)
+    if (nde_solver_method_at(i)->adaptive) adaptive_methods[n_adaptive++] = nde_solver_method_at(i)->name;
+  return n_adaptive >= 3 ? 0 : -1;
+}
+
 /* ---- du/dt = a u + c cos(t) (tests/support/linear_ode.h): known solution ---- */
 
 static const double *const lin_th = nde_test_linear_theta;
@@ -273,12 +285,12 @@ static int sq_jvp(void *ctx, double t, int B, const double *U, const double *th,
 
 static void blow_up_stops_every_adaptive_solver_just_before_the_singularity(void **state) {
   (void)state;
-  const char *methods[] = {"dopri5", "cvode-adams", "cvode-bdf"};
+  const char *const *methods = adaptive_methods;
   const nde_rhs_ops ops = {.f = sq_f, .vjp = sq_vjp, .jvp = sq_jvp, .destroy = NULL};
   const nde_rhs_info info = {1, 1, 1, 0, NULL};
   nde_rhs *rhs = NULL;
   assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
-  for (int m = 0; m < 3; m++) {
+  for (int m = 0; m < n_adaptive; m++) {
     nde_solver_opts o = nde_solver_opts_default();
     o.method = methods[m];
     nde_solver *s = NULL;
@@ -369,11 +381,10 @@ static fl_run flaky_solve(const char *method, double t_from, long n_fail, int co
   return r;
 }
 
-static const char *adaptive_methods[] = {"dopri5", "cvode-adams", "cvode-bdf"};
 
 static void a_brief_failure_is_retried_with_smaller_steps(void **state) {
   (void)state;
-  for (int m = 0; m < 3; m++)
+  for (int m = 0; m < n_adaptive; m++)
     for (int code = 0; code <= 2; code += 2) {
       /* Four failing calls from t = 0.7 on: the steps that see them are retried smaller. */
       fl_run r = flaky_solve(adaptive_methods[m], 0.7, 4, code);
@@ -390,7 +401,7 @@ static void a_brief_failure_is_retried_with_smaller_steps(void **state) {
 
 static void a_persistent_failure_ends_with_a_reason_and_the_time(void **state) {
   (void)state;
-  for (int m = 0; m < 3; m++)
+  for (int m = 0; m < n_adaptive; m++)
     for (int code = 0; code <= 2; code += 2) {
       fl_run r = flaky_solve(adaptive_methods[m], 0.7, -1, code);
       print_message("%s, persistent %s: t = %.6f, %s (row %d)\n", adaptive_methods[m],
@@ -406,7 +417,7 @@ static void a_persistent_failure_ends_with_a_reason_and_the_time(void **state) {
 
 static void a_fatal_callback_code_is_an_error_status(void **state) {
   (void)state;
-  for (int m = 0; m < 3; m++) {
+  for (int m = 0; m < n_adaptive; m++) {
     fl_run r = flaky_solve(adaptive_methods[m], 0.7, -1, -5);
     print_message("%s fatal: %s\n", adaptive_methods[m], r.msg);
     assert_int_equal(r.st, NDE_ERR_CALLBACK);
@@ -417,7 +428,7 @@ static void a_fatal_callback_code_is_an_error_status(void **state) {
 static void a_domain_boundary_in_time_ends_in_a_step_size_underflow(void **state) {
   (void)state;
   /* f fails at every t >= 0.7: steps creep up to 0.7 and the step size underflows there. */
-  for (int m = 0; m < 3; m++) {
+  for (int m = 0; m < n_adaptive; m++) {
     flaky f = {0.7, -1, 1, 0, 0};
     const nde_rhs_ops ops = {.f = fl_f, .vjp = fl_vjp, .jvp = fl_jvp, .destroy = NULL};
     const nde_rhs_info info = {1, 1, 1, 0, NULL};
@@ -444,7 +455,7 @@ static void a_domain_boundary_in_time_ends_in_a_step_size_underflow(void **state
 
 static void a_clean_right_hand_side_never_sees_a_failure_code(void **state) {
   (void)state;
-  for (int m = 0; m < 3; m++) {
+  for (int m = 0; m < n_adaptive; m++) {
     fl_run r = flaky_solve(adaptive_methods[m], 1e9, -1, 3);
     assert_int_equal(r.st, NDE_OK);
     assert_int_equal(r.stats.reason, NDE_REASON_NONE);
@@ -456,7 +467,7 @@ static void a_clean_right_hand_side_never_sees_a_failure_code(void **state) {
 
 static void the_step_budget_counts_the_whole_solve(void **state) {
   (void)state;
-  for (int m = 0; m < 3; m++) {
+  for (int m = 0; m < n_adaptive; m++) {
     nde_solver_opts o = nde_solver_opts_default();
     o.method = adaptive_methods[m];
     o.rtol = 1e-10;
@@ -518,5 +529,5 @@ int main(void) {
       cmocka_unit_test(the_step_budget_counts_the_whole_solve),
       cmocka_unit_test(bad_adaptive_options_are_rejected_with_a_message),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, collect_adaptive_methods, NULL);
 }

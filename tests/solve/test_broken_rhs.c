@@ -1,11 +1,14 @@
 /* Failure paths provoked on purpose: a right-hand side that reports a recoverable failure, a
- * fatal one, a non-finite value, and a solve that exceeds its step budget.  Each gives the
- * documented status or reason, never a crash or a silent partial result. */
+ * fatal one, a non-finite value, and a solve that exceeds its step budget; a VJP that fails in
+ * the backward pass of every gradient method; a step size too small for the time resolution;
+ * tolerances too small for double precision.  Each gives the documented status or reason,
+ * never a crash or a silent partial result. */
 #include <math.h>
 #include <string.h>
 
 #include "check.h"
 #include "nde/grad.h"
+#include "split_models.h"
 
 typedef struct broken {
   double t_fail; /* fail at or after this time */
@@ -128,6 +131,166 @@ static void gradient_of_a_failed_solve_is_nan_with_the_reason(void **state) {
   nde_rhs_destroy(&rhs);
 }
 
+
+/* ---- the backward pass of every gradient method ---- */
+
+typedef struct bw_run {
+  nde_status st;
+  double L, g[8], gu[8];
+  nde_grad_stats gs;
+  char msg[512];
+} bw_run;
+
+static bw_run failing_gradient(const char *solver, const char *method, nde_test_fail mode) {
+  bw_run r;
+  memset(&r, 0, sizeof r);
+  /* The VJP fails at every t <= 0.9 (forward sensitivities use no VJP: their JVP fails). */
+  nde_test_nlsplit ctx = {0, 0.0, 0, mode, 0.9, strcmp(method, "forward") == 0};
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_test_nlsplit_rhs(&ctx, 2, &rhs), NDE_OK);
+  nde_solver_opts o = nde_solver_opts_default();
+  o.method = solver;
+  o.dt = 0.05;
+  nde_solver *s = NULL;
+  assert_int_equal(nde_solver_create(rhs, &o, 2, &s, NULL), NDE_OK);
+  nde_grad_opts go = nde_grad_opts_default();
+  go.method = method;
+  nde_grad *g = NULL;
+  assert_int_equal(nde_grad_create(s, &go, &g, NULL), NDE_OK);
+  double t[7], obs[7 * 8];
+  for (int k = 0; k < 7; k++) t[k] = 0.4 * k;
+  for (int q = 0; q < 7 * 8; q++) obs[q] = 0.3 * sin(0.7 * q);
+  nde_obs_loss lo = {obs, NULL, 1, 0};
+  r.st = nde_grad_eval(g, nde_test_nlsplit_theta, 2, nde_test_nlsplit_u0, 7, t, nde_obs_loss_eval,
+                       &lo, &r.L, r.g, r.gu, NULL, &r.gs);
+  strncpy(r.msg, nde_grad_errmsg(g), sizeof r.msg - 1);
+  nde_grad_destroy(&g);
+  nde_solver_destroy(&s);
+  nde_rhs_destroy(&rhs);
+  return r;
+}
+
+static void a_failing_vjp_is_an_outcome_for_every_gradient_method(void **state) {
+  (void)state;
+  int checked = 0;
+  for (int i = 0; i < nde_solver_method_count(); i++)
+    for (int j = 0; j < nde_grad_method_count(); j++) {
+      const char *sm = nde_solver_method_at(i)->name, *gm = nde_grad_method_at(j)->name;
+      if (!nde_grad_method_supported(gm, sm)) continue;
+      const int fwd = strcmp(gm, "forward") == 0;
+      for (nde_test_fail mode = NDE_TEST_FAIL_RECOVERABLE; mode <= NDE_TEST_FAIL_NAN; mode++) {
+        bw_run r = failing_gradient(sm, gm, mode);
+        const nde_solve_stats *ps = fwd ? &r.gs.forward : &r.gs.backward;
+        print_message("%-17s %-9s %-11s: %s at t = %.4g (%s)\n", sm, gm,
+                      mode == NDE_TEST_FAIL_NAN ? "NaN" : "recoverable",
+                      fwd ? "forward" : "backward", ps->t_stop, nde_stop_reason_str(ps->reason));
+        assert_int_equal(r.st, NDE_OK);
+        /* An adaptive backward solve retries with smaller steps and meets a boundary in time:
+         * it may also end in a step-size underflow there. */
+        assert_true(ps->reason == NDE_REASON_RHS_RECOVERABLE ||
+                    ps->reason == NDE_REASON_RHS_FAILED || ps->reason == NDE_REASON_NONFINITE ||
+                    ps->reason == NDE_REASON_STEP_UNDERFLOW);
+        /* Where it stopped: at a failing time (a NaN in a quadrature shows only at the end). */
+        assert_true(ps->t_stop <= 0.9 + 0.06);
+        if (!fwd) {
+          assert_int_equal(r.gs.forward.reason, NDE_REASON_NONE);
+          assert_true(isfinite(r.L));
+        }
+        for (int q = 0; q < 8; q++) assert_true(isnan(r.g[q]) && isnan(r.gu[q]));
+      }
+      bw_run r = failing_gradient(sm, gm, NDE_TEST_FAIL_FATAL);
+      assert_int_equal(r.st, NDE_ERR_CALLBACK);
+      if (!strstr(r.msg, "-3")) print_error("%s/%s fatal: %s\n", sm, gm, r.msg);
+      assert_non_null(strstr(r.msg, "-3"));
+      checked++;
+    }
+  assert_true(checked >= 14);
+}
+
+/* ---- hardening ---- */
+
+static void a_step_too_small_for_the_interval_stops_with_a_reason_and_never_wraps(void **state) {
+  (void)state;
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_test_oscillator(1, &rhs), NDE_OK);
+  const double th[3] = {1.1, 0.9, 0.3}, u0[2] = {0.5, -0.2};
+  for (int i = 0; i < nde_solver_method_count(); i++) {
+    const nde_solver_method_info *mi = nde_solver_method_at(i);
+    if (mi->adaptive) continue;
+    nde_solver_opts o = nde_solver_opts_default();
+    o.method = mi->name;
+    o.dt = 1e-20; /* span / dt = 1e20 steps: more than a long holds */
+    o.max_steps = 1000;
+    nde_solver *s = NULL;
+    assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
+    /* From t = 0 the steps advance: the budget ends the solve. */
+    const double t0[2] = {0.0, 1.0e3};
+    double Y[4];
+    nde_solve_stats st;
+    assert_int_equal(nde_solver_solve(s, th, 1, u0, 2, t0, Y, &st), NDE_OK);
+    assert_int_equal(st.reason, NDE_REASON_MAX_STEPS);
+    assert_int_equal(st.n_steps, 1000);
+    check_close(st.t_stop, 1000 * 1e-20, 1e-12);
+    assert_true(isnan(Y[2]));
+    /* From t = 0.5, t + dt == t: a step-size underflow at once. */
+    const double t1[2] = {0.5, 1.5};
+    assert_int_equal(nde_solver_solve(s, th, 1, u0, 2, t1, Y, &st), NDE_OK);
+    assert_int_equal(st.reason, NDE_REASON_STEP_UNDERFLOW);
+    assert_int_equal(st.n_steps, 0);
+    check_close(st.t_stop, 0.5, 0.0);
+    nde_solver_destroy(&s);
+  }
+  nde_rhs_destroy(&rhs);
+}
+
+static void cvode_asked_for_too_much_accuracy_says_so(void **state) {
+  (void)state;
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_test_oscillator(1, &rhs), NDE_OK);
+  const double th[3] = {1.1, 0.9, 0.3}, u0[2] = {0.5, -0.2}, t[2] = {0.0, 1.0};
+  int checked = 0;
+  for (int i = 0; i < nde_solver_method_count(); i++) {
+    const nde_solver_method_info *mi = nde_solver_method_at(i);
+    if (!mi->variable_order) continue;
+    nde_solver_opts o = nde_solver_opts_default();
+    o.method = mi->name;
+    o.rtol = 1e-18; /* accepted (atol > 0), but below round-off at this solution's scale */
+    o.atol = 1e-300;
+    nde_solver *s = NULL;
+    assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
+    double Y[4];
+    nde_solve_stats st;
+    assert_int_equal(nde_solver_solve(s, th, 1, u0, 2, t, Y, &st), NDE_OK);
+    print_message("%s at rtol 1e-18: %s\n", mi->name, nde_stop_reason_str(st.reason));
+    assert_int_equal(st.reason, NDE_REASON_TOO_MUCH_ACCURACY);
+    assert_non_null(strstr(nde_stop_reason_str(st.reason), "double precision"));
+    nde_solver_destroy(&s);
+    checked++;
+  }
+  assert_true(checked >= 2);
+  nde_rhs_destroy(&rhs);
+}
+
+static void an_unmapped_cvode_failure_names_its_flag(void **state) {
+  (void)state;
+  /* Two observation times one ulp apart: CVODE cannot start (CV_TOO_CLOSE), an error whose
+   * message carries the flag's name (the name SUNDIALS allocates is freed: the sanitizer
+   * build checks for the leak). */
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_test_oscillator(1, &rhs), NDE_OK);
+  nde_solver_opts o = nde_solver_opts_default();
+  o.method = "cvode-bdf";
+  nde_solver *s = NULL;
+  assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
+  const double th[3] = {1.1, 0.9, 0.3}, u0[2] = {0.5, -0.2}, t[2] = {1.0, nextafter(1.0, 2.0)};
+  double Y[4];
+  assert_int_equal(nde_solver_solve(s, th, 1, u0, 2, t, Y, NULL), NDE_ERR_NUMERIC);
+  print_message("%s\n", nde_solver_errmsg(s));
+  assert_non_null(strstr(nde_solver_errmsg(s), "CV_TOO_CLOSE"));
+  nde_solver_destroy(&s);
+  nde_rhs_destroy(&rhs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(recoverable_failure_stops_a_fixed_step_solve_with_a_reason),
@@ -135,6 +298,10 @@ int main(void) {
       cmocka_unit_test(non_finite_derivative_names_the_row_and_state),
       cmocka_unit_test(step_budget_counts_the_whole_solve),
       cmocka_unit_test(gradient_of_a_failed_solve_is_nan_with_the_reason),
+      cmocka_unit_test(a_failing_vjp_is_an_outcome_for_every_gradient_method),
+      cmocka_unit_test(a_step_too_small_for_the_interval_stops_with_a_reason_and_never_wraps),
+      cmocka_unit_test(cvode_asked_for_too_much_accuracy_says_so),
+      cmocka_unit_test(an_unmapped_cvode_failure_names_its_flag),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
