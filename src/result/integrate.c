@@ -12,11 +12,14 @@
 typedef struct integ {
   nde_rhs *rhs;
   nde_solver *s;
+  const char **names; /* the model's component names, for the solver's messages */
 } integ;
 
 static void integ_free(integ *I) {
   nde_solver_destroy(&I->s);
   nde_rhs_destroy(&I->rhs);
+  free(I->names);
+  I->names = NULL;
 }
 
 /* For n_series series (per-series parameters); the rows are bound to series 0 until integ_run. */
@@ -26,7 +29,15 @@ static nde_status integ_make(integ *I, nde_model *m, int n_series, const nde_sol
   nde_model_rhs_opts ro = nde_model_rhs_opts_default();
   ro.n_series = n_series;
   nde_status st = nde_model_create_rhs_opts(m, &ro, &I->rhs, err);
-  if (st == NDE_OK) st = nde_solver_create(I->rhs, o, 1, &I->s, err);
+  const int n = nde_model_state_dim(m);
+  I->names = calloc((size_t)n + 1, sizeof *I->names);
+  if (st == NDE_OK && !I->names) st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  nde_solver_opts so = *o;
+  if (I->names) {
+    for (int j = 0; j < n; j++) I->names[j] = nde_model_component_name(m, j);
+    so.state_names = I->names;
+  }
+  if (st == NDE_OK) st = nde_solver_create(I->rhs, &so, 1, &I->s, err);
   if (st != NDE_OK) integ_free(I);
   return st;
 }

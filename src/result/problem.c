@@ -20,6 +20,7 @@ struct nde_problem {
   nde_fit_series *series; /* training series, then validation series */
   double *u0s;  /* n_series x n */
   unsigned char *reg_mask;
+  const char **names; /* the model's component names, for the solver's messages */
   double noise_loss; /* the expected training loss of the truth under the known noise, or NaN */
   double *x;    /* scratch: theta then learned initial states */
   double *gx;
@@ -155,6 +156,7 @@ void nde_problem_destroy(nde_problem **pp) {
   nde_rhs_destroy(&p->rhs);
   nde_rhs_destroy(&p->vrhs);
   free(p->reg_mask);
+  free(p->names);
   free(p->series);
   free(p->u0s);
   free(p->x);
@@ -340,6 +342,13 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
       memset(p->reg_mask + e.offset, 1, e.length);
   }
   o.objective.reg_mask = p->reg_mask;
+  p->names = calloc((size_t)n + 1, sizeof *p->names);
+  if (!p->names) {
+    st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (int j = 0; j < n; j++) p->names[j] = nde_model_component_name(model, j);
+  o.solver.state_names = p->names;
   if (o.validate_series > 0 && nde_model_n_series_params(model) > 0) {
     st = nde__errf(&p->err, NDE_ERR_ARG,
                    "held-out series have no fitted values of the per-series parameters: validate "
