@@ -122,6 +122,8 @@ NDE_API nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x);
 
 typedef struct nde_fit_info {
   nde_solve_stats stop;  /* the first solve that stopped early (reason != NONE), else zeros */
+  nde_solve_stats backward_stop; /* the first backward (adjoint) solve that stopped, else zeros:
+                                  * its gradient is NaN */
   double data_loss;      /* the misfit part of L */
   double penalty;        /* the continuity part of L (multiple shooting) */
   double regularization; /* the l2/l1 part of L */
@@ -253,6 +255,8 @@ NDE_API void nde_train_best(const nde_train *t, const double **x, double *score,
  * where (reason NDE_REASON_NONE for a non-finite loss or gradient without a stop, including a
  * failed backward pass). */
 NDE_API const nde_solve_stats *nde_train_last_stop(const nde_train *t);
+/* 1 when that stop was of a backward (adjoint) solve: the loss was finite, its gradient not. */
+NDE_API int nde_train_last_stop_backward(const nde_train *t);
 /* Number of objective evaluations so far (Adam: one per iteration plus rejected ones; L-BFGS:
  * one per line-search trial), without scoring evaluations. */
 NDE_API long nde_train_n_evals(const nde_train *t);

@@ -250,7 +250,11 @@ static nde_status outcome_message(driver *D, nde_train_reason why) {
   nde_str s = NDE_STR_INIT;
   char stop[600];
   const nde_solve_stats *ls = nde_train_last_stop(t);
-  if (ls->reason != NDE_REASON_NONE)
+  if (ls->reason != NDE_REASON_NONE && nde_train_last_stop_backward(t)) {
+    char m[500];
+    snprintf(stop, sizeof stop, "the backward (adjoint) solve stopped (%s)",
+             nde_stop_message(r->settings.solver.method, ls, m, sizeof m));
+  } else if (ls->reason != NDE_REASON_NONE)
     nde_stop_message(r->settings.solver.method, ls, stop, sizeof stop);
   else
     snprintf(stop, sizeof stop, "the loss or its gradient is not finite");

@@ -420,6 +420,8 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
       *L = NAN;
       return NDE_OK;
     }
+    if (gs.backward.reason != NDE_REASON_NONE && info->backward_stop.reason == NDE_REASON_NONE)
+      info->backward_stop = gs.backward;
     *L += Lp;
     info->data_loss += pl.data;
     info->penalty += pl.pen;

@@ -57,6 +57,7 @@ struct nde_train {
   size_t chunk_start; /* history length at the previous resume point */
   int stall;        /* resume points in a row without relative progress phase_tol */
   nde_solve_stats stop;
+  int stop_backward; /* stop is of a backward (adjoint) solve */
   int stop_requested;
   int in_chunk;     /* inside an L-BFGS chunk: not a resume point */
   long test_nan_eval;
@@ -106,6 +107,7 @@ const char *nde_train_errmsg(const nde_train *t) { return nde__err_msg(t ? &t->e
 const double *nde_train_x(const nde_train *t) { return t->x_good; }
 long nde_train_n_evals(const nde_train *t) { return t->evals; }
 const nde_solve_stats *nde_train_last_stop(const nde_train *t) { return &t->stop; }
+int nde_train_last_stop_backward(const nde_train *t) { return t->stop_backward; }
 int nde_train_finished(const nde_train *t) { return t->phase >= t->o.n_phases; }
 int nde_train_at_resume_point(const nde_train *t) { return !t->in_chunk; }
 
@@ -269,7 +271,10 @@ static nde_status evaluate(nde_train *t, const double *x, int shooting, nde_rng 
   *ok = isfinite(*L) && (!g || finite_all(n, g));
   if (!*ok) {
     t->stop = info.stop;
-    if (info.stop.reason == NDE_REASON_NONE) t->stop.t_stop = NAN;
+    t->stop_backward = info.stop.reason == NDE_REASON_NONE &&
+                       info.backward_stop.reason != NDE_REASON_NONE;
+    if (t->stop_backward) t->stop = info.backward_stop;
+    if (t->stop.reason == NDE_REASON_NONE) t->stop.t_stop = NAN;
   }
   return NDE_OK;
 }
@@ -278,7 +283,8 @@ static nde_status evaluate(nde_train *t, const double *x, int shooting, nde_rng 
  * appears to be stiff ...)" or "the loss or its gradient is not finite". */
 static void describe_stop(const nde_train *t, char *buf, size_t len) {
   if (t->stop.reason != NDE_REASON_NONE)
-    snprintf(buf, len, "the solve stopped at t = %.6g (%s)", t->stop.t_stop,
+    snprintf(buf, len, "the %s stopped at t = %.6g (%s)",
+             t->stop_backward ? "backward (adjoint) solve" : "solve", t->stop.t_stop,
              nde_stop_reason_str(t->stop.reason));
   else
     snprintf(buf, len, "the loss or its gradient is not finite");

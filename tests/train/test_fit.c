@@ -316,6 +316,72 @@ static void steps_that_keep_failing_diverge_keeping_the_last_good_point(void **s
   nde_rhs_destroy(&rhs);
 }
 
+/* The same decay with a VJP that fails (recoverably) for k > 2 while f stays fine: a failing
+ * backward pass is a rejected step like a failing forward solve. */
+static int clamp_f_ok(void *ctx, double t, int B, const double *U, const double *th, double *dU,
+                      double *cache) {
+  (void)ctx, (void)t, (void)cache;
+  for (int b = 0; b < B; b++) dU[b] = -th[0] * U[b];
+  return 0;
+}
+
+static int clamp_vjp_fails(void *ctx, double t, int B, const double *U, const double *th,
+                           const double *L, const double *cache, double *gU, double *gth) {
+  if (th[0] > 2) return 1;
+  return clamp_vjp(ctx, t, B, U, th, L, cache, gU, gth);
+}
+
+typedef struct events {
+  int n, backward;
+} events;
+
+static int count_events(void *ctx, const nde_train_progress *p) {
+  events *e = ctx;
+  if (p->event) {
+    e->n++;
+    e->backward += strstr(p->event, "backward (adjoint) solve stopped") != NULL;
+  }
+  return 0;
+}
+
+static void a_failing_backward_pass_is_a_rejected_step(void **state) {
+  (void)state;
+  const nde_rhs_ops ops = {.f = clamp_f_ok, .vjp = clamp_vjp_fails};
+  const nde_rhs_info info = {1, 1, 1, 0, NULL};
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+  double t[6], obs[6], u0 = 1.0;
+  for (int i = 0; i < 6; i++) {
+    t[i] = 0.2 * i;
+    obs[i] = exp(-1.9 * t[i]);
+  }
+  nde_fit_series se = {6, t, obs, &u0, 0, 0};
+  nde_solver_opts so = nde_solver_opts_default();
+  so.steps_per_interval = 4;
+  nde_fit *f = NULL;
+  assert_int_equal(nde_fit_create(rhs, &so, NULL, 1, &se, NULL, &f, NULL), NDE_OK);
+  /* From k = 1.5, Adam's first step of 0.8 lands at 2.3: the forward solve is fine, its VJP fails. */
+  double x0[1] = {1.5};
+  nde_fit_phase ph = {NDE_OPT_ADAM, 300, 0.8, 0};
+  nde_train_opts to = nde_train_opts_default();
+  to.phases = &ph;
+  to.n_phases = 1;
+  events ev = {0, 0};
+  to.progress = count_events;
+  to.progress_ctx = &ev;
+  to.phase_patience = 0;
+  nde_train *tr = NULL;
+  assert_int_equal(nde_train_create(f, &to, x0, &tr, NULL), NDE_OK);
+  nde_train_reason why;
+  assert_int_equal(nde_train_run(tr, &why), NDE_OK);
+  assert_int_equal(why, NDE_TRAIN_DONE);
+  assert_true(ev.backward >= 1);
+  check_rel(nde_train_x(tr)[0], 1.9, 1e-3, 1e-12);
+  nde_train_destroy(&tr);
+  nde_fit_destroy(&f);
+  nde_rhs_destroy(&rhs);
+}
+
 static void the_best_scored_iterate_is_kept_and_scores_follow_resume_points(void **state) {
   (void)state;
   world w;
@@ -455,6 +521,7 @@ int main(void) {
       cmocka_unit_test(injected_nan_restores_theta_and_adam_state_bit_for_bit),
       cmocka_unit_test(a_start_that_cannot_be_evaluated_fails_at_once),
       cmocka_unit_test(steps_that_keep_failing_diverge_keeping_the_last_good_point),
+      cmocka_unit_test(a_failing_backward_pass_is_a_rejected_step),
       cmocka_unit_test(the_best_scored_iterate_is_kept_and_scores_follow_resume_points),
       cmocka_unit_test(resumed_run_is_bit_identical_to_an_uninterrupted_one),
       cmocka_unit_test(schedule_parser_names_the_bad_phase),
