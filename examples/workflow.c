@@ -22,14 +22,6 @@ static int failed(const char *what, const nde_error *err) {
   return 2;
 }
 
-/* Open the data for the states of a model. */
-static nde_status open_for(const char *path, const nde_model *m, nde_data **d, nde_error *err) {
-  const char *names[16];
-  const int n = nde_model_state_dim(m);
-  for (int j = 0; j < n && j < 16; j++) names[j] = nde_model_component_name(m, j);
-  return nde_data_open(path, (size_t)n, names, NULL, d, err);
-}
-
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: workflow MODELS_DIR DATA.h5\n");
@@ -51,7 +43,7 @@ int main(int argc, char **argv) {
     rc = failed(ude_path, &err);
     goto done;
   }
-  if (open_for(argv[2], ude, &data, &err) != NDE_OK) {
+  if (nde_data_open_for(argv[2], ude, &data, &err) != NDE_OK) {
     rc = failed(argv[2], &err);
     goto done;
   }

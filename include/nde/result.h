@@ -100,6 +100,15 @@ typedef struct nde_result_fit_opts {
 
 NDE_API nde_result_fit_opts nde_result_fit_opts_default(void);
 
+/* ---- data for a model ---- */
+
+/* Open the time series of path ("FILE.h5" or "FILE.h5:/group") for model: the columns of /y
+ * are matched by name to the model's state components (docs/data-format.md).  The same as
+ * nde_data_open with the model's names and default options.  Statuses and messages as
+ * nde_data_open's; err (may be NULL) receives the message. */
+NDE_API nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data **out,
+                                     nde_error *err);
+
 /* ---- a model bound to data ---- */
 
 typedef struct nde_problem nde_problem;

@@ -90,16 +90,8 @@ const char **nde_cli_component_names(const nde_model *m) {
 }
 
 int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out) {
-  const char **names = nde_cli_component_names(m);
-  if (!names) {
-    nde_cli_error("out of memory");
-    return NDE_EXIT_IO;
-  }
   nde_error err;
-  nde_data_opts o = nde_data_opts_default();
-  nde_status st = nde_data_open(path, (size_t)nde_model_state_dim(m), names, &o, out, &err);
-  free(names);
-  return st == NDE_OK ? 0 : nde_cli_fail(&err, 1);
+  return nde_data_open_for(path, m, out, &err) == NDE_OK ? 0 : nde_cli_fail(&err, 1);
 }
 
 /* The file part of "FILE.h5:/group". */

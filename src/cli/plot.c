@@ -359,13 +359,8 @@ static size_t fine_curve(const nde_result *r, int k, double a, double b, double 
 
 /* The data of the fit, when the file is still where it was. */
 static nde_data *open_quietly(const char *path, const nde_model *m) {
-  if (!path) return NULL;
-  const char **names = nde_cli_component_names(m);
   nde_data *d = NULL;
-  nde_data_opts o = nde_data_opts_default();
-  if (!names || nde_data_open(path, (size_t)nde_model_state_dim(m), names, &o, &d, NULL) != NDE_OK)
-    d = NULL;
-  free(names);
+  if (!path || nde_data_open_for(path, m, &d, NULL) != NDE_OK) d = NULL;
   return d;
 }
 

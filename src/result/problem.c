@@ -50,6 +50,19 @@ nde_result_fit_opts nde_result_fit_opts_default(void) {
   return o;
 }
 
+nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data **out,
+                             nde_error *err) {
+  if (!model || !out) return nde__fail(err, NDE_ERR_ARG, "nde_data_open_for: no model or output");
+  const int n = nde_model_state_dim(model);
+  const char **names = calloc((size_t)n + 1, sizeof *names);
+  if (!names) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  for (int j = 0; j < n; j++) names[j] = nde_model_component_name(model, j);
+  const nde_data_opts o = nde_data_opts_default();
+  const nde_status st = nde_data_open(path, (size_t)n, names, &o, out, err);
+  free(names);
+  return st;
+}
+
 static const char *find_name(const char *name, const char *const *names) {
   for (; name && *names; names++)
     if (!strcmp(*names, name)) return *names;

@@ -141,6 +141,13 @@ bad_input_exits_2_with_a_message_and_writes_nothing)
     || fail "short fit"
   expect 2 "/params/theta: expected 87 values" fit "$UDE" "$DATA" --init "$T/lv.h5"
   expect 2 "different model" fit "$UDE" "$DATA" --resume "$T/lv.h5"
+  # A resume with other data or other options is refused, naming what differs.
+  "$NDE" fit "$UDE" "$DATA" -o "$T/ude.h5" --optim adam:5 --quiet || fail "short UDE fit"
+  "$NDE" fit "$UDE" "$ROOT/data/lotka_volterra_long.h5" -o "$T/out.h5" --resume "$T/ude.h5" --optim adam:5 \
+    > /dev/null 2> "$T/err"
+  [ $? -eq 2 ] && grep -qF "different data" "$T/err" || { cat "$T/err"; fail "resume with other data"; }
+  [ -e "$T/out.h5" ] && fail "resume with other data wrote a result"
+  expect 2 "does not match the options" fit "$UDE" "$DATA" --resume "$T/ude.h5" --optim adam:5 --lr 0.5
   # Every class of bad data file (made by tests/cli/badfiles.c) through nde fit and nde grad.
   mkdir "$T/bad"
   "$BADFILES" "$T/bad" > "$T/list" || fail "badfiles"
