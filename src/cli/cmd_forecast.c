@@ -193,6 +193,9 @@ int nde_cmd_forecast(int argc, char **argv) {
   memcpy(opts, head, sizeof head);
   n = (int)(sizeof head / sizeof *head);
   nde_cli_solver_args(opts + n, &so);
+  /* Without solver options the forecast integrates with the fit's own settings. */
+  opts[n].help = "integrator (default: the fit's solver and step; any registered method)";
+  for (int i = n; i < n + NDE_CLI_N_SOLVER_ARGS; i++) opts[i].flags |= NDE_ARG_NODEFAULT;
   n += NDE_CLI_N_SOLVER_ARGS;
   const char *pos[1];
   int n_pos;
