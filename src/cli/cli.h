@@ -118,6 +118,12 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
  * existing non-regular file, in an existing directory.  Prints and returns 2/4, else 0. */
 int nde_cli_check_output(const char *option, const char *out, const char *const *inputs);
 
+/* Write text (len bytes) to path atomically, like every other output: a temporary file in the
+ * same directory, synced and renamed over path, mode 0666 less the umask.  On failure nothing is
+ * left behind, an existing file is untouched, the message names path and the exit code (4) is
+ * returned; 0 on success. */
+int nde_cli_write_text(const char *path, const char *text, size_t len);
+
 /* "x=0.4,y=4.6" into u (components by name; vector parts as y[2]).  Returns 0 or prints the
  * message (naming opt) and returns 2. */
 int nde_cli_parse_state(const char *opt, const char *spec, const nde_model *m, double *u);
@@ -170,5 +176,33 @@ void nde_cli_progress_note(nde_cli_progress *p, const char *fmt, ...)
 #endif
     ;
 void nde_cli_progress_end(nde_cli_progress *p);
+
+/* ---- listing an HDF5 file (h5list.c, for nde inspect) ---- */
+
+/* One group or dataset met by nde_reader_visit, copied. */
+typedef struct nde_cli_object {
+  char *path;
+  nde_h5_kind kind;
+  char type[24];
+  int rank;
+  size_t dims[NDE_DATA_MAX_RANK];
+  int n_attrs;
+} nde_cli_object;
+
+typedef struct nde_cli_listing {
+  nde_cli_object *o;
+  size_t n, cap;
+  int nomem;
+} nde_cli_listing;
+
+/* The nde_reader_visit callback that appends to a listing (ctx); sets nomem and stops on failure. */
+int nde_cli_listing_collect(void *ctx, const nde_h5_object *obj);
+void nde_cli_listing_free(nde_cli_listing *L);
+/* "contents:" and one line per group and dataset, with small values and every attribute. */
+void nde_cli_print_contents(nde_reader *r, const nde_cli_listing *L);
+/* Every attribute of obj, one per line after indent; returns how many. */
+int nde_cli_print_attrs(nde_reader *r, const char *obj, const char *indent);
+/* At most max_lines lines of text, each after indent, then how many more there are. */
+void nde_cli_print_text_lines(const char *indent, const char *text, int max_lines);
 
 #endif

@@ -94,6 +94,42 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out) {
   return nde_data_open_for(path, m, out, &err) == NDE_OK ? 0 : nde_cli_fail(&err, 1);
 }
 
+int nde_cli_write_text(const char *path, const char *text, size_t len) {
+  nde_str tmp = NDE_STR_INIT;
+  const char *slash = strrchr(path, '/');
+  if (slash) nde_str_add(&tmp, path, (size_t)(slash - path) + 1);
+  nde_str_adds(&tmp, ".nde-XXXXXX");
+  if (tmp.failed) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  int fd = mkstemp(tmp.data);
+  if (fd < 0) {
+    nde_cli_error("%s: cannot be written (%s)", path, strerror(errno));
+    nde_str_release(&tmp);
+    return NDE_EXIT_IO;
+  }
+  const mode_t mask = umask(0);
+  umask(mask);
+  int e = fchmod(fd, 0666 & ~mask) == 0 ? 0 : errno;
+  for (size_t done = 0; !e && done < len;) {
+    const ssize_t w = write(fd, text + done, len - done);
+    if (w > 0) done += (size_t)w;
+    else if (w == 0) e = EIO;
+    else if (errno != EINTR) e = errno;
+  }
+  if (!e && fsync(fd) != 0) e = errno;
+  if (close(fd) != 0 && !e) e = errno;
+  if (!e && rename(tmp.data, path) != 0) e = errno;
+  const int ok = e == 0;
+  if (!ok) {
+    nde_cli_error("%s: cannot be written (%s)", path, strerror(e));
+    unlink(tmp.data);
+  }
+  nde_str_release(&tmp);
+  return ok ? 0 : NDE_EXIT_IO;
+}
+
 /* The file part of "FILE.h5:/group". */
 static char *file_part(const char *path) {
   nde_str s = NDE_STR_INIT;

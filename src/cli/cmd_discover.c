@@ -161,13 +161,7 @@ int nde_cmd_discover(int argc, char **argv) {
     goto done;
   }
   const char *dest = out ? out : path;
-  FILE *f = fopen(dest, "w");
-  const size_t len = strlen(text);
-  if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
-    nde_cli_error("%s: cannot write the discovered model", dest);
-    rc = NDE_EXIT_IO;
-    goto done;
-  }
+  if ((rc = nde_cli_write_text(dest, text, strlen(text)))) goto done;
   if (!quiet) printf("\nnde discover: wrote %s\n", dest);
   rc = 0;
   goto done;

@@ -85,12 +85,8 @@ int nde_cmd_export(int argc, char **argv) {
   if (st == NDE_OK && c_path) {
     st = nde_model_export_c(m, theta, prefix, &s);
     if (st == NDE_OK) {
-      FILE *f = fopen(c_path, "w");
-      size_t n = strlen(s);
-      if (!f || fwrite(s, 1, n, f) != n || fclose(f) != 0) {
-        nde_cli_error("%s: cannot be written", c_path);
+      if ((rc = nde_cli_write_text(c_path, s, strlen(s)))) {
         free(s);
-        rc = NDE_EXIT_IO;
         goto done;
       }
       fprintf(stderr, "nde export: wrote %s (int %s_rhs(double t, const double *u, double *du))\n",

@@ -9,21 +9,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "forecast.h"
 #include "plot.h"
 
 #define USAGE "nde forecast FIT.h5 [--t1 T] -o OUT.h5|OUT.csv [options]"
 
-/* One forecast: a name, the start, the grid and the solution. */
-typedef struct forecast {
-  char *name;
-  double t0;
-  size_t N;
-  double *T, *Y;
-  nde_solve_stats stop;
-} forecast;
-
 /* The output grid from t0 to t1 every dt_out, t1 included. */
-static int make_grid(double t0, double t1, double dt_out, forecast *f) {
+static int make_grid(double t0, double t1, double dt_out, nde_cli_forecast *f) {
   const double steps = (t1 - t0) / dt_out;
   if (!(steps <= 1e7)) {
     nde_cli_error("--dt-out: %g gives more than 10^7 outputs on [%g, %g]", dt_out, t0, t1);
@@ -44,7 +36,7 @@ static int make_grid(double t0, double t1, double dt_out, forecast *f) {
 }
 
 static int run_forecast(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
-                        forecast *f) {
+                        nde_cli_forecast *f) {
   const int n = nde_model_state_dim(nde_result_model(r));
   f->Y = calloc(f->N * (size_t)n, sizeof *f->Y);
   if (!f->Y) {
@@ -55,109 +47,6 @@ static int run_forecast(const nde_result *r, const nde_start *start, const nde_s
   nde_status st = nde_result_integrate(r, start, f->N, f->T, so, f->Y, &f->stop, &err);
   if (st != NDE_OK) return nde_cli_fail(&err, 0);
   return 0;
-}
-
-static int write_csv(const char *out, const nde_model *m, const forecast *f, int nf) {
-  FILE *fp = fopen(out, "w");
-  if (!fp) {
-    nde_cli_error("%s: cannot be created", out);
-    return NDE_EXIT_IO;
-  }
-  const int n = nde_model_state_dim(m);
-  char b[NDE_NUM_MAX];
-  fprintf(fp, "%st", nf > 1 ? "series," : "");
-  for (int j = 0; j < n; j++) fprintf(fp, ",%s", nde_model_component_name(m, j));
-  fprintf(fp, "\n");
-  for (int k = 0; k < nf; k++)
-    for (size_t i = 0; i < f[k].N; i++) {
-      if (nf > 1) fprintf(fp, "%s,", f[k].name);
-      fprintf(fp, "%s", nde_num_str(f[k].T[i], b));
-      for (int j = 0; j < n; j++)
-        fprintf(fp, ",%s", nde_num_str(f[k].Y[i * (size_t)n + (size_t)j], b));
-      fprintf(fp, "\n");
-    }
-  if (fclose(fp) != 0) {
-    nde_cli_error("%s: write failed", out);
-    return NDE_EXIT_IO;
-  }
-  return 0;
-}
-
-static int write_h5(const char *out, const char *fit_path, const nde_result *r, const forecast *f,
-                    int nf, const nde_score *score, const char *held, double tol, const char *cmd,
-                    const char *solver) {
-  const nde_model *m = nde_result_model(r);
-  const int n = nde_model_state_dim(m);
-  const char **names = nde_cli_component_names(m);
-  nde_error err;
-  nde_writer *w = NULL;
-  if (!names) {
-    nde_cli_error("out of memory");
-    return NDE_EXIT_IO;
-  }
-  nde_status st = nde_writer_create(out, &w, &err);
-  if (st != NDE_OK) {
-    free(names);
-    return nde_cli_fail(&err, 0);
-  }
-  for (int k = 0; k < nf && st == NDE_OK; k++) {
-    nde_series s = {f[k].N, (size_t)n, f[k].T, f[k].Y, names, NULL};
-    const char *g = nf > 1 ? f[k].name : "/";
-    st = nde_writer_put_series(w, g, &s);
-    if (st == NDE_OK && score) {
-      nde_series_score sc;
-      nde_score_get(score, k, &sc);
-      st = nde_writer_set_attr_double(w, g, "rmse", sc.rmse_all);
-      if (st == NDE_OK) st = nde_writer_set_attr_double(w, g, "horizon", sc.horizon);
-      for (int j = 0; j < n && st == NDE_OK; j++) {
-        nde_str an = NDE_STR_INIT;
-        nde_str_addf(&an, "rmse_%s", names[j]);
-        st = an.failed ? NDE_ERR_NOMEM : nde_writer_set_attr_double(w, g, an.data, sc.rmse[j]);
-        nde_str_release(&an);
-      }
-    }
-  }
-  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "command_line", cmd);
-  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "forecast_of", fit_path);
-  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "solver", solver);
-  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
-  if (st == NDE_OK) st = nde_writer_put_string(w, "/model/source", nde_model_source(m));
-  if (held && st == NDE_OK) {
-    st = nde_writer_set_attr_string(w, "/", "held_out_data", held);
-    if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "horizon_tol", tol);
-    if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "rmse", nde_score_rmse(score));
-  }
-  if (st == NDE_OK) st = nde_writer_commit(w);
-  int rc = 0;
-  if (st != NDE_OK) {
-    nde_cli_error("%s", nde_writer_errmsg(w));
-    rc = nde_cli_exit_code(st);
-  }
-  nde_writer_destroy(&w);
-  free(names);
-  return rc;
-}
-
-static void print_scores(const nde_score *score, const nde_model *m, const char *held, double tol,
-                         int fitted) {
-  const int n = nde_model_state_dim(m);
-  printf("forecast error against %s, each series from %s:\n", held,
-         fitted ? "the fitted trajectory of the series it continues" : "its own first observed row");
-  for (int k = 0; k < nde_score_n_series(score); k++) {
-    nde_series_score sc;
-    nde_score_get(score, k, &sc);
-    printf("  series %s (t in [%g, %g]): rmse %.6e", sc.name, sc.t0, sc.t1, sc.rmse_all);
-    for (int j = 0; j < n; j++)
-      if (sc.count[j]) printf(", %s %.4e", nde_model_component_name(m, j), sc.rmse[j]);
-    if (isnan(sc.horizon))
-      printf("; the error stays within %g x each state's std\n", tol);
-    else
-      printf("; horizon %g (the error first exceeds %g x a state's std)\n", sc.horizon, tol);
-    if (sc.stop.reason != NDE_REASON_NONE)
-      printf("    the prediction stopped at t = %g: %s\n", sc.stop.t_stop,
-             nde_stop_reason_str(sc.stop.reason));
-  }
-  printf("  rmse all %.6e\n", nde_score_rmse(score));
 }
 
 int nde_cmd_forecast(int argc, char **argv) {
@@ -238,7 +127,7 @@ int nde_cmd_forecast(int argc, char **argv) {
   nde_result *r = NULL;
   nde_data *hd = NULL;
   nde_score *score = NULL;
-  forecast *fc = NULL;
+  nde_cli_forecast *fc = NULL;
   int nf = 0;
   double *u = NULL;
   char *cmd = nde_cli_command_line(argc, argv);
@@ -348,11 +237,11 @@ int nde_cmd_forecast(int argc, char **argv) {
       goto done;
     }
   }
-  if (held && !quiet) print_scores(score, m, held, sco.horizon_tol, sco.start_fitted);
-  if (nde_cli_ends_with(out, ".csv")) rc = write_csv(out, m, fc, nf);
+  if (held && !quiet) nde_cli_forecast_print_scores(score, m, held, sco.horizon_tol, sco.start_fitted);
+  if (nde_cli_ends_with(out, ".csv")) rc = nde_cli_forecast_write_csv(out, m, fc, nf);
   else
-    rc = write_h5(out, pos[0], r, fc, nf, score, held, sco.horizon_tol, cmd ? cmd : "nde forecast",
-                  run_so.method);
+    rc = nde_cli_forecast_write_h5(out, pos[0], r, fc, nf, score, held, sco.horizon_tol,
+                                   cmd ? cmd : "nde forecast", run_so.method);
   if (rc) goto done;
   if (plot) {
     nde_plot_forecast_in pin = {r, nde_result_provenance(r, "data_file"),

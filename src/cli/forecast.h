@@ -1,0 +1,28 @@
+/* nde forecast's forecasts and their outputs (cmd_forecast.c, forecast_out.c). */
+#ifndef NDE_CLI_FORECAST_H
+#define NDE_CLI_FORECAST_H
+
+#include "cli.h"
+
+/* One forecast: a name, the start, the grid and the solution. */
+typedef struct nde_cli_forecast {
+  char *name;
+  double t0;
+  size_t N;
+  double *T, *Y;
+  nde_solve_stats stop;
+} nde_cli_forecast;
+
+/* Write the forecasts as CSV (columns series (when several), t, the states). */
+int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
+                               int nf);
+/* Write the forecasts as HDF5 in the data convention, one group per series when several, with
+ * the scores (score may be NULL) and provenance as attributes. */
+int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_result *r,
+                              const nde_cli_forecast *f, int nf, const nde_score *score,
+                              const char *held, double tol, const char *cmd, const char *solver);
+/* The per-series and overall scores against held-out data. */
+void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, const char *held,
+                                   double tol, int fitted);
+
+#endif

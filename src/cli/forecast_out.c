@@ -1,0 +1,113 @@
+/* The outputs of nde forecast: the forecasts as HDF5 in the data convention (with the scores as
+ * attributes) or as CSV, both written atomically, and the printed scores. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "forecast.h"
+
+int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
+                               int nf) {
+  const int n = nde_model_state_dim(m);
+  char b[NDE_NUM_MAX];
+  nde_str s = NDE_STR_INIT;
+  nde_str_adds(&s, nf > 1 ? "series,t" : "t");
+  for (int j = 0; j < n; j++) nde_str_addf(&s, ",%s", nde_model_component_name(m, j));
+  nde_str_adds(&s, "\n");
+  for (int k = 0; k < nf; k++)
+    for (size_t i = 0; i < f[k].N; i++) {
+      if (nf > 1) nde_str_addf(&s, "%s,", f[k].name);
+      nde_str_adds(&s, nde_num_str(f[k].T[i], b));
+      for (int j = 0; j < n; j++)
+        nde_str_addf(&s, ",%s", nde_num_str(f[k].Y[i * (size_t)n + (size_t)j], b));
+      nde_str_adds(&s, "\n");
+    }
+  int rc;
+  if (s.failed) {
+    nde_cli_error("out of memory");
+    rc = NDE_EXIT_IO;
+  } else {
+    rc = nde_cli_write_text(out, s.data, s.len);
+  }
+  nde_str_release(&s);
+  return rc;
+}
+
+int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_result *r,
+                              const nde_cli_forecast *f, int nf, const nde_score *score, const char *held, double tol, const char *cmd,
+                    const char *solver) {
+  const nde_model *m = nde_result_model(r);
+  const int n = nde_model_state_dim(m);
+  const char **names = nde_cli_component_names(m);
+  nde_error err;
+  nde_writer *w = NULL;
+  if (!names) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_status st = nde_writer_create(out, &w, &err);
+  if (st != NDE_OK) {
+    free(names);
+    return nde_cli_fail(&err, 0);
+  }
+  for (int k = 0; k < nf && st == NDE_OK; k++) {
+    nde_series s = {f[k].N, (size_t)n, f[k].T, f[k].Y, names, NULL};
+    const char *g = nf > 1 ? f[k].name : "/";
+    st = nde_writer_put_series(w, g, &s);
+    if (st == NDE_OK && score) {
+      nde_series_score sc;
+      nde_score_get(score, k, &sc);
+      st = nde_writer_set_attr_double(w, g, "rmse", sc.rmse_all);
+      if (st == NDE_OK) st = nde_writer_set_attr_double(w, g, "horizon", sc.horizon);
+      for (int j = 0; j < n && st == NDE_OK; j++) {
+        nde_str an = NDE_STR_INIT;
+        nde_str_addf(&an, "rmse_%s", names[j]);
+        st = an.failed ? NDE_ERR_NOMEM : nde_writer_set_attr_double(w, g, an.data, sc.rmse[j]);
+        nde_str_release(&an);
+      }
+    }
+  }
+  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "command_line", cmd);
+  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "forecast_of", fit_path);
+  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "solver", solver);
+  if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
+  if (st == NDE_OK) st = nde_writer_put_string(w, "/model/source", nde_model_source(m));
+  if (held && st == NDE_OK) {
+    st = nde_writer_set_attr_string(w, "/", "held_out_data", held);
+    if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "horizon_tol", tol);
+    if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "rmse", nde_score_rmse(score));
+  }
+  if (st == NDE_OK) st = nde_writer_commit(w);
+  int rc = 0;
+  if (st != NDE_OK) {
+    nde_cli_error("%s", nde_writer_errmsg(w));
+    rc = nde_cli_exit_code(st);
+  }
+  nde_writer_destroy(&w);
+  free(names);
+  return rc;
+}
+
+void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, const char *held,
+                                   double tol, int fitted) {
+  const int n = nde_model_state_dim(m);
+  printf("forecast error against %s, each series from %s:\n", held,
+         fitted ? "the fitted trajectory of the series it continues" : "its own first observed row");
+  for (int k = 0; k < nde_score_n_series(score); k++) {
+    nde_series_score sc;
+    nde_score_get(score, k, &sc);
+    printf("  series %s (t in [%g, %g]): rmse %.6e", sc.name, sc.t0, sc.t1, sc.rmse_all);
+    for (int j = 0; j < n; j++)
+      if (sc.count[j]) printf(", %s %.4e", nde_model_component_name(m, j), sc.rmse[j]);
+    if (isnan(sc.horizon))
+      printf("; the error stays within %g x each state's std\n", tol);
+    else
+      printf("; horizon %g (the error first exceeds %g x a state's std)\n", sc.horizon, tol);
+    if (sc.stop.reason != NDE_REASON_NONE)
+      printf("    the prediction stopped at t = %g: %s\n", sc.stop.t_stop,
+             nde_stop_reason_str(sc.stop.reason));
+  }
+  printf("  rmse all %.6e\n", nde_score_rmse(score));
+}
