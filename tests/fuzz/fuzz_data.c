@@ -1,0 +1,105 @@
+/* Fuzz target of the data reader: the input bytes are an HDF5 file (seeds in
+ * tests/fuzz/corpus/data, mutated by libFuzzer), written to an in-memory file (memfd) and read
+ * through every reader entry point: nde_data_open in inspection mode, mapped onto states x, y,
+ * mapped with an input and a constant, and with a group selector; the generic reader's walk,
+ * strings and attributes; nde_read_theta_expect.  Every call must return a status (never crash,
+ * never leak), and a failure must come with a one-line message. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "nde/data.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int fd = -1;
+static char path[64], selected[80];
+
+static void check_msg(nde_status st, const nde_error *e) {
+  if (st == NDE_OK) return;
+  /* One line, non-empty, terminated. */
+  size_t len = strnlen(e->msg, sizeof e->msg);
+  if (len == 0 || len == sizeof e->msg || strchr(e->msg, '\n')) abort();
+}
+
+static int count_obj(void *ctx, const nde_h5_object *o) {
+  ++*(size_t *)ctx;
+  volatile size_t l = strlen(o->path) + strlen(o->type);
+  (void)l;
+  return *(size_t *)ctx > 100000;
+}
+
+static void use_data(nde_data *d) {
+  for (size_t k = 0; k < nde_data_n_traj(d); k++) {
+    const nde_traj *tr = nde_data_traj(d, k);
+    volatile double s = 0;
+    for (size_t i = 0; i < tr->n * nde_data_n_state(d); i++) s += tr->y[i];
+    for (size_t i = 0; i < tr->n_u * tr->n_inputs; i++) s += tr->u[i];
+    for (size_t i = 0; i < tr->n_consts; i++) s += tr->consts[i];
+    (void)s;
+  }
+  nde_data_destroy(&d);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (fd < 0) {
+    fd = memfd_create("nde-fuzz-data", MFD_CLOEXEC);
+    if (fd < 0) abort();
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    snprintf(selected, sizeof selected, "%s:/run1", path);
+  }
+  if (ftruncate(fd, 0) != 0 || (size && pwrite(fd, data, size, 0) != (ssize_t)size)) abort();
+
+  nde_data_opts o = nde_data_opts_default();
+  o.max_bytes = (size_t)64 << 20;
+  nde_data *d = NULL;
+  nde_error e;
+  nde_status st = nde_data_open(path, 0, NULL, &o, &d, &e);
+  check_msg(st, &e);
+  if (st == NDE_OK) use_data(d);
+
+  static const char *const states[2] = {"x", "y"}, *inputs[1] = {"u"}, *consts[1] = {"k"};
+  st = nde_data_open(path, 2, states, &o, &d, &e);
+  check_msg(st, &e);
+  if (st == NDE_OK) use_data(d);
+  o.n_inputs = 1;
+  o.input_names = inputs;
+  o.n_consts = 1;
+  o.const_names = consts;
+  st = nde_data_open(path, 2, states, &o, &d, &e);
+  check_msg(st, &e);
+  if (st == NDE_OK) use_data(d);
+  st = nde_data_open(selected, 0, NULL, &o, &d, &e);
+  check_msg(st, &e);
+  if (st == NDE_OK) use_data(d);
+
+  nde_reader *r = NULL;
+  st = nde_reader_open(path, &r, &e);
+  check_msg(st, &e);
+  if (st == NDE_OK) {
+    size_t n = 0;
+    nde_reader_visit(r, count_obj, &n);
+    char *text = NULL, **strs = NULL;
+    if (nde_reader_get_string(r, "/model/source", &text) == NDE_OK) free(text);
+    if (nde_reader_get_strings(r, "/params/names", &n, &strs) == NDE_OK) free(strs);
+    if (nde_reader_get_attr_string(r, "/", "command_line", &text) == NDE_OK) free(text);
+    double x;
+    int64_t i64;
+    nde_reader_get_attr_double(r, "/y", "noise_std", &x);
+    nde_reader_get_attr_int64(r, "/", "seed", &i64);
+    int rank;
+    size_t dims[NDE_DATA_MAX_RANK];
+    nde_reader_shape(r, "/y", &rank, dims);
+    if (strlen(nde_reader_errmsg(r)) == 0) abort();
+    nde_reader_destroy(&r);
+  }
+  double theta[4];
+  st = nde_read_theta_expect(path, 4, theta, &e);
+  check_msg(st, &e);
+  return 0;
+}
