@@ -2,9 +2,10 @@
  *
  * Three objects:
  *   nde_data    a validated set of observed trajectories, mapped onto a model's states (read only);
- *   nde_writer  an atomic HDF5 writer: everything goes to a temporary file in the target's directory,
- *               which is fsync'ed and renamed over the target on nde_writer_commit, so a crash or a
- *               failed call never leaves a half-written file under the target's name;
+ *   nde_writer  an atomic HDF5 writer: the file is built in memory, written to a temporary file in
+ *               the target's directory, fsync'ed and renamed over the target on
+ *               nde_writer_commit, so a crash, a full disk or a failed call never leaves a
+ *               half-written file under the target's name;
  *   nde_reader  generic reads of named datasets and attributes (result files such as fit.h5).
  * The file convention is documented in docs/data-format.md.
  *
@@ -293,8 +294,9 @@ typedef struct nde_h5_object {
   int rank;           /* datasets: rank and dims; 0 otherwise */
   size_t dims[NDE_DATA_MAX_RANK];
   int n_attrs;        /* number of attributes on the object */
-  /* When this object was met before under another path (a second hard link, a link that makes a
-   * cycle), that first path; its members are not walked again.  NULL otherwise. */
+  /* For a group met before under another path (a second hard link, a link that makes a cycle or
+   * leads back to the root), that first path; its members are not walked again.  NULL otherwise
+   * (datasets reached through several hard links are reported under each). */
   const char *same_as;
 } nde_h5_object;
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hdf5.h>
+
 #include "nde/data.h"
 
 static int finish(nde_status st, const char *msg) {
@@ -23,6 +25,8 @@ int main(int argc, char **argv) {
   nde_writer *w = NULL;
   nde_status st = nde_writer_create(argv[1], &w, &e);
   if (st) return finish(st, e.msg);
+  if (H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL) != 1)
+    return finish(NDE_ERR_INTERNAL, "expected the writer's one open file");
   enum { NT = 4096, NS = 5 };
   static double theta[NT], t[NS], y[NS * 2], ut[NS + 1], u[NS + 1];
   for (size_t i = 0; i < NT; i++) theta[i] = 0.001 * (double)i - 1.0 / 3.0;
@@ -61,5 +65,11 @@ int main(int argc, char **argv) {
   snprintf(msg, sizeof msg, "%s", nde_writer_errmsg(w));
   nde_writer_destroy(&w);
   free(big);
+  /* Whatever failed, no HDF5 object may stay open (HDF5 would flush it at exit). */
+  ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
+  if (open_ids != 0) {
+    fprintf(stderr, "fault_write: error: %zd HDF5 objects left open\n", open_ids);
+    return 1;
+  }
   return finish(st, msg);
 }
