@@ -30,6 +30,9 @@ nde_h5_kind nde__h5_kind(hid_t file, const char *path);
 /* "/g" + "t" -> "/g/t", "/" + "t" -> "/t"; malloc'ed (NULL when out of memory). */
 char *nde__h5_join(const char *group, const char *leaf);
 
+/* "a directory", "a FIFO", "a character device", ... for a file that is not a regular file. */
+const char *nde__file_kind(unsigned mode);
+
 /* A malloc'ed copy of s (NULL when out of memory). */
 char *nde__strdup(const char *s);
 

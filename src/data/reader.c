@@ -45,9 +45,9 @@ nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err) {
     st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     goto fail;
   }
-  if (S_ISDIR(sb.st_mode)) {
-    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got a directory)",
-                   path);
+  if (!S_ISREG(sb.st_mode)) {
+    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got %s)", path,
+                    nde__file_kind(sb.st_mode));
     goto fail;
   }
   htri_t is = H5Fis_hdf5(path);

@@ -977,9 +977,9 @@ static nde_status check_file(nde__err *e, const char *file) {
   struct stat sb;
   if (stat(file, &sb) != 0)
     return nde__derrf(e, NDE_ERR_IO, "%s: cannot open (%s)", file, strerror(errno));
-  if (S_ISDIR(sb.st_mode))
-    return nde__derrf(e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got a directory)",
-                      file);
+  if (!S_ISREG(sb.st_mode))
+    return nde__derrf(e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got %s)", file,
+                      nde__file_kind(sb.st_mode));
   htri_t is = H5Fis_hdf5(file);
   if (is < 0) {
     char h5[256];

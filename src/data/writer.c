@@ -79,15 +79,6 @@ static char *dir_of(const char *path) {
   return d;
 }
 
-static const char *file_kind(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
-}
-
 /* Follow symbolic links from path to the name that is really written (which need not exist yet).
  * *real is malloc'ed; *exists and *sb describe it when it exists. */
 static nde_status resolve(nde__err *e, const char *path, char **real, int *exists,
@@ -171,7 +162,7 @@ static nde_status check_target(nde__err *e, const char *path, char **real, char 
   if (st) return st;
   if (*exists && !S_ISREG(sb->st_mode)) {
     st = nde__derrf(e, NDE_ERR_IO, "%s: cannot write (expected a regular file, got %s)", path,
-                    file_kind(sb->st_mode));
+                    nde__file_kind(sb->st_mode));
     goto fail;
   }
   *dir = dir_of(*real);

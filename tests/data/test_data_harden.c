@@ -485,6 +485,24 @@ static void unwritable_or_missing_directories_are_named_before_any_work(void **s
   assert_int_equal(fx_dir_count(dir), 1);
 }
 
+/* Reading a FIFO would block in HDF5's signature check until someone writes to it. */
+static void a_fifo_or_device_given_as_input_is_refused_at_once(void **state) {
+  (void)state;
+  const char *fifo = fx_path(dir, "data.h5");
+  assert_int_equal(mkfifo(fifo, 0644), 0);
+  nde_data *d = NULL;
+  nde_error e;
+  assert_int_equal(nde_data_open(fifo, 2, NAMES, NULL, &d, &e), NDE_ERR_IO);
+  assert_has(e.msg, "data.h5: cannot open (expected an HDF5 file, got a FIFO)");
+  nde_reader *r = NULL;
+  assert_int_equal(nde_reader_open("/dev/zero", &r, &e), NDE_ERR_IO);
+  assert_has(e.msg, "/dev/zero: cannot open (expected an HDF5 file, got a character device)");
+  double th[2];
+  assert_int_equal(nde_read_theta_expect(fifo, 2, th, &e), NDE_ERR_IO);
+  assert_int_equal(nde_data_open(dir, 0, NULL, NULL, &d, &e), NDE_ERR_IO);
+  assert_has(e.msg, ": cannot open (expected an HDF5 file, got a directory)");
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -500,6 +518,7 @@ int main(void) {
       T_(devices_fifos_and_directories_are_refused_as_targets),
       T_(a_symbolic_link_is_followed_and_the_mode_kept),
       T_(unwritable_or_missing_directories_are_named_before_any_work),
+      T_(a_fifo_or_device_given_as_input_is_refused_at_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
