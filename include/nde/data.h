@@ -61,6 +61,15 @@ NDE_API nde_data_opts nde_data_opts_default(void);
 /* Version of the HDF5 library in use, e.g. "1.10.8" (static storage; for provenance). */
 NDE_API const char *nde_data_hdf5_version(void);
 
+/* Switch HDF5's automatic error printing off for the rest of the process.  Every nde call
+ * silences it for its own duration and restores it afterwards, so this matters only outside nde's
+ * calls, above all at exit: after failing to open some corrupt files (for example an object header
+ * with a bad checksum) HDF5 1.10.8 leaks internal state and, with printing on, writes
+ * "HDF5: infinite loop closing library" and a list of packages to stderr when the process exits.
+ * A program that reports every error through nde's one-line messages (the nde command) calls this
+ * once at start.  Not for libraries that share the process with other HDF5 users. */
+NDE_API void nde_data_hdf5_errors_off(void);
+
 /* One observed trajectory.  All pointers are views owned by the nde_data they came from. */
 typedef struct nde_traj {
   const char *name;         /* HDF5 path of the series' group: "/" or e.g. "/run1" */

@@ -65,6 +65,8 @@ const char *nde_data_hdf5_version(void) {
   return p ? p + 2 : v;
 }
 
+void nde_data_hdf5_errors_off(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
 nde_data_opts nde_data_opts_default(void) {
   nde_data_opts o;
   memset(&o, 0, sizeof o);
