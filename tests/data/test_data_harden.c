@@ -503,6 +503,55 @@ static void a_fifo_or_device_given_as_input_is_refused_at_once(void **state) {
   assert_has(e.msg, ": cannot open (expected an HDF5 file, got a directory)");
 }
 
+/* A root group whose version 2 object header fails its checksum: HDF5 1.10.8 fails to open the
+ * file and keeps some of its state, which it complains about at exit when its error printing is
+ * on.  nde refuses the file with one line, and after nde_data_hdf5_errors_off nothing else is
+ * printed, at exit either. */
+static void a_corrupt_root_header_is_refused_and_silent_at_exit(void **state) {
+  (void)state;
+  const char *path = fx_path(dir, "root.h5");
+  write_small(path, NDE_OK, NULL);
+  size_t n;
+  unsigned char *img = slurp(path, &n);
+  size_t oh = find_bytes(img, n, "OHDR", 4);
+  assert_true(oh != SIZE_MAX);
+  img[oh + 5] ^= 0x01; /* the header's flags: its checksum no longer matches */
+  spill(path, img, n);
+  free(img);
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    nde_data_hdf5_errors_off();
+    nde_data *d = NULL;
+    nde_error e;
+    nde_status st = nde_data_open(path, 2, NAMES, NULL, &d, &e);
+    fprintf(stderr, "%d %s\n", (int)st, e.msg);
+    exit(0); /* runs HDF5's atexit handler */
+  }
+  close(fds[1]);
+  char out[4096];
+  size_t got = 0;
+  ssize_t k;
+  while ((k = read(fds[0], out + got, sizeof out - 1 - got)) > 0) got += (size_t)k;
+  out[got] = '\0';
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char want[64];
+  snprintf(want, sizeof want, "%d ", (int)NDE_ERR_IO);
+  assert_true(strncmp(out, want, strlen(want)) == 0);
+  assert_has(out, "root.h5: cannot open (HDF5: ");
+  /* Exactly one line. */
+  char *nl = strchr(out, '\n');
+  assert_non_null(nl);
+  assert_string_equal(nl + 1, "");
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -519,6 +568,7 @@ int main(void) {
       T_(a_symbolic_link_is_followed_and_the_mode_kept),
       T_(unwritable_or_missing_directories_are_named_before_any_work),
       T_(a_fifo_or_device_given_as_input_is_refused_at_once),
+      T_(a_corrupt_root_header_is_refused_and_silent_at_exit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
