@@ -215,9 +215,10 @@ static herr_t conv_raw(hid_t src, hid_t dst, H5T_cdata_t *cd, size_t nelmts, siz
 typedef struct heap_ctx {
   int fd;
   uint64_t base, eof;
-  size_t sa, ss; /* sizes of addresses and lengths in the file */
-  uint64_t addr; /* collection loaded, or UINT64_MAX */
-  uint64_t *sizes;
+  size_t sa, ss;  /* sizes of addresses and lengths in the file */
+  uint64_t addr;  /* collection loaded, or UINT64_MAX */
+  uint64_t *sizes; /* [n_sizes] */
+  size_t n_sizes;  /* highest object index + 1 */
 } heap_ctx;
 
 static int read_at(int fd, uint64_t off, void *buf, size_t n) {
@@ -237,10 +238,30 @@ static int read_at(int fd, uint64_t off, void *buf, size_t n) {
 
 #define ALIGN8(x) (((x) + 7) & ~(uint64_t)7)
 
+/* Walk the objects of a collection c of size bytes as HDF5 does: *max_idx receives the highest
+ * object index and, when sizes is not NULL, sizes[idx] the size of each object.  Returns 0, or
+ * the offset of an object that does not fit (or would stop HDF5's walk: size 0). */
+static uint64_t heap_walk(const unsigned char *c, uint64_t size, size_t ss, uint64_t *sizes,
+                          size_t *max_idx) {
+  uint64_t objhdr = ALIGN8(8 + ss), p = ALIGN8(8 + ss);
+  *max_idx = 0;
+  while (p < size) {
+    if (p + objhdr > size) break; /* a tail too small for an object header is free space */
+    size_t idx = (size_t)get_le(c + p, 2);
+    uint64_t osize = get_le(c + p + 8, ss);
+    uint64_t need = idx == 0 ? osize : osize > size ? UINT64_MAX : objhdr + ALIGN8(osize);
+    if (need == 0 || need > size - p) return p;
+    if (idx > *max_idx) *max_idx = idx;
+    if (sizes && idx > 0) sizes[idx] = osize;
+    p += need;
+  }
+  return 0;
+}
+
 /* Load and check the collection at addr; why says what is wrong. */
 static nde_status load_heap(heap_ctx *h, uint64_t addr, char *why, size_t whylen) {
   h->addr = UINT64_MAX;
-  uint64_t abs = h->base + addr, hdr = ALIGN8(8 + h->ss), objhdr = ALIGN8(8 + h->ss);
+  uint64_t abs = h->base + addr, hdr = ALIGN8(8 + h->ss);
   unsigned char head[32];
   if (addr > h->eof || abs > h->eof || h->eof - abs < hdr || read_at(h->fd, abs, head, hdr) != 0) {
     snprintf(why, whylen, "string heap at address %llu lies outside the file of %llu bytes",
@@ -271,26 +292,27 @@ static nde_status load_heap(heap_ctx *h, uint64_t addr, char *why, size_t whylen
     st = NDE_ERR_IO;
     goto out;
   }
-  for (size_t i = 0; i < 65536; i++) h->sizes[i] = UINT64_MAX;
-  uint64_t p = hdr;
-  while (p < size) {
-    if (p + objhdr > size) break; /* a tail too small for an object header is free space */
-    size_t idx = (size_t)get_le(c + p, 2);
-    uint64_t osize = get_le(c + p + 8, h->ss), need;
-    if (idx > 0) {
-      need = osize > size ? UINT64_MAX : objhdr + ALIGN8(osize);
-    } else {
-      need = osize;
-    }
-    if (need == 0 || need > size - p) {
-      snprintf(why, whylen, "string heap at address %llu is corrupt (object %zu at offset %llu "
-               "of size %llu overruns the heap of %llu bytes)", (unsigned long long)addr, idx,
-               (unsigned long long)p, (unsigned long long)osize, (unsigned long long)size);
-      st = NDE_ERR_DATA;
+  /* The walk HDF5 makes, twice: the highest index sizes the table, then the table is filled. */
+  size_t max_idx = 0;
+  uint64_t bad = heap_walk(c, size, h->ss, NULL, &max_idx);
+  if (bad == 0) {
+    free(h->sizes);
+    h->n_sizes = max_idx + 1;
+    h->sizes = malloc(h->n_sizes * sizeof *h->sizes);
+    if (!h->sizes) {
+      h->n_sizes = 0;
+      snprintf(why, whylen, "out of memory reading a string heap");
+      st = NDE_ERR_NOMEM;
       goto out;
     }
-    if (idx > 0) h->sizes[idx] = osize;
-    p += need;
+    for (size_t i = 0; i < h->n_sizes; i++) h->sizes[i] = UINT64_MAX;
+    heap_walk(c, size, h->ss, h->sizes, &max_idx);
+  } else {
+    snprintf(why, whylen, "string heap at address %llu is corrupt (an object at offset %llu "
+             "overruns the heap of %llu bytes)", (unsigned long long)addr,
+             (unsigned long long)bad, (unsigned long long)size);
+    st = NDE_ERR_DATA;
+    goto out;
   }
   h->addr = addr;
 out:
@@ -328,8 +350,7 @@ static nde_status check_vlen_heap(hid_t id, bool is_attr, size_t count, char *wh
     goto out;
   }
   size_t dsize = 4 + h.sa + 4, bytes;
-  if (!nde__mul_size(count, dsize, &bytes) || !(raw = malloc(bytes)) ||
-      !(h.sizes = malloc(65536 * sizeof *h.sizes))) {
+  if (!nde__mul_size(count, dsize, &bytes) || !(raw = malloc(bytes))) {
     snprintf(why, whylen, "out of memory reading %zu strings", count);
     st = NDE_ERR_NOMEM;
     goto out;
@@ -346,11 +367,11 @@ static nde_status check_vlen_heap(hid_t id, bool is_attr, size_t count, char *wh
     uint64_t len = get_le(d, 4), addr = get_le(d + 4, h.sa), idx = get_le(d + 4 + h.sa, 4);
     if (len == 0) continue; /* empty or null string: HDF5 does not read the heap */
     if (addr != h.addr && (st = load_heap(&h, addr, why, whylen)) != NDE_OK) goto out;
-    if (idx == 0 || idx > 65535 || h.sizes[idx] == UINT64_MAX || h.sizes[idx] != len) {
+    int absent = idx == 0 || idx >= h.n_sizes || h.sizes[idx] == UINT64_MAX;
+    if (absent || h.sizes[idx] != len) {
       snprintf(why, whylen, "string %zu is corrupt (length %llu, heap object %llu %s)", i,
                (unsigned long long)len, (unsigned long long)idx,
-               idx == 0 || idx > 65535 || h.sizes[idx] == UINT64_MAX ? "does not exist"
-                                                                      : "has another length");
+               absent ? "does not exist" : "has another length");
       st = NDE_ERR_DATA;
       goto out;
     }
