@@ -427,7 +427,8 @@ nde_status nde__h5_read_strings(hid_t id, bool is_attr, size_t *n, char ***strs,
   hssize_t np = H5Sget_simple_extent_npoints(space);
   if (np < 0) goto hdf5_fail;
   if ((uint64_t)np > MAX_STRINGS) {
-    snprintf(why, whylen, "expected at most %zu strings, got %lld", MAX_STRINGS, (long long)np);
+    snprintf(why, whylen, "too many strings (expected at most %zu, got %lld)", MAX_STRINGS,
+             (long long)np);
     st = NDE_ERR_DATA;
     goto out;
   }
@@ -460,8 +461,8 @@ nde_status nde__h5_read_strings(hid_t id, bool is_attr, size_t *n, char ***strs,
     if (sz == 0) goto hdf5_fail;
     if (!nde__add_size(sz, 1, &stride) || !nde__mul_size(nalloc, stride, &bytes) ||
         bytes > MAX_FIXED_BYTES) {
-      snprintf(why, whylen, "expected at most %zu bytes of strings, got %zu strings of %zu bytes",
-               MAX_FIXED_BYTES, count, sz);
+      snprintf(why, whylen, "too large (expected at most %zu bytes of strings, got %zu strings "
+               "of %zu bytes)", MAX_FIXED_BYTES, count, sz);
       st = NDE_ERR_DATA;
       goto out;
     }
