@@ -15,7 +15,9 @@ import sys
 
 RUNTIME = re.compile(r"__interceptor_|__asan_|__sanitizer|__lsan|__ubsan|libclang_rt|"
                      r"/libsanitizer/|asan_malloc|\bmalloc\b|\bcalloc\b|\brealloc\b|\bfree\b|"
-                     r"compiler-rt|fuzzer::")
+                     r"compiler-rt|fuzzer::|"
+                     # libc's string routines: the fault belongs to their caller
+                     r"__mem(?:cpy|move|set|cmp)_|__str[a-z]*_(?:avx|sse|evex)|/sysdeps/")
 FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ (?:in (\S+) )?\(?([^()\s]*)")
 
 
