@@ -2,9 +2,10 @@
  *
  * Three objects:
  *   nde_data    a validated set of observed trajectories, mapped onto a model's states (read only);
- *   nde_writer  an atomic HDF5 writer: everything goes to a temporary file in the target's directory,
- *               which is fsync'ed and renamed over the target on nde_writer_commit, so a crash or a
- *               failed call never leaves a half-written file under the target's name;
+ *   nde_writer  an atomic HDF5 writer: the file is built in memory, written to a temporary file in
+ *               the target's directory, fsync'ed and renamed over the target on
+ *               nde_writer_commit, so a crash, a full disk or a failed call never leaves a
+ *               half-written file under the target's name;
  *   nde_reader  generic reads of named datasets and attributes (result files such as fit.h5).
  * The file convention is documented in docs/data-format.md.
  *
@@ -43,12 +44,31 @@ typedef struct nde_data_opts {
   /* Refuse (NDE_ERR_DATA, before allocating anything) a file whose series need more than this many
    * bytes in memory.  Default 4 GiB. */
   size_t max_bytes;
+  /* The measured inputs the model declares (names of columns of /inputs/u, matched through its
+   * attribute input_names), n_inputs of them; every series must carry all of them.  Default none:
+   * then /inputs is not read, except in inspection mode (n_state == 0), where each series' own
+   * inputs are loaded when it has them. */
+  size_t n_inputs;
+  const char *const *input_names;
+  /* The per-series constants the model declares (numeric attributes of each series' group, or of
+   * the group holding a batch when the series' group lacks one), n_consts of them.  Default none. */
+  size_t n_consts;
+  const char *const *const_names;
 } nde_data_opts;
 
 NDE_API nde_data_opts nde_data_opts_default(void);
 
 /* Version of the HDF5 library in use, e.g. "1.10.8" (static storage; for provenance). */
 NDE_API const char *nde_data_hdf5_version(void);
+
+/* Switch HDF5's automatic error printing off for the rest of the process.  Every nde call
+ * silences it for its own duration and restores it afterwards, so this matters only outside nde's
+ * calls, above all at exit: after failing to open some corrupt files (for example an object header
+ * with a bad checksum) HDF5 1.10.8 leaks internal state and, with printing on, writes
+ * "HDF5: infinite loop closing library" and a list of packages to stderr when the process exits.
+ * A program that reports every error through nde's one-line messages (the nde command) calls this
+ * once at start.  Not for libraries that share the process with other HDF5 users. */
+NDE_API void nde_data_hdf5_errors_off(void);
 
 /* One observed trajectory.  All pointers are views owned by the nde_data they came from. */
 typedef struct nde_traj {
@@ -63,6 +83,22 @@ typedef struct nde_traj {
   size_t n_nan;             /* number of NaN (missing) values in the file's /y */
   const double *noise_std;  /* [n_state] noise standard deviation recorded in the file (NaN for a
                                state without one), or NULL when the file records none */
+  /* Known measurement noise per state (attribute sigma of /y: > 0, NaN where unknown or the state
+   * is unobserved), or NULL when the series declares none.  Distinct from noise_std, which
+   * records how synthetic data was made (and may be 0). */
+  const double *sigma;
+  /* Measured inputs on their own time grid: n_inputs columns in the order of
+   * nde_data_opts.input_names (in inspection mode the file's own columns and names; 0 when the
+   * series has none). */
+  size_t n_inputs;
+  const char *const *input_names; /* [n_inputs] */
+  size_t n_u;                     /* M, number of input times */
+  const double *u_t;              /* [M] strictly increasing, covering t[0] .. t[N-1] */
+  const double *u;                /* [M x n_inputs] row-major, finite */
+  /* Per-series constants in the order of nde_data_opts.const_names. */
+  size_t n_consts;
+  const char *const *const_names; /* [n_consts] */
+  const double *consts;           /* [n_consts] finite */
 } nde_traj;
 
 /* Statistics of one state over the observed values of all trajectories. */
@@ -89,6 +125,21 @@ typedef struct nde_data nde_data;
  * convention: see docs/data-format.md), NDE_ERR_NOMEM, NDE_ERR_ARG. */
 NDE_API nde_status nde_data_open(const char *path, size_t n_state, const char *const *state_names,
                          const nde_data_opts *opts, nde_data **out, nde_error *err);
+
+typedef struct nde_series nde_series;
+typedef struct nde_series_extra nde_series_extra;
+
+/* The same data set made from arrays (for the library and Python): series[k] is validated exactly
+ * as the k-th series of a file, with the same messages in which "series K" stands for the file
+ * name and "/" for its group ("series 2:/y: infinite value at row 4, ...").  The arrays are
+ * copied; the caller keeps them.  extra is NULL or [n_series]: requested inputs are matched in
+ * extra[k].input_names and constants in extra[k].const_names.  Trajectory k is named "series K".  Statuses as for
+ * nde_data_open (NDE_ERR_DATA for every violation, NDE_ERR_ARG for a NULL array). */
+NDE_API nde_status nde_data_from_series(size_t n_state, const char *const *state_names,
+                                        size_t n_series, const nde_series *series,
+                                        const nde_series_extra *extra,
+                                        const nde_data_opts *opts, nde_data **out,
+                                        nde_error *err);
 NDE_API void nde_data_destroy(nde_data **data);
 
 /* The file path as given (without the ":/group" selector). */
@@ -112,9 +163,25 @@ NDE_API size_t nde_data_n_nan(const nde_data *data);
 
 typedef struct nde_writer nde_writer;
 
-/* Start writing path: creates a temporary file ".NAME.tmp-XXXXXX" next to it.  An existing file
- * at path is left untouched until nde_writer_commit.  NDE_ERR_IO when the directory does not exist
- * or is not writable. */
+/* Check that path can be written, without creating anything (call it before long work):
+ * NDE_ERR_IO with one line when the name is empty or ends in '/', its directory does not exist,
+ * is not a directory, is not writable or is on a read-only file system, or when path exists and
+ * is not a regular file (a directory, device such as /dev/null, FIFO or socket).  A symbolic
+ * link is followed: its final target is what gets written.  NDE_OK otherwise. */
+NDE_API nde_status nde_writer_check_target(const char *path, nde_error *err);
+
+/* 1 when a and b both name the same existing file (after following symbolic links, comparing
+ * device and inode), 0 otherwise (including when either does not exist).  For refusing to write
+ * an output over an input. */
+NDE_API int nde_path_same_file(const char *a, const char *b);
+
+/* Start writing path.  Checks the target as nde_writer_check_target does, then creates a short
+ * temporary file ".nde-XXXXXX" in the directory of the final target (a symbolic link is followed
+ * and stays a link).  The HDF5 file is built in memory; nde_writer_commit writes it to the
+ * temporary file, syncs it, gives it the mode (and, as root, the owner) of an existing target
+ * and renames it over the target.  An existing file at path is untouched until then.
+ * NDE_ERR_IO when the target cannot be written (see nde_writer_check_target) or the temporary
+ * file cannot be created. */
 NDE_API nde_status nde_writer_create(const char *path, nde_writer **out, nde_error *err);
 /* Without a successful commit, closes and removes the temporary file (the target is untouched).
  * Accepts NULL and *w == NULL; sets *w to NULL. */
@@ -149,19 +216,42 @@ NDE_API nde_status nde_writer_set_attr_double(nde_writer *w, const char *obj, co
 NDE_API nde_status nde_writer_set_attr_int64(nde_writer *w, const char *obj, const char *name,
                                      int64_t value);
 
-/* A time series in the convention of docs/data-format.md. */
-typedef struct nde_series {
+/* A time series in the convention of docs/data-format.md: times and observations. */
+struct nde_series {
   size_t n;                       /* N >= 1 observation times */
   size_t d;                       /* D >= 1 columns */
   const double *t;                /* [N] finite, strictly increasing */
   const double *y;                /* [N x D] row-major; NaN = missing, Inf refused */
   const char *const *names;       /* D distinct state names (attribute state_names), or NULL */
   const double *noise_std;        /* D noise standard deviations (attribute noise_std), or NULL */
-} nde_series;
+};
+
+/* The rest of a series: known noise, measured inputs and per-series constants.  Start from a
+ * zeroed struct ({0}) and fill what the series has; every part is optional.  (Kept apart from
+ * nde_series so that existing positional initialisers of nde_series stay complete.) */
+struct nde_series_extra {
+  const double *sigma;            /* D known noise std per column (attribute sigma), or NULL */
+  /* Measured inputs (/inputs/t, /inputs/u with attribute input_names); m == 0 for none. */
+  size_t m;                       /* number of input columns */
+  size_t n_u;                     /* M >= 1 input times */
+  const double *u_t;              /* [M] finite, strictly increasing, covering t[0] .. t[N-1] */
+  const double *u;                /* [M x m] row-major, finite */
+  const char *const *input_names; /* [m] distinct, non-empty */
+  /* Per-series constants (float64 attributes of the series' group). */
+  size_t n_consts;
+  const char *const *const_names; /* [n_consts] distinct, non-empty */
+  const double *consts;           /* [n_consts] finite */
+};
 
 /* Write /GROUP/t and /GROUP/y (group NULL or "/" for the root) with their attributes, after
  * checking the series as nde_data_open would (NDE_ERR_DATA with the same messages). */
 NDE_API nde_status nde_writer_put_series(nde_writer *w, const char *group, const nde_series *s);
+/* The same with the extra parts x (NULL for none): /GROUP/y gets attribute sigma,
+ * /GROUP/inputs/t and /GROUP/inputs/u (attribute input_names) the inputs, and /GROUP float64
+ * attributes the constants. */
+NDE_API nde_status nde_writer_put_series_ex(nde_writer *w, const char *group, const nde_series *s,
+                                            const nde_series_extra *x);
+
 
 /* Close the temporary file, fsync it, rename it over the target and fsync the directory.  On
  * failure the temporary file is removed and the target is untouched. */
@@ -219,10 +309,17 @@ typedef struct nde_h5_object {
   int rank;           /* datasets: rank and dims; 0 otherwise */
   size_t dims[NDE_DATA_MAX_RANK];
   int n_attrs;        /* number of attributes on the object */
+  /* For a group met before under another path (a second hard link, a link that makes a cycle or
+   * leads back to the root), that first path; its members are not walked again.  NULL otherwise
+   * (datasets reached through several hard links are reported under each). */
+  const char *same_as;
 } nde_h5_object;
 
-/* Call visit for every group and dataset below the root, in name order (for `nde inspect`).  A
- * non-zero return from visit stops the walk early; the call still returns NDE_OK. */
+/* Call visit for every group and dataset below the root, in name order (for `nde inspect`).
+ * Each object is walked once: a group reached again (hard links forming a cycle, a link back to
+ * the root) is reported with same_as and not descended into.  A link that cannot be resolved
+ * (dangling soft or external link) is reported with kind NDE_H5_OTHER.  A non-zero return from
+ * visit stops the walk early; the call still returns NDE_OK. */
 NDE_API nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const nde_h5_object *obj),
                             void *ctx);
 
@@ -230,6 +327,13 @@ NDE_API nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const
  * that holds it.  *theta is malloc'ed ([*n]); release with free().  NDE_ERR_IO / NDE_ERR_DATA as
  * for the reader, with the first non-finite index. */
 NDE_API nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error *err);
+
+/* Read /params/theta into the caller's theta[n], checking the element count against n before
+ * reading anything (a small file declaring 4e8 elements costs nothing): NDE_ERR_DATA "wrong size
+ * (expected n values, got ...)" when it differs.  Prefer this to nde_read_theta whenever the
+ * model's parameter count is known. */
+NDE_API nde_status nde_read_theta_expect(const char *path, size_t n, double *theta,
+                                         nde_error *err);
 
 #ifdef __cplusplus
 }

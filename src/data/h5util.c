@@ -1,11 +1,16 @@
 /* HDF5 helpers of the data layer: silence and read HDF5's error stack, name datatypes, look up
- * objects without tripping errors on missing parents, read strings of every HDF5 flavour, and
- * the validation of a time series shared by the reader and the writer. */
+ * objects without tripping errors on missing parents, read strings of every HDF5 flavour without
+ * trusting a corrupt global heap, index names by hash, and the validation of a time series shared
+ * by the file reader, the array reader and the writer. */
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "h5util.h"
 
@@ -90,16 +95,66 @@ done:
   return kind;
 }
 
-void nde__h5_join(char *buf, size_t n, const char *group, const char *leaf) {
-  if (!group || !group[0] || strcmp(group, "/") == 0)
-    snprintf(buf, n, "/%s", leaf);
-  else
-    snprintf(buf, n, "%s/%s", group, leaf);
+const char *nde__file_kind(unsigned mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
 }
+
+char *nde__strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+
+char *nde__h5_join(const char *group, const char *leaf) {
+  int root = !group || !group[0] || strcmp(group, "/") == 0;
+  size_t g = root ? 0 : strlen(group), l = strlen(leaf);
+  char *p = malloc(g + l + 2);
+  if (!p) return NULL;
+  if (g) memcpy(p, group, g);
+  p[g] = '/';
+  memcpy(p + g + 1, leaf, l + 1);
+  return p;
+}
+
+nde_status nde__derrf(nde__err *e, nde_status status, const char *fmt, ...) {
+  if (!e) return status;
+  va_list ap, ap2;
+  va_start(ap, fmt);
+  va_copy(ap2, ap);
+  int len = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+  e->status = status;
+  if (len >= (int)sizeof e->msg) {
+    char *full = malloc((size_t)len + 1);
+    if (full) {
+      vsnprintf(full, (size_t)len + 1, fmt, ap2);
+      /* Keep 320 bytes of the beginning and as much of the end as fits. */
+      const size_t head = 320, cap = sizeof e->msg - 1;
+      static const char gap[] = " ... ";
+      size_t tail = cap - head - (sizeof gap - 1);
+      memcpy(e->msg, full, head);
+      memcpy(e->msg + head, gap, sizeof gap - 1);
+      memcpy(e->msg + head + sizeof gap - 1, full + (size_t)len - tail, tail);
+      e->msg[cap] = '\0';
+      free(full);
+    }
+  }
+  va_end(ap2);
+  return status;
+}
+
+/* ---- strings ---- */
 
 /* Pack n strings into one block: n pointers followed by the texts. */
 static char **pack_strings(size_t n, char *const *src, const size_t *len) {
-  size_t total = n * sizeof(char *);
+  size_t total = 0;
+  if (!nde__mul_size(n, sizeof(char *), &total)) return NULL;
   for (size_t i = 0; i < n; i++) {
     if (!nde__add_size(total, len[i] + 1, &total)) return NULL;
   }
@@ -122,6 +177,228 @@ static size_t trimmed_len(const char *s, size_t max) {
   return l;
 }
 
+/* Little-endian unsigned integer of w bytes (w <= 8). */
+static uint64_t get_le(const unsigned char *p, size_t w) {
+  uint64_t v = 0;
+  for (size_t i = w; i-- > 0;) v = (v << 8) | p[i];
+  return v;
+}
+
+#define RAW_TAG "nde-vlen-descriptor"
+
+/* A soft conversion from a variable-length string in its file form to an opaque type of the
+ * same size that copies nothing: reading with it yields the raw descriptors (length, heap
+ * address, heap index) without touching the global heap. */
+static herr_t conv_raw(hid_t src, hid_t dst, H5T_cdata_t *cd, size_t nelmts, size_t buf_stride,
+                       size_t bkg_stride, void *buf, void *bkg, hid_t dxpl) {
+  (void)nelmts;
+  (void)buf_stride;
+  (void)bkg_stride;
+  (void)buf;
+  (void)bkg;
+  (void)dxpl;
+  if (cd->command == H5T_CONV_INIT) {
+    if (H5Tget_class(dst) != H5T_OPAQUE || H5Tis_variable_str(src) <= 0 ||
+        H5Tget_size(src) != H5Tget_size(dst))
+      return -1;
+    char *tag = H5Tget_tag(dst);
+    int ours = tag && strcmp(tag, RAW_TAG) == 0;
+    H5free_memory(tag);
+    if (!ours) return -1;
+    cd->need_bkg = H5T_BKG_NO;
+  }
+  return 0;
+}
+
+/* The global heap collection last loaded, parsed as HDF5 1.10 parses it
+ * (H5HG__cache_heap_deserialize): sizes[idx] is the size of object idx, UINT64_MAX when absent. */
+typedef struct heap_ctx {
+  int fd;
+  uint64_t base, eof;
+  size_t sa, ss;  /* sizes of addresses and lengths in the file */
+  uint64_t addr;  /* collection loaded, or UINT64_MAX */
+  uint64_t *sizes; /* [n_sizes] */
+  size_t n_sizes;  /* highest object index + 1 */
+} heap_ctx;
+
+static int read_at(int fd, uint64_t off, void *buf, size_t n) {
+  unsigned char *p = buf;
+  while (n) {
+    ssize_t k = pread(fd, p, n, (off_t)off);
+    if (k <= 0) {
+      if (k < 0 && errno == EINTR) continue;
+      return -1;
+    }
+    p += k;
+    n -= (size_t)k;
+    off += (uint64_t)k;
+  }
+  return 0;
+}
+
+#define ALIGN8(x) (((x) + 7) & ~(uint64_t)7)
+
+/* Walk the objects of a collection c of size bytes as HDF5 does: *max_idx receives the highest
+ * object index and, when sizes is not NULL, sizes[idx] the size of each object.  Returns 0, or
+ * the offset of an object that does not fit (or would stop HDF5's walk: size 0). */
+static uint64_t heap_walk(const unsigned char *c, uint64_t size, size_t ss, uint64_t *sizes,
+                          size_t *max_idx) {
+  uint64_t objhdr = ALIGN8(8 + ss), p = ALIGN8(8 + ss);
+  *max_idx = 0;
+  while (p < size) {
+    if (p + objhdr > size) break; /* a tail too small for an object header is free space */
+    size_t idx = (size_t)get_le(c + p, 2);
+    uint64_t osize = get_le(c + p + 8, ss);
+    uint64_t need = idx == 0 ? osize : osize > size ? UINT64_MAX : objhdr + ALIGN8(osize);
+    if (need == 0 || need > size - p) return p;
+    if (idx > *max_idx) *max_idx = idx;
+    if (sizes && idx > 0) sizes[idx] = osize;
+    p += need;
+  }
+  return 0;
+}
+
+/* Load and check the collection at addr; why says what is wrong. */
+static nde_status load_heap(heap_ctx *h, uint64_t addr, char *why, size_t whylen) {
+  h->addr = UINT64_MAX;
+  uint64_t abs = h->base + addr, hdr = ALIGN8(8 + h->ss);
+  unsigned char head[32];
+  if (addr > h->eof || abs > h->eof || h->eof - abs < hdr || read_at(h->fd, abs, head, hdr) != 0) {
+    snprintf(why, whylen, "string heap at address %llu lies outside the file of %llu bytes",
+             (unsigned long long)addr, (unsigned long long)h->eof);
+    return NDE_ERR_DATA;
+  }
+  if (memcmp(head, "GCOL", 4) != 0 || head[4] != 1) {
+    snprintf(why, whylen, "no string heap at address %llu (corrupt file)",
+             (unsigned long long)addr);
+    return NDE_ERR_DATA;
+  }
+  uint64_t size = get_le(head + 8, h->ss);
+  if (size < hdr || size > h->eof - abs) {
+    snprintf(why, whylen, "string heap at address %llu has an impossible size %llu",
+             (unsigned long long)addr, (unsigned long long)size);
+    return NDE_ERR_DATA;
+  }
+  unsigned char *c = malloc((size_t)size);
+  if (!c) {
+    snprintf(why, whylen, "out of memory for a string heap of %llu bytes",
+             (unsigned long long)size);
+    return NDE_ERR_NOMEM;
+  }
+  nde_status st = NDE_OK;
+  if (read_at(h->fd, abs, c, (size_t)size) != 0) {
+    snprintf(why, whylen, "cannot read the string heap at address %llu",
+             (unsigned long long)addr);
+    st = NDE_ERR_IO;
+    goto out;
+  }
+  /* The walk HDF5 makes, twice: the highest index sizes the table, then the table is filled. */
+  size_t max_idx = 0;
+  uint64_t bad = heap_walk(c, size, h->ss, NULL, &max_idx);
+  if (bad == 0) {
+    free(h->sizes);
+    h->n_sizes = max_idx + 1;
+    h->sizes = malloc(h->n_sizes * sizeof *h->sizes);
+    if (!h->sizes) {
+      h->n_sizes = 0;
+      snprintf(why, whylen, "out of memory reading a string heap");
+      st = NDE_ERR_NOMEM;
+      goto out;
+    }
+    for (size_t i = 0; i < h->n_sizes; i++) h->sizes[i] = UINT64_MAX;
+    heap_walk(c, size, h->ss, h->sizes, &max_idx);
+  } else {
+    snprintf(why, whylen, "string heap at address %llu is corrupt (an object at offset %llu "
+             "overruns the heap of %llu bytes)", (unsigned long long)addr,
+             (unsigned long long)bad, (unsigned long long)size);
+    st = NDE_ERR_DATA;
+    goto out;
+  }
+  h->addr = addr;
+out:
+  free(c);
+  return st;
+}
+
+/* Check every descriptor of the variable-length strings of id against the file's global heap. */
+static nde_status check_vlen_heap(hid_t id, bool is_attr, size_t count, char *why,
+                                  size_t whylen) {
+  nde_status st = NDE_OK;
+  hid_t file = -1, fcpl = -1, fapl = -1, op = -1, ftype = -1;
+  unsigned char *raw = NULL;
+  heap_ctx h = {.fd = -1, .addr = UINT64_MAX};
+  int registered = 0;
+  if (count == 0) return NDE_OK;
+  file = H5Iget_file_id(id);
+  fcpl = file >= 0 ? H5Fget_create_plist(file) : -1;
+  fapl = file >= 0 ? H5Fget_access_plist(file) : -1;
+  hsize_t ub = 0, eof = 0;
+  if (fcpl < 0 || fapl < 0 || H5Pget_sizes(fcpl, &h.sa, &h.ss) < 0 ||
+      H5Pget_userblock(fcpl, &ub) < 0 || H5Fget_filesize(file, &eof) < 0)
+    goto hdf5_fail;
+  /* Only the POSIX driver gives a descriptor to read the heap from; nde opens every file with
+   * it.  Files opened otherwise are read without the check. */
+  if (H5Pget_driver(fapl) != H5FD_SEC2) goto out;
+  void *handle = NULL;
+  if (H5Fget_vfd_handle(file, fapl, &handle) < 0 || !handle) goto hdf5_fail;
+  h.fd = *(int *)handle;
+  h.base = ub;
+  h.eof = eof;
+  if (h.sa < 1 || h.sa > 8 || h.ss < 1 || h.ss > 8) {
+    snprintf(why, whylen, "unsupported address size %zu or length size %zu", h.sa, h.ss);
+    st = NDE_ERR_DATA;
+    goto out;
+  }
+  size_t dsize = 4 + h.sa + 4, bytes;
+  if (!nde__mul_size(count, dsize, &bytes) || !(raw = malloc(bytes))) {
+    snprintf(why, whylen, "out of memory reading %zu strings", count);
+    st = NDE_ERR_NOMEM;
+    goto out;
+  }
+  ftype = is_attr ? H5Aget_type(id) : H5Dget_type(id);
+  op = H5Tcreate(H5T_OPAQUE, dsize);
+  if (ftype < 0 || op < 0 || H5Tset_tag(op, RAW_TAG) < 0) goto hdf5_fail;
+  if (H5Tregister(H5T_PERS_SOFT, RAW_TAG, ftype, op, conv_raw) < 0) goto hdf5_fail;
+  registered = 1;
+  herr_t rc = is_attr ? H5Aread(id, op, raw) : H5Dread(id, op, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+  if (rc < 0) goto hdf5_fail;
+  for (size_t i = 0; i < count; i++) {
+    const unsigned char *d = raw + i * dsize;
+    uint64_t len = get_le(d, 4), addr = get_le(d + 4, h.sa), idx = get_le(d + 4 + h.sa, 4);
+    if (len == 0) continue; /* empty or null string: HDF5 does not read the heap */
+    if (addr != h.addr && (st = load_heap(&h, addr, why, whylen)) != NDE_OK) goto out;
+    int absent = idx == 0 || idx >= h.n_sizes || h.sizes[idx] == UINT64_MAX;
+    if (absent || h.sizes[idx] != len) {
+      snprintf(why, whylen, "string %zu is corrupt (length %llu, heap object %llu %s)", i,
+               (unsigned long long)len, (unsigned long long)idx,
+               absent ? "does not exist" : "has another length");
+      st = NDE_ERR_DATA;
+      goto out;
+    }
+  }
+  goto out;
+hdf5_fail: {
+  char h5[256];
+  nde__h5_last_error(h5, sizeof h5);
+  snprintf(why, whylen, "cannot read strings (HDF5: %s)", h5);
+  st = NDE_ERR_IO;
+}
+out:
+  if (registered) H5Tunregister(H5T_PERS_SOFT, RAW_TAG, ftype, op, conv_raw);
+  if (op >= 0) H5Tclose(op);
+  if (ftype >= 0) H5Tclose(ftype);
+  if (fapl >= 0) H5Pclose(fapl);
+  if (fcpl >= 0) H5Pclose(fcpl);
+  if (file >= 0) H5Fclose(file);
+  free(raw);
+  free(h.sizes);
+  return st;
+}
+
+/* Strings beyond these are not names or texts nde writes: refuse them before allocating. */
+#define MAX_STRINGS ((size_t)1 << 24)
+#define MAX_FIXED_BYTES ((size_t)1 << 28)
+
 nde_status nde__h5_read_strings(hid_t id, bool is_attr, size_t *n, char ***strs, char *why,
                                 size_t whylen) {
   nde_status st = NDE_ERR_IO;
@@ -142,13 +419,19 @@ nde_status nde__h5_read_strings(hid_t id, bool is_attr, size_t *n, char ***strs,
     goto out;
   }
   int rank = H5Sget_simple_extent_ndims(space);
-  if (rank > 1) {
+  if (rank > 1 || rank < 0) {
     snprintf(why, whylen, "expected a list of strings (rank 1), got rank %d", rank);
     st = NDE_ERR_DATA;
     goto out;
   }
   hssize_t np = H5Sget_simple_extent_npoints(space);
   if (np < 0) goto hdf5_fail;
+  if ((uint64_t)np > MAX_STRINGS) {
+    snprintf(why, whylen, "too many strings (expected at most %zu, got %lld)", MAX_STRINGS,
+             (long long)np);
+    st = NDE_ERR_DATA;
+    goto out;
+  }
   count = (size_t)np;
   size_t nalloc = count ? count : 1;
   lens = calloc(nalloc, sizeof *lens);
@@ -156,10 +439,13 @@ nde_status nde__h5_read_strings(hid_t id, bool is_attr, size_t *n, char ***strs,
   if (!lens || !ptrs) goto nomem;
 
   mtype = H5Tcopy(H5T_C_S1);
-  if (mtype < 0 || H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0) goto hdf5_fail;
+  H5T_cset_t cset = H5Tget_cset(ftype);
+  if (mtype < 0 || cset < 0 || H5Tset_cset(mtype, cset) < 0) goto hdf5_fail;
   htri_t is_var = H5Tis_variable_str(ftype);
   if (is_var < 0) goto hdf5_fail;
   if (is_var) {
+    if ((st = check_vlen_heap(id, is_attr, count, why, whylen)) != NDE_OK) goto out;
+    st = NDE_ERR_IO;
     if (H5Tset_size(mtype, H5T_VARIABLE) < 0) goto hdf5_fail;
     vbuf = calloc(nalloc, sizeof *vbuf);
     if (!vbuf) goto nomem;
@@ -171,12 +457,17 @@ nde_status nde__h5_read_strings(hid_t id, bool is_attr, size_t *n, char ***strs,
       lens[i] = trimmed_len(ptrs[i], SIZE_MAX);
     }
   } else {
-    size_t sz = H5Tget_size(ftype), stride;
-    if (H5Tset_size(mtype, sz + 1) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0)
+    size_t sz = H5Tget_size(ftype), stride, bytes;
+    if (sz == 0) goto hdf5_fail;
+    if (!nde__add_size(sz, 1, &stride) || !nde__mul_size(nalloc, stride, &bytes) ||
+        bytes > MAX_FIXED_BYTES) {
+      snprintf(why, whylen, "too large (expected at most %zu bytes of strings, got %zu strings "
+               "of %zu bytes)", MAX_FIXED_BYTES, count, sz);
+      st = NDE_ERR_DATA;
+      goto out;
+    }
+    if (H5Tset_size(mtype, stride) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0)
       goto hdf5_fail;
-    size_t bytes;
-    stride = sz + 1;
-    if (!nde__mul_size(nalloc, stride, &bytes)) goto nomem;
     fbuf = calloc(bytes, 1);
     if (!fbuf) goto nomem;
     herr_t rc = is_attr ? H5Aread(id, mtype, fbuf)
@@ -231,20 +522,102 @@ const char *nde__fmt_double(char *buf, size_t n, double x) {
   return buf;
 }
 
-nde_status nde__check_times(nde__err *e, const char *file, const char *dset, size_t n,
-                            const double *t) {
+/* ---- names ---- */
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static int index_grow(nde__index *ix) {
+  size_t cap = ix->cap ? 2 * ix->cap : 16;
+  if (cap < ix->cap) return -1;
+  const char **key = calloc(cap, sizeof *key);
+  size_t *val = calloc(cap, sizeof *val);
+  if (!key || !val) {
+    free(key);
+    free(val);
+    return -1;
+  }
+  for (size_t i = 0; i < ix->cap; i++) {
+    if (!ix->key[i]) continue;
+    size_t j = (size_t)fnv1a(ix->key[i]) & (cap - 1);
+    while (key[j]) j = (j + 1) & (cap - 1);
+    key[j] = ix->key[i];
+    val[j] = ix->val[i];
+  }
+  free(ix->key);
+  free(ix->val);
+  ix->key = key;
+  ix->val = val;
+  ix->cap = cap;
+  return 0;
+}
+
+int nde__index_add(nde__index *ix, const char *name, size_t val, size_t *old) {
+  if ((ix->n + 1) * 2 > ix->cap && index_grow(ix) != 0) return -1;
+  size_t j = (size_t)fnv1a(name) & (ix->cap - 1);
+  while (ix->key[j]) {
+    if (strcmp(ix->key[j], name) == 0) {
+      if (old) *old = ix->val[j];
+      return 1;
+    }
+    j = (j + 1) & (ix->cap - 1);
+  }
+  ix->key[j] = name;
+  ix->val[j] = val;
+  ix->n++;
+  return 0;
+}
+
+size_t nde__index_find(const nde__index *ix, const char *name) {
+  if (!ix->cap) return SIZE_MAX;
+  size_t j = (size_t)fnv1a(name) & (ix->cap - 1);
+  while (ix->key[j]) {
+    if (strcmp(ix->key[j], name) == 0) return ix->val[j];
+    j = (j + 1) & (ix->cap - 1);
+  }
+  return SIZE_MAX;
+}
+
+void nde__index_free(nde__index *ix) {
+  free(ix->key);
+  free(ix->val);
+  memset(ix, 0, sizeof *ix);
+}
+
+void nde__name_list(char *buf, size_t max, size_t n, const char *const *names) {
+  size_t k = 0;
+  buf[0] = '\0';
+  for (size_t j = 0; j < n && k + 1 < max; j++) {
+    int w = snprintf(buf + k, max - k, "%s%s", j ? ", " : "", names[j]);
+    if (w < 0) break;
+    k += (size_t)w;
+    if (k >= max) {
+      /* Cut: end with an ellipsis that says more names follow. */
+      if (max > 5) snprintf(buf + max - 5, 5, " ...");
+      break;
+    }
+  }
+}
+
+/* ---- checks of a series ---- */
+
+static nde_status check_times(nde__err *e, const char *file, const char *dset, size_t n,
+                              const double *t, const char *what) {
   char a[40], b[40];
   for (size_t i = 0; i < n; i++) {
     if (!isfinite(t[i]))
-      return nde__errf(e, NDE_ERR_DATA,
-                       "%s:%s: non-finite time at index %zu (expected a finite number, got %g)",
-                       file, dset, i, t[i]);
+      return nde__derrf(e, NDE_ERR_DATA,
+                        "%s:%s: non-finite %s at index %zu (expected a finite number, got %g)",
+                        file, dset, what, i, t[i]);
     if (i > 0 && !(t[i] > t[i - 1]))
-      return nde__errf(e, NDE_ERR_DATA,
-                       "%s:%s: times not strictly increasing at index %zu (expected t[%zu] > "
-                       "t[%zu] = %s, got t[%zu] = %s)",
-                       file, dset, i, i, i - 1, nde__fmt_double(a, sizeof a, t[i - 1]), i,
-                       nde__fmt_double(b, sizeof b, t[i]));
+      return nde__derrf(e, NDE_ERR_DATA,
+                        "%s:%s: times not strictly increasing at index %zu (expected t[%zu] > "
+                        "t[%zu] = %s, got t[%zu] = %s)",
+                        file, dset, i, i, i - 1, nde__fmt_double(a, sizeof a, t[i - 1]), i,
+                        nde__fmt_double(b, sizeof b, t[i]));
   }
   return NDE_OK;
 }
@@ -256,51 +629,163 @@ static void column_label(char *buf, size_t n, size_t c, const char *const *names
     snprintf(buf, n, "column %zu", c);
 }
 
-nde_status nde__check_obs(nde__err *e, const char *file, const char *dset, size_t n, size_t d,
-                          const double *y, const char *const *names, size_t *n_nan) {
-  char label[160];
+static nde_status check_obs(nde__err *e, const char *file, const char *dset, size_t n, size_t d,
+                            const double *y, const char *const *names, size_t *n_nan) {
+  char label[200];
   size_t nan = 0;
   for (size_t i = 0; i < n; i++) {
     for (size_t c = 0; c < d; c++) {
       double v = y[i * d + c];
       if (isinf(v)) {
         column_label(label, sizeof label, c, names);
-        return nde__errf(e, NDE_ERR_DATA,
-                         "%s:%s: infinite value at row %zu, %s (expected a finite number, or NaN "
-                         "for a missing value, got %g)",
-                         file, dset, i, label, v);
+        return nde__derrf(e, NDE_ERR_DATA,
+                          "%s:%s: infinite value at row %zu, %s (expected a finite number, or "
+                          "NaN for a missing value, got %g)",
+                          file, dset, i, label, v);
       }
       if (isnan(v)) nan++;
     }
   }
-  for (size_t c = 0; c < d; c++) {
-    size_t i = 0;
-    while (i < n && isnan(y[i * d + c])) i++;
-    if (i == n) {
-      column_label(label, sizeof label, c, names);
-      return nde__errf(e, NDE_ERR_DATA,
-                       "%s:%s: %s is all NaN (expected at least one observed value, got %zu NaN "
-                       "of %zu)",
-                       file, dset, label, n, n);
-    }
+  if (nan) {
+    /* A column is all NaN when its count of NaN equals the row count: count per column in one
+     * pass over the rows (cache friendly for wide files). */
+    size_t *cnt = calloc(d, sizeof *cnt);
+    if (!cnt) return nde__derrf(e, NDE_ERR_NOMEM, "%s:%s: out of memory", file, dset);
+    for (size_t i = 0; i < n; i++)
+      for (size_t c = 0; c < d; c++) cnt[c] += isnan(y[i * d + c]) != 0;
+    for (size_t c = 0; c < d; c++)
+      if (cnt[c] == n) {
+        free(cnt);
+        column_label(label, sizeof label, c, names);
+        return nde__derrf(e, NDE_ERR_DATA,
+                          "%s:%s: %s is all NaN (expected at least one observed value, got %zu "
+                          "NaN of %zu)",
+                          file, dset, label, n, n);
+      }
+    free(cnt);
   }
   if (n_nan) *n_nan = nan;
   return NDE_OK;
 }
 
-nde_status nde__check_names(nde__err *e, const char *file, const char *dset, size_t d,
-                            const char *const *names) {
+/* Empty or repeated names, in linear time. */
+static nde_status check_names(nde__err *e, const char *file, const char *dset, const char *attr,
+                              size_t d, const char *const *names, const char *what) {
+  nde__index ix = {0};
+  nde_status st = NDE_OK;
+  for (size_t c = 0; c < d && st == NDE_OK; c++) {
+    size_t k = 0;
+    if (!names[c] || !names[c][0]) {
+      st = nde__derrf(e, NDE_ERR_DATA, "%s:%s: %s[%zu] is empty (expected the name of %s)", file,
+                      dset, attr, c, what);
+      break;
+    }
+    int r = nde__index_add(&ix, names[c], c, &k);
+    if (r < 0)
+      st = nde__derrf(e, NDE_ERR_NOMEM, "%s:%s: out of memory", file, dset);
+    else if (r > 0)
+      st = nde__derrf(e, NDE_ERR_DATA,
+                      "%s:%s: %s[%zu] = \"%s\" repeats %s[%zu] (expected each %s named at most "
+                      "once)",
+                      file, dset, attr, c, names[c], attr, k, what);
+  }
+  nde__index_free(&ix);
+  return st;
+}
+
+static nde_status check_per_column(nde__err *e, const char *file, const char *dset,
+                                   const char *attr, size_t d, const double *x, int positive) {
   for (size_t c = 0; c < d; c++) {
-    if (!names[c] || !names[c][0])
-      return nde__errf(e, NDE_ERR_DATA,
-                       "%s:%s: state_names[%zu] is empty (expected the name of a state)", file,
-                       dset, c);
-    for (size_t k = 0; k < c; k++)
-      if (strcmp(names[c], names[k]) == 0)
-        return nde__errf(e, NDE_ERR_DATA,
-                         "%s:%s: state_names[%zu] = \"%s\" repeats state_names[%zu] (expected "
-                         "each state named at most once)",
-                         file, dset, c, names[c], k);
+    double v = x[c];
+    if (isnan(v)) continue;
+    if (isinf(v) || v < 0 || (positive && v == 0))
+      return nde__derrf(e, NDE_ERR_DATA,
+                        "%s:%s: attribute %s[%zu] is invalid (expected a finite value %s, or NaN "
+                        "for unknown, got %g)",
+                        file, dset, attr, c, positive ? "> 0" : ">= 0", v);
   }
   return NDE_OK;
+}
+
+static nde_status check_inputs(nde__err *e, const char *file, const char *ut, const char *up,
+                               const char *tdset, const nde_series *s,
+                               const nde_series_extra *x) {
+  nde_status st;
+  char a[40], b[40], c[40], d[40];
+  if (x->n_u == 0)
+    return nde__derrf(e, NDE_ERR_DATA, "%s:%s: no input times (expected at least 1, got 0)",
+                      file, ut);
+  if (!x->input_names)
+    return nde__derrf(e, NDE_ERR_DATA,
+                      "%s:%s: no attribute input_names (expected %zu names, one per column)",
+                      file, up, x->m);
+  if ((st = check_names(e, file, up, "input_names", x->m, x->input_names, "input")))
+    return st;
+  if ((st = check_times(e, file, ut, x->n_u, x->u_t, "time"))) return st;
+  for (size_t i = 0; i < x->n_u; i++)
+    for (size_t k = 0; k < x->m; k++) {
+      double v = x->u[i * x->m + k];
+      if (!isfinite(v))
+        return nde__derrf(e, NDE_ERR_DATA,
+                          "%s:%s: non-finite input at row %zu, column %zu (\"%s\") (expected a "
+                          "finite number: inputs have no missing values, got %g)",
+                          file, up, i, k, x->input_names[k], v);
+    }
+  if (x->u_t[0] > s->t[0] || x->u_t[x->n_u - 1] < s->t[s->n - 1])
+    return nde__derrf(e, NDE_ERR_DATA,
+                      "%s:%s: input times do not cover the observation times (expected a grid "
+                      "from <= %s to >= %s, the span of %s, got %s to %s)",
+                      file, ut, nde__fmt_double(a, sizeof a, s->t[0]),
+                      nde__fmt_double(b, sizeof b, s->t[s->n - 1]), tdset,
+                      nde__fmt_double(c, sizeof c, x->u_t[0]),
+                      nde__fmt_double(d, sizeof d, x->u_t[x->n_u - 1]));
+  return NDE_OK;
+}
+
+nde_status nde__check_series(nde__err *e, const char *file, const char *group,
+                             const nde_series *s, const nde_series_extra *x, size_t *n_nan) {
+  static const nde_series_extra none;
+  if (!x) x = &none;
+  const char *g = group && group[0] ? group : "/";
+  char *tp = nde__h5_join(g, "t"), *yp = nde__h5_join(g, "y");
+  char *ut = nde__h5_join(g, "inputs/t"), *up = nde__h5_join(g, "inputs/u");
+  nde_status st = NDE_OK;
+  if (!tp || !yp || !ut || !up) {
+    st = nde__derrf(e, NDE_ERR_NOMEM, "%s:%s: out of memory", file, g);
+    goto out;
+  }
+  if (s->n == 0 || s->d == 0) {
+    st = nde__derrf(e, NDE_ERR_DATA,
+                    "%s:%s: empty series (expected N >= 1 times and D >= 1 columns, got [%zu, "
+                    "%zu])",
+                    file, yp, s->n, s->d);
+    goto out;
+  }
+  if ((st = check_times(e, file, tp, s->n, s->t, "time"))) goto out;
+  if (s->names &&
+      (st = check_names(e, file, yp, "state_names", s->d, s->names, "state")))
+    goto out;
+  if (s->noise_std && (st = check_per_column(e, file, yp, "noise_std", s->d, s->noise_std, 0)))
+    goto out;
+  if (x->sigma && (st = check_per_column(e, file, yp, "sigma", s->d, x->sigma, 1))) goto out;
+  if ((st = check_obs(e, file, yp, s->n, s->d, s->y, s->names, n_nan))) goto out;
+  if (x->m && (st = check_inputs(e, file, ut, up, tp, s, x))) goto out;
+  if (x->n_consts) {
+    if ((st = check_names(e, file, g, "constant", x->n_consts, x->const_names, "constant")))
+      goto out;
+    for (size_t k = 0; k < x->n_consts; k++)
+      if (!isfinite(x->consts[k])) {
+        st = nde__derrf(e, NDE_ERR_DATA,
+                        "%s:%s: attribute %s is not finite (expected a finite number, the "
+                        "per-series constant %s, got %g)",
+                        file, g, x->const_names[k], x->const_names[k], x->consts[k]);
+        goto out;
+      }
+  }
+out:
+  free(tp);
+  free(yp);
+  free(ut);
+  free(up);
+  return st;
 }

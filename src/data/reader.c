@@ -18,7 +18,7 @@ struct nde_reader {
 static nde_status fail_h5(nde_reader *r, nde_status st, const char *obj, const char *what) {
   char h5[256];
   nde__h5_last_error(h5, sizeof h5);
-  return nde__errf(&r->err, st, "%s:%s: %s (HDF5: %s)", r->path, obj, what, h5);
+  return nde__derrf(&r->err, st, "%s:%s: %s (HDF5: %s)", r->path, obj, what, h5);
 }
 
 nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err) {
@@ -27,7 +27,7 @@ nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err) {
   nde_status st;
   if (out) *out = NULL;
   if (!path || !out) {
-    st = nde__errf(&e, NDE_ERR_ARG, "nde_reader_open: invalid arguments");
+    st = nde__derrf(&e, NDE_ERR_ARG, "nde_reader_open: invalid arguments");
     nde__data_err_out(&e, err);
     return st;
   }
@@ -36,23 +36,23 @@ nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err) {
   nde_reader *r = calloc(1, sizeof *r);
   struct stat sb;
   if (!r || !(r->path = malloc(strlen(path) + 1))) {
-    st = nde__errf(&e, NDE_ERR_NOMEM, "%s: out of memory", path);
+    st = nde__derrf(&e, NDE_ERR_NOMEM, "%s: out of memory", path);
     goto fail;
   }
   strcpy(r->path, path);
   r->file = -1;
   if (stat(path, &sb) != 0) {
-    st = nde__errf(&e, NDE_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     goto fail;
   }
-  if (S_ISDIR(sb.st_mode)) {
-    st = nde__errf(&e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got a directory)",
-                   path);
+  if (!S_ISREG(sb.st_mode)) {
+    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got %s)", path,
+                    nde__file_kind(sb.st_mode));
     goto fail;
   }
   htri_t is = H5Fis_hdf5(path);
   if (is == 0) {
-    st = nde__errf(&e, NDE_ERR_DATA,
+    st = nde__derrf(&e, NDE_ERR_DATA,
                    "%s: not an HDF5 file (expected the HDF5 signature, got %lld bytes without it)",
                    path, (long long)sb.st_size);
     goto fail;
@@ -61,7 +61,7 @@ nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err) {
   if (r->file < 0) {
     char h5[256];
     nde__h5_last_error(h5, sizeof h5);
-    st = nde__errf(&e, NDE_ERR_IO, "%s: cannot open (HDF5: %s)", path, h5);
+    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (HDF5: %s)", path, h5);
     goto fail;
   }
   nde__err_clear(&r->err);
@@ -110,10 +110,10 @@ static nde_status open_dataset(nde_reader *r, const char *path, hid_t *ds) {
   *ds = -1;
   nde_h5_kind k = nde__h5_kind(r->file, path);
   if (k == NDE_H5_NONE)
-    return nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: no such dataset", r->path,
+    return nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: no such dataset", r->path,
                      path ? path : "(null)");
   if (k != NDE_H5_DATASET)
-    return nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: not a dataset (expected a dataset, got a %s)",
+    return nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: not a dataset (expected a dataset, got a %s)",
                      r->path, path, k == NDE_H5_GROUP ? "group" : "named datatype");
   *ds = H5Dopen2(r->file, path, H5P_DEFAULT);
   if (*ds < 0) return fail_h5(r, NDE_ERR_IO, path, "cannot open");
@@ -130,13 +130,13 @@ static nde_status shape_of(nde_reader *r, hid_t ds, const char *path, int *rank,
   if (rk < 0 || H5Sget_simple_extent_dims(space, hd, NULL) < 0) {
     st = fail_h5(r, NDE_ERR_IO, path, "cannot read the shape");
   } else if (rk > NDE_DATA_MAX_RANK) {
-    st = nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: rank too high (expected at most %d, got %d)",
+    st = nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: rank too high (expected at most %d, got %d)",
                    r->path, path, NDE_DATA_MAX_RANK, rk);
   } else {
     size_t c = 1;
     for (int i = 0; i < rk; i++) {
       if (hd[i] > SIZE_MAX || !nde__mul_size(c, (size_t)hd[i], &c)) {
-        st = nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: too large (dimension %d is %llu)",
+        st = nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: too large (dimension %d is %llu)",
                        r->path, path, i, (unsigned long long)hd[i]);
         break;
       }
@@ -180,13 +180,13 @@ static nde_status get_numeric(nde_reader *r, const char *path, size_t n, void *x
   H5T_class_t cls = H5Tget_class(type);
   if (cls != H5T_INTEGER && !(accept_float && cls == H5T_FLOAT)) {
     nde__h5_type_name(type, tname, sizeof tname);
-    st = nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: wrong type (expected %s, got %s)", r->path,
+    st = nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: wrong type (expected %s, got %s)", r->path,
                    path, accept_float ? "numbers (float or integer)" : "integers", tname);
     goto out;
   }
   if ((st = shape_of(r, ds, path, NULL, NULL, &count))) goto out;
   if (count != n) {
-    st = nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: wrong size (expected %zu values, got %zu)",
+    st = nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: wrong size (expected %zu values, got %zu)",
                    r->path, path, n, count);
     goto out;
   }
@@ -222,7 +222,7 @@ nde_status nde_reader_get_strings(nde_reader *r, const char *path, size_t *n, ch
   nde_status st = open_dataset(r, path, &ds);
   if (!st) {
     st = nde__h5_read_strings(ds, false, n, strs, why, sizeof why);
-    if (st) nde__errf(&r->err, st, "%s:%s: %s", r->path, path, why);
+    if (st) nde__derrf(&r->err, st, "%s:%s: %s", r->path, path, why);
   }
   if (ds >= 0) H5Dclose(ds);
   nde__h5_quiet_end(&q);
@@ -238,14 +238,14 @@ nde_status nde_reader_get_string(nde_reader *r, const char *path, char **text) {
   if (st) return st;
   if (n != 1) {
     free(strs);
-    return nde__errf(&r->err, NDE_ERR_DATA,
+    return nde__derrf(&r->err, NDE_ERR_DATA,
                      "%s:%s: wrong size (expected one string, got %zu)", r->path, path, n);
   }
   size_t len = strlen(strs[0]);
   *text = malloc(len + 1);
   if (*text) memcpy(*text, strs[0], len + 1);
   free(strs);
-  return *text ? NDE_OK : nde__errf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path);
+  return *text ? NDE_OK : nde__derrf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path);
 }
 
 int nde_reader_has_attr(nde_reader *r, const char *obj, const char *name) {
@@ -264,10 +264,10 @@ static nde_status open_attr(nde_reader *r, const char *obj, const char *name, hi
   *a = -1;
   if (!name) return NDE_ERR_ARG;
   if (nde__h5_kind(r->file, obj) == NDE_H5_NONE)
-    return nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: no such object (expected one with attribute "
+    return nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: no such object (expected one with attribute "
                      "%s)", r->path, obj ? obj : "(null)", name);
   if (H5Aexists_by_name(r->file, obj, name, H5P_DEFAULT) <= 0)
-    return nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: no attribute %s", r->path, obj, name);
+    return nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: no attribute %s", r->path, obj, name);
   *a = H5Aopen_by_name(r->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
   if (*a < 0) return fail_h5(r, NDE_ERR_IO, obj, "cannot open attribute");
   return NDE_OK;
@@ -286,17 +286,17 @@ nde_status nde_reader_get_attr_string(nde_reader *r, const char *obj, const char
   if (st) goto out;
   st = nde__h5_read_strings(a, true, &n, &strs, why, sizeof why);
   if (st) {
-    nde__errf(&r->err, st, "%s:%s: attribute %s: %s", r->path, obj, name, why);
+    nde__derrf(&r->err, st, "%s:%s: attribute %s: %s", r->path, obj, name, why);
     goto out;
   }
   if (n != 1) {
-    st = nde__errf(&r->err, NDE_ERR_DATA,
+    st = nde__derrf(&r->err, NDE_ERR_DATA,
                    "%s:%s: attribute %s has %zu strings (expected one)", r->path, obj, name, n);
     goto out;
   }
   *value = malloc(strlen(strs[0]) + 1);
   if (!*value) {
-    st = nde__errf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path);
+    st = nde__derrf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path);
     goto out;
   }
   strcpy(*value, strs[0]);
@@ -325,13 +325,13 @@ static nde_status get_attr_num(nde_reader *r, const char *obj, const char *name,
   H5T_class_t cls = H5Tget_class(type);
   if (cls != H5T_INTEGER && !(accept_float && cls == H5T_FLOAT)) {
     nde__h5_type_name(type, tname, sizeof tname);
-    st = nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: attribute %s has the wrong type (expected %s, "
+    st = nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: attribute %s has the wrong type (expected %s, "
                    "got %s)", r->path, obj, name, accept_float ? "a number" : "an integer", tname);
     goto out;
   }
   hssize_t np = H5Sget_simple_extent_npoints(space);
   if (np != 1) {
-    st = nde__errf(&r->err, NDE_ERR_DATA, "%s:%s: attribute %s has %lld values (expected one)",
+    st = nde__derrf(&r->err, NDE_ERR_DATA, "%s:%s: attribute %s has %lld values (expected one)",
                    r->path, obj, name, (long long)np);
     goto out;
   }
@@ -356,29 +356,60 @@ nde_status nde_reader_get_attr_int64(nde_reader *r, const char *obj, const char 
 
 /* ---- walk ---- */
 
+/* An object already met: its address in the file and the first path it was met under. */
+typedef struct seen_obj {
+  unsigned long fileno;
+  haddr_t addr;
+  char *path;
+} seen_obj;
+
 typedef struct visit_ctx {
   nde_reader *r;
   int (*visit)(void *ctx, const nde_h5_object *obj);
   void *ctx;
-  char path[1024];
+  nde_str path;      /* the current path, grown and cut back as the walk goes */
+  seen_obj *seen;    /* groups met so far (only groups can lead back into the walk) */
+  size_t n_seen, cap_seen;
+  int nomem;
 } visit_ctx;
 
-static herr_t count_attr(hid_t loc, const char *name, const H5A_info_t *info, void *ctx) {
-  (void)loc;
-  (void)name;
-  (void)info;
-  ++*(int *)ctx;
-  return 0;
+/* The first path of the group at (fileno, addr), or NULL after recording it under path. */
+static const char *seen_before(visit_ctx *v, unsigned long fileno, haddr_t addr,
+                               const char *path) {
+  for (size_t i = 0; i < v->n_seen; i++)
+    if (v->seen[i].fileno == fileno && v->seen[i].addr == addr) return v->seen[i].path;
+  if (v->n_seen == v->cap_seen) {
+    size_t cap = v->cap_seen ? 2 * v->cap_seen : 16;
+    seen_obj *p = realloc(v->seen, cap * sizeof *p);
+    if (!p) {
+      v->nomem = 1;
+      return NULL;
+    }
+    v->seen = p;
+    v->cap_seen = cap;
+  }
+  char *copy = nde__strdup(path);
+  if (!copy) {
+    v->nomem = 1;
+    return NULL;
+  }
+  v->seen[v->n_seen++] = (seen_obj){fileno, addr, copy};
+  return NULL;
 }
 
 static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void *vctx) {
   (void)info;
   visit_ctx *v = vctx;
-  size_t base = strlen(v->path);
-  snprintf(v->path + base, sizeof v->path - base, "%s%s", base > 1 ? "/" : "", name);
+  size_t base = v->path.len;
+  if (base > 1) nde_str_adds(&v->path, "/");
+  nde_str_adds(&v->path, name);
+  if (v->path.failed) {
+    v->nomem = 1;
+    return -1;
+  }
   nde_h5_object o;
   memset(&o, 0, sizeof o);
-  o.path = v->path;
+  o.path = v->path.data;
   o.type = "";
   char tname[64] = "";
   herr_t ret = 0;
@@ -391,8 +422,23 @@ static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void
   }
   H5I_type_t it = H5Iget_type(obj);
   o.kind = it == H5I_GROUP ? NDE_H5_GROUP : it == H5I_DATASET ? NDE_H5_DATASET : NDE_H5_OTHER;
-  hsize_t idx = 0;
-  H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, count_attr, &o.n_attrs);
+  /* The attribute count from the object header's own count: iterating the attributes would
+   * decode every attribute message, and HDF5 1.10.8 reads past a corrupt one. */
+  H5O_info_t oi;
+  if (H5Oget_info2(obj, &oi, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS) < 0) {
+    H5Oclose(obj);
+    v->path.len = base;
+    v->path.data[base] = '\0';
+    return -1;
+  }
+  o.n_attrs = oi.num_attrs > (hsize_t)INT32_MAX ? INT32_MAX : (int)oi.num_attrs;
+  if (o.kind == NDE_H5_GROUP) {
+    o.same_as = seen_before(v, oi.fileno, oi.addr, v->path.data);
+    if (v->nomem) {
+      H5Oclose(obj);
+      return -1;
+    }
+  }
   if (o.kind == NDE_H5_DATASET) {
     hid_t type = H5Dget_type(obj), space = H5Dget_space(obj);
     if (type >= 0) nde__h5_type_name(type, tname, sizeof tname);
@@ -408,12 +454,13 @@ static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void
   }
   if (v->visit(v->ctx, &o)) {
     ret = 1;
-  } else if (o.kind == NDE_H5_GROUP) {
+  } else if (o.kind == NDE_H5_GROUP && !o.same_as) {
     ret = H5Literate(obj, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_link, v);
   }
   H5Oclose(obj);
 out:
-  v->path[base] = '\0';
+  v->path.len = base;
+  v->path.data[base] = '\0';
   return ret;
 }
 
@@ -423,12 +470,29 @@ nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const nde_h5_
   nde__h5quiet q;
   nde__h5_quiet_begin(&q);
   visit_ctx v;
+  memset(&v, 0, sizeof v);
   v.r = r;
   v.visit = visit;
   v.ctx = ctx;
-  snprintf(v.path, sizeof v.path, "/");
-  herr_t rc = H5Literate(r->file, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_link, &v);
-  nde_status st = rc < 0 ? fail_h5(r, NDE_ERR_IO, "/", "cannot list") : NDE_OK;
+  v.path = (nde_str)NDE_STR_INIT;
+  nde_str_adds(&v.path, "/");
+  nde_status st = NDE_OK;
+  H5O_info_t oi;
+  if (v.path.failed) {
+    st = nde__derrf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path);
+  } else if (H5Oget_info2(r->file, &oi, H5O_INFO_BASIC) < 0) {
+    st = fail_h5(r, NDE_ERR_IO, "/", "cannot list");
+  } else {
+    seen_before(&v, oi.fileno, oi.addr, "/");
+    herr_t rc = v.nomem ? -1 : H5Literate(r->file, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_link, &v);
+    if (v.nomem)
+      st = nde__derrf(&r->err, NDE_ERR_NOMEM, "%s: out of memory", r->path);
+    else if (rc < 0)
+      st = fail_h5(r, NDE_ERR_IO, "/", "cannot list");
+  }
+  for (size_t i = 0; i < v.n_seen; i++) free(v.seen[i].path);
+  free(v.seen);
+  nde_str_release(&v.path);
   nde__h5_quiet_end(&q);
   return st;
 }
@@ -438,7 +502,7 @@ nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error
   nde_status st;
   if (!n || !theta) {
     nde__err e;
-    st = nde__errf(&e, NDE_ERR_ARG, "nde_read_theta: invalid arguments");
+    st = nde__derrf(&e, NDE_ERR_ARG, "nde_read_theta: invalid arguments");
     nde__data_err_out(&e, err);
     return st;
   }
@@ -451,7 +515,7 @@ nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error
   double *x = NULL;
   if ((st = nde_reader_shape(r, dset, &rank, dims))) goto out;
   if (rank > 1) {
-    st = nde__errf(&r->err, NDE_ERR_DATA,
+    st = nde__derrf(&r->err, NDE_ERR_DATA,
                    "%s:%s: wrong rank (expected rank 1, the flat parameter vector, got rank %d)",
                    r->path, dset, rank);
     goto out;
@@ -459,14 +523,14 @@ nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error
   if (rank == 1) count = dims[0];
   x = nde__dalloc(count);
   if (!x) {
-    st = nde__errf(&r->err, NDE_ERR_NOMEM, "%s:%s: out of memory for %zu values", r->path, dset,
+    st = nde__derrf(&r->err, NDE_ERR_NOMEM, "%s:%s: out of memory for %zu values", r->path, dset,
                    count);
     goto out;
   }
   if ((st = nde_reader_get_doubles(r, dset, count, x))) goto out;
   for (size_t i = 0; i < count; i++)
     if (!isfinite(x[i])) {
-      st = nde__errf(&r->err, NDE_ERR_DATA,
+      st = nde__derrf(&r->err, NDE_ERR_DATA,
                      "%s:%s: non-finite parameter at index %zu (expected a finite number, got "
                      "%g)",
                      r->path, dset, i, x[i]);
@@ -545,5 +609,47 @@ nde_status nde_reader_attr_names(nde_reader *r, const char *obj, size_t *n, char
 out:
   nde_str_release(&L.text);
   nde__h5_quiet_end(&q);
+  return st;
+}
+
+nde_status nde_read_theta_expect(const char *path, size_t n, double *theta, nde_error *err) {
+  nde_reader *r = NULL;
+  nde_status st;
+  if (!theta && n) {
+    nde__err e;
+    st = nde__derrf(&e, NDE_ERR_ARG, "nde_read_theta_expect: invalid arguments");
+    nde__data_err_out(&e, err);
+    return st;
+  }
+  if ((st = nde_reader_open(path, &r, err))) return st;
+  const char *dset = "/params/theta";
+  int rank = 0;
+  size_t dims[NDE_DATA_MAX_RANK];
+  if ((st = nde_reader_shape(r, dset, &rank, dims))) goto out;
+  if (rank > 1) {
+    st = nde__derrf(&r->err, NDE_ERR_DATA,
+                    "%s:%s: wrong rank (expected rank 1, the flat parameter vector, got rank %d)",
+                    r->path, dset, rank);
+    goto out;
+  }
+  size_t count = rank == 1 ? dims[0] : 1;
+  if (count != n) {
+    st = nde__derrf(&r->err, NDE_ERR_DATA,
+                    "%s:%s: wrong size (expected %zu values, the model's parameters, got %zu)",
+                    r->path, dset, n, count);
+    goto out;
+  }
+  if ((st = nde_reader_get_doubles(r, dset, count, theta))) goto out;
+  for (size_t i = 0; i < count; i++)
+    if (!isfinite(theta[i])) {
+      st = nde__derrf(&r->err, NDE_ERR_DATA,
+                      "%s:%s: non-finite parameter at index %zu (expected a finite number, got "
+                      "%g)",
+                      r->path, dset, i, theta[i]);
+      goto out;
+    }
+out:
+  if (st) nde__data_err_out(&r->err, err);
+  nde_reader_destroy(&r);
   return st;
 }

@@ -122,6 +122,22 @@ void fx_names(hid_t file, const char *ypath, size_t d, const char *const *names,
   H5Oclose(obj);
 }
 
+void fx_strings_attr(hid_t file, const char *path, const char *name, size_t n,
+                     const char *const *strs) {
+  hid_t obj = H5Oopen(file, path, H5P_DEFAULT);
+  hid_t type = H5Tcopy(H5T_C_S1);
+  hsize_t hn = n;
+  hid_t space = H5Screate_simple(1, &hn, NULL);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, type, strs);
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Oclose(obj);
+}
+
 void fx_attr_double(hid_t obj, const char *name, size_t n, const double *x) {
   hsize_t hn = n;
   hid_t space = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &hn, NULL);

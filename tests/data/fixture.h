@@ -27,6 +27,9 @@ int fx_series(hid_t file, const char *group, size_t n, size_t d, const double *t
 /* Attribute state_names on group/y: variable-length (fixed == 0) or space-padded fixed-length
  * strings (fixed > 0 gives the width). */
 void fx_names(hid_t file, const char *ypath, size_t d, const char *const *names, size_t fixed);
+/* Variable-length string attribute name on the object at path (1-D, n strings). */
+void fx_strings_attr(hid_t file, const char *path, const char *name, size_t n,
+                     const char *const *strs);
 /* Scalar double attribute. */
 void fx_attr_double(hid_t obj, const char *name, size_t n, const double *x);
 

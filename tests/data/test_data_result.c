@@ -310,7 +310,7 @@ static void a_writer_into_a_missing_directory_is_an_io_error(void **state) {
   nde_error e;
   assert_int_equal(nde_writer_create(path, &w, &e), NDE_ERR_IO);
   assert_null(w);
-  assert_non_null(strstr(e.msg, "out.h5: cannot create (directory"));
+  assert_non_null(strstr(e.msg, "out.h5: cannot write (directory"));
   assert_non_null(strstr(e.msg, "does not exist"));
   assert_int_equal(fx_dir_count(dir), 0);
 }

@@ -1,8 +1,8 @@
 /* Fuzz target of the .nde language: parse -> check -> compile -> one f, VJP and JVP at a random
  * state on rows of two series (with inputs and constants bound when the model declares them),
- * breakpoints, a clone, and an observer of every observable.  Built for libFuzzer when the compiler is clang (-fsanitize=fuzzer); with
- * NDE_FUZZ_REPLAY it is a program that replays files (the corpus in tests/lang/corpus) through
- * the same function, run by meson test. */
+ * breakpoints, a clone, and an observer of every observable.  Linked with libFuzzer by .ci/fuzz
+ * (clang -fsanitize=fuzzer), or with replay.c into a program that replays the corpus
+ * (tests/fuzz/corpus/model) in the normal test suite. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,54 +85,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nde_model_destroy(&m);
   return 0;
 }
-
-#ifdef NDE_FUZZ_REPLAY
-#include <dirent.h>
-
-static int replay_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "cannot open %s\n", path);
-    return 0;
-  }
-  size_t cap = 1 << 16, len = 0, k;
-  uint8_t *buf = malloc(cap);
-  while (buf && (k = fread(buf + len, 1, cap - len, f)) > 0) {
-    len += k;
-    if (len == cap) {
-      uint8_t *nb = realloc(buf, cap * 2);
-      if (!nb) break;
-      buf = nb;
-      cap *= 2;
-    }
-  }
-  fclose(f);
-  if (!buf) return 0;
-  LLVMFuzzerTestOneInput(buf, len);
-  free(buf);
-  return 1;
-}
-
-/* Replay every file named on the command line, or every file in a directory named there; a
- * crash or sanitizer report fails the test. */
-int main(int argc, char **argv) {
-  int n = 0, bad = 0;
-  for (int i = 1; i < argc; i++) {
-    DIR *d = opendir(argv[i]);
-    if (!d) {
-      if (replay_file(argv[i])) n++; else bad++;
-      continue;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (e->d_name[0] == '.') continue;
-      char path[4096];
-      snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
-      if (replay_file(path)) n++; else bad++;
-    }
-    closedir(d);
-  }
-  printf("replayed %d inputs\n", n);
-  return bad == 0 && n > 0 ? 0 : 1;
-}
-#endif
