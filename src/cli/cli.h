@@ -119,7 +119,8 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
 int nde_cli_check_output(const char *option, const char *out, const char *const *inputs);
 
 /* Write text (len bytes) to path atomically, like every other output: a temporary file in the
- * same directory, synced and renamed over path, mode 0666 less the umask.  On failure nothing is
+ * target's directory, synced and renamed over it (a symbolic link is followed and stays a link;
+ * an existing file keeps its mode and, as root, its owner; a new one gets 0666 less the umask).  On failure nothing is
  * left behind, an existing file is untouched, the message names path and the exit code (4) is
  * returned; 0 on success. */
 int nde_cli_write_text(const char *path, const char *text, size_t len);

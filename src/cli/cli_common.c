@@ -1,6 +1,7 @@
 /* What the subcommands share besides option parsing: messages and exit codes, loading models,
  * data and parameters with one clear message on failure, output checks before any work, and the
  * progress display (an updating line on a terminal, plain lines otherwise). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -95,23 +96,27 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out) {
 }
 
 int nde_cli_write_text(const char *path, const char *text, size_t len) {
+  /* Through a symbolic link to its target; an existing file keeps its mode and owner. */
+  char *real = realpath(path, NULL);
+  const char *target = real ? real : path;
+  struct stat old;
+  const int exists = stat(target, &old) == 0;
   nde_str tmp = NDE_STR_INIT;
-  const char *slash = strrchr(path, '/');
-  if (slash) nde_str_add(&tmp, path, (size_t)(slash - path) + 1);
+  const char *slash = strrchr(target, '/');
+  if (slash) nde_str_add(&tmp, target, (size_t)(slash - target) + 1);
   nde_str_adds(&tmp, ".nde-XXXXXX");
-  if (tmp.failed) {
-    nde_cli_error("out of memory");
-    return NDE_EXIT_IO;
-  }
-  int fd = mkstemp(tmp.data);
+  int fd = tmp.failed ? -1 : mkstemp(tmp.data);
   if (fd < 0) {
-    nde_cli_error("%s: cannot be written (%s)", path, strerror(errno));
+    if (tmp.failed) nde_cli_error("out of memory");
+    else nde_cli_error("%s: cannot be written (%s)", path, strerror(errno));
     nde_str_release(&tmp);
+    free(real);
     return NDE_EXIT_IO;
   }
   const mode_t mask = umask(0);
   umask(mask);
-  int e = fchmod(fd, 0666 & ~mask) == 0 ? 0 : errno;
+  int e = fchmod(fd, exists ? old.st_mode & 07777 : 0666 & ~mask) == 0 ? 0 : errno;
+  if (!e && exists && geteuid() == 0 && fchown(fd, old.st_uid, old.st_gid) != 0) e = errno;
   for (size_t done = 0; !e && done < len;) {
     const ssize_t w = write(fd, text + done, len - done);
     if (w > 0) done += (size_t)w;
@@ -120,14 +125,14 @@ int nde_cli_write_text(const char *path, const char *text, size_t len) {
   }
   if (!e && fsync(fd) != 0) e = errno;
   if (close(fd) != 0 && !e) e = errno;
-  if (!e && rename(tmp.data, path) != 0) e = errno;
-  const int ok = e == 0;
-  if (!ok) {
+  if (!e && rename(tmp.data, target) != 0) e = errno;
+  if (e) {
     nde_cli_error("%s: cannot be written (%s)", path, strerror(e));
     unlink(tmp.data);
   }
   nde_str_release(&tmp);
-  return ok ? 0 : NDE_EXIT_IO;
+  free(real);
+  return e ? NDE_EXIT_IO : 0;
 }
 
 /* The file part of "FILE.h5:/group". */
@@ -144,17 +149,9 @@ int nde_cli_check_output(const char *option, const char *out, const char *const 
     nde_cli_error("%s: the output file name is empty (expected a path)", option);
     return NDE_EXIT_INPUT;
   }
-  struct stat so;
-  const int exists = stat(out, &so) == 0;
-  if (exists && !S_ISREG(so.st_mode)) {
-    nde_cli_error("%s: exists and is not a regular file (expected a new or regular file for %s)",
-                  out, option);
-    return NDE_EXIT_INPUT;
-  }
-  for (int i = 0; exists && inputs && inputs[i]; i++) {
+  for (int i = 0; inputs && inputs[i]; i++) {
     char *f = file_part(inputs[i]);
-    struct stat si;
-    const int same = f && stat(f, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino;
+    const int same = f && nde_path_same_file(f, out);
     nde_free(f);
     if (same) {
       nde_cli_error("%s: is also an input (%s); writing it would destroy the input (expected "
@@ -163,27 +160,15 @@ int nde_cli_check_output(const char *option, const char *out, const char *const 
       return NDE_EXIT_INPUT;
     }
   }
-  /* The directory must exist and be writable now, not after the work is done. */
-  nde_str dir = NDE_STR_INIT;
-  const char *slash = strrchr(out, '/');
-  if (slash) nde_str_add(&dir, out, slash == out ? 1 : (size_t)(slash - out));
-  else nde_str_adds(&dir, ".");
-  int rc = 0;
-  struct stat sd;
-  if (dir.failed) {
-    nde_cli_error("out of memory");
-    rc = NDE_EXIT_IO;
-  } else if (stat(dir.data, &sd) != 0 || !S_ISDIR(sd.st_mode)) {
-    nde_cli_error("%s: the directory %s does not exist (expected an existing directory for %s)",
-                  out, dir.data, option);
-    rc = NDE_EXIT_IO;
-  } else if (access(dir.data, W_OK) != 0) {
-    nde_cli_error("%s: cannot write in the directory %s (%s; expected a writable directory for "
-                  "%s)", out, dir.data, strerror(errno), option);
-    rc = NDE_EXIT_IO;
+  /* The target must be writable now, not after the work is done (the writer's own checks:
+   * directory exists and is writable, the file system is not read-only, an existing target is a
+   * regular file). */
+  nde_error err;
+  if (nde_writer_check_target(out, &err) != NDE_OK) {
+    nde_cli_error("%s: %s", option, err.msg);
+    return NDE_EXIT_IO;
   }
-  nde_str_release(&dir);
-  return rc;
+  return 0;
 }
 
 /* Calls item(ctx, name, value) for each NAME=VALUE of a comma-separated list; a name may appear

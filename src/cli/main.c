@@ -40,6 +40,8 @@ int main(int argc, char **argv) {
 #endif
     return NDE_EXIT_OK;
   }
+  /* Every error is reported in one line of ours; HDF5 must print nothing, not even at exit. */
+  nde_data_hdf5_errors_off();
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
   nde_cli_error("unknown command '%s' (expected one of the commands of nde --help)", cmd);

@@ -90,6 +90,18 @@ bad_input_exits_2_with_a_message)
   # A model without networks: nothing to discover.
   "$NDE" fit "$ROOT/models/lotka_volterra.nde" "$DATA" -o "$T/lv.h5" --quiet --optim adam:5 || fail "lv fit"
   expect 2 "calls no network" -- "$NDE" discover "$T/lv.h5"
+  # The model file is written like every output: never over an input or a device, through a
+  # symbolic link to its target keeping the target's mode, and nothing when the directory is missing.
+  expect 2 "is also an input" -- "$NDE" discover "$T/fit.h5" -o "$T/fit.h5"
+  expect 4 "expected a regular file, got a character device" -- "$NDE" discover "$T/fit.h5" -o /dev/null
+  [ -c /dev/null ] || fail "/dev/null is no longer a device"
+  expect 4 "does not exist" -- "$NDE" discover "$T/fit.h5" -o "$T/no/dir/m.nde"
+  echo "old" > "$T/target.nde" && chmod 600 "$T/target.nde" && ln -s target.nde "$T/link.nde"
+  "$NDE" discover "$T/fit.h5" --quiet -o "$T/link.nde" > /dev/null || fail "discover through a link"
+  [ -L "$T/link.nde" ] || fail "the link was replaced"
+  grep -q '^# Discovered by nde discover' "$T/target.nde" || fail "the link's target was not written"
+  [ "$(stat -c %a "$T/target.nde")" = 600 ] || fail "mode $(stat -c %a "$T/target.nde"), expected 600"
+  ls -a "$T" | grep -q '^\.nde-' && fail "a temporary file was left"
   ;;
 *) fail "unknown case $CASE" ;;
 esac
