@@ -165,7 +165,7 @@ int nde_cli_check_output(const char *option, const char *out, const char *const 
    * regular file). */
   nde_error err;
   if (nde_writer_check_target(out, &err) != NDE_OK) {
-    nde_cli_error("%s: %s", option, err.msg);
+    nde_cli_error("%s (for %s)", err.msg, option);
     return NDE_EXIT_IO;
   }
   return 0;
