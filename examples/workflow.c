@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
   enum { N = 101 };
   double t[N], Y[2 * N], Z[2 * N];
   for (int i = 0; i < N; i++) t[i] = 0.1 * i;
-  nde_start start = {NDE_START_FITTED, 0, 0.0, NULL};
+  nde_start start = {.kind = NDE_START_FITTED, .series = 0};
   nde_solve_stats ss;
   if (nde_result_integrate(refit, &start, N, t, NULL, Y, &ss, &err) != NDE_OK ||
       ss.reason != NDE_REASON_NONE) {

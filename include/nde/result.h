@@ -216,13 +216,20 @@ typedef struct nde_result_kept {
 } nde_result_kept;
 NDE_API nde_result_kept nde_result_get_kept(const nde_result *r);
 
-/* The fitted series: name (the data group, "/" for a root series), observation times, and the
- * fitted initial state (n values at t[0]).  Views owned by the result. */
+/* The fitted series: name (the data group, "/" for a root series), observation times, the
+ * fitted initial state (n values at t[0]), and the data it was driven by: its measured inputs
+ * (n_u samples at u_t, values n_u x nde_model_n_inputs in the model's declaration order; 0 and
+ * NULL for a model without inputs) and its constants from data (nde_model_n_data_consts values
+ * in column order, NULL without).  Views owned by the result. */
 typedef struct nde_result_series {
   const char *name;
   size_t n_obs;
   const double *t;
   const double *u0;
+  size_t n_u;
+  const double *u_t;
+  const double *u;
+  const double *consts;
 } nde_result_series;
 NDE_API int nde_result_n_series(const nde_result *r);
 NDE_API nde_status nde_result_get_series(const nde_result *r, int k, nde_result_series *out);
@@ -265,6 +272,11 @@ typedef struct nde_start {
                     * per-series parameter values (and bound data) the integration uses */
   double t;        /* AT_TIME, STATE */
   const double *u; /* STATE */
+  /* The measured inputs and constants from data that drive the integration (a held-out
+   * experiment's own, or future inputs for a forecast); NULL: those of the fitted series
+   * `series`.  For a model without inputs (constants from data) they are not read. */
+  const nde_input_series *inputs;
+  const double *consts; /* nde_model_n_data_consts values in column order */
 } nde_start;
 
 /* The start time and state (n values) a start stands for.  NDE_ERR_ARG with a message for a
@@ -277,7 +289,9 @@ NDE_API nde_status nde_result_start_state(const nde_result *r, const nde_start *
  * own settings (fixed-step methods with the step nde_result_step, so output grids that contain
  * the data times reproduce the fitted curves), or other options.  A stop is an outcome: NDE_OK,
  * stats->reason set, NaN rows after it (stats may be NULL only when the caller does not care).
- * Statuses: NDE_ERR_ARG (bad times, start or options; message in err), NDE_ERR_NOMEM,
+ * A model with measured inputs needs inputs that cover [start, last time] unless the input is
+ * declared "hold" (NDE_ERR_ARG naming the input and where its samples end).
+ * Statuses: NDE_ERR_ARG (bad times, start, inputs or options; message in err), NDE_ERR_NOMEM,
  * NDE_ERR_CALLBACK. */
 NDE_API nde_status nde_result_integrate(const nde_result *r, const nde_start *start,
                                         size_t n_times, const double *times,
@@ -336,10 +350,15 @@ typedef struct nde_sim_opts {
    * (Rackauckas et al. 2020), drawn in row-major order from an nde_rng seeded with seed. */
   double noise;
   uint64_t seed;
+  /* The measured inputs and constants from data, required when the model declares them
+   * (borrowed for the call); NULL otherwise. */
+  const nde_input_series *inputs;
+  const double *consts;
 } nde_sim_opts;
 NDE_API nde_sim_opts nde_sim_opts_default(void);
 
-/* Integrate model (borrowed) at theta (nde_model_n_theta values) from u0 (n values) at times[0]
+/* Integrate model (borrowed) at theta (nde_model_n_theta_full(model, 1) values: the shared part
+ * and one series' block of per-series parameters) from u0 (n values) at times[0]
  * through times[1..n_times-1] into Y (n_times x n), then add noise.  noise_std (n values, may be
  * NULL) receives the absolute standard deviation added per column (0 without noise).  A stop is
  * an outcome (stats->reason, NaN after it; no noise is added then).  Statuses: NDE_ERR_ARG,

@@ -194,7 +194,7 @@ int nde_cmd_forecast(int argc, char **argv) {
       nde_str_adds(&name, sc.name);
       if (!(fc[k].name = nde_str_take(&name))) goto nomem;
       if ((rc = make_grid(sc.t0, end, dt_out, &fc[k]))) goto done;
-      nde_start start = {NDE_START_STATE, sc.series, sc.t0, sc.u0};
+      nde_start start = {.kind = NDE_START_STATE, .series = sc.series, .t = sc.t0, .u = sc.u0};
       if ((rc = run_forecast(r, &start, use_so, &fc[k]))) goto done;
     }
   } else {
@@ -202,9 +202,9 @@ int nde_cmd_forecast(int argc, char **argv) {
     fc = calloc(1, sizeof *fc);
     u = calloc((size_t)ns, sizeof *u);
     if (!fc || !u) goto nomem;
-    nde_start start = {NDE_START_FITTED, series - 1, 0.0, NULL};
-    if (from_last) start = (nde_start){NDE_START_AT_TIME, series - 1, se.t[se.n_obs - 1], NULL};
-    if (t0_seen) start = (nde_start){NDE_START_AT_TIME, series - 1, t0, NULL};
+    nde_start start = {.kind = NDE_START_FITTED, .series = series - 1};
+    if (from_last) start = (nde_start){.kind = NDE_START_AT_TIME, .series = series - 1, .t = se.t[se.n_obs - 1]};
+    if (t0_seen) start = (nde_start){.kind = NDE_START_AT_TIME, .series = series - 1, .t = t0};
     if (u0_spec) {
       /* The state the start stands for, then the given components. */
       double ts;
@@ -214,7 +214,7 @@ int nde_cmd_forecast(int argc, char **argv) {
         goto done;
       }
       if ((rc = nde_cli_parse_state("--u0", u0_spec, m, u))) goto done;
-      start = (nde_start){NDE_START_STATE, series - 1, ts, u};
+      start = (nde_start){.kind = NDE_START_STATE, .series = series - 1, .t = ts, .u = u};
     }
     double ts;
     st = nde_result_start_state(r, &start, &ts, u, &err);

@@ -351,7 +351,7 @@ static size_t fine_curve(const nde_result *r, int k, double a, double b, double 
   *y = calloc((size_t)FINE * (size_t)n, sizeof **y);
   if (!*t || !*y || !(b > a)) return 0;
   for (int i = 0; i < FINE; i++) (*t)[i] = a + (b - a) * i / (FINE - 1.0);
-  nde_start start = {NDE_START_FITTED, k, 0.0, NULL};
+  nde_start start = {.kind = NDE_START_FITTED, .series = k};
   nde_solve_stats ss;
   if (nde_result_integrate(r, &start, FINE, *t, NULL, *y, &ss, NULL) != NDE_OK) return 0;
   return FINE;

@@ -255,7 +255,7 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
     const double t0 = se.t[0], t1 = se.t[se.n_obs - 1];
     double *T = d->St + (size_t)k * pts;
     for (size_t i = 0; i < pts; i++) T[i] = t0 + (t1 - t0) * (double)i / (double)(pts - 1);
-    nde_start start = {NDE_START_FITTED, k, 0.0, NULL};
+    nde_start start = {.kind = NDE_START_FITTED, .series = k};
     nde_solve_stats ss;
     nde_status st = nde_result_integrate(r, &start, pts, T, NULL, d->S + (size_t)k * pts * n, &ss,
                                          err);
@@ -498,7 +498,7 @@ nde_status nde_discovery_select(nde_discovery *d, nde_error *err) {
       st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
       break;
     }
-    nde_start start = {NDE_START_FITTED, k, 0.0, NULL};
+    nde_start start = {.kind = NDE_START_FITTED, .series = k};
     nde_solve_stats ss;
     st = nde_result_integrate(r, &start, se.n_obs, se.t, NULL, fitted[k], &ss, err);
   }

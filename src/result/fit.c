@@ -57,6 +57,22 @@ uint64_t nde__data_hash(const nde_data *d) {
       const double v = isnan(tr->y[q]) ? NAN : tr->y[q];
       MIX(&v, sizeof v);
     }
+    /* What drives it: inputs and constants; and the known noise the loss weighs by. */
+    for (size_t i = 0; i < tr->n_inputs; i++) MIX(tr->input_names[i], strlen(tr->input_names[i]) + 1);
+    if (tr->n_inputs) {
+      MIX(&tr->n_u, sizeof tr->n_u);
+      MIX(tr->u_t, tr->n_u * sizeof *tr->u_t);
+      MIX(tr->u, tr->n_u * tr->n_inputs * sizeof *tr->u);
+    }
+    for (size_t i = 0; i < tr->n_consts; i++) {
+      MIX(tr->const_names[i], strlen(tr->const_names[i]) + 1);
+      MIX(&tr->consts[i], sizeof *tr->consts);
+    }
+    if (tr->sigma)
+      for (size_t j = 0; j < n; j++) {
+        const double v = isnan(tr->sigma[j]) ? NAN : tr->sigma[j];
+        MIX(&v, sizeof v);
+      }
   }
 #undef MIX
   return h;
@@ -105,6 +121,15 @@ static nde_status copy_series(nde_result *r, const nde_data *d, const nde_proble
     memcpy(s->t, tr->t, tr->n * sizeof *s->t);
     memcpy(s->u0, nde_problem_u0(p, k), (size_t)n * sizeof *s->u0);
     s->n_obs = tr->n;
+    /* The inputs and constants that drove it (the problem checked that they exist). */
+    const int ndc = nde_model_n_data_consts(r->model);
+    double cs[64], *c = ndc <= 64 ? cs : nde__dalloc((size_t)ndc);
+    nde_input_series inp;
+    nde_status st = c ? nde__traj_binding(r->model, d, tr, &inp, c, NULL) : NDE_ERR_NOMEM;
+    if (st == NDE_OK)
+      st = nde__rseries_set_binding(s, nde_model_n_inputs(r->model), ndc, &inp, c);
+    if (c != cs) free(c);
+    if (st != NDE_OK) return st;
   }
   return NDE_OK;
 }

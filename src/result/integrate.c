@@ -8,35 +8,73 @@
 
 #include "internal.h"
 
-/* A right-hand side and a solver for one integration. */
+/* A right-hand side and a solver for one integration of one series. */
 typedef struct integ {
   nde_rhs *rhs;
   nde_solver *s;
   const char **names; /* the model's component names, for the solver's messages */
+  double *theta;      /* the parameters of the series: the shared part and its own block */
 } integ;
 
 static void integ_free(integ *I) {
   nde_solver_destroy(&I->s);
   nde_rhs_destroy(&I->rhs);
   free(I->names);
+  free(I->theta);
   I->names = NULL;
+  I->theta = NULL;
 }
 
-/* For n_series series (per-series parameters); the rows are bound to series 0 until integ_run. */
-static nde_status integ_make(integ *I, nde_model *m, int n_series, const nde_solver_opts *o,
-                             nde_error *err) {
+/* Check that the measured inputs cover [t0, t1], unless every input is declared "hold". */
+static nde_status check_input_span(const nde_model *m, const nde_input_series *inp, double t0,
+                                   double t1, nde_error *err) {
+  for (int i = 0; i < nde_model_n_inputs(m); i++) {
+    nde_model_input_info ii;
+    nde_model_get_input(m, i, &ii);
+    if (!inp || inp->n < 1)
+      return nde__fail(err, NDE_ERR_ARG, "no samples of the measured input '%s'", ii.name);
+    if (ii.hold) continue;
+    const double a = inp->t[0], b = inp->t[inp->n - 1];
+    if (t0 < a || t1 > b)
+      return nde__fail(err, NDE_ERR_ARG,
+                       "the integration on [%.17g, %.17g] needs the measured input '%s' beyond its "
+                       "samples on [%.17g, %.17g] (expected inputs that cover it, or the input "
+                       "declared with hold)",
+                       t0, t1, ii.name, a, b);
+  }
+  return NDE_OK;
+}
+
+/* For series k of a full theta (n_series series): its parameters, driven by inputs and consts
+ * (required when the model declares them). */
+static nde_status integ_make(integ *I, nde_model *m, const double *theta, int n_series, int k,
+                             const nde_input_series *inputs, const double *consts,
+                             const nde_solver_opts *o, nde_error *err) {
   memset(I, 0, sizeof *I);
-  nde_model_rhs_opts ro = nde_model_rhs_opts_default();
-  ro.n_series = n_series;
-  nde_status st = nde_model_create_rhs_opts(m, &ro, &I->rhs, err);
+  const size_t nt = nde_model_n_theta(m), nsp = (size_t)nde_model_n_series_params(m);
+  if (k < 0 || k >= n_series)
+    return nde__fail(err, NDE_ERR_ARG, "series %d does not exist (%d series)", k + 1, n_series);
+  if (nde_model_n_inputs(m) > 0 && !inputs)
+    return nde__fail(err, NDE_ERR_ARG, "the model declares measured inputs: give their samples");
+  if (nde_model_n_data_consts(m) > 0 && !consts)
+    return nde__fail(err, NDE_ERR_ARG,
+                     "the model declares constants from data: give their values");
+  I->theta = nde__dalloc(nt + nsp + 1);
   const int n = nde_model_state_dim(m);
   I->names = calloc((size_t)n + 1, sizeof *I->names);
-  if (st == NDE_OK && !I->names) st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
-  nde_solver_opts so = *o;
-  if (I->names) {
-    for (int j = 0; j < n; j++) I->names[j] = nde_model_component_name(m, j);
-    so.state_names = I->names;
+  if (!I->theta || !I->names) {
+    integ_free(I);
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   }
+  if (nt) memcpy(I->theta, theta, nt * sizeof *I->theta);
+  if (nsp) memcpy(I->theta + nt, theta + nt + (size_t)k * nsp, nsp * sizeof *I->theta);
+  nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+  ro.inputs = inputs;
+  ro.consts = consts;
+  nde_status st = nde_model_create_rhs_opts(m, &ro, &I->rhs, err);
+  nde_solver_opts so = *o;
+  for (int j = 0; j < n; j++) I->names[j] = nde_model_component_name(m, j);
+  so.state_names = I->names;
   if (st == NDE_OK) st = nde_solver_create(I->rhs, &so, 1, &I->s, err);
   if (st != NDE_OK) integ_free(I);
   return st;
@@ -59,13 +97,10 @@ static nde_status check_grid(double t0, size_t n_times, const double *times, nde
   return NDE_OK;
 }
 
-/* Integrate series `series` (its per-series values) from u0 at t0 to every time of times
- * (t0 <= times[0]); Y is n_times x n. */
-static nde_status integ_run(integ *I, int series, const double *theta, double t0, const double *u0,
-                            size_t n_times, const double *times, double *Y,
-                            nde_solve_stats *stats, nde_error *err) {
-  nde_status st = nde_rhs_set_rows(I->rhs, 1, &series);
-  if (st != NDE_OK) return nde__fail(err, st, "cannot bind series %d", series);
+/* Integrate from u0 at t0 to every time of times (t0 <= times[0]); Y is n_times x n. */
+static nde_status integ_run(integ *I, double t0, const double *u0, size_t n_times,
+                            const double *times, double *Y, nde_solve_stats *stats,
+                            nde_error *err) {
   const int n = nde_rhs_get_info(I->rhs)->n_state;
   const int prepend = times[0] > t0;
   const size_t N = n_times + (size_t)prepend;
@@ -82,7 +117,7 @@ static nde_status integ_run(integ *I, int series, const double *theta, double t0
     T[0] = t0;
     memcpy(T + 1, times, n_times * sizeof *T);
   }
-  st = nde_solver_solve(I->s, theta, 1, u0, (int)N, T, Z, stats);
+  nde_status st = nde_solver_solve(I->s, I->theta, 1, u0, (int)N, T, Z, stats);
   if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(I->s));
   if (prepend) {
     if (st == NDE_OK) memcpy(Y, Z + n, n_times * (size_t)n * sizeof *Y);
@@ -142,7 +177,7 @@ nde_status nde_result_start_state(const nde_result *r, const nde_start *start, d
     memcpy(u0, se->u0, (size_t)n * sizeof *u0);
     return NDE_OK;
   }
-  nde_start fitted = {NDE_START_FITTED, k, 0.0, NULL};
+  nde_start fitted = {.kind = NDE_START_FITTED, .series = k};
   nde_solve_stats ss;
   double *Y = nde__dalloc((size_t)n);
   if (!Y) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
@@ -172,16 +207,26 @@ nde_status nde_result_integrate(const nde_result *r, const nde_start *start, siz
   nde_status st = nde_result_start_state(r, start, &t0, u0, err);
   if (st == NDE_OK) st = check_grid(t0, n_times, times, err);
   if (st == NDE_OK) {
-    const int series = start->kind == NDE_START_FITTED ? start->series : -1;
-    nde_solver_opts o = settings_for(r, solver, series, n_times, times);
-    integ I;
-    st = integ_make(&I, r->model, r->n_series, &o, err);
-    if (st == NDE_OK && (start->series < 0 || start->series >= r->n_series))
+    if (start->series < 0 || start->series >= r->n_series)
       st = nde__fail(err, NDE_ERR_ARG, "series %d does not exist (the result holds %d)",
                      start->series + 1, r->n_series);
+  }
+  if (st == NDE_OK) {
+    /* The data that drive it: given, or those of the fitted series. */
+    const nde__rseries *se = &r->series[start->series];
+    const nde_input_series own = {se->n_u, se->u_t, se->u};
+    const nde_input_series *inp = start->inputs ? start->inputs : &own;
+    const double *cs = start->consts ? start->consts : se->consts;
+    const int series = start->kind == NDE_START_FITTED ? start->series : -1;
+    nde_solver_opts o = settings_for(r, solver, series, n_times, times);
+    st = check_input_span(r->model, inp, t0, times[n_times - 1], err);
+    integ I;
     if (st == NDE_OK)
-      st = integ_run(&I, start->series, r->theta, t0, u0, n_times, times, Y, stats, err);
-    integ_free(&I);
+      st = integ_make(&I, r->model, r->theta, r->n_series, start->series, inp, cs, &o, err);
+    if (st == NDE_OK) {
+      st = integ_run(&I, t0, u0, n_times, times, Y, stats, err);
+      integ_free(&I);
+    }
   }
   free(u0);
   return st;
@@ -235,7 +280,7 @@ static nde_status held_start_fitted(const nde_result *r, const nde_traj *tr, dou
                      "held-out series %s has no fitted series of the same name to start from "
                      "(expected one of the fit's series, or the start from its first row)",
                      tr->name);
-  nde_start at = {NDE_START_AT_TIME, k, tr->t[0], NULL};
+  nde_start at = {.kind = NDE_START_AT_TIME, .series = k, .t = tr->t[0]};
   double t0;
   return nde_result_start_state(r, &at, &t0, u0, err);
 }
@@ -261,7 +306,7 @@ static nde_status held_start(const nde_result *r, const nde_data *held, const nd
   if (k < 0) k = 0;
   const nde__rseries *se = &r->series[k];
   if (tr->t[0] >= se->t[0] && tr->t[0] <= se->t[se->n_obs - 1]) {
-    nde_start at = {NDE_START_AT_TIME, k, tr->t[0], NULL};
+    nde_start at = {.kind = NDE_START_AT_TIME, .series = k, .t = tr->t[0]};
     double t0;
     have_fit = nde_result_start_state(r, &at, &t0, fit, NULL) == NDE_OK;
   }
@@ -312,8 +357,8 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
   s->rmse = nde__dalloc((size_t)S * (size_t)n);
   s->count = calloc((size_t)S * (size_t)n + 1, sizeof *s->count);
   nde_status st = NDE_OK;
-  double *Y = NULL;
-  if (!s->s || !s->names || !s->u0 || !s->rmse || !s->count) {
+  double *Y = NULL, *cs = nde__dalloc((size_t)nde_model_n_data_consts(r->model) + 1);
+  if (!s->s || !s->names || !s->u0 || !s->rmse || !s->count || !cs) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -351,7 +396,11 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
       goto done;
     }
     sc->series = ks;
-    nde_start start = {NDE_START_STATE, ks, tr->t[0], u0};
+    /* Driven by its own measured inputs and constants. */
+    nde_input_series inp;
+    if ((st = nde__traj_binding(r->model, held, tr, &inp, cs, err)) != NDE_OK) goto done;
+    nde_start start = {.kind = NDE_START_STATE, .series = ks, .t = tr->t[0], .u = u0,
+                       .inputs = &inp, .consts = cs};
     if ((st = nde_result_integrate(r, &start, tr->n, tr->t, o.solver, Y, &sc->stop, err)) != NDE_OK)
       goto done;
     double se_all = 0;
@@ -384,6 +433,7 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
   s->rmse_all = n_all ? sqrt(all / (double)n_all) : NAN;
 done:
   free(Y);
+  free(cs);
   if (st != NDE_OK) nde_score_destroy(&s);
   *out = s;
   return st;
@@ -405,7 +455,7 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
                         double *noise_std, nde_solve_stats *stats, nde_error *err) {
   if (!model || !u0 || !times || !Y)
     return nde__fail(err, NDE_ERR_ARG, "simulation needs a model, u0, times and an output");
-  if (!theta && nde_model_n_theta(model) > 0)
+  if (!theta && nde_model_n_theta_full(model, 1) > 0)
     return nde__fail(err, NDE_ERR_ARG, "simulation needs the parameters theta");
   const nde_sim_opts o = opts ? *opts : nde_sim_opts_default();
   if (!(o.noise >= 0) || !isfinite(o.noise))
@@ -415,9 +465,13 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   if (st != NDE_OK) return st;
   nde_solve_stats local;
   if (!stats) stats = &local;
+  if (nde_model_n_inputs(model) > 0 &&
+      (st = check_input_span(model, o.inputs, times[0], times[n_times - 1], err)) != NDE_OK)
+    return st;
   integ I;
-  if ((st = integ_make(&I, model, 1, &o.solver, err)) != NDE_OK) return st;
-  st = integ_run(&I, 0, theta, times[0], u0, n_times, times, Y, stats, err);
+  if ((st = integ_make(&I, model, theta, 1, 0, o.inputs, o.consts, &o.solver, err)) != NDE_OK)
+    return st;
+  st = integ_run(&I, times[0], u0, n_times, times, Y, stats, err);
   integ_free(&I);
   if (noise_std)
     for (int j = 0; j < n; j++) noise_std[j] = 0.0;

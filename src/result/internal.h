@@ -6,12 +6,16 @@
 #include "core/internal.h"
 #include "nde/result.h"
 
-/* One fitted series: its data group, observation times and fitted initial state. */
+/* One fitted series: its data group, observation times, fitted initial state, and the measured
+ * inputs (n_u samples, u n_u x n_inputs) and constants from data that drove it. */
 typedef struct nde__rseries {
   char *name;
   size_t n_obs;
   double *t;
   double *u0;
+  size_t n_u;
+  double *u_t, *u;
+  double *consts;
 } nde__rseries;
 
 /* A provenance entry (key and value strings, owned). */
@@ -75,6 +79,16 @@ nde_status nde__canon_settings(nde_solver_opts *so, nde_grad_opts *go, nde_error
 /* Properties of a solver method by name, from the solve layer's registry (0 for unknown names). */
 int nde__method_adaptive(const char *method);
 int nde__method_implicit(const char *method);
+
+/* The measured inputs and constants from data of series tr of d, in the model's order: inp
+ * views the series' arrays (n = 0 for a model without inputs); consts gets
+ * nde_model_n_data_consts values.  NDE_ERR_DATA naming the series when it lacks an input or a
+ * constant the model declares (data not opened for the model: nde_data_open_for). */
+nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_traj *tr,
+                             nde_input_series *inp, double *consts, nde_error *err);
+/* Copy a binding into a fitted series (replacing what it held).  NDE_ERR_NOMEM. */
+nde_status nde__rseries_set_binding(nde__rseries *se, int m_inputs, int n_consts,
+                                    const nde_input_series *inp, const double *consts);
 
 /* FNV-1a hash of a data set's content (names, times, observations) for resume checks. */
 uint64_t nde__data_hash(const nde_data *d);

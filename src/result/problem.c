@@ -19,6 +19,8 @@ struct nde_problem {
   int n_train, n_val;
   nde_fit_series *series; /* training series, then validation series */
   double *u0s;  /* n_series x n */
+  nde_input_series *inputs; /* n_series: each series' measured inputs (views into the data) */
+  double *consts;           /* n_series x n_data_consts: the constants from data */
   unsigned char *reg_mask;
   const char **names; /* the model's component names, for the solver's messages */
   double noise_loss; /* the expected training loss of the truth under the known noise, or NaN */
@@ -53,14 +55,68 @@ nde_result_fit_opts nde_result_fit_opts_default(void) {
 nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data **out,
                              nde_error *err) {
   if (!model || !out) return nde__fail(err, NDE_ERR_ARG, "nde_data_open_for: no model or output");
-  const int n = nde_model_state_dim(model);
-  const char **names = calloc((size_t)n + 1, sizeof *names);
+  const int n = nde_model_state_dim(model), m = nde_model_n_inputs(model);
+  const int nc = nde_model_n_consts(model);
+  const char **names = calloc((size_t)(n + m + nc) + 1, sizeof *names);
   if (!names) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   for (int j = 0; j < n; j++) names[j] = nde_model_component_name(model, j);
-  const nde_data_opts o = nde_data_opts_default();
+  nde_data_opts o = nde_data_opts_default();
+  /* Every series must carry the model's inputs and its constants from data. */
+  const char **in = names + n, **cn = names + n + m;
+  for (int i = 0; i < m; i++) {
+    nde_model_input_info ii;
+    nde_model_get_input(model, i, &ii);
+    in[i] = ii.name;
+  }
+  size_t n_dc = 0;
+  for (int i = 0; i < nc; i++) {
+    nde_model_const_info ci;
+    nde_model_get_const(model, i, &ci);
+    if (ci.from_data) cn[n_dc++] = ci.name;
+  }
+  o.n_inputs = (size_t)m;
+  o.input_names = m ? in : NULL;
+  o.n_consts = n_dc;
+  o.const_names = n_dc ? cn : NULL;
   const nde_status st = nde_data_open(path, (size_t)n, names, &o, out, err);
   free(names);
   return st;
+}
+
+nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_traj *tr,
+                             nde_input_series *inp, double *consts, nde_error *err) {
+  const char *file = nde_data_file(d) ? nde_data_file(d) : "data";
+  const int mi = nde_model_n_inputs(m);
+  memset(inp, 0, sizeof *inp);
+  if (mi > 0) {
+    for (int i = 0; i < mi; i++) {
+      nde_model_input_info ii;
+      nde_model_get_input(m, i, &ii);
+      if ((size_t)i >= tr->n_inputs || strcmp(tr->input_names[i], ii.name) != 0)
+        return nde__fail(err, NDE_ERR_DATA,
+                         "%s:%s: the series carries no measured input '%s' in the model's order "
+                         "(expected /inputs/u with input_names holding the model's inputs; "
+                         "open the data for the model)",
+                         file, tr->name, ii.name);
+    }
+    inp->n = tr->n_u;
+    inp->t = tr->u_t;
+    inp->u = tr->u;
+  }
+  for (int i = 0; i < nde_model_n_consts(m); i++) {
+    nde_model_const_info ci;
+    nde_model_get_const(m, i, &ci);
+    if (!ci.from_data) continue;
+    size_t q = 0;
+    while (q < tr->n_consts && strcmp(tr->const_names[q], ci.name) != 0) q++;
+    if (q == tr->n_consts)
+      return nde__fail(err, NDE_ERR_DATA,
+                       "%s:%s: the series has no constant '%s' (expected a float64 attribute %s "
+                       "of its group, for 'const %s (from data)')",
+                       file, tr->name, ci.name, ci.name, ci.name);
+    consts[ci.column] = tr->consts[q];
+  }
+  return NDE_OK;
 }
 
 static const char *find_name(const char *name, const char *const *names) {
@@ -172,6 +228,8 @@ void nde_problem_destroy(nde_problem **pp) {
   free(p->names);
   free(p->series);
   free(p->u0s);
+  free(p->inputs);
+  free(p->consts);
   free(p->x);
   free(p->gx);
   free(p);
@@ -274,10 +332,13 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   p->n_series = (int)n_traj;
   p->series = calloc(n_traj, sizeof *p->series);
   p->u0s = nde__dalloc(n_traj * (size_t)n);
+  const int n_dc = nde_model_n_data_consts(model);
+  p->inputs = calloc(n_traj, sizeof *p->inputs);
+  p->consts = nde__dalloc(n_traj * (size_t)n_dc + 1);
   const size_t nx = nde_model_n_theta_full(model, (int)n_traj) + n_traj * (size_t)n;
   p->x = nde__dalloc(nx);
   p->gx = nde__dalloc(nx);
-  if (!p->series || !p->u0s || !p->x || !p->gx) {
+  if (!p->series || !p->u0s || !p->inputs || !p->consts || !p->x || !p->gx) {
     st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
     goto fail;
   }
@@ -299,6 +360,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
     goto fail;
   }
+  nde_error sub;
   for (int k = 0; k < p->n_series; k++) {
     const nde_traj *tr = nde_data_traj(data, (size_t)k);
     char place[1200];
@@ -320,6 +382,11 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
                          tr->t[q / (size_t)n]);
           goto fail;
         }
+    if ((st = nde__traj_binding(model, data, tr, &p->inputs[k], p->consts + (size_t)k * (size_t)n_dc,
+                                &sub)) != NDE_OK) {
+      nde__errf(&p->err, st, "%s", sub.msg);
+      goto fail;
+    }
     double *u0 = p->u0s + (size_t)k * (size_t)n;
     const nde_fit_series whole = {(int)tr->n, tr->t, tr->y, u0, 0, k};
     if (o.validate_tail > 0) {
@@ -368,9 +435,10 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
                    "on the trailing part of every series instead (tail:F)");
     goto fail;
   }
-  nde_error sub;
   nde_model_rhs_opts ro = nde_model_rhs_opts_default();
   ro.n_series = p->n_series;
+  ro.inputs = p->inputs;
+  ro.consts = p->consts;
   st = nde_model_create_rhs_opts(model, &ro, &p->rhs, &sub);
   if (st == NDE_OK)
     st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_train, p->series, &o.objective, &p->fit,

@@ -110,6 +110,36 @@ nde_status nde__result_set_prov(nde_result *r, const char *key, const char *valu
   return NDE_OK;
 }
 
+nde_status nde__rseries_set_binding(nde__rseries *se, int m_inputs, int n_consts,
+                                    const nde_input_series *inp, const double *consts) {
+  double *ut = NULL, *u = NULL, *c = NULL;
+  const size_t n_u = m_inputs > 0 && inp ? inp->n : 0;
+  if (n_u) {
+    ut = nde__dalloc(n_u);
+    u = nde__dalloc(n_u * (size_t)m_inputs);
+    if (!ut || !u) goto nomem;
+    memcpy(ut, inp->t, n_u * sizeof *ut);
+    memcpy(u, inp->u, n_u * (size_t)m_inputs * sizeof *u);
+  }
+  if (n_consts > 0) {
+    if (!(c = nde__dalloc((size_t)n_consts))) goto nomem;
+    memcpy(c, consts, (size_t)n_consts * sizeof *c);
+  }
+  free(se->u_t);
+  free(se->u);
+  free(se->consts);
+  se->n_u = n_u;
+  se->u_t = ut;
+  se->u = u;
+  se->consts = c;
+  return NDE_OK;
+nomem:
+  free(ut);
+  free(u);
+  free(c);
+  return NDE_ERR_NOMEM;
+}
+
 nde_status nde__result_set_message(nde_result *r, const char *msg) {
   char *m = dupstr(msg ? msg : "");
   if (!m) return NDE_ERR_NOMEM;
@@ -131,6 +161,9 @@ void nde_result_destroy(nde_result **rp) {
     free(r->series[k].name);
     free(r->series[k].t);
     free(r->series[k].u0);
+    free(r->series[k].u_t);
+    free(r->series[k].u);
+    free(r->series[k].consts);
   }
   free(r->series);
   free(r->message);
@@ -178,7 +211,7 @@ double nde_result_param_series(const nde_result *r, int i, int s) {
 nde_status nde_result_get_series(const nde_result *r, int k, nde_result_series *out) {
   if (!r || !out || k < 0 || k >= r->n_series) return NDE_ERR_ARG;
   const nde__rseries *s = &r->series[k];
-  *out = (nde_result_series){s->name, s->n_obs, s->t, s->u0};
+  *out = (nde_result_series){s->name, s->n_obs, s->t, s->u0, s->n_u, s->u_t, s->u, s->consts};
   return NDE_OK;
 }
 

@@ -125,6 +125,97 @@ static char *series_path(const char *parent, const char *name) {
   return nde_str_take(&s);
 }
 
+/* The inputs and constants of a fitted series as the data convention's extra parts. */
+static nde_status fitted_extra(const nde_result *r, const nde__rseries *se, nde_series_extra *x) {
+  const nde_model *m = r->model;
+  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
+  memset(x, 0, sizeof *x);
+  if (mi > 0 && se->n_u > 0) {
+    const char **in = calloc((size_t)mi, sizeof *in);
+    if (!in) return NDE_ERR_NOMEM;
+    for (int i = 0; i < mi; i++) {
+      nde_model_input_info ii;
+      nde_model_get_input(m, i, &ii);
+      in[i] = ii.name;
+    }
+    x->m = (size_t)mi;
+    x->n_u = se->n_u;
+    x->u_t = se->u_t;
+    x->u = se->u;
+    x->input_names = in;
+  }
+  if (ndc > 0 && se->consts) {
+    const char **cn = calloc((size_t)ndc, sizeof *cn);
+    if (!cn) return NDE_ERR_NOMEM;
+    for (int i = 0; i < nde_model_n_consts(m); i++) {
+      nde_model_const_info ci;
+      nde_model_get_const(m, i, &ci);
+      if (ci.from_data) cn[ci.column] = ci.name;
+    }
+    x->n_consts = (size_t)ndc;
+    x->const_names = cn;
+    x->consts = se->consts;
+  }
+  return NDE_OK;
+}
+
+static void fitted_extra_free(nde_series_extra *x) {
+  free((void *)x->input_names);
+  free((void *)x->const_names);
+}
+
+/* The measured inputs and constants of every series: /series/inputs/{names,n,t,u} and
+ * /series/consts/{names,values}, when the model declares them. */
+static nde_status put_series_data(nde_writer *w, const nde_result *r) {
+  const nde_model *m = r->model;
+  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m), S = r->n_series;
+  nde_status st = NDE_OK;
+  size_t dims[2];
+  if (mi > 0) {
+    nde_series_extra x;
+    if ((st = fitted_extra(r, &r->series[0], &x)) != NDE_OK) return st;
+    size_t total = 0;
+    for (int k = 0; k < S; k++) total += r->series[k].n_u;
+    int64_t *cnt = calloc((size_t)S, sizeof *cnt);
+    double *t = nde__dalloc(total + 1), *u = nde__dalloc(total * (size_t)mi + 1);
+    if (!cnt || !t || !u || !x.input_names) st = NDE_ERR_NOMEM;
+    size_t at = 0;
+    for (int k = 0; k < S && st == NDE_OK; k++) {
+      const nde__rseries *se = &r->series[k];
+      cnt[k] = (int64_t)se->n_u;
+      memcpy(t + at, se->u_t, se->n_u * sizeof *t);
+      memcpy(u + at * (size_t)mi, se->u, se->n_u * (size_t)mi * sizeof *u);
+      at += se->n_u;
+    }
+    if (st == NDE_OK) st = nde_writer_put_strings(w, "/series/inputs/names", (size_t)mi, x.input_names);
+    dims[0] = (size_t)S;
+    if (st == NDE_OK) st = nde_writer_put_int64s(w, "/series/inputs/n", 1, dims, cnt);
+    dims[0] = total;
+    dims[1] = (size_t)mi;
+    if (st == NDE_OK) st = nde_writer_put_doubles(w, "/series/inputs/t", 1, dims, t);
+    if (st == NDE_OK) st = nde_writer_put_doubles(w, "/series/inputs/u", 2, dims, u);
+    fitted_extra_free(&x);
+    free(cnt);
+    free(t);
+    free(u);
+  }
+  if (st == NDE_OK && ndc > 0) {
+    nde_series_extra x;
+    if ((st = fitted_extra(r, &r->series[0], &x)) != NDE_OK) return st;
+    double *v = nde__dalloc((size_t)S * (size_t)ndc);
+    if (!v || !x.const_names) st = NDE_ERR_NOMEM;
+    for (int k = 0; k < S && st == NDE_OK; k++)
+      memcpy(v + (size_t)k * (size_t)ndc, r->series[k].consts, (size_t)ndc * sizeof *v);
+    if (st == NDE_OK) st = nde_writer_put_strings(w, "/series/consts/names", (size_t)ndc, x.const_names);
+    dims[0] = (size_t)S;
+    dims[1] = (size_t)ndc;
+    if (st == NDE_OK) st = nde_writer_put_doubles(w, "/series/consts/values", 2, dims, v);
+    fitted_extra_free(&x);
+    free(v);
+  }
+  return st;
+}
+
 /* The fitted trajectory of every series at its data times (the kept parameters). */
 static nde_status put_fitted(nde_writer *w, const nde_result *r, const char **names) {
   const int n = nde_model_state_dim(r->model);
@@ -138,7 +229,7 @@ static nde_status put_fitted(nde_writer *w, const nde_result *r, const char **na
       nde_free(path);
       return NDE_ERR_NOMEM;
     }
-    nde_start start = {NDE_START_FITTED, k, 0.0, NULL};
+    nde_start start = {.kind = NDE_START_FITTED, .series = k};
     nde_solve_stats ss;
     st = nde_result_integrate(r, &start, se->n_obs, se->t, NULL, Y, &ss, NULL);
     if (st == NDE_OK) {
@@ -152,7 +243,10 @@ static nde_status put_fitted(nde_writer *w, const nde_result *r, const char **na
       sn.t = se->t;
       sn.y = Y;
       sn.names = names;
-      st = nde_writer_put_series(w, path, &sn);
+      nde_series_extra x;
+      st = fitted_extra(r, se, &x);
+      if (st == NDE_OK) st = nde_writer_put_series_ex(w, path, &sn, &x);
+      fitted_extra_free(&x);
       if (st == NDE_ERR_DATA) st = NDE_OK; /* e.g. a column that is all NaN */
       if (st == NDE_OK) st = nde_writer_set_attr_string(w, path, "data_group", se->name);
     } else if (st != NDE_ERR_NOMEM) {
@@ -291,6 +385,7 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
   TRY(nde_writer_put_doubles(w, "/series/u0", 2, dims, u0));
   dims[0] = total;
   TRY(nde_writer_put_doubles(w, "/series/t", 1, dims, tall));
+  TRY(put_series_data(w, r));
   TRY(put_fitted(w, r, names));
 
   /* Training: histories and the resumable state. */
@@ -392,6 +487,111 @@ static nde_status get_len(rd *R, const char *path, int required, size_t *n) {
     return missing(R, path, "not a 1-D dataset");
   *n = dims[0];
   return NDE_OK;
+}
+
+/* A list of names that must equal the model's (inputs or constants from data, in order). */
+static nde_status check_names(rd *R, const char *path, size_t n, const char *const *want) {
+  size_t got = 0;
+  char **names = NULL;
+  nde_status st = NDE_OK;
+  if (nde_reader_kind(R->h, path) != NDE_H5_DATASET ||
+      nde_reader_get_strings(R->h, path, &got, &names) != NDE_OK)
+    return missing(R, path, "missing or not strings (the model declares them)");
+  for (size_t i = 0; i < n && st == NDE_OK; i++)
+    if (got != n || strcmp(names[i], want[i]) != 0)
+      st = nde__fail(R->err, NDE_ERR_DATA, "%s:%s: does not match the model's names (expected "
+                     "'%s' at %zu)", R->file, path, want[i], i);
+  free(names);
+  return st;
+}
+
+/* The measured inputs and constants of every series (written by put_series_data). */
+static nde_status get_series_data(rd *R, nde_result *r) {
+  const nde_model *m = r->model;
+  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
+  const size_t S = (size_t)r->n_series;
+  nde_status st = NDE_OK;
+  const char **want = calloc((size_t)(mi > ndc ? mi : ndc) + 1, sizeof *want);
+  int64_t *cnt = calloc(S, sizeof *cnt);
+  double *t = NULL, *u = NULL, *v = NULL;
+  if (!want || !cnt) {
+    st = nde__fail(R->err, NDE_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  if (mi > 0) {
+    for (int i = 0; i < mi; i++) {
+      nde_model_input_info ii;
+      nde_model_get_input(m, i, &ii);
+      want[i] = ii.name;
+    }
+    if ((st = check_names(R, "/series/inputs/names", (size_t)mi, want)) != NDE_OK) goto done;
+    size_t len, total = 0;
+    if ((st = get_len(R, "/series/inputs/n", 1, &len)) != NDE_OK) goto done;
+    if (len != S || nde_reader_get_int64s(R->h, "/series/inputs/n", S, cnt) != NDE_OK) {
+      st = missing(R, "/series/inputs/n", "does not match /series/names");
+      goto done;
+    }
+    for (size_t k = 0; k < S; k++) {
+      if (cnt[k] < 1 || (uint64_t)cnt[k] > (uint64_t)1 << 40) {
+        st = missing(R, "/series/inputs/n", "holds a count out of range");
+        goto done;
+      }
+      total += (size_t)cnt[k];
+    }
+    t = nde__dalloc(total);
+    u = nde__dalloc(total * (size_t)mi);
+    if (!t || !u) {
+      st = nde__fail(R->err, NDE_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    if ((st = get_vec(R, "/series/inputs/t", total, t)) != NDE_OK ||
+        (st = get_vec(R, "/series/inputs/u", total * (size_t)mi, u)) != NDE_OK)
+      goto done;
+    size_t at = 0;
+    for (size_t k = 0; k < S; k++) {
+      const nde_input_series inp = {(size_t)cnt[k], t + at, u + at * (size_t)mi};
+      for (size_t i = 0; i < inp.n; i++)
+        if (!isfinite(inp.t[i]) || (i && !(inp.t[i] > inp.t[i - 1]))) {
+          st = nde__fail(R->err, NDE_ERR_DATA, "%s:/series/inputs/t: the input times of series "
+                         "%zu are not finite and strictly increasing at index %zu", R->file, k, i);
+          goto done;
+        }
+      if (nde__rseries_set_binding(&r->series[k], mi, 0, &inp, NULL) != NDE_OK) {
+        st = nde__fail(R->err, NDE_ERR_NOMEM, "out of memory");
+        goto done;
+      }
+      at += inp.n;
+    }
+  }
+  if (ndc > 0) {
+    for (int i = 0; i < nde_model_n_consts(m); i++) {
+      nde_model_const_info ci;
+      nde_model_get_const(m, i, &ci);
+      if (ci.from_data) want[ci.column] = ci.name;
+    }
+    if ((st = check_names(R, "/series/consts/names", (size_t)ndc, want)) != NDE_OK) goto done;
+    v = nde__dalloc(S * (size_t)ndc);
+    if (!v) {
+      st = nde__fail(R->err, NDE_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+    if ((st = get_vec(R, "/series/consts/values", S * (size_t)ndc, v)) != NDE_OK) goto done;
+    for (size_t k = 0; k < S; k++) {
+      nde__rseries *se = &r->series[k];
+      const nde_input_series inp = {se->n_u, se->u_t, se->u};
+      if (nde__rseries_set_binding(se, mi, ndc, &inp, v + k * (size_t)ndc) != NDE_OK) {
+        st = nde__fail(R->err, NDE_ERR_NOMEM, "out of memory");
+        goto done;
+      }
+    }
+  }
+done:
+  free(want);
+  free(cnt);
+  free(t);
+  free(u);
+  free(v);
+  return st;
 }
 
 static nde_status get_settings(rd *R, nde_result_fit_opts *s, char **strs) {
@@ -596,6 +796,7 @@ static nde_status read_result(rd *R, nde_result **out) {
       }
     at += se->n_obs;
   }
+  if ((st = get_series_data(R, r)) != NDE_OK) goto done;
 
   /* Training histories and state. */
   if ((st = get_len(R, "/train/history", 1, &r->n_hist)) != NDE_OK) goto done;

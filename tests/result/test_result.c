@@ -177,7 +177,7 @@ static void a_saved_result_opens_with_everything_it_holds(void **state) {
   assert_int_equal(pe[0], 60);
   /* The fitted curves are what integrating from the fitted start on the data times gives. */
   double Y[22], Z[22];
-  nde_start st = {NDE_START_FITTED, 1, 0, NULL};
+  nde_start st = {.kind = NDE_START_FITTED, .series = 1};
   nde_solve_stats ss;
   assert_int_equal(nde_result_integrate(q, &st, 11, a.t, NULL, Y, &ss, NULL), NDE_OK);
   nde_reader *rd = NULL;
@@ -186,7 +186,7 @@ static void a_saved_result_opens_with_everything_it_holds(void **state) {
   nde_reader_destroy(&rd);
   assert_memory_equal(Y, Z, sizeof Y);
   /* The fitted trajectory at a time inside its span is the start it stands for. */
-  nde_start at = {NDE_START_AT_TIME, 1, a.t[4], NULL};
+  nde_start at = {.kind = NDE_START_AT_TIME, .series = 1, .t = a.t[4]};
   double t0, u[2];
   assert_int_equal(nde_result_start_state(q, &at, &t0, u, NULL), NDE_OK);
   check_rel(u[0], Y[8], 1e-9, 1e-12);
