@@ -109,6 +109,14 @@ NDE_API nde_result_fit_opts nde_result_fit_opts_default(void);
 NDE_API nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data **out,
                                      nde_error *err);
 
+/* The measured inputs and constants from data of series k of data (opened for model), in the
+ * model's order: inputs gets views into data (n = 0 for a model without inputs); consts gets
+ * nde_model_n_data_consts(model) values.  NDE_ERR_DATA naming the series when it lacks one
+ * (data opened without the model's inputs); NDE_ERR_ARG for k out of range. */
+NDE_API nde_status nde_data_series_inputs(const nde_data *data, size_t k, const nde_model *model,
+                                          nde_input_series *inputs, double *consts,
+                                          nde_error *err);
+
 /* ---- a model bound to data ---- */
 
 typedef struct nde_problem nde_problem;
@@ -354,13 +362,19 @@ typedef struct nde_sim_opts {
    * (borrowed for the call); NULL otherwise. */
   const nde_input_series *inputs;
   const double *consts;
+  /* What is written to Y: n_columns quantities by name, each a state component ("x", "y[2]")
+   * or an observable ("observe h = ..."), evaluated on the solution (noise is added to them);
+   * 0 (default): every state component in order. */
+  int n_columns;
+  const char *const *columns;
 } nde_sim_opts;
 NDE_API nde_sim_opts nde_sim_opts_default(void);
 
 /* Integrate model (borrowed) at theta (nde_model_n_theta_full(model, 1) values: the shared part
  * and one series' block of per-series parameters) from u0 (n values) at times[0]
- * through times[1..n_times-1] into Y (n_times x n), then add noise.  noise_std (n values, may be
- * NULL) receives the absolute standard deviation added per column (0 without noise).  A stop is
+ * through times[1..n_times-1] into Y (n_times x K: the K = o->n_columns quantities, or the n
+ * state components), then add noise.  noise_std (K values, may be NULL) receives the absolute
+ * standard deviation added per column (0 without noise).  A stop is
  * an outcome (stats->reason, NaN after it; no noise is added then).  Statuses: NDE_ERR_ARG,
  * NDE_ERR_NOMEM, NDE_ERR_CALLBACK with the message in err. */
 NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,

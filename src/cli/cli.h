@@ -29,7 +29,8 @@ enum {
   X(inspect, "describe what a data or result file holds")                                   \
   X(discover, "read equations off the trained networks of a result file (STLSQ)")           \
   X(forecast, "integrate a fitted model beyond the data; score it against held-out data")   \
-  X(export, "the learned model as standalone C, LaTeX or text equations")
+  X(export, "the learned model as standalone C, LaTeX or text equations")                    \
+  X(merge, "several time-series files (experiments) into one batch file")
 
 #define NDE_CLI_DECLARE(name, help) int nde_cmd_##name(int argc, char **argv);
 NDE_CLI_COMMANDS(NDE_CLI_DECLARE)
@@ -118,6 +119,25 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
  * existing non-regular file, in an existing directory.  Prints and returns 2/4, else 0. */
 int nde_cli_check_output(const char *option, const char *out, const char *const *inputs);
 
+/* Measured inputs read from the command line: n samples at t, u n x m in the model's order. */
+typedef struct nde_cli_inputs {
+  size_t n;
+  double *t, *u;
+} nde_cli_inputs;
+/* The inputs of path for option opt: FILE.csv (header t,NAME,...; every input of the model a
+ * column) or DATA.h5[:/GROUP] (the inputs of one series of a data file).  Returns 0 or prints
+ * the message and returns the exit code. */
+int nde_cli_read_inputs(const char *opt, const char *path, const nde_model *m,
+                        nde_cli_inputs *in);
+void nde_cli_inputs_free(nde_cli_inputs *in);
+/* "a,b,c" into *n names (views into *buf; free both with free(), also after an error), each
+ * non-empty and given once; spec NULL gives none.  Returns 0 or prints and returns the code. */
+int nde_cli_split_names(const char *opt, const char *spec, char **buf, const char ***names,
+                        int *n);
+/* "T=20,V=3" into consts (nde_model_n_data_consts values, by column): every constant declared
+ * "(from data)" exactly once.  Returns 0 or prints the message and returns 2. */
+int nde_cli_parse_consts(const char *opt, const char *spec, const nde_model *m, double *consts);
+
 /* Write text (len bytes) to path atomically, like every other output: a temporary file in the
  * target's directory, synced and renamed over it (a symbolic link is followed and stays a link;
  * an existing file keeps its mode and, as root, its owner; a new one gets 0666 less the umask).  On failure nothing is
@@ -188,6 +208,7 @@ typedef struct nde_cli_object {
   int rank;
   size_t dims[NDE_DATA_MAX_RANK];
   int n_attrs;
+  char *same_as; /* a group met before under this path, or NULL */
 } nde_cli_object;
 
 typedef struct nde_cli_listing {

@@ -51,6 +51,7 @@ static int run_forecast(const nde_result *r, const nde_start *start, const nde_s
 
 int nde_cmd_forecast(int argc, char **argv) {
   const char *out = NULL, *u0_spec = NULL, *held = NULL, *plot = NULL, *start_kind = "row";
+  const char *inputs_path = NULL, *const_spec = NULL;
   double t0 = 0, t1 = 0, dt_out = 0;
   int series = 1, from_last = 0, quiet = 0;
   nde_solver_opts so = nde_solver_opts_default();
@@ -78,6 +79,10 @@ int nde_cmd_forecast(int argc, char **argv) {
       NDE_STR("--plot", &plot, "FILE.svg|png|pdf", "plot data, fitted and forecast curves"),
       NDE_STR("--out", &out, "OUT.h5|OUT.csv", "output file (also -o); required"),
       NDE_FLAG("--quiet", &quiet, "print nothing on success"),
+      NDE_STR("--inputs", &inputs_path, "FILE.csv|DATA.h5[:/G]",
+              "future measured inputs (default: the fitted series' own)"),
+      NDE_STR("--const", &const_spec, "NAME=V,...",
+              "the constants declared (from data) (default: the fitted series' own)"),
   };
   memcpy(opts, head, sizeof head);
   n = (int)(sizeof head / sizeof *head);
@@ -101,9 +106,11 @@ int nde_cmd_forecast(int argc, char **argv) {
     nde_cli_error("--t1 is required (the end of the forecast)");
     return NDE_EXIT_INPUT;
   }
-  if (held && (t0_seen || u0_spec || from_last || nde_cli_opt(opts, n, "--series")->seen)) {
-    nde_cli_error("--data predicts every held-out series from its own first row: --t0, --u0, "
-                  "--from-last and --series cannot be combined with it");
+  if (held && (t0_seen || u0_spec || from_last || inputs_path || const_spec ||
+               nde_cli_opt(opts, n, "--series")->seen)) {
+    nde_cli_error("--data predicts every held-out series from its own first row, driven by its "
+                  "own inputs: --t0, --u0, --from-last, --series, --inputs and --const cannot be "
+                  "combined with it");
     return NDE_EXIT_INPUT;
   }
   if (strcmp(start_kind, "row") && strcmp(start_kind, "fitted")) {
@@ -121,7 +128,7 @@ int nde_cmd_forecast(int argc, char **argv) {
     return NDE_EXIT_INPUT;
   }
   if (solver_seen && (rc = nde_cli_check_solver(opts, n, &so, NULL))) return rc;
-  const char *inputs[] = {pos[0], held, NULL};
+  const char *inputs[] = {pos[0], held ? held : "", inputs_path, NULL};
   if ((rc = nde_cli_check_output("--out", out, inputs))) return rc;
 
   nde_result *r = NULL;
@@ -129,7 +136,8 @@ int nde_cmd_forecast(int argc, char **argv) {
   nde_score *score = NULL;
   nde_cli_forecast *fc = NULL;
   int nf = 0;
-  double *u = NULL;
+  double *u = NULL, *consts = NULL;
+  nde_cli_inputs in = {0};
   char *cmd = nde_cli_command_line(argc, argv);
   nde_error err;
   nde_status st = nde_result_open(pos[0], &r, &err);
@@ -179,7 +187,8 @@ int nde_cmd_forecast(int argc, char **argv) {
     }
     nf = nde_score_n_series(score);
     fc = calloc((size_t)nf, sizeof *fc);
-    if (!fc) goto nomem;
+    consts = calloc((size_t)nf * (size_t)nde_model_n_data_consts(m) + 1, sizeof *consts);
+    if (!fc || !consts) goto nomem;
     for (int k = 0; k < nf; k++) {
       nde_series_score sc;
       nde_score_get(score, k, &sc);
@@ -194,7 +203,15 @@ int nde_cmd_forecast(int argc, char **argv) {
       nde_str_adds(&name, sc.name);
       if (!(fc[k].name = nde_str_take(&name))) goto nomem;
       if ((rc = make_grid(sc.t0, end, dt_out, &fc[k]))) goto done;
-      nde_start start = {.kind = NDE_START_STATE, .series = sc.series, .t = sc.t0, .u = sc.u0};
+      /* Driven by its own inputs and constants. */
+      fc[k].consts = consts + (size_t)k * (size_t)nde_model_n_data_consts(m);
+      st = nde_data_series_inputs(hd, (size_t)k, m, &fc[k].inputs, (double *)fc[k].consts, &err);
+      if (st != NDE_OK) {
+        rc = nde_cli_fail(&err, 0);
+        goto done;
+      }
+      nde_start start = {.kind = NDE_START_STATE, .series = sc.series, .t = sc.t0, .u = sc.u0,
+                         .inputs = &fc[k].inputs, .consts = fc[k].consts};
       if ((rc = run_forecast(r, &start, use_so, &fc[k]))) goto done;
     }
   } else {
@@ -227,6 +244,20 @@ int nde_cmd_forecast(int argc, char **argv) {
       rc = NDE_EXIT_INPUT;
       goto done;
     }
+    /* Driven by the given inputs and constants, or the fitted series' own. */
+    fc[0].inputs = (nde_input_series){se.n_u, se.u_t, se.u};
+    fc[0].consts = se.consts;
+    if (inputs_path) {
+      if ((rc = nde_cli_read_inputs("--inputs", inputs_path, m, &in))) goto done;
+      fc[0].inputs = (nde_input_series){in.n, in.t, in.u};
+    }
+    if (const_spec) {
+      if (!(consts = calloc((size_t)nde_model_n_data_consts(m) + 1, sizeof *consts))) goto nomem;
+      if ((rc = nde_cli_parse_consts("--const", const_spec, m, consts))) goto done;
+      fc[0].consts = consts;
+    }
+    start.inputs = &fc[0].inputs;
+    start.consts = fc[0].consts;
     if ((rc = make_grid(ts, t1, dt_out, &fc[0]))) goto done;
     if ((rc = run_forecast(r, &start, use_so, &fc[0]))) goto done;
     if (fc[0].stop.reason != NDE_REASON_NONE) {
@@ -265,6 +296,8 @@ done:
   }
   free(fc);
   free(u);
+  free(consts);
+  nde_cli_inputs_free(&in);
   nde_free(cmd);
   nde_score_destroy(&score);
   nde_data_destroy(&hd);

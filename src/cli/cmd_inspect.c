@@ -55,14 +55,33 @@ static int describe_data(const char *path, nde_reader *r) {
     nde_cli_error("out of memory");
     return NDE_EXIT_IO;
   }
-  const double *noise = NULL;
-  int noise_differs = 0;
+  const double *noise = NULL, *sigma = NULL;
+  int noise_differs = 0, sigma_differs = 0;
   for (size_t k = 0; k < nt; k++) {
     const nde_traj *tr = nde_data_traj(d, k);
     printf("series %s: ", tr->name);
     describe_spacing(tr);
     printf("; %zu of %zu state%s observed, %zu value%s observed, %zu missing (NaN)\n",
            tr->n_cols, ns, ns == 1 ? "" : "s", tr->n_obs, tr->n_obs == 1 ? "" : "s", tr->n_nan);
+    if (tr->n_inputs) {
+      printf("  measured inputs:");
+      for (size_t i = 0; i < tr->n_inputs; i++) printf("%s %s", i ? "," : "", tr->input_names[i]);
+      printf(" (%zu sample%s on [%.10g, %.10g])\n", tr->n_u, tr->n_u == 1 ? "" : "s", tr->u_t[0],
+             tr->u_t[tr->n_u - 1]);
+    }
+    if (tr->n_consts) {
+      char b[NDE_NUM_MAX];
+      printf("  constants:");
+      for (size_t i = 0; i < tr->n_consts; i++)
+        printf("%s %s = %s", i ? "," : "", tr->const_names[i], nde_num_str(tr->consts[i], b));
+      printf("\n");
+    }
+    if (tr->sigma) {
+      if (!sigma) sigma = tr->sigma;
+      else
+        for (size_t j = 0; j < ns; j++)
+          if (memcmp(&sigma[j], &tr->sigma[j], sizeof(double)) != 0) sigma_differs = 1;
+    }
     for (size_t j = 0; j < ns; j++) {
       if (tr->col[j] < 0) continue;
       for (size_t i = 0; i < tr->n; i++) nan[j] += isnan(tr->y[i * ns + j]);
@@ -78,13 +97,19 @@ static int describe_data(const char *path, nde_reader *r) {
   const nde_state_stats *s = nde_data_stats(d);
   printf("\n%-12s %9s %8s %12s %12s %12s %12s", "state", "observed", "missing", "mean", "std",
          "min", "max");
-  printf(noise ? " %12s\n" : "\n", "noise std");
+  if (noise) printf(" %12s", "noise std");
+  printf(sigma ? " %12s\n" : "\n", "sigma");
   for (size_t j = 0; j < ns; j++) {
     printf("%-12s %9zu %8zu %12.6g %12.6g %12.6g %12.6g", nde_data_state_name(d, j), s[j].n_obs,
            nan[j], s[j].mean, s[j].std, s[j].min, s[j].max);
     if (noise) printf(" %12.6g", noise[j]);
+    if (sigma) printf(" %12.6g", sigma[j]);
     printf("\n");
   }
+  if (sigma)
+    printf("sigma: the known measurement noise of each column, which weighs the loss (attribute "
+           "sigma of /y%s)\n", sigma_differs ? "; it differs between series, the first "
+                                               "series' is shown" : "");
   if (noise)
     printf("noise std: the standard deviation of the Gaussian noise added to each state (from "
            "attribute noise_std%s)\n", noise_differs ? "; it differs between series, the first "

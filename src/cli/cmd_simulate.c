@@ -41,18 +41,33 @@ typedef struct sim {
   double noise;
   uint64_t seed;
   const char *method;
+  int n_cols;            /* columns written: the named quantities, or every state component */
+  const char **cols;
+  const nde_cli_inputs *inputs; /* the measured inputs (n = 0: none) */
+  const double *consts;  /* the constants from data (NULL: none) */
 } sim;
 
 static int write_file(const sim *a, const char *cmd, const nde_model *m, const double *theta,
                       const double *u0, const double *t, long n_t, const double *Y,
                       const double *noise_std) {
-  const int n = nde_model_state_dim(m);
-  const char **names = nde_cli_component_names(m);
+  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
+  const char **in_names = calloc((size_t)(mi + ndc) + 1, sizeof *in_names);
+  const char **c_names = in_names ? in_names + mi : NULL;
   char *params = describe_params(m, theta), *state = describe_state(m, u0);
   nde_writer *w = NULL;
   nde_error err;
   int code = 0;
-  if (!names || !params || !state) {
+  for (int i = 0; in_names && i < mi; i++) {
+    nde_model_input_info ii;
+    nde_model_get_input(m, i, &ii);
+    in_names[i] = ii.name;
+  }
+  for (int i = 0; in_names && i < nde_model_n_consts(m); i++) {
+    nde_model_const_info ci;
+    nde_model_get_const(m, i, &ci);
+    if (ci.from_data) c_names[ci.column] = ci.name;
+  }
+  if (!in_names || !params || !state) {
     nde_cli_error("out of memory");
     code = NDE_EXIT_IO;
     goto done;
@@ -62,8 +77,21 @@ static int write_file(const sim *a, const char *cmd, const nde_model *m, const d
     code = nde_cli_fail(&err, 0);
     goto done;
   }
-  nde_series s = {(size_t)n_t, (size_t)n, t, Y, names, a->noise > 0 ? noise_std : NULL};
-  st = nde_writer_put_series(w, "/", &s);
+  nde_series s = {(size_t)n_t, (size_t)a->n_cols, t, Y, a->cols, a->noise > 0 ? noise_std : NULL};
+  nde_series_extra x = {0};
+  if (mi > 0) {
+    x.m = (size_t)mi;
+    x.n_u = a->inputs->n;
+    x.u_t = a->inputs->t;
+    x.u = a->inputs->u;
+    x.input_names = in_names;
+  }
+  if (ndc > 0) {
+    x.n_consts = (size_t)ndc;
+    x.const_names = c_names;
+    x.consts = a->consts;
+  }
+  st = nde_writer_put_series_ex(w, "/", &s, &x);
   if (!st) st = nde_writer_set_attr_string(w, "/", "created_by", "nde simulate");
   if (!st) st = nde_writer_set_attr_string(w, "/", "command_line", cmd);
   if (!st) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
@@ -83,7 +111,7 @@ static int write_file(const sim *a, const char *cmd, const nde_model *m, const d
   }
 done:
   nde_writer_destroy(&w);
-  free(names);
+  free(in_names);
   nde_free(params);
   nde_free(state);
   return code;
@@ -91,8 +119,10 @@ done:
 
 int nde_cmd_simulate(int argc, char **argv) {
   nde_sim_opts so = nde_sim_opts_default();
-  sim a = {NULL, NULL, NULL, NULL, 0, 1, NULL};
+  sim a = {0};
+  a.seed = 1;
   const char *times_path = NULL, *u0_spec = NULL, *param = NULL;
+  const char *inputs_path = NULL, *const_spec = NULL, *columns = NULL;
   double t0 = 0, t1 = 0, dt_out = 0;
   long points = 0;
   int quiet = 0;
@@ -113,7 +143,13 @@ int nde_cmd_simulate(int argc, char **argv) {
       NDE_NUM("--seed", NDE_ARG_U64, &so.seed, "N", "seed of the noise and of net init", 0,
               9007199254740992.0, 0),
       NDE_NUM("--noise", NDE_ARG_DOUBLE, &so.noise, "REL",
-              "Gaussian noise, std REL x mean(|y|) per state", 0, 1e6, 0),
+              "Gaussian noise, std REL x mean(|y|) per column", 0, 1e6, 0),
+      NDE_STR("--inputs", &inputs_path, "FILE.csv|DATA.h5[:/G]",
+              "the measured inputs (a CSV t,NAME,... or one series of a data file), written "
+              "into the output"),
+      NDE_STR("--const", &const_spec, "NAME=V,...", "the constants declared (from data)"),
+      NDE_STR("--columns", &columns, "NAME,...",
+              "what is measured: state components and observables (default every state)"),
       NDE_FLAG("--quiet", &quiet, "print nothing on success"),
   };
   int n = (int)(sizeof head / sizeof *head);
@@ -155,24 +191,58 @@ int nde_cmd_simulate(int argc, char **argv) {
   }
   if ((code = nde_cli_check_solver(opts, n, &so.solver, NULL))) return code;
   if (nde_cli_opt(opts, n, "--dt")->seen) so.solver.steps_per_interval = 1;
-  const char *inputs[] = {pos[0], a.init, times_path, NULL};
+  const char *inputs[] = {pos[0], a.init ? a.init : "", times_path ? times_path : "",
+                          inputs_path, NULL};
   if ((code = nde_cli_check_output("--out", a.out, inputs))) return code;
 
   nde_model *m = NULL;
-  double *t = NULL, *theta = NULL, *u0 = NULL, *Y = NULL, *noise_std = NULL;
-  char *cmd = NULL;
+  double *t = NULL, *theta = NULL, *u0 = NULL, *Y = NULL, *noise_std = NULL, *consts = NULL;
+  char *cmd = NULL, *col_buf = NULL;
+  const char **cols = NULL;
+  nde_cli_inputs in = {0};
+  nde_input_series inp = {0};
   long n_t = 0;
   if ((code = nde_cli_load_model(a.model_path, &m))) goto done;
-  const int ns = nde_model_state_dim(m);
+  /* The columns written: named quantities, or every state component. */
+  if ((code = nde_cli_split_names("--columns", columns, &col_buf, &cols, &a.n_cols))) goto done;
+  if (!columns) {
+    free(cols);
+    if (!(cols = nde_cli_component_names(m))) goto nomem;
+    a.n_cols = nde_model_state_dim(m);
+  }
+  a.cols = cols;
+  so.n_columns = columns ? a.n_cols : 0;
+  so.columns = cols;
+  /* What drives it. */
+  if (nde_model_n_inputs(m) > 0 && !inputs_path) {
+    nde_cli_error("%s declares measured inputs: give their samples (expected --inputs "
+                  "FILE.csv|DATA.h5)", a.model_path);
+    code = NDE_EXIT_INPUT;
+    goto done;
+  }
+  if (inputs_path) {
+    if ((code = nde_cli_read_inputs("--inputs", inputs_path, m, &in))) goto done;
+    inp = (nde_input_series){in.n, in.t, in.u};
+    so.inputs = &inp;
+  }
+  a.inputs = &in;
+  if (nde_model_n_data_consts(m) > 0 || const_spec) {
+    if (!(consts = calloc((size_t)nde_model_n_data_consts(m) + 1, sizeof *consts))) goto nomem;
+    if ((code = nde_cli_parse_consts("--const", const_spec ? const_spec : "", m, consts)))
+      goto done;
+    so.consts = consts;
+    a.consts = consts;
+  }
+  const int ns = nde_model_state_dim(m), nc = a.n_cols > ns ? a.n_cols : ns;
   const size_t n_theta = nde_model_n_theta_full(m, 1);
   code = times_path ? nde_cli_times_file(times_path, &t, &n_t)
                     : nde_cli_grid_uniform(t0, t1, seen_dt ? dt_out : 0, points, &t, &n_t);
   if (code) goto done;
   theta = calloc(n_theta + 1, sizeof *theta);
   u0 = calloc((size_t)ns, sizeof *u0);
-  noise_std = calloc((size_t)ns, sizeof *noise_std);
-  if (!theta || !u0 || !noise_std || n_t > (long)(SIZE_MAX / sizeof(double) / (size_t)ns) ||
-      !(Y = malloc((size_t)n_t * (size_t)ns * sizeof *Y))) {
+  noise_std = calloc((size_t)nc, sizeof *noise_std);
+  if (!theta || !u0 || !noise_std || n_t > (long)(SIZE_MAX / sizeof(double) / (size_t)nc) ||
+      !(Y = malloc((size_t)n_t * (size_t)nc * sizeof *Y))) {
     nde_cli_error("out of memory");
     code = NDE_EXIT_IO;
     goto done;
@@ -201,7 +271,8 @@ int nde_cmd_simulate(int argc, char **argv) {
     goto done;
   }
   char step[96];
-  const int fixed = !strcmp(so.solver.method, "euler") || !strcmp(so.solver.method, "rk4");
+  const nde_solver_method_info *mi = nde_solver_method_find(so.solver.method);
+  const int fixed = mi && !mi->adaptive;
   if (fixed && so.solver.dt > 0) snprintf(step, sizeof step, "dt %.17g", so.solver.dt);
   else if (fixed)
     snprintf(step, sizeof step, "%d steps per output interval", so.solver.steps_per_interval);
@@ -212,13 +283,23 @@ int nde_cmd_simulate(int argc, char **argv) {
     goto done;
   if (!quiet) {
     char b0[NDE_NUM_MAX], b1[NDE_NUM_MAX];
-    printf("%s: %ld times on [%s, %s], %d state%s", a.out, n_t, nde_num_str(t[0], b0),
-           nde_num_str(t[n_t - 1], b1), ns, ns == 1 ? "" : "s");
-    if (so.noise > 0) printf(", noise %s of each state's mean", nde_num_str(so.noise, b0));
+    printf("%s: %ld times on [%s, %s], %d %s%s", a.out, n_t, nde_num_str(t[0], b0),
+           nde_num_str(t[n_t - 1], b1), a.n_cols, columns ? "column" : "state",
+           a.n_cols == 1 ? "" : "s");
+    if (in.n) printf(", %zu input sample%s", in.n, in.n == 1 ? "" : "s");
+    if (so.noise > 0) printf(", noise %s of each column's mean", nde_num_str(so.noise, b0));
     else printf(", no noise");
     printf(" (%s, %ld steps)\n", so.solver.method, stats.n_steps);
   }
+  goto done;
+nomem:
+  nde_cli_error("out of memory");
+  code = NDE_EXIT_IO;
 done:
+  nde_cli_inputs_free(&in);
+  free(consts);
+  free(cols);
+  free(col_buf);
   nde_model_destroy(&m);
   nde_free(cmd);
   free(t);

@@ -11,6 +11,8 @@ typedef struct nde_cli_forecast {
   size_t N;
   double *T, *Y;
   nde_solve_stats stop;
+  nde_input_series inputs; /* the measured inputs that drove it (n = 0: none), views */
+  const double *consts;    /* its constants from data, or NULL */
 } nde_cli_forecast;
 
 /* Write the forecasts as CSV (columns series (when several), t, the states). */

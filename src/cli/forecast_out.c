@@ -36,26 +36,56 @@ int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cl
 }
 
 int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_result *r,
-                              const nde_cli_forecast *f, int nf, const nde_score *score, const char *held, double tol, const char *cmd,
-                    const char *solver) {
+                              const nde_cli_forecast *f, int nf, const nde_score *score,
+                              const char *held, double tol, const char *cmd, const char *solver) {
   const nde_model *m = nde_result_model(r);
   const int n = nde_model_state_dim(m);
+  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
   const char **names = nde_cli_component_names(m);
+  const char **xn = calloc((size_t)(mi + ndc) + 1, sizeof *xn);
   nde_error err;
   nde_writer *w = NULL;
-  if (!names) {
+  for (int i = 0; xn && i < mi; i++) {
+    nde_model_input_info ii;
+    nde_model_get_input(m, i, &ii);
+    xn[i] = ii.name;
+  }
+  for (int i = 0; xn && i < nde_model_n_consts(m); i++) {
+    nde_model_const_info ci;
+    nde_model_get_const(m, i, &ci);
+    if (ci.from_data) xn[mi + ci.column] = ci.name;
+  }
+  if (!names || !xn) {
+    free(xn);
+    free(names);
     nde_cli_error("out of memory");
     return NDE_EXIT_IO;
   }
   nde_status st = nde_writer_create(out, &w, &err);
   if (st != NDE_OK) {
     free(names);
+    free(xn);
     return nde_cli_fail(&err, 0);
   }
   for (int k = 0; k < nf && st == NDE_OK; k++) {
     nde_series s = {f[k].N, (size_t)n, f[k].T, f[k].Y, names, NULL};
     const char *g = nf > 1 ? f[k].name : "/";
-    st = nde_writer_put_series(w, g, &s);
+    /* The inputs that drove it, when they cover the forecast (a held input may end before). */
+    nde_series_extra x = {0};
+    const nde_input_series *in = &f[k].inputs;
+    if (mi > 0 && in->n && in->t[0] <= f[k].T[0] && in->t[in->n - 1] >= f[k].T[f[k].N - 1]) {
+      x.m = (size_t)mi;
+      x.n_u = in->n;
+      x.u_t = in->t;
+      x.u = in->u;
+      x.input_names = xn;
+    }
+    if (ndc > 0 && f[k].consts) {
+      x.n_consts = (size_t)ndc;
+      x.const_names = xn + mi;
+      x.consts = f[k].consts;
+    }
+    st = nde_writer_put_series_ex(w, g, &s, &x);
     if (st == NDE_OK && score) {
       nde_series_score sc;
       nde_score_get(score, k, &sc);
@@ -87,6 +117,7 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   }
   nde_writer_destroy(&w);
   free(names);
+  free(xn);
   return rc;
 }
 

@@ -30,12 +30,24 @@ int nde_cli_listing_collect(void *ctx, const nde_h5_object *obj) {
   o->rank = obj->rank;
   memcpy(o->dims, obj->dims, sizeof o->dims);
   o->n_attrs = obj->n_attrs;
+  o->same_as = NULL;
+  if (obj->same_as) {
+    nde_str q = NDE_STR_INIT;
+    nde_str_adds(&q, obj->same_as);
+    if (!(o->same_as = nde_str_take(&q))) {
+      L->nomem = 1;
+      return 1;
+    }
+  }
   L->n++;
   return 0;
 }
 
 void nde_cli_listing_free(nde_cli_listing *L) {
-  for (size_t i = 0; i < L->n; i++) nde_free(L->o[i].path);
+  for (size_t i = 0; i < L->n; i++) {
+    nde_free(L->o[i].path);
+    nde_free(L->o[i].same_as);
+  }
   free(L->o);
 }
 
@@ -133,7 +145,9 @@ void nde_cli_print_contents(nde_reader *r, const nde_cli_listing *L) {
     for (const char *p = o->path + 1; *p; p++) depth += *p == '/';
     const char *base = strrchr(o->path, '/') + 1;
     printf("  %*s%s", 2 * depth, "", base);
-    if (o->kind == NDE_H5_GROUP) {
+    if (o->kind == NDE_H5_GROUP && o->same_as) {
+      printf("/  (the group %s again: another link to it, not listed twice)\n", o->same_as);
+    } else if (o->kind == NDE_H5_GROUP) {
       printf("/\n");
     } else if (o->kind == NDE_H5_DATASET) {
       printf("  ");

@@ -117,8 +117,23 @@ static nde_status integ_run(integ *I, double t0, const double *u0, size_t n_time
     T[0] = t0;
     memcpy(T + 1, times, n_times * sizeof *T);
   }
-  nde_status st = nde_solver_solve(I->s, I->theta, 1, u0, (int)N, T, Z, stats);
-  if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(I->s));
+  /* Stop at the jumps of step inputs on the way. */
+  nde_status st = NDE_OK;
+  const size_t nb = nde_rhs_breakpoints(I->rhs, t0, T[N - 1], 0, NULL);
+  if (nb) {
+    double *bp = nde__dalloc(nb);
+    if (!bp) st = nde__fail(err, NDE_ERR_NOMEM, "out of memory for %zu breakpoints", nb);
+    if (bp) {
+      nde_rhs_breakpoints(I->rhs, t0, T[N - 1], nb, bp);
+      st = nde_solver_set_breakpoints(I->s, nb, bp);
+      if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(I->s));
+      free(bp);
+    }
+  }
+  if (st == NDE_OK) {
+    st = nde_solver_solve(I->s, I->theta, 1, u0, (int)N, T, Z, stats);
+    if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(I->s));
+  }
   if (prepend) {
     if (st == NDE_OK) memcpy(Y, Z + n, n_times * (size_t)n * sizeof *Y);
     free(T);
@@ -460,7 +475,9 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   const nde_sim_opts o = opts ? *opts : nde_sim_opts_default();
   if (!(o.noise >= 0) || !isfinite(o.noise))
     return nde__fail(err, NDE_ERR_ARG, "the noise level must be >= 0 (got %g)", o.noise);
-  const int n = nde_model_state_dim(model);
+  if (o.n_columns < 0 || (o.n_columns > 0 && !o.columns))
+    return nde__fail(err, NDE_ERR_ARG, "columns: expected n_columns names");
+  const int n = nde_model_state_dim(model), K = o.n_columns > 0 ? o.n_columns : n;
   nde_status st = check_grid(times[0], n_times, times, err);
   if (st != NDE_OK) return st;
   nde_solve_stats local;
@@ -468,27 +485,53 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   if (nde_model_n_inputs(model) > 0 &&
       (st = check_input_span(model, o.inputs, times[0], times[n_times - 1], err)) != NDE_OK)
     return st;
+  /* The quantities measured: an observer of the named columns, evaluated on the states. */
+  nde_observer *obs = NULL;
+  double *Z = Y;
+  if (o.n_columns > 0) {
+    nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+    ro.inputs = o.inputs;
+    ro.consts = o.consts;
+    if ((st = nde_model_create_observer(model, &ro, K, o.columns, &obs, err)) != NDE_OK) return st;
+    if (!(Z = nde__dalloc(n_times * (size_t)n))) {
+      nde_observer_destroy(&obs);
+      return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    }
+  }
   integ I;
-  if ((st = integ_make(&I, model, theta, 1, 0, o.inputs, o.consts, &o.solver, err)) != NDE_OK)
-    return st;
-  st = integ_run(&I, times[0], u0, n_times, times, Y, stats, err);
-  integ_free(&I);
+  st = integ_make(&I, model, theta, 1, 0, o.inputs, o.consts, &o.solver, err);
+  if (st == NDE_OK) {
+    st = integ_run(&I, times[0], u0, n_times, times, Z, stats, err);
+    for (size_t i = 0; obs && st == NDE_OK && i < n_times; i++) {
+      double *H = Y + i * (size_t)K;
+      if (stats->reason != NDE_REASON_NONE && times[i] > stats->t_stop) {
+        for (int k = 0; k < K; k++) H[k] = NAN;
+        continue;
+      }
+      const int rc = nde_observer_eval(obs, times[i], 1, Z + i * (size_t)n, I.theta, H);
+      if (rc < 0) st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed at t = %g",
+                                 times[i]);
+    }
+    integ_free(&I);
+  }
+  nde_observer_destroy(&obs);
+  if (Z != Y) free(Z);
   if (noise_std)
-    for (int j = 0; j < n; j++) noise_std[j] = 0.0;
+    for (int j = 0; j < K; j++) noise_std[j] = 0.0;
   if (st != NDE_OK || stats->reason != NDE_REASON_NONE || !(o.noise > 0)) return st;
   /* std_j = noise * mean_i |y_ij|; one normal draw per value in row-major order. */
   nde_rng rng;
   nde_rng_seed(&rng, o.seed);
-  double *sd = nde__dalloc((size_t)n);
+  double *sd = nde__dalloc((size_t)K);
   if (!sd) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
-  for (int j = 0; j < n; j++) {
+  for (int j = 0; j < K; j++) {
     double s = 0;
-    for (size_t i = 0; i < n_times; i++) s += fabs(Y[i * (size_t)n + (size_t)j]);
+    for (size_t i = 0; i < n_times; i++) s += fabs(Y[i * (size_t)K + (size_t)j]);
     sd[j] = o.noise * s / (double)n_times;
   }
   for (size_t i = 0; i < n_times; i++)
-    for (int j = 0; j < n; j++) Y[i * (size_t)n + (size_t)j] += sd[j] * nde_rng_normal(&rng);
-  if (noise_std) memcpy(noise_std, sd, (size_t)n * sizeof *sd);
+    for (int j = 0; j < K; j++) Y[i * (size_t)K + (size_t)j] += sd[j] * nde_rng_normal(&rng);
+  if (noise_std) memcpy(noise_std, sd, (size_t)K * sizeof *sd);
   free(sd);
   return NDE_OK;
 }

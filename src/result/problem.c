@@ -119,6 +119,16 @@ nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_tr
   return NDE_OK;
 }
 
+nde_status nde_data_series_inputs(const nde_data *data, size_t k, const nde_model *model,
+                                  nde_input_series *inputs, double *consts, nde_error *err) {
+  if (!data || !model || !inputs || (!consts && nde_model_n_data_consts(model) > 0))
+    return nde__fail(err, NDE_ERR_ARG, "nde_data_series_inputs: invalid arguments");
+  if (k >= nde_data_n_traj(data))
+    return nde__fail(err, NDE_ERR_ARG, "series %zu does not exist (%zu series)", k + 1,
+                     nde_data_n_traj(data));
+  return nde__traj_binding(model, data, nde_data_traj(data, k), inputs, consts, err);
+}
+
 static const char *find_name(const char *name, const char *const *names) {
   for (; name && *names; names++)
     if (!strcmp(*names, name)) return *names;

@@ -90,7 +90,7 @@ code=$?
 [ $code -eq 3 ] || fail "blow-up: exit $code, expected 3 ($(cat "$tmp/err"))"
 grep -Eq '^nde: error: simulation stopped: solver [a-z0-9-]+ stopped at t = [0-9.e+-]+ after [0-9]+ steps \(step size [0-9.e+-]+\): .+' "$tmp/err" || fail "blow-up message: $(cat "$tmp/err")"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "blow-up: more than one line: $(cat "$tmp/err")"
-ls -A "$tmp" | grep -q '^b.h5$\|^\.b\.h5\.tmp' && fail "blow-up left a file"
+ls -A "$tmp" | grep -q '^b.h5$\|^\.nde-' && fail "blow-up left a file"
 
 # inspect: the shipped data sets.
 for f in "$root"/data/*.h5; do

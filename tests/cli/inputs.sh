@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Driven experiments (issue 11) through the program: measured inputs from a CSV into simulated
+# data, fits that recover a rate through a step input, forecasts driven by future inputs (and
+# refused beyond them), held-out experiments scored driven by their own inputs, several
+# experiments merged into one batch with a per-series parameter and a constant from data, and
+# every bad inputs file refused with its place.
+# usage: inputs.sh NDE H5CHECK SOURCE_ROOT CASE
+set -u
+NDE=$1 H5=$2 ROOT=$3 CASE=$4
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+NDE=$(abs "$NDE") H5=$(abs "$H5")
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+num_ok() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v + 0 == v && v >= lo && v <= hi) }'; }
+
+# x' = -k x + g u with a step input u; the truth has k = 1.3.
+cat > truth.nde <<'EOF'
+state x = 1
+input u (step)
+const g (from data)
+param k = 1.3
+dx/dt = -k*x + g*u
+EOF
+sed 's/^param k = 1.3$/param k = 0.5 (positive)/' truth.nde > fit.nde
+sed 's/^param k = 1.3$/param k = 0.5 (positive, per series)/' truth.nde > per.nde
+# Switching times off the observation grid (every 0.25) and off the fit's steps.
+printf 't,u\n0,0\n1.93,1\n4.61,0.5\n8,0.5\n' > u.csv
+printf 't,u\n0,0\n1.93,1\n4.61,0.5\n9.3,2\n12,2\n' > u_long.csv
+sim() { "$NDE" simulate truth.nde --quiet --t1 "$1" --dt-out 0.25 --inputs "$2" --const "g=$3" \
+          --param "k=$4" --noise 0.01 --seed "$5" -o "$6" || fail "simulate $6"; }
+
+case $CASE in
+fit_through_a_step_input_and_forecast_with_future_inputs)
+  sim 8 u.csv 1 1.3 1 d.h5
+  "$NDE" inspect d.h5 > out.txt || fail "inspect"
+  grep -q "measured inputs: u (4 samples on \[0, 8\])" out.txt || { cat out.txt; fail "inputs not shown"; }
+  "$NDE" fit fit.nde d.h5 -o f.h5 --quiet || fail "fit exited $?"
+  k=$("$H5" get f.h5 /params/values/k)
+  echo "k = $k (truth 1.3)"
+  num_ok "$k" 1.287 1.313 || fail "k = $k not within 1 %"
+  # Beyond the inputs' samples: refused, naming the input and where its samples end.
+  "$NDE" forecast f.h5 --t1 12 -o no.h5 2> err.txt
+  [ $? -eq 2 ] || fail "a forecast beyond the inputs was not refused"
+  grep -q "measured input 'u' beyond its samples on \[0, 8\]" err.txt || { cat err.txt; fail "message"; }
+  [ -e no.h5 ] && fail "a refused forecast wrote a file"
+  # With future inputs: the forecast against the truth driven by the same inputs.
+  "$NDE" forecast f.h5 --t1 12 --inputs u_long.csv -o fc.h5 --quiet || fail "forecast --inputs"
+  "$NDE" inspect fc.h5 | grep -q "measured inputs: u (5 samples on \[0, 12\])" || fail "forecast lacks its inputs"
+  sim 12 u_long.csv 1 1.3 7 held.h5
+  "$NDE" forecast f.h5 --data held.h5 -o scored.h5 > out.txt || fail "forecast --data"
+  cat out.txt
+  rmse=$(awk '/rmse all/ {print $3}' out.txt)
+  noise=$("$H5" get held.h5 /y | awk '{s += ($1 < 0 ? -$1 : $1); n++} END {print 0.01 * s / n}')
+  echo "held-out RMSE $rmse, noise std $noise"
+  num_ok "$rmse" 0 "$(awk -v s="$noise" 'BEGIN {print 2 * s}')" || fail "held-out RMSE $rmse above 2x the noise"
+  ;;
+experiments_with_per_series_rates_and_constants)
+  sim 8 u.csv 2 1.3 1 a.h5
+  sim 12 u_long.csv 0.5 0.8 2 b.h5
+  "$NDE" merge -o batch.h5 a.h5 b.h5 --names low,high > out.txt || fail "merge"
+  grep -q "batch.h5: 2 series (/low, /high)" out.txt || { cat out.txt; fail "merge summary"; }
+  "$NDE" fit per.nde batch.h5 -o f.h5 --quiet || fail "fit exited $?"
+  ks=$("$H5" get f.h5 /params/values/k | tr '\n' ' ')
+  # Series come in group-name order: /high, then /low.
+  echo "k per series (/high, /low): $ks (truth 0.8 1.3)"
+  set -- $ks
+  num_ok "$1" 0.784 0.816 || fail "k of /high = $1 not within 2 %"
+  num_ok "$2" 1.274 1.326 || fail "k of /low = $2 not within 2 %"
+  # The constants travelled with their experiments: g of each group, read by the fit.
+  [ "$("$H5" get f.h5 /series/consts/values | tr '\n' ' ')" = "0.5 2 " ] || fail "constants"
+  ;;
+bad_inputs_are_refused_with_their_place)
+  expect() { # code fragment args...
+    local code=$1 frag=$2; shift 2
+    "$NDE" "$@" > /dev/null 2> err.txt; local rc=$?
+    [ $rc -eq "$code" ] || { cat err.txt; fail "'$*' exited $rc, expected $code"; }
+    grep -qF -- "$frag" err.txt || { cat err.txt; fail "'$*': message lacks '$frag'"; }
+    [ "$(wc -l < err.txt)" -le 2 ] || { cat err.txt; fail "'$*': more than one message"; }
+    [ -e out.h5 ] && fail "'$*' wrote a file"
+    return 0
+  }
+  S="simulate truth.nde --t1 8 --dt-out 0.25 --const g=1 -o out.h5"
+  expect 2 "declares measured inputs: give their samples" $S
+  printf 't,v\n0,1\n8,1\n' > bad1.csv
+  expect 2 "bad1.csv:1:3: column 'v' is not an input of the model" $S --inputs bad1.csv
+  printf 't,u\n0,1\n0,2\n' > bad2.csv
+  expect 2 "bad2.csv:3: time 0 is not after 0" $S --inputs bad2.csv
+  printf 't,u\n0,1\n1,abc\n' > bad3.csv
+  expect 2 "bad3.csv:3:3: expected 2 finite numbers per row" $S --inputs bad3.csv
+  printf 'time,u\n0,1\n' > bad4.csv
+  expect 2 "bad4.csv:1:1: the first column must be 't'" $S --inputs bad4.csv
+  printf 't,u\n0,1\n4,1\n' > short.csv
+  expect 2 "needs the measured input 'u' beyond its samples on [0, 4]" $S --inputs short.csv
+  expect 2 "--const: no value for the constant 'g'" simulate truth.nde --t1 8 --dt-out 0.25 --inputs u.csv -o out.h5
+  expect 2 "--const: 'h=1' names no constant of the model" simulate truth.nde --t1 8 --dt-out 0.25 --inputs u.csv --const g=1,h=1 -o out.h5
+  # Data without the input the model declares: the fit names the series.
+  "$NDE" simulate "$ROOT/models/lotka_volterra.nde" -o lv.h5 --t1 2 --dt-out 0.25 --quiet || fail "lv"
+  printf 'state x = 1\ninput u\ndx/dt = -x + u\n' > needs_u.nde
+  printf 'state x = 1\ndx/dt = -x\n' > plain.nde
+  "$NDE" simulate plain.nde -o plain.h5 --t1 2 --dt-out 0.25 --quiet || fail "plain"
+  "$NDE" fit needs_u.nde plain.h5 -o out.h5 > /dev/null 2> err.txt
+  [ $? -eq 2 ] && grep -q "plain.h5:/inputs/u: no such dataset" err.txt || { cat err.txt; fail "data without inputs"; }
+  ;;
+*) fail "unknown case $CASE" ;;
+esac
+echo "ok: $CASE"
