@@ -183,6 +183,28 @@ static int put_all(nde_writer *w, nde_status st, const char *what) {
   return 1;
 }
 
+/* An init file in natural units only: /params/values/NAME = V for every NAME=V argument. */
+static int cmd_mkvalues(int argc, char **argv) {
+  nde_writer *w = NULL;
+  nde_error err;
+  if (nde_writer_create(argv[0], &w, &err) != NDE_OK) {
+    fprintf(stderr, "h5check: %s\n", err.msg);
+    return 2;
+  }
+  int bad = 0;
+  for (int i = 1; i < argc && !bad; i++) {
+    char path[256];
+    const char *eq = strchr(argv[i], '=');
+    if (!eq) return 2;
+    snprintf(path, sizeof path, "/params/values/%.*s", (int)(eq - argv[i]), argv[i]);
+    const double v = strtod(eq + 1, NULL);
+    bad |= put_all(w, nde_writer_put_doubles(w, path, 0, NULL, &v), argv[i]);
+  }
+  bad |= put_all(w, nde_writer_commit(w), "commit");
+  nde_writer_destroy(&w);
+  return bad;
+}
+
 static int cmd_mkresult(const char *path) {
   nde_writer *w = NULL;
   nde_error err;
@@ -278,6 +300,7 @@ int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "get")) return cmd_get(argc - 2, argv + 2);
   if (argc >= 5 && !strcmp(argv[1], "ref")) return cmd_ref(argc - 2, argv + 2);
   if (argc == 3 && !strcmp(argv[1], "mkresult")) return cmd_mkresult(argv[2]);
+  if (argc >= 4 && !strcmp(argv[1], "mkvalues")) return cmd_mkvalues(argc - 2, argv + 2);
   if (argc == 3 && !strcmp(argv[1], "mkbatch")) return cmd_mkbatch(argv[2]);
   fprintf(stderr, "usage: h5check same|close|get|ref|mkresult|mkbatch|attr|has|noise ... (see the source)\n");
   return 2;

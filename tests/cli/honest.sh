@@ -171,6 +171,11 @@ start_values_in_natural_units)
   "$NDE" fit "$UDE" "$DATA" -o u.h5 --optim adam:0 --quiet || fail "ude"
   "$NDE" fit "$ROOT/tests/cli/lotka_volterra_off.nde" "$DATA" -o w.h5 --init p.h5 --optim adam:0 \
     --quiet || fail "--init from the same layout"
+  # An init file with natural values by name only (data-format.md's example): positive parameters
+  # are not taken as logarithms.
+  "$H5" mkvalues init.h5 alpha=1.3 beta=0.9 gamma=0.8 delta=1.8 || fail "mkvalues"
+  "$NDE" fit "$LV" "$DATA" -o v.h5 --init init.h5 --optim adam:0 --quiet || fail "--init values only"
+  num_ok "$("$H5" get v.h5 /params/values/alpha)" 1.2999999999 1.3000000001 || fail "alpha from values"
   "$NDE" fit "$LV" "$DATA" -o w.h5 --param beta=-1 2> err.txt; [ $? -eq 2 ] || fail "negative beta"
   grep -q "beta = -1 is outside its domain (expected a positive value)" err.txt || fail "message"
   ;;
