@@ -138,7 +138,9 @@ def set_train(fo, keep, optim=None, lr=None, seed=None, max_failures=None, check
         keep.append(s)
         fo.schedule = s
     if lr is not None:
-        _set(fo, "lr", "lr", lr, _real)
+        if not _real("lr", lr) > 0:  # as nde fit --lr
+            raise ValueError("lr: expected a positive learning rate, got %r" % (lr,))
+        fo.lr = float(lr)
     if seed is not None:
         _set(fo, "seed", "seed", seed, _int)
     if max_failures is not None:
