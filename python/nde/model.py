@@ -38,7 +38,8 @@ def stop_info(method, stats):
     if stats.reason == lib.NDE_REASON_NONE:
         return None
     buf = ffi.new("char[]", 600)
-    lib.nde_stop_message(cstr(method), stats, buf, 600)
+    sp = stats if ffi.typeof(stats).kind == "pointer" else ffi.addressof(stats)
+    lib.nde_stop_message(cstr(method), sp, buf, 600)
     return StopInfo(pystr(lib.nde_stop_reason_str(stats.reason)), stats.t_stop, stats.h_last,
                     stats.bad_row, stats.bad_state, pystr(buf))
 
