@@ -59,12 +59,19 @@ def test_a_batch_of_series_on_their_own_grids_with_missing_values_recovers_the_r
 
 
 def test_numerical_failures_are_statuses_of_the_result_not_exceptions(lv, lv_arrays):
-    r = nde.fit(lv, lv_arrays, optim="adam:40@1e30")
+    # 200 good iterations (scored at 100 and 200), then a learning rate that cannot work
+    r = nde.fit(lv, lv_arrays, optim="adam:200@0.01,adam:40@1e30", checkpoint_every=100)
     assert r.status == "diverged" and not r.ok
     assert r.message.startswith("training diverged: 9 rejected steps in a row")
-    np.testing.assert_array_equal(r.theta, lv.init_theta(1))  # the last good parameters
-    r = nde.fit(lv, lv_arrays, optim="adam:40", params={"alpha": 60.0})
-    assert r.status == "failed" and "cannot evaluate the objective at the start" in r.message
+    assert r.kept.is_best and r.kept.iteration == 200 and r.iterations > 200
+    # a shooting phase accepts a point whose whole trajectory blows up: the next phase fails
+    quad = nde.Model("state x = 1\nparam a = 0.3\ndx/dt = a*x^2\n", "quad.nde")
+    t = np.linspace(0, 1.5, 7)
+    r = nde.fit(quad, (t, quad.simulate(t)), optim="shoot:adam:1@1e-12,adam:5", shoot_interval=1,
+                params={"a": 1.2})
+    assert r.status == "failed" and r.history.size == 1
+    assert r.message.startswith("cannot evaluate the objective at the accepted parameters: "
+                                "solver rk4 stopped at t = 0.9")
 
 
 def test_init_starts_from_a_result_or_a_file_as_nde_fit_init(tmp_path, lv, lv_arrays):

@@ -22,7 +22,8 @@ def test_the_callback_sees_every_nth_iteration_and_stops_the_fit_on_true(lv, lv_
         seen.append(p)
         return p.total_iter >= 120
 
-    r = nde.fit(lv, lv_arrays, optim="adam:500@0.01", callback=cb, progress_every=40)
+    r = nde.fit(lv, lv_arrays, optim="adam:500@0.01", callback=cb, progress_every=40,
+                checkpoint_every=50)
     assert [p.total_iter for p in seen] == [40, 80, 120]
     p = seen[-1]
     assert isinstance(p, nde.Progress) and p.total_iters == 500 and p.phase == 0
@@ -33,7 +34,7 @@ def test_the_callback_sees_every_nth_iteration_and_stops_the_fit_on_true(lv, lv_
 
 def test_events_reach_the_callback_as_sentences(lv, lv_arrays):
     events = []
-    r = nde.fit(lv, lv_arrays, optim="adam:20@1e30",
+    r = nde.fit(lv, lv_arrays, optim="adam:100@0.01,adam:20@1e30", checkpoint_every=100,
                 callback=lambda p: events.append(p.event) if p.event else None)
     assert r.status == "diverged"
     assert events and all(e.startswith("step rejected") for e in events)
@@ -47,7 +48,8 @@ def test_an_exception_in_the_callback_stops_the_fit_and_propagates(lv, lv_arrays
         raise Stop("from the callback")
 
     with pytest.raises(Stop, match="from the callback"):
-        nde.fit(lv, lv_arrays, optim="adam:100000", callback=cb, progress_every=10)
+        nde.fit(lv, lv_arrays, optim="adam:100000", callback=cb, progress_every=10,
+                checkpoint_every=5)
 
 
 def test_progress_true_off_a_terminal_prints_plain_lines(lv, lv_arrays, capsys):
@@ -98,7 +100,8 @@ def test_in_a_notebook_the_bar_is_tqdm(monkeypatch, lv, lv_arrays):
 SCRIPT = textwrap.dedent("""
     import sys, time, nde
     print("start", flush=True)
-    r = nde.fit(sys.argv[1], sys.argv[2], optim="adam:10000000@0.01", progress=False)
+    r = nde.fit(sys.argv[1], sys.argv[2], optim="adam:10000000@0.01", checkpoint_every=10,
+                progress=False)
     print("fit", r.status, r.iterations, r.kept.is_best, flush=True)
     time.sleep(30)
     print("not reached", flush=True)
