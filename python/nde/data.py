@@ -143,11 +143,16 @@ def _open_path(path, model, label=None):
     return ffi.gc(out[0], lib.ndepy_data_destroy)
 
 
+# The writer syncs the file to disk before it renames it: in memory (tmpfs) that costs nothing.
+_TMP = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK) \
+    else None
+
+
 def _open_series(series, model, label):
     """Write the series with nde's writer to a temporary file and open it (see the module doc)."""
     groups = _group_names(series)
     keep = []
-    with tempfile.TemporaryDirectory(prefix="nde-data-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nde-data-", dir=_TMP) as tmp:
         path = os.path.join(tmp, "data.h5")
         # The library's messages name the file: say "data" (or the caller's label) instead.
         rename = (lambda m: m.replace(path, label))
