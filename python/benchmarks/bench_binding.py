@@ -94,27 +94,12 @@ def bench_grad(exe, root, calls):
         m = nde.Model.from_file(model)
         if n_times is None:
             p = m.problem(data)
-            args = []
         else:
             s = nde.Data(data, m).series[0]
             p = m.problem((s.t[:n_times], s.y[:n_times]))
             tmp = tempfile.NamedTemporaryFile(suffix=".h5", delete=False)
             tmp.close()
-            os.unlink(tmp.name)
-            # the same 3 rows in a file for nde grad
-            nde.Data((s.t[:n_times], s.y[:n_times]), m)  # checks they are valid
-            w = ffi.new("nde_writer **")
-            lib.nde_writer_create(tmp.name.encode(), w, ffi.NULL)
-            ser = ffi.new("nde_series *")
-            t3 = np.ascontiguousarray(s.t[:n_times])
-            y3 = np.ascontiguousarray(s.y[:n_times])
-            names = [ffi.new("char[]", c.encode()) for c in m.states]
-            cn = ffi.new("const char *[]", names)
-            ser.n, ser.d, ser.t, ser.y, ser.names = n_times, 2, ffi.from_buffer("double[]", t3), \
-                ffi.from_buffer("double[]", y3), cn
-            lib.nde_writer_put_series(w[0], b"/", ser)
-            lib.nde_writer_commit(w[0])
-            lib.nde_writer_destroy(w)
+            p.data.save(tmp.name)  # the same rows in a file, for nde grad
             data = tmp.name
         theta = m.init_theta(1)
         out = subprocess.run([exe, "grad", model, data, "--repeat", str(calls)], check=True,

@@ -9,6 +9,8 @@ except ImportError as e:  # pragma: no cover - only without a build
         "nde: the compiled extension nde._nde_cffi is missing or cannot load libnde (%s); build "
         "and install nde with meson (see python/README.md)" % e) from e
 
+__all__ = ["ffi", "lib", "h5_lock", "cstr", "pystr"]
+
 # The serial HDF5 library is not thread-safe: every call that opens, reads or writes an HDF5 file
 # (data, result files, fits with a checkpoint file) holds this lock.
 h5_lock = threading.RLock()

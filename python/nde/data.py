@@ -252,6 +252,38 @@ class Data:
     def __len__(self):
         return self.n_series
 
+    def save(self, path):
+        """Write the series as a time-series file of the data convention (docs/data-format.md),
+        which nde fit and nde inspect read: one group per series (the root for a single series
+        named "/"), the observed state columns with their names and recorded noise."""
+        out = ffi.new("nde_writer **")
+        err = new_error()
+        n = len(self.states)
+        with h5_lock:
+            check(lib.nde_writer_create(cstr(os.fspath(path)), out, err), err)
+            w = out[0]
+            try:
+                for k in range(self.n_series):
+                    tr = lib.nde_data_traj(self._ptr, k)
+                    cols = [j for j in range(n) if tr.col[j] >= 0]
+                    y = arrays.copy_doubles(tr.y, tr.n * n).reshape(tr.n, n)[:, cols].copy()
+                    t = arrays.copy_doubles(tr.t, tr.n)
+                    names = [cstr(self.states[j]) for j in cols]
+                    cn = ffi.new("const char *[]", names)
+                    s = ffi.new("nde_series *")
+                    s.n, s.d, s.t, s.y, s.names = tr.n, len(cols), arrays.ptr(t), arrays.ptr(y), cn
+                    if tr.noise_std != ffi.NULL:
+                        ns = np.array([tr.noise_std[j] for j in cols])
+                        s.noise_std = arrays.ptr(ns)
+                    st = lib.nde_writer_put_series(w, tr.name, s)
+                    if st != lib.NDE_OK:
+                        raise error_for(st, pystr(lib.nde_writer_errmsg(w)))
+                st = lib.nde_writer_commit(w)
+                if st != lib.NDE_OK:
+                    raise error_for(st, pystr(lib.nde_writer_errmsg(w)))
+            finally:
+                lib.nde_writer_destroy(out)
+
     def __repr__(self):
         return "<nde.Data %s: %d series, %d observed values, %d missing>" % (
             self.label, self.n_series, self.n_obs, self.n_nan)

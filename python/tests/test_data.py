@@ -5,7 +5,7 @@ import pytest
 
 import nde
 from nde import arrays
-from conftest import bits, data_path
+from conftest import bits, data_path, run_nde
 
 
 def test_a_path_is_read_as_nde_fit_reads_it(lv):
@@ -134,3 +134,16 @@ def test_inputs_and_constants_per_series_are_not_supported_yet(lv_arrays):
         nde.Series(t, y, inputs={"u": (t, t)})
     with pytest.raises(NotImplementedError, match="consts"):
         nde.Series(t, y, consts={"k": 1.0})
+
+
+def test_data_from_arrays_saved_to_a_file_are_read_back_by_nde(lv, lv_arrays, tmp_path):
+    t, y = lv_arrays
+    y2 = y.copy()
+    y2[4, 0] = np.nan
+    d = nde.Data({"a": (t, y2), "b": nde.Series(t[:7], y[:7, 1], names=["y"])}, lv)
+    d.save(tmp_path / "d.h5")
+    back = nde.Data(tmp_path / "d.h5", lv)
+    assert [s.name for s in back.series] == ["/a", "/b"]
+    for s, r in zip(d.series, back.series):
+        assert np.array_equal(bits(s.t), bits(r.t)) and np.array_equal(bits(s.y), bits(r.y))
+    run_nde("inspect", tmp_path / "d.h5")

@@ -1,8 +1,5 @@
 """Models: loading, what they declare, theta and parameters, simulation (against nde simulate bit
 for bit), stops as outcomes, and model errors with file:line:col."""
-import os
-import warnings
-
 import numpy as np
 import pytest
 

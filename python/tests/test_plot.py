@@ -8,7 +8,7 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from nde.plot import plot_fit, plot_forecast, plot_history  # noqa: E402
+from nde.plot import plot_forecast, plot_history  # noqa: E402
 
 
 def test_plot_fit_draws_the_data_and_a_fitted_curve_per_state(ude_fit, tmp_path):
