@@ -122,6 +122,9 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
             keep += [handle, ctx]
             ctx.handle = handle
             ctx.every = progress_every if (callback is not None or display is not None) else 0
+            if resume is not None:  # count from where the checkpoint stopped
+                done = ck.iterations
+                ctx.iter_last = done - done % progress_every
             ctx.interval = HEARTBEAT if (display is not None or sigint) else 0.0
             fo.progress = ffi.addressof(lib, "ndepy_progress_cb")
             fo.progress_ctx = ctx

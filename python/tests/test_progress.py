@@ -32,6 +32,15 @@ def test_the_callback_sees_every_nth_iteration_and_stops_the_fit_on_true(lv, lv_
     assert r.message == "interrupted after 120 iterations"
 
 
+def test_a_resumed_fit_reports_at_the_same_iterations_as_an_uninterrupted_one(lv, lv_arrays):
+    part = nde.fit(lv, lv_arrays, optim="adam:300@0.01", checkpoint_every=50,
+                   callback=lambda p: p.total_iter >= 150, progress_every=50)
+    seen = []
+    nde.fit(lv, lv_arrays, optim="adam:300@0.01", checkpoint_every=50, resume=part,
+            callback=lambda p: seen.append(p.total_iter), progress_every=40)
+    assert seen == [160, 200, 240, 280]
+
+
 def test_events_reach_the_callback_as_sentences(lv, lv_arrays):
     events = []
     r = nde.fit(lv, lv_arrays, optim="adam:100@0.01,adam:20@1e30", checkpoint_every=100,
