@@ -39,6 +39,8 @@ def test_options_mean_what_the_options_of_nde_fit_of_the_same_name_mean(tmp_path
     assert np.array_equal(bits(r.theta), bits(cli.theta))
     assert np.array_equal(bits(r.series[0].u0), bits(cli.series[0].u0))
     assert r.settings == cli.settings
+    again = nde.fit(lv, DATA, params={"alpha": 1.1, "beta": 0.75}, **cli.settings)
+    assert np.array_equal(bits(again.theta), bits(cli.theta))
 
 
 def test_a_batch_of_series_on_their_own_grids_with_missing_values_recovers_the_rates(lv):
