@@ -76,7 +76,14 @@ class Model:
         out = ffi.new("nde_model **")
         err = new_error()
         st = lib.nde_model_load_string(src, len(src), cstr(filename), out, err)
-        self._adopt(out[0], st, err)
+        try:
+            self._adopt(out[0], st, err)
+        except ModelError as e:
+            if isinstance(source, str) and "\n" not in source and source.strip().endswith(".nde"):
+                e.message += ("\n(nde.Model takes the model's text: for a file, use "
+                              "nde.Model.from_file(%r))" % source.strip())
+                e.args = (e.message,)
+            raise
 
     @classmethod
     def from_file(cls, path):

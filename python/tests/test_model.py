@@ -126,6 +126,8 @@ def test_a_missing_model_file_is_a_file_error_naming_it(tmp_path):
     assert isinstance(e.value, OSError)
     with pytest.raises(TypeError, match="Model.from_file"):
         nde.Model(p)
+    with pytest.raises(nde.ModelError, match=r"for a file, use nde.Model.from_file\('m.nde'\)"):
+        nde.Model("m.nde")
 
 
 def test_inputs_and_per_series_constants_are_not_supported_yet(lv):
