@@ -1,0 +1,34 @@
+"""nde: neural and universal differential equations, from Python.
+
+A thin binding over the installed C library libnde (cffi): the same models, solvers, gradients,
+fits and result files as the nde program, with numpy arrays instead of files where you like.
+
+    import nde
+    m = nde.Model.from_file("models/lotka_volterra_ude.nde")
+    r = nde.fit(m, (t, y), seed=1)        # or a path, a list of series, an nde.Data
+    r.params, r.history, r.status
+    d = r.discover(); print(d)            # the networks read off as equations
+    t10, y10 = r.forecast(10.0)
+    r.save("fit.h5"); r2 = nde.load("fit.h5")
+
+Everything numerical runs in libnde; see python/README.md.
+"""
+from ._lib import ffi as _ffi, lib as _lib
+from .data import Data, Problem, Series
+from .discover import Candidate, Discovery, Equation
+from .errors import (ArgumentError, CallbackError, DataError, Error, FileError, InternalError,
+                     LimitError, ModelError, NumericalError, OutOfMemoryError, SolverStopWarning,
+                     UnsupportedError)
+from .model import Model
+from .options import grad_names, solver_names
+from .progress import Progress
+from .result import Result, Score, Trajectory, fit, load, read_theta
+
+__version__ = _ffi.string(_lib.nde_version()).decode()
+DEFAULT_SCHEDULE = _ffi.string(_lib.NDE_DEFAULT_SCHEDULE).decode()
+
+__all__ = ["Model", "Data", "Series", "Problem", "fit", "load", "read_theta", "Result",
+           "Trajectory", "Score", "Discovery", "Equation", "Candidate", "Progress",
+           "solver_names", "grad_names", "Error", "ArgumentError", "LimitError", "ModelError",
+           "DataError", "FileError", "OutOfMemoryError", "CallbackError", "NumericalError",
+           "UnsupportedError", "InternalError", "SolverStopWarning", "DEFAULT_SCHEDULE"]

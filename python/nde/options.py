@@ -1,0 +1,199 @@
+"""Keyword options -> the C option structs, named as the command-line options of nde fit, nde grad
+and nde forecast with '-' written '_' (--steps-per-interval is steps_per_interval=).  An option
+left at None keeps the library's default, so that nde.fit(m, data) runs exactly what
+`nde fit MODEL DATA` runs.  Values are checked by the library (its message names the option);
+here only what the command line's parser checks: names, types and the choices of strings."""
+import numbers
+
+from ._lib import cstr, ffi, lib, pystr
+
+SOLVER_OPTIONS = ("solver", "dt", "steps_per_interval", "rtol", "atol", "h0", "max_steps")
+LOSS_OPTIONS = ("grad", "loss", "scale", "log_loss")
+OBJECTIVE_OPTIONS = ("learn_u0", "shoot_interval", "shoot_weight", "batch_series", "batch_time",
+                     "batch_windows")
+TRAIN_OPTIONS = ("optim", "lr", "seed", "max_failures", "checkpoint_every", "checkpoint_seconds",
+                 "keep_last", "patience")
+
+
+def _names(table):
+    out, i = [], 0
+    while table[i] != ffi.NULL:
+        out.append(pystr(table[i]))
+        i += 1
+    return out
+
+
+def solver_names():
+    """The integrators of the registry."""
+    return _names(lib.nde_solver_method_names())
+
+
+def grad_names():
+    """The gradient methods."""
+    return _names(lib.nde_grad_method_names())
+
+
+def _real(name, v):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError("%s: expected a number, got %r" % (name, v))
+    return float(v)
+
+
+def _int(name, v):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise ValueError("%s: expected an integer, got %r" % (name, v))
+    return int(v)
+
+
+def _flag(name, v):
+    if not isinstance(v, (bool, int)) or v not in (0, 1):
+        raise ValueError("%s: expected True or False, got %r" % (name, v))
+    return 1 if v else 0
+
+
+def _choice(name, v, choices):
+    if v not in choices:
+        raise ValueError("%s: expected one of %s, got %r" % (name, ", ".join(choices), v))
+    return v
+
+
+def _set(struct, field, name, value, conv):
+    try:
+        setattr(struct, field, conv(name, value))
+    except OverflowError:
+        raise ValueError("%s: %r is out of range" % (name, value)) from None
+
+
+def set_solver(so, keep, solver=None, dt=None, steps_per_interval=None, rtol=None, atol=None,
+               h0=None, max_steps=None, simulate=False):
+    """Apply the solver options to an nde_solver_opts (strings kept alive in keep)."""
+    if dt is not None and steps_per_interval is not None:
+        raise ValueError("dt and steps_per_interval both given (expected at most one)")
+    if solver is not None:
+        names = solver_names()
+        if solver not in names:
+            raise ValueError("solver: unknown method %r (expected one of %s)"
+                             % (solver, ", ".join(names)))
+        s = cstr(solver)
+        keep.append(s)
+        so.method = s
+    if dt is not None:
+        if not _real("dt", dt) > 0:
+            raise ValueError("dt: expected a positive step size, got %r" % (dt,))
+        so.dt = float(dt)
+        if simulate:  # as nde simulate --dt
+            so.steps_per_interval = 1
+    if steps_per_interval is not None:
+        _set(so, "steps_per_interval", "steps_per_interval", steps_per_interval, _int)
+        so.dt = 0.0
+    if rtol is not None:
+        _set(so, "rtol", "rtol", rtol, _real)
+    if atol is not None:
+        _set(so, "atol", "atol", atol, _real)
+    if h0 is not None:
+        _set(so, "h0", "h0", h0, _real)
+    if max_steps is not None:
+        _set(so, "max_steps", "max_steps", max_steps, _int)
+
+
+def set_loss(fo, keep, grad=None, loss=None, scale=None, log_loss=None):
+    """The gradient method and the loss of an nde_result_fit_opts."""
+    if grad is not None:
+        names = grad_names()
+        if grad not in names:
+            raise ValueError("grad: unknown method %r (expected one of %s)"
+                             % (grad, ", ".join(names)))
+        s = cstr(grad)
+        keep.append(s)
+        fo.grad.method = s
+    if loss is not None:
+        fo.objective.loss_sum = _choice("loss", loss, ("mean", "sum")) == "sum"
+    if scale is not None:
+        fo.objective.scale_by_std = _choice("scale", scale, ("none", "std")) == "std"
+    if log_loss is not None:
+        fo.objective.log_space = _flag("log_loss", log_loss)
+
+
+def set_objective(fo, learn_u0=None, shoot_interval=None, shoot_weight=None, batch_series=None,
+                  batch_time=None, batch_windows=None):
+    o = fo.objective
+    if learn_u0 is not None:
+        o.learn_u0 = _flag("learn_u0", learn_u0)
+    for name, v, conv in (("shoot_interval", shoot_interval, _int),
+                          ("shoot_weight", shoot_weight, _real),
+                          ("batch_series", batch_series, _int),
+                          ("batch_time", batch_time, _int),
+                          ("batch_windows", batch_windows, _int)):
+        if v is not None:
+            _set(o, name, name, v, conv)
+
+
+def set_train(fo, keep, optim=None, lr=None, seed=None, max_failures=None, checkpoint_every=None,
+              checkpoint_seconds=None, keep_last=None, patience=None):
+    if optim is not None:
+        if not isinstance(optim, str):
+            raise ValueError("optim: expected a schedule such as 'adam:2000@0.01,lbfgs:500', "
+                             "got %r" % (optim,))
+        s = cstr(optim)
+        keep.append(s)
+        fo.schedule = s
+    if lr is not None:
+        if not _real("lr", lr) > 0:  # as nde fit --lr
+            raise ValueError("lr: expected a positive learning rate, got %r" % (lr,))
+        fo.lr = float(lr)
+    if seed is not None:
+        _set(fo, "seed", "seed", seed, _int)
+    if max_failures is not None:
+        _set(fo, "max_failures", "max_failures", max_failures, _int)
+    if checkpoint_every is not None:
+        _set(fo, "checkpoint_every", "checkpoint_every", checkpoint_every, _int)
+    if checkpoint_seconds is not None:
+        _set(fo, "checkpoint_seconds", "checkpoint_seconds", checkpoint_seconds, _real)
+    if keep_last is not None:
+        fo.keep_last = _flag("keep_last", keep_last)
+    if patience is not None:
+        _set(fo, "patience", "patience", patience, _int)
+
+
+def split(options, *groups, where):
+    """The options of each group; an unknown name is a TypeError as for any Python call."""
+    out = [dict() for _ in groups]
+    for k, v in options.items():
+        for i, g in enumerate(groups):
+            if k in g:
+                out[i][k] = v
+                break
+        else:
+            known = sorted(set().union(*groups))
+            raise TypeError("%s got an unexpected keyword argument %r (options: %s)"
+                            % (where, k, ", ".join(known)))
+    return out
+
+
+def fit_opts(options, keep, where="nde.fit()"):
+    """A new nde_result_fit_opts from the library's defaults and the options."""
+    fo = ffi.new("nde_result_fit_opts *", lib.nde_result_fit_opts_default())
+    s, l, o, t = split(options, SOLVER_OPTIONS, LOSS_OPTIONS, OBJECTIVE_OPTIONS, TRAIN_OPTIONS,
+                       where=where)
+    set_solver(fo.solver, keep, **s)
+    set_loss(fo, keep, **l)
+    set_objective(fo, **o)
+    set_train(fo, keep, **t)
+    return fo
+
+
+def problem_opts(options, keep, where="Problem()"):
+    """The options of a loss: solver, gradient and loss; the objective without shooting (as
+    nde grad)."""
+    fo = ffi.new("nde_result_fit_opts *", lib.nde_result_fit_opts_default())
+    s, l = split(options, SOLVER_OPTIONS, LOSS_OPTIONS, where=where)
+    set_solver(fo.solver, keep, **s)
+    set_loss(fo, keep, **l)
+    fo.objective.shoot_interval = 0
+    return fo
+
+
+def solver_dict(so):
+    """The options of an nde_solver_opts as a dict (settings of a result)."""
+    return {"solver": pystr(so.method), "dt": so.dt, "steps_per_interval": so.steps_per_interval,
+            "rtol": so.rtol, "atol": so.atol, "h0": so.h0, "max_steps": so.max_steps}

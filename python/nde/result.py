@@ -1,0 +1,625 @@
+"""Fitting and the fitted model (nde/result.h): nde.fit, nde.load and nde.Result, with forecasts
+from a chosen start, held-out scores and the result file (fit.h5) that nde fit writes and nde
+forecast / nde discover read."""
+import contextlib
+import math
+import os
+from collections import namedtuple
+
+import numpy as np
+
+from . import arrays
+from ._lib import cstr, ffi, h5_lock, lib, pystr
+from .data import as_data
+from .errors import FileError, check, error_for, new_error
+from .model import Model, _not_yet, as_model, stop_info, warn_stop
+from .options import SOLVER_OPTIONS, fit_opts, set_solver, solver_dict, split
+from .progress import HEARTBEAT, Run, make_display, sigint_stops
+
+FittedSeries = namedtuple("FittedSeries", "name t u0")
+FittedSeries.__doc__ = ("A fitted series: its name (the data group, '/' for a root series), its "
+                        "observation times and its fitted initial state at t[0].")
+Kept = namedtuple("Kept", "is_best iteration score loss last_loss")
+Kept.__doc__ = ("Which iterate was kept: the best-scored one (is_best) or the last, its total "
+                "iteration count and score, the trajectory loss there and at the last iterate.")
+SeriesScore = namedtuple("SeriesScore", "name t0 t1 u0 rmse count rmse_all horizon stop")
+SeriesScore.__doc__ = ("The score of one held-out series: its span, the start state used, RMSE "
+                       "and observed values per state ({component: value}), the RMSE over all, "
+                       "the horizon (NaN when the error stays within the tolerance) and stop "
+                       "(StopInfo or None).")
+
+_PROVENANCE = ("command_line", "data_file", "model_file", "nde_version", "sundials_version",
+               "hdf5_version", "blas", "blas_threads", "created")
+
+
+def read_theta(path):
+    """/params/theta of a result file, or of any HDF5 file holding it."""
+    n = ffi.new("size_t *")
+    p = ffi.new("double **")
+    err = new_error()
+    with h5_lock:
+        check(lib.nde_read_theta(cstr(os.fspath(path)), n, p, err), err)
+    try:
+        return arrays.copy_doubles(p[0], n[0])
+    finally:
+        lib.free(p[0])
+
+
+def _call_text(model, data, options):
+    """The provenance "command line" of a fit from Python."""
+    args = [repr(model.filename), repr(data.label)]
+    args += ["%s=%r" % kv for kv in options.items()]
+    return "nde.fit(%s)" % ", ".join(args)
+
+
+def fit(model, data, *, callback=None, progress=None, progress_every=100, init=None, params=None,
+        resume=None, checkpoint=None, inputs=None, consts=None, **options):
+    """Fit a model to data, as `nde fit MODEL DATA` does: returns an nde.Result.
+
+    model    an nde.Model or the path of a .nde file
+    data     a path, arrays (t, y), nde.Series, a list or dict of them, or an nde.Data
+    options  those of nde fit, '-' written '_', None meaning the library's default (the same as
+             nde fit's, so the same options and seed give the same /params/theta bit for bit):
+             solver, dt, steps_per_interval, rtol, atol, h0, max_steps, grad, optim (the
+             schedule), lr, seed, learn_u0, scale ("none"|"std"), loss ("mean"|"sum"), log_loss,
+             shoot_interval, shoot_weight, batch_series, batch_time, batch_windows,
+             max_failures, checkpoint_every, checkpoint_seconds, keep_last, patience
+    init     start from this theta (an array, an nde.Result, or a file with /params/theta);
+    params   then these start values {name: natural value} (nde fit --init / --param)
+    resume   continue an interrupted fit (an nde.Result or a result file) bit for bit
+    checkpoint  write the result to this path at resume points and at the end (nde fit -o)
+    callback called with an nde.Progress on events and every progress_every iterations;
+             returning True stops the fit (status "interrupted")
+    progress None (default): a progress bar on a terminal or in a notebook; True: always (plain
+             lines when not a terminal); False: never
+
+    The outcome is the result's status, not an exception: "done", "early-stop", "interrupted"
+    (Ctrl-C or the callback; the best parameters kept, resumable), "diverged", "failed".  Errors
+    (a bad option, data that do not fit the model, a checkpoint that cannot be written) raise
+    nde.Error subclasses; a FileError from the checkpoint carries the result as .result.
+    inputs, consts: measured inputs and per-series constants (not supported yet)."""
+    if inputs is not None:
+        _not_yet("inputs", "measured inputs")
+    if consts is not None:
+        _not_yet("consts", "per-series constants")
+    m = as_model(model)
+    d = as_data(data, m)
+    keep = []
+    fo = fit_opts(options, keep)
+    if resume is not None and (init is not None or params):
+        raise ValueError("resume continues a fit from its checkpoint: init and params cannot be "
+                         "combined with it")
+    if init is not None or params:
+        theta0 = m.theta(params, seed=fo.seed, init=init)
+        keep.append(theta0)
+        fo.theta0 = arrays.ptr(theta0)
+    if resume is not None:
+        ck = resume if isinstance(resume, Result) else load(resume)
+        keep.append(ck)
+        fo.resume = ck._ptr
+    if checkpoint is not None:
+        cp = cstr(os.fspath(checkpoint))
+        keep.append(cp)
+        fo.checkpoint_path = cp
+    for s in (cstr(_call_text(m, d, options)), cstr(d.label)):
+        keep.append(s)
+    fo.command_line, fo.data_label = keep[-2], keep[-1]
+    if isinstance(progress_every, bool) or not isinstance(progress_every, int) \
+            or progress_every < 1:
+        raise ValueError("progress_every: expected a positive integer, got %r" % (progress_every,))
+    if callback is not None and not callable(callback):
+        raise TypeError("callback: expected a function of an nde.Progress, got %s"
+                        % type(callback).__name__)
+
+    display = make_display(progress)
+    run = Run(callback, progress_every, display)
+    out = ffi.new("nde_result **")
+    err = new_error()
+    with sigint_stops(run) as sigint:
+        if callback is not None or display is not None or sigint:
+            handle = ffi.new_handle(run)
+            ctx = ffi.new("ndepy_progress *")
+            keep += [handle, ctx]
+            ctx.handle = handle
+            ctx.every = progress_every if (callback is not None or display is not None) else 0
+            if resume is not None:  # count from where the checkpoint stopped
+                done = ck.iterations
+                ctx.iter_last = done - done % progress_every
+            ctx.interval = HEARTBEAT if (display is not None or sigint) else 0.0
+            fo.progress = ffi.addressof(lib, "ndepy_progress_cb")
+            fo.progress_ctx = ctx
+            fo.progress_every = 1
+        if display is not None:
+            display.note("nde: fitting %s (%d learnable values) to %s: %d series, %d observed "
+                         "values; schedule %s" % (
+                             m.filename, m.n_theta + (m.n_state * d.n_series
+                                                      if fo.objective.learn_u0 else 0),
+                             d.label, d.n_series, d.n_obs,
+                             pystr(fo.schedule) if fo.schedule != ffi.NULL
+                             else pystr(lib.NDE_DEFAULT_SCHEDULE)))
+        lock = h5_lock if checkpoint is not None else contextlib.nullcontext()
+        try:
+            with lock:
+                st = lib.nde_result_fit(m._ptr, d._ptr, fo, out, err)
+        finally:
+            if display is not None:
+                display.close()
+    result = None
+    if out[0] != ffi.NULL:
+        result = Result._adopt(out[0], None if checkpoint is None else os.fspath(checkpoint))
+    if st != lib.NDE_OK:
+        e = error_for(st, pystr(err.msg))
+        if isinstance(e, FileError):
+            e.result = result
+        raise e
+    if run.exc is not None:
+        raise run.exc
+    if display is not None:
+        if result.status == "interrupted" and run.interrupted:
+            display.note("nde: interrupted after %d iterations; the best parameters are kept "
+                         "(continue with nde.fit(..., resume=result))" % result.iterations)
+        display.note("fit: %d iterations in %.2f s: %s" % (result.iterations, result.seconds,
+                                                          result.message))
+    if run.interrupted and result.status != "interrupted":
+        raise KeyboardInterrupt  # it came after the fit's last iteration: not consumed
+    return result
+
+
+def load(path):
+    """Open a result file (fit.h5 of nde fit or Result.save)."""
+    out = ffi.new("nde_result **")
+    err = new_error()
+    with h5_lock:
+        st = lib.nde_result_open(cstr(os.fspath(path)), out, err)
+    if out[0] != ffi.NULL and st != lib.NDE_OK:
+        lib.ndepy_result_destroy(out[0])
+    check(st, err)
+    return Result._adopt(out[0], os.fspath(path))
+
+
+class Trajectory:
+    """A solution of the fitted model on a grid: t [T], y [T, n] (columns: states), the start
+    (series name, start_time, u0), and stop (StopInfo when the solve stopped early: NaN rows
+    after it)."""
+
+    def __init__(self, result, t, y, start_time, u0, series, stop, method):
+        self.t, self.y, self.start_time, self.u0 = t, y, start_time, u0
+        self.series, self.stop, self.method = series, stop, method
+        self.states = result.model.states
+        self._result = result
+
+    def __len__(self):
+        return self.t.size
+
+    def __iter__(self):  # t, y = r.forecast(...)
+        return iter((self.t, self.y))
+
+    def __repr__(self):
+        return "<nde.Trajectory %d times on [%g, %g]%s>" % (
+            self.t.size, self.t[0], self.t[-1],
+            ", stopped at t = %g" % self.stop.t_stop if self.stop else "")
+
+    def save(self, path):
+        """Write the trajectory as nde forecast -o does: HDF5 in the data convention (nde fit and
+        nde inspect read it back), or CSV when path ends in .csv."""
+        path = os.fspath(path)
+        if path.endswith(".csv"):
+            buf = ffi.new("char[]", lib.NDE_NUM_MAX)
+
+            def num(x):
+                return pystr(lib.nde_num_str(float(x), buf))
+            with open(path, "w") as f:
+                f.write("t," + ",".join(self.states) + "\n")
+                for i in range(self.t.size):
+                    f.write(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) + "\n")
+            return
+        r = self._result
+        names = [cstr(s) for s in self.states]
+        cnames = ffi.new("const char *[]", names)
+        out = ffi.new("nde_writer **")
+        err = new_error()
+        with h5_lock:
+            check(lib.nde_writer_create(cstr(path), out, err), err)
+            w = out[0]
+            try:
+                s = ffi.new("nde_series *")
+                s.n, s.d = self.t.size, len(self.states)
+                s.t, s.y, s.names = arrays.ptr(self.t), arrays.ptr(self.y), cnames
+                attrs = (("command_line", "nde.Result.forecast (Python)"),
+                         ("forecast_of", r.path or ""), ("solver", self.method),
+                         ("nde_version", pystr(lib.nde_version())))
+                st = lib.nde_writer_put_series(w, cstr("/"), s)
+                for k, v in attrs:
+                    if st == lib.NDE_OK:
+                        st = lib.nde_writer_set_attr_string(w, cstr("/"), cstr(k), cstr(v))
+                if st == lib.NDE_OK:
+                    st = lib.nde_writer_put_string(w, cstr("/model/source"), cstr(r.model.source))
+                if st == lib.NDE_OK:
+                    st = lib.nde_writer_commit(w)
+                if st != lib.NDE_OK:
+                    raise error_for(st, pystr(lib.nde_writer_errmsg(w)))
+            finally:
+                lib.nde_writer_destroy(out)
+
+
+class Score:
+    """Scores of a fitted model against held-out series: .series (SeriesScore per series) and
+    .rmse over every observed value."""
+
+    def __init__(self, series, rmse, states, start):
+        self.series, self.rmse, self._states, self._start = series, rmse, states, start
+
+    def __getitem__(self, k):
+        if isinstance(k, str):
+            for s in self.series:
+                if s.name == k or s.name == "/" + k:
+                    return s
+            raise KeyError(k)
+        return self.series[k]
+
+    def __len__(self):
+        return len(self.series)
+
+    def __repr__(self):
+        lines = ["forecast error, each series from %s:" % (
+            "the fitted trajectory of the series it continues" if self._start == "fitted"
+            else "its own first observed row")]
+        for s in self.series:
+            per = "".join(", %s %.4e" % (c, s.rmse[c]) for c in self._states if s.count[c])
+            hz = ("the error stays within the tolerance" if math.isnan(s.horizon)
+                  else "horizon %g" % s.horizon)
+            lines.append("  series %s (t in [%g, %g]): rmse %.6e%s; %s" % (
+                s.name, s.t0, s.t1, s.rmse_all, per, hz))
+            if s.stop:
+                lines.append("    the prediction stopped at t = %g: %s" % (s.stop.t_stop,
+                                                                         s.stop.reason))
+        lines.append("  rmse all %.6e" % self.rmse)
+        return "\n".join(lines)
+
+
+def _grid(t0, t1, dt_out):
+    """t0, t0 + dt_out, ..., t1 (t1 included), as nde forecast makes it."""
+    steps = (t1 - t0) / dt_out
+    if not steps <= 1e7:
+        raise ValueError("dt_out: %g gives more than 10^7 outputs on [%g, %g]" % (dt_out, t0, t1))
+    n = int(math.floor(steps + 1e-9)) + 1
+    if abs(t0 + (n - 1) * dt_out - t1) > 1e-9 * dt_out:
+        n += 1
+    t = t0 + np.arange(n, dtype=np.float64) * dt_out
+    t[-1] = t1
+    return t
+
+
+class Result:
+    """A fitted model: what nde fit writes to fit.h5 (nde.fit returns one, nde.load opens one).
+
+    status ("done", "early-stop", "interrupted", "diverged", "failed"), message, params
+    (natural units, fixed ones included), theta (the kept iterate), history, kept, series,
+    settings (the options of the fit, as nde.fit keywords), provenance; forecast, integrate,
+    fitted, score, discover, save."""
+
+    @classmethod
+    def _adopt(cls, ptr, path=None):
+        self = cls.__new__(cls)
+        self._ptr = ffi.gc(ptr, lib.ndepy_result_destroy)
+        self.path = path
+        self._model = None
+        return self
+
+    # ---- the outcome ----
+
+    @property
+    def status(self):
+        return pystr(lib.nde_fit_status_str(lib.nde_result_status(self._ptr)))
+
+    @property
+    def ok(self):
+        """The fit ran to its end (done) or stopped early by patience."""
+        return self.status in ("done", "early-stop")
+
+    @property
+    def message(self):
+        return pystr(lib.nde_result_message(self._ptr))
+
+    @property
+    def model(self):
+        """The fitted model (an nde.Model compiled from the source the result holds)."""
+        if self._model is None:
+            m = lib.nde_result_model(self._ptr)
+            self._model = Model(pystr(lib.nde_model_source(m)), pystr(lib.nde_model_filename(m)))
+        return self._model
+
+    @property
+    def theta(self):
+        """The kept parameter vector (a copy)."""
+        return arrays.copy_doubles(lib.nde_result_theta(self._ptr),
+                                   lib.nde_result_n_theta(self._ptr))
+
+    @property
+    def theta_last(self):
+        """The last accepted parameter vector."""
+        return arrays.copy_doubles(lib.nde_result_theta_last(self._ptr),
+                                   lib.nde_result_n_theta(self._ptr))
+
+    @property
+    def params(self):
+        """{name: natural value} at the kept theta, fixed parameters included."""
+        m = lib.nde_result_model(self._ptr)
+        p = ffi.new("nde_model_param_info *")
+        out = {}
+        for i in range(lib.nde_model_n_params(m)):
+            check(lib.nde_model_get_param(m, i, p))
+            out[pystr(p.name)] = lib.nde_result_param(self._ptr, i)
+        return out
+
+    @property
+    def kept(self):
+        k = lib.nde_result_get_kept(self._ptr)
+        return Kept(bool(k.is_best), k.iteration, k.score, k.loss, k.last_loss)
+
+    @property
+    def history(self):
+        """The phase's objective per iteration."""
+        p = ffi.new("const double **")
+        n = lib.nde_result_history(self._ptr, p)
+        return arrays.copy_doubles(p[0], n)
+
+    @property
+    def scores(self):
+        """(iterations, scores) of the scoring points."""
+        s = ffi.new("const double **")
+        it = ffi.new("const long **")
+        n = lib.nde_result_scores(self._ptr, s, it)
+        return arrays.copy_longs(it[0], n), arrays.copy_doubles(s[0], n)
+
+    @property
+    def phase_ends(self):
+        """The history length at the end of each phase (-1: not reached)."""
+        e = ffi.new("const long **")
+        n = lib.nde_result_phase_ends(self._ptr, e)
+        return [int(e[0][i]) for i in range(n)]
+
+    @property
+    def iterations(self):
+        return int(lib.nde_result_iterations(self._ptr))
+
+    @property
+    def seconds(self):
+        """Wall-clock seconds of the fit."""
+        return lib.nde_result_seconds(self._ptr)
+
+    @property
+    def step(self):
+        """The fixed step of the fit as one size (0 for adaptive solvers)."""
+        return lib.nde_result_step(self._ptr)
+
+    @property
+    def series(self):
+        """FittedSeries of every series of the fit."""
+        n = lib.nde_model_state_dim(lib.nde_result_model(self._ptr))
+        s = ffi.new("nde_result_series *")
+        out = []
+        for k in range(lib.nde_result_n_series(self._ptr)):
+            check(lib.nde_result_get_series(self._ptr, k, s))
+            out.append(FittedSeries(pystr(s.name), arrays.copy_doubles(s.t, s.n_obs),
+                                    arrays.copy_doubles(s.u0, n)))
+        return out
+
+    @property
+    def settings(self):
+        """The options the fit ran with, as nde.fit keywords (nde.fit(m, data, **r.settings)
+        fits again the same way)."""
+        s = lib.nde_result_settings(self._ptr)
+        so = solver_dict(s.solver)
+        if so["dt"] > 0:
+            del so["steps_per_interval"]
+        else:
+            del so["dt"]
+        o = s.objective
+        so.update({
+            "grad": pystr(s.grad.method), "loss": "sum" if o.loss_sum else "mean",
+            "scale": "std" if o.scale_by_std else "none", "log_loss": bool(o.log_space),
+            "learn_u0": bool(o.learn_u0), "shoot_interval": o.shoot_interval,
+            "shoot_weight": o.shoot_weight, "batch_series": o.batch_series,
+            "batch_time": o.batch_time, "batch_windows": o.batch_windows,
+            "optim": pystr(s.schedule), "lr": s.lr, "seed": int(s.seed),
+            "max_failures": s.max_failures, "checkpoint_every": s.checkpoint_every,
+            "checkpoint_seconds": s.checkpoint_seconds, "keep_last": bool(s.keep_last),
+            "patience": s.patience})
+        return so
+
+    @property
+    def provenance(self):
+        """Where the fit came from: command line, data and model files, versions, time."""
+        out = {}
+        for k in _PROVENANCE:
+            v = lib.nde_result_provenance(self._ptr, cstr(k))
+            if v != ffi.NULL:
+                out[k] = pystr(v)
+        return out
+
+    def __repr__(self):
+        return "<nde.Result %s: %s, %d iterations, %s>" % (
+            self.model.filename, self.status, self.iterations,
+            ", ".join("%s=%.6g" % kv for kv in self.params.items()) or "no scalar parameters")
+
+    def summary(self):
+        """What nde fit prints at the end."""
+        k = self.kept
+        s = self.settings
+        lines = ["fit: %d iterations in %.2f s: %s" % (self.iterations, self.seconds,
+                                                      self.message),
+                 "  trajectory loss %.6e (%s squared error) at the kept parameters: %s "
+                 "(iteration %d)" % (k.loss, "summed" if s["loss"] == "sum" else "mean",
+                                     "the best scored iterate" if k.is_best
+                                     else "the last iterate", k.iteration)]
+        fixed = {p.name for p in self.model.param_info if not p.learnable}
+        for name, v in self.params.items():
+            lines.append("  %-12s = %r%s" % (name, v, "  (fixed)" if name in fixed else ""))
+        for n in self.model.nets.values():
+            lines.append("  net %-8s %d weights" % (n.name, n.n_params))
+        return "\n".join(lines)
+
+    # ---- the fitted model on any grid ----
+
+    def _series_index(self, series):
+        n = lib.nde_result_n_series(self._ptr)
+        if isinstance(series, str):
+            k = lib.nde_result_find_series(self._ptr, cstr(series))
+            if k < 0:
+                k = lib.nde_result_find_series(self._ptr, cstr("/" + series))
+            if k < 0:
+                raise ValueError("series: no fitted series named %r (expected one of %s)" % (
+                    series, ", ".join(s.name for s in self.series)))
+            return k
+        if isinstance(series, bool) or not isinstance(series, (int, np.integer)) \
+                or not -n <= series < n:
+            raise ValueError("series: expected an index in [0, %d) or a name, got %r"
+                             % (n, series))
+        return int(series) % n
+
+    def _start(self, start, series, u0, keep):
+        """An nde_start from the Python arguments (see integrate)."""
+        k = self._series_index(series)
+        st = ffi.new("nde_start *")
+        st.series = k
+        if start is None or (isinstance(start, str) and start == "first"):
+            st.kind = lib.NDE_START_FITTED
+        elif isinstance(start, str) and start == "last":
+            s = self.series[k]
+            st.kind, st.t = lib.NDE_START_AT_TIME, float(s.t[-1])
+        elif isinstance(start, (int, float, np.floating, np.integer)) \
+                and not isinstance(start, bool):
+            st.kind, st.t = lib.NDE_START_AT_TIME, float(start)
+        else:
+            raise ValueError("start: expected None (the fitted initial state), 'last', or a time "
+                             "inside the fitted span, got %r" % (start,))
+        t0 = ffi.new("double *")
+        m = self.model
+        u = np.empty(m.n_state)
+        err = new_error()
+        check(lib.nde_result_start_state(self._ptr, st, t0, arrays.wptr(u), err), err)
+        if u0 is not None:
+            u = m._state_of(u0, "u0", base=u)
+            st.kind, st.t = lib.NDE_START_STATE, t0[0]
+            st.u = arrays.ptr(u)
+            keep.append(u)
+        return st, t0[0], u
+
+    def _solver(self, solver, options, keep):
+        """NULL (the fit's settings) or the fit's settings with the options given (as nde
+        forecast's solver options)."""
+        (opts,) = split(options, SOLVER_OPTIONS, where="this call")
+        if solver is not None:
+            opts["solver"] = solver
+        if not opts:
+            return ffi.NULL, pystr(lib.nde_result_settings(self._ptr).solver.method)
+        so = ffi.new("nde_solver_opts *", lib.nde_result_settings(self._ptr).solver)
+        set_solver(so, keep, **opts)
+        if so.dt == 0 and "steps_per_interval" not in opts:
+            so.dt = lib.nde_result_step(self._ptr)
+        return so, pystr(so.method)
+
+    def integrate(self, times, start=None, series=0, u0=None, solver=None, **solver_options):
+        """The fitted model on the grid times (strictly increasing, none before the start): an
+        nde.Trajectory.
+
+        start   None: the fitted initial state of the series; a time: the fitted trajectory of
+                the series there; "last": at its last time
+        series  index or name of the fitted series
+        u0      a state (n values) or {component: value} overriding the start's state
+        solver  and dt, steps_per_interval, rtol, atol, h0, max_steps: other integration
+                settings than the fit's (whose fixed step nde_result_step keeps).
+        A solve that stops early warns (SolverStopWarning) and leaves NaN rows after the stop."""
+        keep = []
+        st, t0, u = self._start(start, series, u0, keep)
+        tt = arrays.real_array(times, "times", ndim=1, expected="[T]")
+        so, method = self._solver(solver, solver_options, keep)
+        Y = np.empty((tt.size, self.model.n_state))
+        stats = ffi.new("nde_solve_stats *")
+        err = new_error()
+        check(lib.nde_result_integrate(self._ptr, st, tt.size, arrays.ptr(tt), so,
+                                       arrays.wptr(Y), stats, err), err)
+        stop = stop_info(method, stats)
+        if stop is not None:
+            warn_stop("the integration", stop)
+        return Trajectory(self, tt, Y, t0, u, self.series[st.series].name, stop, method)
+
+    def forecast(self, t1, start=None, series=0, dt_out=None, u0=None, solver=None,
+                 **solver_options):
+        """The fitted model from a start up to t1, on a grid every dt_out (default: the fit's
+        step, or a tenth of the data spacing for adaptive solvers), as nde forecast --t1 does.
+        start, series, u0, solver: as integrate ("last" is nde forecast --from-last, a time is
+        --t0).  Returns an nde.Trajectory (t, y = r.forecast(10) unpacks it)."""
+        keep = []
+        _, t0, _ = self._start(start, series, u0, keep)
+        if not float(t1) > t0:
+            raise ValueError("t1: %g is not after the start time %g" % (t1, t0))
+        if dt_out is None or dt_out == 0:
+            dt_out = lib.nde_result_step(self._ptr)
+            if not dt_out > 0:
+                s = self.series[self._series_index(series)]
+                dt_out = (s.t[-1] - s.t[0]) / (s.t.size - 1) / 10
+        elif not dt_out > 0:
+            raise ValueError("dt_out: expected a positive spacing, got %r" % (dt_out,))
+        return self.integrate(_grid(t0, float(t1), float(dt_out)), start=start, series=series,
+                              u0=u0, solver=solver, **solver_options)
+
+    def fitted(self, series=0):
+        """The fitted curve of a series at its observation times: [N, n]."""
+        k = self._series_index(series)
+        return self.integrate(self.series[k].t, series=k).y
+
+    # ---- scores, discovery, files ----
+
+    def score(self, heldout, start="row", horizon_tol=0.1, solver=None, **solver_options):
+        """Score the fitted model on held-out data (a path, arrays or series, as nde.fit takes
+        them): each series predicted from its own first observed row (start="row") or from the
+        fitted trajectory of the series it continues (start="fitted"), as nde forecast --data.
+        horizon_tol: the horizon is where the error first exceeds this times a state's std."""
+        if start not in ("row", "fitted"):
+            raise ValueError("start: expected 'row' or 'fitted', got %r" % (start,))
+        m = self.model
+        held = as_data(heldout, m)
+        keep = []
+        o = ffi.new("nde_score_opts *", lib.nde_score_opts_default())
+        o.horizon_tol = float(horizon_tol)
+        o.start_fitted = start == "fitted"
+        so, _ = self._solver(solver, solver_options, keep)
+        o.solver = so
+        out = ffi.new("nde_score **")
+        err = new_error()
+        check(lib.nde_result_score(self._ptr, held._ptr, o, out, err), err)
+        sc = ffi.gc(out[0], lib.ndepy_score_destroy)
+        method = pystr(so.method) if so != ffi.NULL else self.settings["solver"]
+        res = []
+        s = ffi.new("nde_series_score *")
+        n = m.n_state
+        for k in range(lib.nde_score_n_series(sc)):
+            check(lib.nde_score_get(sc, k, s))
+            rmse = arrays.copy_doubles(s.rmse, n)
+            res.append(SeriesScore(
+                pystr(s.name), s.t0, s.t1, arrays.copy_doubles(s.u0, n),
+                dict(zip(m.states, rmse.tolist())),
+                {c: int(s.count[j]) for j, c in enumerate(m.states)}, s.rmse_all, s.horizon,
+                stop_info(method, s.stop)))
+        return Score(res, lib.nde_score_rmse(sc), m.states, start)
+
+    def discover(self, **options):
+        """Read the missing terms off the trained networks as equations (nde discover): an
+        nde.Discovery with .equations, .model_text, .model and .save(path).  Options as nde
+        discover: nets, library ("poly:3"), terms (a list of .nde expressions), points, samples,
+        margin, seed, threshold, criterion ("bic"|"aic"), ridge."""
+        from .discover import discover
+        return discover(self, **options)
+
+    def save(self, path):
+        """Write the result file (atomically), the same file nde fit writes."""
+        err = new_error()
+        with h5_lock:
+            check(lib.nde_result_save(self._ptr, cstr(os.fspath(path)), err), err)
+
+    def plot(self, data=None, ax=None, **kwargs):
+        """Data and fitted curves per state (matplotlib; see nde.plot.plot_fit)."""
+        from .plot import plot_fit
+        return plot_fit(self, data=data, ax=ax, **kwargs)

@@ -1,0 +1,149 @@
+"""Data from paths, arrays, series lists and dicts; shapes, dtypes and NaN masks; the library's
+data errors with their messages."""
+import numpy as np
+import pytest
+
+import nde
+from nde import arrays
+from conftest import bits, data_path, run_nde
+
+
+def test_a_path_is_read_as_nde_fit_reads_it(lv):
+    d = nde.Data(data_path("lotka_volterra.h5"), lv)
+    assert d.n_series == len(d) == 1 and d.n_obs == 42 and d.n_nan == 0
+    s = d.series[0]
+    assert s.name == "/" and s.t.shape == (21,) and s.y.shape == (21, 2)
+    assert d.label == data_path("lotka_volterra.h5")
+
+
+def test_arrays_become_the_same_series_as_a_file_holding_them(lv, lv_arrays):
+    t, y = lv_arrays
+    d = nde.Data((t, y), lv)
+    s = d.series[0]
+    assert d.label == "arrays (1 series)" and s.name == "/"
+    assert np.array_equal(bits(s.t), bits(t)) and np.array_equal(bits(s.y), bits(y))
+
+
+def test_a_list_of_series_keeps_its_order_each_on_its_own_grid(lv, lv_arrays):
+    t, y = lv_arrays
+    items = [(t[k:], y[k:]) for k in range(12)]  # 12 series: names series00 ... series11
+    d = nde.Data(items, lv)
+    got = d.series
+    assert [s.name for s in got] == ["/series%02d" % k for k in range(12)]
+    for k, s in enumerate(got):
+        assert np.array_equal(s.t, t[k:]) and np.array_equal(s.y, y[k:])
+
+
+def test_a_dict_names_its_series_and_they_come_in_name_order(lv, lv_arrays):
+    t, y = lv_arrays
+    d = nde.Data({"run_b": (t, y), "run_a": nde.Series(t[:9], y[:9])}, lv)
+    assert [s.name for s in d.series] == ["/run_a", "/run_b"]
+    assert d.series[0].t.size == 9
+
+
+def test_named_columns_may_observe_only_some_states(lv, lv_arrays):
+    t, y = lv_arrays
+    d = nde.Data(nde.Series(t, y[:, 1], names=["y"]), lv)
+    s = d.series[0]
+    assert np.isnan(s.y[:, 0]).all() and np.array_equal(s.y[:, 1], y[:, 1])
+    assert d.n_obs == 21
+    d2 = nde.Data(nde.Series(t, y[:, ::-1], names=["y", "x"]), lv)
+    assert np.array_equal(d2.series[0].y, y)
+
+
+def test_nan_marks_missing_values_and_is_kept_as_missing(lv, lv_arrays):
+    t, y = lv_arrays
+    y2 = y.copy()
+    y2[[3, 7, 11], [0, 1, 0]] = np.nan
+    d = nde.Data((t, y2), lv)
+    assert d.n_nan == 3 and d.n_obs == 39
+    assert np.array_equal(np.isnan(d.series[0].y), np.isnan(y2))
+
+
+def test_wrong_shapes_and_dtypes_are_value_errors_naming_the_argument(lv, lv_arrays):
+    t, y = lv_arrays
+    with pytest.raises(ValueError, match=r"^data: y: expected a float64 array of shape \[21, D\] "
+                                         r"\(one row per time of t\), got shape \[20, 2\]"):
+        nde.Data((t, y[:-1]), lv)
+    with pytest.raises(ValueError, match=r"^t: expected a float64 array of shape \[N\], got "
+                                         r"shape \[21, 2\]"):
+        nde.Series(y, y)
+    with pytest.raises(ValueError, match=r"y: expected real numbers \(float64\) .* got dtype "
+                                         r"complex128"):
+        nde.Series(t, y.astype(complex))
+    with pytest.raises(ValueError, match=r"y: expected 2 columns, one per state component of "
+                                         r".*lotka_volterra.nde \(x, y\), got 1"):
+        nde.Data((t, y[:, :1]), lv)
+    with pytest.raises(ValueError, match=r"names: expected 2 names \(one per column of y\), got 1"):
+        nde.Series(t, y, names=["x"])
+    with pytest.raises(ValueError, match="the series name 'a' is given twice"):
+        nde.Data([nde.Series(t, y, name="a"), nde.Series(t, y, name="a")], lv)
+    with pytest.raises(TypeError, match=r"data\[1\]: expected \(t, y\) arrays or an nde.Series"):
+        nde.Data([(t, y), "x"], lv)
+    with pytest.raises(ValueError, match="expected at least one series"):
+        nde.Data([], lv)
+
+
+def test_other_real_dtypes_and_layouts_are_converted_and_float64_is_not_copied():
+    a = np.linspace(0, 1, 6)
+    assert arrays.real_array(a, "a", ndim=1) is a
+    m = np.arange(12.0).reshape(3, 4)
+    assert arrays.real_array(m, "m", ndim=2) is m
+    f = arrays.real_array(m[:, ::2], "m", ndim=2)  # a strided view: one copy, C-contiguous
+    assert f.flags.c_contiguous and np.array_equal(f, m[:, ::2])
+    for x in (np.arange(5), np.arange(5, dtype=np.float32), [0, 1, 2, 3, 4]):
+        c = arrays.real_array(x, "x", ndim=1)
+        assert c.dtype == np.float64 and np.array_equal(c, np.arange(5.0))
+    with pytest.raises(ValueError, match="x: expected real numbers"):
+        arrays.real_array(np.array(["a"]), "x", ndim=1)
+    with pytest.raises(ValueError, match="x: expected real numbers"):
+        arrays.real_array(np.array([True]), "x", ndim=1)
+
+
+def test_the_library_checks_values_with_the_messages_it_gives_for_files(lv, lv_arrays):
+    t, y = lv_arrays
+    with pytest.raises(nde.DataError, match=r"^data:/t: times not strictly increasing at index "
+                                            r"1 \(expected t\[1\] > t\[0\] = 5"):
+        nde.Data((t[::-1], y), lv)
+    y2 = y.copy()
+    y2[:, 0] = np.nan
+    with pytest.raises(nde.DataError, match=r'^data:/y: column 0 \("x"\) is all NaN'):
+        nde.Data((t, y2), lv)
+    y3 = y.copy()
+    y3[3, 1] = np.inf
+    with pytest.raises(nde.DataError, match=r'^data:/series1/y: infinite value at row 3, column '
+                                            r'1 \("y"\)'):
+        nde.Data([(t, y), (t, y3)], lv)
+    with pytest.raises(nde.DataError, match=r'state_names\[0\] = "z" matches no state of the '
+                                            r'model \(expected one of x, y\)'):
+        nde.Data(nde.Series(t, y[:, :1], names=["z"]), lv)
+    with pytest.raises(nde.FileError, match="nope.h5: cannot open"):
+        nde.Data("nope.h5", lv)
+
+
+def test_data_opened_for_one_model_is_refused_for_a_model_with_other_states(lv, lv_arrays):
+    spiral = nde.Model.from_file(data_path("../models/spiral.nde"))
+    d = nde.Data(lv_arrays, lv)
+    with pytest.raises(ValueError, match="opened for the states x, y"):
+        nde.Problem(spiral, d)
+
+
+def test_inputs_and_constants_per_series_are_not_supported_yet(lv_arrays):
+    t, y = lv_arrays
+    with pytest.raises(NotImplementedError, match="inputs"):
+        nde.Series(t, y, inputs={"u": (t, t)})
+    with pytest.raises(NotImplementedError, match="consts"):
+        nde.Series(t, y, consts={"k": 1.0})
+
+
+def test_data_from_arrays_saved_to_a_file_are_read_back_by_nde(lv, lv_arrays, tmp_path):
+    t, y = lv_arrays
+    y2 = y.copy()
+    y2[4, 0] = np.nan
+    d = nde.Data({"a": (t, y2), "b": nde.Series(t[:7], y[:7, 1], names=["y"])}, lv)
+    d.save(tmp_path / "d.h5")
+    back = nde.Data(tmp_path / "d.h5", lv)
+    assert [s.name for s in back.series] == ["/a", "/b"]
+    for s, r in zip(d.series, back.series):
+        assert np.array_equal(bits(s.t), bits(r.t)) and np.array_equal(bits(s.y), bits(r.y))
+    run_nde("inspect", tmp_path / "d.h5")

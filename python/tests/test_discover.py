@@ -1,0 +1,85 @@
+"""Discovery from Python: the equations and the discovered model file of nde discover, the
+candidate tables, options, errors."""
+import numpy as np
+import pytest
+
+import nde
+from conftest import data_path, run_nde
+
+
+@pytest.fixture(scope="module")
+def fit_file(ude_fit, tmp_path_factory):
+    p = tmp_path_factory.mktemp("discover") / "fit.h5"
+    ude_fit.save(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def found(ude_fit):
+    return ude_fit.discover()
+
+
+def test_the_network_is_read_off_as_the_interaction_terms(found):
+    e1, e2 = found.equations
+    assert (e1.net, e1.component, e1.args) == ("U", 1, "x, y")
+    assert e1.expr.endswith("*x*y") and e2.expr.endswith("*x*y")
+    assert float(e1.expr.split("*")[0]) == pytest.approx(-0.9, rel=0.05)
+    assert float(e2.expr.split("*")[0]) == pytest.approx(0.8, rel=0.05)
+    assert e1.text.startswith("\u2212") and "\u00b7x\u00b7y" in e1.text
+    assert str(found).startswith("Discovered equations:\n  U[1](x, y) \u2248 ")
+
+
+def test_the_discovered_model_is_the_file_nde_discover_writes(found, fit_file, tmp_path):
+    out = run_nde("discover", fit_file, "-o", tmp_path / "d.nde").stdout
+    assert open(tmp_path / "d.nde").read() == found.model_text
+    for e in found.equations:
+        assert "%s[%d](%s) \u2248 %s" % (e.net, e.component, e.args, e.text) in out
+    assert found.table(0).splitlines()[0] in out
+    for line in found.table(0).splitlines()[2:]:
+        assert line in out
+    m = found.model
+    assert m.filename == "lotka_volterra_ude_discovered.nde" and not m.nets
+    assert set(m.params) == {"alpha", "delta", "U1_xy", "U2_xy"}
+    assert found.save(tmp_path / "again.nde") == str(tmp_path / "again.nde")
+
+
+def test_refitting_the_discovered_model_brings_back_beta_and_gamma(found):
+    r = nde.fit(found.model, data_path("lotka_volterra.h5"))
+    assert r.params["U1_xy"] == pytest.approx(-0.9, rel=0.01)
+    assert r.params["U2_xy"] == pytest.approx(0.8, rel=0.01)
+
+
+def test_candidates_list_every_model_considered_with_its_scores(found):
+    cands = found.candidates(0)
+    assert [c.n_terms for c in cands] == sorted(c.n_terms for c in cands)
+    (chosen,) = [c for c in cands if c.chosen]
+    assert set(chosen.coefficients) == {"x*y"} and np.isfinite(chosen.crit)
+    assert found.terms[0] == "1" and "x*y" in found.terms
+    assert found.samples.shape == (200, 2)
+
+
+def test_options_are_those_of_nde_discover(ude_fit, fit_file, tmp_path):
+    d = ude_fit.discover(library="poly:2", terms=["sin(x)"], criterion="aic", points=120,
+                         samples=50, seed=4, nets="U")
+    run_nde("discover", fit_file, "--library", "poly:2", "--terms", "sin(x)", "--criterion",
+            "aic", "--points", "120", "--samples", "50", "--seed", "4", "--net", "U",
+            "-o", tmp_path / "o.nde", "--quiet")
+    assert open(tmp_path / "o.nde").read() == d.model_text
+    assert d.terms[-1] == "sin(x)" and d.samples.shape == (170, 2)
+    one = ude_fit.discover(threshold=0.5)
+    assert all(c.n_terms <= 10 for c in one.candidates(1))
+
+
+def test_bad_options_are_errors_with_nde_s_message(ude_fit):
+    with pytest.raises(nde.ArgumentError, match="^library: "):
+        ude_fit.discover(library="poly:x")
+    with pytest.raises(nde.Error, match="V"):
+        ude_fit.discover(nets="V")
+    with pytest.raises(nde.ModelError, match="expression 'nosuch\\(x\\)'"):
+        ude_fit.discover(terms="nosuch(x)")
+    with pytest.raises(ValueError, match="criterion: expected 'bic' or 'aic'"):
+        ude_fit.discover(criterion="x")
+    with pytest.raises(ValueError, match="points: expected an integer"):
+        ude_fit.discover(points=1.5)
+    with pytest.raises(TypeError):
+        ude_fit.discover(bogus=1)
