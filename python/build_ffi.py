@@ -121,7 +121,8 @@ const char *const *nde_grad_method_names(void);
 typedef struct nde_fit nde_fit;
 typedef struct nde_fit_opts {
   int loss_sum; int scale_by_std; int log_space; int learn_u0; int shoot_interval;
-  double shoot_weight; int batch_series; int batch_time; int batch_windows; ...;
+  double shoot_weight; int batch_series; int batch_time; int batch_windows; int scale_states;
+  double l2; double l1; ...;
 } nde_fit_opts;
 typedef struct nde_fit_info {
   nde_solve_stats stop; double data_loss; double penalty; long n_solves; ...;
@@ -171,7 +172,8 @@ typedef struct nde_result nde_result;
 typedef struct nde_result_fit_opts {
   nde_solver_opts solver; nde_grad_opts grad; nde_fit_opts objective; const char *schedule;
   double lr; uint64_t seed; int max_failures; long checkpoint_every; int keep_last; int patience;
-  const double *theta0; const nde_result *resume; const char *checkpoint_path;
+  int phase_patience; double phase_tol; double validate_tail; int validate_series;
+  const double *noise_std; const double *theta0; const nde_result *resume; const char *checkpoint_path;
   double checkpoint_seconds; int (*progress)(void *ctx, const nde_train_progress *p);
   void *progress_ctx; long progress_every; const char *command_line; const char *data_label;
   ...;

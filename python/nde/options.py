@@ -10,9 +10,9 @@ from ._lib import cstr, ffi, lib, pystr
 SOLVER_OPTIONS = ("solver", "dt", "steps_per_interval", "rtol", "atol", "h0", "max_steps")
 LOSS_OPTIONS = ("grad", "loss", "scale", "log_loss")
 OBJECTIVE_OPTIONS = ("learn_u0", "shoot_interval", "shoot_weight", "batch_series", "batch_time",
-                     "batch_windows")
+                     "batch_windows", "l2", "l1")
 TRAIN_OPTIONS = ("optim", "lr", "seed", "max_failures", "checkpoint_every", "checkpoint_seconds",
-                 "keep_last", "patience")
+                 "keep_last", "patience", "phase_patience", "phase_tol", "validate")
 
 
 def _names(table):
@@ -115,7 +115,7 @@ def set_loss(fo, keep, grad=None, loss=None, scale=None, log_loss=None):
 
 
 def set_objective(fo, learn_u0=None, shoot_interval=None, shoot_weight=None, batch_series=None,
-                  batch_time=None, batch_windows=None):
+                  batch_time=None, batch_windows=None, l2=None, l1=None):
     o = fo.objective
     if learn_u0 is not None:
         o.learn_u0 = _flag("learn_u0", learn_u0)
@@ -123,13 +123,33 @@ def set_objective(fo, learn_u0=None, shoot_interval=None, shoot_weight=None, bat
                           ("shoot_weight", shoot_weight, _real),
                           ("batch_series", batch_series, _int),
                           ("batch_time", batch_time, _int),
-                          ("batch_windows", batch_windows, _int)):
+                          ("batch_windows", batch_windows, _int),
+                          ("l2", l2, _real),
+                          ("l1", l1, _real)):
         if v is not None:
             _set(o, name, name, v, conv)
 
 
 def set_train(fo, keep, optim=None, lr=None, seed=None, max_failures=None, checkpoint_every=None,
-              checkpoint_seconds=None, keep_last=None, patience=None):
+              checkpoint_seconds=None, keep_last=None, patience=None, phase_patience=None,
+              phase_tol=None, validate=None):
+    if phase_patience is not None:
+        _set(fo, "phase_patience", "phase_patience", phase_patience, _int)
+    if phase_tol is not None:
+        _set(fo, "phase_tol", "phase_tol", phase_tol, _real)
+    if validate is not None:
+        # As nde fit --validate: "tail:F" (the trailing fraction of every series) or "series:K"
+        # (the last K series held out whole).
+        kind, _, val = str(validate).partition(":")
+        try:
+            if kind == "tail":
+                fo.validate_tail = float(val)
+            elif kind == "series":
+                fo.validate_series = int(val)
+            else:
+                raise ValueError
+        except ValueError:
+            raise ValueError("validate: expected 'tail:F' or 'series:K', got %r" % (validate,))
     if optim is not None:
         if not isinstance(optim, str):
             raise ValueError("optim: expected a schedule such as 'adam:2000@0.01,lbfgs:500', "

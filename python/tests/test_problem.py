@@ -104,9 +104,9 @@ def test_a_solve_that_stops_gives_a_nan_loss_and_a_warning_not_an_error(lv, lv_a
 
 def test_bad_options_name_themselves(lv, lv_arrays):
     with pytest.raises(ValueError, match=r"solver: unknown method 'rk5' \(expected one of euler, "
-                                         r"rk4, dopri5"):
+                                         r"rk4, "):
         lv.problem(lv_arrays, solver="rk5")
-    with pytest.raises(nde.ArgumentError, match="gradient method 'interp' needs a solver"):
+    with pytest.raises(nde.ArgumentError, match="gradient method 'interp' does not work with solver 'rk4'"):
         lv.problem(lv_arrays, grad="interp")
     with pytest.raises(ValueError, match="loss: expected one of mean, sum, got 'max'"):
         lv.problem(lv_arrays, loss="max")

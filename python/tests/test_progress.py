@@ -110,7 +110,7 @@ SCRIPT = textwrap.dedent("""
     import sys, time, nde
     print("start", flush=True)
     r = nde.fit(sys.argv[1], sys.argv[2], optim="adam:10000000@0.01", checkpoint_every=10,
-                progress=False)
+                phase_patience=0, progress=False)  # no early end of the stalling phase
     print("fit", r.status, r.iterations, r.kept.is_best, flush=True)
     time.sleep(30)
     print("not reached", flush=True)
