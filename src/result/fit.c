@@ -218,7 +218,7 @@ static nde_status update_result(driver *D, int snapshot_state) {
   double *hc = realloc(r->hist, (nh ? nh : 1) * sizeof *hc);
   if (!hc) return NDE_ERR_NOMEM;
   r->hist = hc;
-  memcpy(r->hist, h, nh * sizeof *h);
+  if (nh) memcpy(r->hist, h, nh * sizeof *h);
   r->n_hist = nh;
   const double *sc;
   const long *si;
@@ -229,12 +229,14 @@ static nde_status update_result(driver *D, int snapshot_state) {
   long *sic = realloc(r->score_iter, (ns ? ns : 1) * sizeof *sic);
   if (!sic) return NDE_ERR_NOMEM;
   r->score_iter = sic;
-  memcpy(r->scores, sc, ns * sizeof *sc);
-  memcpy(r->score_iter, si, ns * sizeof *si);
+  if (ns) {
+    memcpy(r->scores, sc, ns * sizeof *sc);
+    memcpy(r->score_iter, si, ns * sizeof *si);
+  }
   r->n_scores = ns;
   const long *pe;
   r->n_phases = nde_train_phase_ends(t, &pe);
-  memcpy(r->phase_end, pe, (size_t)r->n_phases * sizeof *pe);
+  if (r->n_phases > 0) memcpy(r->phase_end, pe, (size_t)r->n_phases * sizeof *pe);
   r->seconds = now() - D->t_start;
   if (snapshot_state) {
     const size_t len = nde_train_state_size(t);
