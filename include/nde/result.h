@@ -117,6 +117,23 @@ NDE_API nde_status nde_data_series_inputs(const nde_data *data, size_t k, const 
                                           nde_input_series *inputs, double *consts,
                                           nde_error *err);
 
+/* Parameters for model (n_series series, for per-series blocks) from a file: the flat
+ * /params/theta of a result file or another tool's (its length checked before anything is
+ * read; all finite; when the file records /params/layout/names they must be the model's), then
+ * every learnable shared parameter given by name in natural units at /params/values/NAME (they
+ * override theta, and a file may hold only these).  theta (nde_model_n_theta_full values) must
+ * hold start values for what the file does not give.  Statuses: NDE_ERR_IO (the file cannot be
+ * opened), NDE_ERR_DATA (nothing usable, a wrong length, layout or value; the message names the
+ * dataset), NDE_ERR_ARG, NDE_ERR_NOMEM. */
+NDE_API nde_status nde_read_params(const char *path, const nde_model *model, int n_series,
+                                   double *theta, nde_error *err);
+
+/* Output times t0, t0 + dt, ... up to t1, t1 always last (a point within 1e-9 dt of t1 is t1):
+ * the grid of a forecast.  *times is malloc'ed (release with nde_free).  NDE_ERR_ARG when t1 <= t0,
+ * dt <= 0 or the grid would exceed max times; NDE_ERR_NOMEM. */
+NDE_API nde_status nde_time_grid(double t0, double t1, double dt, size_t max, double **times,
+                                 size_t *n, nde_error *err);
+
 /* ---- a model bound to data ---- */
 
 typedef struct nde_problem nde_problem;

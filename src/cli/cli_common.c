@@ -315,93 +315,11 @@ int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, 
 
 int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, int n_series,
                        double *theta) {
-  const size_t n_theta = nde_model_n_theta_full(m, n_series);
   nde_error err;
-  nde_reader *r = NULL;
-  nde_status st = nde_reader_open(path, &r, &err);
-  if (st != NDE_OK) {
-    nde_cli_error("%s: %s", opt, err.msg);
-    return nde_cli_input_exit(st);
-  }
-  int rc = 0, rank = 0, any = 0;
-  size_t dims[NDE_DATA_MAX_RANK];
-  if (nde_reader_kind(r, "/params/theta") == NDE_H5_DATASET) {
-    size_t count = 1;
-    any = 1;
-    if (nde_reader_shape(r, "/params/theta", &rank, dims) != NDE_OK || rank > 1) {
-      nde_cli_error("%s: %s:/params/theta: expected a vector of %zu values", opt, path, n_theta);
-      rc = NDE_EXIT_INPUT;
-      goto done;
-    }
-    if (rank == 1) count = dims[0];
-    /* The length first: a huge declared size is refused before anything is read. */
-    if (count != n_theta) {
-      nde_cli_error("%s: %s:/params/theta: expected %zu values for the model %s, got %zu", opt,
-                    path, n_theta, nde_model_filename(m), count);
-      rc = NDE_EXIT_INPUT;
-      goto done;
-    }
-    if (nde_reader_get_doubles(r, "/params/theta", n_theta, theta) != NDE_OK) {
-      nde_cli_error("%s: %s", opt, nde_reader_errmsg(r));
-      rc = NDE_EXIT_INPUT;
-      goto done;
-    }
-    for (size_t i = 0; i < n_theta; i++)
-      if (!isfinite(theta[i])) {
-        nde_cli_error("%s: %s:/params/theta: value %zu is not finite (expected finite "
-                      "parameters)", opt, path, i);
-        rc = NDE_EXIT_INPUT;
-        goto done;
-      }
-    /* The layout the file records must be the model's: same names in the same places. */
-    if (nde_reader_kind(r, "/params/layout/names") == NDE_H5_DATASET) {
-      size_t nl = 0;
-      char **names = NULL;
-      if (nde_reader_get_strings(r, "/params/layout/names", &nl, &names) == NDE_OK) {
-        int same = nl == (size_t)nde_model_n_layout(m);
-        for (size_t i = 0; same && i < nl; i++) {
-          nde_model_layout_entry e;
-          same = nde_model_get_layout(m, (int)i, &e) == NDE_OK && !strcmp(e.name, names[i]);
-        }
-        free(names);
-        if (!same) {
-          nde_cli_error("%s: %s:/params/layout: the parameters were made for another model "
-                        "(their names or order differ from %s)",
-                        opt, path, nde_model_filename(m));
-          rc = NDE_EXIT_INPUT;
-          goto done;
-        }
-      }
-    }
-  }
-  /* Parameters by name, in natural units. */
-  for (int i = 0; i < nde_model_n_params(m); i++) {
-    nde_model_param_info p;
-    nde_model_get_param(m, i, &p);
-    nde_str place = NDE_STR_INIT;
-    nde_str_addf(&place, "/params/values/%s", p.name);
-    if (!place.failed && nde_reader_kind(r, place.data) == NDE_H5_DATASET && p.learnable &&
-        !p.per_series) {
-      double v;
-      any = 1;
-      if (nde_reader_get_doubles(r, place.data, 1, &v) != NDE_OK ||
-          nde_model_set_param(m, i, v, theta) != NDE_OK) {
-        nde_cli_error("%s: %s:%s: expected one value in the domain of %s", opt, path, place.data,
-                      p.name);
-        rc = NDE_EXIT_INPUT;
-      }
-    }
-    nde_str_release(&place);
-    if (rc) goto done;
-  }
-  if (!any) {
-    nde_cli_error("%s: %s:/params/theta: no such dataset, nor /params/values/NAME (expected the "
-                  "parameters of the model)", opt, path);
-    rc = NDE_EXIT_INPUT;
-  }
-done:
-  nde_reader_destroy(&r);
-  return rc;
+  const nde_status st = nde_read_params(path, m, n_series, theta, &err);
+  if (st == NDE_OK) return 0;
+  nde_cli_error("%s: %s", opt, err.msg);
+  return nde_cli_input_exit(st);
 }
 
 char *nde_cli_command_line(int argc, char **argv) {

@@ -16,23 +16,14 @@
 
 /* The output grid from t0 to t1 every dt_out, t1 included. */
 static int make_grid(double t0, double t1, double dt_out, nde_cli_forecast *f) {
-  const double steps = (t1 - t0) / dt_out;
-  if (!(steps <= 1e7)) {
-    nde_cli_error("--dt-out: %g gives more than 10^7 outputs on [%g, %g]", dt_out, t0, t1);
-    return NDE_EXIT_INPUT;
+  nde_error err;
+  const nde_status st = nde_time_grid(t0, t1, dt_out, 10000001, &f->T, &f->N, &err);
+  if (st == NDE_OK) {
+    f->t0 = t0;
+    return 0;
   }
-  size_t N = (size_t)floor(steps + 1e-9) + 1;
-  if (fabs(t0 + (double)(N - 1) * dt_out - t1) > 1e-9 * dt_out) N++;
-  f->T = calloc(N, sizeof *f->T);
-  if (!f->T) {
-    nde_cli_error("out of memory");
-    return NDE_EXIT_IO;
-  }
-  for (size_t i = 0; i < N; i++) f->T[i] = t0 + (double)i * dt_out;
-  f->T[N - 1] = t1;
-  f->N = N;
-  f->t0 = t0;
-  return 0;
+  nde_cli_error("--dt-out: %s", err.msg);
+  return nde_cli_exit_code(st);
 }
 
 static int run_forecast(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
@@ -291,7 +282,7 @@ nomem:
 done:
   for (int k = 0; fc && k < nf; k++) {
     nde_free(fc[k].name);
-    free(fc[k].T);
+    nde_free(fc[k].T);
     free(fc[k].Y);
   }
   free(fc);

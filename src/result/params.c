@@ -1,0 +1,108 @@
+/* Parameters from a file (nde fit --init, the Python package's init=): the flat theta of a result
+ * file or another tool's, checked against the model before anything is read, and parameters by
+ * name in natural units.  Also the uniform output grids of forecasts. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* /params/theta: rank <= 1, exactly n values, finite; the recorded layout (when there is one)
+ * must be the model's. */
+static nde_status read_flat(nde_reader *r, const char *path, const nde_model *m, size_t n,
+                            double *theta, nde_error *err) {
+  int rank = 0;
+  size_t dims[NDE_DATA_MAX_RANK], count = 1;
+  if (nde_reader_shape(r, "/params/theta", &rank, dims) != NDE_OK || rank > 1)
+    return nde__fail(err, NDE_ERR_DATA, "%s:/params/theta: expected a vector of %zu values", path,
+                     n);
+  if (rank == 1) count = dims[0];
+  /* The length first: a huge declared size is refused before anything is read. */
+  if (count != n)
+    return nde__fail(err, NDE_ERR_DATA, "%s:/params/theta: expected %zu values for the model %s, "
+                     "got %zu", path, n, nde_model_filename(m), count);
+  if (nde_reader_get_doubles(r, "/params/theta", n, theta) != NDE_OK)
+    return nde__fail(err, NDE_ERR_DATA, "%s", nde_reader_errmsg(r));
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(theta[i]))
+      return nde__fail(err, NDE_ERR_DATA, "%s:/params/theta: value %zu is not finite (expected "
+                       "finite parameters)", path, i);
+  if (nde_reader_kind(r, "/params/layout/names") != NDE_H5_DATASET) return NDE_OK;
+  size_t nl = 0;
+  char **names = NULL;
+  if (nde_reader_get_strings(r, "/params/layout/names", &nl, &names) != NDE_OK) return NDE_OK;
+  int same = nl == (size_t)nde_model_n_layout(m);
+  for (size_t i = 0; same && i < nl; i++) {
+    nde_model_layout_entry e;
+    same = nde_model_get_layout(m, (int)i, &e) == NDE_OK && !strcmp(e.name, names[i]);
+  }
+  free(names);
+  if (!same)
+    return nde__fail(err, NDE_ERR_DATA, "%s:/params/layout: the parameters were made for another "
+                     "model (their names or order differ from %s)", path, nde_model_filename(m));
+  return NDE_OK;
+}
+
+nde_status nde_read_params(const char *path, const nde_model *model, int n_series, double *theta,
+                           nde_error *err) {
+  if (!path || !model || !theta || n_series < 1)
+    return nde__fail(err, NDE_ERR_ARG, "nde_read_params: invalid arguments");
+  nde_reader *r = NULL;
+  nde_status st = nde_reader_open(path, &r, err);
+  if (st != NDE_OK) return st;
+  const size_t n = nde_model_n_theta_full(model, n_series);
+  int any = 0;
+  if (nde_reader_kind(r, "/params/theta") == NDE_H5_DATASET) {
+    any = 1;
+    st = read_flat(r, path, model, n, theta, err);
+  }
+  /* Parameters by name, in natural units, override. */
+  for (int i = 0; st == NDE_OK && i < nde_model_n_params(model); i++) {
+    nde_model_param_info p;
+    nde_model_get_param(model, i, &p);
+    if (!p.learnable || p.per_series) continue;
+    nde_str place = NDE_STR_INIT;
+    nde_str_addf(&place, "/params/values/%s", p.name);
+    if (place.failed) {
+      st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    } else if (nde_reader_kind(r, place.data) == NDE_H5_DATASET) {
+      double v;
+      any = 1;
+      if (nde_reader_get_doubles(r, place.data, 1, &v) != NDE_OK ||
+          nde_model_set_param(model, i, v, theta) != NDE_OK)
+        st = nde__fail(err, NDE_ERR_DATA, "%s:%s: expected one value in the domain of %s", path,
+                       place.data, p.name);
+    }
+    nde_str_release(&place);
+  }
+  if (st == NDE_OK && !any)
+    st = nde__fail(err, NDE_ERR_DATA, "%s:/params/theta: no such dataset, nor /params/values/NAME "
+                   "(expected the parameters of the model)", path);
+  nde_reader_destroy(&r);
+  return st;
+}
+
+nde_status nde_time_grid(double t0, double t1, double dt, size_t max, double **times, size_t *n,
+                         nde_error *err) {
+  if (!times || !n) return nde__fail(err, NDE_ERR_ARG, "nde_time_grid: invalid arguments");
+  *times = NULL;
+  *n = 0;
+  if (!isfinite(t0) || !isfinite(t1) || !(t1 > t0) || !(dt > 0) || !isfinite(dt))
+    return nde__fail(err, NDE_ERR_ARG, "a time grid needs t0 < t1 and a step dt > 0 (got t0 = %g, "
+                     "t1 = %g, dt = %g)", t0, t1, dt);
+  const double steps = (t1 - t0) / dt;
+  if (!(steps + 2 <= (double)max))
+    return nde__fail(err, NDE_ERR_ARG, "a step %g gives more than %zu times on [%g, %g]", dt, max,
+                     t0, t1);
+  size_t N = (size_t)floor(steps + 1e-9) + 1;
+  /* A last point within 1e-9 dt of t1 is t1 itself; otherwise t1 is appended. */
+  if (fabs(t0 + (double)(N - 1) * dt - t1) > 1e-9 * dt) N++;
+  double *T = nde__dalloc(N);
+  if (!T) return nde__fail(err, NDE_ERR_NOMEM, "out of memory for %zu times", N);
+  for (size_t i = 0; i < N; i++) T[i] = t0 + (double)i * dt;
+  T[N - 1] = t1;
+  *times = T;
+  *n = N;
+  return NDE_OK;
+}
