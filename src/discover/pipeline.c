@@ -427,19 +427,41 @@ static char *candidate_source(const nde_discovery *d, int c, int component, cons
 /* Squared differences between a candidate model's one-interval predictions and the fitted
  * curves: from every fitted state y(t_k), integrate to t_{k+1} with the fit's settings and
  * compare with y(t_{k+1}).  Short horizons judge the vector field along the data without the
- * phase drift a small coefficient error builds up over a whole orbit.  INFINITY when the
- * candidate does not compile or a prediction stops. */
+ * phase drift a small coefficient error builds up over a whole orbit.  Each series is driven as
+ * it was fitted: its own measured inputs (stopping at the jumps of step inputs, as the fitted
+ * curves did), constants from data and per-series parameters.  INFINITY when the candidate does
+ * not compile or a prediction stops. */
 static double trajectory_sse(const nde_discovery *d, const char *text, const double *const *fitted,
                              double *n_vals) {
   const nde_result *r = d->r;
-  const int n = nde_model_state_dim(d->m);
+  const int n = nde_model_state_dim(d->m), S = nde_result_n_series(r);
   nde_model *cm = NULL;
   nde_rhs *rhs = NULL;
   nde_solver *s = NULL;
-  double sse = 0, Y[2 * 64], *Yp = Y;
+  double sse = 0, Y[2 * 64], *Yp = Y, *bp = NULL;
+  nde_input_series *inp = NULL;
+  double *cs = NULL;
   *n_vals = 0;
   if (nde_model_load_string(text, strlen(text), "candidate", &cm, NULL) != NDE_OK ||
-      nde_model_create_rhs(cm, 1, &rhs, NULL) != NDE_OK ||
+      nde_model_n_theta_full(cm, S) != nde_result_n_theta(r)) {
+    sse = INFINITY;
+    goto done;
+  }
+  /* One right-hand side for all series, bound to each in turn (rows of series k). */
+  const int n_in = nde_model_n_inputs(cm), n_c = nde_model_n_data_consts(cm);
+  nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+  ro.n_series = S;
+  if (n_in > 0 && !(inp = calloc((size_t)S, sizeof *inp))) sse = INFINITY;
+  if (n_c > 0 && !(cs = nde__dalloc((size_t)S * (size_t)n_c))) sse = INFINITY;
+  for (int k = 0; k < S && isfinite(sse); k++) {
+    nde_result_series se;
+    nde_result_get_series(r, k, &se);
+    if (inp) inp[k] = (nde_input_series){se.n_u, se.u_t, se.u};
+    if (cs) memcpy(cs + (size_t)k * (size_t)n_c, se.consts, (size_t)n_c * sizeof *cs);
+  }
+  ro.inputs = inp;
+  ro.consts = cs;
+  if (!isfinite(sse) || nde_model_create_rhs_opts(cm, &ro, &rhs, NULL) != NDE_OK ||
       nde_solver_create(rhs, &nde_result_settings(r)->solver, 1, &s, NULL) != NDE_OK) {
     sse = INFINITY;
     goto done;
@@ -448,10 +470,26 @@ static double trajectory_sse(const nde_discovery *d, const char *text, const dou
     sse = INFINITY;
     goto done;
   }
-  for (int k = 0; k < nde_result_n_series(r) && isfinite(sse); k++) {
+  for (int k = 0; k < S && isfinite(sse); k++) {
     nde_result_series se;
     nde_result_get_series(r, k, &se);
     const double *F = fitted[k];
+    if (nde_rhs_set_rows(rhs, 1, &k) != NDE_OK) {
+      sse = INFINITY;
+      break;
+    }
+    const size_t nb = nde_rhs_breakpoints(rhs, se.t[0], se.t[se.n_obs - 1], 0, NULL);
+    free(bp);
+    bp = nde__dalloc(nb + 1);
+    if (!bp) {
+      sse = INFINITY;
+      break;
+    }
+    nde_rhs_breakpoints(rhs, se.t[0], se.t[se.n_obs - 1], nb, bp);
+    if (nde_solver_set_breakpoints(s, nb, bp) != NDE_OK) {
+      sse = INFINITY;
+      break;
+    }
     for (size_t i = 0; i + 1 < se.n_obs && isfinite(sse); i++) {
       const double *y0 = F + i * (size_t)n, *y1 = y0 + n;
       int ok = 1;
@@ -473,6 +511,9 @@ static double trajectory_sse(const nde_discovery *d, const char *text, const dou
   }
 done:
   if (Yp != Y) free(Yp);
+  free(bp);
+  free(inp);
+  free(cs);
   nde_solver_destroy(&s);
   nde_rhs_destroy(&rhs);
   nde_model_destroy(&cm);
