@@ -32,3 +32,26 @@ mkdir -p "$out"
 # output interval (h = 0.0025).
 "$nde" simulate models/spiral_truth.nde -o "$out/spiral.h5" \
   --t0 0 --t1 25 --points 1000 --solver rk4 --steps-per-interval 10
+
+# Two cascaded tanks (models/tanks_truth.nde), three experiments with three pumps of different
+# gains, each driven by its own voltage sequence (data/tanks_inputs/pumpX.csv; the voltage
+# switches at observation times, every 2 s), only the lower tank's level h2 measured, t in
+# [0, 120] every 2 s (61 points), Gaussian noise with std 1e-2 x mean(h2) per experiment, seeds
+# 11-13; merged into one batch with groups /pumpA, /pumpB, /pumpC.  The held-out experiment
+# repeats pump B (same gain) with a new voltage sequence (seed 14), in its own file as group
+# /pumpB so that a forecast takes pump B's fitted gain.  RK4 with 10 steps per output interval.
+parts=$(mktemp -d)
+trap 'rm -rf "$parts"' EXIT
+tank() { # tank NAME GAIN SEED INPUTS
+  "$nde" simulate models/tanks_truth.nde -o "$parts/$1.h5" --quiet \
+    --inputs "data/tanks_inputs/$4.csv" --param gain="$2",k2=0.5 --u0 h1=5,h2=3 \
+    --t0 0 --t1 120 --dt-out 2 --columns h2 --noise 1e-2 --seed "$3" \
+    --solver rk4 --steps-per-interval 10
+}
+tank pumpA 0.30 11 pumpA
+tank pumpB 0.36 12 pumpB
+tank pumpC 0.42 13 pumpC
+tank heldout 0.36 14 pumpB_heldout
+"$nde" merge -o "$out/tanks.h5" "$parts/pumpA.h5" "$parts/pumpB.h5" "$parts/pumpC.h5" \
+  --names pumpA,pumpB,pumpC --quiet
+"$nde" merge -o "$out/tanks_heldout.h5" "$parts/heldout.h5" --names pumpB --quiet
