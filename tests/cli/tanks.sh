@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# The shipped two-tank example (issue 11), as README's "Experiments" section runs it: the data are
+# what its simulate/merge commands make; the UDE fit of data/tanks.h5 (three pumps, only the lower
+# tank measured, the lower tank's outflow a network) reaches the noise level and recovers each
+# pump's gain within 5 %; the held-out run of pump B, driven by its own voltage, is forecast within
+# 2x the noise (and not when scored with pump A's gain); discovery with sqrt(h2) among the
+# candidates finds Torricelli's law, and the refit of the discovered model recovers k2.
+# usage: tanks.sh NDE H5CHECK SOURCE_ROOT CASE
+set -u
+NDE=$1 H5=$2 ROOT=$3 CASE=$4
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+NDE=$(abs "$NDE") H5=$(abs "$H5")
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+num_ok() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v + 0 == v && v >= lo && v <= hi) }'; }
+within() { # within NAME VALUE TRUTH REL
+  awk -v n="$1" -v v="$2" -v t="$3" -v r="$4" 'BEGIN {
+    e = (v - t) / t; printf "%s = %.6f (truth %s, error %+.2f%%)\n", n, v, t, 100*e;
+    exit !(v + 0 == v && e < r && e > -r) }'
+}
+# README's commands run from the repository root, on the shipped files; outputs go to $T.
+nde() { "$NDE" "$@"; }
+cd "$ROOT" || exit 1
+
+case $CASE in
+readme_commands_make_the_shipped_data)
+  # One experiment as README shows it, then all of them as data/make_data.sh makes them: the same
+  # bits as the committed batch and held-out files.
+  nde simulate models/tanks_truth.nde -o "$T/pumpA.h5" --inputs data/tanks_inputs/pumpA.csv \
+    --param gain=0.30 --t1 120 --dt-out 2 --columns h2 --noise 1e-2 --seed 11 > "$T/out.txt" \
+    || fail "simulate exited $?"
+  cat "$T/out.txt"
+  grep -qF "pumpA.h5: 61 times on [0, 120], 1 column, 5 input samples, noise 0.01 of each column's mean" \
+    "$T/out.txt" || fail "simulate summary"
+  sh data/make_data.sh "$(dirname "$(dirname "$(dirname "$NDE")")")" "$T/made" > /dev/null 2>&1 \
+    || fail "data/make_data.sh"
+  for f in tanks.h5 tanks_heldout.h5; do
+    for g in $("$NDE" inspect "data/$f" | sed -n 's|^series \(/[^:]*\): .*|\1|p'); do
+      "$H5" same "data/$f" "$T/made/$f" "$g/t" "$g/y" "$g/inputs/t" "$g/inputs/u" \
+        || fail "$f:$g differs from what the commands make"
+    done
+  done
+  # README's single simulate is the committed /pumpA, bit for bit.
+  "$H5" get "$T/pumpA.h5" /y > "$T/a.txt" && "$H5" get data/tanks.h5 /pumpA/y > "$T/b.txt" \
+    && cmp -s "$T/a.txt" "$T/b.txt" || fail "README's simulate of pump A is not the shipped /pumpA"
+  nde inspect data/tanks.h5 > "$T/out.txt" || fail "inspect"
+  grep -q '^data/tanks.h5: time-series data, 3 series, 1 state (h2)$' "$T/out.txt" || fail "inspect header"
+  grep -q '^  measured inputs: V (6 samples on \[0, 120\])$' "$T/out.txt" || fail "inspect inputs"
+  ;;
+acceptance_fit_forecast_discover_refit)
+  # 1. The fit (README: "nde fit models/tanks_ude.nde data/tanks.h5 -o tanks_fit.h5").
+  nde fit models/tanks_ude.nde data/tanks.h5 -o "$T/tanks_fit.h5" > "$T/fit.txt" 2>&1 \
+    || { cat "$T/fit.txt"; fail "fit exited $?"; }
+  cat "$T/fit.txt"
+  ratio=$("$H5" attr "$T/tanks_fit.h5" /params/kept noise_ratio)
+  loss=$("$H5" attr "$T/tanks_fit.h5" /params/kept loss)
+  echo "noise ratio $ratio"
+  num_ok "$ratio" 0.8 1.3 || fail "the fit is not at the noise level (ratio $ratio)"
+  # Against the truth itself on the same noisy data (its exact solution at the true gains, made
+  # without noise): the UDE must do as well within 10 %.
+  truth_mse=$(for e in pumpA:0.30 pumpB:0.36 pumpC:0.42; do
+      g=${e%%:*}
+      nde simulate models/tanks_truth.nde -o "$T/exact_$g.h5" --quiet --inputs "data/tanks_inputs/$g.csv" \
+        --param "gain=${e#*:}" --t1 120 --dt-out 2 --columns h2 || exit 1
+      paste <("$H5" get data/tanks.h5 "/$g/y") <("$H5" get "$T/exact_$g.h5" /y)
+    done | awk '{ d = $1 - $2; s += d * d; n++ } END { if (n == 183) printf "%.6g", s / n }')
+  [ -n "$truth_mse" ] || fail "the exact solutions"
+  echo "kept loss $loss; the true model's own loss on these data $truth_mse"
+  num_ok "$loss" 0 "$(awk -v t="$truth_mse" 'BEGIN { print 1.10 * t }')" \
+    || fail "the loss $loss is above 1.1x the true model's $truth_mse"
+  gains=$("$H5" get "$T/tanks_fit.h5" /params/values/gain | tr '\n' ' ')
+  set -- $gains
+  [ $# -eq 3 ] || fail "expected 3 gains, got: $gains"
+  within "gain /pumpA" "$1" 0.30 0.05 || fail "gain of pump A"
+  within "gain /pumpB" "$2" 0.36 0.05 || fail "gain of pump B"
+  within "gain /pumpC" "$3" 0.42 0.05 || fail "gain of pump C"
+
+  # 2. The held-out run of pump B with its own voltage sequence.
+  nde forecast "$T/tanks_fit.h5" --data data/tanks_heldout.h5 -o "$T/tanks_forecast.h5" > "$T/fc.txt" \
+    || fail "forecast exited $?"
+  cat "$T/fc.txt"
+  rmse=$(awk '/rmse all/ {print $3}' "$T/fc.txt")
+  noise=$("$H5" noise data/tanks_heldout.h5)
+  echo "held-out RMSE $rmse = $(awk -v r="$rmse" -v s="$noise" 'BEGIN { printf "%.2f", r / s }') x the noise std $noise"
+  num_ok "$rmse" 0 "$(awk -v s="$noise" 'BEGIN { print 2 * s }')" || fail "held-out RMSE $rmse above 2x the noise"
+  # The same run scored as if it were pump A's: the gain matters, and the bound can fail.
+  nde merge -o "$T/as_pumpA.h5" data/tanks_heldout.h5 --names pumpA --quiet || fail "merge"
+  nde forecast "$T/tanks_fit.h5" --data "$T/as_pumpA.h5" -o "$T/wrong.h5" > "$T/fc.txt" || fail "forecast as A"
+  wrong=$(awk '/rmse all/ {print $3}' "$T/fc.txt")
+  echo "with pump A's gain: RMSE $wrong"
+  num_ok "$wrong" "$(awk -v s="$noise" 'BEGIN { print 4 * s }')" 1e9 || fail "pump A's gain forecasts as well ($wrong)"
+
+  # 3. Discovery with the default library and sqrt(h2): the chosen model leans on sqrt(h2), and
+  # the best one-term model is Torricelli's with k2 within 2 %.
+  cd "$T" || exit 1
+  nde discover tanks_fit.h5 --terms 'sqrt(h2)' -o default.nde > disc.txt || fail "discover exited $?"
+  cat disc.txt
+  grep -q ' inf ' disc.txt && fail "a candidate could not be scored"
+  one=$(awk '$1 == 1 && $NF ~ /·sqrt\(h2\)$/ { sub(/·sqrt\(h2\)$/, "", $NF); print $NF }' disc.txt)
+  within "one-term k2" "$one" 0.5 0.02 || fail "the one-term sqrt(h2) coefficient"
+  best1=$(awk '$1 == 1 && $5 + 0 == $5 { print $5, $NF }' disc.txt | sort -g | head -1)
+  case $best1 in *"sqrt(h2)") ;; *) fail "the best one-term model is $best1" ;; esac
+  grep -q '<-.*sqrt(h2)' disc.txt || fail "the chosen model lacks sqrt(h2)"
+  # README: a library of outflow laws, linear (laminar) and Torricelli's sqrt, no constant.
+  nde discover tanks_fit.h5 --library poly:1,noconst --terms 'sqrt(h2)' > disc.txt || fail "discover exited $?"
+  cat disc.txt
+  [ -f tanks_ude_discovered.nde ] || fail "tanks_ude_discovered.nde not written next to the fit"
+  params=$(grep -E '^param U' tanks_ude_discovered.nde | awk '{print $2}' | tr '\n' ' ')
+  [ "$params" = "U1_h2 U1_sqrth2 " ] || fail "expected the terms h2 and sqrt(h2), got: $params"
+  lin=$(awk '/^param U1_h2 / {print $4}' tanks_ude_discovered.nde)
+  sq=$(awk '/^param U1_sqrth2 / {print $4}' tanks_ude_discovered.nde)
+  within "discovered k2" "$sq" 0.5 0.02 || fail "the sqrt(h2) coefficient"
+  # The linear term's share of the outflow at the highest level measured (12 cm) is below 2 %.
+  awk -v a="$lin" -v b="$sq" 'BEGIN { s = (a < 0 ? -a : a) * 12 / (b * sqrt(12));
+    printf "linear term: %.3g of the outflow at 12 cm\n", s; exit !(s < 0.02) }' || fail "the linear term is not negligible"
+
+  # 4. The refit of the discovered model: its coefficients and the gains as ordinary parameters.
+  nde fit tanks_ude_discovered.nde "$ROOT/data/tanks.h5" -o tanks_refit.h5 > refit.txt 2>&1 \
+    || { cat refit.txt; fail "refit exited $?"; }
+  cat refit.txt
+  within "refit k2" "$("$H5" get tanks_refit.h5 /params/values/U1_sqrth2)" 0.5 0.02 || fail "refit k2"
+  num_ok "$("$H5" attr tanks_refit.h5 /params/kept noise_ratio)" 0.8 1.3 || fail "the refit is not at the noise level"
+  nde forecast tanks_refit.h5 --data "$ROOT/data/tanks_heldout.h5" -o refit_forecast.h5 > fc.txt || fail "forecast refit"
+  cat fc.txt
+  r2=$(awk '/rmse all/ {print $3}' fc.txt)
+  num_ok "$r2" 0 "$(awk -v s="$noise" 'BEGIN { print 2 * s }')" || fail "refit held-out RMSE $r2 above 2x the noise"
+  ;;
+held_out_run_of_an_unknown_pump_is_refused)
+  # Per-series gains go to held-out series by name: a pump the fit never saw has no gain.
+  nde fit models/tanks_ude.nde data/tanks.h5 -o "$T/short.h5" --optim lbfgs:3 --quiet > /dev/null \
+    || fail "short fit exited $?"
+  nde merge -o "$T/pumpD.h5" data/tanks_heldout.h5 --names pumpD --quiet || fail "merge"
+  nde forecast "$T/short.h5" --data "$T/pumpD.h5" -o "$T/no.h5" > /dev/null 2> "$T/err.txt"
+  rc=$?
+  cat "$T/err.txt"
+  [ $rc -eq 2 ] || fail "exit $rc, expected 2"
+  grep -q "held-out series /pumpD: no fitted series of that name, so no values of the per-series parameters" \
+    "$T/err.txt" || fail "message"
+  [ -e "$T/no.h5" ] && fail "a refused forecast wrote a file"
+  # Named as a fitted pump, the same run is scored.
+  nde forecast "$T/short.h5" --data data/tanks_heldout.h5 -o "$T/yes.h5" > /dev/null || fail "forecast /pumpB"
+  ;;
+*) fail "unknown case $CASE" ;;
+esac
+echo "ok: $CASE"
