@@ -4,7 +4,8 @@
 # tank measured, the lower tank's outflow a network) reaches the noise level and recovers each
 # pump's gain within 5 %; the held-out run of pump B, driven by its own voltage, is forecast within
 # 2x the noise (and not when scored with pump A's gain); discovery with sqrt(h2) among the
-# candidates finds Torricelli's law, and the refit of the discovered model recovers k2.
+# candidates finds Torricelli's law (every candidate scored driven as the fit was), and the
+# refit of the discovered model recovers k2.
 # usage: tanks.sh NDE H5CHECK SOURCE_ROOT CASE
 set -u
 NDE=$1 H5=$2 ROOT=$3 CASE=$4
@@ -132,6 +133,19 @@ acceptance_fit_forecast_discover_refit)
   cat fc.txt
   r2=$(awk '/rmse all/ {print $3}' fc.txt)
   num_ok "$r2" 0 "$(awk -v s="$noise" 'BEGIN { print 2 * s }')" || fail "refit held-out RMSE $r2 above 2x the noise"
+  ;;
+discovery_scores_every_candidate_of_a_driven_model)
+  # Discovery's selection integrates each candidate driven by each series' own voltage and with
+  # its own gain, as the fit did (a short fit is enough: no candidate may be unscorable).
+  nde fit models/tanks_ude.nde data/tanks.h5 -o "$T/short.h5" --optim lbfgs:20 --quiet > /dev/null \
+    || fail "short fit exited $?"
+  nde discover "$T/short.h5" --library poly:1 --terms 'sqrt(h2)' -o "$T/d.nde" > "$T/disc.txt" \
+    || fail "discover exited $?"
+  cat "$T/disc.txt"
+  rows=$(awk '$1 ~ /^[0-9]+$/ && NF >= 7' "$T/disc.txt" | wc -l)
+  [ "$rows" -ge 5 ] || fail "expected the candidate table, got $rows rows"
+  awk '$1 ~ /^[0-9]+$/ && NF >= 7 && ($5 == "inf" || $6 == "inf") { bad++ } END { exit bad > 0 }' \
+    "$T/disc.txt" || fail "a candidate could not be integrated"
   ;;
 held_out_run_of_an_unknown_pump_is_refused)
   # Per-series gains go to held-out series by name: a pump the fit never saw has no gain.
