@@ -647,9 +647,9 @@ void nde_train_get_state(const nde_train *t, double *s, uint64_t *words) {
     memcpy(p + as, t->adam_good, as * sizeof *p);
     p += 2 * as;
   }
-  memcpy(p, t->hist, t->n_hist * sizeof *p);
+  if (t->n_hist) memcpy(p, t->hist, t->n_hist * sizeof *p);
   p += t->n_hist;
-  memcpy(p, t->scores, t->n_scores * sizeof *p);
+  if (t->n_scores) memcpy(p, t->scores, t->n_scores * sizeof *p);
   p += t->n_scores;
   for (size_t i = 0; i < t->n_scores; i++) p[i] = (double)t->score_iter[i];
   if (words) memcpy(words, t->rng.s, sizeof t->rng.s);
