@@ -1,0 +1,355 @@
+/* How sure a fit is, from C: the Gauss-Newton covariance equals the textbook one on a model
+ * linear in its parameters (to 1e-8), log parameters get the delta-method error and asymmetric
+ * intervals, two parameters that enter only as a product are flagged with their direction,
+ * finite differences agree with the sensitivities (accuracy measured), every solver gives the
+ * same errors, the profile interval equals the curvature interval on the linear model and is
+ * unbounded on the product, the standard errors and profiles survive a save and an open,
+ * ensembles are bit for bit the serial fits on any number of threads, resampled members fit
+ * what their masks say, and members give parameter spreads and forecast bands. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "nde/nde.h"
+
+static char tmpdir[256];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/nde_test_unc_XXXXXX");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *path_of(const char *name) {
+  static char buf[4][400];
+  static int k = 0;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+  return buf[k];
+}
+
+static nde_model *load(const char *src) {
+  nde_model *m = NULL;
+  nde_error err;
+  if (nde_model_load_string(src, strlen(src), "test.nde", &m, &err) != NDE_OK)
+    fail_msg("model: %s", err.msg);
+  return m;
+}
+
+static nde_data *open_data(const char *file, const nde_model *m) {
+  const char *names[8];
+  for (int j = 0; j < nde_model_state_dim(m); j++) names[j] = nde_model_component_name(m, j);
+  nde_data *d = NULL;
+  nde_error err;
+  if (nde_data_open(file, (size_t)nde_model_state_dim(m), names, NULL, &d, &err) != NDE_OK)
+    fail_msg("data: %s", err.msg);
+  return d;
+}
+
+/* One series of y (n_t x n) at times t written to file. */
+static void write_series(const char *file, const nde_model *m, int n_t, const double *t,
+                         const double *Y) {
+  const int n = nde_model_state_dim(m);
+  const char *names[8];
+  for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
+  nde_writer *w = NULL;
+  assert_int_equal(nde_writer_create(file, &w, NULL), NDE_OK);
+  nde_series se = {(size_t)n_t, (size_t)n, t, Y, names, NULL};
+  assert_int_equal(nde_writer_put_series(w, "/", &se), NDE_OK);
+  assert_int_equal(nde_writer_commit(w), NDE_OK);
+  nde_writer_destroy(&w);
+}
+
+static nde_result *fit(nde_model *m, nde_data *d, const char *schedule, int learn_u0,
+                       const char *solver) {
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = schedule;
+  o.objective.learn_u0 = learn_u0;
+  if (solver) o.solver.method = solver;
+  nde_result *r = NULL;
+  nde_error err;
+  if (nde_result_fit(m, d, &o, &r, &err) != NDE_OK) fail_msg("fit: %s", err.msg);
+  return r;
+}
+
+/* ---- the textbook case ---- */
+
+/* x' = a + b t, x(0) = x0: x(t) = x0 + a t + b t^2 / 2, linear in (a, b, x0); rk4 integrates it
+ * exactly.  The fit's Gauss-Newton covariance must be s^2 (X^T X)^-1 with s^2 = RSS / (N - P)
+ * at the fitted values, X the design matrix. */
+#define LIN_SRC "state x = 0.6\nparam a = 0.3\nparam b = -0.2\ndx/dt = a + b*t\n"
+
+static void make_linear_data(const char *file, nde_model *m, double *t, double *Y, int n_t) {
+  nde_rng rng;
+  nde_rng_seed(&rng, 20240917);
+  for (int k = 0; k < n_t; k++) {
+    t[k] = 0.37 * k;
+    Y[k] = 0.6 + 1.23 * t[k] - 0.41 * t[k] * t[k] / 2 + 0.05 * nde_rng_normal(&rng);
+  }
+  write_series(file, m, n_t, t, Y);
+}
+
+/* (X^T X)^-1 of a P x P system by Gauss-Jordan (P <= 3). */
+static void invert(int P, const double *A, double *Ainv) {
+  double M[3][6];
+  for (int i = 0; i < P; i++)
+    for (int j = 0; j < 2 * P; j++) M[i][j] = j < P ? A[i * P + j] : (j - P == i);
+  for (int c = 0; c < P; c++) {
+    int piv = c;
+    for (int i = c + 1; i < P; i++)
+      if (fabs(M[i][c]) > fabs(M[piv][c])) piv = i;
+    for (int j = 0; j < 2 * P; j++) {
+      const double tmp = M[c][j];
+      M[c][j] = M[piv][j];
+      M[piv][j] = tmp;
+    }
+    const double d = M[c][c];
+    for (int j = 0; j < 2 * P; j++) M[c][j] /= d;
+    for (int i = 0; i < P; i++)
+      if (i != c) {
+        const double f = M[i][c];
+        for (int j = 0; j < 2 * P; j++) M[i][j] -= f * M[c][j];
+      }
+  }
+  for (int i = 0; i < P; i++)
+    for (int j = 0; j < P; j++) Ainv[i * P + j] = M[i][P + j];
+}
+
+/* The textbook covariance for the fitted (a, b[, x0]). */
+static void textbook(const double *t, const double *Y, int n_t, double a, double b, double x0,
+                     int with_x0, double *C, double *s2_out) {
+  const int P = with_x0 ? 3 : 2, first = with_x0 ? 0 : 1;
+  double XtX[9] = {0}, rss = 0;
+  int N = 0;
+  for (int k = first; k < n_t; k++) {
+    const double x[3] = {t[k], t[k] * t[k] / 2, 1.0};
+    for (int i = 0; i < P; i++)
+      for (int j = 0; j < P; j++) XtX[i * P + j] += x[i] * x[j];
+    const double e = x0 + a * t[k] + b * t[k] * t[k] / 2 - Y[k];
+    rss += e * e;
+    N++;
+  }
+  const double s2 = rss / (N - P);
+  invert(P, XtX, C);
+  for (int i = 0; i < P * P; i++) C[i] *= s2;
+  *s2_out = s2;
+}
+
+static void covariance_equals_the_textbook_one_on_a_linear_model(void **state) {
+  (void)state;
+  nde_model *m = load(LIN_SRC);
+  double t[17], Y[17];
+  make_linear_data(path_of("lin.h5"), m, t, Y, 17);
+  nde_data *d = open_data(path_of("lin.h5"), m);
+  for (int with_x0 = 0; with_x0 <= 1; with_x0++) {
+    nde_result *r = fit(m, d, "lbfgs:400", with_x0, NULL);
+    nde_error err;
+    assert_int_equal(nde_result_compute_uncertainty(r, d, NULL, &err), NDE_OK);
+    const nde_uncertainty *u = nde_result_get_uncertainty(r);
+    assert_non_null(u);
+    const int P = with_x0 ? 3 : 2;
+    assert_int_equal(u->n, P);
+    assert_string_equal(u->entry[0].name, "a");
+    assert_string_equal(u->entry[1].name, "b");
+    if (with_x0) assert_string_equal(u->entry[2].name, "x(t0)");
+    const double a = nde_result_param(r, 0), b = nde_result_param(r, 1);
+    nde_result_series se;
+    nde_result_get_series(r, 0, &se);
+    double C[9], s2;
+    textbook(t, Y, 17, a, b, se.u0[0], with_x0, C, &s2);
+    for (int i = 0; i < P * P; i++) check_rel(u->cov[i], C[i], 1e-8, 1e-300);
+    for (int i = 0; i < P; i++) {
+      check_rel(u->entry[i].se, sqrt(C[i * P + i]), 1e-8, 0);
+      /* A parameter without transform: both intervals are the t interval. */
+      const double q = u->quantile;
+      check_rel(u->entry[i].lower, u->entry[i].value - q * u->entry[i].se, 1e-12, 1e-12);
+      check_rel(u->entry[i].upper_sym, u->entry[i].value + q * u->entry[i].se, 1e-12, 1e-12);
+    }
+    check_rel(u->sigma * u->sigma, s2, 1e-8, 0);
+    assert_int_equal(u->n_residuals, with_x0 ? 17 : 16);
+    assert_int_equal(u->dof, (with_x0 ? 17 : 16) - P);
+    /* The t quantile with 14 degrees of freedom at 0.975 (scipy.stats.t.ppf). */
+    check_rel(u->quantile, 2.1447866879169273, 1e-9, 0);
+    assert_int_equal(u->n_null, 0);
+    assert_string_equal(u->warning, "");
+    check_rel(u->corr[1], C[1] / sqrt(C[0] * C[P + 1]), 1e-8, 0);
+    nde_result_destroy(&r);
+  }
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+/* The same data through a positive parameter: the delta method and the asymmetric interval. */
+static void log_parameters_get_the_delta_method_and_asymmetric_intervals(void **state) {
+  (void)state;
+  nde_model *m = load("state x = 0.6\nparam a = 0.3 (positive)\nparam b = -0.2\ndx/dt = a + b*t\n");
+  double t[17], Y[17];
+  make_linear_data(path_of("lin2.h5"), m, t, Y, 17);
+  nde_data *d = open_data(path_of("lin2.h5"), m);
+  nde_result *r = fit(m, d, "lbfgs:400", 0, NULL);
+  assert_int_equal(nde_result_compute_uncertainty(r, d, NULL, NULL), NDE_OK);
+  const nde_uncertainty *u = nde_result_get_uncertainty(r);
+  const nde_unc_entry *a = &u->entry[0];
+  assert_int_equal(a->transform, NDE_TRANSFORM_LOG);
+  /* d a / d log a = a: the natural error is a times the error of log a, and (the model is
+   * linear in a) equal to the textbook error of a. */
+  check_rel(a->se, a->value * a->se_opt, 1e-12, 0);
+  double C[4], s2;
+  nde_result_series se;
+  nde_result_get_series(r, 0, &se);
+  textbook(t, Y, 17, nde_result_param(r, 0), nde_result_param(r, 1), se.u0[0], 0, C, &s2);
+  check_rel(a->se, sqrt(C[0]), 1e-8, 0);
+  check_rel(a->lower, a->value * exp(-u->quantile * a->se_opt), 1e-12, 0);
+  check_rel(a->upper, a->value * exp(u->quantile * a->se_opt), 1e-12, 0);
+  /* Asymmetric: farther above than below. */
+  assert_true(a->upper - a->value > a->value - a->lower);
+  check_rel(a->lower_sym, a->value - u->quantile * a->se, 1e-12, 0);
+  printf("a = %.6g, se %.3g: log interval [%.6g, %.6g], symmetric [%.6g, %.6g]\n", a->value,
+         a->se, a->lower, a->upper, a->lower_sym, a->upper_sym);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+/* ---- identifiability ---- */
+
+/* x' = -a b x + c: a and b enter only as their product. */
+static void parameters_entering_only_as_a_product_are_flagged(void **state) {
+  (void)state;
+  const char *srcs[2] = {
+      "state x = 2.1\nparam a = 1.2 (positive)\nparam b = 0.7 (positive)\nparam c = 0.4\n"
+      "dx/dt = -a*b*x + c\n",
+      "state x = 2.1\nparam a = 1.2\nparam b = 0.7\nparam c = 0.4\ndx/dt = -a*b*x + c\n"};
+  for (int v = 0; v < 2; v++) {
+    nde_model *m = load(srcs[v]);
+    double t[15], Y[15];
+    nde_rng rng;
+    nde_rng_seed(&rng, 77);
+    for (int k = 0; k < 15; k++) {
+      t[k] = 0.2 * k;
+      const double kk = 0.93, c = 0.52, xs = c / kk;
+      Y[k] = xs + (2.1 - xs) * exp(-kk * t[k]) + 0.01 * nde_rng_normal(&rng);
+    }
+    Y[0] = 2.1;
+    write_series(path_of("prod.h5"), m, 15, t, Y);
+    nde_data *d = open_data(path_of("prod.h5"), m);
+    nde_result *r = fit(m, d, "lbfgs:300", 0, NULL);
+    nde_error err;
+    assert_int_equal(nde_result_compute_uncertainty(r, d, NULL, &err), NDE_OK);
+    const nde_uncertainty *u = nde_result_get_uncertainty(r);
+    printf("%s\n  warning: %s\n  cond %.3g\n", v ? "plain" : "positive", u->warning, u->cond);
+    assert_int_equal(u->n_null, 1);
+    assert_false(u->entry[0].identifiable);
+    assert_false(u->entry[1].identifiable);
+    assert_true(u->entry[2].identifiable);
+    assert_true(isinf(u->entry[0].se) && isinf(u->entry[1].se));
+    assert_true(isfinite(u->entry[2].se));
+    assert_non_null(strstr(u->warning, "not identifiable"));
+    assert_non_null(strstr(u->warning, "a, b"));
+    /* The direction: log a - log b (positive), or b da - a db (plain), normalised. */
+    const double *dir = u->null_dirs;
+    const double a = nde_result_param(r, 0), b = nde_result_param(r, 1);
+    const double ea = v ? a : 1, eb = v ? -b : -1, nn = sqrt(ea * ea + eb * eb);
+    check_close(fabs(dir[0]), fabs(ea / nn), 1e-6);
+    check_close(fabs(dir[1]), fabs(eb / nn), 1e-6);
+    assert_true(dir[0] * dir[1] < 0);
+    check_close(dir[2], 0, 1e-6);
+    nde_result_destroy(&r);
+    nde_data_destroy(&d);
+    nde_model_destroy(&m);
+  }
+}
+
+/* ---- LV: finite differences, solvers ---- */
+
+#define LV_SRC                                                     \
+  "state x = 0.44249296, y = 4.6280594\n"                          \
+  "param alpha = 1.3 (positive)\nparam beta = 0.9 (positive)\n"    \
+  "param gamma = 0.8 (positive)\nparam delta = 1.8 (positive)\n"   \
+  "dx/dt = alpha*x - beta*x*y\ndy/dt = gamma*x*y - delta*y\n"
+
+static nde_data *lv_data(nde_model **mp) {
+  *mp = load(LV_SRC);
+  return open_data(NDE_SOURCE_DIR "/data/lotka_volterra.h5", *mp);
+}
+
+static void finite_differences_agree_with_the_sensitivities(void **state) {
+  (void)state;
+  nde_model *m;
+  nde_data *d = lv_data(&m);
+  nde_result *r = fit(m, d, "shoot:adam:500@0.02,lbfgs:500", 1, NULL);
+  nde_unc_opts o = nde_unc_opts_default();
+  assert_int_equal(nde_result_compute_uncertainty(r, d, &o, NULL), NDE_OK);
+  const nde_uncertainty *u = nde_result_get_uncertainty(r);
+  assert_int_equal(u->n, 6);
+  double cov[36], se[6];
+  memcpy(cov, u->cov, sizeof cov);
+  for (int j = 0; j < 6; j++) se[j] = u->entry[j].se;
+  o.finite_differences = 1;
+  assert_int_equal(nde_result_compute_uncertainty(r, d, &o, NULL), NDE_OK);
+  u = nde_result_get_uncertainty(r);
+  const double e = nde_test_rel_err(36, u->cov, cov, 0);
+  printf("central differences (step 1e-6) against sensitivities: covariance relative error "
+         "%.2e\n", e);
+  assert_true(e < 1e-6);
+  for (int j = 0; j < 6; j++) {
+    printf("  %-10s %.6g +- %.4g\n", u->entry[j].name, u->entry[j].value, se[j]);
+    check_rel(u->entry[j].se, se[j], 1e-6, 0);
+  }
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+static void every_solver_gives_the_same_standard_errors(void **state) {
+  (void)state;
+  nde_model *m;
+  nde_data *d = lv_data(&m);
+  const char *solvers[] = {"rk4", "dopri5", "cvode-bdf", "cvode-adams", "implicit-midpoint"};
+  double ref[4] = {0};
+  for (int s = 0; s < 5; s++) {
+    nde_result_fit_opts o = nde_result_fit_opts_default();
+    o.schedule = "shoot:adam:500@0.02,lbfgs:500";
+    o.solver.method = solvers[s];
+    o.solver.rtol = 1e-9;
+    o.solver.atol = 1e-11;
+    if (!strcmp(solvers[s], "implicit-midpoint")) o.solver.steps_per_interval = 100;
+    nde_result *r = NULL;
+    nde_error err;
+    if (nde_result_fit(m, d, &o, &r, &err) != NDE_OK) fail_msg("fit: %s", err.msg);
+    if (nde_result_compute_uncertainty(r, d, NULL, &err) != NDE_OK)
+      fail_msg("%s: %s", solvers[s], err.msg);
+    const nde_uncertainty *u = nde_result_get_uncertainty(r);
+    printf("%-18s", solvers[s]);
+    for (int j = 0; j < 4; j++) {
+      printf(" %s %.5f +- %.5f", u->entry[j].name, u->entry[j].value, u->entry[j].se);
+      if (s == 0) ref[j] = u->entry[j].se;
+      else check_rel(u->entry[j].se, ref[j], 2e-3, 0);
+    }
+    printf("\n");
+    nde_result_destroy(&r);
+  }
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(covariance_equals_the_textbook_one_on_a_linear_model),
+      cmocka_unit_test(log_parameters_get_the_delta_method_and_asymmetric_intervals),
+      cmocka_unit_test(parameters_entering_only_as_a_product_are_flagged),
+      cmocka_unit_test(finite_differences_agree_with_the_sensitivities),
+      cmocka_unit_test(every_solver_gives_the_same_standard_errors),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
