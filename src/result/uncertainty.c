@@ -820,7 +820,24 @@ static int pjob_run(void *vctx, int worker, int j) {
   /* Start from the linear prediction of the others given this one (the regression of the
    * estimate's Gaussian approximation), when the coordinate is identifiable. */
   const double cpp = u->cov[(size_t)p * P + (size_t)p];
-  if (u->entry[p].identifiable && cpp > 0)
+  /* Not identifiable: move along the direction in which the fit does not change. */
+  int best = -1;
+  double comp = 0;
+  for (int k = 0; k < u->pub.n_null; k++) {
+    const double v = u->null_dirs[(size_t)k * P + (size_t)p];
+    if (fabs(v) > fabs(comp)) {
+      comp = v;
+      best = k;
+    }
+  }
+  if (!u->entry[p].identifiable && best >= 0 && fabs(comp) > 1e-3)
+    for (int k = 0; k < P; k++) {
+      const nde__coord *ck = &u->cols[k];
+      coord_set(ck, L->theta, L->u0s, n,
+                coord_x(ck, L->theta, L->u0s, n) +
+                    u->null_dirs[(size_t)best * P + (size_t)k] / comp * dx);
+    }
+  else if (u->entry[p].identifiable && cpp > 0)
     for (int k = 0; k < P; k++)
       if (k != p && u->entry[k].identifiable) {
         const nde__coord *ck = &u->cols[k];

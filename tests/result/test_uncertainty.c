@@ -343,6 +343,312 @@ static void every_solver_gives_the_same_standard_errors(void **state) {
   nde_model_destroy(&m);
 }
 
+
+/* ---- profiles ---- */
+
+static void profile_interval_equals_the_curvature_interval_on_a_linear_model(void **state) {
+  (void)state;
+  nde_model *m = load(LIN_SRC);
+  double t[17], Y[17];
+  make_linear_data(path_of("linp.h5"), m, t, Y, 17);
+  nde_data *d = open_data(path_of("linp.h5"), m);
+  nde_result *r = fit(m, d, "lbfgs:400", 1, NULL);
+  nde_profile_opts po = nde_profile_opts_default();
+  po.threads = 3;
+  nde_error err;
+  int stopped;
+  assert_int_equal(nde_result_profile(r, d, "a,x(t0)", NULL, &po, &stopped, &err), NDE_OK);
+  assert_int_equal(stopped, 0);
+  const nde_uncertainty *u = nde_result_get_uncertainty(r);
+  assert_int_equal(nde_result_n_profiles(r), 2);
+  nde_profile pa, px;
+  assert_int_equal(nde_result_get_profile(r, 0, &pa), NDE_OK);
+  assert_int_equal(nde_result_get_profile(r, 1, &px), NDE_OK);
+  assert_string_equal(pa.name, "a");
+  assert_string_equal(px.name, "x(t0)");
+  assert_int_equal(pa.n, 2 * po.points + 1);
+  /* For a linear model the profile statistic is exactly ((v - v^)/se)^2 and the interval is the
+   * t interval. */
+  for (int i = 0; i < pa.n; i++) {
+    const double z = (pa.grid[i] - u->entry[0].value) / u->entry[0].se;
+    check_close(pa.stat[i], z * z, 1e-7);
+  }
+  assert_true(pa.lower_found && pa.upper_found);
+  check_rel(pa.lower, u->entry[0].lower, 1e-8, 1e-3);
+  check_rel(pa.upper, u->entry[0].upper, 1e-8, 1e-3);
+  check_rel(px.lower, u->entry[2].lower, 1e-8, 1e-3);
+  check_rel(px.upper, u->entry[2].upper, 1e-8, 1e-3);
+  check_rel(pa.threshold, u->quantile * u->quantile, 1e-15, 0);
+  /* One thread gives the same profile bit for bit. */
+  double grid[64], stat[64];
+  memcpy(grid, pa.grid, (size_t)pa.n * sizeof *grid);
+  memcpy(stat, pa.stat, (size_t)pa.n * sizeof *stat);
+  po.threads = 1;
+  assert_int_equal(nde_result_profile(r, d, "a", NULL, &po, NULL, &err), NDE_OK);
+  assert_int_equal(nde_result_get_profile(r, 0, &pa), NDE_OK);
+  assert_memory_equal(pa.grid, grid, (size_t)pa.n * sizeof *grid);
+  assert_memory_equal(pa.stat, stat, (size_t)pa.n * sizeof *stat);
+  /* Unknown names are refused with the valid ones. */
+  assert_int_equal(nde_result_profile(r, d, "a,zeta", NULL, &po, NULL, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "'zeta' is not a fitted coordinate (expected one of a, b, "
+                                  "x(t0))"));
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+static void profile_of_a_non_identifiable_parameter_is_unbounded(void **state) {
+  (void)state;
+  nde_model *m = load("state x = 2.1\nparam a = 1.2 (positive)\nparam b = 0.7 (positive)\n"
+                      "param c = 0.4\ndx/dt = -a*b*x + c\n");
+  double t[15], Y[15];
+  nde_rng rng;
+  nde_rng_seed(&rng, 78);
+  for (int k = 0; k < 15; k++) {
+    t[k] = 0.2 * k;
+    Y[k] = 0.56 + (2.1 - 0.56) * exp(-0.93 * t[k]) + (k ? 0.01 * nde_rng_normal(&rng) : 0);
+  }
+  write_series(path_of("prodp.h5"), m, 15, t, Y);
+  nde_data *d = open_data(path_of("prodp.h5"), m);
+  nde_result *r = fit(m, d, "lbfgs:300", 0, NULL);
+  nde_profile_opts po = nde_profile_opts_default();
+  po.points = 4;
+  po.max_extend = 2;
+  nde_error err;
+  assert_int_equal(nde_result_profile(r, d, "a,c", NULL, &po, NULL, &err), NDE_OK);
+  nde_profile pa, pc;
+  nde_result_get_profile(r, 0, &pa);
+  nde_result_get_profile(r, 1, &pc);
+  for (int i = 0; i < pa.n; i++) check_close(pa.stat[i], 0, 1e-6);
+  assert_false(pa.lower_found);
+  assert_false(pa.upper_found);
+  assert_true(pa.lower == 0 && isinf(pa.upper));
+  /* The grid reached e^-8 .. e^8 times the estimate (2 * 2^2 in log a). */
+  check_rel(pa.grid[0], pa.value * exp(-8), 1e-9, 0);
+  assert_true(pc.lower_found && pc.upper_found);
+  printf("a: flat profile over [%.3g, %.3g]; c in [%.5f, %.5f] (curvature [%.5f, %.5f])\n",
+         pa.grid[0], pa.grid[pa.n - 1], pc.lower, pc.upper,
+         nde_result_get_uncertainty(r)->entry[2].lower,
+         nde_result_get_uncertainty(r)->entry[2].upper);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+static void profiles_and_standard_errors_survive_save_and_open(void **state) {
+  (void)state;
+  nde_model *m;
+  nde_data *d = lv_data(&m);
+  nde_result *r = fit(m, d, "shoot:adam:500@0.02,lbfgs:500", 1, NULL);
+  nde_profile_opts po = nde_profile_opts_default();
+  po.points = 5;
+  nde_error err;
+  assert_int_equal(nde_result_profile(r, d, "beta,y(t0)", NULL, &po, NULL, &err), NDE_OK);
+  assert_int_equal(nde_result_save(r, path_of("lvu.h5"), &err), NDE_OK);
+  nde_result *q = NULL;
+  assert_int_equal(nde_result_open(path_of("lvu.h5"), &q, &err), NDE_OK);
+  const nde_uncertainty *a = nde_result_get_uncertainty(r), *b = nde_result_get_uncertainty(q);
+  assert_non_null(b);
+  assert_int_equal(a->n, b->n);
+  assert_memory_equal(a->cov, b->cov, (size_t)a->n * a->n * sizeof(double));
+  assert_memory_equal(a->cov_natural, b->cov_natural, (size_t)a->n * a->n * sizeof(double));
+  for (int j = 0; j < a->n; j++) {
+    assert_string_equal(a->entry[j].name, b->entry[j].name);
+    assert_true(a->entry[j].se == b->entry[j].se && a->entry[j].lower == b->entry[j].lower &&
+                a->entry[j].upper_sym == b->entry[j].upper_sym);
+  }
+  assert_true(a->quantile == b->quantile && a->sigma == b->sigma && a->dof == b->dof);
+  assert_int_equal(nde_result_n_profiles(q), 2);
+  nde_profile p1, p2;
+  nde_result_get_profile(r, 0, &p1);
+  nde_result_get_profile(q, 0, &p2);
+  assert_string_equal(p2.name, "beta");
+  assert_int_equal(p1.n, p2.n);
+  assert_memory_equal(p1.stat, p2.stat, (size_t)p1.n * sizeof(double));
+  assert_true(p1.lower == p2.lower && p1.upper == p2.upper);
+  printf("LV beta: curvature [%.5f, %.5f], profile [%.5f, %.5f]\n", a->entry[1].lower,
+         a->entry[1].upper, p1.lower, p1.upper);
+  /* The named views. */
+  nde_reader *rd = NULL;
+  double se, lo, se_u0[2];
+  assert_int_equal(nde_reader_open(path_of("lvu.h5"), &rd, NULL), NDE_OK);
+  assert_int_equal(nde_reader_get_doubles(rd, "/params/se/beta", 1, &se), NDE_OK);
+  assert_int_equal(nde_reader_get_doubles(rd, "/params/lower/beta", 1, &lo), NDE_OK);
+  assert_int_equal(nde_reader_get_doubles(rd, "/series/u0_se", 2, se_u0), NDE_OK);
+  nde_reader_destroy(&rd);
+  assert_true(se == a->entry[1].se && lo == a->entry[1].lower && se_u0[1] == a->entry[5].se);
+  /* Other data are refused. */
+  nde_model *m2 = load(LIN_SRC);
+  double t[17], Y[17];
+  make_linear_data(path_of("other.h5"), m2, t, Y, 17);
+  nde_data *d2 = open_data(NDE_SOURCE_DIR "/data/lotka_volterra_long.h5", m);
+  assert_int_equal(nde_result_compute_uncertainty(q, d2, NULL, &err), NDE_ERR_DATA);
+  assert_non_null(strstr(err.msg, "not the data of this fit"));
+  nde_data_destroy(&d2);
+  nde_model_destroy(&m2);
+  nde_result_destroy(&q);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+/* ---- ensembles ---- */
+
+static void ensemble_members_are_the_serial_fits_bit_for_bit(void **state) {
+  (void)state;
+  nde_model *m;
+  nde_data *d = lv_data(&m);
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "shoot:adam:300@0.02,lbfgs:200";
+  o.seed = 11;
+  nde_ensemble_opts e = nde_ensemble_opts_default();
+  e.members = 4;
+  e.threads = 3;
+  nde_result *ra = NULL, *rb = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &ra, NULL, &err), NDE_OK);
+  e.threads = 1;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &rb, NULL, &err), NDE_OK);
+  assert_int_equal(nde_result_n_members(ra), 4);
+  const size_t nt = nde_result_n_theta(ra);
+  for (int k = 0; k < 4; k++) {
+    nde_member_info a, b;
+    assert_int_equal(nde_result_get_member(ra, k, &a), NDE_OK);
+    assert_int_equal(nde_result_get_member(rb, k, &b), NDE_OK);
+    assert_true(a.seed == 11u + (unsigned)k);
+    assert_memory_equal(a.theta, b.theta, nt * sizeof(double));
+    /* The fit made alone with that seed. */
+    nde_result_fit_opts o1 = o;
+    o1.seed = a.seed;
+    nde_result *one = NULL;
+    assert_int_equal(nde_result_fit(m, d, &o1, &one, &err), NDE_OK);
+    assert_memory_equal(a.theta, nde_result_theta(one), nt * sizeof(double));
+    assert_true(a.loss == nde_result_get_kept(one).loss);
+    if (k == 0) assert_memory_equal(nde_result_theta(ra), nde_result_theta(one), nt * sizeof(double));
+    nde_result_destroy(&one);
+  }
+  /* Saved and opened, the members are all there; a member is a result of its own. */
+  assert_int_equal(nde_result_save(ra, path_of("ens.h5"), &err), NDE_OK);
+  nde_result *q = NULL;
+  assert_int_equal(nde_result_open(path_of("ens.h5"), &q, &err), NDE_OK);
+  assert_int_equal(nde_result_n_members(q), 4);
+  nde_member_info a, b;
+  nde_result_get_member(ra, 2, &a);
+  nde_result_get_member(q, 2, &b);
+  assert_memory_equal(a.theta, b.theta, nt * sizeof(double));
+  assert_memory_equal(a.u0, b.u0, 2 * sizeof(double));
+  assert_true(a.seed == b.seed && a.status == b.status && a.loss == b.loss);
+  nde_result *mem = NULL;
+  assert_int_equal(nde_result_member(q, 2, &mem, &err), NDE_OK);
+  assert_memory_equal(nde_result_theta(mem), a.theta, nt * sizeof(double));
+  assert_int_equal(nde_result_n_members(mem), 0);
+  nde_result_destroy(&mem);
+  /* The spread of beta over the members (they differ only by their starts). */
+  nde_spread sp;
+  assert_int_equal(nde_result_param_spread(q, 1, 0, 0.95, &sp), NDE_OK);
+  assert_int_equal(sp.n, 4);
+  assert_true(sp.lower <= sp.median && sp.median <= sp.upper);
+  printf("beta over 4 seeds: mean %.6f sd %.2e\n", sp.mean, sp.sd);
+  nde_result_destroy(&q);
+  nde_result_destroy(&ra);
+  nde_result_destroy(&rb);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+static void resampled_members_fit_what_their_masks_keep(void **state) {
+  (void)state;
+  nde_model *m;
+  nde_data *d = lv_data(&m);
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "shoot:adam:300@0.02,lbfgs:200";
+  nde_ensemble_opts e = nde_ensemble_opts_default();
+  e.members = 3;
+  e.resample = NDE_RESAMPLE_TIME;
+  e.fraction = 0.5;
+  nde_result *r = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &r, NULL, &err), NDE_OK);
+  /* The result's own fit is the seed's on all the data. */
+  nde_result *all = NULL;
+  assert_int_equal(nde_result_fit(m, d, &o, &all, &err), NDE_OK);
+  assert_memory_equal(nde_result_theta(r), nde_result_theta(all), 4 * sizeof(double));
+  for (int k = 0; k < 3; k++) {
+    nde_member_info mi;
+    nde_result_get_member(r, k, &mi);
+    int kept = 0;
+    for (int i = 0; i < 21; i++) kept += mi.keep[i];
+    assert_int_equal(mi.keep[0], 1);
+    assert_int_equal(kept, 11); /* the first row and half of the 20 others */
+    nde_data *dk = NULL;
+    assert_int_equal(nde_data_masked(d, mi.keep, &dk, &err), NDE_OK);
+    assert_int_equal(nde_data_n_obs(dk), 22);
+    nde_result_fit_opts o1 = o;
+    o1.seed = mi.seed;
+    nde_result *one = NULL;
+    assert_int_equal(nde_result_fit(m, dk, &o1, &one, &err), NDE_OK);
+    assert_memory_equal(mi.theta, nde_result_theta(one), 4 * sizeof(double));
+    nde_result_destroy(&one);
+    nde_data_destroy(&dk);
+  }
+  /* Bands of the forecast beyond the data: ordered, and wider later. */
+  double t[3] = {5.0, 7.5, 10.0}, lo[6], mid[6], hi[6];
+  nde_start st = {NDE_START_FITTED, 0, 0, NULL};
+  int used;
+  assert_int_equal(nde_result_integrate_band(r, &st, 3, t, NULL, 0.9, lo, mid, hi, &used, &err),
+                   NDE_OK);
+  assert_int_equal(used, 3);
+  for (int i = 0; i < 6; i++) assert_true(lo[i] <= mid[i] && mid[i] <= hi[i]);
+  assert_true(hi[4] > lo[4] && hi[5] > lo[5]); /* half-samples differ */
+  /* Bad options. */
+  e.fraction = 1.5;
+  nde_result *bad = NULL;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &bad, NULL, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "fraction must be in (0, 1)"));
+  e.fraction = 0.5;
+  e.resample = NDE_RESAMPLE_SERIES;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &bad, NULL, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "at least 2 series"));
+  e.members = 1;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &bad, NULL, &err), NDE_ERR_ARG);
+  assert_null(bad);
+  nde_result_destroy(&all);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
+static void the_linearised_band_follows_the_covariance(void **state) {
+  (void)state;
+  nde_model *m;
+  nde_data *d = lv_data(&m);
+  nde_result *r = fit(m, d, "shoot:adam:500@0.02,lbfgs:500", 1, NULL);
+  double t[4] = {0, 2.5, 5, 10}, lo[8], mid[8], hi[8];
+  nde_start st = {NDE_START_FITTED, 0, 0, NULL};
+  nde_error err;
+  assert_int_equal(nde_result_integrate_band(r, &st, 4, t, NULL, 0.95, lo, mid, hi, NULL, &err),
+                   NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "neither ensemble members nor standard errors"));
+  assert_int_equal(nde_result_compute_uncertainty(r, d, NULL, &err), NDE_OK);
+  assert_int_equal(nde_result_integrate_band(r, &st, 4, t, NULL, 0.95, lo, mid, hi, NULL, &err),
+                   NDE_OK);
+  const nde_uncertainty *u = nde_result_get_uncertainty(r);
+  /* At t0 the band is the initial states' intervals. */
+  check_rel(hi[0] - mid[0], u->quantile * u->entry[4].se, 1e-6, 0);
+  check_rel(hi[1] - mid[1], u->quantile * u->entry[5].se, 1e-6, 0);
+  double Y[8];
+  nde_solve_stats ss;
+  assert_int_equal(nde_result_integrate(r, &st, 4, t, NULL, Y, &ss, NULL), NDE_OK);
+  for (int i = 0; i < 8; i++) {
+    check_rel(mid[i], Y[i], 1e-9, 1e-9);
+    assert_true(lo[i] < mid[i] && mid[i] < hi[i]);
+  }
+  printf("x(10) = %.4f, 95%% band [%.4f, %.4f]\n", mid[6], lo[6], hi[6]);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(covariance_equals_the_textbook_one_on_a_linear_model),
@@ -350,6 +656,12 @@ int main(void) {
       cmocka_unit_test(parameters_entering_only_as_a_product_are_flagged),
       cmocka_unit_test(finite_differences_agree_with_the_sensitivities),
       cmocka_unit_test(every_solver_gives_the_same_standard_errors),
+      cmocka_unit_test(profile_interval_equals_the_curvature_interval_on_a_linear_model),
+      cmocka_unit_test(profile_of_a_non_identifiable_parameter_is_unbounded),
+      cmocka_unit_test(profiles_and_standard_errors_survive_save_and_open),
+      cmocka_unit_test(ensemble_members_are_the_serial_fits_bit_for_bit),
+      cmocka_unit_test(resampled_members_fit_what_their_masks_keep),
+      cmocka_unit_test(the_linearised_band_follows_the_covariance),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
