@@ -2,7 +2,10 @@
  * output grid (fine by default) from a chosen start: the fitted initial state of a series, the
  * fitted trajectory at --t0 or at its last time, or a given --u0.  With --data HELD_OUT.h5 every
  * held-out series is predicted from its own first observed row and scored (per-state RMSE,
- * horizon).  Writes HDF5 in the data convention (nde inspect and nde fit read it back) or CSV. */
+ * horizon).  Writes HDF5 in the data convention (nde inspect and nde fit read it back) or CSV.
+ * A result with ensemble members or standard errors also gives a band around the forecast
+ * (nde_result_integrate_band: quantiles over the members, or the linearised band), written as
+ * y_lower and y_upper beside y (CSV: NAME_lower, NAME_upper columns) and drawn in the figure. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +23,29 @@ typedef struct forecast {
   size_t N;
   double *T, *Y;
   nde_solve_stats stop;
+  double *lo, *hi; /* the band (N x n), or NULL */
+  int band_used;   /* members in the band at the last time (1 for a linearised band) */
 } forecast;
+
+/* The band of a forecast: over the members, or linearised from the standard errors. */
+static int run_band(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
+                    double level, forecast *f) {
+  const int n = nde_model_state_dim(nde_result_model(r));
+  f->lo = calloc(f->N * (size_t)n, sizeof *f->lo);
+  f->hi = calloc(f->N * (size_t)n, sizeof *f->hi);
+  if (!f->lo || !f->hi) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_error err;
+  nde_status st = nde_result_integrate_band(r, start, f->N, f->T, so, level, f->lo, NULL, f->hi,
+                                            &f->band_used, &err);
+  if (st != NDE_OK) {
+    nde_cli_error("--band: %s", err.msg);
+    return nde_cli_exit_code(st);
+  }
+  return 0;
+}
 
 /* The output grid from t0 to t1 every dt_out, t1 included. */
 static int make_grid(double t0, double t1, double dt_out, forecast *f) {
@@ -65,8 +90,12 @@ static int write_csv(const char *out, const nde_model *m, const forecast *f, int
   }
   const int n = nde_model_state_dim(m);
   char b[NDE_NUM_MAX];
+  const int band = f[0].lo != NULL;
   fprintf(fp, "%st", nf > 1 ? "series," : "");
   for (int j = 0; j < n; j++) fprintf(fp, ",%s", nde_model_component_name(m, j));
+  for (int j = 0; j < n && band; j++)
+    fprintf(fp, ",%s_lower,%s_upper", nde_model_component_name(m, j),
+            nde_model_component_name(m, j));
   fprintf(fp, "\n");
   for (int k = 0; k < nf; k++)
     for (size_t i = 0; i < f[k].N; i++) {
@@ -74,6 +103,10 @@ static int write_csv(const char *out, const nde_model *m, const forecast *f, int
       fprintf(fp, "%s", nde_num_str(f[k].T[i], b));
       for (int j = 0; j < n; j++)
         fprintf(fp, ",%s", nde_num_str(f[k].Y[i * (size_t)n + (size_t)j], b));
+      for (int j = 0; j < n && band; j++) {
+        fprintf(fp, ",%s", nde_num_str(f[k].lo[i * (size_t)n + (size_t)j], b));
+        fprintf(fp, ",%s", nde_num_str(f[k].hi[i * (size_t)n + (size_t)j], b));
+      }
       fprintf(fp, "\n");
     }
   if (fclose(fp) != 0) {
@@ -85,7 +118,7 @@ static int write_csv(const char *out, const nde_model *m, const forecast *f, int
 
 static int write_h5(const char *out, const char *fit_path, const nde_result *r, const forecast *f,
                     int nf, const nde_score *score, const char *held, double tol, const char *cmd,
-                    const char *solver) {
+                    const char *solver, double level) {
   const nde_model *m = nde_result_model(r);
   const int n = nde_model_state_dim(m);
   const char **names = nde_cli_component_names(m);
@@ -104,6 +137,24 @@ static int write_h5(const char *out, const char *fit_path, const nde_result *r, 
     nde_series s = {f[k].N, (size_t)n, f[k].T, f[k].Y, names, NULL};
     const char *g = nf > 1 ? f[k].name : "/";
     st = nde_writer_put_series(w, g, &s);
+    if (st == NDE_OK && f[k].lo) {
+      /* The band beside y: same shape, attributes saying what it is. */
+      nde_str pl = NDE_STR_INIT, pu = NDE_STR_INIT;
+      nde_str_addf(&pl, "%s/y_lower", strcmp(g, "/") ? g : "");
+      nde_str_addf(&pu, "%s/y_upper", strcmp(g, "/") ? g : "");
+      size_t dims[2] = {f[k].N, (size_t)n};
+      if (pl.failed || pu.failed) st = NDE_ERR_NOMEM;
+      if (st == NDE_OK) st = nde_writer_put_doubles(w, pl.data, 2, dims, f[k].lo);
+      if (st == NDE_OK) st = nde_writer_put_doubles(w, pu.data, 2, dims, f[k].hi);
+      if (st == NDE_OK) st = nde_writer_set_attr_double(w, g, "band_level", level);
+      if (st == NDE_OK)
+        st = nde_writer_set_attr_string(w, g, "band", nde_result_n_members(r) > 0
+                                                          ? "quantiles over the ensemble members"
+                                                          : "linearised from the covariance");
+      if (st == NDE_OK) st = nde_writer_set_attr_int64(w, g, "band_members", f[k].band_used);
+      nde_str_release(&pl);
+      nde_str_release(&pu);
+    }
     if (st == NDE_OK && score) {
       nde_series_score sc;
       nde_score_get(score, k, &sc);
@@ -162,8 +213,8 @@ static void print_scores(const nde_score *score, const nde_model *m, const char 
 
 int nde_cmd_forecast(int argc, char **argv) {
   const char *out = NULL, *u0_spec = NULL, *held = NULL, *plot = NULL, *start_kind = "row";
-  double t0 = 0, t1 = 0, dt_out = 0;
-  int series = 1, from_last = 0, quiet = 0;
+  double t0 = 0, t1 = 0, dt_out = 0, band = 0.95;
+  int series = 1, from_last = 0, quiet = 0, no_band = 0;
   nde_solver_opts so = nde_solver_opts_default();
   nde_score_opts sco = nde_score_opts_default();
   nde_arg opts[32];
@@ -189,6 +240,11 @@ int nde_cmd_forecast(int argc, char **argv) {
       NDE_STR("--plot", &plot, "FILE.svg|png|pdf", "plot data, fitted and forecast curves"),
       NDE_STR("--out", &out, "OUT.h5|OUT.csv", "output file (also -o); required"),
       NDE_FLAG("--quiet", &quiet, "print nothing on success"),
+      NDE_NUM("--band", NDE_ARG_DOUBLE, &band, "L",
+              "results with ensemble members or standard errors: the band holding this share "
+              "of the members (or the linearised interval) around the forecast", 0, 1,
+              NDE_ARG_GT),
+      NDE_FLAG("--no-band", &no_band, "no band, even when the result could give one"),
   };
   memcpy(opts, head, sizeof head);
   n = (int)(sizeof head / sizeof *head);
@@ -212,6 +268,10 @@ int nde_cmd_forecast(int argc, char **argv) {
   if (held && (t0_seen || u0_spec || from_last || nde_cli_opt(opts, n, "--series")->seen)) {
     nde_cli_error("--data predicts every held-out series from its own first row: --t0, --u0, "
                   "--from-last and --series cannot be combined with it");
+    return NDE_EXIT_INPUT;
+  }
+  if (!(band < 1)) {
+    nde_cli_error("--band: expected a level in (0, 1), got %g", band);
     return NDE_EXIT_INPUT;
   }
   if (strcmp(start_kind, "row") && strcmp(start_kind, "fitted")) {
@@ -247,6 +307,13 @@ int nde_cmd_forecast(int argc, char **argv) {
   }
   const nde_model *m = nde_result_model(r);
   const int ns = nde_model_state_dim(m);
+  const int with_band = !no_band && (nde_result_n_members(r) > 0 || nde_result_get_uncertainty(r));
+  if (nde_cli_opt(opts, n, "--band")->seen && !with_band && !no_band) {
+    nde_cli_error("--band: %s has neither ensemble members nor standard errors (fit with "
+                  "--ensemble K or --uncertainty, or run nde uncertainty on it)", pos[0]);
+    rc = NDE_EXIT_INPUT;
+    goto done;
+  }
   /* The fit's settings unless the command line gives a solver option. */
   nde_solver_opts run_so = nde_result_settings(r)->solver;
   if (solver_seen) {
@@ -304,6 +371,7 @@ int nde_cmd_forecast(int argc, char **argv) {
       if ((rc = make_grid(sc.t0, end, dt_out, &fc[k]))) goto done;
       nde_start start = {NDE_START_STATE, sc.series, sc.t0, sc.u0};
       if ((rc = run_forecast(r, &start, use_so, &fc[k]))) goto done;
+      if (with_band && (rc = run_band(r, &start, use_so, band, &fc[k]))) goto done;
     }
   } else {
     nf = 1;
@@ -337,6 +405,7 @@ int nde_cmd_forecast(int argc, char **argv) {
     }
     if ((rc = make_grid(ts, t1, dt_out, &fc[0]))) goto done;
     if ((rc = run_forecast(r, &start, use_so, &fc[0]))) goto done;
+    if (with_band && (rc = run_band(r, &start, use_so, band, &fc[0]))) goto done;
     if (fc[0].stop.reason != NDE_REASON_NONE) {
       char msg[600];
       nde_cli_error("the forecast stopped: %s",
@@ -349,14 +418,19 @@ int nde_cmd_forecast(int argc, char **argv) {
   if (nde_cli_ends_with(out, ".csv")) rc = write_csv(out, m, fc, nf);
   else
     rc = write_h5(out, pos[0], r, fc, nf, score, held, sco.horizon_tol, cmd ? cmd : "nde forecast",
-                  run_so.method);
+                  run_so.method, band);
   if (rc) goto done;
   if (plot) {
     nde_plot_forecast_in pin = {r, nde_result_provenance(r, "data_file"),
                                 held ? nde_result_find_series(r, fc[0].name) : series - 1,
-                                fc[0].t0, fc[0].N, fc[0].T, fc[0].Y, hd};
+                                fc[0].t0, fc[0].N, fc[0].T, fc[0].Y, hd, fc[0].lo, fc[0].hi,
+                                band};
     if ((rc = nde_plot_forecast(plot, &pin))) goto done;
   }
+  if (!quiet && with_band)
+    printf("band: %g%% %s (y_lower, y_upper)\n", 100 * band,
+           nde_result_n_members(r) > 0 ? "of the ensemble's members" : "linearised interval "
+                                                                        "from the covariance");
   if (!quiet)
     printf("forecast of %s (%d series, from t = %g, %zu outputs%s) written to %s\n", pos[0], nf,
            fc[0].t0, fc[0].N, nf > 1 ? " for the first" : "", out);
@@ -370,6 +444,8 @@ done:
     nde_free(fc[k].name);
     free(fc[k].T);
     free(fc[k].Y);
+    free(fc[k].lo);
+    free(fc[k].hi);
   }
   free(fc);
   free(u);
