@@ -172,6 +172,14 @@ int nde_cmd_discover(int argc, char **argv) {
   if (!out && !path) goto nomem;
   const char *inputs[] = {pos[0], NULL};
   if ((rc = nde_cli_check_output("--out", out ? out : path, inputs))) goto done;
+  if (nde_result_n_members(r) < 2 && (nde_cli_opt(opts, n_opts, "--inclusion")->seen ||
+                                       nde_cli_opt(opts, n_opts, "--no-stability")->seen)) {
+    nde_cli_error("%s: --inclusion and --no-stability are for stability selection, which needs "
+                  "an ensemble result (nde fit --ensemble K); this result holds %d members",
+                  pos[0], nde_result_n_members(r));
+    rc = NDE_EXIT_INPUT;
+    goto done;
+  }
   if (nde_result_n_members(r) >= 2 && !no_stability) {
     /* An ensemble: discovery on every member and stability selection. */
     so.discover = o;
