@@ -140,8 +140,12 @@ static int write_h5(const char *out, const char *fit_path, const nde_result *r, 
     if (st == NDE_OK && f[k].lo) {
       /* The band beside y: same shape, attributes saying what it is. */
       nde_str pl = NDE_STR_INIT, pu = NDE_STR_INIT;
-      nde_str_addf(&pl, "%s/y_lower", strcmp(g, "/") ? g : "");
-      nde_str_addf(&pu, "%s/y_upper", strcmp(g, "/") ? g : "");
+      if (g && strcmp(g, "/")) {
+        nde_str_adds(&pl, g);
+        nde_str_adds(&pu, g);
+      }
+      nde_str_adds(&pl, "/y_lower");
+      nde_str_adds(&pu, "/y_upper");
       size_t dims[2] = {f[k].N, (size_t)n};
       if (pl.failed || pu.failed) st = NDE_ERR_NOMEM;
       if (st == NDE_OK) st = nde_writer_put_doubles(w, pl.data, 2, dims, f[k].lo);
