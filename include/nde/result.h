@@ -584,7 +584,8 @@ NDE_API nde_status nde_result_member(const nde_result *r, int k, nde_result **ou
                                      nde_error *err);
 
 /* The spread of parameter i (nde_model_get_param order; series s for a per-series one, else
- * ignored) over the members whose fit ended well (done or early stop), in natural units. */
+ * ignored) over the members whose fit ended well (done or early stop), in natural units; a
+ * per-series parameter counts only the members that fitted that series (series resampling). */
 typedef struct nde_spread {
   int n;              /* members counted */
   double mean, sd;    /* sd with divisor n - 1 */

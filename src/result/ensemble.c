@@ -380,6 +380,17 @@ static int member_good(const nde__member *m) {
   return m->status == NDE_FIT_DONE || m->status == NDE_FIT_EARLY_STOP;
 }
 
+/* Whether member k fitted any row of series s beyond its first (a series left out by series
+ * resampling keeps only its first row: its per-series values were not fitted). */
+static int member_saw_series(const nde_result *r, int k, int s) {
+  size_t row = 0;
+  for (int q = 0; q < s; q++) row += r->series[q].n_obs;
+  const unsigned char *keep = r->ens->keep + (size_t)k * r->ens->n_rows + row;
+  for (size_t i = 1; i < r->series[s].n_obs; i++)
+    if (keep[i]) return 1;
+  return 0;
+}
+
 nde_status nde_result_param_spread(const nde_result *r, int i, int s, double level,
                                    nde_spread *out) {
   if (!r || !out || !r->ens || !(level > 0 && level < 1)) return NDE_ERR_ARG;
@@ -391,7 +402,7 @@ nde_status nde_result_param_spread(const nde_result *r, int i, int s, double lev
   int cnt = 0;
   for (int k = 0; k < r->ens->k; k++) {
     const nde__member *m = &r->ens->m[k];
-    if (!member_good(m)) continue;
+    if (!member_good(m) || (pi.per_series && !member_saw_series(r, k, s))) continue;
     const double x = pi.per_series ? nde_model_param_value_series(r->model, i, m->theta, s)
                                    : nde_model_param_value(r->model, i, m->theta);
     if (isfinite(x)) v[cnt++] = x;

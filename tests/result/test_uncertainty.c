@@ -652,6 +652,84 @@ static void the_linearised_band_follows_the_covariance(void **state) {
   nde_model_destroy(&m);
 }
 
+/* Three series, a per-series rate: standard errors per series, and series resampling. */
+static void per_series_parameters_and_series_resampling(void **state) {
+  (void)state;
+  nde_model *m = load("state x = 1\nparam k = 0.5 (positive, per series)\nparam c = 0.3\n"
+                      "dx/dt = -k*x + c\n");
+  const double ks[3] = {0.41, 0.77, 1.23}, x0s[3] = {1.9, 0.2, 1.1};
+  const char *groups[3] = {"/a", "/b", "/c"}, *names[1] = {"x"};
+  nde_writer *w = NULL;
+  assert_int_equal(nde_writer_create(path_of("ps.h5"), &w, NULL), NDE_OK);
+  nde_rng rng;
+  nde_rng_seed(&rng, 99);
+  for (int g = 0; g < 3; g++) {
+    double t[12], Y[12];
+    for (int i = 0; i < 12; i++) {
+      t[i] = 0.3 * i;
+      const double xs = 0.3 / ks[g];
+      Y[i] = xs + (x0s[g] - xs) * exp(-ks[g] * t[i]) + (i ? 0.01 * nde_rng_normal(&rng) : 0);
+    }
+    nde_series se = {12, 1, t, Y, names, NULL};
+    assert_int_equal(nde_writer_put_series(w, groups[g], &se), NDE_OK);
+  }
+  assert_int_equal(nde_writer_commit(w), NDE_OK);
+  nde_writer_destroy(&w);
+  nde_data *d = open_data(path_of("ps.h5"), m);
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "lbfgs:300";
+  nde_ensemble_opts e = nde_ensemble_opts_default();
+  e.members = 3;
+  e.resample = NDE_RESAMPLE_SERIES;
+  e.fraction = 0.67;
+  nde_result *r = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &r, NULL, &err), NDE_OK);
+  assert_int_equal(nde_result_compute_uncertainty(r, d, NULL, &err), NDE_OK);
+  const nde_uncertainty *u = nde_result_get_uncertainty(r);
+  assert_int_equal(u->n, 4); /* c, k[/a], k[/b], k[/c] */
+  assert_string_equal(u->entry[0].name, "c");
+  assert_string_equal(u->entry[2].name, "k[/b]");
+  assert_int_equal(u->entry[2].kind, NDE_UNC_SERIES_PARAM);
+  assert_int_equal(u->entry[2].series, 1);
+  for (int j = 1; j < 4; j++) {
+    printf("%s = %.4f +- %.4f (truth %.2f)\n", u->entry[j].name, u->entry[j].value,
+           u->entry[j].se, ks[j - 1]);
+    assert_true(u->entry[j].se > 0 && u->entry[j].se < 0.1);
+  }
+  /* Every member kept two whole series and the first row of the third. */
+  int spread_n[3] = {0};
+  for (int k = 0; k < 3; k++) {
+    nde_member_info mi;
+    nde_result_get_member(r, k, &mi);
+    int whole = 0;
+    for (int g = 0; g < 3; g++) {
+      int kept = 0;
+      for (int i = 0; i < 12; i++) kept += mi.keep[g * 12 + i];
+      assert_true(kept == 12 || kept == 1);
+      whole += kept == 12;
+      spread_n[g] += kept == 12;
+    }
+    assert_int_equal(whole, 2);
+  }
+  for (int g = 0; g < 3; g++) {
+    nde_spread sp;
+    assert_int_equal(nde_result_param_spread(r, 0, g, 0.9, &sp), NDE_OK); /* k */
+    assert_int_equal(sp.n, spread_n[g]);
+  }
+  /* The named view of a per-series parameter has one value per series. */
+  assert_int_equal(nde_result_save(r, path_of("ps_fit.h5"), &err), NDE_OK);
+  nde_reader *rd = NULL;
+  double se[3];
+  assert_int_equal(nde_reader_open(path_of("ps_fit.h5"), &rd, NULL), NDE_OK);
+  assert_int_equal(nde_reader_get_doubles(rd, "/params/se/k", 3, se), NDE_OK);
+  nde_reader_destroy(&rd);
+  for (int g = 0; g < 3; g++) assert_true(se[g] == u->entry[1 + g].se);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(covariance_equals_the_textbook_one_on_a_linear_model),
@@ -665,6 +743,7 @@ int main(void) {
       cmocka_unit_test(ensemble_members_are_the_serial_fits_bit_for_bit),
       cmocka_unit_test(resampled_members_fit_what_their_masks_keep),
       cmocka_unit_test(the_linearised_band_follows_the_covariance),
+      cmocka_unit_test(per_series_parameters_and_series_resampling),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
