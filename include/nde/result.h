@@ -350,9 +350,10 @@ NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const dou
  * parameters of every series, learned initial states in natural units; network weights only on
  * request), each residual row scaled by 1/sigma of its state,
  *     C = (J^T J)^-1     (rows scaled: J_ki / sigma_i),
- * where sigma is the noise level: estimated from the residuals (pooled over the states with the
- * fit's state weights w_i: sigma_i^2 = s^2 / w_i, s^2 = sum w e^2 / (N - P); or per state,
- * sigma_i^2 = sum_i e^2 / (N_i (1 - P/N))), or known.  J comes from the variational equations
+ * where sigma is the noise level: estimated from the residuals per state (default:
+ * sigma_i^2 = sum over state i's residuals e^2 / (N_i (1 - P/N)), each state's share of the N - P
+ * degrees of freedom), or pooled over the states with the fit's state weights w_i
+ * (sigma_i^2 = s^2 / w_i, s^2 = sum w e^2 / (N - P)), or known.  J comes from the variational equations
  * s' = df/du s + df/dtheta_j, s(t0) = du0/dtheta_j, integrated with the fit's own solver (for
  * fixed-step methods this is the exact derivative of the discrete solution, since Runge-Kutta,
  * splitting and implicit-midpoint steps commute with differentiation; adaptive methods control
@@ -377,10 +378,10 @@ NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const dou
  * Profile likelihood.  For a coordinate, the others are re-optimised (Levenberg-Marquardt on the
  * same residuals, from the linear prediction C_op / C_pp of the estimate) on a grid of its
  * values, and the interval is where the statistic
- *     known noise:      (RSS_s(v) - RSS_s) where RSS_s = sum (e / sigma)^2
- *     estimated noise:  (RSS(v) - RSS) / s^2
- * stays below q^2 (chi^2 with 1 degree of freedom, or F(1, N - P) = t^2 for an estimated noise:
- * for a model linear in its parameters the profile interval is then the curvature interval
+ *     RSS_s(v) - RSS_s(v^),   RSS_s = sum over residuals (e / sigma_i)^2,
+ * with the noise levels sigma_i of the standard errors held fixed, stays below q^2: chi^2 with 1
+ * degree of freedom for a known noise, F(1, N - P) = t^2 for an estimated one (for a model linear
+ * in its parameters the profile interval is then the curvature interval
  * exactly).  Grid points run in parallel; the grid is extended (doubling its reach, up to
  * max_extend times) on a side whose statistic has not reached the threshold, and a side that
  * never reaches it is unbounded (-inf / +inf): not identifiable in that direction.
@@ -400,17 +401,18 @@ NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const dou
  */
 
 typedef enum {
-  NDE_NOISE_ESTIMATED = 0, /* one level for the weighted residuals, estimated (default) */
-  NDE_NOISE_PER_STATE,     /* one level per state, each estimated from its own residuals */
+  NDE_NOISE_PER_STATE = 0, /* one level per state, each estimated from its own residuals
+                            * (default: states of different size or kind have their own noise) */
+  NDE_NOISE_POOLED,        /* one level for the residuals weighted by the fit's state weights */
   NDE_NOISE_KNOWN          /* the noise std of every state is known (opts or the result's) */
 } nde_noise_model;
 
-/* "estimated", "per-state", "known". */
+/* "per-state", "pooled", "known". */
 NDE_API const char *nde_noise_model_str(nde_noise_model m);
 
 typedef struct nde_unc_opts {
   double level;            /* coverage of the intervals; default 0.95 */
-  nde_noise_model noise;   /* default NDE_NOISE_ESTIMATED */
+  nde_noise_model noise;   /* default NDE_NOISE_PER_STATE */
   /* The noise std per state for NDE_NOISE_KNOWN (n values, borrowed for the call), or NULL for
    * the result's (--noise-std of the fit or the data's noise_std); NDE_ERR_ARG when a state
    * with data has none. */
@@ -460,7 +462,7 @@ typedef struct nde_uncertainty {
   double level;                /* of the intervals */
   double quantile;             /* q: t(N - P) or normal quantile at (1 + level) / 2 */
   nde_noise_model noise;
-  double sigma;                /* estimated: s (the noise std at weight 1); NaN when known */
+  double sigma;                /* pooled: s (the noise std at weight 1); NaN otherwise */
   const double *sigma_state;   /* n_state: the noise std per state used (estimated or known) */
   long n_residuals;            /* N: observed values in the loss */
   long dof;                    /* N - P */

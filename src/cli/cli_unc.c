@@ -9,7 +9,7 @@
 
 void nde_cli_unc_init(nde_cli_unc *u) {
   memset(u, 0, sizeof *u);
-  u->noise = "estimated";
+  u->noise = "per-state";
   u->points = nde_profile_opts_default().points;
   u->level = nde_unc_opts_default().level;
 }
@@ -19,9 +19,10 @@ void nde_cli_unc_args(nde_arg *rows, nde_cli_unc *u) {
       NDE_FLAG("--uncertainty", &u->on,
                "standard errors of the parameters (Gauss-Newton covariance; networks excluded), "
                "written into the result"),
-      NDE_STR("--noise-model", &u->noise, "estimated|per-state|known",
-              "the noise of the standard errors: estimated from the residuals (one level, or one "
-              "per state), or known (--noise-std or the data's noise_std)"),
+      NDE_STR("--noise-model", &u->noise, "per-state|pooled|known",
+              "the noise of the standard errors: estimated from the residuals (one level per "
+              "state, or one pooled level with the fit's state weights), or known (--noise-std "
+              "or the data's noise_std)"),
       NDE_STR("--profile", &u->profile, "NAME[,NAME]",
               "profile likelihood intervals of these parameters (implies --uncertainty)"),
       NDE_NUM("--profile-points", NDE_ARG_INT, &u->points, "N",
@@ -43,8 +44,8 @@ void nde_cli_unc_args(nde_arg *rows, nde_cli_unc *u) {
 int nde_cli_unc_wanted(const nde_cli_unc *u) { return u->on || u->profile; }
 
 static int noise_model(const char *s, nde_noise_model *m) {
-  if (!strcmp(s, "estimated")) *m = NDE_NOISE_ESTIMATED;
-  else if (!strcmp(s, "per-state")) *m = NDE_NOISE_PER_STATE;
+  if (!strcmp(s, "per-state")) *m = NDE_NOISE_PER_STATE;
+  else if (!strcmp(s, "pooled")) *m = NDE_NOISE_POOLED;
   else if (!strcmp(s, "known")) *m = NDE_NOISE_KNOWN;
   else return -1;
   return 0;
@@ -53,7 +54,7 @@ static int noise_model(const char *s, nde_noise_model *m) {
 int nde_cli_unc_check(const nde_cli_unc *u) {
   nde_noise_model m;
   if (noise_model(u->noise, &m)) {
-    nde_cli_error("--noise-model: expected estimated, per-state or known, got '%s'", u->noise);
+    nde_cli_error("--noise-model: expected per-state, pooled or known, got '%s'", u->noise);
     return NDE_EXIT_INPUT;
   }
   if (!(u->level < 1)) {
@@ -182,11 +183,12 @@ void nde_cli_print_uncertainty(const nde_result *r) {
          u->n);
   if (u->noise == NDE_NOISE_KNOWN) {
     printf("  noise known:");
-  } else if (u->noise == NDE_NOISE_ESTIMATED) {
+  } else if (u->noise == NDE_NOISE_POOLED) {
     num(u->sigma, b);
-    printf("  noise estimated from the residuals (s = %s, %ld degrees of freedom):", b, u->dof);
+    printf("  noise estimated from the residuals, pooled (s = %s, %ld degrees of freedom):", b,
+           u->dof);
   } else {
-    printf("  noise estimated per state (%ld degrees of freedom):", u->dof);
+    printf("  noise estimated from the residuals of each state (%ld degrees of freedom):", u->dof);
   }
   for (int j = 0; j < nde_model_state_dim(m); j++) {
     num(u->sigma_state[j], b);

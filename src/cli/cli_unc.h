@@ -11,7 +11,7 @@
 
 typedef struct nde_cli_unc {
   int on;              /* --uncertainty */
-  const char *noise;   /* --noise-model estimated|per-state|known */
+  const char *noise;   /* --noise-model per-state|pooled|known */
   const char *profile; /* --profile NAME[,NAME...] */
   int points;          /* --profile-points */
   double level;        /* --level */

@@ -322,8 +322,8 @@ static nde_status read_unc(urd *R, nde_result *r) {
     goto done;
   }
   u->opts.noise = !strcmp(s, "known") ? NDE_NOISE_KNOWN
-                  : !strcmp(s, "per-state") ? NDE_NOISE_PER_STATE
-                                            : NDE_NOISE_ESTIMATED;
+                  : !strcmp(s, "pooled") ? NDE_NOISE_POOLED
+                                         : NDE_NOISE_PER_STATE;
   u->opts.level = attr_d(R, g, "level");
   size_t P = 0;
   if (nde_reader_kind(R->h, "/uncertainty/names") != NDE_H5_DATASET ||

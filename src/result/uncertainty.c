@@ -113,8 +113,8 @@ double nde__t_quantile(double p, double dof) {
 
 const char *nde_noise_model_str(nde_noise_model m) {
   switch (m) {
-    case NDE_NOISE_ESTIMATED: return "estimated";
     case NDE_NOISE_PER_STATE: return "per-state";
+    case NDE_NOISE_POOLED: return "pooled";
     case NDE_NOISE_KNOWN: return "known";
   }
   return "unknown";
@@ -124,7 +124,7 @@ nde_unc_opts nde_unc_opts_default(void) {
   nde_unc_opts o;
   memset(&o, 0, sizeof o);
   o.level = 0.95;
-  o.noise = NDE_NOISE_ESTIMATED;
+  o.noise = NDE_NOISE_PER_STATE;
   o.include_u0 = 1;
   o.ident_tol = 1e-8;
   o.fd_step = 1e-6;
@@ -317,7 +317,7 @@ static nde_status noise_levels(const nde_result *r, const nde_unc_opts *o, const
                      "%zu residuals cannot estimate the noise of %d coordinates (expected more "
                      "observed values than coordinates, or a known noise level)",
                      N, P);
-  if (o->noise == NDE_NOISE_ESTIMATED) {
+  if (o->noise == NDE_NOISE_POOLED) {
     double ss = 0;
     for (size_t q = 0; q < N; q++) ss += w[rs[q]] * e[q] * e[q];
     const double s = sqrt(ss / dof);
@@ -520,7 +520,7 @@ static nde_status compute(nde_result *r, const nde_data *data, const nde_unc_opt
   *out = NULL;
   nde_unc_opts o = opts ? *opts : nde_unc_opts_default();
   if (!(o.level > 0 && o.level < 1) || !(o.ident_tol > 0 && o.ident_tol < 1) ||
-      !(o.fd_step > 0 && o.fd_step < 1) || o.noise < NDE_NOISE_ESTIMATED ||
+      !(o.fd_step > 0 && o.fd_step < 1) || o.noise < NDE_NOISE_PER_STATE ||
       o.noise > NDE_NOISE_KNOWN)
     return nde__fail(err, NDE_ERR_ARG,
                      "invalid uncertainty options (expected a level and ident_tol in (0, 1), a "

@@ -31,7 +31,7 @@ fit_prints_standard_errors_and_writes_them_by_name)
   cat out.txt
   grep -qE '^  beta += 0\.89[0-9]*  \+- 0\.00[0-9]+  95% \[0\.89[0-9]*, 0\.90[0-9]*\] \(log scale; symmetric' out.txt \
     || fail "beta is not printed with its standard error and interval"
-  grep -q 'noise estimated from the residuals' out.txt || fail "no noise line"
+  grep -q 'noise estimated from the residuals of each state' out.txt || fail "no noise line"
   grep -q 'y(t0) *= 4\.6' out.txt || fail "no learned initial state with its error"
   se=$("$H5" get fit.h5 /params/se/beta) || fail "/params/se/beta missing"
   lo=$("$H5" get fit.h5 /params/lower/beta) || fail "/params/lower/beta missing"
@@ -135,7 +135,7 @@ ensemble_is_the_same_on_one_or_two_threads)
   ;;
 bad_input_exits_2_with_a_message)
   "$NDE" fit "$LV" "$DATA" -o "$T/lv.h5" --quiet --optim adam:5 || fail "short fit"
-  expect 2 "expected estimated, per-state or known, got 'loud'" -- "$NDE" fit "$LV" "$DATA" -o "$T/x.h5" --uncertainty --noise-model loud
+  expect 2 "expected per-state, pooled or known, got 'loud'" -- "$NDE" fit "$LV" "$DATA" -o "$T/x.h5" --uncertainty --noise-model loud
   expect 2 "expected K >= 2 members" -- "$NDE" fit "$LV" "$DATA" -o "$T/x.h5" --ensemble 1
   expect 2 "expected none, series or time, got 'rows'" -- "$NDE" fit "$LV" "$DATA" -o "$T/x.h5" --ensemble 2 --resample rows
   expect 2 "resampling the series needs at least 2 series" -- "$NDE" fit "$LV" "$DATA" -o "$T/x.h5" --ensemble 2 --resample series

@@ -175,7 +175,8 @@ static void covariance_equals_the_textbook_one_on_a_linear_model(void **state) {
       check_rel(u->entry[i].lower, u->entry[i].value - q * u->entry[i].se, 1e-12, 1e-12);
       check_rel(u->entry[i].upper_sym, u->entry[i].value + q * u->entry[i].se, 1e-12, 1e-12);
     }
-    check_rel(u->sigma * u->sigma, s2, 1e-8, 0);
+    check_rel(u->sigma_state[0] * u->sigma_state[0], s2, 1e-8, 0);
+    assert_true(isnan(u->sigma)); /* per state (the default): no pooled level */
     assert_int_equal(u->n_residuals, with_x0 ? 17 : 16);
     assert_int_equal(u->dof, (with_x0 ? 17 : 16) - P);
     /* The t quantile with 14 degrees of freedom at 0.975 (scipy.stats.t.ppf). */
@@ -460,7 +461,8 @@ static void profiles_and_standard_errors_survive_save_and_open(void **state) {
     assert_true(a->entry[j].se == b->entry[j].se && a->entry[j].lower == b->entry[j].lower &&
                 a->entry[j].upper_sym == b->entry[j].upper_sym);
   }
-  assert_true(a->quantile == b->quantile && a->sigma == b->sigma && a->dof == b->dof);
+  assert_true(a->quantile == b->quantile && a->dof == b->dof && isnan(b->sigma));
+  assert_memory_equal(a->sigma_state, b->sigma_state, 2 * sizeof(double));
   assert_int_equal(nde_result_n_profiles(q), 2);
   nde_profile p1, p2;
   nde_result_get_profile(r, 0, &p1);
