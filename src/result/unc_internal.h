@@ -103,6 +103,8 @@ struct nde__unc {
   nde__coord *cols;     /* pub.n coordinates (their names are the entries' names) */
   nde_unc_entry *entry;
   double *cov, *cov_nat, *corr, *null_dirs, *sigma_state;
+  double *hdiag;        /* diag of H^+ = (A^T A)^+ of the fit's objective (profiles; not in the
+                         * file: NULL after reading one, and profiles recompute) */
   char *warning;
   nde__profile *prof;
   int n_prof;

@@ -166,6 +166,7 @@ void nde__unc_free(struct nde__unc *u) {
   free(u->corr);
   free(u->null_dirs);
   free(u->sigma_state);
+  free(u->hdiag);
   nde_free(u->warning);
   free(u);
 }
@@ -284,10 +285,11 @@ static void work_free(unc_work *W) {
   free(W->Jm);
 }
 
-/* The row scales 1/sigma_state(row). */
-static void row_scales(const nde__jac *J, const double *sigma, double *c) {
+/* The row scales of the fit's own objective, sqrt(w_state(row)). */
+static void row_scales(const nde__jac *J, double *c) {
   const int *rs = nde__jac_row_state(J);
-  for (size_t q = 0; q < nde__jac_n_rows(J); q++) c[q] = 1.0 / sigma[rs[q]];
+  const double *w = nde__jac_weights(J);
+  for (size_t q = 0; q < nde__jac_n_rows(J); q++) c[q] = sqrt(w[rs[q]]);
 }
 
 /* The noise levels per state (sigma_state) by the noise model; *s2 the pooled variance at
@@ -381,14 +383,20 @@ static char *ident_warning(const nde__coord *cols, int P, const double *dirs, in
   return nde_str_take(&s);
 }
 
-/* C, entries and identifiability from the scaled Jacobian A (N x P, overwritten). */
-static nde_status covariance(struct nde__unc *u, double *A, size_t N, nde_error *err) {
+/* C, entries and identifiability.  A (N x P, overwritten) is the Jacobian of the fit's own
+ * objective (rows scaled by sqrt(w)), B (N x P) the Jacobian with rows scaled by w sigma: the
+ * estimate minimises sum w e^2, so its covariance is the sandwich H^+ (B^T B) H^+ with
+ * H = A^T A (Seber & Wild 1989, sec. 2.1.4); when sigma_i^2 = s^2 / w_i (the pooled model) it is
+ * s^2 H^+, the textbook formula. */
+static nde_status covariance(struct nde__unc *u, double *A, const double *B, size_t N,
+                             nde_error *err) {
   const int P = u->pub.n;
   double *d = nde__dalloc((size_t)P), *sv = nde__dalloc((size_t)P), *vt = nde__dalloc((size_t)P * P);
   double *superb = nde__dalloc((size_t)P + 1), *dirs = nde__dalloc((size_t)P * P), du = 0;
+  double *Hp = nde__dalloc((size_t)P * P), *G = nde__dalloc(N * (size_t)P);
   int *bad = calloc((size_t)P + 1, sizeof *bad);
   nde_status st = NDE_OK;
-  if (!d || !sv || !vt || !superb || !dirs || !bad) {
+  if (!d || !sv || !vt || !superb || !dirs || !bad || !Hp || !G) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -411,8 +419,8 @@ static nde_status covariance(struct nde__unc *u, double *A, size_t N, nde_error 
   }
   const double smax = kmin > 0 ? sv[0] : 0;
   int n_null = 0;
-  /* M = sum over kept directions v v^T / s^2; the others are the null directions. */
-  memset(u->cov, 0, (size_t)P * P * sizeof *u->cov);
+  /* H^+ = sum over kept directions v v^T / s^2; the others are the null directions. */
+  memset(Hp, 0, (size_t)P * P * sizeof *Hp);
   double smin_kept = INFINITY;
   for (int k = 0; k < P; k++) {
     const double *v = vt + (size_t)k * (size_t)P;
@@ -428,8 +436,28 @@ static nde_status covariance(struct nde__unc *u, double *A, size_t N, nde_error 
     smin_kept = fmin(smin_kept, s);
     for (int i = 0; i < P; i++)
       for (int j = 0; j < P; j++)
-        u->cov[(size_t)i * P + (size_t)j] += v[i] * v[j] / (s * s) / (d[i] * d[j]);
+        Hp[(size_t)i * P + (size_t)j] += v[i] * v[j] / (s * s) / (d[i] * d[j]);
   }
+  /* C = (B H^+)^T (B H^+). */
+  for (size_t q = 0; q < N; q++)
+    for (int j = 0; j < P; j++) {
+      double g = 0;
+      for (int k = 0; k < P; k++) g += B[q * (size_t)P + (size_t)k] * Hp[(size_t)k * P + (size_t)j];
+      G[q * (size_t)P + (size_t)j] = g;
+    }
+  for (int i = 0; i < P; i++)
+    for (int j = 0; j <= i; j++) {
+      double c = 0;
+      for (size_t q = 0; q < N; q++) c += G[q * (size_t)P + (size_t)i] * G[q * (size_t)P + (size_t)j];
+      u->cov[(size_t)i * P + (size_t)j] = u->cov[(size_t)j * P + (size_t)i] = c;
+    }
+  free(u->hdiag);
+  u->hdiag = nde__dalloc((size_t)P);
+  if (!u->hdiag) {
+    st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  for (int j = 0; j < P; j++) u->hdiag[j] = Hp[(size_t)j * P + (size_t)j];
   u->pub.cond = n_null ? INFINITY : smax / smin_kept;
   u->pub.n_null = n_null;
   /* Null directions as unit vectors in the optimised coordinates. */
@@ -487,6 +515,8 @@ done:
   free(superb);
   free(dirs);
   free(bad);
+  free(Hp);
+  free(G);
   return st;
 }
 
@@ -529,7 +559,7 @@ static nde_status compute(nde_result *r, const nde_data *data, const nde_unc_opt
   const int n = nde_model_state_dim(r->model);
   unc_work W;
   struct nde__unc *u = NULL;
-  double *u0s = NULL, *c = NULL;
+  double *u0s = NULL, *c = NULL, *B = NULL;
   nde_status st = work_make(r, data, &o, &W, err);
   if (st != NDE_OK) goto done;
   u0s = fitted_u0s(r);
@@ -559,11 +589,18 @@ static nde_status compute(nde_result *r, const nde_data *data, const nde_unc_opt
   }
   double s;
   if ((st = noise_levels(r, &o, W.J, W.e, P, u->sigma_state, &s, err)) != NDE_OK) goto done;
-  row_scales(W.J, u->sigma_state, c);
+  row_scales(W.J, c);
+  B = nde__dalloc(W.N * (size_t)P);
+  if (!B) goto nomem;
   double rss = 0;
+  const int *rs = nde__jac_row_state(W.J);
   for (size_t q = 0; q < W.N; q++) {
-    rss += c[q] * W.e[q] * c[q] * W.e[q];
-    for (int j = 0; j < P; j++) W.Jm[q * (size_t)P + (size_t)j] *= c[q];
+    const double sg = u->sigma_state[rs[q]], b = c[q] * c[q] * sg;
+    rss += (W.e[q] / sg) * (W.e[q] / sg);
+    for (int j = 0; j < P; j++) {
+      B[q * (size_t)P + (size_t)j] = b * W.Jm[q * (size_t)P + (size_t)j];
+      W.Jm[q * (size_t)P + (size_t)j] *= c[q];
+    }
   }
   u->pub.level = o.level;
   u->pub.noise = o.noise;
@@ -583,7 +620,7 @@ static nde_status compute(nde_result *r, const nde_data *data, const nde_unc_opt
     u->entry[j].transform = u->cols[j].transform;
     u->entry[j].value = coord_x(&u->cols[j], r->theta, u0s, n);
   }
-  if ((st = covariance(u, W.Jm, W.N, err)) != NDE_OK) goto done;
+  if ((st = covariance(u, W.Jm, B, W.N, err)) != NDE_OK) goto done;
   nde__unc_publish(u);
   *out = u;
   u = NULL;
@@ -596,6 +633,7 @@ done:
   work_free(&W);
   free(u0s);
   free(c);
+  free(B);
   return st;
 }
 
@@ -672,7 +710,7 @@ static nde_status lm_make(lm *L, nde_result *r, nde_problem *p, const struct nde
     lm_free(L);
     return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   }
-  row_scales(L->J, u->sigma_state, L->c);
+  row_scales(L->J, L->c);
   return NDE_OK;
 }
 
@@ -799,6 +837,8 @@ typedef struct pctx {
   const int *coord; /* per profile: its coordinate */
   const double *theta_hat, *u0_hat;
   double rss_hat;
+  const double *scale; /* per profile: the factor that turns a rise of the fit's objective into
+                        * the likelihood-ratio statistic */
   pjob *jobs;
   int max_iter, n;
   nde_status *st;   /* per worker */
@@ -861,7 +901,7 @@ static int pjob_run(void *vctx, int worker, int j) {
       return 1;
     }
   }
-  jb->stat = rss - C->rss_hat;
+  jb->stat = (rss - C->rss_hat) * C->scale[jb->prof];
   return 0;
 }
 
@@ -924,7 +964,7 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
                      po.points, po.reach, po.max_extend, po.max_iter);
   nde_status st = check_data(r, data, err);
   if (st != NDE_OK) return st;
-  if (!r->unc || !r->unc->cols || uo) {
+  if (!r->unc || !r->unc->cols || !r->unc->hdiag || uo) {
     nde_unc_opts o = uo ? *uo : r->unc ? r->unc->opts : nde_unc_opts_default();
     if ((st = nde_result_compute_uncertainty(r, data, &o, err)) != NDE_OK) return st;
   }
@@ -962,9 +1002,9 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
   nde_error *werr = NULL;
   pjob *jobs = NULL;
   nde__profile *prof = NULL;
-  double *u0h = fitted_u0s(r), *th = nde__dalloc(r->n_theta);
+  double *u0h = fitted_u0s(r), *th = nde__dalloc(r->n_theta), *pscale = nde__dalloc((size_t)n_prof);
   int threads = 0;
-  if (!u0h || !th) goto nomem;
+  if (!u0h || !th || !pscale) goto nomem;
   memcpy(th, r->theta, r->n_theta * sizeof *th);
   if ((st = nde_problem_create(r->model, data, &r->settings, &p, err)) != NDE_OK) goto done;
   const int m = po.points;
@@ -991,8 +1031,25 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
   memcpy(th, L[0].theta, L[0].nth * sizeof *th);
   memcpy(u0h, L[0].u0s, L[0].nu * sizeof *u0h);
   const double thr = u->pub.quantile * u->pub.quantile;
-  pctx C = {r, u, L, coord, th, u0h, rss_fit, jobs, po.max_iter, n, wst, werr, po.progress,
-            po.progress_ctx, 0, 0};
+  /* The fit minimised F = sum w e^2.  Its rise along a profile is turned into the likelihood-ratio
+   * statistic by the factor that makes the two agree to second order at the estimate,
+   * (H^+)_pp / C_pp: 1 / s^2 for the pooled model, the curvature-adjusted (robust) profile
+   * otherwise.  A coordinate without a finite variance takes N / sum w sigma^2. */
+  double wsum = 0;
+  {
+    const int *rs = nde__jac_row_state(L[0].J);
+    for (size_t q = 0; q < L[0].N; q++)
+      wsum += L[0].c[q] * L[0].c[q] * u->sigma_state[rs[q]] * u->sigma_state[rs[q]];
+  }
+  for (int i = 0; i < n_prof; i++) {
+    const int c = coord[i];
+    const double cpp = u->cov[(size_t)c * (size_t)u->pub.n + (size_t)c];
+    pscale[i] = u->entry[c].identifiable && cpp > 0 && u->hdiag[c] > 0
+                    ? u->hdiag[c] / cpp
+                    : (double)L[0].N / wsum;
+  }
+  pctx C = {r, u, L, coord, th, u0h, rss_fit, pscale, jobs, po.max_iter, n, wst, werr,
+            po.progress, po.progress_ctx, 0, 0};
   double reach[2 * 64], *rch = n_prof <= 64 ? reach : malloc(2 * (size_t)n_prof * sizeof *rch);
   int *open = calloc(2 * (size_t)n_prof, sizeof *open);
   if (!rch || !open) {
@@ -1122,6 +1179,7 @@ done:
   free(coord);
   free(u0h);
   free(th);
+  free(pscale);
   nde_problem_destroy(&p);
   return st;
 }

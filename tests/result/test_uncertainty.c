@@ -222,6 +222,63 @@ static void log_parameters_get_the_delta_method_and_asymmetric_intervals(void **
   nde_model_destroy(&m);
 }
 
+/* Two states with their own noise and their own parameters (x' = a + b t, y' = c): with the noise
+ * estimated per state, the sandwich covariance of the unweighted fit is each state's textbook
+ * covariance with its own noise level; pooled, it is the textbook one with one level. */
+static void per_state_noise_gives_each_state_its_own_level(void **state) {
+  (void)state;
+  nde_model *m = load("state x = 0.6, y = 2.0\nparam a = 0.3\nparam b = -0.2\nparam c = 0.1\n"
+                      "dx/dt = a + b*t\ndy/dt = c\n");
+  double t[15], Y[30];
+  nde_rng rng;
+  nde_rng_seed(&rng, 4711);
+  for (int k = 0; k < 15; k++) {
+    t[k] = 0.4 * k;
+    Y[2 * k] = 0.6 + 1.1 * t[k] - 0.3 * t[k] * t[k] / 2 + (k ? 0.02 * nde_rng_normal(&rng) : 0);
+    Y[2 * k + 1] = 2.0 + 0.7 * t[k] + (k ? 0.2 * nde_rng_normal(&rng) : 0);
+  }
+  write_series(path_of("two.h5"), m, 15, t, Y);
+  nde_data *d = open_data(path_of("two.h5"), m);
+  nde_result *r = fit(m, d, "lbfgs:500", 0, NULL);
+  assert_int_equal(nde_result_compute_uncertainty(r, d, NULL, NULL), NDE_OK);
+  const nde_uncertainty *u = nde_result_get_uncertainty(r);
+  const double a = nde_result_param(r, 0), b = nde_result_param(r, 1), c = nde_result_param(r, 2);
+  /* Residuals and design per state (rows 1..14: the first row is the start). */
+  double XtX[4] = {0}, ssx = 0, ssy = 0, tt = 0;
+  for (int k = 1; k < 15; k++) {
+    const double x[2] = {t[k], t[k] * t[k] / 2};
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++) XtX[i * 2 + j] += x[i] * x[j];
+    const double ex = 0.6 + a * t[k] + b * t[k] * t[k] / 2 - Y[2 * k];
+    const double ey = 2.0 + c * t[k] - Y[2 * k + 1];
+    ssx += ex * ex;
+    ssy += ey * ey;
+    tt += t[k] * t[k];
+  }
+  /* N = 28 residuals, P = 3: each state gets its share 14 (1 - 3/28) of the freedom. */
+  const double vx = ssx / (14 * (1 - 3.0 / 28)), vy = ssy / (14 * (1 - 3.0 / 28));
+  check_rel(u->sigma_state[0] * u->sigma_state[0], vx, 1e-10, 0);
+  check_rel(u->sigma_state[1] * u->sigma_state[1], vy, 1e-10, 0);
+  double Cab[4];
+  invert(2, XtX, Cab);
+  for (int i = 0; i < 4; i++) check_rel(u->cov[(i / 2) * 3 + i % 2], vx * Cab[i], 1e-8, 0);
+  check_rel(u->cov[8], vy / tt, 1e-8, 0);
+  check_close(u->cov[2], 0, 1e-12); /* a and c are independent */
+  printf("per state: se(a) %.4g, se(c) %.4g\n", u->entry[0].se, u->entry[2].se);
+  /* Pooled: one level for both, s^2 = (ssx + ssy) / 25. */
+  nde_unc_opts o = nde_unc_opts_default();
+  o.noise = NDE_NOISE_POOLED;
+  assert_int_equal(nde_result_compute_uncertainty(r, d, &o, NULL), NDE_OK);
+  u = nde_result_get_uncertainty(r);
+  const double s2 = (ssx + ssy) / 25;
+  check_rel(u->sigma * u->sigma, s2, 1e-10, 0);
+  check_rel(u->cov[0], s2 * Cab[0], 1e-8, 0);
+  check_rel(u->cov[8], s2 / tt, 1e-8, 0);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 /* ---- identifiability ---- */
 
 /* x' = -a b x + c: a and b enter only as their product. */
@@ -736,6 +793,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(covariance_equals_the_textbook_one_on_a_linear_model),
       cmocka_unit_test(log_parameters_get_the_delta_method_and_asymmetric_intervals),
+      cmocka_unit_test(per_state_noise_gives_each_state_its_own_level),
       cmocka_unit_test(parameters_entering_only_as_a_product_are_flagged),
       cmocka_unit_test(finite_differences_agree_with_the_sensitivities),
       cmocka_unit_test(every_solver_gives_the_same_standard_errors),
