@@ -348,18 +348,19 @@ NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const dou
  * loss compares; log y - log o for a log-space loss) and their Jacobian J with respect to the
  * coordinates (physical parameters in the unconstrained form the optimiser used, per-series
  * parameters of every series, learned initial states in natural units; network weights only on
- * request), each residual row scaled by 1/sigma of its state,
- *     C = (J^T J)^-1     (rows scaled: J_ki / sigma_i),
- * where sigma is the noise level: estimated from the residuals per state (default:
- * sigma_i^2 = sum over state i's residuals e^2 / (N_i (1 - P/N)), each state's share of the N - P
- * degrees of freedom), or pooled over the states with the fit's state weights w_i
- * (sigma_i^2 = s^2 / w_i, s^2 = sum w e^2 / (N - P)), or known.  J comes from the variational equations
- * s' = df/du s + df/dtheta_j, s(t0) = du0/dtheta_j, integrated with the fit's own solver (for
- * fixed-step methods this is the exact derivative of the discrete solution, since Runge-Kutta,
- * splitting and implicit-midpoint steps commute with differentiation; adaptive methods control
- * the error of the augmented system), or from central differences of the residuals (documented
- * fallback).  Network weights are excluded by default: the physical parameters are reported
- * conditional on the trained networks (and on fixed initial states).
+ * request), the fit minimised sum w_i e^2 (w_i its state weights), and its covariance is
+ *     C = H^+ (J^T W S W J) H^+,   H = J^T W J,   S = diag(sigma_i^2),
+ * (the sandwich of weighted least squares; Seber & Wild 1989, sec. 2.1.4), which is the textbook
+ * s^2 (J^T W J)^-1 when sigma_i^2 = s^2 / w_i.  sigma is the noise level: estimated from the
+ * residuals per state (default: sigma_i^2 = sum over state i's residuals e^2 / (N_i (1 - P/N)),
+ * each state's share of the N - P degrees of freedom), or pooled over the states with the fit's
+ * weights (sigma_i^2 = s^2 / w_i, s^2 = sum w e^2 / (N - P)), or known.  J comes from the
+ * variational equations s' = df/du s + df/dtheta_j, s(t0) = du0/dtheta_j, integrated with the
+ * fit's own solver (for fixed-step methods this is the exact derivative of the discrete solution,
+ * since Runge-Kutta, splitting and implicit-midpoint steps commute with differentiation; adaptive
+ * methods control the error of the augmented system), or from central differences of the
+ * residuals (documented fallback).  Network weights are excluded by default: the physical
+ * parameters are reported conditional on the trained networks (and on fixed initial states).
  *
  * Natural units: a parameter v = g(theta) (log: v = exp(theta); logit) has the delta-method
  * standard error |g'(theta)| se(theta) and two intervals: the symmetric one v -/+ q se(v), and
@@ -367,24 +368,24 @@ NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const dou
  * quantile of Student's t with N - P degrees of freedom (estimated noise) or of the normal
  * distribution (known noise).
  *
- * Identifiability: the columns of the scaled J are normalised to unit length and J is
- * factorised (SVD); a right singular vector whose singular value is below ident_tol times the
- * largest is a direction in which the data do not determine the coordinates (two parameters
- * that enter only as a product give one).  The coordinates with a component of at least 0.01
- * along such a direction are not identifiable: their standard error is +inf, and the warning
- * names them with the direction.  The covariance is then the pseudo-inverse on the identifiable
- * directions.
+ * Identifiability: the columns of W^(1/2) J are normalised to unit length and it is factorised
+ * (SVD); a right singular vector whose singular value is below ident_tol times the largest is a
+ * direction in which the data do not determine the coordinates (two parameters that enter only
+ * as a product give one).  The coordinates with a component of at least 0.01 along such a
+ * direction are not identifiable: their standard error is +inf, and the warning names them with
+ * the direction.  H^+ is then the pseudo-inverse on the identifiable directions.
  *
  * Profile likelihood.  For a coordinate, the others are re-optimised (Levenberg-Marquardt on the
- * same residuals, from the linear prediction C_op / C_pp of the estimate) on a grid of its
- * values, and the interval is where the statistic
- *     RSS_s(v) - RSS_s(v^),   RSS_s = sum over residuals (e / sigma_i)^2,
- * with the noise levels sigma_i of the standard errors held fixed, stays below q^2: chi^2 with 1
- * degree of freedom for a known noise, F(1, N - P) = t^2 for an estimated one (for a model linear
- * in its parameters the profile interval is then the curvature interval
- * exactly).  Grid points run in parallel; the grid is extended (doubling its reach, up to
- * max_extend times) on a side whose statistic has not reached the threshold, and a side that
- * never reaches it is unbounded (-inf / +inf): not identifiable in that direction.
+ * fit's own objective F = sum w e^2, from the linear prediction C_op / C_pp of the estimate, or
+ * along the non-identifiable direction) on a grid of its values, and the interval is where the
+ * statistic (F(v) - F(v^)) (H^+)_pp / C_pp stays below q^2: chi^2 with 1 degree of freedom for
+ * a known noise, F(1, N - P) = t^2 for an estimated one.  The factor is 1 / s^2 for the pooled
+ * noise (the likelihood ratio itself) and otherwise matches the profile to the sandwich variance
+ * at the estimate (a curvature-adjusted profile), so that the two intervals share their centre
+ * and agree exactly for a model linear in its parameters.  Grid points run in parallel; the grid
+ * is extended (doubling its reach, up to max_extend times) on a side whose statistic has not
+ * reached the threshold, and a side that never reaches it is unbounded: not identifiable in
+ * that direction.
  *
  * Ensembles.  K fits of the same model from seeds seed, seed + 1, ... (member k from seed + k),
  * optionally each on a random part of the data (half-sampling without replacement of the series
@@ -467,8 +468,8 @@ typedef struct nde_uncertainty {
   long n_residuals;            /* N: observed values in the loss */
   long dof;                    /* N - P */
   double rss;                  /* sum of squared residuals, each divided by its sigma_i^2 */
-  double cond;                 /* largest / smallest singular value of the column-normalised,
-                                * scaled J (inf when singular) */
+  double cond;                 /* largest / smallest singular value of the column-normalised
+                                * W^(1/2) J (inf when singular) */
   int n_null;                  /* non-identifiable directions */
   const double *null_dirs;     /* n_null x n, unit vectors in the optimised coordinates */
   int finite_differences;      /* how J was computed */

@@ -1,13 +1,14 @@
 /* How sure is the fit: standard errors from the curvature and profile likelihoods.
  *
- * Covariance: the Gauss-Newton approximation C = (A^T A)^-1 with A the residual Jacobian whose
- * rows are scaled by 1/sigma of their state (Bates & Watts 1988, Nonlinear Regression Analysis,
- * ch. 2; Seber & Wild 1989, sec. 5.1), computed by an SVD of A with unit columns so that a
- * direction the data do not determine shows as a small singular value (Raue et al. 2009,
- * Bioinformatics 25:1923, for structural and practical non-identifiability).  Natural units by
- * the delta method.  Profiles: the other coordinates re-optimised by Levenberg-Marquardt
- * (Marquardt 1963) on a grid of one coordinate; the interval is where the likelihood-ratio
- * statistic stays below q^2 (Venzon & Moolgavkar 1988; Raue et al. 2009). */
+ * Covariance: the Gauss-Newton approximation of the fit's weighted least squares, the sandwich
+ * H^+ (J^T W S W J) H^+ with H = J^T W J (Bates & Watts 1988, Nonlinear Regression Analysis,
+ * ch. 2; Seber & Wild 1989, secs. 2.1.4 and 5.1; s^2 H^-1 when the noise follows the weights),
+ * H^+ from an SVD of W^(1/2) J with unit columns so that a direction the data do not determine
+ * shows as a small singular value (Raue et al. 2009, Bioinformatics 25:1923, for structural and
+ * practical non-identifiability).  Natural units by the delta method.  Profiles: the other
+ * coordinates re-optimised by Levenberg-Marquardt (Marquardt 1963) on a grid of one coordinate;
+ * the interval is where the likelihood-ratio statistic stays below q^2 (Venzon & Moolgavkar
+ * 1988; Raue et al. 2009). */
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
