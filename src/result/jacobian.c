@@ -314,6 +314,7 @@ struct nde__jac {
 size_t nde__jac_n_rows(const nde__jac *J) { return J->n_rows; }
 const int *nde__jac_row_state(const nde__jac *J) { return J->row_state; }
 const double *nde__jac_weights(const nde__jac *J) { return J->w; }
+int nde__jac_uses_fd(const nde__jac *J) { return J->method == NDE__JAC_FD; }
 
 void nde__jac_destroy(nde__jac **Jp) {
   if (!Jp || !*Jp) return;

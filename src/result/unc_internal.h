@@ -62,6 +62,8 @@ size_t nde__jac_n_rows(const nde__jac *J);
 const int *nde__jac_row_state(const nde__jac *J);
 /* The per-state weights of the fit's loss (n values). */
 const double *nde__jac_weights(const nde__jac *J);
+/* 1 when J comes from central differences (asked for, or the model has no JVP). */
+int nde__jac_uses_fd(const nde__jac *J);
 /* Residuals e = y - o (log y - log o with a log-space loss) at the point (theta: full theta,
  * u0s: S x n initial states of the problem's series), and with Jm (rows x n_cols, row-major)
  * their derivatives with respect to the coordinates cols.  *ok = 0 when a solve stopped (an

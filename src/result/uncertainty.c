@@ -609,7 +609,7 @@ static nde_status compute(nde_result *r, const nde_data *data, const nde_unc_opt
   u->pub.n_residuals = (long)W.N;
   u->pub.dof = (long)W.N - P;
   u->pub.rss = rss;
-  u->pub.finite_differences = nde__jac_weights(W.J) && o.finite_differences;
+  u->pub.finite_differences = nde__jac_uses_fd(W.J);
   u->pub.quantile = o.noise == NDE_NOISE_KNOWN
                         ? nde__norm_quantile(0.5 + o.level / 2)
                         : nde__t_quantile(0.5 + o.level / 2, (double)u->pub.dof);
@@ -757,12 +757,7 @@ static nde_status lm_run(lm *L, const struct nde__unc *u, int fixed, int max_ite
         L->H[(size_t)a * nf + (size_t)b] = L->H[(size_t)b * nf + (size_t)a] = h;
       }
     }
-    if (lambda < 0) {
-      double dmax = 0;
-      for (int a = 0; a < nf; a++) dmax = fmax(dmax, L->H[(size_t)a * nf + (size_t)a]);
-      lambda = 1e-3;
-      (void)dmax;
-    }
+    if (lambda < 0) lambda = 1e-3; /* relative to diag(H): Marquardt's scaling */
     int accepted = 0, converged = 0;
     for (int tries = 0; tries < 40 && !accepted; tries++) {
       /* (H + lambda diag(H)) delta = -g (Marquardt's scaling) by Cholesky; a failed
@@ -1081,7 +1076,6 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
     C.done_before = first;
     C.total = n_jobs;
     const int rc = nde__par_run(n_jobs - first, threads, pjob_run, &C, pjob_progress, &C);
-    (void)rc;
     /* Jobs of this round are jobs[first ..]: pjob_run indexes from the round's start. */
     if (rc == NDE__PAR_STOPPED) {
       if (stopped) *stopped = 1;
