@@ -335,6 +335,18 @@ NDE_API nde_status nde_read_theta(const char *path, size_t *n, double **theta, n
 NDE_API nde_status nde_read_theta_expect(const char *path, size_t n, double *theta,
                                          nde_error *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* A masked copy (the resampled fits of an ensemble)                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A copy of d in which the observation rows with keep[row] == 0 are missing (NaN): keep holds
+ * one byte per observation time of every series in order (nde_data_n_times bytes).  The copy
+ * has d's file name, series, times and noise_std; its statistics and counts are its own (the
+ * masked values count as missing).  Its measured inputs, constants and sigma are views of d's:
+ * d must outlive the copy.  Statuses: NDE_ERR_ARG, NDE_ERR_NOMEM. */
+NDE_API nde_status nde_data_masked(const nde_data *d, const unsigned char *keep, nde_data **out,
+                                   nde_error *err);
+
 #ifdef __cplusplus
 }
 #endif

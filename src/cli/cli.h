@@ -30,7 +30,8 @@ enum {
   X(discover, "read equations off the trained networks of a result file (STLSQ)")           \
   X(forecast, "integrate a fitted model beyond the data; score it against held-out data")   \
   X(export, "the learned model as standalone C, LaTeX or text equations")                    \
-  X(merge, "several time-series files (experiments) into one batch file")
+  X(merge, "several time-series files (experiments) into one batch file")                    \
+  X(uncertainty, "standard errors and profile intervals of a finished fit, into its result")
 
 #define NDE_CLI_DECLARE(name, help) int nde_cmd_##name(int argc, char **argv);
 NDE_CLI_COMMANDS(NDE_CLI_DECLARE)

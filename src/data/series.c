@@ -1262,3 +1262,81 @@ const nde_state_stats *nde_data_stats(const nde_data *d) { return d ? d->stats :
 size_t nde_data_n_times(const nde_data *d) { return d ? d->n_times : 0; }
 size_t nde_data_n_obs(const nde_data *d) { return d ? d->n_obs : 0; }
 size_t nde_data_n_nan(const nde_data *d) { return d ? d->n_nan : 0; }
+
+/* ---- a masked copy (resampled fits) ---- */
+
+nde_status nde_data_masked(const nde_data *d, const unsigned char *keep, nde_data **out,
+                           nde_error *err) {
+  nde__err e;
+  nde__err_clear(&e);
+  if (out) *out = NULL;
+  if (!d || !keep || !out) {
+    nde__errf(&e, NDE_ERR_ARG, "nde_data_masked: invalid arguments");
+    nde__data_err_out(&e, err);
+    return NDE_ERR_ARG;
+  }
+  nde_data *c = calloc(1, sizeof *c);
+  if (!c) goto nomem;
+  const size_t ns = d->n_state;
+  c->file = malloc(strlen(d->file) + 1);
+  /* The state names: one block of pointers then texts, rebased onto the copy. */
+  size_t total = ns * sizeof(char *);
+  for (size_t j = 0; j < ns; j++) total += strlen(d->state_names[j]) + 1;
+  c->state_names = malloc(total ? total : 1);
+  c->traj = calloc(d->n_traj ? d->n_traj : 1, sizeof *c->traj);
+  c->store = calloc(d->n_traj ? d->n_traj : 1, sizeof *c->store);
+  c->stats = calloc(ns ? ns : 1, sizeof *c->stats);
+  if (!c->file || !c->state_names || !c->traj || !c->store || !c->stats) goto nomem;
+  strcpy(c->file, d->file);
+  char *text = (char *)(c->state_names + ns);
+  for (size_t j = 0; j < ns; j++) {
+    const size_t len = strlen(d->state_names[j]);
+    memcpy(text, d->state_names[j], len + 1);
+    c->state_names[j] = text;
+    text += len + 1;
+  }
+  c->n_state = ns;
+  c->n_traj = d->n_traj;
+  size_t row = 0;
+  for (size_t k = 0; k < d->n_traj; k++) {
+    const nde_traj *tr = &d->traj[k];
+    traj_store *ts = &c->store[k];
+    ts->name = malloc(strlen(tr->name) + 1);
+    ts->t = nde__dalloc(tr->n);
+    ts->y = nde__dalloc(tr->n * (ns ? ns : 1));
+    ts->col = malloc((ns ? ns : 1) * sizeof *ts->col);
+    if (!ts->name || !ts->t || !ts->y || !ts->col) goto nomem;
+    if (tr->noise_std) {
+      if (!(ts->noise = nde__dalloc(ns))) goto nomem;
+      memcpy(ts->noise, tr->noise_std, ns * sizeof *ts->noise);
+    }
+    strcpy(ts->name, tr->name);
+    memcpy(ts->t, tr->t, tr->n * sizeof *ts->t);
+    memcpy(ts->col, tr->col, ns * sizeof *ts->col);
+    size_t n_obs = 0, masked = 0;
+    for (size_t i = 0; i < tr->n; i++, row++)
+      for (size_t j = 0; j < ns; j++) {
+        const double v = tr->y[i * ns + j];
+        const int drop = !keep[row] && !isnan(v);
+        ts->y[i * ns + j] = drop ? NAN : v;
+        masked += (size_t)drop;
+        n_obs += !drop && !isnan(v);
+      }
+    c->traj[k] = *tr;
+    c->traj[k].name = ts->name;
+    c->traj[k].t = ts->t;
+    c->traj[k].y = ts->y;
+    c->traj[k].col = ts->col;
+    c->traj[k].noise_std = ts->noise;
+    c->traj[k].n_obs = n_obs;
+    c->traj[k].n_nan = tr->n_nan + masked;
+  }
+  compute_stats(c);
+  *out = c;
+  return NDE_OK;
+nomem:
+  nde_data_destroy(&c);
+  nde__errf(&e, NDE_ERR_NOMEM, "out of memory copying %s", d->file);
+  nde__data_err_out(&e, err);
+  return NDE_ERR_NOMEM;
+}
