@@ -1,5 +1,8 @@
 """Fits from Python: the same result file as nde fit bit for bit, from paths and from arrays;
 multi-series fits with missing values; outcomes as statuses; starts, checkpoints and resume."""
+import inspect
+import re
+
 import numpy as np
 import pytest
 
@@ -41,6 +44,51 @@ def test_options_mean_what_the_options_of_nde_fit_of_the_same_name_mean(tmp_path
     assert r.settings == cli.settings
     again = nde.fit(lv, DATA, params={"alpha": 1.1, "beta": 0.75}, **cli.settings)
     assert np.array_equal(bits(again.theta), bits(cli.theta))
+
+
+def test_every_option_of_nde_fit_is_a_keyword_of_nde_fit():
+    from nde import options
+    names = re.findall(r"^  --([a-z0-9-]+)", run_nde("fit", "--help").stdout, re.M)
+    assert len(names) > 30
+    keywords = set(options.SOLVER_OPTIONS + options.LOSS_OPTIONS + options.OBJECTIVE_OPTIONS +
+                   options.TRAIN_OPTIONS)
+    # Options that are arguments of nde.fit, or other calls, under their own names.
+    elsewhere = {"out": "checkpoint", "init": "init", "param": "params", "resume": "resume",
+                 "progress-every": "progress_every", "quiet": "progress"}
+    params = inspect.signature(nde.fit).parameters
+    for n in names:
+        if n == "plot":
+            assert callable(nde.Result.plot)
+        elif n in elsewhere:
+            assert elsewhere[n] in params, n
+        else:
+            assert n.replace("-", "_") in keywords, "--%s is not an option of nde.fit" % n
+
+
+def test_the_options_of_this_wave_are_nde_fits_and_round_trip_through_the_settings(tmp_path,
+                                                                                    ude):
+    args = {"optim": "shoot:adam:150@0.05,lbfgs:60", "validate": "tail:0.2", "l2": 1e-4,
+            "l1": 2.5e-5, "phase_patience": 3, "phase_tol": 1e-4, "checkpoint_every": 50}
+    cli_args = []
+    for k, v in args.items():
+        cli_args += ["--" + k.replace("_", "-"), v]
+    run_nde("fit", UDE, DATA, "-o", tmp_path / "cli.h5", "--noise-std", "x=0.01,y=0.02",
+            "--quiet", *cli_args)
+    cli = nde.load(tmp_path / "cli.h5")
+    r = nde.fit(ude, DATA, noise_std={"x": 0.01, "y": 0.02}, progress=False, **args)
+    assert np.array_equal(bits(r.theta), bits(cli.theta))
+    assert r.settings == cli.settings
+    s = cli.settings
+    assert (s["validate"], s["l2"], s["l1"], s["phase_patience"], s["phase_tol"]) == (
+        "tail:0.2", 1e-4, 2.5e-5, 3, 1e-4)
+    assert s["noise_std"] == {"x": 0.01, "y": 0.02}
+    assert r.kept.noise_loss == cli.kept.noise_loss and not np.isnan(r.kept.validation)
+    again = nde.fit(ude, DATA, progress=False, **cli.settings)
+    assert np.array_equal(bits(again.theta), bits(cli.theta))
+    # One standard deviation for every state, or one per state.
+    a = nde.fit(ude, DATA, noise_std=0.015, optim="adam:0", progress=False)
+    b = nde.fit(ude, DATA, noise_std=[0.015, 0.015], optim="adam:0", progress=False)
+    assert a.settings["noise_std"] == b.settings["noise_std"] == {"x": 0.015, "y": 0.015}
 
 
 def test_a_batch_of_series_on_their_own_grids_with_missing_values_recovers_the_rates(lv):
