@@ -3,11 +3,13 @@ parameters and observables give the numbers of the nde program bit for bit (simu
 --const --columns, fit, forecast --inputs, forecast --data, merge), fitted series expose what
 drove them, and every refusal names what is wrong.  The experiment is tests/cli/inputs.sh's:
 x' = -k x + g u with a step input u switching off the observation grid."""
+import os
+
 import numpy as np
 import pytest
 
 import nde
-from conftest import bits, h5attr, h5check, h5get, model_path, run_nde
+from conftest import ROOT, bits, h5attr, h5check, h5get, model_path, run_nde
 
 TRUTH = """state x = 1
 input u (step)
@@ -311,3 +313,18 @@ def test_sigma_and_inputs_round_trip_through_a_saved_file(exp, models, tmp_path)
     assert np.array_equal(bits(back.inputs[1]), bits(v.inputs[1])) and back.consts == v.consts
     out = run_nde("inspect", tmp_path / "s.h5").stdout
     assert "measured inputs: u" in out and "sigma" in out
+
+
+def test_the_readme_example_of_driven_experiments_runs(tmp_path, monkeypatch):
+    text = open(os.path.join(ROOT, "python", "README.md")).read()
+    block = text.split("### Driven experiments")[1].split("```python")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)  # where it writes rooms.h5
+    block = block.replace('"models/heated_room.nde"', repr(model_path("heated_room.nde")))
+    ns = {}
+    exec(compile(block, "python/README.md", "exec"), ns)
+    r, fc = ns["r"], ns["fc"]
+    assert r.status == "done" and r.params["k"] == pytest.approx([0.21, 0.31], abs=0.01)
+    assert (r.series[0].name, r.series[0].consts) == ("/a", {"P": 2.0})
+    assert fc.t[-1] == 18 and np.isfinite(fc.y).all() and ns["sensor"].shape == (49, 1)
+    back = nde.Data(tmp_path / "rooms.h5", ns["room"])
+    assert [s.name for s in back.series] == ["/a", "/b"]
