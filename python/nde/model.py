@@ -573,7 +573,7 @@ class Model:
     def equations(self, theta=None, latex=False, values=False):
         """The intermediates and equations as text (or LaTeX), parameter names replaced by their
         values at theta when values is set, else followed by them (nde export)."""
-        th = self.init_theta() if theta is None else arrays.vector(theta, "theta", self.n_theta)
+        th = self.init_theta() if theta is None else self._full_theta(theta, "theta")
         text = ffi.new("char **")
         check(lib.nde_model_format_equations(
             self._ptr, arrays.ptr(th), lib.NDE_FORMAT_LATEX if latex else lib.NDE_FORMAT_TEXT,
@@ -585,9 +585,14 @@ class Model:
 
     def export_c(self, theta, prefix="nde_model"):
         """The right-hand side at theta as a standalone C source file (nde export --c)."""
-        th = arrays.vector(theta, "theta", self.n_theta)
+        th = self._full_theta(theta, "theta")
         text = ffi.new("char **")
-        check(lib.nde_model_export_c(self._ptr, arrays.ptr(th), cstr(prefix), text))
+        st = lib.nde_model_export_c(self._ptr, arrays.ptr(th), cstr(prefix), text)
+        if st == lib.NDE_ERR_UNSUPPORTED:
+            raise error_for(st, "export_c: %s has per-series parameters, measured inputs or "
+                                "constants from data, which the exported function has no series "
+                                "to read from" % self.filename)
+        check(st)
         try:
             return pystr(text[0])
         finally:

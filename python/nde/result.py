@@ -143,8 +143,8 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
         if display is not None:
             display.note("nde: fitting %s (%d learnable values) to %s: %d series, %d observed "
                          "values; schedule %s" % (
-                             m.filename, m.n_theta + (m.n_state * d.n_series
-                                                      if fo.objective.learn_u0 else 0),
+                             m.filename, m.n_theta_full(d.n_series) + (
+                                 m.n_state * d.n_series if fo.objective.learn_u0 else 0),
                              d.label, d.n_series, d.n_obs,
                              pystr(fo.schedule) if fo.schedule != ffi.NULL
                              else pystr(lib.NDE_DEFAULT_SCHEDULE)))
