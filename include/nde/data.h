@@ -133,7 +133,9 @@ typedef struct nde_series_extra nde_series_extra;
  * as the k-th series of a file, with the same messages in which "series K" stands for the file
  * name and "/" for its group ("series 2:/y: infinite value at row 4, ...").  The arrays are
  * copied; the caller keeps them.  extra is NULL or [n_series]: requested inputs are matched in
- * extra[k].input_names and constants in extra[k].const_names.  Trajectory k is named "series K".  Statuses as for
+ * extra[k].input_names and constants in extra[k].const_names.  Trajectory k is named
+ * extra[k].name when given (the name a fit records, as a file's group name), else "series K";
+ * given names must be distinct (NDE_ERR_DATA naming both series).  Statuses as for
  * nde_data_open (NDE_ERR_DATA for every violation, NDE_ERR_ARG for a NULL array). */
 NDE_API nde_status nde_data_from_series(size_t n_state, const char *const *state_names,
                                         size_t n_series, const nde_series *series,
@@ -241,6 +243,9 @@ struct nde_series_extra {
   size_t n_consts;
   const char *const *const_names; /* [n_consts] distinct, non-empty */
   const double *consts;           /* [n_consts] finite */
+  /* nde_data_from_series: the trajectory's name ("/" or "/run1", as a file's group), or NULL
+   * for "series K".  Not read by the writer, whose group argument names the series. */
+  const char *name;
 };
 
 /* Write /GROUP/t and /GROUP/y (group NULL or "/" for the root) with their attributes, after

@@ -44,6 +44,7 @@ typedef struct raw_series {
   double *t, *y, *noise, *sigma, *u_t, *u, *consts;
   char **names;       /* [d] block, or NULL */
   char **input_names; /* [m] block, or NULL */
+  char *name;         /* arrays: the caller's name for the trajectory, or NULL */
   size_t n_nan;
 } raw_series;
 
@@ -89,6 +90,7 @@ static void raw_free(raw_series *r) {
   free(r->consts);
   free(r->names);
   free(r->input_names);
+  free(r->name);
   memset(r, 0, sizeof *r);
 }
 
@@ -511,7 +513,7 @@ static nde_status load_array(loader *L, const nde_series *s, const nde_series_ex
   if (!x) x = &none;
   const nde_data_opts *o = L->opts;
   r->group = nde__strdup("/");
-  if (!r->group) return nomem(L, "/");
+  if (!r->group || (x->name && !(r->name = nde__strdup(x->name)))) return nomem(L, "/");
   if (!s->t || !s->y || (x->m && (!x->u_t || !x->u)) ||
       (x->n_consts && (!x->const_names || !x->consts)))
     return nde__derrf(L->err, NDE_ERR_ARG, "%s: t, y, u_t, u, const_names or consts is NULL",
@@ -1042,8 +1044,8 @@ static nde_status assemble(loader *L, const char *file, size_t n_state,
     snprintf(label, sizeof label, "series %zu", s);
     const char *saved = L->file;
     if (array_names) L->file = label;
-    st = map_series(d, L, &states, &raw[s], array_names ? label : raw[s].group, &d->traj[s],
-                    &d->store[s]);
+    const char *name = array_names ? (raw[s].name ? raw[s].name : label) : raw[s].group;
+    st = map_series(d, L, &states, &raw[s], name, &d->traj[s], &d->store[s]);
     L->file = saved;
     if (st) goto fail;
     raw_free(&raw[s]);
@@ -1212,6 +1214,23 @@ nde_status nde_data_from_series(size_t n_state, const char *const *state_names, 
       goto done;
     }
   }
+  /* Names given to the trajectories must tell them apart (a fit finds its series by name). */
+  nde__index names = {0};
+  for (size_t k = 0; k < n_series; k++) {
+    size_t old;
+    const int r = raw[k].name ? nde__index_add(&names, raw[k].name, k, &old) : 0;
+    if (r < 0) {
+      st = nde__derrf(&e, NDE_ERR_NOMEM, "nde_data_from_series: out of memory");
+    } else if (r > 0) {
+      st = nde__derrf(&e, NDE_ERR_DATA,
+                      "series %zu: the name \"%s\" is the name of series %zu too (expected "
+                      "distinct names)",
+                      k, raw[k].name, old);
+    }
+    if (st) break;
+  }
+  nde__index_free(&names);
+  if (st) goto done;
   L.file = "series";
   st = assemble(&L, "", n_state, state_names, raw, n_raw, 1, out);
 done:
