@@ -52,12 +52,13 @@ nde_status nde_read_params(const char *path, const nde_model *model, int n_serie
   nde_status st = nde_reader_open(path, &r, err);
   if (st != NDE_OK) return st;
   const size_t n = nde_model_n_theta_full(model, n_series);
-  int any = 0;
+  int any = 0, flat = 0;
   if (nde_reader_kind(r, "/params/theta") == NDE_H5_DATASET) {
-    any = 1;
+    any = flat = 1;
     st = read_flat(r, path, model, n, theta, err);
   }
-  /* Parameters by name, in natural units, override. */
+  /* Parameters by name, in natural units, override; a result file holds both, and there the
+   * natural value only repeats theta's (to rounding): theta's own bits are kept then. */
   for (int i = 0; st == NDE_OK && i < nde_model_n_params(model); i++) {
     nde_model_param_info p;
     nde_model_get_param(model, i, &p);
@@ -69,8 +70,9 @@ nde_status nde_read_params(const char *path, const nde_model *model, int n_serie
     } else if (nde_reader_kind(r, place.data) == NDE_H5_DATASET) {
       double v;
       any = 1;
+      const double had = flat ? nde_model_param_value(model, i, theta) : NAN;
       if (nde_reader_get_doubles(r, place.data, 1, &v) != NDE_OK ||
-          nde_model_set_param(model, i, v, theta) != NDE_OK)
+          (!(fabs(v - had) <= 1e-12 * fabs(had)) && nde_model_set_param(model, i, v, theta) != NDE_OK))
         st = nde__fail(err, NDE_ERR_DATA, "%s:%s: expected one value in the domain of %s", path,
                        place.data, p.name);
     }
