@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 16 (hardening) reproductions outside the data layer, one case per class: the size limits
 # of a model, --init with another model's parameters, messages that say what failed in the
-# user's terms, and non-finite results as numerical failures (exit 3, nothing written).  Each
+# user's terms, non-finite results as numerical failures (exit 3, nothing written), integer
+# options checked against their type and --resume refusing other settings.  Each
 # command is checked for its exit code, its one-line message and what it left on disk.
 # usage: harden.sh NDE H5CHECK SOURCE_ROOT CASE
 set -u
@@ -186,6 +187,30 @@ non_finite_results_exit_3)
   done
   expect 3 "the forecast stopped: solver rk4 stopped at t = 2.04" --leaves fc2.csv \
     -- "$NDE" forecast blfit.h5 -o fc2.csv --t1 3
+  ;;
+options_are_range_checked_and_resume_refuses_other_settings)
+  # Integer options were read as long and truncated to int: 2^32 + 1 steps ran 1 step, 2^32
+  # series meant "all", 2^32 failures meant 0.
+  expect 2 "--steps-per-interval: expected a whole number in [1, 1000000000], got '4294967297'" \
+    --leaves s.h5 -- "$NDE" simulate "$LV" -o s.h5 --t1 1 --points 3 --steps-per-interval 4294967297
+  expect 2 "--batch-series: expected a whole number in [0, 16777216], got '4294967296'" \
+    --leaves f.h5 -- "$NDE" fit "$UDE" "$DATA" -o f.h5 --batch-series 4294967296
+  expect 2 "--max-failures: expected a whole number in [0, 1000000], got '4294967296'" \
+    --leaves f.h5 -- "$NDE" fit "$UDE" "$DATA" -o f.h5 --max-failures 4294967296
+  # --dt 1e-20: span/dt overflowed a long and became one step per interval; now the budget stops it.
+  expect 3 "the step budget was used up" --leaves s.h5 \
+    -- "$NDE" simulate "$LV" -o s.h5 --t1 1 --points 3 --dt 1e-20 --max-steps 1000
+  # --resume with other settings than the checkpoint's is refused, naming what differs.
+  "$NDE" fit "$UDE" "$DATA" -o r.h5 --optim adam:5 --quiet || fail "short fit"
+  for o in "--seed 2:the seed is 1 in the checkpoint, 2 now" \
+           "--solver dopri5:the solver is 'rk4' in the checkpoint, 'dopri5' now" \
+           "--dt 0.01:the step size (dt) is 0 in the checkpoint, 0.01 now" \
+           "--loss sum:the loss reduction (sum)" "--log-loss:the log-space loss" \
+           "--scale std:the state scaling"; do
+    # shellcheck disable=SC2086
+    expect 2 "the checkpoint does not match the options: ${o#*:}" --leaves r2.h5 \
+      -- "$NDE" fit "$UDE" "$DATA" -o r2.h5 --resume r.h5 --optim adam:5 ${o%%:*}
+  done
   ;;
 *)
   fail "unknown case $CASE"
