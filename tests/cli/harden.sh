@@ -212,6 +212,18 @@ options_are_range_checked_and_resume_refuses_other_settings)
       -- "$NDE" fit "$UDE" "$DATA" -o r2.h5 --resume r.h5 --optim adam:5 ${o%%:*}
   done
   ;;
+test_hooks_are_inert_outside_test_builds)
+  # The NDE_TEST_* fault hooks exist only with -Dtest_hooks=true; elsewhere the variables do
+  # nothing (a release binary aborted itself when NDE_TEST_ABORT_AFTER_CHECKPOINT was set).
+  if "$NDE" --version | grep -q "test hooks: compiled in"; then
+    echo "this build has the test hooks (-Dtest_hooks=true): nothing to check"
+    exit 77
+  fi
+  NDE_TEST_ABORT_AFTER_CHECKPOINT=1 NDE_TEST_ABORT_DURING_CHECKPOINT=1 NDE_TEST_NAN_EVAL=2 \
+    "$NDE" fit "$UDE" "$DATA" -o h.h5 --optim adam:30 --checkpoint-every 10 --checkpoint-seconds 0 \
+    --quiet || fail "a hook acted in a build without them (exit $?)"
+  [ "$("$H5" attr h.h5 / status)" = done ] || fail "status"
+  ;;
 *)
   fail "unknown case $CASE"
   ;;
