@@ -167,10 +167,10 @@ int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, in
 typedef int (*nde_cli_predict_fn)(void *ctx, size_t k, const nde_traj *tr, double *Y,
                                   nde_str *why);
 /* Why a loss over the data d is not finite although the solves finished: the first observed
- * value whose squared misfit against predict's values is not finite, appended to s as
- * "DATA.h5:/ at t = 0.25, x: data 1e+200, model 7.8e+199: their squared difference overflows" (log_space: the
- * --log-loss comparison), or the reason a trajectory cannot be computed.  Returns 1 when one is
- * found, else 0 (s unchanged). */
+ * value whose squared misfit against predict's values is not finite (log_space: the --log-loss
+ * comparison), appended to s as "DATA.h5:/ at t = 0.25, x: data 1e+200, model 7.8e+199: their
+ * squared difference overflows", or the reason a trajectory cannot be computed.  Returns 1 when
+ * one is found, else 0 (s unchanged). */
 int nde_cli_explain_loss(const nde_model *m, const nde_data *d, int log_space,
                          nde_cli_predict_fn predict, void *ctx, nde_str *s);
 

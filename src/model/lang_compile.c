@@ -126,8 +126,9 @@ static int view_slot(comp *C, int parent, int col, int width) {
  * the compile fails at expression e (-1: the first line), the place where the limit was crossed. */
 static void check_workspace(comp *C, int e) {
   const nde__tape *T = C->T;
-  const double bytes = 3.0 * (double)sizeof(double) *
-                       ((double)T->vary_per_row + (double)T->vary_cache_per_row + (double)T->unif_size);
+  const double values =
+      (double)T->vary_per_row + (double)T->vary_cache_per_row + (double)T->unif_size;
+  const double bytes = 3.0 * (double)sizeof(double) * values;
   if (C->fail || bytes <= (double)NDE_MODEL_MAX_ROW_BYTES) return;
   const nde__pos pos = e >= 0 ? C->A->exprs[e].pos : (nde__pos){1, 1, 0};
   nde__diag_error(C->d, NDE_ERR_LIMIT, pos,
