@@ -433,9 +433,11 @@ int nde_cmd_fit(int argc, char **argv) {
       goto done;
     case NDE_FIT_DIVERGED:
     case NDE_FIT_FAILED: {
-      /* A loss that is not finite where every solve finished: name the data value. */
+      /* A loss that is not finite at the start (the kept parameters) although every solve
+       * finished: name the data value. */
       nde_str why = NDE_STR_INIT;
       const int found = nde_result_status(res) == NDE_FIT_FAILED &&
+                        nde_result_iterations(res) == 0 &&
                         nde_cli_explain_loss(model, data, log_loss, predict_kept, res, &why);
       nde_cli_error("%s%s%s%s; the %s parameters are in %s", nde_result_message(res),
                     found ? " (" : "", found ? why.data : "", found ? ")" : "",
