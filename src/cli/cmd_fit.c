@@ -139,7 +139,7 @@ static int predict_kept(void *ctx, size_t k, const nde_traj *tr, double *Y, nde_
   char msg[600];
   (void)k;
   if (s < 0) return 1;
-  const nde_start start = {NDE_START_FITTED, s, 0.0, NULL};
+  const nde_start start = {.kind = NDE_START_FITTED, .series = s};
   if (nde_result_integrate(res, &start, tr->n, tr->t, NULL, Y, &stats, &err) != NDE_OK) return 1;
   if (stats.reason == NDE_REASON_NONE) return 0;
   nde_str_adds(why, nde_stop_message(nde_result_settings(res)->solver.method, &stats, msg,
