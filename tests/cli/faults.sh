@@ -112,9 +112,10 @@ unwritable_targets_exit_4_before_training)
   }
   "$NDE" fit "$UDE" "$DATA" -o fit.h5 --optim adam:5 --quiet || fail "a short fit"
   # A missing directory, for every command that writes.
-  check 4 "none/out.h5: the directory $T/none does not exist" "$T/none" \
+  check 4 "none/out.h5: cannot write (directory $T/none does not exist) (for --out)" "$T/none" \
     "$NDE" fit "$UDE" "$DATA" -o "$T/none/out.h5" "${RUN[@]}"
-  check 4 "--plot" "$T/none" "$NDE" fit "$UDE" "$DATA" -o ok.h5 --plot "$T/none/p.svg" --optim adam:5
+  check 4 "none/p.svg: cannot write (directory $T/none does not exist) (for --plot)" "$T/none" \
+    "$NDE" fit "$UDE" "$DATA" -o ok.h5 --plot "$T/none/p.svg" --optim adam:5
   [ -e ok.h5 ] && fail "a fit with an unwritable --plot wrote its result"
   check 4 "does not exist" "$T/none" "$NDE" simulate "$UDE" -o "$T/none/s.h5" --t1 1 --points 3
   check 4 "does not exist" "$T/none" "$NDE" grad "$UDE" "$DATA" --out "$T/none/g.h5"
@@ -133,9 +134,9 @@ unwritable_targets_exit_4_before_training)
     fi
   fi
   if [ "${as_user[0]:-}" != skip ]; then
-    check 4 "ro/out.h5: cannot write in the directory $T/ro" "$T/ro" \
+    check 4 "ro/out.h5: cannot write (directory $T/ro is not writable) (for --out)" "$T/ro" \
       "${as_user[@]}" "$NDE" fit "$UDE" "$DATA" -o "$T/ro/out.h5" "${RUN[@]}"
-    check 4 "cannot write in the directory" "$T/ro" \
+    check 4 "is not writable" "$T/ro" \
       "${as_user[@]}" "$NDE" forecast fit.h5 --t1 5 -o "$T/ro/f.h5"
   fi
   # A read-only file system (root is refused too), where mounting is allowed.
@@ -145,7 +146,7 @@ unwritable_targets_exit_4_before_training)
       '$NDE' fit '$UDE' '$DATA' -o '$T/rofs/out.h5' --optim '$SCHED' > '$T/out.txt' 2> '$T/err.txt'; \
       echo \$? > '$T/rc.txt'"
     [ "$(cat rc.txt)" = 4 ] || { cat err.txt; fail "read-only file system: exit $(cat rc.txt)"; }
-    grep -q "rofs/out.h5: cannot write in the directory .*Read-only file system" err.txt ||
+    grep -q "rofs/out.h5: cannot write (directory .*/rofs is on a read-only file system)" err.txt ||
       { cat err.txt; fail "read-only file system: message"; }
     [ "$(wc -l < err.txt)" -eq 1 ] || fail "read-only file system: not one line"
     echo "ok (4): $(cat err.txt)"
