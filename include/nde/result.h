@@ -119,7 +119,9 @@ NDE_API nde_status nde_data_series_inputs(const nde_data *data, size_t k, const 
 
 /* Parameters for model (n_series series, for per-series blocks) from a file: the flat
  * /params/theta of a result file or another tool's (its length checked before anything is
- * read; all finite; when the file records /params/layout/names they must be the model's), then
+ * read; all finite; when the file records a layout, /params/layout/names with /offsets and
+ * /lengths, it must be the model's entry for entry, checked first, and the message names the
+ * first entry that differs), then
  * every learnable shared parameter given by name in natural units at /params/values/NAME (they
  * override theta, and a file may hold only these).  theta (nde_model_n_theta_full values) must
  * hold start values for what the file does not give.  Statuses: NDE_ERR_IO (the file cannot be

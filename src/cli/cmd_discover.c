@@ -161,6 +161,11 @@ int nde_cmd_discover(int argc, char **argv) {
       t = end ? end + 1 : NULL;
     }
     o.library.user = user;
+    if (o.library.n_user == 0) {
+      nde_cli_error("--terms: expected .nde expressions separated by ';', got '%s'", terms);
+      rc = NDE_EXIT_INPUT;
+      goto done;
+    }
   }
   nde_status st = nde_result_open(pos[0], &r, &err);
   if (st != NDE_OK) {
@@ -223,9 +228,18 @@ int nde_cmd_discover(int argc, char **argv) {
   }
   st = nde_discovery_create(r, &o, &d, &err);
   if (st != NDE_OK) {
-    /* Name the option the problem came from. */
-    const char *opt = strstr(err.msg, "net") && o.nets ? "--net" : terms ? "--terms" : "--library";
-    nde_cli_error("%s: %s: %s", pos[0], opt, err.msg);
+    /* Name the option the problem came from, if any: a net named by --net, a term of --terms
+     * or of the library; not a model without networks. */
+    const char *opt = NULL;
+    if (o.nets && strstr(err.msg, "is not a net of the model")) opt = "--net";
+    for (int i = 0; !opt && i < o.library.n_user; i++) {
+      const size_t len = strlen(user[i]);
+      const char *q = strchr(err.msg, '\'');
+      if (q && !strncmp(q + 1, user[i], len) && q[len + 1] == '\'') opt = "--terms";
+    }
+    if (!opt && (!strncmp(err.msg, "expression '", 12) || !strncmp(err.msg, "term '", 6)))
+      opt = "--library";
+    nde_cli_error("%s: %s%s%s", pos[0], opt ? opt : "", opt ? ": " : "", err.msg);
     rc = nde_cli_exit_code(st);
     goto done;
   }

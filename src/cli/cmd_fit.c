@@ -130,6 +130,23 @@ static void print_summary(const nde_result *res, const char *out) {
   printf("result written to %s\n", out);
 }
 
+/* The kept parameters' trajectory of the data series tr at its times (for messages). */
+static int predict_kept(void *ctx, size_t k, const nde_traj *tr, double *Y, nde_str *why) {
+  const nde_result *res = ctx;
+  const int s = nde_result_find_series(res, tr->name);
+  nde_solve_stats stats;
+  nde_error err;
+  char msg[600];
+  (void)k;
+  if (s < 0) return 1;
+  const nde_start start = {.kind = NDE_START_FITTED, .series = s};
+  if (nde_result_integrate(res, &start, tr->n, tr->t, NULL, Y, &stats, &err) != NDE_OK) return 1;
+  if (stats.reason == NDE_REASON_NONE) return 0;
+  nde_str_adds(why, nde_stop_message(nde_result_settings(res)->solver.method, &stats, msg,
+                                     sizeof msg));
+  return 1;
+}
+
 /* --validate tail:F | series:K */
 static int parse_validate(const char *spec, nde_result_fit_opts *fo) {
   char *end;
@@ -415,11 +432,20 @@ int nde_cmd_fit(int argc, char **argv) {
       rc = g_signal == SIGTERM ? 143 : 130;
       goto done;
     case NDE_FIT_DIVERGED:
-    case NDE_FIT_FAILED:
-      nde_cli_error("%s; the %s parameters are in %s", nde_result_message(res),
+    case NDE_FIT_FAILED: {
+      /* A loss that is not finite at the start (the kept parameters) although every solve
+       * finished: name the data value. */
+      nde_str why = NDE_STR_INIT;
+      const int found = nde_result_status(res) == NDE_FIT_FAILED &&
+                        nde_result_iterations(res) == 0 &&
+                        nde_cli_explain_loss(model, data, log_loss, predict_kept, res, &why);
+      nde_cli_error("%s%s%s%s; the %s parameters are in %s", nde_result_message(res),
+                    found ? " (" : "", found ? why.data : "", found ? ")" : "",
                     nde_result_get_kept(res).is_best ? "best" : "last good", out);
+      nde_str_release(&why);
       rc = NDE_EXIT_NUMERIC;
       goto done;
+    }
     default:
       break;
   }

@@ -533,6 +533,13 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
     double s = 0;
     for (size_t i = 0; i < n_times; i++) s += fabs(Y[i * (size_t)K + (size_t)j]);
     sd[j] = o.noise * s / (double)n_times;
+    if (!isfinite(s)) {
+      /* The sum of values near the largest double overflows: the mean of scaled values. */
+      double mean = 0;
+      for (size_t i = 0; i < n_times; i++)
+        mean += fabs(Y[i * (size_t)n + (size_t)j]) / (double)n_times;
+      sd[j] = o.noise * mean;
+    }
   }
   for (size_t i = 0; i < n_times; i++)
     for (int j = 0; j < K; j++) Y[i * (size_t)K + (size_t)j] += sd[j] * nde_rng_normal(&rng);
