@@ -66,13 +66,18 @@ int nde_model_find_component(const nde_model *model, const char *name);
 int nde_model_initial_state(const nde_model *model, double *u0);
 typedef struct nde_model_param_info {
   const char *name; double value; int learnable; int positive; int bounded; double lo, hi;
-  nde_param_transform transform; size_t offset; int line; ...;
+  nde_param_transform transform; size_t offset; int line; int per_series; ...;
 } nde_model_param_info;
 int nde_model_n_params(const nde_model *model);
 nde_status nde_model_get_param(const nde_model *model, int i, nde_model_param_info *out);
 int nde_model_find_param(const nde_model *model, const char *name);
 double nde_model_param_value(const nde_model *model, int i, const double *theta);
 nde_status nde_model_set_param(const nde_model *model, int i, double value, double *theta);
+int nde_model_n_series_params(const nde_model *model);
+size_t nde_model_n_theta_full(const nde_model *model, int n_series);
+double nde_model_param_value_series(const nde_model *model, int i, const double *theta, int s);
+nde_status nde_model_set_param_series(const nde_model *model, int i, int s, double value,
+                                      double *theta);
 typedef struct nde_model_net_info {
   const char *name; const nde_net *net; size_t offset; size_t n_params; nde_init init;
   double init_sigma; ...;
@@ -87,6 +92,26 @@ typedef struct nde_model_layout_entry {
 int nde_model_n_layout(const nde_model *model);
 nde_status nde_model_get_layout(const nde_model *model, int i, nde_model_layout_entry *out);
 nde_status nde_model_init_theta(const nde_model *model, uint64_t seed, double *theta);
+nde_status nde_model_init_theta_full(const nde_model *model, uint64_t seed, int n_series,
+                                     double *theta);
+typedef enum { NDE_INTERP_LINEAR, NDE_INTERP_CUBIC, NDE_INTERP_STEP, ... } nde_interp;
+typedef struct nde_model_input_info {
+  const char *name; nde_interp interp; int hold; int line; ...;
+} nde_model_input_info;
+int nde_model_n_inputs(const nde_model *model);
+nde_status nde_model_get_input(const nde_model *model, int i, nde_model_input_info *out);
+int nde_model_find_input(const nde_model *model, const char *name);
+typedef struct nde_model_const_info {
+  const char *name; int from_data; double value; int column; int line; ...;
+} nde_model_const_info;
+int nde_model_n_consts(const nde_model *model);
+int nde_model_n_data_consts(const nde_model *model);
+nde_status nde_model_get_const(const nde_model *model, int i, nde_model_const_info *out);
+int nde_model_find_const(const nde_model *model, const char *name);
+int nde_model_n_observables(const nde_model *model);
+const char *nde_model_observable_name(const nde_model *model, int i);
+typedef struct nde_input_series { size_t n; const double *t; const double *u; ...; }
+  nde_input_series;
 nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
                               char **text);
 nde_status nde_model_format_equations(const nde_model *model, const double *theta,
@@ -134,11 +159,16 @@ typedef struct nde_train_progress {
 
 /* ---- data ---- */
 typedef struct nde_data nde_data;
-typedef struct nde_data_opts { size_t max_bytes; ...; } nde_data_opts;
+typedef struct nde_data_opts {
+  size_t max_bytes; size_t n_inputs; const char *const *input_names; size_t n_consts;
+  const char *const *const_names; ...;
+} nde_data_opts;
 nde_data_opts nde_data_opts_default(void);
 typedef struct nde_traj {
   const char *name; size_t n; const double *t; const double *y; const int *col; size_t n_cols;
-  size_t n_obs; size_t n_nan; const double *noise_std; ...;
+  size_t n_obs; size_t n_nan; const double *noise_std; const double *sigma; size_t n_inputs;
+  const char *const *input_names; size_t n_u; const double *u_t; const double *u;
+  size_t n_consts; const char *const *const_names; const double *consts; ...;
 } nde_traj;
 nde_status nde_data_open(const char *path, size_t n_state, const char *const *state_names,
                          const nde_data_opts *opts, nde_data **out, nde_error *err);
@@ -157,6 +187,17 @@ typedef struct nde_series {
   size_t n; size_t d; const double *t; const double *y; const char *const *names;
   const double *noise_std; ...;
 } nde_series;
+typedef struct nde_series_extra {
+  const double *sigma; size_t m; size_t n_u; const double *u_t; const double *u;
+  const char *const *input_names; size_t n_consts; const char *const *const_names;
+  const double *consts; const char *name; ...;
+} nde_series_extra;
+nde_status nde_data_from_series(size_t n_state, const char *const *state_names,
+                                size_t n_series, const nde_series *series,
+                                const nde_series_extra *extra, const nde_data_opts *opts,
+                                nde_data **out, nde_error *err);
+nde_status nde_writer_put_series_ex(nde_writer *w, const char *group, const nde_series *s,
+                                    const nde_series_extra *x);
 nde_status nde_writer_put_series(nde_writer *w, const char *group, const nde_series *s);
 nde_status nde_writer_put_string(nde_writer *w, const char *path, const char *text);
 nde_status nde_writer_set_attr_string(nde_writer *w, const char *obj, const char *name,
@@ -179,6 +220,12 @@ typedef struct nde_result_fit_opts {
   ...;
 } nde_result_fit_opts;
 nde_result_fit_opts nde_result_fit_opts_default(void);
+nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data **out,
+                             nde_error *err);
+nde_status nde_read_params(const char *path, const nde_model *model, int n_series,
+                           double *theta, nde_error *err);
+nde_status nde_time_grid(double t0, double t1, double dt, size_t max, double **times, size_t *n,
+                         nde_error *err);
 typedef struct nde_problem nde_problem;
 nde_status nde_problem_create(nde_model *model, const nde_data *data,
                               const nde_result_fit_opts *o, nde_problem **out, nde_error *err);
@@ -204,12 +251,16 @@ size_t nde_result_n_theta(const nde_result *r);
 const double *nde_result_theta(const nde_result *r);
 const double *nde_result_theta_last(const nde_result *r);
 double nde_result_param(const nde_result *r, int i);
+double nde_result_param_series(const nde_result *r, int i, int s);
+const char *nde_result_warning(const nde_result *r);
 typedef struct nde_result_kept {
-  int is_best; long iteration; double score; double loss; double last_loss; ...;
+  int is_best; long iteration; double score; double loss; double last_loss; double validation;
+  double noise_loss; double noise_ratio; ...;
 } nde_result_kept;
 nde_result_kept nde_result_get_kept(const nde_result *r);
 typedef struct nde_result_series {
-  const char *name; size_t n_obs; const double *t; const double *u0; ...;
+  const char *name; size_t n_obs; const double *t; const double *u0; size_t n_u;
+  const double *u_t; const double *u; const double *consts; ...;
 } nde_result_series;
 int nde_result_n_series(const nde_result *r);
 nde_status nde_result_get_series(const nde_result *r, int k, nde_result_series *out);
@@ -224,7 +275,8 @@ double nde_result_seconds(const nde_result *r);
 const char *nde_result_provenance(const nde_result *r, const char *key);
 typedef enum { NDE_START_FITTED, NDE_START_AT_TIME, NDE_START_STATE, ... } nde_start_kind;
 typedef struct nde_start {
-  nde_start_kind kind; int series; double t; const double *u; ...;
+  nde_start_kind kind; int series; double t; const double *u;
+  const nde_input_series *inputs; const double *consts; ...;
 } nde_start;
 nde_status nde_result_start_state(const nde_result *r, const nde_start *start, double *t0,
                                   double *u0, nde_error *err);
@@ -237,7 +289,7 @@ typedef struct nde_score_opts {
 nde_score_opts nde_score_opts_default(void);
 typedef struct nde_series_score {
   const char *name; double t0, t1; const double *u0; const double *rmse; const size_t *count;
-  double rmse_all; double horizon; nde_solve_stats stop; ...;
+  double rmse_all; double horizon; nde_solve_stats stop; int series; ...;
 } nde_series_score;
 typedef struct nde_score nde_score;
 nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde_score_opts *o,
@@ -245,8 +297,10 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
 int nde_score_n_series(const nde_score *s);
 nde_status nde_score_get(const nde_score *s, int k, nde_series_score *out);
 double nde_score_rmse(const nde_score *s);
-typedef struct nde_sim_opts { nde_solver_opts solver; double noise; uint64_t seed; ...; }
-  nde_sim_opts;
+typedef struct nde_sim_opts {
+  nde_solver_opts solver; double noise; uint64_t seed; const nde_input_series *inputs;
+  const double *consts; int n_columns; const char *const *columns; ...;
+} nde_sim_opts;
 nde_sim_opts nde_sim_opts_default(void);
 nde_status nde_simulate(nde_model *model, const double *theta, const double *u0, size_t n_times,
                         const double *times, const nde_sim_opts *o, double *Y, double *noise_std,

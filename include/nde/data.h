@@ -133,7 +133,9 @@ typedef struct nde_series_extra nde_series_extra;
  * as the k-th series of a file, with the same messages in which "series K" stands for the file
  * name and "/" for its group ("series 2:/y: infinite value at row 4, ...").  The arrays are
  * copied; the caller keeps them.  extra is NULL or [n_series]: requested inputs are matched in
- * extra[k].input_names and constants in extra[k].const_names.  Trajectory k is named "series K".  Statuses as for
+ * extra[k].input_names and constants in extra[k].const_names.  Trajectory k is named
+ * extra[k].name when given (the name a fit records, as a file's group name), else "series K";
+ * given names must be distinct (NDE_ERR_DATA naming both series).  Statuses as for
  * nde_data_open (NDE_ERR_DATA for every violation, NDE_ERR_ARG for a NULL array). */
 NDE_API nde_status nde_data_from_series(size_t n_state, const char *const *state_names,
                                         size_t n_series, const nde_series *series,
@@ -241,6 +243,9 @@ struct nde_series_extra {
   size_t n_consts;
   const char *const *const_names; /* [n_consts] distinct, non-empty */
   const double *consts;           /* [n_consts] finite */
+  /* nde_data_from_series: the trajectory's name ("/" or "/run1", as a file's group), or NULL
+   * for "series K".  Not read by the writer, whose group argument names the series. */
+  const char *name;
 };
 
 /* Write /GROUP/t and /GROUP/y (group NULL or "/" for the root) with their attributes, after
@@ -334,6 +339,18 @@ NDE_API nde_status nde_read_theta(const char *path, size_t *n, double **theta, n
  * model's parameter count is known. */
 NDE_API nde_status nde_read_theta_expect(const char *path, size_t n, double *theta,
                                          nde_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* A masked copy (the resampled fits of an ensemble)                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A copy of d in which the observation rows with keep[row] == 0 are missing (NaN): keep holds
+ * one byte per observation time of every series in order (nde_data_n_times bytes).  The copy
+ * has d's file name, series, times and noise_std; its statistics and counts are its own (the
+ * masked values count as missing).  Its measured inputs, constants and sigma are views of d's:
+ * d must outlive the copy.  Statuses: NDE_ERR_ARG, NDE_ERR_NOMEM. */
+NDE_API nde_status nde_data_masked(const nde_data *d, const unsigned char *keep, nde_data **out,
+                                   nde_error *err);
 
 #ifdef __cplusplus
 }

@@ -187,6 +187,74 @@ NDE_API char *nde_discovery_equation(const nde_discovery *d, int output, int k, 
  * release with nde_free.  NDE_ERR_ARG before selection. */
 NDE_API nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_error *err);
 
+/* ---- stability selection over an ensemble (src/discover/stability.c) ----
+ *
+ * Meinshausen & Buhlmann (2010), "Stability selection", JRSS B 72:417.  The discovery pipeline
+ * above runs on every member of an ensemble result (nde_result_fit_ensemble: each member its
+ * own trained networks, from its own seed and optionally its own half of the data); per output
+ * and candidate term, the frequency with which the members' chosen models contain the term is
+ * counted, and the final law of each output keeps the terms whose frequency is at least
+ * `inclusion` (default NDE_DEFAULT_INCLUSION = 0.6, the lower end of the range 0.6-0.9 that
+ * Meinshausen & Buhlmann recommend: a term must come back in most members).  Every member's
+ * network output is then refitted on the final terms (ridge least squares on its own samples),
+ * and the quantiles of those coefficients over the members are their intervals.  The final
+ * model's coefficients are the refit on the result's own fit.  Members whose fit did not end
+ * well, or whose model cannot be integrated for sampling, are left out of the counts
+ * (nde_stability_n_members says how many counted).  Members run on threads; the counts do not
+ * depend on the thread count. */
+
+#define NDE_DEFAULT_INCLUSION 0.6
+
+typedef struct nde_stability_opts {
+  nde_discover_opts discover; /* the discovery of every member (and of the result's own fit) */
+  double inclusion;           /* frequency a term needs to be in the final law; default 0.6 */
+  double level;               /* of the coefficient intervals; default 0.95 */
+  int threads;                /* <= 0 (default): every core */
+  /* Called from the calling thread as members end (done of total, per pass: the discovery,
+   * then the refit on the final terms); non-zero stops (NDE_OK, *out NULL, *stopped 1). */
+  int (*progress)(void *ctx, int done, int total);
+  void *progress_ctx;
+} nde_stability_opts;
+
+NDE_API nde_stability_opts nde_stability_opts_default(void);
+
+typedef struct nde_stability nde_stability;
+
+/* Stability selection on the ensemble result r (borrowed; it must outlive the selection).
+ * Statuses: NDE_ERR_ARG (a result without members, bad options, and those of
+ * nde_discovery_create), NDE_ERR_NUMERIC (no member could be integrated), NDE_ERR_NOMEM. */
+NDE_API nde_status nde_discover_stable(const nde_result *r, const nde_stability_opts *o,
+                                       nde_stability **out, int *stopped, nde_error *err);
+NDE_API void nde_stability_destroy(nde_stability **s);
+/* Members counted. */
+NDE_API int nde_stability_n_members(const nde_stability *s);
+/* The discovery on the result's own fit with the final laws chosen (outputs, terms, equations,
+ * candidates: the accessors above).  Owned by the selection. */
+NDE_API const nde_discovery *nde_stability_discovery(const nde_stability *s);
+
+/* Term j of output q across the members. */
+typedef struct nde_stable_term {
+  double frequency;  /* share of the counted members whose chosen model has the term */
+  int selected;      /* frequency >= inclusion: in the final law */
+  double coef;       /* its coefficient in the final law (the result's own fit); 0 when not */
+  double median, lower, upper; /* over the members' refits on the final terms (NaN when not
+                                * selected): median and the level interval */
+  int n;             /* members with a coefficient */
+} nde_stable_term;
+NDE_API nde_status nde_stability_get(const nde_stability *s, int q, int j, nde_stable_term *out);
+/* The final law of output q as an equation (as nde_discovery_equation).  Release with nde_free. */
+NDE_API char *nde_stability_equation(const nde_stability *s, int q, int pretty);
+/* The discovered model with the final laws (as nde_discovery_model_text). */
+NDE_API nde_status nde_stability_model_text(const nde_stability *s, char **text, nde_error *err);
+
+/* Make output q's chosen model the ridge least-squares fit on the terms with support[j] != 0
+ * (one int per term), refitted on the discovery's samples and added as a candidate when it is
+ * new (its trajectory score is NaN).  Computes the candidates first when needed; once every
+ * output has a chosen model, nde_discovery_model_text works without nde_discovery_select.
+ * Statuses: NDE_ERR_ARG, NDE_ERR_NUMERIC, NDE_ERR_NOMEM. */
+NDE_API nde_status nde_discovery_choose_support(nde_discovery *d, int q, const int *support,
+                                                nde_error *err);
+
 #ifdef __cplusplus
 }
 #endif

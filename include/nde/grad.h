@@ -178,7 +178,9 @@ typedef struct nde_grad_stats {
  *   Y       the solution at the observation times (n_obs x B x n, may be NULL)
  * A forward solve that stops early is an outcome, not an error: the call returns NDE_OK, sets
  * stats->forward.reason, L = NaN and fills gtheta/gU0 with NaN.  A backward pass that stops
- * early likewise returns NDE_OK with L set, gtheta/gU0 NaN and stats->backward.reason.
+ * early likewise returns NDE_OK with L set, gtheta/gU0 NaN and stats->backward.reason.  A
+ * non-finite L after a complete forward solve (the loss overflowed, or was evaluated outside its
+ * domain) gives NDE_OK with that L, gtheta/gU0 NaN and no backward pass (both reasons NONE).
  * Statuses: NDE_ERR_ARG, NDE_ERR_NOMEM, NDE_ERR_CALLBACK (a fatal (< 0) code from f, the VJP
  * or the JVP), NDE_ERR_NUMERIC (the loss function failed). */
 NDE_API nde_status nde_grad_eval(nde_grad *g, const double *theta, int B, const double *U0, int n_obs,

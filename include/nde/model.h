@@ -163,6 +163,12 @@ typedef struct nde_model nde_model;
 #define NDE_MODEL_MAX_WIDTH 4096            /* net layer width, vector size */
 #define NDE_MODEL_MAX_NETS 64
 #define NDE_MODEL_MAX_TAPE 100000 /* tape instructions */
+/* Learnable values: theta's shared part plus one series' per-series parameters (80 MB as
+ * doubles; a fit keeps a few dozen vectors of that length). */
+#define NDE_MODEL_MAX_THETA 10000000
+/* Workspace of one batch row of an evaluation (values, adjoints and tangents of every
+ * intermediate and net cache); a batch of B rows needs B times this. */
+#define NDE_MODEL_MAX_ROW_BYTES (64 << 20)
 
 /* Compile a model from source text (len bytes; need not be NUL-terminated).  filename is used
  * in messages only (NULL: "<string>").  On failure err (may be NULL) receives the first message,

@@ -119,7 +119,9 @@ NDE_API nde_status nde_data_series_inputs(const nde_data *data, size_t k, const 
 
 /* Parameters for model (n_series series, for per-series blocks) from a file: the flat
  * /params/theta of a result file or another tool's (its length checked before anything is
- * read; all finite; when the file records /params/layout/names they must be the model's), then
+ * read; all finite; when the file records a layout, /params/layout/names with /offsets and
+ * /lengths, it must be the model's entry for entry, checked first, and the message names the
+ * first entry that differs), then
  * every learnable shared parameter given by name in natural units at /params/values/NAME (they
  * override theta, and a file may hold only these).  theta (nde_model_n_theta_full values) must
  * hold start values for what the file does not give.  Statuses: NDE_ERR_IO (the file cannot be
@@ -398,6 +400,278 @@ NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const dou
                                 size_t n_times, const double *times, const nde_sim_opts *o,
                                 double *Y, double *noise_std, nde_solve_stats *stats,
                                 nde_error *err);
+
+/* ==== how sure is the fit: standard errors, profiles, ensembles ====
+ * (src/result/jacobian.c, uncertainty.c, ensemble.c)
+ *
+ * Standard errors from the curvature.  The Gauss-Newton (Fisher) approximation of the covariance
+ * of the fitted coordinates: with the residuals e (y - o over every observed value the trajectory
+ * loss compares; log y - log o for a log-space loss) and their Jacobian J with respect to the
+ * coordinates (physical parameters in the unconstrained form the optimiser used, per-series
+ * parameters of every series, learned initial states in natural units; network weights only on
+ * request), the fit minimised sum w_i e^2 (w_i its state weights), and its covariance is
+ *     C = H^+ (J^T W S W J) H^+,   H = J^T W J,   S = diag(sigma_i^2),
+ * (the sandwich of weighted least squares; Seber & Wild 1989, sec. 2.1.4), which is the textbook
+ * s^2 (J^T W J)^-1 when sigma_i^2 = s^2 / w_i.  sigma is the noise level: estimated from the
+ * residuals per state (default: sigma_i^2 = sum over state i's residuals e^2 / (N_i (1 - P/N)),
+ * each state's share of the N - P degrees of freedom), or pooled over the states with the fit's
+ * weights (sigma_i^2 = s^2 / w_i, s^2 = sum w e^2 / (N - P)), or known.  J comes from the
+ * variational equations s' = df/du s + df/dtheta_j, s(t0) = du0/dtheta_j, integrated with the
+ * fit's own solver (for fixed-step methods this is the exact derivative of the discrete solution,
+ * since Runge-Kutta, splitting and implicit-midpoint steps commute with differentiation; adaptive
+ * methods control the error of the augmented system), or from central differences of the
+ * residuals (documented fallback).  Network weights are excluded by default: the physical
+ * parameters are reported conditional on the trained networks (and on fixed initial states).
+ *
+ * Natural units: a parameter v = g(theta) (log: v = exp(theta); logit) has the delta-method
+ * standard error |g'(theta)| se(theta) and two intervals: the symmetric one v -/+ q se(v), and
+ * the interval of theta mapped through g (asymmetric for log and logit parameters), with q the
+ * quantile of Student's t with N - P degrees of freedom (estimated noise) or of the normal
+ * distribution (known noise).
+ *
+ * Identifiability: the columns of W^(1/2) J are normalised to unit length and it is factorised
+ * (SVD); a right singular vector whose singular value is below ident_tol times the largest is a
+ * direction in which the data do not determine the coordinates (two parameters that enter only
+ * as a product give one).  The coordinates with a component of at least 0.01 along such a
+ * direction are not identifiable: their standard error is +inf, and the warning names them with
+ * the direction.  H^+ is then the pseudo-inverse on the identifiable directions.
+ *
+ * Profile likelihood.  For a coordinate, the others are re-optimised (Levenberg-Marquardt on the
+ * fit's own objective F = sum w e^2, from the linear prediction C_op / C_pp of the estimate, or
+ * along the non-identifiable direction) on a grid of its values, and the interval is where the
+ * statistic (F(v) - F(v^)) (H^+)_pp / C_pp stays below q^2: chi^2 with 1 degree of freedom for
+ * a known noise, F(1, N - P) = t^2 for an estimated one.  The factor is 1 / s^2 for the pooled
+ * noise (the likelihood ratio itself) and otherwise matches the profile to the sandwich variance
+ * at the estimate (a curvature-adjusted profile), so that the two intervals share their centre
+ * and agree exactly for a model linear in its parameters.  Grid points run in parallel; the grid
+ * is extended (doubling its reach, up to max_extend times) on a side whose statistic has not
+ * reached the threshold, and a side that never reaches it is unbounded: not identifiable in
+ * that direction.
+ *
+ * Ensembles.  K fits of the same model from seeds seed, seed + 1, ... (member k from seed + k),
+ * optionally each on a random part of the data (half-sampling without replacement of the series
+ * or of the observation rows: the spread of half-sample estimates estimates the sampling spread
+ * of the full fit, McCarthy 1969; it is also the subsampling of stability selection,
+ * Meinshausen & Buhlmann 2010).  Members run concurrently on threads and are bit for bit the
+ * fits nde_result_fit makes alone with the same seed and data.  All members are kept in one
+ * result: the result's own parameters are the fit to all the data with the first seed (member 0
+ * when nothing is resampled), and each member can be made into a result of its own
+ * (nde_result_member) for forecasts and discovery.
+ *
+ * Errors are statuses (bad options, data that are not the fit's, no memory); a member whose fit
+ * fails, or a profile point whose re-fit stops, is an outcome recorded with it.
+ */
+
+typedef enum {
+  NDE_NOISE_PER_STATE = 0, /* one level per state, each estimated from its own residuals
+                            * (default: states of different size or kind have their own noise) */
+  NDE_NOISE_POOLED,        /* one level for the residuals weighted by the fit's state weights */
+  NDE_NOISE_KNOWN          /* the noise std of every state is known (opts or the result's) */
+} nde_noise_model;
+
+/* "per-state", "pooled", "known". */
+NDE_API const char *nde_noise_model_str(nde_noise_model m);
+
+typedef struct nde_unc_opts {
+  double level;            /* coverage of the intervals; default 0.95 */
+  nde_noise_model noise;   /* default NDE_NOISE_PER_STATE */
+  /* The noise std per state for NDE_NOISE_KNOWN (n values, borrowed for the call), or NULL for
+   * the result's (--noise-std of the fit or the data's noise_std); NDE_ERR_ARG when a state
+   * with data has none. */
+  const double *noise_std;
+  int include_nets;        /* network weights among the coordinates; default 0 */
+  int include_u0;          /* learned initial states among them (with learn_u0); default 1 */
+  double ident_tol;        /* singular-value ratio below which a direction is not identifiable;
+                            * default 1e-8 */
+  int finite_differences;  /* 1: J by central differences of the residuals instead of the
+                            * variational equations (also used when the model has no JVP) */
+  double fd_step;          /* relative step of the differences; default 1e-6 */
+} nde_unc_opts;
+
+NDE_API nde_unc_opts nde_unc_opts_default(void);
+
+typedef enum {
+  NDE_UNC_PARAM = 0,     /* a learnable scalar parameter */
+  NDE_UNC_SERIES_PARAM,  /* a per-series parameter of one series */
+  NDE_UNC_INITIAL_STATE, /* a learned initial-state component of one series */
+  NDE_UNC_NET_WEIGHT     /* one network weight (include_nets) */
+} nde_unc_kind;
+
+/* One coordinate with its estimate, standard errors and intervals.  Views owned by the result. */
+typedef struct nde_unc_entry {
+  const char *name;   /* "alpha"; "k[/run1]" (per series); "x(t0)" or "x(t0)[/run1]" (initial
+                       * state); "U[17]" (a weight of net U) */
+  nde_unc_kind kind;
+  int param;          /* nde_model_get_param index (net index for weights), -1 for states */
+  int series;         /* the series of a per-series parameter or initial state, else -1 */
+  int component;      /* the state column of an initial state, else -1 */
+  nde_param_transform transform; /* how the optimiser stored it (NONE for states, weights) */
+  double value;       /* the estimate in natural units */
+  double se;          /* standard error in natural units (delta method); +inf: not identifiable */
+  double se_opt;      /* standard error of the optimised coordinate (of log v for a positive v) */
+  double lower, upper;         /* the optimised coordinate's interval mapped to natural units */
+  double lower_sym, upper_sym; /* value -/+ q se */
+  int identifiable;
+} nde_unc_entry;
+
+/* The uncertainty of a fit: a read-only view owned by the result. */
+typedef struct nde_uncertainty {
+  int n;                       /* coordinates */
+  const nde_unc_entry *entry;  /* n */
+  const double *cov;           /* n x n covariance of the optimised coordinates */
+  const double *cov_natural;   /* n x n in natural units (delta method) */
+  const double *corr;          /* n x n correlations (NaN for non-identifiable coordinates) */
+  double level;                /* of the intervals */
+  double quantile;             /* q: t(N - P) or normal quantile at (1 + level) / 2 */
+  nde_noise_model noise;
+  double sigma;                /* pooled: s (the noise std at weight 1); NaN otherwise */
+  const double *sigma_state;   /* n_state: the noise std per state used (estimated or known) */
+  long n_residuals;            /* N: observed values in the loss */
+  long dof;                    /* N - P */
+  double rss;                  /* sum of squared residuals, each divided by its sigma_i^2 */
+  double cond;                 /* largest / smallest singular value of the column-normalised
+                                * W^(1/2) J (inf when singular) */
+  int n_null;                  /* non-identifiable directions */
+  const double *null_dirs;     /* n_null x n, unit vectors in the optimised coordinates */
+  int finite_differences;      /* how J was computed */
+  const char *warning;         /* "" or a sentence naming the non-identifiable coordinates */
+} nde_uncertainty;
+
+/* Compute the standard errors of r's fit against data (the data the fit saw: NDE_ERR_DATA when
+ * their content differs) and attach them to r (replacing earlier ones; nde_result_save writes
+ * them).  Statuses: NDE_ERR_ARG (bad options, a result without learnable coordinates, a known
+ * noise level missing), NDE_ERR_DATA, NDE_ERR_NUMERIC (the fitted model cannot be integrated
+ * over the data, or J is not finite), NDE_ERR_NOMEM, NDE_ERR_CALLBACK; err (may be NULL) gets
+ * the message.  Not identifiable coordinates are an outcome (the warning), not an error. */
+NDE_API nde_status nde_result_compute_uncertainty(nde_result *r, const nde_data *data,
+                                                  const nde_unc_opts *o, nde_error *err);
+/* The attached uncertainty, or NULL. */
+NDE_API const nde_uncertainty *nde_result_get_uncertainty(const nde_result *r);
+/* The entry of a coordinate by name, or -1. */
+NDE_API int nde_uncertainty_find(const nde_uncertainty *u, const char *name);
+
+typedef struct nde_profile_opts {
+  int points;        /* grid points on each side in the first round; default 8 */
+  double reach;      /* first-round reach in standard errors of the coordinate; default 4 */
+  int max_extend;    /* extensions of a side that has not reached the threshold; default 3 */
+  int max_iter;      /* Levenberg-Marquardt iterations per point; default 100 */
+  int threads;       /* <= 0 (default): every core */
+  /* Progress: called from the calling thread as points end; non-zero stops (NDE_ERR_ARG is not
+   * returned: the call returns NDE_OK without attaching the profiles, and *stopped = 1). */
+  int (*progress)(void *ctx, int done, int total);
+  void *progress_ctx;
+} nde_profile_opts;
+
+NDE_API nde_profile_opts nde_profile_opts_default(void);
+
+/* One profile: the grid in natural units (increasing) with the statistic at each point (NaN
+ * where the re-fit stopped), and the interval.  Views owned by the result. */
+typedef struct nde_profile {
+  const char *name;
+  int entry;           /* index in nde_uncertainty.entry */
+  int n;
+  const double *grid;
+  const double *stat;
+  double value;        /* the estimate */
+  double lower, upper; /* the interval; where the threshold was not reached on a side, the
+                        * coordinate's limit there (-inf/+inf, 0 for a positive parameter, a
+                        * bound) and lower_found/upper_found 0: not identifiable that way */
+  int lower_found, upper_found;
+  double threshold;    /* q^2 */
+} nde_profile;
+
+/* Profile the coordinates named in names (comma-separated entry names, e.g. "beta,gamma"),
+ * computing the standard errors first when r has none (with uo, NULL for defaults) and
+ * attaching the profiles to r.  *stopped (may be NULL) is 1 when the progress callback stopped
+ * the run.  Statuses: those of nde_result_compute_uncertainty; NDE_ERR_ARG for an unknown name
+ * (the message lists the valid ones). */
+NDE_API nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *names,
+                                      const nde_unc_opts *uo, const nde_profile_opts *po,
+                                      int *stopped, nde_error *err);
+NDE_API int nde_result_n_profiles(const nde_result *r);
+NDE_API nde_status nde_result_get_profile(const nde_result *r, int i, nde_profile *out);
+
+typedef enum {
+  NDE_RESAMPLE_NONE = 0, /* every member fits all the data (members differ by their seeds) */
+  NDE_RESAMPLE_SERIES,   /* each member fits a random part of the series (the others keep only
+                          * their first row, which gives their initial state) */
+  NDE_RESAMPLE_TIME      /* each member fits a random part of every series' observation rows
+                          * (the first row always, since it gives the initial state) */
+} nde_resample;
+
+/* "none", "series", "time". */
+NDE_API const char *nde_resample_str(nde_resample r);
+
+typedef struct nde_ensemble_opts {
+  int members;           /* K >= 2; default 10 */
+  nde_resample resample; /* default NONE */
+  double fraction;       /* share of the series or rows each member fits; default 0.5 */
+  int threads;           /* <= 0 (default): every core (at most K) */
+  /* Called from the calling thread as members end (done of total) and every 0.2 s; non-zero
+   * stops: running members stop at their next iteration, and the call returns NDE_OK with
+   * *out NULL and *stopped = 1. */
+  int (*progress)(void *ctx, int done, int total);
+  void *progress_ctx;
+} nde_ensemble_opts;
+
+NDE_API nde_ensemble_opts nde_ensemble_opts_default(void);
+
+/* Fit an ensemble: as nde_result_fit with o (its seed is member 0's; its progress callback and
+ * checkpoint path are not used for members; resume is refused), K members as above.  *out is a
+ * result whose own fit is the first seed's on all the data, with the members attached (saved by
+ * nde_result_save; o->checkpoint_path, when set, receives the final result).  Statuses: those of
+ * nde_result_fit, NDE_ERR_ARG for bad ensemble options (K < 2, a fraction outside (0, 1), series
+ * resampling of a single series).  Members that diverge or fail are outcomes, recorded with
+ * their status. */
+NDE_API nde_status nde_result_fit_ensemble(nde_model *model, const nde_data *data,
+                                           const nde_result_fit_opts *o,
+                                           const nde_ensemble_opts *e, nde_result **out,
+                                           int *stopped, nde_error *err);
+
+/* Members of an ensemble result (0 for a single fit). */
+NDE_API int nde_result_n_members(const nde_result *r);
+
+typedef struct nde_member_info {
+  uint64_t seed;
+  nde_fit_status status;
+  double loss;          /* the trajectory loss of its own data at its parameters */
+  long iterations;
+  const double *theta;  /* n_theta (nde_result_n_theta) */
+  const double *u0;     /* n_series x n: its fitted initial states */
+  const unsigned char *keep; /* per observation row of every series in order (the result's
+                              * series' n_obs summed): 1 where the member fitted the row */
+} nde_member_info;
+NDE_API nde_status nde_result_get_member(const nde_result *r, int k, nde_member_info *out);
+/* Member k as a result of its own (its parameters and initial states; the rest, settings and
+ * provenance, the ensemble's).  *out: destroy with nde_result_destroy. */
+NDE_API nde_status nde_result_member(const nde_result *r, int k, nde_result **out,
+                                     nde_error *err);
+
+/* The spread of parameter i (nde_model_get_param order; series s for a per-series one, else
+ * ignored) over the members whose fit ended well (done or early stop), in natural units; a
+ * per-series parameter counts only the members that fitted that series (series resampling). */
+typedef struct nde_spread {
+  int n;              /* members counted */
+  double mean, sd;    /* sd with divisor n - 1 */
+  double median;
+  double lower, upper; /* the (1 - level)/2 and (1 + level)/2 quantiles (linear interpolation) */
+} nde_spread;
+NDE_API nde_status nde_result_param_spread(const nde_result *r, int i, int s, double level,
+                                           nde_spread *out);
+
+/* The band of the forecast: the model integrated from start at times (as nde_result_integrate)
+ * with every well-ended member's parameters (a FITTED or AT_TIME start uses each member's own
+ * fitted trajectory), and per time and state the (1 - level)/2 and (1 + level)/2 quantiles over
+ * the members (lower, upper: n_times x n) and the median (mid, may be NULL).  Members whose
+ * integration stops are left out from the stop on (*n_used, may be NULL, counts the members
+ * used at the last time).  Without members, and with standard errors attached, the band is the
+ * linearised one, y -/+ q sqrt(diag(S C S^T)) with S the sensitivities of the state to the
+ * coordinates (mid is then the fitted trajectory).  NDE_ERR_ARG when r has neither. */
+NDE_API nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start,
+                                             size_t n_times, const double *times,
+                                             const nde_solver_opts *solver, double level,
+                                             double *lower, double *mid, double *upper,
+                                             int *n_used, nde_error *err);
 
 #ifdef __cplusplus
 }

@@ -260,12 +260,14 @@ NDE_API int nde_train_last_stop_backward(const nde_train *t);
 /* Number of objective evaluations so far (Adam: one per iteration plus rejected ones; L-BFGS:
  * one per line-search trial), without scoring evaluations. */
 NDE_API long nde_train_n_evals(const nde_train *t);
-/* Loss history: one entry per iteration (the phase's objective at the accepted point). */
+/* Loss history: one entry per iteration (the phase's objective at the accepted point).  *loss is
+ * never NULL, also before the first iteration. */
 NDE_API size_t nde_train_history(const nde_train *t, const double **loss);
 /* The loss-history length at the end of each phase (-1 for phases not ended yet); returns the
  * number of phases. */
 NDE_API int nde_train_phase_ends(const nde_train *t, const long **ends);
-/* Score history: one entry per scoring point, with the total iteration count of each. */
+/* Score history: one entry per scoring point, with the total iteration count of each (arrays
+ * never NULL, also before the first scoring point). */
 NDE_API size_t nde_train_scores(const nde_train *t, const double **score, const long **iter);
 
 /* The complete resumable state: a flat vector of doubles (x, the kept iterate, optimiser

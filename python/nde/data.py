@@ -3,20 +3,21 @@
 
 Data can be given wherever a function takes `data` as
   - a path: "DATA.h5" (every series in it) or "DATA.h5:/group", read by the library as nde fit
-    reads it;
+    reads it (nde_data_open_for: with the model's measured inputs and constants from data);
   - arrays (t, y): one series, t [N] strictly increasing, y [N, D], NaN for a missing value; the
     D columns are the model's state components in order, or those named by Series(names=...);
-  - nde.Series(t, y, names=None, name=None, noise_std=None, inputs=None, consts=None);
+  - nde.Series(t, y, names=None, name=None, noise_std=None, sigma=None, inputs=None,
+    consts=None): one series with its measured inputs, constants and known noise;
   - a list of those (a batch of series, each on its own time grid), or a dict {name: series};
   - an nde.Data, opened once for a model and reusable.
-The library checks the values (times, Inf, all-NaN columns, names) with the messages it gives for
-files.  Series from arrays are written with the library's own writer to a temporary HDF5 file
-that the library opens and that is removed at once (glue until libnde has a constructor of data
-from arrays); list item k is the group /seriesK (zero-padded), named series keep their names, and
-series come in name order, as the groups of a file do.
+Series from arrays are made by the library (nde_data_from_series), which checks the values
+(times, Inf, all-NaN columns, names, inputs, constants) with the messages it gives for files, in
+which "series K" stands for the file (K counts the series in the order of Data.series).  List
+item k is named /seriesK (zero-padded), named series keep their names, a single unnamed series
+is "/" (as a file's root series), and series come in name order, as the groups of a file do, so
+that Data.save writes a file that nde fit reads as the same batch.
 """
 import os
-import tempfile
 import threading
 import warnings
 from collections import namedtuple
@@ -26,12 +27,14 @@ import numpy as np
 from . import arrays
 from ._lib import cstr, ffi, h5_lock, lib, pystr
 from .errors import SolverStopWarning, check, error_for, new_error
-from .model import _not_yet, as_model, stop_info
+from .model import as_model, stop_info
 
-SeriesView = namedtuple("SeriesView", "name t y")
+SeriesView = namedtuple("SeriesView", "name t y inputs consts sigma")
 SeriesView.__doc__ = ("One series as the library holds it: its group name, times [N] and "
                       "values [N, n] in the model's state order (NaN where missing or "
-                      "unobserved).")
+                      "unobserved), its measured inputs (t_u [M], U [M, m] in the order of the "
+                      "model's inputs) or None, its constants from data {name: value}, and its "
+                      "known noise sigma per state (NaN where unknown) or None.")
 
 
 class Series:
@@ -42,14 +45,14 @@ class Series:
     names      D state component names of the columns (default: the model's components)
     name       the series' name (its group name in a result file)
     noise_std  D noise standard deviations (recorded, as nde simulate records them)
-    inputs     measured inputs {name: (t, values)}; consts: per-series constants {name: value}.
-               Not supported by this libnde yet (NotImplementedError)."""
+    sigma      D known noise standard deviations (> 0, NaN where unknown): the data's sigma
+    inputs     the measured inputs that drove it, on their own time grid: (t_u, U) with U
+               [M, m] in the order of the model's inputs (Model.inputs; [M] when m = 1), or
+               (t_u, {name: values [M]}); t_u strictly increasing and covering t
+    consts     its constants from data {name: value} (the model's "const NAME (from data)")"""
 
-    def __init__(self, t, y, names=None, name=None, noise_std=None, inputs=None, consts=None):
-        if inputs is not None:
-            _not_yet("inputs", "measured inputs")
-        if consts is not None:
-            _not_yet("consts", "per-series constants")
+    def __init__(self, t, y, names=None, name=None, noise_std=None, sigma=None, inputs=None,
+                 consts=None):
         self.t = arrays.real_array(t, "t", ndim=1, expected="[N]")
         y = np.asarray(y) if not isinstance(y, np.ndarray) else y
         if y.ndim == 1:
@@ -69,12 +72,64 @@ class Series:
             if not name or "/" in name or name == ".":
                 raise ValueError("name: expected a group name without '/', got %r" % (name,))
         self.name = name
-        self.noise_std = None if noise_std is None else arrays.vector(
-            noise_std, "noise_std", self.y.shape[1])
+        d = self.y.shape[1]
+        self.noise_std = None if noise_std is None else arrays.vector(noise_std, "noise_std", d)
+        self.sigma = None if sigma is None else arrays.vector(sigma, "sigma", d)
+        self.inputs = None if inputs is None else _input_arrays(inputs)
+        self.consts = None if consts is None else _const_dict(consts)
+
+    def _copy(self, **changes):
+        """A shallow copy with some attributes changed (a name is checked as Series checks
+        it)."""
+        s = Series.__new__(Series)
+        s.__dict__.update(self.__dict__)
+        if "name" in changes:
+            changes["name"] = Series(self.t[:1], self.y[:1], name=changes["name"]).name
+        s.__dict__.update(changes)
+        return s
 
     def __repr__(self):
-        return "<nde.Series %s: %d times, %d columns>" % (self.name or "", self.t.size,
-                                                         self.y.shape[1])
+        return "<nde.Series %s: %d times, %d columns%s%s>" % (
+            self.name or "", self.t.size, self.y.shape[1],
+            ", %d input samples" % self.inputs[0].size if self.inputs else "",
+            ", constants " + ", ".join("%s=%g" % kv for kv in self.consts.items())
+            if self.consts else "")
+
+
+def _input_arrays(inputs, argname="inputs"):
+    """(t_u, U [M, m], names or None) from (t_u, U) or (t_u, {name: values})."""
+    if not (isinstance(inputs, tuple) and len(inputs) == 2):
+        raise ValueError("%s: expected (t, U) with U [M, m] in the order of the model's inputs, "
+                         "or (t, {name: values}), got %s" % (argname, type(inputs).__name__))
+    tu = arrays.real_array(inputs[0], argname + ": t", ndim=1, expected="[M]")
+    vals = inputs[1]
+    if hasattr(vals, "items"):
+        names = [str(k) for k in vals]
+        if not names:
+            raise ValueError("%s: expected at least one input, got an empty dict" % argname)
+        U = np.empty((tu.size, len(names)))
+        for i, (k, v) in enumerate(vals.items()):
+            U[:, i] = arrays.real_array(v, "%s: %s" % (argname, k), shape=(tu.size,),
+                                        expected="[%d] (one value per time)" % tu.size)
+        return tu, U, names
+    U = np.asarray(vals) if not isinstance(vals, np.ndarray) else vals
+    if U.ndim == 1:
+        U = U.reshape(-1, 1)
+    U = arrays.real_array(U, argname + ": U", shape=(tu.size, None),
+                          expected="[%d, m] (one row per time)" % tu.size)
+    return tu, U, None
+
+
+def _const_dict(consts, argname="consts"):
+    if not hasattr(consts, "items"):
+        raise TypeError("%s: expected a dict {name: value}, got %s"
+                        % (argname, type(consts).__name__))
+    out = {}
+    for k, v in consts.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError("%s: %s: expected a number, got %r" % (argname, k, v))
+        out[str(k)] = float(v)
+    return out
 
 
 def _as_series(x, where):
@@ -90,7 +145,8 @@ def _as_series(x, where):
 
 
 def series_list(data):
-    """The list of Series in data given as arrays, or None for a path or an nde.Data."""
+    """The list of Series in data given as arrays (in the order given), or None for a path or
+    an nde.Data."""
     if isinstance(data, (str, os.PathLike, Data)):
         return None
     if isinstance(data, Series):
@@ -98,18 +154,39 @@ def series_list(data):
     if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], (Series, tuple)):
         return [_as_series(data, "data")]
     if hasattr(data, "items"):
-        out = []
-        for k, v in data.items():
-            s = _as_series(v, "data[%r]" % (k,))
-            s = Series(s.t, s.y, s.names, k, s.noise_std)
-            out.append(s)
-        return out
+        return [_as_series(v, "data[%r]" % (k,))._copy(name=k) for k, v in data.items()]
     if isinstance(data, (list, tuple)):
         if not data:
             raise ValueError("data: expected at least one series, got an empty list")
         return [_as_series(x, "data[%d]" % k) for k, x in enumerate(data)]
     raise TypeError("data: expected a path, (t, y) arrays, an nde.Series, a list or dict of "
                     "them, or an nde.Data; got %s" % type(data).__name__)
+
+
+def _with_defaults(series, inputs, consts):
+    """The series with the inputs and constants given for all of them (one value) or each (a
+    list, in the order given) where a series has none of its own."""
+    def per_series(x, what, conv):
+        if x is None:
+            return [None] * len(series)
+        if isinstance(x, list):
+            if len(x) != len(series):
+                raise ValueError("%s: a list gives one value per series: expected %d, got %d"
+                                 % (what, len(series), len(x)))
+            return [None if v is None else conv(v, "%s[%d]" % (what, k))
+                    for k, v in enumerate(x)]
+        v = conv(x, what)
+        return [v] * len(series)
+    ins = per_series(inputs, "inputs", _input_arrays)
+    cs = per_series(consts, "consts", _const_dict)
+    out = []
+    for s, i, c in zip(series, ins, cs):
+        if i is not None and s.inputs is None:
+            s = s._copy(inputs=i)
+        if c is not None and s.consts is None:
+            s = s._copy(consts=c)
+        out.append(s)
+    return out
 
 
 def _group_names(series):
@@ -128,101 +205,139 @@ def _group_names(series):
     return names
 
 
-def _open_path(path, model, label=None):
-    names = [cstr(s) for s in model.states]
-    cnames = ffi.new("const char *[]", names + [ffi.NULL])
+def _model_names(model):
+    """The model's state, input and constant-from-data names as C arrays (kept in keep)."""
+    keep = []
+
+    def carr(names):
+        c = [cstr(x) for x in names]
+        keep.append(c)
+        a = ffi.new("const char *[]", c + [ffi.NULL])
+        keep.append(a)
+        return a
+    return carr(model.states), carr(model.inputs), carr(model.data_consts), keep
+
+
+def _open_path(path, model):
     out = ffi.new("nde_data **")
     err = new_error()
     with h5_lock:
-        st = lib.nde_data_open(cstr(os.fspath(path)), model.n_state, cnames, ffi.NULL, out, err)
+        st = lib.nde_data_open_for(cstr(os.fspath(path)), model._ptr, out, err)
     if st != lib.NDE_OK:
-        msg = pystr(err.msg)
-        if label is not None:
-            msg = label(msg)
-        raise error_for(st, msg)
+        raise error_for(st, pystr(err.msg))
     return ffi.gc(out[0], lib.ndepy_data_destroy)
 
 
-# The writer syncs the file to disk before it renames it: in memory (tmpfs) that costs nothing.
-_TMP = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK) \
-    else None
-
-
-def _open_series(series, model, label):
-    """Write the series with nde's writer to a temporary file and open it (see the module doc)."""
+def _open_series(series, model):
+    """The series (in name order) made into an nde_data by the library (nde_data_from_series),
+    with the model's inputs and constants from data requested."""
     groups = _group_names(series)
-    keep = []
-    with tempfile.TemporaryDirectory(prefix="nde-data-", dir=_TMP) as tmp:
-        path = os.path.join(tmp, "data.h5")
-        # The library's messages name the file: say "data" (or the caller's label) instead.
-        rename = (lambda m: m.replace(path, label))
-        out = ffi.new("nde_writer **")
-        err = new_error()
-        with h5_lock:
-            st = lib.nde_writer_create(cstr(path), out, err)
-            if st != lib.NDE_OK:
-                raise error_for(st, pystr(err.msg))
-            w = out[0]
-            try:
-                for s, g in zip(series, groups):
-                    names = s.names if s.names is not None else list(model.states)
-                    if s.names is None and s.y.shape[1] != model.n_state:
-                        raise ValueError(
-                            "%s: y: expected %d columns, one per state component of %s (%s), "
-                            "got %d; name the columns with nde.Series(t, y, names=[...]) to give "
-                            "some of them" % (label + (":" + g if g != "/" else ""),
-                                              model.n_state, model.filename,
-                                              ", ".join(model.states), s.y.shape[1]))
-                    cn = [cstr(x) for x in names]
-                    keep.extend(cn)
-                    cnames = ffi.new("const char *[]", cn)
-                    keep.append(cnames)
-                    ns = ffi.new("nde_series *")
-                    ns.n = s.t.size
-                    ns.d = s.y.shape[1]
-                    ns.t = arrays.ptr(s.t)
-                    ns.y = arrays.ptr(s.y)
-                    ns.names = cnames
-                    ns.noise_std = ffi.NULL if s.noise_std is None else arrays.ptr(s.noise_std)
-                    st = lib.nde_writer_put_series(w, cstr(g), ns)
-                    if st != lib.NDE_OK:
-                        raise error_for(st, rename(pystr(lib.nde_writer_errmsg(w))))
-                st = lib.nde_writer_commit(w)
-                if st != lib.NDE_OK:
-                    raise error_for(st, pystr(lib.nde_writer_errmsg(w)))
-            finally:
-                lib.nde_writer_destroy(out)
-            return _open_path(path, model, rename)
+    order = sorted(range(len(series)), key=lambda k: groups[k])
+    states, inputs, dconsts, keep = _model_names(model)
+    n = len(series)
+    ns = ffi.new("nde_series[]", n)
+    nx = ffi.new("nde_series_extra[]", n)
+    for pos, k in enumerate(order):
+        s, g = series[k], groups[k]
+        if s.names is None and s.y.shape[1] != model.n_state:
+            raise ValueError(
+                "series %d: y: expected %d columns, one per state component of %s (%s), got %d; "
+                "name the columns with nde.Series(t, y, names=[...]) to give some of them"
+                % (pos, model.n_state, model.filename, ", ".join(model.states), s.y.shape[1]))
+        if s.names is None:
+            cnames = states
+        else:
+            cn = [cstr(x) for x in s.names]
+            cnames = ffi.new("const char *[]", cn)
+            keep += [cn, cnames]
+        q = ns[pos]
+        q.n, q.d = s.t.size, s.y.shape[1]
+        q.t, q.y, q.names = arrays.ptr(s.t), arrays.ptr(s.y), cnames
+        q.noise_std = ffi.NULL if s.noise_std is None else arrays.ptr(s.noise_std)
+        x = nx[pos]
+        x.sigma = ffi.NULL if s.sigma is None else arrays.ptr(s.sigma)
+        gname = cstr(g)
+        keep.append(gname)
+        x.name = gname
+        where = "series %d: " % pos
+        if s.inputs is not None or model.inputs:
+            if s.inputs is None:
+                raise ValueError("%sinputs: %s declares measured inputs (%s): give their samples "
+                                 "with the series, nde.Series(..., inputs=(t, U)), or for every "
+                                 "series (inputs=)" % (where, model.filename,
+                                                       ", ".join(model.inputs)))
+            tu, U, inames = s.inputs
+            tu, U = model.input_samples((tu, U if inames is None else dict(zip(inames, U.T))),
+                                        where + "inputs")
+            keep += [tu, U]
+            x.m, x.n_u = U.shape[1], tu.size
+            x.u_t, x.u, x.input_names = arrays.ptr(tu), arrays.ptr(U), inputs
+        if s.consts is not None or model.data_consts:
+            if s.consts is None and model.data_consts:
+                raise ValueError("%sconsts: %s declares constants from data (%s): give their "
+                                 "values with the series, nde.Series(..., consts={...}), or for "
+                                 "every series (consts=)" % (where, model.filename,
+                                                            ", ".join(model.data_consts)))
+            vals = model.const_values(s.consts, where + "consts")
+            keep.append(vals)
+            if vals.size:
+                x.n_consts, x.const_names, x.consts = vals.size, dconsts, arrays.ptr(vals)
+    o = ffi.new("nde_data_opts *", lib.nde_data_opts_default())
+    o.n_inputs, o.n_consts = len(model.inputs), len(model.data_consts)
+    o.input_names = inputs if model.inputs else ffi.NULL
+    o.const_names = dconsts if model.data_consts else ffi.NULL
+    out = ffi.new("nde_data **")
+    err = new_error()
+    st = lib.nde_data_from_series(model.n_state, states, n, ns, nx, o, out, err)
+    if st != lib.NDE_OK:
+        raise error_for(st, pystr(err.msg))
+    return ffi.gc(out[0], lib.ndepy_data_destroy)
 
 
 class Data:
-    """Time series opened for a model's states (an nde_data): from a path, arrays or series (see
-    the module documentation).  Immutable; reusable by every fit, problem and score of models
-    with the same state components.
+    """Time series opened for a model's states, measured inputs and constants from data (an
+    nde_data): from a path, arrays or series (see the module documentation).  Immutable;
+    reusable by every fit, problem and score of models with the same names.
 
-    label  the name recorded as the data of a fit ("data_file" in its provenance): the path,
-           or "arrays (K series)" """
+    label   the name recorded as the data of a fit ("data_file" in its provenance): the path,
+            or "arrays (K series)"
+    inputs  for series given as arrays without their own: measured inputs (t_u, U) or
+            (t_u, {name: values}) for all of them, or a list with one per series (in the order
+            given); consts likewise ({name: value}, or a list of those)."""
 
-    def __init__(self, data, model, label=None):
+    def __init__(self, data, model, label=None, inputs=None, consts=None):
         model = as_model(model)
         if isinstance(data, Data):
+            if inputs is not None or consts is not None:
+                raise ValueError("inputs, consts: an nde.Data holds its series' own (give them "
+                                 "with the series when opening it)")
             data._check_model(model)
             self.__dict__.update(data.__dict__)
             return
         series = series_list(data)
         if series is None:
+            if inputs is not None or consts is not None:
+                raise ValueError("inputs, consts: the series of %s carry their own (inputs= and "
+                                 "consts= go with series given as arrays)" % os.fspath(data))
             self.label = label or os.fspath(data)
             self._ptr = _open_path(data, model)
         else:
+            series = _with_defaults(series, inputs, consts)
             self.label = label or "arrays (%d series)" % len(series)
-            self._ptr = _open_series(series, model, "data")
+            self._ptr = _open_series(series, model)
         self.states = model.states
+        self.inputs = model.inputs
+        self.data_consts = model.data_consts
 
     def _check_model(self, model):
-        if tuple(model.states) != tuple(self.states):
-            raise ValueError("data: opened for the states %s, but %s has the states %s (open it "
-                             "again for this model)" % (", ".join(self.states), model.filename,
-                                                        ", ".join(model.states)))
+        for what, mine, theirs in (("states", self.states, model.states),
+                                   ("measured inputs", self.inputs, model.inputs),
+                                   ("constants from data", self.data_consts, model.data_consts)):
+            if tuple(mine) != tuple(theirs):
+                raise ValueError("data: opened for the %s %s, but %s has the %s %s (open it "
+                                 "again for this model)" % (what, ", ".join(mine) or "(none)",
+                                                            model.filename, what,
+                                                            ", ".join(theirs) or "(none)"))
 
     @property
     def n_series(self):
@@ -240,13 +355,22 @@ class Data:
 
     @property
     def series(self):
-        """Every series as SeriesView(name, t, y), copies in the model's state order."""
+        """Every series as a SeriesView (name, t, y, inputs, consts, sigma): copies, in the
+        model's state order."""
         n = len(self.states)
         out = []
         for k in range(self.n_series):
             tr = lib.nde_data_traj(self._ptr, k)
+            inputs = None
+            if tr.n_inputs:
+                inputs = (arrays.copy_doubles(tr.u_t, tr.n_u),
+                          arrays.copy_doubles(tr.u, tr.n_u * tr.n_inputs).reshape(
+                              tr.n_u, tr.n_inputs))
+            consts = {pystr(tr.const_names[j]): tr.consts[j] for j in range(tr.n_consts)}
+            sigma = None if tr.sigma == ffi.NULL else arrays.copy_doubles(tr.sigma, n)
             out.append(SeriesView(pystr(tr.name), arrays.copy_doubles(tr.t, tr.n),
-                                  arrays.copy_doubles(tr.y, tr.n * n).reshape(tr.n, n)))
+                                  arrays.copy_doubles(tr.y, tr.n * n).reshape(tr.n, n),
+                                  inputs, consts, sigma))
         return out
 
     def __len__(self):
@@ -255,10 +379,13 @@ class Data:
     def save(self, path):
         """Write the series as a time-series file of the data convention (docs/data-format.md),
         which nde fit and nde inspect read: one group per series (the root for a single series
-        named "/"), the observed state columns with their names and recorded noise."""
+        named "/"), the observed state columns with their names, recorded noise and known noise
+        (sigma), the measured inputs and the constants from data.  What nde merge makes of
+        several files, from arrays."""
         out = ffi.new("nde_writer **")
         err = new_error()
         n = len(self.states)
+        _, in_names, c_names, keep = _model_names(self)
         with h5_lock:
             check(lib.nde_writer_create(cstr(os.fspath(path)), out, err), err)
             w = out[0]
@@ -272,10 +399,19 @@ class Data:
                     cn = ffi.new("const char *[]", names)
                     s = ffi.new("nde_series *")
                     s.n, s.d, s.t, s.y, s.names = tr.n, len(cols), arrays.ptr(t), arrays.ptr(y), cn
-                    if tr.noise_std != ffi.NULL:
-                        ns = np.array([tr.noise_std[j] for j in cols])
-                        s.noise_std = arrays.ptr(ns)
-                    st = lib.nde_writer_put_series(w, tr.name, s)
+                    x = ffi.new("nde_series_extra *")
+                    hold = [names, cn, t, y]
+                    for src, field in ((tr.noise_std, "noise_std"), (tr.sigma, "sigma")):
+                        if src != ffi.NULL:
+                            v = np.array([src[j] for j in cols])
+                            hold.append(v)
+                            setattr(s if field == "noise_std" else x, field, arrays.ptr(v))
+                    if tr.n_inputs:
+                        x.m, x.n_u, x.u_t, x.u = tr.n_inputs, tr.n_u, tr.u_t, tr.u
+                        x.input_names = in_names
+                    if tr.n_consts:
+                        x.n_consts, x.const_names, x.consts = tr.n_consts, c_names, tr.consts
+                    st = lib.nde_writer_put_series_ex(w, tr.name, s, x)
                     if st != lib.NDE_OK:
                         raise error_for(st, pystr(lib.nde_writer_errmsg(w)))
                 st = lib.nde_writer_commit(w)
@@ -289,11 +425,11 @@ class Data:
             self.label, self.n_series, self.n_obs, self.n_nan)
 
 
-def as_data(data, model, label=None):
-    if isinstance(data, Data):
+def as_data(data, model, label=None, inputs=None, consts=None):
+    if isinstance(data, Data) and inputs is None and consts is None:
         data._check_model(model)
         return data
-    return Data(data, model, label)
+    return Data(data, model, label, inputs=inputs, consts=consts)
 
 
 class Problem:

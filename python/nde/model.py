@@ -8,16 +8,24 @@ from collections import namedtuple
 import numpy as np
 
 from . import arrays
-from ._lib import cstr, ffi, lib, pystr
+from ._lib import cstr, ffi, h5_lock, lib, pystr
 from .errors import ModelError, SolverStopWarning, check, error_for, new_error
 
 Diagnostic = namedtuple("Diagnostic", "line col message is_note source_line")
 Diagnostic.__doc__ = "One problem of a model file: 1-based line and column, the message."
 ParamInfo = namedtuple("ParamInfo",
-                       "name value learnable positive bounds transform offset line")
+                       "name value learnable positive bounds transform offset line per_series")
 ParamInfo.__doc__ = ("A scalar parameter as declared: value in natural units, learnable, "
                      "positive (optimised in log space), bounds (lo, hi) or None, transform "
-                     "('none', 'log', 'logit'), offset in theta (None when fixed), line.")
+                     "('none', 'log', 'logit'), offset in theta (None when fixed; for a "
+                     "per-series parameter its index k in a series' block, theta[n_theta + "
+                     "s * n_series_params + k]), line, per_series (one value per series).")
+InputInfo = namedtuple("InputInfo", "name interp hold line")
+InputInfo.__doc__ = ("A measured input: its name, interpolation ('linear', 'cubic', 'step'), "
+                     "hold (the end values hold outside its samples) and declaration line.")
+ConstInfo = namedtuple("ConstInfo", "name from_data value line")
+ConstInfo.__doc__ = ("A constant: its name, from_data (one value per series, given with the "
+                     "data) and its written value (NaN when from data), declaration line.")
 NetInfo = namedtuple("NetInfo", "name offset n_params")
 NetInfo.__doc__ = "A network: its block theta[offset:offset + n_params]."
 LayoutEntry = namedtuple("LayoutEntry", "name kind offset length transform")
@@ -27,10 +35,12 @@ StopInfo.__doc__ = ("Why a solve stopped before its last output: the reason, the
                     "the last step, the first non-finite row and state, and nde's sentence.")
 SolveInfo = namedtuple("SolveInfo", "n_steps n_rhs n_rejected stop noise_std")
 SolveInfo.__doc__ = ("Statistics of a simulation: accepted steps, right-hand-side calls, "
-                     "rejected steps, stop (StopInfo or None), the noise std added per state.")
+                     "rejected steps, stop (StopInfo or None), the noise std added per column.")
 
 _TRANSFORMS = {lib.NDE_TRANSFORM_NONE: "none", lib.NDE_TRANSFORM_LOG: "log",
                lib.NDE_TRANSFORM_LOGIT: "logit"}
+_INTERP = {lib.NDE_INTERP_LINEAR: "linear", lib.NDE_INTERP_CUBIC: "cubic",
+           lib.NDE_INTERP_STEP: "step"}
 
 
 def stop_info(method, stats):
@@ -46,13 +56,6 @@ def stop_info(method, stats):
 
 def warn_stop(what, info, stacklevel=3):
     warnings.warn("%s stopped: %s" % (what, info.message), SolverStopWarning, stacklevel=stacklevel)
-
-
-def _not_yet(name, what):
-    raise NotImplementedError(
-        "%s: %s are not supported by this libnde yet (the C library's model and data layers do "
-        "not take them); the argument is kept so that code written for them keeps working"
-        % (name, what))
 
 
 class Model:
@@ -125,12 +128,29 @@ class Model:
                 pystr(p.name), p.value, bool(p.learnable), bool(p.positive),
                 (p.lo, p.hi) if p.bounded else None,
                 _TRANSFORMS.get(p.transform, "none") if p.learnable else "none",
-                int(p.offset) if p.learnable else None, p.line))
+                int(p.offset) if p.learnable else None, p.line, bool(p.per_series)))
         self._nets = []
         q = ffi.new("nde_model_net_info *")
         for i in range(lib.nde_model_n_nets(ptr)):
             check(lib.nde_model_get_net(ptr, i, q))
             self._nets.append(NetInfo(pystr(q.name), int(q.offset), int(q.n_params)))
+        self._inputs = []
+        ii = ffi.new("nde_model_input_info *")
+        for i in range(lib.nde_model_n_inputs(ptr)):
+            check(lib.nde_model_get_input(ptr, i, ii))
+            self._inputs.append(InputInfo(pystr(ii.name), _INTERP.get(ii.interp, "linear"),
+                                          bool(ii.hold), ii.line))
+        self._consts = []
+        data_consts = [None] * lib.nde_model_n_data_consts(ptr)
+        ci = ffi.new("nde_model_const_info *")
+        for i in range(lib.nde_model_n_consts(ptr)):
+            check(lib.nde_model_get_const(ptr, i, ci))
+            self._consts.append(ConstInfo(pystr(ci.name), bool(ci.from_data), ci.value, ci.line))
+            if ci.from_data:
+                data_consts[ci.column] = pystr(ci.name)
+        self.data_consts = tuple(data_consts)
+        self.observables = tuple(pystr(lib.nde_model_observable_name(ptr, i))
+                                 for i in range(lib.nde_model_n_observables(ptr)))
 
     # ---- what the model declares ----
 
@@ -151,8 +171,35 @@ class Model:
 
     @property
     def n_theta(self):
-        """The length of theta, the flat vector of everything learnable."""
+        """The length of the shared part of theta (everything learnable but the per-series
+        parameters): all of theta for a model without per-series parameters."""
         return int(lib.nde_model_n_theta(self._ptr))
+
+    @property
+    def n_series_params(self):
+        """The number of per-series parameters: the size of one series' block of theta."""
+        return int(lib.nde_model_n_series_params(self._ptr))
+
+    def n_theta_full(self, n_series=1):
+        """The length of theta for n_series series: n_theta + n_series * n_series_params."""
+        return int(lib.nde_model_n_theta_full(self._ptr, _n_series(n_series)))
+
+    @property
+    def inputs(self):
+        """The names of the measured inputs in declaration order (the order of the columns of
+        an inputs array)."""
+        return tuple(i.name for i in self._inputs)
+
+    @property
+    def input_info(self):
+        """InputInfo of every measured input, in declaration order."""
+        return list(self._inputs)
+
+    @property
+    def const_info(self):
+        """ConstInfo of every constant (written in the model or from data), in declaration
+        order; .data_consts names those given with the data, in column order."""
+        return list(self._consts)
 
     @property
     def params(self):
@@ -189,38 +236,83 @@ class Model:
         return u
 
     def __repr__(self):
-        return "<nde.Model %s: states %s, %d parameters, nets %s, %d learnable values>" % (
+        extra = "".join(", %s %s" % (what, ", ".join(names)) for what, names in (
+            ("inputs", self.inputs), ("constants from data", self.data_consts),
+            ("observables", self.observables)) if names)
+        return "<nde.Model %s: states %s, %d parameters, nets %s%s, %d learnable values>" % (
             self.filename, ", ".join(self.states), len(self._params),
-            ", ".join(n.name for n in self._nets) or "none", self.n_theta)
+            ", ".join(n.name for n in self._nets) or "none", extra, self.n_theta)
 
     # ---- theta and parameters ----
 
-    def init_theta(self, seed=1):
-        """The initial theta of a fit with this seed: learnable parameters at their declared
-        values (transformed), nets by their initialisation schemes."""
-        theta = np.zeros(self.n_theta)
-        check(lib.nde_model_init_theta(self._ptr, _u64(seed, "seed"), arrays.wptr(theta)))
+    def init_theta(self, seed=1, n_series=1):
+        """The initial theta of a fit with this seed (n_theta_full(n_series) values): learnable
+        parameters at their declared values (transformed), nets by their initialisation
+        schemes, then every series' block of per-series parameters at their declared values."""
+        ns = _n_series(n_series)
+        theta = np.zeros(self.n_theta_full(ns))
+        check(lib.nde_model_init_theta_full(self._ptr, _u64(seed, "seed"), ns,
+                                            arrays.wptr(theta)))
         return theta
 
-    def theta(self, params=None, seed=1, init=None):
-        """A theta: init (a theta, a Result or a result file) or the initialisation with seed,
-        then the learnable parameters of params ({name: natural value}) stored into it."""
+    def theta(self, params=None, seed=1, init=None, n_series=1):
+        """A theta for n_series series: init or the initialisation with seed, then the learnable
+        parameters of params ({name: natural value}; a per-series parameter takes one value for
+        every series or a list of n_series values) stored into it.
+
+        init  a theta (an array), an nde.Result, or a file read as nde fit --init reads it
+              (nde_read_params: /params/theta, its layout checked when the file records one,
+              then /params/values/NAME in natural units; a file may hold only these)."""
+        ns = _n_series(n_series)
         if init is None:
-            theta = self.init_theta(seed)
+            theta = self.init_theta(seed, ns)
+        elif isinstance(init, (str, os.PathLike)):
+            theta = self.init_theta(seed, ns)
+            err = new_error()
+            with h5_lock:
+                st = lib.nde_read_params(cstr(os.fspath(init)), self._ptr, ns,
+                                         arrays.wptr(theta), err)
+            if st != lib.NDE_OK:
+                raise error_for(st, "init: " + pystr(err.msg))
         else:
-            theta = self._theta_of(init, "init").copy()
+            theta = self._theta_of(init, "init", ns).copy()
         if params:
-            self._set_params(theta, params, "params")
+            self._set_params(theta, params, "params", ns)
         return theta
 
-    def param_values(self, theta):
-        """The natural values of every scalar parameter at theta, fixed ones included."""
-        th = arrays.vector(theta, "theta", self.n_theta)
+    def param_values(self, theta, series=0):
+        """The natural values of every scalar parameter at theta, fixed ones included; a
+        per-series parameter's value in series `series` (theta then holds the blocks of at least
+        series + 1 series)."""
+        th = self._full_theta(theta, "theta")
+        ns = self._series_in(th)
+        if isinstance(series, bool) or not isinstance(series, (int, np.integer)) \
+                or not 0 <= series < ns:
+            raise ValueError("series: expected an index in [0, %d), got %r" % (ns, series))
         p = arrays.ptr(th)
-        return {info.name: lib.nde_model_param_value(self._ptr, i, p)
+        return {info.name: lib.nde_model_param_value_series(self._ptr, i, p, int(series))
                 for i, info in enumerate(self._params)}
 
-    def _set_params(self, theta, params, argname):
+    def _series_in(self, th):
+        nsp = self.n_series_params
+        return (th.size - self.n_theta) // nsp if nsp else 1
+
+    def _full_theta(self, theta, argname, n_series=None):
+        """theta as a float64 vector of n_theta_full(n_series) values (any whole number of
+        series' blocks when n_series is None)."""
+        if n_series is not None:
+            return arrays.vector(theta, argname, self.n_theta_full(n_series))
+        th = arrays.real_array(theta, argname, ndim=1, expected="[%d]" % self.n_theta_full(1))
+        nsp = self.n_series_params
+        if not nsp:
+            return arrays.vector(th, argname, self.n_theta)
+        if th.size < self.n_theta + nsp or (th.size - self.n_theta) % nsp:
+            raise ValueError("%s: expected a float64 array of shape [%d + S x %d] (the shared "
+                             "part, then %d per-series values for each of S series), got shape "
+                             "[%d]" % (argname, self.n_theta, nsp, nsp, th.size))
+        return th
+
+    def _set_params(self, theta, params, argname, n_series=1):
         p = arrays.wptr(theta)
         if not hasattr(params, "items"):
             raise TypeError("%s: expected a dict {name: value}, got %s"
@@ -236,22 +328,32 @@ class Model:
                 raise ValueError("%s: %s is fixed in %s (line %d) and cannot be set (remove "
                                  "'(fixed)' there to vary it)" % (argname, name, self.filename,
                                                                   info.line))
-            if lib.nde_model_set_param(self._ptr, i, float(value), p) != lib.NDE_OK:
+            if info.per_series:
+                values = np.full(n_series, float(value)) if np.ndim(value) == 0 \
+                    else np.ravel(np.asarray(value, dtype=float))
+                if values.size != n_series:
+                    raise ValueError("%s: %s is a per-series parameter: expected one value or %d "
+                                     "(one per series), got %d" % (argname, name, n_series,
+                                                                   values.size))
+                bad = [v for s, v in enumerate(values) if lib.nde_model_set_param_series(
+                    self._ptr, i, s, float(v), p) != lib.NDE_OK]
+            else:
+                bad = [value] if lib.nde_model_set_param(self._ptr, i, float(value), p) \
+                    != lib.NDE_OK else []
+            if bad:
                 if info.bounds:
                     why = "outside its bounds (expected a value in (%r, %r))" % info.bounds
                 else:
                     why = "outside its domain (expected a %s value)" % (
                         "positive" if info.positive else "valid")
-                raise ValueError("%s: %s = %r is %s" % (argname, name, value, why))
+                raise ValueError("%s: %s = %r is %s" % (argname, name, bad[0], why))
 
-    def _theta_of(self, x, argname):
-        """theta from an array, a Result or a file holding /params/theta."""
-        from .result import Result, read_theta
+    def _theta_of(self, x, argname, n_series=1):
+        """theta from an array or a Result."""
+        from .result import Result
         if isinstance(x, Result):
             x = x.theta
-        elif isinstance(x, (str, os.PathLike)):
-            x = read_theta(x)
-        return arrays.vector(x, argname, self.n_theta)
+        return arrays.vector(x, argname, self.n_theta_full(n_series))
 
     def _state_of(self, u0, argname, base=None):
         """A state row from an array of n values or a dict {component: value} over base."""
@@ -269,30 +371,33 @@ class Model:
     # ---- simulation ----
 
     def simulate(self, t, u0=None, params=None, theta=None, inputs=None, consts=None,
-                 solver="rk4", dt=None, steps_per_interval=None, rtol=None, atol=None,
-                 max_steps=None, noise=0.0, seed=1, info=False):
-        """Integrate the model through the times t (t[0] is the initial time): an array [T, n].
+                 columns=None, solver="rk4", dt=None, steps_per_interval=None, rtol=None,
+                 atol=None, max_steps=None, noise=0.0, seed=1, info=False):
+        """Integrate the model through the times t (t[0] is the initial time): an array [T, K],
+        one column per state component or per name of columns.
 
         u0       the initial state: n values, or {component: value} over the declared initial
                  state; default the declared one (as nde simulate)
         params   {name: natural value} over theta (default: the initialisation with seed)
-        theta    the whole parameter vector instead
-        solver   "rk4" (default: 10 steps per output interval, as nde simulate), "euler",
-                 "dopri5", "cvode-bdf", "cvode-adams"; dt, steps_per_interval, rtol, atol,
-                 max_steps as the options of the same names
-        noise    Gaussian noise with std noise * mean(|y_j|) per state, drawn with seed
+        theta    the whole parameter vector instead (n_theta_full(1) values: one series)
+        inputs   the measured inputs, required when the model declares them (nde simulate
+                 --inputs): (t_u, U) with U [M, m] in the order of .inputs ([M] when m = 1),
+                 or (t_u, {name: values [M]}); samples at strictly increasing times t_u that
+                 cover t unless the input is declared hold
+        consts   {name: value} for the constants declared (from data) (nde simulate --const)
+        columns  names of state components and observables to return (nde simulate
+                 --columns); default every state component in order
+        solver   "rk4" (default: 10 steps per output interval, as nde simulate), or any name of
+                 nde.solver_names(); dt, steps_per_interval, rtol, atol, max_steps as the
+                 options of the same names
+        noise    Gaussian noise with std noise * mean(|y_j|) per column, drawn with seed
         info     also return SolveInfo (steps, stop, noise std)
-        A solve that stops early returns NaN rows after the stop and warns (SolverStopWarning).
-        inputs, consts: measured inputs and per-series constants (not supported yet)."""
-        if inputs is not None:
-            _not_yet("inputs", "measured inputs")
-        if consts is not None:
-            _not_yet("consts", "per-series constants")
+        A solve that stops early returns NaN rows after the stop and warns (SolverStopWarning)."""
         tt = arrays.real_array(t, "t", ndim=1, expected="[T]")
         if tt.size < 1:
             raise ValueError("t: expected at least one time, got none")
         if theta is not None:
-            th = arrays.vector(theta, "theta", self.n_theta).copy()
+            th = arrays.vector(theta, "theta", self.n_theta_full(1)).copy()
         else:
             th = self.init_theta(seed)
         if params:
@@ -305,8 +410,23 @@ class Model:
                    rtol=rtol, atol=atol, max_steps=max_steps, simulate=True)
         so.noise = float(noise)
         so.seed = _u64(seed, "seed")
-        Y = np.empty((tt.size, self.n_state))
-        noise_std = np.zeros(self.n_state)
+        so.inputs = self._inputs_arg(inputs, keep)
+        so.consts = self._consts_arg(consts, keep)
+        K = self.n_state
+        if columns is not None:
+            if isinstance(columns, str):
+                columns = [columns]
+            names = [str(c) for c in columns]
+            if not names:
+                raise ValueError("columns: expected at least one name (a state component or an "
+                                 "observable), got none")
+            cn = [cstr(c) for c in names]
+            arr = ffi.new("const char *[]", cn)
+            keep += [cn, arr]
+            so.n_columns, so.columns = len(names), arr
+            K = len(names)
+        Y = np.empty((tt.size, K))
+        noise_std = np.zeros(K)
         stats = ffi.new("nde_solve_stats *")
         err = new_error()
         st = lib.nde_simulate(self._ptr, arrays.ptr(th), arrays.ptr(u), tt.size, arrays.ptr(tt),
@@ -318,6 +438,104 @@ class Model:
         if info:
             return Y, SolveInfo(stats.n_steps, stats.n_rhs, stats.n_rejected, stop, noise_std)
         return Y
+
+    # ---- what drives a solve: measured inputs and constants from data ----
+
+    def input_samples(self, inputs, argname="inputs"):
+        """(t_u, U): measured inputs given as (t_u, U) or (t_u, {name: values}) as float64
+        arrays, U [M, m] in the order of .inputs.  A ValueError names what does not fit."""
+        m = len(self._inputs)
+        names = self.inputs
+        want = ("(t, U) with U [M, %d] in the order of the model's inputs (%s), or (t, {name: "
+                "values})" % (m, ", ".join(names)))
+        if not m:
+            raise ValueError("%s: %s declares no measured inputs" % (argname, self.filename))
+        if not (isinstance(inputs, tuple) and len(inputs) == 2):
+            raise ValueError("%s: expected %s, got %s" % (argname, want,
+                                                          type(inputs).__name__))
+        tu = arrays.real_array(inputs[0], argname + ": t", ndim=1, expected="[M]")
+        vals = inputs[1]
+        if hasattr(vals, "items"):
+            for k in vals:
+                if k not in names:
+                    raise ValueError("%s: '%s' is not an input of %s (expected each of %s once)"
+                                     % (argname, k, self.filename, ", ".join(names)))
+            for k in names:
+                if k not in vals:
+                    raise ValueError("%s: no values for the input '%s' (expected every input of "
+                                     "%s: %s)" % (argname, k, self.filename, ", ".join(names)))
+            U = np.empty((tu.size, m))
+            for i, k in enumerate(names):
+                U[:, i] = arrays.real_array(vals[k], "%s: %s" % (argname, k), shape=(tu.size,),
+                                            expected="[%d] (one value per time)" % tu.size)
+            return tu, U
+        U = np.asarray(vals) if not isinstance(vals, np.ndarray) else vals
+        if U.ndim == 1 and m == 1:
+            U = U.reshape(-1, 1)
+        U = arrays.real_array(U, argname + ": U", shape=(tu.size, m),
+                              expected="[%d, %d] (one row per time, one column per input: %s)"
+                              % (tu.size, m, ", ".join(names)))
+        return tu, U
+
+    def _inputs_arg(self, inputs, keep, argname="inputs"):
+        """An nde_input_series * for the call (NULL for a model without inputs)."""
+        if not self._inputs:
+            if inputs is not None:
+                raise ValueError("%s: %s declares no measured inputs" % (argname, self.filename))
+            return ffi.NULL
+        if inputs is None:
+            raise ValueError("%s: %s declares measured inputs (%s): give their samples as "
+                             "inputs=(t, U) or (t, {name: values})"
+                             % (argname, self.filename, ", ".join(self.inputs)))
+        tu, U = self.input_samples(inputs, argname)
+        p = ffi.new("nde_input_series *")
+        p.n, p.t, p.u = tu.size, arrays.ptr(tu), arrays.ptr(U)
+        keep += [tu, U, p]
+        return p
+
+    def const_values(self, consts, argname="consts"):
+        """The constants from data given as {name: value}, as an array in column order (the
+        order of .data_consts).  A ValueError names what does not fit."""
+        if not hasattr(consts, "items"):
+            raise TypeError("%s: expected a dict {name: value}, got %s"
+                            % (argname, type(consts).__name__))
+        out = np.full(len(self.data_consts), np.nan)
+        info = {c.name: c for c in self._consts}
+        for k, v in consts.items():
+            c = info.get(k)
+            if c is None or not c.from_data:
+                raise ValueError("%s: '%s' %s (expected values for the constants declared "
+                                 "'(from data)': %s)" % (
+                                     argname, k, "names no constant of %s" % self.filename
+                                     if c is None else "is a constant written in %s (line %d)"
+                                     % (self.filename, c.line),
+                                     ", ".join(self.data_consts) or "it declares none"))
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                x = float("nan")
+            if isinstance(v, bool) or not np.isfinite(x):
+                raise ValueError("%s: %s: expected a finite number, got %r" % (argname, k, v))
+            out[self.data_consts.index(k)] = x
+        for j, k in enumerate(self.data_consts):
+            if np.isnan(out[j]):
+                raise ValueError("%s: no value for the constant '%s' (it is declared '(from "
+                                 "data)' in %s)" % (argname, k, self.filename))
+        return out
+
+    def _consts_arg(self, consts, keep, argname="consts"):
+        """A double * of the constants from data for the call (NULL for a model without)."""
+        if not self.data_consts:
+            if consts:
+                self.const_values(consts, argname)  # names the constant that is not one
+            return ffi.NULL
+        if consts is None:
+            raise ValueError("%s: %s declares constants from data (%s): give their values as "
+                             "consts={name: value}" % (argname, self.filename,
+                                                       ", ".join(self.data_consts)))
+        c = self.const_values(consts, argname)
+        keep.append(c)
+        return arrays.ptr(c)
 
     # ---- loss and gradient against data ----
 
@@ -355,7 +573,7 @@ class Model:
     def equations(self, theta=None, latex=False, values=False):
         """The intermediates and equations as text (or LaTeX), parameter names replaced by their
         values at theta when values is set, else followed by them (nde export)."""
-        th = self.init_theta() if theta is None else arrays.vector(theta, "theta", self.n_theta)
+        th = self.init_theta() if theta is None else self._full_theta(theta, "theta")
         text = ffi.new("char **")
         check(lib.nde_model_format_equations(
             self._ptr, arrays.ptr(th), lib.NDE_FORMAT_LATEX if latex else lib.NDE_FORMAT_TEXT,
@@ -367,9 +585,14 @@ class Model:
 
     def export_c(self, theta, prefix="nde_model"):
         """The right-hand side at theta as a standalone C source file (nde export --c)."""
-        th = arrays.vector(theta, "theta", self.n_theta)
+        th = self._full_theta(theta, "theta")
         text = ffi.new("char **")
-        check(lib.nde_model_export_c(self._ptr, arrays.ptr(th), cstr(prefix), text))
+        st = lib.nde_model_export_c(self._ptr, arrays.ptr(th), cstr(prefix), text)
+        if st == lib.NDE_ERR_UNSUPPORTED:
+            raise error_for(st, "export_c: %s has per-series parameters, measured inputs or "
+                                "constants from data, which the exported function has no series "
+                                "to read from" % self.filename)
+        check(st)
         try:
             return pystr(text[0])
         finally:
@@ -384,6 +607,12 @@ def as_model(model):
         return Model.from_file(model)
     raise TypeError("model: expected an nde.Model or the path of a .nde file, got %s"
                     % type(model).__name__)
+
+
+def _n_series(n):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n < 2 ** 24:
+        raise ValueError("n_series: expected a number of series >= 1, got %r" % (n,))
+    return int(n)
 
 
 def _u64(x, name):

@@ -3,7 +3,10 @@ and nde forecast with '-' written '_' (--steps-per-interval is steps_per_interva
 left at None keeps the library's default, so that nde.fit(m, data) runs exactly what
 `nde fit MODEL DATA` runs.  Values are checked by the library (its message names the option);
 here only what the command line's parser checks: names, types and the choices of strings."""
+import math
 import numbers
+
+import numpy as np
 
 from ._lib import cstr, ffi, lib, pystr
 
@@ -12,7 +15,7 @@ LOSS_OPTIONS = ("grad", "loss", "scale", "log_loss")
 OBJECTIVE_OPTIONS = ("learn_u0", "shoot_interval", "shoot_weight", "batch_series", "batch_time",
                      "batch_windows", "l2", "l1")
 TRAIN_OPTIONS = ("optim", "lr", "seed", "max_failures", "checkpoint_every", "checkpoint_seconds",
-                 "keep_last", "patience", "phase_patience", "phase_tol", "validate")
+                 "keep_last", "patience", "phase_patience", "phase_tol", "validate", "noise_std")
 
 
 def _names(table):
@@ -130,9 +133,40 @@ def set_objective(fo, learn_u0=None, shoot_interval=None, shoot_weight=None, bat
             _set(o, name, name, v, conv)
 
 
+def noise_std_values(noise_std, model):
+    """The noise standard deviation per state (n values, NaN where unknown) from one value for
+    every state, n values, or {component: std}, as nde fit --noise-std S|x=S,... takes it."""
+    n = model.n_state
+    if hasattr(noise_std, "items"):
+        sd = np.full(n, np.nan)
+        given = model._state_of(noise_std, "noise_std", base=sd)
+        for j, c in enumerate(model.states):
+            if c in noise_std and not (given[j] > 0 and math.isfinite(given[j])):
+                raise ValueError("noise_std: %s: expected a standard deviation > 0, got %r"
+                                 % (c, noise_std[c]))
+        return given
+    if np.ndim(noise_std) == 0:
+        v = _real("noise_std", noise_std)
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError("noise_std: expected a standard deviation > 0, got %r"
+                             % (noise_std,))
+        return np.full(n, v)
+    from .arrays import vector
+    sd = vector(noise_std, "noise_std", n).copy()
+    for j, v in enumerate(sd):
+        if not (math.isnan(v) or (v > 0 and math.isfinite(v))):
+            raise ValueError("noise_std: %s: expected a standard deviation > 0 (or NaN for "
+                             "unknown), got %r" % (model.states[j], v))
+    return sd
+
+
 def set_train(fo, keep, optim=None, lr=None, seed=None, max_failures=None, checkpoint_every=None,
               checkpoint_seconds=None, keep_last=None, patience=None, phase_patience=None,
-              phase_tol=None, validate=None):
+              phase_tol=None, validate=None, noise_std=None, model=None):
+    if noise_std is not None:
+        sd = noise_std_values(noise_std, model)
+        keep.append(sd)
+        fo.noise_std = ffi.from_buffer("double[]", sd)
     if phase_patience is not None:
         _set(fo, "phase_patience", "phase_patience", phase_patience, _int)
     if phase_tol is not None:
@@ -190,15 +224,16 @@ def split(options, *groups, where):
     return out
 
 
-def fit_opts(options, keep, where="nde.fit()"):
-    """A new nde_result_fit_opts from the library's defaults and the options."""
+def fit_opts(options, keep, where="nde.fit()", model=None):
+    """A new nde_result_fit_opts from the library's defaults and the options (noise_std needs
+    the model)."""
     fo = ffi.new("nde_result_fit_opts *", lib.nde_result_fit_opts_default())
     s, l, o, t = split(options, SOLVER_OPTIONS, LOSS_OPTIONS, OBJECTIVE_OPTIONS, TRAIN_OPTIONS,
                        where=where)
     set_solver(fo.solver, keep, **s)
     set_loss(fo, keep, **l)
     set_objective(fo, **o)
-    set_train(fo, keep, **t)
+    set_train(fo, keep, model=model, **t)
     return fo
 
 
@@ -217,3 +252,35 @@ def solver_dict(so):
     """The options of an nde_solver_opts as a dict (settings of a result)."""
     return {"solver": pystr(so.method), "dt": so.dt, "steps_per_interval": so.steps_per_interval,
             "rtol": so.rtol, "atol": so.atol, "h0": so.h0, "max_steps": so.max_steps}
+
+
+def settings_dict(s, model):
+    """The options of an nde_result_fit_opts (a result's settings) as nde.fit keywords: every
+    option of the fit, so that nde.fit(model, data, **settings) fits again the same way."""
+    so = solver_dict(s.solver)
+    if so["dt"] > 0:
+        del so["steps_per_interval"]
+    else:
+        del so["dt"]
+    o = s.objective
+    validate = None
+    if s.validate_tail > 0:
+        validate = "tail:%r" % s.validate_tail
+    elif s.validate_series > 0:
+        validate = "series:%d" % s.validate_series
+    noise = None  # as {component: std}, the unknown ones left out (NaN would not compare)
+    if s.noise_std != ffi.NULL:
+        noise = {c: s.noise_std[j] for j, c in enumerate(model.states)
+                 if not math.isnan(s.noise_std[j])} or None
+    so.update({
+        "grad": pystr(s.grad.method), "loss": "sum" if o.loss_sum else "mean",
+        "scale": "std" if o.scale_by_std else "none", "log_loss": bool(o.log_space),
+        "learn_u0": bool(o.learn_u0), "shoot_interval": o.shoot_interval,
+        "shoot_weight": o.shoot_weight, "batch_series": o.batch_series,
+        "batch_time": o.batch_time, "batch_windows": o.batch_windows, "l2": o.l2, "l1": o.l1,
+        "optim": pystr(s.schedule), "lr": s.lr, "seed": int(s.seed),
+        "max_failures": s.max_failures, "checkpoint_every": s.checkpoint_every,
+        "checkpoint_seconds": s.checkpoint_seconds, "keep_last": bool(s.keep_last),
+        "patience": s.patience, "phase_patience": s.phase_patience, "phase_tol": s.phase_tol,
+        "validate": validate, "noise_std": noise})
+    return so

@@ -12,21 +12,29 @@ from . import arrays
 from ._lib import cstr, ffi, h5_lock, lib, pystr
 from .data import as_data
 from .errors import FileError, check, error_for, new_error
-from .model import Model, _not_yet, as_model, stop_info, warn_stop
-from .options import SOLVER_OPTIONS, fit_opts, set_solver, solver_dict, split
+from .model import Model, as_model, stop_info, warn_stop
+from .options import SOLVER_OPTIONS, fit_opts, set_solver, settings_dict, split
 from .progress import HEARTBEAT, Run, make_display, sigint_stops
 
-FittedSeries = namedtuple("FittedSeries", "name t u0")
+FittedSeries = namedtuple("FittedSeries", "name t u0 inputs consts params")
 FittedSeries.__doc__ = ("A fitted series: its name (the data group, '/' for a root series), its "
-                        "observation times and its fitted initial state at t[0].")
-Kept = namedtuple("Kept", "is_best iteration score loss last_loss")
+                        "observation times, its fitted initial state at t[0], the measured "
+                        "inputs that drove it (t_u [M], U [M, m] in the order of the model's "
+                        "inputs) or None, its constants from data {name: value}, and the "
+                        "natural values of every parameter in this series {name: value} "
+                        "(per-series parameters with their own value).")
+Kept = namedtuple("Kept", "is_best iteration score loss last_loss validation noise_loss "
+                          "noise_ratio")
 Kept.__doc__ = ("Which iterate was kept: the best-scored one (is_best) or the last, its total "
-                "iteration count and score, the trajectory loss there and at the last iterate.")
-SeriesScore = namedtuple("SeriesScore", "name t0 t1 u0 rmse count rmse_all horizon stop")
+                "iteration count and score, the trajectory loss there and at the last iterate, "
+                "the validation loss (NaN without validation), the loss the true model would "
+                "have under the known noise (NaN when unknown) and loss / noise_loss.")
+SeriesScore = namedtuple("SeriesScore", "name t0 t1 u0 rmse count rmse_all horizon stop series")
 SeriesScore.__doc__ = ("The score of one held-out series: its span, the start state used, RMSE "
                        "and observed values per state ({component: value}), the RMSE over all, "
-                       "the horizon (NaN when the error stays within the tolerance) and stop "
-                       "(StopInfo or None).")
+                       "the horizon (NaN when the error stays within the tolerance), stop "
+                       "(StopInfo or None) and the index of the fitted series whose per-series "
+                       "values it used.")
 
 _PROVENANCE = ("command_line", "data_file", "model_file", "nde_version", "sundials_version",
                "hdf5_version", "blas", "blas_threads", "created")
@@ -58,14 +66,22 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
 
     model    an nde.Model or the path of a .nde file
     data     a path, arrays (t, y), nde.Series, a list or dict of them, or an nde.Data
+    inputs   for data given as arrays: the measured inputs of the series that have none of
+             their own, (t_u, U) or (t_u, {name: values}) for all of them or a list with one
+             per series (see nde.Series); consts likewise, {name: value} or a list of them
     options  those of nde fit, '-' written '_', None meaning the library's default (the same as
              nde fit's, so the same options and seed give the same /params/theta bit for bit):
              solver, dt, steps_per_interval, rtol, atol, h0, max_steps, grad, optim (the
              schedule), lr, seed, learn_u0, scale ("none"|"std"), loss ("mean"|"sum"), log_loss,
-             shoot_interval, shoot_weight, batch_series, batch_time, batch_windows,
-             max_failures, checkpoint_every, checkpoint_seconds, keep_last, patience
-    init     start from this theta (an array, an nde.Result, or a file with /params/theta);
-    params   then these start values {name: natural value} (nde fit --init / --param)
+             shoot_interval, shoot_weight, batch_series, batch_time, batch_windows, l2, l1,
+             max_failures, checkpoint_every, checkpoint_seconds, keep_last, patience,
+             phase_patience, phase_tol, validate ("tail:F" or "series:K"), noise_std (one
+             standard deviation for every state, n values, or {component: std})
+    init     start from this theta (an array or an nde.Result), or from a file as nde fit
+             --init reads it (/params/theta, checked against the model's layout, and
+             /params/values/NAME in natural units);
+    params   then these start values {name: natural value} (nde fit --param; a per-series
+             parameter takes one value for every series or a list of one per series)
     resume   continue an interrupted fit (an nde.Result or a result file) bit for bit
     checkpoint  write the result to this path at resume points and at the end (nde fit -o)
     callback called with an nde.Progress on events and every progress_every iterations;
@@ -76,21 +92,16 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
     The outcome is the result's status, not an exception: "done", "early-stop", "interrupted"
     (Ctrl-C or the callback; the best parameters kept, resumable), "diverged", "failed".  Errors
     (a bad option, data that do not fit the model, a checkpoint that cannot be written) raise
-    nde.Error subclasses; a FileError from the checkpoint carries the result as .result.
-    inputs, consts: measured inputs and per-series constants (not supported yet)."""
-    if inputs is not None:
-        _not_yet("inputs", "measured inputs")
-    if consts is not None:
-        _not_yet("consts", "per-series constants")
+    nde.Error subclasses; a FileError from the checkpoint carries the result as .result."""
     m = as_model(model)
-    d = as_data(data, m)
+    d = as_data(data, m, inputs=inputs, consts=consts)
     keep = []
-    fo = fit_opts(options, keep)
+    fo = fit_opts(options, keep, model=m)
     if resume is not None and (init is not None or params):
         raise ValueError("resume continues a fit from its checkpoint: init and params cannot be "
                          "combined with it")
     if init is not None or params:
-        theta0 = m.theta(params, seed=fo.seed, init=init)
+        theta0 = m.theta(params, seed=fo.seed, init=init, n_series=d.n_series)
         keep.append(theta0)
         fo.theta0 = arrays.ptr(theta0)
     if resume is not None:
@@ -132,8 +143,8 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
         if display is not None:
             display.note("nde: fitting %s (%d learnable values) to %s: %d series, %d observed "
                          "values; schedule %s" % (
-                             m.filename, m.n_theta + (m.n_state * d.n_series
-                                                      if fo.objective.learn_u0 else 0),
+                             m.filename, m.n_theta_full(d.n_series) + (
+                                 m.n_state * d.n_series if fo.objective.learn_u0 else 0),
                              d.label, d.n_series, d.n_obs,
                              pystr(fo.schedule) if fo.schedule != ffi.NULL
                              else pystr(lib.NDE_DEFAULT_SCHEDULE)))
@@ -179,12 +190,14 @@ def load(path):
 
 class Trajectory:
     """A solution of the fitted model on a grid: t [T], y [T, n] (columns: states), the start
-    (series name, start_time, u0), and stop (StopInfo when the solve stopped early: NaN rows
-    after it)."""
+    (series name, start_time, u0), stop (StopInfo when the solve stopped early: NaN rows after
+    it), and what drove it: inputs (t_u, U) or None, consts {name: value}."""
 
-    def __init__(self, result, t, y, start_time, u0, series, stop, method):
+    def __init__(self, result, t, y, start_time, u0, series, stop, method, inputs=None,
+                 consts=None):
         self.t, self.y, self.start_time, self.u0 = t, y, start_time, u0
         self.series, self.stop, self.method = series, stop, method
+        self.inputs, self.consts = inputs, consts if consts is not None else {}
         self.states = result.model.states
         self._result = result
 
@@ -201,7 +214,8 @@ class Trajectory:
 
     def save(self, path):
         """Write the trajectory as nde forecast -o does: HDF5 in the data convention (nde fit and
-        nde inspect read it back), or CSV when path ends in .csv."""
+        nde inspect read it back; with the inputs that drove it when they cover its span, and
+        its constants from data), or CSV (t and the states) when path ends in .csv."""
         path = os.fspath(path)
         if path.endswith(".csv"):
             buf = ffi.new("char[]", lib.NDE_NUM_MAX)
@@ -214,8 +228,22 @@ class Trajectory:
                     f.write(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) + "\n")
             return
         r = self._result
+        m = r.model
         names = [cstr(s) for s in self.states]
         cnames = ffi.new("const char *[]", names)
+        x = ffi.new("nde_series_extra *")
+        xn = [cstr(v) for v in m.inputs + m.data_consts]
+        xarr = ffi.new("const char *[]", xn + [ffi.NULL])
+        hold = []
+        if self.inputs is not None and self.t.size:
+            tu, U = self.inputs
+            if tu.size and tu[0] <= self.t[0] and tu[-1] >= self.t[-1]:
+                x.m, x.n_u, x.u_t, x.u = U.shape[1], tu.size, arrays.ptr(tu), arrays.ptr(U)
+                x.input_names = xarr
+        if self.consts and m.data_consts:
+            cv = np.array([self.consts[k] for k in m.data_consts])
+            hold.append(cv)
+            x.n_consts, x.const_names, x.consts = len(cv), xarr + len(m.inputs), arrays.ptr(cv)
         out = ffi.new("nde_writer **")
         err = new_error()
         with h5_lock:
@@ -228,7 +256,7 @@ class Trajectory:
                 attrs = (("command_line", "nde.Result.forecast (Python)"),
                          ("forecast_of", r.path or ""), ("solver", self.method),
                          ("nde_version", pystr(lib.nde_version())))
-                st = lib.nde_writer_put_series(w, cstr("/"), s)
+                st = lib.nde_writer_put_series_ex(w, cstr("/"), s, x)
                 for k, v in attrs:
                     if st == lib.NDE_OK:
                         st = lib.nde_writer_set_attr_string(w, cstr("/"), cstr(k), cstr(v))
@@ -277,17 +305,22 @@ class Score:
         return "\n".join(lines)
 
 
+# The most output times of a forecast grid, as nde forecast allows.
+_MAX_GRID = 10000001
+
+
 def _grid(t0, t1, dt_out):
-    """t0, t0 + dt_out, ..., t1 (t1 included), as nde forecast makes it."""
-    steps = (t1 - t0) / dt_out
-    if not steps <= 1e7:
-        raise ValueError("dt_out: %g gives more than 10^7 outputs on [%g, %g]" % (dt_out, t0, t1))
-    n = int(math.floor(steps + 1e-9)) + 1
-    if abs(t0 + (n - 1) * dt_out - t1) > 1e-9 * dt_out:
-        n += 1
-    t = t0 + np.arange(n, dtype=np.float64) * dt_out
-    t[-1] = t1
-    return t
+    """t0, t0 + dt_out, ..., t1 (t1 included): the grid of nde forecast (nde_time_grid)."""
+    p = ffi.new("double **")
+    n = ffi.new("size_t *")
+    err = new_error()
+    st = lib.nde_time_grid(t0, t1, dt_out, _MAX_GRID, p, n, err)
+    if st != lib.NDE_OK:
+        raise error_for(st, "dt_out: " + pystr(err.msg))
+    try:
+        return arrays.copy_doubles(p[0], n[0])
+    finally:
+        lib.nde_free(p[0])
 
 
 class Result:
@@ -343,19 +376,32 @@ class Result:
 
     @property
     def params(self):
-        """{name: natural value} at the kept theta, fixed parameters included."""
+        """{name: natural value} at the kept theta, fixed parameters included; a per-series
+        parameter's value is an array of one value per series (in the order of .series)."""
         m = lib.nde_result_model(self._ptr)
         p = ffi.new("nde_model_param_info *")
+        ns = lib.nde_result_n_series(self._ptr)
         out = {}
         for i in range(lib.nde_model_n_params(m)):
             check(lib.nde_model_get_param(m, i, p))
-            out[pystr(p.name)] = lib.nde_result_param(self._ptr, i)
+            if p.per_series:
+                out[pystr(p.name)] = np.array([lib.nde_result_param_series(self._ptr, i, k)
+                                               for k in range(ns)])
+            else:
+                out[pystr(p.name)] = lib.nde_result_param(self._ptr, i)
         return out
+
+    @property
+    def warning(self):
+        """A sentence when the loss is far from the noise level (a model interpolating the noise,
+        or one that cannot describe the data); "" otherwise or when the noise is unknown."""
+        return pystr(lib.nde_result_warning(self._ptr))
 
     @property
     def kept(self):
         k = lib.nde_result_get_kept(self._ptr)
-        return Kept(bool(k.is_best), k.iteration, k.score, k.loss, k.last_loss)
+        return Kept(bool(k.is_best), k.iteration, k.score, k.loss, k.last_loss, k.validation,
+                    k.noise_loss, k.noise_ratio)
 
     @property
     def history(self):
@@ -395,38 +441,34 @@ class Result:
 
     @property
     def series(self):
-        """FittedSeries of every series of the fit."""
-        n = lib.nde_model_state_dim(lib.nde_result_model(self._ptr))
+        """FittedSeries of every series of the fit: name, times, fitted initial state, the
+        inputs and constants that drove it, its parameter values."""
+        m = self.model
+        n = m.n_state
         s = ffi.new("nde_result_series *")
         out = []
         for k in range(lib.nde_result_n_series(self._ptr)):
             check(lib.nde_result_get_series(self._ptr, k, s))
+            inputs = None
+            if m.inputs and s.n_u:
+                inputs = (arrays.copy_doubles(s.u_t, s.n_u),
+                          arrays.copy_doubles(s.u, s.n_u * len(m.inputs)).reshape(
+                              s.n_u, len(m.inputs)))
+            consts = {}
+            if m.data_consts and s.consts != ffi.NULL:
+                consts = dict(zip(m.data_consts, arrays.copy_doubles(s.consts,
+                                                                     len(m.data_consts))))
+            params = {p.name: lib.nde_result_param_series(self._ptr, i, k)
+                      for i, p in enumerate(m.param_info)}
             out.append(FittedSeries(pystr(s.name), arrays.copy_doubles(s.t, s.n_obs),
-                                    arrays.copy_doubles(s.u0, n)))
+                                    arrays.copy_doubles(s.u0, n), inputs, consts, params))
         return out
 
     @property
     def settings(self):
         """The options the fit ran with, as nde.fit keywords (nde.fit(m, data, **r.settings)
         fits again the same way)."""
-        s = lib.nde_result_settings(self._ptr)
-        so = solver_dict(s.solver)
-        if so["dt"] > 0:
-            del so["steps_per_interval"]
-        else:
-            del so["dt"]
-        o = s.objective
-        so.update({
-            "grad": pystr(s.grad.method), "loss": "sum" if o.loss_sum else "mean",
-            "scale": "std" if o.scale_by_std else "none", "log_loss": bool(o.log_space),
-            "learn_u0": bool(o.learn_u0), "shoot_interval": o.shoot_interval,
-            "shoot_weight": o.shoot_weight, "batch_series": o.batch_series,
-            "batch_time": o.batch_time, "batch_windows": o.batch_windows,
-            "optim": pystr(s.schedule), "lr": s.lr, "seed": int(s.seed),
-            "max_failures": s.max_failures, "checkpoint_every": s.checkpoint_every,
-            "checkpoint_seconds": s.checkpoint_seconds, "keep_last": bool(s.keep_last),
-            "patience": s.patience})
-        return so
+        return settings_dict(lib.nde_result_settings(self._ptr), self.model)
 
     @property
     def provenance(self):
@@ -478,8 +520,9 @@ class Result:
                              % (n, series))
         return int(series) % n
 
-    def _start(self, start, series, u0, keep):
-        """An nde_start from the Python arguments (see integrate)."""
+    def _start(self, start, series, u0, keep, inputs=None, consts=None):
+        """An nde_start from the Python arguments (see integrate), and the inputs and constants
+        that drive it as Python values."""
         k = self._series_index(series)
         st = ffi.new("nde_start *")
         st.series = k
@@ -494,8 +537,15 @@ class Result:
         else:
             raise ValueError("start: expected None (the fitted initial state), 'last', or a time "
                              "inside the fitted span, got %r" % (start,))
-        t0 = ffi.new("double *")
         m = self.model
+        fs = self.series[k]
+        # What drives it: the given inputs and constants, or the fitted series' own.
+        st.inputs = ffi.NULL if inputs is None else m._inputs_arg(inputs, keep)
+        st.consts = ffi.NULL if consts is None else m._consts_arg(consts, keep)
+        drive_in = fs.inputs if inputs is None else m.input_samples(inputs)
+        drive_c = fs.consts if consts is None else dict(zip(m.data_consts,
+                                                            m.const_values(consts)))
+        t0 = ffi.new("double *")
         u = np.empty(m.n_state)
         err = new_error()
         check(lib.nde_result_start_state(self._ptr, st, t0, arrays.wptr(u), err), err)
@@ -504,7 +554,7 @@ class Result:
             st.kind, st.t = lib.NDE_START_STATE, t0[0]
             st.u = arrays.ptr(u)
             keep.append(u)
-        return st, t0[0], u
+        return st, t0[0], u, drive_in, drive_c
 
     def _solver(self, solver, options, keep):
         """NULL (the fit's settings) or the fit's settings with the options given (as nde
@@ -520,7 +570,8 @@ class Result:
             so.dt = lib.nde_result_step(self._ptr)
         return so, pystr(so.method)
 
-    def integrate(self, times, start=None, series=0, u0=None, solver=None, **solver_options):
+    def integrate(self, times, start=None, series=0, u0=None, inputs=None, consts=None,
+                  solver=None, **solver_options):
         """The fitted model on the grid times (strictly increasing, none before the start): an
         nde.Trajectory.
 
@@ -528,11 +579,17 @@ class Result:
                 the series there; "last": at its last time
         series  index or name of the fitted series
         u0      a state (n values) or {component: value} overriding the start's state
+        inputs  the measured inputs that drive it, (t_u, U) or (t_u, {name: values}) (future
+                inputs for a forecast; nde forecast --inputs); default the fitted series' own.
+                They must cover the times unless the input is declared hold (an
+                nde.ArgumentError names the input and where its samples end)
+        consts  {name: value} of the constants from data (nde forecast --const); default the
+                fitted series' own
         solver  and dt, steps_per_interval, rtol, atol, h0, max_steps: other integration
                 settings than the fit's (whose fixed step nde_result_step keeps).
         A solve that stops early warns (SolverStopWarning) and leaves NaN rows after the stop."""
         keep = []
-        st, t0, u = self._start(start, series, u0, keep)
+        st, t0, u, drive_in, drive_c = self._start(start, series, u0, keep, inputs, consts)
         tt = arrays.real_array(times, "times", ndim=1, expected="[T]")
         so, method = self._solver(solver, solver_options, keep)
         Y = np.empty((tt.size, self.model.n_state))
@@ -543,16 +600,19 @@ class Result:
         stop = stop_info(method, stats)
         if stop is not None:
             warn_stop("the integration", stop)
-        return Trajectory(self, tt, Y, t0, u, self.series[st.series].name, stop, method)
+        return Trajectory(self, tt, Y, t0, u, self.series[st.series].name, stop, method,
+                          drive_in, drive_c)
 
-    def forecast(self, t1, start=None, series=0, dt_out=None, u0=None, solver=None,
-                 **solver_options):
+    def forecast(self, t1, start=None, series=0, dt_out=None, u0=None, inputs=None, consts=None,
+                 solver=None, **solver_options):
         """The fitted model from a start up to t1, on a grid every dt_out (default: the fit's
         step, or a tenth of the data spacing for adaptive solvers), as nde forecast --t1 does.
-        start, series, u0, solver: as integrate ("last" is nde forecast --from-last, a time is
-        --t0).  Returns an nde.Trajectory (t, y = r.forecast(10) unpacks it)."""
+        start, series, u0, inputs, consts, solver: as integrate ("last" is nde forecast
+        --from-last, a time is --t0; inputs are --inputs, future inputs that cover [start, t1]
+        unless declared hold; default the fitted series' own).  Returns an nde.Trajectory
+        (t, y = r.forecast(10) unpacks it)."""
         keep = []
-        _, t0, _ = self._start(start, series, u0, keep)
+        _, t0, _, _, _ = self._start(start, series, u0, keep, inputs, consts)
         if not float(t1) > t0:
             raise ValueError("t1: %g is not after the start time %g" % (t1, t0))
         if dt_out is None or dt_out == 0:
@@ -560,10 +620,9 @@ class Result:
             if not dt_out > 0:
                 s = self.series[self._series_index(series)]
                 dt_out = (s.t[-1] - s.t[0]) / (s.t.size - 1) / 10
-        elif not dt_out > 0:
-            raise ValueError("dt_out: expected a positive spacing, got %r" % (dt_out,))
         return self.integrate(_grid(t0, float(t1), float(dt_out)), start=start, series=series,
-                              u0=u0, solver=solver, **solver_options)
+                              u0=u0, inputs=inputs, consts=consts, solver=solver,
+                              **solver_options)
 
     def fitted(self, series=0):
         """The fitted curve of a series at its observation times: [N, n]."""
@@ -572,15 +631,18 @@ class Result:
 
     # ---- scores, discovery, files ----
 
-    def score(self, heldout, start="row", horizon_tol=0.1, solver=None, **solver_options):
+    def score(self, heldout, start="row", horizon_tol=0.1, inputs=None, consts=None,
+              solver=None, **solver_options):
         """Score the fitted model on held-out data (a path, arrays or series, as nde.fit takes
         them): each series predicted from its own first observed row (start="row") or from the
-        fitted trajectory of the series it continues (start="fitted"), as nde forecast --data.
+        fitted trajectory of the series it continues (start="fitted"), driven by its own
+        measured inputs and constants, as nde forecast --data.  inputs, consts: for held-out
+        series given as arrays without their own (as nde.fit takes them).
         horizon_tol: the horizon is where the error first exceeds this times a state's std."""
         if start not in ("row", "fitted"):
             raise ValueError("start: expected 'row' or 'fitted', got %r" % (start,))
         m = self.model
-        held = as_data(heldout, m)
+        held = as_data(heldout, m, inputs=inputs, consts=consts)
         keep = []
         o = ffi.new("nde_score_opts *", lib.nde_score_opts_default())
         o.horizon_tol = float(horizon_tol)
@@ -602,7 +664,7 @@ class Result:
                 pystr(s.name), s.t0, s.t1, arrays.copy_doubles(s.u0, n),
                 dict(zip(m.states, rmse.tolist())),
                 {c: int(s.count[j]) for j, c in enumerate(m.states)}, s.rmse_all, s.horizon,
-                stop_info(method, s.stop)))
+                stop_info(method, s.stop), int(s.series)))
         return Score(res, lib.nde_score_rmse(sc), m.states, start)
 
     def discover(self, **options):

@@ -1,5 +1,6 @@
 """Shared fixtures of the Python tests.  meson test runs each test file with PYTHONPATH pointing
-at the built package, NDE_EXE at the built nde program and NDE_SOURCE_ROOT at the repository;
+at the built package, NDE_EXE at the built nde program, H5CHECK at tests/cli's h5check and
+NDE_SOURCE_ROOT at the repository;
 OPENBLAS_NUM_THREADS=1 as for every test, so that numbers are bit-reproducible."""
 import os
 import subprocess
@@ -34,6 +35,29 @@ def run_nde(*args, cwd=None, check=True):
         raise AssertionError("nde %s exited %d:\n%s%s" % (" ".join(map(str, args)), p.returncode,
                                                           p.stdout, p.stderr))
     return p
+
+
+def h5check(*args):
+    """Run tests/cli's h5check (reads and makes small HDF5 files; numbers printed with 17
+    digits, so exactly); returns its stdout."""
+    exe = os.environ.get("H5CHECK")
+    if not exe:
+        pytest.skip("H5CHECK is not set (meson test sets it to tests/cli's h5check)")
+    p = subprocess.run([exe] + [str(a) for a in args], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError("h5check %s exited %d:\n%s" % (" ".join(map(str, args)),
+                                                          p.returncode, p.stderr))
+    return p.stdout
+
+
+def h5get(path, dataset):
+    """Every value of a numeric dataset of any HDF5 file, exactly."""
+    return np.array([float(v) for v in h5check("get", path, dataset).split()])
+
+
+def h5attr(path, obj, name):
+    """A numeric attribute of any HDF5 file, exactly."""
+    return float(h5check("attr", path, obj, name))
 
 
 def bits(a):

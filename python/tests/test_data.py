@@ -101,19 +101,24 @@ def test_other_real_dtypes_and_layouts_are_converted_and_float64_is_not_copied()
 
 
 def test_the_library_checks_values_with_the_messages_it_gives_for_files(lv, lv_arrays):
+    # nde_data_from_series: "series K" (K counting in the order of Data.series) stands for the
+    # file and "/" for the group.
     t, y = lv_arrays
-    with pytest.raises(nde.DataError, match=r"^data:/t: times not strictly increasing at index "
-                                            r"1 \(expected t\[1\] > t\[0\] = 5"):
+    with pytest.raises(nde.DataError, match=r"^series 0:/t: times not strictly increasing at "
+                                            r"index 1 \(expected t\[1\] > t\[0\] = 5"):
         nde.Data((t[::-1], y), lv)
     y2 = y.copy()
     y2[:, 0] = np.nan
-    with pytest.raises(nde.DataError, match=r'^data:/y: column 0 \("x"\) is all NaN'):
+    with pytest.raises(nde.DataError, match=r'^series 0:/y: column 0 \("x"\) is all NaN'):
         nde.Data((t, y2), lv)
     y3 = y.copy()
     y3[3, 1] = np.inf
-    with pytest.raises(nde.DataError, match=r'^data:/series1/y: infinite value at row 3, column '
+    with pytest.raises(nde.DataError, match=r'^series 1:/y: infinite value at row 3, column '
                                             r'1 \("y"\)'):
         nde.Data([(t, y), (t, y3)], lv)
+    with pytest.raises(nde.DataError, match=r"^series 0:/y: attribute sigma\[1\] is invalid "
+                                            r"\(expected a finite value > 0"):
+        nde.Data(nde.Series(t, y, sigma=[0.1, -0.25]), lv)
     with pytest.raises(nde.DataError, match=r'state_names\[0\] = "z" matches no state of the '
                                             r'model \(expected one of x, y\)'):
         nde.Data(nde.Series(t, y[:, :1], names=["z"]), lv)
@@ -128,12 +133,17 @@ def test_data_opened_for_one_model_is_refused_for_a_model_with_other_states(lv, 
         nde.Problem(spiral, d)
 
 
-def test_inputs_and_constants_per_series_are_not_supported_yet(lv_arrays):
+def test_inputs_and_constants_for_a_model_that_declares_none_are_refused(lv, lv_arrays):
     t, y = lv_arrays
-    with pytest.raises(NotImplementedError, match="inputs"):
+    with pytest.raises(ValueError, match=r"^inputs: expected \(t, U\) .* got dict"):
         nde.Series(t, y, inputs={"u": (t, t)})
-    with pytest.raises(NotImplementedError, match="consts"):
-        nde.Series(t, y, consts={"k": 1.0})
+    with pytest.raises(ValueError, match=r"^series 0: inputs: .*lotka_volterra.nde declares no "
+                                         r"measured inputs"):
+        nde.Data(nde.Series(t, y, inputs=(t, t)), lv)
+    with pytest.raises(ValueError, match=r"^series 0: consts: 'k' names no constant of "
+                                         r".*lotka_volterra.nde \(expected values for the "
+                                         r"constants declared '\(from data\)': it declares none"):
+        nde.Data(nde.Series(t, y, consts={"k": 1.0}), lv)
 
 
 def test_data_from_arrays_saved_to_a_file_are_read_back_by_nde(lv, lv_arrays, tmp_path):

@@ -130,11 +130,12 @@ def test_a_missing_model_file_is_a_file_error_naming_it(tmp_path):
         nde.Model("m.nde")
 
 
-def test_inputs_and_per_series_constants_are_not_supported_yet(lv):
+def test_inputs_and_constants_for_a_model_that_declares_none_are_refused(lv):
     t = np.linspace(0, 1, 3)
-    with pytest.raises(NotImplementedError, match="inputs: measured inputs"):
-        lv.simulate(t, inputs={"u": (t, t)})
-    with pytest.raises(NotImplementedError, match="consts: per-series constants"):
+    with pytest.raises(ValueError, match="inputs: .*lotka_volterra.nde declares no measured "
+                                         "inputs"):
+        lv.simulate(t, inputs=(t, t))
+    with pytest.raises(ValueError, match="consts: 'k' names no constant of .*lotka_volterra.nde"):
         lv.simulate(t, consts={"k": 1.0})
 
 

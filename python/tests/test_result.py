@@ -98,6 +98,14 @@ def test_starts_outside_the_fitted_span_and_bad_grids_are_errors(ude_fit):
         ude_fit.forecast(9.0, start="middle")
     with pytest.raises(nde.ArgumentError):
         ude_fit.integrate([0.0, 1.0, 0.5])
+    # The grid is nde forecast's (nde_time_grid), with its limits and messages.
+    with pytest.raises(nde.ArgumentError, match=r"^dt_out: a step 1e-07 gives more than 10000001 "
+                                                r"times on \[0, 9\]"):
+        ude_fit.forecast(9.0, dt_out=1e-7)
+    with pytest.raises(nde.ArgumentError, match=r"^dt_out: a time grid needs t0 < t1 and a step "
+                                                r"dt > 0 \(got t0 = 0, t1 = 9, dt = -0.5\)"):
+        ude_fit.forecast(9.0, dt_out=-0.5)
+    assert ude_fit.forecast(1.0, dt_out=0.3).t.tolist() == pytest.approx([0, 0.3, 0.6, 0.9, 1.0])
 
 
 def test_the_score_is_the_one_nde_forecast_prints(fit_file, ude_fit, tmp_path):

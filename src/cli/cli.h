@@ -30,7 +30,8 @@ enum {
   X(discover, "read equations off the trained networks of a result file (STLSQ)")           \
   X(forecast, "integrate a fitted model beyond the data; score it against held-out data")   \
   X(export, "the learned model as standalone C, LaTeX or text equations")                    \
-  X(merge, "several time-series files (experiments) into one batch file")
+  X(merge, "several time-series files (experiments) into one batch file")                    \
+  X(uncertainty, "standard errors and profile intervals of a finished fit, into its result")
 
 #define NDE_CLI_DECLARE(name, help) int nde_cmd_##name(int argc, char **argv);
 NDE_CLI_COMMANDS(NDE_CLI_DECLARE)
@@ -153,10 +154,25 @@ int nde_cli_parse_state(const char *opt, const char *spec, const nde_model *m, d
 int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, int n_series,
                          double *theta);
 /* theta (nde_model_n_theta_full(m, n_series) values) from FILE.h5: /params/theta of a result or
- * any file, the length checked against the model before reading; shared parameters given by name
- * (/params/values/NAME) override.  Returns 0 or prints and returns the exit code. */
+ * any file; a layout the file records (/params/layout) must be the model's, entry for entry, and
+ * the length is checked before reading; shared parameters given by name (/params/values/NAME)
+ * override.  Returns 0 or prints (naming the first differing layout entry) and returns the exit
+ * code. */
 int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, int n_series,
                        double *theta);
+
+/* Predictions for trajectory k of the data (tr, its times) into Y (tr->n x n_state): 0, or
+ * non-zero when they cannot be made, with the reason appended to why when there is one (a solve
+ * that stopped). */
+typedef int (*nde_cli_predict_fn)(void *ctx, size_t k, const nde_traj *tr, double *Y,
+                                  nde_str *why);
+/* Why a loss over the data d is not finite although the solves finished: the first observed
+ * value whose squared misfit against predict's values is not finite (log_space: the --log-loss
+ * comparison), appended to s as "DATA.h5:/ at t = 0.25, x: data 1e+200, model 7.8e+199: their
+ * squared difference overflows", or the reason a trajectory cannot be computed.  Returns 1 when
+ * one is found, else 0 (s unchanged). */
+int nde_cli_explain_loss(const nde_model *m, const nde_data *d, int log_space,
+                         nde_cli_predict_fn predict, void *ctx, nde_str *s);
 
 /* Output times: t0 + i dt_out up to t1 (dt_out > 0; a last point within 1e-9 dt_out of t1 is t1),
  * or `points` equally spaced on [t0, t1]; or the times of a file (one per line, blank lines and

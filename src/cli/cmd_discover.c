@@ -11,6 +11,48 @@
 
 #define USAGE "nde discover FIT.h5 [options]"
 
+/* Stability selection on an ensemble result: per output, every term some member chose, with its
+ * frequency, whether it is in the final law and its coefficients. */
+static void print_stability(const nde_stability *s, double inclusion) {
+  const nde_discovery *d = nde_stability_discovery(s);
+  const int K = nde_stability_n_members(s);
+  for (int q = 0; q < nde_discovery_n_outputs(d); q++) {
+    nde_discovery_output o;
+    nde_discovery_get_output(d, q, &o);
+    printf("\n%s[%d](%.*s): how often each term is chosen over %d members (final law: "
+           "frequency >= %g)\n",
+           o.net, o.component + 1, o.args_len, o.args, K, inclusion);
+    printf("  %-16s %9s  %-5s %12s %12s  %s\n", "term", "frequency", "final", "coefficient",
+           "median", "95% interval over members");
+    /* By frequency, highest first; terms no member chose are left out. */
+    const int p = nde_discovery_n_terms(d);
+    int *done = calloc((size_t)p + 1, sizeof *done);
+    for (int shown = 0; done && shown < p; shown++) {
+      int best = -1;
+      double bf = 0;
+      for (int j = 0; j < p; j++) {
+        nde_stable_term t;
+        nde_stability_get(s, q, j, &t);
+        if (!done[j] && t.frequency > bf) {
+          bf = t.frequency;
+          best = j;
+        }
+      }
+      if (best < 0) break;
+      done[best] = 1;
+      nde_stable_term t;
+      nde_stability_get(s, q, best, &t);
+      printf("  %-16s %9.2f  %-5s", nde_discovery_term(d, best), t.frequency,
+             t.selected ? "yes" : "no");
+      if (t.selected)
+        printf(" %12.6g %12.6g  [%.6g, %.6g] (%d members)", t.coef, t.median, t.lower, t.upper,
+               t.n);
+      printf("\n");
+    }
+    free(done);
+  }
+}
+
 static void print_table(const nde_discovery *d, int q, nde_criterion crit) {
   nde_discovery_output o;
   nde_discovery_get_output(d, q, &o);
@@ -52,8 +94,9 @@ static char *default_out(const char *fit_path, const nde_model *m) {
 
 int nde_cmd_discover(int argc, char **argv) {
   nde_discover_opts o = nde_discover_opts_default();
+  nde_stability_opts so = nde_stability_opts_default();
   const char *library = "poly:3", *terms = NULL, *out = NULL, *crit = "bic";
-  int quiet = 0;
+  int quiet = 0, no_stability = 0;
   nde_arg opts[] = {
       NDE_STR("--net", &o.nets, "NAME[,NAME]", "nets to explain (default: all)"),
       NDE_STR("--library", &library, "SPEC",
@@ -76,6 +119,13 @@ int nde_cmd_discover(int argc, char **argv) {
       NDE_STR("--out", &out, "MODEL.nde",
               "discovered model (also -o; default MODEL_discovered.nde next to FIT.h5)"),
       NDE_FLAG("--quiet", &quiet, "print only the equations"),
+      NDE_NUM("--inclusion", NDE_ARG_DOUBLE, &so.inclusion, "F",
+              "ensemble results: the final law keeps the terms chosen by at least this share of "
+              "the members (stability selection)", 0, 1, NDE_ARG_GT),
+      NDE_NUM("--jobs", NDE_ARG_INT, &so.threads, "N",
+              "ensemble results: members discovered at once (0: every core)", 0, 4096, 0),
+      NDE_FLAG("--no-stability", &no_stability,
+               "ensemble results: discover on the result's own fit only"),
   };
   const int n_opts = (int)(sizeof opts / sizeof *opts);
   const char *pos[1];
@@ -111,6 +161,11 @@ int nde_cmd_discover(int argc, char **argv) {
       t = end ? end + 1 : NULL;
     }
     o.library.user = user;
+    if (o.library.n_user == 0) {
+      nde_cli_error("--terms: expected .nde expressions separated by ';', got '%s'", terms);
+      rc = NDE_EXIT_INPUT;
+      goto done;
+    }
   }
   nde_status st = nde_result_open(pos[0], &r, &err);
   if (st != NDE_OK) {
@@ -122,11 +177,69 @@ int nde_cmd_discover(int argc, char **argv) {
   if (!out && !path) goto nomem;
   const char *inputs[] = {pos[0], NULL};
   if ((rc = nde_cli_check_output("--out", out ? out : path, inputs))) goto done;
+  if (nde_result_n_members(r) < 2 && (nde_cli_opt(opts, n_opts, "--inclusion")->seen ||
+                                       nde_cli_opt(opts, n_opts, "--no-stability")->seen)) {
+    nde_cli_error("%s: --inclusion and --no-stability are for stability selection, which needs "
+                  "an ensemble result (nde fit --ensemble K); this result holds %d members",
+                  pos[0], nde_result_n_members(r));
+    rc = NDE_EXIT_INPUT;
+    goto done;
+  }
+  if (nde_result_n_members(r) >= 2 && !no_stability) {
+    /* An ensemble: discovery on every member and stability selection. */
+    so.discover = o;
+    nde_stability *stab = NULL;
+    if (!quiet)
+      printf("nde discover: stability selection over the %d members of %s (%ld samples along "
+             "each fitted series, candidate terms %s%s%s, %s); the final law keeps the terms "
+             "chosen by at least %g of the members\n",
+             nde_result_n_members(r), pos[0], o.points, library, terms ? "; " : "",
+             terms ? terms : "",
+             o.threshold >= 0 ? "fixed threshold" : "STLSQ sweep scored by trajectories",
+             so.inclusion);
+    st = nde_discover_stable(r, &so, &stab, NULL, &err);
+    if (st != NDE_OK) {
+      const char *opt = terms ? "--terms" : "--library";
+      nde_cli_error("%s: %s%s%s", pos[0], strstr(err.msg, "net") && o.nets ? "--net: " : "",
+                    st == NDE_ERR_PARSE || st == NDE_ERR_MODEL ? opt : "",
+                    err.msg);
+      rc = nde_cli_exit_code(st);
+      goto done;
+    }
+    if (!quiet) print_stability(stab, so.inclusion);
+    const nde_discovery *sd = nde_stability_discovery(stab);
+    if (!quiet) printf("\nDiscovered equations (stable terms, coefficients refitted on the "
+                       "result's own fit):\n");
+    for (int q = 0; q < nde_discovery_n_outputs(sd); q++) {
+      nde_discovery_output oi;
+      nde_discovery_get_output(sd, q, &oi);
+      char *eq = nde_stability_equation(stab, q, 1);
+      printf("  %s[%d](%.*s) \xe2\x89\x88 %s\n", oi.net, oi.component + 1, oi.args_len, oi.args,
+             eq ? eq : "?");
+      nde_free(eq);
+    }
+    st = nde_stability_model_text(stab, &text, &err);
+    nde_stability_destroy(&stab);
+    if (st != NDE_OK) {
+      rc = nde_cli_fail(&err, 0);
+      goto done;
+    }
+    goto write;
+  }
   st = nde_discovery_create(r, &o, &d, &err);
   if (st != NDE_OK) {
-    /* Name the option the problem came from. */
-    const char *opt = strstr(err.msg, "net") && o.nets ? "--net" : terms ? "--terms" : "--library";
-    nde_cli_error("%s: %s: %s", pos[0], opt, err.msg);
+    /* Name the option the problem came from, if any: a net named by --net, a term of --terms
+     * or of the library; not a model without networks. */
+    const char *opt = NULL;
+    if (o.nets && strstr(err.msg, "is not a net of the model")) opt = "--net";
+    for (int i = 0; !opt && i < o.library.n_user; i++) {
+      const size_t len = strlen(user[i]);
+      const char *q = strchr(err.msg, '\'');
+      if (q && !strncmp(q + 1, user[i], len) && q[len + 1] == '\'') opt = "--terms";
+    }
+    if (!opt && (!strncmp(err.msg, "expression '", 12) || !strncmp(err.msg, "term '", 6)))
+      opt = "--library";
+    nde_cli_error("%s: %s%s%s", pos[0], opt ? opt : "", opt ? ": " : "", err.msg);
     rc = nde_cli_exit_code(st);
     goto done;
   }
@@ -160,6 +273,7 @@ int nde_cmd_discover(int argc, char **argv) {
     rc = nde_cli_fail(&err, 0);
     goto done;
   }
+write:;
   const char *dest = out ? out : path;
   if ((rc = nde_cli_write_text(dest, text, strlen(text)))) goto done;
   if (!quiet) printf("\nnde discover: wrote %s\n", dest);

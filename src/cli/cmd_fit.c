@@ -1,6 +1,9 @@
 /* nde fit MODEL.nde DATA.h5 -o FIT.h5: fit a model to time series (nde_result_fit) and print what
  * happened.  SIGINT/SIGTERM stop the fit at once; the result file then holds a resumable
- * checkpoint and the exit code is 130/143. */
+ * checkpoint and the exit code is 130/143.  With --ensemble K, K fits from consecutive seeds run
+ * concurrently into one result (nde_result_fit_ensemble); with --uncertainty or --profile the
+ * standard errors and profile intervals are computed after the fit, written into the result and
+ * printed beside the values. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_unc.h"
 #include "plot.h"
 
 #define USAGE "nde fit MODEL.nde DATA.h5[:/GROUP] -o FIT.h5 [options]"
@@ -21,6 +25,7 @@ typedef struct run {
   long every;
   double t_last;
   int validating;
+  int members_shown; /* ensembles: members reported so far */
 } run;
 
 static int on_progress(void *ctx, const nde_train_progress *p) {
@@ -43,6 +48,18 @@ static int on_progress(void *ctx, const nde_train_progress *p) {
                             p->grad_norm, rate, eta);
       r->t_last = now;
     }
+  }
+  return g_signal != 0;
+}
+
+static int on_members(void *ctx, int done, int total) {
+  run *r = ctx;
+  const double now = nde_cli_now();
+  if (r->prog.tty ? now - r->t_last > 0.1 || done == total : done != r->members_shown) {
+    nde_cli_progress_line(&r->prog, "ensemble: %d of %d members done  %.0f s", done, total,
+                          now - r->prog.t_start);
+    r->t_last = now;
+    r->members_shown = done; /* not on a terminal: a line per finished member */
   }
   return g_signal != 0;
 }
@@ -78,13 +95,18 @@ static void print_summary(const nde_result *res, const char *out) {
       for (int k2 = 0; k2 < nde_result_n_series(res); k2++) {
         nde_result_series se;
         nde_result_get_series(res, k2, &se);
-        printf(" %s %s", se.name, nde_num_str(nde_result_param_series(res, i, k2), b));
+        char unc[300];
+        nde_cli_param_unc(res, i, k2, unc, sizeof unc);
+        printf("%s%s %s%s", *unc ? "\n    " : " ", se.name,
+               nde_num_str(nde_result_param_series(res, i, k2), b), unc);
       }
       printf("\n");
       continue;
     }
-    printf("  %-12s = %s%s\n", pi.name, nde_num_str(nde_result_param(res, i), b),
-           pi.learnable ? "" : "  (fixed)");
+    char unc[300] = "";
+    if (pi.learnable) nde_cli_param_unc(res, i, -1, unc, sizeof unc);
+    printf("  %-12s = %s%s%s\n", pi.name, nde_num_str(nde_result_param(res, i), b),
+           pi.learnable ? "" : "  (fixed)", unc);
   }
   for (int i = 0; i < nde_model_n_nets(m); i++) {
     nde_model_net_info ni;
@@ -103,7 +125,26 @@ static void print_summary(const nde_result *res, const char *out) {
     }
   }
   if (*nde_result_warning(res)) printf("warning: %s\n", nde_result_warning(res));
+  nde_cli_print_uncertainty(res);
+  nde_cli_print_ensemble(res);
   printf("result written to %s\n", out);
+}
+
+/* The kept parameters' trajectory of the data series tr at its times (for messages). */
+static int predict_kept(void *ctx, size_t k, const nde_traj *tr, double *Y, nde_str *why) {
+  const nde_result *res = ctx;
+  const int s = nde_result_find_series(res, tr->name);
+  nde_solve_stats stats;
+  nde_error err;
+  char msg[600];
+  (void)k;
+  if (s < 0) return 1;
+  const nde_start start = {.kind = NDE_START_FITTED, .series = s};
+  if (nde_result_integrate(res, &start, tr->n, tr->t, NULL, Y, &stats, &err) != NDE_OK) return 1;
+  if (stats.reason == NDE_REASON_NONE) return 0;
+  nde_str_adds(why, nde_stop_message(nde_result_settings(res)->solver.method, &stats, msg,
+                                     sizeof msg));
+  return 1;
 }
 
 /* --validate tail:F | series:K */
@@ -155,7 +196,12 @@ int nde_cmd_fit(int argc, char **argv) {
   const char *plot = NULL, *param = NULL, *validate = NULL, *noise = NULL;
   int learn_u0 = 0, log_loss = 0, quiet = 0, keep_last = 0;
   long progress_every = 500;
-  nde_arg opts[64];
+  nde_cli_unc unc;
+  nde_cli_unc_init(&unc);
+  nde_ensemble_opts eo = nde_ensemble_opts_default();
+  const char *resample = "none";
+  int members = 0;
+  nde_arg opts[80];
   int n = 0;
   opts[n++] = (nde_arg)NDE_STR("--out", &out, "FIT.h5", "result file; also -o");
   nde_cli_solver_args(opts + n, &fo.solver);
@@ -213,9 +259,18 @@ int nde_cmd_fit(int argc, char **argv) {
               "iterations between progress lines when not on a terminal", 1, 1e12, 0),
       NDE_STR("--plot", &plot, "FILE.svg|png|pdf", "draw the data, the fitted curves and the loss"),
       NDE_FLAG("--quiet", &quiet, "no progress output"),
+      NDE_NUM("--ensemble", NDE_ARG_INT, &members, "K",
+              "fit K members from seeds SEED .. SEED+K-1 concurrently, all kept in the result "
+              "(0: a single fit)", 0, 100000, 0),
+      NDE_STR("--resample", &resample, "none|series|time",
+              "each ensemble member fits a random part of the series or of every series' rows"),
+      NDE_NUM("--resample-fraction", NDE_ARG_DOUBLE, &eo.fraction, "F",
+              "the part each resampled member fits", 0, 1, NDE_ARG_GT),
   };
   memcpy(opts + n, more, sizeof more);
   n += (int)(sizeof more / sizeof *more);
+  nde_cli_unc_args(opts + n, &unc);
+  n += NDE_CLI_N_UNC_ARGS;
   const char *pos[2];
   int n_pos;
   int rc = nde_cli_parse(USAGE, argc, argv, opts, n, pos, 2, 2, &n_pos);
@@ -239,6 +294,24 @@ int nde_cmd_fit(int argc, char **argv) {
     return NDE_EXIT_INPUT;
   }
   if ((rc = nde_cli_check_solver(opts, n, &fo.solver, &fo.grad))) return rc;
+  if ((rc = nde_cli_unc_check(&unc))) return rc;
+  if (!strcmp(resample, "none")) eo.resample = NDE_RESAMPLE_NONE;
+  else if (!strcmp(resample, "series")) eo.resample = NDE_RESAMPLE_SERIES;
+  else if (!strcmp(resample, "time")) eo.resample = NDE_RESAMPLE_TIME;
+  else {
+    nde_cli_error("--resample: expected none, series or time, got '%s'", resample);
+    return NDE_EXIT_INPUT;
+  }
+  if (members == 1 || (members == 0 && (nde_cli_opt(opts, n, "--resample")->seen ||
+                                        nde_cli_opt(opts, n, "--resample-fraction")->seen))) {
+    nde_cli_error("--ensemble: expected K >= 2 members%s (got %d)",
+                  members ? "" : " with --resample and --resample-fraction", members);
+    return NDE_EXIT_INPUT;
+  }
+  if (members >= 2 && resume) {
+    nde_cli_error("--resume continues one fit: it cannot be combined with --ensemble");
+    return NDE_EXIT_INPUT;
+  }
   const char *inputs[] = {pos[0], pos[1], init, NULL};
   if ((rc = nde_cli_check_output("--out", out, inputs))) return rc;
   if (plot && (rc = nde_cli_check_output("--plot", plot, inputs))) return rc;
@@ -314,7 +387,32 @@ int nde_cmd_fit(int argc, char **argv) {
                         "observed values; schedule %s",
                         pos[0], n_learn, pos[1], n_series, nde_data_n_obs(data),
                         fo.schedule ? fo.schedule : NDE_DEFAULT_SCHEDULE);
-  nde_status st = nde_result_fit(model, data, &fo, &res, &err);
+  nde_status st;
+  if (members >= 2) {
+    /* Members run concurrently: progress counts members, SIGINT stops them all. */
+    eo.members = members;
+    eo.threads = unc.jobs;
+    eo.progress = on_members;
+    eo.progress_ctx = &r;
+    fo.progress = NULL;
+    int stopped = 0;
+    nde_cli_progress_note(&r.prog, "nde: ensemble of %d fits (seeds %llu to %llu%s%s) on %s", members,
+                          (unsigned long long)fo.seed,
+                          (unsigned long long)(fo.seed + (uint64_t)members - 1),
+                          eo.resample == NDE_RESAMPLE_NONE ? "" : ", resampling the ",
+                          eo.resample == NDE_RESAMPLE_NONE ? "" : nde_resample_str(eo.resample),
+                          unc.jobs > 0 ? "the given threads" : "every core");
+    st = nde_result_fit_ensemble(model, data, &fo, &eo, &res, &stopped, &err);
+    nde_cli_progress_end(&r.prog);
+    if (st == NDE_OK && stopped) {
+      fprintf(stderr, "nde: interrupted: the ensemble is not written (an ensemble cannot be "
+                      "resumed; run it again)\n");
+      rc = g_signal == SIGTERM ? 143 : 130;
+      goto done;
+    }
+  } else {
+    st = nde_result_fit(model, data, &fo, &res, &err);
+  }
   nde_cli_progress_end(&r.prog);
   if (st != NDE_OK) {
     rc = nde_cli_fail(&err, 0);
@@ -334,13 +432,32 @@ int nde_cmd_fit(int argc, char **argv) {
       rc = g_signal == SIGTERM ? 143 : 130;
       goto done;
     case NDE_FIT_DIVERGED:
-    case NDE_FIT_FAILED:
-      nde_cli_error("%s; the %s parameters are in %s", nde_result_message(res),
+    case NDE_FIT_FAILED: {
+      /* A loss that is not finite at the start (the kept parameters) although every solve
+       * finished: name the data value. */
+      nde_str why = NDE_STR_INIT;
+      const int found = nde_result_status(res) == NDE_FIT_FAILED &&
+                        nde_result_iterations(res) == 0 &&
+                        nde_cli_explain_loss(model, data, log_loss, predict_kept, res, &why);
+      nde_cli_error("%s%s%s%s; the %s parameters are in %s", nde_result_message(res),
+                    found ? " (" : "", found ? why.data : "", found ? ")" : "",
                     nde_result_get_kept(res).is_best ? "best" : "last good", out);
+      nde_str_release(&why);
       rc = NDE_EXIT_NUMERIC;
       goto done;
+    }
     default:
       break;
+  }
+  if (nde_cli_unc_wanted(&unc)) {
+    /* The standard errors (and profiles) join the result file. */
+    if ((rc = nde_cli_unc_run(res, data, &unc, noise ? noise_sd : NULL, quiet, &g_signal)))
+      goto done;
+    st = nde_result_save(res, out, &err);
+    if (st != NDE_OK) {
+      rc = nde_cli_fail(&err, 0);
+      goto done;
+    }
   }
   if (!quiet) print_summary(res, out);
   if (plot && (rc = nde_plot_fit(plot, res, pos[1]))) goto done;

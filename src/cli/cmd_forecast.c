@@ -2,7 +2,10 @@
  * output grid (fine by default) from a chosen start: the fitted initial state of a series, the
  * fitted trajectory at --t0 or at its last time, or a given --u0.  With --data HELD_OUT.h5 every
  * held-out series is predicted from its own first observed row and scored (per-state RMSE,
- * horizon).  Writes HDF5 in the data convention (nde inspect and nde fit read it back) or CSV. */
+ * horizon).  Writes HDF5 in the data convention (nde inspect and nde fit read it back) or CSV.
+ * A result with ensemble members or standard errors also gives a band around the forecast
+ * (nde_result_integrate_band: quantiles over the members, or the linearised band), written as
+ * y_lower and y_upper beside y (CSV: NAME_lower, NAME_upper columns) and drawn in the figure. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,26 @@
 #include "plot.h"
 
 #define USAGE "nde forecast FIT.h5 [--t1 T] -o OUT.h5|OUT.csv [options]"
+
+/* The band of a forecast: over the members, or linearised from the standard errors. */
+static int run_band(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
+                    double level, nde_cli_forecast *f) {
+  const int n = nde_model_state_dim(nde_result_model(r));
+  f->lo = calloc(f->N * (size_t)n, sizeof *f->lo);
+  f->hi = calloc(f->N * (size_t)n, sizeof *f->hi);
+  if (!f->lo || !f->hi) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_error err;
+  nde_status st = nde_result_integrate_band(r, start, f->N, f->T, so, level, f->lo, NULL, f->hi,
+                                            &f->band_used, &err);
+  if (st != NDE_OK) {
+    nde_cli_error("--band: %s", err.msg);
+    return nde_cli_exit_code(st);
+  }
+  return 0;
+}
 
 /* The output grid from t0 to t1 every dt_out, t1 included. */
 static int make_grid(double t0, double t1, double dt_out, nde_cli_forecast *f) {
@@ -43,8 +66,8 @@ static int run_forecast(const nde_result *r, const nde_start *start, const nde_s
 int nde_cmd_forecast(int argc, char **argv) {
   const char *out = NULL, *u0_spec = NULL, *held = NULL, *plot = NULL, *start_kind = "row";
   const char *inputs_path = NULL, *const_spec = NULL;
-  double t0 = 0, t1 = 0, dt_out = 0;
-  int series = 1, from_last = 0, quiet = 0;
+  double t0 = 0, t1 = 0, dt_out = 0, band = 0.95;
+  int series = 1, from_last = 0, quiet = 0, no_band = 0;
   nde_solver_opts so = nde_solver_opts_default();
   nde_score_opts sco = nde_score_opts_default();
   nde_arg opts[32];
@@ -74,6 +97,11 @@ int nde_cmd_forecast(int argc, char **argv) {
               "future measured inputs (default: the fitted series' own)"),
       NDE_STR("--const", &const_spec, "NAME=V,...",
               "the constants declared (from data) (default: the fitted series' own)"),
+      NDE_NUM("--band", NDE_ARG_DOUBLE, &band, "L",
+              "results with ensemble members or standard errors: the band holding this share "
+              "of the members (or the linearised interval) around the forecast", 0, 1,
+              NDE_ARG_GT),
+      NDE_FLAG("--no-band", &no_band, "no band, even when the result could give one"),
   };
   memcpy(opts, head, sizeof head);
   n = (int)(sizeof head / sizeof *head);
@@ -102,6 +130,10 @@ int nde_cmd_forecast(int argc, char **argv) {
     nde_cli_error("--data predicts every held-out series from its own first row, driven by its "
                   "own inputs: --t0, --u0, --from-last, --series, --inputs and --const cannot be "
                   "combined with it");
+    return NDE_EXIT_INPUT;
+  }
+  if (!(band < 1)) {
+    nde_cli_error("--band: expected a level in (0, 1), got %g", band);
     return NDE_EXIT_INPUT;
   }
   if (strcmp(start_kind, "row") && strcmp(start_kind, "fitted")) {
@@ -138,6 +170,13 @@ int nde_cmd_forecast(int argc, char **argv) {
   }
   const nde_model *m = nde_result_model(r);
   const int ns = nde_model_state_dim(m);
+  const int with_band = !no_band && (nde_result_n_members(r) > 0 || nde_result_get_uncertainty(r));
+  if (nde_cli_opt(opts, n, "--band")->seen && !with_band && !no_band) {
+    nde_cli_error("--band: %s has neither ensemble members nor standard errors (fit with "
+                  "--ensemble K or --uncertainty, or run nde uncertainty on it)", pos[0]);
+    rc = NDE_EXIT_INPUT;
+    goto done;
+  }
   /* The fit's settings unless the command line gives a solver option. */
   nde_solver_opts run_so = nde_result_settings(r)->solver;
   if (solver_seen) {
@@ -204,6 +243,7 @@ int nde_cmd_forecast(int argc, char **argv) {
       nde_start start = {.kind = NDE_START_STATE, .series = sc.series, .t = sc.t0, .u = sc.u0,
                          .inputs = &fc[k].inputs, .consts = fc[k].consts};
       if ((rc = run_forecast(r, &start, use_so, &fc[k]))) goto done;
+      if (with_band && (rc = run_band(r, &start, use_so, band, &fc[k]))) goto done;
     }
   } else {
     nf = 1;
@@ -251,6 +291,7 @@ int nde_cmd_forecast(int argc, char **argv) {
     start.consts = fc[0].consts;
     if ((rc = make_grid(ts, t1, dt_out, &fc[0]))) goto done;
     if ((rc = run_forecast(r, &start, use_so, &fc[0]))) goto done;
+    if (with_band && (rc = run_band(r, &start, use_so, band, &fc[0]))) goto done;
     if (fc[0].stop.reason != NDE_REASON_NONE) {
       char msg[600];
       nde_cli_error("the forecast stopped: %s",
@@ -260,17 +301,44 @@ int nde_cmd_forecast(int argc, char **argv) {
     }
   }
   if (held && !quiet) nde_cli_forecast_print_scores(score, m, held, sco.horizon_tol, sco.start_fitted);
+  /* Never an output with NaN or inf in it: a forecast that stopped, or a value that is not
+   * finite, is a numerical failure (exit 3) and nothing is written. */
+  for (int k = 0; k < nf; k++) {
+    const char *what = held ? "held-out series " : "series ";
+    if (fc[k].stop.reason != NDE_REASON_NONE) {
+      char msg[600];
+      nde_cli_error("the forecast of %s%s stopped: %s; nothing written to %s", what, fc[k].name
+                    ? fc[k].name : "1", nde_stop_message(run_so.method, &fc[k].stop, msg,
+                                                         sizeof msg), out);
+      rc = NDE_EXIT_NUMERIC;
+      goto done;
+    }
+    for (size_t q = 0; q < fc[k].N * (size_t)ns; q++)
+      if (!isfinite(fc[k].Y[q])) {
+        char bt[NDE_NUM_MAX];
+        nde_cli_error("the forecast of %s%s is not finite at t = %s (%s); nothing written to %s",
+                      what, fc[k].name ? fc[k].name : "1", nde_num_str(fc[k].T[q / (size_t)ns], bt),
+                      nde_model_component_name(m, (int)(q % (size_t)ns)), out);
+        rc = NDE_EXIT_NUMERIC;
+        goto done;
+      }
+  }
   if (nde_cli_ends_with(out, ".csv")) rc = nde_cli_forecast_write_csv(out, m, fc, nf);
   else
     rc = nde_cli_forecast_write_h5(out, pos[0], r, fc, nf, score, held, sco.horizon_tol,
-                                   cmd ? cmd : "nde forecast", run_so.method);
+                                   cmd ? cmd : "nde forecast", run_so.method, band);
   if (rc) goto done;
   if (plot) {
     nde_plot_forecast_in pin = {r, nde_result_provenance(r, "data_file"),
                                 held ? nde_result_find_series(r, fc[0].name) : series - 1,
-                                fc[0].t0, fc[0].N, fc[0].T, fc[0].Y, hd};
+                                fc[0].t0, fc[0].N, fc[0].T, fc[0].Y, hd, fc[0].lo, fc[0].hi,
+                                band};
     if ((rc = nde_plot_forecast(plot, &pin))) goto done;
   }
+  if (!quiet && with_band)
+    printf("band: %g%% %s (y_lower, y_upper)\n", 100 * band,
+           nde_result_n_members(r) > 0 ? "of the ensemble's members" : "linearised interval "
+                                                                        "from the covariance");
   if (!quiet)
     printf("forecast of %s (%d series, from t = %g, %zu outputs%s) written to %s\n", pos[0], nf,
            fc[0].t0, fc[0].N, nf > 1 ? " for the first" : "", out);
@@ -284,6 +352,8 @@ done:
     nde_free(fc[k].name);
     nde_free(fc[k].T);
     free(fc[k].Y);
+    free(fc[k].lo);
+    free(fc[k].hi);
   }
   free(fc);
   free(u);

@@ -37,6 +37,47 @@ static int save(const char *out, size_t n, const double *g, const double *theta,
   return 0;
 }
 
+static int predict_series(void *ctx, size_t k, const nde_traj *tr, double *Y, nde_str *why) {
+  void **c = ctx;
+  (void)tr, (void)why;
+  return nde_fit_predict(nde_problem_objective(c[0]), c[1], (int)k, Y) != NDE_OK;
+}
+
+/* The message of a loss or gradient that is not finite: which, where and why. */
+static int not_finite(nde_problem *p, const nde_model *m, const nde_data *d, double *theta,
+                      double L, size_t bad, size_t n_theta, const nde_fit_info *info,
+                      const nde_result_fit_opts *fo) {
+  nde_str s = NDE_STR_INIT;
+  char b[NDE_NUM_MAX], msg[600];
+  if (!isfinite(L)) {
+    nde_str_addf(&s, "the loss is not finite (%s) at these parameters", nde_num_str(L, b));
+    void *ctx[2] = {p, theta};
+    nde_str why = NDE_STR_INIT;
+    if (nde_cli_explain_loss(m, d, fo->objective.log_space, predict_series, ctx, &why))
+      nde_str_addf(&s, ": %s", why.data);
+    else
+      nde_str_adds(&s, ": the sum of squared differences overflows");
+    nde_str_release(&why);
+  } else {
+    nde_str_addf(&s, "the gradient is not finite at these parameters");
+    for (int i = 0; bad < n_theta && i < nde_model_n_layout(m); i++) {
+      nde_model_layout_entry e;
+      if (nde_model_get_layout(m, i, &e) == NDE_OK && bad >= e.offset &&
+          bad < e.offset + e.length)
+        nde_str_addf(&s, " (component %zu of theta, in %s%s)", bad, e.kind == NDE_LAYOUT_NET ?
+                     "net " : "parameter ", e.name);
+    }
+    if (info->backward_stop.reason != NDE_REASON_NONE)
+      nde_str_addf(&s, ": the backward (adjoint) solve stopped (%s)",
+                   nde_stop_message(fo->solver.method, &info->backward_stop, msg, sizeof msg));
+    else
+      nde_str_adds(&s, ": the adjoint blew up (check the parameters, the step and the solver)");
+  }
+  nde_cli_error("%s", s.data ? s.data : "the loss or its gradient is not finite");
+  nde_str_release(&s);
+  return NDE_EXIT_NUMERIC;
+}
+
 int nde_cmd_grad(int argc, char **argv) {
   nde_result_fit_opts fo = nde_result_fit_opts_default();
   const char *init = NULL, *out = NULL, *loss = "mean", *param = NULL;
@@ -116,15 +157,12 @@ int nde_cmd_grad(int argc, char **argv) {
     gn += g[i] * g[i];
     if (!isfinite(g[i]) && bad == n_theta) bad = i;
   }
-  printf("loss %.17g\ngrad_norm %.17g\n", L, sqrt(gn));
-  if (!isfinite(L) || bad < n_theta) {
-    nde_cli_error("%s is not finite (%s) at these parameters: the solution or its adjoint "
-                  "blew up (check the parameters, the step and the solver)",
-                  isfinite(L) ? "the gradient" : "the loss",
-                  isfinite(L) ? "a non-finite component" : "non-finite loss");
-    rc = NDE_EXIT_NUMERIC;
+  /* Nothing is printed or saved unless loss and gradient are finite (exit 3 otherwise). */
+  if (!isfinite(L) || bad < n_theta || !isfinite(gn)) {
+    rc = not_finite(p, model, data, theta, L, bad, n_theta, &info, &fo);
     goto done;
   }
+  printf("loss %.17g\ngrad_norm %.17g\n", L, sqrt(gn));
   if (repeat > 0) {
     for (long i = 0; i < repeat; i++) {
       const double t0 = nde_cli_now();

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_unc.h"
 
 #define USAGE "nde inspect [--list] FILE.h5"
 
@@ -169,13 +170,18 @@ static void describe_result(const char *path, const nde_result *res) {
       for (int k2 = 0; k2 < nde_result_n_series(res); k2++) {
         nde_result_series se;
         nde_result_get_series(res, k2, &se);
-        printf(" %s %s", se.name, nde_num_str(nde_result_param_series(res, i, k2), b));
+        char unc[300];
+        nde_cli_param_unc(res, i, k2, unc, sizeof unc);
+        printf("%s%s %s%s", *unc ? "\n    " : " ", se.name,
+               nde_num_str(nde_result_param_series(res, i, k2), b), unc);
       }
       printf("\n");
       continue;
     }
-    printf("  %-12s = %s%s\n", pi.name, nde_num_str(nde_result_param(res, i), b),
-           pi.learnable ? "" : "  (fixed)");
+    char unc[300] = "";
+    if (pi.learnable) nde_cli_param_unc(res, i, -1, unc, sizeof unc);
+    printf("  %-12s = %s%s%s\n", pi.name, nde_num_str(nde_result_param(res, i), b),
+           pi.learnable ? "" : "  (fixed)", unc);
   }
   for (int i = 0; i < nde_model_n_nets(m); i++) {
     nde_model_net_info ni;
@@ -193,6 +199,8 @@ static void describe_result(const char *path, const nde_result *res) {
     printf("\n");
   }
   if (nde_result_n_series(res) > 20) printf("  ... (%d more)\n", nde_result_n_series(res) - 20);
+  nde_cli_print_uncertainty(res);
+  nde_cli_print_ensemble(res);
   printf("settings: solver %s, grad %s, schedule %s, seed %llu\n", s->solver.method,
          s->grad.method, s->schedule, (unsigned long long)s->seed);
   const double *h;

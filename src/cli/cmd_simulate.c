@@ -270,6 +270,23 @@ int nde_cmd_simulate(int argc, char **argv) {
     code = NDE_EXIT_NUMERIC;
     goto done;
   }
+  /* Values near the largest double can overflow once noise is added: exit 3, nothing written. */
+  for (size_t q = 0; q < (size_t)n_t * (size_t)ns; q++)
+    if (!isfinite(Y[q])) {
+      const int j = (int)(q % (size_t)ns);
+      char bt[NDE_NUM_MAX], bs[NDE_NUM_MAX];
+      if (so.noise > 0)
+        nde_cli_error("%s: the simulated value of %s at t = %s is not finite after noise of "
+                      "standard deviation %s (expected finite values: lower --noise)", a.out,
+                      nde_model_component_name(m, j), nde_num_str(t[q / (size_t)ns], bt),
+                      nde_num_str(noise_std[j], bs));
+      else
+        nde_cli_error("%s: the simulated value of %s at t = %s is not finite (expected finite "
+                      "values)", a.out, nde_model_component_name(m, j),
+                      nde_num_str(t[q / (size_t)ns], bt));
+      code = NDE_EXIT_NUMERIC;
+      goto done;
+    }
   char step[96];
   const nde_solver_method_info *mi = nde_solver_method_find(so.solver.method);
   const int fixed = mi && !mi->adaptive;

@@ -13,16 +13,20 @@ typedef struct nde_cli_forecast {
   nde_solve_stats stop;
   nde_input_series inputs; /* the measured inputs that drove it (n = 0: none), views */
   const double *consts;    /* its constants from data, or NULL */
+  double *lo, *hi;         /* the band (N x n), or NULL */
+  int band_used;           /* members in the band at the last time (1 for a linearised band) */
 } nde_cli_forecast;
 
-/* Write the forecasts as CSV (columns series (when several), t, the states). */
+/* Write the forecasts as CSV (columns series (when several), t, the states, and NAME_lower,
+ * NAME_upper of the band when there is one). */
 int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
                                int nf);
 /* Write the forecasts as HDF5 in the data convention, one group per series when several, with
- * the scores (score may be NULL) and provenance as attributes. */
+ * the scores (score may be NULL), the band at level (y_lower, y_upper) and provenance. */
 int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_result *r,
                               const nde_cli_forecast *f, int nf, const nde_score *score,
-                              const char *held, double tol, const char *cmd, const char *solver);
+                              const char *held, double tol, const char *cmd, const char *solver,
+                              double level);
 /* The per-series and overall scores against held-out data. */
 void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, const char *held,
                                    double tol, int fitted);

@@ -12,9 +12,13 @@ int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cl
                                int nf) {
   const int n = nde_model_state_dim(m);
   char b[NDE_NUM_MAX];
+  const int band = f[0].lo != NULL;
   nde_str s = NDE_STR_INIT;
   nde_str_adds(&s, nf > 1 ? "series,t" : "t");
   for (int j = 0; j < n; j++) nde_str_addf(&s, ",%s", nde_model_component_name(m, j));
+  for (int j = 0; j < n && band; j++)
+    nde_str_addf(&s, ",%s_lower,%s_upper", nde_model_component_name(m, j),
+                 nde_model_component_name(m, j));
   nde_str_adds(&s, "\n");
   for (int k = 0; k < nf; k++)
     for (size_t i = 0; i < f[k].N; i++) {
@@ -22,6 +26,10 @@ int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cl
       nde_str_adds(&s, nde_num_str(f[k].T[i], b));
       for (int j = 0; j < n; j++)
         nde_str_addf(&s, ",%s", nde_num_str(f[k].Y[i * (size_t)n + (size_t)j], b));
+      for (int j = 0; j < n && band; j++) {
+        nde_str_addf(&s, ",%s", nde_num_str(f[k].lo[i * (size_t)n + (size_t)j], b));
+        nde_str_addf(&s, ",%s", nde_num_str(f[k].hi[i * (size_t)n + (size_t)j], b));
+      }
       nde_str_adds(&s, "\n");
     }
   int rc;
@@ -37,7 +45,8 @@ int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cl
 
 int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_result *r,
                               const nde_cli_forecast *f, int nf, const nde_score *score,
-                              const char *held, double tol, const char *cmd, const char *solver) {
+                              const char *held, double tol, const char *cmd, const char *solver,
+                              double level) {
   const nde_model *m = nde_result_model(r);
   const int n = nde_model_state_dim(m);
   const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
@@ -86,6 +95,28 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
       x.consts = f[k].consts;
     }
     st = nde_writer_put_series_ex(w, g, &s, &x);
+    if (st == NDE_OK && f[k].lo) {
+      /* The band beside y: same shape, attributes saying what it is. */
+      nde_str pl = NDE_STR_INIT, pu = NDE_STR_INIT;
+      if (strcmp(g, "/")) {
+        nde_str_adds(&pl, g);
+        nde_str_adds(&pu, g);
+      }
+      nde_str_adds(&pl, "/y_lower");
+      nde_str_adds(&pu, "/y_upper");
+      size_t dims[2] = {f[k].N, (size_t)n};
+      if (pl.failed || pu.failed) st = NDE_ERR_NOMEM;
+      if (st == NDE_OK) st = nde_writer_put_doubles(w, pl.data, 2, dims, f[k].lo);
+      if (st == NDE_OK) st = nde_writer_put_doubles(w, pu.data, 2, dims, f[k].hi);
+      if (st == NDE_OK) st = nde_writer_set_attr_double(w, g, "band_level", level);
+      if (st == NDE_OK)
+        st = nde_writer_set_attr_string(w, g, "band", nde_result_n_members(r) > 0
+                                                          ? "quantiles over the ensemble members"
+                                                          : "linearised from the covariance");
+      if (st == NDE_OK) st = nde_writer_set_attr_int64(w, g, "band_members", f[k].band_used);
+      nde_str_release(&pl);
+      nde_str_release(&pu);
+    }
     if (st == NDE_OK && score) {
       nde_series_score sc;
       nde_score_get(score, k, &sc);

@@ -18,7 +18,7 @@ static const command commands[] = {NDE_CLI_COMMANDS(NDE_CLI_ENTRY)};
 static void usage(FILE *f) {
   fprintf(f, "usage: nde COMMAND [options] (nde COMMAND --help for its options)\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv) {

@@ -1,7 +1,8 @@
 /* Figures with cairo (an SVG, PNG or PDF surface chosen by the file's extension).  A panel per
  * series of the states against time, one colour per state: data as circles, the model as solid
- * lines on a fine grid, forecasts dashed from a marked start, held-out data as crosses; for a
- * fit, a panel of the loss history on a log scale with the phase boundaries.  Axes get "nice"
+ * lines on a fine grid, forecasts dashed from a marked start, held-out data as crosses, bands
+ * (ensemble quantiles or linearised intervals) as translucent areas; for a fit, a panel of the
+ * loss history on a log scale with the phase boundaries.  Axes get "nice"
  * ticks (1, 2, 5 x 10^k), as a scientist expects to paste into a report. */
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
@@ -31,7 +32,7 @@ typedef struct panel {
   int logy;
 } panel;
 
-typedef enum { STYLE_LINE, STYLE_DASH, STYLE_DOT, STYLE_CROSS } style;
+typedef enum { STYLE_LINE, STYLE_DASH, STYLE_DOT, STYLE_CROSS, STYLE_BAND } style;
 
 /* A set of curves over time: n rows of t and y (n x the model's state width; NaN = absent). */
 typedef struct curves {
@@ -39,6 +40,7 @@ typedef struct curves {
   size_t n;
   const double *t, *y;
   style st;
+  const double *y2; /* STYLE_BAND: the upper edge (y is the lower) */
 } curves;
 
 static double px(const panel *p, double x) { return p->x + (x - p->x0) / (p->x1 - p->x0) * p->w; }
@@ -131,7 +133,37 @@ static void mark(cairo_t *cr, style st, double X, double Y) {
   }
 }
 
+/* A band: the area between y and y2 where both are usable, in the state's colour, translucent. */
+static void draw_band(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
+  const double *col = palette[j % (int)(sizeof palette / sizeof *palette)];
+  cairo_set_source_rgba(cr, col[0], col[1], col[2], 0.18);
+  size_t i = 0;
+  while (i < c->n) {
+    /* One run of usable points. */
+    size_t a = i;
+    while (a < c->n && !(usable(p, c->y[a * (size_t)n + (size_t)j]) &&
+                         usable(p, c->y2[a * (size_t)n + (size_t)j])))
+      a++;
+    size_t b = a;
+    while (b < c->n && usable(p, c->y[b * (size_t)n + (size_t)j]) &&
+           usable(p, c->y2[b * (size_t)n + (size_t)j]))
+      b++;
+    if (b > a + 1) {
+      cairo_move_to(cr, px(p, c->t[a]), py(p, c->y[a * (size_t)n + (size_t)j]));
+      for (size_t q = a + 1; q < b; q++) cairo_line_to(cr, px(p, c->t[q]), py(p, c->y[q * (size_t)n + (size_t)j]));
+      for (size_t q = b; q-- > a;) cairo_line_to(cr, px(p, c->t[q]), py(p, c->y2[q * (size_t)n + (size_t)j]));
+      cairo_close_path(cr);
+      cairo_fill(cr);
+    }
+    i = b > a ? b : a + 1;
+  }
+}
+
 static void draw(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
+  if (c->st == STYLE_BAND) {
+    draw_band(cr, p, c, n, j);
+    return;
+  }
   color(cr, j);
   cairo_set_line_width(cr, c->st == STYLE_LINE || c->st == STYLE_DASH ? 1.6 : 1.1);
   if (c->st == STYLE_DASH) {
@@ -162,12 +194,13 @@ static void range(const curves *c, int n, panel *p, double *y0, double *y1) {
   for (size_t i = 0; i < c->n; i++) {
     if (c->t[i] < p->x0) p->x0 = c->t[i];
     if (c->t[i] > p->x1) p->x1 = c->t[i];
-    for (int j = 0; j < n; j++) {
-      const double v = c->y[i * (size_t)n + (size_t)j];
-      if (!usable(p, v)) continue;
-      *y0 = fmin(*y0, yval(p, v));
-      *y1 = fmax(*y1, yval(p, v));
-    }
+    for (int j = 0; j < n; j++)
+      for (int e = 0; e < (c->y2 ? 2 : 1); e++) {
+        const double v = (e ? c->y2 : c->y)[i * (size_t)n + (size_t)j];
+        if (!usable(p, v)) continue;
+        *y0 = fmin(*y0, yval(p, v));
+        *y1 = fmax(*y1, yval(p, v));
+      }
   }
 }
 
@@ -179,9 +212,9 @@ static void draw_panel(cairo_t *cr, panel *P, const nde_model *m, const curves *
   P->x0 = P->y0 = INFINITY;
   P->x1 = P->y1 = -INFINITY;
   for (int k = 0; k < n_layers; k++)
-    if (L[k].st != STYLE_DASH) range(&L[k], n, P, &P->y0, &P->y1);
+    if (L[k].st != STYLE_DASH && L[k].st != STYLE_BAND) range(&L[k], n, P, &P->y0, &P->y1);
   for (int k = 0; k < n_layers; k++) {
-    if (L[k].st != STYLE_DASH) continue;
+    if (L[k].st != STYLE_DASH && L[k].st != STYLE_BAND) continue;
     double a = INFINITY, b = -INFINITY;
     range(&L[k], n, P, &a, &b);
     if (P->y1 >= P->y0) {
@@ -232,6 +265,11 @@ static void legend(cairo_t *cr, double x, double y, const nde_model *m, const cu
     const double X = x + 5, Y = y - 3;
     if (L[k].st == STYLE_DOT || L[k].st == STYLE_CROSS) {
       mark(cr, L[k].st, X, Y);
+    } else if (L[k].st == STYLE_BAND) {
+      cairo_set_source_rgba(cr, 0.2, 0.2, 0.2, 0.25);
+      cairo_rectangle(cr, X - 7, Y - 5, 14, 10);
+      cairo_fill(cr);
+      cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
     } else {
       if (L[k].st == STYLE_DASH) {
         const double d[2] = {5, 3};
@@ -381,17 +419,30 @@ int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
   if (rc) return rc;
   nde_data *data = open_quietly(data_path, m);
   const double pw = (FIG_W - 220) / cols;
-  curves L[2];
+  curves L[3];
   int nl = 0;
+  const int banded = nde_result_n_members(r) > 0 || nde_result_get_uncertainty(r);
+  static char band_label[64];
+  snprintf(band_label, sizeof band_label, "95%% band (%s)",
+           nde_result_n_members(r) > 0 ? "ensemble" : "linearised");
   for (int k = 0; k < shown; k++) {
     nde_result_series se;
     nde_result_get_series(r, k, &se);
-    double *T = NULL, *Y = NULL;
+    double *T = NULL, *Y = NULL, *lo = NULL, *hi = NULL;
     const size_t nf = fine_curve(r, k, se.t[0], se.t[se.n_obs - 1], &T, &Y);
     nl = 0;
+    if (banded && nf) {
+      const int n = nde_model_state_dim(m);
+      lo = calloc(nf * (size_t)n, sizeof *lo);
+      hi = calloc(nf * (size_t)n, sizeof *hi);
+      nde_start st = {.kind = NDE_START_FITTED, .series = k};
+      if (lo && hi &&
+          nde_result_integrate_band(r, &st, nf, T, NULL, 0.95, lo, NULL, hi, NULL, NULL) == NDE_OK)
+        L[nl++] = (curves){band_label, nf, T, lo, STYLE_BAND, hi};
+    }
     const nde_traj *tr = traj_named(data, se.name);
-    if (tr) L[nl++] = (curves){"data", tr->n, tr->t, tr->y, STYLE_DOT};
-    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE};
+    if (tr) L[nl++] = (curves){"data", tr->n, tr->t, tr->y, STYLE_DOT, NULL};
+    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE, NULL};
     panel P = {70 + (k % cols) * pw, 40 + (k / cols) * (PANEL_H + 60), pw - 75, PANEL_H, 0, 0, 0,
                0, logy};
     char title[160];
@@ -399,6 +450,8 @@ int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
     draw_panel(f.cr, &P, m, L, nl, title, NAN);
     free(T);
     free(Y);
+    free(lo);
+    free(hi);
   }
   legend(f.cr, FIG_W - 140, 50, m, L, nl, 0);
   if (S > shown) {
@@ -420,20 +473,24 @@ int nde_plot_forecast(const char *path, const nde_plot_forecast_in *in) {
   int rc = figure_open(&f, path, 420);
   if (rc) return rc;
   nde_data *data = open_quietly(in->data_path, m);
-  curves L[4];
+  curves L[5];
   int nl = 0;
   double *T = NULL, *Y = NULL;
   const nde_traj *held = in->held ? nde_data_traj(in->held, 0) : NULL;
+  char band_label[64];
+  snprintf(band_label, sizeof band_label, "%g%% band (%s)", 100 * in->level,
+           nde_result_n_members(r) > 0 ? "ensemble" : "linearised");
+  if (in->lo && in->hi) L[nl++] = (curves){band_label, in->n, in->t, in->lo, STYLE_BAND, in->hi};
   if (in->series >= 0) {
     nde_result_series se;
     nde_result_get_series(r, in->series, &se);
     const nde_traj *tr = traj_named(data, se.name);
-    if (tr) L[nl++] = (curves){"training data", tr->n, tr->t, tr->y, STYLE_DOT};
+    if (tr) L[nl++] = (curves){"training data", tr->n, tr->t, tr->y, STYLE_DOT, NULL};
     const size_t nf = fine_curve(r, in->series, se.t[0], se.t[se.n_obs - 1], &T, &Y);
-    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE};
+    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE, NULL};
   }
-  if (held) L[nl++] = (curves){"held-out data", held->n, held->t, held->y, STYLE_CROSS};
-  L[nl++] = (curves){"forecast", in->n, in->t, in->y, STYLE_DASH};
+  if (held) L[nl++] = (curves){"held-out data", held->n, held->t, held->y, STYLE_CROSS, NULL};
+  L[nl++] = (curves){"forecast", in->n, in->t, in->y, STYLE_DASH, NULL};
   panel P = {70, 40, FIG_W - 290, 300, 0, 0, 0, 0, nde_result_settings(r)->objective.log_space};
   draw_panel(f.cr, &P, m, L, nl, "nde forecast", in->t_start);
   legend(f.cr, FIG_W - 200, 50, m, L, nl, 1);

@@ -8,7 +8,8 @@
 #include "nde/nde.h"
 
 /* The fit figure: the data of data_path (when it can still be read; else the curves alone) and
- * the fitted model of every series integrated on a fine grid, and the loss history.  Returns 0,
+ * the fitted model of every series integrated on a fine grid (with its 95% band when the result
+ * has ensemble members or standard errors), and the loss history.  Returns 0,
  * or prints the message and returns the exit code (2 bad extension, 4 cannot write). */
 int nde_plot_fit(const char *path, const nde_result *r, const char *data_path);
 
@@ -21,6 +22,8 @@ typedef struct nde_plot_forecast_in {
   size_t n;               /* the forecast: n times and n x n_state values */
   const double *t, *y;
   const nde_data *held;   /* held-out data (crosses), or NULL */
+  const double *lo, *hi;  /* a band around the forecast (n x n_state each), or NULL */
+  double level;           /* its level */
 } nde_plot_forecast_in;
 int nde_plot_forecast(const char *path, const nde_plot_forecast_in *in);
 

@@ -44,6 +44,7 @@ typedef struct raw_series {
   double *t, *y, *noise, *sigma, *u_t, *u, *consts;
   char **names;       /* [d] block, or NULL */
   char **input_names; /* [m] block, or NULL */
+  char *name;         /* arrays: the caller's name for the trajectory, or NULL */
   size_t n_nan;
 } raw_series;
 
@@ -89,6 +90,7 @@ static void raw_free(raw_series *r) {
   free(r->consts);
   free(r->names);
   free(r->input_names);
+  free(r->name);
   memset(r, 0, sizeof *r);
 }
 
@@ -511,7 +513,7 @@ static nde_status load_array(loader *L, const nde_series *s, const nde_series_ex
   if (!x) x = &none;
   const nde_data_opts *o = L->opts;
   r->group = nde__strdup("/");
-  if (!r->group) return nomem(L, "/");
+  if (!r->group || (x->name && !(r->name = nde__strdup(x->name)))) return nomem(L, "/");
   if (!s->t || !s->y || (x->m && (!x->u_t || !x->u)) ||
       (x->n_consts && (!x->const_names || !x->consts)))
     return nde__derrf(L->err, NDE_ERR_ARG, "%s: t, y, u_t, u, const_names or consts is NULL",
@@ -1042,8 +1044,8 @@ static nde_status assemble(loader *L, const char *file, size_t n_state,
     snprintf(label, sizeof label, "series %zu", s);
     const char *saved = L->file;
     if (array_names) L->file = label;
-    st = map_series(d, L, &states, &raw[s], array_names ? label : raw[s].group, &d->traj[s],
-                    &d->store[s]);
+    const char *name = array_names ? (raw[s].name ? raw[s].name : label) : raw[s].group;
+    st = map_series(d, L, &states, &raw[s], name, &d->traj[s], &d->store[s]);
     L->file = saved;
     if (st) goto fail;
     raw_free(&raw[s]);
@@ -1212,6 +1214,23 @@ nde_status nde_data_from_series(size_t n_state, const char *const *state_names, 
       goto done;
     }
   }
+  /* Names given to the trajectories must tell them apart (a fit finds its series by name). */
+  nde__index names = {0};
+  for (size_t k = 0; k < n_series; k++) {
+    size_t old;
+    const int r = raw[k].name ? nde__index_add(&names, raw[k].name, k, &old) : 0;
+    if (r < 0) {
+      st = nde__derrf(&e, NDE_ERR_NOMEM, "nde_data_from_series: out of memory");
+    } else if (r > 0) {
+      st = nde__derrf(&e, NDE_ERR_DATA,
+                      "series %zu: the name \"%s\" is the name of series %zu too (expected "
+                      "distinct names)",
+                      k, raw[k].name, old);
+    }
+    if (st) break;
+  }
+  nde__index_free(&names);
+  if (st) goto done;
   L.file = "series";
   st = assemble(&L, "", n_state, state_names, raw, n_raw, 1, out);
 done:
@@ -1262,3 +1281,81 @@ const nde_state_stats *nde_data_stats(const nde_data *d) { return d ? d->stats :
 size_t nde_data_n_times(const nde_data *d) { return d ? d->n_times : 0; }
 size_t nde_data_n_obs(const nde_data *d) { return d ? d->n_obs : 0; }
 size_t nde_data_n_nan(const nde_data *d) { return d ? d->n_nan : 0; }
+
+/* ---- a masked copy (resampled fits) ---- */
+
+nde_status nde_data_masked(const nde_data *d, const unsigned char *keep, nde_data **out,
+                           nde_error *err) {
+  nde__err e;
+  nde__err_clear(&e);
+  if (out) *out = NULL;
+  if (!d || !keep || !out) {
+    nde__errf(&e, NDE_ERR_ARG, "nde_data_masked: invalid arguments");
+    nde__data_err_out(&e, err);
+    return NDE_ERR_ARG;
+  }
+  nde_data *c = calloc(1, sizeof *c);
+  if (!c) goto nomem;
+  const size_t ns = d->n_state;
+  c->file = malloc(strlen(d->file) + 1);
+  /* The state names: one block of pointers then texts, rebased onto the copy. */
+  size_t total = ns * sizeof(char *);
+  for (size_t j = 0; j < ns; j++) total += strlen(d->state_names[j]) + 1;
+  c->state_names = malloc(total ? total : 1);
+  c->traj = calloc(d->n_traj ? d->n_traj : 1, sizeof *c->traj);
+  c->store = calloc(d->n_traj ? d->n_traj : 1, sizeof *c->store);
+  c->stats = calloc(ns ? ns : 1, sizeof *c->stats);
+  if (!c->file || !c->state_names || !c->traj || !c->store || !c->stats) goto nomem;
+  strcpy(c->file, d->file);
+  char *text = (char *)(c->state_names + ns);
+  for (size_t j = 0; j < ns; j++) {
+    const size_t len = strlen(d->state_names[j]);
+    memcpy(text, d->state_names[j], len + 1);
+    c->state_names[j] = text;
+    text += len + 1;
+  }
+  c->n_state = ns;
+  c->n_traj = d->n_traj;
+  size_t row = 0;
+  for (size_t k = 0; k < d->n_traj; k++) {
+    const nde_traj *tr = &d->traj[k];
+    traj_store *ts = &c->store[k];
+    ts->name = malloc(strlen(tr->name) + 1);
+    ts->t = nde__dalloc(tr->n);
+    ts->y = nde__dalloc(tr->n * (ns ? ns : 1));
+    ts->col = malloc((ns ? ns : 1) * sizeof *ts->col);
+    if (!ts->name || !ts->t || !ts->y || !ts->col) goto nomem;
+    if (tr->noise_std) {
+      if (!(ts->noise = nde__dalloc(ns))) goto nomem;
+      memcpy(ts->noise, tr->noise_std, ns * sizeof *ts->noise);
+    }
+    strcpy(ts->name, tr->name);
+    memcpy(ts->t, tr->t, tr->n * sizeof *ts->t);
+    memcpy(ts->col, tr->col, ns * sizeof *ts->col);
+    size_t n_obs = 0, masked = 0;
+    for (size_t i = 0; i < tr->n; i++, row++)
+      for (size_t j = 0; j < ns; j++) {
+        const double v = tr->y[i * ns + j];
+        const int drop = !keep[row] && !isnan(v);
+        ts->y[i * ns + j] = drop ? NAN : v;
+        masked += (size_t)drop;
+        n_obs += !drop && !isnan(v);
+      }
+    c->traj[k] = *tr;
+    c->traj[k].name = ts->name;
+    c->traj[k].t = ts->t;
+    c->traj[k].y = ts->y;
+    c->traj[k].col = ts->col;
+    c->traj[k].noise_std = ts->noise;
+    c->traj[k].n_obs = n_obs;
+    c->traj[k].n_nan = tr->n_nan + masked;
+  }
+  compute_stats(c);
+  *out = c;
+  return NDE_OK;
+nomem:
+  nde_data_destroy(&c);
+  nde__errf(&e, NDE_ERR_NOMEM, "out of memory copying %s", d->file);
+  nde__data_err_out(&e, err);
+  return NDE_ERR_NOMEM;
+}

@@ -789,3 +789,31 @@ nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_err
   *text = nde_str_take(&s);
   return *text ? NDE_OK : nde__fail(err, NDE_ERR_NOMEM, "out of memory");
 }
+
+nde_status nde_discovery_choose_support(nde_discovery *d, int q, const int *support,
+                                        nde_error *err) {
+  if (!d || !support || q < 0 || q >= d->n_out)
+    return nde__fail(err, NDE_ERR_ARG, "nde_discovery_choose_support: bad arguments");
+  if (d->stage < 2) {
+    nde_status st = nde_discovery_candidates(d, err);
+    if (st != NDE_OK) return st;
+  }
+  output *o = &d->out[q];
+  double *y = nde__dalloc(d->n_s);
+  if (!y) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < d->n_s; i++) y[i] = d->V[i * (size_t)d->W + (size_t)o->col];
+  int added;
+  nde_status st = add_candidate(d, o, y, support, NAN, &added, err);
+  free(y);
+  if (st != NDE_OK) return st;
+  for (int e = 0; e < o->n_c; e++) {
+    int same = 1;
+    for (int j = 0; j < d->p && same; j++) same = (support[j] != 0) == (o->c[e].xi[j] != 0);
+    if (same) o->chosen = e;
+  }
+  /* Every output has a chosen model from here on: the model text can be made. */
+  int all = 1;
+  for (int k = 0; k < d->n_out; k++) all &= d->out[k].chosen >= 0;
+  if (all && d->stage < 3) d->stage = 3;
+  return NDE_OK;
+}

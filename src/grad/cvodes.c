@@ -776,6 +776,11 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
   if (loss(loss_ctx, n_obs, B, g->n, g->Y, L, g->dLdY) != 0)
     return nde__errf(&g->err, NDE_ERR_NUMERIC, "the loss function failed");
   if (!want) return NDE_OK;
+  /* A non-finite loss has no gradient (see nde_grad_eval). */
+  if (!isfinite(*L)) {
+    nde__grad_nan(g->P, bn, gtheta, gU0);
+    return NDE_OK;
+  }
   /* Backward. */
   if (m == NDE__GM_INTERP) {
     st = interp_backward(c, n_obs, t_obs, U0, pieces, rtol, atol, gtheta, gU0, stats);

@@ -329,6 +329,12 @@ nde_status nde_grad_eval(nde_grad *g, const double *theta, int B, const double *
     if (loss(loss_ctx, n_obs, B, g->n, g->Y, L, g->dLdY) != 0)
       return nde__errf(&g->err, NDE_ERR_NUMERIC, "the loss function failed");
     if (!gtheta && !gU0) return NDE_OK;
+    /* A non-finite loss (a misfit that overflows, a logarithm of a negative value) has no
+     * gradient: the backward pass would only fail on its non-finite seed. */
+    if (!isfinite(*L)) {
+      nde__grad_nan(n_theta, bn, gtheta, gU0);
+      return NDE_OK;
+    }
     if (m != NDE__GM_DISCRETE) {
       st = nde__adjoint_builtin(g, theta, B, n_obs, t_obs, gtheta, gU0, stats);
     } else {
@@ -338,7 +344,9 @@ nde_status nde_grad_eval(nde_grad *g, const double *theta, int B, const double *
       if (st == NDE_OK && gU0) memcpy(gU0, g->lam, bn * sizeof *gU0);
     }
   }
-  if (st != NDE_OK || stats->forward.reason != NDE_REASON_NONE || (!gtheta && !gU0)) return st;
+  if (st != NDE_OK || stats->forward.reason != NDE_REASON_NONE || (!gtheta && !gU0) ||
+      !isfinite(*L))
+    return st;
   /* Every method: a backward pass that stopped, or that ended in non-finite values, leaves NaN
    * gradients and the reason (a NaN in a quadrature such as mu is seen only here). */
   nde_solve_stats *bs = &stats->backward;

@@ -2,6 +2,7 @@
  * (unknown ones with the closest known name as a hint), one equation per state, cycles among
  * intermediates, and the size of every expression (elementwise with scalar broadcasting, net
  * inputs and outputs, 1-based indices, the arity of built-in functions, scalar observables). */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,11 @@ static void check_params(checker *C) {
     } else if (p->bounded && !(p->lo < p->hi)) {
       nde__diag_error(C->d, NDE_ERR_MODEL, p->flag_pos,
                       "bounds [%g, %g] of parameter '%.*s' are empty (expected lo < hi)", p->lo, p->hi, nl, p->name);
+    } else if (p->bounded && !isfinite(p->hi - p->lo)) {
+      /* The logit transform scales by hi - lo: an infinite width maps every value to NaN. */
+      nde__diag_error(C->d, NDE_ERR_MODEL, p->flag_pos,
+                      "bounds [%g, %g] of parameter '%.*s' are too wide (expected hi - lo to be a "
+                      "finite number, at most %g)", p->lo, p->hi, nl, p->name, DBL_MAX);
     } else if (p->bounded && !(p->value > p->lo && p->value < p->hi)) {
       nde__diag_error(C->d, NDE_ERR_MODEL, p->value_pos,
                       "parameter '%.*s' has value %g outside its bounds (%g, %g) (expected strictly inside)",

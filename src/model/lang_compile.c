@@ -121,6 +121,24 @@ static int view_slot(comp *C, int parent, int col, int width) {
   return new_slot(C, s);
 }
 
+/* The workspace one batch row needs once compiled: the values, adjoints and tangents of the
+ * varying arena (values and net caches) and of the uniform one.  Past NDE_MODEL_MAX_ROW_BYTES
+ * the compile fails at expression e (-1: the first line), the place where the limit was crossed. */
+static void check_workspace(comp *C, int e) {
+  const nde__tape *T = C->T;
+  const double values =
+      (double)T->vary_per_row + (double)T->vary_cache_per_row + (double)T->unif_size;
+  const double bytes = 3.0 * (double)sizeof(double) * values;
+  if (C->fail || bytes <= (double)NDE_MODEL_MAX_ROW_BYTES) return;
+  const nde__pos pos = e >= 0 ? C->A->exprs[e].pos : (nde__pos){1, 1, 0};
+  nde__diag_error(C->d, NDE_ERR_LIMIT, pos,
+                  "evaluating the model up to here needs %.1f MiB of workspace per batch row, "
+                  "more than the limit of %d MiB (expected fewer or narrower intermediate values)",
+                  ceil(bytes / 104857.6) / 10, NDE_MODEL_MAX_ROW_BYTES >> 20);
+  C->fail = true;
+  C->st = NDE_ERR_LIMIT;
+}
+
 /* ---- instructions ---- */
 
 static int emit(comp *C, nde__instr in) {
@@ -690,8 +708,15 @@ static nde_status build_tables(const nde__ast *A, nde__diags *d, nde_model *m) {
       size_t np = nde_net_n_params(n->net);
       n->offset = off;
       *L = (nde_model_layout_entry){n->name, NDE_LAYOUT_NET, off, np, NDE_TRANSFORM_NONE, ni};
-      if (!nde__add_size(off, np, &off) || off > (size_t)INT32_MAX) {
-        nde__diag_error(d, NDE_ERR_LIMIT, A->nets[ni].pos, "the model has too many parameters");
+      /* Total learnable values (with one series' per-series parameters) within the limit,
+       * before theta or any workspace is allocated. */
+      const size_t before = off;
+      if (!nde__add_size(off, np, &off) || off + (size_t)m->n_sp > NDE_MODEL_MAX_THETA) {
+        nde__diag_error(d, NDE_ERR_LIMIT, A->nets[ni].pos,
+                        "net '%s' has %zu weights and brings the model to %.0f learnable values, "
+                        "more than the limit of %d (expected a smaller net)",
+                        n->name, np, (double)before + (double)np + (double)m->n_sp,
+                        NDE_MODEL_MAX_THETA);
         return NDE_ERR_LIMIT;
       }
     }
@@ -764,8 +789,12 @@ nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *
     if (!need[i]) continue;
     C.inter_slot[i] = compile_expr(&C, A->inters[i].expr);
     if (C.inter_slot[i] >= 0) C.named[C.inter_slot[i]] = true;
+    check_workspace(&C, A->inters[i].expr);
   }
-  for (int k = 0; k < n_outs && !C.fail; k++) compile_output(&C, &outs[k]);
+  for (int k = 0; k < n_outs && !C.fail; k++) {
+    compile_output(&C, &outs[k]);
+    check_workspace(&C, outs[k].expr);
+  }
   if (C.fail) {
     st = C.st != NDE_OK ? C.st : NDE_ERR_NOMEM;
     goto done;

@@ -31,8 +31,13 @@ static nde_status check_input_span(const nde_model *m, const nde_input_series *i
   for (int i = 0; i < nde_model_n_inputs(m); i++) {
     nde_model_input_info ii;
     nde_model_get_input(m, i, &ii);
-    if (!inp || inp->n < 1)
+    if (!inp || inp->n < 1 || !inp->t)
       return nde__fail(err, NDE_ERR_ARG, "no samples of the measured input '%s'", ii.name);
+    for (size_t k = 0; k < inp->n; k++)
+      if (!isfinite(inp->t[k]) || (k && !(inp->t[k] > inp->t[k - 1])))
+        return nde__fail(err, NDE_ERR_ARG, "the sample times of the measured input '%s' are not "
+                         "finite and strictly increasing at sample %zu (t = %g)", ii.name, k,
+                         inp->t[k]);
     if (ii.hold) continue;
     const double a = inp->t[0], b = inp->t[inp->n - 1];
     if (t0 < a || t1 > b)
@@ -528,6 +533,13 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
     double s = 0;
     for (size_t i = 0; i < n_times; i++) s += fabs(Y[i * (size_t)K + (size_t)j]);
     sd[j] = o.noise * s / (double)n_times;
+    if (!isfinite(s)) {
+      /* The sum of values near the largest double overflows: the mean of scaled values. */
+      double mean = 0;
+      for (size_t i = 0; i < n_times; i++)
+        mean += fabs(Y[i * (size_t)n + (size_t)j]) / (double)n_times;
+      sd[j] = o.noise * mean;
+    }
   }
   for (size_t i = 0; i < n_times; i++)
     for (int j = 0; j < K; j++) Y[i * (size_t)K + (size_t)j] += sd[j] * nde_rng_normal(&rng);

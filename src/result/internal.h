@@ -55,6 +55,10 @@ struct nde_result {
   uint64_t data_hash; /* of the data the fit saw (resume checks it) */
   nde__kv *prov;
   int n_prov;
+  /* How sure the fit is (src/result/uncertainty.c, ensemble.c; unc_internal.h): standard errors
+   * and profiles, and the members of an ensemble; NULL when absent. */
+  struct nde__unc *unc;
+  struct nde__ens *ens;
 };
 
 /* A new empty result owning a copy of model (recompiled from its source), with theta sized for
@@ -92,6 +96,12 @@ nde_status nde__rseries_set_binding(nde__rseries *se, int m_inputs, int n_consts
 
 /* FNV-1a hash of a data set's content (names, times, observations) for resume checks. */
 uint64_t nde__data_hash(const nde_data *d);
+
+/* The uncertainty and ensemble groups of the result file, and their release (schema_unc.c):
+ * called once each by the writer and the reader of schema.c and by nde_result_destroy. */
+nde_status nde__result_write_unc(nde_writer *w, const nde_result *r);
+nde_status nde__result_read_unc(nde_reader *h, const char *file, nde_result *r, nde_error *err);
+void nde__result_free_unc(nde_result *r);
 
 /* The options the fit objective and the resume check compare, as one line of text for messages
  * ("schedule ..., solver rk4, steps 5, seed 1, loss mean"). */

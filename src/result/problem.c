@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "unc_internal.h"
 
 struct nde_problem {
   nde_model *model;
@@ -253,6 +254,13 @@ size_t nde_problem_n_theta(const nde_problem *p) {
 nde_fit *nde_problem_objective(nde_problem *p) { return p->fit; }
 nde_fit *nde_problem_validation(nde_problem *p) { return p->vfit; }
 double nde_problem_noise_loss(const nde_problem *p) { return p->noise_loss; }
+
+/* For the uncertainty of a fit (unc_internal.h). */
+const nde_fit_series *nde__problem_series(const nde_problem *p, int *n_train) {
+  if (n_train) *n_train = p->n_train;
+  return p->series;
+}
+nde_rhs *nde__problem_rhs(nde_problem *p) { return p->rhs; }
 
 const double *nde_problem_u0(const nde_problem *p, int k) {
   if (!p || k < 0 || k >= p->n_series) return NULL;

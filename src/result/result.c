@@ -179,6 +179,7 @@ void nde_result_destroy(nde_result **rp) {
     free(r->prov[i].value);
   }
   free(r->prov);
+  nde__result_free_unc(r);
   free(r);
   *rp = NULL;
 }

@@ -421,6 +421,7 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
   }
   for (int i = 0; i < r->n_prov; i++)
     TRY(nde_writer_set_attr_string(w, "/provenance", r->prov[i].key, r->prov[i].value));
+  TRY(nde__result_write_unc(w, r));
   TRY(nde_writer_commit(w));
   goto done;
 fail:
@@ -882,6 +883,7 @@ static nde_status read_result(rd *R, nde_result **out) {
       }
     }
   }
+  if ((st = nde__result_read_unc(h, R->file, r, err)) != NDE_OK) goto done;
   st = NDE_OK;
 done:
   free(source);

@@ -251,7 +251,9 @@ int nde__adapt_run(nde__adapt *a, nde__sys_fn F, void *ctx, nde__accept_fn on_ac
     }
     double h = a->h;
     if (a->o.h_max > 0 && fabs(h) > a->o.h_max) h = dir * a->o.h_max;
-    if (fabs(h) <= a->o.h_min || 0.1 * fabs(h) <= fabs(t) * DBL_EPSILON) {
+    /* A step below the resolution of t (written without 0.1 * h, which is 0 for a subnormal h
+     * such as --h0 4.9e-324 at t = 0, where any positive step is resolved). */
+    if (fabs(h) <= a->o.h_min || fabs(h) <= 10.0 * fabs(t) * DBL_EPSILON) {
       a->h_last = h;
       a->reason = NDE_REASON_STEP_UNDERFLOW;
       break;

@@ -48,7 +48,7 @@ const char *nde_stop_reason_str(nde_stop_reason r) {
       return "the right-hand side reported a recoverable failure that could not be retried";
     case NDE_REASON_MAX_STEPS: return "the step budget was used up";
     case NDE_REASON_STEP_UNDERFLOW:
-      return "the step size became too small (the solution may blow up here)";
+      return "the step size became too small";
     case NDE_REASON_RHS_FAILED:
       return "the right-hand side kept failing or giving non-finite values although the step "
              "was reduced";
@@ -491,12 +491,14 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
         const double ta = a + (double)j * hn;
         const double tb = j + 1 == m ? b : a + (double)(j + 1) * hn;
         const double h = tb - ta;
-        stats->h_last = h;
         if (stats->n_steps >= s->opts.max_steps) {
+          /* The step that would have been taken, not the rest of the interval. */
           stats->reason = NDE_REASON_MAX_STEPS;
+          stats->h_last = hn;
           t = ta;
           break;
         }
+        stats->h_last = h;
         if (!(h > 0.0)) {
           /* dt below the resolution of t here: t + dt == t. */
           stats->reason = NDE_REASON_STEP_UNDERFLOW;

@@ -183,7 +183,15 @@ nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const doub
   t->x_best = nde__dalloc(t->nx);
   t->g = nde__dalloc(t->nx);
   t->adam_good = nde__dalloc(2 * t->nx + 1);
-  if (!t->x || !t->x_good || !t->x_best || !t->g || !t->adam_good) {
+  /* The histories exist from the start, so that a run that fails before its first iteration
+   * still hands out valid (empty) arrays to whoever copies them. */
+  t->cap_hist = 1024;
+  t->hist = malloc(t->cap_hist * sizeof *t->hist);
+  t->cap_scores = 64;
+  t->scores = malloc(t->cap_scores * sizeof *t->scores);
+  t->score_iter = malloc(t->cap_scores * sizeof *t->score_iter);
+  if (!t->x || !t->x_good || !t->x_best || !t->g || !t->adam_good || !t->hist || !t->scores ||
+      !t->score_iter) {
     nde_train_destroy(&t);
     return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the training run");
   }

@@ -139,7 +139,8 @@ bad_input_exits_2_with_a_message_and_writes_nothing)
   expect 2 "--solver: unknown method 'rk7'" fit "$UDE" "$DATA" --solver rk7
   "$NDE" fit "$ROOT/models/lotka_volterra.nde" "$DATA" -o "$T/lv.h5" --optim lbfgs:2 --quiet \
     || fail "short fit"
-  expect 2 "/params/theta: expected 87 values" fit "$UDE" "$DATA" --init "$T/lv.h5"
+  expect 2 "lv.h5:/params/layout: the parameters were made for another model: entry 1 is 'alpha'" \
+    fit "$UDE" "$DATA" --init "$T/lv.h5"
   expect 2 "different model" fit "$UDE" "$DATA" --resume "$T/lv.h5"
   # A resume with other data or other options is refused, naming what differs.
   "$NDE" fit "$UDE" "$DATA" -o "$T/ude.h5" --optim adam:5 --quiet || fail "short UDE fit"

@@ -441,6 +441,31 @@ static void a_sigma_of_another_length_is_refused(void **state) {
          ".h5:/y: attribute sigma has 3 values (expected 1 or 2, one per column)");
 }
 
+/* Arrays named by the caller keep their names (a fit records them as a file's group names); two
+ * series of one name are refused, naming both. */
+static void arrays_keep_the_names_they_are_given(void **state) {
+  (void)state;
+  nde_series s[3] = {{N, 2, T, Y, NAMES, NULL}, {N, 2, T, Y, NAMES, NULL},
+                     {N, 2, T, Y, NAMES, NULL}};
+  nde_series_extra x[3] = {full_extra(), full_extra(), full_extra()};
+  x[0].name = "/pump_low";
+  x[2].name = "/pump_high";
+  nde_data_opts o = model_opts();
+  nde_data *d = NULL;
+  nde_error e;
+  assert_ok(nde_data_from_series(3, STATES3, 3, s, x, &o, &d, &e), &e);
+  assert_string_equal(nde_data_traj(d, 0)->name, "/pump_low");
+  assert_string_equal(nde_data_traj(d, 1)->name, "series 1");
+  assert_string_equal(nde_data_traj(d, 2)->name, "/pump_high");
+  nde_data_destroy(&d);
+
+  x[2].name = "/pump_low";
+  nde_status st = nde_data_from_series(3, STATES3, 3, s, x, &o, &d, &e);
+  assert_null(d);
+  EXPECT(st, &e, NDE_ERR_DATA,
+         "series 2: the name \"/pump_low\" is the name of series 0 too (expected distinct names)");
+}
+
 /* Arrays get the file's messages with "series K" for the file. */
 static void arrays_are_refused_with_the_files_messages(void **state) {
   (void)state;
@@ -523,6 +548,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T_(inputs_constants_and_sigma_round_trip_in_the_models_order),
       T_(a_data_set_from_arrays_equals_the_file),
+      T_(arrays_keep_the_names_they_are_given),
       T_(constants_missing_on_a_series_come_from_the_batch_group),
       T_(a_series_without_the_requested_inputs_names_them),
       T_(a_missing_input_column_lists_what_the_file_has),

@@ -136,6 +136,17 @@ static const ecase cases[] = {
      "layer width 100000 of net 'U' is larger than the limit of 4096", 0, 0, NULL},
     {"state count limit", "state a[3000], b[2000]\nda/dt = a\ndb/dt = b\n", NDE_ERR_LIMIT, 1, 16,
      "more than 4096 state components (the limit of a model)", 0, 0, NULL},
+    /* issue 16: 50 M learnable values passed nde check (and 1 G allocated 8 GB in simulate) */
+    {"learnable values limit",
+     "state x = 1\nparam k = 2\nnet U : 1 -> 4096 tanh -> 4096 tanh -> 4096 tanh -> 4096 tanh -> 1\n"
+     "dx/dt = k*U(x)\n",
+     NDE_ERR_LIMIT, 3, 5,
+     "net 'U' has 50356225 weights and brings the model to 50356226 learnable values, more than "
+     "the limit of 10000000 (expected a smaller net)", 0, 0, NULL},
+    {"bounds whose width overflows", "state x\nparam k = 1 (in [-1e308, 1e308])\ndx/dt = -k*x\n",
+     NDE_ERR_MODEL, 2, 14,
+     "bounds [-1e+308, 1e+308] of parameter 'k' are too wide (expected hi - lo to be a finite "
+     "number, at most 1.79769e+308)", 0, 0, NULL},
 };
 #define N_CASES (sizeof cases / sizeof *cases)
 
@@ -258,6 +269,54 @@ static void test_file_larger_than_the_limit_is_refused(void **state) {
   free(big);
 }
 
+/* Issue 16: a model whose size passes every per-line limit but whose total would exhaust memory
+ * is refused at load, at the place that crossed the limit; models just below load. */
+static void test_model_size_limits_are_refused_at_load(void **state) {
+  (void)state;
+  nde_model *m = NULL;
+  nde_model_diag d;
+  /* The issue's reproduction: 63 hidden layers of 4096 (1.04e9 weights). */
+  char *src = malloc(1 << 16);
+  strcpy(src, "state x, y\nnet U : 2");
+  for (int l = 0; l < 63; l++) strcat(src, " -> 4096 tanh");
+  strcat(src, " -> 2\nu = U(x, y)\ndx/dt = u[1]\ndy/dt = u[2]\n");
+  assert_int_equal(nde_model_load_string(src, strlen(src), "deep.nde", &m, NULL), NDE_ERR_LIMIT);
+  assert_int_equal(nde_model_get_diag(m, 0, &d), NDE_OK);
+  assert_int_equal(d.line, 2);
+  assert_int_equal(d.col, 5);
+  assert_string_equal(d.message, "net 'U' has 1040461826 weights and brings the model to 1040461826 "
+                                 "learnable values, more than the limit of 10000000 (expected a "
+                                 "smaller net)");
+  nde_model_destroy(&m);
+  /* 9.0 M weights load. */
+  strcpy(src, "state x\nnet U : 1 -> 3000 tanh -> 3000 tanh -> 1\ndx/dt = U(x)\n");
+  assert_int_equal(nde_model_load_string(src, strlen(src), "wide.nde", &m, NULL), NDE_OK);
+  assert_int_equal(nde_model_n_theta(m), 9012001);
+  nde_model_destroy(&m);
+  /* Intermediates of 4096 values each: 24 bytes per value and row (value, adjoint, tangent), so
+   * 682 of them fit in 64 MiB and the 683rd, on line 684, does not. */
+  for (int lines = 682; lines <= 683; lines++) {
+    size_t k = (size_t)sprintf(src, "state x[4096]\n");
+    for (int i = 0; i < lines; i++)
+      k += (size_t)sprintf(src + k, i ? "a%d = sin(a%d)\n" : "a%d = sin(x)\n", i, i - 1);
+    k += (size_t)sprintf(src + k, "dx/dt = a%d\n", lines - 1);
+    const nde_status st = nde_model_load_string(src, k, "wide.nde", &m, NULL);
+    if (lines == 682) {
+      assert_int_equal(st, NDE_OK);
+    } else {
+      assert_int_equal(st, NDE_ERR_LIMIT);
+      assert_int_equal(nde_model_get_diag(m, 0, &d), NDE_OK);
+      assert_int_equal(d.line, 684);
+      assert_int_equal(d.col, 8);
+      assert_string_equal(d.message, "evaluating the model up to here needs 64.1 MiB of workspace "
+                                     "per batch row, more than the limit of 64 MiB (expected "
+                                     "fewer or narrower intermediate values)");
+    }
+    nde_model_destroy(&m);
+  }
+  free(src);
+}
+
 static void test_missing_file_is_an_io_error(void **state) {
   (void)state;
   nde_model *m = NULL;
@@ -268,7 +327,7 @@ static void test_missing_file_is_an_io_error(void **state) {
 }
 
 int main(void) {
-  struct CMUnitTest tests[N_CASES + 5];
+  struct CMUnitTest tests[N_CASES + 6];
   for (size_t i = 0; i < N_CASES; i++)
     tests[i] = (struct CMUnitTest){cases[i].name, test_case, NULL, NULL, (void *)&cases[i]};
   tests[N_CASES] = (struct CMUnitTest)cmocka_unit_test(test_message_shows_the_line_and_a_caret);
@@ -276,5 +335,6 @@ int main(void) {
   tests[N_CASES + 2] = (struct CMUnitTest)cmocka_unit_test(test_nesting_deeper_than_the_limit_is_refused);
   tests[N_CASES + 3] = (struct CMUnitTest)cmocka_unit_test(test_file_larger_than_the_limit_is_refused);
   tests[N_CASES + 4] = (struct CMUnitTest)cmocka_unit_test(test_missing_file_is_an_io_error);
+  tests[N_CASES + 5] = (struct CMUnitTest)cmocka_unit_test(test_model_size_limits_are_refused_at_load);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

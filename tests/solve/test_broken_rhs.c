@@ -207,6 +207,49 @@ static void a_failing_vjp_is_an_outcome_for_every_gradient_method(void **state) 
   assert_true(checked >= 14);
 }
 
+/* Issue 16: a loss that overflows after a complete forward solve (observations near 1e200) is
+ * the loss's failure, not the backward pass's: every method returns the infinite loss, NaN
+ * gradients and no reason, instead of a backward solve failing on its infinite seed. */
+static void a_loss_that_overflows_has_no_gradient_and_no_backward_failure(void **state) {
+  (void)state;
+  int checked = 0;
+  for (int i = 0; i < nde_solver_method_count(); i++)
+    for (int j = 0; j < nde_grad_method_count(); j++) {
+      const char *sm = nde_solver_method_at(i)->name, *gm = nde_grad_method_at(j)->name;
+      if (!nde_grad_method_supported(gm, sm)) continue;
+      nde_test_nlsplit ctx = {0, 0.0, 0, NDE_TEST_FAIL_NONE, 0.0, 0};
+      nde_rhs *rhs = NULL;
+      assert_int_equal(nde_test_nlsplit_rhs(&ctx, 2, &rhs), NDE_OK);
+      nde_solver_opts o = nde_solver_opts_default();
+      o.method = sm;
+      o.dt = 0.05;
+      nde_solver *s = NULL;
+      assert_int_equal(nde_solver_create(rhs, &o, 2, &s, NULL), NDE_OK);
+      nde_grad_opts go = nde_grad_opts_default();
+      go.method = gm;
+      nde_grad *g = NULL;
+      assert_int_equal(nde_grad_create(s, &go, &g, NULL), NDE_OK);
+      double t[4], obs[4 * 8];
+      for (int k = 0; k < 4; k++) t[k] = 0.3 * k;
+      for (int q = 0; q < 4 * 8; q++) obs[q] = 2.385e200 * (1 + 0.1 * q);
+      nde_obs_loss lo = {obs, NULL, 1, 0};
+      double L, gth[8], gu[8];
+      nde_grad_stats gs;
+      assert_int_equal(nde_grad_eval(g, nde_test_nlsplit_theta, 2, nde_test_nlsplit_u0, 4, t,
+                                     nde_obs_loss_eval, &lo, &L, gth, gu, NULL, &gs),
+                       NDE_OK);
+      assert_true(isinf(L));
+      assert_int_equal(gs.forward.reason, NDE_REASON_NONE);
+      assert_int_equal(gs.backward.reason, NDE_REASON_NONE);
+      for (int q = 0; q < 8; q++) assert_true(isnan(gth[q]) && isnan(gu[q]));
+      nde_grad_destroy(&g);
+      nde_solver_destroy(&s);
+      nde_rhs_destroy(&rhs);
+      checked++;
+    }
+  assert_true(checked >= 14);
+}
+
 /* ---- hardening ---- */
 
 static void a_step_too_small_for_the_interval_stops_with_a_reason_and_never_wraps(void **state) {
@@ -299,6 +342,7 @@ int main(void) {
       cmocka_unit_test(step_budget_counts_the_whole_solve),
       cmocka_unit_test(gradient_of_a_failed_solve_is_nan_with_the_reason),
       cmocka_unit_test(a_failing_vjp_is_an_outcome_for_every_gradient_method),
+      cmocka_unit_test(a_loss_that_overflows_has_no_gradient_and_no_backward_failure),
       cmocka_unit_test(a_step_too_small_for_the_interval_stops_with_a_reason_and_never_wraps),
       cmocka_unit_test(cvode_asked_for_too_much_accuracy_says_so),
       cmocka_unit_test(an_unmapped_cvode_failure_names_its_flag),

@@ -248,6 +248,25 @@ static void a_start_that_cannot_be_evaluated_fails_at_once(void **state) {
     const double *xb;
     nde_train_best(t, &xb, NULL, NULL);
     assert_null(xb);
+    /* Issue 16: the empty histories are arrays, not NULL (copied with memcpy by the result
+     * layer, which UBSan refuses for NULL), and the state of a run that never took a step
+     * saves and restores. */
+    const double *h, *sc;
+    const long *si;
+    assert_int_equal(nde_train_history(t, &h), 0);
+    assert_int_equal(nde_train_scores(t, &sc, &si), 0);
+    assert_non_null(h);
+    assert_non_null(sc);
+    assert_non_null(si);
+    const size_t len = nde_train_state_size(t);
+    double *saved = calloc(len, sizeof *saved);
+    uint64_t words[NDE_TRAIN_STATE_WORDS];
+    nde_train_get_state(t, saved, words);
+    nde_train *u = make_train(f, x0, scheds[k], r, 0);
+    assert_int_equal(nde_train_set_state(u, saved, len, words), NDE_OK);
+    assert_int_equal(nde_train_history(u, NULL), 0);
+    nde_train_destroy(&u);
+    free(saved);
     nde_train_destroy(&t);
     free(r);
   }
