@@ -561,7 +561,7 @@ static void compile_output(comp *C, const nde__output *q) {
   int target = view_slot(C, 1, q->col, q->size);
   if (target < 0) return;
   int p = C->vproducer[s];
-  if (q->expr >= 0 && p >= 0 && C->uses[s] == 0 && C->vcode[p].out == s &&
+  if (q->expr >= 0 && p >= 0 && C->uses[s] == 0 && !C->named[s] && C->vcode[p].out == s &&
       C->T->slots[s].width == q->size) {
     nde__op op = (nde__op)C->vcode[p].op;
     /* These ops need only their operands in the reverse sweep, so their result may live in
