@@ -300,8 +300,16 @@ typedef struct nde__slot {
   int rs;     /* row stride (0 for uniform) */
 } nde__slot;
 
+/* Instruction flags. */
+enum {
+  /* A net call whose value nothing reads: it runs only to fill the forward cache that a
+   * NET_VJP of the same input reads (f and VJP); the JVP and the reverse sweep skip it. */
+  NDE__IF_CACHE_ONLY = 1
+};
+
 typedef struct nde__instr {
   uint8_t op;
+  uint8_t flags;
   int out;
   int a, b;   /* operand slots, -1 */
   int iarg;   /* POWI exponent; PARAM theta index; SPARAM index in the per-series block;
@@ -309,7 +317,8 @@ typedef struct nde__instr {
                  MULADD and IFELSE the third operand slot */
   int n_ops;  /* CONCAT operand count */
   double lo, hi; /* PARAM_LOGIT bounds; MULADD signs */
-  size_t cache_off; /* NET: per-row offset of the net cache in the slot's arena */
+  size_t cache_off; /* NET, NET_VJP: per-row offset of the net call's forward cache in the
+                       varying arena (a NET_VJP reads the cache of the NET it differentiates) */
 } nde__instr;
 
 /* The third operand slot of an instruction (MULADD, IFELSE), or -1. */
@@ -331,6 +340,7 @@ typedef struct nde__tape {
   size_t vary_values_per_row; /* the values part: the only part with adjoints */
   size_t vary_cache_per_row;  /* net caches (offsets relative to the values part while compiling) */
   int max_net_in;      /* widest net input (scratch for net VJPs) */
+  int max_net_out;     /* widest net output (scratch for NET_VJP's second-order passes) */
   int n_state;         /* width of a row of U */
   int n_out;           /* width of a row of the output (dU for a right-hand side) */
   bool uses_inputs;    /* has INPUT instructions */

@@ -463,6 +463,43 @@ static int size_of_name(checker *C, nde__expr *x) {
   return 0;
 }
 
+/* Whether e names states only: a state, a component of a vector state (y[2]) or a list of
+ * those; otherwise reports where it does not. */
+static bool states_only(checker *C, int e) {
+  nde__ast *A = C->A;
+  const nde__expr *x = &A->exprs[e];
+  if (x->kind == NDE__E_LIST) {
+    bool ok = true;
+    for (int i = 0; i < x->n_args; i++) ok = states_only(C, A->args[x->args + i]) && ok;
+    return ok;
+  }
+  const nde__expr *y = x->kind == NDE__E_INDEX ? &A->exprs[x->a] : x;
+  if (y->kind == NDE__E_NAME && y->sym >= 0 && A->syms[y->sym].kind == NDE__SYM_STATE) return true;
+  if (y->kind == NDE__E_NAME && y->sym < 0 && y->name_len == 1 && y->name[0] == 't')
+    nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                    "grad takes derivatives with respect to states, not the time t");
+  else if (x->size != 0)
+    nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                    "grad takes derivatives with respect to states (expected a state, a "
+                    "component such as y[2], or a list of them such as [q, p])");
+  return false;
+}
+
+/* grad(EXPR, X): the gradient of a scalar EXPR with respect to the states X, of X's size. */
+static int size_of_grad(checker *C, nde__expr *x, int size_expr, int size_wrt) {
+  const nde__ast *A = C->A;
+  const int e = A->args[x->args], w = A->args[x->args + 1];
+  const bool wrt_ok = states_only(C, w);
+  if (size_expr > 1) {
+    nde__diag_error(C->d, NDE_ERR_MODEL, A->exprs[e].pos,
+                    "grad needs a scalar expression, got one of size %d (take a component, "
+                    "e.g. grad(E[1], x), or a sum of components)", size_expr);
+    return 0;
+  }
+  if (size_expr == 0 || size_wrt == 0 || !wrt_ok) return 0;
+  return size_wrt;
+}
+
 static int size_of_call(checker *C, nde__expr *x) {
   nde__ast *A = C->A;
   long total = 0;
@@ -483,6 +520,7 @@ static int size_of_call(checker *C, nde__expr *x) {
                       x->name_len, x->name, arity, arity == 1 ? "" : "s", x->n_args);
       return 0;
     }
+    if (f == NDE__F_GRAD) return size_of_grad(C, x, sizes[0], sizes[1]);
     if (unknown) return 0;
     /* Elementwise over the arguments: equal sizes, or scalars broadcast. */
     int w = 1;

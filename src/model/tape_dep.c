@@ -2,7 +2,7 @@
  * the varying code: each stored column carries the set of U columns it may depend on (values,
  * not derivatives: comparisons, steps and ifelse conditions count).  Elementwise ops join
  * their operands column by column (a broadcast scalar joins every column); a net joins all of
- * its inputs into every output.  Uniform values and data bound per series depend on no state.
+ * its inputs into every output, and so do a net's VJP (inputs and cotangent) and a SUM.  Uniform values and data bound per series depend on no state.
  * The sets are bit words over 64 U columns at a time, so memory is one word per column. */
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +51,15 @@ static void propagate(const dctx *D, const nde__instr *in) {
       }
       return;
     }
-    case NDE__OP_NET: {
+    case NDE__OP_NET:
+    case NDE__OP_NET_VJP:
+    case NDE__OP_SUM: {
+      /* Every output column joins every input column (NET_VJP: of the net's input and of the
+       * cotangent). */
       uint64_t all = 0;
       for (int c = 0; c < T->slots[in->a].width; c++) all |= read_word(D, in->a, c);
+      if (in->op == NDE__OP_NET_VJP)
+        for (int c = 0; c < T->slots[in->b].width; c++) all |= read_word(D, in->b, c);
       for (int c = 0; c < w; c++) {
         uint64_t *o = col_word(D, in->out, c);
         if (o) *o = all;
