@@ -388,6 +388,7 @@ static void adjoint(sweep *S, const nde__instr *in, int G) {
                         "grad differentiates through net '%s', which has a relu layer: its "
                         "gradient would be piecewise constant in the states and its second "
                         "derivatives zero (use softplus, a smooth relu)", nm->name);
+        nde__diag_note(C->d, C->A->nets[in->iarg].pos, "net '%s' is declared here", nm->name);
         nde__c_failed(C, NDE_ERR_MODEL);
         return;
       }
