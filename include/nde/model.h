@@ -493,7 +493,8 @@ NDE_API int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, c
  *     int PREFIX_rhs(double t, const double *u, double *du);   0 ok, 1 a value is not finite
  * prefix must be a C identifier.  *text is malloc'ed (free()).  NDE_ERR_ARG, NDE_ERR_NOMEM;
  * NDE_ERR_UNSUPPORTED for a model with per-series parameters, measured inputs or constants
- * from data (the exported function has no series to read them from). */
+ * from data (the exported function has no series to read them from), or with grad (the
+ * exported code carries no derivatives). */
 NDE_API nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
                               char **text);
 

@@ -527,6 +527,12 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
     return st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
   }
   const nde__ast *A = &ps.ast;
+  /* The exported code has no derivatives: a model that differentiates (grad) is refused. */
+  for (int e = 0; e < A->n_exprs; e++)
+    if (A->exprs[e].kind == NDE__E_CALL && A->exprs[e].func == NDE__F_GRAD) {
+      parsed_free(&ps);
+      return NDE_ERR_UNSUPPORTED;
+    }
   nde_str b = NDE_STR_INIT;
   const char *P = prefix;
   const int n = model->n_state_total;
@@ -726,6 +732,13 @@ static void fmt_expr(fmt *F, int e, int parent) {
         nde_str_addf(b, tex ? "\\left(" : "(");
         fmt_args(F, x);
         nde_str_addf(b, tex ? "\\right)" : ")");
+      } else if (x->func == NDE__F_GRAD && tex) {
+        /* \nabla_{x} E, the expression in parentheses unless it is a name or a call */
+        const nde__expr *ex = &A->exprs[A->args[x->args]];
+        nde_str_addf(b, "\\nabla_{");
+        fmt_expr(F, A->args[x->args + 1], 0);
+        nde_str_addf(b, "} ");
+        fmt_expr(F, A->args[x->args], ex->kind == NDE__E_NAME || ex->kind == NDE__E_CALL ? 0 : PREC_ATOM);
       } else if (tex && x->func == NDE__F_SQRT) {
         nde_str_addf(b, "\\sqrt{");
         fmt_args(F, x);
