@@ -32,3 +32,12 @@ mkdir -p "$out"
 # output interval (h = 0.0025).
 "$nde" simulate models/spiral_truth.nde -o "$out/spiral.h5" \
   --t0 0 --t1 25 --points 1000 --solver rk4 --steps-per-interval 10
+
+# The mass-spring task of Greydanus et al. (2019), "Hamiltonian Neural Networks": H = q^2 + p^2,
+# 50 trajectories of 30 points on [0, 3] starting at radius r ~ U(0.1, 1), noise std 0.05; the
+# first 25 to train on (mass_spring.h5), the last 25 held out (mass_spring_test.h5) and the same
+# without noise (mass_spring_test_truth.h5).  Exact solutions, made by the C helper
+# data/mass_spring.c (built as BUILD_DIR/tests/cli/mass_spring), seed 0.
+ms=$1/tests/cli/mass_spring
+[ -x "$ms" ] || { echo "make_data.sh: $ms not found (build it first: ninja -C $1)" >&2; exit 2; }
+"$ms" make 0 "$out/mass_spring.h5" "$out/mass_spring_test.h5" "$out/mass_spring_test_truth.h5"
