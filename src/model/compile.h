@@ -39,6 +39,7 @@ typedef struct nde__comp {
   int *root;        /* per slot: the slot that owns its storage (itself unless a view) */
   int cap_meta;
   int time_slot;
+  int out_expr, out_slot; /* the expression of the last output and its value */
   bool *named;      /* per slot: an intermediate's value or a part of an adjoint that later
                        code may read again (not fused, not moved into the output block) */
   bool fail;        /* no memory, or a limit */

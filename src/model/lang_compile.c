@@ -501,6 +501,17 @@ int nde__c_expr(comp *C, int e) {
         }
       }
     }
+    case NDE__E_MATMUL: {
+      int a = nde__c_expr(C, x->a);
+      if (a < 0) return -1;
+      int b = nde__c_expr(C, x->b);
+      if (b < 0) return -1;
+      const nde__expr *ea = &A->exprs[x->a];
+      nde__instr in = nde__c_instr(NDE__OP_MATMUL, -1, a, b);
+      in.iarg = ea->size / ea->mcols;
+      in.n_ops = ea->mcols;
+      return nde__c_op(C, in, x->size);
+    }
     case NDE__E_INDEX: {
       int a = nde__c_expr(C, x->a);
       if (a < 0) return -1;
@@ -565,7 +576,17 @@ int nde__c_expr(comp *C, int e) {
 
 /* An output: columns [col, col + size) of the output block = an expression or a state column. */
 static void compile_output(comp *C, const nde__output *q) {
-  int s = q->expr >= 0 ? nde__c_expr(C, q->expr) : nde__c_view_slot(C, 0, q->ucol, 1);
+  int s;
+  if (q->expr < 0) {
+    s = nde__c_view_slot(C, 0, q->ucol, 1);
+  } else if (q->expr == C->out_expr && C->uses[C->out_slot] >= 0) {
+    s = C->out_slot; /* the next part of d[x, y]/dt = ... (not moved into the output block) */
+  } else {
+    s = C->out_slot = nde__c_expr(C, q->expr);
+    C->out_expr = q->expr;
+  }
+  if (s < 0) return;
+  if (q->expr >= 0 && (q->src != 0 || C->T->slots[s].width != q->size)) s = nde__c_view_slot(C, s, q->src, q->size);
   if (s < 0) return;
   int target = nde__c_view_slot(C, 1, q->col, q->size);
   if (target < 0) return;
@@ -787,6 +808,7 @@ nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *
   C.m = m;
   C.T = T;
   C.time_slot = -1;
+  C.out_expr = -1;
   C.st = NDE_OK;
   nde_status st = NDE_OK;
   T->n_state = A->n_state_total;
@@ -869,13 +891,30 @@ done:
 nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
   nde_status st = build_tables(A, d, m);
   if (st != NDE_OK) return st;
-  nde__output *outs = malloc(((size_t)A->n_eqs + 1) * sizeof *outs);
+  nde__output *outs = malloc(((size_t)A->n_states + 1) * sizeof *outs);
   if (!outs) return NDE_ERR_NOMEM;
+  int n_outs = 0;
   for (int e = 0; e < A->n_eqs; e++) {
-    const nde__state_decl *sd = &A->states[A->eqs[e].state];
-    outs[e] = (nde__output){A->eqs[e].expr, -1, sd->offset, sd->size};
+    const nde__assign *q = &A->eqs[e];
+    if (q->lhs_n == 0) {
+      const nde__state_decl *sd = &A->states[q->state];
+      outs[n_outs++] = (nde__output){q->expr, -1, sd->offset, sd->size, 0};
+      continue;
+    }
+    /* d[x, y]/dt = EXPR: a part of EXPR per state, states next to each other in U in one. */
+    int src = 0;
+    for (int k = 0; k < q->lhs_n; k++) {
+      const nde__expr *nx = &A->exprs[A->args[q->lhs_first + k]];
+      const nde__state_decl *sd = &A->states[A->syms[nx->sym].index];
+      nde__output *last = n_outs > 0 ? &outs[n_outs - 1] : NULL;
+      if (k > 0 && last->col + last->size == sd->offset)
+        last->size += sd->size;
+      else
+        outs[n_outs++] = (nde__output){q->expr, -1, sd->offset, sd->size, src};
+      src += sd->size;
+    }
   }
-  st = nde__compile_tape(A, d, m, outs, A->n_eqs, A->n_state_total, &m->tape);
+  st = nde__compile_tape(A, d, m, outs, n_outs, A->n_state_total, &m->tape);
   free(outs);
   if (st != NDE_OK) return st;
   const size_t n = (size_t)A->n_state_total;

@@ -272,6 +272,16 @@ static int powi(nde__comp *C, int a, int n) {
   return nde__c_op(C, in, C->T->slots[a].width);
 }
 
+/* op(P) op(Q) with op(P) rows x inner (op: transposed when tP, tQ); width of the result. */
+static int matmul(nde__comp *C, int P, bool tP, int Q, bool tQ, int rows, int inner, int width) {
+  if (P < 0 || Q < 0) return -1;
+  nde__instr in = nde__c_instr(NDE__OP_MATMUL, -1, P, Q);
+  in.iarg = rows;
+  in.n_ops = inner;
+  in.flags = (uint8_t)((tP ? NDE__IF_TA : 0) | (tQ ? NDE__IF_TB : 0));
+  return nde__c_op(C, in, width);
+}
+
 /* Add contribution c (of the width w_out of the instruction's output) to operand x's adjoint;
  * a scalar broadcast over w_out columns receives the sum of the columns. */
 static void contribute(sweep *S, int x, int c, int w_out) {
@@ -378,6 +388,17 @@ static void adjoint(sweep *S, const nde__instr *in, int G) {
         if (dx_of(S, x)) contribute(S, x, nde__c_view_slot(C, G, col, wx), wx);
         col += wx;
       }
+      break;
+    }
+    case NDE__OP_MATMUL: {
+      /* out = op(A) op(X), r x c times c x k: op(A)'s adjoint is G op(X)^T, op(X)'s op(A)^T G
+       * (stored transposed when the operand is). */
+      const int r = in->iarg, c = in->n_ops, k = w / r;
+      const bool ta = in->flags & NDE__IF_TA, tb = in->flags & NDE__IF_TB;
+      if (dx_of(S, a))
+        contribute(S, a, ta ? matmul(C, b, tb, G, true, c, k, c * r) : matmul(C, G, false, b, !tb, r, k, r * c), r * c);
+      if (dx_of(S, b))
+        contribute(S, b, tb ? matmul(C, G, true, a, ta, k, r, k * c) : matmul(C, a, !ta, G, false, c, r, c * k), c * k);
       break;
     }
     case NDE__OP_SUM: contribute(S, a, nde__c_op(C, nde__c_instr(NDE__OP_COPY, -1, G, -1), width(S, a)), width(S, a)); break;

@@ -218,7 +218,7 @@ nde_status nde_probe_create(const nde_model *model, int n_expr, const char *cons
       const nde__assign *q = &ps.ast.inters[k];
       if (q->name_len == nl && memcmp(q->name, name, (size_t)nl) == 0) {
         p->width[i] = ps.ast.exprs[q->expr].size;
-        outs[i] = (nde__output){q->expr, -1, p->total, p->width[i]};
+        outs[i] = (nde__output){q->expr, -1, p->total, p->width[i], 0};
       }
     }
     if (p->width[i] < 1) {
@@ -379,6 +379,18 @@ static int cg_expr(cgen *g, int e) {
       for (int i = 0; i < x->n_args && i < 3; i++)
         nde_str_addf(b, "%sv%d[%s]", i ? ", " : "", a[i], EL(a[i], sa[i]));
       nde_str_addf(b, ");\n");
+      return k;
+    }
+    case NDE__E_MATMUL: {
+      const nde__expr *ea = &A->exprs[x->a];
+      const int rows = ea->size / ea->mcols, inner = ea->mcols, cols = n / rows;
+      int a = cg_expr(g, x->a), c = cg_expr(g, x->b);
+      int k = cg_temp(g, n);
+      nde_str_addf(b,
+                   "  for (int i = 0; i < %d; i++)\n    for (int j = 0; j < %d; j++) {\n"
+                   "      double s = 0.0;\n      for (int l = 0; l < %d; l++) s += v%d[i * %d + l] * v%d[l * %d + j];\n"
+                   "      v%d[i * %d + j] = s;\n    }\n",
+                   rows, cols, inner, a, inner, c, cols, k, cols);
       return k;
     }
     case NDE__E_INDEX: {
@@ -616,12 +628,28 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
   }
   for (int e = 0; e < A->n_eqs && !b.failed; e++) {
     const nde__assign *q = &A->eqs[e];
-    const nde__state_decl *sd = &A->states[q->state];
-    nde_str_addf(&b, "  /* d%.*s/dt */\n", sd->name_len, sd->name);
-    int v = cg_expr(&g, q->expr);
-    int sv = A->exprs[q->expr].size;
-    nde_str_addf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%s];\n", sd->size, sd->offset,
-              v, EL(v, sv));
+    const int sv = A->exprs[q->expr].size;
+    if (q->lhs_n == 0) {
+      const nde__state_decl *sd = &A->states[q->state];
+      nde_str_addf(&b, "  /* d%.*s/dt */\n", sd->name_len, sd->name);
+      int v = cg_expr(&g, q->expr);
+      nde_str_addf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%s];\n", sd->size,
+                   sd->offset, v, EL(v, sv));
+      continue;
+    }
+    nde_str_addf(&b, "  /* d[");
+    for (int k = 0; k < q->lhs_n; k++) {
+      const nde__expr *nx = &A->exprs[A->args[q->lhs_first + k]];
+      nde_str_addf(&b, "%s%.*s", k ? ", " : "", nx->name_len, nx->name);
+    }
+    nde_str_addf(&b, "]/dt */\n");
+    int v = cg_expr(&g, q->expr), src = 0;
+    for (int k = 0; k < q->lhs_n; k++) {
+      const nde__state_decl *sd = &A->states[A->syms[A->exprs[A->args[q->lhs_first + k]].sym].index];
+      nde_str_addf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%d + i];\n", sd->size,
+                   sd->offset, v, src);
+      src += sd->size;
+    }
   }
   nde_str_addf(&b,
             "  for (int i = 0; i < %d; i++)\n    if (!isfinite(du[i])) return 1;\n  return 0;\n}\n",
@@ -651,7 +679,8 @@ static int prec_of(const nde__expr *x) {
     case NDE__E_ADD:
     case NDE__E_SUB: return PREC_ADD;
     case NDE__E_MUL:
-    case NDE__E_DIV: return PREC_MUL;
+    case NDE__E_DIV:
+    case NDE__E_MATMUL: return PREC_MUL;
     case NDE__E_NEG: return PREC_NEG;
     case NDE__E_POW: return PREC_POW;
     case NDE__E_NUM: return x->num < 0 ? PREC_NEG : PREC_ATOM;
@@ -762,6 +791,20 @@ static void fmt_expr(fmt *F, int e, int parent) {
       nde_str_addf(b, tex ? "_{%ld}" : "[%ld]", x->index);
       break;
     case NDE__E_LIST:
+      if (tex && x->mcols > 0) {
+        /* a matrix: its rows in a pmatrix */
+        nde_str_addf(b, "\\begin{pmatrix} ");
+        for (int r = 0; r < x->n_args; r++) {
+          const nde__expr *row = &A->exprs[A->args[x->args + r]];
+          for (int c = 0; c < row->n_args; c++) {
+            if (c) nde_str_addf(b, " & ");
+            fmt_expr(F, A->args[row->args + c], 0);
+          }
+          nde_str_addf(b, r + 1 < x->n_args ? " \\\\ " : " ");
+        }
+        nde_str_addf(b, "\\end{pmatrix}");
+        break;
+      }
       nde_str_addf(b, tex ? "\\left[" : "[");
       fmt_args(F, x);
       nde_str_addf(b, tex ? "\\right]" : "]");
@@ -793,6 +836,12 @@ static void fmt_expr(fmt *F, int e, int parent) {
       fmt_expr(F, x->b, p + 1);
       break;
     }
+    case NDE__E_MATMUL:
+      /* Side by side; a product or quotient on the right is parenthesised (M (a*v)). */
+      fmt_expr(F, x->a, p);
+      nde_str_addf(b, tex ? " \\, " : " ");
+      fmt_expr(F, x->b, p + 1);
+      break;
     case NDE__E_DIV:
       if (tex) {
         nde_str_addf(b, "\\frac{");
@@ -846,7 +895,15 @@ nde_status nde_model_format_equations(const nde_model *model, const double *thet
   for (int e = 0; e < A->n_eqs; e++) {
     const nde__assign *q = &A->eqs[e];
     const nde__state_decl *sd = &A->states[q->state];
-    if (tex) {
+    if (q->lhs_n > 0) {
+      nde_str_addf(&b, tex ? "  \\frac{d}{dt} \\left[" : "d[");
+      for (int k = 0; k < q->lhs_n; k++) {
+        const nde__expr *nx = &A->exprs[A->args[q->lhs_first + k]];
+        if (k) nde_str_addf(&b, ", ");
+        fmt_name(&F, nx->name, nx->name_len);
+      }
+      nde_str_addf(&b, tex ? "\\right] &= " : "]/dt = ");
+    } else if (tex) {
       nde_str_addf(&b, "  \\frac{d");
       fmt_name(&F, sd->name, sd->name_len);
       nde_str_addf(&b, "}{dt} &= ");

@@ -51,7 +51,8 @@
   X(CONCAT, SPECIAL)                                                                      \
   X(SUM, SPECIAL)          /* out (width 1) = the sum of a's columns (made by grad) */    \
   X(NET, SPECIAL)                                                                         \
-  X(NET_VJP, SPECIAL)      /* out = J^T b, J = dN/dx of net iarg at input a (made by grad) */
+  X(NET_VJP, SPECIAL)      /* out = J^T b, J = dN/dx of net iarg at input a (made by grad) */ \
+  X(MATMUL, SPECIAL)       /* out = a b: iarg rows, n_ops inner, flags TA/TB transpose */
 
 /* Built-in functions: enum suffix, name in the language, number of arguments.  All are
  * elementwise with scalar broadcasting, except grad(EXPR, x): the gradient of a scalar

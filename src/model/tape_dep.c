@@ -66,6 +66,21 @@ static void propagate(const dctx *D, const nde__instr *in) {
       }
       return;
     }
+    case NDE__OP_MATMUL: {
+      /* out[i, j] joins row i of A and column j of X (either stored transposed). */
+      const int r = in->iarg, c = in->n_ops, k = w / in->iarg;
+      const bool ta = in->flags & NDE__IF_TA, tb = in->flags & NDE__IF_TB;
+      for (int i = 0; i < r; i++)
+        for (int j = 0; j < k; j++) {
+          uint64_t bits = 0;
+          for (int l = 0; l < c; l++)
+            bits |= read_word(D, in->a, ta ? l * r + i : i * c + l) |
+                    read_word(D, in->b, tb ? j * c + l : l * k + j);
+          uint64_t *o = col_word(D, in->out, i * k + j);
+          if (o) *o = bits;
+        }
+      return;
+    }
     default: {
       /* Elementwise (and the data ops, which have no operands). */
       const int third = nde__third(in);

@@ -184,6 +184,29 @@ static const double *block_rows(const nde__tape *T, int s, double *const V[], in
   return scratch;
 }
 
+/* MATMUL: the product of a (r x c) and b (c x k) per row, either stored transposed; dims and
+ * accessors.  A(i, l) and X(l, j) index the logical factors. */
+typedef struct mm {
+  int r, c, k;
+  bool ta, tb;
+} mm;
+
+static inline mm mm_of(const nde__tape *T, const nde__instr *in) {
+  mm d;
+  d.r = in->iarg;
+  d.c = in->n_ops;
+  d.k = T->slots[in->out].width / in->iarg;
+  d.ta = (in->flags & NDE__IF_TA) != 0;
+  d.tb = (in->flags & NDE__IF_TB) != 0;
+  return d;
+}
+static inline size_t mm_a(const mm *d, int i, int l) {
+  return d->ta ? (size_t)l * d->r + i : (size_t)i * d->c + l;
+}
+static inline size_t mm_x(const mm *d, int l, int j) {
+  return d->tb ? (size_t)j * d->c + l : (size_t)l * d->k + j;
+}
+
 /* ---- forward ---- */
 
 static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double *const V[], int B,
@@ -348,6 +371,20 @@ static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double 
         double acc = 0;
         for (int c = 0; c < sa->width; c++) acc += a.p[r * a.rs + c];
         O[r * ors] = acc;
+      }
+      return;
+    }
+    case NDE__OP_MATMUL: {
+      const mm d = mm_of(T, in);
+      opnd a = operand(T, in->a, w, V, NULL, B), b = operand(T, in->b, w, V, NULL, B);
+      for (int r = 0; r < R; r++) {
+        const double *pa = a.p + r * a.rs, *pb = b.p + r * b.rs;
+        for (int i = 0; i < d.r; i++)
+          for (int j = 0; j < d.k; j++) {
+            double acc = 0;
+            for (int l = 0; l < d.c; l++) acc += pa[mm_a(&d, i, l)] * pb[mm_x(&d, l, j)];
+            O[r * ors + (size_t)i * d.k + j] = acc;
+          }
       }
       return;
     }
@@ -530,6 +567,24 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
         for (int c = 0; c < sa->width; c++) a.g[r * a.rs + c] += GO[r * ors];
       return;
     }
+    case NDE__OP_MATMUL: {
+      /* out = A X: A's adjoint G X^T, X's A^T G (summed over rows when uniform). */
+      const mm d = mm_of(T, in);
+      opnd a = operand(T, in->a, w, V, G, B), b = operand(T, in->b, w, V, G, B);
+      for (int r = 0; r < R; r++) {
+        const double *pa = a.p + r * a.rs, *pb = b.p + r * b.rs, *go = GO + r * ors;
+        double *ga = a.g ? a.g + r * a.rs : NULL, *gb = b.g ? b.g + r * b.rs : NULL;
+        for (int i = 0; i < d.r; i++)
+          for (int j = 0; j < d.k; j++) {
+            const double g = go[(size_t)i * d.k + j];
+            for (int l = 0; l < d.c; l++) {
+              if (ga) ga[mm_a(&d, i, l)] += g * pb[mm_x(&d, l, j)];
+              if (gb) gb[mm_x(&d, l, j)] += g * pa[mm_a(&d, i, l)];
+            }
+          }
+      }
+      return;
+    }
     case NDE__OP_NET_VJP: {
       /* out = J^T dY.  With the cotangent w = GO of out, one forward-over-reverse pass along
        * Xdot = w gives the input's adjoint Hess_X(dY . N) w, theta's grad_theta(w . J^T dY)
@@ -694,6 +749,24 @@ static void tan_step(const tctx *X, const nde__tape *T, const nde__instr *in, do
         if (a.g)
           for (int c = 0; c < sa->width; c++) acc += a.g[r * a.rs + c];
         DO[r * ors] = acc;
+      }
+      return;
+    }
+    case NDE__OP_MATMUL: {
+      const mm d = mm_of(T, in);
+      opnd a = operand(T, in->a, w, V, D, B), b = operand(T, in->b, w, V, D, B);
+      for (int r = 0; r < R; r++) {
+        const double *pa = a.p + r * a.rs, *pb = b.p + r * b.rs;
+        const double *ta = a.g ? a.g + r * a.rs : NULL, *tb = b.g ? b.g + r * b.rs : NULL;
+        for (int i = 0; i < d.r; i++)
+          for (int j = 0; j < d.k; j++) {
+            double acc = 0;
+            for (int l = 0; l < d.c; l++) {
+              if (ta) acc += ta[mm_a(&d, i, l)] * pb[mm_x(&d, l, j)];
+              if (tb) acc += pa[mm_a(&d, i, l)] * tb[mm_x(&d, l, j)];
+            }
+            DO[r * ors + (size_t)i * d.k + j] = acc;
+          }
       }
       return;
     }

@@ -253,6 +253,14 @@ static const struct {
     {"state q, p\nparam r = 0.3 (positive)\nnet H : 2 -> 8 softplus -> 8 softplus -> 1\n"
      "g = grad(H(q, p), [q, p])\ndq/dt = g[2]\ndp/dt = -g[1] - r*g[2]\n", -1.5, 1.5},
     {"state x[2]\nnet V : 2 -> 8 gelu -> 1\ndx/dt = -grad(V(x), x)\n", -1.5, 1.5},
+    /* the same in the matrix form d[q, p]/dt = (J - R) grad H, and a learnable metric */
+    {"state q, p\nparam r = 0.3 (positive)\nnet H : 2 -> 8 softplus -> 8 softplus -> 1\n"
+     "J = [[0, 1], [-1, 0]]\nR = [[0, 0], [0, r]]\nd[q, p]/dt = (J - R) grad(H(q, p), [q, p])\n", -1.5, 1.5},
+    {"state x[2]\nparam a = 1.2 (positive)\nparam b = 0.3\nnet V : 2 -> 8 tanh -> 1\n"
+     "M = [[a, b], [b, 2*a]]\ndx/dt = -M grad(V(x), x)\n", -1.5, 1.5},
+    /* products of state-dependent matrices inside grad (their adjoints are transposed products) */
+    {"state q, p\nparam k = 0.6\nA = [[q, p], [k, q*p]]\nE = ((A A) [q, 1])[1] + (A [p, q])[2]*p\n"
+     "d[p, q]/dt = grad(E, [q, p]) + A [q, k]\n", -1.5, 1.5},
     /* vector states, components and lists in any order, several nets, nonlinear net inputs */
     {"state y[3], z\nnet V : 4 -> 6 softplus -> 1\nnet W : 2 -> 3 sigmoid -> 1\n"
      "dy/dt = -grad(V(y, z) + W(sin(y[1]), y[3]*z), y)\n"
@@ -506,6 +514,40 @@ static void test_every_solver_and_gradient_method_runs_an_hnn(void **state) {
                           "dq/dt = grad(T(p), p)\ndp/dt = -grad(V(q), q)\n", 1);
 }
 
+/* The matrix form of a port-Hamiltonian model computes what its components do. */
+static void test_the_matrix_form_equals_the_componentwise_one(void **state) {
+  (void)state;
+  const char *head = "state q, p\nparam r = 0.3 (positive)\nnet H : 2 -> 8 softplus -> 8 softplus -> 1\n";
+  char a[512], b[512];
+  snprintf(a, sizeof a, "%sJ = [[0, 1], [-1, 0]]\nR = [[0, 0], [0, r]]\n"
+           "d[q, p]/dt = (J - R) grad(H(q, p), [q, p])\n", head);
+  snprintf(b, sizeof b, "%sg = grad(H(q, p), [q, p])\ndq/dt = g[2]\ndp/dt = -g[1] - r*g[2]\n", head);
+  nde_model *ma = load(a), *mb = load(b);
+  nde_rhs *ra = NULL, *rb = NULL;
+  assert_int_equal(nde_model_create_rhs(ma, 4, &ra, NULL), NDE_OK);
+  assert_int_equal(nde_model_create_rhs(mb, 4, &rb, NULL), NDE_OK);
+  const size_t P = nde_model_n_theta(ma);
+  double *th = calloc(P, sizeof *th), U[8], L[8], fa[8], fb[8], ga[8] = {0}, gb[8] = {0};
+  double *gta = calloc(P, sizeof *gta), *gtb = calloc(P, sizeof *gtb);
+  nde_rng rng;
+  nde_rng_seed(&rng, 12);
+  assert_int_equal(nde_model_init_theta(ma, 9, th), NDE_OK);
+  nde_test_fill(&rng, 8, -1.3, 1.3, U);
+  nde_test_fill(&rng, 8, -1.0, 1.0, L);
+  assert_int_equal(nde_rhs_f(ra, 0, 4, U, th, fa, NULL), 0);
+  assert_int_equal(nde_rhs_f(rb, 0, 4, U, th, fb, NULL), 0);
+  assert_true(nde_test_rel_err(8, fa, fb, 1e-300) <= 1e-15);
+  assert_int_equal(nde_rhs_vjp(ra, 0, 4, U, th, L, NULL, ga, gta), 0);
+  assert_int_equal(nde_rhs_vjp(rb, 0, 4, U, th, L, NULL, gb, gtb), 0);
+  assert_true(nde_test_rel_err(8, ga, gb, 1e-300) <= 1e-14);
+  assert_true(nde_test_rel_err(P, gta, gtb, 1e-300) <= 1e-14);
+  free(th), free(gta), free(gtb);
+  nde_rhs_destroy(&ra);
+  nde_rhs_destroy(&rb);
+  nde_model_destroy(&ma);
+  nde_model_destroy(&mb);
+}
+
 static void test_bad_uses_of_grad_are_refused(void **state) {
   (void)state;
   expect_error("state q, p\nnet H : 2 -> 4 relu -> 1\ndq/dt = grad(H(q, p), p)\ndp/dt = -q\n",
@@ -519,6 +561,7 @@ int main(void) {
       cmocka_unit_test(test_composite_uses_of_grad_match_finite_differences),
       cmocka_unit_test(test_grad_is_the_gradient_of_its_expression),
       cmocka_unit_test(test_two_grads_of_one_hamiltonian_share_one_pass),
+      cmocka_unit_test(test_the_matrix_form_equals_the_componentwise_one),
       cmocka_unit_test(test_every_solver_and_gradient_method_runs_an_hnn),
       cmocka_unit_test(test_bad_uses_of_grad_are_refused),
   };
