@@ -548,6 +548,140 @@ static void test_the_matrix_form_equals_the_componentwise_one(void **state) {
   nde_model_destroy(&mb);
 }
 
+/* ---- structure-preserving integrators on HNNs ---- */
+
+/* The solution at t = T from u0 with n_steps steps of method (dopri5: tolerance 1e-13). */
+static void solve_to(nde_rhs *rhs, const double *th, const char *method, int n_steps, double T,
+                     const double *u0, double *uT) {
+  nde_solver_opts o = nde_solver_opts_default();
+  o.method = method;
+  o.steps_per_interval = n_steps;
+  o.rtol = 1e-13;
+  o.atol = 1e-15;
+  o.newton_tol = 1e-13;
+  nde_solver *s = NULL;
+  assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
+  const double t[2] = {0, T};
+  double Y[4];
+  nde_solve_stats st;
+  assert_int_equal(nde_solver_solve(s, th, 1, u0, 2, t, Y, &st), NDE_OK);
+  assert_int_equal(st.reason, NDE_REASON_NONE);
+  uT[0] = Y[2];
+  uT[1] = Y[3];
+  nde_solver_destroy(&s);
+}
+
+/* Every fixed-step method keeps its registered order on HNNs: a separable energy (every
+ * method, the splitting ones too) and a non-separable one. */
+static void test_integrators_keep_their_order_on_hnns(void **state) {
+  (void)state;
+  const char *src[2] = {"state q, p\nnet T : 1 -> 6 softplus -> 1\nnet V : 1 -> 6 tanh -> 1\n"
+                        "dq/dt = grad(T(p), p)\ndp/dt = -grad(V(q), q)\n",
+                        "state q, p\nnet H : 2 -> 6 tanh -> 6 softplus -> 1\n"
+                        "dq/dt = grad(H(q, p), p)\ndp/dt = -grad(H(q, p), q)\n"};
+  for (int k = 0; k < 2; k++) {
+    nde_model *m = load(src[k]);
+    nde_rhs *rhs = NULL;
+    assert_int_equal(nde_model_create_rhs(m, 1, &rhs, NULL), NDE_OK);
+    double *th = calloc(nde_model_n_theta(m), sizeof *th);
+    assert_int_equal(nde_model_init_theta(m, 21, th), NDE_OK);
+    const double u0[2] = {0.8125, -0.3125}, T = 2.0;
+    double ref[2];
+    solve_to(rhs, th, "dopri5", 1, T, u0, ref);
+    for (int i = 0; i < nde_solver_method_count(); i++) {
+      const nde_solver_method_info *mi = nde_solver_method_at(i);
+      if (mi->adaptive || (mi->needs_split && k == 1)) continue;
+      double e[2];
+      for (int r = 0; r < 2; r++) {
+        double u[2];
+        const int n_steps = (mi->order >= 4 ? 16 : 64) << r;
+        solve_to(rhs, th, mi->name, n_steps, T, u0, u);
+        e[r] = hypot(u[0] - ref[0], u[1] - ref[1]);
+      }
+      const double order = log2(e[0] / e[1]);
+      print_message("%s %-17s observed order %.2f (registry %d)\n", k ? "HNN" : "separable", mi->name,
+                    order, mi->order);
+      assert_true(fabs(order - mi->order) < 0.3);
+    }
+    free(th);
+    nde_rhs_destroy(&rhs);
+    nde_model_destroy(&m);
+  }
+}
+
+/* The largest |E(u(t)) - E(u(0))| over n_out outputs up to T with steps of size h. */
+static double energy_error(nde_rhs *rhs, nde_probe *E, const double *th, const char *method, double h,
+                           double T, int n_out) {
+  nde_solver_opts o = nde_solver_opts_default();
+  o.method = method;
+  o.dt = h;
+  o.newton_tol = 1e-13;
+  nde_solver *s = NULL;
+  assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
+  double *t = calloc((size_t)n_out, sizeof *t), *Y = calloc((size_t)n_out * 2, sizeof *Y);
+  for (int k = 0; k < n_out; k++) t[k] = T * k / (n_out - 1.0);
+  Y[0] = 0.7;
+  Y[1] = -0.45;
+  nde_solve_stats st;
+  assert_int_equal(nde_solver_solve(s, th, 1, Y, n_out, t, Y, &st), NDE_OK);
+  assert_int_equal(st.reason, NDE_REASON_NONE);
+  double e0, worst = 0;
+  assert_int_equal(nde_probe_eval(E, 0, 1, Y, th, &e0), 0);
+  for (int k = 1; k < n_out; k++) {
+    double e;
+    assert_int_equal(nde_probe_eval(E, t[k], 1, Y + 2 * k, th, &e), 0);
+    worst = fmax(worst, fabs(e - e0));
+  }
+  free(t);
+  free(Y);
+  nde_solver_destroy(&s);
+  return worst;
+}
+
+/* implicit-midpoint conserves a learned energy that is a quadratic form to round-off (it
+ * conserves every quadratic invariant), where rk4 drifts; on a non-quadratic learned energy its
+ * error is O(h^2) and bounded in time (symplectic), where rk4's grows. */
+static void test_implicit_midpoint_conserves_the_learned_energy(void **state) {
+  (void)state;
+  const char *quad = "state q, p\nparam k = 0.35\nnet N : 2 -> 2\n"
+                     "E = N(q, p)[1]^2 + N(q, p)[2]^2 + k*q*p\n"
+                     "dq/dt = grad(E, p)\ndp/dt = -grad(E, q)\n";
+  /* An oscillator whose energy a tanh net deforms: closed orbits of period about 2 pi. */
+  const char *tanh_hnn = "state q, p\nnet H : 2 -> 8 tanh -> 8 tanh -> 1\n"
+                         "E = (q^2 + p^2)/2 + 0.3*H(q, p)\n"
+                         "dq/dt = grad(E, p)\ndp/dt = -grad(E, q)\n";
+  const char *srcs[2] = {quad, tanh_hnn}, *energy[2] = {"E", "E"};
+  for (int k = 0; k < 2; k++) {
+    nde_model *m = load(srcs[k]);
+    nde_rhs *rhs = NULL;
+    nde_probe *E = NULL;
+    assert_int_equal(nde_model_create_rhs(m, 1, &rhs, NULL), NDE_OK);
+    assert_int_equal(nde_probe_create(m, 1, &energy[k], 1, &E, NULL), NDE_OK);
+    double *th = calloc(nde_model_n_theta(m) + 1, sizeof *th);
+    assert_int_equal(nde_model_init_theta(m, 5, th), NDE_OK);
+    const double im = energy_error(rhs, E, th, "implicit-midpoint", 0.05, 200, 2001);
+    const double im_short = energy_error(rhs, E, th, "implicit-midpoint", 0.05, 20, 201);
+    const double im_half = energy_error(rhs, E, th, "implicit-midpoint", 0.025, 200, 2001);
+    const double rk = energy_error(rhs, E, th, "rk4", 0.2, 200, 2001);
+    const double rk_short = energy_error(rhs, E, th, "rk4", 0.2, 20, 201);
+    print_message("%s energy: implicit-midpoint h = 0.05 max |dE| %.2e on [0, 200] (%.2e on [0, 20]), "
+                  "h = 0.025 %.2e; rk4 h = 0.2 %.2e (%.2e on [0, 20])\n",
+                  k ? "tanh HNN" : "quadratic", im, im_short, im_half, rk, rk_short);
+    if (k == 0) {
+      assert_true(im < 1e-12);
+      assert_true(rk > 100 * im);
+    } else {
+      assert_true(im < 1.5 * im_short);            /* bounded in time */
+      assert_true(fabs(log2(im / im_half) - 2) < 0.3); /* O(h^2) */
+      assert_true(rk > 5 * rk_short);               /* rk4 drifts */
+    }
+    free(th);
+    nde_probe_destroy(&E);
+    nde_rhs_destroy(&rhs);
+    nde_model_destroy(&m);
+  }
+}
+
 static void test_bad_uses_of_grad_are_refused(void **state) {
   (void)state;
   expect_error("state q, p\nnet H : 2 -> 4 relu -> 1\ndq/dt = grad(H(q, p), p)\ndp/dt = -q\n",
@@ -563,6 +697,8 @@ int main(void) {
       cmocka_unit_test(test_two_grads_of_one_hamiltonian_share_one_pass),
       cmocka_unit_test(test_the_matrix_form_equals_the_componentwise_one),
       cmocka_unit_test(test_every_solver_and_gradient_method_runs_an_hnn),
+      cmocka_unit_test(test_integrators_keep_their_order_on_hnns),
+      cmocka_unit_test(test_implicit_midpoint_conserves_the_learned_energy),
       cmocka_unit_test(test_bad_uses_of_grad_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
