@@ -339,6 +339,13 @@ static void test_grad_is_the_gradient_of_its_expression(void **state) {
       "(q - y[1])^2 / (1 + p^2) + k*H(sin(q), cos(p), y*q)",
   };
   for (size_t i = 0; i < sizeof exprs / sizeof *exprs; i++) check_gradient_of(head, exprs[i], -1.4, 1.4);
+  /* Every activation grad accepts, in both hidden layers. */
+  for (size_t a = 0; a < N_SMOOTH; a++) {
+    char h[256];
+    snprintf(h, sizeof h, "state q, p, y[2]\nparam k = 0.37\nnet H : 4 -> 6 %s -> 5 %s -> 1\n",
+             nde_act_name(smooth[a]), nde_act_name(smooth[a]));
+    check_gradient_of(h, "H(q, p, y) + k*H(y, p*q, q)^2", -1.4, 1.4);
+  }
 }
 
 /* One net call and one NET_VJP serve both grads of an HNN; the net call's value is not
