@@ -1,7 +1,9 @@
 /* Checker of the .nde language: the symbol table (duplicates reported at both places), names
- * (unknown ones with the closest known name as a hint), one equation per state, cycles among
- * intermediates, and the size of every expression (elementwise with scalar broadcasting, net
- * inputs and outputs, 1-based indices, the arity of built-in functions, scalar observables). */
+ * (unknown ones with the closest known name as a hint), one equation per state (d[q, p]/dt
+ * lists several), cycles among intermediates, and the size of every expression (elementwise
+ * with scalar broadcasting, net inputs and outputs, 1-based indices, the arity of built-in
+ * functions, scalar observables, the shapes of matrices and their products, grad of a scalar
+ * with respect to states). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

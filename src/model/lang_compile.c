@@ -6,7 +6,8 @@
  * (per-series parameters, measured inputs, constants from data) vary per row; constants are
  * folded at compile time; indexing is a column view (no instruction); an output's last
  * arithmetic instruction writes straight into the output block; only the intermediates an
- * output needs are compiled. */
+ * output needs are compiled; grad calls are compiled by lang_grad.c into more tape code, and
+ * code whose value nothing reads is removed at the end. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

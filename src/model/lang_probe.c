@@ -1,7 +1,8 @@
 /* Source-level views of a compiled model, for discovery and export: the places where nets are
  * called, probes (the values of extra expressions in the model's language at given states, by
  * compiling the source with those expressions appended as an extra state's equation), the model
- * as standalone C with the trained weights embedded, and its equations as text or LaTeX.
+ * as standalone C with the trained weights embedded (grad written as reverse-mode code over the
+ * syntax tree), and its equations as text or LaTeX.
  * Everything here reads the syntax tree of the model's own source text again; nothing changes
  * the model. */
 #include <math.h>

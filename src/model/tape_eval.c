@@ -2,7 +2,9 @@
  * or the ones f cached, then a reverse sweep accumulating adjoints) and JVP (a forward sweep
  * carrying tangents).  Elementwise kernels read operands through row and column strides, so
  * uniform values (stride 0 over rows) and scalars (stride 0 over columns) broadcast, and their
- * adjoints sum over what they were broadcast to.  Net calls run the nn layer's batched passes.
+ * adjoints sum over what they were broadcast to.  Net calls run the nn layer's batched passes;
+ * a NET_VJP (J^T b, made by grad) runs the reverse pass from its net call's cache in f, and its
+ * VJP and JVP are one forward-over-reverse pass (nde_net_vjp_tangent).
  * Values bound per series (per-series parameters, measured inputs, constants from data) are
  * read per row through the row -> series map.  Nothing here allocates. */
 #include <math.h>
