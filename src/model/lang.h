@@ -313,7 +313,11 @@ enum {
   NDE__IF_CACHE_ONLY = 1,
   /* MATMUL: operand a (b) is stored transposed: the product is a^T b (a b^T) */
   NDE__IF_TA = 2,
-  NDE__IF_TB = 4
+  NDE__IF_TB = 4,
+  /* A varying instruction whose value neither the reverse sweep nor any instruction it needs
+   * reads: a VJP without f's cache skips it in its forward sweep (outputs, a NET_VJP whose
+   * result only flows into sums). */
+  NDE__IF_NOT_FOR_VJP = 8
 };
 
 typedef struct nde__instr {

@@ -653,6 +653,59 @@ static nde_status drop_dead_code(comp *C) {
   return NDE_OK;
 }
 
+/* Whether the reverse sweep of instruction in reads the value of its operand slot x (it always
+ * reads theta).  Sums, copies, negations, concatenations and selections by a constant need no
+ * values; the rest read their operands (not their own results, which the output block may hold):
+ * products their factors, functions their arguments, ifelse its condition, a net call its
+ * input (and its forward cache), a NET_VJP its input and cotangent. */
+static bool rev_reads(const nde__instr *in, int x) {
+  switch ((nde__op)in->op) {
+    case NDE__OP_COPY:
+    case NDE__OP_NEG:
+    case NDE__OP_ADD:
+    case NDE__OP_SUB:
+    case NDE__OP_CONCAT:
+    case NDE__OP_SUM: return false;
+    case NDE__OP_MULADD: return x == in->a || x == in->b;
+    case NDE__OP_IFELSE: return x == in->iarg;
+    default: return x == in->a || x == in->b;
+  }
+}
+
+/* Flag the varying instructions a VJP without f's cache need not run forward
+ * (NDE__IF_NOT_FOR_VJP): from the last one back, an instruction runs when the reverse sweep or
+ * a running instruction reads its value, when its own reverse sweep reads its forward cache (a
+ * net call with an adjoint), when a running NET_VJP reads its cache, or when it may fail (a
+ * measured input outside its span); what a running instruction reads runs too. */
+static nde_status mark_vjp_forward(comp *C) {
+  nde__tape *T = C->T;
+  bool *need = calloc((size_t)T->n_slots + 1, sizeof *need);
+  size_t *caches = malloc(((size_t)T->n_code + 1) * sizeof *caches); /* of running NET_VJPs */
+  if (!need || !caches) {
+    free(need);
+    free(caches);
+    return NDE_ERR_NOMEM;
+  }
+  int n_caches = 0;
+  for (int k = T->n_code - 1; k >= T->n_unif_code; k--) {
+    nde__instr *in = &T->code[k];
+    const int ops[3] = {in->a, in->b, nde__third(in)};
+    const bool has_rev = T->slots[in->out].active && !(in->flags & NDE__IF_CACHE_ONLY);
+    bool run = need[C->root[in->out]] || (has_rev && in->op == NDE__OP_NET) || in->op == NDE__OP_INPUT;
+    if (in->op == NDE__OP_NET)
+      for (int j = 0; j < n_caches && !run; j++) run = caches[j] == in->cache_off;
+    if (run && in->op == NDE__OP_NET_VJP) caches[n_caches++] = in->cache_off;
+    if (!run) in->flags |= NDE__IF_NOT_FOR_VJP;
+    for (int j = 0; j < 3; j++)
+      if (ops[j] >= 0 && (run || (has_rev && rev_reads(in, ops[j])))) need[C->root[ops[j]]] = true;
+    if (run && in->op == NDE__OP_CONCAT)
+      for (int j = 0; j < in->n_ops; j++) need[C->root[T->concat_ops[in->iarg + j]]] = true;
+  }
+  free(need);
+  free(caches);
+  return NDE_OK;
+}
+
 /* ---- model tables ---- */
 
 static nde_status build_tables(const nde__ast *A, nde__diags *d, nde_model *m) {
@@ -872,6 +925,7 @@ nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *
   T->n_unif_code = T->n_code;
   for (int k = 0; k < C.n_v; k++)
     if (C.vcode[k].op != NDE__OP_NOP) T->code[T->n_code++] = C.vcode[k];
+  st = mark_vjp_forward(&C);
 done:
   nde__grad_free(&C);
   free(C.ruses);

@@ -826,7 +826,8 @@ int nde__tctx_vjp(void *ctx, double t, int B, const double *U, const double *the
   double *V[NDE__AR_COUNT] = {X->unif, cache ? (double *)cache : X->vary, (double *)U, X->du_scratch};
   int k0 = cache ? T->n_unif_code : T->n_code;
   X->fatal_flag = 0;
-  for (int k = 0; k < k0; k++) fwd(X, T, &T->code[k], V, B, t, theta, true);
+  for (int k = 0; k < k0; k++)
+    if (!(T->code[k].flags & NDE__IF_NOT_FOR_VJP)) fwd(X, T, &T->code[k], V, B, t, theta, true);
   if (X->fatal_flag) return -1;
   for (int k = 0; k < X->n_zruns; k++)
     memset(X->vadj + X->zruns[2 * k] * (size_t)B, 0, X->zruns[2 * k + 1] * (size_t)B * sizeof(double));
