@@ -6,7 +6,8 @@
  * gradient-system forms, with per-series parameters, inputs and batches of several series;
  * the tape shares one net call and one NET_VJP between the two grads of an HNN; relu nets,
  * non-scalar expressions, derivatives with respect to non-states and third derivatives of nets
- * are refused with their messages. */
+ * are refused with their messages; the equations show grad, matrices and lists.
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -689,6 +690,29 @@ static void test_implicit_midpoint_conserves_the_learned_energy(void **state) {
   }
 }
 
+/* The equations show grad, matrices and equations of several states as written (text) and as
+ * nabla, pmatrix and d/dt [q, p] (LaTeX). */
+static void test_equations_show_grad_matrices_and_lists(void **state) {
+  (void)state;
+  nde_model *m = load("state q, p\nparam r = 0.3 (positive)\nnet H : 2 -> 4 tanh -> 1\n"
+                      "J = [[0, 1], [-1, 0]]\nR = [[0, 0], [0, r]]\n"
+                      "d[q, p]/dt = (J - R) grad(H(q, p), [q, p])\n");
+  double *th = calloc(nde_model_n_theta(m), sizeof *th);
+  assert_int_equal(nde_model_init_theta(m, 1, th), NDE_OK);
+  char *text = NULL, *tex = NULL;
+  assert_int_equal(nde_model_format_equations(m, th, NDE_FORMAT_TEXT, 0, &text), NDE_OK);
+  assert_int_equal(nde_model_format_equations(m, th, NDE_FORMAT_LATEX, 0, &tex), NDE_OK);
+  assert_non_null(strstr(text, "J = [[0, 1], [-1, 0]]\n"));
+  assert_non_null(strstr(text, "d[q, p]/dt = (J - R) grad(H(q, p), [q, p])\n"));
+  assert_non_null(strstr(tex, "J &= \\begin{pmatrix} 0 & 1 \\\\ -1 & 0 \\end{pmatrix}"));
+  assert_non_null(strstr(tex, "\\frac{d}{dt} \\left[q, p\\right] &= \\left(J - R\\right) \\, "
+                              "\\nabla_{\\left[q, p\\right]} H\\left(q, p\\right)"));
+  free(text);
+  free(tex);
+  free(th);
+  nde_model_destroy(&m);
+}
+
 static void test_bad_uses_of_grad_are_refused(void **state) {
   (void)state;
   expect_error("state q, p\nnet H : 2 -> 4 relu -> 1\ndq/dt = grad(H(q, p), p)\ndp/dt = -q\n",
@@ -706,6 +730,7 @@ int main(void) {
       cmocka_unit_test(test_every_solver_and_gradient_method_runs_an_hnn),
       cmocka_unit_test(test_integrators_keep_their_order_on_hnns),
       cmocka_unit_test(test_implicit_midpoint_conserves_the_learned_energy),
+      cmocka_unit_test(test_equations_show_grad_matrices_and_lists),
       cmocka_unit_test(test_bad_uses_of_grad_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
