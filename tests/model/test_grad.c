@@ -4,10 +4,12 @@
  * central differences of f for HNNs of every smooth activation, nested and composite
  * expressions, lists and components of states, grad of grad, the port-Hamiltonian and
  * gradient-system forms, with per-series parameters, inputs and batches of several series;
- * the tape shares one net call and one NET_VJP between the two grads of an HNN; relu nets,
- * non-scalar expressions, derivatives with respect to non-states and third derivatives of nets
- * are refused with their messages; the equations show grad, matrices and lists.
- */
+ * the tape shares one net call and one NET_VJP between the two grads of an HNN; the matrix
+ * form of a port-Hamiltonian model equals its components; every solver and gradient method runs
+ * an HNN (against differences of the same solver's loss), fixed-step methods keep their orders on
+ * HNNs, and implicit-midpoint conserves a learned energy (exactly when quadratic, with a bounded
+ * O(h^2) error otherwise); a relu net inside grad is refused (the other refusals are in
+ * tests/lang/test_lang_errors.c); the equations show grad, matrices and lists. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
