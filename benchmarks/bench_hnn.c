@@ -2,7 +2,9 @@
  * (tests/support/hnn.c; H = 2 -> 64 softplus -> 64 softplus -> 1, f = (dH/dp, -dH/dq), VJP by the
  * forward-over-reverse pass) against f + VJP of a plain network right-hand side of the same size
  * (2 -> 64 softplus -> 64 softplus -> 2, VJP from the forward cache), in the same run, on B = 1
- * and B = 64 rows.  Target: HNN / plain <= 3.5.  Notes give f, VJP and JVP separately.  Before
+ * and B = 64 rows; then the same pair compiled from the language (dq/dt = grad(H(q, p), p),
+ * dp/dt = -grad(H(q, p), q) against du/dt = N(u)), and the compiled HNN against the
+ * hand-written one.  Target: HNN / plain <= 3.5.  Notes give f, VJP and JVP separately.  Before
  * timing, the HNN's VJP and JVP must be adjoint (<L, J V> = <J^T L, V> to 1e-12) or the program
  * exits 1.
  * Output: table rows "row|benchmark|case|time|rate|reference|ratio|target|result" and notes. */
@@ -18,6 +20,8 @@
 #define REPEATS 15
 #define TARGET 3.5
 #define HIDDEN 64
+
+static const char *const names[3] = {"f", "VJP (no cache)", "JVP"};
 
 static double now(void) {
   struct timespec ts;
@@ -83,6 +87,12 @@ static void time_pair(const work *a, const work *b, op o, long iters, double *ta
   if (sink == 12345.678) printf("# %g\n", sink);
 }
 
+/* The two right-hand sides in the language (the same networks and theta layouts). */
+static const char *const tape_src[2] = {
+    "state q, p\nnet H : 2 -> 64 softplus -> 64 softplus -> 1\n"
+    "dq/dt = grad(H(q, p), p)\ndp/dt = -grad(H(q, p), q)\n",
+    "state u[2]\nnet N : 2 -> 64 softplus -> 64 softplus -> 2\ndu/dt = N(u)\n"};
+
 int main(void) {
   const int batches[2] = {1, 64};
   const long iters[2] = {40000, 1000};
@@ -131,11 +141,44 @@ int main(void) {
     const int pass = ratio <= TARGET;
     printf("row|hnn|HNN f+VJP B=%d|%.1f ns/state|%.3g states/s|plain net %.1f ns/state|%.2f|<= %.1f|%s\n",
            B, th * 1e9, 1.0 / th, tp * 1e9, ratio, TARGET, pass ? "pass" : "MISS");
-    static const char *const names[3] = {"f", "VJP (no cache)", "JVP"};
     for (int o = OP_F; o <= OP_JVP; o++) {
       time_pair(&w[0], &w[1], (op)o, iters[k], &th, &tp);
       printf("# B=%d %-15s HNN %8.1f ns/state, plain %8.1f ns/state, ratio %.2f\n", B,
              names[o - OP_F], th * 1e9, tp * 1e9, th / tp);
+    }
+    /* The same two right-hand sides compiled from the language: grad(H(q, p), ...) against a
+     * plain net call, with the same weights as the hand-written pair. */
+    nde_model *tm[2] = {NULL, NULL};
+    nde_rhs *trhs[2] = {NULL, NULL};
+    work tw[2];
+    for (int j = 0; j < 2; j++) {
+      const char *src = tape_src[j];
+      if (nde_model_load_string(src, strlen(src), "bench.nde", &tm[j], NULL) != NDE_OK ||
+          nde_model_create_rhs(tm[j], B, &trhs[j], NULL) != NDE_OK ||
+          nde_model_n_theta(tm[j]) != m[j].n_theta)
+        return 1;
+      size_t cache = nde_rhs_get_info(trhs[j])->cache_per_row * (size_t)B;
+      tw[j] = w[j];
+      tw[j].rhs = trhs[j];
+      tw[j].cache = cache ? calloc(cache, sizeof(double)) : NULL;
+      if (cache && !tw[j].cache) return 1;
+    }
+    time_pair(&tw[0], &tw[1], OP_F_VJP, iters[k], &th, &tp);
+    printf("row|hnn|tape HNN f+VJP B=%d|%.1f ns/state|%.3g states/s|tape plain net %.1f ns/state|%.2f|<= %.1f|%s\n",
+           B, th * 1e9, 1.0 / th, tp * 1e9, th / tp, TARGET, th / tp <= TARGET ? "pass" : "MISS");
+    for (int o = OP_F; o <= OP_JVP; o++) {
+      time_pair(&tw[0], &tw[1], (op)o, iters[k], &th, &tp);
+      printf("# B=%d %-15s tape HNN %8.1f ns/state, tape plain %8.1f ns/state, ratio %.2f\n", B,
+             names[o - OP_F], th * 1e9, tp * 1e9, th / tp);
+    }
+    /* The compiled HNN against the hand-written one (the tape's own overhead). */
+    time_pair(&tw[0], &w[0], OP_F_VJP, iters[k], &th, &tp);
+    printf("# B=%d f+VJP          tape HNN %8.1f ns/state, hand-written HNN %8.1f ns/state, ratio %.2f\n",
+           B, th * 1e9, tp * 1e9, th / tp);
+    for (int j = 0; j < 2; j++) {
+      free(tw[j].cache);
+      nde_rhs_destroy(&trhs[j]);
+      nde_model_destroy(&tm[j]);
     }
     for (int j = 0; j < 2; j++) {
       free(w[j].dU), free(w[j].gU), free(w[j].gth), free(w[j].cache), free(theta[j]);

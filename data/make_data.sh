@@ -55,3 +55,12 @@ tank heldout 0.36 14 pumpB_heldout
 "$nde" merge -o "$out/tanks.h5" "$parts/pumpA.h5" "$parts/pumpB.h5" "$parts/pumpC.h5" \
   --names pumpA,pumpB,pumpC --quiet
 "$nde" merge -o "$out/tanks_heldout.h5" "$parts/heldout.h5" --names pumpB --quiet
+
+# The mass-spring task of Greydanus et al. (2019), "Hamiltonian Neural Networks": H = q^2 + p^2,
+# 50 trajectories of 30 points on [0, 3] starting at radius r ~ U(0.1, 1), noise std 0.05; the
+# first 25 to train on (mass_spring.h5), the last 25 held out (mass_spring_test.h5) and the same
+# without noise (mass_spring_test_truth.h5).  Exact solutions, made by the C helper
+# data/mass_spring.c (built as BUILD_DIR/tests/cli/mass_spring), seed 0.
+ms=$1/tests/cli/mass_spring
+[ -x "$ms" ] || { echo "make_data.sh: $ms not found (build it first: ninja -C $1)" >&2; exit 2; }
+"$ms" make 0 "$out/mass_spring.h5" "$out/mass_spring_test.h5" "$out/mass_spring_test_truth.h5"

@@ -499,7 +499,9 @@ NDE_API int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, c
  *     int PREFIX_rhs(double t, const double *u, double *du);   0 ok, 1 a value is not finite
  * prefix must be a C identifier.  *text is malloc'ed (free()).  NDE_ERR_ARG, NDE_ERR_NOMEM;
  * NDE_ERR_UNSUPPORTED for a model with per-series parameters, measured inputs or constants
- * from data (the exported function has no series to read them from). */
+ * from data (the exported function has no series to read them from), or with a grad of an
+ * expression that contains a grad (grad is exported as reverse-mode code over the expression,
+ * with the networks' reverse passes; nesting it is not). */
 NDE_API nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
                               char **text);
 

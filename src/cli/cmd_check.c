@@ -1,5 +1,6 @@
 /* nde check MODEL.nde: compile a model and print what it declares (states with initial
- * values, parameters with values and flags, nets with shapes, the layout of theta), or its
+ * values, parameters with values and flags and where theta keeps them, per-series ones in
+ * their series' blocks, nets with shapes, measured inputs, constants and observables), or its
  * errors with exit code 2. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +41,14 @@ static void print_summary(const nde_model *m) {
     if (p.positive) printf("  positive");
     if (p.bounded) printf("  in [%s, ", nde_num_str(p.lo, b));
     if (p.bounded) printf("%s]", nde_num_str(p.hi, b));
-    if (p.learnable)
-      printf("  theta[%zu]%s", p.offset,
-             p.transform == NDE_TRANSFORM_LOG     ? " = log(value)"
-             : p.transform == NDE_TRANSFORM_LOGIT ? " = logit((value - lo) / (hi - lo))"
-                                                  : "");
+    const char *tr = p.transform == NDE_TRANSFORM_LOG     ? " = log(value)"
+                     : p.transform == NDE_TRANSFORM_LOGIT ? " = logit((value - lo) / (hi - lo))"
+                                                          : "";
+    if (p.per_series)
+      printf("  per series: theta[%zu + s*%d + %zu]%s for series s", nde_model_n_theta(m),
+             nde_model_n_series_params(m), p.offset, tr);
+    else if (p.learnable)
+      printf("  theta[%zu]%s", p.offset, tr);
     printf("\n");
   }
   int nn = nde_model_n_nets(m);
@@ -63,7 +67,38 @@ static void print_summary(const nde_model *m) {
     if (n.init == NDE_INIT_NORMAL) printf("(%s)", nde_num_str(n.init_sigma, b));
     printf(")\n");
   }
-  printf("learnable parameters: %zu\n", nde_model_n_theta(m));
+  int ni = nde_model_n_inputs(m);
+  if (ni > 0) {
+    static const char *const interp[] = {"linear", "cubic", "step"};
+    printf("inputs (%d, given per series with the data):\n", ni);
+    for (int i = 0; i < ni; i++) {
+      nde_model_input_info in;
+      nde_model_get_input(m, i, &in);
+      printf("  %s  %s%s\n", in.name, interp[in.interp], in.hold ? ", hold" : "");
+    }
+  }
+  int nc = nde_model_n_consts(m);
+  if (nc > 0) {
+    printf("constants (%d):\n", nc);
+    for (int i = 0; i < nc; i++) {
+      nde_model_const_info c;
+      nde_model_get_const(m, i, &c);
+      if (c.from_data)
+        printf("  %s  from data (one value per series)\n", c.name);
+      else
+        printf("  %s = %s\n", c.name, nde_num_str(c.value, b));
+    }
+  }
+  int no = nde_model_n_observables(m);
+  if (no > 0) {
+    printf("observables (%d):\n", no);
+    for (int i = 0; i < no; i++) printf("  %s\n", nde_model_observable_name(m, i));
+  }
+  if (nde_model_n_series_params(m) > 0)
+    printf("learnable parameters: %zu, and %d per series\n", nde_model_n_theta(m),
+           nde_model_n_series_params(m));
+  else
+    printf("learnable parameters: %zu\n", nde_model_n_theta(m));
 }
 
 int nde_cmd_check(int argc, char **argv) {
@@ -72,8 +107,9 @@ int nde_cmd_check(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       printf("usage: nde check [--quiet] MODEL.nde\n"
-             "Compile MODEL.nde and print its states, parameters, nets and the number of\n"
-             "learnable parameters; exit 2 with the errors when the file is wrong.\n");
+             "Compile MODEL.nde and print its states, parameters, nets, measured inputs,\n"
+             "constants, observables and the number of learnable parameters; exit 2 with the\n"
+             "errors when the file is wrong.\n");
       return NDE_EXIT_OK;
     }
     if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {

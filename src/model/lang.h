@@ -110,7 +110,8 @@ typedef enum {
   NDE__E_LT, /* comparisons: 1 or 0, derivative zero */
   NDE__E_LE,
   NDE__E_GT,
-  NDE__E_GE
+  NDE__E_GE,
+  NDE__E_MATMUL /* a b (juxtaposition): a matrix times a vector or a matrix */
 } nde__ekind;
 
 typedef struct nde__expr {
@@ -129,6 +130,8 @@ typedef struct nde__expr {
   int sym;      /* NAME/CALL: symbol index, -1 for a builtin function or t */
   int func;     /* CALL of a builtin: nde__func, else -1 */
   int size;     /* 0 when unknown (after an error) */
+  int mcols;    /* a matrix of size / mcols rows and mcols columns (row-major); 0: a scalar or
+                   a vector */
 } nde__expr;
 
 typedef struct nde__state_decl {
@@ -194,8 +197,11 @@ typedef struct nde__assign {
   int name_len;
   nde__pos pos;
   int expr;
-  int state;     /* equations: the state index, -1 when unknown */
+  int state;     /* equations: the state index (the first listed one), -1 when unknown */
   bool observed; /* intermediates: declared with 'observe' (an observable) */
+  /* equations d[q, p]/dt = EXPR: the listed states, names (NAME expressions) in args
+   * [lhs_first, lhs_first + lhs_n); lhs_n = 0 for dx/dt = EXPR */
+  int lhs_first, lhs_n;
 } nde__assign;
 
 typedef enum {
@@ -300,16 +306,32 @@ typedef struct nde__slot {
   int rs;     /* row stride (0 for uniform) */
 } nde__slot;
 
+/* Instruction flags. */
+enum {
+  /* A net call whose value nothing reads: it runs only to fill the forward cache that a
+   * NET_VJP of the same input reads (f and VJP); the JVP and the reverse sweep skip it. */
+  NDE__IF_CACHE_ONLY = 1,
+  /* MATMUL: operand a (b) is stored transposed: the product is a^T b (a b^T) */
+  NDE__IF_TA = 2,
+  NDE__IF_TB = 4,
+  /* A varying instruction whose value neither the reverse sweep nor any instruction it needs
+   * reads: a VJP without f's cache skips it in its forward sweep (outputs, a NET_VJP whose
+   * result only flows into sums). */
+  NDE__IF_NOT_FOR_VJP = 8
+};
+
 typedef struct nde__instr {
   uint8_t op;
+  uint8_t flags;
   int out;
   int a, b;   /* operand slots, -1 */
   int iarg;   /* POWI exponent; PARAM theta index; SPARAM index in the per-series block;
-                 INPUT input index; DCONST column; NET net index; CONCAT first operand;
-                 MULADD and IFELSE the third operand slot */
-  int n_ops;  /* CONCAT operand count */
+                 INPUT input index; DCONST column; NET, NET_VJP net index; CONCAT first
+                 operand; MULADD and IFELSE the third operand slot; MATMUL rows of the result */
+  int n_ops;  /* CONCAT operand count; MATMUL the inner dimension */
   double lo, hi; /* PARAM_LOGIT bounds; MULADD signs */
-  size_t cache_off; /* NET: per-row offset of the net cache in the slot's arena */
+  size_t cache_off; /* NET, NET_VJP: per-row offset of the net call's forward cache in the
+                       varying arena (a NET_VJP reads the cache of the NET it differentiates) */
 } nde__instr;
 
 /* The third operand slot of an instruction (MULADD, IFELSE), or -1. */
@@ -331,6 +353,7 @@ typedef struct nde__tape {
   size_t vary_values_per_row; /* the values part: the only part with adjoints */
   size_t vary_cache_per_row;  /* net caches (offsets relative to the values part while compiling) */
   int max_net_in;      /* widest net input (scratch for net VJPs) */
+  int max_net_out;     /* widest net output (scratch for NET_VJP's second-order passes) */
   int n_state;         /* width of a row of U */
   int n_out;           /* width of a row of the output (dU for a right-hand side) */
   bool uses_inputs;    /* has INPUT instructions */
@@ -339,12 +362,14 @@ typedef struct nde__tape {
 
 void nde__tape_free(nde__tape *tape);
 
-/* One output of a tape: columns [col, col + size) of the output row receive expression expr,
- * or (expr < 0) the state column ucol. */
+/* One output of a tape: columns [col, col + size) of the output row receive columns
+ * [src, src + size) of expression expr's value, or (expr < 0) the state column ucol.  Outputs
+ * with the same expr share one compiled value. */
 typedef struct nde__output {
   int expr;
   int ucol;
   int col, size;
+  int src;
 } nde__output;
 
 /* Compile a tape with the given outputs from a checked syntax tree, against the tables of the

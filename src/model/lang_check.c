@@ -1,7 +1,9 @@
 /* Checker of the .nde language: the symbol table (duplicates reported at both places), names
- * (unknown ones with the closest known name as a hint), one equation per state, cycles among
- * intermediates, and the size of every expression (elementwise with scalar broadcasting, net
- * inputs and outputs, 1-based indices, the arity of built-in functions, scalar observables). */
+ * (unknown ones with the closest known name as a hint), one equation per state (d[q, p]/dt
+ * lists several), cycles among intermediates, and the size of every expression (elementwise
+ * with scalar broadcasting, net inputs and outputs, 1-based indices, the arity of built-in
+ * functions, scalar observables, the shapes of matrices and their products, grad of a scalar
+ * with respect to states). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@ typedef struct checker {
   nde__diags *d;
   bool nomem;
   int *inter_size;  /* size of each intermediate, 0 unknown */
+  int *inter_mcols; /* columns of each intermediate that is a matrix, else 0 */
   bool *inter_bad;
 } checker;
 
@@ -264,10 +267,44 @@ static void check_params(checker *C) {
   }
 }
 
+/* d[q, p]/dt = EXPR: every listed name a state without another equation. */
+static void check_list_equation(checker *C, int e) {
+  nde__ast *A = C->A;
+  nde__assign *q = &A->eqs[e];
+  for (int k = 0; k < q->lhs_n; k++) {
+    nde__expr *x = &A->exprs[A->args[q->lhs_first + k]];
+    int s = nde__sym_find(A, x->name, x->name_len);
+    if (s < 0 || A->syms[s].kind != NDE__SYM_STATE) {
+      if (s >= 0)
+        nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "equation for '%.*s', which is %s, not a state",
+                        x->name_len, x->name, kind_word(A->syms[s].kind));
+      else
+        nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "equation for unknown state '%.*s'",
+                        x->name_len, x->name);
+      continue;
+    }
+    x->sym = s;
+    nde__state_decl *st = &A->states[A->syms[s].index];
+    x->size = st->size;
+    if (st->equation >= 0) {
+      nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "second equation for state '%.*s'", x->name_len, x->name);
+      nde__diag_note(C->d, A->eqs[st->equation].pos, "the first equation for '%.*s' is here",
+                     x->name_len, x->name);
+      continue;
+    }
+    st->equation = e;
+    if (q->state < 0) q->state = A->syms[s].index;
+  }
+}
+
 static void check_equations(checker *C) {
   nde__ast *A = C->A;
   for (int e = 0; e < A->n_eqs; e++) {
     nde__assign *q = &A->eqs[e];
+    if (q->lhs_n > 0) {
+      check_list_equation(C, e);
+      continue;
+    }
     int s = nde__sym_find(A, q->name, q->name_len);
     if (s < 0 || A->syms[s].kind != NDE__SYM_STATE) {
       int hl = 0;
@@ -460,13 +497,52 @@ static int size_of_name(checker *C, nde__expr *x) {
     case NDE__SYM_PARAM: return 1;
     case NDE__SYM_INPUT: return 1;
     case NDE__SYM_CONST: return 1;
-    case NDE__SYM_INTER: return C->inter_size[y->index];
+    case NDE__SYM_INTER:
+      x->mcols = C->inter_mcols[y->index];
+      return C->inter_size[y->index];
     case NDE__SYM_NET:
       nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "'%.*s' is a net: call it with its inputs, e.g. %.*s(x)",
                       x->name_len, x->name, x->name_len, x->name);
       return 0;
   }
   return 0;
+}
+
+/* Whether e names states only: a state, a component of a vector state (y[2]) or a list of
+ * those; otherwise reports where it does not. */
+static bool states_only(checker *C, int e) {
+  nde__ast *A = C->A;
+  const nde__expr *x = &A->exprs[e];
+  if (x->kind == NDE__E_LIST) {
+    bool ok = true;
+    for (int i = 0; i < x->n_args; i++) ok = states_only(C, A->args[x->args + i]) && ok;
+    return ok;
+  }
+  const nde__expr *y = x->kind == NDE__E_INDEX ? &A->exprs[x->a] : x;
+  if (y->kind == NDE__E_NAME && y->sym >= 0 && A->syms[y->sym].kind == NDE__SYM_STATE) return true;
+  if (y->kind == NDE__E_NAME && y->sym < 0 && y->name_len == 1 && y->name[0] == 't')
+    nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                    "grad takes derivatives with respect to states, not the time t");
+  else if (x->size != 0)
+    nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                    "grad takes derivatives with respect to states (expected a state, a "
+                    "component such as y[2], or a list of them such as [q, p])");
+  return false;
+}
+
+/* grad(EXPR, X): the gradient of a scalar EXPR with respect to the states X, of X's size. */
+static int size_of_grad(checker *C, nde__expr *x, int size_expr, int size_wrt) {
+  const nde__ast *A = C->A;
+  const int e = A->args[x->args], w = A->args[x->args + 1];
+  const bool wrt_ok = states_only(C, w);
+  if (size_expr > 1) {
+    nde__diag_error(C->d, NDE_ERR_MODEL, A->exprs[e].pos,
+                    "grad needs a scalar expression, got one of size %d (take a component, "
+                    "e.g. grad(E[1], x), or a sum of components)", size_expr);
+    return 0;
+  }
+  if (size_expr == 0 || size_wrt == 0 || !wrt_ok) return 0;
+  return size_wrt;
 }
 
 static int size_of_call(checker *C, nde__expr *x) {
@@ -489,7 +565,28 @@ static int size_of_call(checker *C, nde__expr *x) {
                       x->name_len, x->name, arity, arity == 1 ? "" : "s", x->n_args);
       return 0;
     }
+    if (f == NDE__F_GRAD) return size_of_grad(C, x, sizes[0], sizes[1]);
     if (unknown) return 0;
+    /* Matrices: every argument of the same shape, or a scalar. */
+    int mc = 0;
+    for (int i = 0; i < arity; i++)
+      if (A->exprs[A->args[x->args + i]].mcols > 0) mc = A->exprs[A->args[x->args + i]].mcols;
+    if (mc > 0) {
+      int msize = 0;
+      for (int i = 0; i < arity; i++)
+        if (A->exprs[A->args[x->args + i]].mcols > 0) msize = sizes[i];
+      for (int i = 0; i < arity; i++) {
+        const nde__expr *ai = &A->exprs[A->args[x->args + i]];
+        if ((ai->mcols != mc || sizes[i] != msize) && !(ai->mcols == 0 && sizes[i] == 1)) {
+          nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                          "arguments of '%.*s' mix a %d x %d matrix with %s of size %d (expected "
+                          "the same shape, or scalars)", x->name_len, x->name, msize / mc, mc,
+                          ai->mcols > 0 ? "a matrix" : "a vector", sizes[i]);
+          return 0;
+        }
+      }
+      x->mcols = mc;
+    }
     /* Elementwise over the arguments: equal sizes, or scalars broadcast. */
     int w = 1;
     for (int i = 0; i < arity; i++) w = sizes[i] > w ? sizes[i] : w;
@@ -523,6 +620,13 @@ static int size_of_call(checker *C, nde__expr *x) {
   x->sym = s;
   const nde__net_decl *nd = &A->nets[y->index];
   if (unknown) return 0;
+  for (int i = 0; i < x->n_args; i++)
+    if (A->exprs[A->args[x->args + i]].mcols > 0) {
+      nde__diag_error(C->d, NDE_ERR_MODEL, A->exprs[A->args[x->args + i]].pos,
+                      "a matrix cannot be the input of net '%.*s' (expected scalars and vectors)",
+                      x->name_len, x->name);
+      return 0;
+    }
   if (x->n_args == 0 || total != nd->widths[0]) {
     nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "net '%.*s' takes %d input%s, got %ld",
                     x->name_len, x->name, nd->widths[0], nd->widths[0] == 1 ? "" : "s", total);
@@ -546,6 +650,38 @@ static const char *op_text(nde__ekind k) {
   }
 }
 
+/* M v, M N: a matrix on the left, a vector or a matrix with as many rows as M has columns on
+ * the right. */
+static int size_of_matmul(checker *C, nde__expr *x) {
+  nde__ast *A = C->A;
+  const int sa = size_of(C, x->a), sb = size_of(C, x->b);
+  if (sa == 0 || sb == 0) return 0;
+  const nde__expr *ea = &A->exprs[x->a], *eb = &A->exprs[x->b];
+  if (ea->mcols == 0) {
+    char what[160];
+    describe(A, ea, what, sizeof what);
+    nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                    "'%s' is not a matrix: two values side by side are a matrix product (write "
+                    "a*b for a product of numbers; indices are integer literals, e.g. y[2])", what);
+    return 0;
+  }
+  const int rows = sa / ea->mcols, inner = ea->mcols;
+  const int k = eb->mcols > 0 ? eb->mcols : 1, rb = sb / k;
+  if (rb != inner) {
+    if (eb->mcols > 0)
+      nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                      "sizes do not match in a product: a %d x %d matrix times a %d x %d matrix "
+                      "(expected %d rows on the right)", rows, inner, rb, k, inner);
+    else
+      nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                      "sizes do not match in a product: a %d x %d matrix times a vector of size "
+                      "%d (expected %d)", rows, inner, sb, inner);
+    return 0;
+  }
+  x->mcols = eb->mcols > 0 ? k : 0;
+  return rows * k;
+}
+
 static int size_of(checker *C, int e) {
   nde__ast *A = C->A;
   nde__expr *x = &A->exprs[e];
@@ -554,10 +690,20 @@ static int size_of(checker *C, int e) {
     case NDE__E_NUM: s = 1; break;
     case NDE__E_NAME: s = size_of_name(C, x); break;
     case NDE__E_CALL: s = size_of_call(C, x); break;
-    case NDE__E_NEG: s = size_of(C, x->a); break;
+    case NDE__E_NEG:
+      s = size_of(C, x->a);
+      x->mcols = A->exprs[x->a].mcols;
+      break;
+    case NDE__E_MATMUL: s = size_of_matmul(C, x); break;
     case NDE__E_INDEX: {
       int sa = size_of(C, x->a);
       if (sa == 0) break;
+      if (A->exprs[x->a].mcols > 0) {
+        nde__diag_error(C->d, NDE_ERR_MODEL, x->index_pos,
+                        "a matrix has no components [i] (index vectors; a matrix's rows are "
+                        "written as lists [[a, b], [c, d]])");
+        break;
+      }
       if (x->index < 1 || x->index > sa) {
         char what[160];
         describe(A, &A->exprs[x->a], what, sizeof what);
@@ -570,13 +716,31 @@ static int size_of(checker *C, int e) {
     }
     case NDE__E_LIST: {
       long total = 0;
-      bool unknown = false;
+      bool unknown = false, rows = true;
       for (int i = 0; i < x->n_args; i++) {
         int si = size_of(C, A->args[x->args + i]);
         if (si == 0) unknown = true;
         total += si;
+        rows = rows && A->exprs[A->args[x->args + i]].kind == NDE__E_LIST;
       }
       if (unknown) break;
+      /* A list of lists is a matrix, row by row; a matrix is no part of a concatenation. */
+      for (int i = 0; i < x->n_args && !unknown; i++) {
+        const nde__expr *ai = &A->exprs[A->args[x->args + i]];
+        if (ai->mcols > 0) {
+          nde__diag_error(C->d, NDE_ERR_MODEL, ai->pos,
+                          rows ? "a row of a matrix is a matrix (rows are lists of scalars and vectors)"
+                               : "a matrix cannot be concatenated (lists join scalars and vectors)");
+          unknown = true;
+        } else if (rows && ai->size != A->exprs[A->args[x->args]].size) {
+          nde__diag_error(C->d, NDE_ERR_MODEL, ai->pos,
+                          "rows of a matrix have different sizes: %d and %d",
+                          A->exprs[A->args[x->args]].size, ai->size);
+          unknown = true;
+        }
+      }
+      if (unknown) break;
+      if (rows) x->mcols = A->exprs[A->args[x->args]].size;
       if (total > NDE_MODEL_MAX_WIDTH) {
         nde__diag_error(C->d, NDE_ERR_LIMIT, x->pos, "list of %ld values is longer than the limit of %d",
                         total, NDE_MODEL_MAX_WIDTH);
@@ -596,6 +760,21 @@ static int size_of(checker *C, int e) {
     case NDE__E_GE: {
       int sa = size_of(C, x->a), sb = size_of(C, x->b);
       if (sa == 0 || sb == 0) break;
+      const int ma = A->exprs[x->a].mcols, mb = A->exprs[x->b].mcols;
+      if ((ma > 0 || mb > 0) && !(ma == mb && sa == sb) && !(ma == 0 && sa == 1) &&
+          !(mb == 0 && sb == 1)) {
+        char left[48], right[48];
+        if (ma > 0) snprintf(left, sizeof left, "a %d x %d matrix", sa / ma, ma);
+        else snprintf(left, sizeof left, "size %d", sa);
+        if (mb > 0) snprintf(right, sizeof right, "a %d x %d matrix", sb / mb, mb);
+        else snprintf(right, sizeof right, "size %d", sb);
+        nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
+                        "shapes do not match in '%s': %s on the left, %s on the right (expected "
+                        "the same shape, or a scalar; a matrix times a vector is written M v)",
+                        op_text(x->kind), left, right);
+        break;
+      }
+      x->mcols = ma > 0 ? ma : mb;
       if (sa != sb && sa != 1 && sb != 1) {
         nde__diag_error(C->d, NDE_ERR_MODEL, x->pos,
                         "sizes do not match in '%s': %d on the left, %d on the right (expected "
@@ -615,6 +794,7 @@ static void check_sizes(checker *C) {
   for (int k = 0; k < C->A->n_inter_order; k++) {
     int i = C->A->inter_order[k];
     C->inter_size[i] = C->inter_bad[i] ? 0 : size_of(C, A->inters[i].expr);
+    C->inter_mcols[i] = C->inter_bad[i] ? 0 : A->exprs[A->inters[i].expr].mcols;
     const nde__assign *q = &A->inters[i];
     if (q->observed && C->inter_size[i] > 1)
       nde__diag_error(C->d, NDE_ERR_MODEL, q->pos,
@@ -624,6 +804,26 @@ static void check_sizes(checker *C) {
   for (int e = 0; e < A->n_eqs; e++) {
     nde__assign *q = &A->eqs[e];
     int s = size_of(C, q->expr);
+    if (s > 0 && A->exprs[q->expr].mcols > 0) {
+      nde__diag_error(C->d, NDE_ERR_MODEL, A->exprs[q->expr].pos,
+                      "the right-hand side is a %d x %d matrix (expected a vector: multiply it by "
+                      "one, e.g. M v)", s / A->exprs[q->expr].mcols, A->exprs[q->expr].mcols);
+      continue;
+    }
+    if (q->lhs_n > 0) {
+      long total = 0;
+      bool known = true;
+      for (int k = 0; k < q->lhs_n; k++) {
+        const int sz = A->exprs[A->args[q->lhs_first + k]].size;
+        known = known && sz > 0;
+        total += sz;
+      }
+      if (known && s > 0 && s != total)
+        nde__diag_error(C->d, NDE_ERR_MODEL, q->pos,
+                        "right-hand side has size %d but the states listed have %ld components",
+                        s, total);
+      continue;
+    }
     if (q->state < 0 || s == 0) continue;
     const nde__state_decl *st = &A->states[q->state];
     if (s != st->size) {
@@ -639,11 +839,12 @@ static void check_sizes(checker *C) {
 }
 
 nde_status nde__check(nde__ast *A, nde__diags *d) {
-  checker C = {A, d, false, NULL, NULL};
+  checker C = {A, d, false, NULL, NULL, NULL};
   int n = A->n_inters;
   C.inter_size = calloc((size_t)n + 1, sizeof *C.inter_size);
+  C.inter_mcols = calloc((size_t)n + 1, sizeof *C.inter_mcols);
   C.inter_bad = calloc((size_t)n + 1, sizeof *C.inter_bad);
-  if (!C.inter_size || !C.inter_bad) C.nomem = true;
+  if (!C.inter_size || !C.inter_mcols || !C.inter_bad) C.nomem = true;
   if (!C.nomem) build_symbols(&C);
   if (!C.nomem) {
     check_states(&C);
@@ -653,6 +854,7 @@ nde_status nde__check(nde__ast *A, nde__diags *d) {
   }
   if (!C.nomem) check_sizes(&C);
   free(C.inter_size);
+  free(C.inter_mcols);
   free(C.inter_bad);
   if (C.nomem || d->nomem) return NDE_ERR_NOMEM;
   return d->n_errors ? d->status : NDE_OK;

@@ -6,34 +6,17 @@
  * (per-series parameters, measured inputs, constants from data) vary per row; constants are
  * folded at compile time; indexing is a column view (no instruction); an output's last
  * arithmetic instruction writes straight into the output block; only the intermediates an
- * output needs are compiled. */
+ * output needs are compiled; grad calls are compiled by lang_grad.c into more tape code, and
+ * code whose value nothing reads is removed at the end. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lang.h"
+#include "compile.h"
 #include "tape.h"
 
-typedef struct comp {
-  const nde__ast *A;
-  nde__diags *d;
-  const nde_model *m;
-  nde__tape *T;
-  nde__instr *ucode, *vcode; /* uniform and varying instructions, merged at the end */
-  int n_u, cap_u, n_v, cap_v;
-  int *param_slot;  /* per parameter decl: slot, -1 not yet made */
-  int *input_slot;  /* per input: slot, -1 */
-  int *const_slot;  /* per constant: slot, -1 */
-  int *inter_slot;  /* per intermediate: slot */
-  int *vproducer;   /* per slot: index in vcode that wrote it, -1 */
-  int *uses;        /* per slot: number of instructions reading it */
-  int cap_meta;
-  int time_slot;
-  bool *named;      /* per slot: an intermediate's value (may have later uses) */
-  bool fail;        /* no memory, or a limit */
-  nde_status st;
-} comp;
+typedef nde__comp comp;
 
 static char *dupn(const char *s, int n) {
   char *r = malloc((size_t)n + 1);
@@ -57,7 +40,11 @@ static int new_slot(comp *C, nde__slot s) {
     if (us) C->uses = us;
     bool *nm = realloc(C->named, (size_t)cap * sizeof *nm);
     if (nm) C->named = nm;
-    if (!p || !pr || !us || !nm) {
+    int *ru = realloc(C->ruses, (size_t)cap * sizeof *ru);
+    if (ru) C->ruses = ru;
+    int *rt = realloc(C->root, (size_t)cap * sizeof *rt);
+    if (rt) C->root = rt;
+    if (!p || !pr || !us || !nm || !ru || !rt) {
       if (p) T->slots = p;
       C->fail = true;
       C->st = NDE_ERR_NOMEM;
@@ -68,13 +55,15 @@ static int new_slot(comp *C, nde__slot s) {
   }
   C->vproducer[T->n_slots] = -1;
   C->uses[T->n_slots] = 0;
+  C->ruses[T->n_slots] = 0;
+  C->root[T->n_slots] = T->n_slots;
   C->named[T->n_slots] = false;
   T->slots[T->n_slots] = s;
   return T->n_slots++;
 }
 
 /* An owned slot of the given width: in the varying arena (per row) or the uniform one. */
-static int owned_slot(comp *C, int width, bool varying, bool active) {
+int nde__c_owned_slot(comp *C, int width, bool varying, bool active) {
   nde__slot s = {0};
   s.width = width;
   s.varying = varying;
@@ -105,20 +94,39 @@ static bool grow_unif_init(comp *C) {
   return true;
 }
 
-static int const_slot(comp *C, int width, double v) {
+int nde__c_const_slot(comp *C, int width, double v) {
   size_t old = C->T->unif_size;
-  int s = owned_slot(C, width, false, false);
+  int s = nde__c_owned_slot(C, width, false, false);
   if (s < 0 || !grow_unif_init(C)) return -1;
   for (size_t i = old; i < C->T->unif_size; i++) C->T->unif_init[i] = v;
   C->T->slots[s].constant = true;
   return s;
 }
 
-static int view_slot(comp *C, int parent, int col, int width) {
+int nde__c_view_slot(comp *C, int parent, int col, int width) {
   nde__slot s = C->T->slots[parent];
   s.col += col;
   s.width = width;
-  return new_slot(C, s);
+  int v = new_slot(C, s);
+  if (v >= 0) C->root[v] = C->root[parent];
+  return v;
+}
+
+void nde__c_failed(comp *C, nde_status st) {
+  if (!C->fail) C->st = st;
+  C->fail = true;
+}
+
+/* Count a read of slot s (and of its storage), or take one back. */
+static void use(comp *C, int s) {
+  if (s < 0) return;
+  C->uses[s]++;
+  C->ruses[C->root[s]]++;
+}
+static void unuse(comp *C, int s) {
+  if (s < 0) return;
+  C->uses[s]--;
+  C->ruses[C->root[s]]--;
 }
 
 /* The workspace one batch row needs once compiled: the values, adjoints and tangents of the
@@ -141,7 +149,7 @@ static void check_workspace(comp *C, int e) {
 
 /* ---- instructions ---- */
 
-static int emit(comp *C, nde__instr in) {
+int nde__c_emit(comp *C, nde__instr in) {
   nde__tape *T = C->T;
   const nde__slot *o = &T->slots[in.out];
   if (C->n_u + C->n_v + 1 > NDE_MODEL_MAX_TAPE) {
@@ -166,15 +174,15 @@ static int emit(comp *C, nde__instr in) {
     *code = p;
     *cap = c;
   }
-  if (in.a >= 0) C->uses[in.a]++;
-  if (in.b >= 0) C->uses[in.b]++;
-  if (nde__third(&in) >= 0) C->uses[nde__third(&in)]++;
+  use(C, in.a);
+  use(C, in.b);
+  use(C, nde__third(&in));
   if (o->varying) C->vproducer[in.out] = *n;
   (*code)[(*n)++] = in;
   return in.out;
 }
 
-static nde__instr instr(nde__op op, int out, int a, int b) {
+nde__instr nde__c_instr(nde__op op, int out, int a, int b) {
   nde__instr in;
   memset(&in, 0, sizeof in);
   in.op = (uint8_t)op;
@@ -187,7 +195,7 @@ static nde__instr instr(nde__op op, int out, int a, int b) {
 /* Make the output slot of an op on the operands and emit it; folded when all are constant.
  * The output has a derivative when an operand it depends on differentiably has one (not for
  * ops of zero derivative, nor through the condition of ifelse). */
-static int op_result(comp *C, nde__instr in, int width) {
+int nde__c_op(comp *C, nde__instr in, int width) {
   if (C->fail) return -1;
   const nde__slot *sa = in.a >= 0 ? &C->T->slots[in.a] : NULL;
   const nde__slot *sb = in.b >= 0 ? &C->T->slots[in.b] : NULL;
@@ -200,50 +208,49 @@ static int op_result(comp *C, nde__instr in, int width) {
   bool constant = (!sa || sa->constant) && (!sb || sb->constant) && (!sc || sc->constant) &&
                   (sa || sb);
   if (constant) {
-    int s = const_slot(C, width, 0.0);
+    int s = nde__c_const_slot(C, width, 0.0);
     if (s < 0) return -1;
     in.out = s;
     double *bases[NDE__AR_COUNT] = {C->T->unif_init, NULL, NULL, NULL};
     nde__exec_const(C->T, &in, bases);
     return s;
   }
-  in.out = owned_slot(C, width, varying, active);
+  in.out = nde__c_owned_slot(C, width, varying, active);
   if (in.out < 0) return -1;
-  return emit(C, in);
+  return nde__c_emit(C, in);
 }
 
-static int compile_expr(comp *C, int e);
 
 static int param_slot(comp *C, int p) {
   if (C->param_slot[p] >= 0) return C->param_slot[p];
   const nde_model_param_info *pi = &C->m->params[p].info;
   int s;
   if (!pi->learnable) {
-    s = const_slot(C, 1, pi->value);
+    s = nde__c_const_slot(C, 1, pi->value);
   } else if (pi->per_series) {
     /* One value per row, read at the row's series. */
-    s = owned_slot(C, 1, true, true);
+    s = nde__c_owned_slot(C, 1, true, true);
     if (s < 0) return -1;
-    nde__instr in = instr(pi->transform == NDE_TRANSFORM_LOG ? NDE__OP_SPARAM_EXP
+    nde__instr in = nde__c_instr(pi->transform == NDE_TRANSFORM_LOG ? NDE__OP_SPARAM_EXP
                           : pi->transform == NDE_TRANSFORM_LOGIT ? NDE__OP_SPARAM_LOGIT
                                                                  : NDE__OP_SPARAM,
                           s, -1, -1);
     in.iarg = (int)pi->offset;
     in.lo = pi->lo;
     in.hi = pi->hi;
-    if (emit(C, in) < 0) return -1;
+    if (nde__c_emit(C, in) < 0) return -1;
     C->T->uses_series = true;
   } else {
-    s = owned_slot(C, 1, false, true);
+    s = nde__c_owned_slot(C, 1, false, true);
     if (s < 0) return -1;
-    nde__instr in = instr(pi->transform == NDE_TRANSFORM_LOG ? NDE__OP_PARAM_EXP
+    nde__instr in = nde__c_instr(pi->transform == NDE_TRANSFORM_LOG ? NDE__OP_PARAM_EXP
                           : pi->transform == NDE_TRANSFORM_LOGIT ? NDE__OP_PARAM_LOGIT
                                                                  : NDE__OP_PARAM,
                           s, -1, -1);
     in.iarg = (int)pi->offset;
     in.lo = pi->lo;
     in.hi = pi->hi;
-    if (emit(C, in) < 0) return -1;
+    if (nde__c_emit(C, in) < 0) return -1;
   }
   C->param_slot[p] = s;
   return s;
@@ -252,11 +259,11 @@ static int param_slot(comp *C, int p) {
 /* A measured input: per row, no derivative. */
 static int input_slot(comp *C, int i) {
   if (C->input_slot[i] >= 0) return C->input_slot[i];
-  int s = owned_slot(C, 1, true, false);
+  int s = nde__c_owned_slot(C, 1, true, false);
   if (s < 0) return -1;
-  nde__instr in = instr(NDE__OP_INPUT, s, -1, -1);
+  nde__instr in = nde__c_instr(NDE__OP_INPUT, s, -1, -1);
   in.iarg = i;
-  if (emit(C, in) < 0) return -1;
+  if (nde__c_emit(C, in) < 0) return -1;
   C->T->uses_inputs = C->T->uses_series = true;
   return C->input_slot[i] = s;
 }
@@ -267,13 +274,13 @@ static int const_value_slot(comp *C, int c) {
   const nde_model_const_info *ci = &C->m->consts[c].info;
   int s;
   if (!ci->from_data) {
-    s = const_slot(C, 1, ci->value);
+    s = nde__c_const_slot(C, 1, ci->value);
   } else {
-    s = owned_slot(C, 1, true, false);
+    s = nde__c_owned_slot(C, 1, true, false);
     if (s < 0) return -1;
-    nde__instr in = instr(NDE__OP_DCONST, s, -1, -1);
+    nde__instr in = nde__c_instr(NDE__OP_DCONST, s, -1, -1);
     in.iarg = ci->column;
-    if (emit(C, in) < 0) return -1;
+    if (nde__c_emit(C, in) < 0) return -1;
     C->T->uses_series = true;
   }
   return C->const_slot[c] = s;
@@ -284,35 +291,19 @@ static bool contiguous(const nde__slot *s) {
   return s->col == 0 && (s->rs == s->width || s->rs == 0);
 }
 
-/* The input of a net call or a list: one slot of the concatenated arguments. */
-static int concat(comp *C, const int *args, int n) {
+int nde__c_concat_slots(comp *C, const int *slots, int n) {
   nde__tape *T = C->T;
-  if (n < 1) return -1;
-  int *slots = malloc((size_t)n * sizeof *slots);
-  if (!slots) {
-    C->fail = true;
-    C->st = NDE_ERR_NOMEM;
-    return -1;
-  }
+  if (n < 1 || C->fail) return -1;
   int width = 0;
   bool varying = false, active = false, constant = true;
   for (int i = 0; i < n; i++) {
-    slots[i] = compile_expr(C, args[i]);
-    if (slots[i] < 0) {
-      free(slots);
-      return -1;
-    }
     const nde__slot *s = &T->slots[slots[i]];
     width += s->width;
     varying = varying || s->varying;
     active = active || s->active;
     constant = constant && s->constant;
   }
-  int result = -1;
-  if (n == 1) {
-    result = slots[0];
-    goto done;
-  }
+  if (n == 1) return slots[0];
   /* Views of consecutive columns that cover a whole slot are that slot (U(x, y) reads U). */
   {
     const nde__slot *s0 = &T->slots[slots[0]];
@@ -327,38 +318,55 @@ static int concat(comp *C, const int *args, int n) {
     if (whole && col == s0->rs) {
       nde__slot full = *s0;
       full.width = col;
-      result = new_slot(C, full);
-      goto done;
+      const int r = new_slot(C, full);
+      if (r >= 0) C->root[r] = C->root[slots[0]];
+      return r;
     }
   }
   if (T->n_concat_ops + n > T->cap_concat_ops) {
     int cap = 2 * (T->n_concat_ops + n) + 16;
     int *p = realloc(T->concat_ops, (size_t)cap * sizeof *p);
     if (!p) {
-      C->fail = true;
-      C->st = NDE_ERR_NOMEM;
-      goto done;
+      nde__c_failed(C, NDE_ERR_NOMEM);
+      return -1;
     }
     T->concat_ops = p;
     T->cap_concat_ops = cap;
   }
-  nde__instr in = instr(NDE__OP_CONCAT, -1, -1, -1);
+  nde__instr in = nde__c_instr(NDE__OP_CONCAT, -1, -1, -1);
   in.iarg = T->n_concat_ops;
   in.n_ops = n;
   for (int i = 0; i < n; i++) {
     T->concat_ops[T->n_concat_ops++] = slots[i];
-    C->uses[slots[i]]++;
+    use(C, slots[i]);
   }
   if (constant) {
-    result = const_slot(C, width, 0.0);
-    if (result < 0) goto done;
-    in.out = result;
+    const int r = nde__c_const_slot(C, width, 0.0);
+    if (r < 0) return -1;
+    in.out = r;
     double *bases[NDE__AR_COUNT] = {T->unif_init, NULL, NULL, NULL};
     nde__exec_const(T, &in, bases);
-    goto done;
+    return r;
   }
-  in.out = owned_slot(C, width, varying, active);
-  if (in.out >= 0) result = emit(C, in);
+  in.out = nde__c_owned_slot(C, width, varying, active);
+  if (in.out < 0) return -1;
+  return nde__c_emit(C, in);
+}
+
+/* The input of a net call or a list: one slot of the concatenated arguments. */
+static int concat(comp *C, const int *args, int n) {
+  if (n < 1) return -1;
+  int *slots = malloc((size_t)n * sizeof *slots);
+  if (!slots) {
+    nde__c_failed(C, NDE_ERR_NOMEM);
+    return -1;
+  }
+  int result = -1;
+  for (int i = 0; i < n; i++) {
+    slots[i] = nde__c_expr(C, args[i]);
+    if (slots[i] < 0) goto done;
+  }
+  result = nde__c_concat_slots(C, slots, n);
 done:
   free(slots);
   return result;
@@ -370,17 +378,18 @@ static int compile_net_call(comp *C, const nde__expr *x, int net) {
   if (in_slot < 0) return -1;
   if (!contiguous(&T->slots[in_slot]) ) {
     /* A single view that is not whole rows (e.g. net(y[2]) on a vector): copy it. */
-    nde__instr cp = instr(NDE__OP_COPY, -1, in_slot, -1);
-    in_slot = op_result(C, cp, T->slots[in_slot].width);
+    nde__instr cp = nde__c_instr(NDE__OP_COPY, -1, in_slot, -1);
+    in_slot = nde__c_op(C, cp, T->slots[in_slot].width);
     if (in_slot < 0) return -1;
   }
   const nde_net *nn = C->m->nets[net].net;
   const nde__slot *si = &T->slots[in_slot];
   bool varying = si->varying;
-  nde__instr in = instr(NDE__OP_NET, -1, in_slot, -1);
+  nde__instr in = nde__c_instr(NDE__OP_NET, -1, in_slot, -1);
   in.iarg = net;
-  int n_in = nde_net_n_in(nn);
+  int n_in = nde_net_n_in(nn), n_out = nde_net_n_out(nn);
   if (n_in > T->max_net_in) T->max_net_in = n_in;
+  if (n_out > T->max_net_out) T->max_net_out = n_out;
   size_t per_row = nde__net_cache_per_row(nn);
   if (varying) {
     in.cache_off = T->vary_cache_per_row; /* moved behind the values at the end */
@@ -389,9 +398,9 @@ static int compile_net_call(comp *C, const nde__expr *x, int net) {
     in.cache_off = T->unif_size;
     T->unif_size += nde_net_cache_size(nn, 1);
   }
-  in.out = owned_slot(C, nde_net_n_out(nn), varying, true);
+  in.out = nde__c_owned_slot(C, nde_net_n_out(nn), varying, true);
   if (in.out < 0) return -1;
-  return emit(C, in);
+  return nde__c_emit(C, in);
 }
 
 /* a*b + c, a*b - c, c + a*b and c - a*b where the product is an unnamed varying temporary of
@@ -404,7 +413,7 @@ static int fuse_muladd(comp *C, int a, int b, bool sub, int width) {
   for (int side = 0; side < 2 && prod < 0; side++) {
     int s = side == 0 ? a : b;
     int p = C->vproducer[s];
-    if (p < 0 || C->named[s] || C->uses[s] != 0 || C->vcode[p].out != s ||
+    if (p < 0 || C->named[s] || C->ruses[s] != 0 || C->vcode[p].out != s ||
         C->vcode[p].op != NDE__OP_MUL || T->slots[s].width != width)
       continue;
     prod = s;
@@ -414,19 +423,19 @@ static int fuse_muladd(comp *C, int a, int b, bool sub, int width) {
   }
   if (prod < 0) return -2;
   nde__instr *mul = &C->vcode[C->vproducer[prod]];
-  nde__instr in = instr(NDE__OP_MULADD, -1, mul->a, mul->b);
+  nde__instr in = nde__c_instr(NDE__OP_MULADD, -1, mul->a, mul->b);
   in.iarg = other;
   in.lo = sp;
   in.hi = sc;
   /* The product's MUL is dropped; its operands are now read by the MULADD. */
-  C->uses[mul->a]--;
-  C->uses[mul->b]--;
+  unuse(C, mul->a);
+  unuse(C, mul->b);
   mul->op = NDE__OP_NOP;
   C->vproducer[prod] = -1;
-  C->uses[other]++;
-  in.out = owned_slot(C, width, true, true);
+  use(C, other);
+  in.out = nde__c_owned_slot(C, width, true, true);
   if (in.out < 0) return -1;
-  return emit(C, in);
+  return nde__c_emit(C, in);
 }
 
 static bool int_literal(const nde__ast *A, int e, long *n) {
@@ -443,18 +452,18 @@ static bool int_literal(const nde__ast *A, int e, long *n) {
   return true;
 }
 
-static int compile_expr(comp *C, int e) {
+int nde__c_expr(comp *C, int e) {
   if (C->fail) return -1;
   const nde__ast *A = C->A;
   const nde__expr *x = &A->exprs[e];
   switch (x->kind) {
-    case NDE__E_NUM: return const_slot(C, 1, x->num);
+    case NDE__E_NUM: return nde__c_const_slot(C, 1, x->num);
     case NDE__E_NAME: {
       if (x->sym < 0) { /* t */
         if (C->time_slot < 0) {
-          int s = owned_slot(C, 1, false, false);
+          int s = nde__c_owned_slot(C, 1, false, false);
           if (s < 0) return -1;
-          C->time_slot = emit(C, instr(NDE__OP_TIME, s, -1, -1));
+          C->time_slot = nde__c_emit(C, nde__c_instr(NDE__OP_TIME, s, -1, -1));
         }
         return C->time_slot;
       }
@@ -462,7 +471,7 @@ static int compile_expr(comp *C, int e) {
       switch (y->kind) {
         case NDE__SYM_STATE: {
           const nde__state_decl *st = &A->states[y->index];
-          return view_slot(C, 0, st->offset, st->size);
+          return nde__c_view_slot(C, 0, st->offset, st->size);
         }
         case NDE__SYM_PARAM: return param_slot(C, y->index);
         case NDE__SYM_INTER:
@@ -480,83 +489,95 @@ static int compile_expr(comp *C, int e) {
     }
     case NDE__E_CALL: {
       if (x->func < 0) return compile_net_call(C, x, A->syms[x->sym].index);
+      if (x->func == NDE__F_GRAD) return nde__grad_compile(C, e);
       int arg[3] = {-1, -1, -1};
       for (int i = 0; i < x->n_args && i < 3; i++) {
-        arg[i] = compile_expr(C, A->args[x->args + i]);
+        arg[i] = nde__c_expr(C, A->args[x->args + i]);
         if (arg[i] < 0) return -1;
       }
       switch ((nde__func)x->func) {
-        case NDE__F_MIN: return op_result(C, instr(NDE__OP_MIN, -1, arg[0], arg[1]), x->size);
-        case NDE__F_MAX: return op_result(C, instr(NDE__OP_MAX, -1, arg[0], arg[1]), x->size);
+        case NDE__F_MIN: return nde__c_op(C, nde__c_instr(NDE__OP_MIN, -1, arg[0], arg[1]), x->size);
+        case NDE__F_MAX: return nde__c_op(C, nde__c_instr(NDE__OP_MAX, -1, arg[0], arg[1]), x->size);
         case NDE__F_CLAMP: {
           /* clamp(x, lo, hi) = min(max(x, lo), hi): the derivative in x is 1 on [lo, hi]. */
           const int w1 = C->T->slots[arg[0]].width > C->T->slots[arg[1]].width
                              ? C->T->slots[arg[0]].width : C->T->slots[arg[1]].width;
-          int lo = op_result(C, instr(NDE__OP_MAX, -1, arg[0], arg[1]), w1);
+          int lo = nde__c_op(C, nde__c_instr(NDE__OP_MAX, -1, arg[0], arg[1]), w1);
           if (lo < 0) return -1;
-          return op_result(C, instr(NDE__OP_MIN, -1, lo, arg[2]), x->size);
+          return nde__c_op(C, nde__c_instr(NDE__OP_MIN, -1, lo, arg[2]), x->size);
         }
         case NDE__F_IFELSE: {
-          nde__instr in = instr(NDE__OP_IFELSE, -1, arg[1], arg[2]);
+          nde__instr in = nde__c_instr(NDE__OP_IFELSE, -1, arg[1], arg[2]);
           in.iarg = arg[0];
-          return op_result(C, in, x->size);
+          return nde__c_op(C, in, x->size);
         }
         default: {
           static const nde__op unary_op[NDE__F_COUNT] = {
               [NDE__F_EXP] = NDE__OP_EXP, [NDE__F_LOG] = NDE__OP_LOG, [NDE__F_SQRT] = NDE__OP_SQRT,
               [NDE__F_SIN] = NDE__OP_SIN, [NDE__F_COS] = NDE__OP_COS, [NDE__F_TANH] = NDE__OP_TANH,
               [NDE__F_ABS] = NDE__OP_ABS, [NDE__F_STEP] = NDE__OP_STEP};
-          return op_result(C, instr(unary_op[x->func], -1, arg[0], -1), x->size);
+          return nde__c_op(C, nde__c_instr(unary_op[x->func], -1, arg[0], -1), x->size);
         }
       }
     }
-    case NDE__E_INDEX: {
-      int a = compile_expr(C, x->a);
+    case NDE__E_MATMUL: {
+      int a = nde__c_expr(C, x->a);
       if (a < 0) return -1;
-      return view_slot(C, a, (int)x->index - 1, 1);
+      int b = nde__c_expr(C, x->b);
+      if (b < 0) return -1;
+      const nde__expr *ea = &A->exprs[x->a];
+      nde__instr in = nde__c_instr(NDE__OP_MATMUL, -1, a, b);
+      in.iarg = ea->size / ea->mcols;
+      in.n_ops = ea->mcols;
+      return nde__c_op(C, in, x->size);
+    }
+    case NDE__E_INDEX: {
+      int a = nde__c_expr(C, x->a);
+      if (a < 0) return -1;
+      return nde__c_view_slot(C, a, (int)x->index - 1, 1);
     }
     case NDE__E_LIST: return concat(C, A->args + x->args, x->n_args);
     case NDE__E_NEG: {
-      int a = compile_expr(C, x->a);
+      int a = nde__c_expr(C, x->a);
       if (a < 0) return -1;
-      return op_result(C, instr(NDE__OP_NEG, -1, a, -1), x->size);
+      return nde__c_op(C, nde__c_instr(NDE__OP_NEG, -1, a, -1), x->size);
     }
     case NDE__E_POW: {
       long n;
-      int a = compile_expr(C, x->a);
+      int a = nde__c_expr(C, x->a);
       if (a < 0) return -1;
       if (int_literal(A, x->b, &n)) {
         if (n == 1 && C->T->slots[a].width == x->size) return a;
-        if (n == 0) return const_slot(C, x->size, 1.0);
-        nde__instr in = instr(NDE__OP_POWI, -1, a, -1);
+        if (n == 0) return nde__c_const_slot(C, x->size, 1.0);
+        nde__instr in = nde__c_instr(NDE__OP_POWI, -1, a, -1);
         in.iarg = (int)n;
-        return op_result(C, in, x->size);
+        return nde__c_op(C, in, x->size);
       }
-      int b = compile_expr(C, x->b);
+      int b = nde__c_expr(C, x->b);
       if (b < 0) return -1;
-      return op_result(C, instr(NDE__OP_POW, -1, a, b), x->size);
+      return nde__c_op(C, nde__c_instr(NDE__OP_POW, -1, a, b), x->size);
     }
     case NDE__E_LT:
     case NDE__E_LE:
     case NDE__E_GT:
     case NDE__E_GE: {
-      int a = compile_expr(C, x->a);
+      int a = nde__c_expr(C, x->a);
       if (a < 0) return -1;
-      int b = compile_expr(C, x->b);
+      int b = nde__c_expr(C, x->b);
       if (b < 0) return -1;
       nde__op op = x->kind == NDE__E_LT   ? NDE__OP_LT
                    : x->kind == NDE__E_LE ? NDE__OP_LE
                    : x->kind == NDE__E_GT ? NDE__OP_GT
                                           : NDE__OP_GE;
-      return op_result(C, instr(op, -1, a, b), x->size);
+      return nde__c_op(C, nde__c_instr(op, -1, a, b), x->size);
     }
     case NDE__E_ADD:
     case NDE__E_SUB:
     case NDE__E_MUL:
     case NDE__E_DIV: {
-      int a = compile_expr(C, x->a);
+      int a = nde__c_expr(C, x->a);
       if (a < 0) return -1;
-      int b = compile_expr(C, x->b);
+      int b = nde__c_expr(C, x->b);
       if (b < 0) return -1;
       nde__op op = x->kind == NDE__E_ADD   ? NDE__OP_ADD
                    : x->kind == NDE__E_SUB ? NDE__OP_SUB
@@ -566,7 +587,7 @@ static int compile_expr(comp *C, int e) {
         int f = fuse_muladd(C, a, b, op == NDE__OP_SUB, x->size);
         if (f != -2) return f;
       }
-      return op_result(C, instr(op, -1, a, b), x->size);
+      return nde__c_op(C, nde__c_instr(op, -1, a, b), x->size);
     }
   }
   return -1;
@@ -574,12 +595,22 @@ static int compile_expr(comp *C, int e) {
 
 /* An output: columns [col, col + size) of the output block = an expression or a state column. */
 static void compile_output(comp *C, const nde__output *q) {
-  int s = q->expr >= 0 ? compile_expr(C, q->expr) : view_slot(C, 0, q->ucol, 1);
+  int s;
+  if (q->expr < 0) {
+    s = nde__c_view_slot(C, 0, q->ucol, 1);
+  } else if (q->expr == C->out_expr && C->uses[C->out_slot] >= 0) {
+    s = C->out_slot; /* the next part of d[x, y]/dt = ... (not moved into the output block) */
+  } else {
+    s = C->out_slot = nde__c_expr(C, q->expr);
+    C->out_expr = q->expr;
+  }
   if (s < 0) return;
-  int target = view_slot(C, 1, q->col, q->size);
+  if (q->expr >= 0 && (q->src != 0 || C->T->slots[s].width != q->size)) s = nde__c_view_slot(C, s, q->src, q->size);
+  if (s < 0) return;
+  int target = nde__c_view_slot(C, 1, q->col, q->size);
   if (target < 0) return;
   int p = C->vproducer[s];
-  if (q->expr >= 0 && p >= 0 && C->uses[s] == 0 && C->vcode[p].out == s &&
+  if (q->expr >= 0 && p >= 0 && C->ruses[s] == 0 && !C->named[s] && C->vcode[p].out == s &&
       C->T->slots[s].width == q->size) {
     nde__op op = (nde__op)C->vcode[p].op;
     /* These ops need only their operands in the reverse sweep, so their result may live in
@@ -588,12 +619,109 @@ static void compile_output(comp *C, const nde__output *q) {
         op == NDE__OP_NEG || op == NDE__OP_MULADD || op == NDE__OP_MIN || op == NDE__OP_MAX ||
         op == NDE__OP_IFELSE) {
       C->vcode[p].out = target;
-      C->uses[s] = -1; /* orphaned */
+      C->uses[s] = C->ruses[s] = -1; /* orphaned */
       return;
     }
   }
-  nde__instr in = instr(NDE__OP_COPY, target, s, -1);
-  emit(C, in);
+  nde__instr in = nde__c_instr(NDE__OP_COPY, target, s, -1);
+  nde__c_emit(C, in);
+}
+
+/* Whether instruction in is dead: it writes a slot of its own that nothing reads. */
+static bool dead(const comp *C, const nde__instr *in) {
+  return in->op != NDE__OP_NOP && C->root[in->out] == in->out && in->out > 1 &&
+         C->ruses[in->out] == 0;
+}
+
+static void drop(comp *C, nde__instr *in) {
+  unuse(C, in->a);
+  unuse(C, in->b);
+  unuse(C, nde__third(in));
+  if (in->op == NDE__OP_CONCAT)
+    for (int j = 0; j < in->n_ops; j++) unuse(C, C->T->concat_ops[in->iarg + j]);
+  in->op = NDE__OP_NOP;
+}
+
+/* Remove the instructions whose values nothing reads, last first so that their operands'
+ * counts drop before those are looked at.  grad leaves such code: the value of the expression
+ * it differentiates, whose net calls stay (flagged NDE__IF_CACHE_ONLY) when a NET_VJP reads
+ * their forward cache. */
+static nde_status drop_dead_code(comp *C) {
+  size_t *live = malloc(((size_t)C->n_v + 1) * sizeof *live); /* caches that NET_VJPs read */
+  if (!live) return NDE_ERR_NOMEM;
+  int n_live = 0;
+  for (int k = C->n_v - 1; k >= 0; k--) {
+    nde__instr *in = &C->vcode[k];
+    if (!dead(C, in)) {
+      if (in->op == NDE__OP_NET_VJP) live[n_live++] = in->cache_off;
+      continue;
+    }
+    bool cached = false;
+    if (in->op == NDE__OP_NET)
+      for (int j = 0; j < n_live && !cached; j++) cached = live[j] == in->cache_off;
+    if (cached) {
+      in->flags |= NDE__IF_CACHE_ONLY;
+      continue;
+    }
+    drop(C, in);
+  }
+  for (int k = C->n_u - 1; k >= 0; k--)
+    if (dead(C, &C->ucode[k])) drop(C, &C->ucode[k]);
+  free(live);
+  return NDE_OK;
+}
+
+/* Whether the reverse sweep of instruction in reads the value of its operand slot x (it always
+ * reads theta).  Sums, copies, negations, concatenations and selections by a constant need no
+ * values; the rest read their operands (not their own results, which the output block may hold):
+ * products their factors, functions their arguments, ifelse its condition, a net call its
+ * input (and its forward cache), a NET_VJP its input and cotangent. */
+static bool rev_reads(const nde__instr *in, int x) {
+  switch ((nde__op)in->op) {
+    case NDE__OP_COPY:
+    case NDE__OP_NEG:
+    case NDE__OP_ADD:
+    case NDE__OP_SUB:
+    case NDE__OP_CONCAT:
+    case NDE__OP_SUM: return false;
+    case NDE__OP_MULADD: return x == in->a || x == in->b;
+    case NDE__OP_IFELSE: return x == in->iarg;
+    default: return x == in->a || x == in->b;
+  }
+}
+
+/* Flag the varying instructions a VJP without f's cache need not run forward
+ * (NDE__IF_NOT_FOR_VJP): from the last one back, an instruction runs when the reverse sweep or
+ * a running instruction reads its value, when its own reverse sweep reads its forward cache (a
+ * net call with an adjoint), when a running NET_VJP reads its cache, or when it may fail (a
+ * measured input outside its span); what a running instruction reads runs too. */
+static nde_status mark_vjp_forward(comp *C) {
+  nde__tape *T = C->T;
+  bool *need = calloc((size_t)T->n_slots + 1, sizeof *need);
+  size_t *caches = malloc(((size_t)T->n_code + 1) * sizeof *caches); /* of running NET_VJPs */
+  if (!need || !caches) {
+    free(need);
+    free(caches);
+    return NDE_ERR_NOMEM;
+  }
+  int n_caches = 0;
+  for (int k = T->n_code - 1; k >= T->n_unif_code; k--) {
+    nde__instr *in = &T->code[k];
+    const int ops[3] = {in->a, in->b, nde__third(in)};
+    const bool has_rev = T->slots[in->out].active && !(in->flags & NDE__IF_CACHE_ONLY);
+    bool run = need[C->root[in->out]] || (has_rev && in->op == NDE__OP_NET) || in->op == NDE__OP_INPUT;
+    if (in->op == NDE__OP_NET)
+      for (int j = 0; j < n_caches && !run; j++) run = caches[j] == in->cache_off;
+    if (run && in->op == NDE__OP_NET_VJP) caches[n_caches++] = in->cache_off;
+    if (!run) in->flags |= NDE__IF_NOT_FOR_VJP;
+    for (int j = 0; j < 3; j++)
+      if (ops[j] >= 0 && (run || (has_rev && rev_reads(in, ops[j])))) need[C->root[ops[j]]] = true;
+    if (run && in->op == NDE__OP_CONCAT)
+      for (int j = 0; j < in->n_ops; j++) need[C->root[T->concat_ops[in->iarg + j]]] = true;
+  }
+  free(need);
+  free(caches);
+  return NDE_OK;
 }
 
 /* ---- model tables ---- */
@@ -759,6 +887,7 @@ nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *
   C.m = m;
   C.T = T;
   C.time_slot = -1;
+  C.out_expr = -1;
   C.st = NDE_OK;
   nde_status st = NDE_OK;
   T->n_state = A->n_state_total;
@@ -784,10 +913,12 @@ nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *
   for (int k = 0; k < n_outs; k++)
     if (outs[k].expr >= 0) mark_needed(A, outs[k].expr, need);
   nde__close_needed(A, need);
+  st = nde__grad_prepare(&C, outs, n_outs, need);
+  if (st != NDE_OK) goto done;
   for (int k = 0; k < A->n_inter_order && !C.fail; k++) {
     int i = A->inter_order[k];
     if (!need[i]) continue;
-    C.inter_slot[i] = compile_expr(&C, A->inters[i].expr);
+    C.inter_slot[i] = nde__c_expr(&C, A->inters[i].expr);
     if (C.inter_slot[i] >= 0) C.named[C.inter_slot[i]] = true;
     check_workspace(&C, A->inters[i].expr);
   }
@@ -803,23 +934,31 @@ nde_status nde__compile_tape(const nde__ast *A, nde__diags *d, const nde_model *
     st = NDE_ERR_NOMEM;
     goto done;
   }
+  st = drop_dead_code(&C);
+  if (st != NDE_OK) goto done;
   /* The varying arena: values first (they have adjoints, zeroed per VJP), then net caches. */
   T->vary_values_per_row = T->vary_per_row;
   T->vary_per_row += T->vary_cache_per_row;
   for (int k = 0; k < C.n_v; k++)
-    if (C.vcode[k].op == NDE__OP_NET) C.vcode[k].cache_off += T->vary_values_per_row;
+    if (C.vcode[k].op == NDE__OP_NET || C.vcode[k].op == NDE__OP_NET_VJP)
+      C.vcode[k].cache_off += T->vary_values_per_row;
   /* Uniform code first, then varying. */
   T->code = malloc(((size_t)C.n_u + C.n_v + 1) * sizeof *T->code);
   if (!T->code) {
     st = NDE_ERR_NOMEM;
     goto done;
   }
-  if (C.n_u) memcpy(T->code, C.ucode, (size_t)C.n_u * sizeof *T->code);
-  T->n_code = C.n_u;
+  T->n_code = 0;
+  for (int k = 0; k < C.n_u; k++)
+    if (C.ucode[k].op != NDE__OP_NOP) T->code[T->n_code++] = C.ucode[k];
+  T->n_unif_code = T->n_code;
   for (int k = 0; k < C.n_v; k++)
     if (C.vcode[k].op != NDE__OP_NOP) T->code[T->n_code++] = C.vcode[k];
-  T->n_unif_code = C.n_u;
+  st = mark_vjp_forward(&C);
 done:
+  nde__grad_free(&C);
+  free(C.ruses);
+  free(C.root);
   free(C.ucode);
   free(C.vcode);
   free(C.param_slot);
@@ -836,13 +975,30 @@ done:
 nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
   nde_status st = build_tables(A, d, m);
   if (st != NDE_OK) return st;
-  nde__output *outs = malloc(((size_t)A->n_eqs + 1) * sizeof *outs);
+  nde__output *outs = malloc(((size_t)A->n_states + 1) * sizeof *outs);
   if (!outs) return NDE_ERR_NOMEM;
+  int n_outs = 0;
   for (int e = 0; e < A->n_eqs; e++) {
-    const nde__state_decl *sd = &A->states[A->eqs[e].state];
-    outs[e] = (nde__output){A->eqs[e].expr, -1, sd->offset, sd->size};
+    const nde__assign *q = &A->eqs[e];
+    if (q->lhs_n == 0) {
+      const nde__state_decl *sd = &A->states[q->state];
+      outs[n_outs++] = (nde__output){q->expr, -1, sd->offset, sd->size, 0};
+      continue;
+    }
+    /* d[x, y]/dt = EXPR: a part of EXPR per state, states next to each other in U in one. */
+    int src = 0;
+    for (int k = 0; k < q->lhs_n; k++) {
+      const nde__expr *nx = &A->exprs[A->args[q->lhs_first + k]];
+      const nde__state_decl *sd = &A->states[A->syms[nx->sym].index];
+      nde__output *last = n_outs > 0 ? &outs[n_outs - 1] : NULL;
+      if (k > 0 && last->col + last->size == sd->offset)
+        last->size += sd->size;
+      else
+        outs[n_outs++] = (nde__output){q->expr, -1, sd->offset, sd->size, src};
+      src += sd->size;
+    }
   }
-  st = nde__compile_tape(A, d, m, outs, A->n_eqs, A->n_state_total, &m->tape);
+  st = nde__compile_tape(A, d, m, outs, n_outs, A->n_state_total, &m->tape);
   free(outs);
   if (st != NDE_OK) return st;
   const size_t n = (size_t)A->n_state_total;

@@ -76,7 +76,7 @@ nde_status nde_model_create_observer(nde_model *m, const nde_model_rhs_opts *o, 
   for (int k = 0; k < K; k++) {
     const int j = nde_model_find_component(m, names[k]);
     if (j >= 0) {
-      outs[k] = (nde__output){-1, j, k, 1};
+      outs[k] = (nde__output){-1, j, k, 1, 0};
       continue;
     }
     int inter;
@@ -96,7 +96,7 @@ nde_status nde_model_create_observer(nde_model *m, const nde_model_rhs_opts *o, 
                        "model declares no observables)", names[k], m->comp_names[0]);
       goto fail;
     }
-    outs[k] = (nde__output){A.inters[i].expr, -1, k, 1};
+    outs[k] = (nde__output){A.inters[i].expr, -1, k, 1, 0};
     p->identity = false;
   }
   st = nde__compile_tape(&A, &d, m, outs, K, K, &p->tape);

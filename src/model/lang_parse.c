@@ -271,10 +271,17 @@ static int parse_primary(parser *P) {
   }
 }
 
-/* postfix := primary { '[' INTEGER ']' } */
+static bool starts_index(const parser *P) {
+  const nde__tk k = peek2(P)->kind;
+  return peek(P)->kind == NDE__TK_LBRACKET &&
+         (k == NDE__TK_NUMBER || k == NDE__TK_MINUS || k == NDE__TK_PLUS);
+}
+
+/* postfix := primary { '[' INTEGER ']' }   ('[' followed by anything else starts a list: the
+ * right operand of a product by juxtaposition, M [a, b]) */
 static int parse_postfix(parser *P) {
   int e = parse_primary(P);
-  while (e >= 0 && peek(P)->kind == NDE__TK_LBRACKET) {
+  while (e >= 0 && starts_index(P)) {
     const nde__token *lb = next(P);
     const nde__token *num = peek(P);
     if (num->kind != NDE__TK_NUMBER || !num->is_int) {
@@ -329,13 +336,31 @@ static int parse_unary(parser *P) {
   return new_expr(P, NDE__E_NEG, t->pos, a, -1);
 }
 
+/* Whether the next token starts an operand: a product by juxtaposition (M v). */
+static bool starts_operand(const parser *P) {
+  const nde__tk k = peek(P)->kind;
+  return k == NDE__TK_IDENT || k == NDE__TK_NUMBER || k == NDE__TK_LPAREN || k == NDE__TK_LBRACKET;
+}
+
+/* term := unary { ('*' | '/') unary | power }   (a power right after an operand is a matrix
+ * product by juxtaposition, (J - R) grad(H(q, p), [q, p]); the checker needs a matrix on its
+ * left) */
 static int parse_term(parser *P) {
   int e = parse_unary(P);
-  while (e >= 0 && (peek(P)->kind == NDE__TK_STAR || peek(P)->kind == NDE__TK_SLASH)) {
-    const nde__token *op = next(P);
-    int r = parse_unary(P);
-    if (r < 0) return -1;
-    e = new_expr(P, op->kind == NDE__TK_STAR ? NDE__E_MUL : NDE__E_DIV, op->pos, e, r);
+  while (e >= 0) {
+    if (peek(P)->kind == NDE__TK_STAR || peek(P)->kind == NDE__TK_SLASH) {
+      const nde__token *op = next(P);
+      int r = parse_unary(P);
+      if (r < 0) return -1;
+      e = new_expr(P, op->kind == NDE__TK_STAR ? NDE__E_MUL : NDE__E_DIV, op->pos, e, r);
+    } else if (starts_operand(P)) {
+      const nde__pos pos = peek(P)->pos;
+      int r = parse_power(P);
+      if (r < 0) return -1;
+      e = new_expr(P, NDE__E_MATMUL, pos, e, r);
+    } else {
+      break;
+    }
   }
   return e;
 }
@@ -735,6 +760,61 @@ static int parse_assign(parser *P, bool observed) {
   return 0;
 }
 
+/* equation := 'd' '[' NAME {',' NAME} ']' '/' 'dt' '=' expr   (the 'd' is already read): the
+ * listed states' equations, side by side in one expression of their total size */
+static int parse_list_equation(parser *P) {
+  nde__ast *A = P->ast;
+  nde__assign as;
+  memset(&as, 0, sizeof as);
+  as.state = -1;
+  as.pos = peek(P)->pos;
+  next(P); /* '[' */
+  int names[NDE_MODEL_MAX_STATE];
+  int n = 0;
+  for (;;) {
+    const nde__token *nm = peek(P);
+    if (nm->kind != NDE__TK_IDENT) {
+      unexpected(P, nm, "a state's name");
+      return -1;
+    }
+    if (n == NDE_MODEL_MAX_STATE) {
+      limit_error(P, nm->pos, "more than %d states in one equation", NDE_MODEL_MAX_STATE);
+      return -1;
+    }
+    next(P);
+    int e = new_expr(P, NDE__E_NAME, nm->pos, -1, -1);
+    if (e < 0) return -1;
+    A->exprs[e].name = nm->text;
+    A->exprs[e].name_len = nm->len;
+    names[n++] = e;
+    if (peek(P)->kind != NDE__TK_COMMA) break;
+    next(P);
+  }
+  if (!expect(P, NDE__TK_RBRACKET, "',' or ']'")) return -1;
+  if (!expect(P, NDE__TK_SLASH, "'/dt' in an equation d[x, y]/dt = ...")) return -1;
+  if (!is_word(peek(P), "dt")) {
+    unexpected(P, peek(P), "'dt' in an equation d[x, y]/dt = ...");
+    return -1;
+  }
+  next(P);
+  if (!expect(P, NDE__TK_ASSIGN, "'='")) return -1;
+  P->depth = 0;
+  as.expr = parse_expr(P);
+  if (as.expr < 0) return -1;
+  if (!end_of_statement(P)) return -1;
+  as.lhs_first = A->n_args;
+  as.lhs_n = n;
+  for (int i = 0; i < n; i++) {
+    GROW(A->args, A->n_args, A->cap_args);
+    A->args[A->n_args++] = names[i];
+  }
+  as.name = A->exprs[names[0]].name;
+  as.name_len = A->exprs[names[0]].name_len;
+  GROW(A->eqs, A->n_eqs, A->cap_eqs);
+  A->eqs[A->n_eqs++] = as;
+  return 0;
+}
+
 /* input := NAME {',' NAME} ['(' option {',' option} ')'];  option := linear | cubic | step | hold */
 static int parse_input(parser *P) {
   nde__ast *A = P->ast;
@@ -897,6 +977,9 @@ static void statement(parser *P) {
   } else if (is_word(t, "observe") && peek2(P)->kind == NDE__TK_IDENT) {
     next(P);
     parse_assign(P, true);
+  } else if (is_word(t, "d") && peek2(P)->kind == NDE__TK_LBRACKET) {
+    next(P);
+    parse_list_equation(P);
   } else if (t->kind == NDE__TK_IDENT &&
              (peek2(P)->kind == NDE__TK_ASSIGN || peek2(P)->kind == NDE__TK_SLASH)) {
     parse_assign(P, false);

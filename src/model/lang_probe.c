@@ -1,7 +1,8 @@
 /* Source-level views of a compiled model, for discovery and export: the places where nets are
  * called, probes (the values of extra expressions in the model's language at given states, by
  * compiling the source with those expressions appended as an extra state's equation), the model
- * as standalone C with the trained weights embedded, and its equations as text or LaTeX.
+ * as standalone C with the trained weights embedded (grad written as reverse-mode code over the
+ * syntax tree), and its equations as text or LaTeX.
  * Everything here reads the syntax tree of the model's own source text again; nothing changes
  * the model. */
 #include <math.h>
@@ -218,7 +219,7 @@ nde_status nde_probe_create(const nde_model *model, int n_expr, const char *cons
       const nde__assign *q = &ps.ast.inters[k];
       if (q->name_len == nl && memcmp(q->name, name, (size_t)nl) == 0) {
         p->width[i] = ps.ast.exprs[q->expr].size;
-        outs[i] = (nde__output){q->expr, -1, p->total, p->width[i]};
+        outs[i] = (nde__output){q->expr, -1, p->total, p->width[i], 0};
       }
     }
     if (p->width[i] < 1) {
@@ -271,6 +272,9 @@ typedef struct cgen {
   nde_str *b;
   int next;     /* next temporary number */
   int *inter_v; /* temporary of each intermediate */
+  int *node_v;  /* per expression: the temporary of its value, -1 */
+  int *node_in; /* per net call: the temporary of its concatenated input */
+  bool nested;  /* a grad of an expression with a grad inside: not exported */
 } cgen;
 
 static bool int_exponent(const nde__ast *A, int e, long *n) {
@@ -290,6 +294,7 @@ static bool int_exponent(const nde__ast *A, int e, long *n) {
 /* Emit code computing expression e into a new temporary vK (an array or a pointer of e's size);
  * returns K. */
 static int cg_expr(cgen *g, int e);
+static int cg_grad(cgen *g, int e);
 
 static int cg_temp(cgen *g, int size) {
   int k = g->next++;
@@ -300,7 +305,15 @@ static int cg_temp(cgen *g, int size) {
 /* Element i (a loop variable name) of temporary k of the given size (broadcast when 1). */
 #define EL(k, size) (size) == 1 ? "0" : "i"
 
+static int cg_expr_value(cgen *g, int e);
+
 static int cg_expr(cgen *g, int e) {
+  const int k = cg_expr_value(g, e);
+  g->node_v[e] = k;
+  return k;
+}
+
+static int cg_expr_value(cgen *g, int e) {
   const nde__ast *A = g->A;
   const nde__expr *x = &A->exprs[e];
   nde_str *b = g->b;
@@ -346,10 +359,12 @@ static int cg_expr(cgen *g, int e) {
       return -1;
     }
     case NDE__E_CALL: {
+      if (x->func == NDE__F_GRAD) return cg_grad(g, e);
       if (x->func < 0) {
         const int net = A->syms[x->sym].index;
         const int n_in = A->nets[net].widths[0];
         int in = cg_temp(g, n_in), off = 0;
+        g->node_in[e] = in;
         for (int a = 0; a < x->n_args; a++) {
           int ea = A->args[x->args + a], sa = A->exprs[ea].size;
           int ka = cg_expr(g, ea);
@@ -379,6 +394,18 @@ static int cg_expr(cgen *g, int e) {
       for (int i = 0; i < x->n_args && i < 3; i++)
         nde_str_addf(b, "%sv%d[%s]", i ? ", " : "", a[i], EL(a[i], sa[i]));
       nde_str_addf(b, ");\n");
+      return k;
+    }
+    case NDE__E_MATMUL: {
+      const nde__expr *ea = &A->exprs[x->a];
+      const int rows = ea->size / ea->mcols, inner = ea->mcols, cols = n / rows;
+      int a = cg_expr(g, x->a), c = cg_expr(g, x->b);
+      int k = cg_temp(g, n);
+      nde_str_addf(b,
+                   "  for (int i = 0; i < %d; i++)\n    for (int j = 0; j < %d; j++) {\n"
+                   "      double s = 0.0;\n      for (int l = 0; l < %d; l++) s += v%d[i * %d + l] * v%d[l * %d + j];\n"
+                   "      v%d[i * %d + j] = s;\n    }\n",
+                   rows, cols, inner, a, inner, c, cols, k, cols);
       return k;
     }
     case NDE__E_INDEX: {
@@ -450,6 +477,216 @@ static int cg_expr(cgen *g, int e) {
   return -1;
 }
 
+/* ---- grad in exported C: reverse mode over the syntax tree ---- */
+
+typedef struct cone {
+  int *order; /* nodes, parents before children */
+  int n;
+  bool *seen;
+} cone;
+
+/* Post-order of the nodes E's value depends on differentiably (intermediates followed into their
+ * expressions; comparisons, step, conditions and integer exponents left out). */
+static void cone_visit(cgen *g, cone *c, int e) {
+  const nde__ast *A = g->A;
+  if (e < 0 || c->seen[e]) return;
+  c->seen[e] = true;
+  const nde__expr *x = &A->exprs[e];
+  long p;
+  switch (x->kind) {
+    case NDE__E_LT: case NDE__E_LE: case NDE__E_GT: case NDE__E_GE: break;
+    case NDE__E_NAME:
+      if (x->sym >= 0 && A->syms[x->sym].kind == NDE__SYM_INTER)
+        cone_visit(g, c, A->inters[A->syms[x->sym].index].expr);
+      break;
+    case NDE__E_POW:
+      cone_visit(g, c, x->a);
+      if (!int_exponent(A, x->b, &p)) cone_visit(g, c, x->b);
+      break;
+    case NDE__E_CALL:
+      if (x->func == NDE__F_GRAD) {
+        g->nested = true;
+        break;
+      }
+      if (x->func == NDE__F_STEP) break;
+      for (int i = x->func == NDE__F_IFELSE ? 1 : 0; i < x->n_args; i++) cone_visit(g, c, A->args[x->args + i]);
+      break;
+    default:
+      cone_visit(g, c, x->a);
+      cone_visit(g, c, x->b);
+      for (int i = 0; i < x->n_args; i++) cone_visit(g, c, A->args[x->args + i]);
+      break;
+  }
+  c->order[c->n++] = e;
+}
+
+/* The grad call e: E's value, then its adjoints from the top down into an array of the states'
+ * adjoints, of which the listed states are copied out. */
+static int cg_grad(cgen *g, int e) {
+  const nde__ast *A = g->A;
+  const nde__expr *x = &A->exprs[e];
+  nde_str *b = g->b;
+  const char *P = g->prefix;
+  const int ex = A->args[x->args];
+  const int k_ex = cg_expr(g, ex);
+  if (k_ex < 0) return -1;
+  nde_str_addf(b, "  (void)v%d; /* the value of the expression grad differentiates */\n", k_ex);
+  cone c = {malloc(((size_t)A->n_exprs + 1) * sizeof(int)), 0, calloc((size_t)A->n_exprs + 1, sizeof(bool))};
+  int *adj = malloc(((size_t)A->n_exprs + 1) * sizeof(int));
+  if (!c.order || !c.seen || !adj) {
+    b->failed = 1;
+    free(c.order), free(c.seen), free(adj);
+    return -1;
+  }
+  cone_visit(g, &c, ex);
+  nde_str_addf(b, "  /* grad: adjoints, last operation first */\n");
+  for (int i = 0; i < c.n; i++) {
+    adj[c.order[i]] = g->next++;
+    nde_str_addf(b, "  double v%d[%d] = {0};\n  (void)v%d;\n", adj[c.order[i]], A->exprs[c.order[i]].size,
+                 adj[c.order[i]]);
+  }
+  const int gu = g->next++;
+  nde_str_addf(b, "  double v%d[%d] = {0};\n  v%d[0] = 1.0;\n", gu, A->n_state_total, adj[ex]);
+  for (int i = c.n - 1; i >= 0 && !g->nested; i--) {
+    const int k = c.order[i];
+    const nde__expr *y = &A->exprs[k];
+    const int n = y->size, a = adj[k], v = g->node_v[k];
+    const int ca = y->a >= 0 ? adj[y->a] : -1, cb = y->b >= 0 ? adj[y->b] : -1;
+    const int va = y->a >= 0 ? g->node_v[y->a] : -1, vb = y->b >= 0 ? g->node_v[y->b] : -1;
+    const int sa = y->a >= 0 ? A->exprs[y->a].size : 0, sb = y->b >= 0 ? A->exprs[y->b].size : 0;
+#define LOOP "  for (int i = 0; i < %d; i++) "
+    switch (y->kind) {
+      case NDE__E_NAME:
+        if (y->sym < 0) break;
+        if (A->syms[y->sym].kind == NDE__SYM_STATE)
+          nde_str_addf(b, LOOP "v%d[%d + i] += v%d[i];\n", n, gu, A->states[A->syms[y->sym].index].offset, a);
+        else if (A->syms[y->sym].kind == NDE__SYM_INTER)
+          nde_str_addf(b, LOOP "v%d[i] += v%d[i];\n", n, adj[A->inters[A->syms[y->sym].index].expr], a);
+        break;
+      case NDE__E_NEG: nde_str_addf(b, LOOP "v%d[i] -= v%d[i];\n", n, ca, a); break;
+      case NDE__E_ADD:
+      case NDE__E_SUB:
+        nde_str_addf(b, LOOP "v%d[%s] += v%d[i];\n", n, ca, EL(ca, sa), a);
+        nde_str_addf(b, LOOP "v%d[%s] %s= v%d[i];\n", n, cb, EL(cb, sb), y->kind == NDE__E_ADD ? "+" : "-", a);
+        break;
+      case NDE__E_MUL:
+        nde_str_addf(b, LOOP "{ v%d[%s] += v%d[i] * v%d[%s]; v%d[%s] += v%d[i] * v%d[%s]; }\n", n, ca,
+                     EL(ca, sa), a, vb, EL(vb, sb), cb, EL(cb, sb), a, va, EL(va, sa));
+        break;
+      case NDE__E_DIV:
+        nde_str_addf(b, LOOP "{ v%d[%s] += v%d[i] / v%d[%s]; v%d[%s] -= v%d[i] * v%d[i] / v%d[%s]; }\n", n,
+                     ca, EL(ca, sa), a, vb, EL(vb, sb), cb, EL(cb, sb), a, v, vb, EL(vb, sb));
+        break;
+      case NDE__E_POW: {
+        long p;
+        if (int_exponent(A, y->b, &p)) {
+          nde_str_addf(b, LOOP "v%d[%s] += v%d[i] * %ld.0 * %s_ipow(v%d[%s], %ld);\n", n, ca, EL(ca, sa), a,
+                       p, P, va, EL(va, sa), p - 1);
+        } else {
+          nde_str_addf(b, LOOP "{ v%d[%s] += v%d[i] * v%d[%s] * exp((v%d[%s] - 1.0) * log(v%d[%s]));"
+                       " v%d[%s] += v%d[i] * v%d[i] * log(v%d[%s]); }\n",
+                       n, ca, EL(ca, sa), a, vb, EL(vb, sb), vb, EL(vb, sb), va, EL(va, sa), cb,
+                       EL(cb, sb), a, v, va, EL(va, sa));
+        }
+        break;
+      }
+      case NDE__E_INDEX: nde_str_addf(b, "  v%d[%ld] += v%d[0];\n", ca, y->index - 1, a); break;
+      case NDE__E_LIST: {
+        int off = 0;
+        for (int j = 0; j < y->n_args; j++) {
+          const int ej = A->args[y->args + j], sj = A->exprs[ej].size;
+          nde_str_addf(b, LOOP "v%d[i] += v%d[%d + i];\n", sj, adj[ej], a, off);
+          off += sj;
+        }
+        break;
+      }
+      case NDE__E_MATMUL: {
+        const nde__expr *ea = &A->exprs[y->a];
+        const int r = ea->size / ea->mcols, cc = ea->mcols, kk = n / r;
+        nde_str_addf(b,
+                     "  for (int i = 0; i < %d; i++)\n    for (int j = 0; j < %d; j++)\n"
+                     "      for (int l = 0; l < %d; l++) {\n"
+                     "        v%d[i * %d + l] += v%d[i * %d + j] * v%d[l * %d + j];\n"
+                     "        v%d[l * %d + j] += v%d[i * %d + l] * v%d[i * %d + j];\n      }\n",
+                     r, kk, cc, ca, cc, a, kk, vb, kk, cb, kk, va, cc, a, kk);
+        break;
+      }
+      case NDE__E_CALL: {
+        const int a0 = y->n_args > 0 ? A->args[y->args] : -1;
+        const int c0 = a0 >= 0 ? adj[a0] : -1, v0 = a0 >= 0 ? g->node_v[a0] : -1;
+        const int s0 = a0 >= 0 ? A->exprs[a0].size : 0;
+        if (y->func < 0) {
+          const int net = A->syms[y->sym].index, gx = g->next++;
+          nde_str_addf(b, "  double v%d[%d];\n  %s_net_%d_vjp(v%d, v%d, v%d);\n", gx,
+                       A->nets[net].widths[0], P, net, g->node_in[k], a, gx);
+          int off = 0;
+          for (int j = 0; j < y->n_args; j++) {
+            const int ej = A->args[y->args + j], sj = A->exprs[ej].size;
+            nde_str_addf(b, LOOP "v%d[i] += v%d[%d + i];\n", sj, adj[ej], gx, off);
+            off += sj;
+          }
+          break;
+        }
+        const int a1 = y->n_args > 1 ? A->args[y->args + 1] : -1, a2 = y->n_args > 2 ? A->args[y->args + 2] : -1;
+        const int c1 = a1 >= 0 ? adj[a1] : -1, v1 = a1 >= 0 ? g->node_v[a1] : -1, s1 = a1 >= 0 ? A->exprs[a1].size : 0;
+        const int c2 = a2 >= 0 ? adj[a2] : -1, v2 = a2 >= 0 ? g->node_v[a2] : -1, s2 = a2 >= 0 ? A->exprs[a2].size : 0;
+        const char *d = NULL; /* the derivative of a one-argument function, of x = v0, y = the value */
+        switch ((nde__func)y->func) {
+          case NDE__F_EXP: d = "y"; break;
+          case NDE__F_LOG: d = "1.0 / x"; break;
+          case NDE__F_SQRT: d = "0.5 / y"; break;
+          case NDE__F_SIN: d = "cos(x)"; break;
+          case NDE__F_COS: d = "-sin(x)"; break;
+          case NDE__F_TANH: d = "1.0 - y * y"; break;
+          case NDE__F_ABS: d = "(x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0)"; break;
+          case NDE__F_MIN:
+          case NDE__F_MAX:
+            nde_str_addf(b, LOOP "{ if (v%d[%s] %s v%d[%s]) v%d[%s] += v%d[i]; else v%d[%s] += v%d[i]; }\n", n, v0,
+                         EL(v0, s0), y->func == NDE__F_MIN ? "<=" : ">=", v1, EL(v1, s1), c0, EL(c0, s0), a, c1,
+                         EL(c1, s1), a);
+            break;
+          case NDE__F_CLAMP:
+            nde_str_addf(b,
+                         LOOP "{\n    const double x = v%d[%s], lo = v%d[%s], m = x >= lo ? x : lo;\n"
+                         "    if (m <= v%d[%s]) { if (x >= lo) v%d[%s] += v%d[i]; else v%d[%s] += v%d[i]; }\n"
+                         "    else v%d[%s] += v%d[i];\n  }\n",
+                         n, v0, EL(v0, s0), v1, EL(v1, s1), v2, EL(v2, s2), c0, EL(c0, s0), a, c1, EL(c1, s1), a,
+                         c2, EL(c2, s2), a);
+            break;
+          case NDE__F_IFELSE:
+            nde_str_addf(b,
+                         LOOP "{ const double c = v%d[%s]; if (c != 0 && c == c) v%d[%s] += v%d[i]; else if (c == 0) v%d[%s] += v%d[i]; }\n",
+                         n, v0, EL(v0, s0), c1, EL(c1, s1), a, c2, EL(c2, s2), a);
+            break;
+          default: break;
+        }
+        if (d)
+          nde_str_addf(b, LOOP "{ const double x = v%d[%s], y = v%d[i]; (void)x; (void)y; v%d[%s] += v%d[i] * (%s); }\n",
+                       n, v0, EL(v0, s0), v, c0, EL(c0, s0), a, d);
+        break;
+      }
+      default: break;
+    }
+#undef LOOP
+  }
+  /* The listed states, in order. */
+  const int out = cg_temp(g, x->size);
+  int off = 0;
+  const int w = A->args[x->args + 1];
+  const nde__expr *wx = &A->exprs[w];
+  const int n_items = wx->kind == NDE__E_LIST ? wx->n_args : 1;
+  for (int j = 0; j < n_items; j++) {
+    const nde__expr *it = wx->kind == NDE__E_LIST ? &A->exprs[A->args[wx->args + j]] : wx;
+    const nde__expr *nm = it->kind == NDE__E_INDEX ? &A->exprs[it->a] : it;
+    const nde__state_decl *sd = &A->states[A->syms[nm->sym].index];
+    const int col = it->kind == NDE__E_INDEX ? sd->offset + (int)it->index - 1 : sd->offset;
+    nde_str_addf(b, "  for (int i = 0; i < %d; i++) v%d[%d + i] = v%d[%d + i];\n", it->size, out, off, gu, col);
+    off += it->size;
+  }
+  free(c.order), free(c.seen), free(adj);
+  return g->nested ? -1 : out;
+}
+
 static const char *const c_support =
     "static inline double %s_ipow(double x, long n) {\n"
     "  unsigned long k = (unsigned long)(n < 0 ? -n : n);\n"
@@ -506,6 +743,62 @@ static const char *const c_support =
     "    in = o;\n"
     "  }\n"
     "}\n\n";
+
+/* The networks' reverse passes, for grad. */
+static const char *const c_support_vjp =
+    "/* Derivatives of the activations at z (y = act(z)), as nde computes them. */\n"
+    "static inline double %s_dact(int a, double z, double y) {\n"
+    "  double e, t;\n"
+    "  switch (a) {\n"
+    "    case 1: return (1.0 - y) * (1.0 + y);                                     /* tanh */\n"
+    "    case 2: return y > 0.0 ? 1.0 : 0.0;                                       /* relu */\n"
+    "    case 3: return 1.0 / (1.0 + exp(-z));                                     /* softplus */\n"
+    "    case 4: e = exp(-fabs(z)); return e / ((1.0 + e) * (1.0 + e));            /* sigmoid */\n"
+    "    case 5: /* gelu */\n"
+    "      e = expm1(-2.0 * fabs(0.7978845608028654 * (z + 0.044715 * z * z * z)));\n"
+    "      t = copysign(-e / (2.0 + e), z);\n"
+    "      return 0.5 * (1.0 + t) + 0.5 * z * ((1.0 - t) * (1.0 + t)) * 0.7978845608028654 *\n"
+    "             (1.0 + 3.0 * 0.044715 * z * z);\n"
+    "    case 6: return -2.0 * z * y;                                              /* rbf */\n"
+    "    default: return 1.0;                                                      /* identity */\n"
+    "  }\n"
+    "}\n\n"
+    "/* gx = J^T gy of the dense network at x: the forward pass kept (zs, ys: the sum of the\n"
+    " * widths), then the reverse pass (g0, g1: the widest layer). */\n"
+    "static inline void %s_dense_vjp(int n_layers, const int *widths, const int *acts,\n"
+    "                                const double *p, const double *x, const double *gy, double *gx,\n"
+    "                                double *zs, double *ys, double *g0, double *g1) {\n"
+    "  const double *in = x, *ps[64];\n"
+    "  int off[65];\n"
+    "  off[0] = 0;\n"
+    "  for (int l = 0; l < n_layers; l++) {\n"
+    "    const int ni = widths[l], no = widths[l + 1];\n"
+    "    const double *W = p, *bias = p + (long)no * ni;\n"
+    "    ps[l] = p;\n"
+    "    off[l + 1] = off[l] + no;\n"
+    "    for (int r = 0; r < no; r++) {\n"
+    "      double s = 0.0;\n"
+    "      for (int c = 0; c < ni; c++) s += W[(long)r * ni + c] * in[c];\n"
+    "      zs[off[l] + r] = s + bias[r];\n"
+    "      ys[off[l] + r] = %s_act(acts[l], zs[off[l] + r]);\n"
+    "    }\n"
+    "    p = bias + no;\n"
+    "    in = ys + off[l];\n"
+    "  }\n"
+    "  const double *g = gy;\n"
+    "  for (int l = n_layers - 1; l >= 0; l--) {\n"
+    "    const int ni = widths[l], no = widths[l + 1];\n"
+    "    double *gz = l %% 2 ? g1 : g0, *ga = l == 0 ? gx : (l %% 2 ? g0 : g1);\n"
+    "    for (int r = 0; r < no; r++) gz[r] = g[r] * %s_dact(acts[l], zs[off[l] + r], ys[off[l] + r]);\n"
+    "    for (int c = 0; c < ni; c++) {\n"
+    "      double s = 0.0;\n"
+    "      for (int r = 0; r < no; r++) s += ps[l][(long)r * ni + c] * gz[r];\n"
+    "      ga[c] = s;\n"
+    "    }\n"
+    "    g = ga;\n"
+    "  }\n"
+    "}\n\n";
+
 
 nde_status nde_model_export_c(const nde_model *model, const double *theta, const char *prefix,
                               char **text) {
@@ -568,6 +861,7 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
     nde_str_addf(&b, "};\n\n");
   }
   nde_str_addf(&b, c_support, P, P, P, P, P, P, P, P, P, P, P, P, P);
+  nde_str_addf(&b, c_support_vjp, P, P, P, P);
   for (int k = 0; k < model->n_nets; k++) {
     const nde__netm *nm = &model->nets[k];
     const int L = nde_net_n_layers(nm->net);
@@ -593,10 +887,23 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
               "  %s_dense(%d, %s_net_%d_widths, %s_net_%d_acts, %s_net_%d_theta, x, y, s0, s1);\n"
               "}\n\n",
               P, k, maxw, maxw, P, L, P, k, P, k, P, k);
+    int sumw = 0;
+    for (int l = 1; l <= L; l++) sumw += nde_net_width(nm->net, l);
+    nde_str_addf(&b,
+                 "/* gx = J^T gy of net %s (for grad) */\n"
+                 "static inline void %s_net_%d_vjp(const double *x, const double *gy, double *gx) {\n"
+                 "  double zs[%d], ys[%d], g0[%d], g1[%d];\n"
+                 "  %s_dense_vjp(%d, %s_net_%d_widths, %s_net_%d_acts, %s_net_%d_theta, x, gy, gx, zs, ys, g0, g1);\n"
+                 "}\n\n",
+                 nm->name, P, k, sumw, sumw, maxw, maxw, P, L, P, k, P, k, P, k);
   }
   nde_str_addf(&b, "int %s_rhs(double t, const double *u, double *du) {\n  (void)t;\n", P);
-  cgen g = {model, A, theta, P, &b, 0, NULL};
+  cgen g = {model, A, theta, P, &b, 0, NULL, NULL, NULL, false};
   g.inter_v = calloc((size_t)A->n_inters + 1, sizeof *g.inter_v);
+  g.node_v = malloc(((size_t)A->n_exprs + 1) * sizeof *g.node_v);
+  g.node_in = malloc(((size_t)A->n_exprs + 1) * sizeof *g.node_in);
+  if (!g.node_v || !g.node_in) b.failed = 1;
+  for (int e = 0; e < A->n_exprs && g.node_v && g.node_in; e++) g.node_v[e] = g.node_in[e] = -1;
   /* Only the intermediates the equations need (observables alone would be unused code). */
   bool *need = calloc((size_t)A->n_inters + 1, sizeof *need);
   if (!g.inter_v || !need) b.failed = 1;
@@ -610,19 +917,41 @@ nde_status nde_model_export_c(const nde_model *model, const double *theta, const
   }
   for (int e = 0; e < A->n_eqs && !b.failed; e++) {
     const nde__assign *q = &A->eqs[e];
-    const nde__state_decl *sd = &A->states[q->state];
-    nde_str_addf(&b, "  /* d%.*s/dt */\n", sd->name_len, sd->name);
-    int v = cg_expr(&g, q->expr);
-    int sv = A->exprs[q->expr].size;
-    nde_str_addf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%s];\n", sd->size, sd->offset,
-              v, EL(v, sv));
+    const int sv = A->exprs[q->expr].size;
+    if (q->lhs_n == 0) {
+      const nde__state_decl *sd = &A->states[q->state];
+      nde_str_addf(&b, "  /* d%.*s/dt */\n", sd->name_len, sd->name);
+      int v = cg_expr(&g, q->expr);
+      nde_str_addf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%s];\n", sd->size,
+                   sd->offset, v, EL(v, sv));
+      continue;
+    }
+    nde_str_addf(&b, "  /* d[");
+    for (int k = 0; k < q->lhs_n; k++) {
+      const nde__expr *nx = &A->exprs[A->args[q->lhs_first + k]];
+      nde_str_addf(&b, "%s%.*s", k ? ", " : "", nx->name_len, nx->name);
+    }
+    nde_str_addf(&b, "]/dt */\n");
+    int v = cg_expr(&g, q->expr), src = 0;
+    for (int k = 0; k < q->lhs_n; k++) {
+      const nde__state_decl *sd = &A->states[A->syms[A->exprs[A->args[q->lhs_first + k]].sym].index];
+      nde_str_addf(&b, "  for (int i = 0; i < %d; i++) du[%d + i] = v%d[%d + i];\n", sd->size,
+                   sd->offset, v, src);
+      src += sd->size;
+    }
   }
   nde_str_addf(&b,
             "  for (int i = 0; i < %d; i++)\n    if (!isfinite(du[i])) return 1;\n  return 0;\n}\n",
             n);
   free(g.inter_v);
+  free(g.node_v);
+  free(g.node_in);
   free(need);
   parsed_free(&ps);
+  if (g.nested) {
+    free(nde_str_take(&b));
+    return NDE_ERR_UNSUPPORTED;
+  }
   *text = nde_str_take(&b);
   return *text ? NDE_OK : NDE_ERR_NOMEM;
 }
@@ -645,7 +974,8 @@ static int prec_of(const nde__expr *x) {
     case NDE__E_ADD:
     case NDE__E_SUB: return PREC_ADD;
     case NDE__E_MUL:
-    case NDE__E_DIV: return PREC_MUL;
+    case NDE__E_DIV:
+    case NDE__E_MATMUL: return PREC_MUL;
     case NDE__E_NEG: return PREC_NEG;
     case NDE__E_POW: return PREC_POW;
     case NDE__E_NUM: return x->num < 0 ? PREC_NEG : PREC_ATOM;
@@ -726,6 +1056,13 @@ static void fmt_expr(fmt *F, int e, int parent) {
         nde_str_addf(b, tex ? "\\left(" : "(");
         fmt_args(F, x);
         nde_str_addf(b, tex ? "\\right)" : ")");
+      } else if (x->func == NDE__F_GRAD && tex) {
+        /* \nabla_{x} E, the expression in parentheses unless it is a name or a call */
+        const nde__expr *ex = &A->exprs[A->args[x->args]];
+        nde_str_addf(b, "\\nabla_{");
+        fmt_expr(F, A->args[x->args + 1], 0);
+        nde_str_addf(b, "} ");
+        fmt_expr(F, A->args[x->args], ex->kind == NDE__E_NAME || ex->kind == NDE__E_CALL ? 0 : PREC_ATOM);
       } else if (tex && x->func == NDE__F_SQRT) {
         nde_str_addf(b, "\\sqrt{");
         fmt_args(F, x);
@@ -749,6 +1086,20 @@ static void fmt_expr(fmt *F, int e, int parent) {
       nde_str_addf(b, tex ? "_{%ld}" : "[%ld]", x->index);
       break;
     case NDE__E_LIST:
+      if (tex && x->mcols > 0) {
+        /* a matrix: its rows in a pmatrix */
+        nde_str_addf(b, "\\begin{pmatrix} ");
+        for (int r = 0; r < x->n_args; r++) {
+          const nde__expr *row = &A->exprs[A->args[x->args + r]];
+          for (int c = 0; c < row->n_args; c++) {
+            if (c) nde_str_addf(b, " & ");
+            fmt_expr(F, A->args[row->args + c], 0);
+          }
+          nde_str_addf(b, r + 1 < x->n_args ? " \\\\ " : " ");
+        }
+        nde_str_addf(b, "\\end{pmatrix}");
+        break;
+      }
       nde_str_addf(b, tex ? "\\left[" : "[");
       fmt_args(F, x);
       nde_str_addf(b, tex ? "\\right]" : "]");
@@ -780,6 +1131,12 @@ static void fmt_expr(fmt *F, int e, int parent) {
       fmt_expr(F, x->b, p + 1);
       break;
     }
+    case NDE__E_MATMUL:
+      /* Side by side; a product or quotient on the right is parenthesised (M (a*v)). */
+      fmt_expr(F, x->a, p);
+      nde_str_addf(b, tex ? " \\, " : " ");
+      fmt_expr(F, x->b, p + 1);
+      break;
     case NDE__E_DIV:
       if (tex) {
         nde_str_addf(b, "\\frac{");
@@ -833,7 +1190,15 @@ nde_status nde_model_format_equations(const nde_model *model, const double *thet
   for (int e = 0; e < A->n_eqs; e++) {
     const nde__assign *q = &A->eqs[e];
     const nde__state_decl *sd = &A->states[q->state];
-    if (tex) {
+    if (q->lhs_n > 0) {
+      nde_str_addf(&b, tex ? "  \\frac{d}{dt} \\left[" : "d[");
+      for (int k = 0; k < q->lhs_n; k++) {
+        const nde__expr *nx = &A->exprs[A->args[q->lhs_first + k]];
+        if (k) nde_str_addf(&b, ", ");
+        fmt_name(&F, nx->name, nx->name_len);
+      }
+      nde_str_addf(&b, tex ? "\\right] &= " : "]/dt = ");
+    } else if (tex) {
       nde_str_addf(&b, "  \\frac{d");
       fmt_name(&F, sd->name, sd->name_len);
       nde_str_addf(&b, "}{dt} &= ");

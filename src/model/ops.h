@@ -33,6 +33,7 @@
   X(ABS, UNARY)            /* derivative 0 at 0 */                                        \
   X(POWI, UNARY)           /* out = a^n, n = iarg */                                      \
   X(STEP, UNARY0)          /* Heaviside: 1 for a >= 0, 0 below */                         \
+  X(SIGN, UNARY0)          /* -1, 0 or 1 (the derivative of abs, made by grad) */         \
   X(ADD, BINARY)                                                                          \
   X(SUB, BINARY)                                                                          \
   X(MUL, BINARY)                                                                          \
@@ -48,10 +49,14 @@
   X(IFELSE, SPECIAL)       /* out = c != 0 ? a : b, c = iarg */                           \
   X(NOP, SPECIAL)          /* removed while compiling */                                  \
   X(CONCAT, SPECIAL)                                                                      \
-  X(NET, SPECIAL)
+  X(SUM, SPECIAL)          /* out (width 1) = the sum of a's columns (made by grad) */    \
+  X(NET, SPECIAL)                                                                         \
+  X(NET_VJP, SPECIAL)      /* out = J^T b, J = dN/dx of net iarg at input a (made by grad) */ \
+  X(MATMUL, SPECIAL)       /* out = a b: iarg rows, n_ops inner, flags TA/TB transpose */
 
 /* Built-in functions: enum suffix, name in the language, number of arguments.  All are
- * elementwise with scalar broadcasting. */
+ * elementwise with scalar broadcasting, except grad(EXPR, x): the gradient of a scalar
+ * expression with respect to states, compiled by source transformation (lang_grad.c). */
 #define NDE__FUNC_LIST(X) \
   X(EXP, "exp", 1)        \
   X(LOG, "log", 1)        \
@@ -64,6 +69,7 @@
   X(MIN, "min", 2)        \
   X(MAX, "max", 2)        \
   X(CLAMP, "clamp", 3)    \
-  X(IFELSE, "ifelse", 3)
+  X(IFELSE, "ifelse", 3)  \
+  X(GRAD, "grad", 2)
 
 #endif

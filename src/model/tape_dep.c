@@ -2,7 +2,7 @@
  * the varying code: each stored column carries the set of U columns it may depend on (values,
  * not derivatives: comparisons, steps and ifelse conditions count).  Elementwise ops join
  * their operands column by column (a broadcast scalar joins every column); a net joins all of
- * its inputs into every output.  Uniform values and data bound per series depend on no state.
+ * its inputs into every output, and so do a net's VJP (inputs and cotangent) and a SUM.  Uniform values and data bound per series depend on no state.
  * The sets are bit words over 64 U columns at a time, so memory is one word per column. */
 #include <stdlib.h>
 #include <string.h>
@@ -51,13 +51,34 @@ static void propagate(const dctx *D, const nde__instr *in) {
       }
       return;
     }
-    case NDE__OP_NET: {
+    case NDE__OP_NET:
+    case NDE__OP_NET_VJP:
+    case NDE__OP_SUM: {
+      /* Every output column joins every input column (NET_VJP: of the net's input and of the
+       * cotangent). */
       uint64_t all = 0;
       for (int c = 0; c < T->slots[in->a].width; c++) all |= read_word(D, in->a, c);
+      if (in->op == NDE__OP_NET_VJP)
+        for (int c = 0; c < T->slots[in->b].width; c++) all |= read_word(D, in->b, c);
       for (int c = 0; c < w; c++) {
         uint64_t *o = col_word(D, in->out, c);
         if (o) *o = all;
       }
+      return;
+    }
+    case NDE__OP_MATMUL: {
+      /* out[i, j] joins row i of A and column j of X (either stored transposed). */
+      const int r = in->iarg, c = in->n_ops, k = w / in->iarg;
+      const bool ta = in->flags & NDE__IF_TA, tb = in->flags & NDE__IF_TB;
+      for (int i = 0; i < r; i++)
+        for (int j = 0; j < k; j++) {
+          uint64_t bits = 0;
+          for (int l = 0; l < c; l++)
+            bits |= read_word(D, in->a, ta ? l * r + i : i * c + l) |
+                    read_word(D, in->b, tb ? j * c + l : l * k + j);
+          uint64_t *o = col_word(D, in->out, i * k + j);
+          if (o) *o = bits;
+        }
       return;
     }
     default: {

@@ -2,7 +2,9 @@
  * or the ones f cached, then a reverse sweep accumulating adjoints) and JVP (a forward sweep
  * carrying tangents).  Elementwise kernels read operands through row and column strides, so
  * uniform values (stride 0 over rows) and scalars (stride 0 over columns) broadcast, and their
- * adjoints sum over what they were broadcast to.  Net calls run the nn layer's batched passes.
+ * adjoints sum over what they were broadcast to.  Net calls run the nn layer's batched passes;
+ * a NET_VJP (J^T b, made by grad) runs the reverse pass from its net call's cache in f, and its
+ * VJP and JVP are one forward-over-reverse pass (nde_net_vjp_tangent).
  * Values bound per series (per-series parameters, measured inputs, constants from data) are
  * read per row through the row -> series map.  Nothing here allocates. */
 #include <math.h>
@@ -42,6 +44,7 @@ struct nde__tctx {
   double *unif, *uadj, *utan;
   double *vary, *vadj, *vtan;
   double *du_scratch, *zeros, *gx;
+  double *dy, *dydot, *ydot; /* [max_batch x max_net_out] NET_VJP's cotangent rows */
   double *inval; /* [max_batch] input values of the distinct series */
   rowmap rows;
   int *fatal;    /* &fatal_flag: set through the const context by an instruction that cannot
@@ -169,6 +172,43 @@ static inline double param_value(const nde__instr *in, double s, double *d) {
   }
 }
 
+/* The R rows of slot s as one contiguous R x width block: its own storage when it is one,
+ * else copied (a uniform slot repeated, a column view gathered) into scratch. */
+static const double *block_rows(const nde__tape *T, int s, double *const V[], int R,
+                                double *scratch) {
+  /* R is the batch B: NET_VJP's output always varies per row. */
+  const nde__slot *sl = &T->slots[s];
+  const double *p = V[sl->arena] + slot_off(sl, R);
+  const int w = sl->width;
+  if (sl->varying && sl->rs == w) return p;
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < w; c++) scratch[(size_t)r * w + c] = p[(size_t)r * sl->rs + c];
+  return scratch;
+}
+
+/* MATMUL: the product of a (r x c) and b (c x k) per row, either stored transposed; dims and
+ * accessors.  A(i, l) and X(l, j) index the logical factors. */
+typedef struct mm {
+  int r, c, k;
+  bool ta, tb;
+} mm;
+
+static inline mm mm_of(const nde__tape *T, const nde__instr *in) {
+  mm d;
+  d.r = in->iarg;
+  d.c = in->n_ops;
+  d.k = T->slots[in->out].width / in->iarg;
+  d.ta = (in->flags & NDE__IF_TA) != 0;
+  d.tb = (in->flags & NDE__IF_TB) != 0;
+  return d;
+}
+static inline size_t mm_a(const mm *d, int i, int l) {
+  return d->ta ? (size_t)l * d->r + i : (size_t)i * d->c + l;
+}
+static inline size_t mm_x(const mm *d, int l, int j) {
+  return d->tb ? (size_t)j * d->c + l : (size_t)l * d->k + j;
+}
+
 /* ---- forward ---- */
 
 static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double *const V[], int B,
@@ -209,6 +249,7 @@ static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       case NDE__OP_ABS: EW1(fabs(x)); break;
       case NDE__OP_POWI: EW1(n == 2 ? x * x : ipow(x, n)); break;
       case NDE__OP_STEP: EW1(step(x)); break;
+      case NDE__OP_SIGN: EW1(x > 0 ? 1.0 : x < 0 ? -1.0 : x); break;
       default: break;
     }
 #undef EW1
@@ -325,6 +366,41 @@ static void fwd(const tctx *X, const nde__tape *T, const nde__instr *in, double 
                       X->nws[in->iarg]);
       return;
     }
+    case NDE__OP_SUM: {
+      const nde__slot *sa = &T->slots[in->a];
+      opnd a = operand(T, in->a, sa->width, V, NULL, B);
+      for (int r = 0; r < R; r++) {
+        double acc = 0;
+        for (int c = 0; c < sa->width; c++) acc += a.p[r * a.rs + c];
+        O[r * ors] = acc;
+      }
+      return;
+    }
+    case NDE__OP_MATMUL: {
+      const mm d = mm_of(T, in);
+      opnd a = operand(T, in->a, w, V, NULL, B), b = operand(T, in->b, w, V, NULL, B);
+      for (int r = 0; r < R; r++) {
+        const double *pa = a.p + r * a.rs, *pb = b.p + r * b.rs;
+        for (int i = 0; i < d.r; i++)
+          for (int j = 0; j < d.k; j++) {
+            double acc = 0;
+            for (int l = 0; l < d.c; l++) acc += pa[mm_a(&d, i, l)] * pb[mm_x(&d, l, j)];
+            O[r * ors + (size_t)i * d.k + j] = acc;
+          }
+      }
+      return;
+    }
+    case NDE__OP_NET_VJP: {
+      /* J^T dY from the forward cache of the net call at the same input (written by this
+       * sweep when keep_cache is set; recomputed otherwise). */
+      const nde__slot *si = &T->slots[in->a];
+      const nde__netm *nm = &X->m->nets[in->iarg];
+      const double *cache = keep_cache ? V[NDE__AR_VARY] + in->cache_off * (size_t)B : NULL;
+      const double *dY = block_rows(T, in->b, V, R, X->dy);
+      nde_net_vjp(nm->net, theta + nm->offset, R, V[si->arena] + slot_off(si, B), dY, cache, O,
+                  NULL, X->nws[in->iarg]);
+      return;
+    }
     default: return;
   }
 }
@@ -334,6 +410,19 @@ void nde__exec_const(const nde__tape *T, const nde__instr *in, double *const bas
 }
 
 /* ---- reverse ---- */
+
+/* g (the adjoint of slot s, with its strides) += the contiguous R x width block x; a uniform
+ * slot (row stride 0) receives the sum over rows. */
+static void add_rows(int R, const nde__slot *s, const double *x, double *g) {
+  const int w = s->width;
+  if (s->varying && s->rs == w) {
+    const size_t len = (size_t)R * (size_t)w;
+    for (size_t q = 0; q < len; q++) g[q] += x[q];
+    return;
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < w; c++) g[(size_t)r * s->rs + c] += x[(size_t)r * w + c];
+}
 
 static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double *const V[],
                 double *const G[], int B, const double *theta, double *gtheta) {
@@ -472,11 +561,58 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       }
       return;
     }
+    case NDE__OP_SUM: {
+      const nde__slot *sa = &T->slots[in->a];
+      opnd a = operand(T, in->a, sa->width, V, G, B);
+      if (!a.g) return;
+      for (int r = 0; r < R; r++)
+        for (int c = 0; c < sa->width; c++) a.g[r * a.rs + c] += GO[r * ors];
+      return;
+    }
+    case NDE__OP_MATMUL: {
+      /* out = A X: A's adjoint G X^T, X's A^T G (summed over rows when uniform). */
+      const mm d = mm_of(T, in);
+      opnd a = operand(T, in->a, w, V, G, B), b = operand(T, in->b, w, V, G, B);
+      for (int r = 0; r < R; r++) {
+        const double *pa = a.p + r * a.rs, *pb = b.p + r * b.rs, *go = GO + r * ors;
+        double *ga = a.g ? a.g + r * a.rs : NULL, *gb = b.g ? b.g + r * b.rs : NULL;
+        for (int i = 0; i < d.r; i++)
+          for (int j = 0; j < d.k; j++) {
+            const double g = go[(size_t)i * d.k + j];
+            for (int l = 0; l < d.c; l++) {
+              if (ga) ga[mm_a(&d, i, l)] += g * pb[mm_x(&d, l, j)];
+              if (gb) gb[mm_x(&d, l, j)] += g * pa[mm_a(&d, i, l)];
+            }
+          }
+      }
+      return;
+    }
+    case NDE__OP_NET_VJP: {
+      /* out = J^T dY.  With the cotangent w = GO of out, one forward-over-reverse pass along
+       * Xdot = w gives the input's adjoint Hess_X(dY . N) w, theta's grad_theta(w . J^T dY)
+       * and dY's J w. */
+      const nde__slot *si = &T->slots[in->a], *sb = &T->slots[in->b];
+      const nde__netm *nm = &X->m->nets[in->iarg];
+      double *gin = (si->active && G[si->arena]) ? G[si->arena] + slot_off(si, B) : NULL;
+      double *gdy = (sb->active && G[sb->arena]) ? G[sb->arena] + slot_off(sb, B) : NULL;
+      if (!gin && !gdy && !gtheta) return;
+      const double *dY = block_rows(T, in->b, V, B, X->dy);
+      if (nde_net_vjp_tangent(nm->net, theta + nm->offset, R, V[si->arena] + slot_off(si, B), GO,
+                              NULL, dY, NULL, NULL, gdy ? X->ydot : NULL, NULL, NULL,
+                              gin ? X->gx : NULL, gtheta ? gtheta + nm->offset : NULL,
+                              X->nws[in->iarg]) != NDE_OK) {
+        *X->fatal = 1;
+        return;
+      }
+      if (gin) add_rows(R, si, X->gx, gin);
+      if (gdy) add_rows(R, sb, X->ydot, gdy);
+      return;
+    }
     case NDE__OP_NET: {
       const nde__slot *si = &T->slots[in->a];
       const nde__netm *nm = &X->m->nets[in->iarg];
       double *gin = (si->active && G[si->arena]) ? G[si->arena] + slot_off(si, B) : NULL;
-      if (!gin && !gtheta) return;
+      if ((in->flags & NDE__IF_CACHE_ONLY) || (!gin && !gtheta)) return;
       const double *cache = V[so->arena] + (so->varying ? in->cache_off * (size_t)B : in->cache_off);
       nde_net_vjp(nm->net, theta + nm->offset, R, V[si->arena] + slot_off(si, B), GO, cache,
                   gin ? X->gx : NULL, gtheta ? gtheta + nm->offset : NULL, X->nws[in->iarg]);
@@ -507,6 +643,23 @@ static void tan_step(const tctx *X, const nde__tape *T, const nde__instr *in, do
   const size_t off = slot_off(so, B), ors = (size_t)so->rs;
   double *O = V[so->arena] + off, *DO = D[so->arena] + off;
   nde__op op = (nde__op)in->op;
+  /* A net call that only fills a cache for the NET_VJP after it is not needed here: the
+   * NET_VJP's forward-over-reverse pass makes its own forward sweep. */
+  if (in->flags & NDE__IF_CACHE_ONLY) return;
+  if (op == NDE__OP_NET_VJP) {
+    /* The value J^T dY and its tangent along (X', theta', dY') in one pass. */
+    const nde__slot *si = &T->slots[in->a], *sb = &T->slots[in->b];
+    const nde__netm *nm = &X->m->nets[in->iarg];
+    const size_t ioff = slot_off(si, B);
+    const double *dY = block_rows(T, in->b, V, B, X->dy);
+    const double *dYdot = sb->active ? block_rows(T, in->b, D, B, X->dydot) : NULL;
+    if (nde_net_vjp_tangent(nm->net, theta + nm->offset, R, V[si->arena] + ioff,
+                            si->active ? D[si->arena] + ioff : NULL,
+                            vtheta ? vtheta + nm->offset : NULL, dY, dYdot, NULL, NULL, O, NULL,
+                            DO, NULL, X->nws[in->iarg]) != NDE_OK)
+      *X->fatal = 1;
+    return;
+  }
   fwd(X, T, in, V, B, t, theta, false);
   if (!so->active) return;
   if (is_unary(op)) {
@@ -590,6 +743,35 @@ static void tan_step(const tctx *X, const nde__tape *T, const nde__instr *in, do
       }
       return;
     }
+    case NDE__OP_SUM: {
+      const nde__slot *sa = &T->slots[in->a];
+      opnd a = operand(T, in->a, sa->width, V, D, B);
+      for (int r = 0; r < R; r++) {
+        double acc = 0;
+        if (a.g)
+          for (int c = 0; c < sa->width; c++) acc += a.g[r * a.rs + c];
+        DO[r * ors] = acc;
+      }
+      return;
+    }
+    case NDE__OP_MATMUL: {
+      const mm d = mm_of(T, in);
+      opnd a = operand(T, in->a, w, V, D, B), b = operand(T, in->b, w, V, D, B);
+      for (int r = 0; r < R; r++) {
+        const double *pa = a.p + r * a.rs, *pb = b.p + r * b.rs;
+        const double *ta = a.g ? a.g + r * a.rs : NULL, *tb = b.g ? b.g + r * b.rs : NULL;
+        for (int i = 0; i < d.r; i++)
+          for (int j = 0; j < d.k; j++) {
+            double acc = 0;
+            for (int l = 0; l < d.c; l++) {
+              if (ta) acc += ta[mm_a(&d, i, l)] * pb[mm_x(&d, l, j)];
+              if (tb) acc += pa[mm_a(&d, i, l)] * tb[mm_x(&d, l, j)];
+            }
+            DO[r * ors + (size_t)i * d.k + j] = acc;
+          }
+      }
+      return;
+    }
     case NDE__OP_NET: {
       const nde__slot *si = &T->slots[in->a];
       const nde__netm *nm = &X->m->nets[in->iarg];
@@ -644,7 +826,8 @@ int nde__tctx_vjp(void *ctx, double t, int B, const double *U, const double *the
   double *V[NDE__AR_COUNT] = {X->unif, cache ? (double *)cache : X->vary, (double *)U, X->du_scratch};
   int k0 = cache ? T->n_unif_code : T->n_code;
   X->fatal_flag = 0;
-  for (int k = 0; k < k0; k++) fwd(X, T, &T->code[k], V, B, t, theta, true);
+  for (int k = 0; k < k0; k++)
+    if (!(T->code[k].flags & NDE__IF_NOT_FOR_VJP)) fwd(X, T, &T->code[k], V, B, t, theta, true);
   if (X->fatal_flag) return -1;
   for (int k = 0; k < X->n_zruns; k++)
     memset(X->vadj + X->zruns[2 * k] * (size_t)B, 0, X->zruns[2 * k + 1] * (size_t)B * sizeof(double));
@@ -768,6 +951,9 @@ void nde__tctx_destroy(void *ctx) {
   free(X->du_scratch);
   free(X->zeros);
   free(X->gx);
+  free(X->dy);
+  free(X->dydot);
+  free(X->ydot);
   free(X->inval);
   free(X->rows.series);
   free(X->rows.uniq);
@@ -859,7 +1045,12 @@ nde_status nde__tctx_create(nde_model *m, const nde__tape *T, nde__bound *bd, in
       st = NDE_ERR_INTERNAL;
       goto fail;
     }
-    st = nde_net_ws_create(m->nets[i].net, max_batch, &X->nws[i]);
+    /* A net that grad differentiates needs the second-order pass's scratch too. */
+    bool second = false;
+    for (int k = 0; k < T->n_code && !second; k++)
+      second = T->code[k].op == NDE__OP_NET_VJP && T->code[k].iarg == i;
+    st = second ? nde_net_ws_create_second_order(m->nets[i].net, max_batch, &X->nws[i])
+                : nde_net_ws_create(m->nets[i].net, max_batch, &X->nws[i]);
     if (st != NDE_OK) goto fail;
   }
   st = NDE_ERR_NOMEM;
@@ -872,6 +1063,10 @@ nde_status nde__tctx_create(nde_model *m, const nde__tape *T, nde__bound *bd, in
   X->du_scratch = nde__dalloc(no);
   X->zeros = nde__dalloc(ns);
   X->gx = nde__dalloc((size_t)(T->max_net_in ? T->max_net_in : 1) * (size_t)max_batch);
+  const size_t ny = (size_t)(T->max_net_out ? T->max_net_out : 1) * (size_t)max_batch;
+  X->dy = nde__dalloc(ny);
+  X->dydot = nde__dalloc(ny);
+  X->ydot = nde__dalloc(ny);
   X->inval = nde__dalloc((size_t)max_batch);
   X->rows.series = calloc((size_t)max_batch, sizeof(int));
   X->rows.uniq = calloc((size_t)max_batch, sizeof(int));
@@ -879,7 +1074,7 @@ nde_status nde__tctx_create(nde_model *m, const nde__tape *T, nde__bound *bd, in
   X->rows.mark = malloc((size_t)X->n_series * sizeof(int));
   X->step_used = calloc((size_t)m->n_inputs + 1, sizeof *X->step_used);
   if (!X->unif || !X->uadj || !X->utan || !X->vary || !X->vadj || !X->vtan || !X->du_scratch ||
-      !X->zeros || !X->gx || !X->inval || !X->rows.series || !X->rows.uniq || !X->rows.row_uniq ||
+      !X->zeros || !X->gx || !X->dy || !X->dydot || !X->ydot || !X->inval || !X->rows.series || !X->rows.uniq || !X->rows.row_uniq ||
       !X->rows.mark || !X->step_used)
     goto fail;
   for (int s = 0; s < X->n_series; s++) X->rows.mark[s] = -1;

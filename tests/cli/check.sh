@@ -21,6 +21,15 @@ grep -qx '  alpha = 1.3  fixed' "$tmp/out" || fail "alpha line: $(cat "$tmp/out"
 grep -qx '  U : 2 -> 5 rbf -> 5 rbf -> 5 rbf -> 2  (87 parameters, theta\[0..86\], init glorot)' "$tmp/out" \
   || fail "net line: $(cat "$tmp/out")"
 
+# Per-series parameters in their series' blocks, inputs, constants and observables are listed.
+"$nde" check "$models/heated_room.nde" >"$tmp/out" || fail "heated room"
+for line in '  k = 0.25  positive  per series: theta[26 + s*1 + 0] = log(value) for series s' \
+    'inputs (2, given per series with the data):' '  heater  step' '  T_out  cubic, hold' \
+    'constants (1):' '  P  from data (one value per series)' 'observables (1):' '  sensor' \
+    'learnable parameters: 26, and 1 per series'; do
+  grep -qxF -- "$line" "$tmp/out" || fail "heated room lacks '$line': $(cat "$tmp/out")"
+done
+
 printf 'state x, y\nparam alpha = 1.3 (positive)\ndx/dt = alpah*x\ndy/dt = -y\n' >"$tmp/bad.nde"
 "$nde" check "$tmp/bad.nde" >"$tmp/out" 2>"$tmp/err"
 code=$?

@@ -92,8 +92,10 @@ grep -Eq '^nde: error: simulation stopped: solver [a-z0-9-]+ stopped at t = [0-9
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "blow-up: more than one line: $(cat "$tmp/err")"
 ls -A "$tmp" | grep -q '^b.h5$\|^\.nde-' && fail "blow-up left a file"
 
-# inspect: the shipped data sets.
+# inspect: the shipped data sets made by nde simulate (the mass-spring files are batches made by
+# data/mass_spring.c).
 for f in "$root"/data/*.h5; do
+  case $f in */mass_spring*) continue ;; esac
   "$nde" inspect "$f" >"$tmp/out" 2>"$tmp/err" || fail "inspect $f: exit $? ($(cat "$tmp/err"))"
   case $f in
   */tanks.h5) head="3 series, 1 state (h2)" ;;

@@ -223,6 +223,22 @@ static void test_params_and_nets_interleave_in_declaration_order(void **state) {
   nde_model_destroy(&m);
 }
 
+/* An intermediate that is a whole equation's right-hand side and is used again by a later
+ * equation keeps its own value (its last instruction is not moved into the output block). */
+static void test_an_intermediate_used_by_two_equations_keeps_its_value(void **state) {
+  (void)state;
+  nde_model *m = load_ok("state x, y\nu = x*y\ndx/dt = u\ndy/dt = u + 1.25\n");
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_model_create_rhs(m, 1, &rhs, NULL), NDE_OK);
+  const double U[2] = {1.5, 2.375};
+  double f[2];
+  assert_int_equal(nde_rhs_f(rhs, 0, 1, U, NULL, f, NULL), 0);
+  check_close(f[0], 1.5 * 2.375, 1e-15);
+  check_close(f[1], 1.5 * 2.375 + 1.25, 1e-15);
+  nde_rhs_destroy(&rhs);
+  nde_model_destroy(&m);
+}
+
 /* Callbacks report a non-finite result as recoverable (1), never as fatal. */
 static void test_log_of_a_negative_state_is_recoverable(void **state) {
   (void)state;
@@ -378,6 +394,7 @@ int main(void) {
       cmocka_unit_test(test_vector_components_are_named_with_one_based_indices),
       cmocka_unit_test(test_params_and_nets_interleave_in_declaration_order),
       cmocka_unit_test(test_log_of_a_negative_state_is_recoverable),
+      cmocka_unit_test(test_an_intermediate_used_by_two_equations_keeps_its_value),
       cmocka_unit_test(test_rhs_outlives_its_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

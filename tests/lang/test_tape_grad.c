@@ -99,6 +99,15 @@ static const gcase cases[] = {
      -2, 2, "x - y; z[1]; z[2]; z[3]"},
     {"LE GT GE", HEAD "dx/dt = x*(x <= 0.2) + y*(y > -0.1) + p*(x >= y)\n" REST, -2, 2,
      "x - 0.2; y + 0.1; x - y"},
+    /* grad: its adjoint code (NET_VJP for nets, SUM for a broadcast scalar, SIGN for abs)
+     * differentiated again by the VJP and JVP, with per-series parameters and inputs */
+    {"grad NET_VJP SUM", HEAD "dx/dt = grad(N(x, z*y)[1]*p + sin(x*y)*(z*x)[2] + a*u1*x^2, [x, y])[1]*y"
+                         " + grad(N(z, x)[2]*b, z)[3]\n" REST, -2, 2, NULL},
+    {"SIGN abs grad", HEAD "dx/dt = grad(abs(x - y)*x + abs(p*x)*c, x) + y\n" REST, -2, 2, "x - y; x"},
+    /* matrices: literals with state, parameter and input entries, products with vectors and
+     * matrices, elementwise arithmetic on matrices, d[...]/dt equations */
+    {"MATMUL", HEAD "M = [[x, p], [y*u1, a]]\nK = 2*M - [[1, z[1]], [q, 0]]\n"
+               "d[y, x]/dt = (M K) [x, u2] + M [y, 1]\ndz/dt = z*r\n", -2, 2, NULL},
     /* vectors: elementwise with scalar broadcasting, functions on vectors */
     {"ADD MUL", "state x, z[3]\nparam p = 0.37\nparam q = 1.61 (positive)\n"
                 "dx/dt = x*p\ndz/dt = z*x + p - q*z^2 + exp(-z) + [x, p, q]\n", -2, 2, NULL},

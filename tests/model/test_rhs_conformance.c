@@ -257,6 +257,26 @@ static void heated_room_over_three_series_conforms(void **state) {
   tape_subject(&S, "heated_room.nde", 12.0, 26.0);
   run(&S);
 }
+/* Models that differentiate (grad): a Hamiltonian net, the port-Hamiltonian matrix form, a
+ * gradient system. */
+static void hnn_conforms(void **state) {
+  (void)state;
+  subject S = {0};
+  tape_subject(&S, "hnn.nde", -1.9, 1.9);
+  run(&S);
+}
+static void port_hamiltonian_conforms(void **state) {
+  (void)state;
+  subject S = {0};
+  tape_subject(&S, "port_hamiltonian.nde", -1.9, 1.9);
+  run(&S);
+}
+static void gradient_system_conforms(void **state) {
+  (void)state;
+  subject S = {0};
+  tape_subject(&S, "gradient_system.nde", -1.9, 1.9);
+  run(&S);
+}
 static void c_spiral_conforms(void **state) {
   (void)state;
   subject S = {0};
@@ -382,6 +402,9 @@ int main(void) {
       cmocka_unit_test(pendulum_conforms),
       cmocka_unit_test(robertson_conforms),
       cmocka_unit_test(heated_room_over_three_series_conforms),
+      cmocka_unit_test(hnn_conforms),
+      cmocka_unit_test(port_hamiltonian_conforms),
+      cmocka_unit_test(gradient_system_conforms),
       cmocka_unit_test(c_spiral_conforms),
       cmocka_unit_test(c_lv_ude_conforms),
       cmocka_unit_test(c_mlp_conforms),
