@@ -608,7 +608,8 @@ class Result:
             ", ".join("%s=%.6g" % kv for kv in self.params.items()) or "no scalar parameters")
 
     def summary(self):
-        """What nde fit prints at the end."""
+        """What nde fit prints at the end: the fit, the values with their standard errors (or
+        the members' spread), the standard errors' details, profiles and members."""
         k = self.kept
         s = self.settings
         lines = ["fit: %d iterations in %.2f s: %s" % (self.iterations, self.seconds,
@@ -617,12 +618,49 @@ class Result:
                  "(iteration %d)" % (k.loss, "summed" if s["loss"] == "sum" else "mean",
                                      "the best scored iterate" if k.is_best
                                      else "the last iterate", k.iteration)]
-        fixed = {p.name for p in self.model.param_info if not p.learnable}
-        for name, v in self.params.items():
-            lines.append("  %-12s = %r%s" % (name, v, "  (fixed)" if name in fixed else ""))
+        u = self.uncertainty
+        names = [f.name for f in self.series]
+        for i, p in enumerate(self.model.param_info):
+            v = self.params[p.name]
+            if p.per_series:
+                lines.append("  %-12s (per series):" % p.name + "".join(
+                    "%s%s %r%s" % ("\n    " if extra else " ", names[k], float(v[k]), extra)
+                    for k in range(len(names))
+                    for extra in [self._unc_text(u, i, "%s[%s]" % (p.name, names[k]), k)]))
+                continue
+            lines.append("  %-12s = %r%s%s" % (p.name, v, "" if p.learnable else "  (fixed)",
+                                              self._unc_text(u, i, p.name, 0)
+                                              if p.learnable else ""))
         for n in self.model.nets.values():
             lines.append("  net %-8s %d weights" % (n.name, n.n_params))
+        if self.warning:
+            lines.append("warning: " + self.warning)
+        if u is not None:
+            lines.append(str(u))
+            lines += [unc.profile_text(p, u) for p in self.profiles.values()]
+        ms = self.members
+        if ms:
+            lines.append("ensemble: %d members (seeds %d to %d), %d ended well" % (
+                len(ms), ms[0].seed, ms[0].seed + len(ms) - 1,
+                sum(x.status in ("done", "early-stop") for x in ms)))
+            lines += ["  member %2d  seed %-6d %-11s loss %.6e  %d iterations"
+                      % (k + 1, x.seed, x.status, x.loss, x.iterations)
+                      for k, x in enumerate(ms[:50])]
+            if len(ms) > 50:
+                lines.append("  ... (%d more)" % (len(ms) - 50))
         return "\n".join(lines)
+
+    def _unc_text(self, u, i, name, series):
+        """What nde fit prints beside a parameter: its standard error and interval, or the
+        spread over the members of an ensemble."""
+        if u is not None and name in u:
+            return u.describe(name)
+        if self.n_members > 0:
+            sp = unc.spread(self, i, series, 0.95)
+            if sp.n > 0:
+                return "  members: median %s, sd %s, 95%% range [%s, %s]" % (
+                    unc._num(sp.median), unc._num(sp.sd), unc._num(sp.lower), unc._num(sp.upper))
+        return ""
 
     # ---- how sure the fit is ----
 
