@@ -396,6 +396,50 @@ def test_members_report_their_progress_and_a_stop_raises_interrupted(capsys):
     assert e.value.result.uncertainty is not None and e.value.result.profiles == {}
 
 
+ENSEMBLE_SCRIPT = """
+import sys, time, nde
+print("start", flush=True)
+
+
+def running(p):
+    if p.done == 0:
+        print("running", flush=True)
+
+
+try:
+    nde.fit(sys.argv[1], sys.argv[2], ensemble=2, jobs=2, optim="adam:20000@0.01",
+            phase_patience=0, callback=running, progress=False)
+except nde.Interrupted as e:
+    print("interrupted", e.result is None, flush=True)
+    time.sleep(30)
+print("not reached", flush=True)
+"""
+
+
+def test_ctrl_c_stops_an_ensemble_and_raises_interrupted(tmp_path):
+    # (libnde's members look at the stop request only every 1000000 iterations
+    # (src/result/ensemble.c, progress_every of ens_job), so the members of this short schedule
+    # run to their end before the ensemble stops; nde fit --ensemble waits as long.)
+    import signal
+    import subprocess
+    import sys
+    script = tmp_path / "ens.py"
+    script.write_text(ENSEMBLE_SCRIPT)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(nde.__file__))] +
+                                        env.get("PYTHONPATH", "").split(os.pathsep))
+    p = subprocess.Popen([sys.executable, str(script), LV, DATA], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "start\n"
+    assert p.stdout.readline() == "running\n"  # the members' first heartbeat
+    p.send_signal(signal.SIGINT)
+    line = p.stdout.readline().split()
+    assert line == ["interrupted", "True"], (line, p.stderr.read() if not line else "")
+    p.send_signal(signal.SIGINT)  # outside: Python's own KeyboardInterrupt
+    out, err = p.communicate(timeout=60)
+    assert "not reached" not in out and "KeyboardInterrupt" in err and p.returncode != 0
+
+
 def test_bad_options_are_refused_with_the_messages_of_the_command_line(tmp_path, lv, lv_arrays):
     plain = nde.fit(lv, DATA, optim="adam:5", progress=False)
     cases = [
