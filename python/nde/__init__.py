@@ -36,4 +36,5 @@ __all__ = ["Model", "Data", "Series", "Problem", "fit", "load", "read_theta", "R
            "JobProgress", "Uncertainty", "Coordinate", "Profile", "Member", "Spread",
            "solver_names", "grad_names", "Error", "ArgumentError", "LimitError", "ModelError",
            "DataError", "FileError", "OutOfMemoryError", "CallbackError", "NumericalError",
-           "UnsupportedError", "InternalError", "Interrupted", "SolverStopWarning", "DEFAULT_SCHEDULE"]
+           "UnsupportedError", "InternalError", "Interrupted", "SolverStopWarning",
+           "DEFAULT_SCHEDULE"]

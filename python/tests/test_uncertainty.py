@@ -318,7 +318,7 @@ def test_the_readme_example_runs_and_keeps_x_times_y_in_both_outputs_of_the_lv_d
     block = block.replace("print(", "str(")
     ns = {}
     exec(compile(block, "python/README.md", "exec"), ns)
-    u, p, r = ns["u"], ns["p"], ns["r"]
+    u, p = ns["u"], ns["p"]
     assert "%.3g" % u.se["beta"] == "0.00172" and u.warning == ""
     assert ["%.6g" % x for x in u.interval("beta") + (p.lower, p.upper)] == [
         "0.894866", "0.901828", "0.894867", "0.901827"]
