@@ -305,9 +305,11 @@ class Trajectory:
         return iter((self.t, self.y))
 
     def __repr__(self):
-        return "<nde.Trajectory %d times on [%g, %g]%s>" % (
+        return "<nde.Trajectory %d times on [%g, %g]%s%s>" % (
             self.t.size, self.t[0], self.t[-1],
-            ", stopped at t = %g" % self.stop.t_stop if self.stop else "")
+            ", stopped at t = %g" % self.stop.t_stop if self.stop else "",
+            ", %g%% band (%s)" % (100 * self.band_level, self.band_kind)
+            if self.lower is not None else "")
 
     def save(self, path):
         """Write the trajectory as nde forecast -o does: HDF5 in the data convention (nde fit and
@@ -844,8 +846,8 @@ class Result:
         band    the band around it (Trajectory.lower, .upper), as nde forecast --band: None
                 (default) a 95 % band when the result has ensemble members (the quantiles of
                 the members' trajectories, each member from its own fitted trajectory) or
-                standard errors (linearised), else none; a level in (0, 1) (an ArgumentError
-                when the result has neither); False: none (--no-band)
+                standard errors (linearised), else none; a level in (0, 1), or True for 0.95
+                (a ValueError when the result has neither); False: none (--no-band)
         A solve that stops early warns (SolverStopWarning) and leaves NaN rows after the stop."""
         keep = []
         level = self._band_level(band)
