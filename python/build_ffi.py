@@ -204,6 +204,10 @@ nde_status nde_writer_set_attr_string(nde_writer *w, const char *obj, const char
                                       const char *value);
 nde_status nde_writer_set_attr_double(nde_writer *w, const char *obj, const char *name,
                                       double value);
+nde_status nde_writer_put_doubles(nde_writer *w, const char *path, int rank, const size_t *dims,
+                                  const double *x);
+nde_status nde_writer_set_attr_int64(nde_writer *w, const char *obj, const char *name,
+                                     int64_t value);
 nde_status nde_writer_commit(nde_writer *w);
 nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error *err);
 
@@ -306,6 +310,74 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
                         const double *times, const nde_sim_opts *o, double *Y, double *noise_std,
                         nde_solve_stats *stats, nde_error *err);
 
+/* ---- how sure is the fit: standard errors, profiles, ensembles, bands ---- */
+typedef enum { NDE_NOISE_PER_STATE, NDE_NOISE_POOLED, NDE_NOISE_KNOWN, ... } nde_noise_model;
+const char *nde_noise_model_str(nde_noise_model m);
+typedef struct nde_unc_opts {
+  double level; nde_noise_model noise; const double *noise_std; int include_nets; int include_u0;
+  double ident_tol; int finite_differences; double fd_step; ...;
+} nde_unc_opts;
+nde_unc_opts nde_unc_opts_default(void);
+typedef enum {
+  NDE_UNC_PARAM, NDE_UNC_SERIES_PARAM, NDE_UNC_INITIAL_STATE, NDE_UNC_NET_WEIGHT, ...
+} nde_unc_kind;
+typedef struct nde_unc_entry {
+  const char *name; nde_unc_kind kind; int param; int series; int component;
+  nde_param_transform transform; double value; double se; double se_opt; double lower, upper;
+  double lower_sym, upper_sym; int identifiable; ...;
+} nde_unc_entry;
+typedef struct nde_uncertainty {
+  int n; const nde_unc_entry *entry; const double *cov; const double *cov_natural;
+  const double *corr; double level; double quantile; nde_noise_model noise; double sigma;
+  const double *sigma_state; long n_residuals; long dof; double rss; double cond; int n_null;
+  const double *null_dirs; int finite_differences; const char *warning; ...;
+} nde_uncertainty;
+nde_status nde_result_compute_uncertainty(nde_result *r, const nde_data *data,
+                                          const nde_unc_opts *o, nde_error *err);
+const nde_uncertainty *nde_result_get_uncertainty(const nde_result *r);
+int nde_uncertainty_find(const nde_uncertainty *u, const char *name);
+typedef struct nde_profile_opts {
+  int points; double reach; int max_extend; int max_iter; int threads;
+  int (*progress)(void *ctx, int done, int total); void *progress_ctx; ...;
+} nde_profile_opts;
+nde_profile_opts nde_profile_opts_default(void);
+typedef struct nde_profile {
+  const char *name; int entry; int n; const double *grid; const double *stat; double value;
+  double lower, upper; int lower_found, upper_found; double threshold; ...;
+} nde_profile;
+nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *names,
+                              const nde_unc_opts *uo, const nde_profile_opts *po, int *stopped,
+                              nde_error *err);
+int nde_result_n_profiles(const nde_result *r);
+nde_status nde_result_get_profile(const nde_result *r, int i, nde_profile *out);
+typedef enum { NDE_RESAMPLE_NONE, NDE_RESAMPLE_SERIES, NDE_RESAMPLE_TIME, ... } nde_resample;
+const char *nde_resample_str(nde_resample r);
+typedef struct nde_ensemble_opts {
+  int members; nde_resample resample; double fraction; int threads;
+  int (*progress)(void *ctx, int done, int total); void *progress_ctx; ...;
+} nde_ensemble_opts;
+nde_ensemble_opts nde_ensemble_opts_default(void);
+nde_status nde_result_fit_ensemble(nde_model *model, const nde_data *data,
+                                   const nde_result_fit_opts *o, const nde_ensemble_opts *e,
+                                   nde_result **out, int *stopped, nde_error *err);
+int nde_result_n_members(const nde_result *r);
+typedef struct nde_member_info {
+  uint64_t seed; nde_fit_status status; double loss; long iterations; const double *theta;
+  const double *u0; const unsigned char *keep; ...;
+} nde_member_info;
+nde_status nde_result_get_member(const nde_result *r, int k, nde_member_info *out);
+nde_status nde_result_member(const nde_result *r, int k, nde_result **out, nde_error *err);
+typedef struct nde_spread {
+  int n; double mean, sd; double median; double lower, upper; ...;
+} nde_spread;
+nde_status nde_result_param_spread(const nde_result *r, int i, int s, double level,
+                                   nde_spread *out);
+nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start,
+                                     size_t n_times, const double *times,
+                                     const nde_solver_opts *solver, double level,
+                                     double *lower, double *mid, double *upper,
+                                     int *n_used, nde_error *err);
+
 /* ---- discover ---- */
 typedef struct nde_library_opts {
   int poly_degree; int constant; int sin, cos, exp; int n_user; const char *const *user; ...;
@@ -343,6 +415,24 @@ nde_status nde_discovery_get_candidate(const nde_discovery *d, int output, int k
 char *nde_discovery_equation(const nde_discovery *d, int output, int k, int pretty);
 nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_error *err);
 
+static const double NDE_DEFAULT_INCLUSION;
+typedef struct nde_stability_opts {
+  nde_discover_opts discover; double inclusion; double level; int threads;
+  int (*progress)(void *ctx, int done, int total); void *progress_ctx; ...;
+} nde_stability_opts;
+nde_stability_opts nde_stability_opts_default(void);
+typedef struct nde_stability nde_stability;
+nde_status nde_discover_stable(const nde_result *r, const nde_stability_opts *o,
+                               nde_stability **out, int *stopped, nde_error *err);
+int nde_stability_n_members(const nde_stability *s);
+const nde_discovery *nde_stability_discovery(const nde_stability *s);
+typedef struct nde_stable_term {
+  double frequency; int selected; double coef; double median, lower, upper; int n; ...;
+} nde_stable_term;
+nde_status nde_stability_get(const nde_stability *s, int q, int j, nde_stable_term *out);
+char *nde_stability_equation(const nde_stability *s, int q, int pretty);
+nde_status nde_stability_model_text(const nde_stability *s, char **text, nde_error *err);
+
 /* ---- glue of the extension (set_source below) ---- */
 void free(void *p);
 void ndepy_model_destroy(nde_model *m);
@@ -351,11 +441,13 @@ void ndepy_problem_destroy(nde_problem *p);
 void ndepy_result_destroy(nde_result *r);
 void ndepy_score_destroy(nde_score *s);
 void ndepy_discovery_destroy(nde_discovery *d);
+void ndepy_stability_destroy(nde_stability *s);
 typedef struct ndepy_progress {
   void *handle; long every; double interval; double t_last; long iter_last; ...;
 } ndepy_progress;
 int ndepy_progress_cb(void *ctx, const nde_train_progress *p);
 extern "Python" int ndepy_on_progress(void *handle, const nde_train_progress *p, int why);
+extern "Python" int ndepy_on_jobs(void *handle, int done, int total);
 """
 
 SOURCE = r"""
@@ -369,6 +461,7 @@ static void ndepy_problem_destroy(nde_problem *p) { nde_problem_destroy(&p); }
 static void ndepy_result_destroy(nde_result *r) { nde_result_destroy(&r); }
 static void ndepy_score_destroy(nde_score *s) { nde_score_destroy(&s); }
 static void ndepy_discovery_destroy(nde_discovery *d) { nde_discovery_destroy(&d); }
+static void ndepy_stability_destroy(nde_stability *s) { nde_stability_destroy(&s); }
 
 /* The fit calls ndepy_progress_cb every iteration (progress_every = 1, as nde fit does); it calls
  * Python (ndepy_on_progress) only on events (why 1), every `every` iterations (why 2) and at

@@ -10,25 +10,31 @@ fits and result files as the nde program, with numpy arrays instead of files whe
     d = r.discover(); print(d)            # the networks read off as equations
     t10, y10 = r.forecast(10.0)
     r.save("fit.h5"); r2 = nde.load("fit.h5")
+    u = nde.fit(m, data, uncertainty=True).uncertainty    # standard errors (u.se["beta"])
+    e = nde.fit(m, data, ensemble=10); e.discover()       # members, stability selection
 
 Everything numerical runs in libnde; see python/README.md.
 """
 from ._lib import ffi as _ffi, lib as _lib
 from .data import Data, Problem, Series
-from .discover import Candidate, Discovery, Equation
+from .discover import Candidate, Discovery, Equation, StableDiscovery, StableTerm
 from .errors import (ArgumentError, CallbackError, DataError, Error, FileError, InternalError,
-                     LimitError, ModelError, NumericalError, OutOfMemoryError, SolverStopWarning,
-                     UnsupportedError)
+                     Interrupted, LimitError, ModelError, NumericalError, OutOfMemoryError,
+                     SolverStopWarning, UnsupportedError)
 from .model import Model
 from .options import grad_names, solver_names
-from .progress import Progress
+from .progress import JobProgress, Progress
 from .result import Result, Score, Trajectory, fit, load, read_theta
+from .uncertainty import Coordinate, Member, Profile, Spread, Uncertainty
 
 __version__ = _ffi.string(_lib.nde_version()).decode()
 DEFAULT_SCHEDULE = _ffi.string(_lib.NDE_DEFAULT_SCHEDULE).decode()
 
 __all__ = ["Model", "Data", "Series", "Problem", "fit", "load", "read_theta", "Result",
-           "Trajectory", "Score", "Discovery", "Equation", "Candidate", "Progress",
+           "Trajectory", "Score", "Discovery", "StableDiscovery", "StableTerm", "Equation",
+           "Candidate", "Progress",
+           "JobProgress", "Uncertainty", "Coordinate", "Profile", "Member", "Spread",
            "solver_names", "grad_names", "Error", "ArgumentError", "LimitError", "ModelError",
            "DataError", "FileError", "OutOfMemoryError", "CallbackError", "NumericalError",
-           "UnsupportedError", "InternalError", "SolverStopWarning", "DEFAULT_SCHEDULE"]
+           "UnsupportedError", "InternalError", "Interrupted", "SolverStopWarning",
+           "DEFAULT_SCHEDULE"]

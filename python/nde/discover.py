@@ -7,8 +7,9 @@ from collections import namedtuple
 
 from . import arrays
 from ._lib import cstr, ffi, lib, pystr
-from .errors import check, error_for, new_error
+from .errors import Interrupted, check, error_for, new_error
 from .model import Model
+from .progress import jobs as _jobs
 
 Equation = namedtuple("Equation", "net component args text expr")
 Equation.__doc__ = ("The chosen equation of one network output: net name, component (1-based, "
@@ -22,13 +23,34 @@ Candidate.__doc__ = ("One candidate model of an output: its terms, the first swe
                      "criterion, {term: coefficient} of its non-zero terms, its text, and "
                      "whether it was chosen.")
 
+StableTerm = namedtuple("StableTerm", "term frequency selected coef median lower upper n")
+StableTerm.__doc__ = ("A candidate term of one output across the members of an ensemble: the "
+                      "term, the share of the counted members whose chosen law has it, whether "
+                      "it is in the final law (frequency >= inclusion), its coefficient there "
+                      "(the refit on the result's own fit; 0 when not selected), and the "
+                      "median and 95 % interval of the members' refits on the final terms (NaN "
+                      "when not selected) with how many members gave one.")
+
 _OPTIONS = ("nets", "library", "terms", "points", "samples", "margin", "seed", "threshold",
-            "criterion", "ridge")
+            "criterion", "ridge", "inclusion", "stability", "jobs", "callback", "progress")
 
 
 def discover(result, nets=None, library="poly:3", terms=None, points=None, samples=None,
-             margin=None, seed=None, threshold=None, criterion="bic", ridge=None):
+             margin=None, seed=None, threshold=None, criterion="bic", ridge=None,
+             inclusion=None, stability=None, jobs=None, callback=None, progress=None):
     """nde discover on a Result (see Result.discover)."""
+    from .uncertainty import _real, check_jobs
+    K = lib.nde_result_n_members(result._ptr)
+    if stability not in (None, True, False):
+        raise ValueError("stability: expected True or False, got %r" % (stability,))
+    if inclusion is not None:
+        inc = _real("inclusion", inclusion)
+        if not 0 < inc <= 1:
+            raise ValueError("inclusion: expected a frequency in (0, 1], got %r" % (inclusion,))
+    n_jobs = check_jobs(jobs)
+    if K < 2 and (inclusion is not None or stability):
+        raise ValueError("inclusion, stability: stability selection needs an ensemble result "
+                         "(nde.fit(..., ensemble=K)); this result holds %d members" % K)
     keep = []
     o = ffi.new("nde_discover_opts *", lib.nde_discover_opts_default())
     if nets is not None:
@@ -62,6 +84,8 @@ def discover(result, nets=None, library="poly:3", terms=None, points=None, sampl
     if criterion not in ("bic", "aic"):
         raise ValueError("criterion: expected 'bic' or 'aic', got %r" % (criterion,))
     o.criterion = lib.NDE_CRIT_AIC if criterion == "aic" else lib.NDE_CRIT_BIC
+    if K >= 2 and stability is not False:
+        return _stable(result, o, inclusion, n_jobs, criterion, callback, progress, keep)
     out = ffi.new("nde_discovery **")
     st = lib.nde_discovery_create(result._ptr, o, out, err)
     if out[0] != ffi.NULL and st != lib.NDE_OK:
@@ -70,6 +94,29 @@ def discover(result, nets=None, library="poly:3", terms=None, points=None, sampl
     ptr = ffi.gc(out[0], lib.ndepy_discovery_destroy)
     check(lib.nde_discovery_select(ptr, err), err)
     return Discovery(ptr, result, criterion)
+
+
+def _stable(result, o, inclusion, n_jobs, criterion, callback, progress, keep):
+    """Stability selection over the members of an ensemble result (nde_discover_stable)."""
+    so = ffi.new("nde_stability_opts *", lib.nde_stability_opts_default())
+    so.discover = o[0]
+    if inclusion is not None:
+        so.inclusion = float(inclusion)
+    so.threads = n_jobs
+    out = ffi.new("nde_stability **")
+    stopped = ffi.new("int *")
+    err = new_error()
+    with _jobs(so, "stability selection", callback, progress, keep) as run:
+        st = lib.nde_discover_stable(result._ptr, so, out, stopped, err)
+    if out[0] != ffi.NULL and st != lib.NDE_OK:
+        lib.ndepy_stability_destroy(out[0])
+    if run.exc is not None:
+        raise run.exc
+    check(st, err)
+    if stopped[0]:
+        raise Interrupted("the stability selection was stopped before its members ended")
+    stab = ffi.gc(out[0], lib.ndepy_stability_destroy)
+    return StableDiscovery(stab, result, criterion, so.inclusion)
 
 
 class Discovery:
@@ -183,3 +230,67 @@ class Discovery:
     def __repr__(self):
         return "<nde.Discovery: %s>" % "; ".join("%s[%d] = %s" % (e.net, e.component, e.expr)
                                                  for e in self.equations)
+
+
+class StableDiscovery(Discovery):
+    """The outcome of nde discover on an ensemble result: discovery on every member and
+    stability selection (Meinshausen & Buhlmann 2010).  As a Discovery, the final laws (the
+    terms chosen by at least .inclusion of the members, refitted on the result's own fit):
+    .equations, .model_text, .model, .save(path), .candidates(i); and across the members:
+    .n_members (those counted), .frequencies[i] ({term: share of the members whose chosen law
+    has it} of output i), .terms_of(i) (StableTerm of every term some member chose, most
+    frequent first), .stability_table(i) (as nde discover prints it)."""
+
+    def __init__(self, stab, result, criterion, inclusion):
+        super().__init__(lib.nde_stability_discovery(stab), result, criterion)
+        self._stab = stab  # owns the discovery above
+        self.inclusion = inclusion
+        self.n_members = int(lib.nde_stability_n_members(stab))
+
+    def _term(self, i, j):
+        t = ffi.new("nde_stable_term *")
+        check(lib.nde_stability_get(self._stab, i, j, t))
+        return StableTerm(self.terms[j], t.frequency, bool(t.selected), t.coef, t.median,
+                          t.lower, t.upper, int(t.n))
+
+    def stable_terms(self, i):
+        """StableTerm of every term of output i, in the order of .terms."""
+        return [self._term(i, j) for j in range(len(self.terms))]
+
+    def terms_of(self, i):
+        """The terms of output i that some member chose, most frequent first (ties in the order
+        of .terms), as nde discover lists them."""
+        ts = [t for t in self.stable_terms(i) if t.frequency > 0]
+        return sorted(ts, key=lambda t: -t.frequency)
+
+    @property
+    def frequencies(self):
+        """Per output (in the order of .equations), {term: frequency} of every candidate term."""
+        return [{t.term: t.frequency for t in self.stable_terms(i)}
+                for i in range(len(self._outputs))]
+
+    def stability_table(self, i):
+        """The stability table of output i as nde discover prints it."""
+        net, comp, args, _, _, _ = self._outputs[i]
+        lines = ["%s[%d](%s): how often each term is chosen over %d members (final law: "
+                 "frequency >= %g)" % (net, comp + 1, args, self.n_members, self.inclusion),
+                 "  %-16s %9s  %-5s %12s %12s  %s" % ("term", "frequency", "final", "coefficient",
+                                                      "median", "95% interval over members")]
+        for t in self.terms_of(i):
+            line = "  %-16s %9.2f  %-5s" % (t.term, t.frequency, "yes" if t.selected else "no")
+            if t.selected:
+                line += " %12.6g %12.6g  [%.6g, %.6g] (%d members)" % (t.coef, t.median, t.lower,
+                                                                       t.upper, t.n)
+            lines.append(line)
+        return "\n".join(lines)
+
+    def __str__(self):
+        return ("Discovered equations (stable terms, coefficients refitted on the result's own "
+                "fit):\n" + "\n".join("  %s[%d](%s) \u2248 %s" % (e.net, e.component, e.args,
+                                                                   e.text)
+                                       for e in self.equations))
+
+    def __repr__(self):
+        return "<nde.StableDiscovery over %d members: %s>" % (
+            self.n_members, "; ".join("%s[%d] = %s" % (e.net, e.component, e.expr)
+                                      for e in self.equations))

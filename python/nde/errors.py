@@ -72,6 +72,21 @@ class InternalError(Error, RuntimeError):
     """A bug in nde (NDE_ERR_INTERNAL)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Work that cannot be kept in part was stopped by Ctrl-C or by the callback: an ensemble
+    (its members are not resumable), the profile points or the stability selection.  .result is
+    what was complete before it (the fit with its standard errors when the profiles were
+    stopped), or None.  A KeyboardInterrupt, so that `except Exception` does not swallow it."""
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.message = message
+        self.result = result
+
+    def __str__(self):
+        return self.message
+
+
 class SolverStopWarning(RuntimeWarning):
     """A solve stopped before the last output time (a numerical outcome, not an error): the
     outputs after the stop are NaN.  The message says why and what to try."""

@@ -16,6 +16,14 @@ OBJECTIVE_OPTIONS = ("learn_u0", "shoot_interval", "shoot_weight", "batch_series
                      "batch_windows", "l2", "l1")
 TRAIN_OPTIONS = ("optim", "lr", "seed", "max_failures", "checkpoint_every", "checkpoint_seconds",
                  "keep_last", "patience", "phase_patience", "phase_tol", "validate", "noise_std")
+# nde fit --ensemble K --resample none|series|time --resample-fraction F
+ENSEMBLE_OPTIONS = ("ensemble", "resample", "resample_fraction")
+# nde fit --uncertainty --noise-model ... --jobs N (--jobs also runs the members of an ensemble)
+UNCERTAINTY_OPTIONS = ("uncertainty", "noise_model", "profile", "profile_points", "level",
+                       "uncertainty_nets", "finite_differences", "jobs")
+# Every keyword option of nde.fit.
+FIT_OPTIONS = (SOLVER_OPTIONS + LOSS_OPTIONS + OBJECTIVE_OPTIONS + TRAIN_OPTIONS + ENSEMBLE_OPTIONS
+               + UNCERTAINTY_OPTIONS)
 
 
 def _names(table):

@@ -1,6 +1,8 @@
 """Optional figures with matplotlib (Debian python3-matplotlib): the data and fitted curves of a
-fit, its loss history, and a forecast against held-out data.  Each function draws into the given
-axes (or a new figure) and returns the figure; nothing here computes anything nde does not."""
+fit, its loss history, and a forecast against held-out data, with the band of an ensemble or of
+the standard errors as a translucent area (as nde fit --plot and nde forecast --plot draw them).
+Each function draws into the given axes (or a new figure) and returns the figure; nothing here
+computes anything nde does not."""
 import os
 
 import numpy as np
@@ -23,9 +25,22 @@ def _axes(ax, n=1):
     return fig, ax
 
 
-def plot_fit(result, data=None, series=0, ax=None, fine=True):
+def _band(ax, trajectory):
+    """The band of a trajectory (when it has one) as a translucent area per state."""
+    if trajectory.lower is None:
+        return
+    kind = "ensemble" if trajectory.band_kind == "members" else "linearised"
+    for j, c in enumerate(trajectory.states):
+        ax.fill_between(trajectory.t, trajectory.lower[:, j], trajectory.upper[:, j],
+                        color="C%d" % j, alpha=0.25, lw=0,
+                        label="%s %g%% band (%s)" % (c, 100 * trajectory.band_level, kind))
+
+
+def plot_fit(result, data=None, series=0, ax=None, fine=True, band=None):
     """The data (markers; default: the fit's data file when it still exists) and the fitted
-    curves of one series, one colour per state."""
+    curves of one series, one colour per state; band (as Result.integrate: None a 95 % band
+    when the result has ensemble members or standard errors, a level, or False) drawn as a
+    translucent area around them."""
     from .data import as_data
     fig, ax = _axes(ax)
     m = result.model
@@ -41,10 +56,11 @@ def plot_fit(result, data=None, series=0, ax=None, fine=True):
         for j, c in enumerate(m.states):
             ax.plot(v.t, v.y[:, j], "o", ms=3, color="C%d" % j, label="%s data" % c)
     if fine and result.step > 0:
-        tr = result.forecast(s.t[-1], series=k)
-        t, y = tr.t, tr.y
+        tr = result.forecast(s.t[-1], series=k, band=band)
     else:
-        t, y = s.t, result.fitted(k)
+        tr = result.integrate(s.t, series=k, band=band)
+    t, y = tr.t, tr.y
+    _band(ax, tr)
     for j, c in enumerate(m.states):
         ax.plot(t, y[:, j], "-", color="C%d" % j, label="%s fitted" % c)
     ax.set_xlabel("t")
@@ -67,10 +83,12 @@ def plot_history(result, ax=None):
 
 
 def plot_forecast(trajectory, data=None, ax=None):
-    """A forecast (nde.Trajectory) with optional held-out data (path, arrays or nde.Data)."""
+    """A forecast (nde.Trajectory) with optional held-out data (path, arrays or nde.Data), and
+    its band (Trajectory.lower and .upper) as a translucent area when it has one."""
     from .data import as_data
     fig, ax = _axes(ax)
     m = trajectory._result.model
+    _band(ax, trajectory)
     if data is not None:
         for v in as_data(data, m).series:
             for j, c in enumerate(m.states):

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import namedtuple
 
-from ._lib import ffi, pystr
+from ._lib import ffi, lib, pystr
 
 Progress = namedtuple("Progress", "phase shooting iter total_iter total_iters loss grad_norm lr "
                                   "score event")
@@ -23,6 +23,11 @@ Progress.__doc__ = """The state of a fit: phase (0-based) and whether it optimis
 multiple-shooting objective, iterations in the phase and in all phases, iterations planned, the
 phase's objective at the accepted point, |gradient|, the learning rate, the latest score (NaN
 before the first), and event (None, or a sentence such as "step rejected: non-finite loss")."""
+
+JobProgress = namedtuple("JobProgress", "what done total")
+JobProgress.__doc__ = """The progress of jobs that run concurrently in C (ensemble members,
+profile points, the members' discoveries of a stability selection): what runs ("ensemble
+members", "profile points", "stability selection"), how many are done of the total."""
 
 HEARTBEAT = 0.1  # seconds between calls into Python for the display and Ctrl-C
 
@@ -168,3 +173,120 @@ def sigint_stops(run):
 def ndepy_on_progress(handle, p, why):
     """Called by the C trampoline (python/build_ffi.py); returns non-zero to stop the fit."""
     return ffi.from_handle(handle).on_progress(p, why)
+
+
+class _JobLine:
+    """The display of concurrent jobs: "WHAT: D of N done  S s", a tqdm bar on a terminal or in a
+    notebook where tqdm is installed, else one line rewritten in place on a terminal, else a
+    plain line when the count changed and 2 s passed (and at the end), as the nde program
+    prints them."""
+
+    def __init__(self, stream, tty, tqdm):
+        self.stream, self.tty, self.tqdm = stream, tty, tqdm
+        self.t0 = self.t_last = time.monotonic()
+        self.bar, self.shown, self.open = None, -1, False
+
+    def note(self, text):
+        self.close()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def update(self, what, done, total):
+        if self.tqdm is not None:
+            if self.bar is None:
+                self.bar = self.tqdm(total=total, unit="", file=self.stream, desc=what,
+                                     dynamic_ncols=True)
+            self.bar.total = total
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.monotonic()
+        if done == self.shown or not (self.tty or now - self.t_last > 2 or done == total):
+            return
+        text = "%s: %d of %d done  %.0f s" % (what, done, total, now - self.t0)
+        if self.tty:
+            self.stream.write("\r" + text + "\033[K")
+            self.open = True
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self.t_last, self.shown = now, done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open = False
+
+
+def make_job_display(progress, stream=None):
+    """The display of concurrent jobs for progress=None (auto), True or False."""
+    if progress is False:
+        return None
+    stream = stream or sys.stderr
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    notebook = _in_notebook()
+    if progress is None and not (tty or notebook):
+        return None
+    return _JobLine(stream, tty, _tqdm() if (tty or notebook) else None)
+
+
+class JobRun:
+    """The Python side of concurrent jobs (reached from C through ffi.new_handle): the callback
+    gets a JobProgress whenever the count of finished jobs changes and may return True to stop;
+    SIGINT stops too.  The C call reports the stop (*stopped), and the caller raises
+    nde.Interrupted."""
+
+    def __init__(self, what, callback, display):
+        self.what, self.callback, self.display = what, callback, display
+        self.interrupted = self.stopped = False
+        self.exc = None
+        self.last = None
+
+    def on_jobs(self, done, total):
+        try:
+            if self.display is not None:
+                self.display.update(self.what, done, total)
+            if self.callback is not None and (done, total) != self.last:
+                self.last = (done, total)
+                if self.callback(JobProgress(self.what, done, total)):
+                    self.stopped = True
+        except BaseException as e:  # noqa: B902 - re-raised after the C call returns
+            self.exc = e
+        return 1 if (self.interrupted or self.stopped or self.exc is not None) else 0
+
+    def interrupt(self, signum=None, frame=None):
+        self.interrupted = True
+
+
+@contextlib.contextmanager
+def jobs(opts, what, callback, progress, keep, notes=()):
+    """Point opts.progress (an nde_*_opts with progress and progress_ctx) at a JobRun for the C
+    call made in the block (SIGINT stops it while it runs in the main thread); yields the run.
+    notes: lines the display shows first."""
+    if callback is not None and not callable(callback):
+        raise TypeError("callback: expected a function of an nde.JobProgress, got %s"
+                        % type(callback).__name__)
+    display = make_job_display(progress)
+    for text in notes if display is not None else ():
+        display.note(text)
+    run = JobRun(what, callback, display)
+    with sigint_stops(run):
+        handle = ffi.new_handle(run)
+        keep.append(handle)
+        opts.progress = ffi.addressof(lib, "ndepy_on_jobs")
+        opts.progress_ctx = handle
+        try:
+            yield run
+        finally:
+            if display is not None:
+                display.close()
+
+
+@ffi.def_extern()
+def ndepy_on_jobs(handle, done, total):
+    """Called by the C library from the calling thread as jobs end (and, for ensembles, every
+    0.2 s); returns non-zero to stop them."""
+    return ffi.from_handle(handle).on_jobs(done, total)

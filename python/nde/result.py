@@ -11,10 +11,13 @@ import numpy as np
 from . import arrays
 from ._lib import cstr, ffi, h5_lock, lib, pystr
 from .data import as_data
-from .errors import FileError, check, error_for, new_error
+from .errors import Error, FileError, Interrupted, check, error_for, new_error
 from .model import Model, as_model, stop_info, warn_stop
-from .options import SOLVER_OPTIONS, fit_opts, set_solver, settings_dict, split
-from .progress import HEARTBEAT, Run, make_display, sigint_stops
+from .options import (ENSEMBLE_OPTIONS, LOSS_OPTIONS, OBJECTIVE_OPTIONS, SOLVER_OPTIONS,
+                      TRAIN_OPTIONS, UNCERTAINTY_OPTIONS, fit_opts, set_solver, settings_dict,
+                      split)
+from .progress import HEARTBEAT, Run, jobs, make_display, sigint_stops
+from . import uncertainty as unc
 
 FittedSeries = namedtuple("FittedSeries", "name t u0 inputs consts params")
 FittedSeries.__doc__ = ("A fitted series: its name (the data group, '/' for a root series), its "
@@ -85,29 +88,51 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
     resume   continue an interrupted fit (an nde.Result or a result file) bit for bit
     checkpoint  write the result to this path at resume points and at the end (nde fit -o)
     callback called with an nde.Progress on events and every progress_every iterations;
-             returning True stops the fit (status "interrupted")
+             returning True stops the fit (status "interrupted"); while ensemble members or
+             profile points run, with an nde.JobProgress (what, done, total) as they end
     progress None (default): a progress bar on a terminal or in a notebook; True: always (plain
              lines when not a terminal); False: never
+
+    How sure the fit is (nde fit --uncertainty ...; see Result.uncertainty):
+    uncertainty=True     standard errors of the parameters (and learned initial states) after
+                         the fit, attached to the result (and written with it)
+    noise_model          "per-state" (default), "pooled" or "known" (noise_std or the data's)
+    profile              a coordinate name or a list of them: profile-likelihood intervals
+                         (implies uncertainty); profile_points (default 8 a side)
+    level                coverage of the intervals (default 0.95)
+    uncertainty_nets     include the network weights among the coordinates
+    finite_differences   the residual Jacobian by central differences
+    jobs                 ensemble members or profile points run at once (0: every core)
+    ensemble=K           K fits from seeds seed .. seed+K-1 run concurrently, kept in one
+                         result (Result.members); resample "none", "series" or "time" with
+                         resample_fraction (default 0.5): each member fits a random part
+    The standard errors are computed only for a fit that ended well (done or early-stop).
 
     The outcome is the result's status, not an exception: "done", "early-stop", "interrupted"
     (Ctrl-C or the callback; the best parameters kept, resumable), "diverged", "failed".  Errors
     (a bad option, data that do not fit the model, a checkpoint that cannot be written) raise
-    nde.Error subclasses; a FileError from the checkpoint carries the result as .result."""
+    nde.Error subclasses; a FileError from the checkpoint, and an error of the standard errors,
+    carry the result as .result.  An ensemble, or the profiles, stopped by Ctrl-C or the
+    callback raise nde.Interrupted (an ensemble cannot be resumed; .result is the fit with its
+    standard errors when the profiles were stopped)."""
     m = as_model(model)
     d = as_data(data, m, inputs=inputs, consts=consts)
     keep = []
-    fo = fit_opts(options, keep, model=m)
+    fit_options, ens_options, unc_options = split(
+        options, SOLVER_OPTIONS + LOSS_OPTIONS + OBJECTIVE_OPTIONS + TRAIN_OPTIONS,
+        ENSEMBLE_OPTIONS, UNCERTAINTY_OPTIONS, where="nde.fit()")
+    fo = fit_opts(fit_options, keep, model=m)
+    uo = unc.UncOptions(m, noise_std=fit_options.get("noise_std"), **unc_options)
+    eo = unc.EnsembleOptions(**ens_options)
     if resume is not None and (init is not None or params):
         raise ValueError("resume continues a fit from its checkpoint: init and params cannot be "
                          "combined with it")
+    if eo.members >= 2 and resume is not None:
+        raise ValueError("resume continues one fit: it cannot be combined with ensemble")
     if init is not None or params:
         theta0 = m.theta(params, seed=fo.seed, init=init, n_series=d.n_series)
         keep.append(theta0)
         fo.theta0 = arrays.ptr(theta0)
-    if resume is not None:
-        ck = resume if isinstance(resume, Result) else load(resume)
-        keep.append(ck)
-        fo.resume = ck._ptr
     if checkpoint is not None:
         cp = cstr(os.fspath(checkpoint))
         keep.append(cp)
@@ -122,6 +147,67 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
         raise TypeError("callback: expected a function of an nde.Progress, got %s"
                         % type(callback).__name__)
 
+    if eo.members >= 2:
+        result = _fit_ensemble(m, d, fo, eo, uo.jobs, callback, progress, checkpoint, keep)
+    else:
+        result = _fit_one(m, d, fo, callback, progress, progress_every, resume, checkpoint, keep)
+    result._data = d
+    if uo.wanted and result.ok:
+        # The standard errors (and profiles) join the result, and its file (as nde fit writes
+        # them after the fit).
+        try:
+            unc.compute(result, d, uo, callback, progress)
+            if checkpoint is not None:
+                result.save(checkpoint)
+        except Error as e:
+            e.result = result
+            raise
+    return result
+
+
+def _fit_ensemble(m, d, fo, eo, n_jobs, callback, progress, checkpoint, keep):
+    """nde_result_fit_ensemble with the members' progress."""
+    e = eo.c_opts(n_jobs)
+    fo.progress = ffi.NULL
+    out = ffi.new("nde_result **")
+    stopped = ffi.new("int *")
+    err = new_error()
+    seed = int(fo.seed)
+    notes = ["nde: fitting %s (%d learnable values) to %s: %d series, %d observed values; "
+             "schedule %s" % (m.filename, m.n_theta_full(d.n_series) + (
+                 m.n_state * d.n_series if fo.objective.learn_u0 else 0), d.label, d.n_series,
+                 d.n_obs, pystr(fo.schedule) if fo.schedule != ffi.NULL
+                 else pystr(lib.NDE_DEFAULT_SCHEDULE)),
+             "nde: ensemble of %d fits (seeds %d to %d%s) on %s" % (
+                 eo.members, seed, seed + eo.members - 1,
+                 "" if eo.resample == "none" else ", resampling the " + eo.resample,
+                 "the given threads" if n_jobs > 0 else "every core")]
+    lock = h5_lock if checkpoint is not None else contextlib.nullcontext()
+    with jobs(e, "ensemble members", callback, progress, keep, notes) as run:
+        with lock:
+            st = lib.nde_result_fit_ensemble(m._ptr, d._ptr, fo, e, out, stopped, err)
+    result = None
+    if out[0] != ffi.NULL:
+        result = Result._adopt(out[0], None if checkpoint is None else os.fspath(checkpoint))
+    if st != lib.NDE_OK:
+        exc = error_for(st, pystr(err.msg))
+        if isinstance(exc, FileError):
+            exc.result = result
+        raise exc
+    if run.exc is not None:
+        raise run.exc
+    if stopped[0] or result is None:
+        raise Interrupted("the ensemble was stopped before its members ended: nothing is kept "
+                          "(an ensemble cannot be resumed; fit it again)")
+    return result
+
+
+def _fit_one(m, d, fo, callback, progress, progress_every, resume, checkpoint, keep):
+    """nde_result_fit with progress, Ctrl-C and resume."""
+    if resume is not None:
+        ck = resume if isinstance(resume, Result) else load(resume)
+        keep.append(ck)
+        fo.resume = ck._ptr
     display = make_display(progress)
     run = Run(callback, progress_every, display)
     out = ffi.new("nde_result **")
@@ -191,15 +277,26 @@ def load(path):
 class Trajectory:
     """A solution of the fitted model on a grid: t [T], y [T, n] (columns: states), the start
     (series name, start_time, u0), stop (StopInfo when the solve stopped early: NaN rows after
-    it), and what drove it: inputs (t_u, U) or None, consts {name: value}."""
+    it), and what drove it: inputs (t_u, U) or None, consts {name: value}.
+
+    With a band (results with ensemble members or standard errors, as nde forecast gives it):
+    lower, upper [T, n] (else None), band_level (its coverage), band_kind ("members": the
+    quantiles of the members' trajectories; "linearised": y -/+ q sqrt(diag(S C S^T)) from the
+    covariance) and band_members (the members used at the last time; 0 for a linearised band).
+    The band is that of the model's trajectory; new observations scatter around it by the noise
+    level besides."""
 
     def __init__(self, result, t, y, start_time, u0, series, stop, method, inputs=None,
-                 consts=None):
+                 consts=None, band=None):
         self.t, self.y, self.start_time, self.u0 = t, y, start_time, u0
         self.series, self.stop, self.method = series, stop, method
         self.inputs, self.consts = inputs, consts if consts is not None else {}
         self.states = result.model.states
         self._result = result
+        self.lower = self.upper = self.band_level = self.band_kind = None
+        self.band_members = 0
+        if band is not None:
+            self.lower, self.upper, self.band_level, self.band_kind, self.band_members = band
 
     def __len__(self):
         return self.t.size
@@ -208,9 +305,11 @@ class Trajectory:
         return iter((self.t, self.y))
 
     def __repr__(self):
-        return "<nde.Trajectory %d times on [%g, %g]%s>" % (
+        return "<nde.Trajectory %d times on [%g, %g]%s%s>" % (
             self.t.size, self.t[0], self.t[-1],
-            ", stopped at t = %g" % self.stop.t_stop if self.stop else "")
+            ", stopped at t = %g" % self.stop.t_stop if self.stop else "",
+            ", %g%% band (%s)" % (100 * self.band_level, self.band_kind)
+            if self.lower is not None else "")
 
     def save(self, path):
         """Write the trajectory as nde forecast -o does: HDF5 in the data convention (nde fit and
@@ -222,10 +321,14 @@ class Trajectory:
 
             def num(x):
                 return pystr(lib.nde_num_str(float(x), buf))
+            band = self.lower is not None
             with open(path, "w") as f:
-                f.write("t," + ",".join(self.states) + "\n")
+                f.write("t," + ",".join(self.states) + "".join(
+                    ",%s_lower,%s_upper" % (c, c) for c in self.states if band) + "\n")
                 for i in range(self.t.size):
-                    f.write(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) + "\n")
+                    f.write(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) + "".join(
+                        ",%s,%s" % (num(self.lower[i, j]), num(self.upper[i, j]))
+                        for j in range(len(self.states)) if band) + "\n")
             return
         r = self._result
         m = r.model
@@ -257,6 +360,26 @@ class Trajectory:
                          ("forecast_of", r.path or ""), ("solver", self.method),
                          ("nde_version", pystr(lib.nde_version())))
                 st = lib.nde_writer_put_series_ex(w, cstr("/"), s, x)
+                if st == lib.NDE_OK and self.lower is not None:
+                    # The band beside y, as nde forecast writes it.
+                    dims = ffi.new("size_t[2]", [self.t.size, len(self.states)])
+                    st = lib.nde_writer_put_doubles(w, cstr("/y_lower"), 2, dims,
+                                                    arrays.ptr(self.lower))
+                    if st == lib.NDE_OK:
+                        st = lib.nde_writer_put_doubles(w, cstr("/y_upper"), 2, dims,
+                                                        arrays.ptr(self.upper))
+                    if st == lib.NDE_OK:
+                        st = lib.nde_writer_set_attr_double(w, cstr("/"), cstr("band_level"),
+                                                            self.band_level)
+                    if st == lib.NDE_OK:
+                        st = lib.nde_writer_set_attr_string(
+                            w, cstr("/"), cstr("band"), cstr(
+                                "quantiles over the ensemble members"
+                                if self.band_kind == "members"
+                                else "linearised from the covariance"))
+                    if st == lib.NDE_OK:
+                        st = lib.nde_writer_set_attr_int64(w, cstr("/"), cstr("band_members"),
+                                                           self.band_members)
                 for k, v in attrs:
                     if st == lib.NDE_OK:
                         st = lib.nde_writer_set_attr_string(w, cstr("/"), cstr(k), cstr(v))
@@ -337,6 +460,7 @@ class Result:
         self._ptr = ffi.gc(ptr, lib.ndepy_result_destroy)
         self.path = path
         self._model = None
+        self._data = None  # the nde.Data of a fit made here (compute_uncertainty's default)
         return self
 
     # ---- the outcome ----
@@ -486,7 +610,8 @@ class Result:
             ", ".join("%s=%.6g" % kv for kv in self.params.items()) or "no scalar parameters")
 
     def summary(self):
-        """What nde fit prints at the end."""
+        """What nde fit prints at the end: the fit, the values with their standard errors (or
+        the members' spread), the standard errors' details, profiles and members."""
         k = self.kept
         s = self.settings
         lines = ["fit: %d iterations in %.2f s: %s" % (self.iterations, self.seconds,
@@ -495,12 +620,143 @@ class Result:
                  "(iteration %d)" % (k.loss, "summed" if s["loss"] == "sum" else "mean",
                                      "the best scored iterate" if k.is_best
                                      else "the last iterate", k.iteration)]
-        fixed = {p.name for p in self.model.param_info if not p.learnable}
-        for name, v in self.params.items():
-            lines.append("  %-12s = %r%s" % (name, v, "  (fixed)" if name in fixed else ""))
+        u = self.uncertainty
+        names = [f.name for f in self.series]
+        for i, p in enumerate(self.model.param_info):
+            v = self.params[p.name]
+            if p.per_series:
+                lines.append("  %-12s (per series):" % p.name + "".join(
+                    "%s%s %r%s" % ("\n    " if extra else " ", names[k], float(v[k]), extra)
+                    for k in range(len(names))
+                    for extra in [self._unc_text(u, i, "%s[%s]" % (p.name, names[k]), k)]))
+                continue
+            lines.append("  %-12s = %r%s%s" % (p.name, v, "" if p.learnable else "  (fixed)",
+                                              self._unc_text(u, i, p.name, 0)
+                                              if p.learnable else ""))
         for n in self.model.nets.values():
             lines.append("  net %-8s %d weights" % (n.name, n.n_params))
+        if self.warning:
+            lines.append("warning: " + self.warning)
+        if u is not None:
+            lines.append(str(u))
+            lines += [unc.profile_text(p, u) for p in self.profiles.values()]
+        ms = self.members
+        if ms:
+            lines.append("ensemble: %d members (seeds %d to %d), %d ended well" % (
+                len(ms), ms[0].seed, ms[0].seed + len(ms) - 1,
+                sum(x.status in ("done", "early-stop") for x in ms)))
+            lines += ["  member %2d  seed %-6d %-11s loss %.6e  %d iterations"
+                      % (k + 1, x.seed, x.status, x.loss, x.iterations)
+                      for k, x in enumerate(ms[:50])]
+            if len(ms) > 50:
+                lines.append("  ... (%d more)" % (len(ms) - 50))
         return "\n".join(lines)
+
+    def _unc_text(self, u, i, name, series):
+        """What nde fit prints beside a parameter: its standard error and interval, or the
+        spread over the members of an ensemble."""
+        if u is not None and name in u:
+            return u.describe(name)
+        if self.n_members > 0:
+            sp = unc.spread(self, i, series, 0.95)
+            if sp.n > 0:
+                return "  members: median %s, sd %s, 95%% range [%s, %s]" % (
+                    unc._num(sp.median), unc._num(sp.sd), unc._num(sp.lower), unc._num(sp.upper))
+        return ""
+
+    # ---- how sure the fit is ----
+
+    @property
+    def uncertainty(self):
+        """The standard errors the result holds (nde.Uncertainty: estimate, se, lower, upper,
+        corr, identifiable, null_directions, warning, ... by coordinate name), or None: fit
+        with uncertainty=True, or call compute_uncertainty()."""
+        u = lib.nde_result_get_uncertainty(self._ptr)
+        if u == ffi.NULL:
+            return None
+        m = self.model
+        return unc.Uncertainty(u, m, list(m.nets), [s.name for s in self.series])
+
+    def compute_uncertainty(self, data=None, *, noise_model=None, noise_std=None, level=None,
+                            uncertainty_nets=None, finite_differences=None, profile=None,
+                            profile_points=None, jobs=None, callback=None, progress=None,
+                            inputs=None, consts=None):
+        """The standard errors (and profiles) of this fit, computed against its data and
+        attached to the result (save() writes them), as nde uncertainty does; returns
+        .uncertainty.  Replaces standard errors and profiles computed before.
+
+        data      the data of the fit (a path, arrays or series, as nde.fit takes them; data
+                  whose values differ from the fit's are a DataError); default: the data of a
+                  fit made in this process, else the file the fit recorded
+        noise_model, noise_std, level, uncertainty_nets, finite_differences, profile,
+        profile_points, jobs: as nde.fit (noise_std for noise_model="known"; default the
+                  fit's); callback, progress: of the profile points (nde.JobProgress)"""
+        o = unc.UncOptions(self.model, True, noise_model, noise_std, level, uncertainty_nets,
+                           finite_differences, profile, profile_points, jobs)
+        d = unc.data_of(self, data, inputs, consts)
+        unc.compute(self, d, o, callback, progress)
+        return self.uncertainty
+
+    def profile(self, names, data=None, *, points=None, jobs=None, callback=None,
+                progress=None, inputs=None, consts=None):
+        """Profile-likelihood intervals (nde fit --profile): for each named coordinate
+        ("beta", "k[/run1]", "y(t0)"; a comma-separated string or a list), the others
+        re-optimised on a grid of its values; the interval is where the statistic stays below
+        q^2.  Computes the standard errors first (with the defaults) when the result has none;
+        replaces the profiles computed before (as nde uncertainty --profile does).  Returns the
+        nde.Profile of a single name, or {name: Profile} for several (also .profiles).
+        points: grid points a side in the first round (default 8); jobs: points run at once (0:
+        every core); data, callback, progress: as compute_uncertainty."""
+        spec = unc.profile_names(names)
+        pts = None if points is None else unc._whole("points", points, 1, 10000)
+        n_jobs = unc.check_jobs(jobs)
+        d = unc.data_of(self, data, inputs, consts)
+        unc.run_profile(self, d, spec, pts, n_jobs, callback, progress)
+        got = self.profiles
+        wanted = spec.split(",")
+        if isinstance(names, str) and len(wanted) == 1:
+            return got[wanted[0]]
+        return {k: got[k] for k in wanted}
+
+    @property
+    def profiles(self):
+        """{name: nde.Profile} of the profiles the result holds."""
+        return unc.profiles(self)
+
+    @property
+    def n_members(self):
+        """Members of an ensemble result (0 for a single fit)."""
+        return int(lib.nde_result_n_members(self._ptr))
+
+    @property
+    def members(self):
+        """nde.Member of every member of an ensemble (seed, status, loss, iterations, theta,
+        u0, keep); [] for a single fit.  member(k) is member k as a Result."""
+        return unc.members(self)
+
+    def member(self, k):
+        """Member k of an ensemble as a Result of its own (its parameters and fitted initial
+        states; settings and provenance the ensemble's): forecasts, discovery, save."""
+        K = self.n_members
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not -K <= k < K:
+            raise ValueError("member: expected an index in [0, %d), got %r" % (K, k))
+        out = ffi.new("nde_result **")
+        err = new_error()
+        check(lib.nde_result_member(self._ptr, int(k) % K, out, err), err)
+        return Result._adopt(out[0])
+
+    def param_spread(self, name, level=0.95, series=0):
+        """The spread of a parameter over the ensemble's members whose fit ended well
+        (nde.Spread: n, mean, sd, median, lower, upper at the level's quantiles; natural units);
+        series: of a per-series parameter (index or name; members that did not fit that series
+        are not counted)."""
+        m = self.model
+        names = [p.name for p in m.param_info]
+        if name not in names:
+            raise ValueError("param_spread: %r is not a parameter of %s (expected one of %s)"
+                             % (name, m.filename, ", ".join(names)))
+        return unc.spread(self, names.index(name), self._series_index(series),
+                          unc.check_level(level))
 
     # ---- the fitted model on any grid ----
 
@@ -571,7 +827,7 @@ class Result:
         return so, pystr(so.method)
 
     def integrate(self, times, start=None, series=0, u0=None, inputs=None, consts=None,
-                  solver=None, **solver_options):
+                  solver=None, band=None, **solver_options):
         """The fitted model on the grid times (strictly increasing, none before the start): an
         nde.Trajectory.
 
@@ -587,8 +843,14 @@ class Result:
                 fitted series' own
         solver  and dt, steps_per_interval, rtol, atol, h0, max_steps: other integration
                 settings than the fit's (whose fixed step nde_result_step keeps).
+        band    the band around it (Trajectory.lower, .upper), as nde forecast --band: None
+                (default) a 95 % band when the result has ensemble members (the quantiles of
+                the members' trajectories, each member from its own fitted trajectory) or
+                standard errors (linearised), else none; a level in (0, 1), or True for 0.95
+                (a ValueError when the result has neither); False: none (--no-band)
         A solve that stops early warns (SolverStopWarning) and leaves NaN rows after the stop."""
         keep = []
+        level = self._band_level(band)
         st, t0, u, drive_in, drive_c = self._start(start, series, u0, keep, inputs, consts)
         tt = arrays.real_array(times, "times", ndim=1, expected="[T]")
         so, method = self._solver(solver, solver_options, keep)
@@ -597,21 +859,48 @@ class Result:
         err = new_error()
         check(lib.nde_result_integrate(self._ptr, st, tt.size, arrays.ptr(tt), so,
                                        arrays.wptr(Y), stats, err), err)
+        bands = None
+        if level is not None:
+            lo, hi = np.empty_like(Y), np.empty_like(Y)
+            used = ffi.new("int *")
+            st_b = lib.nde_result_integrate_band(self._ptr, st, tt.size, arrays.ptr(tt), so,
+                                                 level, arrays.wptr(lo), ffi.NULL,
+                                                 arrays.wptr(hi), used, err)
+            if st_b != lib.NDE_OK:
+                raise error_for(st_b, "band: " + pystr(err.msg))
+            bands = (lo, hi, level, "members" if self.n_members else "linearised", int(used[0]))
         stop = stop_info(method, stats)
         if stop is not None:
             warn_stop("the integration", stop)
         return Trajectory(self, tt, Y, t0, u, self.series[st.series].name, stop, method,
-                          drive_in, drive_c)
+                          drive_in, drive_c, bands)
+
+    def _band_level(self, band):
+        """The level of the band that band= asks for, or None (see integrate)."""
+        able = self.n_members > 0 or lib.nde_result_get_uncertainty(self._ptr) != ffi.NULL
+        if band is None:
+            return 0.95 if able else None
+        if band is False:
+            return None
+        level = 0.95 if band is True else unc.check_level(band, "band")
+        if not able:
+            raise ValueError("band: %s has neither ensemble members nor standard errors (fit "
+                             "with ensemble=K or uncertainty=True, or call compute_uncertainty)"
+                             % (self.path or "the result"))
+        return level
 
     def forecast(self, t1, start=None, series=0, dt_out=None, u0=None, inputs=None, consts=None,
-                 solver=None, **solver_options):
+                 solver=None, band=None, **solver_options):
         """The fitted model from a start up to t1, on a grid every dt_out (default: the fit's
         step, or a tenth of the data spacing for adaptive solvers), as nde forecast --t1 does.
-        start, series, u0, inputs, consts, solver: as integrate ("last" is nde forecast
+        start, series, u0, inputs, consts, solver, band: as integrate ("last" is nde forecast
         --from-last, a time is --t0; inputs are --inputs, future inputs that cover [start, t1]
-        unless declared hold; default the fitted series' own).  Returns an nde.Trajectory
-        (t, y = r.forecast(10) unpacks it)."""
+        unless declared hold; default the fitted series' own; band: a 95 % band when the
+        result has ensemble members or standard errors, band=0.8 another level, band=False
+        none).  Returns an nde.Trajectory (t, y = r.forecast(10) unpacks it; with .lower and
+        .upper when it has a band)."""
         keep = []
+        self._band_level(band)
         _, t0, _, _, _ = self._start(start, series, u0, keep, inputs, consts)
         if not float(t1) > t0:
             raise ValueError("t1: %g is not after the start time %g" % (t1, t0))
@@ -621,13 +910,13 @@ class Result:
                 s = self.series[self._series_index(series)]
                 dt_out = (s.t[-1] - s.t[0]) / (s.t.size - 1) / 10
         return self.integrate(_grid(t0, float(t1), float(dt_out)), start=start, series=series,
-                              u0=u0, inputs=inputs, consts=consts, solver=solver,
+                              u0=u0, inputs=inputs, consts=consts, solver=solver, band=band,
                               **solver_options)
 
     def fitted(self, series=0):
         """The fitted curve of a series at its observation times: [N, n]."""
         k = self._series_index(series)
-        return self.integrate(self.series[k].t, series=k).y
+        return self.integrate(self.series[k].t, series=k, band=False).y
 
     # ---- scores, discovery, files ----
 
@@ -671,7 +960,16 @@ class Result:
         """Read the missing terms off the trained networks as equations (nde discover): an
         nde.Discovery with .equations, .model_text, .model and .save(path).  Options as nde
         discover: nets, library ("poly:3"), terms (a list of .nde expressions), points, samples,
-        margin, seed, threshold, criterion ("bic"|"aic"), ridge."""
+        margin, seed, threshold, criterion ("bic"|"aic"), ridge.
+
+        On an ensemble result (nde.fit(..., ensemble=K)) it is stability selection, as nde
+        discover does there: discovery on every member, and the final laws keep the terms
+        chosen by at least inclusion (default 0.6) of the members; an nde.StableDiscovery
+        (.frequencies, .terms_of(i), .stability_table(i), .n_members besides the Discovery's).
+        stability=False discovers on the result's own fit only (nde discover --no-stability);
+        jobs: members discovered at once (0: every core); callback, progress: of the members
+        (nde.JobProgress).  inclusion or stability=True on a result without members is an
+        error."""
         from .discover import discover
         return discover(self, **options)
 

@@ -46,12 +46,18 @@ def test_options_mean_what_the_options_of_nde_fit_of_the_same_name_mean(tmp_path
     assert np.array_equal(bits(again.theta), bits(cli.theta))
 
 
-def test_every_option_of_nde_fit_is_a_keyword_of_nde_fit():
+def test_every_option_of_nde_fit_is_a_keyword_of_nde_fit(lv, lv_arrays):
     from nde import options
     names = re.findall(r"^  --([a-z0-9-]+)", run_nde("fit", "--help").stdout, re.M)
     assert len(names) > 30
     keywords = set(options.SOLVER_OPTIONS + options.LOSS_OPTIONS + options.OBJECTIVE_OPTIONS +
-                   options.TRAIN_OPTIONS)
+                   options.TRAIN_OPTIONS + options.ENSEMBLE_OPTIONS +
+                   options.UNCERTAINTY_OPTIONS)
+    # nde.fit takes each of them: a value it cannot use is refused under the keyword's name
+    # (an unknown keyword would be a TypeError).
+    for k in keywords:
+        with pytest.raises(ValueError, match="^%s: " % k):
+            nde.fit(lv, lv_arrays, progress=False, **{k: object()})
     # Options that are arguments of nde.fit, or other calls, under their own names.
     elsewhere = {"out": "checkpoint", "init": "init", "param": "params", "resume": "resume",
                  "progress-every": "progress_every", "quiet": "progress"}
