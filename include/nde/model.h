@@ -471,8 +471,9 @@ NDE_API nde_status nde_model_net_decl_range(const nde_model *model, int net, siz
  * parameters, intermediates, nets, constants, t), at given states: e.g. "U(x, y)", "x*y",
  * "sin(x)".  The expressions are compiled against the model's own tables (a tape whose outputs
  * are the expressions, with only the intermediates they need), so theta has the same layout.
- * A probe binds no data: expressions that need measured inputs or constants from data are
- * refused (use an observer); per-series parameters read series 0 of a full theta.  It holds
+ * A probe made by nde_probe_create binds no data: expressions that need measured inputs or
+ * constants from data are refused (nde_probe_create_opts binds them); per-series parameters read
+ * the series the rows are bound to (series 0 unless nde_probe_set_rows says otherwise).  It holds
  * a reference to the model and workspaces (one thread at a time). */
 typedef struct nde_probe nde_probe;
 
@@ -482,6 +483,17 @@ typedef struct nde_probe nde_probe;
  * that need bound data), NDE_ERR_NOMEM. */
 NDE_API nde_status nde_probe_create(const nde_model *model, int n_expr, const char *const *exprs,
                             int max_batch, nde_probe **out, nde_error *err);
+/* The same for data: batches and series as in o (nde_model_rhs_opts; NULL: defaults), with the
+ * measured inputs, constants from data and per-series parameters of the series the rows are
+ * bound to (nde_probe_set_rows), so that the expressions may use them (a candidate term "V*h",
+ * a net called with an input).  Statuses as nde_probe_create, and those of
+ * nde_model_create_rhs_opts for bad data. */
+NDE_API nde_status nde_probe_create_opts(const nde_model *model, int n_expr,
+                                         const char *const *exprs, const nde_model_rhs_opts *o,
+                                         nde_probe **out, nde_error *err);
+/* Bind rows to series for the following evaluations (as nde_rhs_set_rows); rows start in
+ * series 0.  NDE_ERR_ARG for a negative series. */
+NDE_API nde_status nde_probe_set_rows(nde_probe *probe, int B, const int *series_of_row);
 NDE_API void nde_probe_destroy(nde_probe **probe);
 /* Size of expression i (1 for a scalar) and the total width of one output row. */
 NDE_API int nde_probe_width(const nde_probe *probe, int i);

@@ -135,6 +135,8 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
   nde_status st = NDE_OK;
   const char **names = NULL;
   char **exprs = NULL;
+  nde_input_series *binding = NULL;
+  double *bconsts = NULL;
   /* Copies of the user terms, so the caller's strings need not outlive the discovery. */
   if (o.library.n_user > 0) {
     d->user = calloc((size_t)o.library.n_user, sizeof *d->user);
@@ -179,10 +181,19 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
     st = nde__fail(err, NDE_ERR_ARG, "the model calls no network (nothing to discover)");
     goto fail;
   }
-  names = calloc((size_t)n + 1, sizeof *names);
+  /* The library's variables: the state components, then the measured inputs (SINDy with
+   * control: terms in states and inputs). */
+  const int mi = nde_model_n_inputs(m);
+  names = calloc((size_t)(n + mi) + 1, sizeof *names);
   if (!names) goto nomem;
   for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
-  if ((st = nde_library_terms(n, names, &d->o.library, &d->p, &d->terms, err)) != NDE_OK) goto fail;
+  for (int j = 0; j < mi; j++) {
+    nde_model_input_info ii;
+    nde_model_get_input(m, j, &ii);
+    names[n + j] = ii.name;
+  }
+  if ((st = nde_library_terms(n + mi, names, &d->o.library, &d->p, &d->terms, err)) != NDE_OK)
+    goto fail;
   /* Probe expressions: the selected calls as written, then the terms. */
   exprs = calloc((size_t)(d->n_sel + d->p), sizeof *exprs);
   d->call_width = calloc((size_t)d->n_calls + 1, sizeof *d->call_width);
@@ -191,8 +202,24 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
   for (int c = 0; c < d->n_calls; c++)
     if (d->sel[c] && !(exprs[k++] = call_text(d, c))) goto nomem;
   for (int j = 0; j < d->p; j++) exprs[d->n_sel + j] = d->terms[j];
-  if ((st = nde_probe_create(m, d->n_sel + d->p, (const char *const *)exprs, BATCH, &d->probe,
-                             err)) != NDE_OK)
+  /* The probe sees each fitted series' inputs, constants and per-series parameters. */
+  const int S = nde_result_n_series(r), ndc = nde_model_n_data_consts(m);
+  binding = calloc((size_t)S, sizeof *binding);
+  bconsts = nde__dalloc((size_t)S * (size_t)ndc + 1);
+  if (!binding || !bconsts) goto nomem;
+  for (int q = 0; q < S; q++) {
+    nde_result_series se;
+    nde_result_get_series(r, q, &se);
+    binding[q] = (nde_input_series){se.n_u, se.u_t, se.u};
+    if (ndc) memcpy(bconsts + (size_t)q * (size_t)ndc, se.consts, (size_t)ndc * sizeof *bconsts);
+  }
+  nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+  ro.max_batch = BATCH;
+  ro.n_series = S;
+  ro.inputs = binding;
+  ro.consts = bconsts;
+  if ((st = nde_probe_create_opts(m, d->n_sel + d->p, (const char *const *)exprs, &ro, &d->probe,
+                                  err)) != NDE_OK)
     goto fail;
   for (int j = 0; j < d->p; j++)
     if (nde_probe_width(d->probe, d->n_sel + j) != 1) {
@@ -227,6 +254,8 @@ done:
   if (exprs)
     for (int i = 0; i < d->n_sel; i++) free(exprs[i]);
   free(exprs);
+  free(binding);
+  free(bconsts);
   if (st != NDE_OK) nde_discovery_destroy(&d);
   free(names);
   if (st == NDE_OK) *out = d;
@@ -275,13 +304,18 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
                    d->S + n_traj * (size_t)n);
     for (size_t i = n_traj; i < d->n_s; i++) d->St[i] = d->St[0];
   }
-  for (size_t i = 0; i < d->n_s; i++)
-    /* One time per call: box samples share the first time (autonomous models need no more). */
+  for (size_t i = 0; i < d->n_s; i++) {
+    /* One time per call, the series' own data; box samples share the first series' first time
+     * and data (autonomous models need no more). */
+    const int k = i < n_traj ? (int)(i / pts) : 0;
+    if (nde_probe_set_rows(d->probe, 1, &k) != NDE_OK)
+      return nde__fail(err, NDE_ERR_INTERNAL, "cannot bind series %d", k);
     if (nde_probe_eval(d->probe, d->St[i], 1, d->S + i * (size_t)n, nde_result_theta(r),
                        d->V + i * (size_t)d->W) != 0)
       return nde__fail(err, NDE_ERR_NUMERIC,
                        "the model is not finite at sample %zu (t = %g): lower the margin", i,
                        d->St[i]);
+  }
   for (size_t i = 0; i < d->n_s; i++)
     for (int j = 0; j < d->p; j++)
       d->Theta[i * (size_t)d->p + (size_t)j] =

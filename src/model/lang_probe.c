@@ -143,6 +143,10 @@ int nde_probe_width(const nde_probe *probe, int i) {
 }
 int nde_probe_total_width(const nde_probe *probe) { return probe ? probe->total : 0; }
 
+static nde_status probe_make(const nde_model *model, int n_expr, const char *const *exprs,
+                             const nde_model_rhs_opts *o, int bind, nde_probe **out,
+                             nde_error *err);
+
 static int count_lines(const char *s, size_t len) {
   int k = 1;
   for (size_t i = 0; i < len; i++) k += s[i] == '\n';
@@ -151,6 +155,30 @@ static int count_lines(const char *s, size_t len) {
 
 nde_status nde_probe_create(const nde_model *model, int n_expr, const char *const *exprs,
                             int max_batch, nde_probe **out, nde_error *err) {
+  nde_model_rhs_opts o = nde_model_rhs_opts_default();
+  o.max_batch = max_batch;
+  return probe_make(model, n_expr, exprs, &o, 0, out, err);
+}
+
+nde_status nde_probe_create_opts(const nde_model *model, int n_expr, const char *const *exprs,
+                                 const nde_model_rhs_opts *o, nde_probe **out, nde_error *err) {
+  const nde_model_rhs_opts dflt = nde_model_rhs_opts_default();
+  return probe_make(model, n_expr, exprs, o ? o : &dflt, 1, out, err);
+}
+
+nde_status nde_probe_set_rows(nde_probe *probe, int B, const int *series_of_row) {
+  if (!probe) return NDE_ERR_ARG;
+  if (series_of_row)
+    for (int r = 0; r < B; r++)
+      if (series_of_row[r] < 0) return NDE_ERR_ARG;
+  return nde__tctx_set_rows(probe->X, B, series_of_row);
+}
+
+/* A probe on batches and series of o; with bind, the data of o drive the expressions. */
+static nde_status probe_make(const nde_model *model, int n_expr, const char *const *exprs,
+                             const nde_model_rhs_opts *o, int bind, nde_probe **out,
+                             nde_error *err) {
+  const int max_batch = o->max_batch;
   if (err) {
     err->status = NDE_OK;
     err->msg[0] = '\0';
@@ -233,14 +261,17 @@ nde_status nde_probe_create(const nde_model *model, int n_expr, const char *cons
     nde__fail(err, st, "%s compiling the expressions", nde_status_str(st));
     goto fail;
   }
-  for (int k = 0; k < p->tape.n_code; k++)
+  for (int k = 0; !bind && k < p->tape.n_code; k++)
     if (p->tape.code[k].op == NDE__OP_INPUT || p->tape.code[k].op == NDE__OP_DCONST) {
       st = nde__fail(err, NDE_ERR_ARG,
-                     "the expressions use measured inputs or constants from data, which a probe "
-                     "does not bind (use an observer)");
+                     "the expressions use measured inputs or constants from data, which this "
+                     "probe does not bind (nde_probe_create_opts binds them)");
       goto fail;
     }
-  st = nde__tctx_create(p->model, &p->tape, NULL, max_batch, &p->X);
+  nde__bound *bd = NULL;
+  if (bind && (st = nde__bound_create(p->model, o, &bd, err)) != NDE_OK) goto fail_quiet;
+  st = nde__tctx_create(p->model, &p->tape, bd, max_batch, &p->X);
+  nde__bound_release(bd);
   if (st != NDE_OK) goto fail;
   parsed_free(&ps);
   nde_str_release(&b);
@@ -249,6 +280,7 @@ nde_status nde_probe_create(const nde_model *model, int n_expr, const char *cons
   return NDE_OK;
 fail:
   if (st == NDE_ERR_NOMEM) nde__fail(err, st, "out of memory");
+fail_quiet:
   parsed_free(&ps);
   nde_str_release(&b);
   free(outs);

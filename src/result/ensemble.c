@@ -159,7 +159,7 @@ static int ens_job(void *vctx, int worker, int j) {
   o.resume = NULL;
   o.progress = member_progress;
   o.progress_ctx = E;
-  o.progress_every = 1000000;
+  o.progress_every = 100; /* a stop request is seen within 100 iterations */
   E->st[j] = nde_result_fit(E->model, E->mdata[j] ? E->mdata[j] : E->data, &o, &E->res[j],
                             &E->err[j]);
   return E->st[j] != NDE_OK;

@@ -960,15 +960,20 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
                      po.points, po.reach, po.max_extend, po.max_iter);
   nde_status st = check_data(r, data, err);
   if (st != NDE_OK) return st;
+  /* Standard errors computed here are attached only once the names are known to be good. */
+  struct nde__unc *fresh = NULL;
   if (!r->unc || !r->unc->cols || !r->unc->hdiag || uo) {
     nde_unc_opts o = uo ? *uo : r->unc ? r->unc->opts : nde_unc_opts_default();
-    if ((st = nde_result_compute_uncertainty(r, data, &o, err)) != NDE_OK) return st;
+    if ((st = compute(r, data, &o, &fresh, err)) != NDE_OK) return st;
   }
-  struct nde__unc *u = r->unc;
+  struct nde__unc *u = fresh ? fresh : r->unc;
   const int P = u->pub.n, n = nde_model_state_dim(r->model);
   /* The names. */
   int n_prof = 0, *coord = calloc(strlen(names) + 1, sizeof *coord);
-  if (!coord) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  if (!coord) {
+    nde__unc_free(fresh);
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  }
   for (const char *s = names; *s;) {
     size_t len = strcspn(s, ",");
     while (len && s[len - 1] == ' ') len--;
@@ -982,6 +987,7 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
                      "of %s)", (int)len, s, lst.data ? lst.data : "");
       nde_str_release(&lst);
       free(coord);
+      nde__unc_free(fresh);
       return st;
     }
     coord[n_prof++] = k;
@@ -990,7 +996,12 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
   }
   if (n_prof == 0) {
     free(coord);
+    nde__unc_free(fresh);
     return nde__fail(err, NDE_ERR_ARG, "profile: no names given (expected NAME[,NAME...])");
+  }
+  if (fresh) {
+    nde__unc_free(r->unc);
+    r->unc = fresh;
   }
   nde_problem *p = NULL;
   lm *L = NULL;

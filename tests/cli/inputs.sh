@@ -71,6 +71,24 @@ experiments_with_per_series_rates_and_constants)
   # The constants travelled with their experiments: g of each group, read by the fit.
   [ "$("$H5" get f.h5 /series/consts/values | tr '\n' ' ')" = "0.5 2 " ] || fail "constants"
   ;;
+discovery_offers_the_inputs_as_candidate_variables)
+  # A network of the state and the input in place of the driving term g*u (g = 1): discovery
+  # regresses it on terms in states and inputs (SINDy with control) and finds u.
+  sim 12 u_long.csv 1 1.3 3 d.h5
+  sed -e 's/^param k = 1.3$/param k = 1.3 (fixed)/' -e 's/^const g (from data)$/net U : 2 -> 8 tanh -> 1/' \
+      -e 's/^dx\/dt = -k\*x + g\*u$/dx\/dt = -k*x + U(x, u)[1]/' truth.nde > ude.nde
+  grep -q 'U(x, u)' ude.nde || fail "ude model"
+  "$NDE" fit ude.nde d.h5 -o f.h5 --quiet || fail "fit exited $?"
+  "$NDE" discover f.h5 --library poly:1 -o found.nde > out.txt || { cat out.txt; fail "discover"; }
+  cat out.txt
+  grep -q "candidate terms (poly:1)" out.txt || fail "no summary"
+  eq=$(grep '^  U\[1\](x, u) ≈' out.txt) || fail "no equation"
+  c=$(echo "$eq" | sed -n 's/.*[ ≈+] \([0-9.]*\)·u$/\1/p')
+  echo "coefficient of u: $c (truth 1)"
+  num_ok "$c" 0.95 1.05 || fail "the coefficient of u is not within 5 % of 1: $eq"
+  grep -q 'U1_u' found.nde || fail "the discovered model has no parameter of the term u"
+  "$NDE" fit found.nde d.h5 -o refit.h5 --quiet || fail "the discovered model does not fit"
+  ;;
 bad_inputs_are_refused_with_their_place)
   expect() { # code fragment args...
     local code=$1 frag=$2; shift 2

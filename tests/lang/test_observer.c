@@ -231,7 +231,30 @@ static void test_probes_compile_only_what_they_need(void **state) {
   assert_true(v == 2.5);
   nde_probe_destroy(&pr);
   assert_int_equal(nde_probe_create(m, 1, e2, 1, &pr, &err), NDE_ERR_ARG);
-  assert_non_null(strstr(err.msg, "a probe does not bind"));
+  assert_non_null(strstr(err.msg, "this probe does not bind"));
+  /* Bound to data: each row reads its own series' input and constant. */
+  const double ut[2] = {0, 1}, ua[2] = {3, 3}, ub[2] = {-1, 1};
+  const nde_input_series in[2] = {{2, ut, ua}, {2, ut, ub}};
+  const double T[2] = {10, 20};
+  nde_model_rhs_opts o = nde_model_rhs_opts_default();
+  o.max_batch = 2;
+  o.n_series = 2;
+  o.inputs = in;
+  o.consts = T;
+  const char *e3[2] = {"x*u", "T + u"};
+  assert_int_equal(nde_probe_create_opts(m, 2, e3, &o, &pr, &err), NDE_OK);
+  const int rows[2] = {1, 0};
+  assert_int_equal(nde_probe_set_rows(pr, 2, rows), NDE_OK);
+  const double X[2] = {2, 5};
+  double Y[4];
+  assert_int_equal(nde_probe_eval(pr, 0.5, 2, X, NULL, Y), 0);
+  /* Row 0 in series 1 (u = 0 at t = 0.5, T = 20); row 1 in series 0 (u = 3, T = 10). */
+  assert_true(Y[0] == 0.0 && Y[1] == 20.0 && Y[2] == 15.0 && Y[3] == 13.0);
+  assert_int_equal(nde_probe_set_rows(pr, 1, (const int[]){-1}), NDE_ERR_ARG);
+  nde_probe_destroy(&pr);
+  /* Without the data the model declares, the bound probe is refused as an rhs would be. */
+  assert_int_not_equal(nde_probe_create_opts(m, 1, e2, NULL, &pr, &err), NDE_OK);
+  assert_null(pr);
   nde_model_destroy(&m);
 }
 
