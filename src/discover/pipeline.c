@@ -466,13 +466,14 @@ static char *candidate_source(const nde_discovery *d, int c, int component, cons
  * curves did), constants from data and per-series parameters.  INFINITY when the candidate does
  * not compile or a prediction stops. */
 static double trajectory_sse(const nde_discovery *d, const char *text, const double *const *fitted,
-                             double *n_vals) {
+                             const double *noise_var, double *n_vals, double *noise_sum) {
   const nde_result *r = d->r;
   const int n = nde_model_state_dim(d->m), S = nde_result_n_series(r);
   nde_model *cm = NULL;
   nde_rhs *rhs = NULL;
   nde_solver *s = NULL;
   double sse = 0, Y[2 * 64], *Yp = Y, *bp = NULL;
+  *noise_sum = 0;
   nde_input_series *inp = NULL;
   double *cs = NULL;
   *n_vals = 0;
@@ -539,6 +540,7 @@ static double trajectory_sse(const nde_discovery *d, const char *text, const dou
         if (!isfinite(y1[j])) continue;
         const double e = Yp[n + j] - y1[j];
         sse += e * e;
+        *noise_sum += noise_var ? noise_var[j] : 0.0;
         (*n_vals)++;
       }
     }
@@ -579,7 +581,19 @@ nde_status nde_discovery_select(nde_discovery *d, nde_error *err) {
   }
   /* BIC rather than AIC by default: its ln N per term prefers the sparser law unless a term
    * clearly improves the trajectories; the regression residual alone would reward terms that
-   * copy the network's own errors between the observations. */
+   * copy the network's own errors between the observations.  The fitted curves carry no noise,
+   * so terms that copy the network's errors far below the noise level would still look better:
+   * each compared value is charged its state's noise variance (where it is known) on top of the
+   * prediction error: the data could not tell apart predictions that differ by less. */
+  const nde_result_fit_opts *rs = nde_result_settings(r);
+  const double *sd = rs ? rs->noise_std : NULL;
+  double *noise_var = NULL;
+  if (sd) {
+    int any = 0;
+    for (int j = 0; j < n; j++) any |= isfinite(sd[j]) && sd[j] > 0;
+    if (any && (noise_var = nde__dalloc((size_t)n)))
+      for (int j = 0; j < n; j++) noise_var[j] = isfinite(sd[j]) ? sd[j] * sd[j] : 0.0;
+  }
   for (int q = 0; q < d->n_out && st == NDE_OK; q++) {
     output *o = &d->out[q];
     double best = INFINITY;
@@ -591,10 +605,12 @@ nde_status nde_discovery_select(nde_discovery *d, nde_error *err) {
         st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
         break;
       }
-      c->sse = trajectory_sse(d, text, (const double *const *)fitted, &c->n_vals);
+      double noise_sum;
+      c->sse = trajectory_sse(d, text, (const double *const *)fitted, noise_var, &c->n_vals,
+                              &noise_sum);
       nde_free(text);
       const double N = c->n_vals > 0 ? c->n_vals : 1, k = (double)c->n_terms;
-      c->crit = isfinite(c->sse) ? N * log(fmax(c->sse, 1e-300) / N) +
+      c->crit = isfinite(c->sse) ? N * log(fmax(c->sse + noise_sum, 1e-300) / N) +
                                        (d->o.criterion == NDE_CRIT_AIC ? 2.0 * k : k * log(N))
                                  : INFINITY;
       if (c->crit < best) {
@@ -605,6 +621,7 @@ nde_status nde_discovery_select(nde_discovery *d, nde_error *err) {
   }
   for (int k = 0; k < S; k++) free(fitted[k]);
   free(fitted);
+  free(noise_var);
   if (st == NDE_OK) d->stage = 3;
   return st;
 }

@@ -99,29 +99,26 @@ acceptance_fit_forecast_discover_refit)
   echo "with pump A's gain: RMSE $wrong"
   num_ok "$wrong" "$(awk -v s="$noise" 'BEGIN { print 4 * s }')" 1e9 || fail "pump A's gain forecasts as well ($wrong)"
 
-  # 3. Discovery with the default library and sqrt(h2): the chosen model leans on sqrt(h2), and
-  # the best one-term model is Torricelli's with k2 within 2 %.
+  # 3. Discovery with the default library (in h1, h2 and the input V) and sqrt(h2): the chosen
+  # model is Torricelli's law alone, with k2 within 2 % (the noise-aware criterion: candidates
+  # that only copy the network's errors far below the noise gain nothing).
   cd "$T" || exit 1
   nde discover tanks_fit.h5 --terms 'sqrt(h2)' -o default.nde > disc.txt || fail "discover exited $?"
   cat disc.txt
   grep -q ' inf ' disc.txt && fail "a candidate could not be scored"
-  one=$(awk '$1 == 1 && $NF ~ /·sqrt\(h2\)$/ { sub(/·sqrt\(h2\)$/, "", $NF); print $NF }' disc.txt)
-  within "one-term k2" "$one" 0.5 0.02 || fail "the one-term sqrt(h2) coefficient"
-  best1=$(awk '$1 == 1 && $5 + 0 == $5 { print $5, $NF }' disc.txt | sort -g | head -1)
-  case $best1 in *"sqrt(h2)") ;; *) fail "the best one-term model is $best1" ;; esac
-  grep -q '<-.*sqrt(h2)' disc.txt || fail "the chosen model lacks sqrt(h2)"
+  grep -q '^  U\[1\](h2/10) ≈ 0\.[0-9]*·sqrt(h2)$' disc.txt || fail "the chosen model is not one sqrt(h2) term"
+  params=$(grep -E '^param U' default.nde | awk '{print $2}' | tr '\n' ' ')
+  [ "$params" = "U1_sqrth2 " ] || fail "expected the term sqrt(h2) alone, got: $params"
+  within "discovered k2 (default library)" "$(awk '/^param U1_sqrth2 / {print $4}' default.nde)" 0.5 0.02 \
+    || fail "the sqrt(h2) coefficient"
   # README: a library of outflow laws, linear (laminar) and Torricelli's sqrt, no constant.
   nde discover tanks_fit.h5 --library poly:1,noconst --terms 'sqrt(h2)' > disc.txt || fail "discover exited $?"
   cat disc.txt
   [ -f tanks_ude_discovered.nde ] || fail "tanks_ude_discovered.nde not written next to the fit"
   params=$(grep -E '^param U' tanks_ude_discovered.nde | awk '{print $2}' | tr '\n' ' ')
-  [ "$params" = "U1_h2 U1_sqrth2 " ] || fail "expected the terms h2 and sqrt(h2), got: $params"
-  lin=$(awk '/^param U1_h2 / {print $4}' tanks_ude_discovered.nde)
+  [ "$params" = "U1_sqrth2 " ] || fail "expected the term sqrt(h2) alone, got: $params"
   sq=$(awk '/^param U1_sqrth2 / {print $4}' tanks_ude_discovered.nde)
   within "discovered k2" "$sq" 0.5 0.02 || fail "the sqrt(h2) coefficient"
-  # The linear term's share of the outflow at the highest level measured (12 cm) is below 2 %.
-  awk -v a="$lin" -v b="$sq" 'BEGIN { s = (a < 0 ? -a : a) * 12 / (b * sqrt(12));
-    printf "linear term: %.3g of the outflow at 12 cm\n", s; exit !(s < 0.02) }' || fail "the linear term is not negligible"
 
   # 4. The refit of the discovered model: its coefficients and the gains as ordinary parameters.
   nde fit tanks_ude_discovered.nde "$ROOT/data/tanks.h5" -o tanks_refit.h5 > refit.txt 2>&1 \
