@@ -17,52 +17,6 @@
 
 #define USAGE "nde forecast FIT.h5 [--t1 T] -o OUT.h5|OUT.csv [options]"
 
-/* The band of a forecast: over the members, or linearised from the standard errors. */
-static int run_band(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
-                    double level, nde_cli_forecast *f) {
-  const int n = nde_model_state_dim(nde_result_model(r));
-  f->lo = calloc(f->N * (size_t)n, sizeof *f->lo);
-  f->hi = calloc(f->N * (size_t)n, sizeof *f->hi);
-  if (!f->lo || !f->hi) {
-    nde_cli_error("out of memory");
-    return NDE_EXIT_IO;
-  }
-  nde_error err;
-  nde_status st = nde_result_integrate_band(r, start, f->N, f->T, so, level, f->lo, NULL, f->hi,
-                                            &f->band_used, &err);
-  if (st != NDE_OK) {
-    nde_cli_error("--band: %s", err.msg);
-    return nde_cli_exit_code(st);
-  }
-  return 0;
-}
-
-/* The output grid from t0 to t1 every dt_out, t1 included. */
-static int make_grid(double t0, double t1, double dt_out, nde_cli_forecast *f) {
-  nde_error err;
-  const nde_status st = nde_time_grid(t0, t1, dt_out, 10000001, &f->T, &f->N, &err);
-  if (st == NDE_OK) {
-    f->t0 = t0;
-    return 0;
-  }
-  nde_cli_error("--dt-out: %s", err.msg);
-  return nde_cli_exit_code(st);
-}
-
-static int run_forecast(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
-                        nde_cli_forecast *f) {
-  const int n = nde_model_state_dim(nde_result_model(r));
-  f->Y = calloc(f->N * (size_t)n, sizeof *f->Y);
-  if (!f->Y) {
-    nde_cli_error("out of memory");
-    return NDE_EXIT_IO;
-  }
-  nde_error err;
-  nde_status st = nde_result_integrate(r, start, f->N, f->T, so, f->Y, &f->stop, &err);
-  if (st != NDE_OK) return nde_cli_fail(&err, 0);
-  return 0;
-}
-
 int nde_cmd_forecast(int argc, char **argv) {
   const char *out = NULL, *u0_spec = NULL, *held = NULL, *plot = NULL, *start_kind = "row";
   const char *inputs_path = NULL, *const_spec = NULL;
@@ -232,7 +186,7 @@ int nde_cmd_forecast(int argc, char **argv) {
       nde_str name = NDE_STR_INIT;
       nde_str_adds(&name, sc.name);
       if (!(fc[k].name = nde_str_take(&name))) goto nomem;
-      if ((rc = make_grid(sc.t0, end, dt_out, &fc[k]))) goto done;
+      if ((rc = nde_cli_forecast_grid(sc.t0, end, dt_out, &fc[k]))) goto done;
       /* Driven by its own inputs and constants. */
       fc[k].consts = consts + (size_t)k * (size_t)nde_model_n_data_consts(m);
       st = nde_data_series_inputs(hd, (size_t)k, m, &fc[k].inputs, (double *)fc[k].consts, &err);
@@ -242,8 +196,8 @@ int nde_cmd_forecast(int argc, char **argv) {
       }
       nde_start start = {.kind = NDE_START_STATE, .series = sc.series, .t = sc.t0, .u = sc.u0,
                          .inputs = &fc[k].inputs, .consts = fc[k].consts};
-      if ((rc = run_forecast(r, &start, use_so, &fc[k]))) goto done;
-      if (with_band && (rc = run_band(r, &start, use_so, band, &fc[k]))) goto done;
+      if ((rc = nde_cli_forecast_run(r, &start, use_so, &fc[k]))) goto done;
+      if (with_band && (rc = nde_cli_forecast_band(r, &start, use_so, band, &fc[k]))) goto done;
     }
   } else {
     nf = 1;
@@ -289,9 +243,9 @@ int nde_cmd_forecast(int argc, char **argv) {
     }
     start.inputs = &fc[0].inputs;
     start.consts = fc[0].consts;
-    if ((rc = make_grid(ts, t1, dt_out, &fc[0]))) goto done;
-    if ((rc = run_forecast(r, &start, use_so, &fc[0]))) goto done;
-    if (with_band && (rc = run_band(r, &start, use_so, band, &fc[0]))) goto done;
+    if ((rc = nde_cli_forecast_grid(ts, t1, dt_out, &fc[0]))) goto done;
+    if ((rc = nde_cli_forecast_run(r, &start, use_so, &fc[0]))) goto done;
+    if (with_band && (rc = nde_cli_forecast_band(r, &start, use_so, band, &fc[0]))) goto done;
     if (fc[0].stop.reason != NDE_REASON_NONE) {
       char msg[600];
       nde_cli_error("the forecast stopped: %s",

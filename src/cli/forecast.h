@@ -1,4 +1,4 @@
-/* nde forecast's forecasts and their outputs (cmd_forecast.c, forecast_out.c). */
+/* nde forecast's forecasts and their outputs (cmd_forecast.c, forecast.c). */
 #ifndef NDE_CLI_FORECAST_H
 #define NDE_CLI_FORECAST_H
 
@@ -17,6 +17,14 @@ typedef struct nde_cli_forecast {
   int band_used;           /* members in the band at the last time (1 for a linearised band) */
 } nde_cli_forecast;
 
+/* The output grid of f from t0 to t1 every dt_out, t1 included (f->T, f->N, f->t0). */
+int nde_cli_forecast_grid(double t0, double t1, double dt_out, nde_cli_forecast *f);
+/* Integrate r from start on f's grid into f->Y (stops are in f->stop). */
+int nde_cli_forecast_run(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
+                         nde_cli_forecast *f);
+/* The band of f at level: quantiles over the members, or linearised from the standard errors. */
+int nde_cli_forecast_band(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
+                          double level, nde_cli_forecast *f);
 /* Write the forecasts as CSV (columns series (when several), t, the states, and NAME_lower,
  * NAME_upper of the band when there is one). */
 int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,

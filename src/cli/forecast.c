@@ -1,5 +1,6 @@
-/* The outputs of nde forecast: the forecasts as HDF5 in the data convention (with the scores as
- * attributes) or as CSV, both written atomically, and the printed scores. */
+/* The forecasts of nde forecast: their grids, solutions and bands, and their outputs: HDF5 in the
+ * data convention (with the scores as attributes) or CSV, both written atomically, and the
+ * printed scores. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,52 @@
 
 #include "cli.h"
 #include "forecast.h"
+
+/* The band of a forecast: over the members, or linearised from the standard errors. */
+int nde_cli_forecast_band(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
+                    double level, nde_cli_forecast *f) {
+  const int n = nde_model_state_dim(nde_result_model(r));
+  f->lo = calloc(f->N * (size_t)n, sizeof *f->lo);
+  f->hi = calloc(f->N * (size_t)n, sizeof *f->hi);
+  if (!f->lo || !f->hi) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_error err;
+  nde_status st = nde_result_integrate_band(r, start, f->N, f->T, so, level, f->lo, NULL, f->hi,
+                                            &f->band_used, &err);
+  if (st != NDE_OK) {
+    nde_cli_error("--band: %s", err.msg);
+    return nde_cli_exit_code(st);
+  }
+  return 0;
+}
+
+/* The output grid from t0 to t1 every dt_out, t1 included. */
+int nde_cli_forecast_grid(double t0, double t1, double dt_out, nde_cli_forecast *f) {
+  nde_error err;
+  const nde_status st = nde_time_grid(t0, t1, dt_out, 10000001, &f->T, &f->N, &err);
+  if (st == NDE_OK) {
+    f->t0 = t0;
+    return 0;
+  }
+  nde_cli_error("--dt-out: %s", err.msg);
+  return nde_cli_exit_code(st);
+}
+
+int nde_cli_forecast_run(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
+                        nde_cli_forecast *f) {
+  const int n = nde_model_state_dim(nde_result_model(r));
+  f->Y = calloc(f->N * (size_t)n, sizeof *f->Y);
+  if (!f->Y) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_error err;
+  nde_status st = nde_result_integrate(r, start, f->N, f->T, so, f->Y, &f->stop, &err);
+  if (st != NDE_OK) return nde_cli_fail(&err, 0);
+  return 0;
+}
 
 int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
                                int nf) {
