@@ -57,6 +57,9 @@ void nde_fit_destroy(nde_fit **fp) {
   free(f->class_of);
   free(f->class_rep);
   free(f->hslot);
+  free(f->pbp_off);
+  free(f->pbp_n);
+  free(f->bpool);
   free(f->gth);
   free(f->ex);
   free(f->acc);
@@ -255,6 +258,8 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->prow = calloc(mp, sizeof *f->prow);
   f->class_of = calloc(mp, sizeof *f->class_of);
   f->class_rep = calloc(mp, sizeof *f->class_rep);
+  f->pbp_off = calloc(mp, sizeof *f->pbp_off);
+  f->pbp_n = calloc(mp, sizeof *f->pbp_n);
   f->Y = nde__dalloc((size_t)f->max_obs * (size_t)n);
   f->n_comp = nde_fit_n_x(f, 1) + 2;
   f->ex = calloc(f->n_comp + 1, sizeof *f->ex);
@@ -262,7 +267,7 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->red = nde__dalloc(f->n_comp);
   f->workers = calloc(1, sizeof *f->workers);
   if (!f->pieces || !f->pdata || !f->ppen || !f->pgu || !f->pdn || !f->groups || !f->prow ||
-      !f->class_of || !f->class_rep || !f->Y || !f->ex || !f->acc || !f->red || !f->workers)
+      !f->class_of || !f->class_rep || !f->pbp_off || !f->pbp_n || !f->Y || !f->ex || !f->acc || !f->red || !f->workers)
     goto fail;
   /* The gradient options for the workers of other threads, with the method names as static
    * strings (the caller's need not outlive the objective). */
@@ -282,6 +287,10 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->n_workers = 1;
   f->solver = f->workers[0].solver;
   f->grad = f->workers[0].grad;
+  {
+    const nde_solver_method_info *mi = nde_solver_get_method(f->solver);
+    f->bp_in_key = !f->o.autonomous && (!mi->adaptive || nde_solver_get_opts(f->solver)->fixed_step);
+  }
   *out = f;
   return NDE_OK;
 fail:

@@ -181,7 +181,10 @@ static int run_group(void *ctx, int thread, long item) {
     r->data = &f->pdata[p];
     r->pen = &f->ppen[p];
   }
-  nde_status st = nde__fit_bind(w, B, w->series_of_row, G->t[0], G->t[G->n_obs - 1]);
+  /* An autonomous f has no breakpoints (it does not depend on t); else the union of the rows'
+   * (their common ones under fixed steps: see groups.c). */
+  nde_status st = nde__fit_bind(w, B, w->series_of_row, G->t[0],
+                                f->o.autonomous ? G->t[0] : G->t[G->n_obs - 1]);
   if (st != NDE_OK) {
     G->st = st;
     return 1;

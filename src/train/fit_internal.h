@@ -96,6 +96,13 @@ struct nde_fit {
   long *prow;            /* pieces in group order */
   long *class_of, *class_rep, *hslot; /* grouping scratch (groups.c) */
   long hcap;
+  /* Fixed-step methods: a piece's breakpoints are part of its grid, so that every row of a batch
+   * takes the steps it takes alone (adaptive methods stop at the union of their rows'). */
+  int bp_in_key;
+  long *pbp_off;         /* per piece: its breakpoints bpool[pbp_off .. pbp_off + pbp_n) */
+  int *pbp_n;
+  double *bpool;
+  size_t bpool_n, bpool_cap;
   long g_lo, g_hi;       /* this rank's groups */
   double *gth;           /* per group of this rank: dL/dtheta (n_theta each) */
   long cap_gth;          /* groups gth has room for */

@@ -30,12 +30,17 @@ static uint64_t bits(double v) {
 /* A hash of the grid that equal grids share: the times themselves, or (autonomous) the times
  * relative to the start rounded to 2^-30 of the span, so that differences within the tolerance
  * of same_grid usually hash alike (when they do not, the pieces are merely solved apart). */
-static uint64_t grid_hash(const nde_fit *f, const nde__piece *p) {
+static uint64_t grid_hash(const nde_fit *f, long pi) {
+  const nde__piece *p = &f->pieces[pi];
   const int m = p->b - p->a + 1;
   const double *t = piece_t(f, p);
   uint64_t h = mix(0x243f6a8885a308d3ull, (uint64_t)m);
   if (!f->o.autonomous) {
     for (int k = 0; k < m; k++) h = mix(h, bits(t[k]));
+    if (f->bp_in_key) {
+      h = mix(h, (uint64_t)f->pbp_n[pi]);
+      for (int k = 0; k < f->pbp_n[pi]; k++) h = mix(h, bits(f->bpool[f->pbp_off[pi] + k]));
+    }
     return h;
   }
   const double q = ldexp(1.0, ilogb(t[m - 1] - t[0]) - 30);
@@ -45,13 +50,19 @@ static uint64_t grid_hash(const nde_fit *f, const nde__piece *p) {
 
 /* Whether two pieces share a grid: equal times, or (autonomous) equal times relative to their
  * starts up to 16 ulp of the largest time involved. */
-static int same_grid(const nde_fit *f, const nde__piece *p, const nde__piece *q) {
+static int same_grid(const nde_fit *f, long pi, long qi) {
+  const nde__piece *p = &f->pieces[pi], *q = &f->pieces[qi];
   const int m = p->b - p->a + 1;
   if (q->b - q->a + 1 != m) return 0;
   const double *tp = piece_t(f, p), *tq = piece_t(f, q);
   if (!f->o.autonomous) {
     for (int k = 0; k < m; k++)
       if (tp[k] != tq[k]) return 0;
+    if (f->bp_in_key) {
+      if (f->pbp_n[pi] != f->pbp_n[qi]) return 0;
+      for (int k = 0; k < f->pbp_n[pi]; k++)
+        if (f->bpool[f->pbp_off[pi] + k] != f->bpool[f->pbp_off[qi] + k]) return 0;
+    }
     return 1;
   }
   const double big = fmax(fmax(fabs(tp[0]), fabs(tp[m - 1])), fmax(fabs(tq[0]), fabs(tq[m - 1])));
@@ -59,6 +70,33 @@ static int same_grid(const nde_fit *f, const nde__piece *p, const nde__piece *q)
   for (int k = 1; k < m; k++)
     if (fabs((tp[k] - tp[0]) - (tq[k] - tq[0])) > tol) return 0;
   return 1;
+}
+
+/* Every piece's breakpoints (those of its series inside its span), bound one piece at a time on
+ * worker 0's rhs. */
+static nde_status piece_breakpoints(nde_fit *f) {
+  nde__worker *w = &f->workers[0];
+  f->bpool_n = 0;
+  for (long p = 0; p < f->np; p++) {
+    const nde__piece *pc = &f->pieces[p];
+    const nde_fit_series *se = &f->series[pc->series];
+    nde_status st = nde_rhs_set_rows(w->rhs, 1, &se->id);
+    if (st != NDE_OK) return nde__errf(&f->err, st, "binding series %d failed", se->id);
+    const double t0 = se->t[pc->a], t1 = se->t[pc->b];
+    size_t nb = nde_rhs_breakpoints(w->rhs, t0, t1, 0, NULL);
+    if (f->bpool_n + nb > f->bpool_cap) {
+      size_t cap = 2 * (f->bpool_n + nb) + 16;
+      double *b = realloc(f->bpool, cap * sizeof *b);
+      if (!b) return nde__errf(&f->err, NDE_ERR_NOMEM, "out of memory for breakpoints");
+      f->bpool = b;
+      f->bpool_cap = cap;
+    }
+    if (nb) nde_rhs_breakpoints(w->rhs, t0, t1, nb, f->bpool + f->bpool_n);
+    f->pbp_off[p] = (long)f->bpool_n;
+    f->pbp_n[p] = (int)nb;
+    f->bpool_n += nb;
+  }
+  return NDE_OK;
 }
 
 static int cmp_group(const void *a, const void *b) {
@@ -82,10 +120,13 @@ nde_status nde__fit_group(nde_fit *f) {
     f->hcap = hcap;
   }
   memset(f->hslot, 0, (size_t)hcap * sizeof *f->hslot);
+  if (f->bp_in_key) {
+    nde_status st = piece_breakpoints(f);
+    if (st != NDE_OK) return st;
+  }
   long n_class = 0;
   for (long p = 0; p < np; p++) {
-    const nde__piece *pc = &f->pieces[p];
-    long slot = (long)(grid_hash(f, pc) & (uint64_t)(hcap - 1));
+    long slot = (long)(grid_hash(f, p) & (uint64_t)(hcap - 1));
     for (;;) {
       const long c = f->hslot[slot] - 1;
       if (c < 0) {
@@ -94,7 +135,7 @@ nde_status nde__fit_group(nde_fit *f) {
         f->class_of[p] = n_class++;
         break;
       }
-      if (same_grid(f, pc, &f->pieces[f->class_rep[c]])) {
+      if (same_grid(f, p, f->class_rep[c])) {
         f->class_of[p] = c;
         break;
       }
