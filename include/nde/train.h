@@ -207,6 +207,9 @@ NDE_API void nde_comm_destroy(nde_comm **c);
 NDE_API int nde_comm_rank(const nde_comm *c);
 NDE_API int nde_comm_size(const nde_comm *c);
 NDE_API int nde_comm_local_size(const nde_comm *c);
+/* The default number of threads of a process: the cores available to it (nde_cpu_count)
+ * shared among the ranks of c on this machine, at least 1. */
+NDE_API int nde_comm_default_threads(const nde_comm *c);
 /* Wall time spent in collectives and their number since creation (0 for NULL). */
 NDE_API void nde_comm_stats(const nde_comm *c, double *seconds, long *calls);
 
@@ -250,6 +253,8 @@ typedef struct nde_train_progress {
   double score;     /* the latest score (validation loss, or the full trajectory loss), NaN before
                      * the first */
   const char *event; /* NULL, or a sentence such as "step rejected: non-finite loss; lr 0.05" */
+  int rank;          /* this process's MPI rank (0 when alone): every rank is called at the same
+                      * points, so print on rank 0 only; a stop asked for by any rank stops all */
 } nde_train_progress;
 
 typedef enum {

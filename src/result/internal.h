@@ -76,6 +76,9 @@ nde_status nde__canon_settings(nde_solver_opts *so, nde_grad_opts *go, nde_error
 int nde__method_adaptive(const char *method);
 int nde__method_implicit(const char *method);
 
+/* The problem's parallel work: threads of its objective, MPI ranks, and this process's rank. */
+void nde__problem_parallel(const nde_problem *p, int *threads, int *ranks, int *rank);
+
 /* FNV-1a hash of a data set's content (names, times, observations) for resume checks. */
 uint64_t nde__data_hash(const nde_data *d);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fit_internal.h"
+#include "internal.h"
 
 /* The batched loss: per row the squared error of the piece from its observations (leading ones
  * left out) and the continuity penalty towards the next segment's start. */
@@ -133,6 +134,7 @@ nde_status nde_fit_set_parallel(nde_fit *f, nde_pool *pool, nde_comm *comm) {
 }
 
 int nde_fit_threads(const nde_fit *f) { return f ? f->n_workers : 1; }
+nde_comm *nde__fit_comm(const nde_fit *f) { return f ? f->comm : NULL; }
 
 typedef struct eval_ctx {
   nde_fit *f;
