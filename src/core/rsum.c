@@ -1,21 +1,37 @@
 /* Reproducible sums by pre-rounding (Demmel & Nguyen 2013): every contribution to component i is
  * cut 64 bits below the bound 2^e_i into two signed 32-bit digits, and digits are summed as
  * 64-bit integers, so the sum does not depend on the order or the grouping of the contributions.
- * See core/internal.h for the error bound. */
+ * See core/internal.h for the error bound.  The exponent is read from the bits and the scaling is
+ * a multiplication by a power of two (exact), with frexp/ldexp only at the ends of the range. */
 #include <math.h>
+#include <string.h>
 
 #include "internal.h"
+
+/* 2^k for k in [-1022, 1023], built from its bits. */
+static inline double pow2(int k) {
+  const uint64_t b = (uint64_t)(k + 1023) << 52;
+  double d;
+  memcpy(&d, &b, sizeof d);
+  return d;
+}
 
 void nde__rsum_exp(size_t n, const double *v, int *e) {
   for (size_t i = 0; i < n; i++) {
     const double x = v[i];
     if (x == 0.0) continue;
-    if (!isfinite(x)) {
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    const int biased = (int)((b >> 52) & 0x7ff);
+    int ex;
+    if (biased == 0x7ff) {
       e[i] = NDE__RSUM_NONFINITE;
       continue;
     }
-    int ex;
-    frexp(x, &ex); /* |x| < 2^ex */
+    if (biased == 0)
+      frexp(x, &ex); /* subnormal */
+    else
+      ex = biased - 1022; /* |x| < 2^ex, as frexp */
     if (ex > e[i]) e[i] = ex;
   }
 }
@@ -23,13 +39,16 @@ void nde__rsum_exp(size_t n, const double *v, int *e) {
 void nde__rsum_add(size_t n, const double *v, const int *e, int64_t *acc) {
   for (size_t i = 0; i < n; i++) {
     const double x = v[i];
-    if (x == 0.0 || e[i] == NDE__RSUM_NONFINITE || e[i] == NDE__RSUM_NONE) continue;
-    /* |y| < 2^32; y - trunc(y) is exact, and so is the scaling of the remainder. */
-    const double y = ldexp(x, 32 - e[i]);
-    const double d0 = trunc(y);
-    const double d1 = trunc(ldexp(y - d0, 32));
-    acc[2 * i] += (int64_t)d0;
-    acc[2 * i + 1] += (int64_t)d1;
+    const int ei = e[i];
+    if (x == 0.0 || ei == NDE__RSUM_NONFINITE || ei == NDE__RSUM_NONE) continue;
+    /* y = x 2^(32 - e_i), |y| < 2^32: exact (a power of two, or ldexp at the ends of the
+     * range); the casts truncate toward zero and y - d0 is exact. */
+    const int k = 32 - ei;
+    const double y = k >= -1022 && k <= 1023 ? x * pow2(k) : ldexp(x, k);
+    const int64_t d0 = (int64_t)y;
+    const int64_t d1 = (int64_t)((y - (double)d0) * 4294967296.0);
+    acc[2 * i] += d0;
+    acc[2 * i + 1] += d1;
   }
 }
 
