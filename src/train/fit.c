@@ -288,8 +288,20 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->solver = f->workers[0].solver;
   f->grad = f->workers[0].grad;
   {
+    /* Under fixed steps, pieces batch only with pieces of the same breakpoints (groups.c): worth
+     * looking at only when some series has any. */
     const nde_solver_method_info *mi = nde_solver_get_method(f->solver);
-    f->bp_in_key = !f->o.autonomous && (!mi->adaptive || nde_solver_get_opts(f->solver)->fixed_step);
+    int any_bp = 0;
+    for (int s2 = 0; s2 < n_series && !any_bp; s2++) {
+      const nde_fit_series *se = &series[s2];
+      if ((st = nde_rhs_set_rows(rhs, 1, &se->id)) != NDE_OK) {
+        nde__errf(&f->err, st, "series %d: binding its index %d failed", s2 + 1, se->id);
+        goto fail;
+      }
+      any_bp = nde_rhs_breakpoints(rhs, se->t[0], se->t[se->n_obs - 1], 0, NULL) > 0;
+    }
+    f->bp_in_key = any_bp && !f->o.autonomous &&
+                   (!mi->adaptive || nde_solver_get_opts(f->solver)->fixed_step);
   }
   *out = f;
   return NDE_OK;

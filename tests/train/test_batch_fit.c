@@ -57,7 +57,7 @@ static void make_world(world *w, int ns, int max_batch) {
     w->t[0][k] = 0.25 * k;
     w->t[1][k] = 0.3 * k + 0.1;
   }
-  static const double switch_at[3] = {1.1, 2.35, 3.6};
+  static const double switch_at[3] = {1.13, 2.37, 3.61};
   for (int s = 0; s < ns; s++) {
     const int grid = s >= ns - 2;
     w->hin_t[3 * s] = -1.0;
