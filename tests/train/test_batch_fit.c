@@ -338,6 +338,42 @@ static void threads_give_the_same_bits(void **state) {
   free_world(&w);
 }
 
+/* A series that blows up (a huge decay rate: RK4 unstable) stops its batch: the loss is NaN and
+ * the stop is the same, wherever the batch ran. */
+static void a_batch_that_stops_gives_the_same_outcome_on_every_thread_count(void **state) {
+  (void)state;
+  world w;
+  make_world(&w, NBIG, 64);
+  const int ik = nde_model_find_param(w.m, "k");
+  assert_int_equal(nde_model_set_param_series(w.m, ik, 23, 900.0, w.theta), NDE_OK);
+  nde_fit_opts fo = nde_fit_opts_default();
+  nde_solve_stats stop[3];
+  for (int nt = 1; nt <= 3; nt++) {
+    nde_pool *pool = NULL;
+    assert_int_equal(nde_pool_create(nt, &pool, NULL), NDE_OK);
+    nde_fit *f = make_fit(&w, fo, 64, "rk4");
+    assert_int_equal(nde_fit_set_parallel(f, pool, NULL), NDE_OK);
+    double *x = start_x(&w, f), L, *g = calloc(nde_fit_n_x(f, 0), sizeof(double));
+    nde_fit_info info;
+    assert_int_equal(nde_fit_eval(f, x, 0, NULL, &L, g, &info), NDE_OK);
+    assert_true(isnan(L) && isnan(g[0]));
+    assert_int_not_equal(info.stop.reason, NDE_REASON_NONE);
+    stop[nt - 1] = info.stop;
+    free(x);
+    free(g);
+    nde_fit_destroy(&f);
+    nde_pool_destroy(&pool);
+  }
+  print_message("the batch with series 24 stops at t = %g: %s\n", stop[0].t_stop,
+                nde_stop_reason_str(stop[0].reason));
+  for (int k = 1; k < 3; k++) {
+    assert_int_equal(stop[k].reason, stop[0].reason);
+    assert_true(stop[k].t_stop == stop[0].t_stop);
+    assert_int_equal(stop[k].n_steps, stop[0].n_steps);
+  }
+  free_world(&w);
+}
+
 /* A C table without clone: the objective runs on one thread, with the same result. */
 static int nc_f(void *ctx, double t, int B, const double *U, const double *th, double *dU,
                 double *cache) {
@@ -387,6 +423,7 @@ int main(void) {
       cmocka_unit_test(autonomous_segments_of_one_series_are_one_batch),
       cmocka_unit_test(batched_gradient_matches_finite_differences),
       cmocka_unit_test(threads_give_the_same_bits),
+      cmocka_unit_test(a_batch_that_stops_gives_the_same_outcome_on_every_thread_count),
       cmocka_unit_test(an_rhs_without_clone_runs_on_one_thread),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
