@@ -130,7 +130,7 @@ typedef struct nde_fit_info {
   double data_loss;      /* the misfit part of L */
   double penalty;        /* the continuity part of L (multiple shooting) */
   double regularization; /* the l2/l1 part of L */
-  long n_solves;
+  long n_solves;         /* batched solves of the evaluation (groups of pieces, all ranks) */
 } nde_fit_info;
 
 /* L(x) and g = dL/dx (length nde_fit_n_x(f, shooting); may be NULL).  rng draws the minibatch
@@ -152,9 +152,11 @@ NDE_API nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y
  * windows) that share an output grid are integrated as one solve of B rows and differentiated
  * together (nde_grad_eval on B rows, each row bound to its series by nde_rhs_set_rows, the
  * breakpoints of the solve the union of the rows'; nde/solve.h, "Batches"):
- *   - the grid is the piece's observation times, bitwise equal; with autonomous = 1 (f does not
- *     depend on t: no t, no measured inputs) the times relative to the piece's start, equal to
- *     16 ulp of the largest time (the batch runs on its first piece's times);
+ *   - the grid is the piece's observation times, bitwise equal, and under fixed steps its
+ *     breakpoints too (so that every row takes the steps it takes alone; adaptive methods stop
+ *     at the union of their rows'); with autonomous = 1 (f does not depend on t: no t, no
+ *     measured inputs, no breakpoints) the times relative to the piece's start, equal to 16 ulp
+ *     of the largest time (the batch runs on its first piece's times);
  *   - the pieces of one grid, in piece order (series order, then segment or window order), are
  *     cut into equal consecutive groups of at most batch_rows rows (and the rhs's max_batch),
  *     and into at least min(NDE_FIT_MIN_GROUPS, pieces / NDE_FIT_MIN_GROUP_ROWS) groups so that

@@ -289,7 +289,7 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
   const long mine = f->g_hi - f->g_lo;
   const size_t nx = g ? nde_fit_n_x(f, shooting) : 0;
   if (g && mine > f->cap_gth) {
-    double *b = realloc(f->gth, (size_t)mine * f->n_theta * sizeof *b);
+    double *b = realloc(f->gth, ((size_t)mine * f->n_theta + 1) * sizeof *b);
     if (!b)
       return nde__errf(&f->err, NDE_ERR_NOMEM, "out of memory for the gradients of %ld batches",
                        mine);
