@@ -37,6 +37,16 @@ static double cpu_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double loadavg(void) {
+  double l = NAN;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = NAN;
+    fclose(f);
+  }
+  return l;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -189,7 +199,7 @@ int main(void) {
   }
 
   static double ta[MAX_REPS], tb[MAX_REPS], tf[MAX_REPS], tf2[MAX_REPS], tfa[MAX_REPS];
-  static double ca[MAX_REPS], cb[MAX_REPS], cf[MAX_REPS];
+  static double ca[MAX_REPS], cb[MAX_REPS], cf[MAX_REPS], cf2[MAX_REPS];
   int n = 0;
   const double t_start = now();
   while (n < MAX_REPS && (n < 7 || now() - t_start < 8.0)) {
@@ -202,9 +212,9 @@ int main(void) {
     t0 = now(), c0 = cpu_now();
     nde_fit_eval(f1, w.theta, 0, NULL, &Lf, gf, NULL);
     tf[n] = now() - t0, cf[n] = cpu_now() - c0;
-    t0 = now();
+    t0 = now(), c0 = cpu_now();
     nde_fit_eval(f2, w.theta, 0, NULL, &Lf2, gf2, NULL);
-    tf2[n] = now() - t0;
+    tf2[n] = now() - t0, cf2[n] = cpu_now() - c0;
     t0 = now();
     nde_fit_eval(fa, w.theta, 0, NULL, &Lf2, gf2, NULL);
     tfa[n] = now() - t0;
@@ -229,11 +239,13 @@ int main(void) {
   snprintf(rate, sizeof rate, "%.2fx faster", Tf / Tf2);
   printf("row|threads|%s: fit objective, 2 threads|%s|%s|%s|%.2f|>= 1.8|%s\n", cs, s2, rate, ref,
          Tf / Tf2, Tf / Tf2 >= 1.8 ? "met" : "MISSED");
-  printf("many: %d interleaved repetitions; CPU time (a) %.2f ms, (b) %.2f ms, fit %.2f ms; the "
-         "fit objective with every piece alone (batch_rows = 1) %.2f ms; 2 threads on %d cores "
-         "available\n",
-         n, 1e3 * median(ca, n), 1e3 * median(cb, n), 1e3 * median(cf, n), 1e3 * Tfa,
-         nde_cpu_count());
+  printf("many: %d interleaved repetitions; CPU time (a) %.2f ms, (b) %.2f ms, fit %.2f ms "
+         "(ratios %.2f and %.2f), on 2 threads %.2f ms over both (work added by the threads: "
+         "%.1f%%); the fit objective with every piece alone (batch_rows = 1) %.2f ms wall; %d "
+         "cores available, load average %.2f\n",
+         n, 1e3 * median(ca, n), 1e3 * median(cb, n), 1e3 * median(cf, n),
+         median(ca, n) / median(cf, n), median(cf, n) / median(cb, n), 1e3 * median(cf2, n),
+         100 * (median(cf2, n) / median(cf, n) - 1), 1e3 * Tfa, nde_cpu_count(), loadavg());
   /* Adaptive steps: dopri5 (rtol 1e-6) shares one step sequence over a batch and controls its
    * error in the RMS over the batch (nde/solve.h); against every series alone. */
   {
