@@ -84,7 +84,7 @@ int nde__fit_n_segments(const nde_fit *f, int n_obs) {
   if (f->o.shoot_interval <= 0) return 1;
   return (n_obs - 2) / f->o.shoot_interval + 1;
 }
-#define n_segments nde__fit_n_segments
+
 
 static long u0_offset(const nde_fit *f, int s) {
   return f->o.learn_u0 ? (long)f->n_theta + (long)s * f->n : -1;
@@ -183,7 +183,7 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
     }
     if (se->n_obs > f->max_obs) f->max_obs = se->n_obs;
     f->seg_first[s] = f->n_seg_extra;
-    const int nseg = n_segments(f, se->n_obs);
+    const int nseg = nde__fit_n_segments(f, se->n_obs);
     f->n_seg_extra += nseg - 1;
     max_pieces += nseg > f->o.batch_windows ? nseg : f->o.batch_windows;
   }
@@ -233,7 +233,7 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
       const nde_fit_series *se = &series[s2];
       for (int i = 0; i < n && f->o.learn_u0; i++)
         f->scale[(size_t)s2 * (size_t)n + (size_t)i] = fmax(fabs(se->u0[i]), 1e-3 * f->rms[i]);
-      const int nseg = n_segments(f, se->n_obs);
+      const int nseg = nde__fit_n_segments(f, se->n_obs);
       for (int j = 1; j < nseg; j++) {
         const int a = j * f->o.shoot_interval, b = j + 1 == nseg ? se->n_obs - 1 : a + f->o.shoot_interval;
         for (int i = 0; i < n; i++) {
@@ -348,7 +348,7 @@ void nde__fit_make_pieces(nde_fit *f, int shooting, nde_rng *rng) {
       }
       continue;
     }
-    const int nseg = shooting ? n_segments(f, se->n_obs) : 1;
+    const int nseg = shooting ? nde__fit_n_segments(f, se->n_obs) : 1;
     for (int j = 0; j < nseg; j++) {
       nde__piece p;
       p.series = s;
@@ -395,7 +395,7 @@ nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x) {
     if (f->o.learn_u0)
       for (int i = 0; i < n; i++)
         x[u0_offset(f, s) + i] = se->u0[i] / f->scale[u0_offset(f, s) - (long)f->n_theta + i];
-    const int nseg = n_segments(f, se->n_obs);
+    const int nseg = nde__fit_n_segments(f, se->n_obs);
     if (nseg < 2) continue;
     nde_status st = nde_fit_predict(f, x, s, f->Y);
     if (st != NDE_OK) return st;
