@@ -54,7 +54,8 @@ static int worker(void) {
   double th_truth[4], t[N_OBS];
   nde_model_init_theta(truth, 1, th_truth);
   for (int k = 0; k < N_OBS; k++) t[k] = 5.0 * k / (N_OBS - 1);
-  double *obs = malloc((size_t)S * N_OBS * 2 * sizeof *obs), *u0 = malloc((size_t)S * 2 * sizeof *u0);
+  double *obs = malloc((size_t)S * N_OBS * 2 * sizeof *obs);
+  double *u0 = malloc((size_t)S * 2 * sizeof *u0);
   nde_fit_series *series = calloc(S, sizeof *series);
   for (int s = 0; s < S; s++) {
     const double a = fmod(0.5 + 0.6180339887498949 * s, 1.0);

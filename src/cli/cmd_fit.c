@@ -53,7 +53,8 @@ static void print_summary(const nde_result *res, const char *out) {
   const nde_result_kept k = nde_result_get_kept(res);
   printf("fit: %ld iterations in %.2f s: %s\n", nde_result_iterations(res),
          nde_result_seconds(res), nde_result_message(res));
-  const char *thr = nde_result_provenance(res, "threads"), *rk = nde_result_provenance(res, "mpi_ranks");
+  const char *thr = nde_result_provenance(res, "threads");
+  const char *rk = nde_result_provenance(res, "mpi_ranks");
   const char *bl = nde_result_provenance(res, "blas_threads");
   if (thr && rk)
     printf("  on %s thread(s) (OpenBLAS %s) x %s MPI rank(s)\n", thr, bl ? bl : "?", rk);
@@ -350,8 +351,8 @@ int nde_cmd_fit(int argc, char **argv) {
     case NDE_FIT_STOPPED:
       if (nde_comm_rank(comm) == 0)
         fprintf(stderr, "nde: interrupted after %ld iterations; checkpoint written to %s (continue "
-                      "with --resume %s)\n",
-              nde_result_iterations(res), out, out);
+                        "with --resume %s)\n",
+                nde_result_iterations(res), out, out);
       rc = g_signal == SIGTERM ? 143 : 130;
       goto done;
     case NDE_FIT_DIVERGED:

@@ -49,7 +49,8 @@ int main(int argc, char **argv) {
   const char *names[2] = {"x", "y"};
   for (int s = 0; s < S; s++) {
     /* A low-discrepancy spread of initial states (golden-ratio sequence). */
-    const double a = fmod(0.5 + 0.6180339887498949 * s, 1.0), b = fmod(0.5 + 0.7548776662466927 * s, 1.0);
+    const double a = fmod(0.5 + 0.6180339887498949 * s, 1.0);
+    const double b = fmod(0.5 + 0.7548776662466927 * s, 1.0);
     const double u0[2] = {0.3 + 3.7 * a, 0.5 + 4.5 * b};
     nde_sim_opts so = nde_sim_opts_default();
     so.noise = 5e-3;
