@@ -267,7 +267,8 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->red = nde__dalloc(f->n_comp);
   f->workers = calloc(1, sizeof *f->workers);
   if (!f->pieces || !f->pdata || !f->ppen || !f->pgu || !f->pdn || !f->groups || !f->prow ||
-      !f->class_of || !f->class_rep || !f->pbp_off || !f->pbp_n || !f->Y || !f->ex || !f->acc || !f->red || !f->workers)
+      !f->class_of || !f->class_rep || !f->pbp_off || !f->pbp_n || !f->Y || !f->ex || !f->acc ||
+      !f->red || !f->workers)
     goto fail;
   /* The gradient options for the workers of other threads, with the method names as static
    * strings (the caller's need not outlive the objective). */
