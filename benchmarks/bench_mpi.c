@@ -6,7 +6,7 @@
  * slower rank included) and back to back after a barrier (the collectives alone).
  *
  * Run plainly (as benchmarks/run.sh does), the program starts itself under mpirun with
- * --oversubscribe at 1 and 2 ranks and prints the table rows; the final x of both runs must be
+ * --oversubscribe at 1 and 2 ranks, three times each, and prints the best times as table rows; the final x of both runs must be
  * the same bits (else exit 1).  Without MPI or mpirun it prints a note and exits 0.
  * Output: rows "row|benchmark|case|time|rate|reference|ratio|target|result" and notes. */
 #include <math.h>
@@ -181,11 +181,20 @@ int main(int argc, char **argv) {
     printf("mpi: skipped (nde built without MPI, or no mpirun)\n");
     return 0;
   }
+  /* Three runs per rank count, interleaved; the best of each (other work only adds time). */
   run r[2];
-  for (int i = 0; i < 2; i++)
-    if (launch(argv[0], i + 1, &r[i])) {
-      fprintf(stderr, "bench_mpi: the run on %d rank(s) failed\n", i + 1);
-      return 1;
+  for (int rep = 0; rep < 3; rep++)
+    for (int i = 0; i < 2; i++) {
+      run one;
+      if (launch(argv[0], i + 1, &one)) {
+        fprintf(stderr, "bench_mpi: the run on %d rank(s) failed\n", i + 1);
+        return 1;
+      }
+      if (rep == 0 || one.secs < r[i].secs) r[i] = one;
+      if (strcmp(one.hash, r[i].hash)) {
+        fprintf(stderr, "bench_mpi: two runs on %d rank(s) end at different x\n", i + 1);
+        return 1;
+      }
     }
   const int same = !strcmp(r[0].hash, r[1].hash);
   const double sp = r[0].secs / r[1].secs;
