@@ -21,7 +21,8 @@ struct nde_pool {
   pthread_cond_t start_cv, done_cv;
   unsigned long gen;   /* number of runs started (workers wait for it to change) */
   int quit;
-  int active;          /* started threads still working on the current run */
+  int open;            /* the current run takes helpers (until the caller is done with its share) */
+  int active;          /* helpers in the current run */
   /* the current run */
   nde_pool_fn fn;
   void *ctx;
@@ -70,26 +71,28 @@ static void work(nde_pool *p, int id) {
   }
 }
 
+/* A helper joins a run only while it is open: one that wakes after the caller finished its
+ * share (small runs) leaves the run alone, so the caller never waits for a thread to wake up. */
 static void *worker_main(void *arg) {
   worker_arg *wa = arg;
   nde_pool *p = wa->p;
   const int id = wa->id;
   free(wa);
   unsigned long seen = 0;
+  pthread_mutex_lock(&p->mu);
   for (;;) {
-    pthread_mutex_lock(&p->mu);
     while (p->gen == seen && !p->quit) pthread_cond_wait(&p->start_cv, &p->mu);
-    if (p->quit) {
-      pthread_mutex_unlock(&p->mu);
-      return NULL;
-    }
+    if (p->quit) break;
     seen = p->gen;
+    if (!p->open) continue;
+    p->active++;
     pthread_mutex_unlock(&p->mu);
     work(p, id);
     pthread_mutex_lock(&p->mu);
     if (--p->active == 0) pthread_cond_signal(&p->done_cv);
-    pthread_mutex_unlock(&p->mu);
   }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
 }
 
 void nde_pool_destroy(nde_pool **pp) {
@@ -164,12 +167,14 @@ int nde_pool_run(nde_pool *p, long n_items, nde_pool_fn fn, void *ctx) {
   atomic_store(&p->failed, 0);
   p->fail_item = LONG_MAX;
   p->fail_rc = 0;
-  p->active = p->n_started;
+  p->active = 0;
+  p->open = 1;
   p->gen++;
   pthread_cond_broadcast(&p->start_cv);
   pthread_mutex_unlock(&p->mu);
   work(p, 0);
   pthread_mutex_lock(&p->mu);
+  p->open = 0;
   while (p->active > 0) pthread_cond_wait(&p->done_cv, &p->mu);
   const int rc = p->fail_rc;
   pthread_mutex_unlock(&p->mu);
