@@ -286,6 +286,7 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
     goto fail;
   }
   f->n_workers = 1;
+  f->pool_min_s = NDE_FIT_POOL_MIN_SECONDS;
   f->solver = f->workers[0].solver;
   f->grad = f->workers[0].grad;
   {

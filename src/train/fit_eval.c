@@ -9,9 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fit_internal.h"
 #include "internal.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* The batched loss: per row the squared error of the piece from its observations (leading ones
  * left out) and the continuity penalty towards the next segment's start. */
@@ -135,6 +142,9 @@ nde_status nde_fit_set_parallel(nde_fit *f, nde_pool *pool, nde_comm *comm) {
 
 int nde_fit_threads(const nde_fit *f) { return f ? f->n_workers : 1; }
 nde_comm *nde__fit_comm(const nde_fit *f) { return f ? f->comm : NULL; }
+void nde__fit_set_pool_min(nde_fit *f, double seconds) {
+  if (f) f->pool_min_s = seconds;
+}
 
 typedef struct eval_ctx {
   nde_fit *f;
@@ -302,8 +312,13 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
     G->st = NDE_OK;
     G->stop.reason = NDE_REASON_NONE;
   }
+  /* Threads only for evaluations worth waking them for: the previous one's work (wall time x
+   * threads) was at least NDE_FIT_POOL_MIN_SECONDS.  The result is the same either way. */
   const eval_ctx E = {f, x, g != NULL, scale};
-  nde_pool_run(f->pool, mine, run_group, (void *)&E);
+  const int use_pool = f->pool && mine > 1 && f->work_s >= f->pool_min_s;
+  const double t0 = now();
+  nde_pool_run(use_pool ? f->pool : NULL, mine, run_group, (void *)&E);
+  f->work_s = (now() - t0) * (use_pool ? nde_pool_size(f->pool) : 1);
   /* This rank's first failed group (every group before it ran). */
   long fail = -1;
   for (long gi = f->g_lo; gi < f->g_hi && fail < 0; gi++) {

@@ -117,6 +117,8 @@ struct nde_fit {
   nde_comm *comm;        /* borrowed, or NULL */
   nde__worker *workers;
   int n_workers;
+  double work_s;         /* the previous evaluation's work: wall time x threads used */
+  double pool_min_s;     /* threads when work_s is at least this (NDE_FIT_POOL_MIN_SECONDS) */
 };
 
 /* Cut the pieces f->pieces[0 .. f->np) into groups (f->groups, f->prow) and choose this rank's

@@ -11,6 +11,11 @@
 int nde__blas_threads(void);
 int nde__blas_set_threads(int n);
 
+/* Testing hook: evaluations of f use its threads when the previous one's work was at least
+ * seconds (default NDE_FIT_POOL_MIN_SECONDS; 0: always), so that tests of small problems run on
+ * every thread. */
+void nde__fit_set_pool_min(nde_fit *f, double seconds);
+
 /* The communicator f evaluates with (NULL: this process alone). */
 nde_comm *nde__fit_comm(const nde_fit *f);
 

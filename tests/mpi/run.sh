@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The MPI test of data-parallel fits (issue 13), run by .ci/run when the build has MPI: a fit of
-# the LV UDE to 24 series with mpirun at 1, 2 and 3 ranks (one machine, --oversubscribe) gives the
+# the LV UDE to 48 series with mpirun at 1, 2 and 3 ranks (one machine, --oversubscribe) gives the
 # same theta, history and optimiser state bit for bit, and the same as one process on 3 threads;
 # rank 0 alone prints and writes one result file; a checkpoint written by 2 ranks (killed right
 # after it, as kill -9 would) resumes on 3 ranks to the uninterrupted result.  Prints one line per
@@ -24,11 +24,11 @@ check() { # name command...
 same() { "$H5" same "$1" "$2" /params/theta /train/x /train/history /train/state /train/words; }
 
 UDE=models/lotka_volterra_ude.nde
-DATA=$work/lv24.h5
+DATA=$work/lv48.h5
 FIT=(--optim "shoot:adam:150@0.02,shoot:lbfgs:50,lbfgs:50" --checkpoint-every 50 --quiet
      --learn-u0)
 
-check mkdata "$MK" models/lotka_volterra.nde "$DATA" 24
+check mkdata "$MK" models/lotka_volterra.nde "$DATA" 48
 
 ranks() { # K OUT [options...]: a fit on K ranks, one thread each
   local k=$1 out=$2; shift 2

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "cmodels.h"
 #include "nde/train.h"
+#include "train/internal.h"
 
 #define S 13    /* series: 11 on one grid, 2 on another */
 #define K 21    /* observations per series */
@@ -299,6 +300,7 @@ static void threads_give_the_same_bits(void **state) {
     assert_int_equal(nde_pool_create(nt, &pool, NULL), NDE_OK);
     nde_fit *f = make_fit(&w, fo, 64, "rk4");
     assert_int_equal(nde_fit_set_parallel(f, pool, NULL), NDE_OK);
+    nde__fit_set_pool_min(f, 0.0); /* every evaluation on every thread, however small */
     assert_int_equal(nde_fit_threads(f), nt);
     double *x = start_x(&w, f);
     nx = nde_fit_n_x(f, 1);
@@ -353,6 +355,7 @@ static void a_batch_that_stops_gives_the_same_outcome_on_every_thread_count(void
     assert_int_equal(nde_pool_create(nt, &pool, NULL), NDE_OK);
     nde_fit *f = make_fit(&w, fo, 64, "rk4");
     assert_int_equal(nde_fit_set_parallel(f, pool, NULL), NDE_OK);
+    nde__fit_set_pool_min(f, 0.0);
     double *x = start_x(&w, f), L, *g = calloc(nde_fit_n_x(f, 0), sizeof(double));
     nde_fit_info info;
     assert_int_equal(nde_fit_eval(f, x, 0, NULL, &L, g, &info), NDE_OK);
