@@ -182,10 +182,10 @@ NDE_API nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y
 #define NDE_FIT_MIN_GROUPS 8
 #define NDE_FIT_MIN_GROUP_ROWS 16
 /* An evaluation runs on the pool's threads when the previous one's work (its wall time x the
- * threads it used; the first runs on one) was at least this long: waking threads for less costs
- * more than they gain (measured on the LV UDE's 5 shooting segments, 0.13 ms: 2 threads were
- * 15 % slower than 1).  Which thread computes what never changes the result. */
-#define NDE_FIT_POOL_MIN_SECONDS 1e-3
+ * threads it used; the first runs on one) was at least this long: waking the threads costs ~20 us
+ * per evaluation (measured on an idle 2-core machine: the LV UDE's 5 shooting segments, 110 us
+ * of work, took 75 us on 2 threads).  Which thread computes what never changes the result. */
+#define NDE_FIT_POOL_MIN_SECONDS 5e-5
 
 /* The processes that evaluate an objective together. */
 typedef struct nde_comm nde_comm;
