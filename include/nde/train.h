@@ -214,8 +214,9 @@ NDE_API void nde_comm_destroy(nde_comm **c);
 NDE_API int nde_comm_rank(const nde_comm *c);
 NDE_API int nde_comm_size(const nde_comm *c);
 NDE_API int nde_comm_local_size(const nde_comm *c);
-/* The default number of threads of a process: the cores available to it (nde_cpu_count)
- * shared among the ranks of c on this machine, at least 1. */
+/* The default number of threads of a process: the cores available to it (nde_cpu_count) when
+ * it is bound to fewer than the machine has (the launcher gave each rank its cores), else the
+ * machine's cores shared among the ranks of c on it; at least 1. */
 NDE_API int nde_comm_default_threads(const nde_comm *c);
 /* Wall time spent in collectives and their number since creation (0 for NULL). */
 NDE_API void nde_comm_stats(const nde_comm *c, double *seconds, long *calls);
