@@ -219,6 +219,7 @@ typedef struct nde_result_fit_opts {
   double lr; uint64_t seed; int max_failures; long checkpoint_every; int keep_last; int patience;
   int phase_patience; double phase_tol; double validate_tail; int validate_series;
   const double *noise_std; const double *theta0; const nde_result *resume; const char *checkpoint_path;
+  int threads;
   double checkpoint_seconds; int (*progress)(void *ctx, const nde_train_progress *p);
   void *progress_ctx; long progress_every; const char *command_line; const char *data_label;
   ...;

@@ -116,6 +116,48 @@ NDE_API void nde_str_release(nde_str *s);
 #define NDE_NUM_MAX 32
 NDE_API char *nde_num_str(double x, char *buf);
 
+/* ---- a pool of threads ----
+ *
+ * Parallel work in nde (the groups of pieces of a fit, and any loop over independent items) runs
+ * on a pool: n threads, the caller's among them, that take the items 0 .. n_items-1 of a run in
+ * increasing order, each the next one not yet taken.  Which thread runs which item depends on
+ * timing, so a task writes its result into a place of its own item and uses per-thread scratch
+ * by thread index; the caller combines the results afterwards in item order.  Results then do
+ * not depend on the number of threads: the fit objective sums its groups that way (see
+ * nde/train.h), bit for bit the same for every thread count.
+ *
+ * Threads of nde and of OpenBLAS: a pool does not touch the BLAS.  Two levels of threads on the
+ * same cores slow each other down (2.6-3.6x measured); nde's fit sets OpenBLAS to one thread
+ * while its own pool has more than one (docs/scaling.md). */
+typedef struct nde_pool nde_pool;
+
+/* The largest pool. */
+#define NDE_POOL_MAX_THREADS 1024
+
+/* The number of cores this process may run on (its CPU affinity mask; the online processors
+ * where there is none), at least 1. */
+NDE_API int nde_cpu_count(void);
+
+/* A pool of n_threads threads (0: nde_cpu_count()); the calling thread of nde_pool_run is thread
+ * 0, so n_threads - 1 threads are started here and wait until destroyed.  Statuses: NDE_ERR_ARG
+ * (n_threads < 0 or > NDE_POOL_MAX_THREADS), NDE_ERR_NOMEM (no memory, or the system refused a
+ * thread); err (may be NULL) receives the message. */
+NDE_API nde_status nde_pool_create(int n_threads, nde_pool **out, nde_error *err);
+/* Stop and join the threads (NULL-safe; nulls *p).  Not during a run. */
+NDE_API void nde_pool_destroy(nde_pool **p);
+/* Number of threads, the caller's included (1 for a NULL pool). */
+NDE_API int nde_pool_size(const nde_pool *p);
+
+/* A task: do item `item` on thread `thread` (in [0, nde_pool_size)).  Return 0, or non-zero to
+ * fail: items not yet taken are then skipped. */
+typedef int (*nde_pool_fn)(void *ctx, int thread, long item);
+
+/* Run fn on every item 0 .. n_items-1 and return when all are done; p NULL runs them in order on
+ * the caller (thread 0).  One run at a time per pool: a task must not run the same pool.
+ * Returns 0, or the non-zero value of the failed item with the lowest index (every item before
+ * it ran, so this does not depend on timing). */
+NDE_API int nde_pool_run(nde_pool *p, long n_items, nde_pool_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

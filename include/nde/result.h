@@ -96,6 +96,11 @@ typedef struct nde_result_fit_opts {
   /* Provenance (copied): the command line and the name of the data as the user gave it. */
   const char *command_line;
   const char *data_label;
+  /* Threads of this process for the objective's batches (docs/scaling.md): 0 (default) the cores
+   * available to it, shared among the MPI ranks on its machine; OpenBLAS runs one thread while
+   * there are more.  Under an MPI launcher (nde built with MPI) the ranks share the series and
+   * rank 0 writes the checkpoints.  Neither changes the result, bit for bit. */
+  int threads;
 } nde_result_fit_opts;
 
 NDE_API nde_result_fit_opts nde_result_fit_opts_default(void);

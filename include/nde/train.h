@@ -89,6 +89,11 @@ typedef struct nde_fit_opts {
    * none), typically the network weights: L += l2 sum theta_i^2 + l1 sum |theta_i|. */
   const unsigned char *reg_mask;
   double l2, l1;
+  /* Batches (see "parallel evaluation" below): pieces per solve at most (default
+   * NDE_FIT_BATCH_ROWS; capped by the rhs's max_batch; 1: every piece alone), and whether pieces
+   * with the same times relative to their start share a solve (1: f does not depend on t). */
+  int batch_rows;
+  int autonomous;
 } nde_fit_opts;
 
 NDE_API nde_fit_opts nde_fit_opts_default(void);
@@ -127,7 +132,7 @@ typedef struct nde_fit_info {
   double data_loss;      /* the misfit part of L */
   double penalty;        /* the continuity part of L (multiple shooting) */
   double regularization; /* the l2/l1 part of L */
-  long n_solves;
+  long n_solves;         /* batched solves of the evaluation (groups of pieces, all ranks) */
 } nde_fit_info;
 
 /* L(x) and g = dL/dx (length nde_fit_n_x(f, shooting); may be NULL).  rng draws the minibatch
@@ -142,6 +147,90 @@ NDE_API nde_status nde_fit_u0(const nde_fit *f, const double *x, int k, double *
 
 /* The model's trajectory for series k at its observation times from x (n_obs x n). */
 NDE_API nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y);
+
+/* ---- parallel evaluation: groups of pieces, threads and MPI ranks ----
+ *
+ * Batches.  The pieces of one evaluation (whole series, multiple-shooting segments, minibatch
+ * windows) that share an output grid are integrated as one solve of B rows and differentiated
+ * together (nde_grad_eval on B rows, each row bound to its series by nde_rhs_set_rows, the
+ * breakpoints of the solve the union of the rows'; nde/solve.h, "Batches"):
+ *   - the grid is the piece's observation times, bitwise equal, and under fixed steps its
+ *     breakpoints too (so that every row takes the steps it takes alone; adaptive methods stop
+ *     at the union of their rows'); with autonomous = 1 (f does not depend on t: no t, no
+ *     measured inputs, no breakpoints) the times relative to the piece's start, equal to 16 ulp
+ *     of the largest time (the batch runs on its first piece's times);
+ *   - the pieces of one grid, in piece order (series order, then segment or window order), are
+ *     cut into equal consecutive groups of at most batch_rows rows (and the rhs's max_batch),
+ *     and into at least min(NDE_FIT_MIN_GROUPS, pieces / NDE_FIT_MIN_GROUP_ROWS) groups so that
+ *     threads and ranks have work to share; pieces with different grids are in different
+ *     groups.  Groups are numbered by their first piece.
+ * The grouping depends on the data, the options and the minibatch draw only, never on the number
+ * of threads or ranks.  Fixed-step methods give every row what its own solve gives (to
+ * round-off); adaptive ones share their steps across the rows of a group (nde/solve.h: the batch
+ * takes the steps its hardest row needs, its error is controlled in the RMS over the batch);
+ * batch_rows = 1 solves every piece alone.
+ *
+ * Threads and ranks.  Each rank (nde_comm) evaluates a contiguous range of the groups, balanced
+ * by rows x observation times, on the threads of its pool (nde_pool: one clone of the rhs per
+ * thread, nde_rhs_clone; an rhs that cannot be cloned runs on one thread, nde_fit_threads says
+ * how many are used).  Loss and gradient are summed over the groups by a reproducible sum
+ * (pre-rounding: every group's contribution cut 64 bits below the largest one, the cut parts
+ * added exactly as integers; Demmel & Nguyen 2013): L and g do not depend on the number of
+ * threads or ranks, bit for bit.  Across ranks this is one MPI_Allreduce (MAX) of n_x + 4 ints
+ * and one (SUM) of 2 (n_x + 2) 64-bit integers per evaluation (docs/scaling.md). */
+
+/* The default largest batch (nde_fit_opts.batch_rows) and the splitting rule above. */
+#define NDE_FIT_BATCH_ROWS 64
+#define NDE_FIT_MIN_GROUPS 8
+#define NDE_FIT_MIN_GROUP_ROWS 16
+/* An evaluation runs on the pool's threads when the previous one's work (its wall time x the
+ * threads it used; the first runs on one) was at least this long: waking the threads costs ~20 us
+ * per evaluation (measured on an idle 2-core machine: the LV UDE's 5 shooting segments, 110 us
+ * of work, took 75 us on 2 threads).  Which thread computes what never changes the result. */
+#define NDE_FIT_POOL_MIN_SECONDS 5e-5
+
+/* The processes that evaluate an objective together. */
+typedef struct nde_comm nde_comm;
+
+typedef enum {
+  NDE_COMM_SELF = 0, /* this process alone */
+  NDE_COMM_AUTO,     /* MPI_COMM_WORLD when nde was built with MPI and this process was started
+                      * by an MPI launcher (its environment says so: OMPI_COMM_WORLD_SIZE,
+                      * PMI_SIZE or PMIX_RANK), else this process alone */
+  NDE_COMM_WORLD     /* MPI_COMM_WORLD (NDE_ERR_UNSUPPORTED without MPI) */
+} nde_comm_kind;
+
+/* 1 when nde was built with MPI (-Dmpi), else 0. */
+NDE_API int nde_mpi_available(void);
+
+/* A communicator of kind.  With MPI it works on a duplicate of MPI_COMM_WORLD; MPI is
+ * initialised (MPI_THREAD_FUNNELED: only the thread that calls nde functions talks to MPI) unless
+ * the program did, and then finalised when the process exits.  Statuses: NDE_ERR_UNSUPPORTED
+ * (WORLD without MPI; AUTO in a process that an MPI launcher started as one of several when nde
+ * was built without MPI: each would fit on its own), NDE_ERR_IO (MPI failed), NDE_ERR_NOMEM,
+ * NDE_ERR_ARG; err (may be NULL) receives the message. */
+NDE_API nde_status nde_comm_create(nde_comm_kind kind, nde_comm **out, nde_error *err);
+NDE_API void nde_comm_destroy(nde_comm **c);
+/* Rank and number of processes (0 and 1 for NULL or a SELF communicator); the processes of the
+ * communicator on this machine (1 for NULL), to share the machine's cores among them. */
+NDE_API int nde_comm_rank(const nde_comm *c);
+NDE_API int nde_comm_size(const nde_comm *c);
+NDE_API int nde_comm_local_size(const nde_comm *c);
+/* The default number of threads of a process: the cores available to it (nde_cpu_count) when
+ * it is bound to fewer than the machine has (the launcher gave each rank its cores), else the
+ * machine's cores shared among the ranks of c on it; at least 1. */
+NDE_API int nde_comm_default_threads(const nde_comm *c);
+/* Wall time spent in collectives and their number since creation (0 for NULL). */
+NDE_API void nde_comm_stats(const nde_comm *c, double *seconds, long *calls);
+
+/* Evaluate f on the threads of pool and with the processes of comm from now on (both borrowed,
+ * may be NULL: the caller's thread, this process alone).  Every rank of comm must then call
+ * nde_fit_eval, nde_fit_init_x and the training functions on it in the same sequence with the
+ * same arguments.  One rhs clone, solver and gradient workspace is made per extra thread here.
+ * Statuses: NDE_ERR_NOMEM, NDE_ERR_ARG; a failed call leaves f serial. */
+NDE_API nde_status nde_fit_set_parallel(nde_fit *f, nde_pool *pool, nde_comm *comm);
+/* Threads f evaluates on (1 when serial, or when its rhs cannot be cloned). */
+NDE_API int nde_fit_threads(const nde_fit *f);
 
 /* ---- the training loop: a schedule of optimiser phases with a divergence guard ---- */
 
@@ -174,6 +263,8 @@ typedef struct nde_train_progress {
   double score;     /* the latest score (validation loss, or the full trajectory loss), NaN before
                      * the first */
   const char *event; /* NULL, or a sentence such as "step rejected: non-finite loss; lr 0.05" */
+  int rank;          /* this process's MPI rank (0 when alone): every rank is called at the same
+                      * points, so print on rank 0 only; a stop asked for by any rank stops all */
 } nde_train_progress;
 
 typedef enum {

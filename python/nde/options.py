@@ -15,7 +15,8 @@ LOSS_OPTIONS = ("grad", "loss", "scale", "log_loss")
 OBJECTIVE_OPTIONS = ("learn_u0", "shoot_interval", "shoot_weight", "batch_series", "batch_time",
                      "batch_windows", "l2", "l1")
 TRAIN_OPTIONS = ("optim", "lr", "seed", "max_failures", "checkpoint_every", "checkpoint_seconds",
-                 "keep_last", "patience", "phase_patience", "phase_tol", "validate", "noise_std")
+                 "keep_last", "patience", "phase_patience", "phase_tol", "validate", "noise_std",
+                 "threads")
 # nde fit --ensemble K --resample none|series|time --resample-fraction F
 ENSEMBLE_OPTIONS = ("ensemble", "resample", "resample_fraction")
 # nde fit --uncertainty --noise-model ... --jobs N (--jobs also runs the members of an ensemble)
@@ -170,7 +171,11 @@ def noise_std_values(noise_std, model):
 
 def set_train(fo, keep, optim=None, lr=None, seed=None, max_failures=None, checkpoint_every=None,
               checkpoint_seconds=None, keep_last=None, patience=None, phase_patience=None,
-              phase_tol=None, validate=None, noise_std=None, model=None):
+              phase_tol=None, validate=None, noise_std=None, threads=None, model=None):
+    if threads is not None:
+        # As nde fit --threads: 0 (the cores available) or a count; the result does not
+        # depend on it.
+        _set(fo, "threads", "threads", threads, _int)
     if noise_std is not None:
         sd = noise_std_values(noise_std, model)
         keep.append(sd)

@@ -70,6 +70,11 @@ static void print_summary(const nde_result *res, const char *out) {
   const nde_result_kept k = nde_result_get_kept(res);
   printf("fit: %ld iterations in %.2f s: %s\n", nde_result_iterations(res),
          nde_result_seconds(res), nde_result_message(res));
+  const char *thr = nde_result_provenance(res, "threads");
+  const char *rk = nde_result_provenance(res, "mpi_ranks");
+  const char *bl = nde_result_provenance(res, "blas_threads");
+  if (thr && rk)
+    printf("  on %s thread(s) (OpenBLAS %s) x %s MPI rank(s)\n", thr, bl ? bl : "?", rk);
   printf("  trajectory loss %.6e (%s squared error) at the kept parameters: %s (iteration %ld)\n",
          k.loss, s->objective.loss_sum ? "summed" : "mean",
          k.is_best ? "the best scored iterate" : "the last iterate", k.iteration);
@@ -266,6 +271,10 @@ int nde_cmd_fit(int argc, char **argv) {
               "each ensemble member fits a random part of the series or of every series' rows"),
       NDE_NUM("--resample-fraction", NDE_ARG_DOUBLE, &eo.fraction, "F",
               "the part each resampled member fits", 0, 1, NDE_ARG_GT),
+      NDE_NUM("--threads", NDE_ARG_INT, &fo.threads, "N",
+              "threads (0: the cores available, shared among the MPI ranks on this machine); "
+              "the result does not depend on it",
+              0, NDE_POOL_MAX_THREADS, 0),
   };
   memcpy(opts + n, more, sizeof more);
   n += (int)(sizeof more / sizeof *more);
@@ -325,6 +334,7 @@ int nde_cmd_fit(int argc, char **argv) {
   nde_model *model = NULL;
   nde_data *data = NULL;
   nde_result *res = NULL, *ck = NULL;
+  nde_comm *comm = NULL;
   double *theta = NULL, *noise_sd = NULL;
   char *cmdline = NULL;
   nde_error err;
@@ -362,6 +372,17 @@ int nde_cmd_fit(int argc, char **argv) {
       goto done;
     }
     fo.resume = ck;
+  }
+  /* Under an MPI launcher every rank runs this; rank 0 alone prints and writes (the library
+   * writes the result from rank 0). */
+  {
+    nde_status cst = nde_comm_create(NDE_COMM_AUTO, &comm, &err);
+    if (cst != NDE_OK) {
+      nde_cli_error("%s", err.msg);
+      rc = cst == NDE_ERR_UNSUPPORTED ? NDE_EXIT_INPUT : NDE_EXIT_IO;
+      goto done;
+    }
+    if (nde_comm_rank(comm) != 0) quiet = 1;
   }
   cmdline = nde_cli_command_line(argc, argv);
   fo.command_line = cmdline;
@@ -426,9 +447,10 @@ int nde_cmd_fit(int argc, char **argv) {
   }
   switch (nde_result_status(res)) {
     case NDE_FIT_STOPPED:
-      fprintf(stderr, "nde: interrupted after %ld iterations; checkpoint written to %s (continue "
-                      "with --resume %s)\n",
-              nde_result_iterations(res), out, out);
+      if (nde_comm_rank(comm) == 0)
+        fprintf(stderr, "nde: interrupted after %ld iterations; checkpoint written to %s (continue "
+                        "with --resume %s)\n",
+                nde_result_iterations(res), out, out);
       rc = g_signal == SIGTERM ? 143 : 130;
       goto done;
     case NDE_FIT_DIVERGED:
@@ -439,9 +461,10 @@ int nde_cmd_fit(int argc, char **argv) {
       const int found = nde_result_status(res) == NDE_FIT_FAILED &&
                         nde_result_iterations(res) == 0 &&
                         nde_cli_explain_loss(model, data, log_loss, predict_kept, res, &why);
-      nde_cli_error("%s%s%s%s; the %s parameters are in %s", nde_result_message(res),
-                    found ? " (" : "", found ? why.data : "", found ? ")" : "",
-                    nde_result_get_kept(res).is_best ? "best" : "last good", out);
+      if (nde_comm_rank(comm) == 0)
+        nde_cli_error("%s%s%s%s; the %s parameters are in %s", nde_result_message(res),
+                      found ? " (" : "", found ? why.data : "", found ? ")" : "",
+                      nde_result_get_kept(res).is_best ? "best" : "last good", out);
       nde_str_release(&why);
       rc = NDE_EXIT_NUMERIC;
       goto done;
@@ -460,9 +483,10 @@ int nde_cmd_fit(int argc, char **argv) {
     }
   }
   if (!quiet) print_summary(res, out);
-  if (plot && (rc = nde_plot_fit(plot, res, pos[1]))) goto done;
+  if (plot && nde_comm_rank(comm) == 0 && (rc = nde_plot_fit(plot, res, pos[1]))) goto done;
   rc = NDE_EXIT_OK;
 done:
+  nde_comm_destroy(&comm);
   nde_result_destroy(&res);
   nde_result_destroy(&ck);
   nde_data_destroy(&data);

@@ -43,4 +43,29 @@ bool nde__add_size(size_t a, size_t b, size_t *out);
 /* calloc of n doubles with overflow check; NULL on failure or n == 0 gives a 1-element block. */
 double *nde__dalloc(size_t n);
 
+/* ---- reproducible sums (src/core/rsum.c) ----
+ * Sums of many contributions that are bit for bit the same in any order and any grouping of the
+ * contributions (threads, MPI ranks): every contribution v to component i is cut at the same
+ * place, 64 bits below 2^e_i where e_i bounds every contribution to component i (|v| < 2^e_i),
+ * into two 32-bit digits, and the digits are added as integers, which is exact and associative
+ * (pre-rounding; Demmel & Nguyen, "Fast reproducible floating-point summation", ARITH 2013).
+ * The result is the exact sum of the cut contributions, rounded once: each contribution loses at
+ * most 2^(e_i - 64), so for up to 2^21 contributions the error is below what summing them in
+ * double precision in any order may lose (up to n 2^(e_i - 53)).  Two passes: first every
+ * contribution's exponent (nde__rsum_exp; across ranks the maximum), then the digits
+ * (nde__rsum_add; across ranks the integer sum), then the doubles (nde__rsum_get). */
+#include <limits.h>
+#include <stdint.h>
+#define NDE__RSUM_NONE INT_MIN     /* e_i: no non-zero contribution yet (start value) */
+#define NDE__RSUM_NONFINITE INT_MAX /* e_i: a contribution was NaN or -inf (result NaN) */
+#define NDE__RSUM_POSINF (INT_MAX - 1) /* e_i: a contribution was +inf, none NaN or -inf (result
+                                        * +inf: an overflowing sum of squares stays infinite) */
+/* e[i] = max(e[i], exponent of v[i]) for i < n (v[i] = 0 leaves e[i]). */
+void nde__rsum_exp(size_t n, const double *v, int *e);
+/* acc[2i], acc[2i+1] += the two digits of v[i] relative to e[i], for i < n. */
+void nde__rsum_add(size_t n, const double *v, const int *e, int64_t *acc);
+/* out[i] = the sum that acc[2i], acc[2i+1] hold relative to e[i] (0 for NONE, +inf for POSINF,
+ * NaN for NONFINITE). */
+void nde__rsum_get(size_t n, const int *e, const int64_t *acc, double *out);
+
 #endif

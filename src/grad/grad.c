@@ -144,11 +144,13 @@ void nde_grad_destroy(nde_grad **gp) {
 
 const char *nde_grad_errmsg(const nde_grad *g) { return nde__err_msg(g ? &g->err : NULL); }
 
-nde__gmethod nde__grad_pick(const nde_grad *g, int want_gU0) {
+nde__gmethod nde__grad_pick(const nde_grad *g, int B, int want_gU0) {
   if (!g->is_auto) return g->method;
   const nde_solver *s = g->solver;
   if (s->kind == NDE__KIND_CVODE) {
-    size_t ns = g->P + (want_gU0 ? (size_t)s->max_batch * (size_t)g->n : 0);
+    /* The rows of this call, not the solver's max_batch: a fit makes its solvers for its
+     * largest batch, and a smaller one may still be cheapest with forward sensitivities. */
+    size_t ns = g->P + (want_gU0 ? (size_t)B * (size_t)g->n : 0);
     if (ns <= (size_t)g->opts.auto_forward_max_params) return NDE__GM_FORWARD;
   }
   return gm_default(s->method)->id;
@@ -306,7 +308,7 @@ nde_status nde_grad_eval(nde_grad *g, const double *theta, int B, const double *
   size_t ylen;
   if (!nde__mul_size((size_t)n_obs, bn, &ylen) || nde__grad_grow_y(g, ylen))
     return nde__errf(&g->err, NDE_ERR_NOMEM, "out of memory for %d observations", n_obs);
-  const nde__gmethod m = nde__grad_pick(g, gU0 != NULL);
+  const nde__gmethod m = nde__grad_pick(g, B, gU0 != NULL);
   stats->method = gm_by_id(m)->info.name;
   nde_status st;
   if (s->kind == NDE__KIND_CVODE) {

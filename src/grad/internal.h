@@ -51,7 +51,7 @@ struct nde_grad {
 };
 
 /* Pick the method for this evaluation (resolves "auto"). */
-nde__gmethod nde__grad_pick(const nde_grad *g, int want_gU0);
+nde__gmethod nde__grad_pick(const nde_grad *g, int B, int want_gU0);
 
 /* Built-in continuous adjoint (backsolve, interp) after a forward solve that stored what the
  * method needs; writes gtheta (may be NULL) and gU0 (may be NULL). */

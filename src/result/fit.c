@@ -24,6 +24,7 @@ typedef struct driver {
   nde_status write_st;
   nde_error write_err;
   long test_abort_after, test_abort_during;
+  int rank; /* MPI rank: only rank 0 writes the result file */
 } driver;
 
 static double now(void) {
@@ -80,7 +81,7 @@ uint64_t nde__data_hash(const nde_data *d) {
 
 /* The versions and places a result records. */
 static nde_status provenance(nde_result *r, const nde_model *m, const nde_data *d,
-                             const nde_result_fit_opts *o) {
+                             const nde_result_fit_opts *o, const nde_problem *p) {
   char buf[64];
   nde_status st = NDE_OK;
   time_t now_t = time(NULL);
@@ -100,6 +101,13 @@ static nde_status provenance(nde_result *r, const nde_model *m, const nde_data *
   if (!st) st = nde__result_set_prov(r, "blas", nde_nn_blas_config());
   snprintf(buf, sizeof buf, "%d", nde_nn_blas_threads());
   if (!st) st = nde__result_set_prov(r, "blas_threads", buf);
+  /* Threads and MPI ranks (they do not change the result: docs/scaling.md). */
+  int threads, ranks, rank;
+  nde__problem_parallel(p, &threads, &ranks, &rank);
+  snprintf(buf, sizeof buf, "%d", threads);
+  if (!st) st = nde__result_set_prov(r, "threads", buf);
+  snprintf(buf, sizeof buf, "%d", ranks);
+  if (!st) st = nde__result_set_prov(r, "mpi_ranks", buf);
   return st;
 }
 
@@ -256,7 +264,7 @@ static int on_checkpoint(void *ctx, nde_train *t) {
     D->write_st = nde__fail(&D->write_err, NDE_ERR_NOMEM, "out of memory (checkpoint)");
     return 1;
   }
-  if (!D->o->checkpoint_path) return 0;
+  if (!D->o->checkpoint_path || D->rank != 0) return 0;
   /* Every resume point is valid; writing (with fsync) is rate-limited in time. */
   const double tn = now();
   if (tn - D->t_ckpt < D->o->checkpoint_seconds) return 0;
@@ -407,6 +415,10 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   st = nde_problem_create(model, data, &o, &D.p, err);
   if (st != NDE_OK) goto done;
   nde_fit *fit = nde_problem_objective(D.p);
+  {
+    int threads, ranks;
+    nde__problem_parallel(D.p, &threads, &ranks, &D.rank);
+  }
   D.r = nde__result_new(model, (int)nde_data_n_traj(data), err);
   if (!D.r) {
     st = err ? err->status : NDE_ERR_NOMEM;
@@ -418,7 +430,7 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   o.solver = D.r->settings.solver;
   o.grad = D.r->settings.grad;
   if ((st = copy_series(D.r, data, D.p)) != NDE_OK ||
-      (st = provenance(D.r, model, data, &o)) != NDE_OK) {
+      (st = provenance(D.r, model, data, &o, D.p)) != NDE_OK) {
     nde__fail(err, st, "out of memory");
     goto done;
   }
@@ -558,7 +570,7 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
     nde__fail(err, st, "out of memory");
     goto done;
   }
-  if (o.checkpoint_path) {
+  if (o.checkpoint_path && D.rank == 0) {
     st = nde__result_save_ex(D.r, o.checkpoint_path, 0, err);
     if (st != NDE_OK) goto done;
   }

@@ -93,6 +93,8 @@ nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_tr
 /* Copy a binding into a fitted series (replacing what it held).  NDE_ERR_NOMEM. */
 nde_status nde__rseries_set_binding(nde__rseries *se, int m_inputs, int n_consts,
                                     const nde_input_series *inp, const double *consts);
+/* The problem's parallel work: threads of its objective, MPI ranks, and this process's rank. */
+void nde__problem_parallel(const nde_problem *p, int *threads, int *ranks, int *rank);
 
 /* FNV-1a hash of a data set's content (names, times, observations) for resume checks. */
 uint64_t nde__data_hash(const nde_data *d);

@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "unc_internal.h"
+#include "train/internal.h"
 
 struct nde_problem {
   nde_model *model;
@@ -27,6 +28,11 @@ struct nde_problem {
   double noise_loss; /* the expected training loss of the truth under the known noise, or NaN */
   double *x;    /* scratch: theta then learned initial states */
   double *gx;
+  /* Parallel work (docs/scaling.md): the threads and MPI ranks of the objectives, and OpenBLAS's
+   * thread count before the problem set it to one (-1: unchanged). */
+  nde_pool *pool;
+  nde_comm *comm;
+  int blas_prev;
   nde__err err;
 };
 
@@ -235,6 +241,9 @@ void nde_problem_destroy(nde_problem **pp) {
   nde_fit_destroy(&p->vfit);
   nde_rhs_destroy(&p->rhs);
   nde_rhs_destroy(&p->vrhs);
+  nde_pool_destroy(&p->pool);
+  nde_comm_destroy(&p->comm);
+  if (p->blas_prev > 0) nde__blas_set_threads(p->blas_prev);
   free(p->reg_mask);
   free(p->names);
   free(p->series);
@@ -252,6 +261,11 @@ size_t nde_problem_n_theta(const nde_problem *p) {
   return nde_model_n_theta_full(p->model, p->n_series);
 }
 nde_fit *nde_problem_objective(nde_problem *p) { return p->fit; }
+void nde__problem_parallel(const nde_problem *p, int *threads, int *ranks, int *rank) {
+  *threads = nde_fit_threads(p->fit);
+  *ranks = nde_comm_size(p->comm);
+  *rank = nde_comm_rank(p->comm);
+}
 nde_fit *nde_problem_validation(nde_problem *p) { return p->vfit; }
 double nde_problem_noise_loss(const nde_problem *p) { return p->noise_loss; }
 
@@ -345,6 +359,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
                      nde_data_n_state(data), n);
   nde_problem *p = calloc(1, sizeof *p);
   if (!p) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  p->blas_prev = -1;
   p->model = model;
   p->data = data;
   p->n_series = (int)n_traj;
@@ -457,6 +472,8 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   ro.n_series = p->n_series;
   ro.inputs = p->inputs;
   ro.consts = p->consts;
+  /* Pieces that share a grid are solved as batches of up to batch_rows rows. */
+  ro.max_batch = o.objective.batch_rows > 0 ? o.objective.batch_rows : NDE_FIT_BATCH_ROWS;
   st = nde_model_create_rhs_opts(model, &ro, &p->rhs, &sub);
   if (st == NDE_OK)
     st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_train, p->series, &o.objective, &p->fit,
@@ -475,6 +492,22 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
       st = nde_fit_create(p->vrhs, &o.solver, &o.grad, p->n_val, p->series + p->n_train, &vo,
                           &p->vfit, &sub);
   }
+  /* The ranks of an MPI launch (nde built with MPI), and threads: the cores available shared
+   * among the ranks on this machine unless o.threads says how many.  OpenBLAS then runs one
+   * thread, so that the two do not compete for the cores. */
+  if (st == NDE_OK) st = nde_comm_create(NDE_COMM_AUTO, &p->comm, &sub);
+  if (st == NDE_OK && o.threads < 0) {
+    st = NDE_ERR_ARG;
+    nde__fail(&sub, st, "threads must be >= 0 (0: the cores available), got %d", o.threads);
+  }
+  if (st == NDE_OK)
+    st = nde_pool_create(o.threads > 0 ? o.threads : nde_comm_default_threads(p->comm), &p->pool,
+                         &sub);
+  if (st == NDE_OK && (st = nde_fit_set_parallel(p->fit, p->pool, p->comm)) != NDE_OK)
+    nde__fail(&sub, st, "%s", nde_fit_errmsg(p->fit));
+  if (st == NDE_OK && p->vfit && (st = nde_fit_set_parallel(p->vfit, p->pool, p->comm)) != NDE_OK)
+    nde__fail(&sub, st, "%s", nde_fit_errmsg(p->vfit));
+  if (st == NDE_OK && nde_fit_threads(p->fit) > 1) p->blas_prev = nde__blas_set_threads(1);
   if (st != NDE_OK) {
     nde__errf(&p->err, st, "%s", sub.msg);
     goto fail;

@@ -1,93 +1,14 @@
 /* The fit objective: squared error of a model's solution against time series, with learnable
  * initial states, per-state scaling, log-space comparison, minibatches over series and windows,
  * and multiple shooting (segments with their own learnable start states tied by a continuity
- * penalty; Bock & Plitt 1984, as used for neural ODEs by Turan & Jaschke 2021).  Every piece is a
- * separate solve whose gradient comes from the grad layer with a loss that also returns the
- * penalty's derivative with respect to the next segment's start. */
+ * penalty; Bock & Plitt 1984, as used for neural ODEs by Turan & Jaschke 2021).  This file: the
+ * options, the scales of the learned states, the pieces of an evaluation, the start point and
+ * single-series predictions.  The pieces are solved in batches by fit_eval.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
-#include "nde/train.h"
-
-/* A piece of a series integrated on its own: a whole series, a shooting segment or a window. */
-typedef struct piece {
-  int series;
-  int a, b;        /* observation indices: starts at t[a], ends at t[b] */
-  long x_start;    /* offset in x of its learnable start state, or -1 */
-  long x_next;     /* offset in x of the next segment's start (penalty), or -1 */
-  int skip;        /* leading observations of the piece not in the misfit (t[a] and, with
-                    * loss_from, those before it) */
-  const double *u_fixed; /* the start state when it is not learnable */
-} piece;
-
-struct nde_fit {
-  nde_rhs *rhs;
-  nde_solver *solver;
-  nde_grad *grad;
-  nde_fit_opts o;
-  nde__err err;
-  int n;
-  size_t n_theta;
-  int n_series;
-  nde_fit_series *series;
-  double *w;         /* per-state weights */
-  double *rms;       /* per-state root mean square of the observed values (1 when none) */
-  double *scale;     /* per entry of the learned states in x (after theta): S = scale * x */
-  double *ustart, *snext; /* scratch: a piece's start state and the next start, unscaled */
-  int max_obs;
-  long n_seg_extra;  /* shooting segment starts (after the first of each series) */
-  long *seg_first;   /* per series: index of its first shooting start state */
-  piece *pieces;     /* scratch list of the pieces of one evaluation */
-  long cap_pieces;
-  int *order;        /* scratch permutation of series for minibatches */
-  double *gth, *gu, *Y, *dnext;
-};
-
-/* Context of the loss of one piece. */
-typedef struct piece_loss {
-  const nde_fit *f;
-  const double *obs; /* the observations from index a */
-  int skip;
-  double scale;
-  const double *next; /* the next segment's start state, or NULL */
-  double pen_scale;
-  double *dnext;      /* out: dL/d(next) */
-  double data, pen;   /* out: the two parts */
-} piece_loss;
-
-static int piece_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, double *L,
-                           double *dLdY) {
-  piece_loss *pl = ctx;
-  const nde_fit *f = pl->f;
-  (void)B;
-  double data = 0.0;
-  for (int k = 0; k < n_obs; k++)
-    for (int i = 0; i < n; i++) {
-      const size_t q = (size_t)k * (size_t)n + (size_t)i;
-      const double o = pl->obs[q];
-      if (dLdY) dLdY[q] = 0.0;
-      if (k < pl->skip || isnan(o)) continue;
-      const double y = Y[q];
-      const double r = f->o.log_space ? log(y) - log(o) : y - o;
-      data += f->w[i] * r * r;
-      if (dLdY) dLdY[q] = pl->scale * 2.0 * f->w[i] * r * (f->o.log_space ? 1.0 / y : 1.0);
-    }
-  pl->data = pl->scale * data;
-  pl->pen = 0.0;
-  if (pl->next) {
-    const double *ye = Y + (size_t)(n_obs - 1) * (size_t)n;
-    for (int i = 0; i < n; i++) {
-      const double d = ye[i] - pl->next[i];
-      pl->pen += pl->pen_scale * d * d;
-      if (dLdY) dLdY[(size_t)(n_obs - 1) * (size_t)n + (size_t)i] += 2.0 * pl->pen_scale * d;
-      pl->dnext[i] = -2.0 * pl->pen_scale * d;
-    }
-  }
-  *L = pl->data + pl->pen;
-  return 0;
-}
+#include "fit_internal.h"
 
 nde_fit_opts nde_fit_opts_default(void) {
   nde_fit_opts o;
@@ -95,27 +16,54 @@ nde_fit_opts nde_fit_opts_default(void) {
   o.shoot_weight = 10.0;
   o.batch_windows = 4;
   o.scale_states = 1;
+  o.batch_rows = NDE_FIT_BATCH_ROWS;
   return o;
+}
+
+void nde__fit_worker_free(nde__worker *w) {
+  nde_grad_destroy(&w->grad);
+  nde_solver_destroy(&w->solver);
+  if (w->own_rhs) nde_rhs_destroy(&w->rhs);
+  w->rhs = NULL;
+  free(w->series_of_row);
+  free(w->U0);
+  free(w->gU);
+  free(w->snext);
+  free(w->rows);
+  free(w->bp);
+  memset(w, 0, sizeof *w);
 }
 
 void nde_fit_destroy(nde_fit **fp) {
   if (!fp || !*fp) return;
   nde_fit *f = *fp;
-  nde_grad_destroy(&f->grad);
-  nde_solver_destroy(&f->solver);
+  for (int i = 0; i < f->n_workers; i++) nde__fit_worker_free(&f->workers[i]);
+  free(f->workers);
   free(f->series);
   free(f->w);
   free(f->rms);
   free(f->scale);
   free(f->ustart);
-  free(f->snext);
   free(f->seg_first);
-  free(f->pieces);
   free(f->order);
-  free(f->gth);
-  free(f->gu);
   free(f->Y);
-  free(f->dnext);
+  free(f->pieces);
+  free(f->pdata);
+  free(f->ppen);
+  free(f->pgu);
+  free(f->pdn);
+  free(f->groups);
+  free(f->prow);
+  free(f->class_of);
+  free(f->class_rep);
+  free(f->hslot);
+  free(f->pbp_off);
+  free(f->pbp_n);
+  free(f->bpool);
+  free(f->gth);
+  free(f->ex);
+  free(f->acc);
+  free(f->red);
   free(f);
   *fp = NULL;
 }
@@ -132,10 +80,11 @@ size_t nde_fit_n_x(const nde_fit *f, int shooting) {
 }
 
 /* Segments of series s under multiple shooting: [a, a + interval] ... */
-static int n_segments(const nde_fit *f, int n_obs) {
+int nde__fit_n_segments(const nde_fit *f, int n_obs) {
   if (f->o.shoot_interval <= 0) return 1;
   return (n_obs - 2) / f->o.shoot_interval + 1;
 }
+
 
 static long u0_offset(const nde_fit *f, int s) {
   return f->o.learn_u0 ? (long)f->n_theta + (long)s * f->n : -1;
@@ -178,23 +127,25 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   }
   if (f->o.shoot_interval < 0 || f->o.batch_series < 0 || f->o.batch_time < 0 ||
       f->o.batch_series > n_series || !(f->o.shoot_weight >= 0) ||
-      (f->o.batch_time > 0 && f->o.batch_windows < 1)) {
+      (f->o.batch_time > 0 && f->o.batch_windows < 1) || f->o.batch_rows < 0) {
     st = nde__errf(&f->err, NDE_ERR_ARG,
                    "invalid fit options (shoot_interval %d, shoot_weight %g, batch_series %d of "
-                   "%d series, batch_time %d, batch_windows %d)",
+                   "%d series, batch_time %d, batch_windows %d, batch_rows %d)",
                    f->o.shoot_interval, f->o.shoot_weight, f->o.batch_series, n_series,
-                   f->o.batch_time, f->o.batch_windows);
+                   f->o.batch_time, f->o.batch_windows, f->o.batch_rows);
     goto fail;
   }
+  /* The largest batch: batch_rows (0: the default), within what the rhs accepts. */
+  f->cap = f->o.batch_rows > 0 ? f->o.batch_rows : NDE_FIT_BATCH_ROWS;
+  if (f->cap > info->max_batch) f->cap = info->max_batch;
+  if (f->cap < 1) f->cap = 1;
   f->series = calloc((size_t)n_series, sizeof *f->series);
   f->seg_first = calloc((size_t)n_series, sizeof *f->seg_first);
   f->order = calloc((size_t)n_series, sizeof *f->order);
   f->w = nde__dalloc((size_t)n);
   f->rms = nde__dalloc((size_t)n);
   f->ustart = nde__dalloc((size_t)n);
-  f->snext = nde__dalloc((size_t)n);
-  if (!f->series || !f->seg_first || !f->order || !f->w || !f->rms || !f->ustart || !f->snext)
-    goto fail;
+  if (!f->series || !f->seg_first || !f->order || !f->w || !f->rms || !f->ustart) goto fail;
   memcpy(f->series, series, (size_t)n_series * sizeof *series);
   long max_pieces = 0;
   for (int s = 0; s < n_series; s++) {
@@ -232,7 +183,7 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
     }
     if (se->n_obs > f->max_obs) f->max_obs = se->n_obs;
     f->seg_first[s] = f->n_seg_extra;
-    const int nseg = n_segments(f, se->n_obs);
+    const int nseg = nde__fit_n_segments(f, se->n_obs);
     f->n_seg_extra += nseg - 1;
     max_pieces += nseg > f->o.batch_windows ? nseg : f->o.batch_windows;
   }
@@ -282,7 +233,7 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
       const nde_fit_series *se = &series[s2];
       for (int i = 0; i < n && f->o.learn_u0; i++)
         f->scale[(size_t)s2 * (size_t)n + (size_t)i] = fmax(fabs(se->u0[i]), 1e-3 * f->rms[i]);
-      const int nseg = n_segments(f, se->n_obs);
+      const int nseg = nde__fit_n_segments(f, se->n_obs);
       for (int j = 1; j < nseg; j++) {
         const int a = j * f->o.shoot_interval, b = j + 1 == nseg ? se->n_obs - 1 : a + f->o.shoot_interval;
         for (int i = 0; i < n; i++) {
@@ -297,18 +248,62 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
       }
     }
   f->cap_pieces = max_pieces;
-  f->pieces = calloc((size_t)max_pieces, sizeof *f->pieces);
-  f->gth = nde__dalloc(f->n_theta);
-  f->gu = nde__dalloc((size_t)n);
-  f->dnext = nde__dalloc((size_t)n);
+  const size_t mp = (size_t)max_pieces;
+  f->pieces = calloc(mp, sizeof *f->pieces);
+  f->pdata = nde__dalloc(mp);
+  f->ppen = nde__dalloc(mp);
+  f->pgu = nde__dalloc(mp * (size_t)n);
+  f->pdn = nde__dalloc(mp * (size_t)n);
+  f->groups = calloc(mp, sizeof *f->groups);
+  f->prow = calloc(mp, sizeof *f->prow);
+  f->class_of = calloc(mp, sizeof *f->class_of);
+  f->class_rep = calloc(mp, sizeof *f->class_rep);
+  f->pbp_off = calloc(mp, sizeof *f->pbp_off);
+  f->pbp_n = calloc(mp, sizeof *f->pbp_n);
   f->Y = nde__dalloc((size_t)f->max_obs * (size_t)n);
-  if (!f->pieces || !f->gth || !f->gu || !f->dnext || !f->Y) goto fail;
+  f->n_comp = nde_fit_n_x(f, 1) + 2;
+  f->ex = calloc(f->n_comp + 1, sizeof *f->ex);
+  f->acc = calloc(2 * f->n_comp, sizeof *f->acc);
+  f->red = nde__dalloc(f->n_comp);
+  f->workers = calloc(1, sizeof *f->workers);
+  if (!f->pieces || !f->pdata || !f->ppen || !f->pgu || !f->pdn || !f->groups || !f->prow ||
+      !f->class_of || !f->class_rep || !f->pbp_off || !f->pbp_n || !f->Y || !f->ex || !f->acc ||
+      !f->red || !f->workers)
+    goto fail;
+  /* The gradient options for the workers of other threads, with the method names as static
+   * strings (the caller's need not outlive the objective). */
+  f->gopts = gopts ? *gopts : nde_grad_opts_default();
+  {
+    const nde_grad_method_info *gm = nde_grad_method_find(f->gopts.method);
+    f->gopts.method = gm ? gm->name : "auto";
+    f->gopts.interp = f->gopts.interp && !strcmp(f->gopts.interp, "polynomial") ? "polynomial"
+                                                                                 : "hermite";
+  }
   nde_error sub;
-  st = nde_solver_create(rhs, sopts, 1, &f->solver, &sub);
-  if (st == NDE_OK) st = nde_grad_create(f->solver, gopts, &f->grad, &sub);
+  st = nde__fit_worker_init(f, &f->workers[0], rhs, 0, sopts, gopts, &sub);
   if (st != NDE_OK) {
     nde__errf(&f->err, st, "%s", sub.msg);
     goto fail;
+  }
+  f->n_workers = 1;
+  f->pool_min_s = NDE_FIT_POOL_MIN_SECONDS;
+  f->solver = f->workers[0].solver;
+  f->grad = f->workers[0].grad;
+  {
+    /* Under fixed steps, pieces batch only with pieces of the same breakpoints (groups.c): worth
+     * looking at only when some series has any. */
+    const nde_solver_method_info *mi = nde_solver_get_method(f->solver);
+    int any_bp = 0;
+    for (int s2 = 0; s2 < n_series && !any_bp; s2++) {
+      const nde_fit_series *se = &series[s2];
+      if ((st = nde_rhs_set_rows(rhs, 1, &se->id)) != NDE_OK) {
+        nde__errf(&f->err, st, "series %d: binding its index %d failed", s2 + 1, se->id);
+        goto fail;
+      }
+      any_bp = nde_rhs_breakpoints(rhs, se->t[0], se->t[se->n_obs - 1], 0, NULL) > 0;
+    }
+    f->bp_in_key = any_bp && !f->o.autonomous &&
+                   (!mi->adaptive || nde_solver_get_opts(f->solver)->fixed_step);
   }
   *out = f;
   return NDE_OK;
@@ -320,8 +315,9 @@ fail:
   return st;
 }
 
-/* The pieces of one evaluation; returns how many. */
-static long make_pieces(nde_fit *f, int shooting, nde_rng *rng) {
+/* The pieces of one evaluation (f->pieces, f->np): every series (or a minibatch of them, drawn
+ * with rng) whole, cut into shooting segments, or as windows drawn with rng. */
+void nde__fit_make_pieces(nde_fit *f, int shooting, nde_rng *rng) {
   int n_sel = f->n_series;
   for (int s = 0; s < f->n_series; s++) f->order[s] = s;
   if (rng && f->o.batch_series > 0) {
@@ -348,14 +344,15 @@ static long make_pieces(nde_fit *f, int shooting, nde_rng *rng) {
           if (full) break;
         }
         const int from = se->loss_from - a;
-        piece p = {s, a, a + f->o.batch_time, -1, -1, from > 1 ? from : 1, se->obs + (size_t)a * f->n};
+        nde__piece p = {s, a, a + f->o.batch_time, -1, -1, from > 1 ? from : 1,
+                        se->obs + (size_t)a * f->n};
         f->pieces[np++] = p;
       }
       continue;
     }
-    const int nseg = shooting ? n_segments(f, se->n_obs) : 1;
+    const int nseg = shooting ? nde__fit_n_segments(f, se->n_obs) : 1;
     for (int j = 0; j < nseg; j++) {
-      piece p;
+      nde__piece p;
       p.series = s;
       p.a = j == 0 ? 0 : j * f->o.shoot_interval;
       p.b = j + 1 == nseg ? se->n_obs - 1 : (j + 1) * f->o.shoot_interval;
@@ -367,87 +364,7 @@ static long make_pieces(nde_fit *f, int shooting, nde_rng *rng) {
       f->pieces[np++] = p;
     }
   }
-  return np;
-}
-
-nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng, double *L,
-                        double *g, nde_fit_info *info) {
-  nde_fit_info local;
-  if (!info) info = &local;
-  memset(info, 0, sizeof *info);
-  if (!f || !x || !L) return NDE_ERR_ARG;
-  if (shooting && f->o.shoot_interval <= 0)
-    return nde__errf(&f->err, NDE_ERR_ARG, "multiple shooting needs shoot_interval > 0");
-  const int n = f->n;
-  const long np = make_pieces(f, shooting, rng);
-  /* The mean's denominator: the observed entries that the pieces compare. */
-  long count = 0;
-  for (long p = 0; p < np; p++) {
-    const piece *pc = &f->pieces[p];
-    const double *obs = f->series[pc->series].obs;
-    for (int k = pc->a + pc->skip; k <= pc->b; k++)
-      for (int i = 0; i < n; i++) count += !isnan(obs[(size_t)k * n + i]);
-  }
-  const double scale = f->o.loss_sum || count == 0 ? 1.0 : 1.0 / (double)count;
-  if (g) memset(g, 0, nde_fit_n_x(f, shooting) * sizeof *g);
-  *L = 0.0;
-  for (long p = 0; p < np; p++) {
-    const piece *pc = &f->pieces[p];
-    const nde_fit_series *se = &f->series[pc->series];
-    const double *u0 = pc->u_fixed;
-    if (pc->x_start >= 0) {
-      const double *sc = f->scale + (pc->x_start - (long)f->n_theta);
-      for (int i = 0; i < n; i++) f->ustart[i] = sc[i] * x[pc->x_start + i];
-      u0 = f->ustart;
-    }
-    if (pc->x_next >= 0)
-      for (int i = 0; i < n; i++)
-        f->snext[i] = f->scale[pc->x_next - (long)f->n_theta + i] * x[pc->x_next + i];
-    piece_loss pl = {f, se->obs + (size_t)pc->a * n, pc->skip, scale,
-                     pc->x_next >= 0 ? f->snext : NULL, f->o.shoot_weight * scale,
-                     f->dnext, 0, 0};
-    double Lp;
-    nde_grad_stats gs;
-    nde_status st = nde_rhs_set_rows(f->rhs, 1, &se->id);
-    if (st != NDE_OK) return nde__errf(&f->err, st, "binding series %d failed", se->id);
-    st = nde_grad_eval(f->grad, x, 1, u0, pc->b - pc->a + 1, se->t + pc->a,
-                                  piece_loss_eval, &pl, &Lp, g ? f->gth : NULL,
-                                  g && pc->x_start >= 0 ? f->gu : NULL, NULL, &gs);
-    info->n_solves++;
-    if (st != NDE_OK) return nde__errf(&f->err, st, "%s", nde_grad_errmsg(f->grad));
-    if (gs.forward.reason != NDE_REASON_NONE) {
-      info->stop = gs.forward;
-      *L = NAN;
-      return NDE_OK;
-    }
-    if (gs.backward.reason != NDE_REASON_NONE && info->backward_stop.reason == NDE_REASON_NONE)
-      info->backward_stop = gs.backward;
-    *L += Lp;
-    info->data_loss += pl.data;
-    info->penalty += pl.pen;
-    if (!g) continue;
-    for (size_t i = 0; i < f->n_theta; i++) g[i] += f->gth[i];
-    if (pc->x_start >= 0)
-      for (int i = 0; i < n; i++)
-        g[pc->x_start + i] += f->scale[pc->x_start - (long)f->n_theta + i] * f->gu[i];
-    if (pc->x_next >= 0)
-      for (int i = 0; i < n; i++)
-        g[pc->x_next + i] += f->scale[pc->x_next - (long)f->n_theta + i] * f->dnext[i];
-  }
-  /* Regularisation of the masked entries of theta (network weights): l2 sum th^2 + l1 sum |th|,
-   * with the subgradient 0 at 0 for l1. */
-  if (f->o.reg_mask && (f->o.l2 > 0 || f->o.l1 > 0)) {
-    double r = 0;
-    for (size_t i = 0; i < f->n_theta; i++) {
-      if (!f->o.reg_mask[i]) continue;
-      const double th = x[i];
-      r += f->o.l2 * th * th + f->o.l1 * fabs(th);
-      if (g) g[i] += 2.0 * f->o.l2 * th + f->o.l1 * (th > 0 ? 1.0 : th < 0 ? -1.0 : 0.0);
-    }
-    info->regularization = r;
-    *L += r;
-  }
-  return NDE_OK;
+  f->np = np;
 }
 
 nde_status nde_fit_u0(const nde_fit *f, const double *x, int k, double *u0) {
@@ -463,8 +380,9 @@ nde_status nde_fit_predict(nde_fit *f, const double *x, int k, double *Y) {
   const nde_fit_series *se = &f->series[k];
   nde_fit_u0(f, x, k, f->ustart);
   nde_solve_stats ss;
-  nde_status st = nde_rhs_set_rows(f->rhs, 1, &se->id);
-  if (st != NDE_OK) return nde__errf(&f->err, st, "binding series %d failed", se->id);
+  nde__worker *w = &f->workers[0];
+  nde_status st = nde__fit_bind(w, 1, &se->id, se->t[0], se->t[se->n_obs - 1]);
+  if (st != NDE_OK) return nde__errf(&f->err, st, "%s", nde__err_msg(&w->err));
   st = nde_solver_solve(f->solver, x, 1, f->ustart, se->n_obs, se->t, Y, &ss);
   if (st != NDE_OK) return nde__errf(&f->err, st, "%s", nde_solver_errmsg(f->solver));
   return NDE_OK;
@@ -479,7 +397,7 @@ nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x) {
     if (f->o.learn_u0)
       for (int i = 0; i < n; i++)
         x[u0_offset(f, s) + i] = se->u0[i] / f->scale[u0_offset(f, s) - (long)f->n_theta + i];
-    const int nseg = n_segments(f, se->n_obs);
+    const int nseg = nde__fit_n_segments(f, se->n_obs);
     if (nseg < 2) continue;
     nde_status st = nde_fit_predict(f, x, s, f->Y);
     if (st != NDE_OK) return st;

@@ -257,8 +257,11 @@ static int report(nde_train *t, double L, const double *g, size_t n, const char 
                           sqrt(gn),
                           t->lr,
                           t->n_scores ? t->scores[t->n_scores - 1] : NAN,
-                          event};
-  return t->o.progress(t->o.progress_ctx, &p);
+                          event,
+                          nde_comm_rank(nde__fit_comm(t->fit))};
+  /* Every rank reports at the same points: a stop asked for on any of them (a signal reaches
+   * the ranks at different iterations) stops all at this one. */
+  return nde__comm_any(nde__fit_comm(t->fit), t->o.progress(t->o.progress_ctx, &p));
 }
 
 static int finite_all(size_t n, const double *v) {
@@ -356,7 +359,9 @@ static nde_status resume_point(nde_train *t, nde_train_reason *reason) {
   if (st != NDE_OK) return st;
   if (stop) *reason = NDE_TRAIN_EARLY_STOP;
   check_stall(t);
-  if (t->o.checkpoint && t->o.checkpoint(t->o.checkpoint_ctx, t) != 0)
+  /* One rank writes; when it fails, every rank stops. */
+  if (t->o.checkpoint &&
+      nde__comm_any(nde__fit_comm(t->fit), t->o.checkpoint(t->o.checkpoint_ctx, t) != 0))
     return nde__errf(&t->err, NDE_ERR_IO, "writing the checkpoint failed");
   return NDE_OK;
 }
