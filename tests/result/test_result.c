@@ -361,6 +361,96 @@ static void discovery_steps_are_library_calls(void **state) {
   nde_model_destroy(&m);
 }
 
+/* Issue 11: a model driven by a step input and a constant from data.  The result keeps what drove
+ * each series (saved and opened bit for bit), integrations use it (or given inputs), a horizon
+ * beyond the inputs is refused, and held-out series are scored driven by their own inputs. */
+static void inputs_and_constants_drive_fits_results_and_scores(void **state) {
+  (void)state;
+  const char *src = "state x = 1\ninput u (step)\nconst g (from data)\nparam k = 0.5 (positive)\n"
+                    "dx/dt = -k*x + g*u\n";
+  nde_model *m = load(src);
+  const double ut[3] = {0, 1.37, 4}, uu[3] = {0, 1, 1};
+  const nde_input_series inp = {3, ut, uu};
+  const char *in_names[1] = {"u"}, *c_names[1] = {"g"}, *names[1] = {"x"};
+  double theta[1], t[17], Y[2][17];
+  const double g[2] = {2, 0.5}, u0 = 1;
+  for (int i = 0; i < 17; i++) t[i] = 0.25 * i;
+  assert_int_equal(nde_model_set_param(m, 0, 1.3, theta), NDE_OK);
+  nde_series se[2];
+  nde_series_extra x[2];
+  for (int s = 0; s < 2; s++) {
+    nde_sim_opts so = nde_sim_opts_default();
+    so.inputs = &inp;
+    so.consts = &g[s];
+    nde_solve_stats ss;
+    assert_int_equal(nde_simulate(m, theta, &u0, 17, t, &so, Y[s], NULL, &ss, NULL), NDE_OK);
+    se[s] = (nde_series){17, 1, t, Y[s], names, NULL};
+    x[s] = (nde_series_extra){0};
+    x[s].m = 1;
+    x[s].n_u = 3;
+    x[s].u_t = ut;
+    x[s].u = uu;
+    x[s].input_names = in_names;
+    x[s].n_consts = 1;
+    x[s].const_names = c_names;
+    x[s].consts = &g[s];
+  }
+  /* The inputs jump at 1.37, between observations: the solve must stop there. */
+  nde_data_opts dopts = nde_data_opts_default();
+  dopts.n_inputs = 1;
+  dopts.input_names = in_names;
+  dopts.n_consts = 1;
+  dopts.const_names = c_names;
+  nde_data *d = NULL;
+  nde_error err;
+  assert_int_equal(nde_data_from_series(1, names, 2, se, x, &dopts, &d, &err), NDE_OK);
+  nde_result *r = short_fit(m, d, path_of("drive.h5"));
+  assert_int_equal(nde_result_status(r), NDE_FIT_DONE);
+  const double k = nde_result_param(r, 0);
+  print_message("k = %.10g (truth 1.3), loss %g\n", k, nde_result_get_kept(r).loss);
+  assert_true(fabs(k - 1.3) < 1e-3);
+  nde_result_series rs;
+  assert_int_equal(nde_result_get_series(r, 1, &rs), NDE_OK);
+  assert_int_equal(rs.n_u, 3);
+  assert_true(rs.u_t[1] == 1.37 && rs.u[2] == 1 && rs.consts[0] == 0.5);
+  /* Saved and opened: the same inputs, the same curves. */
+  nde_result *o = NULL;
+  assert_int_equal(nde_result_open(path_of("drive.h5"), &o, &err), NDE_OK);
+  nde_result_series os;
+  assert_int_equal(nde_result_get_series(o, 1, &os), NDE_OK);
+  assert_int_equal(os.n_u, 3);
+  assert_memory_equal(os.u_t, ut, sizeof ut);
+  assert_memory_equal(os.u, uu, sizeof uu);
+  assert_true(os.consts[0] == 0.5);
+  double A[17], B[17];
+  nde_start st = {.kind = NDE_START_FITTED, .series = 1};
+  nde_solve_stats ss;
+  assert_int_equal(nde_result_integrate(r, &st, 17, t, NULL, A, &ss, NULL), NDE_OK);
+  assert_int_equal(nde_result_integrate(o, &st, 17, t, NULL, B, &ss, NULL), NDE_OK);
+  assert_memory_equal(A, B, sizeof A);
+  /* The truth of series 2 at the fitted k. */
+  for (int i = 0; i < 17; i++) assert_true(fabs(A[i] - Y[1][i]) < 1e-3);
+  /* Beyond the inputs: refused, naming the input. */
+  const double far[2] = {1, 5};
+  assert_int_equal(nde_result_integrate(r, &st, 2, far, NULL, A, &ss, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "measured input 'u' beyond its samples on [0, 4]"));
+  /* Given inputs: u = 0 throughout, so x decays freely: x(t) = exp(-k t). */
+  const double zt[2] = {0, 5}, zu[2] = {0, 0};
+  const nde_input_series zero = {2, zt, zu};
+  st.inputs = &zero;
+  assert_int_equal(nde_result_integrate(r, &st, 2, far, NULL, A, &ss, NULL), NDE_OK);
+  assert_true(fabs(A[1] - exp(-k * 5)) < 1e-5);
+  /* Held-out experiments are driven by their own inputs and constants: the data themselves. */
+  nde_score *sc = NULL;
+  assert_int_equal(nde_result_score(r, d, NULL, &sc, &err), NDE_OK);
+  assert_true(nde_score_rmse(sc) < 1e-3);
+  nde_score_destroy(&sc);
+  nde_result_destroy(&o);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
@@ -369,6 +459,7 @@ int main(void) {
       cmocka_unit_test(held_out_series_start_from_their_own_first_row),
       cmocka_unit_test(per_series_parameters_are_fitted_jointly),
       cmocka_unit_test(discovery_steps_are_library_calls),
+      cmocka_unit_test(inputs_and_constants_drive_fits_results_and_scores),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
