@@ -425,6 +425,10 @@ NDE_API nde_status nde_model_create_observer(nde_model *model, const nde_model_r
                                              nde_error *err);
 /* Release an observer (NULL-safe; nulls *o). */
 NDE_API void nde_observer_destroy(nde_observer **o);
+/* An observer for another thread: the same quantities, data and row map with its own
+ * workspaces (it keeps what it shares with o alive; either may be destroyed first).  Clones may
+ * be made from several threads at once.  NDE_ERR_ARG, NDE_ERR_NOMEM. */
+NDE_API nde_status nde_observer_clone(const nde_observer *o, nde_observer **out, nde_error *err);
 /* 1 when every quantity is a state component: H[:, k] is then U's column
  * nde_model_find_component(names[k]), and callers may read U instead of evaluating. */
 NDE_API int nde_observer_is_identity(const nde_observer *o);

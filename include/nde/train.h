@@ -61,7 +61,8 @@ NDE_API nde_status nde_adam_set_state(nde_adam *a, const double *state);
 typedef struct nde_fit_series {
   int n_obs;         /* observation times (>= 2) */
   const double *t;   /* n_obs strictly increasing times (borrowed) */
-  const double *obs; /* n_obs x n observations in the model's state order, NaN = missing */
+  const double *obs; /* n_obs x K observations, NaN = missing: the states in the model's order
+                      * (K = n), or the quantities of the objective's observer (K its outputs) */
   const double *u0;  /* n: the initial state at t[0] (fixed, or the start value if learnable) */
   int loss_from;     /* observations before this index are integrated through but not in the
                       * loss (validation on the trailing part of a series); 0: all */
@@ -94,6 +95,19 @@ typedef struct nde_fit_opts {
    * with the same times relative to their start share a solve (1: f does not depend on t). */
   int batch_rows;
   int autonomous;
+  /* An observation model (borrowed; one per thread is cloned from it): the series' columns hold
+   * its K quantities (states and observables of nde_model_create_observer), which are compared
+   * with its outputs H(t, u, theta) at the observation times; gradients flow through it (dL/du =
+   * dH/du^T dL/dH at those times, and dH/dtheta).  Its series binding follows the rows'.  NULL
+   * (default): the columns are the states.  Minibatch windows (batch_time) need the states
+   * observed at their starts, so they are refused with an observer; multiple-shooting starts
+   * come from the model's solution. */
+  nde_observer *observer;
+  /* The known noise standard deviations of the observations (borrowed): n_series x K row-major,
+   * > 0, NaN where unknown; or NULL.  The squared error of a column with a known sigma is
+   * weighted by 1 / sigma^2 in its series (those terms are then a chi-square; scale_by_std does
+   * not apply to them); other columns keep the weights above. */
+  const double *sigma;
 } nde_fit_opts;
 
 NDE_API nde_fit_opts nde_fit_opts_default(void);
@@ -114,8 +128,11 @@ NDE_API nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, co
 NDE_API void nde_fit_destroy(nde_fit **f);
 NDE_API const char *nde_fit_errmsg(const nde_fit *f);
 
-/* The per-state weights of the loss (n values: 1, or 1/variance with scale_by_std). */
+/* The per-column weights of the loss (K values, one per column of the observations: 1, or
+ * 1/variance with scale_by_std; a series' known sigma replaces them for its columns). */
 NDE_API const double *nde_fit_weights(const nde_fit *f);
+/* K, the number of columns of the observations (n without an observer). */
+NDE_API int nde_fit_n_columns(const nde_fit *f);
 
 /* Length of x without and with the multiple-shooting segment starts. */
 NDE_API size_t nde_fit_n_x(const nde_fit *f, int shooting);

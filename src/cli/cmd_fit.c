@@ -213,7 +213,10 @@ int nde_cmd_fit(int argc, char **argv) {
   n += NDE_CLI_N_SOLVER_ARGS;
   nde_cli_grad_arg(opts + n++, &fo.grad);
   const nde_arg more[] = {
-      NDE_STR("--optim", &fo.schedule, "SCHEDULE", "phases [shoot:]adam|lbfgs:ITERS[@LR], comma-separated"),
+      NDE_STR("--optim", &fo.schedule, "SCHEDULE",
+              "phases [shoot:]adam|lbfgs:ITERS[@LR], comma-separated (default "
+              NDE_DEFAULT_SCHEDULE "; " NDE_DEFAULT_SCHEDULE_PARTIAL " when a state is never "
+              "measured or observables are)"),
       NDE_NUM("--lr", NDE_ARG_DOUBLE, &fo.lr, "RATE", "learning rate of Adam phases without @LR",
               0, 1e6, NDE_ARG_GT),
       NDE_NUM("--seed", NDE_ARG_U64, &fo.seed, "N", "seed of initialisation and minibatches", 0,
@@ -407,7 +410,7 @@ int nde_cmd_fit(int argc, char **argv) {
   nde_cli_progress_note(&r.prog, "nde: fitting %s (%zu learnable values) to %s: %zu series, %zu "
                         "observed values; schedule %s",
                         pos[0], n_learn, pos[1], n_series, nde_data_n_obs(data),
-                        fo.schedule ? fo.schedule : NDE_DEFAULT_SCHEDULE);
+                        fo.schedule ? fo.schedule : nde_default_schedule(model, data));
   nde_status st;
   if (members >= 2) {
     /* Members run concurrently: progress counts members, SIGINT stops them all. */

@@ -169,9 +169,9 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
       nde_score_get(score, k, &sc);
       st = nde_writer_set_attr_double(w, g, "rmse", sc.rmse_all);
       if (st == NDE_OK) st = nde_writer_set_attr_double(w, g, "horizon", sc.horizon);
-      for (int j = 0; j < n && st == NDE_OK; j++) {
+      for (int j = 0; j < nde_score_n_columns(score) && st == NDE_OK; j++) {
         nde_str an = NDE_STR_INIT;
-        nde_str_addf(&an, "rmse_%s", names[j]);
+        nde_str_addf(&an, "rmse_%s", j < n ? names[j] : nde_model_observable_name(m, j - n));
         st = an.failed ? NDE_ERR_NOMEM : nde_writer_set_attr_double(w, g, an.data, sc.rmse[j]);
         nde_str_release(&an);
       }
@@ -208,8 +208,11 @@ void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, c
     nde_series_score sc;
     nde_score_get(score, k, &sc);
     printf("  series %s (t in [%g, %g]): rmse %.6e", sc.name, sc.t0, sc.t1, sc.rmse_all);
-    for (int j = 0; j < n; j++)
-      if (sc.count[j]) printf(", %s %.4e", nde_model_component_name(m, j), sc.rmse[j]);
+    for (int j = 0; j < nde_score_n_columns(score); j++)
+      if (sc.count[j])
+        printf(", %s %.4e",
+               j < n ? nde_model_component_name(m, j) : nde_model_observable_name(m, j - n),
+               sc.rmse[j]);
     if (isnan(sc.horizon))
       printf("; the error stays within %g x each state's std\n", tol);
     else

@@ -41,6 +41,7 @@ typedef struct curves {
   const double *t, *y;
   style st;
   const double *y2; /* STYLE_BAND: the upper edge (y is the lower) */
+  int ld;           /* values per row (data with observable columns: more than n); 0: n */
 } curves;
 
 static double px(const panel *p, double x) { return p->x + (x - p->x0) / (p->x1 - p->x0) * p->w; }
@@ -135,23 +136,24 @@ static void mark(cairo_t *cr, style st, double X, double Y) {
 
 /* A band: the area between y and y2 where both are usable, in the state's colour, translucent. */
 static void draw_band(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
+  const int ld = c->ld > 0 ? c->ld : n;
   const double *col = palette[j % (int)(sizeof palette / sizeof *palette)];
   cairo_set_source_rgba(cr, col[0], col[1], col[2], 0.18);
   size_t i = 0;
   while (i < c->n) {
     /* One run of usable points. */
     size_t a = i;
-    while (a < c->n && !(usable(p, c->y[a * (size_t)n + (size_t)j]) &&
-                         usable(p, c->y2[a * (size_t)n + (size_t)j])))
+    while (a < c->n && !(usable(p, c->y[a * (size_t)ld + (size_t)j]) &&
+                         usable(p, c->y2[a * (size_t)ld + (size_t)j])))
       a++;
     size_t b = a;
-    while (b < c->n && usable(p, c->y[b * (size_t)n + (size_t)j]) &&
-           usable(p, c->y2[b * (size_t)n + (size_t)j]))
+    while (b < c->n && usable(p, c->y[b * (size_t)ld + (size_t)j]) &&
+           usable(p, c->y2[b * (size_t)ld + (size_t)j]))
       b++;
     if (b > a + 1) {
-      cairo_move_to(cr, px(p, c->t[a]), py(p, c->y[a * (size_t)n + (size_t)j]));
-      for (size_t q = a + 1; q < b; q++) cairo_line_to(cr, px(p, c->t[q]), py(p, c->y[q * (size_t)n + (size_t)j]));
-      for (size_t q = b; q-- > a;) cairo_line_to(cr, px(p, c->t[q]), py(p, c->y2[q * (size_t)n + (size_t)j]));
+      cairo_move_to(cr, px(p, c->t[a]), py(p, c->y[a * (size_t)ld + (size_t)j]));
+      for (size_t q = a + 1; q < b; q++) cairo_line_to(cr, px(p, c->t[q]), py(p, c->y[q * (size_t)ld + (size_t)j]));
+      for (size_t q = b; q-- > a;) cairo_line_to(cr, px(p, c->t[q]), py(p, c->y2[q * (size_t)ld + (size_t)j]));
       cairo_close_path(cr);
       cairo_fill(cr);
     }
@@ -160,6 +162,7 @@ static void draw_band(cairo_t *cr, const panel *p, const curves *c, int n, int j
 }
 
 static void draw(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
+  const int ld = c->ld > 0 ? c->ld : n;
   if (c->st == STYLE_BAND) {
     draw_band(cr, p, c, n, j);
     return;
@@ -172,7 +175,7 @@ static void draw(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
   }
   int pen = 0;
   for (size_t i = 0; i < c->n; i++) {
-    const double v = c->y[i * (size_t)n + (size_t)j], t = c->t[i];
+    const double v = c->y[i * (size_t)ld + (size_t)j], t = c->t[i];
     if (!usable(p, v) || t < p->x0 || t > p->x1) {
       pen = 0;
       continue;
@@ -191,12 +194,13 @@ static void draw(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
 }
 
 static void range(const curves *c, int n, panel *p, double *y0, double *y1) {
+  const int ld = c->ld > 0 ? c->ld : n;
   for (size_t i = 0; i < c->n; i++) {
     if (c->t[i] < p->x0) p->x0 = c->t[i];
     if (c->t[i] > p->x1) p->x1 = c->t[i];
     for (int j = 0; j < n; j++)
       for (int e = 0; e < (c->y2 ? 2 : 1); e++) {
-        const double v = (e ? c->y2 : c->y)[i * (size_t)n + (size_t)j];
+        const double v = (e ? c->y2 : c->y)[i * (size_t)ld + (size_t)j];
         if (!usable(p, v)) continue;
         *y0 = fmin(*y0, yval(p, v));
         *y1 = fmax(*y1, yval(p, v));
@@ -438,11 +442,11 @@ int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
       nde_start st = {.kind = NDE_START_FITTED, .series = k};
       if (lo && hi &&
           nde_result_integrate_band(r, &st, nf, T, NULL, 0.95, lo, NULL, hi, NULL, NULL) == NDE_OK)
-        L[nl++] = (curves){band_label, nf, T, lo, STYLE_BAND, hi};
+        L[nl++] = (curves){band_label, nf, T, lo, STYLE_BAND, hi, 0};
     }
     const nde_traj *tr = traj_named(data, se.name);
-    if (tr) L[nl++] = (curves){"data", tr->n, tr->t, tr->y, STYLE_DOT, NULL};
-    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE, NULL};
+    if (tr) L[nl++] = (curves){"data", tr->n, tr->t, tr->y, STYLE_DOT, NULL, (int)nde_data_n_state(data)};
+    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE, NULL, 0};
     panel P = {70 + (k % cols) * pw, 40 + (k / cols) * (PANEL_H + 60), pw - 75, PANEL_H, 0, 0, 0,
                0, logy};
     char title[160];
@@ -480,17 +484,17 @@ int nde_plot_forecast(const char *path, const nde_plot_forecast_in *in) {
   char band_label[64];
   snprintf(band_label, sizeof band_label, "%g%% band (%s)", 100 * in->level,
            nde_result_n_members(r) > 0 ? "ensemble" : "linearised");
-  if (in->lo && in->hi) L[nl++] = (curves){band_label, in->n, in->t, in->lo, STYLE_BAND, in->hi};
+  if (in->lo && in->hi) L[nl++] = (curves){band_label, in->n, in->t, in->lo, STYLE_BAND, in->hi, 0};
   if (in->series >= 0) {
     nde_result_series se;
     nde_result_get_series(r, in->series, &se);
     const nde_traj *tr = traj_named(data, se.name);
-    if (tr) L[nl++] = (curves){"training data", tr->n, tr->t, tr->y, STYLE_DOT, NULL};
+    if (tr) L[nl++] = (curves){"training data", tr->n, tr->t, tr->y, STYLE_DOT, NULL, (int)nde_data_n_state(data)};
     const size_t nf = fine_curve(r, in->series, se.t[0], se.t[se.n_obs - 1], &T, &Y);
-    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE, NULL};
+    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE, NULL, 0};
   }
-  if (held) L[nl++] = (curves){"held-out data", held->n, held->t, held->y, STYLE_CROSS, NULL};
-  L[nl++] = (curves){"forecast", in->n, in->t, in->y, STYLE_DASH, NULL};
+  if (held) L[nl++] = (curves){"held-out data", held->n, held->t, held->y, STYLE_CROSS, NULL, (int)nde_data_n_state(in->held)};
+  L[nl++] = (curves){"forecast", in->n, in->t, in->y, STYLE_DASH, NULL, 0};
   panel P = {70, 40, FIG_W - 290, 300, 0, 0, 0, 0, nde_result_settings(r)->objective.log_space};
   draw_panel(f.cr, &P, m, L, nl, "nde forecast", in->t_start);
   legend(f.cr, FIG_W - 200, 50, m, L, nl, 1);

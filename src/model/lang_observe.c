@@ -2,6 +2,7 @@
  * EXPR") evaluated on a batch of states, with exact VJP and JVP.  The model's source is parsed
  * again and compiled into a tape whose outputs are the quantities (only the intermediates they
  * need), evaluated by the same kernels as the right-hand side, against the same bound data. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,20 +11,53 @@
 
 struct nde_observer {
   nde_model *model; /* a reference */
-  nde__tape tape;
+  nde__tape tape;   /* the original's (a clone evaluates its parent's tape) */
   nde__tctx *X;
   int K;
   bool identity;
+  struct nde_observer *parent; /* a clone: the observer whose tape it uses */
+  atomic_int refs;  /* the observer and its clones */
 };
+
+static void observer_release(nde_observer *p) {
+  if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
+  nde__tctx_destroy(p->X);
+  if (p->parent) observer_release(p->parent);
+  else nde__tape_free(&p->tape);
+  nde__model_release(p->model);
+  free(p);
+}
 
 void nde_observer_destroy(nde_observer **o) {
   if (!o || !*o) return;
-  nde_observer *p = *o;
-  nde__tctx_destroy(p->X);
-  nde__tape_free(&p->tape);
-  nde__model_release(p->model);
-  free(p);
+  observer_release(*o);
   *o = NULL;
+}
+
+nde_status nde_observer_clone(const nde_observer *o, nde_observer **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_observer_clone: no output pointer");
+  *out = NULL;
+  if (!o) return nde__fail(err, NDE_ERR_ARG, "nde_observer_clone: no observer");
+  nde_observer *src = (nde_observer *)o;
+  nde_observer *root = src->parent ? src->parent : src;
+  nde_observer *c = calloc(1, sizeof *c);
+  if (!c) return nde__fail(err, NDE_ERR_NOMEM, "out of memory cloning an observer");
+  void *X = NULL;
+  nde_status st = nde__tctx_clone(src->X, &X);
+  if (st != NDE_OK) {
+    free(c);
+    return nde__fail(err, st, "%s cloning an observer", nde_status_str(st));
+  }
+  c->X = X;
+  c->K = src->K;
+  c->identity = src->identity;
+  c->model = src->model;
+  nde__model_retain(c->model);
+  atomic_fetch_add_explicit(&root->refs, 1, memory_order_relaxed);
+  c->parent = root;
+  atomic_init(&c->refs, 1);
+  *out = c;
+  return NDE_OK;
 }
 
 /* The observable (an intermediate declared with observe) called name, or -1; *inter receives
@@ -55,6 +89,7 @@ nde_status nde_model_create_observer(nde_model *m, const nde_model_rhs_opts *o, 
   if (!o) o = &dflt;
 
   nde_observer *p = calloc(1, sizeof *p);
+  if (p) atomic_init(&p->refs, 1);
   nde__output *outs = calloc((size_t)K, sizeof *outs);
   nde__diags d;
   nde__ast A;

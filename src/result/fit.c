@@ -385,7 +385,7 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   *out = NULL;
   if (!model || !data) return nde__fail(err, NDE_ERR_ARG, "a fit needs a model and data");
   nde_result_fit_opts o = opts ? *opts : nde_result_fit_opts_default();
-  if (!o.schedule || !*o.schedule) o.schedule = NDE_DEFAULT_SCHEDULE;
+  if (!o.schedule || !*o.schedule) o.schedule = nde_default_schedule(model, data);
   nde_fit_phase phases[NDE_MAX_PHASES];
   int n_phases;
   nde_status st = nde_fit_schedule_parse(o.schedule, o.lr, phases, &n_phases, err);

@@ -255,7 +255,7 @@ nde_status nde_result_integrate(const nde_result *r, const nde_start *start, siz
 /* ---- scoring ---- */
 
 struct nde_score {
-  int n_series, n;
+  int n_series, n, K; /* series; state components; columns (components, then observables) */
   nde_series_score *s;
   char **names;
   double *u0, *rmse;
@@ -289,6 +289,8 @@ nde_status nde_score_get(const nde_score *s, int k, nde_series_score *out) {
   *out = s->s[k];
   return NDE_OK;
 }
+
+int nde_score_n_columns(const nde_score *s) { return s ? s->K : 0; }
 
 /* The fitted trajectory of the fitted series that a held-out series continues, at its first time. */
 static nde_status held_start_fitted(const nde_result *r, const nde_traj *tr, double *u0,
@@ -364,21 +366,33 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
   if (!(o.horizon_tol > 0))
     return nde__fail(err, NDE_ERR_ARG, "horizon_tol must be > 0 (got %g)", o.horizon_tol);
   const int n = nde_model_state_dim(r->model);
-  if (nde_data_n_state(held) != (size_t)n)
-    return nde__fail(err, NDE_ERR_ARG, "the held-out data were not opened for the model's states");
+  /* Columns: the components, then (nde_data_open_for) the observables. */
+  const int K = (int)nde_data_n_state(held);
+  int names_ok = K == n || K == n + nde_model_n_observables(r->model);
+  for (int j = 0; names_ok && j < K; j++)
+    names_ok = !strcmp(nde_data_state_name(held, (size_t)j),
+                       j < n ? nde_model_component_name(r->model, j)
+                             : nde_model_observable_name(r->model, j - n));
+  if (!names_ok)
+    return nde__fail(err, NDE_ERR_ARG, "the held-out data were not opened for the model's states "
+                     "and observables (open them with nde_data_open_for)");
   const int S = (int)nde_data_n_traj(held);
   nde_score *s = calloc(1, sizeof *s);
   if (!s) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   s->n_series = S;
   s->n = n;
+  s->K = K;
   s->s = calloc((size_t)S, sizeof *s->s);
   s->names = calloc((size_t)S, sizeof *s->names);
   s->u0 = nde__dalloc((size_t)S * (size_t)n);
-  s->rmse = nde__dalloc((size_t)S * (size_t)n);
-  s->count = calloc((size_t)S * (size_t)n + 1, sizeof *s->count);
+  s->rmse = nde__dalloc((size_t)S * (size_t)K);
+  s->count = calloc((size_t)S * (size_t)K + 1, sizeof *s->count);
   nde_status st = NDE_OK;
-  double *Y = NULL, *cs = nde__dalloc((size_t)nde_model_n_data_consts(r->model) + 1);
-  if (!s->s || !s->names || !s->u0 || !s->rmse || !s->count || !cs) {
+  double *Y = NULL, *H = NULL, *th1 = NULL,
+         *cs = nde__dalloc((size_t)nde_model_n_data_consts(r->model) + 1);
+  const char **qn = calloc((size_t)K + 1, sizeof *qn);
+  nde_observer *obs = NULL;
+  if (!s->s || !s->names || !s->u0 || !s->rmse || !s->count || !cs || !qn) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -388,8 +402,8 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
   for (int k = 0; k < S; k++) {
     const nde_traj *tr = nde_data_traj(held, (size_t)k);
     nde_series_score *sc = &s->s[k];
-    double *u0 = s->u0 + (size_t)k * (size_t)n, *rm = s->rmse + (size_t)k * (size_t)n;
-    size_t *cnt = s->count + (size_t)k * (size_t)n;
+    double *u0 = s->u0 + (size_t)k * (size_t)n, *rm = s->rmse + (size_t)k * (size_t)K;
+    size_t *cnt = s->count + (size_t)k * (size_t)K;
     size_t len = strlen(tr->name) + 1;
     if (!(s->names[k] = malloc(len))) {
       st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
@@ -423,13 +437,45 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
                        .inputs = &inp, .consts = cs};
     if ((st = nde_result_integrate(r, &start, tr->n, tr->t, o.solver, Y, &sc->stop, err)) != NDE_OK)
       goto done;
+    /* The observables at every row, driven as the states were (this series' data, the fitted
+     * series' parameters). */
+    const double *P = Y;
+    if (K > n) {
+      nde_observer_destroy(&obs);
+      free(H);
+      free(th1);
+      const size_t nt = nde_model_n_theta(r->model);
+      const size_t nsp = (size_t)nde_model_n_series_params(r->model);
+      H = nde__dalloc(tr->n * (size_t)K);
+      th1 = nde__dalloc(nt + nsp + 1);
+      if (!H || !th1) {
+        st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+        goto done;
+      }
+      if (nt) memcpy(th1, r->theta, nt * sizeof *th1);
+      if (nsp) memcpy(th1 + nt, r->theta + nt + (size_t)ks * nsp, nsp * sizeof *th1);
+      for (int j = 0; j < K; j++) qn[j] = nde_data_state_name(held, (size_t)j);
+      nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+      ro.inputs = &inp;
+      ro.consts = cs;
+      if ((st = nde_model_create_observer(r->model, &ro, K, qn, &obs, err)) != NDE_OK) goto done;
+      for (size_t i = 0; i < tr->n; i++) {
+        double *h = H + i * (size_t)K;
+        const double *y = Y + i * (size_t)n;
+        int finite = 1;
+        for (int j = 0; j < n; j++) finite &= isfinite(y[j]) != 0;
+        if (!finite || nde_observer_eval(obs, tr->t[i], 1, y, th1, h) < 0)
+          for (int j = 0; j < K; j++) h[j] = NAN;
+      }
+      P = H;
+    }
     double se_all = 0;
     size_t c_all = 0;
     for (size_t i = 0; i < tr->n; i++) {
       double worst = 0;
       int any = 0;
-      for (int j = 0; j < n; j++) {
-        const double d = tr->y[i * (size_t)n + (size_t)j], y = Y[i * (size_t)n + (size_t)j];
+      for (int j = 0; j < K; j++) {
+        const double d = tr->y[i * (size_t)K + (size_t)j], y = P[i * (size_t)K + (size_t)j];
         if (isnan(d) || !isfinite(y)) continue;
         const double e = y - d;
         rm[j] += e * e;
@@ -441,7 +487,7 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
       if (isnan(sc->horizon) && any && worst > o.horizon_tol) sc->horizon = tr->t[i];
     }
     if (sc->stop.reason != NDE_REASON_NONE && isnan(sc->horizon)) sc->horizon = sc->stop.t_stop;
-    for (int j = 0; j < n; j++) {
+    for (int j = 0; j < K; j++) {
       se_all += rm[j];
       c_all += cnt[j];
       rm[j] = cnt[j] ? sqrt(rm[j] / (double)cnt[j]) : NAN;
@@ -453,7 +499,11 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
   s->rmse_all = n_all ? sqrt(all / (double)n_all) : NAN;
 done:
   free(Y);
+  free(H);
+  free(th1);
   free(cs);
+  free(qn);
+  nde_observer_destroy(&obs);
   if (st != NDE_OK) nde_score_destroy(&s);
   *out = s;
   return st;

@@ -300,6 +300,7 @@ struct nde__jac {
   nde__jac_method method;
   double fd_step;
   int n, n_ser, log_space, max_cols;
+  int ld; /* columns per observation row: n, or more with (unobserved) observable columns */
   const double *w;
   jseries *ser;
   size_t n_rows;
@@ -347,6 +348,7 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
   J->fd_step = fd_step;
   nde_fit *fit = nde_problem_objective(p);
   J->w = nde_fit_weights(fit);
+  J->ld = nde_fit_n_columns(fit);
   J->log_space = r->settings.objective.log_space;
   const nde_fit_series *ser = nde__problem_series(p, &J->n_ser);
   nde_rhs *inner = NULL;
@@ -366,7 +368,7 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
     js->first = se->loss_from > 0 ? se->loss_from : learn_u0 ? 0 : 1;
     js->row0 = J->n_rows;
     for (int k = js->first; k < se->n_obs; k++)
-      for (int i = 0; i < n; i++) js->rows += !isnan(se->obs[(size_t)k * (size_t)n + (size_t)i]);
+      for (int i = 0; i < n; i++) js->rows += !isnan(se->obs[(size_t)k * (size_t)J->ld + (size_t)i]);
     J->n_rows += js->rows;
     if (se->n_obs > J->max_obs) J->max_obs = se->n_obs;
   }
@@ -388,7 +390,7 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
     const jseries *js = &J->ser[s];
     for (int k = js->first; k < js->se->n_obs; k++)
       for (int i = 0; i < n; i++)
-        if (!isnan(js->se->obs[(size_t)k * (size_t)n + (size_t)i])) J->row_state[q++] = i;
+        if (!isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) J->row_state[q++] = i;
   }
   *out = J;
   return NDE_OK;
@@ -405,7 +407,7 @@ static void residuals(const nde__jac *J, const jseries *js, const double *Y, dou
   size_t q = 0;
   for (int k = js->first; k < js->se->n_obs; k++)
     for (int i = 0; i < n; i++) {
-      const double o = js->se->obs[(size_t)k * (size_t)n + (size_t)i];
+      const double o = js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i];
       if (isnan(o)) continue;
       const double y = Y[(size_t)k * (size_t)n + (size_t)i];
       e[q++] = J->log_space ? log(y) - log(o) : y - o;
@@ -500,7 +502,7 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
     const size_t stride = (size_t)rows * 2 * (size_t)n;
     for (int k = js->first; k < js->se->n_obs; k++)
       for (int i = 0; i < n; i++) {
-        if (isnan(js->se->obs[(size_t)k * (size_t)n + (size_t)i])) continue;
+        if (isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) continue;
         const double f = J->log_space ? 1.0 / J->Yp[(size_t)k * (size_t)n + (size_t)i] : 1.0;
         for (int b = 0; b < rows; b++)
           Jm[q * (size_t)n_cols + (size_t)J->colmap[b]] =

@@ -23,6 +23,9 @@ struct nde_problem {
   double *u0s;  /* n_series x n */
   nde_input_series *inputs; /* n_series: each series' measured inputs (views into the data) */
   double *consts;           /* n_series x n_data_consts: the constants from data */
+  int K;                    /* columns of the data: the n components, and the observables */
+  nde_observer *obs;        /* the observation model when the data have observable columns */
+  double *sigma, *vsigma;   /* known noise per column, training and validation series (or NULL) */
   unsigned char *reg_mask;
   const char **names; /* the model's component names, for the solver's messages */
   double noise_loss; /* the expected training loss of the truth under the known noise, or NaN */
@@ -45,7 +48,7 @@ nde_result_fit_opts nde_result_fit_opts_default(void) {
   o.grad.method = "auto";
   o.objective = nde_fit_opts_default();
   o.objective.shoot_interval = 4;
-  o.schedule = NDE_DEFAULT_SCHEDULE;
+  o.schedule = NULL; /* chosen from the data: nde_default_schedule */
   o.lr = 0.01;
   o.seed = 1;
   o.max_failures = 8;
@@ -62,11 +65,14 @@ nde_result_fit_opts nde_result_fit_opts_default(void) {
 nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data **out,
                              nde_error *err) {
   if (!model || !out) return nde__fail(err, NDE_ERR_ARG, "nde_data_open_for: no model or output");
-  const int n = nde_model_state_dim(model), m = nde_model_n_inputs(model);
-  const int nc = nde_model_n_consts(model);
+  const int n0 = nde_model_state_dim(model), m = nde_model_n_inputs(model);
+  const int nc = nde_model_n_consts(model), no = nde_model_n_observables(model);
+  const int n = n0 + no;
   const char **names = calloc((size_t)(n + m + nc) + 1, sizeof *names);
   if (!names) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
-  for (int j = 0; j < n; j++) names[j] = nde_model_component_name(model, j);
+  /* Columns are state components or observables, by name. */
+  for (int j = 0; j < n0; j++) names[j] = nde_model_component_name(model, j);
+  for (int j = 0; j < no; j++) names[n0 + j] = nde_model_observable_name(model, j);
   nde_data_opts o = nde_data_opts_default();
   /* Every series must carry the model's inputs and its constants from data. */
   const char **in = names + n, **cn = names + n + m;
@@ -124,6 +130,19 @@ nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_tr
     consts[ci.column] = tr->consts[q];
   }
   return NDE_OK;
+}
+
+const char *nde_default_schedule(const nde_model *model, const nde_data *data) {
+  if (!model || !data) return NDE_DEFAULT_SCHEDULE;
+  const size_t n = (size_t)nde_model_state_dim(model), nd = nde_data_n_state(data);
+  for (size_t j = 0; j < nd; j++) {
+    int measured = 0;
+    for (size_t k = 0; k < nde_data_n_traj(data) && !measured; k++)
+      measured = nde_data_traj(data, k)->col[j] >= 0;
+    /* A component no series measures, or a measured observable. */
+    if (j < n ? !measured : measured) return NDE_DEFAULT_SCHEDULE_PARTIAL;
+  }
+  return NDE_DEFAULT_SCHEDULE;
 }
 
 nde_status nde_data_series_inputs(const nde_data *data, size_t k, const nde_model *model,
@@ -250,6 +269,9 @@ void nde_problem_destroy(nde_problem **pp) {
   free(p->u0s);
   free(p->inputs);
   free(p->consts);
+  nde_observer_destroy(&p->obs);
+  free(p->sigma);
+  free(p->vsigma);
   free(p->x);
   free(p->gx);
   free(p);
@@ -352,16 +374,27 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     return nde__fail(err, NDE_ERR_DATA, "%s: %zu series (expected 1 to %d)",
                      nde_data_file(data) ? nde_data_file(data) : "data", n_traj,
                      NDE_FIT_MAX_SERIES);
-  if (nde_data_n_state(data) != (size_t)n)
+  /* The data's columns: the components, then (nde_data_open_for) every observable. */
+  const int n_obs_q = nde_model_n_observables(model);
+  const size_t nd = nde_data_n_state(data);
+  if (nd != (size_t)n && nd != (size_t)(n + n_obs_q))
     return nde__fail(err, NDE_ERR_ARG,
-                     "the data were opened for %zu states, the model has %d (open the data with "
-                     "the model's component names)",
-                     nde_data_n_state(data), n);
+                     "the data were opened for %zu columns, the model has %d state components "
+                     "and %d observables (open the data with nde_data_open_for)",
+                     nd, n, n_obs_q);
+  for (int j = 0; j < (int)nd; j++)
+    if (strcmp(nde_data_state_name(data, (size_t)j),
+               j < n ? nde_model_component_name(model, j)
+                     : nde_model_observable_name(model, j - n)) != 0)
+      return nde__fail(err, NDE_ERR_ARG,
+                       "the data's column %d is '%s', not the model's (open the data with "
+                       "nde_data_open_for)", j + 1, nde_data_state_name(data, (size_t)j));
   nde_problem *p = calloc(1, sizeof *p);
   if (!p) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   p->blas_prev = -1;
   p->model = model;
   p->data = data;
+  p->K = (int)nd;
   p->n_series = (int)n_traj;
   p->series = calloc(n_traj, sizeof *p->series);
   p->u0s = nde__dalloc(n_traj * (size_t)n);
@@ -405,14 +438,15 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
       goto fail;
     }
     if (o.objective.log_space)
-      for (size_t q = 0; q < tr->n * (size_t)n; q++)
+      for (size_t q = 0; q < tr->n * (size_t)p->K; q++)
         if (tr->y[q] <= 0) {
-          const int j = (int)(q % (size_t)n);
+          const int j = (int)(q % (size_t)p->K);
           st = nde__errf(&p->err, NDE_ERR_DATA,
-                         "%s: value %g of state '%s' at row %zu (t = %g) is not positive "
+                         "%s: value %g of %s '%s' at row %zu (t = %g) is not positive "
                          "(expected positive data for a log-space loss)",
-                         place, tr->y[q], nde_model_component_name(model, j), q / (size_t)n,
-                         tr->t[q / (size_t)n]);
+                         place, tr->y[q], j < n ? "state" : "observable",
+                         nde_data_state_name(data, (size_t)j),
+                         q / (size_t)p->K, tr->t[q / (size_t)p->K]);
           goto fail;
         }
     if ((st = nde__traj_binding(model, data, tr, &p->inputs[k], p->consts + (size_t)k * (size_t)n_dc,
@@ -475,6 +509,31 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   /* Pieces that share a grid are solved as batches of up to batch_rows rows. */
   ro.max_batch = o.objective.batch_rows > 0 ? o.objective.batch_rows : NDE_FIT_BATCH_ROWS;
   st = nde_model_create_rhs_opts(model, &ro, &p->rhs, &sub);
+  /* Observable columns: the loss compares the observation model's quantities (every column's,
+   * the components by identity).  Known noise per column: the series' sigma. */
+  if (st == NDE_OK && p->K > n) {
+    const char **qn = calloc((size_t)p->K, sizeof *qn);
+    if (!qn) st = nde__fail(&sub, NDE_ERR_NOMEM, "out of memory");
+    for (int j = 0; qn && j < p->K; j++) qn[j] = nde_data_state_name(data, (size_t)j);
+    if (st == NDE_OK) st = nde_model_create_observer(model, &ro, p->K, qn, &p->obs, &sub);
+    free(qn);
+    o.objective.observer = p->obs;
+  }
+  int any_sigma = 0;
+  for (int k = 0; k < p->n_series; k++) any_sigma |= nde_data_traj(data, (size_t)k)->sigma != NULL;
+  if (st == NDE_OK && any_sigma) {
+    const int nv = p->n_val, nt = p->n_train;
+    p->sigma = nde__dalloc((size_t)nt * (size_t)p->K);
+    p->vsigma = nde__dalloc((size_t)(nv ? nv : 1) * (size_t)p->K);
+    if (!p->sigma || !p->vsigma) st = nde__fail(&sub, NDE_ERR_NOMEM, "out of memory");
+    for (int q = 0; st == NDE_OK && q < nt + nv; q++) {
+      const nde_traj *tr = nde_data_traj(data, (size_t)p->series[q].id);
+      double *dst = q < nt ? p->sigma + (size_t)q * (size_t)p->K
+                           : p->vsigma + (size_t)(q - nt) * (size_t)p->K;
+      for (int j = 0; j < p->K; j++) dst[j] = tr->sigma ? tr->sigma[j] : NAN;
+    }
+    o.objective.sigma = p->sigma;
+  }
   if (st == NDE_OK)
     st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_train, p->series, &o.objective, &p->fit,
                         &sub);
@@ -487,6 +546,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     vo.shoot_interval = 0;
     vo.batch_series = vo.batch_time = 0;
     if (o.validate_series > 0) vo.learn_u0 = 0;
+    vo.sigma = p->vsigma;
     st = nde_model_create_rhs_opts(model, &ro, &p->vrhs, &sub);
     if (st == NDE_OK)
       st = nde_fit_create(p->vrhs, &o.solver, &o.grad, p->n_val, p->series + p->n_train, &vo,
@@ -524,14 +584,17 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
       const nde_traj *tr = nde_data_traj(data, (size_t)k);
       const nde_fit_series *se = &p->series[k];
       for (int q = 0; q < se->n_obs && known; q++)
-        for (int j = 0; j < n; j++) {
-          if (isnan(se->obs[(size_t)q * (size_t)n + (size_t)j])) continue;
-          const double sd = o.noise_std ? o.noise_std[j] : tr->noise_std ? tr->noise_std[j] : NAN;
+        for (int j = 0; j < p->K; j++) {
+          if (isnan(se->obs[(size_t)q * (size_t)p->K + (size_t)j])) continue;
+          /* The noise of the column: given, recorded, or its known sigma, which also weighs it. */
+          const double sg = tr->sigma ? tr->sigma[j] : NAN;
+          double sd = o.noise_std && j < n ? o.noise_std[j] : tr->noise_std ? tr->noise_std[j] : NAN;
+          if (!isfinite(sd)) sd = sg;
           if (!isfinite(sd)) {
             known = 0;
             break;
           }
-          acc += w[j] * sd * sd;
+          acc += (sg > 0 ? 1.0 / (sg * sg) : w[j]) * sd * sd;
           cnt++;
         }
     }

@@ -82,6 +82,8 @@ nde_status nde__result_set_settings(nde_result *r, const nde_result_fit_opts *o,
   s.progress = NULL;
   s.progress_ctx = NULL;
   s.objective.reg_mask = NULL;
+  s.objective.observer = NULL;
+  s.objective.sigma = NULL;
   /* The noise std is the result's own copy (r->noise_std), set by whoever knows it. */
   s.noise_std = r->noise_std;
   r->settings = s;

@@ -265,6 +265,18 @@ static nde_status check_data(const nde_result *r, const nde_data *data, nde_erro
                      "%s: not the data of this fit (its series, times or values differ from what "
                      "the fit saw; expected the data file the fit was made with)",
                      nde_data_file(data) ? nde_data_file(data) : "data");
+  /* The residual Jacobian compares states with their columns; observable columns (an
+   * observation model) are not covered yet. */
+  for (size_t k = 0; k < nde_data_n_traj(data); k++) {
+    const nde_traj *tr = nde_data_traj(data, k);
+    for (size_t j = (size_t)nde_model_state_dim(r->model); j < nde_data_n_state(data); j++)
+      if (tr->col[j] >= 0)
+        return nde__fail(err, NDE_ERR_UNSUPPORTED,
+                         "%s: column '%s' is an observable: standard errors, profiles and bands "
+                         "of fits to observables are not available yet (ensembles are)",
+                         nde_data_file(data) ? nde_data_file(data) : "data",
+                         nde_data_state_name(data, j));
+  }
   return NDE_OK;
 }
 

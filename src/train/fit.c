@@ -31,6 +31,10 @@ void nde__fit_worker_free(nde__worker *w) {
   free(w->snext);
   free(w->rows);
   free(w->bp);
+  if (w->own_obs) nde_observer_destroy(&w->obs);
+  free(w->H);
+  free(w->LH);
+  free(w->gth_obs);
   memset(w, 0, sizeof *w);
 }
 
@@ -41,6 +45,7 @@ void nde_fit_destroy(nde_fit **fp) {
   free(f->workers);
   free(f->series);
   free(f->w);
+  free(f->wser);
   free(f->rms);
   free(f->scale);
   free(f->ustart);
@@ -71,6 +76,7 @@ void nde_fit_destroy(nde_fit **fp) {
 const char *nde_fit_errmsg(const nde_fit *f) { return nde__err_msg(f ? &f->err : NULL); }
 size_t nde_fit_n_theta(const nde_fit *f) { return f->n_theta; }
 const double *nde_fit_weights(const nde_fit *f) { return f->w; }
+int nde_fit_n_columns(const nde_fit *f) { return f ? f->K : 0; }
 
 size_t nde_fit_n_x(const nde_fit *f, int shooting) {
   size_t nx = f->n_theta;
@@ -120,6 +126,14 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->n_theta = info->n_theta;
   f->n_series = n_series;
   const int n = f->n;
+  f->K = f->o.observer ? nde_observer_n_outputs(f->o.observer) : n;
+  const int K = f->K;
+  if (f->o.observer && f->o.batch_time > 0) {
+    st = nde__errf(&f->err, NDE_ERR_ARG,
+                   "minibatch windows start from observed states, which an observation model "
+                   "does not give (fit without batch_time, or observe the states)");
+    goto fail;
+  }
   if (!(f->o.l2 >= 0) || !(f->o.l1 >= 0) || !isfinite(f->o.l2) || !isfinite(f->o.l1)) {
     st = nde__errf(&f->err, NDE_ERR_ARG, "regularisation weights must be >= 0 (got l2 %g, l1 %g)",
                    f->o.l2, f->o.l1);
@@ -142,10 +156,12 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   f->series = calloc((size_t)n_series, sizeof *f->series);
   f->seg_first = calloc((size_t)n_series, sizeof *f->seg_first);
   f->order = calloc((size_t)n_series, sizeof *f->order);
-  f->w = nde__dalloc((size_t)n);
+  f->w = nde__dalloc((size_t)K);
+  f->wser = nde__dalloc((size_t)n_series * (size_t)K);
   f->rms = nde__dalloc((size_t)n);
   f->ustart = nde__dalloc((size_t)n);
-  if (!f->series || !f->seg_first || !f->order || !f->w || !f->rms || !f->ustart) goto fail;
+  if (!f->series || !f->seg_first || !f->order || !f->w || !f->wser || !f->rms || !f->ustart)
+    goto fail;
   memcpy(f->series, series, (size_t)n_series * sizeof *series);
   long max_pieces = 0;
   for (int s = 0; s < n_series; s++) {
@@ -187,28 +203,36 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
     f->n_seg_extra += nseg - 1;
     max_pieces += nseg > f->o.batch_windows ? nseg : f->o.batch_windows;
   }
-  /* Per-state weights: 1 / variance of the observed values, when asked for; and the root mean
-   * square of each state's observed values (1 for a state never observed or always 0). */
+  /* The root mean square of each state's observed values (1 for a state never observed or
+   * always 0); with an observer, of the series' initial states. */
   for (int i = 0; i < n; i++) {
     double ss = 0;
     long cs = 0;
-    for (int s2 = 0; s2 < n_series; s2++)
+    for (int s2 = 0; s2 < n_series; s2++) {
+      if (f->o.observer) {
+        ss += series[s2].u0[i] * series[s2].u0[i];
+        cs++;
+        continue;
+      }
       for (int k = 0; k < series[s2].n_obs; k++) {
         const double o = series[s2].obs[(size_t)k * n + i];
         if (isnan(o)) continue;
         ss += o * o;
         cs++;
       }
+    }
     f->rms[i] = cs && ss > 0 && isfinite(ss) ? sqrt(ss / (double)cs) : 1.0;
   }
-  for (int i = 0; i < n; i++) {
+  /* Per-column weights: 1 / variance of the observed values, when asked for; a series' known
+   * sigma replaces them for its columns. */
+  for (int i = 0; i < K; i++) {
     f->w[i] = 1.0;
     if (!f->o.scale_by_std) continue;
     double sum = 0, sum2 = 0;
     long cnt = 0;
     for (int s = 0; s < n_series; s++)
       for (int k = 0; k < series[s].n_obs; k++) {
-        const double o = series[s].obs[(size_t)k * n + i];
+        const double o = series[s].obs[(size_t)k * K + i];
         if (isnan(o)) continue;
         sum += o;
         sum2 += o * o;
@@ -220,6 +244,16 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
       if (var > 0) f->w[i] = 1.0 / var;
     }
   }
+  for (int s = 0; s < n_series; s++)
+    for (int i = 0; i < K; i++) {
+      const double sg = f->o.sigma ? f->o.sigma[(size_t)s * (size_t)K + (size_t)i] : NAN;
+      if (!isnan(sg) && !(sg > 0 && isfinite(sg))) {
+        st = nde__errf(&f->err, NDE_ERR_ARG, "series %d: sigma of column %d is %g (expected a "
+                       "positive noise standard deviation, or NaN for unknown)", s + 1, i + 1, sg);
+        goto fail;
+      }
+      f->wser[(size_t)s * (size_t)K + (size_t)i] = sg > 0 ? 1.0 / (sg * sg) : f->w[i];
+    }
   /* The scale of every learned state in x: its own size (the observation at that time, or the
    * series' initial state; the state's RMS where unobserved), at least 1e-3 of the state's RMS, so
    * that one optimiser step moves every start state by a similar relative amount: 1e-5 as much
@@ -238,7 +272,7 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
         const int a = j * f->o.shoot_interval, b = j + 1 == nseg ? se->n_obs - 1 : a + f->o.shoot_interval;
         for (int i = 0; i < n; i++) {
           double m = 0;
-          for (int k = a; k <= b; k++) {
+          for (int k = a; k <= b && !f->o.observer; k++) {
             const double o = se->obs[(size_t)k * (size_t)n + (size_t)i];
             if (!isnan(o) && fabs(o) > m) m = fabs(o);
           }
@@ -405,7 +439,8 @@ nde_status nde_fit_init_x(nde_fit *f, const double *theta, double *x) {
       const int a = j * f->o.shoot_interval;
       double *S = x + seg_offset(f, s, j);
       for (int i = 0; i < n; i++) {
-        const double o = se->obs[(size_t)a * n + i];
+        /* The observed state where there is one (never through an observation model). */
+        const double o = f->o.observer ? NAN : se->obs[(size_t)a * n + i];
         S[i] = (isnan(o) ? f->Y[(size_t)a * n + i] : o) /
                f->scale[seg_offset(f, s, j) - (long)f->n_theta + i];
         if (!isfinite(S[i])) S[i] = 0.0; /* the model's solution blew up: start from zero */

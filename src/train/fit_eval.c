@@ -20,34 +20,83 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The batched loss: per row the squared error of the piece from its observations (leading ones
- * left out) and the continuity penalty towards the next segment's start. */
+/* The batched loss: per row the weighted squared error of the piece from its observations
+ * (leading ones left out) and the continuity penalty towards the next segment's start.  With an
+ * observation model the observations are its K quantities at the observation times: H(t_k, Y_k,
+ * theta) is compared, and dL/dY_k = dH/du^T dL/dH (dH/dtheta^T dL/dH goes to w->gth_obs). */
 typedef struct batch_loss {
   const nde_fit *f;
   const nde__row *rows;
   double scale, pen_scale;
+  nde__worker *w;
+  const double *t;     /* the grid (for the observer) */
+  const double *theta;
 } batch_loss;
 
 static int batch_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, double *L,
                            double *dLdY) {
   const batch_loss *bl = ctx;
   const nde_fit *f = bl->f;
+  nde__worker *w = bl->w;
+  const int K = f->K;
   double total = 0.0;
+  for (int b = 0; b < B; b++) *bl->rows[b].data = 0.0;
+  if (!w->obs) {
+    for (int b = 0; b < B; b++) {
+      const nde__row *r = &bl->rows[b];
+      double data = 0.0;
+      for (int k = 0; k < n_obs; k++)
+        for (int i = 0; i < n; i++) {
+          const size_t q = ((size_t)k * (size_t)B + (size_t)b) * (size_t)n + (size_t)i;
+          const double o = r->obs[(size_t)k * (size_t)n + (size_t)i];
+          if (dLdY) dLdY[q] = 0.0;
+          if (k < r->skip || isnan(o)) continue;
+          const double y = Y[q];
+          const double res = f->o.log_space ? log(y) - log(o) : y - o;
+          data += r->w[i] * res * res;
+          if (dLdY) dLdY[q] = bl->scale * 2.0 * r->w[i] * res * (f->o.log_space ? 1.0 / y : 1.0);
+        }
+      *r->data = bl->scale * data;
+    }
+  } else {
+    if (dLdY) memset(w->gth_obs, 0, f->n_theta * sizeof *w->gth_obs);
+    for (int k = 0; k < n_obs; k++) {
+      const double *Yk = Y + (size_t)k * (size_t)B * (size_t)n;
+      int any = 0;
+      for (int b = 0; b < B && !any; b++) any = k >= bl->rows[b].skip;
+      if (dLdY) memset(dLdY + (size_t)k * (size_t)B * (size_t)n, 0, (size_t)B * (size_t)n * sizeof *dLdY);
+      if (!any) continue;
+      const int rc = nde_observer_eval(w->obs, bl->t[k], B, Yk, bl->theta, w->H);
+      if (rc < 0) return rc;
+      if (rc > 0) { /* a quantity is not finite: so is the loss (an outcome, not an error) */
+        *L = NAN;
+        return 0;
+      }
+      int any_obs = 0;
+      for (int b = 0; b < B; b++) {
+        const nde__row *r = &bl->rows[b];
+        double data = 0.0;
+        for (int i = 0; i < K; i++) {
+          const size_t q = (size_t)b * (size_t)K + (size_t)i;
+          const double o = r->obs[(size_t)k * (size_t)K + (size_t)i];
+          w->LH[q] = 0.0;
+          if (k < r->skip || isnan(o)) continue;
+          const double h = w->H[q];
+          const double res = f->o.log_space ? log(h) - log(o) : h - o;
+          data += r->w[i] * res * res;
+          w->LH[q] = bl->scale * 2.0 * r->w[i] * res * (f->o.log_space ? 1.0 / h : 1.0);
+          any_obs = 1;
+        }
+        *r->data += bl->scale * data;
+      }
+      if (dLdY && any_obs &&
+          nde_observer_vjp(w->obs, bl->t[k], B, Yk, bl->theta, w->LH,
+                           dLdY + (size_t)k * (size_t)B * (size_t)n, w->gth_obs) < 0)
+        return -1;
+    }
+  }
   for (int b = 0; b < B; b++) {
     const nde__row *r = &bl->rows[b];
-    double data = 0.0;
-    for (int k = 0; k < n_obs; k++)
-      for (int i = 0; i < n; i++) {
-        const size_t q = ((size_t)k * (size_t)B + (size_t)b) * (size_t)n + (size_t)i;
-        const double o = r->obs[(size_t)k * (size_t)n + (size_t)i];
-        if (dLdY) dLdY[q] = 0.0;
-        if (k < r->skip || isnan(o)) continue;
-        const double y = Y[q];
-        const double res = f->o.log_space ? log(y) - log(o) : y - o;
-        data += f->w[i] * res * res;
-        if (dLdY) dLdY[q] = bl->scale * 2.0 * f->w[i] * res * (f->o.log_space ? 1.0 / y : 1.0);
-      }
-    *r->data = bl->scale * data;
     double pen = 0.0;
     if (r->next) {
       const size_t last = ((size_t)(n_obs - 1) * (size_t)B + (size_t)b) * (size_t)n;
@@ -84,6 +133,17 @@ nde_status nde__fit_worker_init(nde_fit *f, nde__worker *w, nde_rhs *rhs, int ow
   }
   st = nde_solver_create(rhs, sopts, f->cap, &w->solver, sub);
   if (st == NDE_OK) st = nde_grad_create(w->solver, gopts, &w->grad, sub);
+  if (st == NDE_OK && f->o.observer) {
+    /* Worker 0 uses the objective's observer; the others a clone of it. */
+    w->own_obs = own;
+    w->obs = f->o.observer;
+    if (own) st = nde_observer_clone(f->o.observer, &w->obs, sub);
+    w->H = nde__dalloc((size_t)f->cap * (size_t)f->K);
+    w->LH = nde__dalloc((size_t)f->cap * (size_t)f->K);
+    w->gth_obs = nde__dalloc(f->n_theta + 1);
+    if (st == NDE_OK && (!w->H || !w->LH || !w->gth_obs))
+      st = nde__fail(sub, NDE_ERR_NOMEM, "out of memory for the observations of a batch");
+  }
   if (st == NDE_OK) return NDE_OK;
 fail:
   nde__fit_worker_free(w);
@@ -92,6 +152,7 @@ fail:
 
 nde_status nde__fit_bind(nde__worker *w, int B, const int *series_of_row, double t0, double t1) {
   nde_status st = nde_rhs_set_rows(w->rhs, B, series_of_row);
+  if (st == NDE_OK && w->obs) st = nde_observer_set_rows(w->obs, B, series_of_row);
   if (st != NDE_OK)
     return nde__errf(&w->err, st, "binding %d rows to their series (the first: series %d) failed",
                      B, series_of_row[0]);
@@ -180,7 +241,8 @@ static int run_group(void *ctx, int thread, long item) {
       memcpy(u, pc->u_fixed, (size_t)n * sizeof *u);
     }
     nde__row *r = &w->rows[b];
-    r->obs = se->obs + (size_t)pc->a * (size_t)n;
+    r->obs = se->obs + (size_t)pc->a * (size_t)f->K;
+    r->w = f->wser + (size_t)pc->series * (size_t)f->K;
     r->skip = pc->skip;
     r->next = NULL;
     if (pc->x_next >= 0) {
@@ -201,7 +263,7 @@ static int run_group(void *ctx, int thread, long item) {
     G->st = st;
     return 1;
   }
-  const batch_loss bl = {f, w->rows, E->scale, f->o.shoot_weight * E->scale};
+  const batch_loss bl = {f, w->rows, E->scale, f->o.shoot_weight * E->scale, w, G->t, x};
   double Lg;
   nde_grad_stats gs;
   double *gth = E->want_g ? f->gth + (size_t)item * f->n_theta : NULL;
@@ -217,6 +279,8 @@ static int run_group(void *ctx, int thread, long item) {
     return 1;
   }
   G->bstop = gs.backward;
+  if (gth && w->obs)
+    for (size_t i = 0; i < f->n_theta; i++) gth[i] += w->gth_obs[i];
   if (E->want_g && any_start)
     for (int b = 0; b < B; b++) {
       const long p = f->prow[G->first + b];
@@ -284,7 +348,6 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
   if (!f || !x || !L) return NDE_ERR_ARG;
   if (shooting && f->o.shoot_interval <= 0)
     return nde__errf(&f->err, NDE_ERR_ARG, "multiple shooting needs shoot_interval > 0");
-  const int n = f->n;
   nde__fit_make_pieces(f, shooting, rng);
   /* The mean's denominator: the observed entries that the pieces compare. */
   long count = 0;
@@ -292,7 +355,7 @@ nde_status nde_fit_eval(nde_fit *f, const double *x, int shooting, nde_rng *rng,
     const nde__piece *pc = &f->pieces[p];
     const double *obs = f->series[pc->series].obs;
     for (int k = pc->a + pc->skip; k <= pc->b; k++)
-      for (int i = 0; i < n; i++) count += !isnan(obs[(size_t)k * n + i]);
+      for (int i = 0; i < f->K; i++) count += !isnan(obs[(size_t)k * f->K + i]);
   }
   const double scale = f->o.loss_sum || count == 0 ? 1.0 : 1.0 / (double)count;
   nde_status st = nde__fit_group(f);

@@ -50,6 +50,11 @@ typedef struct nde__worker {
   struct nde__row *rows;   /* the loss's view of each row */
   double *bp;        /* breakpoints of a batch */
   size_t bp_cap;
+  /* The observation model (the objective's for worker 0, else a clone, owned), its outputs and
+   * their cotangents for one time (batch x K), and its dL/dtheta (n_theta). */
+  nde_observer *obs;
+  int own_obs;
+  double *H, *LH, *gth_obs;
   nde__err err;      /* the message of an error */
 } nde__worker;
 
@@ -57,7 +62,8 @@ typedef struct nde__worker {
  * left out, the next segment's start (NULL when none) and where dL/d(next) and the row's parts
  * of the loss go. */
 typedef struct nde__row {
-  const double *obs;
+  const double *obs; /* K columns per time */
+  const double *w;   /* K weights: the series' (sigma) or the objective's */
   int skip;
   const double *next;
   double *dnext;
@@ -72,10 +78,12 @@ struct nde_fit {
   nde_fit_opts o;
   nde__err err;
   int n;
+  int K;             /* columns of the observations: n, or the observer's outputs */
   size_t n_theta;
   int n_series;
   nde_fit_series *series;
-  double *w;         /* per-state weights */
+  double *w;         /* per-column weights (K) */
+  double *wser;      /* per series: its K weights (a known sigma replaces w) */
   double *rms;       /* per-state root mean square of the observed values (1 when none) */
   double *scale;     /* per entry of the learned states in x (after theta): S = scale * x */
   double *ustart;    /* scratch: a start state, unscaled */
