@@ -300,6 +300,11 @@ NDE_API const char *nde_train_reason_str(nde_train_reason r);
 
 typedef struct nde_train nde_train;
 
+/* An Adam phase whose loss stays this many times above its lowest at an earlier resume point for
+ * a whole chunk between resume points has blown up: it goes back to the best-scored point with a
+ * fresh optimiser and the learning rate times lr_backoff (a finite blow-up the guard cannot see). */
+#define NDE_TRAIN_BLOWUP 100.0
+
 typedef struct nde_train_opts {
   const nde_fit_phase *phases; /* copied */
   int n_phases;

@@ -61,6 +61,8 @@ struct nde_train {
   int stop_requested;
   int in_chunk;     /* inside an L-BFGS chunk: not a resume point */
   long test_nan_eval;
+  long test_scale_from, test_scale_count; /* evaluations whose loss is multiplied (tests) */
+  double test_scale;
   char event[320];
 };
 
@@ -135,6 +137,13 @@ size_t nde_train_scores(const nde_train *t, const double **score, const long **i
 
 void nde__train_set_test_nan_eval(nde_train *t, long n) {
   if (t) t->test_nan_eval = n;
+}
+
+void nde__train_set_test_scale_eval(nde_train *t, long from, long count, double factor) {
+  if (!t) return;
+  t->test_scale_from = from;
+  t->test_scale_count = count;
+  t->test_scale = factor;
 }
 
 nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const double *x0,
@@ -279,6 +288,9 @@ static nde_status evaluate(nde_train *t, const double *x, int shooting, nde_rng 
   t->evals++;
   if (st != NDE_OK) return nde__errf(&t->err, st, "%s", nde_fit_errmsg(t->fit));
   if (t->test_nan_eval > 0 && t->evals == t->test_nan_eval) *L = NAN;
+  if (t->test_scale_from > 0 && t->evals >= t->test_scale_from &&
+      t->evals < t->test_scale_from + t->test_scale_count)
+    *L *= t->test_scale; /* a finite blow-up the guard does not see */
   *ok = isfinite(*L) && (!g || finite_all(n, g));
   if (!*ok) {
     t->stop = info.stop;
@@ -336,6 +348,31 @@ static void check_stall(nde_train *t) {
     if (t->hist[i] < lo) lo = t->hist[i];
   t->chunk_start = t->n_hist;
   if (!isfinite(lo)) return;
+  /* An Adam phase that blew up (its loss over a whole chunk stayed NDE_TRAIN_BLOWUP times above
+   * the phase's lowest at an earlier resume point, with every step finite, so the guard did not
+   * see it): back to the best-scored point with a fresh optimiser and half the learning rate. */
+  if (t->adam && t->have_best && isfinite(t->phase_best) && t->phase_best > 0 &&
+      lo > NDE_TRAIN_BLOWUP * t->phase_best) {
+    nde_adam_opts ao = nde_adam_opts_default();
+    t->lr *= t->o.lr_backoff;
+    ao.lr = t->lr;
+    nde_adam *fresh = NULL;
+    if (nde_adam_create(t->adam_n, &ao, &fresh, NULL) == NDE_OK) {
+      nde_adam_destroy(&t->adam);
+      t->adam = fresh;
+      memcpy(t->x, t->x_best, t->nx * sizeof *t->x);
+      memcpy(t->x_good, t->x_best, t->nx * sizeof *t->x);
+      nde_adam_get_state(t->adam, t->adam_good);
+      t->at_good = 1;
+      t->stall = 0;
+      snprintf(t->event, sizeof t->event,
+               "phase %d blew up (loss %.3g, %.0f times its best %.3g): back to the best point "
+               "(iteration %ld), learning rate now %.3g",
+               t->phase + 1, lo, lo / t->phase_best, t->phase_best, t->best_iter, t->lr);
+      report(t, lo, NULL, 0, t->event);
+      return;
+    }
+  }
   if (isfinite(t->phase_best) && !(lo < t->phase_best - t->o.phase_tol * fabs(t->phase_l0)))
     t->stall++;
   else

@@ -401,6 +401,54 @@ static void a_failing_backward_pass_is_a_rejected_step(void **state) {
   nde_rhs_destroy(&rhs);
 }
 
+/* An Adam phase whose loss jumps a thousandfold for a whole chunk (finite, so the guard does not
+ * reject it) goes back to the best-scored point with a fresh optimiser and half the rate, says
+ * so, and goes on from there. */
+static void an_adam_blow_up_goes_back_to_the_best_point(void **state) {
+  (void)state;
+  world w;
+  make_world(&w);
+  nde_solver_opts so = nde_solver_opts_default();
+  so.dt = 0.05;
+  nde_fit *f = NULL;
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f, NULL), NDE_OK);
+  const size_t nx = nde_fit_n_x(f, 1);
+  double *x0 = calloc(nx, sizeof(double));
+  assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
+  recorder *r = calloc(1, sizeof *r);
+  static nde_fit_phase ph[1] = {{NDE_OPT_ADAM, 30, 0.01, 0}};
+  nde_train_opts to = nde_train_opts_default();
+  to.phases = ph;
+  to.n_phases = 1;
+  to.checkpoint_every = 5;
+  to.phase_patience = 0;
+  to.progress = rec_progress;
+  to.progress_ctx = r;
+  nde_train *t = NULL;
+  assert_int_equal(nde_train_create(f, &to, x0, &t, NULL), NDE_OK);
+  /* Scores are evaluations too: scale a window that covers a whole chunk's steps. */
+  nde__train_set_test_scale_eval(t, 14, 8, 1e3);
+  nde_train_reason why;
+  assert_int_equal(nde_train_run(t, &why), NDE_OK);
+  assert_int_equal(why, NDE_TRAIN_DONE);
+  assert_int_equal(r->events, 1);
+  const double *h;
+  const size_t nh = nde_train_history(t, &h);
+  assert_int_equal(nh, 30);
+  const double *xb;
+  double best;
+  long it;
+  nde_train_best(t, &xb, &best, &it);
+  print_message("best %.6g at %ld, last %.6g, largest %.6g\n", best, it, h[nh - 1], h[15]);
+  /* The loss after the rollback is back at the level before the jump, not a thousandfold. */
+  assert_true(h[nh - 1] < 2 * h[9]);
+  nde_train_destroy(&t);
+  nde_fit_destroy(&f);
+  free(x0);
+  free(r);
+  free_world(&w);
+}
+
 static void the_best_scored_iterate_is_kept_and_scores_follow_resume_points(void **state) {
   (void)state;
   world w;
@@ -542,6 +590,7 @@ int main(void) {
       cmocka_unit_test(steps_that_keep_failing_diverge_keeping_the_last_good_point),
       cmocka_unit_test(a_failing_backward_pass_is_a_rejected_step),
       cmocka_unit_test(the_best_scored_iterate_is_kept_and_scores_follow_resume_points),
+      cmocka_unit_test(an_adam_blow_up_goes_back_to_the_best_point),
       cmocka_unit_test(resumed_run_is_bit_identical_to_an_uninterrupted_one),
       cmocka_unit_test(schedule_parser_names_the_bad_phase),
   };
