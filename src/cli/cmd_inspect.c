@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fit_report.h"
 #include "cli_unc.h"
 
 #define USAGE "nde inspect [--list] FILE.h5"
@@ -162,32 +163,7 @@ static void describe_result(const char *path, const nde_result *res) {
          k.iteration, nde_num_str(k.loss, b));
   printf(" (last iterate %s)\n", nde_num_str(k.last_loss, b));
   printf("parameters:\n");
-  for (int i = 0; i < nde_model_n_params(m); i++) {
-    nde_model_param_info pi;
-    nde_model_get_param(m, i, &pi);
-    if (pi.per_series) {
-      printf("  %-12s (per series):", pi.name);
-      for (int k2 = 0; k2 < nde_result_n_series(res); k2++) {
-        nde_result_series se;
-        nde_result_get_series(res, k2, &se);
-        char unc[300];
-        nde_cli_param_unc(res, i, k2, unc, sizeof unc);
-        printf("%s%s %s%s", *unc ? "\n    " : " ", se.name,
-               nde_num_str(nde_result_param_series(res, i, k2), b), unc);
-      }
-      printf("\n");
-      continue;
-    }
-    char unc[300] = "";
-    if (pi.learnable) nde_cli_param_unc(res, i, -1, unc, sizeof unc);
-    printf("  %-12s = %s%s%s\n", pi.name, nde_num_str(nde_result_param(res, i), b),
-           pi.learnable ? "" : "  (fixed)", unc);
-  }
-  for (int i = 0; i < nde_model_n_nets(m); i++) {
-    nde_model_net_info ni;
-    nde_model_get_net(m, i, &ni);
-    printf("  net %-8s %zu weights\n", ni.name, ni.n_params);
-  }
+  nde_cli_print_params(res);
   printf("series (%d):\n", nde_result_n_series(res));
   for (int q = 0; q < nde_result_n_series(res) && q < 20; q++) {
     nde_result_series se;

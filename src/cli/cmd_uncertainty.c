@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fit_report.h"
 #include "cli_unc.h"
 
 #define USAGE "nde uncertainty FIT.h5 [DATA.h5[:/GROUP]] [-o OUT.h5] [options]"
@@ -15,23 +16,6 @@
 static volatile sig_atomic_t g_signal = 0;
 
 static void on_signal(int sig) { g_signal = sig; }
-
-/* --noise-std S or x=S,... into sd (NaN for states not given). */
-static int parse_noise(const char *spec, const nde_model *m, double *sd) {
-  const int n = nde_model_state_dim(m);
-  char *end;
-  const double v = strtod(spec, &end);
-  for (int j = 0; j < n; j++) sd[j] = NAN;
-  if (end != spec && !*end) {
-    if (!(v > 0) || !isfinite(v)) {
-      nde_cli_error("--noise-std: expected a standard deviation > 0, got '%s'", spec);
-      return NDE_EXIT_INPUT;
-    }
-    for (int j = 0; j < n; j++) sd[j] = v;
-    return 0;
-  }
-  return nde_cli_parse_state("--noise-std", spec, m, sd);
-}
 
 int nde_cmd_uncertainty(int argc, char **argv) {
   const char *out = NULL, *noise = NULL;
@@ -89,7 +73,7 @@ int nde_cmd_uncertainty(int argc, char **argv) {
       rc = NDE_EXIT_IO;
       goto done;
     }
-    if ((rc = parse_noise(noise, m, sd))) goto done;
+    if ((rc = nde_cli_parse_noise(noise, m, sd))) goto done;
   }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -8,6 +8,9 @@
  * learned initial states, warnings, uncertainty and ensemble tables of a finished fit. */
 void nde_cli_fit_summary(const nde_result *res, const char *out);
 
+/* The parameters by name with their standard errors, and the nets' sizes (fit and inspect). */
+void nde_cli_print_params(const nde_result *res);
+
 /* nde_cli_explain_loss callback: the kept parameters' trajectory of data series tr (ctx: the
  * result).  Returns 0 when Y holds it, 1 with the reason in why otherwise. */
 int nde_cli_predict_kept(void *ctx, size_t k, const nde_traj *tr, double *Y, nde_str *why);
