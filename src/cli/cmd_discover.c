@@ -255,7 +255,8 @@ int nde_cmd_discover(int argc, char **argv) {
                                          : "STLSQ sweep, models scored by the BIC of their "
                                            "trajectories");
   if ((st = nde_discovery_select(d, &err)) != NDE_OK) {
-    rc = nde_cli_fail(&err, 0);
+    nde_cli_error("%s: %s", pos[0], err.msg);
+    rc = nde_cli_exit_code(st);
     goto done;
   }
   const int n_out = nde_discovery_n_outputs(d);

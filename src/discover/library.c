@@ -2,6 +2,7 @@
  * total degree, sin/cos/exp of each component, and user terms, all written as expressions of the
  * .nde language so that the model layer's probe evaluates them and a discovered model can use
  * them verbatim (Brunton, Proctor & Kutz 2016, the library Theta(X)). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,17 @@ static void monomials(tlist *L, int n, const char *const *names, int d, int *e, 
   }
 }
 
+/* The same term written with other spacing. */
+static bool same_text(const char *a, const char *b) {
+  for (;;) {
+    while (isspace((unsigned char)*a)) a++;
+    while (isspace((unsigned char)*b)) b++;
+    if (*a != *b) return false;
+    if (!*a) return true;
+    a++, b++;
+  }
+}
+
 nde_status nde_library_terms(int n, const char *const *names, const nde_library_opts *o,
                              int *n_terms, char ***terms, nde_error *err) {
   if (!names || !o || !n_terms || !terms || n < 1) return fail(err, NDE_ERR_ARG, "library: no state names");
@@ -153,6 +165,16 @@ nde_status nde_library_terms(int n, const char *const *names, const nde_library_
       free(L.t);
       return fail(err, NDE_ERR_ARG, "library: user term %d is empty", u + 1);
     }
+    for (int i = 0; i < L.n; i++)
+      if (same_text(L.t[i], o->user[u])) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "library: user term %d '%s' is already a candidate (%s '%s'): "
+                 "give each term once", u + 1, o->user[u],
+                 i >= L.n - u ? "user term" : "the library's", L.t[i]);
+        for (int q = 0; q < L.n; q++) free(L.t[q]);
+        free(L.t);
+        return fail(err, NDE_ERR_ARG, "%s", msg);
+      }
     add(&L, o->user[u]);
   }
   nde_status st = NDE_OK;

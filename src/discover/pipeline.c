@@ -320,6 +320,22 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
     for (int j = 0; j < d->p; j++)
       d->Theta[i * (size_t)d->p + (size_t)j] =
           d->V[i * (size_t)d->W + (size_t)d->col_terms + (size_t)j];
+  /* Two candidates with the same values at every sample (x*y and y*x, or an input that is
+   * constant where a constant is a candidate) have no separate coefficients. */
+  for (int a = 0; a < d->p; a++)
+    for (int b = a + 1; b < d->p; b++) {
+      size_t i = 0;
+      for (; i < d->n_s; i++) {
+        const double u = d->Theta[i * (size_t)d->p + (size_t)a];
+        const double v = d->Theta[i * (size_t)d->p + (size_t)b];
+        if (fabs(u - v) > 1e-12 * fmax(fabs(u), fabs(v))) break;
+      }
+      if (i == d->n_s)
+        return nde__fail(err, NDE_ERR_ARG,
+                         "candidate terms '%s' and '%s' have the same value at all %zu samples, "
+                         "so their coefficients cannot be told apart: remove one (from --terms or "
+                         "the library)", d->terms[a], d->terms[b], d->n_s);
+    }
   d->stage = 1;
   return NDE_OK;
 }

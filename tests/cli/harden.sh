@@ -150,9 +150,16 @@ messages_name_what_failed)
   "$NDE" fit "$UDE" "$DATA" -o ude.h5 --optim adam:5 --quiet || fail "ude fit"
   "$NDE" fit "$LV" "$DATA" -o lv.h5 --optim lbfgs:2 --quiet || fail "lv fit"
   expect 2 "ude.h5: --terms: expression 'x*', column 3: unexpected end of line" -- "$NDE" discover ude.h5 -o d.nde --terms 'x*'
-  expect 2 "ude.h5: --terms: term '[x, y]' is a vector of 2 values (expected a scalar)" -- "$NDE" discover ude.h5 -o d.nde --terms 'x*y; [x, y]'
+  expect 2 "ude.h5: --terms: term '[x, y]' is a vector of 2 values (expected a scalar)" -- "$NDE" discover ude.h5 -o d.nde --library poly:1 --terms 'x*y; [x, y]'
   expect 2 "--terms: expected .nde expressions separated by ';', got ' ; '" -- "$NDE" discover ude.h5 -o d.nde --terms ' ; '
   expect 2 "--library: library 'poly:x': bad degree" -- "$NDE" discover ude.h5 -o d.nde --library poly:x
+  # A term given twice, or equal to a library term, has no coefficient of its own.
+  expect 2 "user term 2 'x * y' is already a candidate (user term 'x*y')" --leaves d.nde \
+    -- "$NDE" discover ude.h5 -o d.nde --library poly:1 --terms 'x*y; x * y'
+  expect 2 "user term 1 'x*y' is already a candidate (the library's 'x*y')" --leaves d.nde \
+    -- "$NDE" discover ude.h5 -o d.nde --terms 'x*y'
+  expect 2 "candidate terms 'x*y' and 'y*x' have the same value at all 200 samples" --leaves d.nde \
+    -- "$NDE" discover ude.h5 -o d.nde --library poly:2 --terms 'y*x'
   expect 2 "nde: error: lv.h5: the model calls no network (nothing to discover)" -- "$NDE" discover lv.h5 -o d.nde --terms 'x*y'
   ;;
 non_finite_results_exit_3)
