@@ -176,6 +176,7 @@ static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_resul
   DIFF_NUM(objective.batch_time, "the minibatch window")
   DIFF_NUM(objective.batch_windows, "the windows per series")
   DIFF_NUM(objective.scale_states, "the scaling of learned states")
+  DIFF_NUM(objective.batch_rows, "the largest batch (batch_rows)")
   DIFF_STR(schedule, "the schedule")
   DIFF_NUM(lr, "the learning rate")
   DIFF_NUM(seed, "the seed")

@@ -170,6 +170,17 @@ static void a_saved_result_opens_with_everything_it_holds(void **state) {
   assert_string_equal(s->schedule, "shoot:adam:60@0.01,lbfgs:30");
   assert_string_equal(s->command_line, "test");
   assert_string_equal(nde_result_provenance(q, "nde_version"), nde_version());
+  /* The largest batch is a setting of the path (groups sum in their own order): recorded, and a
+   * resume with another one is refused. */
+  assert_int_equal(s->objective.batch_rows, NDE_FIT_BATCH_ROWS);
+  nde_result_fit_opts o2 = *s;
+  o2.resume = q;
+  o2.checkpoint_path = NULL;
+  o2.objective.batch_rows = 3;
+  nde_result *r2 = NULL;
+  assert_int_equal(nde_result_fit(m, d, &o2, &r2, &err), NDE_ERR_DATA);
+  assert_non_null(strstr(err.msg, "the largest batch (batch_rows) is 64 in the checkpoint, 3 now"));
+  assert_null(r2);
   const nde_result_kept k1 = nde_result_get_kept(q), k2 = nde_result_get_kept(r);
   assert_true(k1.iteration == k2.iteration && k1.loss == k2.loss && k1.is_best == k2.is_best);
   const long *pe;
