@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_unc.h"
+#include "fit_args.h"
 #include "fit_report.h"
 #include "plot.h"
 
@@ -108,143 +109,20 @@ static int report_failure(const nde_result *res, const nde_model *model, const n
 }
 
 int nde_cmd_fit(int argc, char **argv) {
-  nde_result_fit_opts fo = nde_result_fit_opts_default();
-  const char *out = "fit.h5", *init = NULL, *resume = NULL, *scale = "none", *loss = "mean";
-  const char *plot = NULL, *param = NULL, *validate = NULL, *noise = NULL;
-  int learn_u0 = 0, log_loss = 0, quiet = 0, keep_last = 0;
-  long progress_every = 500;
-  nde_cli_unc unc;
-  nde_cli_unc_init(&unc);
-  nde_ensemble_opts eo = nde_ensemble_opts_default();
-  const char *resample = "none";
-  int members = 0;
-  nde_arg opts[80];
-  int n = 0;
-  opts[n++] = (nde_arg)NDE_STR("--out", &out, "FIT.h5", "result file; also -o");
-  nde_cli_solver_args(opts + n, &fo.solver);
-  n += NDE_CLI_N_SOLVER_ARGS;
-  nde_cli_grad_arg(opts + n++, &fo.grad);
-  const nde_arg more[] = {
-      NDE_STR("--optim", &fo.schedule, "SCHEDULE",
-              "phases [shoot:]adam|lbfgs:ITERS[@LR], comma-separated (default "
-              NDE_DEFAULT_SCHEDULE "; " NDE_DEFAULT_SCHEDULE_PARTIAL " when a state is never "
-              "measured or observables are)"),
-      NDE_NUM("--lr", NDE_ARG_DOUBLE, &fo.lr, "RATE", "learning rate of Adam phases without @LR",
-              0, 1e6, NDE_ARG_GT),
-      NDE_NUM("--seed", NDE_ARG_U64, &fo.seed, "N", "seed of initialisation and minibatches", 0,
-              9007199254740992.0, 0),
-      NDE_STR("--init", &init, "FILE.h5",
-              "start from /params/theta (or /params/values/NAME) of a file"),
-      NDE_STR("--param", &param, "p=V,...", "start values of parameters in natural units"),
-      NDE_STR("--resume", &resume, "FIT.h5", "continue a checkpointed fit bit for bit"),
-      NDE_FLAG("--learn-u0", &learn_u0, "fit the initial states too"),
-      NDE_STR("--scale", &scale, "none|std", "weight states by 1/variance of their data"),
-      NDE_STR("--loss", &loss, "mean|sum", "reduction of the squared error"),
-      NDE_FLAG("--log-loss", &log_loss, "compare log(y) and log(data) (positive data)"),
-      NDE_NUM("--shoot-interval", NDE_ARG_INT, &fo.objective.shoot_interval, "N",
-              "observation intervals per multiple-shooting segment", 1, 1e9, 0),
-      NDE_NUM("--shoot-weight", NDE_ARG_DOUBLE, &fo.objective.shoot_weight, "W",
-              "continuity penalty weight", 0, 1e300, 0),
-      NDE_NUM("--batch-series", NDE_ARG_INT, &fo.objective.batch_series, "N",
-              "series per minibatch (0: all)", 0, NDE_FIT_MAX_SERIES, 0),
-      NDE_NUM("--batch-time", NDE_ARG_INT, &fo.objective.batch_time, "N",
-              "minibatch windows of N intervals (0: whole series)", 0, 1e9, 0),
-      NDE_NUM("--batch-windows", NDE_ARG_INT, &fo.objective.batch_windows, "N",
-              "windows per series", 1, 1e6, 0),
-      NDE_NUM("--max-failures", NDE_ARG_INT, &fo.max_failures, "N",
-              "rejected steps in a row before giving up", 0, 1e6, 0),
-      NDE_NUM("--checkpoint-every", NDE_ARG_LONG, &fo.checkpoint_every, "N",
-              "iterations between resume points (scoring, checkpoints, L-BFGS restarts)", 1, 1e12,
-              0),
-      NDE_NUM("--checkpoint-seconds", NDE_ARG_DOUBLE, &fo.checkpoint_seconds, "S",
-              "write the checkpoint at a resume point only if S seconds passed", 0, 1e12, 0),
-      NDE_FLAG("--keep-last", &keep_last, "keep the final iterate, not the best-scored one"),
-      NDE_STR("--validate", &validate, "tail:F|series:K",
-              "hold out the trailing fraction F of every series, or the last K series: the "
-              "validation loss chooses the kept iterate"),
-      NDE_NUM("--l2", NDE_ARG_DOUBLE, &fo.objective.l2, "W",
-              "weight decay: W x the sum of squared network weights in the objective", 0, 1e12, 0),
-      NDE_NUM("--l1", NDE_ARG_DOUBLE, &fo.objective.l1, "W",
-              "W x the sum of absolute network weights in the objective", 0, 1e12, 0),
-      NDE_STR("--noise-std", &noise, "S|x=S,...",
-              "the noise standard deviation (default: noise_std recorded in the data)"),
-      NDE_NUM("--patience", NDE_ARG_INT, &fo.patience, "N",
-              "stop when the score has not improved for N resume points (0: never)", 0, 1e9, 0),
-      NDE_NUM("--phase-patience", NDE_ARG_INT, &fo.phase_patience, "N",
-              "end a phase whose loss improved by less than --phase-tol over N resume points "
-              "(0: never)", 0, 1e9, 0),
-      NDE_NUM("--phase-tol", NDE_ARG_DOUBLE, &fo.phase_tol, "R",
-              "relative improvement of a phase's loss that counts as progress", 0, 1, 0),
-      NDE_NUM("--progress-every", NDE_ARG_LONG, &progress_every, "N",
-              "iterations between progress lines when not on a terminal", 1, 1e12, 0),
-      NDE_STR("--plot", &plot, "FILE.svg|png|pdf", "draw the data, the fitted curves and the loss"),
-      NDE_FLAG("--quiet", &quiet, "no progress output"),
-      NDE_NUM("--ensemble", NDE_ARG_INT, &members, "K",
-              "fit K members from seeds SEED .. SEED+K-1 concurrently, all kept in the result "
-              "(0: a single fit)", 0, 100000, 0),
-      NDE_STR("--resample", &resample, "none|series|time",
-              "each ensemble member fits a random part of the series or of every series' rows"),
-      NDE_NUM("--resample-fraction", NDE_ARG_DOUBLE, &eo.fraction, "F",
-              "the part each resampled member fits", 0, 1, NDE_ARG_GT),
-      NDE_NUM("--threads", NDE_ARG_INT, &fo.threads, "N",
-              "threads (0: the cores available, shared among the MPI ranks on this machine); "
-              "the result does not depend on it",
-              0, NDE_POOL_MAX_THREADS, 0),
-  };
-  memcpy(opts + n, more, sizeof more);
-  n += (int)(sizeof more / sizeof *more);
-  nde_cli_unc_args(opts + n, &unc);
-  n += NDE_CLI_N_UNC_ARGS;
+  fit_cli c;
+  nde_cli_fit_init(&c);
   const char *pos[2];
   int n_pos;
-  int rc = nde_cli_parse(USAGE, argc, argv, opts, n, pos, 2, 2, &n_pos);
+  int rc = nde_cli_parse(USAGE, argc, argv, c.opts, c.n, pos, 2, 2, &n_pos);
   if (rc >= 0) return rc;
-  if (strcmp(scale, "none") && strcmp(scale, "std")) {
-    nde_cli_error("--scale: expected none or std, got '%s'", scale);
-    return NDE_EXIT_INPUT;
-  }
-  if (strcmp(loss, "mean") && strcmp(loss, "sum")) {
-    nde_cli_error("--loss: expected mean or sum, got '%s'", loss);
-    return NDE_EXIT_INPUT;
-  }
-  if (plot && !nde_cli_ends_with(plot, ".svg") && !nde_cli_ends_with(plot, ".png") &&
-      !nde_cli_ends_with(plot, ".pdf")) {
-    nde_cli_error("--plot: '%s' must end in .svg, .png or .pdf", plot);
-    return NDE_EXIT_INPUT;
-  }
-  if (resume && (init || param)) {
-    nde_cli_error("--resume continues a fit from its checkpoint: --init and --param cannot be "
-                  "combined with it");
-    return NDE_EXIT_INPUT;
-  }
-  if ((rc = nde_cli_check_solver(opts, n, &fo.solver, &fo.grad))) return rc;
-  if ((rc = nde_cli_unc_check(&unc))) return rc;
-  if (!strcmp(resample, "none")) eo.resample = NDE_RESAMPLE_NONE;
-  else if (!strcmp(resample, "series")) eo.resample = NDE_RESAMPLE_SERIES;
-  else if (!strcmp(resample, "time")) eo.resample = NDE_RESAMPLE_TIME;
-  else {
-    nde_cli_error("--resample: expected none, series or time, got '%s'", resample);
-    return NDE_EXIT_INPUT;
-  }
-  if (members == 1 || (members == 0 && (nde_cli_opt(opts, n, "--resample")->seen ||
-                                        nde_cli_opt(opts, n, "--resample-fraction")->seen))) {
-    nde_cli_error("--ensemble: expected K >= 2 members%s (got %d)",
-                  members ? "" : " with --resample and --resample-fraction", members);
-    return NDE_EXIT_INPUT;
-  }
-  if (members >= 2 && resume) {
-    nde_cli_error("--resume continues one fit: it cannot be combined with --ensemble");
-    return NDE_EXIT_INPUT;
-  }
-  const char *inputs[] = {pos[0], pos[1], init, NULL};
-  if ((rc = nde_cli_check_output("--out", out, inputs))) return rc;
-  if (plot && (rc = nde_cli_check_output("--plot", plot, inputs))) return rc;
-  fo.objective.loss_sum = !strcmp(loss, "sum");
-  fo.objective.scale_by_std = !strcmp(scale, "std");
-  fo.objective.log_space = log_loss;
-  fo.objective.learn_u0 = learn_u0;
-  fo.keep_last = keep_last;
-  if (validate && (rc = nde_cli_parse_validate(validate, &fo))) return rc;
+  if ((rc = nde_cli_fit_check(&c, pos))) return rc;
+  nde_result_fit_opts fo = c.fo;
+  nde_ensemble_opts eo = c.eo;
+  nde_cli_unc unc = c.unc;
+  const char *const out = c.out, *const init = c.init, *const resume = c.resume;
+  const char *const plot = c.plot, *const param = c.param, *const noise = c.noise;
+  const int learn_u0 = c.learn_u0, log_loss = c.log_loss, members = c.members;
+  int quiet = c.quiet;
 
   nde_model *model = NULL;
   nde_data *data = NULL;
@@ -306,7 +184,7 @@ int nde_cmd_fit(int argc, char **argv) {
   run r;
   memset(&r, 0, sizeof r);
   nde_cli_progress_init(&r.prog, quiet);
-  r.every = progress_every;
+  r.every = c.progress_every;
   fo.progress = on_progress;
   fo.progress_ctx = &r;
   fo.progress_every = 1;
