@@ -362,6 +362,7 @@ nde_status nde_result_fit_ensemble(nde_model *model, const nde_data *data,
                                    const nde_result_fit_opts *o, const nde_ensemble_opts *e,
                                    nde_result **out, int *stopped, nde_error *err);
 int nde_result_n_members(const nde_result *r);
+nde_status nde_result_ensemble_settings(const nde_result *r, nde_ensemble_opts *out);
 typedef struct nde_member_info {
   uint64_t seed; nde_fit_status status; double loss; long iterations; const double *theta;
   const double *u0; const unsigned char *keep; ...;

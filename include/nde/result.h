@@ -649,6 +649,9 @@ NDE_API nde_status nde_result_fit_ensemble(nde_model *model, const nde_data *dat
 
 /* Members of an ensemble result (0 for a single fit). */
 NDE_API int nde_result_n_members(const nde_result *r);
+/* How an ensemble result was made: its member count, resampling and fraction (threads 0, no
+ * progress callback).  NDE_ERR_ARG for a result that is not an ensemble. */
+NDE_API nde_status nde_result_ensemble_settings(const nde_result *r, nde_ensemble_opts *out);
 
 typedef struct nde_member_info {
   uint64_t seed;

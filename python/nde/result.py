@@ -591,8 +591,17 @@ class Result:
     @property
     def settings(self):
         """The options the fit ran with, as nde.fit keywords (nde.fit(m, data, **r.settings)
-        fits again the same way)."""
-        return settings_dict(lib.nde_result_settings(self._ptr), self.model)
+        fits again the same way); for an ensemble also ensemble=K and, when resampled,
+        resample and resample_fraction."""
+        out = settings_dict(lib.nde_result_settings(self._ptr), self.model)
+        how = ffi.new("nde_ensemble_opts *")
+        if lib.nde_result_ensemble_settings(self._ptr, how) == 0:
+            out["ensemble"] = int(how.members)
+            resample = {lib.NDE_RESAMPLE_SERIES: "series", lib.NDE_RESAMPLE_TIME: "time"}
+            if how.resample in resample:
+                out["resample"] = resample[how.resample]
+                out["resample_fraction"] = float(how.fraction)
+        return out
 
     @property
     def provenance(self):

@@ -261,6 +261,13 @@ def test_a_resampled_ensemble_gives_the_parameters_spread_of_nde(tmp_path):
     assert [int(m.keep.sum()) for m in r.members] == [11, 11, 11, 11]
     assert all(m.keep[0] for m in r.members)
     assert [m.keep.tolist() for m in r.members] == [m.keep.tolist() for m in cli.members]
+    # How the ensemble was made is in the settings, and fitting with them makes it again.
+    assert r.settings == cli.settings
+    assert (r.settings["ensemble"], r.settings["resample"], r.settings["resample_fraction"]) == \
+        (4, "time", 0.5)
+    again = nde.fit(LV, DATA, progress=False, **cli.settings)
+    assert np.array_equal(bits(again.theta), bits(cli.theta))
+    assert [m.keep.tolist() for m in again.members] == [m.keep.tolist() for m in cli.members]
     for name in ("alpha", "beta", "gamma", "delta"):
         sp = r.param_spread(name)
         g = "/ensemble/params/" + name

@@ -43,6 +43,16 @@ void nde__ens_free(struct nde__ens *e) {
 
 int nde_result_n_members(const nde_result *r) { return r && r->ens ? r->ens->k : 0; }
 
+nde_status nde_result_ensemble_settings(const nde_result *r, nde_ensemble_opts *out) {
+  if (!r || !r->ens || !out) return NDE_ERR_ARG;
+  *out = nde_ensemble_opts_default();
+  out->members = r->ens->k;
+  out->resample = r->ens->resample;
+  out->fraction = r->ens->fraction;
+  out->threads = 0;
+  return NDE_OK;
+}
+
 nde_status nde_result_get_member(const nde_result *r, int k, nde_member_info *out) {
   if (!r || !r->ens || !out || k < 0 || k >= r->ens->k) return NDE_ERR_ARG;
   const nde__member *m = &r->ens->m[k];

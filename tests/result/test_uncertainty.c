@@ -631,6 +631,20 @@ static void resampled_members_fit_what_their_masks_keep(void **state) {
   nde_result *r = NULL;
   nde_error err;
   assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &r, NULL, &err), NDE_OK);
+  /* How it was made is recorded, and survives save and open. */
+  assert_int_equal(nde_result_save(r, path_of("resampled.h5"), &err), NDE_OK);
+  nde_result *q = NULL;
+  assert_int_equal(nde_result_open(path_of("resampled.h5"), &q, &err), NDE_OK);
+  nde_ensemble_opts how;
+  assert_int_equal(nde_result_ensemble_settings(q, &how), NDE_OK);
+  assert_int_equal(how.members, 3);
+  assert_int_equal(how.resample, NDE_RESAMPLE_TIME);
+  assert_true(how.fraction == 0.5);
+  nde_result *one_member = NULL;
+  assert_int_equal(nde_result_member(q, 1, &one_member, &err), NDE_OK);
+  assert_int_equal(nde_result_ensemble_settings(one_member, &how), NDE_ERR_ARG);
+  nde_result_destroy(&one_member);
+  nde_result_destroy(&q);
   /* The result's own fit is the seed's on all the data. */
   nde_result *all = NULL;
   assert_int_equal(nde_result_fit(m, d, &o, &all, &err), NDE_OK);
