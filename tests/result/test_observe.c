@@ -127,6 +127,61 @@ static void gradients_through_the_observation_model_match_differences(void **sta
   nde_model_destroy(&m);
 }
 
+/* Multiple shooting through an observation model (an explicit shoot: phase on data of
+ * observables): every segment starts from the model's solution at the starting parameters (no
+ * column is a state to start from), and the shooting objective, segment starts included, has
+ * exact gradients (rk4, discrete adjoint). */
+static void shooting_on_observables_starts_from_the_model_and_has_exact_gradients(void **state) {
+  (void)state;
+  nde_model *m = load();
+  double theta[8], t[N_T], D[N_T * 3];
+  nde_model_init_theta(m, 1, theta);
+  nde_data *d = make_data(m, theta, 1, t, D);
+  theta[0] += 0.05;
+  theta[2] -= 0.1;
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.solver.steps_per_interval = 4;
+  o.grad.method = "discrete";
+  o.objective.shoot_interval = 4; /* 12 intervals: 3 segments */
+  o.objective.shoot_weight = 3.0;
+  nde_problem *p = NULL;
+  nde_error err;
+  if (nde_problem_create(m, d, &o, &p, &err) != NDE_OK) fail_msg("problem: %s", err.msg);
+  nde_fit *f = nde_problem_objective(p);
+  const size_t nx = nde_fit_n_x(f, 1), nt = nde_fit_n_theta(f);
+  assert_int_equal(nx, nt + 2 * 2); /* two segment starts of two states */
+  double x[16];
+  assert_true(nx <= 16);
+  assert_int_equal(nde_fit_init_x(f, theta, x), NDE_OK);
+  /* Started on the model's solution, the segments reproduce the whole trajectory (fixed steps
+   * restarted from the state they reached): the shooting objective is the trajectory loss with
+   * no continuity penalty. */
+  double L0, Lt, g[16], xs[16];
+  assert_int_equal(nde_fit_eval(f, x, 1, NULL, &L0, g, NULL), NDE_OK);
+  assert_int_equal(nde_fit_eval(f, x, 0, NULL, &Lt, NULL, NULL), NDE_OK);
+  print_message("shooting objective %.17g, trajectory loss %.17g\n", L0, Lt);
+  assert_true(fabs(L0 - Lt) <= 1e-12 * Lt);
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < nx; i++) {
+    const double h = 1e-6 * fmax(1.0, fabs(x[i]));
+    double Lp, Lm;
+    memcpy(xs, x, sizeof xs);
+    xs[i] = x[i] + h;
+    assert_int_equal(nde_fit_eval(f, xs, 1, NULL, &Lp, NULL, NULL), NDE_OK);
+    xs[i] = x[i] - h;
+    assert_int_equal(nde_fit_eval(f, xs, 1, NULL, &Lm, NULL, NULL), NDE_OK);
+    const double gd = (Lp - Lm) / (2 * h);
+    worst = fmax(worst, fabs(g[i] - gd));
+    scale = fmax(scale, fabs(gd));
+  }
+  print_message("shooting through the observation model: relative gradient error %.2e\n",
+                worst / scale);
+  assert_true(worst <= 1e-6 * scale);
+  nde_problem_destroy(&p);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 /* Known sigma weighs each column by 1/sigma^2: the mean over observed values of the weighted
  * squared errors, computed here by hand from the model's quantities. */
 static void a_known_sigma_weighs_its_column(void **state) {
@@ -220,6 +275,7 @@ static void a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them(v
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(gradients_through_the_observation_model_match_differences),
+      cmocka_unit_test(shooting_on_observables_starts_from_the_model_and_has_exact_gradients),
       cmocka_unit_test(a_known_sigma_weighs_its_column),
       cmocka_unit_test(a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them),
   };
