@@ -320,6 +320,97 @@ out:
   return st;
 }
 
+/* One local heap at file offset pos (its "HEAP" signature): when it parses as one (version 0, a
+ * data segment inside the file), walk its free list as HDF5 does and say whether it loops or
+ * overruns the segment.  Returns 1 with why filled for a damaged heap, 0 otherwise. */
+static int bad_local_heap(int fd, uint64_t pos, uint64_t base, uint64_t eof, size_t sa, size_t ss,
+                          char *why, size_t whylen) {
+  unsigned char head[8 + 8 + 8 + 8];
+  const size_t n = 8 + 2 * ss + sa;
+  if (pos > eof || eof - pos < n || read_at(fd, pos, head, n) != 0) return 0;
+  if (head[4] != 0) return 0; /* not a version-0 local heap: HDF5 refuses it itself */
+  const uint64_t dsize = get_le(head + 8, ss), first = get_le(head + 8 + ss, ss);
+  const uint64_t addr = get_le(head + 8 + 2 * ss, sa);
+  const uint64_t FREE_NULL = 1;
+  if (first == FREE_NULL) return 0;
+  /* A segment HDF5 cannot read fails there, with an error. */
+  if (dsize == 0 || addr > eof || base > eof - addr || dsize > eof - base - addr) return 0;
+  unsigned char *d = malloc((size_t)dsize);
+  if (!d) return 0;
+  int bad = 0;
+  if (read_at(fd, base + addr, d, (size_t)dsize) == 0) {
+    uint64_t off = first;
+    for (uint64_t steps = 0; off != FREE_NULL && off < dsize; steps++) {
+      if (steps > dsize / (2 * ss) + 1) {
+        snprintf(why, whylen, "the local heap at byte %llu (a group's list of names) is damaged: "
+                 "its free list loops", (unsigned long long)pos);
+        bad = 1;
+        break;
+      }
+      if (dsize - off < 2 * ss) {
+        snprintf(why, whylen, "the local heap at byte %llu (a group's list of names) is damaged: "
+                 "a free block at offset %llu overruns its %llu bytes", (unsigned long long)pos,
+                 (unsigned long long)off, (unsigned long long)dsize);
+        bad = 1;
+        break;
+      }
+      const uint64_t next = get_le(d + off, ss), size = get_le(d + off + ss, ss);
+      if (next == 0 || size > dsize - off) break; /* HDF5 stops there with an error */
+      off = next;
+    }
+  }
+  free(d);
+  return bad;
+}
+
+nde_status nde__h5_check_local_heaps(hid_t file, char *why, size_t whylen) {
+  hid_t fcpl = H5Fget_create_plist(file), fapl = H5Fget_access_plist(file);
+  size_t sa = 0, ss = 0;
+  hsize_t ub = 0, eof = 0;
+  void *handle = NULL;
+  nde_status st = NDE_OK;
+  if (fcpl < 0 || fapl < 0 || H5Pget_sizes(fcpl, &sa, &ss) < 0 ||
+      H5Pget_userblock(fcpl, &ub) < 0 || H5Fget_filesize(file, &eof) < 0) {
+    snprintf(why, whylen, "cannot read the file's layout");
+    st = NDE_ERR_IO;
+    goto out;
+  }
+  /* Only the POSIX driver gives a descriptor to read from; nde opens every file with it. */
+  if (H5Pget_driver(fapl) != H5FD_SEC2 || sa < 1 || sa > 8 || ss < 1 || ss > 8) goto out;
+  if (H5Fget_vfd_handle(file, fapl, &handle) < 0 || !handle) goto out;
+  const int fd = *(int *)handle;
+  /* Every "HEAP" signature, reading the file in blocks that overlap by 3 bytes. */
+  enum { BLOCK = 1 << 20 };
+  unsigned char *buf = malloc(BLOCK);
+  if (!buf) {
+    snprintf(why, whylen, "out of memory");
+    st = NDE_ERR_NOMEM;
+    goto out;
+  }
+  for (uint64_t at = 0; at < eof && st == NDE_OK;) {
+    const size_t n = eof - at < BLOCK ? (size_t)(eof - at) : BLOCK;
+    if (read_at(fd, at, buf, n) != 0) {
+      snprintf(why, whylen, "cannot read byte %llu", (unsigned long long)at);
+      st = NDE_ERR_IO;
+      break;
+    }
+    for (size_t i = 0; i + 4 <= n && st == NDE_OK; i++) {
+      const unsigned char *hit = memchr(buf + i, 'H', n - 3 - i);
+      if (!hit) break;
+      i = (size_t)(hit - buf);
+      if (memcmp(hit, "HEAP", 4) == 0 && bad_local_heap(fd, at + i, ub, eof, sa, ss, why, whylen))
+        st = NDE_ERR_DATA;
+    }
+    if (n < BLOCK) break;
+    at += n - 3;
+  }
+  free(buf);
+out:
+  if (fcpl >= 0) H5Pclose(fcpl);
+  if (fapl >= 0) H5Pclose(fapl);
+  return st;
+}
+
 /* Check every descriptor of the variable-length strings of id against the file's global heap. */
 static nde_status check_vlen_heap(hid_t id, bool is_attr, size_t count, char *why,
                                   size_t whylen) {

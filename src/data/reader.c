@@ -64,6 +64,13 @@ nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err) {
     st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (HDF5: %s)", path, h5);
     goto fail;
   }
+  {
+    char why[300];
+    if ((st = nde__h5_check_local_heaps(r->file, why, sizeof why)) != NDE_OK) {
+      st = nde__derrf(&e, st, "%s: %s", path, why);
+      goto fail;
+    }
+  }
   nde__err_clear(&r->err);
   *out = r;
   nde__h5_quiet_end(&q);

@@ -1106,6 +1106,13 @@ nde_status nde_data_open(const char *path, size_t n_state, const char *const *st
     st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (HDF5: %s)", file, h5);
     goto done;
   }
+  {
+    char why[300];
+    if ((st = nde__h5_check_local_heaps(L.fid, why, sizeof why)) != NDE_OK) {
+      st = nde__derrf(&e, st, "%s: %s", file, why);
+      goto done;
+    }
+  }
   const char *root = sel ? sel : "/";
   nde_h5_kind kind = nde__h5_kind(L.fid, root);
   if (kind == NDE_H5_NONE) {

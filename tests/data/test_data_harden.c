@@ -186,6 +186,63 @@ static void one_corrupt_byte_in_a_string_attribute_is_refused_not_a_crash(void *
   free(img);
 }
 
+/* ---- a local heap whose free list loops ---- */
+
+static void put_le(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* HDF5 1.10.8 follows a group's local-heap free list without noticing a loop and allocates until
+ * memory runs out (found by .ci/fuzz result).  A file whose free list points at itself, or two
+ * blocks at each other, is refused at open with the byte of the damaged heap, quickly and by
+ * both readers. */
+static void a_local_heap_whose_free_list_loops_is_refused_at_open(void **state) {
+  (void)state;
+  const char *good = fx_path(dir, "heap.h5");
+  hid_t h = fx_create(good);
+  assert_int_equal(fx_series(h, "/run1", N, 2, T, Y), 0);
+  H5Fclose(h);
+  size_t n;
+  unsigned char *img = slurp(good, &n);
+  const size_t at = find_bytes(img, n, "HEAP", 4);
+  assert_true(at != SIZE_MAX && img[at + 4] == 0);
+  /* Version 0 with 8-byte sizes and addresses: segment size, free-list head, segment address. */
+  uint64_t dsize = 0, addr = 0;
+  for (int i = 7; i >= 0; i--) dsize = dsize << 8 | img[at + 8 + i];
+  for (int i = 7; i >= 0; i--) addr = addr << 8 | img[at + 24 + i];
+  assert_true(dsize >= 48 && addr + dsize <= n);
+  const char *bad = fx_path(dir, "loop.h5");
+  for (int kind = 0; kind < 2; kind++) {
+    unsigned char *c = malloc(n);
+    memcpy(c, img, n);
+    const uint64_t a = dsize - 32, b = dsize - 16; /* two free blocks of 16 bytes at the end */
+    put_le(c + at + 16, a);
+    put_le(c + addr + a, kind == 0 ? a : b); /* itself, or the next one */
+    put_le(c + addr + a + 8, 16);
+    put_le(c + addr + b, a);
+    put_le(c + addr + b + 8, 16);
+    spill(bad, c, n);
+    free(c);
+    char want[128];
+    snprintf(want, sizeof want, "loop.h5: the local heap at byte %zu (a group's list of names) is "
+             "damaged: its free list loops", at);
+    nde_data *d = NULL;
+    nde_error e;
+    assert_int_equal(nde_data_open(bad, 0, NULL, NULL, &d, &e), NDE_ERR_DATA);
+    assert_has(e.msg, want);
+    nde_reader *r = NULL;
+    assert_int_equal(nde_reader_open(bad, &r, &e), NDE_ERR_DATA);
+    assert_has(e.msg, want);
+    assert_null(r);
+  }
+  /* The list as it was, and a free list that ends, open. */
+  nde_data *d = NULL;
+  nde_error e;
+  assert_ok(nde_data_open(good, 0, NULL, NULL, &d, &e), &e);
+  nde_data_destroy(&d);
+  free(img);
+}
+
 /* ---- wide files ---- */
 
 static void a_file_of_200000_columns_loads_in_linear_time(void **state) {
@@ -558,6 +615,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T_(groups_that_form_a_cycle_are_walked_once),
       T_(one_corrupt_byte_in_a_string_attribute_is_refused_not_a_crash),
+      T_(a_local_heap_whose_free_list_loops_is_refused_at_open),
       T_(a_file_of_200000_columns_loads_in_linear_time),
       T_(a_small_file_declaring_a_huge_theta_is_refused_before_reading),
       T_(a_dangling_link_among_a_batchs_groups_is_refused),
