@@ -120,6 +120,19 @@ static void log_space_loss_gradient_matches_finite_differences(void **state) {
 
 /* ---- the training loop ---- */
 
+/* The default objective over the world's two series (RK4, h = 0.05) and its start x0 (malloc'ed)
+ * from the world's theta, segment starts included. */
+static nde_fit *fit_of_world(const world *w, double **x0) {
+  nde_solver_opts so = nde_solver_opts_default();
+  so.dt = 0.05;
+  nde_fit *f = NULL;
+  assert_int_equal(nde_fit_create(w->m.rhs, &so, NULL, 2, w->series, NULL, &f, NULL), NDE_OK);
+  *x0 = calloc(nde_fit_n_x(f, 1), sizeof(double));
+  assert_int_equal(nde_fit_init_x(f, w->theta, *x0), NDE_OK);
+  return f;
+}
+
+
 typedef struct recorder {
   double states[64][1024];
   uint64_t words[64][NDE_TRAIN_STATE_WORDS];
@@ -172,13 +185,9 @@ static void injected_nan_restores_theta_and_adam_state_bit_for_bit(void **state)
   (void)state;
   world w;
   make_world(&w);
-  nde_solver_opts so = nde_solver_opts_default();
-  so.dt = 0.05;
-  nde_fit *f = NULL;
-  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f, NULL), NDE_OK);
+  double *x0 = NULL;
+  nde_fit *f = fit_of_world(&w, &x0);
   const size_t nx = nde_fit_n_x(f, 1);
-  double *x0 = calloc(nx, sizeof(double));
-  assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
   recorder *ref = calloc(1, sizeof *ref), *hit = calloc(1, sizeof *hit);
   nde_train_reason why;
   nde_train *a = make_train(f, x0, "adam:6@0.03", ref, 0);
@@ -408,13 +417,8 @@ static void an_adam_blow_up_goes_back_to_the_best_point(void **state) {
   (void)state;
   world w;
   make_world(&w);
-  nde_solver_opts so = nde_solver_opts_default();
-  so.dt = 0.05;
-  nde_fit *f = NULL;
-  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f, NULL), NDE_OK);
-  const size_t nx = nde_fit_n_x(f, 1);
-  double *x0 = calloc(nx, sizeof(double));
-  assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
+  double *x0 = NULL;
+  nde_fit *f = fit_of_world(&w, &x0);
   recorder *r = calloc(1, sizeof *r);
   static nde_fit_phase ph[1] = {{NDE_OPT_ADAM, 30, 0.01, 0}};
   nde_train_opts to = nde_train_opts_default();
@@ -453,13 +457,8 @@ static void the_best_scored_iterate_is_kept_and_scores_follow_resume_points(void
   (void)state;
   world w;
   make_world(&w);
-  nde_solver_opts so = nde_solver_opts_default();
-  so.dt = 0.05;
-  nde_fit *f = NULL;
-  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, NULL, &f, NULL), NDE_OK);
-  const size_t nx = nde_fit_n_x(f, 1);
-  double *x0 = calloc(nx, sizeof(double));
-  assert_int_equal(nde_fit_init_x(f, w.theta, x0), NDE_OK);
+  double *x0 = NULL;
+  nde_fit *f = fit_of_world(&w, &x0);
   recorder *r = calloc(1, sizeof *r);
   /* A learning rate far too large: the loss goes up after a few steps (and the phase would end
    * early for lack of progress: that is another test). */
