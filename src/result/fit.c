@@ -152,6 +152,13 @@ static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_resul
              (double)a->field);                                                             \
     return buf;                                                                             \
   }
+/* A yes/no setting, said in words ("mean" and "sum", "off" and "on"). */
+#define DIFF_FLAG(field, what, no, yes)                                                          \
+  if ((a->field != 0) != (b->field != 0)) {                                                   \
+    snprintf(buf, len, "%s is %s in the checkpoint, %s now", what, b->field ? yes : no,        \
+             a->field ? yes : no);                                                            \
+    return buf;                                                                               \
+  }
 #define DIFF_STR(field, what)                                                                  \
   if (strcmp(a->field ? a->field : "", b->field ? b->field : "")) {                            \
     snprintf(buf, len, "%s is '%s' in the checkpoint, '%s' now", what, b->field ? b->field : "", \
@@ -166,10 +173,10 @@ static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_resul
   DIFF_NUM(solver.atol, "atol")
   DIFF_NUM(solver.h0, "h0")
   DIFF_STR(grad.method, "the gradient method")
-  DIFF_NUM(objective.loss_sum, "the loss reduction (sum)")
-  DIFF_NUM(objective.scale_by_std, "the state scaling")
-  DIFF_NUM(objective.log_space, "the log-space loss")
-  DIFF_NUM(objective.learn_u0, "learning the initial states")
+  DIFF_FLAG(objective.loss_sum, "the loss reduction", "mean", "sum")
+  DIFF_FLAG(objective.scale_by_std, "the state scaling", "none", "std")
+  DIFF_FLAG(objective.log_space, "the log-space loss", "off", "on")
+  DIFF_FLAG(objective.learn_u0, "learning the initial states", "off", "on")
   DIFF_NUM(objective.shoot_interval, "the shooting interval")
   DIFF_NUM(objective.shoot_weight, "the shooting weight")
   DIFF_NUM(objective.batch_series, "the series per minibatch")
@@ -182,7 +189,7 @@ static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_resul
   DIFF_NUM(seed, "the seed")
   DIFF_NUM(max_failures, "the failure limit")
   DIFF_NUM(checkpoint_every, "the resume-point interval")
-  DIFF_NUM(keep_last, "keep-last")
+  DIFF_FLAG(keep_last, "keep-last", "off", "on")
   DIFF_NUM(patience, "the patience")
   DIFF_NUM(phase_patience, "the phase patience")
   DIFF_NUM(phase_tol, "the phase tolerance")
@@ -191,6 +198,7 @@ static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_resul
   DIFF_NUM(objective.l2, "the l2 weight")
   DIFF_NUM(objective.l1, "the l1 weight")
 #undef DIFF_NUM
+#undef DIFF_FLAG
 #undef DIFF_STR
   return NULL;
 }

@@ -212,8 +212,11 @@ options_are_range_checked_and_resume_refuses_other_settings)
   for o in "--seed 2:the seed is 1 in the checkpoint, 2 now" \
            "--solver dopri5:the solver is 'rk4' in the checkpoint, 'dopri5' now" \
            "--dt 0.01:the step size (dt) is 0 in the checkpoint, 0.01 now" \
-           "--loss sum:the loss reduction (sum)" "--log-loss:the log-space loss" \
-           "--scale std:the state scaling"; do
+           "--loss sum:the loss reduction is mean in the checkpoint, sum now" \
+           "--log-loss:the log-space loss is off in the checkpoint, on now" \
+           "--scale std:the state scaling is none in the checkpoint, std now" \
+           "--learn-u0:learning the initial states is off in the checkpoint, on now" \
+           "--keep-last:keep-last is off in the checkpoint, on now"; do
     # shellcheck disable=SC2086
     expect 2 "the checkpoint does not match the options: ${o#*:}" --leaves r2.h5 \
       -- "$NDE" fit "$UDE" "$DATA" -o r2.h5 --resume r.h5 --optim adam:5 ${o%%:*}
