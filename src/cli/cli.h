@@ -113,6 +113,9 @@ int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_gra
 int nde_cli_load_model(const char *path, nde_model **out);
 /* The names of the model's state components ("x", "y[1]", ...): free with free(). */
 const char **nde_cli_component_names(const nde_model *m);
+/* The names of the model's measured inputs, then of its constants from data, in their column
+ * order (nde_series_extra's input_names and const_names): free with free(). */
+const char **nde_cli_driver_names(const nde_model *m);
 /* Open DATA.h5[:/group] for the model's states; on failure print the message, return the exit
  * code (else 0). */
 int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);

@@ -90,6 +90,23 @@ const char **nde_cli_component_names(const nde_model *m) {
   return names;
 }
 
+const char **nde_cli_driver_names(const nde_model *m) {
+  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
+  const char **names = calloc((size_t)(mi + ndc) + 1, sizeof *names);
+  if (!names) return NULL;
+  for (int i = 0; i < mi; i++) {
+    nde_model_input_info ii;
+    nde_model_get_input(m, i, &ii);
+    names[i] = ii.name;
+  }
+  for (int i = 0; i < nde_model_n_consts(m); i++) {
+    nde_model_const_info ci;
+    nde_model_get_const(m, i, &ci);
+    if (ci.from_data) names[mi + ci.column] = ci.name;
+  }
+  return names;
+}
+
 int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out) {
   nde_error err;
   return nde_data_open_for(path, m, out, &err) == NDE_OK ? 0 : nde_cli_fail(&err, 1);

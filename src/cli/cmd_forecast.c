@@ -255,28 +255,8 @@ int nde_cmd_forecast(int argc, char **argv) {
     }
   }
   if (held && !quiet) nde_cli_forecast_print_scores(score, m, held, sco.horizon_tol, sco.start_fitted);
-  /* Never an output with NaN or inf in it: a forecast that stopped, or a value that is not
-   * finite, is a numerical failure (exit 3) and nothing is written. */
-  for (int k = 0; k < nf; k++) {
-    const char *what = held ? "held-out series " : "series ";
-    if (fc[k].stop.reason != NDE_REASON_NONE) {
-      char msg[600];
-      nde_cli_error("the forecast of %s%s stopped: %s; nothing written to %s", what, fc[k].name
-                    ? fc[k].name : "1", nde_stop_message(run_so.method, &fc[k].stop, msg,
-                                                         sizeof msg), out);
-      rc = NDE_EXIT_NUMERIC;
-      goto done;
-    }
-    for (size_t q = 0; q < fc[k].N * (size_t)ns; q++)
-      if (!isfinite(fc[k].Y[q])) {
-        char bt[NDE_NUM_MAX];
-        nde_cli_error("the forecast of %s%s is not finite at t = %s (%s); nothing written to %s",
-                      what, fc[k].name ? fc[k].name : "1", nde_num_str(fc[k].T[q / (size_t)ns], bt),
-                      nde_model_component_name(m, (int)(q % (size_t)ns)), out);
-        rc = NDE_EXIT_NUMERIC;
-        goto done;
-      }
-  }
+  /* Never an output with NaN or inf in it: nothing is written then. */
+  if ((rc = nde_cli_forecast_check(fc, nf, m, held != NULL, run_so.method, out))) goto done;
   if (nde_cli_ends_with(out, ".csv")) rc = nde_cli_forecast_write_csv(out, m, fc, nf);
   else
     rc = nde_cli_forecast_write_h5(out, pos[0], r, fc, nf, score, held, sco.horizon_tol,

@@ -8,118 +8,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sim_write.h"
 
 #define USAGE                                                                                   \
   "nde simulate MODEL.nde -o DATA.h5 (--t1 T1 --dt-out H | --t1 T1 --points N | --times FILE)" \
   " [options]"
 
-/* "alpha=1.3, beta=0.9 (fixed)" for the natural values of all parameters. */
-static char *describe_params(const nde_model *m, const double *theta) {
-  nde_str s = NDE_STR_INIT;
-  char b[NDE_NUM_MAX];
-  if (!nde_model_n_params(m)) nde_str_adds(&s, "(none)");
-  for (int i = 0; i < nde_model_n_params(m); i++) {
-    nde_model_param_info p;
-    nde_model_get_param(m, i, &p);
-    nde_str_addf(&s, "%s%s=%s%s", i ? ", " : "", p.name,
-                 nde_num_str(nde_model_param_value(m, i, theta), b), p.learnable ? "" : " (fixed)");
-  }
-  return nde_str_take(&s);
-}
-
-static char *describe_state(const nde_model *m, const double *u0) {
-  nde_str s = NDE_STR_INIT;
-  char b[NDE_NUM_MAX];
-  for (int j = 0; j < nde_model_state_dim(m); j++)
-    nde_str_addf(&s, "%s%s=%s", j ? ", " : "", nde_model_component_name(m, j),
-                 nde_num_str(u0[j], b));
-  return nde_str_take(&s);
-}
-
-typedef struct sim {
-  const char *model_path, *out, *init, *solver_step;
-  double noise;
-  uint64_t seed;
-  const char *method;
-  int n_cols;            /* columns written: the named quantities, or every state component */
-  const char **cols;
-  const nde_cli_inputs *inputs; /* the measured inputs (n = 0: none) */
-  const double *consts;  /* the constants from data (NULL: none) */
-} sim;
-
-static int write_file(const sim *a, const char *cmd, const nde_model *m, const double *theta,
-                      const double *u0, const double *t, long n_t, const double *Y,
-                      const double *noise_std) {
-  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
-  const char **in_names = calloc((size_t)(mi + ndc) + 1, sizeof *in_names);
-  const char **c_names = in_names ? in_names + mi : NULL;
-  char *params = describe_params(m, theta), *state = describe_state(m, u0);
-  nde_writer *w = NULL;
-  nde_error err;
-  int code = 0;
-  for (int i = 0; in_names && i < mi; i++) {
-    nde_model_input_info ii;
-    nde_model_get_input(m, i, &ii);
-    in_names[i] = ii.name;
-  }
-  for (int i = 0; in_names && i < nde_model_n_consts(m); i++) {
-    nde_model_const_info ci;
-    nde_model_get_const(m, i, &ci);
-    if (ci.from_data) c_names[ci.column] = ci.name;
-  }
-  if (!in_names || !params || !state) {
-    nde_cli_error("out of memory");
-    code = NDE_EXIT_IO;
-    goto done;
-  }
-  nde_status st = nde_writer_create(a->out, &w, &err);
-  if (st != NDE_OK) {
-    code = nde_cli_fail(&err, 0);
-    goto done;
-  }
-  nde_series s = {(size_t)n_t, (size_t)a->n_cols, t, Y, a->cols, a->noise > 0 ? noise_std : NULL};
-  nde_series_extra x = {0};
-  if (mi > 0) {
-    x.m = (size_t)mi;
-    x.n_u = a->inputs->n;
-    x.u_t = a->inputs->t;
-    x.u = a->inputs->u;
-    x.input_names = in_names;
-  }
-  if (ndc > 0) {
-    x.n_consts = (size_t)ndc;
-    x.const_names = c_names;
-    x.consts = a->consts;
-  }
-  st = nde_writer_put_series_ex(w, "/", &s, &x);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "created_by", "nde simulate");
-  if (!st) st = nde_writer_set_attr_string(w, "/", "command_line", cmd);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
-  if (!st) st = nde_writer_set_attr_string(w, "/", "model_file", a->model_path);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "model_source", nde_model_source(m));
-  if (!st) st = nde_writer_set_attr_string(w, "/", "parameters", params);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "initial_state", state);
-  if (!st && a->init) st = nde_writer_set_attr_string(w, "/", "init", a->init);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "solver", a->method);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "solver_step", a->solver_step);
-  if (!st) st = nde_writer_set_attr_int64(w, "/", "seed", (int64_t)a->seed);
-  if (!st) st = nde_writer_set_attr_double(w, "/", "noise", a->noise);
-  if (!st) st = nde_writer_commit(w);
-  if (st != NDE_OK) {
-    nde_cli_error("%s", nde_writer_errmsg(w));
-    code = nde_cli_exit_code(st);
-  }
-done:
-  nde_writer_destroy(&w);
-  free(in_names);
-  nde_free(params);
-  nde_free(state);
-  return code;
-}
-
 int nde_cmd_simulate(int argc, char **argv) {
   nde_sim_opts so = nde_sim_opts_default();
-  sim a = {0};
+  nde_cli_sim a = {0};
   a.seed = 1;
   const char *times_path = NULL, *u0_spec = NULL, *param = NULL;
   const char *inputs_path = NULL, *const_spec = NULL, *columns = NULL;
@@ -296,7 +193,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   else snprintf(step, sizeof step, "adaptive, rtol %g, atol %g", so.solver.rtol, so.solver.atol);
   a.solver_step = step;
   cmd = nde_cli_command_line(argc, argv);
-  if ((code = write_file(&a, cmd ? cmd : "nde simulate", m, theta, u0, t, n_t, Y, noise_std)))
+  if ((code = nde_cli_sim_write(&a, cmd ? cmd : "nde simulate", m, theta, u0, t, n_t, Y, noise_std)))
     goto done;
   if (!quiet) {
     char b0[NDE_NUM_MAX], b1[NDE_NUM_MAX];

@@ -98,19 +98,9 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   const int n = nde_model_state_dim(m);
   const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
   const char **names = nde_cli_component_names(m);
-  const char **xn = calloc((size_t)(mi + ndc) + 1, sizeof *xn);
+  const char **xn = nde_cli_driver_names(m);
   nde_error err;
   nde_writer *w = NULL;
-  for (int i = 0; xn && i < mi; i++) {
-    nde_model_input_info ii;
-    nde_model_get_input(m, i, &ii);
-    xn[i] = ii.name;
-  }
-  for (int i = 0; xn && i < nde_model_n_consts(m); i++) {
-    nde_model_const_info ci;
-    nde_model_get_const(m, i, &ci);
-    if (ci.from_data) xn[mi + ci.column] = ci.name;
-  }
   if (!names || !xn) {
     free(xn);
     free(names);
@@ -222,4 +212,29 @@ void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, c
              nde_stop_reason_str(sc.stop.reason));
   }
   printf("  rmse all %.6e\n", nde_score_rmse(score));
+}
+
+int nde_cli_forecast_check(const nde_cli_forecast *fc, int nf, const nde_model *m, int held,
+                           const char *method, const char *out) {
+  const int ns = nde_model_state_dim(m);
+  const char *what = held ? "held-out series " : "series ";
+  for (int k = 0; k < nf; k++) {
+    if (fc[k].stop.reason != NDE_REASON_NONE) {
+      char msg[600];
+      nde_cli_error("the forecast of %s%s stopped: %s; nothing written to %s", what,
+                    fc[k].name ? fc[k].name : "1",
+                    nde_stop_message(method, &fc[k].stop, msg, sizeof msg), out);
+      return NDE_EXIT_NUMERIC;
+    }
+    for (size_t q = 0; q < fc[k].N * (size_t)ns; q++)
+      if (!isfinite(fc[k].Y[q])) {
+        char bt[NDE_NUM_MAX];
+        nde_cli_error("the forecast of %s%s is not finite at t = %s (%s); nothing written to %s",
+                      what, fc[k].name ? fc[k].name : "1",
+                      nde_num_str(fc[k].T[q / (size_t)ns], bt),
+                      nde_model_component_name(m, (int)(q % (size_t)ns)), out);
+        return NDE_EXIT_NUMERIC;
+      }
+  }
+  return 0;
 }
