@@ -31,21 +31,29 @@ straight() {
 
 case $CASE in
 kill9_at_random_moments_resumes_bit_identically)
-  t0=$(now)
   straight
-  span=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
   RANDOM=1616
   resumed=0 mid=0
   for i in $(seq 10); do
-    rm -f k.h5 .nde-*
-    # A moment between 5% and 95% of an uninterrupted run.
-    delay=$(awk -v s="$span" -v r=$RANDOM 'BEGIN { printf "%.3f", s * (0.05 + 0.9 * r / 32767) }')
-    "$NDE" fit "$UDE" "$DATA" -o k.h5 "${RUN[@]}" --quiet & pid=$!
-    sleep "$delay"
+    rm -f k.h5 .nde-* log.txt
+    # A random moment of the run: once its progress lines (every 10 iterations) pass a random
+    # iteration between 5 % and 95 % of the 1000, plus a random 0-20 ms.  Moments chosen by the
+    # run's progress, not by the clock, land inside the run however loaded the machine is.
+    target=$((50 + RANDOM % 900))
+    extra=$(awk -v r=$RANDOM 'BEGIN { printf "%.3f", 0.02 * r / 32767 }')
+    "$NDE" fit "$UDE" "$DATA" -o k.h5 "${RUN[@]}" --progress-every 10 2> log.txt > /dev/null &
+    pid=$!
+    for _ in $(seq 20000); do
+      at=$(grep -oE 'iter +[0-9]+' log.txt | tail -n 1 | tr -dc 0-9)
+      [ -n "$at" ] && [ "$at" -ge "$target" ] && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.002
+    done
+    sleep "$extra"
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
     if [ ! -e k.h5 ]; then
-      echo "kill $i after ${delay} s: before the first checkpoint"
+      echo "kill $i near iteration $target: before the first checkpoint"
       continue
     fi
     st=$("$H5" attr k.h5 / status) it=$("$H5" attr k.h5 / iteration)
@@ -53,10 +61,10 @@ kill9_at_random_moments_resumes_bit_identically)
     "$NDE" fit "$UDE" "$DATA" -o k.h5 "${RUN[@]}" --resume k.h5 --quiet > /dev/null ||
       fail "resume after kill $i (checkpoint at iteration $it, status $st)"
     [ "$(theta k.h5)" = "$(theta straight.h5)" ] ||
-      fail "kill $i after ${delay} s (checkpoint at iteration $it): resumed theta differs"
+      fail "kill $i near iteration $target (checkpoint at iteration $it): resumed theta differs"
     [ "$("$H5" attr k.h5 / iteration)" = 1000 ] || fail "kill $i: the resumed run did not finish"
     resumed=$((resumed + 1))
-    echo "kill $i after ${delay} s: checkpoint at iteration $it ($st), resumed bit for bit"
+    echo "kill $i near iteration $target: checkpoint at iteration $it ($st), resumed bit for bit"
   done
   # The kills must have landed inside runs, or the test proves nothing.
   [ $resumed -ge 7 ] || fail "only $resumed of 10 kills came after a checkpoint"
