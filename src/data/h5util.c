@@ -320,11 +320,45 @@ out:
   return st;
 }
 
+/* The raw bytes of an open file: its descriptor, base address (the user block), size, and sizes
+ * of addresses and lengths (1 to 8). */
+typedef struct raw_file {
+  int fd;
+  uint64_t base, eof;
+  size_t sa, ss;
+} raw_file;
+
+/* 1 when f describes file; 0 when its bytes cannot be read so (only the POSIX driver gives a
+ * descriptor, and nde opens every file with it; others are read without the checks); -1 when
+ * HDF5 fails. */
+static int raw_file_of(hid_t file, raw_file *f) {
+  hid_t fcpl = H5Fget_create_plist(file), fapl = H5Fget_access_plist(file);
+  hsize_t ub = 0, eof = 0;
+  void *handle = NULL;
+  int ok = -1;
+  if (fcpl >= 0 && fapl >= 0 && H5Pget_sizes(fcpl, &f->sa, &f->ss) >= 0 &&
+      H5Pget_userblock(fcpl, &ub) >= 0 && H5Fget_filesize(file, &eof) >= 0) {
+    ok = 0;
+    if (H5Pget_driver(fapl) == H5FD_SEC2 && H5Fget_vfd_handle(file, fapl, &handle) >= 0 &&
+        handle) {
+      f->fd = *(int *)handle;
+      f->base = ub;
+      f->eof = eof;
+      ok = 1;
+    }
+  }
+  if (fcpl >= 0) H5Pclose(fcpl);
+  if (fapl >= 0) H5Pclose(fapl);
+  return ok;
+}
+
 /* One local heap at file offset pos (its "HEAP" signature): when it parses as one (version 0, a
  * data segment inside the file), walk its free list as HDF5 does and say whether it loops or
  * overruns the segment.  Returns 1 with why filled for a damaged heap, 0 otherwise. */
-static int bad_local_heap(int fd, uint64_t pos, uint64_t base, uint64_t eof, size_t sa, size_t ss,
-                          char *why, size_t whylen) {
+static int bad_local_heap(const raw_file *f, uint64_t pos, char *why, size_t whylen) {
+  const int fd = f->fd;
+  const uint64_t base = f->base, eof = f->eof;
+  const size_t sa = f->sa, ss = f->ss;
   unsigned char head[8 + 8 + 8 + 8];
   const size_t n = 8 + 2 * ss + sa;
   if (pos > eof || eof - pos < n || read_at(fd, pos, head, n) != 0) return 0;
@@ -364,32 +398,24 @@ static int bad_local_heap(int fd, uint64_t pos, uint64_t base, uint64_t eof, siz
 }
 
 nde_status nde__h5_check_local_heaps(hid_t file, char *why, size_t whylen) {
-  hid_t fcpl = H5Fget_create_plist(file), fapl = H5Fget_access_plist(file);
-  size_t sa = 0, ss = 0;
-  hsize_t ub = 0, eof = 0;
-  void *handle = NULL;
-  nde_status st = NDE_OK;
-  if (fcpl < 0 || fapl < 0 || H5Pget_sizes(fcpl, &sa, &ss) < 0 ||
-      H5Pget_userblock(fcpl, &ub) < 0 || H5Fget_filesize(file, &eof) < 0) {
+  raw_file f;
+  const int ok = raw_file_of(file, &f);
+  if (ok < 0) {
     snprintf(why, whylen, "cannot read the file's layout");
-    st = NDE_ERR_IO;
-    goto out;
+    return NDE_ERR_IO;
   }
-  /* Only the POSIX driver gives a descriptor to read from; nde opens every file with it. */
-  if (H5Pget_driver(fapl) != H5FD_SEC2 || sa < 1 || sa > 8 || ss < 1 || ss > 8) goto out;
-  if (H5Fget_vfd_handle(file, fapl, &handle) < 0 || !handle) goto out;
-  const int fd = *(int *)handle;
+  if (ok == 0 || f.sa < 1 || f.sa > 8 || f.ss < 1 || f.ss > 8) return NDE_OK;
+  nde_status st = NDE_OK;
   /* Every "HEAP" signature, reading the file in blocks that overlap by 3 bytes. */
   enum { BLOCK = 1 << 20 };
   unsigned char *buf = malloc(BLOCK);
   if (!buf) {
     snprintf(why, whylen, "out of memory");
-    st = NDE_ERR_NOMEM;
-    goto out;
+    return NDE_ERR_NOMEM;
   }
-  for (uint64_t at = 0; at < eof && st == NDE_OK;) {
-    const size_t n = eof - at < BLOCK ? (size_t)(eof - at) : BLOCK;
-    if (read_at(fd, at, buf, n) != 0) {
+  for (uint64_t at = 0; at < f.eof && st == NDE_OK;) {
+    const size_t n = f.eof - at < BLOCK ? (size_t)(f.eof - at) : BLOCK;
+    if (read_at(f.fd, at, buf, n) != 0) {
       snprintf(why, whylen, "cannot read byte %llu", (unsigned long long)at);
       st = NDE_ERR_IO;
       break;
@@ -398,16 +424,13 @@ nde_status nde__h5_check_local_heaps(hid_t file, char *why, size_t whylen) {
       const unsigned char *hit = memchr(buf + i, 'H', n - 3 - i);
       if (!hit) break;
       i = (size_t)(hit - buf);
-      if (memcmp(hit, "HEAP", 4) == 0 && bad_local_heap(fd, at + i, ub, eof, sa, ss, why, whylen))
+      if (memcmp(hit, "HEAP", 4) == 0 && bad_local_heap(&f, at + i, why, whylen))
         st = NDE_ERR_DATA;
     }
     if (n < BLOCK) break;
     at += n - 3;
   }
   free(buf);
-out:
-  if (fcpl >= 0) H5Pclose(fcpl);
-  if (fapl >= 0) H5Pclose(fapl);
   return st;
 }
 
@@ -415,26 +438,21 @@ out:
 static nde_status check_vlen_heap(hid_t id, bool is_attr, size_t count, char *why,
                                   size_t whylen) {
   nde_status st = NDE_OK;
-  hid_t file = -1, fcpl = -1, fapl = -1, op = -1, ftype = -1;
+  hid_t file = -1, op = -1, ftype = -1;
   unsigned char *raw = NULL;
   heap_ctx h = {.fd = -1, .addr = UINT64_MAX};
   int registered = 0;
   if (count == 0) return NDE_OK;
   file = H5Iget_file_id(id);
-  fcpl = file >= 0 ? H5Fget_create_plist(file) : -1;
-  fapl = file >= 0 ? H5Fget_access_plist(file) : -1;
-  hsize_t ub = 0, eof = 0;
-  if (fcpl < 0 || fapl < 0 || H5Pget_sizes(fcpl, &h.sa, &h.ss) < 0 ||
-      H5Pget_userblock(fcpl, &ub) < 0 || H5Fget_filesize(file, &eof) < 0)
-    goto hdf5_fail;
-  /* Only the POSIX driver gives a descriptor to read the heap from; nde opens every file with
-   * it.  Files opened otherwise are read without the check. */
-  if (H5Pget_driver(fapl) != H5FD_SEC2) goto out;
-  void *handle = NULL;
-  if (H5Fget_vfd_handle(file, fapl, &handle) < 0 || !handle) goto hdf5_fail;
-  h.fd = *(int *)handle;
-  h.base = ub;
-  h.eof = eof;
+  raw_file f;
+  const int ok = file >= 0 ? raw_file_of(file, &f) : -1;
+  if (ok < 0) goto hdf5_fail;
+  if (ok == 0) goto out;
+  h.fd = f.fd;
+  h.base = f.base;
+  h.eof = f.eof;
+  h.sa = f.sa;
+  h.ss = f.ss;
   if (h.sa < 1 || h.sa > 8 || h.ss < 1 || h.ss > 8) {
     snprintf(why, whylen, "unsupported address size %zu or length size %zu", h.sa, h.ss);
     st = NDE_ERR_DATA;
@@ -478,8 +496,6 @@ out:
   if (registered) H5Tunregister(H5T_PERS_SOFT, RAW_TAG, ftype, op, conv_raw);
   if (op >= 0) H5Tclose(op);
   if (ftype >= 0) H5Tclose(ftype);
-  if (fapl >= 0) H5Pclose(fapl);
-  if (fcpl >= 0) H5Pclose(fcpl);
   if (file >= 0) H5Fclose(file);
   free(raw);
   free(h.sizes);

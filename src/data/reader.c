@@ -504,6 +504,17 @@ nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const nde_h5_
   return st;
 }
 
+/* Every one of the n parameters read from dset is finite. */
+static nde_status finite_params(nde_reader *r, const char *dset, const double *x, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i]))
+      return nde__derrf(&r->err, NDE_ERR_DATA,
+                        "%s:%s: non-finite parameter at index %zu (expected a finite number, got "
+                        "%g)",
+                        r->path, dset, i, x[i]);
+  return NDE_OK;
+}
+
 nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error *err) {
   nde_reader *r = NULL;
   nde_status st;
@@ -535,14 +546,7 @@ nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error
     goto out;
   }
   if ((st = nde_reader_get_doubles(r, dset, count, x))) goto out;
-  for (size_t i = 0; i < count; i++)
-    if (!isfinite(x[i])) {
-      st = nde__derrf(&r->err, NDE_ERR_DATA,
-                     "%s:%s: non-finite parameter at index %zu (expected a finite number, got "
-                     "%g)",
-                     r->path, dset, i, x[i]);
-      goto out;
-    }
+  if ((st = finite_params(r, dset, x, count))) goto out;
   *n = count;
   *theta = x;
   x = NULL;
@@ -647,14 +651,7 @@ nde_status nde_read_theta_expect(const char *path, size_t n, double *theta, nde_
     goto out;
   }
   if ((st = nde_reader_get_doubles(r, dset, count, theta))) goto out;
-  for (size_t i = 0; i < count; i++)
-    if (!isfinite(theta[i])) {
-      st = nde__derrf(&r->err, NDE_ERR_DATA,
-                      "%s:%s: non-finite parameter at index %zu (expected a finite number, got "
-                      "%g)",
-                      r->path, dset, i, theta[i]);
-      goto out;
-    }
+  if ((st = finite_params(r, dset, theta, count))) goto out;
 out:
   if (st) nde__data_err_out(&r->err, err);
   nde_reader_destroy(&r);

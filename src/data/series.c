@@ -94,6 +94,22 @@ static void raw_free(raw_series *r) {
   memset(r, 0, sizeof *r);
 }
 
+/* A table (path, dims rows x columns) beside its times (tpath, n_t of them): one row per time
+ * and at least one column. */
+static nde_status table_shape(loader *L, const char *tpath, hsize_t n_t, const char *path,
+                              const hsize_t *dim) {
+  if (dim[0] != n_t)
+    return nde__derrf(L->err, NDE_ERR_DATA,
+                      "%s:%s: row count disagrees with %s (expected %llu rows, one per time in "
+                      "%s, got %llu)",
+                      L->file, path, tpath, (unsigned long long)n_t, tpath,
+                      (unsigned long long)dim[0]);
+  if (dim[1] == 0)
+    return nde__derrf(L->err, NDE_ERR_DATA, "%s:%s: no columns (expected at least 1, got 0)",
+                      L->file, path);
+  return NDE_OK;
+}
+
 /* Reserve bytes against the limit; the message names what needed them. */
 static nde_status reserve(loader *L, const char *dset, size_t rows, size_t cols) {
   size_t b = 0, total = 0;
@@ -336,18 +352,7 @@ static nde_status load_inputs(loader *L, const char *group, raw_series *r) {
                     L->file, ut);
     goto out;
   }
-  if (udim[0] != tdim[0]) {
-    st = nde__derrf(L->err, NDE_ERR_DATA,
-                    "%s:%s: row count disagrees with %s (expected %llu rows, one per time in "
-                    "%s, got %llu)",
-                    L->file, up, ut, (unsigned long long)tdim[0], ut, (unsigned long long)udim[0]);
-    goto out;
-  }
-  if (udim[1] == 0) {
-    st = nde__derrf(L->err, NDE_ERR_DATA, "%s:%s: no columns (expected at least 1, got 0)",
-                    L->file, up);
-    goto out;
-  }
+  if ((st = table_shape(L, ut, tdim[0], up, udim))) goto out;
   r->x.n_u = (size_t)tdim[0];
   r->x.m = (size_t)udim[1];
   /* The file's inputs and their copy in the model's order. */
@@ -411,19 +416,7 @@ static nde_status load_raw(loader *L, const char *group, const char *parent, raw
                     "%s:%s: no observation times (expected at least 1, got 0)", L->file, tpath);
     goto out;
   }
-  if (ydim[0] != tdim[0]) {
-    st = nde__derrf(L->err, NDE_ERR_DATA,
-                    "%s:%s: row count disagrees with %s (expected %llu rows, one per time in %s, "
-                    "got %llu)",
-                    L->file, ypath, tpath, (unsigned long long)tdim[0], tpath,
-                    (unsigned long long)ydim[0]);
-    goto out;
-  }
-  if (ydim[1] == 0) {
-    st = nde__derrf(L->err, NDE_ERR_DATA, "%s:%s: no columns (expected at least 1, got 0)",
-                    L->file, ypath);
-    goto out;
-  }
+  if ((st = table_shape(L, tpath, tdim[0], ypath, ydim))) goto out;
   r->s.n = (size_t)tdim[0];
   r->s.d = (size_t)ydim[1];
   /* t, the file's columns, and the state layout built from them (at least one column). */

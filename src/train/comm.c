@@ -164,22 +164,32 @@ static nde_status coll_fail(nde__err *e, const char *what, int rc) {
 #define CHUNK ((size_t)1 << 30)
 #endif
 
+#ifdef NDE_HAVE_MPI
+/* In-place MPI_Allreduce of n elements of size bytes each, in pieces of at most CHUNK. */
+static nde_status allreduce(nde_comm *c, void *v, size_t n, size_t size, MPI_Datatype type,
+                            MPI_Op op, const char *what, nde__err *e) {
+  const double t0 = now();
+  for (size_t i = 0; i < n; i += CHUNK) {
+    const int m = (int)(n - i < CHUNK ? n - i : CHUNK);
+    const int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)v + i * size, m, type, op, c->comm);
+    if (rc != MPI_SUCCESS) return coll_fail(e, what, rc);
+  }
+  c->seconds += now() - t0;
+  c->calls++;
+  return NDE_OK;
+}
+#endif
+
 nde_status nde__comm_max_int(nde_comm *c, int *v, size_t n, nde__err *e) {
   (void)v;
   (void)n;
   (void)e;
   if (!c || c->size == 1) return NDE_OK;
 #ifdef NDE_HAVE_MPI
-  const double t0 = now();
-  for (size_t i = 0; i < n; i += CHUNK) {
-    const int m = (int)(n - i < CHUNK ? n - i : CHUNK);
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, v + i, m, MPI_INT, MPI_MAX, c->comm);
-    if (rc != MPI_SUCCESS) return coll_fail(e, "MPI_Allreduce (MAX)", rc);
-  }
-  c->seconds += now() - t0;
-  c->calls++;
-#endif
+  return allreduce(c, v, n, sizeof *v, MPI_INT, MPI_MAX, "MPI_Allreduce (MAX)", e);
+#else
   return NDE_OK;
+#endif
 }
 
 nde_status nde__comm_sum_i64(nde_comm *c, int64_t *v, size_t n, nde__err *e) {
@@ -188,16 +198,10 @@ nde_status nde__comm_sum_i64(nde_comm *c, int64_t *v, size_t n, nde__err *e) {
   (void)e;
   if (!c || c->size == 1) return NDE_OK;
 #ifdef NDE_HAVE_MPI
-  const double t0 = now();
-  for (size_t i = 0; i < n; i += CHUNK) {
-    const int m = (int)(n - i < CHUNK ? n - i : CHUNK);
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, v + i, m, MPI_INT64_T, MPI_SUM, c->comm);
-    if (rc != MPI_SUCCESS) return coll_fail(e, "MPI_Allreduce (SUM)", rc);
-  }
-  c->seconds += now() - t0;
-  c->calls++;
-#endif
+  return allreduce(c, v, n, sizeof *v, MPI_INT64_T, MPI_SUM, "MPI_Allreduce (SUM)", e);
+#else
   return NDE_OK;
+#endif
 }
 
 nde_status nde__comm_bcast(nde_comm *c, void *buf, size_t bytes, int root, nde__err *e) {
