@@ -105,17 +105,27 @@ class _Line:
             self.open = False
 
 
-def make_display(progress, stream=None):
-    """The display for progress=None (auto: on a terminal or in a notebook), True or False."""
+def _where(progress, stream):
+    """(stream, on a terminal, live) for progress=None (auto: shown on a terminal or in a
+    notebook), True or False; None when nothing is shown."""
     if progress is False:
         return None
     stream = stream or sys.stderr
     tty = hasattr(stream, "isatty") and stream.isatty()
-    notebook = _in_notebook()
-    if progress is None and not (tty or notebook):
+    live = tty or _in_notebook()
+    if progress is None and not live:
         return None
+    return stream, tty, live
+
+
+def make_display(progress, stream=None):
+    """The display for progress=None (auto: on a terminal or in a notebook), True or False."""
+    where = _where(progress, stream)
+    if where is None:
+        return None
+    stream, tty, live = where
     tqdm = _tqdm()
-    if tqdm is not None and (tty or notebook):
+    if tqdm is not None and live:
         return _Bar(tqdm, stream)
     return _Line(stream, lines=not tty)
 
@@ -223,14 +233,11 @@ class _JobLine:
 
 def make_job_display(progress, stream=None):
     """The display of concurrent jobs for progress=None (auto), True or False."""
-    if progress is False:
+    where = _where(progress, stream)
+    if where is None:
         return None
-    stream = stream or sys.stderr
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    notebook = _in_notebook()
-    if progress is None and not (tty or notebook):
-        return None
-    return _JobLine(stream, tty, _tqdm() if (tty or notebook) else None)
+    stream, tty, live = where
+    return _JobLine(stream, tty, _tqdm() if live else None)
 
 
 class JobRun:

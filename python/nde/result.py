@@ -597,9 +597,8 @@ class Result:
         how = ffi.new("nde_ensemble_opts *")
         if lib.nde_result_ensemble_settings(self._ptr, how) == 0:
             out["ensemble"] = int(how.members)
-            resample = {lib.NDE_RESAMPLE_SERIES: "series", lib.NDE_RESAMPLE_TIME: "time"}
-            if how.resample in resample:
-                out["resample"] = resample[how.resample]
+            if how.resample != lib.NDE_RESAMPLE_NONE:
+                out["resample"] = pystr(lib.nde_resample_str(how.resample))
                 out["resample_fraction"] = float(how.fraction)
         return out
 

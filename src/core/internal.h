@@ -43,6 +43,12 @@ bool nde__add_size(size_t a, size_t b, size_t *out);
 /* calloc of n doubles with overflow check; NULL on failure or n == 0 gives a 1-element block. */
 double *nde__dalloc(size_t n);
 
+/* Sort n doubles ascending (no NaN among them). */
+void nde__sort_doubles(double *v, size_t n);
+/* The p-quantile of sorted v[0..n-1] by linear interpolation (Hyndman & Fan type 7); NaN for
+ * n <= 0. */
+double nde__quantile_sorted(const double *v, int n, double p);
+
 /* ---- reproducible sums (src/core/rsum.c) ----
  * Sums of many contributions that are bit for bit the same in any order and any grouping of the
  * contributions (threads, MPI ranks): every contribution v to component i is cut at the same

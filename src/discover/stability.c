@@ -186,18 +186,6 @@ static nde_status run_all(job_ctx *C, int threads, nde_error *err, int *stopped)
   return NDE_OK;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-static double quantile(const double *v, int n, double p) {
-  if (n <= 0) return NAN;
-  const double h = (n - 1) * p;
-  const int i = (int)floor(h);
-  return i + 1 < n ? v[i] + (h - i) * (v[i + 1] - v[i]) : v[n - 1];
-}
-
 nde_status nde_discover_stable(const nde_result *r, const nde_stability_opts *opts,
                                nde_stability **out, int *stopped, nde_error *err) {
   int stop_local = 0;
@@ -279,11 +267,11 @@ nde_status nde_discover_stable(const nde_result *r, const nde_stability_opts *op
     int cnt = 0;
     for (int k = 0; k < K; k++)
       if (mo[k].ran && final[c] && isfinite(mo[k].coef[c])) v[cnt++] = mo[k].coef[c];
-    qsort(v, (size_t)cnt, sizeof *v, cmp_double);
+    nde__sort_doubles(v, (size_t)cnt);
     s->n_coef[c] = cnt;
-    s->median[c] = final[c] ? quantile(v, cnt, 0.5) : NAN;
-    s->lower[c] = final[c] ? quantile(v, cnt, (1 - o.level) / 2) : NAN;
-    s->upper[c] = final[c] ? quantile(v, cnt, (1 + o.level) / 2) : NAN;
+    s->median[c] = final[c] ? nde__quantile_sorted(v, cnt, 0.5) : NAN;
+    s->lower[c] = final[c] ? nde__quantile_sorted(v, cnt, (1 - o.level) / 2) : NAN;
+    s->upper[c] = final[c] ? nde__quantile_sorted(v, cnt, (1 + o.level) / 2) : NAN;
   }
   /* The final law on the result's own fit: its samples refitted on the final terms. */
   if ((st = nde_discovery_candidates(s->main, err)) != NDE_OK) goto fail;

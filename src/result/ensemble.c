@@ -373,19 +373,6 @@ done:
 
 /* ---- spreads and bands ---- */
 
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* The p-quantile of sorted v[0..n-1] by linear interpolation (Hyndman & Fan type 7). */
-static double quantile(const double *v, int n, double p) {
-  if (n <= 0) return NAN;
-  const double h = (n - 1) * p;
-  const int i = (int)floor(h);
-  return i + 1 < n ? v[i] + (h - i) * (v[i + 1] - v[i]) : v[n - 1];
-}
-
 static int member_good(const nde__member *m) {
   return m->status == NDE_FIT_DONE || m->status == NDE_FIT_EARLY_STOP;
 }
@@ -424,10 +411,10 @@ nde_status nde_result_param_spread(const nde_result *r, int i, int s, double lev
   out->mean = cnt ? sum / cnt : NAN;
   for (int k = 0; k < cnt; k++) ss += (v[k] - out->mean) * (v[k] - out->mean);
   out->sd = cnt > 1 ? sqrt(ss / (cnt - 1)) : NAN;
-  qsort(v, (size_t)cnt, sizeof *v, cmp_double);
-  out->median = quantile(v, cnt, 0.5);
-  out->lower = quantile(v, cnt, (1 - level) / 2);
-  out->upper = quantile(v, cnt, (1 + level) / 2);
+  nde__sort_doubles(v, (size_t)cnt);
+  out->median = nde__quantile_sorted(v, cnt, 0.5);
+  out->lower = nde__quantile_sorted(v, cnt, (1 - level) / 2);
+  out->upper = nde__quantile_sorted(v, cnt, (1 + level) / 2);
   free(v);
   return NDE_OK;
 }
@@ -570,10 +557,10 @@ nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start
       const double y = Ys[(size_t)k * cells + a];
       if (used[k] && isfinite(y)) v[cnt++] = y;
     }
-    qsort(v, (size_t)cnt, sizeof *v, cmp_double);
-    lower[a] = quantile(v, cnt, (1 - level) / 2);
-    upper[a] = quantile(v, cnt, (1 + level) / 2);
-    if (mid) mid[a] = quantile(v, cnt, 0.5);
+    nde__sort_doubles(v, (size_t)cnt);
+    lower[a] = nde__quantile_sorted(v, cnt, (1 - level) / 2);
+    upper[a] = nde__quantile_sorted(v, cnt, (1 + level) / 2);
+    if (mid) mid[a] = nde__quantile_sorted(v, cnt, 0.5);
     if (a + (size_t)n >= cells) last = cnt > last ? cnt : last;
   }
   if (n_used) *n_used = last;
