@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fixture.h"
 #include "nde/nde.h"
 
 #define LV_SRC                                                     \
@@ -19,35 +20,14 @@
   "param gamma = 0.8 (positive)\nparam delta = 1.8 (positive)\n"   \
   "dx/dt = alpha*x - beta*x*y\ndy/dt = gamma*x*y - delta*y\n"
 
-static char tmpdir[256];
-
 static int setup(void **state) {
   (void)state;
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/nde_test_result_XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
+  return fx_scratch_create("result");
 }
 
 static int teardown(void **state) {
   (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-static char *path_of(const char *name) {
-  static char buf[4][400];
-  static int k = 0;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-  return buf[k];
-}
-
-static nde_model *load(const char *src) {
-  nde_model *m = NULL;
-  nde_error err;
-  if (nde_model_load_string(src, strlen(src), "test.nde", &m, &err) != NDE_OK)
-    fail_msg("model: %s", err.msg);
-  return m;
+  return fx_scratch_remove();
 }
 
 /* Data files: series of the model m at theta from u0s, named groups (or the root for one). */
@@ -77,16 +57,6 @@ static void write_data(const char *file, nde_model *m, const double *theta, int 
   nde_writer_destroy(&w);
   free(t);
   free(Y);
-}
-
-static nde_data *open_data(const char *file, const nde_model *m) {
-  const char *names[8];
-  for (int j = 0; j < nde_model_state_dim(m); j++) names[j] = nde_model_component_name(m, j);
-  nde_data *d = NULL;
-  nde_error err;
-  if (nde_data_open(file, (size_t)nde_model_state_dim(m), names, NULL, &d, &err) != NDE_OK)
-    fail_msg("data: %s", err.msg);
-  return d;
 }
 
 static void unobserved_state_takes_the_declared_initial_value_or_is_refused(void **state) {

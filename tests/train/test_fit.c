@@ -304,23 +304,36 @@ static int clamp_vjp(void *ctx, double t, int B, const double *U, const double *
   return 0;
 }
 
-static void steps_that_keep_failing_diverge_keeping_the_last_good_point(void **state) {
-  (void)state;
-  const nde_rhs_ops ops = {.f = clamp_f, .vjp = clamp_vjp};
+/* x' = -k x from x = 1 observed at 6 times 0.2 apart with the true k, fitted by RK4 at 4 steps
+ * per interval through the rhs ops (d holds what the fit borrows). */
+typedef struct decay {
+  double t[6], obs[6], u0;
+  nde_fit_series se;
+  nde_rhs *rhs;
+} decay;
+
+static nde_fit *decay_fit(decay *d, nde_rhs_ops ops, double k) {
   const nde_rhs_info info = {1, 1, 1, 0, NULL};
-  nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
-  /* Data from k = 3 pull k upwards, past the domain. */
-  double t[6], obs[6], u0 = 1.0;
+  d->rhs = NULL;
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &d->rhs, NULL), NDE_OK);
+  d->u0 = 1.0;
   for (int i = 0; i < 6; i++) {
-    t[i] = 0.2 * i;
-    obs[i] = exp(-3.0 * t[i]);
+    d->t[i] = 0.2 * i;
+    d->obs[i] = exp(-k * d->t[i]);
   }
-  nde_fit_series se = {6, t, obs, &u0, 0, 0};
+  d->se = (nde_fit_series){6, d->t, d->obs, &d->u0, 0, 0};
   nde_solver_opts so = nde_solver_opts_default();
   so.steps_per_interval = 4;
   nde_fit *f = NULL;
-  assert_int_equal(nde_fit_create(rhs, &so, NULL, 1, &se, NULL, &f, NULL), NDE_OK);
+  assert_int_equal(nde_fit_create(d->rhs, &so, NULL, 1, &d->se, NULL, &f, NULL), NDE_OK);
+  return f;
+}
+
+static void steps_that_keep_failing_diverge_keeping_the_last_good_point(void **state) {
+  (void)state;
+  /* Data from k = 3 pull k upwards, past the domain. */
+  decay d;
+  nde_fit *f = decay_fit(&d, (nde_rhs_ops){.f = clamp_f, .vjp = clamp_vjp}, 3.0);
   double x0[1] = {1.999};
   recorder *r = calloc(1, sizeof *r);
   nde_fit_phase ph = {NDE_OPT_ADAM, 50, 1.0, 0};
@@ -341,7 +354,7 @@ static void steps_that_keep_failing_diverge_keeping_the_last_good_point(void **s
   nde_train_destroy(&tr);
   free(r);
   nde_fit_destroy(&f);
-  nde_rhs_destroy(&rhs);
+  nde_rhs_destroy(&d.rhs);
 }
 
 /* The same decay with a VJP that fails (recoverably) for k > 2 while f stays fine: a failing
@@ -374,20 +387,8 @@ static int count_events(void *ctx, const nde_train_progress *p) {
 
 static void a_failing_backward_pass_is_a_rejected_step(void **state) {
   (void)state;
-  const nde_rhs_ops ops = {.f = clamp_f_ok, .vjp = clamp_vjp_fails};
-  const nde_rhs_info info = {1, 1, 1, 0, NULL};
-  nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
-  double t[6], obs[6], u0 = 1.0;
-  for (int i = 0; i < 6; i++) {
-    t[i] = 0.2 * i;
-    obs[i] = exp(-1.9 * t[i]);
-  }
-  nde_fit_series se = {6, t, obs, &u0, 0, 0};
-  nde_solver_opts so = nde_solver_opts_default();
-  so.steps_per_interval = 4;
-  nde_fit *f = NULL;
-  assert_int_equal(nde_fit_create(rhs, &so, NULL, 1, &se, NULL, &f, NULL), NDE_OK);
+  decay d;
+  nde_fit *f = decay_fit(&d, (nde_rhs_ops){.f = clamp_f_ok, .vjp = clamp_vjp_fails}, 1.9);
   /* From k = 1.5, Adam's first step of 0.8 lands at 2.3: the forward solve is fine, its VJP fails. */
   double x0[1] = {1.5};
   nde_fit_phase ph = {NDE_OPT_ADAM, 300, 0.8, 0};
@@ -407,7 +408,7 @@ static void a_failing_backward_pass_is_a_rejected_step(void **state) {
   check_rel(nde_train_x(tr)[0], 1.9, 1e-3, 1e-12);
   nde_train_destroy(&tr);
   nde_fit_destroy(&f);
-  nde_rhs_destroy(&rhs);
+  nde_rhs_destroy(&d.rhs);
 }
 
 /* An Adam phase whose loss jumps a thousandfold for a whole chunk (finite, so the guard does not
