@@ -397,7 +397,11 @@ static int bad_local_heap(const raw_file *f, uint64_t pos, char *why, size_t why
   return bad;
 }
 
-nde_status nde__h5_check_local_heaps(hid_t file, char *why, size_t whylen) {
+/* Check every local heap (the name lists of old-style groups) of an open file before HDF5 walks
+ * it: HDF5 1.10.8 follows a heap's free list without noticing a loop, allocating until memory
+ * runs out (H5HL__fl_deserialize, reached from any group lookup).  NDE_OK, or NDE_ERR_DATA with
+ * why saying where the damage is (NDE_ERR_IO when the file cannot be read). */
+static nde_status check_local_heaps(hid_t file, char *why, size_t whylen) {
   raw_file f;
   const int ok = raw_file_of(file, &f);
   if (ok < 0) {
@@ -895,4 +899,33 @@ out:
   free(ut);
   free(up);
   return st;
+}
+
+nde_status nde__h5_open_ro(const char *path, hid_t *fid, nde__err *e) {
+  *fid = -1;
+  struct stat sb;
+  if (stat(path, &sb) != 0)
+    return nde__derrf(e, NDE_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+  if (!S_ISREG(sb.st_mode))
+    return nde__derrf(e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got %s)", path,
+                      nde__file_kind(sb.st_mode));
+  if (H5Fis_hdf5(path) == 0)
+    return nde__derrf(e, NDE_ERR_DATA,
+                      "%s: not an HDF5 file (expected the HDF5 signature, got %lld bytes without "
+                      "it)",
+                      path, (long long)sb.st_size);
+  const hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) {
+    char h5[256];
+    nde__h5_last_error(h5, sizeof h5);
+    return nde__derrf(e, NDE_ERR_IO, "%s: cannot open (HDF5: %s)", path, h5);
+  }
+  char why[300];
+  const nde_status st = check_local_heaps(f, why, sizeof why);
+  if (st != NDE_OK) {
+    H5Fclose(f);
+    return nde__derrf(e, st, "%s: %s", path, why);
+  }
+  *fid = f;
+  return NDE_OK;
 }

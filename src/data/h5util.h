@@ -21,11 +21,10 @@ void nde__h5_quiet_end(const nde__h5quiet *q);
 /* The innermost description on HDF5's default error stack ("" when empty), then clear it. */
 void nde__h5_last_error(char *buf, size_t n);
 
-/* Check every local heap (the name lists of old-style groups) of an open file before HDF5 walks
- * it: HDF5 1.10.8 follows a heap's free list without noticing a loop, allocating until memory
- * runs out (H5HL__fl_deserialize, reached from any group lookup).  NDE_OK, or NDE_ERR_DATA with
- * why saying where the damage is (NDE_ERR_IO when the file cannot be read). */
-nde_status nde__h5_check_local_heaps(hid_t file, char *why, size_t whylen);
+/* Open path read-only for the readers: a regular file with the HDF5 signature that HDF5 opens and
+ * whose local heaps (the name lists of old-style groups) are sound; otherwise one message naming the file
+ * (NDE_ERR_IO for what cannot be opened, NDE_ERR_DATA for what is not or no longer HDF5). */
+nde_status nde__h5_open_ro(const char *path, hid_t *fid, nde__err *e);
 
 /* A short name of an HDF5 datatype: "float64", "int32", "uint64", "string", "compound", ... */
 void nde__h5_type_name(hid_t type, char *buf, size_t n);

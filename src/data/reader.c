@@ -34,43 +34,13 @@ nde_status nde_reader_open(const char *path, nde_reader **out, nde_error *err) {
   nde__h5quiet q;
   nde__h5_quiet_begin(&q);
   nde_reader *r = calloc(1, sizeof *r);
-  struct stat sb;
   if (!r || !(r->path = malloc(strlen(path) + 1))) {
     st = nde__derrf(&e, NDE_ERR_NOMEM, "%s: out of memory", path);
     goto fail;
   }
   strcpy(r->path, path);
   r->file = -1;
-  if (stat(path, &sb) != 0) {
-    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    goto fail;
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got %s)", path,
-                    nde__file_kind(sb.st_mode));
-    goto fail;
-  }
-  htri_t is = H5Fis_hdf5(path);
-  if (is == 0) {
-    st = nde__derrf(&e, NDE_ERR_DATA,
-                   "%s: not an HDF5 file (expected the HDF5 signature, got %lld bytes without it)",
-                   path, (long long)sb.st_size);
-    goto fail;
-  }
-  r->file = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-  if (r->file < 0) {
-    char h5[256];
-    nde__h5_last_error(h5, sizeof h5);
-    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (HDF5: %s)", path, h5);
-    goto fail;
-  }
-  {
-    char why[300];
-    if ((st = nde__h5_check_local_heaps(r->file, why, sizeof why)) != NDE_OK) {
-      st = nde__derrf(&e, st, "%s: %s", path, why);
-      goto fail;
-    }
-  }
+  if ((st = nde__h5_open_ro(path, &r->file, &e))) goto fail;
   nde__err_clear(&r->err);
   *out = r;
   nde__h5_quiet_end(&q);

@@ -970,27 +970,6 @@ static nde_status split_path(const char *path, char **file, char **sel) {
   return NDE_OK;
 }
 
-static nde_status check_file(nde__err *e, const char *file) {
-  struct stat sb;
-  if (stat(file, &sb) != 0)
-    return nde__derrf(e, NDE_ERR_IO, "%s: cannot open (%s)", file, strerror(errno));
-  if (!S_ISREG(sb.st_mode))
-    return nde__derrf(e, NDE_ERR_IO, "%s: cannot open (expected an HDF5 file, got %s)", file,
-                      nde__file_kind(sb.st_mode));
-  htri_t is = H5Fis_hdf5(file);
-  if (is < 0) {
-    char h5[256];
-    nde__h5_last_error(h5, sizeof h5);
-    return nde__derrf(e, NDE_ERR_IO, "%s: cannot read (HDF5: %s)", file, h5);
-  }
-  if (is == 0)
-    return nde__derrf(e, NDE_ERR_DATA,
-                      "%s: not an HDF5 file (expected the HDF5 signature, got %lld bytes without "
-                      "it)",
-                      file, (long long)sb.st_size);
-  return NDE_OK;
-}
-
 /* The caller's names: present, non-empty and distinct (a caller bug otherwise). */
 static nde_status check_request(nde__err *e, const char *fn, const char *what, size_t n,
                                 const char *const *names) {
@@ -1085,27 +1064,14 @@ nde_status nde_data_open(const char *path, size_t n_state, const char *const *st
     nde__derrf(&e, st, "%s: out of memory", path);
     goto done;
   }
-  if ((st = check_file(&e, file))) goto done;
+
   L.file = file;
   L.err = &e;
   L.max_bytes = o.max_bytes;
   L.n_state = n_state;
   L.opts = &o;
   L.inspect = n_state == 0;
-  L.fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (L.fid < 0) {
-    char h5[256];
-    nde__h5_last_error(h5, sizeof h5);
-    st = nde__derrf(&e, NDE_ERR_IO, "%s: cannot open (HDF5: %s)", file, h5);
-    goto done;
-  }
-  {
-    char why[300];
-    if ((st = nde__h5_check_local_heaps(L.fid, why, sizeof why)) != NDE_OK) {
-      st = nde__derrf(&e, st, "%s: %s", file, why);
-      goto done;
-    }
-  }
+  if ((st = nde__h5_open_ro(file, &L.fid, &e))) goto done;
   const char *root = sel ? sel : "/";
   nde_h5_kind kind = nde__h5_kind(L.fid, root);
   if (kind == NDE_H5_NONE) {
