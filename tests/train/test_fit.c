@@ -429,6 +429,8 @@ static void an_adam_blow_up_goes_back_to_the_best_point(void **state) {
   to.phase_patience = 0;
   to.progress = rec_progress;
   to.progress_ctx = r;
+  to.checkpoint = rec_checkpoint;
+  to.checkpoint_ctx = r;
   nde_train *t = NULL;
   assert_int_equal(nde_train_create(f, &to, x0, &t, NULL), NDE_OK);
   /* Scores are evaluations too: scale a window that covers a whole chunk's steps. */
@@ -447,6 +449,24 @@ static void an_adam_blow_up_goes_back_to_the_best_point(void **state) {
   print_message("best %.6g at %ld, last %.6g, largest %.6g\n", best, it, h[nh - 1], h[15]);
   /* The loss after the rollback is back at the level before the jump, not a thousandfold. */
   assert_true(h[nh - 1] < 2 * h[9]);
+  /* Resumed from a checkpoint before the blow-up and from one after the rollback, the run ends
+   * where the uninterrupted one did, bit for bit (the scaled window counts evaluations, which the
+   * state carries). */
+  assert_int_equal(r->n, 6); /* resume points at iterations 5, 10, ..., 30 */
+  for (int k = 1; k <= 4; k += 3) {
+    recorder *q = calloc(1, sizeof *q);
+    to.progress_ctx = q;
+    to.checkpoint = NULL;
+    nde_train *c = NULL;
+    assert_int_equal(nde_train_create(f, &to, x0, &c, NULL), NDE_OK);
+    nde__train_set_test_scale_eval(c, 14, 8, 1e3);
+    assert_int_equal(nde_train_set_state(c, r->states[k], r->len[k], r->words[k]), NDE_OK);
+    assert_int_equal(nde_train_run(c, &why), NDE_OK);
+    assert_int_equal(q->events, k == 1 ? 1 : 0); /* the rollback again, or already behind */
+    assert_memory_equal(nde_train_x(c), nde_train_x(t), nde_fit_n_x(f, 1) * sizeof(double));
+    nde_train_destroy(&c);
+    free(q);
+  }
   nde_train_destroy(&t);
   nde_fit_destroy(&f);
   free(x0);
