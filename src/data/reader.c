@@ -474,15 +474,31 @@ nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const nde_h5_
   return st;
 }
 
-/* Every one of the n parameters read from dset is finite. */
-static nde_status finite_params(nde_reader *r, const char *dset, const double *x, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(x[i]))
-      return nde__derrf(&r->err, NDE_ERR_DATA,
-                        "%s:%s: non-finite parameter at index %zu (expected a finite number, got "
-                        "%g)",
-                        r->path, dset, i, x[i]);
+/* The length of the flat parameter vector dset (rank 0 or 1). */
+static nde_status theta_count(nde_reader *r, const char *dset, size_t *count) {
+  int rank = 0;
+  size_t dims[NDE_DATA_MAX_RANK];
+  nde_status st = nde_reader_shape(r, dset, &rank, dims);
+  if (st) return st;
+  if (rank > 1)
+    return nde__derrf(&r->err, NDE_ERR_DATA,
+                      "%s:%s: wrong rank (expected rank 1, the flat parameter vector, got rank "
+                      "%d)",
+                      r->path, dset, rank);
+  *count = rank == 1 ? dims[0] : 1;
   return NDE_OK;
+}
+
+/* Read the n parameters of dset into x, every one finite. */
+static nde_status read_params(nde_reader *r, const char *dset, size_t n, double *x) {
+  nde_status st = nde_reader_get_doubles(r, dset, n, x);
+  for (size_t i = 0; st == NDE_OK && i < n; i++)
+    if (!isfinite(x[i]))
+      st = nde__derrf(&r->err, NDE_ERR_DATA,
+                      "%s:%s: non-finite parameter at index %zu (expected a finite number, got "
+                      "%g)",
+                      r->path, dset, i, x[i]);
+  return st;
 }
 
 nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error *err) {
@@ -498,25 +514,16 @@ nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error
   *theta = NULL;
   if ((st = nde_reader_open(path, &r, err))) return st;
   const char *dset = "/params/theta";
-  int rank = 0;
-  size_t dims[NDE_DATA_MAX_RANK], count = 1;
+  size_t count = 0;
   double *x = NULL;
-  if ((st = nde_reader_shape(r, dset, &rank, dims))) goto out;
-  if (rank > 1) {
-    st = nde__derrf(&r->err, NDE_ERR_DATA,
-                   "%s:%s: wrong rank (expected rank 1, the flat parameter vector, got rank %d)",
-                   r->path, dset, rank);
-    goto out;
-  }
-  if (rank == 1) count = dims[0];
+  if ((st = theta_count(r, dset, &count))) goto out;
   x = nde__dalloc(count);
   if (!x) {
     st = nde__derrf(&r->err, NDE_ERR_NOMEM, "%s:%s: out of memory for %zu values", r->path, dset,
-                   count);
+                    count);
     goto out;
   }
-  if ((st = nde_reader_get_doubles(r, dset, count, x))) goto out;
-  if ((st = finite_params(r, dset, x, count))) goto out;
+  if ((st = read_params(r, dset, count, x))) goto out;
   *n = count;
   *theta = x;
   x = NULL;
@@ -604,24 +611,15 @@ nde_status nde_read_theta_expect(const char *path, size_t n, double *theta, nde_
   }
   if ((st = nde_reader_open(path, &r, err))) return st;
   const char *dset = "/params/theta";
-  int rank = 0;
-  size_t dims[NDE_DATA_MAX_RANK];
-  if ((st = nde_reader_shape(r, dset, &rank, dims))) goto out;
-  if (rank > 1) {
-    st = nde__derrf(&r->err, NDE_ERR_DATA,
-                    "%s:%s: wrong rank (expected rank 1, the flat parameter vector, got rank %d)",
-                    r->path, dset, rank);
-    goto out;
-  }
-  size_t count = rank == 1 ? dims[0] : 1;
+  size_t count = 0;
+  if ((st = theta_count(r, dset, &count))) goto out;
   if (count != n) {
     st = nde__derrf(&r->err, NDE_ERR_DATA,
                     "%s:%s: wrong size (expected %zu values, the model's parameters, got %zu)",
                     r->path, dset, n, count);
     goto out;
   }
-  if ((st = nde_reader_get_doubles(r, dset, count, theta))) goto out;
-  if ((st = finite_params(r, dset, theta, count))) goto out;
+  if ((st = read_params(r, dset, count, theta))) goto out;
 out:
   if (st) nde__data_err_out(&r->err, err);
   nde_reader_destroy(&r);
