@@ -592,7 +592,10 @@ class Result:
     def settings(self):
         """The options the fit ran with, as nde.fit keywords (nde.fit(m, data, **r.settings)
         fits again the same way); for an ensemble also ensemble=K and, when resampled,
-        resample and resample_fraction."""
+        resample and resample_fraction; when the result holds standard errors, uncertainty=True
+        with the noise_model, level, uncertainty_nets and finite_differences they were computed
+        with, and profile (the profiled names) when it holds profiles.  The grid a side of the
+        profiles (profile_points) is not recorded: fitting again uses the default."""
         out = settings_dict(lib.nde_result_settings(self._ptr), self.model)
         how = ffi.new("nde_ensemble_opts *")
         if lib.nde_result_ensemble_settings(self._ptr, how) == 0:
@@ -600,6 +603,16 @@ class Result:
             if how.resample != lib.NDE_RESAMPLE_NONE:
                 out["resample"] = pystr(lib.nde_resample_str(how.resample))
                 out["resample_fraction"] = float(how.fraction)
+        u = lib.nde_result_get_uncertainty(self._ptr)
+        if u != ffi.NULL:
+            out.update({
+                "uncertainty": True, "noise_model": pystr(lib.nde_noise_model_str(u.noise)),
+                "level": u.level, "finite_differences": bool(u.finite_differences),
+                "uncertainty_nets": any(u.entry[i].kind == lib.NDE_UNC_NET_WEIGHT
+                                        for i in range(u.n))})
+            names = list(self.profiles)
+            if names:
+                out["profile"] = names
         return out
 
     @property

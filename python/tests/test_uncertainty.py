@@ -110,6 +110,24 @@ def test_standard_errors_and_profiles_of_a_fit_are_nde_fits_bit_for_bit(lv_cli, 
     assert "beta" in run_nde("inspect", tmp_path / "py.h5").stdout
 
 
+def test_the_settings_name_the_standard_errors_and_profiles_and_fitting_with_them_gives_them(
+        lv_cli, lv_py):
+    cli = nde.load(lv_cli[0])
+    s = lv_py.settings
+    assert s == cli.settings
+    assert (s["uncertainty"], s["noise_model"], s["level"], s["uncertainty_nets"],
+            s["finite_differences"], s["profile"]) == \
+           (True, "per-state", 0.95, False, False, ["beta", "gamma"])
+    again = nde.fit(LV, DATA, progress=False, **s)
+    assert np.array_equal(bits(again.theta), bits(lv_py.theta))
+    assert np.array_equal(bits(again.uncertainty.cov), bits(lv_py.uncertainty.cov))
+    assert list(again.profiles) == ["beta", "gamma"]
+    assert np.array_equal(bits(again.profiles["gamma"].stat), bits(lv_py.profiles["gamma"].stat))
+    # A fit without them says nothing of them.
+    plain = nde.fit(LV, DATA, optim="lbfgs:20", progress=False).settings
+    assert not {"uncertainty", "noise_model", "level", "profile"} & set(plain)
+
+
 def test_compute_uncertainty_is_nde_uncertainty_on_a_finished_fit(tmp_path, lv):
     run_nde("fit", LV, DATA, "-o", tmp_path / "plain.h5", "--learn-u0", "--quiet")
     opts = ["--noise-model", "pooled", "--level", "0.9", "--finite-differences"]
