@@ -1,6 +1,7 @@
 /* Network derivatives against central finite differences: VJP (input and parameter
  * cotangents) and JVP (input and parameter tangents) on several activation stacks, for B = 1
- * (direct loops for small layers, dgemm for the 70 x 40 one) and batches (dgemm); cache and
+ * (direct loops for small layers, one loop for the bottom two layers around a hidden layer
+ * between <= 4 inputs and <= 4 outputs, dgemm for the 70 x 40 one) and batches (dgemm); cache and
  * no-cache VJP agree,
  * gtheta accumulates, and <dY, J v> = <J^T dY, v> ties the two passes together. */
 #include <math.h>
@@ -32,6 +33,14 @@ static const stack stacks[] = {
      4,
      {1, 9, 4, 6, 3},
      {NDE_ACT_TANH, NDE_ACT_RELU, NDE_ACT_SIGMOID, NDE_ACT_IDENTITY}},
+    /* One hidden layer between <= 4 inputs and <= 4 outputs: at B = 1 the reverse pass takes
+     * the bottom two layers in one loop (every input and output count, every activation). */
+    {"1-6-1 sigmoid", 2, {1, 6, 1}, {NDE_ACT_SIGMOID, NDE_ACT_IDENTITY}},
+    {"3-8-4 softplus", 2, {3, 8, 4}, {NDE_ACT_SOFTPLUS, NDE_ACT_IDENTITY}},
+    {"4-9-3 gelu tanh", 2, {4, 9, 3}, {NDE_ACT_GELU, NDE_ACT_TANH}},
+    {"2-7-1 rbf", 2, {2, 7, 1}, {NDE_ACT_RBF, NDE_ACT_IDENTITY}},
+    {"4-5-2 relu sigmoid", 2, {4, 5, 2}, {NDE_ACT_RELU, NDE_ACT_SIGMOID}},
+    {"1-10-3 identity tanh", 2, {1, 10, 3}, {NDE_ACT_IDENTITY, NDE_ACT_TANH}},
     {"3-70-40-2 tanh relu identity",
      3,
      {3, 70, 40, 2},
