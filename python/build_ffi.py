@@ -331,7 +331,8 @@ typedef struct nde_uncertainty {
   int n; const nde_unc_entry *entry; const double *cov; const double *cov_natural;
   const double *corr; double level; double quantile; nde_noise_model noise; double sigma;
   const double *sigma_state; long n_residuals; long dof; double rss; double cond; int n_null;
-  const double *null_dirs; int finite_differences; const char *warning; ...;
+  const double *null_dirs; int finite_differences; const char *warning; int n_sigma;
+  const char *const *sigma_names; ...;
 } nde_uncertainty;
 nde_status nde_result_compute_uncertainty(nde_result *r, const nde_data *data,
                                           const nde_unc_opts *o, nde_error *err);

@@ -544,7 +544,8 @@ typedef struct nde_uncertainty {
   double quantile;             /* q: t(N - P) or normal quantile at (1 + level) / 2 */
   nde_noise_model noise;
   double sigma;                /* pooled: s (the noise std at weight 1); NaN otherwise */
-  const double *sigma_state;   /* n_state: the noise std per state used (estimated or known) */
+  const double *sigma_state;   /* n_sigma: the noise std used (estimated or known) per data column:
+                                * the n_state states, then the data's observable columns */
   long n_residuals;            /* N: observed values in the loss */
   long dof;                    /* N - P */
   double rss;                  /* sum of squared residuals, each divided by its sigma_i^2 */
@@ -554,6 +555,8 @@ typedef struct nde_uncertainty {
   const double *null_dirs;     /* n_null x n, unit vectors in the optimised coordinates */
   int finite_differences;      /* how J was computed */
   const char *warning;         /* "" or a sentence naming the non-identifiable coordinates */
+  int n_sigma;                 /* columns sigma_state covers (n_state without observable columns) */
+  const char *const *sigma_names; /* n_sigma: their names (state components, then observables) */
 } nde_uncertainty;
 
 /* Compute the standard errors of r's fit against data (the data the fit saw: NDE_ERR_DATA when

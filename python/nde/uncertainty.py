@@ -81,7 +81,8 @@ class Uncertainty:
                   determine the fit (two parameters that enter only as a product give one)
     warning       "" or the sentence naming the coordinates that are not identifiable
     level, quantile, noise_model ("per-state", "pooled", "known"), sigma (pooled: s, else NaN),
-    sigma_state ({component: noise std used}), n_residuals, dof, rss, cond, finite_differences
+    sigma_state ({column: noise std used}, the state components and then any observable columns
+    of the data), n_residuals, dof, rss, cond, finite_differences
 
     str() prints them as nde fit --uncertainty does after the values."""
 
@@ -90,8 +91,10 @@ class Uncertainty:
         self.level, self.quantile = u.level, u.quantile
         self.noise_model = pystr(lib.nde_noise_model_str(u.noise))
         self.sigma = u.sigma
-        self.sigma_state = dict(zip(model.states,
-                                    arrays.copy_doubles(u.sigma_state, model.n_state).tolist()))
+        self._n_state = model.n_state
+        columns = [pystr(u.sigma_names[j]) for j in range(u.n_sigma)]
+        self.sigma_state = dict(zip(columns,
+                                    arrays.copy_doubles(u.sigma_state, u.n_sigma).tolist()))
         self.n_residuals, self.dof, self.rss, self.cond = int(u.n_residuals), int(u.dof), u.rss, \
             u.cond
         self.finite_differences = bool(u.finite_differences)
@@ -171,8 +174,9 @@ class Uncertainty:
             line = ("  noise estimated from the residuals, pooled (s = %s, %d degrees of "
                     "freedom):" % (_num(self.sigma), self.dof))
         else:
-            line = ("  noise estimated from the residuals of each state (%d degrees of freedom):"
-                    % self.dof)
+            line = ("  noise estimated from the residuals of each %s (%d degrees of freedom):"
+                    % ("data column" if len(self.sigma_state) > self._n_state else "state",
+                       self.dof))
         out.append(line + "".join(" %s %s" % (c, _num(v)) for c, v in self.sigma_state.items()))
         out.append("  intervals at %g%%: %s quantile %.4g; positive parameters are fitted as "
                    "logs, so their interval is asymmetric (the symmetric one is the delta "

@@ -128,6 +128,35 @@ def test_the_settings_name_the_standard_errors_and_profiles_and_fitting_with_the
     assert not {"uncertainty", "noise_model", "level", "profile"} & set(plain)
 
 
+def test_standard_errors_of_a_fit_to_an_observable_are_nde_fits(tmp_path):
+    """LV measured only through an observable: the errors run through the observation model,
+    the noise level is the signal column's, and Python gives nde fit's numbers bit for bit."""
+    model = tmp_path / "lvo.nde"
+    model.write_text(
+        "state x = 0.44249296, y = 4.6280594\n"
+        "param alpha = 1.3 (positive)\nparam beta = 0.9 (positive)\n"
+        "param gamma = 0.8 (positive)\nparam delta = 1.8 (positive)\n"
+        "param gain = 2 (positive)\n"
+        "observe signal = gain*x + y\n"
+        "dx/dt = alpha*x - beta*x*y\ndy/dt = gamma*x*y - delta*y\n")
+    data = tmp_path / "d.h5"
+    run_nde("simulate", model, "-o", data, "--t1", "8", "--dt-out", "0.2", "--columns", "signal",
+            "--noise", "0.005", "--seed", "3", "--quiet")
+    run_nde("fit", model, data, "-o", tmp_path / "cli.h5", "--optim", "lbfgs:200", "--uncertainty",
+            "--quiet")
+    cli = nde.load(tmp_path / "cli.h5")
+    r = nde.fit(model, data, optim="lbfgs:200", uncertainty=True, progress=False)
+    u, v = r.uncertainty, cli.uncertainty
+    assert list(u.sigma_state) == ["x", "y", "signal"]
+    assert np.isnan(u.sigma_state["x"]) and u.sigma_state["signal"] > 0
+    assert list(v.sigma_state) == list(u.sigma_state)
+    assert all(bits(u.sigma_state[k]) == bits(v.sigma_state[k]) for k in u.sigma_state)
+    assert np.array_equal(bits(u.cov), bits(v.cov))
+    for name, truth in (("alpha", 1.3), ("gain", 2.0)):
+        assert u.lower[name] < truth < u.upper[name], name
+    assert "residuals of each data column" in str(u)
+
+
 def test_compute_uncertainty_is_nde_uncertainty_on_a_finished_fit(tmp_path, lv):
     run_nde("fit", LV, DATA, "-o", tmp_path / "plain.h5", "--learn-u0", "--quiet")
     opts = ["--noise-model", "pooled", "--level", "0.9", "--finite-differences"]

@@ -188,11 +188,12 @@ void nde_cli_print_uncertainty(const nde_result *r) {
     printf("  noise estimated from the residuals, pooled (s = %s, %ld degrees of freedom):", b,
            u->dof);
   } else {
-    printf("  noise estimated from the residuals of each state (%ld degrees of freedom):", u->dof);
+    printf("  noise estimated from the residuals of each %s (%ld degrees of freedom):",
+           u->n_sigma > nde_model_state_dim(m) ? "data column" : "state", u->dof);
   }
-  for (int j = 0; j < nde_model_state_dim(m); j++) {
+  for (int j = 0; j < u->n_sigma; j++) {
     num(u->sigma_state[j], b);
-    printf(" %s %s", nde_model_component_name(m, j), b);
+    printf(" %s %s", u->sigma_names[j], b);
   }
   printf("\n  intervals at %g%%: %s quantile %.4g; positive parameters are fitted as logs, so their "
          "interval is asymmetric (the symmetric one is the delta method's)\n",

@@ -7,8 +7,10 @@
  * II.6: Runge-Kutta methods commute with this differentiation, so for fixed steps s is the exact
  * derivative of the discrete solution; so do splitting methods, whose kicks and drifts split the
  * variational system the same way, and the implicit midpoint rule).  Its right-hand side is made
- * of the model's f and JVP, one row at a time.  Central differences of the residuals are the
- * fallback (the model has no JVP, or on request). */
+ * of the model's f and JVP, one row at a time.  Data columns that are observables compare the
+ * fit's observation model H(t, u, theta), whose derivative is dH/du s + dH/dtheta e_j (the
+ * observer's JVP at the solution).  Central differences of the residuals are the fallback (the
+ * model has no JVP, or on request). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,10 +312,15 @@ struct nde__jac {
   int *comp, *colmap;
   int max_obs;
   size_t n_u0; /* S x n */
+  /* Observable columns (ld > n): a clone of the fit's observation model, its values and JVP at
+   * one time (ld each), and a parameter direction (n_theta, zero but for one entry). */
+  nde_observer *obs;
+  double *H, *JH, *vth;
 };
 
 size_t nde__jac_n_rows(const nde__jac *J) { return J->n_rows; }
 const int *nde__jac_row_state(const nde__jac *J) { return J->row_state; }
+int nde__jac_n_columns(const nde__jac *J) { return J->ld; }
 const double *nde__jac_weights(const nde__jac *J) { return J->w; }
 int nde__jac_uses_fd(const nde__jac *J) { return J->method == NDE__JAC_FD; }
 
@@ -331,6 +338,10 @@ void nde__jac_destroy(nde__jac **Jp) {
   free(J->dir);
   free(J->comp);
   free(J->colmap);
+  nde_observer_destroy(&J->obs);
+  free(J->H);
+  free(J->JH);
+  free(J->vth);
   free(J);
   *Jp = NULL;
 }
@@ -355,9 +366,22 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
   if ((st = nde_rhs_clone(nde__problem_rhs(p), &inner, err)) != NDE_OK) goto fail;
   J->method = method;
   if (method == NDE__JAC_SENS && !nde_rhs_has_jvp(inner)) J->method = NDE__JAC_FD;
+  const size_t n_theta_full = nde_rhs_get_info(inner)->n_theta;
   if ((st = sens_make(&J->S, inner, &r->settings.solver,
                       J->method == NDE__JAC_SENS ? max_cols : 0, err)) != NDE_OK)
     goto fail;
+  if (J->ld > J->n) {
+    nde_observer *po = nde__problem_observer(p);
+    if (!po) {
+      st = nde__fail(err, NDE_ERR_ARG, "the problem has observable columns but no observer");
+      goto fail;
+    }
+    if ((st = nde_observer_clone(po, &J->obs, err)) != NDE_OK) goto fail;
+    J->H = nde__dalloc((size_t)J->ld);
+    J->JH = nde__dalloc((size_t)J->ld);
+    J->vth = nde__dalloc(n_theta_full);
+    if (!J->H || !J->JH || !J->vth) goto nomem;
+  }
   J->ser = calloc((size_t)J->n_ser + 1, sizeof *J->ser);
   if (!J->ser) goto nomem;
   const int n = J->n, learn_u0 = r->settings.objective.learn_u0;
@@ -368,7 +392,8 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
     js->first = se->loss_from > 0 ? se->loss_from : learn_u0 ? 0 : 1;
     js->row0 = J->n_rows;
     for (int k = js->first; k < se->n_obs; k++)
-      for (int i = 0; i < n; i++) js->rows += !isnan(se->obs[(size_t)k * (size_t)J->ld + (size_t)i]);
+      for (int i = 0; i < J->ld; i++)
+        js->rows += !isnan(se->obs[(size_t)k * (size_t)J->ld + (size_t)i]);
     J->n_rows += js->rows;
     if (se->n_obs > J->max_obs) J->max_obs = se->n_obs;
   }
@@ -389,7 +414,7 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
   for (int s = 0; s < J->n_ser; s++) {
     const jseries *js = &J->ser[s];
     for (int k = js->first; k < js->se->n_obs; k++)
-      for (int i = 0; i < n; i++)
+      for (int i = 0; i < J->ld; i++)
         if (!isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) J->row_state[q++] = i;
   }
   *out = J;
@@ -401,17 +426,42 @@ fail:
   return st;
 }
 
-/* Residuals of one series from its plain solution. */
-static void residuals(const nde__jac *J, const jseries *js, const double *Y, double *e) {
+/* Whether row k of series js has an observation in any column. */
+static int row_observed(const nde__jac *J, const jseries *js, int k) {
+  for (int i = 0; i < J->ld; i++)
+    if (!isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) return 1;
+  return 0;
+}
+
+/* The compared quantities of series js at its time k, from the state Yk (n): the state itself,
+ * or with observable columns the observation model's ld quantities in J->H (bound to the series
+ * by the caller).  Returns the observer's code (non-zero: not finite, or fatal when < 0). */
+static int quantities(nde__jac *J, const jseries *js, int k, const double *theta,
+                      const double *Yk, const double **out) {
+  *out = Yk;
+  if (!J->obs) return 0;
+  *out = J->H;
+  return nde_observer_eval(J->obs, js->se->t[k], 1, Yk, theta, J->H);
+}
+
+/* Residuals of one series from its plain solution; the observer's code as quantities. */
+static int residuals(nde__jac *J, const jseries *js, const double *theta, const double *Y,
+                     double *e) {
   const int n = J->n;
   size_t q = 0;
-  for (int k = js->first; k < js->se->n_obs; k++)
-    for (int i = 0; i < n; i++) {
+  if (J->obs && nde_observer_set_rows(J->obs, 1, &js->se->id) != NDE_OK) return -1;
+  for (int k = js->first; k < js->se->n_obs; k++) {
+    if (!row_observed(J, js, k)) continue;
+    const double *h;
+    const int rc = quantities(J, js, k, theta, Y + (size_t)k * (size_t)n, &h);
+    if (rc) return rc;
+    for (int i = 0; i < J->ld; i++) {
       const double o = js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i];
       if (isnan(o)) continue;
-      const double y = Y[(size_t)k * (size_t)n + (size_t)i];
-      e[q++] = J->log_space ? log(y) - log(o) : y - o;
+      e[q++] = J->log_space ? log(h[i]) - log(o) : h[i] - o;
     }
+  }
+  return 0;
 }
 
 /* Residuals of every series at (theta, u0s); *ok = 0 when a solve stops. */
@@ -424,7 +474,11 @@ static nde_status all_residuals(nde__jac *J, const double *theta, const double *
     nde_status st = sens_plain(&J->S, id, theta, u0s + (size_t)id * (size_t)J->n,
                                js->se->n_obs, js->se->t, J->Yp, ok, err);
     if (st != NDE_OK) return st;
-    if (*ok) residuals(J, js, J->Yp, e + js->row0);
+    if (!*ok) break;
+    const int rc = residuals(J, js, theta, J->Yp, e + js->row0);
+    if (rc < 0)
+      return nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed (code %d)", rc);
+    *ok = rc == 0;
   }
   for (size_t q = 0; q < J->n_rows && *ok; q++) *ok = isfinite(e[q]) != 0;
   return NDE_OK;
@@ -440,6 +494,11 @@ static double coord_value(const nde__coord *c, const double *theta, const double
   return c->kind == NDE_UNC_INITIAL_STATE
              ? u0s[(size_t)c->series * (size_t)n + (size_t)c->component]
              : theta[c->theta];
+}
+
+/* Row b of the variational solution at time k: [u (n), s (n)]. */
+static const double *S_row(const nde__jac *J, int k, size_t stride, int b) {
+  return J->S.Y + (size_t)k * stride + (size_t)b * 2 * (size_t)J->n;
 }
 
 nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, int n_cols,
@@ -494,21 +553,52 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
     st = sens_solve(&J->S, id, theta, u0, rows, J->dir, J->comp, js->se->n_obs, js->se->t, ok,
                     err);
     if (st != NDE_OK || !*ok) return st;
-    /* The plain solution again for the log-space factor 1/y. */
-    if (J->log_space && (st = sens_plain(&J->S, id, theta, u0, js->se->n_obs, js->se->t, J->Yp,
-                                         ok, err)) != NDE_OK)
+    /* The plain solution again, where the compared quantities are evaluated and linearised:
+     * for the log-space factor 1/y and the observation model. */
+    if ((J->log_space || J->obs) &&
+        (st = sens_plain(&J->S, id, theta, u0, js->se->n_obs, js->se->t, J->Yp, ok, err)) !=
+            NDE_OK)
       return st;
+    if (!*ok) return NDE_OK;
     size_t q = js->row0;
     const size_t stride = (size_t)rows * 2 * (size_t)n;
-    for (int k = js->first; k < js->se->n_obs; k++)
-      for (int i = 0; i < n; i++) {
-        if (isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) continue;
-        const double f = J->log_space ? 1.0 / J->Yp[(size_t)k * (size_t)n + (size_t)i] : 1.0;
-        for (int b = 0; b < rows; b++)
-          Jm[q * (size_t)n_cols + (size_t)J->colmap[b]] =
-              f * J->S.Y[(size_t)k * stride + (size_t)b * 2 * (size_t)n + (size_t)n + (size_t)i];
-        q++;
+    if (J->obs && nde_observer_set_rows(J->obs, 1, &id) != NDE_OK)
+      return nde__fail(err, NDE_ERR_CALLBACK, "cannot bind series %d to the observation model", id);
+    for (int k = js->first; k < js->se->n_obs; k++) {
+      if (!row_observed(J, js, k)) continue;
+      const double *Zk = J->Yp + (size_t)k * (size_t)n;
+      const double *h = Zk;
+      if (J->log_space || J->obs) {
+        const int rc = quantities(J, js, k, theta, Zk, &h);
+        if (rc < 0)
+          return nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed (code %d)", rc);
+        if (rc > 0) {
+          *ok = 0;
+          return NDE_OK;
+        }
       }
+      for (int b = 0; b < rows; b++) {
+        /* This direction's derivative of every compared quantity at time k. */
+        const double *sk = S_row(J, k, stride, b) + n, *d = sk;
+        if (J->obs) {
+          const long j = J->dir[b];
+          if (j >= 0) J->vth[j] = 1.0;
+          const int rc = nde_observer_jvp(J->obs, js->se->t[k], 1, Zk, theta, sk,
+                                          j >= 0 ? J->vth : NULL, J->JH);
+          if (j >= 0) J->vth[j] = 0.0;
+          if (rc < 0)
+            return nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed (code %d)", rc);
+          d = J->JH;
+        }
+        size_t qq = q;
+        for (int i = 0; i < J->ld; i++) {
+          if (isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) continue;
+          const double f = J->log_space ? 1.0 / h[i] : 1.0;
+          Jm[qq++ * (size_t)n_cols + (size_t)J->colmap[b]] = f * d[i];
+        }
+      }
+      for (int i = 0; i < J->ld; i++) q += !isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i]);
+    }
   }
   for (size_t q = 0; q < J->n_rows * (size_t)n_cols && *ok; q++) *ok = isfinite(Jm[q]) != 0;
   return NDE_OK;

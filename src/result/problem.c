@@ -297,6 +297,7 @@ const nde_fit_series *nde__problem_series(const nde_problem *p, int *n_train) {
   return p->series;
 }
 nde_rhs *nde__problem_rhs(nde_problem *p) { return p->rhs; }
+nde_observer *nde__problem_observer(nde_problem *p) { return p->obs; }
 
 const double *nde_problem_u0(const nde_problem *p, int k) {
   if (!p || k < 0 || k >= p->n_series) return NULL;

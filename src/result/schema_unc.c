@@ -112,7 +112,9 @@ static nde_status write_unc(nde_writer *w, const nde_result *r) {
   TRY(nde_writer_put_doubles(w, "/uncertainty/covariance", 2, dims, u->cov));
   TRY(nde_writer_put_doubles(w, "/uncertainty/covariance_natural", 2, dims, u->cov_nat));
   TRY(nde_writer_put_doubles(w, "/uncertainty/correlation", 2, dims, u->corr));
-  TRY(put_vec(w, "/uncertainty/sigma_state", (size_t)n, u->sigma_state));
+  TRY(put_vec(w, "/uncertainty/sigma_state", (size_t)u->n_sigma, u->sigma_state));
+  TRY(nde_writer_put_strings(w, "/uncertainty/sigma_columns", (size_t)u->n_sigma,
+                             (const char **)u->sigma_names));
   if (u->pub.n_null > 0) {
     dims[0] = (size_t)u->pub.n_null;
     TRY(nde_writer_put_doubles(w, "/uncertainty/null_directions", 2, dims, u->null_dirs));
@@ -302,9 +304,49 @@ static int64_t attr_i(urd *R, const char *obj, const char *name) {
   return v;
 }
 
+/* The data columns of sigma_state: /uncertainty/sigma_columns names them (the model's states,
+ * then observable columns); files written before it had the states alone.  Allocates
+ * u->sigma_state and u->sigma_names. */
+static nde_status read_sigma_columns(urd *R, const nde_result *r, struct nde__unc *u) {
+  const int n = nde_model_state_dim(r->model);
+  const char *path = "/uncertainty/sigma_columns";
+  char **cols = NULL;
+  size_t K = (size_t)n;
+  if (nde_reader_kind(R->h, path) != NDE_H5_NONE) {
+    if (nde_reader_kind(R->h, path) != NDE_H5_DATASET ||
+        nde_reader_get_strings(R->h, path, &K, &cols) != NDE_OK)
+      return bad(R, path, "unreadable (expected a list of column names)");
+    int same = K >= (size_t)n && K <= (size_t)n + (size_t)nde_model_n_observables(r->model);
+    for (size_t j = 0; same && j < K; j++) {
+      if (j < (size_t)n) {
+        same = !strcmp(cols[j], nde_model_component_name(r->model, (int)j));
+        continue;
+      }
+      same = 0;
+      for (int i = 0; !same && i < nde_model_n_observables(r->model); i++)
+        same = !strcmp(cols[j], nde_model_observable_name(r->model, i));
+    }
+    if (!same) {
+      free(cols);
+      return bad(R, path, "expected the model's state components, then some of its observables");
+    }
+  }
+  u->n_sigma = (int)K;
+  u->sigma_state = nde__dalloc(K);
+  u->sigma_names = calloc(K, sizeof *u->sigma_names);
+  for (size_t j = 0; u->sigma_state && u->sigma_names && j < K; j++) {
+    nde_str nm = NDE_STR_INIT;
+    nde_str_adds(&nm, cols ? cols[j] : nde_model_component_name(r->model, (int)j));
+    u->sigma_names[j] = nde_str_take(&nm);
+    if (!u->sigma_names[j]) break;
+  }
+  const int ok = u->sigma_state && u->sigma_names && (K == 0 || u->sigma_names[K - 1]);
+  free(cols);
+  return ok ? NDE_OK : nde__fail(R->err, NDE_ERR_NOMEM, "out of memory");
+}
+
 static nde_status read_unc(urd *R, nde_result *r) {
   const char *g = "/uncertainty";
-  const int n = nde_model_state_dim(r->model);
   nde_status st = NDE_OK;
   struct nde__unc *u = calloc(1, sizeof *u);
   char **names = NULL, *s = NULL;
@@ -349,10 +391,10 @@ static nde_status read_unc(urd *R, nde_result *r) {
   u->cov = nde__dalloc(P * P);
   u->cov_nat = nde__dalloc(P * P);
   u->corr = nde__dalloc(P * P);
-  u->sigma_state = nde__dalloc((size_t)n);
+  if ((st = read_sigma_columns(R, r, u)) != NDE_OK) goto done;
   iv = calloc(P + 1, sizeof *iv);
   dv = nde__dalloc(P);
-  if (!u->entry || !u->cov || !u->cov_nat || !u->corr || !u->sigma_state || !iv || !dv) {
+  if (!u->entry || !u->cov || !u->cov_nat || !u->corr || !iv || !dv) {
     st = nde__fail(R->err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -377,7 +419,7 @@ static nde_status read_unc(urd *R, nde_result *r) {
   if ((st = get_n(R, "/uncertainty/covariance", P * P, u->cov)) != NDE_OK ||
       (st = get_n(R, "/uncertainty/covariance_natural", P * P, u->cov_nat)) != NDE_OK ||
       (st = get_n(R, "/uncertainty/correlation", P * P, u->corr)) != NDE_OK ||
-      (st = get_n(R, "/uncertainty/sigma_state", (size_t)n, u->sigma_state)) != NDE_OK)
+      (st = get_n(R, "/uncertainty/sigma_state", (size_t)u->n_sigma, u->sigma_state)) != NDE_OK)
     goto done;
   u->pub.level = u->opts.level;
   u->pub.quantile = attr_d(R, g, "quantile");

@@ -48,7 +48,9 @@ void nde__coords_free(nde__coord *cols, int n);
  * its right-hand side, the fit's solver for the model and, for the Jacobian, a solver for the
  * variational system.  Residual rows: every observed entry the trajectory loss compares (each
  * series from loss_from; the first row only with learned initial states, since otherwise it is
- * the start itself), series by series, time by time, state by state. */
+ * the start itself), series by series, time by time, column by column.  An observable column
+ * compares the observation model's quantity H(t, u, theta): its derivative is dH/du s +
+ * dH/dtheta e_j with s the state's sensitivity (the observer's JVP). */
 typedef struct nde__jac nde__jac;
 
 typedef enum { NDE__JAC_SENS = 0, NDE__JAC_FD } nde__jac_method;
@@ -57,10 +59,13 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
                            nde__jac_method method, double fd_step, nde__jac **out,
                            nde_error *err);
 void nde__jac_destroy(nde__jac **J);
-/* Residual rows and, per row, its state column and series. */
+/* Residual rows and, per row, its data column: a state component (< n) or an observable column
+ * (n .. K - 1, compared through the fit's observation model). */
 size_t nde__jac_n_rows(const nde__jac *J);
 const int *nde__jac_row_state(const nde__jac *J);
-/* The per-state weights of the fit's loss (n values). */
+/* K, the data columns the residuals compare (n without observable columns). */
+int nde__jac_n_columns(const nde__jac *J);
+/* The per-column weights of the fit's loss (K values). */
 const double *nde__jac_weights(const nde__jac *J);
 /* 1 when J comes from central differences (asked for, or the model has no JVP). */
 int nde__jac_uses_fd(const nde__jac *J);
@@ -81,9 +86,11 @@ nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, in
                               int n_cols, const nde__coord *cols, double *Y, double *Sm, int *ok,
                               nde_error *err);
 
-/* The training series and right-hand side of a problem (problem.c). */
+/* The training series, right-hand side and observation model (NULL when the data have no
+ * observable columns) of a problem (problem.c). */
 const nde_fit_series *nde__problem_series(const nde_problem *p, int *n_train);
 nde_rhs *nde__problem_rhs(nde_problem *p);
+nde_observer *nde__problem_observer(nde_problem *p);
 
 /* ---- what a result holds (uncertainty.c, ensemble.c) ---- */
 
@@ -105,6 +112,8 @@ struct nde__unc {
   nde__coord *cols;     /* pub.n coordinates (their names are the entries' names) */
   nde_unc_entry *entry;
   double *cov, *cov_nat, *corr, *null_dirs, *sigma_state;
+  int n_sigma;          /* data columns of sigma_state: the states, then observable columns */
+  char **sigma_names;   /* n_sigma owned names */
   double *hdiag;        /* diag of H^+ = (A^T A)^+ of the fit's objective (profiles; not in the
                          * file: NULL after reading one, and profiles recompute) */
   char *warning;

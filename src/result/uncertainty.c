@@ -167,6 +167,8 @@ void nde__unc_free(struct nde__unc *u) {
   free(u->corr);
   free(u->null_dirs);
   free(u->sigma_state);
+  for (int j = 0; u->sigma_names && j < u->n_sigma; j++) nde_free(u->sigma_names[j]);
+  free(u->sigma_names);
   free(u->hdiag);
   nde_free(u->warning);
   free(u);
@@ -178,6 +180,8 @@ void nde__unc_publish(struct nde__unc *u) {
   u->pub.cov_natural = u->cov_nat;
   u->pub.corr = u->corr;
   u->pub.sigma_state = u->sigma_state;
+  u->pub.n_sigma = u->n_sigma;
+  u->pub.sigma_names = (const char *const *)u->sigma_names;
   u->pub.null_dirs = u->null_dirs;
   u->pub.warning = u->warning ? u->warning : "";
   for (int i = 0; i < u->pub.n; i++) {
@@ -265,18 +269,6 @@ static nde_status check_data(const nde_result *r, const nde_data *data, nde_erro
                      "%s: not the data of this fit (its series, times or values differ from what "
                      "the fit saw; expected the data file the fit was made with)",
                      nde_data_file(data) ? nde_data_file(data) : "data");
-  /* The residual Jacobian compares states with their columns; observable columns (an
-   * observation model) are not covered yet. */
-  for (size_t k = 0; k < nde_data_n_traj(data); k++) {
-    const nde_traj *tr = nde_data_traj(data, k);
-    for (size_t j = (size_t)nde_model_state_dim(r->model); j < nde_data_n_state(data); j++)
-      if (tr->col[j] >= 0)
-        return nde__fail(err, NDE_ERR_UNSUPPORTED,
-                         "%s: column '%s' is an observable: standard errors, profiles and bands "
-                         "of fits to observables are not available yet (ensembles are)",
-                         nde_data_file(data) ? nde_data_file(data) : "data",
-                         nde_data_state_name(data, j));
-  }
   return NDE_OK;
 }
 
@@ -305,12 +297,18 @@ static void row_scales(const nde__jac *J, double *c) {
   for (size_t q = 0; q < nde__jac_n_rows(J); q++) c[q] = sqrt(w[rs[q]]);
 }
 
-/* The noise levels per state (sigma_state) by the noise model; *s2 the pooled variance at
- * weight 1 (NaN when known). */
+/* What a data column is called in messages: "state 'x'" or "observable 's'". */
+static const char *column_kind(const nde_result *r, int j) {
+  return j < nde_model_state_dim(r->model) ? "state" : "observable";
+}
+
+/* The noise levels per data column (sigma, K values: the states, then the observable columns,
+ * named by names) by the noise model; *s_out the pooled noise std at weight 1 (NaN otherwise).
+ * A known level comes from --noise-std or the data's noise_std, which name states only. */
 static nde_status noise_levels(const nde_result *r, const nde_unc_opts *o, const nde__jac *J,
-                               const double *e, int P, double *sigma, double *s_out,
-                               nde_error *err) {
-  const int n = nde_model_state_dim(r->model);
+                               const double *e, int P, const char *const *names, double *sigma,
+                               double *s_out, nde_error *err) {
+  const int n = nde_model_state_dim(r->model), K = nde__jac_n_columns(J);
   const size_t N = nde__jac_n_rows(J);
   const int *rs = nde__jac_row_state(J);
   const double *w = nde__jac_weights(J);
@@ -318,13 +316,17 @@ static nde_status noise_levels(const nde_result *r, const nde_unc_opts *o, const
   *s_out = NAN;
   if (o->noise == NDE_NOISE_KNOWN) {
     const double *sd = o->noise_std ? o->noise_std : r->noise_std;
-    for (int j = 0; j < n; j++) sigma[j] = sd ? sd[j] : NAN;
+    for (int j = 0; j < K; j++) sigma[j] = sd && j < n ? sd[j] : NAN;
     for (size_t q = 0; q < N; q++)
       if (!(sigma[rs[q]] > 0) || !isfinite(sigma[rs[q]]))
         return nde__fail(err, NDE_ERR_ARG,
-                         "the noise of state '%s' is not known (expected its noise std from "
-                         "--noise-std or the data's noise_std, or an estimated noise model)",
-                         nde_model_component_name(r->model, rs[q]));
+                         rs[q] < n
+                             ? "the noise of %s '%s' is not known (expected its noise std from "
+                               "--noise-std or the data's noise_std, or an estimated noise model)"
+                             : "the noise of %s '%s' is not known (a known noise level names "
+                               "states only; expected an estimated noise model, per-state or "
+                               "pooled)",
+                         column_kind(r, rs[q]), names[rs[q]]);
     return NDE_OK;
   }
   if (!(dof > 0))
@@ -337,9 +339,9 @@ static nde_status noise_levels(const nde_result *r, const nde_unc_opts *o, const
     for (size_t q = 0; q < N; q++) ss += w[rs[q]] * e[q] * e[q];
     const double s = sqrt(ss / dof);
     *s_out = s;
-    for (int j = 0; j < n; j++) sigma[j] = s / sqrt(w[j]);
+    for (int j = 0; j < K; j++) sigma[j] = s / sqrt(w[j]);
   } else {
-    for (int j = 0; j < n; j++) {
+    for (int j = 0; j < K; j++) {
       double ss = 0;
       size_t cnt = 0;
       for (size_t q = 0; q < N; q++)
@@ -353,9 +355,9 @@ static nde_status noise_levels(const nde_result *r, const nde_unc_opts *o, const
   for (size_t q = 0; q < N; q++)
     if (!(sigma[rs[q]] > 0))
       return nde__fail(err, NDE_ERR_NUMERIC,
-                       "the residuals of state '%s' are all zero: its noise level cannot be "
+                       "the residuals of %s '%s' are all zero: its noise level cannot be "
                        "estimated (give it with a known noise level)",
-                       nde_model_component_name(r->model, rs[q]));
+                       column_kind(r, rs[q]), names[rs[q]]);
   return NDE_OK;
 }
 
@@ -589,8 +591,18 @@ static nde_status compute(nde_result *r, const nde_data *data, const nde_unc_opt
   u->cov = nde__dalloc((size_t)P * P);
   u->cov_nat = nde__dalloc((size_t)P * P);
   u->corr = nde__dalloc((size_t)P * P);
-  u->sigma_state = nde__dalloc((size_t)n);
-  if (!u->entry || !u->cov || !u->cov_nat || !u->corr || !u->sigma_state) goto nomem;
+  /* The data columns the residuals compare, by name. */
+  const int K = nde__jac_n_columns(W.J);
+  u->n_sigma = K;
+  u->sigma_state = nde__dalloc((size_t)K);
+  u->sigma_names = calloc((size_t)K, sizeof *u->sigma_names);
+  if (!u->entry || !u->cov || !u->cov_nat || !u->corr || !u->sigma_state || !u->sigma_names)
+    goto nomem;
+  for (int j = 0; j < K; j++) {
+    nde_str nm = NDE_STR_INIT;
+    nde_str_adds(&nm, nde_data_state_name(data, (size_t)j));
+    if (!(u->sigma_names[j] = nde_str_take(&nm))) goto nomem;
+  }
   int ok;
   if ((st = nde__jac_eval(W.J, r->theta, u0s, P, u->cols, W.e, W.Jm, &ok, err)) != NDE_OK)
     goto done;
@@ -601,7 +613,9 @@ static nde_status compute(nde_result *r, const nde_data *data, const nde_unc_opt
     goto done;
   }
   double s;
-  if ((st = noise_levels(r, &o, W.J, W.e, P, u->sigma_state, &s, err)) != NDE_OK) goto done;
+  if ((st = noise_levels(r, &o, W.J, W.e, P, (const char *const *)u->sigma_names,
+                         u->sigma_state, &s, err)) != NDE_OK)
+    goto done;
   row_scales(W.J, c);
   B = nde__dalloc(W.N * (size_t)P);
   if (!B) goto nomem;

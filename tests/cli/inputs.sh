@@ -122,9 +122,29 @@ EOF2
   "$NDE" forecast f.h5 --data held.h5 -o fc.h5 > fc.txt || { cat fc.txt; fail "forecast --data"; }
   cat fc.txt
   grep -q "signal [0-9.e+-]*" fc.txt || fail "the signal column is not scored"
-  # Standard errors are refused honestly for observable columns.
-  "$NDE" uncertainty f.h5 -o u.h5 > /dev/null 2> err.txt && fail "uncertainty accepted observables"
-  grep -q "is an observable" err.txt || { cat err.txt; fail "message"; }
+  # Standard errors of a fit to an observable: through the observation model, the same by
+  # forward sensitivities and by central differences, the truth inside the intervals, the noise
+  # estimated for the signal column; a known noise level (it names states) is refused for it.
+  "$NDE" uncertainty f.h5 -o u.h5 > u.txt 2> err.txt || { cat u.txt err.txt; fail "uncertainty exited $?"; }
+  cat u.txt
+  grep -q "residuals of each data column .* signal [0-9]" u.txt || fail "no noise level of the signal"
+  "$NDE" uncertainty f.h5 -o ufd.h5 --finite-differences > /dev/null || fail "--finite-differences"
+  for p in alpha beta gamma delta gain; do
+    a=$("$H5" get u.h5 /params/se/$p) b=$("$H5" get ufd.h5 /params/se/$p)
+    awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 0 && (a - b) ^ 2 <= (1e-5 * b) ^ 2) }' ||
+      fail "se($p): $a by sensitivities, $b by differences"
+  done
+  for pv in alpha:1.3 beta:0.9 gamma:0.8 delta:1.8 gain:2; do
+    p=${pv%%:*} v=${pv#*:}
+    lo=$("$H5" get u.h5 /params/lower/$p) hi=$("$H5" get u.h5 /params/upper/$p)
+    num_ok "$v" "$lo" "$hi" || fail "$p = $v outside [$lo, $hi]"
+  done
+  "$NDE" uncertainty f.h5 -o uk.h5 --noise-model known --noise-std x=0.01,y=0.01 > /dev/null 2> err.txt &&
+    fail "a known noise level was taken for the observable"
+  grep -q "the noise of observable 'signal' is not known" err.txt || { cat err.txt; fail "message"; }
+  [ -e uk.h5 ] && fail "a refused uncertainty wrote uk.h5"
+  "$NDE" forecast u.h5 --t1 10 -o band.h5 > band.txt || { cat band.txt; fail "forecast band"; }
+  grep -q "linearised interval" band.txt || fail "no band from the standard errors"
   ;;
 bad_inputs_are_refused_with_their_place)
   expect() { # code fragment args...

@@ -2,8 +2,9 @@
  * observables ("observe s = g*x + y^2") are compared with the model's quantities, the gradient
  * flows through the observation model (dL/du = dH/du^T dL/dH and dH/dtheta) for every solver and
  * every gradient method it supports (from the registries), a column's known sigma weighs it by
- * 1/sigma^2, and held-out data are scored on their observable columns.  Gradients are checked
- * against central differences of the same solver's loss. */
+ * 1/sigma^2, held-out data are scored on their observable columns, and the standard errors'
+ * residual Jacobian runs through the observation model.  Gradients and Jacobians are checked
+ * against central differences. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -224,6 +225,61 @@ static void a_known_sigma_weighs_its_column(void **state) {
   nde_model_destroy(&m);
 }
 
+/* Standard errors of a fit to observables: the residual Jacobian through the observation model
+ * (the observer's JVP on the forward sensitivities) equals central differences of the residuals,
+ * with a linear and a log-space loss and a learned initial state; the noise is estimated per data
+ * column, the observable columns named, the unmeasured state without a level; a known noise level,
+ * which names states only, is refused for the observable columns. */
+static void standard_errors_through_the_observation_model_match_differences(void **state) {
+  (void)state;
+  nde_model *m = load();
+  double theta[8], t[N_T], D[N_T * 3];
+  nde_model_init_theta(m, 1, theta);
+  nde_data *d = make_data(m, theta, 0, t, D);
+  for (int log_space = 0; log_space < 2; log_space++) {
+    nde_result_fit_opts o = nde_result_fit_opts_default();
+    o.solver.steps_per_interval = 4;
+    o.objective.learn_u0 = 1;
+    o.objective.log_space = log_space;
+    o.schedule = "lbfgs:200";
+    nde_result *r = NULL;
+    nde_error err;
+    assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_OK);
+    double se[2][8];
+    for (int fd = 0; fd < 2; fd++) {
+      nde_unc_opts uo = nde_unc_opts_default();
+      uo.finite_differences = fd;
+      if (nde_result_compute_uncertainty(r, d, &uo, &err) != NDE_OK) fail_msg("%s", err.msg);
+      const nde_uncertainty *u = nde_result_get_uncertainty(r);
+      assert_int_equal(u->finite_differences, fd);
+      assert_int_equal(u->n, 5); /* a, b, g, x(t0), y(t0) */
+      assert_int_equal(u->n_sigma, K);
+      const char *names[K] = {"x", "y", "s", "q"};
+      for (int j = 0; j < K; j++) assert_string_equal(u->sigma_names[j], names[j]);
+      assert_true(isnan(u->sigma_state[1])); /* y has no column */
+      assert_true(u->sigma_state[0] > 0 && u->sigma_state[2] > 0 && u->sigma_state[3] > 0);
+      for (int j = 0; j < u->n; j++) {
+        se[fd][j] = u->entry[j].se;
+        assert_true(isfinite(se[fd][j]) && se[fd][j] > 0);
+      }
+    }
+    for (int j = 0; j < 5; j++) {
+      print_message("log_space %d, %s: se %.10g (sensitivities), %.10g (differences)\n",
+                    log_space, nde_result_get_uncertainty(r)->entry[j].name, se[0][j], se[1][j]);
+      assert_true(fabs(se[0][j] - se[1][j]) <= 1e-5 * se[1][j]);
+    }
+    nde_unc_opts known = nde_unc_opts_default();
+    known.noise = NDE_NOISE_KNOWN;
+    const double sd[2] = {0.01, 0.01};
+    known.noise_std = sd;
+    assert_int_equal(nde_result_compute_uncertainty(r, d, &known, &err), NDE_ERR_ARG);
+    assert_non_null(strstr(err.msg, "observable 's'"));
+    nde_result_destroy(&r);
+  }
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 /* A fit to the observables recovers the parameters, and held-out data are scored on them. */
 static void a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them(void **state) {
   (void)state;
@@ -278,6 +334,7 @@ int main(void) {
       cmocka_unit_test(shooting_on_observables_starts_from_the_model_and_has_exact_gradients),
       cmocka_unit_test(a_known_sigma_weighs_its_column),
       cmocka_unit_test(a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them),
+      cmocka_unit_test(standard_errors_through_the_observation_model_match_differences),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
