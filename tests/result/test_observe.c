@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <hdf5.h>
+#include <unistd.h>
 
 #include "nde/nde.h"
 
@@ -280,6 +282,77 @@ static void standard_errors_through_the_observation_model_match_differences(void
   nde_model_destroy(&m);
 }
 
+/* Replaces the string dataset path of file with n names. */
+static void put_names(const char *file, const char *path, int n, const char *const *names) {
+  hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  if (H5Lexists(f, path, H5P_DEFAULT) > 0) assert_true(H5Ldelete(f, path, H5P_DEFAULT) >= 0);
+  if (n > 0) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    hsize_t dim = (hsize_t)n;
+    hid_t space = H5Screate_simple(1, &dim, NULL);
+    hid_t d = H5Dcreate2(f, path, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(type);
+  }
+  H5Fclose(f);
+}
+
+/* The noise levels of the observable columns are saved with their names and read back; a file
+ * whose column names do not fit the model, or do not match the levels, is refused with the
+ * place named. */
+static void observable_noise_levels_survive_save_and_open(void **state) {
+  (void)state;
+  nde_model *m = load();
+  double theta[8], t[N_T], D[N_T * 3];
+  nde_model_init_theta(m, 1, theta);
+  nde_data *d = make_data(m, theta, 0, t, D);
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "lbfgs:100";
+  nde_result *r = NULL, *q = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_OK);
+  assert_int_equal(nde_result_compute_uncertainty(r, d, NULL, &err), NDE_OK);
+  char file[512];
+  const char *tmp = getenv("TMPDIR");
+  snprintf(file, sizeof file, "%s/nde-observe-unc-%ld.h5", tmp && *tmp ? tmp : "/tmp",
+           (long)getpid());
+  assert_int_equal(nde_result_save(r, file, &err), NDE_OK);
+  assert_int_equal(nde_result_open(file, &q, &err), NDE_OK);
+  const nde_uncertainty *u = nde_result_get_uncertainty(r), *v = nde_result_get_uncertainty(q);
+  assert_int_equal(v->n_sigma, K);
+  for (int j = 0; j < K; j++) {
+    assert_string_equal(v->sigma_names[j], u->sigma_names[j]);
+    assert_memory_equal(&v->sigma_state[j], &u->sigma_state[j], sizeof(double));
+  }
+  nde_result_destroy(&q);
+  /* Names that are not the model's columns. */
+  const char *wrong[K] = {"x", "y", "s", "z"};
+  put_names(file, "/uncertainty/sigma_columns", K, wrong);
+  assert_int_equal(nde_result_open(file, &q, &err), NDE_ERR_DATA);
+  print_message("%s\n", err.msg);
+  assert_non_null(strstr(err.msg, "/uncertainty/sigma_columns"));
+  /* Fewer names than levels. */
+  const char *three[3] = {"x", "y", "s"};
+  put_names(file, "/uncertainty/sigma_columns", 3, three);
+  assert_int_equal(nde_result_open(file, &q, &err), NDE_ERR_DATA);
+  print_message("%s\n", err.msg);
+  assert_non_null(strstr(err.msg, "/uncertainty/sigma_state: has 4 values, expected 3"));
+  /* No names (a file from before them): the levels are then the states'. */
+  put_names(file, "/uncertainty/sigma_columns", 0, NULL);
+  assert_int_equal(nde_result_open(file, &q, &err), NDE_ERR_DATA);
+  assert_non_null(strstr(err.msg, "has 4 values, expected 2"));
+  assert_null(q);
+  unlink(file);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 /* A fit to the observables recovers the parameters, and held-out data are scored on them. */
 static void a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them(void **state) {
   (void)state;
@@ -335,6 +408,7 @@ int main(void) {
       cmocka_unit_test(a_known_sigma_weighs_its_column),
       cmocka_unit_test(a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them),
       cmocka_unit_test(standard_errors_through_the_observation_model_match_differences),
+      cmocka_unit_test(observable_noise_levels_survive_save_and_open),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
