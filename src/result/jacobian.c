@@ -567,7 +567,7 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
     for (int k = js->first; k < js->se->n_obs; k++) {
       if (!row_observed(J, js, k)) continue;
       const double *Zk = J->Yp + (size_t)k * (size_t)n;
-      const double *h = Zk;
+      const double *obs_k = js->se->obs + (size_t)k * (size_t)J->ld, *h = Zk;
       if (J->log_space || J->obs) {
         const int rc = quantities(J, js, k, theta, Zk, &h);
         if (rc < 0)
@@ -592,12 +592,12 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
         }
         size_t qq = q;
         for (int i = 0; i < J->ld; i++) {
-          if (isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) continue;
+          if (isnan(obs_k[i])) continue;
           const double f = J->log_space ? 1.0 / h[i] : 1.0;
           Jm[qq++ * (size_t)n_cols + (size_t)J->colmap[b]] = f * d[i];
         }
       }
-      for (int i = 0; i < J->ld; i++) q += !isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i]);
+      for (int i = 0; i < J->ld; i++) q += !isnan(obs_k[i]);
     }
   }
   for (size_t q = 0; q < J->n_rows * (size_t)n_cols && *ok; q++) *ok = isfinite(Jm[q]) != 0;
