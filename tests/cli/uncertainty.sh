@@ -77,6 +77,12 @@ fit_prints_standard_errors_and_writes_them_by_name)
   # In place, with the data the fit recorded.
   "$NDE" uncertainty plain.h5 --quiet || fail "in place exited $?"
   "$H5" same fit.h5 plain.h5 /params/se/alpha || fail "in-place errors differ"
+  # A result written before /uncertainty/sigma_columns (the noise levels then name the states
+  # alone) still reads, with its levels.
+  "$NDE" inspect "$ROOT/tests/fuzz/corpus/result/lv_uncertainty.h5" > old.txt ||
+    fail "a result without /uncertainty/sigma_columns did not read"
+  grep -q 'residuals of each state (36 degrees of freedom): x 0.0122093 y 0.0110459' old.txt ||
+    { cat old.txt; fail "its noise levels"; }
   ;;
 product_parameters_are_flagged_and_their_profile_is_unbounded)
   cd "$T" || exit 1
