@@ -41,60 +41,48 @@ static int batch_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, 
   const int K = f->K;
   double total = 0.0;
   for (int b = 0; b < B; b++) *bl->rows[b].data = 0.0;
-  if (!w->obs) {
-    for (int b = 0; b < B; b++) {
-      const nde__row *r = &bl->rows[b];
-      double data = 0.0;
-      for (int k = 0; k < n_obs; k++)
-        for (int i = 0; i < n; i++) {
-          const size_t q = ((size_t)k * (size_t)B + (size_t)b) * (size_t)n + (size_t)i;
-          const double o = r->obs[(size_t)k * (size_t)n + (size_t)i];
-          if (dLdY) dLdY[q] = 0.0;
-          if (k < r->skip || isnan(o)) continue;
-          const double y = Y[q];
-          const double res = f->o.log_space ? log(y) - log(o) : y - o;
-          data += r->w[i] * res * res;
-          if (dLdY) dLdY[q] = bl->scale * 2.0 * r->w[i] * res * (f->o.log_space ? 1.0 / y : 1.0);
-        }
-      *r->data = bl->scale * data;
-    }
-  } else {
-    if (dLdY) memset(w->gth_obs, 0, f->n_theta * sizeof *w->gth_obs);
-    for (int k = 0; k < n_obs; k++) {
-      const double *Yk = Y + (size_t)k * (size_t)B * (size_t)n;
-      int any = 0;
-      for (int b = 0; b < B && !any; b++) any = k >= bl->rows[b].skip;
-      if (dLdY) memset(dLdY + (size_t)k * (size_t)B * (size_t)n, 0, (size_t)B * (size_t)n * sizeof *dLdY);
-      if (!any) continue;
+  if (dLdY && w->obs) memset(w->gth_obs, 0, f->n_theta * sizeof *w->gth_obs);
+  for (int k = 0; k < n_obs; k++) {
+    const double *Yk = Y + (size_t)k * (size_t)B * (size_t)n;
+    double *dk = dLdY ? dLdY + (size_t)k * (size_t)B * (size_t)n : NULL;
+    if (dk) memset(dk, 0, (size_t)B * (size_t)n * sizeof *dk);
+    int any = 0;
+    for (int b = 0; b < B && !any; b++) any = k >= bl->rows[b].skip;
+    if (!any) continue;
+    /* The compared quantities (B x K) and their cotangents: the states themselves, or the
+     * observation model's outputs, whose cotangents its VJP takes back to the states. */
+    const double *Hk = Yk;
+    double *LHk = dk;
+    if (w->obs) {
       const int rc = nde_observer_eval(w->obs, bl->t[k], B, Yk, bl->theta, w->H);
       if (rc < 0) return rc;
       if (rc > 0) { /* a quantity is not finite: so is the loss (an outcome, not an error) */
         *L = NAN;
         return 0;
       }
-      int any_obs = 0;
-      for (int b = 0; b < B; b++) {
-        const nde__row *r = &bl->rows[b];
-        double data = 0.0;
-        for (int i = 0; i < K; i++) {
-          const size_t q = (size_t)b * (size_t)K + (size_t)i;
-          const double o = r->obs[(size_t)k * (size_t)K + (size_t)i];
-          w->LH[q] = 0.0;
-          if (k < r->skip || isnan(o)) continue;
-          const double h = w->H[q];
-          const double res = f->o.log_space ? log(h) - log(o) : h - o;
-          data += r->w[i] * res * res;
-          w->LH[q] = bl->scale * 2.0 * r->w[i] * res * (f->o.log_space ? 1.0 / h : 1.0);
-          any_obs = 1;
-        }
-        *r->data += bl->scale * data;
-      }
-      if (dLdY && any_obs &&
-          nde_observer_vjp(w->obs, bl->t[k], B, Yk, bl->theta, w->LH,
-                           dLdY + (size_t)k * (size_t)B * (size_t)n, w->gth_obs) < 0)
-        return -1;
+      Hk = w->H;
+      LHk = dLdY ? w->LH : NULL;
     }
+    int any_obs = 0;
+    for (int b = 0; b < B; b++) {
+      const nde__row *r = &bl->rows[b];
+      for (int i = 0; i < K; i++) {
+        const size_t q = (size_t)b * (size_t)K + (size_t)i;
+        const double o = r->obs[(size_t)k * (size_t)K + (size_t)i];
+        if (LHk) LHk[q] = 0.0;
+        if (k < r->skip || isnan(o)) continue;
+        const double h = Hk[q];
+        const double res = f->o.log_space ? log(h) - log(o) : h - o;
+        *r->data += r->w[i] * res * res;
+        if (LHk) LHk[q] = bl->scale * 2.0 * r->w[i] * res * (f->o.log_space ? 1.0 / h : 1.0);
+        any_obs = 1;
+      }
+    }
+    if (w->obs && dLdY && any_obs &&
+        nde_observer_vjp(w->obs, bl->t[k], B, Yk, bl->theta, w->LH, dk, w->gth_obs) < 0)
+      return -1;
   }
+  for (int b = 0; b < B; b++) *bl->rows[b].data *= bl->scale;
   for (int b = 0; b < B; b++) {
     const nde__row *r = &bl->rows[b];
     double pen = 0.0;
