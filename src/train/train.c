@@ -353,25 +353,21 @@ static void check_stall(nde_train *t) {
    * see it): back to the best-scored point with a fresh optimiser and half the learning rate. */
   if (t->adam && t->have_best && isfinite(t->phase_best) && t->phase_best > 0 &&
       lo > NDE_TRAIN_BLOWUP * t->phase_best) {
-    nde_adam_opts ao = nde_adam_opts_default();
+    /* A fresh optimiser: zero moments and step count. */
+    memset(t->adam_good, 0, nde_adam_state_size(t->adam) * sizeof *t->adam_good);
+    nde_adam_set_state(t->adam, t->adam_good);
     t->lr *= t->o.lr_backoff;
-    ao.lr = t->lr;
-    nde_adam *fresh = NULL;
-    if (nde_adam_create(t->adam_n, &ao, &fresh, NULL) == NDE_OK) {
-      nde_adam_destroy(&t->adam);
-      t->adam = fresh;
-      memcpy(t->x, t->x_best, t->nx * sizeof *t->x);
-      memcpy(t->x_good, t->x_best, t->nx * sizeof *t->x);
-      nde_adam_get_state(t->adam, t->adam_good);
-      t->at_good = 1;
-      t->stall = 0;
-      snprintf(t->event, sizeof t->event,
-               "phase %d blew up (loss %.3g, %.0f times its best %.3g): back to the best point "
-               "(iteration %ld), learning rate now %.3g",
-               t->phase + 1, lo, lo / t->phase_best, t->phase_best, t->best_iter, t->lr);
-      report(t, lo, NULL, 0, t->event);
-      return;
-    }
+    nde_adam_set_lr(t->adam, t->lr);
+    memcpy(t->x, t->x_best, t->nx * sizeof *t->x);
+    memcpy(t->x_good, t->x_best, t->nx * sizeof *t->x);
+    t->at_good = 1;
+    t->stall = 0;
+    snprintf(t->event, sizeof t->event,
+             "phase %d blew up (loss %.3g, %.0f times its best %.3g): back to the best point "
+             "(iteration %ld), learning rate now %.3g",
+             t->phase + 1, lo, lo / t->phase_best, t->phase_best, t->best_iter, t->lr);
+    report(t, lo, NULL, 0, t->event);
+    return;
   }
   if (isfinite(t->phase_best) && !(lo < t->phase_best - t->o.phase_tol * fabs(t->phase_l0)))
     t->stall++;
