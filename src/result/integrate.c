@@ -50,6 +50,31 @@ static nde_status check_input_span(const nde_model *m, const nde_input_series *i
   return NDE_OK;
 }
 
+/* Series k's parameters from a full theta: the shared ones, then k's per-series values
+ * (out: n_theta + n_series_params). */
+static void series_theta(const nde_model *m, const double *theta, int k, double *out) {
+  const size_t nt = nde_model_n_theta(m), nsp = (size_t)nde_model_n_series_params(m);
+  if (nt) memcpy(out, theta, nt * sizeof *out);
+  if (nsp) memcpy(out + nt, theta + nt + (size_t)k * nsp, nsp * sizeof *out);
+}
+
+/* H (n_times x K) = the observer's quantities on the states Z (n_times x n); NaN for a row whose
+ * state is not finite (after a solve stopped).  Returns 0, or the observer's fatal code (< 0). */
+static int observe_rows(nde_observer *obs, size_t n_times, const double *times, const double *Z,
+                        int n, const double *theta, int K, double *H) {
+  for (size_t i = 0; i < n_times; i++) {
+    double *h = H + i * (size_t)K;
+    const double *z = Z + i * (size_t)n;
+    int finite = 1;
+    for (int j = 0; j < n; j++) finite &= isfinite(z[j]) != 0;
+    const int rc = finite ? nde_observer_eval(obs, times[i], 1, z, theta, h) : 1;
+    if (rc < 0) return rc;
+    if (!finite)
+      for (int j = 0; j < K; j++) h[j] = NAN;
+  }
+  return 0;
+}
+
 /* For series k of a full theta (n_series series): its parameters, driven by inputs and consts
  * (required when the model declares them). */
 static nde_status integ_make(integ *I, nde_model *m, const double *theta, int n_series, int k,
@@ -71,8 +96,7 @@ static nde_status integ_make(integ *I, nde_model *m, const double *theta, int n_
     integ_free(I);
     return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   }
-  if (nt) memcpy(I->theta, theta, nt * sizeof *I->theta);
-  if (nsp) memcpy(I->theta + nt, theta + nt + (size_t)k * nsp, nsp * sizeof *I->theta);
+  series_theta(m, theta, k, I->theta);
   nde_model_rhs_opts ro = nde_model_rhs_opts_default();
   ro.inputs = inputs;
   ro.consts = consts;
@@ -452,20 +476,16 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
         st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
         goto done;
       }
-      if (nt) memcpy(th1, r->theta, nt * sizeof *th1);
-      if (nsp) memcpy(th1 + nt, r->theta + nt + (size_t)ks * nsp, nsp * sizeof *th1);
+      series_theta(r->model, r->theta, ks, th1);
       for (int j = 0; j < K; j++) qn[j] = nde_data_state_name(held, (size_t)j);
       nde_model_rhs_opts ro = nde_model_rhs_opts_default();
       ro.inputs = &inp;
       ro.consts = cs;
       if ((st = nde_model_create_observer(r->model, &ro, K, qn, &obs, err)) != NDE_OK) goto done;
-      for (size_t i = 0; i < tr->n; i++) {
-        double *h = H + i * (size_t)K;
-        const double *y = Y + i * (size_t)n;
-        int finite = 1;
-        for (int j = 0; j < n; j++) finite &= isfinite(y[j]) != 0;
-        if (!finite || nde_observer_eval(obs, tr->t[i], 1, y, th1, h) < 0)
-          for (int j = 0; j < K; j++) h[j] = NAN;
+      if (observe_rows(obs, tr->n, tr->t, Y, n, th1, K, H) < 0) {
+        st = nde__fail(err, NDE_ERR_CALLBACK, "held-out series %s: the observation model failed",
+                       tr->name);
+        goto done;
       }
       P = H;
     }
@@ -557,16 +577,8 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   st = integ_make(&I, model, theta, 1, 0, o.inputs, o.consts, &o.solver, err);
   if (st == NDE_OK) {
     st = integ_run(&I, times[0], u0, n_times, times, Z, stats, err);
-    for (size_t i = 0; obs && st == NDE_OK && i < n_times; i++) {
-      double *H = Y + i * (size_t)K;
-      if (stats->reason != NDE_REASON_NONE && times[i] > stats->t_stop) {
-        for (int k = 0; k < K; k++) H[k] = NAN;
-        continue;
-      }
-      const int rc = nde_observer_eval(obs, times[i], 1, Z + i * (size_t)n, I.theta, H);
-      if (rc < 0) st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed at t = %g",
-                                 times[i]);
-    }
+    if (obs && st == NDE_OK && observe_rows(obs, n_times, times, Z, n, I.theta, K, Y) < 0)
+      st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed");
     integ_free(&I);
   }
   nde_observer_destroy(&obs);
@@ -587,7 +599,7 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
       /* The sum of values near the largest double overflows: the mean of scaled values. */
       double mean = 0;
       for (size_t i = 0; i < n_times; i++)
-        mean += fabs(Y[i * (size_t)n + (size_t)j]) / (double)n_times;
+        mean += fabs(Y[i * (size_t)K + (size_t)j]) / (double)n_times;
       sd[j] = o.noise * mean;
     }
   }
