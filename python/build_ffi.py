@@ -300,6 +300,7 @@ typedef struct nde_score nde_score;
 nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde_score_opts *o,
                             nde_score **out, nde_error *err);
 int nde_score_n_series(const nde_score *s);
+int nde_score_n_columns(const nde_score *s);
 nde_status nde_score_get(const nde_score *s, int k, nde_series_score *out);
 double nde_score_rmse(const nde_score *s);
 typedef struct nde_sim_opts {

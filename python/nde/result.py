@@ -594,7 +594,8 @@ class Result:
         fits again the same way); for an ensemble also ensemble=K and, when resampled,
         resample and resample_fraction; when the result holds standard errors, uncertainty=True
         with the noise_model, level, uncertainty_nets and finite_differences they were computed
-        with, and profile (the profiled names) when it holds profiles.  The grid a side of the
+        with (and, for a known noise, its levels as noise_std), and profile (the profiled names)
+        when it holds profiles.  The grid a side of the
         profiles (profile_points) is not recorded: fitting again uses the default."""
         out = settings_dict(lib.nde_result_settings(self._ptr), self.model)
         how = ffi.new("nde_ensemble_opts *")
@@ -605,6 +606,12 @@ class Result:
                 out["resample_fraction"] = float(how.fraction)
         u = lib.nde_result_get_uncertainty(self._ptr)
         if u != ffi.NULL:
+            if u.noise == lib.NDE_NOISE_KNOWN:
+                # The known levels the standard errors used (given to them, or the fit's).
+                m = self.model
+                levels = arrays.copy_doubles(u.sigma_state, m.n_state).tolist()
+                out["noise_std"] = {c: v for c, v in zip(m.states, levels)
+                                    if not math.isnan(v)} or None
             out.update({
                 "uncertainty": True, "noise_model": pystr(lib.nde_noise_model_str(u.noise)),
                 "level": u.level, "finite_differences": bool(u.finite_differences),
@@ -967,15 +974,17 @@ class Result:
         res = []
         s = ffi.new("nde_series_score *")
         n = m.n_state
+        # The scored columns: the states, then the observables when the data have them.
+        columns = (tuple(m.states) + tuple(m.observables))[:lib.nde_score_n_columns(sc)]
         for k in range(lib.nde_score_n_series(sc)):
             check(lib.nde_score_get(sc, k, s))
-            rmse = arrays.copy_doubles(s.rmse, n)
+            rmse = arrays.copy_doubles(s.rmse, len(columns))
             res.append(SeriesScore(
                 pystr(s.name), s.t0, s.t1, arrays.copy_doubles(s.u0, n),
-                dict(zip(m.states, rmse.tolist())),
-                {c: int(s.count[j]) for j, c in enumerate(m.states)}, s.rmse_all, s.horizon,
+                dict(zip(columns, rmse.tolist())),
+                {c: int(s.count[j]) for j, c in enumerate(columns)}, s.rmse_all, s.horizon,
                 stop_info(method, s.stop), int(s.series)))
-        return Score(res, lib.nde_score_rmse(sc), m.states, start)
+        return Score(res, lib.nde_score_rmse(sc), columns, start)
 
     def discover(self, **options):
         """Read the missing terms off the trained networks as equations (nde discover): an

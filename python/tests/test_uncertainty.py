@@ -124,8 +124,14 @@ def test_the_settings_name_the_standard_errors_and_profiles_and_fitting_with_the
     assert list(again.profiles) == ["beta", "gamma"]
     assert np.array_equal(bits(again.profiles["gamma"].stat), bits(lv_py.profiles["gamma"].stat))
     # A fit without them says nothing of them.
-    plain = nde.fit(LV, DATA, optim="lbfgs:20", progress=False).settings
-    assert not {"uncertainty", "noise_model", "level", "profile"} & set(plain)
+    plain = nde.fit(LV, DATA, optim="lbfgs:20", progress=False)
+    assert not {"uncertainty", "noise_model", "level", "profile"} & set(plain.settings)
+    # A known noise level given to the standard errors afterwards is in them too.
+    plain.compute_uncertainty(noise_model="known", noise_std=0.05)
+    k = plain.settings
+    assert (k["noise_model"], k["noise_std"]) == ("known", {"x": 0.05, "y": 0.05})
+    again = nde.fit(LV, DATA, progress=False, **k)
+    assert again.uncertainty.sigma_state == {"x": 0.05, "y": 0.05}
 
 
 def test_standard_errors_of_a_fit_to_an_observable_are_nde_fits(tmp_path):
@@ -155,6 +161,10 @@ def test_standard_errors_of_a_fit_to_an_observable_are_nde_fits(tmp_path):
     for name, truth in (("alpha", 1.3), ("gain", 2.0)):
         assert u.lower[name] < truth < u.upper[name], name
     assert "residuals of each data column" in str(u)
+    # Scored on the observable as nde forecast --data scores it.
+    sc = r.score(data)[0]
+    assert sc.count["x"] == 0 and sc.count["signal"] == 41
+    assert 0 < sc.rmse["signal"] < 0.05
 
 
 def test_compute_uncertainty_is_nde_uncertainty_on_a_finished_fit(tmp_path, lv):
