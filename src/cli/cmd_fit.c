@@ -200,7 +200,8 @@ int nde_cmd_fit(int argc, char **argv) {
   nde_cli_progress_note(&r.prog, "nde: fitting %s (%zu learnable values) to %s: %zu series, %zu "
                         "observed values; schedule %s",
                         pos[0], n_learn, pos[1], n_series, nde_data_n_obs(data),
-                        fo.schedule ? fo.schedule : nde_default_schedule(model, data));
+                        fo.schedule && *fo.schedule ? fo.schedule
+                                                    : nde_default_schedule(model, data));
   int stopped = 0;
   nde_status st =
       members >= 2 ? fit_ensemble(model, data, &fo, &eo, members, unc.jobs, &r, &res, &stopped, &err)

@@ -195,7 +195,10 @@ static int forecast_held_out(const args *a, run *x, const nde_solver_opts *so, i
     nde_start start = {.kind = NDE_START_STATE, .series = sc.series, .t = sc.t0, .u = sc.u0,
                        .inputs = &f->inputs, .consts = f->consts};
     if ((rc = nde_cli_forecast_run(x->r, &start, so, f))) return rc;
-    if (with_band && (rc = nde_cli_forecast_band(x->r, &start, so, a->band, f))) return rc;
+    /* A stopped forecast is refused by write_forecast: no band for it. */
+    if (f->stop.reason == NDE_REASON_NONE && with_band &&
+        (rc = nde_cli_forecast_band(x->r, &start, so, a->band, f)))
+      return rc;
   }
   return 0;
 }
@@ -203,7 +206,7 @@ static int forecast_held_out(const args *a, run *x, const nde_solver_opts *so, i
 /* One forecast of fitted series se from the start the options name (fitted start, --t0,
  * --from-last, --u0), driven by --inputs and --const or the series' own. */
 static int forecast_one(const args *a, run *x, const nde_result_series *se,
-                        const nde_solver_opts *so, const char *method, int with_band) {
+                        const nde_solver_opts *so, int with_band) {
   const nde_model *m = nde_result_model(x->r);
   const int k = a->series - 1;
   nde_error err;
@@ -213,6 +216,9 @@ static int forecast_one(const args *a, run *x, const nde_result_series *se,
   x->u = calloc((size_t)nde_model_state_dim(m), sizeof *x->u);
   if (!x->fc || !x->u) return out_of_memory();
   nde_cli_forecast *f = &x->fc[0];
+  nde_str name = NDE_STR_INIT;
+  nde_str_adds(&name, se->name);
+  if (!(f->name = nde_str_take(&name))) return out_of_memory();
   nde_start start = {.kind = NDE_START_FITTED, .series = k};
   if (a->from_last) start = (nde_start){.kind = NDE_START_AT_TIME, .series = k,
                                         .t = se->t[se->n_obs - 1]};
@@ -248,12 +254,10 @@ static int forecast_one(const args *a, run *x, const nde_result_series *se,
   start.consts = f->consts;
   if ((rc = nde_cli_forecast_grid(ts, a->t1, a->dt_out, f))) return rc;
   if ((rc = nde_cli_forecast_run(x->r, &start, so, f))) return rc;
-  if (with_band && (rc = nde_cli_forecast_band(x->r, &start, so, a->band, f))) return rc;
-  if (f->stop.reason != NDE_REASON_NONE) {
-    char msg[600];
-    nde_cli_error("the forecast stopped: %s", nde_stop_message(method, &f->stop, msg, sizeof msg));
-    return NDE_EXIT_NUMERIC;
-  }
+  /* A stopped forecast is refused by write_forecast (naming the series): no band for it. */
+  if (f->stop.reason == NDE_REASON_NONE && with_band &&
+      (rc = nde_cli_forecast_band(x->r, &start, so, a->band, f)))
+    return rc;
   return 0;
 }
 
@@ -335,7 +339,7 @@ static int forecast(args *a, run *x) {
       a->dt_out = (se.t[se.n_obs - 1] - se.t[0]) / (double)(se.n_obs - 1) / 10;
   }
   int rc = a->held ? forecast_held_out(a, x, use_so, with_band)
-                   : forecast_one(a, x, &se, use_so, run_so.method, with_band);
+                   : forecast_one(a, x, &se, use_so, with_band);
   if (rc) return rc;
   return write_forecast(a, x, run_so.method, with_band);
 }

@@ -192,7 +192,7 @@ non_finite_results_exit_3)
       -- "$NDE" forecast blfit.h5 --data held.h5 -o "$out"
     grep -q "the prediction stopped at t = 0.7" out.txt || fail "the scores were not printed"
   done
-  expect 3 "the forecast stopped: solver rk4 stopped at t = 2.04" --leaves fc2.csv \
+  expect 3 "the forecast of series / stopped: solver rk4 stopped at t = 2.04" --leaves fc2.csv \
     -- "$NDE" forecast blfit.h5 -o fc2.csv --t1 3
   ;;
 options_are_range_checked_and_resume_refuses_other_settings)
