@@ -339,12 +339,15 @@ static int raw_file_of(hid_t file, raw_file *f) {
   if (fcpl >= 0 && fapl >= 0 && H5Pget_sizes(fcpl, &f->sa, &f->ss) >= 0 &&
       H5Pget_userblock(fcpl, &ub) >= 0 && H5Fget_filesize(file, &eof) >= 0) {
     ok = 0;
-    if (H5Pget_driver(fapl) == H5FD_SEC2 && H5Fget_vfd_handle(file, fapl, &handle) >= 0 &&
-        handle) {
-      f->fd = *(int *)handle;
-      f->base = ub;
-      f->eof = eof;
-      ok = 1;
+    if (H5Pget_driver(fapl) == H5FD_SEC2) {
+      /* The POSIX driver always has a descriptor: without one the checks would be skipped. */
+      ok = -1;
+      if (H5Fget_vfd_handle(file, fapl, &handle) >= 0 && handle) {
+        f->fd = *(int *)handle;
+        f->base = ub;
+        f->eof = eof;
+        ok = 1;
+      }
     }
   }
   if (fcpl >= 0) H5Pclose(fcpl);
@@ -352,49 +355,68 @@ static int raw_file_of(hid_t file, raw_file *f) {
   return ok;
 }
 
+/* The free-list entry of a local heap at offset off of its data segment: its next offset and
+ * size.  0 when it cannot be read (HDF5 then fails reading it, with an error). */
+static int heap_block(const raw_file *f, uint64_t seg, uint64_t off, uint64_t *next,
+                      uint64_t *size) {
+  unsigned char blk[16];
+  if (read_at(f->fd, f->base + seg + off, blk, 2 * f->ss) != 0) return 0;
+  *next = get_le(blk, f->ss);
+  *size = get_le(blk + f->ss, f->ss);
+  return 1;
+}
+
 /* One local heap at file offset pos (its "HEAP" signature): when it parses as one (version 0, a
  * data segment inside the file), walk its free list as HDF5 does and say whether it loops or
- * overruns the segment.  Returns 1 with why filled for a damaged heap, 0 otherwise. */
-static int bad_local_heap(const raw_file *f, uint64_t pos, char *why, size_t whylen) {
-  const int fd = f->fd;
+ * overruns the segment.  The walk reads one entry per step and finds a loop with Brent's
+ * algorithm (O(length) steps, O(1) memory); *budget is the number of entries every heap of the
+ * file may still read, which a well-formed file (whose heaps do not overlap) never exhausts.
+ * Returns 1 with why filled for a damaged heap, 0 otherwise. */
+static int bad_local_heap(const raw_file *f, uint64_t pos, uint64_t *budget, char *why,
+                          size_t whylen) {
   const uint64_t base = f->base, eof = f->eof;
   const size_t sa = f->sa, ss = f->ss;
   unsigned char head[8 + 8 + 8 + 8];
   const size_t n = 8 + 2 * ss + sa;
-  if (pos > eof || eof - pos < n || read_at(fd, pos, head, n) != 0) return 0;
+  if (pos > eof || eof - pos < n || read_at(f->fd, pos, head, n) != 0) return 0;
   if (head[4] != 0) return 0; /* not a version-0 local heap: HDF5 refuses it itself */
   const uint64_t dsize = get_le(head + 8, ss), first = get_le(head + 8 + ss, ss);
-  const uint64_t addr = get_le(head + 8 + 2 * ss, sa);
+  const uint64_t seg = get_le(head + 8 + 2 * ss, sa);
   const uint64_t FREE_NULL = 1;
   if (first == FREE_NULL) return 0;
   /* A segment HDF5 cannot read fails there, with an error. */
-  if (dsize == 0 || addr > eof || base > eof - addr || dsize > eof - base - addr) return 0;
-  unsigned char *d = malloc((size_t)dsize);
-  if (!d) return 0;
-  int bad = 0;
-  if (read_at(fd, base + addr, d, (size_t)dsize) == 0) {
-    uint64_t off = first;
-    for (uint64_t steps = 0; off != FREE_NULL && off < dsize; steps++) {
-      if (steps > dsize / (2 * ss) + 1) {
-        snprintf(why, whylen, "the local heap at byte %llu (a group's list of names) is damaged: "
-                 "its free list loops", (unsigned long long)pos);
-        bad = 1;
-        break;
-      }
-      if (dsize - off < 2 * ss) {
-        snprintf(why, whylen, "the local heap at byte %llu (a group's list of names) is damaged: "
-                 "a free block at offset %llu overruns its %llu bytes", (unsigned long long)pos,
-                 (unsigned long long)off, (unsigned long long)dsize);
-        bad = 1;
-        break;
-      }
-      const uint64_t next = get_le(d + off, ss), size = get_le(d + off + ss, ss);
-      if (next == 0 || size > dsize - off) break; /* HDF5 stops there with an error */
-      off = next;
+  if (dsize == 0 || seg > eof || base > eof - seg || dsize > eof - base - seg) return 0;
+  uint64_t tortoise = first, hare = first, power = 1, lam = 0;
+  for (;;) {
+    if (hare == FREE_NULL || hare >= dsize) return 0; /* the list ends (HDF5 checks >= dsize) */
+    if (dsize - hare < 2 * ss) {
+      snprintf(why, whylen, "the local heap at byte %llu (a group's list of names) is damaged: "
+               "a free block at offset %llu overruns its %llu bytes", (unsigned long long)pos,
+               (unsigned long long)hare, (unsigned long long)dsize);
+      return 1;
+    }
+    if (*budget == 0) {
+      snprintf(why, whylen, "the free lists of the local heaps (from byte %llu on) are longer "
+               "than a file of %llu bytes can hold: the file is damaged",
+               (unsigned long long)pos, (unsigned long long)eof);
+      return 1;
+    }
+    --*budget;
+    uint64_t next, size;
+    if (!heap_block(f, seg, hare, &next, &size) || next == 0 || size > dsize - hare)
+      return 0; /* HDF5 stops there with an error */
+    hare = next;
+    if (hare == tortoise) {
+      snprintf(why, whylen, "the local heap at byte %llu (a group's list of names) is damaged: "
+               "its free list loops", (unsigned long long)pos);
+      return 1;
+    }
+    if (++lam == power) { /* Brent: the tortoise jumps to the hare at powers of two */
+      tortoise = hare;
+      power *= 2;
+      lam = 0;
     }
   }
-  free(d);
-  return bad;
 }
 
 /* Check every local heap (the name lists of old-style groups) of an open file before HDF5 walks
@@ -410,6 +432,9 @@ static nde_status check_local_heaps(hid_t file, char *why, size_t whylen) {
   }
   if (ok == 0 || f.sa < 1 || f.sa > 8 || f.ss < 1 || f.ss > 8) return NDE_OK;
   nde_status st = NDE_OK;
+  /* Free-list entries the heaps may read in all: each takes 2 lengths of a heap's segment, and
+   * the segments of a well-formed file do not overlap. */
+  uint64_t budget = f.eof / (2 * f.ss) + 1024;
   /* Every "HEAP" signature, reading the file in blocks that overlap by 3 bytes. */
   enum { BLOCK = 1 << 20 };
   unsigned char *buf = malloc(BLOCK);
@@ -428,7 +453,7 @@ static nde_status check_local_heaps(hid_t file, char *why, size_t whylen) {
       const unsigned char *hit = memchr(buf + i, 'H', n - 3 - i);
       if (!hit) break;
       i = (size_t)(hit - buf);
-      if (memcmp(hit, "HEAP", 4) == 0 && bad_local_heap(&f, at + i, why, whylen))
+      if (memcmp(hit, "HEAP", 4) == 0 && bad_local_heap(&f, at + i, &budget, why, whylen))
         st = NDE_ERR_DATA;
     }
     if (n < BLOCK) break;

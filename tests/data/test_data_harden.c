@@ -212,24 +212,34 @@ static void a_local_heap_whose_free_list_loops_is_refused_at_open(void **state) 
   for (int i = 7; i >= 0; i--) addr = addr << 8 | img[at + 24 + i];
   assert_true(dsize >= 48 && addr + dsize <= n);
   const char *bad = fx_path(dir, "loop.h5");
-  for (int kind = 0; kind < 2; kind++) {
+  for (int kind = 0; kind < 4; kind++) {
     unsigned char *c = malloc(n);
     memcpy(c, img, n);
-    const uint64_t a = dsize - 32, b = dsize - 16; /* two free blocks of 16 bytes at the end */
-    put_le(c + at + 16, a);
-    put_le(c + addr + a, kind == 0 ? a : b); /* itself, or the next one */
+    /* Three free blocks of 16 bytes at the end: a -> a; a -> b -> a; a -> b -> c -> b (a loop
+     * behind a tail); and kind 3 a head 8 bytes before the end, a block that overruns. */
+    const uint64_t a = dsize - 48, b = dsize - 32, cc = dsize - 16;
+    put_le(c + at + 16, kind == 3 ? dsize - 8 : a);
+    put_le(c + addr + a, kind == 0 ? a : b);
     put_le(c + addr + a + 8, 16);
-    put_le(c + addr + b, a);
+    put_le(c + addr + b, kind == 1 ? a : cc);
     put_le(c + addr + b + 8, 16);
+    put_le(c + addr + cc, b);
+    put_le(c + addr + cc + 8, 16);
     spill(bad, c, n);
     free(c);
-    char want[128];
-    snprintf(want, sizeof want, "loop.h5: the local heap at byte %zu (a group's list of names) is "
-             "damaged: its free list loops", at);
+    char want[160];
+    if (kind < 3)
+      snprintf(want, sizeof want, "loop.h5: the local heap at byte %zu (a group's list of names) "
+               "is damaged: its free list loops", at);
+    else
+      snprintf(want, sizeof want, "loop.h5: the local heap at byte %zu (a group's list of names) "
+               "is damaged: a free block at offset %llu overruns its %llu bytes", at,
+               (unsigned long long)(dsize - 8), (unsigned long long)dsize);
     nde_data *d = NULL;
     nde_error e;
     assert_int_equal(nde_data_open(bad, 0, NULL, NULL, &d, &e), NDE_ERR_DATA);
     assert_has(e.msg, want);
+    assert_null(d);
     nde_reader *r = NULL;
     assert_int_equal(nde_reader_open(bad, &r, &e), NDE_ERR_DATA);
     assert_has(e.msg, want);
@@ -241,6 +251,49 @@ static void a_local_heap_whose_free_list_loops_is_refused_at_open(void **state) 
   assert_ok(nde_data_open(good, 0, NULL, NULL, &d, &e), &e);
   nde_data_destroy(&d);
   free(img);
+}
+
+/* Heap signatures in data that all point at one long free list: walked heap by heap, they
+ * would read the list once per signature (quadratic in the file's size; a 16 MB file of such
+ * records took minutes).  The walks read at most as many entries as the file's size can hold
+ * without overlapping heaps, and such a file is refused as damaged. */
+static void heaps_that_share_one_long_free_list_are_refused_as_damaged(void **state) {
+  (void)state;
+  const char *path = fx_path(dir, "shared.h5");
+  enum { R = 1 << 16, H = 64 }; /* a list of R / 16 entries, and H records pointing at it */
+  const size_t len = R + (size_t)H * 32;
+  unsigned char *buf = calloc(len, 1);
+  assert_non_null(buf);
+  hid_t f = fx_create(path);
+  assert_int_equal(fx_series(f, NULL, N, 2, T, Y), 0);
+  hsize_t dim = len;
+  hid_t sp = H5Screate_simple(1, &dim, NULL), dc = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_alloc_time(dc, H5D_ALLOC_TIME_EARLY);
+  hid_t ds = H5Dcreate2(f, "junk", H5T_NATIVE_UCHAR, sp, H5P_DEFAULT, dc, H5P_DEFAULT);
+  const haddr_t seg = H5Dget_offset(ds);
+  assert_true(seg != HADDR_UNDEF);
+  for (uint64_t o = 0; o < R; o += 16) {
+    put_le(buf + o, o + 16 < R ? o + 16 : 1); /* next (1: the end), size 16 */
+    put_le(buf + o + 8, 16);
+  }
+  for (size_t i = 0; i < H; i++) {
+    unsigned char *p = buf + R + i * 32;
+    memcpy(p, "HEAP", 4);
+    put_le(p + 8, R);   /* segment size */
+    put_le(p + 16, 0);  /* free-list head */
+    put_le(p + 24, seg);
+  }
+  assert_true(H5Dwrite(ds, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+  H5Dclose(ds);
+  H5Pclose(dc);
+  H5Sclose(sp);
+  H5Fclose(f);
+  free(buf);
+  nde_data *d = NULL;
+  nde_error e;
+  assert_int_equal(nde_data_open(path, 0, NULL, NULL, &d, &e), NDE_ERR_DATA);
+  assert_has(e.msg, "are longer than a file of");
+  assert_null(d);
 }
 
 /* ---- wide files ---- */
@@ -616,6 +669,7 @@ int main(void) {
       T_(groups_that_form_a_cycle_are_walked_once),
       T_(one_corrupt_byte_in_a_string_attribute_is_refused_not_a_crash),
       T_(a_local_heap_whose_free_list_loops_is_refused_at_open),
+      T_(heaps_that_share_one_long_free_list_are_refused_as_damaged),
       T_(a_file_of_200000_columns_loads_in_linear_time),
       T_(a_small_file_declaring_a_huge_theta_is_refused_before_reading),
       T_(a_dangling_link_among_a_batchs_groups_is_refused),
