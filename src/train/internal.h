@@ -23,7 +23,9 @@ nde_comm *nde__fit_comm(const nde_fit *f);
  * loss, as if the solve had failed; 0 turns it off.  Used by the unit tests and, in builds
  * configured with -Dtest_hooks=true, by the fit driver (environment NDE_TEST_NAN_EVAL). */
 void nde__train_set_test_nan_eval(nde_train *t, long n);
-/* Testing hook: the loss of evaluations [from, from + count) is multiplied by factor. */
+/* Testing hook: the loss of the iterates [from, from + count) of the history is multiplied by
+ * factor, both where the phase evaluates them and where a resume point scores them (a finite
+ * blow-up that the guard does not see). */
 void nde__train_set_test_scale_eval(nde_train *t, long from, long count, double factor);
 
 #endif

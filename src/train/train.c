@@ -61,7 +61,7 @@ struct nde_train {
   int stop_requested;
   int in_chunk;     /* inside an L-BFGS chunk: not a resume point */
   long test_nan_eval;
-  long test_scale_from, test_scale_count; /* evaluations whose loss is multiplied (tests) */
+  long test_scale_from, test_scale_count; /* iterates whose loss is multiplied (tests) */
   double test_scale;
   char event[320];
 };
@@ -281,6 +281,12 @@ static int finite_all(size_t n, const double *v) {
 
 /* One evaluation of the objective with the test hook applied; returns the status.  *ok tells
  * whether the loss and gradient are finite; a failed evaluation records what stopped. */
+/* The factor of the test hook for history entry idx (1 outside its window). */
+static double test_scale(const nde_train *t, long idx) {
+  const long a = t->test_scale_from, b = a + t->test_scale_count;
+  return t->test_scale_count > 0 && idx >= a && idx < b ? t->test_scale : 1.0;
+}
+
 static nde_status evaluate(nde_train *t, const double *x, int shooting, nde_rng *rng, double *L,
                            double *g, size_t n, int *ok) {
   nde_fit_info info;
@@ -288,9 +294,7 @@ static nde_status evaluate(nde_train *t, const double *x, int shooting, nde_rng 
   t->evals++;
   if (st != NDE_OK) return nde__errf(&t->err, st, "%s", nde_fit_errmsg(t->fit));
   if (t->test_nan_eval > 0 && t->evals == t->test_nan_eval) *L = NAN;
-  if (t->test_scale_from > 0 && t->evals >= t->test_scale_from &&
-      t->evals < t->test_scale_from + t->test_scale_count)
-    *L *= t->test_scale; /* a finite blow-up the guard does not see */
+  *L *= test_scale(t, (long)t->n_hist); /* the iterate this evaluation adds to the history */
   *ok = isfinite(*L) && (!g || finite_all(n, g));
   if (!*ok) {
     t->stop = info.stop;
@@ -321,6 +325,7 @@ static nde_status score_point(nde_train *t, int *stop) {
   nde_fit_info info;
   nde_status st = nde_fit_eval(sf, t->x_good, 0, NULL, &s, NULL, &info);
   if (st != NDE_OK) return nde__errf(&t->err, st, "%s", nde_fit_errmsg(sf));
+  s *= test_scale(t, (long)t->n_hist - 1); /* x_good is the last entry of the history */
   if (!isfinite(s)) s = INFINITY;
   if (push_score(t, s, (long)t->n_hist))
     return nde__errf(&t->err, NDE_ERR_NOMEM, "out of memory (score history)");

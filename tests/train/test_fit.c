@@ -4,6 +4,7 @@
  * a run stopped and resumed from its state ends bit-identical to an uninterrupted one; the
  * schedule parser names what is wrong. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +141,8 @@ typedef struct recorder {
   int n;
   long stop_at;
   int events;
+  char event[320]; /* the last event, and the iteration it came at */
+  long event_iter;
 } recorder;
 
 static int rec_checkpoint(void *ctx, nde_train *t) {
@@ -155,7 +158,11 @@ static int rec_checkpoint(void *ctx, nde_train *t) {
 
 static int rec_progress(void *ctx, const nde_train_progress *p) {
   recorder *r = ctx;
-  if (p->event) r->events++;
+  if (p->event) {
+    r->events++;
+    snprintf(r->event, sizeof r->event, "%s", p->event);
+    r->event_iter = p->total_iter;
+  }
   return r->stop_at > 0 && p->total_iter >= r->stop_at;
 }
 
@@ -433,11 +440,13 @@ static void an_adam_blow_up_goes_back_to_the_best_point(void **state) {
   to.checkpoint_ctx = r;
   nde_train *t = NULL;
   assert_int_equal(nde_train_create(f, &to, x0, &t, NULL), NDE_OK);
-  /* Scores are evaluations too: scale a window that covers a whole chunk's steps. */
-  nde__train_set_test_scale_eval(t, 14, 8, 1e3);
+  /* The iterates 10..14 a thousandfold, where evaluated and where scored: the score of iterate
+   * 9 (the resume point after 10) stays the best, and the chunk 10..14 is far above it. */
+  nde__train_set_test_scale_eval(t, 10, 5, 1e3);
   nde_train_reason why;
   assert_int_equal(nde_train_run(t, &why), NDE_OK);
   assert_int_equal(why, NDE_TRAIN_DONE);
+  print_message("%d event(s), the last: %s at %ld\n", r->events, r->event, r->event_iter);
   assert_int_equal(r->events, 1);
   const double *h;
   const size_t nh = nde_train_history(t, &h);
@@ -446,7 +455,14 @@ static void an_adam_blow_up_goes_back_to_the_best_point(void **state) {
   double best;
   long it;
   nde_train_best(t, &xb, &best, &it);
-  print_message("best %.6g at %ld, last %.6g, largest %.6g\n", best, it, h[nh - 1], h[15]);
+  print_message("best %.6g at %ld, last %.6g; h[9] %.17g, h[15] %.17g\n", best, it, h[nh - 1],
+                h[9], h[15]);
+  /* At the resume point after iteration 15, with half the rate, back to iterate 9: the next
+   * loss is that iterate's, bit for bit, not the loss where the run had got to. */
+  assert_int_equal(r->event_iter, 15);
+  assert_non_null(strstr(r->event, "back to the best point (iteration 10), learning rate now "
+                                   "0.005"));
+  assert_memory_equal(&h[15], &h[9], sizeof h[9]);
   /* The loss after the rollback is back at the level before the jump, not a thousandfold. */
   assert_true(h[nh - 1] < 2 * h[9]);
   /* Resumed from a checkpoint before the blow-up and from one after the rollback, the run ends
@@ -459,7 +475,7 @@ static void an_adam_blow_up_goes_back_to_the_best_point(void **state) {
     to.checkpoint = NULL;
     nde_train *c = NULL;
     assert_int_equal(nde_train_create(f, &to, x0, &c, NULL), NDE_OK);
-    nde__train_set_test_scale_eval(c, 14, 8, 1e3);
+    nde__train_set_test_scale_eval(c, 10, 5, 1e3);
     assert_int_equal(nde_train_set_state(c, r->states[k], r->len[k], r->words[k]), NDE_OK);
     assert_int_equal(nde_train_run(c, &why), NDE_OK);
     assert_int_equal(q->events, k == 1 ? 1 : 0); /* the rollback again, or already behind */
