@@ -597,7 +597,7 @@ static void resampled_members_fit_what_their_masks_keep(void **state) {
   nde_ensemble_opts e = nde_ensemble_opts_default();
   e.members = 3;
   e.resample = NDE_RESAMPLE_TIME;
-  e.fraction = 0.5;
+  e.fraction = 0.7; /* not the default, so that reading it back is tested */
   nde_result *r = NULL;
   nde_error err;
   assert_int_equal(nde_result_fit_ensemble(m, d, &o, &e, &r, NULL, &err), NDE_OK);
@@ -609,7 +609,7 @@ static void resampled_members_fit_what_their_masks_keep(void **state) {
   assert_int_equal(nde_result_ensemble_settings(q, &how), NDE_OK);
   assert_int_equal(how.members, 3);
   assert_int_equal(how.resample, NDE_RESAMPLE_TIME);
-  assert_true(how.fraction == 0.5);
+  assert_true(how.fraction == 0.7);
   nde_result *one_member = NULL;
   assert_int_equal(nde_result_member(q, 1, &one_member, &err), NDE_OK);
   assert_int_equal(nde_result_ensemble_settings(one_member, &how), NDE_ERR_ARG);
@@ -625,10 +625,10 @@ static void resampled_members_fit_what_their_masks_keep(void **state) {
     int kept = 0;
     for (int i = 0; i < 21; i++) kept += mi.keep[i];
     assert_int_equal(mi.keep[0], 1);
-    assert_int_equal(kept, 11); /* the first row and half of the 20 others */
+    assert_int_equal(kept, 15); /* the first row and 70 % of the 20 others */
     nde_data *dk = NULL;
     assert_int_equal(nde_data_masked(d, mi.keep, &dk, &err), NDE_OK);
-    assert_int_equal(nde_data_n_obs(dk), 22);
+    assert_int_equal(nde_data_n_obs(dk), 30);
     nde_result_fit_opts o1 = o;
     o1.seed = mi.seed;
     nde_result *one = NULL;
