@@ -320,22 +320,49 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
     for (int j = 0; j < d->p; j++)
       d->Theta[i * (size_t)d->p + (size_t)j] =
           d->V[i * (size_t)d->W + (size_t)d->col_terms + (size_t)j];
-  /* Two candidates with the same values at every sample (x*y and y*x, or an input that is
-   * constant where a constant is a candidate) have no separate coefficients. */
-  for (int a = 0; a < d->p; a++)
-    for (int b = a + 1; b < d->p; b++) {
-      size_t i = 0;
-      for (; i < d->n_s; i++) {
-        const double u = d->Theta[i * (size_t)d->p + (size_t)a];
-        const double v = d->Theta[i * (size_t)d->p + (size_t)b];
-        if (fabs(u - v) > 1e-12 * fmax(fabs(u), fabs(v))) break;
-      }
-      if (i == d->n_s)
-        return nde__fail(err, NDE_ERR_ARG,
-                         "candidate terms '%s' and '%s' have the same value at all %zu samples, "
-                         "so their coefficients cannot be told apart: remove one (from --terms or "
-                         "the library)", d->terms[a], d->terms[b], d->n_s);
+  /* Two candidates proportional at every sample (x*y and y*x, 2*x*y and x*y, or an input that
+   * is constant where a constant is a candidate) have no separate coefficients; nor has one that
+   * is zero at every sample.  Proportional: <a, b>^2 >= (1 - 1e-12) |a|^2 |b|^2. */
+  double *nrm = nde__dalloc((size_t)d->p);
+  if (!nrm) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  for (int a = 0; a < d->p; a++) {
+    double ss = 0;
+    for (size_t i = 0; i < d->n_s; i++) {
+      const double u = d->Theta[i * (size_t)d->p + (size_t)a];
+      ss += u * u;
     }
+    nrm[a] = ss;
+  }
+  nde_status st = NDE_OK;
+  for (int a = 0; a < d->p && st == NDE_OK; a++) {
+    if (nrm[a] == 0) {
+      st = nde__fail(err, NDE_ERR_ARG,
+                     "candidate term '%s' is zero at all %zu samples, so its coefficient cannot "
+                     "be determined: remove it (from --terms or the library)",
+                     d->terms[a], d->n_s);
+      break;
+    }
+    for (int b = a + 1; b < d->p && st == NDE_OK; b++) {
+      double ab = 0;
+      for (size_t i = 0; i < d->n_s; i++)
+        ab += d->Theta[i * (size_t)d->p + (size_t)a] * d->Theta[i * (size_t)d->p + (size_t)b];
+      if (nrm[b] == 0 || ab * ab < (1 - 1e-12) * nrm[a] * nrm[b]) continue;
+      const double ratio = ab / nrm[a]; /* b = ratio * a */
+      if (fabs(ratio - 1) <= 1e-12)
+        st = nde__fail(err, NDE_ERR_ARG,
+                       "candidate terms '%s' and '%s' have the same value at all %zu samples, so "
+                       "their coefficients cannot be told apart: remove one (from --terms or the "
+                       "library)", d->terms[a], d->terms[b], d->n_s);
+      else
+        st = nde__fail(err, NDE_ERR_ARG,
+                       "candidate terms '%s' and '%s' are proportional at all %zu samples ('%s' = "
+                       "%.6g x '%s'), so their coefficients cannot be told apart: remove one "
+                       "(from --terms or the library)", d->terms[a], d->terms[b], d->n_s,
+                       d->terms[b], ratio, d->terms[a]);
+    }
+  }
+  free(nrm);
+  if (st != NDE_OK) return st;
   d->stage = 1;
   return NDE_OK;
 }

@@ -160,6 +160,12 @@ messages_name_what_failed)
     -- "$NDE" discover ude.h5 -o d.nde --terms 'x*y'
   expect 2 "candidate terms 'x*y' and 'y*x' have the same value at all 200 samples" --leaves d.nde \
     -- "$NDE" discover ude.h5 -o d.nde --library poly:2 --terms 'y*x'
+  # Proportional ones (a constant input of 2 where 1 is a candidate is the same) were accepted,
+  # one of them dropped without a word.
+  expect 2 "candidate terms 'x*y' and '2*x*y' are proportional at all 200 samples ('2*x*y' = 2 x 'x*y')" \
+    --leaves d.nde -- "$NDE" discover ude.h5 -o d.nde --library poly:2 --terms '2*x*y'
+  expect 2 "candidate term '0*x' is zero at all 200 samples" --leaves d.nde \
+    -- "$NDE" discover ude.h5 -o d.nde --library poly:1 --terms '0*x'
   expect 2 "nde: error: lv.h5: the model calls no network (nothing to discover)" -- "$NDE" discover lv.h5 -o d.nde --terms 'x*y'
   ;;
 non_finite_results_exit_3)
