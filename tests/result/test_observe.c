@@ -108,14 +108,18 @@ static void gradients_through_the_observation_model_match_differences(void **sta
         double th[8], Lp, Lm;
         memcpy(th, theta, sizeof th);
         th[i] = theta[i] + h;
-        nde_problem_loss(p, th, &Lp, NULL, NULL);
+        assert_int_equal(nde_problem_loss(p, th, &Lp, NULL, NULL), NDE_OK);
         th[i] = theta[i] - h;
-        nde_problem_loss(p, th, &Lm, NULL, NULL);
+        assert_int_equal(nde_problem_loss(p, th, &Lm, NULL, NULL), NDE_OK);
         gd[i] = (Lp - Lm) / (2 * h);
         worst = fmax(worst, fabs(g[i] - gd[i]));
         scale = fmax(scale, fabs(gd[i]));
       }
-      const double tol = gm->exact ? 1e-6 : sm->adaptive ? 1e-4 : 1e-2;
+      /* A continuous-adjoint gradient on fixed steps differs from the discrete one by the
+       * method's error, 3 h^order at h = 0.25 / 64 (euler 1.2e-2, rk4 below the 1e-6 floor). */
+      const double tol = gm->exact      ? 1e-6
+                         : sm->adaptive ? 1e-4
+                                        : fmax(1e-6, 3 * pow(0.25 / 64, sm->order));
       print_message("%-18s %-10s relative gradient error %.2e\n", sm->name, gm->name,
                     worst / scale);
       if (!(worst <= tol * scale))
