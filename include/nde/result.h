@@ -118,7 +118,8 @@ NDE_API const char *nde_default_schedule(const nde_model *model, const nde_data 
 /* ---- data for a model ---- */
 
 /* Open the time series of path ("FILE.h5" or "FILE.h5:/group") for model: the columns of /y
- * are matched by name to the model's state components (docs/data-format.md).  The same as
+ * are matched by name to the model's state components and then its observables
+ * (docs/data-format.md).  The same as
  * nde_data_open with the model's names and default options.  Statuses and messages as
  * nde_data_open's; err (may be NULL) receives the message. */
 NDE_API nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data **out,

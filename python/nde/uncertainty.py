@@ -177,7 +177,8 @@ class Uncertainty:
             line = ("  noise estimated from the residuals of each %s (%d degrees of freedom):"
                     % ("data column" if len(self.sigma_state) > self._n_state else "state",
                        self.dof))
-        out.append(line + "".join(" %s %s" % (c, _num(v)) for c, v in self.sigma_state.items()))
+        out.append(line + "".join(" %s %s" % (c, _num(v)) for c, v in self.sigma_state.items()
+                                  if not math.isnan(v)))
         out.append("  intervals at %g%%: %s quantile %.4g; positive parameters are fitted as "
                    "logs, so their interval is asymmetric (the symmetric one is the delta "
                    "method's)" % (100 * self.level, "normal" if self.noise_model == "known"

@@ -192,6 +192,7 @@ void nde_cli_print_uncertainty(const nde_result *r) {
            u->n_sigma > nde_model_state_dim(m) ? "data column" : "state", u->dof);
   }
   for (int j = 0; j < u->n_sigma; j++) {
+    if (isnan(u->sigma_state[j])) continue; /* a column without residuals */
     num(u->sigma_state[j], b);
     printf(" %s %s", u->sigma_names[j], b);
   }

@@ -204,7 +204,7 @@ void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, c
                j < n ? nde_model_component_name(m, j) : nde_model_observable_name(m, j - n),
                sc.rmse[j]);
     if (isnan(sc.horizon))
-      printf("; the error stays within %g x each state's std\n", tol);
+      printf("; the error stays within %g x each column's std\n", tol);
     else
       printf("; horizon %g (the error first exceeds %g x a state's std)\n", sc.horizon, tol);
     if (sc.stop.reason != NDE_REASON_NONE)

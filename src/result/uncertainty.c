@@ -339,7 +339,9 @@ static nde_status noise_levels(const nde_result *r, const nde_unc_opts *o, const
     for (size_t q = 0; q < N; q++) ss += w[rs[q]] * e[q] * e[q];
     const double s = sqrt(ss / dof);
     *s_out = s;
-    for (int j = 0; j < K; j++) sigma[j] = s / sqrt(w[j]);
+    /* A column without residuals (a state never measured) has no level. */
+    for (int j = 0; j < K; j++) sigma[j] = NAN;
+    for (size_t q = 0; q < N; q++) sigma[rs[q]] = s / sqrt(w[rs[q]]);
   } else {
     for (int j = 0; j < K; j++) {
       double ss = 0;
