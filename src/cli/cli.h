@@ -189,6 +189,9 @@ int nde_cli_times_file(const char *path, double **t, long *n);
 char *nde_cli_command_line(int argc, char **argv);
 /* Whether path ends with suffix. */
 int nde_cli_ends_with(const char *path, const char *suffix);
+/* 0 when path (NULL: no figure) names a figure nde can draw (.svg, .png, .pdf); else the message
+ * and NDE_EXIT_INPUT. */
+int nde_cli_check_plot(const char *path);
 
 /* ---- progress ---- */
 

@@ -351,6 +351,14 @@ int nde_cli_ends_with(const char *s, const char *suffix) {
   return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+int nde_cli_check_plot(const char *path) {
+  if (!path || nde_cli_ends_with(path, ".svg") || nde_cli_ends_with(path, ".png") ||
+      nde_cli_ends_with(path, ".pdf"))
+    return 0;
+  nde_cli_error("--plot: '%s' must end in .svg, .png or .pdf", path);
+  return NDE_EXIT_INPUT;
+}
+
 double nde_cli_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

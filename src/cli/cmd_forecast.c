@@ -122,11 +122,7 @@ static int parse_args(int argc, char **argv, args *a) {
     nde_cli_error("--from-last and --t0 both give the start time (expected at most one)");
     return NDE_EXIT_INPUT;
   }
-  if (a->plot && !nde_cli_ends_with(a->plot, ".svg") && !nde_cli_ends_with(a->plot, ".png") &&
-      !nde_cli_ends_with(a->plot, ".pdf")) {
-    nde_cli_error("--plot: '%s' must end in .svg, .png or .pdf", a->plot);
-    return NDE_EXIT_INPUT;
-  }
+  if ((rc = nde_cli_check_plot(a->plot))) return rc;
   if (a->solver_seen && (rc = nde_cli_check_solver(a->opts, a->n, &a->so, NULL))) return rc;
   const char *inputs[] = {a->fit, a->held ? a->held : "", a->inputs_path, NULL};
   if ((rc = nde_cli_check_output("--out", a->out, inputs))) return rc;

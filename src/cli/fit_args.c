@@ -104,11 +104,7 @@ int nde_cli_fit_check(fit_cli *c, const char *const pos[2]) {
     nde_cli_error("--loss: expected mean or sum, got '%s'", c->loss);
     return NDE_EXIT_INPUT;
   }
-  if (c->plot && !nde_cli_ends_with(c->plot, ".svg") && !nde_cli_ends_with(c->plot, ".png") &&
-      !nde_cli_ends_with(c->plot, ".pdf")) {
-    nde_cli_error("--plot: '%s' must end in .svg, .png or .pdf", c->plot);
-    return NDE_EXIT_INPUT;
-  }
+  if (nde_cli_check_plot(c->plot)) return NDE_EXIT_INPUT;
   if (c->resume && (c->init || c->param)) {
     nde_cli_error("--resume continues a fit from its checkpoint: --init and --param cannot be "
                   "combined with it");

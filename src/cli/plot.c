@@ -349,12 +349,10 @@ typedef struct figure {
 static int figure_open(figure *f, const char *path, double h) {
   memset(f, 0, sizeof *f);
   f->path = path;
+  const int rc = nde_cli_check_plot(path);
+  if (rc) return rc;
   const int svg = nde_cli_ends_with(path, ".svg"), pdf = nde_cli_ends_with(path, ".pdf");
   f->png = nde_cli_ends_with(path, ".png");
-  if (!svg && !pdf && !f->png) {
-    nde_cli_error("--plot: '%s' must end in .svg, .png or .pdf", path);
-    return NDE_EXIT_INPUT;
-  }
   f->sf = svg ? cairo_svg_surface_create(path, FIG_W, h)
           : pdf ? cairo_pdf_surface_create(path, FIG_W, h)
                 : cairo_image_surface_create(CAIRO_FORMAT_ARGB32, (int)FIG_W, (int)h);
