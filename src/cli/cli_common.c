@@ -404,3 +404,26 @@ void nde_cli_progress_end(nde_cli_progress *p) {
     p->line_open = 0;
   }
 }
+
+int nde_cli_parse_noise(const char *spec, const nde_model *m, double *sd) {
+  const int n = nde_model_state_dim(m);
+  char *end;
+  const double v = strtod(spec, &end);
+  if (end != spec && !*end) {
+    if (!(v > 0) || !isfinite(v)) {
+      nde_cli_error("--noise-std: expected a standard deviation > 0, got '%s'", spec);
+      return NDE_EXIT_INPUT;
+    }
+    for (int j = 0; j < n; j++) sd[j] = v;
+    return 0;
+  }
+  for (int j = 0; j < n; j++) sd[j] = NAN;
+  int rc = nde_cli_parse_state("--noise-std", spec, m, sd);
+  for (int j = 0; !rc && j < n; j++)
+    if (!isnan(sd[j]) && !(sd[j] > 0)) {
+      nde_cli_error("--noise-std: %s: expected a standard deviation > 0, got %g",
+                    nde_model_component_name(m, j), sd[j]);
+      rc = NDE_EXIT_INPUT;
+    }
+  return rc;
+}

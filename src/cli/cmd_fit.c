@@ -16,6 +16,24 @@
 #include "fit_report.h"
 #include "plot.h"
 
+/* The kept parameters' trajectory of the data series tr at its times (for messages). */
+static int predict_kept(void *ctx, size_t k, const nde_traj *tr, double *Y, nde_str *why) {
+  const nde_result *res = ctx;
+  const int s = nde_result_find_series(res, tr->name);
+  nde_solve_stats stats;
+  nde_error err;
+  char msg[600];
+  (void)k;
+  if (s < 0) return 1;
+  const nde_start start = {.kind = NDE_START_FITTED, .series = s};
+  if (nde_result_integrate(res, &start, tr->n, tr->t, NULL, Y, &stats, &err) != NDE_OK) return 1;
+  if (stats.reason == NDE_REASON_NONE) return 0;
+  nde_str_adds(why, nde_stop_message(nde_result_settings(res)->solver.method, &stats, msg,
+                                     sizeof msg));
+  return 1;
+}
+
+
 #define USAGE "nde fit MODEL.nde DATA.h5[:/GROUP] -o FIT.h5 [options]"
 
 static volatile sig_atomic_t g_signal = 0;
@@ -98,7 +116,7 @@ static int report_failure(const nde_result *res, const nde_model *model, const n
   }
   nde_str why = NDE_STR_INIT;
   const int found = nde_result_status(res) == NDE_FIT_FAILED && nde_result_iterations(res) == 0 &&
-                    nde_cli_explain_loss(model, data, log_loss, nde_cli_predict_kept, (void *)res,
+                    nde_cli_explain_loss(model, data, log_loss, predict_kept, (void *)res,
                                          &why);
   if (rank0)
     nde_cli_error("%s%s%s%s; the %s parameters are in %s", nde_result_message(res),

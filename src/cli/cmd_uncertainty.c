@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fit_report.h"
 #include "cli_unc.h"
 
 #define USAGE "nde uncertainty FIT.h5 [DATA.h5[:/GROUP]] [-o OUT.h5] [options]"

@@ -1,9 +1,29 @@
 /* The options of `nde fit`: the table (with their defaults, ranges and help lines) and the checks
  * across options once they are parsed. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fit_args.h"
-#include "fit_report.h"
+
+/* --validate tail:F | series:K */
+static int parse_validate(const char *spec, nde_result_fit_opts *fo) {
+  char *end;
+  if (!strncmp(spec, "tail:", 5)) {
+    fo->validate_tail = strtod(spec + 5, &end);
+    if (end != spec + 5 && !*end && fo->validate_tail > 0 && fo->validate_tail < 1) return 0;
+  } else if (!strncmp(spec, "series:", 7)) {
+    const long k = strtol(spec + 7, &end, 10);
+    if (end != spec + 7 && !*end && k >= 1 && k <= NDE_FIT_MAX_SERIES) {
+      fo->validate_series = (int)k;
+      return 0;
+    }
+  }
+  nde_cli_error("--validate: expected tail:F with F in (0, 1) (the trailing fraction of every "
+                "series) or series:K with K >= 1 (the last K series), got '%s'",
+                spec);
+  return NDE_EXIT_INPUT;
+}
+
 
 /* The defaults and the option table. */
 void nde_cli_fit_init(fit_cli *c) {
@@ -137,6 +157,6 @@ int nde_cli_fit_check(fit_cli *c, const char *const pos[2]) {
   c->fo.objective.log_space = c->log_loss;
   c->fo.objective.learn_u0 = c->learn_u0;
   c->fo.keep_last = c->keep_last;
-  if (c->validate && (rc = nde_cli_parse_validate(c->validate, &c->fo))) return rc;
+  if (c->validate && (rc = parse_validate(c->validate, &c->fo))) return rc;
   return 0;
 }
