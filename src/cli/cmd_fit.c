@@ -33,7 +33,6 @@ static int predict_kept(void *ctx, size_t k, const nde_traj *tr, double *Y, nde_
   return 1;
 }
 
-
 #define USAGE "nde fit MODEL.nde DATA.h5[:/GROUP] -o FIT.h5 [options]"
 
 static volatile sig_atomic_t g_signal = 0;

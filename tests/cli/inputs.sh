@@ -93,17 +93,9 @@ observables_are_fitted_and_scored)
   # Lotka-Volterra seen only through one signal, gain*x + y: nde simulate writes that column,
   # nde fit compares the model's observable with it (the default schedule without multiple
   # shooting, since no state is measured), and a held-out record is scored on it.
-  cat > lvo.nde <<'EOF2'
-state x = 0.44249296, y = 4.6280594
-param alpha = 1.3 (positive)
-param beta = 0.9 (positive)
-param gamma = 0.8 (positive)
-param delta = 1.8 (positive)
-param gain = 2 (positive)
-observe signal = gain*x + y
-dx/dt = alpha*x - beta*x*y
-dy/dt = gamma*x*y - delta*y
-EOF2
+  # The shipped LV model with a gain and the one quantity measured.
+  { cat "$ROOT/models/lotka_volterra.nde"
+    printf 'param gain = 2 (positive)\nobserve signal = gain*x + y\n'; } > lvo.nde
   "$NDE" simulate lvo.nde -o d.h5 --t1 8 --dt-out 0.2 --columns signal --noise 0.005 --seed 3 \
     --quiet || fail "simulate"
   "$NDE" inspect d.h5 | grep -q "^signal " || fail "the data have no column signal"
