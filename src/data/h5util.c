@@ -503,7 +503,10 @@ static nde_status check_vlen_heap(hid_t id, bool is_attr, size_t count, char *wh
   for (size_t i = 0; i < count; i++) {
     const unsigned char *d = raw + i * dsize;
     uint64_t len = get_le(d, 4), addr = get_le(d + 4, h.sa), idx = get_le(d + 4 + h.sa, 4);
-    if (len == 0) continue; /* empty or null string: HDF5 does not read the heap */
+    /* A null descriptor (address 0) is read as no string; any other is looked up in the heap,
+     * whatever its length (HDF5 1.10.8 reads object idx even for length 0, without checking
+     * that it exists: a SEGV in H5HG_read, found by .ci/fuzz result). */
+    if (addr == 0) continue;
     if (addr != h.addr && (st = load_heap(&h, addr, why, whylen)) != NDE_OK) goto out;
     int absent = idx == 0 || idx >= h.n_sizes || h.sizes[idx] == UINT64_MAX;
     if (absent || h.sizes[idx] != len) {
