@@ -80,9 +80,10 @@ typedef struct nde_result_fit_opts {
    * the patience.  Default 0 and 0: no validation, the score is the full training loss. */
   double validate_tail;
   int validate_series;
-  /* The noise standard deviation of each state (n values, NaN for unknown), or NULL for the
-   * data's recorded noise_std; with it the loss is reported against the noise level.  Borrowed
-   * for the call (a result keeps a copy). */
+  /* The noise standard deviation of each data column, NaN for unknown: n + n_observables values
+   * (the state components, then nde_model_observable_name's observables; n for a model without
+   * observables), or NULL for the data's recorded noise_std; with it the loss is reported
+   * against the noise level.  Borrowed for the call (a result keeps a copy). */
   const double *noise_std;
   /* Start: theta0 (nde_problem_n_theta values) or NULL for the model's initialisation with seed. */
   const double *theta0;
@@ -486,7 +487,8 @@ typedef enum {
   NDE_NOISE_PER_STATE = 0, /* one level per state, each estimated from its own residuals
                             * (default: states of different size or kind have their own noise) */
   NDE_NOISE_POOLED,        /* one level for the residuals weighted by the fit's state weights */
-  NDE_NOISE_KNOWN          /* the noise std of every state is known (opts or the result's) */
+  NDE_NOISE_KNOWN          /* the noise std of every measured column is known (opts or the
+                            * result's) */
 } nde_noise_model;
 
 /* "per-state", "pooled", "known". */
@@ -495,8 +497,9 @@ NDE_API const char *nde_noise_model_str(nde_noise_model m);
 typedef struct nde_unc_opts {
   double level;            /* coverage of the intervals; default 0.95 */
   nde_noise_model noise;   /* default NDE_NOISE_PER_STATE */
-  /* The noise std per state for NDE_NOISE_KNOWN (n values, borrowed for the call), or NULL for
-   * the result's (--noise-std of the fit or the data's noise_std); NDE_ERR_ARG when a state
+  /* The noise std per column for NDE_NOISE_KNOWN (n + n_observables values as
+   * nde_result_fit_opts.noise_std, borrowed for the call), or NULL for the result's (--noise-std
+   * of the fit or the data's noise_std); NDE_ERR_ARG when a state or observable
    * with data has none. */
   const double *noise_std;
   int include_nets;        /* network weights among the coordinates; default 0 */

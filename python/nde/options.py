@@ -143,17 +143,27 @@ def set_objective(fo, learn_u0=None, shoot_interval=None, shoot_weight=None, bat
 
 
 def noise_std_values(noise_std, model):
-    """The noise standard deviation per state (n values, NaN where unknown) from one value for
-    every state, n values, or {component: std}, as nde fit --noise-std S|x=S,... takes it."""
-    n = model.n_state
+    """The noise standard deviation per column (the states, then the observables: n +
+    len(model.observables) values, NaN where unknown) from one value for every column, that many
+    values, or {state component or observable: std}, as nde fit --noise-std S|x=S,... takes it."""
+    columns = tuple(model.states) + tuple(model.observables)
+    n = len(columns)
     if hasattr(noise_std, "items"):
         sd = np.full(n, np.nan)
-        given = model._state_of(noise_std, "noise_std", base=sd)
-        for j, c in enumerate(model.states):
-            if c in noise_std and not (given[j] > 0 and math.isfinite(given[j])):
+        for name, v in noise_std.items():
+            if name in model.observables:
+                j = model.n_state + model.observables.index(name)
+            else:
+                j = lib.nde_model_find_component(model._ptr, cstr(name))
+            if j < 0:
+                raise ValueError("noise_std: '%s' is not a state component%s of %s (expected one "
+                                 "of %s)" % (name, " or observable" if model.observables else "",
+                                             model.filename, ", ".join(columns)))
+            sd[j] = _real("noise_std", v)
+            if not (sd[j] > 0 and math.isfinite(sd[j])):
                 raise ValueError("noise_std: %s: expected a standard deviation > 0, got %r"
-                                 % (c, noise_std[c]))
-        return given
+                                 % (name, v))
+        return sd
     if np.ndim(noise_std) == 0:
         v = _real("noise_std", noise_std)
         if not (v > 0 and math.isfinite(v)):
@@ -165,7 +175,7 @@ def noise_std_values(noise_std, model):
     for j, v in enumerate(sd):
         if not (math.isnan(v) or (v > 0 and math.isfinite(v))):
             raise ValueError("noise_std: %s: expected a standard deviation > 0 (or NaN for "
-                             "unknown), got %r" % (model.states[j], v))
+                             "unknown), got %r" % (columns[j], v))
     return sd
 
 
@@ -281,9 +291,10 @@ def settings_dict(s, model):
         validate = "tail:%r" % s.validate_tail
     elif s.validate_series > 0:
         validate = "series:%d" % s.validate_series
-    noise = None  # as {component: std}, the unknown ones left out (NaN would not compare)
+    noise = None  # as {column: std}, the unknown ones left out (NaN would not compare)
     if s.noise_std != ffi.NULL:
-        noise = {c: s.noise_std[j] for j, c in enumerate(model.states)
+        columns = tuple(model.states) + tuple(model.observables)
+        noise = {c: s.noise_std[j] for j, c in enumerate(columns)
                  if not math.isnan(s.noise_std[j])} or None
     so.update({
         "grad": pystr(s.grad.method), "loss": "sum" if o.loss_sum else "mean",

@@ -79,7 +79,8 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
              shoot_interval, shoot_weight, batch_series, batch_time, batch_windows, l2, l1,
              max_failures, checkpoint_every, checkpoint_seconds, keep_last, patience,
              phase_patience, phase_tol, validate ("tail:F" or "series:K"), noise_std (one
-             standard deviation for every state, n values, or {component: std})
+             standard deviation for every column, one per state and then per observable, or
+             {state component or observable: std})
     init     start from this theta (an array or an nde.Result), or from a file as nde fit
              --init reads it (/params/theta, checked against the model's layout, and
              /params/values/NAME in natural units);
@@ -608,9 +609,8 @@ class Result:
         if u != ffi.NULL:
             if u.noise == lib.NDE_NOISE_KNOWN:
                 # The known levels the standard errors used (given to them, or the fit's).
-                m = self.model
-                levels = arrays.copy_doubles(u.sigma_state, m.n_state).tolist()
-                out["noise_std"] = {c: v for c, v in zip(m.states, levels)
+                levels = arrays.copy_doubles(u.sigma_state, u.n_sigma).tolist()
+                out["noise_std"] = {pystr(u.sigma_names[j]): v for j, v in enumerate(levels)
                                     if not math.isnan(v)} or None
             out.update({
                 "uncertainty": True, "noise_model": pystr(lib.nde_noise_model_str(u.noise)),

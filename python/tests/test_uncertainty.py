@@ -165,6 +165,19 @@ def test_standard_errors_of_a_fit_to_an_observable_are_nde_fits(tmp_path):
     sc = r.score(data)[0]
     assert sc.count["x"] == 0 and sc.count["signal"] == 41
     assert 0 < sc.rmse["signal"] < 0.05
+    # A known level of the signal: the data's noise_std (what simulate added), as nde
+    # uncertainty --noise-model known takes it, or given by name; twice it, twice the errors.
+    assert r.settings["noise_std"] == {"signal": pytest.approx(0.02313420636, rel=1e-9)}
+    run_nde("uncertainty", tmp_path / "cli.h5", "-o", tmp_path / "known.h5", "--noise-model",
+            "known", "--quiet")
+    k = r.compute_uncertainty(noise_model="known")
+    assert np.array_equal(bits(k.cov), bits(nde.load(tmp_path / "known.h5").uncertainty.cov))
+    sd = r.settings["noise_std"]["signal"]
+    k2 = r.compute_uncertainty(noise_model="known", noise_std={"signal": 2 * sd})
+    assert k2.sigma_state["signal"] == 2 * sd and np.isnan(k2.sigma_state["x"])
+    assert np.allclose(k2.cov, 4 * k.cov, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="'z' is not a state component or observable"):
+        r.compute_uncertainty(noise_model="known", noise_std={"z": 0.1})
 
 
 def test_compute_uncertainty_is_nde_uncertainty_on_a_finished_fit(tmp_path, lv):

@@ -152,8 +152,9 @@ int nde_cli_write_text(const char *path, const char *text, size_t len);
 /* "x=0.4,y=4.6" into u (components by name; vector parts as y[2]).  Returns 0 or prints the
  * message (naming opt) and returns 2. */
 int nde_cli_parse_state(const char *opt, const char *spec, const nde_model *m, double *u);
-/* --noise-std S (every state) or x=S,y=S (by state) into sd[state_dim]; prints the error and
- * returns NDE_EXIT_INPUT if bad (a standard deviation <= 0 included). */
+/* --noise-std S (every column) or x=S,signal=S (by state component or observable) into
+ * sd[state_dim + n_observables] (the states, then the observables; NaN where not given); prints
+ * the error and returns NDE_EXIT_INPUT if bad (a standard deviation <= 0 included). */
 int nde_cli_parse_noise(const char *spec, const nde_model *m, double *sd);
 /* "beta=0.9,gamma=1" (natural units) into theta (nde_model_n_theta_full(m, n_series) values; a
  * per-series parameter gets the value for every series).  Returns 0 or prints and returns 2. */

@@ -319,6 +319,26 @@ static int set_param(void *vctx, const char *name, double v) {
   return 0;
 }
 
+/* A state component or an observable: the column j of n + n_observables. */
+static int set_column(void *vctx, const char *name, double v) {
+  assign *c = vctx;
+  const int n = nde_model_state_dim(c->m), no = nde_model_n_observables(c->m);
+  int j = nde_model_find_component(c->m, name);
+  for (int i = 0; j < 0 && i < no; i++)
+    if (strcmp(nde_model_observable_name(c->m, i), name) == 0) j = n + i;
+  if (j < 0) {
+    nde_str s = NDE_STR_INIT;
+    list_names(c->m, 0, &s);
+    for (int i = 0; i < no; i++) nde_str_addf(&s, ", %s", nde_model_observable_name(c->m, i));
+    nde_cli_error("%s: '%s' is not a state component%s of %s (expected one of %s)", c->opt, name,
+                  no ? " or observable" : "", nde_model_filename(c->m), s.data ? s.data : "");
+    nde_str_release(&s);
+    return NDE_EXIT_INPUT;
+  }
+  c->dest[j] = v;
+  return 0;
+}
+
 int nde_cli_parse_state(const char *opt, const char *spec, const nde_model *m, double *u) {
   assign c = {opt, m, u, 1};
   return parse_list(opt, spec, set_state, &c);
@@ -406,7 +426,7 @@ void nde_cli_progress_end(nde_cli_progress *p) {
 }
 
 int nde_cli_parse_noise(const char *spec, const nde_model *m, double *sd) {
-  const int n = nde_model_state_dim(m);
+  const int n = nde_model_state_dim(m) + nde_model_n_observables(m);
   char *end;
   const double v = strtod(spec, &end);
   if (end != spec && !*end) {
@@ -418,11 +438,14 @@ int nde_cli_parse_noise(const char *spec, const nde_model *m, double *sd) {
     return 0;
   }
   for (int j = 0; j < n; j++) sd[j] = NAN;
-  int rc = nde_cli_parse_state("--noise-std", spec, m, sd);
+  assign c = {"--noise-std", m, sd, 1};
+  int rc = parse_list("--noise-std", spec, set_column, &c);
+  const int ns = nde_model_state_dim(m);
   for (int j = 0; !rc && j < n; j++)
     if (!isnan(sd[j]) && !(sd[j] > 0)) {
       nde_cli_error("--noise-std: %s: expected a standard deviation > 0, got %g",
-                    nde_model_component_name(m, j), sd[j]);
+                    j < ns ? nde_model_component_name(m, j) : nde_model_observable_name(m, j - ns),
+                    sd[j]);
       rc = NDE_EXIT_INPUT;
     }
   return rc;

@@ -152,7 +152,8 @@ int nde_cmd_fit(int argc, char **argv) {
     goto done;
   const int n_ser = (int)nde_data_n_traj(data);
   const size_t n_theta = nde_model_n_theta_full(model, n_ser);
-  noise_sd = calloc((size_t)nde_model_state_dim(model), sizeof *noise_sd);
+  noise_sd = calloc((size_t)(nde_model_state_dim(model) + nde_model_n_observables(model)),
+                    sizeof *noise_sd);
   if (!noise_sd) {
     nde_cli_error("out of memory");
     rc = NDE_EXIT_IO;

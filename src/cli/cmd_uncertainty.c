@@ -28,7 +28,8 @@ int nde_cmd_uncertainty(int argc, char **argv) {
                                "write the result with its standard errors here (also -o; "
                                "default: FIT.h5 itself, replaced atomically)");
   opts[n++] = (nde_arg)NDE_STR("--noise-std", &noise, "S|x=S,...",
-                               "the noise std for --noise-model known (default: the fit's)");
+                               "the noise std for --noise-model known, of every column or by "
+                               "state or observable (default: the fit's)");
   opts[n++] = (nde_arg)NDE_FLAG("--quiet", &quiet, "print nothing on success");
   nde_cli_unc_args(opts + n, &unc);
   n += NDE_CLI_N_UNC_ARGS;
@@ -66,7 +67,7 @@ int nde_cmd_uncertainty(int argc, char **argv) {
     goto done;
   }
   if (noise) {
-    sd = calloc((size_t)nde_model_state_dim(m), sizeof *sd);
+    sd = calloc((size_t)(nde_model_state_dim(m) + nde_model_n_observables(m)), sizeof *sd);
     if (!sd) {
       nde_cli_error("out of memory");
       rc = NDE_EXIT_IO;

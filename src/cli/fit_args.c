@@ -83,7 +83,8 @@ void nde_cli_fit_init(fit_cli *c) {
       NDE_NUM("--l1", NDE_ARG_DOUBLE, &c->fo.objective.l1, "W",
               "W x the sum of absolute network weights in the objective", 0, 1e12, 0),
       NDE_STR("--noise-std", &c->noise, "S|x=S,...",
-              "the noise standard deviation (default: noise_std recorded in the data)"),
+              "the noise standard deviation, of every column or by state or observable "
+              "(default: noise_std recorded in the data)"),
       NDE_NUM("--patience", NDE_ARG_INT, &c->fo.patience, "N",
               "stop when the score has not improved for N resume points (0: never)", 0, 1e9, 0),
       NDE_NUM("--phase-patience", NDE_ARG_INT, &c->fo.phase_patience, "N",

@@ -70,8 +70,9 @@ static nde_status copy_core(const nde_result *r, nde_result **out, nde_error *er
   if (!c) return err ? err->status : NDE_ERR_NOMEM;
   nde_status st = NDE_OK;
   if (r->noise_std) {
-    if (!(c->noise_std = nde__dalloc((size_t)n))) goto nomem;
-    memcpy(c->noise_std, r->noise_std, (size_t)n * sizeof *c->noise_std);
+    const size_t nc = (size_t)nde__n_columns(r->model);
+    if (!(c->noise_std = nde__dalloc(nc))) goto nomem;
+    memcpy(c->noise_std, r->noise_std, nc * sizeof *c->noise_std);
   }
   if ((st = nde__result_set_settings(c, &r->settings, err)) != NDE_OK) goto fail;
   memcpy(c->theta, r->theta, r->n_theta * sizeof *c->theta);

@@ -444,18 +444,23 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
     goto done;
   }
   D.r->data_hash = nde__data_hash(data);
-  /* The noise level: given, or recorded in the data (the first series that records it). */
+  /* The noise level per column: given, or recorded in the data (the first series that records
+   * it; the data's columns are a prefix of the model's, nde_problem_create checked). */
   {
-    const int n = nde_model_state_dim(model);
+    const int nc = nde__n_columns(model);
     const double *sd = o.noise_std;
-    for (size_t k = 0; !sd && k < nde_data_n_traj(data); k++) sd = nde_data_traj(data, k)->noise_std;
+    int have = nc;
+    for (size_t k = 0; !sd && k < nde_data_n_traj(data); k++) {
+      sd = nde_data_traj(data, k)->noise_std;
+      have = (int)nde_data_n_state(data);
+    }
     if (sd) {
-      D.r->noise_std = nde__dalloc((size_t)n);
+      D.r->noise_std = nde__dalloc((size_t)nc);
       if (!D.r->noise_std) {
         st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
         goto done;
       }
-      memcpy(D.r->noise_std, sd, (size_t)n * sizeof *sd);
+      for (int j = 0; j < nc; j++) D.r->noise_std[j] = j < have ? sd[j] : NAN;
       D.r->settings.noise_std = D.r->noise_std;
     }
   }

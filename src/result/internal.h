@@ -6,6 +6,12 @@
 #include "core/internal.h"
 #include "nde/result.h"
 
+/* The columns a result's data can have, in the model's order: its state components, then its
+ * observables (nde_data_open_for). */
+static inline int nde__n_columns(const nde_model *m) {
+  return nde_model_state_dim(m) + nde_model_n_observables(m);
+}
+
 /* One fitted series: its data group, observation times, fitted initial state, and the measured
  * inputs (n_u samples, u n_u x n_inputs) and constants from data that drove it. */
 typedef struct nde__rseries {
@@ -29,7 +35,8 @@ struct nde_result {
   nde_result_fit_opts settings;
   char *schedule_buf, *command_line_buf, *data_label_buf;
   size_t n_theta;
-  double *noise_std;  /* n: the noise std per state (NaN unknown), or NULL when none is known */
+  double *noise_std;  /* nde__n_columns: the noise std per state, then per observable (NaN
+                       * unknown), or NULL when none is known */
   char *warning;      /* a sentence on the loss against the noise level, or NULL */
   double *theta;      /* kept */
   double *theta_last; /* last accepted */

@@ -589,7 +589,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
           if (isnan(se->obs[(size_t)q * (size_t)p->K + (size_t)j])) continue;
           /* The noise of the column: given, recorded, or its known sigma, which also weighs it. */
           const double sg = tr->sigma ? tr->sigma[j] : NAN;
-          double sd = o.noise_std && j < n ? o.noise_std[j] : tr->noise_std ? tr->noise_std[j] : NAN;
+          double sd = o.noise_std ? o.noise_std[j] : tr->noise_std ? tr->noise_std[j] : NAN;
           if (!isfinite(sd)) sd = sg;
           if (!isfinite(sd)) {
             known = 0;

@@ -354,7 +354,7 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
 
   TRY(put_settings(w, &r->settings));
   if (r->noise_std) {
-    dims[0] = (size_t)nde_model_state_dim(m);
+    dims[0] = (size_t)nde__n_columns(m);
     TRY(nde_writer_put_doubles(w, "/settings/noise_std", 1, dims, r->noise_std));
   }
 
@@ -730,12 +730,19 @@ static nde_status read_result(rd *R, nde_result **out) {
     if (nde_reader_get_attr_string(h, "/", "warning", &wm) == NDE_OK) r->warning = wm;
   }
   if (nde_reader_kind(h, "/settings/noise_std") == NDE_H5_DATASET) {
-    r->noise_std = nde__dalloc((size_t)n);
+    /* One value per column; files written before observables had noise levels hold the states'
+     * only, and their observables' levels are unknown. */
+    const int nc = nde__n_columns(r->model);
+    size_t len = 0;
+    if ((st = get_len(R, "/settings/noise_std", 1, &len)) != NDE_OK) goto done;
+    if (len != (size_t)n || nc == n) len = (size_t)nc;
+    r->noise_std = nde__dalloc((size_t)nc);
     if (!r->noise_std) {
       st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
       goto done;
     }
-    if ((st = get_vec(R, "/settings/noise_std", (size_t)n, r->noise_std)) != NDE_OK) goto done;
+    for (int j = 0; j < nc; j++) r->noise_std[j] = NAN;
+    if ((st = get_vec(R, "/settings/noise_std", len, r->noise_std)) != NDE_OK) goto done;
     r->settings.noise_std = r->noise_std;
   }
 

@@ -304,11 +304,12 @@ static const char *column_kind(const nde_result *r, int j) {
 
 /* The noise levels per data column (sigma, K values: the states, then the observable columns,
  * named by names) by the noise model; *s_out the pooled noise std at weight 1 (NaN otherwise).
- * A known level comes from --noise-std or the data's noise_std, which name states only. */
+ * A known level comes from --noise-std or the data's noise_std, per column in the model's order
+ * (the data's K columns are a prefix of it). */
 static nde_status noise_levels(const nde_result *r, const nde_unc_opts *o, const nde__jac *J,
                                const double *e, int P, const char *const *names, double *sigma,
                                double *s_out, nde_error *err) {
-  const int n = nde_model_state_dim(r->model), K = nde__jac_n_columns(J);
+  const int K = nde__jac_n_columns(J);
   const size_t N = nde__jac_n_rows(J);
   const int *rs = nde__jac_row_state(J);
   const double *w = nde__jac_weights(J);
@@ -316,17 +317,17 @@ static nde_status noise_levels(const nde_result *r, const nde_unc_opts *o, const
   *s_out = NAN;
   if (o->noise == NDE_NOISE_KNOWN) {
     const double *sd = o->noise_std ? o->noise_std : r->noise_std;
-    for (int j = 0; j < K; j++) sigma[j] = sd && j < n ? sd[j] : NAN;
-    for (size_t q = 0; q < N; q++)
-      if (!(sigma[rs[q]] > 0) || !isfinite(sigma[rs[q]]))
+    /* A column without residuals (a state never measured) has no level, as below. */
+    for (int j = 0; j < K; j++) sigma[j] = NAN;
+    for (size_t q = 0; q < N; q++) {
+      const double s = sd ? sd[rs[q]] : NAN;
+      if (!(s > 0) || !isfinite(s))
         return nde__fail(err, NDE_ERR_ARG,
-                         rs[q] < n
-                             ? "the noise of %s '%s' is not known (expected its noise std from "
-                               "--noise-std or the data's noise_std, or an estimated noise model)"
-                             : "the noise of %s '%s' is not known (a known noise level names "
-                               "states only; expected an estimated noise model, per-state or "
-                               "pooled)",
+                         "the noise of %s '%s' is not known (expected its noise std from "
+                         "--noise-std or the data's noise_std, or an estimated noise model)",
                          column_kind(r, rs[q]), names[rs[q]]);
+      sigma[rs[q]] = s;
+    }
     return NDE_OK;
   }
   if (!(dof > 0))

@@ -116,7 +116,9 @@ observables_are_fitted_and_scored)
   grep -qE "signal [0-9]" fc.txt || fail "the signal column is not scored (or not finite)"
   # Standard errors of a fit to an observable: through the observation model, the same by
   # forward sensitivities and by central differences, the truth inside the intervals, the noise
-  # estimated for the signal column; a known noise level (it names states) is refused for it.
+  # estimated for the signal column.  A known noise level: the data's noise_std of the signal
+  # column (what simulate added), or --noise-std signal=S; one given for the states only is
+  # refused for the signal column.
   "$NDE" uncertainty f.h5 -o u.h5 > u.txt 2> err.txt || { cat u.txt err.txt; fail "uncertainty exited $?"; }
   cat u.txt
   grep -q "residuals of each data column .* signal [0-9]" u.txt || fail "no noise level of the signal"
@@ -135,6 +137,18 @@ observables_are_fitted_and_scored)
     fail "a known noise level was taken for the observable"
   grep -q "the noise of observable 'signal' is not known" err.txt || { cat err.txt; fail "message"; }
   [ -e uk.h5 ] && fail "a refused uncertainty wrote uk.h5"
+  sd=$("$H5" attr d.h5 /y noise_std)
+  "$NDE" uncertainty f.h5 -o uk.h5 --noise-model known > uk.txt || { cat uk.txt; fail "known noise from the data"; }
+  grep -q "noise known: signal " uk.txt || { cat uk.txt; fail "no known level of the signal"; }
+  "$NDE" uncertainty f.h5 -o uk2.h5 --noise-model known --noise-std "signal=$(awk -v s="$sd" 'BEGIN { printf "%.17g", 2 * s }')" \
+    > /dev/null || fail "--noise-std signal=S"
+  for p in alpha gain; do
+    a=$("$H5" get u.h5 /params/se/$p) k=$("$H5" get uk.h5 /params/se/$p) k2=$("$H5" get uk2.h5 /params/se/$p)
+    echo "se($p): $a (estimated), $k (the data's noise_std $sd), $k2 (twice it)"
+    # The estimated level (0.026) is near the one simulate added (0.023): so are the errors.
+    awk -v a="$a" -v k="$k" 'BEGIN { exit !(k > 0.7 * a && k < 1.3 * a) }' || fail "se($p) known vs estimated"
+    awk -v k="$k" -v k2="$k2" 'BEGIN { exit !((k2 - 2 * k) ^ 2 <= (1e-9 * k2) ^ 2) }' || fail "se($p) not linear in sigma"
+  done
   "$NDE" forecast u.h5 --t1 10 -o band.h5 > band.txt || { cat band.txt; fail "forecast band"; }
   grep -q "linearised interval" band.txt || fail "no band from the standard errors"
   ;;

@@ -234,8 +234,10 @@ static void a_known_sigma_weighs_its_column(void **state) {
 /* Standard errors of a fit to observables: the residual Jacobian through the observation model
  * (the observer's JVP on the forward sensitivities) equals central differences of the residuals,
  * with a linear and a log-space loss and a learned initial state; the noise is estimated per data
- * column, the observable columns named, the unmeasured state without a level; a known noise level,
- * which names states only, is refused for the observable columns. */
+ * column, the observable columns named, the unmeasured state without a level.  A known noise
+ * level is given per column (the states, then the observables): one missing for a measured
+ * observable is refused, naming it; the estimated levels given as known give the estimated
+ * standard errors, and twice them twice the standard errors. */
 static void standard_errors_through_the_observation_model_match_differences(void **state) {
   (void)state;
   nde_model *m = load();
@@ -251,7 +253,7 @@ static void standard_errors_through_the_observation_model_match_differences(void
     nde_result *r = NULL;
     nde_error err;
     assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_OK);
-    double se[2][8];
+    double se[2][8], sig[K];
     for (int fd = 0; fd < 2; fd++) {
       nde_unc_opts uo = nde_unc_opts_default();
       uo.finite_differences = fd;
@@ -264,6 +266,7 @@ static void standard_errors_through_the_observation_model_match_differences(void
       for (int j = 0; j < K; j++) assert_string_equal(u->sigma_names[j], names[j]);
       assert_true(isnan(u->sigma_state[1])); /* y has no column */
       assert_true(u->sigma_state[0] > 0 && u->sigma_state[2] > 0 && u->sigma_state[3] > 0);
+      memcpy(sig, u->sigma_state, sizeof sig);
       for (int j = 0; j < u->n; j++) {
         se[fd][j] = u->entry[j].se;
         assert_true(isfinite(se[fd][j]) && se[fd][j] > 0);
@@ -276,10 +279,20 @@ static void standard_errors_through_the_observation_model_match_differences(void
     }
     nde_unc_opts known = nde_unc_opts_default();
     known.noise = NDE_NOISE_KNOWN;
-    const double sd[2] = {0.01, 0.01};
+    double sd[K] = {0.01, 0.01, NAN, sig[3]};
     known.noise_std = sd;
     assert_int_equal(nde_result_compute_uncertainty(r, d, &known, &err), NDE_ERR_ARG);
     assert_non_null(strstr(err.msg, "observable 's'"));
+    for (int scale = 1; scale <= 2; scale++) {
+      for (int j = 0; j < K; j++) sd[j] = j == 1 ? NAN : scale * sig[j];
+      if (nde_result_compute_uncertainty(r, d, &known, &err) != NDE_OK) fail_msg("%s", err.msg);
+      const nde_uncertainty *u = nde_result_get_uncertainty(r);
+      assert_true(isnan(u->sigma_state[1]));
+      for (int j = 0; j < K; j++)
+        if (j != 1) assert_true(u->sigma_state[j] == sd[j]);
+      for (int j = 0; j < 5; j++)
+        assert_true(fabs(u->entry[j].se - scale * se[0][j]) <= 1e-12 * scale * se[0][j]);
+    }
     nde_result_destroy(&r);
   }
   nde_data_destroy(&d);
@@ -306,9 +319,26 @@ static void put_names(const char *file, const char *path, int n, const char *con
   H5Fclose(f);
 }
 
+/* Replaces the dataset path of file with n doubles. */
+static void put_doubles(const char *file, const char *path, int n, const double *x) {
+  hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  if (H5Lexists(f, path, H5P_DEFAULT) > 0) assert_true(H5Ldelete(f, path, H5P_DEFAULT) >= 0);
+  hsize_t dim = (hsize_t)n;
+  hid_t space = H5Screate_simple(1, &dim, NULL);
+  hid_t d = H5Dcreate2(f, path, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(d >= 0);
+  assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+  H5Dclose(d);
+  H5Sclose(space);
+  H5Fclose(f);
+}
+
 /* The noise levels of the observable columns are saved with their names and read back; a file
  * whose column names do not fit the model, or do not match the levels, is refused with the
- * place named. */
+ * place named.  The fit's known noise std covers the observables too (n + n_observables values);
+ * a file that holds the states' only (written before) reads with the observables' unknown, any
+ * other length is refused. */
 static void observable_noise_levels_survive_save_and_open(void **state) {
   (void)state;
   nde_model *m = load();
@@ -317,9 +347,12 @@ static void observable_noise_levels_survive_save_and_open(void **state) {
   nde_data *d = make_data(m, theta, 0, t, D);
   nde_result_fit_opts o = nde_result_fit_opts_default();
   o.schedule = "lbfgs:100";
+  const double noise[K] = {0.01, NAN, 0.02, 0.03};
+  o.noise_std = noise;
   nde_result *r = NULL, *q = NULL;
   nde_error err;
   assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_OK);
+  assert_memory_equal(nde_result_settings(r)->noise_std, noise, sizeof noise);
   assert_int_equal(nde_result_compute_uncertainty(r, d, NULL, &err), NDE_OK);
   char file[512];
   const char *tmp = getenv("TMPDIR");
@@ -333,7 +366,18 @@ static void observable_noise_levels_survive_save_and_open(void **state) {
     assert_string_equal(v->sigma_names[j], u->sigma_names[j]);
     assert_memory_equal(&v->sigma_state[j], &u->sigma_state[j], sizeof(double));
   }
+  assert_memory_equal(nde_result_settings(q)->noise_std, noise, sizeof noise);
   nde_result_destroy(&q);
+  put_doubles(file, "/settings/noise_std", 2, noise);
+  assert_int_equal(nde_result_open(file, &q, &err), NDE_OK);
+  const double *sd = nde_result_settings(q)->noise_std;
+  assert_true(sd[0] == 0.01 && isnan(sd[1]) && isnan(sd[2]) && isnan(sd[3]));
+  nde_result_destroy(&q);
+  put_doubles(file, "/settings/noise_std", 3, noise);
+  assert_int_equal(nde_result_open(file, &q, &err), NDE_ERR_DATA);
+  print_message("%s\n", err.msg);
+  assert_non_null(strstr(err.msg, "/settings/noise_std: has 3 values, expected 4"));
+  put_doubles(file, "/settings/noise_std", K, noise);
   /* Names that are not the model's columns. */
   const char *wrong[K] = {"x", "y", "s", "z"};
   put_names(file, "/uncertainty/sigma_columns", K, wrong);
