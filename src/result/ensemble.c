@@ -91,6 +91,11 @@ static nde_status copy_core(const nde_result *r, nde_result **out, nde_error *er
     memcpy(d->t, s->t, s->n_obs * sizeof *d->t);
     memcpy(d->u0, s->u0, (size_t)n * sizeof *d->u0);
     d->n_obs = s->n_obs;
+    /* The data that drove it, so that a member integrates as the fit did. */
+    const nde_input_series own = {s->n_u, s->u_t, s->u};
+    if (nde__rseries_set_binding(d, nde_model_n_inputs(r->model),
+                                 nde_model_n_data_consts(r->model), &own, s->consts) != NDE_OK)
+      goto nomem;
   }
   for (int i = 0; i < r->n_prov; i++)
     if ((st = nde__result_set_prov(c, r->prov[i].key, r->prov[i].value)) != NDE_OK) goto nomem;
@@ -471,9 +476,21 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
       }
     }
   }
+  if (series < 0 || series >= r->n_series) {
+    st = nde__fail(err, NDE_ERR_ARG, "series index %d does not exist (the result holds %d)",
+                   series, r->n_series);
+    goto done;
+  }
+  /* The data that drive it, as nde_result_integrate takes them. */
+  const nde__rseries *se = &r->series[series];
+  const nde_input_series own = {se->n_u, se->u_t, se->u};
+  const nde_input_series *inp = start->inputs ? start->inputs : &own;
+  const double *cs = start->consts ? start->consts : se->consts;
+  if ((st = nde__check_input_span(r->model, inp, t0, times[n_times - 1], err)) != NDE_OK)
+    goto done;
   int ok;
-  if ((st = nde__forecast_sens(r, &so, series, u0, t0, n_times, times, P, cols, Y, Sm, &ok,
-                               err)) != NDE_OK)
+  if ((st = nde__forecast_sens(r, &so, series, inp, cs, u0, t0, n_times, times, P, cols, Y, Sm,
+                               &ok, err)) != NDE_OK)
     goto done;
   const double q = u->pub.noise == NDE_NOISE_KNOWN
                        ? nde__norm_quantile(0.5 + level / 2)
@@ -525,7 +542,8 @@ nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
-  int n_good = 0;
+  int n_good = 0, first_out = -1;
+  nde_error why = {0};
   for (int k = 0; k < K; k++) {
     double *Y = Ys + (size_t)k * cells;
     for (size_t a = 0; a < cells; a++) Y[a] = NAN;
@@ -537,6 +555,7 @@ nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start
     if (st == NDE_ERR_ARG || st == NDE_ERR_NUMERIC) {
       /* A start the member's own trajectory cannot give (it stops before the time): left out. */
       for (size_t a = 0; a < cells; a++) Y[a] = NAN;
+      if (first_out < 0) first_out = k, why = sub;
       st = NDE_OK;
       continue;
     }
@@ -548,7 +567,12 @@ nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start
     n_good++;
   }
   if (n_good == 0) {
-    st = nde__fail(err, NDE_ERR_NUMERIC, "no member of the ensemble could be integrated");
+    if (first_out >= 0)
+      st = nde__fail(err, why.status, "no member of the ensemble could be integrated (member %d: "
+                     "%s)", first_out, why.msg);
+    else
+      st = nde__fail(err, NDE_ERR_NUMERIC, "no member of the ensemble could be integrated (no "
+                     "member finished its fit)");
     goto done;
   }
   int last = 0;

@@ -25,9 +25,22 @@ static void integ_free(integ *I) {
   I->theta = NULL;
 }
 
+nde_status nde__stop_at_input_jumps(nde_solver *s, const nde_rhs *rhs, double t0, double t1,
+                                    nde_error *err) {
+  nde_status st = NDE_OK;
+  const size_t nb = nde_rhs_breakpoints(rhs, t0, t1, 0, NULL);
+  double *bp = nb ? nde__dalloc(nb) : NULL;
+  if (nb && !bp) return nde__fail(err, NDE_ERR_NOMEM, "out of memory for %zu breakpoints", nb);
+  if (nb) nde_rhs_breakpoints(rhs, t0, t1, nb, bp);
+  st = nde_solver_set_breakpoints(s, nb, bp);
+  if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(s));
+  free(bp);
+  return st;
+}
+
 /* Check that the measured inputs cover [t0, t1], unless every input is declared "hold". */
-static nde_status check_input_span(const nde_model *m, const nde_input_series *inp, double t0,
-                                   double t1, nde_error *err) {
+nde_status nde__check_input_span(const nde_model *m, const nde_input_series *inp, double t0,
+                                 double t1, nde_error *err) {
   for (int i = 0; i < nde_model_n_inputs(m); i++) {
     nde_model_input_info ii;
     nde_model_get_input(m, i, &ii);
@@ -146,19 +159,7 @@ static nde_status integ_run(integ *I, double t0, const double *u0, size_t n_time
     T[0] = t0;
     memcpy(T + 1, times, n_times * sizeof *T);
   }
-  /* Stop at the jumps of step inputs on the way. */
-  nde_status st = NDE_OK;
-  const size_t nb = nde_rhs_breakpoints(I->rhs, t0, T[N - 1], 0, NULL);
-  if (nb) {
-    double *bp = nde__dalloc(nb);
-    if (!bp) st = nde__fail(err, NDE_ERR_NOMEM, "out of memory for %zu breakpoints", nb);
-    if (bp) {
-      nde_rhs_breakpoints(I->rhs, t0, T[N - 1], nb, bp);
-      st = nde_solver_set_breakpoints(I->s, nb, bp);
-      if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(I->s));
-      free(bp);
-    }
-  }
+  nde_status st = nde__stop_at_input_jumps(I->s, I->rhs, t0, T[N - 1], err);
   if (st == NDE_OK) {
     st = nde_solver_solve(I->s, I->theta, 1, u0, (int)N, T, Z, stats);
     if (st != NDE_OK) nde__fail(err, st, "%s", nde_solver_errmsg(I->s));
@@ -263,7 +264,7 @@ nde_status nde_result_integrate(const nde_result *r, const nde_start *start, siz
     const double *cs = start->consts ? start->consts : se->consts;
     const int series = start->kind == NDE_START_FITTED ? start->series : -1;
     nde_solver_opts o = settings_for(r, solver, series, n_times, times);
-    st = check_input_span(r->model, inp, t0, times[n_times - 1], err);
+    st = nde__check_input_span(r->model, inp, t0, times[n_times - 1], err);
     integ I;
     if (st == NDE_OK)
       st = integ_make(&I, r->model, r->theta, r->n_series, start->series, inp, cs, &o, err);
@@ -558,7 +559,7 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   nde_solve_stats local;
   if (!stats) stats = &local;
   if (nde_model_n_inputs(model) > 0 &&
-      (st = check_input_span(model, o.inputs, times[0], times[n_times - 1], err)) != NDE_OK)
+      (st = nde__check_input_span(model, o.inputs, times[0], times[n_times - 1], err)) != NDE_OK)
     return st;
   /* The quantities measured: an observer of the named columns, evaluated on the states. */
   nde_observer *obs = NULL;

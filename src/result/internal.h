@@ -98,6 +98,14 @@ int nde__method_implicit(const char *method);
 nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_traj *tr,
                              nde_input_series *inp, double *consts, nde_error *err);
 /* Copy a binding into a fitted series (replacing what it held).  NDE_ERR_NOMEM. */
+/* Make solver s stop at the jumps of rhs's step inputs inside [t0, t1] (for the rows rhs is
+ * bound to; none clears them). */
+nde_status nde__stop_at_input_jumps(nde_solver *s, const nde_rhs *rhs, double t0, double t1,
+                                    nde_error *err);
+/* Check that the measured inputs inp cover [t0, t1] unless every input is declared "hold"
+ * (NDE_ERR_ARG naming the input otherwise; nothing to check for a model without inputs). */
+nde_status nde__check_input_span(const nde_model *m, const nde_input_series *inp, double t0,
+                                 double t1, nde_error *err);
 nde_status nde__rseries_set_binding(nde__rseries *se, int m_inputs, int n_consts,
                                     const nde_input_series *inp, const double *consts);
 /* The problem's parallel work: threads of its objective, MPI ranks, and this process's rank. */

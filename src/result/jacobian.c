@@ -175,6 +175,8 @@ static nde_status sens_plain(sens *S, int series, const double *theta, const dou
                              int n_obs, const double *t, double *Y, int *ok, nde_error *err) {
   nde_status st = nde_rhs_set_rows(S->inner, 1, &series);
   if (st != NDE_OK) return nde__fail(err, st, "cannot bind series %d", series);
+  if ((st = nde__stop_at_input_jumps(S->plain, S->inner, t[0], t[n_obs - 1], err)) != NDE_OK)
+    return st;
   nde_solve_stats ss;
   st = nde_solver_solve(S->plain, theta, 1, u0, n_obs, t, Y, &ss);
   if (st != NDE_OK) return nde__fail(err, st, "%s", nde_solver_errmsg(S->plain));
@@ -193,6 +195,9 @@ static nde_status sens_solve(sens *S, int series, const double *theta, const dou
   if (st != NDE_OK) return st;
   if ((st = nde_rhs_set_rows(S->inner, 1, &series)) != NDE_OK)
     return nde__fail(err, st, "cannot bind series %d", series);
+  /* The jumps of step inputs, as the fit and nde_result_integrate stop at them. */
+  if ((st = nde__stop_at_input_jumps(S->augs, S->inner, t[0], t[n_obs - 1], err)) != NDE_OK)
+    return st;
   for (int b = 0; b < rows; b++) {
     double *z = S->U0 + (size_t)b * 2 * (size_t)n;
     memcpy(z, u0, (size_t)n * sizeof *z);
@@ -607,14 +612,36 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
 /* ---- sensitivities of a forecast (for the linearised band) ---- */
 
 nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, int series,
+                              const nde_input_series *inputs, const double *consts,
                               const double *u0, double t0, size_t n_times, const double *times,
                               int n_cols, const nde__coord *cols, double *Y, double *Sm, int *ok,
                               nde_error *err) {
-  const int n = nde_model_state_dim(r->model);
+  const int n = nde_model_state_dim(r->model), ns = r->n_series;
+  const int m_in = nde_model_n_inputs(r->model), ndc = nde_model_n_data_consts(r->model);
+  /* The rows are series `series`'s, driven by inputs and consts: every series' entry gets them
+   * (only that series' is read). */
+  if ((m_in > 0 && !inputs) || (ndc > 0 && !consts))
+    return nde__fail(err, NDE_ERR_ARG, "the model declares measured inputs or constants from "
+                     "data: the band needs them");
   nde_model_rhs_opts ro = nde_model_rhs_opts_default();
-  ro.n_series = r->n_series;
+  ro.n_series = ns;
+  nde_input_series *ins = m_in > 0 ? calloc((size_t)ns, sizeof *ins) : NULL;
+  double *cs = ndc > 0 ? nde__dalloc((size_t)ns * (size_t)ndc) : NULL;
+  if ((m_in > 0 && !ins) || (ndc > 0 && !cs)) {
+    free(ins);
+    free(cs);
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  }
+  for (int s = 0; s < ns; s++) {
+    if (ins) ins[s] = *inputs;
+    if (cs) memcpy(cs + (size_t)s * (size_t)ndc, consts, (size_t)ndc * sizeof *cs);
+  }
+  ro.inputs = ins;
+  ro.consts = cs;
   nde_rhs *inner = NULL;
   nde_status st = nde_model_create_rhs_opts(r->model, &ro, &inner, err);
+  free(ins);
+  free(cs);
   if (st != NDE_OK) return st;
   sens S;
   const int use_sens = nde_rhs_has_jvp(inner);

@@ -79,9 +79,11 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
 
 /* The state (Y: n_times x n) and its sensitivities to the coordinates (Sm: (n_times x n) x
  * n_cols, row-major) of series `series` of r at r's theta, from u0 at t0 (initial-state
- * coordinates of that series start with the unit vectors), over times (>= t0) with solver so.
+ * coordinates of that series start with the unit vectors), over times (>= t0) with solver so,
+ * driven by inputs and consts (required when the model declares them).
  * *ok = 0 when the solve stopped.  NDE_ERR_UNSUPPORTED for a model without a JVP. */
 nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, int series,
+                              const nde_input_series *inputs, const double *consts,
                               const double *u0, double t0, size_t n_times, const double *times,
                               int n_cols, const nde__coord *cols, double *Y, double *Sm, int *ok,
                               nde_error *err);

@@ -421,6 +421,60 @@ static void inputs_and_constants_drive_fits_results_and_scores(void **state) {
   st.inputs = &zero;
   assert_int_equal(nde_result_integrate(r, &st, 2, far, NULL, A, &ss, NULL), NDE_OK);
   assert_true(fabs(A[1] - exp(-k * 5)) < 1e-5);
+  /* The linearised band is driven as the integration is: by the series' own inputs and
+   * constant (start.inputs NULL), or by the given ones.  With u = 0, x = exp(-k t), so the band's
+   * half-width at t is q t exp(-k t) se(k) under a known noise (q the normal quantile). */
+  nde_unc_opts uo = nde_unc_opts_default();
+  uo.noise = NDE_NOISE_KNOWN;
+  const double sd1 = 0.01;
+  uo.noise_std = &sd1;
+  assert_int_equal(nde_result_compute_uncertainty(r, d, &uo, &err), NDE_OK);
+  const nde_uncertainty *un = nde_result_get_uncertainty(r);
+  const double se_k = un->entry[0].se, q = un->quantile;
+  /* The sensitivities stop at the input's jump as the residuals do: central differences of the
+   * residuals give the same standard error. */
+  uo.finite_differences = 1;
+  assert_int_equal(nde_result_compute_uncertainty(r, d, &uo, &err), NDE_OK);
+  const double se_fd = nde_result_get_uncertainty(r)->entry[0].se;
+  print_message("se(k) %.10g (sensitivities), %.10g (differences)\n", se_k, se_fd);
+  assert_true(fabs(se_k - se_fd) <= 1e-6 * se_fd);
+  uo.finite_differences = 0;
+  assert_int_equal(nde_result_compute_uncertainty(r, d, &uo, &err), NDE_OK);
+  un = nde_result_get_uncertainty(r);
+  double lo[17], mid[17], hi[17];
+  nde_start own = {.kind = NDE_START_FITTED, .series = 1};
+  assert_int_equal(nde_result_integrate(r, &own, 17, t, NULL, B, &ss, NULL), NDE_OK);
+  if (nde_result_integrate_band(r, &own, 17, t, NULL, 0.95, lo, mid, hi, NULL, &err) != NDE_OK)
+    fail_msg("band: %s", err.msg);
+  for (int i = 0; i < 17; i++) {
+    if (!(fabs(mid[i] - B[i]) < 1e-6)) print_message("t %g mid %.12g integrate %.12g\n", t[i], mid[i], B[i]);
+    assert_true(fabs(mid[i] - B[i]) < 1e-6);
+    assert_true(lo[i] <= mid[i] && mid[i] <= hi[i] && (i == 0 || hi[i] > lo[i]));
+  }
+  assert_int_equal(nde_result_integrate_band(r, &st, 2, far, NULL, 0.95, lo, mid, hi, NULL, &err),
+                   NDE_OK);
+  const double half = q * 5 * exp(-k * 5) * se_k;
+  print_message("band at t = 5 with u = 0: mid %.10g (exp(-5k) %.10g), half-width %.6g (%.6g)\n",
+                mid[1], exp(-k * 5), (hi[1] - lo[1]) / 2, half);
+  assert_true(fabs(mid[1] - exp(-k * 5)) < 1e-5);
+  assert_true(fabs((hi[1] - lo[1]) / 2 - half) < 1e-4 * half);
+  /* An ensemble's band: each member driven by the series' own inputs when none are given. */
+  nde_result_fit_opts eo = nde_result_fit_opts_default();
+  eo.schedule = "lbfgs:30";
+  nde_ensemble_opts en = nde_ensemble_opts_default();
+  en.members = 3;
+  en.resample = NDE_RESAMPLE_TIME;
+  en.fraction = 0.7;
+  en.threads = 1;
+  nde_result *e = NULL;
+  int stopped = 0;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &eo, &en, &e, &stopped, &err), NDE_OK);
+  int used = 0;
+  if (nde_result_integrate_band(e, &own, 17, t, NULL, 0.9, lo, mid, hi, &used, &err) != NDE_OK)
+    fail_msg("ensemble band: %s", err.msg);
+  assert_int_equal(used, 3);
+  for (int i = 0; i < 17; i++) assert_true(fabs(mid[i] - Y[1][i]) < 1e-3 && lo[i] <= hi[i]);
+  nde_result_destroy(&e);
   /* Held-out experiments are driven by their own inputs and constants: the data themselves. */
   nde_score *sc = NULL;
   assert_int_equal(nde_result_score(r, d, NULL, &sc, &err), NDE_OK);
