@@ -296,7 +296,10 @@ nomem:
 
 typedef struct jseries {
   const nde_fit_series *se;
-  int first;   /* first observation index in the residuals */
+  int start;   /* first observation index with residuals */
+  int first;   /* first one whose state columns are residuals: after the start row when the
+                * initial state is not learned (the state there is the start, not a fit to it);
+                * observable columns are residuals from start on (the loss compares them) */
   size_t row0; /* its first residual row */
   size_t rows;
 } jseries;
@@ -351,6 +354,12 @@ void nde__jac_destroy(nde__jac **Jp) {
   *Jp = NULL;
 }
 
+/* Whether column i of row k of series js is a residual (see jseries). */
+static int compared(const nde__jac *J, const jseries *js, int k, int i) {
+  if (k < js->start || isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) return 0;
+  return k >= js->first || i >= J->n;
+}
+
 nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
                            nde__jac_method method, double fd_step, nde__jac **out,
                            nde_error *err) {
@@ -394,11 +403,11 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
     const nde_fit_series *se = &ser[s];
     jseries *js = &J->ser[s];
     js->se = se;
+    js->start = se->loss_from > 0 ? se->loss_from : 0;
     js->first = se->loss_from > 0 ? se->loss_from : learn_u0 ? 0 : 1;
     js->row0 = J->n_rows;
-    for (int k = js->first; k < se->n_obs; k++)
-      for (int i = 0; i < J->ld; i++)
-        js->rows += !isnan(se->obs[(size_t)k * (size_t)J->ld + (size_t)i]);
+    for (int k = js->start; k < se->n_obs; k++)
+      for (int i = 0; i < J->ld; i++) js->rows += compared(J, js, k, i);
     J->n_rows += js->rows;
     if (se->n_obs > J->max_obs) J->max_obs = se->n_obs;
   }
@@ -418,9 +427,9 @@ nde_status nde__jac_create(const nde_result *r, nde_problem *p, int max_cols,
   size_t q = 0;
   for (int s = 0; s < J->n_ser; s++) {
     const jseries *js = &J->ser[s];
-    for (int k = js->first; k < js->se->n_obs; k++)
+    for (int k = js->start; k < js->se->n_obs; k++)
       for (int i = 0; i < J->ld; i++)
-        if (!isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) J->row_state[q++] = i;
+        if (compared(J, js, k, i)) J->row_state[q++] = i;
   }
   *out = J;
   return NDE_OK;
@@ -431,10 +440,10 @@ fail:
   return st;
 }
 
-/* Whether row k of series js has an observation in any column. */
+/* Whether row k of series js has a residual in any column. */
 static int row_observed(const nde__jac *J, const jseries *js, int k) {
   for (int i = 0; i < J->ld; i++)
-    if (!isnan(js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i])) return 1;
+    if (compared(J, js, k, i)) return 1;
   return 0;
 }
 
@@ -455,14 +464,14 @@ static int residuals(nde__jac *J, const jseries *js, const double *theta, const 
   const int n = J->n;
   size_t q = 0;
   if (J->obs && nde_observer_set_rows(J->obs, 1, &js->se->id) != NDE_OK) return -1;
-  for (int k = js->first; k < js->se->n_obs; k++) {
+  for (int k = js->start; k < js->se->n_obs; k++) {
     if (!row_observed(J, js, k)) continue;
     const double *h;
     const int rc = quantities(J, js, k, theta, Y + (size_t)k * (size_t)n, &h);
     if (rc) return rc;
     for (int i = 0; i < J->ld; i++) {
       const double o = js->se->obs[(size_t)k * (size_t)J->ld + (size_t)i];
-      if (isnan(o)) continue;
+      if (!compared(J, js, k, i)) continue;
       e[q++] = J->log_space ? log(h[i]) - log(o) : h[i] - o;
     }
   }
@@ -569,10 +578,10 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
     const size_t stride = (size_t)rows * 2 * (size_t)n;
     if (J->obs && nde_observer_set_rows(J->obs, 1, &id) != NDE_OK)
       return nde__fail(err, NDE_ERR_CALLBACK, "cannot bind series %d to the observation model", id);
-    for (int k = js->first; k < js->se->n_obs; k++) {
+    for (int k = js->start; k < js->se->n_obs; k++) {
       if (!row_observed(J, js, k)) continue;
       const double *Zk = J->Yp + (size_t)k * (size_t)n;
-      const double *obs_k = js->se->obs + (size_t)k * (size_t)J->ld, *h = Zk;
+      const double *h = Zk;
       if (J->log_space || J->obs) {
         const int rc = quantities(J, js, k, theta, Zk, &h);
         if (rc < 0)
@@ -597,12 +606,12 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
         }
         size_t qq = q;
         for (int i = 0; i < J->ld; i++) {
-          if (isnan(obs_k[i])) continue;
+          if (!compared(J, js, k, i)) continue;
           const double f = J->log_space ? 1.0 / h[i] : 1.0;
           Jm[qq++ * (size_t)n_cols + (size_t)J->colmap[b]] = f * d[i];
         }
       }
-      for (int i = 0; i < J->ld; i++) q += !isnan(obs_k[i]);
+      for (int i = 0; i < J->ld; i++) q += compared(J, js, k, i);
     }
   }
   for (size_t q = 0; q < J->n_rows * (size_t)n_cols && *ok; q++) *ok = isfinite(Jm[q]) != 0;

@@ -244,10 +244,15 @@ static void standard_errors_through_the_observation_model_match_differences(void
   double theta[8], t[N_T], D[N_T * 3];
   nde_model_init_theta(m, 1, theta);
   nde_data *d = make_data(m, theta, 0, t, D);
-  for (int log_space = 0; log_space < 2; log_space++) {
+  /* Linear and log-space losses with learned initial states, and a linear loss from the
+   * declared initial state: then the state columns' first row is the start, not a residual,
+   * while the observables' first row depends on the parameters and is one (the loss compares
+   * it). */
+  for (int variant = 0; variant < 3; variant++) {
+    const int log_space = variant == 1, learn_u0 = variant < 2, P = learn_u0 ? 5 : 3;
     nde_result_fit_opts o = nde_result_fit_opts_default();
     o.solver.steps_per_interval = 4;
-    o.objective.learn_u0 = 1;
+    o.objective.learn_u0 = learn_u0;
     o.objective.log_space = log_space;
     o.schedule = "lbfgs:200";
     nde_result *r = NULL;
@@ -260,7 +265,9 @@ static void standard_errors_through_the_observation_model_match_differences(void
       if (nde_result_compute_uncertainty(r, d, &uo, &err) != NDE_OK) fail_msg("%s", err.msg);
       const nde_uncertainty *u = nde_result_get_uncertainty(r);
       assert_int_equal(u->finite_differences, fd);
-      assert_int_equal(u->n, 5); /* a, b, g, x(t0), y(t0) */
+      assert_int_equal(u->n, P); /* a, b, g (, x(t0), y(t0)) */
+      /* x: every row but the missing one (and the first without learn_u0); s, q: every row. */
+      assert_int_equal(u->n_residuals, (N_T - 1 - !learn_u0) + 2 * N_T);
       assert_int_equal(u->n_sigma, K);
       const char *names[K] = {"x", "y", "s", "q"};
       for (int j = 0; j < K; j++) assert_string_equal(u->sigma_names[j], names[j]);
@@ -272,9 +279,10 @@ static void standard_errors_through_the_observation_model_match_differences(void
         assert_true(isfinite(se[fd][j]) && se[fd][j] > 0);
       }
     }
-    for (int j = 0; j < 5; j++) {
-      print_message("log_space %d, %s: se %.10g (sensitivities), %.10g (differences)\n",
-                    log_space, nde_result_get_uncertainty(r)->entry[j].name, se[0][j], se[1][j]);
+    for (int j = 0; j < P; j++) {
+      print_message("log_space %d learn_u0 %d, %s: se %.10g (sensitivities), %.10g "
+                    "(differences)\n", log_space, learn_u0,
+                    nde_result_get_uncertainty(r)->entry[j].name, se[0][j], se[1][j]);
       assert_true(fabs(se[0][j] - se[1][j]) <= 1e-5 * se[1][j]);
     }
     nde_unc_opts known = nde_unc_opts_default();
@@ -290,7 +298,7 @@ static void standard_errors_through_the_observation_model_match_differences(void
       assert_true(isnan(u->sigma_state[1]));
       for (int j = 0; j < K; j++)
         if (j != 1) assert_true(u->sigma_state[j] == sd[j]);
-      for (int j = 0; j < 5; j++)
+      for (int j = 0; j < P; j++)
         assert_true(fabs(u->entry[j].se - scale * se[0][j]) <= 1e-12 * scale * se[0][j]);
     }
     nde_result_destroy(&r);
