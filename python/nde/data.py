@@ -5,7 +5,9 @@ Data can be given wherever a function takes `data` as
   - a path: "DATA.h5" (every series in it) or "DATA.h5:/group", read by the library as nde fit
     reads it (nde_data_open_for: with the model's measured inputs and constants from data);
   - arrays (t, y): one series, t [N] strictly increasing, y [N, D], NaN for a missing value; the
-    D columns are the model's state components in order, or those named by Series(names=...);
+    D columns are the model's state components in order (or its state components and then its
+    observables), or those named by Series(names=...): state components and observables
+    (`observe NAME = ...`), matched by name as nde_data_open_for matches a file's columns;
   - nde.Series(t, y, names=None, name=None, noise_std=None, sigma=None, inputs=None,
     consts=None): one series with its measured inputs, constants and known noise;
   - a list of those (a batch of series, each on its own time grid), or a dict {name: series};
@@ -31,10 +33,11 @@ from .model import as_model, stop_info
 
 SeriesView = namedtuple("SeriesView", "name t y inputs consts sigma")
 SeriesView.__doc__ = ("One series as the library holds it: its group name, times [N] and "
-                      "values [N, n] in the model's state order (NaN where missing or "
-                      "unobserved), its measured inputs (t_u [M], U [M, m] in the order of the "
-                      "model's inputs) or None, its constants from data {name: value}, and its "
-                      "known noise sigma per state (NaN where unknown) or None.")
+                      "values [N, K] in the order of Data.columns (the model's state components, "
+                      "then its observables; NaN where missing or unobserved), its measured "
+                      "inputs (t_u [M], U [M, m] in the order of the model's inputs) or None, "
+                      "its constants from data {name: value}, and its known noise sigma per "
+                      "column (NaN where unknown) or None.")
 
 
 class Series:
@@ -42,7 +45,8 @@ class Series:
 
     t          [N] strictly increasing times
     y          [N, D] observations, NaN = missing ([N] when D = 1)
-    names      D state component names of the columns (default: the model's components)
+    names      D names of the columns: state components or observables (default: the model's
+               components, or its components and then its observables)
     name       the series' name (its group name in a result file)
     noise_std  D noise standard deviations (recorded, as nde simulate records them)
     sigma      D known noise standard deviations (> 0, NaN where unknown): the data's sigma
@@ -154,6 +158,8 @@ def series_list(data):
     if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], (Series, tuple)):
         return [_as_series(data, "data")]
     if hasattr(data, "items"):
+        if not data:
+            raise ValueError("data: expected at least one series, got an empty dict")
         return [_as_series(v, "data[%r]" % (k,))._copy(name=k) for k, v in data.items()]
     if isinstance(data, (list, tuple)):
         if not data:
@@ -205,8 +211,15 @@ def _group_names(series):
     return names
 
 
+def _columns(model):
+    """The data columns of a model, as nde_data_open_for opens a file for it: its state
+    components, then its observables."""
+    return tuple(model.states) + tuple(model.observables)
+
+
 def _model_names(model):
-    """The model's state, input and constant-from-data names as C arrays (kept in keep)."""
+    """The model's column (state components, then observables), input and constant-from-data
+    names as C arrays (kept in keep)."""
     keep = []
 
     def carr(names):
@@ -215,7 +228,7 @@ def _model_names(model):
         a = ffi.new("const char *[]", c + [ffi.NULL])
         keep.append(a)
         return a
-    return carr(model.states), carr(model.inputs), carr(model.data_consts), keep
+    return carr(_columns(model)), carr(model.inputs), carr(model.data_consts), keep
 
 
 def _open_path(path, model):
@@ -233,19 +246,23 @@ def _open_series(series, model):
     with the model's inputs and constants from data requested."""
     groups = _group_names(series)
     order = sorted(range(len(series)), key=lambda k: groups[k])
-    states, inputs, dconsts, keep = _model_names(model)
+    columns, inputs, dconsts, keep = _model_names(model)
+    n_col = model.n_state + len(model.observables)
     n = len(series)
     ns = ffi.new("nde_series[]", n)
     nx = ffi.new("nde_series_extra[]", n)
     for pos, k in enumerate(order):
         s, g = series[k], groups[k]
-        if s.names is None and s.y.shape[1] != model.n_state:
+        if s.names is None and s.y.shape[1] not in (model.n_state, n_col):
             raise ValueError(
-                "series %d: y: expected %d columns, one per state component of %s (%s), got %d; "
-                "name the columns with nde.Series(t, y, names=[...]) to give some of them"
-                % (pos, model.n_state, model.filename, ", ".join(model.states), s.y.shape[1]))
+                "series %d: y: expected %d columns, one per state component of %s (%s)%s, got "
+                "%d; name the columns with nde.Series(t, y, names=[...]) to give some of them"
+                % (pos, model.n_state, model.filename, ", ".join(model.states),
+                   ", or %d with its observables (%s) after them"
+                   % (n_col, ", ".join(model.observables)) if model.observables else "",
+                   s.y.shape[1]))
         if s.names is None:
-            cnames = states
+            cnames = columns
         else:
             cn = [cstr(x) for x in s.names]
             cnames = ffi.new("const char *[]", cn)
@@ -288,7 +305,7 @@ def _open_series(series, model):
     o.const_names = dconsts if model.data_consts else ffi.NULL
     out = ffi.new("nde_data **")
     err = new_error()
-    st = lib.nde_data_from_series(model.n_state, states, n, ns, nx, o, out, err)
+    st = lib.nde_data_from_series(n_col, columns, n, ns, nx, o, out, err)
     if st != lib.NDE_OK:
         raise error_for(st, pystr(err.msg))
     return ffi.gc(out[0], lib.ndepy_data_destroy)
@@ -321,16 +338,26 @@ class Data:
                                  "consts= go with series given as arrays)" % os.fspath(data))
             self.label = label or os.fspath(data)
             self._ptr = _open_path(data, model)
+            self._arrays = False
         else:
             series = _with_defaults(series, inputs, consts)
             self.label = label or "arrays (%d series)" % len(series)
             self._ptr = _open_series(series, model)
+            self._arrays = True
         self.states = model.states
+        self.observables = model.observables
         self.inputs = model.inputs
         self.data_consts = model.data_consts
 
+    @property
+    def columns(self):
+        """The names of the columns of SeriesView.y: the model's state components, then its
+        observables."""
+        return tuple(self.states) + tuple(self.observables)
+
     def _check_model(self, model):
         for what, mine, theirs in (("states", self.states, model.states),
+                                   ("observables", self.observables, model.observables),
                                    ("measured inputs", self.inputs, model.inputs),
                                    ("constants from data", self.data_consts, model.data_consts)):
             if tuple(mine) != tuple(theirs):
@@ -338,6 +365,25 @@ class Data:
                                  "again for this model)" % (what, ", ".join(mine) or "(none)",
                                                             model.filename, what,
                                                             ", ".join(theirs) or "(none)"))
+
+    def _message(self, msg):
+        """A library message about these data.  Series from arrays have no file: the library
+        places a series in them as ":/t" or ":/NAME/t", which becomes "series K:/t" (K in the
+        order of .series, as nde_data_from_series names them), and a message about all of them
+        ": ..." names them by the label."""
+        if not self._arrays or not msg.startswith(":"):
+            return msg
+        if not msg.startswith(":/"):
+            return self.label + msg
+        best = None
+        for k in range(self.n_series):
+            name = pystr(lib.nde_data_traj(self._ptr, k).name)
+            prefix = "" if name == "/" else name
+            if msg[1:].startswith(prefix + "/") and (best is None or len(prefix) > len(best[1])):
+                best = (k, prefix)
+        if best is None:
+            return self.label + msg
+        return "series %d:%s" % (best[0], msg[1 + len(best[1]):])
 
     @property
     def n_series(self):
@@ -355,9 +401,9 @@ class Data:
 
     @property
     def series(self):
-        """Every series as a SeriesView (name, t, y, inputs, consts, sigma): copies, in the
-        model's state order."""
-        n = len(self.states)
+        """Every series as a SeriesView (name, t, y, inputs, consts, sigma): copies, with the
+        columns of .columns (the model's state components, then its observables)."""
+        n = len(self.columns)
         out = []
         for k in range(self.n_series):
             tr = lib.nde_data_traj(self._ptr, k)
@@ -379,12 +425,12 @@ class Data:
     def save(self, path):
         """Write the series as a time-series file of the data convention (docs/data-format.md),
         which nde fit and nde inspect read: one group per series (the root for a single series
-        named "/"), the observed state columns with their names, recorded noise and known noise
-        (sigma), the measured inputs and the constants from data.  What nde merge makes of
-        several files, from arrays."""
+        named "/"), the observed columns (state components and observables) with their names,
+        recorded noise and known noise (sigma), the measured inputs and the constants from
+        data.  What nde merge makes of several files, from arrays."""
         out = ffi.new("nde_writer **")
         err = new_error()
-        n = len(self.states)
+        n = len(self.columns)
         _, in_names, c_names, keep = _model_names(self)
         with h5_lock:
             check(lib.nde_writer_create(cstr(os.fspath(path)), out, err), err)
@@ -395,7 +441,7 @@ class Data:
                     cols = [j for j in range(n) if tr.col[j] >= 0]
                     y = arrays.copy_doubles(tr.y, tr.n * n).reshape(tr.n, n)[:, cols].copy()
                     t = arrays.copy_doubles(tr.t, tr.n)
-                    names = [cstr(self.states[j]) for j in cols]
+                    names = [cstr(self.columns[j]) for j in cols]
                     cn = ffi.new("const char *[]", names)
                     s = ffi.new("nde_series *")
                     s.n, s.d, s.t, s.y, s.names = tr.n, len(cols), arrays.ptr(t), arrays.ptr(y), cn
@@ -453,7 +499,9 @@ class Problem:
         self._method = pystr(fo.solver.method)
         out = ffi.new("nde_problem **")
         err = new_error()
-        check(lib.nde_problem_create(self.model._ptr, self.data._ptr, fo, out, err), err)
+        st = lib.nde_problem_create(self.model._ptr, self.data._ptr, fo, out, err)
+        if st != lib.NDE_OK:
+            raise error_for(st, self.data._message(pystr(err.msg)))
         self._ptr = ffi.gc(out[0], lib.ndepy_problem_destroy)
         self.n_theta = int(lib.nde_problem_n_theta(self._ptr))
         self._L = ffi.new("double *")
@@ -487,7 +535,7 @@ class Problem:
             L = self._L[0]
             reason = self._info.stop.reason
             if st != lib.NDE_OK:
-                raise error_for(st, pystr(lib.nde_problem_errmsg(self._ptr)))
+                raise error_for(st, self.data._message(pystr(lib.nde_problem_errmsg(self._ptr))))
             if reason != lib.NDE_REASON_NONE:
                 self.last_stop = stop_info(self._method, self._info.stop)
             else:

@@ -5,6 +5,8 @@ as nde discover does."""
 import os
 from collections import namedtuple
 
+import numpy as np
+
 from . import arrays
 from ._lib import cstr, ffi, lib, pystr
 from .errors import Interrupted, check, error_for, new_error
@@ -137,6 +139,16 @@ class Discovery:
             self._outputs.append((pystr(o.net), o.component, args, o.line, o.n_candidates,
                                   o.chosen))
 
+    def _index(self, i):
+        """Output i (in the order of .equations; negative counts from the end) as an index."""
+        n = len(self._outputs)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -n <= i < n:
+            raise ValueError("i: expected the index of a network output in [0, %d) (in the order "
+                             "of .equations: %s), got %r" % (
+                                 n, ", ".join("%s[%d]" % (o[0], o[1] + 1)
+                                              for o in self._outputs), i))
+        return int(i) % n
+
     def _equation(self, i, k, pretty):
         p = lib.nde_discovery_equation(self._ptr, i, k, 1 if pretty else 0)
         if p == ffi.NULL:
@@ -156,6 +168,7 @@ class Discovery:
 
     def candidates(self, i):
         """The candidate models of output i (in order of equations), fewest terms first."""
+        i = self._index(i)
         net, comp, args, line, n_cand, chosen = self._outputs[i]
         c = ffi.new("nde_discovery_candidate *")
         out = []
@@ -209,6 +222,7 @@ class Discovery:
 
     def table(self, i):
         """The Pareto table of output i as nde discover prints it."""
+        i = self._index(i)
         net, comp, args, line, _, _ = self._outputs[i]
         lines = ["%s[%d](%s), line %d: the candidate models (Pareto table)" % (net, comp + 1, args,
                                                                              line),
@@ -255,6 +269,7 @@ class StableDiscovery(Discovery):
 
     def stable_terms(self, i):
         """StableTerm of every term of output i, in the order of .terms."""
+        i = self._index(i)
         return [self._term(i, j) for j in range(len(self.terms))]
 
     def terms_of(self, i):
@@ -271,6 +286,7 @@ class StableDiscovery(Discovery):
 
     def stability_table(self, i):
         """The stability table of output i as nde discover prints it."""
+        i = self._index(i)
         net, comp, args, _, _, _ = self._outputs[i]
         lines = ["%s[%d](%s): how often each term is chosen over %d members (final law: "
                  "frequency >= %g)" % (net, comp + 1, args, self.n_members, self.inclusion),

@@ -191,7 +191,7 @@ def _fit_ensemble(m, d, fo, eo, n_jobs, callback, progress, checkpoint, keep):
     if out[0] != ffi.NULL:
         result = Result._adopt(out[0], None if checkpoint is None else os.fspath(checkpoint))
     if st != lib.NDE_OK:
-        exc = error_for(st, pystr(err.msg))
+        exc = error_for(st, d._message(pystr(err.msg)))
         if isinstance(exc, FileError):
             exc.result = result
         raise exc
@@ -246,7 +246,7 @@ def _fit_one(m, d, fo, callback, progress, progress_every, resume, checkpoint, k
     if out[0] != ffi.NULL:
         result = Result._adopt(out[0], None if checkpoint is None else os.fspath(checkpoint))
     if st != lib.NDE_OK:
-        e = error_for(st, pystr(err.msg))
+        e = error_for(st, d._message(pystr(err.msg)))
         if isinstance(e, FileError):
             e.result = result
         raise e
@@ -315,9 +315,14 @@ class Trajectory:
     def save(self, path):
         """Write the trajectory as nde forecast -o does: HDF5 in the data convention (nde fit and
         nde inspect read it back; with the inputs that drove it when they cover its span, and
-        its constants from data), or CSV (t and the states) when path ends in .csv."""
+        its constants from data) when path ends in .h5 or .hdf5, or CSV (t and the states) when
+        it ends in .csv (either case); any other name is refused (ValueError)."""
         path = os.fspath(path)
-        if path.endswith(".csv"):
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in (".h5", ".hdf5", ".csv"):
+            raise ValueError("path: expected a file name ending in .h5 or .hdf5 (HDF5) or .csv "
+                             "(CSV), as nde forecast -o OUT.h5|OUT.csv writes, got %r" % path)
+        if suffix == ".csv":
             buf = ffi.new("char[]", lib.NDE_NUM_MAX)
 
             def num(x):
@@ -968,7 +973,9 @@ class Result:
         o.solver = so
         out = ffi.new("nde_score **")
         err = new_error()
-        check(lib.nde_result_score(self._ptr, held._ptr, o, out, err), err)
+        st = lib.nde_result_score(self._ptr, held._ptr, o, out, err)
+        if st != lib.NDE_OK:
+            raise error_for(st, held._message(pystr(err.msg)))
         sc = ffi.gc(out[0], lib.ndepy_score_destroy)
         method = pystr(so.method) if so != ffi.NULL else self.settings["solver"]
         res = []

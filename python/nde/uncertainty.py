@@ -326,7 +326,7 @@ def compute(result, data, opts, callback=None, progress=None):
     err = new_error()
     st = lib.nde_result_compute_uncertainty(result._ptr, data._ptr, opts.c_opts(keep), err)
     if st != lib.NDE_OK:
-        raise error_for(st, "standard errors: " + pystr(err.msg))
+        raise error_for(st, "standard errors: " + data._message(pystr(err.msg)))
     if opts.profile is not None:
         run_profile(result, data, opts.profile, opts.points, opts.jobs, callback, progress)
 
@@ -348,7 +348,7 @@ def run_profile(result, data, names, points=None, jobs=None, callback=None, prog
     if run.exc is not None:
         raise run.exc
     if st != lib.NDE_OK:
-        raise error_for(st, pystr(err.msg))
+        raise error_for(st, data._message(pystr(err.msg)))
     if stopped[0]:
         raise Interrupted("the profiles were stopped before their points ended: the result "
                           "keeps its standard errors, without profiles", result)

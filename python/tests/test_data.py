@@ -5,7 +5,7 @@ import pytest
 
 import nde
 from nde import arrays
-from conftest import bits, data_path, run_nde
+from conftest import bits, data_path, h5get, model_path, run_nde
 
 
 def test_a_path_is_read_as_nde_fit_reads_it(lv):
@@ -157,3 +157,102 @@ def test_data_from_arrays_saved_to_a_file_are_read_back_by_nde(lv, lv_arrays, tm
     for s, r in zip(d.series, back.series):
         assert np.array_equal(bits(s.t), bits(r.t)) and np.array_equal(bits(s.y), bits(r.y))
     run_nde("inspect", tmp_path / "d.h5")
+
+
+LV_OBS = open(model_path("lotka_volterra.nde")).read().replace(
+    "param alpha = 1.3", "param alpha = 1.1") + "observe total = x + y\n"
+
+
+@pytest.fixture(scope="module")
+def obs(tmp_path_factory):
+    """LV with an observable, and files of nde simulate measuring only the observable (one.h5)
+    and a state and the observable (two.h5)."""
+    d = tmp_path_factory.mktemp("obs")
+    (d / "lv_obs.nde").write_text(LV_OBS)
+    for out, cols, seed in (("one.h5", "total", 3), ("two.h5", "x,total", 4)):
+        run_nde("simulate", d / "lv_obs.nde", "--quiet", "--t1", "5", "--dt-out", "0.25",
+                "--param", "alpha=1.3", "--columns", cols, "--noise", "0.005", "--seed", seed,
+                "-o", d / out)
+    return d, nde.Model.from_file(d / "lv_obs.nde")
+
+
+def test_columns_measuring_an_observable_are_read_as_from_a_file(obs):
+    d, m = obs
+    # A file: the views have the columns of nde_data_open_for, the states then the observables.
+    f = nde.Data(d / "one.h5", m)
+    assert f.columns == ("x", "y", "total")
+    v = f.series[0]
+    assert v.y.shape == (21, 3) and np.isnan(v.y[:, :2]).all()
+    assert np.array_equal(bits(v.y[:, 2]), bits(h5get(d / "one.h5", "/y")))
+    # The same values from arrays, by name.
+    a = nde.Data(nde.Series(v.t, v.y[:, 2], names=["total"]), m)
+    assert a.n_obs == f.n_obs == 21 and np.array_equal(bits(a.series[0].y), bits(v.y))
+    # Unnamed columns: the states, or the states then the observables.
+    y3 = m.simulate(v.t, columns=["x", "y", "total"])
+    a3 = nde.Data((v.t, y3), m).series[0]
+    assert np.array_equal(bits(a3.y), bits(y3))
+    assert np.array_equal(bits(nde.Data((v.t, y3[:, :2]), m).series[0].y[:, :2]),
+                          bits(y3[:, :2]))
+    theta = m.theta({"alpha": 1.2})
+    assert m.loss(theta, nde.Series(v.t, v.y[:, 2], names=["total"])) == \
+        m.loss(theta, d / "one.h5")
+    with pytest.raises(ValueError, match=r"y: expected 2 columns, one per state component of "
+                                         r".*lv_obs.nde \(x, y\), or 3 with its observables "
+                                         r"\(total\) after them, got 1"):
+        nde.Data((v.t, v.y[:, 2]), m)
+    with pytest.raises(nde.DataError, match=r'state_names\[0\] = "z" matches no state of the '
+                                            r'model \(expected one of x, y, total\)'):
+        nde.Data(nde.Series(v.t, v.y[:, 2], names=["z"]), m)
+
+
+def test_a_fit_to_an_observable_from_arrays_is_nde_fit_on_the_file_bit_for_bit(obs):
+    d, m = obs
+    run_nde("fit", d / "lv_obs.nde", d / "two.h5", "--optim", "lbfgs:40", "--quiet", "-o",
+            d / "fit.h5")
+    cli = nde.load(d / "fit.h5")
+    v = nde.Data(d / "two.h5", m).series[0]
+    y = np.column_stack([v.y[:, 2], v.y[:, 0]])  # the columns in any order, by name
+    r = nde.fit(m, nde.Series(v.t, y, names=["total", "x"]), optim="lbfgs:40", progress=False)
+    assert np.array_equal(bits(r.theta), bits(cli.theta))
+    assert np.array_equal(bits(nde.fit(m, d / "two.h5", optim="lbfgs:40",
+                                       progress=False).theta), bits(cli.theta))
+
+
+def test_data_measuring_an_observable_are_saved_and_read_back(obs, tmp_path):
+    d, m = obs
+    f = nde.Data(d / "two.h5", m)
+    f.save(tmp_path / "re.h5")
+    back = nde.Data(tmp_path / "re.h5", m)
+    for s, r in zip(f.series, back.series):
+        assert np.array_equal(bits(s.y), bits(r.y)) and np.isnan(r.y[:, 1]).all()
+    assert np.array_equal(bits(h5get(tmp_path / "re.h5", "/y")),
+                          bits(h5get(d / "two.h5", "/y")))
+    # Known noise of an observable column, from arrays, goes with it.
+    v = f.series[0]
+    a = nde.Data({"a": nde.Series(v.t, v.y[:, 2], names=["total"], sigma=[0.02])}, m)
+    assert np.array_equal(a.series[0].sigma, [np.nan, np.nan, 0.02], equal_nan=True)
+    a.save(tmp_path / "a.h5")
+    r = nde.Data(tmp_path / "a.h5", m).series[0]
+    assert r.name == "/a" and np.array_equal(bits(r.y), bits(a.series[0].y))
+    assert np.array_equal(r.sigma, [np.nan, np.nan, 0.02], equal_nan=True)
+    assert "total" in run_nde("inspect", tmp_path / "a.h5").stdout
+    # Data opened for a model without the observable are refused for it.
+    lv = nde.Model.from_file(model_path("lotka_volterra.nde"))
+    with pytest.raises(ValueError, match=r"opened for the observables \(none\), but .*lv_obs.nde "
+                                         r"has the observables total"):
+        nde.Problem(m, nde.Data(nde.Series(v.t, v.y[:, 0], names=["x"]), lv))
+
+
+def test_empty_and_too_short_series_from_arrays_are_named(lv, lv_arrays):
+    t, y = lv_arrays
+    with pytest.raises(ValueError, match=r"^data: expected at least one series, got an empty "
+                                         r"dict"):
+        nde.fit(lv, {}, progress=False)
+    with pytest.raises(nde.DataError, match=r"^series 0:/t: a series needs at least 2 "
+                                            r"observation times \(got 1\)"):
+        nde.fit(lv, (t[:1], y[:1]), progress=False)
+    with pytest.raises(nde.DataError, match=r"^series 1:/t: a series needs at least 2 "
+                                            r"observation times \(got 1\)"):
+        nde.Problem(lv, {"a": (t, y), "b": (t[:1], y[:1])})
+    with pytest.raises(nde.DataError, match=r"^series 0:/t: a series needs at least 2 "):
+        lv.loss(lv.theta(), [(t[:1], y[:1]), (t, y)])

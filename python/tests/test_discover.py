@@ -83,3 +83,17 @@ def test_bad_options_are_errors_with_nde_s_message(ude_fit):
         ude_fit.discover(points=1.5)
     with pytest.raises(TypeError):
         ude_fit.discover(bogus=1)
+
+
+def test_an_output_index_out_of_range_names_the_outputs(found):
+    # Two outputs, U[1] and U[2]: a negative index counts from the end, as for series.
+    assert found.table(-1) == found.table(1)
+    assert [c.text for c in found.candidates(-2)] == [c.text for c in found.candidates(0)]
+    for bad in (2, 5, -3, 1.0, True, "0"):
+        with pytest.raises(ValueError, match=r"^i: expected the index of a network output in "
+                                             r"\[0, 2\) \(in the order of \.equations: U\[1\], "
+                                             r"U\[2\]\), got "):
+            found.candidates(bad)
+        with pytest.raises(ValueError, match=r"^i: expected the index of a network output in "
+                                             r"\[0, 2\)"):
+            found.table(bad)

@@ -135,3 +135,10 @@ def test_ctrl_c_stops_the_fit_keeps_the_best_parameters_then_interrupts_as_usual
     out, err = p.communicate(timeout=60)
     assert "not reached" not in out and "KeyboardInterrupt" in err
     assert p.returncode != 0
+
+
+def test_the_readme_names_the_fields_of_progress():
+    text = open(os.path.join(ROOT, "python", "README.md")).read()
+    para = text.split("**Progress and Ctrl-C.**")[1].split("returning True")[0]
+    named = [f for f in nde.Progress._fields if "`%s`" % f in para]
+    assert named == list(nde.Progress._fields)

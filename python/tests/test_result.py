@@ -64,6 +64,23 @@ def test_a_forecast_is_the_one_nde_forecast_writes(fit_file, ude_fit, tmp_path):
     assert t is f.t and y is f.y
 
 
+def test_a_forecast_is_saved_by_its_suffix_and_an_unknown_one_is_refused(ude_fit, tmp_path):
+    f = ude_fit.forecast(4.0)
+    f.save(tmp_path / "a.csv")
+    f.save(tmp_path / "b.CSV")  # CSV in either case
+    assert open(tmp_path / "b.CSV").read() == open(tmp_path / "a.csv").read()
+    f.save(tmp_path / "c.HDF5")
+    assert np.array_equal(bits(nde.Data(tmp_path / "c.HDF5", ude_fit.model).series[0].y),
+                          bits(f.y))
+    for name in ("x.txt", "x", "x.csv.bak"):
+        with pytest.raises(ValueError, match=r"^path: expected a file name ending in \.h5 or "
+                                             r"\.hdf5 \(HDF5\) or \.csv \(CSV\), as nde "
+                                             r"forecast -o OUT\.h5\|OUT\.csv writes, got '.*%s'"
+                                             % name.replace(".", r"\.")):
+            f.save(tmp_path / name)
+        assert not (tmp_path / name).exists()
+
+
 def test_every_start_of_nde_forecast_gives_its_numbers(fit_file, ude_fit, tmp_path):
     cases = [({"start": "last", "dt_out": 0.5}, ["--from-last", "--dt-out", "0.5"]),
              ({"start": 2.5, "dt_out": 0.125}, ["--t0", "2.5", "--dt-out", "0.125"]),

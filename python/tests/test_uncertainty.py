@@ -368,6 +368,9 @@ def test_stability_selection_on_an_ensemble_is_nde_discovers(ens_cli, ens_py, tm
     for i in range(2):
         assert d.stability_table(i) in shown
     assert str(d) in shown
+    with pytest.raises(ValueError, match=r"^i: expected the index of a network output in "
+                                         r"\[0, 2\)"):
+        d.stability_table(2)
     for i, freq in enumerate(d.frequencies):
         for t in d.terms_of(i):
             assert freq[t.term] == t.frequency and t.selected == (t.frequency >= 0.6 - 1e-12)
