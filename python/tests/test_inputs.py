@@ -183,10 +183,12 @@ def test_data_for_an_input_model_need_the_inputs_and_constants(exp, models):
         nde.Data((s.t, s.y), m, inputs=[s.inputs, s.inputs], consts={"g": 1})
     with pytest.raises(ValueError, match="inputs, consts: the series of .*d.h5 carry their own"):
         nde.Data(exp / "d.h5", m, consts={"g": 1})
-    # The library checks the values: inputs that end before the observations.
-    with pytest.raises(nde.DataError, match=r"^series 0:/inputs/t: input times do not cover "
-                                            r"the observation times"):
-        nde.Data((s.t, s.y), m, inputs=(U_T[:3], U[:3]), consts={"g": 1})
+    # Inputs that end before the observations: the model (u is not declared hold) refuses them
+    # when it meets the data.
+    short = nde.Data((s.t, s.y), m, inputs=(U_T[:3], U[:3]), consts={"g": 1})
+    with pytest.raises(nde.DataError, match=r"^series 0:/inputs/t: the samples of the measured "
+                                            r"input 'u' span \[0, .*\], which does not cover"):
+        nde.fit(m, short, optim="adam:1", progress=False)
     # A file without the inputs the model declares: the fit names the file and dataset.
     lv_like = exp / "plain.h5"
     nde.Data((s.t, s.y[:, 0]), nde.Model("state x = 1\ndx/dt = -x\n")).save(lv_like)

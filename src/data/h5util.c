@@ -847,10 +847,8 @@ static nde_status check_per_column(nde__err *e, const char *file, const char *ds
 }
 
 static nde_status check_inputs(nde__err *e, const char *file, const char *ut, const char *up,
-                               const char *tdset, const nde_series *s,
                                const nde_series_extra *x) {
   nde_status st;
-  char a[40], b[40], c[40], d[40];
   if (x->n_u == 0)
     return nde__derrf(e, NDE_ERR_DATA, "%s:%s: no input times (expected at least 1, got 0)",
                       file, ut);
@@ -870,14 +868,9 @@ static nde_status check_inputs(nde__err *e, const char *file, const char *ut, co
                           "finite number: inputs have no missing values, got %g)",
                           file, up, i, k, x->input_names[k], v);
     }
-  if (x->u_t[0] > s->t[0] || x->u_t[x->n_u - 1] < s->t[s->n - 1])
-    return nde__derrf(e, NDE_ERR_DATA,
-                      "%s:%s: input times do not cover the observation times (expected a grid "
-                      "from <= %s to >= %s, the span of %s, got %s to %s)",
-                      file, ut, nde__fmt_double(a, sizeof a, s->t[0]),
-                      nde__fmt_double(b, sizeof b, s->t[s->n - 1]), tdset,
-                      nde__fmt_double(c, sizeof c, x->u_t[0]),
-                      nde__fmt_double(d, sizeof d, x->u_t[x->n_u - 1]));
+  /* Whether the grid must cover the observations depends on the model (an input declared hold
+   * keeps its end values outside its samples): the model's binding checks it
+   * (nde__traj_binding). */
   return NDE_OK;
 }
 
@@ -908,7 +901,7 @@ nde_status nde__check_series(nde__err *e, const char *file, const char *group,
     goto out;
   if (x->sigma && (st = check_per_column(e, file, yp, "sigma", s->d, x->sigma, 1))) goto out;
   if ((st = check_obs(e, file, yp, s->n, s->d, s->y, s->names, n_nan))) goto out;
-  if (x->m && (st = check_inputs(e, file, ut, up, tp, s, x))) goto out;
+  if (x->m && (st = check_inputs(e, file, ut, up, x))) goto out;
   if (x->n_consts) {
     if ((st = check_names(e, file, g, "constant", x->n_consts, x->const_names, "constant")))
       goto out;

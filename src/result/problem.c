@@ -115,6 +115,23 @@ nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_tr
     inp->n = tr->n_u;
     inp->t = tr->u_t;
     inp->u = tr->u;
+    /* The grid must cover the observations unless the input holds its end values. */
+    const int late = tr->n_u > 0 && tr->u_t[0] > tr->t[0],
+              early = tr->n_u > 0 && tr->u_t[tr->n_u - 1] < tr->t[tr->n - 1];
+    for (int i = 0; i < mi && (late || early); i++) {
+      nde_model_input_info ii;
+      nde_model_get_input(m, i, &ii);
+      if (ii.hold) continue;
+      char a[NDE_NUM_MAX], b[NDE_NUM_MAX], c[NDE_NUM_MAX], e[NDE_NUM_MAX];
+      return nde__fail(err, NDE_ERR_DATA,
+                       "%s:%s/inputs/t: the samples of the measured input '%s' span [%s, %s], "
+                       "which does not cover the observations on [%s, %s] (expected samples "
+                       "over them, or the input declared with hold in %s, line %d)",
+                       file, strcmp(tr->name, "/") ? tr->name : "", ii.name,
+                       nde_num_str(tr->u_t[0], a), nde_num_str(tr->u_t[tr->n_u - 1], b),
+                       nde_num_str(tr->t[0], c), nde_num_str(tr->t[tr->n - 1], e),
+                       nde_model_filename(m), ii.line);
+    }
   }
   for (int i = 0; i < nde_model_n_consts(m); i++) {
     nde_model_const_info ci;

@@ -486,6 +486,50 @@ static void inputs_and_constants_drive_fits_results_and_scores(void **state) {
   nde_model_destroy(&m);
 }
 
+/* Inputs whose samples end before the last observation (or start after the first) are read
+ * by the data layer, refused by a model whose input must be sampled there, naming the series'
+ * inputs and the declaration, and accepted by a model that declares the input hold. */
+static void inputs_must_cover_the_observations_unless_they_hold(void **state) {
+  (void)state;
+  const double t[5] = {0, 1, 2, 3, 4}, y[5] = {1, 0.8, 0.7, 0.6, 0.55};
+  const double ut[2] = {0, 2}, uu[2] = {1, 0};
+  const char *in_names[1] = {"u"}, *names[1] = {"x"};
+  nde_series se = {5, 1, t, y, names, NULL};
+  nde_series_extra x = {0};
+  x.m = 1;
+  x.n_u = 2;
+  x.u_t = ut;
+  x.u = uu;
+  x.input_names = in_names;
+  x.name = "/run1";
+  nde_data_opts dopts = nde_data_opts_default();
+  dopts.n_inputs = 1;
+  dopts.input_names = in_names;
+  nde_data *d = NULL;
+  nde_error err;
+  assert_int_equal(nde_data_from_series(1, names, 1, &se, &x, &dopts, &d, &err), NDE_OK);
+  for (int hold = 0; hold < 2; hold++) {
+    nde_model *m = load(hold ? "state x = 1\ninput u (hold)\nparam k = 0.5\ndx/dt = -k*x + u\n"
+                             : "state x = 1\ninput u\nparam k = 0.5\ndx/dt = -k*x + u\n");
+    nde_result_fit_opts o = nde_result_fit_opts_default();
+    nde_problem *p = NULL;
+    const nde_status st = nde_problem_create(m, d, &o, &p, &err);
+    if (hold) {
+      if (st != NDE_OK) fail_msg("hold: %s", err.msg);
+    } else {
+      assert_int_equal(st, NDE_ERR_DATA);
+      print_message("%s\n", err.msg);
+      assert_non_null(strstr(err.msg, ":/run1/inputs/t: the samples of the measured input 'u' "
+                                      "span [0, 2], which does not cover the observations on "
+                                      "[0, 4]"));
+      assert_non_null(strstr(err.msg, "line 2)"));
+    }
+    nde_problem_destroy(&p);
+    nde_model_destroy(&m);
+  }
+  nde_data_destroy(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
@@ -495,6 +539,7 @@ int main(void) {
       cmocka_unit_test(per_series_parameters_are_fitted_jointly),
       cmocka_unit_test(discovery_steps_are_library_calls),
       cmocka_unit_test(inputs_and_constants_drive_fits_results_and_scores),
+      cmocka_unit_test(inputs_must_cover_the_observations_unless_they_hold),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
