@@ -52,9 +52,17 @@ int nde_cli_exit_code(nde_status st);
 int nde_cli_input_exit(nde_status st);
 /* Print err's message and return the exit code for its status (input: as nde_cli_input_exit). */
 int nde_cli_fail(const nde_error *err, int input);
+/* The command being run (main sets it), so that a message can show how it is called. */
+void nde_cli_set_command(const char *name);
 /* Print a failed model load: each problem as "nde: error: FILE:LINE:COL: what" with the
- * offending line and a caret.  Returns the exit code. */
+ * offending line and a caret (an HDF5 file in the model's place: one line saying so, with the
+ * command's synopsis).  Returns the exit code. */
 int nde_cli_report_model(const nde_model *m, nde_status st);
+
+/* nde_stop_message naming the state component whose value stopped the solve, when the solver
+ * reports one ("solver rk4 stopped at t = 1.1, x not finite, after ..."); m may be NULL. */
+char *nde_cli_stop_message(const char *method, const nde_solve_stats *s, const nde_model *m,
+                           char *buf, size_t len);
 
 /* ---- options ---- */
 
@@ -68,7 +76,8 @@ typedef enum {
 } nde_arg_kind;
 
 enum { NDE_ARG_GT = 1, /* the lower bound is excluded */
-       NDE_ARG_NODEFAULT = 2 /* the help shows no default */ };
+       NDE_ARG_NODEFAULT = 2, /* the help shows no default */
+       NDE_ARG_LT = 4 /* the upper bound is excluded */ };
 
 typedef struct nde_arg {
   const char *name; /* "--lr" */
@@ -76,7 +85,7 @@ typedef struct nde_arg {
   void *dest;       /* holds the default before parsing; the help prints it */
   const char *meta; /* placeholder in the help, e.g. "RATE" */
   const char *help;
-  double lo, hi;    /* range of numeric options (inclusive unless NDE_ARG_GT) */
+  double lo, hi;    /* range of numeric options (inclusive unless NDE_ARG_GT, NDE_ARG_LT) */
   int flags;
   int seen;         /* set by the parser */
 } nde_arg;
@@ -89,7 +98,8 @@ typedef struct nde_arg {
 
 /* Parse argv[1..argc-1] (argv[0] is the command name): options of the table, as "--name VALUE"
  * or "--name=VALUE" (-o is --out), and positional arguments into pos (at most max_pos).
- * Numbers must be complete, finite and in range; an option given twice is an error.  Returns -1
+ * Numbers must be complete, finite and in the range the help prints; a whole-number option
+ * takes any integral value, also written as 1e3 or 1000.0; an option given twice is an error.  Returns -1
  * to go on; otherwise the exit code (0 after --help, 2 after an error message naming the option,
  * what was expected and what was given). */
 int nde_cli_parse(const char *usage, int argc, char **argv, nde_arg *opts, int n_opts,

@@ -35,7 +35,8 @@ static void range_text(const nde_arg *a, char *buf, size_t len) {
   if (a->kind == NDE_ARG_FLAG || a->kind == NDE_ARG_STR) return;
   nde_num_str(a->lo, lo);
   nde_num_str(a->hi, hi);
-  snprintf(buf, len, "%s%s, %s]", a->flags & NDE_ARG_GT ? "(" : "[", lo, hi);
+  snprintf(buf, len, "%s%s, %s%s", a->flags & NDE_ARG_GT ? "(" : "[", lo, hi,
+           a->flags & NDE_ARG_LT ? ")" : "]");
 }
 
 static void print_help(const char *usage, const nde_arg *opts, int n_opts) {
@@ -59,13 +60,35 @@ static void print_help(const char *usage, const nde_arg *opts, int n_opts) {
 }
 
 static int out_of_range(const nde_arg *a, const char *v) {
-  char lo[NDE_NUM_MAX], hi[NDE_NUM_MAX];
-  nde_num_str(a->lo, lo);
-  nde_num_str(a->hi, hi);
+  char rng[96];
+  range_text(a, rng, sizeof rng);
   const char *what = a->kind == NDE_ARG_DOUBLE ? "a number" : "a whole number";
-  nde_cli_error("%s: expected %s in %s%s, %s], got '%s'", a->name, what,
-                a->flags & NDE_ARG_GT ? "(" : "[", lo, hi, v);
+  nde_cli_error("%s: expected %s in %s, got '%s'", a->name, what, rng, v);
   return NDE_EXIT_INPUT;
+}
+
+/* Whether d lies in a's range (the bounds as the help prints them). */
+static int in_range(const nde_arg *a, double d) {
+  return (a->flags & NDE_ARG_GT ? d > a->lo : d >= a->lo) &&
+         (a->flags & NDE_ARG_LT ? d < a->hi : d <= a->hi);
+}
+
+/* A whole number: decimal digits, or any number with an integral value (1e3, 2.0) up to 2^53,
+ * where doubles are still exact. */
+static int whole_number(const char *v, long long *out) {
+  char *end;
+  errno = 0;
+  long long l = strtoll(v, &end, 10);
+  if (end != v && !*end && errno != ERANGE) {
+    *out = l;
+    return 1;
+  }
+  errno = 0;
+  double d = strtod(v, &end);
+  if (end == v || *end || !isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
+    return 0;
+  *out = (long long)d;
+  return 1;
 }
 
 static int set_value(nde_arg *a, const char *v) {
@@ -82,23 +105,22 @@ static int set_value(nde_arg *a, const char *v) {
         nde_cli_error("%s: expected a number, got '%s'", a->name, v);
         return NDE_EXIT_INPUT;
       }
-      if ((a->flags & NDE_ARG_GT ? !(d > a->lo) : !(d >= a->lo)) || !(d <= a->hi))
-        return out_of_range(a, v);
+      if (!in_range(a, d)) return out_of_range(a, v);
       *(double *)a->dest = d;
       return 0;
     }
     case NDE_ARG_INT:
     case NDE_ARG_LONG:
     case NDE_ARG_U64: {
-      if (*v == '-' && a->lo >= 0) return out_of_range(a, v);
-      long long l = strtoll(v, &end, 10);
-      if (end == v || *end) {
+      long long l;
+      if (!whole_number(v, &l)) {
+        /* A number out of range is said so, whatever its form. */
+        double d = strtod(v, &end);
+        if (end != v && !*end && (!isfinite(d) || !in_range(a, d))) return out_of_range(a, v);
         nde_cli_error("%s: expected a whole number, got '%s'", a->name, v);
         return NDE_EXIT_INPUT;
       }
-      if (errno == ERANGE || (double)l < a->lo || (double)l > a->hi ||
-          ((a->flags & NDE_ARG_GT) && (double)l <= a->lo))
-        return out_of_range(a, v);
+      if (!in_range(a, (double)l)) return out_of_range(a, v);
       if (a->kind == NDE_ARG_INT) *(int *)a->dest = (int)l;
       else if (a->kind == NDE_ARG_LONG) *(long *)a->dest = (long)l;
       else *(uint64_t *)a->dest = (uint64_t)l;
@@ -200,8 +222,8 @@ void nde_cli_solver_args(nde_arg *rows, nde_solver_opts *so) {
   const nde_arg r[NDE_CLI_N_SOLVER_ARGS] = {
       NDE_STR("--solver", &so->method, "NAME", solver_help),
       NDE_NUM("--dt", NDE_ARG_DOUBLE, &so->dt, "H",
-              "fixed step size, the last step of an interval shortened (0: steps per interval)",
-              0, 1e300, 0),
+              "fixed step size, the last step of an interval shortened (default: "
+              "--steps-per-interval)", 0, 1e300, NDE_ARG_GT | NDE_ARG_NODEFAULT),
       NDE_NUM("--steps-per-interval", NDE_ARG_INT, &so->steps_per_interval, "N",
               "equal fixed steps between output times", 1, 1e9, 0),
       NDE_NUM("--rtol", NDE_ARG_DOUBLE, &so->rtol, "R", "relative tolerance of adaptive solvers",
@@ -228,10 +250,6 @@ int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_gra
   nde_arg *dt = nde_cli_opt(opts, n_opts, "--dt"), *spi = nde_cli_opt(opts, n_opts, "--steps-per-interval");
   if (dt && spi && dt->seen && spi->seen) {
     nde_cli_error("--dt and --steps-per-interval both given (expected at most one)");
-    return NDE_EXIT_INPUT;
-  }
-  if (dt && dt->seen && !(so->dt > 0)) {
-    nde_cli_error("--dt: expected a positive step size, got %g", so->dt);
     return NDE_EXIT_INPUT;
   }
   /* The registries name the valid methods. */

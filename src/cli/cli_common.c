@@ -47,8 +47,58 @@ int nde_cli_fail(const nde_error *err, int input) {
   return input ? nde_cli_input_exit(err->status) : nde_cli_exit_code(err->status);
 }
 
+char *nde_cli_stop_message(const char *method, const nde_solve_stats *s, const nde_model *m,
+                           char *buf, size_t len) {
+  nde_stop_message(method, s, buf, len);
+  const char *name = m && s->bad_state >= 0 && s->bad_state < nde_model_state_dim(m)
+                         ? nde_model_component_name(m, s->bad_state)
+                         : NULL;
+  if (!name || len < 2) return buf;
+  char ins[160];
+  snprintf(ins, sizeof ins, ", %s not finite,", name);
+  /* After "stopped at t = T" when the sentence has it, else at its end. */
+  char *at = strstr(buf, " after ");
+  const size_t k = strlen(ins), n = strlen(buf);
+  if (!at) {
+    snprintf(buf + n, len - n, " (%s not finite)", name);
+    return buf;
+  }
+  if (n + k + 1 > len) return buf;
+  memmove(at + k, at, n - (size_t)(at - buf) + 1);
+  memcpy(at, ins, k);
+  return buf;
+}
+
+/* The command being run, for messages that say how it is called. */
+static const char *command_name = "";
+
+void nde_cli_set_command(const char *name) { command_name = name ? name : ""; }
+
+/* How the current command takes its model: the synopsis for a message about a model file that
+ * is something else. */
+static const char *model_synopsis(void) {
+  static const char *const syn[][2] = {
+      {"fit", "the model text first: nde fit MODEL.nde DATA.h5"},
+      {"grad", "the model text first: nde grad MODEL.nde DATA.h5"},
+      {"simulate", "the model's text: nde simulate MODEL.nde -o DATA.h5"},
+      {"check", "the model's text: nde check MODEL.nde"},
+      {"export", "a result file or the model's text: nde export FIT.h5|MODEL.nde"},
+  };
+  for (size_t i = 0; i < sizeof syn / sizeof *syn; i++)
+    if (!strcmp(command_name, syn[i][0])) return syn[i][1];
+  return "the model's text (a .nde file)";
+}
+
 int nde_cli_report_model(const nde_model *m, nde_status st) {
   const int n = m ? nde_model_n_diags(m) : 0;
+  /* A data file in the model's place (swapped arguments): one line that says so, not its
+   * bytes. */
+  const char *src = m ? nde_model_source(m) : NULL;
+  if (n > 0 && src && strlen(src) >= 8 && !memcmp(src, "\x89HDF\r\n\x1a\n", 8)) {
+    nde_cli_error("%s: this is an HDF5 file, not a model file (expected %s)",
+                  nde_model_filename(m), model_synopsis());
+    return nde_cli_input_exit(st);
+  }
   if (n == 0) {
     /* No place in the file (unreadable, no memory): the message names the file. */
     const char *msg = m ? nde_model_errmsg(m) : nde_status_str(st);

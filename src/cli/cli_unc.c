@@ -29,7 +29,7 @@ void nde_cli_unc_args(nde_arg *rows, nde_cli_unc *u) {
               "grid points on each side of a profile (the grid is extended where needed)", 1,
               10000, 0),
       NDE_NUM("--level", NDE_ARG_DOUBLE, &u->level, "L", "coverage of the intervals", 0, 1,
-              NDE_ARG_GT),
+              NDE_ARG_GT | NDE_ARG_LT),
       NDE_FLAG("--uncertainty-nets", &u->nets,
                "include the network weights among the coordinates (they are rarely "
                "identifiable)"),
@@ -55,10 +55,6 @@ int nde_cli_unc_check(const nde_cli_unc *u) {
   nde_noise_model m;
   if (noise_model(u->noise, &m)) {
     nde_cli_error("--noise-model: expected per-state, pooled or known, got '%s'", u->noise);
-    return NDE_EXIT_INPUT;
-  }
-  if (!(u->level < 1)) {
-    nde_cli_error("--level: expected a coverage in (0, 1), got %g", u->level);
     return NDE_EXIT_INPUT;
   }
   return 0;

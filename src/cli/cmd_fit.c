@@ -28,8 +28,8 @@ static int predict_kept(void *ctx, size_t k, const nde_traj *tr, double *Y, nde_
   const nde_start start = {.kind = NDE_START_FITTED, .series = s};
   if (nde_result_integrate(res, &start, tr->n, tr->t, NULL, Y, &stats, &err) != NDE_OK) return 1;
   if (stats.reason == NDE_REASON_NONE) return 0;
-  nde_str_adds(why, nde_stop_message(nde_result_settings(res)->solver.method, &stats, msg,
-                                     sizeof msg));
+  nde_str_adds(why, nde_cli_stop_message(nde_result_settings(res)->solver.method, &stats,
+                                         nde_result_model(res), msg, sizeof msg));
   return 1;
 }
 

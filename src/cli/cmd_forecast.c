@@ -73,7 +73,7 @@ static int parse_args(int argc, char **argv, args *a) {
       NDE_NUM("--band", NDE_ARG_DOUBLE, &a->band, "L",
               "results with ensemble members or standard errors: the band holding this share "
               "of the members (or the linearised interval) around the forecast", 0, 1,
-              NDE_ARG_GT),
+              NDE_ARG_GT | NDE_ARG_LT),
       NDE_FLAG("--no-band", &a->no_band, "no band, even when the result could give one"),
   };
   memcpy(a->opts, head, sizeof head);
@@ -107,10 +107,6 @@ static int parse_args(int argc, char **argv, args *a) {
     nde_cli_error("--data predicts every held-out series from its own first row, driven by its "
                   "own inputs: --t0, --u0, --from-last, --series, --inputs and --const cannot be "
                   "combined with it");
-    return NDE_EXIT_INPUT;
-  }
-  if (!(a->band < 1)) {
-    nde_cli_error("--band: expected a level in (0, 1), got %g", a->band);
     return NDE_EXIT_INPUT;
   }
   if (strcmp(a->start_kind, "row") && strcmp(a->start_kind, "fitted")) {

@@ -69,7 +69,8 @@ static int not_finite(nde_problem *p, const nde_model *m, const nde_data *d, dou
     }
     if (info->backward_stop.reason != NDE_REASON_NONE)
       nde_str_addf(&s, ": the backward (adjoint) solve stopped (%s)",
-                   nde_stop_message(fo->solver.method, &info->backward_stop, msg, sizeof msg));
+                   nde_cli_stop_message(fo->solver.method, &info->backward_stop, m, msg,
+                                        sizeof msg));
     else
       nde_str_adds(&s, ": the adjoint blew up (check the parameters, the step and the solver)");
   }
@@ -147,7 +148,7 @@ int nde_cmd_grad(int argc, char **argv) {
   }
   if (info.stop.reason != NDE_REASON_NONE) {
     char msg[600];
-    nde_cli_error("%s", nde_stop_message(fo.solver.method, &info.stop, msg, sizeof msg));
+    nde_cli_error("%s", nde_cli_stop_message(fo.solver.method, &info.stop, model, msg, sizeof msg));
     rc = NDE_EXIT_NUMERIC;
     goto done;
   }

@@ -10,9 +10,50 @@
 #include "cli.h"
 #include "sim_write.h"
 
-#define USAGE                                                                                   \
-  "nde simulate MODEL.nde -o DATA.h5 (--t1 T1 --dt-out H | --t1 T1 --points N | --times FILE)" \
-  " [options]"
+#define USAGE                                                                            \
+  "nde simulate MODEL.nde -o DATA.h5|DATA.csv (--t1 T1 --dt-out H | --t1 T1 --points N | " \
+  "--times FILE) [options]"
+
+/* Every name of --columns a state component or an observable of m; else the message, listing
+ * the names there are, and 2. */
+static int check_columns(const nde_model *m, const char *const *cols, int n_cols) {
+  for (int k = 0; k < n_cols; k++) {
+    int ok = nde_model_find_component(m, cols[k]) >= 0;
+    for (int i = 0; i < nde_model_n_observables(m) && !ok; i++)
+      ok = !strcmp(cols[k], nde_model_observable_name(m, i));
+    if (ok) continue;
+    nde_str s = NDE_STR_INIT;
+    const int n = nde_model_state_dim(m), no = nde_model_n_observables(m);
+    for (int j = 0; j < n && j < 24; j++)
+      nde_str_addf(&s, "%s%s", j ? ", " : "", nde_model_component_name(m, j));
+    if (n > 24) nde_str_addf(&s, ", ... (%d state components)", n);
+    for (int i = 0; i < no; i++) nde_str_addf(&s, ", %s", nde_model_observable_name(m, i));
+    nde_cli_error("--columns: '%s' is neither a state component nor an observable of %s "
+                  "(expected one of %s)", cols[k], nde_model_filename(m),
+                  s.data ? s.data : "its state components");
+    nde_str_release(&s);
+    return NDE_EXIT_INPUT;
+  }
+  return 0;
+}
+
+/* Measured inputs (not declared hold) whose samples do not cover the output times [t0, t1]:
+ * the message naming --inputs and the input, and 2. */
+static int check_input_span(const nde_model *m, const char *path, const nde_cli_inputs *in,
+                            double t0, double t1) {
+  for (int i = 0; i < nde_model_n_inputs(m) && in->n > 0; i++) {
+    nde_model_input_info ii;
+    nde_model_get_input(m, i, &ii);
+    if (ii.hold || (in->t[0] <= t0 && in->t[in->n - 1] >= t1)) continue;
+    char a[NDE_NUM_MAX], b[NDE_NUM_MAX], c[NDE_NUM_MAX], d[NDE_NUM_MAX];
+    nde_cli_error("--inputs %s: the integration on [%s, %s] needs the measured input '%s' beyond "
+                  "its samples on [%s, %s] (expected inputs that cover it, or the input declared "
+                  "hold)", path, nde_num_str(t0, c), nde_num_str(t1, d), ii.name,
+                  nde_num_str(in->t[0], a), nde_num_str(in->t[in->n - 1], b));
+    return NDE_EXIT_INPUT;
+  }
+  return 0;
+}
 
 int nde_cmd_simulate(int argc, char **argv) {
   nde_sim_opts so = nde_sim_opts_default();
@@ -25,7 +66,9 @@ int nde_cmd_simulate(int argc, char **argv) {
   int quiet = 0;
   nde_arg opts[32];
   const nde_arg head[] = {
-      NDE_STR("--out", &a.out, "DATA.h5", "output file (also -o); required"),
+      NDE_STR("--out", &a.out, "DATA.h5|DATA.csv",
+              "output file (also -o); required; CSV (t and the columns only) for a name ending "
+              "in .csv, else HDF5"),
       NDE_NUM("--t0", NDE_ARG_DOUBLE, &t0, "T0", "initial time", -1e300, 1e300, 0),
       NDE_NUM("--t1", NDE_ARG_DOUBLE, &t1, "T1", "final time", -1e300, 1e300, NDE_ARG_NODEFAULT),
       NDE_NUM("--dt-out", NDE_ARG_DOUBLE, &dt_out, "H", "output every H from T0 up to T1", 0,
@@ -62,7 +105,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   const int seen_dt = nde_cli_opt(opts, n, "--dt-out")->seen;
   const int seen_pts = nde_cli_opt(opts, n, "--points")->seen;
   if (!a.out) {
-    nde_cli_error("no output file (expected -o DATA.h5)");
+    nde_cli_error("no output file (expected -o DATA.h5 or DATA.csv)");
     return NDE_EXIT_INPUT;
   }
   if (times_path && (seen_t1 || seen_dt || seen_pts || seen_t0)) {
@@ -107,6 +150,7 @@ int nde_cmd_simulate(int argc, char **argv) {
     if (!(cols = nde_cli_component_names(m))) goto nomem;
     a.n_cols = nde_model_state_dim(m);
   }
+  if (columns && (code = check_columns(m, cols, a.n_cols))) goto done;
   a.cols = cols;
   so.n_columns = columns ? a.n_cols : 0;
   so.columns = cols;
@@ -135,6 +179,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   code = times_path ? nde_cli_times_file(times_path, &t, &n_t)
                     : nde_cli_grid_uniform(t0, t1, seen_dt ? dt_out : 0, points, &t, &n_t);
   if (code) goto done;
+  if (inputs_path && (code = check_input_span(m, inputs_path, &in, t[0], t[n_t - 1]))) goto done;
   theta = calloc(n_theta + 1, sizeof *theta);
   u0 = calloc((size_t)ns, sizeof *u0);
   noise_std = calloc((size_t)nc, sizeof *noise_std);
@@ -156,14 +201,17 @@ int nde_cmd_simulate(int argc, char **argv) {
   nde_solve_stats stats;
   nde_status st = nde_simulate(m, theta, u0, (size_t)n_t, t, &so, Y, noise_std, &stats, &err);
   if (st != NDE_OK) {
-    nde_cli_error("--solver %s: %s", so.solver.method, err.msg);
+    /* The columns, inputs and times are checked above: a bad argument left is a solver
+     * option; anything else is the model's (a fatal callback). */
+    if (st == NDE_ERR_ARG) nde_cli_error("--solver %s: %s", so.solver.method, err.msg);
+    else nde_cli_error("%s: %s", a.model_path, err.msg);
     code = nde_cli_exit_code(st);
     goto done;
   }
   if (stats.reason != NDE_REASON_NONE) {
     char msg[600];
     nde_cli_error("simulation stopped: %s",
-                  nde_stop_message(so.solver.method, &stats, msg, sizeof msg));
+                  nde_cli_stop_message(so.solver.method, &stats, m, msg, sizeof msg));
     code = NDE_EXIT_NUMERIC;
     goto done;
   }

@@ -97,12 +97,12 @@ void nde_cli_fit_init(fit_cli *c) {
       NDE_STR("--plot", &c->plot, "FILE.svg|png|pdf", "draw the data, the fitted curves and the loss"),
       NDE_FLAG("--quiet", &c->quiet, "no progress output"),
       NDE_NUM("--ensemble", NDE_ARG_INT, &c->members, "K",
-              "fit K members from seeds SEED .. SEED+K-1 concurrently, all kept in the result "
-              "(0: a single fit)", 0, 100000, 0),
+              "fit K >= 2 members from seeds SEED .. SEED+K-1 concurrently, all kept in the "
+              "result (0: a single fit)", 0, 100000, 0),
       NDE_STR("--resample", &c->resample, "none|series|time",
               "each ensemble member fits a random part of the series or of every series' rows"),
       NDE_NUM("--resample-fraction", NDE_ARG_DOUBLE, &c->eo.fraction, "F",
-              "the part each resampled member fits", 0, 1, NDE_ARG_GT),
+              "the part each resampled member fits", 0, 1, NDE_ARG_GT | NDE_ARG_LT),
       NDE_NUM("--threads", NDE_ARG_INT, &c->fo.threads, "N",
               "threads (0: the cores available, shared among the MPI ranks on this machine); "
               "the result does not depend on it",

@@ -57,15 +57,24 @@ int nde_cli_forecast_run(const nde_result *r, const nde_start *start, const nde_
 
 int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
                                int nf) {
-  const int n = nde_model_state_dim(m);
+  const char **names = nde_cli_component_names(m);
+  if (!names) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  const int rc = nde_cli_write_csv(out, nde_model_state_dim(m), names, f, nf);
+  free(names);
+  return rc;
+}
+
+int nde_cli_write_csv(const char *out, int n, const char *const *names, const nde_cli_forecast *f,
+                      int nf) {
   char b[NDE_NUM_MAX];
   const int band = f[0].lo != NULL;
   nde_str s = NDE_STR_INIT;
   nde_str_adds(&s, nf > 1 ? "series,t" : "t");
-  for (int j = 0; j < n; j++) nde_str_addf(&s, ",%s", nde_model_component_name(m, j));
-  for (int j = 0; j < n && band; j++)
-    nde_str_addf(&s, ",%s_lower,%s_upper", nde_model_component_name(m, j),
-                 nde_model_component_name(m, j));
+  for (int j = 0; j < n; j++) nde_str_addf(&s, ",%s", names[j]);
+  for (int j = 0; j < n && band; j++) nde_str_addf(&s, ",%s_lower,%s_upper", names[j], names[j]);
   nde_str_adds(&s, "\n");
   for (int k = 0; k < nf; k++)
     for (size_t i = 0; i < f[k].N; i++) {
@@ -223,7 +232,7 @@ int nde_cli_forecast_check(const nde_cli_forecast *fc, int nf, const nde_model *
       char msg[600];
       nde_cli_error("the forecast of %s%s stopped: %s; nothing written to %s", what,
                     fc[k].name ? fc[k].name : "1",
-                    nde_stop_message(method, &fc[k].stop, msg, sizeof msg), out);
+                    nde_cli_stop_message(method, &fc[k].stop, m, msg, sizeof msg), out);
       return NDE_EXIT_NUMERIC;
     }
     for (size_t q = 0; q < fc[k].N * (size_t)ns; q++)

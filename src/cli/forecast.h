@@ -35,6 +35,10 @@ int nde_cli_forecast_band(const nde_result *r, const nde_start *start, const nde
  * NAME_upper of the band when there is one). */
 int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
                                int nf);
+/* The same for any n columns (f's Y and band N x n) with these names: a header line
+ * "[series,]t,NAME,...", then one line per time; written atomically (nde_cli_write_text). */
+int nde_cli_write_csv(const char *out, int n, const char *const *names, const nde_cli_forecast *f,
+                      int nf);
 /* Write the forecasts as HDF5 in the data convention, one group per series when several, with
  * the scores (score may be NULL), the band at level (y_lower, y_upper) and provenance. */
 int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_result *r,

@@ -43,7 +43,10 @@ int main(int argc, char **argv) {
   /* Every error is reported in one line of ours; HDF5 must print nothing, not even at exit. */
   nde_data_hdf5_errors_off();
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-    if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(cmd, commands[i].name)) {
+      nde_cli_set_command(commands[i].name);
+      return commands[i].run(argc - 1, argv + 1);
+    }
   nde_cli_error("unknown command '%s' (expected one of the commands of nde --help)", cmd);
   return NDE_EXIT_INPUT;
 }

@@ -1,12 +1,15 @@
 /* The file `nde simulate` writes: the series (with its inputs and constants) in the data
  * convention, and its provenance as attributes of the root group (the command line, the model
- * and its source, parameter values, initial state, solver, step, seed, noise). */
+ * and its source, parameter values, initial state, solver, step, seed, noise); or, for a name
+ * ending in .csv, the columns alone as CSV (the writer of nde forecast). */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "forecast.h"
 #include "sim_write.h"
 
-/* "alpha=1.3, beta=0.9 (fixed)" for the natural values of all parameters. */
+/* "alpha=1.3, beta=0.9 (fixed)" for the natural values of all parameters, those of the one
+ * simulated series for a per-series parameter. */
 static char *describe_params(const nde_model *m, const double *theta) {
   nde_str s = NDE_STR_INIT;
   char b[NDE_NUM_MAX];
@@ -15,7 +18,8 @@ static char *describe_params(const nde_model *m, const double *theta) {
     nde_model_param_info p;
     nde_model_get_param(m, i, &p);
     nde_str_addf(&s, "%s%s=%s%s", i ? ", " : "", p.name,
-                 nde_num_str(nde_model_param_value(m, i, theta), b), p.learnable ? "" : " (fixed)");
+                 nde_num_str(nde_model_param_value_series(m, i, theta, 0), b),
+                 p.per_series ? " (per series)" : p.learnable ? "" : " (fixed)");
   }
   return nde_str_take(&s);
 }
@@ -34,6 +38,11 @@ static char *describe_state(const nde_model *m, const double *u0) {
 int nde_cli_sim_write(const nde_cli_sim *a, const char *cmd, const nde_model *m, const double *theta,
                       const double *u0, const double *t, long n_t, const double *Y,
                       const double *noise_std) {
+  if (nde_cli_ends_with(a->out, ".csv")) {
+    /* The columns alone, as nde forecast writes CSV (provenance needs HDF5). */
+    const nde_cli_forecast f = {.N = (size_t)n_t, .T = (double *)t, .Y = (double *)Y};
+    return nde_cli_write_csv(a->out, a->n_cols, a->cols, &f, 1);
+  }
   const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
   const char **in_names = nde_cli_driver_names(m);
   const char **c_names = in_names ? in_names + mi : NULL;

@@ -18,7 +18,8 @@ typedef struct nde_cli_sim {
 
 /* Write the simulated columns Y (n_t x a->n_cols at times t) to a->out with the inputs,
  * constants and provenance; cmd is the command line.  noise_std: per column (used when
- * a->noise > 0).  0, or the exit code after the message. */
+ * a->noise > 0).  A name ending in .csv gets CSV, "t,NAME,..." and the values only.  0, or the
+ * exit code after the message. */
 int nde_cli_sim_write(const nde_cli_sim *a, const char *cmd, const nde_model *m, const double *theta,
                       const double *u0, const double *t, long n_t, const double *Y,
                       const double *noise_std);

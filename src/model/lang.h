@@ -92,6 +92,13 @@ typedef struct nde__token {
 /* Split src into tokens (always ends with NEWLINE, EOF).  Bad characters and bad number
  * literals are reported to d; the tokens stay usable (a bad number reads as 0). */
 nde_status nde__lex(const char *src, size_t len, nde__diags *d, nde__token **out, int *n_out);
+/* Whether src is not text at all (an HDF5 file, or a NUL byte anywhere): then one error is
+ * reported to d, at the first such byte, instead of a message per line of binary garbage. */
+bool nde__lex_not_text(const char *src, size_t len, nde__diags *d);
+/* Length of the valid UTF-8 sequence at s (n bytes available): 1 for ASCII, 2-4, or 0 when the
+ * bytes there are not UTF-8 (a stray continuation byte, an overlong form, a surrogate, beyond
+ * U+10FFFF, or cut short). */
+int nde__utf8_len(const unsigned char *s, size_t n);
 
 /* ---- syntax tree ---- */
 

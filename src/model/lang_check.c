@@ -267,6 +267,21 @@ static void check_params(checker *C) {
   }
 }
 
+/* Whether state declaration i was refused (a reserved or already declared name): it has an
+ * error of its own, so neither its missing equation nor an equation naming it is another. */
+static bool state_refused(const nde__ast *A, int i) {
+  const int s = nde__sym_find(A, A->states[i].name, A->states[i].name_len);
+  return s < 0 || A->syms[s].kind != NDE__SYM_STATE || A->syms[s].index != i;
+}
+
+/* Whether name is that of a refused state declaration. */
+static bool names_refused_state(const nde__ast *A, const char *name, int len) {
+  for (int i = 0; i < A->n_states; i++)
+    if (same(A->states[i].name, A->states[i].name_len, name, len) && state_refused(A, i))
+      return true;
+  return false;
+}
+
 /* d[q, p]/dt = EXPR: every listed name a state without another equation. */
 static void check_list_equation(checker *C, int e) {
   nde__ast *A = C->A;
@@ -275,6 +290,7 @@ static void check_list_equation(checker *C, int e) {
     nde__expr *x = &A->exprs[A->args[q->lhs_first + k]];
     int s = nde__sym_find(A, x->name, x->name_len);
     if (s < 0 || A->syms[s].kind != NDE__SYM_STATE) {
+      if (names_refused_state(A, x->name, x->name_len)) continue;
       if (s >= 0)
         nde__diag_error(C->d, NDE_ERR_MODEL, x->pos, "equation for '%.*s', which is %s, not a state",
                         x->name_len, x->name, kind_word(A->syms[s].kind));
@@ -307,6 +323,7 @@ static void check_equations(checker *C) {
     }
     int s = nde__sym_find(A, q->name, q->name_len);
     if (s < 0 || A->syms[s].kind != NDE__SYM_STATE) {
+      if (names_refused_state(A, q->name, q->name_len)) continue;
       int hl = 0;
       const char *hint = NULL;
       if (s < 0) {
@@ -314,7 +331,7 @@ static void check_equations(checker *C) {
         int best = q->name_len <= 3 ? 2 : 3;
         for (int i = 0; i < A->n_states; i++) {
           int dd = distance(q->name, q->name_len, A->states[i].name, A->states[i].name_len);
-          if (dd < best && dd < n_chars(q->name, q->name_len)) {
+          if (dd > 0 && dd < best && dd < n_chars(q->name, q->name_len)) {
             best = dd;
             hint = A->states[i].name;
             hl = A->states[i].name_len;
@@ -345,7 +362,7 @@ static void check_equations(checker *C) {
   }
   for (int i = 0; i < A->n_states; i++) {
     const nde__state_decl *st = &A->states[i];
-    if (st->equation < 0)
+    if (st->equation < 0 && !state_refused(A, i))
       nde__diag_error(C->d, NDE_ERR_MODEL, st->pos,
                       "state '%.*s' has no equation (expected a line 'd%.*s/dt = ...')",
                       st->name_len, st->name, st->name_len, st->name);

@@ -26,12 +26,38 @@ static char *line_at(const nde__diags *d, nde__pos pos) {
   while (end < d->len && d->src[end] != '\n' && d->src[end] != '\r') end++;
   char *s = malloc(end - start + 1);
   if (!s) return NULL;
-  memcpy(s, d->src + start, end - start);
-  s[end - start] = '\0';
-  /* Control characters (tabs, NULs from a fuzzer) would misplace the caret: show them as
-   * spaces. */
-  for (size_t i = 0; i < end - start; i++)
-    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) s[i] = ' ';
+  /* Never echo raw bytes a terminal would act on, and keep one character per column so that
+   * the caret stays under its column: control characters (tabs, NULs from a fuzzer) become
+   * spaces, a C1 control or a byte that starts no valid UTF-8 character '?', and a stray
+   * continuation byte (which takes no column) is left out. */
+  const unsigned char *src = (const unsigned char *)d->src;
+  size_t k = 0;
+  for (size_t i = start; i < end;) {
+    const unsigned char c = src[i];
+    if (c < 0x20 || c == 0x7f) {
+      s[k++] = ' ';
+      i++;
+      continue;
+    }
+    if (c < 0x80) {
+      s[k++] = (char)c;
+      i++;
+      continue;
+    }
+    int n = nde__utf8_len(src + i, end - i);
+    if (n == 0) {
+      if ((c & 0xC0) != 0x80) s[k++] = '?';
+      i++;
+    } else if (n == 2 && c == 0xC2 && src[i + 1] < 0xA0) {
+      s[k++] = '?';
+      i += 2;
+    } else {
+      memcpy(s + k, src + i, (size_t)n);
+      k += (size_t)n;
+      i += (size_t)n;
+    }
+  }
+  s[k] = '\0';
   return s;
 }
 

@@ -92,12 +92,59 @@ equations_as_text_and_latex)
     || fail "latex: discovered terms"
   # A .nde file exports too (declared parameters).
   "$NDE" export "$ROOT/models/lotka_volterra.nde" --latex | grep -q '\\beta \\, x \\, y' || fail "latex of a .nde"
+  # Per-series parameters: their fitted values, one line per series named by its group (--values
+  # printed only "k is per series").
+  printf 'state x = 1\nparam k = 1 (positive, per series)\nparam c = 0.1\ndx/dt = -k*x + c\n' > ps.nde
+  "$NDE" simulate ps.nde -o a.h5 --t1 2 --points 9 --param k=0.6,c=0.25 --quiet || fail "simulate a"
+  "$NDE" simulate ps.nde -o b.h5 --t1 2 --points 9 --param k=1.7,c=0.25 --quiet || fail "simulate b"
+  "$NDE" merge -o ab.h5 a.h5 b.h5 --names run_a,run_b > /dev/null || fail "merge"
+  "$NDE" fit ps.nde ab.h5 -o psfit.h5 --optim lbfgs:200 --quiet || fail "per-series fit"
+  for v in "" --values; do
+    # shellcheck disable=SC2086
+    "$NDE" export psfit.h5 $v > ps.txt || fail "export $v of a per-series fit"
+    cat ps.txt
+    grep -q "is per series" ps.txt && fail "export $v: the values per series are not printed"
+    awk '/^  \/run_a: k = / { a = $4 } /^  \/run_b: k = / { b = $4 }
+         END { exit !(a > 0.5999 && a < 0.6001 && b > 1.6999 && b < 1.7001) }' ps.txt \
+      || fail "export $v: the fitted k of each series"
+  done
+  grep -qx 'dx/dt = -k\*x + 0.25[0-9]*' ps.txt || fail "--values: the shared value"
+  grep -qx 'where, per series:' ps.txt || fail "--values: the per-series block"
+  "$NDE" export psfit.h5 --latex --values | grep -q '^%   /run_b: k = 1.7' || fail "latex: per-series values"
   ;;
 bad_input_exits_2_with_a_message)
   "$NDE" export nope.h5 2> e.txt; [ $? -eq 2 ] && grep -q nope.h5 e.txt || fail "missing file"
   "$NDE" export "$DATA" 2> e.txt; [ $? -eq 2 ] && grep -q "expected a result file of nde fit" e.txt || fail "data file"
   "$NDE" export "$UDE" --c x.c --prefix 9x 2> e.txt; [ $? -eq 2 ] && grep -q "is not a C identifier" e.txt || fail "prefix"
   [ -e x.c ] && fail "written on bad input"
+  # Models that read values per series: refused before anything is done, exit 2, naming the
+  # file, the line and the declaration (it was "export failed: operation not supported", exit 1).
+  printf 'state x = 1\ninput u (hold)\nparam k = 0.5\ndx/dt = -k*x + u\n' > inp.nde
+  printf 'state x = 1\nparam k = 0.5 (per series)\ndx/dt = -k*x\n' > ps.nde
+  printf 'state x = 1\nconst g (from data)\nparam k = 0.5\ndx/dt = -k*x + g\n' > cd.nde
+  for m in "inp.nde:2: export --c does not support the measured input 'u'" \
+           "ps.nde:2: export --c does not support the per-series parameter 'k'" \
+           "cd.nde:2: export --c does not support the constant from data 'g'"; do
+    f=${m%%:*}
+    "$NDE" export "$f" --c x.c 2> e.txt > o.txt
+    rc=$?
+    [ $rc -eq 2 ] || fail "$f: exit $rc, expected 2 ($(cat e.txt))"
+    grep -qF "nde: error: $m: the exported rhs(t, u, du) has no series to take its value from" e.txt \
+      || fail "$f: $(cat e.txt)"
+    [ -e x.c ] && fail "$f: x.c written"
+    [ -s o.txt ] && fail "$f: printed $(cat o.txt)"
+    "$NDE" export "$f" --text > /dev/null || fail "$f: --text refused"
+  done
+  "$NDE" export "$ROOT/models/tanks_ude.nde" --c x.c 2> e.txt
+  [ $? -eq 2 ] && grep -qF "tanks_ude.nde:9: export --c does not support the measured input 'V' and the per-series parameter 'gain' (line 11)" e.txt \
+    || fail "tanks: $(cat e.txt)"
+  # ... and a fit of one names the result and the model.
+  "$NDE" simulate ps.nde -o ps.h5 --t1 1 --points 5 --quiet || fail "simulate ps"
+  "$NDE" fit ps.nde ps.h5 -o psfit.h5 --optim adam:2 --quiet || fail "fit ps"
+  "$NDE" export psfit.h5 --c x.c 2> e.txt
+  [ $? -eq 2 ] && grep -qF "nde: error: psfit.h5: model ps.nde:2: export --c does not support the per-series parameter 'k'" e.txt \
+    || fail "result with a per-series parameter: $(cat e.txt)"
+  [ -e x.c ] && fail "written for a result with per-series parameters"
   ;;
 *) fail "unknown case $CASE" ;;
 esac

@@ -167,6 +167,32 @@ messages_name_what_failed)
   expect 2 "candidate term '0*x' is zero at all 200 samples" --leaves d.nde \
     -- "$NDE" discover ude.h5 -o d.nde --library poly:1 --terms '0*x'
   expect 2 "nde: error: lv.h5: the model calls no network (nothing to discover)" -- "$NDE" discover lv.h5 -o d.nde --terms 'x*y'
+  # The data file given in the model's place (arguments swapped) printed ~19 lines of its bytes
+  # as "unexpected character" errors: one line says what it is and how the command is called.
+  expect 2 "nde: error: $DATA: this is an HDF5 file, not a model file (expected the model text first: nde fit MODEL.nde DATA.h5)" \
+    --leaves sw.h5 -- "$NDE" fit "$DATA" "$LV" -o sw.h5
+  [ "$(wc -l < err.txt)" -eq 1 ] || fail "swapped arguments: more than one line: $(cat -v err.txt)"
+  expect 2 "nde: error: $DATA: this is an HDF5 file, not a model file (expected the model text first: nde grad MODEL.nde DATA.h5)" \
+    -- "$NDE" grad "$DATA" "$LV"
+  expect 2 "nde: error: $DATA: this is an HDF5 file, not a model file (expected the model's text: nde simulate MODEL.nde -o DATA.h5)" \
+    --leaves sw.h5 -- "$NDE" simulate "$DATA" -o sw.h5 --t1 1 --points 3
+  expect 2 "nde: error: $DATA: this is an HDF5 file, not a model file (expected the model's text: nde check MODEL.nde)" \
+    -- "$NDE" check "$DATA"
+  [ "$(wc -l < err.txt)" -eq 1 ] || fail "nde check on data: more than one line: $(cat -v err.txt)"
+  # An unknown --columns name was reported under "--solver rk4:"; it names --columns and the
+  # names there are, and inputs that end too early name --inputs.
+  printf 'state x = 1\nparam k = 0.5\nobserve h = 2*x\ndx/dt = -k*x\n' > obs.nde
+  expect 2 "nde: error: --columns: 'zz' is neither a state component nor an observable of obs.nde (expected one of x, h)" \
+    --leaves c.h5 -- "$NDE" simulate obs.nde -o c.h5 --t1 1 --points 3 --columns h,zz
+  printf 'state x = 1\ninput u\ndx/dt = -x + u\n' > drv.nde
+  printf 't,u\n0,1\n0.5,2\n' > u.csv
+  expect 2 "nde: error: --inputs u.csv: the integration on [0, 1] needs the measured input 'u' beyond its samples on [0, 0.5] (expected inputs that cover it, or the input declared hold)" \
+    --leaves c.h5 -- "$NDE" simulate drv.nde -o c.h5 --t1 1 --points 3 --inputs u.csv
+  grep -q -- "--solver" err.txt && fail "an input error blamed the solver"
+  # A solve stopped by a value that is not finite names the state it is in (here the second).
+  printf 'state y = 1, x = 1\ndx/dt = 1e308\ndy/dt = -y\n' > huge_rate.nde
+  expect 3 "simulation stopped: solver rk4 stopped at t = 0, x not finite, after 0 steps (step size 10): the state became NaN or infinite" \
+    --leaves c.h5 -- "$NDE" simulate huge_rate.nde -o c.h5 --t1 30 --points 4 --dt 10
   ;;
 non_finite_results_exit_3)
   # nde grad printed 'loss inf' and 'grad_norm nan' before failing: now nothing is printed.
@@ -210,6 +236,27 @@ options_are_range_checked_and_resume_refuses_other_settings)
     --leaves f.h5 -- "$NDE" fit "$UDE" "$DATA" -o f.h5 --batch-series 4294967296
   expect 2 "--max-failures: expected a whole number in [0, 1000000], got '4294967296'" \
     --leaves f.h5 -- "$NDE" fit "$UDE" "$DATA" -o f.h5 --max-failures 4294967296
+  # Whole-number options take integral values in any notation; fractions are refused.
+  "$NDE" grad "$LV" "$DATA" --max-steps 1e3 > /dev/null || fail "--max-steps 1e3 refused"
+  "$NDE" simulate "$LV" -o s.h5 --t1 1 --points 3.0 --seed 2e1 --quiet || fail "--points 3.0 refused"
+  rm -f s.h5
+  expect 2 "--max-steps: expected a whole number, got '1.5'" -- "$NDE" grad "$LV" "$DATA" --max-steps 1.5
+  expect 2 "--max-steps: expected a whole number in [1, 1e+15], got '1e16'" -- "$NDE" grad "$LV" "$DATA" --max-steps 1e16
+  # Every range the help prints is the one the parser applies: a coverage of 1 was printed as
+  # allowed ("in (0, 1]") and refused, --dt 0 likewise.
+  "$NDE" fit --help > help.txt
+  "$NDE" forecast --help >> help.txt
+  "$NDE" uncertainty --help >> help.txt
+  for o in --level --band --resample-fraction; do
+    grep -E -- "^  $o .*in \(0, 1\)\)\$" help.txt > /dev/null || fail "help of $o: $(grep -- "^  $o " help.txt)"
+  done
+  grep -E -- '^  --dt H .*\(in \(0, 1e\+300\]\)$' help.txt > /dev/null || fail "help of --dt: $(grep -- '^  --dt ' help.txt)"
+  grep -qF -- "in (0, 1])" help.txt && fail "a range (0, 1] is printed: $(grep -F -- 'in (0, 1])' help.txt)"
+  expect 2 "--level: expected a number in (0, 1), got '1'" -- "$NDE" fit "$LV" "$DATA" -o f.h5 --uncertainty --level 1
+  expect 2 "--band: expected a number in (0, 1), got '1'" -- "$NDE" forecast f.h5 --t1 2 -o fc.h5 --band 1
+  expect 2 "--resample-fraction: expected a number in (0, 1), got '1'" \
+    -- "$NDE" fit "$LV" "$DATA" -o f.h5 --ensemble 2 --resample series --resample-fraction 1
+  expect 2 "--dt: expected a number in (0, 1e+300], got '0'" -- "$NDE" grad "$LV" "$DATA" --dt 0
   # --dt 1e-20: span/dt overflowed a long and became one step per interval; now the budget stops it.
   expect 3 "the step budget was used up" --leaves s.h5 \
     -- "$NDE" simulate "$LV" -o s.h5 --t1 1 --points 3 --dt 1e-20 --max-steps 1000

@@ -75,6 +75,26 @@ grep -q '^  noise: 0.005$' "$tmp/out" || fail "noise level not recorded"
 grep -q "^  command_line: nde simulate $lv -o $tmp/n1.h5 --t1 5 --dt-out 0.25 --noise 5e-3 --seed 7 --quiet\$" \
   "$tmp/out" || fail "command line not recorded: $(cat "$tmp/out")"
 
+# A per-series parameter set by --param is recorded with the value used (it read k=nan).
+printf 'state x = 1\nparam k = 0.5 (positive, per series)\ndx/dt = -k*x\n' >"$tmp/ps.nde"
+"$nde" simulate "$tmp/ps.nde" -o "$tmp/ps.h5" --t1 1 --points 3 --param k=2.385 --quiet || fail "per-series --param"
+[ "$("$h5" attr "$tmp/ps.h5" / parameters)" = "k=2.385 (per series)" ] \
+  || fail "per-series parameter recorded as $("$h5" attr "$tmp/ps.h5" / parameters)"
+"$nde" inspect "$tmp/ps.h5" | grep -qx '  parameters: k=2.385 (per series)' || fail "inspect per-series parameter"
+
+# -o NAME.csv writes CSV, as nde forecast does (it wrote HDF5 under that name): the header
+# t,COLUMNS and the values of the HDF5 file to the last bit.
+"$nde" simulate "$lv" -o "$tmp/lv.csv" --t1 5 --dt-out 0.25 >"$tmp/out" || fail "simulate to CSV"
+grep -q "^$tmp/lv.csv: 21 times on \[0, 5\], 2 states, no noise" "$tmp/out" || fail "CSV summary: $(cat "$tmp/out")"
+[ "$(head -n 1 "$tmp/lv.csv")" = "t,x,y" ] || fail "CSV header: $(head -n 1 "$tmp/lv.csv")"
+[ "$(wc -l < "$tmp/lv.csv")" -eq 22 ] || fail "CSV rows: $(wc -l < "$tmp/lv.csv")"
+"$h5" get "$tmp/lv.h5" /y | paste -d' ' - - > "$tmp/y_h5.txt"
+tail -n +2 "$tmp/lv.csv" | awk -F, '{ print $2, $3 }' > "$tmp/y_csv.txt"
+awk 'NR == FNR { a[FNR] = $0; next } { split(a[FNR], h, " "); if (h[1] + 0 != $1 + 0 || h[2] + 0 != $2 + 0) bad = 1 }
+     END { exit bad }' "$tmp/y_h5.txt" "$tmp/y_csv.txt" || fail "CSV values differ from the HDF5 file's"
+"$nde" simulate "$tmp/ps.nde" -o "$tmp/ps.csv" --t1 1 --points 3 --columns x --quiet || fail "CSV --columns"
+[ "$(head -n 2 "$tmp/ps.csv" | tr '\n' '|')" = "t,x|0,1|" ] || fail "CSV with --columns: $(cat "$tmp/ps.csv")"
+
 # --init: theta from a result file (here LV's four log-rates) replaces the declared values.
 "$h5" mkresult "$tmp/fit.h5" || fail "mkresult"
 "$nde" simulate "$lv" -o "$tmp/lv_i.h5" --t1 5 --dt-out 0.25 --init "$tmp/fit.h5" --quiet \

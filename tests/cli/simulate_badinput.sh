@@ -34,7 +34,7 @@ expect 2 "--dt-out: expected a number, got 'fast'" "$lv" -o "$out" --t1 5 --dt-o
 expect 2 "--seed: expected a whole number, got '1.5'" "$lv" -o "$out" --t1 5 --dt-out 0.25 --seed 1.5
 expect 2 "--noise: expected a number, got 'nan'" "$lv" -o "$out" --t1 5 --dt-out 0.25 --noise nan
 expect 2 "--noise: expected a number in [0, 1000000], got '-0.01'" "$lv" -o "$out" --t1 5 --dt-out 0.25 --noise -0.01
-expect 2 "no output file (expected -o DATA.h5)" "$lv" --t1 5 --dt-out 0.25
+expect 2 "no output file (expected -o DATA.h5 or DATA.csv)" "$lv" --t1 5 --dt-out 0.25
 expect 2 "missing arguments (usage: nde simulate MODEL.nde -o DATA.h5" -o "$out" --t1 5 --dt-out 0.25
 expect 2 "--t1: expected a final time after t0 = 0, got 0" "$lv" -o "$out" --t1 0 --dt-out 0.25
 expect 2 "--t1: expected a final time after t0 = 3, got 2.5" "$lv" -o "$out" --t0 3 --t1 2.5 --dt-out 0.25
@@ -44,7 +44,7 @@ expect 2 "--dt-out: expected a number in (0, 1e+300], got '-0.25'" "$lv" -o "$ou
 expect 2 "--points: expected a whole number in [2, 100000000], got '1'" "$lv" -o "$out" --t1 5 --points 1
 expect 2 "--times: cannot be combined with --t0/--t1/--dt-out/--points" "$lv" -o "$out" --t1 5 --times "$lv"
 expect 2 "--solver: unknown method 'rk5' (expected one of euler, rk4" "$lv" -o "$out" --t1 5 --dt-out 0.25 --solver rk5
-expect 2 "--dt: expected a positive step size, got 0" "$lv" -o "$out" --t1 5 --dt-out 0.25 --dt 0
+expect 2 "--dt: expected a number in (0, 1e+300], got '0'" "$lv" -o "$out" --t1 5 --dt-out 0.25 --dt 0
 expect 2 "--u0: 'z' is not a state component of $lv (expected one of x, y)" "$lv" -o "$out" --t1 5 --dt-out 0.25 --u0 x=1,z=2
 expect 2 "--u0: x: expected a finite number, got '1;5'" "$lv" -o "$out" --t1 5 --dt-out 0.25 --u0 'x=1;5'
 expect 2 "--u0: expected NAME=VALUE items separated by commas, got 'x'" "$lv" -o "$out" --t1 5 --dt-out 0.25 --u0 x
