@@ -99,7 +99,7 @@ typedef struct nde_result_fit_opts {
    * result then has status NDE_FIT_STOPPED and is resumable). */
   int (*progress)(void *ctx, const nde_train_progress *p);
   void *progress_ctx;
-  long progress_every; /* default 100 */
+  long progress_every; /* default 100 (<= 0: the default) */
   /* Provenance (copied): the command line and the name of the data as the user gave it. */
   const char *command_line;
   const char *data_label;
@@ -226,6 +226,9 @@ NDE_API nde_status nde_result_open(const char *path, nde_result **out, nde_error
  * with the message in err. */
 NDE_API nde_status nde_result_save(const nde_result *r, const char *path, nde_error *err);
 NDE_API void nde_result_destroy(nde_result **r);
+
+/* The accessors below answer a NULL result (what a failed nde_result_fit leaves) with nothing:
+ * 0, NULL, "" or NaN, and NDE_FIT_FAILED for the status. */
 
 /* The compiled model (owned by the result). */
 NDE_API const nde_model *nde_result_model(const nde_result *r);
@@ -671,8 +674,11 @@ typedef struct nde_member_info {
                               * series' n_obs summed): 1 where the member fitted the row */
 } nde_member_info;
 NDE_API nde_status nde_result_get_member(const nde_result *r, int k, nde_member_info *out);
-/* Member k as a result of its own (its parameters and initial states; the rest, settings and
- * provenance, the ensemble's).  *out: destroy with nde_result_destroy. */
+/* Member k (from 0) as a result of its own: its parameters, initial states, status, iteration
+ * count and kept values (score, loss, last loss, validation, noise level and ratio against its
+ * own data; files written before members recorded them give NaN and iteration -1 for all but the
+ * loss), with the ensemble's model, settings, series and provenance.  NDE_ERR_ARG for no such
+ * member.  *out: destroy with nde_result_destroy. */
 NDE_API nde_status nde_result_member(const nde_result *r, int k, nde_result **out,
                                      nde_error *err);
 

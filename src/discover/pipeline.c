@@ -125,6 +125,19 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
                      "invalid discovery options (expected points in [2, 1e6], samples in [0, 1e7], "
                      "margin >= 0, ridge >= 0, 1 to %d thresholds; got %ld, %ld, %g, %g, %d)",
                      MAX_THRESHOLDS, o.points, o.samples, o.margin, o.ridge, o.n_thresholds);
+  if (o.library.n_user < 0 || (o.library.n_user > 0 && !o.library.user))
+    return nde__fail(err, NDE_ERR_ARG, "invalid user terms (expected n_user >= 0 and that many "
+                     "strings in user; got %d%s)", o.library.n_user,
+                     o.library.user ? "" : " and no array");
+  for (int i = 0; i < o.library.n_user; i++)
+    if (!o.library.user[i])
+      return nde__fail(err, NDE_ERR_ARG, "user term %d is NULL (expected an expression)", i);
+  if (o.criterion != NDE_CRIT_BIC && o.criterion != NDE_CRIT_AIC)
+    return nde__fail(err, NDE_ERR_ARG, "invalid criterion %d (expected NDE_CRIT_BIC or "
+                     "NDE_CRIT_AIC)", (int)o.criterion);
+  if (!isfinite(o.threshold))
+    return nde__fail(err, NDE_ERR_ARG, "the threshold is %g (expected a finite value >= 0, or "
+                     "< 0 for the sweep)", o.threshold);
   nde_discovery *d = calloc(1, sizeof *d);
   if (!d) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   d->r = r;

@@ -99,6 +99,9 @@ static void clear_tables(nde_model *m) {
 static nde_status front_end(const char *src, size_t len, nde__diags *d, nde__ast *ast) {
   nde__token *toks = NULL;
   int n_toks = 0;
+  /* A binary file (often a data file given in the model's place) is one error, not one per
+   * line of garbage. */
+  if (nde__lex_not_text(src, len, d)) return d->nomem ? NDE_ERR_NOMEM : d->status;
   nde_status st = nde__lex(src, len, d, &toks, &n_toks);
   if (st == NDE_OK) st = nde__parse(toks, n_toks, d, ast);
   if (st == NDE_OK && d->n_errors == 0) st = nde__check(ast, d);
@@ -246,27 +249,27 @@ nde_status nde_model_get_diag(const nde_model *m, int i, nde_model_diag *out) {
   *out = (nde_model_diag){g->is_note, g->pos.line, g->pos.col, g->message, g->source_line};
   return NDE_OK;
 }
-const char *nde_model_filename(const nde_model *m) { return m->file; }
-const char *nde_model_source(const nde_model *m) { return m->src; }
+const char *nde_model_filename(const nde_model *m) { return m ? m->file : NULL; }
+const char *nde_model_source(const nde_model *m) { return m ? m->src : NULL; }
 
-int nde_model_n_states(const nde_model *m) { return m->n_states; }
-int nde_model_state_dim(const nde_model *m) { return m->n_state_total; }
+int nde_model_n_states(const nde_model *m) { return m ? m->n_states : 0; }
+int nde_model_state_dim(const nde_model *m) { return m ? m->n_state_total : 0; }
 nde_status nde_model_get_state(const nde_model *m, int i, nde_model_state_info *out) {
-  if (!out || i < 0 || i >= m->n_states) return NDE_ERR_ARG;
+  if (!m || !out || i < 0 || i >= m->n_states) return NDE_ERR_ARG;
   *out = m->states[i].info;
   return NDE_OK;
 }
 const char *nde_model_component_name(const nde_model *m, int j) {
-  return (j >= 0 && j < m->n_state_total) ? m->comp_names[j] : NULL;
+  return (m && j >= 0 && j < m->n_state_total) ? m->comp_names[j] : NULL;
 }
 int nde_model_find_component(const nde_model *m, const char *name) {
-  for (int j = 0; j < m->n_state_total; j++)
+  for (int j = 0; m && name && j < m->n_state_total; j++)
     if (!strcmp(m->comp_names[j], name)) return j;
   return -1;
 }
 int nde_model_initial_state(const nde_model *m, double *u0) {
   int missing = 0;
-  for (int i = 0; i < m->n_states; i++) {
+  for (int i = 0; m && u0 && i < m->n_states; i++) {
     const nde_model_state_info *s = &m->states[i].info;
     for (int k = 0; k < s->size; k++) u0[s->offset + k] = s->initial[k];
     if (!s->has_initial) missing += s->size;
@@ -274,14 +277,14 @@ int nde_model_initial_state(const nde_model *m, double *u0) {
   return missing;
 }
 
-int nde_model_n_params(const nde_model *m) { return m->n_params; }
+int nde_model_n_params(const nde_model *m) { return m ? m->n_params : 0; }
 nde_status nde_model_get_param(const nde_model *m, int i, nde_model_param_info *out) {
-  if (!out || i < 0 || i >= m->n_params) return NDE_ERR_ARG;
+  if (!m || !out || i < 0 || i >= m->n_params) return NDE_ERR_ARG;
   *out = m->params[i].info;
   return NDE_OK;
 }
 int nde_model_find_param(const nde_model *m, const char *name) {
-  for (int i = 0; i < m->n_params; i++)
+  for (int i = 0; m && name && i < m->n_params; i++)
     if (!strcmp(m->params[i].name, name)) return i;
   return -1;
 }
@@ -314,7 +317,7 @@ static nde_status stored(const nde_model_param_info *p, double value, double *ou
 }
 
 double nde_model_param_value(const nde_model *m, int i, const double *theta) {
-  if (i < 0 || i >= m->n_params) return NAN;
+  if (!m || i < 0 || i >= m->n_params) return NAN;
   const nde_model_param_info *p = &m->params[i].info;
   if (!p->learnable) return p->value;
   if (p->per_series) return NAN;
@@ -322,20 +325,21 @@ double nde_model_param_value(const nde_model *m, int i, const double *theta) {
 }
 
 nde_status nde_model_set_param(const nde_model *m, int i, double value, double *theta) {
-  if (i < 0 || i >= m->n_params || !theta) return NDE_ERR_ARG;
+  if (!m || i < 0 || i >= m->n_params || !theta) return NDE_ERR_ARG;
   const nde_model_param_info *p = &m->params[i].info;
   if (!p->learnable || p->per_series) return NDE_ERR_ARG;
   return stored(p, value, &theta[p->offset]);
 }
 
-int nde_model_n_series_params(const nde_model *m) { return m->n_sp; }
+int nde_model_n_series_params(const nde_model *m) { return m ? m->n_sp : 0; }
 
 size_t nde_model_n_theta_full(const nde_model *m, int n_series) {
+  if (!m) return 0;
   return m->n_theta + (size_t)(n_series > 0 ? n_series : 0) * (size_t)m->n_sp;
 }
 
 double nde_model_param_value_series(const nde_model *m, int i, const double *theta, int s) {
-  if (i < 0 || i >= m->n_params || s < 0) return NAN;
+  if (!m || i < 0 || i >= m->n_params || s < 0) return NAN;
   const nde_model_param_info *p = &m->params[i].info;
   if (!p->per_series) return nde_model_param_value(m, i, theta);
   return natural(p, theta[m->n_theta + (size_t)s * (size_t)m->n_sp + p->offset]);
@@ -343,29 +347,29 @@ double nde_model_param_value_series(const nde_model *m, int i, const double *the
 
 nde_status nde_model_set_param_series(const nde_model *m, int i, int s, double value,
                                       double *theta) {
-  if (i < 0 || i >= m->n_params || s < 0 || !theta) return NDE_ERR_ARG;
+  if (!m || i < 0 || i >= m->n_params || s < 0 || !theta) return NDE_ERR_ARG;
   const nde_model_param_info *p = &m->params[i].info;
   if (!p->per_series) return NDE_ERR_ARG;
   return stored(p, value, &theta[m->n_theta + (size_t)s * (size_t)m->n_sp + p->offset]);
 }
 
-int nde_model_n_nets(const nde_model *m) { return m->n_nets; }
+int nde_model_n_nets(const nde_model *m) { return m ? m->n_nets : 0; }
 nde_status nde_model_get_net(const nde_model *m, int i, nde_model_net_info *out) {
-  if (!out || i < 0 || i >= m->n_nets) return NDE_ERR_ARG;
+  if (!m || !out || i < 0 || i >= m->n_nets) return NDE_ERR_ARG;
   const nde__netm *n = &m->nets[i];
   *out = (nde_model_net_info){n->name, n->net, n->offset, nde_net_n_params(n->net), n->init, n->sigma};
   return NDE_OK;
 }
 int nde_model_find_net(const nde_model *m, const char *name) {
-  for (int i = 0; i < m->n_nets; i++)
+  for (int i = 0; m && name && i < m->n_nets; i++)
     if (!strcmp(m->nets[i].name, name)) return i;
   return -1;
 }
 
-size_t nde_model_n_theta(const nde_model *m) { return m->n_theta; }
-int nde_model_n_layout(const nde_model *m) { return m->n_layout; }
+size_t nde_model_n_theta(const nde_model *m) { return m ? m->n_theta : 0; }
+int nde_model_n_layout(const nde_model *m) { return m ? m->n_layout : 0; }
 nde_status nde_model_get_layout(const nde_model *m, int i, nde_model_layout_entry *out) {
-  if (!out || i < 0 || i >= m->n_layout) return NDE_ERR_ARG;
+  if (!m || !out || i < 0 || i >= m->n_layout) return NDE_ERR_ARG;
   *out = m->layout[i];
   return NDE_OK;
 }
@@ -400,34 +404,34 @@ nde_status nde_model_init_theta_full(const nde_model *m, uint64_t seed, int n_se
   return st;
 }
 
-int nde_model_n_inputs(const nde_model *m) { return m->n_inputs; }
+int nde_model_n_inputs(const nde_model *m) { return m ? m->n_inputs : 0; }
 nde_status nde_model_get_input(const nde_model *m, int i, nde_model_input_info *out) {
-  if (!out || i < 0 || i >= m->n_inputs) return NDE_ERR_ARG;
+  if (!m || !out || i < 0 || i >= m->n_inputs) return NDE_ERR_ARG;
   *out = m->inputs[i].info;
   return NDE_OK;
 }
 int nde_model_find_input(const nde_model *m, const char *name) {
-  for (int i = 0; i < m->n_inputs; i++)
+  for (int i = 0; m && name && i < m->n_inputs; i++)
     if (!strcmp(m->inputs[i].name, name)) return i;
   return -1;
 }
 
-int nde_model_n_consts(const nde_model *m) { return m->n_consts; }
-int nde_model_n_data_consts(const nde_model *m) { return m->n_data_consts; }
+int nde_model_n_consts(const nde_model *m) { return m ? m->n_consts : 0; }
+int nde_model_n_data_consts(const nde_model *m) { return m ? m->n_data_consts : 0; }
 nde_status nde_model_get_const(const nde_model *m, int i, nde_model_const_info *out) {
-  if (!out || i < 0 || i >= m->n_consts) return NDE_ERR_ARG;
+  if (!m || !out || i < 0 || i >= m->n_consts) return NDE_ERR_ARG;
   *out = m->consts[i].info;
   return NDE_OK;
 }
 int nde_model_find_const(const nde_model *m, const char *name) {
-  for (int i = 0; i < m->n_consts; i++)
+  for (int i = 0; m && name && i < m->n_consts; i++)
     if (!strcmp(m->consts[i].name, name)) return i;
   return -1;
 }
 
-int nde_model_n_observables(const nde_model *m) { return m->n_obs; }
+int nde_model_n_observables(const nde_model *m) { return m ? m->n_obs : 0; }
 const char *nde_model_observable_name(const nde_model *m, int i) {
-  return i >= 0 && i < m->n_obs ? m->obs_names[i] : NULL;
+  return m && i >= 0 && i < m->n_obs ? m->obs_names[i] : NULL;
 }
 
 nde_status nde_model_dependency(const nde_model *m, unsigned char *dep) {

@@ -124,20 +124,24 @@ static void set_member(nde_result *c, const struct nde__ens *e, int k) {
   for (int s = 0; s < c->n_series; s++)
     memcpy(c->series[s].u0, m->u0 + (size_t)s * (size_t)n, (size_t)n * sizeof *m->u0);
   c->status = m->status;
+  c->kept = m->kept;
   c->kept.loss = m->loss;
+  c->member_iterations = m->iterations;
 }
 
 nde_status nde_result_member(const nde_result *r, int k, nde_result **out, nde_error *err) {
   if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_result_member: no output pointer");
   *out = NULL;
   if (!r || !r->ens || k < 0 || k >= r->ens->k)
-    return nde__fail(err, NDE_ERR_ARG, "member %d does not exist (the result holds %d)", k + 1,
+    return nde__fail(err, NDE_ERR_ARG,
+                     "member %d does not exist (the result holds %d, indices from 0)", k,
                      r ? nde_result_n_members(r) : 0);
   nde_status st = copy_core(r, out, err);
   if (st != NDE_OK) return st;
   set_member(*out, r->ens, k);
   char msg[160];
-  snprintf(msg, sizeof msg, "member %d of %d of an ensemble (seed %llu): %s", k + 1, r->ens->k,
+  snprintf(msg, sizeof msg, "member %d (from 0) of an ensemble of %d (seed %llu): %s", k,
+           r->ens->k,
            (unsigned long long)r->ens->m[k].seed, nde_fit_status_str(r->ens->m[k].status));
   if ((st = nde__result_set_message(*out, msg)) != NDE_OK) {
     nde_result_destroy(out);
@@ -337,6 +341,7 @@ nde_status nde_result_fit_ensemble(nde_model *model, const nde_data *data,
     m->seed = E.seed[k];
     m->status = mr->status;
     m->loss = mr->kept.loss;
+    m->kept = mr->kept;
     m->iterations = (long)mr->n_hist;
     m->theta = nde__dalloc(mr->n_theta);
     m->u0 = nde__dalloc((size_t)mr->n_series * (size_t)n);
@@ -477,7 +482,8 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
     }
   }
   if (series < 0 || series >= r->n_series) {
-    st = nde__fail(err, NDE_ERR_ARG, "series index %d does not exist (the result holds %d)",
+    st = nde__fail(err, NDE_ERR_ARG,
+                   "series index %d does not exist (the result holds %d, indices from 0)",
                    series, r->n_series);
     goto done;
   }

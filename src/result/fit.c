@@ -401,6 +401,9 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   if (st != NDE_OK) return st;
   int any_shoot = 0;
   for (int k = 0; k < n_phases; k++) any_shoot |= phases[k].shooting;
+  if (o.objective.shoot_interval < 0)
+    return nde__fail(err, NDE_ERR_ARG, "the shooting interval is %d (expected >= 1, or 0 without "
+                     "shooting)", o.objective.shoot_interval);
   if (any_shoot && o.objective.shoot_interval <= 0)
     return nde__fail(err, NDE_ERR_ARG,
                      "the schedule has multiple-shooting phases but the shooting interval is %d "
@@ -473,6 +476,8 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
     goto done;
   }
   if (o.theta0) {
+    if ((st = nde__check_theta(model, (int)nde_data_n_traj(data), o.theta0, err)) != NDE_OK)
+      goto done;
     memcpy(theta, o.theta0, nt * sizeof *theta);
   } else if ((st = nde_model_init_theta_full(model, o.seed, (int)nde_data_n_traj(data), theta)) !=
              NDE_OK) {
@@ -492,7 +497,7 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   to.checkpoint_every = o.checkpoint_every;
   to.progress = o.progress;
   to.progress_ctx = o.progress_ctx;
-  to.progress_every = o.progress_every > 0 ? o.progress_every : 100;
+  to.progress_every = o.progress_every > 0 ? o.progress_every : 100; /* <= 0: the default */
   to.patience = o.patience;
   to.score_fit = nde_problem_validation(D.p);
   to.phase_patience = o.phase_patience;

@@ -38,6 +38,38 @@ nde_status nde__stop_at_input_jumps(nde_solver *s, const nde_rhs *rhs, double t0
   return st;
 }
 
+nde_status nde__check_theta(const nde_model *m, int n_series, const double *theta,
+                            nde_error *err) {
+  const size_t nt = nde_model_n_theta(m), nsp = (size_t)nde_model_n_series_params(m);
+  const size_t total = nde_model_n_theta_full(m, n_series);
+  for (size_t i = 0; i < total; i++) {
+    if (isfinite(theta[i])) continue;
+    if (i < nt) {
+      for (int k = 0; k < nde_model_n_layout(m); k++) {
+        nde_model_layout_entry L;
+        nde_model_get_layout(m, k, &L);
+        if (i < L.offset || i >= L.offset + L.length) continue;
+        if (L.kind == NDE_LAYOUT_PARAM)
+          return nde__fail(err, NDE_ERR_ARG, "the parameter '%s' is %g (theta[%zu]; expected a "
+                           "finite value)", L.name, theta[i], i);
+        return nde__fail(err, NDE_ERR_ARG, "weight %zu of net '%s' is %g (theta[%zu]; expected "
+                         "a finite value)", i - L.offset, L.name, theta[i], i);
+      }
+    } else if (nsp > 0) {
+      const size_t s = (i - nt) / nsp, off = (i - nt) % nsp;
+      for (int k = 0; k < nde_model_n_params(m); k++) {
+        nde_model_param_info pi;
+        nde_model_get_param(m, k, &pi);
+        if (pi.per_series && pi.offset == off)
+          return nde__fail(err, NDE_ERR_ARG, "the parameter '%s' of series %zu is %g (theta[%zu]; "
+                           "expected a finite value)", pi.name, s, theta[i], i);
+      }
+    }
+    return nde__fail(err, NDE_ERR_ARG, "theta[%zu] is %g (expected a finite value)", i, theta[i]);
+  }
+  return NDE_OK;
+}
+
 /* Check that the measured inputs cover [t0, t1], unless every input is declared "hold". */
 nde_status nde__check_input_span(const nde_model *m, const nde_input_series *inp, double t0,
                                  double t1, nde_error *err) {
@@ -96,7 +128,8 @@ static nde_status integ_make(integ *I, nde_model *m, const double *theta, int n_
   memset(I, 0, sizeof *I);
   const size_t nt = nde_model_n_theta(m), nsp = (size_t)nde_model_n_series_params(m);
   if (k < 0 || k >= n_series)
-    return nde__fail(err, NDE_ERR_ARG, "series %d does not exist (%d series)", k + 1, n_series);
+    return nde__fail(err, NDE_ERR_ARG,
+                     "series index %d does not exist (%d series, indices from 0)", k, n_series);
   if (nde_model_n_inputs(m) > 0 && !inputs)
     return nde__fail(err, NDE_ERR_ARG, "the model declares measured inputs: give their samples");
   if (nde_model_n_data_consts(m) > 0 && !consts)
@@ -202,7 +235,8 @@ nde_status nde_result_start_state(const nde_result *r, const nde_start *start, d
   }
   const int k = start->series;
   if (k < 0 || k >= r->n_series)
-    return nde__fail(err, NDE_ERR_ARG, "series %d does not exist (the result holds %d)", k + 1,
+    return nde__fail(err, NDE_ERR_ARG,
+                     "series index %d does not exist (the result holds %d, indices from 0)", k,
                      r->n_series);
   const nde__rseries *se = &r->series[k];
   if (start->kind == NDE_START_FITTED) {
@@ -253,8 +287,9 @@ nde_status nde_result_integrate(const nde_result *r, const nde_start *start, siz
   if (st == NDE_OK) st = check_grid(t0, n_times, times, err);
   if (st == NDE_OK) {
     if (start->series < 0 || start->series >= r->n_series)
-      st = nde__fail(err, NDE_ERR_ARG, "series %d does not exist (the result holds %d)",
-                     start->series + 1, r->n_series);
+      st = nde__fail(err, NDE_ERR_ARG,
+                     "series index %d does not exist (the result holds %d, indices from 0)",
+                     start->series, r->n_series);
   }
   if (st == NDE_OK) {
     /* The data that drive it: given, or those of the fitted series. */
@@ -556,6 +591,11 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   const int n = nde_model_state_dim(model), K = o.n_columns > 0 ? o.n_columns : n;
   nde_status st = check_grid(times[0], n_times, times, err);
   if (st != NDE_OK) return st;
+  for (int j = 0; j < n; j++)
+    if (!isfinite(u0[j]))
+      return nde__fail(err, NDE_ERR_ARG, "the initial state of %s is %g (expected a finite "
+                       "value)", nde_model_component_name(model, j), u0[j]);
+  if (theta && (st = nde__check_theta(model, 1, theta, err)) != NDE_OK) return st;
   nde_solve_stats local;
   if (!stats) stats = &local;
   if (nde_model_n_inputs(model) > 0 &&

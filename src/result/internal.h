@@ -35,6 +35,7 @@ struct nde_result {
   nde_result_fit_opts settings;
   char *schedule_buf, *command_line_buf, *data_label_buf;
   size_t n_theta;
+  long member_iterations; /* a member made into a result (no history of its own): its iterations */
   double *noise_std;  /* nde__n_columns: the noise std per state, then per observable (NaN
                        * unknown), or NULL when none is known */
   char *warning;      /* a sentence on the loss against the noise level, or NULL */
@@ -98,6 +99,10 @@ int nde__method_implicit(const char *method);
 nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_traj *tr,
                              nde_input_series *inp, double *consts, nde_error *err);
 /* Copy a binding into a fitted series (replacing what it held).  NDE_ERR_NOMEM. */
+/* NDE_ERR_ARG naming the first entry of theta (nde_model_n_theta_full(m, n_series) values) that
+ * is not finite: a parameter, a net's weight or a series' own parameter. */
+nde_status nde__check_theta(const nde_model *m, int n_series, const double *theta,
+                            nde_error *err);
 /* Make solver s stop at the jumps of rhs's step inputs inside [t0, t1] (for the rows rhs is
  * bound to; none clears them). */
 nde_status nde__stop_at_input_jumps(nde_solver *s, const nde_rhs *rhs, double t0, double t1,

@@ -167,7 +167,8 @@ nde_status nde_data_series_inputs(const nde_data *data, size_t k, const nde_mode
   if (!data || !model || !inputs || (!consts && nde_model_n_data_consts(model) > 0))
     return nde__fail(err, NDE_ERR_ARG, "nde_data_series_inputs: invalid arguments");
   if (k >= nde_data_n_traj(data))
-    return nde__fail(err, NDE_ERR_ARG, "series %zu does not exist (%zu series)", k + 1,
+    return nde__fail(err, NDE_ERR_ARG,
+                     "series index %zu does not exist (%zu series, indices from 0)", k,
                      nde_data_n_traj(data));
   return nde__traj_binding(model, data, nde_data_traj(data, k), inputs, consts, err);
 }
@@ -297,16 +298,16 @@ void nde_problem_destroy(nde_problem **pp) {
 
 const char *nde_problem_errmsg(const nde_problem *p) { return nde__err_msg(p ? &p->err : NULL); }
 size_t nde_problem_n_theta(const nde_problem *p) {
-  return nde_model_n_theta_full(p->model, p->n_series);
+  return p ? nde_model_n_theta_full(p->model, p->n_series) : 0;
 }
-nde_fit *nde_problem_objective(nde_problem *p) { return p->fit; }
+nde_fit *nde_problem_objective(nde_problem *p) { return p ? p->fit : NULL; }
 void nde__problem_parallel(const nde_problem *p, int *threads, int *ranks, int *rank) {
   *threads = nde_fit_threads(p->fit);
   *ranks = nde_comm_size(p->comm);
   *rank = nde_comm_rank(p->comm);
 }
-nde_fit *nde_problem_validation(nde_problem *p) { return p->vfit; }
-double nde_problem_noise_loss(const nde_problem *p) { return p->noise_loss; }
+nde_fit *nde_problem_validation(nde_problem *p) { return p ? p->vfit : NULL; }
+double nde_problem_noise_loss(const nde_problem *p) { return p ? p->noise_loss : NAN; }
 
 /* For the uncertainty of a fit (unc_internal.h). */
 const nde_fit_series *nde__problem_series(const nde_problem *p, int *n_train) {
@@ -426,7 +427,21 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
     goto fail;
   }
-  if (o.validate_tail < 0 || o.validate_tail >= 1 || o.validate_series < 0 ||
+  if (o.noise_std) {
+    const int nc = n + nde_model_n_observables(model);
+    for (int j = 0; j < nc; j++)
+      if (!isnan(o.noise_std[j]) && !(o.noise_std[j] > 0 && isfinite(o.noise_std[j]))) {
+        st = nde__errf(&p->err, NDE_ERR_ARG,
+                       "the noise std of %s '%s' is %g (expected a finite value > 0, or NaN "
+                       "for unknown)",
+                       j < n ? "state" : "observable",
+                       j < n ? nde_model_component_name(model, j)
+                             : nde_model_observable_name(model, j - n),
+                       o.noise_std[j]);
+        goto fail;
+      }
+  }
+  if (!(o.validate_tail >= 0 && o.validate_tail < 1) || o.validate_series < 0 ||
       (o.validate_tail > 0 && o.validate_series > 0) || o.validate_series >= p->n_series) {
     st = nde__errf(&p->err, NDE_ERR_ARG,
                    "validation: expected a trailing fraction in [0, 1) or a number of held-out "

@@ -186,26 +186,39 @@ void nde_result_destroy(nde_result **rp) {
   *rp = NULL;
 }
 
-const nde_model *nde_result_model(const nde_result *r) { return r->model; }
-nde_fit_status nde_result_status(const nde_result *r) { return r->status; }
-const char *nde_result_message(const nde_result *r) { return r->message ? r->message : ""; }
-const char *nde_result_warning(const nde_result *r) { return r->warning ? r->warning : ""; }
-size_t nde_result_n_theta(const nde_result *r) { return r->n_theta; }
-const double *nde_result_theta(const nde_result *r) { return r->theta; }
-const double *nde_result_theta_last(const nde_result *r) { return r->theta_last; }
-nde_result_kept nde_result_get_kept(const nde_result *r) { return r->kept; }
-int nde_result_n_series(const nde_result *r) { return r->n_series; }
-const nde_result_fit_opts *nde_result_settings(const nde_result *r) { return &r->settings; }
-long nde_result_iterations(const nde_result *r) { return (long)r->n_hist; }
-double nde_result_seconds(const nde_result *r) { return r->seconds; }
+/* The accessors answer a NULL result (a failed nde_result_fit leaves none) with nothing: 0, NULL,
+ * "" or NaN, and the status NDE_FIT_FAILED. */
+const nde_model *nde_result_model(const nde_result *r) { return r ? r->model : NULL; }
+nde_fit_status nde_result_status(const nde_result *r) { return r ? r->status : NDE_FIT_FAILED; }
+const char *nde_result_message(const nde_result *r) {
+  return r && r->message ? r->message : "";
+}
+const char *nde_result_warning(const nde_result *r) {
+  return r && r->warning ? r->warning : "";
+}
+size_t nde_result_n_theta(const nde_result *r) { return r ? r->n_theta : 0; }
+const double *nde_result_theta(const nde_result *r) { return r ? r->theta : NULL; }
+const double *nde_result_theta_last(const nde_result *r) { return r ? r->theta_last : NULL; }
+nde_result_kept nde_result_get_kept(const nde_result *r) {
+  if (r) return r->kept;
+  return (nde_result_kept){0, 0, NAN, NAN, NAN, NAN, NAN, NAN};
+}
+int nde_result_n_series(const nde_result *r) { return r ? r->n_series : 0; }
+const nde_result_fit_opts *nde_result_settings(const nde_result *r) {
+  return r ? &r->settings : NULL;
+}
+long nde_result_iterations(const nde_result *r) {
+  return !r ? 0 : r->n_hist ? (long)r->n_hist : r->member_iterations;
+}
+double nde_result_seconds(const nde_result *r) { return r ? r->seconds : NAN; }
 
 double nde_result_param(const nde_result *r, int i) {
-  return nde_model_param_value(r->model, i, r->theta);
+  return r ? nde_model_param_value(r->model, i, r->theta) : NAN;
 }
 
 double nde_result_param_series(const nde_result *r, int i, int s) {
   nde_model_param_info pi;
-  if (nde_model_get_param(r->model, i, &pi) != NDE_OK) return NAN;
+  if (!r || nde_model_get_param(r->model, i, &pi) != NDE_OK) return NAN;
   if (!pi.per_series) return nde_model_param_value(r->model, i, r->theta);
   if (s < 0 || s >= r->n_series) return NAN;
   return nde_model_param_value_series(r->model, i, r->theta, s);
@@ -219,12 +232,13 @@ nde_status nde_result_get_series(const nde_result *r, int k, nde_result_series *
 }
 
 int nde_result_find_series(const nde_result *r, const char *name) {
-  for (int k = 0; name && k < r->n_series; k++)
+  for (int k = 0; r && name && k < r->n_series; k++)
     if (!strcmp(r->series[k].name, name)) return k;
   return -1;
 }
 
 double nde_result_step(const nde_result *r) {
+  if (!r) return NAN;
   const nde_solver_opts *so = &r->settings.solver;
   if (nde__method_adaptive(so->method)) return 0.0;
   if (so->dt > 0) return so->dt;
@@ -239,23 +253,23 @@ double nde_result_step(const nde_result *r) {
 }
 
 size_t nde_result_history(const nde_result *r, const double **loss) {
-  if (loss) *loss = r->hist;
-  return r->n_hist;
+  if (loss) *loss = r ? r->hist : NULL;
+  return r ? r->n_hist : 0;
 }
 
 int nde_result_phase_ends(const nde_result *r, const long **ends) {
-  if (ends) *ends = r->phase_end;
-  return r->n_phases;
+  if (ends) *ends = r ? r->phase_end : NULL;
+  return r ? r->n_phases : 0;
 }
 
 size_t nde_result_scores(const nde_result *r, const double **score, const long **iter) {
-  if (score) *score = r->scores;
-  if (iter) *iter = r->score_iter;
-  return r->n_scores;
+  if (score) *score = r ? r->scores : NULL;
+  if (iter) *iter = r ? r->score_iter : NULL;
+  return r ? r->n_scores : 0;
 }
 
 const char *nde_result_provenance(const nde_result *r, const char *key) {
-  for (int i = 0; key && i < r->n_prov; i++)
+  for (int i = 0; r && key && i < r->n_prov; i++)
     if (!strcmp(r->prov[i].key, key)) return r->prov[i].value;
   return NULL;
 }

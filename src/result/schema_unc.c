@@ -165,6 +165,17 @@ done:
   return st;
 }
 
+/* The members' kept values stored as doubles, one dataset each. */
+static const char *const kept_fields[] = {"/ensemble/kept_score", "/ensemble/kept_last_loss",
+                                          "/ensemble/kept_validation", "/ensemble/kept_noise_loss",
+                                          "/ensemble/kept_noise_ratio"};
+#define N_KEPT_D 5
+static double *kept_d(nde_result_kept *k, int f) {
+  double *const p[N_KEPT_D] = {&k->score, &k->last_loss, &k->validation, &k->noise_loss,
+                               &k->noise_ratio};
+  return p[f];
+}
+
 static nde_status write_ens(nde_writer *w, const nde_result *r) {
   const struct nde__ens *e = r->ens;
   const nde_model *m = r->model;
@@ -192,6 +203,15 @@ static nde_status write_ens(nde_writer *w, const nde_result *r) {
   TRY(nde_writer_put_doubles(w, "/ensemble/loss", 1, dims, buf));
   for (int k = 0; k < K; k++) iv[k] = e->m[k].iterations;
   TRY(nde_writer_put_int64s(w, "/ensemble/iterations", 1, dims, iv));
+  /* Each member's kept iterate and its loss against its own data and noise level. */
+  for (int f = 0; f < N_KEPT_D; f++) {
+    for (int k = 0; k < K; k++) buf[k] = *kept_d(&e->m[k].kept, f);
+    TRY(nde_writer_put_doubles(w, kept_fields[f], 1, dims, buf));
+  }
+  for (int k = 0; k < K; k++) iv[k] = e->m[k].kept.iteration;
+  TRY(nde_writer_put_int64s(w, "/ensemble/kept_iteration", 1, dims, iv));
+  for (int k = 0; k < K; k++) iv[k] = e->m[k].kept.is_best;
+  TRY(nde_writer_put_int64s(w, "/ensemble/kept_is_best", 1, dims, iv));
   dims[1] = r->n_theta;
   for (int k = 0; k < K; k++)
     memcpy(buf + (size_t)k * r->n_theta, e->m[k].theta, r->n_theta * sizeof *buf);
@@ -577,6 +597,22 @@ static nde_status read_ens(urd *R, nde_result *r) {
   for (int k = 0; k < K; k++) e->m[k].loss = buf[k];
   if ((st = get_in(R, "/ensemble/iterations", (size_t)K, iv)) != NDE_OK) goto done;
   for (int k = 0; k < K; k++) e->m[k].iterations = (long)iv[k];
+  /* The members' kept iterates (optional: files from before them hold the loss alone). */
+  for (int k = 0; k < K; k++)
+    e->m[k].kept = (nde_result_kept){1, -1, NAN, e->m[k].loss, NAN, NAN, NAN, NAN};
+  for (int f = 0; f < N_KEPT_D; f++) {
+    if (nde_reader_kind(R->h, kept_fields[f]) != NDE_H5_DATASET) continue;
+    if ((st = get_n(R, kept_fields[f], (size_t)K, buf)) != NDE_OK) goto done;
+    for (int k = 0; k < K; k++) *kept_d(&e->m[k].kept, f) = buf[k];
+  }
+  if (nde_reader_kind(R->h, "/ensemble/kept_iteration") == NDE_H5_DATASET) {
+    if ((st = get_in(R, "/ensemble/kept_iteration", (size_t)K, iv)) != NDE_OK) goto done;
+    for (int k = 0; k < K; k++) e->m[k].kept.iteration = (long)iv[k];
+  }
+  if (nde_reader_kind(R->h, "/ensemble/kept_is_best") == NDE_H5_DATASET) {
+    if ((st = get_in(R, "/ensemble/kept_is_best", (size_t)K, iv)) != NDE_OK) goto done;
+    for (int k = 0; k < K; k++) e->m[k].kept.is_best = iv[k] != 0;
+  }
   if ((st = get_n(R, "/ensemble/theta", (size_t)K * r->n_theta, buf)) != NDE_OK) goto done;
   for (int k = 0; k < K; k++)
     memcpy(e->m[k].theta, buf + (size_t)k * r->n_theta, r->n_theta * sizeof *buf);

@@ -130,6 +130,9 @@ typedef struct nde__member {
   nde_fit_status status;
   double loss;
   long iterations;
+  /* Its own kept iterate, loss against its own data and noise level (files from before these
+   * were recorded: loss alone, the rest NaN and iteration -1). */
+  nde_result_kept kept;
   double *theta; /* n_theta */
   double *u0;    /* S x n */
 } nde__member;

@@ -1,5 +1,6 @@
 /* Parsing an optimiser schedule: "shoot:adam:3000@0.05,adam:2000,lbfgs:1000". */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,10 +59,10 @@ nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_p
       char *r;
       errno = 0;
       double lr = strtod(q + 1, &r);
-      if (r == q + 1 || *r || errno || !(lr > 0)) {
+      if (r == q + 1 || *r || errno || !(lr > 0) || !isfinite(lr)) {
         return nde__fail(err, NDE_ERR_ARG,
-                   "schedule phase %d: bad learning rate '%s' (expected a number > 0)", k + 1,
-                   q + 1);
+                   "schedule phase %d: bad learning rate '%s' (expected a finite number > 0)",
+                   k + 1, q + 1);
       }
       ph.lr = lr;
     }

@@ -155,15 +155,26 @@ nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const doub
   if (opts->n_phases < 1 || opts->n_phases > NDE_MAX_PHASES || !opts->phases)
     return nde__fail(err, NDE_ERR_ARG, "a schedule needs 1 to %d phases (got %d)", NDE_MAX_PHASES,
                      opts->n_phases);
-  if (opts->max_failures < 0 || !(opts->lr_backoff > 0 && opts->lr_backoff < 1) ||
-      opts->checkpoint_every < 1 || opts->progress_every < 1 || opts->patience < 0 ||
-      opts->phase_patience < 0 || !(opts->phase_tol >= 0))
-    return nde__fail(err, NDE_ERR_ARG,
-                     "invalid training options (expected max_failures >= 0, lr_backoff in (0, 1), "
-                     "checkpoint_every >= 1, progress_every >= 1, patience >= 0; got %d, %g, %ld, "
-                     "%ld, %d)",
-                     opts->max_failures, opts->lr_backoff, opts->checkpoint_every,
-                     opts->progress_every, opts->patience);
+  /* Each bad option named with its value. */
+  if (opts->max_failures < 0)
+    return nde__fail(err, NDE_ERR_ARG, "max_failures is %d (expected >= 0)", opts->max_failures);
+  if (!(opts->lr_backoff > 0 && opts->lr_backoff < 1))
+    return nde__fail(err, NDE_ERR_ARG, "lr_backoff is %g (expected a value in (0, 1))",
+                     opts->lr_backoff);
+  if (opts->checkpoint_every < 1)
+    return nde__fail(err, NDE_ERR_ARG, "checkpoint_every is %ld (expected >= 1)",
+                     opts->checkpoint_every);
+  if (opts->progress_every < 1)
+    return nde__fail(err, NDE_ERR_ARG, "progress_every is %ld (expected >= 1)",
+                     opts->progress_every);
+  if (opts->patience < 0)
+    return nde__fail(err, NDE_ERR_ARG, "patience is %d (expected >= 0)", opts->patience);
+  if (opts->phase_patience < 0)
+    return nde__fail(err, NDE_ERR_ARG, "phase_patience is %d (expected >= 0)",
+                     opts->phase_patience);
+  if (!(opts->phase_tol >= 0) || !isfinite(opts->phase_tol))
+    return nde__fail(err, NDE_ERR_ARG, "phase_tol is %g (expected a finite value >= 0)",
+                     opts->phase_tol);
   if (nde_fit_n_x(fit, 0) == 0)
     return nde__fail(err, NDE_ERR_ARG,
                      "nothing to fit: the model has no learnable values (declare a parameter "
@@ -176,10 +187,12 @@ nde_status nde_train_create(nde_fit *fit, const nde_train_opts *opts, const doub
                      nde_fit_n_x(opts->score_fit, 0), nde_fit_n_x(fit, 0));
   for (int p = 0; p < opts->n_phases; p++)
     if (opts->phases[p].iters < 0 ||
-        (opts->phases[p].opt == NDE_OPT_ADAM && !(opts->phases[p].lr > 0)))
+        (opts->phases[p].opt == NDE_OPT_ADAM &&
+         !(opts->phases[p].lr > 0 && isfinite(opts->phases[p].lr))))
       return nde__fail(err, NDE_ERR_ARG,
-                       "schedule phase %d: expected iterations >= 0 and (Adam) a learning rate > 0",
-                       p + 1);
+                       "schedule phase %d: expected iterations >= 0 and (Adam) a finite learning "
+                       "rate > 0 (got %ld and %g)",
+                       p + 1, opts->phases[p].iters, opts->phases[p].lr);
   nde_train *t = calloc(1, sizeof *t);
   if (!t) return nde__fail(err, NDE_ERR_NOMEM, "out of memory creating the training run");
   t->fit = fit;

@@ -293,6 +293,21 @@ static void discovery_steps_are_library_calls(void **state) {
   assert_int_equal(nde_result_fit(m, d, NULL, &r, &err), NDE_OK);
   nde_discover_opts o = nde_discover_opts_default();
   nde_discovery *dd = NULL;
+  /* Inconsistent options are refused by name, never followed. */
+  o.library.n_user = 1;
+  assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "invalid user terms"));
+  o.library.n_user = -3;
+  assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_ERR_ARG);
+  o = nde_discover_opts_default();
+  o.criterion = (nde_criterion)7;
+  assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "invalid criterion 7"));
+  o = nde_discover_opts_default();
+  o.threshold = NAN;
+  assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_ERR_ARG);
+  assert_null(dd);
+  o = nde_discover_opts_default();
   assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_OK);
   assert_int_equal(nde_discovery_n_outputs(dd), 2);
   assert_int_equal(nde_discovery_n_terms(dd), 10); /* 1, x, y, x^2, xy, y^2, ... degree 3 */
@@ -411,6 +426,11 @@ static void inputs_and_constants_drive_fits_results_and_scores(void **state) {
   assert_memory_equal(A, B, sizeof A);
   /* The truth of series 2 at the fitted k. */
   for (int i = 0; i < 17; i++) assert_true(fabs(A[i] - Y[1][i]) < 1e-3);
+  /* Series are counted from 0 in the library's messages, as in its calls. */
+  nde_start none = {.kind = NDE_START_FITTED, .series = 2};
+  assert_int_equal(nde_result_integrate(r, &none, 17, t, NULL, A, &ss, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "series index 2 does not exist (the result holds 2, indices "
+                                  "from 0)"));
   /* Beyond the inputs: refused, naming the input. */
   const double far[2] = {1, 5};
   assert_int_equal(nde_result_integrate(r, &st, 2, far, NULL, A, &ss, &err), NDE_ERR_ARG);
@@ -474,6 +494,36 @@ static void inputs_and_constants_drive_fits_results_and_scores(void **state) {
     fail_msg("ensemble band: %s", err.msg);
   assert_int_equal(used, 3);
   for (int i = 0; i < 17; i++) assert_true(fabs(mid[i] - Y[1][i]) < 1e-3 && lo[i] <= hi[i]);
+  /* A member as a result has its own numbers, also after the ensemble is saved and opened. */
+  assert_int_equal(nde_result_save(e, path_of("ens.h5"), &err), NDE_OK);
+  nde_result *ens_o = NULL;
+  assert_int_equal(nde_result_open(path_of("ens.h5"), &ens_o, &err), NDE_OK);
+  for (int j = 0; j < 3; j++) {
+    nde_member_info mi;
+    nde_result *mr = NULL, *mo = NULL;
+    assert_int_equal(nde_result_get_member(e, j, &mi), NDE_OK);
+    assert_int_equal(nde_result_member(e, j, &mr, &err), NDE_OK);
+    assert_int_equal(nde_result_member(ens_o, j, &mo, &err), NDE_OK);
+    const nde_result_kept a = nde_result_get_kept(mr), b = nde_result_get_kept(mo);
+    print_message("member %d: loss %g score %g last %g, %ld iterations\n", j, a.loss, a.score,
+                  a.last_loss, nde_result_iterations(mr));
+    assert_true(a.loss == mi.loss && a.is_best && a.iteration >= 0 && isfinite(a.score));
+    assert_int_equal(nde_result_iterations(mr), mi.iterations);
+    assert_true(mi.iterations > 0);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(nde_result_iterations(mo), mi.iterations);
+    nde_result_destroy(&mr);
+    nde_result_destroy(&mo);
+  }
+  nde_member_info m0, m1;
+  assert_int_equal(nde_result_get_member(e, 0, &m0), NDE_OK);
+  assert_int_equal(nde_result_get_member(e, 1, &m1), NDE_OK);
+  nde_result *r1 = NULL;
+  assert_int_equal(nde_result_member(e, 1, &r1, &err), NDE_OK);
+  /* Not the first member's: each fitted its own resampled rows. */
+  assert_true(m0.loss != m1.loss && nde_result_get_kept(r1).score != nde_result_get_kept(e).score);
+  nde_result_destroy(&r1);
+  nde_result_destroy(&ens_o);
   nde_result_destroy(&e);
   /* Held-out experiments are driven by their own inputs and constants: the data themselves. */
   nde_score *sc = NULL;
@@ -530,6 +580,82 @@ static void inputs_must_cover_the_observations_unless_they_hold(void **state) {
   nde_data_destroy(&d);
 }
 
+/* What a failed call leaves (a NULL result or model) answers every accessor with nothing, and
+ * values that are not numbers, or options out of their range, are refused naming them. */
+static void bad_arguments_are_refused_by_name(void **state) {
+  (void)state;
+  const double *h;
+  const long *e;
+  assert_int_equal(nde_result_status(NULL), NDE_FIT_FAILED);
+  assert_string_equal(nde_result_message(NULL), "");
+  assert_string_equal(nde_result_warning(NULL), "");
+  assert_true(nde_result_n_theta(NULL) == 0 && !nde_result_theta(NULL) &&
+              !nde_result_theta_last(NULL) && !nde_result_model(NULL) &&
+              !nde_result_settings(NULL));
+  assert_true(isnan(nde_result_param(NULL, 0)) && isnan(nde_result_param_series(NULL, 0, 0)));
+  assert_true(isnan(nde_result_get_kept(NULL).loss) && nde_result_n_series(NULL) == 0);
+  assert_int_equal(nde_result_find_series(NULL, "/"), -1);
+  assert_true(isnan(nde_result_step(NULL)) && isnan(nde_result_seconds(NULL)));
+  assert_true(nde_result_history(NULL, &h) == 0 && !h);
+  assert_true(nde_result_scores(NULL, &h, &e) == 0 && !h && !e);
+  assert_true(nde_result_phase_ends(NULL, &e) == 0 && !e);
+  assert_true(nde_result_iterations(NULL) == 0 && !nde_result_provenance(NULL, "blas"));
+  assert_true(nde_model_n_states(NULL) == 0 && nde_model_n_params(NULL) == 0 &&
+              nde_model_n_theta(NULL) == 0 && nde_model_n_theta_full(NULL, 3) == 0);
+  assert_true(nde_model_find_param(NULL, "k") == -1 && nde_model_find_component(NULL, "x") == -1 &&
+              !nde_model_component_name(NULL, 0) && !nde_model_observable_name(NULL, 0) &&
+              isnan(nde_model_param_value(NULL, 0, NULL)));
+  assert_true(nde_problem_n_theta(NULL) == 0);
+
+  nde_model *m = load("state x = 1\nparam k = 0.5 (positive)\ndx/dt = -k*x\n");
+  double t[9], y[9], theta[1];
+  for (int i = 0; i < 9; i++) t[i] = 0.25 * i, y[i] = exp(-0.5 * t[i]);
+  assert_int_equal(nde_model_init_theta(m, 1, theta), NDE_OK);
+  nde_error err;
+  const double bad_u0 = NAN, u0 = 1, nan_theta = NAN;
+  assert_int_equal(nde_simulate(m, theta, &bad_u0, 9, t, NULL, y, NULL, NULL, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "the initial state of x is nan"));
+  assert_int_equal(nde_simulate(m, &nan_theta, &u0, 9, t, NULL, y, NULL, NULL, &err),
+                   NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "the parameter 'k' is nan (theta[0]"));
+  const char *names[1] = {"x"};
+  nde_series se = {9, 1, t, y, names, NULL};
+  nde_data *d = NULL;
+  assert_int_equal(nde_data_from_series(1, names, 1, &se, NULL, NULL, &d, &err), NDE_OK);
+  nde_result *r = NULL;
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  const double neg = -0.01;
+  o.noise_std = &neg;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "the noise std of state 'x' is -0.01"));
+  o = nde_result_fit_opts_default();
+  o.theta0 = &nan_theta;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "the parameter 'k' is nan"));
+  o = nde_result_fit_opts_default();
+  o.schedule = "adam:10@inf";
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "bad learning rate 'inf'"));
+  o = nde_result_fit_opts_default();
+  o.phase_tol = NAN;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "phase_tol is nan"));
+  o = nde_result_fit_opts_default();
+  o.phase_patience = -1;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "phase_patience is -1"));
+  o = nde_result_fit_opts_default();
+  o.validate_tail = NAN;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_ERR_ARG);
+  o = nde_result_fit_opts_default();
+  o.objective.shoot_interval = -1;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "the shooting interval is -1"));
+  assert_null(r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
@@ -540,6 +666,7 @@ int main(void) {
       cmocka_unit_test(discovery_steps_are_library_calls),
       cmocka_unit_test(inputs_and_constants_drive_fits_results_and_scores),
       cmocka_unit_test(inputs_must_cover_the_observations_unless_they_hold),
+      cmocka_unit_test(bad_arguments_are_refused_by_name),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
