@@ -55,6 +55,28 @@ fit_through_a_step_input_and_forecast_with_future_inputs)
   noise=$("$H5" get held.h5 /y | awk '{s += ($1 < 0 ? -$1 : $1); n++} END {print 0.01 * s / n}')
   echo "held-out RMSE $rmse, noise std $noise"
   num_ok "$rmse" 0 "$(awk -v s="$noise" 'BEGIN {print 2 * s}')" || fail "held-out RMSE $rmse above 2x the noise"
+  # With standard errors, a forecast has its linearised band by default, driven by the
+  # series' own inputs (or the future ones) as the forecast itself is.
+  "$NDE" uncertainty f.h5 -o fu.h5 --quiet || fail "uncertainty"
+  "$NDE" forecast fu.h5 --t1 8 -o band.csv > out.txt || { cat out.txt; fail "forecast with a band"; }
+  grep -q "linearised interval" out.txt || { cat out.txt; fail "no band"; }
+  "$NDE" forecast fu.h5 --t1 12 --inputs u_long.csv -o band2.csv > /dev/null || fail "band with future inputs"
+  head -1 band2.csv | grep -q "x_lower" || { head -2 band2.csv; fail "band columns"; }
+  awk -F, 'NR > 2 && !($2 >= $3 - 1e-12 && $4 >= $2 - 1e-12) { bad = 1 } END { exit bad }' band2.csv ||
+    { head -5 band2.csv; fail "the band does not hold the forecast"; }
+  # An input declared hold keeps its last value: samples that end early are simulated and
+  # fitted; without hold the fit refuses them, naming the input and its declaration.
+  sed 's/^input u (step)$/input u (step, hold)/' truth.nde > hold.nde
+  printf 't,u\n0,1\n2,0\n' > short.csv
+  "$NDE" simulate hold.nde --quiet --t1 5 --dt-out 0.25 --inputs short.csv --const g=1 -o h.h5 ||
+    fail "simulate with a hold input that ends early"
+  sed 's/^param k = 1.3$/param k = 0.5 (positive)/' hold.nde > hold_fit.nde
+  "$NDE" fit hold_fit.nde h.h5 -o hf.h5 --quiet || fail "fit with a hold input"
+  "$NDE" fit fit.nde h.h5 -o nf.h5 > /dev/null 2> err.txt
+  [ $? -eq 2 ] || { cat err.txt; fail "inputs that end early were taken without hold"; }
+  grep -q "h.h5:/inputs/t: the samples of the measured input 'u' span \[0, 2\], which does not cover the observations on \[0, 5\] (expected samples over them, or the input declared with hold in fit.nde, line 2)" err.txt ||
+    { cat err.txt; fail "message"; }
+  [ -e nf.h5 ] && fail "a refused fit wrote nf.h5"
   ;;
 experiments_with_per_series_rates_and_constants)
   sim 8 u.csv 2 1.3 1 a.h5
