@@ -393,6 +393,16 @@ NDE_API nde_status nde_score_get(const nde_score *s, int k, nde_series_score *ou
 /* The RMSE over every observed value of every held-out series. */
 NDE_API double nde_score_rmse(const nde_score *s);
 
+/* The model's observables (nde_model_n_observables per row, in declaration order) along the
+ * states Z (n_times x n, e.g. from nde_result_integrate with the same start) of a trajectory of
+ * series start->series, driven by start->inputs and start->consts (NULL: the fitted series'
+ * own), at the fitted parameters: H (n_times x n_observables); NaN in a row whose state is not
+ * finite.  NDE_ERR_ARG (no observables, no such series), NDE_ERR_CALLBACK (the observation model
+ * failed), NDE_ERR_NOMEM. */
+NDE_API nde_status nde_result_observe(const nde_result *r, const nde_start *start,
+                                      size_t n_times, const double *times, const double *Z,
+                                      double *H, nde_error *err);
+
 /* ---- simulation ---- */
 
 typedef struct nde_sim_opts {

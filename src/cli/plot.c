@@ -34,14 +34,15 @@ typedef struct panel {
 
 typedef enum { STYLE_LINE, STYLE_DASH, STYLE_DOT, STYLE_CROSS, STYLE_BAND } style;
 
-/* A set of curves over time: n rows of t and y (n x the model's state width; NaN = absent). */
+/* A set of curves over time: n rows of t and y (NaN = absent).  The columns are the figure's:
+ * the model's state components, then (fit figures) its observables. */
 typedef struct curves {
   const char *label;
   size_t n;
   const double *t, *y;
   style st;
   const double *y2; /* STYLE_BAND: the upper edge (y is the lower) */
-  int ld;           /* values per row (data with observable columns: more than n); 0: n */
+  int ld;           /* values per row, the first columns of the figure's (0: the states) */
 } curves;
 
 static double px(const panel *p, double x) { return p->x + (x - p->x0) / (p->x1 - p->x0) * p->w; }
@@ -137,6 +138,7 @@ static void mark(cairo_t *cr, style st, double X, double Y) {
 /* A band: the area between y and y2 where both are usable, in the state's colour, translucent. */
 static void draw_band(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
   const int ld = c->ld > 0 ? c->ld : n;
+  if (j >= ld) return;
   const double *col = palette[j % (int)(sizeof palette / sizeof *palette)];
   cairo_set_source_rgba(cr, col[0], col[1], col[2], 0.18);
   size_t i = 0;
@@ -163,6 +165,7 @@ static void draw_band(cairo_t *cr, const panel *p, const curves *c, int n, int j
 
 static void draw(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
   const int ld = c->ld > 0 ? c->ld : n;
+  if (j >= ld) return;
   if (c->st == STYLE_BAND) {
     draw_band(cr, p, c, n, j);
     return;
@@ -193,12 +196,13 @@ static void draw(cairo_t *cr, const panel *p, const curves *c, int n, int j) {
   cairo_set_dash(cr, NULL, 0, 0);
 }
 
-static void range(const curves *c, int n, panel *p, double *y0, double *y1) {
+/* The ranges of c's first nc columns (of the figure's). */
+static void range(const curves *c, int n, int nc, panel *p, double *y0, double *y1) {
   const int ld = c->ld > 0 ? c->ld : n;
   for (size_t i = 0; i < c->n; i++) {
     if (c->t[i] < p->x0) p->x0 = c->t[i];
     if (c->t[i] > p->x1) p->x1 = c->t[i];
-    for (int j = 0; j < n; j++)
+    for (int j = 0; j < nc && j < ld; j++)
       for (int e = 0; e < (c->y2 ? 2 : 1); e++) {
         const double v = (e ? c->y2 : c->y)[i * (size_t)ld + (size_t)j];
         if (!usable(p, v)) continue;
@@ -208,19 +212,20 @@ static void range(const curves *c, int n, panel *p, double *y0, double *y1) {
   }
 }
 
-/* One panel of curves; a forecast that runs away must not squash the data: dashed curves widen
- * the range by at most the others' own height on each side.  mark_t: a vertical line (NaN: none). */
-static void draw_panel(cairo_t *cr, panel *P, const nde_model *m, const curves *L, int n_layers,
-                       const char *title, double mark_t) {
+/* One panel of curves of the first nc columns (the states, then the observables); a forecast
+ * that runs away must not squash the data: dashed curves widen the range by at most the others'
+ * own height on each side.  mark_t: a vertical line (NaN: none). */
+static void draw_panel(cairo_t *cr, panel *P, const nde_model *m, int nc, const curves *L,
+                       int n_layers, const char *title, double mark_t) {
   const int n = nde_model_state_dim(m);
   P->x0 = P->y0 = INFINITY;
   P->x1 = P->y1 = -INFINITY;
   for (int k = 0; k < n_layers; k++)
-    if (L[k].st != STYLE_DASH && L[k].st != STYLE_BAND) range(&L[k], n, P, &P->y0, &P->y1);
+    if (L[k].st != STYLE_DASH && L[k].st != STYLE_BAND) range(&L[k], n, nc, P, &P->y0, &P->y1);
   for (int k = 0; k < n_layers; k++) {
     if (L[k].st != STYLE_DASH && L[k].st != STYLE_BAND) continue;
     double a = INFINITY, b = -INFINITY;
-    range(&L[k], n, P, &a, &b);
+    range(&L[k], n, nc, P, &a, &b);
     if (P->y1 >= P->y0) {
       const double h = P->y1 - P->y0;
       a = fmax(a, P->y0 - h);
@@ -231,12 +236,14 @@ static void draw_panel(cairo_t *cr, panel *P, const nde_model *m, const curves *
   }
   if (!(P->x1 > P->x0)) widen(&P->x0, &P->x1);
   widen(&P->y0, &P->y1);
-  axes(cr, P, "t", P->logy ? "state (log scale)" : "state", title);
+  const char *what = nc > n ? (P->logy ? "value (log scale)" : "value")
+                             : (P->logy ? "state (log scale)" : "state");
+  axes(cr, P, "t", what, title);
   cairo_save(cr);
   cairo_rectangle(cr, P->x, P->y, P->w, P->h);
   cairo_clip(cr);
   for (int k = 0; k < n_layers; k++)
-    for (int j = 0; j < n; j++) draw(cr, P, &L[k], n, j);
+    for (int j = 0; j < nc; j++) draw(cr, P, &L[k], n, j);
   if (isfinite(mark_t) && mark_t >= P->x0 && mark_t <= P->x1) {
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
     cairo_set_line_width(cr, 1);
@@ -250,17 +257,20 @@ static void draw_panel(cairo_t *cr, panel *P, const nde_model *m, const curves *
   cairo_restore(cr);
 }
 
-/* Legend at (x, y): states by colour, kinds of curves by mark. */
-static void legend(cairo_t *cr, double x, double y, const nde_model *m, const curves *L,
+/* Legend at (x, y): the first nc columns (states, then observables) by colour, kinds of curves
+ * by mark. */
+static void legend(cairo_t *cr, double x, double y, const nde_model *m, int nc, const curves *L,
                    int n_layers, int start_mark) {
+  const int n = nde_model_state_dim(m);
   cairo_set_font_size(cr, 11);
-  for (int j = 0; j < nde_model_state_dim(m) && j < 24; j++, y += 17) {
+  for (int j = 0; j < nc && j < 24; j++, y += 17) {
     color(cr, j);
     cairo_rectangle(cr, x, y - 8, 10, 10);
     cairo_fill(cr);
     cairo_set_source_rgb(cr, 0, 0, 0);
     cairo_move_to(cr, x + 16, y + 1);
-    cairo_show_text(cr, nde_model_component_name(m, j));
+    cairo_show_text(cr, j < n ? nde_model_component_name(m, j)
+                              : nde_model_observable_name(m, j - n));
   }
   y += 8;
   for (int k = 0; k < n_layers; k++, y += 17) {
@@ -397,6 +407,24 @@ static size_t fine_curve(const nde_result *r, int k, double a, double b, double 
   return FINE;
 }
 
+/* YH (nf x (n + no)): the states Y of series k's fitted curve and the model's observables along
+ * them.  Returns 0, or -1 when they cannot be evaluated (the figure then shows the states). */
+static int H_of(const nde_result *r, int k, size_t nf, const double *T, const double *Y,
+                double *YH, int n, int no) {
+  double *H = calloc(nf * (size_t)no, sizeof *H);
+  nde_start st = {.kind = NDE_START_FITTED, .series = k};
+  if (!H || nde_result_observe(r, &st, nf, T, Y, H, NULL) != NDE_OK) {
+    free(H);
+    return -1;
+  }
+  for (size_t i = 0; i < nf; i++) {
+    memcpy(YH + i * (size_t)(n + no), Y + i * (size_t)n, (size_t)n * sizeof *YH);
+    memcpy(YH + i * (size_t)(n + no) + n, H + i * (size_t)no, (size_t)no * sizeof *YH);
+  }
+  free(H);
+  return 0;
+}
+
 /* The data of the fit, when the file is still where it was. */
 static nde_data *open_quietly(const char *path, const nde_model *m) {
   nde_data *d = NULL;
@@ -427,14 +455,21 @@ int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
   static char band_label[64];
   snprintf(band_label, sizeof band_label, "95%% band (%s)",
            nde_result_n_members(r) > 0 ? "ensemble" : "linearised");
+  /* Columns: the states, then the observables when the data measure any (the fitted model's
+   * observables drawn from its states). */
+  const int n = nde_model_state_dim(m), no = nde_model_n_observables(m);
+  const int nc = data && (int)nde_data_n_state(data) > n ? n + no : n;
   for (int k = 0; k < shown; k++) {
     nde_result_series se;
     nde_result_get_series(r, k, &se);
-    double *T = NULL, *Y = NULL, *lo = NULL, *hi = NULL;
+    double *T = NULL, *Y = NULL, *lo = NULL, *hi = NULL, *YH = NULL;
     const size_t nf = fine_curve(r, k, se.t[0], se.t[se.n_obs - 1], &T, &Y);
+    const double *model_y = Y;
+    if (nc > n && nf && (YH = calloc(nf * (size_t)nc, sizeof *YH)) &&
+        (H_of(r, k, nf, T, Y, YH, n, no) == 0))
+      model_y = YH;
     nl = 0;
     if (banded && nf) {
-      const int n = nde_model_state_dim(m);
       lo = calloc(nf * (size_t)n, sizeof *lo);
       hi = calloc(nf * (size_t)n, sizeof *hi);
       nde_start st = {.kind = NDE_START_FITTED, .series = k};
@@ -444,22 +479,23 @@ int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
     }
     const nde_traj *tr = traj_named(data, se.name);
     if (tr) L[nl++] = (curves){"data", tr->n, tr->t, tr->y, STYLE_DOT, NULL, (int)nde_data_n_state(data)};
-    L[nl++] = (curves){"fitted model", nf, T, Y, STYLE_LINE, NULL, 0};
+    L[nl++] = (curves){"fitted model", nf, T, model_y, STYLE_LINE, NULL, model_y == YH ? nc : 0};
     panel P = {70 + (k % cols) * pw, 40 + (k / cols) * (PANEL_H + 60), pw - 75, PANEL_H, 0, 0, 0,
                0, logy};
     char title[160];
     snprintf(title, sizeof title, "series %.120s", se.name);
-    draw_panel(f.cr, &P, m, L, nl, title, NAN);
+    draw_panel(f.cr, &P, m, nc, L, nl, title, NAN);
     free(T);
     free(Y);
+    free(YH);
     free(lo);
     free(hi);
   }
-  legend(f.cr, FIG_W - 140, 50, m, L, nl, 0);
+  legend(f.cr, FIG_W - 140, 50, m, nc, L, nl, 0);
   if (S > shown) {
     char note[96];
     snprintf(note, sizeof note, "(%d of %d series shown)", shown, S);
-    cairo_move_to(f.cr, FIG_W - 140, 50 + 17 * (nde_model_state_dim(m) + 4));
+    cairo_move_to(f.cr, FIG_W - 140, 50 + 17 * (nc + 4));
     cairo_show_text(f.cr, note);
   }
   panel Q = {70, H - LOSS_H - 60, FIG_W - 290, LOSS_H, 0, 0, 0, 0, 1};
@@ -494,8 +530,9 @@ int nde_plot_forecast(const char *path, const nde_plot_forecast_in *in) {
   if (held) L[nl++] = (curves){"held-out data", held->n, held->t, held->y, STYLE_CROSS, NULL, (int)nde_data_n_state(in->held)};
   L[nl++] = (curves){"forecast", in->n, in->t, in->y, STYLE_DASH, NULL, 0};
   panel P = {70, 40, FIG_W - 290, 300, 0, 0, 0, 0, nde_result_settings(r)->objective.log_space};
-  draw_panel(f.cr, &P, m, L, nl, "nde forecast", in->t_start);
-  legend(f.cr, FIG_W - 200, 50, m, L, nl, 1);
+  const int n = nde_model_state_dim(m);
+  draw_panel(f.cr, &P, m, n, L, nl, "nde forecast", in->t_start);
+  legend(f.cr, FIG_W - 200, 50, m, n, L, nl, 1);
   free(T);
   free(Y);
   nde_data_destroy(&data);

@@ -312,6 +312,44 @@ nde_status nde_result_integrate(const nde_result *r, const nde_start *start, siz
   return st;
 }
 
+nde_status nde_result_observe(const nde_result *r, const nde_start *start, size_t n_times,
+                              const double *times, const double *Z, double *H, nde_error *err) {
+  if (!r || !start || !times || !Z || !H)
+    return nde__fail(err, NDE_ERR_ARG, "no result, start, times, states or output");
+  const int n = nde_model_state_dim(r->model), no = nde_model_n_observables(r->model);
+  if (no == 0) return nde__fail(err, NDE_ERR_ARG, "the model declares no observables");
+  const int k = start->series;
+  if (k < 0 || k >= r->n_series)
+    return nde__fail(err, NDE_ERR_ARG,
+                     "series index %d does not exist (the result holds %d, indices from 0)", k,
+                     r->n_series);
+  /* Driven as the trajectory was: given inputs, or those of the fitted series. */
+  const nde__rseries *se = &r->series[k];
+  const nde_input_series own = {se->n_u, se->u_t, se->u};
+  nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+  ro.inputs = start->inputs ? start->inputs : &own;
+  ro.consts = start->consts ? start->consts : se->consts;
+  const size_t nt = nde_model_n_theta(r->model), nsp = (size_t)nde_model_n_series_params(r->model);
+  double *th = nde__dalloc(nt + nsp + 1);
+  const char **names = calloc((size_t)no, sizeof *names);
+  nde_observer *obs = NULL;
+  nde_status st = NDE_OK;
+  if (!th || !names) {
+    st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  series_theta(r->model, r->theta, k, th);
+  for (int j = 0; j < no; j++) names[j] = nde_model_observable_name(r->model, j);
+  if ((st = nde_model_create_observer(r->model, &ro, no, names, &obs, err)) != NDE_OK) goto done;
+  if (observe_rows(obs, n_times, times, Z, n, th, no, H) < 0)
+    st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed");
+done:
+  nde_observer_destroy(&obs);
+  free(names);
+  free(th);
+  return st;
+}
+
 /* ---- scoring ---- */
 
 struct nde_score {

@@ -123,7 +123,12 @@ observables_are_fitted_and_scored)
   "$NDE" inspect d.h5 | grep -q "^signal " || fail "the data have no column signal"
   sed -e 's/^param alpha = 1.3/param alpha = 1.0/' -e 's/^param gain = 2 (positive)/param gain = 1.5 (positive)/' \
     lvo.nde > start.nde
-  "$NDE" fit start.nde d.h5 -o f.h5 > out.txt 2> err.txt || { cat out.txt err.txt; fail "fit exited $?"; }
+  "$NDE" fit start.nde d.h5 -o f.h5 --plot f.svg > out.txt 2> err.txt ||
+    { cat out.txt err.txt; fail "fit exited $?"; }
+  # The figure shows the measured observable: its 41 data points and, besides x and y, the
+  # fitted model's signal.
+  marks=$(grep -c 'stroke-width:1.1;' f.svg) lines=$(grep -c 'stroke-width:1.6;' f.svg)
+  [ "$marks" -eq 41 ] && [ "$lines" -eq 3 ] || fail "the figure has $marks data marks and $lines curves (expected 41 and 3)"
   cat out.txt
   grep -q "schedule adam:3000@0.02,lbfgs:1000,lbfgs:1000" err.txt || fail "not the default for partly observed data"
   a=$("$H5" get f.h5 /params/values/alpha) g=$("$H5" get f.h5 /params/values/gain)

@@ -443,6 +443,24 @@ static void a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them(v
   print_message("a %.6f (0.7), b %.6f (1.1), g %.6f (1.5), loss %.3g\n", a, b, g,
                 nde_result_get_kept(r).loss);
   assert_true(fabs(a - 0.7) < 1e-3 && fabs(b - 1.1) < 1e-3 && fabs(g - 1.5) < 1e-3);
+  /* The observables along an integration, at the fitted parameters: s = g x + y^2, q = x y. */
+  double Z[N_T * 2], Hq[N_T * 2];
+  nde_start st0 = {.kind = NDE_START_FITTED, .series = 0};
+  nde_solve_stats ss0;
+  assert_int_equal(nde_result_integrate(r, &st0, N_T, t, NULL, Z, &ss0, &err), NDE_OK);
+  Z[3 * 2] = NAN; /* a row whose state is not finite */
+  assert_int_equal(nde_result_observe(r, &st0, N_T, t, Z, Hq, &err), NDE_OK);
+  for (int i = 0; i < N_T; i++) {
+    const double x = Z[2 * i], y = Z[2 * i + 1];
+    if (i == 3) {
+      assert_true(isnan(Hq[2 * i]) && isnan(Hq[2 * i + 1]));
+      continue;
+    }
+    assert_true(fabs(Hq[2 * i] - (g * x + y * y)) <= 1e-14 * fabs(Hq[2 * i]));
+    assert_true(fabs(Hq[2 * i + 1] - x * y) <= 1e-14 * fabs(Hq[2 * i + 1]));
+  }
+  nde_start bad_series = {.kind = NDE_START_FITTED, .series = 1};
+  assert_int_equal(nde_result_observe(r, &bad_series, N_T, t, Z, Hq, &err), NDE_ERR_ARG);
   nde_score *sc = NULL;
   assert_int_equal(nde_result_score(r, d, NULL, &sc, &err), NDE_OK);
   assert_int_equal(nde_score_n_columns(sc), 4);
