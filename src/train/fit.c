@@ -139,16 +139,27 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
                    f->o.l2, f->o.l1);
     goto fail;
   }
-  if (f->o.shoot_interval < 0 || f->o.batch_series < 0 || f->o.batch_time < 0 ||
-      f->o.batch_series > n_series || !(f->o.shoot_weight >= 0) ||
-      (f->o.batch_time > 0 && f->o.batch_windows < 1) || f->o.batch_rows < 0) {
+  /* Each bad option named with its value. */
+  st = NDE_OK;
+  if (f->o.shoot_interval < 0)
+    st = nde__errf(&f->err, NDE_ERR_ARG, "shoot_interval is %d (expected >= 0)",
+                   f->o.shoot_interval);
+  else if (!(f->o.shoot_weight >= 0) || !isfinite(f->o.shoot_weight))
+    st = nde__errf(&f->err, NDE_ERR_ARG, "shoot_weight is %g (expected a finite value >= 0)",
+                   f->o.shoot_weight);
+  else if (f->o.batch_series < 0 || f->o.batch_series > n_series)
     st = nde__errf(&f->err, NDE_ERR_ARG,
-                   "invalid fit options (shoot_interval %d, shoot_weight %g, batch_series %d of "
-                   "%d series, batch_time %d, batch_windows %d, batch_rows %d)",
-                   f->o.shoot_interval, f->o.shoot_weight, f->o.batch_series, n_series,
-                   f->o.batch_time, f->o.batch_windows, f->o.batch_rows);
-    goto fail;
-  }
+                   "batch_series is %d (expected 0 for all, or 1 to the %d series)",
+                   f->o.batch_series, n_series);
+  else if (f->o.batch_time < 0)
+    st = nde__errf(&f->err, NDE_ERR_ARG, "batch_time is %d (expected >= 0)", f->o.batch_time);
+  else if (f->o.batch_time > 0 && f->o.batch_windows < 1)
+    st = nde__errf(&f->err, NDE_ERR_ARG, "batch_windows is %d (expected >= 1)",
+                   f->o.batch_windows);
+  else if (f->o.batch_rows < 0)
+    st = nde__errf(&f->err, NDE_ERR_ARG, "batch_rows is %d (expected >= 0)", f->o.batch_rows);
+  if (st != NDE_OK) goto fail;
+  st = NDE_ERR_NOMEM; /* what a failed allocation below reports */
   /* The largest batch: batch_rows (0: the default), within what the rhs accepts. */
   f->cap = f->o.batch_rows > 0 ? f->o.batch_rows : NDE_FIT_BATCH_ROWS;
   if (f->cap > info->max_batch) f->cap = info->max_batch;
