@@ -275,6 +275,33 @@ done:
   return st;
 }
 
+
+/* Why the probe was not finite at sample i: the first candidate term that is not (with the
+ * state there), or the nets; a box sample (in_box) beyond the trajectories suggests a smaller
+ * margin. */
+static nde_status not_finite(const nde_discovery *d, size_t i, int in_box, const double *row,
+                             nde_error *err) {
+  const int n = nde_model_state_dim(d->m);
+  const double *u = d->S + i * (size_t)n;
+  char state[200] = "";
+  size_t len = 0;
+  for (int j = 0; j < n && j < 6 && len < sizeof state; j++)
+    len += (size_t)snprintf(state + len, sizeof state - len, "%s%s = %g", j ? ", " : "",
+                            nde_model_component_name(d->m, j), u[j]);
+  const char *where = in_box ? "a sample of the box around the trajectories"
+                             : "a sample along the fitted trajectories";
+  for (int j = 0; j < d->p; j++)
+    if (!isfinite(row[(size_t)d->col_terms + (size_t)j]))
+      return nde__fail(err, NDE_ERR_NUMERIC,
+                       "the candidate term '%s' is not finite at %s (sample %zu, t = %g, %s): "
+                       "expected terms defined on the whole range of the states (drop it or "
+                       "shift its argument)%s",
+                       d->terms[j], where, i, d->St[i], state,
+                       in_box ? ", or lower the margin" : "");
+  return nde__fail(err, NDE_ERR_NUMERIC,
+                   "the model's networks are not finite at %s (sample %zu, t = %g, %s)%s", where,
+                   i, d->St[i], state, in_box ? ": lower the margin" : "");
+}
 nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
   if (!d) return nde__fail(err, NDE_ERR_ARG, "no discovery");
   const nde_result *r = d->r;
@@ -323,11 +350,10 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
     const int k = i < n_traj ? (int)(i / pts) : 0;
     if (nde_probe_set_rows(d->probe, 1, &k) != NDE_OK)
       return nde__fail(err, NDE_ERR_INTERNAL, "cannot bind series %d", k);
+    const double *row = d->V + i * (size_t)d->W;
     if (nde_probe_eval(d->probe, d->St[i], 1, d->S + i * (size_t)n, nde_result_theta(r),
                        d->V + i * (size_t)d->W) != 0)
-      return nde__fail(err, NDE_ERR_NUMERIC,
-                       "the model is not finite at sample %zu (t = %g): lower the margin", i,
-                       d->St[i]);
+      return not_finite(d, i, i >= n_traj, row, err);
   }
   for (size_t i = 0; i < d->n_s; i++)
     for (int j = 0; j < d->p; j++)

@@ -208,7 +208,8 @@ nde_status nde_stlsq_sweep(int m, int p, const double *Theta, const double *y, i
   *chosen = 0;
   for (int s = 0; st == NDE_OK && s < n_thr; s++) {
     if (!(thr[s] >= 0)) {
-      st = fail(err, NDE_ERR_ARG, "sparse regression: threshold %d is negative or NaN", s + 1);
+      st = fail(err, NDE_ERR_ARG, "sparse regression: threshold %d of the sweep is %g (expected "
+                "a value >= 0)", s, thr[s]);
       break;
     }
     st = stlsq_norm(&w, thr[s], &o, z, err);

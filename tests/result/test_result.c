@@ -307,6 +307,17 @@ static void discovery_steps_are_library_calls(void **state) {
   o.threshold = NAN;
   assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_ERR_ARG);
   assert_null(dd);
+  /* A candidate term undefined along the trajectories is named with the state there. */
+  o = nde_discover_opts_default();
+  const char *bad_term[1] = {"log(x - 100)"};
+  o.library.n_user = 1;
+  o.library.user = bad_term;
+  assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_OK);
+  assert_int_equal(nde_discovery_sample(dd, &err), NDE_ERR_NUMERIC);
+  print_message("%s\n", err.msg);
+  assert_non_null(strstr(err.msg, "the candidate term 'log(x - 100)' is not finite at a sample "
+                                  "along the fitted trajectories (sample 0, t = 0, x = "));
+  nde_discovery_destroy(&dd);
   o = nde_discover_opts_default();
   assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_OK);
   assert_int_equal(nde_discovery_n_outputs(dd), 2);
