@@ -205,16 +205,6 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
     nde_model_get_input(m, j, &ii);
     names[n + j] = ii.name;
   }
-  if ((st = nde_library_terms(n + mi, names, &d->o.library, &d->p, &d->terms, err)) != NDE_OK)
-    goto fail;
-  /* Probe expressions: the selected calls as written, then the terms. */
-  exprs = calloc((size_t)(d->n_sel + d->p), sizeof *exprs);
-  d->call_width = calloc((size_t)d->n_calls + 1, sizeof *d->call_width);
-  if (!exprs || !d->call_width) goto nomem;
-  int k = 0;
-  for (int c = 0; c < d->n_calls; c++)
-    if (d->sel[c] && !(exprs[k++] = call_text(d, c))) goto nomem;
-  for (int j = 0; j < d->p; j++) exprs[d->n_sel + j] = d->terms[j];
   /* The probe sees each fitted series' inputs, constants and per-series parameters. */
   const int S = nde_result_n_series(r), ndc = nde_model_n_data_consts(m);
   binding = calloc((size_t)S, sizeof *binding);
@@ -231,6 +221,24 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
   ro.n_series = S;
   ro.inputs = binding;
   ro.consts = bconsts;
+  /* The user's terms compiled first, in their order, so that a term that does not compile is
+   * reported before a later one is found to repeat the library's. */
+  if (d->o.library.n_user > 0) {
+    nde_probe *tmp = NULL;
+    st = nde_probe_create_opts(m, d->o.library.n_user, d->o.library.user, &ro, &tmp, err);
+    nde_probe_destroy(&tmp);
+    if (st != NDE_OK) goto fail;
+  }
+  if ((st = nde_library_terms(n + mi, names, &d->o.library, &d->p, &d->terms, err)) != NDE_OK)
+    goto fail;
+  /* Probe expressions: the selected calls as written, then the terms. */
+  exprs = calloc((size_t)(d->n_sel + d->p), sizeof *exprs);
+  d->call_width = calloc((size_t)d->n_calls + 1, sizeof *d->call_width);
+  if (!exprs || !d->call_width) goto nomem;
+  int k = 0;
+  for (int c = 0; c < d->n_calls; c++)
+    if (d->sel[c] && !(exprs[k++] = call_text(d, c))) goto nomem;
+  for (int j = 0; j < d->p; j++) exprs[d->n_sel + j] = d->terms[j];
   if ((st = nde_probe_create_opts(m, d->n_sel + d->p, (const char *const *)exprs, &ro, &d->probe,
                                   err)) != NDE_OK)
     goto fail;

@@ -151,6 +151,8 @@ messages_name_what_failed)
   "$NDE" fit "$LV" "$DATA" -o lv.h5 --optim lbfgs:2 --quiet || fail "lv fit"
   expect 2 "ude.h5: --terms: expression 'x*', column 3: unexpected end of line" -- "$NDE" discover ude.h5 -o d.nde --terms 'x*'
   expect 2 "ude.h5: --terms: term '[x, y]' is a vector of 2 values (expected a scalar)" -- "$NDE" discover ude.h5 -o d.nde --library poly:1 --terms 'x*y; [x, y]'
+  # The first term's error comes first, before a later term repeats the library's.
+  expect 2 "ude.h5: --terms: expression 'sin(x', column 6: unexpected end of line" -- "$NDE" discover ude.h5 -o d.nde --terms 'sin(x; x*y'
   expect 2 "--terms: expected .nde expressions separated by ';', got ' ; '" -- "$NDE" discover ude.h5 -o d.nde --terms ' ; '
   expect 2 "--library: library 'poly:x': bad degree" -- "$NDE" discover ude.h5 -o d.nde --library poly:x
   # A term given twice, or equal to a library term, has no coefficient of its own.
