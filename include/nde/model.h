@@ -50,15 +50,20 @@ typedef struct nde_rhs_ops {
    * bound).  Read during the call only.  Returns NDE_OK or NDE_ERR_ARG.  May be NULL: the
    * rhs has nothing per series and accepts any map. */
   nde_status (*set_rows)(void *ctx, int B, const int *series_of_row);
-  /* Times strictly between t0 and t1 (either order) where f jumps for the rows bound now,
-   * ordered from t0 towards t1; writes at most max of them to out and returns how many there
-   * are.  May be NULL: f has no jumps. */
+  /* Times after t0 up to t1 (t1 included when t1 > t0; strictly between them when t0 > t1)
+   * where f jumps for the rows bound now, ordered from t0 towards t1; writes at most max of them
+   * to out and returns how many there are.  May be NULL: f has no jumps. */
   size_t (*breakpoints)(void *ctx, double t0, double t1, size_t max, double *out);
   /* A new context that computes exactly what ctx computes (same model, same bound data,
    * same row map) with its own workspaces, for another thread.  ctx is only read.  Returns
    * NDE_OK, NDE_ERR_NOMEM.  May be NULL (nde_rhs_clone then reports NDE_ERR_UNSUPPORTED);
    * a table with clone needs destroy. */
   nde_status (*clone)(void *ctx, void **out);
+  /* The times where f is defined for the rows bound now, [*lo, *hi] (for a compiled model:
+   * the samples' span of every measured input it reads that is not declared hold).  Solvers
+   * move an evaluation outside it (yoshida4's outer kicks) to its end.  May be NULL: every
+   * time. */
+  void (*domain)(void *ctx, double *lo, double *hi);
 } nde_rhs_ops;
 
 typedef struct nde_rhs_info {
@@ -113,7 +118,8 @@ NDE_API void nde_rhs_reset_counts(nde_rhs *rhs);
  * set_rows accepts every valid map. */
 NDE_API nde_status nde_rhs_set_rows(nde_rhs *rhs, int B, const int *series_of_row);
 
-/* The times strictly between t0 and t1 (t0 > t1 is allowed: a backward solve) where f jumps
+/* The times after t0 up to t1 (t1 included when t1 > t0; t0 > t1 is allowed: a backward solve,
+ * then strictly between them) where f jumps
  * for the rows bound now: for a compiled model, where a measured input with step
  * interpolation of one of those rows' series changes its value (a solver should stop there).
  * Kinks of linear and cubic inputs are not reported.  Ordered from t0 towards t1, without
@@ -121,6 +127,9 @@ NDE_API nde_status nde_rhs_set_rows(nde_rhs *rhs, int B, const int *series_of_ro
  * of such times, which may exceed max.  0 for a table without breakpoints. */
 NDE_API size_t nde_rhs_breakpoints(const nde_rhs *rhs, double t0, double t1, size_t max,
                                    double *out);
+/* The times where f is defined for the rows bound now (nde_rhs_ops.domain): [-inf, inf] for a
+ * table without a domain. */
+NDE_API void nde_rhs_domain(const nde_rhs *rhs, double *lo, double *hi);
 
 /* A second rhs computing bit for bit what rhs computes (same table, same bound data and row
  * map, same info), with its own workspaces and counters, so that another thread can use it.

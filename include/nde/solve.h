@@ -74,7 +74,11 @@
  * breakpoint (a step input switches at t >= t_b); the piece that ends at t_b is evaluated at
  * the largest double below t_b instead of t_b, so it sees the values from before the jump, and
  * an evaluation a method makes outside its piece (yoshida4's outer kicks) is moved to the
- * piece's end.  Measured on x' = -1.73 x + 2.41 H(t - 0.37) over [0, 2]
+ * piece's end.  A jump at a solve's last time is a breakpoint too (the last step sees the values
+ * from before it), and no evaluation falls outside the times where the rhs is defined
+ * (nde_rhs_domain: the span of the samples of measured inputs without hold), so inputs sampled
+ * over exactly the solve's span suffice; f of a model without inputs is evaluated where the
+ * method asks, inside its span or not.  Measured on x' = -1.73 x + 2.41 H(t - 0.37) over [0, 2]
  * (tests/solve/test_breakpoints.c), without / with the breakpoint: dopri5 at rtol 1e-6 19 / 0
  * rejected steps (error 2.6e-6 / 1.2e-7), at 1e-10 24 / 0; cvode-adams 11 / 5 and 28 / 10;
  * cvode-bdf 24 / 6 and 28 / 7 (CVODE's cold restart costs ~3 rejected steps: cvode-adams

@@ -1,5 +1,6 @@
 /* The right-hand-side handle: an ops table, its context and evaluation counters; the optional
  * members (row map, breakpoints, clone) answer for tables that do not have them. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/internal.h"
@@ -91,6 +92,13 @@ nde_status nde_rhs_set_rows(nde_rhs *rhs, int B, const int *series_of_row) {
 size_t nde_rhs_breakpoints(const nde_rhs *rhs, double t0, double t1, size_t max, double *out) {
   if (!rhs || !rhs->ops.breakpoints) return 0;
   return rhs->ops.breakpoints(rhs->ctx, t0, t1, out ? max : 0, out);
+}
+
+void nde_rhs_domain(const nde_rhs *rhs, double *lo, double *hi) {
+  double a = -INFINITY, b = INFINITY;
+  if (rhs && rhs->ops.domain) rhs->ops.domain(rhs->ctx, &a, &b);
+  if (lo) *lo = a;
+  if (hi) *hi = b;
 }
 
 nde_status nde_rhs_clone(const nde_rhs *rhs, nde_rhs **out, nde_error *err) {

@@ -96,6 +96,7 @@ int nde__tctx_jvp(void *ctx, double t, int B, const double *U, const double *the
                   const double *V, const double *Vtheta, double *JV);
 nde_status nde__tctx_set_rows(void *ctx, int B, const int *series_of_row);
 size_t nde__tctx_breakpoints(void *ctx, double t0, double t1, size_t max, double *out);
+void nde__tctx_domain(void *ctx, double *lo, double *hi);
 nde_status nde__tctx_clone(void *ctx, void **out);
 /* Length of the full theta the context reads (shared part + n_series per-series blocks). */
 size_t nde__tctx_n_theta(const nde__tctx *X);

@@ -51,6 +51,7 @@ struct nde__tctx {
                     be evaluated (an input out of span) */
   int fatal_flag;
   bool *step_used; /* [n_inputs] step inputs the tape reads (for breakpoints) */
+  bool *used;      /* [n_inputs] inputs the tape reads (for the domain) */
   /* Runs [lo, lo + len) of per-row offsets of the varying arena whose adjoints the reverse
    * sweep reads or accumulates; only these are zeroed (slots of instructions removed while
    * compiling keep their place in the arena but have no adjoint). */
@@ -926,12 +927,27 @@ size_t nde__tctx_breakpoints(void *ctx, double t0, double t1, size_t max, double
         const double tj = next_jump(&X->bd->curves[(size_t)X->rows.uniq[q] * (size_t)ni + (size_t)i], cur, up);
         if (up ? tj < best : tj > best) best = tj;
       }
-    if (up ? !(best < t1) : !(best > t1)) break;
+    /* A jump at t1 itself counts going forward: the piece that ends there must see the values
+     * from before it. */
+    if (up ? !(best <= t1) : !(best > t1)) break;
     if (count < max) out[count] = best;
     count++;
     cur = best;
   }
   return count;
+}
+
+void nde__tctx_domain(void *ctx, double *lo, double *hi) {
+  const tctx *X = ctx;
+  if (!X->bd || !X->bd->curves || !X->used) return;
+  const int ni = X->bd->n_inputs;
+  for (int q = 0; q < X->rows.n_uniq; q++)
+    for (int i = 0; i < ni; i++) {
+      const nde__curve *c = &X->bd->curves[(size_t)X->rows.uniq[q] * (size_t)ni + (size_t)i];
+      if (!X->used[i] || c->hold || c->n < 1) continue;
+      if (c->t[0] > *lo) *lo = c->t[0];
+      if (c->t[c->n - 1] < *hi) *hi = c->t[c->n - 1];
+    }
 }
 
 size_t nde__tctx_n_theta(const nde__tctx *X) { return X->n_theta_full; }
@@ -960,6 +976,7 @@ void nde__tctx_destroy(void *ctx) {
   free(X->rows.row_uniq);
   free(X->rows.mark);
   free(X->step_used);
+  free(X->used);
   free(X->zruns);
   nde__bound_release(X->bd);
   nde__model_release(X->m);
@@ -1073,17 +1090,21 @@ nde_status nde__tctx_create(nde_model *m, const nde__tape *T, nde__bound *bd, in
   X->rows.row_uniq = calloc((size_t)max_batch, sizeof(int));
   X->rows.mark = malloc((size_t)X->n_series * sizeof(int));
   X->step_used = calloc((size_t)m->n_inputs + 1, sizeof *X->step_used);
+  X->used = calloc((size_t)m->n_inputs + 1, sizeof *X->used);
   if (!X->unif || !X->uadj || !X->utan || !X->vary || !X->vadj || !X->vtan || !X->du_scratch ||
       !X->zeros || !X->gx || !X->dy || !X->dydot || !X->ydot || !X->inval || !X->rows.series || !X->rows.uniq || !X->rows.row_uniq ||
-      !X->rows.mark || !X->step_used)
+      !X->rows.mark || !X->step_used || !X->used)
     goto fail;
   for (int s = 0; s < X->n_series; s++) X->rows.mark[s] = -1;
   st = zero_runs(X);
   if (st != NDE_OK) goto fail;
   if (T->unif_size) memcpy(X->unif, T->unif_init, T->unif_size * sizeof(double));
   for (int k = 0; k < T->n_code; k++)
-    if (T->code[k].op == NDE__OP_INPUT && m->inputs[T->code[k].iarg].info.interp == NDE_INTERP_STEP)
-      X->step_used[T->code[k].iarg] = true;
+    if (T->code[k].op == NDE__OP_INPUT) {
+      X->used[T->code[k].iarg] = true;
+      if (m->inputs[T->code[k].iarg].info.interp == NDE_INTERP_STEP)
+        X->step_used[T->code[k].iarg] = true;
+    }
   /* Every row starts in series 0. */
   nde__tctx_set_rows(X, max_batch, NULL);
   *out = X;
@@ -1120,8 +1141,9 @@ nde_status nde__tape_rhs_create(nde_model *m, const nde_model_rhs_opts *o, nde_r
   if (st != NDE_OK)
     return nde__fail(err, st, "%s creating the right-hand side (batch of %d rows, %d series)",
                      nde_status_str(st), o->max_batch, o->n_series);
-  nde_rhs_ops ops = {nde__tctx_f, nde__tctx_vjp, nde__tctx_jvp, nde__tctx_destroy,
-                     nde__tctx_set_rows, nde__tctx_breakpoints, nde__tctx_clone};
+  nde_rhs_ops ops = {nde__tctx_f,        nde__tctx_vjp,         nde__tctx_jvp,
+                     nde__tctx_destroy,  nde__tctx_set_rows,    nde__tctx_breakpoints,
+                     nde__tctx_clone,    nde__tctx_domain};
   nde_rhs_info info = {m->n_state_total, X->n_theta_full, o->max_batch, m->tape.vary_per_row, m->dep};
   return nde_rhs_create(&ops, X, NDE_TAKE, &info, out, err);
 }

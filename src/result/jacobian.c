@@ -59,6 +59,11 @@ static size_t aug_breakpoints(void *ctx, double t0, double t1, size_t max, doubl
   return nde_rhs_breakpoints(a->inner, t0, t1, max, out);
 }
 
+static void aug_domain(void *ctx, double *lo, double *hi) {
+  aug *a = ctx;
+  nde_rhs_domain(a->inner, lo, hi);
+}
+
 static void aug_free(aug *a) {
   if (!a) return;
   free(a->dir);
@@ -137,6 +142,7 @@ static nde_status sens_make(sens *S, nde_rhs *inner, const nde_solver_opts *so, 
   ops.vjp = aug_vjp;
   ops.destroy = aug_destroy;
   ops.breakpoints = aug_breakpoints;
+  ops.domain = aug_domain;
   nde_rhs_info ai;
   memset(&ai, 0, sizeof ai);
   ai.n_state = 2 * n;

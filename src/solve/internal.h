@@ -210,6 +210,10 @@ struct nde_solver {
   /* breakpoints, sorted and distinct */
   double *bp;
   size_t n_bp, bp_cap;
+  /* Where the rhs is defined for the current solve's rows (nde_rhs_domain): an evaluation a
+   * method makes outside it (yoshida4's outer kicks) is moved to its end, as at a breakpoint
+   * (nde__piece_span). */
+  double t_lo, t_hi;
   nde__adapt adapt;
   struct nde__cv *cv;
   nde__traj traj;

@@ -168,6 +168,8 @@ nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_
   s->opts = opts ? *opts : nde_solver_opts_default();
   const nde_rhs_info *info = nde_rhs_get_info(rhs);
   s->rhs = rhs;
+  s->t_lo = -INFINITY;
+  s->t_hi = INFINITY;
   s->n = info->n_state;
   s->cache_per_row = info->cache_per_row;
   s->max_batch = max_batch;
@@ -300,7 +302,7 @@ static int is_bp(const nde_solver *s, double t) {
 }
 
 nde__span nde__piece_span(const nde_solver *s, double a, double b) {
-  nde__span sp = NDE__SPAN_ALL;
+  nde__span sp = {s->t_lo, s->t_hi};
   if (is_bp(s, a)) sp.lo = a;
   if (is_bp(s, b)) sp.hi = nextafter(b, -INFINITY);
   return sp;
@@ -717,6 +719,7 @@ nde_status nde__solver_run(nde_solver *s, const double *theta, int B, const doub
   stats->bad_row = stats->bad_state = -1;
   nde_status st = nde__solve_check_args(s, theta, B, U0, n_obs, t_obs, Y);
   if (st != NDE_OK) return st;
+  nde_rhs_domain(s->rhs, &s->t_lo, &s->t_hi);
   if (s->kind == NDE__KIND_CVODE) {
     if (mode != NDE__STORE_NONE)
       return nde__errf(&s->err, NDE_ERR_UNSUPPORTED,

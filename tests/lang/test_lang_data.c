@@ -225,9 +225,16 @@ static void test_breakpoints_are_the_jumps_of_step_inputs_of_the_bound_rows(void
   assert_int_equal(nde_rhs_set_rows(rhs, 3, rows), NDE_OK);
   assert_int_equal(nde_rhs_breakpoints(rhs, 0, 4, 8, bp), 3);
   assert_true(bp[0] == 1 && bp[1] == 2.5 && bp[2] == 3);
-  /* The interval is open. */
-  assert_int_equal(nde_rhs_breakpoints(rhs, 1, 3, 8, bp), 1);
-  assert_true(bp[0] == 2.5);
+  /* The interval is open at t0 and closed at t1 going forward: a jump at the end of a solve is
+   * a breakpoint (its last step must see the values from before it). */
+  assert_int_equal(nde_rhs_breakpoints(rhs, 1, 3, 8, bp), 2);
+  assert_true(bp[0] == 2.5 && bp[1] == 3);
+  assert_int_equal(nde_rhs_breakpoints(rhs, 1, 2.9, 8, bp), 1);
+  /* Where f is defined: the samples' span of the inputs it reads (a and b, not c), over the
+   * bound rows' series: [0, 4] and [0, 3]. */
+  double lo, hi;
+  nde_rhs_domain(rhs, &lo, &hi);
+  assert_true(lo == 0 && hi == 3);
   /* Backward: ordered from t0 towards t1. */
   assert_int_equal(nde_rhs_breakpoints(rhs, 4, 0.5, 8, bp), 3);
   assert_true(bp[0] == 3 && bp[1] == 2.5 && bp[2] == 1);

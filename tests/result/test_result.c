@@ -591,6 +591,53 @@ static void inputs_must_cover_the_observations_unless_they_hold(void **state) {
   nde_data_destroy(&d);
 }
 
+/* A step input of a compiled model that jumps inside the span and again at its last time, with
+ * samples from exactly the first time (no hold): every fixed-step method keeps its order at the
+ * last time (the last step sees the values from before the final jump) and evaluates nothing
+ * before the first (yoshida4's outer kicks).  Before, rk4, leapfrog and yoshida4 were first-order
+ * here and yoshida4 failed at t = 0. */
+static void step_inputs_that_jump_at_the_ends_keep_every_order(void **state) {
+  (void)state;
+  nde_model *m = load("state q = 1, p = 0\ninput u (step)\nparam w = 1.3\n"
+                      "dq/dt = p\ndp/dt = -w*q + u\n");
+  const double ut[3] = {0, 0.6, 2}, uu[3] = {0.5, 1.5, -3};
+  const nde_input_series inp = {3, ut, uu};
+  const double t[3] = {0, 1, 2}, u0[2] = {1, 0};
+  double theta[1], ref[6], Y[6];
+  assert_int_equal(nde_model_init_theta(m, 1, theta), NDE_OK);
+  nde_sim_opts so = nde_sim_opts_default();
+  so.inputs = &inp;
+  so.solver.method = "dopri5";
+  so.solver.rtol = 1e-13;
+  so.solver.atol = 1e-15;
+  nde_error err;
+  if (nde_simulate(m, theta, u0, 3, t, &so, ref, NULL, NULL, &err) != NDE_OK)
+    fail_msg("reference: %s", err.msg);
+  int checked = 0;
+  for (int i = 0; i < nde_solver_method_count(); i++) {
+    const nde_solver_method_info *mi = nde_solver_method_at(i);
+    if (!mi->fixed_steps || mi->adaptive) continue;
+    double e[2];
+    for (int h = 0; h < 2; h++) {
+      so.solver = nde_solver_opts_default();
+      so.solver.method = mi->name;
+      so.solver.steps_per_interval = 20 << h;
+      nde_solve_stats ss;
+      if (nde_simulate(m, theta, u0, 3, t, &so, Y, NULL, &ss, &err) != NDE_OK)
+        fail_msg("%s: %s", mi->name, err.msg);
+      assert_int_equal(ss.reason, NDE_REASON_NONE);
+      e[h] = fmax(fabs(Y[4] - ref[4]), fabs(Y[5] - ref[5]));
+    }
+    const double order = log2(e[0] / e[1]);
+    print_message("%-17s error at the last time %.2e -> %.2e: order %.2f\n", mi->name, e[0],
+                  e[1], order);
+    assert_true(fabs(order - mi->order) < 0.5);
+    checked++;
+  }
+  assert_true(checked >= 5);
+  nde_model_destroy(&m);
+}
+
 /* What a failed call leaves (a NULL result or model) answers every accessor with nothing, and
  * values that are not numbers, or options out of their range, are refused naming them. */
 static void bad_arguments_are_refused_by_name(void **state) {
@@ -678,6 +725,7 @@ int main(void) {
       cmocka_unit_test(inputs_and_constants_drive_fits_results_and_scores),
       cmocka_unit_test(inputs_must_cover_the_observations_unless_they_hold),
       cmocka_unit_test(bad_arguments_are_refused_by_name),
+      cmocka_unit_test(step_inputs_that_jump_at_the_ends_keep_every_order),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
