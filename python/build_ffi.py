@@ -333,7 +333,7 @@ typedef struct nde_uncertainty {
   const double *corr; double level; double quantile; nde_noise_model noise; double sigma;
   const double *sigma_state; long n_residuals; long dof; double rss; double cond; int n_null;
   const double *null_dirs; int finite_differences; const char *warning; int n_sigma;
-  const char *const *sigma_names; ...;
+  const char *const *sigma_names; int u0_from_data; ...;
 } nde_uncertainty;
 nde_status nde_result_compute_uncertainty(nde_result *r, const nde_data *data,
                                           const nde_unc_opts *o, nde_error *err);

@@ -574,6 +574,10 @@ typedef struct nde_uncertainty {
   const char *warning;         /* "" or a sentence naming the non-identifiable coordinates */
   int n_sigma;                 /* columns sigma_state covers (n_state without observable columns) */
   const char *const *sigma_names; /* n_sigma: their names (state components, then observables) */
+  /* 1: the fit took measured initial states from the data's first rows as exact (not learned):
+   * the errors are conditional on them, and too small when those rows are noisy (learn_u0
+   * includes them). */
+  int u0_from_data;
 } nde_uncertainty;
 
 /* Compute the standard errors of r's fit against data (the data the fit saw: NDE_ERR_DATA when

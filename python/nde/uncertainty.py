@@ -80,6 +80,8 @@ class Uncertainty:
                   [K, P]: unit vectors in the optimised coordinates along which the data do not
                   determine the fit (two parameters that enter only as a product give one)
     warning       "" or the sentence naming the coordinates that are not identifiable
+    u0_from_data  the fit took measured initial states from the data's first rows as exact (not
+                  learned): the errors are conditional on them (learn_u0 includes them)
     level, quantile, noise_model ("per-state", "pooled", "known"), sigma (pooled: s, else NaN),
     sigma_state ({column: noise std used}, the state components and then any observable columns
     of the data), n_residuals, dof, rss, cond, finite_differences
@@ -99,6 +101,7 @@ class Uncertainty:
             u.cond
         self.finite_differences = bool(u.finite_differences)
         self.warning = pystr(u.warning) or ""
+        self.u0_from_data = bool(u.u0_from_data)
         params = [p.name for p in model.param_info]
         coords = []
         for i in range(n):
@@ -186,6 +189,9 @@ class Uncertainty:
         if self._has_nets and not self._nets_in:
             out.append("  conditional on the trained network weights (not identifiable "
                        "themselves; --uncertainty-nets includes them)")
+        if self.u0_from_data:
+            out.append("  conditional on the initial states read off the data's first rows (too "
+                       "small when those values are noisy; --learn-u0 includes them)")
         u0s = [c for c in self.coordinates if c.kind == "initial-state"]
         if u0s:
             out.append("  learned initial states:")

@@ -201,6 +201,9 @@ void nde_cli_print_uncertainty(const nde_result *r) {
   if (nets)
     printf("  conditional on the trained network weights (not identifiable themselves; "
            "--uncertainty-nets includes them)\n");
+  if (u->u0_from_data)
+    printf("  conditional on the initial states read off the data's first rows (too small when "
+           "those values are noisy; --learn-u0 includes them)\n");
   int any_u0 = 0;
   for (int j = 0; j < u->n; j++) any_u0 |= u->entry[j].kind == NDE_UNC_INITIAL_STATE;
   if (any_u0) {

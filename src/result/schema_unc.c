@@ -82,6 +82,7 @@ static nde_status write_unc(nde_writer *w, const nde_result *r) {
   TRY(nde_writer_set_attr_int64(w, g, "finite_differences", u->pub.finite_differences));
   TRY(nde_writer_set_attr_int64(w, g, "include_nets", u->opts.include_nets));
   TRY(nde_writer_set_attr_int64(w, g, "include_u0", u->opts.include_u0));
+  TRY(nde_writer_set_attr_int64(w, g, "u0_from_data", u->pub.u0_from_data));
   TRY(nde_writer_set_attr_double(w, g, "ident_tol", u->opts.ident_tol));
   TRY(nde_writer_set_attr_double(w, g, "fd_step", u->opts.fd_step));
   TRY(nde_writer_set_attr_string(w, g, "warning", u->pub.warning));
@@ -376,6 +377,7 @@ static nde_status read_unc(urd *R, nde_result *r) {
   u->opts = nde_unc_opts_default();
   u->opts.include_nets = attr_i(R, g, "include_nets") != 0;
   u->opts.include_u0 = attr_i(R, g, "include_u0") != 0;
+  u->pub.u0_from_data = attr_i(R, g, "u0_from_data") != 0; /* optional (0 when absent) */
   u->opts.ident_tol = attr_d(R, g, "ident_tol");
   u->opts.fd_step = attr_d(R, g, "fd_step");
   u->opts.finite_differences = attr_i(R, g, "finite_differences") != 0;

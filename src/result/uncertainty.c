@@ -632,6 +632,14 @@ static nde_status compute(nde_result *r, const nde_data *data, const nde_unc_opt
       W.Jm[q * (size_t)P + (size_t)j] *= c[q];
     }
   }
+  /* Initial states read off the data's first rows, not learned: the errors are conditional on
+   * them. */
+  if (!r->settings.objective.learn_u0)
+    for (size_t k = 0; k < nde_data_n_traj(data) && !u->pub.u0_from_data; k++) {
+      const nde_traj *tr = nde_data_traj(data, k);
+      for (int j = 0; j < n && j < (int)nde_data_n_state(data); j++)
+        if (!isnan(tr->y[j])) u->pub.u0_from_data = 1;
+    }
   u->pub.level = o.level;
   u->pub.noise = o.noise;
   u->pub.sigma = s;

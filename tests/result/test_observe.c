@@ -266,6 +266,8 @@ static void standard_errors_through_the_observation_model_match_differences(void
       const nde_uncertainty *u = nde_result_get_uncertainty(r);
       assert_int_equal(u->finite_differences, fd);
       assert_int_equal(u->n, P); /* a, b, g (, x(t0), y(t0)) */
+      /* x is measured at the first time: from the data unless learned. */
+      assert_int_equal(u->u0_from_data, !learn_u0);
       /* x: every row but the missing one (and the first without learn_u0); s, q: every row. */
       assert_int_equal(u->n_residuals, (N_T - 1 - !learn_u0) + 2 * N_T);
       assert_int_equal(u->n_sigma, K);
@@ -370,6 +372,8 @@ static void observable_noise_levels_survive_save_and_open(void **state) {
   assert_int_equal(nde_result_open(file, &q, &err), NDE_OK);
   const nde_uncertainty *u = nde_result_get_uncertainty(r), *v = nde_result_get_uncertainty(q);
   assert_int_equal(v->n_sigma, K);
+  assert_int_equal(v->u0_from_data, 1);
+  assert_int_equal(u->u0_from_data, 1);
   for (int j = 0; j < K; j++) {
     assert_string_equal(v->sigma_names[j], u->sigma_names[j]);
     assert_memory_equal(&v->sigma_state[j], &u->sigma_state[j], sizeof(double));
