@@ -256,8 +256,11 @@ char *nde_stop_message(const char *solver, const nde_solve_stats *s, char *buf, 
       break;
     case NDE_REASON_NEWTON_FAILED:
     case NDE_REASON_ERR_TEST_FAILED:
-      hint = implicit ? "; try a smaller step or --rtol, or dopri5 if the problem is not stiff"
-                      : "; try a smaller step or --rtol";
+      /* A fixed-step method has no tolerance to tighten: only its step. */
+      hint = !adaptive  ? "; take smaller steps (--steps-per-interval, --dt), or try an adaptive "
+                          "implicit solver (--solver cvode-bdf)"
+             : implicit ? "; try a smaller --rtol, or dopri5 if the problem is not stiff"
+                        : "; try a smaller --rtol";
       break;
     case NDE_REASON_TOO_MUCH_ACCURACY:
       hint = ": raise --rtol or --atol";

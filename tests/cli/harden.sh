@@ -195,6 +195,14 @@ messages_name_what_failed)
   printf 'state y = 1, x = 1\ndx/dt = 1e308\ndy/dt = -y\n' > huge_rate.nde
   expect 3 "simulation stopped: solver rk4 stopped at t = 0, x not finite, after 0 steps (step size 10): the state became NaN or infinite" \
     --leaves c.h5 -- "$NDE" simulate huge_rate.nde -o c.h5 --t1 30 --points 4 --dt 10
+  # A fixed-step implicit method whose Newton iteration fails is told to take smaller steps (it
+  # has no tolerance to tighten).
+  printf 'state x = 2, v = 0\nparam mu = 1000 (positive)\ndx/dt = v\ndv/dt = mu*(1 - x^2)*v - x\n' > vdp.nde
+  "$NDE" simulate vdp.nde -o vdp.csv --t1 2000 --dt-out 10 --solver implicit-midpoint > /dev/null 2> err.txt
+  [ $? -eq 3 ] || { cat err.txt; fail "a failed Newton iteration did not exit 3"; }
+  grep -q "the Newton iteration failed to converge; take smaller steps (--steps-per-interval, --dt)" err.txt ||
+    { cat err.txt; fail "the Newton failure's hint"; }
+  [ -e vdp.csv ] && fail "a stopped simulation wrote vdp.csv"
   ;;
 non_finite_results_exit_3)
   # nde grad printed 'loss inf' and 'grad_norm nan' before failing: now nothing is printed.
