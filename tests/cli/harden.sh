@@ -203,6 +203,12 @@ messages_name_what_failed)
   grep -q "the Newton iteration failed to converge; take smaller steps (--steps-per-interval, --dt)" err.txt ||
     { cat err.txt; fail "the Newton failure's hint"; }
   [ -e vdp.csv ] && fail "a stopped simulation wrote vdp.csv"
+  # A gradient method that is not exact for a fixed-step solve is named as such (not silently).
+  "$NDE" grad "$LV" "$DATA" --solver euler --grad backsolve > /dev/null 2> err.txt || fail "grad"
+  grep -q "note: --grad backsolve with the fixed-step --solver euler approximates the gradient" err.txt ||
+    { cat err.txt; fail "no note on an inexact gradient"; }
+  "$NDE" grad "$LV" "$DATA" --solver rk4 --grad discrete > /dev/null 2> err.txt || fail "grad"
+  [ -s err.txt ] && { cat err.txt; fail "a note on an exact gradient"; }
   ;;
 non_finite_results_exit_3)
   # nde grad printed 'loss inf' and 'grad_norm nan' before failing: now nothing is printed.
