@@ -194,6 +194,16 @@ int nde_cmd_fit(int argc, char **argv) {
       goto done;
     }
     if (nde_comm_rank(comm) != 0) quiet = 1;
+    /* An ensemble runs in one process (its members on every core): refused before any work,
+     * by rank 0 alone, rather than run K times over. */
+    if (members >= 2 && nde_comm_size(comm) > 1) {
+      if (nde_comm_rank(comm) == 0)
+        nde_cli_error("--ensemble: an ensemble is not distributed over MPI ranks (this launch has "
+                      "%d): run it without mpirun; its members use every core (--jobs)",
+                      nde_comm_size(comm));
+      rc = NDE_EXIT_INPUT;
+      goto done;
+    }
   }
   cmdline = nde_cli_command_line(argc, argv);
   fo.command_line = cmdline;

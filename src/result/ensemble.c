@@ -271,6 +271,21 @@ nde_status nde_result_fit_ensemble(nde_model *model, const nde_data *data,
                      S);
   if (o.resume)
     return nde__fail(err, NDE_ERR_ARG, "an ensemble cannot resume a checkpoint (fit it anew)");
+  /* Members run on the threads of one process; their fits would each take every rank of an
+   * MPI launch from worker threads, which MPI (FUNNELED) does not allow: refused up front. */
+  {
+    nde_comm *comm = NULL;
+    nde_error sub;
+    if (nde_comm_create(NDE_COMM_AUTO, &comm, &sub) != NDE_OK)
+      return nde__fail(err, sub.status, "%s", sub.msg);
+    const int ranks = nde_comm_size(comm);
+    nde_comm_destroy(&comm);
+    if (ranks > 1)
+      return nde__fail(err, NDE_ERR_UNSUPPORTED,
+                       "an ensemble is not distributed over MPI ranks (this launch has %d): fit it "
+                       "in one process, whose members run on every core (--jobs)",
+                       ranks);
+  }
   const int K = e.members, resampled = e.resample != NDE_RESAMPLE_NONE;
   /* Jobs: the members, and with resampling the fit to all the data (the result's own). */
   const int n_jobs = K + resampled;

@@ -3,7 +3,8 @@
 # the LV UDE to 48 series with mpirun at 1, 2 and 3 ranks (one machine, --oversubscribe) gives the
 # same theta, history and optimiser state bit for bit, and the same as one process on 3 threads;
 # rank 0 alone prints and writes one result file; a checkpoint written by 2 ranks (killed right
-# after it, as kill -9 would) resumes on 3 ranks to the uninterrupted result.  Prints one line per
+# after it, as kill -9 would) resumes on 3 ranks to the uninterrupted result; an ensemble is
+# refused under 2 ranks.  Prints one line per
 # check, "PASS name" or "FAIL name" (with the log), and exits non-zero on a failure.
 # usage: tests/mpi/run.sh BUILD_DIR
 set -uo pipefail
@@ -56,6 +57,21 @@ one_writer() {
   [ "$("$H5" attr "$d/fit.h5" /provenance mpi_ranks)" = 3 ]
 }
 check one-result-file one_writer
+
+# An ensemble runs in one process: under 2 ranks it is refused up front (exit 2, one message,
+# nothing written) instead of hanging or mixing members.
+ensemble_refused() {
+  local d=$work/ens
+  mkdir -p "$d"
+  timeout 120 "${MPIRUN[@]}" -np 2 "$NDE" fit models/lotka_volterra.nde "$DATA" -o "$d/e.h5" \
+    --ensemble 3 --optim lbfgs:5 --quiet >"$d.out" 2>&1
+  local rc=$?
+  cat "$d.out"
+  [ $rc -eq 2 ] || { echo "exit $rc, expected 2"; return 1; }
+  [ "$(grep -c 'an ensemble is not distributed over MPI ranks (this launch has 2)' "$d.out")" = 1 ] &&
+    [ -z "$(ls "$d")" ]
+}
+check ensemble-refused-under-2-ranks ensemble_refused
 
 # A checkpoint written by 2 ranks, the job killed right after it (rank 0 exits 137), resumed on 3.
 resume_2_on_3() {
