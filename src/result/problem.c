@@ -603,7 +603,10 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     nde__fail(&sub, st, "%s", nde_fit_errmsg(p->fit));
   if (st == NDE_OK && p->vfit && (st = nde_fit_set_parallel(p->vfit, p->pool, p->comm)) != NDE_OK)
     nde__fail(&sub, st, "%s", nde_fit_errmsg(p->vfit));
-  if (st == NDE_OK && nde_fit_threads(p->fit) > 1) p->blas_prev = nde__blas_set_threads(1);
+  /* OpenBLAS runs one thread whatever the fit's own count: its threads would compete with
+   * nde's (and with other ranks') for the cores, and split dgemm's sums differently, so that
+   * the bits of a fit would depend on OPENBLAS_NUM_THREADS. */
+  if (st == NDE_OK) p->blas_prev = nde__blas_set_threads(1);
   if (st != NDE_OK) {
     nde__errf(&p->err, st, "%s", sub.msg);
     goto fail;

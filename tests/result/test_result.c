@@ -638,6 +638,54 @@ static void step_inputs_that_jump_at_the_ends_keep_every_order(void **state) {
   nde_model_destroy(&m);
 }
 
+void openblas_set_num_threads(int); /* OpenBLAS's own (not in the C interface of BLAS) */
+
+/* A fit with wide networks (dgemm) gives the same bits on 1 and 2 threads of nde whatever
+ * OpenBLAS was set to: the fit runs OpenBLAS on one thread and records it. */
+static void the_bits_of_a_fit_do_not_depend_on_openblas_threads(void **state) {
+  (void)state;
+  nde_model *m = load("state x = 1, y = 0.5\nnet U : 2 -> 256 tanh -> 256 tanh -> 2\n"
+                      "u = U(x, y)\ndx/dt = -0.5*x + u[1]\ndy/dt = 0.3*x - y + u[2]\n");
+  enum { S = 12, NT = 11 };
+  double t[NT], Y[S][NT * 2];
+  const char *names[2] = {"x", "y"}, *groups[S];
+  char gname[S][16];
+  nde_series se[S];
+  nde_series_extra x[S];
+  for (int i = 0; i < NT; i++) t[i] = 0.2 * i;
+  for (int k = 0; k < S; k++) {
+    for (int i = 0; i < NT; i++) {
+      Y[k][2 * i] = (1 + 0.1 * k) * exp(-0.5 * t[i]);
+      Y[k][2 * i + 1] = 0.5 * cos(t[i] + 0.2 * k);
+    }
+    snprintf(gname[k], sizeof gname[k], "/s%02d", k);
+    groups[k] = gname[k];
+    se[k] = (nde_series){NT, 2, t, Y[k], names, NULL};
+    x[k] = (nde_series_extra){0};
+    x[k].name = groups[k];
+  }
+  nde_data *d = NULL;
+  nde_error err;
+  assert_int_equal(nde_data_from_series(2, names, S, se, x, NULL, &d, &err), NDE_OK);
+  nde_result *r[2] = {NULL, NULL};
+  for (int v = 0; v < 2; v++) {
+    openblas_set_num_threads(v ? 1 : 2);
+    nde_result_fit_opts o = nde_result_fit_opts_default();
+    o.schedule = "adam:4@0.001";
+    o.threads = v ? 2 : 1;
+    if (nde_result_fit(m, d, &o, &r[v], &err) != NDE_OK) fail_msg("fit: %s", err.msg);
+    assert_string_equal(nde_result_provenance(r[v], "blas_threads"), "1");
+  }
+  assert_int_equal(nde_result_n_theta(r[0]), nde_result_n_theta(r[1]));
+  assert_memory_equal(nde_result_theta(r[0]), nde_result_theta(r[1]),
+                      nde_result_n_theta(r[0]) * sizeof(double));
+  nde_result_destroy(&r[0]);
+  nde_result_destroy(&r[1]);
+  openblas_set_num_threads(1);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 /* What a failed call leaves (a NULL result or model) answers every accessor with nothing, and
  * values that are not numbers, or options out of their range, are refused naming them. */
 static void bad_arguments_are_refused_by_name(void **state) {
@@ -726,6 +774,7 @@ int main(void) {
       cmocka_unit_test(inputs_must_cover_the_observations_unless_they_hold),
       cmocka_unit_test(bad_arguments_are_refused_by_name),
       cmocka_unit_test(step_inputs_that_jump_at_the_ends_keep_every_order),
+      cmocka_unit_test(the_bits_of_a_fit_do_not_depend_on_openblas_threads),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
