@@ -67,7 +67,7 @@ typedef struct nde_result_fit_opts {
   const char *schedule;  /* NULL or "" (default): nde_default_schedule for the data; copied */
   double lr;             /* learning rate of Adam phases without @LR; default 0.01 */
   uint64_t seed;         /* initialisation and minibatches; default 1 */
-  int max_failures;      /* rejected steps in a row before giving up; default 8 */
+  int max_failures;      /* rejected steps retried in a row; the next one gives up; default 8 */
   long checkpoint_every; /* iterations between resume points (and scoring); default 200 */
   int keep_last;         /* keep the final iterate instead of the best-scored one; default 0 */
   int patience;          /* stop when the score has not improved for this many scoring points

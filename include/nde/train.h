@@ -287,7 +287,7 @@ typedef struct nde_train_progress {
 typedef enum {
   NDE_TRAIN_DONE = 0,   /* every phase ran to its end (or L-BFGS converged) */
   NDE_TRAIN_STOPPED,    /* the progress callback asked to stop (e.g. on SIGINT) */
-  NDE_TRAIN_DIVERGED,   /* max_failures consecutive rejected steps */
+  NDE_TRAIN_DIVERGED,   /* max_failures + 1 consecutive rejected steps */
   NDE_TRAIN_FAILED,     /* the accepted point itself cannot be evaluated (a non-finite loss or
                          * gradient, or a solve that stops, without any step to undo): a problem
                          * of the model, the data or the solver, not of the learning rate;
@@ -309,7 +309,8 @@ typedef struct nde_train_opts {
   const nde_fit_phase *phases; /* copied */
   int n_phases;
   uint64_t seed;               /* minibatch draws */
-  int max_failures;            /* consecutive rejected steps before giving up; default 8 */
+  int max_failures;            /* consecutive rejected steps retried; the next one gives up
+                                * (NDE_TRAIN_DIVERGED); default 8 */
   double lr_backoff;           /* lr multiplier after a rejected step; default 0.5 */
   long checkpoint_every;       /* iterations between resume points (checkpoints, L-BFGS restarts
                                 * and scoring); default 200 */

@@ -40,7 +40,7 @@ SeriesScore.__doc__ = ("The score of one held-out series: its span, the start st
                        "values it used.")
 
 _PROVENANCE = ("command_line", "data_file", "model_file", "nde_version", "sundials_version",
-               "hdf5_version", "blas", "blas_threads", "created")
+               "hdf5_version", "blas", "blas_threads", "threads", "mpi_ranks", "created")
 
 
 def read_theta(path):

@@ -88,7 +88,8 @@ static const field settings_fields[] = {
 /* The provenance keys a result records (all strings). */
 static const char *const prov_keys[] = {"created", "command_line", "model_file", "data_file",
                                         "nde_version", "sundials_version", "hdf5_version",
-                                        "blas", "blas_threads", NULL};
+                                        "blas", "blas_threads", "threads", "mpi_ranks",
+                                        NULL};
 
 /* ---- writing ---- */
 

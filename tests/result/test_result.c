@@ -140,6 +140,12 @@ static void a_saved_result_opens_with_everything_it_holds(void **state) {
   assert_string_equal(s->schedule, "shoot:adam:60@0.01,lbfgs:30");
   assert_string_equal(s->command_line, "test");
   assert_string_equal(nde_result_provenance(q, "nde_version"), nde_version());
+  /* How it ran survives save and open too. */
+  for (int i = 0; i < 3; i++) {
+    const char *key = (const char *[]){"threads", "mpi_ranks", "blas_threads"}[i];
+    assert_non_null(nde_result_provenance(q, key));
+    assert_string_equal(nde_result_provenance(q, key), nde_result_provenance(r, key));
+  }
   /* The largest batch is a setting of the path (groups sum in their own order): recorded, and a
    * resume with another one is refused. */
   assert_int_equal(s->objective.batch_rows, NDE_FIT_BATCH_ROWS);
