@@ -83,6 +83,17 @@ static int on_members(void *ctx, int done, int total) {
   return g_signal != 0;
 }
 
+/* Whether standard errors of a fit of m have any coordinate: a learnable shared or per-series
+ * parameter, learned initial states, or (nets) network weights (as nde__coords_make). */
+static int unc_coordinates(const nde_model *m, int learn_u0, int nets) {
+  if (learn_u0 || nde_model_n_series_params(m) > 0 || (nets && nde_model_n_nets(m) > 0)) return 1;
+  for (int i = 0; i < nde_model_n_layout(m); i++) {
+    nde_model_layout_entry e;
+    if (nde_model_get_layout(m, i, &e) == NDE_OK && e.kind == NDE_LAYOUT_PARAM) return 1;
+  }
+  return 0;
+}
+
 /* --ensemble K: members run concurrently; progress counts members, SIGINT stops them all. */
 static nde_status fit_ensemble(nde_model *model, const nde_data *data,
                                nde_result_fit_opts *fo, nde_ensemble_opts *eo, int members,
@@ -152,6 +163,15 @@ int nde_cmd_fit(int argc, char **argv) {
     goto done;
   const int n_ser = (int)nde_data_n_traj(data);
   const size_t n_theta = nde_model_n_theta_full(model, n_ser);
+  /* Standard errors need coordinates: refused before the fit rather than after it. */
+  if (nde_cli_unc_wanted(&unc) && !unc_coordinates(model, learn_u0, unc.nets)) {
+    nde_cli_error("%s: --uncertainty: nothing to estimate (no learnable parameters%s)", pos[0],
+                  nde_model_n_nets(model) ? " besides network weights, which are left out unless "
+                                            "asked for with --uncertainty-nets"
+                                          : "");
+    rc = NDE_EXIT_INPUT;
+    goto done;
+  }
   noise_sd = calloc((size_t)(nde_model_state_dim(model) + nde_model_n_observables(model)),
                     sizeof *noise_sd);
   if (!noise_sd) {

@@ -203,6 +203,11 @@ messages_name_what_failed)
   grep -q "the Newton iteration failed to converge; take smaller steps (--steps-per-interval, --dt)" err.txt ||
     { cat err.txt; fail "the Newton failure's hint"; }
   [ -e vdp.csv ] && fail "a stopped simulation wrote vdp.csv"
+  # Standard errors with nothing to estimate are refused before the fit, not after it.
+  printf 'state x = 0.44, y = 4.6\nnet U : 2 -> 8 tanh -> 2\nu = U(x, y)\ndx/dt = u[1]\ndy/dt = u[2]\n' > nonly.nde
+  expect 2 "nonly.nde: --uncertainty: nothing to estimate (no learnable parameters besides network weights" \
+    --leaves nn.h5 -- "$NDE" fit nonly.nde "$DATA" -o nn.h5 --uncertainty --optim adam:100000
+  grep -q "fitting" err.txt && { cat err.txt; fail "the refusal came after the fit started"; }
   # A gradient method that is not exact for a fixed-step solve is named as such (not silently).
   "$NDE" grad "$LV" "$DATA" --solver euler --grad backsolve > /dev/null 2> err.txt || fail "grad"
   grep -q "note: --grad backsolve with the fixed-step --solver euler approximates the gradient" err.txt ||
