@@ -197,6 +197,8 @@ fail:
   return st;
 }
 
+static nde_status create_tmp(nde__err *e, nde_writer *w);
+
 nde_status nde_writer_check_target(const char *path, nde_error *err) {
   nde__err e;
   nde__err_clear(&e);
@@ -209,6 +211,21 @@ nde_status nde_writer_check_target(const char *path, nde_error *err) {
   int exists;
   struct stat sb;
   nde_status st = check_target(&e, path, &real, &dir, &exists, &sb);
+  if (st == NDE_OK) {
+    /* access() can say yes where no file can be made (a pseudo file system such as /sys for
+     * root, a full inode table): create the writer's kind of temporary file there and remove
+     * it, so that a long run is refused before its work rather than after. */
+    nde_writer probe = {0};
+    probe.path = (char *)path;
+    probe.dir = dir;
+    probe.fd = -1;
+    st = create_tmp(&e, &probe);
+    if (st == NDE_OK) {
+      close(probe.fd);
+      unlink(probe.tmp);
+      free(probe.tmp);
+    }
+  }
   free(real);
   free(dir);
   nde__data_err_out(&e, err);

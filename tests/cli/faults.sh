@@ -129,6 +129,11 @@ unwritable_targets_exit_4_before_training)
   check 4 "does not exist" "$T/none" "$NDE" grad "$UDE" "$DATA" --out "$T/none/g.h5"
   check 4 "does not exist" "$T/none" "$NDE" forecast fit.h5 --t1 5 -o "$T/none/f.csv"
   check 4 "does not exist" "$T/none" "$NDE" discover fit.h5 -o "$T/none/d.nde"
+  # A directory where no file can be made although access() may say otherwise (/sys, for root
+  # too): refused before the fit, not after it.
+  if [ -d /sys ] && ! touch /sys/nde-probe 2>/dev/null; then
+    check 4 "/sys/out.h5: cannot" "$T/none" "$NDE" fit "$UDE" "$DATA" -o /sys/out.h5 "${RUN[@]}"
+  fi
   # A read-only directory: as nobody when root (root may write anywhere).
   mkdir ro
   chmod 555 ro
