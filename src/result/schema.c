@@ -91,6 +91,32 @@ static const char *const prov_keys[] = {"created", "command_line", "model_file",
                                         "blas", "blas_threads", "threads", "mpi_ranks",
                                         NULL};
 
+/* FNV-1a (64 bits) of the values that decide where a resumed fit goes (the kept and last
+ * parameters, the histories, the training state and the optimised vector), stored with them
+ * (/train attribute checksum) so that a damaged file is refused instead of resumed. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) {
+    h ^= b[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+static void train_checksum(const nde_result *r, char out[40]) {
+  uint64_t h = 1469598103934665603ull;
+  h = fnv(h, r->theta, r->n_theta * sizeof *r->theta);
+  h = fnv(h, r->theta_last, r->n_theta * sizeof *r->theta_last);
+  if (r->hist) h = fnv(h, r->hist, r->n_hist * sizeof *r->hist);
+  if (r->scores) h = fnv(h, r->scores, r->n_scores * sizeof *r->scores);
+  if (r->train_state) {
+    h = fnv(h, r->train_state, r->train_len * sizeof *r->train_state);
+    h = fnv(h, r->train_words, sizeof r->train_words);
+  }
+  if (r->x) h = fnv(h, r->x, r->nx * sizeof *r->x);
+  snprintf(out, 40, "fnv1a64:%016llx", (unsigned long long)h);
+}
+
 /* ---- writing ---- */
 
 #define TRY(call)                            \
@@ -421,6 +447,11 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
   if (r->x) {
     dims[0] = r->nx;
     TRY(nde_writer_put_doubles(w, "/train/x", 1, dims, r->x));
+  }
+  {
+    char sum[40];
+    train_checksum(r, sum);
+    TRY(nde_writer_set_attr_string(w, "/train", "checksum", sum));
   }
   for (int i = 0; i < r->n_prov; i++)
     TRY(nde_writer_set_attr_string(w, "/provenance", r->prov[i].key, r->prov[i].value));
@@ -869,6 +900,23 @@ static nde_status read_result(rd *R, nde_result **out) {
       goto done;
     }
     if ((st = get_vec(R, "/train/x", r->nx, r->x)) != NDE_OK) goto done;
+  }
+  /* The values that decide a resumed path against their checksum (files from before it have
+   * none). */
+  if (nde_reader_has_attr(h, "/train", "checksum")) {
+    char *stored = NULL, sum[40];
+    train_checksum(r, sum);
+    const int read = nde_reader_get_attr_string(h, "/train", "checksum", &stored) == NDE_OK;
+    if (!read || strcmp(stored, sum) != 0) {
+      st = nde__fail(err, NDE_ERR_DATA,
+                     "%s:/train: the parameters, histories or training state do not match their "
+                     "checksum (the file records %.40s, its values give %s): the file is damaged; "
+                     "fit again or use another copy",
+                     R->file, read ? stored : "an unreadable one", sum);
+      free(stored);
+      goto done;
+    }
+    free(stored);
   }
   /* Status and provenance. */
   if (nde_reader_get_attr_string(h, "/", "status", &status) != NDE_OK) {

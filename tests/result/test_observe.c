@@ -380,6 +380,24 @@ static void observable_noise_levels_survive_save_and_open(void **state) {
   }
   assert_memory_equal(nde_result_settings(q)->noise_std, noise, sizeof noise);
   nde_result_destroy(&q);
+  /* One changed value among those that decide a resumed path: the file is refused as damaged. */
+  {
+    const size_t nt = nde_result_n_theta(r);
+    double *tl = malloc(nt * sizeof *tl);
+    assert_non_null(tl);
+    memcpy(tl, nde_result_theta_last(r), nt * sizeof *tl);
+    tl[0] = nextafter(tl[0], INFINITY);
+    put_doubles(file, "/params/theta_last", (int)nt, tl);
+    assert_int_equal(nde_result_open(file, &q, &err), NDE_ERR_DATA);
+    print_message("%s\n", err.msg);
+    assert_non_null(strstr(err.msg, ":/train: the parameters, histories or training state do "
+                                    "not match their checksum"));
+    memcpy(tl, nde_result_theta_last(r), nt * sizeof *tl);
+    put_doubles(file, "/params/theta_last", (int)nt, tl);
+    assert_int_equal(nde_result_open(file, &q, &err), NDE_OK);
+    nde_result_destroy(&q);
+    free(tl);
+  }
   put_doubles(file, "/settings/noise_std", 2, noise);
   assert_int_equal(nde_result_open(file, &q, &err), NDE_OK);
   const double *sd = nde_result_settings(q)->noise_std;
