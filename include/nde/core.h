@@ -127,8 +127,8 @@ NDE_API char *nde_num_str(double x, char *buf);
  * nde/train.h), bit for bit the same for every thread count.
  *
  * Threads of nde and of OpenBLAS: a pool does not touch the BLAS.  Two levels of threads on the
- * same cores slow each other down (2.6-3.6x measured); nde's fit sets OpenBLAS to one thread
- * while its own pool has more than one (docs/scaling.md). */
+ * same cores slow each other down (2.6-3.6x measured); nde's fit problems hold OpenBLAS at one
+ * thread while they exist, whatever the pool's size (docs/scaling.md). */
 typedef struct nde_pool nde_pool;
 
 /* The largest pool. */

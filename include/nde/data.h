@@ -165,10 +165,11 @@ NDE_API size_t nde_data_n_nan(const nde_data *data);
 
 typedef struct nde_writer nde_writer;
 
-/* Check that path can be written, without creating anything (call it before long work):
- * NDE_ERR_IO with one line when the name is empty or ends in '/', its directory does not exist,
- * is not a directory, is not writable or is on a read-only file system, or when path exists and
- * is not a regular file (a directory, device such as /dev/null, FIFO or socket).  A symbolic
+/* Check that path can be written (call it before long work), leaving nothing behind: it makes
+ * and removes a temporary file in the directory, as the writer will.  NDE_ERR_IO with one line
+ * when the name is empty or ends in '/', its directory does not exist, is not a directory, is not
+ * writable, is on a read-only file system or takes no new file, or when path exists and is not a
+ * regular file (a directory, device such as /dev/null, FIFO or socket).  A symbolic
  * link is followed: its final target is what gets written.  NDE_OK otherwise. */
 NDE_API nde_status nde_writer_check_target(const char *path, nde_error *err);
 

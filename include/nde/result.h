@@ -104,8 +104,8 @@ typedef struct nde_result_fit_opts {
   const char *command_line;
   const char *data_label;
   /* Threads of this process for the objective's batches (docs/scaling.md): 0 (default) the cores
-   * available to it, shared among the MPI ranks on its machine; OpenBLAS runs one thread while
-   * there are more.  Under an MPI launcher (nde built with MPI) the ranks share the series and
+   * available to it, shared among the MPI ranks on its machine; OpenBLAS runs one thread while a
+   * problem exists, whatever this count.  Under an MPI launcher (nde built with MPI) the ranks share the series and
    * rank 0 writes the checkpoints.  Neither changes the result, bit for bit. */
   int threads;
 } nde_result_fit_opts;

@@ -321,7 +321,7 @@ class Trajectory:
         suffix = os.path.splitext(path)[1].lower()
         if suffix not in (".h5", ".hdf5", ".csv"):
             raise ValueError("path: expected a file name ending in .h5 or .hdf5 (HDF5) or .csv "
-                             "(CSV), as nde forecast -o OUT.h5|OUT.csv writes, got %r" % path)
+                             "(CSV), got %r" % path)
         if suffix == ".csv":
             buf = ffi.new("char[]", lib.NDE_NUM_MAX)
 

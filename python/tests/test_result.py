@@ -74,8 +74,7 @@ def test_a_forecast_is_saved_by_its_suffix_and_an_unknown_one_is_refused(ude_fit
                           bits(f.y))
     for name in ("x.txt", "x", "x.csv.bak"):
         with pytest.raises(ValueError, match=r"^path: expected a file name ending in \.h5 or "
-                                             r"\.hdf5 \(HDF5\) or \.csv \(CSV\), as nde "
-                                             r"forecast -o OUT\.h5\|OUT\.csv writes, got '.*%s'"
+                                             r"\.hdf5 \(HDF5\) or \.csv \(CSV\), got '.*%s'"
                                              % name.replace(".", r"\.")):
             f.save(tmp_path / name)
         assert not (tmp_path / name).exists()

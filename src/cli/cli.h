@@ -201,7 +201,7 @@ int nde_cli_times_file(const char *path, double **t, long *n);
 
 /* The command line as one string ("nde fit ..."), for provenance: free with nde_free. */
 char *nde_cli_command_line(int argc, char **argv);
-/* Whether path ends with suffix. */
+/* Whether path ends with suffix, in either case (".CSV" is ".csv"). */
 int nde_cli_ends_with(const char *path, const char *suffix);
 /* 0 when path (NULL: no figure) names a figure nde can draw (.svg, .png, .pdf); else the message
  * and NDE_EXIT_INPUT. */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -417,8 +418,9 @@ char *nde_cli_command_line(int argc, char **argv) {
 }
 
 int nde_cli_ends_with(const char *s, const char *suffix) {
+  /* File suffixes: ".CSV" is ".csv" (as Python's Trajectory.save reads them). */
   const size_t a = strlen(s), b = strlen(suffix);
-  return a >= b && strcmp(s + a - b, suffix) == 0;
+  return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
 int nde_cli_check_plot(const char *path) {

@@ -409,8 +409,8 @@ static size_t fine_curve(const nde_result *r, int k, double a, double b, double 
 
 /* YH (nf x (n + no)): the states Y of series k's fitted curve and the model's observables along
  * them.  Returns 0, or -1 when they cannot be evaluated (the figure then shows the states). */
-static int H_of(const nde_result *r, int k, size_t nf, const double *T, const double *Y,
-                double *YH, int n, int no) {
+static int observe_curve(const nde_result *r, int k, size_t nf, const double *T,
+                         const double *Y, double *YH, int n, int no) {
   double *H = calloc(nf * (size_t)no, sizeof *H);
   nde_start st = {.kind = NDE_START_FITTED, .series = k};
   if (!H || nde_result_observe(r, &st, nf, T, Y, H, NULL) != NDE_OK) {
@@ -458,7 +458,11 @@ int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
   /* Columns: the states, then the observables when the data measure any (the fitted model's
    * observables drawn from its states). */
   const int n = nde_model_state_dim(m), no = nde_model_n_observables(m);
-  const int nc = data && (int)nde_data_n_state(data) > n ? n + no : n;
+  int measured = 0;
+  for (size_t k = 0; data && k < nde_data_n_traj(data) && !measured; k++)
+    for (int j = n; j < (int)nde_data_n_state(data) && !measured; j++)
+      measured = nde_data_traj(data, k)->col[j] >= 0;
+  const int nc = measured ? n + no : n;
   for (int k = 0; k < shown; k++) {
     nde_result_series se;
     nde_result_get_series(r, k, &se);
@@ -466,7 +470,7 @@ int nde_plot_fit(const char *path, const nde_result *r, const char *data_path) {
     const size_t nf = fine_curve(r, k, se.t[0], se.t[se.n_obs - 1], &T, &Y);
     const double *model_y = Y;
     if (nc > n && nf && (YH = calloc(nf * (size_t)nc, sizeof *YH)) &&
-        (H_of(r, k, nf, T, Y, YH, n, no) == 0))
+        (observe_curve(r, k, nf, T, Y, YH, n, no) == 0))
       model_y = YH;
     nl = 0;
     if (banded && nf) {

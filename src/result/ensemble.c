@@ -338,7 +338,7 @@ nde_status nde_result_fit_ensemble(nde_model *model, const nde_data *data,
         *err = E.err[j];
         char tmp[NDE_ERROR_MSG_MAX];
         snprintf(tmp, sizeof tmp, "%s", E.err[j].msg);
-        nde__fail(err, st, "ensemble member %d (seed %llu): %s", j + 1,
+        nde__fail(err, st, "ensemble member %d (seed %llu): %s", j,
                   (unsigned long long)E.seed[j], tmp);
       }
       goto done;
@@ -346,7 +346,7 @@ nde_status nde_result_fit_ensemble(nde_model *model, const nde_data *data,
   for (int j = 0; j < n_jobs; j++)
     if (!E.res[j]) {
       /* A job that never ran (the run stopped early on another's error). */
-      st = nde__fail(err, NDE_ERR_INTERNAL, "ensemble member %d did not run", j + 1);
+      st = nde__fail(err, NDE_ERR_INTERNAL, "ensemble member %d did not run", j);
       goto done;
     }
   const int n = nde_model_state_dim(model);

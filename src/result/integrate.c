@@ -85,12 +85,15 @@ nde_status nde__check_input_span(const nde_model *m, const nde_input_series *inp
                          inp->t[k]);
     if (ii.hold) continue;
     const double a = inp->t[0], b = inp->t[inp->n - 1];
-    if (t0 < a || t1 > b)
+    if (t0 < a || t1 > b) {
+      char ta[NDE_NUM_MAX], tb[NDE_NUM_MAX], sa[NDE_NUM_MAX], sb[NDE_NUM_MAX];
       return nde__fail(err, NDE_ERR_ARG,
-                       "the integration on [%.17g, %.17g] needs the measured input '%s' beyond its "
-                       "samples on [%.17g, %.17g] (expected inputs that cover it, or the input "
+                       "the integration on [%s, %s] needs the measured input '%s' beyond its "
+                       "samples on [%s, %s] (expected inputs that cover it, or the input "
                        "declared with hold)",
-                       t0, t1, ii.name, a, b);
+                       nde_num_str(t0, ta), nde_num_str(t1, tb), ii.name, nde_num_str(a, sa),
+                       nde_num_str(b, sb));
+    }
   }
   return NDE_OK;
 }

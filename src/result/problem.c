@@ -35,7 +35,7 @@ struct nde_problem {
    * thread count before the problem set it to one (-1: unchanged). */
   nde_pool *pool;
   nde_comm *comm;
-  int blas_prev;
+  int blas_held; /* holds OpenBLAS at one thread (nde__blas_hold_one) */
   nde__err err;
 };
 
@@ -283,7 +283,7 @@ void nde_problem_destroy(nde_problem **pp) {
   nde_rhs_destroy(&p->vrhs);
   nde_pool_destroy(&p->pool);
   nde_comm_destroy(&p->comm);
-  if (p->blas_prev > 0) nde__blas_set_threads(p->blas_prev);
+  if (p->blas_held) nde__blas_release();
   free(p->reg_mask);
   free(p->names);
   free(p->series);
@@ -413,7 +413,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
                        "nde_data_open_for)", j + 1, nde_data_state_name(data, (size_t)j));
   nde_problem *p = calloc(1, sizeof *p);
   if (!p) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
-  p->blas_prev = -1;
+  p->blas_held = 0;
   p->model = model;
   p->data = data;
   p->K = (int)nd;
@@ -606,7 +606,10 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   /* OpenBLAS runs one thread whatever the fit's own count: its threads would compete with
    * nde's (and with other ranks') for the cores, and split dgemm's sums differently, so that
    * the bits of a fit would depend on OPENBLAS_NUM_THREADS. */
-  if (st == NDE_OK) p->blas_prev = nde__blas_set_threads(1);
+  if (st == NDE_OK) {
+    nde__blas_hold_one();
+    p->blas_held = 1;
+  }
   if (st != NDE_OK) {
     nde__errf(&p->err, st, "%s", sub.msg);
     goto fail;

@@ -10,6 +10,10 @@
  * the fit driver sets one thread while nde's own threads work and restores the count after. */
 int nde__blas_threads(void);
 int nde__blas_set_threads(int n);
+/* Hold OpenBLAS at one thread while a problem lives (counted over concurrent problems: the last
+ * release restores the count the first hold found). */
+void nde__blas_hold_one(void);
+void nde__blas_release(void);
 
 /* Testing hook: evaluations of f use its threads when the previous one's work was at least
  * seconds (default NDE_FIT_POOL_MIN_SECONDS; 0: always), so that tests of small problems run on

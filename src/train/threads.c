@@ -2,6 +2,7 @@
  * thread while nde's own threads share the cores (two levels of threads on the same cores were
  * measured 2.6-3.6x slower: /work/shared/PERFORMANCE-NOTES.md, docs/scaling.md). */
 #include <cblas.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -22,4 +23,23 @@ int nde__blas_set_threads(int n) {
   const int prev = openblas_get_num_threads();
   if (n >= 1 && n != prev) openblas_set_num_threads(n);
   return prev;
+}
+
+/* OpenBLAS's thread count is one setting for the whole process, while problems (ensemble
+ * members on worker threads) come and go concurrently: the first holder sets one thread and
+ * saves the count it found, the last one restores it. */
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_holders, blas_saved;
+
+void nde__blas_hold_one(void) {
+  pthread_mutex_lock(&blas_mu);
+  if (blas_holders++ == 0) blas_saved = nde__blas_set_threads(1);
+  pthread_mutex_unlock(&blas_mu);
+}
+
+void nde__blas_release(void) {
+  pthread_mutex_lock(&blas_mu);
+  if (blas_holders > 0 && --blas_holders == 0 && blas_saved > 0)
+    nde__blas_set_threads(blas_saved);
+  pthread_mutex_unlock(&blas_mu);
 }

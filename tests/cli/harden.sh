@@ -203,6 +203,9 @@ messages_name_what_failed)
   grep -q "the Newton iteration failed to converge; take smaller steps (--steps-per-interval, --dt)" err.txt ||
     { cat err.txt; fail "the Newton failure's hint"; }
   [ -e vdp.csv ] && fail "a stopped simulation wrote vdp.csv"
+  # File suffixes in either case: OUT.CSV is CSV.
+  "$NDE" simulate "$LV" -o up.CSV --t1 1 --points 3 --quiet || fail "simulate -o up.CSV"
+  head -1 up.CSV | grep -q '^t,x,y$' || { head -2 up.CSV; fail "up.CSV is not CSV"; }
   # Standard errors with nothing to estimate are refused before the fit, not after it.
   printf 'state x = 0.44, y = 4.6\nnet U : 2 -> 8 tanh -> 2\nu = U(x, y)\ndx/dt = u[1]\ndy/dt = u[2]\n' > nonly.nde
   expect 2 "nonly.nde: --uncertainty: nothing to estimate (no learnable parameters besides network weights" \

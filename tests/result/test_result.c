@@ -645,6 +645,7 @@ static void step_inputs_that_jump_at_the_ends_keep_every_order(void **state) {
 }
 
 void openblas_set_num_threads(int); /* OpenBLAS's own (not in the C interface of BLAS) */
+int openblas_get_num_threads(void);
 
 /* A fit with wide networks (dgemm) gives the same bits on 1 and 2 threads of nde whatever
  * OpenBLAS was set to: the fit runs OpenBLAS on one thread and records it. */
@@ -681,6 +682,8 @@ static void the_bits_of_a_fit_do_not_depend_on_openblas_threads(void **state) {
     o.threads = v ? 2 : 1;
     if (nde_result_fit(m, d, &o, &r[v], &err) != NDE_OK) fail_msg("fit: %s", err.msg);
     assert_string_equal(nde_result_provenance(r[v], "blas_threads"), "1");
+    /* Restored when the fit's problem is gone. */
+    assert_int_equal(openblas_get_num_threads(), v ? 1 : 2);
   }
   assert_int_equal(nde_result_n_theta(r[0]), nde_result_n_theta(r[1]));
   assert_memory_equal(nde_result_theta(r[0]), nde_result_theta(r[1]),
