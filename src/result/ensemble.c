@@ -496,17 +496,11 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
       }
     }
   }
-  if (series < 0 || series >= r->n_series) {
-    st = nde__fail(err, NDE_ERR_ARG,
-                   "series index %d does not exist (the result holds %d, indices from 0)",
-                   series, r->n_series);
-    goto done;
-  }
   /* The data that drive it, as nde_result_integrate takes them. */
-  const nde__rseries *se = &r->series[series];
-  const nde_input_series own = {se->n_u, se->u_t, se->u};
-  const nde_input_series *inp = start->inputs ? start->inputs : &own;
-  const double *cs = start->consts ? start->consts : se->consts;
+  nde_input_series own;
+  const nde_input_series *inp = NULL;
+  const double *cs = NULL;
+  if ((st = nde__start_binding(r, start, &own, &inp, &cs, err)) != NDE_OK) goto done;
   if ((st = nde__check_input_span(r->model, inp, t0, times[n_times - 1], err)) != NDE_OK)
     goto done;
   int ok;

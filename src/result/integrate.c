@@ -221,6 +221,25 @@ static nde_solver_opts settings_for(const nde_result *r, const nde_solver_opts *
   return o;
 }
 
+nde_status nde__check_series_index(const nde_result *r, int k, nde_error *err) {
+  if (k >= 0 && k < r->n_series) return NDE_OK;
+  return nde__fail(err, NDE_ERR_ARG,
+                   "series index %d does not exist (the result holds %d, indices from 0)", k,
+                   r->n_series);
+}
+
+nde_status nde__start_binding(const nde_result *r, const nde_start *start, nde_input_series *own,
+                              const nde_input_series **inputs, const double **consts,
+                              nde_error *err) {
+  const nde_status st = nde__check_series_index(r, start->series, err);
+  if (st != NDE_OK) return st;
+  const nde__rseries *se = &r->series[start->series];
+  *own = (nde_input_series){se->n_u, se->u_t, se->u};
+  *inputs = start->inputs ? start->inputs : own;
+  *consts = start->consts ? start->consts : se->consts;
+  return NDE_OK;
+}
+
 nde_status nde_result_start_state(const nde_result *r, const nde_start *start, double *t0,
                                   double *u0, nde_error *err) {
   if (!r || !start || !t0 || !u0) return nde__fail(err, NDE_ERR_ARG, "no result or start");
@@ -237,10 +256,8 @@ nde_status nde_result_start_state(const nde_result *r, const nde_start *start, d
     return NDE_OK;
   }
   const int k = start->series;
-  if (k < 0 || k >= r->n_series)
-    return nde__fail(err, NDE_ERR_ARG,
-                     "series index %d does not exist (the result holds %d, indices from 0)", k,
-                     r->n_series);
+  const nde_status sst = nde__check_series_index(r, k, err);
+  if (sst != NDE_OK) return sst;
   const nde__rseries *se = &r->series[k];
   if (start->kind == NDE_START_FITTED) {
     *t0 = se->t[0];
@@ -288,18 +305,12 @@ nde_status nde_result_integrate(const nde_result *r, const nde_start *start, siz
   memset(stats, 0, sizeof *stats);
   nde_status st = nde_result_start_state(r, start, &t0, u0, err);
   if (st == NDE_OK) st = check_grid(t0, n_times, times, err);
+  /* The data that drive it: given, or those of the fitted series. */
+  nde_input_series own;
+  const nde_input_series *inp = NULL;
+  const double *cs = NULL;
+  if (st == NDE_OK) st = nde__start_binding(r, start, &own, &inp, &cs, err);
   if (st == NDE_OK) {
-    if (start->series < 0 || start->series >= r->n_series)
-      st = nde__fail(err, NDE_ERR_ARG,
-                     "series index %d does not exist (the result holds %d, indices from 0)",
-                     start->series, r->n_series);
-  }
-  if (st == NDE_OK) {
-    /* The data that drive it: given, or those of the fitted series. */
-    const nde__rseries *se = &r->series[start->series];
-    const nde_input_series own = {se->n_u, se->u_t, se->u};
-    const nde_input_series *inp = start->inputs ? start->inputs : &own;
-    const double *cs = start->consts ? start->consts : se->consts;
     const int series = start->kind == NDE_START_FITTED ? start->series : -1;
     nde_solver_opts o = settings_for(r, solver, series, n_times, times);
     st = nde__check_input_span(r->model, inp, t0, times[n_times - 1], err);
@@ -322,16 +333,11 @@ nde_status nde_result_observe(const nde_result *r, const nde_start *start, size_
   const int n = nde_model_state_dim(r->model), no = nde_model_n_observables(r->model);
   if (no == 0) return nde__fail(err, NDE_ERR_ARG, "the model declares no observables");
   const int k = start->series;
-  if (k < 0 || k >= r->n_series)
-    return nde__fail(err, NDE_ERR_ARG,
-                     "series index %d does not exist (the result holds %d, indices from 0)", k,
-                     r->n_series);
   /* Driven as the trajectory was: given inputs, or those of the fitted series. */
-  const nde__rseries *se = &r->series[k];
-  const nde_input_series own = {se->n_u, se->u_t, se->u};
+  nde_input_series own;
   nde_model_rhs_opts ro = nde_model_rhs_opts_default();
-  ro.inputs = start->inputs ? start->inputs : &own;
-  ro.consts = start->consts ? start->consts : se->consts;
+  const nde_status bst = nde__start_binding(r, start, &own, &ro.inputs, &ro.consts, err);
+  if (bst != NDE_OK) return bst;
   const size_t nt = nde_model_n_theta(r->model), nsp = (size_t)nde_model_n_series_params(r->model);
   double *th = nde__dalloc(nt + nsp + 1);
   const char **names = calloc((size_t)no, sizeof *names);

@@ -99,6 +99,13 @@ int nde__method_implicit(const char *method);
 nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_traj *tr,
                              nde_input_series *inp, double *consts, nde_error *err);
 /* Copy a binding into a fitted series (replacing what it held).  NDE_ERR_NOMEM. */
+/* NDE_ERR_ARG naming series index k when r has no such series. */
+nde_status nde__check_series_index(const nde_result *r, int k, nde_error *err);
+/* What drives a trajectory of r started at start: its inputs and constants, or those of the
+ * fitted series start->series (*own holds them; checked as nde__check_series_index). */
+nde_status nde__start_binding(const nde_result *r, const nde_start *start, nde_input_series *own,
+                              const nde_input_series **inputs, const double **consts,
+                              nde_error *err);
 /* NDE_ERR_ARG naming the first entry of theta (nde_model_n_theta_full(m, n_series) values) that
  * is not finite: a parameter, a net's weight or a series' own parameter. */
 nde_status nde__check_theta(const nde_model *m, int n_series, const double *theta,
