@@ -290,6 +290,7 @@ static void run_free(run *x) {
     nde_free(x->fc[k].name);
     nde_free(x->fc[k].T);
     free(x->fc[k].Y);
+    free(x->fc[k].obs);
     free(x->fc[k].lo);
     free(x->fc[k].hi);
   }

@@ -52,12 +52,34 @@ int nde_cli_forecast_run(const nde_result *r, const nde_start *start, const nde_
   nde_error err;
   nde_status st = nde_result_integrate(r, start, f->N, f->T, so, f->Y, &f->stop, &err);
   if (st != NDE_OK) return nde_cli_fail(&err, 0);
+  /* The observables along it (a stopped forecast is refused before it is written). */
+  const int no = nde_model_n_observables(nde_result_model(r));
+  if (no > 0 && f->stop.reason == NDE_REASON_NONE) {
+    f->obs = calloc(f->N * (size_t)no, sizeof *f->obs);
+    if (!f->obs) {
+      nde_cli_error("out of memory");
+      return NDE_EXIT_IO;
+    }
+    f->n_obs = no;
+    if ((st = nde_result_observe(r, start, f->N, f->T, f->Y, f->obs, &err)) != NDE_OK)
+      return nde_cli_fail(&err, 0);
+  }
   return 0;
+}
+
+/* The columns of a forecast of m: its state components, then its observables. */
+static const char **column_names(const nde_model *m) {
+  const int n = nde_model_state_dim(m), no = nde_model_n_observables(m);
+  const char **names = calloc((size_t)(n + no) + 1, sizeof *names);
+  if (!names) return NULL;
+  for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
+  for (int j = 0; j < no; j++) names[n + j] = nde_model_observable_name(m, j);
+  return names;
 }
 
 int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
                                int nf) {
-  const char **names = nde_cli_component_names(m);
+  const char **names = column_names(m);
   if (!names) {
     nde_cli_error("out of memory");
     return NDE_EXIT_IO;
@@ -72,8 +94,9 @@ int nde_cli_write_csv(const char *out, int n, const char *const *names, const nd
   char b[NDE_NUM_MAX];
   const int band = f[0].lo != NULL;
   nde_str s = NDE_STR_INIT;
+  const int no = f[0].obs ? f[0].n_obs : 0;
   nde_str_adds(&s, nf > 1 ? "series,t" : "t");
-  for (int j = 0; j < n; j++) nde_str_addf(&s, ",%s", names[j]);
+  for (int j = 0; j < n + no; j++) nde_str_addf(&s, ",%s", names[j]);
   for (int j = 0; j < n && band; j++) nde_str_addf(&s, ",%s_lower,%s_upper", names[j], names[j]);
   nde_str_adds(&s, "\n");
   for (int k = 0; k < nf; k++)
@@ -82,6 +105,9 @@ int nde_cli_write_csv(const char *out, int n, const char *const *names, const nd
       nde_str_adds(&s, nde_num_str(f[k].T[i], b));
       for (int j = 0; j < n; j++)
         nde_str_addf(&s, ",%s", nde_num_str(f[k].Y[i * (size_t)n + (size_t)j], b));
+      for (int j = 0; j < no; j++)
+        nde_str_addf(&s, ",%s",
+                     nde_num_str(f[k].obs ? f[k].obs[i * (size_t)no + (size_t)j] : NAN, b));
       for (int j = 0; j < n && band; j++) {
         nde_str_addf(&s, ",%s", nde_num_str(f[k].lo[i * (size_t)n + (size_t)j], b));
         nde_str_addf(&s, ",%s", nde_num_str(f[k].hi[i * (size_t)n + (size_t)j], b));
@@ -106,10 +132,11 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   const nde_model *m = nde_result_model(r);
   const int n = nde_model_state_dim(m);
   const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
-  const char **names = nde_cli_component_names(m);
+  const char **names = column_names(m);
   const char **xn = nde_cli_driver_names(m);
   nde_error err;
   nde_writer *w = NULL;
+  double *Yo = NULL; /* a series' states and observables side by side */
   if (!names || !xn) {
     free(xn);
     free(names);
@@ -124,6 +151,22 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   }
   for (int k = 0; k < nf && st == NDE_OK; k++) {
     nde_series s = {f[k].N, (size_t)n, f[k].T, f[k].Y, names, NULL};
+    const int no = f[k].obs ? f[k].n_obs : 0;
+    if (no > 0) {
+      free(Yo);
+      Yo = malloc(f[k].N * (size_t)(n + no) * sizeof *Yo);
+      if (!Yo) {
+        st = NDE_ERR_NOMEM;
+        break;
+      }
+      for (size_t i = 0; i < f[k].N; i++) {
+        memcpy(Yo + i * (size_t)(n + no), f[k].Y + i * (size_t)n, (size_t)n * sizeof *Yo);
+        memcpy(Yo + i * (size_t)(n + no) + n, f[k].obs + i * (size_t)no,
+               (size_t)no * sizeof *Yo);
+      }
+      s.d = (size_t)(n + no);
+      s.y = Yo;
+    }
     const char *g = nf > 1 ? f[k].name : "/";
     /* The inputs that drove it, when they cover the forecast (a held input may end before). */
     nde_series_extra x = {0};
@@ -193,6 +236,7 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
     rc = nde_cli_exit_code(st);
   }
   nde_writer_destroy(&w);
+  free(Yo);
   free(names);
   free(xn);
   return rc;

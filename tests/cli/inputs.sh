@@ -178,6 +178,12 @@ observables_are_fitted_and_scored)
   done
   "$NDE" forecast u.h5 --t1 10 -o band.h5 > band.txt || { cat band.txt; fail "forecast band"; }
   grep -q "linearised interval" band.txt || fail "no band from the standard errors"
+  # A forecast writes the observables beside the states: signal = gain*x + y at every time.
+  "$NDE" forecast f.h5 --t1 10 -o fo.csv --no-band > /dev/null || fail "forecast to CSV"
+  [ "$(head -1 fo.csv)" = "t,x,y,signal" ] || { head -2 fo.csv; fail "forecast columns"; }
+  awk -F, -v g="$g" 'NR > 1 { d = $4 - (g * $2 + $3); if (d < 0) d = -d; s = $4 < 0 ? -$4 : $4
+    if (!(d <= 1e-12 * s)) bad = 1; n++ } END { exit bad || n != 251 }' fo.csv ||
+    { head -4 fo.csv; fail "the forecast's signal is not gain*x + y"; }
   ;;
 bad_inputs_are_refused_with_their_place)
   expect() { # code fragment args...
