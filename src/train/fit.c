@@ -194,6 +194,13 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
                      f->o.batch_time, s + 1, se->n_obs);
       goto fail;
     }
+    if (f->o.batch_time > 0 && f->o.batch_windows > se->n_obs - f->o.batch_time) {
+      st = nde__errf(&f->err, NDE_ERR_ARG,
+                     "batch_windows is %d, above the %d windows of %d intervals that series %d "
+                     "has (expected at most that many per series)",
+                     f->o.batch_windows, se->n_obs - f->o.batch_time, f->o.batch_time, s + 1);
+      goto fail;
+    }
     if (f->o.batch_time > 0) {
       int full = 0;
       for (int k = 0; k + f->o.batch_time < se->n_obs && !full; k++) {

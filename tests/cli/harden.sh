@@ -203,6 +203,9 @@ messages_name_what_failed)
   grep -q "the Newton iteration failed to converge; take smaller steps (--steps-per-interval, --dt)" err.txt ||
     { cat err.txt; fail "the Newton failure's hint"; }
   [ -e vdp.csv ] && fail "a stopped simulation wrote vdp.csv"
+  # More minibatch windows than a series has are refused (a million made 9 iterations in 120 s).
+  expect 2 "batch_windows is 1000000, above the 17 windows of 4 intervals that series 1 has" \
+    --leaves bw.h5 -- "$NDE" fit "$LV" "$DATA" -o bw.h5 --batch-time 4 --batch-windows 1000000
   # File suffixes in either case: OUT.CSV is CSV.
   "$NDE" simulate "$LV" -o up.CSV --t1 1 --points 3 --quiet || fail "simulate -o up.CSV"
   head -1 up.CSV | grep -q '^t,x,y$' || { head -2 up.CSV; fail "up.CSV is not CSV"; }
