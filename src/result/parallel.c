@@ -1,11 +1,12 @@
-/* Jobs over threads for the uncertainty of a fit (ensemble members, profile grid points): plain
- * POSIX threads pulling job indices from a shared counter.  Each job writes only its own slot, and
- * every reduction over jobs is done afterwards by the caller in job order, so the results do not
- * depend on the thread count or on which thread ran which job.  When the core layer's thread pool
- * lands, nde__par_run becomes a call into it with the same contract. */
+/* Jobs over threads for the uncertainty of a fit (ensemble members, profile grid points), on the
+ * core layer's thread pool (nde_pool, as the fit's evaluations): each job writes only its own
+ * slot, and every reduction over jobs is done afterwards by the caller in job order, so the
+ * results do not depend on the thread count or on which thread ran which job.  The pool runs on a
+ * driver thread of its own while the calling thread reports progress and passes stop requests. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,35 +16,37 @@ typedef struct par {
   int n_jobs;
   int (*job)(void *ctx, int worker, int job);
   void *ctx;
+  nde_pool *pool;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int next, done, failed;
-  int first_error;
+  int done, stop, finished; /* jobs ended; stop requested (progress); the pool's run returned */
+  int result;               /* nde_pool_run's: the failed job with the lowest index */
 } par;
 
-typedef struct worker_arg {
-  par *P;
-  int id;
-} worker_arg;
+/* One job on the pool.  A failed job makes the pool skip the jobs not yet taken; a stop request
+ * makes every job taken after it return at once. */
+static int pool_job(void *vctx, int thread, long item) {
+  par *P = vctx;
+  pthread_mutex_lock(&P->mu);
+  const int stop = P->stop;
+  pthread_mutex_unlock(&P->mu);
+  const int rc = stop ? NDE__PAR_STOPPED : P->job(P->ctx, thread, (int)item);
+  pthread_mutex_lock(&P->mu);
+  if (!stop) P->done++;
+  pthread_cond_broadcast(&P->cv);
+  pthread_mutex_unlock(&P->mu);
+  return rc;
+}
 
-static void *worker(void *arg) {
-  worker_arg *wa = arg;
-  par *P = wa->P;
-  for (;;) {
-    pthread_mutex_lock(&P->mu);
-    const int j = P->failed ? P->n_jobs : P->next++;
-    pthread_mutex_unlock(&P->mu);
-    if (j >= P->n_jobs) break;
-    const int rc = P->job(P->ctx, wa->id, j);
-    pthread_mutex_lock(&P->mu);
-    P->done++;
-    if (rc && !P->failed) {
-      P->failed = 1;
-      P->first_error = rc;
-    }
-    pthread_cond_broadcast(&P->cv);
-    pthread_mutex_unlock(&P->mu);
-  }
+/* The run itself, on a thread of its own, so that the caller stays free to report progress. */
+static void *driver(void *arg) {
+  par *P = arg;
+  const int rc = nde_pool_run(P->pool, P->n_jobs, pool_job, P);
+  pthread_mutex_lock(&P->mu);
+  P->result = rc;
+  P->finished = 1;
+  pthread_cond_broadcast(&P->cv);
+  pthread_mutex_unlock(&P->mu);
   return NULL;
 }
 
@@ -63,11 +66,12 @@ int nde__par_run(int n_jobs, int threads, int (*job)(void *ctx, int worker, int 
   if (n_jobs <= 0) return 0;
   threads = nde__par_threads(threads, n_jobs);
   par P;
+  memset(&P, 0, sizeof P);
   P.n_jobs = n_jobs;
   P.job = job;
   P.ctx = ctx;
-  P.next = P.done = P.failed = P.first_error = 0;
-  if (threads == 1) {
+  pthread_t drv;
+  if (threads == 1 || nde_pool_create(threads, &P.pool, NULL) != NDE_OK) {
     /* The same jobs in the same order on the calling thread. */
     for (int j = 0; j < n_jobs; j++) {
       const int rc = job(ctx, 0, j);
@@ -78,29 +82,17 @@ int nde__par_run(int n_jobs, int threads, int (*job)(void *ctx, int worker, int 
   }
   pthread_mutex_init(&P.mu, NULL);
   pthread_cond_init(&P.cv, NULL);
-  pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-  worker_arg *wa = calloc((size_t)threads, sizeof *wa);
-  int started = 0, stopped = 0;
-  if (tid && wa)
-    for (int i = 0; i < threads; i++) {
-      wa[i].P = &P;
-      wa[i].id = i;
-      if (pthread_create(&tid[i], NULL, worker, &wa[i]) != 0) break;
-      started++;
-    }
-  if (started == 0) {
-    /* No thread could be started: run on this one. */
-    free(tid);
-    free(wa);
+  if (pthread_create(&drv, NULL, driver, &P) != 0) {
     pthread_cond_destroy(&P.cv);
     pthread_mutex_destroy(&P.mu);
+    nde_pool_destroy(&P.pool);
     return nde__par_run(n_jobs, 1, job, ctx, progress, pctx);
   }
   /* Progress is reported from the calling thread only, each time a job ends (and at least every
    * 0.2 s, so that a stop request is seen while long jobs run). */
   pthread_mutex_lock(&P.mu);
-  int reported = 0;
-  while (P.done < n_jobs && !(P.failed && P.done >= P.next)) {
+  int reported = 0, stopped = 0;
+  while (!P.finished) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += 200000000L;
@@ -110,25 +102,23 @@ int nde__par_run(int n_jobs, int threads, int (*job)(void *ctx, int worker, int 
     }
     pthread_cond_timedwait(&P.cv, &P.mu, &ts);
     const int d = P.done;
-    if (progress && (d != reported || !stopped)) {
+    if (progress && !P.finished && (d != reported || !stopped)) {
       pthread_mutex_unlock(&P.mu);
       const int stop = progress(pctx, d, n_jobs);
       pthread_mutex_lock(&P.mu);
       reported = d;
       if (stop && !stopped) {
         stopped = 1;
-        P.failed = 1; /* no new jobs; running ones end by themselves */
-        if (!P.first_error) P.first_error = NDE__PAR_STOPPED;
+        P.stop = 1; /* no new jobs; running ones end by themselves */
       }
     }
-    if (P.failed && P.done >= P.next) break;
   }
   pthread_mutex_unlock(&P.mu);
-  for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
-  free(tid);
-  free(wa);
+  pthread_join(drv, NULL);
   pthread_cond_destroy(&P.cv);
   pthread_mutex_destroy(&P.mu);
-  if (progress && !stopped && !P.failed) progress(pctx, n_jobs, n_jobs);
-  return P.failed ? P.first_error : 0;
+  nde_pool_destroy(&P.pool);
+  if (stopped) return NDE__PAR_STOPPED;
+  if (progress && !P.result) progress(pctx, n_jobs, n_jobs);
+  return P.result;
 }
