@@ -4,15 +4,12 @@
  * is chosen across the members is counted per output, and the final law keeps the terms chosen
  * in at least `inclusion` of them.  Each member's network output is then refitted on the final
  * terms, and the quantiles of those coefficients over the members are their intervals.  Members
- * run on POSIX threads, each writing only its own slot; counts are summed afterwards in member
- * order (to move to the core thread pool when it lands). */
+ * run on the shared job runner (nde__par_run: a thread pool), each writing only its own slot;
+ * counts are summed afterwards in member order. */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/internal.h"
 #include "nde/discover.h"
@@ -66,8 +63,7 @@ typedef struct job_ctx {
   member_out *mo;
   int n_out, p;
   const int *final;  /* n_out x p, or NULL in the first pass */
-  pthread_mutex_t mu;
-  int next, done, failed, n_jobs;
+  int n_jobs;
 } job_ctx;
 
 /* Discovery on member k: its chosen terms (first pass) or its refit on the final terms. */
@@ -109,75 +105,27 @@ done:
   nde_result_destroy(&mr);
 }
 
-static void *worker(void *arg) {
-  job_ctx *C = arg;
-  for (;;) {
-    pthread_mutex_lock(&C->mu);
-    const int k = C->failed ? C->n_jobs : C->next++;
-    pthread_mutex_unlock(&C->mu);
-    if (k >= C->n_jobs) break;
-    run_member(C, k);
-    pthread_mutex_lock(&C->mu);
-    C->done++;
-    if (C->mo[k].st != NDE_OK) C->failed = 1;
-    pthread_mutex_unlock(&C->mu);
-  }
-  return NULL;
+/* Member k's job on the shared job runner: non-zero when it failed. */
+static int member_job(void *ctx, int worker, int k) {
+  (void)worker;
+  job_ctx *C = ctx;
+  run_member(C, k);
+  return C->mo[k].st != NDE_OK;
 }
 
-static int threads_for(int requested, int jobs) {
-  long n = requested > 0 ? requested : sysconf(_SC_NPROCESSORS_ONLN);
-  if (n < 1) n = 1;
-  if (n > jobs) n = jobs;
-  return n < 1 ? 1 : (int)n;
+static int member_progress(void *ctx, int done, int total) {
+  const job_ctx *C = ctx;
+  return C->o->progress ? C->o->progress(C->o->progress_ctx, done, total) : 0;
 }
 
-/* Run every member; progress as members end (from this thread).  Returns the first error in
- * member order, or 1 when stopped. */
+/* Run every member on up to `threads` threads (nde__par_run: an nde_pool, progress from this
+ * thread).  Returns the error of the failed member with the lowest index, or sets *stopped. */
 static nde_status run_all(job_ctx *C, int threads, nde_error *err, int *stopped) {
-  C->next = C->done = C->failed = 0;
-  pthread_mutex_init(&C->mu, NULL);
-  pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-  int started = 0;
-  if (tid && threads > 1)
-    for (int i = 0; i < threads; i++) {
-      if (pthread_create(&tid[i], NULL, worker, C) != 0) break;
-      started++;
-    }
-  if (started == 0) {
-    /* This thread alone. */
-    for (int k = 0; k < C->n_jobs && !C->failed; k++) {
-      run_member(C, k);
-      C->done++;
-      if (C->mo[k].st != NDE_OK) C->failed = 1;
-      if (C->o->progress && C->o->progress(C->o->progress_ctx, C->done, C->n_jobs)) {
-        *stopped = 1;
-        break;
-      }
-    }
-  } else {
-    int reported = 0;
-    for (;;) {
-      pthread_mutex_lock(&C->mu);
-      const int d = C->done, all = C->done >= C->n_jobs || (C->failed && C->done >= C->next);
-      pthread_mutex_unlock(&C->mu);
-      if (C->o->progress && d != reported) {
-        reported = d;
-        if (C->o->progress(C->o->progress_ctx, d, C->n_jobs)) {
-          pthread_mutex_lock(&C->mu);
-          C->failed = 1; /* no new members */
-          pthread_mutex_unlock(&C->mu);
-          *stopped = 1;
-        }
-      }
-      if (all || *stopped) break;
-      const struct timespec ts = {0, 20000000L};
-      nanosleep(&ts, NULL);
-    }
-    for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+  const int rc = nde__par_run(C->n_jobs, threads, member_job, C, member_progress, C);
+  if (rc == NDE__PAR_STOPPED) {
+    *stopped = 1;
+    return NDE_OK;
   }
-  free(tid);
-  pthread_mutex_destroy(&C->mu);
   for (int k = 0; k < C->n_jobs; k++)
     if (C->mo[k].st != NDE_OK) {
       if (err) *err = C->mo[k].err;
@@ -241,7 +189,7 @@ nde_status nde_discover_stable(const nde_result *r, const nde_stability_opts *op
   C.n_out = s->n_out;
   C.p = s->p;
   C.n_jobs = K;
-  const int threads = threads_for(o.threads, K);
+  const int threads = nde__par_threads(o.threads, K);
   /* Pass 1: every member's own discovery. */
   if ((st = run_all(&C, threads, err, stopped)) != NDE_OK) goto fail;
   if (*stopped) goto fail;

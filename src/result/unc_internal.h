@@ -6,22 +6,6 @@
 
 #include "internal.h"
 
-/* ---- threads ---- */
-
-/* Returned by nde__par_run when the progress callback asked to stop. */
-#define NDE__PAR_STOPPED (-1000)
-int nde__cpu_count(void);
-/* The threads a run of n_jobs jobs uses: requested (<= 0: every online core), at most n_jobs. */
-int nde__par_threads(int requested, int n_jobs);
-/* Run job(ctx, worker, j) for j = 0 .. n_jobs-1 on a pool (nde_pool) of up to `threads`
- * threads (worker in [0, threads) names the thread's own workspace).  A job returns 0, or
- * non-zero to stop the run (jobs not yet taken are skipped; the value of the failed job with
- * the lowest index is returned, whatever the timing).  progress (may be NULL) is called from the
- * calling thread only, as jobs end and every 0.2 s; non-zero stops the run (NDE__PAR_STOPPED).
- * Jobs must write only their own outputs. */
-int nde__par_run(int n_jobs, int threads, int (*job)(void *ctx, int worker, int job), void *ctx,
-                 int (*progress)(void *pctx, int done, int total), void *pctx);
-
 /* ---- coordinates and the residual Jacobian (jacobian.c) ---- */
 
 /* One coordinate of the fit, as the optimiser saw it: a theta entry (a parameter in its

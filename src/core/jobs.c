@@ -1,5 +1,5 @@
-/* Jobs over threads for the uncertainty of a fit (ensemble members, profile grid points), on the
- * core layer's thread pool (nde_pool, as the fit's evaluations): each job writes only its own
+/* Jobs over threads with progress (ensemble members, profile grid points, the member discoveries
+ * of stability selection), on the thread pool (nde_pool, as the fit's evaluations): each job writes only its own
  * slot, and every reduction over jobs is done afterwards by the caller in job order, so the
  * results do not depend on the thread count or on which thread ran which job.  The pool runs on a
  * driver thread of its own while the calling thread reports progress and passes stop requests. */
@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "unc_internal.h"
+#include "internal.h"
 
 typedef struct par {
   int n_jobs;
