@@ -23,6 +23,19 @@ typedef struct par {
   int result;               /* nde_pool_run's: the failed job with the lowest index */
 } par;
 
+/* Set while this thread runs a job: a run started inside a job (a member's discovery sampling
+ * its series) takes this thread alone instead of starting threads of its own on cores the
+ * outer run already uses. */
+static _Thread_local int in_job;
+
+static int run_job(par *P, int thread, int j) {
+  const int outer = in_job;
+  in_job = 1;
+  const int rc = P->job(P->ctx, thread, j);
+  in_job = outer;
+  return rc;
+}
+
 /* One job on the pool.  A failed job makes the pool skip the jobs not yet taken; a stop request
  * makes every job taken after it return at once. */
 static int pool_job(void *vctx, int thread, long item) {
@@ -30,7 +43,7 @@ static int pool_job(void *vctx, int thread, long item) {
   pthread_mutex_lock(&P->mu);
   const int stop = P->stop;
   pthread_mutex_unlock(&P->mu);
-  const int rc = stop ? NDE__PAR_STOPPED : P->job(P->ctx, thread, (int)item);
+  const int rc = stop ? NDE__PAR_STOPPED : run_job(P, thread, (int)item);
   pthread_mutex_lock(&P->mu);
   if (!stop) P->done++;
   pthread_cond_broadcast(&P->cv);
@@ -56,6 +69,7 @@ int nde__cpu_count(void) {
 }
 
 int nde__par_threads(int requested, int n_jobs) {
+  if (in_job) return 1;
   int t = requested > 0 ? requested : nde__cpu_count();
   if (t > n_jobs) t = n_jobs;
   return t < 1 ? 1 : t;
@@ -74,7 +88,7 @@ int nde__par_run(int n_jobs, int threads, int (*job)(void *ctx, int worker, int 
   if (threads == 1 || nde_pool_create(threads, &P.pool, NULL) != NDE_OK) {
     /* The same jobs in the same order on the calling thread. */
     for (int j = 0; j < n_jobs; j++) {
-      const int rc = job(ctx, 0, j);
+      const int rc = run_job(&P, 0, j);
       if (rc) return rc;
       if (progress && progress(pctx, j + 1, n_jobs)) return NDE__PAR_STOPPED;
     }

@@ -310,6 +310,40 @@ static nde_status not_finite(const nde_discovery *d, size_t i, int in_box, const
                    "the model's networks are not finite at %s (sample %zu, t = %g, %s)%s", where,
                    i, d->St[i], state, in_box ? ": lower the margin" : "");
 }
+/* One series' dense integration for nde_discovery_sample (a job of nde__par_run). */
+typedef struct sample_run {
+  nde_discovery *d;
+  size_t pts;
+  nde_error *err; /* per series */
+} sample_run;
+
+static int sample_series(void *ctx, int worker, int k) {
+  (void)worker;
+  sample_run *R = ctx;
+  nde_discovery *d = R->d;
+  const nde_result *r = d->r;
+  const int n = nde_model_state_dim(d->m);
+  const size_t pts = R->pts;
+  nde_result_series se;
+  nde_result_get_series(r, k, &se);
+  const double t0 = se.t[0], t1 = se.t[se.n_obs - 1];
+  double *T = d->St + (size_t)k * pts;
+  for (size_t i = 0; i < pts; i++) T[i] = t0 + (t1 - t0) * (double)i / (double)(pts - 1);
+  nde_start start = {.kind = NDE_START_FITTED, .series = k};
+  nde_solve_stats ss;
+  nde_status st = nde_result_integrate(r, &start, pts, T, NULL, d->S + (size_t)k * pts * n, &ss,
+                                       &R->err[k]);
+  if (st != NDE_OK) return 1;
+  if (ss.reason != NDE_REASON_NONE) {
+    char msg[600];
+    nde__fail(&R->err[k], NDE_ERR_NUMERIC, "the fitted model of series %s cannot be integrated "
+              "over its span: %s", se.name,
+              nde_stop_message(nde_result_settings(r)->solver.method, &ss, msg, sizeof msg));
+    return 1;
+  }
+  return 0;
+}
+
 nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
   if (!d) return nde__fail(err, NDE_ERR_ARG, "no discovery");
   const nde_result *r = d->r;
@@ -325,26 +359,22 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
   d->V = nde__dalloc(d->n_s * (size_t)d->W);
   d->Theta = nde__dalloc(d->n_s * (size_t)d->p);
   if (!d->S || !d->St || !d->V || !d->Theta) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
-  /* The learned model integrated densely along every fitted series. */
-  for (int k = 0; k < S; k++) {
-    nde_result_series se;
-    nde_result_get_series(r, k, &se);
-    const double t0 = se.t[0], t1 = se.t[se.n_obs - 1];
-    double *T = d->St + (size_t)k * pts;
-    for (size_t i = 0; i < pts; i++) T[i] = t0 + (t1 - t0) * (double)i / (double)(pts - 1);
-    nde_start start = {.kind = NDE_START_FITTED, .series = k};
-    nde_solve_stats ss;
-    nde_status st = nde_result_integrate(r, &start, pts, T, NULL, d->S + (size_t)k * pts * n, &ss,
-                                         err);
-    if (st != NDE_OK) return st;
-    if (ss.reason != NDE_REASON_NONE) {
-      char msg[600];
-      return nde__fail(err, NDE_ERR_NUMERIC, "the fitted model of series %s cannot be integrated "
-                       "over its span: %s", se.name,
-                       nde_stop_message(nde_result_settings(r)->solver.method, &ss, msg,
-                                        sizeof msg));
-    }
+  /* The learned model integrated densely along every fitted series, the series on the thread
+   * pool (each writes its own rows; a failure is the lowest failed series'). */
+  sample_run R = {d, pts, NULL};
+  R.err = calloc((size_t)S, sizeof *R.err);
+  if (!R.err) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  const int failed = nde__par_run(S, nde__par_threads(0, S), sample_series, &R, NULL, NULL);
+  if (failed) {
+    for (int k = 0; k < S; k++)
+      if (R.err[k].status != NDE_OK) {
+        if (err) *err = R.err[k];
+        const nde_status st = R.err[k].status;
+        free(R.err);
+        return st;
+      }
   }
+  free(R.err);
   if (d->o.samples > 0) {
     nde_rng rng;
     nde_rng_seed(&rng, d->o.seed);
