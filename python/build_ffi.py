@@ -288,6 +288,8 @@ nde_status nde_result_start_state(const nde_result *r, const nde_start *start, d
 nde_status nde_result_integrate(const nde_result *r, const nde_start *start, size_t n_times,
                                 const double *times, const nde_solver_opts *solver, double *Y,
                                 nde_solve_stats *stats, nde_error *err);
+nde_status nde_result_observe(const nde_result *r, const nde_start *start, size_t n_times,
+                              const double *times, const double *Z, double *H, nde_error *err);
 typedef struct nde_score_opts {
   double horizon_tol; const nde_solver_opts *solver; int start_fitted; ...;
 } nde_score_opts;

@@ -276,9 +276,11 @@ def load(path):
 
 
 class Trajectory:
-    """A solution of the fitted model on a grid: t [T], y [T, n] (columns: states), the start
-    (series name, start_time, u0), stop (StopInfo when the solve stopped early: NaN rows after
-    it), and what drove it: inputs (t_u, U) or None, consts {name: value}.
+    """A solution of the fitted model on a grid: t [T], y [T, n] (columns: states), obs
+    [T, len(observables)] (the model's observables along it, or None for a model without them
+    or a solve that stopped), the start (series name, start_time, u0), stop (StopInfo when the
+    solve stopped early: NaN rows after it), and what drove it: inputs (t_u, U) or None, consts
+    {name: value}.
 
     With a band (results with ensemble members or standard errors, as nde forecast gives it):
     lower, upper [T, n] (else None), band_level (its coverage), band_kind ("members": the
@@ -288,11 +290,13 @@ class Trajectory:
     level besides."""
 
     def __init__(self, result, t, y, start_time, u0, series, stop, method, inputs=None,
-                 consts=None, band=None):
+                 consts=None, band=None, obs=None):
         self.t, self.y, self.start_time, self.u0 = t, y, start_time, u0
         self.series, self.stop, self.method = series, stop, method
         self.inputs, self.consts = inputs, consts if consts is not None else {}
         self.states = result.model.states
+        self.observables = result.model.observables
+        self.obs = obs
         self._result = result
         self.lower = self.upper = self.band_level = self.band_kind = None
         self.band_members = 0
@@ -315,8 +319,9 @@ class Trajectory:
     def save(self, path):
         """Write the trajectory as nde forecast -o does: HDF5 in the data convention (nde fit and
         nde inspect read it back; with the inputs that drove it when they cover its span, and
-        its constants from data) when path ends in .h5 or .hdf5, or CSV (t and the states) when
-        it ends in .csv (either case); any other name is refused (ValueError)."""
+        its constants from data) when path ends in .h5 or .hdf5, or CSV (t, the states, then the
+        observables) when it ends in .csv (either case); any other name is refused
+        (ValueError)."""
         path = os.fspath(path)
         suffix = os.path.splitext(path)[1].lower()
         if suffix not in (".h5", ".hdf5", ".csv"):
@@ -328,17 +333,23 @@ class Trajectory:
             def num(x):
                 return pystr(lib.nde_num_str(float(x), buf))
             band = self.lower is not None
+            obs = self.obs if self.obs is not None else np.empty((self.t.size, 0))
             with open(path, "w") as f:
-                f.write("t," + ",".join(self.states) + "".join(
+                f.write("t," + ",".join(tuple(self.states) + tuple(
+                    self.observables if self.obs is not None else ())) + "".join(
                     ",%s_lower,%s_upper" % (c, c) for c in self.states if band) + "\n")
                 for i in range(self.t.size):
-                    f.write(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) + "".join(
+                    f.write(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) +
+                            "".join("," + num(v) for v in obs[i]) + "".join(
                         ",%s,%s" % (num(self.lower[i, j]), num(self.upper[i, j]))
                         for j in range(len(self.states)) if band) + "\n")
             return
         r = self._result
         m = r.model
-        names = [cstr(s) for s in self.states]
+        # The columns of /y: the states, then the observables (as nde forecast writes them).
+        cols = tuple(self.states) + (tuple(self.observables) if self.obs is not None else ())
+        yo = self.y if self.obs is None else np.ascontiguousarray(np.hstack([self.y, self.obs]))
+        names = [cstr(s) for s in cols]
         cnames = ffi.new("const char *[]", names)
         x = ffi.new("nde_series_extra *")
         xn = [cstr(v) for v in m.inputs + m.data_consts]
@@ -360,8 +371,8 @@ class Trajectory:
             w = out[0]
             try:
                 s = ffi.new("nde_series *")
-                s.n, s.d = self.t.size, len(self.states)
-                s.t, s.y, s.names = arrays.ptr(self.t), arrays.ptr(self.y), cnames
+                s.n, s.d = self.t.size, len(cols)
+                s.t, s.y, s.names = arrays.ptr(self.t), arrays.ptr(yo), cnames
                 attrs = (("command_line", "nde.Result.forecast (Python)"),
                          ("forecast_of", r.path or ""), ("solver", self.method),
                          ("nde_version", pystr(lib.nde_version())))
@@ -905,8 +916,14 @@ class Result:
         stop = stop_info(method, stats)
         if stop is not None:
             warn_stop("the integration", stop)
+        obs = None
+        if self.model.observables and stop is None:
+            # The observables along it, driven as it was (nde_result_observe).
+            obs = np.empty((tt.size, len(self.model.observables)))
+            check(lib.nde_result_observe(self._ptr, st, tt.size, arrays.ptr(tt), arrays.ptr(Y),
+                                         arrays.wptr(obs), err), err)
         return Trajectory(self, tt, Y, t0, u, self.series[st.series].name, stop, method,
-                          drive_in, drive_c, bands)
+                          drive_in, drive_c, bands, obs)
 
     def _band_level(self, band):
         """The level of the band that band= asks for, or None (see integrate)."""

@@ -178,6 +178,17 @@ def test_standard_errors_of_a_fit_to_an_observable_are_nde_fits(tmp_path):
     assert np.allclose(k2.cov, 4 * k.cov, rtol=1e-12, atol=0)
     with pytest.raises(ValueError, match="'z' is not a state component or observable"):
         r.compute_uncertainty(noise_model="known", noise_std={"z": 0.1})
+    # A forecast carries the observables along it and writes them after the states, as nde
+    # forecast does: the same file, byte for byte.
+    f = r.forecast(10.0, band=False)
+    assert f.observables == ("signal",) and f.obs.shape == (f.t.size, 1)
+    gain = r.params["gain"]
+    assert np.allclose(f.obs[:, 0], gain * f.y[:, 0] + f.y[:, 1], rtol=1e-12, atol=0)
+    f.save(tmp_path / "py.csv")
+    run_nde("forecast", tmp_path / "cli.h5", "--t1", "10", "--no-band", "-o",
+            tmp_path / "cli.csv", "--quiet")
+    assert (tmp_path / "py.csv").read_text() == (tmp_path / "cli.csv").read_text()
+    assert (tmp_path / "py.csv").read_text().startswith("t,x,y,signal\n")
 
 
 def test_compute_uncertainty_is_nde_uncertainty_on_a_finished_fit(tmp_path, lv):
