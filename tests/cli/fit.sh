@@ -58,7 +58,10 @@ resume_after_kill_is_bit_identical)
   "$NDE" fit "$UDE" "$DATA" -o "$T/b.h5" "${common[@]}" --resume "$T/b.h5" || fail "resume b"
   [ "$(theta "$T/b.h5")" = "$(theta "$T/straight.h5")" ] || fail "theta after resume b differs"
   # A real SIGKILL at an arbitrary moment, once a checkpoint exists.
-  LONG=(--optim "adam:6000@0.01" --checkpoint-every 100 --checkpoint-seconds 0 --quiet)
+  # --phase-patience 0: the phase must not end early on a stall (it did at iteration 300,
+  # before the kill could come).
+  LONG=(--optim "adam:6000@0.01" --checkpoint-every 100 --checkpoint-seconds 0 --quiet
+        --phase-patience 0)
   "$NDE" fit "$UDE" "$DATA" -o "$T/long.h5" "${LONG[@]}" || fail "long straight run"
   "$NDE" fit "$UDE" "$DATA" -o "$T/c.h5" "${LONG[@]}" & pid=$!
   for _ in $(seq 200); do [ -f "$T/c.h5" ] && break; sleep 0.01; done
@@ -70,7 +73,10 @@ resume_after_kill_is_bit_identical)
   echo "resumed runs match the uninterrupted ones bit for bit"
   ;;
 sigint_writes_a_checkpoint_and_exits_130)
-  LONG=(--optim "adam:200000@0.01" --checkpoint-every 100 --checkpoint-seconds 0 --quiet)
+  # --phase-patience 0: the run must still be going when the signal comes (with the default it
+  # stalls and ends at iteration 300, 50 ms in, and a late signal found it done: exit 0).
+  LONG=(--optim "adam:200000@0.01" --checkpoint-every 100 --checkpoint-seconds 0 --quiet
+        --phase-patience 0)
   "$NDE" fit "$UDE" "$DATA" -o "$T/s.h5" "${LONG[@]}" & pid=$!
   for _ in $(seq 300); do [ -f "$T/s.h5" ] && break; sleep 0.01; done
   kill -INT $pid
