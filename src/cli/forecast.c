@@ -232,7 +232,12 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   if (st == NDE_OK) st = nde_writer_commit(w);
   int rc = 0;
   if (st != NDE_OK) {
-    nde_cli_error("%s", nde_writer_errmsg(w));
+    /* Out of memory joining a series' states and observables is not the writer's to name. */
+    const char *msg = nde_writer_errmsg(w);
+    if (*msg)
+      nde_cli_error("%s", msg);
+    else
+      nde_cli_error("%s: %s", out, nde_status_str(st));
     rc = nde_cli_exit_code(st);
   }
   nde_writer_destroy(&w);
