@@ -393,7 +393,8 @@ nde_status nde_library_opts_parse(const char *spec, nde_library_opts *o, nde_err
 typedef enum { NDE_CRIT_BIC, NDE_CRIT_AIC, ... } nde_criterion;
 typedef struct nde_discover_opts {
   const char *nets; nde_library_opts library; long points; long samples; double margin;
-  uint64_t seed; double threshold; int n_thresholds; nde_criterion criterion; double ridge; ...;
+  uint64_t seed; double threshold; int n_thresholds; nde_criterion criterion; double ridge;
+  int threads; ...;
 } nde_discover_opts;
 nde_discover_opts nde_discover_opts_default(void);
 typedef struct nde_discovery nde_discovery;

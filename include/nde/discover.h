@@ -116,6 +116,10 @@ typedef struct nde_discover_opts {
   int n_thresholds;     /* sweep points, geometric on [1e-3, 1]; default 41 */
   nde_criterion criterion; /* model selection; default BIC */
   double ridge;         /* ridge weight on normalised columns; default 1e-6 */
+  /* Threads of the sampling (the series' integrations, then the nets and terms at the samples,
+   * in blocks); the samples do not depend on it.  <= 0 (default): every core.  Inside a job of
+   * an outer run (a member of stability selection) the sampling takes that job's thread. */
+  int threads;
 } nde_discover_opts;
 
 NDE_API nde_discover_opts nde_discover_opts_default(void);

@@ -123,7 +123,8 @@ int nde_cmd_discover(int argc, char **argv) {
               "ensemble results: the final law keeps the terms chosen by at least this share of "
               "the members (stability selection)", 0, 1, NDE_ARG_GT),
       NDE_NUM("--jobs", NDE_ARG_INT, &so.threads, "N",
-              "ensemble results: members discovered at once (0: every core)", 0, 4096, 0),
+              "threads: members discovered at once (ensemble results), or of the sampling of "
+              "one discovery (0: every core)", 0, 4096, 0),
       NDE_FLAG("--no-stability", &no_stability,
                "ensemble results: discover on the result's own fit only"),
   };
@@ -138,6 +139,7 @@ int nde_cmd_discover(int argc, char **argv) {
     nde_cli_error("--criterion: expected bic or aic, got '%s'", crit);
     return NDE_EXIT_INPUT;
   }
+  o.threads = so.threads;
   nde_error err;
   if (nde_library_opts_parse(library, &o.library, &err) != NDE_OK) {
     nde_cli_error("--library: %s", err.msg);

@@ -14,7 +14,9 @@
  * Every text is built with nde_str from the model's own structure (the places of its net calls
  * and declarations), never in buffers sized by guesswork. */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +56,14 @@ struct nde_discovery {
   int n_sel;
   char **terms;        /* candidate terms (one malloc'ed block) */
   int p;
-  nde_probe *probe;
+  nde_probe *probe;     /* worker 0's probe (widths, columns) */
+  /* What the probes are made of, kept for the probes of the other workers of the sampling
+   * (nde_probe: one thread at a time), made when a sampling first runs on more threads. */
+  char **pexprs;        /* n_sel call texts (owned), then the terms */
+  nde_input_series *binding;
+  double *bconsts;
+  nde_probe **wprobe;   /* n_wprobe probes of workers 1 .. n_wprobe */
+  int n_wprobe;
   int *call_width;
   output *out;
   int n_out;
@@ -91,6 +100,13 @@ void nde_discovery_destroy(nde_discovery **dp) {
   free(d->sel);
   free(d->terms);
   nde_probe_destroy(&d->probe);
+  for (int w = 0; w < d->n_wprobe; w++) nde_probe_destroy(&d->wprobe[w]);
+  free(d->wprobe);
+  if (d->pexprs)
+    for (int i = 0; i < d->n_sel; i++) free(d->pexprs[i]);
+  free(d->pexprs);
+  free(d->binding);
+  free(d->bconsts);
   free(d->call_width);
   for (int i = 0; d->out && i < d->n_out; i++) {
     for (int k = 0; k < d->out[i].n_c; k++) free(d->out[i].c[k].xi);
@@ -267,6 +283,12 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
     col += d->call_width[c];
   }
   d->col_terms = col;
+  d->pexprs = exprs;
+  d->binding = binding;
+  d->bconsts = bconsts;
+  exprs = NULL;
+  binding = NULL;
+  bconsts = NULL;
   goto done;
 nomem:
   st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
@@ -344,6 +366,38 @@ static int sample_series(void *ctx, int worker, int k) {
   return 0;
 }
 
+/* Blocks of samples evaluated by the probes, for nde_discovery_sample (jobs of nde__par_run). */
+#define PROBE_BLOCK 256
+typedef struct probe_run {
+  nde_discovery *d;
+  size_t n_traj, pts;
+  size_t *first_bad; /* per block: the first sample that is not finite (SIZE_MAX: unbound) */
+} probe_run;
+
+static int probe_block(void *ctx, int worker, int b) {
+  probe_run *P = ctx;
+  nde_discovery *d = P->d;
+  nde_probe *probe = worker == 0 ? d->probe : d->wprobe[worker - 1];
+  const int n = nde_model_state_dim(d->m);
+  const size_t i0 = (size_t)b * PROBE_BLOCK;
+  const size_t i1 = i0 + PROBE_BLOCK < d->n_s ? i0 + PROBE_BLOCK : d->n_s;
+  for (size_t i = i0; i < i1; i++) {
+    /* One time per call, the series' own data; box samples share the first series' first time
+     * and data (autonomous models need no more). */
+    const int k = i < P->n_traj ? (int)(i / P->pts) : 0;
+    if (nde_probe_set_rows(probe, 1, &k) != NDE_OK) {
+      P->first_bad[b] = SIZE_MAX;
+      return b + 1;
+    }
+    if (nde_probe_eval(probe, d->St[i], 1, d->S + i * (size_t)n, nde_result_theta(d->r),
+                       d->V + i * (size_t)d->W) != 0) {
+      P->first_bad[b] = i;
+      return b + 1;
+    }
+  }
+  return 0;
+}
+
 nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
   if (!d) return nde__fail(err, NDE_ERR_ARG, "no discovery");
   const nde_result *r = d->r;
@@ -364,7 +418,7 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
   sample_run R = {d, pts, NULL};
   R.err = calloc((size_t)S, sizeof *R.err);
   if (!R.err) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
-  const int failed = nde__par_run(S, nde__par_threads(0, S), sample_series, &R, NULL, NULL);
+  const int failed = nde__par_run(S, nde__par_threads(d->o.threads, S), sample_series, &R, NULL, NULL);
   if (failed) {
     for (int k = 0; k < S; k++)
       if (R.err[k].status != NDE_OK) {
@@ -382,17 +436,38 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
                    d->S + n_traj * (size_t)n);
     for (size_t i = n_traj; i < d->n_s; i++) d->St[i] = d->St[0];
   }
-  for (size_t i = 0; i < d->n_s; i++) {
-    /* One time per call, the series' own data; box samples share the first series' first time
-     * and data (autonomous models need no more). */
-    const int k = i < n_traj ? (int)(i / pts) : 0;
-    if (nde_probe_set_rows(d->probe, 1, &k) != NDE_OK)
-      return nde__fail(err, NDE_ERR_INTERNAL, "cannot bind series %d", k);
-    const double *row = d->V + i * (size_t)d->W;
-    if (nde_probe_eval(d->probe, d->St[i], 1, d->S + i * (size_t)n, nde_result_theta(r),
-                       d->V + i * (size_t)d->W) != 0)
-      return not_finite(d, i, i >= n_traj, row, err);
+  /* The networks and terms at every sample, in blocks of samples on the pool (one probe per
+   * worker): each block writes its own rows, and a failure is the lowest failed sample's. */
+  const size_t n_blocks = (d->n_s + PROBE_BLOCK - 1) / PROBE_BLOCK;
+  const int T = nde__par_threads(d->o.threads, n_blocks > INT_MAX ? INT_MAX : (int)n_blocks);
+  if (T - 1 > d->n_wprobe) {
+    nde_probe **wp = realloc(d->wprobe, (size_t)(T - 1) * sizeof *wp);
+    if (!wp) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    d->wprobe = wp;
+    nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+    ro.max_batch = BATCH;
+    ro.n_series = S;
+    ro.inputs = d->binding;
+    ro.consts = d->bconsts;
+    for (; d->n_wprobe < T - 1; d->n_wprobe++) {
+      d->wprobe[d->n_wprobe] = NULL;
+      const nde_status pst = nde_probe_create_opts(d->m, d->n_sel + d->p,
+                                                   (const char *const *)d->pexprs, &ro,
+                                                   &d->wprobe[d->n_wprobe], err);
+      if (pst != NDE_OK) return pst;
+    }
   }
+  probe_run P = {d, n_traj, pts, NULL};
+  P.first_bad = malloc(n_blocks * sizeof *P.first_bad);
+  if (!P.first_bad) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  const int bad = nde__par_run((int)n_blocks, T, probe_block, &P, NULL, NULL);
+  if (bad) {
+    const size_t i = P.first_bad[bad - 1];
+    free(P.first_bad);
+    if (i == SIZE_MAX) return nde__fail(err, NDE_ERR_INTERNAL, "cannot bind a sample's series");
+    return not_finite(d, i, i >= n_traj, d->V + i * (size_t)d->W, err);
+  }
+  free(P.first_bad);
   for (size_t i = 0; i < d->n_s; i++)
     for (int j = 0; j < d->p; j++)
       d->Theta[i * (size_t)d->p + (size_t)j] =

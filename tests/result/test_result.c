@@ -374,6 +374,98 @@ static void discovery_steps_are_library_calls(void **state) {
   nde_model_destroy(&m);
 }
 
+/* Issue 13: discovery's sampling (the series' integrations, then the nets and terms at the
+ * samples in blocks of 256) runs on threads; the samples, the net outputs and every candidate are
+ * the same bits at 1, 2 and 3 threads, and a term that is not finite at some samples is reported
+ * at the first of them whatever the timing. */
+static void discovery_sampling_is_the_same_on_any_number_of_threads(void **state) {
+  (void)state;
+  const char *ude = "state x = 0.44249296, y = 4.6280594\n"
+                    "param alpha = 1.3 (fixed)\nparam delta = 1.8 (fixed)\n"
+                    "net U : 2 -> 5 rbf -> 5 rbf -> 5 rbf -> 2\nu = U(x, y)\n"
+                    "dx/dt = alpha*x + u[1]\ndy/dt = -delta*y + u[2]\n";
+  nde_model *m = load(ude);
+  const char *names[2] = {"x", "y"};
+  nde_data *d = NULL;
+  assert_int_equal(nde_data_open(NDE_SOURCE_DIR "/data/lotka_volterra.h5", 2, names, NULL, &d,
+                                 NULL),
+                   NDE_OK);
+  nde_result *r = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_fit(m, d, NULL, &r, &err), NDE_OK);
+  nde_discover_opts o = nde_discover_opts_default();
+  o.samples = 2000; /* 2200 samples: 9 blocks */
+  o.margin = 0.5;
+  double *S1 = NULL, xi1 = 0;
+  size_t ns = 0;
+  for (int threads = 1; threads <= 3; threads++) {
+    o.threads = threads;
+    nde_discovery *dd = NULL;
+    assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_OK);
+    assert_int_equal(nde_discovery_select(dd, &err), NDE_OK);
+    nde_discovery_output oi;
+    assert_int_equal(nde_discovery_get_output(dd, 0, &oi), NDE_OK);
+    nde_discovery_candidate c;
+    assert_int_equal(nde_discovery_get_candidate(dd, 0, oi.n_candidates - 1, &c), NDE_OK);
+    double xi = 0;
+    for (int j = 0; j < nde_discovery_n_terms(dd); j++) xi += c.xi[j] * (j + 1);
+    if (threads == 1) {
+      ns = nde_discovery_n_samples(dd);
+      assert_int_equal(ns, 2200);
+      S1 = malloc(ns * 2 * sizeof *S1);
+      memcpy(S1, nde_discovery_samples(dd), ns * 2 * sizeof *S1);
+      xi1 = xi;
+    } else {
+      assert_int_equal(nde_discovery_n_samples(dd), ns);
+      assert_memory_equal(nde_discovery_samples(dd), S1, ns * 2 * sizeof *S1);
+      assert_memory_equal(&xi, &xi1, sizeof xi);
+    }
+    nde_discovery_destroy(&dd);
+  }
+  /* A term undefined below x = c, c between the third and fourth smallest x of the samples (all
+   * in the box, in different blocks of 256): the first of the three is reported at any number
+   * of threads, although a later block may fail first in time. */
+  double lo[4] = {INFINITY, INFINITY, INFINITY, INFINITY};
+  for (size_t i = 0; i < ns; i++) {
+    double v = S1[2 * i];
+    for (int q = 0; q < 4; q++)
+      if (v < lo[q]) {
+        const double t = lo[q];
+        lo[q] = v;
+        v = t;
+      }
+  }
+  const double c = 0.5 * (lo[2] + lo[3]);
+  size_t first = SIZE_MAX, last = 0;
+  for (size_t i = 0; i < ns; i++)
+    if (S1[2 * i] - c <= 0) {
+      if (first == SIZE_MAX) first = i;
+      last = i;
+    }
+  print_message("failing samples %zu .. %zu\n", first, last);
+  assert_true(first >= 256 && last / 256 > first / 256);
+  char term[64], want[64];
+  snprintf(term, sizeof term, "log(x - %.17g)", c);
+  snprintf(want, sizeof want, "(sample %zu, t = ", first);
+  const char *user[1] = {term};
+  o.library.n_user = 1;
+  o.library.user = user;
+  for (int threads = 1; threads <= 3; threads++) {
+    o.threads = threads;
+    nde_discovery *dd = NULL;
+    assert_int_equal(nde_discovery_create(r, &o, &dd, &err), NDE_OK);
+    assert_int_equal(nde_discovery_sample(dd, &err), NDE_ERR_NUMERIC);
+    print_message("%d threads: %s\n", threads, err.msg);
+    assert_non_null(strstr(err.msg, want));
+    assert_non_null(strstr(err.msg, "a sample of the box around the trajectories"));
+    nde_discovery_destroy(&dd);
+  }
+  free(S1);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 /* Issue 11: a model driven by a step input and a constant from data.  The result keeps what drove
  * each series (saved and opened bit for bit), integrations use it (or given inputs), a horizon
  * beyond the inputs is refused, and held-out series are scored driven by their own inputs. */
@@ -779,6 +871,7 @@ int main(void) {
       cmocka_unit_test(held_out_series_start_from_their_own_first_row),
       cmocka_unit_test(per_series_parameters_are_fitted_jointly),
       cmocka_unit_test(discovery_steps_are_library_calls),
+      cmocka_unit_test(discovery_sampling_is_the_same_on_any_number_of_threads),
       cmocka_unit_test(inputs_and_constants_drive_fits_results_and_scores),
       cmocka_unit_test(inputs_must_cover_the_observations_unless_they_hold),
       cmocka_unit_test(bad_arguments_are_refused_by_name),
