@@ -435,6 +435,52 @@ NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const dou
                                 double *Y, double *noise_std, nde_solve_stats *stats,
                                 nde_error *err);
 
+/* Many series of one model on one time grid, each what nde_simulate gives it alone.
+ *
+ * Threads.  Concurrent calls of nde_simulate on one model are safe: each call makes its own
+ * right-hand side (with its own network workspaces), solver and observer, and only reads the
+ * model (whose reference count is atomic); nothing in a model is initialised lazily.  So the
+ * series run as jobs on a thread pool, each writing only its own rows, and the result does not
+ * depend on the thread count: it is, bit for bit, nde_simulate of each series in turn with
+ * OpenBLAS on one thread (OpenBLAS is held at one thread during the call, whatever the count,
+ * as during a fit: docs/scaling.md). */
+typedef struct nde_sim_series {
+  const double *theta;            /* nde_model_n_theta_full(model, 1) values: the shared part and
+                                   * this series' per-series block (NULL only for a model
+                                   * without any) */
+  const double *u0;               /* the initial state at times[0] (n values) */
+  const nde_input_series *inputs; /* NULL: the options' inputs */
+  const double *consts;           /* NULL: the options' constants from data */
+  int own_seed;                   /* 1: the noise is drawn with seed; 0 (a zeroed struct): with
+                                   * nde_sim_series_seed(o->seed, k) for series k */
+  uint64_t seed;
+} nde_sim_series;
+
+/* The noise seed of series k (>= 0) of a run with base seed seed: a mix of both, below 2^53 (a
+ * value nde simulate --seed takes, so one series can be made again alone), one-to-one in seed
+ * (taken modulo 2^53) for each k, so that runs with different base seeds never give a series
+ * the same noise, and pseudo-random over k, so that neighbouring series do not share a stream
+ * (nde_rng_seed's streams of seeds a multiple of its increment apart overlap). */
+NDE_API uint64_t nde_sim_series_seed(uint64_t seed, int k);
+
+/* Simulate n_series series (series[k]; borrowed for the call) of model (borrowed) on times
+ * (n_times values, strictly increasing, shared) with the options o (NULL: defaults; its solver,
+ * noise level, columns, and the inputs, constants and seed that series without their own use),
+ * on up to `threads` threads (<= 0: every core; at most n_series).  Series k writes
+ * Y[k n_times K ...] (n_series x n_times x K, K as nde_simulate's), noise_std[k K ...]
+ * (n_series x K, may be NULL) and stats[k] (n_series, may be NULL only when the caller does not
+ * care about stops).  A solve that stops is an outcome of its series, as in nde_simulate:
+ * stats[k].reason set, NaN rows after the stop and no noise in that series; the call returns
+ * NDE_OK and the other series are complete.  n_series = 0 does nothing.  Statuses: NDE_ERR_ARG
+ * (bad arguments, options or times, named without a series; a bad series: "series 3: the
+ * initial state of x is nan ..."), NDE_ERR_NOMEM, NDE_ERR_CALLBACK (a fatal model callback:
+ * "series 3: ..."); when several series fail the message is the lowest one's, whatever the
+ * timing, and the contents of Y are unspecified.  err (may be NULL) receives the message. */
+NDE_API nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_series *series,
+                                     size_t n_times, const double *times, const nde_sim_opts *o,
+                                     int threads, double *Y, double *noise_std,
+                                     nde_solve_stats *stats, nde_error *err);
+
 /* ==== how sure is the fit: standard errors, profiles, ensembles ====
  * (src/result/jacobian.c, uncertainty.c, ensemble.c)
  *

@@ -1,18 +1,20 @@
 /* nde simulate MODEL.nde -o DATA.h5: integrate a model on a time grid (nde_simulate) and write the
  * solution as a time-series file (docs/data-format.md), optionally with Gaussian noise of
  * standard deviation REL * mean(|y_j|) per state column j, as in Rackauckas et al. (2020), with
- * provenance. */
+ * provenance; with --series TABLE.csv, one series per row of the table on the thread pool
+ * (nde_simulate_many), written as one batch file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "sim_table.h"
 #include "sim_write.h"
 
 #define USAGE                                                                            \
   "nde simulate MODEL.nde -o DATA.h5|DATA.csv (--t1 T1 --dt-out H | --t1 T1 --points N | " \
-  "--times FILE) [options]"
+  "--times FILE) [--series TABLE.csv [--threads N]] [options]"
 
 /* Every name of --columns a state component or an observable of m; else the message, listing
  * the names there are, and 2. */
@@ -38,21 +40,209 @@ static int check_columns(const nde_model *m, const char *const *cols, int n_cols
 }
 
 /* Measured inputs (not declared hold) whose samples do not cover the output times [t0, t1]:
- * the message naming --inputs and the input, and 2. */
-static int check_input_span(const nde_model *m, const char *path, const nde_cli_inputs *in,
+ * the message after where (the option and file: "--inputs a.csv") naming the input, and 2. */
+static int check_input_span(const nde_model *m, const char *where, const nde_cli_inputs *in,
                             double t0, double t1) {
   for (int i = 0; i < nde_model_n_inputs(m) && in->n > 0; i++) {
     nde_model_input_info ii;
     nde_model_get_input(m, i, &ii);
     if (ii.hold || (in->t[0] <= t0 && in->t[in->n - 1] >= t1)) continue;
     char a[NDE_NUM_MAX], b[NDE_NUM_MAX], c[NDE_NUM_MAX], d[NDE_NUM_MAX];
-    nde_cli_error("--inputs %s: the integration on [%s, %s] needs the measured input '%s' beyond "
+    nde_cli_error("%s: the integration on [%s, %s] needs the measured input '%s' beyond "
                   "its samples on [%s, %s] (expected inputs that cover it, or the input declared "
-                  "hold)", path, nde_num_str(t0, c), nde_num_str(t1, d), ii.name,
+                  "hold)", where, nde_num_str(t0, c), nde_num_str(t1, d), ii.name,
                   nde_num_str(in->t[0], a), nde_num_str(in->t[in->n - 1], b));
     return NDE_EXIT_INPUT;
   }
   return 0;
+}
+
+/* What a simulation of a table of series shares: the options and defaults of the command. */
+typedef struct sim_run {
+  nde_cli_sim *a;
+  nde_model *m;
+  nde_sim_opts *so;
+  const double *u0, *theta; /* the defaults (--u0, --init, --param) */
+  const char *const_spec;   /* --const, defaults for what the table has no column for */
+  const char *inputs_path;  /* --inputs (NULL: none); its samples are so->inputs */
+  const nde_cli_inputs *in;
+  const double *t;
+  long n_t;
+  int threads, quiet;
+  const char *const *outputs_of; /* the inputs the output must not be (NULL-terminated) */
+  int n_outputs_of;
+  const char *cmd;
+} sim_run;
+
+/* The series of the table: read, each driven by its own inputs, simulated on the pool, checked
+ * and written as one batch.  0, or the exit code after the message. */
+static int run_table(const char *table, const sim_run *R) {
+  nde_model *m = R->m;
+  const nde_cli_sim *a = R->a;
+  const nde_cli_sim_defaults def = {R->u0, R->theta, R->so->seed, R->const_spec};
+  nde_cli_sim_table tab;
+  int code = nde_cli_sim_table_read(table, m, &def, &tab);
+  if (code) return code;
+  const int S = tab.n, K = a->n_cols, mi = nde_model_n_inputs(m);
+  const size_t ns = (size_t)nde_model_state_dim(m), nth = nde_model_n_theta_full(m, 1);
+  const size_t ndc = (size_t)nde_model_n_data_consts(m), NT = (size_t)R->n_t;
+  nde_cli_inputs *ins = NULL;  /* the inputs of each distinct file of the table */
+  int *which = NULL;           /* per series: its entry of ins, or -1 for --inputs */
+  const char **outs_of = NULL;
+  nde_sim_series *ser = NULL;
+  nde_cli_sim_series *wser = NULL;
+  nde_input_series *inp = NULL;
+  nde_solve_stats *stats = NULL;
+  double *Y = NULL, *noise_std = NULL;
+  char **rows = NULL;
+  nde_str where = NDE_STR_INIT;
+  int n_ins = 0;
+  if (mi > 0 && !R->inputs_path && !tab.inputs_col) {
+    nde_cli_error("%s declares measured inputs: give their samples (expected --inputs "
+                  "FILE.csv|DATA.h5, or a column inputs in %s)", a->model_path, table);
+    code = NDE_EXIT_INPUT;
+    goto done;
+  }
+  /* The output must be none of the inputs, the table's included. */
+  outs_of = calloc((size_t)(R->n_outputs_of + S + 1), sizeof *outs_of);
+  which = malloc(((size_t)S + 1) * sizeof *which);
+  ins = calloc((size_t)S + 1, sizeof *ins);
+  inp = calloc((size_t)S + 1, sizeof *inp);
+  ser = calloc((size_t)S, sizeof *ser);
+  wser = calloc((size_t)S, sizeof *wser);
+  stats = calloc((size_t)S, sizeof *stats);
+  rows = calloc((size_t)S, sizeof *rows);
+  if (!outs_of || !which || !ins || !inp || !ser || !wser || !stats || !rows) goto nomem;
+  int n_outs = 0;
+  for (int i = 0; i < R->n_outputs_of; i++)
+    if (R->outputs_of[i]) outs_of[n_outs++] = R->outputs_of[i];
+  for (int k = 0; k < S; k++)
+    if (tab.inputs[k]) outs_of[n_outs++] = tab.inputs[k];
+  if ((code = nde_cli_check_output("--out", a->out, outs_of))) goto done;
+  /* Each inputs file read once, and checked against the output times. */
+  for (int k = 0; k < S; k++) {
+    which[k] = -1;
+    if (!tab.inputs[k]) continue;
+    for (int q = 0; q < k && which[k] < 0; q++)
+      if (tab.inputs[q] && !strcmp(tab.inputs[q], tab.inputs[k])) which[k] = which[q];
+    if (which[k] >= 0) continue;
+    nde_str_release(&where);
+    nde_str_addf(&where, "--series %s:%ld:%d", table, tab.line[k], tab.inputs_col);
+    if (where.failed) goto nomem;
+    if ((code = nde_cli_read_inputs(where.data, tab.inputs[k], m, &ins[n_ins]))) goto done;
+    nde_str_addf(&where, ": %s", tab.inputs[k]);
+    if (where.failed) goto nomem;
+    if ((code = check_input_span(m, where.data, &ins[n_ins], R->t[0], R->t[NT - 1]))) goto done;
+    inp[n_ins] = (nde_input_series){ins[n_ins].n, ins[n_ins].t, ins[n_ins].u};
+    which[k] = n_ins++;
+  }
+  int default_used = 0;
+  for (int k = 0; k < S && R->inputs_path; k++) default_used |= which[k] < 0;
+  if (default_used) {
+    nde_str_release(&where);
+    nde_str_addf(&where, "--inputs %s", R->inputs_path);
+    if (where.failed) goto nomem;
+    if ((code = check_input_span(m, where.data, R->in, R->t[0], R->t[NT - 1]))) goto done;
+  }
+  /* Y: S x n_t x K. */
+  if (NT > SIZE_MAX / sizeof(double) / (size_t)K / (size_t)S ||
+      !(Y = malloc((size_t)S * NT * (size_t)K * sizeof *Y)) ||
+      !(noise_std = calloc((size_t)S * (size_t)K, sizeof *noise_std)))
+    goto nomem;
+  for (int k = 0; k < S; k++) {
+    ser[k] = (nde_sim_series){tab.theta + (size_t)k * nth, tab.u0 + (size_t)k * ns,
+                              which[k] >= 0 ? &inp[which[k]] : NULL,
+                              ndc ? tab.consts + (size_t)k * ndc : NULL, 1, tab.seed[k]};
+  }
+  nde_error err;
+  nde_status st = nde_simulate_many(m, S, ser, NT, R->t, R->so, R->threads, Y, noise_std, stats,
+                                    &err);
+  if (st != NDE_OK) {
+    /* "series K: ..." names the row; anything else is the options' (a solver option). */
+    int k = -1, at = 0;
+    if (sscanf(err.msg, "series %d: %n", &k, &at) == 1 && at > 0 && k >= 0 && k < S)
+      nde_cli_error("--series %s:%ld: series %s: %s", table, tab.line[k], tab.names[k],
+                    err.msg + at);
+    else if (st == NDE_ERR_ARG)
+      nde_cli_error("--solver %s: %s", R->so->solver.method, err.msg);
+    else
+      nde_cli_error("%s: %s", a->model_path, err.msg);
+    code = nde_cli_exit_code(st);
+    goto done;
+  }
+  long steps = 0;
+  for (int k = 0; k < S; k++) {
+    const double *y = Y + (size_t)k * NT * (size_t)K;
+    if (stats[k].reason != NDE_REASON_NONE) {
+      char msg[600];
+      nde_cli_error("--series %s:%ld: series %s: simulation stopped: %s", table, tab.line[k],
+                    tab.names[k],
+                    nde_cli_stop_message(R->so->solver.method, &stats[k], m, msg, sizeof msg));
+      code = NDE_EXIT_NUMERIC;
+      goto done;
+    }
+    /* Values near the largest double can overflow once noise is added: exit 3. */
+    for (size_t q = 0; q < NT * (size_t)K; q++)
+      if (!isfinite(y[q])) {
+        const int j = (int)(q % (size_t)K);
+        char bt[NDE_NUM_MAX], bs[NDE_NUM_MAX];
+        nde_cli_error("--series %s:%ld: series %s: the simulated value of %s at t = %s is not "
+                      "finite%s%s%s", table, tab.line[k], tab.names[k], a->cols[j],
+                      nde_num_str(R->t[q / (size_t)K], bt),
+                      a->noise > 0 ? " after noise of standard deviation " : "",
+                      a->noise > 0 ? nde_num_str(noise_std[(size_t)k * (size_t)K + (size_t)j], bs)
+                                   : "",
+                      a->noise > 0 ? " (expected finite values: lower --noise)"
+                                   : " (expected finite values)");
+        code = NDE_EXIT_NUMERIC;
+        goto done;
+      }
+    steps += stats[k].n_steps;
+  }
+  /* One group per series, as the file of one series. */
+  for (int k = 0; k < S; k++) {
+    nde_str r = NDE_STR_INIT;
+    nde_str_addf(&r, "%s:%ld", table, tab.line[k]);
+    if (!(rows[k] = nde_str_take(&r))) goto nomem;
+    wser[k] = (nde_cli_sim_series){tab.names[k], ser[k].theta, ser[k].u0,
+                                   Y + (size_t)k * NT * (size_t)K,
+                                   noise_std + (size_t)k * (size_t)K,
+                                   which[k] >= 0 ? &ins[which[k]] : R->in,
+                                   ser[k].consts, tab.seed[k], rows[k]};
+  }
+  if ((code = nde_cli_sim_write_batch(a, R->cmd, m, R->t, R->n_t, S, wser))) goto done;
+  if (!R->quiet) {
+    char b0[NDE_NUM_MAX], b1[NDE_NUM_MAX];
+    printf("%s: %d series, %ld times each on [%s, %s], %d %s%s", a->out, S, R->n_t,
+           nde_num_str(R->t[0], b0), nde_num_str(R->t[NT - 1], b1), K,
+           R->so->n_columns ? "column" : "state", K == 1 ? "" : "s");
+    if (mi > 0)
+      printf(", inputs from %d file%s", n_ins + default_used,
+             n_ins + default_used == 1 ? "" : "s");
+    if (a->noise > 0) printf(", noise %s of each column's mean", nde_num_str(a->noise, b0));
+    else printf(", no noise");
+    printf(" (%s, %ld steps in all)\n", R->so->solver.method, steps);
+  }
+  goto done;
+nomem:
+  nde_cli_error("out of memory");
+  code = NDE_EXIT_IO;
+done:
+  for (int q = 0; q < n_ins; q++) nde_cli_inputs_free(&ins[q]);
+  for (int k = 0; rows && k < S; k++) nde_free(rows[k]);
+  nde_str_release(&where);
+  free(rows);
+  free(ins);
+  free(inp);
+  free(which);
+  free(outs_of);
+  free(ser);
+  free(wser);
+  free(stats);
+  free(Y);
+  free(noise_std);
+  nde_cli_sim_table_free(&tab);
+  return code;
 }
 
 int nde_cmd_simulate(int argc, char **argv) {
@@ -60,10 +250,10 @@ int nde_cmd_simulate(int argc, char **argv) {
   nde_cli_sim a = {0};
   a.seed = 1;
   const char *times_path = NULL, *u0_spec = NULL, *param = NULL;
-  const char *inputs_path = NULL, *const_spec = NULL, *columns = NULL;
+  const char *inputs_path = NULL, *const_spec = NULL, *columns = NULL, *table = NULL;
   double t0 = 0, t1 = 0, dt_out = 0;
   long points = 0;
-  int quiet = 0;
+  int quiet = 0, threads = 0;
   nde_arg opts[32];
   const nde_arg head[] = {
       NDE_STR("--out", &a.out, "DATA.h5|DATA.csv",
@@ -90,6 +280,12 @@ int nde_cmd_simulate(int argc, char **argv) {
       NDE_STR("--const", &const_spec, "NAME=V,...", "the constants declared (from data)"),
       NDE_STR("--columns", &columns, "NAME,...",
               "what is measured: state components and observables (default every state)"),
+      NDE_STR("--series", &table, "TABLE.csv",
+              "many series, one per row: columns name, seed, inputs, states, parameters and "
+              "constants override the options above; written as one batch file"),
+      NDE_NUM("--threads", NDE_ARG_INT, &threads, "N",
+              "with --series: series integrated at once (0: every core); the result does not "
+              "depend on it", 0, NDE_POOL_MAX_THREADS, 0),
       NDE_FLAG("--quiet", &quiet, "print nothing on success"),
   };
   int n = (int)(sizeof head / sizeof *head);
@@ -106,6 +302,11 @@ int nde_cmd_simulate(int argc, char **argv) {
   const int seen_pts = nde_cli_opt(opts, n, "--points")->seen;
   if (!a.out) {
     nde_cli_error("no output file (expected -o DATA.h5 or DATA.csv)");
+    return NDE_EXIT_INPUT;
+  }
+  if (table && nde_cli_ends_with(a.out, ".csv")) {
+    nde_cli_error("--series: %s: a batch of series is written as HDF5, one group per series "
+                  "(expected -o BATCH.h5; CSV holds one series)", a.out);
     return NDE_EXIT_INPUT;
   }
   if (times_path && (seen_t1 || seen_dt || seen_pts || seen_t0)) {
@@ -132,7 +333,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   if ((code = nde_cli_check_solver(opts, n, &so.solver, NULL))) return code;
   if (nde_cli_opt(opts, n, "--dt")->seen) so.solver.steps_per_interval = 1;
   const char *inputs[] = {pos[0], a.init ? a.init : "", times_path ? times_path : "",
-                          inputs_path, NULL};
+                          table ? table : "", inputs_path, NULL};
   if ((code = nde_cli_check_output("--out", a.out, inputs))) return code;
 
   nde_model *m = NULL;
@@ -155,7 +356,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   so.n_columns = columns ? a.n_cols : 0;
   so.columns = cols;
   /* What drives it. */
-  if (nde_model_n_inputs(m) > 0 && !inputs_path) {
+  if (nde_model_n_inputs(m) > 0 && !inputs_path && !table) {
     nde_cli_error("%s declares measured inputs: give their samples (expected --inputs "
                   "FILE.csv|DATA.h5)", a.model_path);
     code = NDE_EXIT_INPUT;
@@ -167,7 +368,7 @@ int nde_cmd_simulate(int argc, char **argv) {
     so.inputs = &inp;
   }
   a.inputs = &in;
-  if (nde_model_n_data_consts(m) > 0 || const_spec) {
+  if (!table && (nde_model_n_data_consts(m) > 0 || const_spec)) {
     if (!(consts = calloc((size_t)nde_model_n_data_consts(m) + 1, sizeof *consts))) goto nomem;
     if ((code = nde_cli_parse_consts("--const", const_spec ? const_spec : "", m, consts)))
       goto done;
@@ -179,7 +380,14 @@ int nde_cmd_simulate(int argc, char **argv) {
   code = times_path ? nde_cli_times_file(times_path, &t, &n_t)
                     : nde_cli_grid_uniform(t0, t1, seen_dt ? dt_out : 0, points, &t, &n_t);
   if (code) goto done;
-  if (inputs_path && (code = check_input_span(m, inputs_path, &in, t[0], t[n_t - 1]))) goto done;
+  if (inputs_path && !table) {
+    nde_str w = NDE_STR_INIT;
+    nde_str_addf(&w, "--inputs %s", inputs_path);
+    code = w.failed ? NDE_EXIT_IO : check_input_span(m, w.data, &in, t[0], t[n_t - 1]);
+    if (w.failed) nde_cli_error("out of memory");
+    nde_str_release(&w);
+    if (code) goto done;
+  }
   theta = calloc(n_theta + 1, sizeof *theta);
   u0 = calloc((size_t)ns, sizeof *u0);
   noise_std = calloc((size_t)nc, sizeof *noise_std);
@@ -197,6 +405,23 @@ int nde_cmd_simulate(int argc, char **argv) {
   a.noise = so.noise;
   a.seed = so.seed;
   a.method = so.solver.method;
+  char step[96];
+  const nde_solver_method_info *mi = nde_solver_method_find(so.solver.method);
+  const int fixed = mi && !mi->adaptive;
+  if (fixed && so.solver.dt > 0) snprintf(step, sizeof step, "dt %.17g", so.solver.dt);
+  else if (fixed)
+    snprintf(step, sizeof step, "%d steps per output interval", so.solver.steps_per_interval);
+  else snprintf(step, sizeof step, "adaptive, rtol %g, atol %g", so.solver.rtol, so.solver.atol);
+  a.solver_step = step;
+  cmd = nde_cli_command_line(argc, argv);
+  if (table) {
+    a.table = table;
+    const sim_run R = {&a, m, &so, u0, theta, const_spec, inputs_path, &in, t, n_t, threads,
+                       quiet, inputs, (int)(sizeof inputs / sizeof *inputs) - 1,
+                       cmd ? cmd : "nde simulate"};
+    code = run_table(table, &R);
+    goto done;
+  }
   nde_error err;
   nde_solve_stats stats;
   nde_status st = nde_simulate(m, theta, u0, (size_t)n_t, t, &so, Y, noise_std, &stats, &err);
@@ -216,31 +441,21 @@ int nde_cmd_simulate(int argc, char **argv) {
     goto done;
   }
   /* Values near the largest double can overflow once noise is added: exit 3, nothing written. */
-  for (size_t q = 0; q < (size_t)n_t * (size_t)ns; q++)
+  for (size_t q = 0; q < (size_t)n_t * (size_t)a.n_cols; q++)
     if (!isfinite(Y[q])) {
-      const int j = (int)(q % (size_t)ns);
+      const int j = (int)(q % (size_t)a.n_cols);
       char bt[NDE_NUM_MAX], bs[NDE_NUM_MAX];
       if (so.noise > 0)
         nde_cli_error("%s: the simulated value of %s at t = %s is not finite after noise of "
                       "standard deviation %s (expected finite values: lower --noise)", a.out,
-                      nde_model_component_name(m, j), nde_num_str(t[q / (size_t)ns], bt),
+                      cols[j], nde_num_str(t[q / (size_t)a.n_cols], bt),
                       nde_num_str(noise_std[j], bs));
       else
         nde_cli_error("%s: the simulated value of %s at t = %s is not finite (expected finite "
-                      "values)", a.out, nde_model_component_name(m, j),
-                      nde_num_str(t[q / (size_t)ns], bt));
+                      "values)", a.out, cols[j], nde_num_str(t[q / (size_t)a.n_cols], bt));
       code = NDE_EXIT_NUMERIC;
       goto done;
     }
-  char step[96];
-  const nde_solver_method_info *mi = nde_solver_method_find(so.solver.method);
-  const int fixed = mi && !mi->adaptive;
-  if (fixed && so.solver.dt > 0) snprintf(step, sizeof step, "dt %.17g", so.solver.dt);
-  else if (fixed)
-    snprintf(step, sizeof step, "%d steps per output interval", so.solver.steps_per_interval);
-  else snprintf(step, sizeof step, "adaptive, rtol %g, atol %g", so.solver.rtol, so.solver.atol);
-  a.solver_step = step;
-  cmd = nde_cli_command_line(argc, argv);
   if ((code = nde_cli_sim_write(&a, cmd ? cmd : "nde simulate", m, theta, u0, t, n_t, Y, noise_std)))
     goto done;
   if (!quiet) {

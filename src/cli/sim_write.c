@@ -1,7 +1,8 @@
 /* The file `nde simulate` writes: the series (with its inputs and constants) in the data
  * convention, and its provenance as attributes of the root group (the command line, the model
- * and its source, parameter values, initial state, solver, step, seed, noise); or, for a name
- * ending in .csv, the columns alone as CSV (the writer of nde forecast). */
+ * and its source, parameter values, initial state, solver, step, seed, noise); a batch of such
+ * series, one group each with those attributes (--series); or, for a name ending in .csv, the
+ * columns alone as CSV (the writer of nde forecast). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -33,7 +34,55 @@ static char *describe_state(const nde_model *m, const double *u0) {
   return nde_str_take(&s);
 }
 
-
+/* Series of one simulation into group g of w: the data (with the inputs and constants that
+ * drove it) and, as attributes of g, its provenance.  in_names: the model's input names, then
+ * its constants'.  0, or the message and the exit code. */
+static int put_sim(nde_writer *w, const char *g, const nde_cli_sim *a, const char *cmd,
+                   const nde_model *m, const char **in_names, const nde_cli_sim_series *q,
+                   const double *t, long n_t) {
+  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
+  char *params = describe_params(m, q->theta), *state = describe_state(m, q->u0);
+  if (!params || !state) {
+    nde_free(params);
+    nde_free(state);
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  nde_series s = {(size_t)n_t, (size_t)a->n_cols, t, q->Y, a->cols,
+                  a->noise > 0 ? q->noise_std : NULL};
+  nde_series_extra x = {0};
+  if (mi > 0) {
+    x.m = (size_t)mi;
+    x.n_u = q->inputs->n;
+    x.u_t = q->inputs->t;
+    x.u = q->inputs->u;
+    x.input_names = in_names;
+  }
+  if (ndc > 0) {
+    x.n_consts = (size_t)ndc;
+    x.const_names = in_names + mi;
+    x.consts = q->consts;
+  }
+  nde_status st = nde_writer_put_series_ex(w, g, &s, &x);
+  if (!st) st = nde_writer_set_attr_string(w, g, "created_by", "nde simulate");
+  if (!st) st = nde_writer_set_attr_string(w, g, "command_line", cmd);
+  if (!st) st = nde_writer_set_attr_string(w, g, "nde_version", nde_version());
+  if (!st) st = nde_writer_set_attr_string(w, g, "model_file", a->model_path);
+  if (!st) st = nde_writer_set_attr_string(w, g, "model_source", nde_model_source(m));
+  if (!st) st = nde_writer_set_attr_string(w, g, "parameters", params);
+  if (!st) st = nde_writer_set_attr_string(w, g, "initial_state", state);
+  if (!st && a->init) st = nde_writer_set_attr_string(w, g, "init", a->init);
+  if (!st) st = nde_writer_set_attr_string(w, g, "solver", a->method);
+  if (!st) st = nde_writer_set_attr_string(w, g, "solver_step", a->solver_step);
+  if (!st) st = nde_writer_set_attr_int64(w, g, "seed", (int64_t)q->seed);
+  if (!st) st = nde_writer_set_attr_double(w, g, "noise", a->noise);
+  if (!st && q->table_row) st = nde_writer_set_attr_string(w, g, "series_table", q->table_row);
+  nde_free(params);
+  nde_free(state);
+  if (st == NDE_OK) return 0;
+  nde_cli_error("%s", nde_writer_errmsg(w));
+  return nde_cli_exit_code(st);
+}
 
 int nde_cli_sim_write(const nde_cli_sim *a, const char *cmd, const nde_model *m, const double *theta,
                       const double *u0, const double *t, long n_t, const double *Y,
@@ -43,59 +92,59 @@ int nde_cli_sim_write(const nde_cli_sim *a, const char *cmd, const nde_model *m,
     const nde_cli_forecast f = {.N = (size_t)n_t, .T = (double *)t, .Y = (double *)Y};
     return nde_cli_write_csv(a->out, a->n_cols, a->cols, &f, 1);
   }
-  const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
+  const nde_cli_sim_series q = {NULL, theta, u0, Y, noise_std, a->inputs, a->consts, a->seed,
+                                NULL};
+  return nde_cli_sim_write_batch(a, cmd, m, t, n_t, 0, &q);
+}
+
+int nde_cli_sim_write_batch(const nde_cli_sim *a, const char *cmd, const nde_model *m,
+                            const double *t, long n_t, int n, const nde_cli_sim_series *series) {
   const char **in_names = nde_cli_driver_names(m);
-  const char **c_names = in_names ? in_names + mi : NULL;
-  char *params = describe_params(m, theta), *state = describe_state(m, u0);
   nde_writer *w = NULL;
   nde_error err;
+  nde_str g = NDE_STR_INIT;
   int code = 0;
-  if (!in_names || !params || !state) {
+  if (!in_names) {
     nde_cli_error("out of memory");
-    code = NDE_EXIT_IO;
-    goto done;
+    return NDE_EXIT_IO;
   }
   nde_status st = nde_writer_create(a->out, &w, &err);
   if (st != NDE_OK) {
     code = nde_cli_fail(&err, 0);
     goto done;
   }
-  nde_series s = {(size_t)n_t, (size_t)a->n_cols, t, Y, a->cols, a->noise > 0 ? noise_std : NULL};
-  nde_series_extra x = {0};
-  if (mi > 0) {
-    x.m = (size_t)mi;
-    x.n_u = a->inputs->n;
-    x.u_t = a->inputs->t;
-    x.u = a->inputs->u;
-    x.input_names = in_names;
+  if (n == 0) {
+    code = put_sim(w, "/", a, cmd, m, in_names, series, t, n_t);
+  } else {
+    /* The root says what made the batch; each group holds what a file of one series holds.
+     * Only strings at the root: a number there would stand in for a missing constant. */
+    st = nde_writer_set_attr_string(w, "/", "created_by", "nde simulate");
+    if (!st) st = nde_writer_set_attr_string(w, "/", "command_line", cmd);
+    if (!st) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
+    if (!st) st = nde_writer_set_attr_string(w, "/", "model_file", a->model_path);
+    if (!st && a->table) st = nde_writer_set_attr_string(w, "/", "series_table", a->table);
+    if (st) {
+      nde_cli_error("%s", nde_writer_errmsg(w));
+      code = nde_cli_exit_code(st);
+    }
+    for (int k = 0; k < n && !code; k++) {
+      nde_str_release(&g);
+      nde_str_addf(&g, "/%s", series[k].name);
+      if (g.failed) {
+        nde_cli_error("out of memory");
+        code = NDE_EXIT_IO;
+        break;
+      }
+      code = put_sim(w, g.data, a, cmd, m, in_names, &series[k], t, n_t);
+    }
   }
-  if (ndc > 0) {
-    x.n_consts = (size_t)ndc;
-    x.const_names = c_names;
-    x.consts = a->consts;
-  }
-  st = nde_writer_put_series_ex(w, "/", &s, &x);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "created_by", "nde simulate");
-  if (!st) st = nde_writer_set_attr_string(w, "/", "command_line", cmd);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
-  if (!st) st = nde_writer_set_attr_string(w, "/", "model_file", a->model_path);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "model_source", nde_model_source(m));
-  if (!st) st = nde_writer_set_attr_string(w, "/", "parameters", params);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "initial_state", state);
-  if (!st && a->init) st = nde_writer_set_attr_string(w, "/", "init", a->init);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "solver", a->method);
-  if (!st) st = nde_writer_set_attr_string(w, "/", "solver_step", a->solver_step);
-  if (!st) st = nde_writer_set_attr_int64(w, "/", "seed", (int64_t)a->seed);
-  if (!st) st = nde_writer_set_attr_double(w, "/", "noise", a->noise);
-  if (!st) st = nde_writer_commit(w);
-  if (st != NDE_OK) {
+  if (!code && (st = nde_writer_commit(w)) != NDE_OK) {
     nde_cli_error("%s", nde_writer_errmsg(w));
     code = nde_cli_exit_code(st);
   }
 done:
+  nde_str_release(&g);
   nde_writer_destroy(&w);
   free(in_names);
-  nde_free(params);
-  nde_free(state);
   return code;
 }

@@ -1,12 +1,14 @@
 /* The fitted model on any grid: the start a forecast means (a fitted initial state, the fitted
  * trajectory at a time, a given state), integration with the fit's own settings, scoring against
- * held-out series each started from its own first row, and simulation of a model with noise. */
+ * held-out series each started from its own first row, and simulation of a model with noise,
+ * of one series or of many as jobs on the thread pool (nde__par_run). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "train/internal.h"
 
 /* A right-hand side and a solver for one integration of one series. */
 typedef struct integ {
@@ -696,4 +698,106 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   if (noise_std) memcpy(noise_std, sd, (size_t)K * sizeof *sd);
   free(sd);
   return NDE_OK;
+}
+
+/* ---- simulation of many series ---- */
+
+/* A bijection of 53-bit words (the shape of splitmix64's finaliser: xor-shifts and odd
+ * multipliers, each invertible modulo 2^53). */
+static uint64_t mix53(uint64_t z) {
+  const uint64_t mask = (UINT64_C(1) << 53) - 1;
+  z &= mask;
+  z = ((z ^ (z >> 27)) * (UINT64_C(0xbf58476d1ce4e5b9) | 1)) & mask;
+  z = ((z ^ (z >> 25)) * (UINT64_C(0x94d049bb133111eb) | 1)) & mask;
+  return z ^ (z >> 28);
+}
+
+uint64_t nde_sim_series_seed(uint64_t seed, int k) {
+  /* Two bijections of seed for a fixed k, so two base seeds below 2^53 never give series k the
+   * same seed; the mixing puts the seeds of neighbouring (seed, k) pairs far apart, since
+   * nde_rng_seed's streams from seeds a multiple of its increment apart overlap.  53 bits, so
+   * that every derived seed is a value --seed takes. */
+  const uint64_t kk = (uint64_t)(k < 0 ? 0 : k);
+  return mix53(mix53(seed + UINT64_C(0x9e3779b97f4a7c15)) ^
+               (kk * UINT64_C(0xd1b54a32d192ed03) + 1));
+}
+
+/* The jobs of nde_simulate_many: series k writes its own rows of Y, noise_std and stats; a
+ * failure is kept in the slot of the worker that saw it (a worker fails at most once, since the
+ * pool hands it nothing after). */
+typedef struct sim_many {
+  nde_model *model;
+  const nde_sim_series *series;
+  size_t n_times, K;
+  const double *times;
+  const nde_sim_opts *o;
+  double *Y, *noise_std;
+  nde_solve_stats *stats;
+  nde_error *werr; /* per worker */
+  int *wfail;      /* per worker: the series that failed on it, or -1 */
+} sim_many;
+
+static int sim_job(void *ctx, int worker, int k) {
+  sim_many *M = ctx;
+  const nde_sim_series *s = &M->series[k];
+  nde_sim_opts o = *M->o;
+  if (s->inputs) o.inputs = s->inputs;
+  if (s->consts) o.consts = s->consts;
+  o.seed = s->own_seed ? s->seed : nde_sim_series_seed(M->o->seed, k);
+  nde_solve_stats local;
+  const size_t kk = (size_t)k;
+  const nde_status st =
+      nde_simulate(M->model, s->theta, s->u0, M->n_times, M->times, &o,
+                   M->Y + kk * M->n_times * M->K, M->noise_std ? M->noise_std + kk * M->K : NULL,
+                   M->stats ? &M->stats[k] : &local, &M->werr[worker]);
+  if (st == NDE_OK) return 0;
+  M->wfail[worker] = k;
+  return k + 1;
+}
+
+nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_series *series,
+                             size_t n_times, const double *times, const nde_sim_opts *opts,
+                             int threads, double *Y, double *noise_std, nde_solve_stats *stats,
+                             nde_error *err) {
+  if (!model || n_series < 0 || (n_series > 0 && !series) || !times || !Y)
+    return nde__fail(err, NDE_ERR_ARG, "simulation of many series needs a model, n_series >= 0 "
+                     "series, times and an output");
+  const nde_sim_opts o = opts ? *opts : nde_sim_opts_default();
+  /* What every series shares is checked once, so that its message names no series. */
+  if (!(o.noise >= 0) || !isfinite(o.noise))
+    return nde__fail(err, NDE_ERR_ARG, "the noise level must be >= 0 (got %g)", o.noise);
+  if (o.n_columns < 0 || (o.n_columns > 0 && !o.columns))
+    return nde__fail(err, NDE_ERR_ARG, "columns: expected n_columns names");
+  nde_status st = check_grid(times[0], n_times, times, err);
+  if (st != NDE_OK || n_series == 0) return st;
+  const int K = o.n_columns > 0 ? o.n_columns : nde_model_state_dim(model);
+  const int T = nde__par_threads(threads, n_series);
+  sim_many M = {model, series, n_times, (size_t)K, times, &o, Y, noise_std, stats, NULL, NULL};
+  M.werr = calloc((size_t)T, sizeof *M.werr);
+  M.wfail = malloc((size_t)T * sizeof *M.wfail);
+  if (!M.werr || !M.wfail) {
+    free(M.werr);
+    free(M.wfail);
+    return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  }
+  for (int w = 0; w < T; w++) M.wfail[w] = -1;
+  /* OpenBLAS on one thread whatever T (as in a fit): its threads would compete with the jobs',
+   * and its sums depend on its thread count, which must not change the bits. */
+  nde__blas_hold_one();
+  const int rc = nde__par_run(n_series, T, sim_job, &M, NULL, NULL);
+  nde__blas_release();
+  if (rc > 0) {
+    /* The lowest failed series (every series before it ran), whichever worker saw it. */
+    st = nde__fail(err, NDE_ERR_INTERNAL, "series %d failed", rc - 1);
+    for (int w = 0; w < T; w++)
+      if (M.wfail[w] == rc - 1) {
+        st = M.werr[w].status != NDE_OK ? M.werr[w].status : NDE_ERR_INTERNAL;
+        nde__fail(err, st, "series %d: %s", rc - 1, M.werr[w].msg);
+      }
+  } else if (rc != 0) {
+    st = nde__fail(err, NDE_ERR_INTERNAL, "the runner of the series returned %d", rc);
+  }
+  free(M.werr);
+  free(M.wfail);
+  return st;
 }
