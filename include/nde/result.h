@@ -767,6 +767,16 @@ NDE_API nde_status nde_result_integrate_band(const nde_result *r, const nde_star
                                              const nde_solver_opts *solver, double level,
                                              double *lower, double *mid, double *upper,
                                              int *n_used, nde_error *err);
+/* The same band for the model's observables (lower, mid, upper: n_times x n_o, in declaration
+ * order), what an experiment measures: over the members, each member's trajectory observed with
+ * its own parameters; linearised, h -/+ q sqrt(diag(G C G^T)) with G = dH/du S + dH/dtheta the
+ * observables' sensitivities to the coordinates (the observation model's JVP; mid is then the
+ * fitted trajectory's observables).  NDE_ERR_ARG also when the model declares no observables. */
+NDE_API nde_status nde_result_observe_band(const nde_result *r, const nde_start *start,
+                                           size_t n_times, const double *times,
+                                           const nde_solver_opts *solver, double level,
+                                           double *lower, double *mid, double *upper,
+                                           int *n_used, nde_error *err);
 
 #ifdef __cplusplus
 }

@@ -285,12 +285,14 @@ class Trajectory:
     With a band (results with ensemble members or standard errors, as nde forecast gives it):
     lower, upper [T, n] (else None), band_level (its coverage), band_kind ("members": the
     quantiles of the members' trajectories; "linearised": y -/+ q sqrt(diag(S C S^T)) from the
-    covariance) and band_members (the members used at the last time; 0 for a linearised band).
-    The band is that of the model's trajectory; new observations scatter around it by the noise
-    level besides."""
+    covariance) and band_members (the members used at the last time; 0 for a linearised band);
+    obs_lower, obs_upper [T, len(observables)] the same band of the observables (each member's
+    observables along its own trajectory, or h -/+ q sqrt(diag(G C G^T)) with G the
+    observables' sensitivities), None without observables or band.  The band is that of the
+    model's trajectory; new observations scatter around it by the noise level besides."""
 
     def __init__(self, result, t, y, start_time, u0, series, stop, method, inputs=None,
-                 consts=None, band=None, obs=None):
+                 consts=None, band=None, obs=None, obs_band=None):
         self.t, self.y, self.start_time, self.u0 = t, y, start_time, u0
         self.series, self.stop, self.method = series, stop, method
         self.inputs, self.consts = inputs, consts if consts is not None else {}
@@ -302,6 +304,7 @@ class Trajectory:
         self.band_members = 0
         if band is not None:
             self.lower, self.upper, self.band_level, self.band_kind, self.band_members = band
+        self.obs_lower, self.obs_upper = obs_band if obs_band is not None else (None, None)
 
     def __len__(self):
         return self.t.size
@@ -334,15 +337,17 @@ class Trajectory:
                 return pystr(lib.nde_num_str(float(x), buf))
             band = self.lower is not None
             obs = self.obs if self.obs is not None else np.empty((self.t.size, 0))
+            # The band's columns: the states', then the observables' (as nde forecast).
+            lo, hi, bcols = self._band_columns()
             with open(path, "w") as f:
                 f.write("t," + ",".join(tuple(self.states) + tuple(
                     self.observables if self.obs is not None else ())) + "".join(
-                    ",%s_lower,%s_upper" % (c, c) for c in self.states if band) + "\n")
+                    ",%s_lower,%s_upper" % (c, c) for c in bcols if band) + "\n")
                 for i in range(self.t.size):
                     f.write(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) +
                             "".join("," + num(v) for v in obs[i]) + "".join(
-                        ",%s,%s" % (num(self.lower[i, j]), num(self.upper[i, j]))
-                        for j in range(len(self.states)) if band) + "\n")
+                        ",%s,%s" % (num(lo[i, j]), num(hi[i, j]))
+                        for j in range(len(bcols)) if band) + "\n")
             return
         r = self._result
         m = r.model
@@ -378,13 +383,14 @@ class Trajectory:
                          ("nde_version", pystr(lib.nde_version())))
                 st = lib.nde_writer_put_series_ex(w, cstr("/"), s, x)
                 if st == lib.NDE_OK and self.lower is not None:
-                    # The band beside y, as nde forecast writes it.
-                    dims = ffi.new("size_t[2]", [self.t.size, len(self.states)])
+                    # The band beside y, with its columns, as nde forecast writes it.
+                    lo, hi, bcols = self._band_columns()
+                    dims = ffi.new("size_t[2]", [self.t.size, len(bcols)])
                     st = lib.nde_writer_put_doubles(w, cstr("/y_lower"), 2, dims,
-                                                    arrays.ptr(self.lower))
+                                                    arrays.ptr(lo))
                     if st == lib.NDE_OK:
                         st = lib.nde_writer_put_doubles(w, cstr("/y_upper"), 2, dims,
-                                                        arrays.ptr(self.upper))
+                                                        arrays.ptr(hi))
                     if st == lib.NDE_OK:
                         st = lib.nde_writer_set_attr_double(w, cstr("/"), cstr("band_level"),
                                                             self.band_level)
@@ -408,6 +414,16 @@ class Trajectory:
                     raise error_for(st, pystr(lib.nde_writer_errmsg(w)))
             finally:
                 lib.nde_writer_destroy(out)
+
+
+    def _band_columns(self):
+        """The band as written: lower, upper [T, K] and the K column names (the states, then
+        the observables when they have a band)."""
+        if self.lower is None or self.obs_lower is None or self.obs is None:
+            return self.lower, self.upper, tuple(self.states)
+        return (np.ascontiguousarray(np.hstack([self.lower, self.obs_lower])),
+                np.ascontiguousarray(np.hstack([self.upper, self.obs_upper])),
+                tuple(self.states) + tuple(self.observables))
 
 
 class Score:
@@ -903,7 +919,7 @@ class Result:
         err = new_error()
         check(lib.nde_result_integrate(self._ptr, st, tt.size, arrays.ptr(tt), so,
                                        arrays.wptr(Y), stats, err), err)
-        bands = None
+        bands = obs_band = None
         if level is not None:
             lo, hi = np.empty_like(Y), np.empty_like(Y)
             used = ffi.new("int *")
@@ -913,6 +929,15 @@ class Result:
             if st_b != lib.NDE_OK:
                 raise error_for(st_b, "band: " + pystr(err.msg))
             bands = (lo, hi, level, "members" if self.n_members else "linearised", int(used[0]))
+            if self.model.observables:
+                no = len(self.model.observables)
+                olo, ohi = np.empty((tt.size, no)), np.empty((tt.size, no))
+                st_b = lib.nde_result_observe_band(self._ptr, st, tt.size, arrays.ptr(tt), so,
+                                                   level, arrays.wptr(olo), ffi.NULL,
+                                                   arrays.wptr(ohi), ffi.NULL, err)
+                if st_b != lib.NDE_OK:
+                    raise error_for(st_b, "band: " + pystr(err.msg))
+                obs_band = (olo, ohi)
         stop = stop_info(method, stats)
         if stop is not None:
             warn_stop("the integration", stop)
@@ -923,7 +948,7 @@ class Result:
             check(lib.nde_result_observe(self._ptr, st, tt.size, arrays.ptr(tt), arrays.ptr(Y),
                                          arrays.wptr(obs), err), err)
         return Trajectory(self, tt, Y, t0, u, self.series[st.series].name, stop, method,
-                          drive_in, drive_c, bands, obs)
+                          drive_in, drive_c, bands, obs, obs_band)
 
     def _band_level(self, band):
         """The level of the band that band= asks for, or None (see integrate)."""

@@ -189,6 +189,26 @@ def test_standard_errors_of_a_fit_to_an_observable_are_nde_fits(tmp_path):
             tmp_path / "cli.csv", "--quiet")
     assert (tmp_path / "py.csv").read_text() == (tmp_path / "cli.csv").read_text()
     assert (tmp_path / "py.csv").read_text().startswith("t,x,y,signal\n")
+    # With the band: the observables' band too (linearised through the observation model),
+    # the same text and arrays as nde forecast writes (from nde fit's result: r's standard
+    # errors are now those of a known noise level).
+    g = cli.forecast(10.0)
+    assert g.band_kind == "linearised" and g.obs_lower.shape == (g.t.size, 1)
+    assert np.all(g.obs_lower <= g.obs) and np.all(g.obs <= g.obs_upper)
+    assert np.allclose((g.obs_lower + g.obs_upper) / 2, g.obs, rtol=1e-12, atol=1e-12)
+    assert np.all(g.obs_upper[1:] > g.obs_lower[1:])
+    g.save(tmp_path / "pyb.csv")
+    g.save(tmp_path / "pyb.h5")
+    run_nde("forecast", tmp_path / "cli.h5", "--t1", "10", "-o", tmp_path / "clib.csv", "--quiet")
+    run_nde("forecast", tmp_path / "cli.h5", "--t1", "10", "-o", tmp_path / "clib.h5", "--quiet")
+    assert (tmp_path / "pyb.csv").read_text() == (tmp_path / "clib.csv").read_text()
+    assert (tmp_path / "pyb.csv").read_text().startswith(
+        "t,x,y,signal,x_lower,x_upper,y_lower,y_upper,signal_lower,signal_upper\n")
+    for name in ("/y_lower", "/y_upper"):
+        assert np.array_equal(bits(h5get(tmp_path / "pyb.h5", name)),
+                              bits(h5get(tmp_path / "clib.h5", name))), name
+    lo = h5get(tmp_path / "clib.h5", "/y_lower").reshape(g.t.size, 3)
+    assert np.array_equal(bits(lo[:, 2]), bits(g.obs_lower[:, 0]))
 
 
 def test_compute_uncertainty_is_nde_uncertainty_on_a_finished_fit(tmp_path, lv):

@@ -293,6 +293,8 @@ static void run_free(run *x) {
     free(x->fc[k].obs);
     free(x->fc[k].lo);
     free(x->fc[k].hi);
+    free(x->fc[k].obs_lo);
+    free(x->fc[k].obs_hi);
   }
   free(x->fc);
   free(x->u);

@@ -22,6 +22,17 @@ int nde_cli_forecast_band(const nde_result *r, const nde_start *start, const nde
   nde_error err;
   nde_status st = nde_result_integrate_band(r, start, f->N, f->T, so, level, f->lo, NULL, f->hi,
                                             &f->band_used, &err);
+  const int no = nde_model_n_observables(nde_result_model(r));
+  if (st == NDE_OK && no > 0) {
+    f->obs_lo = calloc(f->N * (size_t)no, sizeof *f->obs_lo);
+    f->obs_hi = calloc(f->N * (size_t)no, sizeof *f->obs_hi);
+    if (!f->obs_lo || !f->obs_hi) {
+      nde_cli_error("out of memory");
+      return NDE_EXIT_IO;
+    }
+    st = nde_result_observe_band(r, start, f->N, f->T, so, level, f->obs_lo, NULL, f->obs_hi,
+                                 NULL, &err);
+  }
   if (st != NDE_OK) {
     nde_cli_error("--band: %s", err.msg);
     return nde_cli_exit_code(st);
@@ -97,7 +108,10 @@ int nde_cli_write_csv(const char *out, int n, const char *const *names, const nd
   const int no = f[0].obs ? f[0].n_obs : 0;
   nde_str_adds(&s, nf > 1 ? "series,t" : "t");
   for (int j = 0; j < n + no; j++) nde_str_addf(&s, ",%s", names[j]);
+  const int obs_band = band && no > 0 && f[0].obs_lo;
   for (int j = 0; j < n && band; j++) nde_str_addf(&s, ",%s_lower,%s_upper", names[j], names[j]);
+  for (int j = n; j < n + no && obs_band; j++)
+    nde_str_addf(&s, ",%s_lower,%s_upper", names[j], names[j]);
   nde_str_adds(&s, "\n");
   for (int k = 0; k < nf; k++)
     for (size_t i = 0; i < f[k].N; i++) {
@@ -111,6 +125,11 @@ int nde_cli_write_csv(const char *out, int n, const char *const *names, const nd
       for (int j = 0; j < n && band; j++) {
         nde_str_addf(&s, ",%s", nde_num_str(f[k].lo[i * (size_t)n + (size_t)j], b));
         nde_str_addf(&s, ",%s", nde_num_str(f[k].hi[i * (size_t)n + (size_t)j], b));
+      }
+      for (int j = 0; j < no && obs_band; j++) {
+        const size_t q = i * (size_t)no + (size_t)j;
+        nde_str_addf(&s, ",%s", nde_num_str(f[k].obs_lo ? f[k].obs_lo[q] : NAN, b));
+        nde_str_addf(&s, ",%s", nde_num_str(f[k].obs_hi ? f[k].obs_hi[q] : NAN, b));
       }
       nde_str_adds(&s, "\n");
     }
@@ -137,6 +156,7 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   nde_error err;
   nde_writer *w = NULL;
   double *Yo = NULL; /* a series' states and observables side by side */
+  double *Bl = NULL, *Bu = NULL; /* the same for the band */
   if (!names || !xn) {
     free(xn);
     free(names);
@@ -193,10 +213,28 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
       }
       nde_str_adds(&pl, "/y_lower");
       nde_str_adds(&pu, "/y_upper");
-      size_t dims[2] = {f[k].N, (size_t)n};
+      /* The same columns as y: the states' band, then the observables'. */
+      const int nb = n + (f[k].obs_lo ? no : 0);
+      size_t dims[2] = {f[k].N, (size_t)nb};
+      const double *lo = f[k].lo, *hi = f[k].hi;
       if (pl.failed || pu.failed) st = NDE_ERR_NOMEM;
-      if (st == NDE_OK) st = nde_writer_put_doubles(w, pl.data, 2, dims, f[k].lo);
-      if (st == NDE_OK) st = nde_writer_put_doubles(w, pu.data, 2, dims, f[k].hi);
+      if (st == NDE_OK && nb > n) {
+        free(Bl);
+        free(Bu);
+        Bl = malloc(f[k].N * (size_t)nb * sizeof *Bl);
+        Bu = malloc(f[k].N * (size_t)nb * sizeof *Bu);
+        if (!Bl || !Bu) st = NDE_ERR_NOMEM;
+        for (size_t i = 0; i < f[k].N && st == NDE_OK; i++) {
+          memcpy(Bl + i * (size_t)nb, f[k].lo + i * (size_t)n, (size_t)n * sizeof *Bl);
+          memcpy(Bu + i * (size_t)nb, f[k].hi + i * (size_t)n, (size_t)n * sizeof *Bu);
+          memcpy(Bl + i * (size_t)nb + n, f[k].obs_lo + i * (size_t)no, (size_t)no * sizeof *Bl);
+          memcpy(Bu + i * (size_t)nb + n, f[k].obs_hi + i * (size_t)no, (size_t)no * sizeof *Bu);
+        }
+        lo = Bl;
+        hi = Bu;
+      }
+      if (st == NDE_OK) st = nde_writer_put_doubles(w, pl.data, 2, dims, lo);
+      if (st == NDE_OK) st = nde_writer_put_doubles(w, pu.data, 2, dims, hi);
       if (st == NDE_OK) st = nde_writer_set_attr_double(w, g, "band_level", level);
       if (st == NDE_OK)
         st = nde_writer_set_attr_string(w, g, "band", nde_result_n_members(r) > 0
@@ -242,6 +280,8 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   }
   nde_writer_destroy(&w);
   free(Yo);
+  free(Bl);
+  free(Bu);
   free(names);
   free(xn);
   return rc;

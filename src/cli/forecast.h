@@ -16,6 +16,7 @@ typedef struct nde_cli_forecast {
   double *lo, *hi;         /* the band (N x n), or NULL */
   double *obs;             /* the model's observables along Y (N x n_obs), or NULL */
   int n_obs;
+  double *obs_lo, *obs_hi; /* the observables' band (N x n_obs), or NULL */
   int band_used;           /* members in the band at the last time (1 for a linearised band) */
 } nde_cli_forecast;
 
@@ -31,21 +32,22 @@ int nde_cli_forecast_grid(double t0, double t1, double dt_out, nde_cli_forecast 
  * observables along it into f->obs when it declares any and the solve did not stop. */
 int nde_cli_forecast_run(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
                          nde_cli_forecast *f);
-/* The band of f at level: quantiles over the members, or linearised from the standard errors. */
+/* The band of f at level: quantiles over the members, or linearised from the standard errors;
+ * of the states, and of the observables when the model declares any. */
 int nde_cli_forecast_band(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
                           double level, nde_cli_forecast *f);
 /* Write the forecasts as CSV (columns series (when several), t, the states, the observables,
- * and NAME_lower, NAME_upper of the states' band when there is one). */
+ * and NAME_lower, NAME_upper of the band of each when there is one). */
 int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
                                int nf);
 /* The same for any n columns (f's Y and band N x n) with these names, then f's n_obs observables
- * (names[n..n + n_obs)): a header line "[series,]t,NAME,...", then one line per time; written
- * atomically (nde_cli_write_text). */
+ * (names[n..n + n_obs)) and their band: a header line "[series,]t,NAME,...", then one line per
+ * time; written atomically (nde_cli_write_text). */
 int nde_cli_write_csv(const char *out, int n, const char *const *names, const nde_cli_forecast *f,
                       int nf);
 /* Write the forecasts as HDF5 in the data convention, one group per series when several (the
  * columns of /y: the states, then the observables), with the scores (score may be NULL), the
- * states' band at level (y_lower, y_upper: the first n columns) and provenance. */
+ * band at level (y_lower, y_upper: the same columns as /y) and provenance. */
 int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_result *r,
                               const nde_cli_forecast *f, int nf, const nde_score *score,
                               const char *held, double tol, const char *cmd, const char *solver,

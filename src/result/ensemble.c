@@ -448,7 +448,7 @@ nde_status nde_result_param_spread(const nde_result *r, int i, int s, double lev
 /* The linearised band of a single fit from its covariance. */
 static nde_status linear_band(const nde_result *r, const nde_start *start, size_t n_times,
                               const double *times, const nde_solver_opts *solver, double level,
-                              double *lower, double *mid, double *upper, int *n_used,
+                              int observe, double *lower, double *mid, double *upper, int *n_used,
                               nde_error *err) {
   const struct nde__unc *u = r->unc;
   if (!u->cols)
@@ -462,11 +462,14 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
   }
   /* Where the trajectory starts and which initial states it carries. */
   double t0;
+  const int no = observe ? nde_model_n_observables(r->model) : 0;
   double *u0 = nde__dalloc((size_t)n), *Y = nde__dalloc(n_times * (size_t)n);
   double *Sm = nde__dalloc(n_times * (size_t)n * (size_t)P);
+  double *H = observe ? nde__dalloc(n_times * (size_t)no) : NULL;
+  double *Sh = observe ? nde__dalloc(n_times * (size_t)no * (size_t)P) : NULL;
   nde__coord *cols = calloc((size_t)P + 1, sizeof *cols);
   nde_status st = NDE_OK;
-  if (!u0 || !Y || !Sm || !cols) {
+  if (!u0 || !Y || !Sm || !cols || (observe && (!H || !Sh))) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -505,19 +508,22 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
     goto done;
   int ok;
   if ((st = nde__forecast_sens(r, &so, series, inp, cs, u0, t0, n_times, times, P, cols, Y, Sm,
-                               &ok, err)) != NDE_OK)
+                               H, Sh, &ok, err)) != NDE_OK)
     goto done;
+  /* The band of what is asked for: the states, or the observables. */
+  const int w = observe ? no : n;
+  const double *V = observe ? H : Y, *G = observe ? Sh : Sm;
   const double q = u->pub.noise == NDE_NOISE_KNOWN
                        ? nde__norm_quantile(0.5 + level / 2)
                        : nde__t_quantile(0.5 + level / 2, (double)u->pub.dof);
   for (size_t k = 0; k < n_times; k++)
-    for (int i = 0; i < n; i++) {
-      const size_t a = k * (size_t)n + (size_t)i;
-      const double *s = Sm + a * (size_t)P;
+    for (int i = 0; i < w; i++) {
+      const size_t a = k * (size_t)w + (size_t)i;
+      const double *s = G + a * (size_t)P;
       double var = 0;
       for (int x = 0; x < P; x++)
         for (int y = 0; y < P; y++) var += s[x] * u->cov[(size_t)x * P + (size_t)y] * s[y];
-      const double y0 = ok ? Y[a] : NAN, h = q * sqrt(fmax(var, 0));
+      const double y0 = ok ? V[a] : NAN, h = q * sqrt(fmax(var, 0));
       if (mid) mid[a] = y0;
       lower[a] = y0 - h;
       upper[a] = y0 + h;
@@ -527,16 +533,22 @@ done:
   free(u0);
   free(Y);
   free(Sm);
+  free(H);
+  free(Sh);
   free(cols);
   return st;
 }
 
-nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start, size_t n_times,
-                                     const double *times, const nde_solver_opts *solver,
-                                     double level, double *lower, double *mid, double *upper,
-                                     int *n_used, nde_error *err) {
+/* The band of the states (observe = 0) or of the observables (1): nde_result_integrate_band,
+ * nde_result_observe_band. */
+static nde_status band(const nde_result *r, const nde_start *start, size_t n_times,
+                       const double *times, const nde_solver_opts *solver, double level,
+                       int observe, double *lower, double *mid, double *upper, int *n_used,
+                       nde_error *err) {
   if (!r || !start || !times || !lower || !upper || n_times < 1)
     return nde__fail(err, NDE_ERR_ARG, "a band needs a result, a start, times and outputs");
+  if (observe && nde_model_n_observables(r->model) == 0)
+    return nde__fail(err, NDE_ERR_ARG, "the model declares no observables");
   if (!(level > 0 && level < 1))
     return nde__fail(err, NDE_ERR_ARG, "the band's level must be in (0, 1) (got %g)", level);
   if (!r->ens) {
@@ -544,16 +556,19 @@ nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start
       return nde__fail(err, NDE_ERR_ARG,
                        "the result has neither ensemble members nor standard errors (fit with "
                        "--ensemble K or --uncertainty)");
-    return linear_band(r, start, n_times, times, solver, level, lower, mid, upper, n_used, err);
+    return linear_band(r, start, n_times, times, solver, level, observe, lower, mid, upper,
+                       n_used, err);
   }
   const int n = nde_model_state_dim(r->model), K = r->ens->k;
+  const int w = observe ? nde_model_n_observables(r->model) : n; /* columns of the band */
   nde_result *c = NULL;
   nde_status st = copy_core(r, &c, err);
   if (st != NDE_OK) return st;
-  const size_t cells = n_times * (size_t)n;
+  const size_t cells = n_times * (size_t)w;
   double *Ys = nde__dalloc(cells * (size_t)K), *v = nde__dalloc((size_t)K);
+  double *Z = observe ? nde__dalloc(n_times * (size_t)n) : NULL;
   int *used = calloc((size_t)K, sizeof *used);
-  if (!Ys || !v || !used) {
+  if (!Ys || !v || !used || (observe && !Z)) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -566,7 +581,10 @@ nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start
     set_member(c, r->ens, k);
     nde_solve_stats ss;
     nde_error sub;
-    st = nde_result_integrate(c, start, n_times, times, solver, Y, &ss, &sub);
+    st = nde_result_integrate(c, start, n_times, times, solver, observe ? Z : Y, &ss, &sub);
+    /* The observables along the member's trajectory, with its own parameters (NaN after a
+     * stop, as the states). */
+    if (st == NDE_OK && observe) st = nde_result_observe(c, start, n_times, times, Z, Y, &sub);
     if (st == NDE_ERR_ARG || st == NDE_ERR_NUMERIC) {
       /* A start the member's own trajectory cannot give (it stops before the time): left out. */
       for (size_t a = 0; a < cells; a++) Y[a] = NAN;
@@ -601,13 +619,28 @@ nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start
     lower[a] = nde__quantile_sorted(v, cnt, (1 - level) / 2);
     upper[a] = nde__quantile_sorted(v, cnt, (1 + level) / 2);
     if (mid) mid[a] = nde__quantile_sorted(v, cnt, 0.5);
-    if (a + (size_t)n >= cells) last = cnt > last ? cnt : last;
+    if (a + (size_t)w >= cells) last = cnt > last ? cnt : last;
   }
   if (n_used) *n_used = last;
 done:
   free(Ys);
+  free(Z);
   free(v);
   free(used);
   nde_result_destroy(&c);
   return st;
+}
+
+nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start, size_t n_times,
+                                     const double *times, const nde_solver_opts *solver,
+                                     double level, double *lower, double *mid, double *upper,
+                                     int *n_used, nde_error *err) {
+  return band(r, start, n_times, times, solver, level, 0, lower, mid, upper, n_used, err);
+}
+
+nde_status nde_result_observe_band(const nde_result *r, const nde_start *start, size_t n_times,
+                                   const double *times, const nde_solver_opts *solver,
+                                   double level, double *lower, double *mid, double *upper,
+                                   int *n_used, nde_error *err) {
+  return band(r, start, n_times, times, solver, level, 1, lower, mid, upper, n_used, err);
 }

@@ -629,9 +629,10 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
 nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, int series,
                               const nde_input_series *inputs, const double *consts,
                               const double *u0, double t0, size_t n_times, const double *times,
-                              int n_cols, const nde__coord *cols, double *Y, double *Sm, int *ok,
-                              nde_error *err) {
+                              int n_cols, const nde__coord *cols, double *Y, double *Sm,
+                              double *H, double *Sh, int *ok, nde_error *err) {
   const int n = nde_model_state_dim(r->model), ns = r->n_series;
+  const int no = H && Sh ? nde_model_n_observables(r->model) : 0;
   const int m_in = nde_model_n_inputs(r->model), ndc = nde_model_n_data_consts(r->model);
   /* The rows are series `series`'s, driven by inputs and consts: every series' entry gets them
    * (only that series' is read). */
@@ -654,22 +655,44 @@ nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, in
   ro.inputs = ins;
   ro.consts = cs;
   nde_rhs *inner = NULL;
+  nde_observer *obs = NULL;
   nde_status st = nde_model_create_rhs_opts(r->model, &ro, &inner, err);
+  if (st == NDE_OK && no > 0) {
+    /* The observation model, bound as the right-hand side is (full theta, this series' rows). */
+    const char **names = calloc((size_t)no, sizeof *names);
+    if (!names) st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < no && names; j++) names[j] = nde_model_observable_name(r->model, j);
+    if (st == NDE_OK) st = nde_model_create_observer(r->model, &ro, no, names, &obs, err);
+    if (st == NDE_OK && nde_observer_set_rows(obs, 1, &series) != NDE_OK)
+      st = nde__fail(err, NDE_ERR_ARG, "cannot bind series %d to the observation model", series);
+    free(names);
+    if (st != NDE_OK) nde_rhs_destroy(&inner);
+  }
   free(ins);
   free(cs);
-  if (st != NDE_OK) return st;
+  if (st != NDE_OK) {
+    nde_observer_destroy(&obs);
+    return st;
+  }
   sens S;
   const int use_sens = nde_rhs_has_jvp(inner);
-  if (!use_sens)
+  if (!use_sens) {
+    nde_observer_destroy(&obs);
     return nde_rhs_destroy(&inner),
            nde__fail(err, NDE_ERR_UNSUPPORTED, "the model has no JVP for the linearised band");
-  if ((st = sens_make(&S, inner, so, n_cols > 0 ? n_cols : 1, err)) != NDE_OK) return st;
+  }
+  if ((st = sens_make(&S, inner, so, n_cols > 0 ? n_cols : 1, err)) != NDE_OK) {
+    nde_observer_destroy(&obs);
+    return st;
+  }
   const int prepend = times[0] > t0;
   const size_t N = n_times + (size_t)prepend;
   double *T = nde__dalloc(N);
   long *dir = calloc((size_t)n_cols + 1, sizeof *dir);
   int *comp = calloc((size_t)n_cols + 1, sizeof *comp), *map = calloc((size_t)n_cols + 1, sizeof *map);
-  if (!T || !dir || !comp || !map) {
+  double *vth = no > 0 ? nde__dalloc(nde_model_n_theta_full(r->model, ns) + 1) : NULL;
+  double *jh = no > 0 ? nde__dalloc((size_t)no) : NULL;
+  if (!T || !dir || !comp || !map || (no > 0 && (!vth || !jh))) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -701,7 +724,34 @@ nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, in
         Sm[(k * (size_t)n + (size_t)i) * (size_t)n_cols + (size_t)map[b]] =
             z[(size_t)b * 2 * (size_t)n + (size_t)n + (size_t)i];
   }
+  if (no > 0) {
+    /* The observables and, per direction, dH/du s + dH/dtheta e_j (e_j = 0 for an initial
+     * state); coordinates of other series have no effect. */
+    memset(Sh, 0, n_times * (size_t)no * (size_t)n_cols * sizeof *Sh);
+    for (size_t a = 0; a < nde_model_n_theta_full(r->model, ns); a++) vth[a] = 0.0;
+    for (size_t k = 0; k < n_times && *ok; k++) {
+      const double *z = S.Y + (k + (size_t)prepend) * stride;
+      int rc = nde_observer_eval(obs, times[k], 1, z, r->theta, H + k * (size_t)no);
+      for (int b = 0; b < rows && rc == 0; b++) {
+        const long j = dir[b];
+        if (j >= 0) vth[j] = 1.0;
+        rc = nde_observer_jvp(obs, times[k], 1, z, r->theta, z + (size_t)b * 2 * (size_t)n + n,
+                              j >= 0 ? vth : NULL, jh);
+        if (j >= 0) vth[j] = 0.0;
+        for (int i = 0; i < no; i++)
+          Sh[(k * (size_t)no + (size_t)i) * (size_t)n_cols + (size_t)map[b]] = jh[i];
+      }
+      if (rc < 0) {
+        st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed (code %d)", rc);
+        goto done;
+      }
+      if (rc > 0) *ok = 0;
+    }
+  }
 done:
+  free(vth);
+  free(jh);
+  nde_observer_destroy(&obs);
   free(T);
   free(dir);
   free(comp);

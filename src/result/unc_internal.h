@@ -65,13 +65,17 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
 /* The state (Y: n_times x n) and its sensitivities to the coordinates (Sm: (n_times x n) x
  * n_cols, row-major) of series `series` of r at r's theta, from u0 at t0 (initial-state
  * coordinates of that series start with the unit vectors), over times (>= t0) with solver so,
- * driven by inputs and consts (required when the model declares them).
- * *ok = 0 when the solve stopped.  NDE_ERR_UNSUPPORTED for a model without a JVP. */
+ * driven by inputs and consts (required when the model declares them).  With H and Sh
+ * (non-NULL), also the model's n_o observables along it (H: n_times x n_o) and their
+ * sensitivities (Sh: (n_times x n_o) x n_cols), dH/du s + dH/dtheta e_j by the observation
+ * model's JVP.  *ok = 0 when the solve stopped (or an observable is not finite).
+ * NDE_ERR_UNSUPPORTED for a model without a JVP; NDE_ERR_CALLBACK when the observation model
+ * fails. */
 nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, int series,
                               const nde_input_series *inputs, const double *consts,
                               const double *u0, double t0, size_t n_times, const double *times,
-                              int n_cols, const nde__coord *cols, double *Y, double *Sm, int *ok,
-                              nde_error *err);
+                              int n_cols, const nde__coord *cols, double *Y, double *Sm,
+                              double *H, double *Sh, int *ok, nde_error *err);
 
 /* The training series, right-hand side and observation model (NULL when the data have no
  * observable columns) of a problem (problem.c). */

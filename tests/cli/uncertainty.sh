@@ -4,8 +4,8 @@
 # fit, a model whose parameters enter only as a product is flagged (and its profile is
 # unbounded), profiles print likelihood-ratio intervals, an ensemble of the LV UDE gives the
 # stability-selection table with x*y in both outputs (frequency >= 0.9, nothing else above 0.5),
-# ensembles are bit for bit the same on any number of threads, forecasts carry bands, and bad
-# input exits 2 with one message.
+# ensembles are bit for bit the same on any number of threads, forecasts carry bands (of the
+# states and the observables), and bad input exits 2 with one message.
 # usage: uncertainty.sh NDE H5CHECK SOURCE_ROOT CASE [HARE_LYNX_DATA]
 set -u
 NDE=$1 H5=$2 ROOT=$3 CASE=$4 HL=${5:-}
@@ -162,6 +162,36 @@ ensemble_is_the_same_on_one_or_two_threads)
   [ "$keep" = 44 ] || fail "4 members should keep 11 of 21 rows each (got $keep rows)"
   "$NDE" inspect rs.h5 > ins.txt || fail "inspect"
   grep -q 'members: median' ins.txt || fail "inspect does not show the members' spread"
+  ;;
+forecast_bands_cover_the_observables)
+  # A model with observables (what an experiment measures): the band of nde forecast covers them
+  # too, linearised from the standard errors and over an ensemble's members, in the CSV (NAME_lower,
+  # NAME_upper after the states') and in HDF5 (y_lower, y_upper with the columns of y).
+  cd "$T" || exit 1
+  sed 's/^dx\/dt/observe total = x + y\nobserve ratio = x\/y\ndx\/dt/' "$LV" > lvo.nde
+  grep -q '^observe total' lvo.nde || fail "no observable in the test model"
+  "$NDE" fit lvo.nde "$DATA" -o se.h5 --uncertainty --quiet || fail "fit --uncertainty"
+  "$NDE" fit lvo.nde "$DATA" -o ens.h5 --ensemble 4 --resample time --quiet || fail "ensemble fit"
+  for r in se ens; do
+    "$NDE" forecast $r.h5 --t1 8 --dt-out 0.5 -o $r.csv --band 0.9 --quiet || fail "$r: csv forecast"
+    head -1 $r.csv | grep -q '^t,x,y,total,ratio,x_lower,x_upper,y_lower,y_upper,total_lower,total_upper,ratio_lower,ratio_upper$' \
+      || { head -1 $r.csv; fail "$r: csv band columns"; }
+    # The band of positive width after t0 (the initial state comes from the data); the
+    # linearised band is centred on the fit, so the observables are inside it (the members'
+    # quantiles need not hold the fit to all the data).
+    awk -F, -v r=$r 'NR > 1 {
+        if (r == "se" && !($10 <= $4 && $4 <= $11 && $12 <= $5 && $5 <= $13)) { print r ": outside at t = " $1; bad = 1 }
+        if (!($10 <= $11 && $12 <= $13)) { print r ": lower above upper at t = " $1; bad = 1 }
+        if ($1 > 0 && !($11 > $10 && $13 > $12)) { print r ": empty band at t = " $1; bad = 1 }
+        n++ }
+      END { exit bad || n != 17 }' $r.csv || fail "$r: observables' band"
+    "$NDE" forecast $r.h5 --t1 8 --dt-out 0.5 -o $r.h5fc.h5 --band 0.9 --quiet || fail "$r: h5 forecast"
+    "$H5" get $r.h5fc.h5 /y_lower | wc -l > n_lo.txt
+    "$H5" get $r.h5fc.h5 /y | wc -l > n_y.txt
+    cmp -s n_lo.txt n_y.txt || fail "$r: y_lower does not have the columns of y"
+  done
+  # The linearised band of total = x + y at the last time: positive and finite.
+  tail -1 se.csv | awk -F, '{ exit !($11 - $10 > 0 && $11 - $10 < 1e3) }' || fail "se: total band"
   ;;
 bad_input_exits_2_with_a_message)
   "$NDE" fit "$LV" "$DATA" -o "$T/lv.h5" --quiet --optim adam:5 || fail "short fit"

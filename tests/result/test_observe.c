@@ -497,6 +497,132 @@ static void a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them(v
   nde_model_destroy(&m);
 }
 
+/* The band of the observables (what an experiment measures): linearised, its half-width is
+ * q sqrt(g C g^T) with g the observables' derivatives with respect to the coordinates, checked
+ * against central differences of simulations (parameters and learned initial states), and its
+ * middle is the fitted trajectory's observables; over an ensemble, the quantiles of each member's
+ * observables along its own trajectory with its own parameters. */
+static int cmp_d(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void observable_bands_are_linearised_and_over_members(void **state) {
+  (void)state;
+  nde_model *m = load();
+  double theta[8], t[N_T], D[N_T * 3];
+  nde_model_init_theta(m, 1, theta);
+  nde_data *d = make_data(m, theta, 0, t, D);
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.solver.steps_per_interval = 4;
+  o.objective.learn_u0 = 1;
+  o.schedule = "lbfgs:200";
+  nde_result *r = NULL;
+  nde_error err;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_OK);
+  nde_start st0 = {.kind = NDE_START_FITTED, .series = 0};
+  double lo[N_T * 2], mid[N_T * 2], hi[N_T * 2];
+  /* Neither members nor standard errors: refused. */
+  assert_int_equal(nde_result_observe_band(r, &st0, N_T, t, NULL, 0.95, lo, mid, hi, NULL, &err),
+                   NDE_ERR_ARG);
+  nde_unc_opts uo = nde_unc_opts_default();
+  if (nde_result_compute_uncertainty(r, d, &uo, &err) != NDE_OK) fail_msg("%s", err.msg);
+  const nde_uncertainty *u = nde_result_get_uncertainty(r);
+  assert_int_equal(u->n, 5); /* a (as log a), b, g, x(t0), y(t0) */
+  nde_solver_opts so = nde_solver_opts_default();
+  so.method = "rk4";
+  so.steps_per_interval = 4;
+  int used = -1;
+  if (nde_result_observe_band(r, &st0, N_T, t, &so, u->level, lo, mid, hi, &used, &err) != NDE_OK)
+    fail_msg("observe band: %s", err.msg);
+  assert_int_equal(used, 1);
+  /* The middle: the fitted trajectory's observables. */
+  double Z[N_T * 2], H[N_T * 2], t0, u0[2];
+  nde_solve_stats ss;
+  assert_int_equal(nde_result_integrate(r, &st0, N_T, t, &so, Z, &ss, &err), NDE_OK);
+  assert_int_equal(nde_result_observe(r, &st0, N_T, t, Z, H, &err), NDE_OK);
+  for (int q = 0; q < N_T * 2; q++) assert_true(fabs(mid[q] - H[q]) <= 1e-12 * fabs(H[q]));
+  /* The half-width against differences: g_x = dH/dx by central differences of simulations. */
+  assert_int_equal(nde_result_start_state(r, &st0, &t0, u0, &err), NDE_OK);
+  const double *th = nde_result_theta(r);
+  const char *cols[2] = {"s", "q"};
+  nde_sim_opts sim = nde_sim_opts_default();
+  sim.solver = so;
+  sim.n_columns = 2;
+  sim.columns = cols;
+  double G[N_T * 2][5];
+  for (int x = 0; x < 5; x++) {
+    double Hp[N_T * 2], Hm[N_T * 2];
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+      double tp[8], up[2];
+      memcpy(tp, th, sizeof tp);
+      memcpy(up, u0, sizeof up);
+      const double h = 1e-6 * fmax(1.0, fabs(x < 3 ? tp[x] : up[x - 3]));
+      if (x < 3) tp[x] += sgn * h;
+      else up[x - 3] += sgn * h;
+      assert_int_equal(nde_simulate(m, tp, up, N_T, t, &sim, sgn > 0 ? Hp : Hm, NULL, &ss, NULL),
+                       NDE_OK);
+      if (sgn > 0)
+        for (int q = 0; q < N_T * 2; q++) G[q][x] = (Hp[q] - Hm[q]) / (2 * h);
+    }
+  }
+  double worst = 0;
+  for (int q = 0; q < N_T * 2; q++) {
+    double var = 0;
+    for (int a = 0; a < 5; a++)
+      for (int b = 0; b < 5; b++) var += G[q][a] * u->cov[a * 5 + b] * G[q][b];
+    const double half = u->quantile * sqrt(var);
+    const double rel = fabs(0.5 * (hi[q] - lo[q]) - half) / half;
+    worst = fmax(worst, rel);
+    assert_true(rel < 1e-6);
+  }
+  print_message("linearised observable band: half-widths within %.2e of differences\n", worst);
+  /* The states' band is unchanged by the observables' (its own numbers). */
+  double slo[N_T * 2], shi[N_T * 2];
+  assert_int_equal(nde_result_integrate_band(r, &st0, N_T, t, &so, u->level, slo, NULL, shi, NULL,
+                                             &err), NDE_OK);
+  for (int q = 0; q < N_T * 2; q++) assert_true(slo[q] < Z[q] && Z[q] < shi[q]);
+  nde_result_destroy(&r);
+
+  /* An ensemble: the quantiles over members of each member's observables. */
+  nde_result_fit_opts eo = nde_result_fit_opts_default();
+  eo.solver.steps_per_interval = 4;
+  eo.schedule = "lbfgs:30";
+  nde_ensemble_opts en = nde_ensemble_opts_default();
+  en.members = 5;
+  en.resample = NDE_RESAMPLE_TIME;
+  en.fraction = 0.7;
+  en.threads = 1;
+  nde_result *e = NULL;
+  int stopped = 0;
+  assert_int_equal(nde_result_fit_ensemble(m, d, &eo, &en, &e, &stopped, &err), NDE_OK);
+  if (nde_result_observe_band(e, &st0, N_T, t, &so, 0.8, lo, mid, hi, &used, &err) != NDE_OK)
+    fail_msg("ensemble observe band: %s", err.msg);
+  assert_int_equal(used, 5);
+  double Hk[5][N_T * 2];
+  for (int k = 0; k < 5; k++) {
+    nde_result *mk = NULL;
+    assert_int_equal(nde_result_member(e, k, &mk, &err), NDE_OK);
+    assert_int_equal(nde_result_integrate(mk, &st0, N_T, t, &so, Z, &ss, &err), NDE_OK);
+    assert_int_equal(nde_result_observe(mk, &st0, N_T, t, Z, Hk[k], &err), NDE_OK);
+    nde_result_destroy(&mk);
+  }
+  for (int q = 0; q < N_T * 2; q++) {
+    double v[5];
+    for (int k = 0; k < 5; k++) v[k] = Hk[k][q];
+    qsort(v, 5, sizeof *v, cmp_d);
+    /* Quantiles at 0.1, 0.5, 0.9 of 5 values (linear interpolation at (n - 1) p). */
+    const double want_lo = v[0] + 0.4 * (v[1] - v[0]), want_hi = v[3] + 0.6 * (v[4] - v[3]);
+    assert_true(fabs(mid[q] - v[2]) <= 1e-14 * fabs(v[2]));
+    assert_true(fabs(lo[q] - want_lo) <= 1e-12 * fabs(want_lo));
+    assert_true(fabs(hi[q] - want_hi) <= 1e-12 * fabs(want_hi));
+    if (q >= 2) assert_true(v[0] != v[4]); /* the members differ (after the data's u0) */
+  }
+  nde_result_destroy(&e);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(gradients_through_the_observation_model_match_differences),
@@ -505,6 +631,7 @@ int main(void) {
       cmocka_unit_test(a_fit_to_observables_recovers_the_parameters_and_is_scored_on_them),
       cmocka_unit_test(standard_errors_through_the_observation_model_match_differences),
       cmocka_unit_test(observable_noise_levels_survive_save_and_open),
+      cmocka_unit_test(observable_bands_are_linearised_and_over_members),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
