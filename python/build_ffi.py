@@ -313,6 +313,15 @@ nde_sim_opts nde_sim_opts_default(void);
 nde_status nde_simulate(nde_model *model, const double *theta, const double *u0, size_t n_times,
                         const double *times, const nde_sim_opts *o, double *Y, double *noise_std,
                         nde_solve_stats *stats, nde_error *err);
+typedef struct nde_sim_series {
+  const double *theta; const double *u0; const nde_input_series *inputs; const double *consts;
+  int own_seed; uint64_t seed; ...;
+} nde_sim_series;
+uint64_t nde_sim_series_seed(uint64_t seed, int k);
+nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_series *series,
+                             size_t n_times, const double *times, const nde_sim_opts *o,
+                             int threads, double *Y, double *noise_std, nde_solve_stats *stats,
+                             nde_error *err);
 
 /* ---- how sure is the fit: standard errors, profiles, ensembles, bands ---- */
 typedef enum { NDE_NOISE_PER_STATE, NDE_NOISE_POOLED, NDE_NOISE_KNOWN, ... } nde_noise_model;

@@ -30,11 +30,18 @@ from .uncertainty import Coordinate, Member, Profile, Spread, Uncertainty
 __version__ = _ffi.string(_lib.nde_version()).decode()
 DEFAULT_SCHEDULE = _ffi.string(_lib.NDE_DEFAULT_SCHEDULE).decode()
 
+
+def sim_series_seed(seed, k):
+    """The noise seed of series k of Model.simulate_many (and nde simulate --series) run with
+    base seed seed, when the series gives none of its own."""
+    return int(_lib.nde_sim_series_seed(int(seed), int(k)))
+
+
 __all__ = ["Model", "Data", "Series", "Problem", "fit", "load", "read_theta", "Result",
            "Trajectory", "Score", "Discovery", "StableDiscovery", "StableTerm", "Equation",
            "Candidate", "Progress",
            "JobProgress", "Uncertainty", "Coordinate", "Profile", "Member", "Spread",
-           "solver_names", "grad_names", "Error", "ArgumentError", "LimitError", "ModelError",
+           "solver_names", "grad_names", "sim_series_seed", "Error", "ArgumentError", "LimitError", "ModelError",
            "DataError", "FileError", "OutOfMemoryError", "CallbackError", "NumericalError",
            "UnsupportedError", "InternalError", "Interrupted", "SolverStopWarning",
            "DEFAULT_SCHEDULE"]

@@ -404,14 +404,34 @@ class Model:
             self._set_params(th, params, "params")
         u = self.initial_state if u0 is None else self._state_of(u0, "u0")
         keep = []
+        so, K = self._sim_opts(keep, columns, solver, dt, steps_per_interval, rtol, atol,
+                               max_steps, noise, seed)
+        so.inputs = self._inputs_arg(inputs, keep)
+        so.consts = self._consts_arg(consts, keep)
+        Y = np.empty((tt.size, K))
+        noise_std = np.zeros(K)
+        stats = ffi.new("nde_solve_stats *")
+        err = new_error()
+        st = lib.nde_simulate(self._ptr, arrays.ptr(th), arrays.ptr(u), tt.size, arrays.ptr(tt),
+                              so, arrays.wptr(Y), arrays.wptr(noise_std), stats, err)
+        check(st, err)
+        stop = stop_info(pystr(so.solver.method), stats)
+        if stop is not None:
+            warn_stop("the simulation", stop)
+        if info:
+            return Y, SolveInfo(stats.n_steps, stats.n_rhs, stats.n_rejected, stop, noise_std)
+        return Y
+
+    def _sim_opts(self, keep, columns, solver, dt, steps_per_interval, rtol, atol, max_steps,
+                  noise, seed):
+        """nde_sim_opts for simulate and simulate_many (without inputs and constants), and the
+        number of columns."""
         so = ffi.new("nde_sim_opts *", lib.nde_sim_opts_default())
         from .options import set_solver
         set_solver(so.solver, keep, solver=solver, dt=dt, steps_per_interval=steps_per_interval,
                    rtol=rtol, atol=atol, max_steps=max_steps, simulate=True)
         so.noise = float(noise)
         so.seed = _u64(seed, "seed")
-        so.inputs = self._inputs_arg(inputs, keep)
-        so.consts = self._consts_arg(consts, keep)
         K = self.n_state
         if columns is not None:
             if isinstance(columns, str):
@@ -425,18 +445,97 @@ class Model:
             keep += [cn, arr]
             so.n_columns, so.columns = len(names), arr
             K = len(names)
-        Y = np.empty((tt.size, K))
-        noise_std = np.zeros(K)
-        stats = ffi.new("nde_solve_stats *")
+        return so, K
+
+    def simulate_many(self, t, series, params=None, theta=None, inputs=None, consts=None,
+                      columns=None, solver="rk4", dt=None, steps_per_interval=None, rtol=None,
+                      atol=None, max_steps=None, noise=0.0, seed=1, threads=None, info=False):
+        """Many series on the shared times t, on threads (nde simulate --series): an array
+        [S, T, K], series k exactly what simulate gives it alone with its seed.
+
+        series   S dicts (or an int S: S series of the defaults), each with any of u0, params,
+                 theta, inputs, consts, seed as in simulate, overriding the defaults below
+        params, theta, inputs, consts   the defaults of every series (as in simulate; the
+                 parameters default to the initialisation with seed, shared by all series)
+        seed     the noise seed of a series without its own is nde_sim_series_seed(seed, k), so
+                 that series do not share noise (nde.sim_series_seed)
+        threads  None or 0: every core; the result does not depend on it
+        info     also return a SolveInfo per series
+        Other arguments as simulate.  A series whose solve stops early has NaN rows after the
+        stop and warns; an error names the first failing series ("series 2: ...")."""
+        tt = arrays.real_array(t, "t", ndim=1, expected="[T]")
+        if tt.size < 1:
+            raise ValueError("t: expected at least one time, got none")
+        if isinstance(series, (int, np.integer)) and not isinstance(series, bool):
+            if series < 0:
+                raise ValueError("series: expected a number of series >= 0 or a list of dicts, "
+                                 "got %d" % series)
+            series = [{}] * int(series)
+        if not isinstance(series, (list, tuple)):
+            raise TypeError("series: expected a list of dicts (u0, params, theta, inputs, "
+                            "consts, seed), got %s" % type(series).__name__)
+        if threads is not None and (isinstance(threads, bool) or
+                                    not isinstance(threads, (int, np.integer)) or threads < 0):
+            raise ValueError("threads: expected None or an integer >= 0, got %r" % (threads,))
+        keep = []
+        so, K = self._sim_opts(keep, columns, solver, dt, steps_per_interval, rtol, atol,
+                               max_steps, noise, seed)
+        so.inputs = self._inputs_arg(inputs, keep) if inputs is not None else ffi.NULL
+        so.consts = self._consts_arg(consts, keep) if consts is not None else ffi.NULL
+        if theta is not None:
+            base = arrays.vector(theta, "theta", self.n_theta_full(1)).copy()
+        else:
+            base = self.init_theta(seed)
+        if params:
+            self._set_params(base, params, "params")
+        S = len(series)
+        arr = ffi.new("nde_sim_series[]", max(S, 1))
+        keys = ("u0", "params", "theta", "inputs", "consts", "seed")
+        for k, d in enumerate(series):
+            where = "series %d" % k
+            if not hasattr(d, "items"):
+                raise TypeError("%s: expected a dict with any of %s, got %s"
+                                % (where, ", ".join(keys), type(d).__name__))
+            for key in d:
+                if key not in keys:
+                    raise ValueError("%s: '%s' is not a setting of a series (expected any of %s)"
+                                     % (where, key, ", ".join(keys)))
+            if d.get("theta") is not None:
+                th = arrays.vector(d["theta"], where + ": theta", self.n_theta_full(1)).copy()
+            else:
+                th = base.copy()
+            if d.get("params"):
+                self._set_params(th, d["params"], where + ": params")
+            u = (self.initial_state if d.get("u0") is None
+                 else self._state_of(d["u0"], where + ": u0"))
+            keep += [th, u]
+            arr[k].theta, arr[k].u0 = arrays.ptr(th), arrays.ptr(u)
+            if d.get("inputs") is not None:
+                arr[k].inputs = self._inputs_arg(d["inputs"], keep, where + ": inputs")
+            elif self._inputs and inputs is None:
+                self._inputs_arg(None, keep, where + ": inputs")  # names what is missing
+            if d.get("consts") is not None:
+                arr[k].consts = self._consts_arg(d["consts"], keep, where + ": consts")
+            elif self.data_consts and consts is None:
+                self._consts_arg(None, keep, where + ": consts")
+            if d.get("seed") is not None:
+                arr[k].own_seed, arr[k].seed = 1, _u64(d["seed"], where + ": seed")
+        Y = np.empty((S, tt.size, K))
+        noise_std = np.zeros((S, K))
+        stats = ffi.new("nde_solve_stats[]", max(S, 1))
         err = new_error()
-        st = lib.nde_simulate(self._ptr, arrays.ptr(th), arrays.ptr(u), tt.size, arrays.ptr(tt),
-                              so, arrays.wptr(Y), arrays.wptr(noise_std), stats, err)
+        st = lib.nde_simulate_many(self._ptr, S, arr, tt.size, arrays.ptr(tt), so, threads or 0,
+                                   arrays.wptr(Y), arrays.wptr(noise_std), stats, err)
         check(st, err)
-        stop = stop_info(pystr(so.solver.method), stats)
-        if stop is not None:
-            warn_stop("the simulation", stop)
+        infos = []
+        for k in range(S):
+            stop = stop_info(pystr(so.solver.method), stats[k])
+            if stop is not None:
+                warn_stop("the simulation of series %d" % k, stop)
+            infos.append(SolveInfo(stats[k].n_steps, stats[k].n_rhs, stats[k].n_rejected, stop,
+                                   noise_std[k]))
         if info:
-            return Y, SolveInfo(stats.n_steps, stats.n_rhs, stats.n_rejected, stop, noise_std)
+            return Y, infos
         return Y
 
     # ---- what drives a solve: measured inputs and constants from data ----

@@ -96,6 +96,48 @@ def test_simulate_with_inputs_and_constants_is_nde_simulate_bit_for_bit(exp, mod
     assert np.array_equal(bits(y2), bits(y))
 
 
+def test_simulate_many_is_simulate_per_series_and_nde_simulate_series(exp, models, tmp_path):
+    """Many series on threads (issue 13): each series is what simulate gives it alone with its
+    seed, at any thread count, and the batch is nde simulate --series's, group by group."""
+    m = models["obs"]
+    t = np.linspace(0, 8, 33)
+    series = [{"u0": {"x": 1.0}, "params": {"k": 1.3}, "consts": {"g": 2}},
+              {"u0": [0.5], "params": {"k": 0.8}, "consts": {"g": 0.5}, "seed": 11},
+              {"consts": {"g": 1}, "inputs": (U_LONG_T, U_LONG)}]
+    kw = dict(inputs=(U_T, U), columns=["x", "h"], noise=0.01, seed=5)
+    Y1 = m.simulate_many(t, series, threads=1, **kw)
+    Y3, info = m.simulate_many(t, series, threads=3, info=True, **kw)
+    assert Y1.shape == (3, t.size, 2) and np.array_equal(bits(Y1), bits(Y3))
+    assert len(info) == 3 and all(i.stop is None for i in info)
+    seeds = [nde.sim_series_seed(5, 0), 11, nde.sim_series_seed(5, 2)]
+    assert seeds[0] != seeds[2] and seeds[0] != 5
+    for k, d in enumerate(series):
+        alone = m.simulate(t, u0=d.get("u0"), params=d.get("params"), consts=d["consts"],
+                           inputs=d.get("inputs", (U_T, U)), columns=["x", "h"], noise=0.01,
+                           seed=seeds[k])
+        assert np.array_equal(bits(alone), bits(Y1[k])), k
+    # The command line's batch: the same values, group by group.
+    (tmp_path / "table.csv").write_text(
+        "name,x,k,g,seed\na,1,1.3,2,%d\nb,0.5,0.8,0.5,11\n" % seeds[0])
+    write_csv(tmp_path / "u.csv", U_T, {"u": U})
+    run_nde("simulate", exp / "obs.nde", "--quiet", "--t1", "8", "--points", "33", "--inputs",
+            tmp_path / "u.csv", "--columns", "x,h", "--noise", "0.01", "--series",
+            tmp_path / "table.csv", "-o", tmp_path / "b.h5")
+    for k, g in enumerate(("a", "b")):
+        assert np.array_equal(bits(h5get(tmp_path / "b.h5", "/%s/y" % g)), bits(Y1[k].ravel())), g
+    # Defaults of every series, a count of series, and what is wrong named by series.
+    Y0 = m.simulate_many(t, 2, inputs=(U_T, U), consts={"g": 2}, seed=5)
+    assert Y0.shape == (2, t.size, 1)
+    assert np.array_equal(bits(Y0[1]), bits(m.simulate(t, inputs=(U_T, U), consts={"g": 2},
+                                                       seed=5)))
+    with pytest.raises(ValueError, match="series 1: 'k0' is not a setting of a series"):
+        m.simulate_many(t, [{}, {"k0": 1}], inputs=(U_T, U), consts={"g": 2})
+    with pytest.raises(ValueError, match="series 0: consts: .*declares constants from data"):
+        m.simulate_many(t, [{}], inputs=(U_T, U))
+    with pytest.raises(ValueError, match="threads: expected None or an integer >= 0"):
+        m.simulate_many(t, 1, inputs=(U_T, U), consts={"g": 2}, threads=-1)
+
+
 def test_columns_choose_states_and_observables_as_nde_simulate_columns(exp, models):
     run_nde("simulate", exp / "obs.nde", "--quiet", "--t1", "8", "--dt-out", "0.25", "--inputs",
             exp / "u.csv", "--const", "g=2", "--columns", "h,x", "-o", exp / "h.h5")
