@@ -282,21 +282,30 @@ static void per_series_parameters_are_fitted_jointly(void **state) {
   nde_model_destroy(&m);
 }
 
-static void discovery_steps_are_library_calls(void **state) {
-  (void)state;
+/* The LV UDE (both rates fixed, the interactions a net) fitted to data/lotka_volterra.h5 with
+ * the defaults: the model, data and result (the caller destroys all three). */
+static nde_result *lv_ude_fit(nde_model **m, nde_data **d) {
   const char *ude = "state x = 0.44249296, y = 4.6280594\n"
                     "param alpha = 1.3 (fixed)\nparam delta = 1.8 (fixed)\n"
                     "net U : 2 -> 5 rbf -> 5 rbf -> 5 rbf -> 2\nu = U(x, y)\n"
                     "dx/dt = alpha*x + u[1]\ndy/dt = -delta*y + u[2]\n";
-  nde_model *m = load(ude);
+  *m = load(ude);
   const char *names[2] = {"x", "y"};
-  nde_data *d = NULL;
-  assert_int_equal(nde_data_open(NDE_SOURCE_DIR "/data/lotka_volterra.h5", 2, names, NULL, &d,
+  assert_int_equal(nde_data_open(NDE_SOURCE_DIR "/data/lotka_volterra.h5", 2, names, NULL, d,
                                  NULL),
                    NDE_OK);
   nde_result *r = NULL;
   nde_error err;
-  assert_int_equal(nde_result_fit(m, d, NULL, &r, &err), NDE_OK);
+  if (nde_result_fit(*m, *d, NULL, &r, &err) != NDE_OK) fail_msg("LV UDE fit: %s", err.msg);
+  return r;
+}
+
+static void discovery_steps_are_library_calls(void **state) {
+  (void)state;
+  nde_model *m = NULL;
+  nde_data *d = NULL;
+  nde_error err;
+  nde_result *r = lv_ude_fit(&m, &d);
   nde_discover_opts o = nde_discover_opts_default();
   nde_discovery *dd = NULL;
   /* Inconsistent options are refused by name, never followed. */
@@ -380,19 +389,10 @@ static void discovery_steps_are_library_calls(void **state) {
  * at the first of them whatever the timing. */
 static void discovery_sampling_is_the_same_on_any_number_of_threads(void **state) {
   (void)state;
-  const char *ude = "state x = 0.44249296, y = 4.6280594\n"
-                    "param alpha = 1.3 (fixed)\nparam delta = 1.8 (fixed)\n"
-                    "net U : 2 -> 5 rbf -> 5 rbf -> 5 rbf -> 2\nu = U(x, y)\n"
-                    "dx/dt = alpha*x + u[1]\ndy/dt = -delta*y + u[2]\n";
-  nde_model *m = load(ude);
-  const char *names[2] = {"x", "y"};
+  nde_model *m = NULL;
   nde_data *d = NULL;
-  assert_int_equal(nde_data_open(NDE_SOURCE_DIR "/data/lotka_volterra.h5", 2, names, NULL, &d,
-                                 NULL),
-                   NDE_OK);
-  nde_result *r = NULL;
   nde_error err;
-  assert_int_equal(nde_result_fit(m, d, NULL, &r, &err), NDE_OK);
+  nde_result *r = lv_ude_fit(&m, &d);
   nde_discover_opts o = nde_discover_opts_default();
   o.samples = 2000; /* 2200 samples: 9 blocks */
   o.margin = 0.5;
