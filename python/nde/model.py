@@ -451,7 +451,9 @@ class Model:
                       columns=None, solver="rk4", dt=None, steps_per_interval=None, rtol=None,
                       atol=None, max_steps=None, noise=0.0, seed=1, threads=None, info=False):
         """Many series on the shared times t, on threads (nde simulate --series): an array
-        [S, T, K], series k exactly what simulate gives it alone with its seed.
+        [S, T, K], series k exactly what simulate gives it alone with its noise seed and the same
+        parameters (for a model with networks and no theta, the nets are initialised once from
+        seed and shared: simulate(..., seed=s) initialises them from s).
 
         series   S dicts (or an int S: S series of the defaults), each with any of u0, params,
                  theta, inputs, consts, seed as in simulate, overriding the defaults below
@@ -475,8 +477,13 @@ class Model:
             raise TypeError("series: expected a list of dicts (u0, params, theta, inputs, "
                             "consts, seed), got %s" % type(series).__name__)
         if threads is not None and (isinstance(threads, bool) or
-                                    not isinstance(threads, (int, np.integer)) or threads < 0):
-            raise ValueError("threads: expected None or an integer >= 0, got %r" % (threads,))
+                                    not isinstance(threads, (int, np.integer)) or
+                                    not 0 <= threads <= 1024):
+            raise ValueError("threads: expected None or an integer in [0, 1024], got %r"
+                             % (threads,))
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed > 2 ** 53:
+            # The series' seeds are made from seed modulo 2^53 (as nde simulate --seed takes it).
+            raise ValueError("seed: expected an integer in [0, 2^53], got %r" % (seed,))
         keep = []
         so, K = self._sim_opts(keep, columns, solver, dt, steps_per_interval, rtol, atol,
                                max_steps, noise, seed)

@@ -144,6 +144,11 @@ typedef struct nde_cli_inputs {
 int nde_cli_read_inputs(const char *opt, const char *path, const nde_model *m,
                         nde_cli_inputs *in);
 void nde_cli_inputs_free(nde_cli_inputs *in);
+/* Whether s can name a series' group in a batch file: non-empty, no '/', not "." or "..", and
+ * not "t" or "y" (a root /t or /y makes a file one series, docs/data-format.md). */
+int nde_cli_group_name_ok(const char *s);
+/* v as a whole number (decimal digits exactly, or a float form up to 2^53): 1 and *out, or 0. */
+int nde_cli_whole_number(const char *v, long long *out);
 /* "a,b,c" into *n names (views into *buf; free both with free(), also after an error), each
  * non-empty and given once; spec NULL gives none.  Returns 0 or prints and returns the code. */
 int nde_cli_split_names(const char *opt, const char *spec, char **buf, const char ***names,

@@ -75,7 +75,7 @@ static int in_range(const nde_arg *a, double d) {
 
 /* A whole number: decimal digits, or any number with an integral value (1e3, 2.0) up to 2^53,
  * where doubles are still exact. */
-static int whole_number(const char *v, long long *out) {
+int nde_cli_whole_number(const char *v, long long *out) {
   char *end;
   errno = 0;
   long long l = strtoll(v, &end, 10);
@@ -113,7 +113,7 @@ static int set_value(nde_arg *a, const char *v) {
     case NDE_ARG_LONG:
     case NDE_ARG_U64: {
       long long l;
-      if (!whole_number(v, &l)) {
+      if (!nde_cli_whole_number(v, &l)) {
         /* A number out of range is said so, whatever its form. */
         double d = strtod(v, &end);
         if (end != v && !*end && (!isfinite(d) || !in_range(a, d))) return out_of_range(a, v);
@@ -281,4 +281,9 @@ int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_gra
               gm->name, sm->name, sm->order);
   }
   return 0;
+}
+
+int nde_cli_group_name_ok(const char *s) {
+  return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 &&
+         strcmp(s, "t") != 0 && strcmp(s, "y") != 0;
 }

@@ -82,6 +82,14 @@ static int merge_file(nde_writer *w, const char *path, const char *const *names,
     }
     char *g = group_name(names ? names[(*used)++] : NULL, path, tr);
     if (!g) goto nomem;
+    if (!nde_cli_group_name_ok(g)) {
+      /* A stem such as t.h5's: as a root group, /t or /y would make the batch one series. */
+      nde_cli_error("%s: series %s would be group /%s, which cannot name a series in a batch "
+                    "(expected another name: give --names)", path, tr->name, g);
+      nde_free(g);
+      rc = NDE_EXIT_INPUT;
+      break;
+    }
     for (int i = 0; i < *n_groups && !rc; i++)
       if (!strcmp((*groups)[i], g)) {
         nde_cli_error("%s: series %s would be group /%s, which another series already is "
@@ -179,8 +187,9 @@ int nde_cmd_merge(int argc, char **argv) {
   if ((rc = nde_cli_check_output("--out", out, inputs))) goto done;
   if ((rc = nde_cli_split_names("--names", names_spec, &buf, &names, &n_names))) goto done;
   for (int i = 0; names && i < n_names; i++)
-    if (strchr(names[i], '/') || !strcmp(names[i], ".") || !strcmp(names[i], "..")) {
-      nde_cli_error("--names: '%s' is not a group name (expected no '/')", names[i]);
+    if (!nde_cli_group_name_ok(names[i])) {
+      nde_cli_error("--names: '%s' is not a group name (expected no '/', other than t and y)",
+                    names[i]);
       rc = NDE_EXIT_INPUT;
       goto done;
     }

@@ -261,7 +261,12 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "forecast_of", fit_path);
   if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "solver", solver);
   if (st == NDE_OK) st = nde_writer_set_attr_string(w, "/", "nde_version", nde_version());
-  if (st == NDE_OK) st = nde_writer_put_string(w, "/model/source", nde_model_source(m));
+  /* The model's source: /model/source beside one series; a root attribute in a batch (every
+   * group of a batch is a series, so a /model group would make the file unreadable). */
+  if (st == NDE_OK && nf > 1)
+    st = nde_writer_set_attr_string(w, "/", "model_source", nde_model_source(m));
+  else if (st == NDE_OK)
+    st = nde_writer_put_string(w, "/model/source", nde_model_source(m));
   if (held && st == NDE_OK) {
     st = nde_writer_set_attr_string(w, "/", "held_out_data", held);
     if (st == NDE_OK) st = nde_writer_set_attr_double(w, "/", "horizon_tol", tol);
@@ -331,6 +336,19 @@ int nde_cli_forecast_check(const nde_cli_forecast *fc, int nf, const nde_model *
                       what, fc[k].name ? fc[k].name : "1",
                       nde_num_str(fc[k].T[q / (size_t)ns], bt),
                       nde_model_component_name(m, (int)(q % (size_t)ns)), out);
+        return NDE_EXIT_NUMERIC;
+      }
+    /* The observables too (as nde simulate --columns): one outside its domain along the
+     * forecast (sqrt of a negative value) is named, not written as NaN. */
+    for (size_t q = 0; fc[k].obs && q < fc[k].N * (size_t)fc[k].n_obs; q++)
+      if (!isfinite(fc[k].obs[q])) {
+        char bt[NDE_NUM_MAX];
+        nde_cli_error("the observable %s of the forecast of %s%s is not finite at t = %s "
+                      "(expected an observation model defined along the forecast); nothing "
+                      "written to %s",
+                      nde_model_observable_name(m, (int)(q % (size_t)fc[k].n_obs)), what,
+                      fc[k].name ? fc[k].name : "1",
+                      nde_num_str(fc[k].T[q / (size_t)fc[k].n_obs], bt), out);
         return NDE_EXIT_NUMERIC;
       }
   }

@@ -20,9 +20,10 @@ typedef struct nde_cli_forecast {
   int band_used;           /* members in the band at the last time (1 for a linearised band) */
 } nde_cli_forecast;
 
-/* A forecast that stopped or holds a value that is not finite is a numerical failure: the
- * message (naming the series, and out as not written) and NDE_EXIT_NUMERIC; 0 otherwise.  held:
- * the series are held-out ones; method: the solver, for the stop message. */
+/* A forecast that stopped or holds a value (state or observable) that is not finite is a
+ * numerical failure: the message (naming the series, and out as not written) and
+ * NDE_EXIT_NUMERIC; 0 otherwise.  held: the series are held-out ones; method: the solver, for
+ * the stop message. */
 int nde_cli_forecast_check(const nde_cli_forecast *fc, int nf, const nde_model *m, int held,
                            const char *method, const char *out);
 

@@ -179,10 +179,6 @@ static int const_defaults(const char *spec, const nde_model *m, double *consts,
 }
 
 /* A group name: not empty, no '/', not . or .. (nde merge's rule). */
-static int group_name_ok(const char *s) {
-  return *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
-}
-
 static int cmp_name(int i, int j, char **names) {
   const int c = strcmp(names[i], names[j]);
   return c ? c : (i > j) - (i < j);
@@ -304,9 +300,9 @@ static int put_value(const char *path, long line, const field *f, const column *
       nde_free(t->inputs[k]);
       t->inputs[k] = s;
     }
-    if (c->kind == COL_NAME && !group_name_ok(s)) {
+    if (c->kind == COL_NAME && !nde_cli_group_name_ok(s)) {
       nde_cli_error("--series %s:%ld:%d: '%.*s' is not a group name (expected a non-empty name "
-                    "without '/')", path, line, f->at, len, f->b);
+                    "without '/', other than t and y)", path, line, f->at, len, f->b);
       return NDE_EXIT_INPUT;
     }
     if (c->kind == COL_INPUTS && !len) {
@@ -317,10 +313,15 @@ static int put_value(const char *path, long line, const field *f, const column *
     return 0;
   }
   if (c->kind == COL_SEED) {
-    char *end = NULL;
-    errno = 0;
-    const double v = len ? strtod(f->b, &end) : NAN;
-    if (!len || end != f->e || !(v >= 0 && v <= 9007199254740992.0) || v != floor(v)) {
+    /* The digits themselves, so that a seed just above 2^53 is refused, not rounded. */
+    char num[64];
+    long long v = -1;
+    if (len > 0 && len < (int)sizeof num) {
+      memcpy(num, f->b, (size_t)len);
+      num[len] = '\0';
+      if (!nde_cli_whole_number(num, &v)) v = -1;
+    }
+    if (!(v >= 0 && v <= 9007199254740992LL)) {
       nde_cli_error("--series %s:%ld:%d: seed: expected a whole number in [0, 9007199254740992], "
                     "got '%.*s'", path, line, f->at, len, f->b);
       return NDE_EXIT_INPUT;

@@ -523,7 +523,8 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
       double var = 0;
       for (int x = 0; x < P; x++)
         for (int y = 0; y < P; y++) var += s[x] * u->cov[(size_t)x * P + (size_t)y] * s[y];
-      const double y0 = ok ? V[a] : NAN, h = q * sqrt(fmax(var, 0));
+      /* A sensitivity that is not finite gives no band there (fmax would hide a NaN). */
+      const double y0 = ok ? V[a] : NAN, h = isnan(var) ? NAN : q * sqrt(fmax(var, 0));
       if (mid) mid[a] = y0;
       lower[a] = y0 - h;
       upper[a] = y0 + h;

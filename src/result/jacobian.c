@@ -709,6 +709,7 @@ nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, in
     map[rows++] = c;
   }
   memset(Sm, 0, n_times * (size_t)n * (size_t)n_cols * sizeof *Sm);
+  if (no > 0) memset(Sh, 0, n_times * (size_t)no * (size_t)n_cols * sizeof *Sh);
   if (rows == 0) {
     dir[0] = -1;
     comp[0] = -1;
@@ -726,13 +727,14 @@ nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, in
   }
   if (no > 0) {
     /* The observables and, per direction, dH/du s + dH/dtheta e_j (e_j = 0 for an initial
-     * state); coordinates of other series have no effect. */
-    memset(Sh, 0, n_times * (size_t)no * (size_t)n_cols * sizeof *Sh);
-    for (size_t a = 0; a < nde_model_n_theta_full(r->model, ns); a++) vth[a] = 0.0;
+     * state); coordinates of other series have no effect.  A value that is not finite (an
+     * observable outside its domain at some time) stays so, and only its own band with it. */
+    const size_t nth = nde_model_n_theta_full(r->model, ns);
+    for (size_t a = 0; a < nth; a++) vth[a] = 0.0;
     for (size_t k = 0; k < n_times && *ok; k++) {
       const double *z = S.Y + (k + (size_t)prepend) * stride;
       int rc = nde_observer_eval(obs, times[k], 1, z, r->theta, H + k * (size_t)no);
-      for (int b = 0; b < rows && rc == 0; b++) {
+      for (int b = 0; b < rows && rc >= 0; b++) {
         const long j = dir[b];
         if (j >= 0) vth[j] = 1.0;
         rc = nde_observer_jvp(obs, times[k], 1, z, r->theta, z + (size_t)b * 2 * (size_t)n + n,
@@ -745,7 +747,6 @@ nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, in
         st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed (code %d)", rc);
         goto done;
       }
-      if (rc > 0) *ok = 0;
     }
   }
 done:

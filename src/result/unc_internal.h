@@ -68,7 +68,7 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
  * driven by inputs and consts (required when the model declares them).  With H and Sh
  * (non-NULL), also the model's n_o observables along it (H: n_times x n_o) and their
  * sensitivities (Sh: (n_times x n_o) x n_cols), dH/du s + dH/dtheta e_j by the observation
- * model's JVP.  *ok = 0 when the solve stopped (or an observable is not finite).
+ * model's JVP (a value that is not finite stays so).  *ok = 0 when the solve stopped.
  * NDE_ERR_UNSUPPORTED for a model without a JVP; NDE_ERR_CALLBACK when the observation model
  * fails. */
 nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, int series,

@@ -69,6 +69,15 @@ forecast_is_data_that_nde_reads_back)
   [ "$("$H5" get f.h5 /t | tr '\n' ' ')" = "0 0.5 1 1.5 2 2.5 3 " ] || fail "time grid"
   "$NDE" inspect f.h5 | grep -q "7 times on \[0, 3\]" || fail "inspect does not read the forecast"
   "$NDE" fit "$UDE" f.h5 -o refit.h5 --quiet --optim adam:3 || fail "fit does not read the forecast"
+  # A forecast of several held-out series is a batch (the model's source a root attribute, not a
+  # /model group beside the series): nde inspect and nde fit read it too.
+  printf 'x,y\n0.5,4\n1.5,2\n' > held.csv
+  "$NDE" simulate "$ROOT/models/lotka_volterra.nde" -o held2.h5 --series held.csv --t1 3 \
+    --dt-out 0.5 --quiet || fail "two held-out series"
+  "$NDE" forecast fit.h5 --data held2.h5 -o fb.h5 --quiet || fail "forecast of two series"
+  "$NDE" inspect fb.h5 | grep -q "2 series" || { "$NDE" inspect fb.h5; fail "inspect does not read the batch forecast"; }
+  "$NDE" fit "$UDE" fb.h5 -o refit2.h5 --quiet --optim adam:3 || fail "fit does not read the batch forecast"
+  "$H5" attr fb.h5 / model_source | grep -q "net U" || fail "no model_source"
   # The same forecast as CSV, with any solver the library knows.
   "$NDE" forecast fit.h5 --t1 3 --dt-out 0.5 -o f.csv --quiet || fail "forecast csv"
   [ "$(head -1 f.csv)" = "t,x,y" ] || fail "CSV header"

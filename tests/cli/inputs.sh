@@ -81,6 +81,15 @@ fit_through_a_step_input_and_forecast_with_future_inputs)
 experiments_with_per_series_rates_and_constants)
   sim 8 u.csv 2 1.3 1 a.h5
   sim 12 u_long.csv 0.5 0.8 2 b.h5
+  # Names that cannot be groups of a batch (a root /t or /y makes a file one series) are
+  # refused, given or taken from a file's name, and nothing is written.
+  cp a.h5 t.h5
+  "$NDE" merge -o bad.h5 t.h5 b.h5 2> err.txt && fail "merge of t.h5 exited 0"
+  grep -q "t.h5: series / would be group /t, which cannot name a series in a batch (expected another name: give --names)" err.txt \
+    || { cat err.txt; fail "merge t.h5 message"; }
+  "$NDE" merge -o bad.h5 a.h5 b.h5 --names y,b 2> err.txt && fail "merge --names y exited 0"
+  grep -q -- "--names: 'y' is not a group name" err.txt || { cat err.txt; fail "merge --names y message"; }
+  [ ! -e bad.h5 ] || fail "merge wrote bad.h5"
   "$NDE" merge -o batch.h5 a.h5 b.h5 --names low,high > out.txt || fail "merge"
   grep -q "batch.h5: 2 series (/low, /high)" out.txt || { cat out.txt; fail "merge summary"; }
   "$NDE" fit per.nde batch.h5 -o f.h5 --quiet || fail "fit exited $?"

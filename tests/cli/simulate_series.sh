@@ -174,8 +174,16 @@ bad_tables_exit_2_with_file_line_column_and_write_nothing() {
     'x,x\n1,1.5\n'
   expect "--series $b:1:1: an empty column name (expected a name for every column of the header)" \
     ',x\n1,1.5\n'
-  expect "--series $b:2:1: 'a/b' is not a group name (expected a non-empty name without '/')" \
+  expect "--series $b:2:1: 'a/b' is not a group name (expected a non-empty name without '/', other than t and y)" \
     'name,x\na/b,1\n'
+  # /t or /y at the root would make the file one series: nde fit and nde inspect could not read it.
+  expect "--series $b:3:1: 't' is not a group name (expected a non-empty name without '/', other than t and y)" \
+    'name,x\na,1\nt,2\n'
+  expect "--series $b:2:1: 'y' is not a group name (expected a non-empty name without '/', other than t and y)" \
+    'name,x\ny,1\n'
+  # A seed just above 2^53 is refused, not rounded to 2^53.
+  expect "--series $b:2:3: seed: expected a whole number in [0, 9007199254740992], got '9007199254740993'" \
+    'x,seed\n1,9007199254740993\n'
   expect "--series $b:1:3: column 'inputs', but $lv declares no measured inputs (expected 'input NAME' in the model, or no such column)" \
     'x,inputs\n1,a.csv\n'
   # A CSV output cannot hold a batch.

@@ -555,7 +555,7 @@ static void observable_bands_are_linearised_and_over_members(void **state) {
     double Hp[N_T * 2], Hm[N_T * 2];
     for (int sgn = -1; sgn <= 1; sgn += 2) {
       double tp[8], up[2];
-      memcpy(tp, th, sizeof tp);
+      memcpy(tp, th, nde_model_n_theta(m) * sizeof *tp); /* 3 values: a, b, g */
       memcpy(up, u0, sizeof up);
       const double h = 1e-6 * fmax(1.0, fabs(x < 3 ? tp[x] : up[x - 3]));
       if (x < 3) tp[x] += sgn * h;
@@ -623,6 +623,60 @@ static void observable_bands_are_linearised_and_over_members(void **state) {
   nde_model_destroy(&m);
 }
 
+/* An observable outside its domain at some times (sqrt of a negative value) has no band there,
+ * and only there: the other observables' bands and its own elsewhere are unchanged. */
+static void an_observable_undefined_somewhere_has_no_band_only_there(void **state) {
+  (void)state;
+  const char *src = "state x = 1\nparam k = 0.6 (positive)\n"
+                    "observe r = sqrt(x - 0.5)\nobserve h = 2*x\ndx/dt = -k*x\n";
+  nde_model *m = NULL;
+  nde_error err;
+  assert_int_equal(nde_model_load_string(src, strlen(src), "dom.nde", &m, &err), NDE_OK);
+  enum { NT = 11 };
+  double t[NT], X[NT], th[1] = {log(0.6)}, u0[1] = {1};
+  for (int i = 0; i < NT; i++) t[i] = 0.25 * i;
+  nde_solve_stats ss;
+  assert_int_equal(nde_simulate(m, th, u0, NT, t, NULL, X, NULL, &ss, NULL), NDE_OK);
+  for (int i = 0; i < NT; i++) X[i] *= 1.0 + 0.01 * sin(2.0 * i);
+  const char *cols[1] = {"x"};
+  nde_series se = {NT, 1, t, X, cols, NULL};
+  nde_data *d = NULL;
+  assert_int_equal(nde_data_from_series(1, cols, 1, &se, NULL, NULL, &d, &err), NDE_OK);
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "lbfgs:100";
+  nde_result *r = NULL;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_OK);
+  nde_unc_opts uo = nde_unc_opts_default();
+  if (nde_result_compute_uncertainty(r, d, &uo, &err) != NDE_OK) fail_msg("%s", err.msg);
+  /* x = exp(-k t) < 0.5 from t = ln 2 / k, about 1.16: r is NaN at the later times. */
+  enum { NF = 9 };
+  double tf[NF], lo[NF * 2], mid[NF * 2], hi[NF * 2], Z[NF], H[NF * 2];
+  for (int i = 0; i < NF; i++) tf[i] = 0.25 * i;
+  nde_start st0 = {.kind = NDE_START_FITTED, .series = 0};
+  if (nde_result_observe_band(r, &st0, NF, tf, NULL, 0.95, lo, mid, hi, NULL, &err) != NDE_OK)
+    fail_msg("observe band: %s", err.msg);
+  assert_int_equal(nde_result_integrate(r, &st0, NF, tf, NULL, Z, &ss, &err), NDE_OK);
+  assert_int_equal(nde_result_observe(r, &st0, NF, tf, Z, H, &err), NDE_OK);
+  int n_nan = 0;
+  for (int i = 0; i < NF; i++) {
+    const int defined = Z[i] > 0.5;
+    n_nan += !defined;
+    /* h everywhere; r where x > 0.5 (a band of positive width after t0), NaN elsewhere. */
+    assert_true(isfinite(lo[2 * i + 1]) && isfinite(hi[2 * i + 1]));
+    assert_true(lo[2 * i + 1] <= H[2 * i + 1] && H[2 * i + 1] <= hi[2 * i + 1]);
+    if (defined) {
+      assert_true(isfinite(lo[2 * i]) && lo[2 * i] <= H[2 * i] && H[2 * i] <= hi[2 * i]);
+      if (i > 0) assert_true(hi[2 * i] > lo[2 * i]);
+    } else {
+      assert_true(isnan(lo[2 * i]) && isnan(mid[2 * i]) && isnan(hi[2 * i]));
+    }
+  }
+  assert_true(n_nan >= 2 && n_nan <= NF - 3);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(gradients_through_the_observation_model_match_differences),
@@ -632,6 +686,7 @@ int main(void) {
       cmocka_unit_test(standard_errors_through_the_observation_model_match_differences),
       cmocka_unit_test(observable_noise_levels_survive_save_and_open),
       cmocka_unit_test(observable_bands_are_linearised_and_over_members),
+      cmocka_unit_test(an_observable_undefined_somewhere_has_no_band_only_there),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
