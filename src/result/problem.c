@@ -550,7 +550,19 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   if (st == NDE_OK && p->K > n) {
     const char **qn = calloc((size_t)p->K, sizeof *qn);
     if (!qn) st = nde__fail(&sub, NDE_ERR_NOMEM, "out of memory");
-    for (int j = 0; qn && j < p->K; j++) qn[j] = nde_data_state_name(data, (size_t)j);
+    for (int j = 0; qn && j < p->K; j++) {
+      qn[j] = nde_data_state_name(data, (size_t)j);
+      /* An observable no series measures is never compared: its column stands for the first
+       * state component instead, so that one undefined along the trajectories (the square root
+       * of a value that goes negative) does not make every loss and gradient NaN. */
+      int measured = j < n;
+      for (size_t k = 0; !measured && k < nde_data_n_traj(data); k++) {
+        const nde_traj *tr = nde_data_traj(data, k);
+        for (size_t i = 0; tr->col[j] >= 0 && i < tr->n && !measured; i++)
+          measured = !isnan(tr->y[i * (size_t)p->K + (size_t)j]);
+      }
+      if (!measured) qn[j] = nde_model_component_name(model, 0);
+    }
     if (st == NDE_OK) st = nde_model_create_observer(model, &ro, p->K, qn, &p->obs, &sub);
     free(qn);
     o.objective.observer = p->obs;
