@@ -418,7 +418,8 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
   sample_run R = {d, pts, NULL};
   R.err = calloc((size_t)S, sizeof *R.err);
   if (!R.err) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
-  const int failed = nde__par_run(S, nde__par_threads(d->o.threads, S), sample_series, &R, NULL, NULL);
+  const int failed =
+      nde__par_run(S, nde__par_threads(d->o.threads, S), sample_series, &R, NULL, NULL);
   if (failed) {
     for (int k = 0; k < S; k++)
       if (R.err[k].status != NDE_OK) {
