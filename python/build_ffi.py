@@ -397,6 +397,12 @@ nde_status nde_result_observe_band(const nde_result *r, const nde_start *start,
                                    const nde_solver_opts *solver, double level,
                                    double *lower, double *mid, double *upper,
                                    int *n_used, nde_error *err);
+nde_status nde_result_forecast_band(const nde_result *r, const nde_start *start,
+                                    size_t n_times, const double *times,
+                                    const nde_solver_opts *solver, double level,
+                                    double *lower, double *mid, double *upper,
+                                    double *obs_lower, double *obs_mid, double *obs_upper,
+                                    int *n_used, nde_error *err);
 
 /* ---- discover ---- */
 typedef struct nde_library_opts {

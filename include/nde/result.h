@@ -777,6 +777,16 @@ NDE_API nde_status nde_result_observe_band(const nde_result *r, const nde_start 
                                            const nde_solver_opts *solver, double level,
                                            double *lower, double *mid, double *upper,
                                            int *n_used, nde_error *err);
+/* Both bands in one pass (each member integrated once, or one sensitivity solve): the states'
+ * (lower, mid, upper: n_times x n) and the observables' (obs_lower, obs_mid, obs_upper:
+ * n_times x n_o), as the two calls above give them; lower or obs_lower NULL skips that band (not
+ * both; mids may be NULL).  *n_used as for the states' band (the observables' when skipped). */
+NDE_API nde_status nde_result_forecast_band(const nde_result *r, const nde_start *start,
+                                            size_t n_times, const double *times,
+                                            const nde_solver_opts *solver, double level,
+                                            double *lower, double *mid, double *upper,
+                                            double *obs_lower, double *obs_mid,
+                                            double *obs_upper, int *n_used, nde_error *err);
 
 #ifdef __cplusplus
 }

@@ -922,21 +922,18 @@ class Result:
         bands = obs_band = None
         if level is not None:
             lo, hi = np.empty_like(Y), np.empty_like(Y)
+            no = len(self.model.observables)
+            olo, ohi = np.empty((tt.size, no)), np.empty((tt.size, no))
             used = ffi.new("int *")
-            st_b = lib.nde_result_integrate_band(self._ptr, st, tt.size, arrays.ptr(tt), so,
-                                                 level, arrays.wptr(lo), ffi.NULL,
-                                                 arrays.wptr(hi), used, err)
+            # The states' band and the observables' in one pass (as nde forecast).
+            st_b = lib.nde_result_forecast_band(
+                self._ptr, st, tt.size, arrays.ptr(tt), so, level, arrays.wptr(lo), ffi.NULL,
+                arrays.wptr(hi), arrays.wptr(olo) if no else ffi.NULL, ffi.NULL,
+                arrays.wptr(ohi) if no else ffi.NULL, used, err)
             if st_b != lib.NDE_OK:
                 raise error_for(st_b, "band: " + pystr(err.msg))
             bands = (lo, hi, level, "members" if self.n_members else "linearised", int(used[0]))
-            if self.model.observables:
-                no = len(self.model.observables)
-                olo, ohi = np.empty((tt.size, no)), np.empty((tt.size, no))
-                st_b = lib.nde_result_observe_band(self._ptr, st, tt.size, arrays.ptr(tt), so,
-                                                   level, arrays.wptr(olo), ffi.NULL,
-                                                   arrays.wptr(ohi), ffi.NULL, err)
-                if st_b != lib.NDE_OK:
-                    raise error_for(st_b, "band: " + pystr(err.msg))
+            if no:
                 obs_band = (olo, ohi)
         stop = stop_info(method, stats)
         if stop is not None:

@@ -13,26 +13,22 @@
 int nde_cli_forecast_band(const nde_result *r, const nde_start *start, const nde_solver_opts *so,
                     double level, nde_cli_forecast *f) {
   const int n = nde_model_state_dim(nde_result_model(r));
+  const int no = nde_model_n_observables(nde_result_model(r));
   f->lo = calloc(f->N * (size_t)n, sizeof *f->lo);
   f->hi = calloc(f->N * (size_t)n, sizeof *f->hi);
-  if (!f->lo || !f->hi) {
+  if (no > 0) {
+    f->obs_lo = calloc(f->N * (size_t)no, sizeof *f->obs_lo);
+    f->obs_hi = calloc(f->N * (size_t)no, sizeof *f->obs_hi);
+  }
+  if (!f->lo || !f->hi || (no > 0 && (!f->obs_lo || !f->obs_hi))) {
     nde_cli_error("out of memory");
     return NDE_EXIT_IO;
   }
+  /* The states' band and the observables' in one pass. */
   nde_error err;
-  nde_status st = nde_result_integrate_band(r, start, f->N, f->T, so, level, f->lo, NULL, f->hi,
-                                            &f->band_used, &err);
-  const int no = nde_model_n_observables(nde_result_model(r));
-  if (st == NDE_OK && no > 0) {
-    f->obs_lo = calloc(f->N * (size_t)no, sizeof *f->obs_lo);
-    f->obs_hi = calloc(f->N * (size_t)no, sizeof *f->obs_hi);
-    if (!f->obs_lo || !f->obs_hi) {
-      nde_cli_error("out of memory");
-      return NDE_EXIT_IO;
-    }
-    st = nde_result_observe_band(r, start, f->N, f->T, so, level, f->obs_lo, NULL, f->obs_hi,
-                                 NULL, &err);
-  }
+  const nde_status st = nde_result_forecast_band(r, start, f->N, f->T, so, level, f->lo, NULL,
+                                                 f->hi, f->obs_lo, NULL, f->obs_hi,
+                                                 &f->band_used, &err);
   if (st != NDE_OK) {
     nde_cli_error("--band: %s", err.msg);
     return nde_cli_exit_code(st);

@@ -445,10 +445,35 @@ nde_status nde_result_param_spread(const nde_result *r, int i, int s, double lev
   return NDE_OK;
 }
 
-/* The linearised band of a single fit from its covariance. */
+/* Where a band goes: lower, upper (and mid, may be NULL), n_times x the band's columns; lo NULL
+ * when that band is not asked for. */
+typedef struct band_out {
+  double *lo, *mid, *hi;
+} band_out;
+
+/* The linearised band of w columns from values V and their sensitivities G (P coordinates each):
+ * V -/+ q sqrt(g C g^T).  ok = 0 (the solve stopped): NaN. */
+static void linear_fill(const struct nde__unc *u, double q, size_t n_times, int w,
+                        const double *V, const double *G, int ok, const band_out *b) {
+  const int P = u->pub.n;
+  for (size_t a = 0; a < n_times * (size_t)w; a++) {
+    const double *g = G + a * (size_t)P;
+    double var = 0;
+    for (int x = 0; x < P; x++)
+      for (int y = 0; y < P; y++) var += g[x] * u->cov[(size_t)x * P + (size_t)y] * g[y];
+    /* A sensitivity that is not finite gives no band there (fmax would hide a NaN). */
+    const double y0 = ok ? V[a] : NAN, h = isnan(var) ? NAN : q * sqrt(fmax(var, 0));
+    if (b->mid) b->mid[a] = y0;
+    b->lo[a] = y0 - h;
+    b->hi[a] = y0 + h;
+  }
+}
+
+/* The linearised band of a single fit from its covariance: the states' (bs) and the
+ * observables' (bo), from one sensitivity solve. */
 static nde_status linear_band(const nde_result *r, const nde_start *start, size_t n_times,
                               const double *times, const nde_solver_opts *solver, double level,
-                              int observe, double *lower, double *mid, double *upper, int *n_used,
+                              const band_out *bs, const band_out *bo, int *n_used,
                               nde_error *err) {
   const struct nde__unc *u = r->unc;
   if (!u->cols)
@@ -462,7 +487,7 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
   }
   /* Where the trajectory starts and which initial states it carries. */
   double t0;
-  const int no = observe ? nde_model_n_observables(r->model) : 0;
+  const int observe = bo->lo != NULL, no = observe ? nde_model_n_observables(r->model) : 0;
   double *u0 = nde__dalloc((size_t)n), *Y = nde__dalloc(n_times * (size_t)n);
   double *Sm = nde__dalloc(n_times * (size_t)n * (size_t)P);
   double *H = observe ? nde__dalloc(n_times * (size_t)no) : NULL;
@@ -510,25 +535,11 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
   if ((st = nde__forecast_sens(r, &so, series, inp, cs, u0, t0, n_times, times, P, cols, Y, Sm,
                                H, Sh, &ok, err)) != NDE_OK)
     goto done;
-  /* The band of what is asked for: the states, or the observables. */
-  const int w = observe ? no : n;
-  const double *V = observe ? H : Y, *G = observe ? Sh : Sm;
   const double q = u->pub.noise == NDE_NOISE_KNOWN
                        ? nde__norm_quantile(0.5 + level / 2)
                        : nde__t_quantile(0.5 + level / 2, (double)u->pub.dof);
-  for (size_t k = 0; k < n_times; k++)
-    for (int i = 0; i < w; i++) {
-      const size_t a = k * (size_t)w + (size_t)i;
-      const double *s = G + a * (size_t)P;
-      double var = 0;
-      for (int x = 0; x < P; x++)
-        for (int y = 0; y < P; y++) var += s[x] * u->cov[(size_t)x * P + (size_t)y] * s[y];
-      /* A sensitivity that is not finite gives no band there (fmax would hide a NaN). */
-      const double y0 = ok ? V[a] : NAN, h = isnan(var) ? NAN : q * sqrt(fmax(var, 0));
-      if (mid) mid[a] = y0;
-      lower[a] = y0 - h;
-      upper[a] = y0 + h;
-    }
+  if (bs->lo) linear_fill(u, q, n_times, n, Y, Sm, ok, bs);
+  if (observe) linear_fill(u, q, n_times, no, H, Sh, ok, bo);
   if (n_used) *n_used = ok ? 1 : 0;
 done:
   free(u0);
@@ -540,15 +551,35 @@ done:
   return st;
 }
 
-/* The band of the states (observe = 0) or of the observables (1): nde_result_integrate_band,
- * nde_result_observe_band. */
-static nde_status band(const nde_result *r, const nde_start *start, size_t n_times,
-                       const double *times, const nde_solver_opts *solver, double level,
-                       int observe, double *lower, double *mid, double *upper, int *n_used,
-                       nde_error *err) {
-  if (!r || !start || !times || !lower || !upper || n_times < 1)
+/* The quantiles at level over the members used of cells values each (member k's at
+ * Ys + k cells), w to a time; *last: the members counted at the last time. */
+static void quantile_fill(size_t cells, int w, int K, const double *Ys, const int *used,
+                          double level, double *v, const band_out *b, int *last) {
+  *last = 0;
+  for (size_t a = 0; a < cells; a++) {
+    int cnt = 0;
+    for (int k = 0; k < K; k++) {
+      const double y = Ys[(size_t)k * cells + a];
+      if (used[k] && isfinite(y)) v[cnt++] = y;
+    }
+    nde__sort_doubles(v, (size_t)cnt);
+    b->lo[a] = nde__quantile_sorted(v, cnt, (1 - level) / 2);
+    b->hi[a] = nde__quantile_sorted(v, cnt, (1 + level) / 2);
+    if (b->mid) b->mid[a] = nde__quantile_sorted(v, cnt, 0.5);
+    if (a + (size_t)w >= cells && cnt > *last) *last = cnt;
+  }
+}
+
+/* The bands of the states (bs) and of the observables (bo), either not asked for when its lo is
+ * NULL: over the members (each integrated once, its observables along its own trajectory), or
+ * linearised (one sensitivity solve). */
+static nde_status bands(const nde_result *r, const nde_start *start, size_t n_times,
+                        const double *times, const nde_solver_opts *solver, double level,
+                        const band_out *bs, const band_out *bo, int *n_used, nde_error *err) {
+  if (!r || !start || !times || n_times < 1 || (!bs->lo && !bo->lo) || (bs->lo && !bs->hi) ||
+      (bo->lo && !bo->hi))
     return nde__fail(err, NDE_ERR_ARG, "a band needs a result, a start, times and outputs");
-  if (observe && nde_model_n_observables(r->model) == 0)
+  if (bo->lo && nde_model_n_observables(r->model) == 0)
     return nde__fail(err, NDE_ERR_ARG, "the model declares no observables");
   if (!(level > 0 && level < 1))
     return nde__fail(err, NDE_ERR_ARG, "the band's level must be in (0, 1) (got %g)", level);
@@ -557,38 +588,36 @@ static nde_status band(const nde_result *r, const nde_start *start, size_t n_tim
       return nde__fail(err, NDE_ERR_ARG,
                        "the result has neither ensemble members nor standard errors (fit with "
                        "--ensemble K or --uncertainty)");
-    return linear_band(r, start, n_times, times, solver, level, observe, lower, mid, upper,
-                       n_used, err);
+    return linear_band(r, start, n_times, times, solver, level, bs, bo, n_used, err);
   }
   const int n = nde_model_state_dim(r->model), K = r->ens->k;
-  const int w = observe ? nde_model_n_observables(r->model) : n; /* columns of the band */
+  const int no = bo->lo ? nde_model_n_observables(r->model) : 0;
   nde_result *c = NULL;
   nde_status st = copy_core(r, &c, err);
   if (st != NDE_OK) return st;
-  const size_t cells = n_times * (size_t)w;
-  double *Ys = nde__dalloc(cells * (size_t)K), *v = nde__dalloc((size_t)K);
-  double *Z = observe ? nde__dalloc(n_times * (size_t)n) : NULL;
+  /* Every member's states (all of them: the observables need them) and observables. */
+  const size_t cs = n_times * (size_t)n, co = n_times * (size_t)no;
+  double *Ys = nde__dalloc(cs * (size_t)K), *Hs = no ? nde__dalloc(co * (size_t)K) : NULL;
+  double *v = nde__dalloc((size_t)K);
   int *used = calloc((size_t)K, sizeof *used);
-  if (!Ys || !v || !used || (observe && !Z)) {
+  if (!Ys || !v || !used || (no && !Hs)) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
   int n_good = 0, first_out = -1;
   nde_error why = {0};
   for (int k = 0; k < K; k++) {
-    double *Y = Ys + (size_t)k * cells;
-    for (size_t a = 0; a < cells; a++) Y[a] = NAN;
+    double *Y = Ys + (size_t)k * cs, *H = no ? Hs + (size_t)k * co : NULL;
     if (!member_good(&r->ens->m[k])) continue;
     set_member(c, r->ens, k);
     nde_solve_stats ss;
     nde_error sub;
-    st = nde_result_integrate(c, start, n_times, times, solver, observe ? Z : Y, &ss, &sub);
+    st = nde_result_integrate(c, start, n_times, times, solver, Y, &ss, &sub);
     /* The observables along the member's trajectory, with its own parameters (NaN after a
      * stop, as the states). */
-    if (st == NDE_OK && observe) st = nde_result_observe(c, start, n_times, times, Z, Y, &sub);
+    if (st == NDE_OK && no) st = nde_result_observe(c, start, n_times, times, Y, H, &sub);
     if (st == NDE_ERR_ARG || st == NDE_ERR_NUMERIC) {
       /* A start the member's own trajectory cannot give (it stops before the time): left out. */
-      for (size_t a = 0; a < cells; a++) Y[a] = NAN;
       if (first_out < 0) first_out = k, why = sub;
       st = NDE_OK;
       continue;
@@ -609,23 +638,13 @@ static nde_status band(const nde_result *r, const nde_start *start, size_t n_tim
                      "member finished its fit)");
     goto done;
   }
-  int last = 0;
-  for (size_t a = 0; a < cells; a++) {
-    int cnt = 0;
-    for (int k = 0; k < K; k++) {
-      const double y = Ys[(size_t)k * cells + a];
-      if (used[k] && isfinite(y)) v[cnt++] = y;
-    }
-    nde__sort_doubles(v, (size_t)cnt);
-    lower[a] = nde__quantile_sorted(v, cnt, (1 - level) / 2);
-    upper[a] = nde__quantile_sorted(v, cnt, (1 + level) / 2);
-    if (mid) mid[a] = nde__quantile_sorted(v, cnt, 0.5);
-    if (a + (size_t)w >= cells) last = cnt > last ? cnt : last;
-  }
-  if (n_used) *n_used = last;
+  int last_s = 0, last_o = 0;
+  if (bs->lo) quantile_fill(cs, n, K, Ys, used, level, v, bs, &last_s);
+  if (no) quantile_fill(co, no, K, Hs, used, level, v, bo, &last_o);
+  if (n_used) *n_used = bs->lo ? last_s : last_o;
 done:
   free(Ys);
-  free(Z);
+  free(Hs);
   free(v);
   free(used);
   nde_result_destroy(&c);
@@ -636,12 +655,23 @@ nde_status nde_result_integrate_band(const nde_result *r, const nde_start *start
                                      const double *times, const nde_solver_opts *solver,
                                      double level, double *lower, double *mid, double *upper,
                                      int *n_used, nde_error *err) {
-  return band(r, start, n_times, times, solver, level, 0, lower, mid, upper, n_used, err);
+  const band_out bs = {lower, mid, upper}, bo = {NULL, NULL, NULL};
+  return bands(r, start, n_times, times, solver, level, &bs, &bo, n_used, err);
 }
 
 nde_status nde_result_observe_band(const nde_result *r, const nde_start *start, size_t n_times,
                                    const double *times, const nde_solver_opts *solver,
                                    double level, double *lower, double *mid, double *upper,
                                    int *n_used, nde_error *err) {
-  return band(r, start, n_times, times, solver, level, 1, lower, mid, upper, n_used, err);
+  const band_out bs = {NULL, NULL, NULL}, bo = {lower, mid, upper};
+  return bands(r, start, n_times, times, solver, level, &bs, &bo, n_used, err);
+}
+
+nde_status nde_result_forecast_band(const nde_result *r, const nde_start *start, size_t n_times,
+                                    const double *times, const nde_solver_opts *solver,
+                                    double level, double *lower, double *mid, double *upper,
+                                    double *obs_lower, double *obs_mid, double *obs_upper,
+                                    int *n_used, nde_error *err) {
+  const band_out bs = {lower, mid, upper}, bo = {obs_lower, obs_mid, obs_upper};
+  return bands(r, start, n_times, times, solver, level, &bs, &bo, n_used, err);
 }

@@ -30,13 +30,15 @@ static const char *SRC =
     "dx/dt = -a*x + 0.3*y\n"
     "dy/dt = b*x - y\n";
 
-static nde_model *load(void) {
+static nde_model *load_text(const char *src, const char *name) {
   nde_model *m = NULL;
   nde_error err;
-  if (nde_model_load_string(SRC, strlen(SRC), "obs.nde", &m, &err) != NDE_OK)
+  if (nde_model_load_string(src, strlen(src), name, &m, &err) != NDE_OK)
     fail_msg("model: %s", err.msg);
   return m;
 }
+
+static nde_model *load(void) { return load_text(SRC, "obs.nde"); }
 
 enum { N_T = 13, K = 4 }; /* the problem's columns: x, y, s, q */
 
@@ -507,6 +509,29 @@ static int cmp_d(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* nde_result_forecast_band (both bands in one pass) gives the bits of the two separate calls. */
+static void both_bands_in_one_pass_are_the_separate_ones(nde_result *r, const nde_start *st0,
+                                                         const double *t,
+                                                         const nde_solver_opts *so,
+                                                         double level) {
+  double lo[N_T * 2], hi[N_T * 2], olo[N_T * 2], ohi[N_T * 2];
+  double lo2[N_T * 2], hi2[N_T * 2], olo2[N_T * 2], ohi2[N_T * 2];
+  int u1 = -1, u2 = -1;
+  nde_error err;
+  assert_int_equal(nde_result_integrate_band(r, st0, N_T, t, so, level, lo, NULL, hi, &u1, &err),
+                   NDE_OK);
+  assert_int_equal(nde_result_observe_band(r, st0, N_T, t, so, level, olo, NULL, ohi, NULL, &err),
+                   NDE_OK);
+  assert_int_equal(nde_result_forecast_band(r, st0, N_T, t, so, level, lo2, NULL, hi2, olo2, NULL,
+                                            ohi2, &u2, &err),
+                   NDE_OK);
+  assert_int_equal(u1, u2);
+  assert_memory_equal(lo, lo2, sizeof lo);
+  assert_memory_equal(hi, hi2, sizeof hi);
+  assert_memory_equal(olo, olo2, sizeof olo);
+  assert_memory_equal(ohi, ohi2, sizeof ohi);
+}
+
 static void observable_bands_are_linearised_and_over_members(void **state) {
   (void)state;
   nde_model *m = load();
@@ -536,6 +561,7 @@ static void observable_bands_are_linearised_and_over_members(void **state) {
   if (nde_result_observe_band(r, &st0, N_T, t, &so, u->level, lo, mid, hi, &used, &err) != NDE_OK)
     fail_msg("observe band: %s", err.msg);
   assert_int_equal(used, 1);
+  both_bands_in_one_pass_are_the_separate_ones(r, &st0, t, &so, u->level);
   /* The middle: the fitted trajectory's observables. */
   double Z[N_T * 2], H[N_T * 2], t0, u0[2];
   nde_solve_stats ss;
@@ -599,6 +625,7 @@ static void observable_bands_are_linearised_and_over_members(void **state) {
   if (nde_result_observe_band(e, &st0, N_T, t, &so, 0.8, lo, mid, hi, &used, &err) != NDE_OK)
     fail_msg("ensemble observe band: %s", err.msg);
   assert_int_equal(used, 5);
+  both_bands_in_one_pass_are_the_separate_ones(e, &st0, t, &so, 0.8);
   double Hk[5][N_T * 2];
   for (int k = 0; k < 5; k++) {
     nde_result *mk = NULL;
@@ -628,11 +655,10 @@ static void observable_bands_are_linearised_and_over_members(void **state) {
  * it does not stop the fit. */
 static void an_observable_undefined_somewhere_has_no_band_only_there(void **state) {
   (void)state;
-  const char *src = "state x = 1\nparam k = 0.6 (positive)\n"
-                    "observe r = sqrt(x - 0.5)\nobserve h = 2*x\ndx/dt = -k*x\n";
-  nde_model *m = NULL;
+  nde_model *m = load_text("state x = 1\nparam k = 0.6 (positive)\n"
+                           "observe r = sqrt(x - 0.5)\nobserve h = 2*x\ndx/dt = -k*x\n",
+                           "dom.nde");
   nde_error err;
-  assert_int_equal(nde_model_load_string(src, strlen(src), "dom.nde", &m, &err), NDE_OK);
   enum { NT = 11 };
   double t[NT], X[NT], th[1] = {log(0.6)}, u0[1] = {1};
   for (int i = 0; i < NT; i++) t[i] = 0.25 * i;
