@@ -28,6 +28,7 @@ const char *nde_status_str(nde_status s);
 const char *nde_version(void);
 void nde_free(void *p);
 #define NDE_NUM_MAX ...
+#define NDE_POOL_MAX_THREADS ...
 char *nde_num_str(double x, char *buf);
 #define NDE_VERSION_MAJOR ...
 #define NDE_VERSION_MINOR ...
@@ -321,7 +322,7 @@ uint64_t nde_sim_series_seed(uint64_t seed, int k);
 nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_series *series,
                              size_t n_times, const double *times, const nde_sim_opts *o,
                              int threads, double *Y, double *noise_std, nde_solve_stats *stats,
-                             nde_error *err);
+                             int *failed, nde_error *err);
 
 /* ---- how sure is the fit: standard errors, profiles, ensembles, bands ---- */
 typedef enum { NDE_NOISE_PER_STATE, NDE_NOISE_POOLED, NDE_NOISE_KNOWN, ... } nde_noise_model;

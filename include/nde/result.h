@@ -475,11 +475,13 @@ NDE_API uint64_t nde_sim_series_seed(uint64_t seed, int k);
  * (bad arguments, options or times, named without a series; a bad series: "series 3: the
  * initial state of x is nan ..."), NDE_ERR_NOMEM, NDE_ERR_CALLBACK (a fatal model callback:
  * "series 3: ..."); when several series fail the message is the lowest one's, whatever the
- * timing, and the contents of Y are unspecified.  err (may be NULL) receives the message. */
+ * timing, and the contents of Y are unspecified.  failed (may be NULL) receives that series'
+ * index, or -1 (no series failed, or the arguments shared by all did).  err (may be NULL)
+ * receives the message. */
 NDE_API nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_series *series,
                                      size_t n_times, const double *times, const nde_sim_opts *o,
                                      int threads, double *Y, double *noise_std,
-                                     nde_solve_stats *stats, nde_error *err);
+                                     nde_solve_stats *stats, int *failed, nde_error *err);
 
 /* ==== how sure is the fit: standard errors, profiles, ensembles ====
  * (src/result/jacobian.c, uncertainty.c, ensemble.c)

@@ -476,14 +476,11 @@ class Model:
         if not isinstance(series, (list, tuple)):
             raise TypeError("series: expected a list of dicts (u0, params, theta, inputs, "
                             "consts, seed), got %s" % type(series).__name__)
-        if threads is not None and (isinstance(threads, bool) or
-                                    not isinstance(threads, (int, np.integer)) or
-                                    not 0 <= threads <= 1024):
-            raise ValueError("threads: expected None or an integer in [0, 1024], got %r"
-                             % (threads,))
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed > 2 ** 53:
-            # The series' seeds are made from seed modulo 2^53 (as nde simulate --seed takes it).
-            raise ValueError("seed: expected an integer in [0, 2^53], got %r" % (seed,))
+        from .uncertainty import _whole
+        threads = 0 if threads is None else _whole("threads", threads, 0,
+                                                   lib.NDE_POOL_MAX_THREADS)
+        # The series' seeds are made from seed modulo 2^53 (as nde simulate --seed takes it).
+        seed = _whole("seed", seed, 0, 2 ** 53)
         keep = []
         so, K = self._sim_opts(keep, columns, solver, dt, steps_per_interval, rtol, atol,
                                max_steps, noise, seed)
@@ -511,7 +508,7 @@ class Model:
                 th = arrays.vector(d["theta"], where + ": theta", self.n_theta_full(1)).copy()
             else:
                 th = base.copy()
-            if d.get("params"):
+            if d.get("params") is not None:
                 self._set_params(th, d["params"], where + ": params")
             u = (self.initial_state if d.get("u0") is None
                  else self._state_of(d["u0"], where + ": u0"))
@@ -531,8 +528,8 @@ class Model:
         noise_std = np.zeros((S, K))
         stats = ffi.new("nde_solve_stats[]", max(S, 1))
         err = new_error()
-        st = lib.nde_simulate_many(self._ptr, S, arr, tt.size, arrays.ptr(tt), so, threads or 0,
-                                   arrays.wptr(Y), arrays.wptr(noise_std), stats, err)
+        st = lib.nde_simulate_many(self._ptr, S, arr, tt.size, arrays.ptr(tt), so, threads,
+                                   arrays.wptr(Y), arrays.wptr(noise_std), stats, ffi.NULL, err)
         check(st, err)
         infos = []
         for k in range(S):

@@ -134,11 +134,15 @@ def test_simulate_many_is_simulate_per_series_and_nde_simulate_series(exp, model
         m.simulate_many(t, [{}, {"k0": 1}], inputs=(U_T, U), consts={"g": 2})
     with pytest.raises(ValueError, match="series 0: consts: .*declares constants from data"):
         m.simulate_many(t, [{}], inputs=(U_T, U))
-    for bad in (-1, 2 ** 40):
-        with pytest.raises(ValueError, match=r"threads: expected None or an integer in \[0, 1024\]"):
+    for bad in (-1, 2 ** 40, 1.5):
+        with pytest.raises(ValueError, match=r"threads: expected a whole number in \[0, 1024\]"):
             m.simulate_many(t, 1, inputs=(U_T, U), consts={"g": 2}, threads=bad)
-    with pytest.raises(ValueError, match=r"seed: expected an integer in \[0, 2\^53\]"):
-        m.simulate_many(t, 1, inputs=(U_T, U), consts={"g": 2}, seed=2 ** 53 + 1)
+    for bad in (-1, 2 ** 53 + 1):
+        with pytest.raises(ValueError,
+                           match=r"seed: expected a whole number in \[0, 9007199254740992\]"):
+            m.simulate_many(t, 1, inputs=(U_T, U), consts={"g": 2}, seed=bad)
+    with pytest.raises(TypeError, match="series 0: params: expected a dict"):
+        m.simulate_many(t, [{"params": []}], inputs=(U_T, U), consts={"g": 2})
 
 
 def test_columns_choose_states_and_observables_as_nde_simulate_columns(exp, models):

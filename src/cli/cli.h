@@ -121,8 +121,9 @@ int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_gra
 
 /* Load a model file; on failure print its diagnostics and return the exit code (else 0). */
 int nde_cli_load_model(const char *path, nde_model **out);
-/* The names of the model's state components ("x", "y[1]", ...): free with free(). */
-const char **nde_cli_component_names(const nde_model *m);
+/* The names of the model's state components ("x", "y[1]", ...), then with observables != 0 its
+ * observables: the columns of a forecast.  Free with free(); NULL when out of memory. */
+const char **nde_cli_column_names(const nde_model *m, int observables);
 /* The names of the model's measured inputs, then of its constants from data, in their column
  * order (nde_series_extra's input_names and const_names): free with free(). */
 const char **nde_cli_driver_names(const nde_model *m);
@@ -147,6 +148,8 @@ void nde_cli_inputs_free(nde_cli_inputs *in);
 /* Whether s can name a series' group in a batch file: non-empty, no '/', not "." or "..", and
  * not "t" or "y" (a root /t or /y makes a file one series, docs/data-format.md). */
 int nde_cli_group_name_ok(const char *s);
+/* What nde_cli_group_name_ok expects, for messages. */
+#define NDE_CLI_GROUP_NAME_RULE "a non-empty name without '/', other than ., .., t and y"
 /* v as a whole number (decimal digits exactly, or a float form up to 2^53): 1 and *out, or 0. */
 int nde_cli_whole_number(const char *v, long long *out);
 /* "a,b,c" into *n names (views into *buf; free both with free(), also after an error), each

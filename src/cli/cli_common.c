@@ -133,11 +133,12 @@ int nde_cli_load_model(const char *path, nde_model **out) {
   return rc;
 }
 
-const char **nde_cli_component_names(const nde_model *m) {
-  const int n = nde_model_state_dim(m);
-  const char **names = calloc((size_t)n + 1, sizeof *names);
+const char **nde_cli_column_names(const nde_model *m, int observables) {
+  const int n = nde_model_state_dim(m), no = observables ? nde_model_n_observables(m) : 0;
+  const char **names = calloc((size_t)(n + no) + 1, sizeof *names);
   if (!names) return NULL;
   for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
+  for (int j = 0; j < no; j++) names[n + j] = nde_model_observable_name(m, j);
   return names;
 }
 

@@ -85,7 +85,7 @@ static int merge_file(nde_writer *w, const char *path, const char *const *names,
     if (!nde_cli_group_name_ok(g)) {
       /* A stem such as t.h5's: as a root group, /t or /y would make the batch one series. */
       nde_cli_error("%s: series %s would be group /%s, which cannot name a series in a batch "
-                    "(expected another name: give --names)", path, tr->name, g);
+                    "(expected " NDE_CLI_GROUP_NAME_RULE ": give --names)", path, tr->name, g);
       nde_free(g);
       rc = NDE_EXIT_INPUT;
       break;
@@ -188,7 +188,7 @@ int nde_cmd_merge(int argc, char **argv) {
   if ((rc = nde_cli_split_names("--names", names_spec, &buf, &names, &n_names))) goto done;
   for (int i = 0; names && i < n_names; i++)
     if (!nde_cli_group_name_ok(names[i])) {
-      nde_cli_error("--names: '%s' is not a group name (expected no '/', other than t and y)",
+      nde_cli_error("--names: '%s' is not a group name (expected " NDE_CLI_GROUP_NAME_RULE ")",
                     names[i]);
       rc = NDE_EXIT_INPUT;
       goto done;

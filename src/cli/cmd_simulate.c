@@ -155,13 +155,16 @@ static int run_table(const char *table, const sim_run *R) {
                               ndc ? tab.consts + (size_t)k * ndc : NULL, 1, tab.seed[k]};
   }
   nde_error err;
+  int bad = -1;
   nde_status st = nde_simulate_many(m, S, ser, NT, R->t, R->so, R->threads, Y, noise_std, stats,
-                                    &err);
+                                    &bad, &err);
   if (st != NDE_OK) {
-    /* "series K: ..." names the row; anything else is the options' (a solver option). */
-    int k = -1, at = 0;
-    if (sscanf(err.msg, "series %d: %n", &k, &at) == 1 && at > 0 && k >= 0 && k < S)
-      nde_cli_error("--series %s:%ld: series %s: %s", table, tab.line[k], tab.names[k],
+    /* A series' failure names its row (the library's message after its "series K: "); anything
+     * else is the options' (a solver option). */
+    char lib_prefix[32];
+    const int at = bad >= 0 ? snprintf(lib_prefix, sizeof lib_prefix, "series %d: ", bad) : 0;
+    if (bad >= 0 && bad < S && !strncmp(err.msg, lib_prefix, (size_t)at))
+      nde_cli_error("--series %s:%ld: series %s: %s", table, tab.line[bad], tab.names[bad],
                     err.msg + at);
     else if (st == NDE_ERR_ARG)
       nde_cli_error("--solver %s: %s", R->so->solver.method, err.msg);
@@ -297,11 +300,17 @@ int nde_cmd_simulate(int argc, char **argv) {
   int code = nde_cli_parse(USAGE, argc, argv, opts, n, pos, 1, 1, &n_pos);
   if (code >= 0) return code;
   a.model_path = pos[0];
-  const int seen_t0 = nde_cli_opt(opts, n, "--t0")->seen, seen_t1 = nde_cli_opt(opts, n, "--t1")->seen;
+  const int seen_t0 = nde_cli_opt(opts, n, "--t0")->seen;
+  const int seen_t1 = nde_cli_opt(opts, n, "--t1")->seen;
   const int seen_dt = nde_cli_opt(opts, n, "--dt-out")->seen;
   const int seen_pts = nde_cli_opt(opts, n, "--points")->seen;
   if (!a.out) {
     nde_cli_error("no output file (expected -o DATA.h5 or DATA.csv)");
+    return NDE_EXIT_INPUT;
+  }
+  if (!table && nde_cli_opt(opts, n, "--threads")->seen) {
+    nde_cli_error("--threads: one series is one integration (expected --series TABLE.csv, whose "
+                  "series run on the threads)");
     return NDE_EXIT_INPUT;
   }
   if (table && nde_cli_ends_with(a.out, ".csv")) {
@@ -348,7 +357,7 @@ int nde_cmd_simulate(int argc, char **argv) {
   if ((code = nde_cli_split_names("--columns", columns, &col_buf, &cols, &a.n_cols))) goto done;
   if (!columns) {
     free(cols);
-    if (!(cols = nde_cli_component_names(m))) goto nomem;
+    if (!(cols = nde_cli_column_names(m, 0))) goto nomem;
     a.n_cols = nde_model_state_dim(m);
   }
   if (columns && (code = check_columns(m, cols, a.n_cols))) goto done;
@@ -390,9 +399,11 @@ int nde_cmd_simulate(int argc, char **argv) {
   }
   theta = calloc(n_theta + 1, sizeof *theta);
   u0 = calloc((size_t)ns, sizeof *u0);
-  noise_std = calloc((size_t)nc, sizeof *noise_std);
-  if (!theta || !u0 || !noise_std || n_t > (long)(SIZE_MAX / sizeof(double) / (size_t)nc) ||
-      !(Y = malloc((size_t)n_t * (size_t)nc * sizeof *Y))) {
+  /* The one series' solution (a table's are run_table's). */
+  if (!table) noise_std = calloc((size_t)nc, sizeof *noise_std);
+  if (!theta || !u0 || (!table && (!noise_std ||
+                                   n_t > (long)(SIZE_MAX / sizeof(double) / (size_t)nc) ||
+                                   !(Y = malloc((size_t)n_t * (size_t)nc * sizeof *Y))))) {
     nde_cli_error("out of memory");
     code = NDE_EXIT_IO;
     goto done;

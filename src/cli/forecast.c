@@ -74,19 +74,9 @@ int nde_cli_forecast_run(const nde_result *r, const nde_start *start, const nde_
   return 0;
 }
 
-/* The columns of a forecast of m: its state components, then its observables. */
-static const char **column_names(const nde_model *m) {
-  const int n = nde_model_state_dim(m), no = nde_model_n_observables(m);
-  const char **names = calloc((size_t)(n + no) + 1, sizeof *names);
-  if (!names) return NULL;
-  for (int j = 0; j < n; j++) names[j] = nde_model_component_name(m, j);
-  for (int j = 0; j < no; j++) names[n + j] = nde_model_observable_name(m, j);
-  return names;
-}
-
 int nde_cli_forecast_write_csv(const char *out, const nde_model *m, const nde_cli_forecast *f,
                                int nf) {
-  const char **names = column_names(m);
+  const char **names = nde_cli_column_names(m, 1);
   if (!names) {
     nde_cli_error("out of memory");
     return NDE_EXIT_IO;
@@ -147,7 +137,7 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   const nde_model *m = nde_result_model(r);
   const int n = nde_model_state_dim(m);
   const int mi = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
-  const char **names = column_names(m);
+  const char **names = nde_cli_column_names(m, 1);
   const char **xn = nde_cli_driver_names(m);
   nde_error err;
   nde_writer *w = NULL;
@@ -247,7 +237,7 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
       if (st == NDE_OK) st = nde_writer_set_attr_double(w, g, "horizon", sc.horizon);
       for (int j = 0; j < nde_score_n_columns(score) && st == NDE_OK; j++) {
         nde_str an = NDE_STR_INIT;
-        nde_str_addf(&an, "rmse_%s", j < n ? names[j] : nde_model_observable_name(m, j - n));
+        nde_str_addf(&an, "rmse_%s", names[j]);
         st = an.failed ? NDE_ERR_NOMEM : nde_writer_set_attr_double(w, g, an.data, sc.rmse[j]);
         nde_str_release(&an);
       }

@@ -178,7 +178,7 @@ static int const_defaults(const char *spec, const nde_model *m, double *consts,
   return 0;
 }
 
-/* A group name: not empty, no '/', not . or .. (nde merge's rule). */
+/* Names i and j in order (then by index, for a stable order). */
 static int cmp_name(int i, int j, char **names) {
   const int c = strcmp(names[i], names[j]);
   return c ? c : (i > j) - (i < j);
@@ -301,8 +301,8 @@ static int put_value(const char *path, long line, const field *f, const column *
       t->inputs[k] = s;
     }
     if (c->kind == COL_NAME && !nde_cli_group_name_ok(s)) {
-      nde_cli_error("--series %s:%ld:%d: '%.*s' is not a group name (expected a non-empty name "
-                    "without '/', other than t and y)", path, line, f->at, len, f->b);
+      nde_cli_error("--series %s:%ld:%d: '%.*s' is not a group name (expected "
+                    NDE_CLI_GROUP_NAME_RULE ")", path, line, f->at, len, f->b);
       return NDE_EXIT_INPUT;
     }
     if (c->kind == COL_INPUTS && !len) {

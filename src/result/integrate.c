@@ -758,7 +758,8 @@ static int sim_job(void *ctx, int worker, int k) {
 nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_series *series,
                              size_t n_times, const double *times, const nde_sim_opts *opts,
                              int threads, double *Y, double *noise_std, nde_solve_stats *stats,
-                             nde_error *err) {
+                             int *failed, nde_error *err) {
+  if (failed) *failed = -1;
   if (!model || n_series < 0 || (n_series > 0 && !series) || !times || !Y)
     return nde__fail(err, NDE_ERR_ARG, "simulation of many series needs a model, n_series >= 0 "
                      "series, times and an output");
@@ -788,6 +789,7 @@ nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_serie
   nde__blas_release();
   if (rc > 0) {
     /* The lowest failed series (every series before it ran), whichever worker saw it. */
+    if (failed) *failed = rc - 1;
     st = nde__fail(err, NDE_ERR_INTERNAL, "series %d failed", rc - 1);
     for (int w = 0; w < T; w++)
       if (M.wfail[w] == rc - 1) {

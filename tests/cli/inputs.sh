@@ -85,7 +85,7 @@ experiments_with_per_series_rates_and_constants)
   # refused, given or taken from a file's name, and nothing is written.
   cp a.h5 t.h5
   "$NDE" merge -o bad.h5 t.h5 b.h5 2> err.txt && fail "merge of t.h5 exited 0"
-  grep -q "t.h5: series / would be group /t, which cannot name a series in a batch (expected another name: give --names)" err.txt \
+  grep -q "t.h5: series / would be group /t, which cannot name a series in a batch (expected a non-empty name without '/', other than ., .., t and y: give --names)" err.txt \
     || { cat err.txt; fail "merge t.h5 message"; }
   "$NDE" merge -o bad.h5 a.h5 b.h5 --names y,b 2> err.txt && fail "merge --names y exited 0"
   grep -q -- "--names: 'y' is not a group name" err.txt || { cat err.txt; fail "merge --names y message"; }

@@ -174,13 +174,15 @@ bad_tables_exit_2_with_file_line_column_and_write_nothing() {
     'x,x\n1,1.5\n'
   expect "--series $b:1:1: an empty column name (expected a name for every column of the header)" \
     ',x\n1,1.5\n'
-  expect "--series $b:2:1: 'a/b' is not a group name (expected a non-empty name without '/', other than t and y)" \
+  expect "--series $b:2:1: 'a/b' is not a group name (expected a non-empty name without '/', other than ., .., t and y)" \
     'name,x\na/b,1\n'
   # /t or /y at the root would make the file one series: nde fit and nde inspect could not read it.
-  expect "--series $b:3:1: 't' is not a group name (expected a non-empty name without '/', other than t and y)" \
+  expect "--series $b:3:1: 't' is not a group name (expected a non-empty name without '/', other than ., .., t and y)" \
     'name,x\na,1\nt,2\n'
-  expect "--series $b:2:1: 'y' is not a group name (expected a non-empty name without '/', other than t and y)" \
+  expect "--series $b:2:1: 'y' is not a group name (expected a non-empty name without '/', other than ., .., t and y)" \
     'name,x\ny,1\n'
+  expect "--series $b:2:1: '..' is not a group name (expected a non-empty name without '/', other than ., .., t and y)" \
+    'name,x\n..,1\n'
   # A seed just above 2^53 is refused, not rounded to 2^53.
   expect "--series $b:2:3: seed: expected a whole number in [0, 9007199254740992], got '9007199254740993'" \
     'x,seed\n1,9007199254740993\n'
@@ -193,6 +195,12 @@ bad_tables_exit_2_with_file_line_column_and_write_nothing() {
   [ "$(cat "$tmp/err")" = "nde: error: --series: $tmp/new.csv: a batch of series is written as HDF5, one group per series (expected -o BATCH.h5; CSV holds one series)" ] \
     || fail "CSV output: $(cat "$tmp/err")"
   [ -e "$tmp/new.csv" ] && fail "a CSV was written"
+  # --threads is for a table's series: without --series it is refused, not ignored.
+  "$nde" simulate "$lv" -o "$tmp/one.h5" --threads 2 $grid 2>"$tmp/err"
+  [ $? -eq 2 ] || fail "--threads without --series: expected exit 2"
+  grep -q -- "--threads: one series is one integration (expected --series TABLE.csv, whose series run on the threads)" "$tmp/err" \
+    || fail "--threads without --series: $(cat "$tmp/err")"
+  [ -e "$tmp/one.h5" ] && fail "--threads without --series wrote a file"
   # A row that stops the solver: exit 3, the series named, nothing written.
   printf 'state x = 1\nparam r = 0.5\ndx/dt = r*x^2\n' >"$tmp/blow.nde"
   printf 'r\n0.125\n4.5\n0.25\n' >"$tmp/r.csv"

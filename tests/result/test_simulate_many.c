@@ -129,7 +129,7 @@ static void many_series_are_bit_for_bit_each_series_alone_on_1_2_and_3_threads(v
       memset(Y, 0x5a, sizeof Y);
       nde_error err;
       if (nde_simulate_many(F.m, S, F.series, NT, F.t, &F.o, threads, &Y[0][0], &sd[0][0], ss,
-                            &err) != NDE_OK)
+                            NULL, &err) != NDE_OK)
         fail_msg("%d threads: %s", threads, err.msg);
       for (int k = 0; k < S; k++) {
         if (memcmp(Y[k], ref[k], sizeof ref[k]) != 0 || memcmp(sd[k], ref_sd[k], sizeof sd[k]))
@@ -154,7 +154,8 @@ static void series_without_seeds_of_their_own_draw_different_noise(void **state)
                          {theta, &u0, NULL, NULL, 1, nde_sim_series_seed(1, 1)}};
   nde_sim_opts o = nde_sim_opts_default();
   o.noise = 0.1;
-  assert_int_equal(nde_simulate_many(m, 3, s, 5, t, &o, 2, &Y[0][0], NULL, NULL, NULL), NDE_OK);
+  assert_int_equal(nde_simulate_many(m, 3, s, 5, t, &o, 2, &Y[0][0], NULL, NULL, NULL, NULL),
+                   NDE_OK);
   assert_true(memcmp(Y[0], Y[1], sizeof Y[0]) != 0);
   assert_memory_equal(Y[1], Y[2], sizeof Y[1]);
   nde_model_destroy(&m);
@@ -180,7 +181,7 @@ static void a_stopped_series_is_an_outcome_of_its_own(void **state) {
   nde_solve_stats ss[3], ref_ss;
   for (int threads = 1; threads <= 3; threads++) {
     nde_error err;
-    if (nde_simulate_many(m, 3, s, N, t, &o, threads, &Y[0][0], sd, ss, &err) != NDE_OK)
+    if (nde_simulate_many(m, 3, s, N, t, &o, threads, &Y[0][0], sd, ss, NULL, &err) != NDE_OK)
       fail_msg("%s", err.msg);
     assert_int_equal(ss[0].reason, NDE_REASON_NONE);
     assert_int_equal(ss[2].reason, NDE_REASON_NONE);
@@ -219,8 +220,11 @@ static void the_lowest_failing_series_is_reported_whatever_the_thread_count(void
   u0[2][0] = NAN;
   for (int threads = 1; threads <= 8; threads++) {
     nde_error err;
-    assert_int_equal(nde_simulate_many(m, N, s, NTT, t, NULL, threads, Y, NULL, NULL, &err),
+    int failed = -7;
+    assert_int_equal(nde_simulate_many(m, N, s, NTT, t, NULL, threads, Y, NULL, NULL, &failed,
+                                       &err),
                      NDE_ERR_ARG);
+    assert_int_equal(failed, 2);
     assert_int_equal(err.status, NDE_ERR_ARG);
     assert_string_equal(err.msg, "series 2: the initial state of x is nan (expected a finite "
                                  "value)");
@@ -229,10 +233,15 @@ static void the_lowest_failing_series_is_reported_whatever_the_thread_count(void
   u0[2][0] = 2.5;
   s[3].theta = NULL;
   nde_error err;
-  assert_int_equal(nde_simulate_many(m, N, s, NTT, t, NULL, 3, Y, NULL, NULL, &err), NDE_ERR_ARG);
+  int failed = -7;
+  assert_int_equal(nde_simulate_many(m, N, s, NTT, t, NULL, 3, Y, NULL, NULL, &failed, &err),
+                   NDE_ERR_ARG);
+  assert_int_equal(failed, 3);
   assert_string_equal(err.msg, "series 3: simulation needs the parameters theta");
   s[3].theta = theta;
-  assert_int_equal(nde_simulate_many(m, N, s, NTT, t, NULL, 3, Y, NULL, NULL, &err), NDE_ERR_ARG);
+  assert_int_equal(nde_simulate_many(m, N, s, NTT, t, NULL, 3, Y, NULL, NULL, &failed, &err),
+                   NDE_ERR_ARG);
+  assert_int_equal(failed, 5);
   assert_string_equal(err.msg, "series 5: the initial state of y is inf (expected a finite "
                                "value)");
   nde_model_destroy(&m);
@@ -246,30 +255,31 @@ static void bad_arguments_are_refused_without_naming_a_series(void **state) {
   double theta[1] = {0.75}, u0 = 1.5, t[3] = {0, 0.5, 1}, Y[6];
   nde_sim_series s[2] = {{theta, &u0, NULL, NULL, 0, 0}, {theta, &u0, NULL, NULL, 0, 0}};
   nde_error err;
-  assert_int_equal(nde_simulate_many(NULL, 2, s, 3, t, NULL, 1, Y, NULL, NULL, &err),
+  assert_int_equal(nde_simulate_many(NULL, 2, s, 3, t, NULL, 1, Y, NULL, NULL, NULL, &err),
                    NDE_ERR_ARG);
-  assert_int_equal(nde_simulate_many(m, -1, s, 3, t, NULL, 1, Y, NULL, NULL, &err), NDE_ERR_ARG);
-  assert_int_equal(nde_simulate_many(m, 2, NULL, 3, t, NULL, 1, Y, NULL, NULL, &err),
+  assert_int_equal(nde_simulate_many(m, -1, s, 3, t, NULL, 1, Y, NULL, NULL, NULL, &err),
                    NDE_ERR_ARG);
-  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, NULL, 1, NULL, NULL, NULL, &err),
+  assert_int_equal(nde_simulate_many(m, 2, NULL, 3, t, NULL, 1, Y, NULL, NULL, NULL, &err),
                    NDE_ERR_ARG);
-  assert_int_equal(nde_simulate_many(m, 2, s, 3, NULL, NULL, 1, Y, NULL, NULL, &err),
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, NULL, 1, NULL, NULL, NULL, NULL, &err),
+                   NDE_ERR_ARG);
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, NULL, NULL, 1, Y, NULL, NULL, NULL, &err),
                    NDE_ERR_ARG);
   const double back[3] = {0, 0.5, 0.25};
-  assert_int_equal(nde_simulate_many(m, 2, s, 3, back, NULL, 2, Y, NULL, NULL, &err),
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, back, NULL, 2, Y, NULL, NULL, NULL, &err),
                    NDE_ERR_ARG);
   assert_string_equal(err.msg, "output times must increase strictly (time 2 = 0.25 after 0.5)");
   nde_sim_opts o = nde_sim_opts_default();
   o.noise = -0.5;
-  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, &err), NDE_ERR_ARG);
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, NULL, &err), NDE_ERR_ARG);
   assert_string_equal(err.msg, "the noise level must be >= 0 (got -0.5)");
   o = nde_sim_opts_default();
   o.solver.method = "no-such-solver";
-  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, &err), NDE_ERR_ARG);
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, NULL, &err), NDE_ERR_ARG);
   assert_true(strncmp(err.msg, "series 0: ", 10) == 0);
   /* No series: nothing to do, nothing written. */
   Y[0] = 7.25;
-  assert_int_equal(nde_simulate_many(m, 0, NULL, 3, t, NULL, 0, Y, NULL, NULL, &err), NDE_OK);
+  assert_int_equal(nde_simulate_many(m, 0, NULL, 3, t, NULL, 0, Y, NULL, NULL, NULL, &err), NDE_OK);
   assert_true(Y[0] == 7.25);
   nde_model_destroy(&m);
 }
