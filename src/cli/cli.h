@@ -116,6 +116,10 @@ void nde_cli_grad_arg(nde_arg *row, nde_grad_opts *go);
 /* Check the solver/gradient choice against the registries and the options given together
  * (--dt with --steps-per-interval).  Prints the message; returns 0 or the exit code. */
 int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_grad_opts *go);
+/* The note that a gradient method approximating the continuous adjoint is not exact for the
+ * fixed-step solver chosen (stderr; nothing otherwise).  For the caller to print when it speaks
+ * (not quiet; rank 0). */
+void nde_cli_note_inexact_grad(const nde_solver_opts *so, const nde_grad_opts *go);
 
 /* ---- inputs and outputs ---- */
 

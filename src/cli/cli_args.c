@@ -268,19 +268,20 @@ int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_gra
       nde_cli_error("--grad: unknown method '%s' (expected one of %s)", go->method, names);
       return NDE_EXIT_INPUT;
     }
-    /* A gradient method that approximates the continuous adjoint, chosen for a fixed-step
-     * solve, has an error of the order of the steps' own: say so, and what is exact. */
-    const nde_grad_method_info *gm = nde_grad_method_find(go->method);
-    const nde_solver_method_info *sm = nde_solver_method_find(so->method);
-    const nde_arg *quiet = nde_cli_opt(opts, n_opts, "--quiet");
-    if (gm && sm && !gm->exact && !sm->adaptive && !(quiet && quiet->seen))
-      fprintf(stderr,
-              "nde: note: --grad %s with the fixed-step --solver %s approximates the gradient "
-              "with an error of the order of the steps' (order %d); --grad discrete is exact "
-              "for it\n",
-              gm->name, sm->name, sm->order);
   }
   return 0;
+}
+
+void nde_cli_note_inexact_grad(const nde_solver_opts *so, const nde_grad_opts *go) {
+  /* A gradient method that approximates the continuous adjoint, chosen for a fixed-step solve,
+   * has an error of the order of the steps' own: say so, and what is exact. */
+  const nde_grad_method_info *gm = nde_grad_method_find(go->method);
+  const nde_solver_method_info *sm = nde_solver_method_find(so->method);
+  if (gm && sm && !gm->exact && !sm->adaptive)
+    fprintf(stderr,
+            "nde: note: --grad %s with the fixed-step --solver %s approximates the gradient with "
+            "an error of the order of the steps' (order %d); --grad discrete is exact for it\n",
+            gm->name, sm->name, sm->order);
 }
 
 int nde_cli_group_name_ok(const char *s) {

@@ -225,6 +225,7 @@ int nde_cmd_fit(int argc, char **argv) {
       goto done;
     }
   }
+  if (!quiet) nde_cli_note_inexact_grad(&fo.solver, &fo.grad);
   cmdline = nde_cli_command_line(argc, argv);
   fo.command_line = cmdline;
   fo.data_label = pos[1];

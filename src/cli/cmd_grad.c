@@ -110,6 +110,7 @@ int nde_cmd_grad(int argc, char **argv) {
     return NDE_EXIT_INPUT;
   }
   if ((rc = nde_cli_check_solver(opts, n, &fo.solver, &fo.grad))) return rc;
+  nde_cli_note_inexact_grad(&fo.solver, &fo.grad);
   const char *inputs[] = {pos[0], pos[1], init, NULL};
   if (out && (rc = nde_cli_check_output("--out", out, inputs))) return rc;
   fo.objective.loss_sum = !strcmp(loss, "sum");

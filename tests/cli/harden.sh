@@ -220,6 +220,12 @@ messages_name_what_failed)
     { cat err.txt; fail "no note on an inexact gradient"; }
   "$NDE" grad "$LV" "$DATA" --solver rk4 --grad discrete > /dev/null 2> err.txt || fail "grad"
   [ -s err.txt ] && { cat err.txt; fail "a note on an exact gradient"; }
+  # nde fit says it too, unless --quiet (and only rank 0 speaks under MPI: it is printed where
+  # the fit knows its rank).
+  "$NDE" fit "$LV" "$DATA" -o nb.h5 --solver euler --grad backsolve --optim adam:2 > /dev/null 2> err.txt || fail "fit backsolve"
+  grep -q "note: --grad backsolve with the fixed-step --solver euler" err.txt || { cat err.txt; fail "fit: no note"; }
+  "$NDE" fit "$LV" "$DATA" -o nb.h5 --solver euler --grad backsolve --optim adam:2 --quiet > /dev/null 2> err.txt || fail "fit backsolve quiet"
+  grep -q "note:" err.txt && { cat err.txt; fail "fit --quiet printed the note"; }
   ;;
 non_finite_results_exit_3)
   # nde grad printed 'loss inf' and 'grad_norm nan' before failing: now nothing is printed.
