@@ -163,6 +163,10 @@ int nde_cli_split_names(const char *opt, const char *spec, char **buf, const cha
 /* "T=20,V=3" into consts (nde_model_n_data_consts values, by column): every constant declared
  * "(from data)" exactly once.  Returns 0 or prints the message and returns 2. */
 int nde_cli_parse_consts(const char *opt, const char *spec, const nde_model *m, double *consts);
+/* The same without requiring every constant: given[column] (zeroed by the caller) is set for
+ * each constant spec gives; a constant given twice (also in given already) is refused. */
+int nde_cli_parse_consts_given(const char *opt, const char *spec, const nde_model *m,
+                               double *consts, unsigned char *given);
 
 /* Write text (len bytes) to path atomically, like every other output: a temporary file in the
  * target's directory, synced and renamed over it (a symbolic link is followed and stays a link;

@@ -238,15 +238,9 @@ int nde_cli_read_inputs(const char *opt, const char *path, const nde_model *m,
   return h5 ? from_h5(opt, path, m, in) : from_csv(opt, path, m, in);
 }
 
-int nde_cli_parse_consts(const char *opt, const char *spec, const nde_model *m, double *consts) {
-  const int ndc = nde_model_n_data_consts(m);
-  unsigned char *seen = calloc((size_t)ndc + 1, 1);
-  if (!seen) {
-    nde_cli_error("out of memory");
-    return NDE_EXIT_IO;
-  }
-  int code = 0;
-  for (const char *p = spec; p && *p && !code;) {
+int nde_cli_parse_consts_given(const char *opt, const char *spec, const nde_model *m,
+                               double *consts, unsigned char *given) {
+  for (const char *p = spec; p && *p;) {
     const char *e = p + strcspn(p, ",");
     const char *eq = memchr(p, '=', (size_t)(e - p));
     nde_model_const_info info = {0};
@@ -267,20 +261,31 @@ int nde_cli_parse_consts(const char *opt, const char *spec, const nde_model *m, 
                     opt, (int)(e - p), p,
                     !eq ? "has no '='" : idx < 0 ? "names no constant of the model"
                                                  : "is a constant written in the model");
-      code = NDE_EXIT_INPUT;
-    } else if (end != e || !isfinite(v)) {
+      return NDE_EXIT_INPUT;
+    }
+    if (end != e || !isfinite(v)) {
       nde_cli_error("%s: %s: expected a finite number, got '%.*s'", opt, info.name,
                     (int)(e - eq - 1), eq + 1);
-      code = NDE_EXIT_INPUT;
-    } else if (seen[info.column]) {
-      nde_cli_error("%s: %s is given twice (expected each name once)", opt, info.name);
-      code = NDE_EXIT_INPUT;
-    } else {
-      seen[info.column] = 1;
-      consts[info.column] = v;
+      return NDE_EXIT_INPUT;
     }
+    if (given[info.column]) {
+      nde_cli_error("%s: %s is given twice (expected each name once)", opt, info.name);
+      return NDE_EXIT_INPUT;
+    }
+    given[info.column] = 1;
+    consts[info.column] = v;
     p = *e ? e + 1 : e;
   }
+  return 0;
+}
+
+int nde_cli_parse_consts(const char *opt, const char *spec, const nde_model *m, double *consts) {
+  unsigned char *seen = calloc((size_t)nde_model_n_data_consts(m) + 1, 1);
+  if (!seen) {
+    nde_cli_error("out of memory");
+    return NDE_EXIT_IO;
+  }
+  int code = nde_cli_parse_consts_given(opt, spec, m, consts, seen);
   for (int i = 0; i < nde_model_n_consts(m) && !code; i++) {
     nde_model_const_info c;
     nde_model_get_const(m, i, &c);

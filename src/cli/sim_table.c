@@ -138,46 +138,6 @@ static int classify(const char *path, long line, const field *f, const nde_model
   return NDE_EXIT_INPUT;
 }
 
-/* --const NAME=V,... as defaults: names and values checked as --const checks them, each at most
- * once; given[c] set for the constants it gives.  0, or the message and 2. */
-static int const_defaults(const char *spec, const nde_model *m, double *consts,
-                          unsigned char *given) {
-  for (const char *p = spec; p && *p;) {
-    const char *e = p + strcspn(p, ","), *eq = memchr(p, '=', (size_t)(e - p));
-    nde_model_const_info c = {0};
-    int idx = -1;
-    for (int i = 0; eq && i < nde_model_n_consts(m); i++) {
-      nde_model_get_const(m, i, &c);
-      if ((size_t)(eq - p) == strlen(c.name) && !strncmp(c.name, p, (size_t)(eq - p))) {
-        idx = i;
-        break;
-      }
-    }
-    char *end = NULL;
-    const double v = eq ? strtod(eq + 1, &end) : NAN;
-    if (!eq || idx < 0 || !c.from_data) {
-      nde_cli_error("--const: '%.*s' %s (expected NAME=VALUE for constants declared '(from "
-                    "data)')", (int)(e - p), p,
-                    !eq ? "has no '='" : idx < 0 ? "names no constant of the model"
-                                                 : "is a constant written in the model");
-      return NDE_EXIT_INPUT;
-    }
-    if (end != e || !isfinite(v)) {
-      nde_cli_error("--const: %s: expected a finite number, got '%.*s'", c.name,
-                    (int)(e - eq - 1), eq + 1);
-      return NDE_EXIT_INPUT;
-    }
-    if (given[c.column]) {
-      nde_cli_error("--const: %s is given twice (expected each name once)", c.name);
-      return NDE_EXIT_INPUT;
-    }
-    given[c.column] = 1;
-    consts[c.column] = v;
-    p = *e ? e + 1 : e;
-  }
-  return 0;
-}
-
 /* Names i and j in order (then by index, for a stable order). */
 static int cmp_name(int i, int j, char **names) {
   const int c = strcmp(names[i], names[j]);
@@ -410,7 +370,7 @@ int nde_cli_sim_table_read(const char *path, const nde_model *m, const nde_cli_s
       /* --const gives what the table does not (and may give defaults for what it does). */
       unsigned char *from_opt = calloc(ndc + 1, 1);
       if (!from_opt) goto nomem;
-      code = const_defaults(d->const_spec, m, cdef, from_opt);
+      code = nde_cli_parse_consts_given("--const", d->const_spec, m, cdef, from_opt);
       for (int i = 0; i < nde_model_n_consts(m) && !code; i++) {
         nde_model_const_info c;
         nde_model_get_const(m, i, &c);
