@@ -51,6 +51,8 @@ static int from_csv(const char *opt, const char *path, const nde_model *m, nde_c
   while (!code && getline(&line, &line_cap, f) >= 0) {
     lineno++;
     const char *s = line;
+    if (lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3)) s += 3; /* a UTF-8 byte order mark, as
+                                                                * a --series table may start */
     while (*s == ' ' || *s == '\t') s++;
     if (*s == '#' || *s == '\n' || *s == '\r' || *s == '\0') continue;
     if (!header) {

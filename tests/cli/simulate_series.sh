@@ -134,6 +134,13 @@ inputs_and_constants_come_from_the_table() {
     --const P=2 --t1 8 --dt-out 0.5 --quiet || fail "defaults: exit $?"
   [ "$("$h5" attr "$tmp/r2.h5" /s02 P)" = 2 ] || fail "--const default"
   same_ds "$tmp/room0.h5" /warm/inputs/u "$tmp/r2.h5" /s01/inputs/u
+  # A table and an inputs file saved with a UTF-8 byte order mark (as spreadsheets do) read as
+  # without it.
+  printf '\357\273\277T\n15\n19.5\n' >"$tmp/exp/t2bom.csv"
+  printf '\357\273\277' | cat - "$tmp/exp/in/a.csv" >"$tmp/exp/in/abom.csv"
+  "$nde" simulate "$room" -o "$tmp/r2bom.h5" --series "$tmp/exp/t2bom.csv" \
+    --inputs "$tmp/exp/in/abom.csv" --const P=2 --t1 8 --dt-out 0.5 --quiet || fail "BOM: exit $?"
+  for g in s01 s02; do same_ds "$tmp/r2.h5" /$g/y "$tmp/r2bom.h5" /$g/y; done
   "$nde" fit "$room" "$tmp/room.h5" -o "$tmp/rf.h5" --optim lbfgs:3 --quiet || fail "fit room batch: exit $?"
 }
 
