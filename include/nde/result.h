@@ -407,8 +407,9 @@ NDE_API nde_status nde_result_observe(const nde_result *r, const nde_start *star
 
 typedef struct nde_sim_opts {
   nde_solver_opts solver; /* default: rk4 with 10 equal steps per output interval */
-  /* Gaussian noise with standard deviation noise * mean(|y_j|) over the grid, per column j
-   * (Rackauckas et al. 2020), drawn in row-major order from an nde_rng seeded with seed. */
+  /* Gaussian noise with standard deviation noise * mean(|y_j|) over the grid (its finite
+   * values), per column j (Rackauckas et al. 2020), drawn in row-major order from an nde_rng
+   * seeded with seed. */
   double noise;
   uint64_t seed;
   /* The measured inputs and constants from data, required when the model declares them
@@ -456,11 +457,12 @@ typedef struct nde_sim_series {
   uint64_t seed;
 } nde_sim_series;
 
-/* The noise seed of series k (>= 0) of a run with base seed seed: a mix of both, below 2^53 (a
- * value nde simulate --seed takes, so one series can be made again alone), one-to-one in seed
- * (taken modulo 2^53) for each k, so that runs with different base seeds never give a series
- * the same noise, and pseudo-random over k, so that neighbouring series do not share a stream
- * (nde_rng_seed's streams of seeds a multiple of its increment apart overlap). */
+/* The noise seed of series k (>= 0; a negative k is taken as 0) of a run with base seed seed:
+ * a mix of both, below 2^53 (a value nde simulate --seed takes, so one series can be made again
+ * alone), one-to-one in seed (taken modulo 2^53) for each k, so that runs with different base
+ * seeds never give a series the same noise, and pseudo-random over k, so that neighbouring
+ * series do not share a stream (nde_rng_seed's streams of seeds a multiple of its increment
+ * apart overlap). */
 NDE_API uint64_t nde_sim_series_seed(uint64_t seed, int k);
 
 /* Simulate n_series series (series[k]; borrowed for the call) of model (borrowed) on times

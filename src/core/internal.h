@@ -78,7 +78,9 @@ void nde__rsum_get(size_t n, const int *e, const int64_t *acc, double *out);
 
 /* Returned by nde__par_run when the progress callback asked to stop. */
 #define NDE__PAR_STOPPED (-1000)
-int nde__cpu_count(void);
+/* Whether this thread runs a job of nde__par_run: work started inside one takes its thread
+ * alone (no pools of its own on cores the outer run uses). */
+int nde__par_in_job(void);
 /* The threads a run of n_jobs jobs uses: requested (<= 0: every online core), at most n_jobs. */
 int nde__par_threads(int requested, int n_jobs);
 /* Run job(ctx, worker, j) for j = 0 .. n_jobs-1 on a pool (nde_pool) of up to `threads`

@@ -3,12 +3,10 @@
  * slot, and every reduction over jobs is done afterwards by the caller in job order, so the
  * results do not depend on the thread count or on which thread ran which job.  The pool runs on a
  * driver thread of its own while the calling thread reports progress and passes stop requests. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -63,14 +61,12 @@ static void *driver(void *arg) {
   return NULL;
 }
 
-int nde__cpu_count(void) {
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (n > 4096 ? 4096 : (int)n) : 1;
-}
+int nde__par_in_job(void) { return in_job; }
 
 int nde__par_threads(int requested, int n_jobs) {
   if (in_job) return 1;
-  int t = requested > 0 ? requested : nde__cpu_count();
+  int t = requested > 0 ? requested : nde_cpu_count(); /* the cores this process may use */
+  if (t > NDE_POOL_MAX_THREADS) t = NDE_POOL_MAX_THREADS;
   if (t > n_jobs) t = n_jobs;
   return t < 1 ? 1 : t;
 }
@@ -96,6 +92,14 @@ int nde__par_run(int n_jobs, int threads, int (*job)(void *ctx, int worker, int 
   }
   pthread_mutex_init(&P.mu, NULL);
   pthread_cond_init(&P.cv, NULL);
+  if (!progress) {
+    /* Nothing to report: the pool runs from this thread, without a driver. */
+    const int rc = nde_pool_run(P.pool, n_jobs, pool_job, &P);
+    pthread_cond_destroy(&P.cv);
+    pthread_mutex_destroy(&P.mu);
+    nde_pool_destroy(&P.pool);
+    return rc;
+  }
   if (pthread_create(&drv, NULL, driver, &P) != 0) {
     pthread_cond_destroy(&P.cv);
     pthread_mutex_destroy(&P.mu);

@@ -428,6 +428,9 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
         free(R.err);
         return st;
       }
+    free(R.err);
+    return nde__fail(err, NDE_ERR_INTERNAL, "the integration of a fitted series failed without "
+                     "a message");
   }
   free(R.err);
   if (d->o.samples > 0) {

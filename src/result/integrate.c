@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "solve/internal.h"
 #include "train/internal.h"
 
 /* A right-hand side and a solver for one integration of one series. */
@@ -638,7 +639,7 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   if (o.n_columns < 0 || (o.n_columns > 0 && !o.columns))
     return nde__fail(err, NDE_ERR_ARG, "columns: expected n_columns names");
   const int n = nde_model_state_dim(model), K = o.n_columns > 0 ? o.n_columns : n;
-  nde_status st = check_grid(times[0], n_times, times, err);
+  nde_status st = check_grid(n_times ? times[0] : 0.0, n_times, times, err);
   if (st != NDE_OK) return st;
   for (int j = 0; j < n; j++)
     if (!isfinite(u0[j]))
@@ -682,14 +683,22 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   double *sd = nde__dalloc((size_t)K);
   if (!sd) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   for (int j = 0; j < K; j++) {
+    /* Over the finite values: an observable undefined at some times (NaN there) keeps its
+     * noise level elsewhere instead of making the whole column NaN. */
     double s = 0;
-    for (size_t i = 0; i < n_times; i++) s += fabs(Y[i * (size_t)K + (size_t)j]);
-    sd[j] = o.noise * s / (double)n_times;
+    size_t cnt = 0;
+    for (size_t i = 0; i < n_times; i++) {
+      const double y = Y[i * (size_t)K + (size_t)j];
+      if (isfinite(y)) s += fabs(y), cnt++;
+    }
+    sd[j] = cnt ? o.noise * s / (double)cnt : 0.0;
     if (!isfinite(s)) {
       /* The sum of values near the largest double overflows: the mean of scaled values. */
       double mean = 0;
-      for (size_t i = 0; i < n_times; i++)
-        mean += fabs(Y[i * (size_t)K + (size_t)j]) / (double)n_times;
+      for (size_t i = 0; i < n_times; i++) {
+        const double y = Y[i * (size_t)K + (size_t)j];
+        if (isfinite(y)) mean += fabs(y) / (double)cnt;
+      }
       sd[j] = o.noise * mean;
     }
   }
@@ -769,7 +778,8 @@ nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_serie
     return nde__fail(err, NDE_ERR_ARG, "the noise level must be >= 0 (got %g)", o.noise);
   if (o.n_columns < 0 || (o.n_columns > 0 && !o.columns))
     return nde__fail(err, NDE_ERR_ARG, "columns: expected n_columns names");
-  nde_status st = check_grid(times[0], n_times, times, err);
+  nde_status st = check_grid(n_times ? times[0] : 0.0, n_times, times, err);
+  if (st == NDE_OK) st = nde__solver_opts_check(&o.solver, err);
   if (st != NDE_OK || n_series == 0) return st;
   const int K = o.n_columns > 0 ? o.n_columns : nde_model_state_dim(model);
   const int T = nde__par_threads(threads, n_series);

@@ -608,9 +608,13 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     st = NDE_ERR_ARG;
     nde__fail(&sub, st, "threads must be >= 0 (0: the cores available), got %d", o.threads);
   }
+  /* A fit inside a job of an outer run (an ensemble member, a profile point) takes that job's
+   * thread: the outer run already uses the cores. */
   if (st == NDE_OK)
-    st = nde_pool_create(o.threads > 0 ? o.threads : nde_comm_default_threads(p->comm), &p->pool,
-                         &sub);
+    st = nde_pool_create(o.threads > 0       ? o.threads
+                         : nde__par_in_job() ? 1
+                                             : nde_comm_default_threads(p->comm),
+                         &p->pool, &sub);
   if (st == NDE_OK && (st = nde_fit_set_parallel(p->fit, p->pool, p->comm)) != NDE_OK)
     nde__fail(&sub, st, "%s", nde_fit_errmsg(p->fit));
   if (st == NDE_OK && p->vfit && (st = nde_fit_set_parallel(p->vfit, p->pool, p->comm)) != NDE_OK)

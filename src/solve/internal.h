@@ -250,6 +250,9 @@ int nde__rk_step(nde_solver *s, const double *theta, double t, double h, nde__sp
 /* Find the split of the rhs's dependency matrix into s->is_p; NDE_ERR_ARG with the message set
  * when there is none. */
 nde_status nde__split_detect(nde_solver *s, const char *const *state_names);
+/* The checks nde_solver_create makes of its options (method known, tolerances, steps), without a
+ * solver: NDE_OK, or NDE_ERR_ARG with the message in err. */
+nde_status nde__solver_opts_check(const nde_solver_opts *o, nde_error *err);
 /* One step of the splitting method from u (B x n, updated in place) at t with step h, kick and
  * drift times clamped to span.  The first kick reuses s->K (the last kick's f) when g_valid
  * (FSAL), else evaluates f; *fresh says which.  With Ustore (ns_run x B x n) and cstore, the

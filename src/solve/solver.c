@@ -100,54 +100,81 @@ void nde_solver_destroy(nde_solver **sp) {
   *sp = NULL;
 }
 
-static nde_status check_opts(nde_solver *s) {
-  const nde_solver_opts *o = &s->opts;
-  if (s->kind == NDE__KIND_FIXED) {
+/* The options o of method me run as kind (NDE__KIND_*): NDE_OK, or NDE_ERR_ARG with the message
+ * in e. */
+static nde_status check_opts(const nde__method *me, int kind, const nde_solver_opts *o,
+                             nde__err *e) {
+  if (kind == NDE__KIND_FIXED) {
     if (!(o->dt > 0.0) && o->steps_per_interval < 1)
-      return nde__errf(&s->err, NDE_ERR_ARG,
+      return nde__errf(e, NDE_ERR_ARG,
                        "fixed-step method needs dt > 0 or steps_per_interval >= 1 (got dt = %g, "
                        "steps_per_interval = %d)",
                        o->dt, o->steps_per_interval);
     if (!isfinite(o->dt) || o->max_steps < 1 || !(o->dt_snap >= 0.0) || o->dt_snap >= 1.0)
-      return nde__errf(&s->err, NDE_ERR_ARG,
+      return nde__errf(e, NDE_ERR_ARG,
                        "invalid solver options (dt = %g, max_steps = %ld, dt_snap = %g)", o->dt,
                        o->max_steps, o->dt_snap);
-    if (s->method->family == NDE__FAM_IMPLICIT &&
+    if (me->family == NDE__FAM_IMPLICIT &&
         (!(o->newton_tol > 0.0 && o->newton_tol < 1.0) || o->newton_max_iter < 1))
-      return nde__errf(&s->err, NDE_ERR_ARG,
+      return nde__errf(e, NDE_ERR_ARG,
                        "invalid Newton options for %s (newton_tol = %g, newton_max_iter = %d; "
                        "expected 0 < newton_tol < 1 and newton_max_iter >= 1)",
-                       s->method->info.name, o->newton_tol, o->newton_max_iter);
+                       me->info.name, o->newton_tol, o->newton_max_iter);
     return NDE_OK;
   }
   if (!(o->rtol >= 0 && o->atol >= 0 && o->rtol + o->atol > 0) || !isfinite(o->rtol) ||
       !isfinite(o->atol))
-    return nde__errf(&s->err, NDE_ERR_ARG,
+    return nde__errf(e, NDE_ERR_ARG,
                      "tolerances must be >= 0, finite and not both 0 (got rtol = %g, atol = %g)",
                      o->rtol, o->atol);
   /* A relative error below a few units of round-off cannot be controlled: CVODE stops with
    * CV_TOO_MUCH_ACC, dopri5 shrinks its step until it underflows. */
   if (o->rtol >= 1.0 || (o->atol == 0.0 && o->rtol < NDE__RTOL_MIN))
-    return nde__errf(&s->err, NDE_ERR_ARG,
+    return nde__errf(e, NDE_ERR_ARG,
                      "tolerances that double precision cannot meet (rtol = %g, atol = %g): rtol "
                      "must be below 1, and at least %g when atol is 0",
                      o->rtol, o->atol, NDE__RTOL_MIN);
   if (o->max_steps < 1 || !(o->h0 >= 0) || !(o->h_min >= 0) || !(o->h_max >= 0) ||
       !isfinite(o->h0) || !isfinite(o->h_max))
-    return nde__errf(&s->err, NDE_ERR_ARG,
+    return nde__errf(e, NDE_ERR_ARG,
                      "invalid solver options (max_steps = %ld, h0 = %g, h_min = %g, h_max = %g)",
                      o->max_steps, o->h0, o->h_min, o->h_max);
-  if (s->kind == NDE__KIND_ADAPTIVE &&
+  if (kind == NDE__KIND_ADAPTIVE &&
       (!(o->safety > 0 && o->safety <= 1) || !(o->fac_min > 0 && o->fac_min <= 1) ||
        !(o->fac_max >= 1) || !(o->pi_beta >= 0 && o->pi_beta < 0.2) || o->max_retries < 0 ||
        !(o->retry_shrink > 0 && o->retry_shrink < 1) || o->stiff_test_after < 0 ||
        o->stiff_test_count < 1 || !(o->stiff_bound > 0)))
-    return nde__errf(&s->err, NDE_ERR_ARG,
+    return nde__errf(e, NDE_ERR_ARG,
                      "invalid step-size control options (safety = %g, fac_min = %g, fac_max = %g, "
                      "pi_beta = %g, max_retries = %d, retry_shrink = %g, stiffness test %ld/%d/%g)",
                      o->safety, o->fac_min, o->fac_max, o->pi_beta, o->max_retries,
                      o->retry_shrink, o->stiff_test_after, o->stiff_test_count, o->stiff_bound);
   return NDE_OK;
+}
+
+/* The kind a method runs as under the options: CVODE, adaptive, or fixed steps. */
+static int method_kind(const nde__method *me, const nde_solver_opts *o) {
+  if (me->family == NDE__FAM_CVODE) return NDE__KIND_CVODE;
+  if (me->family == NDE__FAM_ERK && me->info.adaptive && !o->fixed_step)
+    return NDE__KIND_ADAPTIVE;
+  return NDE__KIND_FIXED;
+}
+
+/* The message of an unknown method name. */
+static nde_status unknown_method(const char *name, nde__err *e) {
+  char list[256];
+  nde__names_phrase(nde_solver_method_names(), "or", list, sizeof list);
+  return nde__errf(e, NDE_ERR_ARG, "unknown solver method '%s' (expected %s)",
+                   name ? name : "(null)", list);
+}
+
+nde_status nde__solver_opts_check(const nde_solver_opts *o, nde_error *err) {
+  nde__err e = {NDE_OK, ""};
+  const nde__method *me = nde__method_lookup(o->method);
+  const nde_status st =
+      me ? check_opts(me, method_kind(me, o), o, &e) : unknown_method(o->method, &e);
+  if (st != NDE_OK) nde__err_export(&e, err);
+  return st;
 }
 
 nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_batch,
@@ -180,35 +207,30 @@ nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_
   }
   const nde__method *me = nde__method_lookup(s->opts.method);
   if (!me) {
-    char list[256];
-    nde__names_phrase(nde_solver_method_names(), "or", list, sizeof list);
-    st = nde__errf(&s->err, NDE_ERR_ARG, "unknown solver method '%s' (expected %s)",
-                   s->opts.method ? s->opts.method : "(null)", list);
+    st = unknown_method(s->opts.method, &s->err);
     goto fail;
   }
   s->method = me;
   s->opts.method = me->info.name; /* static storage: the caller's string may go away */
   int slots = 1; /* evaluations held in K and Us */
+  s->kind = method_kind(me, &s->opts);
   switch (me->family) {
-    case NDE__FAM_CVODE: s->kind = NDE__KIND_CVODE; break;
+    case NDE__FAM_CVODE: break;
     case NDE__FAM_ERK:
       s->tab = nde__tableau_lookup(me->tableau);
-      s->kind = me->info.adaptive && !s->opts.fixed_step ? NDE__KIND_ADAPTIVE : NDE__KIND_FIXED;
       /* Under fixed steps a FSAL method's last stage (f at the new state) is not needed. */
       s->ns_run = s->kind == NDE__KIND_FIXED && s->tab->fsal ? s->tab->s - 1 : s->tab->s;
       slots = s->tab->s;
       break;
     case NDE__FAM_SPLIT:
-      s->kind = NDE__KIND_FIXED;
       s->ns_run = 2 * me->split->m + 1;
       slots = 2; /* the last kick's f (FSAL) and the current evaluation */
       break;
     case NDE__FAM_IMPLICIT:
-      s->kind = NDE__KIND_FIXED;
       s->ns_run = 1;
       break;
   }
-  st = check_opts(s);
+  st = check_opts(me, s->kind, &s->opts, &s->err);
   if (st != NDE_OK) goto fail;
   if (me->info.needs_split) {
     st = nde__split_detect(s, s->opts.state_names);

@@ -704,6 +704,22 @@ static void an_observable_undefined_somewhere_has_no_band_only_there(void **stat
     }
   }
   assert_true(n_nan >= 2 && n_nan <= NF - 3);
+  /* Simulated with noise, r keeps its values where it is defined: the noise level is that of
+   * its finite values (a NaN in the mean made the whole column NaN). */
+  const char *rh[2] = {"r", "h"};
+  nde_sim_opts so = nde_sim_opts_default();
+  so.n_columns = 2;
+  so.columns = rh;
+  so.noise = 0.1;
+  double Hn[NF * 2], sd[2];
+  assert_int_equal(nde_simulate(m, th, u0, NF, tf, &so, Hn, sd, &ss, &err), NDE_OK);
+  assert_true(isfinite(sd[0]) && sd[0] > 0 && isfinite(sd[1]) && sd[1] > 0);
+  for (int i = 0; i < NF; i++) {
+    const double x = exp(-0.6 * tf[i]);
+    assert_true(isfinite(Hn[2 * i + 1]));
+    if (x > 0.5 + 1e-9) assert_true(isfinite(Hn[2 * i]));
+    if (x < 0.5 - 1e-9) assert_true(isnan(Hn[2 * i]));
+  }
   nde_result_destroy(&r);
   nde_data_destroy(&d);
   nde_model_destroy(&m);

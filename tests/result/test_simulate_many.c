@@ -271,12 +271,26 @@ static void bad_arguments_are_refused_without_naming_a_series(void **state) {
   assert_string_equal(err.msg, "output times must increase strictly (time 2 = 0.25 after 0.5)");
   nde_sim_opts o = nde_sim_opts_default();
   o.noise = -0.5;
-  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, NULL, &err), NDE_ERR_ARG);
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, NULL, &err),
+                   NDE_ERR_ARG);
   assert_string_equal(err.msg, "the noise level must be >= 0 (got -0.5)");
+  /* Solver options every series shares: refused once, as a solver refuses them, and failed says
+   * no series. */
   o = nde_sim_opts_default();
   o.solver.method = "no-such-solver";
-  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, NULL, &err), NDE_ERR_ARG);
-  assert_true(strncmp(err.msg, "series 0: ", 10) == 0);
+  int failed = -7;
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, &failed, &err),
+                   NDE_ERR_ARG);
+  assert_int_equal(failed, -1);
+  assert_non_null(strstr(err.msg, "unknown solver method 'no-such-solver' (expected "));
+  assert_true(strncmp(err.msg, "series", 6) != 0);
+  o = nde_sim_opts_default();
+  o.solver.method = "dopri5";
+  o.solver.rtol = NAN;
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, &o, 2, Y, NULL, NULL, &failed, &err),
+                   NDE_ERR_ARG);
+  assert_string_equal(err.msg, "tolerances must be >= 0, finite and not both 0 (got rtol = nan, "
+                               "atol = 1e-09)");
   /* No series: nothing to do, nothing written. */
   Y[0] = 7.25;
   assert_int_equal(nde_simulate_many(m, 0, NULL, 3, t, NULL, 0, Y, NULL, NULL, NULL, &err), NDE_OK);
