@@ -11,6 +11,8 @@
 
 #include "check.h"
 #include "core/internal.h"
+#include "nde/nde.h"
+#include "result/internal.h"
 
 typedef struct items {
   atomic_int *count;
@@ -148,11 +150,65 @@ static void sums_are_the_same_bits_in_any_order_and_grouping(void **state) {
   assert_true(isnan(ref[8]));
 }
 
+/* Work started inside a job of nde__par_run takes that job's thread: a nested run, and a fit's
+ * problem made in a job (an ensemble member, a profile point), use one thread (a member's problem
+ * started a pool on every core, oversubscribing the outer run's threads). */
+typedef struct nested {
+  nde_model *m;
+  nde_data *d;
+  int in_job[4], par_threads[4], problem_threads[4];
+} nested;
+
+static int nested_job(void *ctx, int worker, int j) {
+  (void)worker;
+  nested *N = ctx;
+  N->in_job[j] = nde__par_in_job();
+  N->par_threads[j] = nde__par_threads(0, 64);
+  nde_problem *p = NULL;
+  if (nde_problem_create(N->m, N->d, NULL, &p, NULL) != NDE_OK) return 1;
+  int ranks, rank;
+  nde__problem_parallel(p, &N->problem_threads[j], &ranks, &rank);
+  nde_problem_destroy(&p);
+  return 0;
+}
+
+static void work_inside_a_job_takes_the_jobs_thread(void **state) {
+  (void)state;
+  const char *src = "state x = 1\nparam k = 0.5\ndx/dt = -k*x\n";
+  nested N;
+  memset(&N, 0, sizeof N);
+  assert_int_equal(nde_model_load_string(src, strlen(src), "k.nde", &N.m, NULL), NDE_OK);
+  const double t[3] = {0, 0.5, 1}, y[3] = {1, 0.78, 0.6};
+  const char *names[1] = {"x"};
+  nde_series se = {3, 1, t, y, names, NULL};
+  assert_int_equal(nde_data_from_series(1, names, 1, &se, NULL, NULL, &N.d, NULL), NDE_OK);
+  assert_int_equal(nde__par_in_job(), 0);
+  assert_int_equal(nde__par_run(4, 2, nested_job, &N, NULL, NULL), 0);
+  for (int j = 0; j < 4; j++) {
+    assert_int_equal(N.in_job[j], 1);
+    assert_int_equal(N.par_threads[j], 1);
+    assert_int_equal(N.problem_threads[j], 1);
+  }
+  assert_int_equal(nde__par_in_job(), 0);
+  /* Outside a job the problem takes the cores (at least 1; 2 here when 2 are available). */
+  nde_problem *p = NULL;
+  assert_int_equal(nde_problem_create(N.m, N.d, NULL, &p, NULL), NDE_OK);
+  int threads, ranks, rank;
+  nde__problem_parallel(p, &threads, &ranks, &rank);
+  assert_true(threads == (nde_cpu_count() < NDE_POOL_MAX_THREADS ? nde_cpu_count()
+                                                                  : NDE_POOL_MAX_THREADS) ||
+              ranks > 1);
+  nde_problem_destroy(&p);
+  nde_data_destroy(&N.d);
+  nde_model_destroy(&N.m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_pool_runs_every_item_once),
       cmocka_unit_test(a_failure_returns_the_lowest_failed_item),
       cmocka_unit_test(sums_are_the_same_bits_in_any_order_and_grouping),
+      cmocka_unit_test(work_inside_a_job_takes_the_jobs_thread),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
