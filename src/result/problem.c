@@ -149,14 +149,23 @@ nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_tr
   return NDE_OK;
 }
 
+/* Whether some series measures data column j (has the column, with a value that is not NaN). */
+static int column_measured(const nde_data *data, size_t j) {
+  const size_t nd = nde_data_n_state(data);
+  for (size_t k = 0; k < nde_data_n_traj(data); k++) {
+    const nde_traj *tr = nde_data_traj(data, k);
+    for (size_t i = 0; tr->col[j] >= 0 && i < tr->n; i++)
+      if (!isnan(tr->y[i * nd + j])) return 1;
+  }
+  return 0;
+}
+
 const char *nde_default_schedule(const nde_model *model, const nde_data *data) {
   if (!model || !data) return NDE_DEFAULT_SCHEDULE;
   const size_t n = (size_t)nde_model_state_dim(model), nd = nde_data_n_state(data);
   for (size_t j = 0; j < nd; j++) {
-    int measured = 0;
-    for (size_t k = 0; k < nde_data_n_traj(data) && !measured; k++)
-      measured = nde_data_traj(data, k)->col[j] >= 0;
     /* A component no series measures, or a measured observable. */
+    const int measured = column_measured(data, j);
     if (j < n ? !measured : measured) return NDE_DEFAULT_SCHEDULE_PARTIAL;
   }
   return NDE_DEFAULT_SCHEDULE;
@@ -555,13 +564,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
       /* An observable no series measures is never compared: its column stands for the first
        * state component instead, so that one undefined along the trajectories (the square root
        * of a value that goes negative) does not make every loss and gradient NaN. */
-      int measured = j < n;
-      for (size_t k = 0; !measured && k < nde_data_n_traj(data); k++) {
-        const nde_traj *tr = nde_data_traj(data, k);
-        for (size_t i = 0; tr->col[j] >= 0 && i < tr->n && !measured; i++)
-          measured = !isnan(tr->y[i * (size_t)p->K + (size_t)j]);
-      }
-      if (!measured) qn[j] = nde_model_component_name(model, 0);
+      if (j >= n && !column_measured(data, (size_t)j)) qn[j] = nde_model_component_name(model, 0);
     }
     if (st == NDE_OK) st = nde_model_create_observer(model, &ro, p->K, qn, &p->obs, &sub);
     free(qn);
