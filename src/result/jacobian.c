@@ -516,6 +516,17 @@ static double coord_value(const nde__coord *c, const double *theta, const double
              : theta[c->theta];
 }
 
+/* The observation model's derivative along one direction at state u: dH/du s + dH/dtheta e_j
+ * (e_j the unit vector of theta index j; none for j < 0, an initial-state direction).  vth: a
+ * zero vector of the full theta's length, left zero.  Returns as nde_observer_jvp. */
+static int obs_dir_jvp(nde_observer *obs, double t, const double *u, const double *theta,
+                       const double *s, long j, double *vth, double *out) {
+  if (j >= 0) vth[j] = 1.0;
+  const int rc = nde_observer_jvp(obs, t, 1, u, theta, s, j >= 0 ? vth : NULL, out);
+  if (j >= 0) vth[j] = 0.0;
+  return rc;
+}
+
 /* Row b of the variational solution at time k: [u (n), s (n)]. */
 static const double *S_row(const nde__jac *J, int k, size_t stride, int b) {
   return J->S.Y + (size_t)k * stride + (size_t)b * 2 * (size_t)J->n;
@@ -601,11 +612,8 @@ nde_status nde__jac_eval(nde__jac *J, const double *theta, const double *u0s, in
         /* This direction's derivative of every compared quantity at time k. */
         const double *sk = S_row(J, k, stride, b) + n, *d = sk;
         if (J->obs) {
-          const long j = J->dir[b];
-          if (j >= 0) J->vth[j] = 1.0;
-          const int rc = nde_observer_jvp(J->obs, js->se->t[k], 1, Zk, theta, sk,
-                                          j >= 0 ? J->vth : NULL, J->JH);
-          if (j >= 0) J->vth[j] = 0.0;
+          const int rc = obs_dir_jvp(J->obs, js->se->t[k], Zk, theta, sk, J->dir[b], J->vth,
+                                     J->JH);
           if (rc < 0)
             return nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed (code %d)", rc);
           d = J->JH;
@@ -735,11 +743,8 @@ nde_status nde__forecast_sens(const nde_result *r, const nde_solver_opts *so, in
       const double *z = S.Y + (k + (size_t)prepend) * stride;
       int rc = nde_observer_eval(obs, times[k], 1, z, r->theta, H + k * (size_t)no);
       for (int b = 0; b < rows && rc >= 0; b++) {
-        const long j = dir[b];
-        if (j >= 0) vth[j] = 1.0;
-        rc = nde_observer_jvp(obs, times[k], 1, z, r->theta, z + (size_t)b * 2 * (size_t)n + n,
-                              j >= 0 ? vth : NULL, jh);
-        if (j >= 0) vth[j] = 0.0;
+        rc = obs_dir_jvp(obs, times[k], z, r->theta, z + (size_t)b * 2 * (size_t)n + n, dir[b],
+                         vth, jh);
         for (int i = 0; i < no; i++)
           Sh[(k * (size_t)no + (size_t)i) * (size_t)n_cols + (size_t)map[b]] = jh[i];
       }
