@@ -5,6 +5,8 @@
  * tangent; its equations are next to nde_net_vjp_tangent below. */
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -998,5 +1000,18 @@ nde_status nde_net_vjp_tangent(const nde_net *net, const double *theta, int B, c
   return NDE_OK;
 }
 
-const char *nde_nn_blas_config(void) { return openblas_get_config(); }
+/* openblas_get_config() formats into one static buffer at every call, so two threads asking at
+ * once (the provenance of ensemble members fitted concurrently) can read it half-written: it is
+ * asked once, and the copy kept. */
+static char blas_config[256];
+static pthread_once_t blas_config_once = PTHREAD_ONCE_INIT;
+
+static void blas_config_init(void) {
+  snprintf(blas_config, sizeof blas_config, "%s", openblas_get_config());
+}
+
+const char *nde_nn_blas_config(void) {
+  pthread_once(&blas_config_once, blas_config_init);
+  return blas_config;
+}
 int nde_nn_blas_threads(void) { return openblas_get_num_threads(); }

@@ -1,6 +1,7 @@
 /* Networks: the PyTorch parameter layout against a hand computation, initialisation
  * (determinism, Glorot bound, sample variances), and rejection of invalid arguments. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -267,6 +268,40 @@ static void invalid_arguments_are_rejected(void **state) {
   nde_net_destroy(NULL);
 }
 
+/* The BLAS configuration string is asked for from many threads at once (the provenance of
+ * ensemble members fitted concurrently): every caller reads the whole string.  OpenBLAS's own
+ * openblas_get_config() rebuilds one static buffer at every call, and an ASan build of an
+ * ensemble fit read past a copy made while another thread rebuilt it. */
+typedef struct cfg_reader {
+  const char *want;
+  int bad;
+} cfg_reader;
+
+static void *read_config(void *arg) {
+  cfg_reader *c = arg;
+  for (int i = 0; i < 100000; i++)
+    if (strcmp(nde_nn_blas_config(), c->want) != 0) c->bad++;
+  return NULL;
+}
+
+static void the_blas_configuration_reads_whole_on_any_thread(void **state) {
+  (void)state;
+  char want[256];
+  snprintf(want, sizeof want, "%s", nde_nn_blas_config());
+  assert_true(strlen(want) > 0);
+  enum { T = 8 };
+  pthread_t th[T];
+  cfg_reader c[T];
+  for (int k = 0; k < T; k++) {
+    c[k] = (cfg_reader){want, 0};
+    assert_int_equal(pthread_create(&th[k], NULL, read_config, &c[k]), 0);
+  }
+  for (int k = 0; k < T; k++) {
+    pthread_join(th[k], NULL);
+    assert_int_equal(c[k].bad, 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(forward_matches_a_hand_computation_in_pytorch_layout),
@@ -274,6 +309,7 @@ int main(void) {
       cmocka_unit_test(init_is_deterministic_given_the_seed),
       cmocka_unit_test(init_schemes_have_their_documented_scale_and_zero_biases),
       cmocka_unit_test(invalid_arguments_are_rejected),
+      cmocka_unit_test(the_blas_configuration_reads_whole_on_any_thread),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
