@@ -143,6 +143,7 @@ nde_status nde_model_create_observer(nde_model *m, const nde_model_rhs_opts *o, 
   if (st != NDE_OK) goto fail;
   st = nde__tctx_create(m, &p->tape, bd, o->max_batch, &p->X);
   nde__bound_release(bd);
+  if (st == NDE_OK) nde__tctx_exact_zeros(p->X, true);
   if (st != NDE_OK) {
     nde__fail(err, st, "%s creating the observer", nde_status_str(st));
     goto fail;

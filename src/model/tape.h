@@ -98,6 +98,10 @@ nde_status nde__tctx_set_rows(void *ctx, int B, const int *series_of_row);
 size_t nde__tctx_breakpoints(void *ctx, double t0, double t1, size_t max, double *out);
 void nde__tctx_domain(void *ctx, double *lo, double *hi);
 nde_status nde__tctx_clone(void *ctx, void **out);
+/* Whether the reverse sweep takes zero cotangents as exact zeros (off by default): an observer's
+ * outputs that are not measured get cotangent 0 and may be NaN (outside their domain), and 0 *
+ * NaN would poison the adjoints of the measured ones.  Costs a compare per product. */
+void nde__tctx_exact_zeros(nde__tctx *X, bool on);
 /* Length of the full theta the context reads (shared part + n_series per-series blocks). */
 size_t nde__tctx_n_theta(const nde__tctx *X);
 

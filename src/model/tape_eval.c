@@ -57,6 +57,8 @@ struct nde__tctx {
    * compiling keep their place in the arena but have no adjoint). */
   size_t *zruns;
   int n_zruns;
+  /* Zero cotangents are exact zeros in the reverse sweep (an observer's: nde__tctx_exact_zeros). */
+  bool exact_zeros;
 };
 typedef struct nde__tctx tctx;
 
@@ -425,8 +427,46 @@ static void add_rows(int R, const nde__slot *s, const double *x, double *g) {
     for (int c = 0; c < w; c++) g[(size_t)r * s->rs + c] += x[(size_t)r * w + c];
 }
 
-static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double *const V[],
-                double *const G[], int B, const double *theta, double *gtheta) {
+/* The adjoint contribution g * d, or an exact 0 for g = 0 when ez (d may then be NaN or inf: an
+ * unmeasured observable outside its domain, whose cotangent is 0, passes nothing back). */
+#define GM(g, d) (ez && (g) == 0.0 ? 0.0 : (g) * (d))
+
+/* Net call `in` in the reverse sweep with exact zeros, when some of its R rows have a zero
+ * cotangent: each other row's VJP alone (its forward recomputed), the zero rows' input
+ * adjoints 0; rows in rows out, so their NaN activations never meet a zero.  Returns 0 when no
+ * row is zero (the batched pass then runs). */
+static int net_rows_vjp(const tctx *X, const nde__tape *T, const nde__instr *in,
+                        double *const V[], const double *GO, size_t ors, int R, int B,
+                        const double *theta, double *gin, double *gtheta) {
+  const nde__slot *si = &T->slots[in->a], *so = &T->slots[in->out];
+  const int w = so->width, win = si->width;
+  int zero_rows = 0;
+  for (int r = 0; r < R; r++) {
+    int z = 1;
+    for (int c = 0; c < w && z; c++) z = GO[r * ors + c] == 0.0;
+    zero_rows += z;
+  }
+  if (zero_rows == 0) return 0;
+  const nde__netm *nm = &X->m->nets[in->iarg];
+  const double *xin = V[si->arena] + slot_off(si, B);
+  for (int r = 0; r < R; r++) {
+    double *gx = X->gx + (size_t)r * (size_t)win;
+    int z = 1;
+    for (int c = 0; c < w && z; c++) z = GO[r * ors + c] == 0.0;
+    if (z) {
+      memset(gx, 0, (size_t)win * sizeof *gx);
+      continue;
+    }
+    nde_net_vjp(nm->net, theta + nm->offset, 1, xin + (size_t)r * si->rs, GO + r * ors, NULL,
+                gin ? gx : NULL, gtheta ? gtheta + nm->offset : NULL, X->nws[in->iarg]);
+  }
+  if (gin) add_rows(R, si, X->gx, gin);
+  return 1;
+}
+
+static inline __attribute__((always_inline)) void rev_body(
+    const bool ez, const tctx *X, const nde__tape *T, const nde__instr *in, double *const V[],
+    double *const G[], int B, const double *theta, double *gtheta) {
   const nde__slot *so = &T->slots[in->out];
   const int R = so->varying ? B : 1, w = so->width;
   const size_t off = slot_off(so, B), ors = (size_t)so->rs;
@@ -446,7 +486,7 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
         for (int c = 0; c < w; c++) {
           double d;
           (void)unary(op, in->iarg, pa[c * a.cs], &d);
-          ga[c * a.cs] += go[c] * d;
+          ga[c * a.cs] += GM(go[c], d);
         }
       }
     }
@@ -459,11 +499,11 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       const double sb = op == NDE__OP_SUB ? -1.0 : 1.0;
       const bool mul = op == NDE__OP_MUL;
       if (a.g) {
-        if (mul) for (int r = 0; r < R; r++) a.g[r * a.rs] += GO[r * ors] * b.p[r * b.rs];
+        if (mul) for (int r = 0; r < R; r++) a.g[r * a.rs] += GM(GO[r * ors], b.p[r * b.rs]);
         else for (int r = 0; r < R; r++) a.g[r * a.rs] += GO[r * ors];
       }
       if (b.g) {
-        if (mul) for (int r = 0; r < R; r++) b.g[r * b.rs] += GO[r * ors] * a.p[r * a.rs];
+        if (mul) for (int r = 0; r < R; r++) b.g[r * b.rs] += GM(GO[r * ors], a.p[r * a.rs]);
         else for (int r = 0; r < R; r++) b.g[r * b.rs] += sb * GO[r * ors];
       }
       return;
@@ -476,14 +516,14 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
         if (ga) for (int c = 0; c < w; c++) ga[c * a.cs] += go[c];
         if (gb) for (int c = 0; c < w; c++) gb[c * b.cs] += sb * go[c];
       } else if (op == NDE__OP_MUL) {
-        if (ga) for (int c = 0; c < w; c++) ga[c * a.cs] += go[c] * pb[c * b.cs];
-        if (gb) for (int c = 0; c < w; c++) gb[c * b.cs] += go[c] * pa[c * a.cs];
+        if (ga) for (int c = 0; c < w; c++) ga[c * a.cs] += GM(go[c], pb[c * b.cs]);
+        if (gb) for (int c = 0; c < w; c++) gb[c * b.cs] += GM(go[c], pa[c * a.cs]);
       } else {
         for (int c = 0; c < w; c++) {
           double da, db;
           (void)binary(op, pa[c * a.cs], pb[c * b.cs], &da, &db);
-          if (ga) ga[c * a.cs] += go[c] * da;
-          if (gb) gb[c * b.cs] += go[c] * db;
+          if (ga) ga[c * a.cs] += GM(go[c], da);
+          if (gb) gb[c * b.cs] += GM(go[c], db);
         }
       }
     }
@@ -496,8 +536,8 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       const double sp = in->lo, sc = in->hi;
       if (w == 1) {
         /* The common scalar case (alpha*x + u[1]): one tight loop per operand with an adjoint. */
-        if (a.g) for (int r = 0; r < R; r++) a.g[r * a.rs] += sp * GO[r * ors] * b.p[r * b.rs];
-        if (b.g) for (int r = 0; r < R; r++) b.g[r * b.rs] += sp * GO[r * ors] * a.p[r * a.rs];
+        if (a.g) for (int r = 0; r < R; r++) a.g[r * a.rs] += GM(sp * GO[r * ors], b.p[r * b.rs]);
+        if (b.g) for (int r = 0; r < R; r++) b.g[r * b.rs] += GM(sp * GO[r * ors], a.p[r * a.rs]);
         if (c.g) for (int r = 0; r < R; r++) c.g[r * c.rs] += sc * GO[r * ors];
         return;
       }
@@ -505,8 +545,8 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
         for (int k = 0; k < w; k++) {
           const double g = GO[r * ors + k];
           const size_t ia = r * a.rs + k * a.cs, ib = r * b.rs + k * b.cs;
-          if (a.g) a.g[ia] += sp * g * b.p[ib];
-          if (b.g) b.g[ib] += sp * g * a.p[ia];
+          if (a.g) a.g[ia] += GM(sp * g, b.p[ib]);
+          if (b.g) b.g[ib] += GM(sp * g, a.p[ia]);
           if (c.g) c.g[r * c.rs + k * c.cs] += sc * g;
         }
       return;
@@ -532,7 +572,7 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       double d;
       if (!gtheta) return;
       (void)param_value(in, theta[in->iarg], &d);
-      gtheta[in->iarg] += GO[0] * d;
+      gtheta[in->iarg] += GM(GO[0], d);
       return;
     }
     case NDE__OP_SPARAM:
@@ -545,7 +585,7 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
         const size_t q = base + (size_t)X->rows.series[r] * stride;
         double d;
         (void)param_value(in, theta[q], &d);
-        gtheta[q] += GO[r * ors] * d;
+        gtheta[q] += GM(GO[r * ors], d);
       }
       return;
     }
@@ -581,8 +621,8 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
           for (int j = 0; j < d.k; j++) {
             const double g = go[(size_t)i * d.k + j];
             for (int l = 0; l < d.c; l++) {
-              if (ga) ga[mm_a(&d, i, l)] += g * pb[mm_x(&d, l, j)];
-              if (gb) gb[mm_x(&d, l, j)] += g * pa[mm_a(&d, i, l)];
+              if (ga) ga[mm_a(&d, i, l)] += GM(g, pb[mm_x(&d, l, j)]);
+              if (gb) gb[mm_x(&d, l, j)] += GM(g, pa[mm_a(&d, i, l)]);
             }
           }
       }
@@ -614,6 +654,7 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
       const nde__netm *nm = &X->m->nets[in->iarg];
       double *gin = (si->active && G[si->arena]) ? G[si->arena] + slot_off(si, B) : NULL;
       if ((in->flags & NDE__IF_CACHE_ONLY) || (!gin && !gtheta)) return;
+      if (ez && net_rows_vjp(X, T, in, V, GO, ors, R, B, theta, gin, gtheta)) return;
       const double *cache = V[so->arena] + (so->varying ? in->cache_off * (size_t)B : in->cache_off);
       nde_net_vjp(nm->net, theta + nm->offset, R, V[si->arena] + slot_off(si, B), GO, cache,
                   gin ? X->gx : NULL, gtheta ? gtheta + nm->offset : NULL, X->nws[in->iarg]);
@@ -634,6 +675,15 @@ static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double 
     default: return;
   }
 }
+
+static void rev(const tctx *X, const nde__tape *T, const nde__instr *in, double *const V[],
+                double *const G[], int B, const double *theta, double *gtheta) {
+  if (X->exact_zeros)
+    rev_body(true, X, T, in, V, G, B, theta, gtheta);
+  else
+    rev_body(false, X, T, in, V, G, B, theta, gtheta);
+}
+#undef GM
 
 /* ---- tangent (forward mode): values and tangents together ---- */
 
@@ -952,6 +1002,8 @@ void nde__tctx_domain(void *ctx, double *lo, double *hi) {
 
 size_t nde__tctx_n_theta(const nde__tctx *X) { return X->n_theta_full; }
 
+void nde__tctx_exact_zeros(nde__tctx *X, bool on) { X->exact_zeros = on; }
+
 void nde__tctx_destroy(void *ctx) {
   tctx *X = ctx;
   if (!X) return;
@@ -1126,6 +1178,7 @@ nde_status nde__tctx_clone(void *ctx, void **out) {
   memcpy(Y->rows.series, X->rows.series, (size_t)X->max_batch * sizeof(int));
   memcpy(Y->rows.uniq, X->rows.uniq, (size_t)X->max_batch * sizeof(int));
   memcpy(Y->rows.row_uniq, X->rows.row_uniq, (size_t)X->max_batch * sizeof(int));
+  Y->exact_zeros = X->exact_zeros;
   *out = Y;
   return NDE_OK;
 }

@@ -455,13 +455,19 @@ static int row_observed(const nde__jac *J, const jseries *js, int k) {
 
 /* The compared quantities of series js at its time k, from the state Yk (n): the state itself,
  * or with observable columns the observation model's ld quantities in J->H (bound to the series
- * by the caller).  Returns the observer's code (non-zero: not finite, or fatal when < 0). */
+ * by the caller).  Returns the observer's code: < 0 fatal, > 0 a compared quantity is not finite
+ * (one that is not compared there may be: an observable outside its domain where it is not
+ * measured). */
 static int quantities(nde__jac *J, const jseries *js, int k, const double *theta,
                       const double *Yk, const double **out) {
   *out = Yk;
   if (!J->obs) return 0;
   *out = J->H;
-  return nde_observer_eval(J->obs, js->se->t[k], 1, Yk, theta, J->H);
+  const int rc = nde_observer_eval(J->obs, js->se->t[k], 1, Yk, theta, J->H);
+  if (rc <= 0) return rc;
+  for (int i = 0; i < J->ld; i++)
+    if (compared(J, js, k, i) && !isfinite(J->H[i])) return rc;
+  return 0;
 }
 
 /* Residuals of one series from its plain solution; the observer's code as quantities. */

@@ -54,12 +54,12 @@ static int batch_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, 
     const double *Hk = Yk;
     double *LHk = dk;
     if (w->obs) {
+      /* A quantity that is not finite (rc > 0) matters only where it is compared: there its
+       * residual makes the loss NaN (an outcome, not an error); unmeasured, it is skipped, and
+       * its zero cotangent passes nothing back through its derivative (the observer's VJP
+       * treats zero cotangents as exact zeros). */
       const int rc = nde_observer_eval(w->obs, bl->t[k], B, Yk, bl->theta, w->H);
       if (rc < 0) return rc;
-      if (rc > 0) { /* a quantity is not finite: so is the loss (an outcome, not an error) */
-        *L = NAN;
-        return 0;
-      }
       Hk = w->H;
       LHk = dLdY ? w->LH : NULL;
     }

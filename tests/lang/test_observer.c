@@ -206,6 +206,71 @@ static void test_names_that_are_not_quantities_are_refused(void **state) {
   nde_model_destroy(&m);
 }
 
+/* Zero cotangents are exact zeros: where an observable is outside its domain (NaN) and its
+ * cotangent is 0 (not measured there), the VJP is that of the other quantities alone, finite and
+ * equal to the central differences of the finite part of LH^T H.  Row 1's net input is NaN, so
+ * its net call has an all-zero cotangent row (the net's rows are then taken one by one); row 2's
+ * a is NaN through a product.  0 * NaN in the reverse sweep made every adjoint NaN. */
+static double part(int len, const double *LH, const double *H) {
+  double s = 0; /* LH^T H over the entries with a cotangent */
+  for (int i = 0; i < len; i++)
+    if (LH[i] != 0) s += LH[i] * H[i];
+  return s;
+}
+
+static void test_unmeasured_undefined_quantities_pass_nothing_back(void **state) {
+  (void)state;
+  nde_model *m = load_ok("state x, y\nparam p = 0.8\nnet N : 2 -> 4 tanh -> 1\n"
+                         "w = N(sqrt(x), y)\nobserve a = w[1]*sqrt(y)\nobserve b = p*x*y + w[1]\n"
+                         "dx/dt = -p*x\ndy/dt = -y\n");
+  nde_model_rhs_opts o = nde_model_rhs_opts_default();
+  o.max_batch = 3;
+  const char *names[3] = {"a", "b", "y"};
+  nde_observer *obs = NULL;
+  assert_int_equal(nde_model_create_observer(m, &o, 3, names, &obs, NULL), NDE_OK);
+  enum { B = 3, K = 3, n = 2 };
+  /* Row 0 defined everywhere; row 1 x < 0 (a and b NaN through the net); row 2 y < 0 (a NaN). */
+  const double U[B * n] = {0.7, 1.3, -0.4, 0.9, 1.1, -0.6};
+  const double LH[B * K] = {0.3, -1.2, 0.7, 0, 0, 1.5, 0, 0.8, -0.4};
+  const size_t P = nde_model_n_theta(m);
+  double *th = calloc(P, sizeof *th), *gth = calloc(P, sizeof *gth), *thp = calloc(P, sizeof *thp);
+  assert_int_equal(nde_model_init_theta(m, 5, th), NDE_OK);
+  double H[B * K], gU[B * n] = {0}, Hp[B * K], Hm[B * K], Up[B * n];
+  assert_int_equal(nde_observer_eval(obs, 0, B, U, th, H), 1);
+  assert_true(isnan(H[3]) && isnan(H[4]) && isfinite(H[5]) && isnan(H[6]) && isfinite(H[7]));
+  assert_int_equal(nde_observer_vjp(obs, 0, B, U, th, LH, gU, gth), 0);
+  const double h = 1e-6;
+  for (int q = 0; q < B * n; q++) {
+    memcpy(Up, U, sizeof Up);
+    Up[q] = U[q] + h;
+    nde_observer_eval(obs, 0, B, Up, th, Hp);
+    Up[q] = U[q] - h;
+    nde_observer_eval(obs, 0, B, Up, th, Hm);
+    const double fd = (part(B * K, LH, Hp) - part(B * K, LH, Hm)) / (2 * h);
+    assert_true(isfinite(gU[q]));
+    check_close(gU[q], fd, 1e-7);
+  }
+  for (size_t k = 0; k < P; k++) {
+    memcpy(thp, th, P * sizeof *th);
+    thp[k] = th[k] + h;
+    nde_observer_eval(obs, 0, B, U, thp, Hp);
+    thp[k] = th[k] - h;
+    nde_observer_eval(obs, 0, B, U, thp, Hm);
+    const double fd = (part(B * K, LH, Hp) - part(B * K, LH, Hm)) / (2 * h);
+    assert_true(isfinite(gth[k]));
+    check_close(gth[k], fd, 1e-7);
+  }
+  /* A cotangent on an undefined quantity still gives NaN: nothing is hidden. */
+  double LH2[B * K];
+  memcpy(LH2, LH, sizeof LH2);
+  LH2[6] = 1.0;
+  memset(gth, 0, P * sizeof *gth);
+  assert_int_equal(nde_observer_vjp(obs, 0, B, U, th, LH2, gU, gth), 1);
+  free(th), free(gth), free(thp);
+  nde_observer_destroy(&obs);
+  nde_model_destroy(&m);
+}
+
 /* A probe compiles only its expressions: a model whose own equations fail (log of a negative
  * state) still gives finite probe values, and probes of data-bound values are refused. */
 static void test_probes_compile_only_what_they_need(void **state) {
@@ -263,6 +328,7 @@ int main(void) {
       cmocka_unit_test(test_observer_vjp_and_jvp_match_finite_differences),
       cmocka_unit_test(test_state_names_make_an_identity_observer),
       cmocka_unit_test(test_names_that_are_not_quantities_are_refused),
+      cmocka_unit_test(test_unmeasured_undefined_quantities_pass_nothing_back),
       cmocka_unit_test(test_probes_compile_only_what_they_need),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -725,6 +725,92 @@ static void an_observable_undefined_somewhere_has_no_band_only_there(void **stat
   nde_model_destroy(&m);
 }
 
+/* An observable measured where it is defined and missing where it is not (sqrt of a negative
+ * value at the later times) does not poison the loss or its gradient: the fit compares it only
+ * where it is measured, and the unmeasured entries' zero cotangents pass nothing back through
+ * its undefined derivative (0 * NaN would).  Two series on one grid are batched together, so at
+ * some times one row measures r and the other does not. */
+static void an_observable_measured_only_where_defined_fits(void **state) {
+  (void)state;
+  nde_model *m = load_text("state x = 1\nparam k = 0.5 (positive)\n"
+                           "observe r = sqrt(x - 0.5)\ndx/dt = -k*x\n",
+                           "dom2.nde");
+  nde_error err;
+  enum { NT = 11, NS = 2 };
+  double t[NT], D[NS][NT * 2], th[1] = {log(0.6)};
+  const double x0[NS] = {1.0, 2.0};
+  for (int i = 0; i < NT; i++) t[i] = 0.25 * i;
+  const char *cols[2] = {"x", "r"};
+  nde_series se[NS];
+  int measured[NS] = {0, 0}, missing[NS] = {0, 0};
+  for (int s = 0; s < NS; s++) {
+    nde_sim_opts so = nde_sim_opts_default();
+    so.n_columns = 2;
+    so.columns = cols;
+    nde_solve_stats ss;
+    assert_int_equal(nde_simulate(m, th, &x0[s], NT, t, &so, D[s], NULL, &ss, NULL), NDE_OK);
+    for (int i = 0; i < NT; i++) {
+      D[s][2 * i] *= 1.0 + 0.01 * sin(2.0 * i + s);
+      if (isnan(D[s][2 * i + 1])) missing[s]++;
+      else measured[s]++, D[s][2 * i + 1] *= 1.0 + 0.01 * cos(3.0 * i + s);
+    }
+    se[s] = (nde_series){NT, 2, t, D[s], cols, NULL};
+  }
+  /* r is NaN in the data exactly where the model's r is undefined, in both series. */
+  assert_true(missing[0] >= 3 && measured[0] >= 3 && missing[1] >= 1 && measured[1] > measured[0]);
+  const char *names[2] = {"x", "r"};
+  nde_data *d = NULL;
+  assert_int_equal(nde_data_from_series(2, names, NS, se, NULL, NULL, &d, &err), NDE_OK);
+  /* The loss and its gradient at k = 0.5 (the model's r defined wherever the data measure it, and
+   * NaN at some of the times they do not): finite, and the gradient is the loss's central
+   * difference, for every gradient method of rk4 and of cvode-bdf. */
+  const char *solvers[2] = {"rk4", "cvode-bdf"};
+  int checked = 0;
+  for (int si = 0; si < 2; si++)
+    for (int gi = 0; gi < nde_grad_method_count(); gi++) {
+      const nde_grad_method_info *gm = nde_grad_method_at(gi);
+      if (!nde_grad_method_supported(gm->name, solvers[si])) continue;
+      nde_result_fit_opts o = nde_result_fit_opts_default();
+      o.solver.method = solvers[si];
+      o.solver.steps_per_interval = 16;
+      o.solver.rtol = 1e-10;
+      o.solver.atol = 1e-12;
+      o.grad.method = gm->name;
+      o.grad.rtol = 1e-10;
+      o.grad.atol = 1e-12;
+      nde_problem *p = NULL;
+      if (nde_problem_create(m, d, &o, &p, &err) != NDE_OK) fail_msg("%s", err.msg);
+      double th0[1] = {log(0.5)}, L, g[1], Lp, Lm;
+      const double h = 1e-6;
+      assert_int_equal(nde_problem_loss(p, th0, &L, g, NULL), NDE_OK);
+      if (!isfinite(L) || !isfinite(g[0]))
+        fail_msg("%s + %s: loss %g, gradient %g", solvers[si], gm->name, L, g[0]);
+      double tp[1] = {th0[0] + h}, tm[1] = {th0[0] - h};
+      assert_int_equal(nde_problem_loss(p, tp, &Lp, NULL, NULL), NDE_OK);
+      assert_int_equal(nde_problem_loss(p, tm, &Lm, NULL, NULL), NDE_OK);
+      const double gd = (Lp - Lm) / (2 * h);
+      const double tol = gm->exact ? 1e-6 : 1e-4;
+      if (!(fabs(g[0] - gd) <= tol * fabs(gd)))
+        fail_msg("%s + %s: gradient %.10g, differences %.10g", solvers[si], gm->name, g[0], gd);
+      checked++;
+      nde_problem_destroy(&p);
+    }
+  assert_true(checked >= 3);
+  /* The fit finds k from both columns, and its standard errors run through r where measured. */
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "lbfgs:100";
+  double start[1] = {log(0.5)};
+  o.theta0 = start;
+  nde_result *r = NULL;
+  if (nde_result_fit(m, d, &o, &r, &err) != NDE_OK) fail_msg("fit: %s", err.msg);
+  assert_true(fabs(nde_result_param(r, 0) - 0.6) < 0.03);
+  nde_unc_opts uo = nde_unc_opts_default();
+  if (nde_result_compute_uncertainty(r, d, &uo, &err) != NDE_OK) fail_msg("%s", err.msg);
+  nde_result_destroy(&r);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(gradients_through_the_observation_model_match_differences),
@@ -735,6 +821,7 @@ int main(void) {
       cmocka_unit_test(observable_noise_levels_survive_save_and_open),
       cmocka_unit_test(observable_bands_are_linearised_and_over_members),
       cmocka_unit_test(an_observable_undefined_somewhere_has_no_band_only_there),
+      cmocka_unit_test(an_observable_measured_only_where_defined_fits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
