@@ -108,6 +108,9 @@ typedef struct nde_fit_opts {
    * weighted by 1 / sigma^2 in its series (those terms are then a chi-square; scale_by_std does
    * not apply to them); other columns keep the weights above. */
   const double *sigma;
+  /* The series' names in nde_fit_create's messages ("lv.h5:/run1"; n_series strings, borrowed for
+   * the call), or NULL (default): "series K", K the 0-based position in the series array. */
+  const char *const *series_names;
 } nde_fit_opts;
 
 NDE_API nde_fit_opts nde_fit_opts_default(void);

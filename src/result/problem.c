@@ -20,6 +20,7 @@ struct nde_problem {
   int n_series;      /* series of the data */
   int n_train, n_val;
   nde_fit_series *series; /* training series, then validation series */
+  char **labels;          /* n_series: "FILE:/group" of each series, for the messages */
   double *u0s;  /* n_series x n */
   nde_input_series *inputs; /* n_series: each series' measured inputs (views into the data) */
   double *consts;           /* n_series x n_data_consts: the constants from data */
@@ -295,6 +296,8 @@ void nde_problem_destroy(nde_problem **pp) {
   if (p->blas_held) nde__blas_release();
   free(p->reg_mask);
   free(p->names);
+  for (int k = 0; p->labels && k < p->n_series; k++) free(p->labels[k]);
+  free(p->labels);
   free(p->series);
   free(p->u0s);
   free(p->inputs);
@@ -467,7 +470,10 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   p->n_val = o.validate_series > 0 ? o.validate_series : o.validate_tail > 0 ? p->n_series : 0;
   free(p->series);
   p->series = calloc((size_t)(p->n_train + p->n_val) + 1, sizeof *p->series);
-  if (!p->series) {
+  for (int k = 0; p->labels && k < p->n_series; k++) free(p->labels[k]);
+  free(p->labels);
+  p->labels = calloc((size_t)p->n_series, sizeof *p->labels);
+  if (!p->series || !p->labels) {
     st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
     goto fail;
   }
@@ -500,6 +506,16 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
       goto fail;
     }
     double *u0 = p->u0s + (size_t)k * (size_t)n;
+    /* The series in the objective's messages: FILE:/group, or FILE for the root group. */
+    size_t llen = strlen(place) - 2; /* without "/y" */
+    if (llen > 0 && place[llen - 1] == ':') llen--;
+    p->labels[k] = malloc(llen + 1);
+    if (!p->labels[k]) {
+      st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
+      goto fail;
+    }
+    memcpy(p->labels[k], place, llen);
+    p->labels[k][llen] = '\0';
     const nde_fit_series whole = {(int)tr->n, tr->t, tr->y, u0, 0, k};
     if (o.validate_tail > 0) {
       /* The first m observations train; every later one validates (integrated from t[0]). */
@@ -585,6 +601,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     }
     o.objective.sigma = p->sigma;
   }
+  o.objective.series_names = (const char *const *)p->labels;
   if (st == NDE_OK)
     st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_train, p->series, &o.objective, &p->fit,
                         &sub);
@@ -598,6 +615,7 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     vo.batch_series = vo.batch_time = 0;
     if (o.validate_series > 0) vo.learn_u0 = 0;
     vo.sigma = p->vsigma;
+    if (o.validate_series > 0) vo.series_names = (const char *const *)p->labels + p->n_train;
     st = nde_model_create_rhs_opts(model, &ro, &p->vrhs, &sub);
     if (st == NDE_OK)
       st = nde_fit_create(p->vrhs, &o.solver, &o.grad, p->n_val, p->series + p->n_train, &vo,

@@ -5,6 +5,7 @@
  * options, the scales of the learned states, the pieces of an evaluation, the start point and
  * single-series predictions.  The pieces are solved in batches by fit_eval.c. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +103,14 @@ static long seg_offset(const nde_fit *f, int s, int j) {
   return base + (f->seg_first[s] + j - 1) * f->n;
 }
 
+/* How messages name series s: its name, or "series s" (0-based, as the data layer counts). */
+static const char *series_label(const nde_fit_opts *o, int s, char *buf, size_t len) {
+  if (o && o->series_names && o->series_names[s] && o->series_names[s][0])
+    return o->series_names[s];
+  snprintf(buf, len, "series %d", s);
+  return buf;
+}
+
 nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_grad_opts *gopts,
                           int n_series, const nde_fit_series *series, const nde_fit_opts *opts,
                           nde_fit **out, nde_error *err) {
@@ -112,6 +121,7 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
     return NDE_ERR_ARG;
   }
   *out = NULL;
+  char lab[256];
   nde_fit *f = calloc(1, sizeof *f);
   if (!f) {
     e0 = (nde__err){NDE_ERR_NOMEM, "out of memory"};
@@ -178,27 +188,28 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
   for (int s = 0; s < n_series; s++) {
     const nde_fit_series *se = &series[s];
     if (se->loss_from < 0 || se->loss_from >= se->n_obs) {
-      st = nde__errf(&f->err, NDE_ERR_ARG, "series %d: loss_from %d outside [0, %d)", s + 1,
-                     se->loss_from, se->n_obs);
+      st = nde__errf(&f->err, NDE_ERR_ARG, "%s: loss_from %d outside [0, %d)",
+                     series_label(opts, s, lab, sizeof lab), se->loss_from, se->n_obs);
       goto fail;
     }
     if (se->n_obs < 2 || !se->t || !se->obs || !se->u0) {
-      st = nde__errf(&f->err, NDE_ERR_ARG, "series %d needs at least 2 observation times (has %d)",
-                     s + 1, se->n_obs);
+      st = nde__errf(&f->err, NDE_ERR_ARG, "%s needs at least 2 observation times (has %d)",
+                     series_label(opts, s, lab, sizeof lab), se->n_obs);
       goto fail;
     }
     if (f->o.batch_time > 0 && f->o.batch_time >= se->n_obs) {
       st = nde__errf(&f->err, NDE_ERR_ARG,
-                     "minibatch windows of %d intervals do not fit in series %d (%d observation "
+                     "minibatch windows of %d intervals do not fit in %s (%d observation "
                      "times)",
-                     f->o.batch_time, s + 1, se->n_obs);
+                     f->o.batch_time, series_label(opts, s, lab, sizeof lab), se->n_obs);
       goto fail;
     }
     if (f->o.batch_time > 0 && f->o.batch_windows > se->n_obs - f->o.batch_time) {
       st = nde__errf(&f->err, NDE_ERR_ARG,
-                     "batch_windows is %d, above the %d windows of %d intervals that series %d "
-                     "has (expected at most that many per series)",
-                     f->o.batch_windows, se->n_obs - f->o.batch_time, f->o.batch_time, s + 1);
+                     "batch_windows is %d, above the %d windows of %d intervals that %s has "
+                     "(expected at most that many per series)",
+                     f->o.batch_windows, se->n_obs - f->o.batch_time, f->o.batch_time,
+                     series_label(opts, s, lab, sizeof lab));
       goto fail;
     }
     if (f->o.batch_time > 0) {
@@ -209,9 +220,9 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
       }
       if (!full) {
         st = nde__errf(&f->err, NDE_ERR_ARG,
-                       "minibatch windows start from an observed state, but series %d has no "
+                       "minibatch windows start from an observed state, but %s has no "
                        "row with every state observed",
-                       s + 1);
+                       series_label(opts, s, lab, sizeof lab));
         goto fail;
       }
     }
@@ -266,8 +277,9 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
     for (int i = 0; i < K; i++) {
       const double sg = f->o.sigma ? f->o.sigma[(size_t)s * (size_t)K + (size_t)i] : NAN;
       if (!isnan(sg) && !(sg > 0 && isfinite(sg))) {
-        st = nde__errf(&f->err, NDE_ERR_ARG, "series %d: sigma of column %d is %g (expected a "
-                       "positive noise standard deviation, or NaN for unknown)", s + 1, i + 1, sg);
+        st = nde__errf(&f->err, NDE_ERR_ARG, "%s: sigma of column %d is %g (expected a "
+                       "positive noise standard deviation, or NaN for unknown)",
+                       series_label(opts, s, lab, sizeof lab), i, sg);
         goto fail;
       }
       f->wser[(size_t)s * (size_t)K + (size_t)i] = sg > 0 ? 1.0 / (sg * sg) : f->w[i];
@@ -349,7 +361,8 @@ nde_status nde_fit_create(nde_rhs *rhs, const nde_solver_opts *sopts, const nde_
     for (int s2 = 0; s2 < n_series && !any_bp; s2++) {
       const nde_fit_series *se = &series[s2];
       if ((st = nde_rhs_set_rows(rhs, 1, &se->id)) != NDE_OK) {
-        nde__errf(&f->err, st, "series %d: binding its index %d failed", s2 + 1, se->id);
+        nde__errf(&f->err, st, "%s: binding its index %d failed",
+                  series_label(opts, s2, lab, sizeof lab), se->id);
         goto fail;
       }
       any_bp = nde_rhs_breakpoints(rhs, se->t[0], se->t[se->n_obs - 1], 0, NULL) > 0;

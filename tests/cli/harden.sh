@@ -204,7 +204,8 @@ messages_name_what_failed)
     { cat err.txt; fail "the Newton failure's hint"; }
   [ -e vdp.csv ] && fail "a stopped simulation wrote vdp.csv"
   # More minibatch windows than a series has are refused (a million made 9 iterations in 120 s).
-  expect 2 "batch_windows is 1000000, above the 17 windows of 4 intervals that series 1 has" \
+  # The series is named by its file (and group), not by a position counted from 1.
+  expect 2 "batch_windows is 1000000, above the 17 windows of 4 intervals that $DATA has" \
     --leaves bw.h5 -- "$NDE" fit "$LV" "$DATA" -o bw.h5 --batch-time 4 --batch-windows 1000000
   # File suffixes in either case: OUT.CSV is CSV.
   "$NDE" simulate "$LV" -o up.CSV --t1 1 --points 3 --quiet || fail "simulate -o up.CSV"

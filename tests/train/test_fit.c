@@ -615,9 +615,35 @@ static void schedule_parser_names_the_bad_phase(void **state) {
   assert_int_equal(nde_fit_schedule_parse("", 0.1, ph, &n, &err), NDE_ERR_ARG);
 }
 
+/* Messages about one series name it: by the caller's series_names, or as "series K" counted from
+ * 0 as the data layer counts (they said "series 2" for the array's second series, index 1). */
+static void messages_name_the_series(void **state) {
+  (void)state;
+  world w;
+  make_world(&w);
+  nde_solver_opts so = nde_solver_opts_default();
+  so.dt = 0.05;
+  nde_fit_opts fo = nde_fit_opts_default();
+  fo.batch_time = 4;
+  fo.batch_windows = 1000;
+  nde_fit *f = NULL;
+  nde_error err;
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, &fo, &f, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "intervals that series 0 has"));
+  const char *names[2] = {"a.h5:/run1", "a.h5:/run2"};
+  fo.series_names = names;
+  fo.batch_windows = 4;
+  w.series[1].loss_from = K;
+  assert_int_equal(nde_fit_create(w.m.rhs, &so, NULL, 2, w.series, &fo, &f, &err), NDE_ERR_ARG);
+  assert_string_equal(err.msg, "a.h5:/run2: loss_from 13 outside [0, 13)");
+  assert_null(f);
+  free_world(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(objective_gradient_matches_finite_differences),
+      cmocka_unit_test(messages_name_the_series),
       cmocka_unit_test(learnable_initial_states_and_std_scaling_have_exact_gradients),
       cmocka_unit_test(multiple_shooting_gradient_includes_start_states_and_penalty),
       cmocka_unit_test(log_space_loss_gradient_matches_finite_differences),
