@@ -180,6 +180,11 @@ typedef struct nde_solver_method_info {
   int symplectic;   /* preserves the symplectic form of Hamiltonian systems */
   int needs_split;  /* needs a separable split q' = F(p), p' = G(q) (nde_rhs_info.dep) */
   int dense_output; /* has a continuous extension between steps (output at any time) */
+  /* A step from t of size h evaluates f at times t + c h with c in [eval_lo, eval_hi] (a range
+   * that contains them): [0, 1] for most methods; yoshida4's negative drift reaches [-0.35, 1.35], so it evaluates f before
+   * the start of a solve (measured inputs are read at the nearest sampled time there; explicit
+   * functions of t are not). */
+  double eval_lo, eval_hi;
 } nde_solver_method_info;
 
 /* Number of registered methods, and method i in [0, count) (NULL outside).  The order is the

@@ -278,9 +278,22 @@ char *nde_stop_message(const char *solver, const nde_solve_stats *s, char *buf, 
     default:
       break;
   }
-  snprintf(buf, len, "solver %s stopped at t = %.6g after %ld steps (step size %.3g): %s%s",
+  /* A method that evaluates f outside its steps (yoshida4's negative drift) may fail there, at a
+   * time the model was never meant to see: say so before the usual hint. */
+  const nde_solver_method_info *mi = nde_solver_method_find(solver);
+  char reach[256] = "";
+  if (mi && (mi->eval_lo < 0 || mi->eval_hi > 1) &&
+      (s->reason == NDE_REASON_NONFINITE || s->reason == NDE_REASON_RHS_FAILED ||
+       s->reason == NDE_REASON_RHS_RECOVERABLE))
+    snprintf(reach, sizeof reach,
+             "; %s evaluates f up to %.2g steps outside each step (here from t = %.6g to %.6g): "
+             "a model undefined there (sqrt(t) from t = 0, say) needs a method that stays "
+             "inside its steps, such as leapfrog or rk4",
+             mi->name, fmax(-mi->eval_lo, mi->eval_hi - 1), s->t_stop + mi->eval_lo * s->h_last,
+             s->t_stop + mi->eval_hi * s->h_last);
+  snprintf(buf, len, "solver %s stopped at t = %.6g after %ld steps (step size %.3g): %s%s%s",
            solver ? solver : "?", s->t_stop, s->n_steps, s->h_last,
-           nde_stop_reason_str(s->reason), hint);
+           nde_stop_reason_str(s->reason), reach, hint);
   return buf;
 }
 

@@ -203,6 +203,12 @@ messages_name_what_failed)
   grep -q "the Newton iteration failed to converge; take smaller steps (--steps-per-interval, --dt)" err.txt ||
     { cat err.txt; fail "the Newton failure's hint"; }
   [ -e vdp.csv ] && fail "a stopped simulation wrote vdp.csv"
+  # yoshida4 evaluates f before the start of its first step: a model undefined there is told why
+  # and which methods stay inside their steps (it read "the solution left the model's domain").
+  printf 'state q = 1, p = 0\ndq/dt = p\ndp/dt = -q + sqrt(t)\n' > sqrt_t.nde
+  expect 3 "yoshida4 evaluates f up to 0.35 steps outside each step (here from t = -0.0175604 to 0.0675604): a model undefined there (sqrt(t) from t = 0, say) needs a method that stays inside its steps, such as leapfrog or rk4" \
+    --leaves y4.csv -- "$NDE" simulate sqrt_t.nde -o y4.csv --t1 2 --points 5 --solver yoshida4
+  "$NDE" simulate sqrt_t.nde -o lf.csv --t1 2 --points 5 --solver leapfrog --quiet || fail "leapfrog on sqrt(t)"
   # More minibatch windows than a series has are refused (a million made 9 iterations in 120 s).
   # The series is named by its file (and group), not by a position counted from 1.
   expect 2 "batch_windows is 1000000, above the 17 windows of 4 intervals that $DATA has" \

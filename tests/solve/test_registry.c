@@ -287,9 +287,76 @@ static void bad_breakpoints_are_rejected(void **state) {
   nde_rhs_destroy(&rhs);
 }
 
+/* The registry's eval_lo and eval_hi are where the methods evaluate f: on a separable oscillator
+ * q' = p, p' = -q from t = 1 to 2 in 8 steps of 0.125, every time f is called at lies in
+ * [1 + eval_lo h, 2 + (eval_hi - 1) h] (fixed steps), and a method whose range leaves [0, 1]
+ * reaches that far: yoshida4's kick at t - 0.35 h is where a model with sqrt(t) fails at t = 0. */
+typedef struct { double lo, hi; } t_range;
+
+static int osc_f(void *ctx, double t, int B, const double *U, const double *theta, double *dU,
+                 double *cache) {
+  (void)theta, (void)cache;
+  t_range *r = ctx;
+  r->lo = fmin(r->lo, t);
+  r->hi = fmax(r->hi, t);
+  for (int b = 0; b < B; b++) {
+    dU[2 * b] = U[2 * b + 1];
+    dU[2 * b + 1] = -U[2 * b];
+  }
+  return 0;
+}
+
+static int osc_vjp(void *ctx, double t, int B, const double *U, const double *theta,
+                   const double *L, const double *cache, double *gU, double *gtheta) {
+  (void)ctx, (void)t, (void)U, (void)theta, (void)cache, (void)gtheta;
+  for (int b = 0; gU && b < B; b++) {
+    gU[2 * b] -= L[2 * b + 1];
+    gU[2 * b + 1] += L[2 * b];
+  }
+  return 0;
+}
+
+static void methods_evaluate_f_where_the_registry_says(void **state) {
+  (void)state;
+  static const unsigned char dep[4] = {0, 1, 1, 0};
+  const nde_rhs_info info = {2, 0, 1, 0, dep};
+  const nde_rhs_ops ops = {.f = osc_f, .vjp = osc_vjp};
+  const double h = 0.125, t[2] = {1.0, 2.0}, u0[2] = {1.0, 0.0};
+  int reaching = 0;
+  for (int i = 0; i < nde_solver_method_count(); i++) {
+    const nde_solver_method_info *mi = nde_solver_method_at(i);
+    assert_true(mi->eval_lo <= 0 && mi->eval_hi >= 1);
+    if (!mi->fixed_steps || mi->adaptive) continue;
+    t_range r = {INFINITY, -INFINITY};
+    nde_rhs *rhs = NULL;
+    assert_int_equal(nde_rhs_create(&ops, &r, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+    nde_solver_opts o = nde_solver_opts_default();
+    o.method = mi->name;
+    o.dt = h;
+    nde_solver *s = NULL;
+    assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
+    double Y[4];
+    nde_solve_stats st;
+    assert_int_equal(nde_solver_solve(s, NULL, 1, u0, 2, t, Y, &st), NDE_OK);
+    assert_int_equal(st.reason, NDE_REASON_NONE);
+    const double lo = t[0] + mi->eval_lo * h, hi = t[1] + (mi->eval_hi - 1) * h;
+    print_message("%-18s f at t in [%.6f, %.6f], registry [%.6f, %.6f]\n", mi->name, r.lo, r.hi,
+                  lo, hi);
+    assert_true(r.lo >= lo - 1e-12 && r.hi <= hi + 1e-12);
+    /* A range beyond the steps is reached (to rounding), not merely respected. */
+    if (mi->eval_lo < 0) assert_true(r.lo <= lo + 1e-12);
+    if (mi->eval_hi > 1) assert_true(r.hi >= hi - 1e-12);
+    reaching += mi->eval_lo < 0;
+    nde_solver_destroy(&s);
+    nde_rhs_destroy(&rhs);
+  }
+  assert_true(reaching >= 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(solver_names_lookups_and_entries_agree),
+      cmocka_unit_test(methods_evaluate_f_where_the_registry_says),
       cmocka_unit_test(every_method_runs_on_a_separable_model_and_split_methods_need_one),
       cmocka_unit_test(a_model_that_does_not_split_is_refused_naming_the_dependency),
       cmocka_unit_test(an_unknown_solver_is_answered_with_every_registered_name),
