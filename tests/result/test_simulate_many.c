@@ -1,7 +1,8 @@
 /* Simulations of many series on the thread pool (nde_simulate_many, issue 13): every series is,
  * bit for bit, what nde_simulate gives it alone, on 1, 2 and 3 threads, for rk4, dopri5 and
  * CVODE; a solve that stops is an
- * outcome of its own series; the lowest failing series is the one reported whatever the timing;
+ * outcome of its own series; the lowest failing series is the one reported whatever the timing
+ * (also when a higher series fails first in time);
  * bad arguments are refused without naming a series; and the derived noise seeds of series are
  * distinct across series and base seeds. */
 #include <math.h>
@@ -247,6 +248,52 @@ static void the_lowest_failing_series_is_reported_whatever_the_thread_count(void
   nde_model_destroy(&m);
 }
 
+/* A lower series that fails only after real work, a higher one that fails at once: series 1
+ * passes over 2^21 samples of its input twice (the span check, then the binding of the data)
+ * before its last value is found not finite, while series 3's initial state is refused before
+ * anything; on 2 and 3 threads series 3 fails first in time, and series 1 must still be the one
+ * reported.  (nde_simulate has no failure later than its data checks: a solve that stops is an
+ * outcome, and the inputs' span is checked before the solve.) */
+static void a_lower_series_failing_later_is_still_the_one_reported(void **state) {
+  (void)state;
+  nde_model *m = load("state x = 1.25\ninput u\nparam a = 0.75\ndx/dt = -a*x + u\n");
+  enum { N = 5, NTT = 7, BIG = 1 << 21 };
+  double theta[1], t[NTT], u0[N], Y[N * NTT];
+  nde_model_init_theta(m, 1, theta);
+  for (int i = 0; i < NTT; i++) t[i] = 0.375 * i;
+  const double ts[2] = {0, 3.5}, us[2] = {0.5, 1.75};
+  double *tb = malloc(BIG * sizeof *tb), *ub = malloc(BIG * sizeof *ub);
+  assert_non_null(tb);
+  assert_non_null(ub);
+  for (size_t k = 0; k < BIG; k++) {
+    tb[k] = 3.5 * (double)k / (BIG - 1);
+    ub[k] = 0.5 + 0.25 * sin(tb[k]);
+  }
+  ub[BIG - 1] = NAN;
+  const nde_input_series small = {2, ts, us}, big = {BIG, tb, ub};
+  nde_sim_series s[N];
+  for (int k = 0; k < N; k++) {
+    u0[k] = 1.5 + 0.25 * k;
+    s[k] = (nde_sim_series){theta, &u0[k], &small, NULL, 0, 0};
+  }
+  s[1].inputs = &big;
+  u0[3] = NAN;
+  for (int rep = 0; rep < 4; rep++)
+    for (int threads = 1; threads <= 3; threads++) {
+      nde_error err;
+      int failed = -7;
+      assert_int_equal(nde_simulate_many(m, N, s, NTT, t, NULL, threads, Y, NULL, NULL, &failed,
+                                         &err),
+                       NDE_ERR_ARG);
+      assert_int_equal(failed, 1);
+      assert_string_equal(err.msg, "series 1: input 'u' of series 0 is not finite at sample "
+                                   "2097151 (t = 3.5)");
+    }
+  free(tb);
+  free(ub);
+  nde_model_destroy(&m);
+}
+
 /* Arguments every series shares are refused once, without a series in the message; no series
  * does nothing. */
 static void bad_arguments_are_refused_without_naming_a_series(void **state) {
@@ -329,6 +376,7 @@ int main(void) {
       cmocka_unit_test(series_without_seeds_of_their_own_draw_different_noise),
       cmocka_unit_test(a_stopped_series_is_an_outcome_of_its_own),
       cmocka_unit_test(the_lowest_failing_series_is_reported_whatever_the_thread_count),
+      cmocka_unit_test(a_lower_series_failing_later_is_still_the_one_reported),
       cmocka_unit_test(bad_arguments_are_refused_without_naming_a_series),
       cmocka_unit_test(derived_seeds_are_distinct_across_series_and_base_seeds),
   };
