@@ -3,8 +3,8 @@
 # every phase of the default kind of schedule (Adam with shooting, L-BFGS with shooting, L-BFGS on
 # the trajectory loss), each followed by --resume and a bit-for-bit comparison of /params/theta
 # with an uninterrupted run; and targets that cannot be written (a missing directory, a read-only
-# directory, a read-only file system), refused with exit 4 before any training and with nothing
-# written.  The random delays come from a fixed seed.
+# directory, a read-only file system, a full one), refused with exit 4 before any training and
+# with nothing written.  The random delays come from a fixed seed.
 # usage: faults.sh NDE H5CHECK SOURCE_ROOT CASE
 set -u
 NDE=$1 H5=$2 ROOT=$3 CASE=$4
@@ -135,7 +135,36 @@ unwritable_targets_exit_4_before_training)
     check 4 "/sys/out.h5: cannot create a temporary file in /sys" "$T/none" \
       "$NDE" fit "$UDE" "$DATA" -o /sys/out.h5 "${RUN[@]}"
   else
-    echo "skipped: /sys is not a directory that access() calls writable and takes no file here"
+    echo "/sys: SKIPPED, not checked (it takes files here, or access() does not call it" \
+      "writable: the case of root only; the full file system below is the same check for anyone)"
+  fi
+  # The same case for anyone: a directory that access() calls writable on a file system whose
+  # inode table is full, so that no file can be made in it (a tmpfs of 2 inodes, its root and one
+  # file, mounted in a mount namespace of its own: as root, or as a user in a user namespace
+  # where those are allowed).
+  mkdir full
+  full_fit="mount -t tmpfs -o nr_inodes=2,size=64k none '$T/full' && : > '$T/full/fill' && \
+    { '$NDE' fit '$UDE' '$DATA' -o '$T/full/out.h5' --optim '$SCHED' > '$T/out.txt' \
+      2> '$T/err.txt'; echo \$? > '$T/rc.txt'; ls -A '$T/full' > '$T/ls.txt'; }"
+  full_ns=
+  for ns in "unshare -m" "unshare -rm"; do
+    if $ns sh -c "mount -t tmpfs -o nr_inodes=2,size=64k none '$T/full'" 2> /dev/null; then
+      full_ns=$ns
+      break
+    fi
+  done
+  if [ -n "$full_ns" ]; then
+    rm -f rc.txt
+    $full_ns sh -c "$full_fit" || fail "full file system: cannot set it up"
+    [ "$(cat rc.txt)" = 4 ] || { cat err.txt; fail "full file system: exit $(cat rc.txt)"; }
+    grep -qF "full/out.h5: cannot create a temporary file in $T/full (no space left on device)" \
+      err.txt || { cat err.txt; fail "full file system: message"; }
+    [ "$(wc -l < err.txt)" -eq 1 ] || { cat err.txt; fail "full file system: not one line"; }
+    grep -q "fitting" out.txt err.txt && fail "full file system: training started"
+    [ "$(cat ls.txt)" = fill ] || fail "full file system: wrote $(cat ls.txt)"
+    echo "ok (4, $full_ns): $(cat err.txt)"
+  else
+    echo "full file system: SKIPPED, not checked (no mount namespace may be made here)"
   fi
   # A read-only directory: as nobody when root (root may write anywhere).
   mkdir ro
