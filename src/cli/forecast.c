@@ -33,7 +33,21 @@ int nde_cli_forecast_band(const nde_result *r, const nde_start *start, const nde
     nde_cli_error("--band: %s", err.msg);
     return nde_cli_exit_code(st);
   }
+  f->band_members = 0;
+  for (int k = 0; k < nde_result_n_members(r); k++) {
+    nde_member_info mi;
+    if (nde_result_get_member(r, k, &mi) == NDE_OK &&
+        (mi.status == NDE_FIT_DONE || mi.status == NDE_FIT_EARLY_STOP))
+      f->band_members++;
+  }
   return 0;
+}
+
+/* The first time index at which a bound of the band (N x w, lo and hi) is not finite, or -1. */
+static long band_gap(size_t N, int w, const double *lo, const double *hi) {
+  for (size_t q = 0; lo && q < N * (size_t)w; q++)
+    if (!isfinite(lo[q]) || !isfinite(hi[q])) return (long)(q / (size_t)w);
+  return -1;
 }
 
 /* The output grid from t0 to t1 every dt_out, t1 included. */
@@ -337,6 +351,26 @@ int nde_cli_forecast_check(const nde_cli_forecast *fc, int nf, const nde_model *
                       nde_num_str(fc[k].T[q / (size_t)fc[k].n_obs], bt), out);
         return NDE_EXIT_NUMERIC;
       }
+    /* The band: quantiles over members are NaN where no member's integration goes on (a
+     * blow-up of every member before the forecast's end); never written as NaN either. */
+    long gs = band_gap(fc[k].N, ns, fc[k].lo, fc[k].hi);
+    const long go = band_gap(fc[k].N, fc[k].n_obs, fc[k].obs_lo, fc[k].obs_hi);
+    if (gs < 0 || (go >= 0 && go < gs)) gs = go;
+    if (gs >= 0) {
+      char bt[NDE_NUM_MAX];
+      nde_num_str(fc[k].T[gs], bt);
+      if (fc[k].band_members > 0)
+        nde_cli_error("the band of the forecast of %s%s is not finite from t = %s: the "
+                      "integrations of all %d members stopped by then (expected a forecast "
+                      "that ends before, or --no-band); nothing written to %s",
+                      what, fc[k].name ? fc[k].name : "1", bt, fc[k].band_members, out);
+      else
+        nde_cli_error("the band of the forecast of %s%s is not finite from t = %s: the solve "
+                      "of its sensitivities stopped (expected a forecast that ends before, or "
+                      "--no-band); nothing written to %s",
+                      what, fc[k].name ? fc[k].name : "1", bt, out);
+      return NDE_EXIT_NUMERIC;
+    }
   }
   return 0;
 }

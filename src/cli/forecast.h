@@ -18,11 +18,15 @@ typedef struct nde_cli_forecast {
   int n_obs;
   double *obs_lo, *obs_hi; /* the observables' band (N x n_obs), or NULL */
   int band_used;           /* members in the band at the last time (1 for a linearised band) */
+  int band_members;        /* members whose fit ended well, those the band is made of (0 for a
+                            * linearised band) */
 } nde_cli_forecast;
 
 /* A forecast that stopped or holds a value (state or observable) that is not finite is a
  * numerical failure: the message (naming the series, and out as not written) and
- * NDE_EXIT_NUMERIC; 0 otherwise.  held: the series are held-out ones; method: the solver, for
+ * NDE_EXIT_NUMERIC; 0 otherwise.  So is a band with a bound that is not finite: over members,
+ * at the times where every member's integration has stopped (the message names the first such
+ * time and the members); linearised, where the sensitivities' solve stopped.  held: the series are held-out ones; method: the solver, for
  * the stop message. */
 int nde_cli_forecast_check(const nde_cli_forecast *fc, int nf, const nde_model *m, int held,
                            const char *method, const char *out);

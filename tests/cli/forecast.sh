@@ -3,11 +3,11 @@
 # discover, refit), forecasting to t = 10 against a noise-free simulation of the truth, the refit
 # discovered model's RMSE is at least 10x smaller than the pure-network UDE's; the forecast file
 # is data nde reads back; CSV, any solver, plots; bad input exits 2.
-# usage: forecast.sh NDE H5CHECK SOURCE_ROOT CASE
+# usage: forecast.sh NDE H5CHECK SOURCE_ROOT CASE H5SET
 set -u
-NDE=$1 H5=$2 ROOT=$3 CASE=$4
+NDE=$1 H5=$2 ROOT=$3 CASE=$4 H5SET=$5
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-NDE=$(abs "$NDE") H5=$(abs "$H5")
+NDE=$(abs "$NDE") H5=$(abs "$H5") H5SET=$(abs "$H5SET")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 DATA=$ROOT/data/lotka_volterra.h5
@@ -132,6 +132,38 @@ bad_input_exits_2_with_a_message)
   expect 2 "expected a result file of nde fit" -- "$NDE" forecast "$DATA" --t1 3 -o f.h5
   expect 2 "nope.h5" -- "$NDE" forecast fit.h5 --t1 3 --data nope.h5 -o f.h5
   [ -e f.h5 ] && fail "a forecast was written on bad input"
+  ;;
+a_band_whose_members_all_blew_up_is_refused_with_exit_3)
+  # dx/dt = k x^2 blows up at t = 1 / (k x0).  The kept fit (k near 0.3, x0 near 1: at t = 3.3)
+  # reaches t = 1.5; the members, given k = 2, 2.5 and 3 by hand, all blow up by t = 0.5 (the
+  # last stop lands a step or so later).
+  # Their band has no value past the last member's stop: refused as a non-finite forecast is
+  # (exit 3, one line naming the first such time and the members, nothing written), not
+  # written as NaN.
+  printf 'state x = 1\nparam k = 0.3 (positive)\ndx/dt = k*x^2\n' > blow.nde
+  "$NDE" simulate blow.nde -o d.h5 --t1 1 --points 11 --quiet || fail "simulate"
+  "$NDE" fit blow.nde d.h5 -o ens.h5 --ensemble 3 --quiet || fail "ensemble fit"
+  "$NDE" forecast ens.h5 --t1 1.5 -o ok.csv --quiet || fail "the fitted members' band"
+  # theta is log k (a positive parameter), one row per member.
+  "$H5SET" ens.h5 /ensemble/theta 0.69314718055994529 0.91629073187415511 \
+    1.0986122886681098 || fail "h5set"
+  for out in f.csv f.h5; do
+    "$NDE" forecast ens.h5 --t1 1.5 -o $out > o.txt 2> e.txt
+    rc=$?
+    [ $rc -eq 3 ] || { cat e.txt; fail "$out: exit $rc, expected 3"; }
+    grep -q "^nde: error: the band of the forecast of series / is not finite from t = 0\.[0-9]*: \
+the integrations of all 3 members stopped by then (expected a forecast that ends before, or \
+--no-band); nothing written to $out\$" e.txt || { cat e.txt; fail "$out: message"; }
+    [ "$(wc -l < e.txt)" -eq 1 ] || { cat e.txt; fail "$out: not one line"; }
+    t=$(sed 's/.*not finite from t = \([0-9.]*\):.*/\1/' e.txt)
+    awk -v t="$t" 'BEGIN { exit !(t > 0.45 && t < 0.65) }' || fail "$out: first time $t"
+    [ -e $out ] && fail "$out was written"
+    ls -A | grep -q '^\.nde-' && fail "$out: a temporary file was left behind"
+    echo "ok (3): $(cat e.txt)"
+  done
+  # Without the band the forecast itself is finite, and written.
+  "$NDE" forecast ens.h5 --t1 1.5 -o nb.csv --no-band --quiet || fail "--no-band"
+  [ -s nb.csv ] || fail "--no-band wrote nothing"
   ;;
 *) fail "unknown case $CASE" ;;
 esac
