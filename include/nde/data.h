@@ -178,9 +178,11 @@ NDE_API nde_status nde_writer_check_target(const char *path, nde_error *err);
  * an output over an input. */
 NDE_API int nde_path_same_file(const char *a, const char *b);
 
-/* Start writing path.  Checks the target as nde_writer_check_target does, then creates a short
- * temporary file ".nde-XXXXXX" in the directory of the final target (a symbolic link is followed
- * and stays a link).  The HDF5 file is built in memory; nde_writer_commit writes it to the
+/* Start writing path.  Checks the target as nde_writer_check_target does, removes the temporary
+ * files of the same target name that no writer holds (left by a process killed while writing),
+ * then creates a short temporary file ".nde-HHHHHHHH-RRRRRRRR.tmp" (H a hash of the target's
+ * name, R random), locked with flock until the rename, in the directory of the final target (a
+ * symbolic link is followed and stays a link).  The HDF5 file is built in memory; nde_writer_commit writes it to the
  * temporary file, syncs it, gives it the mode (and, as root, the owner) of an existing target
  * and renames it over the target.  An existing file at path is untouched until then.
  * NDE_ERR_IO when the target cannot be written (see nde_writer_check_target) or the temporary

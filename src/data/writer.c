@@ -4,13 +4,18 @@
  * directory (created when the writer is), fsync'ed, given the target's mode (and owner, as root),
  * and renamed over the target (rename(2) is atomic within a file system); then the directory is
  * fsync'ed so the rename itself is durable.  A failed call makes the writer failed, and a failed
- * writer never touches the target and removes its temporary file. */
+ * writer never touches the target and removes its temporary file.  A process killed while
+ * writing leaves its temporary file behind: the name ".nde-HHHHHHHH-RRRRRRRR.tmp" carries a hash
+ * of the target's name, the writer holds an flock(2) on it until the rename, and the next writer
+ * of the same name removes those of its name that nobody holds (stale_sweep). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +28,7 @@ struct nde_writer {
   char *dir;  /* directory of real */
   char *tmp;  /* temporary file in dir */
   int fd;     /* open on tmp until commit */
+  int lock;   /* a second descriptor of fd's open file, holding its flock until the rename */
   int has_old;       /* real exists: keep its mode and owner */
   struct stat old;
   hid_t file;   /* the HDF5 file in memory */
@@ -60,6 +66,10 @@ static void abort_tmp(nde_writer *w) {
     w->fd = -1;
   }
   if (w->tmp && !w->done) unlink(w->tmp);
+  if (w->lock >= 0) {
+    close(w->lock);
+    w->lock = -1;
+  }
   w->done = 1;
 }
 
@@ -218,11 +228,13 @@ nde_status nde_writer_check_target(const char *path, nde_error *err) {
     nde_writer probe = {0};
     probe.path = (char *)path;
     probe.dir = dir;
+    probe.real = real;
     probe.fd = -1;
     st = create_tmp(&e, &probe);
     if (st == NDE_OK) {
       close(probe.fd);
       unlink(probe.tmp);
+      if (probe.lock >= 0) close(probe.lock);
       free(probe.tmp);
     }
   }
@@ -238,12 +250,52 @@ int nde_path_same_file(const char *a, const char *b) {
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* Create the temporary file ".nde-XXXXXXXX.tmp" in w->dir: short whatever the target's name
- * (a 255-byte name stays valid), mode 0666 less the umask as any new file, retried only on a
- * name collision. */
+/* The hash of the target's file name in its temporary files' names (FNV-1a, 32 bits). */
+static unsigned name_hash(const char *path) {
+  const char *slash = strrchr(path, '/');
+  uint32_t h = 2166136261u;
+  for (const unsigned char *c = (const unsigned char *)(slash ? slash + 1 : path); *c; c++)
+    h = (h ^ *c) * 16777619u;
+  return h;
+}
+
+/* Remove the temporary files of the target's name in dir that no writer holds: left by a
+ * process killed while writing (its flock went with it).  A file is removed only while this
+ * call holds its lock and it is still the file under that name; a writer that created it a
+ * moment ago sees it gone once it gets the lock and makes another. */
+static void stale_sweep(const char *dir, unsigned hash) {
+  char prefix[32];
+  snprintf(prefix, sizeof prefix, ".nde-%08x-", hash);
+  const size_t pl = strlen(prefix), dl = strlen(dir);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    const size_t nl = strlen(de->d_name);
+    if (nl != pl + 12 || strncmp(de->d_name, prefix, pl) || strcmp(de->d_name + nl - 4, ".tmp"))
+      continue;
+    char *p = malloc(dl + nl + 2);
+    if (!p) break;
+    snprintf(p, dl + nl + 2, "%s/%s", dir, de->d_name);
+    const int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat a, b;
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 &&
+        S_ISREG(a.st_mode) && lstat(p, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+      unlink(p);
+    if (fd >= 0) close(fd);
+    free(p);
+  }
+  closedir(d);
+}
+
+/* Create the temporary file ".nde-HHHHHHHH-RRRRRRRR.tmp" in w->dir (H the hash of the target's
+ * name, R random): short whatever the target's name (a 255-byte name stays valid), mode 0666
+ * less the umask as any new file, locked (flock) by this writer, retried only on a name
+ * collision or when a sweep removed it before the lock was taken. */
 static nde_status create_tmp(nde__err *e, nde_writer *w) {
   char buf[128];
   size_t dl = strlen(w->dir);
+  w->lock = -1;
   w->tmp = malloc(dl + 32);
   if (!w->tmp) return nde__derrf(e, NDE_ERR_NOMEM, "%s: out of memory", w->path);
   struct timespec ts;
@@ -251,12 +303,28 @@ static nde_status create_tmp(nde__err *e, nde_writer *w) {
   nde_rng rng;
   nde_rng_seed(&rng, (uint64_t)getpid() ^ ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
                          (uint64_t)(uintptr_t)w);
+  const unsigned hash = name_hash(w->real ? w->real : w->path);
   for (int attempt = 0; attempt < 100; attempt++) {
-    snprintf(w->tmp, dl + 32, "%s/.nde-%08llx.tmp", w->dir,
+    snprintf(w->tmp, dl + 32, "%s/.nde-%08x-%08llx.tmp", w->dir, hash,
              (unsigned long long)(nde_rng_u64(&rng) & 0xffffffffu));
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (w->fd >= 0) return NDE_OK;
-    if (errno != EEXIST) break;
+    if (w->fd < 0) {
+      if (errno != EEXIST) break;
+      continue;
+    }
+    /* Locked through a second descriptor, so that the lock outlives the close that reports
+     * write errors before the rename. */
+    struct stat a, b;
+    w->lock = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+    /* Without a lock (no descriptor left, a file system without flock) the file is still
+     * ours: written as before, unguarded against a sweep. */
+    if (w->lock < 0 || flock(w->lock, LOCK_EX) != 0) return NDE_OK;
+    if (fstat(w->fd, &a) == 0 && lstat(w->tmp, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+      return NDE_OK;
+    close(w->fd);
+    close(w->lock);
+    w->fd = w->lock = -1;
   }
   int code = errno;
   free(w->tmp);
@@ -282,9 +350,11 @@ nde_status nde_writer_create(const char *path, nde_writer **out, nde_error *err)
   if (!w) goto nomem;
   w->file = -1;
   w->fd = -1;
+  w->lock = -1;
   w->path = nde__strdup(path);
   if (!w->path) goto nomem;
   if ((st = check_target(&e, path, &w->real, &w->dir, &w->has_old, &w->old))) goto fail;
+  stale_sweep(w->dir, name_hash(w->real ? w->real : w->path));
   if ((st = create_tmp(&e, w))) goto fail;
   /* In memory, grown 1 MiB at a time, never written by HDF5.  Every object tracks the creation
    * order of its attributes, which gives it a version 2 object header, so attributes beyond
@@ -689,6 +759,10 @@ nde_status nde_writer_commit(nde_writer *w) {
     goto fail;
   }
   w->done = 1;
+  if (w->lock >= 0) {
+    close(w->lock);
+    w->lock = -1;
+  }
   /* The rename is done; a directory that cannot be synced (some file systems refuse) only
    * weakens durability, never consistency. */
   int dfd = open(w->dir, O_RDONLY | O_CLOEXEC);

@@ -55,7 +55,15 @@ resume_after_kill_is_bit_identical)
   NDE_TEST_ABORT_DURING_CHECKPOINT=4 "$NDE" fit "$UDE" "$DATA" -o "$T/b.h5" "${common[@]}"
   [ $? -eq 137 ] || fail "the abort-during-write hook did not stop the run"
   [ "$("$H5" attr "$T/b.h5" / iteration)" = 300 ] || fail "the previous checkpoint was damaged"
+  # The killed write left its temporary file; the next writer of b.h5 removes it, and leaves a
+  # temporary file of another name alone.
+  stale=$(cd "$T" && ls -A | grep '^\.nde-.*\.tmp$')
+  [ "$(echo "$stale" | grep -c .)" -eq 1 ] || fail "the killed write left '$stale'"
+  : > "$T/.nde-00000000-12345678.tmp"
   "$NDE" fit "$UDE" "$DATA" -o "$T/b.h5" "${common[@]}" --resume "$T/b.h5" || fail "resume b"
+  [ -e "$T/$stale" ] && fail "the stale temporary file $stale is still there"
+  [ -e "$T/.nde-00000000-12345678.tmp" ] || fail "another name's temporary file was removed"
+  rm -f "$T/.nde-00000000-12345678.tmp"
   [ "$(theta "$T/b.h5")" = "$(theta "$T/straight.h5")" ] || fail "theta after resume b differs"
   # A real SIGKILL at an arbitrary moment, once a checkpoint exists.
   # --phase-patience 0: the phase must not end early on a stall (it did at iteration 300,
