@@ -144,6 +144,14 @@ NDE_API nde_status nde_data_from_series(size_t n_state, const char *const *state
                                         nde_error *err);
 NDE_API void nde_data_destroy(nde_data **data);
 
+/* Where trajectory tr (one of d's, from nde_data_traj) is, as messages name it before a
+ * dataset path such as "/t" or "/y": "FILE:/GROUP" for a group of a file, "FILE:" for its root,
+ * and "series K:" (K its index in d) for data made from arrays (nde_data_from_series), whatever
+ * names they were given, as the messages of nde_data_from_series name them.  "data:" for a
+ * trajectory that is not d's.  Writes at most len bytes to buf (truncated as snprintf does);
+ * returns buf. */
+NDE_API const char *nde_data_place(const nde_data *d, const nde_traj *tr, char *buf, size_t len);
+
 /* The file path as given (without the ":/group" selector). */
 NDE_API const char *nde_data_file(const nde_data *data);
 NDE_API size_t nde_data_n_traj(const nde_data *data);

@@ -367,23 +367,12 @@ class Data:
                                                             ", ".join(theirs) or "(none)"))
 
     def _message(self, msg):
-        """A library message about these data.  Series from arrays have no file: the library
-        places a series in them as ":/t" or ":/NAME/t", which becomes "series K:/t" (K in the
-        order of .series, as nde_data_from_series names them), and a message about all of them
-        ": ..." names them by the label."""
-        if not self._arrays or not msg.startswith(":"):
-            return msg
-        if not msg.startswith(":/"):
+        """A library message about these data.  The library names a series from arrays
+        "series K" itself (nde_data_place); data from arrays have no file, so a message about
+        all of them (": ...") gets the label."""
+        if self._arrays and msg.startswith(":"):
             return self.label + msg
-        best = None
-        for k in range(self.n_series):
-            name = pystr(lib.nde_data_traj(self._ptr, k).name)
-            prefix = "" if name == "/" else name
-            if msg[1:].startswith(prefix + "/") and (best is None or len(prefix) > len(best[1])):
-                best = (k, prefix)
-        if best is None:
-            return self.label + msg
-        return "series %d:%s" % (best[0], msg[1 + len(best[1]):])
+        return msg
 
     @property
     def n_series(self):

@@ -24,6 +24,7 @@ typedef struct traj_store {
 
 struct nde_data {
   char *file;
+  int from_arrays; /* made by nde_data_from_series: its series are named "series K" in messages */
   size_t n_state;
   char **state_names;  /* one block: pointers then texts */
   char **input_names;  /* the requested inputs, one block (NULL when none) */
@@ -998,6 +999,7 @@ static nde_status assemble(loader *L, const char *file, size_t n_state,
   nde_status st;
   nde_data *d = calloc(1, sizeof *d);
   if (!d || !(d->file = nde__strdup(file))) goto nomem;
+  d->from_arrays = array_names;
   if ((st = build_states(d, L, n_state, state_names, raw, n_raw))) goto fail;
   if (pack_names(&d->input_names, o->n_inputs, o->n_inputs ? o->input_names : NULL) ||
       pack_names(&d->const_names, o->n_consts, o->n_consts ? o->const_names : NULL))
@@ -1239,6 +1241,16 @@ size_t nde_data_n_traj(const nde_data *d) { return d ? d->n_traj : 0; }
 const nde_traj *nde_data_traj(const nde_data *d, size_t k) {
   return d && k < d->n_traj ? &d->traj[k] : NULL;
 }
+
+const char *nde_data_place(const nde_data *d, const nde_traj *tr, char *buf, size_t len) {
+  if (!buf || len == 0) return buf;
+  size_t k = 0;
+  while (d && k < d->n_traj && &d->traj[k] != tr) k++;
+  if (!d || !tr || k == d->n_traj) snprintf(buf, len, "data:");
+  else if (d->from_arrays) snprintf(buf, len, "series %zu:", k);
+  else snprintf(buf, len, "%s:%s", d->file, strcmp(tr->name, "/") ? tr->name : "");
+  return buf;
+}
 size_t nde_data_n_state(const nde_data *d) { return d ? d->n_state : 0; }
 const char *nde_data_state_name(const nde_data *d, size_t j) {
   return d && j < d->n_state ? d->state_names[j] : NULL;
@@ -1273,6 +1285,7 @@ nde_status nde_data_masked(const nde_data *d, const unsigned char *keep, nde_dat
   c->stats = calloc(ns ? ns : 1, sizeof *c->stats);
   if (!c->file || !c->state_names || !c->traj || !c->store || !c->stats) goto nomem;
   strcpy(c->file, d->file);
+  c->from_arrays = d->from_arrays;
   char *text = (char *)(c->state_names + ns);
   for (size_t j = 0; j < ns; j++) {
     const size_t len = strlen(d->state_names[j]);

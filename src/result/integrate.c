@@ -430,6 +430,7 @@ static nde_status held_start(const nde_result *r, const nde_data *held, const nd
   double *fit = nde__dalloc((size_t)n);
   nde_status st = NDE_OK;
   int have_fit = 0;
+  char place[1024];
   if (!fit) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
@@ -452,12 +453,11 @@ static nde_status held_start(const nde_result *r, const nde_data *held, const nd
       else if (si.has_initial) u0[j] = si.initial[c];
       else {
         st = nde__fail(err, NDE_ERR_DATA,
-                       "%s:%s/y: state '%s' is not observed at the first time t = %g, the fitted "
+                       "%s/y: state '%s' is not observed at the first time t = %g, the fitted "
                        "trajectories do not cover that time and the model gives no initial "
                        "value (expected a value in the first row)",
-                       nde_data_file(held) ? nde_data_file(held) : "held-out data",
-                       strcmp(tr->name, "/") ? tr->name : "", nde_model_component_name(m, j),
-                       tr->t[0]);
+                       nde_data_place(held, tr, place, sizeof place),
+                       nde_model_component_name(m, j), tr->t[0]);
         goto done;
       }
     }

@@ -97,9 +97,18 @@ nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data 
   return st;
 }
 
+/* "FILE:/GROUP" ("FILE:/" for the root, "series K:/" for data from arrays) for messages about a
+ * series' group. */
+static const char *group_place(const nde_data *d, const nde_traj *tr, char *buf, size_t len) {
+  nde_data_place(d, tr, buf, len);
+  const size_t l = strlen(buf);
+  if (l > 0 && buf[l - 1] == ':' && l + 1 < len) strcpy(buf + l, "/");
+  return buf;
+}
+
 nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_traj *tr,
                              nde_input_series *inp, double *consts, nde_error *err) {
-  const char *file = nde_data_file(d) ? nde_data_file(d) : "data";
+  char place[1024];
   const int mi = nde_model_n_inputs(m);
   memset(inp, 0, sizeof *inp);
   if (mi > 0) {
@@ -108,10 +117,10 @@ nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_tr
       nde_model_get_input(m, i, &ii);
       if ((size_t)i >= tr->n_inputs || strcmp(tr->input_names[i], ii.name) != 0)
         return nde__fail(err, NDE_ERR_DATA,
-                         "%s:%s: the series carries no measured input '%s' in the model's order "
+                         "%s: the series carries no measured input '%s' in the model's order "
                          "(expected /inputs/u with input_names holding the model's inputs; "
                          "open the data for the model)",
-                         file, tr->name, ii.name);
+                         group_place(d, tr, place, sizeof place), ii.name);
     }
     inp->n = tr->n_u;
     inp->t = tr->u_t;
@@ -125,10 +134,10 @@ nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_tr
       if (ii.hold) continue;
       char a[NDE_NUM_MAX], b[NDE_NUM_MAX], c[NDE_NUM_MAX], e[NDE_NUM_MAX];
       return nde__fail(err, NDE_ERR_DATA,
-                       "%s:%s/inputs/t: the samples of the measured input '%s' span [%s, %s], "
+                       "%s/inputs/t: the samples of the measured input '%s' span [%s, %s], "
                        "which does not cover the observations on [%s, %s] (expected samples "
                        "over them, or the input declared with hold in %s, line %d)",
-                       file, strcmp(tr->name, "/") ? tr->name : "", ii.name,
+                       nde_data_place(d, tr, place, sizeof place), ii.name,
                        nde_num_str(tr->u_t[0], a), nde_num_str(tr->u_t[tr->n_u - 1], b),
                        nde_num_str(tr->t[0], c), nde_num_str(tr->t[tr->n - 1], e),
                        nde_model_filename(m), ii.line);
@@ -142,9 +151,9 @@ nde_status nde__traj_binding(const nde_model *m, const nde_data *d, const nde_tr
     while (q < tr->n_consts && strcmp(tr->const_names[q], ci.name) != 0) q++;
     if (q == tr->n_consts)
       return nde__fail(err, NDE_ERR_DATA,
-                       "%s:%s: the series has no constant '%s' (expected a float64 attribute %s "
+                       "%s: the series has no constant '%s' (expected a float64 attribute %s "
                        "of its group, for 'const %s (from data)')",
-                       file, tr->name, ci.name, ci.name, ci.name);
+                       group_place(d, tr, place, sizeof place), ci.name, ci.name, ci.name);
     consts[ci.column] = tr->consts[q];
   }
   return NDE_OK;
@@ -350,10 +359,11 @@ const double *nde_problem_u0(const nde_problem *p, int k) {
   return p->u0s + (size_t)k * (size_t)nde_model_state_dim(p->model);
 }
 
-/* "FILE:/GROUP/y" (or "FILE:/y") for messages. */
+/* "FILE:/GROUP/y" (or "FILE:/y", "series K:/y" for data from arrays) for messages. */
 static void y_place(const nde_data *d, const nde_traj *tr, char *buf, size_t len) {
-  snprintf(buf, len, "%s:%s/y", nde_data_file(d) ? nde_data_file(d) : "data",
-           strcmp(tr->name, "/") ? tr->name : "");
+  nde_data_place(d, tr, buf, len);
+  const size_t l = strlen(buf);
+  snprintf(buf + l, len - l, "/y");
 }
 
 /* The declared initial value of every component, and whether it was declared. */

@@ -113,6 +113,10 @@ static void inputs_constants_and_sigma_round_trip_in_the_models_order(void **sta
   nde_data *d = NULL;
   assert_ok(nde_data_open(path, 3, STATES3, &o, &d, &e), &e);
   check_traj(nde_data_traj(d, 0));
+  /* A series of a file is placed by the file and its group (none at the root). */
+  char place[512], want[512];
+  snprintf(want, sizeof want, "%s:", path);
+  assert_string_equal(nde_data_place(d, nde_data_traj(d, 0), place, sizeof place), want);
   nde_data_destroy(&d);
 
   /* Without a request the inputs and constants are not read at all. */
@@ -146,6 +150,25 @@ static void a_data_set_from_arrays_equals_the_file(void **state) {
   assert_int_equal(nde_data_n_nan(d), 2);
   check_close(nde_data_stats(d)[2].mean, (1.3 + 1.41 + 1.56 + 1.72 + 1.95) / 5, 1e-15);
   nde_data_destroy(&d);
+
+  /* Series from arrays are placed as "series K" in messages, as their checks name them, also
+   * when they carry names of groups (not ":/run2", a group of no file); a masked copy too. */
+  x[0].name = "/run2";
+  x[1].name = "/";
+  assert_ok(nde_data_from_series(3, STATES3, 2, s, x, &o, &d, &e), &e);
+  char place[64];
+  assert_string_equal(nde_data_traj(d, 0)->name, "/run2");
+  assert_string_equal(nde_data_place(d, nde_data_traj(d, 0), place, sizeof place), "series 0:");
+  assert_string_equal(nde_data_place(d, nde_data_traj(d, 1), place, sizeof place), "series 1:");
+  assert_string_equal(nde_data_place(d, NULL, place, sizeof place), "data:");
+  unsigned char keep[2 * N];
+  memset(keep, 1, sizeof keep);
+  nde_data *c = NULL;
+  assert_ok(nde_data_masked(d, keep, &c, &e), &e);
+  assert_string_equal(nde_data_place(c, nde_data_traj(c, 1), place, sizeof place), "series 1:");
+  nde_data_destroy(&c);
+  nde_data_destroy(&d);
+  x[0].name = x[1].name = NULL;
 
   /* Inspection mode: the arrays' own columns and inputs. */
   assert_ok(nde_data_from_series(0, NULL, 1, s, x, NULL, &d, &e), &e);
