@@ -507,7 +507,14 @@ NDE_API nde_status nde_probe_create_opts(const nde_model *model, int n_expr,
 /* Bind rows to series for the following evaluations (as nde_rhs_set_rows); rows start in
  * series 0.  NDE_ERR_ARG for a negative series. */
 NDE_API nde_status nde_probe_set_rows(nde_probe *probe, int B, const int *series_of_row);
+/* Release a probe (NULL-safe; nulls *probe). */
 NDE_API void nde_probe_destroy(nde_probe **probe);
+/* A probe for another thread: the same expressions, data and row map, sharing probe's compiled
+ * tape, with its own workspaces and its own row map from then on (nde_probe_set_rows on either
+ * leaves the other alone).  It keeps what it shares with probe alive; either may be destroyed
+ * first.  Nothing is compiled again; clones may be made from several threads at once.
+ * Returns NDE_OK; NDE_ERR_ARG (probe or out NULL); NDE_ERR_NOMEM.  err may be NULL. */
+NDE_API nde_status nde_probe_clone(const nde_probe *probe, nde_probe **out, nde_error *err);
 /* Size of expression i (1 for a scalar) and the total width of one output row. */
 NDE_API int nde_probe_width(const nde_probe *probe, int i);
 NDE_API int nde_probe_total_width(const nde_probe *probe);

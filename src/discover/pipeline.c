@@ -57,11 +57,8 @@ struct nde_discovery {
   char **terms;        /* candidate terms (one malloc'ed block) */
   int p;
   nde_probe *probe;     /* worker 0's probe (widths, columns) */
-  /* What the probes are made of, kept for the probes of the other workers of the sampling
-   * (nde_probe: one thread at a time), made when a sampling first runs on more threads. */
-  char **pexprs;        /* n_sel call texts (owned), then the terms */
-  nde_input_series *binding;
-  double *bconsts;
+  /* Clones of it for the other workers of the sampling (nde_probe: one thread at a time), made
+   * when a sampling first runs on more threads. */
   nde_probe **wprobe;   /* n_wprobe probes of workers 1 .. n_wprobe */
   int n_wprobe;
   int *call_width;
@@ -102,11 +99,6 @@ void nde_discovery_destroy(nde_discovery **dp) {
   nde_probe_destroy(&d->probe);
   for (int w = 0; w < d->n_wprobe; w++) nde_probe_destroy(&d->wprobe[w]);
   free(d->wprobe);
-  if (d->pexprs)
-    for (int i = 0; i < d->n_sel; i++) free(d->pexprs[i]);
-  free(d->pexprs);
-  free(d->binding);
-  free(d->bconsts);
   free(d->call_width);
   for (int i = 0; d->out && i < d->n_out; i++) {
     for (int k = 0; k < d->out[i].n_c; k++) free(d->out[i].c[k].xi);
@@ -283,12 +275,6 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
     col += d->call_width[c];
   }
   d->col_terms = col;
-  d->pexprs = exprs;
-  d->binding = binding;
-  d->bconsts = bconsts;
-  exprs = NULL;
-  binding = NULL;
-  bconsts = NULL;
   goto done;
 nomem:
   st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
@@ -448,16 +434,9 @@ nde_status nde_discovery_sample(nde_discovery *d, nde_error *err) {
     nde_probe **wp = realloc(d->wprobe, (size_t)(T - 1) * sizeof *wp);
     if (!wp) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     d->wprobe = wp;
-    nde_model_rhs_opts ro = nde_model_rhs_opts_default();
-    ro.max_batch = BATCH;
-    ro.n_series = S;
-    ro.inputs = d->binding;
-    ro.consts = d->bconsts;
     for (; d->n_wprobe < T - 1; d->n_wprobe++) {
       d->wprobe[d->n_wprobe] = NULL;
-      const nde_status pst = nde_probe_create_opts(d->m, d->n_sel + d->p,
-                                                   (const char *const *)d->pexprs, &ro,
-                                                   &d->wprobe[d->n_wprobe], err);
+      const nde_status pst = nde_probe_clone(d->probe, &d->wprobe[d->n_wprobe], err);
       if (pst != NDE_OK) return pst;
     }
   }

@@ -7,6 +7,7 @@
  * the model. */
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,22 +121,60 @@ nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *beg
 
 struct nde_probe {
   nde_model *model; /* a reference */
-  nde__tape tape;   /* outputs: the expressions, side by side */
+  nde__tape tape;   /* outputs: the expressions, side by side (a clone evaluates its root's) */
   nde__tctx *X;
   int n_expr;
-  int *width;
+  int *width;       /* the root's (a clone reads its root's) */
   int total;
+  struct nde_probe *parent; /* a clone: the probe whose tape and widths it uses */
+  atomic_int refs;          /* the probe and its clones */
 };
+
+static void probe_release(nde_probe *p) {
+  if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
+  nde__tctx_destroy(p->X);
+  if (p->parent) {
+    probe_release(p->parent);
+  } else {
+    nde__tape_free(&p->tape);
+    free(p->width);
+  }
+  nde__model_release(p->model);
+  free(p);
+}
 
 void nde_probe_destroy(nde_probe **probe) {
   if (!probe || !*probe) return;
-  nde_probe *p = *probe;
-  nde__tctx_destroy(p->X);
-  nde__tape_free(&p->tape);
-  nde__model_release(p->model);
-  free(p->width);
-  free(p);
+  probe_release(*probe);
   *probe = NULL;
+}
+
+nde_status nde_probe_clone(const nde_probe *probe, nde_probe **out, nde_error *err) {
+  if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_probe_clone: no output pointer");
+  *out = NULL;
+  if (!probe) return nde__fail(err, NDE_ERR_ARG, "nde_probe_clone: no probe");
+  /* Only the reference counts change in the source. */
+  nde_probe *src = (nde_probe *)probe;
+  nde_probe *root = src->parent ? src->parent : src;
+  nde_probe *c = calloc(1, sizeof *c);
+  if (!c) return nde__fail(err, NDE_ERR_NOMEM, "out of memory cloning a probe");
+  void *X = NULL;
+  const nde_status st = nde__tctx_clone(src->X, &X);
+  if (st != NDE_OK) {
+    free(c);
+    return nde__fail(err, st, "%s cloning a probe", nde_status_str(st));
+  }
+  c->X = X;
+  c->n_expr = src->n_expr;
+  c->width = root->width;
+  c->total = src->total;
+  c->model = src->model;
+  nde__model_retain(c->model);
+  atomic_fetch_add_explicit(&root->refs, 1, memory_order_relaxed);
+  c->parent = root;
+  atomic_init(&c->refs, 1);
+  *out = c;
+  return NDE_OK;
 }
 
 int nde_probe_width(const nde_probe *probe, int i) {
@@ -193,6 +232,7 @@ static nde_status probe_make(const nde_model *model, int n_expr, const char *con
                        exprs[i] ? exprs[i] : "(null)");
   }
   nde_probe *p = calloc(1, sizeof *p);
+  if (p) atomic_init(&p->refs, 1);
   nde_str b = NDE_STR_INIT;
   parsed ps;
   memset(&ps, 0, sizeof ps);

@@ -1,7 +1,7 @@
 /* The discover layer and the model probes it reads networks through: library terms in a fixed
  * order, STLSQ recovering a sparse law from near-collinear trajectory samples, the sweep's
- * criterion picking the true support, box sampling, probes matching the network, and the C export
- * and equation formats of a small model. */
+ * criterion picking the true support, box sampling, probes matching the network (and their clones
+ * binding rows of their own), and the C export and equation formats of a small model. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +197,90 @@ static void probe_matches_the_network_and_the_terms(void **state) {
   nde_model_destroy(&m);
 }
 
+/* Per-series values the rows of a probe are bound to: a constant from data and a per-series
+ * parameter, beside a network. */
+static const char SERIES[] =
+    "state x = 0.44, y = 4.6\n"
+    "const P (from data)\n"
+    "param k = 0.25 (positive, per series)\n"
+    "param beta = 0.9 (positive)\n"
+    "net U : 2 -> 5 tanh -> 5 gelu -> 2\n"
+    "u = U(x, y/2)\n"
+    "dx/dt = -k*x + P*u[1]\n"
+    "dy/dt = -beta*y + u[2]\n";
+
+static void probe_clone_gives_the_same_bits_binds_its_own_rows_and_outlives_the_original(
+    void **state) {
+  (void)state;
+  nde_model *m = NULL;
+  assert_int_equal(nde_model_load_string(SERIES, sizeof SERIES - 1, "series.nde", &m, NULL),
+                   NDE_OK);
+  enum { NS = 3, B = 4, W = 4 };
+  const size_t nt = nde_model_n_theta(m), nf = nde_model_n_theta_full(m, NS);
+  double *theta = malloc(nf * sizeof *theta);
+  assert_int_equal(nde_model_init_theta_full(m, 23, NS, theta), NDE_OK);
+  assert_int_equal(nde_model_n_series_params(m), 1);
+  for (int s = 0; s < NS; s++) theta[nt + (size_t)s] = -1.1 + 0.675 * s;
+  double P[NS] = {1.75, -0.625, 3.5};
+  nde_model_rhs_opts o = nde_model_rhs_opts_default();
+  o.max_batch = B;
+  o.n_series = NS;
+  o.consts = P;
+  const char *ex[3] = {"U(x, y/2)", "k*x + P", "P*y^2"};
+  nde_probe *p = NULL, *c = NULL, *cc = NULL;
+  nde_error err;
+  assert_int_equal(nde_probe_create_opts(m, 3, ex, &o, &p, &err), NDE_OK);
+  assert_int_equal(nde_probe_total_width(p), W);
+  const int rows_p[B] = {2, 0, 1, 2}, rows_c[B] = {1, 1, 0, 0};
+  assert_int_equal(nde_probe_set_rows(p, B, rows_p), NDE_OK);
+  const double U[2 * B] = {0.5, 4.1, 1.3, 2.2, 2.9, 0.7, 0.1, 1.0};
+  double OP[B * W], OC[B * W], OQ[B * W];
+  assert_int_equal(nde_probe_eval(p, 0.375, B, U, theta, OP), 0);
+
+  /* The clone starts with the original's rows and gives its bits. */
+  assert_int_equal(nde_probe_clone(p, &c, &err), NDE_OK);
+  assert_int_equal(nde_probe_total_width(c), W);
+  assert_int_equal(nde_probe_width(c, 0), 2);
+  assert_int_equal(nde_probe_width(c, 2), 1);
+  assert_int_equal(nde_probe_eval(c, 0.375, B, U, theta, OC), 0);
+  assert_memory_equal(OC, OP, sizeof OP);
+
+  /* Rows bound on the clone are its own: the original still reads its series. */
+  assert_int_equal(nde_probe_set_rows(c, B, rows_c), NDE_OK);
+  assert_int_equal(nde_probe_eval(c, 0.375, B, U, theta, OC), 0);
+  assert_int_equal(nde_probe_eval(p, 0.375, B, U, theta, OQ), 0);
+  assert_memory_equal(OQ, OP, sizeof OP);
+  for (int r = 0; r < B; r++) {
+    const int sp = rows_p[r], sc = rows_c[r];
+    check_close(OP[r * W + 2], exp(theta[nt + (size_t)sp]) * U[2 * r] + P[sp], 1e-15);
+    check_close(OC[r * W + 2], exp(theta[nt + (size_t)sc]) * U[2 * r] + P[sc], 1e-15);
+    check_close(OC[r * W + 3], P[sc] * U[2 * r + 1] * U[2 * r + 1], 1e-15);
+  }
+  assert_true(OC[2] != OP[2]);
+  /* The original bound to the clone's rows gives the clone's bits. */
+  assert_int_equal(nde_probe_set_rows(p, B, rows_c), NDE_OK);
+  assert_int_equal(nde_probe_eval(p, 0.375, B, U, theta, OQ), 0);
+  assert_memory_equal(OQ, OC, sizeof OC);
+
+  /* A clone of the clone outlives both (the compiled tape is counted, not copied). */
+  assert_int_equal(nde_probe_clone(c, &cc, &err), NDE_OK);
+  nde_probe_destroy(&p);
+  assert_null(p);
+  nde_probe_destroy(&c);
+  assert_int_equal(nde_probe_eval(cc, 0.375, B, U, theta, OQ), 0);
+  assert_memory_equal(OQ, OC, sizeof OC);
+  assert_int_equal(nde_probe_set_rows(cc, B, rows_p), NDE_OK);
+  assert_int_equal(nde_probe_eval(cc, 0.375, B, U, theta, OQ), 0);
+  assert_memory_equal(OQ, OP, sizeof OP);
+  nde_probe_destroy(&cc);
+
+  assert_int_equal(nde_probe_clone(NULL, &c, &err), NDE_ERR_ARG);
+  assert_null(c);
+  assert_int_equal(nde_probe_clone(cc, NULL, NULL), NDE_ERR_ARG);
+  free(theta);
+  nde_model_destroy(&m);
+}
+
 static void equations_print_as_text_and_latex(void **state) {
   (void)state;
   nde_model *m = NULL;
@@ -226,6 +310,7 @@ int main(void) {
       cmocka_unit_test(stlsq_rejects_non_finite_samples_with_their_index),
       cmocka_unit_test(box_samples_cover_the_widened_box_and_repeat_with_the_seed),
       cmocka_unit_test(probe_matches_the_network_and_the_terms),
+      cmocka_unit_test(probe_clone_gives_the_same_bits_binds_its_own_rows_and_outlives_the_original),
       cmocka_unit_test(equations_print_as_text_and_latex),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
