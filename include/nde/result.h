@@ -444,7 +444,11 @@ NDE_API nde_status nde_simulate(nde_model *model, const double *theta, const dou
  * series run as jobs on a thread pool, each writing only its own rows, and the result does not
  * depend on the thread count: it is, bit for bit, nde_simulate of each series in turn with
  * OpenBLAS on one thread (OpenBLAS is held at one thread during the call, whatever the count,
- * as during a fit: docs/scaling.md). */
+ * as during a fit: docs/scaling.md).  nde_simulate_many makes the right-hand side, solver and
+ * observer once per thread, bound to the distinct inputs and constants of all the series (by
+ * address), and binds each series' rows and parameters to them in turn, which gives the same
+ * bits without making them again per series; when some series' data cannot be bound, every
+ * series runs nde_simulate alone, so that failures are reported as nde_simulate reports them. */
 typedef struct nde_sim_series {
   const double *theta;            /* nde_model_n_theta_full(model, 1) values: the shared part and
                                    * this series' per-series block (NULL only for a model

@@ -1,8 +1,10 @@
 /* The fitted model on any grid: the start a forecast means (a fitted initial state, the fitted
  * trajectory at a time, a given state), integration with the fit's own settings, scoring against
  * held-out series each started from its own first row, and simulation of a model with noise,
- * of one series or of many as jobs on the thread pool (nde__par_run). */
+ * of one series or of many as jobs on the thread pool (nde__par_run), each worker with one
+ * right-hand side, solver and observer that it binds to the series it runs in turn. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -626,6 +628,59 @@ nde_sim_opts nde_sim_opts_default(void) {
   return o;
 }
 
+/* The checks of nde_simulate that only one series' values decide (after those of the options
+ * and the grid, in nde_simulate's order): its initial state, parameters and input samples. */
+static nde_status sim_check_series(const nde_model *model, const double *theta, const double *u0,
+                                   size_t n_times, const double *times,
+                                   const nde_input_series *inputs, nde_error *err) {
+  const int n = nde_model_state_dim(model);
+  for (int j = 0; j < n; j++)
+    if (!isfinite(u0[j]))
+      return nde__fail(err, NDE_ERR_ARG, "the initial state of %s is %g (expected a finite "
+                       "value)", nde_model_component_name(model, j), u0[j]);
+  nde_status st = NDE_OK;
+  if (theta && (st = nde__check_theta(model, 1, theta, err)) != NDE_OK) return st;
+  if (nde_model_n_inputs(model) > 0)
+    st = nde__check_input_span(model, inputs, times[0], times[n_times - 1], err);
+  return st;
+}
+
+/* Noise on Y (n_times x K) as nde_simulate documents it; noise_std (may be NULL) receives the
+ * levels. */
+static nde_status sim_noise(size_t n_times, int K, double noise, uint64_t seed, double *Y,
+                            double *noise_std, nde_error *err) {
+  /* std_j = noise * mean_i |y_ij|; one normal draw per value in row-major order. */
+  nde_rng rng;
+  nde_rng_seed(&rng, seed);
+  double *sd = nde__dalloc((size_t)K);
+  if (!sd) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
+  for (int j = 0; j < K; j++) {
+    /* Over the finite values: an observable undefined at some times (NaN there) keeps its
+     * noise level elsewhere instead of making the whole column NaN. */
+    double s = 0;
+    size_t cnt = 0;
+    for (size_t i = 0; i < n_times; i++) {
+      const double y = Y[i * (size_t)K + (size_t)j];
+      if (isfinite(y)) s += fabs(y), cnt++;
+    }
+    sd[j] = cnt ? noise * s / (double)cnt : 0.0;
+    if (!isfinite(s)) {
+      /* The sum of values near the largest double overflows: the mean of scaled values. */
+      double mean = 0;
+      for (size_t i = 0; i < n_times; i++) {
+        const double y = Y[i * (size_t)K + (size_t)j];
+        if (isfinite(y)) mean += fabs(y) / (double)cnt;
+      }
+      sd[j] = noise * mean;
+    }
+  }
+  for (size_t i = 0; i < n_times; i++)
+    for (int j = 0; j < K; j++) Y[i * (size_t)K + (size_t)j] += sd[j] * nde_rng_normal(&rng);
+  if (noise_std) memcpy(noise_std, sd, (size_t)K * sizeof *sd);
+  free(sd);
+  return NDE_OK;
+}
+
 nde_status nde_simulate(nde_model *model, const double *theta, const double *u0, size_t n_times,
                         const double *times, const nde_sim_opts *opts, double *Y,
                         double *noise_std, nde_solve_stats *stats, nde_error *err) {
@@ -641,16 +696,10 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   const int n = nde_model_state_dim(model), K = o.n_columns > 0 ? o.n_columns : n;
   nde_status st = check_grid(n_times ? times[0] : 0.0, n_times, times, err);
   if (st != NDE_OK) return st;
-  for (int j = 0; j < n; j++)
-    if (!isfinite(u0[j]))
-      return nde__fail(err, NDE_ERR_ARG, "the initial state of %s is %g (expected a finite "
-                       "value)", nde_model_component_name(model, j), u0[j]);
-  if (theta && (st = nde__check_theta(model, 1, theta, err)) != NDE_OK) return st;
+  if ((st = sim_check_series(model, theta, u0, n_times, times, o.inputs, err)) != NDE_OK)
+    return st;
   nde_solve_stats local;
   if (!stats) stats = &local;
-  if (nde_model_n_inputs(model) > 0 &&
-      (st = nde__check_input_span(model, o.inputs, times[0], times[n_times - 1], err)) != NDE_OK)
-    return st;
   /* The quantities measured: an observer of the named columns, evaluated on the states. */
   nde_observer *obs = NULL;
   double *Z = Y;
@@ -677,36 +726,7 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   if (noise_std)
     for (int j = 0; j < K; j++) noise_std[j] = 0.0;
   if (st != NDE_OK || stats->reason != NDE_REASON_NONE || !(o.noise > 0)) return st;
-  /* std_j = noise * mean_i |y_ij|; one normal draw per value in row-major order. */
-  nde_rng rng;
-  nde_rng_seed(&rng, o.seed);
-  double *sd = nde__dalloc((size_t)K);
-  if (!sd) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
-  for (int j = 0; j < K; j++) {
-    /* Over the finite values: an observable undefined at some times (NaN there) keeps its
-     * noise level elsewhere instead of making the whole column NaN. */
-    double s = 0;
-    size_t cnt = 0;
-    for (size_t i = 0; i < n_times; i++) {
-      const double y = Y[i * (size_t)K + (size_t)j];
-      if (isfinite(y)) s += fabs(y), cnt++;
-    }
-    sd[j] = cnt ? o.noise * s / (double)cnt : 0.0;
-    if (!isfinite(s)) {
-      /* The sum of values near the largest double overflows: the mean of scaled values. */
-      double mean = 0;
-      for (size_t i = 0; i < n_times; i++) {
-        const double y = Y[i * (size_t)K + (size_t)j];
-        if (isfinite(y)) mean += fabs(y) / (double)cnt;
-      }
-      sd[j] = o.noise * mean;
-    }
-  }
-  for (size_t i = 0; i < n_times; i++)
-    for (int j = 0; j < K; j++) Y[i * (size_t)K + (size_t)j] += sd[j] * nde_rng_normal(&rng);
-  if (noise_std) memcpy(noise_std, sd, (size_t)K * sizeof *sd);
-  free(sd);
-  return NDE_OK;
+  return sim_noise(n_times, K, o.noise, o.seed, Y, noise_std, err);
 }
 
 /* ---- simulation of many series ---- */
@@ -731,9 +751,21 @@ uint64_t nde_sim_series_seed(uint64_t seed, int k) {
                (kk * UINT64_C(0xd1b54a32d192ed03) + 1));
 }
 
+/* What a worker of nde_simulate_many keeps from one series to the next: a right-hand side and
+ * an observer bound to the data of every binding (the distinct inputs and constants of the
+ * series), a solver, a parameter vector with a block per binding (the series run writes its
+ * shared part and its binding's block), and the states before observation. */
+typedef struct sim_worker {
+  integ I;
+  nde_observer *obs;
+  double *Z; /* n_times x n when columns are observed, else NULL */
+} sim_worker;
+
 /* The jobs of nde_simulate_many: series k writes its own rows of Y, noise_std and stats; a
  * failure is kept in the slot of the worker that saw it (a worker fails at most once, since the
- * pool hands it nothing after). */
+ * pool hands it nothing after).  With workers (w), a series runs on its worker's right-hand
+ * side, solver and observer with its rows bound to its binding (slot_of); without, it is
+ * nde_simulate alone. */
 typedef struct sim_many {
   nde_model *model;
   const nde_sim_series *series;
@@ -744,24 +776,169 @@ typedef struct sim_many {
   nde_solve_stats *stats;
   nde_error *werr; /* per worker */
   int *wfail;      /* per worker: the series that failed on it, or -1 */
+  sim_worker *w;   /* per worker, or NULL */
+  int *slot_of;    /* per series: its binding */
 } sim_many;
+
+/* Series k on worker W: the checks, solve, observation and noise of nde_simulate, in its
+ * order, with nothing made for the series but its rows and parameters bound. */
+static nde_status sim_series_on(const sim_many *M, sim_worker *W, int k, nde_error *err) {
+  const nde_sim_series *s = &M->series[k];
+  const nde_model *m = M->model;
+  const size_t n_times = M->n_times, nt = nde_model_n_theta(m);
+  const size_t nsp = (size_t)nde_model_n_series_params(m);
+  const int n = nde_model_state_dim(m), K = (int)M->K;
+  if (!s->u0)
+    return nde__fail(err, NDE_ERR_ARG, "simulation needs a model, u0, times and an output");
+  if (!s->theta && nt + nsp > 0)
+    return nde__fail(err, NDE_ERR_ARG, "simulation needs the parameters theta");
+  const nde_input_series *inputs = s->inputs ? s->inputs : M->o->inputs;
+  nde_status st = sim_check_series(m, s->theta, s->u0, n_times, M->times, inputs, err);
+  if (st != NDE_OK) return st;
+  const int b = M->slot_of[k];
+  if (nt) memcpy(W->I.theta, s->theta, nt * sizeof *W->I.theta);
+  if (nsp) memcpy(W->I.theta + nt + (size_t)b * nsp, s->theta + nt, nsp * sizeof *W->I.theta);
+  if (nde_rhs_set_rows(W->I.rhs, 1, &b) != NDE_OK ||
+      (W->obs && nde_observer_set_rows(W->obs, 1, &b) != NDE_OK))
+    return nde__fail(err, NDE_ERR_INTERNAL, "cannot bind the series' data");
+  nde_solve_stats local, *stats = M->stats ? &M->stats[k] : &local;
+  double *Y = M->Y + (size_t)k * n_times * M->K;
+  double *noise_std = M->noise_std ? M->noise_std + (size_t)k * M->K : NULL;
+  double *Z = W->obs ? W->Z : Y;
+  st = integ_run(&W->I, M->times[0], s->u0, n_times, M->times, Z, stats, err);
+  if (W->obs && st == NDE_OK &&
+      observe_rows(W->obs, n_times, M->times, Z, n, W->I.theta, K, Y) < 0)
+    st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed");
+  if (noise_std)
+    for (int j = 0; j < K; j++) noise_std[j] = 0.0;
+  if (st != NDE_OK || stats->reason != NDE_REASON_NONE || !(M->o->noise > 0)) return st;
+  const uint64_t seed = s->own_seed ? s->seed : nde_sim_series_seed(M->o->seed, k);
+  return sim_noise(n_times, K, M->o->noise, seed, Y, noise_std, err);
+}
 
 static int sim_job(void *ctx, int worker, int k) {
   sim_many *M = ctx;
   const nde_sim_series *s = &M->series[k];
-  nde_sim_opts o = *M->o;
-  if (s->inputs) o.inputs = s->inputs;
-  if (s->consts) o.consts = s->consts;
-  o.seed = s->own_seed ? s->seed : nde_sim_series_seed(M->o->seed, k);
-  nde_solve_stats local;
-  const size_t kk = (size_t)k;
-  const nde_status st =
-      nde_simulate(M->model, s->theta, s->u0, M->n_times, M->times, &o,
-                   M->Y + kk * M->n_times * M->K, M->noise_std ? M->noise_std + kk * M->K : NULL,
-                   M->stats ? &M->stats[k] : &local, &M->werr[worker]);
+  nde_status st;
+  if (M->w) {
+    st = sim_series_on(M, &M->w[worker], k, &M->werr[worker]);
+  } else {
+    nde_sim_opts o = *M->o;
+    if (s->inputs) o.inputs = s->inputs;
+    if (s->consts) o.consts = s->consts;
+    o.seed = s->own_seed ? s->seed : nde_sim_series_seed(M->o->seed, k);
+    nde_solve_stats local;
+    const size_t kk = (size_t)k;
+    st = nde_simulate(M->model, s->theta, s->u0, M->n_times, M->times, &o,
+                      M->Y + kk * M->n_times * M->K, M->noise_std ? M->noise_std + kk * M->K : NULL,
+                      M->stats ? &M->stats[k] : &local, &M->werr[worker]);
+  }
   if (st == NDE_OK) return 0;
   M->wfail[worker] = k;
   return k + 1;
+}
+
+static void sim_workers_free(sim_worker *w, int T) {
+  for (int t = 0; w && t < T; t++) {
+    integ_free(&w[t].I);
+    nde_observer_destroy(&w[t].obs);
+    free(w[t].Z);
+  }
+  free(w);
+}
+
+/* A series' data, for finding the series that share them. */
+typedef struct sim_key {
+  uintptr_t in, c;
+  int k;
+} sim_key;
+
+static int cmp_key(const void *pa, const void *pb) {
+  const sim_key *a = pa, *b = pb;
+  if (a->in != b->in) return a->in < b->in ? -1 : 1;
+  if (a->c != b->c) return a->c < b->c ? -1 : 1;
+  return (a->k > b->k) - (a->k < b->k);
+}
+
+/* T workers for the series of M (M->slot_of filled): a right-hand side and an observer bound to
+ * every distinct (inputs, constants) pair of the series, cloned for each worker, and a solver
+ * each.  NDE_OK, or a status when something cannot be made (bad data of some series, a solver
+ * the options or model refuse, no memory): the caller then runs each series alone, which
+ * finds and reports the lowest series that fails as nde_simulate reports it. */
+static nde_status sim_workers_make(sim_many *M, int n_series, int T) {
+  nde_model *m = M->model;
+  const nde_sim_opts *o = M->o;
+  const int ni = nde_model_n_inputs(m), ndc = nde_model_n_data_consts(m);
+  const int n = nde_model_state_dim(m);
+  sim_key *key = malloc((size_t)n_series * sizeof *key);
+  nde_input_series *bin = NULL;
+  double *bc = NULL;
+  nde_status st = NDE_ERR_NOMEM;
+  M->slot_of = malloc((size_t)n_series * sizeof *M->slot_of);
+  M->w = calloc((size_t)T, sizeof *M->w);
+  if (!key || !M->slot_of || !M->w) goto done;
+  for (int k = 0; k < n_series; k++) {
+    const nde_sim_series *s = &M->series[k];
+    const nde_input_series *in = s->inputs ? s->inputs : o->inputs;
+    const double *c = s->consts ? s->consts : o->consts;
+    if ((ni > 0 && !in) || (ndc > 0 && !c)) {
+      st = NDE_ERR_ARG;
+      goto done;
+    }
+    key[k] = (sim_key){ni > 0 ? (uintptr_t)in : 0, ndc > 0 ? (uintptr_t)c : 0, k};
+  }
+  qsort(key, (size_t)n_series, sizeof *key, cmp_key);
+  int B = 0;
+  for (int i = 0; i < n_series; i++) {
+    if (i == 0 || key[i].in != key[i - 1].in || key[i].c != key[i - 1].c) B++;
+    M->slot_of[key[i].k] = B - 1;
+  }
+  bin = calloc((size_t)B, sizeof *bin);
+  bc = nde__dalloc((size_t)B * (size_t)ndc + 1);
+  if (!bin || !bc) goto done;
+  for (int i = 0; i < n_series; i++) {
+    const int b = M->slot_of[key[i].k];
+    if (ni > 0) bin[b] = *(const nde_input_series *)key[i].in;
+    if (ndc > 0)
+      memcpy(bc + (size_t)b * (size_t)ndc, (const double *)key[i].c, (size_t)ndc * sizeof *bc);
+  }
+  nde_model_rhs_opts ro = nde_model_rhs_opts_default();
+  ro.n_series = B;
+  ro.inputs = ni > 0 ? bin : NULL;
+  ro.consts = ndc > 0 ? bc : NULL;
+  const size_t nt = nde_model_n_theta(m), nsp = (size_t)nde_model_n_series_params(m);
+  for (int t = 0; t < T; t++) {
+    sim_worker *W = &M->w[t];
+    if (t == 0) {
+      if (o->n_columns > 0 &&
+          (st = nde_model_create_observer(m, &ro, (int)M->K, o->columns, &W->obs, NULL)) != NDE_OK)
+        goto done;
+      if ((st = nde_model_create_rhs_opts(m, &ro, &W->I.rhs, NULL)) != NDE_OK) goto done;
+    } else {
+      if (M->w[0].obs && (st = nde_observer_clone(M->w[0].obs, &W->obs, NULL)) != NDE_OK)
+        goto done;
+      if ((st = nde_rhs_clone(M->w[0].I.rhs, &W->I.rhs, NULL)) != NDE_OK) goto done;
+    }
+    st = NDE_ERR_NOMEM;
+    W->I.theta = nde__dalloc(nt + (size_t)B * nsp + 1);
+    W->I.names = calloc((size_t)n + 1, sizeof *W->I.names);
+    if (W->obs) W->Z = nde__dalloc(M->n_times * (size_t)n);
+    if (!W->I.theta || !W->I.names || (W->obs && !W->Z)) goto done;
+    for (int j = 0; j < n; j++) W->I.names[j] = nde_model_component_name(m, j);
+    nde_solver_opts so = o->solver;
+    so.state_names = W->I.names;
+    if ((st = nde_solver_create(W->I.rhs, &so, 1, &W->I.s, NULL)) != NDE_OK) goto done;
+  }
+  st = NDE_OK;
+done:
+  free(key);
+  free(bin);
+  free(bc);
+  if (st != NDE_OK) {
+    sim_workers_free(M->w, T);
+    M->w = NULL;
+  }
+  return st;
 }
 
 nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_series *series,
@@ -783,7 +960,8 @@ nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_serie
   if (st != NDE_OK || n_series == 0) return st;
   const int K = o.n_columns > 0 ? o.n_columns : nde_model_state_dim(model);
   const int T = nde__par_threads(threads, n_series);
-  sim_many M = {model, series, n_times, (size_t)K, times, &o, Y, noise_std, stats, NULL, NULL};
+  sim_many M = {model, series, n_times, (size_t)K, times, &o, Y, noise_std, stats,
+                NULL, NULL, NULL, NULL};
   M.werr = calloc((size_t)T, sizeof *M.werr);
   M.wfail = malloc((size_t)T * sizeof *M.wfail);
   if (!M.werr || !M.wfail) {
@@ -792,6 +970,9 @@ nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_serie
     return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   }
   for (int w = 0; w < T; w++) M.wfail[w] = -1;
+  /* What a series would make alone is made once per worker and rebound per series; when it
+   * cannot be (some series' data are bad), every series runs alone and reports as it does. */
+  (void)sim_workers_make(&M, n_series, T);
   /* OpenBLAS on one thread whatever T (as in a fit): its threads would compete with the jobs',
    * and its sums depend on its thread count, which must not change the bits. */
   nde__blas_hold_one();
@@ -809,6 +990,8 @@ nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_serie
   } else if (rc != 0) {
     st = nde__fail(err, NDE_ERR_INTERNAL, "the runner of the series returned %d", rc);
   }
+  sim_workers_free(M.w, T);
+  free(M.slot_of);
   free(M.werr);
   free(M.wfail);
   return st;

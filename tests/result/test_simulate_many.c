@@ -294,6 +294,65 @@ static void a_lower_series_failing_later_is_still_the_one_reported(void **state)
   nde_model_destroy(&m);
 }
 
+/* Bad data of a series (a measured input that is not finite) fail that series with
+ * nde_simulate's own message, behind a lower series that fails; bad data that no series uses
+ * (the options' inputs when every series has its own) fail none. */
+static void bad_data_of_a_series_fail_it_as_nde_simulate_alone_does(void **state) {
+  (void)state;
+  fixture F;
+  make(&F);
+  enum { K = 2 };
+  static const double UU_BAD[6] = {1, 4.5, 0, NAN, 1, 2.75};
+  const nde_input_series bad = {3, UT_A, UU_BAD};
+  F.series[4].inputs = &bad;
+  char want[sizeof ((nde_error *)0)->msg + 16];
+  nde_error err;
+  double Y[S][NT * K], sd[S][K];
+  nde_solve_stats ss[S];
+  {
+    nde_sim_opts o = F.o;
+    o.inputs = &bad;
+    if (F.series[4].consts) o.consts = F.series[4].consts;
+    assert_int_equal(nde_simulate(F.m, F.series[4].theta, F.series[4].u0, NT, F.t, &o, Y[0], NULL,
+                                  NULL, &err),
+                     NDE_ERR_ARG);
+    snprintf(want, sizeof want, "series 4: %s", err.msg);
+  }
+  for (int threads = 1; threads <= 3; threads++) {
+    int failed = -7;
+    assert_int_equal(nde_simulate_many(F.m, S, F.series, NT, F.t, &F.o, threads, &Y[0][0],
+                                       &sd[0][0], ss, &failed, &err),
+                     NDE_ERR_ARG);
+    assert_int_equal(failed, 4);
+    assert_string_equal(err.msg, want);
+  }
+  /* A lower series that fails (its initial state) is the one reported. */
+  const double nan_u0 = NAN;
+  F.series[1].u0 = &nan_u0;
+  int failed = -7;
+  assert_int_equal(nde_simulate_many(F.m, S, F.series, NT, F.t, &F.o, 2, &Y[0][0], &sd[0][0], ss,
+                                     &failed, &err),
+                   NDE_ERR_ARG);
+  assert_int_equal(failed, 1);
+  assert_string_equal(err.msg, "series 1: the initial state of T is nan (expected a finite "
+                               "value)");
+  /* Every series its own inputs: the bad ones of the options are nobody's. */
+  make(&F);
+  F.o.inputs = &bad;
+  double ref[S][NT * K], ref_sd[S][K];
+  for (int k = 0; k < S; k++) {
+    F.series[k].inputs = k % 2 ? &F.in_b : &F.in_a;
+    simulate_alone(&F, k, ref[k], ref_sd[k], &ss[k]);
+  }
+  assert_int_equal(nde_simulate_many(F.m, S, F.series, NT, F.t, &F.o, 2, &Y[0][0], &sd[0][0], ss,
+                                     &failed, &err),
+                   NDE_OK);
+  assert_int_equal(failed, -1);
+  assert_memory_equal(Y, ref, sizeof Y);
+  assert_memory_equal(sd, ref_sd, sizeof sd);
+  nde_model_destroy(&F.m);
+}
+
 /* Arguments every series shares are refused once, without a series in the message; no series
  * does nothing. */
 static void bad_arguments_are_refused_without_naming_a_series(void **state) {
@@ -377,6 +436,7 @@ int main(void) {
       cmocka_unit_test(a_stopped_series_is_an_outcome_of_its_own),
       cmocka_unit_test(the_lowest_failing_series_is_reported_whatever_the_thread_count),
       cmocka_unit_test(a_lower_series_failing_later_is_still_the_one_reported),
+      cmocka_unit_test(bad_data_of_a_series_fail_it_as_nde_simulate_alone_does),
       cmocka_unit_test(bad_arguments_are_refused_without_naming_a_series),
       cmocka_unit_test(derived_seeds_are_distinct_across_series_and_base_seeds),
   };
