@@ -337,6 +337,7 @@ static void bad_data_of_a_series_fail_it_as_nde_simulate_alone_does(void **state
   assert_string_equal(err.msg, "series 1: the initial state of T is nan (expected a finite "
                                "value)");
   /* Every series its own inputs: the bad ones of the options are nobody's. */
+  nde_model_destroy(&F.m);
   make(&F);
   F.o.inputs = &bad;
   double ref[S][NT * K], ref_sd[S][K];
