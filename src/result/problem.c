@@ -529,16 +529,16 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
       goto fail;
     }
     double *u0 = p->u0s + (size_t)k * (size_t)n;
-    /* The series in the objective's messages: FILE:/group, or FILE for the root group. */
-    size_t llen = strlen(place) - 2; /* without "/y" */
-    if (llen > 0 && place[llen - 1] == ':') llen--;
+    /* The series in the objective's messages: FILE:/GROUP, FILE for a root, series K. */
+    char where[1200];
+    size_t llen = strlen(nde_data_place(data, tr, where, sizeof where));
+    if (llen > 0 && where[llen - 1] == ':') where[--llen] = '\0';
     p->labels[k] = malloc(llen + 1);
     if (!p->labels[k]) {
       st = nde__errf(&p->err, NDE_ERR_NOMEM, "out of memory");
       goto fail;
     }
-    memcpy(p->labels[k], place, llen);
-    p->labels[k][llen] = '\0';
+    memcpy(p->labels[k], where, llen + 1);
     const nde_fit_series whole = {(int)tr->n, tr->t, tr->y, u0, 0, k};
     if (o.validate_tail > 0) {
       /* The first m observations train; every later one validates (integrated from t[0]). */
