@@ -424,6 +424,14 @@ typedef struct nde_sim_opts {
 } nde_sim_opts;
 NDE_API nde_sim_opts nde_sim_opts_default(void);
 
+/* Check that inp (borrowed; may be NULL) holds samples of model's measured inputs at finite,
+ * strictly increasing times that cover [t0, t1], except for inputs declared hold (whose last
+ * value is kept).  Nothing to check for a model without inputs.  nde_simulate makes this check
+ * itself; a caller that reads the inputs from a file calls it first to name the file.
+ * NDE_ERR_ARG naming the input, with the message in err (may be NULL). */
+NDE_API nde_status nde_model_check_input_span(const nde_model *model, const nde_input_series *inp,
+                                              double t0, double t1, nde_error *err);
+
 /* Integrate model (borrowed) at theta (nde_model_n_theta_full(model, 1) values: the shared part
  * and one series' block of per-series parameters) from u0 (n values) at times[0]
  * through times[1..n_times-1] into Y (n_times x K: the K = o->n_columns quantities, or the n

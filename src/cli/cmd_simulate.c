@@ -39,22 +39,15 @@ static int check_columns(const nde_model *m, const char *const *cols, int n_cols
   return 0;
 }
 
-/* Measured inputs (not declared hold) whose samples do not cover the output times [t0, t1]:
- * the message after where (the option and file: "--inputs a.csv") naming the input, and 2. */
+/* The inputs in cover the output times [t0, t1] (nde_model_check_input_span); else its message
+ * after where (the option and file: "--inputs a.csv"), and 2. */
 static int check_input_span(const nde_model *m, const char *where, const nde_cli_inputs *in,
                             double t0, double t1) {
-  for (int i = 0; i < nde_model_n_inputs(m) && in->n > 0; i++) {
-    nde_model_input_info ii;
-    nde_model_get_input(m, i, &ii);
-    if (ii.hold || (in->t[0] <= t0 && in->t[in->n - 1] >= t1)) continue;
-    char a[NDE_NUM_MAX], b[NDE_NUM_MAX], c[NDE_NUM_MAX], d[NDE_NUM_MAX];
-    nde_cli_error("%s: the integration on [%s, %s] needs the measured input '%s' beyond "
-                  "its samples on [%s, %s] (expected inputs that cover it, or the input declared "
-                  "hold)", where, nde_num_str(t0, c), nde_num_str(t1, d), ii.name,
-                  nde_num_str(in->t[0], a), nde_num_str(in->t[in->n - 1], b));
-    return NDE_EXIT_INPUT;
-  }
-  return 0;
+  const nde_input_series s = {in->n, in->t, in->u};
+  nde_error err;
+  if (nde_model_check_input_span(m, &s, t0, t1, &err) == NDE_OK) return 0;
+  nde_cli_error("%s: %s", where, err.msg);
+  return NDE_EXIT_INPUT;
 }
 
 /* What a simulation of a table of series shares: the options and defaults of the command. */

@@ -529,7 +529,7 @@ static nde_status linear_band(const nde_result *r, const nde_start *start, size_
   const nde_input_series *inp = NULL;
   const double *cs = NULL;
   if ((st = nde__start_binding(r, start, &own, &inp, &cs, err)) != NDE_OK) goto done;
-  if ((st = nde__check_input_span(r->model, inp, t0, times[n_times - 1], err)) != NDE_OK)
+  if ((st = nde_model_check_input_span(r->model, inp, t0, times[n_times - 1], err)) != NDE_OK)
     goto done;
   int ok;
   if ((st = nde__forecast_sens(r, &so, series, inp, cs, u0, t0, n_times, times, P, cols, Y, Sm,

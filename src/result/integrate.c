@@ -75,9 +75,8 @@ nde_status nde__check_theta(const nde_model *m, int n_series, const double *thet
   return NDE_OK;
 }
 
-/* Check that the measured inputs cover [t0, t1], unless every input is declared "hold". */
-nde_status nde__check_input_span(const nde_model *m, const nde_input_series *inp, double t0,
-                                 double t1, nde_error *err) {
+nde_status nde_model_check_input_span(const nde_model *m, const nde_input_series *inp, double t0,
+                                      double t1, nde_error *err) {
   for (int i = 0; i < nde_model_n_inputs(m); i++) {
     nde_model_input_info ii;
     nde_model_get_input(m, i, &ii);
@@ -318,7 +317,7 @@ nde_status nde_result_integrate(const nde_result *r, const nde_start *start, siz
   if (st == NDE_OK) {
     const int series = start->kind == NDE_START_FITTED ? start->series : -1;
     nde_solver_opts o = settings_for(r, solver, series, n_times, times);
-    st = nde__check_input_span(r->model, inp, t0, times[n_times - 1], err);
+    st = nde_model_check_input_span(r->model, inp, t0, times[n_times - 1], err);
     integ I;
     if (st == NDE_OK)
       st = integ_make(&I, r->model, r->theta, r->n_series, start->series, inp, cs, &o, err);
@@ -641,7 +640,7 @@ static nde_status sim_check_series(const nde_model *model, const double *theta, 
   nde_status st = NDE_OK;
   if (theta && (st = nde__check_theta(model, 1, theta, err)) != NDE_OK) return st;
   if (nde_model_n_inputs(model) > 0)
-    st = nde__check_input_span(model, inputs, times[0], times[n_times - 1], err);
+    st = nde_model_check_input_span(model, inputs, times[0], times[n_times - 1], err);
   return st;
 }
 

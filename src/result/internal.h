@@ -114,10 +114,6 @@ nde_status nde__check_theta(const nde_model *m, int n_series, const double *thet
  * bound to; none clears them). */
 nde_status nde__stop_at_input_jumps(nde_solver *s, const nde_rhs *rhs, double t0, double t1,
                                     nde_error *err);
-/* Check that the measured inputs inp cover [t0, t1] unless every input is declared "hold"
- * (NDE_ERR_ARG naming the input otherwise; nothing to check for a model without inputs). */
-nde_status nde__check_input_span(const nde_model *m, const nde_input_series *inp, double t0,
-                                 double t1, nde_error *err);
 nde_status nde__rseries_set_binding(nde__rseries *se, int m_inputs, int n_consts,
                                     const nde_input_series *inp, const double *consts);
 /* The problem's parallel work: threads of its objective, MPI ranks, and this process's rank. */

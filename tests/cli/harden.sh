@@ -188,7 +188,7 @@ messages_name_what_failed)
     --leaves c.h5 -- "$NDE" simulate obs.nde -o c.h5 --t1 1 --points 3 --columns h,zz
   printf 'state x = 1\ninput u\ndx/dt = -x + u\n' > drv.nde
   printf 't,u\n0,1\n0.5,2\n' > u.csv
-  expect 2 "nde: error: --inputs u.csv: the integration on [0, 1] needs the measured input 'u' beyond its samples on [0, 0.5] (expected inputs that cover it, or the input declared hold)" \
+  expect 2 "nde: error: --inputs u.csv: the integration on [0, 1] needs the measured input 'u' beyond its samples on [0, 0.5] (expected inputs that cover it, or the input declared with hold)" \
     --leaves c.h5 -- "$NDE" simulate drv.nde -o c.h5 --t1 1 --points 3 --inputs u.csv
   grep -q -- "--solver" err.txt && fail "an input error blamed the solver"
   # A solve stopped by a value that is not finite names the state it is in (here the second).
