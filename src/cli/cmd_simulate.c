@@ -50,6 +50,38 @@ static int check_input_span(const nde_model *m, const char *where, const nde_cli
   return NDE_EXIT_INPUT;
 }
 
+/* A model that declares measured inputs needs their samples: given (--inputs, or with a table
+ * a column inputs of it); else the message, naming the table when there is one, and 2. */
+static int check_inputs_given(const nde_model *m, const char *model_path, int given,
+                              const char *table) {
+  if (nde_model_n_inputs(m) == 0 || given) return 0;
+  nde_cli_error("%s declares measured inputs: give their samples (expected --inputs "
+                "FILE.csv|DATA.h5%s%s)", model_path, table ? ", or a column inputs in " : "",
+                table ? table : "");
+  return NDE_EXIT_INPUT;
+}
+
+/* Values near the largest double can overflow once noise is added: every value of Y (n_t x K,
+ * the columns cols at the times t) finite; else the message after where naming the first that
+ * is not, with the standard deviation of its column's noise (noise_std) when noise > 0, and 3. */
+static int check_finite(const char *where, const double *Y, size_t n_t, int K,
+                        const char *const *cols, const double *t, double noise,
+                        const double *noise_std) {
+  for (size_t q = 0; q < n_t * (size_t)K; q++) {
+    if (isfinite(Y[q])) continue;
+    const int j = (int)(q % (size_t)K);
+    char bt[NDE_NUM_MAX], bs[NDE_NUM_MAX];
+    nde_cli_error("%s: the simulated value of %s at t = %s is not finite%s%s%s", where, cols[j],
+                  nde_num_str(t[q / (size_t)K], bt),
+                  noise > 0 ? " after noise of standard deviation " : "",
+                  noise > 0 ? nde_num_str(noise_std[j], bs) : "",
+                  noise > 0 ? " (expected finite values: lower --noise)"
+                            : " (expected finite values)");
+    return NDE_EXIT_NUMERIC;
+  }
+  return 0;
+}
+
 /* What a simulation of a table of series shares: the options and defaults of the command. */
 typedef struct sim_run {
   nde_cli_sim *a;
@@ -90,12 +122,8 @@ static int run_table(const char *table, const sim_run *R) {
   char **rows = NULL;
   nde_str where = NDE_STR_INIT;
   int n_ins = 0;
-  if (mi > 0 && !R->inputs_path && !tab.inputs_col) {
-    nde_cli_error("%s declares measured inputs: give their samples (expected --inputs "
-                  "FILE.csv|DATA.h5, or a column inputs in %s)", a->model_path, table);
-    code = NDE_EXIT_INPUT;
+  if ((code = check_inputs_given(m, a->model_path, R->inputs_path || tab.inputs_col, table)))
     goto done;
-  }
   /* The output must be none of the inputs, the table's included. */
   outs_of = calloc((size_t)(R->n_outputs_of + S + 1), sizeof *outs_of);
   which = malloc(((size_t)S + 1) * sizeof *which);
@@ -177,22 +205,12 @@ static int run_table(const char *table, const sim_run *R) {
       code = NDE_EXIT_NUMERIC;
       goto done;
     }
-    /* Values near the largest double can overflow once noise is added: exit 3. */
-    for (size_t q = 0; q < NT * (size_t)K; q++)
-      if (!isfinite(y[q])) {
-        const int j = (int)(q % (size_t)K);
-        char bt[NDE_NUM_MAX], bs[NDE_NUM_MAX];
-        nde_cli_error("--series %s:%ld: series %s: the simulated value of %s at t = %s is not "
-                      "finite%s%s%s", table, tab.line[k], tab.names[k], a->cols[j],
-                      nde_num_str(R->t[q / (size_t)K], bt),
-                      a->noise > 0 ? " after noise of standard deviation " : "",
-                      a->noise > 0 ? nde_num_str(noise_std[(size_t)k * (size_t)K + (size_t)j], bs)
-                                   : "",
-                      a->noise > 0 ? " (expected finite values: lower --noise)"
-                                   : " (expected finite values)");
-        code = NDE_EXIT_NUMERIC;
-        goto done;
-      }
+    nde_str_release(&where);
+    nde_str_addf(&where, "--series %s:%ld: series %s", table, tab.line[k], tab.names[k]);
+    if (where.failed) goto nomem;
+    if ((code = check_finite(where.data, y, NT, K, a->cols, R->t, a->noise,
+                             noise_std + (size_t)k * (size_t)K)))
+      goto done;
     steps += stats[k].n_steps;
   }
   /* One group per series, as the file of one series. */
@@ -358,12 +376,8 @@ int nde_cmd_simulate(int argc, char **argv) {
   so.n_columns = columns ? a.n_cols : 0;
   so.columns = cols;
   /* What drives it. */
-  if (nde_model_n_inputs(m) > 0 && !inputs_path && !table) {
-    nde_cli_error("%s declares measured inputs: give their samples (expected --inputs "
-                  "FILE.csv|DATA.h5)", a.model_path);
-    code = NDE_EXIT_INPUT;
+  if (!table && (code = check_inputs_given(m, a.model_path, inputs_path != NULL, NULL)))
     goto done;
-  }
   if (inputs_path) {
     if ((code = nde_cli_read_inputs("--inputs", inputs_path, m, &in))) goto done;
     inp = (nde_input_series){in.n, in.t, in.u};
@@ -444,22 +458,9 @@ int nde_cmd_simulate(int argc, char **argv) {
     code = NDE_EXIT_NUMERIC;
     goto done;
   }
-  /* Values near the largest double can overflow once noise is added: exit 3, nothing written. */
-  for (size_t q = 0; q < (size_t)n_t * (size_t)a.n_cols; q++)
-    if (!isfinite(Y[q])) {
-      const int j = (int)(q % (size_t)a.n_cols);
-      char bt[NDE_NUM_MAX], bs[NDE_NUM_MAX];
-      if (so.noise > 0)
-        nde_cli_error("%s: the simulated value of %s at t = %s is not finite after noise of "
-                      "standard deviation %s (expected finite values: lower --noise)", a.out,
-                      cols[j], nde_num_str(t[q / (size_t)a.n_cols], bt),
-                      nde_num_str(noise_std[j], bs));
-      else
-        nde_cli_error("%s: the simulated value of %s at t = %s is not finite (expected finite "
-                      "values)", a.out, cols[j], nde_num_str(t[q / (size_t)a.n_cols], bt));
-      code = NDE_EXIT_NUMERIC;
-      goto done;
-    }
+  /* Nothing is written when a value is not finite. */
+  if ((code = check_finite(a.out, Y, (size_t)n_t, a.n_cols, cols, t, so.noise, noise_std)))
+    goto done;
   if ((code = nde_cli_sim_write(&a, cmd ? cmd : "nde simulate", m, theta, u0, t, n_t, Y, noise_std)))
     goto done;
   if (!quiet) {
