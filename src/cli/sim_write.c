@@ -84,21 +84,16 @@ static int put_sim(nde_writer *w, const char *g, const nde_cli_sim *a, const cha
   return nde_cli_exit_code(st);
 }
 
-int nde_cli_sim_write(const nde_cli_sim *a, const char *cmd, const nde_model *m, const double *theta,
-                      const double *u0, const double *t, long n_t, const double *Y,
-                      const double *noise_std) {
-  if (nde_cli_ends_with(a->out, ".csv")) {
-    /* The columns alone, as nde forecast writes CSV (provenance needs HDF5). */
-    const nde_cli_forecast f = {.N = (size_t)n_t, .T = (double *)t, .Y = (double *)Y};
-    return nde_cli_write_csv(a->out, a->n_cols, a->cols, &f, 1);
-  }
-  const nde_cli_sim_series q = {NULL, theta, u0, Y, noise_std, a->inputs, a->consts, a->seed,
-                                NULL};
-  return nde_cli_sim_write_batch(a, cmd, m, t, n_t, 0, &q);
-}
+/* How the series of an HDF5 file are laid out. */
+typedef enum sim_layout {
+  SIM_ONE_AT_ROOT,  /* the one series series[0] at the root (nde_cli_sim_write) */
+  SIM_BATCH_GROUPS, /* n series, one group /NAME each (nde_cli_sim_write_batch) */
+} sim_layout;
 
-int nde_cli_sim_write_batch(const nde_cli_sim *a, const char *cmd, const nde_model *m,
-                            const double *t, long n_t, int n, const nde_cli_sim_series *series) {
+/* The HDF5 file of the series (laid out as layout says), created, filled and committed at once.
+ * 0, or the exit code after the message. */
+static int write_h5(const nde_cli_sim *a, const char *cmd, const nde_model *m, const double *t,
+                    long n_t, sim_layout layout, int n, const nde_cli_sim_series *series) {
   const char **in_names = nde_cli_driver_names(m);
   nde_writer *w = NULL;
   nde_error err;
@@ -113,7 +108,7 @@ int nde_cli_sim_write_batch(const nde_cli_sim *a, const char *cmd, const nde_mod
     code = nde_cli_fail(&err, 0);
     goto done;
   }
-  if (n == 0) {
+  if (layout == SIM_ONE_AT_ROOT) {
     code = put_sim(w, "/", a, cmd, m, in_names, series, t, n_t);
   } else {
     /* The root says what made the batch; each group holds what a file of one series holds.
@@ -147,4 +142,22 @@ done:
   nde_writer_destroy(&w);
   free(in_names);
   return code;
+}
+
+int nde_cli_sim_write(const nde_cli_sim *a, const char *cmd, const nde_model *m, const double *theta,
+                      const double *u0, const double *t, long n_t, const double *Y,
+                      const double *noise_std) {
+  if (nde_cli_ends_with(a->out, ".csv")) {
+    /* The columns alone, as nde forecast writes CSV (provenance needs HDF5). */
+    const nde_cli_forecast f = {.N = (size_t)n_t, .T = (double *)t, .Y = (double *)Y};
+    return nde_cli_write_csv(a->out, a->n_cols, a->cols, &f, 1);
+  }
+  const nde_cli_sim_series q = {NULL, theta, u0, Y, noise_std, a->inputs, a->consts, a->seed,
+                                NULL};
+  return write_h5(a, cmd, m, t, n_t, SIM_ONE_AT_ROOT, 1, &q);
+}
+
+int nde_cli_sim_write_batch(const nde_cli_sim *a, const char *cmd, const nde_model *m,
+                            const double *t, long n_t, int n, const nde_cli_sim_series *series) {
+  return write_h5(a, cmd, m, t, n_t, SIM_BATCH_GROUPS, n, series);
 }

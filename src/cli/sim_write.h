@@ -38,8 +38,7 @@ int nde_cli_sim_write(const nde_cli_sim *a, const char *cmd, const nde_model *m,
                       const double *noise_std);
 /* Write n series to a->out (HDF5) as a batch, one group /NAME per series holding what the file
  * of one series holds (its data, inputs, constants and provenance), with what made the batch as
- * string attributes of the root; n = 0 writes the one series series[0] at the root instead.
- * Atomic.  0, or the exit code after the message. */
+ * string attributes of the root (one series at the root is nde_cli_sim_write's).  Atomic.  0, or the exit code after the message. */
 int nde_cli_sim_write_batch(const nde_cli_sim *a, const char *cmd, const nde_model *m,
                             const double *t, long n_t, int n, const nde_cli_sim_series *series);
 
