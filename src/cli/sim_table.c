@@ -138,45 +138,33 @@ static int classify(const char *path, long line, const field *f, const nde_model
   return NDE_EXIT_INPUT;
 }
 
-/* Names i and j in order (then by index, for a stable order). */
-static int cmp_name(int i, int j, char **names) {
-  const int c = strcmp(names[i], names[j]);
-  return c ? c : (i > j) - (i < j);
-}
+/* A series' name and its row, sorted by name and then by row: a total order, so that qsort
+ * (not stable) puts the rows of one name in table order. */
+typedef struct named_row {
+  const char *name;
+  int row;
+} named_row;
 
-/* Sort idx[0..n) by names[idx] (then by index): a small merge sort, since qsort has no
- * context argument in C11. */
-static void sort_by_name(int *idx, int *tmp, int n, char **names) {
-  if (n < 2) return;
-  const int h = n / 2;
-  sort_by_name(idx, tmp, h, names);
-  sort_by_name(idx + h, tmp, n - h, names);
-  int i = 0, j = h, k = 0;
-  while (i < h && j < n)
-    tmp[k++] = cmp_name(idx[i], idx[j], names) <= 0 ? idx[i++] : idx[j++];
-  while (i < h) tmp[k++] = idx[i++];
-  while (j < n) tmp[k++] = idx[j++];
-  memcpy(idx, tmp, (size_t)n * sizeof *idx);
+static int cmp_named_row(const void *pa, const void *pb) {
+  const named_row *a = pa, *b = pb;
+  const int c = strcmp(a->name, b->name);
+  return c ? c : (a->row > b->row) - (a->row < b->row);
 }
 
 /* Two series with one name: the message naming the later row of the first such pair in table
  * order, and 2. */
 static int check_distinct(const char *path, const nde_cli_sim_table *t, int name_at) {
-  int *idx = malloc(((size_t)t->n + 1) * sizeof *idx);
-  int *tmp = malloc(((size_t)t->n + 1) * sizeof *tmp);
-  if (!idx || !tmp) {
-    free(idx);
-    free(tmp);
+  named_row *idx = malloc(((size_t)t->n + 1) * sizeof *idx);
+  if (!idx) {
     nde_cli_error("out of memory");
     return NDE_EXIT_IO;
   }
-  for (int k = 0; k < t->n; k++) idx[k] = k;
-  sort_by_name(idx, tmp, t->n, t->names);
+  for (int k = 0; k < t->n; k++) idx[k] = (named_row){t->names[k], k};
+  qsort(idx, (size_t)t->n, sizeof *idx, cmp_named_row);
   int later = -1, first = 0;
   for (int q = 1; q < t->n; q++)
-    if (!strcmp(t->names[idx[q]], t->names[idx[q - 1]]) && (later < 0 || idx[q] < later)) {
-      later = idx[q];
-    }
+    if (!strcmp(idx[q].name, idx[q - 1].name) && (later < 0 || idx[q].row < later))
+      later = idx[q].row;
   if (later >= 0) {
     /* The first row of that name. */
     for (int k = 0; k < later; k++)
@@ -189,7 +177,6 @@ static int check_distinct(const char *path, const nde_cli_sim_table *t, int name
                   t->names[later], t->line[first]);
   }
   free(idx);
-  free(tmp);
   return later >= 0 ? NDE_EXIT_INPUT : 0;
 }
 
