@@ -138,6 +138,21 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out);
  * existing non-regular file, in an existing directory.  Prints and returns 2/4, else 0. */
 int nde_cli_check_output(const char *option, const char *out, const char *const *inputs);
 
+/* The CSV files of the command line (--inputs FILE.csv, --series TABLE.csv) are read line by
+ * line with these two (cli_inputs.c).  What of line number lineno is content: the line after a
+ * UTF-8 byte order mark on line 1 (as spreadsheets save; columns count from there), or NULL for
+ * a blank line or a comment (first non-blank character '#'). */
+const char *nde_cli_csv_content(const char *line, long lineno);
+/* A field of a CSV line: [b, e) without the blanks around it (and a '\r' before its end of
+ * line), and the column (1-based) where it starts. */
+typedef struct nde_cli_field {
+  const char *b, *e;
+  int at;
+} nde_cli_field;
+/* The comma-separated fields of line up to its end of line, columns counted from line, into
+ * *f[0 .. *n) (*cap entries, grown as needed; the caller frees *f).  0, or -1 out of memory. */
+int nde_cli_csv_split(const char *line, nde_cli_field **f, int *cap, int *n);
+
 /* Measured inputs read from the command line: n samples at t, u n x m in the model's order. */
 typedef struct nde_cli_inputs {
   size_t n;

@@ -25,10 +25,31 @@ static int is_hdf5(const char *path) {
   return yes;
 }
 
-/* Trim blanks around [*b, *e). */
-static void trim(const char **b, const char **e) {
-  while (*b < *e && (**b == ' ' || **b == '\t')) (*b)++;
-  while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) (*e)--;
+const char *nde_cli_csv_content(const char *line, long lineno) {
+  if (lineno == 1 && !strncmp(line, "\xef\xbb\xbf", 3)) line += 3;
+  const char *p = line;
+  while (*p == ' ' || *p == '\t') p++;
+  return *p == '#' || *p == '\n' || *p == '\r' || *p == '\0' ? NULL : line;
+}
+
+int nde_cli_csv_split(const char *line, nde_cli_field **f, int *cap, int *n) {
+  *n = 0;
+  for (const char *p = line;;) {
+    const char *b = p, *e = p + strcspn(p, ",\n");
+    const char *next = *e == ',' ? e + 1 : NULL;
+    while (b < e && (*b == ' ' || *b == '\t')) b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
+    if (*n == *cap) {
+      const int c = *cap ? 2 * *cap : 16;
+      nde_cli_field *g = realloc(*f, (size_t)c * sizeof *g);
+      if (!g) return -1;
+      *f = g;
+      *cap = c;
+    }
+    (*f)[(*n)++] = (nde_cli_field){b, e, (int)(b - line) + 1};
+    if (!next) return 0;
+    p = next;
+  }
 }
 
 /* The inputs of a CSV file: header t,NAME,...; every model input must be a column. */
@@ -40,30 +61,26 @@ static int from_csv(const char *opt, const char *path, const nde_model *m, nde_c
   }
   const int mi = nde_model_n_inputs(m);
   int *col = NULL; /* input i is in CSV field col[i] */
-  int n_fields = 0, code = 0, header = 0;
+  int n_fields = 0, code = 0, header = 0, fcap = 0, nf = 0;
   long lineno = 0;
   size_t cap = 0, line_cap = 0;
   char *line = NULL;
   double *row = NULL;
+  nde_cli_field *fs = NULL;
   col = malloc((size_t)mi * sizeof *col);
   if (!col) goto nomem;
   for (int i = 0; i < mi; i++) col[i] = -1;
   while (!code && getline(&line, &line_cap, f) >= 0) {
     lineno++;
-    const char *s = line;
-    if (lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3)) s += 3; /* a UTF-8 byte order mark, as
-                                                                * a --series table may start */
-    while (*s == ' ' || *s == '\t') s++;
-    if (*s == '#' || *s == '\n' || *s == '\r' || *s == '\0') continue;
+    const char *s = nde_cli_csv_content(line, lineno);
+    if (!s) continue;
+    if (nde_cli_csv_split(s, &fs, &fcap, &nf)) goto nomem;
     if (!header) {
       /* t, then names matched to the model's inputs. */
       header = 1;
-      int field = 0;
-      for (const char *p = s;; field++) {
-        const char *b = p, *e = p + strcspn(p, ",\n");
-        const char *next = *e == ',' ? e + 1 : NULL;
-        trim(&b, &e);
-        const int len = (int)(e - b);
+      for (int field = 0; field < nf; field++) {
+        const char *b = fs[field].b;
+        const int len = (int)(fs[field].e - b);
         if (field == 0 && !(len == 1 && *b == 't')) {
           nde_cli_error("%s: %s:%ld:1: the first column must be 't' (expected a header "
                         "t,NAME,..., got '%.*s')", opt, path, lineno, len, b);
@@ -79,17 +96,15 @@ static int from_csv(const char *opt, const char *path, const nde_model *m, nde_c
           }
           if (found < 0 || col[found] >= 0) {
             nde_cli_error("%s: %s:%ld:%d: column '%.*s' %s (expected each of the model's inputs "
-                          "once)", opt, path, lineno, (int)(b - line) + 1, len, b,
+                          "once)", opt, path, lineno, fs[field].at, len, b,
                           found < 0 ? "is not an input of the model" : "is repeated");
             code = NDE_EXIT_INPUT;
             break;
           }
           col[found] = field;
         }
-        if (!next) break;
-        p = next;
       }
-      n_fields = field + 1;
+      n_fields = nf;
       for (int i = 0; !code && i < mi; i++)
         if (col[i] < 0) {
           nde_model_input_info ii;
@@ -102,29 +117,24 @@ static int from_csv(const char *opt, const char *path, const nde_model *m, nde_c
       continue;
     }
     /* A sample: n_fields numbers. */
-    int field = 0;
-    for (const char *p = s; !code; field++) {
-      const char *b = p, *e = p + strcspn(p, ",\n");
-      const char *next = *e == ',' ? e + 1 : NULL;
-      trim(&b, &e);
+    for (int field = 0; field < nf; field++) {
+      const char *b = fs[field].b, *e = fs[field].e;
       char *end;
       errno = 0;
       const double v = field < n_fields ? strtod(b, &end) : NAN;
       if (field >= n_fields || end != e || b == e || !isfinite(v)) {
         nde_cli_error("%s: %s:%ld:%d: expected %d finite numbers per row (t and the inputs), got "
-                      "'%.*s'", opt, path, lineno, (int)(b - line) + 1, n_fields,
+                      "'%.*s'", opt, path, lineno, fs[field].at, n_fields,
                       (int)(e - b), b);
         code = NDE_EXIT_INPUT;
         break;
       }
       row[field] = v;
-      if (!next) break;
-      p = next;
     }
     if (code) break;
-    if (field + 1 != n_fields) {
+    if (nf != n_fields) {
       nde_cli_error("%s: %s:%ld: %d values (expected %d: t and the inputs)", opt, path, lineno,
-                    field + 1, n_fields);
+                    nf, n_fields);
       code = NDE_EXIT_INPUT;
       break;
     }
@@ -159,6 +169,7 @@ nomem:
   code = NDE_EXIT_IO;
 done:
   free(line);
+  free(fs);
   free(col);
   free(row);
   fclose(f);

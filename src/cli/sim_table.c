@@ -19,34 +19,6 @@ typedef struct column {
   int at;     /* its column (1-based) in the header line */
 } column;
 
-/* A field of a line: [b, e) without the blanks around it, and where it starts (1-based). */
-typedef struct field {
-  const char *b, *e;
-  int at;
-} field;
-
-/* The fields of line (its end of line removed) into *f (grown as needed). */
-static int split(const char *line, field **f, int *cap, int *n) {
-  *n = 0;
-  for (const char *p = line;;) {
-    const char *b = p, *e = p + strcspn(p, ",\r\n");
-    const int more = *e == ',';
-    while (b < e && (*b == ' ' || *b == '\t')) b++;
-    while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
-    if (*n == *cap) {
-      const int c = *cap ? 2 * *cap : 16;
-      field *g = realloc(*f, (size_t)c * sizeof *g);
-      if (!g) return -1;
-      *f = g;
-      *cap = c;
-    }
-    (*f)[(*n)++] = (field){b, e, (int)(b - line) + 1};
-    if (!more) break;
-    p += strcspn(p, ",") + 1;
-  }
-  return 0;
-}
-
 /* The names a column may have, for the message about an unknown one. */
 static char *column_names(const nde_model *m) {
   nde_str s = NDE_STR_INIT;
@@ -69,7 +41,8 @@ static char *column_names(const nde_model *m) {
 }
 
 /* What a header name is: *col filled, or the message and 2. */
-static int classify(const char *path, long line, const field *f, const nde_model *m, column *col) {
+static int classify(const char *path, long line, const nde_cli_field *f, const nde_model *m,
+                    column *col) {
   const int len = (int)(f->e - f->b);
   if (!(col->name = malloc((size_t)len + 1))) {
     nde_cli_error("out of memory");
@@ -225,7 +198,7 @@ void nde_cli_sim_table_free(nde_cli_sim_table *t) {
 
 /* One row's value of column c (field f at line) into row k of t.  0, or the message and the
  * exit code. */
-static int put_value(const char *path, long line, const field *f, const column *c,
+static int put_value(const char *path, long line, const nde_cli_field *f, const column *c,
                      const nde_model *m, nde_cli_sim_table *t, int k) {
   const int len = (int)(f->e - f->b);
   const size_t ns = (size_t)nde_model_state_dim(m), nth = nde_model_n_theta_full(m, 1);
@@ -317,7 +290,7 @@ int nde_cli_sim_table_read(const char *path, const nde_model *m, const nde_cli_s
   const size_t ns = (size_t)nde_model_state_dim(m), nth = nde_model_n_theta_full(m, 1);
   const size_t ndc = (size_t)nde_model_n_data_consts(m);
   column *cols = NULL;
-  field *fs = NULL;
+  nde_cli_field *fs = NULL;
   int n_cols = 0, fcap = 0, nf = 0, code = 0, cap = 0, name_at = 0;
   long lineno = 0, header_line = 0;
   size_t line_cap = 0;
@@ -327,12 +300,9 @@ int nde_cli_sim_table_read(const char *path, const nde_model *m, const nde_cli_s
   if (!cdef || !cgiven) goto nomem;
   while (!code && getline(&line, &line_cap, f) >= 0) {
     lineno++;
-    char *s = line;
-    if (lineno == 1 && !strncmp(s, "\xef\xbb\xbf", 3)) s += 3; /* a UTF-8 byte order mark */
-    const char *p = s;
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0') continue;
-    if (split(s, &fs, &fcap, &nf)) goto nomem;
+    const char *s = nde_cli_csv_content(line, lineno);
+    if (!s) continue;
+    if (nde_cli_csv_split(s, &fs, &fcap, &nf)) goto nomem;
     if (!header_line) {
       header_line = lineno;
       const size_t hl = strcspn(s, "\r\n");
