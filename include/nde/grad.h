@@ -114,7 +114,8 @@ typedef struct nde_grad_opts {
   int seminorm;       /* 1 (default): mu (the parameter adjoint) is left out of the error norm */
   /* CVODES adjoint (interp with cvode-*) */
   long checkpoint_steps;   /* steps between checkpoints; default 100 (>= 2 for polynomial) */
-  const char *interp;      /* "hermite" (default) or "polynomial" */
+  const char *interp;      /* "hermite" (default) or "polynomial" (measured: garbage, |g| > 1e23,
+                            * on stiff van der Pol mu = 900 at every rtol; docs/cli.md) */
   int auto_forward_max_params; /* auto: forward sensitivities up to this many; default 8 */
 } nde_grad_opts;
 
