@@ -184,7 +184,8 @@ NDE_API double nde_problem_noise_loss(const nde_problem *p);
 NDE_API const double *nde_problem_u0(const nde_problem *p, int k);
 /* The trajectory loss (no shooting, no minibatch) at θ and its gradient dL/dθ (n_theta values,
  * may be NULL), with the series' initial states fixed.  A solve that stops is an outcome: NDE_OK,
- * *L = NaN, info->stop says why.  Statuses: NDE_ERR_ARG, NDE_ERR_CALLBACK, NDE_ERR_NOMEM. */
+ * *L = NaN, info->stop says why.  Statuses: NDE_ERR_ARG (also a non-finite entry of θ, named by
+ * its parameter or net), NDE_ERR_CALLBACK, NDE_ERR_NOMEM. */
 NDE_API nde_status nde_problem_loss(nde_problem *p, const double *theta, double *L, double *g,
                                     nde_fit_info *info);
 /* One sentence on a solve that stopped, with what to try: e.g. "solver dopri5 stopped at

@@ -27,6 +27,12 @@ def test_loss_and_grad_returns_a_float_and_one_derivative_per_theta_entry(ude, l
     with pytest.raises(ValueError, match=r"out: expected a writable C-contiguous float64 array of "
                                          r"shape \[87\], got float32 array of shape \[87\]"):
         p.loss_and_grad(theta, out=np.zeros(87, dtype=np.float32))
+    # A NaN entry is refused, naming what it is, not evaluated into a solver stop.
+    bad = theta.copy()
+    bad[5] = np.nan
+    with pytest.raises(ValueError, match=r"weight 5 of net 'U' is nan \(theta\[5\]; expected a "
+                                         r"finite value\)"):
+        p.loss_and_grad(bad)
 
 
 def test_the_loss_is_the_one_nde_grad_prints(lv):

@@ -713,11 +713,15 @@ fail:
 nde_status nde_problem_loss(nde_problem *p, const double *theta, double *L, double *g,
                             nde_fit_info *info) {
   if (!p || !theta || !L) return NDE_ERR_ARG;
+  /* A non-finite entry is bad input, not a solve that stopped: named, and nothing evaluated. */
+  nde_error e;
+  nde_status st = nde__check_theta(p->model, p->n_series, theta, &e);
+  if (st != NDE_OK) return nde__errf(&p->err, st, "%s", e.msg);
   const size_t nt = nde_problem_n_theta(p), nx = nde_fit_n_x(p->fit, 0);
   memcpy(p->x, theta, nt * sizeof *p->x);
   /* Learned initial states sit after theta: here they are the series' own. */
   if (nx > nt) memcpy(p->x + nt, p->u0s, (nx - nt) * sizeof *p->x);
-  nde_status st = nde_fit_eval(p->fit, p->x, 0, NULL, L, g ? p->gx : NULL, info);
+  st = nde_fit_eval(p->fit, p->x, 0, NULL, L, g ? p->gx : NULL, info);
   if (st != NDE_OK) return nde__errf(&p->err, st, "%s", nde_fit_errmsg(p->fit));
   if (g) memcpy(g, p->gx, nt * sizeof *g);
   return NDE_OK;

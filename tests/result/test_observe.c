@@ -781,6 +781,13 @@ static void an_observable_measured_only_where_defined_fits(void **state) {
       nde_problem *p = NULL;
       if (nde_problem_create(m, d, &o, &p, &err) != NDE_OK) fail_msg("%s", err.msg);
       double th0[1] = {log(0.5)}, L, g[1], Lp, Lm;
+      if (checked == 0) {
+        /* A NaN theta is refused as bad input (it was a solve that stopped). */
+        const double bad[1] = {NAN};
+        assert_int_equal(nde_problem_loss(p, bad, &L, g, NULL), NDE_ERR_ARG);
+        assert_string_equal(nde_problem_errmsg(p),
+                            "the parameter 'k' is nan (theta[0]; expected a finite value)");
+      }
       const double h = 1e-6;
       assert_int_equal(nde_problem_loss(p, th0, &L, g, NULL), NDE_OK);
       if (!isfinite(L) || !isfinite(g[0]))
