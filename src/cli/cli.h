@@ -208,6 +208,12 @@ int nde_cli_parse_params(const char *opt, const char *spec, const nde_model *m, 
  * code. */
 int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, int n_series,
                        double *theta);
+/* The starting theta of a command (nde_model_n_theta_full(m, n_series) values): the model's
+ * initialisation from seed, then --init FILE.h5 (nde_cli_read_theta) when init is given, then
+ * --param values (nde_cli_parse_params) on top when param is.  Returns 0 or the exit code (the
+ * message printed). */
+int nde_cli_start_theta(const nde_model *m, uint64_t seed, int n_series, const char *init,
+                        const char *param, double *theta);
 
 /* Predictions for trajectory k of the data (tr, its times) into Y (tr->n x n_state): 0, or
  * non-zero when they cannot be made, with the reason appended to why when there is one (a solve

@@ -411,6 +411,15 @@ int nde_cli_read_theta(const char *opt, const char *path, const nde_model *m, in
   return nde_cli_input_exit(st);
 }
 
+int nde_cli_start_theta(const nde_model *m, uint64_t seed, int n_series, const char *init,
+                        const char *param, double *theta) {
+  int rc = 0;
+  nde_model_init_theta_full(m, seed, n_series, theta);
+  if (init && (rc = nde_cli_read_theta("--init", init, m, n_series, theta))) return rc;
+  if (param && (rc = nde_cli_parse_params("--param", param, m, n_series, theta))) return rc;
+  return 0;
+}
+
 char *nde_cli_command_line(int argc, char **argv) {
   nde_str s = NDE_STR_INIT;
   nde_str_adds(&s, "nde");

@@ -190,9 +190,7 @@ int nde_cmd_fit(int argc, char **argv) {
       rc = NDE_EXIT_IO;
       goto done;
     }
-    nde_model_init_theta_full(model, fo.seed, n_ser, theta);
-    if (init && (rc = nde_cli_read_theta("--init", init, model, n_ser, theta))) goto done;
-    if (param && (rc = nde_cli_parse_params("--param", param, model, n_ser, theta))) goto done;
+    if ((rc = nde_cli_start_theta(model, fo.seed, n_ser, init, param, theta))) goto done;
     fo.theta0 = theta;
   }
   if (resume) {

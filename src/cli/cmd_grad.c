@@ -132,9 +132,7 @@ int nde_cmd_grad(int argc, char **argv) {
     rc = NDE_EXIT_IO;
     goto done;
   }
-  nde_model_init_theta_full(model, fo.seed, n_ser, theta);
-  if (init && (rc = nde_cli_read_theta("--init", init, model, n_ser, theta))) goto done;
-  if (param && (rc = nde_cli_parse_params("--param", param, model, n_ser, theta))) goto done;
+  if ((rc = nde_cli_start_theta(model, fo.seed, n_ser, init, param, theta))) goto done;
   nde_status st = nde_problem_create(model, data, &fo, &p, &err);
   if (st != NDE_OK) {
     rc = nde_cli_fail(&err, 0);

@@ -418,10 +418,8 @@ int nde_cmd_simulate(int argc, char **argv) {
     goto done;
   }
   nde_model_initial_state(m, u0);
-  nde_model_init_theta_full(m, so.seed, 1, theta);
-  if (a.init && (code = nde_cli_read_theta("--init", a.init, m, 1, theta))) goto done;
+  if ((code = nde_cli_start_theta(m, so.seed, 1, a.init, param, theta))) goto done;
   if (u0_spec && (code = nde_cli_parse_state("--u0", u0_spec, m, u0))) goto done;
-  if (param && (code = nde_cli_parse_params("--param", param, m, 1, theta))) goto done;
   a.noise = so.noise;
   a.seed = so.seed;
   a.method = so.solver.method;
