@@ -99,7 +99,8 @@ static int times_from_h5(const char *path, double **t, long *n) {
   return code;
 }
 
-/* One time per line; blank lines and lines starting with '#' are skipped. */
+/* One time per line; blank lines and lines starting with '#' are skipped, and a UTF-8 byte
+ * order mark before the first (nde_cli_csv_content, the rule of the CSV readers). */
 static int times_from_text(const char *path, FILE *f, double **t, long *n) {
   long cap = 0, lineno = 0;
   char *line = NULL;
@@ -108,9 +109,10 @@ static int times_from_text(const char *path, FILE *f, double **t, long *n) {
   *n = 0;
   while (!code && getline(&line, &line_cap, f) >= 0) {
     lineno++;
-    char *s = line;
+    const char *content = nde_cli_csv_content(line, lineno);
+    if (!content) continue;
+    char *s = line + (content - line);
     while (*s == ' ' || *s == '\t') s++;
-    if (*s == '#' || *s == '\n' || *s == '\r' || *s == '\0') continue;
     char *end;
     errno = 0;
     const double v = strtod(s, &end);

@@ -141,6 +141,14 @@ inputs_and_constants_come_from_the_table() {
   "$nde" simulate "$room" -o "$tmp/r2bom.h5" --series "$tmp/exp/t2bom.csv" \
     --inputs "$tmp/exp/in/abom.csv" --const P=2 --t1 8 --dt-out 0.5 --quiet || fail "BOM: exit $?"
   for g in s01 s02; do same_ds "$tmp/r2.h5" /$g/y "$tmp/r2bom.h5" /$g/y; done
+  # So does a --times file (it was refused: "expected one time (a finite number) per line").
+  printf '0\n0.5\n1\n' >"$tmp/times.txt"
+  printf '\357\273\277' | cat - "$tmp/times.txt" >"$tmp/times_bom.txt"
+  "$nde" simulate "$room" -o "$tmp/tt.csv" --times "$tmp/times.txt" --inputs "$tmp/exp/in/a.csv" \
+    --const P=2 --quiet || fail "--times: exit $?"
+  "$nde" simulate "$room" -o "$tmp/ttbom.csv" --times "$tmp/times_bom.txt" \
+    --inputs "$tmp/exp/in/a.csv" --const P=2 --quiet || fail "--times with a BOM: exit $?"
+  cmp -s "$tmp/tt.csv" "$tmp/ttbom.csv" || fail "--times with a BOM gives other values"
   "$nde" fit "$room" "$tmp/room.h5" -o "$tmp/rf.h5" --optim lbfgs:3 --quiet || fail "fit room batch: exit $?"
 }
 
