@@ -4,6 +4,7 @@ forecast / nde discover read."""
 import contextlib
 import math
 import os
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -11,7 +12,8 @@ import numpy as np
 from . import arrays
 from ._lib import cstr, ffi, h5_lock, lib, pystr
 from .data import as_data
-from .errors import Error, FileError, Interrupted, check, error_for, new_error
+from .errors import (Error, FileError, Interrupted, SolverStopWarning, check, error_for,
+                     new_error)
 from .model import Model, as_model, stop_info, warn_stop
 from .options import (ENSEMBLE_OPTIONS, LOSS_OPTIONS, OBJECTIVE_OPTIONS, SOLVER_OPTIONS,
                       TRAIN_OPTIONS, UNCERTAINTY_OPTIONS, fit_opts, set_solver, settings_dict,
@@ -479,6 +481,21 @@ def _grid(t0, t1, dt_out):
         lib.nde_free(p[0])
 
 
+
+def _warn_band_gap(t, lo, hi, olo, ohi, members):
+    """Warn (SolverStopWarning) from the first time where the band has no value, as nde forecast
+    refuses it: every member's integration had stopped, or the sensitivities' solve."""
+    gap = ~(np.isfinite(lo).all(axis=1) & np.isfinite(hi).all(axis=1))
+    if olo is not None:
+        gap |= ~(np.isfinite(olo).all(axis=1) & np.isfinite(ohi).all(axis=1))
+    if not gap.any():
+        return
+    at = t[int(np.argmax(gap))]
+    why = ("the integrations of all %d members stopped by then" % members if members
+           else "the solve of its sensitivities stopped")
+    warnings.warn("the band is not finite from t = %.6g: %s (it is NaN from there)" % (at, why),
+                  SolverStopWarning, stacklevel=4)
+
 class Result:
     """A fitted model: what nde fit writes to fit.h5 (nde.fit returns one, nde.load opens one).
 
@@ -908,7 +925,9 @@ class Result:
                 the members' trajectories, each member from its own fitted trajectory) or
                 standard errors (linearised), else none; a level in (0, 1), or True for 0.95
                 (a ValueError when the result has neither); False: none (--no-band)
-        A solve that stops early warns (SolverStopWarning) and leaves NaN rows after the stop."""
+        A solve that stops early warns (SolverStopWarning) and leaves NaN rows after the stop; so
+        does a band with no value from some time on (every member's integration had stopped, or
+        the sensitivities' solve), where nde forecast refuses to write it."""
         keep = []
         level = self._band_level(band)
         st, t0, u, drive_in, drive_c = self._start(start, series, u0, keep, inputs, consts)
@@ -935,6 +954,8 @@ class Result:
             bands = (lo, hi, level, "members" if self.n_members else "linearised", int(used[0]))
             if no:
                 obs_band = (olo, ohi)
+            _warn_band_gap(tt, lo, hi, olo if no else None, ohi if no else None,
+                           self.n_members)
         stop = stop_info(method, stats)
         if stop is not None:
             warn_stop("the integration", stop)
