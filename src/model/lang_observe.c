@@ -2,7 +2,6 @@
  * EXPR") evaluated on a batch of states, with exact VJP and JVP.  The model's source is parsed
  * again and compiled into a tape whose outputs are the quantities (only the intermediates they
  * need), evaluated by the same kernels as the right-hand side, against the same bound data. */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,27 +9,14 @@
 #include "tape.h"
 
 struct nde_observer {
-  nde_model *model; /* a reference */
-  nde__tape tape;   /* the original's (a clone evaluates its parent's tape) */
-  nde__tctx *X;
+  nde__tape_handle h; /* the tape and this observer's context (a clone shares its root's tape) */
   int K;
   bool identity;
-  struct nde_observer *parent; /* a clone: the observer whose tape it uses */
-  atomic_int refs;  /* the observer and its clones */
 };
-
-static void observer_release(nde_observer *p) {
-  if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
-  nde__tctx_destroy(p->X);
-  if (p->parent) observer_release(p->parent);
-  else nde__tape_free(&p->tape);
-  nde__model_release(p->model);
-  free(p);
-}
 
 void nde_observer_destroy(nde_observer **o) {
   if (!o || !*o) return;
-  observer_release(*o);
+  nde__handle_release(&(*o)->h);
   *o = NULL;
 }
 
@@ -38,25 +24,13 @@ nde_status nde_observer_clone(const nde_observer *o, nde_observer **out, nde_err
   if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_observer_clone: no output pointer");
   *out = NULL;
   if (!o) return nde__fail(err, NDE_ERR_ARG, "nde_observer_clone: no observer");
-  nde_observer *src = (nde_observer *)o;
-  nde_observer *root = src->parent ? src->parent : src;
-  nde_observer *c = calloc(1, sizeof *c);
-  if (!c) return nde__fail(err, NDE_ERR_NOMEM, "out of memory cloning an observer");
-  void *X = NULL;
-  nde_status st = nde__tctx_clone(src->X, &X);
-  if (st != NDE_OK) {
-    free(c);
-    return nde__fail(err, st, "%s cloning an observer", nde_status_str(st));
-  }
-  c->X = X;
-  c->K = src->K;
-  c->identity = src->identity;
-  c->model = src->model;
-  nde__model_retain(c->model);
-  atomic_fetch_add_explicit(&root->refs, 1, memory_order_relaxed);
-  c->parent = root;
-  atomic_init(&c->refs, 1);
-  *out = c;
+  nde__tape_handle *c = NULL;
+  const nde_status st = nde__handle_clone(&o->h, sizeof(nde_observer), &c);
+  if (st != NDE_OK) return nde__fail(err, st, "%s cloning an observer", nde_status_str(st));
+  nde_observer *co = (nde_observer *)c;
+  co->K = o->K;
+  co->identity = o->identity;
+  *out = co;
   return NDE_OK;
 }
 
@@ -89,7 +63,7 @@ nde_status nde_model_create_observer(nde_model *m, const nde_model_rhs_opts *o, 
   if (!o) o = &dflt;
 
   nde_observer *p = calloc(1, sizeof *p);
-  if (p) atomic_init(&p->refs, 1);
+  if (p) nde__handle_init(&p->h, m);
   nde__output *outs = calloc((size_t)K, sizeof *outs);
   nde__diags d;
   nde__ast A;
@@ -98,8 +72,6 @@ nde_status nde_model_create_observer(nde_model *m, const nde_model_rhs_opts *o, 
   memset(&A, 0, sizeof A);
   nde_status st = NDE_ERR_NOMEM;
   if (!p || !outs) goto fail;
-  nde__model_retain(m);
-  p->model = m;
   p->K = K;
   st = nde__parse_source(m->src, m->src_len, m->file, &d, &A);
   if (st != NDE_OK) {
@@ -134,16 +106,16 @@ nde_status nde_model_create_observer(nde_model *m, const nde_model_rhs_opts *o, 
     outs[k] = (nde__output){A.inters[i].expr, -1, k, 1, 0};
     p->identity = false;
   }
-  st = nde__compile_tape(&A, &d, m, outs, K, K, &p->tape);
+  st = nde__compile_tape(&A, &d, m, outs, K, K, &p->h.tape);
   if (st != NDE_OK) {
     nde__fail(err, st, "%s compiling the observer", nde_status_str(st));
     goto fail;
   }
   st = nde__bound_create(m, o, &bd, err);
   if (st != NDE_OK) goto fail;
-  st = nde__tctx_create(m, &p->tape, bd, o->max_batch, &p->X);
+  st = nde__tctx_create(m, &p->h.tape, bd, o->max_batch, &p->h.X);
   nde__bound_release(bd);
-  if (st == NDE_OK) nde__tctx_exact_zeros(p->X, true);
+  if (st == NDE_OK) nde__tctx_exact_zeros(p->h.X, true);
   if (st != NDE_OK) {
     nde__fail(err, st, "%s creating the observer", nde_status_str(st));
     goto fail;
@@ -170,23 +142,23 @@ nde_status nde_observer_set_rows(nde_observer *o, int B, const int *series_of_ro
   if (series_of_row)
     for (int r = 0; r < B; r++)
       if (series_of_row[r] < 0) return NDE_ERR_ARG;
-  return nde__tctx_set_rows(o->X, B, series_of_row);
+  return nde__tctx_set_rows(o->h.X, B, series_of_row);
 }
 
 int nde_observer_eval(nde_observer *o, double t, int B, const double *U, const double *theta,
                       double *H) {
   if (!o || !U || !H) return -1;
-  return nde__tctx_f(o->X, t, B, U, theta, H, NULL);
+  return nde__tctx_f(o->h.X, t, B, U, theta, H, NULL);
 }
 
 int nde_observer_vjp(nde_observer *o, double t, int B, const double *U, const double *theta,
                      const double *LH, double *gU, double *gtheta) {
   if (!o || !U || !LH) return -1;
-  return nde__tctx_vjp(o->X, t, B, U, theta, LH, NULL, gU, gtheta);
+  return nde__tctx_vjp(o->h.X, t, B, U, theta, LH, NULL, gU, gtheta);
 }
 
 int nde_observer_jvp(nde_observer *o, double t, int B, const double *U, const double *theta,
                      const double *V, const double *Vtheta, double *JH) {
   if (!o || !U || !JH) return -1;
-  return nde__tctx_jvp(o->X, t, B, U, theta, V, Vtheta, JH);
+  return nde__tctx_jvp(o->h.X, t, B, U, theta, V, Vtheta, JH);
 }

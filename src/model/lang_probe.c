@@ -7,7 +7,6 @@
  * the model. */
 #include <math.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,32 +119,17 @@ nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *beg
 #define PROBE_NAME "nde__probe"
 
 struct nde_probe {
-  nde_model *model; /* a reference */
-  nde__tape tape;   /* outputs: the expressions, side by side (a clone evaluates its root's) */
-  nde__tctx *X;
+  nde__tape_handle h; /* outputs: the expressions, side by side (a clone shares its root's) */
   int n_expr;
-  int *width;       /* the root's (a clone reads its root's) */
+  int *width;         /* the root's (a clone reads its root's) */
   int total;
-  struct nde_probe *parent; /* a clone: the probe whose tape and widths it uses */
-  atomic_int refs;          /* the probe and its clones */
 };
 
-static void probe_release(nde_probe *p) {
-  if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
-  nde__tctx_destroy(p->X);
-  if (p->parent) {
-    probe_release(p->parent);
-  } else {
-    nde__tape_free(&p->tape);
-    free(p->width);
-  }
-  nde__model_release(p->model);
-  free(p);
-}
+static void free_widths(nde__tape_handle *h) { free(((nde_probe *)h)->width); }
 
 void nde_probe_destroy(nde_probe **probe) {
   if (!probe || !*probe) return;
-  probe_release(*probe);
+  nde__handle_release(&(*probe)->h);
   *probe = NULL;
 }
 
@@ -153,27 +137,14 @@ nde_status nde_probe_clone(const nde_probe *probe, nde_probe **out, nde_error *e
   if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_probe_clone: no output pointer");
   *out = NULL;
   if (!probe) return nde__fail(err, NDE_ERR_ARG, "nde_probe_clone: no probe");
-  /* Only the reference counts change in the source. */
-  nde_probe *src = (nde_probe *)probe;
-  nde_probe *root = src->parent ? src->parent : src;
-  nde_probe *c = calloc(1, sizeof *c);
-  if (!c) return nde__fail(err, NDE_ERR_NOMEM, "out of memory cloning a probe");
-  void *X = NULL;
-  const nde_status st = nde__tctx_clone(src->X, &X);
-  if (st != NDE_OK) {
-    free(c);
-    return nde__fail(err, st, "%s cloning a probe", nde_status_str(st));
-  }
-  c->X = X;
-  c->n_expr = src->n_expr;
-  c->width = root->width;
-  c->total = src->total;
-  c->model = src->model;
-  nde__model_retain(c->model);
-  atomic_fetch_add_explicit(&root->refs, 1, memory_order_relaxed);
-  c->parent = root;
-  atomic_init(&c->refs, 1);
-  *out = c;
+  nde__tape_handle *c = NULL;
+  const nde_status st = nde__handle_clone(&probe->h, sizeof(nde_probe), &c);
+  if (st != NDE_OK) return nde__fail(err, st, "%s cloning a probe", nde_status_str(st));
+  nde_probe *cp = (nde_probe *)c;
+  cp->n_expr = probe->n_expr;
+  cp->width = probe->width;
+  cp->total = probe->total;
+  *out = cp;
   return NDE_OK;
 }
 
@@ -210,7 +181,7 @@ nde_status nde_probe_set_rows(nde_probe *probe, int B, const int *series_of_row)
   if (series_of_row)
     for (int r = 0; r < B; r++)
       if (series_of_row[r] < 0) return NDE_ERR_ARG;
-  return nde__tctx_set_rows(probe->X, B, series_of_row);
+  return nde__tctx_set_rows(probe->h.X, B, series_of_row);
 }
 
 /* A probe on batches and series of o; with bind, the data of o drive the expressions. */
@@ -232,16 +203,17 @@ static nde_status probe_make(const nde_model *model, int n_expr, const char *con
                        exprs[i] ? exprs[i] : "(null)");
   }
   nde_probe *p = calloc(1, sizeof *p);
-  if (p) atomic_init(&p->refs, 1);
+  /* The model is immutable; only its reference count changes. */
+  if (p) {
+    nde__handle_init(&p->h, (nde_model *)model);
+    p->h.free_root = free_widths;
+  }
   nde_str b = NDE_STR_INIT;
   parsed ps;
   memset(&ps, 0, sizeof ps);
   nde__output *outs = NULL;
   nde_status st = NDE_ERR_NOMEM;
   if (!p) goto fail;
-  /* The model is immutable; only its reference count changes. */
-  p->model = (nde_model *)model;
-  nde__model_retain(p->model);
   p->n_expr = n_expr;
   p->width = calloc((size_t)n_expr, sizeof *p->width);
   outs = calloc((size_t)n_expr, sizeof *outs);
@@ -296,21 +268,21 @@ static nde_status probe_make(const nde_model *model, int n_expr, const char *con
     }
     p->total += p->width[i];
   }
-  st = nde__compile_tape(&ps.ast, &ps.d, model, outs, n_expr, p->total, &p->tape);
+  st = nde__compile_tape(&ps.ast, &ps.d, model, outs, n_expr, p->total, &p->h.tape);
   if (st != NDE_OK) {
     nde__fail(err, st, "%s compiling the expressions", nde_status_str(st));
     goto fail;
   }
-  for (int k = 0; !bind && k < p->tape.n_code; k++)
-    if (p->tape.code[k].op == NDE__OP_INPUT || p->tape.code[k].op == NDE__OP_DCONST) {
+  for (int k = 0; !bind && k < p->h.tape.n_code; k++)
+    if (p->h.tape.code[k].op == NDE__OP_INPUT || p->h.tape.code[k].op == NDE__OP_DCONST) {
       st = nde__fail(err, NDE_ERR_ARG,
                      "the expressions use measured inputs or constants from data, which this "
                      "probe does not bind (nde_probe_create_opts binds them)");
       goto fail;
     }
   nde__bound *bd = NULL;
-  if (bind && (st = nde__bound_create(p->model, o, &bd, err)) != NDE_OK) goto fail_quiet;
-  st = nde__tctx_create(p->model, &p->tape, bd, max_batch, &p->X);
+  if (bind && (st = nde__bound_create(p->h.model, o, &bd, err)) != NDE_OK) goto fail_quiet;
+  st = nde__tctx_create(p->h.model, &p->h.tape, bd, max_batch, &p->h.X);
   nde__bound_release(bd);
   if (st != NDE_OK) goto fail;
   parsed_free(&ps);
@@ -331,7 +303,7 @@ fail_quiet:
 int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, const double *theta,
                    double *OUT) {
   if (!probe || !U || !OUT) return -1;
-  return nde__tctx_f(probe->X, t, B, U, theta, OUT, NULL);
+  return nde__tctx_f(probe->h.X, t, B, U, theta, OUT, NULL);
 }
 
 /* ---- C export ---- */

@@ -4,6 +4,8 @@
 #ifndef NDE_MODEL_TAPE_H
 #define NDE_MODEL_TAPE_H
 
+#include <stdatomic.h>
+
 #include "lang.h"
 
 /* Evaluate one instruction whose operands are all constants (compile-time folding); bases[UNIF]
@@ -102,6 +104,26 @@ nde_status nde__tctx_clone(void *ctx, void **out);
  * outputs that are not measured get cotangent 0 and may be NaN (outside their domain), and 0 *
  * NaN would poison the adjoints of the measured ones.  Costs a compare per product. */
 void nde__tctx_exact_zeros(nde__tctx *X, bool on);
+/* A compiled tape shared by an evaluator and its clones (observers, probes): the first member
+ * of the evaluator's struct.  Each handle has its own evaluation context X (workspaces, row
+ * map); the root owns the tape (and what free_root frees), and the last handle released frees
+ * them.  Clones are for other threads; the reference counts are atomic. */
+typedef struct nde__tape_handle {
+  nde_model *model;              /* a reference */
+  nde__tape tape;                /* the root's (a clone evaluates its root's through X) */
+  nde__tctx *X;
+  struct nde__tape_handle *root; /* NULL for the root */
+  atomic_int refs;               /* the handle and its clones */
+  void (*free_root)(struct nde__tape_handle *); /* what else the root owns, or NULL */
+} nde__tape_handle;
+/* A root handle of model m (a reference is taken), its tape and X still to be made. */
+void nde__handle_init(nde__tape_handle *h, nde_model *m);
+/* Drop a reference; the last one frees X, the tape (root) or the root reference (clone), the
+ * model reference and h itself (the evaluator's struct it begins). */
+void nde__handle_release(nde__tape_handle *h);
+/* A clone of src in a new zeroed struct of size bytes beginning with the handle: its own X
+ * with src's row map, src's model and root.  NDE_ERR_NOMEM or tctx_clone's status. */
+nde_status nde__handle_clone(const nde__tape_handle *src, size_t size, nde__tape_handle **out);
 /* Length of the full theta the context reads (shared part + n_series per-series blocks). */
 size_t nde__tctx_n_theta(const nde__tctx *X);
 

@@ -8,6 +8,7 @@
  * Values bound per series (per-series parameters, measured inputs, constants from data) are
  * read per row through the row -> series map.  Nothing here allocates. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1180,6 +1181,48 @@ nde_status nde__tctx_clone(void *ctx, void **out) {
   memcpy(Y->rows.row_uniq, X->rows.row_uniq, (size_t)X->max_batch * sizeof(int));
   Y->exact_zeros = X->exact_zeros;
   *out = Y;
+  return NDE_OK;
+}
+
+void nde__handle_init(nde__tape_handle *h, nde_model *m) {
+  h->model = m;
+  nde__model_retain(m);
+  h->root = NULL;
+  atomic_init(&h->refs, 1);
+}
+
+void nde__handle_release(nde__tape_handle *h) {
+  if (!h || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1) return;
+  nde__tctx_destroy(h->X);
+  if (h->root) {
+    nde__handle_release(h->root);
+  } else {
+    nde__tape_free(&h->tape);
+    if (h->free_root) h->free_root(h);
+  }
+  nde__model_release(h->model);
+  free(h);
+}
+
+nde_status nde__handle_clone(const nde__tape_handle *src, size_t size, nde__tape_handle **out) {
+  *out = NULL;
+  nde__tape_handle *root = src->root ? src->root : (nde__tape_handle *)src;
+  nde__tape_handle *c = calloc(1, size);
+  if (!c) return NDE_ERR_NOMEM;
+  void *X = NULL;
+  const nde_status st = nde__tctx_clone(src->X, &X);
+  if (st != NDE_OK) {
+    free(c);
+    return st;
+  }
+  c->X = X;
+  c->model = src->model;
+  nde__model_retain(c->model);
+  /* Only the reference counts change in the source. */
+  atomic_fetch_add_explicit(&root->refs, 1, memory_order_relaxed);
+  c->root = root;
+  atomic_init(&c->refs, 1);
+  *out = c;
   return NDE_OK;
 }
 
