@@ -12,8 +12,8 @@ import numpy as np
 from . import arrays
 from ._lib import cstr, ffi, h5_lock, lib, pystr
 from .data import as_data
-from .errors import (Error, FileError, Interrupted, SolverStopWarning, check, error_for,
-                     new_error)
+from .errors import (Error, FileError, Interrupted, NumericalError, SolverStopWarning, check,
+                     error_for, new_error)
 from .model import Model, as_model, stop_info, warn_stop
 from .options import (ENSEMBLE_OPTIONS, LOSS_OPTIONS, OBJECTIVE_OPTIONS, SOLVER_OPTIONS,
                       TRAIN_OPTIONS, UNCERTAINTY_OPTIONS, fit_opts, set_solver, settings_dict,
@@ -326,12 +326,14 @@ class Trajectory:
         nde inspect read it back; with the inputs that drove it when they cover its span, and
         its constants from data) when path ends in .h5 or .hdf5, or CSV (t, the states, then the
         observables) when it ends in .csv (either case); any other name is refused
-        (ValueError)."""
+        (ValueError).  As nde forecast, a trajectory that stopped or has a value, an observable
+        or a band that is not finite is refused (NumericalError), nothing written."""
         path = os.fspath(path)
         suffix = os.path.splitext(path)[1].lower()
         if suffix not in (".h5", ".hdf5", ".csv"):
             raise ValueError("path: expected a file name ending in .h5 or .hdf5 (HDF5) or .csv "
                              "(CSV), got %r" % path)
+        self._refuse_not_finite(path)
         if suffix == ".csv":
             buf = ffi.new("char[]", lib.NDE_NUM_MAX)
 
@@ -417,6 +419,29 @@ class Trajectory:
             finally:
                 lib.nde_writer_destroy(out)
 
+
+    def _refuse_not_finite(self, path):
+        """As nde forecast: a trajectory that stopped, a value, an observable or a band that is
+        not finite is refused (NumericalError), and nothing is written."""
+        what = "the trajectory of series %s" % self.series
+        if self.stop is not None:
+            raise NumericalError("%s stopped: %s; nothing written to %s"
+                                 % (what, self.stop.message, path))
+        cols = [(self.y, tuple(self.states))]
+        if self.obs is not None:
+            cols.append((self.obs, tuple(self.observables)))
+        for arr, names in cols:
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                i, j = np.argwhere(bad)[0]
+                raise NumericalError("%s is not finite at t = %.17g (%s); nothing written to %s"
+                                     % (what, self.t[i], names[j], path))
+        if self.lower is not None:
+            lo, hi, _ = self._band_columns()
+            gap = ~(np.isfinite(lo).all(axis=1) & np.isfinite(hi).all(axis=1))
+            if gap.any():
+                raise NumericalError("the band of %s is not finite from t = %.17g; nothing "
+                                     "written to %s" % (what, self.t[int(np.argmax(gap))], path))
 
     def _band_columns(self):
         """The band as written: lower, upper [T, K] and the K column names (the states, then

@@ -650,3 +650,16 @@ def test_a_band_with_no_value_warns_from_where_every_member_stopped(tmp_path):
     gap = ~np.isfinite(tr.lower).all(axis=1)
     first = int(np.argmax(gap))
     assert 0 < first and gap[first:].all() and not gap[:first].any()
+    # Saving it is refused as nde forecast refuses it: nothing written.
+    with pytest.raises(nde.NumericalError, match=r"the band of the trajectory of series .* is not "
+                                                 r"finite from t = 0\.5\d*; nothing written to"):
+        tr.save(tmp_path / "f.csv")
+    assert not (tmp_path / "f.csv").exists()
+    ok.save(tmp_path / "ok.csv")
+    # So is a trajectory that stopped (the kept fit, k near 0.3, blows up near t = 3.3).
+    with pytest.warns(nde.SolverStopWarning):
+        far = r.forecast(5.0, band=False)
+    with pytest.raises(nde.NumericalError, match=r"the trajectory of series .* stopped: solver "
+                                                 r".* stopped at t = 3\.\d*.*nothing written"):
+        far.save(tmp_path / "far.h5")
+    assert not (tmp_path / "far.h5").exists()
