@@ -782,6 +782,11 @@ static void an_observable_measured_only_where_defined_fits(void **state) {
       if (nde_problem_create(m, d, &o, &p, &err) != NDE_OK) fail_msg("%s", err.msg);
       double th0[1] = {log(0.5)}, L, g[1], Lp, Lm;
       if (checked == 0) {
+        /* At k = 0.9, x falls faster and r is undefined at times where it is measured: the
+         * loss is NaN (it was the finite sum up to the first time with an undefined r). */
+        const double fast[1] = {log(0.9)};
+        assert_int_equal(nde_problem_loss(p, fast, &L, NULL, NULL), NDE_OK);
+        if (!isnan(L)) fail_msg("k = 0.9: loss %g, expected NaN", L);
         /* A NaN theta is refused as bad input (it was a solve that stopped). */
         const double bad[1] = {NAN};
         assert_int_equal(nde_problem_loss(p, bad, &L, g, NULL), NDE_ERR_ARG);
