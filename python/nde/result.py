@@ -507,12 +507,11 @@ def _grid(t0, t1, dt_out):
 
 
 
-def _warn_band_gap(t, lo, hi, olo, ohi, members):
-    """Warn (SolverStopWarning) from the first time where the band has no value, as nde forecast
-    refuses it: every member's integration had stopped, or the sensitivities' solve."""
+def _warn_band_gap(t, lo, hi, members):
+    """Warn (SolverStopWarning) from the first time where the states' band has no value, as nde
+    forecast refuses it: every member's integration had stopped, or the sensitivities' solve.
+    (An observable's band is NaN also where the observable is undefined: not a stop.)"""
     gap = ~(np.isfinite(lo).all(axis=1) & np.isfinite(hi).all(axis=1))
-    if olo is not None:
-        gap |= ~(np.isfinite(olo).all(axis=1) & np.isfinite(ohi).all(axis=1))
     if not gap.any():
         return
     at = t[int(np.argmax(gap))]
@@ -520,6 +519,7 @@ def _warn_band_gap(t, lo, hi, olo, ohi, members):
            else "the solve of its sensitivities stopped")
     warnings.warn("the band is not finite from t = %.6g: %s (it is NaN from there)" % (at, why),
                   SolverStopWarning, stacklevel=4)
+
 
 class Result:
     """A fitted model: what nde fit writes to fit.h5 (nde.fit returns one, nde.load opens one).
@@ -979,8 +979,9 @@ class Result:
             bands = (lo, hi, level, "members" if self.n_members else "linearised", int(used[0]))
             if no:
                 obs_band = (olo, ohi)
-            _warn_band_gap(tt, lo, hi, olo if no else None, ohi if no else None,
-                           self.n_members)
+            # Members counted as nde forecast counts them: those whose fit ended well.
+            _warn_band_gap(tt, lo, hi, sum(m.status in ("done", "early-stop")
+                                            for m in self.members))
         stop = stop_info(method, stats)
         if stop is not None:
             warn_stop("the integration", stop)

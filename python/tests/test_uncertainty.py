@@ -663,3 +663,20 @@ def test_a_band_with_no_value_warns_from_where_every_member_stopped(tmp_path):
                                                  r".* stopped at t = 3\.\d*.*nothing written"):
         far.save(tmp_path / "far.h5")
     assert not (tmp_path / "far.h5").exists()
+
+
+def test_an_undefined_observable_blanks_its_band_without_a_stop_warning():
+    # r = sqrt(x - 0.5) is undefined from t = ln 2 / k (about 1.16): its value and band are NaN
+    # there, the states' band is not, and nothing stopped, so nothing warns of a stop.
+    src = ("state x = 1\nparam k = 0.6 (positive)\nobserve r = sqrt(x - 0.5)\nobserve h = 2*x\n"
+           "dx/dt = -k*x\n")
+    m = nde.Model(src, "dom.nde")
+    t = np.arange(11) * 0.25
+    x = np.exp(-0.6 * t) * (1 + 0.01 * np.sin(2.0 * np.arange(11)))
+    r = nde.fit(m, {"s": (t, x[:, None])}, optim="lbfgs:100", uncertainty=True)
+    import warnings as w
+    with w.catch_warnings():
+        w.simplefilter("error")
+        tr = r.forecast(2.0, dt_out=0.25)
+    assert np.isfinite(tr.y).all() and np.isfinite(tr.lower).all()
+    assert np.isnan(tr.obs_lower[-1, 0]) and np.isfinite(tr.obs_lower[:, 1]).all()
