@@ -72,7 +72,10 @@ static int batch_loss_eval(void *ctx, int n_obs, int B, int n, const double *Y, 
         if (LHk) LHk[q] = 0.0;
         if (k < r->skip || isnan(o)) continue;
         const double h = Hk[q];
-        const double res = f->o.log_space ? log(h) - log(o) : h - o;
+        /* A compared quantity that is not finite (or not positive in log space) makes the
+         * loss NaN, not +inf. */
+        double res = f->o.log_space ? log(h) - log(o) : h - o;
+        if (!isfinite(res)) res = NAN;
         *r->data += r->w[i] * res * res;
         if (LHk) LHk[q] = bl->scale * 2.0 * r->w[i] * res * (f->o.log_space ? 1.0 / h : 1.0);
         any_obs = 1;
