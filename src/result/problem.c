@@ -97,12 +97,16 @@ nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data 
   return st;
 }
 
-/* "FILE:/GROUP" ("FILE:/" for the root, "series K:/" for data from arrays) for messages about a
- * series' group. */
+/* "FILE:/GROUP" ("FILE:/" for the root, "series K" for data from arrays, which have no
+ * groups) for messages about a series' group. */
 static const char *group_place(const nde_data *d, const nde_traj *tr, char *buf, size_t len) {
   nde_data_place(d, tr, buf, len);
   const size_t l = strlen(buf);
-  if (l > 0 && buf[l - 1] == ':' && l + 1 < len) strcpy(buf + l, "/");
+  const int from_file = nde_data_file(d) && nde_data_file(d)[0];
+  if (l > 0 && buf[l - 1] == ':') {
+    if (!from_file) buf[l - 1] = '\0';
+    else if (l + 1 < len) strcpy(buf + l, "/");
+  }
   return buf;
 }
 
@@ -638,7 +642,8 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     vo.batch_series = vo.batch_time = 0;
     if (o.validate_series > 0) vo.learn_u0 = 0;
     vo.sigma = p->vsigma;
-    if (o.validate_series > 0) vo.series_names = (const char *const *)p->labels + p->n_train;
+    /* Validation series k is data series n_train + k (held-out series) or k (tails). */
+    vo.series_names = (const char *const *)p->labels + (o.validate_series > 0 ? p->n_train : 0);
     st = nde_model_create_rhs_opts(model, &ro, &p->vrhs, &sub);
     if (st == NDE_OK)
       st = nde_fit_create(p->vrhs, &o.solver, &o.grad, p->n_val, p->series + p->n_train, &vo,
