@@ -432,24 +432,25 @@ static void add_rows(int R, const nde__slot *s, const double *x, double *g) {
  * unmeasured observable outside its domain, whose cotangent is 0, passes nothing back). */
 #define GM(g, d) (ez && (g) == 0.0 ? 0.0 : (g) * (d))
 
-/* Net call `in` in the reverse sweep with exact zeros, when some of its R rows have a zero
- * cotangent: each other row's VJP alone (its forward recomputed), the zero rows' input
- * adjoints 0; rows in rows out, so their NaN activations never meet a zero.  Returns 0 when no
- * row is zero (the batched pass then runs). */
+/* Net call `in` in the reverse sweep with exact zeros, when a row with a zero cotangent has an
+ * input that is not finite (its activations are then NaN, and the batched pass would multiply
+ * them by the zero): each row with a cotangent alone (its forward recomputed), the zero rows'
+ * input adjoints 0.  Returns 0 when there is no such row (the batched pass runs: with finite
+ * inputs and weights the zero rows add exact zeros). */
 static int net_rows_vjp(const tctx *X, const nde__tape *T, const nde__instr *in,
                         double *const V[], const double *GO, size_t ors, int R, int B,
                         const double *theta, double *gin, double *gtheta) {
   const nde__slot *si = &T->slots[in->a], *so = &T->slots[in->out];
   const int w = so->width, win = si->width;
-  int zero_rows = 0;
-  for (int r = 0; r < R; r++) {
+  const double *xin = V[si->arena] + slot_off(si, B);
+  int poisoned = 0;
+  for (int r = 0; r < R && !poisoned; r++) {
     int z = 1;
     for (int c = 0; c < w && z; c++) z = GO[r * ors + c] == 0.0;
-    zero_rows += z;
+    for (int c = 0; c < win && z && !poisoned; c++) poisoned = !isfinite(xin[r * si->rs + c]);
   }
-  if (zero_rows == 0) return 0;
+  if (!poisoned) return 0;
   const nde__netm *nm = &X->m->nets[in->iarg];
-  const double *xin = V[si->arena] + slot_off(si, B);
   for (int r = 0; r < R; r++) {
     double *gx = X->gx + (size_t)r * (size_t)win;
     int z = 1;
