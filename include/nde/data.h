@@ -187,7 +187,8 @@ NDE_API nde_status nde_writer_check_target(const char *path, nde_error *err);
 NDE_API int nde_path_same_file(const char *a, const char *b);
 
 /* Start writing path.  Checks the target as nde_writer_check_target does, removes the temporary
- * files of the same target name that no writer holds (left by a process killed while writing),
+ * files of the same target name that no writer holds (left by a process killed while writing;
+ * not on NFS or SMB, where flock cannot tell),
  * then creates a short temporary file ".nde-HHHHHHHH-RRRRRRRR.tmp" (H a hash of the target's
  * name, R random), locked with flock until the rename, in the directory of the final target (a
  * symbolic link is followed and stays a link).  The HDF5 file is built in memory; nde_writer_commit writes it to the

@@ -7,7 +7,8 @@
  * writer never touches the target and removes its temporary file.  A process killed while
  * writing leaves its temporary file behind: the name ".nde-HHHHHHHH-RRRRRRRR.tmp" carries a hash
  * of the target's name, the writer holds an flock(2) on it until the rename, and the next writer
- * of the same name removes those of its name that nobody holds (stale_sweep). */
+ * of the same name removes those of its name that nobody holds (stale_sweep; on local file
+ * systems only: NFS and SMB emulate flock with locks too weak for it). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -264,6 +267,15 @@ static unsigned name_hash(const char *path) {
  * call holds its lock and it is still the file under that name; a writer that created it a
  * moment ago sees it gone once it gets the lock and makes another. */
 static void stale_sweep(const char *dir, unsigned hash) {
+  /* On network file systems flock is emulated with POSIX record locks, which a process drops
+   * when it closes any descriptor of the file (the writer closes one before its rename) and
+   * which do not exclude its own other descriptors: a live writer's file could be taken for
+   * stale.  There, nothing is swept. */
+  struct statfs sf;
+  if (statfs(dir, &sf) == 0 && (sf.f_type == NFS_SUPER_MAGIC || sf.f_type == SMB_SUPER_MAGIC ||
+                                (unsigned long)sf.f_type == 0xFF534D42ul /* CIFS */ ||
+                                (unsigned long)sf.f_type == 0xFE534D42ul /* SMB2 */))
+    return;
   char prefix[32];
   snprintf(prefix, sizeof prefix, ".nde-%08x-", hash);
   const size_t pl = strlen(prefix), dl = strlen(dir);
