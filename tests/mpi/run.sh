@@ -58,6 +58,18 @@ one_writer() {
 }
 check one-result-file one_writer
 
+# The note that a gradient method is not exact for a fixed-step solve is printed once, by rank 0
+# (the command prints it where it knows its rank; each rank printed it before).
+one_note() {
+  local d=$work/note
+  mkdir -p "$d"
+  "${MPIRUN[@]}" -np 2 "$NDE" fit models/lotka_volterra.nde "$DATA" -o "$d/n.h5" --solver euler \
+    --grad backsolve --optim adam:3 --threads 1 --progress-every 1000 >"$d.out" 2>&1 || return 1
+  [ "$(grep -c 'note: --grad backsolve with the fixed-step --solver euler approximates the gradient' "$d.out")" = 1 ] ||
+    { cat "$d.out"; return 1; }
+}
+check inexact-gradient-note-once-under-2-ranks one_note
+
 # An ensemble runs in one process: under 2 ranks it is refused up front (exit 2, one message,
 # nothing written) instead of hanging or mixing members.
 ensemble_refused() {
