@@ -19,8 +19,8 @@
  *               state, redoing the step backward.
  *   "interp"    the continuous adjoint of Chen et al. (2018) (below) with u(t) read from the
  *               stored forward solution: dopri5's continuous extension, or CVODES's adjoint
- *               module for cvode-* (checkpoints every checkpoint_steps steps with Hermite or
- *               polynomial interpolation, mu as a backward quadrature, CVodeReInitB +
+ *               module for cvode-* (checkpoints every checkpoint_steps steps with Hermite
+ *               interpolation, mu as a backward quadrature, CVodeReInitB +
  *               CVodeQuadReInitB at every observation jump).  Needs a method with dense output
  *               running adaptively.
  *   "backsolve" the continuous adjoint of Chen et al. (2018): from lambda(T) = dL/du(T) integrate
@@ -113,9 +113,11 @@ typedef struct nde_grad_opts {
   double rtol, atol;  /* backward tolerances; 0 (default): the solver's rtol / atol */
   int seminorm;       /* 1 (default): mu (the parameter adjoint) is left out of the error norm */
   /* CVODES adjoint (interp with cvode-*) */
-  long checkpoint_steps;   /* steps between checkpoints; default 100 (>= 2 for polynomial) */
-  const char *interp;      /* "hermite" (default) or "polynomial" (measured: garbage, |g| > 1e23,
-                            * on stiff van der Pol mu = 900 at every rtol; docs/cli.md) */
+  long checkpoint_steps;   /* steps between checkpoints; default 100 */
+  const char *interp;      /* "hermite" (the default and the only one accepted); "polynomial" is
+                            * refused (NDE_ERR_ARG): measured, it crashed CVODES 6.4 with
+                            * checkpoint_steps <= 4 and gave |g| > 1e36 on stiff van der Pol
+                            * (docs/cli.md) */
   int auto_forward_max_params; /* auto: forward sensitivities up to this many; default 8 */
 } nde_grad_opts;
 

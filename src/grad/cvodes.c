@@ -1,7 +1,7 @@
 /* Gradients through CVODE(S) 6.4 (Serban & Hindmarsh 2005, "CVODES: the sensitivity-enabled ODE
  * solver in SUNDIALS"):
- *   interp     CVODES's adjoint module: CVodeF stores checkpoints (Hermite or polynomial
- *              interpolation of u between them); the backward problem lambda' = -df/du^T lambda
+ *   interp     CVODES's adjoint module: CVodeF stores checkpoints (Hermite interpolation of u
+ *              between them; grad.c refuses the polynomial one); the backward problem lambda' = -df/du^T lambda
  *              with the quadrature mu' = -df/dtheta^T lambda (so mu(t_0) = dL/dtheta).  At every
  *              observation lambda jumps: CVodeReInitB AND CVodeQuadReInitB (CVodeReInitB alone
  *              keeps the stale quadrature and the gradient is silently wrong).
@@ -711,8 +711,7 @@ nde_status nde__gcv_eval(nde_grad *g, nde__gmethod m, const double *theta, int B
     if (c->adj_inited && CVodeAdjReInit(cv->mem) != CV_SUCCESS)
       return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeAdjReInit failed: %s", cv->msg);
     if (!c->adj_inited) {
-      const int interp = strcmp(g->opts.interp, "polynomial") == 0 ? CV_POLYNOMIAL : CV_HERMITE;
-      if (CVodeAdjInit(cv->mem, g->opts.checkpoint_steps, interp) != CV_SUCCESS)
+      if (CVodeAdjInit(cv->mem, g->opts.checkpoint_steps, CV_HERMITE) != CV_SUCCESS)
         return nde__errf(&g->err, NDE_ERR_INTERNAL, "CVodeAdjInit failed: %s", cv->msg);
       c->adj_inited = 1;
     }
