@@ -274,6 +274,14 @@ NDE_API nde_status nde_writer_put_series_ex(nde_writer *w, const char *group, co
  * failure the temporary file is removed and the target is untouched. */
 NDE_API nde_status nde_writer_commit(nde_writer *w);
 
+/* Write len bytes (a text output: CSV, a model, C source) to path the way nde_writer_commit
+ * writes an HDF5 file: the target checked as nde_writer_check_target does, stale temporary files
+ * of its name swept, a locked temporary file in its directory written, synced, given the mode
+ * (and, as root, the owner) of the file it replaces and renamed over it, the directory synced.
+ * On failure path is untouched and nothing is left behind.  NDE_ERR_IO with the message in err
+ * ("out.csv: cannot write (no space left on device)"), NDE_ERR_NOMEM, NDE_ERR_ARG. */
+NDE_API nde_status nde_write_file(const char *path, const void *bytes, size_t len, nde_error *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Generic reader (result files)                                                                */
 /* ------------------------------------------------------------------------------------------ */

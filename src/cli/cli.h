@@ -183,11 +183,12 @@ int nde_cli_parse_consts(const char *opt, const char *spec, const nde_model *m, 
 int nde_cli_parse_consts_given(const char *opt, const char *spec, const nde_model *m,
                                double *consts, unsigned char *given);
 
-/* Write text (len bytes) to path atomically, like every other output: a temporary file in the
- * target's directory, synced and renamed over it (a symbolic link is followed and stays a link;
- * an existing file keeps its mode and, as root, its owner; a new one gets 0666 less the umask).  On failure nothing is
- * left behind, an existing file is untouched, the message names path and the exit code (4) is
- * returned; 0 on success. */
+/* Write text (len bytes) to path atomically as every other output is written (nde_write_file:
+ * a locked temporary file in the target's directory, synced and renamed over it; a symbolic
+ * link is followed and stays a link; an existing file keeps its mode and, as root, its owner; a
+ * new one gets 0666 less the umask; stale temporary files of the name are swept).  On failure
+ * nothing is left behind, an existing file is untouched, the message names path and the exit
+ * code (4) is returned; 0 on success. */
 int nde_cli_write_text(const char *path, const char *text, size_t len);
 
 /* "x=0.4,y=4.6" into u (components by name; vector parts as y[2]).  Returns 0 or prints the

@@ -165,43 +165,11 @@ int nde_cli_open_data(const char *path, const nde_model *m, nde_data **out) {
 }
 
 int nde_cli_write_text(const char *path, const char *text, size_t len) {
-  /* Through a symbolic link to its target; an existing file keeps its mode and owner. */
-  char *real = realpath(path, NULL);
-  const char *target = real ? real : path;
-  struct stat old;
-  const int exists = stat(target, &old) == 0;
-  nde_str tmp = NDE_STR_INIT;
-  const char *slash = strrchr(target, '/');
-  if (slash) nde_str_add(&tmp, target, (size_t)(slash - target) + 1);
-  nde_str_adds(&tmp, ".nde-XXXXXX");
-  int fd = tmp.failed ? -1 : mkstemp(tmp.data);
-  if (fd < 0) {
-    if (tmp.failed) nde_cli_error("out of memory");
-    else nde_cli_error("%s: cannot be written (%s)", path, strerror(errno));
-    nde_str_release(&tmp);
-    free(real);
-    return NDE_EXIT_IO;
-  }
-  const mode_t mask = umask(0);
-  umask(mask);
-  int e = fchmod(fd, exists ? old.st_mode & 07777 : 0666 & ~mask) == 0 ? 0 : errno;
-  if (!e && exists && geteuid() == 0 && fchown(fd, old.st_uid, old.st_gid) != 0) e = errno;
-  for (size_t done = 0; !e && done < len;) {
-    const ssize_t w = write(fd, text + done, len - done);
-    if (w > 0) done += (size_t)w;
-    else if (w == 0) e = EIO;
-    else if (errno != EINTR) e = errno;
-  }
-  if (!e && fsync(fd) != 0) e = errno;
-  if (close(fd) != 0 && !e) e = errno;
-  if (!e && rename(tmp.data, target) != 0) e = errno;
-  if (e) {
-    nde_cli_error("%s: cannot be written (%s)", path, strerror(e));
-    unlink(tmp.data);
-  }
-  nde_str_release(&tmp);
-  free(real);
-  return e ? NDE_EXIT_IO : 0;
+  nde_error err;
+  const nde_status st = nde_write_file(path, text, len, &err);
+  if (st == NDE_OK) return 0;
+  nde_cli_error("%s", err.msg);
+  return NDE_EXIT_IO;
 }
 
 /* The file part of "FILE.h5:/group". */

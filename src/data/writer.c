@@ -345,6 +345,33 @@ static nde_status create_tmp(nde__err *e, nde_writer *w) {
                     w->dir, why_errno(code, buf, sizeof buf));
 }
 
+/* A writer of path without its HDF5 file: the target checked, stale temporary files of its
+ * name swept, its own temporary file created and locked.  *out is NULL on failure. */
+static nde_status writer_begin(nde__err *e, const char *path, nde_writer **out) {
+  *out = NULL;
+  nde_status st;
+  nde_writer *w = calloc(1, sizeof *w);
+  if (!w) return nde__derrf(e, NDE_ERR_NOMEM, "%s: out of memory", path);
+  w->file = -1;
+  w->fd = -1;
+  w->lock = -1;
+  w->path = nde__strdup(path);
+  if (!w->path) {
+    free(w);
+    return nde__derrf(e, NDE_ERR_NOMEM, "%s: out of memory", path);
+  }
+  if ((st = check_target(e, path, &w->real, &w->dir, &w->has_old, &w->old)) == NDE_OK) {
+    stale_sweep(w->dir, name_hash(w->real ? w->real : w->path));
+    st = create_tmp(e, w);
+  }
+  if (st != NDE_OK) {
+    nde_writer_destroy(&w);
+    return st;
+  }
+  *out = w;
+  return NDE_OK;
+}
+
 nde_status nde_writer_create(const char *path, nde_writer **out, nde_error *err) {
   nde__err e;
   nde__err_clear(&e);
@@ -358,16 +385,8 @@ nde_status nde_writer_create(const char *path, nde_writer **out, nde_error *err)
     return st;
   }
   nde__h5_quiet_begin(&q);
-  nde_writer *w = calloc(1, sizeof *w);
-  if (!w) goto nomem;
-  w->file = -1;
-  w->fd = -1;
-  w->lock = -1;
-  w->path = nde__strdup(path);
-  if (!w->path) goto nomem;
-  if ((st = check_target(&e, path, &w->real, &w->dir, &w->has_old, &w->old))) goto fail;
-  stale_sweep(w->dir, name_hash(w->real ? w->real : w->path));
-  if ((st = create_tmp(&e, w))) goto fail;
+  nde_writer *w = NULL;
+  if ((st = writer_begin(&e, path, &w))) goto fail;
   /* In memory, grown 1 MiB at a time, never written by HDF5.  Every object tracks the creation
    * order of its attributes, which gives it a version 2 object header, so attributes beyond
    * 64 KiB (the names of thousands of states) go to dense storage instead of failing.  (Raising
@@ -396,8 +415,6 @@ nde_status nde_writer_create(const char *path, nde_writer **out, nde_error *err)
   nde__data_err_out(&e, err);
   return NDE_OK;
 
-nomem:
-  st = nde__derrf(&e, NDE_ERR_NOMEM, "%s: out of memory", path);
 fail:
   if (fapl >= 0) H5Pclose(fapl);
   if (fcpl >= 0) H5Pclose(fcpl);
@@ -708,6 +725,54 @@ static int write_all(int fd, const unsigned char *buf, size_t n) {
   return 0;
 }
 
+/* The bytes into the temporary file, synced, with the old file's mode (and, as root, owner),
+ * renamed over the target, the directory synced.  On failure the caller aborts (abort_tmp). */
+static nde_status commit_bytes(nde_writer *w, const void *bytes, size_t len) {
+  if (write_all(w->fd, bytes, len) != 0) return fail_errno(w, "cannot write", errno);
+  if (fsync(w->fd) != 0) return fail_errno(w, "cannot write (sync)", errno);
+  /* Replacing a file keeps its permissions, and as root its owner (the new file is ours). */
+  if (w->has_old) {
+    if (fchmod(w->fd, w->old.st_mode & 07777) != 0)
+      return fail_errno(w, "cannot keep the file's mode", errno);
+    if (geteuid() == 0 && fchown(w->fd, w->old.st_uid, w->old.st_gid) != 0)
+      return fail_errno(w, "cannot keep the file's owner", errno);
+  }
+  int fd = w->fd;
+  w->fd = -1;
+  if (close(fd) != 0) return fail_errno(w, "cannot write", errno);
+  if (rename(w->tmp, w->real) != 0)
+    return fail_errno(w, "cannot replace with the written file", errno);
+  w->done = 1;
+  if (w->lock >= 0) {
+    close(w->lock);
+    w->lock = -1;
+  }
+  /* The rename is done; a directory that cannot be synced (some file systems refuse) only
+   * weakens durability, never consistency. */
+  int dfd = open(w->dir, O_RDONLY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd);
+    close(dfd);
+  }
+  return NDE_OK;
+}
+
+nde_status nde_write_file(const char *path, const void *bytes, size_t len, nde_error *err) {
+  nde__err e;
+  nde__err_clear(&e);
+  if (!path || (!bytes && len)) {
+    const nde_status st = nde__derrf(&e, NDE_ERR_ARG, "nde_write_file: invalid arguments");
+    nde__data_err_out(&e, err);
+    return st;
+  }
+  nde_writer *w = NULL;
+  nde_status st = writer_begin(&e, path, &w);
+  if (st == NDE_OK && (st = commit_bytes(w, bytes, len)) != NDE_OK) e = w->err;
+  nde_writer_destroy(&w);
+  nde__data_err_out(&e, err);
+  return st;
+}
+
 nde_status nde_writer_commit(nde_writer *w) {
   if (!w) return NDE_ERR_ARG;
   nde__h5quiet q;
@@ -739,49 +804,10 @@ nde_status nde_writer_commit(nde_writer *w) {
     st = fail_h5(w, "/", "cannot finish the file");
     goto fail;
   }
-  if (write_all(w->fd, image, (size_t)size) != 0) {
-    st = fail_errno(w, "cannot write", errno);
-    goto fail;
-  }
+  st = commit_bytes(w, image, (size_t)size);
   free(image);
   image = NULL;
-  if (fsync(w->fd) != 0) {
-    st = fail_errno(w, "cannot write (sync)", errno);
-    goto fail;
-  }
-  /* Replacing a file keeps its permissions, and as root its owner (the new file is ours). */
-  if (w->has_old) {
-    if (fchmod(w->fd, w->old.st_mode & 07777) != 0) {
-      st = fail_errno(w, "cannot keep the file's mode", errno);
-      goto fail;
-    }
-    if (geteuid() == 0 && fchown(w->fd, w->old.st_uid, w->old.st_gid) != 0) {
-      st = fail_errno(w, "cannot keep the file's owner", errno);
-      goto fail;
-    }
-  }
-  int fd = w->fd;
-  w->fd = -1;
-  if (close(fd) != 0) {
-    st = fail_errno(w, "cannot write", errno);
-    goto fail;
-  }
-  if (rename(w->tmp, w->real) != 0) {
-    st = fail_errno(w, "cannot replace with the written file", errno);
-    goto fail;
-  }
-  w->done = 1;
-  if (w->lock >= 0) {
-    close(w->lock);
-    w->lock = -1;
-  }
-  /* The rename is done; a directory that cannot be synced (some file systems refuse) only
-   * weakens durability, never consistency. */
-  int dfd = open(w->dir, O_RDONLY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)fsync(dfd);
-    close(dfd);
-  }
+  if (st != NDE_OK) goto fail;
   nde__h5_quiet_end(&q);
   return NDE_OK;
 fail:

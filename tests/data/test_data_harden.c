@@ -662,6 +662,50 @@ static void a_corrupt_root_header_is_refused_and_silent_at_exit(void **state) {
   assert_string_equal(nl + 1, "");
 }
 
+/* nde_write_file writes text outputs as the writer writes HDF5: the bytes exactly, the mode of
+ * the file it replaces, and the temporary file of a writer that died (a child that created its
+ * writer and _exit-ed, as kill -9 would leave it) swept by the next write of that name, while a
+ * live writer's temporary file stays.  nde simulate -o x.csv left its own .nde-XXXXXX behind. */
+static void text_outputs_are_written_as_the_writer_writes(void **state) {
+  (void)state;
+  const char *csv = fx_path(dir, "out.csv");
+  const char text[] = "t,x\n0,1\n1,0.5\n";
+  nde_error e;
+  assert_ok(nde_write_file(csv, text, sizeof text - 1, &e), &e);
+  assert_int_equal(chmod(csv, 0640), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    nde_writer *w = NULL;
+    _exit(nde_writer_create(csv, &w, NULL) == NDE_OK ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(fx_dir_count(dir), 2); /* out.csv and the dead writer's .nde-*.tmp */
+  nde_writer *live = NULL;
+  assert_ok(nde_writer_create(fx_path(dir, "other.csv"), &live, &e), &e);
+  assert_int_equal(fx_dir_count(dir), 3);
+  const char text2[] = "t,x\n0,2\n";
+  assert_ok(nde_write_file(csv, text2, sizeof text2 - 1, &e), &e);
+  assert_int_equal(fx_dir_count(dir), 2); /* swept; the live writer of another name kept */
+  nde_writer_destroy(&live);
+  assert_int_equal(fx_dir_count(dir), 1);
+  struct stat sb;
+  assert_int_equal(stat(csv, &sb), 0);
+  assert_int_equal(sb.st_mode & 07777, 0640);
+  assert_int_equal((size_t)sb.st_size, sizeof text2 - 1);
+  FILE *f = fopen(csv, "r");
+  char got[64] = {0};
+  assert_non_null(f);
+  assert_int_equal(fread(got, 1, sizeof got - 1, f), sizeof text2 - 1);
+  fclose(f);
+  assert_string_equal(got, text2);
+  /* A missing directory: named, nothing written. */
+  assert_int_equal(nde_write_file(fx_path(dir, "none/x.csv"), text, 3, &e), NDE_ERR_IO);
+  assert_has(e.msg, "does not exist");
+}
+
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -681,6 +725,7 @@ int main(void) {
       T_(unwritable_or_missing_directories_are_named_before_any_work),
       T_(a_fifo_or_device_given_as_input_is_refused_at_once),
       T_(a_corrupt_root_header_is_refused_and_silent_at_exit),
+      T_(text_outputs_are_written_as_the_writer_writes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
