@@ -680,6 +680,23 @@ static nde_status sim_noise(size_t n_times, int K, double noise, uint64_t seed, 
   return NDE_OK;
 }
 
+/* The part of a simulation after its setup, the same for nde_simulate and a worker of
+ * nde_simulate_many: integrate u0 over times into Z (Y itself without an observer), observe the
+ * K columns into Y, and add the noise of level noise from seed (noise_std, may be NULL, gets the
+ * levels: zeros without noise or when the solve stopped). */
+static nde_status sim_finish(integ *I, nde_observer *obs, double *Z, const double *u0,
+                             size_t n_times, const double *times, int n, int K, double noise,
+                             uint64_t seed, double *Y, double *noise_std, nde_solve_stats *stats,
+                             nde_error *err) {
+  nde_status st = integ_run(I, times[0], u0, n_times, times, Z, stats, err);
+  if (obs && st == NDE_OK && observe_rows(obs, n_times, times, Z, n, I->theta, K, Y) < 0)
+    st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed");
+  if (noise_std)
+    for (int j = 0; j < K; j++) noise_std[j] = 0.0;
+  if (st != NDE_OK || stats->reason != NDE_REASON_NONE || !(noise > 0)) return st;
+  return sim_noise(n_times, K, noise, seed, Y, noise_std, err);
+}
+
 nde_status nde_simulate(nde_model *model, const double *theta, const double *u0, size_t n_times,
                         const double *times, const nde_sim_opts *opts, double *Y,
                         double *noise_std, nde_solve_stats *stats, nde_error *err) {
@@ -715,17 +732,15 @@ nde_status nde_simulate(nde_model *model, const double *theta, const double *u0,
   integ I;
   st = integ_make(&I, model, theta, 1, 0, o.inputs, o.consts, &o.solver, err);
   if (st == NDE_OK) {
-    st = integ_run(&I, times[0], u0, n_times, times, Z, stats, err);
-    if (obs && st == NDE_OK && observe_rows(obs, n_times, times, Z, n, I.theta, K, Y) < 0)
-      st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed");
+    st = sim_finish(&I, obs, Z, u0, n_times, times, n, K, o.noise, o.seed, Y, noise_std, stats,
+                    err);
     integ_free(&I);
+  } else if (noise_std) {
+    for (int j = 0; j < K; j++) noise_std[j] = 0.0;
   }
   nde_observer_destroy(&obs);
   if (Z != Y) free(Z);
-  if (noise_std)
-    for (int j = 0; j < K; j++) noise_std[j] = 0.0;
-  if (st != NDE_OK || stats->reason != NDE_REASON_NONE || !(o.noise > 0)) return st;
-  return sim_noise(n_times, K, o.noise, o.seed, Y, noise_std, err);
+  return st;
 }
 
 /* ---- simulation of many series ---- */
@@ -803,16 +818,9 @@ static nde_status sim_series_on(const sim_many *M, sim_worker *W, int k, nde_err
   nde_solve_stats local, *stats = M->stats ? &M->stats[k] : &local;
   double *Y = M->Y + (size_t)k * n_times * M->K;
   double *noise_std = M->noise_std ? M->noise_std + (size_t)k * M->K : NULL;
-  double *Z = W->obs ? W->Z : Y;
-  st = integ_run(&W->I, M->times[0], s->u0, n_times, M->times, Z, stats, err);
-  if (W->obs && st == NDE_OK &&
-      observe_rows(W->obs, n_times, M->times, Z, n, W->I.theta, K, Y) < 0)
-    st = nde__fail(err, NDE_ERR_CALLBACK, "the observation model failed");
-  if (noise_std)
-    for (int j = 0; j < K; j++) noise_std[j] = 0.0;
-  if (st != NDE_OK || stats->reason != NDE_REASON_NONE || !(M->o->noise > 0)) return st;
   const uint64_t seed = s->own_seed ? s->seed : nde_sim_series_seed(M->o->seed, k);
-  return sim_noise(n_times, K, M->o->noise, seed, Y, noise_std, err);
+  return sim_finish(&W->I, W->obs, W->obs ? W->Z : Y, s->u0, n_times, M->times, n, K,
+                    M->o->noise, seed, Y, noise_std, stats, err);
 }
 
 static int sim_job(void *ctx, int worker, int k) {
