@@ -434,6 +434,7 @@ typedef struct nde_discovery_output {
 } nde_discovery_output;
 int nde_discovery_n_outputs(const nde_discovery *d);
 nde_status nde_discovery_get_output(const nde_discovery *d, int i, nde_discovery_output *out);
+int nde_discovery_term_allowed(const nde_discovery *d, int i, int j);
 typedef struct nde_discovery_candidate {
   int n_terms; double threshold; double ridge; double rel_error; double traj_rms; double crit;
   const double *xi; ...;

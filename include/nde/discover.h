@@ -140,8 +140,9 @@ NDE_API nde_status nde_discovery_sample(nde_discovery *d, nde_error *err);
 NDE_API size_t nde_discovery_n_samples(const nde_discovery *d);
 /* The sample states, n_samples x n (owned by the discovery). */
 NDE_API const double *nde_discovery_samples(const nde_discovery *d);
-/* Step 3: the candidate models of every output: the distinct supports of the STLSQ sweep (each
- * refitted by ridge least squares on its support) and every one-term model.  Samples first when
+/* Step 3: the candidate models of every output: the distinct supports of the STLSQ sweep over
+ * the output's own terms (nde_discovery_term_allowed), each refitted by ridge least squares on
+ * its support, and every one-term model.  Samples first when
  * step 2 was not called. */
 NDE_API nde_status nde_discovery_candidates(nde_discovery *d, nde_error *err);
 /* Step 4: each candidate replaces its output in the model and predicts one observation interval
@@ -167,6 +168,12 @@ typedef struct nde_discovery_output {
   int chosen;        /* index of the chosen candidate; -1 before selection */
 } nde_discovery_output;
 NDE_API int nde_discovery_n_outputs(const nde_discovery *d);
+/* 1 when term j is a candidate of output i: every state and input it depends on is one the
+ * call's arguments depend on (a network is a function of its arguments alone, so a term in any
+ * other variable could only copy a correlation along the samples); else 0 (also for bad
+ * indices).  Terms without variables (the constant, parameters, t) are candidates of every
+ * output. */
+NDE_API int nde_discovery_term_allowed(const nde_discovery *d, int i, int j);
 NDE_API nde_status nde_discovery_get_output(const nde_discovery *d, int i,
                                             nde_discovery_output *out);
 
@@ -252,7 +259,7 @@ NDE_API char *nde_stability_equation(const nde_stability *s, int q, int pretty);
 NDE_API nde_status nde_stability_model_text(const nde_stability *s, char **text, nde_error *err);
 
 /* Make output q's chosen model the ridge least-squares fit on the terms with support[j] != 0
- * (one int per term), refitted on the discovery's samples and added as a candidate when it is
+ * (one int per term, each a candidate of q: nde_discovery_term_allowed), refitted on the discovery's samples and added as a candidate when it is
  * new (its trajectory score is NaN).  Computes the candidates first when needed; once every
  * output has a chosen model, nde_discovery_model_text works without nde_discovery_select.
  * Statuses: NDE_ERR_ARG, NDE_ERR_NUMERIC, NDE_ERR_NOMEM. */

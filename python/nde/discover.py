@@ -124,7 +124,8 @@ def _stable(result, o, inclusion, n_jobs, criterion, callback, progress, keep):
 class Discovery:
     """The outcome of nde discover: .equations (the chosen Equation per network output),
     .model_text (the discovered model), .model (it compiled), .save(path), .candidates(i) (the
-    Pareto table of output i), .terms (the candidate terms), .samples (where the networks were
+    Pareto table of output i), .terms (the candidate terms), .terms_of(i) (those of output i),
+    .samples (where the networks were
     sampled).  str() prints the equations as nde discover does."""
 
     def __init__(self, ptr, result, criterion):
@@ -165,6 +166,13 @@ class Discovery:
             out.append(Equation(net, comp + 1, args, self._equation(i, chosen, True),
                                 self._equation(i, chosen, False)))
         return out
+
+    def terms_of(self, i):
+        """The candidate terms of output i (in order of equations): those in the states and
+        inputs the network call's arguments depend on (a network is a function of its arguments
+        alone), with the constant and terms without variables."""
+        i = self._index(i)
+        return [t for j, t in enumerate(self.terms) if lib.nde_discovery_term_allowed(self._ptr, i, j)]
 
     def candidates(self, i):
         """The candidate models of output i (in order of equations), fewest terms first."""
@@ -224,8 +232,13 @@ class Discovery:
         """The Pareto table of output i as nde discover prints it."""
         i = self._index(i)
         net, comp, args, line, _, _ = self._outputs[i]
-        lines = ["%s[%d](%s), line %d: the candidate models (Pareto table)" % (net, comp + 1, args,
-                                                                             line),
+        head = "%s[%d](%s), line %d: the candidate models (Pareto table)" % (net, comp + 1, args,
+                                                                           line)
+        own = len(self.terms_of(i))
+        if own < len(self.terms):
+            head += " over %d of the %d terms: those in the variables its arguments depend on" % (
+                own, len(self.terms))
+        lines = [head,
                  "  %5s %9s %7s %11s %11s %10s  %s" % ("terms", "threshold", "ridge", "net.error",
                                                        "traj.rms", self.criterion.upper(),
                                                        "model")]

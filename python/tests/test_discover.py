@@ -58,6 +58,28 @@ def test_candidates_list_every_model_considered_with_its_scores(found):
     assert found.samples.shape == (200, 2)
 
 
+def test_a_network_is_explained_by_terms_in_what_it_reads(tmp_path):
+    # A pendulum whose friction F(omega) is learned: F's candidates are the terms in omega.
+    truth = tmp_path / "truth.nde"
+    truth.write_text("state angle = 2.0, omega = 0.0\nparam g = 4.0\ndangle/dt = omega\n"
+                     "domega/dt = -g*sin(angle) - 0.3*omega - 0.1*omega^3\n")
+    run_nde("simulate", truth, "-o", tmp_path / "d.h5", "--t1", "10", "--points", "51",
+            "--noise", "0.01", "--quiet")
+    ude = tmp_path / "ude.nde"
+    ude.write_text("state angle = 2.0, omega = 0.0\nparam g = 3.0 (positive)\n"
+                   "net F : 1 -> 8 tanh -> 1\ndangle/dt = omega\n"
+                   "domega/dt = -g*sin(angle) + F(omega)[1]\n")
+    r = nde.fit(str(ude), str(tmp_path / "d.h5"), optim="lbfgs:20")
+    d = r.discover(terms=["sin(angle)"])
+    assert len(d.terms) == 11 and d.terms_of(0) == ["1", "omega", "omega^2", "omega^3"]
+    assert all("angle" not in k for c in d.candidates(0) for k in c.coefficients)
+    assert " over 4 of the 11 terms: " in d.table(0).splitlines()[0]
+    r.save(tmp_path / "fit.h5")
+    out = run_nde("discover", tmp_path / "fit.h5", "--terms", "sin(angle)", "-o",
+                  tmp_path / "o.nde").stdout
+    assert d.table(0).splitlines()[0] in out
+
+
 def test_options_are_those_of_nde_discover(ude_fit, fit_file, tmp_path):
     d = ude_fit.discover(library="poly:2", terms=["sin(x)"], criterion="aic", points=120,
                          samples=50, seed=4, nets="U")

@@ -56,8 +56,14 @@ static void print_stability(const nde_stability *s, double inclusion) {
 static void print_table(const nde_discovery *d, int q, nde_criterion crit) {
   nde_discovery_output o;
   nde_discovery_get_output(d, q, &o);
-  printf("\n%s[%d](%.*s), line %d: the candidate models (Pareto table)\n", o.net,
+  const int p = nde_discovery_n_terms(d);
+  int allowed = 0;
+  for (int j = 0; j < p; j++) allowed += nde_discovery_term_allowed(d, q, j);
+  printf("\n%s[%d](%.*s), line %d: the candidate models (Pareto table)", o.net,
          o.component + 1, o.args_len, o.args, o.line);
+  if (allowed < p)
+    printf(" over %d of the %d terms: those in the variables its arguments depend on", allowed, p);
+  printf("\n");
   printf("  %5s %9s %7s %11s %11s %10s  %s\n", "terms", "threshold", "ridge", "net.error",
          "traj.rms", crit == NDE_CRIT_AIC ? "AIC" : "BIC", "model");
   for (int kk = 0; kk <= nde_discovery_n_terms(d); kk++)

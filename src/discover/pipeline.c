@@ -43,6 +43,8 @@ typedef struct output {
   cand *c;
   int n_c, cap_c;
   int chosen;
+  unsigned char *allow; /* p flags: the terms that are candidates of this output */
+  int n_allow;
 } output;
 
 struct nde_discovery {
@@ -103,6 +105,7 @@ void nde_discovery_destroy(nde_discovery **dp) {
   for (int i = 0; d->out && i < d->n_out; i++) {
     for (int k = 0; k < d->out[i].n_c; k++) free(d->out[i].c[k].xi);
     free(d->out[i].c);
+    free(d->out[i].allow);
   }
   free(d->out);
   free(d->S);
@@ -158,6 +161,7 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
   char **exprs = NULL;
   nde_input_series *binding = NULL;
   double *bconsts = NULL;
+  unsigned char *dep_terms = NULL, *dep_call = NULL;
   /* Copies of the user terms, so the caller's strings need not outlive the discovery. */
   if (o.library.n_user > 0) {
     d->user = calloc((size_t)o.library.n_user, sizeof *d->user);
@@ -267,19 +271,56 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
   d->W = nde_probe_total_width(d->probe);
   d->out = calloc((size_t)d->n_out, sizeof *d->out);
   if (!d->out) goto nomem;
+  /* A network is a function of its arguments alone, so the candidates of a call's outputs are
+   * the terms in the variables (states, inputs) those arguments depend on: a term in any other
+   * variable could only copy a correlation along the sampled trajectories. */
+  const size_t nvar = (size_t)(n + mi);
+  dep_terms = malloc((size_t)d->p * nvar + 1);
+  dep_call = malloc(nvar + 1);
+  if (!dep_terms || !dep_call) goto nomem;
+  for (int j = 0; j < d->p; j++)
+    if ((st = nde_probe_dependency(d->probe, d->n_sel + j, dep_terms + (size_t)j * nvar)) != NDE_OK)
+      goto status;
   int q = 0;
+  k = 0;
   for (int c = 0; c < d->n_calls; c++) {
     if (!d->sel[c]) continue;
-    for (int comp = 0; comp < d->call_width[c]; comp++, q++)
-      d->out[q] = (output){c, comp, col + comp, NULL, 0, 0, -1};
+    if ((st = nde_probe_dependency(d->probe, k++, dep_call)) != NDE_OK) goto status;
+    for (int comp = 0; comp < d->call_width[c]; comp++, q++) {
+      output *oq = &d->out[q];
+      *oq = (output){c, comp, col + comp, NULL, 0, 0, -1, NULL, 0};
+      if (!(oq->allow = malloc((size_t)d->p))) goto nomem;
+      for (int j = 0; j < d->p; j++) {
+        const unsigned char *dt = dep_terms + (size_t)j * nvar;
+        int inside = 1;
+        for (size_t v = 0; v < nvar && inside; v++) inside = !dt[v] || dep_call[v];
+        oq->allow[j] = (unsigned char)inside;
+        oq->n_allow += inside;
+      }
+      if (oq->n_allow == 0) {
+        nde_model_net_info ni;
+        nde_model_get_net(m, d->calls[c].net, &ni);
+        st = nde__fail(err, NDE_ERR_ARG,
+                       "no candidate term for %s[%d] (line %d): every term is in a variable its "
+                       "arguments do not depend on (expected a constant, or terms in what it "
+                       "reads: --terms)", ni.name, comp + 1, d->calls[c].line);
+        goto fail;
+      }
+    }
     col += d->call_width[c];
   }
   d->col_terms = col;
   goto done;
+status:
+  if (st == NDE_ERR_NOMEM) goto nomem;
+  st = nde__fail(err, st, "%s finding what the terms depend on", nde_status_str(st));
+  goto fail;
 nomem:
   st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
 fail:
 done:
+  free(dep_terms);
+  free(dep_call);
   if (exprs)
     for (int i = 0; i < d->n_sel; i++) free(exprs[i]);
   free(exprs);
@@ -563,8 +604,11 @@ nde_status nde_discovery_candidates(nde_discovery *d, nde_error *err) {
   double *y = nde__dalloc(d->n_s);
   int *support = calloc((size_t)p + 1, sizeof *support);
   nde_sweep_point *pts = calloc((size_t)n_thr, sizeof *pts);
+  int some_out = 0;
+  for (int q = 0; q < d->n_out; q++) some_out |= d->out[q].n_allow < p;
+  double *Ta = some_out ? nde__dalloc(d->n_s * (size_t)p) : NULL;
   nde_status st = NDE_OK;
-  if (!thr || !XI || !y || !support || !pts) {
+  if (!thr || !XI || !y || !support || !pts || (some_out && !Ta)) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -579,20 +623,34 @@ nde_status nde_discovery_candidates(nde_discovery *d, nde_error *err) {
     o->n_c = 0;
     o->chosen = -1;
     for (size_t i = 0; i < d->n_s; i++) y[i] = d->V[i * (size_t)d->W + (size_t)o->col];
+    /* The sweep on this output's own terms (the columns of the others left out). */
+    const int pa = o->n_allow;
+    const double *Th = d->Theta;
+    if (pa < p) {
+      for (size_t i = 0; i < d->n_s; i++)
+        for (int j = 0, a = 0; j < p; j++)
+          if (o->allow[j]) Ta[i * (size_t)pa + (size_t)a++] = d->Theta[i * (size_t)p + (size_t)j];
+      Th = Ta;
+    }
     int unused;
     const nde_stlsq_opts so = {d->o.ridge, 25};
-    st = nde_stlsq_sweep((int)d->n_s, p, d->Theta, y, n_thr, thr, &so, d->o.criterion, pts, XI,
+    st = nde_stlsq_sweep((int)d->n_s, pa, Th, y, n_thr, thr, &so, d->o.criterion, pts, XI,
                          &unused, err);
     if (st != NDE_OK) goto done;
     /* The distinct supports the sweep visits, refitted, then every one-term model: on
      * near-collinear trajectory samples the sweep can jump from several terms straight past the
      * right single term. */
     for (int s = 0; s < n_thr; s++) {
-      for (int j = 0; j < p; j++) support[j] = XI[(size_t)s * (size_t)p + (size_t)j] != 0;
+      const double *xs = XI + (size_t)s * (size_t)pa;
+      for (int j = 0, a = 0; j < p; j++) {
+        support[j] = 0;
+        if (o->allow[j]) support[j] = xs[a++] != 0;
+      }
       int added;
       if ((st = add_candidate(d, o, y, support, thr[s], &added, err)) != NDE_OK) goto done;
     }
     for (int j1 = 0; j1 < p && sweep; j1++) {
+      if (!o->allow[j1]) continue;
       for (int j = 0; j < p; j++) support[j] = j == j1;
       int added;
       if ((st = add_candidate(d, o, y, support, NAN, &added, err)) != NDE_OK) goto done;
@@ -600,6 +658,7 @@ nde_status nde_discovery_candidates(nde_discovery *d, nde_error *err) {
   }
   d->stage = 2;
 done:
+  free(Ta);
   free(thr);
   free(XI);
   free(y);
@@ -829,6 +888,10 @@ nde_status nde_discovery_get_output(const nde_discovery *d, int i, nde_discovery
   return NDE_OK;
 }
 
+int nde_discovery_term_allowed(const nde_discovery *d, int i, int j) {
+  return d && i >= 0 && i < d->n_out && j >= 0 && j < d->p ? d->out[i].allow[j] : 0;
+}
+
 nde_status nde_discovery_get_candidate(const nde_discovery *d, int i, int k,
                                        nde_discovery_candidate *out) {
   if (!d || !out || i < 0 || i >= d->n_out || k < 0 || k >= d->out[i].n_c) return NDE_ERR_ARG;
@@ -1028,6 +1091,11 @@ nde_status nde_discovery_choose_support(nde_discovery *d, int q, const int *supp
     if (st != NDE_OK) return st;
   }
   output *o = &d->out[q];
+  for (int j = 0; j < d->p; j++)
+    if (support[j] && !o->allow[j])
+      return nde__fail(err, NDE_ERR_ARG,
+                       "term '%s' is not a candidate of output %d: the call's arguments do not "
+                       "depend on all of its variables", d->terms[j], q);
   double *y = nde__dalloc(d->n_s);
   if (!y) return nde__fail(err, NDE_ERR_NOMEM, "out of memory");
   for (size_t i = 0; i < d->n_s; i++) y[i] = d->V[i * (size_t)d->W + (size_t)o->col];

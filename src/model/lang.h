@@ -396,6 +396,10 @@ void nde__close_needed(const nde__ast *ast, bool *need);
  * when output column i may depend on U column j (values, not only derivatives: comparisons
  * and steps count).  dep has n_out x n_state entries. */
 nde_status nde__tape_dependency(const nde__tape *T, unsigned char *dep);
+/* The same over variables n_state + n_inputs wide: U columns, then the measured inputs (an
+ * INPUT instruction's value depends on its input); dep has n_out x (n_state + n_inputs)
+ * entries. */
+nde_status nde__tape_var_dependency(const nde__tape *T, int n_inputs, unsigned char *dep);
 
 /* Number of instructions of op in the model's right-hand-side tape (for tests). */
 int nde__model_count_op(const nde_model *m, int op);

@@ -1,6 +1,7 @@
-/* Structural dependencies of a tape's outputs on its state columns, propagated forward through
- * the varying code: each stored column carries the set of U columns it may depend on (values,
- * not derivatives: comparisons, steps and ifelse conditions count).  Elementwise ops join
+/* Structural dependencies of a tape's outputs on its state columns and its measured inputs,
+ * propagated forward through the varying code: each stored column carries the set of variables
+ * (U columns, then inputs) it may depend on (values, not derivatives: comparisons, steps and
+ * ifelse conditions count).  Elementwise ops join
  * their operands column by column (a broadcast scalar joins every column); a net joins all of
  * its inputs into every output, and so do a net's VJP (inputs and cotangent) and a SUM.  Uniform values and data bound per series depend on no state.
  * The sets are bit words over 64 U columns at a time, so memory is one word per column. */
@@ -13,6 +14,7 @@ typedef struct dctx {
   const nde__tape *T;
   uint64_t *w;  /* per stored column: vary values, then U, then the output block */
   size_t nv;    /* vary_values_per_row */
+  size_t j0;    /* the first variable of this pass's 64 */
 } dctx;
 
 /* The word of column c of slot s (a broadcast scalar reads its only column); NULL when the
@@ -39,6 +41,13 @@ static void propagate(const dctx *D, const nde__instr *in) {
   const nde__slot *so = &T->slots[in->out];
   const int w = so->width;
   switch ((nde__op)in->op) {
+    case NDE__OP_INPUT: {
+      /* Input k is variable n_state + k. */
+      const size_t v = (size_t)T->n_state + (size_t)in->iarg;
+      uint64_t *o = col_word(D, in->out, 0);
+      if (o) *o = v >= D->j0 && v - D->j0 < 64 ? (uint64_t)1 << (v - D->j0) : 0;
+      return;
+    }
     case NDE__OP_CONCAT: {
       int col = 0;
       for (int k = 0; k < in->n_ops; k++) {
@@ -93,22 +102,27 @@ static void propagate(const dctx *D, const nde__instr *in) {
   }
 }
 
-nde_status nde__tape_dependency(const nde__tape *T, unsigned char *dep) {
+nde_status nde__tape_var_dependency(const nde__tape *T, int n_inputs, unsigned char *dep) {
   const size_t n = (size_t)T->n_state, no = (size_t)T->n_out, nv = T->vary_values_per_row;
+  const size_t nvar = n + (size_t)(n_inputs > 0 ? n_inputs : 0);
   uint64_t *w = malloc((nv + n + no + 1) * sizeof *w);
   if (!w) return NDE_ERR_NOMEM;
-  memset(dep, 0, no * n);
-  dctx D = {T, w, nv};
-  for (size_t j0 = 0; j0 < n; j0 += 64) {
+  memset(dep, 0, no * nvar);
+  for (size_t j0 = 0; j0 < nvar; j0 += 64) {
+    dctx D = {T, w, nv, j0};
     memset(w, 0, (nv + n + no) * sizeof *w);
     for (size_t j = j0; j < n && j < j0 + 64; j++) w[nv + j] = (uint64_t)1 << (j - j0);
     for (int k = T->n_unif_code; k < T->n_code; k++) propagate(&D, &T->code[k]);
     for (size_t i = 0; i < no; i++) {
       const uint64_t bits = w[nv + n + i];
-      for (size_t j = j0; j < n && j < j0 + 64; j++)
-        if (bits >> (j - j0) & 1u) dep[i * n + j] = 1;
+      for (size_t j = j0; j < nvar && j < j0 + 64; j++)
+        if (bits >> (j - j0) & 1u) dep[i * nvar + j] = 1;
     }
   }
   free(w);
   return NDE_OK;
+}
+
+nde_status nde__tape_dependency(const nde__tape *T, unsigned char *dep) {
+  return nde__tape_var_dependency(T, 0, dep);
 }

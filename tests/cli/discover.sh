@@ -71,6 +71,29 @@ user_terms_and_fixed_threshold)
   grep -q 'fixed threshold' "$T/out.txt" || fail "no fixed threshold reported"
   grep -q 'U\[1\](x, y) ≈ −0\.9[0-9]*·x·y$' "$T/out.txt" || fail "user term x*y not found alone"
   ;;
+a_network_is_explained_by_terms_in_what_it_reads)
+  # A damped pendulum whose friction F(omega) is learned: the network sees omega alone, so its
+  # candidate terms are those in omega (and the constant); a term in the angle, from the library
+  # or the user, could only copy a correlation along the orbits.  A short fit is enough.
+  cd "$T" || exit 1
+  printf 'state angle = 2.0, omega = 0.0\nparam g_over_L = 4.0\ndangle/dt = omega\ndomega/dt = -g_over_L*sin(angle) - 0.3*omega - 0.1*omega^3\n' > truth.nde
+  printf 'name,seed,angle,omega\nswing1,1,2.0,0.0\nswing2,2,1.0,1.5\n' > series.csv
+  "$NDE" simulate truth.nde -o d.h5 --t1 10 --points 51 --noise 0.01 --series series.csv --quiet \
+    || fail "simulate exited $?"
+  "$NDE" fit "$ROOT/models/pendulum.nde" d.h5 -o fit.h5 --optim lbfgs:30 --quiet || fail "fit exited $?"
+  "$NDE" discover fit.h5 --terms 'sin(angle); omega*abs(omega)' > out.txt || fail "discover exited $?"
+  cat out.txt
+  grep -q "12 candidate terms (poly:3; " out.txt || fail "the summary does not count the 12 terms"
+  grep -q '^F\[1\](omega), line [0-9]*: the candidate models (Pareto table) over 5 of the 12 terms: those in the variables its arguments depend on$' out.txt \
+    || fail "the table does not say it is over the 5 terms in omega"
+  awk '$1 ~ /^[0-9]+$/ && NF >= 7' out.txt | grep -q angle && fail "a candidate in the angle"
+  awk '$1 ~ /^[0-9]+$/ && NF >= 7' out.txt | grep -q 'omega·abs(omega)\|omega\*abs(omega)' \
+    || fail "the user term in omega is not a candidate"
+  # A model in which the net reads every state keeps the whole library (LV: U(x, y)).
+  "$NDE" fit "$UDE" "$DATA" -o lv.h5 --optim adam:5 --quiet || fail "lv fit"
+  "$NDE" discover lv.h5 --library poly:2 > lv.txt || fail "lv discover"
+  grep -q 'over [0-9]* of the' lv.txt && fail "U(x, y) lost candidates"
+  ;;
 bad_input_exits_2_with_a_message)
   expect() { # expect CODE PATTERN -- command...
     code=$1 pat=$2; shift 3
@@ -90,6 +113,11 @@ bad_input_exits_2_with_a_message)
   # A model without networks: nothing to discover.
   "$NDE" fit "$ROOT/models/lotka_volterra.nde" "$DATA" -o "$T/lv.h5" --quiet --optim adam:5 || fail "lv fit"
   expect 2 "calls no network" -- "$NDE" discover "$T/lv.h5"
+  # A call with no term in what it reads (noconst, terms in other states only).
+  printf 'state x = 1, y = 2\nnet U : 1 -> 3 tanh -> 1\ndx/dt = -y\ndy/dt = U(x)[1]\n' > "$T/one.nde"
+  "$NDE" fit "$T/one.nde" "$DATA" -o "$T/one.h5" --quiet --optim adam:3 || fail "one fit"
+  expect 2 "no candidate term for U\[1\] (line 4): every term is in a variable its arguments do not depend on" \
+    -- "$NDE" discover "$T/one.h5" --library poly:0,noconst --terms 'y; y^2'
   # The model file is written like every output: never over an input or a device, through a
   # symbolic link to its target keeping the target's mode, and nothing when the directory is missing.
   expect 2 "is also an input" -- "$NDE" discover "$T/fit.h5" -o "$T/fit.h5"

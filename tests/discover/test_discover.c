@@ -197,6 +197,56 @@ static void probe_matches_the_network_and_the_terms(void **state) {
   nde_model_destroy(&m);
 }
 
+/* What an expression reads: the states through intermediates and net calls, the measured inputs
+ * (variables after the states), and neither parameters, constants nor time. */
+static void probe_dependency_names_the_states_and_inputs_an_expression_reads(void **state) {
+  (void)state;
+  static const char SRC[] =
+      "state x = 1, y = 2, z = 3\n"
+      "input V, W\n"
+      "param k = 0.5\n"
+      "const g = 2\n"
+      "net U : 2 -> 4 tanh -> 2\n"
+      "net F : 1 -> 3 tanh -> 1\n"
+      "w = y*V\n"
+      "dx/dt = -k*x + U(x, w)[1]\n"
+      "dy/dt = F(z/10)[1]\n"
+      "dz/dt = g*t\n";
+  nde_model *m = NULL;
+  nde_error err;
+  assert_int_equal(nde_model_load_string(SRC, sizeof SRC - 1, "dep.nde", &m, &err), NDE_OK);
+  const double ut[2] = {0, 1}, uv[4] = {1, 2, 3, 4};
+  const nde_input_series in[1] = {{2, ut, uv}};
+  nde_model_rhs_opts o = nde_model_rhs_opts_default();
+  o.inputs = in;
+  enum { NE = 9, NV = 5 };
+  const char *ex[NE] = {"U(x, w)", "F(z/10)", "w", "k*t + g", "step(x - 1)*z",
+                        "[x, W]", "ifelse(y > 0, 1, 2)", "1", "x*y*z*V*W"};
+  const unsigned char want[NE][NV] = {
+      {1, 1, 0, 1, 0}, {0, 0, 1, 0, 0}, {0, 1, 0, 1, 0}, {0, 0, 0, 0, 0}, {1, 0, 1, 0, 0},
+      {1, 0, 0, 0, 1}, {0, 1, 0, 0, 0}, {0, 0, 0, 0, 0}, {1, 1, 1, 1, 1}};
+  nde_probe *p = NULL, *c = NULL;
+  assert_int_equal(nde_probe_create_opts(m, NE, ex, &o, &p, &err), NDE_OK);
+  assert_int_equal(nde_probe_clone(p, &c, &err), NDE_OK);
+  for (int i = 0; i < NE; i++) {
+    unsigned char dep[NV], dc[NV];
+    assert_int_equal(nde_probe_dependency(p, i, dep), NDE_OK);
+    assert_int_equal(nde_probe_dependency(c, i, dc), NDE_OK);
+    for (int v = 0; v < NV; v++) {
+      if (dep[v] != want[i][v])
+        fail_msg("expression '%s', variable %d: %d, expected %d", ex[i], v, dep[v], want[i][v]);
+      assert_int_equal(dc[v], dep[v]);
+    }
+  }
+  unsigned char dep[NV];
+  assert_int_equal(nde_probe_dependency(p, NE, dep), NDE_ERR_ARG);
+  assert_int_equal(nde_probe_dependency(p, 0, NULL), NDE_ERR_ARG);
+  assert_int_equal(nde_probe_dependency(NULL, 0, dep), NDE_ERR_ARG);
+  nde_probe_destroy(&p);
+  nde_probe_destroy(&c);
+  nde_model_destroy(&m);
+}
+
 /* Per-series values the rows of a probe are bound to: a constant from data and a per-series
  * parameter, beside a network. */
 static const char SERIES[] =
@@ -311,6 +361,7 @@ int main(void) {
       cmocka_unit_test(box_samples_cover_the_widened_box_and_repeat_with_the_seed),
       cmocka_unit_test(probe_matches_the_network_and_the_terms),
       cmocka_unit_test(probe_clone_gives_the_same_bits_binds_its_own_rows_and_outlives_the_original),
+      cmocka_unit_test(probe_dependency_names_the_states_and_inputs_an_expression_reads),
       cmocka_unit_test(equations_print_as_text_and_latex),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
