@@ -87,9 +87,14 @@ done
     }
   }'
 
+# OpenBLAS picks its kernels for the CPU at load time (OPENBLAS_CORETYPE overrides it): the
+# batched rows' small dgemm calls cost several times more with its Haswell kernels than with its
+# SkylakeX ones on this machine (docs/scaling.md).
+blas_core=$(OPENBLAS_VERBOSE=2 "$build/src/cli/nde" --version 2>&1 | sed -n 's/^Core: //p' | head -n 1)
 echo
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(getconf _NPROCESSORS_ONLN) cores online;" \
   "OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS OMP_NUM_THREADS=$OMP_NUM_THREADS;" \
+  "OpenBLAS kernels ${blas_core:-unknown} (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset});" \
   "build $build ($(buildtype "$build")); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -v '^row|' "$out" || true
 exit $status
