@@ -361,6 +361,14 @@ typedef struct nde_score_opts {
 } nde_score_opts;
 NDE_API nde_score_opts nde_score_opts_default(void);
 
+/* Where a component of a held-out series' start state came from. */
+typedef enum {
+  NDE_U0_FROM_ROW = 0, /* the held-out series' first observed row */
+  NDE_U0_FROM_FIT,     /* the fitted trajectory of series_from (nde_series_score) at t0 */
+  NDE_U0_FROM_MODEL    /* the model's declared initial value (the value for the start of a
+                        * fitted series, whatever t0 is) */
+} nde_u0_source;
+
 /* The score of one held-out series (views owned by the score handle). */
 typedef struct nde_series_score {
   const char *name;        /* the held-out series' group */
@@ -374,14 +382,18 @@ typedef struct nde_series_score {
   nde_solve_stats stop;    /* reason != NONE: the prediction stopped (errors after it count as
                             * missing, and horizon is the stop time) */
   int series;              /* the fitted series whose per-series values it used */
+  const unsigned char *u0_from; /* per component, an nde_u0_source: where u0 came from */
+  int series_from;         /* the fitted series whose trajectory gave the NDE_U0_FROM_FIT
+                            * components (-1 when none did) */
 } nde_series_score;
 
 typedef struct nde_score nde_score;
 
 /* Score the fitted model on every series of held (borrowed; opened for the model's states),
  * each integrated from its own first observed row (a component missing there: the fitted
- * trajectory of the fitted series of the same name at that time when it lies in its span, else
- * the model's declared initial value, else an NDE_ERR_DATA naming it).  Statuses: NDE_ERR_ARG,
+ * trajectory of the fitted series of the same name, or of the only fitted series, at that time
+ * when it lies in its span, else the model's declared initial value, else an NDE_ERR_DATA
+ * naming it; nde_series_score.u0_from says which).  Statuses: NDE_ERR_ARG,
  * NDE_ERR_DATA, NDE_ERR_NOMEM, NDE_ERR_CALLBACK with the message in err. */
 NDE_API nde_status nde_result_score(const nde_result *r, const nde_data *held,
                                     const nde_score_opts *o, nde_score **out, nde_error *err);

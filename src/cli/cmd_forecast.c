@@ -258,7 +258,7 @@ static int write_forecast(const args *a, run *x, const char *method, int with_ba
   const nde_model *m = nde_result_model(x->r);
   int rc;
   if (a->held && !a->quiet)
-    nde_cli_forecast_print_scores(x->score, m, a->held, a->sco.horizon_tol, a->sco.start_fitted);
+    nde_cli_forecast_print_scores(x->score, x->r, a->held, a->sco.horizon_tol, a->sco.start_fitted);
   /* Never an output with NaN or inf in it: nothing is written then. */
   if ((rc = nde_cli_forecast_check(x->fc, x->nf, m, a->held != NULL, method, a->out))) return rc;
   if (nde_cli_ends_with(a->out, ".csv"))

@@ -292,8 +292,38 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
   return rc;
 }
 
-void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, const char *held,
+/* The components of a held-out series' start that its first row lacked, with their values and
+ * where they came from: a start completed by the model's declared initial values (meant for the
+ * start of an experiment) at a later time is silently wrong unless the user is told. */
+static void print_completed_start(const nde_series_score *sc, const nde_result *r) {
+  const nde_model *m = nde_result_model(r);
+  const int n = nde_model_state_dim(m);
+  for (int src = NDE_U0_FROM_FIT; src <= NDE_U0_FROM_MODEL; src++) {
+    int any = 0;
+    for (int j = 0; j < n; j++) {
+      if (sc->u0_from[j] != src) continue;
+      char bv[NDE_NUM_MAX];
+      printf("%s%s = %s", any ? ", " : "    start: not observed in the first row: ",
+             nde_model_component_name(m, j), nde_num_str(sc->u0[j], bv));
+      any = 1;
+    }
+    if (!any) continue;
+    char bt[NDE_NUM_MAX];
+    nde_num_str(sc->t0, bt);
+    if (src == NDE_U0_FROM_FIT) {
+      nde_result_series fs;
+      nde_result_get_series(r, sc->series_from, &fs);
+      printf(", from the fitted trajectory of series %s at t = %s\n", fs.name, bt);
+    } else {
+      printf(", the model's declared initial values (no fitted series named %s covers t = %s)\n",
+             sc->name, bt);
+    }
+  }
+}
+
+void nde_cli_forecast_print_scores(const nde_score *score, const nde_result *r, const char *held,
                                    double tol, int fitted) {
+  const nde_model *m = nde_result_model(r);
   const int n = nde_model_state_dim(m);
   printf("forecast error against %s, each series from %s:\n", held,
          fitted ? "the fitted trajectory of the series it continues" : "its own first observed row");
@@ -310,6 +340,7 @@ void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, c
       printf("; the error stays within %g x each column's std\n", tol);
     else
       printf("; horizon %g (the error first exceeds %g x a state's std)\n", sc.horizon, tol);
+    if (!fitted) print_completed_start(&sc, r);
     if (sc.stop.reason != NDE_REASON_NONE)
       printf("    the prediction stopped at t = %g: %s\n", sc.stop.t_stop,
              nde_stop_reason_str(sc.stop.reason));

@@ -57,8 +57,9 @@ int nde_cli_forecast_write_h5(const char *out, const char *fit_path, const nde_r
                               const nde_cli_forecast *f, int nf, const nde_score *score,
                               const char *held, double tol, const char *cmd, const char *solver,
                               double level);
-/* The per-series and overall scores against held-out data. */
-void nde_cli_forecast_print_scores(const nde_score *score, const nde_model *m, const char *held,
+/* The per-series and overall scores against held-out data, and, for a start from the first
+ * row, which components that row lacked and where they were taken from. */
+void nde_cli_forecast_print_scores(const nde_score *score, const nde_result *r, const char *held,
                                    double tol, int fitted);
 
 #endif

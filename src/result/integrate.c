@@ -371,6 +371,7 @@ struct nde_score {
   char **names;
   double *u0, *rmse;
   size_t *count;
+  unsigned char *u0_from; /* S x n nde_u0_source */
   double rmse_all;
 };
 
@@ -388,6 +389,7 @@ void nde_score_destroy(nde_score **sp) {
   free(s->u0);
   free(s->rmse);
   free(s->count);
+  free(s->u0_from);
   free(s);
   *sp = NULL;
 }
@@ -405,7 +407,8 @@ int nde_score_n_columns(const nde_score *s) { return s ? s->K : 0; }
 
 /* The fitted trajectory of the fitted series that a held-out series continues, at its first time. */
 static nde_status held_start_fitted(const nde_result *r, const nde_traj *tr, double *u0,
-                                    nde_error *err) {
+                                    unsigned char *from, int *series_from, nde_error *err) {
+  for (int j = 0; j < nde_model_state_dim(r->model); j++) from[j] = NDE_U0_FROM_FIT;
   int k = nde_result_find_series(r, tr->name);
   if (k < 0 && r->n_series == 1) k = 0;
   if (k < 0)
@@ -413,6 +416,7 @@ static nde_status held_start_fitted(const nde_result *r, const nde_traj *tr, dou
                      "held-out series %s has no fitted series of the same name to start from "
                      "(expected one of the fit's series, or the start from its first row)",
                      tr->name);
+  *series_from = k;
   nde_start at = {.kind = NDE_START_AT_TIME, .series = k, .t = tr->t[0]};
   double t0;
   return nde_result_start_state(r, &at, &t0, u0, err);
@@ -420,14 +424,18 @@ static nde_status held_start_fitted(const nde_result *r, const nde_traj *tr, dou
 
 /* The start of a held-out series: its first row, completed. */
 static nde_status held_start(const nde_result *r, const nde_data *held, const nde_traj *tr,
-                             double *u0, nde_error *err) {
+                             double *u0, unsigned char *from, int *series_from,
+                             nde_error *err) {
   const nde_model *m = r->model;
   const int n = nde_model_state_dim(m);
   int missing = 0;
   for (int j = 0; j < n; j++) missing |= isnan(tr->y[j]);
   memcpy(u0, tr->y, (size_t)n * sizeof *u0);
+  for (int j = 0; j < n; j++) from[j] = NDE_U0_FROM_ROW;
   if (!missing) return NDE_OK;
-  /* The fitted trajectory of the series of the same name (or the first) at that time. */
+  /* The fitted trajectory of the series of the same name (or of the only one) at that time.
+   * Another series' trajectory is no start for this one: with several fitted series, one of
+   * another name completes nothing. */
   double *fit = nde__dalloc((size_t)n);
   nde_status st = NDE_OK;
   int have_fit = 0;
@@ -437,9 +445,9 @@ static nde_status held_start(const nde_result *r, const nde_data *held, const nd
     goto done;
   }
   int k = nde_result_find_series(r, tr->name);
-  if (k < 0) k = 0;
-  const nde__rseries *se = &r->series[k];
-  if (tr->t[0] >= se->t[0] && tr->t[0] <= se->t[se->n_obs - 1]) {
+  if (k < 0 && r->n_series == 1) k = 0;
+  const nde__rseries *se = k >= 0 ? &r->series[k] : NULL;
+  if (se && tr->t[0] >= se->t[0] && tr->t[0] <= se->t[se->n_obs - 1]) {
     nde_start at = {.kind = NDE_START_AT_TIME, .series = k, .t = tr->t[0]};
     double t0;
     have_fit = nde_result_start_state(r, &at, &t0, fit, NULL) == NDE_OK;
@@ -450,9 +458,14 @@ static nde_status held_start(const nde_result *r, const nde_data *held, const nd
     for (int c = 0; c < si.size; c++) {
       const int j = si.offset + c;
       if (!isnan(u0[j])) continue;
-      if (have_fit) u0[j] = fit[j];
-      else if (si.has_initial) u0[j] = si.initial[c];
-      else {
+      if (have_fit) {
+        u0[j] = fit[j];
+        from[j] = NDE_U0_FROM_FIT;
+        *series_from = k;
+      } else if (si.has_initial) {
+        u0[j] = si.initial[c];
+        from[j] = NDE_U0_FROM_MODEL;
+      } else {
         st = nde__fail(err, NDE_ERR_DATA,
                        "%s/y: state '%s' is not observed at the first time t = %g, the fitted "
                        "trajectories do not cover that time and the model gives no initial "
@@ -498,12 +511,13 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
   s->u0 = nde__dalloc((size_t)S * (size_t)n);
   s->rmse = nde__dalloc((size_t)S * (size_t)K);
   s->count = calloc((size_t)S * (size_t)K + 1, sizeof *s->count);
+  s->u0_from = calloc((size_t)S * (size_t)n + 1, 1);
   nde_status st = NDE_OK;
   double *Y = NULL, *H = NULL, *th1 = NULL,
          *cs = nde__dalloc((size_t)nde_model_n_data_consts(r->model) + 1);
   const char **qn = calloc((size_t)K + 1, sizeof *qn);
   nde_observer *obs = NULL;
-  if (!s->s || !s->names || !s->u0 || !s->rmse || !s->count || !cs || !qn) {
+  if (!s->s || !s->names || !s->u0 || !s->rmse || !s->count || !s->u0_from || !cs || !qn) {
     st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
     goto done;
   }
@@ -521,8 +535,11 @@ nde_status nde_result_score(const nde_result *r, const nde_data *held, const nde
       goto done;
     }
     memcpy(s->names[k], tr->name, len);
-    *sc = (nde_series_score){s->names[k], tr->t[0], tr->t[tr->n - 1], u0, rm, cnt, NAN, NAN, {0}, 0};
-    st = o.start_fitted ? held_start_fitted(r, tr, u0, err) : held_start(r, held, tr, u0, err);
+    unsigned char *from = s->u0_from + (size_t)k * (size_t)n;
+    *sc = (nde_series_score){s->names[k], tr->t[0], tr->t[tr->n - 1], u0, rm, cnt, NAN, NAN,
+                             {0}, 0, from, -1};
+    st = o.start_fitted ? held_start_fitted(r, tr, u0, from, &sc->series_from, err)
+                        : held_start(r, held, tr, u0, from, &sc->series_from, err);
     if (st != NDE_OK) goto done;
     free(Y);
     Y = nde__dalloc(tr->n * (size_t)n);

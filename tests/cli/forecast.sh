@@ -63,6 +63,36 @@ held_out_series_start_from_their_own_first_row)
   awk -v a="$a" -v b="$b" 'BEGIN { printf "from the fitted start instead: RMSE %s\n", b; exit !(b > 10 * a) }' \
     || fail "the fitted start is not worse"
   ;;
+a_held_out_start_says_where_its_unobserved_states_came_from)
+  # Two fitted series /a and /b of LV; held-out series observe x alone, so y(t0) is completed.
+  # /b at t = 0 takes b's fitted trajectory; /c (no fitted series of that name) takes the model's
+  # declared y = 4.6280594, not the first fitted series' (/a's) trajectory, which is no start for
+  # it; /b starting at t = 8, after the fitted span [0, 5], takes the declared value too, and the
+  # output says so for each.
+  LV=$ROOT/models/lotka_volterra.nde
+  printf 'name,x,y\na,0.75,3.5\nb,1.35,2.15\n' > train.csv
+  "$NDE" simulate "$LV" -o train.h5 --series train.csv --t1 5 --dt-out 0.25 --noise 1e-3 \
+    --quiet || fail "training data"
+  "$NDE" fit "$LV" train.h5 -o fit.h5 --quiet --optim lbfgs:200 || fail "fit"
+  printf 'name,x,y\nb,1.35,2.15\nc,0.5,4.1\n' > held.csv
+  "$NDE" simulate "$LV" -o held.h5 --series held.csv --t1 5 --dt-out 0.25 --columns x \
+    --quiet || fail "held-out data"
+  "$NDE" forecast fit.h5 --data held.h5 -o f.h5 > out.txt || fail "forecast"
+  cat out.txt
+  grep -A1 "series /b " out.txt | grep -q "start: not observed in the first row: y = .*, from the fitted trajectory of series /b at t = 0" \
+    || fail "/b's completed start not said"
+  grep -A1 "series /c " out.txt | grep -q "start: not observed in the first row: y = 4.6280594, the model's declared initial values (no fitted series named /c covers t = 0)" \
+    || fail "/c's start: not the declared y, or not said"
+  awk -v y="$("$H5" get f.h5 /c/y | sed -n 2p)" 'BEGIN { exit !(y == 4.6280594) }' \
+    || fail "/c did not start from the declared y"
+  "$NDE" simulate "$LV" -o late.h5 --t0 8 --t1 10 --dt-out 0.25 --u0 x=1.35,y=2.15 --columns x \
+    --quiet || fail "late data"
+  "$NDE" merge -o late_b.h5 late.h5 --names b --quiet || fail "merge"
+  "$NDE" forecast fit.h5 --data late_b.h5 -o g.h5 > out.txt || fail "late forecast"
+  cat out.txt
+  grep -q "y = 4.6280594, the model's declared initial values (no fitted series named /b covers t = 8)" out.txt \
+    || fail "the declared value at t = 8 not said"
+  ;;
 forecast_is_data_that_nde_reads_back)
   "$NDE" fit "$UDE" "$DATA" -o fit.h5 --quiet --optim shoot:adam:300@0.02 || fail "fit"
   "$NDE" forecast fit.h5 --t1 3 --dt-out 0.5 -o f.h5 --quiet || fail "forecast h5"
