@@ -192,8 +192,9 @@ NDE_API nde_status nde_discovery_get_candidate(const nde_discovery *d, int outpu
  * "−0.921·x·y" (pretty = 1: for display).  Release with nde_free; NULL on bad
  * indices or no memory. */
 NDE_API char *nde_discovery_equation(const nde_discovery *d, int output, int k, int pretty);
-/* The discovered model: the source with every explained call replaced by its chosen terms and
- * each net declaration by the coefficients as learnable parameters, after a comment listing the
+/* The discovered model: the source with every explained call replaced by its chosen terms,
+ * each net declaration by the coefficients as learnable parameters, and the values of the other
+ * learnable (not per-series) parameters by their fitted values, after a comment listing the
  * equations.  It is compiled before it is returned (NDE_ERR_INTERNAL if it does not).  *text:
  * release with nde_free.  NDE_ERR_ARG before selection. */
 NDE_API nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_error *err);

@@ -479,6 +479,11 @@ NDE_API nde_status nde_model_net_calls(const nde_model *model, int *n, nde_model
 
 /* Byte range [begin, end) of the line that declares net i, its newline included. */
 NDE_API nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *begin, size_t *end);
+/* Byte range [begin, end) of the value written in the declaration of parameter i
+ * (nde_model_get_param order): "-0.5" in "param k = -0.5 (fixed)".  NDE_ERR_ARG for a failed
+ * model or i out of range. */
+NDE_API nde_status nde_model_param_value_range(const nde_model *model, int i, size_t *begin,
+                                               size_t *end);
 
 /* A probe evaluates extra expressions, written in the model's language over its names (states,
  * parameters, intermediates, nets, constants, t), at given states: e.g. "U(x, y)", "x*y",

@@ -1003,12 +1003,39 @@ nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_err
                  eq ? eq : "?");
     nde_free(eq);
   }
+  /* The coefficients were read off the nets as trained together with the other learnable
+   * parameters, and the candidates were scored at their fitted values: the file carries those
+   * values, not the starting values the source declares (a per-series parameter has no one value
+   * to write and keeps its declaration). */
+  const double *theta = nde_result_theta(d->r);
+  int n_fitted = 0;
+  for (int i = 0; i < nde_model_n_params(m); i++) {
+    nde_model_param_info pi;
+    nde_model_get_param(m, i, &pi);
+    n_fitted += pi.learnable && !pi.per_series;
+  }
+  if (n_fitted > 0)
+    nde_str_adds(&s, "# The other learnable parameters are written at their fitted values.\n");
   nde_str_adds(&s, "# Refine the coefficients with: nde fit THIS_FILE DATA.h5 -o refit.h5\n");
-  /* Edits in source order: net declarations (replaced by the coefficients) and calls. */
+  /* Edits in source order: net declarations (replaced by the coefficients), calls and the values
+   * of the fitted parameters. */
   size_t at = 0;
   for (;;) {
     size_t best = (size_t)-1, best_end = 0;
     int kind = 0, which = -1;
+    for (int i = 0; i < nde_model_n_params(m); i++) {
+      nde_model_param_info pi;
+      size_t b, e;
+      nde_model_get_param(m, i, &pi);
+      if (!pi.learnable || pi.per_series || nde_model_param_value_range(m, i, &b, &e) != NDE_OK)
+        continue;
+      if (b >= at && b < best) {
+        best = b;
+        best_end = e;
+        kind = 3;
+        which = i;
+      }
+    }
     for (int k = 0; k < nde_model_n_nets(m); k++) {
       int used = 0;
       for (int c = 0; c < d->n_calls; c++) used |= d->sel[c] && d->calls[c].net == k;
@@ -1030,7 +1057,9 @@ nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_err
       }
     if (which < 0) break;
     nde_str_add(&s, src + at, best - at);
-    if (kind == 1) {
+    if (kind == 3) {
+      nde_str_addf(&s, "%.17g", nde_model_param_value(m, which, theta));
+    } else if (kind == 1) {
       nde_model_net_info ni;
       nde_model_get_net(m, which, &ni);
       nde_str_addf(&s, "# net %s replaced by its discovered terms:\n", ni.name);

@@ -114,6 +114,34 @@ nde_status nde_model_net_decl_range(const nde_model *model, int net, size_t *beg
   return st == NDE_OK || st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
 }
 
+nde_status nde_model_param_value_range(const nde_model *model, int i, size_t *begin,
+                                       size_t *end) {
+  nde_model_param_info pi;
+  if (!model || !begin || !end || model->status != NDE_OK ||
+      nde_model_get_param(model, i, &pi) != NDE_OK)
+    return NDE_ERR_ARG;
+  parsed p;
+  nde_status st = parse_source(model->src, model->src_len, &p);
+  int k = -1;
+  for (int j = 0; st == NDE_OK && j < p.ast.n_params && k < 0; j++)
+    if (strlen(pi.name) == (size_t)p.ast.params[j].name_len &&
+        !memcmp(pi.name, p.ast.params[j].name, p.ast.params[j].name_len))
+      k = j;
+  if (st == NDE_OK && k < 0) st = NDE_ERR_INTERNAL;
+  if (st == NDE_OK) {
+    /* The value is a sign, blanks, then a number, which ends at a blank, '(', '#' or the line's
+     * end. */
+    size_t b = (size_t)p.ast.params[k].value_pos.offset, e = b;
+    if (e < model->src_len && (model->src[e] == '-' || model->src[e] == '+')) e++;
+    while (e < model->src_len && (model->src[e] == ' ' || model->src[e] == '\t')) e++;
+    while (e < model->src_len && !strchr(" \t\r\n(#", model->src[e])) e++;
+    *begin = b;
+    *end = e;
+  }
+  parsed_free(&p);
+  return st == NDE_OK || st == NDE_ERR_NOMEM ? st : NDE_ERR_INTERNAL;
+}
+
 /* ---- probes ---- */
 
 #define PROBE_NAME "nde__probe"

@@ -63,6 +63,28 @@ discovery_holds_for_several_fit_seeds)
   echo "exactly x*y within 10 %: $good of 8 seeds"
   [ $good -ge 7 ] || fail "discovery right for only $good of 8 seeds"
   ;;
+the_discovered_model_carries_the_fitted_parameters)
+  # The coefficients are read off a net trained together with alpha (learnable here, from 1.0),
+  # and the candidates are scored at the fitted alpha: the discovered model must carry that
+  # value, not the 1.0 the source declares (it did, and its trajectories were not the scored
+  # ones); the fixed delta keeps its declaration.
+  sed 's/^param alpha = 1.3 (fixed)$/param alpha = 1.0 (positive)/' "$UDE" > "$T/ude_alpha.nde"
+  grep -q '^param alpha = 1.0 (positive)$' "$T/ude_alpha.nde" || fail "sed did not apply"
+  "$NDE" fit "$T/ude_alpha.nde" "$DATA" -o "$T/fit.h5" --quiet --optim shoot:adam:300@0.02,lbfgs:100 \
+    || fail "nde fit exited $?"
+  alpha=$("$H5" get "$T/fit.h5" /params/values/alpha)
+  "$NDE" discover "$T/fit.h5" --threshold 0.3 -o "$T/d.nde" --quiet > /dev/null \
+    || fail "discover exited $?"
+  cat "$T/d.nde"
+  written=$(awk '/^param alpha =/ {print $4}' "$T/d.nde")
+  awk -v a="$alpha" -v w="$written" 'BEGIN { printf "fitted alpha %s, written %s\n", a, w;
+    exit !(a == w && a != 1.0) }' || fail "the discovered model does not carry the fitted alpha"
+  grep -q '^param alpha = [0-9.e+-]* (positive)$' "$T/d.nde" || fail "alpha's flags lost"
+  grep -q '^param delta = 1.8 (fixed)$' "$T/d.nde" || fail "the fixed delta changed"
+  grep -q '^# The other learnable parameters are written at their fitted values\.$' "$T/d.nde" \
+    || fail "the file does not say so"
+  "$NDE" check "$T/d.nde" > /dev/null || fail "the discovered model does not check"
+  ;;
 user_terms_and_fixed_threshold)
   "$NDE" fit "$UDE" "$DATA" -o "$T/fit.h5" --quiet || fail "nde fit exited $?"
   "$NDE" discover "$T/fit.h5" --library poly:1 --terms 'x*y; sin(x)' --threshold 0.3 \
