@@ -483,6 +483,15 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
         goto fail;
       }
   }
+  if (o.validate_tail >= 0 && o.validate_tail < 1 && o.validate_series > 0 &&
+      o.validate_series >= p->n_series && !(o.validate_tail > 0)) {
+    /* The one a user meets (--validate series:K on data of K series or fewer): said plainly. */
+    st = nde__errf(&p->err, NDE_ERR_ARG,
+                   "validation: %d held-out series leave none of the data's %d series to train "
+                   "on (expected at most %d)",
+                   o.validate_series, p->n_series, p->n_series - 1);
+    goto fail;
+  }
   if (!(o.validate_tail >= 0 && o.validate_tail < 1) || o.validate_series < 0 ||
       (o.validate_tail > 0 && o.validate_series > 0) || o.validate_series >= p->n_series) {
     st = nde__errf(&p->err, NDE_ERR_ARG,

@@ -184,6 +184,14 @@ validation_chooses_the_kept_iterate)
   [ "$("$H5" attr s.h5 / status)" = early-stop ] || fail "patience did not stop the fit"
   "$NDE" fit "$LV" "$DATA" -o x.h5 --validate tail:1.5 2> err.txt; [ $? -eq 2 ] || fail "bad --validate"
   grep -q "expected tail:F with F in (0, 1)" err.txt || fail "message"
+  # Holding out every series of the data leaves nothing to train on: said so (it said "expected a
+  # trailing fraction in [0, 1) or a number of held-out series below the 2 series, not both (got
+  # tail 0, series 2)", of a tail never given).
+  "$NDE" fit "$LV" batch.h5 -o x.h5 --validate series:2 2> err.txt; [ $? -eq 2 ] || fail "series:2"
+  cat err.txt
+  grep -q "validation: 2 held-out series leave none of the data's 2 series to train on (expected at most 1)" \
+    err.txt || fail "series:2 message"
+  [ -e x.h5 ] && fail "x.h5 written on bad input"
   ;;
 start_values_in_natural_units)
   "$NDE" fit "$LV" "$DATA" -o p.h5 --param beta=0.05,gamma=1 --optim adam:0 --quiet || fail "fit"
