@@ -220,7 +220,9 @@ typedef struct nde_solve_stats {
   nde_stop_reason reason;
   double t_stop;  /* time reached (the last observation time on success) */
   double h_last;  /* the last step size attempted */
-  int bad_row;    /* batch row and state index of the first non-finite value, else -1 */
+  int bad_row;    /* batch row and state index of the first non-finite value, else -1; for
+                   * NDE_REASON_RHS_RECOVERABLE of a fixed-step Runge-Kutta method, of the
+                   * first derivative that was not finite (when one was) */
   int bad_state;
   long n_steps;   /* accepted steps */
   long n_rhs;     /* f evaluations (calls, each on the whole batch) */

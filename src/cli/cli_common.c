@@ -55,13 +55,16 @@ char *nde_cli_stop_message(const char *method, const nde_solve_stats *s, const n
                          ? nde_model_component_name(m, s->bad_state)
                          : NULL;
   if (!name || len < 2) return buf;
+  /* A recoverable failure names the component whose derivative was not finite. */
+  const int deriv = s->reason == NDE_REASON_RHS_RECOVERABLE;
   char ins[160];
-  snprintf(ins, sizeof ins, ", %s not finite,", name);
+  snprintf(ins, sizeof ins, ", %s%s%s not finite,", deriv ? "d" : "", name, deriv ? "/dt" : "");
   /* After "stopped at t = T" when the sentence has it, else at its end. */
   char *at = strstr(buf, " after ");
   const size_t k = strlen(ins), n = strlen(buf);
   if (!at) {
-    snprintf(buf + n, len - n, " (%s not finite)", name);
+    snprintf(buf + n, len - n, " (%s%s%s not finite)", deriv ? "d" : "", name,
+             deriv ? "/dt" : "");
     return buf;
   }
   if (n + k + 1 > len) return buf;

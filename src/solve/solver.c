@@ -560,6 +560,17 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
         }
         if (rc > 0 || newton_failed) {
           stats->reason = rc > 0 ? NDE_REASON_RHS_RECOVERABLE : NDE_REASON_NEWTON_FAILED;
+          /* A compiled model reports a derivative that is not finite as recoverable, which a
+           * fixed step cannot retry: name its component, as a state that is not finite is
+           * named.  The stages after the failed one still hold the last step's finite values,
+           * so the first non-finite value is the failed stage's. */
+          if (rc > 0 && s->method->family == NDE__FAM_ERK) {
+            const long bad = nde__first_nonfinite((size_t)s->ns_run * bn, s->K);
+            if (bad >= 0) {
+              stats->bad_row = (int)((size_t)bad % bn / (size_t)n);
+              stats->bad_state = (int)((size_t)bad % (size_t)n);
+            }
+          }
           t = ta;
           break;
         }
