@@ -1090,6 +1090,14 @@ nde_status nde_data_open(const char *path, size_t n_state, const char *const *st
                                   nde__h5_kind(L.fid, ypath) != NDE_H5_NONE);
   if (!tpath || !ypath) {
     st = nomem(&L, root);
+  } else if (!single && !sel && !L.inspect &&
+             nde__h5_kind(L.fid, "/params/theta") == NDE_H5_DATASET) {
+    /* A result file where data belong (nde fit MODEL FIT.h5): its groups are not series, and
+     * "FIT.h5:/fitted/t: no such dataset" would not say what happened. */
+    st = nde__derrf(&e, NDE_ERR_DATA,
+                    "%s: this is a result file of nde fit, not time-series data (expected /t and "
+                    "/y, or groups each holding t and y; a forecast file of nde forecast is data)",
+                    file);
   } else if (!single) {
     if ((st = list_groups(&L, root, &gl)) == NDE_OK && gl.n == 0)
       st = nde__derrf(&e, NDE_ERR_DATA,

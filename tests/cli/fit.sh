@@ -156,6 +156,12 @@ bad_input_exits_2_with_a_message_and_writes_nothing)
   expect 2 "lv.h5:/params/layout: the parameters were made for another model: entry 1 is 'alpha'" \
     fit "$UDE" "$DATA" --init "$T/lv.h5"
   expect 2 "different model" fit "$UDE" "$DATA" --resume "$T/lv.h5"
+  # A result file where the data belong is named as one (it said "lv.h5:/fitted/t: no such
+  # dataset"); a forecast of it is data, and a group of the result is still read as asked.
+  expect 2 "lv.h5: this is a result file of nde fit, not time-series data" fit "$UDE" "$T/lv.h5"
+  expect 2 "lv.h5: this is a result file of nde fit, not time-series data" grad "$UDE" "$T/lv.h5"
+  expect 2 "lv.h5: this is a result file of nde fit, not time-series data" \
+    forecast "$T/lv.h5" --data "$T/lv.h5"
   # A resume with other data or other options is refused, naming what differs.
   "$NDE" fit "$UDE" "$DATA" -o "$T/ude.h5" --optim adam:5 --quiet || fail "short UDE fit"
   "$NDE" fit "$UDE" "$ROOT/data/lotka_volterra_long.h5" -o "$T/out.h5" --resume "$T/ude.h5" --optim adam:5 \
