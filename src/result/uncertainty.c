@@ -378,26 +378,47 @@ static char *ident_warning(const nde__coord *cols, int P, const double *dirs, in
       nde_str_addf(&s, "%s%s", first ? "" : ", ", cols[j].name);
       first = 0;
     }
-  nde_str_adds(&s, n_bad > 1 ? " (only combinations of them are determined: the fit does not "
-                               "change along "
-                             : " (the fit does not change along ");
+  /* "Only combinations are determined" is true of a direction along several coordinates; one
+   * along a single coordinate (a learned start of a state nothing reads) says that the
+   * coordinate alone does not matter. */
+  int multi = 0;
+  for (int k = 0; k < n_null; k++) {
+    const double *v = dirs + (size_t)k * (size_t)P;
+    double vmax = 0;
+    int listed = 0;
+    for (int j = 0; j < P; j++) vmax = fmax(vmax, fabs(v[j]));
+    for (int j = 0; j < P; j++) listed += fabs(v[j]) >= 0.01 * vmax;
+    multi |= listed > 1;
+  }
+  nde_str_adds(&s, n_bad > 1 && multi ? " (only combinations of them are determined: the fit "
+                                        "does not change along "
+                                      : " (the fit does not change along ");
   for (int k = 0; k < n_null; k++) {
     const double *v = dirs + (size_t)k * (size_t)P;
     double vmax = 0;
     for (int j = 0; j < P; j++) vmax = fmax(vmax, fabs(v[j]));
+    /* A direction's sign is arbitrary: its first listed coordinate is written positive. */
+    double sign = 1;
+    for (int j = 0; j < P; j++)
+      if (fabs(v[j]) >= 0.01 * vmax) {
+        sign = v[j] < 0 ? -1 : 1;
+        break;
+      }
     nde_str_adds(&s, k ? "; and along " : "");
     int any = 0;
     for (int j = 0; j < P; j++) {
       if (fabs(v[j]) < 0.01 * vmax) continue;
-      const double c = v[j] / vmax;
+      const double c = sign * v[j] / vmax;
       nde_str_adds(&s, any ? (c < 0 ? " - " : " + ") : (c < 0 ? "-" : ""));
       if (fabs(fabs(c) - 1) >= 5e-4) nde_str_addf(&s, "%.3g ", fabs(c));
       coord_label(&cols[j], &s);
       any = 1;
     }
   }
-  nde_str_adds(&s, "); their standard errors are infinite: fix one of them, or measure what "
-                   "tells them apart");
+  nde_str_adds(&s, multi ? "); their standard errors are infinite: fix one of them, or measure "
+                           "what tells them apart"
+                         : "); their standard errors are infinite: fix them, or measure what "
+                           "determines them");
   return nde_str_take(&s);
 }
 

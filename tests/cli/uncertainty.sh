@@ -107,6 +107,22 @@ EOF
   grep -q '^profile a: .*\[not bounded below: 0, not bounded above: inf\]' out.txt || fail "profile of a is bounded"
   grep -qE '^profile c: 95% likelihood-ratio interval \[0\.[0-9]+, 0\.[0-9]+\]' out.txt || fail "profile of c"
   ;;
+a_learned_start_that_nothing_reads_is_flagged_alone)
+  # z feeds nothing back and is never measured: its learned start in each of two series leaves
+  # the fit unchanged, each on its own.  The warning used to say "only combinations of them are
+  # determined" (none is) and wrote one direction as "-z(t0)[/s02]".
+  cd "$T" || exit 1
+  printf 'state x = 2.1, z = 0.5\nparam k = 0.8 (positive)\ndx/dt = -k*x\ndz/dt = x\n' > passive.nde
+  printf 'x\n2.1\n1.4\n' > runs.csv
+  "$NDE" simulate passive.nde -o passive.h5 --series runs.csv --t1 3 --dt-out 0.2 --columns x \
+    --noise 0.01 --quiet || fail "simulate"
+  "$NDE" fit passive.nde passive.h5 -o fit.h5 --learn-u0 --optim lbfgs:200 --uncertainty \
+    > out.txt || fail "fit exited $?"
+  cat out.txt
+  grep -qF 'warning: not identifiable from these data: z(t0)[/s01], z(t0)[/s02] (the fit does not change along z(t0)[/s01]; and along z(t0)[/s02]); their standard errors are infinite: fix them, or measure what determines them' out.txt \
+    || fail "the warning does not name each start alone"
+  grep -q '^  k *= .*+- 0\.' out.txt || fail "k has no finite error"
+  ;;
 profile_intervals_on_lv)
   cd "$T" || exit 1
   "$NDE" fit "$LV" "$DATA" -o fit.h5 --learn-u0 --profile beta,gamma --jobs 2 > out.txt 2> err.txt \
