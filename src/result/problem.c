@@ -706,6 +706,13 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
           const double sg = tr->sigma ? tr->sigma[j] : NAN;
           double sd = o.noise_std ? o.noise_std[j] : tr->noise_std ? tr->noise_std[j] : NAN;
           if (!isfinite(sd)) sd = sg;
+          /* A state's value at the first time is the start of the trajectory, not a residual,
+           * unless the start is learned: it adds nothing to the loss, so its noise need not be
+           * known (a column that gives only a known start, S0 beside a measured I). */
+          if (!isfinite(sd) && q == 0 && j < n && !o.objective.learn_u0) {
+            cnt++;
+            continue;
+          }
           if (!isfinite(sd)) {
             known = 0;
             break;

@@ -5,11 +5,11 @@
 # finished fit is not resumed, the stiff Robertson rates fit with the default schedule, the loss
 # is reported against the noise, validation chooses the kept iterate, start values in natural
 # units, honest L-BFGS messages.
-# usage: honest.sh NDE H5CHECK SOURCE_ROOT CASE
+# usage: honest.sh NDE H5CHECK SOURCE_ROOT CASE H5SET
 set -u
-NDE=$1 H5=$2 ROOT=$3 CASE=$4
+NDE=$1 H5=$2 ROOT=$3 CASE=$4 H5SET=${5:-}
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-NDE=$(abs "$NDE") H5=$(abs "$H5")
+NDE=$(abs "$NDE") H5=$(abs "$H5") H5SET=$(abs "$H5SET")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
@@ -144,6 +144,17 @@ loss_is_reported_against_the_noise)
   # A known noise given on the command line.
   "$NDE" fit "$LV" "$DATA" -o g.h5 --noise-std x=0.01,y=0.02 --optim lbfgs:30 --quiet || fail "--noise-std"
   [ "$("$H5" get g.h5 /settings/noise_std | tr '\n' ' ')" = "0.01 0.02 " ] || fail "noise_std not kept"
+  # A column that gives only the start (y at t = 0, as a known S0 beside a measured I) has no
+  # residual, so its unknown noise does not hide the ratio (it did: no ratio was printed).
+  "$NDE" simulate "$LV" -o y0.h5 --t1 5 --dt-out 0.25 --noise 5e-3 --seed 3 --quiet || fail "y0 data"
+  "$H5SET" y0.h5 /y $("$H5" get y0.h5 /y | awk 'NR % 2 == 1 || NR == 2 { print; next } { print "nan" }') \
+    || fail "h5set"
+  sx=$("$H5" noise y0.h5 | head -1)
+  "$NDE" fit "$LV" y0.h5 -o y0_fit.h5 --optim lbfgs:50 --noise-std x="$sx" > out.txt || fail "fit y0"
+  cat out.txt
+  grep -q "times the loss the true model would have under the known noise" out.txt \
+    || fail "no ratio with a start-only column of unknown noise"
+  num_ok "$("$H5" attr y0_fit.h5 /params/kept noise_ratio)" 0.25 4 || fail "start-only ratio"
   ;;
 a_noisy_start_is_named_with_its_remedy)
   # A damped pendulum fitted with the truth's own law: from the noisy first rows even the right
