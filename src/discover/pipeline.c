@@ -983,6 +983,16 @@ static void param_name(const nde_discovery *d, nde_str *s, int q, int j) {
   if (!s->failed && has_word(nde_model_source(d->m), s->data + start)) nde_str_adds(s, "_d");
 }
 
+/* Whether a fitted value can be written as the parameter's declared value: a value that
+ * saturated its transform (exp underflowing to 0, a logit at a bound) would not load, and keeps
+ * the declaration. */
+static int writable_value(const nde_model_param_info *pi, double v) {
+  if (!isfinite(v)) return 0;
+  if (pi->positive) return v > 0;
+  if (pi->bounded) return v > pi->lo && v < pi->hi;
+  return 1;
+}
+
 nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_error *err) {
   if (!text) return nde__fail(err, NDE_ERR_ARG, "no output pointer");
   *text = NULL;
@@ -1027,7 +1037,9 @@ nde_status nde_discovery_model_text(const nde_discovery *d, char **text, nde_err
       nde_model_param_info pi;
       size_t b, e;
       nde_model_get_param(m, i, &pi);
-      if (!pi.learnable || pi.per_series || nde_model_param_value_range(m, i, &b, &e) != NDE_OK)
+      if (!pi.learnable || pi.per_series ||
+          !writable_value(&pi, nde_model_param_value(m, i, theta)) ||
+          nde_model_param_value_range(m, i, &b, &e) != NDE_OK)
         continue;
       if (b >= at && b < best) {
         best = b;

@@ -84,6 +84,16 @@ the_discovered_model_carries_the_fitted_parameters)
   grep -q '^# The other learnable parameters are written at their fitted values\.$' "$T/d.nde" \
     || fail "the file does not say so"
   "$NDE" check "$T/d.nde" > /dev/null || fail "the discovered model does not check"
+  # A bounded alpha driven to its bound (the logit saturates: alpha = 0.5 exactly) cannot be
+  # written as its value, which the model would refuse: it keeps its declaration, and the
+  # discovered model still loads.
+  sed 's/^param alpha = 1.3 (fixed)$/param alpha = 1.0 (in [0.5, 2])/' "$UDE" > "$T/ude_b.nde"
+  "$NDE" fit "$T/ude_b.nde" "$DATA" -o "$T/fit_b.h5" --quiet --optim adam:100@20 --keep-last \
+    || fail "nde fit (bounded) exited $?"
+  [ "$("$H5" get "$T/fit_b.h5" /params/values/alpha)" = 0.5 ] || fail "alpha did not reach its bound"
+  "$NDE" discover "$T/fit_b.h5" --threshold 0.3 -o "$T/d_b.nde" --quiet > /dev/null \
+    || fail "discover (bounded) exited $?"
+  grep -q '^param alpha = 1.0 (in \[0.5, 2\])$' "$T/d_b.nde" || fail "the saturated alpha was written"
   ;;
 user_terms_and_fixed_threshold)
   "$NDE" fit "$UDE" "$DATA" -o "$T/fit.h5" --quiet || fail "nde fit exited $?"
