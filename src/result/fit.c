@@ -406,6 +406,8 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   if (!out) return nde__fail(err, NDE_ERR_ARG, "nde_result_fit: no output pointer");
   *out = NULL;
   if (!model || !data) return nde__fail(err, NDE_ERR_ARG, "a fit needs a model and data");
+  nde_status st_m = nde__check_model_loaded(model, "a fit", err);
+  if (st_m != NDE_OK) return st_m;
   nde_result_fit_opts o = opts ? *opts : nde_result_fit_opts_default();
   if (!o.schedule || !*o.schedule) o.schedule = nde_default_schedule(model, data);
   nde_fit_phase phases[NDE_MAX_PHASES];

@@ -88,6 +88,11 @@ nde_status nde__result_save_ex(const nde_result *r, const char *path, int abort_
  * interpolation.  Returns NDE_ERR_ARG with a message listing the known names. */
 nde_status nde__canon_settings(nde_solver_opts *so, nde_grad_opts *go, nde_error *err);
 
+/* NDE_OK for a model that loaded without errors; for the handle of a failed load (which has no
+ * states, so that everything after would fail with a message about sizes) NDE_ERR_ARG saying
+ * that `what` needs a model that loaded, with the load's first message. */
+nde_status nde__check_model_loaded(const nde_model *m, const char *what, nde_error *err);
+
 /* Properties of a solver method by name, from the solve layer's registry (0 for unknown names). */
 int nde__method_adaptive(const char *method);
 int nde__method_implicit(const char *method);

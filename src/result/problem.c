@@ -63,9 +63,21 @@ nde_result_fit_opts nde_result_fit_opts_default(void) {
   return o;
 }
 
+nde_status nde__check_model_loaded(const nde_model *m, const char *what, nde_error *err) {
+  const char *msg = nde_model_errmsg(m);
+  if (!msg || !*msg) return NDE_OK;
+  const size_t len = strcspn(msg, "\n");
+  return nde__fail(err, NDE_ERR_ARG, "%s needs a model that loaded without errors (%.*s)", what,
+                   (int)(len < 512 ? len : 512), msg);
+}
+
 nde_status nde_data_open_for(const char *path, const nde_model *model, nde_data **out,
                              nde_error *err) {
   if (!model || !out) return nde__fail(err, NDE_ERR_ARG, "nde_data_open_for: no model or output");
+  *out = NULL;
+  /* A failed load has no states: the data would be opened for no columns. */
+  nde_status st0 = nde__check_model_loaded(model, "nde_data_open_for", err);
+  if (st0 != NDE_OK) return st0;
   const int n0 = nde_model_state_dim(model), m = nde_model_n_inputs(model);
   const int nc = nde_model_n_consts(model), no = nde_model_n_observables(model);
   const int n = n0 + no;
@@ -426,6 +438,8 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
   *out = NULL;
   if (!model || !data)
     return nde__fail(err, NDE_ERR_ARG, "a problem needs a model and data");
+  nde_status st_m = nde__check_model_loaded(model, "a problem", err);
+  if (st_m != NDE_OK) return st_m;
   nde_result_fit_opts o = opts ? *opts : nde_result_fit_opts_default();
   nde_status st = nde__canon_settings(&o.solver, &o.grad, err);
   if (st != NDE_OK) return st;

@@ -865,6 +865,44 @@ static void bad_arguments_are_refused_by_name(void **state) {
   nde_model_destroy(&m);
 }
 
+/* An embedding program that ignores a failed load passes on a handle without states: every call
+ * it reaches says the model did not load, with the load's message, instead of a message about
+ * column counts ("the data were opened for 2 columns, the model has 0 state components") or
+ * "nde_data_open: invalid arguments". */
+static void a_model_that_failed_to_load_is_named_wherever_it_is_passed(void **state) {
+  (void)state;
+  const char *src = "state x, y\ndx/dt = q\ndy/dt = x\n";
+  nde_model *bad = NULL, *good = load(LV_SRC);
+  nde_error err;
+  assert_int_equal(nde_model_load_string(src, strlen(src), "bad.nde", &bad, &err), NDE_ERR_MODEL);
+  assert_non_null(bad);
+  const double t[3] = {0, 0.5, 1}, y[6] = {1.25, 2.5, 1.5, 2.25, 1.75, 2.125};
+  const char *names[2] = {"x", "y"};
+  nde_series se = {3, 2, t, y, names, NULL};
+  nde_data *d = NULL;
+  assert_int_equal(nde_data_from_series(2, names, 1, &se, NULL, NULL, &d, &err), NDE_OK);
+  const char *want = "needs a model that loaded without errors (bad.nde:2:9: error: unknown name 'q')";
+  nde_data *d2 = NULL;
+  assert_int_equal(nde_data_open_for(path_of("none.h5"), bad, &d2, &err), NDE_ERR_ARG);
+  assert_null(d2);
+  assert_non_null(strstr(err.msg, want));
+  nde_result *r = NULL;
+  assert_int_equal(nde_result_fit(bad, d, NULL, &r, &err), NDE_ERR_ARG);
+  assert_null(r);
+  assert_non_null(strstr(err.msg, "a fit needs a model that loaded"));
+  assert_non_null(strstr(err.msg, want));
+  nde_problem *p = NULL;
+  assert_int_equal(nde_problem_create(bad, d, NULL, &p, &err), NDE_ERR_ARG);
+  assert_null(p);
+  assert_non_null(strstr(err.msg, "a problem needs a model that loaded"));
+  /* A model that loaded is unaffected. */
+  assert_int_equal(nde_problem_create(good, d, NULL, &p, &err), NDE_OK);
+  nde_problem_destroy(&p);
+  nde_data_destroy(&d);
+  nde_model_destroy(&bad);
+  nde_model_destroy(&good);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
@@ -879,6 +917,7 @@ int main(void) {
       cmocka_unit_test(bad_arguments_are_refused_by_name),
       cmocka_unit_test(step_inputs_that_jump_at_the_ends_keep_every_order),
       cmocka_unit_test(the_bits_of_a_fit_do_not_depend_on_openblas_threads),
+      cmocka_unit_test(a_model_that_failed_to_load_is_named_wherever_it_is_passed),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
