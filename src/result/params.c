@@ -169,6 +169,17 @@ nde_status nde_time_grid(double t0, double t1, double dt, size_t max, double **t
   if (!T) return nde__fail(err, NDE_ERR_NOMEM, "out of memory for %zu times", N);
   for (size_t i = 0; i < N; i++) T[i] = t0 + (double)i * dt;
   T[N - 1] = t1;
+  /* Far from 0 a step below the spacing of doubles rounds several times to one value (t0 = 1e17,
+   * dt = 1): such a grid cannot be integrated onto, so it is refused here by name. */
+  for (size_t i = 1; i < N; i++)
+    if (!(T[i] > T[i - 1])) {
+      const double at = T[i - 1];
+      free(T);
+      return nde__fail(err, NDE_ERR_ARG,
+                       "a step %g is below the resolution of the times near %g (doubles there "
+                       "are %g apart)",
+                       dt, at, nextafter(fabs(at), INFINITY) - fabs(at));
+    }
   *times = T;
   *n = N;
   return NDE_OK;

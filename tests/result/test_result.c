@@ -903,6 +903,25 @@ static void a_model_that_failed_to_load_is_named_wherever_it_is_passed(void **st
   nde_model_destroy(&good);
 }
 
+/* nde_time_grid far from 0 with a step below the spacing of doubles returned a grid that was not
+ * increasing (t0 = 1e17, dt = 1: 930 of 993 steps repeated a time), which every integration
+ * then refused with "output times must increase strictly". */
+static void a_time_grid_finer_than_the_doubles_there_is_refused(void **state) {
+  (void)state;
+  double *g = NULL;
+  size_t n = 7;
+  nde_error err;
+  assert_int_equal(nde_time_grid(1e17, 1e17 + 1e3, 1, 100000, &g, &n, &err), NDE_ERR_ARG);
+  assert_null(g);
+  assert_true(n == 0);
+  assert_non_null(strstr(err.msg, "a step 1 is below the resolution of the times near 1e+17"));
+  /* A step the doubles resolve there is a strictly increasing grid ending at t1. */
+  assert_int_equal(nde_time_grid(1e17, 1e17 + 1e3, 37.5, 100000, &g, &n, &err), NDE_OK);
+  assert_true(n >= 2 && g[n - 1] == 1e17 + 1e3);
+  for (size_t i = 1; i < n; i++) assert_true(g[i] > g[i - 1]);
+  nde_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
@@ -918,6 +937,7 @@ int main(void) {
       cmocka_unit_test(step_inputs_that_jump_at_the_ends_keep_every_order),
       cmocka_unit_test(the_bits_of_a_fit_do_not_depend_on_openblas_threads),
       cmocka_unit_test(a_model_that_failed_to_load_is_named_wherever_it_is_passed),
+      cmocka_unit_test(a_time_grid_finer_than_the_doubles_there_is_refused),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
