@@ -1149,10 +1149,17 @@ nde_status nde_data_from_series(size_t n_state, const char *const *state_names, 
   size_t n_raw = 0;
   if (out) *out = NULL;
   nde_data_opts o = opts ? *opts : nde_data_opts_default();
-  if (!out || (n_series && !series) || n_series == 0 || (n_state && !state_names) ||
-      (!n_state && state_names)) {
-    st = nde__derrf(&e, NDE_ERR_ARG,
-                    "nde_data_from_series: invalid arguments (expected at least one series)");
+  /* One message per mistake: a caller who passed state names wrong must not read that a
+   * series is missing. */
+  const char *bad = !out                      ? "no output pointer"
+                    : n_series == 0 || !series ? "expected at least one series"
+                    : n_state && !state_names  ? "n_state > 0 but no state_names"
+                    : !n_state && state_names
+                        ? "state_names given with n_state 0 (expected both, or neither for the "
+                          "series' own columns)"
+                        : NULL;
+  if (bad) {
+    st = nde__derrf(&e, NDE_ERR_ARG, "nde_data_from_series: invalid arguments (%s)", bad);
     nde__data_err_out(&e, err);
     return st;
   }

@@ -922,6 +922,26 @@ static void a_time_grid_finer_than_the_doubles_there_is_refused(void **state) {
   nde_free(g);
 }
 
+/* nde_data_from_series said "expected at least one series" whatever the bad argument was. */
+static void data_from_arrays_names_the_argument_that_is_wrong(void **state) {
+  (void)state;
+  const double t[2] = {0, 0.25}, y[2] = {1.5, 1.25};
+  const char *names[1] = {"x"};
+  nde_series se = {2, 1, t, y, names, NULL};
+  nde_data *d = NULL;
+  nde_error err;
+  assert_int_equal(nde_data_from_series(1, NULL, 1, &se, NULL, NULL, &d, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "n_state > 0 but no state_names"));
+  assert_null(strstr(err.msg, "at least one series"));
+  assert_int_equal(nde_data_from_series(0, names, 1, &se, NULL, NULL, &d, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "state_names given with n_state 0"));
+  assert_int_equal(nde_data_from_series(1, names, 0, &se, NULL, NULL, &d, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "expected at least one series"));
+  assert_int_equal(nde_data_from_series(1, names, 1, &se, NULL, NULL, NULL, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "no output pointer"));
+  assert_null(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
@@ -938,6 +958,7 @@ int main(void) {
       cmocka_unit_test(the_bits_of_a_fit_do_not_depend_on_openblas_threads),
       cmocka_unit_test(a_model_that_failed_to_load_is_named_wherever_it_is_passed),
       cmocka_unit_test(a_time_grid_finer_than_the_doubles_there_is_refused),
+      cmocka_unit_test(data_from_arrays_names_the_argument_that_is_wrong),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
