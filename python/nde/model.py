@@ -2,6 +2,7 @@
 what can be done with a model before any fit: simulate it, evaluate the loss against data and its
 gradient.  The grammar of the language is docs/language.md."""
 import os
+import re
 import warnings
 from collections import namedtuple
 
@@ -689,6 +690,10 @@ class Model:
     def export_c(self, theta, prefix="nde_model"):
         """The right-hand side at theta as a standalone C source file (nde export --c)."""
         th = self._full_theta(theta, "theta")
+        # The library says only NDE_ERR_ARG for a bad prefix (it has no message argument).
+        if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
+            raise ValueError("prefix: expected a C identifier (letters, digits and '_', not "
+                             "starting with a digit), got %r" % (prefix,))
         text = ffi.new("char **")
         st = lib.nde_model_export_c(self._ptr, arrays.ptr(th), cstr(prefix), text)
         if st == lib.NDE_ERR_UNSUPPORTED:

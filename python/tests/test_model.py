@@ -1,5 +1,7 @@
 """Models: loading, what they declare, theta and parameters, simulation (against nde simulate bit
 for bit), stops as outcomes, and model errors with file:line:col."""
+import re
+
 import numpy as np
 import pytest
 
@@ -145,3 +147,15 @@ def test_equations_and_c_export_are_the_text_of_nde_export(lv):
     c = lv.export_c(lv.theta(TRUTH), prefix="lv")
     assert "int lv_rhs(double t, const double *u, double *du)" in c
     assert "\\begin" in lv.equations(latex=True)
+
+
+def test_a_c_export_prefix_that_is_not_an_identifier_is_named(lv):
+    # The library answers a bad prefix with a bare NDE_ERR_ARG; the binding said only
+    # "invalid argument".
+    for bad in ("1x", "", "a-b", "ok name", "x\u00e9"):
+        with pytest.raises(ValueError, match=r"^prefix: expected a C identifier .* got %s$"
+                                             % re.escape(repr(bad))):
+            lv.export_c(lv.init_theta(), prefix=bad)
+    with pytest.raises(ValueError, match="prefix: expected a C identifier"):
+        lv.export_c(lv.init_theta(), prefix=None)
+    assert "int _x9_rhs(" in lv.export_c(lv.init_theta(), prefix="_x9")
