@@ -1021,6 +1021,8 @@ class Result:
         keep = []
         self._band_level(band)
         _, t0, _, _, _ = self._start(start, series, u0, keep, inputs, consts)
+        if float(t1) == float("inf"):
+            raise ValueError("t1: expected a finite end time, got %g" % t1)
         if not float(t1) > t0:
             raise ValueError("t1: %g is not after the start time %g" % (t1, t0))
         if dt_out is None or dt_out == 0:

@@ -124,6 +124,17 @@ def test_starts_outside_the_fitted_span_and_bad_grids_are_errors(ude_fit):
     assert ude_fit.forecast(1.0, dt_out=0.3).t.tolist() == pytest.approx([0, 0.3, 0.6, 0.9, 1.0])
 
 
+def test_an_infinite_end_time_is_named_as_such_not_blamed_on_the_step(ude_fit):
+    # forecast(inf) said "dt_out: a time grid needs t0 < t1 and a step dt > 0 (... t1 = inf,
+    # dt = 0.05)", naming an argument the caller did not give.
+    with pytest.raises(ValueError, match=r"^t1: expected a finite end time, got inf$"):
+        ude_fit.forecast(math.inf)
+    with pytest.raises(ValueError, match=r"^t1: expected a finite end time, got inf$"):
+        ude_fit.forecast(np.float32("inf"), dt_out=0.5)
+    with pytest.raises(ValueError, match="t1: nan is not after the start time 0"):
+        ude_fit.forecast(math.nan)
+
+
 def test_the_score_is_the_one_nde_forecast_prints(fit_file, ude_fit, tmp_path):
     out = run_nde("forecast", fit_file, "--data", LONG, "-o", tmp_path / "s.h5").stdout
     sc = ude_fit.score(LONG)
