@@ -143,9 +143,10 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
     for s in (cstr(_call_text(m, d, options)), cstr(d.label)):
         keep.append(s)
     fo.command_line, fo.data_label = keep[-2], keep[-1]
-    if isinstance(progress_every, bool) or not isinstance(progress_every, int) \
+    if isinstance(progress_every, bool) or not isinstance(progress_every, (int, np.integer)) \
             or progress_every < 1:
         raise ValueError("progress_every: expected a positive integer, got %r" % (progress_every,))
+    progress_every = int(progress_every)
     if callback is not None and not callable(callback):
         raise TypeError("callback: expected a function of an nde.Progress, got %s"
                         % type(callback).__name__)

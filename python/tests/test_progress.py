@@ -32,6 +32,18 @@ def test_the_callback_sees_every_nth_iteration_and_stops_the_fit_on_true(lv, lv_
     assert r.message == "interrupted after 120 iterations"
 
 
+def test_progress_every_takes_a_numpy_integer_as_every_other_count_does(lv, lv_arrays):
+    # progress_every=np.int64(40) was refused ("expected a positive integer, got 40"), while
+    # seed, checkpoint_every and the other counts take numpy integers.
+    seen = []
+    nde.fit(lv, lv_arrays, optim="adam:130@0.01", callback=lambda p: seen.append(p.total_iter),
+            progress_every=np.int64(40), checkpoint_every=np.int64(50), progress=False)
+    assert seen[:3] == [40, 80, 120]
+    for bad in (0, -3, np.int32(0), 2.5, True, "40"):
+        with pytest.raises(ValueError, match="progress_every: expected a positive integer"):
+            nde.fit(lv, lv_arrays, optim="adam:5", progress_every=bad, progress=False)
+
+
 def test_a_resumed_fit_reports_at_the_same_iterations_as_an_uninterrupted_one(lv, lv_arrays):
     part = nde.fit(lv, lv_arrays, optim="adam:300@0.01", checkpoint_every=50,
                    callback=lambda p: p.total_iter >= 150, progress_every=50)
