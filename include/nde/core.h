@@ -1,9 +1,12 @@
 /* nde core: status codes, error detail, seeded random numbers, ownership flags.
  *
  * Every nde function that can fail returns an nde_status.  The status says which class of
- * failure happened; the handle the function was called on keeps the detailed one-line message
- * (file, place, what was expected), read with that handle's *_errmsg accessor.  There is no
- * global mutable state anywhere in the library.
+ * failure happened; the detailed one-line message (file, place, what was expected) goes to the
+ * nde_error the call takes, or, for calls that take none, stays on the handle they were called
+ * on and is read with its *_errmsg accessor (nde_problem_errmsg, nde_writer_errmsg, ...).  There
+ * is no global error state.  The one process-wide setting nde changes is OpenBLAS's thread
+ * count: held at one while a fit problem exists or nde_simulate_many runs, and restored after
+ * (see "Threads of nde and of OpenBLAS" below).
  */
 #ifndef NDE_CORE_H
 #define NDE_CORE_H
