@@ -210,6 +210,7 @@ nde_status nde_writer_put_doubles(nde_writer *w, const char *path, int rank, con
 nde_status nde_writer_set_attr_int64(nde_writer *w, const char *obj, const char *name,
                                      int64_t value);
 nde_status nde_writer_commit(nde_writer *w);
+nde_status nde_write_file(const char *path, const void *bytes, size_t len, nde_error *err);
 nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error *err);
 
 /* ---- result ---- */

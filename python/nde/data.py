@@ -100,6 +100,15 @@ class Series:
             if self.consts else "")
 
 
+def write_text(path, text):
+    """Write text (UTF-8) to path as nde writes its text outputs (nde_write_file: a temporary
+    file in the target's directory, synced and renamed over it, so a failure leaves an existing
+    file untouched); an nde.FileError with nde's message when it cannot be written."""
+    data = text.encode("utf-8")
+    err = new_error()
+    check(lib.nde_write_file(cstr(os.fspath(path)), data, len(data), err), err)
+
+
 def _input_arrays(inputs, argname="inputs"):
     """(t_u, U [M, m], names or None) from (t_u, U) or (t_u, {name: values})."""
     if not (isinstance(inputs, tuple) and len(inputs) == 2):

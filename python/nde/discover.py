@@ -9,6 +9,7 @@ import numpy as np
 
 from . import arrays
 from ._lib import cstr, ffi, lib, pystr
+from .data import write_text
 from .errors import Interrupted, check, error_for, new_error
 from .model import Model
 from .progress import jobs as _jobs
@@ -222,10 +223,11 @@ class Discovery:
         return Model(self.model_text, self.default_path)
 
     def save(self, path=None):
-        """Write the discovered model (default: default_path); returns the path."""
+        """Write the discovered model (default: default_path) as nde discover writes it
+        (atomically: a failure leaves an existing file untouched, an nde.FileError says why);
+        returns the path."""
         path = os.fspath(path) if path is not None else self.default_path
-        with open(path, "w") as f:
-            f.write(self.model_text)
+        write_text(path, self.model_text)
         return path
 
     def table(self, i):

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import arrays
 from ._lib import cstr, ffi, h5_lock, lib, pystr
-from .data import as_data
+from .data import as_data, write_text
 from .errors import (Error, FileError, Interrupted, NumericalError, SolverStopWarning, check,
                      error_for, new_error)
 from .model import Model, as_model, stop_info, warn_stop
@@ -344,15 +344,16 @@ class Trajectory:
             obs = self.obs if self.obs is not None else np.empty((self.t.size, 0))
             # The band's columns: the states', then the observables' (as nde forecast).
             lo, hi, bcols = self._band_columns()
-            with open(path, "w") as f:
-                f.write("t," + ",".join(tuple(self.states) + tuple(
-                    self.observables if self.obs is not None else ())) + "".join(
-                    ",%s_lower,%s_upper" % (c, c) for c in bcols if band) + "\n")
-                for i in range(self.t.size):
-                    f.write(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) +
-                            "".join("," + num(v) for v in obs[i]) + "".join(
-                        ",%s,%s" % (num(lo[i, j]), num(hi[i, j]))
-                        for j in range(len(bcols)) if band) + "\n")
+            lines = ["t," + ",".join(tuple(self.states) + tuple(
+                self.observables if self.obs is not None else ())) + "".join(
+                ",%s_lower,%s_upper" % (c, c) for c in bcols if band) + "\n"]
+            for i in range(self.t.size):
+                lines.append(num(self.t[i]) + "".join("," + num(v) for v in self.y[i]) +
+                             "".join("," + num(v) for v in obs[i]) + "".join(
+                    ",%s,%s" % (num(lo[i, j]), num(hi[i, j]))
+                    for j in range(len(bcols)) if band) + "\n")
+            # As nde forecast -o writes it: atomically, an existing file untouched on failure.
+            write_text(path, "".join(lines))
             return
         r = self._result
         m = r.model

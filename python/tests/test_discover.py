@@ -1,5 +1,7 @@
 """Discovery from Python: the equations and the discovered model file of nde discover, the
 candidate tables, options, errors."""
+import os
+
 import numpy as np
 import pytest
 
@@ -41,6 +43,23 @@ def test_the_discovered_model_is_the_file_nde_discover_writes(found, fit_file, t
     assert m.filename == "lotka_volterra_ude_discovered.nde" and not m.nets
     assert set(m.params) == {"alpha", "delta", "U1_xy", "U2_xy"}
     assert found.save(tmp_path / "again.nde") == str(tmp_path / "again.nde")
+
+
+def test_the_model_file_is_written_as_nde_discover_writes_it(found, tmp_path):
+    # Discovery.save wrote with open(path, "w") (which truncates the target before writing),
+    # not as nde discover -o does: a directory gave IsADirectoryError rather than nde's
+    # FileError.
+    target = tmp_path / "d.nde"
+    target.write_text("previous\n")
+    os.chmod(target, 0o640)
+    assert found.save(target) == str(target)
+    assert target.read_text() == found.model_text and (os.stat(target).st_mode & 0o777) == 0o640
+    with pytest.raises(nde.FileError, match=r"cannot write \(expected a regular file, got a "
+                                            r"directory\)"):
+        found.save(tmp_path)
+    with pytest.raises(nde.FileError, match="directory .*no-such-dir does not exist"):
+        found.save(tmp_path / "no-such-dir" / "d.nde")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.nde"]
 
 
 def test_refitting_the_discovered_model_brings_back_beta_and_gamma(found):

@@ -80,6 +80,22 @@ def test_a_forecast_is_saved_by_its_suffix_and_an_unknown_one_is_refused(ude_fit
         assert not (tmp_path / name).exists()
 
 
+def test_a_csv_forecast_is_written_as_nde_forecast_writes_it(ude_fit, tmp_path):
+    # The CSV was written with open(path, "w"), not as nde forecast -o writes it (nde_write_file):
+    # a directory gave IsADirectoryError rather than nde's FileError.
+    f = ude_fit.forecast(4.0)
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(nde.FileError, match=r"cannot write \(expected a regular file, got a "
+                                            r"directory\)"):
+        f.save(tmp_path / "dir.csv")
+    with pytest.raises(nde.FileError, match="directory .*missing does not exist"):
+        f.save(tmp_path / "missing" / "f.csv")
+    f.save(tmp_path / "f.csv")
+    text = (tmp_path / "f.csv").read_text()
+    assert text.startswith("t,x,y\n0,") and len(text.splitlines()) == f.t.size + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.csv", "f.csv"]
+
+
 def test_every_start_of_nde_forecast_gives_its_numbers(fit_file, ude_fit, tmp_path):
     cases = [({"start": "last", "dt_out": 0.5}, ["--from-last", "--dt-out", "0.5"]),
              ({"start": 2.5, "dt_out": 0.125}, ["--t0", "2.5", "--dt-out", "0.125"]),
