@@ -665,8 +665,12 @@ class Model:
     def _problem_for(self, data, options):
         from .data import Data, Problem
         key = (id(data), tuple(sorted(options.items())))
-        if self._cache is not None and self._cache[0] == key and self._cache[1] is data:
-            return self._cache[2]
+        # One read of the cache: a model is shared between threads, and another thread's call
+        # may replace it between two reads, which returned that call's problem, bound to other
+        # data.
+        cache = self._cache
+        if cache is not None and cache[0] == key and cache[1] is data:
+            return cache[2]
         p = Problem(self, data, **options)
         if isinstance(data, Data):
             self._cache = (key, data, p)

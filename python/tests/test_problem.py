@@ -133,6 +133,34 @@ def test_a_problem_for_an_nde_data_is_reused_by_model_loss_and_grad(lv, lv_array
     assert lv._cache[2] is not p
 
 
+def test_a_shared_model_reads_its_problem_cache_once(lv_arrays):
+    # Model.loss read the model's problem cache four times; another thread's call that replaced
+    # it between the third and the fourth read made this call use that call's problem, bound to
+    # other data.  The replacement is simulated by a cache that changes after its third read.
+    m = nde.Model.from_file(model_path("lotka_volterra.nde"))
+    t, y = lv_arrays
+    mine, other = nde.Data((t, y), m), nde.Data((t, 1.5 * y), m)
+    theta = m.theta(START)
+    want = m.loss(theta, mine)
+    cache_mine = m._cache
+    assert m.loss(theta, other) != want
+    cache_other = m._cache
+    reads = []
+
+    class Replaced(nde.Model):
+        @property
+        def _cache(self):
+            reads.append(1)
+            return cache_mine if len(reads) <= 3 else cache_other
+
+        @_cache.setter
+        def _cache(self, value):
+            pass
+
+    m.__class__ = Replaced
+    assert m.loss(theta, mine) == want
+
+
 def test_one_problem_can_be_called_from_several_threads(ude, lv_arrays):
     p = ude.problem(lv_arrays)
     thetas = [ude.init_theta(s) for s in range(1, 9)]
