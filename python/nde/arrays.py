@@ -17,13 +17,18 @@ def real_array(x, name, ndim=None, shape=None, expected=None):
     """x as a C-contiguous float64 array (the same object when it already is one).
 
     ndim: required rank; shape: a tuple with an int or None (any size) per axis; expected: the
-    text for the message ("[N, 2]").  Integer and float arrays of other widths are converted;
-    anything else (complex, bool, strings, objects) is a ValueError naming the argument."""
+    text for the message ("[N, 2]").  Integer and float arrays of other widths are converted
+    (the masked entries of a numpy masked array to NaN); anything else (complex, bool, strings,
+    objects) is a ValueError naming the argument."""
     if shape is not None:
         ndim = len(shape)
     want = expected or (_shape_text(["N" if s is None else s for s in shape]) if shape
                         else "rank %d" % ndim if ndim is not None else "an array")
     try:
+        if np.ma.isMaskedArray(x) and x.dtype.kind in "fiu":
+            # A masked entry is a missing value: NaN, as nde's data write it (np.asarray would
+            # keep the value under the mask, silently).
+            x = np.ma.filled(x.astype(np.float64), np.nan)
         a = np.asarray(x)
     except Exception as e:  # ragged lists and the like
         raise ValueError("%s: expected a float64 array of shape %s (%s)" % (name, want, e)) from None

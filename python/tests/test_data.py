@@ -84,6 +84,25 @@ def test_wrong_shapes_and_dtypes_are_value_errors_naming_the_argument(lv, lv_arr
         nde.Data([], lv)
 
 
+def test_the_masked_entries_of_a_masked_array_are_missing_values(lv, lv_arrays):
+    # np.asarray dropped the mask: the values under it were fitted as observations.
+    t, y = lv_arrays
+    mask = np.zeros(y.shape, bool)
+    mask[[3, 7, 11], [0, 1, 0]] = True
+    d = nde.Data((t, np.ma.masked_array(y, mask)), lv)
+    assert d.n_nan == 3 and d.n_obs == 39
+    assert np.array_equal(np.isnan(d.series[0].y), mask)
+    theta = lv.theta({"alpha": 1.1, "beta": 0.75, "gamma": 0.95, "delta": 1.6})
+    assert lv.loss(theta, (t, np.ma.masked_array(y, mask))) == \
+        lv.loss(theta, (t, np.where(mask, np.nan, y)))
+    ints = np.ma.masked_array([1, 2, 3], [False, True, False])
+    assert np.array_equal(arrays.real_array(ints, "x", ndim=1), [1.0, np.nan, 3.0],
+                          equal_nan=True)
+    assert np.ma.getmask(ints).any()  # the caller's array is not changed
+    with pytest.raises(nde.ArgumentError, match="output time 1 is not finite"):
+        lv.simulate(np.ma.masked_array([0.0, 1.0, 2.0], [False, True, False]))
+
+
 def test_other_real_dtypes_and_layouts_are_converted_and_float64_is_not_copied():
     a = np.linspace(0, 1, 6)
     assert arrays.real_array(a, "a", ndim=1) is a
