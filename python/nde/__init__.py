@@ -15,13 +15,15 @@ fits and result files as the nde program, with numpy arrays instead of files whe
 
 Everything numerical runs in libnde; see python/README.md.
 """
+import numpy as _np
+
 from ._lib import ffi as _ffi, lib as _lib
 from .data import Data, Problem, Series
 from .discover import Candidate, Discovery, Equation, StableDiscovery, StableTerm
 from .errors import (ArgumentError, CallbackError, DataError, Error, FileError, InternalError,
                      Interrupted, LimitError, ModelError, NumericalError, OutOfMemoryError,
                      SolverStopWarning, UnsupportedError)
-from .model import Model
+from .model import Model, _u64
 from .options import grad_names, solver_names
 from .progress import JobProgress, Progress
 from .result import Result, Score, Trajectory, fit, load, read_theta
@@ -33,8 +35,13 @@ DEFAULT_SCHEDULE = _ffi.string(_lib.NDE_DEFAULT_SCHEDULE).decode()
 
 def sim_series_seed(seed, k):
     """The noise seed of series k of Model.simulate_many (and nde simulate --series) run with
-    base seed seed, when the series gives none of its own."""
-    return int(_lib.nde_sim_series_seed(int(seed), int(k)))
+    base seed seed, when the series gives none of its own.  seed is an integer in [0, 2^64), as
+    simulate_many takes it, and k an integer (a negative one is taken as 0, as in C); anything
+    else is a ValueError (int() truncated a seed of 1.7 to 1 and read "3" as 3)."""
+    seed = _u64(seed, "seed")
+    if isinstance(k, bool) or not isinstance(k, (int, _np.integer)):
+        raise ValueError("k: expected an integer series index, got %r" % (k,))
+    return int(_lib.nde_sim_series_seed(seed, int(max(min(k, 2 ** 31 - 1), 0))))
 
 
 __all__ = ["Model", "Data", "Series", "Problem", "fit", "load", "read_theta", "Result",

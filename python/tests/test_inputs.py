@@ -385,3 +385,16 @@ def test_the_readme_example_of_driven_experiments_runs(tmp_path, monkeypatch):
     assert fc.t[-1] == 18 and np.isfinite(fc.y).all() and ns["sensor"].shape == (49, 1)
     back = nde.Data(tmp_path / "rooms.h5", ns["room"])
     assert [s.name for s in back.series] == ["/a", "/b"]
+
+
+def test_a_series_seed_takes_integers_only_as_simulate_many_does():
+    # sim_series_seed passed its arguments through int(): a seed of 1.7 gave seed 1's series,
+    # "3" gave 3's, and -1 raised cffi's OverflowError.
+    assert nde.sim_series_seed(np.uint64(5), np.int32(2)) == nde.sim_series_seed(5, 2)
+    assert nde.sim_series_seed(5, -4) == nde.sim_series_seed(5, 0)  # as in C
+    for seed in (1.7, "3", -1, 2 ** 64, True, None):
+        with pytest.raises(ValueError, match=r"^seed: expected an integer in \[0, 2\^64\)"):
+            nde.sim_series_seed(seed, 0)
+    for k in (1.5, "2", False):
+        with pytest.raises(ValueError, match="^k: expected an integer series index"):
+            nde.sim_series_seed(5, k)
