@@ -89,7 +89,7 @@ typedef struct nde_result_fit_opts {
   const double *theta0;
   /* Continue this checkpoint (nde_result_open of an interrupted fit): the model, the data and
    * every option that changes the path must match what it recorded (NDE_ERR_DATA naming the
-   * first difference otherwise).  Borrowed. */
+   * first difference otherwise); theta0 must be NULL (NDE_ERR_ARG).  Borrowed. */
   const nde_result *resume;
   /* Write the result to this path at resume points (at most every checkpoint_seconds) and at the
    * end, atomically; NULL: no file.  Copied. */

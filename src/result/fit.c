@@ -428,6 +428,11 @@ nde_status nde_result_fit(nde_model *model, const nde_data *data, const nde_resu
   if (!(o.checkpoint_seconds >= 0))
     return nde__fail(err, NDE_ERR_ARG, "checkpoint_seconds must be >= 0 (got %g)",
                      o.checkpoint_seconds);
+  /* A resumed fit continues from the checkpoint's own state, where a start θ would be ignored
+   * without a word. */
+  if (o.resume && o.theta0)
+    return nde__fail(err, NDE_ERR_ARG, "theta0 and resume cannot be combined (a resumed fit "
+                     "continues from the checkpoint's state: start a new fit from theta0)");
 
   driver D;
   memset(&D, 0, sizeof D);

@@ -942,6 +942,42 @@ static void data_from_arrays_names_the_argument_that_is_wrong(void **state) {
   assert_null(d);
 }
 
+/* nde_result_fit with both theta0 and resume resumed and ignored theta0 without a word (the
+ * command line and Python refuse --init with --resume). */
+static void a_start_theta_is_refused_with_a_resume(void **state) {
+  (void)state;
+  nde_model *m = load("state x = 1.5\nparam k = 0.5 (positive)\ndx/dt = -k*x\n");
+  double t[9], y[9];
+  for (int i = 0; i < 9; i++) t[i] = 0.25 * i, y[i] = 1.5 * exp(-0.8125 * t[i]);
+  const char *names[1] = {"x"};
+  nde_series se = {9, 1, t, y, names, NULL};
+  nde_data *d = NULL;
+  nde_error err;
+  assert_int_equal(nde_data_from_series(1, names, 1, &se, NULL, NULL, &d, &err), NDE_OK);
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "adam:40@0.05";
+  o.threads = 1;
+  nde_result *first = NULL, *again = NULL;
+  assert_int_equal(nde_result_fit(m, d, &o, &first, &err), NDE_OK);
+  const double theta0 = log(0.3125);
+  o.resume = first;
+  o.theta0 = &theta0;
+  assert_int_equal(nde_result_fit(m, d, &o, &again, &err), NDE_ERR_ARG);
+  assert_null(again);
+  assert_non_null(strstr(err.msg, "theta0 and resume cannot be combined"));
+  /* Each alone is accepted. */
+  o.theta0 = NULL;
+  assert_int_equal(nde_result_fit(m, d, &o, &again, &err), NDE_OK);
+  nde_result_destroy(&again);
+  o.resume = NULL;
+  o.theta0 = &theta0;
+  assert_int_equal(nde_result_fit(m, d, &o, &again, &err), NDE_OK);
+  nde_result_destroy(&again);
+  nde_result_destroy(&first);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
@@ -959,6 +995,7 @@ int main(void) {
       cmocka_unit_test(a_model_that_failed_to_load_is_named_wherever_it_is_passed),
       cmocka_unit_test(a_time_grid_finer_than_the_doubles_there_is_refused),
       cmocka_unit_test(data_from_arrays_names_the_argument_that_is_wrong),
+      cmocka_unit_test(a_start_theta_is_refused_with_a_resume),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
