@@ -57,9 +57,9 @@ NDE_API const char *nde_status_str(nde_status s);
 
 /* The detailed message of a failed constructor, which has no handle to keep it on: constructors
  * that can fail for a reason the caller should read take an nde_error * (may be NULL).  A
- * failing call sets status and msg; a successful one may leave them as they were (the data
- * layer's calls clear them, others do not), so read them after a call that returned an error,
- * never to find out whether a call failed. */
+ * failing call sets status and msg; a successful one may leave them as they were (some calls
+ * clear them, others such as nde_model_load_file and nde_result_fit do not), so read them after
+ * a call that returned an error, never to find out whether a call failed. */
 #define NDE_ERROR_MSG_MAX 1024
 typedef struct nde_error {
   nde_status status;
