@@ -498,7 +498,8 @@ NDE_API uint64_t nde_sim_series_seed(uint64_t seed, int k);
  * (n_series x K, may be NULL) and stats[k] (n_series, may be NULL only when the caller does not
  * care about stops).  A solve that stops is an outcome of its series, as in nde_simulate:
  * stats[k].reason set, NaN rows after the stop and no noise in that series; the call returns
- * NDE_OK and the other series are complete.  n_series = 0 does nothing.  Statuses: NDE_ERR_ARG
+ * NDE_OK and the other series are complete.  n_series = 0 does nothing (series and Y may
+ * then be NULL).  Statuses: NDE_ERR_ARG
  * (bad arguments, options or times, named without a series; a bad series: "series 3: the
  * initial state of x is nan ..."), NDE_ERR_NOMEM, NDE_ERR_CALLBACK (a fatal model callback:
  * "series 3: ..."); when several series fail the message is the lowest one's, whatever the

@@ -970,7 +970,9 @@ nde_status nde_simulate_many(nde_model *model, int n_series, const nde_sim_serie
                              int threads, double *Y, double *noise_std, nde_solve_stats *stats,
                              int *failed, nde_error *err) {
   if (failed) *failed = -1;
-  if (!model || n_series < 0 || (n_series > 0 && !series) || !times || !Y)
+  /* No series: no series array and no output either (both may be NULL, as for any empty
+   * array). */
+  if (!model || n_series < 0 || (n_series > 0 && (!series || !Y)) || !times)
     return nde__fail(err, NDE_ERR_ARG, "simulation of many series needs a model, n_series >= 0 "
                      "series, times and an output");
   const nde_sim_opts o = opts ? *opts : nde_sim_opts_default();

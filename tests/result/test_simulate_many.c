@@ -402,6 +402,14 @@ static void bad_arguments_are_refused_without_naming_a_series(void **state) {
   Y[0] = 7.25;
   assert_int_equal(nde_simulate_many(m, 0, NULL, 3, t, NULL, 0, Y, NULL, NULL, NULL, &err), NDE_OK);
   assert_true(Y[0] == 7.25);
+  /* ... and no output array either: an empty Y may be NULL, as the empty series array may (the
+   * call refused Y NULL: "needs ... an output"). */
+  int failed0 = 3;
+  assert_int_equal(nde_simulate_many(m, 0, NULL, 3, t, NULL, 0, NULL, NULL, NULL, &failed0, &err),
+                   NDE_OK);
+  assert_int_equal(failed0, -1);
+  assert_int_equal(nde_simulate_many(m, 2, s, 3, t, NULL, 0, NULL, NULL, NULL, NULL, &err),
+                   NDE_ERR_ARG);
   nde_model_destroy(&m);
 }
 
