@@ -516,9 +516,10 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
         const double tb = j + 1 == m ? b : a + (double)(j + 1) * hn;
         const double h = tb - ta;
         if (stats->n_steps >= s->opts.max_steps) {
-          /* The step that would have been taken, not the rest of the interval. */
+          /* The step that would have been taken: hn, or the rest of the piece when that is
+           * shorter (not tb - ta, which is the whole rest when m was cut to the budget). */
           stats->reason = NDE_REASON_MAX_STEPS;
-          stats->h_last = hn;
+          stats->h_last = fmin(hn, b - ta);
           t = ta;
           break;
         }

@@ -125,6 +125,45 @@ static void step_size_mode_lands_on_every_observation_time(void **state) {
   nde_rhs_destroy(&rhs);
 }
 
+/* A solve stopped by its step budget reported the nominal dt as its last step even where the
+ * observation grid cuts the steps shorter: "stopped at t = 0.075 after 3 steps (step size
+ * 0.05)" for three steps of 0.025. */
+static void a_step_budget_stop_reports_the_step_it_would_have_taken(void **state) {
+  (void)state;
+  const nde_rhs_ops ops = nde_test_linear_ops;
+  const nde_rhs_info info = {1, 2, 1, 0, NULL};
+  nde_rhs *rhs = NULL;
+  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+  const double th[2] = {-0.5, 0.0}, u0 = 1.0;
+  double Y[5];
+  nde_solve_stats st;
+  struct {
+    double dt;
+    long max_steps;
+    int n_t;
+    double t[5];
+    double t_stop, h_last;
+  } cases[] = {
+      {0.05, 3, 5, {0.0, 0.025, 0.05, 0.075, 0.1}, 0.075, 0.025}, /* grid finer than dt */
+      {0.05, 6, 2, {0.0, 0.33}, 0.3, 0.03},                       /* the shortened last step */
+      {0.1, 3, 2, {0.0, 1.0}, 0.3, 0.1},                          /* inside a long interval */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    nde_solver_opts o = nde_solver_opts_default();
+    o.dt = cases[c].dt;
+    o.max_steps = cases[c].max_steps;
+    nde_solver *s = NULL;
+    assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
+    assert_int_equal(nde_solver_solve(s, th, 1, &u0, cases[c].n_t, cases[c].t, Y, &st), NDE_OK);
+    assert_int_equal(st.reason, NDE_REASON_MAX_STEPS);
+    assert_int_equal(st.n_steps, cases[c].max_steps);
+    check_close(st.t_stop, cases[c].t_stop, 1e-12);
+    check_close(st.h_last, cases[c].h_last, 1e-12);
+    nde_solver_destroy(&s);
+  }
+  nde_rhs_destroy(&rhs);
+}
+
 static void unknown_method_and_bad_times_are_rejected_with_a_message(void **state) {
   (void)state;
   const nde_rhs_ops ops = nde_test_linear_ops;
@@ -157,6 +196,7 @@ int main(void) {
       cmocka_unit_test(every_fixed_step_method_converges_with_its_registered_order),
       cmocka_unit_test(every_method_without_fixed_steps_gets_more_accurate_as_the_tolerance_falls),
       cmocka_unit_test(step_size_mode_lands_on_every_observation_time),
+      cmocka_unit_test(a_step_budget_stop_reports_the_step_it_would_have_taken),
       cmocka_unit_test(unknown_method_and_bad_times_are_rejected_with_a_message),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
