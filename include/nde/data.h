@@ -256,7 +256,8 @@ struct nde_series_extra {
   const char *const *const_names; /* [n_consts] distinct, non-empty */
   const double *consts;           /* [n_consts] finite */
   /* nde_data_from_series: the trajectory's name ("/" or "/run1", as a file's group), or NULL
-   * for "series K".  Not read by the writer, whose group argument names the series. */
+   * for "series K".  A group path: "/", "/NAME" or "/GROUP/NAME", without empty parts
+   * (NDE_ERR_DATA otherwise).  Not read by the writer, whose group argument names the series. */
   const char *name;
 };
 

@@ -1197,11 +1197,23 @@ nde_status nde_data_from_series(size_t n_state, const char *const *state_names, 
       goto done;
     }
   }
-  /* Names given to the trajectories must tell them apart (a fit finds its series by name). */
+  /* Names given to the trajectories must tell them apart (a fit finds its series by name) and
+   * be group paths as a file's are: "/", "/NAME" ("/batch/NAME" under a selected group).  A
+   * result file stores series by these paths: "run1" and "/run1" were two series here and one
+   * group there, so the fit could not be saved. */
   nde__index names = {0};
   for (size_t k = 0; k < n_series; k++) {
+    const char *nm = raw[k].name;
+    const size_t len = nm ? strlen(nm) : 0;
+    if (nm && (nm[0] != '/' || strstr(nm, "//") || (len > 1 && nm[len - 1] == '/'))) {
+      st = nde__derrf(&e, NDE_ERR_DATA,
+                      "series %zu: the name \"%s\" is not a group path (expected \"/\" or "
+                      "\"/NAME\", as a data file's groups name their series)",
+                      k, nm);
+      break;
+    }
     size_t old;
-    const int r = raw[k].name ? nde__index_add(&names, raw[k].name, k, &old) : 0;
+    const int r = nm ? nde__index_add(&names, nm, k, &old) : 0;
     if (r < 0) {
       st = nde__derrf(&e, NDE_ERR_NOMEM, "nde_data_from_series: out of memory");
     } else if (r > 0) {

@@ -978,6 +978,46 @@ static void a_start_theta_is_refused_with_a_resume(void **state) {
   nde_model_destroy(&m);
 }
 
+/* nde_data_from_series took "run1" and "/run1" as two series; the fit ran and then could not be
+ * saved ("fit.h5:/fitted/run1/t: already exists"), both being the group /run1 of the file.
+ * Names are group paths, as a file's. */
+static void series_names_from_arrays_are_group_paths(void **state) {
+  (void)state;
+  const double t[3] = {0, 0.5, 1}, y[3] = {1.5, 1.25, 1.0625};
+  const char *names[1] = {"x"};
+  const nde_series s[2] = {{3, 1, t, y, names, NULL}, {3, 1, t, y, names, NULL}};
+  const char *bad[][2] = {{"run1", "/run1"}, {"", "/b"}, {"/a//b", "/c"}, {"/a", "/b/"}};
+  nde_data *d = NULL;
+  nde_error err;
+  for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+    nde_series_extra x[2] = {{0}, {0}};
+    x[0].name = bad[c][0];
+    x[1].name = bad[c][1];
+    assert_int_equal(nde_data_from_series(1, names, 2, s, x, NULL, &d, &err), NDE_ERR_DATA);
+    assert_null(d);
+    assert_non_null(strstr(err.msg, "is not a group path"));
+  }
+  /* Group paths, nested ones too, fit and save with their names. */
+  nde_series_extra x[2] = {{0}, {0}};
+  x[0].name = "/batch/run1";
+  x[1].name = "/run1";
+  assert_int_equal(nde_data_from_series(1, names, 2, s, x, NULL, &d, &err), NDE_OK);
+  nde_model *m = load("state x = 1.5\nparam k = 0.5 (positive)\ndx/dt = -k*x\n");
+  nde_result_fit_opts o = nde_result_fit_opts_default();
+  o.schedule = "adam:5";
+  o.threads = 1;
+  nde_result *r = NULL, *back = NULL;
+  assert_int_equal(nde_result_fit(m, d, &o, &r, &err), NDE_OK);
+  assert_int_equal(nde_result_save(r, path_of("names.h5"), &err), NDE_OK);
+  assert_int_equal(nde_result_open(path_of("names.h5"), &back, &err), NDE_OK);
+  assert_int_equal(nde_result_find_series(back, "/batch/run1"), 0);
+  assert_int_equal(nde_result_find_series(back, "/run1"), 1);
+  nde_result_destroy(&back);
+  nde_result_destroy(&r);
+  nde_model_destroy(&m);
+  nde_data_destroy(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
@@ -996,6 +1036,7 @@ int main(void) {
       cmocka_unit_test(a_time_grid_finer_than_the_doubles_there_is_refused),
       cmocka_unit_test(data_from_arrays_names_the_argument_that_is_wrong),
       cmocka_unit_test(a_start_theta_is_refused_with_a_resume),
+      cmocka_unit_test(series_names_from_arrays_are_group_paths),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
