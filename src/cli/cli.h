@@ -224,10 +224,11 @@ typedef int (*nde_cli_predict_fn)(void *ctx, size_t k, const nde_traj *tr, doubl
 /* Why a loss over the data d is not finite although the solves finished: the first observed
  * value whose squared misfit against predict's values is not finite (log_space: the --log-loss
  * comparison), appended to s as "DATA.h5:/ at t = 0.25, x: data 1e+200, model 7.8e+199: their
- * squared difference overflows", or the reason a trajectory cannot be computed.  Returns 1 when
- * one is found, else 0 (s unchanged). */
+ * squared difference overflows", or the reason a trajectory cannot be computed ("in the
+ * trajectory of DATA.h5:/" alone when that reason is already part of said, the message the
+ * explanation goes into; said may be NULL).  Returns 1 when one is found, else 0 (s unchanged). */
 int nde_cli_explain_loss(const nde_model *m, const nde_data *d, int log_space,
-                         nde_cli_predict_fn predict, void *ctx, nde_str *s);
+                         nde_cli_predict_fn predict, void *ctx, const char *said, nde_str *s);
 
 /* Output times: t0 + i dt_out up to t1 (dt_out > 0; a last point within 1e-9 dt_out of t1 is t1),
  * or `points` equally spaced on [t0, t1]; or the times of a file (one per line, blank lines and

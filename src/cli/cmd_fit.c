@@ -127,7 +127,7 @@ static int report_failure(const nde_result *res, const nde_model *model, const n
   nde_str why = NDE_STR_INIT;
   const int found = nde_result_status(res) == NDE_FIT_FAILED && nde_result_iterations(res) == 0 &&
                     nde_cli_explain_loss(model, data, log_loss, predict_kept, (void *)res,
-                                         &why);
+                                         nde_result_message(res), &why);
   if (rank0)
     nde_cli_error("%s%s%s%s; the %s parameters are in %s", nde_result_message(res),
                   found ? " (" : "", found ? why.data : "", found ? ")" : "",

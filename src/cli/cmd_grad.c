@@ -53,7 +53,7 @@ static int not_finite(nde_problem *p, const nde_model *m, const nde_data *d, dou
     nde_str_addf(&s, "the loss is not finite (%s) at these parameters", nde_num_str(L, b));
     void *ctx[2] = {p, theta};
     nde_str why = NDE_STR_INIT;
-    if (nde_cli_explain_loss(m, d, fo->objective.log_space, predict_series, ctx, &why))
+    if (nde_cli_explain_loss(m, d, fo->objective.log_space, predict_series, ctx, NULL, &why))
       nde_str_addf(&s, ": %s", why.data);
     else
       nde_str_adds(&s, ": the sum of squared differences overflows");

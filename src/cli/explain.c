@@ -3,11 +3,12 @@
  * --log-loss), so that nde fit and nde grad name the data value instead of a generic failure. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
 int nde_cli_explain_loss(const nde_model *m, const nde_data *d, int log_space,
-                         nde_cli_predict_fn predict, void *ctx, nde_str *s) {
+                         nde_cli_predict_fn predict, void *ctx, const char *said, nde_str *s) {
   const size_t n = (size_t)nde_model_state_dim(m);
   int found = 0;
   for (size_t k = 0; !found && k < nde_data_n_traj(d); k++) {
@@ -16,8 +17,12 @@ int nde_cli_explain_loss(const nde_model *m, const nde_data *d, int log_space,
     if (!Y) continue;
     nde_str stop = NDE_STR_INIT;
     if (predict(ctx, k, tr, Y, &stop) != 0) {
-      /* The model's trajectory itself cannot be computed there: that is the place. */
-      if (stop.data) {
+      /* The model's trajectory itself cannot be computed there: that is the place.  A stop the
+       * message already gives word for word is not repeated: the series is what it adds. */
+      if (stop.data && said && strstr(said, stop.data)) {
+        nde_str_addf(s, "in the trajectory of %s:%s", nde_data_file(d), tr->name);
+        found = 1;
+      } else if (stop.data) {
         nde_str_addf(s, "the trajectory of %s:%s cannot be computed: %s", nde_data_file(d),
                      tr->name, stop.data);
         found = 1;

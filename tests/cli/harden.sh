@@ -109,6 +109,11 @@ messages_name_what_failed)
   expect 3 "cannot evaluate the objective at the start: solver rk4 stopped at t = 0.15 after 3 steps (step size 0.05): the step budget was used up; raise the step budget (--max-steps) or take fewer steps (--steps-per-interval, --dt)" \
     -- "$NDE" fit "$UDE" "$DATA" -o f.h5 --optim adam:10 --max-steps 3
   grep -q "smaller" err.txt && fail "a failure at the start blamed the learning rate"
+  # The stop is said once; the explanation adds the series it happened in (it repeated the
+  # whole stop sentence in parentheses).
+  grep -q "budget was used up.*budget was used up" err.txt && fail "the stop is repeated"
+  grep -qF "(--steps-per-interval, --dt) (in the trajectory of $DATA:/); the last good" err.txt \
+    || fail "the series of the stop is not named"
   expect 3 "simulation stopped: solver rk4 stopped at t = 1e-07 after 10 steps (step size 1e-08): the step budget was used up; raise the step budget (--max-steps) or take fewer steps (--steps-per-interval, --dt)" \
     --leaves s.h5 -- "$NDE" simulate "$LV" -o s.h5 --t1 1 --points 3 --dt 1e-8 --max-steps 10
   printf 'state x = 1\nparam k = 50\ndx/dt = k*x*x\n' > blowup.nde
