@@ -178,6 +178,11 @@ nde_status nde__cv_prepare(nde__cv *cv, int B, const double *theta, double t0, c
   const sunindextype N = (sunindextype)B * s->n;
   if (cv->B == B && cv->mem) {
     memcpy(N_VGetArrayPointer(cv->y), U0, (size_t)N * sizeof(double));
+    /* The first step as on a new memory: CVODES's backward pass (CVodeB, replaying from the
+     * first checkpoint) sets the forward memory's initial step to the h0 of the solve it
+     * replays, which would make this solve depend on the one before it (and a fit on which
+     * thread's memory ran a piece, and a resumed fit differ from an uninterrupted one). */
+    CVodeSetInitStep(cv->mem, o->h0 > 0 ? o->h0 : 0.0);
     if (CVodeReInit(cv->mem, t0, cv->y) != CV_SUCCESS)
       return nde__errf(&s->err, NDE_ERR_INTERNAL, "CVodeReInit failed: %s", cv->msg);
     return NDE_OK;
