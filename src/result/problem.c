@@ -286,8 +286,15 @@ char *nde_stop_message(const char *solver, const nde_solve_stats *s, char *buf, 
     case NDE_REASON_NONFINITE:
     case NDE_REASON_RHS_FAILED:
     case NDE_REASON_RHS_RECOVERABLE:
-      hint = "; the solution left the model's domain or blew up: check the parameters and the "
-             "initial state, or try a smaller step or an adaptive solver";
+      /* An explicit method with a fixed step has no stiffness test: on a stiff model (the
+       * Robertson kinetics of models/robertson.nde, under the default rk4) it blows up within a
+       * few steps, and "an adaptive solver" (dopri5) would only stall there. */
+      hint = !adaptive && !implicit
+                 ? "; the solution left the model's domain or blew up: check the parameters and "
+                   "the initial state, or take smaller steps (--steps-per-interval, --dt); if the "
+                   "model is stiff, use --solver cvode-bdf"
+                 : "; the solution left the model's domain or blew up: check the parameters and "
+                   "the initial state, or try a smaller step or an adaptive solver";
       break;
     case NDE_REASON_NEWTON_FAILED:
     case NDE_REASON_ERR_TEST_FAILED:

@@ -208,6 +208,10 @@ messages_name_what_failed)
   grep -q "the Newton iteration failed to converge; take smaller steps (--steps-per-interval, --dt)" err.txt ||
     { cat err.txt; fail "the Newton failure's hint"; }
   [ -e vdp.csv ] && fail "a stopped simulation wrote vdp.csv"
+  # The shipped stiff model under the default rk4 blows up in its first step: the hint names the
+  # implicit solver (it said "try a smaller step or an adaptive solver", and dopri5 then stalls).
+  expect 3 "solver rk4 stopped at t = 0.4 after 1 steps (step size 0.4): the right-hand side reported a recoverable failure that could not be retried; the solution left the model's domain or blew up: check the parameters and the initial state, or take smaller steps (--steps-per-interval, --dt); if the model is stiff, use --solver cvode-bdf" \
+    --leaves rob.h5 -- "$NDE" simulate "$ROOT/models/robertson.nde" -o rob.h5 --t1 40 --dt-out 4
   # yoshida4 evaluates f before the start of its first step: a model undefined there is told why
   # and which methods stay inside their steps (it read "the solution left the model's domain").
   printf 'state q = 1, p = 0\ndq/dt = p\ndp/dt = -q + sqrt(t)\n' > sqrt_t.nde
