@@ -69,9 +69,14 @@ static int not_finite(nde_problem *p, const nde_model *m, const nde_data *d, dou
     }
     if (info->backward_stop.reason != NDE_REASON_NONE)
       /* The backward stop's state index is the adjoint's, not a state's: no name. */
-      nde_str_addf(&s, ": the backward (adjoint) solve stopped (%s)",
+      nde_str_addf(&s, ": the backward (adjoint) solve stopped (%s)%s",
                    nde_cli_stop_message(fo->solver.method, &info->backward_stop, NULL, msg,
-                                        sizeof msg));
+                                        sizeof msg),
+                   fo->grad.method && !strcmp(fo->grad.method, "backsolve")
+                       ? "; --grad backsolve recomputes the state by integrating it backward in "
+                         "time, which is unstable for a stiff or strongly damped model: use "
+                         "--grad auto"
+                       : "");
     else
       nde_str_adds(&s, ": the adjoint blew up (check the parameters, the step and the solver)");
   }

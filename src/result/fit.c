@@ -292,12 +292,15 @@ static nde_status outcome_message(driver *D, nde_train_reason why) {
   nde_result *r = D->r;
   const nde_train *t = D->train;
   nde_str s = NDE_STR_INIT;
-  char stop[600];
+  char stop[800];
   const nde_solve_stats *ls = nde_train_last_stop(t);
   if (ls->reason != NDE_REASON_NONE && nde_train_last_stop_backward(t)) {
     char m[500];
-    snprintf(stop, sizeof stop, "the backward (adjoint) solve stopped (%s)",
-             nde_stop_message(r->settings.solver.method, ls, m, sizeof m));
+    snprintf(stop, sizeof stop, "the backward (adjoint) solve stopped (%s)%s",
+             nde_stop_message(r->settings.solver.method, ls, m, sizeof m),
+             r->settings.grad.method && !strcmp(r->settings.grad.method, "backsolve")
+                 ? "; " NDE__BACKSOLVE_HINT
+                 : "");
   } else if (ls->reason != NDE_REASON_NONE)
     nde_stop_message(r->settings.solver.method, ls, stop, sizeof stop);
   else

@@ -93,6 +93,12 @@ nde_status nde__canon_settings(nde_solver_opts *so, nde_grad_opts *go, nde_error
  * that `what` needs a model that loaded, with the load's first message. */
 nde_status nde__check_model_loaded(const nde_model *m, const char *what, nde_error *err);
 
+/* What a backward solve of --grad backsolve that stops is most often about (nde fit's outcome;
+ * nde grad, src/cli/cmd_grad.c, says the same words). */
+#define NDE__BACKSOLVE_HINT                                                                      \
+  "--grad backsolve recomputes the state by integrating it backward in time, which is unstable " \
+  "for a stiff or strongly damped model: use --grad auto"
+
 /* Properties of a solver method by name, from the solve layer's registry (0 for unknown names). */
 int nde__method_adaptive(const char *method);
 int nde__method_implicit(const char *method);

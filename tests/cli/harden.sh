@@ -212,6 +212,20 @@ messages_name_what_failed)
   # implicit solver (it said "try a smaller step or an adaptive solver", and dopri5 then stalls).
   expect 3 "solver rk4 stopped at t = 0.4 after 1 steps (step size 0.4): the right-hand side reported a recoverable failure that could not be retried; the solution left the model's domain or blew up: check the parameters and the initial state, or take smaller steps (--steps-per-interval, --dt); if the model is stiff, use --solver cvode-bdf" \
     --leaves rob.h5 -- "$NDE" simulate "$ROOT/models/robertson.nde" -o rob.h5 --t1 40 --dt-out 4
+  # --grad backsolve integrates the state backward, which a strongly damped model does not
+  # survive: the stop says so and names the way out (it suggested "a smaller step or an adaptive
+  # solver" to a run that was already on cvode-bdf).
+  printf 'state x = 1, y = 0\nparam k = 200 (positive)\ndx/dt = -k*(x - y)\ndy/dt = k*(x - y) - y\n' > damp.nde
+  "$NDE" simulate damp.nde -o damp.h5 --t1 5 --points 11 --solver cvode-bdf --quiet || fail "damp data"
+  for cmd in "grad damp.nde damp.h5" "fit damp.nde damp.h5 -o dd.h5 --optim adam:3"; do
+    # shellcheck disable=SC2086
+    expect 3 "the backward (adjoint) solve stopped (solver cvode-bdf stopped at t = " \
+      -- "$NDE" $cmd --solver cvode-bdf --grad backsolve --param k=150
+    grep -qF "; --grad backsolve recomputes the state by integrating it backward in time, which is unstable for a stiff or strongly damped model: use --grad auto" err.txt ||
+      { cat err.txt; fail "nde $cmd: the backsolve stop does not name the way out"; }
+  done
+  "$NDE" grad damp.nde damp.h5 --solver cvode-bdf --grad auto --param k=150 > /dev/null ||
+    fail "--grad auto on the damped model"
   # yoshida4 evaluates f before the start of its first step: a model undefined there is told why
   # and which methods stay inside their steps (it read "the solution left the model's domain").
   printf 'state q = 1, p = 0\ndq/dt = p\ndp/dt = -q + sqrt(t)\n' > sqrt_t.nde
