@@ -96,6 +96,21 @@ int nde_cli_unc_run(nde_result *r, const nde_data *data, const nde_cli_unc *u,
     nde_cli_error("standard errors: %s", err.msg);
     return nde_cli_exit_code(st);
   }
+  /* Differences of a CVODE solve carry the jitter of its iterations, which stop at a tolerance
+   * and reuse Jacobians, so its output is not smooth in theta at the scale of rtol: on a stiff
+   * Michaelis-Menten fit at the default rtol 1e-6, cvode-adams's differences made standard errors
+   * 22x too small (at rtol 1e-10 cvode-bdf's agree with the sensitivities to 0.2 %; dopri5's
+   * agree at 1e-6 too, there and on the LV fit). */
+  const nde_solver_opts *so = &nde_result_settings(r)->solver;
+  const nde_solver_method_info *sm = nde_solver_method_find(so->method);
+  if (u->fd && !quiet && sm && sm->adaptive && sm->variable_order &&
+      so->rtol > 1e-3 * o.fd_step)
+    fprintf(stderr,
+            "nde: note: --finite-differences on a %s solve at rtol %g: differences of "
+            "relative step %g are not much larger than the solve's own error, so these standard "
+            "errors can be far off; drop --finite-differences (the sensitivities "
+            "follow the solve), or refit with --rtol %g or below\n",
+            sm->name, so->rtol, o.fd_step, 1e-4 * o.fd_step);
   if (!u->profile) return 0;
   prog P;
   memset(&P, 0, sizeof P);

@@ -84,6 +84,30 @@ fit_prints_standard_errors_and_writes_them_by_name)
   grep -q 'residuals of each state (36 degrees of freedom): x 0.0122093 y 0.0110459' old.txt ||
     { cat old.txt; fail "its noise levels"; }
   ;;
+finite_differences_of_a_cvode_solve_are_flagged)
+  # A stiff Michaelis-Menten model at its fitted point (zero iterations from there), cvode-adams
+  # at the default rtol 1e-6: central differences of the solve gave se(kf) 4.9 where the
+  # sensitivities give 109 (and do at rtol 1e-10), with no word; now a note says why and what to
+  # do.  dopri5's differences agree (LV: to 6 digits), and get no note.
+  cd "$T" || exit 1
+  printf 'state S = 1, C = 0, P = 0\nparam kf = 1e3 (positive)\nparam kr = 10 (positive)\nparam kcat = 1 (positive)\nv = kf*(0.1 - C)*S - kr*C\ndS/dt = -v\ndC/dt = v - kcat*C\ndP/dt = kcat*C\n' > mm.nde
+  "$NDE" simulate mm.nde -o mm.h5 --t1 20 --dt-out 0.5 --noise 1e-2 --seed 3 --solver cvode-bdf --quiet ||
+    fail "mm data"
+  "$NDE" fit mm.nde mm.h5 -o z.h5 --solver cvode-adams --param kf=130.1,kr=0.91,kcat=1.02 \
+    --optim adam:0 --quiet || fail "zero-iteration fit"
+  "$NDE" uncertainty z.h5 -o fd.h5 --finite-differences > out.txt 2> err.txt || fail "fd exited $?"
+  grep -qF "nde: note: --finite-differences on a cvode-adams solve at rtol 1e-06: differences of relative step 1e-06 are not much larger than the solve's own error, so these standard errors can be far off; drop --finite-differences (the sensitivities follow the solve), or refit with --rtol 1e-10 or below" err.txt ||
+    { cat err.txt; fail "no note on the differences of a cvode solve"; }
+  "$NDE" uncertainty z.h5 -o sens.h5 > out.txt 2> err.txt || fail "sensitivities exited $?"
+  [ -s err.txt ] && { cat err.txt; fail "a note without --finite-differences"; }
+  se=$("$H5" get sens.h5 /params/se/kf)
+  echo "se(kf): sensitivities $se, differences $("$H5" get fd.h5 /params/se/kf)"
+  num_in() { awk -v x="$1" -v a="$2" -v b="$3" 'BEGIN { exit !(x >= a && x <= b) }'; }
+  num_in "$se" 100 120 || fail "se(kf) from the sensitivities is $se (measured 108.6)"
+  "$NDE" fit "$LV" "$DATA" -o d5.h5 --solver dopri5 --learn-u0 --optim lbfgs:50 --quiet || fail "dopri5 fit"
+  "$NDE" uncertainty d5.h5 -o d5u.h5 --finite-differences > out.txt 2> err.txt || fail "dopri5 fd"
+  [ -s err.txt ] && { cat err.txt; fail "a note on dopri5's differences"; }
+  ;;
 product_parameters_are_flagged_and_their_profile_is_unbounded)
   cd "$T" || exit 1
   cat > prod.nde <<'EOF'
