@@ -146,10 +146,12 @@ static nde_status copy_series(nde_result *r, const nde_data *d, const nde_proble
  * NULL when they agree. */
 static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_result_fit_opts *b,
                                    char *buf, size_t len) {
+/* Numbers in their shortest round-trip form: 1e-06, not 9.9999999999999995e-07. */
 #define DIFF_NUM(field, what)                                                                \
   if (a->field != b->field) {                                                               \
-    snprintf(buf, len, "%s is %.17g in the checkpoint, %.17g now", what, (double)b->field,  \
-             (double)a->field);                                                             \
+    char nb[NDE_NUM_MAX], na[NDE_NUM_MAX];                                                  \
+    snprintf(buf, len, "%s is %s in the checkpoint, %s now", what,                          \
+             nde_num_str((double)b->field, nb), nde_num_str((double)a->field, na));         \
     return buf;                                                                             \
   }
 /* A yes/no setting, said in words ("mean" and "sum", "off" and "on"). */

@@ -323,7 +323,8 @@ options_are_range_checked_and_resume_refuses_other_settings)
   # --dt 1e-20: span/dt overflowed a long and became one step per interval; now the budget stops it.
   expect 3 "the step budget was used up" --leaves s.h5 \
     -- "$NDE" simulate "$LV" -o s.h5 --t1 1 --points 3 --dt 1e-20 --max-steps 1000
-  # --resume with other settings than the checkpoint's is refused, naming what differs.
+  # --resume with other settings than the checkpoint's is refused, naming what differs (numbers
+  # as written: rtol read 9.9999999999999995e-07).
   "$NDE" fit "$UDE" "$DATA" -o r.h5 --optim adam:5 --quiet || fail "short fit"
   for o in "--seed 2:the seed is 1 in the checkpoint, 2 now" \
            "--solver dopri5:the solver is 'rk4' in the checkpoint, 'dopri5' now" \
@@ -332,7 +333,9 @@ options_are_range_checked_and_resume_refuses_other_settings)
            "--log-loss:the log-space loss is off in the checkpoint, on now" \
            "--scale std:the state scaling is none in the checkpoint, std now" \
            "--learn-u0:learning the initial states is off in the checkpoint, on now" \
-           "--keep-last:keep-last is off in the checkpoint, on now"; do
+           "--keep-last:keep-last is off in the checkpoint, on now" \
+           "--rtol 1e-7:rtol is 1e-06 in the checkpoint, 1e-07 now" \
+           "--shoot-weight 0.3:the shooting weight is 10 in the checkpoint, 0.3 now"; do
     # shellcheck disable=SC2086
     expect 2 "the checkpoint does not match the options: ${o#*:}" --leaves r2.h5 \
       -- "$NDE" fit "$UDE" "$DATA" -o r2.h5 --resume r.h5 --optim adam:5 ${o%%:*}
