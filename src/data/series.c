@@ -268,8 +268,8 @@ static nde_status read_name_attr(loader *L, hid_t ds, const char *dset, const ch
                       why);
   if (n != want)
     return nde__derrf(L->err, NDE_ERR_DATA,
-                      "%s:%s: attribute %s has %zu names (expected %zu, one per column)",
-                      L->file, dset, name, n, want);
+                      "%s:%s: attribute %s has %zu name%s (expected %zu, one per column)",
+                      L->file, dset, name, n, n == 1 ? "" : "s", want);
   return NDE_OK;
 }
 

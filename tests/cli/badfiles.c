@@ -90,6 +90,22 @@ int main(int argc, char **argv) {
   H5Fclose(h);
   printf("%s|%s\n", path("names.h5"), "prey");
 
+  /* Said in words: "is empty (expected the name of state)" and "has 1 names" before. */
+  h = fx_create(path("empty_name.h5"));
+  fx_series(h, NULL, N, 2, T, Y);
+  const char *blank[2] = {"x", ""};
+  fx_names(h, "/y", 2, blank, 0);
+  H5Fclose(h);
+  printf("%s|%s\n", path("empty_name.h5"),
+         ":/y: state_names[1] is empty (expected the name of a state)");
+
+  h = fx_create(path("one_name.h5"));
+  fx_series(h, NULL, N, 2, T, Y);
+  fx_names(h, "/y", 1, NAMES, 0);
+  H5Fclose(h);
+  printf("%s|%s\n", path("one_name.h5"),
+         ":/y: attribute state_names has 1 name (expected 2, one per column)");
+
   h = fx_create(path("huge.h5"));
   hsize_t huge[2] = {(hsize_t)1 << 40, 2}, chunk[2] = {1024, 2};
   hid_t sp = H5Screate_simple(2, huge, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
