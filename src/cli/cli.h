@@ -120,6 +120,10 @@ int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_gra
  * fixed-step solver chosen (stderr; nothing otherwise).  For the caller to print when it speaks
  * (not quiet; rank 0). */
 void nde_cli_note_inexact_grad(const nde_solver_opts *so, const nde_grad_opts *go);
+/* The note that the result file at path holds a fit that did not end done or early-stop (failed,
+ * diverged, interrupted, or a checkpoint of a running fit): its parameters are not a finished
+ * fit's (stderr; nothing otherwise).  For the commands that use a result's parameters. */
+void nde_cli_note_unfinished(const char *path, const nde_result *r);
 
 /* ---- inputs and outputs ---- */
 

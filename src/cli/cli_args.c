@@ -284,6 +284,24 @@ void nde_cli_note_inexact_grad(const nde_solver_opts *so, const nde_grad_opts *g
             gm->name, sm->name, sm->order);
 }
 
+void nde_cli_note_unfinished(const char *path, const nde_result *r) {
+  /* A forecast, discovery or error bars of a fit that failed at its start are those of the
+   * starting values: never silently (they were, with exit 0). */
+  const nde_fit_status s = nde_result_status(r);
+  if (s == NDE_FIT_DONE || s == NDE_FIT_EARLY_STOP) return;
+  if (s == NDE_FIT_FAILED || s == NDE_FIT_DIVERGED)
+    fprintf(stderr,
+            "nde: note: %s holds a fit that ended '%s' after %ld iterations: its parameters are "
+            "%s, not a finished fit's (nde inspect %s says what stopped it)\n",
+            path, nde_fit_status_str(s), nde_result_iterations(r),
+            nde_result_iterations(r) == 0 ? "the starting values" : "the last good ones", path);
+  else
+    fprintf(stderr,
+            "nde: note: %s holds an unfinished fit (status '%s', %ld iterations): its parameters "
+            "are those so far (nde fit ... --resume %s continues it)\n",
+            path, nde_fit_status_str(s), nde_result_iterations(r), path);
+}
+
 int nde_cli_group_name_ok(const char *s) {
   return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 &&
          strcmp(s, "t") != 0 && strcmp(s, "y") != 0;

@@ -180,6 +180,7 @@ int nde_cmd_discover(int argc, char **argv) {
     rc = nde_cli_fail(&err, 1);
     goto done;
   }
+  if (!quiet) nde_cli_note_unfinished(pos[0], r);
   const nde_model *m = nde_result_model(r);
   path = out ? NULL : default_out(pos[0], m);
   if (!out && !path) goto nomem;

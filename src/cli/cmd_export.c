@@ -153,6 +153,7 @@ int nde_cmd_export(int argc, char **argv) {
     nde_error err;
     nde_status rst = nde_result_open(pos[0], &res, &err);
     if (rst != NDE_OK) return nde_cli_fail(&err, 1);
+    nde_cli_note_unfinished(pos[0], res);
     theta = nde_result_theta(res);
     m = nde_result_model(res);
   }

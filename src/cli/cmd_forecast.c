@@ -311,6 +311,7 @@ static int forecast(args *a, run *x) {
   nde_error err;
   if (nde_result_open(a->fit, &x->r, &err) != NDE_OK) return nde_cli_fail(&err, 1);
   const nde_result *r = x->r;
+  if (!a->quiet) nde_cli_note_unfinished(a->fit, r);
   const int with_band =
       !a->no_band && (nde_result_n_members(r) > 0 || nde_result_get_uncertainty(r));
   if (a->band_seen && !with_band && !a->no_band) {

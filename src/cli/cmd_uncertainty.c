@@ -49,6 +49,7 @@ int nde_cmd_uncertainty(int argc, char **argv) {
   nde_error err;
   nde_status st = nde_result_open(pos[0], &r, &err);
   if (st != NDE_OK) return nde_cli_fail(&err, 1);
+  if (!quiet) nde_cli_note_unfinished(pos[0], r);
   const nde_model *m = nde_result_model(r);
   if (!data_path) {
     /* The data the fit recorded, as it was given (relative to where nde fit ran). */

@@ -114,6 +114,18 @@ messages_name_what_failed)
   grep -q "budget was used up.*budget was used up" err.txt && fail "the stop is repeated"
   grep -qF "(--steps-per-interval, --dt) (in the trajectory of $DATA:/); the last good" err.txt \
     || fail "the series of the stop is not named"
+  # What is made of that result says it is no finished fit (a forecast of the starting values
+  # exited 0 without a word); a finished one gets no note.
+  note="nde: note: f.h5 holds a fit that ended 'failed' after 0 iterations: its parameters are the starting values, not a finished fit's (nde inspect f.h5 says what stopped it)"
+  "$NDE" forecast f.h5 --t1 6 -o fc.h5 --max-steps 1e5 > /dev/null 2> err.txt || { cat err.txt; fail "forecast"; }
+  grep -qxF "$note" err.txt || { cat err.txt; fail "forecast of a failed fit without a note"; }
+  "$NDE" discover f.h5 -o disc.nde > /dev/null 2> err.txt
+  grep -qxF "$note" err.txt || { cat err.txt; fail "discover on a failed fit without a note"; }
+  "$NDE" export f.h5 --text > /dev/null 2> err.txt || { cat err.txt; fail "export"; }
+  grep -qxF "$note" err.txt || { cat err.txt; fail "export of a failed fit without a note"; }
+  "$NDE" fit "$UDE" "$DATA" -o done.h5 --optim adam:3 --quiet || fail "a short fit"
+  "$NDE" forecast done.h5 --t1 6 -o fc.h5 > /dev/null 2> err.txt || fail "forecast of done.h5"
+  [ -s err.txt ] && { cat err.txt; fail "a note on a finished fit"; }
   expect 3 "simulation stopped: solver rk4 stopped at t = 1e-07 after 10 steps (step size 1e-08): the step budget was used up; raise the step budget (--max-steps) or take fewer steps (--steps-per-interval, --dt)" \
     --leaves s.h5 -- "$NDE" simulate "$LV" -o s.h5 --t1 1 --points 3 --dt 1e-8 --max-steps 10
   printf 'state x = 1\nparam k = 50\ndx/dt = k*x*x\n' > blowup.nde
