@@ -815,8 +815,8 @@ static nde_status check_names(nde__err *e, const char *file, const char *dset, c
   for (size_t c = 0; c < d && st == NDE_OK; c++) {
     size_t k = 0;
     if (!names[c] || !names[c][0]) {
-      st = nde__derrf(e, NDE_ERR_DATA, "%s:%s: %s[%zu] is empty (expected the name of %s)", file,
-                      dset, attr, c, what);
+      st = nde__derrf(e, NDE_ERR_DATA, "%s:%s: %s[%zu] is empty (expected the name of %s %s)",
+                      file, dset, attr, c, strchr("aeiou", what[0]) ? "an" : "a", what);
       break;
     }
     int r = nde__index_add(&ix, names[c], c, &k);
@@ -856,7 +856,7 @@ static nde_status check_inputs(nde__err *e, const char *file, const char *ut, co
     return nde__derrf(e, NDE_ERR_DATA,
                       "%s:%s: no attribute input_names (expected %zu names, one per column)",
                       file, up, x->m);
-  if ((st = check_names(e, file, up, "input_names", x->m, x->input_names, "an input")))
+  if ((st = check_names(e, file, up, "input_names", x->m, x->input_names, "input")))
     return st;
   if ((st = check_times(e, file, ut, x->n_u, x->u_t, "time"))) return st;
   for (size_t i = 0; i < x->n_u; i++)
@@ -895,7 +895,7 @@ nde_status nde__check_series(nde__err *e, const char *file, const char *group,
   }
   if ((st = check_times(e, file, tp, s->n, s->t, "time"))) goto out;
   if (s->names &&
-      (st = check_names(e, file, yp, "state_names", s->d, s->names, "a state")))
+      (st = check_names(e, file, yp, "state_names", s->d, s->names, "state")))
     goto out;
   if (s->noise_std && (st = check_per_column(e, file, yp, "noise_std", s->d, s->noise_std, 0)))
     goto out;
@@ -903,7 +903,7 @@ nde_status nde__check_series(nde__err *e, const char *file, const char *group,
   if ((st = check_obs(e, file, yp, s->n, s->d, s->y, s->names, n_nan))) goto out;
   if (x->m && (st = check_inputs(e, file, ut, up, x))) goto out;
   if (x->n_consts) {
-    if ((st = check_names(e, file, g, "constant", x->n_consts, x->const_names, "a constant")))
+    if ((st = check_names(e, file, g, "constant", x->n_consts, x->const_names, "constant")))
       goto out;
     for (size_t k = 0; k < x->n_consts; k++)
       if (!isfinite(x->consts[k])) {
