@@ -154,8 +154,15 @@ static void describe_result(const char *path, const nde_result *res) {
   const nde_result_fit_opts *s = nde_result_settings(res);
   const nde_result_kept k = nde_result_get_kept(res);
   char b[NDE_NUM_MAX];
+  /* A checkpoint of a running fit has no outcome yet (its message is empty): say what it is
+   * rather than "status running: " and nothing. */
+  const char *msg = nde_result_message(res);
   printf("%s: result of nde fit, status %s: %s\n", path, nde_fit_status_str(nde_result_status(res)),
-         nde_result_message(res));
+         msg && *msg ? msg
+                     : nde_result_status(res) == NDE_FIT_RUNNING
+                         ? "a checkpoint of a fit that was still running (or was killed); nde fit "
+                           "... --resume continues it"
+                         : "(no message recorded)");
   printf("  model %s: %d state component%s, %zu learnable values\n", nde_model_filename(m),
          nde_model_state_dim(m), nde_model_state_dim(m) == 1 ? "" : "s", nde_result_n_theta(res));
   printf("  %ld iterations in %.3g s; kept %s iterate (iteration %ld), trajectory loss %s",

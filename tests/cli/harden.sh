@@ -126,6 +126,20 @@ messages_name_what_failed)
   "$NDE" fit "$UDE" "$DATA" -o done.h5 --optim adam:3 --quiet || fail "a short fit"
   "$NDE" forecast done.h5 --t1 6 -o fc.h5 > /dev/null 2> err.txt || fail "forecast of done.h5"
   [ -s err.txt ] && { cat err.txt; fail "a note on a finished fit"; }
+  # The checkpoint of a fit killed while running: nde inspect says what it is (it printed
+  # "status running: " and nothing), and a forecast of it says it is unfinished.
+  "$NDE" fit "$UDE" "$DATA" -o run.h5 --optim adam:100000000 --checkpoint-every 5 \
+    --checkpoint-seconds 0 --quiet & pid=$!
+  for _ in $(seq 400); do [ -e run.h5 ] && break; sleep 0.05; done
+  kill -9 "$pid"
+  wait "$pid" 2> /dev/null
+  [ -e run.h5 ] || fail "no checkpoint within 20 s"
+  "$NDE" inspect run.h5 > out.txt || fail "inspect of a checkpoint"
+  grep -qxF "run.h5: result of nde fit, status running: a checkpoint of a fit that was still running (or was killed); nde fit ... --resume continues it" out.txt ||
+    { head -2 out.txt; fail "inspect of a running fit's checkpoint"; }
+  "$NDE" forecast run.h5 --t1 6 -o fc.h5 > /dev/null 2> err.txt || fail "forecast of run.h5"
+  grep -q "^nde: note: run.h5 holds an unfinished fit (status 'running', [0-9]* iterations): its parameters are those so far (nde fit ... --resume run.h5 continues it)$" err.txt ||
+    { cat err.txt; fail "forecast of a running fit's checkpoint without a note"; }
   expect 3 "simulation stopped: solver rk4 stopped at t = 1e-07 after 10 steps (step size 1e-08): the step budget was used up; raise the step budget (--max-steps) or take fewer steps (--steps-per-interval, --dt)" \
     --leaves s.h5 -- "$NDE" simulate "$LV" -o s.h5 --t1 1 --points 3 --dt 1e-8 --max-steps 10
   printf 'state x = 1\nparam k = 50\ndx/dt = k*x*x\n' > blowup.nde
