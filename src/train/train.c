@@ -439,8 +439,8 @@ static nde_status run_adam(nde_train *t, const nde_fit_phase *ph, nde_train_reas
       describe_stop(t, why, sizeof why);
       if (t->at_good) {
         /* Nothing to undo: the accepted point itself fails. */
-        snprintf(t->event, sizeof t->event, "cannot evaluate the objective at the accepted "
-                 "parameters: %s", why);
+        snprintf(t->event, sizeof t->event, "cannot evaluate the objective at the %s: %s",
+                 t->n_hist ? "accepted parameters" : "starting parameters", why);
         *reason = NDE_TRAIN_FAILED;
         report(t, L, NULL, 0, t->event);
         return NDE_OK;
@@ -580,8 +580,8 @@ static nde_status run_lbfgs(nde_train *t, const nde_fit_phase *ph, nde_train_rea
       /* The start point cannot be evaluated: no convergence can be claimed there. */
       char why[200];
       describe_stop(t, why, sizeof why);
-      snprintf(t->event, sizeof t->event,
-               "cannot evaluate the objective at the accepted parameters: %s", why);
+      snprintf(t->event, sizeof t->event, "cannot evaluate the objective at the %s: %s",
+               t->n_hist ? "accepted parameters" : "starting parameters", why);
       *reason = NDE_TRAIN_FAILED;
       report(t, NAN, NULL, 0, t->event);
       break;

@@ -112,6 +112,9 @@ messages_name_what_failed)
   # The stop is said once; the explanation adds the series it happened in (it repeated the
   # whole stop sentence in parentheses).
   grep -q "budget was used up.*budget was used up" err.txt && fail "the stop is repeated"
+  # ... and the progress line calls the start the start (it said "the accepted parameters").
+  grep -qF "nde: phase 1, iteration 0: cannot evaluate the objective at the starting parameters: the solve stopped at t = 0.15" err.txt ||
+    { cat err.txt; fail "the progress line on the start"; }
   grep -qF "(--steps-per-interval, --dt) (in the trajectory of $DATA:/); the last good" err.txt \
     || fail "the series of the stop is not named"
   # What is made of that result says it is no finished fit (a forecast of the starting values
