@@ -131,7 +131,10 @@ static int report_failure(const nde_result *res, const nde_model *model, const n
   if (rank0)
     nde_cli_error("%s%s%s%s; the %s parameters are in %s", nde_result_message(res),
                   found ? " (" : "", found ? why.data : "", found ? ")" : "",
-                  nde_result_get_kept(res).is_best ? "best" : "last good", out);
+                  nde_result_iterations(res) == 0       ? "starting"
+                  : nde_result_get_kept(res).is_best ? "best"
+                                                     : "last good",
+                  out);
   nde_str_release(&why);
   return NDE_EXIT_NUMERIC;
 }

@@ -115,7 +115,7 @@ messages_name_what_failed)
   # ... and the progress line calls the start the start (it said "the accepted parameters").
   grep -qF "nde: phase 1, iteration 0: cannot evaluate the objective at the starting parameters: the solve stopped at t = 0.15" err.txt ||
     { cat err.txt; fail "the progress line on the start"; }
-  grep -qF "(--steps-per-interval, --dt) (in the trajectory of $DATA:/); the last good" err.txt \
+  grep -qF "(--steps-per-interval, --dt) (in the trajectory of $DATA:/); the starting parameters are in f.h5" err.txt \
     || fail "the series of the stop is not named"
   # What is made of that result says it is no finished fit (a forecast of the starting values
   # exited 0 without a word); a finished one gets no note.
