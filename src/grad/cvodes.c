@@ -227,6 +227,10 @@ static void backward_stats(void *bmem, nde_solve_stats *bs) {
   bs->n_steps += v;
   CVodeGetNumErrTestFails(bmem, &v);
   bs->n_rejected += v;
+  /* The step it was at (negative: backward in time), as the forward solve reports it; a stop
+   * said "step size 0". */
+  double h = 0;
+  if (CVodeGetCurrentStep(bmem, &h) == CV_SUCCESS) bs->h_last = h;
 }
 
 /* Record the forward problem on the piece [a, b] from u_a under CVodeF (checkpoints for the

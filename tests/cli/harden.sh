@@ -252,6 +252,9 @@ messages_name_what_failed)
       -- "$NDE" $cmd --solver cvode-bdf --grad backsolve --param k=150
     grep -qF "; --grad backsolve recomputes the state by integrating it backward in time, which is unstable for a stiff or strongly damped model: use --grad auto" err.txt ||
       { cat err.txt; fail "nde $cmd: the backsolve stop does not name the way out"; }
+    # The backward step it stopped at, not "step size 0".
+    grep -q "after [0-9]* steps (step size -[1-9]" err.txt ||
+      { cat err.txt; fail "nde $cmd: the backward stop's step size"; }
   done
   "$NDE" grad damp.nde damp.h5 --solver cvode-bdf --grad auto --param k=150 > /dev/null ||
     fail "--grad auto on the damped model"
