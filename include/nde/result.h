@@ -547,16 +547,18 @@ NDE_API nde_status nde_simulate_many(nde_model *model, int n_series, const nde_s
  * the direction.  H^+ is then the pseudo-inverse on the identifiable directions.
  *
  * Profile likelihood.  For a coordinate, the others are re-optimised (Levenberg-Marquardt on the
- * fit's own objective F = sum w e^2, from the linear prediction C_op / C_pp of the estimate, or
- * along the non-identifiable direction) on a grid of its values, and the interval is where the
- * statistic (F(v) - F(v^)) (H^+)_pp / C_pp stays below q^2: chi^2 with 1 degree of freedom for
- * a known noise, F(1, N - P) = t^2 for an estimated one.  The factor is 1 / s^2 for the pooled
- * noise (the likelihood ratio itself) and otherwise matches the profile to the sandwich variance
- * at the estimate (a curvature-adjusted profile), so that the two intervals share their centre
- * and agree exactly for a model linear in its parameters.  Grid points run in parallel; the grid
- * is extended (doubling its reach, up to max_extend times) on a side whose statistic has not
- * reached the threshold, and a side that never reaches it is unbounded: not identifiable in
- * that direction.
+ * fit's own objective F = sum w e^2) on a grid of its values walked outward from the estimate,
+ * each point from the re-fit of the one before it moved by the linear prediction C_op / C_pp (or
+ * along the non-identifiable direction), a point above the threshold also from the estimate's
+ * own prediction (the lower is kept), and the interval is where the statistic
+ * (F(v) - F(v^)) (H^+)_pp / C_pp stays below q^2: chi^2 with 1 degree of freedom for a known
+ * noise, F(1, N - P) = t^2 for an estimated one.  The factor is 1 / s^2 for the pooled noise
+ * (the likelihood ratio itself) and otherwise matches the profile to the sandwich variance at
+ * the estimate (a curvature-adjusted profile), so that the two intervals share their centre and
+ * agree exactly for a model linear in its parameters.  The sides of the profiles run in
+ * parallel; the grid is extended (doubling its reach, up to max_extend times) on a side whose
+ * statistic has not reached the threshold, and a side that never reaches it is unbounded: not
+ * identifiable in that direction.
  *
  * Ensembles.  K fits of the same model from seeds seed, seed + 1, ... (member k from seed + k),
  * optionally each on a random part of the data (half-sampling without replacement of the series

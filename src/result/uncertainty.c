@@ -884,6 +884,12 @@ typedef struct pjob {
   double stat;
 } pjob;
 
+/* The points of one side of one profile in one round, walked outward in order: each starts from
+ * the optimum of the point before it (slot: the side's state, kept across rounds). */
+typedef struct pwalk {
+  int first, count, slot;
+} pwalk;
+
 typedef struct pctx {
   nde_result *r;
   const struct nde__unc *u;
@@ -900,21 +906,19 @@ typedef struct pctx {
   int (*progress)(void *ctx, int done, int total);
   void *progress_ctx;
   int done_before, total;
+  double thr;        /* the statistic's threshold */
+  const pwalk *walks;
+  double *wth, *wu0; /* per slot: the optimum of its last point (theta, u0s) */
+  int per_walk;      /* points per walk (progress) */
 } pctx;
 
-static int pjob_run(void *vctx, int worker, int j) {
-  pctx *C = vctx;
-  lm *L = &C->L[worker];
-  pjob *jb = &C->jobs[j];
-  const struct nde__unc *u = C->u;
-  const int p = C->coord[jb->prof], P = u->pub.n, n = C->n;
-  memcpy(L->theta, C->theta_hat, L->nth * sizeof *L->theta);
-  memcpy(L->u0s, C->u0_hat, L->nu * sizeof *L->u0s);
-  const double xh = coord_x(&u->cols[p], C->theta_hat, C->u0_hat, n), dx = jb->x - xh;
-  /* Start from the linear prediction of the others given this one (the regression of the
-   * estimate's Gaussian approximation), when the coordinate is identifiable. */
+/* Move a start (theta, u0s) of coordinate p by dx: along the linear prediction of the others
+ * given p (the regression of the estimate's Gaussian approximation) when p is identifiable, or
+ * along the direction in which the fit does not change when it is not. */
+static void predict_start(const struct nde__unc *u, int p, int n, double dx, double *theta,
+                          double *u0s) {
+  const int P = u->pub.n;
   const double cpp = u->cov[(size_t)p * P + (size_t)p];
-  /* Not identifiable: move along the direction in which the fit does not change. */
   int best = -1;
   double comp = 0;
   for (int k = 0; k < u->pub.n_null; k++) {
@@ -927,42 +931,90 @@ static int pjob_run(void *vctx, int worker, int j) {
   if (!u->entry[p].identifiable && best >= 0 && fabs(comp) > 1e-3)
     for (int k = 0; k < P; k++) {
       const nde__coord *ck = &u->cols[k];
-      coord_set(ck, L->theta, L->u0s, n,
-                coord_x(ck, L->theta, L->u0s, n) +
-                    u->null_dirs[(size_t)best * P + (size_t)k] / comp * dx);
+      coord_set(ck, theta, u0s, n,
+                coord_x(ck, theta, u0s, n) + u->null_dirs[(size_t)best * P + (size_t)k] / comp * dx);
     }
   else if (u->entry[p].identifiable && cpp > 0)
     for (int k = 0; k < P; k++)
       if (k != p && u->entry[k].identifiable) {
         const nde__coord *ck = &u->cols[k];
-        coord_set(ck, L->theta, L->u0s, n,
-                  coord_x(ck, L->theta, L->u0s, n) + u->cov[(size_t)k * P + (size_t)p] / cpp * dx);
+        coord_set(ck, theta, u0s, n,
+                  coord_x(ck, theta, u0s, n) + u->cov[(size_t)k * P + (size_t)p] / cpp * dx);
       }
-  coord_set(&u->cols[p], L->theta, L->u0s, n, jb->x);
-  double rss;
-  nde_status st = lm_run(L, u, p, C->max_iter, n, &rss, &C->errs[worker]);
-  if (st != NDE_OK) {
+}
+
+/* The others re-optimised with p held at x, from (th0, u00) moved by dx (predict_start; 0: as
+ * they are): the result in L->theta, L->u0s and *rss. */
+static nde_status point_from(pctx *C, lm *L, int worker, int p, double x, const double *th0,
+                             const double *u00, double dx, double *rss) {
+  memcpy(L->theta, th0, L->nth * sizeof *L->theta);
+  memcpy(L->u0s, u00, L->nu * sizeof *L->u0s);
+  if (dx != 0) predict_start(C->u, p, C->n, dx, L->theta, L->u0s);
+  coord_set(&C->u->cols[p], L->theta, L->u0s, C->n, x);
+  return lm_run(L, C->u, p, C->max_iter, C->n, rss, &C->errs[worker]);
+}
+
+/* One walk.  Each point starts from the previous point's optimum moved by the linear
+ * prediction: far from the estimate the prediction from the estimate itself can start the
+ * re-fit where it cannot find the profile's valley (a stiff Michaelis-Menten rate, flat at 1.53
+ * from 10x the estimate on, got 7e4 and 3e5 at 1e4x and was reported bounded there).  A point
+ * that comes out above the threshold is tried from the estimate's prediction too (the only start
+ * before the walks), and from the estimate itself when that cannot be integrated; the lowest
+ * wins and the walk goes on from it. */
+static int pwalk_run(void *vctx, int worker, int w) {
+  pctx *C = vctx;
+  lm *L = &C->L[worker];
+  const pwalk *W = &C->walks[w];
+  const struct nde__unc *u = C->u;
+  const int n = C->n;
+  double *sth = C->wth + (size_t)W->slot * L->nth, *su0 = C->wu0 + (size_t)W->slot * L->nu;
+  for (int q = 0; q < W->count; q++) {
+    pjob *jb = &C->jobs[W->first + q];
+    const int p = C->coord[jb->prof];
+    const nde__coord *cp = &u->cols[p];
+    const double xh = coord_x(cp, C->theta_hat, C->u0_hat, n), xs = coord_x(cp, sth, su0, n);
+    const int at_hat = !memcmp(sth, C->theta_hat, L->nth * sizeof *sth) &&
+                       !memcmp(su0, C->u0_hat, L->nu * sizeof *su0);
+    double rss = NAN, r2;
+    nde_status st = point_from(C, L, worker, p, jb->x, sth, su0, jb->x - xs, &rss);
+    if (st != NDE_OK) goto fail;
+    memcpy(sth, L->theta, L->nth * sizeof *sth);
+    memcpy(su0, L->u0s, L->nu * sizeof *su0);
+    if (!at_hat && !((rss - C->rss_hat) * C->scale[jb->prof] <= C->thr)) {
+      if ((st = point_from(C, L, worker, p, jb->x, C->theta_hat, C->u0_hat, jb->x - xh, &r2)) !=
+          NDE_OK)
+        goto fail;
+      if (r2 < rss || (!isfinite(rss) && isfinite(r2))) {
+        rss = r2;
+        memcpy(sth, L->theta, L->nth * sizeof *sth);
+        memcpy(su0, L->u0s, L->nu * sizeof *su0);
+      }
+    }
+    if (!isfinite(rss) && u->entry[p].identifiable) {
+      /* The linear prediction can leave the model's domain far out: retry from the estimate. */
+      if ((st = point_from(C, L, worker, p, jb->x, C->theta_hat, C->u0_hat, 0, &r2)) != NDE_OK)
+        goto fail;
+      if (isfinite(r2)) {
+        rss = r2;
+        memcpy(sth, L->theta, L->nth * sizeof *sth);
+        memcpy(su0, L->u0s, L->nu * sizeof *su0);
+      }
+    }
+    jb->stat = (rss - C->rss_hat) * C->scale[jb->prof];
+    continue;
+  fail:
     C->st[worker] = st;
     return 1;
   }
-  if (!isfinite(rss) && u->entry[p].identifiable) {
-    /* The linear prediction can leave the model's domain far out: retry from the estimate. */
-    memcpy(L->theta, C->theta_hat, L->nth * sizeof *L->theta);
-    memcpy(L->u0s, C->u0_hat, L->nu * sizeof *L->u0s);
-    coord_set(&u->cols[p], L->theta, L->u0s, n, jb->x);
-    if ((st = lm_run(L, u, p, C->max_iter, n, &rss, &C->errs[worker])) != NDE_OK) {
-      C->st[worker] = st;
-      return 1;
-    }
-  }
-  jb->stat = (rss - C->rss_hat) * C->scale[jb->prof];
   return 0;
 }
 
 static int pjob_progress(void *vctx, int done, int total) {
   pctx *C = vctx;
   (void)total;
-  return C->progress ? C->progress(C->progress_ctx, C->done_before + done, C->total) : 0;
+  return C->progress
+             ? C->progress(C->progress_ctx, C->done_before + done * C->per_walk, C->total)
+             : 0;
 }
 
 static int cmp_pjob(const void *a, const void *b) {
@@ -981,7 +1033,10 @@ static double first_reach(const nde_unc_entry *en, const nde__coord *c, double x
 }
 
 /* Where the statistic crosses thr on one side (side -1 or +1) of the estimate xh, in the
- * optimised coordinate, interpolating the signed root linearly; NaN when it never does. */
+ * optimised coordinate, interpolating the signed root linearly between the first point above
+ * thr and its inward neighbour; NaN when it never does.  (Between the neighbours: from the
+ * highest point below instead, a profile that dips on its flat part put the crossing of a rate
+ * whose statistic jumps from 0 to 1.8e4 between 8e19 and 2e21 at 5e6.) */
 static double crossing(const pjob *pts, int np, double xh, int side, double thr) {
   double xp = xh, rp = 0;
   const double rt = sqrt(thr);
@@ -989,11 +1044,9 @@ static double crossing(const pjob *pts, int np, double xh, int side, double thr)
     const int i = side > 0 ? s : np - 1 - s;
     if ((pts[i].x - xh) * side <= 0 || isnan(pts[i].stat)) continue;
     const double rc = sqrt(fmax(pts[i].stat, 0));
-    if (rc > rt) return rc > rp ? xp + (rt - rp) / (rc - rp) * (pts[i].x - xp) : pts[i].x;
-    if (rc >= rp) {
-      xp = pts[i].x;
-      rp = rc;
-    }
+    if (rc > rt) return xp + (rt - rp) / (rc - rp) * (pts[i].x - xp);
+    xp = pts[i].x;
+    rp = rc;
   }
   return NAN;
 }
@@ -1066,6 +1119,8 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
   nde_status *wst = NULL;
   nde_error *werr = NULL;
   pjob *jobs = NULL;
+  pwalk *walks = NULL;
+  double *wth = NULL, *wu0 = NULL;
   nde__profile *prof = NULL;
   double *u0h = fitted_u0s(r), *th = nde__dalloc(r->n_theta), *pscale = nde__dalloc((size_t)n_prof);
   int threads = 0;
@@ -1074,7 +1129,7 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
   if ((st = nde_problem_create(r->model, data, &r->settings, &p, err)) != NDE_OK) goto done;
   const int m = po.points;
   const int max_jobs_round = 2 * m * n_prof;
-  threads = nde__par_threads(po.threads, max_jobs_round);
+  threads = nde__par_threads(po.threads, 2 * n_prof); /* a walk per side and profile */
   L = calloc((size_t)threads, sizeof *L);
   wst = calloc((size_t)threads, sizeof *wst);
   werr = calloc((size_t)threads, sizeof *werr);
@@ -1113,8 +1168,16 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
                     ? u->hdiag[c] / cpp
                     : (double)L[0].N / wsum;
   }
+  walks = calloc(2 * (size_t)n_prof, sizeof *walks);
+  wth = nde__dalloc(2 * (size_t)n_prof * L[0].nth);
+  wu0 = nde__dalloc(2 * (size_t)n_prof * (L[0].nu ? L[0].nu : 1));
+  if (!walks || !wth || !wu0) goto nomem;
+  for (int q = 0; q < 2 * n_prof; q++) {
+    memcpy(wth + (size_t)q * L[0].nth, th, L[0].nth * sizeof *th);
+    memcpy(wu0 + (size_t)q * L[0].nu, u0h, L[0].nu * sizeof *u0h);
+  }
   pctx C = {r, u, L, coord, th, u0h, rss_fit, pscale, jobs, po.max_iter, n, wst, werr,
-            po.progress, po.progress_ctx, 0, 0};
+            po.progress, po.progress_ctx, 0, 0, thr, walks, wth, wu0, m};
   double reach[2 * 64], *rch = n_prof <= 64 ? reach : malloc(2 * (size_t)n_prof * sizeof *rch);
   int *open = calloc(2 * (size_t)n_prof, sizeof *open);
   if (!rch || !open) {
@@ -1131,21 +1194,23 @@ nde_status nde_result_profile(nde_result *r, const nde_data *data, const char *n
   int n_jobs = 0;
   for (int round = 0; round <= po.max_extend; round++) {
     const int first = n_jobs;
+    int n_walks = 0;
     for (int i = 0; i < n_prof; i++) {
       const double xh = coord_x(&u->cols[coord[i]], th, u0h, n);
       for (int sd = 0; sd < 2; sd++) {
         if (!open[2 * i + sd]) continue;
         const int side = sd ? 1 : -1;
         const double R = rch[2 * i + sd], from = round == 0 ? 0 : R / 2;
-        for (int k = 1; k <= m; k++)
+        walks[n_walks++] = (pwalk){n_jobs - first, m, 2 * i + sd};
+        for (int k = 1; k <= m; k++) /* outward: the order of the walk */
           jobs[n_jobs++] = (pjob){i, side, xh + side * (from + (R - from) * k / m), NAN};
       }
     }
     if (n_jobs == first) break;
     C.done_before = first;
     C.total = n_jobs;
-    const int rc = nde__par_run(n_jobs - first, threads, pjob_run, &C, pjob_progress, &C);
-    /* Jobs of this round are jobs[first ..]: pjob_run indexes from the round's start. */
+    const int rc = nde__par_run(n_walks, threads, pwalk_run, &C, pjob_progress, &C);
+    /* Jobs of this round are jobs[first ..]: the walks index from the round's start. */
     if (rc == NDE__PAR_STOPPED) {
       if (stopped) *stopped = 1;
       if (rch != reach) free(rch);
@@ -1240,6 +1305,9 @@ done:
     }
   free(prof);
   free(jobs);
+  free(walks);
+  free(wth);
+  free(wu0);
   free(coord);
   free(u0h);
   free(th);

@@ -108,6 +108,27 @@ finite_differences_of_a_cvode_solve_are_flagged)
   "$NDE" uncertainty d5.h5 -o d5u.h5 --finite-differences > out.txt 2> err.txt || fail "dopri5 fd"
   [ -s err.txt ] && { cat err.txt; fail "a note on dopri5's differences"; }
   ;;
+a_flat_profile_of_a_stiff_rate_is_not_bounded)
+  # The stiff Michaelis-Menten model above, at its fitted point with cvode-bdf; only Km =
+  # (kr + kcat)/kf is determined well.
+  cd "$T" || exit 1
+  printf 'state S = 1, C = 0, P = 0\nparam kf = 1e3 (positive)\nparam kr = 10 (positive)\nparam kcat = 1 (positive)\nv = kf*(0.1 - C)*S - kr*C\ndS/dt = -v\ndC/dt = v - kcat*C\ndP/dt = kcat*C\n' > mm.nde
+  "$NDE" simulate mm.nde -o mm.h5 --t1 20 --dt-out 0.5 --noise 1e-2 --seed 3 --solver cvode-bdf --quiet ||
+    fail "mm data"
+  # The profile of kf: flat at 1.53 (below the 95 % threshold 3.92) from 10x the estimate on,
+  # as far as it reaches.  Each grid point was re-fitted from the linear prediction of the
+  # estimate alone, which far out starts where the re-fit cannot find the valley: kf came out
+  # "[55.19, 547837]", bounded by such a point.
+  "$NDE" fit mm.nde mm.h5 -o z3.h5 --solver cvode-bdf --param kf=130.0148,kr=0.90892,kcat=1.020045 \
+    --optim adam:0 --quiet || fail "zero-iteration cvode-bdf fit"
+  "$NDE" uncertainty z3.h5 -o prof.h5 --profile kf > out.txt 2> err.txt || { cat err.txt; fail "profile kf"; }
+  grep "^profile kf" out.txt
+  grep -qE '^profile kf: 95% likelihood-ratio interval \[5[0-9]\.[0-9]+, not bounded above: inf\]' out.txt ||
+    fail "the flat profile of kf is reported bounded"
+  "$NDE" uncertainty z3.h5 -o prof1.h5 --profile kf --jobs 1 --quiet || fail "profile kf on one thread"
+  "$H5" same prof.h5 prof1.h5 /uncertainty/profiles/p0/grid /uncertainty/profiles/p0/stat ||
+    fail "the profile differs on one thread"
+  ;;
 product_parameters_are_flagged_and_their_profile_is_unbounded)
   cd "$T" || exit 1
   cat > prod.nde <<'EOF'
