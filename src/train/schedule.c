@@ -68,6 +68,9 @@ nde_status nde_fit_schedule_parse(const char *spec, double default_lr, nde_fit_p
     }
     phases[k++] = ph;
     p = end ? end + 1 : p + len;
+    /* A trailing ',' is an empty last phase, as ",," is an empty one inside (it was dropped). */
+    if (end && !*p)
+      return nde__fail(err, NDE_ERR_ARG, "schedule phase %d (''): empty or too long", k + 1);
   }
   if (k == 0) {
     return nde__fail(err, NDE_ERR_ARG, "empty schedule (expected e.g. adam:5000,lbfgs:1000)");

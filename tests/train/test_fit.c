@@ -613,6 +613,11 @@ static void schedule_parser_names_the_bad_phase(void **state) {
                    NDE_ERR_ARG);
   assert_non_null(strstr(err.msg, "bad learning rate"));
   assert_int_equal(nde_fit_schedule_parse("", 0.1, ph, &n, &err), NDE_ERR_ARG);
+  /* An empty phase is refused inside and at the end alike (a trailing ',' was dropped). */
+  assert_int_equal(nde_fit_schedule_parse("adam:10,,lbfgs:5", 0.1, ph, &n, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "schedule phase 2 (''): empty"));
+  assert_int_equal(nde_fit_schedule_parse("shoot:lbfgs:5,", 0.1, ph, &n, &err), NDE_ERR_ARG);
+  assert_non_null(strstr(err.msg, "schedule phase 2 (''): empty"));
 }
 
 /* Messages about one series name it: by the caller's series_names, or as "series K" counted from
