@@ -659,9 +659,6 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     o.objective.sigma = p->sigma;
   }
   o.objective.series_names = (const char *const *)p->labels;
-  /* Pieces with the same times relative to their start (the shooting segments of a series on a
-   * uniform grid) are one batch when nothing in the model reads t. */
-  o.objective.autonomous = nde_model_is_autonomous(model);
   if (st == NDE_OK)
     st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_train, p->series, &o.objective, &p->fit,
                         &sub);

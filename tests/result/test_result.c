@@ -91,55 +91,6 @@ static void unobserved_state_takes_the_declared_initial_value_or_is_refused(void
   nde_model_destroy(&m);
 }
 
-/* Issue 13: the shooting segments of a series on a uniform grid have the same times relative to
- * their start; when nothing in the model reads t they are one batched solve (the fit set
- * nde_fit_opts.autonomous nowhere, so each segment was a solve of its own).  A model that reads t,
- * in its equations or only in an observable, or has a measured input, keeps them apart. */
-static void shooting_segments_of_an_autonomous_model_are_one_solve(void **state) {
-  (void)state;
-  nde_model *m = load(LV_SRC);
-  double theta[4];
-  nde_model_init_theta(m, 1, theta);
-  const double u0[2] = {0.7, 2.9};
-  write_data(path_of("seg.h5"), m, theta, 1, NULL, u0, 41, 0.25, NULL);
-  nde_data *d = open_data(path_of("seg.h5"), m);
-  static const char *const variants[] = {
-      LV_SRC,
-      LV_SRC "observe s = x + 0*t\n",
-      "state x = 0.44249296, y = 4.6280594\n"
-      "param alpha = 1.3 (positive)\nparam beta = 0.9 (positive)\n"
-      "param gamma = 0.8 (positive)\nparam delta = 1.8 (positive)\n"
-      "dx/dt = alpha*x - beta*x*y + 0*t\ndy/dt = gamma*x*y - delta*y\n",
-  };
-  const long want[3] = {1, 10, 10};
-  for (int v = 0; v < 3; v++) {
-    nde_model *mv = load(variants[v]);
-    assert_int_equal(nde_model_is_autonomous(mv), v == 0);
-    nde_problem *p = NULL;
-    nde_error err;
-    assert_int_equal(nde_problem_create(mv, d, NULL, &p, &err), NDE_OK);
-    nde_fit *f = nde_problem_objective(p);
-    const size_t nx = nde_fit_n_x(f, 1);
-    double *x = calloc(nx, sizeof *x), *g = calloc(nx, sizeof *g), L;
-    assert_int_equal(nde_fit_init_x(f, theta, x), NDE_OK);
-    nde_fit_info info;
-    assert_int_equal(nde_fit_eval(f, x, 1, NULL, &L, g, &info), NDE_OK);
-    assert_true(isfinite(L));
-    if (info.n_solves != want[v])
-      fail_msg("variant %d: %ld solves for 10 segments, expected %ld", v, info.n_solves, want[v]);
-    free(x);
-    free(g);
-    nde_problem_destroy(&p);
-    nde_model_destroy(&mv);
-  }
-  nde_model *mi = load("state x = 1\ninput u\ndx/dt = -x + u\n");
-  assert_int_equal(nde_model_is_autonomous(mi), 0);
-  assert_int_equal(nde_model_is_autonomous(NULL), 0);
-  nde_model_destroy(&mi);
-  nde_data_destroy(&d);
-  nde_model_destroy(&m);
-}
-
 static nde_result *short_fit(nde_model *m, nde_data *d, const char *out) {
   nde_result_fit_opts o = nde_result_fit_opts_default();
   o.schedule = "shoot:adam:60@0.01,lbfgs:30";
@@ -1070,7 +1021,6 @@ static void series_names_from_arrays_are_group_paths(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
-      cmocka_unit_test(shooting_segments_of_an_autonomous_model_are_one_solve),
       cmocka_unit_test(a_saved_result_opens_with_everything_it_holds),
       cmocka_unit_test(an_old_or_foreign_file_names_what_is_missing),
       cmocka_unit_test(held_out_series_start_from_their_own_first_row),
