@@ -87,9 +87,10 @@ done
     }
   }'
 
-# OpenBLAS picks its kernels for the CPU at load time (OPENBLAS_CORETYPE overrides it): the
-# batched rows' small dgemm calls cost several times more with its Haswell kernels than with its
-# SkylakeX ones on this machine (docs/scaling.md).
+# OpenBLAS picks its kernels for the CPU at load time (OPENBLAS_CORETYPE overrides it): a 2-64-64-2
+# tanh net's forward + VJP at B = 2-256 took 1.5-2.9x as long with its Haswell kernels as with its
+# SkylakeX ones on this machine, and concurrent small dgemm calls contend under the Haswell ones
+# (docs/scaling.md).
 blas_core=$(OPENBLAS_VERBOSE=2 "$build/src/cli/nde" --version 2>&1 | sed -n 's/^Core: //p' | head -n 1)
 echo
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(getconf _NPROCESSORS_ONLN) cores online;" \
