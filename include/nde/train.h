@@ -353,7 +353,7 @@ NDE_API const char *nde_train_errmsg(const nde_train *t);
 
 /* Run from the current state to the end of the schedule (or a stop).  The outcome is *reason;
  * statuses are errors only: errors of the objective (NDE_ERR_CALLBACK, NDE_ERR_NOMEM ...), and
- * NDE_ERR_IO when the checkpoint callback fails.  Running a finished run again does nothing and
+ * NDE_ERR_IO when the checkpoint callback fails; with an error *reason is NDE_TRAIN_FAILED.  Running a finished run again does nothing and
  * returns NDE_TRAIN_DONE (see nde_train_finished). */
 NDE_API nde_status nde_train_run(nde_train *t, nde_train_reason *reason);
 /* 1 when every phase has run to its end (nothing is left to do). */

@@ -631,8 +631,17 @@ static nde_status run_lbfgs(nde_train *t, const nde_fit_phase *ph, nde_train_rea
   return st;
 }
 
+static nde_status train_run(nde_train *t, nde_train_reason *reason);
+
 nde_status nde_train_run(nde_train *t, nde_train_reason *reason) {
   if (!t || !reason) return NDE_ERR_ARG;
+  const nde_status st = train_run(t, reason);
+  /* An error ends the run as a failure, whatever the phase loop had set. */
+  if (st != NDE_OK) *reason = NDE_TRAIN_FAILED;
+  return st;
+}
+
+static nde_status train_run(nde_train *t, nde_train_reason *reason) {
   *reason = NDE_TRAIN_DONE;
   t->stop_requested = 0;
   while (t->phase < t->o.n_phases) {

@@ -188,6 +188,40 @@ static nde_train *make_train(nde_fit *f, const double *x0, const char *schedule,
   return t;
 }
 
+static int failing_checkpoint(void *ctx, nde_train *t) {
+  (void)ctx;
+  (void)t;
+  return 1;
+}
+
+/* A run that returns an error does not say that every phase ran to its end: its reason was left
+ * at NDE_TRAIN_DONE (a C caller reading only the reason took a failed run for a finished one). */
+static void a_run_that_returns_an_error_is_not_done(void **state) {
+  (void)state;
+  world w;
+  make_world(&w);
+  double *x0 = NULL;
+  nde_fit *f = fit_of_world(&w, &x0);
+  nde_train *t = NULL;
+  static nde_fit_phase ph[NDE_MAX_PHASES];
+  int nph;
+  assert_int_equal(nde_fit_schedule_parse("adam:6@0.03", 0.01, ph, &nph, NULL), NDE_OK);
+  nde_train_opts to = nde_train_opts_default();
+  to.phases = ph;
+  to.n_phases = nph;
+  to.checkpoint_every = 1;
+  to.checkpoint = failing_checkpoint;
+  assert_int_equal(nde_train_create(f, &to, x0, &t, NULL), NDE_OK);
+  nde_train_reason why = NDE_TRAIN_DONE;
+  assert_int_equal(nde_train_run(t, &why), NDE_ERR_IO);
+  assert_int_equal(why, NDE_TRAIN_FAILED);
+  assert_false(nde_train_finished(t));
+  nde_train_destroy(&t);
+  free(x0);
+  nde_fit_destroy(&f);
+  free_world(&w);
+}
+
 static void injected_nan_restores_theta_and_adam_state_bit_for_bit(void **state) {
   (void)state;
   world w;
@@ -653,6 +687,7 @@ int main(void) {
       cmocka_unit_test(multiple_shooting_gradient_includes_start_states_and_penalty),
       cmocka_unit_test(log_space_loss_gradient_matches_finite_differences),
       cmocka_unit_test(injected_nan_restores_theta_and_adam_state_bit_for_bit),
+      cmocka_unit_test(a_run_that_returns_an_error_is_not_done),
       cmocka_unit_test(a_start_that_cannot_be_evaluated_fails_at_once),
       cmocka_unit_test(steps_that_keep_failing_diverge_keeping_the_last_good_point),
       cmocka_unit_test(a_failing_backward_pass_is_a_rejected_step),
