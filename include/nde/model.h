@@ -92,7 +92,9 @@ NDE_API void nde_rhs_destroy(nde_rhs **rhs);
 NDE_API const nde_rhs_info *nde_rhs_get_info(const nde_rhs *rhs);
 NDE_API int nde_rhs_has_jvp(const nde_rhs *rhs);
 
-/* Calls through the table, counted (see nde_rhs_counts).  Return the callback's value. */
+/* Calls through the table, counted (see nde_rhs_counts).  Return the callback's value, or -1
+ * (fatal, the callback not called) for B outside [1, max_batch], which the callbacks need not
+ * accept (a compiled model's workspaces are sized for max_batch rows). */
 NDE_API int nde_rhs_f(nde_rhs *rhs, double t, int B, const double *U, const double *theta, double *dU,
               double *cache);
 NDE_API int nde_rhs_vjp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,

@@ -58,12 +58,14 @@ int nde_rhs_has_jvp(const nde_rhs *rhs) { return rhs->ops.jvp != NULL; }
 
 int nde_rhs_f(nde_rhs *rhs, double t, int B, const double *U, const double *theta, double *dU,
               double *cache) {
+  if (B < 1 || B > rhs->info.max_batch) return -1;
   rhs->counts.f++;
   return rhs->ops.f(rhs->ctx, t, B, U, theta, dU, rhs->info.cache_per_row ? cache : NULL);
 }
 
 int nde_rhs_vjp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,
                 const double *L, const double *cache, double *gU, double *gtheta) {
+  if (B < 1 || B > rhs->info.max_batch) return -1;
   rhs->counts.vjp++;
   return rhs->ops.vjp(rhs->ctx, t, B, U, theta, L, rhs->info.cache_per_row ? cache : NULL, gU,
                       gtheta);
@@ -71,7 +73,7 @@ int nde_rhs_vjp(nde_rhs *rhs, double t, int B, const double *U, const double *th
 
 int nde_rhs_jvp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,
                 const double *V, const double *Vtheta, double *JV) {
-  if (!rhs->ops.jvp) return -1;
+  if (!rhs->ops.jvp || B < 1 || B > rhs->info.max_batch) return -1;
   rhs->counts.jvp++;
   return rhs->ops.jvp(rhs->ctx, t, B, U, theta, V, Vtheta, JV);
 }

@@ -320,6 +320,17 @@ static void tables_without_optional_members(void **state) {
   assert_int_equal(nde_rhs_set_rows(rhs, 4, NULL), NDE_ERR_ARG);
   double bp[2];
   assert_int_equal(nde_rhs_breakpoints(rhs, 0, 10, 2, bp), 0);
+  /* Calls of more rows than the table takes are refused before the callback runs (it would
+   * write past workspaces sized for max_batch rows) and are not counted. */
+  double U[4] = {1, 2, 3, 4}, th[2] = {0.5, 0.25}, out[4] = {7, 7, 7, 7}, L[4] = {1, 1, 1, 1};
+  assert_int_equal(nde_rhs_f(rhs, 0, 4, U, th, out, NULL), -1);
+  assert_int_equal(nde_rhs_f(rhs, 0, 0, U, th, out, NULL), -1);
+  assert_int_equal(nde_rhs_vjp(rhs, 0, 4, U, th, L, NULL, out, NULL), -1);
+  assert_int_equal(nde_rhs_jvp(rhs, 0, 4, U, th, L, NULL, out), -1);
+  assert_true(out[0] == 7 && out[3] == 7);
+  assert_int_equal(nde_rhs_get_counts(rhs).f, 0);
+  assert_int_equal(nde_rhs_f(rhs, 0, 3, U, th, out, NULL), 0);
+  assert_int_equal(nde_rhs_get_counts(rhs).f, 1);
   nde_rhs_destroy(&rhs);
   nde_rhs_ops ops = nde_test_linear_ops;
   ops.clone = (nde_status(*)(void *, void **))1; /* never called */
