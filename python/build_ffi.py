@@ -126,6 +126,8 @@ typedef struct nde_solver_opts {
 } nde_solver_opts;
 nde_solver_opts nde_solver_opts_default(void);
 const char *const *nde_solver_method_names(void);
+typedef struct nde_solver_method_info { const char *name; int adaptive; ...; } nde_solver_method_info;
+const nde_solver_method_info *nde_solver_method_find(const char *name);
 typedef enum {
   NDE_REASON_NONE, NDE_REASON_NONFINITE, NDE_REASON_RHS_RECOVERABLE, NDE_REASON_MAX_STEPS,
   NDE_REASON_STEP_UNDERFLOW, NDE_REASON_RHS_FAILED, NDE_REASON_STIFF_SUSPECTED,

@@ -79,6 +79,7 @@ def _set(struct, field, name, value, conv):
 def set_solver(so, keep, solver=None, dt=None, steps_per_interval=None, rtol=None, atol=None,
                h0=None, max_steps=None, simulate=False):
     """Apply the solver options to an nde_solver_opts (strings kept alive in keep)."""
+    before = {k: getattr(so, k) for k in ("dt", "steps_per_interval", "rtol", "atol", "h0")}
     if dt is not None and steps_per_interval is not None:
         raise ValueError("dt and steps_per_interval both given (expected at most one)")
     if solver is not None:
@@ -106,6 +107,22 @@ def set_solver(so, keep, solver=None, dt=None, steps_per_interval=None, rtol=Non
         _set(so, "h0", "h0", h0, _real)
     if max_steps is not None:
         _set(so, "max_steps", "max_steps", max_steps, _int)
+    # A value the method does not read is refused, as nde refuses the option; one that changes
+    # nothing (a settings dict passed back whole) is not.
+    mi = lib.nde_solver_method_find(so.method) if so.method != ffi.NULL else ffi.NULL
+    if mi != ffi.NULL:
+        method = ffi.string(mi.name).decode()
+        given = dict(dt=dt, steps_per_interval=steps_per_interval, rtol=rtol, atol=atol, h0=h0)
+        for name in (("dt", "steps_per_interval") if mi.adaptive else ("rtol", "atol", "h0")):
+            if given[name] is None or getattr(so, name) == before[name]:
+                continue
+            if mi.adaptive:
+                raise ValueError("%s: the solver %s chooses its own steps (expected rtol and atol "
+                                 "for its accuracy, or a fixed-step solver such as rk4 for given "
+                                 "steps)" % (name, method))
+            raise ValueError("%s: the solver %s takes fixed steps and reads no tolerance (expected "
+                             "dt or steps_per_interval for its accuracy, or an adaptive solver: "
+                             "dopri5, cvode-adams, cvode-bdf)" % (name, method))
 
 
 def set_loss(fo, keep, grad=None, loss=None, scale=None, log_loss=None):

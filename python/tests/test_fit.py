@@ -46,6 +46,16 @@ def test_options_mean_what_the_options_of_nde_fit_of_the_same_name_mean(tmp_path
     assert np.array_equal(bits(again.theta), bits(cli.theta))
 
 
+def test_a_solver_option_the_solver_does_not_read_is_refused_as_nde_refuses_it(lv, lv_arrays):
+    with pytest.raises(ValueError, match="^rtol: the solver rk4 takes fixed steps and reads no "
+                                         "tolerance"):
+        nde.fit(lv, lv_arrays, rtol=1e-8, progress=False)
+    with pytest.raises(ValueError, match="^dt: the solver dopri5 chooses its own steps"):
+        nde.fit(lv, lv_arrays, solver="dopri5", dt=0.01, progress=False)
+    with pytest.raises(ValueError, match="^rtol: the solver implicit-midpoint takes fixed steps"):
+        lv.simulate([0.0, 1.0], solver="implicit-midpoint", rtol=0.1)
+
+
 def test_every_option_of_nde_fit_is_a_keyword_of_nde_fit(lv, lv_arrays):
     from nde import options
     names = re.findall(r"^  --([a-z0-9-]+)", run_nde("fit", "--help").stdout, re.M)

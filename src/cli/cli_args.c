@@ -259,6 +259,26 @@ int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_gra
     nde_cli_error("--solver: unknown method '%s' (expected one of %s)", so->method, names);
     return NDE_EXIT_INPUT;
   }
+  /* An option the method does not read is refused, not ignored: a tolerance given to a
+   * fixed-step method (or a step to an adaptive one) would change nothing the user expects. */
+  const nde_solver_method_info *mi = nde_solver_method_find(so->method);
+  static const char *const fixed_only[] = {"--dt", "--steps-per-interval"},
+                           *adaptive_only[] = {"--rtol", "--atol", "--h0"};
+  for (int i = 0; mi && i < (mi->adaptive ? 2 : 3); i++) {
+    const char *name = mi->adaptive ? fixed_only[i] : adaptive_only[i];
+    const nde_arg *a = nde_cli_opt(opts, n_opts, name);
+    if (!a || !a->seen) continue;
+    if (mi->adaptive)
+      nde_cli_error("%s: the solver %s chooses its own steps (expected --rtol and --atol for its "
+                    "accuracy, or a fixed-step solver such as rk4 for given steps)",
+                    name, so->method);
+    else
+      nde_cli_error("%s: the solver %s takes fixed steps and reads no tolerance (expected --dt or "
+                    "--steps-per-interval for its accuracy, or an adaptive solver: dopri5, "
+                    "cvode-adams, cvode-bdf)",
+                    name, so->method);
+    return NDE_EXIT_INPUT;
+  }
   if (go) {
     int known = 0;
     for (const char *const *m = nde_grad_method_names(); *m; m++) known |= !strcmp(*m, go->method);

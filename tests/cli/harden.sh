@@ -366,12 +366,25 @@ options_are_range_checked_and_resume_refuses_other_settings)
            "--scale std:the state scaling is none in the checkpoint, std now" \
            "--learn-u0:learning the initial states is off in the checkpoint, on now" \
            "--keep-last:keep-last is off in the checkpoint, on now" \
-           "--rtol 1e-7:rtol is 1e-06 in the checkpoint, 1e-07 now" \
            "--shoot-weight 0.3:the shooting weight is 10 in the checkpoint, 0.3 now"; do
     # shellcheck disable=SC2086
     expect 2 "the checkpoint does not match the options: ${o#*:}" --leaves r2.h5 \
       -- "$NDE" fit "$UDE" "$DATA" -o r2.h5 --resume r.h5 --optim adam:5 ${o%%:*}
   done
+  "$NDE" fit "$UDE" "$DATA" -o rd.h5 --optim adam:5 --solver dopri5 --quiet || fail "short dopri5 fit"
+  expect 2 "the checkpoint does not match the options: rtol is 1e-06 in the checkpoint, 1e-07 now" \
+    --leaves r2.h5 -- "$NDE" fit "$UDE" "$DATA" -o r2.h5 --resume rd.h5 --optim adam:5 \
+    --solver dopri5 --rtol 1e-7
+  # An option the solver does not read is refused, not ignored: a tolerance for a fixed-step
+  # solver, a step for an adaptive one (both were accepted without effect).
+  expect 2 "nde: error: --rtol: the solver rk4 takes fixed steps and reads no tolerance (expected --dt or --steps-per-interval" \
+    --leaves r2.h5 -- "$NDE" fit "$UDE" "$DATA" -o r2.h5 --optim adam:5 --rtol 1e-8
+  expect 2 "nde: error: --h0: the solver leapfrog takes fixed steps" \
+    -- "$NDE" simulate "$LV" -o s2.h5 --t1 1 --points 3 --solver leapfrog --h0 0.1
+  expect 2 "nde: error: --dt: the solver cvode-bdf chooses its own steps (expected --rtol and --atol" \
+    -- "$NDE" grad "$UDE" "$DATA" --solver cvode-bdf --dt 0.1
+  expect 2 "nde: error: --steps-per-interval: the solver dopri5 chooses its own steps" \
+    -- "$NDE" forecast r.h5 --t1 2 -o f2.h5 --solver dopri5 --steps-per-interval 4
   ;;
 test_hooks_are_inert_outside_test_builds)
   # The NDE_TEST_* fault hooks exist only with -Dtest_hooks=true; elsewhere the variables do
