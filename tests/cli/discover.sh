@@ -48,6 +48,20 @@ refit_recovers_beta_and_gamma)
   within beta "$(awk 'BEGIN{print -('"$("$H5" get refit.h5 /params/values/U1_xy)"')}')" 0.9 0.02 \
     || fail "beta not within 2%"
   within gamma "$("$H5" get refit.h5 /params/values/U2_xy)" 0.8 0.02 || fail "gamma not within 2%"
+  # README: the refit sits above the noise level from the noisy first row, and says so; with
+  # the initial states learned it reaches the noise level.
+  "$NDE" fit lotka_volterra_ude_discovered.nde "$DATA" -o refit.h5 > out.txt || fail "refit exited $?"
+  q=$("$H5" attr refit.h5 /params/kept noise_ratio)
+  echo "refit: loss / noise loss = $q"
+  awk -v q="$q" 'BEGIN { exit !(q > 1.25 && q < 4) }' || fail "refit ratio $q not in (1.25, 4)"
+  grep -q "^warning: .* the initial states are not fitted: each series starts from its first observed row" out.txt \
+    || fail "no word on the noisy start"
+  "$NDE" fit lotka_volterra_ude_discovered.nde "$DATA" -o refit0.h5 --learn-u0 > out.txt \
+    || fail "refit --learn-u0 exited $?"
+  q=$("$H5" attr refit0.h5 /params/kept noise_ratio)
+  echo "refit with --learn-u0: loss / noise loss = $q"
+  awk -v q="$q" 'BEGIN { exit !(q < 1.25) }' || fail "refit --learn-u0 ratio $q"
+  grep -q "^warning" out.txt && fail "a warning with --learn-u0"
   ;;
 discovery_holds_for_several_fit_seeds)
   # Seeds 1-8 of the UDE fit: at least 7 of 8 must give exactly x*y.  (Measured: 8 of 8 in the
