@@ -45,7 +45,7 @@ if [ -z "$programs" ]; then
 fi
 log=$(mktemp)
 # shellcheck disable=SC2086 # one word per program
-if ! ninja -C "$build" $programs >"$log" 2>&1; then
+if ! ninja -C "$build" $programs src/cli/nde >"$log" 2>&1; then
   cat "$log" >&2
   rm -f "$log"
   echo "run.sh: building the benchmarks in $build failed" >&2
