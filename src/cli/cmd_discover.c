@@ -186,6 +186,13 @@ int nde_cmd_discover(int argc, char **argv) {
   if (!out && !path) goto nomem;
   const char *inputs[] = {pos[0], NULL};
   if ((rc = nde_cli_check_output("--out", out ? out : path, inputs))) goto done;
+  if (out && (nde_cli_ends_with(out, ".h5") || nde_cli_ends_with(out, ".hdf5") ||
+              nde_cli_ends_with(out, ".csv"))) {
+    nde_cli_error("--out: '%s': the discovered model is a model file (text), not data (expected "
+                  "a name such as found.nde)", out);
+    rc = NDE_EXIT_INPUT;
+    goto done;
+  }
   if (nde_result_n_members(r) < 2 && (nde_cli_opt(opts, n_opts, "--inclusion")->seen ||
                                        nde_cli_opt(opts, n_opts, "--no-stability")->seen)) {
     nde_cli_error("%s: --inclusion and --no-stability are for stability selection, which needs "

@@ -152,6 +152,13 @@ int nde_cli_fit_check(fit_cli *c, const char *const pos[2]) {
   }
   const char *inputs[] = {pos[0], pos[1], c->init, NULL};
   if ((rc = nde_cli_check_output("--out", c->out, inputs))) return rc;
+  if (c->out && nde_cli_ends_with(c->out, ".csv")) {
+    /* nde simulate and nde forecast write CSV for such a name; a result file cannot be one. */
+    nde_cli_error("--out: '%s': a fit's result is an HDF5 file, not CSV (expected a name not "
+                  "ending in .csv, e.g. fit.h5; nde forecast -o OUT.csv writes curves as CSV)",
+                  c->out);
+    return NDE_EXIT_INPUT;
+  }
   if (c->plot && (rc = nde_cli_check_output("--plot", c->plot, inputs))) return rc;
   c->fo.objective.loss_sum = !strcmp(c->loss, "sum");
   c->fo.objective.scale_by_std = !strcmp(c->scale, "std");

@@ -159,6 +159,9 @@ bad_input_exits_2_with_a_message)
   # A model without networks: nothing to discover.
   "$NDE" fit "$ROOT/models/lotka_volterra.nde" "$DATA" -o "$T/lv.h5" --quiet --optim adam:5 || fail "lv fit"
   expect 2 "calls no network" -- "$NDE" discover "$T/lv.h5"
+  # The discovered model is text: a data-file name for it is refused.
+  expect 2 "the discovered model is a model file (text), not data" -- "$NDE" discover "$T/fit.h5" -o "$T/d.h5"
+  [ -e "$T/d.h5" ] && fail "discover -o d.h5 wrote the file"
   # A call with no term in what it reads (noconst, terms in other states only).
   printf 'state x = 1, y = 2\nnet U : 1 -> 3 tanh -> 1\ndx/dt = -y\ndy/dt = U(x)[1]\n' > "$T/one.nde"
   "$NDE" fit "$T/one.nde" "$DATA" -o "$T/one.h5" --quiet --optim adam:3 || fail "one fit"

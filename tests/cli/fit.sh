@@ -145,6 +145,12 @@ bad_input_exits_2_with_a_message_and_writes_nothing)
   expect 2 "expected a number, got 'fast'" fit "$UDE" "$DATA" --lr fast
   expect 2 "unknown option '--bogus'" fit "$UDE" "$DATA" --bogus
   expect 2 "--rtol: expected a number in [1e-15, 0.5], got '-1'" fit "$UDE" "$DATA" --rtol -1
+  # A result named like CSV (nde simulate and forecast write CSV for such names) is refused.
+  "$NDE" fit "$UDE" "$DATA" -o "$T/fit.csv" > /dev/null 2> "$T/err"
+  rc=$?
+  [ $rc -eq 2 ] || { cat "$T/err"; fail "fit -o fit.csv exited $rc, expected 2"; }
+  grep -q "fit.csv': a fit's result is an HDF5 file, not CSV" "$T/err" || { cat "$T/err"; fail "fit -o fit.csv message"; }
+  [ -e "$T/fit.csv" ] && fail "fit -o fit.csv wrote the file"
   expect 2 "--batch-windows: expected a whole number in [1, 1000000], got '0'" fit "$UDE" "$DATA" --batch-windows 0
   expect 2 "--repeat: expected a whole number in [0, 1000000000], got '-3'" grad "$UDE" "$DATA" --repeat -3
   expect 2 "--max-steps: expected a whole number in [1, 1e+15], got '0'" grad "$UDE" "$DATA" --max-steps 0
