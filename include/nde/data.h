@@ -306,14 +306,14 @@ NDE_API nde_status nde_reader_get_doubles(nde_reader *r, const char *path, size_
 /* Same for integer datasets (NDE_ERR_DATA for any other type class). */
 NDE_API nde_status nde_reader_get_int64s(nde_reader *r, const char *path, size_t n, int64_t *x);
 NDE_API nde_status nde_reader_get_uint64s(nde_reader *r, const char *path, size_t n, uint64_t *x);
-/* A scalar string dataset (fixed or variable length); *text is malloc'ed, release with free(). */
+/* A scalar string dataset (fixed or variable length); *text is allocated: release with nde_free. */
 NDE_API nde_status nde_reader_get_string(nde_reader *r, const char *path, char **text);
 /* A 1-D string dataset: *strs is one malloc'ed block holding *n pointers and the texts; release
- * it with a single free(). */
+ * it with a single nde_free. */
 NDE_API nde_status nde_reader_get_strings(nde_reader *r, const char *path, size_t *n, char ***strs);
 /* Whether obj has attribute name (0 or 1; 0 when obj does not exist). */
 NDE_API int nde_reader_has_attr(nde_reader *r, const char *obj, const char *name);
-/* Scalar attributes; *value of get_attr_string is malloc'ed, release with free(). */
+/* Scalar attributes; *value of get_attr_string is allocated: release with nde_free. */
 NDE_API nde_status nde_reader_get_attr_string(nde_reader *r, const char *obj, const char *name,
                                       char **value);
 NDE_API nde_status nde_reader_get_attr_double(nde_reader *r, const char *obj, const char *name,
@@ -350,7 +350,7 @@ NDE_API nde_status nde_reader_visit(nde_reader *r, int (*visit)(void *ctx, const
                             void *ctx);
 
 /* Read /params/theta (rank 0 or 1, numeric, all finite) from a result file, or from any HDF5 file
- * that holds it.  *theta is malloc'ed ([*n]); release with free().  NDE_ERR_IO / NDE_ERR_DATA as
+ * that holds it.  *theta is allocated ([*n]); release with nde_free.  NDE_ERR_IO / NDE_ERR_DATA as
  * for the reader, with the first non-finite index. */
 NDE_API nde_status nde_read_theta(const char *path, size_t *n, double **theta, nde_error *err);
 

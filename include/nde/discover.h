@@ -40,7 +40,7 @@ NDE_API nde_status nde_library_opts_parse(const char *spec, nde_library_opts *o,
 
 /* The terms of the library over n components named names ("x", "y[2]") as expressions of the
  * model language, in a fixed order: 1, monomials by degree (x, y, x^2, x*y, y^2, ...), sin, cos,
- * exp, user terms.  *terms is one malloc'ed block (free() once) of *n_terms pointers and texts.
+ * exp, user terms.  *terms is one allocated block (nde_free once) of *n_terms pointers and texts.
  * NDE_ERR_ARG (degree < 0 or > 8, empty library), NDE_ERR_LIMIT (more than
  * NDE_LIBRARY_MAX_TERMS terms), NDE_ERR_NOMEM. */
 #define NDE_LIBRARY_MAX_TERMS 4096

@@ -475,7 +475,7 @@ typedef struct nde_model_net_call {
   size_t args_begin, args_end; /* byte range of the argument text "x, y" */
 } nde_model_net_call;
 
-/* The net calls of a loaded model in source order.  *calls is malloc'ed (free()); *n may be 0
+/* The net calls of a loaded model in source order.  *calls is allocated (release with nde_free); *n may be 0
  * (then *calls is NULL).  Returns NDE_OK, NDE_ERR_ARG (a failed model), NDE_ERR_NOMEM. */
 NDE_API nde_status nde_model_net_calls(const nde_model *model, int *n, nde_model_net_call **calls);
 
@@ -542,7 +542,7 @@ NDE_API int nde_probe_eval(nde_probe *probe, double t, int B, const double *U, c
  *     #define PREFIX_N_STATE n
  *     extern const char *const PREFIX_state_names[n];
  *     int PREFIX_rhs(double t, const double *u, double *du);   0 ok, 1 a value is not finite
- * prefix must be a C identifier.  *text is malloc'ed (free()).  NDE_ERR_ARG, NDE_ERR_NOMEM;
+ * prefix must be a C identifier.  *text is allocated (release with nde_free).  NDE_ERR_ARG, NDE_ERR_NOMEM;
  * NDE_ERR_UNSUPPORTED for a model with per-series parameters, measured inputs or constants
  * from data (the exported function has no series to read them from), or with a grad of an
  * expression that contains a grad (grad is exported as reverse-mode code over the expression,
@@ -554,7 +554,7 @@ typedef enum { NDE_FORMAT_TEXT = 0, NDE_FORMAT_LATEX } nde_format;
 /* The intermediates and equations of the model, one per line (LaTeX: an aligned environment),
  * with parameter names (and plain constants) replaced by their values at theta when substitute
  * is set, else followed by the parameter values.  Net calls, inputs, constants from data and
- * per-series parameters stay names.  *text is malloc'ed (free()). */
+ * per-series parameters stay names.  *text is allocated (release with nde_free). */
 NDE_API nde_status nde_model_format_equations(const nde_model *model, const double *theta,
                                       nde_format format, int substitute, char **text);
 
