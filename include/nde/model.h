@@ -525,12 +525,13 @@ NDE_API nde_status nde_probe_clone(const nde_probe *probe, nde_probe **out, nde_
 /* Size of expression i (1 for a scalar) and the total width of one output row. */
 NDE_API int nde_probe_width(const nde_probe *probe, int i);
 NDE_API int nde_probe_total_width(const nde_probe *probe);
-/* Which variables expression i may depend on, structurally (values, not only derivatives:
- * comparisons and steps count; a net's every output on all of its inputs): dep[j] = 1 for state
- * component j (0 .. n - 1) and dep[n + k] = 1 for measured input k that some column of the
- * expression may depend on, else 0 (n + n_inputs entries; parameters, constants and time are not
- * variables).  NDE_ERR_ARG (no probe, i out of range, dep NULL), NDE_ERR_NOMEM. */
-NDE_API nde_status nde_probe_dependency(const nde_probe *probe, int i, unsigned char *dep);
+/* Which variables each expression may depend on, structurally (values, not only derivatives:
+ * comparisons and steps count; a net's every output on all of its inputs), from one pass over
+ * the compiled expressions: with V = n + n_inputs, dep[e * V + j] = 1 when expression e may
+ * depend on state component j (j < n) or on measured input j - n, else 0 (n_expr x V entries;
+ * parameters, constants and time are not variables).  NDE_ERR_ARG (no probe, dep NULL),
+ * NDE_ERR_NOMEM. */
+NDE_API nde_status nde_probe_dependency(const nde_probe *probe, unsigned char *dep);
 /* OUT (B x total width, row-major; expression i at the columns after those of 0..i-1) = the
  * expressions at time t, states U (B x n) and theta.  Returns the tape's value: 0, or 1 when a
  * value is not finite.  B must be in [1, max_batch] (-1 otherwise).  Allocates nothing. */

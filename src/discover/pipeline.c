@@ -161,7 +161,7 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
   char **exprs = NULL;
   nde_input_series *binding = NULL;
   double *bconsts = NULL;
-  unsigned char *dep_terms = NULL, *dep_call = NULL;
+  unsigned char *dep = NULL; /* what each probe expression reads: the calls, then the terms */
   /* Copies of the user terms, so the caller's strings need not outlive the discovery. */
   if (o.library.n_user > 0) {
     d->user = calloc((size_t)o.library.n_user, sizeof *d->user);
@@ -275,17 +275,15 @@ nde_status nde_discovery_create(const nde_result *r, const nde_discover_opts *op
    * the terms in the variables (states, inputs) those arguments depend on: a term in any other
    * variable could only copy a correlation along the sampled trajectories. */
   const size_t nvar = (size_t)(n + mi);
-  dep_terms = malloc((size_t)d->p * nvar + 1);
-  dep_call = malloc(nvar + 1);
-  if (!dep_terms || !dep_call) goto nomem;
-  for (int j = 0; j < d->p; j++)
-    if ((st = nde_probe_dependency(d->probe, d->n_sel + j, dep_terms + (size_t)j * nvar)) != NDE_OK)
-      goto status;
+  dep = malloc((size_t)(d->n_sel + d->p) * nvar + 1);
+  if (!dep) goto nomem;
+  if ((st = nde_probe_dependency(d->probe, dep)) != NDE_OK) goto status;
+  const unsigned char *dep_terms = dep + (size_t)d->n_sel * nvar;
   int q = 0;
   k = 0;
   for (int c = 0; c < d->n_calls; c++) {
     if (!d->sel[c]) continue;
-    if ((st = nde_probe_dependency(d->probe, k++, dep_call)) != NDE_OK) goto status;
+    const unsigned char *dep_call = dep + (size_t)k++ * nvar;
     for (int comp = 0; comp < d->call_width[c]; comp++, q++) {
       output *oq = &d->out[q];
       *oq = (output){c, comp, col + comp, NULL, 0, 0, -1, NULL, 0};
@@ -319,8 +317,7 @@ nomem:
   st = nde__fail(err, NDE_ERR_NOMEM, "out of memory");
 fail:
 done:
-  free(dep_terms);
-  free(dep_call);
+  free(dep);
   if (exprs)
     for (int i = 0; i < d->n_sel; i++) free(exprs[i]);
   free(exprs);

@@ -181,23 +181,22 @@ int nde_probe_width(const nde_probe *probe, int i) {
 }
 int nde_probe_total_width(const nde_probe *probe) { return probe ? probe->total : 0; }
 
-nde_status nde_probe_dependency(const nde_probe *probe, int i, unsigned char *dep) {
-  if (!probe || i < 0 || i >= probe->n_expr || !dep) return NDE_ERR_ARG;
+nde_status nde_probe_dependency(const nde_probe *probe, unsigned char *dep) {
+  if (!probe || !dep) return NDE_ERR_ARG;
   const nde__tape_handle *h = probe->h.root ? probe->h.root : &probe->h;
   const nde__tape *T = &h->tape;
-  const int n = T->n_state, mi = nde_model_n_inputs(h->model);
-  const size_t nvar = (size_t)n + (size_t)mi;
-  unsigned char *all = malloc((size_t)T->n_out * nvar + 1);
-  if (!all) return NDE_ERR_NOMEM;
-  const nde_status st = nde__tape_var_dependency(T, mi, all);
+  const size_t nvar = (size_t)T->n_state + (size_t)nde_model_n_inputs(h->model);
+  unsigned char *cols = malloc((size_t)T->n_out * nvar + 1);
+  if (!cols) return NDE_ERR_NOMEM;
+  /* One pass over the tape for every output column, then each expression's columns joined. */
+  const nde_status st = nde__tape_var_dependency(T, nde_model_n_inputs(h->model), cols);
   if (st == NDE_OK) {
-    int col = 0;
-    for (int e = 0; e < i; e++) col += probe->width[e];
-    memset(dep, 0, nvar);
-    for (int c = col; c < col + probe->width[i]; c++)
-      for (size_t j = 0; j < nvar; j++) dep[j] |= all[(size_t)c * nvar + j];
+    memset(dep, 0, (size_t)probe->n_expr * nvar);
+    for (int e = 0, c = 0; e < probe->n_expr; e++)
+      for (int end = c + probe->width[e]; c < end; c++)
+        for (size_t j = 0; j < nvar; j++) dep[(size_t)e * nvar + j] |= cols[(size_t)c * nvar + j];
   }
-  free(all);
+  free(cols);
   return st;
 }
 
