@@ -114,8 +114,13 @@ nde_arg *nde_cli_opt(nde_arg *opts, int n_opts, const char *name);
 void nde_cli_solver_args(nde_arg *rows, nde_solver_opts *so);
 void nde_cli_grad_arg(nde_arg *row, nde_grad_opts *go);
 /* Check the solver/gradient choice against the registries and the options given together
- * (--dt with --steps-per-interval).  Prints the message; returns 0 or the exit code. */
+ * (--dt with --steps-per-interval, options so->method does not read).  so->method NULL: the
+ * method is not known yet (a forecast takes the fit's), and only the pairing is checked.
+ * Prints the message; returns 0 or the exit code. */
 int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_grad_opts *go);
+/* NDE_EXIT_INPUT (after the message) when a solver option that method does not read was given:
+ * --rtol, --atol, --h0 for a fixed-step method, --dt, --steps-per-interval for an adaptive one. */
+int nde_cli_check_solver_reads(nde_arg *opts, int n_opts, const char *method);
 /* The note that a gradient method approximating the continuous adjoint is not exact for the
  * fixed-step solver chosen (stderr; nothing otherwise).  For the caller to print when it speaks
  * (not quiet; rank 0). */

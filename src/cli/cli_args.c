@@ -246,22 +246,10 @@ void nde_cli_grad_arg(nde_arg *row, nde_grad_opts *go) {
   *row = r;
 }
 
-int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_grad_opts *go) {
-  nde_arg *dt = nde_cli_opt(opts, n_opts, "--dt"), *spi = nde_cli_opt(opts, n_opts, "--steps-per-interval");
-  if (dt && spi && dt->seen && spi->seen) {
-    nde_cli_error("--dt and --steps-per-interval both given (expected at most one)");
-    return NDE_EXIT_INPUT;
-  }
-  /* The registries name the valid methods. */
-  if (!nde_solver_method_known(so->method)) {
-    char names[400];
-    join_names(nde_solver_method_names(), names, sizeof names);
-    nde_cli_error("--solver: unknown method '%s' (expected one of %s)", so->method, names);
-    return NDE_EXIT_INPUT;
-  }
-  /* An option the method does not read is refused, not ignored: a tolerance given to a
-   * fixed-step method (or a step to an adaptive one) would change nothing the user expects. */
-  const nde_solver_method_info *mi = nde_solver_method_find(so->method);
+/* An option the method does not read is refused, not ignored: a tolerance given to a
+ * fixed-step method (or a step to an adaptive one) would change nothing the user expects. */
+int nde_cli_check_solver_reads(nde_arg *opts, int n_opts, const char *method) {
+  const nde_solver_method_info *mi = nde_solver_method_find(method);
   static const char *const fixed_only[] = {"--dt", "--steps-per-interval"},
                            *adaptive_only[] = {"--rtol", "--atol", "--h0"};
   for (int i = 0; mi && i < (mi->adaptive ? 2 : 3); i++) {
@@ -271,14 +259,31 @@ int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_gra
     if (mi->adaptive)
       nde_cli_error("%s: the solver %s chooses its own steps (expected --rtol and --atol for its "
                     "accuracy, or a fixed-step solver such as rk4 for given steps)",
-                    name, so->method);
+                    name, method);
     else
       nde_cli_error("%s: the solver %s takes fixed steps and reads no tolerance (expected --dt or "
                     "--steps-per-interval for its accuracy, or an adaptive solver: dopri5, "
                     "cvode-adams, cvode-bdf)",
-                    name, so->method);
+                    name, method);
     return NDE_EXIT_INPUT;
   }
+  return 0;
+}
+
+int nde_cli_check_solver(nde_arg *opts, int n_opts, nde_solver_opts *so, nde_grad_opts *go) {
+  nde_arg *dt = nde_cli_opt(opts, n_opts, "--dt"), *spi = nde_cli_opt(opts, n_opts, "--steps-per-interval");
+  if (dt && spi && dt->seen && spi->seen) {
+    nde_cli_error("--dt and --steps-per-interval both given (expected at most one)");
+    return NDE_EXIT_INPUT;
+  }
+  /* The registries name the valid methods (no method: the caller checks it later). */
+  if (so->method && !nde_solver_method_known(so->method)) {
+    char names[400];
+    join_names(nde_solver_method_names(), names, sizeof names);
+    nde_cli_error("--solver: unknown method '%s' (expected one of %s)", so->method, names);
+    return NDE_EXIT_INPUT;
+  }
+  if (so->method && nde_cli_check_solver_reads(opts, n_opts, so->method)) return NDE_EXIT_INPUT;
   if (go) {
     int known = 0;
     for (const char *const *m = nde_grad_method_names(); *m; m++) known |= !strcmp(*m, go->method);

@@ -119,7 +119,12 @@ static int parse_args(int argc, char **argv, args *a) {
     return NDE_EXIT_INPUT;
   }
   if ((rc = nde_cli_check_plot(a->plot))) return rc;
-  if (a->solver_seen && (rc = nde_cli_check_solver(a->opts, a->n, &a->so, NULL))) return rc;
+  /* Without --solver the fit's method runs: what it reads is checked once it is known. */
+  if (a->solver_seen) {
+    nde_solver_opts so = a->so;
+    if (!nde_cli_opt(a->opts, a->n, "--solver")->seen) so.method = NULL;
+    if ((rc = nde_cli_check_solver(a->opts, a->n, &so, NULL))) return rc;
+  }
   const char *inputs[] = {a->fit, a->held ? a->held : "", a->inputs_path, NULL};
   if ((rc = nde_cli_check_output("--out", a->out, inputs))) return rc;
   return -1;
@@ -321,6 +326,8 @@ static int forecast(args *a, run *x) {
   }
   const nde_solver_opts run_so = run_solver(a, r);
   const nde_solver_opts *use_so = a->solver_seen ? &run_so : NULL;
+  /* The options are checked against the method that runs: the fit's unless --solver. */
+  if (nde_cli_check_solver_reads(a->opts, a->n, run_so.method)) return NDE_EXIT_INPUT;
   if (a->series > nde_result_n_series(r)) {
     nde_cli_error("--series: %s holds %d fitted series, got %d", a->fit, nde_result_n_series(r),
                   a->series);

@@ -385,6 +385,12 @@ options_are_range_checked_and_resume_refuses_other_settings)
     -- "$NDE" grad "$UDE" "$DATA" --solver cvode-bdf --dt 0.1
   expect 2 "nde: error: --steps-per-interval: the solver dopri5 chooses its own steps" \
     -- "$NDE" forecast r.h5 --t1 2 -o f2.h5 --solver dopri5 --steps-per-interval 4
+  # Without --solver a forecast runs the fit's method: the options are checked against it (a
+  # --dt given to the forecast of a cvode-bdf fit was ignored with exit 0).
+  "$NDE" fit "$LV" "$DATA" -o cv.h5 --solver cvode-bdf --optim lbfgs:3 --quiet || fail "cvode fit"
+  expect 2 "nde: error: --dt: the solver cvode-bdf chooses its own steps" --leaves f2.h5 \
+    -- "$NDE" forecast cv.h5 --t1 2 -o f2.h5 --dt 0.01
+  "$NDE" forecast cv.h5 --t1 2 -o f3.h5 --rtol 1e-9 --quiet || fail "forecast of a cvode fit with --rtol"
   ;;
 test_hooks_are_inert_outside_test_builds)
   # The NDE_TEST_* fault hooks exist only with -Dtest_hooks=true; elsewhere the variables do
