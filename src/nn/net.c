@@ -25,6 +25,13 @@ static int use_gemm(int B, int in, int out) {
   return B > 1 || (size_t)in * (size_t)out > LOOP_MAX_WEIGHTS;
 }
 
+/* One row through a whole network (see pick_row_kernels). */
+typedef void (*nde__row_f_fn)(const nde_net *net, const double *theta, const double *x,
+                              double *cache, double *zbuf, double *y);
+typedef void (*nde__row_vjp_fn)(const nde_net *net, const double *theta, const double *x,
+                                const double *cache, const double *dy, double *d,
+                                double *gtheta, double *gx);
+
 struct nde_net {
   int n_layers;
   int widths[NDE_NET_MAX_LAYERS + 1];
@@ -45,6 +52,9 @@ struct nde_net {
   size_t so_q_off[NDE_NET_MAX_LAYERS];
   size_t so_zz_off, so_r_off[2];
   size_t so_row;
+  /* The B = 1 kernels of the whole network, NULL for the layer loop. */
+  nde__row_f_fn row_f;
+  nde__row_vjp_fn row_vjp;
 };
 
 /* The cache keeps, per layer, what the reverse pass reads: A_l (B x out), and before it Z_l only
@@ -64,6 +74,8 @@ struct nde_net_ws {
 };
 
 /* ---- construction and queries ---- */
+
+static void pick_row_kernels(nde_net *net);
 
 nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, nde_net **out,
                           nde_error *err) {
@@ -125,6 +137,7 @@ nde_status nde_net_create(int n_layers, const int *widths, const nde_act *acts, 
   net->so_r_off[1] = srow + 2 * w2;
   if (!nde__add_size(srow, 3 * w2, &srow)) goto limit;
   net->so_row = srow;
+  pick_row_kernels(net);
   *out = net;
   return NDE_OK;
 limit:
@@ -550,32 +563,92 @@ static double *cache_z(const nde_net *net, int B, const double *cache, int l) {
   return (double *)cache + net->z_off[l] * (size_t)B;
 }
 
-/* The reverse pass through the bottom two layers at once, one row, when the network's input
- * has in <= 4 values and layer 1 has out <= 4 outputs (a hidden layer of any width H between):
- * with dz the cotangent of layer 1's pre-activations and d = act_0'(Z_0) (precomputed
- * unless tanh0),
+/* ---- one row through a two-layer network ----
+ *
+ * A network in -> H act -> out with in <= 4, out <= 4 and an identity output layer (the
+ * usual shape of a small neural ODE: 2 -> 50 tanh -> 2 in torchdiffeq's spiral) runs at B = 1
+ * through kernels chosen when the network is created (net->row_f, net->row_vjp), one per
+ * (in, out, tanh or not), so that a call pays one indirect jump instead of the layer loop's
+ * dispatch.
+ *
+ * Forward: z_j = b0_j + sum_k W0[j, k] x_k (added in order k = 0, 1, ... as row_affine_narrow
+ * adds them), a = act(z), y_i = b1_i + sum_j W1[i, j] a_j.  For tanh the three are one loop over
+ * the hidden units; other activations take the two affine maps around nde__act_forward.
+ *
+ * Reverse, with dz the cotangent of y and d = act'(Z_0) (for tanh (1 - a)(1 + a), formed in the
+ * loop as nde__act_dmul forms it; otherwise computed in a pass first):
  *   g_j = sum_i dz_i W1[i, j],  gW1 += dz a^T,  e_j = g_j d_j,
- *   gb0 += e,  gW0 += e x^T,  gx = W0^T e,
- * in one pass over the hidden units after act_0' instead of three (row_vjp_short,
- * nde__act_dmul, row_vjp_narrow).  The caller adds gb1 += dz.  Measured per call (one thread,
- * Zen 4, -march=native, best of 7 x 200000, three runs): 1-8-1 tanh 22 -> 17 ns, 2-16-2 tanh
- * 32 -> 28, 3-16-3 softplus 47-57 -> 40-42, 2-40-2 gelu 84-88 -> 73 (one run 88), 2-50-2 tanh
- * 55-59 -> 49 (one run 60); from H = 63 on no gain (2-63-2 and 2-64-2 tanh 65-68 either way,
- * 2-128-2 90 -> 93-104, 4-100-4 122-124 -> 140-143), so wider hidden layers keep the three
- * passes.  The spiral benchmark's gradient (2-50-2 tanh, RK4, 1000 steps; benchmarks/
- * bench_overhead, five interleaved runs) went from 666 to 610 us, 1.69x to 1.57x the
- * hand-written loop's time (medians).  For tanh, the usual hidden activation of a neural ODE,
- * d_j = (1 - a_j)(1 + a_j) is formed inside the loop (nde__act_dmul's expression, so the values
- * are the same bits) instead of in a pass of its own: 2-50-2 tanh's VJP, 4000 calls, 197 -> 173
- * us (best of 300, three runs), the spiral benchmark 1.57 -> 1.51 (medians of five runs each). */
+ *   gb0 += e,  gW0 += e x^T,  gx = W0^T e,  gb1 += dz,
+ * in one pass over the hidden units instead of three (row_vjp_short, nde__act_dmul,
+ * row_vjp_narrow).  Measured per call on the bottom pair alone (one thread, Zen 4,
+ * -march=native, best of 7 x 200000, three runs): 1-8-1 tanh 22 -> 17 ns, 2-16-2 tanh 32 -> 28,
+ * 3-16-3 softplus 47-57 -> 40-42, 2-40-2 gelu 84-88 -> 73, 2-50-2 tanh 55-59 -> 49; from H = 63
+ * on no gain (2-63-2 and 2-64-2 tanh 65-68 either way, 2-128-2 90 -> 93-104, 4-100-4 122-124 ->
+ * 140-143), so wider hidden layers keep the layer loop.  Choosing the kernels at creation and
+ * fusing the forward pass took the spiral benchmark (benchmarks/bench_overhead, 2-50-2 tanh, RK4,
+ * 1000 steps, one gradient) from 1.47-1.52 to 1.46-1.48 times the hand-written loop (four
+ * interleaved runs of each build, 2026-11-28); in isolation, 4000 one-row VJPs took 188-197 ->
+ * 165 us and 4000 forward passes 308-324 -> 292-312 us (medians of 300). */
 #define PAIR_MAX_HIDDEN 62
-static ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int out, int H,
-                                   const double *restrict dz, const double *restrict x,
-                                   const double *restrict a, const double *restrict d,
-                                   const double *restrict W0,
-                                   const double *restrict W1, double *restrict gW0,
-                                   double *restrict gb0, double *restrict gW1,
-                                   double *restrict gx) {
+
+static ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const int out,
+                                       const nde_net *net, const double *restrict theta,
+                                       const double *restrict x, double *restrict cache,
+                                       double *restrict zbuf, double *restrict y) {
+  const int H = net->widths[1];
+  const double *restrict W0 = theta + net->w_off[0], *restrict b0 = theta + net->b_off[0];
+  const double *restrict W1 = theta + net->w_off[1], *restrict b1 = theta + net->b_off[1];
+  double *restrict a = cache_a(net, 1, cache, 0);
+  double *restrict a1 = cache_a(net, 1, cache, 1);
+  const double x0 = x[0], x1 = in > 1 ? x[1] : 0.0, x2 = in > 2 ? x[2] : 0.0,
+               x3 = in > 3 ? x[3] : 0.0;
+  const double *w1 = W1 + (out > 1 ? H : 0), *w2 = W1 + (out > 2 ? 2 * H : 0),
+               *w3 = W1 + (out > 3 ? 3 * H : 0);
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  if (tanh0) {
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (int j = 0; j < H; j++) {
+      double z = b0[j];
+      z += W0[in * j] * x0;
+      if (in > 1) z += W0[in * j + 1] * x1;
+      if (in > 2) z += W0[in * j + 2] * x2;
+      if (in > 3) z += W0[in * j + 3] * x3;
+      const double aj = nde__tanh(z);
+      a[j] = aj;
+      s0 += W1[j] * aj;
+      if (out > 1) s1 += w1[j] * aj;
+      if (out > 2) s2 += w2[j] * aj;
+      if (out > 3) s3 += w3[j] * aj;
+    }
+  } else {
+    double *restrict z = cache_z(net, 1, cache, 0);
+    if (!z) z = zbuf;
+    row_affine_narrow(in, 1, H, W0, b0, x, z);
+    nde__act_forward(net->acts[0], (size_t)H, z, a);
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (int j = 0; j < H; j++) {
+      const double aj = a[j];
+      s0 += W1[j] * aj;
+      if (out > 1) s1 += w1[j] * aj;
+      if (out > 2) s2 += w2[j] * aj;
+      if (out > 3) s3 += w3[j] * aj;
+    }
+  }
+  const double s[4] = {s0, s1, s2, s3};
+  for (int i = 0; i < out; i++) y[i] = a1[i] = b1[i] + s[i];
+}
+
+static ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int out,
+                                   const nde_net *net, const double *restrict theta,
+                                   const double *restrict x, const double *restrict cache,
+                                   const double *restrict dz, double *restrict d,
+                                   double *restrict gtheta, double *restrict gx) {
+  const int H = net->widths[1];
+  const double *restrict a = cache_a(net, 1, cache, 0);
+  if (!tanh0) nde__act_dmul(net->acts[0], (size_t)H, cache_z(net, 1, cache, 0), a, NULL, d);
+  const double *restrict W0 = theta + net->w_off[0], *restrict W1 = theta + net->w_off[1];
+  double *restrict gW0 = gtheta + net->w_off[0], *restrict gb0 = gtheta + net->b_off[0];
+  double *restrict gW1 = gtheta + net->w_off[1], *restrict gb1 = gtheta + net->b_off[1];
   const double x0 = x[0], x1 = in > 1 ? x[1] : 0.0, x2 = in > 2 ? x[2] : 0.0,
                x3 = in > 3 ? x[3] : 0.0;
   const double c0 = dz[0], c1 = out > 1 ? dz[1] : 0.0, c2 = out > 2 ? dz[2] : 0.0,
@@ -588,7 +661,7 @@ static ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int out,
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
   for (int j = 0; j < H; j++) {
     const double aj = a[j];
-    double g = 0.0; /* summed as row_vjp_short sums it, so gx agrees bit for bit */
+    double g = 0.0; /* summed as row_vjp_short sums it */
     g += c0 * W1[j];
     gW1[j] += c0 * aj;
     if (out > 1) {
@@ -624,38 +697,56 @@ static ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int out,
   if (in > 1) gx[1] = s1;
   if (in > 2) gx[2] = s2;
   if (in > 3) gx[3] = s3;
+  for (int i = 0; i < out; i++) gb1[i] += dz[i];
 }
 
-#define PAIR_VJP_CASE(i, o)                                              \
-  case (i) * 8 + (o):                                                    \
-    if (tanh0)                                                           \
-      pair_vjp(1, i, o, H, dz, x, a, d, W0, W1, gW0, gb0, gW1, gx);      \
-    else                                                                 \
-      pair_vjp(0, i, o, H, dz, x, a, d, W0, W1, gW0, gb0, gW1, gx);      \
-    return 1
-
-/* pair_vjp for the network's bottom two layers when it applies (B = 1, in <= 4 and out <= 4
- * around a hidden layer of at most PAIR_MAX_HIDDEN units, both cotangents wanted); returns 0
- * otherwise.  d: scratch for H values. */
-static int bottom_pair_vjp(const nde_net *net, int B, const double *theta, const double *x,
-                           const double *cache, const double *dz, double *d, double *gtheta,
-                           double *gx) {
-  const int in = net->widths[0], H = net->widths[1], out = net->widths[2];
-  if (B != 1 || in > 4 || out > 4 || H > PAIR_MAX_HIDDEN || !gtheta || !gx)
-    return 0;
-  const double *a = cache_a(net, 1, cache, 0);
-  const int tanh0 = net->acts[0] == NDE_ACT_TANH;
-  if (!tanh0) nde__act_dmul(net->acts[0], (size_t)H, cache_z(net, 1, cache, 0), a, NULL, d);
-  const double *W0 = theta + net->w_off[0], *W1 = theta + net->w_off[1];
-  double *gW0 = gtheta + net->w_off[0], *gb0 = gtheta + net->b_off[0];
-  double *gW1 = gtheta + net->w_off[1];
-  switch (in * 8 + out) {
-    PAIR_VJP_CASE(1, 1); PAIR_VJP_CASE(1, 2); PAIR_VJP_CASE(1, 3); PAIR_VJP_CASE(1, 4);
-    PAIR_VJP_CASE(2, 1); PAIR_VJP_CASE(2, 2); PAIR_VJP_CASE(2, 3); PAIR_VJP_CASE(2, 4);
-    PAIR_VJP_CASE(3, 1); PAIR_VJP_CASE(3, 2); PAIR_VJP_CASE(3, 3); PAIR_VJP_CASE(3, 4);
-    PAIR_VJP_CASE(4, 1); PAIR_VJP_CASE(4, 2); PAIR_VJP_CASE(4, 3); PAIR_VJP_CASE(4, 4);
-    default: return 0;
+/* The kernels, one function per (in, out, tanh or not). */
+#define PAIR_FNS(i, o)                                                                          \
+  static void pair_f_##i##o##_t(const nde_net *net, const double *theta, const double *x,      \
+                                double *cache, double *zbuf, double *y) {                      \
+    pair_forward(1, i, o, net, theta, x, cache, zbuf, y);                                      \
+  }                                                                                            \
+  static void pair_f_##i##o##_g(const nde_net *net, const double *theta, const double *x,      \
+                                double *cache, double *zbuf, double *y) {                      \
+    pair_forward(0, i, o, net, theta, x, cache, zbuf, y);                                      \
+  }                                                                                            \
+  static void pair_v_##i##o##_t(const nde_net *net, const double *theta, const double *x,      \
+                                const double *cache, const double *dz, double *d,              \
+                                double *gtheta, double *gx) {                                  \
+    pair_vjp(1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                                \
+  }                                                                                            \
+  static void pair_v_##i##o##_g(const nde_net *net, const double *theta, const double *x,      \
+                                const double *cache, const double *dz, double *d,              \
+                                double *gtheta, double *gx) {                                  \
+    pair_vjp(0, i, o, net, theta, x, cache, dz, d, gtheta, gx);                                \
   }
+PAIR_FNS(1, 1) PAIR_FNS(1, 2) PAIR_FNS(1, 3) PAIR_FNS(1, 4)
+PAIR_FNS(2, 1) PAIR_FNS(2, 2) PAIR_FNS(2, 3) PAIR_FNS(2, 4)
+PAIR_FNS(3, 1) PAIR_FNS(3, 2) PAIR_FNS(3, 3) PAIR_FNS(3, 4)
+PAIR_FNS(4, 1) PAIR_FNS(4, 2) PAIR_FNS(4, 3) PAIR_FNS(4, 4)
+
+#define PAIR_ROW(i)                                                                            \
+  {{pair_f_##i##1_g, pair_f_##i##1_t}, {pair_f_##i##2_g, pair_f_##i##2_t},                     \
+   {pair_f_##i##3_g, pair_f_##i##3_t}, {pair_f_##i##4_g, pair_f_##i##4_t}}
+static const nde__row_f_fn pair_f_table[4][4][2] = {PAIR_ROW(1), PAIR_ROW(2), PAIR_ROW(3),
+                                                    PAIR_ROW(4)};
+#undef PAIR_ROW
+#define PAIR_ROW(i)                                                                            \
+  {{pair_v_##i##1_g, pair_v_##i##1_t}, {pair_v_##i##2_g, pair_v_##i##2_t},                     \
+   {pair_v_##i##3_g, pair_v_##i##3_t}, {pair_v_##i##4_g, pair_v_##i##4_t}}
+static const nde__row_vjp_fn pair_v_table[4][4][2] = {PAIR_ROW(1), PAIR_ROW(2), PAIR_ROW(3),
+                                                      PAIR_ROW(4)};
+#undef PAIR_ROW
+
+/* Pick the one-row kernels of a network in -> H act -> out (identity) with in, out <= 4 and
+ * H <= PAIR_MAX_HIDDEN; others keep NULL and run the layer loop. */
+static void pick_row_kernels(nde_net *net) {
+  if (net->n_layers != 2 || net->acts[1] != NDE_ACT_IDENTITY) return;
+  const int in = net->widths[0], H = net->widths[1], out = net->widths[2];
+  if (in > 4 || out > 4 || H > PAIR_MAX_HIDDEN) return;
+  const int t = net->acts[0] == NDE_ACT_TANH;
+  net->row_f = pair_f_table[in - 1][out - 1][t];
+  net->row_vjp = pair_v_table[in - 1][out - 1][t];
 }
 
 /* Layer l on B rows of A_in: A_l into the cache, Z_l into the cache when kept, else into zbuf
@@ -692,6 +783,10 @@ void nde_net_forward(const nde_net *net, const double *theta, int B, const doubl
     return;
   }
   double *c = cache ? cache : ws->cache;
+  if (B == 1 && net->row_f) {
+    net->row_f(net, theta, X, c, ws->zbuf, Y);
+    return;
+  }
   forward_into(net, theta, B, X, c, ws->zbuf);
   int L = net->n_layers;
   memcpy(Y, cache_a(net, B, c, L - 1), (size_t)B * (size_t)net->widths[L] * sizeof *Y);
@@ -708,6 +803,10 @@ void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X
   if (!cache) {
     forward_into(net, theta, B, X, ws->cache, ws->zbuf);
     cache = ws->cache;
+  }
+  if (B == 1 && net->row_vjp && gX && gtheta) {
+    net->row_vjp(net, theta, X, cache, dY, ws->zbuf, gtheta, gX);
+    return;
   }
 
   /* dA is the cotangent of the current layer's output; dZ is in whichever buffer dA is not. */
@@ -727,8 +826,12 @@ void nde_net_vjp(const nde_net *net, const double *theta, int B, const double *X
     }
     double *gW = gtheta ? gtheta + net->w_off[l] : NULL;
     double *gb = gtheta ? gtheta + net->b_off[l] : NULL;
-    if (l == 1 && bottom_pair_vjp(net, B, theta, X, cache, dZ, ws->zbuf, gtheta, gX)) {
-      for (int j = 0; j < out; j++) gb[j] += dZ[j];
+    if (l == 1 && B == 1 && gtheta && gX && net->widths[0] <= 4 && out <= 4 &&
+        in <= PAIR_MAX_HIDDEN) {
+      /* The bottom two layers of a deeper network, or of one whose output is not the
+       * identity: their pair kernel on layer 1's pre-activation cotangent. */
+      pair_v_table[net->widths[0] - 1][out - 1][net->acts[0] == NDE_ACT_TANH](
+          net, theta, X, cache, dZ, ws->zbuf, gtheta, gX);
       return;
     }
     double *gin = l > 0 ? (dZ == ws->buf[0] ? ws->buf[1] : ws->buf[0]) : gX;

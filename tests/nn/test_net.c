@@ -106,6 +106,70 @@ static void forward_saves_what_the_vjp_reads_in_the_cache(void **state) {
   nde_net_destroy(&net);
 }
 
+/* At B = 1 a network in -> H act -> out (identity) with in, out <= 4 runs through one kernel
+ * per (in, out, tanh or not), chosen when it is created: every one of them gives the forward
+ * pass, the cache and the VJP of the same row inside a batch of three (the layer loop and
+ * dgemm) to rounding, for tanh (fused in the loop) and two other activations. */
+static void the_one_row_kernels_agree_with_the_batched_path(void **state) {
+  (void)state;
+  const nde_act hidden[] = {NDE_ACT_TANH, NDE_ACT_SOFTPLUS, NDE_ACT_RBF};
+  const int Hs[] = {1, 13, 62};
+  int checked = 0;
+  for (int in = 1; in <= 4; in++)
+    for (int out = 1; out <= 4; out++)
+      for (int a = 0; a < 3; a++)
+        for (int h = 0; h < 3; h++) {
+          const int widths[3] = {in, Hs[h], out};
+          const nde_act acts[2] = {hidden[a], NDE_ACT_IDENTITY};
+          nde_net *net = NULL;
+          nde_net_ws *ws = NULL;
+          assert_int_equal(nde_net_create(2, widths, acts, &net, NULL), NDE_OK);
+          assert_int_equal(nde_net_ws_create(net, 3, &ws), NDE_OK);
+          const size_t P = nde_net_n_params(net), C = nde_net_cache_size(net, 1);
+          double theta[4 * 62 + 62 + 62 * 4 + 4], X[12], dY[12], Y[12], y1[4], gX[12], gx1[4];
+          double g3[sizeof theta / sizeof theta[0]], g1[sizeof theta / sizeof theta[0]];
+          double cache3[3 * (2 * 62 + 4)], cache1[2 * 62 + 4];
+          nde_rng rng;
+          nde_rng_seed(&rng, 77u + (uint64_t)(100 * in + 10 * out + a));
+          assert_int_equal(nde_net_init(net, NDE_INIT_NORMAL, 0.7, &rng, theta), NDE_OK);
+          for (size_t i = 0; i < P; i++) theta[i] += 0.01 * (double)(i % 7); /* biases too */
+          for (int i = 0; i < 3 * in; i++) X[i] = 0.9 * sin(1.3 * i + in);
+          for (int i = 0; i < 3 * out; i++) dY[i] = cos(0.7 * i + out);
+          memset(g3, 0, sizeof g3);
+          memset(g1, 0, sizeof g1);
+          nde_net_forward(net, theta, 3, X, Y, cache3, ws);
+          nde_net_vjp(net, theta, 3, X, dY, cache3, gX, g3, ws);
+          /* The middle row alone, and its share of g3 from a batch of that row alone. */
+          for (size_t i = 0; i < C; i++) cache1[i] = NAN;
+          nde_net_forward(net, theta, 1, X + in, y1, cache1, ws);
+          for (int i = 0; i < out; i++) check_close(y1[i], Y[out + i], 1e-14);
+          nde_net_vjp(net, theta, 1, X + in, dY + out, cache1, gx1, g1, ws);
+          for (int i = 0; i < in; i++) check_close(gx1[i], gX[in + i], 1e-13);
+          double g3row[sizeof theta / sizeof theta[0]];
+          memset(g3row, 0, sizeof g3row);
+          double Xr[12], dYr[12];
+          memcpy(Xr, X + in, (size_t)in * sizeof *Xr);
+          memcpy(dYr, dY + out, (size_t)out * sizeof *dYr);
+          /* The same row through the layer loop: no cache, so the VJP runs the forward pass
+           * itself; gtheta NULL keeps it off the one-row kernel. */
+          double gxl[4];
+          nde_net_vjp(net, theta, 1, Xr, dYr, NULL, gxl, NULL, ws);
+          for (int i = 0; i < in; i++) check_close(gx1[i], gxl[i], 1e-13);
+          /* gtheta of one row: a batch of three copies of it gives three times as much. */
+          double X3[12], dY3[12], gX3[12];
+          for (int r = 0; r < 3; r++) {
+            memcpy(X3 + r * in, Xr, (size_t)in * sizeof *X3);
+            memcpy(dY3 + r * out, dYr, (size_t)out * sizeof *dY3);
+          }
+          nde_net_vjp(net, theta, 3, X3, dY3, NULL, gX3, g3row, ws);
+          for (size_t i = 0; i < P; i++) check_close(3.0 * g1[i], g3row[i], 1e-12);
+          checked++;
+          nde_net_ws_destroy(&ws);
+          nde_net_destroy(&net);
+        }
+  assert_int_equal(checked, 4 * 4 * 3 * 3);
+}
+
 static nde_net *make_net(int n_layers, const int *widths, nde_act act) {
   nde_act acts[NDE_NET_MAX_LAYERS];
   for (int l = 0; l < n_layers; l++) acts[l] = act;
@@ -305,6 +369,7 @@ static void the_blas_configuration_reads_whole_on_any_thread(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(forward_matches_a_hand_computation_in_pytorch_layout),
+      cmocka_unit_test(the_one_row_kernels_agree_with_the_batched_path),
       cmocka_unit_test(forward_saves_what_the_vjp_reads_in_the_cache),
       cmocka_unit_test(init_is_deterministic_given_the_seed),
       cmocka_unit_test(init_schemes_have_their_documented_scale_and_zero_biases),
