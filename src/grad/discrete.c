@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "model/rhs_internal.h"
 
 /* Refinement iterations of the transposed Newton system before the backward pass stops. */
 #define NDE__REFINE_MAX 8
@@ -34,47 +35,91 @@
 /* Backward pass through one recorded step: lam (B x n) enters as the cotangent of the step's end
  * state and leaves as that of its start state; gtheta accumulates.  With dense, W holds the
  * stage cotangents of the observations inside the step. */
-static int erk_step_back(nde_grad *g, const double *theta, int B, double t, double h,
-                         nde__span span, const double *U, const double *cache, int dense,
-                         double *gtheta) {
+static NDE__ALWAYS_INLINE int erk_step_back_n(nde_grad *g, const double *theta, int B,
+                                               size_t bn, double t, double h,
+                                               const nde__span *span, const double *U,
+                                               const double *cache, int dense, double *gtheta) {
   nde_solver *s = g->solver;
   const nde__tableau *tab = s->tab;
+  const nde__erk_plan *p = &s->plan;
+  nde_rhs *rhs = s->rhs;
   const int ns = s->ns_run, S = tab->s;
-  const size_t bn = (size_t)B * (size_t)g->n;
   const size_t bc = (size_t)B * g->cache_per_row;
+  const double lo = span->lo, hi = span->hi;
+  /* With a finite h, the terms h a_mi Ubar_m whose a_mi is zero are skipped by the test of the
+   * product below whether or not they are visited: only the tableau's non-zero pattern is.
+   * (A non-finite h visits every m, as h * 0 is then NaN.) */
+  const int finite_h = isfinite(h);
+  double *Ki = g->Kbar, *lam = g->lam;
   for (int i = ns - 1; i >= 0; i--) {
-    double *Ki = g->Kbar;
     double *Ui_bar = g->Ubar + (size_t)i * bn;
-    int any = tab->b[i] != 0.0 || dense;
-    for (int m = i + 1; m < ns && !any; m++) any = tab->A[m * S + i] != 0.0;
-    if (!any) {
+    if (!p->live[i] && !dense) {
       /* No path from this stage to anything observed (dopri5's FSAL stage without an output
        * inside the step): its cotangent is zero. */
       memset(Ui_bar, 0, bn * sizeof *Ui_bar);
       continue;
     }
+    /* Kbar_i = wb lam (+ W_i) + a_{i+1} Ubar_{i+1} + ... in that order, element by element. */
+    double a[NDE__MAX_STAGES];
+    const double *Um[NDE__MAX_STAGES];
+    int na = 0;
+    if (finite_h) {
+      for (int l = 0; l < p->nc[i]; l++) {
+        const int m = p->cm[i][l];
+        const double ami = h * tab->A[m * S + i];
+        if (ami == 0.0) continue;
+        a[na] = ami;
+        Um[na++] = g->Ubar + (size_t)m * bn;
+      }
+    } else {
+      for (int m = i + 1; m < ns; m++) {
+        const double ami = h * tab->A[m * S + i];
+        if (ami == 0.0) continue;
+        a[na] = ami;
+        Um[na++] = g->Ubar + (size_t)m * bn;
+      }
+    }
     const double wb = h * tab->b[i];
-    for (size_t q = 0; q < bn; q++) Ki[q] = wb * g->lam[q];
-    if (dense) {
-      const double *Wi = g->W + (size_t)i * bn;
-      for (size_t q = 0; q < bn; q++) Ki[q] += Wi[q];
+    const double *Wi = dense ? g->W + (size_t)i * bn : NULL;
+    if (Wi) {
+      for (size_t q = 0; q < bn; q++) {
+        Ki[q] = nde__acc_terms(wb * lam[q] + Wi[q], na, a, Um, q);
+        Ui_bar[q] = 0.0;
+      }
+    } else {
+      for (size_t q = 0; q < bn; q++) {
+        Ki[q] = nde__acc_terms(wb * lam[q], na, a, Um, q);
+        Ui_bar[q] = 0.0;
+      }
     }
-    for (int m = i + 1; m < ns; m++) {
-      const double a = h * tab->A[m * S + i];
-      if (a == 0.0) continue;
-      const double *Um = g->Ubar + (size_t)m * bn;
-      for (size_t q = 0; q < bn; q++) Ki[q] += a * Um[q];
-    }
-    memset(Ui_bar, 0, bn * sizeof *Ui_bar);
-    int rc = nde_rhs_vjp(s->rhs, nde__clamp_t(t + tab->c[i] * h, span), B, U + (size_t)i * bn,
-                         theta, Ki, cache ? cache + (size_t)i * bc : NULL, Ui_bar, gtheta);
+    const double ti = t + tab->c[i] * h;
+    int rc = nde__rhs_vjp(rhs, ti < lo ? lo : ti > hi ? hi : ti, B, U + (size_t)i * bn, theta,
+                          Ki, cache ? cache + (size_t)i * bc : NULL, Ui_bar, gtheta);
     if (rc != 0) return rc;
   }
-  for (int i = 0; i < ns; i++) {
-    const double *Ui_bar = g->Ubar + (size_t)i * bn;
-    for (size_t q = 0; q < bn; q++) g->lam[q] += Ui_bar[q];
+  /* lam += Ubar_0 + ... in that order, element by element. */
+  const double *Ub = g->Ubar;
+  for (size_t q = 0; q < bn; q++) {
+    double v = lam[q];
+    for (int i = 0; i < ns; i++) v += Ub[(size_t)i * bn + q];
+    lam[q] = v;
   }
   return 0;
+}
+
+/* Backward pass through one recorded step (erk_step_back_n), with the loops over the bn
+ * unknowns unrolled for small bn. */
+static int erk_step_back(nde_grad *g, const double *theta, int B, double t, double h,
+                         const nde__span *span, const double *U, const double *cache, int dense,
+                         double *gtheta) {
+  const size_t bn = (size_t)B * (size_t)g->n;
+  switch (bn) {
+    case 1: return erk_step_back_n(g, theta, B, 1, t, h, span, U, cache, dense, gtheta);
+    case 2: return erk_step_back_n(g, theta, B, 2, t, h, span, U, cache, dense, gtheta);
+    case 3: return erk_step_back_n(g, theta, B, 3, t, h, span, U, cache, dense, gtheta);
+    case 4: return erk_step_back_n(g, theta, B, 4, t, h, span, U, cache, dense, gtheta);
+    default: return erk_step_back_n(g, theta, B, bn, t, h, span, U, cache, dense, gtheta);
+  }
 }
 
 /* ---- splitting methods ---- */
@@ -240,7 +285,7 @@ nde_status nde__discrete_backward(nde_grad *g, const double *theta, int B, int n
         rc = nde__midpoint_step(s, theta, tr->t[j], h, B, u0, g->utmp, g->Ust, &newton_failed);
         cst = NULL;
       } else {
-        rc = nde__rk_step(s, theta, tr->t[j], h, tr->span[j], B, u0, g->utmp, g->Ust, cst);
+        rc = nde__rk_step(s, theta, tr->t[j], h, &tr->span[j], B, u0, g->utmp, g->Ust, cst);
       }
       if (rc < 0) {
         st = nde__errf(&g->err, NDE_ERR_CALLBACK,
@@ -263,7 +308,7 @@ nde_status nde__discrete_backward(nde_grad *g, const double *theta, int B, int n
     else if (fam == NDE__FAM_IMPLICIT)
       rc = midpoint_step_back(g, theta, B, tr->t[j], h, U, gtheta, &failed);
     else
-      rc = erk_step_back(g, theta, B, tr->t[j], h, tr->span[j], U, cache, dense, gtheta);
+      rc = erk_step_back(g, theta, B, tr->t[j], h, &tr->span[j], U, cache, dense, gtheta);
     bs->h_last = -h;
     if (rc < 0) {
       st = nde__errf(&g->err, NDE_ERR_CALLBACK,
@@ -287,7 +332,7 @@ nde_status nde__discrete_backward(nde_grad *g, const double *theta, int B, int n
     }
     bs->n_steps++;
     bs->t_stop = tr->t[j];
-    const long bad = nde__first_nonfinite(bn, g->lam);
+    const long bad = nde__first_nonfinite_fast(bn, g->lam);
     if (bad >= 0) {
       bs->reason = NDE_REASON_NONFINITE;
       bs->bad_row = (int)(bad / g->n);

@@ -4,15 +4,7 @@
 #include <stdlib.h>
 
 #include "core/internal.h"
-#include "nde/model.h"
-
-struct nde_rhs {
-  nde_rhs_ops ops;
-  void *ctx;
-  nde_ownership own;
-  nde_rhs_info info;
-  nde_rhs_counts counts;
-};
+#include "model/rhs_internal.h"
 
 nde_status nde_rhs_create(const nde_rhs_ops *ops, void *ctx, nde_ownership own,
                           const nde_rhs_info *info, nde_rhs **out, nde_error *err) {
@@ -58,17 +50,12 @@ int nde_rhs_has_jvp(const nde_rhs *rhs) { return rhs->ops.jvp != NULL; }
 
 int nde_rhs_f(nde_rhs *rhs, double t, int B, const double *U, const double *theta, double *dU,
               double *cache) {
-  if (B < 1 || B > rhs->info.max_batch) return -1;
-  rhs->counts.f++;
-  return rhs->ops.f(rhs->ctx, t, B, U, theta, dU, rhs->info.cache_per_row ? cache : NULL);
+  return nde__rhs_f(rhs, t, B, U, theta, dU, cache);
 }
 
 int nde_rhs_vjp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,
                 const double *L, const double *cache, double *gU, double *gtheta) {
-  if (B < 1 || B > rhs->info.max_batch) return -1;
-  rhs->counts.vjp++;
-  return rhs->ops.vjp(rhs->ctx, t, B, U, theta, L, rhs->info.cache_per_row ? cache : NULL, gU,
-                      gtheta);
+  return nde__rhs_vjp(rhs, t, B, U, theta, L, cache, gU, gtheta);
 }
 
 int nde_rhs_jvp(nde_rhs *rhs, double t, int B, const double *U, const double *theta,

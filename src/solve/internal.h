@@ -4,6 +4,7 @@
 #ifndef NDE_SOLVE_INTERNAL_H
 #define NDE_SOLVE_INTERNAL_H
 
+#include <float.h>
 #include <math.h>
 
 #include "core/internal.h"
@@ -35,6 +36,60 @@ typedef struct nde__tableau {
 } nde__tableau;
 
 const nde__tableau *nde__tableau_lookup(const char *name);
+
+/* Where a tableau's coefficients are non-zero, for the per-step loops of a run of ns stages
+ * (the fixed-step model kernel in solver.c and the discrete adjoint): they visit only these
+ * terms.  A term whose coefficient is zero contributes h * 0 * x, which the kernels skip anyway
+ * (they test the product h * a against 0) when h is finite; for a non-finite h they take the
+ * generic path, which keeps every such term. */
+typedef struct nde__erk_plan {
+  int ns;
+  unsigned char na[NDE__MAX_STAGES];                  /* stage i: columns j < i, A[i][j] != 0 */
+  unsigned char aj[NDE__MAX_STAGES][NDE__MAX_STAGES];
+  unsigned char nb;                                   /* j < s with b[j] != 0 */
+  unsigned char bj[NDE__MAX_STAGES];
+  unsigned char nc[NDE__MAX_STAGES];                  /* stage i: rows i < m < ns, A[m][i] != 0 */
+  unsigned char cm[NDE__MAX_STAGES][NDE__MAX_STAGES];
+  unsigned char live[NDE__MAX_STAGES]; /* b[i] != 0 or nc[i] > 0: stage i reaches the step's end */
+} nde__erk_plan;
+
+void nde__erk_plan_init(nde__erk_plan *p, const nde__tableau *tab, int ns);
+
+#if defined(__GNUC__)
+#define NDE__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define NDE__ALWAYS_INLINE inline
+#endif
+
+/* v + a[0] P[0][q] + a[1] P[1][q] + ... + a[n-1] P[n-1][q], added left to right (the terms of
+ * the Runge-Kutta kernels in their order); small n written out, so that the coefficients stay
+ * scalars. */
+static NDE__ALWAYS_INLINE double nde__acc_terms(double v, int n, const double *a,
+                                                const double *const *P, size_t q) {
+  switch (n) {
+    case 0: return v;
+    case 1: return v + a[0] * P[0][q];
+    case 2: v += a[0] * P[0][q]; return v + a[1] * P[1][q];
+    case 3: v += a[0] * P[0][q]; v += a[1] * P[1][q]; return v + a[2] * P[2][q];
+    case 4:
+      v += a[0] * P[0][q];
+      v += a[1] * P[1][q];
+      v += a[2] * P[2][q];
+      return v + a[3] * P[3][q];
+    default:
+      for (int l = 0; l < n; l++) v += a[l] * P[l][q];
+      return v;
+  }
+}
+
+/* First non-finite entry of x, or -1. */
+long nde__first_nonfinite(size_t len, const double *x);
+/* The same answer, inline, with a branch-free (vectorisable) test of the whole array first. */
+static inline long nde__first_nonfinite_fast(size_t len, const double *x) {
+  int bad = 0;
+  for (size_t q = 0; q < len; q++) bad |= !(fabs(x[q]) <= DBL_MAX);
+  return bad ? nde__first_nonfinite(len, x) : -1;
+}
 
 /* A splitting method for q' = F(t, p), p' = G(t, q): m drifts and m + 1 kicks,
  *   K_0 D_1 K_1 D_2 ... D_m K_m,   K_i: p += kick[i] h G(t_i, q),   D_i: q += drift[i] h F(.., p)
@@ -192,6 +247,7 @@ struct nde_solver {
   nde_solver_opts opts;
   const nde__method *method;
   const nde__tableau *tab; /* explicit Runge-Kutta methods; NULL otherwise */
+  nde__erk_plan plan;      /* tab's non-zero pattern for ns_run stages (tab != NULL) */
   nde__kind kind;
   int ns_run; /* f evaluations stored per step: ERK stages (a FSAL method under fixed steps
                * skips its last), 2m+1 for a splitting method, 1 for implicit-midpoint */
@@ -242,8 +298,8 @@ size_t nde__bp_after(const nde_solver *s, double t);
  * stage times clamped to span.  When Ustore is non-NULL it receives the ns_run stage inputs
  * (ns_run x B x n); when cstore is non-NULL, the stage caches (ns_run x B x cache_per_row).
  * Returns the callback's code. */
-int nde__rk_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
-                 const double *u, double *u_out, double *Ustore, double *cstore);
+int nde__rk_step(nde_solver *s, const double *theta, double t, double h, const nde__span *span,
+                 int B, const double *u, double *u_out, double *Ustore, double *cstore);
 
 /* ---- splitting methods (split.c) ---- */
 
@@ -288,9 +344,6 @@ nde_status nde__solve_check_args(nde_solver *s, const double *theta, int B, cons
                                  int n_obs, const double *t_obs, const double *Y);
 /* Grow a double array to hold at least need entries (geometric growth); 0 ok, -1 no memory. */
 int nde__grow(double **p, size_t *cap, size_t need);
-/* First non-finite entry of x, or -1. */
-long nde__first_nonfinite(size_t len, const double *x);
-
 /* CVODE forward solve (cvode.c).  Statuses as nde_solver_solve. */
 nde_status nde__cvode_solve(nde_solver *s, const double *theta, int B, const double *U0,
                             int n_obs, const double *t_obs, double *Y, nde_solve_stats *stats);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "model/rhs_internal.h"
 
 nde_solver_opts nde_solver_opts_default(void) {
   nde_solver_opts o;
@@ -220,6 +221,7 @@ nde_status nde_solver_create(nde_rhs *rhs, const nde_solver_opts *opts, int max_
       s->tab = nde__tableau_lookup(me->tableau);
       /* Under fixed steps a FSAL method's last stage (f at the new state) is not needed. */
       s->ns_run = s->kind == NDE__KIND_FIXED && s->tab->fsal ? s->tab->s - 1 : s->tab->s;
+      nde__erk_plan_init(&s->plan, s->tab, s->ns_run);
       slots = s->tab->s;
       break;
     case NDE__FAM_SPLIT:
@@ -350,12 +352,73 @@ static int model_F(void *ctx, int stage, double t, const double *z, double *dz) 
   return nde_rhs_f(m->s->rhs, nde__clamp_t(t, m->span), m->B, z, m->theta, dz, c);
 }
 
-int nde__rk_step(nde_solver *s, const double *theta, double t, double h, nde__span span, int B,
-                 const double *u, double *u_out, double *Ustore, double *cstore) {
-  model_sys m = {s, theta, B, cstore, span};
+/* The stages and new state of nde__rk_step over the tableau's non-zero pattern, for bn
+ * unknowns (a constant in the small cases, where the loops unroll). */
+static NDE__ALWAYS_INLINE int rk_step_plan(nde_solver *s, const double *theta, double t, double h,
+                                           double lo, double hi, int B, size_t bn,
+                                           const double *u, double *u_out, double *Z,
+                                           double *cstore) {
+  const nde__tableau *tab = s->tab;
+  const nde__erk_plan *p = &s->plan;
+  const int ns = s->ns_run, S = tab->s;
+  nde_rhs *rhs = s->rhs;
+  double *K = s->K;
+  const size_t bc = (size_t)B * s->cache_per_row;
+  double a[NDE__MAX_STAGES];
+  const double *Kp[NDE__MAX_STAGES];
+  for (int i = 0; i < ns; i++) {
+    double *Zi = Z + (size_t)i * bn;
+    int na = 0;
+    for (int l = 0; l < p->na[i]; l++) {
+      const int j = p->aj[i][l];
+      const double aij = h * tab->A[i * S + j];
+      if (aij == 0.0) continue;
+      a[na] = aij;
+      Kp[na++] = K + (size_t)j * bn;
+    }
+    for (size_t q = 0; q < bn; q++) Zi[q] = nde__acc_terms(u[q], na, a, Kp, q);
+    const double ti = t + tab->c[i] * h;
+    const int rc = nde__rhs_f(rhs, ti < lo ? lo : ti > hi ? hi : ti, B, Zi, theta,
+                              K + (size_t)i * bn, cstore ? cstore + (size_t)i * bc : NULL);
+    if (rc != 0) return rc;
+  }
+  int nb = 0;
+  for (int l = 0; l < p->nb; l++) {
+    const int j = p->bj[l];
+    const double hb = h * tab->b[j];
+    if (hb == 0.0) continue;
+    a[nb] = hb;
+    Kp[nb++] = K + (size_t)j * bn;
+  }
+  for (size_t q = 0; q < bn; q++) u_out[q] = u[q] + nde__acc_terms(0.0, nb, a, Kp, q);
+  return 0;
+}
+
+int nde__rk_step(nde_solver *s, const double *theta, double t, double h, const nde__span *span,
+                 int B, const double *u, double *u_out, double *Ustore, double *cstore) {
+  const nde__tableau *tab = s->tab;
+  const int ns = s->ns_run;
   const size_t bn = (size_t)B * (size_t)s->n;
-  return nde__erk_step(s->tab, s->ns_run, bn, model_F, &m, t, h, u, 0, s->K,
-                       Ustore ? Ustore : s->Us, u_out);
+  double *Z = Ustore ? Ustore : s->Us;
+  if ((tab->fsal && ns == tab->s) || !isfinite(h) || Z == u) {
+    /* The generic kernel: a FSAL method's last stage as the new state (a recomputed adaptive
+     * step), a non-finite h (h * 0 is NaN: every term counts), or stages stored over the
+     * state. */
+    model_sys m = {s, theta, B, cstore, *span};
+    return nde__erk_step(tab, ns, bn, model_F, &m, t, h, u, 0, s->K, Z, u_out);
+  }
+  /* The arithmetic of nde__erk_step, term for term and in the same order (U_i = u + a_i0 K_0 +
+   * a_i1 K_1 + ..., the increment 0 + hb_0 K_0 + ... before u + inc), over the tableau's
+   * non-zero pattern: a coefficient that is zero gives h a = 0 for a finite h, which that
+   * kernel skips too. */
+  const double lo = span->lo, hi = span->hi;
+  switch (bn) {
+    case 1: return rk_step_plan(s, theta, t, h, lo, hi, B, 1, u, u_out, Z, cstore);
+    case 2: return rk_step_plan(s, theta, t, h, lo, hi, B, 2, u, u_out, Z, cstore);
+    case 3: return rk_step_plan(s, theta, t, h, lo, hi, B, 3, u, u_out, Z, cstore);
+    case 4: return rk_step_plan(s, theta, t, h, lo, hi, B, 4, u, u_out, Z, cstore);
+    default: return rk_step_plan(s, theta, t, h, lo, hi, B, bn, u, u_out, Z, cstore);
+  }
 }
 
 int nde__grow(double **p, size_t *cap, size_t need) {
@@ -372,8 +435,9 @@ int nde__grow(double **p, size_t *cap, size_t need) {
   return 0;
 }
 
-/* Make room for step index k (0-based) in the trajectory. */
-static int traj_reserve(nde__traj *tr, long k) {
+/* Make room for step index k (0-based) in the trajectory; *room receives the number of steps
+ * the store then holds (every index below it needs no call). */
+static int traj_reserve(nde__traj *tr, long k, long *room) {
   if (k >= tr->cap_steps) {
     long nc = tr->cap_steps ? tr->cap_steps * 2 : 256;
     while (nc <= k) nc *= 2;
@@ -402,6 +466,10 @@ static int traj_reserve(nde__traj *tr, long k) {
         nde__grow(&tr->cache, &tr->c_cap, need))
       return -1;
   }
+  size_t r = (size_t)tr->cap_steps;
+  if (tr->u_len && tr->u_cap / tr->u_len < r) r = tr->u_cap / tr->u_len;
+  if (tr->c_len && tr->c_cap / tr->c_len < r) r = tr->c_cap / tr->c_len;
+  *room = (long)r;
   return 0;
 }
 
@@ -467,7 +535,7 @@ static int fixed_step(nde_solver *s, const double *theta, double ta, double h, n
     case NDE__FAM_IMPLICIT:
       /* f at the midpoint only: never at a breakpoint that ends the step. */
       return nde__midpoint_step(s, theta, ta, h, B, u, u, Ust, newton_failed);
-    default: return nde__rk_step(s, theta, ta, h, span, B, u, u, Ust, cst);
+    default: return nde__rk_step(s, theta, ta, h, &span, B, u, u, Ust, cst);
   }
 }
 
@@ -499,13 +567,15 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
   double t = t_obs[0];
   s->g_valid = 0;
   size_t ib = nde__bp_after(s, t_obs[0]);
+  long room = 0; /* steps the trajectory store holds (traj_reserve) */
   for (int k = 0; k + 1 < n_obs && stats->reason == NDE_REASON_NONE; k++) {
     const double T0 = t_obs[k], T1 = t_obs[k + 1];
     /* The interval in pieces between the breakpoints inside it. */
     for (double a = T0; stats->reason == NDE_REASON_NONE;) {
       const double b = ib < s->n_bp && s->bp[ib] < T1 ? s->bp[ib] : T1;
       const int at_bp = ib < s->n_bp && s->bp[ib] == b;
-      const nde__span span = nde__piece_span(s, a, b);
+      const nde__span span =
+          s->n_bp ? nde__piece_span(s, a, b) : (nde__span){s->t_lo, s->t_hi};
       double hn;
       const double md = piece_steps(&s->opts, b - a, T1 - T0, &hn);
       /* Never more steps than the budget allows: the budget check below ends the solve. */
@@ -534,7 +604,7 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
         double *Ust = NULL, *cst = NULL;
         const long js = tr->n_steps;
         if (mode != NDE__STORE_NONE) {
-          if (traj_reserve(tr, js)) {
+          if (js >= room && traj_reserve(tr, js, &room)) {
             st = nde__errf(&s->err, NDE_ERR_NOMEM,
                            "out of memory storing step %ld of the trajectory", js);
             goto done;
@@ -575,7 +645,7 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
           t = ta;
           break;
         }
-        long bad = nde__first_nonfinite(bn, u);
+        long bad = nde__first_nonfinite_fast(bn, u);
         if (bad >= 0) {
           stats->reason = NDE_REASON_NONFINITE;
           stats->bad_row = (int)(bad / n);
@@ -633,7 +703,8 @@ static int fwd_accept(void *ctx, double t, double h, const double *z, const doub
   const size_t bc = (size_t)c->B * s->cache_per_row;
   const long j = tr->n_steps;
   if (c->mode != NDE__STORE_NONE) {
-    if (traj_reserve(tr, j)) {
+    long room;
+    if (traj_reserve(tr, j, &room)) {
       c->st = nde__errf(&s->err, NDE_ERR_NOMEM, "out of memory storing step %ld of the trajectory",
                         j);
       return -1;

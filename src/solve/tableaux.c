@@ -63,3 +63,19 @@ const nde__tableau *nde__tableau_lookup(const char *name) {
   return NULL;
 }
 
+
+void nde__erk_plan_init(nde__erk_plan *p, const nde__tableau *tab, int ns) {
+  const int s = tab->s;
+  memset(p, 0, sizeof *p);
+  p->ns = ns;
+  for (int i = 0; i < s; i++)
+    for (int j = 0; j < i; j++)
+      if (tab->A[i * s + j] != 0.0) p->aj[i][p->na[i]++] = (unsigned char)j;
+  for (int j = 0; j < s; j++)
+    if (tab->b[j] != 0.0) p->bj[p->nb++] = (unsigned char)j;
+  for (int i = 0; i < ns; i++) {
+    for (int m = i + 1; m < ns; m++)
+      if (tab->A[m * s + i] != 0.0) p->cm[i][p->nc[i]++] = (unsigned char)m;
+    p->live[i] = tab->b[i] != 0.0 || p->nc[i] > 0;
+  }
+}
