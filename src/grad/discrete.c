@@ -81,17 +81,11 @@ static NDE__ALWAYS_INLINE int erk_step_back_n(nde_grad *g, const double *theta, 
     }
     const double wb = h * tab->b[i];
     const double *Wi = dense ? g->W + (size_t)i * bn : NULL;
-    if (Wi) {
-      for (size_t q = 0; q < bn; q++) {
-        Ki[q] = nde__acc_terms(wb * lam[q] + Wi[q], na, a, Um, q);
-        Ui_bar[q] = 0.0;
-      }
-    } else {
-      for (size_t q = 0; q < bn; q++) {
-        Ki[q] = nde__acc_terms(wb * lam[q], na, a, Um, q);
-        Ui_bar[q] = 0.0;
-      }
-    }
+    if (Wi)
+      NDE__ACC_LOOP(na, bn, a, Um, Ki[q], , wb * lam[q] + Wi[q]);
+    else
+      NDE__ACC_LOOP(na, bn, a, Um, Ki[q], , wb * lam[q]);
+    for (size_t q = 0; q < bn; q++) Ui_bar[q] = 0.0;
     const double ti = t + tab->c[i] * h;
     int rc = nde__rhs_vjp(rhs, ti < lo ? lo : ti > hi ? hi : ti, B, U + (size_t)i * bn, theta,
                           Ki, cache ? cache + (size_t)i * bc : NULL, Ui_bar, gtheta);

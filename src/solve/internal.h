@@ -61,31 +61,77 @@ void nde__erk_plan_init(nde__erk_plan *p, const nde__tableau *tab, int ns);
 #define NDE__ALWAYS_INLINE inline
 #endif
 
-/* v + a[0] P[0][q] + a[1] P[1][q] + ... + a[n-1] P[n-1][q], added left to right (the terms of
- * the Runge-Kutta kernels in their order); small n written out, so that the coefficients stay
- * scalars. */
-static NDE__ALWAYS_INLINE double nde__acc_terms(double v, int n, const double *a,
-                                                const double *const *P, size_t q) {
-  switch (n) {
-    case 0: return v;
-    case 1: return v + a[0] * P[0][q];
-    case 2: v += a[0] * P[0][q]; return v + a[1] * P[1][q];
-    case 3: v += a[0] * P[0][q]; v += a[1] * P[1][q]; return v + a[2] * P[2][q];
-    case 4:
-      v += a[0] * P[0][q];
-      v += a[1] * P[1][q];
-      v += a[2] * P[2][q];
-      return v + a[3] * P[3][q];
-    default:
-      for (int l = 0; l < n; l++) v += a[l] * P[l][q];
-      return v;
-  }
-}
+/* DEST = PRE (INIT + a[0] P[0][q] + a[1] P[1][q] + ... + a[n-1] P[n-1][q]) for q < len, the
+ * terms added left to right (the Runge-Kutta kernels' order); DEST and INIT are expressions in
+ * q, PRE is empty or an expression in q followed by +.  The cases n <= 4 are written out with
+ * the coefficients in scalars, the switch outside the loop. */
+#define NDE__ACC_LOOP(n, len, a, P, DEST, PRE, INIT)                                              \
+  do {                                                                                            \
+    switch (n) {                                                                                  \
+      case 0:                                                                                     \
+        for (size_t q = 0; q < (len); q++) {                                                      \
+          const double v_ = (INIT);                                                               \
+          DEST = PRE v_;                                                                          \
+        }                                                                                         \
+        break;                                                                                    \
+      case 1: {                                                                                   \
+        const double a0_ = (a)[0], *P0_ = (P)[0];                                                 \
+        for (size_t q = 0; q < (len); q++) {                                                      \
+          const double v_ = (INIT) + a0_ * P0_[q];                                                \
+          DEST = PRE v_;                                                                          \
+        }                                                                                         \
+        break;                                                                                    \
+      }                                                                                           \
+      case 2: {                                                                                   \
+        const double a0_ = (a)[0], a1_ = (a)[1], *P0_ = (P)[0], *P1_ = (P)[1];                    \
+        for (size_t q = 0; q < (len); q++) {                                                      \
+          double v_ = (INIT) + a0_ * P0_[q];                                                      \
+          v_ += a1_ * P1_[q];                                                                     \
+          DEST = PRE v_;                                                                          \
+        }                                                                                         \
+        break;                                                                                    \
+      }                                                                                           \
+      case 3: {                                                                                   \
+        const double a0_ = (a)[0], a1_ = (a)[1], a2_ = (a)[2];                                    \
+        const double *P0_ = (P)[0], *P1_ = (P)[1], *P2_ = (P)[2];                                 \
+        for (size_t q = 0; q < (len); q++) {                                                      \
+          double v_ = (INIT) + a0_ * P0_[q];                                                      \
+          v_ += a1_ * P1_[q];                                                                     \
+          v_ += a2_ * P2_[q];                                                                     \
+          DEST = PRE v_;                                                                          \
+        }                                                                                         \
+        break;                                                                                    \
+      }                                                                                           \
+      case 4: {                                                                                   \
+        const double a0_ = (a)[0], a1_ = (a)[1], a2_ = (a)[2], a3_ = (a)[3];                      \
+        const double *P0_ = (P)[0], *P1_ = (P)[1], *P2_ = (P)[2], *P3_ = (P)[3];                  \
+        for (size_t q = 0; q < (len); q++) {                                                      \
+          double v_ = (INIT) + a0_ * P0_[q];                                                      \
+          v_ += a1_ * P1_[q];                                                                     \
+          v_ += a2_ * P2_[q];                                                                     \
+          v_ += a3_ * P3_[q];                                                                     \
+          DEST = PRE v_;                                                                          \
+        }                                                                                         \
+        break;                                                                                    \
+      }                                                                                           \
+      default:                                                                                    \
+        for (size_t q = 0; q < (len); q++) {                                                      \
+          double v_ = (INIT);                                                                     \
+          for (int l_ = 0; l_ < (n); l_++) v_ += (a)[l_] * (P)[l_][q];                            \
+          DEST = PRE v_;                                                                          \
+        }                                                                                         \
+    }                                                                                             \
+  } while (0)
 
 /* First non-finite entry of x, or -1. */
 long nde__first_nonfinite(size_t len, const double *x);
 /* The same answer, inline, with a branch-free (vectorisable) test of the whole array first. */
 static inline long nde__first_nonfinite_fast(size_t len, const double *x) {
+  if (len < 8) {
+    for (size_t q = 0; q < len; q++)
+      if (!(fabs(x[q]) <= DBL_MAX)) return (long)q;
+    return -1;
+  }
   int bad = 0;
   for (size_t q = 0; q < len; q++) bad |= !(fabs(x[q]) <= DBL_MAX);
   return bad ? nde__first_nonfinite(len, x) : -1;

@@ -376,7 +376,7 @@ static NDE__ALWAYS_INLINE int rk_step_plan(nde_solver *s, const double *theta, d
       a[na] = aij;
       Kp[na++] = K + (size_t)j * bn;
     }
-    for (size_t q = 0; q < bn; q++) Zi[q] = nde__acc_terms(u[q], na, a, Kp, q);
+    NDE__ACC_LOOP(na, bn, a, Kp, Zi[q], , u[q]);
     const double ti = t + tab->c[i] * h;
     const int rc = nde__rhs_f(rhs, ti < lo ? lo : ti > hi ? hi : ti, B, Zi, theta,
                               K + (size_t)i * bn, cstore ? cstore + (size_t)i * bc : NULL);
@@ -390,7 +390,8 @@ static NDE__ALWAYS_INLINE int rk_step_plan(nde_solver *s, const double *theta, d
     a[nb] = hb;
     Kp[nb++] = K + (size_t)j * bn;
   }
-  for (size_t q = 0; q < bn; q++) u_out[q] = u[q] + nde__acc_terms(0.0, nb, a, Kp, q);
+  /* u + (0 + hb_0 K_0 + ...): the increment first, as the generic kernel. */
+  NDE__ACC_LOOP(nb, bn, a, Kp, u_out[q], u[q] +, 0.0);
   return 0;
 }
 
