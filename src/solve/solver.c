@@ -395,8 +395,9 @@ static NDE__ALWAYS_INLINE int rk_step_plan(nde_solver *s, const double *theta, d
   return 0;
 }
 
-int nde__rk_step(nde_solver *s, const double *theta, double t, double h, const nde__span *span,
-                 int B, const double *u, double *u_out, double *Ustore, double *cstore) {
+static NDE__ALWAYS_INLINE int rk_step_impl(nde_solver *s, const double *theta, double t, double h,
+                                           const nde__span *span, int B, const double *u,
+                                           double *u_out, double *Ustore, double *cstore) {
   const nde__tableau *tab = s->tab;
   const int ns = s->ns_run;
   const size_t bn = (size_t)B * (size_t)s->n;
@@ -420,6 +421,11 @@ int nde__rk_step(nde_solver *s, const double *theta, double t, double h, const n
     case 4: return rk_step_plan(s, theta, t, h, lo, hi, B, 4, u, u_out, Z, cstore);
     default: return rk_step_plan(s, theta, t, h, lo, hi, B, bn, u, u_out, Z, cstore);
   }
+}
+
+int nde__rk_step(nde_solver *s, const double *theta, double t, double h, const nde__span *span,
+                 int B, const double *u, double *u_out, double *Ustore, double *cstore) {
+  return rk_step_impl(s, theta, t, h, span, B, u, u_out, Ustore, cstore);
 }
 
 int nde__grow(double **p, size_t *cap, size_t need) {
@@ -536,7 +542,7 @@ static int fixed_step(nde_solver *s, const double *theta, double ta, double h, n
     case NDE__FAM_IMPLICIT:
       /* f at the midpoint only: never at a breakpoint that ends the step. */
       return nde__midpoint_step(s, theta, ta, h, B, u, u, Ust, newton_failed);
-    default: return nde__rk_step(s, theta, ta, h, &span, B, u, u, Ust, cst);
+    default: return rk_step_impl(s, theta, ta, h, &span, B, u, u, Ust, cst);
   }
 }
 
