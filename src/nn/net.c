@@ -370,27 +370,33 @@ static void row_affine(int in, int out, const double *restrict W, const double *
 
 /* ---- small products without BLAS ----
  *
- * The products of a batch (B > 1) with a layer of at most SMALL_MAX_SIDE inputs and outputs run
- * here instead of in cblas_dgemm: OpenBLAS 0.3.21 takes a buffer lock in every call (with its
- * Haswell kernels, which it picks on AVX2 machines), and concurrent fits contend for it: ten LV
- * UDE ensemble members whose segments were batched took 8.7 s on 2 cores with dgemm (3.5 s of
- * it system time) and 2.7 s with this kernel.  One thread, forward + VJP of a whole network,
- * medians of 41 (us, dgemm -> this kernel, Haswell kernels, 2026-11-28): 1-16-16-1 tanh at
- * B = 8 1.22 -> 1.20, B = 256 24.7 -> 26.9; 2-5-5-5-2 rbf 0.97 -> 0.91, 15.8 -> 16.8; 2-50-2
- * tanh 1.33 -> 1.72, 34.7 -> 38.5; 2-64-64-2 tanh 6.9 -> 7.2, 171 -> 182 (B = 64: 42.4 -> 39.7).
- * One kernel serves the three products of a layer:
+ * The products of a batch (B > 1) with a small layer (at most LOOP_MAX_WEIGHTS weights and
+ * SMALL_MAX_SIDE inputs and outputs) run here instead of in cblas_dgemm: OpenBLAS 0.3.21 takes a
+ * buffer lock in every call (with its Haswell kernels, which it picks on AVX2 machines), and
+ * concurrent fits contend for it.  A narrow or short layer (in <= 4 or out <= 4) runs the
+ * one-row loops row by row, which are vectorised along its long side; the others run one
+ * blocked kernel for their three products:
  *   C (M x N) = [C if beta] + sum_k a(i, k) P[k, :],  a(i, k) = A[i sa + k sk],
- * blocked as SMALL_MB rows by SMALL_NB columns of C held in registers, with k ascending: every
- * entry of C is the same sum in the same order whatever M and the row's place in the batch, so
- * a row's result does not depend on the batch it is solved in.  P's rows are read SMALL_NB
- * values at a time; past the end of a row that reads the start of the next row, whose products
- * land in columns that are not stored, and the last row is read from a padded copy. */
+ * SMALL_MB rows by SMALL_NB columns of C held in registers, k ascending.  Either way every entry
+ * of C is one sum in one order whatever M and the row's place in the batch, so a row's result
+ * does not depend on the batch it is solved in.  P's rows are read SMALL_NB values at a time;
+ * past the end of a row that reads the start of the next row, whose products land in columns
+ * that are not stored, and the last rows are read from a padded copy.
+ *
+ * One thread, forward + VJP of a whole network, medians of 41, us, dgemm (Haswell kernels) ->
+ * these (2026-11-28): 1-16-16-1 tanh at B = 2 0.69 -> 0.49, B = 19 2.38 -> 2.03, B = 256 24.7 ->
+ * 23.7; 2-5-5-5-2 rbf 0.64 -> 0.41, 1.78 -> 1.65, 15.8 -> 17.4; 2-50-2 tanh 0.61 -> 0.25, 2.79
+ * -> 1.80, 34.7 -> 26.4; 2-64-64-2 tanh (the 64 x 64 layer stays with dgemm) 4.34 -> 3.83, 15.8
+ * -> 15.1, 171 -> 161.  The blocked kernel alone on the 64 x 64 layers was 0.9-1.06x dgemm's
+ * speed, and on the narrow layers down to 0.7x (2 columns fill a quarter of the lanes), hence
+ * the row loops for those and dgemm from 512 weights. */
 #define SMALL_MAX_SIDE 64
 #define SMALL_MB 4
 #define SMALL_NB 8
 
 static int use_small(int B, int in, int out) {
-  return B > 1 && in <= SMALL_MAX_SIDE && out <= SMALL_MAX_SIDE;
+  return B > 1 && in <= SMALL_MAX_SIDE && out <= SMALL_MAX_SIDE &&
+         (size_t)in * (size_t)out <= LOOP_MAX_WEIGHTS;
 }
 
 static ALWAYS_INLINE void small_block(const int mb, int K, int kq, const double *restrict A,
@@ -477,6 +483,9 @@ static void affine(int B, int in, int out, const double *restrict W, const doubl
   }
   if (!use_gemm(B, in, out))
     row_affine(in, out, W, NULL, X, Z, 0);
+  else if (use_small(B, in, out) && (in <= 4 || out <= 4))
+    for (int r = 0; r < B; r++)
+      row_affine(in, out, W, NULL, X + (size_t)r * in, Z + (size_t)r * out, 0);
   else if (use_small(B, in, out))
     small_affine(B, in, out, W, X, Z);
   else
@@ -623,6 +632,14 @@ static void affine_vjp(int B, int in, int out, const double *restrict dZ,
                        double *restrict gb, double *restrict gX) {
   if (!use_gemm(B, in, out)) {
     row_vjp(in, out, dZ, X, W, gW, gb, gX);
+    return;
+  }
+  if (use_small(B, in, out) && (in <= 4 || out <= 4)) {
+    /* A narrow or short layer: the one-row loops (vectorised along its long side) row by
+     * row, the parameter cotangents added row after row. */
+    for (int r = 0; r < B; r++)
+      row_vjp(in, out, dZ + (size_t)r * out, X + (size_t)r * in, W, gW, gb,
+              gX ? gX + (size_t)r * in : NULL);
     return;
   }
   if (gW) {
