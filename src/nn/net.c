@@ -738,14 +738,9 @@ static ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const int 
     if (!z) z = zbuf;
     row_affine_narrow(in, 1, H, W0, b0, x, z);
     nde__act_forward(net->acts[0], (size_t)H, z, a);
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-    for (int j = 0; j < H; j++) {
-      const double aj = a[j];
-      s0 += W1[j] * aj;
-      if (out > 1) s1 += w1[j] * aj;
-      if (out > 2) s2 += w2[j] * aj;
-      if (out > 3) s3 += w3[j] * aj;
-    }
+    row_affine_short(out, 1, H, W1, b1, a, a1);
+    for (int i = 0; i < out; i++) y[i] = a1[i];
+    return;
   }
   const double s[4] = {s0, s1, s2, s3};
   for (int i = 0; i < out; i++) y[i] = a1[i] = b1[i] + s[i];
