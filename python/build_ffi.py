@@ -150,7 +150,7 @@ typedef struct nde_fit nde_fit;
 typedef struct nde_fit_opts {
   int loss_sum; int scale_by_std; int log_space; int learn_u0; int shoot_interval;
   double shoot_weight; int batch_series; int batch_time; int batch_windows; int scale_states;
-  double l2; double l1; ...;
+  double l2; double l1; int autonomous; ...;
 } nde_fit_opts;
 typedef struct nde_fit_info {
   nde_solve_stats stop; double data_loss; double penalty; long n_solves; ...;

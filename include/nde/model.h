@@ -339,6 +339,11 @@ typedef struct nde_model_input_info {
 } nde_model_input_info;
 /* Measured inputs in declaration order (the order of an input series' columns). */
 NDE_API int nde_model_n_inputs(const nde_model *model);
+/* 1 when nothing in the model's file reads the time t and it has no measured inputs, so that its
+ * solutions depend on the time elapsed from their start only (a fit then solves the pieces that
+ * have the same times relative to their start as one batch: nde_fit_opts.autonomous); 0 otherwise
+ * and for NULL or a model that failed to load. */
+NDE_API int nde_model_is_autonomous(const nde_model *model);
 /* Input i in [0, n_inputs); NDE_ERR_ARG when out of range.  Strings owned by the model. */
 NDE_API nde_status nde_model_get_input(const nde_model *model, int i, nde_model_input_info *out);
 /* Index of an input by name, or -1. */

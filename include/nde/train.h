@@ -92,7 +92,9 @@ typedef struct nde_fit_opts {
   double l2, l1;
   /* Batches (see "parallel evaluation" below): pieces per solve at most (default
    * NDE_FIT_BATCH_ROWS; capped by the rhs's max_batch; 1: every piece alone), and whether pieces
-   * with the same times relative to their start share a solve (1: f does not depend on t). */
+   * with the same times relative to their start share a solve (1: f does not depend on t; nde
+   * fit --batch-segments, batch_segments in a result's settings; 0 by default, since it changes
+   * the rounding of a fit and so which minimum it finds, docs/scaling.md). */
   int batch_rows;
   int autonomous;
   /* An observation model (borrowed; one per thread is cloned from it): the series' columns hold

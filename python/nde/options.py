@@ -13,7 +13,7 @@ from ._lib import cstr, ffi, lib, pystr
 SOLVER_OPTIONS = ("solver", "dt", "steps_per_interval", "rtol", "atol", "h0", "max_steps")
 LOSS_OPTIONS = ("grad", "loss", "scale", "log_loss")
 OBJECTIVE_OPTIONS = ("learn_u0", "shoot_interval", "shoot_weight", "batch_series", "batch_time",
-                     "batch_windows", "l2", "l1")
+                     "batch_windows", "batch_segments", "l2", "l1")
 TRAIN_OPTIONS = ("optim", "lr", "seed", "max_failures", "checkpoint_every", "checkpoint_seconds",
                  "keep_last", "patience", "phase_patience", "phase_tol", "validate", "noise_std",
                  "threads")
@@ -144,10 +144,12 @@ def set_loss(fo, keep, grad=None, loss=None, scale=None, log_loss=None):
 
 
 def set_objective(fo, learn_u0=None, shoot_interval=None, shoot_weight=None, batch_series=None,
-                  batch_time=None, batch_windows=None, l2=None, l1=None):
+                  batch_time=None, batch_windows=None, batch_segments=None, l2=None, l1=None):
     o = fo.objective
     if learn_u0 is not None:
         o.learn_u0 = _flag("learn_u0", learn_u0)
+    if batch_segments is not None:
+        o.autonomous = _flag("batch_segments", batch_segments)
     for name, v, conv in (("shoot_interval", shoot_interval, _int),
                           ("shoot_weight", shoot_weight, _real),
                           ("batch_series", batch_series, _int),
@@ -318,7 +320,8 @@ def settings_dict(s, model):
         "scale": "std" if o.scale_by_std else "none", "log_loss": bool(o.log_space),
         "learn_u0": bool(o.learn_u0), "shoot_interval": o.shoot_interval,
         "shoot_weight": o.shoot_weight, "batch_series": o.batch_series,
-        "batch_time": o.batch_time, "batch_windows": o.batch_windows, "l2": o.l2, "l1": o.l1,
+        "batch_time": o.batch_time, "batch_windows": o.batch_windows,
+        "batch_segments": bool(o.autonomous), "l2": o.l2, "l1": o.l1,
         "optim": pystr(s.schedule), "lr": s.lr, "seed": int(s.seed),
         "max_failures": s.max_failures, "checkpoint_every": s.checkpoint_every,
         "checkpoint_seconds": s.checkpoint_seconds, "keep_last": bool(s.keep_last),

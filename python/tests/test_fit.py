@@ -108,6 +108,25 @@ def test_the_options_of_this_wave_are_nde_fits_and_round_trip_through_the_settin
     assert a.settings["noise_std"] == b.settings["noise_std"] == {"x": 0.015, "y": 0.015}
 
 
+def test_batch_segments_is_nde_fit_batch_segments_and_refused_for_a_model_that_reads_t(tmp_path,
+                                                                                       ude):
+    sched = "shoot:adam:40@0.02,shoot:lbfgs:10"
+    run_nde("fit", UDE, DATA, "-o", tmp_path / "cli.h5", "--optim", sched, "--batch-segments",
+            "--quiet")
+    cli = nde.load(tmp_path / "cli.h5")
+    r = nde.fit(ude, DATA, optim=sched, batch_segments=True, progress=False)
+    assert np.array_equal(bits(r.theta), bits(cli.theta))
+    assert r.settings == cli.settings and r.settings["batch_segments"] is True
+    assert nde.fit(ude, DATA, optim="adam:1", progress=False).settings["batch_segments"] is False
+    with open(UDE) as f:
+        text = f.read().replace("dx/dt = alpha*x + u[1]", "dx/dt = alpha*x + u[1] + 0*t")
+    assert "0*t" in text
+    (tmp_path / "t.nde").write_text(text)
+    with pytest.raises(ValueError, match="only when the model reads neither t nor a measured "
+                                         "input, and this one reads t"):
+        nde.fit(str(tmp_path / "t.nde"), DATA, optim=sched, batch_segments=True, progress=False)
+
+
 def test_a_batch_of_series_on_their_own_grids_with_missing_values_recovers_the_rates(lv):
     rng = np.random.default_rng(2385)
     series = []

@@ -67,6 +67,10 @@ void nde_cli_fit_init(fit_cli *c) {
               "minibatch windows of N intervals (0: whole series)", 0, 1e9, 0),
       NDE_NUM("--batch-windows", NDE_ARG_INT, &c->fo.objective.batch_windows, "N",
               "windows per series", 1, 1e6, 0),
+      NDE_FLAG("--batch-segments", &c->batch_segments,
+               "solve the shooting segments (and windows) of a series as one batch: faster; "
+               "the model must read neither t nor an input, and the rounding, so the minimum "
+               "found, differs from the default"),
       NDE_NUM("--max-failures", NDE_ARG_INT, &c->fo.max_failures, "N",
               "rejected steps in a row before giving up", 0, 1e6, 0),
       NDE_NUM("--checkpoint-every", NDE_ARG_LONG, &c->fo.checkpoint_every, "N",
@@ -164,6 +168,7 @@ int nde_cli_fit_check(fit_cli *c, const char *const pos[2]) {
   c->fo.objective.scale_by_std = !strcmp(c->scale, "std");
   c->fo.objective.log_space = c->log_loss;
   c->fo.objective.learn_u0 = c->learn_u0;
+  c->fo.objective.autonomous = c->batch_segments;
   c->fo.keep_last = c->keep_last;
   if (c->validate && (rc = parse_validate(c->validate, &c->fo))) return rc;
   return 0;

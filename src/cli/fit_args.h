@@ -9,7 +9,7 @@
 typedef struct fit_cli {
   nde_result_fit_opts fo;
   const char *out, *init, *resume, *scale, *loss, *plot, *param, *validate, *noise, *resample;
-  int learn_u0, log_loss, quiet, keep_last, members;
+  int learn_u0, log_loss, quiet, keep_last, members, batch_segments;
   long progress_every;
   nde_cli_unc unc;
   nde_ensemble_opts eo;

@@ -464,6 +464,7 @@ struct nde_model {
   size_t n_theta;
   nde__tape tape;     /* the right-hand side */
   unsigned char *dep; /* n x n structural dependencies of the right-hand side */
+  bool uses_time;     /* some expression of the file reads t (observables included) */
 };
 
 /* Build the model's tables (states, parameters, nets, inputs, constants, observables, the

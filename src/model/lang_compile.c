@@ -1001,6 +1001,10 @@ nde_status nde__compile(const nde__ast *A, nde__diags *d, nde_model *m) {
   st = nde__compile_tape(A, d, m, outs, n_outs, A->n_state_total, &m->tape);
   free(outs);
   if (st != NDE_OK) return st;
+  /* Any mention of t, whether the equations or an observable read it (an unused intermediate
+   * counts too: the flag only ever makes batching more cautious). */
+  for (int e = 0; e < A->n_exprs && !m->uses_time; e++)
+    m->uses_time = A->exprs[e].kind == NDE__E_NAME && A->exprs[e].sym < 0;
   const size_t n = (size_t)A->n_state_total;
   m->dep = malloc(n * n + 1);
   if (!m->dep) return NDE_ERR_NOMEM;

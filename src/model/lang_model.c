@@ -405,6 +405,9 @@ nde_status nde_model_init_theta_full(const nde_model *m, uint64_t seed, int n_se
 }
 
 int nde_model_n_inputs(const nde_model *m) { return m ? m->n_inputs : 0; }
+int nde_model_is_autonomous(const nde_model *m) {
+  return m && m->status == NDE_OK && !m->uses_time && m->n_inputs == 0;
+}
 nde_status nde_model_get_input(const nde_model *m, int i, nde_model_input_info *out) {
   if (!m || !out || i < 0 || i >= m->n_inputs) return NDE_ERR_ARG;
   *out = m->inputs[i].info;

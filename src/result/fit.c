@@ -186,6 +186,8 @@ static const char *resume_mismatch(const nde_result_fit_opts *a, const nde_resul
   DIFF_NUM(objective.batch_windows, "the windows per series")
   DIFF_NUM(objective.scale_states, "the scaling of learned states")
   DIFF_NUM(objective.batch_rows, "the largest batch (batch_rows)")
+  DIFF_FLAG(objective.autonomous, "the segments of a series as one batch (--batch-segments)",
+            "off", "on")
   DIFF_STR(schedule, "the schedule")
   DIFF_NUM(lr, "the learning rate")
   DIFF_NUM(seed, "the seed")

@@ -659,6 +659,19 @@ nde_status nde_problem_create(nde_model *model, const nde_data *data,
     o.objective.sigma = p->sigma;
   }
   o.objective.series_names = (const char *const *)p->labels;
+  /* batch_segments (objective.autonomous): pieces with the same times relative to their start
+   * (the shooting segments and windows of a series on a uniform grid) are one batch, which is
+   * right only when nothing in the model reads t.  Not the default: it changes the rounding of
+   * the fit, and with it which minimum a fit finds (docs/scaling.md). */
+  if (st == NDE_OK && o.objective.autonomous && !nde_model_is_autonomous(model)) {
+    st = nde__errf(&p->err, NDE_ERR_ARG,
+                   "batch_segments (--batch-segments): the segments of a series can be solved "
+                   "as one batch only when the model reads neither t nor a measured input, and "
+                   "%s",
+                   nde_model_n_inputs(model) > 0 ? "this one has a measured input"
+                                                 : "this one reads t");
+    goto fail;
+  }
   if (st == NDE_OK)
     st = nde_fit_create(p->rhs, &o.solver, &o.grad, p->n_train, p->series, &o.objective, &p->fit,
                         &sub);

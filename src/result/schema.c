@@ -66,6 +66,7 @@ static const field settings_fields[] = {
     {"batch_windows", F_INT, OFF(objective.batch_windows), 0},
     {"scale_states", F_INT, OFF(objective.scale_states), 0},
     {"batch_rows", F_INT, OFF(objective.batch_rows), 1},
+    {"batch_segments", F_INT, OFF(objective.autonomous), 1},
     {"schedule", F_STR, OFF(schedule), 0},
     {"lr", F_DOUBLE, OFF(lr), 0},
     {"seed", F_U64, OFF(seed), 0},

@@ -110,6 +110,30 @@ same_seed_gives_identical_results)
   [ "$(theta "${a[0]}")" = "$(theta "${a[1]}")" ] || fail "same seed, different theta"
   [ "$(theta "${a[0]}")" != "$(theta "${b[0]}")" ] || fail "different seed, same theta"
   ;;
+batch_segments_solves_a_series_segments_together)
+  # --batch-segments: the shooting segments of a series are one batched solve (issue 13); the
+  # fit is the default one to rounding, recorded in the result, and refused for a model that
+  # reads t (its segments would be solved on the first one's times), with nothing written.
+  SCHED=shoot:adam:40@0.02,shoot:lbfgs:10
+  "$NDE" fit "$UDE" "$DATA" -o "$T/one.h5" --optim $SCHED --quiet || fail "fit one by one"
+  "$NDE" fit "$UDE" "$DATA" -o "$T/bat.h5" --optim $SCHED --batch-segments --quiet \
+    || fail "fit with --batch-segments"
+  [ "$("$H5" attr "$T/bat.h5" /settings batch_segments)" = 1 ] || fail "batch_segments not recorded"
+  [ "$("$H5" attr "$T/one.h5" /settings batch_segments)" = 0 ] || fail "batch_segments on by default"
+  a=$("$H5" attr "$T/one.h5" /params/kept loss) b=$("$H5" attr "$T/bat.h5" /params/kept loss)
+  awk -v a="$a" -v b="$b" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d;
+    printf "kept loss one by one %s, batched %s (relative difference %.2g)\n", a, b, d;
+    exit !(d < 1e-6) }' || fail "the batched fit is not the same fit"
+  sed 's|^dx/dt = \(.*\)$|dx/dt = \1 + 0*t|' "$UDE" > "$T/t.nde"
+  grep -q '0\*t' "$T/t.nde" || fail "could not make a model that reads t"
+  "$NDE" fit "$T/t.nde" "$DATA" -o "$T/t.h5" --optim $SCHED --batch-segments 2> "$T/err.txt"
+  rc=$?
+  cat "$T/err.txt"
+  [ $rc -eq 2 ] || fail "a model that reads t with --batch-segments exited $rc"
+  grep -q "can be solved as one batch only when the model reads neither t nor a measured input, and this one reads t" "$T/err.txt" \
+    || fail "no message naming t"
+  [ ! -e "$T/t.h5" ] || fail "a result was written"
+  ;;
 plot_draws_the_fit)
   "$NDE" fit "$UDE" "$DATA" -o "$T/p.h5" --optim shoot:adam:300,lbfgs:100 --quiet \
     --plot "$T/fit.svg" || fail "nde fit --plot exited $?"

@@ -365,6 +365,7 @@ options_are_range_checked_and_resume_refuses_other_settings)
            "--log-loss:the log-space loss is off in the checkpoint, on now" \
            "--scale std:the state scaling is none in the checkpoint, std now" \
            "--learn-u0:learning the initial states is off in the checkpoint, on now" \
+           "--batch-segments:the segments of a series as one batch (--batch-segments) is off in the checkpoint, on now" \
            "--keep-last:keep-last is off in the checkpoint, on now" \
            "--shoot-weight 0.3:the shooting weight is 10 in the checkpoint, 0.3 now"; do
     # shellcheck disable=SC2086

@@ -91,6 +91,79 @@ static void unobserved_state_takes_the_declared_initial_value_or_is_refused(void
   nde_model_destroy(&m);
 }
 
+/* Issue 13: the shooting segments of a series on a uniform grid have the same times relative to
+ * their start; with batch_segments (nde_fit_opts.autonomous, nde fit --batch-segments) they are
+ * one batched solve when nothing in the model reads t, and the loss and gradient are those of the
+ * segments one by one to rounding.  Without it (the default) each segment is a solve of its own;
+ * a model that reads t, in its equations or only in an observable, or has a measured input, is
+ * refused with it (the batch would be solved on its first segment's times). */
+static void shooting_segments_of_an_autonomous_model_are_one_solve(void **state) {
+  (void)state;
+  nde_model *m = load(LV_SRC);
+  double theta[4];
+  nde_model_init_theta(m, 1, theta);
+  const double u0[2] = {0.7, 2.9};
+  write_data(path_of("seg.h5"), m, theta, 1, NULL, u0, 41, 0.25, NULL);
+  nde_data *d = open_data(path_of("seg.h5"), m);
+  static const char *const variants[] = {
+      LV_SRC,
+      LV_SRC "observe s = x + 0*t\n",
+      "state x = 0.44249296, y = 4.6280594\n"
+      "param alpha = 1.3 (positive)\nparam beta = 0.9 (positive)\n"
+      "param gamma = 0.8 (positive)\nparam delta = 1.8 (positive)\n"
+      "dx/dt = alpha*x - beta*x*y + 0*t\ndy/dt = gamma*x*y - delta*y\n",
+  };
+  double L_alone = NAN, *g_alone = NULL;
+  for (int v = 0; v < 3; v++) {
+    nde_model *mv = load(variants[v]);
+    assert_int_equal(nde_model_is_autonomous(mv), v == 0);
+    for (int batched = 0; batched <= 1; batched++) {
+      nde_result_fit_opts o = nde_result_fit_opts_default();
+      o.objective.autonomous = batched;
+      nde_problem *p = NULL;
+      nde_error err;
+      const nde_status st = nde_problem_create(mv, d, &o, &p, &err);
+      if (batched && v > 0) {
+        assert_int_equal(st, NDE_ERR_ARG);
+        assert_non_null(strstr(err.msg, "--batch-segments"));
+        assert_non_null(strstr(err.msg, "this one reads t"));
+        continue;
+      }
+      assert_int_equal(st, NDE_OK);
+      nde_fit *f = nde_problem_objective(p);
+      const size_t nx = nde_fit_n_x(f, 1);
+      double *x = calloc(nx, sizeof *x), *g = calloc(nx, sizeof *g), L;
+      assert_int_equal(nde_fit_init_x(f, theta, x), NDE_OK);
+      nde_fit_info info;
+      assert_int_equal(nde_fit_eval(f, x, 1, NULL, &L, g, &info), NDE_OK);
+      assert_true(isfinite(L));
+      const long want = batched ? 1 : 10;
+      if (info.n_solves != want)
+        fail_msg("variant %d, batch_segments %d: %ld solves for 10 segments, expected %ld", v,
+                 batched, info.n_solves, want);
+      if (v == 0 && !batched) {
+        L_alone = L;
+        g_alone = calloc(nx, sizeof *g_alone);
+        memcpy(g_alone, g, nx * sizeof *g);
+      } else if (v == 0) {
+        check_close(L, L_alone, 1e-12);
+        for (size_t i = 0; i < nx; i++) check_close(g[i], g_alone[i], 1e-12);
+      }
+      free(x);
+      free(g);
+      nde_problem_destroy(&p);
+    }
+    nde_model_destroy(&mv);
+  }
+  free(g_alone);
+  nde_model *mi = load("state x = 1\ninput u\ndx/dt = -x + u\n");
+  assert_int_equal(nde_model_is_autonomous(mi), 0);
+  assert_int_equal(nde_model_is_autonomous(NULL), 0);
+  nde_model_destroy(&mi);
+  nde_data_destroy(&d);
+  nde_model_destroy(&m);
+}
+
 static nde_result *short_fit(nde_model *m, nde_data *d, const char *out) {
   nde_result_fit_opts o = nde_result_fit_opts_default();
   o.schedule = "shoot:adam:60@0.01,lbfgs:30";
@@ -1021,6 +1094,7 @@ static void series_names_from_arrays_are_group_paths(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unobserved_state_takes_the_declared_initial_value_or_is_refused),
+      cmocka_unit_test(shooting_segments_of_an_autonomous_model_are_one_solve),
       cmocka_unit_test(a_saved_result_opens_with_everything_it_holds),
       cmocka_unit_test(an_old_or_foreign_file_names_what_is_missing),
       cmocka_unit_test(held_out_series_start_from_their_own_first_row),
