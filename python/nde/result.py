@@ -78,7 +78,9 @@ def fit(model, data, *, callback=None, progress=None, progress_every=100, init=N
              nde fit's, so the same options and seed give the same /params/theta bit for bit):
              solver, dt, steps_per_interval, rtol, atol, h0, max_steps, grad, optim (the
              schedule), lr, seed, learn_u0, scale ("none"|"std"), loss ("mean"|"sum"), log_loss,
-             shoot_interval, shoot_weight, batch_series, batch_time, batch_windows, l2, l1,
+             shoot_interval, shoot_weight, batch_series, batch_time, batch_windows,
+             batch_segments (the segments of a series as one batch; a model that reads neither
+             t nor an input), l2, l1,
              max_failures, checkpoint_every, checkpoint_seconds, keep_last, patience,
              phase_patience, phase_tol, validate ("tail:F" or "series:K"), noise_std (one
              standard deviation for every column, one per state and then per observable, or
