@@ -1,7 +1,8 @@
 /* Benchmark of the training loop (issue 4): the UDE recipe on data/lotka_volterra.h5 with
  * models/lotka_volterra_ude.nde, RK4 at h = 0.05, (a) the paper's schedule, Adam lr 0.1 for 5000
  * iterations then L-BFGS for up to 1000, and (b) nde fit's default schedule with multiple
- * shooting.  Reports wall time, final loss, and the time per objective evaluation against the
+ * shooting; then (c) that schedule's objective and run with the segments as one batch (nde fit
+ * --batch-segments, issue 13) against one by one.  Reports wall time, final loss, and the time per objective evaluation against the
  * median time of one gradient of the same objective measured in the same run (the loop's own
  * overhead: target <= 1.2x).  Times are this thread's CPU time, so that other work on a shared
  * machine does not distort the ratio.
@@ -61,6 +62,75 @@ static int run(const char *name, const char *schedule, nde_fit *fit, nde_fit *fu
   return 0;
 }
 
+/* nde fit --batch-segments (nde_fit_opts.autonomous): the shooting objective's segments as one
+ * batched solve against one solve each, one gradient (median of interleaved repetitions), and
+ * the default schedule run both ways (its time and where it ends, which rounding decides). */
+static int batch_segments(nde_model *m, const nde_solver_opts *so, const nde_fit_series *series,
+                          const double *x0, nde_fit *f_plain, double noise_var) {
+  nde_rhs *rhs = NULL;
+  if (nde_model_create_rhs(m, NDE_FIT_BATCH_ROWS, &rhs, NULL) != NDE_OK) return 1;
+  nde_fit_opts o[2] = {nde_fit_opts_default(), nde_fit_opts_default()};
+  nde_fit *f[2] = {NULL, NULL};
+  int rc = 0;
+  for (int b = 0; b < 2; b++) {
+    o[b].shoot_interval = 4;
+    o[b].autonomous = b;
+    if (nde_fit_create(rhs, so, NULL, 1, series, &o[b], &f[b], NULL) != NDE_OK) rc = 1;
+  }
+  const size_t nx = rc ? 0 : nde_fit_n_x(f[0], 1);
+  double *g = calloc(nx + 1, sizeof *g);
+  enum { REPS = 1001 };
+  static double ts[2][REPS];
+  long solves[2] = {0, 0};
+  for (int i = 0; i < REPS && !rc; i++)
+    for (int b = 0; b < 2; b++) {
+      double L;
+      nde_fit_info info;
+      const double t0 = now();
+      nde_fit_eval(f[b], x0, 1, NULL, &L, g, &info);
+      ts[b][i] = now() - t0;
+      solves[b] = info.n_solves;
+    }
+  if (!rc) {
+    qsort(ts[0], REPS, sizeof **ts, cmp);
+    qsort(ts[1], REPS, sizeof **ts, cmp);
+    const double one = ts[0][REPS / 2], bat = ts[1][REPS / 2];
+    printf("row|batch segments|LV UDE shooting objective, one gradient: %ld solves as %ld|%.1f us|"
+           "%.2fx faster|one by one %.1f us|%.2f|-|info\n",
+           solves[0], solves[1], 1e6 * bat, one / bat, 1e6 * one, bat / one);
+    for (int b = 0; b < 2; b++) {
+      nde_fit_phase ph[NDE_MAX_PHASES];
+      int nph;
+      nde_fit_schedule_parse("shoot:adam:3000@0.02,shoot:lbfgs:1000,lbfgs:1000", 0.01, ph, &nph,
+                             NULL);
+      nde_train_opts to = nde_train_opts_default();
+      to.phases = ph;
+      to.n_phases = nph;
+      to.seed = 1;
+      nde_train *t = NULL;
+      nde_train_reason why;
+      if (nde_train_create(f[b], &to, x0, &t, NULL) != NDE_OK) {
+        rc = 1;
+        break;
+      }
+      const double t0 = now();
+      nde_train_run(t, &why);
+      const double cpu = now() - t0;
+      double L;
+      nde_fit_eval(f_plain, nde_train_x(t), 0, NULL, &L, NULL, NULL);
+      printf("batch segments: the default schedule %s: %.3f s CPU, final MSE %.2f x the noise "
+             "variance\n",
+             b ? "batched" : "one by one", cpu, L / noise_var);
+      nde_train_destroy(&t);
+    }
+  }
+  free(g);
+  nde_fit_destroy(&f[0]);
+  nde_fit_destroy(&f[1]);
+  nde_rhs_destroy(&rhs);
+  return rc;
+}
+
 int main(void) {
   nde_model *m = NULL;
   if (nde_model_load_file(NDE_SOURCE_DIR "/models/lotka_volterra_ude.nde", &m, NULL) != NDE_OK) {
@@ -117,6 +187,7 @@ int main(void) {
   printf("one gradient of the 21-observation objective (RK4, h = 0.05, 100 steps): median %.1f us "
          "of %d\n",
          1e6 * grad_s, REPS);
+  rc |= batch_segments(m, &so, &series, x0, f_plain, noise_var);
   nde_fit_destroy(&f_plain);
   nde_fit_destroy(&f_shoot);
   nde_rhs_destroy(&rhs);
