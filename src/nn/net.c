@@ -1015,7 +1015,7 @@ void nde_net_jvp(const nde_net *net, const double *theta, int B, const double *X
 static void affine_pair(int B, int in, int out, const double *W, const double *b,
                         const double *Wd, const double *bd, const double *F, double *T) {
   const size_t nin = (size_t)B * in, nout = (size_t)B * out;
-  if (!use_gemm(B, in, out)) {
+  if (!use_gemm(B, in, out) || use_small(B, in, out)) {
     affine(B, in, out, W, b, F, T, 0);
     affine(B, in, out, W, NULL, F + nin, T + nout, 0);
     if (Wd) affine(B, in, out, Wd, bd, F, T + nout, 1);
@@ -1042,19 +1042,25 @@ static void input_vjp_pair(int B, int in, int out, const double *R, const double
                            const double *Wd, const double *x, double *gtan, double *gval) {
   const size_t nout = (size_t)B * out;
   const double *D = R + nout;
-  if (!use_gemm(B, in, out)) {
-    if (gtan) {
-      row_vjp(in, out, R, x, W, NULL, NULL, gtan);
-      if (Wd) {
-        for (int j = 0; j < out; j++) {
-          const double d = D[j];
-          const double *restrict w = Wd + (size_t)j * in;
+  if (!use_gemm(B, in, out) || use_small(B, in, out)) {
+    /* One row at a time (B = 1, or a batch through a small layer: no BLAS call). */
+    for (int r = 0; r < B; r++) {
+      const double *Rr = R + (size_t)r * out, *Dr = D + (size_t)r * out;
+      const double *xr = x + (size_t)r * in;
+      double *gt = gtan ? gtan + (size_t)r * in : NULL, *gv = gval ? gval + (size_t)r * in : NULL;
+      if (gt) {
+        row_vjp(in, out, Rr, xr, W, NULL, NULL, gt);
+        if (Wd) {
+          for (int j = 0; j < out; j++) {
+            const double d = Dr[j];
+            const double *restrict w = Wd + (size_t)j * in;
 #pragma omp simd
-          for (int k = 0; k < in; k++) gtan[k] += d * w[k];
+            for (int k = 0; k < in; k++) gt[k] += d * w[k];
+          }
         }
       }
+      if (gv) row_vjp(in, out, Dr, xr, W, NULL, NULL, gv);
     }
-    if (gval) row_vjp(in, out, D, x, W, NULL, NULL, gval);
     return;
   }
   if (gtan && gval && gval == gtan + (size_t)B * in) {
@@ -1078,14 +1084,18 @@ static void input_vjp_pair(int B, int in, int out, const double *R, const double
 static void param_vjp_pair(int B, int in, int out, const double *R, const double *F,
                            const double *W, double *gWd, double *gbd) {
   const size_t nout = (size_t)B * out;
-  if (!use_gemm(B, in, out)) {
+  if (!use_gemm(B, in, out) || use_small(B, in, out)) {
+    /* One row at a time (B = 1, or a batch through a small layer: no BLAS call). */
     const double *D = R + nout, *Ad = F + (size_t)B * in;
-    row_vjp(in, out, R, F, W, gWd, gbd, NULL);
-    for (int j = 0; j < out; j++) {
-      const double d = D[j];
-      double *restrict g = gWd + (size_t)j * in;
+    for (int r = 0; r < B; r++) {
+      const double *Dr = D + (size_t)r * out, *Adr = Ad + (size_t)r * in;
+      row_vjp(in, out, R + (size_t)r * out, F + (size_t)r * in, W, gWd, gbd, NULL);
+      for (int j = 0; j < out; j++) {
+        const double d = Dr[j];
+        double *restrict g = gWd + (size_t)j * in;
 #pragma omp simd
-      for (int k = 0; k < in; k++) g[k] += d * Ad[k];
+        for (int k = 0; k < in; k++) g[k] += d * Adr[k];
+      }
     }
     return;
   }
