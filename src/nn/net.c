@@ -833,17 +833,14 @@ PAIR_FNS(2, 1) PAIR_FNS(2, 2) PAIR_FNS(2, 3) PAIR_FNS(2, 4)
 PAIR_FNS(3, 1) PAIR_FNS(3, 2) PAIR_FNS(3, 3) PAIR_FNS(3, 4)
 PAIR_FNS(4, 1) PAIR_FNS(4, 2) PAIR_FNS(4, 3) PAIR_FNS(4, 4)
 
-#define PAIR_ROW(i)                                                                            \
-  {{pair_f_##i##1_g, pair_f_##i##1_t}, {pair_f_##i##2_g, pair_f_##i##2_t},                     \
-   {pair_f_##i##3_g, pair_f_##i##3_t}, {pair_f_##i##4_g, pair_f_##i##4_t}}
-static const nde__row_f_fn pair_f_table[4][4][2] = {PAIR_ROW(1), PAIR_ROW(2), PAIR_ROW(3),
-                                                    PAIR_ROW(4)};
-#undef PAIR_ROW
-#define PAIR_ROW(i)                                                                            \
-  {{pair_v_##i##1_g, pair_v_##i##1_t}, {pair_v_##i##2_g, pair_v_##i##2_t},                     \
-   {pair_v_##i##3_g, pair_v_##i##3_t}, {pair_v_##i##4_g, pair_v_##i##4_t}}
-static const nde__row_vjp_fn pair_v_table[4][4][2] = {PAIR_ROW(1), PAIR_ROW(2), PAIR_ROW(3),
-                                                      PAIR_ROW(4)};
+/* Row i of a table of kernels of kind k (f or v): out = 1..4 by {general, tanh}. */
+#define PAIR_ROW(k, i)                                                                         \
+  {{pair_##k##_##i##1_g, pair_##k##_##i##1_t}, {pair_##k##_##i##2_g, pair_##k##_##i##2_t},     \
+   {pair_##k##_##i##3_g, pair_##k##_##i##3_t}, {pair_##k##_##i##4_g, pair_##k##_##i##4_t}}
+static const nde__row_f_fn pair_f_table[4][4][2] = {PAIR_ROW(f, 1), PAIR_ROW(f, 2),
+                                                    PAIR_ROW(f, 3), PAIR_ROW(f, 4)};
+static const nde__row_vjp_fn pair_v_table[4][4][2] = {PAIR_ROW(v, 1), PAIR_ROW(v, 2),
+                                                      PAIR_ROW(v, 3), PAIR_ROW(v, 4)};
 #undef PAIR_ROW
 
 /* Pick the one-row kernels of a network in -> H act -> out (identity) with in, out <= 4 and
