@@ -18,6 +18,13 @@ DATA=$ROOT/data/lotka_volterra.h5
 LV=$ROOT/models/lotka_volterra.nde
 UDE=$ROOT/models/lotka_volterra_ude.nde
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# A stiff Michaelis-Menten model (mm.nde) and its data (mm.h5, cvode-bdf, noise 1 %) in the
+# current folder.
+mm_data() {
+  printf 'state S = 1, C = 0, P = 0\nparam kf = 1e3 (positive)\nparam kr = 10 (positive)\nparam kcat = 1 (positive)\nv = kf*(0.1 - C)*S - kr*C\ndS/dt = -v\ndC/dt = v - kcat*C\ndP/dt = kcat*C\n' > mm.nde
+  "$NDE" simulate mm.nde -o mm.h5 --t1 20 --dt-out 0.5 --noise 1e-2 --seed 3 --solver cvode-bdf \
+    --quiet || fail "mm data"
+}
 expect() { # expect CODE PATTERN -- command...
   code=$1 pat=$2; shift 3
   "$@" > "$T/o.txt" 2> "$T/e.txt"; rc=$?
@@ -90,9 +97,7 @@ finite_differences_of_a_cvode_solve_are_flagged)
   # sensitivities give 109 (and do at rtol 1e-10), with no word; now a note says why and what to
   # do.  dopri5's differences agree (LV: to 6 digits), and get no note.
   cd "$T" || exit 1
-  printf 'state S = 1, C = 0, P = 0\nparam kf = 1e3 (positive)\nparam kr = 10 (positive)\nparam kcat = 1 (positive)\nv = kf*(0.1 - C)*S - kr*C\ndS/dt = -v\ndC/dt = v - kcat*C\ndP/dt = kcat*C\n' > mm.nde
-  "$NDE" simulate mm.nde -o mm.h5 --t1 20 --dt-out 0.5 --noise 1e-2 --seed 3 --solver cvode-bdf --quiet ||
-    fail "mm data"
+  mm_data
   "$NDE" fit mm.nde mm.h5 -o z.h5 --solver cvode-adams --param kf=130.1,kr=0.91,kcat=1.02 \
     --optim adam:0 --quiet || fail "zero-iteration fit"
   "$NDE" uncertainty z.h5 -o fd.h5 --finite-differences > out.txt 2> err.txt || fail "fd exited $?"
@@ -112,9 +117,7 @@ a_flat_profile_of_a_stiff_rate_is_not_bounded)
   # The stiff Michaelis-Menten model above, at its fitted point with cvode-bdf; only Km =
   # (kr + kcat)/kf is determined well.
   cd "$T" || exit 1
-  printf 'state S = 1, C = 0, P = 0\nparam kf = 1e3 (positive)\nparam kr = 10 (positive)\nparam kcat = 1 (positive)\nv = kf*(0.1 - C)*S - kr*C\ndS/dt = -v\ndC/dt = v - kcat*C\ndP/dt = kcat*C\n' > mm.nde
-  "$NDE" simulate mm.nde -o mm.h5 --t1 20 --dt-out 0.5 --noise 1e-2 --seed 3 --solver cvode-bdf --quiet ||
-    fail "mm data"
+  mm_data
   # The profile of kf: flat at 1.53 (below the 95 % threshold 3.92) from 10x the estimate on,
   # as far as it reaches.  Each grid point was re-fitted from the linear prediction of the
   # estimate alone, which far out starts where the re-fit cannot find the valley: kf came out

@@ -38,10 +38,8 @@ typedef struct lin_run {
 } lin_run;
 
 static lin_run lin_solve(nde_solver_opts o, int n_obs, double t0, double t1) {
-  const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 3, 0, NULL};
-  nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+  nde_rhs *rhs = nde_test_linear_rhs(3);
+  assert_non_null(rhs);
   nde_solver *s = NULL;
   assert_int_equal(nde_solver_create(rhs, &o, 3, &s, NULL), NDE_OK);
   double *t = calloc((size_t)n_obs, sizeof *t), *Y = calloc((size_t)n_obs * 3, sizeof *Y);
@@ -473,10 +471,8 @@ static void the_step_budget_counts_the_whole_solve(void **state) {
     o.rtol = 1e-10;
     o.max_steps = 40;
     lin_run r;
-    const nde_rhs_ops ops = nde_test_linear_ops;
-    const nde_rhs_info info = {1, 2, 1, 0, NULL};
-    nde_rhs *rhs = NULL;
-    assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+    nde_rhs *rhs = nde_test_linear_rhs(1);
+    assert_non_null(rhs);
     nde_solver *s = NULL;
     assert_int_equal(nde_solver_create(rhs, &o, 1, &s, NULL), NDE_OK);
     double t[21], Y[21];
@@ -494,10 +490,8 @@ static void the_step_budget_counts_the_whole_solve(void **state) {
 
 static void bad_adaptive_options_are_rejected_with_a_message(void **state) {
   (void)state;
-  const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 1, 0, NULL};
-  nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+  nde_rhs *rhs = nde_test_linear_rhs(1);
+  assert_non_null(rhs);
   nde_solver_opts o = nde_solver_opts_default();
   o.method = "dopri5";
   o.rtol = -1e-3;

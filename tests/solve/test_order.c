@@ -102,10 +102,8 @@ static void every_method_without_fixed_steps_gets_more_accurate_as_the_tolerance
 
 static void step_size_mode_lands_on_every_observation_time(void **state) {
   (void)state;
-  const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 1, 0, NULL};
-  nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+  nde_rhs *rhs = nde_test_linear_rhs(1);
+  assert_non_null(rhs);
   nde_solver_opts o = nde_solver_opts_default();
   o.dt = 0.05;
   nde_solver *s = NULL;
@@ -130,10 +128,8 @@ static void step_size_mode_lands_on_every_observation_time(void **state) {
  * 0.05)" for three steps of 0.025. */
 static void a_step_budget_stop_reports_the_step_it_would_have_taken(void **state) {
   (void)state;
-  const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 1, 0, NULL};
-  nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+  nde_rhs *rhs = nde_test_linear_rhs(1);
+  assert_non_null(rhs);
   const double th[2] = {-0.5, 0.0}, u0 = 1.0;
   double Y[5];
   nde_solve_stats st;
@@ -166,10 +162,8 @@ static void a_step_budget_stop_reports_the_step_it_would_have_taken(void **state
 
 static void unknown_method_and_bad_times_are_rejected_with_a_message(void **state) {
   (void)state;
-  const nde_rhs_ops ops = nde_test_linear_ops;
-  const nde_rhs_info info = {1, 2, 1, 0, NULL};
-  nde_rhs *rhs = NULL;
-  assert_int_equal(nde_rhs_create(&ops, NULL, NDE_BORROW, &info, &rhs, NULL), NDE_OK);
+  nde_rhs *rhs = nde_test_linear_rhs(1);
+  assert_non_null(rhs);
   nde_solver_opts o = nde_solver_opts_default();
   o.method = "rk5";
   nde_solver *s = NULL;

@@ -36,3 +36,11 @@ double nde_test_linear_exact(const double *theta, double t0, double u0, double t
   const double k = (u0 - p * cos(t0) - q * sin(t0)) * exp(-a * t0);
   return p * cos(t) + q * sin(t) + k * exp(a * t);
 }
+
+nde_rhs *nde_test_linear_rhs(int max_batch) {
+  const nde_rhs_info info = {1, 2, max_batch, 0, NULL};
+  nde_rhs *rhs = NULL;
+  if (nde_rhs_create(&nde_test_linear_ops, NULL, NDE_BORROW, &info, &rhs, NULL) != NDE_OK)
+    return NULL;
+  return rhs;
+}

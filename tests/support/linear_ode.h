@@ -10,6 +10,10 @@ extern const nde_rhs_ops nde_test_linear_ops;
 extern const double nde_test_linear_theta[2];
 extern const double nde_test_linear_u0[3];
 
+/* The problem as a right-hand side for batches of up to max_batch rows, or NULL when it cannot
+ * be created; release with nde_rhs_destroy. */
+nde_rhs *nde_test_linear_rhs(int max_batch);
+
 /* The exact solution at t from u(t0) = u0 for theta. */
 double nde_test_linear_exact(const double *theta, double t0, double u0, double t);
 
