@@ -16,6 +16,13 @@ typedef struct nde__err {
   char msg[NDE__ERRMSG_MAX];
 } nde__err;
 
+/* A function inlined wherever it is called, for kernels specialised by constant arguments. */
+#if defined(__GNUC__)
+#define NDE__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define NDE__ALWAYS_INLINE inline
+#endif
+
 #if defined(__GNUC__)
 #define NDE__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else

@@ -466,7 +466,7 @@ static int net_rows_vjp(const tctx *X, const nde__tape *T, const nde__instr *in,
   return 1;
 }
 
-static inline __attribute__((always_inline)) void rev_body(
+static NDE__ALWAYS_INLINE void rev_body(
     const bool ez, const tctx *X, const nde__tape *T, const nde__instr *in, double *const V[],
     double *const G[], int B, const double *theta, double *gtheta) {
   const nde__slot *so = &T->slots[in->out];

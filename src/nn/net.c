@@ -290,15 +290,10 @@ static void fill_nan(double *x, int B, int width) {
 
 /* The single-row kernels below are written once for any narrow input width and specialised for
  * in = 1..4 by inlining with a constant, so that gcc vectorises them along the outputs. */
-#if defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE inline
-#endif
 
 /* One row, in <= 4: z = b + W x (from_b) or z += W x, the products added in order k = 0, 1, ...
  * (a dot product this short does not vectorise; the outputs do). */
-static ALWAYS_INLINE void row_affine_narrow(const int in, const int from_b, int out,
+static NDE__ALWAYS_INLINE void row_affine_narrow(const int in, const int from_b, int out,
                                             const double *restrict W, const double *restrict b,
                                             const double *restrict x, double *restrict z) {
   const double x0 = x[0], x1 = in > 1 ? x[1] : 0.0, x2 = in > 2 ? x[2] : 0.0,
@@ -316,7 +311,7 @@ static ALWAYS_INLINE void row_affine_narrow(const int in, const int from_b, int 
 }
 
 /* One row, out <= 4 and any in: the out dot products in one pass over x. */
-static ALWAYS_INLINE void row_affine_short(const int out, const int from_b, int in,
+static NDE__ALWAYS_INLINE void row_affine_short(const int out, const int from_b, int in,
                                            const double *restrict W, const double *restrict b,
                                            const double *restrict x, double *restrict z) {
   const double *w0 = W, *w1 = W + (out > 1 ? in : 0), *w2 = W + (out > 2 ? 2 * in : 0),
@@ -399,7 +394,7 @@ static int use_small(int B, int in, int out) {
          (size_t)in * (size_t)out <= LOOP_MAX_WEIGHTS;
 }
 
-static ALWAYS_INLINE void small_block(const int mb, int K, int kq, const double *restrict A,
+static NDE__ALWAYS_INLINE void small_block(const int mb, int K, int kq, const double *restrict A,
                                       size_t sa, size_t sk, const double *restrict P, size_t ldp,
                                       const double *restrict Q, size_t ldq,
                                       double *restrict C, size_t ldc, int jn, int beta) {
@@ -451,7 +446,8 @@ static void small_mm(int M, int N, int K, const double *A, size_t sa, size_t sk,
 static void small_affine(int B, int in, int out, const double *restrict W,
                          const double *restrict X, double *restrict Z) {
   const int op = (out + SMALL_NB - 1) / SMALL_NB * SMALL_NB;
-  double WT[SMALL_MAX_SIDE * SMALL_MAX_SIDE];
+  /* in x op <= in x out + 7 in: use_small bounds both. */
+  double WT[LOOP_MAX_WEIGHTS + (SMALL_NB - 1) * SMALL_MAX_SIDE];
   for (int k = 0; k < in; k++) {
     double *restrict w = WT + (size_t)k * op;
     for (int j = 0; j < out; j++) w[j] = W[(size_t)j * in + k];
@@ -495,7 +491,7 @@ static void affine(int B, int in, int out, const double *restrict W, const doubl
 
 /* One row, in <= 4, all in one pass over the outputs: gb += dz, gW += dz x^T (with_p) and
  * gx = W^T dz (with_x), the last as one vectorised sum per input. */
-static ALWAYS_INLINE void row_vjp_narrow(const int in, const int with_p, const int with_x,
+static NDE__ALWAYS_INLINE void row_vjp_narrow(const int in, const int with_p, const int with_x,
                                          int out, const double *restrict dz,
                                          const double *restrict x, const double *restrict W,
                                          double *restrict gW, double *restrict gb,
@@ -543,7 +539,7 @@ static ALWAYS_INLINE void row_vjp_narrow(const int in, const int with_p, const i
 
 /* One row, out <= 4 and any in, in one pass over the inputs: gW += dz x^T (with_p) and
  * gx = W^T dz (with_x), each gx[k] summed over j in order as in the general loop below. */
-static ALWAYS_INLINE void row_vjp_short(const int out, const int with_p, const int with_x,
+static NDE__ALWAYS_INLINE void row_vjp_short(const int out, const int with_p, const int with_x,
                                         int in, const double *restrict dz,
                                         const double *restrict x, const double *restrict W,
                                         double *restrict gW, double *restrict gx) {
@@ -704,7 +700,7 @@ static double *cache_z(const nde_net *net, int B, const double *cache, int l) {
  * 165 us and 4000 forward passes 308-324 -> 292-312 us (medians of 300). */
 #define PAIR_MAX_HIDDEN 62
 
-static ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const int out,
+static NDE__ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const int out,
                                        const nde_net *net, const double *restrict theta,
                                        const double *restrict x, double *restrict cache,
                                        double *restrict zbuf, double *restrict y) {
@@ -746,7 +742,7 @@ static ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const int 
   for (int i = 0; i < out; i++) y[i] = a1[i] = b1[i] + s[i];
 }
 
-static ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int out,
+static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int out,
                                    const nde_net *net, const double *restrict theta,
                                    const double *restrict x, const double *restrict cache,
                                    const double *restrict dz, double *restrict d,

@@ -55,12 +55,6 @@ typedef struct nde__erk_plan {
 
 void nde__erk_plan_init(nde__erk_plan *p, const nde__tableau *tab, int ns);
 
-#if defined(__GNUC__)
-#define NDE__ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define NDE__ALWAYS_INLINE inline
-#endif
-
 /* DEST = PRE (INIT + a[0] P[0][q] + a[1] P[1][q] + ... + a[n-1] P[n-1][q]) for q < len, the
  * terms added left to right (the Runge-Kutta kernels' order); DEST and INIT are expressions in
  * q, PRE is empty or an expression in q followed by +.  The cases n <= 4 are written out with
