@@ -327,6 +327,7 @@ static int is_bp(const nde_solver *s, double t) {
 
 nde__span nde__piece_span(const nde_solver *s, double a, double b) {
   nde__span sp = {s->t_lo, s->t_hi};
+  if (!s->n_bp) return sp; /* no breakpoints: no search */
   if (is_bp(s, a)) sp.lo = a;
   if (is_bp(s, b)) sp.hi = nextafter(b, -INFINITY);
   return sp;
@@ -581,8 +582,7 @@ static nde_status run_fixed(nde_solver *s, const double *theta, int B, const dou
     for (double a = T0; stats->reason == NDE_REASON_NONE;) {
       const double b = ib < s->n_bp && s->bp[ib] < T1 ? s->bp[ib] : T1;
       const int at_bp = ib < s->n_bp && s->bp[ib] == b;
-      const nde__span span =
-          s->n_bp ? nde__piece_span(s, a, b) : (nde__span){s->t_lo, s->t_hi};
+      const nde__span span = nde__piece_span(s, a, b);
       double hn;
       const double md = piece_steps(&s->opts, b - a, T1 - T0, &hn);
       /* Never more steps than the budget allows: the budget check below ends the solve. */
