@@ -87,8 +87,8 @@ static NDE__ALWAYS_INLINE int erk_step_back_n(nde_grad *g, const double *theta, 
       NDE__ACC_LOOP(na, bn, a, Um, Ki[q], , wb * lam[q]);
     for (size_t q = 0; q < bn; q++) Ui_bar[q] = 0.0;
     const double ti = t + tab->c[i] * h;
-    int rc = nde__rhs_vjp(rhs, ti < lo ? lo : ti > hi ? hi : ti, B, U + (size_t)i * bn, theta,
-                          Ki, cache ? cache + (size_t)i * bc : NULL, Ui_bar, gtheta);
+    int rc = nde__rhs_vjp(rhs, nde__clamp_t(ti, (nde__span){lo, hi}), B, U + (size_t)i * bn,
+                          theta, Ki, cache ? cache + (size_t)i * bc : NULL, Ui_bar, gtheta);
     if (rc != 0) return rc;
   }
   /* lam += Ubar_0 + ... in that order, element by element. */

@@ -379,7 +379,7 @@ static NDE__ALWAYS_INLINE int rk_step_plan(nde_solver *s, const double *theta, d
     }
     NDE__ACC_LOOP(na, bn, a, Kp, Zi[q], , u[q]);
     const double ti = t + tab->c[i] * h;
-    const int rc = nde__rhs_f(rhs, ti < lo ? lo : ti > hi ? hi : ti, B, Zi, theta,
+    const int rc = nde__rhs_f(rhs, nde__clamp_t(ti, (nde__span){lo, hi}), B, Zi, theta,
                               K + (size_t)i * bn, cstore ? cstore + (size_t)i * bc : NULL);
     if (rc != 0) return rc;
   }
