@@ -418,13 +418,14 @@ static NDE__ALWAYS_INLINE void small_block(const int mb, int K, int kq, const do
   }
 }
 
-/* C = [C if beta] + sum_k a(i, k) P[k, :] for i < M, j < N (N <= SMALL_MAX_SIDE, K >= 1).  The
- * last SMALL_NB rows of P (all of them when K is smaller) are read from a zero-padded copy, so
- * that no read of SMALL_NB values passes the end of P. */
+/* C = [C if beta] + sum_k a(i, k) P[k, :] for i < M, j < N (N <= SMALL_MAX_SIDE, K >= 1).
+ * Unless P's rows are already SMALL_NB-padded (ldp >= N rounded up, as small_affine's packed
+ * weights are), its last SMALL_NB rows (all of them when K is smaller) are read from a
+ * zero-padded copy, so that no read of SMALL_NB values passes the end of P. */
 static void small_mm(int M, int N, int K, const double *A, size_t sa, size_t sk,
                      const double *P, size_t ldp, double *C, size_t ldc, int beta) {
   const int ldq = (N + SMALL_NB - 1) / SMALL_NB * SMALL_NB;
-  const int nq = K < SMALL_NB ? K : SMALL_NB, kq = K - nq;
+  const int nq = ldp >= (size_t)ldq ? 0 : K < SMALL_NB ? K : SMALL_NB, kq = K - nq;
   double Q[SMALL_NB * SMALL_MAX_SIDE];
   for (int k = 0; k < nq; k++) {
     memcpy(Q + (size_t)k * ldq, P + (size_t)(kq + k) * ldp, (size_t)N * sizeof *Q);
