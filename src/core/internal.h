@@ -23,6 +23,16 @@ typedef struct nde__err {
 #define NDE__ALWAYS_INLINE inline
 #endif
 
+/* A function off the hot path (argument errors), kept out of line so that its caller stays small
+ * and can jump straight to what it calls. */
+#if defined(__GNUC__)
+#define NDE__COLD __attribute__((cold, noinline))
+#define NDE__NOINLINE __attribute__((noinline))
+#else
+#define NDE__COLD
+#define NDE__NOINLINE
+#endif
+
 #if defined(__GNUC__)
 #define NDE__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
