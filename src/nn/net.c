@@ -706,6 +706,73 @@ static double *cache_z(const nde_net *net, int B, const double *cache, int l) {
  * 165 us and 4000 forward passes 308-324 -> 292-312 us (medians of 300). */
 #define PAIR_MAX_HIDDEN 62
 
+/* ---- eight-lane vectors for the one-row kernels ----
+ *
+ * A loop under `omp simd reduction` keeps its sums in lanes that GCC adds one after another at
+ * the end, through the stack; at B = 1 those sums are on the solver's critical path (the next
+ * stage waits for y, the adjoint's next stage for gx).  With GCC's vector extensions the sums
+ * stay in registers and are added as a tree.  The types are 8 doubles whatever the target
+ * and the order of every sum is fixed by the source.  Only for AVX-512 targets, where a type
+ * is one register: on the spiral benchmark (2-50-2 tanh, RK4, 1000 steps, one gradient;
+ * 2026-11-28, interleaved runs) they took the library from 1.31-1.37 to 1.25-1.28 times the hand
+ * loop in the native build, while an AVX2 build (-march=haswell, same machine) went from
+ * 1.22-1.26 to 3.5 and the portable build from 1.13 to 2.0 (GCC splits the 8-lane shuffles
+ * badly).  Other targets and compilers take the omp simd loops. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
+#define NDE__VEC8 1
+/* The helpers below pass v8d by value; they are always inlined, so the note that this ABI
+ * differs with and without AVX-512 concerns no call that exists. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double v8d __attribute__((vector_size(64), aligned(8), may_alias));
+typedef long long v8i __attribute__((vector_size(64)));
+
+static NDE__ALWAYS_INLINE v8d ld8(const double *p) { return *(const v8d *)p; }
+static NDE__ALWAYS_INLINE void add8(double *p, v8d v) { *(v8d *)p += v; }
+
+/* The sum of the 8 lanes: ((0+4) + (2+6)) + ((1+5) + (3+7)). */
+static NDE__ALWAYS_INLINE double hsum8(v8d v) {
+  v8d t = v + __builtin_shuffle(v, (v8i){4, 5, 6, 7, 0, 1, 2, 3});
+  t += __builtin_shuffle(t, (v8i){2, 3, 0, 1, 6, 7, 4, 5});
+  t += __builtin_shuffle(t, (v8i){1, 0, 3, 2, 5, 4, 7, 6});
+  return t[0];
+}
+
+/* Block v (of `in`) of the 8 hidden units' e repeated per input, matching the flat H x in
+ * layout of W0 (in = 1, 2 or 4, which divide 8). */
+static NDE__ALWAYS_INLINE v8d rep8(v8d e, const int in, const int v) {
+  if (in == 1) return e;
+  if (in == 2)
+    return v == 0 ? __builtin_shuffle(e, (v8i){0, 0, 1, 1, 2, 2, 3, 3})
+                  : __builtin_shuffle(e, (v8i){4, 4, 5, 5, 6, 6, 7, 7});
+  switch (v) {
+    case 0: return __builtin_shuffle(e, (v8i){0, 0, 0, 0, 1, 1, 1, 1});
+    case 1: return __builtin_shuffle(e, (v8i){2, 2, 2, 2, 3, 3, 3, 3});
+    case 2: return __builtin_shuffle(e, (v8i){4, 4, 4, 4, 5, 5, 5, 5});
+    default: return __builtin_shuffle(e, (v8i){6, 6, 6, 6, 7, 7, 7, 7});
+  }
+}
+
+/* y_i = sum_j W1[i, j] a_j for the out <= 4 rows (w[i] = row i), 8 units at a time. */
+static NDE__ALWAYS_INLINE void sums8(const int out, int H, const double *const w[4],
+                                     const double *restrict a, double s[4]) {
+  v8d p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0};
+  int j = 0;
+  for (; j + 8 <= H; j += 8) {
+    const v8d aj = ld8(a + j);
+    p0 += ld8(w[0] + j) * aj;
+    if (out > 1) p1 += ld8(w[1] + j) * aj;
+    if (out > 2) p2 += ld8(w[2] + j) * aj;
+    if (out > 3) p3 += ld8(w[3] + j) * aj;
+  }
+  s[0] = hsum8(p0);
+  if (out > 1) s[1] = hsum8(p1);
+  if (out > 2) s[2] = hsum8(p2);
+  if (out > 3) s[3] = hsum8(p3);
+  for (; j < H; j++)
+    for (int i = 0; i < out; i++) s[i] += w[i][j] * a[j];
+}
+#endif
+
 static NDE__ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const int out,
                                        const nde_net *net, const double *restrict theta,
                                        const double *restrict x, double *restrict cache,
@@ -730,6 +797,12 @@ static NDE__ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const
       if (in > 3) z += W0[in * j + 3] * x3;
       a[j] = nde__tanh(z);
     }
+#if NDE__VEC8
+    const double *const w[4] = {W1, w1, w2, w3};
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    sums8(out, H, w, a, s);
+    s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+#else
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
     for (int j = 0; j < H; j++) {
       const double aj = a[j];
@@ -738,6 +811,7 @@ static NDE__ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const
       if (out > 2) s2 += w2[j] * aj;
       if (out > 3) s3 += w3[j] * aj;
     }
+#endif
   } else {
     double *restrict z = cache_z(net, 1, cache, 0);
     if (!z) z = zbuf;
@@ -751,7 +825,8 @@ static NDE__ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const
   for (int i = 0; i < out; i++) y[i] = a1[i] = b1[i] + s[i];
 }
 
-static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int out,
+static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int with_g, const int in,
+                                        const int out,
                                    const nde_net *net, const double *restrict theta,
                                    const double *restrict x, const double *restrict cache,
                                    const double *restrict dz, double *restrict d,
@@ -760,49 +835,51 @@ static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int
   const double *restrict a = cache_a(net, 1, cache, 0);
   if (!tanh0) nde__act_dmul(net->acts[0], (size_t)H, cache_z(net, 1, cache, 0), a, NULL, d);
   const double *restrict W0 = theta + net->w_off[0], *restrict W1 = theta + net->w_off[1];
-  double *restrict gW0 = gtheta + net->w_off[0], *restrict gb0 = gtheta + net->b_off[0];
-  double *restrict gW1 = gtheta + net->w_off[1], *restrict gb1 = gtheta + net->b_off[1];
+  double *restrict gW0 = with_g ? gtheta + net->w_off[0] : NULL;
+  double *restrict gb0 = with_g ? gtheta + net->b_off[0] : NULL;
+  double *restrict gW1 = with_g ? gtheta + net->w_off[1] : NULL;
+  double *restrict gb1 = with_g ? gtheta + net->b_off[1] : NULL;
   const double x0 = x[0], x1 = in > 1 ? x[1] : 0.0, x2 = in > 2 ? x[2] : 0.0,
                x3 = in > 3 ? x[3] : 0.0;
   const double c0 = dz[0], c1 = out > 1 ? dz[1] : 0.0, c2 = out > 2 ? dz[2] : 0.0,
                c3 = out > 3 ? dz[3] : 0.0;
   const double *w1 = W1 + (out > 1 ? H : 0), *w2 = W1 + (out > 2 ? 2 * H : 0),
                *w3 = W1 + (out > 3 ? 3 * H : 0);
-  double *g1 = gW1 + (out > 1 ? H : 0), *g2 = gW1 + (out > 2 ? 2 * H : 0),
-         *g3 = gW1 + (out > 3 ? 3 * H : 0);
+  double *g1 = with_g && out > 1 ? gW1 + H : NULL, *g2 = with_g && out > 2 ? gW1 + 2 * H : NULL,
+         *g3 = with_g && out > 3 ? gW1 + 3 * H : NULL;
   double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
   for (int j = 0; j < H; j++) {
     const double aj = a[j];
     double g = 0.0; /* summed as row_vjp_short sums it */
     g += c0 * W1[j];
-    gW1[j] += c0 * aj;
+    if (with_g) gW1[j] += c0 * aj;
     if (out > 1) {
       g += c1 * w1[j];
-      g1[j] += c1 * aj;
+      if (with_g) g1[j] += c1 * aj;
     }
     if (out > 2) {
       g += c2 * w2[j];
-      g2[j] += c2 * aj;
+      if (with_g) g2[j] += c2 * aj;
     }
     if (out > 3) {
       g += c3 * w3[j];
-      g3[j] += c3 * aj;
+      if (with_g) g3[j] += c3 * aj;
     }
     const double e = g * (tanh0 ? (1.0 - aj) * (1.0 + aj) : d[j]);
-    gb0[j] += e;
-    gW0[in * j] += e * x0;
+    if (with_g) gb0[j] += e;
+    if (with_g) gW0[in * j] += e * x0;
     s0 += e * W0[in * j];
     if (in > 1) {
-      gW0[in * j + 1] += e * x1;
+      if (with_g) gW0[in * j + 1] += e * x1;
       s1 += e * W0[in * j + 1];
     }
     if (in > 2) {
-      gW0[in * j + 2] += e * x2;
+      if (with_g) gW0[in * j + 2] += e * x2;
       s2 += e * W0[in * j + 2];
     }
     if (in > 3) {
-      gW0[in * j + 3] += e * x3;
+      if (with_g) gW0[in * j + 3] += e * x3;
       s3 += e * W0[in * j + 3];
     }
   }
@@ -810,8 +887,95 @@ static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int
   if (in > 1) gx[1] = s1;
   if (in > 2) gx[2] = s2;
   if (in > 3) gx[3] = s3;
-  for (int i = 0; i < out; i++) gb1[i] += dz[i];
+  if (with_g)
+    for (int i = 0; i < out; i++) gb1[i] += dz[i];
 }
+
+
+#if NDE__VEC8
+/* pair_vjp for in = 1, 2 or 4 on eight-lane vectors.  W0 and gW0 are read as the flat H x in
+ * array they are: gW0 += rep(e) * (x repeated) and t += rep(e) * W0 block by block, and
+ * gx_k = the sum of t's lanes l with l mod in = k.  Each unit's terms are the same products as
+ * in pair_vjp; the sums over units run in 8 lanes and a tree. */
+static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, const int in,
+                                         const int out,
+                                         const nde_net *net, const double *restrict theta,
+                                         const double *restrict x, const double *restrict cache,
+                                         const double *restrict dz, double *restrict d,
+                                         double *restrict gtheta, double *restrict gx) {
+  const int H = net->widths[1];
+  const double *restrict a = cache_a(net, 1, cache, 0);
+  if (!tanh0) nde__act_dmul(net->acts[0], (size_t)H, cache_z(net, 1, cache, 0), a, NULL, d);
+  const double *restrict W0 = theta + net->w_off[0], *restrict W1 = theta + net->w_off[1];
+  double *restrict gW0 = with_g ? gtheta + net->w_off[0] : NULL;
+  double *restrict gb0 = with_g ? gtheta + net->b_off[0] : NULL;
+  double *restrict gW1 = with_g ? gtheta + net->w_off[1] : NULL;
+  double *restrict gb1 = with_g ? gtheta + net->b_off[1] : NULL;
+  const double c[4] = {dz[0], out > 1 ? dz[1] : 0.0, out > 2 ? dz[2] : 0.0,
+                       out > 3 ? dz[3] : 0.0};
+  v8d xr;
+  for (int l = 0; l < 8; l++) xr[l] = x[l % in];
+  v8d t[4] = {{0}, {0}, {0}, {0}};
+  int j = 0;
+  for (; j + 8 <= H; j += 8) {
+    const v8d aj = ld8(a + j);
+    v8d g = c[0] * ld8(W1 + j);
+    if (with_g) add8(gW1 + j, c[0] * aj);
+    for (int i = 1; i < out; i++) {
+      g += c[i] * ld8(W1 + (size_t)i * H + j);
+      if (with_g) add8(gW1 + (size_t)i * H + j, c[i] * aj);
+    }
+    const v8d e = tanh0 ? g * ((1.0 - aj) * (1.0 + aj)) : g * ld8(d + j);
+    if (with_g) add8(gb0 + j, e);
+    for (int v = 0; v < in; v++) {
+      const v8d er = rep8(e, in, v);
+      if (with_g) add8(gW0 + (size_t)in * j + 8 * v, er * xr);
+      t[v] += er * ld8(W0 + (size_t)in * j + 8 * v);
+    }
+  }
+  v8d tt = t[0];
+  if (in > 1) tt += t[1];
+  if (in > 2) tt += t[2] + t[3];
+  if (in == 1) {
+    gx[0] = hsum8(tt);
+  } else {
+    tt += __builtin_shuffle(tt, (v8i){4, 5, 6, 7, 0, 1, 2, 3});
+    if (in == 2) tt += __builtin_shuffle(tt, (v8i){2, 3, 0, 1, 6, 7, 4, 5});
+    for (int k = 0; k < in; k++) gx[k] = tt[k];
+  }
+  for (; j < H; j++) {
+    const double aj = a[j];
+    double g = c[0] * W1[j];
+    if (with_g) gW1[j] += c[0] * aj;
+    for (int i = 1; i < out; i++) {
+      g += c[i] * W1[(size_t)i * H + j];
+      if (with_g) gW1[(size_t)i * H + j] += c[i] * aj;
+    }
+    const double e = g * (tanh0 ? (1.0 - aj) * (1.0 + aj) : d[j]);
+    if (with_g) gb0[j] += e;
+    for (int k = 0; k < in; k++) {
+      if (with_g) gW0[in * j + k] += e * x[k];
+      gx[k] += e * W0[in * j + k];
+    }
+  }
+  if (with_g)
+    for (int i = 0; i < out; i++) gb1[i] += dz[i];
+}
+#define PAIR_VJP1(tanh0, with_g, i, o, ...)                                                    \
+  ((i) == 3 ? pair_vjp(tanh0, with_g, i, o, __VA_ARGS__)                                       \
+            : pair_vjp8(tanh0, with_g, i, o, __VA_ARGS__))
+#else
+#define PAIR_VJP1(tanh0, with_g, i, o, ...) pair_vjp(tanh0, with_g, i, o, __VA_ARGS__)
+#endif
+/* gtheta may be NULL (the input cotangent alone): the kernel without the parameter sums, so
+ * that gx is the same bits whether gtheta is asked for or not. */
+#define PAIR_VJP(tanh0, i, o, net, theta, x, cache, dz, d, gtheta, gx)                         \
+  do {                                                                                         \
+    if (gtheta)                                                                                \
+      PAIR_VJP1(tanh0, 1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                      \
+    else                                                                                       \
+      PAIR_VJP1(tanh0, 0, i, o, net, theta, x, cache, dz, d, gtheta, gx);                      \
+  } while (0)
 
 /* The kernels, one function per (in, out, tanh or not). */
 #define PAIR_FNS(i, o)                                                                          \
@@ -826,12 +990,12 @@ static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int in, const int
   static void pair_v_##i##o##_t(const nde_net *net, const double *theta, const double *x,      \
                                 const double *cache, const double *dz, double *d,              \
                                 double *gtheta, double *gx) {                                  \
-    pair_vjp(1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                                \
+    PAIR_VJP(1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                                \
   }                                                                                            \
   static void pair_v_##i##o##_g(const nde_net *net, const double *theta, const double *x,      \
                                 const double *cache, const double *dz, double *d,              \
                                 double *gtheta, double *gx) {                                  \
-    pair_vjp(0, i, o, net, theta, x, cache, dz, d, gtheta, gx);                                \
+    PAIR_VJP(0, i, o, net, theta, x, cache, dz, d, gtheta, gx);                                \
   }
 PAIR_FNS(1, 1) PAIR_FNS(1, 2) PAIR_FNS(1, 3) PAIR_FNS(1, 4)
 PAIR_FNS(2, 1) PAIR_FNS(2, 2) PAIR_FNS(2, 3) PAIR_FNS(2, 4)
@@ -945,8 +1109,9 @@ static NDE__NOINLINE void vjp_rows(const nde_net *net, const double *theta, int 
     forward_into(net, theta, B, X, ws->cache, ws->zbuf);
     cache = ws->cache;
   }
-  if (B == 1 && net->row_vjp && gX && gtheta) {
-    net->row_vjp(net, theta, X, cache, dY, ws->zbuf, gtheta, gX);
+  double gx_unused[4]; /* the one-row kernels' gx when gX is not asked for (in <= 4) */
+  if (B == 1 && net->row_vjp) {
+    net->row_vjp(net, theta, X, cache, dY, ws->zbuf, gtheta, gX ? gX : gx_unused);
     return;
   }
 
@@ -967,12 +1132,11 @@ static NDE__NOINLINE void vjp_rows(const nde_net *net, const double *theta, int 
     }
     double *gW = gtheta ? gtheta + net->w_off[l] : NULL;
     double *gb = gtheta ? gtheta + net->b_off[l] : NULL;
-    if (l == 1 && B == 1 && gtheta && gX && net->widths[0] <= 4 && out <= 4 &&
-        in <= PAIR_MAX_HIDDEN) {
+    if (l == 1 && B == 1 && net->widths[0] <= 4 && out <= 4 && in <= PAIR_MAX_HIDDEN) {
       /* The bottom two layers of a deeper network, or of one whose output is not the
        * identity: their pair kernel on layer 1's pre-activation cotangent. */
       pair_v_table[net->widths[0] - 1][out - 1][net->acts[0] == NDE_ACT_TANH](
-          net, theta, X, cache, dZ, ws->zbuf, gtheta, gX);
+          net, theta, X, cache, dZ, ws->zbuf, gtheta, gX ? gX : gx_unused);
       return;
     }
     double *gin = l > 0 ? (dZ == ws->buf[0] ? ws->buf[1] : ws->buf[0]) : gX;
