@@ -714,10 +714,11 @@ static double *cache_z(const nde_net *net, int B, const double *cache, int l) {
  * stay in registers and are added as a tree.  The types are 8 doubles whatever the target
  * and the order of every sum is fixed by the source.  Only for AVX-512 targets, where a type
  * is one register: on the spiral benchmark (2-50-2 tanh, RK4, 1000 steps, one gradient;
- * 2026-11-28, interleaved runs) they took the library from 1.31-1.37 to 1.25-1.28 times the hand
- * loop in the native build, while an AVX2 build (-march=haswell, same machine) went from
- * 1.22-1.26 to 3.5 and the portable build from 1.13 to 2.0 (GCC splits the 8-lane shuffles
- * badly).  Other targets and compilers take the omp simd loops. */
+ * 2026-11-28, interleaved runs) the first version took the library from 1.31-1.37 to 1.25-1.28
+ * times the hand loop in the native build (1.21-1.26 with the VJP below), while an AVX2 build
+ * (-march=haswell, same machine) went from 1.22-1.26 to 3.5 and the portable build from 1.13 to
+ * 2.0 (GCC splits the 8-lane shuffles badly).  Other targets and compilers take the omp simd
+ * loops. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
 #define NDE__VEC8 1
 /* The helpers below pass v8d by value; they are always inlined, so the note that this ABI
@@ -727,6 +728,17 @@ typedef double v8d __attribute__((vector_size(64), aligned(8), may_alias));
 typedef long long v8i __attribute__((vector_size(64)));
 
 static NDE__ALWAYS_INLINE v8d ld8(const double *p) { return *(const v8d *)p; }
+
+/* v, which the compiler must now keep in a register instead of loading it again where it is
+ * used.  GCC otherwise folded the loads of the cache and of W0 into the instructions that use
+ * them, after the block's stores into gtheta, and a load behind stores can wait on them (the
+ * addresses can match modulo 4096); loaded once, before the stores, it does not.  Spiral
+ * benchmark, VJP kernel alone changed (2026-11-28, five interleaved runs each): library
+ * 487-494 -> 465-477 us against a hand loop of 383-395 us, 1.26-1.27 -> 1.21-1.24. */
+static NDE__ALWAYS_INLINE v8d in_reg8(v8d v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
 static NDE__ALWAYS_INLINE void add8(double *p, v8d v) { *(v8d *)p += v; }
 
 /* The sum of the 8 lanes: ((0+4) + (2+6)) + ((1+5) + (3+7)). */
@@ -738,12 +750,9 @@ static NDE__ALWAYS_INLINE double hsum8(v8d v) {
 }
 
 /* Block v (of `in`) of the 8 hidden units' e repeated per input, matching the flat H x in
- * layout of W0 (in = 1, 2 or 4, which divide 8). */
+ * layout of W0 (in = 1 or 4). */
 static NDE__ALWAYS_INLINE v8d rep8(v8d e, const int in, const int v) {
   if (in == 1) return e;
-  if (in == 2)
-    return v == 0 ? __builtin_shuffle(e, (v8i){0, 0, 1, 1, 2, 2, 3, 3})
-                  : __builtin_shuffle(e, (v8i){4, 4, 5, 5, 6, 6, 7, 7});
   switch (v) {
     case 0: return __builtin_shuffle(e, (v8i){0, 0, 0, 0, 1, 1, 1, 1});
     case 1: return __builtin_shuffle(e, (v8i){2, 2, 2, 2, 3, 3, 3, 3});
@@ -893,16 +902,21 @@ static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int with_g, const
 
 
 #if NDE__VEC8
-/* pair_vjp for in = 1, 2 or 4 on eight-lane vectors.  W0 and gW0 are read as the flat H x in
- * array they are: gW0 += rep(e) * (x repeated) and t += rep(e) * W0 block by block, and
- * gx_k = the sum of t's lanes l with l mod in = k.  Each unit's terms are the same products as
- * in pair_vjp; the sums over units run in 8 lanes and a tree. */
+/* pair_vjp for in = 1, 2 or 4 on eight-lane vectors, 8 hidden units per block; the last H mod 8
+ * units as in pair_vjp.  Each unit's terms are the same products as in pair_vjp; the sums over
+ * units run in 8 lanes and a tree.  W0 and gW0 are H x in, row after row:
+ *  - in = 2: W0's block is split into its two columns, and gW0's block is formed from the two
+ *    columns of e x^T, so that the shuffles work on what is loaded and what is stored, off the
+ *    path from e to gx.  (Shuffling e instead, as for in = 4, cost the spiral benchmark 0.05.)
+ *  - in = 1, 4: gW0 += rep(e) * (x repeated) and t += rep(e) * W0 block by block, and gx_k is
+ *    the sum of t's lanes l with l mod in = k.
+ * The cache and W0 are loaded once per block (in_reg8). */
 static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, const int in,
-                                         const int out,
-                                         const nde_net *net, const double *restrict theta,
-                                         const double *restrict x, const double *restrict cache,
-                                         const double *restrict dz, double *restrict d,
-                                         double *restrict gtheta, double *restrict gx) {
+                                         const int out, const nde_net *net,
+                                         const double *restrict theta, const double *restrict x,
+                                         const double *restrict cache, const double *restrict dz,
+                                         double *restrict d, double *restrict gtheta,
+                                         double *restrict gx) {
   const int H = net->widths[1];
   const double *restrict a = cache_a(net, 1, cache, 0);
   if (!tanh0) nde__act_dmul(net->acts[0], (size_t)H, cache_z(net, 1, cache, 0), a, NULL, d);
@@ -911,53 +925,99 @@ static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, cons
   double *restrict gb0 = with_g ? gtheta + net->b_off[0] : NULL;
   double *restrict gW1 = with_g ? gtheta + net->w_off[1] : NULL;
   double *restrict gb1 = with_g ? gtheta + net->b_off[1] : NULL;
-  const double c[4] = {dz[0], out > 1 ? dz[1] : 0.0, out > 2 ? dz[2] : 0.0,
-                       out > 3 ? dz[3] : 0.0};
-  v8d xr;
-  for (int l = 0; l < 8; l++) xr[l] = x[l % in];
-  v8d t[4] = {{0}, {0}, {0}, {0}};
+  const double c0 = dz[0], c1 = out > 1 ? dz[1] : 0.0, c2 = out > 2 ? dz[2] : 0.0,
+               c3 = out > 3 ? dz[3] : 0.0;
+  const double *restrict w1 = W1 + (out > 1 ? H : 0), *restrict w2 = W1 + (out > 2 ? 2 * H : 0),
+                         *restrict w3 = W1 + (out > 3 ? 3 * H : 0);
+  double *restrict g1 = with_g && out > 1 ? gW1 + H : NULL;
+  double *restrict g2 = with_g && out > 2 ? gW1 + 2 * H : NULL;
+  double *restrict g3 = with_g && out > 3 ? gW1 + 3 * H : NULL;
+  v8d xr = {0}; /* x repeated along W0's rows (in = 1, 4) */
+  if (in != 2)
+    for (int l = 0; l < 8; l++) xr[l] = x[l % in];
+  v8d t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};
   int j = 0;
   for (; j + 8 <= H; j += 8) {
-    const v8d aj = ld8(a + j);
-    v8d g = c[0] * ld8(W1 + j);
-    if (with_g) add8(gW1 + j, c[0] * aj);
-    for (int i = 1; i < out; i++) {
-      g += c[i] * ld8(W1 + (size_t)i * H + j);
-      if (with_g) add8(gW1 + (size_t)i * H + j, c[i] * aj);
+    const v8d aj = in_reg8(ld8(a + j));
+    v8d g = c0 * ld8(W1 + j);
+    if (with_g) add8(gW1 + j, c0 * aj);
+    if (out > 1) {
+      g += c1 * ld8(w1 + j);
+      if (with_g) add8(g1 + j, c1 * aj);
+    }
+    if (out > 2) {
+      g += c2 * ld8(w2 + j);
+      if (with_g) add8(g2 + j, c2 * aj);
+    }
+    if (out > 3) {
+      g += c3 * ld8(w3 + j);
+      if (with_g) add8(g3 + j, c3 * aj);
     }
     const v8d e = tanh0 ? g * ((1.0 - aj) * (1.0 + aj)) : g * ld8(d + j);
     if (with_g) add8(gb0 + j, e);
-    for (int v = 0; v < in; v++) {
-      const v8d er = rep8(e, in, v);
-      if (with_g) add8(gW0 + (size_t)in * j + 8 * v, er * xr);
-      t[v] += er * ld8(W0 + (size_t)in * j + 8 * v);
+    const double *w = W0 + (size_t)in * j;
+    double *gw = with_g ? gW0 + (size_t)in * j : NULL;
+    if (in == 2) {
+      const v8d lo = in_reg8(ld8(w)), hi = in_reg8(ld8(w + 8));
+      if (with_g) {
+        const v8d e0 = e * x[0], e1 = e * x[1];
+        add8(gw, __builtin_shuffle(e0, e1, (v8i){0, 8, 1, 9, 2, 10, 3, 11}));
+        add8(gw + 8, __builtin_shuffle(e0, e1, (v8i){4, 12, 5, 13, 6, 14, 7, 15}));
+      }
+      t0 += e * __builtin_shuffle(lo, hi, (v8i){0, 2, 4, 6, 8, 10, 12, 14});
+      t1 += e * __builtin_shuffle(lo, hi, (v8i){1, 3, 5, 7, 9, 11, 13, 15});
+    } else {
+      const v8d r0 = rep8(e, in, 0);
+      if (with_g) add8(gw, r0 * xr);
+      t0 += r0 * in_reg8(ld8(w));
+      if (in == 4) {
+        const v8d r1 = rep8(e, in, 1), r2 = rep8(e, in, 2), r3 = rep8(e, in, 3);
+        if (with_g) {
+          add8(gw + 8, r1 * xr);
+          add8(gw + 16, r2 * xr);
+          add8(gw + 24, r3 * xr);
+        }
+        t1 += r1 * in_reg8(ld8(w + 8));
+        t2 += r2 * in_reg8(ld8(w + 16));
+        t3 += r3 * in_reg8(ld8(w + 24));
+      }
     }
   }
-  v8d tt = t[0];
-  if (in > 1) tt += t[1];
-  if (in > 2) tt += t[2] + t[3];
+  double r[4] = {0.0, 0.0, 0.0, 0.0};
   if (in == 1) {
-    gx[0] = hsum8(tt);
+    r[0] = hsum8(t0);
+  } else if (in == 2) {
+    r[0] = hsum8(t0);
+    r[1] = hsum8(t1);
   } else {
+    v8d tt = (t0 + t1) + (t2 + t3);
     tt += __builtin_shuffle(tt, (v8i){4, 5, 6, 7, 0, 1, 2, 3});
-    if (in == 2) tt += __builtin_shuffle(tt, (v8i){2, 3, 0, 1, 6, 7, 4, 5});
-    for (int k = 0; k < in; k++) gx[k] = tt[k];
+    for (int k = 0; k < 4; k++) r[k] = tt[k];
   }
   for (; j < H; j++) {
     const double aj = a[j];
-    double g = c[0] * W1[j];
-    if (with_g) gW1[j] += c[0] * aj;
-    for (int i = 1; i < out; i++) {
-      g += c[i] * W1[(size_t)i * H + j];
-      if (with_g) gW1[(size_t)i * H + j] += c[i] * aj;
+    double g = c0 * W1[j];
+    if (with_g) gW1[j] += c0 * aj;
+    if (out > 1) {
+      g += c1 * w1[j];
+      if (with_g) g1[j] += c1 * aj;
+    }
+    if (out > 2) {
+      g += c2 * w2[j];
+      if (with_g) g2[j] += c2 * aj;
+    }
+    if (out > 3) {
+      g += c3 * w3[j];
+      if (with_g) g3[j] += c3 * aj;
     }
     const double e = g * (tanh0 ? (1.0 - aj) * (1.0 + aj) : d[j]);
     if (with_g) gb0[j] += e;
     for (int k = 0; k < in; k++) {
       if (with_g) gW0[in * j + k] += e * x[k];
-      gx[k] += e * W0[in * j + k];
+      r[k] += e * W0[in * j + k];
     }
   }
+  for (int k = 0; k < in; k++) gx[k] = r[k];
   if (with_g)
     for (int i = 0; i < out; i++) gb1[i] += dz[i];
 }
@@ -967,17 +1027,9 @@ static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, cons
 #else
 #define PAIR_VJP1(tanh0, with_g, i, o, ...) pair_vjp(tanh0, with_g, i, o, __VA_ARGS__)
 #endif
-/* gtheta may be NULL (the input cotangent alone): the kernel without the parameter sums, so
- * that gx is the same bits whether gtheta is asked for or not. */
-#define PAIR_VJP(tanh0, i, o, net, theta, x, cache, dz, d, gtheta, gx)                         \
-  do {                                                                                         \
-    if (gtheta)                                                                                \
-      PAIR_VJP1(tanh0, 1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                      \
-    else                                                                                       \
-      PAIR_VJP1(tanh0, 0, i, o, net, theta, x, cache, dz, d, gtheta, gx);                      \
-  } while (0)
-
-/* The kernels, one function per (in, out, tanh or not). */
+/* The kernels, one function per (in, out, tanh or not).  gtheta may be NULL (the input
+ * cotangent alone): the kernel without the parameter sums, so that gx is the same bits whether
+ * gtheta is asked for or not. */
 #define PAIR_FNS(i, o)                                                                          \
   static void pair_f_##i##o##_t(const nde_net *net, const double *theta, const double *x,      \
                                 double *cache, double *zbuf, double *y) {                      \
@@ -987,15 +1039,25 @@ static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, cons
                                 double *cache, double *zbuf, double *y) {                      \
     pair_forward(0, i, o, net, theta, x, cache, zbuf, y);                                      \
   }                                                                                            \
-  static void pair_v_##i##o##_t(const nde_net *net, const double *theta, const double *x,      \
-                                const double *cache, const double *dz, double *d,              \
-                                double *gtheta, double *gx) {                                  \
-    PAIR_VJP(1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                                \
+  static void pair_v_##i##o##_t(const nde_net *net, const double *restrict theta,             \
+                                const double *restrict x, const double *restrict cache,        \
+                                const double *restrict dz, double *restrict d,                 \
+                                double *restrict gtheta, double *restrict gx) {                \
+    if (!gtheta) {                                                                             \
+      PAIR_VJP1(1, 0, i, o, net, theta, x, cache, dz, d, NULL, gx);                            \
+      return;                                                                                  \
+    }                                                                                          \
+    PAIR_VJP1(1, 1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                            \
   }                                                                                            \
-  static void pair_v_##i##o##_g(const nde_net *net, const double *theta, const double *x,      \
-                                const double *cache, const double *dz, double *d,              \
-                                double *gtheta, double *gx) {                                  \
-    PAIR_VJP(0, i, o, net, theta, x, cache, dz, d, gtheta, gx);                                \
+  static void pair_v_##i##o##_g(const nde_net *net, const double *restrict theta,             \
+                                const double *restrict x, const double *restrict cache,        \
+                                const double *restrict dz, double *restrict d,                 \
+                                double *restrict gtheta, double *restrict gx) {                \
+    if (!gtheta) {                                                                             \
+      PAIR_VJP1(0, 0, i, o, net, theta, x, cache, dz, d, NULL, gx);                            \
+      return;                                                                                  \
+    }                                                                                          \
+    PAIR_VJP1(0, 1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                            \
   }
 PAIR_FNS(1, 1) PAIR_FNS(1, 2) PAIR_FNS(1, 3) PAIR_FNS(1, 4)
 PAIR_FNS(2, 1) PAIR_FNS(2, 2) PAIR_FNS(2, 3) PAIR_FNS(2, 4)
