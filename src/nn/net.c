@@ -983,16 +983,16 @@ static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, cons
       }
     }
   }
-  double r[4] = {0.0, 0.0, 0.0, 0.0};
+  double r0, r1 = 0.0, r2 = 0.0, r3 = 0.0;
   if (in == 1) {
-    r[0] = hsum8(t0);
+    r0 = hsum8(t0);
   } else if (in == 2) {
-    r[0] = hsum8(t0);
-    r[1] = hsum8(t1);
+    r0 = hsum8(t0);
+    r1 = hsum8(t1);
   } else {
     v8d tt = (t0 + t1) + (t2 + t3);
     tt += __builtin_shuffle(tt, (v8i){4, 5, 6, 7, 0, 1, 2, 3});
-    for (int k = 0; k < 4; k++) r[k] = tt[k];
+    r0 = tt[0], r1 = tt[1], r2 = tt[2], r3 = tt[3];
   }
   for (; j < H; j++) {
     const double aj = a[j];
@@ -1011,13 +1011,19 @@ static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, cons
       if (with_g) g3[j] += c3 * aj;
     }
     const double e = g * (tanh0 ? (1.0 - aj) * (1.0 + aj) : d[j]);
-    if (with_g) gb0[j] += e;
-    for (int k = 0; k < in; k++) {
-      if (with_g) gW0[in * j + k] += e * x[k];
-      r[k] += e * W0[in * j + k];
+    if (with_g) {
+      gb0[j] += e;
+      for (int k = 0; k < in; k++) gW0[in * j + k] += e * x[k];
     }
+    r0 += e * W0[in * j];
+    if (in > 1) r1 += e * W0[in * j + 1];
+    if (in > 2) r2 += e * W0[in * j + 2];
+    if (in > 3) r3 += e * W0[in * j + 3];
   }
-  for (int k = 0; k < in; k++) gx[k] = r[k];
+  gx[0] = r0;
+  if (in > 1) gx[1] = r1;
+  if (in > 2) gx[2] = r2;
+  if (in > 3) gx[3] = r3;
   if (with_g)
     for (int i = 0; i < out; i++) gb1[i] += dz[i];
 }
