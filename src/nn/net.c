@@ -688,7 +688,11 @@ static double *cache_z(const nde_net *net, int B, const double *cache, int l) {
  * every vector register), so sums kept in that loop lived on the stack and each unit's products
  * went through memory; in a loop of their own they stay in registers.  Measured on the spiral
  * benchmark (2026-11-28, five interleaved runs each): 1.41-1.43 -> 1.33-1.39 times the hand
- * loop, whose single loop pays the same spills.
+ * loop, whose single loop pays the same spills.  For the same reason z is formed in a loop of
+ * its own (into zbuf) before the loop of expm1 calls, which then holds nothing else across
+ * them: 1.21-1.23 -> 1.18-1.19 (library 473-480 -> 456-462 us, hand loop 387-394 us); in an
+ * AVX2 build (-march=haswell, same machine) 1.22-1.24 -> 1.12, in the portable build
+ * 1.13-1.14 -> 1.01-1.03 (three interleaved runs each).
  *
  * Reverse, with dz the cotangent of y and d = act'(Z_0) (for tanh (1 - a)(1 + a), formed in the
  * loop as nde__act_dmul forms it; otherwise computed in a pass first):
@@ -804,8 +808,10 @@ static NDE__ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const
       if (in > 1) z += W0[in * j + 1] * x1;
       if (in > 2) z += W0[in * j + 2] * x2;
       if (in > 3) z += W0[in * j + 3] * x3;
-      a[j] = nde__tanh(z);
+      zbuf[j] = z;
     }
+#pragma omp simd
+    for (int j = 0; j < H; j++) a[j] = nde__tanh(zbuf[j]);
 #if NDE__VEC8
     const double *const w[4] = {W1, w1, w2, w3};
     double s[4] = {0.0, 0.0, 0.0, 0.0};
