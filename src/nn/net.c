@@ -840,98 +840,77 @@ static NDE__ALWAYS_INLINE void pair_forward(const int tanh0, const int in, const
   for (int i = 0; i < out; i++) y[i] = a1[i] = b1[i] + s[i];
 }
 
-/* What one pair VJP reads and writes, set up once per call (pair_vjp_setup).  w[i] is row i of
- * W1 and g[i] that of gW1 (NULL without the parameter cotangents, with_g = 0); c = dz and
- * xs = x, zero past out and in. */
-typedef struct pair_io {
-  int H;
-  const double *a, *d, *W0, *w[4];
-  double *gW0, *gb0, *gb1, *g[4];
-  double c[4], xs[4];
-} pair_io;
-
-static NDE__ALWAYS_INLINE void pair_vjp_setup(const int tanh0, const int with_g, const int in,
-                                              const int out, const nde_net *net,
-                                              const double *theta, const double *x,
-                                              const double *cache, const double *dz, double *d,
-                                              double *gtheta, pair_io *p) {
+static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int with_g, const int in,
+                                        const int out,
+                                   const nde_net *net, const double *restrict theta,
+                                   const double *restrict x, const double *restrict cache,
+                                   const double *restrict dz, double *restrict d,
+                                   double *restrict gtheta, double *restrict gx) {
   const int H = net->widths[1];
-  p->H = H;
-  p->a = cache_a(net, 1, cache, 0);
-  if (!tanh0) nde__act_dmul(net->acts[0], (size_t)H, cache_z(net, 1, cache, 0), p->a, NULL, d);
-  p->d = d;
-  p->W0 = theta + net->w_off[0];
-  const double *W1 = theta + net->w_off[1];
-  double *gW1 = with_g ? gtheta + net->w_off[1] : NULL;
-  p->gW0 = with_g ? gtheta + net->w_off[0] : NULL;
-  p->gb0 = with_g ? gtheta + net->b_off[0] : NULL;
-  p->gb1 = with_g ? gtheta + net->b_off[1] : NULL;
-  for (int i = 0; i < 4; i++) {
-    p->w[i] = W1 + (out > i ? (size_t)i * H : 0);
-    p->g[i] = with_g && out > i ? gW1 + (size_t)i * H : NULL;
-    p->c[i] = out > i ? dz[i] : 0.0;
-    p->xs[i] = in > i ? x[i] : 0.0;
+  const double *restrict a = cache_a(net, 1, cache, 0);
+  if (!tanh0) nde__act_dmul(net->acts[0], (size_t)H, cache_z(net, 1, cache, 0), a, NULL, d);
+  const double *restrict W0 = theta + net->w_off[0], *restrict W1 = theta + net->w_off[1];
+  double *restrict gW0 = with_g ? gtheta + net->w_off[0] : NULL;
+  double *restrict gb0 = with_g ? gtheta + net->b_off[0] : NULL;
+  double *restrict gW1 = with_g ? gtheta + net->w_off[1] : NULL;
+  double *restrict gb1 = with_g ? gtheta + net->b_off[1] : NULL;
+  const double x0 = x[0], x1 = in > 1 ? x[1] : 0.0, x2 = in > 2 ? x[2] : 0.0,
+               x3 = in > 3 ? x[3] : 0.0;
+  const double c0 = dz[0], c1 = out > 1 ? dz[1] : 0.0, c2 = out > 2 ? dz[2] : 0.0,
+               c3 = out > 3 ? dz[3] : 0.0;
+  const double *w1 = W1 + (out > 1 ? H : 0), *w2 = W1 + (out > 2 ? 2 * H : 0),
+               *w3 = W1 + (out > 3 ? 3 * H : 0);
+  double *g1 = with_g && out > 1 ? gW1 + H : NULL, *g2 = with_g && out > 2 ? gW1 + 2 * H : NULL,
+         *g3 = with_g && out > 3 ? gW1 + 3 * H : NULL;
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+  for (int j = 0; j < H; j++) {
+    const double aj = a[j];
+    double g = 0.0; /* summed as row_vjp_short sums it */
+    g += c0 * W1[j];
+    if (with_g) gW1[j] += c0 * aj;
+    if (out > 1) {
+      g += c1 * w1[j];
+      if (with_g) g1[j] += c1 * aj;
+    }
+    if (out > 2) {
+      g += c2 * w2[j];
+      if (with_g) g2[j] += c2 * aj;
+    }
+    if (out > 3) {
+      g += c3 * w3[j];
+      if (with_g) g3[j] += c3 * aj;
+    }
+    const double e = g * (tanh0 ? (1.0 - aj) * (1.0 + aj) : d[j]);
+    if (with_g) gb0[j] += e;
+    if (with_g) gW0[in * j] += e * x0;
+    s0 += e * W0[in * j];
+    if (in > 1) {
+      if (with_g) gW0[in * j + 1] += e * x1;
+      s1 += e * W0[in * j + 1];
+    }
+    if (in > 2) {
+      if (with_g) gW0[in * j + 2] += e * x2;
+      s2 += e * W0[in * j + 2];
+    }
+    if (in > 3) {
+      if (with_g) gW0[in * j + 3] += e * x3;
+      s3 += e * W0[in * j + 3];
+    }
   }
-}
-
-/* Hidden unit j of the pair VJP, all but the sums over units: g = sum_i dz_i W1[i, j] (added
- * from 0 as row_vjp_short adds), e = g act'(z_j) (for tanh (1 - a)(1 + a), as nde__act_dmul
- * forms it), and with_g: gW1[:, j] += dz a_j, gb0_j += e, gW0[j, :] += e x.  Returns e. */
-static NDE__ALWAYS_INLINE double pair_vjp_unit(const int tanh0, const int with_g, const int in,
-                                               const int out, const pair_io *p, int j) {
-  const double aj = p->a[j];
-  double g = 0.0;
-  for (int i = 0; i < out; i++) {
-    g += p->c[i] * p->w[i][j];
-    if (with_g) p->g[i][j] += p->c[i] * aj;
-  }
-  const double e = g * (tanh0 ? (1.0 - aj) * (1.0 + aj) : p->d[j]);
-  if (with_g) {
-    p->gb0[j] += e;
-    for (int k = 0; k < in; k++) p->gW0[in * j + k] += e * p->xs[k];
-  }
-  return e;
-}
-
-/* The end of a pair VJP: gx = the input cotangent's sums, and with_g gb1 += dz. */
-static NDE__ALWAYS_INLINE void pair_vjp_finish(const int with_g, const int in, const int out,
-                                               const pair_io *p, double s0, double s1, double s2,
-                                               double s3, double *gx) {
   gx[0] = s0;
   if (in > 1) gx[1] = s1;
   if (in > 2) gx[2] = s2;
   if (in > 3) gx[3] = s3;
   if (with_g)
-    for (int i = 0; i < out; i++) p->gb1[i] += p->c[i];
-}
-
-static NDE__ALWAYS_INLINE void pair_vjp(const int tanh0, const int with_g, const int in,
-                                        const int out, const nde_net *net,
-                                        const double *restrict theta, const double *restrict x,
-                                        const double *restrict cache, const double *restrict dz,
-                                        double *restrict d, double *restrict gtheta,
-                                        double *restrict gx) {
-  pair_io p;
-  pair_vjp_setup(tanh0, with_g, in, out, net, theta, x, cache, dz, d, gtheta, &p);
-  const double *restrict W0 = p.W0;
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-  for (int j = 0; j < p.H; j++) {
-    const double e = pair_vjp_unit(tanh0, with_g, in, out, &p, j);
-    s0 += e * W0[in * j];
-    if (in > 1) s1 += e * W0[in * j + 1];
-    if (in > 2) s2 += e * W0[in * j + 2];
-    if (in > 3) s3 += e * W0[in * j + 3];
-  }
-  pair_vjp_finish(with_g, in, out, &p, s0, s1, s2, s3, gx);
+    for (int i = 0; i < out; i++) gb1[i] += dz[i];
 }
 
 
 #if NDE__VEC8
 /* pair_vjp for in = 1, 2 or 4 on eight-lane vectors, 8 hidden units per block; the last H mod 8
- * units one by one through pair_vjp_unit (as a plain loop: pair_vjp's omp simd loop started
- * there made the spiral benchmark 1.16-1.18 -> 1.21-1.23).  Each unit's terms are the same
- * products as in pair_vjp; the sums over units run in 8 lanes and a tree.  W0 and gW0 are H x in, row after row:
+ * units as in pair_vjp.  Each unit's terms are the same products as in pair_vjp; the sums over
+ * units run in 8 lanes and a tree.  W0 and gW0 are H x in, row after row:
  *  - in = 2: W0's block is split into its two columns, and gW0's block is formed from the two
  *    columns of e x^T, so that the shuffles work on what is loaded and what is stored, off the
  *    path from e to gx.  (Shuffling e instead, as for in = 4, cost the spiral benchmark 0.05.)
@@ -944,14 +923,21 @@ static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, cons
                                          const double *restrict cache, const double *restrict dz,
                                          double *restrict d, double *restrict gtheta,
                                          double *restrict gx) {
-  pair_io p;
-  pair_vjp_setup(tanh0, with_g, in, out, net, theta, x, cache, dz, d, gtheta, &p);
-  const int H = p.H;
-  const double *restrict a = p.a, *restrict W0 = p.W0, *restrict W1 = p.w[0];
-  const double *restrict w1 = p.w[1], *restrict w2 = p.w[2], *restrict w3 = p.w[3];
-  double *restrict gW0 = p.gW0, *restrict gb0 = p.gb0, *restrict gW1 = p.g[0];
-  double *restrict g1 = p.g[1], *restrict g2 = p.g[2], *restrict g3 = p.g[3];
-  const double c0 = p.c[0], c1 = p.c[1], c2 = p.c[2], c3 = p.c[3];
+  const int H = net->widths[1];
+  const double *restrict a = cache_a(net, 1, cache, 0);
+  if (!tanh0) nde__act_dmul(net->acts[0], (size_t)H, cache_z(net, 1, cache, 0), a, NULL, d);
+  const double *restrict W0 = theta + net->w_off[0], *restrict W1 = theta + net->w_off[1];
+  double *restrict gW0 = with_g ? gtheta + net->w_off[0] : NULL;
+  double *restrict gb0 = with_g ? gtheta + net->b_off[0] : NULL;
+  double *restrict gW1 = with_g ? gtheta + net->w_off[1] : NULL;
+  double *restrict gb1 = with_g ? gtheta + net->b_off[1] : NULL;
+  const double c0 = dz[0], c1 = out > 1 ? dz[1] : 0.0, c2 = out > 2 ? dz[2] : 0.0,
+               c3 = out > 3 ? dz[3] : 0.0;
+  const double *restrict w1 = W1 + (out > 1 ? H : 0), *restrict w2 = W1 + (out > 2 ? 2 * H : 0),
+                         *restrict w3 = W1 + (out > 3 ? 3 * H : 0);
+  double *restrict g1 = with_g && out > 1 ? gW1 + H : NULL;
+  double *restrict g2 = with_g && out > 2 ? gW1 + 2 * H : NULL;
+  double *restrict g3 = with_g && out > 3 ? gW1 + 3 * H : NULL;
   v8d xr = {0}; /* x repeated along W0's rows (in = 1, 4) */
   if (in != 2)
     for (int l = 0; l < 8; l++) xr[l] = x[l % in];
@@ -1014,14 +1000,38 @@ static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, cons
     tt += __builtin_shuffle(tt, (v8i){4, 5, 6, 7, 0, 1, 2, 3});
     r0 = tt[0], r1 = tt[1], r2 = tt[2], r3 = tt[3];
   }
-  for (; j < H; j++) { /* the last H mod 8 units */
-    const double e = pair_vjp_unit(tanh0, with_g, in, out, &p, j);
+  for (; j < H; j++) {
+    const double aj = a[j];
+    double g = c0 * W1[j];
+    if (with_g) gW1[j] += c0 * aj;
+    if (out > 1) {
+      g += c1 * w1[j];
+      if (with_g) g1[j] += c1 * aj;
+    }
+    if (out > 2) {
+      g += c2 * w2[j];
+      if (with_g) g2[j] += c2 * aj;
+    }
+    if (out > 3) {
+      g += c3 * w3[j];
+      if (with_g) g3[j] += c3 * aj;
+    }
+    const double e = g * (tanh0 ? (1.0 - aj) * (1.0 + aj) : d[j]);
+    if (with_g) {
+      gb0[j] += e;
+      for (int k = 0; k < in; k++) gW0[in * j + k] += e * x[k];
+    }
     r0 += e * W0[in * j];
     if (in > 1) r1 += e * W0[in * j + 1];
     if (in > 2) r2 += e * W0[in * j + 2];
     if (in > 3) r3 += e * W0[in * j + 3];
   }
-  pair_vjp_finish(with_g, in, out, &p, r0, r1, r2, r3, gx);
+  gx[0] = r0;
+  if (in > 1) gx[1] = r1;
+  if (in > 2) gx[2] = r2;
+  if (in > 3) gx[3] = r3;
+  if (with_g)
+    for (int i = 0; i < out; i++) gb1[i] += dz[i];
 }
 #define PAIR_VJP1(tanh0, with_g, i, o, ...)                                                    \
   ((i) == 3 ? pair_vjp(tanh0, with_g, i, o, __VA_ARGS__)                                       \
@@ -1032,21 +1042,35 @@ static NDE__ALWAYS_INLINE void pair_vjp8(const int tanh0, const int with_g, cons
 /* The kernels, one function per (in, out, tanh or not).  gtheta may be NULL (the input
  * cotangent alone): the kernel without the parameter sums, so that gx is the same bits whether
  * gtheta is asked for or not. */
-#define PAIR_FN(i, o, sfx, tanh0)                                                              \
-  static void pair_f_##i##o##_##sfx(const nde_net *net, const double *theta, const double *x,  \
-                                    double *cache, double *zbuf, double *y) {                  \
-    pair_forward(tanh0, i, o, net, theta, x, cache, zbuf, y);                                  \
+#define PAIR_FNS(i, o)                                                                          \
+  static void pair_f_##i##o##_t(const nde_net *net, const double *theta, const double *x,      \
+                                double *cache, double *zbuf, double *y) {                      \
+    pair_forward(1, i, o, net, theta, x, cache, zbuf, y);                                      \
   }                                                                                            \
-  static void pair_v_##i##o##_##sfx(const nde_net *net, const double *restrict theta,         \
-                                    const double *restrict x, const double *restrict cache,    \
-                                    const double *restrict dz, double *restrict d,             \
-                                    double *restrict gtheta, double *restrict gx) {            \
-    if (gtheta)                                                                                \
-      PAIR_VJP1(tanh0, 1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                      \
-    else                                                                                       \
-      PAIR_VJP1(tanh0, 0, i, o, net, theta, x, cache, dz, d, NULL, gx);                        \
+  static void pair_f_##i##o##_g(const nde_net *net, const double *theta, const double *x,      \
+                                double *cache, double *zbuf, double *y) {                      \
+    pair_forward(0, i, o, net, theta, x, cache, zbuf, y);                                      \
+  }                                                                                            \
+  static void pair_v_##i##o##_t(const nde_net *net, const double *restrict theta,             \
+                                const double *restrict x, const double *restrict cache,        \
+                                const double *restrict dz, double *restrict d,                 \
+                                double *restrict gtheta, double *restrict gx) {                \
+    if (!gtheta) {                                                                             \
+      PAIR_VJP1(1, 0, i, o, net, theta, x, cache, dz, d, NULL, gx);                            \
+      return;                                                                                  \
+    }                                                                                          \
+    PAIR_VJP1(1, 1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                            \
+  }                                                                                            \
+  static void pair_v_##i##o##_g(const nde_net *net, const double *restrict theta,             \
+                                const double *restrict x, const double *restrict cache,        \
+                                const double *restrict dz, double *restrict d,                 \
+                                double *restrict gtheta, double *restrict gx) {                \
+    if (!gtheta) {                                                                             \
+      PAIR_VJP1(0, 0, i, o, net, theta, x, cache, dz, d, NULL, gx);                            \
+      return;                                                                                  \
+    }                                                                                          \
+    PAIR_VJP1(0, 1, i, o, net, theta, x, cache, dz, d, gtheta, gx);                            \
   }
-#define PAIR_FNS(i, o) PAIR_FN(i, o, t, 1) PAIR_FN(i, o, g, 0)
 PAIR_FNS(1, 1) PAIR_FNS(1, 2) PAIR_FNS(1, 3) PAIR_FNS(1, 4)
 PAIR_FNS(2, 1) PAIR_FNS(2, 2) PAIR_FNS(2, 3) PAIR_FNS(2, 4)
 PAIR_FNS(3, 1) PAIR_FNS(3, 2) PAIR_FNS(3, 3) PAIR_FNS(3, 4)
